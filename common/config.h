@@ -1,0 +1,128 @@
+/* Configuration files, read with inih.
+ *
+ * The daemon's file (deploy/ipsnetd.conf.example documents every key):
+ *
+ *   [server]
+ *   listen = 127.0.0.1:7443
+ *   database = var/ipsnet.db
+ *   ca = var/dev/ca.crt
+ *   cert = var/dev/server.crt
+ *   key = var/dev/server.key
+ *   crl = var/dev/crl.pem
+ *   tls_min_version = 1.3          ; or 1.2
+ *   max_connections = 1024
+ *   max_frame_bytes = 1048576
+ *   handshake_timeout_ms = 10000
+ *   idle_timeout_ms = 300000
+ *   max_inflight = 64
+ *   log_level = info
+ *
+ *   [organisation ggz-demo]
+ *   kind = GGZ                     ; GGZ, MUNICIPALITY, UWV, NETWORK
+ *   name = GGZ Demo
+ *   region = 1                     ; labour-market region 1..35
+ *   cbs_code = GM0363              ; MUNICIPALITY only
+ *
+ * Every key has an embedded default (config_defaults), so the daemon runs
+ * without a file: the defaults are those of the development network under
+ * ./var (README.md).
+ *
+ * A client profile (var/dev/profiles/NAME.ini, ~/.config/ipsnet/profiles/NAME.ini):
+ *
+ *   [profile]
+ *   server = 127.0.0.1:7443
+ *   ca = /path/ca.crt
+ *   cert = /path/ggz-demo.crt
+ *   key = /path/ggz-demo.key
+ *   user = j.jansen
+ */
+#ifndef IPSNET_CONFIG_H
+#define IPSNET_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_MAX_PATH 1024
+#define CONFIG_MAX_ORGS 256
+#define ORG_ID_MAX 64
+#define ORG_NAME_MAX 128
+
+enum org_kind {
+	ORG_KIND_NONE = 0,
+	ORG_KIND_GGZ = 1,
+	ORG_KIND_MUNICIPALITY = 2,
+	ORG_KIND_UWV = 3,
+	ORG_KIND_NETWORK = 4,
+};
+
+/* "GGZ" -> ORG_KIND_GGZ (case-insensitive); ORG_KIND_NONE if unknown. */
+enum org_kind org_kind_parse(const char *s);
+/* ORG_KIND_GGZ -> "GGZ"; "NONE" for anything else. */
+const char *org_kind_name(enum org_kind kind);
+
+struct org_config {
+	char id[ORG_ID_MAX];   /* slug: [a-z0-9-], 1..63 chars */
+	enum org_kind kind;
+	char name[ORG_NAME_MAX];
+	int region;            /* 1..35 */
+	char cbs_code[8];      /* "GM0363" for a MUNICIPALITY, else "" */
+};
+
+struct server_config {
+	char listen[128];      /* "127.0.0.1:7443" or "[::1]:7443" */
+	char database[CONFIG_MAX_PATH];
+	char ca[CONFIG_MAX_PATH];
+	char cert[CONFIG_MAX_PATH];
+	char key[CONFIG_MAX_PATH];
+	char crl[CONFIG_MAX_PATH]; /* "" = no CRL file */
+	int tls_min_version;   /* 12 or 13 */
+	uint32_t max_connections;
+	uint32_t max_frame_bytes;
+	uint32_t handshake_timeout_ms;
+	uint32_t idle_timeout_ms;
+	uint32_t max_inflight;
+	char log_level[16];
+	size_t n_orgs;
+	struct org_config orgs[CONFIG_MAX_ORGS];
+};
+
+/* Fills c with the embedded defaults, including the demo organisations
+ * (ggz-demo, gm0363, uwv, network). */
+void config_defaults(struct server_config *c);
+
+/* Reads path over the defaults. If the file has any [organisation ...]
+ * section, the file's organisations replace the demo ones. On a bad file
+ * returns IPSNET_ECONFIG and writes one sentence naming the file, the line
+ * and the problem into err (size errlen), e.g.
+ * "ipsnetd.conf:7: max_frame_bytes must be a number from 1024 to 67108864". */
+int config_load(struct server_config *c, const char *path, char *err,
+		size_t errlen);
+
+/* Checks the values together (limits in range, every organisation complete,
+ * ids unique). Same error form as config_load. config_load calls it. */
+int config_validate(const struct server_config *c, char *err, size_t errlen);
+
+/* An organisation id is 1..63 of [a-z0-9-], not starting with '-'. */
+bool org_id_valid(const char *id);
+
+struct client_profile {
+	char server[128];
+	char ca[CONFIG_MAX_PATH];
+	char cert[CONFIG_MAX_PATH];
+	char key[CONFIG_MAX_PATH];
+	char user[128];
+};
+
+/* Reads a profile file; keys not in the file are left as they are in p.
+ * Paths in the file that are relative are taken relative to the file's
+ * folder. Errors as config_load. */
+int profile_load(struct client_profile *p, const char *path, char *err,
+		 size_t errlen);
+
+/* Splits "host:port" or "[v6]:port" into host (no brackets) and port.
+ * Returns 0 or IPSNET_EINVAL. */
+int config_split_hostport(const char *s, char *host, size_t hostlen,
+			  int *port);
+
+#endif

@@ -1,0 +1,46 @@
+/* Frames: a 4-byte big-endian length N (1 <= N <= max) and N bytes of a
+ * serialized Envelope.
+ *
+ * The decoder accepts bytes as they come from the socket, in pieces of any
+ * size, and hands out whole frames. The length is checked against the
+ * maximum before a byte is reserved for the body: a peer never decides how
+ * much we allocate beyond max_frame_bytes. */
+#ifndef IPSNET_FRAME_H
+#define IPSNET_FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define FRAME_HEADER_BYTES 4
+#define FRAME_DEFAULT_MAX_BYTES (1024u * 1024u)
+
+struct frame_decoder {
+	uint32_t max_frame_bytes;
+	uint8_t header[FRAME_HEADER_BYTES];
+	size_t header_len; /* bytes of header received so far */
+	uint8_t *body;     /* allocated once the header is complete */
+	uint32_t body_len; /* length announced by the header */
+	size_t body_got;   /* bytes of body received so far */
+	int error;         /* sticky: once set, the decoder refuses more input */
+};
+
+void frame_decoder_init(struct frame_decoder *d, uint32_t max_frame_bytes);
+/* Frees any partial frame. */
+void frame_decoder_close(struct frame_decoder *d);
+
+/* Called for each whole frame. The body belongs to the decoder and is valid
+ * only during the call. Return 0 to go on, or a negative code to stop
+ * decoding (frame_decoder_feed then returns that code). */
+typedef int (*frame_cb)(void *arg, const uint8_t *body, size_t len);
+
+/* Feeds len bytes. Calls cb for every frame completed, in order. Returns 0,
+ * IPSNET_EFRAME_EMPTY for a zero length, IPSNET_EFRAME_TOO_LARGE for a length
+ * above the maximum, IPSNET_ENOMEM, or what cb returned. After an error the
+ * decoder stays failed and returns the same error. */
+int frame_decoder_feed(struct frame_decoder *d, const uint8_t *data, size_t len,
+		       frame_cb cb, void *arg);
+
+/* Writes the 4-byte header for a body of len bytes. */
+void frame_put_header(uint8_t out[FRAME_HEADER_BYTES], uint32_t len);
+
+#endif

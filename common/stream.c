@@ -1,0 +1,548 @@
+#include "stream.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "alloc.h"
+#include "ipsnet_errors.h"
+#include "tls.h"
+#include "util.h"
+
+#define READ_BUF_BYTES (64 * 1024)
+#define PLAIN_BUF_BYTES (16 * 1024)
+#define SMALL_FRAME_BYTES 4096
+
+struct write_req {
+	uv_write_t req;
+	struct ipsnet_stream *s;
+	size_t len;
+	char data[];
+};
+
+/* Reads are handled to the end inside read_cb, so one buffer per thread is
+ * enough however many streams the loop has. */
+static _Thread_local char read_buf[READ_BUF_BYTES];
+
+static void close_cb(uv_handle_t *h);
+static void pump(struct ipsnet_stream *s);
+
+static void record(struct ipsnet_stream *s, int err, const char *reason)
+{
+	if (s->reason[0] != '\0' || (err == 0 && reason == NULL))
+		return;
+	s->error = err;
+	util_strlcpy(s->reason,
+		     reason != NULL ? reason : ipsnet_strerror(err),
+		     sizeof(s->reason));
+}
+
+static void write_cb(uv_write_t *req, int status)
+{
+	struct write_req *w = container_of(req, struct write_req, req);
+	struct ipsnet_stream *s = w->s;
+
+	s->queued_bytes -= w->len;
+	s->pending_writes--;
+	ipsnet_free(w);
+	if (status < 0) {
+		char why[128];
+		snprintf(why, sizeof(why), "cannot write to the peer: %s",
+			 uv_strerror(status));
+		stream_abort(s, IPSNET_EIO, why);
+		return;
+	}
+	if (s->queued_bytes == 0 && s->state == STREAM_OPEN &&
+	    s->cb->on_drain != NULL)
+		s->cb->on_drain(s);
+}
+
+/* Hands what OpenSSL wrote to libuv. */
+static int flush(struct ipsnet_stream *s)
+{
+	size_t n = BIO_ctrl_pending(s->wbio);
+	if (n == 0)
+		return 0;
+	if (uv_is_closing((uv_handle_t *)&s->tcp)) {
+		(void)BIO_reset(s->wbio);
+		return IPSNET_ECLOSED;
+	}
+	struct write_req *w = ipsnet_malloc(sizeof(*w) + n);
+	if (w == NULL)
+		return IPSNET_ENOMEM;
+	int got = BIO_read(s->wbio, w->data, (int)n);
+	if (got <= 0) {
+		ipsnet_free(w);
+		return IPSNET_ETLS;
+	}
+	w->s = s;
+	w->len = (size_t)got;
+	uv_buf_t buf = uv_buf_init(w->data, (unsigned)got);
+	int rv = uv_write(&w->req, (uv_stream_t *)&s->tcp, &buf, 1, write_cb);
+	if (rv != 0) {
+		ipsnet_free(w);
+		return IPSNET_EIO;
+	}
+	s->queued_bytes += w->len;
+	s->pending_writes++;
+	s->bytes_out += w->len;
+	return 0;
+}
+
+static void info_cb(const SSL *ssl, int where, int ret)
+{
+	if ((where & SSL_CB_READ_ALERT) == 0)
+		return;
+	if ((ret >> 8) != SSL3_AL_FATAL)
+		return;
+	struct ipsnet_stream *s = SSL_get_app_data(ssl);
+	if (s != NULL)
+		s->peer_alert = ret & 0xff;
+}
+
+static void tls_failed(struct ipsnet_stream *s, int ret)
+{
+	char why[200];
+	s->verify_result = SSL_get_verify_result(s->ssl);
+	if (s->peer_alert >= 0)
+		snprintf(why, sizeof(why), "the peer refused the connection: %s",
+			 tls_alert_reason(s->peer_alert));
+	else
+		tls_error_reason(s->ssl, ret, why, sizeof(why));
+	s->handshake_failed = s->state == STREAM_HANDSHAKING;
+	/* Let any alert OpenSSL wrote reach the peer before closing. */
+	(void)flush(s);
+	stream_close(s, IPSNET_ETLS, why);
+}
+
+/* Returns true once the handshake is done. */
+static bool handshake(struct ipsnet_stream *s)
+{
+	ERR_clear_error();
+	int r = SSL_do_handshake(s->ssl);
+	if (r == 1) {
+		if (flush(s) != 0) {
+			stream_abort(s, IPSNET_EIO, "cannot write to the peer");
+			return false;
+		}
+		s->state = STREAM_OPEN;
+		if (s->cb->on_handshake != NULL)
+			s->cb->on_handshake(s);
+		return s->state == STREAM_OPEN;
+	}
+	int e = SSL_get_error(s->ssl, r);
+	if (e == SSL_ERROR_WANT_READ) {
+		if (flush(s) != 0)
+			stream_abort(s, IPSNET_EIO, "cannot write to the peer");
+		return false;
+	}
+	tls_failed(s, r);
+	return false;
+}
+
+static int deliver_frame(void *arg, const uint8_t *body, size_t len)
+{
+	struct ipsnet_stream *s = arg;
+	if (s->state != STREAM_OPEN)
+		return IPSNET_ECLOSED;
+	return s->cb->on_frame(s, body, len);
+}
+
+static void bad_frame(struct ipsnet_stream *s, int rv)
+{
+	if (s->state != STREAM_OPEN)
+		return;
+	if (rv == IPSNET_EFRAME_EMPTY || rv == IPSNET_EFRAME_TOO_LARGE) {
+		uv_read_stop((uv_stream_t *)&s->tcp);
+		s->reading = false;
+		if (s->cb->on_bad_frame != NULL) {
+			s->cb->on_bad_frame(s, rv);
+			if (s->state == STREAM_OPEN)
+				stream_close(s, rv, NULL);
+			return;
+		}
+	}
+	stream_close(s, rv, NULL);
+}
+
+/* Runs the ciphertext that has arrived through OpenSSL and the decoder. */
+static void pump(struct ipsnet_stream *s)
+{
+	static _Thread_local uint8_t plain[PLAIN_BUF_BYTES];
+
+	if (s->in_pump) {
+		s->repump = true;
+		return;
+	}
+	s->in_pump = true;
+	do {
+		s->repump = false;
+		if (s->state == STREAM_HANDSHAKING && !handshake(s))
+			break;
+		while (s->state == STREAM_OPEN && s->reading) {
+			ERR_clear_error();
+			int n = SSL_read(s->ssl, plain, sizeof(plain));
+			if (n > 0) {
+				int rv = frame_decoder_feed(&s->decoder, plain,
+							    (size_t)n, deliver_frame,
+							    s);
+				if (rv != 0) {
+					bad_frame(s, rv);
+					break;
+				}
+				continue;
+			}
+			int e = SSL_get_error(s->ssl, n);
+			if (e == SSL_ERROR_WANT_READ) {
+				if (flush(s) != 0)
+					stream_abort(s, IPSNET_EIO,
+						     "cannot write to the peer");
+				break;
+			}
+			if (e == SSL_ERROR_ZERO_RETURN) {
+				s->peer_closed = true;
+				stream_close(s, IPSNET_ECLOSED,
+					     "the peer closed the connection");
+				break;
+			}
+			tls_failed(s, n);
+			break;
+		}
+	} while (s->repump && s->state < STREAM_CLOSING);
+	s->in_pump = false;
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	(void)h;
+	(void)suggested;
+	*buf = uv_buf_init(read_buf, sizeof(read_buf));
+}
+
+static void read_cb(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
+{
+	struct ipsnet_stream *s = container_of(h, struct ipsnet_stream, tcp);
+	if (nread == 0)
+		return;
+	if (nread < 0) {
+		s->peer_closed = true;
+		if (s->state == STREAM_HANDSHAKING)
+			stream_abort(s, IPSNET_ETLS,
+				     s->peer_alert >= 0
+					 ? tls_alert_reason(s->peer_alert)
+					 : "the peer closed the connection "
+					   "during the TLS handshake");
+		else if (nread == UV_EOF)
+			stream_abort(s, IPSNET_ECLOSED,
+				     "the peer closed the connection");
+		else
+			stream_abort(s, IPSNET_EIO, uv_strerror((int)nread));
+		return;
+	}
+	s->bytes_in += (uint64_t)nread;
+	if (BIO_write(s->rbio, buf->base, (int)nread) != (int)nread) {
+		stream_abort(s, IPSNET_ENOMEM, "out of memory for TLS input");
+		return;
+	}
+	pump(s);
+}
+
+static void peer_name(struct ipsnet_stream *s)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+	char host[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+
+	if (uv_tcp_getpeername(&s->tcp, (struct sockaddr *)&ss, &len) != 0)
+		return;
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+		uv_ip4_name(a, host, sizeof(host));
+		port = ntohs(a->sin_port);
+		snprintf(s->peer, sizeof(s->peer), "%s:%d", host, port);
+	} else if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+		uv_ip6_name(a, host, sizeof(host));
+		port = ntohs(a->sin6_port);
+		snprintf(s->peer, sizeof(s->peer), "[%s]:%d", host, port);
+	}
+}
+
+static void init_fields(struct ipsnet_stream *s, uv_loop_t *loop,
+			uint32_t max_frame_bytes,
+			const struct stream_callbacks *cb, void *data)
+{
+	memset(s, 0, sizeof(*s));
+	s->loop = loop;
+	s->cb = cb;
+	s->data = data;
+	s->peer_alert = -1;
+	s->reading = true;
+	util_strlcpy(s->peer, "?", sizeof(s->peer));
+	frame_decoder_init(&s->decoder, max_frame_bytes);
+}
+
+static int make_ssl(struct ipsnet_stream *s, SSL_CTX *ctx)
+{
+	s->ssl = SSL_new(ctx);
+	if (s->ssl == NULL)
+		goto err;
+	s->rbio = BIO_new(BIO_s_mem());
+	if (s->rbio == NULL)
+		goto err_after_ssl;
+	s->wbio = BIO_new(BIO_s_mem());
+	if (s->wbio == NULL)
+		goto err_after_rbio;
+	/* An empty read BIO means "more to come", not end of file. */
+	BIO_set_mem_eof_return(s->rbio, -1);
+	BIO_set_mem_eof_return(s->wbio, -1);
+	SSL_set_bio(s->ssl, s->rbio, s->wbio);
+	SSL_set_app_data(s->ssl, s);
+	SSL_set_info_callback(s->ssl, info_cb);
+	return 0;
+
+err_after_rbio:
+	BIO_free(s->rbio);
+err_after_ssl:
+	SSL_free(s->ssl);
+	s->ssl = NULL;
+err:
+	ERR_clear_error();
+	return IPSNET_ENOMEM;
+}
+
+int stream_accept(struct ipsnet_stream *s, uv_loop_t *loop, uv_stream_t *server,
+		  SSL_CTX *ctx, uint32_t max_frame_bytes,
+		  const struct stream_callbacks *cb, void *data)
+{
+	int rv;
+
+	init_fields(s, loop, max_frame_bytes, cb, data);
+	s->is_server = true;
+	rv = uv_tcp_init(loop, &s->tcp);
+	if (rv != 0)
+		return IPSNET_EIO;
+	if (uv_accept(server, (uv_stream_t *)&s->tcp) != 0) {
+		rv = IPSNET_EIO;
+		goto err_after_tcp;
+	}
+	peer_name(s);
+	uv_tcp_nodelay(&s->tcp, 1);
+	rv = make_ssl(s, ctx);
+	if (rv != 0)
+		goto err_after_tcp;
+	SSL_set_accept_state(s->ssl);
+	s->state = STREAM_HANDSHAKING;
+	if (uv_read_start((uv_stream_t *)&s->tcp, alloc_cb, read_cb) != 0) {
+		rv = IPSNET_EIO;
+		goto err_after_tcp;
+	}
+	return 0;
+
+err_after_tcp:
+	/* The handle is closed the ordinary way: on_close tells the owner. */
+	s->state = STREAM_CLOSING;
+	record(s, rv, NULL);
+	uv_close((uv_handle_t *)&s->tcp, close_cb);
+	return 0;
+}
+
+static void connect_cb(uv_connect_t *req, int status)
+{
+	struct ipsnet_stream *s = container_of(req, struct ipsnet_stream,
+					       connect_req);
+	if (status == UV_ECANCELED)
+		return;
+	if (status < 0) {
+		stream_abort(s, IPSNET_ECONNECT, uv_strerror(status));
+		return;
+	}
+	if (s->state != STREAM_CONNECTING)
+		return;
+	peer_name(s);
+	uv_tcp_nodelay(&s->tcp, 1);
+	s->state = STREAM_HANDSHAKING;
+	if (uv_read_start((uv_stream_t *)&s->tcp, alloc_cb, read_cb) != 0) {
+		stream_abort(s, IPSNET_EIO, "cannot read from the socket");
+		return;
+	}
+	pump(s);
+}
+
+int stream_connect(struct ipsnet_stream *s, uv_loop_t *loop,
+		   const struct sockaddr *addr, SSL_CTX *ctx,
+		   const char *server_name, uint32_t max_frame_bytes,
+		   const struct stream_callbacks *cb, void *data)
+{
+	int rv;
+
+	init_fields(s, loop, max_frame_bytes, cb, data);
+	rv = make_ssl(s, ctx);
+	if (rv != 0)
+		goto err;
+	SSL_set_connect_state(s->ssl);
+	if (server_name != NULL && server_name[0] != '\0') {
+		X509_VERIFY_PARAM *param = SSL_get0_param(s->ssl);
+		X509_VERIFY_PARAM_set_hostflags(
+		    param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		if (X509_VERIFY_PARAM_set1_ip_asc(param, server_name) != 1) {
+			ERR_clear_error();
+			if (SSL_set1_host(s->ssl, server_name) != 1 ||
+			    SSL_set_tlsext_host_name(s->ssl, server_name) !=
+				1) {
+				rv = IPSNET_EINVAL;
+				goto err_after_ssl;
+			}
+		}
+	}
+	rv = uv_tcp_init(loop, &s->tcp);
+	if (rv != 0) {
+		rv = IPSNET_EIO;
+		goto err_after_ssl;
+	}
+	s->state = STREAM_CONNECTING;
+	rv = uv_tcp_connect(&s->connect_req, &s->tcp, addr, connect_cb);
+	if (rv != 0)
+		stream_abort(s, IPSNET_ECONNECT, uv_strerror(rv));
+	return 0;
+
+err_after_ssl:
+	SSL_free(s->ssl);
+	s->ssl = NULL;
+err:
+	frame_decoder_close(&s->decoder);
+	ERR_clear_error();
+	return rv;
+}
+
+int stream_send(struct ipsnet_stream *s, const uint8_t *body, size_t len)
+{
+	uint8_t small[SMALL_FRAME_BYTES];
+	int rv;
+
+	if (s->state != STREAM_OPEN)
+		return IPSNET_ECLOSED;
+	if (len == 0)
+		return IPSNET_EFRAME_EMPTY;
+	if (len > UINT32_MAX)
+		return IPSNET_EFRAME_TOO_LARGE;
+	ERR_clear_error();
+	if (len + FRAME_HEADER_BYTES <= sizeof(small)) {
+		/* One TLS record for header and body. */
+		frame_put_header(small, (uint32_t)len);
+		memcpy(small + FRAME_HEADER_BYTES, body, len);
+		rv = SSL_write(s->ssl, small, (int)(len + FRAME_HEADER_BYTES));
+		if (rv <= 0)
+			goto err_tls;
+	} else {
+		uint8_t header[FRAME_HEADER_BYTES];
+		frame_put_header(header, (uint32_t)len);
+		rv = SSL_write(s->ssl, header, sizeof(header));
+		if (rv <= 0)
+			goto err_tls;
+		rv = SSL_write(s->ssl, body, (int)len);
+		if (rv <= 0)
+			goto err_tls;
+	}
+	rv = flush(s);
+	if (rv != 0)
+		stream_abort(s, rv, "cannot write to the peer");
+	return rv;
+
+err_tls:
+	tls_failed(s, rv);
+	return IPSNET_ETLS;
+}
+
+int stream_send_envelope(struct ipsnet_stream *s,
+			 const Ipsnet__V1__Envelope *env)
+{
+	uint8_t small[SMALL_FRAME_BYTES];
+	size_t len = ipsnet__v1__envelope__get_packed_size(env);
+	uint8_t *buf = len <= sizeof(small) ? small : ipsnet_malloc(len);
+	if (buf == NULL)
+		return IPSNET_ENOMEM;
+	ipsnet__v1__envelope__pack(env, buf);
+	int rv = stream_send(s, buf, len);
+	if (buf != small)
+		ipsnet_free(buf);
+	return rv;
+}
+
+void stream_pause(struct ipsnet_stream *s)
+{
+	if (!s->reading)
+		return;
+	s->reading = false;
+	if (s->state == STREAM_OPEN)
+		uv_read_stop((uv_stream_t *)&s->tcp);
+}
+
+void stream_resume(struct ipsnet_stream *s)
+{
+	if (s->reading || s->state != STREAM_OPEN)
+		return;
+	s->reading = true;
+	uv_read_start((uv_stream_t *)&s->tcp, alloc_cb, read_cb);
+	/* Bytes OpenSSL already holds will not arrive again from the socket. */
+	pump(s);
+}
+
+static void close_cb(uv_handle_t *h)
+{
+	struct ipsnet_stream *s = container_of((uv_tcp_t *)h,
+					       struct ipsnet_stream, tcp);
+	s->state = STREAM_CLOSED;
+	if (s->ssl != NULL) {
+		SSL_free(s->ssl); /* frees both BIOs */
+		s->ssl = NULL;
+	}
+	frame_decoder_close(&s->decoder);
+	if (s->cb->on_close != NULL)
+		s->cb->on_close(s);
+}
+
+static void shutdown_cb(uv_shutdown_t *req, int status)
+{
+	struct ipsnet_stream *s = container_of(req, struct ipsnet_stream,
+					       shutdown_req);
+	(void)status;
+	if (!uv_is_closing((uv_handle_t *)&s->tcp))
+		uv_close((uv_handle_t *)&s->tcp, close_cb);
+}
+
+void stream_close(struct ipsnet_stream *s, int err, const char *reason)
+{
+	record(s, err, reason);
+	if (s->state >= STREAM_CLOSING ||
+	    uv_is_closing((uv_handle_t *)&s->tcp))
+		return;
+	if (s->state == STREAM_CONNECTING) {
+		stream_abort(s, err, reason);
+		return;
+	}
+	if (s->state == STREAM_OPEN && !s->peer_closed) {
+		ERR_clear_error();
+		(void)SSL_shutdown(s->ssl);
+		ERR_clear_error();
+		(void)flush(s);
+	}
+	s->state = STREAM_CLOSING;
+	uv_read_stop((uv_stream_t *)&s->tcp);
+	/* uv_shutdown waits until the queued writes have gone out. */
+	if (uv_shutdown(&s->shutdown_req, (uv_stream_t *)&s->tcp,
+			shutdown_cb) != 0)
+		uv_close((uv_handle_t *)&s->tcp, close_cb);
+}
+
+void stream_abort(struct ipsnet_stream *s, int err, const char *reason)
+{
+	record(s, err, reason);
+	if (s->state == STREAM_CLOSED || uv_is_closing((uv_handle_t *)&s->tcp))
+		return;
+	s->state = STREAM_CLOSING;
+	uv_close((uv_handle_t *)&s->tcp, close_cb);
+}

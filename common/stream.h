@@ -1,0 +1,121 @@
+/* A framed, mutually authenticated TLS stream over a libuv TCP handle.
+ *
+ * OpenSSL works as a filter over memory BIOs; libuv owns the socket. Bytes
+ * read from the socket go into OpenSSL, plaintext comes out into the frame
+ * decoder, and each whole frame is handed to on_frame. Frames sent are
+ * encrypted and queued with uv_write. Used the same way by the daemon (for
+ * accepted connections) and by libipsnet (for outgoing ones).
+ *
+ * Every function is called on the loop thread. The struct is embedded in
+ * its owner; the owner may free it only in on_close, after libuv has
+ * finished with the handle. */
+#ifndef IPSNET_STREAM_H
+#define IPSNET_STREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+#include <uv.h>
+
+#include "frame.h"
+#include "ipsnet.pb-c.h"
+
+struct ipsnet_stream;
+
+struct stream_callbacks {
+	/* The TLS handshake has completed. */
+	void (*on_handshake)(struct ipsnet_stream *s);
+	/* A whole frame arrived. Return 0 to go on; a negative code makes the
+	 * stream stop reading (the callback is expected to close it). */
+	int (*on_frame)(struct ipsnet_stream *s, const uint8_t *body,
+			size_t len);
+	/* Optional: the peer's bytes do not form a valid frame (err is
+	 * IPSNET_EFRAME_EMPTY or IPSNET_EFRAME_TOO_LARGE). The stream has
+	 * stopped reading; the owner may send one last answer and must close
+	 * it. Without this callback the stream closes itself. */
+	void (*on_bad_frame)(struct ipsnet_stream *s, int err);
+	/* Optional: every queued byte has been handed to the kernel. */
+	void (*on_drain)(struct ipsnet_stream *s);
+	/* The stream is closed and libuv is done with it: the owner may free
+	 * it. s->error and s->reason tell why it closed (0 = cleanly). */
+	void (*on_close)(struct ipsnet_stream *s);
+};
+
+enum stream_state {
+	STREAM_CONNECTING,
+	STREAM_HANDSHAKING,
+	STREAM_OPEN,
+	STREAM_CLOSING,
+	STREAM_CLOSED,
+};
+
+struct ipsnet_stream {
+	uv_tcp_t tcp;
+	uv_connect_t connect_req;
+	uv_shutdown_t shutdown_req;
+	uv_loop_t *loop;
+	const struct stream_callbacks *cb;
+	void *data; /* the owner's */
+
+	SSL *ssl;
+	BIO *rbio; /* ciphertext from the network, read by OpenSSL */
+	BIO *wbio; /* ciphertext written by OpenSSL, to the network */
+	struct frame_decoder decoder;
+
+	enum stream_state state;
+	bool is_server;
+	bool reading;          /* the owner wants bytes (not paused) */
+	bool in_pump;          /* guards against re-entering the read pump */
+	bool repump;           /* resumed while pumping: pump again */
+	bool handshake_failed; /* no close_notify after a failed handshake */
+	bool peer_closed;      /* the peer sent close_notify or EOF */
+	size_t queued_bytes;   /* handed to uv_write, not yet written */
+	int pending_writes;    /* uv_write requests not yet completed */
+	int peer_alert;        /* TLS alert the peer sent, or -1 */
+	long verify_result;    /* our verification of the peer's certificate */
+	int error;             /* why it closed: 0 or an IPSNET_E* code */
+	char reason[256];      /* ... in a sentence */
+	char peer[64];         /* "127.0.0.1:51234" */
+	uint64_t bytes_in, bytes_out;
+};
+
+/* Accepts a connection from server into s and starts the server side of the
+ * handshake. On failure nothing needs closing, except that when it returns
+ * IPSNET_EIO the accept itself failed. */
+int stream_accept(struct ipsnet_stream *s, uv_loop_t *loop, uv_stream_t *server,
+		  SSL_CTX *ctx, uint32_t max_frame_bytes,
+		  const struct stream_callbacks *cb, void *data);
+
+/* Connects to addr (an IPv4 or IPv6 literal and port; resolving names is the
+ * caller's business) and runs the client side of the handshake, verifying
+ * the server's certificate for server_name (a host name or IP literal). */
+int stream_connect(struct ipsnet_stream *s, uv_loop_t *loop,
+		   const struct sockaddr *addr, SSL_CTX *ctx,
+		   const char *server_name, uint32_t max_frame_bytes,
+		   const struct stream_callbacks *cb, void *data);
+
+/* Frames, encrypts and queues one body. 0, IPSNET_ECLOSED when the stream is
+ * not open, IPSNET_EFRAME_TOO_LARGE, IPSNET_ENOMEM or IPSNET_ETLS. */
+int stream_send(struct ipsnet_stream *s, const uint8_t *body, size_t len);
+
+/* Serializes an Envelope and sends it as one frame. */
+int stream_send_envelope(struct ipsnet_stream *s,
+			 const Ipsnet__V1__Envelope *env);
+
+/* Stops or restarts reading from the socket (backpressure). */
+void stream_pause(struct ipsnet_stream *s);
+void stream_resume(struct ipsnet_stream *s);
+
+/* Closes the stream: sends close_notify, lets the queued bytes go out, shuts
+ * the socket down and closes the handle; on_close follows. err and reason
+ * (may be NULL) are recorded as why it closed, unless a reason was already
+ * recorded. Safe to call more than once. */
+void stream_close(struct ipsnet_stream *s, int err, const char *reason);
+
+/* Closes at once, without close_notify or waiting for queued bytes (for a
+ * peer that is gone or misbehaves). */
+void stream_abort(struct ipsnet_stream *s, int err, const char *reason);
+
+#endif

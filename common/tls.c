@@ -1,0 +1,265 @@
+#include "tls.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "ipsnet_errors.h"
+#include "util.h"
+
+/* ECDHE + AEAD only. TLS 1.3 suites are all AEAD with (EC)DHE. */
+static const char tls12_ciphers[] =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305";
+static const char tls13_suites[] =
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
+    "TLS_CHACHA20_POLY1305_SHA256";
+
+static const char *openssl_reason(char *buf, size_t cap)
+{
+	unsigned long e = ERR_peek_last_error();
+	const char *r = e != 0 ? ERR_reason_error_string(e) : NULL;
+	util_strlcpy(buf, r != NULL ? r : "unknown reason", cap);
+	ERR_clear_error();
+	return buf;
+}
+
+static int version_of(int v)
+{
+	return v == 12 ? TLS1_2_VERSION : TLS1_3_VERSION;
+}
+
+static int load_crl(X509_STORE *store, const char *path, char *err,
+		    size_t errlen)
+{
+	char why[128];
+	int n = X509_load_crl_file(X509_STORE_add_lookup(store,
+							 X509_LOOKUP_file()),
+				   path, X509_FILETYPE_PEM);
+	if (n <= 0) {
+		snprintf(err, errlen, "cannot read CRL '%s': %s", path,
+			 openssl_reason(why, sizeof(why)));
+		return IPSNET_ECONFIG;
+	}
+	X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
+	return 0;
+}
+
+int tls_ctx_new(SSL_CTX **out, const struct tls_ctx_opts *o, char *err,
+		size_t errlen)
+{
+	char why[128];
+	int rv;
+
+	ERR_clear_error();
+	SSL_CTX *ctx =
+	    SSL_CTX_new(o->server ? TLS_server_method() : TLS_client_method());
+	if (ctx == NULL) {
+		snprintf(err, errlen, "cannot create a TLS context: %s",
+			 openssl_reason(why, sizeof(why)));
+		rv = IPSNET_ETLS;
+		goto err;
+	}
+	int min = o->min_version != 0 ? o->min_version : 13;
+	int max = o->max_version != 0 ? o->max_version : 13;
+	if ((min != 12 && min != 13) || (max != 12 && max != 13) || min > max) {
+		snprintf(err, errlen,
+			 "TLS versions must be 1.2 or 1.3 (minimum %d.%d, "
+			 "maximum %d.%d)",
+			 min / 10, min % 10, max / 10, max % 10);
+		rv = IPSNET_ECONFIG;
+		goto err_after_ctx;
+	}
+	SSL_CTX_set_min_proto_version(ctx, version_of(min));
+	SSL_CTX_set_max_proto_version(ctx, version_of(max));
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
+				     SSL_OP_NO_COMPRESSION |
+				     SSL_OP_CIPHER_SERVER_PREFERENCE);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	if (SSL_CTX_set_cipher_list(ctx, tls12_ciphers) != 1 ||
+	    SSL_CTX_set_ciphersuites(ctx, tls13_suites) != 1) {
+		snprintf(err, errlen, "cannot set the TLS cipher suites: %s",
+			 openssl_reason(why, sizeof(why)));
+		rv = IPSNET_ETLS;
+		goto err_after_ctx;
+	}
+	if (o->ca == NULL || o->ca[0] == '\0' ||
+	    SSL_CTX_load_verify_locations(ctx, o->ca, NULL) != 1) {
+		snprintf(err, errlen, "cannot read the network CA '%s': %s",
+			 o->ca != NULL ? o->ca : "",
+			 openssl_reason(why, sizeof(why)));
+		rv = IPSNET_ECONFIG;
+		goto err_after_ctx;
+	}
+	if (o->cert != NULL && o->cert[0] != '\0') {
+		if (SSL_CTX_use_certificate_chain_file(ctx, o->cert) != 1) {
+			snprintf(err, errlen,
+				 "cannot read certificate '%s': %s", o->cert,
+				 openssl_reason(why, sizeof(why)));
+			rv = IPSNET_ECONFIG;
+			goto err_after_ctx;
+		}
+		if (SSL_CTX_use_PrivateKey_file(ctx, o->key, SSL_FILETYPE_PEM) !=
+		    1) {
+			snprintf(err, errlen, "cannot read key '%s': %s",
+				 o->key != NULL ? o->key : "",
+				 openssl_reason(why, sizeof(why)));
+			rv = IPSNET_ECONFIG;
+			goto err_after_ctx;
+		}
+		if (SSL_CTX_check_private_key(ctx) != 1) {
+			snprintf(err, errlen,
+				 "key '%s' does not belong to certificate '%s'",
+				 o->key, o->cert);
+			ERR_clear_error();
+			rv = IPSNET_ECONFIG;
+			goto err_after_ctx;
+		}
+	} else if (o->server) {
+		snprintf(err, errlen, "the server needs a certificate and key");
+		rv = IPSNET_ECONFIG;
+		goto err_after_ctx;
+	}
+	if (o->crl != NULL && o->crl[0] != '\0') {
+		rv = load_crl(SSL_CTX_get_cert_store(ctx), o->crl, err, errlen);
+		if (rv != 0)
+			goto err_after_ctx;
+	}
+	if (o->server) {
+		SSL_CTX_set_verify(ctx,
+				   SSL_VERIFY_PEER |
+				       SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+				   NULL);
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+		SSL_CTX_set_num_tickets(ctx, 0);
+	} else {
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	}
+	SSL_CTX_set_verify_depth(ctx, 4);
+	*out = ctx;
+	return 0;
+
+err_after_ctx:
+	SSL_CTX_free(ctx);
+err:
+	return rv;
+}
+
+const char *tls_peer_cn(SSL *ssl, char *buf, size_t cap)
+{
+	return tls_cert_cn(SSL_get0_peer_certificate(ssl), buf, cap);
+}
+
+const char *tls_cert_cn(X509 *cert, char *buf, size_t cap)
+{
+	buf[0] = '\0';
+	if (cert == NULL)
+		return buf;
+	X509_NAME *name = X509_get_subject_name(cert);
+	int i = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+	if (i < 0)
+		return buf;
+	ASN1_STRING *s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i));
+	const unsigned char *d = ASN1_STRING_get0_data(s);
+	int n = ASN1_STRING_length(s);
+	if (n <= 0 || (size_t)n >= cap || memchr(d, '\0', (size_t)n) != NULL)
+		return buf;
+	memcpy(buf, d, (size_t)n);
+	buf[n] = '\0';
+	return buf;
+}
+
+const char *tls_version_name(SSL *ssl)
+{
+	return SSL_get_version(ssl);
+}
+
+static const char *verify_reason(long v)
+{
+	switch (v) {
+	case X509_V_ERR_CERT_REVOKED:
+		return "the certificate is revoked";
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+		return "the certificate has expired";
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+		return "the certificate is not valid yet";
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+	case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+		return "the certificate is not signed by the network CA";
+	case X509_V_ERR_CRL_HAS_EXPIRED:
+		return "the certificate revocation list has expired (renew it "
+		       "with certs/crl.sh)";
+	case X509_V_ERR_UNABLE_TO_GET_CRL:
+		return "no certificate revocation list for the network CA";
+	case X509_V_ERR_HOSTNAME_MISMATCH:
+	case X509_V_ERR_IP_ADDRESS_MISMATCH:
+		return "the certificate is not for this server name";
+	}
+	return X509_verify_cert_error_string(v);
+}
+
+const char *tls_error_reason(SSL *ssl, int ret, char *buf, size_t cap)
+{
+	int e = SSL_get_error(ssl, ret);
+	long v = SSL_get_verify_result(ssl);
+	unsigned long q = ERR_peek_last_error();
+
+	if (v != X509_V_OK && ERR_GET_REASON(q) ==
+				  SSL_R_CERTIFICATE_VERIFY_FAILED) {
+		snprintf(buf, cap, "%s", verify_reason(v));
+	} else if (ERR_GET_LIB(q) == ERR_LIB_SSL &&
+		   ERR_GET_REASON(q) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
+		snprintf(buf, cap, "the peer sent no certificate");
+	} else if (ERR_GET_LIB(q) == ERR_LIB_SSL &&
+		   (ERR_GET_REASON(q) == SSL_R_UNSUPPORTED_PROTOCOL ||
+		    ERR_GET_REASON(q) == SSL_R_WRONG_VERSION_NUMBER ||
+		    ERR_GET_REASON(q) == SSL_R_TLSV1_ALERT_PROTOCOL_VERSION)) {
+		snprintf(buf, cap,
+			 "no TLS version in common (the server requires TLS "
+			 "1.3 unless configured for 1.2)");
+	} else if (q != 0) {
+		const char *r = ERR_reason_error_string(q);
+		snprintf(buf, cap, "TLS error: %s",
+			 r != NULL ? r : "unknown reason");
+	} else if (e == SSL_ERROR_SYSCALL || e == SSL_ERROR_ZERO_RETURN) {
+		snprintf(buf, cap, "the connection was closed during TLS");
+	} else {
+		snprintf(buf, cap, "TLS error %d", e);
+	}
+	ERR_clear_error();
+	return buf;
+}
+
+const char *tls_alert_reason(int alert)
+{
+	switch (alert) {
+	case SSL_AD_CERTIFICATE_REVOKED:
+		return "revoked";
+	case SSL_AD_CERTIFICATE_EXPIRED:
+		return "expired";
+	case SSL_AD_UNKNOWN_CA:
+		return "not signed by the network CA";
+	case SSL_AD_CERTIFICATE_REQUIRED:
+		return "a client certificate is required";
+	case SSL_AD_HANDSHAKE_FAILURE:
+		return "the TLS handshake failed (no client certificate, or no "
+		       "cipher suite in common)";
+	case SSL_AD_BAD_CERTIFICATE:
+		return "bad certificate";
+	case SSL_AD_UNSUPPORTED_CERTIFICATE:
+		return "unsupported certificate";
+	case SSL_AD_CERTIFICATE_UNKNOWN:
+		return "certificate unknown";
+	case SSL_AD_PROTOCOL_VERSION:
+		return "no TLS version in common (the server requires TLS 1.3)";
+	case SSL_AD_ACCESS_DENIED:
+		return "access denied";
+	}
+	return SSL_alert_desc_string_long(alert);
+}

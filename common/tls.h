@@ -1,0 +1,47 @@
+/* TLS contexts for ipsnet: mutual TLS, ECDHE + AEAD suites only, TLS 1.3 by
+ * default (1.2 only when configured), no renegotiation, the CRL checked on
+ * the peer's leaf certificate. */
+#ifndef IPSNET_TLS_H
+#define IPSNET_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <openssl/ssl.h>
+
+struct tls_ctx_opts {
+	bool server;
+	const char *ca;      /* network CA (PEM): peers must chain to it */
+	const char *cert;    /* our certificate (PEM) */
+	const char *key;     /* our private key (PEM) */
+	const char *crl;     /* CRL (PEM) checked on the peer's certificate; NULL or "" = none */
+	int min_version;     /* 12 or 13; 0 = 13 */
+	int max_version;     /* 12 or 13; 0 = 13 (tests use 12 to play an old client) */
+};
+
+/* A new SSL_CTX from o. On failure returns IPSNET_ETLS or IPSNET_ECONFIG with
+ * a sentence in err ("cannot read certificate 'x.crt': no such file"). */
+int tls_ctx_new(SSL_CTX **out, const struct tls_ctx_opts *o, char *err,
+		size_t errlen);
+
+/* The subject CN of the peer's verified certificate into buf, or "" when
+ * there is none. Returns buf. */
+const char *tls_peer_cn(SSL *ssl, char *buf, size_t cap);
+
+/* The subject CN of cert into buf, or "". Returns buf. */
+const char *tls_cert_cn(X509 *cert, char *buf, size_t cap);
+
+/* "TLSv1.3" etc. */
+const char *tls_version_name(SSL *ssl);
+
+/* A sentence for the most recent failure of an SSL_* call that returned ret,
+ * drawn from SSL_get_error, the verify result and OpenSSL's error queue; the
+ * queue is cleared. */
+const char *tls_error_reason(SSL *ssl, int ret, char *buf, size_t cap);
+
+/* A sentence for a TLS alert the peer sent us (alert description code, such
+ * as 44 for certificate_revoked), seen from the side whose certificate was
+ * refused: "revoked", "expired", "not signed by the network CA", ... */
+const char *tls_alert_reason(int alert);
+
+#endif

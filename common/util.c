@@ -1,0 +1,64 @@
+#include "util.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/rand.h>
+
+#include "ipsnet_errors.h"
+
+uint64_t util_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+uint64_t util_mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+const char *util_iso8601(char *buf, size_t cap, uint64_t us)
+{
+	time_t secs = (time_t)(us / 1000000u);
+	struct tm tm;
+	gmtime_r(&secs, &tm);
+	char date[24];
+	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, cap, "%s.%03uZ", date, (unsigned)((us / 1000u) % 1000u));
+	return buf;
+}
+
+int util_random(void *buf, size_t len)
+{
+	return RAND_bytes(buf, (int)len) == 1 ? 0 : IPSNET_EINTERNAL;
+}
+
+char *util_hex(char *out, size_t cap, const uint8_t *data, size_t len)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+	for (i = 0; i < len && 2 * i + 2 < cap; i++) {
+		out[2 * i] = digits[data[i] >> 4];
+		out[2 * i + 1] = digits[data[i] & 15];
+	}
+	if (cap > 0)
+		out[2 * i] = '\0';
+	return out;
+}
+
+char *util_strlcpy(char *dst, const char *src, size_t cap)
+{
+	if (cap == 0)
+		return dst;
+	size_t n = strlen(src);
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+	return dst;
+}

@@ -1,0 +1,28 @@
+/* Small helpers shared by daemon and client: time, randomness, hex. */
+#ifndef IPSNET_UTIL_H
+#define IPSNET_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef container_of
+#define container_of(ptr, type, member)                                        \
+	((type *)((char *)(ptr)-offsetof(type, member)))
+#endif
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* UTC wall clock, microseconds since the Unix epoch. */
+uint64_t util_now_us(void);
+/* Monotonic clock, microseconds. */
+uint64_t util_mono_us(void);
+/* "2026-11-25T16:31:02.123Z" from microseconds since the epoch; buf >= 32. */
+const char *util_iso8601(char *buf, size_t cap, uint64_t us);
+/* Cryptographically random bytes (OpenSSL RAND_bytes). 0 or IPSNET_EINTERNAL. */
+int util_random(void *buf, size_t len);
+/* Lower-case hex of len bytes into out (cap >= 2*len+1). Returns out. */
+char *util_hex(char *out, size_t cap, const uint8_t *data, size_t len);
+/* Copies src into dst (size cap), always terminated; returns dst. */
+char *util_strlcpy(char *dst, const char *src, size_t cap);
+
+#endif
