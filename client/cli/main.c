@@ -1,0 +1,221 @@
+/* ipsnet: the command-line client.
+ *
+ * Exit codes, the same for every command: 0 ok, 2 usage, 3 cannot connect
+ * or TLS failure, 4 unauthenticated or permission denied, 5 not found,
+ * 6 conflict or failed precondition, 1 anything else. */
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "ipsnet.h"
+
+static const struct command commands[] = {
+    {"ping", cmd_ping, "check the connection and print the round-trip time"},
+    {"whoami", cmd_whoami,
+     "print the organisation, its kind, the user, the server version and the "
+     "journal head"},
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: ipsnet [OPTIONS] COMMAND [ARGS]\n"
+		"\n"
+		"commands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(out, "  %-10s %s\n", commands[i].name,
+			commands[i].summary);
+	fprintf(out,
+		"\n"
+		"options (before or after the command):\n"
+		"  --profile NAME    read server, CA, certificate, key and user\n"
+		"                    from profile NAME (also $IPSNET_PROFILE)\n"
+		"  --server H:P      the server (also $IPSNET_SERVER; default\n"
+		"                    127.0.0.1:7443)\n"
+		"  --ca FILE         the network CA (also $IPSNET_CA)\n"
+		"  --cert FILE       the organisation's certificate ($IPSNET_CERT)\n"
+		"  --key FILE        its private key ($IPSNET_KEY)\n"
+		"  --user NAME       who is acting ($IPSNET_USER; default $USER)\n"
+		"  --timeout MS      give up after MS milliseconds (10000)\n"
+		"  --json            machine-readable output\n"
+		"  -h, --help        this text; 'ipsnet COMMAND --help' for a "
+		"command\n"
+		"  --version         the version\n"
+		"\n"
+		"exit codes: 0 ok, 2 usage, 3 cannot connect or TLS failure,\n"
+		"4 unauthenticated or permission denied, 5 not found, 6 conflict\n"
+		"or failed precondition, 1 anything else.\n");
+}
+
+int cli_exit_code(int err)
+{
+	if (err == 0)
+		return 0;
+	if (err == IPSNET_EUSAGE)
+		return 2;
+	switch (ipsnet_err_status(err)) {
+	case IPSNET__V1__CODE__UNAVAILABLE:
+	case IPSNET__V1__CODE__DEADLINE_EXCEEDED:
+		return 3;
+	case IPSNET__V1__CODE__UNAUTHENTICATED:
+	case IPSNET__V1__CODE__PERMISSION_DENIED:
+		return 4;
+	case IPSNET__V1__CODE__NOT_FOUND:
+		return 5;
+	case IPSNET__V1__CODE__ABORTED:
+	case IPSNET__V1__CODE__FAILED_PRECONDITION:
+		return 6;
+	}
+	return 1;
+}
+
+int cli_fail(int err, const char *fmt, ...)
+{
+	va_list ap;
+	fputs("ipsnet: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return cli_exit_code(err);
+}
+
+void cli_print_json(json_t *obj)
+{
+	char *s = json_dumps(obj, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	if (s != NULL) {
+		puts(s);
+		free(s);
+	}
+	json_decref(obj);
+}
+
+int cli_connect(struct cli *cli, struct ipsnet_client **out)
+{
+	char err[512];
+	struct ipsnet_options o = ipsnet_settings_options(&cli->settings);
+	o.timeout_ms = cli->timeout_ms;
+	o.software = "ipsnet/" IPSNET_VERSION;
+	if (o.ca == NULL)
+		return cli_fail(IPSNET_EUSAGE,
+				"no network CA: give --ca FILE, IPSNET_CA or "
+				"--profile NAME");
+	int rv = ipsnet_client_open(out, &o, err, sizeof(err));
+	if (rv != 0)
+		return cli_fail(rv, "%s", err);
+	return 0;
+}
+
+/* Global options may stand anywhere; they are taken out of argv, and what
+ * is left is the command and its own arguments. */
+static int take_global_options(struct cli *cli, int *argc, char **argv,
+			       const char **profile)
+{
+	static const char *const with_value[] = {"--profile", "--server",
+						 "--ca",      "--cert",
+						 "--key",     "--user",
+						 "--timeout"};
+	const char *values[7] = {0};
+	int out = 1;
+	for (int i = 1; i < *argc; i++) {
+		const char *a = argv[i];
+		bool taken = false;
+		if (strcmp(a, "--") == 0) {
+			while (i < *argc)
+				argv[out++] = argv[i++];
+			break;
+		}
+		if (strcmp(a, "--json") == 0) {
+			cli->json = true;
+			continue;
+		}
+		for (size_t k = 0; k < 7 && !taken; k++) {
+			size_t n = strlen(with_value[k]);
+			if (strncmp(a, with_value[k], n) != 0)
+				continue;
+			if (a[n] == '=') {
+				values[k] = a + n + 1;
+				taken = true;
+			} else if (a[n] == '\0') {
+				if (i + 1 >= *argc) {
+					fprintf(stderr,
+						"ipsnet: %s needs a value\n",
+						with_value[k]);
+					return IPSNET_EUSAGE;
+				}
+				values[k] = argv[++i];
+				taken = true;
+			}
+		}
+		if (!taken)
+			argv[out++] = argv[i];
+	}
+	*argc = out;
+	argv[out] = NULL;
+
+	*profile = values[0];
+	char err[512];
+	int rv = ipsnet_settings_load(&cli->settings, *profile, err,
+				      sizeof(err));
+	if (rv != 0) {
+		fprintf(stderr, "ipsnet: %s\n", err);
+		return rv;
+	}
+	struct ipsnet_settings *s = &cli->settings;
+	char *dst[] = {NULL, s->server, s->ca, s->cert, s->key, s->user};
+	size_t cap[] = {0, sizeof(s->server), sizeof(s->ca), sizeof(s->cert),
+			sizeof(s->key), sizeof(s->user)};
+	for (size_t k = 1; k < 6; k++)
+		if (values[k] != NULL)
+			snprintf(dst[k], cap[k], "%s", values[k]);
+	cli->timeout_ms = 10000;
+	if (values[6] != NULL) {
+		char *end;
+		unsigned long ms = strtoul(values[6], &end, 10);
+		if (*end != '\0' || ms == 0 || ms > 3600000) {
+			fprintf(stderr,
+				"ipsnet: --timeout takes milliseconds from 1 "
+				"to 3600000\n");
+			return IPSNET_EUSAGE;
+		}
+		cli->timeout_ms = (uint32_t)ms;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli cli;
+	const char *profile = NULL;
+	memset(&cli, 0, sizeof(cli));
+
+	if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
+		printf("ipsnet %s\n", ipsnet_version());
+		return 0;
+	}
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	int rv = take_global_options(&cli, &argc, argv, &profile);
+	if (rv != 0)
+		return cli_exit_code(rv);
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].run(&cli, argc - 1, argv + 1);
+	}
+	fprintf(stderr, "ipsnet: unknown command '%s' (ipsnet --help lists "
+			"them)\n",
+		argv[1]);
+	return 2;
+}

@@ -1,0 +1,476 @@
+/* libipsnet's asynchronous connection: resolve, connect, TLS, Hello, then
+ * requests matched to responses by request id. */
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/x509.h>
+
+#include "alloc.h"
+#include "config.h"
+#include "ipsnet.h"
+#include "stream.h"
+#include "tls.h"
+#include "util.h"
+
+#define DEFAULT_TIMEOUT_MS 10000
+
+enum conn_state {
+	C_RESOLVING,
+	C_CONNECTING, /* TCP and TLS */
+	C_HELLO,      /* Hello sent, waiting for HelloOk */
+	C_READY,
+	C_CLOSING,
+};
+
+struct pending {
+	uint64_t id;
+	ipsnet_response_cb cb;
+	void *arg;
+	struct pending *next;
+};
+
+struct ipsnet_conn {
+	struct ipsnet_stream stream;
+	uv_timer_t timer; /* the deadline for connect, handshake and Hello */
+	uv_getaddrinfo_t gai;
+	uv_loop_t *loop;
+	SSL_CTX *ctx;
+	struct ipsnet_callbacks cb;
+	void *arg;
+
+	enum conn_state state;
+	bool resolving;      /* gai in flight */
+	bool stream_started; /* the stream's handle exists */
+	bool timer_open;
+	char host[128];
+	char port[8];
+	char cn[ORG_ID_MAX]; /* of our own certificate */
+	char user[128];
+	char software[64];
+	uint32_t timeout_ms;
+	uint64_t next_id;
+	struct pending *pending, *pending_tail;
+	Ipsnet__V1__Envelope *hello; /* the HelloOk response */
+	int status;                  /* why it closed */
+	char message[320];
+};
+
+static void finish(struct ipsnet_conn *c);
+
+static void set_status(struct ipsnet_conn *c, int status, const char *message)
+{
+	if (c->status != 0 || status == 0)
+		return;
+	c->status = status;
+	util_strlcpy(c->message, message != NULL ? message
+						 : ipsnet_strerror(status),
+		     sizeof(c->message));
+}
+
+/* Turns what the stream saw into one sentence a person can act on. */
+static void explain_stream_failure(struct ipsnet_conn *c)
+{
+	struct ipsnet_stream *s = &c->stream;
+	char msg[320];
+	int code = s->error != 0 ? s->error : IPSNET_ECLOSED;
+
+	if (code == IPSNET_ETLS && s->peer_alert >= 0) {
+		switch (s->peer_alert) {
+		case SSL_AD_CERTIFICATE_REQUIRED:
+		case SSL_AD_HANDSHAKE_FAILURE:
+			if (c->cn[0] == '\0') {
+				snprintf(msg, sizeof(msg),
+					 "the server requires a client "
+					 "certificate: give --cert and --key, "
+					 "or --profile");
+				code = IPSNET_ECERT;
+				break;
+			}
+			/* fall through */
+		case SSL_AD_CERTIFICATE_REVOKED:
+		case SSL_AD_CERTIFICATE_EXPIRED:
+		case SSL_AD_UNKNOWN_CA:
+		case SSL_AD_BAD_CERTIFICATE:
+		case SSL_AD_UNSUPPORTED_CERTIFICATE:
+		case SSL_AD_CERTIFICATE_UNKNOWN:
+		case SSL_AD_ACCESS_DENIED:
+			snprintf(msg, sizeof(msg),
+				 "the server refused certificate '%s': %s",
+				 c->cn, tls_alert_reason(s->peer_alert));
+			code = IPSNET_ECERT;
+			break;
+		case SSL_AD_PROTOCOL_VERSION:
+			snprintf(msg, sizeof(msg),
+				 "the server and this client have no TLS "
+				 "version in common (the server requires TLS "
+				 "1.3 unless configured for 1.2)");
+			break;
+		default:
+			snprintf(msg, sizeof(msg),
+				 "the server ended the TLS connection: %s",
+				 tls_alert_reason(s->peer_alert));
+			break;
+		}
+	} else if (code == IPSNET_ETLS && s->verify_result != X509_V_OK) {
+		snprintf(msg, sizeof(msg),
+			 "cannot trust the server at %s:%s: %s", c->host,
+			 c->port, s->reason);
+	} else if (code == IPSNET_ECONNECT) {
+		snprintf(msg, sizeof(msg),
+			 "cannot connect to %s:%s: %s (is ipsnetd running?)",
+			 c->host, c->port, s->reason);
+	} else if (c->state < C_READY && code == IPSNET_ECLOSED) {
+		snprintf(msg, sizeof(msg),
+			 "the server at %s:%s closed the connection before "
+			 "it was ready",
+			 c->host, c->port);
+	} else {
+		snprintf(msg, sizeof(msg), "%s",
+			 s->reason[0] != '\0' ? s->reason
+					      : ipsnet_strerror(code));
+	}
+	set_status(c, code, msg);
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+	struct ipsnet_conn *c = container_of((uv_timer_t *)h,
+					     struct ipsnet_conn, timer);
+	c->timer_open = false;
+	finish(c);
+}
+
+static void begin_close(struct ipsnet_conn *c, int status, const char *msg)
+{
+	set_status(c, status, msg);
+	if (c->state == C_CLOSING)
+		return;
+	c->state = C_CLOSING;
+	if (c->resolving)
+		uv_cancel((uv_req_t *)&c->gai);
+	if (c->timer_open && !uv_is_closing((uv_handle_t *)&c->timer))
+		uv_close((uv_handle_t *)&c->timer, timer_closed);
+	if (c->stream_started)
+		stream_close(&c->stream, status, msg);
+	finish(c);
+}
+
+static void finish(struct ipsnet_conn *c)
+{
+	if (c->state != C_CLOSING || c->resolving || c->stream_started ||
+	    c->timer_open)
+		return;
+	const char *msg = c->message[0] != '\0' ? c->message
+						: "the connection is closed";
+	int status = c->status != 0 ? c->status : IPSNET_ECLOSED;
+	if (c->hello == NULL && c->cb.on_ready != NULL) {
+		/* on_ready was not called yet: it learns the failure first. */
+		c->cb.on_ready(c, status, msg, c->arg);
+	}
+	struct pending *p = c->pending;
+	while (p != NULL) {
+		struct pending *next = p->next;
+		p->cb(c, status, msg, NULL, p->arg);
+		ipsnet_free(p);
+		p = next;
+	}
+	c->pending = NULL;
+	if (c->cb.on_closed != NULL)
+		c->cb.on_closed(c, c->status, c->status != 0 ? msg : NULL,
+				c->arg);
+	if (c->hello != NULL)
+		ipsnet_envelope_free(c->hello);
+	SSL_CTX_free(c->ctx);
+	ipsnet_free(c);
+}
+
+static void on_stream_close(struct ipsnet_stream *s)
+{
+	struct ipsnet_conn *c = s->data;
+	if (c->status == 0 && !(c->state == C_CLOSING && s->error == 0))
+		explain_stream_failure(c);
+	c->stream_started = false;
+	if (c->state != C_CLOSING)
+		begin_close(c, c->status, c->message);
+	else
+		finish(c);
+}
+
+static void on_handshake(struct ipsnet_stream *s)
+{
+	struct ipsnet_conn *c = s->data;
+	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__Hello hello = IPSNET__V1__HELLO__INIT;
+	hello.protocol_version = IPSNET_PROTOCOL_VERSION;
+	hello.client_software = c->software;
+	hello.user = c->user;
+	env.request_id = ++c->next_id;
+	env.body_case = IPSNET__V1__ENVELOPE__BODY_HELLO;
+	env.hello = &hello;
+	c->state = C_HELLO;
+	int rv = stream_send_envelope(s, &env);
+	if (rv != 0)
+		begin_close(c, rv, "cannot send Hello");
+}
+
+static int response_status(const Ipsnet__V1__Envelope *env,
+			   const char **message)
+{
+	if (env->status == NULL || env->status->code == IPSNET__V1__CODE__OK) {
+		*message = NULL;
+		return 0;
+	}
+	*message = env->status->message;
+	int err = ipsnet_err_from_status(env->status->code);
+	return err != 0 ? err : IPSNET_EINTERNAL;
+}
+
+static void got_hello(struct ipsnet_conn *c, Ipsnet__V1__Envelope *env)
+{
+	const char *server_msg;
+	char msg[320];
+	int rv = response_status(env, &server_msg);
+	if (rv == 0 && env->body_case != IPSNET__V1__ENVELOPE__BODY_HELLO_OK)
+		rv = IPSNET_EPROTOCOL;
+	if (rv != 0) {
+		if (rv == IPSNET_EUNAUTHENTICATED)
+			snprintf(msg, sizeof(msg),
+				 "the server refused the connection: %s",
+				 server_msg != NULL ? server_msg : "");
+		else
+			snprintf(msg, sizeof(msg),
+				 "the server did not accept Hello: %s",
+				 server_msg != NULL ? server_msg
+						    : "unexpected answer");
+		ipsnet_envelope_free(env);
+		begin_close(c, rv, msg);
+		return;
+	}
+	c->hello = env;
+	c->state = C_READY;
+	uv_timer_stop(&c->timer);
+	if (c->cb.on_ready != NULL)
+		c->cb.on_ready(c, 0, NULL, c->arg);
+}
+
+static int on_frame(struct ipsnet_stream *s, const uint8_t *body, size_t len)
+{
+	struct ipsnet_conn *c = s->data;
+	Ipsnet__V1__Envelope *env =
+	    ipsnet__v1__envelope__unpack(&ipsnet_protobuf_allocator, len, body);
+	if (env == NULL) {
+		begin_close(c, IPSNET_EDECODE,
+			    "the server sent a frame that does not decode");
+		return IPSNET_EDECODE;
+	}
+	if (env->request_id == 0) {
+		/* Pushed by the server: an event, or a notice before it
+		 * closes the connection. */
+		const char *m;
+		int rv = response_status(env, &m);
+		if (rv != 0)
+			set_status(c, rv, m);
+		else if (c->cb.on_push != NULL)
+			c->cb.on_push(c, env, c->arg);
+		ipsnet_envelope_free(env);
+		return 0;
+	}
+	if (c->state == C_HELLO) {
+		got_hello(c, env);
+		return 0;
+	}
+	struct pending *prev = NULL, *p = c->pending;
+	while (p != NULL && p->id != env->request_id) {
+		prev = p;
+		p = p->next;
+	}
+	if (p == NULL) {
+		ipsnet_envelope_free(env);
+		begin_close(c, IPSNET_EPROTOCOL,
+			    "the server answered a request that was not made");
+		return IPSNET_EPROTOCOL;
+	}
+	if (prev != NULL)
+		prev->next = p->next;
+	else
+		c->pending = p->next;
+	if (c->pending_tail == p)
+		c->pending_tail = prev;
+	const char *m;
+	int rv = response_status(env, &m);
+	p->cb(c, rv, m, env, p->arg);
+	ipsnet_free(p);
+	ipsnet_envelope_free(env);
+	return 0;
+}
+
+static const struct stream_callbacks stream_cb = {
+    .on_handshake = on_handshake,
+    .on_frame = on_frame,
+    .on_close = on_stream_close,
+};
+
+static void deadline(uv_timer_t *t)
+{
+	struct ipsnet_conn *c = container_of(t, struct ipsnet_conn, timer);
+	char msg[160];
+	snprintf(msg, sizeof(msg),
+		 "no answer from the server at %s:%s within %u ms", c->host,
+		 c->port, c->timeout_ms);
+	begin_close(c, IPSNET_ETIMEOUT, msg);
+}
+
+static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai)
+{
+	struct ipsnet_conn *c = container_of(req, struct ipsnet_conn, gai);
+	char msg[256];
+	c->resolving = false;
+	if (c->state == C_CLOSING) {
+		uv_freeaddrinfo(ai);
+		finish(c);
+		return;
+	}
+	if (status != 0 || ai == NULL) {
+		snprintf(msg, sizeof(msg), "cannot find server '%s': %s",
+			 c->host, uv_strerror(status));
+		uv_freeaddrinfo(ai);
+		begin_close(c, IPSNET_ECONNECT, msg);
+		return;
+	}
+	c->state = C_CONNECTING;
+	int rv = stream_connect(&c->stream, c->loop, ai->ai_addr, c->ctx,
+				c->host, FRAME_DEFAULT_MAX_BYTES * 16,
+				&stream_cb, c);
+	uv_freeaddrinfo(ai);
+	if (rv != 0) {
+		begin_close(c, rv, "cannot start connecting");
+		return;
+	}
+	c->stream_started = true;
+}
+
+int ipsnet_connect(uv_loop_t *loop, const struct ipsnet_options *o,
+		   const struct ipsnet_callbacks *cb, void *arg,
+		   struct ipsnet_conn **out, char *err, size_t errlen)
+{
+	int port, rv;
+	struct ipsnet_conn *c = ipsnet_calloc(1, sizeof(*c));
+	if (c == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return IPSNET_ENOMEM;
+	}
+	const char *server = o->server != NULL ? o->server : "127.0.0.1:7443";
+	if (config_split_hostport(server, c->host, sizeof(c->host), &port) !=
+		0 ||
+	    port == 0) {
+		snprintf(err, errlen,
+			 "server '%s' is not HOST:PORT (127.0.0.1:7443)",
+			 server);
+		rv = IPSNET_EUSAGE;
+		goto err;
+	}
+	snprintf(c->port, sizeof(c->port), "%d", port);
+	struct tls_ctx_opts t = {
+	    .server = false,
+	    .ca = o->ca,
+	    .cert = o->cert,
+	    .key = o->key,
+	    .max_version = o->tls_max_version,
+	    .min_version = o->tls_max_version == 12 ? 12 : 0,
+	};
+	if (o->cert != NULL && o->cert[0] != '\0' &&
+	    (o->key == NULL || o->key[0] == '\0')) {
+		snprintf(err, errlen,
+			 "certificate '%s' given without its key (--key)",
+			 o->cert);
+		rv = IPSNET_EUSAGE;
+		goto err;
+	}
+	rv = tls_ctx_new(&c->ctx, &t, err, errlen);
+	if (rv != 0)
+		goto err;
+	tls_cert_cn(SSL_CTX_get0_certificate(c->ctx), c->cn, sizeof(c->cn));
+	util_strlcpy(c->user, o->user != NULL ? o->user : "", sizeof(c->user));
+	snprintf(c->software, sizeof(c->software), "%s",
+		 o->software != NULL ? o->software
+				     : "libipsnet/" IPSNET_VERSION);
+	c->loop = loop;
+	c->cb = *cb;
+	c->arg = arg;
+	c->timeout_ms = o->timeout_ms != 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
+	c->state = C_RESOLVING;
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+				 .ai_socktype = SOCK_STREAM};
+	rv = uv_getaddrinfo(loop, &c->gai, resolved, c->host, c->port, &hints);
+	if (rv != 0) {
+		snprintf(err, errlen, "cannot look up '%s': %s", c->host,
+			 uv_strerror(rv));
+		rv = IPSNET_ECONNECT;
+		goto err_after_ctx;
+	}
+	c->resolving = true;
+	uv_timer_init(loop, &c->timer);
+	c->timer_open = true;
+	uv_timer_start(&c->timer, deadline, c->timeout_ms, 0);
+	*out = c;
+	return 0;
+
+err_after_ctx:
+	SSL_CTX_free(c->ctx);
+err:
+	ipsnet_free(c);
+	return rv;
+}
+
+const Ipsnet__V1__HelloOk *ipsnet_conn_hello(const struct ipsnet_conn *c)
+{
+	return c->hello != NULL ? c->hello->hello_ok : NULL;
+}
+
+int ipsnet_request(struct ipsnet_conn *c, Ipsnet__V1__Envelope *req,
+		   ipsnet_response_cb cb, void *arg)
+{
+	if (c->state != C_READY)
+		return IPSNET_ECLOSED;
+	struct pending *p = ipsnet_malloc(sizeof(*p));
+	if (p == NULL)
+		return IPSNET_ENOMEM;
+	req->request_id = ++c->next_id;
+	p->id = req->request_id;
+	p->cb = cb;
+	p->arg = arg;
+	p->next = NULL;
+	int rv = stream_send_envelope(&c->stream, req);
+	if (rv != 0) {
+		ipsnet_free(p);
+		return rv;
+	}
+	if (c->pending_tail != NULL)
+		c->pending_tail->next = p;
+	else
+		c->pending = p;
+	c->pending_tail = p;
+	return 0;
+}
+
+void ipsnet_close(struct ipsnet_conn *c)
+{
+	begin_close(c, 0, NULL);
+}
+
+void ipsnet_envelope_free(Ipsnet__V1__Envelope *env)
+{
+	if (env != NULL)
+		ipsnet__v1__envelope__free_unpacked(env,
+						    &ipsnet_protobuf_allocator);
+}
+
+int ipsnet_new_idempotency_key(uint8_t key[16])
+{
+	return util_random(key, 16);
+}
+
+const char *ipsnet_version(void)
+{
+	return IPSNET_VERSION;
+}

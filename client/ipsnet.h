@@ -1,0 +1,145 @@
+/* libipsnet: the client library of ipsnet.
+ *
+ * A connection is mutually authenticated TLS to ipsnetd, carrying protobuf
+ * Envelopes (ipsnet/ipsnet.pb-c.h, package ipsnet.v1). Two ways to use it:
+ *
+ * - asynchronous, on the caller's own libuv loop: ipsnet_connect,
+ *   ipsnet_request, ipsnet_close. Every function and every callback runs
+ *   on the loop's thread.
+ * - synchronous, for commands and scripts: ipsnet_client_open,
+ *   ipsnet_client_call, ipsnet_client_close. The client runs a private
+ *   loop; one thread at a time may use a given client.
+ *
+ * Functions return 0 or a negative IPSNET_E* code (ipsnet_errors.h); where
+ * they take err/errlen they also write one sentence a person can act on.
+ */
+#ifndef IPSNET_H
+#define IPSNET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "ipsnet.pb-c.h"
+#include "ipsnet_errors.h"
+
+#define IPSNET_PROTOCOL_VERSION 1
+
+/* Where and as whom to connect. Strings are borrowed: they must outlive
+ * the call that takes the options. */
+struct ipsnet_options {
+	const char *server;       /* "127.0.0.1:7443", "[::1]:7443", "host:7443" */
+	const char *ca;           /* the network CA (PEM) */
+	const char *cert;         /* the organisation's certificate (PEM) */
+	const char *key;          /* its private key (PEM) */
+	const char *user;         /* the person acting, for the audit trail */
+	const char *software;     /* "ipsnet/0.1.0"; NULL: "libipsnet/VERSION" */
+	uint32_t timeout_ms;      /* connect + handshake + Hello, and each
+				     synchronous call; 0: 10000 */
+	int tls_max_version;      /* 0: TLS 1.3; 12: at most 1.2 (tests) */
+};
+
+/* Settings with their own storage, filled from a profile file and from
+ * IPSNET_* environment variables. */
+struct ipsnet_settings {
+	char server[128];
+	char ca[1024];
+	char cert[1024];
+	char key[1024];
+	char user[128];
+	char profile_path[1024]; /* the profile file read, or "" */
+};
+
+/* Fills s: first the profile (when profile is not NULL, or $IPSNET_PROFILE
+ * is set), then the environment variables IPSNET_SERVER, IPSNET_CA,
+ * IPSNET_CERT, IPSNET_KEY and IPSNET_USER on top. A profile NAME is looked
+ * for as $IPSNET_PROFILE_DIR/NAME.ini, $XDG_CONFIG_HOME/ipsnet/profiles/
+ * NAME.ini (or ~/.config/ipsnet/profiles/NAME.ini) and ./var/dev/profiles/
+ * NAME.ini; a NAME with a '/' is a file path. The caller applies its own
+ * flags on top afterwards. Defaults: server 127.0.0.1:7443, user $USER. */
+int ipsnet_settings_load(struct ipsnet_settings *s, const char *profile,
+			 char *err, size_t errlen);
+
+/* Options pointing into s. */
+struct ipsnet_options ipsnet_settings_options(const struct ipsnet_settings *s);
+
+/* ---- asynchronous API (caller's loop) ---------------------------------- */
+
+struct ipsnet_conn;
+
+struct ipsnet_callbacks {
+	/* The connection is ready (status 0: Hello answered; see
+	 * ipsnet_conn_hello) or could not be made (status < 0, message says
+	 * why; on_closed follows). */
+	void (*on_ready)(struct ipsnet_conn *c, int status, const char *message,
+			 void *arg);
+	/* Optional: an Envelope the server pushed (request id 0). The
+	 * Envelope is freed after the call. */
+	void (*on_push)(struct ipsnet_conn *c, const Ipsnet__V1__Envelope *env,
+			void *arg);
+	/* The connection is closed (status 0: closed by ipsnet_close). Every
+	 * pending request has had its callback. The connection is freed right
+	 * after this call. */
+	void (*on_closed)(struct ipsnet_conn *c, int status,
+			  const char *message, void *arg);
+};
+
+/* Starts connecting. On 0, *out is the connection and the callbacks will
+ * follow; on failure nothing was started and err says why. */
+int ipsnet_connect(uv_loop_t *loop, const struct ipsnet_options *o,
+		   const struct ipsnet_callbacks *cb, void *arg,
+		   struct ipsnet_conn **out, char *err, size_t errlen);
+
+/* The server's answer to Hello: organisation, kind, server version,
+ * journal head. Valid from on_ready (status 0) until on_closed. */
+const Ipsnet__V1__HelloOk *ipsnet_conn_hello(const struct ipsnet_conn *c);
+
+/* Called with the response to a request. status is 0 when the response's
+ * Status is OK, else the error code (message: the server's sentence, or
+ * why no answer came). resp is NULL when no response arrived; it is freed
+ * after the call. */
+typedef void (*ipsnet_response_cb)(struct ipsnet_conn *c, int status,
+				   const char *message,
+				   const Ipsnet__V1__Envelope *resp, void *arg);
+
+/* Sends req (its request_id is set by the library) and calls cb with the
+ * answer. Requests may be pipelined. The caller keeps ownership of req; it
+ * is serialized before the call returns. */
+int ipsnet_request(struct ipsnet_conn *c, Ipsnet__V1__Envelope *req,
+		   ipsnet_response_cb cb, void *arg);
+
+/* Closes gracefully (close_notify). Pending requests get IPSNET_ECLOSED;
+ * on_closed follows. */
+void ipsnet_close(struct ipsnet_conn *c);
+
+/* ---- synchronous API --------------------------------------------------- */
+
+struct ipsnet_client;
+
+/* Connects, handshakes and says Hello, waiting at most o->timeout_ms. */
+int ipsnet_client_open(struct ipsnet_client **out,
+		       const struct ipsnet_options *o, char *err,
+		       size_t errlen);
+
+const Ipsnet__V1__HelloOk *ipsnet_client_hello(const struct ipsnet_client *c);
+
+/* Sends req and waits for its answer. On 0 *resp is the response (free it
+ * with ipsnet_envelope_free). When the server answers with an error status
+ * the code is returned, err has the server's sentence and *resp is still
+ * set (it may carry a current version, for CONFLICT). */
+int ipsnet_client_call(struct ipsnet_client *c, Ipsnet__V1__Envelope *req,
+		       Ipsnet__V1__Envelope **resp, char *err, size_t errlen);
+
+/* Closes and frees the client. */
+void ipsnet_client_close(struct ipsnet_client *c);
+
+void ipsnet_envelope_free(Ipsnet__V1__Envelope *env);
+
+/* A fresh 16-byte idempotency key for a change. */
+int ipsnet_new_idempotency_key(uint8_t key[16]);
+
+/* The library's version ("0.1.0"). */
+const char *ipsnet_version(void);
+
+#endif

@@ -1,0 +1,189 @@
+/* libipsnet's synchronous client: the asynchronous connection driven by a
+ * private loop until the awaited answer arrives or the deadline passes. */
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "ipsnet.h"
+#include "util.h"
+
+struct ipsnet_client {
+	uv_loop_t loop;
+	uv_timer_t timer;
+	struct ipsnet_conn *conn; /* NULL once closed */
+	uint32_t timeout_ms;
+	/* what the loop is waiting for */
+	bool done;
+	int status;
+	char message[320];
+	Ipsnet__V1__Envelope *resp;
+};
+
+static void note(struct ipsnet_client *cl, int status, const char *message)
+{
+	cl->done = true;
+	cl->status = status;
+	util_strlcpy(cl->message, message != NULL ? message : "",
+		     sizeof(cl->message));
+}
+
+static void on_ready(struct ipsnet_conn *c, int status, const char *message,
+		     void *arg)
+{
+	note(arg, status, message);
+}
+
+static void on_closed(struct ipsnet_conn *c, int status, const char *message,
+		      void *arg)
+{
+	struct ipsnet_client *cl = arg;
+	cl->conn = NULL;
+	if (!cl->done)
+		note(cl, status != 0 ? status : IPSNET_ECLOSED, message);
+}
+
+static const struct ipsnet_callbacks callbacks = {
+    .on_ready = on_ready,
+    .on_closed = on_closed,
+};
+
+static void timed_out(uv_timer_t *t)
+{
+	struct ipsnet_client *cl = container_of(t, struct ipsnet_client, timer);
+	char msg[96];
+	snprintf(msg, sizeof(msg), "no answer from the server within %u ms",
+		 cl->timeout_ms);
+	note(cl, IPSNET_ETIMEOUT, msg);
+}
+
+/* Runs the loop until the awaited thing is done or the deadline passes. */
+static void wait_done(struct ipsnet_client *cl)
+{
+	uv_timer_start(&cl->timer, timed_out, cl->timeout_ms, 0);
+	while (!cl->done && uv_run(&cl->loop, UV_RUN_ONCE) != 0)
+		;
+	uv_timer_stop(&cl->timer);
+	if (!cl->done)
+		note(cl, IPSNET_ECLOSED, "the connection is closed");
+}
+
+static void drain_loop(struct ipsnet_client *cl)
+{
+	uv_close((uv_handle_t *)&cl->timer, NULL);
+	uv_run(&cl->loop, UV_RUN_DEFAULT);
+	uv_loop_close(&cl->loop);
+}
+
+int ipsnet_client_open(struct ipsnet_client **out,
+		       const struct ipsnet_options *o, char *err,
+		       size_t errlen)
+{
+	struct ipsnet_client *cl = ipsnet_calloc(1, sizeof(*cl));
+	int rv;
+	if (cl == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return IPSNET_ENOMEM;
+	}
+	if (uv_loop_init(&cl->loop) != 0) {
+		snprintf(err, errlen, "cannot start an event loop");
+		rv = IPSNET_EINTERNAL;
+		goto err;
+	}
+	uv_timer_init(&cl->loop, &cl->timer);
+	/* The connection has its own deadline; this one only backs it up. */
+	cl->timeout_ms = (o->timeout_ms != 0 ? o->timeout_ms : 10000) + 1000;
+	rv = ipsnet_connect(&cl->loop, o, &callbacks, cl, &cl->conn, err,
+			    errlen);
+	if (rv != 0)
+		goto err_after_loop;
+	cl->timeout_ms = o->timeout_ms != 0 ? o->timeout_ms : 10000;
+	wait_done(cl);
+	if (cl->status != 0) {
+		rv = cl->status;
+		snprintf(err, errlen, "%s", cl->message);
+		if (cl->conn != NULL)
+			ipsnet_close(cl->conn);
+		goto err_after_loop;
+	}
+	*out = cl;
+	return 0;
+
+err_after_loop:
+	drain_loop(cl);
+err:
+	ipsnet_free(cl);
+	return rv;
+}
+
+const Ipsnet__V1__HelloOk *ipsnet_client_hello(const struct ipsnet_client *cl)
+{
+	return cl->conn != NULL ? ipsnet_conn_hello(cl->conn) : NULL;
+}
+
+static void on_response(struct ipsnet_conn *c, int status, const char *message,
+			const Ipsnet__V1__Envelope *resp, void *arg)
+{
+	struct ipsnet_client *cl = arg;
+	if (resp != NULL) {
+		/* Keep a copy: the library frees resp after this call. */
+		size_t n = ipsnet__v1__envelope__get_packed_size(resp);
+		uint8_t *buf = ipsnet_malloc(n + 1);
+		if (buf != NULL) {
+			ipsnet__v1__envelope__pack(resp, buf);
+			cl->resp = ipsnet__v1__envelope__unpack(
+			    &ipsnet_protobuf_allocator, n, buf);
+			ipsnet_free(buf);
+		}
+		if (cl->resp == NULL && status == 0) {
+			status = IPSNET_ENOMEM;
+			message = "out of memory";
+		}
+	}
+	note(cl, status, message);
+}
+
+int ipsnet_client_call(struct ipsnet_client *cl, Ipsnet__V1__Envelope *req,
+		       Ipsnet__V1__Envelope **resp, char *err, size_t errlen)
+{
+	*resp = NULL;
+	if (cl->conn == NULL) {
+		snprintf(err, errlen, "%s",
+			 cl->message[0] != '\0' ? cl->message
+						: "the connection is closed");
+		return IPSNET_ECLOSED;
+	}
+	cl->done = false;
+	cl->status = 0;
+	cl->message[0] = '\0';
+	cl->resp = NULL;
+	int rv = ipsnet_request(cl->conn, req, on_response, cl);
+	if (rv != 0) {
+		snprintf(err, errlen, "cannot send the request: %s",
+			 ipsnet_strerror(rv));
+		return rv;
+	}
+	wait_done(cl);
+	if (cl->status == IPSNET_ETIMEOUT && cl->conn != NULL) {
+		/* Whether the server acted is unknown: this connection is not
+		 * to be trusted with more requests. */
+		ipsnet_close(cl->conn);
+	}
+	*resp = cl->resp;
+	cl->resp = NULL;
+	if (cl->status != 0)
+		snprintf(err, errlen, "%s",
+			 cl->message[0] != '\0' ? cl->message
+						: ipsnet_strerror(cl->status));
+	return cl->status;
+}
+
+void ipsnet_client_close(struct ipsnet_client *cl)
+{
+	if (cl == NULL)
+		return;
+	if (cl->conn != NULL)
+		ipsnet_close(cl->conn);
+	drain_loop(cl);
+	ipsnet_free(cl);
+}

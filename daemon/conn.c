@@ -1,0 +1,328 @@
+#include "conn.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "handlers.h"
+#include "ipsnet_errors.h"
+#include "log.h"
+#include "server.h"
+#include "tls.h"
+#include "util.h"
+
+#define PROTOCOL_VERSION 1
+/* Before Hello a peer gets small frames only: an unauthenticated peer never
+ * makes the daemon reserve a full max_frame_bytes. */
+#define PRE_HELLO_MAX_FRAME_BYTES 4096
+#define CLOSE_DEADLINE_MS 5000
+
+#define BIT(s) (1u << (s))
+
+static const struct {
+	const char *name;
+	unsigned next; /* the states this one may move to */
+} conn_states[CONN_N_STATES] = {
+    [CONN_HANDSHAKING] = {"handshaking", BIT(CONN_HELLO) | BIT(CONN_CLOSING)},
+    [CONN_HELLO] = {"hello", BIT(CONN_SERVING) | BIT(CONN_CLOSING)},
+    [CONN_SERVING] = {"serving", BIT(CONN_CLOSING)},
+    [CONN_CLOSING] = {"closing", 0},
+};
+
+/* The one place a connection changes state. A move the table does not
+ * allow is a bug: it stops the daemon rather than serve in a wrong state. */
+static void conn_move(struct conn *c, enum conn_state next)
+{
+	if ((conn_states[c->state].next & BIT(next)) == 0) {
+		log_error("forbidden connection state change",
+			  "from=%s to=%s peer=%s", conn_states[c->state].name,
+			  conn_states[next].name, c->stream.peer);
+		abort();
+	}
+	c->state = next;
+}
+
+static void timer_close_cb(uv_handle_t *h)
+{
+	struct conn *c = container_of((uv_timer_t *)h, struct conn, timer);
+	if (--c->open_handles == 0)
+		server__conn_closed(c->server, c);
+}
+
+static void log_closed(struct conn *c)
+{
+	char reason[300], cn[80];
+	struct ipsnet_stream *s = &c->stream;
+	const char *outcome = c->outcome;
+	if (outcome == NULL)
+		outcome = c->org.id[0] != '\0' ? "ok" : "refused";
+	const char *why = s->reason[0] != '\0' ? s->reason : "closed";
+	log_quote(reason, sizeof(reason), why);
+	log_quote(cn, sizeof(cn), c->cn[0] != '\0' ? c->cn : "-");
+	log_info("connection closed",
+		 "org=%s cn=%s peer=%s tls=%s outcome=%s reason=%s requests=%llu "
+		 "duration_ms=%llu bytes_in=%llu bytes_out=%llu",
+		 c->org.id[0] != '\0' ? c->org.id : "-", cn, s->peer,
+		 c->tls_version != NULL ? c->tls_version : "-",
+		 outcome, reason, (unsigned long long)c->requests,
+		 (unsigned long long)((util_mono_us() - c->started_us) / 1000),
+		 (unsigned long long)s->bytes_in,
+		 (unsigned long long)s->bytes_out);
+}
+
+static void on_close(struct ipsnet_stream *s)
+{
+	struct conn *c = s->data;
+	if (c->state != CONN_CLOSING)
+		conn_move(c, CONN_CLOSING);
+	log_closed(c);
+	uv_close((uv_handle_t *)&c->timer, timer_close_cb);
+	if (--c->open_handles == 0)
+		server__conn_closed(c->server, c);
+}
+
+static void deadline_cb(uv_timer_t *t)
+{
+	struct conn *c = container_of(t, struct conn, timer);
+	char why[96];
+	switch (c->state) {
+	case CONN_HANDSHAKING:
+	case CONN_HELLO:
+		snprintf(why, sizeof(why),
+			 "no TLS handshake and Hello within %u ms",
+			 c->server->cfg.handshake_timeout_ms);
+		conn__close(c, IPSNET_ETIMEOUT, why, "timeout");
+		break;
+	case CONN_SERVING:
+		if (c->inflight > 0) {
+			uv_timer_again(t);
+			break;
+		}
+		snprintf(why, sizeof(why), "idle for %u ms",
+			 c->server->cfg.idle_timeout_ms);
+		conn__close(c, IPSNET_ETIMEOUT, why, "idle");
+		break;
+	default:
+		stream_abort(&c->stream, IPSNET_ETIMEOUT,
+			     "the peer did not take the last bytes in time");
+		break;
+	}
+}
+
+void conn__close(struct conn *c, int err, const char *reason,
+		 const char *outcome)
+{
+	if (c->state == CONN_CLOSING)
+		return;
+	if (c->outcome == NULL)
+		c->outcome = outcome;
+	conn_move(c, CONN_CLOSING);
+	uv_timer_start(&c->timer, deadline_cb, CLOSE_DEADLINE_MS, 0);
+	stream_close(&c->stream, err, reason);
+}
+
+int conn__send(struct conn *c, const Ipsnet__V1__Envelope *env)
+{
+	return stream_send_envelope(&c->stream, env);
+}
+
+int conn__send_error(struct conn *c, uint64_t request_id, int err,
+		     const char *message)
+{
+	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__Status status = IPSNET__V1__STATUS__INIT;
+	status.code = ipsnet_err_status(err);
+	status.message = (char *)(message != NULL ? message
+						  : ipsnet_strerror(err));
+	env.request_id = request_id;
+	env.status = &status;
+	return conn__send(c, &env);
+}
+
+void conn__request_done(struct conn *c)
+{
+	assert(c->inflight > 0);
+	c->inflight--;
+	if (c->state == CONN_SERVING) {
+		if (c->inflight < c->server->cfg.max_inflight)
+			stream_resume(&c->stream);
+		if (c->drain && c->inflight == 0)
+			conn__close(c, 0, "the server is shutting down", NULL);
+	}
+}
+
+static void on_handshake(struct ipsnet_stream *s)
+{
+	struct conn *c = s->data;
+	tls_peer_cn(s->ssl, c->cn, sizeof(c->cn));
+	c->tls_version = tls_version_name(s->ssl);
+	const struct org_config *org =
+	    registry_find(&c->server->registry, c->cn);
+	if (org != NULL)
+		c->org = *org;
+	else
+		c->org_unknown = true;
+	conn_move(c, CONN_HELLO);
+}
+
+static void hello(struct conn *c, Ipsnet__V1__Envelope *req)
+{
+	char why[160];
+
+	if (c->org_unknown) {
+		snprintf(why, sizeof(why),
+			 "certificate '%s' names an organisation that is not "
+			 "in the registry",
+			 c->cn);
+		conn__send_error(c, req->request_id, IPSNET_EUNAUTHENTICATED,
+				 why);
+		conn__close(c, IPSNET_EUNAUTHENTICATED, why, "refused");
+		return;
+	}
+	if (req->body_case != IPSNET__V1__ENVELOPE__BODY_HELLO) {
+		conn__send_error(c, req->request_id, IPSNET_EPROTOCOL,
+				 "the first request must be Hello");
+		conn__close(c, IPSNET_EPROTOCOL, "first frame was not Hello",
+			    "error");
+		return;
+	}
+	const Ipsnet__V1__Hello *h = req->hello;
+	if (h->protocol_version != PROTOCOL_VERSION) {
+		snprintf(why, sizeof(why),
+			 "protocol version %u is not supported; this server "
+			 "speaks version %d",
+			 h->protocol_version, PROTOCOL_VERSION);
+		conn__send_error(c, req->request_id, IPSNET_EPROTOCOL, why);
+		conn__close(c, IPSNET_EPROTOCOL, why, "error");
+		return;
+	}
+	util_strlcpy(c->user, h->user != NULL ? h->user : "", sizeof(c->user));
+
+	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__Status status = IPSNET__V1__STATUS__INIT;
+	Ipsnet__V1__HelloOk ok = IPSNET__V1__HELLO_OK__INIT;
+	uint8_t head_hash[32] = {0};
+	ok.organisation_id = c->org.id;
+	ok.organisation_kind = (Ipsnet__V1__OrgKind)c->org.kind;
+	ok.organisation_name = c->org.name;
+	ok.server_version = IPSNET_VERSION;
+	ok.protocol_version = PROTOCOL_VERSION;
+	ok.journal_seq = 0;
+	ok.journal_hash.data = head_hash;
+	ok.journal_hash.len = sizeof(head_hash);
+	ok.max_frame_bytes = c->server->cfg.max_frame_bytes;
+	env.request_id = req->request_id;
+	env.status = &status;
+	env.body_case = IPSNET__V1__ENVELOPE__BODY_HELLO_OK;
+	env.hello_ok = &ok;
+	conn_move(c, CONN_SERVING);
+	c->stream.decoder.max_frame_bytes = c->server->cfg.max_frame_bytes;
+	if (c->server->cfg.idle_timeout_ms > 0)
+		uv_timer_start(&c->timer, deadline_cb,
+			       c->server->cfg.idle_timeout_ms,
+			       c->server->cfg.idle_timeout_ms);
+	else
+		uv_timer_stop(&c->timer);
+	conn__send(c, &env);
+	if (c->server->stopping)
+		conn__close(c, 0, "the server is shutting down", NULL);
+}
+
+static int on_frame(struct ipsnet_stream *s, const uint8_t *body, size_t len)
+{
+	struct conn *c = s->data;
+	if (c->state == CONN_CLOSING)
+		return IPSNET_ECLOSED;
+	Ipsnet__V1__Envelope *req =
+	    ipsnet__v1__envelope__unpack(&ipsnet_protobuf_allocator, len, body);
+	if (req == NULL) {
+		conn__send_error(c, 0, IPSNET_EDECODE,
+				 "the frame does not decode as an Envelope");
+		conn__close(c, IPSNET_EDECODE, NULL, "error");
+		return IPSNET_EDECODE;
+	}
+	c->requests++;
+	if (c->state == CONN_HELLO) {
+		hello(c, req);
+		ipsnet__v1__envelope__free_unpacked(req,
+						    &ipsnet_protobuf_allocator);
+		return 0;
+	}
+	if (c->server->cfg.idle_timeout_ms > 0)
+		uv_timer_again(&c->timer);
+	if (c->inflight >= c->server->cfg.max_inflight) {
+		char why[96];
+		snprintf(why, sizeof(why),
+			 "too many requests in flight (at most %u a "
+			 "connection); wait for answers",
+			 c->server->cfg.max_inflight);
+		conn__send_error(c, req->request_id, IPSNET_EBUSY, why);
+		ipsnet__v1__envelope__free_unpacked(req,
+						    &ipsnet_protobuf_allocator);
+		return 0;
+	}
+	c->inflight++;
+	if (c->inflight >= c->server->cfg.max_inflight)
+		stream_pause(&c->stream);
+	handlers__dispatch(c, req);
+	return 0;
+}
+
+static void on_bad_frame(struct ipsnet_stream *s, int err)
+{
+	struct conn *c = s->data;
+	char why[160];
+	if (err == IPSNET_EFRAME_TOO_LARGE)
+		snprintf(why, sizeof(why),
+			 "frame of %u bytes is larger than the maximum of %u "
+			 "bytes",
+			 s->decoder.body_len, s->decoder.max_frame_bytes);
+	else
+		snprintf(why, sizeof(why), "%s", ipsnet_strerror(err));
+	conn__send_error(c, 0, err, why);
+	conn__close(c, err, why, "error");
+}
+
+
+static const struct stream_callbacks conn_callbacks = {
+    .on_handshake = on_handshake,
+    .on_frame = on_frame,
+    .on_bad_frame = on_bad_frame,
+    .on_close = on_close,
+};
+
+int conn__accept(struct server *srv)
+{
+	struct conn *c = ipsnet_calloc(1, sizeof(*c));
+	if (c == NULL)
+		return IPSNET_ENOMEM;
+	c->server = srv;
+	c->started_us = util_mono_us();
+	c->state = CONN_HANDSHAKING;
+	uv_timer_init(srv->loop, &c->timer);
+	c->open_handles = 2;
+	/* Linked first: stream_accept reports every failure through on_close. */
+	c->next = srv->conns;
+	if (srv->conns != NULL)
+		srv->conns->prev = c;
+	srv->conns = c;
+	srv->n_conns++;
+	int max = srv->cfg.max_frame_bytes < PRE_HELLO_MAX_FRAME_BYTES
+		      ? (int)srv->cfg.max_frame_bytes
+		      : PRE_HELLO_MAX_FRAME_BYTES;
+	int rv = stream_accept(&c->stream, srv->loop,
+			       (uv_stream_t *)&srv->listener, srv->tls,
+			       (uint32_t)max, &conn_callbacks, c);
+	if (rv != 0) {
+		/* Nothing of the stream is open: close the timer only. */
+		c->open_handles = 1;
+		c->state = CONN_CLOSING;
+		uv_close((uv_handle_t *)&c->timer, timer_close_cb);
+		return rv;
+	}
+	uv_timer_start(&c->timer, deadline_cb, srv->cfg.handshake_timeout_ms,
+		       0);
+	return 0;
+}

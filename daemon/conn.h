@@ -1,0 +1,61 @@
+/* One client connection: its TLS stream, its timer, and its life as a
+ * declared state machine (handshaking -> hello -> serving -> closing). */
+#ifndef IPSNETD_CONN_H
+#define IPSNETD_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "ipsnet.pb-c.h"
+#include "stream.h"
+
+struct server;
+
+enum conn_state {
+	CONN_HANDSHAKING, /* TLS handshake under way */
+	CONN_HELLO,       /* TLS up, waiting for Hello */
+	CONN_SERVING,     /* authenticated: requests are served */
+	CONN_CLOSING,     /* closing: nothing more is read */
+	CONN_N_STATES
+};
+
+struct conn {
+	struct ipsnet_stream stream;
+	uv_timer_t timer; /* handshake deadline, then idle, then close deadline */
+	struct server *server;
+	struct conn *prev, *next;
+
+	enum conn_state state;
+	struct org_config org; /* who: from the certificate's CN and the registry */
+	char cn[ORG_ID_MAX];
+	char user[128];
+	const char *tls_version; /* "TLSv1.3", once the handshake is done */
+	bool org_unknown;      /* the CN is not an active organisation */
+	bool drain;            /* close once nothing is in flight */
+	uint32_t inflight;
+	uint64_t requests;
+	uint64_t started_us;
+	int open_handles;
+	const char *outcome;   /* for the connection's log line */
+};
+
+/* Accepts a connection from the server's listener. */
+int conn__accept(struct server *srv);
+
+/* Sends a response. env's request_id and status are the caller's. */
+int conn__send(struct conn *c, const Ipsnet__V1__Envelope *env);
+
+/* Sends an error Status for request_id. */
+int conn__send_error(struct conn *c, uint64_t request_id, int err,
+		     const char *message);
+
+/* A request that was in flight has been answered. */
+void conn__request_done(struct conn *c);
+
+/* Closes gracefully: close_notify, queued bytes go out, then the handles
+ * close; forced after a deadline. */
+void conn__close(struct conn *c, int err, const char *reason,
+		 const char *outcome);
+
+#endif

@@ -1,0 +1,302 @@
+#include "server.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "conn.h"
+#include "ipsnet_errors.h"
+#include "log.h"
+#include "tls.h"
+#include "util.h"
+
+#define SHUTDOWN_DEADLINE_MS 10000
+
+static void handle_closed(uv_handle_t *h)
+{
+	struct server *s = h->data;
+	s->open_handles--;
+}
+
+static void close_own_handles(struct server *s)
+{
+	uv_close((uv_handle_t *)&s->sig_term, handle_closed);
+	uv_close((uv_handle_t *)&s->sig_int, handle_closed);
+	uv_close((uv_handle_t *)&s->sig_hup, handle_closed);
+	uv_close((uv_handle_t *)&s->shutdown_timer, handle_closed);
+}
+
+static void maybe_finish(struct server *s)
+{
+	if (!s->stopping || s->n_conns > 0 || s->reloading ||
+	    uv_is_closing((uv_handle_t *)&s->sig_term))
+		return;
+	log_info("stopped", "exit_code=%d", s->exit_code);
+	close_own_handles(s);
+}
+
+void server__conn_closed(struct server *s, struct conn *c)
+{
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	s->n_conns--;
+	ipsnet_free(c);
+	maybe_finish(s);
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+	struct server *s = listener->data;
+	if (status < 0) {
+		log_warn("accept failed", "error=\"%s\"", uv_strerror(status));
+		return;
+	}
+	if (s->n_conns >= s->cfg.max_connections) {
+		/* Accept and close at once, so the peer learns now instead of
+		 * waiting in the backlog. */
+		uv_tcp_t *t = ipsnet_malloc(sizeof(*t));
+		if (t == NULL)
+			return;
+		uv_tcp_init(s->loop, t);
+		if (uv_accept(listener, (uv_stream_t *)t) == 0)
+			log_warn("connection refused",
+				 "reason=\"too many connections\" "
+				 "max_connections=%u",
+				 s->cfg.max_connections);
+		uv_close((uv_handle_t *)t, (uv_close_cb)ipsnet_free);
+		return;
+	}
+	int rv = conn__accept(s);
+	if (rv != 0)
+		log_warn("accept failed", "error=\"%s\"", ipsnet_strerror(rv));
+}
+
+static void shutdown_deadline(uv_timer_t *t)
+{
+	struct server *s = container_of(t, struct server, shutdown_timer);
+	log_warn("shutdown deadline passed", "open_connections=%u timeout_ms=%d",
+		 s->n_conns, SHUTDOWN_DEADLINE_MS);
+	for (struct conn *c = s->conns; c != NULL; c = c->next)
+		stream_abort(&c->stream, IPSNET_ETIMEOUT,
+			     "closed at the shutdown deadline");
+}
+
+static void listener_closed(uv_handle_t *h)
+{
+	struct server *s = h->data;
+	maybe_finish(s);
+}
+
+void server__stop(struct server *s)
+{
+	if (s->stopping)
+		return;
+	s->stopping = true;
+	log_info("shutting down", "open_connections=%u", s->n_conns);
+	uv_close((uv_handle_t *)&s->listener, listener_closed);
+	uv_timer_start(&s->shutdown_timer, shutdown_deadline,
+		       SHUTDOWN_DEADLINE_MS, 0);
+	struct conn *next;
+	for (struct conn *c = s->conns; c != NULL; c = next) {
+		next = c->next;
+		switch (c->state) {
+		case CONN_SERVING:
+			if (c->inflight > 0) {
+				c->drain = true;
+				break;
+			}
+			conn__send_error(c, 0, IPSNET_EUNAVAILABLE,
+					 "the server is shutting down");
+			conn__close(c, 0, "the server is shutting down", NULL);
+			break;
+		case CONN_HANDSHAKING:
+		case CONN_HELLO:
+			conn__close(c, IPSNET_EUNAVAILABLE,
+				    "the server is shutting down", "refused");
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* SIGHUP: re-read the config's organisations, the registry, the
+ * certificates and the CRL on a worker thread. */
+struct reload_result {
+	struct server_config cfg;
+	struct registry registry;
+	SSL_CTX *tls;
+	int rv;
+	char err[512];
+};
+
+static void reload_work(uv_work_t *w)
+{
+	struct server *s = w->data;
+	struct reload_result *r = ipsnet_calloc(1, sizeof(*r));
+	w->data = r;
+	if (r == NULL)
+		return;
+	r->rv = 0;
+	config_defaults(&r->cfg);
+	if (s->config_path != NULL)
+		r->rv = config_load(&r->cfg, s->config_path, r->err,
+				    sizeof(r->err));
+	if (r->rv == 0)
+		r->rv = store_init(&r->cfg, r->err, sizeof(r->err));
+	if (r->rv == 0)
+		r->rv = store_load_registry(r->cfg.database, &r->registry,
+					    r->err, sizeof(r->err));
+	if (r->rv == 0) {
+		struct tls_ctx_opts o = {
+		    .server = true,
+		    .ca = r->cfg.ca,
+		    .cert = r->cfg.cert,
+		    .key = r->cfg.key,
+		    .crl = r->cfg.crl,
+		    .min_version = s->cfg.tls_min_version,
+		};
+		r->rv = tls_ctx_new(&r->tls, &o, r->err, sizeof(r->err));
+		if (r->rv != 0)
+			registry_free(&r->registry);
+	}
+}
+
+static void reload_done(uv_work_t *w, int status)
+{
+	struct server *s = container_of(w, struct server, reload_work);
+	struct reload_result *r = w->data;
+	s->reloading = false;
+	if (r == NULL || status != 0) {
+		log_error("reload failed", "reason=\"%s\"",
+			  r == NULL ? "out of memory" : "cancelled");
+	} else if (r->rv != 0) {
+		char why[600];
+		log_error("reload failed", "reason=%s kept=previous",
+			  log_quote(why, sizeof(why), r->err));
+	} else {
+		SSL_CTX_free(s->tls);
+		s->tls = r->tls;
+		registry_free(&s->registry);
+		s->registry = r->registry;
+		log_info("reloaded", "organisations=%zu crl=%s",
+			 s->registry.n, s->cfg.crl[0] ? s->cfg.crl : "-");
+		/* An organisation taken out of the registry loses its open
+		 * connections at once. */
+		for (struct conn *c = s->conns; c != NULL; c = c->next)
+			if (c->state == CONN_SERVING &&
+			    registry_find(&s->registry, c->org.id) == NULL)
+				conn__close(c, IPSNET_EUNAUTHENTICATED,
+					    "the organisation was removed "
+					    "from the registry",
+					    "revoked");
+	}
+	ipsnet_free(r);
+	maybe_finish(s);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct server *s = h->data;
+	if (signum == SIGHUP) {
+		if (s->reloading || s->stopping)
+			return;
+		log_info("reloading", "signal=SIGHUP");
+		s->reloading = true;
+		s->reload_work.data = s;
+		if (uv_queue_work(s->loop, &s->reload_work, reload_work,
+				  reload_done) != 0) {
+			s->reloading = false;
+			log_error("reload failed", "reason=\"cannot queue\"");
+		}
+		return;
+	}
+	log_info("signal received", "signal=%s",
+		 signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	server__stop(s);
+}
+
+static int bind_listener(struct server *s, char *err, size_t errlen)
+{
+	char host[64];
+	int port;
+	struct sockaddr_storage addr;
+
+	if (config_split_hostport(s->cfg.listen, host, sizeof(host), &port) !=
+	    0) {
+		snprintf(err, errlen,
+			 "listen address '%s' is not HOST:PORT (127.0.0.1:7443 "
+			 "or [::1]:7443)",
+			 s->cfg.listen);
+		return IPSNET_ECONFIG;
+	}
+	if (strcmp(host, "localhost") == 0)
+		util_strlcpy(host, "127.0.0.1", sizeof(host));
+	if (uv_ip4_addr(host, port, (struct sockaddr_in *)&addr) != 0 &&
+	    uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr) != 0) {
+		snprintf(err, errlen,
+			 "listen address '%s' must be an IP address",
+			 s->cfg.listen);
+		return IPSNET_ECONFIG;
+	}
+	uv_tcp_init(s->loop, &s->listener);
+	s->listener.data = s;
+	int rv = uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0);
+	if (rv == 0)
+		rv = uv_listen((uv_stream_t *)&s->listener, 511, on_connection);
+	if (rv != 0) {
+		snprintf(err, errlen, "cannot listen on %s: %s", s->cfg.listen,
+			 uv_strerror(rv));
+		uv_close((uv_handle_t *)&s->listener, NULL);
+		return IPSNET_EIO;
+	}
+	int len = sizeof(addr);
+	uv_tcp_getsockname(&s->listener, (struct sockaddr *)&addr, &len);
+	if (addr.ss_family == AF_INET6) {
+		uv_ip6_name((struct sockaddr_in6 *)&addr, host, sizeof(host));
+		snprintf(s->listen_addr, sizeof(s->listen_addr), "[%s]:%d",
+			 host,
+			 ntohs(((struct sockaddr_in6 *)&addr)->sin6_port));
+	} else {
+		uv_ip4_name((struct sockaddr_in *)&addr, host, sizeof(host));
+		snprintf(s->listen_addr, sizeof(s->listen_addr), "%s:%d", host,
+			 ntohs(((struct sockaddr_in *)&addr)->sin_port));
+	}
+	return 0;
+}
+
+int server__start(struct server *s, uv_loop_t *loop,
+		  const struct server_config *cfg, const char *config_path,
+		  SSL_CTX *tls, struct registry *registry, char *err,
+		  size_t errlen)
+{
+	memset(s, 0, sizeof(*s));
+	s->loop = loop;
+	s->cfg = *cfg;
+	s->config_path = config_path;
+	int rv = bind_listener(s, err, errlen);
+	if (rv != 0)
+		return rv;
+	s->tls = tls;
+	s->registry = *registry;
+	uv_signal_init(loop, &s->sig_term);
+	uv_signal_init(loop, &s->sig_int);
+	uv_signal_init(loop, &s->sig_hup);
+	uv_timer_init(loop, &s->shutdown_timer);
+	s->sig_term.data = s->sig_int.data = s->sig_hup.data = s;
+	s->shutdown_timer.data = s;
+	s->open_handles = 4;
+	uv_signal_start(&s->sig_term, on_signal, SIGTERM);
+	uv_signal_start(&s->sig_int, on_signal, SIGINT);
+	uv_signal_start(&s->sig_hup, on_signal, SIGHUP);
+	log_info("listening",
+		 "addr=%s tls_min=1.%d organisations=%zu max_connections=%u "
+		 "max_frame_bytes=%u",
+		 s->listen_addr, s->cfg.tls_min_version % 10, s->registry.n,
+		 s->cfg.max_connections, s->cfg.max_frame_bytes);
+	return 0;
+}

@@ -1,0 +1,60 @@
+/* The listener, the set of connections, signals and reloads.
+ *
+ * Everything here runs on the loop thread, except the reload job, which
+ * reads the config, the database and the certificate files on a libuv
+ * worker thread and hands the result back to the loop. */
+#ifndef IPSNETD_SERVER_H
+#define IPSNETD_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+#include <uv.h>
+
+#include "config.h"
+#include "store.h"
+
+struct conn;
+
+struct server {
+	uv_loop_t *loop;
+	struct server_config cfg;
+	const char *config_path; /* NULL: embedded defaults */
+
+	uv_tcp_t listener;
+	uv_signal_t sig_term;
+	uv_signal_t sig_int;
+	uv_signal_t sig_hup;
+	uv_timer_t shutdown_timer;
+	uv_work_t reload_work;
+
+	SSL_CTX *tls;             /* for new connections; swapped on reload */
+	struct registry registry; /* swapped on reload */
+
+	struct conn *conns;       /* every open connection */
+	uint32_t n_conns;
+	bool stopping;
+	bool reloading;
+	int open_handles;         /* of the server's own handles */
+	char listen_addr[64];     /* as bound: "127.0.0.1:7443" */
+	int exit_code;
+};
+
+/* Binds the listener and starts serving on loop. Takes ownership of tls and
+ * registry (freed by the server when it ends). On failure returns a code
+ * with a sentence in err, and nothing is left open. */
+int server__start(struct server *s, uv_loop_t *loop,
+		  const struct server_config *cfg, const char *config_path,
+		  SSL_CTX *tls, struct registry *registry, char *err,
+		  size_t errlen);
+
+/* Graceful shutdown: stop accepting, let requests in flight finish, close
+ * every connection with close_notify, then close the server's own handles
+ * so that uv_run returns. */
+void server__stop(struct server *s);
+
+/* Called by a connection when its last handle has closed. */
+void server__conn_closed(struct server *s, struct conn *c);
+
+#endif

@@ -1,0 +1,295 @@
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "alloc.h"
+#include "ipsnet_errors.h"
+#include "util.h"
+
+/* Each step brings the schema from version i to i + 1. Append only: a step
+ * that has shipped is never edited. */
+static const char *const migrations[] = {
+    /* 1: the organisation registry */
+    "CREATE TABLE organisation ("
+    "  id TEXT PRIMARY KEY,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('GGZ','MUNICIPALITY','UWV','NETWORK')),"
+    "  name TEXT NOT NULL,"
+    "  region INTEGER NOT NULL CHECK (region BETWEEN 1 AND 35),"
+    "  cbs_code TEXT,"
+    "  active INTEGER NOT NULL DEFAULT 1"
+    ") STRICT;",
+};
+
+#define SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))
+
+static int db_error(sqlite3 *db, const char *what, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "%s: %s", what,
+		 db != NULL ? sqlite3_errmsg(db) : "out of memory");
+	return IPSNET_EDB;
+}
+
+static int user_version(sqlite3 *db, int *out)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return IPSNET_EDB;
+	int rc = sqlite3_step(st);
+	*out = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : IPSNET_EDB;
+}
+
+static int migrate(sqlite3 *db, char *err, size_t errlen)
+{
+	int v;
+	if (user_version(db, &v) != 0)
+		return db_error(db, "cannot read the schema version", err,
+				errlen);
+	if (v > SCHEMA_VERSION) {
+		snprintf(err, errlen,
+			 "the database has schema version %d, newer than this "
+			 "ipsnetd knows (%d): use a newer ipsnetd",
+			 v, SCHEMA_VERSION);
+		return IPSNET_EDB;
+	}
+	for (; v < SCHEMA_VERSION; v++) {
+		char sql[64];
+		if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+			SQLITE_OK ||
+		    sqlite3_exec(db, migrations[v], NULL, NULL, NULL) !=
+			SQLITE_OK) {
+			char what[64];
+			snprintf(what, sizeof(what),
+				 "cannot migrate the schema to version %d",
+				 v + 1);
+			int rv = db_error(db, what, err, errlen);
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+			return rv;
+		}
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
+		if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK ||
+		    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+			int rv = db_error(db, "cannot commit the migration",
+					  err, errlen);
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+			return rv;
+		}
+	}
+	return 0;
+}
+
+static int sync_registry(sqlite3 *db, const struct server_config *c, char *err,
+			 size_t errlen)
+{
+	sqlite3_stmt *st;
+	int rv = 0;
+
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE; UPDATE organisation SET active = 0",
+			 NULL, NULL, NULL) != SQLITE_OK)
+		return db_error(db, "cannot update the registry", err, errlen);
+	if (sqlite3_prepare_v2(
+		db,
+		"INSERT INTO organisation (id, kind, name, region, cbs_code, active)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, 1)"
+		" ON CONFLICT (id) DO UPDATE SET kind = ?2, name = ?3,"
+		" region = ?4, cbs_code = ?5, active = 1",
+		-1, &st, NULL) != SQLITE_OK) {
+		rv = db_error(db, "cannot update the registry", err, errlen);
+		goto err_after_begin;
+	}
+	for (size_t i = 0; i < c->n_orgs; i++) {
+		const struct org_config *o = &c->orgs[i];
+		sqlite3_bind_text(st, 1, o->id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, org_kind_name(o->kind), -1,
+				  SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, o->name, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 4, o->region);
+		if (o->cbs_code[0] != '\0')
+			sqlite3_bind_text(st, 5, o->cbs_code, -1,
+					  SQLITE_STATIC);
+		else
+			sqlite3_bind_null(st, 5);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			rv = db_error(db, "cannot update the registry", err,
+				      errlen);
+			goto err_after_stmt;
+		}
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+	}
+	sqlite3_finalize(st);
+	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		rv = db_error(db, "cannot commit the registry", err, errlen);
+		goto err_after_begin;
+	}
+	return 0;
+
+err_after_stmt:
+	sqlite3_finalize(st);
+err_after_begin:
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return rv;
+}
+
+static int make_parent_dir(const char *path)
+{
+	char dir[CONFIG_MAX_PATH];
+	util_strlcpy(dir, path, sizeof(dir));
+	char *slash = strrchr(dir, '/');
+	if (slash == NULL || slash == dir)
+		return 0;
+	*slash = '\0';
+	if (mkdir(dir, 0750) != 0 && access(dir, W_OK) != 0)
+		return -1;
+	return 0;
+}
+
+int store_init(const struct server_config *c, char *err, size_t errlen)
+{
+	sqlite3 *db = NULL;
+	int rv;
+
+	if (make_parent_dir(c->database) != 0) {
+		snprintf(err, errlen, "cannot create the folder of '%s'",
+			 c->database);
+		return IPSNET_EDB;
+	}
+	if (sqlite3_open_v2(c->database, &db,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+	    SQLITE_OK) {
+		char what[CONFIG_MAX_PATH + 32];
+		snprintf(what, sizeof(what), "cannot open '%s'", c->database);
+		rv = db_error(db, what, err, errlen);
+		goto err_after_db;
+	}
+	sqlite3_busy_timeout(db, 5000);
+	if (sqlite3_exec(db,
+			 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+			 " PRAGMA foreign_keys = ON",
+			 NULL, NULL, NULL) != SQLITE_OK) {
+		rv = db_error(db, "cannot set WAL mode", err, errlen);
+		goto err_after_db;
+	}
+	chmod(c->database, 0600);
+	rv = migrate(db, err, errlen);
+	if (rv != 0)
+		goto err_after_db;
+	rv = sync_registry(db, c, err, errlen);
+	if (rv != 0)
+		goto err_after_db;
+	sqlite3_close(db);
+	return 0;
+
+err_after_db:
+	sqlite3_close(db);
+	return rv;
+}
+
+static int cmp_org(const void *a, const void *b)
+{
+	return strcmp(((const struct org_config *)a)->id,
+		      ((const struct org_config *)b)->id);
+}
+
+int store_load_registry(const char *database, struct registry *out, char *err,
+			size_t errlen)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int rv, v;
+
+	out->n = 0;
+	out->orgs = NULL;
+	if (sqlite3_open_v2(database, &db, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK) {
+		sqlite3_close(db);
+		snprintf(err, errlen,
+			 "cannot open the database '%s': run 'ipsnetd init' "
+			 "first",
+			 database);
+		return IPSNET_EDB;
+	}
+	sqlite3_busy_timeout(db, 5000);
+	if (user_version(db, &v) != 0 || v != SCHEMA_VERSION) {
+		snprintf(err, errlen,
+			 "the database '%s' has schema version %d, this "
+			 "ipsnetd needs %d: run 'ipsnetd init'",
+			 database, v, SCHEMA_VERSION);
+		rv = IPSNET_EDB;
+		goto err_after_db;
+	}
+	if (sqlite3_prepare_v2(db,
+			       "SELECT id, kind, name, region, cbs_code FROM "
+			       "organisation WHERE active ORDER BY id",
+			       -1, &st, NULL) != SQLITE_OK) {
+		rv = db_error(db, "cannot read the registry", err, errlen);
+		goto err_after_db;
+	}
+	size_t cap = 0;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (out->n == cap) {
+			cap = cap == 0 ? 16 : cap * 2;
+			struct org_config *grown =
+			    ipsnet_realloc(out->orgs, cap * sizeof(*grown));
+			if (grown == NULL) {
+				snprintf(err, errlen, "out of memory");
+				rv = IPSNET_ENOMEM;
+				goto err_after_stmt;
+			}
+			out->orgs = grown;
+		}
+		struct org_config *o = &out->orgs[out->n++];
+		memset(o, 0, sizeof(*o));
+		util_strlcpy(o->id, (const char *)sqlite3_column_text(st, 0),
+			     sizeof(o->id));
+		o->kind = org_kind_parse(
+		    (const char *)sqlite3_column_text(st, 1));
+		util_strlcpy(o->name, (const char *)sqlite3_column_text(st, 2),
+			     sizeof(o->name));
+		o->region = sqlite3_column_int(st, 3);
+		const unsigned char *cbs = sqlite3_column_text(st, 4);
+		util_strlcpy(o->cbs_code, cbs != NULL ? (const char *)cbs : "",
+			     sizeof(o->cbs_code));
+	}
+	if (rc != SQLITE_DONE) {
+		rv = db_error(db, "cannot read the registry", err, errlen);
+		goto err_after_stmt;
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	qsort(out->orgs, out->n, sizeof(*out->orgs), cmp_org);
+	return 0;
+
+err_after_stmt:
+	sqlite3_finalize(st);
+	registry_free(out);
+err_after_db:
+	sqlite3_close(db);
+	return rv;
+}
+
+const struct org_config *registry_find(const struct registry *r,
+				       const char *id)
+{
+	struct org_config key;
+	util_strlcpy(key.id, id, sizeof(key.id));
+	return r->n == 0 ? NULL
+			 : bsearch(&key, r->orgs, r->n, sizeof(*r->orgs),
+				   cmp_org);
+}
+
+void registry_free(struct registry *r)
+{
+	ipsnet_free(r->orgs);
+	r->orgs = NULL;
+	r->n = 0;
+}

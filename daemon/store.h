@@ -1,0 +1,35 @@
+/* The daemon's SQLite file: schema and migrations, and the organisation
+ * registry. The journal (journal.h) keeps its tables in the same file.
+ *
+ * Functions here open their own connection and may block on the disk: call
+ * them at start-up, from `ipsnetd init`, or on a worker thread, never on
+ * the loop thread. */
+#ifndef IPSNETD_STORE_H
+#define IPSNETD_STORE_H
+
+#include <stddef.h>
+
+#include "config.h"
+
+struct registry {
+	size_t n;
+	struct org_config *orgs; /* sorted by id */
+};
+
+/* Creates the database at c->database if it does not exist, brings its
+ * schema up to date and makes the registry equal to c's organisations:
+ * new ones are added, changed ones updated, ones no longer configured are
+ * marked inactive (their history stays). Returns 0 or IPSNET_EDB with a
+ * sentence in err. */
+int store_init(const struct server_config *c, char *err, size_t errlen);
+
+/* Reads the active organisations. The database must exist and have the
+ * current schema ("run 'ipsnetd init' first" otherwise). */
+int store_load_registry(const char *database, struct registry *out, char *err,
+			size_t errlen);
+
+const struct org_config *registry_find(const struct registry *r,
+				       const char *id);
+void registry_free(struct registry *r);
+
+#endif
