@@ -1,0 +1,614 @@
+/* Transport: mutual TLS, framing and the daemon's life, against the real
+ * ipsnetd and the real ipsnet command (DESIGN §3).
+ *
+ * Each test starts its own daemon on a free port in its own folder; the
+ * certificates are made once for the whole group. Every refusal is checked
+ * while a good connection stays open, and that connection must still answer
+ * a Ping afterwards: one client's failure never reaches another. */
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+
+#include "frame.h"
+#include "harness.h"
+#include "util.h"
+
+/* The ipsnet command's exit codes. */
+enum {
+	EXIT_OK = 0,
+	EXIT_USAGE = 2,
+	EXIT_CONNECT = 3, /* cannot connect or TLS failure */
+	EXIT_UNAUTH = 4,  /* unauthenticated or permission denied */
+};
+
+/* Small limits, so that an over-size frame is cheap to announce. */
+static const char daemon_settings[] = "max_frame_bytes = 4096\n"
+				      "handshake_timeout_ms = 5000\n";
+
+/* Made once in the group setup. */
+static const char *certs;
+
+/* What a test holds is held here, so that the teardown releases it even
+ * when an assertion ends the test early. */
+struct fx {
+	const char *dir;
+	struct h_daemon d;
+	struct h_tls good;    /* a served connection that must stay served */
+	struct h_tls conn[3]; /* the test's other raw connections */
+	struct h_result r;    /* the last run of ipsnet */
+	json_t *json;	      /* the last JSON it printed */
+};
+
+static int group_setup(void **state)
+{
+	h_init();
+	certs = h_tmpdir();
+	if (certs == NULL || h_make_certs(certs) != 0)
+		return -1;
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	h_cleanup();
+	return 0;
+}
+
+static int setup(void **state)
+{
+	struct fx *fx = calloc(1, sizeof(*fx));
+
+	if (fx == NULL)
+		return -1;
+	fx->good.fd = -1;
+	for (size_t i = 0; i < ARRAY_SIZE(fx->conn); i++)
+		fx->conn[i].fd = -1;
+	fx->dir = h_tmpdir();
+	if (fx->dir == NULL) {
+		free(fx);
+		return -1;
+	}
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *fx = *state;
+
+	h_tls_close(&fx->good);
+	for (size_t i = 0; i < ARRAY_SIZE(fx->conn); i++)
+		h_tls_close(&fx->conn[i]);
+	h_result_free(&fx->r);
+	json_decref(fx->json);
+	/* A test that stopped the daemon itself has checked how it went. */
+	bool was_running = h_daemon_pid(&fx->d) > 0;
+	int status = h_daemon_stop(&fx->d, SIGTERM);
+	free(fx);
+	if (was_running && status != 0) {
+		fprintf(stderr, "ipsnetd exited with status %d on SIGTERM\n",
+			status);
+		return -1;
+	}
+	return 0;
+}
+
+static const char *network_ca(void)
+{
+	static char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/ca.crt", certs);
+	return path;
+}
+
+/* Starts the daemon with the certificates in cert_dir. */
+static void start_daemon(struct fx *fx, const char *cert_dir)
+{
+	assert_int_equal(h_write_config(fx->dir, cert_dir, daemon_settings), 0);
+	assert_int_equal(h_daemon_start(&fx->d, fx->dir), 0);
+}
+
+/* Starts the daemon and opens the good connection (ggz-test, after
+ * Hello), which answers a Ping. */
+static void start_with_good_connection(struct fx *fx)
+{
+	start_daemon(fx, certs);
+	if (h_tls_connect_hello(&fx->good, fx->d.port, certs, "ggz-test") != 0)
+		fail_msg("good connection: %s", fx->good.error);
+	if (!h_tls_ping(&fx->good, 1001))
+		fail_msg("good connection before: %s", fx->good.error);
+}
+
+static void assert_good_connection_served(struct fx *fx, uint64_t id)
+{
+	if (!h_tls_ping(&fx->good, id))
+		fail_msg("the good connection is no longer served: %s",
+			 fx->good.error);
+}
+
+/* ---- the ipsnet command ------------------------------------------------- */
+
+static void print_result(const struct h_result *r)
+{
+	fprintf(stderr, "ipsnet: exit %d\nstdout: %s\nstderr: %s\n", r->code,
+		r->out, r->err);
+}
+
+/* Runs ipsnet with a's arguments into fx->r and checks its exit code. */
+static void run_cli(struct fx *fx, const struct h_args *a, int want_exit)
+{
+	h_result_free(&fx->r);
+	if (h_run_cli(&fx->r, a->argv) != want_exit) {
+		print_result(&fx->r);
+		fail_msg("ipsnet exited %d, not %d", fx->r.code, want_exit);
+	}
+}
+
+/* Runs ipsnet as the holder of certificate name (under cert_dir) with the
+ * command words cmd1 [cmd2] after the connection options. */
+static void run_cli_as(struct fx *fx, const char *cert_dir, const char *name,
+		       const char *cmd1, const char *cmd2, int want_exit)
+{
+	struct h_args a;
+
+	h_args_init(&a);
+	h_args_org(&a, &fx->d, cert_dir, name);
+	h_args_add(&a, "%s", cmd1);
+	if (cmd2 != NULL)
+		h_args_add(&a, "%s", cmd2);
+	run_cli(fx, &a, want_exit);
+}
+
+/* ipsnet's stderr is one line starting "ipsnet: " that holds every one of
+ * the (NULL-terminated) words. */
+static void assert_one_line_error(struct fx *fx, ...)
+{
+	const struct h_result *r = &fx->r;
+	const char *word;
+	va_list ap;
+
+	if (strncmp(r->err, "ipsnet: ", 8) != 0 || r->err_len == 0 ||
+	    strchr(r->err, '\n') != r->err + r->err_len - 1) {
+		print_result(r);
+		fail_msg("stderr is not one line starting 'ipsnet: '");
+	}
+	va_start(ap, fx);
+	while ((word = va_arg(ap, const char *)) != NULL) {
+		if (strstr(r->err, word) == NULL) {
+			va_end(ap);
+			print_result(r);
+			fail_msg("stderr does not mention '%s'", word);
+		}
+	}
+	va_end(ap);
+}
+
+/* ---- the raw client ----------------------------------------------------- */
+
+static void tls_opts_for(struct h_tls_opts *o, char *cert, char *key,
+			 const char *name)
+{
+	snprintf(cert, PATH_MAX, "%s/%s.crt", certs, name);
+	snprintf(key, PATH_MAX, "%s/%s.key", certs, name);
+	*o = (struct h_tls_opts){network_ca(), cert, key, 0};
+}
+
+/* A raw connection with certificate name (NULL: none) is refused by the
+ * server during or right after the TLS handshake; returns the TLS alert it
+ * sent (or -1). */
+static int raw_refusal_alert(struct fx *fx, const char *name, int max_version)
+{
+	char cert[PATH_MAX], key[PATH_MAX];
+	struct h_tls_opts o = {network_ca(), NULL, NULL, 0};
+	struct h_tls *c = &fx->conn[0];
+
+	if (name != NULL)
+		tls_opts_for(&o, cert, key, name);
+	o.max_version = max_version;
+	/* In TLS 1.3 the client's side of the handshake ends before the
+	 * server has judged its certificate: the refusal arrives as an alert
+	 * on the first read, here the answer to Hello. */
+	if (h_tls_connect(c, fx->d.port, &o) == 0) {
+		int code = h_tls_hello(c, "test.user", NULL);
+		if (code != -1 || !c->closed)
+			fail_msg(
+			    "the server served a connection it should have "
+			    "refused (Hello answered %d: %s)",
+			    code, c->error);
+	}
+	int alert = c->alert;
+	if (alert < 0)
+		fprintf(stderr, "no alert: %s\n", c->error);
+	h_tls_close(c);
+	return alert;
+}
+
+/* ---- a good certificate ------------------------------------------------- */
+
+static json_t *whoami_json(struct fx *fx, const char *name)
+{
+	json_error_t jerr;
+
+	run_cli_as(fx, certs, name, "--json", "whoami", EXIT_OK);
+	json_decref(fx->json);
+	fx->json = json_loads(fx->r.out, 0, &jerr);
+	if (fx->json == NULL || !json_is_object(fx->json)) {
+		print_result(&fx->r);
+		fail_msg("stdout is not a JSON object: %s", jerr.text);
+	}
+	return fx->json;
+}
+
+static const char *json_str(json_t *j, const char *key)
+{
+	const char *s = json_string_value(json_object_get(j, key));
+
+	if (s == NULL)
+		fail_msg("whoami --json has no string '%s'", key);
+	return s;
+}
+
+static void test_whoami_json_names_ggz_test_as_ggz(void **state)
+{
+	struct fx *fx = *state;
+
+	start_daemon(fx, certs);
+	json_t *j = whoami_json(fx, "ggz-test");
+	assert_string_equal(json_str(j, "organisation"), "ggz-test");
+	assert_string_equal(json_str(j, "kind"), "GGZ");
+	assert_string_equal(json_str(j, "name"), "GGZ Test");
+	assert_string_equal(json_str(j, "user"), "test.user");
+	assert_string_equal(json_str(j, "server_version"), IPSNET_VERSION);
+	/* A fresh journal: the head is entry 0, hash 32 zero bytes. */
+	assert_true(json_is_integer(json_object_get(j, "journal_seq")));
+	assert_int_equal(json_integer_value(json_object_get(j, "journal_seq")),
+			 0);
+	const char *hash = json_str(j, "journal_hash");
+	assert_int_equal(strlen(hash), 64);
+	assert_int_equal(strspn(hash, "0"), 64);
+}
+
+static void test_whoami_json_names_gm0363_as_municipality(void **state)
+{
+	struct fx *fx = *state;
+
+	start_daemon(fx, certs);
+	json_t *j = whoami_json(fx, "gm0363");
+	assert_string_equal(json_str(j, "organisation"), "gm0363");
+	assert_string_equal(json_str(j, "kind"), "MUNICIPALITY");
+}
+
+static void test_whoami_text_names_organisation_and_kind(void **state)
+{
+	struct fx *fx = *state;
+
+	start_daemon(fx, certs);
+	run_cli_as(fx, certs, "uwv", "whoami", NULL, EXIT_OK);
+	if (strstr(fx->r.out, "uwv") == NULL ||
+	    strstr(fx->r.out, "UWV") == NULL ||
+	    strstr(fx->r.out, "test.user") == NULL) {
+		print_result(&fx->r);
+		fail_msg("whoami does not name uwv, UWV and the user");
+	}
+}
+
+static void test_ping_exits_0(void **state)
+{
+	struct fx *fx = *state;
+
+	start_daemon(fx, certs);
+	run_cli_as(fx, certs, "network", "ping", NULL, EXIT_OK);
+}
+
+/* ---- refused, while another connection is served ------------------------ */
+
+static void test_no_client_certificate_is_refused(void **state)
+{
+	struct fx *fx = *state;
+	struct h_args a;
+
+	start_with_good_connection(fx);
+	h_args_init(&a);
+	h_args_add(&a, "--server");
+	h_args_add(&a, "127.0.0.1:%d", fx->d.port);
+	h_args_add(&a, "--ca");
+	h_args_add(&a, "%s", network_ca());
+	h_args_add(&a, "--user");
+	h_args_add(&a, "test.user");
+	h_args_add(&a, "whoami");
+	run_cli(fx, &a, EXIT_UNAUTH);
+	assert_one_line_error(fx, "requires a client certificate", "--cert",
+			      NULL);
+	assert_good_connection_served(fx, 2);
+	assert_int_equal(raw_refusal_alert(fx, NULL, 0),
+			 SSL_AD_CERTIFICATE_REQUIRED);
+	assert_good_connection_served(fx, 3);
+}
+
+static void test_certificate_of_another_ca_is_refused(void **state)
+{
+	struct fx *fx = *state;
+	struct h_args a;
+
+	start_with_good_connection(fx);
+	/* The server is checked with the network CA; the client's own
+	 * certificate comes from the other one. */
+	h_args_init(&a);
+	h_args_org(&a, &fx->d, certs, "other/ggz-test");
+	h_args_add(&a, "whoami");
+	run_cli(fx, &a, EXIT_UNAUTH);
+	assert_one_line_error(fx, "ggz-test", "not signed by the network CA",
+			      NULL);
+	assert_good_connection_served(fx, 2);
+	assert_int_equal(raw_refusal_alert(fx, "other/ggz-test", 0),
+			 SSL_AD_UNKNOWN_CA);
+	assert_good_connection_served(fx, 3);
+}
+
+static void test_expired_certificate_is_refused(void **state)
+{
+	struct fx *fx = *state;
+
+	start_with_good_connection(fx);
+	run_cli_as(fx, certs, "expired", "whoami", NULL, EXIT_UNAUTH);
+	assert_one_line_error(fx, "ggz-test", "expired", NULL);
+	assert_good_connection_served(fx, 2);
+	assert_int_equal(raw_refusal_alert(fx, "expired", 0),
+			 SSL_AD_CERTIFICATE_EXPIRED);
+	assert_good_connection_served(fx, 3);
+}
+
+static void test_revoked_certificate_is_refused(void **state)
+{
+	struct fx *fx = *state;
+
+	start_with_good_connection(fx);
+	run_cli_as(fx, certs, "revoked", "whoami", NULL, EXIT_UNAUTH);
+	assert_one_line_error(fx, "ggz-test", "revoked", NULL);
+	assert_good_connection_served(fx, 2);
+	assert_int_equal(raw_refusal_alert(fx, "revoked", 0),
+			 SSL_AD_CERTIFICATE_REVOKED);
+	assert_good_connection_served(fx, 3);
+}
+
+static void test_certificate_not_in_registry_is_refused(void **state)
+{
+	struct fx *fx = *state;
+	char cert[PATH_MAX], key[PATH_MAX];
+	struct h_tls_opts o;
+	struct h_tls *c = &fx->conn[0];
+
+	start_with_good_connection(fx);
+	run_cli_as(fx, certs, "ghost", "whoami", NULL, EXIT_UNAUTH);
+	assert_one_line_error(fx, "'ghost'", "not in the registry", NULL);
+	assert_good_connection_served(fx, 2);
+
+	/* The handshake succeeds (the certificate is the network's); the
+	 * answer to Hello is UNAUTHENTICATED, then the connection closes. */
+	tls_opts_for(&o, cert, key, "ghost");
+	if (h_tls_connect(c, fx->d.port, &o) != 0)
+		fail_msg("ghost: %s", c->error);
+	assert_int_equal(h_tls_hello(c, "test.user", NULL),
+			 IPSNET__V1__CODE__UNAUTHENTICATED);
+	if (!h_tls_read_closed(c, H_TLS_MS))
+		fail_msg("ghost's connection: %s", c->error);
+	assert_good_connection_served(fx, 3);
+}
+
+static void test_tls12_only_client_fails_the_handshake(void **state)
+{
+	struct fx *fx = *state;
+	char cert[PATH_MAX], key[PATH_MAX];
+	struct h_tls_opts o;
+	struct h_tls *c = &fx->conn[0];
+
+	start_with_good_connection(fx);
+	tls_opts_for(&o, cert, key, "ggz-test");
+	o.max_version = 12;
+	assert_int_equal(h_tls_connect(c, fx->d.port, &o), -1);
+	assert_int_equal(c->alert, SSL_AD_PROTOCOL_VERSION);
+	assert_good_connection_served(fx, 2);
+}
+
+/* The client refuses a server whose certificate is not from the CA it was
+ * given: a TLS failure on the client's side, not a refusal by the server. */
+static void test_server_certificate_of_another_ca_exits_3(void **state)
+{
+	struct fx *fx = *state;
+	struct h_args a;
+
+	start_with_good_connection(fx);
+	h_args_init(&a);
+	h_args_add(&a, "--server");
+	h_args_add(&a, "127.0.0.1:%d", fx->d.port);
+	h_args_add(&a, "--ca");
+	h_args_add(&a, "%s/other/ca.crt", certs);
+	h_args_add(&a, "--cert");
+	h_args_add(&a, "%s/gm0363.crt", certs);
+	h_args_add(&a, "--key");
+	h_args_add(&a, "%s/gm0363.key", certs);
+	h_args_add(&a, "whoami");
+	run_cli(fx, &a, EXIT_CONNECT);
+	assert_one_line_error(fx, "cannot trust the server", NULL);
+	assert_good_connection_served(fx, 2);
+}
+
+static void test_no_daemon_listening_exits_3(void **state)
+{
+	struct fx *fx = *state;
+
+	start_daemon(fx, certs);
+	assert_int_equal(h_daemon_stop(&fx->d, SIGTERM), 0);
+	/* Nothing listens on the port the daemon had. */
+	run_cli_as(fx, certs, "ggz-test", "ping", NULL, EXIT_CONNECT);
+	assert_one_line_error(fx, "cannot connect", NULL);
+}
+
+/* ---- bad frames --------------------------------------------------------- */
+
+/* After what was sent on c, the server answers with status code and closes
+ * the connection. */
+static void assert_error_then_closed(struct h_tls *c, int code)
+{
+	if (!h_tls_read_closed(c, H_TLS_MS))
+		fail_msg("the connection stays open: %s", c->error);
+	Ipsnet__V1__Envelope *e = h_tls_take_envelope(c);
+	if (e == NULL)
+		fail_msg("no error frame before the connection closed (%s)",
+			 c->error);
+	int got = e->status != NULL ? (int)e->status->code : -1;
+	h_envelope_free(e);
+	if (got != code)
+		fail_msg("the error frame has status %d, not %d", got, code);
+}
+
+static void test_oversize_frame_closes_only_that_connection(void **state)
+{
+	struct fx *fx = *state;
+	struct h_tls *c = &fx->conn[0];
+	uint8_t header[FRAME_HEADER_BYTES];
+
+	start_with_good_connection(fx);
+	if (h_tls_connect_hello(c, fx->d.port, certs, "gm0363") != 0)
+		fail_msg("second connection: %s", c->error);
+	frame_put_header(header, 1024u * 1024u); /* max_frame_bytes is 4096 */
+	assert_int_equal(h_tls_send_raw(c, header, sizeof(header)), 0);
+	assert_error_then_closed(c, IPSNET__V1__CODE__RESOURCE_EXHAUSTED);
+	assert_good_connection_served(fx, 2);
+}
+
+static void
+test_garbage_after_handshake_closes_only_that_connection(void **state)
+{
+	struct fx *fx = *state;
+	char cert[PATH_MAX], key[PATH_MAX];
+	uint8_t bytes[FRAME_HEADER_BYTES + 200];
+	uint32_t x = 0x9e3779b9u; /* fixed seed: the same bytes every run */
+	struct h_tls_opts o;
+	struct h_tls *c = &fx->conn[0];
+
+	for (size_t i = FRAME_HEADER_BYTES; i < sizeof(bytes); i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		bytes[i] = (uint8_t)x;
+	}
+	bytes[FRAME_HEADER_BYTES] = 0xff; /* field 31, wire type 7: invalid */
+	/* A whole frame within the limit whose body is not an Envelope. */
+	frame_put_header(bytes, sizeof(bytes) - FRAME_HEADER_BYTES);
+	Ipsnet__V1__Envelope *decoded = ipsnet__v1__envelope__unpack(
+	    NULL, sizeof(bytes) - FRAME_HEADER_BYTES,
+	    bytes + FRAME_HEADER_BYTES);
+	assert_null(decoded);
+
+	start_with_good_connection(fx);
+	tls_opts_for(&o, cert, key, "uwv");
+	if (h_tls_connect(c, fx->d.port, &o) != 0)
+		fail_msg("second connection: %s", c->error);
+	assert_int_equal(h_tls_send_raw(c, bytes, sizeof(bytes)), 0);
+	assert_error_then_closed(c, IPSNET__V1__CODE__INVALID_ARGUMENT);
+	assert_good_connection_served(fx, 2);
+}
+
+/* ---- the daemon's life -------------------------------------------------- */
+
+static void test_sigterm_closes_clients_and_exits_0(void **state)
+{
+	struct fx *fx = *state;
+	static const char *const names[] = {"ggz-test", "gm0363", "uwv"};
+	struct h_tls *c = fx->conn;
+
+	start_daemon(fx, certs);
+	for (int i = 0; i < 3; i++) {
+		if (h_tls_connect_hello(&c[i], fx->d.port, certs, names[i]) !=
+		    0)
+			fail_msg("client %s: %s", names[i], c[i].error);
+	}
+	assert_int_equal(kill(h_daemon_pid(&fx->d), SIGTERM), 0);
+	for (int i = 0; i < 3; i++) {
+		if (!h_tls_read_closed(&c[i], H_DAEMON_STOP_MS))
+			fail_msg("client %s after SIGTERM: %s", names[i],
+				 c[i].error);
+		/* Closed by the daemon's TLS shutdown, not by its death. */
+		if (!(SSL_get_shutdown(c[i].ssl) & SSL_RECEIVED_SHUTDOWN))
+			fail_msg("client %s got no TLS close_notify: %s",
+				 names[i], c[i].error);
+	}
+	assert_int_equal(h_daemon_stop(&fx->d, 0), 0);
+}
+
+static void test_sighup_after_revocation_refuses_the_certificate(void **state)
+{
+	struct fx *fx = *state;
+	char ca_dir[PATH_MAX], cert[PATH_MAX];
+	struct h_args a;
+
+	/* A CA of this test's own: the revocation must not reach the others. */
+	snprintf(ca_dir, sizeof(ca_dir), "%s/certs", fx->dir);
+	snprintf(cert, sizeof(cert), "%s/gm0363.crt", ca_dir);
+	assert_int_equal(h_copy_dir(certs, ca_dir), 0);
+	start_daemon(fx, ca_dir);
+	run_cli_as(fx, ca_dir, "gm0363", "whoami", NULL, EXIT_OK);
+
+	assert_int_equal(
+	    h_certs_script("revoke.sh",
+			   (const char *const[]){ca_dir, cert, NULL}),
+	    0);
+	assert_int_equal(kill(h_daemon_pid(&fx->d), SIGHUP), 0);
+
+	/* The reload takes effect some time after the signal: try until the
+	 * certificate is refused, for as long as a daemon start may take. */
+	h_args_init(&a);
+	h_args_org(&a, &fx->d, ca_dir, "gm0363");
+	h_args_add(&a, "whoami");
+	uint64_t deadline = util_mono_us() / 1000 + H_DAEMON_START_MS;
+	do {
+		h_result_free(&fx->r);
+		h_run_cli(&fx->r, a.argv);
+	} while (fx->r.code == EXIT_OK && util_mono_us() / 1000 < deadline);
+	if (fx->r.code != EXIT_UNAUTH) {
+		print_result(&fx->r);
+		fail_msg("gm0363 after revocation and SIGHUP: exit %d, not %d",
+			 fx->r.code, EXIT_UNAUTH);
+	}
+	assert_one_line_error(fx, "gm0363", "revoked", NULL);
+
+	/* The reload left the daemon running and serving the others. */
+	run_cli_as(fx, ca_dir, "ggz-test", "ping", NULL, EXIT_OK);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    T(test_whoami_json_names_ggz_test_as_ggz),
+	    T(test_whoami_json_names_gm0363_as_municipality),
+	    T(test_whoami_text_names_organisation_and_kind),
+	    T(test_ping_exits_0),
+	    T(test_no_client_certificate_is_refused),
+	    T(test_certificate_of_another_ca_is_refused),
+	    T(test_expired_certificate_is_refused),
+	    T(test_revoked_certificate_is_refused),
+	    T(test_certificate_not_in_registry_is_refused),
+	    T(test_tls12_only_client_fails_the_handshake),
+	    T(test_server_certificate_of_another_ca_exits_3),
+	    T(test_no_daemon_listening_exits_3),
+	    T(test_oversize_frame_closes_only_that_connection),
+	    T(test_garbage_after_handshake_closes_only_that_connection),
+	    T(test_sigterm_closes_clients_and_exits_0),
+	    T(test_sighup_after_revocation_refuses_the_certificate),
+	};
+
+	return cmocka_run_group_tests_name("integration transport", tests,
+					   group_setup, group_teardown);
+}
