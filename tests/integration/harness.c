@@ -390,21 +390,29 @@ void h_args_add(struct h_args *a, const char *fmt, ...)
 	a->argv[++a->n] = NULL;
 }
 
-void h_args_org(struct h_args *a, const struct h_daemon *d, const char *certs,
-		const char *name)
+void h_args_server(struct h_args *a, const struct h_daemon *d, const char *ca)
 {
 	h_args_add(a, "--server");
 	h_args_add(a, "127.0.0.1:%d", d->port);
 	h_args_add(a, "--ca");
-	h_args_add(a, "%s/ca.crt", certs);
-	h_args_add(a, "--cert");
-	h_args_add(a, "%s/%s.crt", certs, name);
-	h_args_add(a, "--key");
-	h_args_add(a, "%s/%s.key", certs, name);
+	h_args_add(a, "%s", ca);
 	h_args_add(a, "--user");
 	h_args_add(a, "test.user");
 	h_args_add(a, "--timeout");
 	h_args_add(a, "5000");
+}
+
+void h_args_org(struct h_args *a, const struct h_daemon *d, const char *certs,
+		const char *name)
+{
+	char ca[PATH_MAX];
+
+	snprintf(ca, sizeof(ca), "%s/ca.crt", certs);
+	h_args_server(a, d, ca);
+	h_args_add(a, "--cert");
+	h_args_add(a, "%s/%s.crt", certs, name);
+	h_args_add(a, "--key");
+	h_args_add(a, "%s/%s.key", certs, name);
 }
 
 /* ---- certificates ------------------------------------------------------- */
@@ -781,7 +789,7 @@ int h_tls_connect(struct h_tls *c, int port, const struct h_tls_opts *o)
 		tls_error(c, "cannot read the CA file");
 		return -1;
 	}
-	if (o->cert != NULL &&
+	if (o->cert[0] != '\0' &&
 	    (SSL_CTX_use_certificate_chain_file(c->ctx, o->cert) != 1 ||
 	     SSL_CTX_use_PrivateKey_file(c->ctx, o->key, SSL_FILETYPE_PEM) !=
 		 1)) {
@@ -1065,15 +1073,22 @@ bool h_tls_ping(struct h_tls *c, uint64_t request_id)
 	return ok;
 }
 
+void h_tls_opts_org(struct h_tls_opts *o, const char *certs, const char *name)
+{
+	memset(o, 0, sizeof(*o));
+	snprintf(o->ca, sizeof(o->ca), "%s/ca.crt", certs);
+	if (name != NULL) {
+		snprintf(o->cert, sizeof(o->cert), "%s/%s.crt", certs, name);
+		snprintf(o->key, sizeof(o->key), "%s/%s.key", certs, name);
+	}
+}
+
 int h_tls_connect_hello(struct h_tls *c, int port, const char *certs,
 			const char *name)
 {
-	char ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX];
-	struct h_tls_opts o = {ca, cert, key, 0};
+	struct h_tls_opts o;
 
-	snprintf(ca, sizeof(ca), "%s/ca.crt", certs);
-	snprintf(cert, sizeof(cert), "%s/%s.crt", certs, name);
-	snprintf(key, sizeof(key), "%s/%s.key", certs, name);
+	h_tls_opts_org(&o, certs, name);
 	if (h_tls_connect(c, port, &o) != 0)
 		return -1;
 	return h_tls_hello(c, "test.user", NULL) == IPSNET__V1__CODE__OK ? 0

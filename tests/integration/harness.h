@@ -142,20 +142,27 @@ void h_args_init(struct h_args *a);
 /* Appends one argument (printf format). Fails the test when full. */
 void h_args_add(struct h_args *a, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* Appends --server 127.0.0.1:PORT --ca CERTS/ca.crt --cert CERTS/NAME.crt
- * --key CERTS/NAME.key --user test.user --timeout 5000: the ipsnet options
- * to act as the holder of certificate NAME. */
+/* Appends --server 127.0.0.1:PORT --ca CA --user test.user --timeout 5000:
+ * the ipsnet options to reach the daemon, without a client certificate. */
+void h_args_server(struct h_args *a, const struct h_daemon *d, const char *ca);
+/* h_args_server with CERTS/ca.crt, then --cert CERTS/NAME.crt --key
+ * CERTS/NAME.key: the options to act as the holder of certificate NAME. */
 void h_args_org(struct h_args *a, const struct h_daemon *d, const char *certs,
 		const char *name);
 
 /* ---- raw TLS client ----------------------------------------------------- */
 
 struct h_tls_opts {
-	const char *ca;	  /* CA file to check the server with */
-	const char *cert; /* client certificate; NULL: send none */
-	const char *key;
+	char ca[PATH_MAX];   /* CA file to check the server with */
+	char cert[PATH_MAX]; /* client certificate; "": send none */
+	char key[PATH_MAX];
 	int max_version; /* 12 for a TLS 1.2-only client; 0: up to 1.3 */
 };
+
+/* Options to connect as the holder of certificate NAME (CERTS/NAME.crt and
+ * .key; NULL: no client certificate), checking the server with
+ * CERTS/ca.crt. */
+void h_tls_opts_org(struct h_tls_opts *o, const char *certs, const char *name);
 
 struct h_tls {
 	int fd;

@@ -102,14 +102,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static const char *network_ca(void)
-{
-	static char path[PATH_MAX];
-
-	snprintf(path, sizeof(path), "%s/ca.crt", certs);
-	return path;
-}
-
 /* Starts the daemon with the certificates in cert_dir. */
 static void start_daemon(struct fx *fx, const char *cert_dir)
 {
@@ -194,25 +186,15 @@ static void assert_one_line_error(struct fx *fx, ...)
 
 /* ---- the raw client ----------------------------------------------------- */
 
-static void tls_opts_for(struct h_tls_opts *o, char *cert, char *key,
-			 const char *name)
-{
-	snprintf(cert, PATH_MAX, "%s/%s.crt", certs, name);
-	snprintf(key, PATH_MAX, "%s/%s.key", certs, name);
-	*o = (struct h_tls_opts){network_ca(), cert, key, 0};
-}
-
 /* A raw connection with certificate name (NULL: none) is refused by the
  * server during or right after the TLS handshake; returns the TLS alert it
  * sent (or -1). */
 static int raw_refusal_alert(struct fx *fx, const char *name, int max_version)
 {
-	char cert[PATH_MAX], key[PATH_MAX];
-	struct h_tls_opts o = {network_ca(), NULL, NULL, 0};
+	struct h_tls_opts o;
 	struct h_tls *c = &fx->conn[0];
 
-	if (name != NULL)
-		tls_opts_for(&o, cert, key, name);
+	h_tls_opts_org(&o, certs, name);
 	o.max_version = max_version;
 	/* In TLS 1.3 the client's side of the handshake ends before the
 	 * server has judged its certificate: the refusal arrives as an alert
@@ -314,16 +296,13 @@ static void test_ping_exits_0(void **state)
 static void test_no_client_certificate_is_refused(void **state)
 {
 	struct fx *fx = *state;
+	char ca[PATH_MAX];
 	struct h_args a;
 
 	start_with_good_connection(fx);
+	snprintf(ca, sizeof(ca), "%s/ca.crt", certs);
 	h_args_init(&a);
-	h_args_add(&a, "--server");
-	h_args_add(&a, "127.0.0.1:%d", fx->d.port);
-	h_args_add(&a, "--ca");
-	h_args_add(&a, "%s", network_ca());
-	h_args_add(&a, "--user");
-	h_args_add(&a, "test.user");
+	h_args_server(&a, &fx->d, ca);
 	h_args_add(&a, "whoami");
 	run_cli(fx, &a, EXIT_UNAUTH);
 	assert_one_line_error(fx, "requires a client certificate", "--cert",
@@ -383,7 +362,6 @@ static void test_revoked_certificate_is_refused(void **state)
 static void test_certificate_not_in_registry_is_refused(void **state)
 {
 	struct fx *fx = *state;
-	char cert[PATH_MAX], key[PATH_MAX];
 	struct h_tls_opts o;
 	struct h_tls *c = &fx->conn[0];
 
@@ -394,7 +372,7 @@ static void test_certificate_not_in_registry_is_refused(void **state)
 
 	/* The handshake succeeds (the certificate is the network's); the
 	 * answer to Hello is UNAUTHENTICATED, then the connection closes. */
-	tls_opts_for(&o, cert, key, "ghost");
+	h_tls_opts_org(&o, certs, "ghost");
 	if (h_tls_connect(c, fx->d.port, &o) != 0)
 		fail_msg("ghost: %s", c->error);
 	assert_int_equal(h_tls_hello(c, "test.user", NULL),
@@ -407,12 +385,11 @@ static void test_certificate_not_in_registry_is_refused(void **state)
 static void test_tls12_only_client_fails_the_handshake(void **state)
 {
 	struct fx *fx = *state;
-	char cert[PATH_MAX], key[PATH_MAX];
 	struct h_tls_opts o;
 	struct h_tls *c = &fx->conn[0];
 
 	start_with_good_connection(fx);
-	tls_opts_for(&o, cert, key, "ggz-test");
+	h_tls_opts_org(&o, certs, "ggz-test");
 	o.max_version = 12;
 	assert_int_equal(h_tls_connect(c, fx->d.port, &o), -1);
 	assert_int_equal(c->alert, SSL_AD_PROTOCOL_VERSION);
@@ -424,14 +401,13 @@ static void test_tls12_only_client_fails_the_handshake(void **state)
 static void test_server_certificate_of_another_ca_exits_3(void **state)
 {
 	struct fx *fx = *state;
+	char other_ca[PATH_MAX];
 	struct h_args a;
 
+	snprintf(other_ca, sizeof(other_ca), "%s/other/ca.crt", certs);
 	start_with_good_connection(fx);
 	h_args_init(&a);
-	h_args_add(&a, "--server");
-	h_args_add(&a, "127.0.0.1:%d", fx->d.port);
-	h_args_add(&a, "--ca");
-	h_args_add(&a, "%s/other/ca.crt", certs);
+	h_args_server(&a, &fx->d, other_ca);
 	h_args_add(&a, "--cert");
 	h_args_add(&a, "%s/gm0363.crt", certs);
 	h_args_add(&a, "--key");
@@ -490,7 +466,6 @@ static void
 test_garbage_after_handshake_closes_only_that_connection(void **state)
 {
 	struct fx *fx = *state;
-	char cert[PATH_MAX], key[PATH_MAX];
 	uint8_t bytes[FRAME_HEADER_BYTES + 200];
 	uint32_t x = 0x9e3779b9u; /* fixed seed: the same bytes every run */
 	struct h_tls_opts o;
@@ -511,7 +486,7 @@ test_garbage_after_handshake_closes_only_that_connection(void **state)
 	assert_null(decoded);
 
 	start_with_good_connection(fx);
-	tls_opts_for(&o, cert, key, "uwv");
+	h_tls_opts_org(&o, certs, "uwv");
 	if (h_tls_connect(c, fx->d.port, &o) != 0)
 		fail_msg("second connection: %s", c->error);
 	assert_int_equal(h_tls_send_raw(c, bytes, sizeof(bytes)), 0);
