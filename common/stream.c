@@ -93,7 +93,8 @@ static int flush(struct ipsnet_stream *s)
 
 static void info_cb(const SSL *ssl, int where, int ret)
 {
-	if ((where & SSL_CB_READ_ALERT) == 0)
+	/* SSL_CB_READ_ALERT is two bits: both must be set. */
+	if ((where & SSL_CB_READ_ALERT) != SSL_CB_READ_ALERT)
 		return;
 	if ((ret >> 8) != SSL3_AL_FATAL)
 		return;
@@ -418,43 +419,50 @@ err:
 	return rv;
 }
 
-int stream_send(struct ipsnet_stream *s, const uint8_t *body, size_t len)
+/* Header and parts go into one buffer and one SSL_write: one TLS record for
+ * a small frame. */
+int stream_send_parts(struct ipsnet_stream *s, const uint8_t *const *parts,
+		      const size_t *lens, size_t n)
 {
 	uint8_t small[SMALL_FRAME_BYTES];
+	size_t total = 0;
 	int rv;
 
 	if (s->state != STREAM_OPEN)
 		return IPSNET_ECLOSED;
-	if (len == 0)
+	for (size_t i = 0; i < n; i++)
+		total += lens[i];
+	if (total == 0)
 		return IPSNET_EFRAME_EMPTY;
-	if (len > UINT32_MAX)
+	if (total > UINT32_MAX || total > INT32_MAX - FRAME_HEADER_BYTES)
 		return IPSNET_EFRAME_TOO_LARGE;
+	size_t size = total + FRAME_HEADER_BYTES;
+	uint8_t *buf = size <= sizeof(small) ? small : ipsnet_malloc(size);
+	if (buf == NULL)
+		return IPSNET_ENOMEM;
+	frame_put_header(buf, (uint32_t)total);
+	size_t off = FRAME_HEADER_BYTES;
+	for (size_t i = 0; i < n; i++) {
+		memcpy(buf + off, parts[i], lens[i]);
+		off += lens[i];
+	}
 	ERR_clear_error();
-	if (len + FRAME_HEADER_BYTES <= sizeof(small)) {
-		/* One TLS record for header and body. */
-		frame_put_header(small, (uint32_t)len);
-		memcpy(small + FRAME_HEADER_BYTES, body, len);
-		rv = SSL_write(s->ssl, small, (int)(len + FRAME_HEADER_BYTES));
-		if (rv <= 0)
-			goto err_tls;
-	} else {
-		uint8_t header[FRAME_HEADER_BYTES];
-		frame_put_header(header, (uint32_t)len);
-		rv = SSL_write(s->ssl, header, sizeof(header));
-		if (rv <= 0)
-			goto err_tls;
-		rv = SSL_write(s->ssl, body, (int)len);
-		if (rv <= 0)
-			goto err_tls;
+	rv = SSL_write(s->ssl, buf, (int)size);
+	if (buf != small)
+		ipsnet_free(buf);
+	if (rv <= 0) {
+		tls_failed(s, rv);
+		return IPSNET_ETLS;
 	}
 	rv = flush(s);
 	if (rv != 0)
 		stream_abort(s, rv, "cannot write to the peer");
 	return rv;
+}
 
-err_tls:
-	tls_failed(s, rv);
-	return IPSNET_ETLS;
+int stream_send(struct ipsnet_stream *s, const uint8_t *body, size_t len)
+{
+	return stream_send_parts(s, &body, &len, 1);
 }
 
 int stream_send_envelope(struct ipsnet_stream *s,

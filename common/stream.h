@@ -100,6 +100,10 @@ int stream_connect(struct ipsnet_stream *s, uv_loop_t *loop,
  * not open, IPSNET_EFRAME_TOO_LARGE, IPSNET_ENOMEM or IPSNET_ETLS. */
 int stream_send(struct ipsnet_stream *s, const uint8_t *body, size_t len);
 
+/* Sends one frame whose body is the n parts one after the other. */
+int stream_send_parts(struct ipsnet_stream *s, const uint8_t *const *parts,
+		      const size_t *lens, size_t n);
+
 /* Serializes an Envelope and sends it as one frame. */
 int stream_send_envelope(struct ipsnet_stream *s,
 			 const Ipsnet__V1__Envelope *env);

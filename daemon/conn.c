@@ -7,6 +7,7 @@
 
 #include "alloc.h"
 #include "handlers.h"
+#include "journal.h"
 #include "ipsnet_errors.h"
 #include "log.h"
 #include "server.h"
@@ -128,23 +129,60 @@ int conn__send(struct conn *c, const Ipsnet__V1__Envelope *env)
 	return stream_send_envelope(&c->stream, env);
 }
 
-int conn__send_error(struct conn *c, uint64_t request_id, int err,
-		     const char *message)
+int conn__send_status(struct conn *c, uint64_t request_id, int err,
+		      const char *message, uint64_t current_version)
 {
 	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
 	Ipsnet__V1__Status status = IPSNET__V1__STATUS__INIT;
 	status.code = ipsnet_err_status(err);
 	status.message = (char *)(message != NULL ? message
 						  : ipsnet_strerror(err));
+	status.current_version = current_version;
 	env.request_id = request_id;
 	env.status = &status;
 	return conn__send(c, &env);
+}
+
+int conn__send_error(struct conn *c, uint64_t request_id, int err,
+		     const char *message)
+{
+	return conn__send_status(c, request_id, err, message, 0);
+}
+
+int conn__send_packed(struct conn *c, uint64_t request_id,
+		      const uint8_t *packed, size_t len)
+{
+	/* Field 1 (request_id), varint: protobuf allows the fields of a
+	 * message in any order, so the id can simply go in front. */
+	uint8_t prefix[11];
+	size_t n = 0;
+	prefix[n++] = 0x08;
+	uint64_t v = request_id;
+	do {
+		uint8_t b = v & 0x7f;
+		v >>= 7;
+		prefix[n++] = (uint8_t)(b | (v != 0 ? 0x80 : 0));
+	} while (v != 0);
+	const uint8_t *parts[2] = {prefix, packed};
+	size_t lens[2] = {n, len};
+	return stream_send_parts(&c->stream, parts, lens, 2);
+}
+
+bool conn__open(const struct conn *c)
+{
+	return c->state == CONN_SERVING;
 }
 
 void conn__request_done(struct conn *c)
 {
 	assert(c->inflight > 0);
 	c->inflight--;
+	c->server->inflight--;
+	if (c->released) {
+		if (c->inflight == 0)
+			server__conn_free(c->server, c);
+		return;
+	}
 	if (c->state == CONN_SERVING) {
 		if (c->inflight < c->server->cfg.max_inflight)
 			stream_resume(&c->stream);
@@ -209,7 +247,10 @@ static void hello(struct conn *c, Ipsnet__V1__Envelope *req)
 	ok.organisation_name = c->org.name;
 	ok.server_version = IPSNET_VERSION;
 	ok.protocol_version = PROTOCOL_VERSION;
-	ok.journal_seq = 0;
+	struct journal_stats js;
+	journal_stats(c->server->journal, &js);
+	memcpy(head_hash, js.head_hash, sizeof(head_hash));
+	ok.journal_seq = js.head_seq;
 	ok.journal_hash.data = head_hash;
 	ok.journal_hash.len = sizeof(head_hash);
 	ok.max_frame_bytes = c->server->cfg.max_frame_bytes;
@@ -264,6 +305,7 @@ static int on_frame(struct ipsnet_stream *s, const uint8_t *body, size_t len)
 		return 0;
 	}
 	c->inflight++;
+	c->server->inflight++;
 	if (c->inflight >= c->server->cfg.max_inflight)
 		stream_pause(&c->stream);
 	handlers__dispatch(c, req);

@@ -33,6 +33,7 @@ struct conn {
 	const char *tls_version; /* "TLSv1.3", once the handshake is done */
 	bool org_unknown;      /* the CN is not an active organisation */
 	bool drain;            /* close once nothing is in flight */
+	bool released;         /* handles closed; freed when nothing is in flight */
 	uint32_t inflight;
 	uint64_t requests;
 	uint64_t started_us;
@@ -49,6 +50,18 @@ int conn__send(struct conn *c, const Ipsnet__V1__Envelope *env);
 /* Sends an error Status for request_id. */
 int conn__send_error(struct conn *c, uint64_t request_id, int err,
 		     const char *message);
+
+/* The same, with the entity's current version (for CONFLICT). */
+int conn__send_status(struct conn *c, uint64_t request_id, int err,
+		      const char *message, uint64_t current_version);
+
+/* Sends a packed Envelope that has no request id (as the journal keeps
+ * answers) with request_id put in front. */
+int conn__send_packed(struct conn *c, uint64_t request_id,
+		      const uint8_t *packed, size_t len);
+
+/* Whether answers can still be sent. */
+bool conn__open(const struct conn *c);
 
 /* A request that was in flight has been answered. */
 void conn__request_done(struct conn *c);

@@ -1,15 +1,29 @@
 #include "handlers.h"
 
+#include <stdio.h>
+#include <string.h>
+
 #include "alloc.h"
+#include "apply.h"
 #include "ipsnet_errors.h"
+#include "journal.h"
+#include "server.h"
 #include "util.h"
 
+/* A handler owns req: it frees it now or when its answer has gone out. */
 typedef void (*handler_fn)(struct conn *c, Ipsnet__V1__Envelope *req);
 
-static void respond(struct conn *c, Ipsnet__V1__Envelope *env)
+static void free_req(Ipsnet__V1__Envelope *req)
 {
-	(void)conn__send(c, env);
+	ipsnet__v1__envelope__free_unpacked(req, &ipsnet_protobuf_allocator);
+}
+
+static void answer_error(struct conn *c, Ipsnet__V1__Envelope *req, int err,
+			 const char *message)
+{
+	conn__send_error(c, req->request_id, err, message);
 	conn__request_done(c);
+	free_req(req);
 }
 
 static void handle_ping(struct conn *c, Ipsnet__V1__Envelope *req)
@@ -23,14 +37,72 @@ static void handle_ping(struct conn *c, Ipsnet__V1__Envelope *req)
 	env.status = &status;
 	env.body_case = IPSNET__V1__ENVELOPE__BODY_PONG;
 	env.pong = &pong;
-	respond(c, &env);
+	(void)conn__send(c, &env);
+	conn__request_done(c);
+	free_req(req);
 }
 
 static void handle_hello_again(struct conn *c, Ipsnet__V1__Envelope *req)
 {
-	conn__send_error(c, req->request_id, IPSNET_EPROTOCOL,
-			 "Hello was already accepted on this connection");
+	answer_error(c, req, IPSNET_EPROTOCOL,
+		     "Hello was already accepted on this connection");
+}
+
+/* ---- changes: through the journal's writer ----------------------------- */
+
+struct change {
+	struct journal_change jc;
+	struct conn *conn;
+	uint64_t request_id;
+};
+
+static void change_done(struct journal_change *jc)
+{
+	struct change *ch = container_of(jc, struct change, jc);
+	struct conn *c = ch->conn;
+	if (conn__open(c)) {
+		if (jc->err != 0)
+			conn__send_status(c, ch->request_id, jc->err,
+					  jc->message, jc->current_version);
+		else
+			conn__send_packed(c, ch->request_id, jc->response,
+					  jc->response_len);
+	}
+	ipsnet_free(jc->response);
+	free_req(jc->req);
+	ipsnet_free(ch);
 	conn__request_done(c);
+}
+
+static void handle_change(struct conn *c, Ipsnet__V1__Envelope *req)
+{
+	if (req->idempotency_key.len != JOURNAL_KEY_BYTES) {
+		answer_error(c, req, IPSNET_EINVAL,
+			     "a change needs an idempotency key of 16 bytes");
+		return;
+	}
+	struct change *ch = ipsnet_calloc(1, sizeof(*ch));
+	if (ch == NULL) {
+		answer_error(c, req, IPSNET_ENOMEM, "the server is out of memory");
+		return;
+	}
+	int rv = apply_prepare(req);
+	if (rv != 0) {
+		ipsnet_free(ch);
+		answer_error(c, req, rv, NULL);
+		return;
+	}
+	ch->conn = c;
+	ch->request_id = req->request_id;
+	struct journal_actor *a = &ch->jc.actor;
+	util_strlcpy(a->org, c->org.id, sizeof(a->org));
+	a->org_kind = c->org.kind;
+	util_strlcpy(a->user, c->user, sizeof(a->user));
+	util_strlcpy(a->peer, c->stream.peer, sizeof(a->peer));
+	memcpy(ch->jc.key, req->idempotency_key.data, JOURNAL_KEY_BYTES);
+	ch->jc.req = req;
+	ch->jc.done = change_done;
+	journal_submit(c->server->journal, &ch->jc);
 }
 
 /* Indexed by the Envelope's body case: a request kind without an entry
@@ -44,12 +116,12 @@ void handlers__dispatch(struct conn *c, Ipsnet__V1__Envelope *req)
 {
 	size_t kind = (size_t)req->body_case;
 	handler_fn fn = kind < ARRAY_SIZE(handlers) ? handlers[kind] : NULL;
-	if (fn != NULL) {
-		fn(c, req);
-	} else {
-		conn__send_error(c, req->request_id, IPSNET_EUNIMPLEMENTED,
-				 "this server does not know that request");
-		conn__request_done(c);
+	if (fn == NULL && apply_is_change(req->body_case))
+		fn = handle_change;
+	if (fn == NULL) {
+		answer_error(c, req, IPSNET_EUNIMPLEMENTED,
+			     "this server does not know that request");
+		return;
 	}
-	ipsnet__v1__envelope__free_unpacked(req, &ipsnet_protobuf_allocator);
+	fn(c, req);
 }

@@ -12,6 +12,7 @@
 #include "ipsnet_errors.h"
 #include "log.h"
 #include "server.h"
+#include "journal.h"
 #include "store.h"
 #include "tls.h"
 #include "util.h"
@@ -19,12 +20,19 @@
 static const char usage[] =
     "usage: ipsnetd [serve] [--config FILE] [--listen ADDR:PORT] [--log-level LEVEL]\n"
     "       ipsnetd init [--config FILE]\n"
+    "       ipsnetd verify|rebuild [--config FILE]\n"
+    "       ipsnetd backup FILE [--config FILE]\n"
     "       ipsnetd --help | --version\n"
     "\n"
     "commands:\n"
     "  serve   serve clients over mutual TLS (the default)\n"
     "  init    create the database, or bring its schema up to date, and\n"
     "          load the organisation registry from the config\n"
+    "  verify  walk the journal's hash chain and rebuild the state in a\n"
+    "          scratch database to compare; exit 1 naming the first\n"
+    "          damaged entry\n"
+    "  rebuild replay the journal into the state tables (daemon stopped)\n"
+    "  backup  copy the database to FILE online, while the daemon serves\n"
     "\n"
     "options:\n"
     "  -c, --config FILE     read FILE (see deploy/ipsnetd.conf.example);\n"
@@ -40,6 +48,7 @@ static const char usage[] =
 
 struct options {
 	const char *command;
+	const char *argument;
 	const char *config;
 	const char *listen;
 	const char *log_level;
@@ -83,6 +92,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		o->command = argv[optind++];
 	else
 		o->command = "serve";
+	if (optind < argc && strcmp(o->command, "backup") == 0)
+		o->argument = argv[optind++];
 	if (optind < argc) {
 		fprintf(stderr, "ipsnetd: unexpected argument '%s'\n%s",
 			argv[optind], usage);
@@ -133,12 +144,64 @@ static int cmd_init(const struct server_config *cfg)
 	return 0;
 }
 
+static int cmd_verify(const struct server_config *cfg)
+{
+	char err[512];
+	struct journal_verify_report r;
+	if (journal_verify(cfg->database, &r, err, sizeof(err)) != 0) {
+		fprintf(stderr, "ipsnetd: %s\n", err);
+		return 2;
+	}
+	if (r.problem[0] != '\0') {
+		if (r.first_bad_seq != 0)
+			printf("damaged: first damaged seq %llu\n",
+			       (unsigned long long)r.first_bad_seq);
+		printf("damaged: %s\n", r.problem);
+		return 1;
+	}
+	printf("ok: %llu journal entries, hash chain whole, state tables "
+	       "match the journal\n",
+	       (unsigned long long)r.entries);
+	return 0;
+}
+
+static int cmd_rebuild(const struct server_config *cfg)
+{
+	char err[512];
+	uint64_t n = 0;
+	if (journal_rebuild(cfg->database, &n, err, sizeof(err)) != 0) {
+		fprintf(stderr, "ipsnetd: rebuild failed, nothing changed: %s\n",
+			err);
+		return 1;
+	}
+	printf("rebuilt the state tables from %llu journal entries\n",
+	       (unsigned long long)n);
+	return 0;
+}
+
+static int cmd_backup(const struct server_config *cfg, const char *dest)
+{
+	char err[512];
+	if (dest == NULL) {
+		fprintf(stderr, "ipsnetd: backup needs a FILE to write\n%s",
+			usage);
+		return 2;
+	}
+	if (journal_backup(cfg->database, dest, err, sizeof(err)) != 0) {
+		fprintf(stderr, "ipsnetd: %s\n", err);
+		return 1;
+	}
+	printf("backed up %s to %s\n", cfg->database, dest);
+	return 0;
+}
+
 static int cmd_serve(const struct server_config *cfg, const char *config_path)
 {
 	char err[512];
 	struct registry registry;
 	SSL_CTX *tls;
 	struct server server;
+	struct journal *journal;
 	uv_loop_t loop;
 	int rv;
 
@@ -168,15 +231,22 @@ static int cmd_serve(const struct server_config *cfg, const char *config_path)
 		rv = 1;
 		goto err_after_tls;
 	}
-	if (server__start(&server, &loop, cfg, config_path, tls, &registry,
-			  err, sizeof(err)) != 0) {
+	if (journal_open(&journal, &loop, cfg->database, err, sizeof(err)) !=
+	    0) {
 		fprintf(stderr, "ipsnetd: %s\n", err);
 		rv = 1;
 		goto err_after_loop;
 	}
+	if (server__start(&server, &loop, cfg, config_path, tls, &registry,
+			  journal, err, sizeof(err)) != 0) {
+		fprintf(stderr, "ipsnetd: %s\n", err);
+		rv = 1;
+		goto err_after_journal;
+	}
 	/* From here the server owns tls and registry. */
 	uv_run(&loop, UV_RUN_DEFAULT);
 	rv = server.exit_code;
+	journal_free(journal);
 	SSL_CTX_free(server.tls);
 	registry_free(&server.registry);
 	if (uv_loop_close(&loop) != 0) {
@@ -185,6 +255,10 @@ static int cmd_serve(const struct server_config *cfg, const char *config_path)
 	}
 	return rv;
 
+err_after_journal:
+	journal_close_handle(journal);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	journal_free(journal);
 err_after_loop:
 	uv_run(&loop, UV_RUN_NOWAIT);
 	uv_loop_close(&loop);
@@ -213,6 +287,12 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(o.command, "init") == 0) {
 		rv = cmd_init(cfg);
+	} else if (strcmp(o.command, "verify") == 0) {
+		rv = cmd_verify(cfg);
+	} else if (strcmp(o.command, "rebuild") == 0) {
+		rv = cmd_rebuild(cfg);
+	} else if (strcmp(o.command, "backup") == 0) {
+		rv = cmd_backup(cfg, o.argument);
 	} else if (strcmp(o.command, "serve") == 0) {
 		rv = cmd_serve(cfg, o.config);
 	} else {

@@ -28,10 +28,11 @@ static void close_own_handles(struct server *s)
 
 static void maybe_finish(struct server *s)
 {
-	if (!s->stopping || s->n_conns > 0 || s->reloading ||
-	    uv_is_closing((uv_handle_t *)&s->sig_term))
+	if (!s->stopping || s->n_conns > 0 || s->inflight > 0 ||
+	    s->reloading || uv_is_closing((uv_handle_t *)&s->sig_term))
 		return;
 	log_info("stopped", "exit_code=%d", s->exit_code);
+	journal_close_handle(s->journal);
 	close_own_handles(s);
 }
 
@@ -44,6 +45,13 @@ void server__conn_closed(struct server *s, struct conn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	s->n_conns--;
+	c->released = true;
+	if (c->inflight == 0)
+		server__conn_free(s, c);
+}
+
+void server__conn_free(struct server *s, struct conn *c)
+{
 	ipsnet_free(c);
 	maybe_finish(s);
 }
@@ -271,8 +279,8 @@ static int bind_listener(struct server *s, char *err, size_t errlen)
 
 int server__start(struct server *s, uv_loop_t *loop,
 		  const struct server_config *cfg, const char *config_path,
-		  SSL_CTX *tls, struct registry *registry, char *err,
-		  size_t errlen)
+		  SSL_CTX *tls, struct registry *registry,
+		  struct journal *journal, char *err, size_t errlen)
 {
 	memset(s, 0, sizeof(*s));
 	s->loop = loop;
@@ -283,6 +291,7 @@ int server__start(struct server *s, uv_loop_t *loop,
 		return rv;
 	s->tls = tls;
 	s->registry = *registry;
+	s->journal = journal;
 	uv_signal_init(loop, &s->sig_term);
 	uv_signal_init(loop, &s->sig_int);
 	uv_signal_init(loop, &s->sig_hup);

@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "journal.h"
 #include "store.h"
 
 struct conn;
@@ -32,8 +33,11 @@ struct server {
 	SSL_CTX *tls;             /* for new connections; swapped on reload */
 	struct registry registry; /* swapped on reload */
 
+	struct journal *journal;
+
 	struct conn *conns;       /* every open connection */
 	uint32_t n_conns;
+	uint64_t inflight;        /* requests in flight, closed connections too */
 	bool stopping;
 	bool reloading;
 	int open_handles;         /* of the server's own handles */
@@ -46,15 +50,18 @@ struct server {
  * with a sentence in err, and nothing is left open. */
 int server__start(struct server *s, uv_loop_t *loop,
 		  const struct server_config *cfg, const char *config_path,
-		  SSL_CTX *tls, struct registry *registry, char *err,
-		  size_t errlen);
+		  SSL_CTX *tls, struct registry *registry,
+		  struct journal *journal, char *err, size_t errlen);
 
 /* Graceful shutdown: stop accepting, let requests in flight finish, close
  * every connection with close_notify, then close the server's own handles
  * so that uv_run returns. */
 void server__stop(struct server *s);
 
-/* Called by a connection when its last handle has closed. */
+/* Called by a connection when its last handle has closed: it leaves the
+ * list, and is freed at once or, with requests still in flight, when the
+ * last one is done (server__conn_free). */
 void server__conn_closed(struct server *s, struct conn *c);
+void server__conn_free(struct server *s, struct conn *c);
 
 #endif

@@ -24,6 +24,103 @@ static const char *const migrations[] = {
     "  cbs_code TEXT,"
     "  active INTEGER NOT NULL DEFAULT 1"
     ") STRICT;",
+
+    /* 2: the journal, its projections and the audit trail */
+    "CREATE TABLE journal ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  time_us INTEGER NOT NULL,"
+    "  org TEXT NOT NULL,"
+    "  user TEXT NOT NULL,"
+    "  idem_key BLOB NOT NULL UNIQUE,"
+    "  entity_kind TEXT NOT NULL,"
+    "  entity_id TEXT NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  payload BLOB NOT NULL,"
+    "  response BLOB NOT NULL,"
+    "  prev_hash BLOB NOT NULL,"
+    "  hash BLOB NOT NULL"
+    ") STRICT;"
+    "CREATE INDEX journal_entity ON journal (entity_kind, entity_id);"
+    "CREATE TRIGGER journal_no_update BEFORE UPDATE ON journal"
+    "  BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;"
+    "CREATE TRIGGER journal_no_delete BEFORE DELETE ON journal"
+    "  BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;"
+    ""
+    "CREATE TABLE program ("
+    "  id TEXT PRIMARY KEY, version INTEGER NOT NULL,"
+    "  owner TEXT NOT NULL, name TEXT NOT NULL,"
+    "  region INTEGER NOT NULL, specialists INTEGER NOT NULL"
+    ") STRICT;"
+    "CREATE TABLE client ("
+    "  id TEXT PRIMARY KEY, version INTEGER NOT NULL,"
+    "  bsn TEXT NOT NULL, name TEXT NOT NULL, birth_date TEXT NOT NULL,"
+    "  municipality TEXT NOT NULL, benefit INTEGER NOT NULL,"
+    "  registered_by TEXT NOT NULL, registered_at TEXT NOT NULL,"
+    "  UNIQUE (registered_by, bsn)"
+    ") STRICT;"
+    "CREATE TABLE consent ("
+    "  id TEXT PRIMARY KEY, version INTEGER NOT NULL,"
+    "  client_id TEXT NOT NULL REFERENCES client (id),"
+    "  recipient TEXT NOT NULL, purpose TEXT NOT NULL,"
+    "  granted_at TEXT NOT NULL, valid_until TEXT NOT NULL,"
+    "  withdrawn_at TEXT"
+    ") STRICT;"
+    "CREATE INDEX consent_client ON consent (client_id, recipient);"
+    "CREATE TABLE trajectory ("
+    "  id TEXT PRIMARY KEY, version INTEGER NOT NULL,"
+    "  client_id TEXT NOT NULL REFERENCES client (id),"
+    "  program_id TEXT NOT NULL REFERENCES program (id),"
+    "  referrer TEXT NOT NULL, status INTEGER NOT NULL, note TEXT NOT NULL,"
+    "  referred_on TEXT, accepted_on TEXT, declined_on TEXT,"
+    "  started_on TEXT, held_on TEXT, resumed_on TEXT, closed_on TEXT,"
+    "  cancelled_on TEXT, close_reason TEXT"
+    ") STRICT;"
+    "CREATE INDEX trajectory_client ON trajectory (client_id);"
+    "CREATE INDEX trajectory_program ON trajectory (program_id);"
+    "CREATE TABLE trajectory_event ("
+    "  trajectory_id TEXT NOT NULL REFERENCES trajectory (id),"
+    "  seq INTEGER NOT NULL, status INTEGER NOT NULL, on_date TEXT NOT NULL,"
+    "  PRIMARY KEY (trajectory_id, seq)"
+    ") STRICT;"
+    "CREATE TABLE funding ("
+    "  id TEXT PRIMARY KEY, version INTEGER NOT NULL,"
+    "  trajectory_id TEXT NOT NULL REFERENCES trajectory (id),"
+    "  client_id TEXT NOT NULL REFERENCES client (id),"
+    "  funder TEXT, other_description TEXT, months INTEGER NOT NULL,"
+    "  status INTEGER NOT NULL, requested_on TEXT NOT NULL,"
+    "  decided_on TEXT, decision_reference TEXT, reason TEXT"
+    ") STRICT;"
+    "CREATE INDEX funding_trajectory ON funding (trajectory_id);"
+    "CREATE INDEX funding_funder ON funding (funder, status);"
+    "CREATE TABLE job ("
+    "  id TEXT PRIMARY KEY, version INTEGER NOT NULL,"
+    "  client_id TEXT NOT NULL REFERENCES client (id),"
+    "  trajectory_id TEXT REFERENCES trajectory (id),"
+    "  employer TEXT NOT NULL, start_date TEXT NOT NULL, end_date TEXT,"
+    "  hours_per_week REAL NOT NULL, competitive INTEGER NOT NULL"
+    ") STRICT;"
+    "CREATE INDEX job_client ON job (client_id);"
+    "CREATE TABLE fidelity_review ("
+    "  id TEXT PRIMARY KEY, version INTEGER NOT NULL,"
+    "  program_id TEXT NOT NULL REFERENCES program (id),"
+    "  review_date TEXT NOT NULL, scores TEXT NOT NULL,"
+    "  total INTEGER NOT NULL, band TEXT NOT NULL,"
+    "  independent INTEGER NOT NULL, recorded_by TEXT NOT NULL"
+    ") STRICT;"
+    "CREATE INDEX fidelity_program ON fidelity_review (program_id, review_date);"
+    ""
+    "CREATE TABLE audit ("
+    "  id INTEGER PRIMARY KEY, time_us INTEGER NOT NULL,"
+    "  org TEXT NOT NULL, user TEXT NOT NULL, client_id TEXT,"
+    "  action TEXT NOT NULL, object TEXT NOT NULL, result TEXT NOT NULL,"
+    "  peer TEXT NOT NULL"
+    ") STRICT;"
+    "CREATE INDEX audit_client ON audit (client_id, id);"
+    "CREATE INDEX audit_time ON audit (time_us);"
+    "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+    "  BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;"
+    "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+    "  BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;",
 };
 
 #define SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))
@@ -47,7 +144,7 @@ static int user_version(sqlite3 *db, int *out)
 	return rc == SQLITE_ROW ? 0 : IPSNET_EDB;
 }
 
-static int migrate(sqlite3 *db, char *err, size_t errlen)
+int store_migrate(sqlite3 *db, char *err, size_t errlen)
 {
 	int v;
 	if (user_version(db, &v) != 0)
@@ -179,7 +276,7 @@ int store_init(const struct server_config *c, char *err, size_t errlen)
 		goto err_after_db;
 	}
 	chmod(c->database, 0600);
-	rv = migrate(db, err, errlen);
+	rv = store_migrate(db, err, errlen);
 	if (rv != 0)
 		goto err_after_db;
 	rv = sync_registry(db, c, err, errlen);

@@ -9,6 +9,8 @@
 
 #include <stddef.h>
 
+#include <sqlite3.h>
+
 #include "config.h"
 
 struct registry {
@@ -27,6 +29,9 @@ int store_init(const struct server_config *c, char *err, size_t errlen);
  * current schema ("run 'ipsnetd init' first" otherwise). */
 int store_load_registry(const char *database, struct registry *out, char *err,
 			size_t errlen);
+
+/* Brings db's schema up to date (a new, empty database gets all of it). */
+int store_migrate(sqlite3 *db, char *err, size_t errlen);
 
 const struct org_config *registry_find(const struct registry *r,
 				       const char *id);

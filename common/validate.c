@@ -1,0 +1,86 @@
+#include "validate.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+bool bsn_valid(const char *bsn)
+{
+	int sum = 0;
+	if (bsn == NULL || strlen(bsn) != 9)
+		return false;
+	for (int i = 0; i < 9; i++) {
+		if (bsn[i] < '0' || bsn[i] > '9')
+			return false;
+		int d = bsn[i] - '0';
+		sum += i < 8 ? (9 - i) * d : -d;
+	}
+	return sum != 0 && sum % 11 == 0;
+}
+
+static bool leap(int y)
+{
+	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+static int days_in_month(int y, int m)
+{
+	static const int days[] = {31, 28, 31, 30, 31, 30,
+				   31, 31, 30, 31, 30, 31};
+	return m == 2 && leap(y) ? 29 : days[m - 1];
+}
+
+static bool parse_date(const char *s, int *y, int *m, int *d)
+{
+	if (s == NULL || strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+		return false;
+	for (int i = 0; i < 10; i++)
+		if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
+			return false;
+	*y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 +
+	     (s[3] - '0');
+	*m = (s[5] - '0') * 10 + (s[6] - '0');
+	*d = (s[8] - '0') * 10 + (s[9] - '0');
+	return *y >= 1900 && *y <= 2199 && *m >= 1 && *m <= 12 && *d >= 1 &&
+	       *d <= days_in_month(*y, *m);
+}
+
+bool date_valid(const char *date)
+{
+	int y, m, d;
+	return parse_date(date, &y, &m, &d);
+}
+
+/* Days from civil, after Howard Hinnant's algorithm. */
+long date_days(const char *date)
+{
+	int y, m, d;
+	if (!parse_date(date, &y, &m, &d))
+		return 0;
+	y -= m <= 2;
+	long era = (y >= 0 ? y : y - 399) / 400;
+	long yoe = y - era * 400;
+	long doy = (153L * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+const char *date_of_us(char *buf, unsigned long cap, long long us)
+{
+	time_t secs = (time_t)(us / 1000000);
+	struct tm tm;
+	gmtime_r(&secs, &tm);
+	strftime(buf, cap, "%Y-%m-%d", &tm);
+	return buf;
+}
+
+bool cbs_code_valid(const char *code)
+{
+	if (code == NULL || strlen(code) != 6 || code[0] != 'G' ||
+	    code[1] != 'M')
+		return false;
+	for (int i = 2; i < 6; i++)
+		if (code[i] < '0' || code[i] > '9')
+			return false;
+	return true;
+}

@@ -1,0 +1,25 @@
+/* Checks of the values people type: BSN, dates, CBS codes, slugs. Pure
+ * functions, no allocation. */
+#ifndef IPSNET_VALIDATE_H
+#define IPSNET_VALIDATE_H
+
+#include <stdbool.h>
+
+/* A BSN is 9 digits that pass the 11-proof:
+ * 9*d1 + 8*d2 + ... + 2*d8 - 1*d9 is a multiple of 11 (and not 0). */
+bool bsn_valid(const char *bsn);
+
+/* "YYYY-MM-DD", a real calendar date from 1900-01-01 to 2199-12-31. */
+bool date_valid(const char *date);
+
+/* Days since 1970-01-01 of a valid date (for comparing and spans). */
+long date_days(const char *date);
+
+/* The UTC date of a time in microseconds since the epoch, "YYYY-MM-DD";
+ * buf >= 11. */
+const char *date_of_us(char *buf, unsigned long cap, long long us);
+
+/* "GM" and 4 digits. */
+bool cbs_code_valid(const char *code);
+
+#endif

@@ -1,0 +1,55 @@
+/* What each change does to the state tables: one apply function per change
+ * kind, run by the journal's writer inside the change's savepoint (and by
+ * rebuild and verify, replaying the journal). Apply functions check the
+ * state machine, the versions and, through policy.h, who may do it; they
+ * write the projections and build the answer. They are deterministic in
+ * the change, the actor, the time and the state: everything the server
+ * chooses (ids) is put into the request by apply_prepare before the change
+ * is journaled. */
+#ifndef IPSNETD_APPLY_H
+#define IPSNETD_APPLY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "ipsnet.pb-c.h"
+#include "journal.h"
+
+struct apply_ctx {
+	sqlite3 *db;
+	const struct journal_actor *actor;
+	const Ipsnet__V1__Envelope *req;
+	int64_t time_us;  /* the entry's time */
+	uint64_t seq;     /* the entry's seq, if the change is applied */
+	bool replay;      /* rebuilding: the change was accepted once */
+
+	/* out */
+	const char *entity_kind; /* "client", "consent", "trajectory", ... */
+	char entity_id[JOURNAL_ID_MAX];
+	uint64_t version;
+	char message[256];        /* with a refusal */
+	uint64_t current_version; /* with IPSNET_ECONFLICT */
+	uint8_t *response;        /* packed Envelope with ChangeOk */
+	size_t response_len;
+};
+
+/* Whether an Envelope body case is a change (goes through the writer). */
+bool apply_is_change(int body_case);
+
+/* Fills in what the server chooses (new ids) before the change is
+ * journaled. Loop thread. 0 or IPSNET_ENOMEM / IPSNET_EINTERNAL. */
+int apply_prepare(Ipsnet__V1__Envelope *req);
+
+/* Applies one change. Returns 0, a refusal (IPSNET_EINVAL,
+ * IPSNET_EPERMISSION, IPSNET_ENOT_FOUND, IPSNET_ECONFLICT,
+ * IPSNET_EPRECONDITION, IPSNET_EEXISTS) with ctx->message, or IPSNET_EDB
+ * when the database itself failed. */
+int apply_change(struct apply_ctx *ctx);
+
+/* The state tables that apply functions write (rebuild empties them; verify
+ * compares them), NULL-terminated. */
+extern const char *const apply_state_tables[];
+
+#endif

@@ -1,0 +1,745 @@
+#include "journal.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "alloc.h"
+#include "apply.h"
+#include "ipsnet_errors.h"
+#include "log.h"
+#include "util.h"
+
+#define READERS 2
+#define BUSY_TIMEOUT_MS 2000
+
+struct journal {
+	uv_loop_t *loop;
+	uv_async_t async;
+	char path[CONFIG_MAX_PATH];
+	pthread_t writer;
+	pthread_t readers[READERS];
+	int n_readers;
+	bool writer_started;
+
+	pthread_mutex_t mu;
+	pthread_cond_t writer_cv;
+	pthread_cond_t reader_cv;
+	struct journal_change *wq_head, *wq_tail;     /* to the writer */
+	struct journal_change *done_head, *done_tail; /* back to the loop */
+	struct journal_read *rq_head, *rq_tail;
+	struct journal_read *rdone_head, *rdone_tail;
+	bool stopping;
+	struct journal_stats stats; /* published copy, under mu */
+
+	/* The writer's own. */
+	sqlite3 *wdb;
+	sqlite3_stmt *st_lookup;
+	sqlite3_stmt *st_append;
+	uint64_t head_seq;
+	uint8_t head_hash[JOURNAL_HASH_BYTES];
+	bool writes_stopped;
+	char stopped_why[256];
+};
+
+/* ---- the chain --------------------------------------------------------- */
+
+static void put_u64(EVP_MD_CTX *md, uint64_t v)
+{
+	uint8_t b[8];
+	for (int i = 7; i >= 0; i--) {
+		b[i] = (uint8_t)(v & 0xff);
+		v >>= 8;
+	}
+	EVP_DigestUpdate(md, b, sizeof(b));
+}
+
+static void put_bytes(EVP_MD_CTX *md, const void *p, size_t n)
+{
+	put_u64(md, n);
+	if (n > 0)
+		EVP_DigestUpdate(md, p, n);
+}
+
+static void put_str(EVP_MD_CTX *md, const char *s)
+{
+	put_bytes(md, s, strlen(s));
+}
+
+/* The canonical bytes of an entry: every field in a fixed order, integers as
+ * 8 bytes big-endian, strings and blobs with their 8-byte length first, so
+ * that no two different entries give the same bytes. */
+void journal_entry_hash(const uint8_t prev[JOURNAL_HASH_BYTES], uint64_t seq,
+			int64_t time_us, const char *org, const char *user,
+			const uint8_t key[JOURNAL_KEY_BYTES],
+			const char *entity_kind, const char *entity_id,
+			uint64_t version, const void *payload,
+			size_t payload_len, uint8_t out[JOURNAL_HASH_BYTES])
+{
+	static const char domain[] = "ipsnet.journal.v1";
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned int n = 0;
+	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	EVP_DigestUpdate(md, domain, sizeof(domain) - 1);
+	EVP_DigestUpdate(md, prev, JOURNAL_HASH_BYTES);
+	put_u64(md, seq);
+	put_u64(md, (uint64_t)time_us);
+	put_str(md, org);
+	put_str(md, user);
+	put_bytes(md, key, JOURNAL_KEY_BYTES);
+	put_str(md, entity_kind);
+	put_str(md, entity_id);
+	put_u64(md, version);
+	put_bytes(md, payload, payload_len);
+	EVP_DigestFinal_ex(md, out, &n);
+	EVP_MD_CTX_free(md);
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	return t != NULL ? (const char *)t : "";
+}
+
+int journal_check_chain(sqlite3 *db, struct journal_verify_report *r)
+{
+	sqlite3_stmt *st;
+	uint8_t prev[JOURNAL_HASH_BYTES] = {0};
+	uint64_t expect_seq = 1;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	if (sqlite3_prepare_v2(db,
+			       "SELECT seq, time_us, org, user, idem_key, "
+			       "entity_kind, entity_id, version, payload, "
+			       "prev_hash, hash FROM journal ORDER BY seq",
+			       -1, &st, NULL) != SQLITE_OK)
+		return IPSNET_EDB;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
+		uint8_t h[JOURNAL_HASH_BYTES];
+		const void *key = sqlite3_column_blob(st, 4);
+		const void *prev_col = sqlite3_column_blob(st, 9);
+		const void *hash_col = sqlite3_column_blob(st, 10);
+		const char *problem = NULL;
+
+		if (seq != expect_seq)
+			problem = "an entry is missing before this one";
+		else if (sqlite3_column_bytes(st, 4) != JOURNAL_KEY_BYTES ||
+			 sqlite3_column_bytes(st, 9) != JOURNAL_HASH_BYTES ||
+			 sqlite3_column_bytes(st, 10) != JOURNAL_HASH_BYTES)
+			problem = "a key or hash has the wrong length";
+		else if (memcmp(prev_col, prev, JOURNAL_HASH_BYTES) != 0)
+			problem = "its previous hash is not the hash of the "
+				  "entry before it";
+		if (problem == NULL) {
+			journal_entry_hash(
+			    prev, seq, sqlite3_column_int64(st, 1),
+			    col_text(st, 2), col_text(st, 3), key,
+			    col_text(st, 5), col_text(st, 6),
+			    (uint64_t)sqlite3_column_int64(st, 7),
+			    sqlite3_column_blob(st, 8),
+			    (size_t)sqlite3_column_bytes(st, 8), h);
+			if (memcmp(h, hash_col, JOURNAL_HASH_BYTES) != 0)
+				problem = "its contents do not match its hash "
+					  "(the entry was changed)";
+		}
+		if (problem != NULL) {
+			r->first_bad_seq = seq != expect_seq &&
+						   seq > expect_seq
+					       ? expect_seq
+					       : seq;
+			snprintf(r->problem, sizeof(r->problem),
+				 "journal entry %llu: %s",
+				 (unsigned long long)r->first_bad_seq, problem);
+			sqlite3_finalize(st);
+			return 0;
+		}
+		memcpy(prev, hash_col, JOURNAL_HASH_BYTES);
+		r->entries++;
+		expect_seq++;
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : IPSNET_EDB;
+}
+
+/* ---- the writer -------------------------------------------------------- */
+
+static bool is_fatal_db_error(sqlite3 *db)
+{
+	switch (sqlite3_errcode(db) & 0xff) {
+	case SQLITE_FULL:
+	case SQLITE_IOERR:
+	case SQLITE_READONLY:
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+	case SQLITE_NOMEM:
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+	case SQLITE_CANTOPEN:
+	case SQLITE_PROTOCOL:
+		return true;
+	}
+	/* SQLite may have rolled the whole transaction back by itself. */
+	return sqlite3_get_autocommit(db) != 0;
+}
+
+static const char *db_failure_sentence(sqlite3 *db, char *buf, size_t cap)
+{
+	const char *what;
+	switch (sqlite3_errcode(db) & 0xff) {
+	case SQLITE_FULL:
+		what = "the disk is full";
+		break;
+	case SQLITE_READONLY:
+		what = "the database is read-only";
+		break;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		what = "the database is locked by another process";
+		break;
+	case SQLITE_IOERR:
+		what = "the disk reported an input/output error";
+		break;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		what = "the database file is damaged";
+		break;
+	default:
+		what = sqlite3_errmsg(db);
+		break;
+	}
+	snprintf(buf, cap,
+		 "the journal cannot be written now (%s); nothing was changed, "
+		 "try again later",
+		 what);
+	return buf;
+}
+
+static int exec(sqlite3 *db, const char *sql)
+{
+	return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK
+		   ? 0
+		   : IPSNET_EDB;
+}
+
+/* A change whose key was applied before gets the first answer. Returns 1
+ * when it was, 0 when the key is new, or an error. */
+static int lookup_key(struct journal *j, struct journal_change *c)
+{
+	sqlite3_stmt *st = j->st_lookup;
+	int rv = 0;
+	sqlite3_bind_blob(st, 1, c->key, JOURNAL_KEY_BYTES, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		if (strcmp(col_text(st, 0), c->actor.org) != 0) {
+			c->err = IPSNET_EINVAL;
+			util_strlcpy(c->message,
+				     "this idempotency key was already used; "
+				     "send the change with a new key",
+				     sizeof(c->message));
+			rv = IPSNET_EINVAL;
+		} else {
+			size_t n = (size_t)sqlite3_column_bytes(st, 1);
+			c->response = ipsnet_malloc(n);
+			if (c->response == NULL) {
+				rv = IPSNET_ENOMEM;
+			} else {
+				memcpy(c->response, sqlite3_column_blob(st, 1),
+				       n);
+				c->response_len = n;
+				c->seq = (uint64_t)sqlite3_column_int64(st, 2);
+				c->replayed = true;
+				rv = 1;
+			}
+		}
+	} else if (rc != SQLITE_DONE) {
+		rv = IPSNET_EDB;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rv;
+}
+
+static int append_entry(struct journal *j, struct journal_change *c,
+			const struct apply_ctx *ctx, uint64_t seq,
+			uint8_t hash[JOURNAL_HASH_BYTES])
+{
+	/* The payload is the change as applied: no request id, no status. */
+	Ipsnet__V1__Envelope e = *c->req;
+	e.request_id = 0;
+	e.status = NULL;
+	size_t n = ipsnet__v1__envelope__get_packed_size(&e);
+	uint8_t *payload = ipsnet_malloc(n);
+	uint8_t next[JOURNAL_HASH_BYTES];
+	int rv = 0;
+
+	if (payload == NULL)
+		return IPSNET_ENOMEM;
+	ipsnet__v1__envelope__pack(&e, payload);
+	journal_entry_hash(hash, seq, ctx->time_us, c->actor.org, c->actor.user,
+			   c->key, ctx->entity_kind, ctx->entity_id,
+			   ctx->version, payload, n, next);
+	sqlite3_stmt *st = j->st_append;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+	sqlite3_bind_int64(st, 2, ctx->time_us);
+	sqlite3_bind_text(st, 3, c->actor.org, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, c->actor.user, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 5, c->key, JOURNAL_KEY_BYTES, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, ctx->entity_kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, ctx->entity_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 8, (sqlite3_int64)ctx->version);
+	sqlite3_bind_blob(st, 9, payload, (int)n, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 10, ctx->response, (int)ctx->response_len,
+			  SQLITE_STATIC);
+	sqlite3_bind_blob(st, 11, hash, JOURNAL_HASH_BYTES, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 12, next, JOURNAL_HASH_BYTES, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rv = IPSNET_EDB;
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	ipsnet_free(payload);
+	if (rv == 0)
+		memcpy(hash, next, JOURNAL_HASH_BYTES);
+	return rv;
+}
+
+/* Applies one change inside the open transaction. 0: applied or replayed;
+ * a negative refusal; or IPSNET_EDB when the database failed. */
+static int apply_one(struct journal *j, struct journal_change *c,
+		     uint64_t *seq, uint8_t hash[JOURNAL_HASH_BYTES])
+{
+	int rv = lookup_key(j, c);
+	if (rv != 0)
+		return rv > 0 ? 0 : rv;
+
+	struct apply_ctx ctx = {
+	    .db = j->wdb,
+	    .actor = &c->actor,
+	    .req = c->req,
+	    .time_us = (int64_t)util_now_us(),
+	    .seq = *seq + 1,
+	};
+	rv = apply_change(&ctx);
+	if (rv == 0)
+		rv = append_entry(j, c, &ctx, *seq + 1, hash);
+	if (rv != 0) {
+		ipsnet_free(ctx.response);
+		if (rv != IPSNET_EDB) {
+			c->err = rv;
+			util_strlcpy(c->message,
+				     ctx.message[0] != '\0' ? ctx.message
+							    : ipsnet_strerror(rv),
+				     sizeof(c->message));
+			c->current_version = ctx.current_version;
+		}
+		return rv;
+	}
+	c->response = ctx.response;
+	c->response_len = ctx.response_len;
+	c->seq = *seq + 1;
+	*seq += 1;
+	return 0;
+}
+
+static void refuse_all(struct journal_change *batch, int err, const char *why)
+{
+	for (struct journal_change *c = batch; c != NULL; c = c->next) {
+		ipsnet_free(c->response);
+		c->response = NULL;
+		c->response_len = 0;
+		c->replayed = false;
+		c->seq = 0;
+		c->err = err;
+		util_strlcpy(c->message, why, sizeof(c->message));
+	}
+}
+
+static void process_batch(struct journal *j, struct journal_change *batch)
+{
+	char why[256];
+	uint64_t seq = j->head_seq;
+	uint8_t hash[JOURNAL_HASH_BYTES];
+	bool failed = false;
+
+	if (j->writes_stopped) {
+		refuse_all(batch, IPSNET_EUNAVAILABLE, j->stopped_why);
+		return;
+	}
+	memcpy(hash, j->head_hash, sizeof(hash));
+	if (exec(j->wdb, "BEGIN IMMEDIATE") != 0) {
+		refuse_all(batch, IPSNET_EUNAVAILABLE,
+			   db_failure_sentence(j->wdb, why, sizeof(why)));
+		log_error("journal write failed", "step=begin error=\"%s\"",
+			  sqlite3_errmsg(j->wdb));
+		return;
+	}
+	for (struct journal_change *c = batch; c != NULL; c = c->next) {
+		if (exec(j->wdb, "SAVEPOINT change") != 0) {
+			failed = true;
+			break;
+		}
+		int rv = apply_one(j, c, &seq, hash);
+		if (rv == IPSNET_EDB && is_fatal_db_error(j->wdb)) {
+			failed = true;
+			break;
+		}
+		if (rv != 0) {
+			if (rv == IPSNET_EDB) {
+				/* A statement failed without harming the
+				 * transaction: this change alone is refused. */
+				log_error("change failed", "error=\"%s\"",
+					  sqlite3_errmsg(j->wdb));
+				c->err = IPSNET_EINTERNAL;
+				util_strlcpy(c->message,
+					     "the server could not apply this "
+					     "change (logged)",
+					     sizeof(c->message));
+			}
+			if (exec(j->wdb, "ROLLBACK TO change") != 0) {
+				failed = true;
+				break;
+			}
+		}
+		if (exec(j->wdb, "RELEASE change") != 0) {
+			failed = true;
+			break;
+		}
+	}
+	if (!failed && exec(j->wdb, "COMMIT") != 0)
+		failed = true;
+	if (failed) {
+		db_failure_sentence(j->wdb, why, sizeof(why));
+		log_error("journal write failed", "error=\"%s\" changes_refused=yes",
+			  sqlite3_errmsg(j->wdb));
+		if (sqlite3_get_autocommit(j->wdb) == 0)
+			(void)exec(j->wdb, "ROLLBACK");
+		refuse_all(batch, IPSNET_EUNAVAILABLE, why);
+		return;
+	}
+	j->head_seq = seq;
+	memcpy(j->head_hash, hash, sizeof(hash));
+}
+
+static void *writer_main(void *arg)
+{
+	struct journal *j = arg;
+	for (;;) {
+		pthread_mutex_lock(&j->mu);
+		while (j->wq_head == NULL && !j->stopping)
+			pthread_cond_wait(&j->writer_cv, &j->mu);
+		struct journal_change *batch = j->wq_head;
+		j->wq_head = j->wq_tail = NULL;
+		pthread_mutex_unlock(&j->mu);
+		if (batch == NULL)
+			break;
+
+		uint64_t n = 0;
+		struct journal_change *last = batch;
+		for (struct journal_change *c = batch; c != NULL; c = c->next) {
+			n++;
+			last = c;
+		}
+		process_batch(j, batch);
+
+		pthread_mutex_lock(&j->mu);
+		if (j->done_tail != NULL)
+			j->done_tail->next = batch;
+		else
+			j->done_head = batch;
+		j->done_tail = last;
+		j->stats.batches++;
+		j->stats.changes += n;
+		j->stats.head_seq = j->head_seq;
+		memcpy(j->stats.head_hash, j->head_hash, JOURNAL_HASH_BYTES);
+		pthread_mutex_unlock(&j->mu);
+		uv_async_send(&j->async);
+	}
+	return NULL;
+}
+
+/* ---- the readers ------------------------------------------------------- */
+
+static int open_db(const char *path, int flags, sqlite3 **out, char *err,
+		   size_t errlen)
+{
+	sqlite3 *db = NULL;
+	if (sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL) !=
+	    SQLITE_OK) {
+		snprintf(err, errlen, "cannot open the database '%s': %s",
+			 path, db != NULL ? sqlite3_errmsg(db) : "out of memory");
+		sqlite3_close(db);
+		return IPSNET_EDB;
+	}
+	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+	sqlite3_extended_result_codes(db, 0);
+	*out = db;
+	return 0;
+}
+
+static void *reader_main(void *arg)
+{
+	struct journal *j = arg;
+	sqlite3 *db = NULL;
+	char err[256];
+	int open_rv = open_db(j->path, SQLITE_OPEN_READONLY, &db, err,
+			      sizeof(err));
+	if (open_rv != 0)
+		log_error("reader cannot open the database", "error=\"%s\"",
+			  err);
+	for (;;) {
+		pthread_mutex_lock(&j->mu);
+		while (j->rq_head == NULL && !j->stopping)
+			pthread_cond_wait(&j->reader_cv, &j->mu);
+		struct journal_read *r = j->rq_head;
+		if (r != NULL) {
+			j->rq_head = r->next;
+			if (j->rq_head == NULL)
+				j->rq_tail = NULL;
+		}
+		pthread_mutex_unlock(&j->mu);
+		if (r == NULL)
+			break;
+		r->next = NULL;
+		r->err = open_rv != 0 ? IPSNET_EUNAVAILABLE : r->fn(db, r);
+		pthread_mutex_lock(&j->mu);
+		if (j->rdone_tail != NULL)
+			j->rdone_tail->next = r;
+		else
+			j->rdone_head = r;
+		j->rdone_tail = r;
+		pthread_mutex_unlock(&j->mu);
+		uv_async_send(&j->async);
+	}
+	sqlite3_close(db);
+	return NULL;
+}
+
+/* ---- the loop side ----------------------------------------------------- */
+
+static void async_cb(uv_async_t *a)
+{
+	struct journal *j = container_of(a, struct journal, async);
+	pthread_mutex_lock(&j->mu);
+	struct journal_change *done = j->done_head;
+	struct journal_read *rdone = j->rdone_head;
+	j->done_head = j->done_tail = NULL;
+	j->rdone_head = j->rdone_tail = NULL;
+	pthread_mutex_unlock(&j->mu);
+
+	while (done != NULL) {
+		struct journal_change *next = done->next;
+		done->next = NULL;
+		done->done(done);
+		done = next;
+	}
+	while (rdone != NULL) {
+		struct journal_read *next = rdone->next;
+		rdone->next = NULL;
+		rdone->done(rdone);
+		rdone = next;
+	}
+}
+
+void journal_submit(struct journal *j, struct journal_change *c)
+{
+	c->next = NULL;
+	c->err = 0;
+	c->message[0] = '\0';
+	c->response = NULL;
+	c->response_len = 0;
+	c->replayed = false;
+	c->seq = 0;
+	pthread_mutex_lock(&j->mu);
+	if (j->wq_tail != NULL)
+		j->wq_tail->next = c;
+	else
+		j->wq_head = c;
+	j->wq_tail = c;
+	pthread_cond_signal(&j->writer_cv);
+	pthread_mutex_unlock(&j->mu);
+}
+
+void journal_read(struct journal *j, struct journal_read *r)
+{
+	r->next = NULL;
+	r->err = 0;
+	pthread_mutex_lock(&j->mu);
+	if (j->rq_tail != NULL)
+		j->rq_tail->next = r;
+	else
+		j->rq_head = r;
+	j->rq_tail = r;
+	pthread_cond_signal(&j->reader_cv);
+	pthread_mutex_unlock(&j->mu);
+}
+
+void journal_stats(struct journal *j, struct journal_stats *out)
+{
+	pthread_mutex_lock(&j->mu);
+	*out = j->stats;
+	pthread_mutex_unlock(&j->mu);
+}
+
+static int prepare_writer(struct journal *j, char *err, size_t errlen)
+{
+	if (sqlite3_prepare_v3(j->wdb,
+			       "SELECT org, response, seq FROM journal WHERE "
+			       "idem_key = ?1",
+			       -1, SQLITE_PREPARE_PERSISTENT, &j->st_lookup,
+			       NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(
+		j->wdb,
+		"INSERT INTO journal (seq, time_us, org, user, idem_key, "
+		"entity_kind, entity_id, version, payload, response, "
+		"prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+		"?10, ?11, ?12)",
+		-1, SQLITE_PREPARE_PERSISTENT, &j->st_append,
+		NULL) != SQLITE_OK) {
+		snprintf(err, errlen,
+			 "the database '%s' has no journal: run 'ipsnetd "
+			 "init' (%s)",
+			 j->path, sqlite3_errmsg(j->wdb));
+		return IPSNET_EDB;
+	}
+	return 0;
+}
+
+static int load_head(struct journal *j, char *err, size_t errlen)
+{
+	struct journal_verify_report r;
+	uint64_t t0 = util_mono_us();
+	if (journal_check_chain(j->wdb, &r) != 0) {
+		snprintf(err, errlen, "cannot read the journal: %s",
+			 sqlite3_errmsg(j->wdb));
+		return IPSNET_EDB;
+	}
+	if (r.first_bad_seq != 0) {
+		j->writes_stopped = true;
+		snprintf(j->stopped_why, sizeof(j->stopped_why),
+			 "writes are stopped: the journal's hash chain is "
+			 "broken at seq %llu (run 'ipsnetd verify')",
+			 (unsigned long long)r.first_bad_seq);
+		log_error("journal chain broken", "seq=%llu problem=\"%s\" "
+			  "writes=stopped",
+			  (unsigned long long)r.first_bad_seq, r.problem);
+		j->stats.writes_stopped = true;
+		j->stats.broken_seq = r.first_bad_seq;
+	}
+	/* The head is the last entry as stored. */
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(j->wdb,
+			       "SELECT seq, hash FROM journal ORDER BY seq "
+			       "DESC LIMIT 1",
+			       -1, &st, NULL) != SQLITE_OK)
+		return IPSNET_EDB;
+	if (sqlite3_step(st) == SQLITE_ROW &&
+	    sqlite3_column_bytes(st, 1) == JOURNAL_HASH_BYTES) {
+		j->head_seq = (uint64_t)sqlite3_column_int64(st, 0);
+		memcpy(j->head_hash, sqlite3_column_blob(st, 1),
+		       JOURNAL_HASH_BYTES);
+	}
+	sqlite3_finalize(st);
+	j->stats.head_seq = j->head_seq;
+	memcpy(j->stats.head_hash, j->head_hash, JOURNAL_HASH_BYTES);
+	log_info("journal open", "entries=%llu head_seq=%llu check_ms=%llu",
+		 (unsigned long long)r.entries,
+		 (unsigned long long)j->head_seq,
+		 (unsigned long long)((util_mono_us() - t0) / 1000));
+	return 0;
+}
+
+int journal_open(struct journal **out, uv_loop_t *loop, const char *path,
+		 char *err, size_t errlen)
+{
+	int rv;
+	struct journal *j = ipsnet_calloc(1, sizeof(*j));
+	if (j == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return IPSNET_ENOMEM;
+	}
+	j->loop = loop;
+	util_strlcpy(j->path, path, sizeof(j->path));
+	rv = open_db(path, SQLITE_OPEN_READWRITE, &j->wdb, err, errlen);
+	if (rv != 0)
+		goto err;
+	if (exec(j->wdb, "PRAGMA journal_mode = WAL; PRAGMA synchronous = "
+			 "FULL; PRAGMA foreign_keys = ON") != 0) {
+		snprintf(err, errlen, "cannot set up '%s': %s", path,
+			 sqlite3_errmsg(j->wdb));
+		rv = IPSNET_EDB;
+		goto err_after_db;
+	}
+	rv = prepare_writer(j, err, errlen);
+	if (rv != 0)
+		goto err_after_db;
+	rv = load_head(j, err, errlen);
+	if (rv != 0)
+		goto err_after_db;
+	pthread_mutex_init(&j->mu, NULL);
+	pthread_cond_init(&j->writer_cv, NULL);
+	pthread_cond_init(&j->reader_cv, NULL);
+	if (uv_async_init(loop, &j->async, async_cb) != 0) {
+		snprintf(err, errlen, "cannot start the journal's wake-up");
+		rv = IPSNET_EINTERNAL;
+		goto err_after_sync;
+	}
+	if (pthread_create(&j->writer, NULL, writer_main, j) != 0) {
+		snprintf(err, errlen, "cannot start the writer thread");
+		rv = IPSNET_EINTERNAL;
+		goto err_after_async;
+	}
+	j->writer_started = true;
+	for (int i = 0; i < READERS; i++) {
+		if (pthread_create(&j->readers[i], NULL, reader_main, j) != 0)
+			break;
+		j->n_readers++;
+	}
+	*out = j;
+	return 0;
+
+err_after_async:
+	uv_close((uv_handle_t *)&j->async, NULL);
+	uv_run(loop, UV_RUN_NOWAIT);
+err_after_sync:
+	pthread_cond_destroy(&j->reader_cv);
+	pthread_cond_destroy(&j->writer_cv);
+	pthread_mutex_destroy(&j->mu);
+err_after_db:
+	sqlite3_finalize(j->st_lookup);
+	sqlite3_finalize(j->st_append);
+	sqlite3_close(j->wdb);
+err:
+	ipsnet_free(j);
+	return rv;
+}
+
+void journal_close_handle(struct journal *j)
+{
+	if (!uv_is_closing((uv_handle_t *)&j->async))
+		uv_close((uv_handle_t *)&j->async, NULL);
+}
+
+void journal_free(struct journal *j)
+{
+	if (j == NULL)
+		return;
+	pthread_mutex_lock(&j->mu);
+	j->stopping = true;
+	pthread_cond_broadcast(&j->writer_cv);
+	pthread_cond_broadcast(&j->reader_cv);
+	pthread_mutex_unlock(&j->mu);
+	if (j->writer_started)
+		pthread_join(j->writer, NULL);
+	for (int i = 0; i < j->n_readers; i++)
+		pthread_join(j->readers[i], NULL);
+	sqlite3_finalize(j->st_lookup);
+	sqlite3_finalize(j->st_append);
+	sqlite3_close(j->wdb);
+	pthread_cond_destroy(&j->reader_cv);
+	pthread_cond_destroy(&j->writer_cv);
+	pthread_mutex_destroy(&j->mu);
+	ipsnet_free(j);
+}

@@ -1,0 +1,145 @@
+/* The journal: one SQLite file in WAL mode with synchronous=FULL, a
+ * hash-chained table of every change, and the state tables that are its
+ * projections, written in the same transaction.
+ *
+ * Threads: one writer thread owns the only writing connection. Changes are
+ * submitted from the loop thread and queued; the writer takes everything
+ * queued as one batch, applies each change inside its own savepoint (a
+ * refused change never disturbs its neighbours), commits the batch with one
+ * fsync, and hands the results back to the loop through a uv_async_t. What
+ * arrives while a commit runs goes into the next batch (group commit).
+ * Reads run on reader threads with their own connections. The loop thread
+ * never touches the database.
+ *
+ * The journal knows nothing of sockets; what a change does to the state is
+ * the business of its apply function (apply.h). */
+#ifndef IPSNETD_JOURNAL_H
+#define IPSNETD_JOURNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+#include <uv.h>
+
+#include "config.h"
+#include "ipsnet.pb-c.h"
+
+#define JOURNAL_HASH_BYTES 32
+#define JOURNAL_KEY_BYTES 16
+#define JOURNAL_ID_MAX 64
+
+struct journal;
+
+/* Who asks, as the loop knows it from the connection. */
+struct journal_actor {
+	char org[ORG_ID_MAX];
+	enum org_kind org_kind;
+	char user[128];
+	char peer[64];
+};
+
+/* One change on its way through the writer. The submitter fills the first
+ * part and owns the struct; the writer fills the result; done runs on the
+ * loop thread. */
+struct journal_change {
+	struct journal_actor actor;
+	uint8_t key[JOURNAL_KEY_BYTES];  /* idempotency key */
+	Ipsnet__V1__Envelope *req;        /* the change; borrowed until done */
+	void (*done)(struct journal_change *c);
+	void *data;
+
+	/* result */
+	int err;                  /* 0 or IPSNET_E* */
+	char message[256];        /* with err: a sentence for the caller */
+	uint64_t current_version; /* with IPSNET_ECONFLICT */
+	bool replayed;            /* the key was applied before: first answer */
+	uint64_t seq;             /* the journal entry (0 if refused) */
+	uint8_t *response;        /* packed Envelope (ChangeOk), ipsnet_free */
+	size_t response_len;
+
+	struct journal_change *next; /* the journal's own */
+};
+
+/* One read on a reader thread: fn runs there with a read-only connection;
+ * done runs on the loop thread afterwards. */
+struct journal_read {
+	int (*fn)(sqlite3 *db, struct journal_read *r);
+	void (*done)(struct journal_read *r);
+	void *data;
+	int err;
+	struct journal_read *next; /* the journal's own */
+};
+
+struct journal_stats {
+	uint64_t head_seq;
+	uint8_t head_hash[JOURNAL_HASH_BYTES];
+	uint64_t batches;
+	uint64_t changes;  /* applied or refused, through the writer */
+	bool writes_stopped;
+	uint64_t broken_seq;
+};
+
+/* Opens the database (which `ipsnetd init` made), checks the hash chain and
+ * starts the writer and reader threads. A broken chain does not stop the
+ * open: writes are refused (UNAVAILABLE, naming the seq) and reads go on.
+ * Call on the loop thread; it reads the disk before serving starts. */
+int journal_open(struct journal **out, uv_loop_t *loop, const char *path,
+		 char *err, size_t errlen);
+
+/* Queues a change. Always answers through c->done. */
+void journal_submit(struct journal *j, struct journal_change *c);
+
+/* Queues a read. Always answers through r->done. */
+void journal_read(struct journal *j, struct journal_read *r);
+
+/* The head and counters (loop thread). */
+void journal_stats(struct journal *j, struct journal_stats *out);
+
+/* Starts closing the async handle (loop thread, when no change or read is
+ * outstanding). */
+void journal_close_handle(struct journal *j);
+
+/* After uv_run has returned: stops and joins the threads, closes the
+ * connections, frees j. */
+void journal_free(struct journal *j);
+
+/* ---- offline and operator commands (block; not on a loop) -------------- */
+
+/* SHA-256 over the previous hash and the entry's canonical bytes. */
+void journal_entry_hash(const uint8_t prev[JOURNAL_HASH_BYTES], uint64_t seq,
+			int64_t time_us, const char *org, const char *user,
+			const uint8_t key[JOURNAL_KEY_BYTES],
+			const char *entity_kind, const char *entity_id,
+			uint64_t version, const void *payload,
+			size_t payload_len, uint8_t out[JOURNAL_HASH_BYTES]);
+
+struct journal_verify_report {
+	uint64_t entries;           /* entries walked */
+	uint64_t first_bad_seq;     /* 0: the chain is whole */
+	char problem[512];          /* what is wrong, in a sentence */
+};
+
+/* Walks the chain; then rebuilds the projections in a scratch database and
+ * compares them with the live tables. Returns 0 when it could look (then
+ * r->problem is "" when all is well, or says what is damaged, with
+ * r->first_bad_seq the first damaged entry, or 0 when the entries are whole
+ * but a state table differs), or an error when it could not. */
+int journal_verify(const char *path, struct journal_verify_report *r,
+		   char *err, size_t errlen);
+
+/* Empties the state tables and replays the journal into them, in one
+ * transaction. */
+int journal_rebuild(const char *path, uint64_t *entries, char *err,
+		    size_t errlen);
+
+/* An online copy with SQLite's backup API, consistent as of one moment,
+ * safe while the daemon serves. */
+int journal_backup(const char *path, const char *dest, char *err,
+		   size_t errlen);
+
+/* The chain walk alone (used at start-up and by verify). */
+int journal_check_chain(sqlite3 *db, struct journal_verify_report *r);
+
+#endif

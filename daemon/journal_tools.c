@@ -1,0 +1,329 @@
+/* The operator's commands on the journal: verify, rebuild, backup. They
+ * block and run outside the daemon's loop (ipsnetd verify|rebuild|backup). */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "apply.h"
+#include "ipsnet_errors.h"
+#include "journal.h"
+#include "store.h"
+#include "util.h"
+
+static int fail(sqlite3 *db, char *err, size_t errlen, const char *what)
+{
+	snprintf(err, errlen, "%s: %s", what,
+		 db != NULL ? sqlite3_errmsg(db) : "out of memory");
+	return IPSNET_EDB;
+}
+
+static const char *text(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	return t != NULL ? (const char *)t : "";
+}
+
+/* Replays the journal of schema src (on db) into db's main state tables.
+ * On a change that does not apply as it did, r names its seq. */
+static int replay(sqlite3 *db, const char *src, struct journal_verify_report *r,
+		  char *err, size_t errlen)
+{
+	char sql[256];
+	sqlite3_stmt *rows, *kind;
+	int rv = 0, rc;
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT seq, time_us, org, user, entity_kind, entity_id, "
+		 "version, payload FROM %s.journal ORDER BY seq",
+		 src);
+	if (sqlite3_prepare_v2(db, sql, -1, &rows, NULL) != SQLITE_OK)
+		return fail(db, err, errlen, "cannot read the journal");
+	snprintf(sql, sizeof(sql),
+		 "SELECT kind FROM %s.organisation WHERE id = ?1", src);
+	if (sqlite3_prepare_v2(db, sql, -1, &kind, NULL) != SQLITE_OK) {
+		rv = fail(db, err, errlen, "cannot read the registry");
+		goto err_after_rows;
+	}
+	while ((rc = sqlite3_step(rows)) == SQLITE_ROW) {
+		uint64_t seq = (uint64_t)sqlite3_column_int64(rows, 0);
+		struct journal_actor actor;
+		memset(&actor, 0, sizeof(actor));
+		util_strlcpy(actor.org, text(rows, 2), sizeof(actor.org));
+		util_strlcpy(actor.user, text(rows, 3), sizeof(actor.user));
+		sqlite3_bind_text(kind, 1, actor.org, -1, SQLITE_STATIC);
+		if (sqlite3_step(kind) == SQLITE_ROW)
+			actor.org_kind = org_kind_parse(text(kind, 0));
+		sqlite3_reset(kind);
+
+		Ipsnet__V1__Envelope *req = ipsnet__v1__envelope__unpack(
+		    &ipsnet_protobuf_allocator,
+		    (size_t)sqlite3_column_bytes(rows, 7),
+		    sqlite3_column_blob(rows, 7));
+		struct apply_ctx ctx = {
+		    .db = db,
+		    .actor = &actor,
+		    .req = req,
+		    .time_us = sqlite3_column_int64(rows, 1),
+		    .seq = seq,
+		    .replay = true,
+		};
+		int arv = req != NULL ? apply_change(&ctx) : IPSNET_EDECODE;
+		ipsnet_free(ctx.response);
+		if (req != NULL)
+			ipsnet__v1__envelope__free_unpacked(
+			    req, &ipsnet_protobuf_allocator);
+		const char *problem = NULL;
+		if (arv == IPSNET_EDB) {
+			rv = fail(db, err, errlen, "cannot replay the journal");
+			goto err_after_kind;
+		}
+		if (arv != 0)
+			problem = ctx.message[0] != '\0' ? ctx.message
+							 : ipsnet_strerror(arv);
+		else if (strcmp(ctx.entity_kind, text(rows, 4)) != 0 ||
+			 strcmp(ctx.entity_id, text(rows, 5)) != 0 ||
+			 ctx.version != (uint64_t)sqlite3_column_int64(rows, 6))
+			problem = "replaying it gives another entity or version "
+				  "than the entry records";
+		if (problem != NULL) {
+			r->first_bad_seq = seq;
+			snprintf(r->problem, sizeof(r->problem),
+				 "journal entry %llu does not replay: %s",
+				 (unsigned long long)seq, problem);
+			goto err_after_kind;
+		}
+		r->entries++;
+	}
+	if (rc != SQLITE_DONE)
+		rv = fail(db, err, errlen, "cannot read the journal");
+err_after_kind:
+	sqlite3_finalize(kind);
+err_after_rows:
+	sqlite3_finalize(rows);
+	return rv;
+}
+
+/* Compares table t in schemas a and b; on a difference names a row id. */
+static int compare_table(sqlite3 *db, const char *t, bool *same, char *row,
+			 size_t rowlen)
+{
+	char sql[512];
+	sqlite3_stmt *st;
+	snprintf(sql, sizeof(sql),
+		 "SELECT * FROM (SELECT * FROM main.%s EXCEPT SELECT * FROM "
+		 "live.%s UNION ALL SELECT * FROM live.%s EXCEPT SELECT * FROM "
+		 "main.%s) LIMIT 1",
+		 t, t, t, t);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return IPSNET_EDB;
+	int rc = sqlite3_step(st);
+	*same = rc == SQLITE_DONE;
+	if (rc == SQLITE_ROW)
+		util_strlcpy(row, text(st, 0), rowlen);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : IPSNET_EDB;
+}
+
+int journal_verify(const char *path, struct journal_verify_report *r,
+		   char *err, size_t errlen)
+{
+	sqlite3 *live = NULL, *scratch = NULL;
+	char uri[CONFIG_MAX_PATH + 32];
+	int rv;
+
+	memset(r, 0, sizeof(*r));
+	if (access(path, R_OK) != 0) {
+		snprintf(err, errlen, "cannot read the database '%s'", path);
+		return IPSNET_EDB;
+	}
+	if (sqlite3_open_v2(path, &live, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK) {
+		rv = fail(live, err, errlen, "cannot open the database");
+		goto err_after_live;
+	}
+	sqlite3_busy_timeout(live, 5000);
+	/* One read transaction: the chain and the tables as of one moment. */
+	if (sqlite3_exec(live, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+		rv = fail(live, err, errlen, "cannot read the database");
+		goto err_after_live;
+	}
+	rv = journal_check_chain(live, r);
+	if (rv != 0) {
+		rv = fail(live, err, errlen, "cannot walk the journal");
+		goto err_after_live;
+	}
+	if (r->first_bad_seq != 0)
+		goto done;
+
+	/* Rebuild the projections in a scratch database and compare. */
+	if (sqlite3_open_v2(":memory:", &scratch,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_URI,
+			    NULL) != SQLITE_OK) {
+		rv = fail(scratch, err, errlen, "cannot open a scratch database");
+		goto err_after_scratch;
+	}
+	rv = store_migrate(scratch, err, errlen);
+	if (rv != 0)
+		goto err_after_scratch;
+	snprintf(uri, sizeof(uri), "file:%s?mode=ro", path);
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(scratch, "ATTACH ?1 AS live", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		rv = fail(scratch, err, errlen, "cannot attach the database");
+		goto err_after_scratch;
+	}
+	sqlite3_bind_text(st, 1, uri, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE ||
+	    sqlite3_exec(scratch,
+			 "BEGIN; INSERT INTO main.organisation SELECT * FROM "
+			 "live.organisation",
+			 NULL, NULL, NULL) != SQLITE_OK) {
+		rv = fail(scratch, err, errlen, "cannot read the registry");
+		goto err_after_scratch;
+	}
+	uint64_t walked = r->entries;
+	r->entries = 0;
+	rv = replay(scratch, "live", r, err, errlen);
+	if (rv != 0 || r->first_bad_seq != 0)
+		goto err_after_scratch;
+	r->entries = walked;
+	for (const char *const *t = apply_state_tables; *t != NULL; t++) {
+		bool same;
+		char row[128] = "";
+		if (compare_table(scratch, *t, &same, row, sizeof(row)) != 0) {
+			rv = fail(scratch, err, errlen, "cannot compare");
+			goto err_after_scratch;
+		}
+		if (!same) {
+			snprintf(r->problem, sizeof(r->problem),
+				 "state table '%s' differs from what the "
+				 "journal says (row '%s'); 'ipsnetd rebuild' "
+				 "restores it from the journal",
+				 *t, row);
+			r->first_bad_seq = 0;
+			rv = 0;
+			goto err_after_scratch;
+		}
+	}
+	sqlite3_exec(scratch, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(scratch);
+done:
+	sqlite3_exec(live, "COMMIT", NULL, NULL, NULL);
+	sqlite3_close(live);
+	return 0;
+
+err_after_scratch:
+	sqlite3_exec(scratch, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(scratch);
+err_after_live:
+	sqlite3_close(live);
+	return rv;
+}
+
+int journal_rebuild(const char *path, uint64_t *entries, char *err,
+		    size_t errlen)
+{
+	sqlite3 *db = NULL;
+	struct journal_verify_report r;
+	int rv;
+
+	memset(&r, 0, sizeof(r));
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) !=
+	    SQLITE_OK) {
+		rv = fail(db, err, errlen, "cannot open the database");
+		goto err;
+	}
+	sqlite3_busy_timeout(db, 5000);
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK) {
+		rv = fail(db, err, errlen, "cannot lock the database");
+		goto err;
+	}
+	/* Children first: the tables refer to one another. */
+	size_t n = 0;
+	while (apply_state_tables[n] != NULL)
+		n++;
+	for (size_t i = n; i-- > 0;) {
+		char sql[96];
+		snprintf(sql, sizeof(sql), "DELETE FROM %s",
+			 apply_state_tables[i]);
+		if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+			rv = fail(db, err, errlen, "cannot empty the state");
+			goto err_after_begin;
+		}
+	}
+	rv = replay(db, "main", &r, err, errlen);
+	if (rv == 0 && r.first_bad_seq != 0) {
+		snprintf(err, errlen, "%s", r.problem);
+		rv = IPSNET_EDB;
+	}
+	if (rv != 0)
+		goto err_after_begin;
+	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		rv = fail(db, err, errlen, "cannot commit the rebuild");
+		goto err_after_begin;
+	}
+	*entries = r.entries;
+	sqlite3_close(db);
+	return 0;
+
+err_after_begin:
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+err:
+	sqlite3_close(db);
+	return rv;
+}
+
+int journal_backup(const char *path, const char *dest, char *err,
+		   size_t errlen)
+{
+	sqlite3 *src = NULL, *dst = NULL;
+	int rv = 0;
+
+	if (access(dest, F_OK) == 0) {
+		snprintf(err, errlen,
+			 "'%s' exists already: a backup never overwrites a "
+			 "file",
+			 dest);
+		return IPSNET_EEXISTS;
+	}
+	if (sqlite3_open_v2(path, &src, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK) {
+		rv = fail(src, err, errlen, "cannot open the database");
+		goto out;
+	}
+	sqlite3_busy_timeout(src, 5000);
+	if (sqlite3_open_v2(dest, &dst,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+			    NULL) != SQLITE_OK) {
+		rv = fail(dst, err, errlen, "cannot create the backup file");
+		goto out;
+	}
+	sqlite3_backup *b = sqlite3_backup_init(dst, "main", src, "main");
+	if (b == NULL) {
+		rv = fail(dst, err, errlen, "cannot start the backup");
+		goto out;
+	}
+	/* All pages in one step: one read transaction, one moment. */
+	int rc = sqlite3_backup_step(b, -1);
+	sqlite3_backup_finish(b);
+	if (rc != SQLITE_DONE) {
+		rv = fail(dst, err, errlen, "the backup failed");
+		goto out;
+	}
+	struct journal_verify_report r;
+	if (journal_check_chain(dst, &r) != 0 || r.first_bad_seq != 0) {
+		snprintf(err, errlen, "the backup's journal does not check: %s",
+			 r.problem);
+		rv = IPSNET_EDB;
+	}
+out:
+	sqlite3_close(dst);
+	sqlite3_close(src);
+	if (rv != 0 && rv != IPSNET_EEXISTS)
+		unlink(dest);
+	return rv;
+}
