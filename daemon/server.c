@@ -31,7 +31,14 @@ static void maybe_finish(struct server *s)
 	if (!s->stopping || s->n_conns > 0 || s->inflight > 0 ||
 	    s->reloading || uv_is_closing((uv_handle_t *)&s->sig_term))
 		return;
-	log_info("stopped", "exit_code=%d", s->exit_code);
+	struct journal_stats js;
+	journal_stats(s->journal, &js);
+	log_info("stopped",
+		 "exit_code=%d journal_head_seq=%llu journal_batches=%llu "
+		 "journal_changes=%llu",
+		 s->exit_code, (unsigned long long)js.head_seq,
+		 (unsigned long long)js.batches,
+		 (unsigned long long)js.changes);
 	journal_close_handle(s->journal);
 	close_own_handles(s);
 }
