@@ -57,12 +57,16 @@ static int fail(struct frame_decoder *d, int rv)
 	return rv;
 }
 
-static int check_length(const struct frame_decoder *d, uint32_t len)
+/* A refused length stays in body_len, so that the caller can say how long
+ * the frame claimed to be. */
+static int check_length(struct frame_decoder *d, uint32_t len)
 {
 	if (len == 0)
 		return IPSNET_EFRAME_EMPTY;
-	if (len > d->max_frame_bytes)
+	if (len > d->max_frame_bytes) {
+		d->body_len = len;
 		return IPSNET_EFRAME_TOO_LARGE;
+	}
 	return 0;
 }
 

@@ -8,6 +8,8 @@
 
 #include "ipsnet_errors.h"
 
+#include <protobuf-c/protobuf-c.h>
+
 uint64_t util_now_us(void)
 {
 	struct timespec ts;
@@ -61,4 +63,37 @@ char *util_strlcpy(char *dst, const char *src, size_t cap)
 	memcpy(dst, src, n);
 	dst[n] = '\0';
 	return dst;
+}
+
+int util_proto_has_unknown_fields(const struct ProtobufCMessage *m)
+{
+	if (m == NULL)
+		return 0;
+	if (m->n_unknown_fields != 0)
+		return 1;
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		const char *base = (const char *)m;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t n = *(const size_t *)(base + f->quantifier_offset);
+			const ProtobufCMessage *const *items =
+			    *(const ProtobufCMessage *const **)(base + f->offset);
+			for (size_t k = 0; k < n; k++)
+				if (util_proto_has_unknown_fields(items[k]))
+					return 1;
+			continue;
+		}
+		if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) != 0 &&
+		    *(const uint32_t *)(base + f->quantifier_offset) !=
+			f->id)
+			continue;
+		const ProtobufCMessage *sub =
+		    *(const ProtobufCMessage *const *)(base + f->offset);
+		if (util_proto_has_unknown_fields(sub))
+			return 1;
+	}
+	return 0;
 }

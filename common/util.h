@@ -8,6 +8,12 @@
 #ifndef container_of
 #define container_of(ptr, type, member)                                        \
 	((type *)((char *)(ptr)-offsetof(type, member)))
+/* Whether a decoded protobuf message, or any message inside it, carries
+ * fields this build does not know. Such a message cannot be stored and
+ * replayed faithfully, so changes that carry them are refused. */
+struct ProtobufCMessage;
+int util_proto_has_unknown_fields(const struct ProtobufCMessage *m);
+
 #endif
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -24,5 +30,11 @@ int util_random(void *buf, size_t len);
 char *util_hex(char *out, size_t cap, const uint8_t *data, size_t len);
 /* Copies src into dst (size cap), always terminated; returns dst. */
 char *util_strlcpy(char *dst, const char *src, size_t cap);
+
+/* Whether a decoded protobuf message, or any message inside it, carries
+ * fields this build does not know. Such a message cannot be stored and
+ * replayed faithfully, so changes that carry them are refused. */
+struct ProtobufCMessage;
+int util_proto_has_unknown_fields(const struct ProtobufCMessage *m);
 
 #endif

@@ -81,6 +81,12 @@ static void handle_change(struct conn *c, Ipsnet__V1__Envelope *req)
 			     "a change needs an idempotency key of 16 bytes");
 		return;
 	}
+	if (util_proto_has_unknown_fields(&req->base)) {
+		answer_error(c, req, IPSNET_EINVAL,
+			     "the change has fields this server does not know; "
+			     "use a client of the server's version");
+		return;
+	}
 	struct change *ch = ipsnet_calloc(1, sizeof(*ch));
 	if (ch == NULL) {
 		answer_error(c, req, IPSNET_ENOMEM, "the server is out of memory");
