@@ -309,6 +309,7 @@ bool apply_is_change(int body_case)
 	case BODY(END_JOB):
 	case BODY(PUT_PROGRAM):
 	case BODY(RECORD_FIDELITY):
+	case BODY(IMPORT_TRAJECTORY):
 		return true;
 	}
 	return false;
@@ -347,6 +348,8 @@ int apply_prepare(Ipsnet__V1__Envelope *req)
 		return new_id(&req->add_job->job_id, "jo");
 	case BODY(RECORD_FIDELITY):
 		return new_id(&req->record_fidelity->review_id, "fr");
+	case BODY(IMPORT_TRAJECTORY):
+		return new_id(&req->import_trajectory->trajectory_id, "tr");
 	default:
 		return 0;
 	}
