@@ -172,6 +172,27 @@ const char *tls_cert_cn(X509 *cert, char *buf, size_t cap)
 	return buf;
 }
 
+bool tls_cert_revoked(SSL_CTX *ctx, X509 *cert)
+{
+	if (cert == NULL)
+		return false;
+	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+	bool revoked = false;
+	if (!X509_STORE_lock(store))
+		return false;
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(store);
+	for (int i = 0; i < sk_X509_OBJECT_num(objs) && !revoked; i++) {
+		X509_OBJECT *o = sk_X509_OBJECT_value(objs, i);
+		if (X509_OBJECT_get_type(o) != X509_LU_CRL)
+			continue;
+		X509_REVOKED *r = NULL;
+		X509_CRL *crl = X509_OBJECT_get0_X509_CRL(o);
+		revoked = X509_CRL_get0_by_cert(crl, &r, cert) == 1;
+	}
+	X509_STORE_unlock(store);
+	return revoked;
+}
+
 const char *tls_version_name(SSL *ssl)
 {
 	return SSL_get_version(ssl);

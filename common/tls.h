@@ -31,6 +31,10 @@ const char *tls_peer_cn(SSL *ssl, char *buf, size_t cap);
 /* The subject CN of cert into buf, or "". Returns buf. */
 const char *tls_cert_cn(X509 *cert, char *buf, size_t cap);
 
+/* Whether a CRL loaded in ctx lists cert as revoked (for connections that
+ * were made before the CRL was reloaded). */
+bool tls_cert_revoked(SSL_CTX *ctx, X509 *cert);
+
 /* "TLSv1.3" etc. */
 const char *tls_version_name(SSL *ssl);
 

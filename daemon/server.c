@@ -200,15 +200,31 @@ static void reload_done(uv_work_t *w, int status)
 		s->registry = r->registry;
 		log_info("reloaded", "organisations=%zu crl=%s",
 			 s->registry.n, s->cfg.crl[0] ? s->cfg.crl : "-");
-		/* An organisation taken out of the registry loses its open
-		 * connections at once. */
-		for (struct conn *c = s->conns; c != NULL; c = c->next)
-			if (c->state == CONN_SERVING &&
-			    registry_find(&s->registry, c->org.id) == NULL)
+		/* An organisation taken out of the registry, or a certificate
+		 * the new CRL revokes, loses its open connections at once. */
+		struct conn *next;
+		for (struct conn *c = s->conns; c != NULL; c = next) {
+			next = c->next;
+			if (c->state != CONN_SERVING)
+				continue;
+			if (registry_find(&s->registry, c->org.id) == NULL) {
+				conn__send_error(c, 0, IPSNET_EUNAUTHENTICATED,
+						 "the organisation was removed "
+						 "from the registry");
 				conn__close(c, IPSNET_EUNAUTHENTICATED,
 					    "the organisation was removed "
 					    "from the registry",
 					    "revoked");
+			} else if (tls_cert_revoked(
+				       s->tls, SSL_get0_peer_certificate(
+						   c->stream.ssl))) {
+				conn__send_error(c, 0, IPSNET_EUNAUTHENTICATED,
+						 "your certificate was revoked");
+				conn__close(c, IPSNET_EUNAUTHENTICATED,
+					    "the certificate was revoked",
+					    "revoked");
+			}
+		}
 	}
 	ipsnet_free(r);
 	maybe_finish(s);

@@ -511,7 +511,7 @@ static void test_sigterm_closes_clients_and_exits_0(void **state)
 	assert_int_equal(h_daemon_stop(&fx->d, 0), 0);
 }
 
-static void test_sighup_after_revocation_refuses_the_certificate(void **state)
+static void test_sighup_after_revocation_refuses_and_cuts_off_the_certificate(void **state)
 {
 	struct fx *fx = *state;
 	char ca_dir[PATH_MAX], cert[PATH_MAX];
@@ -523,6 +523,10 @@ static void test_sighup_after_revocation_refuses_the_certificate(void **state)
 	assert_int_equal(h_copy_dir(certs, ca_dir), 0);
 	start_daemon(fx, ca_dir);
 	run_cli_as(fx, ca_dir, "gm0363", "whoami", NULL, EXIT_OK);
+	/* A connection made before the revocation is cut off by the reload. */
+	struct h_tls before;
+	assert_int_equal(
+	    h_tls_connect_hello(&before, fx->d.port, ca_dir, "gm0363"), 0);
 
 	assert_int_equal(
 	    h_certs_script("revoke.sh",
@@ -546,6 +550,9 @@ static void test_sighup_after_revocation_refuses_the_certificate(void **state)
 			 fx->r.code, EXIT_UNAUTH);
 	}
 	assert_one_line_error(fx, "gm0363", "revoked", NULL);
+	assert_true(h_tls_read_closed(&before, H_DAEMON_START_MS));
+	h_tls_close(&before);
+	assert_true(h_daemon_log_contains(&fx->d, "outcome=revoked"));
 
 	/* The reload left the daemon running and serving the others. */
 	run_cli_as(fx, ca_dir, "ggz-test", "ping", NULL, EXIT_OK);
@@ -571,7 +578,7 @@ int main(void)
 	    T(test_oversize_frame_closes_only_that_connection),
 	    T(test_garbage_after_handshake_closes_only_that_connection),
 	    T(test_sigterm_closes_clients_and_exits_0),
-	    T(test_sighup_after_revocation_refuses_the_certificate),
+	    T(test_sighup_after_revocation_refuses_and_cuts_off_the_certificate),
 	};
 
 	return cmocka_run_group_tests_name("integration transport", tests,
