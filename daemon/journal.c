@@ -34,6 +34,11 @@ struct journal {
 	bool stopping;
 	struct journal_stats stats; /* published copy, under mu */
 
+	/* The loop's own. */
+	void (*on_commit)(void *arg, uint64_t head);
+	void *on_commit_arg;
+	uint64_t notified_head;
+
 	/* The writer's own. */
 	sqlite3 *wdb;
 	sqlite3_stmt *st_lookup;
@@ -525,9 +530,16 @@ static void async_cb(uv_async_t *a)
 	pthread_mutex_lock(&j->mu);
 	struct journal_change *done = j->done_head;
 	struct journal_read *rdone = j->rdone_head;
+	uint64_t head = j->stats.head_seq;
 	j->done_head = j->done_tail = NULL;
 	j->rdone_head = j->rdone_tail = NULL;
 	pthread_mutex_unlock(&j->mu);
+
+	if (head != j->notified_head) {
+		j->notified_head = head;
+		if (j->on_commit != NULL)
+			j->on_commit(j->on_commit_arg, head);
+	}
 
 	while (done != NULL) {
 		struct journal_change *next = done->next;
@@ -643,6 +655,7 @@ static int load_head(struct journal *j, char *err, size_t errlen)
 	}
 	sqlite3_finalize(st);
 	j->stats.head_seq = j->head_seq;
+	j->notified_head = j->head_seq;
 	memcpy(j->stats.head_hash, j->head_hash, JOURNAL_HASH_BYTES);
 	log_info("journal open", "entries=%llu head_seq=%llu check_ms=%llu",
 		 (unsigned long long)r.entries,
@@ -714,6 +727,13 @@ err_after_db:
 err:
 	ipsnet_free(j);
 	return rv;
+}
+
+void journal_on_commit(struct journal *j, void (*cb)(void *arg, uint64_t head),
+		       void *arg)
+{
+	j->on_commit = cb;
+	j->on_commit_arg = arg;
 }
 
 void journal_close_handle(struct journal *j)

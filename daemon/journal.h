@@ -97,6 +97,11 @@ void journal_read(struct journal *j, struct journal_read *r);
 /* The head and counters (loop thread). */
 void journal_stats(struct journal *j, struct journal_stats *out);
 
+/* Called on the loop thread after each batch that moved the head, with the
+ * new head seq (sync uses it to push live events). */
+void journal_on_commit(struct journal *j, void (*cb)(void *arg, uint64_t head),
+		       void *arg);
+
 /* Starts closing the async handle (loop thread, when no change or read is
  * outstanding). */
 void journal_close_handle(struct journal *j);
