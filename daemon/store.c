@@ -121,6 +121,10 @@ static const char *const migrations[] = {
     "  BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;"
     "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
     "  BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;",
+
+    /* 3: who asked for each funding request (only it may withdraw it) */
+    "ALTER TABLE funding ADD COLUMN requested_by TEXT;"
+    "CREATE INDEX funding_requested_by ON funding (requested_by, status);",
 };
 
 #define SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))
