@@ -190,6 +190,8 @@ void config_defaults(struct server_config *c)
 	c->idle_timeout_ms = 300000;
 	c->max_inflight = 64;
 	util_strlcpy(c->log_level, "info", sizeof(c->log_level));
+	c->report.sustained_months = 6;
+	c->report.small_count_threshold = 5;
 
 	/* The development network. Amsterdam's labour-market region is
 	 * Groot Amsterdam, CBS code AM18. */
@@ -247,6 +249,18 @@ static const struct server_key server_keys[] = {
 };
 
 #define N_SERVER_KEYS ARRAY_SIZE(server_keys)
+
+/* The [report] keys: numbers only, kept in the same struct. */
+static const struct server_key report_keys[] = {
+    {"sustained_months", KEY_U32,
+     offsetof(struct server_config, report.sustained_months),
+     sizeof(uint32_t), 1, 120},
+    {"small_count_threshold", KEY_U32,
+     offsetof(struct server_config, report.small_count_threshold),
+     sizeof(uint32_t), 0, 1000},
+};
+
+#define N_REPORT_KEYS ARRAY_SIZE(report_keys)
 
 /* A strict unsigned decimal: digits only, no sign, no blanks. */
 static bool parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
@@ -451,6 +465,18 @@ int config_validate(const struct server_config *c, char *err, size_t errlen)
 		}
 	}
 
+	for (size_t i = 0; i < N_REPORT_KEYS; i++) {
+		const struct server_key *k = &report_keys[i];
+		snprintf(value, sizeof(value), "%" PRIu32,
+			 *(const uint32_t *)((const char *)c + k->offset));
+		rv = set_server_key(&scratch, k, value, why, sizeof(why));
+		if (rv != 0) {
+			snprintf(err, errlen, "configuration: [report] %s",
+				 why);
+			return rv;
+		}
+	}
+
 	if (c->n_orgs > CONFIG_MAX_ORGS) {
 		snprintf(err, errlen,
 			 "configuration: at most %d organisations are allowed",
@@ -491,6 +517,7 @@ int config_validate(const struct server_config *c, char *err, size_t errlen)
 enum section {
 	SEC_NONE,
 	SEC_SERVER,
+	SEC_REPORT,
 	SEC_ORG,
 	SEC_PROFILE,
 };
@@ -527,6 +554,7 @@ struct parse {
 	bool file_has_orgs;
 	size_t org; /* index of the current [organisation] */
 	int server_lines[N_SERVER_KEYS];
+	int report_lines[N_REPORT_KEYS];
 	struct org_lines org_lines[CONFIG_MAX_ORGS];
 
 	/* A profile. */
@@ -684,11 +712,15 @@ static int server_section(struct parse *ps, const char *name)
 		ps->section = SEC_SERVER;
 		return 0;
 	}
+	if (strcmp(name, "report") == 0) {
+		ps->section = SEC_REPORT;
+		return 0;
+	}
 	if (strncmp(name, "organisation", 12) != 0 ||
 	    (name[12] != '\0' && name[12] != ' ' && name[12] != '\t'))
 		return parse_fail(ps,
 				  "unknown section [%s]; the sections are "
-				  "[server] and [organisation ID]",
+				  "[server], [report] and [organisation ID]",
 				  name);
 
 	char why[256];
@@ -747,6 +779,27 @@ static int server_key(struct parse *ps, const char *name, const char *value)
 			  "max_connections, max_frame_bytes, "
 			  "handshake_timeout_ms, idle_timeout_ms, "
 			  "max_inflight and log_level",
+			  name);
+}
+
+static int report_key(struct parse *ps, const char *name, const char *value)
+{
+	char why[256];
+
+	for (size_t i = 0; i < N_REPORT_KEYS; i++) {
+		const struct server_key *k = &report_keys[i];
+		if (strcmp(name, k->name) != 0)
+			continue;
+		if (once(ps, &ps->report_lines[i], name) != 0)
+			return ps->rv;
+		if (set_server_key((char *)ps->cfg + k->offset, k, value, why,
+				   sizeof(why)) != 0)
+			return parse_fail(ps, "%s", why);
+		return 0;
+	}
+	return parse_fail(ps,
+			  "unknown key '%s' in [report]; the keys are "
+			  "sustained_months and small_count_threshold",
 			  name);
 }
 
@@ -814,13 +867,16 @@ static int server_handler(void *user, const char *section, const char *name,
 	case SEC_SERVER:
 		server_key(ps, name, value);
 		break;
+	case SEC_REPORT:
+		report_key(ps, name, value);
+		break;
 	case SEC_ORG:
 		org_key(ps, name, value);
 		break;
 	default:
 		parse_fail(ps,
 			   "'%s' is outside any section; put it under "
-			   "[server] or [organisation ID]",
+			   "[server], [report] or [organisation ID]",
 			   name);
 	}
 	return ps->rv == 0;

@@ -17,6 +17,10 @@
  *   max_inflight = 64
  *   log_level = info
  *
+ *   [report]
+ *   sustained_months = 6           ; a job this long is sustained employment
+ *   small_count_threshold = 5      ; counts below it are shown as "<5"; 0: none
+ *
  *   [organisation ggz-demo]
  *   kind = GGZ                     ; GGZ, MUNICIPALITY, UWV, NETWORK
  *   name = GGZ Demo
@@ -83,6 +87,10 @@ struct server_config {
 	uint32_t idle_timeout_ms;
 	uint32_t max_inflight;
 	char log_level[16];
+	struct {
+		uint32_t sustained_months;      /* 1..120 */
+		uint32_t small_count_threshold; /* 0..1000; 0: no suppression */
+	} report; /* [report]: the IPS monitor reports (docs/reports.md) */
 	size_t n_orgs;
 	struct org_config orgs[CONFIG_MAX_ORGS];
 };

@@ -541,6 +541,68 @@ static void test_config_validate_refuses_each_bad_value(void **state)
 	assert_invalid(f, "organisation gm0363 is a MUNICIPALITY and needs");
 }
 
+static void test_config_report_section_sets_the_thresholds(void **state)
+{
+	struct fixture *f = *state;
+	const char *path = write_file(f, "ipsnetd.conf",
+				      "[report]\nsustained_months = 12\n"
+				      "small_count_threshold = 0\n"
+				      "[server]\nmax_inflight = 8\n");
+
+	assert_int_equal(config_load(&f->cfg, path, f->err, sizeof(f->err)), 0);
+	assert_int_equal(f->cfg.report.sustained_months, 12);
+	assert_int_equal(f->cfg.report.small_count_threshold, 0);
+	assert_int_equal(f->cfg.max_inflight, 8);
+}
+
+static void test_config_report_defaults_are_six_months_and_five(void **state)
+{
+	struct fixture *f = *state;
+
+	config_defaults(&f->cfg);
+	assert_int_equal(f->cfg.report.sustained_months, 6);
+	assert_int_equal(f->cfg.report.small_count_threshold, 5);
+}
+
+static void test_config_report_section_is_strict(void **state)
+{
+	assert_config_fails(*state, "[report]\nsustained_month = 6\n", 2,
+			    "unknown key 'sustained_month' in [report]");
+	assert_config_fails(*state, "[report]\nsustained_months = 0\n", 2,
+			    "sustained_months must be a number from 1 to 120");
+	assert_config_fails(*state, "[report]\nsustained_months = 121\n", 2,
+			    "sustained_months must be a number from 1 to 120");
+	assert_config_fails(*state,
+			    "[report]\nsmall_count_threshold = 1001\n", 2,
+			    "small_count_threshold must be a number from 0 to "
+			    "1000");
+	assert_config_fails(*state,
+			    "[report]\nsmall_count_threshold = -1\n", 2,
+			    "small_count_threshold must be a number from 0 to "
+			    "1000");
+	assert_config_fails(*state,
+			    "[report]\nsustained_months = 6\n\n"
+			    "[report]\nsustained_months = 7\n",
+			    5, "sustained_months is already set on line 2");
+	/* [report] keys belong in [report], not in [server]. */
+	assert_config_fails(*state, "[server]\nsustained_months = 6\n", 2,
+			    "unknown key 'sustained_months' in [server]");
+	assert_config_fails(*state, "[reports]\n", 1,
+			    "unknown section [reports]");
+}
+
+static void test_config_validate_refuses_bad_report_thresholds(void **state)
+{
+	struct fixture *f = *state;
+
+	config_defaults(&f->cfg);
+	f->cfg.report.sustained_months = 0;
+	assert_invalid(f, "sustained_months must be a number from 1 to 120");
+	f->cfg.report.small_count_threshold = 5000;
+	assert_invalid(f, "small_count_threshold must be a number from 0 to "
+			  "1000");
+}
+
 /* ---- profiles ------------------------------------------------------------ */
 
 static void test_profile_relative_paths_are_taken_from_its_folder(void **state)
@@ -768,6 +830,10 @@ int main(void)
 	    T(test_config_over_long_line_is_refused),
 	    T(test_config_bad_file_leaves_the_config_untouched),
 	    T(test_config_validate_refuses_each_bad_value),
+	    T(test_config_report_section_sets_the_thresholds),
+	    T(test_config_report_defaults_are_six_months_and_five),
+	    T(test_config_report_section_is_strict),
+	    T(test_config_validate_refuses_bad_report_thresholds),
 	    T(test_profile_relative_paths_are_taken_from_its_folder),
 	    T(test_profile_in_the_current_folder_keeps_relative_paths),
 	    T(test_profile_errors_name_the_line),
