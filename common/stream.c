@@ -460,6 +460,27 @@ int stream_send_parts(struct ipsnet_stream *s, const uint8_t *const *parts,
 	return rv;
 }
 
+int stream_send_framed(struct ipsnet_stream *s, const uint8_t *frames,
+		       size_t len)
+{
+	if (s->state != STREAM_OPEN)
+		return IPSNET_ECLOSED;
+	if (len == 0)
+		return 0;
+	if (len > INT32_MAX)
+		return IPSNET_EFRAME_TOO_LARGE;
+	ERR_clear_error();
+	int rv = SSL_write(s->ssl, frames, (int)len);
+	if (rv <= 0) {
+		tls_failed(s, rv);
+		return IPSNET_ETLS;
+	}
+	rv = flush(s);
+	if (rv != 0)
+		stream_abort(s, rv, "cannot write to the peer");
+	return rv;
+}
+
 int stream_send(struct ipsnet_stream *s, const uint8_t *body, size_t len)
 {
 	return stream_send_parts(s, &body, &len, 1);

@@ -104,6 +104,11 @@ int stream_send(struct ipsnet_stream *s, const uint8_t *body, size_t len);
 int stream_send_parts(struct ipsnet_stream *s, const uint8_t *const *parts,
 		      const size_t *lens, size_t n);
 
+/* Sends bytes that are already whole frames (headers included), in one
+ * write: for many small frames at once. */
+int stream_send_framed(struct ipsnet_stream *s, const uint8_t *frames,
+		       size_t len);
+
 /* Serializes an Envelope and sends it as one frame. */
 int stream_send_envelope(struct ipsnet_stream *s,
 			 const Ipsnet__V1__Envelope *env);

@@ -11,6 +11,7 @@
 #include "ipsnet_errors.h"
 #include "log.h"
 #include "server.h"
+#include "sync.h"
 #include "tls.h"
 #include "util.h"
 
@@ -78,6 +79,10 @@ static void on_close(struct ipsnet_stream *s)
 	struct conn *c = s->data;
 	if (c->state != CONN_CLOSING)
 		conn_move(c, CONN_CLOSING);
+	if (c->sub != NULL) {
+		sync__conn_closed(c->sub);
+		c->sub = NULL;
+	}
 	log_closed(c);
 	uv_close((uv_handle_t *)&c->timer, timer_close_cb);
 	if (--c->open_handles == 0)
@@ -328,10 +333,18 @@ static void on_bad_frame(struct ipsnet_stream *s, int err)
 }
 
 
+static void on_drain(struct ipsnet_stream *s)
+{
+	struct conn *c = s->data;
+	if (c->sub != NULL)
+		sync__conn_drained(c->sub);
+}
+
 static const struct stream_callbacks conn_callbacks = {
     .on_handshake = on_handshake,
     .on_frame = on_frame,
     .on_bad_frame = on_bad_frame,
+    .on_drain = on_drain,
     .on_close = on_close,
 };
 

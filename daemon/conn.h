@@ -11,6 +11,7 @@
 #include "stream.h"
 
 struct server;
+struct sync_sub;
 
 enum conn_state {
 	CONN_HANDSHAKING, /* TLS handshake under way */
@@ -34,6 +35,7 @@ struct conn {
 	bool org_unknown;      /* the CN is not an active organisation */
 	bool drain;            /* close once nothing is in flight */
 	bool released;         /* handles closed; freed when nothing is in flight */
+	struct sync_sub *sub;  /* the subscription on this connection, or NULL */
 	uint32_t inflight;
 	uint64_t requests;
 	uint64_t started_us;

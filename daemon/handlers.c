@@ -8,6 +8,7 @@
 #include "ipsnet_errors.h"
 #include "journal.h"
 #include "server.h"
+#include "sync.h"
 #include "util.h"
 
 /* A handler owns req: it frees it now or when its answer has gone out. */
@@ -111,11 +112,18 @@ static void handle_change(struct conn *c, Ipsnet__V1__Envelope *req)
 	journal_submit(c->server->journal, &ch->jc);
 }
 
+static void handle_sync(struct conn *c, Ipsnet__V1__Envelope *req)
+{
+	sync__request(c->server->sync, c, req);
+}
+
 /* Indexed by the Envelope's body case: a request kind without an entry
  * is answered UNIMPLEMENTED. */
 static const handler_fn handlers[] = {
     [IPSNET__V1__ENVELOPE__BODY_HELLO] = handle_hello_again,
     [IPSNET__V1__ENVELOPE__BODY_PING] = handle_ping,
+    [IPSNET__V1__ENVELOPE__BODY_SUBSCRIBE] = handle_sync,
+    [IPSNET__V1__ENVELOPE__BODY_UNSUBSCRIBE] = handle_sync,
 };
 
 void handlers__dispatch(struct conn *c, Ipsnet__V1__Envelope *req)

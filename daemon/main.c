@@ -246,6 +246,7 @@ static int cmd_serve(const struct server_config *cfg, const char *config_path)
 	/* From here the server owns tls and registry. */
 	uv_run(&loop, UV_RUN_DEFAULT);
 	rv = server.exit_code;
+	sync_free(server.sync);
 	journal_free(journal);
 	SSL_CTX_free(server.tls);
 	registry_free(&server.registry);

@@ -11,6 +11,9 @@
 #include "util.h"
 
 #define SHUTDOWN_DEADLINE_MS 10000
+/* Bytes queued on a connection beyond which a subscriber falls back to
+ * catching up from the database. */
+#define SEND_BUFFER_BYTES (1024 * 1024)
 
 static void handle_closed(uv_handle_t *h)
 {
@@ -29,7 +32,8 @@ static void close_own_handles(struct server *s)
 static void maybe_finish(struct server *s)
 {
 	if (!s->stopping || s->n_conns > 0 || s->inflight > 0 ||
-	    s->reloading || uv_is_closing((uv_handle_t *)&s->sig_term))
+	    !sync_idle(s->sync) || s->reloading ||
+	    uv_is_closing((uv_handle_t *)&s->sig_term))
 		return;
 	struct journal_stats js;
 	journal_stats(s->journal, &js);
@@ -312,6 +316,11 @@ int server__start(struct server *s, uv_loop_t *loop,
 	int rv = bind_listener(s, err, errlen);
 	if (rv != 0)
 		return rv;
+	if (sync_new(&s->sync, journal, SEND_BUFFER_BYTES) != 0) {
+		snprintf(err, errlen, "out of memory");
+		uv_close((uv_handle_t *)&s->listener, NULL);
+		return IPSNET_ENOMEM;
+	}
 	s->tls = tls;
 	s->registry = *registry;
 	s->journal = journal;

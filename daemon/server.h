@@ -15,6 +15,7 @@
 #include "config.h"
 #include "journal.h"
 #include "store.h"
+#include "sync.h"
 
 struct conn;
 
@@ -34,6 +35,7 @@ struct server {
 	struct registry registry; /* swapped on reload */
 
 	struct journal *journal;
+	struct sync *sync;
 
 	struct conn *conns;       /* every open connection */
 	uint32_t n_conns;

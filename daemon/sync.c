@@ -1,0 +1,781 @@
+#include "sync.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "conn.h"
+#include "frame.h"
+#include "ipsnet_errors.h"
+#include "log.h"
+#include "util.h"
+#include "validate.h"
+
+#define PAGE_ROWS 512
+#define PAGE_BYTES (256 * 1024)
+#define SEND_CHUNK (64 * 1024)
+
+enum sub_mode {
+	SUB_CATCHUP, /* reading pages from the database */
+	SUB_PARKED,  /* caught up with the live stream, waiting to join it */
+	SUB_LIVE,    /* fed by live fetches */
+};
+
+struct sync_sub {
+	struct sync *sync;
+	struct conn *conn; /* NULL once the connection closed */
+	struct journal_actor actor;
+	uint32_t kinds;    /* bit mask of entity kinds; 0: all */
+	uint64_t cursor;   /* every entry up to here was delivered or skipped */
+	enum sub_mode mode;
+	bool fetching;     /* a catch-up page is being read */
+	bool full;         /* waiting for the send buffer to drain */
+	struct sync_sub *prev, *next;
+};
+
+struct out_event {
+	uint64_t seq;
+	uint32_t off, len;
+	uint32_t kind;
+};
+
+struct fetch_org {
+	struct journal_actor actor;
+	uint8_t *buf;
+	size_t len, cap;
+	struct out_event *evs;
+	size_t n, ncap;
+};
+
+struct fetch {
+	struct journal_read r;
+	struct sync *sync;
+	struct sync_sub *sub; /* a catch-up page: its subscriber; live: NULL */
+	uint64_t from, upto;  /* the range (from, upto] */
+	uint32_t limit;       /* rows at most; 0: no limit */
+	uint64_t last;        /* the last seq read */
+	int64_t today;        /* days since the epoch, for consent */
+	size_t n_orgs;
+	struct fetch_org *orgs;
+};
+
+struct sync {
+	struct journal *journal;
+	size_t send_bound;
+	uint64_t head;     /* the journal head as the loop knows it */
+	uint64_t live_seq; /* live delivery is complete up to here */
+	struct fetch *live; /* the live fetch in flight, or NULL */
+	struct sync_sub *subs;
+	uint32_t n_subs;
+	uint32_t fetches;  /* reads in flight */
+	uint64_t fallbacks;
+};
+
+/* ---- entity kinds ------------------------------------------------------ */
+
+static const char *const kind_names[] = {
+    "client", "consent", "trajectory", "funding", "job", "program",
+    "fidelity_review",
+};
+
+static uint32_t kind_bit(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(kind_names); i++)
+		if (strcmp(name, kind_names[i]) == 0)
+			return 1u << i;
+	return 1u << 31;
+}
+
+/* ---- visibility (reader thread) --------------------------------------- */
+
+static const char *client_of(const Ipsnet__V1__ChangeOk *ok)
+{
+	switch (ok->entity_case) {
+	case IPSNET__V1__CHANGE_OK__ENTITY_CLIENT:
+		return ok->client->id;
+	case IPSNET__V1__CHANGE_OK__ENTITY_CONSENT:
+		return ok->consent->client_id;
+	case IPSNET__V1__CHANGE_OK__ENTITY_TRAJECTORY:
+		return ok->trajectory->client_id;
+	case IPSNET__V1__CHANGE_OK__ENTITY_FUNDING:
+		return ok->funding->client_id;
+	case IPSNET__V1__CHANGE_OK__ENTITY_JOB:
+		return ok->job->client_id;
+	default:
+		return NULL;
+	}
+}
+
+static bool exists(sqlite3 *db, const char *sql, const char *a,
+		   const char *b, const char *c)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st,
+			       NULL) != SQLITE_OK)
+		return false;
+	sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
+	if (c != NULL)
+		sqlite3_bind_text(st, 3, c, -1, SQLITE_STATIC);
+	bool found = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return found;
+}
+
+static bool ggz_has_client(sqlite3 *db, const char *org, const char *client)
+{
+	return exists(db,
+		      "SELECT 1 FROM client WHERE id = ?2 AND registered_by "
+		      "= ?1 UNION ALL SELECT 1 FROM trajectory t JOIN program "
+		      "p ON p.id = t.program_id WHERE t.client_id = ?2 AND "
+		      "p.owner = ?1 LIMIT 1",
+		      org, client, NULL);
+}
+
+static bool funder_may_see(sqlite3 *db, const char *org, const char *client,
+			   const char *today)
+{
+	return exists(db,
+		      "SELECT 1 FROM funding f JOIN consent c ON c.client_id "
+		      "= f.client_id AND c.recipient = f.funder WHERE "
+		      "f.client_id = ?2 AND f.funder = ?1 AND c.withdrawn_at "
+		      "IS NULL AND c.valid_until >= ?3 LIMIT 1",
+		      org, client, today);
+}
+
+bool sync_visible(sqlite3 *db, const struct journal_actor *who,
+		  Ipsnet__V1__ChangeOk *ok)
+{
+	char today[16];
+	const char *client = client_of(ok);
+
+	if (ok->entity_case == IPSNET__V1__CHANGE_OK__ENTITY_PROGRAM ||
+	    ok->entity_case == IPSNET__V1__CHANGE_OK__ENTITY_REVIEW)
+		return true; /* no personal data */
+	if (client == NULL || who->org_kind == ORG_KIND_NETWORK)
+		return false;
+	if (who->org_kind == ORG_KIND_GGZ) {
+		if (ok->entity_case == IPSNET__V1__CHANGE_OK__ENTITY_CLIENT &&
+		    strcmp(ok->client->registered_by, who->org) == 0)
+			return true;
+		return ggz_has_client(db, who->org, client);
+	}
+	if (who->org_kind != ORG_KIND_MUNICIPALITY &&
+	    who->org_kind != ORG_KIND_UWV)
+		return false;
+	date_of_us(today, sizeof(today), (long long)util_now_us());
+	if (!funder_may_see(db, who->org, client, today))
+		return false;
+	/* A funder sees identity, benefit, trajectory status and job
+	 * outcomes: never the referral note, nor what concerns others. */
+	switch (ok->entity_case) {
+	case IPSNET__V1__CHANGE_OK__ENTITY_TRAJECTORY:
+		ok->trajectory->note = (char *)protobuf_c_empty_string;
+		return true;
+	case IPSNET__V1__CHANGE_OK__ENTITY_CONSENT:
+		return strcmp(ok->consent->recipient, who->org) == 0;
+	case IPSNET__V1__CHANGE_OK__ENTITY_FUNDING:
+		return strcmp(ok->funding->funder, who->org) == 0;
+	default:
+		return true;
+	}
+}
+
+/* ---- fetching (reader thread) ----------------------------------------- */
+
+/* The change's name from the payload's bytes: the number of the first
+ * top-level field from 10 on is the body's oneof member. */
+static const char *change_name(const uint8_t *p, size_t n)
+{
+	size_t i = 0;
+	while (i < n) {
+		uint64_t tag = 0;
+		int shift = 0;
+		while (i < n && shift < 64) {
+			tag |= (uint64_t)(p[i] & 0x7f) << shift;
+			shift += 7;
+			if ((p[i++] & 0x80) == 0)
+				break;
+		}
+		uint32_t field = (uint32_t)(tag >> 3);
+		if (field >= 10) {
+			const ProtobufCFieldDescriptor *f =
+			    protobuf_c_message_descriptor_get_field(
+				&ipsnet__v1__envelope__descriptor, field);
+			return f != NULL ? f->name : "unknown";
+		}
+		switch (tag & 7) {
+		case 0:
+			while (i < n && (p[i++] & 0x80) != 0)
+				;
+			break;
+		case 1:
+			i += 8;
+			break;
+		case 5:
+			i += 4;
+			break;
+		case 2: {
+			uint64_t len = 0;
+			shift = 0;
+			while (i < n && shift < 64) {
+				len |= (uint64_t)(p[i] & 0x7f) << shift;
+				shift += 7;
+				if ((p[i++] & 0x80) == 0)
+					break;
+			}
+			i += len;
+			break;
+		}
+		default:
+			return "unknown";
+		}
+	}
+	return "unknown";
+}
+
+static void free_env(Ipsnet__V1__Envelope *env)
+{
+	if (env != NULL)
+		ipsnet__v1__envelope__free_unpacked(env,
+						    &ipsnet_protobuf_allocator);
+}
+
+static int org_append(struct fetch_org *o, uint64_t seq, uint32_t kind,
+		      const Ipsnet__V1__Envelope *env)
+{
+	size_t n = ipsnet__v1__envelope__get_packed_size(env);
+	size_t need = o->len + FRAME_HEADER_BYTES + n;
+	if (need > o->cap) {
+		size_t cap = o->cap == 0 ? 16384 : o->cap;
+		while (cap < need)
+			cap *= 2;
+		uint8_t *grown = ipsnet_realloc(o->buf, cap);
+		if (grown == NULL)
+			return IPSNET_ENOMEM;
+		o->buf = grown;
+		o->cap = cap;
+	}
+	if (o->n == o->ncap) {
+		size_t ncap = o->ncap == 0 ? 64 : o->ncap * 2;
+		struct out_event *grown =
+		    ipsnet_realloc(o->evs, ncap * sizeof(*grown));
+		if (grown == NULL)
+			return IPSNET_ENOMEM;
+		o->evs = grown;
+		o->ncap = ncap;
+	}
+	frame_put_header(o->buf + o->len, (uint32_t)n);
+	ipsnet__v1__envelope__pack(env, o->buf + o->len + FRAME_HEADER_BYTES);
+	o->evs[o->n++] = (struct out_event){
+	    .seq = seq,
+	    .off = (uint32_t)o->len,
+	    .len = (uint32_t)(FRAME_HEADER_BYTES + n),
+	    .kind = kind,
+	};
+	o->len = need;
+	return 0;
+}
+
+static int fetch_fn(sqlite3 *db, struct journal_read *r)
+{
+	struct fetch *f = container_of(r, struct fetch, r);
+	sqlite3_stmt *st;
+	size_t bytes = 0;
+	int rv = 0, rc;
+
+	f->last = f->from;
+	if (sqlite3_prepare_v3(db,
+			       "SELECT seq, time_us, org, entity_kind, payload, "
+			       "response FROM journal WHERE seq > ?1 AND seq <= "
+			       "?2 ORDER BY seq LIMIT ?3",
+			       -1, SQLITE_PREPARE_PERSISTENT, &st,
+			       NULL) != SQLITE_OK)
+		return IPSNET_EDB;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)f->from);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)f->upto);
+	sqlite3_bind_int64(st, 3, f->limit != 0 ? (sqlite3_int64)f->limit : -1);
+	/* One read transaction: facts and entries as of one moment. */
+	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
+		char when[32];
+		util_iso8601(when, sizeof(when),
+			     (uint64_t)sqlite3_column_int64(st, 1));
+		const char *name = change_name(
+		    sqlite3_column_blob(st, 4),
+		    (size_t)sqlite3_column_bytes(st, 4));
+		uint32_t kind =
+		    kind_bit((const char *)sqlite3_column_text(st, 3));
+		for (size_t i = 0; i < f->n_orgs; i++) {
+			struct fetch_org *o = &f->orgs[i];
+			Ipsnet__V1__Envelope *resp =
+			    ipsnet__v1__envelope__unpack(
+				&ipsnet_protobuf_allocator,
+				(size_t)sqlite3_column_bytes(st, 5),
+				sqlite3_column_blob(st, 5));
+			if (resp == NULL || resp->change_ok == NULL) {
+				free_env(resp);
+				continue;
+			}
+			if (sync_visible(db, &o->actor, resp->change_ok)) {
+				Ipsnet__V1__Envelope env =
+				    IPSNET__V1__ENVELOPE__INIT;
+				Ipsnet__V1__Event ev = IPSNET__V1__EVENT__INIT;
+				ev.seq = seq;
+				ev.time = when;
+				ev.organisation =
+				    (char *)sqlite3_column_text(st, 2);
+				ev.change = (char *)name;
+				ev.state = resp->change_ok;
+				ev.live = f->sub == NULL;
+				env.body_case = IPSNET__V1__ENVELOPE__BODY_EVENT;
+				env.event = &ev;
+				rv = org_append(o, seq, kind, &env);
+			}
+			free_env(resp);
+			if (rv != 0)
+				goto out;
+		}
+		f->last = seq;
+		bytes += (size_t)sqlite3_column_bytes(st, 5);
+		if (f->sub != NULL && bytes >= PAGE_BYTES)
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		rv = IPSNET_EDB;
+out:
+	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	sqlite3_finalize(st);
+	return rv;
+}
+
+static void fetch_free(struct fetch *f)
+{
+	for (size_t i = 0; i < f->n_orgs; i++) {
+		ipsnet_free(f->orgs[i].buf);
+		ipsnet_free(f->orgs[i].evs);
+	}
+	ipsnet_free(f->orgs);
+	ipsnet_free(f);
+}
+
+static void fetch_done(struct journal_read *r);
+
+static struct fetch *fetch_new(struct sync *s, uint64_t from, uint64_t upto)
+{
+	struct fetch *f = ipsnet_calloc(1, sizeof(*f));
+	if (f == NULL)
+		return NULL;
+	f->sync = s;
+	f->from = from;
+	f->upto = upto;
+	f->r.fn = fetch_fn;
+	f->r.done = fetch_done;
+	return f;
+}
+
+static int fetch_add_org(struct fetch *f, const struct journal_actor *a)
+{
+	for (size_t i = 0; i < f->n_orgs; i++)
+		if (strcmp(f->orgs[i].actor.org, a->org) == 0)
+			return 0;
+	struct fetch_org *grown =
+	    ipsnet_realloc(f->orgs, (f->n_orgs + 1) * sizeof(*grown));
+	if (grown == NULL)
+		return IPSNET_ENOMEM;
+	f->orgs = grown;
+	memset(&f->orgs[f->n_orgs], 0, sizeof(f->orgs[0]));
+	f->orgs[f->n_orgs].actor = *a;
+	f->n_orgs++;
+	return 0;
+}
+
+static const struct fetch_org *fetch_org_of(const struct fetch *f,
+					    const char *org)
+{
+	for (size_t i = 0; i < f->n_orgs; i++)
+		if (strcmp(f->orgs[i].actor.org, org) == 0)
+			return &f->orgs[i];
+	return NULL;
+}
+
+/* ---- delivery (loop thread) ------------------------------------------- */
+
+static void sub_free(struct sync_sub *sub)
+{
+	struct sync *s = sub->sync;
+	if (sub->prev != NULL)
+		sub->prev->next = sub->next;
+	else
+		s->subs = sub->next;
+	if (sub->next != NULL)
+		sub->next->prev = sub->prev;
+	s->n_subs--;
+	ipsnet_free(sub);
+}
+
+static bool sub_gone(struct sync_sub *sub)
+{
+	return sub->conn == NULL || !conn__open(sub->conn);
+}
+
+/* Sends what o holds after the subscriber's cursor, up to the send bound.
+ * Returns true when all of it went; else the cursor stops before the first
+ * event that did not fit. */
+static bool deliver(struct sync_sub *sub, const struct fetch_org *o,
+		    uint64_t last)
+{
+	struct sync *s = sub->sync;
+	struct ipsnet_stream *st = &sub->conn->stream;
+	size_t i = 0;
+	while (i < o->n && o->evs[i].seq <= sub->cursor)
+		i++;
+	while (i < o->n) {
+		/* A run of wanted events, as one write of at most a chunk. */
+		while (i < o->n && sub->kinds != 0 &&
+		       (sub->kinds & o->evs[i].kind) == 0)
+			i++;
+		if (i == o->n)
+			break;
+		size_t first = i, len = 0;
+		while (i < o->n && len + o->evs[i].len <= SEND_CHUNK &&
+		       (sub->kinds == 0 || (sub->kinds & o->evs[i].kind)))
+			len += o->evs[i++].len;
+		if (len == 0)
+			len = o->evs[i++].len; /* one event above a chunk */
+		if (st->queued_bytes + len > s->send_bound) {
+			sub->cursor = o->evs[first].seq - 1;
+			return false;
+		}
+		if (stream_send_framed(st, o->buf + o->evs[first].off, len) !=
+		    0)
+			return false;
+	}
+	sub->cursor = last;
+	return true;
+}
+
+static void send_push(struct sync_sub *sub, Ipsnet__V1__Envelope *env)
+{
+	if (!sub_gone(sub))
+		(void)conn__send(sub->conn, env);
+}
+
+static void send_caught_up(struct sync_sub *sub)
+{
+	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__CaughtUp cu = IPSNET__V1__CAUGHT_UP__INIT;
+	cu.seq = sub->cursor;
+	env.body_case = IPSNET__V1__ENVELOPE__BODY_CAUGHT_UP;
+	env.caught_up = &cu;
+	send_push(sub, &env);
+}
+
+static void fetch_page(struct sync_sub *sub);
+static void start_live(struct sync *s);
+
+static void fall_back(struct sync_sub *sub)
+{
+	sub->mode = SUB_CATCHUP;
+	sub->full = true;
+	sub->sync->fallbacks++;
+	log_debug("subscriber falls back", "org=%s cursor=%llu",
+		  sub->actor.org, (unsigned long long)sub->cursor);
+}
+
+/* A subscriber that has read up to its cursor decides where it goes. */
+static void place(struct sync_sub *sub)
+{
+	struct sync *s = sub->sync;
+	struct fetch *live = s->live;
+	if (sub->full || sub->fetching)
+		return;
+	if (live == NULL && sub->cursor == s->live_seq) {
+		sub->mode = SUB_LIVE;
+		send_caught_up(sub);
+		return;
+	}
+	if (live == NULL && sub->cursor >= s->head) {
+		/* Ahead of live delivery (it could not start): wait for it. */
+		sub->mode = SUB_PARKED;
+		start_live(s);
+		return;
+	}
+	if (live != NULL && sub->cursor == live->upto) {
+		sub->mode = SUB_LIVE;
+		send_caught_up(sub);
+		return;
+	}
+	if (live != NULL && sub->cursor == live->from) {
+		if (fetch_org_of(live, sub->actor.org) != NULL) {
+			sub->mode = SUB_LIVE;
+			send_caught_up(sub);
+		} else {
+			sub->mode = SUB_PARKED;
+		}
+		return;
+	}
+	sub->mode = SUB_CATCHUP;
+	fetch_page(sub);
+}
+
+static void fetch_page(struct sync_sub *sub)
+{
+	struct sync *s = sub->sync;
+	uint64_t upto = s->live != NULL ? s->live->upto : s->head;
+	struct fetch *f = fetch_new(s, sub->cursor, upto);
+	if (f == NULL || fetch_add_org(f, &sub->actor) != 0) {
+		if (f != NULL)
+			fetch_free(f);
+		if (sub->conn != NULL)
+			conn__close(sub->conn, IPSNET_ENOMEM,
+				    "out of memory for the subscription",
+				    "error");
+		return;
+	}
+	f->sub = sub;
+	f->limit = PAGE_ROWS;
+	sub->fetching = true;
+	s->fetches++;
+	journal_read(s->journal, &f->r);
+}
+
+static void live_done(struct sync *s, struct fetch *f)
+{
+	s->live = NULL;
+	struct sync_sub *next;
+	for (struct sync_sub *sub = s->subs; sub != NULL; sub = next) {
+		next = sub->next;
+		if (sub_gone(sub) || sub->mode != SUB_LIVE ||
+		    sub->cursor != f->from)
+			continue;
+		const struct fetch_org *o = fetch_org_of(f, sub->actor.org);
+		if (o == NULL || f->r.err != 0) {
+			/* Not fetched for it: it reads the range itself. */
+			sub->mode = SUB_CATCHUP;
+			fetch_page(sub);
+			continue;
+		}
+		if (!deliver(sub, o, f->upto))
+			fall_back(sub);
+	}
+	if (f->r.err == 0)
+		s->live_seq = f->upto;
+	else
+		log_warn("live fetch failed", "error=\"%s\"",
+			 ipsnet_strerror(f->r.err));
+	/* Subscribers that were waiting for this range to pass. */
+	for (struct sync_sub *sub = s->subs; sub != NULL; sub = sub->next)
+		if (sub->mode == SUB_PARKED && !sub_gone(sub))
+			place(sub);
+	start_live(s);
+}
+
+static void page_done(struct sync *s, struct fetch *f)
+{
+	struct sync_sub *sub = f->sub;
+	sub->fetching = false;
+	if (sub->conn == NULL) {
+		sub_free(sub);
+		return;
+	}
+	if (sub_gone(sub))
+		return;
+	if (f->r.err != 0) {
+		conn__close(sub->conn, f->r.err,
+			    "the subscription cannot read the journal", "error");
+		return;
+	}
+	if (!deliver(sub, &f->orgs[0], f->last)) {
+		fall_back(sub);
+		return;
+	}
+	place(sub);
+}
+
+static void fetch_done(struct journal_read *r)
+{
+	struct fetch *f = container_of(r, struct fetch, r);
+	struct sync *s = f->sync;
+	s->fetches--;
+	if (f->sub != NULL)
+		page_done(s, f);
+	else
+		live_done(s, f);
+	fetch_free(f);
+}
+
+/* Reads the next committed range for every organisation with live (or
+ * parked) subscribers. */
+static void start_live(struct sync *s)
+{
+	if (s->live != NULL || s->head <= s->live_seq)
+		return;
+	struct fetch *f = fetch_new(s, s->live_seq, s->head);
+	if (f == NULL)
+		return;
+	for (struct sync_sub *sub = s->subs; sub != NULL; sub = sub->next) {
+		if (sub_gone(sub))
+			continue;
+		if (sub->mode == SUB_PARKED && sub->cursor == s->live_seq) {
+			sub->mode = SUB_LIVE;
+			send_caught_up(sub);
+		}
+		if (sub->mode == SUB_LIVE && fetch_add_org(f, &sub->actor) != 0)
+			break;
+	}
+	if (f->n_orgs == 0) {
+		/* Nobody is listening: the range passes unread. */
+		s->live_seq = s->head;
+		fetch_free(f);
+		return;
+	}
+	s->live = f;
+	s->fetches++;
+	journal_read(s->journal, &f->r);
+}
+
+static void on_commit(void *arg, uint64_t head)
+{
+	struct sync *s = arg;
+	s->head = head;
+	start_live(s);
+}
+
+/* ---- requests ---------------------------------------------------------- */
+
+static void answer(struct conn *c, Ipsnet__V1__Envelope *req, uint64_t head)
+{
+	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__Status status = IPSNET__V1__STATUS__INIT;
+	Ipsnet__V1__Subscribed ok = IPSNET__V1__SUBSCRIBED__INIT;
+	ok.head_seq = head;
+	env.request_id = req->request_id;
+	env.status = &status;
+	env.body_case = IPSNET__V1__ENVELOPE__BODY_SUBSCRIBED;
+	env.subscribed = &ok;
+	(void)conn__send(c, &env);
+}
+
+void sync__request(struct sync *s, struct conn *c, Ipsnet__V1__Envelope *req)
+{
+	if (req->body_case == IPSNET__V1__ENVELOPE__BODY_UNSUBSCRIBE) {
+		if (c->sub != NULL) {
+			c->sub->conn = NULL;
+			if (!c->sub->fetching)
+				sub_free(c->sub);
+			c->sub = NULL;
+		}
+		answer(c, req, s->head);
+		goto done;
+	}
+	const Ipsnet__V1__Subscribe *m = req->subscribe;
+	if (c->sub != NULL) {
+		conn__send_error(c, req->request_id, IPSNET_EPRECONDITION,
+				 "this connection is subscribed already; "
+				 "unsubscribe first");
+		goto done;
+	}
+	uint32_t kinds = 0;
+	for (size_t i = 0; i < m->n_kinds; i++) {
+		uint32_t bit = kind_bit(m->kinds[i]);
+		if (bit == 1u << 31) {
+			char why[160];
+			snprintf(why, sizeof(why),
+				 "unknown entity kind '%.40s' (client, consent, "
+				 "trajectory, funding, job, program, "
+				 "fidelity_review)",
+				 m->kinds[i]);
+			conn__send_error(c, req->request_id, IPSNET_EINVAL,
+					 why);
+			goto done;
+		}
+		kinds |= bit;
+	}
+	struct sync_sub *sub = ipsnet_calloc(1, sizeof(*sub));
+	if (sub == NULL) {
+		conn__send_error(c, req->request_id, IPSNET_ENOMEM, NULL);
+		goto done;
+	}
+	sub->sync = s;
+	sub->conn = c;
+	sub->kinds = kinds;
+	sub->cursor = m->since_seq < s->head ? m->since_seq : s->head;
+	util_strlcpy(sub->actor.org, c->org.id, sizeof(sub->actor.org));
+	sub->actor.org_kind = c->org.kind;
+	util_strlcpy(sub->actor.user, c->user, sizeof(sub->actor.user));
+	util_strlcpy(sub->actor.peer, c->stream.peer, sizeof(sub->actor.peer));
+	sub->next = s->subs;
+	if (s->subs != NULL)
+		s->subs->prev = sub;
+	s->subs = sub;
+	s->n_subs++;
+	c->sub = sub;
+	answer(c, req, s->head);
+	log_info("subscribed", "org=%s user=%s since_seq=%llu head_seq=%llu",
+		 sub->actor.org, sub->actor.user[0] ? sub->actor.user : "-",
+		 (unsigned long long)m->since_seq,
+		 (unsigned long long)s->head);
+	place(sub);
+done:
+	conn__request_done(c);
+	ipsnet__v1__envelope__free_unpacked(req, &ipsnet_protobuf_allocator);
+}
+
+void sync__conn_drained(struct sync_sub *sub)
+{
+	if (!sub->full || sub_gone(sub))
+		return;
+	sub->full = false;
+	place(sub);
+}
+
+void sync__conn_closed(struct sync_sub *sub)
+{
+	sub->conn = NULL;
+	if (!sub->fetching)
+		sub_free(sub);
+}
+
+/* ---- life -------------------------------------------------------------- */
+
+int sync_new(struct sync **out, struct journal *j, size_t send_bound)
+{
+	struct sync *s = ipsnet_calloc(1, sizeof(*s));
+	if (s == NULL)
+		return IPSNET_ENOMEM;
+	struct journal_stats js;
+	journal_stats(j, &js);
+	s->journal = j;
+	s->send_bound = send_bound;
+	s->head = js.head_seq;
+	s->live_seq = js.head_seq;
+	journal_on_commit(j, on_commit, s);
+	*out = s;
+	return 0;
+}
+
+bool sync_idle(const struct sync *s)
+{
+	return s->fetches == 0;
+}
+
+void sync_stats(struct sync *s, struct sync_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->subscribers = s->n_subs;
+	for (struct sync_sub *sub = s->subs; sub != NULL; sub = sub->next)
+		out->live += sub->mode == SUB_LIVE;
+	out->live_seq = s->live_seq;
+	out->fallbacks = s->fallbacks;
+}
+
+void sync_free(struct sync *s)
+{
+	if (s == NULL)
+		return;
+	while (s->subs != NULL)
+		sub_free(s->subs);
+	ipsnet_free(s);
+}

@@ -1,0 +1,56 @@
+/* Subscriptions (DESIGN §5): every journal entry after a cursor that the
+ * subscriber may see, cut to what it may see, first from the database
+ * (catch-up), then live as entries commit, with no gap and no duplicate at
+ * the switch.
+ *
+ * All delivery reads the journal on the reader threads: catch-up one page
+ * per subscriber at a time, live one range per commit for every
+ * organisation that has live subscribers (policy is checked there, at the
+ * moment of delivery, so a consent withdrawal stops the flow at once). The
+ * loop thread only copies ready frames into the connections. A connection
+ * whose send buffer is full (sync_send_bound bytes queued) is never waited
+ * for: it drops back to catching up from the database when it drains. */
+#ifndef IPSNETD_SYNC_H
+#define IPSNETD_SYNC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ipsnet.pb-c.h"
+#include "journal.h"
+
+struct conn;
+struct sync;
+struct sync_sub;
+
+struct sync_stats {
+	uint32_t subscribers;
+	uint32_t live;
+	uint64_t live_seq;     /* live delivery has reached this seq */
+	uint64_t fallbacks;    /* times a slow subscriber fell back */
+};
+
+/* The daemon's one sync instance (loop thread). send_bound: bytes queued on
+ * a connection beyond which it falls back to catch-up. */
+int sync_new(struct sync **out, struct journal *j, size_t send_bound);
+void sync_free(struct sync *s);
+/* No read of the journal is in flight (shutdown waits for it). */
+bool sync_idle(const struct sync *s);
+void sync_stats(struct sync *s, struct sync_stats *out);
+
+/* Handles Subscribe and Unsubscribe from an authenticated connection (takes
+ * ownership of req). */
+void sync__request(struct sync *s, struct conn *c, Ipsnet__V1__Envelope *req);
+
+/* The connection has drained its send buffer / has closed. */
+void sync__conn_drained(struct sync_sub *sub);
+void sync__conn_closed(struct sync_sub *sub);
+
+/* Whether the subscriber may see an entry, and the entry cut to what it
+ * may see: reads the facts it needs from db (reader thread). ok is the
+ * entity after the change; it is cut in place (fields cleared). Returns
+ * true when visible. */
+bool sync_visible(sqlite3 *db, const struct journal_actor *who,
+		  Ipsnet__V1__ChangeOk *ok);
+
+#endif
