@@ -50,6 +50,8 @@ struct ipsnet_conn {
 	uint32_t timeout_ms;
 	uint64_t next_id;
 	struct pending *pending, *pending_tail;
+	struct ipsnet_subscription_callbacks sub_cb;
+	void *sub_arg;
 	Ipsnet__V1__Envelope *hello; /* the HelloOk response */
 	int status;                  /* why it closed */
 	char message[320];
@@ -270,6 +272,14 @@ static int on_frame(struct ipsnet_stream *s, const uint8_t *body, size_t len)
 		int rv = response_status(env, &m);
 		if (rv != 0)
 			set_status(c, rv, m);
+		else if (env->body_case == IPSNET__V1__ENVELOPE__BODY_EVENT &&
+			 c->sub_cb.on_event != NULL)
+			c->sub_cb.on_event(c, env->event, c->sub_arg);
+		else if (env->body_case ==
+			     IPSNET__V1__ENVELOPE__BODY_CAUGHT_UP &&
+			 c->sub_cb.on_caught_up != NULL)
+			c->sub_cb.on_caught_up(c, env->caught_up->seq,
+					       c->sub_arg);
 		else if (c->cb.on_push != NULL)
 			c->cb.on_push(c, env, c->arg);
 		ipsnet_envelope_free(env);
@@ -451,6 +461,29 @@ int ipsnet_request(struct ipsnet_conn *c, Ipsnet__V1__Envelope *req,
 		c->pending = p;
 	c->pending_tail = p;
 	return 0;
+}
+
+int ipsnet_subscribe(struct ipsnet_conn *c, uint64_t since_seq,
+		     const char *const *kinds, size_t n_kinds,
+		     const struct ipsnet_subscription_callbacks *cb, void *arg,
+		     ipsnet_response_cb on_done, void *done_arg)
+{
+	Ipsnet__V1__Envelope req = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__Subscribe sub = IPSNET__V1__SUBSCRIBE__INIT;
+	if (cb == NULL || cb->on_event == NULL)
+		return IPSNET_EINVAL;
+	sub.since_seq = since_seq;
+	sub.kinds = (char **)kinds;
+	sub.n_kinds = n_kinds;
+	req.body_case = IPSNET__V1__ENVELOPE__BODY_SUBSCRIBE;
+	req.subscribe = &sub;
+	/* Events may follow the answer at once: the callbacks go first. */
+	c->sub_cb = *cb;
+	c->sub_arg = arg;
+	int rv = ipsnet_request(c, &req, on_done, done_arg);
+	if (rv != 0)
+		memset(&c->sub_cb, 0, sizeof(c->sub_cb));
+	return rv;
 }
 
 void ipsnet_close(struct ipsnet_conn *c)

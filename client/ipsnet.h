@@ -113,6 +113,31 @@ int ipsnet_request(struct ipsnet_conn *c, Ipsnet__V1__Envelope *req,
  * on_closed follows. */
 void ipsnet_close(struct ipsnet_conn *c);
 
+/* ---- subscriptions (asynchronous) -------------------------------------- */
+
+/* What a subscription delivers, on the connection's loop thread. The Event
+ * is freed after the call. */
+struct ipsnet_subscription_callbacks {
+	/* Every journal entry after since_seq that the organisation may see,
+	 * cut to what it may see: catch-up first (ev->live false), then live.
+	 * Store ev->seq after handling the event: resuming from it later
+	 * gives no gap and no duplicate. */
+	void (*on_event)(struct ipsnet_conn *c, const Ipsnet__V1__Event *ev,
+			 void *arg);
+	/* Optional: the stream has caught up with the journal head (seq) and
+	 * goes on live. May come again after the server moved a slow
+	 * subscriber back to catching up. */
+	void (*on_caught_up)(struct ipsnet_conn *c, uint64_t seq, void *arg);
+};
+
+/* Subscribes this connection (one subscription per connection). on_done
+ * gets the Subscribed answer (its subscribed->head_seq is the journal head
+ * at that moment) or the refusal. */
+int ipsnet_subscribe(struct ipsnet_conn *c, uint64_t since_seq,
+		     const char *const *kinds, size_t n_kinds,
+		     const struct ipsnet_subscription_callbacks *cb, void *arg,
+		     ipsnet_response_cb on_done, void *done_arg);
+
 /* ---- synchronous API --------------------------------------------------- */
 
 struct ipsnet_client;
@@ -133,6 +158,27 @@ int ipsnet_client_call(struct ipsnet_client *c, Ipsnet__V1__Envelope *req,
 
 /* Closes and frees the client. */
 void ipsnet_client_close(struct ipsnet_client *c);
+
+/* Subscribes and waits for the answer; *head gets the journal head. The
+ * callbacks then run inside ipsnet_client_run. */
+int ipsnet_client_subscribe(struct ipsnet_client *c, uint64_t since_seq,
+			    const char *const *kinds, size_t n_kinds,
+			    const struct ipsnet_subscription_callbacks *cb,
+			    void *arg, uint64_t *head, char *err,
+			    size_t errlen);
+
+/* Runs the client's loop, delivering events, until ipsnet_client_stop is
+ * called from a callback (returns 0) or the connection ends (returns why,
+ * with err). timeout_ms 0: no limit; else returns IPSNET_ETIMEOUT after
+ * that long without ipsnet_client_stop. */
+int ipsnet_client_run(struct ipsnet_client *c, uint32_t timeout_ms, char *err,
+		      size_t errlen);
+
+/* Makes ipsnet_client_run return (call from a callback). */
+void ipsnet_client_stop(struct ipsnet_client *c);
+
+/* The asynchronous connection under a synchronous client. */
+struct ipsnet_conn *ipsnet_client_conn(struct ipsnet_client *c);
 
 void ipsnet_envelope_free(Ipsnet__V1__Envelope *env);
 

@@ -13,6 +13,8 @@ struct ipsnet_client {
 	uv_timer_t timer;
 	struct ipsnet_conn *conn; /* NULL once closed */
 	uint32_t timeout_ms;
+	bool stop;                /* ipsnet_client_stop was called */
+	uint64_t head;            /* from Subscribed */
 	/* what the loop is waiting for */
 	bool done;
 	int status;
@@ -176,6 +178,93 @@ int ipsnet_client_call(struct ipsnet_client *cl, Ipsnet__V1__Envelope *req,
 			 cl->message[0] != '\0' ? cl->message
 						: ipsnet_strerror(cl->status));
 	return cl->status;
+}
+
+static void on_subscribed(struct ipsnet_conn *c, int status,
+			  const char *message, const Ipsnet__V1__Envelope *resp,
+			  void *arg)
+{
+	struct ipsnet_client *cl = arg;
+	if (status == 0 && resp != NULL && resp->subscribed != NULL)
+		cl->head = resp->subscribed->head_seq;
+	note(cl, status, message);
+}
+
+int ipsnet_client_subscribe(struct ipsnet_client *cl, uint64_t since_seq,
+			    const char *const *kinds, size_t n_kinds,
+			    const struct ipsnet_subscription_callbacks *cb,
+			    void *arg, uint64_t *head, char *err,
+			    size_t errlen)
+{
+	if (cl->conn == NULL) {
+		snprintf(err, errlen, "the connection is closed");
+		return IPSNET_ECLOSED;
+	}
+	cl->done = false;
+	cl->status = 0;
+	cl->message[0] = '\0';
+	int rv = ipsnet_subscribe(cl->conn, since_seq, kinds, n_kinds, cb, arg,
+				  on_subscribed, cl);
+	if (rv != 0) {
+		snprintf(err, errlen, "cannot subscribe: %s",
+			 ipsnet_strerror(rv));
+		return rv;
+	}
+	wait_done(cl);
+	if (cl->status != 0) {
+		snprintf(err, errlen, "%s",
+			 cl->message[0] != '\0' ? cl->message
+						: ipsnet_strerror(cl->status));
+		return cl->status;
+	}
+	if (head != NULL)
+		*head = cl->head;
+	return 0;
+}
+
+static void run_timeout(uv_timer_t *t)
+{
+	struct ipsnet_client *cl = container_of(t, struct ipsnet_client, timer);
+	note(cl, IPSNET_ETIMEOUT, "the time given has passed");
+}
+
+int ipsnet_client_run(struct ipsnet_client *cl, uint32_t timeout_ms, char *err,
+		      size_t errlen)
+{
+	if (cl->conn == NULL) {
+		snprintf(err, errlen, "%s",
+			 cl->message[0] != '\0' ? cl->message
+						: "the connection is closed");
+		return IPSNET_ECLOSED;
+	}
+	cl->stop = false;
+	cl->done = false;
+	cl->status = 0;
+	cl->message[0] = '\0';
+	if (timeout_ms != 0)
+		uv_timer_start(&cl->timer, run_timeout, timeout_ms, 0);
+	while (!cl->stop && !cl->done &&
+	       uv_run(&cl->loop, UV_RUN_ONCE) != 0)
+		;
+	uv_timer_stop(&cl->timer);
+	if (cl->stop)
+		return 0;
+	if (!cl->done)
+		note(cl, IPSNET_ECLOSED, "the connection is closed");
+	snprintf(err, errlen, "%s",
+		 cl->message[0] != '\0' ? cl->message
+					: ipsnet_strerror(cl->status));
+	return cl->status != 0 ? cl->status : IPSNET_ECLOSED;
+}
+
+void ipsnet_client_stop(struct ipsnet_client *cl)
+{
+	cl->stop = true;
+}
+
+struct ipsnet_conn *ipsnet_client_conn(struct ipsnet_client *cl)
+{
+	return cl->conn;
 }
 
 void ipsnet_client_close(struct ipsnet_client *cl)

@@ -1,0 +1,126 @@
+/* Example: follow the ipsnet journal on your own libuv loop.
+ *
+ *   subscribe PROFILE [SINCE_SEQ]
+ *
+ * Connects with a profile (see README.md), subscribes from SINCE_SEQ (0:
+ * from the start) and prints one line per event until Ctrl-C. A real
+ * program would store ev->seq with its own data, in the same transaction,
+ * and pass it as SINCE_SEQ next time: no gap and no duplicate. */
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <ipsnet.h>
+
+struct app {
+	uv_loop_t *loop;
+	uv_signal_t sigint;
+	struct ipsnet_conn *conn;
+	uint64_t since;
+	int status;
+};
+
+static void on_event(struct ipsnet_conn *c, const Ipsnet__V1__Event *ev,
+		     void *arg)
+{
+	const Ipsnet__V1__ChangeOk *s = ev->state;
+	printf("%" PRIu64 " %s %s by %s: %s %s version %" PRIu64 "%s\n",
+	       ev->seq, ev->time, ev->change, ev->organisation,
+	       s != NULL ? s->entity_kind : "?", s != NULL ? s->entity_id : "?",
+	       s != NULL ? s->version : 0, ev->live ? " (live)" : "");
+	fflush(stdout);
+}
+
+static void on_caught_up(struct ipsnet_conn *c, uint64_t seq, void *arg)
+{
+	printf("-- caught up at seq %" PRIu64 ", now live --\n", seq);
+	fflush(stdout);
+}
+
+static const struct ipsnet_subscription_callbacks sub_cb = {
+    .on_event = on_event,
+    .on_caught_up = on_caught_up,
+};
+
+static void on_subscribed(struct ipsnet_conn *c, int status,
+			  const char *message, const Ipsnet__V1__Envelope *resp,
+			  void *arg)
+{
+	struct app *app = arg;
+	if (status != 0) {
+		fprintf(stderr, "subscribe: %s\n", message);
+		app->status = 1;
+		ipsnet_close(c);
+	}
+}
+
+static void on_ready(struct ipsnet_conn *c, int status, const char *message,
+		     void *arg)
+{
+	struct app *app = arg;
+	if (status != 0) {
+		fprintf(stderr, "connect: %s\n", message);
+		app->status = 1;
+		return;
+	}
+	const Ipsnet__V1__HelloOk *h = ipsnet_conn_hello(c);
+	printf("connected as %s, journal head %" PRIu64 "\n",
+	       h->organisation_id, h->journal_seq);
+	if (ipsnet_subscribe(c, app->since, NULL, 0, &sub_cb, app,
+			     on_subscribed, app) != 0)
+		ipsnet_close(c);
+}
+
+static void on_closed(struct ipsnet_conn *c, int status, const char *message,
+		      void *arg)
+{
+	struct app *app = arg;
+	if (status != 0) {
+		fprintf(stderr, "closed: %s\n", message);
+		app->status = 1;
+	}
+	app->conn = NULL;
+	uv_close((uv_handle_t *)&app->sigint, NULL);
+}
+
+static void on_sigint(uv_signal_t *h, int signum)
+{
+	struct app *app = h->data;
+	if (app->conn != NULL)
+		ipsnet_close(app->conn);
+}
+
+static const struct ipsnet_callbacks conn_cb = {
+    .on_ready = on_ready,
+    .on_closed = on_closed,
+};
+
+int main(int argc, char **argv)
+{
+	struct app app = {.loop = uv_default_loop()};
+	struct ipsnet_settings settings;
+	char err[512];
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: subscribe PROFILE [SINCE_SEQ]\n");
+		return 2;
+	}
+	app.since = argc > 2 ? strtoull(argv[2], NULL, 10) : 0;
+	if (ipsnet_settings_load(&settings, argv[1], err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s\n", err);
+		return 2;
+	}
+	struct ipsnet_options o = ipsnet_settings_options(&settings);
+	if (ipsnet_connect(app.loop, &o, &conn_cb, &app, &app.conn, err,
+			   sizeof(err)) != 0) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	uv_signal_init(app.loop, &app.sigint);
+	app.sigint.data = &app;
+	uv_signal_start(&app.sigint, on_sigint, SIGINT);
+	uv_run(app.loop, UV_RUN_DEFAULT);
+	uv_loop_close(app.loop);
+	return app.status;
+}
