@@ -122,9 +122,11 @@ static const char *const migrations[] = {
     "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
     "  BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;",
 
-    /* 3: who asked for each funding request (only it may withdraw it) */
+    /* 3: who asked for each funding request (only it may withdraw it), and
+     * a client's funding requests found by client */
     "ALTER TABLE funding ADD COLUMN requested_by TEXT;"
-    "CREATE INDEX funding_requested_by ON funding (requested_by, status);",
+    "CREATE INDEX funding_requested_by ON funding (requested_by, status);"
+    "CREATE INDEX funding_client ON funding (client_id);",
 };
 
 #define SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))
