@@ -106,47 +106,98 @@ static const char *client_of(const Ipsnet__V1__ChangeOk *ok)
 	}
 }
 
-static bool exists(sqlite3 *db, const char *sql, const char *a,
-		   const char *b, const char *c)
+/* Facts for the visibility checks of one fetch: statements prepared once,
+ * and a small memo of (organisation, client) answers, since the entries of
+ * one client tend to come together. */
+#define MEMO_SLOTS 256
+
+struct memo_slot {
+	char org[ORG_ID_MAX];
+	char client[JOURNAL_ID_MAX];
+	bool visible;
+};
+
+struct facts {
+	sqlite3 *db;
+	sqlite3_stmt *ggz;
+	sqlite3_stmt *funder;
+	char today[16];
+	struct memo_slot memo[MEMO_SLOTS];
+};
+
+static void facts_init(struct facts *f, sqlite3 *db)
 {
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st,
+	memset(f, 0, sizeof(*f));
+	f->db = db;
+	date_of_us(f->today, sizeof(f->today), (long long)util_now_us());
+}
+
+static void facts_close(struct facts *f)
+{
+	sqlite3_finalize(f->ggz);
+	sqlite3_finalize(f->funder);
+}
+
+static bool ask(sqlite3 *db, sqlite3_stmt **st, const char *sql,
+		const char *a, const char *b, const char *c)
+{
+	if (*st == NULL &&
+	    sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st,
 			       NULL) != SQLITE_OK)
 		return false;
-	sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
+	sqlite3_bind_text(*st, 1, a, -1, SQLITE_STATIC);
+	sqlite3_bind_text(*st, 2, b, -1, SQLITE_STATIC);
 	if (c != NULL)
-		sqlite3_bind_text(st, 3, c, -1, SQLITE_STATIC);
-	bool found = sqlite3_step(st) == SQLITE_ROW;
-	sqlite3_finalize(st);
+		sqlite3_bind_text(*st, 3, c, -1, SQLITE_STATIC);
+	bool found = sqlite3_step(*st) == SQLITE_ROW;
+	sqlite3_reset(*st);
 	return found;
 }
 
-static bool ggz_has_client(sqlite3 *db, const char *org, const char *client)
+static uint32_t memo_hash(const char *org, const char *client)
 {
-	return exists(db,
-		      "SELECT 1 FROM client WHERE id = ?2 AND registered_by "
-		      "= ?1 UNION ALL SELECT 1 FROM trajectory t JOIN program "
-		      "p ON p.id = t.program_id WHERE t.client_id = ?2 AND "
-		      "p.owner = ?1 LIMIT 1",
-		      org, client, NULL);
+	uint32_t h = 2166136261u;
+	for (const char *p = org; *p != '\0'; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	for (const char *p = client; *p != '\0'; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	return h % MEMO_SLOTS;
 }
 
-static bool funder_may_see(sqlite3 *db, const char *org, const char *client,
-			   const char *today)
+/* Whether who may see client at all (the rows of DESIGN §1). */
+static bool may_see_client(struct facts *f, const struct journal_actor *who,
+			   const char *client)
 {
-	return exists(db,
-		      "SELECT 1 FROM funding f JOIN consent c ON c.client_id "
-		      "= f.client_id AND c.recipient = f.funder WHERE "
-		      "f.client_id = ?2 AND f.funder = ?1 AND c.withdrawn_at "
-		      "IS NULL AND c.valid_until >= ?3 LIMIT 1",
-		      org, client, today);
+	struct memo_slot *m = &f->memo[memo_hash(who->org, client)];
+	if (strcmp(m->org, who->org) == 0 && strcmp(m->client, client) == 0)
+		return m->visible;
+	bool visible = false;
+	if (who->org_kind == ORG_KIND_GGZ)
+		visible = ask(f->db, &f->ggz,
+			      "SELECT 1 FROM client WHERE id = ?2 AND "
+			      "registered_by = ?1 UNION ALL SELECT 1 FROM "
+			      "trajectory t JOIN program p ON p.id = "
+			      "t.program_id WHERE t.client_id = ?2 AND p.owner "
+			      "= ?1 LIMIT 1",
+			      who->org, client, NULL);
+	else if (who->org_kind == ORG_KIND_MUNICIPALITY ||
+		 who->org_kind == ORG_KIND_UWV)
+		visible = ask(f->db, &f->funder,
+			      "SELECT 1 FROM funding f JOIN consent c ON "
+			      "c.client_id = f.client_id AND c.recipient = "
+			      "f.funder WHERE f.client_id = ?2 AND f.funder = "
+			      "?1 AND c.withdrawn_at IS NULL AND c.valid_until "
+			      ">= ?3 LIMIT 1",
+			      who->org, client, f->today);
+	util_strlcpy(m->org, who->org, sizeof(m->org));
+	util_strlcpy(m->client, client, sizeof(m->client));
+	m->visible = visible;
+	return visible;
 }
 
-bool sync_visible(sqlite3 *db, const struct journal_actor *who,
-		  Ipsnet__V1__ChangeOk *ok)
+static bool visible_cut(struct facts *f, const struct journal_actor *who,
+			Ipsnet__V1__ChangeOk *ok)
 {
-	char today[16];
 	const char *client = client_of(ok);
 
 	if (ok->entity_case == IPSNET__V1__CHANGE_OK__ENTITY_PROGRAM ||
@@ -154,17 +205,12 @@ bool sync_visible(sqlite3 *db, const struct journal_actor *who,
 		return true; /* no personal data */
 	if (client == NULL || who->org_kind == ORG_KIND_NETWORK)
 		return false;
-	if (who->org_kind == ORG_KIND_GGZ) {
-		if (ok->entity_case == IPSNET__V1__CHANGE_OK__ENTITY_CLIENT &&
-		    strcmp(ok->client->registered_by, who->org) == 0)
-			return true;
-		return ggz_has_client(db, who->org, client);
-	}
-	if (who->org_kind != ORG_KIND_MUNICIPALITY &&
-	    who->org_kind != ORG_KIND_UWV)
-		return false;
-	date_of_us(today, sizeof(today), (long long)util_now_us());
-	if (!funder_may_see(db, who->org, client, today))
+	if (who->org_kind == ORG_KIND_GGZ)
+		return (ok->entity_case ==
+			    IPSNET__V1__CHANGE_OK__ENTITY_CLIENT &&
+			strcmp(ok->client->registered_by, who->org) == 0) ||
+		       may_see_client(f, who, client);
+	if (!may_see_client(f, who, client))
 		return false;
 	/* A funder sees identity, benefit, trajectory status and job
 	 * outcomes: never the referral note, nor what concerns others. */
@@ -179,6 +225,16 @@ bool sync_visible(sqlite3 *db, const struct journal_actor *who,
 	default:
 		return true;
 	}
+}
+
+bool sync_visible(sqlite3 *db, const struct journal_actor *who,
+		  Ipsnet__V1__ChangeOk *ok)
+{
+	struct facts f;
+	facts_init(&f, db);
+	bool visible = visible_cut(&f, who, ok);
+	facts_close(&f);
+	return visible;
 }
 
 /* ---- fetching (reader thread) ----------------------------------------- */
@@ -297,6 +353,12 @@ static int fetch_fn(sqlite3 *db, struct journal_read *r)
 	sqlite3_bind_int64(st, 3, f->limit != 0 ? (sqlite3_int64)f->limit : -1);
 	/* One read transaction: facts and entries as of one moment. */
 	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+	struct facts *facts = ipsnet_malloc(sizeof(*facts));
+	if (facts == NULL) {
+		rv = IPSNET_ENOMEM;
+		goto out;
+	}
+	facts_init(facts, db);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
 		char when[32];
@@ -318,7 +380,7 @@ static int fetch_fn(sqlite3 *db, struct journal_read *r)
 				free_env(resp);
 				continue;
 			}
-			if (sync_visible(db, &o->actor, resp->change_ok)) {
+			if (visible_cut(facts, &o->actor, resp->change_ok)) {
 				Ipsnet__V1__Envelope env =
 				    IPSNET__V1__ENVELOPE__INIT;
 				Ipsnet__V1__Event ev = IPSNET__V1__EVENT__INIT;
@@ -345,6 +407,10 @@ static int fetch_fn(sqlite3 *db, struct journal_read *r)
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		rv = IPSNET_EDB;
 out:
+	if (facts != NULL) {
+		facts_close(facts);
+		ipsnet_free(facts);
+	}
 	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 	sqlite3_finalize(st);
 	return rv;
