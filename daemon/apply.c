@@ -1,5 +1,6 @@
 #include "apply.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -7,15 +8,185 @@
 #include "alloc.h"
 #include "ipsnet_errors.h"
 #include "policy.h"
+#include "reads.h"
 #include "util.h"
 #include "validate.h"
 
 #define BODY(name) IPSNET__V1__ENVELOPE__BODY_##name
+#define TS(name) IPSNET__V1__TRAJECTORY_STATUS__TRAJECTORY_##name
+#define FS(name) IPSNET__V1__FUNDING_STATUS__FUNDING_##name
+#define BIT(s) (1u << (s))
+
+#define US_PER_DAY 86400000000LL
+#define TEXT_MAX 200   /* names, purposes, employers, descriptions */
+#define NOTE_MAX 4000  /* the referral note */
+#define REASON_MAX 1000
+#define FIDELITY_ITEMS 25
 
 const char *const apply_state_tables[] = {
     "program", "client",  "consent",         "trajectory",
     "trajectory_event", "funding", "job", "fidelity_review", NULL,
 };
+
+/* ---- the state machines (DESIGN §2) ------------------------------------ */
+
+/* Each state once, with the states it may move to and the column that
+ * records the date it was entered. Entering ACTIVE again from ON_HOLD is a
+ * resume: its date goes to resumed_on (see trajectory_date_column). */
+static const struct {
+	const char *name;
+	unsigned next;
+	const char *date_column;
+} trajectory_states[] = {
+    [TS(REFERRED)] = {"REFERRED",
+		      BIT(TS(ACCEPTED)) | BIT(TS(DECLINED)) |
+			  BIT(TS(CANCELLED)),
+		      "referred_on"},
+    [TS(ACCEPTED)] = {"ACCEPTED", BIT(TS(ACTIVE)) | BIT(TS(CANCELLED)),
+		      "accepted_on"},
+    [TS(DECLINED)] = {"DECLINED", 0, "declined_on"},
+    [TS(ACTIVE)] = {"ACTIVE", BIT(TS(ON_HOLD)) | BIT(TS(CLOSED)),
+		    "started_on"},
+    [TS(ON_HOLD)] = {"ON_HOLD", BIT(TS(ACTIVE)) | BIT(TS(CLOSED)),
+		     "held_on"},
+    [TS(CLOSED)] = {"CLOSED", 0, "closed_on"},
+    [TS(CANCELLED)] = {"CANCELLED", 0, "cancelled_on"},
+};
+
+static const struct {
+	const char *name;
+	unsigned next;
+} funding_states[] = {
+    [FS(REQUESTED)] = {"REQUESTED",
+		       BIT(FS(APPROVED)) | BIT(FS(REJECTED)) |
+			   BIT(FS(WITHDRAWN))},
+    [FS(APPROVED)] = {"APPROVED", 0},
+    [FS(REJECTED)] = {"REJECTED", 0},
+    [FS(WITHDRAWN)] = {"WITHDRAWN", 0},
+};
+
+static bool trajectory_status_known(int s)
+{
+	return s > 0 && (size_t)s < ARRAY_SIZE(trajectory_states);
+}
+
+static bool funding_status_known(int s)
+{
+	return s > 0 && (size_t)s < ARRAY_SIZE(funding_states);
+}
+
+const char *apply_trajectory_status_name(Ipsnet__V1__TrajectoryStatus s)
+{
+	return trajectory_status_known(s) ? trajectory_states[s].name
+					  : "UNKNOWN";
+}
+
+const char *apply_funding_status_name(Ipsnet__V1__FundingStatus s)
+{
+	return funding_status_known(s) ? funding_states[s].name : "UNKNOWN";
+}
+
+/* The states `next` names, as "ACCEPTED, DECLINED or CANCELLED". */
+static void list_states(char *buf, size_t cap, unsigned next,
+			const char *(*name)(int))
+{
+	int n = 0, total = __builtin_popcount(next);
+	buf[0] = '\0';
+	for (int s = 0; s < 32; s++) {
+		if ((next & BIT(s)) == 0)
+			continue;
+		size_t len = strlen(buf);
+		snprintf(buf + len, cap - len, "%s%s",
+			 n == 0 ? "" : n == total - 1 ? " or " : ", ", name(s));
+		n++;
+	}
+}
+
+static const char *trajectory_name_int(int s)
+{
+	return apply_trajectory_status_name(s);
+}
+
+static const char *funding_name_int(int s)
+{
+	return apply_funding_status_name(s);
+}
+
+int apply_trajectory_move(Ipsnet__V1__TrajectoryStatus from,
+			  Ipsnet__V1__TrajectoryStatus to, char *why,
+			  size_t cap)
+{
+	char allowed[128];
+	if (trajectory_status_known(from) && trajectory_status_known(to) &&
+	    (trajectory_states[from].next & BIT(to)) != 0)
+		return 0;
+	if (!trajectory_status_known(from) ||
+	    trajectory_states[from].next == 0) {
+		snprintf(why, cap,
+			 "a trajectory that is %s cannot become %s: %s is a "
+			 "final state",
+			 apply_trajectory_status_name(from),
+			 apply_trajectory_status_name(to),
+			 apply_trajectory_status_name(from));
+		return IPSNET_EPRECONDITION;
+	}
+	list_states(allowed, sizeof(allowed), trajectory_states[from].next,
+		    trajectory_name_int);
+	snprintf(why, cap,
+		 "a trajectory that is %s cannot become %s; from %s it may "
+		 "become %s",
+		 apply_trajectory_status_name(from),
+		 apply_trajectory_status_name(to),
+		 apply_trajectory_status_name(from), allowed);
+	return IPSNET_EPRECONDITION;
+}
+
+int apply_funding_move(Ipsnet__V1__FundingStatus from,
+		       Ipsnet__V1__FundingStatus to, char *why, size_t cap)
+{
+	char allowed[128];
+	if (funding_status_known(from) && funding_status_known(to) &&
+	    (funding_states[from].next & BIT(to)) != 0)
+		return 0;
+	if (!funding_status_known(from) || funding_states[from].next == 0) {
+		snprintf(why, cap,
+			 "a funding request that is %s cannot become %s: it "
+			 "was already decided",
+			 apply_funding_status_name(from),
+			 apply_funding_status_name(to));
+		return IPSNET_EPRECONDITION;
+	}
+	list_states(allowed, sizeof(allowed), funding_states[from].next,
+		    funding_name_int);
+	snprintf(why, cap,
+		 "a funding request that is %s cannot become %s; from %s it "
+		 "may become %s",
+		 apply_funding_status_name(from),
+		 apply_funding_status_name(to),
+		 apply_funding_status_name(from), allowed);
+	return IPSNET_EPRECONDITION;
+}
+
+/* The column that records the date of the move from -> to. */
+static const char *trajectory_date_column(int from, int to)
+{
+	if (from == TS(ON_HOLD) && to == TS(ACTIVE))
+		return "resumed_on";
+	return trajectory_states[to].date_column;
+}
+
+const char *apply_fidelity_band(unsigned total)
+{
+	if (total >= 115)
+		return "exemplary";
+	if (total >= 100)
+		return "good";
+	if (total >= 74)
+		return "fair";
+	return "not IPS";
+}
+
+/* ---- helpers ----------------------------------------------------------- */
 
 static int refuse(struct apply_ctx *ctx, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -49,6 +220,67 @@ static int respond(struct apply_ctx *ctx, Ipsnet__V1__ChangeOk *ok)
 	return 0;
 }
 
+enum entity { E_CLIENT, E_CONSENT, E_TRAJECTORY, E_FUNDING, E_JOB, E_REVIEW };
+
+/* Answers with the entity as it is now, read back after the change. */
+static int respond_entity(struct apply_ctx *ctx, enum entity e, const char *id)
+{
+	struct arena a = {0};
+	Ipsnet__V1__ChangeOk ok = IPSNET__V1__CHANGE_OK__INIT;
+	uint64_t version = 0;
+	int rv = IPSNET_EINTERNAL;
+
+	switch (e) {
+	case E_CLIENT:
+		ctx->entity_kind = "client";
+		rv = reads_client(ctx->db, &a, id, &ok.client);
+		ok.entity_case = IPSNET__V1__CHANGE_OK__ENTITY_CLIENT;
+		version = rv == 0 ? ok.client->version : 0;
+		break;
+	case E_CONSENT:
+		ctx->entity_kind = "consent";
+		rv = reads_consent(ctx->db, &a, id, &ok.consent);
+		ok.entity_case = IPSNET__V1__CHANGE_OK__ENTITY_CONSENT;
+		version = rv == 0 ? ok.consent->version : 0;
+		break;
+	case E_TRAJECTORY:
+		ctx->entity_kind = "trajectory";
+		rv = reads_trajectory(ctx->db, &a, id, &ok.trajectory);
+		ok.entity_case = IPSNET__V1__CHANGE_OK__ENTITY_TRAJECTORY;
+		version = rv == 0 ? ok.trajectory->version : 0;
+		break;
+	case E_FUNDING:
+		ctx->entity_kind = "funding";
+		rv = reads_funding(ctx->db, &a, id, &ok.funding);
+		ok.entity_case = IPSNET__V1__CHANGE_OK__ENTITY_FUNDING;
+		version = rv == 0 ? ok.funding->version : 0;
+		break;
+	case E_JOB:
+		ctx->entity_kind = "job";
+		rv = reads_job(ctx->db, &a, id, &ok.job);
+		ok.entity_case = IPSNET__V1__CHANGE_OK__ENTITY_JOB;
+		version = rv == 0 ? ok.job->version : 0;
+		break;
+	case E_REVIEW:
+		ctx->entity_kind = "fidelity_review";
+		rv = reads_review(ctx->db, &a, id, &ok.review);
+		ok.entity_case = IPSNET__V1__CHANGE_OK__ENTITY_REVIEW;
+		version = rv == 0 ? ok.review->version : 0;
+		break;
+	}
+	if (rv == 0 && a.failed)
+		rv = IPSNET_ENOMEM;
+	if (rv == IPSNET_ENOT_FOUND) /* it was just written */
+		rv = IPSNET_EDB;
+	if (rv == 0) {
+		util_strlcpy(ctx->entity_id, id, sizeof(ctx->entity_id));
+		ctx->version = version;
+		rv = respond(ctx, &ok);
+	}
+	arena_free(&a);
+	return rv;
+}
+
 static int step_done(sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
@@ -67,6 +299,111 @@ static int prepare(struct apply_ctx *ctx, const char *sql, sqlite3_stmt **st)
 static const char *or_empty(const char *s)
 {
 	return s != NULL ? s : "";
+}
+
+static bool empty(const char *s)
+{
+	return s == NULL || s[0] == '\0';
+}
+
+static const char *col(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	return t != NULL ? (const char *)t : "";
+}
+
+static bool text_ok(const char *s, size_t max)
+{
+	return !empty(s) && strlen(s) <= max;
+}
+
+static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
+{
+	if (empty(s))
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+}
+
+static long today_days(const struct apply_ctx *ctx)
+{
+	return (long)(ctx->time_us / US_PER_DAY);
+}
+
+/* The UTC date of the change: what dates default to. */
+static const char *today(const struct apply_ctx *ctx, char buf[16])
+{
+	return date_of_us(buf, 16, ctx->time_us);
+}
+
+/* A date the caller gave (what: "the date", for the sentence), or today
+ * when it gave none. Not in the future. */
+static int date_or_today(struct apply_ctx *ctx, const char *given,
+			 const char *what, char out[16])
+{
+	if (empty(given)) {
+		today(ctx, out);
+		return 0;
+	}
+	if (!date_valid(given))
+		return refuse(ctx, IPSNET_EINVAL,
+			      "%s must be a real date (YYYY-MM-DD)", what);
+	if (date_days(given) > today_days(ctx))
+		return refuse(ctx, IPSNET_EINVAL, "%s must not be in the future",
+			      what);
+	util_strlcpy(out, given, 16);
+	return 0;
+}
+
+static bool birth_date_plausible(const struct apply_ctx *ctx, const char *d)
+{
+	return date_valid(d) && date_days(d) <= today_days(ctx) &&
+	       date_days(d) >= today_days(ctx) - 120 * 366;
+}
+
+/* What the caller's organisation has to do with client_id now; also names
+ * the client for the audit trail. */
+static int client_facts(struct apply_ctx *ctx, const char *client_id,
+			struct policy_client *pc)
+{
+	char day[16];
+	if (!empty(client_id))
+		util_strlcpy(ctx->client_id, client_id,
+			     sizeof(ctx->client_id));
+	return reads_client_facts(ctx->db, or_empty(client_id),
+				  ctx->actor->org, today(ctx, day), pc);
+}
+
+/* A change to an existing entity names the version it was made against. */
+static int check_version(struct apply_ctx *ctx, const char *kind,
+			 const char *id, uint64_t expected, uint64_t current)
+{
+	if (expected == 0)
+		return refuse(ctx, IPSNET_EINVAL,
+			      "the change must name the version of %s '%s' it "
+			      "was made against (it is at version %llu)",
+			      kind, id, (unsigned long long)current);
+	if (expected == current)
+		return 0;
+	ctx->current_version = current;
+	return refuse(ctx, IPSNET_ECONFLICT,
+		      "%s '%s' was changed since version %llu; it is now at "
+		      "version %llu: read it again and retry",
+		      kind, id, (unsigned long long)expected,
+		      (unsigned long long)current);
+}
+
+/* Policy decides when the change is new; a replay was allowed once. */
+#define ASK_POLICY(call)                                                       \
+	do {                                                                   \
+		if (!ctx->replay && (call) != 0)                               \
+			return IPSNET_EPERMISSION;                             \
+	} while (0)
+
+static int benefit_known(int b)
+{
+	return b >= IPSNET__V1__BENEFIT__BENEFIT_NONE &&
+	       b <= IPSNET__V1__BENEFIT__BENEFIT_OTHER;
 }
 
 /* ---- clients ----------------------------------------------------------- */
@@ -149,6 +486,7 @@ static int register_client(struct apply_ctx *ctx)
 
 	ctx->entity_kind = "client";
 	util_strlcpy(ctx->entity_id, m->client_id, sizeof(ctx->entity_id));
+	util_strlcpy(ctx->client_id, m->client_id, sizeof(ctx->client_id));
 	ctx->version = 1;
 	Ipsnet__V1__ChangeOk ok = IPSNET__V1__CHANGE_OK__INIT;
 	Ipsnet__V1__Client client = IPSNET__V1__CLIENT__INIT;
@@ -164,6 +502,1110 @@ static int register_client(struct apply_ctx *ctx)
 	ok.entity_case = IPSNET__V1__CHANGE_OK__ENTITY_CLIENT;
 	ok.client = &client;
 	return respond(ctx, &ok);
+}
+
+static int update_client(struct apply_ctx *ctx)
+{
+	const Ipsnet__V1__UpdateClient *m = ctx->req->update_client;
+	struct policy_client pc;
+	sqlite3_stmt *st;
+	int rv;
+
+	rv = client_facts(ctx, m->client_id, &pc);
+	if (rv != 0)
+		return rv;
+	ASK_POLICY(policy_update_client(ctx->actor, &pc, ctx->message,
+					sizeof(ctx->message)));
+	if (!pc.exists)
+		return refuse(ctx, IPSNET_ENOT_FOUND, "no client '%s'",
+			      m->client_id);
+	if (empty(m->name) && empty(m->birth_date) && empty(m->municipality) &&
+	    m->benefit == IPSNET__V1__BENEFIT__BENEFIT_UNSPECIFIED)
+		return refuse(ctx, IPSNET_EINVAL,
+			      "nothing to change: give a name, birth date, "
+			      "municipality or benefit");
+	if (!empty(m->name) && strlen(m->name) > TEXT_MAX)
+		return refuse(ctx, IPSNET_EINVAL,
+			      "the name must be 1 to 200 characters");
+	if (!empty(m->birth_date) && !birth_date_plausible(ctx, m->birth_date))
+		return refuse(ctx, IPSNET_EINVAL,
+			      "the birth date must be a real date "
+			      "(YYYY-MM-DD) in the last 120 years");
+	if (!empty(m->municipality) && !cbs_code_valid(m->municipality))
+		return refuse(ctx, IPSNET_EINVAL,
+			      "the municipality must be a CBS code such as "
+			      "GM0363");
+	if (m->benefit != IPSNET__V1__BENEFIT__BENEFIT_UNSPECIFIED &&
+	    !benefit_known(m->benefit))
+		return refuse(ctx, IPSNET_EINVAL,
+			      "the benefit must be NONE, PARTICIPATIEWET, WIA, "
+			      "WAJONG, WW or OTHER");
+
+	rv = prepare(ctx, "SELECT version FROM client WHERE id = ?1", &st);
+	if (rv != 0)
+		return rv;
+	sqlite3_bind_text(st, 1, m->client_id, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	uint64_t current =
+	    rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return IPSNET_EDB;
+	rv = check_version(ctx, "client", m->client_id, m->expected_version,
+			   current);
+	if (rv != 0)
+		return rv;
+
+	/* What is not given stays as it is. */
+	rv = prepare(ctx,
+		     "UPDATE client SET version = version + 1,"
+		     " name = coalesce(?2, name),"
+		     " birth_date = coalesce(?3, birth_date),"
+		     " municipality = coalesce(?4, municipality),"
+		     " benefit = coalesce(?5, benefit) WHERE id = ?1",
+		     &st);
+	if (rv != 0)
+		return rv;
+	sqlite3_bind_text(st, 1, m->client_id, -1, SQLITE_STATIC);
+	bind_text_or_null(st, 2, m->name);
+	bind_text_or_null(st, 3, m->birth_date);
+	bind_text_or_null(st, 4, m->municipality);
+	if (m->benefit != IPSNET__V1__BENEFIT__BENEFIT_UNSPECIFIED)
+		sqlite3_bind_int(st, 5, m->benefit);
+	rv = step_done(st);
+	if (rv != 0)
+		return rv;
+	return respond_entity(ctx, E_CLIENT, m->client_id);
+}
+
+/* ---- consent ----------------------------------------------------------- */
+
+/* The kind of an active organisation in the registry; ORG_KIND_NONE when
+ * there is none by that id. cbs gets its CBS code (cap >= 8). */
+static int org_lookup(struct apply_ctx *ctx, const char *id,
+		      enum org_kind *kind, char *cbs, size_t cap)
+{
+	sqlite3_stmt *st;
+	int rv = prepare(ctx,
+			 "SELECT kind, cbs_code FROM organisation WHERE id = "
+			 "?1 AND active",
+			 &st);
+	if (rv != 0)
+		return rv;
+	sqlite3_bind_text(st, 1, or_empty(id), -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	*kind = rc == SQLITE_ROW ? org_kind_parse(col(st, 0)) : ORG_KIND_NONE;
+	if (cbs != NULL)
+		util_strlcpy(cbs, rc == SQLITE_ROW ? col(st, 1) : "", cap);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : IPSNET_EDB;
+}
+
+static int grant_consent(struct apply_ctx *ctx)
+{
+	const Ipsnet__V1__GrantConsent *m = ctx->req->grant_consent;
+	struct policy_client pc;
+	sqlite3_stmt *st;
+	char granted_at[32];
+	int rv;
+
+	rv = client_facts(ctx, m->client_id, &pc);
+	if (rv != 0)
+		return rv;
+	ASK_POLICY(policy_record_consent(ctx->actor, &pc, ctx->message,
+					 sizeof(ctx->message)));
+	if (!pc.exists)
+		return refuse(ctx, IPSNET_ENOT_FOUND, "no client '%s'",
+			      m->client_id);
+	if (empty(m->consent_id))
+		return refuse(ctx, IPSNET_EINTERNAL, "no consent id assigned");
+	if (!ctx->replay) {
+		enum org_kind kind;
+		rv = org_lookup(ctx, m->recipient, &kind, NULL, 0);
+		if (rv != 0)
+			return rv;
+		if (kind != ORG_KIND_MUNICIPALITY && kind != ORG_KIND_UWV)
+			return refuse(ctx, IPSNET_EINVAL,
+				      "consent is given to share with a funder: "
+				      "the recipient must be a municipality or "
+				      "UWV in the registry");
+	}
+	if (!text_ok(m->purpose, TEXT_MAX))
+		return refuse(ctx, IPSNET_EINVAL,
+			      "the purpose must be 1 to 200 characters");
+	if (!date_valid(m->valid_until) ||
+	    date_days(m->valid_until) < today_days(ctx))
+		return refuse(ctx, IPSNET_EINVAL,
+			      "valid until must be a real date (YYYY-MM-DD), "
+			      "today or later");
+
+	util_iso8601(granted_at, sizeof(granted_at), (uint64_t)ctx->time_us);
+	rv = prepare(ctx,
+		     "INSERT INTO consent (id, version, client_id, recipient, "
+		     "purpose, granted_at, valid_until, withdrawn_at) VALUES "
+		     "(?1, 1, ?2, ?3, ?4, ?5, ?6, NULL)",
+		     &st);
+	if (rv != 0)
+		return rv;
+	sqlite3_bind_text(st, 1, m->consent_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, m->client_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, m->recipient, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, m->purpose, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, granted_at, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, m->valid_until, -1, SQLITE_STATIC);
+	rv = step_done(st);
+	if (rv != 0)
+		return rv;
+	return respond_entity(ctx, E_CONSENT, m->consent_id);
+}
+
+static int withdraw_consent(struct apply_ctx *ctx)
+{
+	const Ipsnet__V1__WithdrawConsent *m = ctx->req->withdraw_consent;
+	struct policy_client pc;
+	sqlite3_stmt *st;
+	char client_id[JOURNAL_ID_MAX] = "", withdrawn[32] = "", now[32];
+	uint64_t current = 0;
+	int rv;
+
+	rv = prepare(ctx,
+		     "SELECT client_id, version, withdrawn_at FROM consent "
+		     "WHERE id = ?1",
+		     &st);
+	if (rv != 0)
+		return rv;
+	sqlite3_bind_text(st, 1, m->consent_id, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		util_strlcpy(client_id, col(st, 0), sizeof(client_id));
+		current = (uint64_t)sqlite3_column_int64(st, 1);
+		util_strlcpy(withdrawn, col(st, 2), sizeof(withdrawn));
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return IPSNET_EDB;
+	rv = client_facts(ctx, client_id, &pc);
+	if (rv != 0)
+		return rv;
+	ASK_POLICY(policy_record_consent(ctx->actor, &pc, ctx->message,
+					 sizeof(ctx->message)));
+	if (rc == SQLITE_DONE)
+		return refuse(ctx, IPSNET_ENOT_FOUND, "no consent '%s'",
+			      m->consent_id);
+	rv = check_version(ctx, "consent", m->consent_id, m->expected_version,
+			   current);
+	if (rv != 0)
+		return rv;
+	if (withdrawn[0] != '\0')
+		return refuse(ctx, IPSNET_EPRECONDITION,
+			      "this consent was already withdrawn at %s",
+			      withdrawn);
+
+	util_iso8601(now, sizeof(now), (uint64_t)ctx->time_us);
+	rv = prepare(ctx,
+		     "UPDATE consent SET version = version + 1, withdrawn_at = "
+		     "?2 WHERE id = ?1",
+		     &st);
+	if (rv != 0)
+		return rv;
+	sqlite3_bind_text(st, 1, m->consent_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC);
+	rv = step_done(st);
+	if (rv != 0)
+		return rv;
+	return respond_entity(ctx, E_CONSENT, m->consent_id);
+}
+
+/* ---- trajectories ------------------------------------------------------ */
+
+struct trajectory_row {
+	bool found;
+	uint64_t version;
+	int status;
+	char client_id[JOURNAL_ID_MAX];
+	char program_id[JOURNAL_ID_MAX];
+	struct policy_trajectory parties;
+	char last_on[16]; /* the date of its latest step */
+	int64_t steps;    /* steps recorded so far */
+};
+
+static int load_trajectory(struct apply_ctx *ctx, const char *id,
+			   struct trajectory_row *t)
+{
+	sqlite3_stmt *st;
+	memset(t, 0, sizeof(*t));
+	int rv = prepare(ctx,
+			 "SELECT t.version, t.status, t.client_id, "
+			 "t.program_id, t.referrer, p.owner,"
+			 " (SELECT max(on_date) FROM trajectory_event e WHERE"
+			 "  e.trajectory_id = t.id),"
+			 " (SELECT coalesce(max(seq), 0) FROM trajectory_event"
+			 "  e WHERE e.trajectory_id = t.id)"
+			 " FROM trajectory t JOIN program p ON p.id = "
+			 "t.program_id WHERE t.id = ?1",
+			 &st);
+	if (rv != 0)
+		return rv;
+	sqlite3_bind_text(st, 1, or_empty(id), -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		t->found = true;
+		t->version = (uint64_t)sqlite3_column_int64(st, 0);
+		t->status = sqlite3_column_int(st, 1);
+		util_strlcpy(t->client_id, col(st, 2), sizeof(t->client_id));
+		util_strlcpy(t->program_id, col(st, 3), sizeof(t->program_id));
+		util_strlcpy(t->parties.referrer, col(st, 4),
+			     sizeof(t->parties.referrer));
+		util_strlcpy(t->parties.program_owner, col(st, 5),
+			     sizeof(t->parties.program_owner));
+		util_strlcpy(t->last_on, col(st, 6), sizeof(t->last_on));
+		t->steps = sqlite3_column_int64(st, 7);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : IPSNET_EDB;
+}
+
+/* The GGZ that runs program id into owner; IPSNET_ENOT_FOUND if none. */
+static int program_owner(struct apply_ctx *ctx, const char *id, char *owner,
+			 size_t cap)
+{
+	sqlite3_stmt *st;
+	int rv = prepare(ctx, "SELECT owner FROM program WHERE id = ?1", &st);
+	if (rv != 0)
+		return rv;
+	sqlite3_bind_text(st, 1, or_empty(id), -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		util_strlcpy(owner, col(st, 0), cap);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_DONE)
+		return refuse(ctx, IPSNET_ENOT_FOUND,
+			      "no program '%s' (see 'ipsnet program list')",
+			      or_empty(id));
+	return rc == SQLITE_ROW ? 0 : IPSNET_EDB;
+}
+
+/* A client has at most one open trajectory per program. */
+static int check_no_open_trajectory(struct apply_ctx *ctx,
+				    const char *client_id,
+				    const char *program_id)
+{
+	sqlite3_stmt *st;
+	char open_id[JOURNAL_ID_MAX] = "";
+	int rc, rv = prepare(ctx,
+			     "SELECT id, status FROM trajectory WHERE "
+			     "client_id = ?1 AND program_id = ?2",
+			     &st);
+	if (rv != 0)
+		return rv;
+	sqlite3_bind_text(st, 1, client_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, program_id, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int s = sqlite3_column_int(st, 1);
+		if (trajectory_status_known(s) &&
+		    trajectory_states[s].next != 0) {
+			util_strlcpy(open_id, col(st, 0), sizeof(open_id));
+			break;
+		}
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return IPSNET_EDB;
+	if (open_id[0] != '\0')
+		return refuse(ctx, IPSNET_EPRECONDITION,
+			      "the client already has an open trajectory in "
+			      "program '%s' (%s)",
+			      program_id, open_id);
+	return 0;
+}
+
+struct step {
+	int status;
+	char on[16];
+};
+
+static const char *const trajectory_date_columns[] = {
+    "referred_on", "accepted_on", "declined_on", "started_on",
+    "held_on",     "resumed_on",  "closed_on",   "cancelled_on",
+};
+
+/* Writes a new trajectory that went through steps (the first REFERRED,
+ * each move already checked), with each step's date in its column and
+ * a trajectory_event row per step. */
+static int insert_trajectory(struct apply_ctx *ctx, const char *id,
+			     const char *client_id, const char *program_id,
+			     const char *note, const struct step *steps,
+			     size_t n, const char *close_reason)
+{
+	const char *dates[ARRAY_SIZE(trajectory_date_columns)] = {0};
+	sqlite3_stmt *st;
+	int rv;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *column =
+		    i == 0 ? trajectory_states[TS(REFERRED)].date_column
+			   : trajectory_date_column(steps[i - 1].status,
+						    steps[i].status);
+		for (size_t c = 0; c < ARRAY_SIZE(trajectory_date_columns); c++)
+			if (strcmp(column, trajectory_date_columns[c]) == 0)
+				dates[c] = steps[i].on; /* the latest wins */
+	}
+	rv = prepare(ctx,
+		     "INSERT INTO trajectory (id, version, client_id, "
+		     "program_id, referrer, status, note, referred_on, "
+		     "accepted_on, declined_on, started_on, held_on, "
+		     "resumed_on, closed_on, cancelled_on, close_reason) VALUES "
+		     "(?1, 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+		     "?13, ?14, ?15)",
+		     &st);
+	if (rv != 0)
+		return rv;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, client_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, program_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, ctx->actor->org, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 5, steps[n - 1].status);
+	sqlite3_bind_text(st, 6, or_empty(note), -1, SQLITE_STATIC);
+	for (size_t c = 0; c < ARRAY_SIZE(trajectory_date_columns); c++)
+		bind_text_or_null(st, 7 + (int)c, dates[c]);
+	bind_text_or_null(st, 15, close_reason);
+	rv = step_done(st);
+	if (rv != 0)
+		return rv;
+
+	rv = prepare(ctx,
+		     "INSERT INTO trajectory_event (trajectory_id, seq, status, "
+		     "on_date) VALUES (?1, ?2, ?3, ?4)",
+		     &st);
+	if (rv != 0)
+		return rv;
+	for (size_t i = 0; i < n && rv == 0; i++) {
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)(i + 1));
+		sqlite3_bind_int(st, 3, steps[i].status);
+		sqlite3_bind_text(st, 4, steps[i].on, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rv = IPSNET_EDB;
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	return rv;
+}
+
+static int refer(struct apply_ctx *ctx)
+{
+	const Ipsnet__V1__Refer *m = ctx->req->refer;
+	struct policy_client pc;
+	char owner[ORG_ID_MAX];
+	struct step first = {.status = TS(REFERRED)};
+	int rv;
+
+	rv = client_facts(ctx, m->client_id, &pc);
+	if (rv != 0)
+		return rv;
+	ASK_POLICY(policy_refer(ctx->actor, &pc, ctx->message,
+				sizeof(ctx->message)));
+	if (!pc.exists)
+		return refuse(ctx, IPSNET_ENOT_FOUND, "no client '%s'",
+			      m->client_id);
+	if (empty(m->trajectory_id))
+		return refuse(ctx, IPSNET_EINTERNAL,
+			      "no trajectory id assigned");
+	rv = program_owner(ctx, m->program_id, owner, sizeof(owner));
+	if (rv != 0)
+		return rv;
+	if (m->note != NULL && strlen(m->note) > NOTE_MAX)
+		return refuse(ctx, IPSNET_EINVAL,
+			      "the referral note must be at most 4000 "
+			      "characters");
+	rv = check_no_open_trajectory(ctx, m->client_id, m->program_id);
+	if (rv != 0)
+		return rv;
+	today(ctx, first.on);
+	rv = insert_trajectory(ctx, m->trajectory_id, m->client_id,
+			       m->program_id, m->note, &first, 1, NULL);
+	if (rv != 0)
+		return rv;
+	return respond_entity(ctx, E_TRAJECTORY, m->trajectory_id);
+}
+
+static int move_trajectory(struct apply_ctx *ctx)
+{
+	const Ipsnet__V1__MoveTrajectory *m = ctx->req->move_trajectory;
+	struct trajectory_row t;
+	struct policy_client pc;
+	sqlite3_stmt *st;
+	char on[16], sql[160];
+	int rv;
+
+	if (!trajectory_status_known(m->to))
+		return refuse(ctx, IPSNET_EINVAL,
+			      "the new state must be ACCEPTED, DECLINED, "
+			      "ACTIVE, ON_HOLD, CLOSED or CANCELLED");
+	rv = load_trajectory(ctx, m->trajectory_id, &t);
+	if (rv != 0)
+		return rv;
+	rv = client_facts(ctx, t.client_id, &pc);
+	if (rv != 0)
+		return rv;
+	ASK_POLICY(policy_move_trajectory(ctx->actor, &pc, &t.parties, m->to,
+					  ctx->message, sizeof(ctx->message)));
+	if (!t.found)
+		return refuse(ctx, IPSNET_ENOT_FOUND, "no trajectory '%s'",
+			      m->trajectory_id);
+	rv = check_version(ctx, "trajectory", m->trajectory_id,
+			   m->expected_version, t.version);
+	if (rv != 0)
+		return rv;
+	rv = apply_trajectory_move(t.status, m->to, ctx->message,
+				   sizeof(ctx->message));
+	if (rv != 0)
+		return rv;
+	rv = date_or_today(ctx, m->on, "the date", on);
+	if (rv != 0)
+		return rv;
+	if (strcmp(on, t.last_on) < 0)
+		return refuse(ctx, IPSNET_EINVAL,
+			      "the date must not be before the trajectory's "
+			      "latest step (%s)",
+			      t.last_on);
+	if (m->to == TS(CLOSED) && !text_ok(m->reason, REASON_MAX))
+		return refuse(ctx, IPSNET_EINVAL,
+			      "closing a trajectory needs a reason (1 to 1000 "
+			      "characters)");
+	if (m->to != TS(CLOSED) && !empty(m->reason))
+		return refuse(ctx, IPSNET_EINVAL,
+			      "a reason is recorded only when a trajectory is "
+			      "closed");
+
+	/* The column comes from the declared table, never from the
+	 * request. */
+	snprintf(sql, sizeof(sql),
+		 "UPDATE trajectory SET version = version + 1, status = ?2, "
+		 "%s = ?3, close_reason = coalesce(?4, close_reason) WHERE "
+		 "id = ?1",
+		 trajectory_date_column(t.status, m->to));
+	rv = prepare(ctx, sql, &st);
+	if (rv != 0)
+		return rv;
+	sqlite3_bind_text(st, 1, m->trajectory_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, m->to);
+	sqlite3_bind_text(st, 3, on, -1, SQLITE_STATIC);
+	bind_text_or_null(st, 4, m->reason);
+	rv = step_done(st);
+	if (rv != 0)
+		return rv;
+	rv = prepare(ctx,
+		     "INSERT INTO trajectory_event (trajectory_id, seq, status, "
+		     "on_date) VALUES (?1, ?2, ?3, ?4)",
+		     &st);
+	if (rv != 0)
+		return rv;
+	sqlite3_bind_text(st, 1, m->trajectory_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, t.steps + 1);
+	sqlite3_bind_int(st, 3, m->to);
+	sqlite3_bind_text(st, 4, on, -1, SQLITE_STATIC);
+	rv = step_done(st);
+	if (rv != 0)
+		return rv;
+	return respond_entity(ctx, E_TRAJECTORY, m->trajectory_id);
+}
+
+#define IMPORT_STEPS_MAX 64
+
+static int import_trajectory(struct apply_ctx *ctx)
+{
+	const Ipsnet__V1__ImportTrajectory *m = ctx->req->import_trajectory;
+	struct step steps[IMPORT_STEPS_MAX];
+	struct policy_trajectory parties;
+	struct policy_client pc;
+	char why[256];
+	int rv;
+
+	rv = client_facts(ctx, m->client_id, &pc);
+	if (rv != 0)
+		return rv;
+	ASK_POLICY(policy_refer(ctx->actor, &pc, ctx->message,
+				sizeof(ctx->message)));
+	if (!pc.exists)
+		return refuse(ctx, IPSNET_ENOT_FOUND, "no client '%s'",
+			      m->client_id);
+	if (empty(m->trajectory_id))
+		return refuse(ctx, IPSNET_EINTERNAL,
+			      "no trajectory id assigned");
+	util_strlcpy(parties.referrer, ctx->actor->org,
+		     sizeof(parties.referrer));
+	rv = program_owner(ctx, m->program_id, parties.program_owner,
+			   sizeof(parties.program_owner));
+	if (rv != 0)
+		return rv;
+	if (m->note != NULL && strlen(m->note) > NOTE_MAX)
+		return refuse(ctx, IPSNET_EINVAL,
+			      "the referral note must be at most 4000 "
+			      "characters");
+	if (m->n_steps == 0 || m->n_steps > IMPORT_STEPS_MAX)
+		return refuse(ctx, IPSNET_EINVAL,
+			      "an imported trajectory has 1 to %d steps",
+			      IMPORT_STEPS_MAX);
+	for (size_t i = 0; i < m->n_steps; i++) {
+		const Ipsnet__V1__TrajectoryStep *s = m->steps[i];
+		if (i == 0 && s->status != TS(REFERRED))
+			return refuse(ctx, IPSNET_EINVAL,
+				      "an imported trajectory starts with "
+				      "REFERRED");
+		if (!trajectory_status_known(s->status))
+			return refuse(ctx, IPSNET_EINVAL,
+				      "step %zu has no known state", i + 1);
+		if (empty(s->on))
+			return refuse(ctx, IPSNET_EINVAL,
+				      "step %zu (%s) needs its date", i + 1,
+				      apply_trajectory_status_name(s->status));
+		rv = date_or_today(ctx, s->on, "every step's date",
+				   steps[i].on);
+		if (rv != 0)
+			return rv;
+		steps[i].status = s->status;
+		if (i == 0)
+			continue;
+		if (strcmp(steps[i].on, steps[i - 1].on) < 0)
+			return refuse(ctx, IPSNET_EINVAL,
+				      "step %zu (%s, %s) is dated before the "
+				      "step before it (%s)",
+				      i + 1,
+				      apply_trajectory_status_name(s->status),
+				      steps[i].on, steps[i - 1].on);
+		if (apply_trajectory_move(steps[i - 1].status, s->status, why,
+					  sizeof(why)) != 0)
+			return refuse(ctx, IPSNET_EPRECONDITION, "step %zu: %s",
+				      i + 1, why);
+		ASK_POLICY(policy_move_trajectory(ctx->actor, &pc, &parties,
+						  s->status, ctx->message,
+						  sizeof(ctx->message)));
+	}
+	int last = steps[m->n_steps - 1].status;
+	if (last == TS(CLOSED) && !text_ok(m->close_reason, REASON_MAX))
+		return refuse(ctx, IPSNET_EINVAL,
+			      "a closed trajectory needs its close reason (1 to "
+			      "1000 characters)");
+	if (last != TS(CLOSED) && !empty(m->close_reason))
+		return refuse(ctx, IPSNET_EINVAL,
+			      "a close reason goes only with a closed "
+			      "trajectory");
+	if (trajectory_states[last].next != 0) {
+		rv = check_no_open_trajectory(ctx, m->client_id,
+					      m->program_id);
+		if (rv != 0)
+			return rv;
+	}
+	rv = insert_trajectory(ctx, m->trajectory_id, m->client_id,
+			       m->program_id, m->note, steps, m->n_steps,
+			       m->close_reason);
+	if (rv != 0)
+		return rv;
+	return respond_entity(ctx, E_TRAJECTORY, m->trajectory_id);
+}
+
+/* ---- funding ----------------------------------------------------------- */
+
+static const char *benefit_name(int b)
+{
+	switch (b) {
+	case IPSNET__V1__BENEFIT__BENEFIT_NONE:
+		return "NONE";
+	case IPSNET__V1__BENEFIT__BENEFIT_PARTICIPATIEWET:
+		return "PARTICIPATIEWET";
+	case IPSNET__V1__BENEFIT__BENEFIT_WIA:
+		return "WIA";
+	case IPSNET__V1__BENEFIT__BENEFIT_WAJONG:
+		return "WAJONG";
+	case IPSNET__V1__BENEFIT__BENEFIT_WW:
+		return "WW";
+	case IPSNET__V1__BENEFIT__BENEFIT_OTHER:
+		return "OTHER";
+	default:
+		return "UNSPECIFIED";
+	}
+}
+
+/* The funder rule of DESIGN §2: PARTICIPATIEWET -> the client's own
+ * municipality, WIA / WAJONG / WW -> UWV; any client may instead be funded
+ * by OTHER, described. */
+static int check_funder(struct apply_ctx *ctx, const char *client_id,
+			const char *funder)
+{
+	sqlite3_stmt *st;
+	char municipality[16] = "", cbs[16];
+	enum org_kind kind;
+	int benefit = 0;
+
+	int rv = prepare(ctx,
+			 "SELECT benefit, municipality FROM client WHERE id = "
+			 "?1",
+			 &st);
+	if (rv != 0)
+		return rv;
+	sqlite3_bind_text(st, 1, client_id, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		benefit = sqlite3_column_int(st, 0);
+		util_strlcpy(municipality, col(st, 1), sizeof(municipality));
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return IPSNET_EDB;
+	rv = org_lookup(ctx, funder, &kind, cbs, sizeof(cbs));
+	if (rv != 0)
+		return rv;
+	if (kind != ORG_KIND_MUNICIPALITY && kind != ORG_KIND_UWV)
+		return refuse(ctx, IPSNET_EINVAL,
+			      "the funder must be a municipality or UWV in the "
+			      "registry, or OTHER with a description");
+	switch (benefit) {
+	case IPSNET__V1__BENEFIT__BENEFIT_PARTICIPATIEWET:
+		if (kind == ORG_KIND_MUNICIPALITY &&
+		    strcmp(cbs, municipality) == 0)
+			return 0;
+		return refuse(ctx, IPSNET_EPRECONDITION,
+			      "wrong funder: a client on PARTICIPATIEWET is "
+			      "funded by the client's own municipality (%s), "
+			      "not by '%s'",
+			      municipality, funder);
+	case IPSNET__V1__BENEFIT__BENEFIT_WIA:
+	case IPSNET__V1__BENEFIT__BENEFIT_WAJONG:
+	case IPSNET__V1__BENEFIT__BENEFIT_WW:
+		if (kind == ORG_KIND_UWV)
+			return 0;
+		return refuse(ctx, IPSNET_EPRECONDITION,
+			      "wrong funder: a client on %s is funded by UWV, "
+			      "not by '%s'",
+			      benefit_name(benefit), funder);
+	default:
+		return refuse(ctx, IPSNET_EPRECONDITION,
+			      "wrong funder: a client with benefit %s has no "
+			      "funder in the network; ask OTHER with a "
+			      "description",
+			      benefit_name(benefit));
+	}
+}
+
+/* Whether the client has live consent to share with org on the change's
+ * date. */
+static int consent_live(struct apply_ctx *ctx, const char *client_id,
+			const char *org, bool *live)
+{
+	sqlite3_stmt *st;
+	char day[16];
+	int rv = prepare(ctx,
+			 "SELECT 1 FROM consent WHERE client_id = ?1 AND "
+			 "recipient = ?2 AND withdrawn_at IS NULL AND "
+			 "valid_until >= ?3",
+			 &st);
+	if (rv != 0)
+		return rv;
+	sqlite3_bind_text(st, 1, client_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, org, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, today(ctx, day), -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	*live = rc == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : IPSNET_EDB;
+}
+
+static int request_funding(struct apply_ctx *ctx)
+{
+	const Ipsnet__V1__RequestFunding *m = ctx->req->request_funding;
+	struct trajectory_row t;
+	struct policy_client pc;
+	sqlite3_stmt *st;
+	char day[16];
+	int rv;
+
+	rv = load_trajectory(ctx, m->trajectory_id, &t);
+	if (rv != 0)
+		return rv;
+	rv = client_facts(ctx, t.client_id, &pc);
+	if (rv != 0)
+		return rv;
+	ASK_POLICY(policy_request_funding(ctx->actor, &pc, &t.parties,
+					  ctx->message, sizeof(ctx->message)));
+	if (!t.found)
+		return refuse(ctx, IPSNET_ENOT_FOUND, "no trajectory '%s'",
+			      m->trajectory_id);
+	if (empty(m->funding_id))
+		return refuse(ctx, IPSNET_EINTERNAL, "no funding id assigned");
+	if (!trajectory_status_known(t.status) ||
+	    trajectory_states[t.status].next == 0)
+		return refuse(ctx, IPSNET_EPRECONDITION,
+			      "funding is asked for an open trajectory; this "
+			      "one is %s",
+			      apply_trajectory_status_name(t.status));
+	if (m->months < 1 || m->months > 60)
+		return refuse(ctx, IPSNET_EINVAL,
+			      "the months requested must be 1 to 60");
+	bool other = empty(m->funder);
+	if (other && empty(m->other_description))
+		return refuse(ctx, IPSNET_EINVAL,
+			      "name the funder (the client's municipality or "
+			      "UWV), or describe another funder");
+	if (!other && !empty(m->other_description))
+		return refuse(ctx, IPSNET_EINVAL,
+			      "give either a funder or a description of "
+			      "another funder, not both");
+	if (other && strlen(m->other_description) > TEXT_MAX)
+		return refuse(ctx, IPSNET_EINVAL,
+			      "the description of the funder must be 1 to 200 "
+			      "characters");
+	if (!other && !ctx->replay) {
+		rv = check_funder(ctx, t.client_id, m->funder);
+		if (rv != 0)
+			return rv;
+	}
+	if (!other) {
+		/* Asking a funder shares the client with it. */
+		bool live;
+		rv = consent_live(ctx, t.client_id, m->funder, &live);
+		if (rv != 0)
+			return rv;
+		if (!live)
+			return refuse(ctx, IPSNET_EPRECONDITION,
+				      "no consent: the client has no live "
+				      "consent to share with '%s'; record "
+				      "consent first",
+				      m->funder);
+	}
+	rv = prepare(ctx,
+		     "SELECT id FROM funding WHERE trajectory_id = ?1 AND "
+		     "status = ?2 AND coalesce(funder, '') = ?3",
+		     &st);
+	if (rv != 0)
+		return rv;
+	sqlite3_bind_text(st, 1, m->trajectory_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, FS(REQUESTED));
+	sqlite3_bind_text(st, 3, or_empty(m->funder), -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	char waiting[JOURNAL_ID_MAX] = "";
+	if (rc == SQLITE_ROW)
+		util_strlcpy(waiting, col(st, 0), sizeof(waiting));
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return IPSNET_EDB;
+	if (rc == SQLITE_ROW && !other)
+		return refuse(ctx, IPSNET_EPRECONDITION,
+			      "a funding request to '%s' for this trajectory "
+			      "is already waiting (%s)",
+			      m->funder, waiting);
+
+	rv = prepare(ctx,
+		     "INSERT INTO funding (id, version, trajectory_id, "
+		     "client_id, funder, other_description, months, status, "
+		     "requested_on, requested_by) VALUES (?1, 1, ?2, ?3, ?4, "
+		     "?5, ?6, ?7, ?8, ?9)",
+		     &st);
+	if (rv != 0)
+		return rv;
+	sqlite3_bind_text(st, 1, m->funding_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, m->trajectory_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, t.client_id, -1, SQLITE_STATIC);
+	bind_text_or_null(st, 4, m->funder);
+	bind_text_or_null(st, 5, m->other_description);
+	sqlite3_bind_int(st, 6, (int)m->months);
+	sqlite3_bind_int(st, 7, FS(REQUESTED));
+	sqlite3_bind_text(st, 8, today(ctx, day), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 9, ctx->actor->org, -1, SQLITE_STATIC);
+	rv = step_done(st);
+	if (rv != 0)
+		return rv;
+	return respond_entity(ctx, E_FUNDING, m->funding_id);
+}
+
+static int decide_funding(struct apply_ctx *ctx)
+{
+	const Ipsnet__V1__DecideFunding *m = ctx->req->decide_funding;
+	struct policy_client pc;
+	sqlite3_stmt *st;
+	char client_id[JOURNAL_ID_MAX] = "", funder[ORG_ID_MAX] = "",
+	     requested_by[ORG_ID_MAX] = "", requested_on[16] = "", on[16];
+	uint64_t current = 0;
+	int status = 0, rv;
+
+	if (m->decision != FS(APPROVED) && m->decision != FS(REJECTED) &&
+	    m->decision != FS(WITHDRAWN))
+		return refuse(ctx, IPSNET_EINVAL,
+			      "the decision must be APPROVED, REJECTED or "
+			      "WITHDRAWN");
+	rv = prepare(ctx,
+		     "SELECT client_id, coalesce(funder, ''), "
+		     "coalesce(requested_by, ''), version, status, "
+		     "requested_on FROM funding WHERE id = ?1",
+		     &st);
+	if (rv != 0)
+		return rv;
+	sqlite3_bind_text(st, 1, m->funding_id, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		util_strlcpy(client_id, col(st, 0), sizeof(client_id));
+		util_strlcpy(funder, col(st, 1), sizeof(funder));
+		util_strlcpy(requested_by, col(st, 2), sizeof(requested_by));
+		current = (uint64_t)sqlite3_column_int64(st, 3);
+		status = sqlite3_column_int(st, 4);
+		util_strlcpy(requested_on, col(st, 5), sizeof(requested_on));
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return IPSNET_EDB;
+	rv = client_facts(ctx, client_id, &pc);
+	if (rv != 0)
+		return rv;
+	ASK_POLICY(policy_decide_funding(ctx->actor, &pc, funder, requested_by,
+					 m->decision, ctx->message,
+					 sizeof(ctx->message)));
+	if (rc == SQLITE_DONE)
+		return refuse(ctx, IPSNET_ENOT_FOUND,
+			      "no funding request '%s'", m->funding_id);
+	rv = check_version(ctx, "funding request", m->funding_id,
+			   m->expected_version, current);
+	if (rv != 0)
+		return rv;
+	rv = apply_funding_move(status, m->decision, ctx->message,
+				sizeof(ctx->message));
+	if (rv != 0)
+		return rv;
+	rv = date_or_today(ctx, m->on, "the decision date", on);
+	if (rv != 0)
+		return rv;
+	if (strcmp(on, requested_on) < 0)
+		return refuse(ctx, IPSNET_EINVAL,
+			      "the decision date must not be before the "
+			      "request (%s)",
+			      requested_on);
+	if (m->reference != NULL && strlen(m->reference) > TEXT_MAX)
+		return refuse(ctx, IPSNET_EINVAL,
+			      "the decision reference must be at most 200 "
+			      "characters");
+	if (m->reason != NULL && strlen(m->reason) > REASON_MAX)
+		return refuse(ctx, IPSNET_EINVAL,
+			      "the reason must be at most 1000 characters");
+	if (m->decision == FS(REJECTED) && empty(m->reason))
+		return refuse(ctx, IPSNET_EINVAL,
+			      "a rejection needs a reason");
+
+	rv = prepare(ctx,
+		     "UPDATE funding SET version = version + 1, status = ?2, "
+		     "decided_on = ?3, decision_reference = ?4, reason = ?5 "
+		     "WHERE id = ?1",
+		     &st);
+	if (rv != 0)
+		return rv;
+	sqlite3_bind_text(st, 1, m->funding_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, m->decision);
+	sqlite3_bind_text(st, 3, on, -1, SQLITE_STATIC);
+	bind_text_or_null(st, 4, m->reference);
+	bind_text_or_null(st, 5, m->reason);
+	rv = step_done(st);
+	if (rv != 0)
+		return rv;
+	return respond_entity(ctx, E_FUNDING, m->funding_id);
+}
+
+/* ---- jobs -------------------------------------------------------------- */
+
+static int add_job(struct apply_ctx *ctx)
+{
+	const Ipsnet__V1__AddJob *m = ctx->req->add_job;
+	struct policy_client pc;
+	sqlite3_stmt *st;
+	char start[16], end[16] = "";
+	int rv;
+
+	rv = client_facts(ctx, m->client_id, &pc);
+	if (rv != 0)
+		return rv;
+	ASK_POLICY(policy_record_job(ctx->actor, &pc, ctx->message,
+				     sizeof(ctx->message)));
+	if (!pc.exists)
+		return refuse(ctx, IPSNET_ENOT_FOUND, "no client '%s'",
+			      m->client_id);
+	if (empty(m->job_id))
+		return refuse(ctx, IPSNET_EINTERNAL, "no job id assigned");
+	if (!empty(m->trajectory_id)) {
+		struct trajectory_row t;
+		rv = load_trajectory(ctx, m->trajectory_id, &t);
+		if (rv != 0)
+			return rv;
+		if (!t.found || strcmp(t.client_id, m->client_id) != 0)
+			return refuse(ctx, IPSNET_EINVAL,
+				      "trajectory '%s' is not one of this "
+				      "client's",
+				      m->trajectory_id);
+	}
+	if (!text_ok(m->employer, TEXT_MAX))
+		return refuse(ctx, IPSNET_EINVAL,
+			      "the employer must be 1 to 200 characters");
+	if (empty(m->start_date))
+		return refuse(ctx, IPSNET_EINVAL, "the job needs a start date");
+	rv = date_or_today(ctx, m->start_date, "the start date", start);
+	if (rv != 0)
+		return rv;
+	if (!empty(m->end_date)) {
+		rv = date_or_today(ctx, m->end_date, "the end date", end);
+		if (rv != 0)
+			return rv;
+		if (strcmp(end, start) < 0)
+			return refuse(ctx, IPSNET_EINVAL,
+				      "the end date must not be before the "
+				      "start date");
+	}
+	if (!isfinite(m->hours_per_week) || m->hours_per_week <= 0 ||
+	    m->hours_per_week > 80)
+		return refuse(ctx, IPSNET_EINVAL,
+			      "the hours a week must be more than 0 and at "
+			      "most 80");
+
+	rv = prepare(ctx,
+		     "INSERT INTO job (id, version, client_id, trajectory_id, "
+		     "employer, start_date, end_date, hours_per_week, "
+		     "competitive) VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+		     &st);
+	if (rv != 0)
+		return rv;
+	sqlite3_bind_text(st, 1, m->job_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, m->client_id, -1, SQLITE_STATIC);
+	bind_text_or_null(st, 3, m->trajectory_id);
+	sqlite3_bind_text(st, 4, m->employer, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, start, -1, SQLITE_STATIC);
+	bind_text_or_null(st, 6, end);
+	sqlite3_bind_double(st, 7, m->hours_per_week);
+	sqlite3_bind_int(st, 8, m->competitive ? 1 : 0);
+	rv = step_done(st);
+	if (rv != 0)
+		return rv;
+	return respond_entity(ctx, E_JOB, m->job_id);
+}
+
+static int end_job(struct apply_ctx *ctx)
+{
+	const Ipsnet__V1__EndJob *m = ctx->req->end_job;
+	struct policy_client pc;
+	sqlite3_stmt *st;
+	char client_id[JOURNAL_ID_MAX] = "", start[16] = "", ended[16] = "",
+	     end[16];
+	uint64_t current = 0;
+	int rv;
+
+	rv = prepare(ctx,
+		     "SELECT client_id, version, start_date, end_date FROM "
+		     "job WHERE id = ?1",
+		     &st);
+	if (rv != 0)
+		return rv;
+	sqlite3_bind_text(st, 1, m->job_id, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		util_strlcpy(client_id, col(st, 0), sizeof(client_id));
+		current = (uint64_t)sqlite3_column_int64(st, 1);
+		util_strlcpy(start, col(st, 2), sizeof(start));
+		util_strlcpy(ended, col(st, 3), sizeof(ended));
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return IPSNET_EDB;
+	rv = client_facts(ctx, client_id, &pc);
+	if (rv != 0)
+		return rv;
+	ASK_POLICY(policy_record_job(ctx->actor, &pc, ctx->message,
+				     sizeof(ctx->message)));
+	if (rc == SQLITE_DONE)
+		return refuse(ctx, IPSNET_ENOT_FOUND, "no job '%s'", m->job_id);
+	rv = check_version(ctx, "job", m->job_id, m->expected_version,
+			   current);
+	if (rv != 0)
+		return rv;
+	if (ended[0] != '\0')
+		return refuse(ctx, IPSNET_EPRECONDITION,
+			      "this job already ended on %s", ended);
+	rv = date_or_today(ctx, m->end_date, "the end date", end);
+	if (rv != 0)
+		return rv;
+	if (strcmp(end, start) < 0)
+		return refuse(ctx, IPSNET_EINVAL,
+			      "the end date must not be before the start date "
+			      "(%s)",
+			      start);
+	rv = prepare(ctx,
+		     "UPDATE job SET version = version + 1, end_date = ?2 "
+		     "WHERE id = ?1",
+		     &st);
+	if (rv != 0)
+		return rv;
+	sqlite3_bind_text(st, 1, m->job_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, end, -1, SQLITE_STATIC);
+	rv = step_done(st);
+	if (rv != 0)
+		return rv;
+	return respond_entity(ctx, E_JOB, m->job_id);
+}
+
+/* ---- fidelity reviews -------------------------------------------------- */
+
+static int record_fidelity(struct apply_ctx *ctx)
+{
+	const Ipsnet__V1__RecordFidelity *m = ctx->req->record_fidelity;
+	char owner[ORG_ID_MAX], date[16], scores[FIDELITY_ITEMS * 2 + 1] = "";
+	bool independent = false;
+	unsigned total = 0;
+	sqlite3_stmt *st;
+	int rv;
+
+	rv = program_owner(ctx, m->program_id, owner, sizeof(owner));
+	if (rv != 0)
+		return rv;
+	ASK_POLICY(policy_record_fidelity(ctx->actor, owner, &independent,
+					  ctx->message, sizeof(ctx->message)));
+	/* Only NETWORK and the owner may record: a review by anyone but the
+	 * owner is independent (the same answer when replaying). */
+	independent = strcmp(ctx->actor->org, owner) != 0;
+	if (empty(m->review_id))
+		return refuse(ctx, IPSNET_EINTERNAL, "no review id assigned");
+	if (m->n_scores != FIDELITY_ITEMS)
+		return refuse(ctx, IPSNET_EINVAL,
+			      "a fidelity review has 25 item scores; this one "
+			      "has %zu",
+			      m->n_scores);
+	for (size_t i = 0; i < m->n_scores; i++) {
+		if (m->scores[i] < 1 || m->scores[i] > 5)
+			return refuse(ctx, IPSNET_EINVAL,
+				      "item %zu scores %u: every item scores 1 "
+				      "to 5",
+				      i + 1, m->scores[i]);
+		total += m->scores[i];
+		size_t len = strlen(scores);
+		snprintf(scores + len, sizeof(scores) - len, "%s%u",
+			 i == 0 ? "" : ",", m->scores[i]);
+	}
+	rv = date_or_today(ctx, m->review_date, "the review date", date);
+	if (rv != 0)
+		return rv;
+
+	rv = prepare(ctx,
+		     "INSERT INTO fidelity_review (id, version, program_id, "
+		     "review_date, scores, total, band, independent, "
+		     "recorded_by) VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+		     &st);
+	if (rv != 0)
+		return rv;
+	sqlite3_bind_text(st, 1, m->review_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, m->program_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, date, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, scores, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 5, (int)total);
+	sqlite3_bind_text(st, 6, apply_fidelity_band(total), -1,
+			  SQLITE_STATIC);
+	sqlite3_bind_int(st, 7, independent ? 1 : 0);
+	sqlite3_bind_text(st, 8, ctx->actor->org, -1, SQLITE_STATIC);
+	rv = step_done(st);
+	if (rv != 0)
+		return rv;
+	return respond_entity(ctx, E_REVIEW, m->review_id);
 }
 
 /* ---- programs ---------------------------------------------------------- */
@@ -289,30 +1731,29 @@ static int put_program(struct apply_ctx *ctx)
 
 typedef int (*apply_fn)(struct apply_ctx *ctx);
 
-static const apply_fn appliers[] = {
-    [BODY(REGISTER_CLIENT)] = register_client,
-    [BODY(PUT_PROGRAM)] = put_program,
+static const struct {
+	apply_fn fn;
+	const char *action; /* as the audit trail names it */
+} appliers[] = {
+    [BODY(REGISTER_CLIENT)] = {register_client, "register_client"},
+    [BODY(UPDATE_CLIENT)] = {update_client, "update_client"},
+    [BODY(GRANT_CONSENT)] = {grant_consent, "grant_consent"},
+    [BODY(WITHDRAW_CONSENT)] = {withdraw_consent, "withdraw_consent"},
+    [BODY(REFER)] = {refer, "refer"},
+    [BODY(MOVE_TRAJECTORY)] = {move_trajectory, "move_trajectory"},
+    [BODY(REQUEST_FUNDING)] = {request_funding, "request_funding"},
+    [BODY(DECIDE_FUNDING)] = {decide_funding, "decide_funding"},
+    [BODY(ADD_JOB)] = {add_job, "add_job"},
+    [BODY(END_JOB)] = {end_job, "end_job"},
+    [BODY(PUT_PROGRAM)] = {put_program, "put_program"},
+    [BODY(RECORD_FIDELITY)] = {record_fidelity, "record_fidelity"},
+    [BODY(IMPORT_TRAJECTORY)] = {import_trajectory, "import_trajectory"},
 };
 
 bool apply_is_change(int body_case)
 {
-	switch (body_case) {
-	case BODY(REGISTER_CLIENT):
-	case BODY(UPDATE_CLIENT):
-	case BODY(GRANT_CONSENT):
-	case BODY(WITHDRAW_CONSENT):
-	case BODY(REFER):
-	case BODY(MOVE_TRAJECTORY):
-	case BODY(REQUEST_FUNDING):
-	case BODY(DECIDE_FUNDING):
-	case BODY(ADD_JOB):
-	case BODY(END_JOB):
-	case BODY(PUT_PROGRAM):
-	case BODY(RECORD_FIDELITY):
-	case BODY(IMPORT_TRAJECTORY):
-		return true;
-	}
-	return false;
+	return body_case > 0 && (size_t)body_case < ARRAY_SIZE(appliers) &&
+	       appliers[body_case].fn != NULL;
 }
 
 /* A new opaque id: a prefix and 16 hex digits of randomness. */
@@ -355,12 +1796,157 @@ int apply_prepare(Ipsnet__V1__Envelope *req)
 	}
 }
 
+/* What a change is about, from the request alone: the entity it makes or
+ * changes, and the client when the request names it. */
+static void describe(const Ipsnet__V1__Envelope *req, const char **kind,
+		     const char **id, const char **client)
+{
+	*kind = "";
+	*id = "";
+	*client = "";
+	switch (req->body_case) {
+	case BODY(REGISTER_CLIENT):
+		*kind = "client";
+		*id = req->register_client->client_id;
+		break;
+	case BODY(UPDATE_CLIENT):
+		*kind = "client";
+		*id = *client = req->update_client->client_id;
+		break;
+	case BODY(GRANT_CONSENT):
+		*kind = "consent";
+		*id = req->grant_consent->consent_id;
+		*client = req->grant_consent->client_id;
+		break;
+	case BODY(WITHDRAW_CONSENT):
+		*kind = "consent";
+		*id = req->withdraw_consent->consent_id;
+		break;
+	case BODY(REFER):
+		*kind = "trajectory";
+		*id = req->refer->trajectory_id;
+		*client = req->refer->client_id;
+		break;
+	case BODY(MOVE_TRAJECTORY):
+		*kind = "trajectory";
+		*id = req->move_trajectory->trajectory_id;
+		break;
+	case BODY(REQUEST_FUNDING):
+		*kind = "funding";
+		*id = req->request_funding->funding_id;
+		break;
+	case BODY(DECIDE_FUNDING):
+		*kind = "funding";
+		*id = req->decide_funding->funding_id;
+		break;
+	case BODY(ADD_JOB):
+		*kind = "job";
+		*id = req->add_job->job_id;
+		*client = req->add_job->client_id;
+		break;
+	case BODY(END_JOB):
+		*kind = "job";
+		*id = req->end_job->job_id;
+		break;
+	case BODY(PUT_PROGRAM):
+		*kind = "program";
+		*id = req->put_program->program_id;
+		break;
+	case BODY(RECORD_FIDELITY):
+		*kind = "fidelity_review";
+		*id = req->record_fidelity->review_id;
+		break;
+	case BODY(IMPORT_TRAJECTORY):
+		*kind = "trajectory";
+		*id = req->import_trajectory->trajectory_id;
+		*client = req->import_trajectory->client_id;
+		break;
+	default:
+		break;
+	}
+	*id = or_empty(*id);
+	*client = or_empty(*client);
+}
+
 int apply_change(struct apply_ctx *ctx)
 {
 	size_t kind = (size_t)ctx->req->body_case;
-	apply_fn fn = kind < ARRAY_SIZE(appliers) ? appliers[kind] : NULL;
+	apply_fn fn = kind < ARRAY_SIZE(appliers) ? appliers[kind].fn : NULL;
+	const char *entity_id, *client_id;
 	if (fn == NULL)
 		return refuse(ctx, IPSNET_EUNIMPLEMENTED,
 			      "this server does not apply that change yet");
+	/* What a refusal is recorded against; the apply function sets the
+	 * rest as it learns it. */
+	describe(ctx->req, &ctx->entity_kind, &entity_id, &client_id);
+	util_strlcpy(ctx->entity_id, entity_id, sizeof(ctx->entity_id));
+	util_strlcpy(ctx->client_id, client_id, sizeof(ctx->client_id));
 	return fn(ctx);
+}
+
+static const char *action_name(int body_case)
+{
+	return apply_is_change(body_case) ? appliers[body_case].action
+					  : "unknown_change";
+}
+
+void apply_audit(const struct apply_ctx *ctx, struct journal_audit_row *row)
+{
+	util_strlcpy(row->action, action_name(ctx->req->body_case),
+		     sizeof(row->action));
+	snprintf(row->object, sizeof(row->object), "%s:%s",
+		 ctx->entity_kind != NULL && ctx->entity_kind[0] != '\0'
+		     ? ctx->entity_kind
+		     : "-",
+		 ctx->entity_id[0] != '\0' ? ctx->entity_id : "-");
+	util_strlcpy(row->client_id, ctx->client_id, sizeof(row->client_id));
+}
+
+/* The client of the entity in a ChangeOk. */
+static const char *change_ok_client(const Ipsnet__V1__ChangeOk *ok)
+{
+	switch (ok->entity_case) {
+	case IPSNET__V1__CHANGE_OK__ENTITY_CLIENT:
+		return ok->client->id;
+	case IPSNET__V1__CHANGE_OK__ENTITY_CONSENT:
+		return ok->consent->client_id;
+	case IPSNET__V1__CHANGE_OK__ENTITY_TRAJECTORY:
+		return ok->trajectory->client_id;
+	case IPSNET__V1__CHANGE_OK__ENTITY_FUNDING:
+		return ok->funding->client_id;
+	case IPSNET__V1__CHANGE_OK__ENTITY_JOB:
+		return ok->job->client_id;
+	default:
+		return "";
+	}
+}
+
+void apply_audit_request(const Ipsnet__V1__Envelope *req,
+			 const uint8_t *response, size_t len,
+			 struct journal_audit_row *row)
+{
+	const char *kind, *id, *client;
+	describe(req, &kind, &id, &client);
+	util_strlcpy(row->action, action_name(req->body_case),
+		     sizeof(row->action));
+	snprintf(row->object, sizeof(row->object), "%s:%s",
+		 kind[0] != '\0' ? kind : "-", id[0] != '\0' ? id : "-");
+	util_strlcpy(row->client_id,
+		     req->body_case == BODY(REGISTER_CLIENT) ? "" : client,
+		     sizeof(row->client_id));
+	if (response == NULL)
+		return;
+	/* A replay: the first answer names what the change made. */
+	Ipsnet__V1__Envelope *first = ipsnet__v1__envelope__unpack(
+	    &ipsnet_protobuf_allocator, len, response);
+	if (first == NULL)
+		return;
+	if (first->body_case == BODY(CHANGE_OK)) {
+		const Ipsnet__V1__ChangeOk *ok = first->change_ok;
+		snprintf(row->object, sizeof(row->object), "%s:%s",
+			 or_empty(ok->entity_kind), or_empty(ok->entity_id));
+		util_strlcpy(row->client_id, or_empty(change_ok_client(ok)),
+			     sizeof(row->client_id));
+	}
+	ipsnet__v1__envelope__free_unpacked(first, &ipsnet_protobuf_allocator);
 }

@@ -28,6 +28,9 @@ struct apply_ctx {
 	/* out */
 	const char *entity_kind; /* "client", "consent", "trajectory", ... */
 	char entity_id[JOURNAL_ID_MAX];
+	char client_id[JOURNAL_ID_MAX]; /* the client concerned, "" if none
+					   (for the audit trail, refused
+					   changes too) */
 	uint64_t version;
 	char message[256];        /* with a refusal */
 	uint64_t current_version; /* with IPSNET_ECONFLICT */
@@ -47,6 +50,34 @@ int apply_prepare(Ipsnet__V1__Envelope *req);
  * IPSNET_EPRECONDITION, IPSNET_EEXISTS) with ctx->message, or IPSNET_EDB
  * when the database itself failed. */
 int apply_change(struct apply_ctx *ctx);
+
+/* What the audit trail records of a change after apply_change (applied or
+ * refused): action, object and client in row. */
+void apply_audit(const struct apply_ctx *ctx, struct journal_audit_row *row);
+
+/* The same for a change that apply_change did not run: from the request,
+ * and from its first answer when it was replayed (response, len; NULL:
+ * none). */
+void apply_audit_request(const Ipsnet__V1__Envelope *req,
+			 const uint8_t *response, size_t len,
+			 struct journal_audit_row *row);
+
+/* The state machines of DESIGN §2, each a declared table checked here
+ * alone. 0 when `from` may move to `to`, else IPSNET_EPRECONDITION with a
+ * sentence naming both states in why (size cap). */
+int apply_trajectory_move(Ipsnet__V1__TrajectoryStatus from,
+			  Ipsnet__V1__TrajectoryStatus to, char *why,
+			  size_t cap);
+int apply_funding_move(Ipsnet__V1__FundingStatus from,
+		       Ipsnet__V1__FundingStatus to, char *why, size_t cap);
+
+/* "REFERRED", "ON_HOLD", ...; "UNKNOWN" out of range. */
+const char *apply_trajectory_status_name(Ipsnet__V1__TrajectoryStatus s);
+const char *apply_funding_status_name(Ipsnet__V1__FundingStatus s);
+
+/* The fidelity band of a total of 25 item scores: "exemplary" (115-125),
+ * "good" (100-114), "fair" (74-99) or "not IPS" (73 or less). */
+const char *apply_fidelity_band(unsigned total);
 
 /* The state tables that apply functions write (rebuild empties them; verify
  * compares them), NULL-terminated. */

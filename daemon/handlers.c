@@ -7,6 +7,7 @@
 #include "apply.h"
 #include "ipsnet_errors.h"
 #include "journal.h"
+#include "reads.h"
 #include "server.h"
 #include "sync.h"
 #include "util.h"
@@ -112,6 +113,95 @@ static void handle_change(struct conn *c, Ipsnet__V1__Envelope *req)
 	journal_submit(c->server->journal, &ch->jc);
 }
 
+/* ---- reads: on a reader thread, audited through the writer ------------- */
+
+/* A read of the case data: it runs on a reader thread (reads.h), its audit
+ * rows are committed by the writer, and only then does the answer go out.
+ * A read that cannot be audited is not answered with data. */
+struct read {
+	struct journal_read jr;
+	struct journal_audit ja;
+	struct journal_actor actor;
+	struct reads_ctx ctx;
+	struct conn *conn;
+	Ipsnet__V1__Envelope *req;
+};
+
+static void read_finish(struct read *rd, int err, const char *message)
+{
+	struct conn *c = rd->conn;
+	if (conn__open(c)) {
+		if (err != 0)
+			conn__send_status(c, rd->req->request_id, err, message,
+					  0);
+		else
+			conn__send_packed(c, rd->req->request_id,
+					  rd->ctx.response,
+					  rd->ctx.response_len);
+	}
+	reads_ctx_free(&rd->ctx);
+	free_req(rd->req);
+	ipsnet_free(rd);
+	conn__request_done(c);
+}
+
+static int read_run(sqlite3 *db, struct journal_read *jr)
+{
+	struct read *rd = container_of(jr, struct read, jr);
+	reads_run(db, &rd->ctx);
+	return 0;
+}
+
+static void read_audited(struct journal_audit *ja)
+{
+	struct read *rd = container_of(ja, struct read, ja);
+	if (ja->err != 0)
+		read_finish(rd, IPSNET_EUNAVAILABLE,
+			    "this read cannot be recorded in the audit trail "
+			    "now, so it is not answered; try again later");
+	else
+		read_finish(rd, rd->ctx.err, rd->ctx.message);
+}
+
+static void read_done(struct journal_read *jr)
+{
+	struct read *rd = container_of(jr, struct read, jr);
+	if (jr->err != 0) {
+		read_finish(rd, IPSNET_EUNAVAILABLE,
+			    "the case data cannot be read now; try again "
+			    "later");
+		return;
+	}
+	if (rd->ctx.n_audit == 0) { /* no personal data was read */
+		read_finish(rd, rd->ctx.err, rd->ctx.message);
+		return;
+	}
+	rd->ja.rows = rd->ctx.audit;
+	rd->ja.n = rd->ctx.n_audit;
+	rd->ja.done = read_audited;
+	journal_audit(rd->conn->server->journal, &rd->ja);
+}
+
+static void handle_read(struct conn *c, Ipsnet__V1__Envelope *req)
+{
+	struct read *rd = ipsnet_calloc(1, sizeof(*rd));
+	if (rd == NULL) {
+		answer_error(c, req, IPSNET_ENOMEM, "the server is out of memory");
+		return;
+	}
+	rd->conn = c;
+	rd->req = req;
+	util_strlcpy(rd->actor.org, c->org.id, sizeof(rd->actor.org));
+	rd->actor.org_kind = c->org.kind;
+	util_strlcpy(rd->actor.user, c->user, sizeof(rd->actor.user));
+	util_strlcpy(rd->actor.peer, c->stream.peer, sizeof(rd->actor.peer));
+	rd->ctx.actor = &rd->actor;
+	rd->ctx.req = req;
+	rd->jr.fn = read_run;
+	rd->jr.done = read_done;
+	journal_read(c->server->journal, &rd->jr);
+}
+
 static void handle_sync(struct conn *c, Ipsnet__V1__Envelope *req)
 {
 	sync__request(c->server->sync, c, req);
@@ -124,6 +214,11 @@ static const handler_fn handlers[] = {
     [IPSNET__V1__ENVELOPE__BODY_PING] = handle_ping,
     [IPSNET__V1__ENVELOPE__BODY_SUBSCRIBE] = handle_sync,
     [IPSNET__V1__ENVELOPE__BODY_UNSUBSCRIBE] = handle_sync,
+    [IPSNET__V1__ENVELOPE__BODY_FIND_CLIENT] = handle_read,
+    [IPSNET__V1__ENVELOPE__BODY_SHOW_CASE] = handle_read,
+    [IPSNET__V1__ENVELOPE__BODY_LIST_FUNDING] = handle_read,
+    [IPSNET__V1__ENVELOPE__BODY_LIST_PROGRAMS] = handle_read,
+    [IPSNET__V1__ENVELOPE__BODY_AUDIT_QUERY] = handle_read,
 };
 
 void handlers__dispatch(struct conn *c, Ipsnet__V1__Envelope *req)

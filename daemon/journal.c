@@ -31,6 +31,8 @@ struct journal {
 	struct journal_change *done_head, *done_tail; /* back to the loop */
 	struct journal_read *rq_head, *rq_tail;
 	struct journal_read *rdone_head, *rdone_tail;
+	struct journal_audit *aq_head, *aq_tail;       /* to the writer */
+	struct journal_audit *adone_head, *adone_tail; /* back to the loop */
 	bool stopping;
 	struct journal_stats stats; /* published copy, under mu */
 
@@ -43,6 +45,7 @@ struct journal {
 	sqlite3 *wdb;
 	sqlite3_stmt *st_lookup;
 	sqlite3_stmt *st_append;
+	sqlite3_stmt *st_audit;
 	uint64_t head_seq;
 	uint8_t head_hash[JOURNAL_HASH_BYTES];
 	bool writes_stopped;
@@ -311,14 +314,57 @@ static int append_entry(struct journal *j, struct journal_change *c,
 	return rv;
 }
 
-/* Applies one change inside the open transaction. 0: applied or replayed;
- * a negative refusal; or IPSNET_EDB when the database failed. */
-static int apply_one(struct journal *j, struct journal_change *c,
-		     uint64_t *seq, uint8_t hash[JOURNAL_HASH_BYTES])
+/* Writes one audit row with the writer's statement. 0 or IPSNET_EDB. */
+static int write_audit_row(struct journal *j, const struct journal_audit_row *r)
 {
+	sqlite3_stmt *st = j->st_audit;
+	int rv = 0;
+	sqlite3_bind_int64(st, 1, r->time_us);
+	sqlite3_bind_text(st, 2, r->org, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, r->user, -1, SQLITE_STATIC);
+	if (r->client_id[0] != '\0')
+		sqlite3_bind_text(st, 4, r->client_id, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 4);
+	sqlite3_bind_text(st, 5, r->action, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, r->object, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, r->result, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, r->peer, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rv = IPSNET_EDB;
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rv;
+}
+
+/* The audit row of a change as it ended (rv: what apply_one returned). */
+static int audit_change(struct journal *j, const struct journal_change *c,
+			struct journal_audit_row *row, int rv)
+{
+	int err = rv == 0 ? 0 : c->err != 0 ? c->err : rv;
+	util_strlcpy(row->org, c->actor.org, sizeof(row->org));
+	util_strlcpy(row->user, c->actor.user, sizeof(row->user));
+	util_strlcpy(row->peer, c->actor.peer, sizeof(row->peer));
+	util_strlcpy(row->result,
+		     err == 0 ? "OK"
+			      : ipsnet_status_name(ipsnet_err_status(err)),
+		     sizeof(row->result));
+	return write_audit_row(j, row);
+}
+
+/* Applies one change inside the open transaction. 0: applied or replayed;
+ * a negative refusal; or IPSNET_EDB when the database failed. row gets
+ * what the audit trail records of it (action, object, client, time). */
+static int apply_one(struct journal *j, struct journal_change *c,
+		     uint64_t *seq, uint8_t hash[JOURNAL_HASH_BYTES],
+		     struct journal_audit_row *row)
+{
+	row->time_us = (int64_t)util_now_us();
 	int rv = lookup_key(j, c);
-	if (rv != 0)
+	if (rv != 0) {
+		apply_audit_request(c->req, c->response, c->response_len, row);
 		return rv > 0 ? 0 : rv;
+	}
 
 	struct apply_ctx ctx = {
 	    .db = j->wdb,
@@ -328,6 +374,8 @@ static int apply_one(struct journal *j, struct journal_change *c,
 	    .seq = *seq + 1,
 	};
 	rv = apply_change(&ctx);
+	apply_audit(&ctx, row);
+	row->time_us = ctx.time_us;
 	if (rv == 0)
 		rv = append_entry(j, c, &ctx, *seq + 1, hash);
 	if (rv != 0) {
@@ -386,7 +434,9 @@ static void process_batch(struct journal *j, struct journal_change *batch)
 			failed = true;
 			break;
 		}
-		int rv = apply_one(j, c, &seq, hash);
+		struct journal_audit_row row;
+		memset(&row, 0, sizeof(row));
+		int rv = apply_one(j, c, &seq, hash, &row);
 		if (rv == IPSNET_EDB && is_fatal_db_error(j->wdb)) {
 			failed = true;
 			break;
@@ -408,6 +458,12 @@ static void process_batch(struct journal *j, struct journal_change *batch)
 				break;
 			}
 		}
+		/* Applied: inside the change's savepoint; refused: after the
+		 * rollback to it. Either way in the batch's transaction. */
+		if (audit_change(j, c, &row, rv) != 0) {
+			failed = true;
+			break;
+		}
 		if (exec(j->wdb, "RELEASE change") != 0) {
 			failed = true;
 			break;
@@ -428,18 +484,72 @@ static void process_batch(struct journal *j, struct journal_change *batch)
 	memcpy(j->head_hash, hash, sizeof(hash));
 }
 
+/* Commits the audit rows of reads queued together in one transaction. */
+static void process_audits(struct journal *j, struct journal_audit *batch)
+{
+	int err = 0;
+	if (exec(j->wdb, "BEGIN IMMEDIATE") != 0) {
+		err = IPSNET_EUNAVAILABLE;
+		goto out;
+	}
+	for (struct journal_audit *a = batch; a != NULL && err == 0;
+	     a = a->next)
+		for (size_t i = 0; i < a->n && err == 0; i++)
+			if (write_audit_row(j, &a->rows[i]) != 0)
+				err = IPSNET_EUNAVAILABLE;
+	if (err == 0 && exec(j->wdb, "COMMIT") != 0)
+		err = IPSNET_EUNAVAILABLE;
+	if (err != 0 && sqlite3_get_autocommit(j->wdb) == 0)
+		(void)exec(j->wdb, "ROLLBACK");
+out:
+	if (err != 0)
+		log_error("audit write failed", "error=\"%s\" reads_refused=yes",
+			  sqlite3_errmsg(j->wdb));
+	for (struct journal_audit *a = batch; a != NULL; a = a->next)
+		a->err = err;
+}
+
+static void writer_audits(struct journal *j)
+{
+	pthread_mutex_lock(&j->mu);
+	struct journal_audit *audits = j->aq_head;
+	j->aq_head = j->aq_tail = NULL;
+	pthread_mutex_unlock(&j->mu);
+	if (audits == NULL)
+		return;
+	struct journal_audit *last = audits;
+	while (last->next != NULL)
+		last = last->next;
+	process_audits(j, audits);
+	pthread_mutex_lock(&j->mu);
+	if (j->adone_tail != NULL)
+		j->adone_tail->next = audits;
+	else
+		j->adone_head = audits;
+	j->adone_tail = last;
+	pthread_mutex_unlock(&j->mu);
+	uv_async_send(&j->async);
+}
+
 static void *writer_main(void *arg)
 {
 	struct journal *j = arg;
 	for (;;) {
 		pthread_mutex_lock(&j->mu);
-		while (j->wq_head == NULL && !j->stopping)
+		while (j->wq_head == NULL && j->aq_head == NULL &&
+		       !j->stopping)
 			pthread_cond_wait(&j->writer_cv, &j->mu);
 		struct journal_change *batch = j->wq_head;
+		bool audits = j->aq_head != NULL;
 		j->wq_head = j->wq_tail = NULL;
 		pthread_mutex_unlock(&j->mu);
-		if (batch == NULL)
+		if (audits)
+			writer_audits(j);
+		if (batch == NULL) {
+			if (audits)
+				continue;
 			break;
+		}
 
 		uint64_t n = 0;
 		struct journal_change *last = batch;
@@ -530,9 +640,11 @@ static void async_cb(uv_async_t *a)
 	pthread_mutex_lock(&j->mu);
 	struct journal_change *done = j->done_head;
 	struct journal_read *rdone = j->rdone_head;
+	struct journal_audit *adone = j->adone_head;
 	uint64_t head = j->stats.head_seq;
 	j->done_head = j->done_tail = NULL;
 	j->rdone_head = j->rdone_tail = NULL;
+	j->adone_head = j->adone_tail = NULL;
 	pthread_mutex_unlock(&j->mu);
 
 	if (head != j->notified_head) {
@@ -552,6 +664,12 @@ static void async_cb(uv_async_t *a)
 		rdone->next = NULL;
 		rdone->done(rdone);
 		rdone = next;
+	}
+	while (adone != NULL) {
+		struct journal_audit *next = adone->next;
+		adone->next = NULL;
+		adone->done(adone);
+		adone = next;
 	}
 }
 
@@ -588,6 +706,20 @@ void journal_read(struct journal *j, struct journal_read *r)
 	pthread_mutex_unlock(&j->mu);
 }
 
+void journal_audit(struct journal *j, struct journal_audit *a)
+{
+	a->next = NULL;
+	a->err = 0;
+	pthread_mutex_lock(&j->mu);
+	if (j->aq_tail != NULL)
+		j->aq_tail->next = a;
+	else
+		j->aq_head = a;
+	j->aq_tail = a;
+	pthread_cond_signal(&j->writer_cv);
+	pthread_mutex_unlock(&j->mu);
+}
+
 void journal_stats(struct journal *j, struct journal_stats *out)
 {
 	pthread_mutex_lock(&j->mu);
@@ -609,6 +741,12 @@ static int prepare_writer(struct journal *j, char *err, size_t errlen)
 		"prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
 		"?10, ?11, ?12)",
 		-1, SQLITE_PREPARE_PERSISTENT, &j->st_append,
+		NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(
+		j->wdb,
+		"INSERT INTO audit (time_us, org, user, client_id, action, "
+		"object, result, peer) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+		-1, SQLITE_PREPARE_PERSISTENT, &j->st_audit,
 		NULL) != SQLITE_OK) {
 		snprintf(err, errlen,
 			 "the database '%s' has no journal: run 'ipsnetd "
@@ -723,6 +861,7 @@ err_after_sync:
 err_after_db:
 	sqlite3_finalize(j->st_lookup);
 	sqlite3_finalize(j->st_append);
+	sqlite3_finalize(j->st_audit);
 	sqlite3_close(j->wdb);
 err:
 	ipsnet_free(j);
@@ -757,6 +896,7 @@ void journal_free(struct journal *j)
 		pthread_join(j->readers[i], NULL);
 	sqlite3_finalize(j->st_lookup);
 	sqlite3_finalize(j->st_append);
+	sqlite3_finalize(j->st_audit);
 	sqlite3_close(j->wdb);
 	pthread_cond_destroy(&j->reader_cv);
 	pthread_cond_destroy(&j->writer_cv);

@@ -72,6 +72,31 @@ struct journal_read {
 	struct journal_read *next; /* the journal's own */
 };
 
+/* One row of the audit trail (NEN 7513): who did or read what of which
+ * client, and how it ended. */
+struct journal_audit_row {
+	int64_t time_us;
+	char org[ORG_ID_MAX];
+	char user[128];
+	char peer[64];
+	char client_id[JOURNAL_ID_MAX]; /* "": no one client */
+	char action[32];                /* "show_case", "move_trajectory", ... */
+	char object[JOURNAL_ID_MAX + 32]; /* "trajectory:tr-..." */
+	char result[32];                /* "OK" or the refusal's status name */
+};
+
+/* Audit rows of a read, committed by the writer in their own transaction;
+ * done runs on the loop thread afterwards. err is 0 when the rows are on
+ * disk: only then may the read's answer go out. */
+struct journal_audit {
+	struct journal_audit_row *rows; /* borrowed until done */
+	size_t n;
+	void (*done)(struct journal_audit *a);
+	void *data;
+	int err;
+	struct journal_audit *next; /* the journal's own */
+};
+
 struct journal_stats {
 	uint64_t head_seq;
 	uint8_t head_hash[JOURNAL_HASH_BYTES];
@@ -93,6 +118,10 @@ void journal_submit(struct journal *j, struct journal_change *c);
 
 /* Queues a read. Always answers through r->done. */
 void journal_read(struct journal *j, struct journal_read *r);
+
+/* Queues audit rows. Always answers through a->done. Changes need none of
+ * this: the writer audits each change in the change's own transaction. */
+void journal_audit(struct journal *j, struct journal_audit *a);
 
 /* The head and counters (loop thread). */
 void journal_stats(struct journal *j, struct journal_stats *out);

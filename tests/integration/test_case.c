@@ -1,0 +1,953 @@
+/* Case coordination against the real ipsnetd, driven with libipsnet (DESIGN
+ * §1-2, issue 5): the access matrix as one table, the state machines, stale
+ * versions, the funder rule, consent withdrawal, the audit trail, and no
+ * BSN, name or note in the daemon's log.
+ *
+ * One daemon serves the whole group; every test makes its own clients
+ * (fresh BSNs), so the tests do not depend on each other's data. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <sqlite3.h>
+
+#include "harness.h"
+#include "ipsnet.h"
+#include "ipsnet_errors.h"
+#include "util.h"
+
+#define CODE(name) IPSNET__V1__CODE__##name
+#define BODY(name) IPSNET__V1__ENVELOPE__BODY_##name
+#define TS(name) IPSNET__V1__TRAJECTORY_STATUS__TRAJECTORY_##name
+#define FS(name) IPSNET__V1__FUNDING_STATUS__FUNDING_##name
+#define BENEFIT(name) IPSNET__V1__BENEFIT__BENEFIT_##name
+
+/* ---- the network of the test ------------------------------------------- */
+
+enum org { GGZ_TEST, GGZ_OTHER, GM0363, GM0599, UWV, NETWORK, N_ORGS };
+
+static const char *const org_ids[N_ORGS] = {
+    "ggz-test", "ggz-other", "gm0363", "gm0599", "uwv", "network",
+};
+
+/* Beyond h_write_config's organisations: a second GGZ and a second
+ * municipality. */
+static const char extra_orgs[] = "\n[organisation ggz-other]\n"
+				 "kind = GGZ\n"
+				 "name = GGZ Other\n"
+				 "region = 2\n\n"
+				 "[organisation gm0599]\n"
+				 "kind = MUNICIPALITY\n"
+				 "name = Gemeente Rotterdam\n"
+				 "region = 2\n"
+				 "cbs_code = GM0599\n";
+
+static const char *dir;
+static const char *certs;
+static struct h_daemon daemon_;
+static struct ipsnet_client *conns[N_ORGS];
+
+/* Every BSN, name and note the tests sent, to look for in the log. */
+#define SECRETS_MAX 4096
+static char *secrets[SECRETS_MAX];
+static size_t n_secrets;
+
+static void remember_secret(const char *s)
+{
+	if (n_secrets < SECRETS_MAX)
+		secrets[n_secrets++] = strdup(s);
+}
+
+static int append_orgs(const char *conf)
+{
+	FILE *f = fopen(conf, "a");
+	if (f == NULL)
+		return -1;
+	fputs(extra_orgs, f);
+	return fclose(f) == 0 ? 0 : -1;
+}
+
+static int group_setup(void **state)
+{
+	char conf[PATH_MAX], err[256];
+
+	h_init();
+	certs = h_tmpdir();
+	dir = h_tmpdir();
+	if (certs == NULL || dir == NULL || h_make_certs(certs) != 0 ||
+	    h_certs_script("org-cert.sh",
+			   (const char *const[]){certs, "ggz-other", NULL}) ||
+	    h_certs_script("org-cert.sh",
+			   (const char *const[]){certs, "gm0599", NULL}) ||
+	    h_write_config(dir, certs, NULL) != 0)
+		return -1;
+	snprintf(conf, sizeof(conf), "%s/ipsnetd.conf", dir);
+	if (append_orgs(conf) != 0 || h_daemon_start(&daemon_, dir) != 0)
+		return -1;
+	for (int o = 0; o < N_ORGS; o++) {
+		char server[64], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX];
+		snprintf(server, sizeof(server), "127.0.0.1:%d", daemon_.port);
+		snprintf(ca, sizeof(ca), "%s/ca.crt", certs);
+		snprintf(cert, sizeof(cert), "%s/%s.crt", certs, org_ids[o]);
+		snprintf(key, sizeof(key), "%s/%s.key", certs, org_ids[o]);
+		struct ipsnet_options opt = {
+		    .server = server,
+		    .ca = ca,
+		    .cert = cert,
+		    .key = key,
+		    .user = "case.tester",
+		    .timeout_ms = 10000,
+		};
+		if (ipsnet_client_open(&conns[o], &opt, err, sizeof(err)) !=
+		    0) {
+			fprintf(stderr, "cannot connect as %s: %s\n",
+				org_ids[o], err);
+			h_daemon_dump_log(&daemon_);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	for (int o = 0; o < N_ORGS; o++)
+		if (conns[o] != NULL)
+			ipsnet_client_close(conns[o]);
+	int status = h_daemon_stop(&daemon_, SIGTERM);
+	for (size_t i = 0; i < n_secrets; i++)
+		free(secrets[i]);
+	h_cleanup();
+	return status == 0 ? 0 : -1;
+}
+
+/* ---- calls ------------------------------------------------------------- */
+
+/* The answer to one request. */
+struct answer {
+	int code;          /* the wire status (CODE(OK), ...) */
+	char message[256]; /* the server's sentence */
+	uint64_t current_version;
+	Ipsnet__V1__Envelope *env; /* the response; freed by answer_free */
+};
+
+static void answer_free(struct answer *a)
+{
+	if (a->env != NULL)
+		ipsnet_envelope_free(a->env);
+	memset(a, 0, sizeof(*a));
+}
+
+/* Sends req as o; a change gets a fresh idempotency key. */
+static void call(enum org o, Ipsnet__V1__Envelope *req, struct answer *a)
+{
+	uint8_t key[16];
+	memset(a, 0, sizeof(*a));
+	if (req->body_case >= 100 && req->body_case < 150) {
+		assert_int_equal(ipsnet_new_idempotency_key(key), 0);
+		req->idempotency_key.data = key;
+		req->idempotency_key.len = sizeof(key);
+	}
+	int rv = ipsnet_client_call(conns[o], req, &a->env, a->message,
+				    sizeof(a->message));
+	req->idempotency_key.data = NULL;
+	req->idempotency_key.len = 0;
+	if (a->env == NULL)
+		fail_msg("%s: no answer (%s)", org_ids[o], a->message);
+	a->code = a->env->status != NULL ? (int)a->env->status->code : 0;
+	if (a->env->status != NULL)
+		a->current_version = a->env->status->current_version;
+	if (rv == 0)
+		a->message[0] = '\0';
+}
+
+/* A change that must succeed: the new entity's id into id (may be NULL). */
+static void must_change(enum org o, Ipsnet__V1__Envelope *req, char *id,
+			size_t cap)
+{
+	struct answer a;
+	call(o, req, &a);
+	if (a.code != CODE(OK) || a.env->body_case != BODY(CHANGE_OK))
+		fail_msg("%s: change %d refused: %s (%s)", org_ids[o],
+			 req->body_case, ipsnet_status_name(a.code),
+			 a.message);
+	if (id != NULL)
+		snprintf(id, cap, "%s", a.env->change_ok->entity_id);
+	answer_free(&a);
+}
+
+/* A valid BSN that no test used before: 8 digits from a counter and the
+ * check digit the 11-proof asks for. */
+static void new_bsn(char out[16])
+{
+	static unsigned counter = 0;
+	for (;;) {
+		unsigned n = 10000000u + 7919u * ++counter;
+		char d[9];
+		int sum = 0;
+		snprintf(d, sizeof(d), "%08u", n % 100000000u);
+		for (int i = 0; i < 8; i++)
+			sum += (9 - i) * (d[i] - '0');
+		int check = sum % 11;
+		if (check == 10 || sum - check == 0)
+			continue;
+		snprintf(out, 16, "%s%d", d, check);
+		remember_secret(out);
+		return;
+	}
+}
+
+/* ---- changes ----------------------------------------------------------- */
+
+static int register_client(enum org o, const char *bsn, const char *name,
+			   int benefit, const char *municipality, char *id,
+			   struct answer *out)
+{
+	Ipsnet__V1__RegisterClient m = IPSNET__V1__REGISTER_CLIENT__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	struct answer a;
+	m.bsn = (char *)bsn;
+	m.name = (char *)name;
+	m.birth_date = "1985-04-12";
+	m.municipality = (char *)municipality;
+	m.benefit = benefit;
+	e.body_case = BODY(REGISTER_CLIENT);
+	e.register_client = &m;
+	call(o, &e, &a);
+	int code = a.code;
+	if (code == CODE(OK) && id != NULL)
+		snprintf(id, 64, "%s", a.env->change_ok->entity_id);
+	if (out != NULL)
+		*out = a;
+	else
+		answer_free(&a);
+	return code;
+}
+
+static void new_client(enum org o, int benefit, const char *municipality,
+		       char *id, char *bsn_out)
+{
+	static unsigned n = 0;
+	char bsn[16], name[64];
+	new_bsn(bsn);
+	snprintf(name, sizeof(name), "Testpersoon Zeldzaam%u", ++n);
+	remember_secret(name);
+	if (register_client(o, bsn, name, benefit, municipality, id, NULL) !=
+	    CODE(OK))
+		fail_msg("%s could not register a client", org_ids[o]);
+	if (bsn_out != NULL)
+		snprintf(bsn_out, 16, "%s", bsn);
+}
+
+static void grant_consent(enum org o, const char *client,
+			  const char *recipient, char *id, struct answer *a)
+{
+	Ipsnet__V1__GrantConsent m = IPSNET__V1__GRANT_CONSENT__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	m.client_id = (char *)client;
+	m.recipient = (char *)recipient;
+	m.purpose = "funding of the IPS trajectory";
+	m.valid_until = "2099-12-31";
+	e.body_case = BODY(GRANT_CONSENT);
+	e.grant_consent = &m;
+	if (a != NULL)
+		call(o, &e, a);
+	else
+		must_change(o, &e, id, 64);
+}
+
+static void withdraw_consent(enum org o, const char *consent, uint64_t version,
+			     struct answer *a)
+{
+	Ipsnet__V1__WithdrawConsent m = IPSNET__V1__WITHDRAW_CONSENT__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	m.consent_id = (char *)consent;
+	m.expected_version = version;
+	e.body_case = BODY(WITHDRAW_CONSENT);
+	e.withdraw_consent = &m;
+	if (a != NULL)
+		call(o, &e, a);
+	else
+		must_change(o, &e, NULL, 0);
+}
+
+static void refer(enum org o, const char *client, const char *program,
+		  char *id, struct answer *a)
+{
+	static unsigned n = 0;
+	char note[80];
+	Ipsnet__V1__Refer m = IPSNET__V1__REFER__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	snprintf(note, sizeof(note), "Klinische notitie geheim%u", ++n);
+	remember_secret(note);
+	m.client_id = (char *)client;
+	m.program_id = (char *)program;
+	m.note = note;
+	e.body_case = BODY(REFER);
+	e.refer = &m;
+	if (a != NULL)
+		call(o, &e, a);
+	else
+		must_change(o, &e, id, 64);
+}
+
+static void move(enum org o, const char *trajectory, uint64_t version, int to,
+		 const char *on, const char *reason, struct answer *a)
+{
+	Ipsnet__V1__MoveTrajectory m = IPSNET__V1__MOVE_TRAJECTORY__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	m.trajectory_id = (char *)trajectory;
+	m.expected_version = version;
+	m.to = to;
+	m.on = (char *)(on != NULL ? on : "");
+	m.reason = (char *)(reason != NULL ? reason : "");
+	e.body_case = BODY(MOVE_TRAJECTORY);
+	e.move_trajectory = &m;
+	if (a != NULL)
+		call(o, &e, a);
+	else
+		must_change(o, &e, NULL, 0);
+}
+
+static void request_funding(enum org o, const char *trajectory,
+			    const char *funder, const char *other, char *id,
+			    struct answer *a)
+{
+	Ipsnet__V1__RequestFunding m = IPSNET__V1__REQUEST_FUNDING__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	m.trajectory_id = (char *)trajectory;
+	m.funder = (char *)(funder != NULL ? funder : "");
+	m.other_description = (char *)(other != NULL ? other : "");
+	m.months = 12;
+	e.body_case = BODY(REQUEST_FUNDING);
+	e.request_funding = &m;
+	if (a != NULL)
+		call(o, &e, a);
+	else
+		must_change(o, &e, id, 64);
+}
+
+static void decide(enum org o, const char *funding, uint64_t version,
+		   int decision, struct answer *a)
+{
+	Ipsnet__V1__DecideFunding m = IPSNET__V1__DECIDE_FUNDING__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	m.funding_id = (char *)funding;
+	m.expected_version = version;
+	m.decision = decision;
+	m.reference = "BESLUIT-2026-17";
+	m.reason = "fits the policy";
+	e.body_case = BODY(DECIDE_FUNDING);
+	e.decide_funding = &m;
+	if (a != NULL)
+		call(o, &e, a);
+	else
+		must_change(o, &e, NULL, 0);
+}
+
+static void add_job(enum org o, const char *client, const char *trajectory,
+		    char *id, struct answer *a)
+{
+	Ipsnet__V1__AddJob m = IPSNET__V1__ADD_JOB__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	m.client_id = (char *)client;
+	m.trajectory_id = (char *)trajectory;
+	m.employer = "Bakkerij De Korf";
+	m.start_date = "2026-01-05";
+	m.hours_per_week = 16;
+	m.competitive = true;
+	e.body_case = BODY(ADD_JOB);
+	e.add_job = &m;
+	if (a != NULL)
+		call(o, &e, a);
+	else
+		must_change(o, &e, id, 64);
+}
+
+static void put_program(enum org o, const char *id, const char *owner)
+{
+	Ipsnet__V1__PutProgram m = IPSNET__V1__PUT_PROGRAM__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	m.program_id = (char *)id;
+	m.owner = (char *)owner;
+	m.name = (char *)id;
+	m.region = 1;
+	m.specialists = 3;
+	e.body_case = BODY(PUT_PROGRAM);
+	e.put_program = &m;
+	must_change(o, &e, NULL, 0);
+}
+
+/* ---- reads ------------------------------------------------------------- */
+
+static void show_case(enum org o, const char *client, struct answer *a)
+{
+	Ipsnet__V1__ShowCase m = IPSNET__V1__SHOW_CASE__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	m.client_id = (char *)client;
+	e.body_case = BODY(SHOW_CASE);
+	e.show_case = &m;
+	call(o, &e, a);
+}
+
+static void find_client(enum org o, const char *bsn, struct answer *a)
+{
+	Ipsnet__V1__FindClient m = IPSNET__V1__FIND_CLIENT__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	m.bsn = (char *)bsn;
+	e.body_case = BODY(FIND_CLIENT);
+	e.find_client = &m;
+	call(o, &e, a);
+}
+
+static void list_funding(enum org o, bool pending, struct answer *a)
+{
+	Ipsnet__V1__ListFunding m = IPSNET__V1__LIST_FUNDING__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	m.pending_only = pending;
+	e.body_case = BODY(LIST_FUNDING);
+	e.list_funding = &m;
+	call(o, &e, a);
+}
+
+static void audit_query(enum org o, const char *client, const char *since,
+			uint32_t limit, struct answer *a)
+{
+	Ipsnet__V1__AuditQuery m = IPSNET__V1__AUDIT_QUERY__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	m.client_id = (char *)(client != NULL ? client : "");
+	m.since = (char *)(since != NULL ? since : "");
+	m.limit = limit;
+	e.body_case = BODY(AUDIT_QUERY);
+	e.audit_query = &m;
+	call(o, &e, a);
+}
+
+/* ---- cases ------------------------------------------------------------- */
+
+/* How a case is made: who registered the client, its program, its benefit,
+ * the funder asked (with the client's consent for it), a bystander funder
+ * that has consent but no request, and whether the funder's consent was
+ * withdrawn after the request. */
+enum recipe {
+	R_TEST,               /* ggz-test's client, funded by gm0363 */
+	R_OTHER,              /* ggz-other's client, funded by gm0599 */
+	R_TEST_WIA,           /* ggz-test's client on WIA, funded by uwv */
+	R_TEST_NOCONSENT,     /* as R_TEST, gm0363's consent withdrawn */
+	R_TEST_WIA_NOCONSENT, /* as R_TEST_WIA, uwv's consent withdrawn */
+	N_RECIPES
+};
+
+static const struct {
+	enum org owner;
+	const char *program, *spare_program;
+	int benefit;
+	const char *municipality, *funder, *bystander;
+	bool withdraw;
+} recipes[N_RECIPES] = {
+    [R_TEST] = {GGZ_TEST, "ips-test", "ips-test-spare",
+		BENEFIT(PARTICIPATIEWET), "GM0363", "gm0363", "uwv", false},
+    [R_OTHER] = {GGZ_OTHER, "ips-other", "ips-other-spare",
+		 BENEFIT(PARTICIPATIEWET), "GM0599", "gm0599", "uwv", false},
+    [R_TEST_WIA] = {GGZ_TEST, "ips-test", "ips-test-spare", BENEFIT(WIA),
+		    "GM0363", "uwv", "gm0363", false},
+    [R_TEST_NOCONSENT] = {GGZ_TEST, "ips-test", "ips-test-spare",
+			  BENEFIT(PARTICIPATIEWET), "GM0363", "gm0363", "uwv",
+			  true},
+    [R_TEST_WIA_NOCONSENT] = {GGZ_TEST, "ips-test", "ips-test-spare",
+			      BENEFIT(WIA), "GM0363", "uwv", "gm0363", true},
+};
+
+struct kase {
+	enum recipe recipe;
+	char client[64], bsn[16];
+	char consent[64], bystander_consent[64];
+	char trajectory[64], funding[64], job[64];
+};
+
+static bool programs_made;
+
+static void make_programs(void)
+{
+	if (programs_made)
+		return;
+	put_program(NETWORK, "ips-test", "ggz-test");
+	put_program(NETWORK, "ips-test-spare", "ggz-test");
+	put_program(GGZ_OTHER, "ips-other", "ggz-other");
+	put_program(GGZ_OTHER, "ips-other-spare", "ggz-other");
+	programs_made = true;
+}
+
+/* A fresh case made by recipe r: every entity at version 1. */
+static void make_case(enum recipe r, struct kase *k)
+{
+	enum org owner = recipes[r].owner;
+	make_programs();
+	memset(k, 0, sizeof(*k));
+	k->recipe = r;
+	new_client(owner, recipes[r].benefit, recipes[r].municipality,
+		   k->client, k->bsn);
+	grant_consent(owner, k->client, recipes[r].funder, k->consent, NULL);
+	grant_consent(owner, k->client, recipes[r].bystander,
+		      k->bystander_consent, NULL);
+	refer(owner, k->client, recipes[r].program, k->trajectory, NULL);
+	request_funding(owner, k->trajectory, recipes[r].funder, NULL,
+			k->funding, NULL);
+	add_job(owner, k->client, k->trajectory, k->job, NULL);
+	if (recipes[r].withdraw)
+		withdraw_consent(owner, k->consent, 1, NULL);
+}
+
+/* ---- the access matrix ------------------------------------------------- */
+
+enum action {
+	A_SHOW_CASE,
+	A_SEE_NOTE,          /* show case; the referral note is in it */
+	A_SEE_OTHERS_CONSENT, /* show case; a consent to another org is in it */
+	A_FIND_CLIENT,
+	A_LIST_FUNDING,      /* the case's funding request is in the list */
+	A_AUDIT_CLIENT,
+	A_UPDATE_CLIENT,
+	A_GRANT_CONSENT,
+	A_WITHDRAW_CONSENT,
+	A_REFER,
+	A_ACCEPT,
+	A_CANCEL,
+	A_REQUEST_FUNDING,
+	A_APPROVE_FUNDING,
+	A_WITHDRAW_FUNDING,
+	A_ADD_JOB,
+	A_END_JOB,
+	A_RECORD_FIDELITY,
+	A_IMPORT_TRAJECTORY,
+	N_ACTIONS
+};
+
+static const char *const action_names[N_ACTIONS] = {
+    "show case",        "see the note",      "see others' consent",
+    "find client",      "list funding",      "audit of client",
+    "update client",    "grant consent",     "withdraw consent",
+    "refer",            "accept trajectory", "cancel trajectory",
+    "request funding",  "approve funding",   "withdraw funding",
+    "add job",          "end job",           "record fidelity",
+    "import trajectory",
+};
+
+static bool is_read(enum action a)
+{
+	return a <= A_AUDIT_CLIENT;
+}
+
+/* Outcomes: a wire status, or for reads that answer OK what the answer
+ * held back. */
+enum {
+	OUT_OK = CODE(OK),
+	OUT_DENIED = CODE(PERMISSION_DENIED),
+	OUT_NOT_FOUND = CODE(NOT_FOUND),
+	OUT_CUT = 100,    /* answered, but without the field asked about */
+	OUT_ABSENT = 101, /* answered, but the case's request is not listed */
+};
+
+static const char *outcome_name(int x)
+{
+	switch (x) {
+	case OUT_CUT:
+		return "OK without it";
+	case OUT_ABSENT:
+		return "OK, not listed";
+	default:
+		return ipsnet_status_name(x);
+	}
+}
+
+/* The case each organisation's row is tried on: its own case (for a funder:
+ * addressed to it, with consent), someone else's case, and a case without
+ * consent (addressed to the funder, consent withdrawn). */
+enum which { OWN, ELSE, NOCONSENT };
+
+static const enum recipe case_of[N_ORGS][3] = {
+    [GGZ_TEST] = {R_TEST, R_OTHER, R_TEST_NOCONSENT},
+    [GGZ_OTHER] = {R_OTHER, R_TEST, R_TEST_NOCONSENT},
+    [GM0363] = {R_TEST, R_OTHER, R_TEST_NOCONSENT},
+    [GM0599] = {R_OTHER, R_TEST, R_TEST_NOCONSENT},
+    [UWV] = {R_TEST_WIA, R_TEST, R_TEST_WIA_NOCONSENT},
+    [NETWORK] = {R_TEST, R_OTHER, R_TEST_NOCONSENT},
+};
+
+#define O OUT_OK
+#define D OUT_DENIED
+#define N OUT_NOT_FOUND
+#define C OUT_CUT
+#define A OUT_ABSENT
+
+/* DESIGN §1 as expectations: organisation x action x {own case, someone
+ * else's case, case without consent}. */
+static const struct {
+	enum org org;
+	enum action action;
+	int expect[3];
+} matrix[] = {
+    /* A GGZ: everything of its own clients, nothing of others'. Consent
+     * does not matter to the GGZ's own view. Only funders decide. */
+    {GGZ_TEST, A_SHOW_CASE, {O, D, O}},
+    {GGZ_TEST, A_SEE_NOTE, {O, D, O}},
+    {GGZ_TEST, A_SEE_OTHERS_CONSENT, {O, D, O}},
+    {GGZ_TEST, A_FIND_CLIENT, {O, N, O}},
+    {GGZ_TEST, A_LIST_FUNDING, {O, A, O}},
+    {GGZ_TEST, A_AUDIT_CLIENT, {O, D, O}},
+    {GGZ_TEST, A_UPDATE_CLIENT, {O, D, O}},
+    {GGZ_TEST, A_GRANT_CONSENT, {O, D, O}},
+    {GGZ_TEST, A_WITHDRAW_CONSENT, {O, D, O}},
+    {GGZ_TEST, A_REFER, {O, D, O}},
+    {GGZ_TEST, A_ACCEPT, {O, D, O}},
+    {GGZ_TEST, A_CANCEL, {O, D, O}},
+    {GGZ_TEST, A_REQUEST_FUNDING, {O, D, O}},
+    {GGZ_TEST, A_APPROVE_FUNDING, {D, D, D}},
+    {GGZ_TEST, A_WITHDRAW_FUNDING, {O, D, O}},
+    {GGZ_TEST, A_ADD_JOB, {O, D, O}},
+    {GGZ_TEST, A_END_JOB, {O, D, O}},
+    {GGZ_TEST, A_RECORD_FIDELITY, {O, D, O}},
+    {GGZ_TEST, A_IMPORT_TRAJECTORY, {O, D, O}},
+    /* Another GGZ: the case without consent is ggz-test's, not its own. */
+    {GGZ_OTHER, A_SHOW_CASE, {O, D, D}},
+    {GGZ_OTHER, A_SEE_NOTE, {O, D, D}},
+    {GGZ_OTHER, A_SEE_OTHERS_CONSENT, {O, D, D}},
+    {GGZ_OTHER, A_FIND_CLIENT, {O, N, N}},
+    {GGZ_OTHER, A_LIST_FUNDING, {O, A, A}},
+    {GGZ_OTHER, A_AUDIT_CLIENT, {O, D, D}},
+    {GGZ_OTHER, A_UPDATE_CLIENT, {O, D, D}},
+    {GGZ_OTHER, A_GRANT_CONSENT, {O, D, D}},
+    {GGZ_OTHER, A_WITHDRAW_CONSENT, {O, D, D}},
+    {GGZ_OTHER, A_REFER, {O, D, D}},
+    {GGZ_OTHER, A_ACCEPT, {O, D, D}},
+    {GGZ_OTHER, A_CANCEL, {O, D, D}},
+    {GGZ_OTHER, A_REQUEST_FUNDING, {O, D, D}},
+    {GGZ_OTHER, A_APPROVE_FUNDING, {D, D, D}},
+    {GGZ_OTHER, A_WITHDRAW_FUNDING, {O, D, D}},
+    {GGZ_OTHER, A_ADD_JOB, {O, D, D}},
+    {GGZ_OTHER, A_END_JOB, {O, D, D}},
+    {GGZ_OTHER, A_RECORD_FIDELITY, {O, D, D}},
+    {GGZ_OTHER, A_IMPORT_TRAJECTORY, {O, D, D}},
+    /* A municipality, addressed (own), not addressed (else), addressed
+     * without consent: identity, status and jobs of its own case only,
+     * never the note nor consents to others; it approves, nothing more. */
+    {GM0363, A_SHOW_CASE, {O, D, D}},
+    {GM0363, A_SEE_NOTE, {C, D, D}},
+    {GM0363, A_SEE_OTHERS_CONSENT, {C, D, D}},
+    {GM0363, A_FIND_CLIENT, {D, D, D}},
+    {GM0363, A_LIST_FUNDING, {O, A, A}},
+    {GM0363, A_AUDIT_CLIENT, {D, D, D}},
+    {GM0363, A_UPDATE_CLIENT, {D, D, D}},
+    {GM0363, A_GRANT_CONSENT, {D, D, D}},
+    {GM0363, A_WITHDRAW_CONSENT, {D, D, D}},
+    {GM0363, A_REFER, {D, D, D}},
+    {GM0363, A_ACCEPT, {D, D, D}},
+    {GM0363, A_CANCEL, {D, D, D}},
+    {GM0363, A_REQUEST_FUNDING, {D, D, D}},
+    {GM0363, A_APPROVE_FUNDING, {O, D, D}},
+    {GM0363, A_WITHDRAW_FUNDING, {D, D, D}},
+    {GM0363, A_ADD_JOB, {D, D, D}},
+    {GM0363, A_END_JOB, {D, D, D}},
+    {GM0363, A_RECORD_FIDELITY, {D, D, D}},
+    {GM0363, A_IMPORT_TRAJECTORY, {D, D, D}},
+    /* The other municipality: ggz-test's cases are not addressed to it. */
+    {GM0599, A_SHOW_CASE, {O, D, D}},
+    {GM0599, A_SEE_NOTE, {C, D, D}},
+    {GM0599, A_SEE_OTHERS_CONSENT, {C, D, D}},
+    {GM0599, A_FIND_CLIENT, {D, D, D}},
+    {GM0599, A_LIST_FUNDING, {O, A, A}},
+    {GM0599, A_AUDIT_CLIENT, {D, D, D}},
+    {GM0599, A_UPDATE_CLIENT, {D, D, D}},
+    {GM0599, A_GRANT_CONSENT, {D, D, D}},
+    {GM0599, A_WITHDRAW_CONSENT, {D, D, D}},
+    {GM0599, A_REFER, {D, D, D}},
+    {GM0599, A_ACCEPT, {D, D, D}},
+    {GM0599, A_CANCEL, {D, D, D}},
+    {GM0599, A_REQUEST_FUNDING, {D, D, D}},
+    {GM0599, A_APPROVE_FUNDING, {O, D, D}},
+    {GM0599, A_WITHDRAW_FUNDING, {D, D, D}},
+    {GM0599, A_ADD_JOB, {D, D, D}},
+    {GM0599, A_END_JOB, {D, D, D}},
+    {GM0599, A_RECORD_FIDELITY, {D, D, D}},
+    {GM0599, A_IMPORT_TRAJECTORY, {D, D, D}},
+    /* UWV: the same rule as a municipality. Its "else" case has consent
+     * for it but no request addressed to it. */
+    {UWV, A_SHOW_CASE, {O, D, D}},
+    {UWV, A_SEE_NOTE, {C, D, D}},
+    {UWV, A_SEE_OTHERS_CONSENT, {C, D, D}},
+    {UWV, A_FIND_CLIENT, {D, D, D}},
+    {UWV, A_LIST_FUNDING, {O, A, A}},
+    {UWV, A_AUDIT_CLIENT, {D, D, D}},
+    {UWV, A_UPDATE_CLIENT, {D, D, D}},
+    {UWV, A_GRANT_CONSENT, {D, D, D}},
+    {UWV, A_WITHDRAW_CONSENT, {D, D, D}},
+    {UWV, A_REFER, {D, D, D}},
+    {UWV, A_ACCEPT, {D, D, D}},
+    {UWV, A_CANCEL, {D, D, D}},
+    {UWV, A_REQUEST_FUNDING, {D, D, D}},
+    {UWV, A_APPROVE_FUNDING, {O, D, D}},
+    {UWV, A_WITHDRAW_FUNDING, {D, D, D}},
+    {UWV, A_ADD_JOB, {D, D, D}},
+    {UWV, A_END_JOB, {D, D, D}},
+    {UWV, A_RECORD_FIDELITY, {D, D, D}},
+    {UWV, A_IMPORT_TRAJECTORY, {D, D, D}},
+    /* NETWORK: aggregates only; it reads the audit trail and records
+     * independent fidelity reviews. */
+    {NETWORK, A_SHOW_CASE, {D, D, D}},
+    {NETWORK, A_SEE_NOTE, {D, D, D}},
+    {NETWORK, A_SEE_OTHERS_CONSENT, {D, D, D}},
+    {NETWORK, A_FIND_CLIENT, {D, D, D}},
+    {NETWORK, A_LIST_FUNDING, {D, D, D}},
+    {NETWORK, A_AUDIT_CLIENT, {O, O, O}},
+    {NETWORK, A_UPDATE_CLIENT, {D, D, D}},
+    {NETWORK, A_GRANT_CONSENT, {D, D, D}},
+    {NETWORK, A_WITHDRAW_CONSENT, {D, D, D}},
+    {NETWORK, A_REFER, {D, D, D}},
+    {NETWORK, A_ACCEPT, {D, D, D}},
+    {NETWORK, A_CANCEL, {D, D, D}},
+    {NETWORK, A_REQUEST_FUNDING, {D, D, D}},
+    {NETWORK, A_APPROVE_FUNDING, {D, D, D}},
+    {NETWORK, A_WITHDRAW_FUNDING, {D, D, D}},
+    {NETWORK, A_ADD_JOB, {D, D, D}},
+    {NETWORK, A_END_JOB, {D, D, D}},
+    {NETWORK, A_RECORD_FIDELITY, {O, O, O}},
+    {NETWORK, A_IMPORT_TRAJECTORY, {D, D, D}},
+};
+
+#undef O
+#undef D
+#undef N
+#undef C
+#undef A
+
+/* Does action as o on case k; returns the outcome. */
+static int try_action(enum org o, enum action act, const struct kase *k,
+		      char *message, size_t cap)
+{
+	const char *me = org_ids[o];
+	struct answer a = {0};
+	int x = -1;
+
+	switch (act) {
+	case A_SHOW_CASE:
+	case A_SEE_NOTE:
+	case A_SEE_OTHERS_CONSENT:
+		show_case(o, k->client, &a);
+		x = a.code;
+		if (x != OUT_OK)
+			break;
+		if (a.env->body_case != BODY(CASE_VIEW))
+			fail_msg("show case answered without a CaseView");
+		const Ipsnet__V1__CaseView *cv = a.env->case_view;
+		if (strcmp(cv->client->bsn, k->bsn) != 0)
+			fail_msg("show case answered another client");
+		if (act == A_SEE_NOTE) {
+			x = OUT_CUT;
+			for (size_t i = 0; i < cv->n_trajectories; i++)
+				if (cv->trajectories[i]->note[0] != '\0')
+					x = OUT_OK;
+		} else if (act == A_SEE_OTHERS_CONSENT) {
+			x = OUT_CUT;
+			for (size_t i = 0; i < cv->n_consents; i++)
+				if (strcmp(cv->consents[i]->recipient, me) != 0)
+					x = OUT_OK;
+		}
+		break;
+	case A_FIND_CLIENT:
+		find_client(o, k->bsn, &a);
+		x = a.code;
+		if (x == OUT_OK &&
+		    strcmp(a.env->case_view->client->id, k->client) != 0)
+			fail_msg("find client found another client");
+		break;
+	case A_LIST_FUNDING:
+		list_funding(o, true, &a);
+		x = a.code;
+		if (x != OUT_OK)
+			break;
+		x = OUT_ABSENT;
+		for (size_t i = 0; i < a.env->funding_list->n_fundings; i++)
+			if (strcmp(a.env->funding_list->fundings[i]->id,
+				   k->funding) == 0)
+				x = OUT_OK;
+		break;
+	case A_AUDIT_CLIENT:
+		audit_query(o, k->client, NULL, 10, &a);
+		x = a.code;
+		break;
+	case A_UPDATE_CLIENT: {
+		Ipsnet__V1__UpdateClient m = IPSNET__V1__UPDATE_CLIENT__INIT;
+		Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+		m.client_id = (char *)k->client;
+		m.expected_version = 1;
+		m.benefit = BENEFIT(OTHER);
+		e.body_case = BODY(UPDATE_CLIENT);
+		e.update_client = &m;
+		call(o, &e, &a);
+		x = a.code;
+		break;
+	}
+	case A_GRANT_CONSENT:
+		grant_consent(o, k->client, recipes[k->recipe].bystander, NULL,
+			      &a);
+		x = a.code;
+		break;
+	case A_WITHDRAW_CONSENT:
+		withdraw_consent(o, k->bystander_consent, 1, &a);
+		x = a.code;
+		break;
+	case A_REFER:
+		refer(o, k->client, recipes[k->recipe].spare_program, NULL, &a);
+		x = a.code;
+		break;
+	case A_ACCEPT:
+		move(o, k->trajectory, 1, TS(ACCEPTED), NULL, NULL, &a);
+		x = a.code;
+		break;
+	case A_CANCEL:
+		move(o, k->trajectory, 1, TS(CANCELLED), NULL, NULL, &a);
+		x = a.code;
+		break;
+	case A_REQUEST_FUNDING:
+		request_funding(o, k->trajectory, NULL, "own budget of the GGZ",
+				NULL, &a);
+		x = a.code;
+		break;
+	case A_APPROVE_FUNDING:
+		decide(o, k->funding, 1, FS(APPROVED), &a);
+		x = a.code;
+		break;
+	case A_WITHDRAW_FUNDING:
+		decide(o, k->funding, 1, FS(WITHDRAWN), &a);
+		x = a.code;
+		break;
+	case A_ADD_JOB:
+		add_job(o, k->client, NULL, NULL, &a);
+		x = a.code;
+		break;
+	case A_END_JOB: {
+		Ipsnet__V1__EndJob m = IPSNET__V1__END_JOB__INIT;
+		Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+		m.job_id = (char *)k->job;
+		m.expected_version = 1;
+		e.body_case = BODY(END_JOB);
+		e.end_job = &m;
+		call(o, &e, &a);
+		x = a.code;
+		break;
+	}
+	case A_RECORD_FIDELITY: {
+		Ipsnet__V1__RecordFidelity m = IPSNET__V1__RECORD_FIDELITY__INIT;
+		Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+		uint32_t scores[25];
+		for (int i = 0; i < 25; i++)
+			scores[i] = 4;
+		m.program_id = (char *)recipes[k->recipe].program;
+		m.scores = scores;
+		m.n_scores = 25;
+		e.body_case = BODY(RECORD_FIDELITY);
+		e.record_fidelity = &m;
+		call(o, &e, &a);
+		x = a.code;
+		break;
+	}
+	case A_IMPORT_TRAJECTORY: {
+		Ipsnet__V1__ImportTrajectory m =
+		    IPSNET__V1__IMPORT_TRAJECTORY__INIT;
+		Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+		Ipsnet__V1__TrajectoryStep s1 =
+		    IPSNET__V1__TRAJECTORY_STEP__INIT;
+		Ipsnet__V1__TrajectoryStep s2 =
+		    IPSNET__V1__TRAJECTORY_STEP__INIT;
+		Ipsnet__V1__TrajectoryStep *steps[] = {&s1, &s2};
+		s1.status = TS(REFERRED);
+		s1.on = "2025-02-01";
+		s2.status = TS(ACCEPTED);
+		s2.on = "2025-02-10";
+		m.client_id = (char *)k->client;
+		m.program_id = (char *)recipes[k->recipe].spare_program;
+		m.steps = steps;
+		m.n_steps = 2;
+		e.body_case = BODY(IMPORT_TRAJECTORY);
+		e.import_trajectory = &m;
+		call(o, &e, &a);
+		x = a.code;
+		break;
+	}
+	default:
+		fail_msg("no such action");
+	}
+	snprintf(message, cap, "%s", a.message);
+	answer_free(&a);
+	return x;
+}
+
+static void test_access_matrix(void **state)
+{
+	struct kase shared[N_RECIPES];
+	bool have_shared[N_RECIPES] = {false};
+	int failures = 0, rows = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(matrix); i++) {
+		for (int w = OWN; w <= NOCONSENT; w++) {
+			enum recipe r = case_of[matrix[i].org][w];
+			struct kase fresh, *k = &fresh;
+			char message[256];
+			/* Reads change nothing: one case per recipe serves
+			 * them all; every change gets a case of its own. */
+			if (is_read(matrix[i].action)) {
+				if (!have_shared[r]) {
+					make_case(r, &shared[r]);
+					have_shared[r] = true;
+				}
+				k = &shared[r];
+			} else {
+				make_case(r, &fresh);
+			}
+			int got = try_action(matrix[i].org, matrix[i].action,
+					     k, message, sizeof(message));
+			int want = matrix[i].expect[w];
+			rows++;
+			if (got != want) {
+				failures++;
+				fprintf(stderr,
+					"%s x %s x %s: expected %s, got %s "
+					"(%s)\n",
+					org_ids[matrix[i].org],
+					action_names[matrix[i].action],
+					w == OWN    ? "own case"
+					: w == ELSE ? "someone else's case"
+						    : "case without consent",
+					outcome_name(want), outcome_name(got),
+					message);
+			}
+		}
+	}
+	fprintf(stderr, "access matrix: %d rows, %d wrong\n", rows, failures);
+	assert_int_equal(failures, 0);
+	/* Every organisation kind and every action is in the table. */
+	for (int o = 0; o < N_ORGS; o++)
+		for (int a = 0; a < N_ACTIONS; a++) {
+			bool found = false;
+			for (size_t i = 0; i < ARRAY_SIZE(matrix); i++)
+				found |= matrix[i].org == (enum org)o &&
+					 matrix[i].action == (enum action)a;
+			if (!found)
+				fail_msg("the matrix has no row for %s x %s",
+					 org_ids[o], action_names[a]);
+		}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_access_matrix),
+	};
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
