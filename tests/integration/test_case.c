@@ -85,7 +85,7 @@ static int group_setup(void **state)
 			   (const char *const[]){certs, "ggz-other", NULL}) ||
 	    h_certs_script("org-cert.sh",
 			   (const char *const[]){certs, "gm0599", NULL}) ||
-	    h_write_config(dir, certs, NULL) != 0)
+	    h_write_config(dir, certs, "log_level = debug\n") != 0)
 		return -1;
 	snprintf(conf, sizeof(conf), "%s/ipsnetd.conf", dir);
 	if (append_orgs(conf) != 0 || h_daemon_start(&daemon_, dir) != 0)
@@ -944,10 +944,782 @@ static void test_access_matrix(void **state)
 		}
 }
 
+/* ---- refusals ---------------------------------------------------------- */
+
+/* The same code and sentence for a client that exists and for one that
+ * does not: a refusal reveals nothing it protects. */
+static void assert_same_refusal(enum org o, const char *existing,
+				const char *want_words)
+{
+	struct answer a, b;
+	show_case(o, existing, &a);
+	show_case(o, "cl-00000000deadbeef", &b);
+	if (a.code != CODE(PERMISSION_DENIED) || b.code != a.code ||
+	    strcmp(a.message, b.message) != 0)
+		fail_msg("%s: existing client: %s (%s); no such client: %s "
+			 "(%s)",
+			 org_ids[o], ipsnet_status_name(a.code), a.message,
+			 ipsnet_status_name(b.code), b.message);
+	if (strstr(a.message, want_words) == NULL)
+		fail_msg("%s: the refusal '%s' does not say '%s'", org_ids[o],
+			 a.message, want_words);
+	answer_free(&a);
+	answer_free(&b);
+}
+
+static void test_refusal_says_why_and_hides_existence(void **state)
+{
+	struct kase test, other, noconsent;
+	struct answer a, b;
+
+	make_case(R_TEST, &test);
+	make_case(R_OTHER, &other);
+	make_case(R_TEST_NOCONSENT, &noconsent);
+	assert_same_refusal(GGZ_OTHER, test.client, "not your client");
+	assert_same_refusal(GM0363, other.client, "not the addressed funder");
+	assert_same_refusal(UWV, test.client, "not the addressed funder");
+	assert_same_refusal(NETWORK, test.client, "aggregates only");
+
+	/* Addressed, but the consent was withdrawn: it knows the client
+	 * from the request, and is told why it may not look. */
+	show_case(GM0363, noconsent.client, &a);
+	assert_int_equal(a.code, CODE(PERMISSION_DENIED));
+	assert_non_null(strstr(a.message, "no consent"));
+	answer_free(&a);
+
+	/* Deciding on a request that is not its own, or that does not
+	 * exist: one answer. */
+	decide(GM0599, test.funding, 1, FS(APPROVED), &a);
+	decide(GM0599, "fu-00000000deadbeef", 1, FS(APPROVED), &b);
+	assert_int_equal(a.code, CODE(PERMISSION_DENIED));
+	assert_int_equal(b.code, a.code);
+	assert_string_equal(a.message, b.message);
+	answer_free(&a);
+	answer_free(&b);
+}
+
+/* ---- state machines ---------------------------------------------------- */
+
+/* The steps that lead from REFERRED to each state. */
+static const int paths[8][5] = {
+    [TS(REFERRED)] = {TS(REFERRED)},
+    [TS(ACCEPTED)] = {TS(REFERRED), TS(ACCEPTED)},
+    [TS(DECLINED)] = {TS(REFERRED), TS(DECLINED)},
+    [TS(ACTIVE)] = {TS(REFERRED), TS(ACCEPTED), TS(ACTIVE)},
+    [TS(ON_HOLD)] = {TS(REFERRED), TS(ACCEPTED), TS(ACTIVE), TS(ON_HOLD)},
+    [TS(CLOSED)] = {TS(REFERRED), TS(ACCEPTED), TS(ACTIVE), TS(CLOSED)},
+    [TS(CANCELLED)] = {TS(REFERRED), TS(CANCELLED)},
+};
+
+static const char *const state_names[8] = {
+    "UNSPECIFIED", "REFERRED", "ACCEPTED",  "DECLINED",
+    "ACTIVE",      "ON_HOLD",  "CLOSED",    "CANCELLED",
+};
+
+/* DESIGN §2, written out again here, independently of the daemon. */
+static bool allowed(int from, int to)
+{
+	switch (from) {
+	case TS(REFERRED):
+		return to == TS(ACCEPTED) || to == TS(DECLINED) ||
+		       to == TS(CANCELLED);
+	case TS(ACCEPTED):
+		return to == TS(ACTIVE) || to == TS(CANCELLED);
+	case TS(ACTIVE):
+		return to == TS(ON_HOLD) || to == TS(CLOSED);
+	case TS(ON_HOLD):
+		return to == TS(ACTIVE) || to == TS(CLOSED);
+	default:
+		return false;
+	}
+}
+
+/* Imports a trajectory of client into ips-test that went through steps
+ * (dated a day apart from 2025-03-01); returns the answer's code. */
+static int import(enum org o, const char *client, const int *steps, size_t n,
+		  const char **dates, const char *reason, char *id)
+{
+	Ipsnet__V1__ImportTrajectory m = IPSNET__V1__IMPORT_TRAJECTORY__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__TrajectoryStep s[8], *ps[8];
+	char on[8][16];
+	struct answer a;
+	for (size_t i = 0; i < n; i++) {
+		ipsnet__v1__trajectory_step__init(&s[i]);
+		s[i].status = steps[i];
+		snprintf(on[i], sizeof(on[i]), "2025-03-%02zu", i + 1);
+		s[i].on = dates != NULL ? (char *)dates[i] : on[i];
+		ps[i] = &s[i];
+	}
+	m.client_id = (char *)client;
+	m.program_id = "ips-test";
+	m.note = "Klinische notitie import";
+	remember_secret(m.note);
+	m.steps = ps;
+	m.n_steps = n;
+	m.close_reason = (char *)(reason != NULL ? reason : "");
+	e.body_case = BODY(IMPORT_TRAJECTORY);
+	e.import_trajectory = &m;
+	call(o, &e, &a);
+	int code = a.code;
+	if (code == CODE(OK) && id != NULL)
+		snprintf(id, 64, "%s", a.env->change_ok->entity_id);
+	if (code != CODE(OK) && id != NULL)
+		snprintf(id, 64, "%s", a.message);
+	answer_free(&a);
+	return code;
+}
+
+static size_t path_len(int state)
+{
+	size_t n = 0;
+	while (n < 5 && paths[state][n] != 0)
+		n++;
+	return n;
+}
+
+static void test_trajectory_state_machine(void **state)
+{
+	int wrong = 0;
+	make_programs();
+	for (int from = TS(REFERRED); from <= TS(CANCELLED); from++) {
+		for (int to = TS(REFERRED); to <= TS(CANCELLED); to++) {
+			char client[64], tr[64];
+			struct answer a;
+			new_client(GGZ_TEST, BENEFIT(WW), "GM0363", client,
+				   NULL);
+			if (import(GGZ_TEST, client, paths[from],
+				   path_len(from), NULL,
+				   from == TS(CLOSED) ? "found work" : NULL,
+				   tr) != CODE(OK))
+				fail_msg("import to %s: %s", state_names[from],
+					 tr);
+			move(GGZ_TEST, tr, 1, to, "2025-04-01",
+			     to == TS(CLOSED) ? "found work" : NULL, &a);
+			int want = allowed(from, to) ? CODE(OK)
+						     : CODE(FAILED_PRECONDITION);
+			if (a.code != want ||
+			    (want != CODE(OK) &&
+			     (strstr(a.message, state_names[from]) == NULL ||
+			      strstr(a.message, state_names[to]) == NULL))) {
+				wrong++;
+				fprintf(stderr, "%s -> %s: expected %s, got %s "
+						"(%s)\n",
+					state_names[from], state_names[to],
+					ipsnet_status_name(want),
+					ipsnet_status_name(a.code), a.message);
+			}
+			answer_free(&a);
+		}
+	}
+	assert_int_equal(wrong, 0);
+}
+
+/* Each move records its date in its column and as a step. */
+static void test_trajectory_dates_and_steps(void **state)
+{
+	char client[64], tr[64], db_path[PATH_MAX];
+	struct answer a;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+
+	const int referred[] = {TS(REFERRED)};
+	const char *first[] = {"2025-01-01"};
+
+	make_programs();
+	new_client(GGZ_TEST, BENEFIT(WW), "GM0363", client, NULL);
+	assert_int_equal(
+	    import(GGZ_TEST, client, referred, 1, first, NULL, tr), CODE(OK));
+	move(GGZ_TEST, tr, 1, TS(ACCEPTED), "2025-01-02", NULL, NULL);
+	move(GGZ_TEST, tr, 2, TS(ACTIVE), "2025-01-03", NULL, NULL);
+	move(GGZ_TEST, tr, 3, TS(ON_HOLD), "2025-01-04", NULL, NULL);
+	/* Dates never go back, nor into the future. */
+	move(GGZ_TEST, tr, 4, TS(ACTIVE), "2025-01-01", NULL, &a);
+	assert_int_equal(a.code, CODE(INVALID_ARGUMENT));
+	answer_free(&a);
+	move(GGZ_TEST, tr, 4, TS(ACTIVE), "2199-01-01", NULL, &a);
+	assert_int_equal(a.code, CODE(INVALID_ARGUMENT));
+	answer_free(&a);
+	move(GGZ_TEST, tr, 4, TS(ACTIVE), "2025-01-05", NULL, NULL);
+	/* Closing needs a reason. */
+	move(GGZ_TEST, tr, 5, TS(CLOSED), "2025-01-06", NULL, &a);
+	assert_int_equal(a.code, CODE(INVALID_ARGUMENT));
+	answer_free(&a);
+	move(GGZ_TEST, tr, 5, TS(CLOSED), "2025-01-06", "found work", &a);
+	assert_int_equal(a.code, CODE(OK));
+	const Ipsnet__V1__Trajectory *t = a.env->change_ok->trajectory;
+	assert_int_equal(t->version, 6);
+	assert_int_equal(t->status, TS(CLOSED));
+	assert_string_equal(t->referred_on, "2025-01-01");
+	assert_string_equal(t->accepted_on, "2025-01-02");
+	assert_string_equal(t->started_on, "2025-01-03");
+	assert_string_equal(t->held_on, "2025-01-04");
+	assert_string_equal(t->resumed_on, "2025-01-05");
+	assert_string_equal(t->closed_on, "2025-01-06");
+	assert_string_equal(t->close_reason, "found work");
+	answer_free(&a);
+
+	snprintf(db_path, sizeof(db_path), "%s/ipsnet.db", dir);
+	assert_int_equal(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY,
+					 NULL),
+			 SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	assert_int_equal(sqlite3_prepare_v2(db,
+					    "SELECT group_concat(status || "
+					    "'@' || on_date, ' ') FROM (SELECT "
+					    "* FROM trajectory_event WHERE "
+					    "trajectory_id = ?1 ORDER BY seq)",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	sqlite3_bind_text(st, 1, tr, -1, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	const char *events = (const char *)sqlite3_column_text(st, 0);
+	assert_string_equal(events, "1@2025-01-01 2@2025-01-02 4@2025-01-03 "
+				    "5@2025-01-04 4@2025-01-05 6@2025-01-06");
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+static void test_import_checks_every_step(void **state)
+{
+	char client[64], msg[64];
+	const int skips[] = {TS(REFERRED), TS(ACTIVE)};
+	const int fine[] = {TS(REFERRED), TS(ACCEPTED), TS(ACTIVE)};
+	const int late[] = {TS(ACCEPTED), TS(ACTIVE)};
+	const char *backwards[] = {"2025-05-02", "2025-05-01", "2025-05-03"};
+
+	make_programs();
+	new_client(GGZ_TEST, BENEFIT(WW), "GM0363", client, NULL);
+	assert_int_equal(import(GGZ_TEST, client, skips, 2, NULL, NULL, msg),
+			 CODE(FAILED_PRECONDITION));
+	assert_int_equal(import(GGZ_TEST, client, late, 2, NULL, NULL, msg),
+			 CODE(INVALID_ARGUMENT));
+	assert_int_equal(
+	    import(GGZ_TEST, client, fine, 3, backwards, NULL, msg),
+	    CODE(INVALID_ARGUMENT));
+	/* A close reason goes only with CLOSED. */
+	assert_int_equal(
+	    import(GGZ_TEST, client, fine, 3, NULL, "found work", msg),
+	    CODE(INVALID_ARGUMENT));
+	assert_int_equal(import(GGZ_TEST, client, fine, 3, NULL, NULL, msg),
+			 CODE(OK));
+	/* One open trajectory per client and program. */
+	assert_int_equal(import(GGZ_TEST, client, fine, 3, NULL, NULL, msg),
+			 CODE(FAILED_PRECONDITION));
+}
+
+static void test_funding_state_machine(void **state)
+{
+	static const int decisions[] = {FS(APPROVED), FS(REJECTED),
+					FS(WITHDRAWN)};
+	struct kase k;
+	struct answer a;
+
+	/* From REQUESTED each decision is allowed once; after it, none. */
+	for (size_t i = 0; i < ARRAY_SIZE(decisions); i++) {
+		make_case(R_TEST, &k);
+		enum org who = decisions[i] == FS(WITHDRAWN) ? GGZ_TEST
+							      : GM0363;
+		decide(who, k.funding, 1, decisions[i], &a);
+		assert_int_equal(a.code, CODE(OK));
+		assert_int_equal(a.env->change_ok->funding->status,
+				 decisions[i]);
+		assert_int_equal(a.env->change_ok->version, 2);
+		answer_free(&a);
+		for (size_t j = 0; j < ARRAY_SIZE(decisions); j++) {
+			enum org by = decisions[j] == FS(WITHDRAWN) ? GGZ_TEST
+								    : GM0363;
+			decide(by, k.funding, 2, decisions[j], &a);
+			if (a.code != CODE(FAILED_PRECONDITION))
+				fail_msg("decided twice: %s (%s)",
+					 ipsnet_status_name(a.code),
+					 a.message);
+			answer_free(&a);
+		}
+	}
+	/* REQUESTED is no decision. */
+	make_case(R_TEST, &k);
+	decide(GM0363, k.funding, 1, FS(REQUESTED), &a);
+	assert_int_equal(a.code, CODE(INVALID_ARGUMENT));
+	answer_free(&a);
+}
+
+/* ---- versions ---------------------------------------------------------- */
+
+static void test_stale_version_is_a_conflict(void **state)
+{
+	Ipsnet__V1__UpdateClient m = IPSNET__V1__UPDATE_CLIENT__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	struct kase k;
+	struct answer a;
+
+	make_case(R_TEST, &k);
+	m.client_id = k.client;
+	m.expected_version = 1;
+	m.municipality = "GM0363";
+	e.body_case = BODY(UPDATE_CLIENT);
+	e.update_client = &m;
+	call(GGZ_TEST, &e, &a);
+	assert_int_equal(a.code, CODE(OK));
+	assert_int_equal(a.env->change_ok->version, 2);
+	answer_free(&a);
+	/* The same change against version 1 again: CONFLICT, and the
+	 * current version. */
+	call(GGZ_TEST, &e, &a);
+	assert_int_equal(a.code, CODE(CONFLICT));
+	assert_int_equal(a.current_version, 2);
+	answer_free(&a);
+
+	move(GGZ_TEST, k.trajectory, 1, TS(ACCEPTED), NULL, NULL, NULL);
+	move(GGZ_TEST, k.trajectory, 1, TS(ACTIVE), NULL, NULL, &a);
+	assert_int_equal(a.code, CODE(CONFLICT));
+	assert_int_equal(a.current_version, 2);
+	answer_free(&a);
+
+	decide(GM0363, k.funding, 7, FS(APPROVED), &a);
+	assert_int_equal(a.code, CODE(CONFLICT));
+	assert_int_equal(a.current_version, 1);
+	answer_free(&a);
+
+	withdraw_consent(GGZ_TEST, k.consent, 3, &a);
+	assert_int_equal(a.code, CODE(CONFLICT));
+	assert_int_equal(a.current_version, 1);
+	answer_free(&a);
+}
+
+/* ---- the funder rule --------------------------------------------------- */
+
+static int ask_funder(int benefit, const char *municipality,
+		      const char *funder, const char *other, char *message)
+{
+	char client[64], tr[64];
+	struct answer a;
+	new_client(GGZ_TEST, benefit, municipality, client, NULL);
+	if (funder != NULL && strncmp(funder, "ggz", 3) != 0)
+		grant_consent(GGZ_TEST, client, funder, NULL, NULL);
+	refer(GGZ_TEST, client, "ips-test", tr, NULL);
+	request_funding(GGZ_TEST, tr, funder, other, NULL, &a);
+	int code = a.code;
+	snprintf(message, 256, "%s", a.message);
+	answer_free(&a);
+	return code;
+}
+
+static void test_wrong_funder_is_refused(void **state)
+{
+	char msg[256];
+	make_programs();
+	const int pw = BENEFIT(PARTICIPATIEWET);
+
+	assert_int_equal(ask_funder(pw, "GM0363", "gm0363", NULL, msg),
+			 CODE(OK));
+	assert_int_equal(ask_funder(pw, "GM0363", "gm0599", NULL, msg),
+			 CODE(FAILED_PRECONDITION));
+	assert_non_null(strstr(msg, "wrong funder"));
+	assert_non_null(strstr(msg, "GM0363"));
+	assert_int_equal(ask_funder(pw, "GM0363", "uwv", NULL, msg),
+			 CODE(FAILED_PRECONDITION));
+	assert_non_null(strstr(msg, "own municipality"));
+	for (int b = BENEFIT(WIA); b <= BENEFIT(WW); b++) {
+		assert_int_equal(ask_funder(b, "GM0363", "uwv", NULL, msg),
+				 CODE(OK));
+		assert_int_equal(ask_funder(b, "GM0363", "gm0363", NULL, msg),
+				 CODE(FAILED_PRECONDITION));
+		assert_non_null(strstr(msg, "funded by UWV"));
+	}
+	assert_int_equal(ask_funder(BENEFIT(NONE), "GM0363", "gm0363", NULL,
+				    msg),
+			 CODE(FAILED_PRECONDITION));
+	assert_int_equal(ask_funder(BENEFIT(NONE), "GM0363", NULL,
+				    "Wmo budget of the municipality", msg),
+			 CODE(OK));
+	assert_int_equal(ask_funder(pw, "GM0363", "ggz-other", NULL, msg),
+			 CODE(INVALID_ARGUMENT));
+	assert_int_equal(ask_funder(pw, "GM0363", NULL, NULL, msg),
+			 CODE(INVALID_ARGUMENT));
+}
+
+/* Without consent for the funder, no request is sent to it. */
+static void test_request_needs_consent(void **state)
+{
+	char client[64], tr[64];
+	struct answer a;
+	make_programs();
+	new_client(GGZ_TEST, BENEFIT(PARTICIPATIEWET), "GM0363", client, NULL);
+	refer(GGZ_TEST, client, "ips-test", tr, NULL);
+	request_funding(GGZ_TEST, tr, "gm0363", NULL, NULL, &a);
+	assert_int_equal(a.code, CODE(FAILED_PRECONDITION));
+	assert_non_null(strstr(a.message, "no consent"));
+	answer_free(&a);
+}
+
+/* ---- consent ----------------------------------------------------------- */
+
+static void test_withdrawn_consent_refuses_the_next_read(void **state)
+{
+	struct kase k;
+	struct answer a;
+
+	make_case(R_TEST, &k);
+	show_case(GM0363, k.client, &a);
+	assert_int_equal(a.code, CODE(OK));
+	answer_free(&a);
+	withdraw_consent(GGZ_TEST, k.consent, 1, &a);
+	assert_int_equal(a.code, CODE(OK));
+	assert_string_not_equal(a.env->change_ok->consent->withdrawn_at, "");
+	answer_free(&a);
+
+	show_case(GM0363, k.client, &a);
+	assert_int_equal(a.code, CODE(PERMISSION_DENIED));
+	assert_non_null(strstr(a.message, "no consent"));
+	answer_free(&a);
+	list_funding(GM0363, false, &a);
+	assert_int_equal(a.code, CODE(OK));
+	for (size_t i = 0; i < a.env->funding_list->n_fundings; i++)
+		assert_string_not_equal(a.env->funding_list->fundings[i]->id,
+					k.funding);
+	for (size_t i = 0; i < a.env->funding_list->n_clients; i++)
+		assert_string_not_equal(a.env->funding_list->clients[i]->id,
+					k.client);
+	answer_free(&a);
+	decide(GM0363, k.funding, 1, FS(APPROVED), &a);
+	assert_int_equal(a.code, CODE(PERMISSION_DENIED));
+	answer_free(&a);
+	/* Withdrawn once is withdrawn. */
+	withdraw_consent(GGZ_TEST, k.consent, 2, &a);
+	assert_int_equal(a.code, CODE(FAILED_PRECONDITION));
+	answer_free(&a);
+}
+
+/* ---- registration ------------------------------------------------------ */
+
+static void test_bsn_is_checked(void **state)
+{
+	char bsn[16], bad[16];
+	struct answer a;
+
+	new_bsn(bsn);
+	assert_int_equal(register_client(GGZ_TEST, bsn, "Testpersoon Bsn",
+					 BENEFIT(NONE), "GM0363", NULL, NULL),
+			 CODE(OK));
+	remember_secret("Testpersoon Bsn");
+	/* The same BSN twice. */
+	assert_int_equal(register_client(GGZ_TEST, bsn, "Testpersoon Bsn",
+					 BENEFIT(NONE), "GM0363", NULL, NULL),
+			 CODE(ALREADY_EXISTS));
+	/* A wrong check digit. */
+	snprintf(bad, sizeof(bad), "%s", bsn);
+	bad[8] = bad[8] == '9' ? '0' : (char)(bad[8] + 1);
+	remember_secret(bad);
+	static const char *const invalid[] = {
+	    NULL, "12345678", "1234567890", "12345678a", "abcdefghi",
+	    "000000000", "", " 11122233",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(invalid); i++) {
+		const char *b = invalid[i] != NULL ? invalid[i] : bad;
+		if (register_client(GGZ_TEST, b, "Testpersoon Bsn",
+				    BENEFIT(NONE), "GM0363", NULL,
+				    &a) != CODE(INVALID_ARGUMENT))
+			fail_msg("BSN '%s' was not refused: %s", b,
+				 ipsnet_status_name(a.code));
+		assert_non_null(strstr(a.message, "11-proof"));
+		answer_free(&a);
+	}
+	find_client(GGZ_TEST, "12345678a", &a);
+	assert_int_equal(a.code, CODE(INVALID_ARGUMENT));
+	answer_free(&a);
+	find_client(GGZ_TEST, bsn, &a);
+	assert_int_equal(a.code, CODE(OK));
+	assert_string_equal(a.env->case_view->client->bsn, bsn);
+	answer_free(&a);
+	/* Birth date and municipality. */
+	Ipsnet__V1__RegisterClient m = IPSNET__V1__REGISTER_CLIENT__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	new_bsn(bsn);
+	m.bsn = bsn;
+	m.name = "Testpersoon Bsn";
+	m.birth_date = "2031-02-30";
+	m.municipality = "GM0363";
+	m.benefit = BENEFIT(NONE);
+	e.body_case = BODY(REGISTER_CLIENT);
+	e.register_client = &m;
+	call(GGZ_TEST, &e, &a);
+	assert_int_equal(a.code, CODE(INVALID_ARGUMENT));
+	answer_free(&a);
+	m.birth_date = "1990-02-28";
+	m.municipality = "0363";
+	call(GGZ_TEST, &e, &a);
+	assert_int_equal(a.code, CODE(INVALID_ARGUMENT));
+	answer_free(&a);
+}
+
+/* ---- fidelity ---------------------------------------------------------- */
+
+static int record_fidelity(enum org o, const char *program,
+			   const uint32_t *scores, size_t n, struct answer *a)
+{
+	Ipsnet__V1__RecordFidelity m = IPSNET__V1__RECORD_FIDELITY__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	m.program_id = (char *)program;
+	m.review_date = "2026-02-01";
+	m.scores = (uint32_t *)scores;
+	m.n_scores = n;
+	e.body_case = BODY(RECORD_FIDELITY);
+	e.record_fidelity = &m;
+	call(o, &e, a);
+	return a->code;
+}
+
+static void test_fidelity_total_and_band_are_computed(void **state)
+{
+	static const struct {
+		unsigned fives, ones; /* the rest score 3 */
+		unsigned total;
+		const char *band;
+	} cases[] = {
+	    {25, 0, 125, "exemplary"}, {20, 0, 115, "exemplary"},
+	    {19, 0, 113, "good"},      {13, 0, 101, "good"},
+	    {12, 0, 99, "fair"},       {0, 0, 75, "fair"},
+	    {0, 1, 73, "not IPS"},     {0, 25, 25, "not IPS"},
+	};
+	uint32_t scores[26];
+	struct answer a;
+
+	make_programs();
+	for (size_t c = 0; c < ARRAY_SIZE(cases); c++) {
+		for (unsigned i = 0; i < 25; i++)
+			scores[i] = i < cases[c].fives	    ? 5
+				    : i >= 25 - cases[c].ones ? 1
+							      : 3;
+		assert_int_equal(record_fidelity(GGZ_TEST, "ips-test", scores,
+						 25, &a),
+				 CODE(OK));
+		const Ipsnet__V1__FidelityReview *r = a.env->change_ok->review;
+		assert_int_equal(r->total, cases[c].total);
+		assert_string_equal(r->band, cases[c].band);
+		assert_false(r->independent);
+		answer_free(&a);
+	}
+	assert_int_equal(record_fidelity(NETWORK, "ips-test", scores, 25, &a),
+			 CODE(OK));
+	assert_true(a.env->change_ok->review->independent);
+	answer_free(&a);
+	assert_int_equal(record_fidelity(NETWORK, "ips-test", scores, 24, &a),
+			 CODE(INVALID_ARGUMENT));
+	answer_free(&a);
+	scores[3] = 6;
+	assert_int_equal(record_fidelity(NETWORK, "ips-test", scores, 25, &a),
+			 CODE(INVALID_ARGUMENT));
+	answer_free(&a);
+
+	/* Everyone sees the programs with their latest review. */
+	for (int o = 0; o < N_ORGS; o++) {
+		Ipsnet__V1__ListPrograms m = IPSNET__V1__LIST_PROGRAMS__INIT;
+		Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+		e.body_case = BODY(LIST_PROGRAMS);
+		e.list_programs = &m;
+		call(o, &e, &a);
+		assert_int_equal(a.code, CODE(OK));
+		const Ipsnet__V1__ProgramList *pl = a.env->program_list;
+		assert_true(pl->n_programs >= 4);
+		bool seen = false;
+		for (size_t i = 0; i < pl->n_reviews; i++)
+			if (strcmp(pl->reviews[i]->program_id, "ips-test") ==
+			    0) {
+				seen = true;
+				assert_true(pl->reviews[i]->independent);
+				assert_int_equal(pl->reviews[i]->n_scores, 25);
+			}
+		assert_true(seen);
+		answer_free(&a);
+	}
+}
+
+/* ---- the audit trail --------------------------------------------------- */
+
+/* Whether list holds a row of org with action and result. */
+static bool has_row(const Ipsnet__V1__AuditList *list, const char *org,
+		    const char *action, const char *result)
+{
+	for (size_t i = 0; i < list->n_records; i++) {
+		const Ipsnet__V1__AuditRecord *r = list->records[i];
+		if (strcmp(r->organisation, org) == 0 &&
+		    strcmp(r->action, action) == 0 &&
+		    strcmp(r->result, result) == 0 &&
+		    strcmp(r->user, "case.tester") == 0 &&
+		    strncmp(r->peer, "127.0.0.1:", 10) == 0 &&
+		    r->time[0] != '\0')
+			return true;
+	}
+	return false;
+}
+
+static void test_audit_rows_for_reads_changes_and_refusals(void **state)
+{
+	Ipsnet__V1__UpdateClient m = IPSNET__V1__UPDATE_CLIENT__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	struct kase k;
+	struct answer a;
+	char db_path[PATH_MAX];
+
+	make_case(R_TEST, &k);
+	show_case(GM0363, k.client, &a); /* a read */
+	answer_free(&a);
+	show_case(UWV, k.client, &a); /* a refused read */
+	answer_free(&a);
+	m.client_id = k.client;
+	m.expected_version = 1;
+	m.name = "Testpersoon Hernoemd";
+	remember_secret(m.name);
+	e.body_case = BODY(UPDATE_CLIENT);
+	e.update_client = &m;
+	call(GM0363, &e, &a); /* a refused change */
+	assert_int_equal(a.code, CODE(PERMISSION_DENIED));
+	answer_free(&a);
+	call(GGZ_TEST, &e, &a); /* a change */
+	assert_int_equal(a.code, CODE(OK));
+	answer_free(&a);
+	call(GGZ_TEST, &e, &a); /* refused: stale */
+	assert_int_equal(a.code, CODE(CONFLICT));
+	answer_free(&a);
+
+	/* The client's GGZ reads the client's trail. */
+	audit_query(GGZ_TEST, k.client, NULL, 1000, &a);
+	assert_int_equal(a.code, CODE(OK));
+	const Ipsnet__V1__AuditList *list = a.env->audit_list;
+	assert_true(has_row(list, "ggz-test", "register_client", "OK"));
+	assert_true(has_row(list, "ggz-test", "grant_consent", "OK"));
+	assert_true(has_row(list, "ggz-test", "refer", "OK"));
+	assert_true(has_row(list, "ggz-test", "request_funding", "OK"));
+	assert_true(has_row(list, "ggz-test", "add_job", "OK"));
+	assert_true(has_row(list, "gm0363", "show_case", "OK"));
+	assert_true(has_row(list, "uwv", "show_case", "PERMISSION_DENIED"));
+	assert_true(
+	    has_row(list, "gm0363", "update_client", "PERMISSION_DENIED"));
+	assert_true(has_row(list, "ggz-test", "update_client", "OK"));
+	assert_true(has_row(list, "ggz-test", "update_client", "ABORTED"));
+	for (size_t i = 0; i < list->n_records; i++) {
+		assert_string_equal(list->records[i]->client_id, k.client);
+		for (size_t s = 0; s < n_secrets; s++)
+			assert_null(strstr(list->records[i]->object,
+					   secrets[s]));
+	}
+	answer_free(&a);
+
+	/* ... and NETWORK does, also by time; the query is audited too. */
+	audit_query(NETWORK, k.client, NULL, 0, &a);
+	assert_int_equal(a.code, CODE(OK));
+	assert_true(has_row(a.env->audit_list, "ggz-test", "audit_query",
+			    "OK"));
+	answer_free(&a);
+	audit_query(NETWORK, NULL, "2020-01-01", 5, &a);
+	assert_int_equal(a.code, CODE(OK));
+	assert_int_equal(a.env->audit_list->n_records, 5);
+	answer_free(&a);
+	audit_query(NETWORK, NULL, "2020-01-01T00:00:00Z", 1, &a);
+	assert_int_equal(a.code, CODE(OK));
+	answer_free(&a);
+	audit_query(NETWORK, NULL, "yesterday", 1, &a);
+	assert_int_equal(a.code, CODE(INVALID_ARGUMENT));
+	answer_free(&a);
+	/* No one else. */
+	audit_query(GGZ_TEST, NULL, "2020-01-01", 5, &a);
+	assert_int_equal(a.code, CODE(PERMISSION_DENIED));
+	answer_free(&a);
+	audit_query(GGZ_OTHER, k.client, NULL, 5, &a);
+	assert_int_equal(a.code, CODE(PERMISSION_DENIED));
+	answer_free(&a);
+	audit_query(GM0363, k.client, NULL, 5, &a);
+	assert_int_equal(a.code, CODE(PERMISSION_DENIED));
+	answer_free(&a);
+
+	/* Append-only, even for the database's owner. */
+	sqlite3 *db;
+	snprintf(db_path, sizeof(db_path), "%s/ipsnet.db", dir);
+	assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	assert_int_not_equal(sqlite3_exec(db, "UPDATE audit SET result = 'OK'",
+					  NULL, NULL, NULL),
+			     SQLITE_OK);
+	assert_non_null(strstr(sqlite3_errmsg(db), "append-only"));
+	assert_int_not_equal(
+	    sqlite3_exec(db, "DELETE FROM audit", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/* A retried change gets its first answer, and the retry is audited. */
+static void test_retry_is_replayed_and_audited(void **state)
+{
+	Ipsnet__V1__UpdateClient m = IPSNET__V1__UPDATE_CLIENT__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__Envelope *resp = NULL;
+	uint8_t key[16];
+	char err[256];
+	struct kase k;
+	struct answer a;
+
+	make_case(R_TEST, &k);
+	m.client_id = k.client;
+	m.expected_version = 1;
+	m.benefit = BENEFIT(WW);
+	e.body_case = BODY(UPDATE_CLIENT);
+	e.update_client = &m;
+	assert_int_equal(ipsnet_new_idempotency_key(key), 0);
+	e.idempotency_key.data = key;
+	e.idempotency_key.len = sizeof(key);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(ipsnet_client_call(conns[GGZ_TEST], &e, &resp,
+						    err, sizeof(err)),
+				 0);
+		assert_int_equal(resp->change_ok->version, 2);
+		ipsnet_envelope_free(resp);
+	}
+	audit_query(GGZ_TEST, k.client, NULL, 100, &a);
+	int updates = 0;
+	for (size_t i = 0; i < a.env->audit_list->n_records; i++)
+		updates += strcmp(a.env->audit_list->records[i]->action,
+				  "update_client") == 0;
+	assert_int_equal(updates, 2);
+	answer_free(&a);
+}
+
+/* ---- the log ----------------------------------------------------------- */
+
+/* Runs last: no BSN, name or note the tests sent is in the daemon's log. */
+static void test_log_holds_no_bsn_name_or_note(void **state)
+{
+	int found = 0;
+	assert_true(n_secrets > 100);
+	assert_true(h_daemon_log_contains(&daemon_, "msg=listening"));
+	for (size_t i = 0; i < n_secrets; i++) {
+		if (h_daemon_log_contains(&daemon_, secrets[i])) {
+			fprintf(stderr, "the daemon's log holds '%s'\n",
+				secrets[i]);
+			found++;
+		}
+	}
+	assert_int_equal(found, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_access_matrix),
+	    cmocka_unit_test(test_refusal_says_why_and_hides_existence),
+	    cmocka_unit_test(test_trajectory_state_machine),
+	    cmocka_unit_test(test_trajectory_dates_and_steps),
+	    cmocka_unit_test(test_import_checks_every_step),
+	    cmocka_unit_test(test_funding_state_machine),
+	    cmocka_unit_test(test_stale_version_is_a_conflict),
+	    cmocka_unit_test(test_wrong_funder_is_refused),
+	    cmocka_unit_test(test_request_needs_consent),
+	    cmocka_unit_test(test_withdrawn_consent_refuses_the_next_read),
+	    cmocka_unit_test(test_bsn_is_checked),
+	    cmocka_unit_test(test_fidelity_total_and_band_are_computed),
+	    cmocka_unit_test(test_audit_rows_for_reads_changes_and_refusals),
+	    cmocka_unit_test(test_retry_is_replayed_and_audited),
+	    /* last: it reads the log every test before wrote */
+	    cmocka_unit_test(test_log_holds_no_bsn_name_or_note),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
