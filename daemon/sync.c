@@ -8,6 +8,8 @@
 #include "frame.h"
 #include "ipsnet_errors.h"
 #include "log.h"
+#include "policy.h"
+#include "reads.h"
 #include "util.h"
 #include "validate.h"
 
@@ -106,21 +108,19 @@ static const char *client_of(const Ipsnet__V1__ChangeOk *ok)
 	}
 }
 
-/* Facts for the visibility checks of one fetch: statements prepared once,
- * and a small memo of (organisation, client) answers, since the entries of
- * one client tend to come together. */
+/* The visibility checks of one fetch ask policy (policy.h) with the facts
+ * reads_client_facts gathers, and remember recent answers per organisation
+ * and client, since the entries of one client tend to come together. */
 #define MEMO_SLOTS 256
 
 struct memo_slot {
 	char org[ORG_ID_MAX];
 	char client[JOURNAL_ID_MAX];
-	bool visible;
+	enum policy_view view;
 };
 
 struct facts {
 	sqlite3 *db;
-	sqlite3_stmt *ggz;
-	sqlite3_stmt *funder;
 	char today[16];
 	struct memo_slot memo[MEMO_SLOTS];
 };
@@ -130,28 +130,6 @@ static void facts_init(struct facts *f, sqlite3 *db)
 	memset(f, 0, sizeof(*f));
 	f->db = db;
 	date_of_us(f->today, sizeof(f->today), (long long)util_now_us());
-}
-
-static void facts_close(struct facts *f)
-{
-	sqlite3_finalize(f->ggz);
-	sqlite3_finalize(f->funder);
-}
-
-static bool ask(sqlite3 *db, sqlite3_stmt **st, const char *sql,
-		const char *a, const char *b, const char *c)
-{
-	if (*st == NULL &&
-	    sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st,
-			       NULL) != SQLITE_OK)
-		return false;
-	sqlite3_bind_text(*st, 1, a, -1, SQLITE_STATIC);
-	sqlite3_bind_text(*st, 2, b, -1, SQLITE_STATIC);
-	if (c != NULL)
-		sqlite3_bind_text(*st, 3, c, -1, SQLITE_STATIC);
-	bool found = sqlite3_step(*st) == SQLITE_ROW;
-	sqlite3_reset(*st);
-	return found;
 }
 
 static uint32_t memo_hash(const char *org, const char *client)
@@ -164,64 +142,61 @@ static uint32_t memo_hash(const char *org, const char *client)
 	return h % MEMO_SLOTS;
 }
 
-/* Whether who may see client at all (the rows of DESIGN §1). */
-static bool may_see_client(struct facts *f, const struct journal_actor *who,
-			   const char *client)
+static enum policy_view client_view(struct facts *f,
+				    const struct journal_actor *who,
+				    const char *client)
 {
 	struct memo_slot *m = &f->memo[memo_hash(who->org, client)];
 	if (strcmp(m->org, who->org) == 0 && strcmp(m->client, client) == 0)
-		return m->visible;
-	bool visible = false;
-	if (who->org_kind == ORG_KIND_GGZ)
-		visible = ask(f->db, &f->ggz,
-			      "SELECT 1 FROM client WHERE id = ?2 AND "
-			      "registered_by = ?1 UNION ALL SELECT 1 FROM "
-			      "trajectory t JOIN program p ON p.id = "
-			      "t.program_id WHERE t.client_id = ?2 AND p.owner "
-			      "= ?1 LIMIT 1",
-			      who->org, client, NULL);
-	else if (who->org_kind == ORG_KIND_MUNICIPALITY ||
-		 who->org_kind == ORG_KIND_UWV)
-		visible = ask(f->db, &f->funder,
-			      "SELECT 1 FROM funding f JOIN consent c ON "
-			      "c.client_id = f.client_id AND c.recipient = "
-			      "f.funder WHERE f.client_id = ?2 AND f.funder = "
-			      "?1 AND c.withdrawn_at IS NULL AND c.valid_until "
-			      ">= ?3 LIMIT 1",
-			      who->org, client, f->today);
+		return m->view;
+	struct policy_client pc;
+	enum policy_view view = POLICY_VIEW_NONE;
+	char why[160];
+	if (reads_client_facts(f->db, client, who->org, f->today, &pc) != 0 ||
+	    policy_see_client(who, &pc, &view, why, sizeof(why)) != 0)
+		view = POLICY_VIEW_NONE;
 	util_strlcpy(m->org, who->org, sizeof(m->org));
 	util_strlcpy(m->client, client, sizeof(m->client));
-	m->visible = visible;
-	return visible;
+	m->view = view;
+	return view;
 }
 
 static bool visible_cut(struct facts *f, const struct journal_actor *who,
 			Ipsnet__V1__ChangeOk *ok)
 {
 	const char *client = client_of(ok);
+	enum policy_view view;
 
 	if (ok->entity_case == IPSNET__V1__CHANGE_OK__ENTITY_PROGRAM ||
 	    ok->entity_case == IPSNET__V1__CHANGE_OK__ENTITY_REVIEW)
-		return true; /* no personal data */
-	if (client == NULL || who->org_kind == ORG_KIND_NETWORK)
+		return true; /* no personal data: everyone sees programs */
+	if (client == NULL)
 		return false;
-	if (who->org_kind == ORG_KIND_GGZ)
-		return (ok->entity_case ==
-			    IPSNET__V1__CHANGE_OK__ENTITY_CLIENT &&
-			strcmp(ok->client->registered_by, who->org) == 0) ||
-		       may_see_client(f, who, client);
-	if (!may_see_client(f, who, client))
+	if (ok->entity_case == IPSNET__V1__CHANGE_OK__ENTITY_CLIENT &&
+	    who->org_kind == ORG_KIND_GGZ &&
+	    strcmp(ok->client->registered_by, who->org) == 0)
+		view = POLICY_VIEW_GGZ; /* its own registration, no query */
+	else
+		view = client_view(f, who, client);
+	if (view == POLICY_VIEW_NONE)
 		return false;
-	/* A funder sees identity, benefit, trajectory status and job
-	 * outcomes: never the referral note, nor what concerns others. */
+	char *empty = (char *)protobuf_c_empty_string;
 	switch (ok->entity_case) {
+	case IPSNET__V1__CHANGE_OK__ENTITY_CLIENT:
+		if (!policy_view_has_registration(view)) {
+			ok->client->registered_by = empty;
+			ok->client->registered_at = empty;
+		}
+		return true;
 	case IPSNET__V1__CHANGE_OK__ENTITY_TRAJECTORY:
-		ok->trajectory->note = (char *)protobuf_c_empty_string;
+		if (!policy_view_has_note(view))
+			ok->trajectory->note = empty;
 		return true;
 	case IPSNET__V1__CHANGE_OK__ENTITY_CONSENT:
-		return strcmp(ok->consent->recipient, who->org) == 0;
+		return policy_view_has_consent(who, view,
+					       ok->consent->recipient);
 	case IPSNET__V1__CHANGE_OK__ENTITY_FUNDING:
-		return strcmp(ok->funding->funder, who->org) == 0;
+		return policy_view_has_funding(who, view, ok->funding->funder);
 	default:
 		return true;
 	}
@@ -230,10 +205,12 @@ static bool visible_cut(struct facts *f, const struct journal_actor *who,
 bool sync_visible(sqlite3 *db, const struct journal_actor *who,
 		  Ipsnet__V1__ChangeOk *ok)
 {
-	struct facts f;
-	facts_init(&f, db);
-	bool visible = visible_cut(&f, who, ok);
-	facts_close(&f);
+	struct facts *f = ipsnet_malloc(sizeof(*f));
+	if (f == NULL)
+		return false;
+	facts_init(f, db);
+	bool visible = visible_cut(f, who, ok);
+	ipsnet_free(f);
 	return visible;
 }
 
@@ -407,10 +384,7 @@ static int fetch_fn(sqlite3 *db, struct journal_read *r)
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		rv = IPSNET_EDB;
 out:
-	if (facts != NULL) {
-		facts_close(facts);
-		ipsnet_free(facts);
-	}
+	ipsnet_free(facts);
 	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 	sqlite3_finalize(st);
 	return rv;
