@@ -182,7 +182,10 @@ extern char **environ;
 
 /* The environment without IPSNET_* variables: the ipsnet command takes
  * settings from IPSNET_PROFILE, IPSNET_CERT and the like, and a test must
- * see only what it passes on the command line. (Called in the child.) */
+ * see only what it passes on the command line. Made in the parent: a test
+ * with threads of its own may fork while one of them holds the allocator's
+ * lock, and the child must not allocate. The caller frees the array (not
+ * the strings); NULL when out of memory. */
 static char **environ_without_ipsnet(void)
 {
 	size_t n = 0, kept = 0;
@@ -191,7 +194,7 @@ static char **environ_without_ipsnet(void)
 		n++;
 	char **env = calloc(n + 1, sizeof(*env));
 	if (env == NULL)
-		return environ;
+		return NULL;
 	for (size_t i = 0; i < n; i++) {
 		if (strncmp(environ[i], "IPSNET_", 7) != 0)
 			env[kept++] = environ[i];
@@ -205,10 +208,15 @@ static pid_t spawn(const char *path, const char *const argv[], int in_fd,
 		   int out_fd, int err_fd)
 {
 	pid_t parent = getpid();
+	char **env = environ_without_ipsnet();
+	if (env == NULL)
+		return -1;
 	pid_t pid = fork();
 
-	if (pid != 0)
+	if (pid != 0) {
+		free(env);
 		return pid;
+	}
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
 		_exit(127);
@@ -219,7 +227,7 @@ static pid_t spawn(const char *path, const char *const argv[], int in_fd,
 	if (dup2(in_fd, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0 ||
 	    dup2(err_fd, STDERR_FILENO) < 0)
 		_exit(127);
-	execve(path, (char *const *)argv, environ_without_ipsnet());
+	execve(path, (char *const *)argv, env);
 	dprintf(STDERR_FILENO, "cannot run %s: %s\n", path, strerror(errno));
 	_exit(127);
 }
@@ -362,6 +370,47 @@ int h_run_cli(struct h_result *r, const char *const args[])
 		argv[n++] = args[i];
 	argv[n] = NULL;
 	return h_run(r, IPSNET_PATH, argv);
+}
+
+int h_run_ipsnetd(struct h_result *r, const char *const args[])
+{
+	const char *argv[H_ARGS_MAX + 2];
+	int n = 0;
+
+	argv[n++] = "ipsnetd";
+	for (int i = 0; args[i] != NULL && n <= H_ARGS_MAX; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	return h_run(r, IPSNETD_PATH, argv);
+}
+
+int h_sqlite3(const char *db, const char *sql)
+{
+	static const char *const dirs[] = {"/usr/bin", "/usr/local/bin",
+					   "/bin"};
+	char path[PATH_MAX];
+	struct h_result r;
+
+	path[0] = '\0';
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+		snprintf(path, sizeof(path), "%s/sqlite3", dirs[i]);
+		if (access(path, X_OK) == 0)
+			break;
+		path[0] = '\0';
+	}
+	if (path[0] == '\0') {
+		fprintf(stderr, "the sqlite3 command is not installed "
+				"(deploy/setup.sh installs it)\n");
+		return -1;
+	}
+	const char *argv[] = {"sqlite3", "-bail", db, sql, NULL};
+	int code = h_run(&r, path, argv);
+	if (code != 0 || r.err_len > 0)
+		fprintf(stderr, "sqlite3 %s \"%s\": exit %d\n%s", db, sql, code,
+			r.err);
+	int rv = code == 0 && r.err_len == 0 ? 0 : -1;
+	h_result_free(&r);
+	return rv;
 }
 
 void h_result_free(struct h_result *r)
@@ -562,6 +611,8 @@ static int listening_port(const char *log)
 	return 0;
 }
 
+static int daemon_spawn(struct h_daemon *d);
+
 int h_daemon_start(struct h_daemon *d, const char *dir)
 {
 	struct h_result r;
@@ -582,6 +633,32 @@ int h_daemon_start(struct h_daemon *d, const char *dir)
 		return -1;
 	}
 	h_result_free(&r);
+	return daemon_spawn(d);
+}
+
+int h_daemon_restart(struct h_daemon *d)
+{
+	if (d->pid > 0) {
+		fprintf(stderr,
+			"h_daemon_restart: ipsnetd (pid %d) still runs\n",
+			(int)d->pid);
+		return -1;
+	}
+	if (d->conf[0] == '\0') {
+		fprintf(stderr, "h_daemon_restart: no daemon was started\n");
+		return -1;
+	}
+	d->port = 0;
+	return daemon_spawn(d);
+}
+
+/* Starts ipsnetd --config d->conf, its output appended to d->log, and
+ * waits for the "msg=listening" line it writes (lines of earlier runs in
+ * the same log do not count). */
+static int daemon_spawn(struct h_daemon *d)
+{
+	struct stat st;
+	size_t offset = stat(d->log, &st) == 0 ? (size_t)st.st_size : 0;
 
 	int log_fd =
 	    open(d->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -608,8 +685,11 @@ int h_daemon_start(struct h_daemon *d, const char *dir)
 	uint64_t deadline = now_ms() + H_DAEMON_START_MS;
 	for (;;) {
 		int status;
-		char *log = read_file(d->log, NULL);
-		d->port = log != NULL ? listening_port(log) : 0;
+		size_t len = 0;
+		char *log = read_file(d->log, &len);
+		d->port = log != NULL && len >= offset
+			      ? listening_port(log + offset)
+			      : 0;
 		free(log);
 		if (d->port != 0)
 			return 0;

@@ -91,6 +91,12 @@ struct h_daemon {
  * Returns 0, or -1 with the log printed (and the daemon killed). */
 int h_daemon_start(struct h_daemon *d, const char *dir);
 
+/* Starts the stopped daemon d again: same config, same database, no init,
+ * its log appended to the same file. Waits for the new run's
+ * "msg=listening" line (the port is a new one). Returns 0, or -1 with the
+ * log printed. */
+int h_daemon_restart(struct h_daemon *d);
+
 /* Sends sig (0: none, only wait) and waits up to H_DAEMON_STOP_MS for the
  * daemon to exit; then SIGKILL. Returns its exit code (0..255), 128 + the
  * signal that ended it, or -1 when it had to be killed after the deadline (or
@@ -126,6 +132,15 @@ int h_run(struct h_result *r, const char *path, const char *const argv[]);
 
 /* h_run of the ipsnet command (IPSNET_PATH); args do not hold argv[0]. */
 int h_run_cli(struct h_result *r, const char *const args[]);
+
+/* h_run of ipsnetd (IPSNETD_PATH), e.g. {"verify", "--config", conf};
+ * args do not hold argv[0]. */
+int h_run_ipsnetd(struct h_result *r, const char *const args[]);
+
+/* Runs the sqlite3 command on db with sql (several statements allowed,
+ * stops at the first error). 0 when it exits 0 and says nothing on stderr,
+ * else -1 with what it said printed. */
+int h_sqlite3(const char *db, const char *sql);
 
 void h_result_free(struct h_result *r);
 
