@@ -1,0 +1,1761 @@
+/* The journal (DESIGN §4, issue 4): the hash chain, savepoint isolation
+ * inside one group-committed batch, idempotency keys, CONFLICT with the
+ * current version, and faults the SQLite way.
+ *
+ * Each test makes its own database with store_init, opens the journal on
+ * its own loop and builds changes as the daemon does (an Envelope unpacked
+ * with ipsnet's allocator, then apply_prepare). What the journal wrote is
+ * read back with a separate SQLite connection.
+ *
+ * Faults come from a VFS that wraps the default one ("unix") and is
+ * installed as the default for the whole file: it can fail the N-th xWrite
+ * or xSync (SQLITE_IOERR or SQLITE_FULL, once or from then on), open the
+ * database file read-only, and hold the writer inside its commit (at the
+ * fsync) until the test lets go, so that the changes submitted meanwhile
+ * are known to form one batch. */
+#define _XOPEN_SOURCE 700 /* nftw */
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+#include <uv.h>
+
+#include "alloc.h"
+#include "apply.h"
+#include "config.h"
+#include "ipsnet_errors.h"
+#include "journal.h"
+#include "store.h"
+#include "util.h"
+#include "validate.h"
+
+/* The journal's writer waits this long for a lock (journal.c). */
+#define JOURNAL_BUSY_TIMEOUT_MS 2000
+/* How long a test waits for a change's answer (generous for ASan). */
+#define ANSWER_MS 10000
+/* Bound of the fault countdown: a change takes far fewer writes. */
+#define COUNTDOWN_MAX 200
+
+/* ---- the fault VFS ------------------------------------------------------ */
+
+enum fault_op { FAULT_NONE, FAULT_WRITE, FAULT_SYNC };
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	enum fault_op op;
+	int countdown;	 /* the op that fails, counted from arming */
+	bool persistent; /* every later op fails too, until cleared */
+	int rc;		 /* what the failing op returns */
+	int fired;	 /* ops failed since arming */
+	/* The gate: the next xSync waits until the test opens it. */
+	bool gate_armed, gate_entered, gate_open;
+	/* Main database files open read-only, as a write-protected file. */
+	bool read_only;
+} fault = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static sqlite3_vfs *real_vfs;
+static sqlite3_vfs fault_vfs;
+
+struct fault_file {
+	sqlite3_file base;
+	sqlite3_file *real; /* right behind this struct */
+};
+
+static sqlite3_file *real_of(sqlite3_file *f)
+{
+	return ((struct fault_file *)f)->real;
+}
+
+static void fault_arm(enum fault_op op, int n, int rc, bool persistent)
+{
+	pthread_mutex_lock(&fault.mu);
+	fault.op = op;
+	fault.countdown = n;
+	fault.rc = rc;
+	fault.persistent = persistent;
+	fault.fired = 0;
+	pthread_mutex_unlock(&fault.mu);
+}
+
+/* Clears the fault; returns how many ops it failed. */
+static int fault_clear(void)
+{
+	pthread_mutex_lock(&fault.mu);
+	int fired = fault.fired;
+	fault.op = FAULT_NONE;
+	fault.fired = 0;
+	pthread_mutex_unlock(&fault.mu);
+	return fired;
+}
+
+static int fault_check(enum fault_op op)
+{
+	int rc = SQLITE_OK;
+	pthread_mutex_lock(&fault.mu);
+	if (fault.op == op) {
+		if (fault.fired > 0) {
+			if (fault.persistent) {
+				fault.fired++;
+				rc = fault.rc;
+			}
+		} else if (--fault.countdown == 0) {
+			fault.fired = 1;
+			rc = fault.rc;
+		}
+	}
+	pthread_mutex_unlock(&fault.mu);
+	return rc;
+}
+
+static void gate_arm(void)
+{
+	pthread_mutex_lock(&fault.mu);
+	fault.gate_armed = true;
+	fault.gate_entered = false;
+	fault.gate_open = false;
+	pthread_mutex_unlock(&fault.mu);
+}
+
+/* Whether the writer reached the gate within ms. */
+static bool gate_wait_entered(int ms)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&fault.mu);
+	int rc = 0;
+	while (!fault.gate_entered && rc != ETIMEDOUT)
+		rc = pthread_cond_timedwait(&fault.cv, &fault.mu, &until);
+	bool entered = fault.gate_entered;
+	pthread_mutex_unlock(&fault.mu);
+	return entered;
+}
+
+static void gate_release(void)
+{
+	pthread_mutex_lock(&fault.mu);
+	fault.gate_armed = false;
+	fault.gate_open = true;
+	pthread_cond_broadcast(&fault.cv);
+	pthread_mutex_unlock(&fault.mu);
+}
+
+static void gate_pass(void)
+{
+	pthread_mutex_lock(&fault.mu);
+	if (fault.gate_armed) {
+		fault.gate_armed = false;
+		fault.gate_entered = true;
+		pthread_cond_broadcast(&fault.cv);
+		while (!fault.gate_open)
+			pthread_cond_wait(&fault.cv, &fault.mu);
+	}
+	pthread_mutex_unlock(&fault.mu);
+}
+
+static int f_close(sqlite3_file *f)
+{
+	return real_of(f)->pMethods->xClose(real_of(f));
+}
+
+static int f_read(sqlite3_file *f, void *buf, int n, sqlite3_int64 off)
+{
+	return real_of(f)->pMethods->xRead(real_of(f), buf, n, off);
+}
+
+static int f_write(sqlite3_file *f, const void *buf, int n, sqlite3_int64 off)
+{
+	int rc = fault_check(FAULT_WRITE);
+	if (rc != SQLITE_OK)
+		return rc;
+	return real_of(f)->pMethods->xWrite(real_of(f), buf, n, off);
+}
+
+static int f_truncate(sqlite3_file *f, sqlite3_int64 size)
+{
+	return real_of(f)->pMethods->xTruncate(real_of(f), size);
+}
+
+static int f_sync(sqlite3_file *f, int flags)
+{
+	gate_pass();
+	int rc = fault_check(FAULT_SYNC);
+	if (rc != SQLITE_OK)
+		return rc;
+	return real_of(f)->pMethods->xSync(real_of(f), flags);
+}
+
+static int f_file_size(sqlite3_file *f, sqlite3_int64 *size)
+{
+	return real_of(f)->pMethods->xFileSize(real_of(f), size);
+}
+
+static int f_lock(sqlite3_file *f, int level)
+{
+	return real_of(f)->pMethods->xLock(real_of(f), level);
+}
+
+static int f_unlock(sqlite3_file *f, int level)
+{
+	return real_of(f)->pMethods->xUnlock(real_of(f), level);
+}
+
+static int f_check_reserved(sqlite3_file *f, int *out)
+{
+	return real_of(f)->pMethods->xCheckReservedLock(real_of(f), out);
+}
+
+static int f_file_control(sqlite3_file *f, int op, void *arg)
+{
+	return real_of(f)->pMethods->xFileControl(real_of(f), op, arg);
+}
+
+static int f_sector_size(sqlite3_file *f)
+{
+	return real_of(f)->pMethods->xSectorSize(real_of(f));
+}
+
+static int f_device_characteristics(sqlite3_file *f)
+{
+	return real_of(f)->pMethods->xDeviceCharacteristics(real_of(f));
+}
+
+static int f_shm_map(sqlite3_file *f, int pg, int pgsz, int extend,
+		     void volatile **pp)
+{
+	return real_of(f)->pMethods->xShmMap(real_of(f), pg, pgsz, extend, pp);
+}
+
+static int f_shm_lock(sqlite3_file *f, int offset, int n, int flags)
+{
+	return real_of(f)->pMethods->xShmLock(real_of(f), offset, n, flags);
+}
+
+static void f_shm_barrier(sqlite3_file *f)
+{
+	real_of(f)->pMethods->xShmBarrier(real_of(f));
+}
+
+static int f_shm_unmap(sqlite3_file *f, int delete_flag)
+{
+	return real_of(f)->pMethods->xShmUnmap(real_of(f), delete_flag);
+}
+
+static int f_fetch(sqlite3_file *f, sqlite3_int64 off, int n, void **pp)
+{
+	return real_of(f)->pMethods->xFetch(real_of(f), off, n, pp);
+}
+
+static int f_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p)
+{
+	return real_of(f)->pMethods->xUnfetch(real_of(f), off, p);
+}
+
+static const sqlite3_io_methods fault_io = {
+    .iVersion = 3,
+    .xClose = f_close,
+    .xRead = f_read,
+    .xWrite = f_write,
+    .xTruncate = f_truncate,
+    .xSync = f_sync,
+    .xFileSize = f_file_size,
+    .xLock = f_lock,
+    .xUnlock = f_unlock,
+    .xCheckReservedLock = f_check_reserved,
+    .xFileControl = f_file_control,
+    .xSectorSize = f_sector_size,
+    .xDeviceCharacteristics = f_device_characteristics,
+    .xShmMap = f_shm_map,
+    .xShmLock = f_shm_lock,
+    .xShmBarrier = f_shm_barrier,
+    .xShmUnmap = f_shm_unmap,
+    .xFetch = f_fetch,
+    .xUnfetch = f_unfetch,
+};
+
+static int v_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f,
+		  int flags, int *out_flags)
+{
+	struct fault_file *ff = (struct fault_file *)f;
+	ff->real = (sqlite3_file *)(ff + 1);
+	pthread_mutex_lock(&fault.mu);
+	if (fault.read_only && (flags & SQLITE_OPEN_MAIN_DB))
+		flags =
+		    (flags & ~(SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)) |
+		    SQLITE_OPEN_READONLY;
+	pthread_mutex_unlock(&fault.mu);
+	int rc = real_vfs->xOpen(real_vfs, name, ff->real, flags, out_flags);
+	/* SQLite calls xClose whenever pMethods is set, even after a failed
+	 * open; and the wrapper only knows version 3 methods. */
+	if (ff->real->pMethods != NULL && ff->real->pMethods->iVersion < 3) {
+		ff->real->pMethods->xClose(ff->real);
+		ff->real->pMethods = NULL;
+		rc = SQLITE_CANTOPEN;
+	}
+	ff->base.pMethods = ff->real->pMethods != NULL ? &fault_io : NULL;
+	return rc;
+}
+
+static int v_delete(sqlite3_vfs *vfs, const char *name, int sync_dir)
+{
+	return real_vfs->xDelete(real_vfs, name, sync_dir);
+}
+
+static int v_access(sqlite3_vfs *vfs, const char *name, int flags, int *out)
+{
+	return real_vfs->xAccess(real_vfs, name, flags, out);
+}
+
+static int v_full_pathname(sqlite3_vfs *vfs, const char *name, int n, char *out)
+{
+	return real_vfs->xFullPathname(real_vfs, name, n, out);
+}
+
+static void *v_dl_open(sqlite3_vfs *vfs, const char *name)
+{
+	return real_vfs->xDlOpen(real_vfs, name);
+}
+
+static void v_dl_error(sqlite3_vfs *vfs, int n, char *msg)
+{
+	real_vfs->xDlError(real_vfs, n, msg);
+}
+
+static void (*v_dl_sym(sqlite3_vfs *vfs, void *h, const char *sym))(void)
+{
+	return real_vfs->xDlSym(real_vfs, h, sym);
+}
+
+static void v_dl_close(sqlite3_vfs *vfs, void *h)
+{
+	real_vfs->xDlClose(real_vfs, h);
+}
+
+static int v_randomness(sqlite3_vfs *vfs, int n, char *out)
+{
+	return real_vfs->xRandomness(real_vfs, n, out);
+}
+
+static int v_sleep(sqlite3_vfs *vfs, int us)
+{
+	return real_vfs->xSleep(real_vfs, us);
+}
+
+static int v_current_time(sqlite3_vfs *vfs, double *out)
+{
+	return real_vfs->xCurrentTime(real_vfs, out);
+}
+
+static int v_get_last_error(sqlite3_vfs *vfs, int n, char *out)
+{
+	return real_vfs->xGetLastError(real_vfs, n, out);
+}
+
+static int v_current_time_int64(sqlite3_vfs *vfs, sqlite3_int64 *out)
+{
+	return real_vfs->xCurrentTimeInt64(real_vfs, out);
+}
+
+static int fault_vfs_install(void)
+{
+	real_vfs = sqlite3_vfs_find("unix");
+	if (real_vfs == NULL || real_vfs->iVersion < 2)
+		return -1;
+	fault_vfs = (sqlite3_vfs){
+	    .iVersion = 2,
+	    .szOsFile = (int)sizeof(struct fault_file) + real_vfs->szOsFile,
+	    .mxPathname = real_vfs->mxPathname,
+	    .zName = "ipsnet-test-fault",
+	    .xOpen = v_open,
+	    .xDelete = v_delete,
+	    .xAccess = v_access,
+	    .xFullPathname = v_full_pathname,
+	    .xDlOpen = v_dl_open,
+	    .xDlError = v_dl_error,
+	    .xDlSym = v_dl_sym,
+	    .xDlClose = v_dl_close,
+	    .xRandomness = v_randomness,
+	    .xSleep = v_sleep,
+	    .xCurrentTime = v_current_time,
+	    .xGetLastError = v_get_last_error,
+	    .xCurrentTimeInt64 = v_current_time_int64,
+	};
+	/* 1: the default, so that the journal's connections use it. */
+	return sqlite3_vfs_register(&fault_vfs, 1) == SQLITE_OK ? 0 : -1;
+}
+
+/* ---- fixture ------------------------------------------------------------ */
+
+struct ledger;
+
+struct fx {
+	char dir[PATH_MAX];
+	char db_path[PATH_MAX];
+	struct server_config *cfg;
+	uv_loop_t loop;
+	uv_timer_t deadline;
+	bool timed_out;
+	struct journal *j;
+	sqlite3 *db; /* the test's own connection, when open */
+	struct ledger *ledger;
+};
+
+struct tchange {
+	struct journal_change jc;
+	bool done;
+	char client_id[JOURNAL_ID_MAX]; /* what apply_prepare chose */
+	char bsn[16];
+};
+
+/* Every change not freed yet, so that the teardown frees what a failed
+ * test left (after the journal's threads have stopped). */
+#define LIVE_MAX 64
+static struct tchange *live[LIVE_MAX];
+static size_t n_live;
+
+static void change_release(struct tchange *tc)
+{
+	ipsnet_free(tc->jc.response);
+	ipsnet__v1__envelope__free_unpacked(tc->jc.req,
+					    &ipsnet_protobuf_allocator);
+	free(tc);
+}
+
+/* Keys and BSNs are unique across the whole file. */
+static uint64_t key_counter;
+static long bsn_counter = 100000000;
+
+static int remove_entry(const char *path, const struct stat *st, int flag,
+			struct FTW *ftw)
+{
+	remove(path);
+	return 0;
+}
+
+static int group_setup(void **state)
+{
+	return fault_vfs_install();
+}
+
+static int group_teardown(void **state)
+{
+	sqlite3_vfs_unregister(&fault_vfs);
+	return 0;
+}
+
+static void open_journal(struct fx *fx)
+{
+	char err[512] = "";
+	if (journal_open(&fx->j, &fx->loop, fx->db_path, err, sizeof(err)) != 0)
+		fail_msg("journal_open: %s", err);
+}
+
+static void close_journal(struct fx *fx)
+{
+	if (fx->j == NULL)
+		return;
+	journal_close_handle(fx->j);
+	uv_run(&fx->loop, UV_RUN_DEFAULT);
+	journal_free(fx->j);
+	fx->j = NULL;
+}
+
+/* Closes the journal and opens it again, as a restart of the daemon. */
+static void reopen_journal(struct fx *fx)
+{
+	close_journal(fx);
+	open_journal(fx);
+}
+
+static int setup(void **state)
+{
+	char err[512] = "";
+	struct fx *fx = calloc(1, sizeof(*fx));
+	if (fx == NULL)
+		return -1;
+	const char *tmp = getenv("TMPDIR");
+	snprintf(fx->dir, sizeof(fx->dir), "%s/ipsnet-test-journal-XXXXXX",
+		 tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
+	fx->cfg = calloc(1, sizeof(*fx->cfg));
+	if (fx->cfg == NULL || mkdtemp(fx->dir) == NULL)
+		goto err;
+	snprintf(fx->db_path, sizeof(fx->db_path), "%s/ipsnet.db", fx->dir);
+	config_defaults(fx->cfg);
+	util_strlcpy(fx->cfg->database, fx->db_path, sizeof(fx->cfg->database));
+	if (store_init(fx->cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "store_init: %s\n", err);
+		goto err;
+	}
+	if (uv_loop_init(&fx->loop) != 0)
+		goto err;
+	uv_timer_init(&fx->loop, &fx->deadline);
+	if (journal_open(&fx->j, &fx->loop, fx->db_path, err, sizeof(err)) !=
+	    0) {
+		fprintf(stderr, "journal_open: %s\n", err);
+		uv_close((uv_handle_t *)&fx->deadline, NULL);
+		uv_run(&fx->loop, UV_RUN_DEFAULT);
+		uv_loop_close(&fx->loop);
+		goto err;
+	}
+	*state = fx;
+	return 0;
+
+err:
+	free(fx->cfg);
+	free(fx);
+	return -1;
+}
+
+static int teardown(void **state)
+{
+	struct fx *fx = *state;
+	int rv = 0;
+
+	/* A test that failed half-way may have left the writer at the gate
+	 * or a fault armed. */
+	gate_release();
+	fault_clear();
+	fault.read_only = false;
+	sqlite3_close(fx->db);
+	close_journal(fx);
+	while (n_live > 0)
+		change_release(live[--n_live]);
+	free(fx->ledger);
+	uv_close((uv_handle_t *)&fx->deadline, NULL);
+	uv_run(&fx->loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(&fx->loop) != 0) {
+		fprintf(stderr, "the loop still has handles at the end\n");
+		rv = -1;
+	}
+	nftw(fx->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+	free(fx->cfg);
+	free(fx);
+	return rv;
+}
+
+/* ---- changes ------------------------------------------------------------ */
+
+static void change_done(struct journal_change *jc)
+{
+	struct tchange *tc = container_of(jc, struct tchange, jc);
+	tc->done = true;
+}
+
+static void new_key(uint8_t key[JOURNAL_KEY_BYTES])
+{
+	uint64_t n = ++key_counter;
+	memcpy(key, "journal-test", 8);
+	for (int i = 0; i < 8; i++)
+		key[8 + i] = (uint8_t)(n >> (8 * (7 - i)));
+}
+
+/* The next BSN that passes the 11-proof. */
+static void next_bsn(char out[16])
+{
+	do
+		snprintf(out, 16, "%09ld", bsn_counter++);
+	while (!bsn_valid(out));
+}
+
+static void set_actor(struct journal_actor *a, const char *org,
+		      enum org_kind kind)
+{
+	memset(a, 0, sizeof(*a));
+	util_strlcpy(a->org, org, sizeof(a->org));
+	a->org_kind = kind;
+	util_strlcpy(a->user, "test.user", sizeof(a->user));
+	util_strlcpy(a->peer, "127.0.0.1:40000", sizeof(a->peer));
+}
+
+/* Packs env and unpacks it with ipsnet's allocator, as the daemon's
+ * decoder does, then lets apply_prepare choose the server's ids. */
+static struct tchange *change_from(const Ipsnet__V1__Envelope *env,
+				   const uint8_t key[JOURNAL_KEY_BYTES])
+{
+	size_t n = ipsnet__v1__envelope__get_packed_size(env);
+	uint8_t *buf = malloc(n + 1);
+	assert_non_null(buf);
+	ipsnet__v1__envelope__pack(env, buf);
+	struct tchange *tc = calloc(1, sizeof(*tc));
+	assert_non_null(tc);
+	assert_true(n_live < LIVE_MAX);
+	live[n_live++] = tc;
+	tc->jc.req =
+	    ipsnet__v1__envelope__unpack(&ipsnet_protobuf_allocator, n, buf);
+	free(buf);
+	assert_non_null(tc->jc.req);
+	assert_int_equal(apply_prepare(tc->jc.req), 0);
+	memcpy(tc->jc.key, key, JOURNAL_KEY_BYTES);
+	tc->jc.done = change_done;
+	tc->jc.data = tc;
+	set_actor(&tc->jc.actor, "ggz-demo", ORG_KIND_GGZ);
+	return tc;
+}
+
+/* RegisterClient of a client with this BSN (NULL: a fresh valid one), by
+ * ggz-demo, with this key (NULL: a fresh one). */
+static struct tchange *register_change(const char *bsn, const char *name,
+				       const uint8_t *key)
+{
+	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__RegisterClient rc = IPSNET__V1__REGISTER_CLIENT__INIT;
+	uint8_t k[JOURNAL_KEY_BYTES];
+	char b[16];
+
+	if (bsn == NULL) {
+		next_bsn(b);
+		bsn = b;
+	}
+	if (key == NULL) {
+		new_key(k);
+		key = k;
+	}
+	rc.bsn = (char *)bsn;
+	rc.name = (char *)(name != NULL ? name : "Test Client");
+	rc.birth_date = "1990-05-17";
+	rc.municipality = "GM0363";
+	rc.benefit = IPSNET__V1__BENEFIT__BENEFIT_WIA;
+	env.idempotency_key.data = (uint8_t *)key;
+	env.idempotency_key.len = JOURNAL_KEY_BYTES;
+	env.body_case = IPSNET__V1__ENVELOPE__BODY_REGISTER_CLIENT;
+	env.register_client = &rc;
+	struct tchange *tc = change_from(&env, key);
+	util_strlcpy(tc->client_id, tc->jc.req->register_client->client_id,
+		     sizeof(tc->client_id));
+	util_strlcpy(tc->bsn, bsn, sizeof(tc->bsn));
+	return tc;
+}
+
+/* PutProgram of program id (owner ggz-demo) against expected_version, by
+ * ggz-demo. */
+static struct tchange *program_change(const char *id, uint64_t expected,
+				      const char *name)
+{
+	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__PutProgram pp = IPSNET__V1__PUT_PROGRAM__INIT;
+	uint8_t key[JOURNAL_KEY_BYTES];
+
+	new_key(key);
+	pp.program_id = (char *)id;
+	pp.expected_version = expected;
+	pp.owner = "ggz-demo";
+	pp.name = (char *)name;
+	pp.region = 1;
+	pp.specialists = 4;
+	env.idempotency_key.data = key;
+	env.idempotency_key.len = JOURNAL_KEY_BYTES;
+	env.body_case = IPSNET__V1__ENVELOPE__BODY_PUT_PROGRAM;
+	env.put_program = &pp;
+	return change_from(&env, key);
+}
+
+static void change_free(struct tchange *tc)
+{
+	for (size_t i = 0; i < n_live; i++) {
+		if (live[i] == tc) {
+			live[i] = live[--n_live];
+			change_release(tc);
+			return;
+		}
+	}
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+	struct fx *fx = container_of(t, struct fx, deadline);
+	fx->timed_out = true;
+}
+
+static bool all_done(struct tchange *const *cs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!cs[i]->done)
+			return false;
+	}
+	return true;
+}
+
+/* Runs the loop until every change in cs is answered (or fails the test
+ * after ms). */
+static void wait_answers(struct fx *fx, struct tchange *const *cs, size_t n,
+			 int ms)
+{
+	fx->timed_out = false;
+	uv_timer_start(&fx->deadline, on_deadline, (uint64_t)ms, 0);
+	while (!all_done(cs, n) && !fx->timed_out)
+		uv_run(&fx->loop, UV_RUN_ONCE);
+	uv_timer_stop(&fx->deadline);
+	if (!all_done(cs, n))
+		fail_msg("no answer from the journal within %d ms", ms);
+}
+
+/* Submits one change and waits for its answer. */
+static void submit_wait(struct fx *fx, struct tchange *tc)
+{
+	journal_submit(fx->j, &tc->jc);
+	wait_answers(fx, &tc, 1, ANSWER_MS);
+}
+
+/* Submits blocker alone and holds its commit at the fsync; submits cs
+ * meanwhile, so that they are queued together; then lets go. cs are then
+ * one batch: the writer takes all that is queued when a batch ends. Checks
+ * that exactly two batches ran. */
+static void submit_one_batch(struct fx *fx, struct tchange *blocker,
+			     struct tchange *const *cs, size_t n)
+{
+	struct journal_stats before, after;
+	struct tchange *all[16];
+
+	assert_true(n < ARRAY_SIZE(all));
+	journal_stats(fx->j, &before);
+	gate_arm();
+	journal_submit(fx->j, &blocker->jc);
+	if (!gate_wait_entered(ANSWER_MS)) {
+		gate_release();
+		fail_msg("the writer did not reach its fsync");
+	}
+	for (size_t i = 0; i < n; i++)
+		journal_submit(fx->j, &cs[i]->jc);
+	gate_release();
+	all[0] = blocker;
+	memcpy(all + 1, cs, n * sizeof(*cs));
+	wait_answers(fx, all, n + 1, ANSWER_MS);
+	journal_stats(fx->j, &after);
+	assert_int_equal(after.batches, before.batches + 2);
+	assert_int_equal(after.changes, before.changes + n + 1);
+}
+
+static void assert_applied(const struct tchange *tc)
+{
+	if (tc->jc.err != 0)
+		fail_msg("change refused: %s: %s", ipsnet_err_name(tc->jc.err),
+			 tc->jc.message);
+	assert_true(tc->jc.seq > 0);
+	assert_non_null(tc->jc.response);
+	assert_true(tc->jc.response_len > 0);
+}
+
+static void assert_refused(const struct tchange *tc, int err, const char *word)
+{
+	if (tc->jc.err != err)
+		fail_msg("want %s, got %s: %s", ipsnet_err_name(err),
+			 ipsnet_err_name(tc->jc.err), tc->jc.message);
+	assert_int_equal(tc->jc.seq, 0);
+	assert_null(tc->jc.response);
+	if (word != NULL && strstr(tc->jc.message, word) == NULL)
+		fail_msg("the refusal '%s' does not say '%s'", tc->jc.message,
+			 word);
+}
+
+/* ---- reading the database ----------------------------------------------- */
+
+static sqlite3 *test_db(struct fx *fx)
+{
+	if (fx->db == NULL) {
+		if (sqlite3_open_v2(fx->db_path, &fx->db, SQLITE_OPEN_READWRITE,
+				    NULL) != SQLITE_OK)
+			fail_msg("open %s: %s", fx->db_path,
+				 sqlite3_errmsg(fx->db));
+		sqlite3_busy_timeout(fx->db, 5000);
+	}
+	return fx->db;
+}
+
+static void db_exec(sqlite3 *db, const char *sql)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		char copy[256];
+		util_strlcpy(copy, msg != NULL ? msg : "?", sizeof(copy));
+		sqlite3_free(msg);
+		fail_msg("%s: %s", sql, copy);
+	}
+}
+
+/* The integer the query gives; ?1 is bound to text or a key when given. */
+static int64_t db_int(sqlite3 *db, const char *sql, const char *text,
+		      const uint8_t *key)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+	if (text != NULL)
+		sqlite3_bind_text(st, 1, text, -1, SQLITE_TRANSIENT);
+	if (key != NULL)
+		sqlite3_bind_blob(st, 1, key, JOURNAL_KEY_BYTES,
+				  SQLITE_TRANSIENT);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		fail_msg("%s: no row: %s", sql, sqlite3_errmsg(db));
+	}
+	int64_t v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static int64_t rows_with_key(struct fx *fx, const uint8_t *key)
+{
+	return db_int(test_db(fx),
+		      "SELECT count(*) FROM journal WHERE idem_key = ?1", NULL,
+		      key);
+}
+
+static int64_t seq_of_key(struct fx *fx, const uint8_t *key)
+{
+	return db_int(test_db(fx),
+		      "SELECT coalesce(max(seq), 0) FROM journal WHERE "
+		      "idem_key = ?1",
+		      NULL, key);
+}
+
+static int64_t clients_with_id(struct fx *fx, const char *id)
+{
+	return db_int(test_db(fx), "SELECT count(*) FROM client WHERE id = ?1",
+		      id, NULL);
+}
+
+static int64_t journal_rows(struct fx *fx)
+{
+	return db_int(test_db(fx), "SELECT count(*) FROM journal", NULL, NULL);
+}
+
+/* An applied change left its one journal row, with its seq, and its client
+ * row; a refused one left neither. */
+static void assert_in_journal_once(struct fx *fx, const struct tchange *tc)
+{
+	assert_int_equal(rows_with_key(fx, tc->jc.key), 1);
+	assert_int_equal(seq_of_key(fx, tc->jc.key), tc->jc.seq);
+	if (tc->client_id[0] != '\0')
+		assert_int_equal(clients_with_id(fx, tc->client_id), 1);
+}
+
+static void assert_no_trace(struct fx *fx, const struct tchange *tc)
+{
+	assert_int_equal(rows_with_key(fx, tc->jc.key), 0);
+	if (tc->client_id[0] != '\0')
+		assert_int_equal(clients_with_id(fx, tc->client_id), 0);
+}
+
+/* journal_verify on the file: chain whole and state tables as replayed. */
+static void assert_verify_passes(struct fx *fx, uint64_t entries)
+{
+	struct journal_verify_report r;
+	char err[512] = "";
+	if (journal_verify(fx->db_path, &r, err, sizeof(err)) != 0)
+		fail_msg("journal_verify could not look: %s", err);
+	if (r.problem[0] != '\0')
+		fail_msg("journal_verify: %s", r.problem);
+	assert_int_equal(r.first_bad_seq, 0);
+	assert_int_equal(r.entries, entries);
+}
+
+/* ---- the chain ---------------------------------------------------------- */
+
+/* Makes n applied changes, one at a time. */
+static void make_changes(struct fx *fx, int n)
+{
+	for (int i = 0; i < n; i++) {
+		struct tchange *tc = register_change(NULL, NULL, NULL);
+		submit_wait(fx, tc);
+		assert_applied(tc);
+		change_free(tc);
+	}
+}
+
+static void test_chain_each_entry_holds_the_hash_of_the_one_before(void **state)
+{
+	struct fx *fx = *state;
+	struct tchange *b[3];
+
+	make_changes(fx, 2);
+	struct tchange *blocker = register_change(NULL, NULL, NULL);
+	for (size_t i = 0; i < ARRAY_SIZE(b); i++)
+		b[i] = register_change(NULL, NULL, NULL);
+	submit_one_batch(fx, blocker, b, ARRAY_SIZE(b));
+	change_free(blocker);
+	for (size_t i = 0; i < ARRAY_SIZE(b); i++)
+		change_free(b[i]);
+	make_changes(fx, 1);
+
+	sqlite3_stmt *st;
+	uint8_t prev[JOURNAL_HASH_BYTES] = {0}; /* before the first entry */
+	uint64_t seq_expected = 1;
+	assert_int_equal(
+	    sqlite3_prepare_v2(test_db(fx),
+			       "SELECT seq, time_us, org, user, idem_key, "
+			       "entity_kind, entity_id, version, payload, "
+			       "prev_hash, hash FROM journal ORDER BY seq",
+			       -1, &st, NULL),
+	    SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		uint8_t h[JOURNAL_HASH_BYTES];
+		assert_int_equal(sqlite3_column_int64(st, 0), seq_expected);
+		assert_int_equal(sqlite3_column_bytes(st, 9),
+				 JOURNAL_HASH_BYTES);
+		assert_int_equal(sqlite3_column_bytes(st, 10),
+				 JOURNAL_HASH_BYTES);
+		assert_memory_equal(sqlite3_column_blob(st, 9), prev,
+				    JOURNAL_HASH_BYTES);
+		journal_entry_hash(prev, seq_expected,
+				   sqlite3_column_int64(st, 1),
+				   (const char *)sqlite3_column_text(st, 2),
+				   (const char *)sqlite3_column_text(st, 3),
+				   sqlite3_column_blob(st, 4),
+				   (const char *)sqlite3_column_text(st, 5),
+				   (const char *)sqlite3_column_text(st, 6),
+				   (uint64_t)sqlite3_column_int64(st, 7),
+				   sqlite3_column_blob(st, 8),
+				   (size_t)sqlite3_column_bytes(st, 8), h);
+		assert_memory_equal(sqlite3_column_blob(st, 10), h,
+				    JOURNAL_HASH_BYTES);
+		memcpy(prev, h, sizeof(prev));
+		seq_expected++;
+	}
+	sqlite3_finalize(st);
+	assert_int_equal(seq_expected - 1, 7);
+
+	struct journal_verify_report r;
+	assert_int_equal(journal_check_chain(test_db(fx), &r), 0);
+	assert_int_equal(r.first_bad_seq, 0);
+	assert_int_equal(r.entries, 7);
+	assert_string_equal(r.problem, "");
+
+	/* The head the daemon shows is the last entry. */
+	struct journal_stats js;
+	journal_stats(fx->j, &js);
+	assert_int_equal(js.head_seq, 7);
+	assert_memory_equal(js.head_hash, prev, JOURNAL_HASH_BYTES);
+	assert_false(js.writes_stopped);
+	assert_verify_passes(fx, 7);
+}
+
+/* Changes column col of entry 3 (an integer goes up by one, one byte of a
+ * text or blob flips), checks that the chain check and verify name seq 3,
+ * then puts the value back and checks the chain is whole again. */
+static void tamper_column_and_restore(struct fx *fx, const char *col)
+{
+	sqlite3 *db = test_db(fx);
+	char sql[160];
+	sqlite3_stmt *st;
+
+	snprintf(sql, sizeof(sql), "SELECT %s FROM journal WHERE seq = 3", col);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	sqlite3_value *orig = sqlite3_value_dup(sqlite3_column_value(st, 0));
+	sqlite3_finalize(st);
+	assert_non_null(orig);
+
+	snprintf(sql, sizeof(sql), "UPDATE journal SET %s = ?1 WHERE seq = 3",
+		 col);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	int type = sqlite3_value_type(orig);
+	int n = sqlite3_value_bytes(orig);
+	if (type == SQLITE_INTEGER) {
+		sqlite3_bind_int64(st, 1, sqlite3_value_int64(orig) + 1);
+	} else {
+		assert_true(type == SQLITE_TEXT || type == SQLITE_BLOB);
+		assert_true(n > 0);
+		uint8_t *bytes = malloc((size_t)n);
+		assert_non_null(bytes);
+		memcpy(bytes,
+		       type == SQLITE_TEXT
+			   ? (const void *)sqlite3_value_text(orig)
+			   : sqlite3_value_blob(orig),
+		       (size_t)n);
+		bytes[n / 2] ^= 0x01; /* one bit of one byte */
+		if (type == SQLITE_TEXT)
+			sqlite3_bind_text(st, 1, (const char *)bytes, n,
+					  SQLITE_TRANSIENT);
+		else
+			sqlite3_bind_blob(st, 1, bytes, n, SQLITE_TRANSIENT);
+		free(bytes);
+	}
+	if (sqlite3_step(st) != SQLITE_DONE)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+
+	struct journal_verify_report r;
+	assert_int_equal(journal_check_chain(db, &r), 0);
+	if (r.first_bad_seq != 3)
+		fail_msg("after changing %s of entry 3 the chain check names "
+			 "seq %llu (%s)",
+			 col, (unsigned long long)r.first_bad_seq, r.problem);
+	assert_non_null(strstr(r.problem, "entry 3"));
+	char err[512] = "";
+	assert_int_equal(journal_verify(fx->db_path, &r, err, sizeof(err)), 0);
+	assert_int_equal(r.first_bad_seq, 3);
+
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_value(st, 1, orig);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	sqlite3_value_free(orig);
+	assert_int_equal(journal_check_chain(db, &r), 0);
+	assert_int_equal(r.first_bad_seq, 0);
+}
+
+static void test_chain_a_changed_byte_in_any_column_names_its_seq(void **state)
+{
+	static const char *const cols[] = {
+	    "time_us",	 "org",	    "user",    "idem_key",  "entity_kind",
+	    "entity_id", "version", "payload", "prev_hash", "hash",
+	};
+	struct fx *fx = *state;
+
+	make_changes(fx, 5);
+	close_journal(fx);
+	db_exec(test_db(fx), "DROP TRIGGER journal_no_update");
+	for (size_t i = 0; i < ARRAY_SIZE(cols); i++)
+		tamper_column_and_restore(fx, cols[i]);
+	assert_verify_passes(fx, 5);
+}
+
+static void test_chain_a_removed_entry_names_its_seq(void **state)
+{
+	struct fx *fx = *state;
+
+	make_changes(fx, 5);
+	close_journal(fx);
+	db_exec(test_db(fx), "DROP TRIGGER journal_no_delete; "
+			     "DELETE FROM journal WHERE seq = 3");
+	struct journal_verify_report r;
+	assert_int_equal(journal_check_chain(test_db(fx), &r), 0);
+	assert_int_equal(r.first_bad_seq, 3);
+	assert_non_null(strstr(r.problem, "entry 3"));
+}
+
+/* An entry moved in front of the first (its seq made 0) breaks the chain
+ * at seq 1 as much as a removed one does: the check must name a seq (0
+ * means "whole" in journal_check_chain's report) and the journal must stop
+ * writes at open.
+ *
+ * Daemon bug (fails today): journal_check_chain computes first_bad_seq as
+ * "seq > expect_seq ? expect_seq : seq", which is 0 for a row with seq 0
+ * (daemon/journal.c); the report has a problem but first_bad_seq 0, and
+ * load_head, which tests first_bad_seq only, lets writes go on. */
+static void
+test_chain_an_entry_renumbered_before_the_first_stops_writes(void **state)
+{
+	struct fx *fx = *state;
+
+	make_changes(fx, 3);
+	close_journal(fx);
+	db_exec(test_db(fx), "DROP TRIGGER journal_no_update; "
+			     "UPDATE journal SET seq = 0 WHERE seq = 1");
+	struct journal_verify_report r;
+	assert_int_equal(journal_check_chain(test_db(fx), &r), 0);
+	assert_string_not_equal(r.problem, "");
+	if (r.first_bad_seq == 0)
+		fail_msg("the chain check reports '%s' but names no seq",
+			 r.problem);
+	open_journal(fx);
+	struct journal_stats js;
+	journal_stats(fx->j, &js);
+	assert_true(js.writes_stopped);
+}
+
+/* ---- savepoints: one refused change in a batch -------------------------- */
+
+static void
+test_batch_refused_changes_leave_no_row_and_neighbours_apply(void **state)
+{
+	struct fx *fx = *state;
+	char bsn[16];
+
+	make_changes(fx, 2);
+	next_bsn(bsn);
+	struct tchange *blocker = register_change(NULL, NULL, NULL);
+	struct tchange *b[] = {
+	    register_change(bsn, NULL, NULL),	      /* applied */
+	    register_change(bsn, NULL, NULL),	      /* the same BSN */
+	    register_change(NULL, NULL, NULL),	      /* applied */
+	    register_change("123456789", NULL, NULL), /* fails the 11-proof */
+	    register_change(NULL, NULL, NULL),	      /* applied */
+	};
+	submit_one_batch(fx, blocker, b, ARRAY_SIZE(b));
+
+	assert_applied(blocker);
+	assert_int_equal(blocker->jc.seq, 3);
+	assert_applied(b[0]);
+	assert_refused(b[1], IPSNET_EEXISTS, "already registered");
+	assert_applied(b[2]);
+	assert_refused(b[3], IPSNET_EINVAL, "11-proof");
+	assert_applied(b[4]);
+	/* The refused ones took no seq: the others follow one another. */
+	assert_int_equal(b[0]->jc.seq, 4);
+	assert_int_equal(b[2]->jc.seq, 5);
+	assert_int_equal(b[4]->jc.seq, 6);
+
+	assert_int_equal(journal_rows(fx), 6);
+	assert_int_equal(
+	    db_int(test_db(fx), "SELECT count(*) FROM client", NULL, NULL), 6);
+	assert_int_equal(db_int(test_db(fx),
+				"SELECT count(*) FROM client WHERE bsn = ?1",
+				bsn, NULL),
+			 1);
+	assert_in_journal_once(fx, b[0]);
+	assert_no_trace(fx, b[1]);
+	assert_in_journal_once(fx, b[2]);
+	assert_no_trace(fx, b[3]);
+	assert_in_journal_once(fx, b[4]);
+	assert_verify_passes(fx, 6);
+	change_free(blocker);
+	for (size_t i = 0; i < ARRAY_SIZE(b); i++)
+		change_free(b[i]);
+}
+
+/* The hard case for a savepoint: the change has written its client row
+ * when its journal entry fails (a trigger refuses it). Only its own work
+ * may go. */
+static void
+test_batch_change_failing_after_its_write_is_rolled_back_alone(void **state)
+{
+	struct fx *fx = *state;
+
+	db_exec(test_db(fx),
+		"CREATE TRIGGER poison BEFORE INSERT ON journal WHEN EXISTS "
+		"(SELECT 1 FROM client WHERE id = NEW.entity_id AND name = "
+		"'Poison Pill') BEGIN SELECT RAISE(ABORT, 'poisoned'); END");
+	struct tchange *blocker = register_change(NULL, NULL, NULL);
+	struct tchange *b[] = {
+	    register_change(NULL, NULL, NULL),
+	    register_change(NULL, "Poison Pill", NULL),
+	    register_change(NULL, NULL, NULL),
+	};
+	submit_one_batch(fx, blocker, b, ARRAY_SIZE(b));
+
+	assert_applied(blocker);
+	assert_applied(b[0]);
+	assert_refused(b[1], IPSNET_EINTERNAL, NULL);
+	assert_applied(b[2]);
+	assert_int_equal(b[0]->jc.seq, 2);
+	assert_int_equal(b[2]->jc.seq, 3);
+	assert_in_journal_once(fx, b[0]);
+	assert_no_trace(fx, b[1]);
+	assert_in_journal_once(fx, b[2]);
+	assert_int_equal(db_int(test_db(fx),
+				"SELECT count(*) FROM client WHERE name = "
+				"'Poison Pill'",
+				NULL, NULL),
+			 0);
+	db_exec(test_db(fx), "DROP TRIGGER poison");
+	assert_verify_passes(fx, 3);
+	change_free(blocker);
+	for (size_t i = 0; i < ARRAY_SIZE(b); i++)
+		change_free(b[i]);
+}
+
+/* ---- optimistic concurrency --------------------------------------------- */
+
+static void test_conflict_carries_the_current_version(void **state)
+{
+	struct fx *fx = *state;
+	struct tchange *add = program_change("ips-zuid", 0, "IPS Zuid");
+	submit_wait(fx, add);
+	assert_applied(add);
+
+	/* Two editors read version 1; the first one wins. */
+	struct tchange *first = program_change("ips-zuid", 1, "IPS Zuid-Oost");
+	struct tchange *second = program_change("ips-zuid", 1, "IPS Zuid-West");
+	submit_wait(fx, first);
+	submit_wait(fx, second);
+	assert_applied(first);
+	assert_refused(second, IPSNET_ECONFLICT, "now at version 2");
+	assert_int_equal(second->jc.current_version, 2);
+	assert_no_trace(fx, second);
+	/* A version from the future is as stale. */
+	struct tchange *ahead = program_change("ips-zuid", 7, "IPS Zuid-Noord");
+	submit_wait(fx, ahead);
+	assert_refused(ahead, IPSNET_ECONFLICT, NULL);
+	assert_int_equal(ahead->jc.current_version, 2);
+
+	assert_int_equal(db_int(test_db(fx),
+				"SELECT version FROM program WHERE id = ?1",
+				"ips-zuid", NULL),
+			 2);
+	assert_int_equal(db_int(test_db(fx),
+				"SELECT name = 'IPS Zuid-Oost' FROM program "
+				"WHERE id = ?1",
+				"ips-zuid", NULL),
+			 1);
+	assert_verify_passes(fx, 2);
+	change_free(add);
+	change_free(first);
+	change_free(second);
+	change_free(ahead);
+}
+
+static void
+test_batch_stale_version_in_the_middle_is_refused_alone(void **state)
+{
+	struct fx *fx = *state;
+	struct tchange *add = program_change("ips-west", 0, "IPS West");
+	submit_wait(fx, add);
+	assert_applied(add);
+
+	/* In one batch: 1 -> 2, a stale edit of 1, 2 -> 3. Each sees the
+	 * ones before it in the batch. */
+	struct tchange *blocker = register_change(NULL, NULL, NULL);
+	struct tchange *b[] = {
+	    program_change("ips-west", 1, "IPS West 2"),
+	    program_change("ips-west", 1, "IPS West stale"),
+	    program_change("ips-west", 2, "IPS West 3"),
+	};
+	submit_one_batch(fx, blocker, b, ARRAY_SIZE(b));
+	assert_applied(b[0]);
+	assert_refused(b[1], IPSNET_ECONFLICT, "now at version 2");
+	assert_int_equal(b[1]->jc.current_version, 2);
+	assert_applied(b[2]);
+	assert_int_equal(b[2]->jc.seq, b[0]->jc.seq + 1);
+	assert_no_trace(fx, b[1]);
+	assert_int_equal(db_int(test_db(fx),
+				"SELECT version FROM program WHERE id = ?1",
+				"ips-west", NULL),
+			 3);
+	assert_int_equal(db_int(test_db(fx),
+				"SELECT count(*) FROM journal WHERE "
+				"entity_kind = 'program' AND entity_id = ?1",
+				"ips-west", NULL),
+			 3);
+	assert_verify_passes(fx, 4);
+	change_free(add);
+	change_free(blocker);
+	for (size_t i = 0; i < ARRAY_SIZE(b); i++)
+		change_free(b[i]);
+}
+
+/* ---- idempotency -------------------------------------------------------- */
+
+/* second is the first one again: same key, same answer, replayed. */
+static void assert_same_answer(const struct tchange *first,
+			       const struct tchange *second)
+{
+	assert_applied(first);
+	assert_applied(second);
+	assert_false(first->jc.replayed);
+	assert_true(second->jc.replayed);
+	assert_int_equal(second->jc.seq, first->jc.seq);
+	assert_int_equal(second->jc.response_len, first->jc.response_len);
+	assert_memory_equal(second->jc.response, first->jc.response,
+			    first->jc.response_len);
+}
+
+static void test_same_key_twice_in_one_batch_applies_once(void **state)
+{
+	struct fx *fx = *state;
+	uint8_t key[JOURNAL_KEY_BYTES];
+	char bsn[16];
+
+	new_key(key);
+	next_bsn(bsn);
+	struct tchange *blocker = register_change(NULL, NULL, NULL);
+	struct tchange *b[] = {
+	    register_change(bsn, NULL, key),
+	    register_change(bsn, NULL, key),
+	};
+	submit_one_batch(fx, blocker, b, ARRAY_SIZE(b));
+	assert_same_answer(b[0], b[1]);
+	assert_int_equal(rows_with_key(fx, key), 1);
+	assert_int_equal(db_int(test_db(fx),
+				"SELECT count(*) FROM client WHERE bsn = ?1",
+				bsn, NULL),
+			 1);
+	/* The answer names the client of the first; the retry's own id
+	 * was never used. */
+	assert_int_equal(clients_with_id(fx, b[0]->client_id), 1);
+	assert_int_equal(clients_with_id(fx, b[1]->client_id), 0);
+	assert_verify_passes(fx, 2);
+	change_free(blocker);
+	change_free(b[0]);
+	change_free(b[1]);
+}
+
+static void test_same_key_in_two_batches_applies_once(void **state)
+{
+	struct fx *fx = *state;
+	uint8_t key[JOURNAL_KEY_BYTES];
+	char bsn[16];
+
+	new_key(key);
+	next_bsn(bsn);
+	struct tchange *first = register_change(bsn, NULL, key);
+	struct tchange *again = register_change(bsn, NULL, key);
+	submit_wait(fx, first);
+	make_changes(fx, 1);
+	submit_wait(fx, again);
+	assert_same_answer(first, again);
+	assert_int_equal(rows_with_key(fx, key), 1);
+	assert_int_equal(journal_rows(fx), 2);
+	assert_verify_passes(fx, 2);
+	change_free(first);
+	change_free(again);
+}
+
+static void test_same_key_after_reopen_gives_the_first_answer(void **state)
+{
+	struct fx *fx = *state;
+	uint8_t key[JOURNAL_KEY_BYTES];
+	char bsn[16];
+
+	new_key(key);
+	next_bsn(bsn);
+	struct tchange *first = register_change(bsn, NULL, key);
+	submit_wait(fx, first);
+	reopen_journal(fx);
+	struct tchange *again = register_change(bsn, NULL, key);
+	submit_wait(fx, again);
+	assert_same_answer(first, again);
+	assert_int_equal(rows_with_key(fx, key), 1);
+	assert_int_equal(journal_rows(fx), 1);
+	assert_verify_passes(fx, 1);
+	change_free(first);
+	change_free(again);
+}
+
+static void test_same_key_from_another_organisation_is_refused(void **state)
+{
+	struct fx *fx = *state;
+	uint8_t key[JOURNAL_KEY_BYTES];
+
+	new_key(key);
+	struct tchange *first = register_change(NULL, NULL, key);
+	submit_wait(fx, first);
+	assert_applied(first);
+	struct tchange *other = program_change("ips-noord", 0, "IPS Noord");
+	memcpy(other->jc.key, key, JOURNAL_KEY_BYTES);
+	set_actor(&other->jc.actor, "network", ORG_KIND_NETWORK);
+	submit_wait(fx, other);
+	/* Neither the first answer (it is someone else's) nor a change. */
+	assert_refused(other, IPSNET_EINVAL, "key");
+	assert_false(other->jc.replayed);
+	assert_int_equal(rows_with_key(fx, key), 1);
+	assert_int_equal(
+	    db_int(test_db(fx), "SELECT count(*) FROM program", NULL, NULL), 0);
+	change_free(first);
+	change_free(other);
+}
+
+/* ---- verify ------------------------------------------------------------- */
+
+/* The database may live in any folder: verify names the file to SQLite as
+ * a URI (to open it read-only), where '#', '?' and '%' mean something.
+ *
+ * Daemon bug (fails today): journal_verify attaches
+ * "file:%s?mode=ro" with the path as it is (daemon/journal_tools.c), so a
+ * folder with '#', '?' or '%' in its name makes verify fail ("cannot read
+ * the registry: unable to open database"). */
+static void test_verify_works_wherever_the_database_lives(void **state)
+{
+	static const char *const folders[] = {"with#hash", "with%41percent",
+					      "with?question", "plain folder"};
+	struct fx *fx = *state;
+
+	for (size_t i = 0; i < ARRAY_SIZE(folders); i++) {
+		struct journal_verify_report r;
+		char err[512] = "";
+		snprintf(fx->cfg->database, sizeof(fx->cfg->database),
+			 "%s/%s/ipsnet.db", fx->dir, folders[i]);
+		assert_int_equal(store_init(fx->cfg, err, sizeof(err)), 0);
+		int rv =
+		    journal_verify(fx->cfg->database, &r, err, sizeof(err));
+		if (rv != 0 || r.problem[0] != '\0')
+			fail_msg("verify of %s: %s%s", fx->cfg->database, err,
+				 r.problem);
+	}
+}
+
+/* ---- faults ------------------------------------------------------------- */
+
+struct outcome {
+	uint8_t key[JOURNAL_KEY_BYTES];
+	char client_id[JOURNAL_ID_MAX];
+	uint64_t seq; /* 0: refused */
+};
+
+struct ledger {
+	struct outcome acked[2 * COUNTDOWN_MAX + 2];
+	size_t n_acked;
+	struct outcome refused[COUNTDOWN_MAX + 1];
+	size_t n_refused;
+};
+
+static void ledger_add(struct ledger *l, const struct tchange *tc)
+{
+	struct outcome *o = tc->jc.err == 0 ? &l->acked[l->n_acked++]
+					    : &l->refused[l->n_refused++];
+	memcpy(o->key, tc->jc.key, JOURNAL_KEY_BYTES);
+	util_strlcpy(o->client_id, tc->client_id, sizeof(o->client_id));
+	o->seq = tc->jc.seq;
+}
+
+/* Every acknowledged change is in the journal once, under its seq, with
+ * its client; no refused one left anything. */
+static void ledger_check(struct fx *fx, const struct ledger *l)
+{
+	for (size_t i = 0; i < l->n_acked; i++) {
+		const struct outcome *o = &l->acked[i];
+		if (rows_with_key(fx, o->key) != 1 ||
+		    seq_of_key(fx, o->key) != (int64_t)o->seq ||
+		    clients_with_id(fx, o->client_id) != 1)
+			fail_msg("acknowledged change seq %llu (client %s) is "
+				 "not in the journal exactly once",
+				 (unsigned long long)o->seq, o->client_id);
+	}
+	for (size_t i = 0; i < l->n_refused; i++) {
+		const struct outcome *o = &l->refused[i];
+		if (rows_with_key(fx, o->key) != 0 ||
+		    clients_with_id(fx, o->client_id) != 0)
+			fail_msg("refused change (client %s) is in the "
+				 "database",
+				 o->client_id);
+	}
+	assert_int_equal(journal_rows(fx), l->n_acked);
+}
+
+/* Fails the N-th op (from arming) for N = 1, 2, ... while a change runs,
+ * until a change gets through without reaching the N-th op. Every change
+ * is acknowledged or refused UNAVAILABLE naming the cause; after each, a
+ * change without fault must go through (the journal recovers by itself). */
+static void countdown(struct fx *fx, enum fault_op op, int rc, bool persistent,
+		      const char *cause)
+{
+	struct ledger *l = calloc(1, sizeof(*l));
+	int n, refusals = 0;
+
+	assert_non_null(l);
+	fx->ledger = l;
+	for (n = 1; n <= COUNTDOWN_MAX; n++) {
+		struct tchange *tc = register_change(NULL, NULL, NULL);
+		fault_arm(op, n, rc, persistent);
+		submit_wait(fx, tc);
+		int fired = fault_clear();
+		if (tc->jc.err != 0) {
+			assert_refused(tc, IPSNET_EUNAVAILABLE, cause);
+			refusals++;
+		} else {
+			assert_applied(tc);
+		}
+		ledger_add(l, tc);
+		change_free(tc);
+
+		struct tchange *after = register_change(NULL, NULL, NULL);
+		submit_wait(fx, after);
+		if (after->jc.err != 0)
+			fail_msg("after fault %d was cleared a change is still "
+				 "refused: %s",
+				 n, after->jc.message);
+		ledger_add(l, after);
+		change_free(after);
+		if (fired == 0)
+			break;
+	}
+	if (n > COUNTDOWN_MAX)
+		fail_msg("a change still reached op %d", COUNTDOWN_MAX);
+	/* The first op of a commit failing must refuse it, or this test
+	 * proves nothing. */
+	assert_true(refusals > 0);
+	print_message("fault %s%s: %d countdown steps, %d refused, %zu "
+		      "acknowledged\n",
+		      op == FAULT_WRITE ? "xWrite" : "xSync",
+		      persistent ? " (persistent)" : "", n, refusals,
+		      l->n_acked);
+
+	ledger_check(fx, l);
+	assert_verify_passes(fx, l->n_acked);
+	/* And the same after a restart: what was acknowledged is durable. */
+	sqlite3_close(fx->db);
+	fx->db = NULL;
+	reopen_journal(fx);
+	struct journal_stats js;
+	journal_stats(fx->j, &js);
+	assert_false(js.writes_stopped);
+	assert_int_equal(js.head_seq, l->n_acked);
+	ledger_check(fx, l);
+	assert_verify_passes(fx, l->n_acked);
+}
+
+static void
+test_fault_write_ioerr_refuses_unavailable_and_loses_nothing(void **state)
+{
+	countdown(*state, FAULT_WRITE, SQLITE_IOERR_WRITE, false,
+		  "input/output error");
+}
+
+static void
+test_fault_write_ioerr_persistent_refuses_until_cleared(void **state)
+{
+	countdown(*state, FAULT_WRITE, SQLITE_IOERR_WRITE, true,
+		  "input/output error");
+}
+
+static void
+test_fault_sync_ioerr_refuses_unavailable_and_loses_nothing(void **state)
+{
+	countdown(*state, FAULT_SYNC, SQLITE_IOERR_FSYNC, false,
+		  "input/output error");
+}
+
+static void test_fault_sync_ioerr_persistent_refuses_until_cleared(void **state)
+{
+	countdown(*state, FAULT_SYNC, SQLITE_IOERR_FSYNC, true,
+		  "input/output error");
+}
+
+static void test_fault_disk_full_on_write_refuses_unavailable(void **state)
+{
+	countdown(*state, FAULT_WRITE, SQLITE_FULL, false, "disk is full");
+}
+
+static void test_fault_disk_full_persistent_refuses_until_cleared(void **state)
+{
+	countdown(*state, FAULT_WRITE, SQLITE_FULL, true, "disk is full");
+}
+
+static void test_fault_locked_database_refuses_within_busy_timeout(void **state)
+{
+	struct fx *fx = *state;
+	sqlite3 *other = test_db(fx);
+
+	make_changes(fx, 1);
+	db_exec(other, "BEGIN EXCLUSIVE");
+	struct tchange *locked = register_change(NULL, NULL, NULL);
+	uint64_t t0 = util_mono_us();
+	submit_wait(fx, locked);
+	uint64_t waited_ms = (util_mono_us() - t0) / 1000;
+	assert_refused(locked, IPSNET_EUNAVAILABLE, "locked");
+	/* It waited for the lock, but not much longer than the timeout. */
+	print_message("refused after %llu ms\n", (unsigned long long)waited_ms);
+	assert_true(waited_ms >= JOURNAL_BUSY_TIMEOUT_MS / 2);
+	assert_true(waited_ms < JOURNAL_BUSY_TIMEOUT_MS + 3000);
+	db_exec(other, "COMMIT");
+
+	struct tchange *next = register_change(NULL, NULL, NULL);
+	submit_wait(fx, next);
+	assert_applied(next);
+	assert_int_equal(next->jc.seq, 2);
+	assert_no_trace(fx, locked);
+	assert_in_journal_once(fx, next);
+	assert_verify_passes(fx, 2);
+	change_free(locked);
+	change_free(next);
+}
+
+/* Copies the database file and its WAL as they are on disk now to
+ * dir/crash/, as if the machine stopped here; returns the copy's path. */
+static const char *crash_copy(struct fx *fx, char *out, size_t cap)
+{
+	static const char *const suffixes[] = {"", "-wal"};
+	char dir[PATH_MAX + 8];
+	snprintf(dir, sizeof(dir), "%s/crash", fx->dir);
+	assert_true(mkdir(dir, 0700) == 0 || errno == EEXIST);
+	snprintf(out, cap, "%s/ipsnet.db", dir);
+	for (size_t i = 0; i < ARRAY_SIZE(suffixes); i++) {
+		char from[PATH_MAX + 8], to[PATH_MAX + 16];
+		snprintf(from, sizeof(from), "%s%s", fx->db_path, suffixes[i]);
+		snprintf(to, sizeof(to), "%s%s", out, suffixes[i]);
+		FILE *in = fopen(from, "rb");
+		if (in == NULL)
+			continue;
+		FILE *o = fopen(to, "wb");
+		assert_non_null(o);
+		char buf[8192];
+		size_t n;
+		while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+			assert_int_equal(fwrite(buf, 1, n, o), n);
+		fclose(in);
+		assert_int_equal(fclose(o), 0);
+	}
+	return out;
+}
+
+/* A change whose fsync failed is refused. Its frames may already be in
+ * the WAL file (only the fsync failed); if the daemon is killed before the
+ * next commit overwrites them, the restart's WAL recovery finds a whole
+ * transaction. The refusal may then not say that nothing was changed: the
+ * change is either absent after the restart, or the caller was told to
+ * retry with the same key.
+ *
+ * Daemon bug (fails today): process_batch refuses a batch whose COMMIT
+ * failed with db_failure_sentence, "... nothing was changed, try again
+ * later" (daemon/journal.c), also when the COMMIT failed at the WAL's
+ * fsync; after a kill -9 and restart the change is in the journal. */
+static void test_fault_sync_refusal_holds_after_a_crash(void **state)
+{
+	struct fx *fx = *state;
+	char copy[PATH_MAX + 16];
+
+	make_changes(fx, 2);
+	struct tchange *tc = register_change(NULL, NULL, NULL);
+	fault_arm(FAULT_SYNC, 1, SQLITE_IOERR_FSYNC, false);
+	submit_wait(fx, tc);
+	assert_int_equal(fault_clear(), 1);
+	assert_refused(tc, IPSNET_EUNAVAILABLE, "input/output error");
+	/* The files as the kernel holds them when the daemon is killed. */
+	crash_copy(fx, copy, sizeof(copy));
+
+	sqlite3 *db;
+	assert_int_equal(
+	    sqlite3_open_v2(copy, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	int64_t rows = db_int(db,
+			      "SELECT count(*) FROM journal WHERE idem_key = "
+			      "?1",
+			      NULL, tc->jc.key);
+	int64_t all = db_int(db, "SELECT count(*) FROM journal", NULL, NULL);
+	sqlite3_close(db);
+	if (rows != 0 && strstr(tc->jc.message, "nothing was changed") != NULL)
+		fail_msg("refused with '%s', yet after a restart the change is "
+			 "entry %lld of the journal",
+			 tc->jc.message, (long long)all);
+	change_free(tc);
+}
+
+/* The database file is write-protected when the daemon starts: it starts,
+ * reads go on, changes are refused naming the cause; once the file is
+ * writable again a restart takes changes. */
+static void test_fault_read_only_database_refuses_unavailable(void **state)
+{
+	struct fx *fx = *state;
+
+	make_changes(fx, 2);
+	close_journal(fx);
+	fault.read_only = true;
+	open_journal(fx);
+	struct tchange *tc = register_change(NULL, NULL, NULL);
+	submit_wait(fx, tc);
+	assert_refused(tc, IPSNET_EUNAVAILABLE, "read-only");
+	fault.read_only = false;
+	reopen_journal(fx);
+	struct tchange *next = register_change(NULL, NULL, NULL);
+	submit_wait(fx, next);
+	assert_applied(next);
+	assert_int_equal(next->jc.seq, 3);
+	assert_no_trace(fx, tc);
+	assert_verify_passes(fx, 3);
+	change_free(tc);
+	change_free(next);
+}
+
+struct count_read {
+	struct journal_read r;
+	bool done;
+	int64_t rows;
+};
+
+static int count_rows(sqlite3 *db, struct journal_read *r)
+{
+	struct count_read *cr = container_of(r, struct count_read, r);
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM journal", -1, &st,
+			       NULL) != SQLITE_OK)
+		return IPSNET_EDB;
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		cr->rows = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : IPSNET_EDB;
+}
+
+static void count_done(struct journal_read *r)
+{
+	container_of(r, struct count_read, r)->done = true;
+}
+
+static void test_broken_chain_at_open_stops_writes_and_reads_go_on(void **state)
+{
+	struct fx *fx = *state;
+
+	make_changes(fx, 4);
+	close_journal(fx);
+	db_exec(test_db(fx), "DROP TRIGGER journal_no_update; UPDATE journal "
+			     "SET user = 'someone.else' WHERE seq = 2");
+	open_journal(fx);
+
+	struct journal_stats js;
+	journal_stats(fx->j, &js);
+	assert_true(js.writes_stopped);
+	assert_int_equal(js.broken_seq, 2);
+	assert_int_equal(js.head_seq, 4);
+
+	struct tchange *tc = register_change(NULL, NULL, NULL);
+	submit_wait(fx, tc);
+	assert_refused(tc, IPSNET_EUNAVAILABLE, "seq 2");
+	assert_no_trace(fx, tc);
+	assert_int_equal(journal_rows(fx), 4);
+
+	struct count_read cr = {.r = {.fn = count_rows, .done = count_done}};
+	journal_read(fx->j, &cr.r);
+	fx->timed_out = false;
+	uv_timer_start(&fx->deadline, on_deadline, ANSWER_MS, 0);
+	while (!cr.done && !fx->timed_out)
+		uv_run(&fx->loop, UV_RUN_ONCE);
+	uv_timer_stop(&fx->deadline);
+	assert_true(cr.done);
+	assert_int_equal(cr.r.err, 0);
+	assert_int_equal(cr.rows, 4);
+	change_free(tc);
+}
+
+/* The tests below show daemon bugs (see their comments); they fail until
+ * journal.c / journal_tools.c are fixed, and run as their own ctest entry
+ * (test_journal_unit --bugs) so that the rest stays readable meanwhile. */
+static const struct CMUnitTest bug_tests[] = {
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+    T(test_fault_sync_refusal_holds_after_a_crash),
+    T(test_verify_works_wherever_the_database_lives),
+    T(test_chain_an_entry_renumbered_before_the_first_stops_writes),
+#undef T
+};
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+	    T(test_chain_each_entry_holds_the_hash_of_the_one_before),
+	    T(test_chain_a_changed_byte_in_any_column_names_its_seq),
+	    T(test_chain_a_removed_entry_names_its_seq),
+	    T(test_batch_refused_changes_leave_no_row_and_neighbours_apply),
+	    T(test_batch_change_failing_after_its_write_is_rolled_back_alone),
+	    T(test_conflict_carries_the_current_version),
+	    T(test_batch_stale_version_in_the_middle_is_refused_alone),
+	    T(test_same_key_twice_in_one_batch_applies_once),
+	    T(test_same_key_in_two_batches_applies_once),
+	    T(test_same_key_after_reopen_gives_the_first_answer),
+	    T(test_same_key_from_another_organisation_is_refused),
+	    T(test_fault_write_ioerr_refuses_unavailable_and_loses_nothing),
+	    T(test_fault_write_ioerr_persistent_refuses_until_cleared),
+	    T(test_fault_sync_ioerr_refuses_unavailable_and_loses_nothing),
+	    T(test_fault_sync_ioerr_persistent_refuses_until_cleared),
+	    T(test_fault_disk_full_on_write_refuses_unavailable),
+	    T(test_fault_disk_full_persistent_refuses_until_cleared),
+	    T(test_fault_read_only_database_refuses_unavailable),
+	    T(test_fault_locked_database_refuses_within_busy_timeout),
+	    T(test_broken_chain_at_open_stops_writes_and_reads_go_on),
+#undef T
+	};
+	if (argc > 1 && strcmp(argv[1], "--bugs") == 0)
+		return cmocka_run_group_tests_name("journal: daemon bugs",
+						   bug_tests, group_setup,
+						   group_teardown);
+	return cmocka_run_group_tests_name("journal", tests, group_setup,
+					   group_teardown);
+}
