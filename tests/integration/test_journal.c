@@ -1,0 +1,1181 @@
+/* The journal from outside (DESIGN §4, issue 4 items 3 to 6), against the
+ * real ipsnetd and the real libipsnet on 127.0.0.1 with real certificates.
+ *
+ * The crash test: several client threads register clients as fast as they
+ * can while the daemon is killed with SIGKILL at random moments and
+ * restarted; a client whose connection broke sends its change again with
+ * the same idempotency key. Afterwards every acknowledged change is in the
+ * journal exactly once, every client row has its entry and every entry its
+ * client row, and `ipsnetd verify` passes. The kill moments and the keys
+ * come from a seeded PRNG; the seed is printed, and IPSNET_TEST_SEED=N
+ * runs the same kills again.
+ *
+ * Also: tampering found by `ipsnetd verify`, start-up with a broken chain,
+ * a retried change applied once, an online backup while a load runs, and
+ * the journal head in `ipsnet whoami`. */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "harness.h"
+#include "ipsnet.h"
+#include "util.h"
+#include "validate.h"
+
+/* The crash test's shape. */
+#define CRASH_WORKERS 4
+#define CRASH_ROUNDS 5
+#define CRASH_KILL_MIN_MS 50
+#define CRASH_KILL_SPAN_MS 350 /* kill 50..400 ms into a round's load */
+/* Waits, in milliseconds. */
+#define LOAD_FLOWS_MS 15000	/* for a restarted daemon's first answers */
+#define WORKER_GIVE_UP_MS 40000 /* the whole test stays under 60 s */
+#define CLIENT_TIMEOUT_MS 5000
+
+/* The ipsnet command's exit codes. */
+enum { EXIT_OK = 0 };
+
+/* Made once in the group setup. */
+static const char *certs;
+
+/* ---- a tiny PRNG: the same seed gives the same run --------------------- */
+
+static uint64_t splitmix64(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static uint64_t test_seed(void)
+{
+	const char *s = getenv("IPSNET_TEST_SEED");
+	if (s != NULL && s[0] != '\0')
+		return strtoull(s, NULL, 0);
+	return util_now_us() ^ ((uint64_t)getpid() << 32);
+}
+
+/* ---- changes as a client makes them ------------------------------------- */
+
+struct copts {
+	char server[64];
+	char ca[PATH_MAX];
+	char cert[PATH_MAX];
+	char key[PATH_MAX];
+};
+
+/* libipsnet's options to reach port as the holder of certificate name. */
+static struct ipsnet_options options_for(struct copts *c, int port,
+					 const char *name)
+{
+	snprintf(c->server, sizeof(c->server), "127.0.0.1:%d", port);
+	snprintf(c->ca, sizeof(c->ca), "%s/ca.crt", certs);
+	snprintf(c->cert, sizeof(c->cert), "%s/%s.crt", certs, name);
+	snprintf(c->key, sizeof(c->key), "%s/%s.key", certs, name);
+	return (struct ipsnet_options){
+	    .server = c->server,
+	    .ca = c->ca,
+	    .cert = c->cert,
+	    .key = c->key,
+	    .user = "test.user",
+	    .software = "ipsnet-journal-test/" IPSNET_VERSION,
+	    .timeout_ms = CLIENT_TIMEOUT_MS,
+	};
+}
+
+/* BSN number i: one that passes the 11-proof among 100000000 + 20 i ..
+ * + 19, so that different i never give the same BSN. (Of two decades whose
+ * eighth digits differ by one, at least one holds a valid BSN.) */
+static void bsn_for(uint64_t i, char out[16])
+{
+	uint64_t first = 100000000 + 20 * (i % 40000000);
+	for (uint64_t n = first; n < first + 20; n++) {
+		snprintf(out, 16, "%09" PRIu64, n);
+		if (bsn_valid(out))
+			return;
+	}
+	fail_msg("no valid BSN from %09" PRIu64, first);
+}
+
+struct reg {
+	uint8_t key[16];
+	char bsn[16];
+	char name[32];
+	Ipsnet__V1__Envelope env;
+	Ipsnet__V1__RegisterClient rc;
+};
+
+/* A RegisterClient of a client with this BSN, under key. */
+static void reg_init(struct reg *r, const uint8_t key[16], const char *bsn)
+{
+	memcpy(r->key, key, 16);
+	util_strlcpy(r->bsn, bsn, sizeof(r->bsn));
+	snprintf(r->name, sizeof(r->name), "Client %s", bsn);
+	r->env = (Ipsnet__V1__Envelope)IPSNET__V1__ENVELOPE__INIT;
+	r->rc = (Ipsnet__V1__RegisterClient)IPSNET__V1__REGISTER_CLIENT__INIT;
+	r->rc.bsn = r->bsn;
+	r->rc.name = r->name;
+	r->rc.birth_date = "1988-02-29";
+	r->rc.municipality = "GM0363";
+	r->rc.benefit = IPSNET__V1__BENEFIT__BENEFIT_PARTICIPATIEWET;
+	r->env.idempotency_key.data = r->key;
+	r->env.idempotency_key.len = 16;
+	r->env.body_case = IPSNET__V1__ENVELOPE__BODY_REGISTER_CLIENT;
+	r->env.register_client = &r->rc;
+}
+
+struct answer {
+	int err;
+	char message[320];
+	uint64_t seq;
+	char client_id[64];
+	uint64_t current_version;
+	uint8_t *change_ok; /* the ChangeOk, packed (malloc) */
+	size_t change_ok_len;
+};
+
+static void answer_clear(struct answer *a)
+{
+	free(a->change_ok);
+	memset(a, 0, sizeof(*a));
+}
+
+/* Sends the change and notes the answer. An answer that is OK must be a
+ * ChangeOk for this very client (the same BSN), also when it is the first
+ * answer given again. */
+static int send_reg(struct ipsnet_client *cl, struct reg *r, struct answer *a)
+{
+	Ipsnet__V1__Envelope *resp = NULL;
+
+	answer_clear(a);
+	a->err = ipsnet_client_call(cl, &r->env, &resp, a->message,
+				    sizeof(a->message));
+	if (resp != NULL && resp->status != NULL)
+		a->current_version = resp->status->current_version;
+	if (a->err == 0) {
+		const Ipsnet__V1__ChangeOk *ok = resp->change_ok;
+		if (resp->body_case != IPSNET__V1__ENVELOPE__BODY_CHANGE_OK ||
+		    ok->entity_case != IPSNET__V1__CHANGE_OK__ENTITY_CLIENT ||
+		    strcmp(ok->client->bsn, r->bsn) != 0 ||
+		    strcmp(ok->entity_id, ok->client->id) != 0) {
+			a->err = IPSNET_EPROTOCOL;
+			snprintf(a->message, sizeof(a->message),
+				 "the answer is not this client's ChangeOk");
+		} else {
+			a->seq = ok->seq;
+			util_strlcpy(a->client_id, ok->entity_id,
+				     sizeof(a->client_id));
+			a->change_ok_len =
+			    ipsnet__v1__change_ok__get_packed_size(ok);
+			a->change_ok = malloc(a->change_ok_len + 1);
+			if (a->change_ok != NULL)
+				ipsnet__v1__change_ok__pack(ok, a->change_ok);
+		}
+	}
+	if (resp != NULL)
+		ipsnet_envelope_free(resp);
+	return a->err;
+}
+
+/* Whether err means the connection (not the server's judgement) failed:
+ * then whether the change was applied is unknown, and it is sent again
+ * with the same key. */
+static bool transport_error(int err)
+{
+	switch (err) {
+	case IPSNET_ECLOSED:
+	case IPSNET_ECONNECT:
+	case IPSNET_ETLS:
+	case IPSNET_ETIMEOUT:
+	case IPSNET_EIO:
+		return true;
+	}
+	return false;
+}
+
+/* ---- the load: worker threads, each with its own connection ------------ */
+
+struct ack {
+	uint8_t key[16];
+	char bsn[16];
+	char client_id[64];
+	uint64_t seq;
+	uint64_t resent_from_us; /* sent again: when it was first sent; or 0 */
+};
+
+struct load;
+
+struct worker {
+	pthread_t thread;
+	bool started;
+	int index;
+	struct load *load;
+	uint64_t rng;
+	uint64_t n_made; /* changes made (BSN numbers used) */
+	struct ack *acks;
+	size_t n_acks, cap_acks;
+	uint64_t resent;      /* changes sent again after a broken connection */
+	uint64_t unavailable; /* UNAVAILABLE answers (sent again too) */
+	uint64_t connects;
+	char failure[512]; /* the first thing that must not happen */
+};
+
+struct load {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int port;	     /* 0 while the daemon is down */
+	uint64_t generation; /* bumped at every (re)start */
+	bool stop;	     /* finish the change in hand, then end */
+	atomic_uint_fast64_t acked;
+	int n_workers;
+	struct worker workers[CRASH_WORKERS];
+};
+
+static void load_publish_port(struct load *l, int port)
+{
+	pthread_mutex_lock(&l->mu);
+	l->port = port;
+	l->generation++;
+	pthread_cond_broadcast(&l->cv);
+	pthread_mutex_unlock(&l->mu);
+}
+
+/* Waits (at most ms) for the daemon's next (re)start, or the stop. */
+static void load_wait_generation(struct load *l, uint64_t seen, int ms)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += (long)ms * 1000000L;
+	until.tv_sec += until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
+	pthread_mutex_lock(&l->mu);
+	int rc = 0;
+	while (l->generation == seen && !l->stop && rc != ETIMEDOUT)
+		rc = pthread_cond_timedwait(&l->cv, &l->mu, &until);
+	pthread_mutex_unlock(&l->mu);
+}
+
+static void worker_fail(struct worker *w, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void worker_fail(struct worker *w, const char *fmt, ...)
+{
+	va_list ap;
+	if (w->failure[0] != '\0')
+		return;
+	va_start(ap, fmt);
+	vsnprintf(w->failure, sizeof(w->failure), fmt, ap);
+	va_end(ap);
+}
+
+static bool worker_record(struct worker *w, const struct reg *r,
+			  const struct answer *a, uint64_t resent_from_us)
+{
+	if (w->n_acks == w->cap_acks) {
+		size_t cap = w->cap_acks == 0 ? 256 : w->cap_acks * 2;
+		struct ack *bigger = realloc(w->acks, cap * sizeof(*bigger));
+		if (bigger == NULL) {
+			worker_fail(w, "out of memory");
+			return false;
+		}
+		w->acks = bigger;
+		w->cap_acks = cap;
+	}
+	struct ack *k = &w->acks[w->n_acks++];
+	memcpy(k->key, r->key, 16);
+	util_strlcpy(k->bsn, r->bsn, sizeof(k->bsn));
+	util_strlcpy(k->client_id, a->client_id, sizeof(k->client_id));
+	k->seq = a->seq;
+	k->resent_from_us = resent_from_us;
+	atomic_fetch_add(&w->load->acked, 1);
+	return true;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct load *l = w->load;
+	struct ipsnet_client *cl = NULL;
+	struct reg r;
+	struct answer a = {0};
+	bool in_hand = false; /* r is sent and not answered yet */
+	uint64_t first_sent_us = 0, resent_from_us = 0;
+	uint64_t give_up = util_mono_us() + WORKER_GIVE_UP_MS * 1000ULL;
+
+	for (;;) {
+		pthread_mutex_lock(&l->mu);
+		bool stop = l->stop;
+		int port = l->port;
+		uint64_t gen = l->generation;
+		pthread_mutex_unlock(&l->mu);
+		if (stop && !in_hand)
+			break;
+		if (util_mono_us() > give_up) {
+			worker_fail(w,
+				    "gave up after %d ms with a change in hand",
+				    WORKER_GIVE_UP_MS);
+			break;
+		}
+		if (cl == NULL) {
+			struct copts co;
+			char err[320];
+			if (port == 0) {
+				load_wait_generation(l, gen, 100);
+				continue;
+			}
+			struct ipsnet_options o =
+			    options_for(&co, port, "ggz-test");
+			if (ipsnet_client_open(&cl, &o, err, sizeof(err)) !=
+			    0) {
+				cl = NULL;
+				/* The daemon is down (or going): wait for
+				 * its next start, a little. */
+				load_wait_generation(l, gen, 20);
+				continue;
+			}
+			w->connects++;
+		}
+		if (!in_hand) {
+			uint8_t key[16];
+			char bsn[16];
+			uint64_t k1 = splitmix64(&w->rng);
+			uint64_t k2 = splitmix64(&w->rng);
+			memcpy(key, &k1, 8);
+			memcpy(key + 8, &k2, 8);
+			/* Each worker its own BSNs: number index + n * K. */
+			bsn_for((uint64_t)w->index +
+				    w->n_made * (uint64_t)l->n_workers,
+				bsn);
+			w->n_made++;
+			reg_init(&r, key, bsn);
+			in_hand = true;
+			first_sent_us = util_now_us();
+			resent_from_us = 0;
+		}
+		int err = send_reg(cl, &r, &a);
+		if (err == 0) {
+			if (!worker_record(w, &r, &a, resent_from_us))
+				break;
+			in_hand = false;
+		} else if (transport_error(err) || err == IPSNET_EUNAVAILABLE) {
+			/* Unknown whether it was applied: the same change
+			 * with the same key again, on a new connection. */
+			if (err == IPSNET_EUNAVAILABLE)
+				w->unavailable++;
+			else
+				w->resent++;
+			resent_from_us = first_sent_us;
+			ipsnet_client_close(cl);
+			cl = NULL;
+		} else {
+			worker_fail(w, "change with BSN %s refused: %s: %s",
+				    r.bsn, ipsnet_err_name(err), a.message);
+			break;
+		}
+	}
+	answer_clear(&a);
+	ipsnet_client_close(cl);
+	return NULL;
+}
+
+static struct load *load_new(int n_workers, uint64_t seed)
+{
+	struct load *l = calloc(1, sizeof(*l));
+	assert_non_null(l);
+	pthread_mutex_init(&l->mu, NULL);
+	pthread_cond_init(&l->cv, NULL);
+	atomic_init(&l->acked, 0);
+	l->n_workers = n_workers;
+	for (int i = 0; i < n_workers; i++) {
+		struct worker *w = &l->workers[i];
+		w->index = i;
+		w->load = l;
+		w->rng = seed ^ (0x5851f42d4c957f2dULL * (uint64_t)(i + 1));
+	}
+	return l;
+}
+
+static void load_start(struct load *l)
+{
+	for (int i = 0; i < l->n_workers; i++) {
+		struct worker *w = &l->workers[i];
+		assert_int_equal(
+		    pthread_create(&w->thread, NULL, worker_main, w), 0);
+		w->started = true;
+	}
+}
+
+/* Tells the workers to finish the change in hand and joins them. */
+static void load_stop(struct load *l)
+{
+	if (l == NULL)
+		return;
+	pthread_mutex_lock(&l->mu);
+	l->stop = true;
+	pthread_cond_broadcast(&l->cv);
+	pthread_mutex_unlock(&l->mu);
+	for (int i = 0; i < l->n_workers; i++) {
+		if (l->workers[i].started)
+			pthread_join(l->workers[i].thread, NULL);
+		l->workers[i].started = false;
+	}
+}
+
+static void load_free(struct load *l)
+{
+	if (l == NULL)
+		return;
+	load_stop(l);
+	for (int i = 0; i < l->n_workers; i++)
+		free(l->workers[i].acks);
+	pthread_cond_destroy(&l->cv);
+	pthread_mutex_destroy(&l->mu);
+	free(l);
+}
+
+static uint64_t load_acked(struct load *l)
+{
+	return atomic_load(&l->acked);
+}
+
+/* Waits until more than n changes are acknowledged. */
+static bool load_wait_acked(struct load *l, uint64_t n, int ms)
+{
+	uint64_t deadline = util_mono_us() + (uint64_t)ms * 1000;
+	while (load_acked(l) <= n) {
+		if (util_mono_us() > deadline)
+			return false;
+		struct timespec ts = {0, 2 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	return true;
+}
+
+static void assert_workers_healthy(struct load *l)
+{
+	for (int i = 0; i < l->n_workers; i++) {
+		if (l->workers[i].failure[0] != '\0')
+			fail_msg("worker %d: %s", i, l->workers[i].failure);
+	}
+}
+
+/* ---- fixture ------------------------------------------------------------ */
+
+struct fx {
+	const char *dir;
+	char db[PATH_MAX];
+	struct h_daemon d;
+	struct h_result r;
+	json_t *json;
+	struct load *load;
+	struct ipsnet_client *cl[3];
+	sqlite3 *sql;
+	struct answer ans[3];
+};
+
+static int group_setup(void **state)
+{
+	h_init();
+	certs = h_tmpdir();
+	if (certs == NULL || h_make_certs(certs) != 0)
+		return -1;
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	h_cleanup();
+	return 0;
+}
+
+static int setup(void **state)
+{
+	struct fx *fx = calloc(1, sizeof(*fx));
+	if (fx == NULL)
+		return -1;
+	fx->dir = h_tmpdir();
+	if (fx->dir == NULL) {
+		free(fx);
+		return -1;
+	}
+	snprintf(fx->db, sizeof(fx->db), "%s/ipsnet.db", fx->dir);
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *fx = *state;
+
+	/* The workers first: they end when the daemon is gone too. */
+	load_free(fx->load);
+	for (size_t i = 0; i < ARRAY_SIZE(fx->cl); i++)
+		ipsnet_client_close(fx->cl[i]);
+	for (size_t i = 0; i < ARRAY_SIZE(fx->ans); i++)
+		answer_clear(&fx->ans[i]);
+	sqlite3_close(fx->sql);
+	h_result_free(&fx->r);
+	json_decref(fx->json);
+	bool was_running = h_daemon_pid(&fx->d) > 0;
+	int status = h_daemon_stop(&fx->d, SIGTERM);
+	free(fx);
+	if (was_running && status != 0) {
+		fprintf(stderr, "ipsnetd exited with status %d on SIGTERM\n",
+			status);
+		return -1;
+	}
+	return 0;
+}
+
+static void start_daemon(struct fx *fx)
+{
+	assert_int_equal(h_write_config(fx->dir, certs, NULL), 0);
+	assert_int_equal(h_daemon_start(&fx->d, fx->dir), 0);
+}
+
+static void stop_daemon(struct fx *fx)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(fx->cl); i++) {
+		ipsnet_client_close(fx->cl[i]);
+		fx->cl[i] = NULL;
+	}
+	int status = h_daemon_stop(&fx->d, SIGTERM);
+	if (status != 0) {
+		h_daemon_dump_log(&fx->d);
+		fail_msg("ipsnetd exited %d on SIGTERM", status);
+	}
+}
+
+static void restart_daemon(struct fx *fx)
+{
+	assert_int_equal(h_daemon_restart(&fx->d), 0);
+}
+
+/* Opens connection i (ggz-test) to the running daemon. */
+static struct ipsnet_client *client(struct fx *fx, size_t i)
+{
+	struct copts co;
+	char err[320];
+	struct ipsnet_options o = options_for(&co, fx->d.port, "ggz-test");
+
+	assert_true(i < ARRAY_SIZE(fx->cl));
+	ipsnet_client_close(fx->cl[i]);
+	fx->cl[i] = NULL;
+	if (ipsnet_client_open(&fx->cl[i], &o, err, sizeof(err)) != 0)
+		fail_msg("connect to ipsnetd on port %d: %s", fx->d.port, err);
+	return fx->cl[i];
+}
+
+static void new_key(uint8_t key[16])
+{
+	assert_int_equal(ipsnet_new_idempotency_key(key), 0);
+}
+
+/* Registers n clients over connection 0; returns the last answer's seq. */
+static uint64_t register_clients(struct fx *fx, int n, uint64_t first_bsn)
+{
+	struct reg r;
+	uint8_t key[16];
+	char bsn[16];
+	uint64_t seq = 0;
+	struct ipsnet_client *cl = client(fx, 0);
+
+	for (int i = 0; i < n; i++) {
+		new_key(key);
+		bsn_for(first_bsn + (uint64_t)i, bsn);
+		reg_init(&r, key, bsn);
+		if (send_reg(cl, &r, &fx->ans[0]) != 0)
+			fail_msg("register client %s: %s: %s", bsn,
+				 ipsnet_err_name(fx->ans[0].err),
+				 fx->ans[0].message);
+		assert_true(fx->ans[0].seq > seq);
+		seq = fx->ans[0].seq;
+	}
+	return seq;
+}
+
+/* ---- the database, read directly ---------------------------------------- */
+
+static sqlite3 *db_open(struct fx *fx)
+{
+	if (fx->sql == NULL) {
+		if (sqlite3_open_v2(fx->db, &fx->sql, SQLITE_OPEN_READONLY,
+				    NULL) != SQLITE_OK)
+			fail_msg("open %s: %s", fx->db,
+				 sqlite3_errmsg(fx->sql));
+		sqlite3_busy_timeout(fx->sql, 5000);
+	}
+	return fx->sql;
+}
+
+static void db_close(struct fx *fx)
+{
+	sqlite3_close(fx->sql);
+	fx->sql = NULL;
+}
+
+/* The integer the query gives; ?1 is a key or a text when given. */
+static int64_t db_int(struct fx *fx, const char *sql, const uint8_t *key,
+		      const char *text)
+{
+	sqlite3 *db = db_open(fx);
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+	if (key != NULL)
+		sqlite3_bind_blob(st, 1, key, 16, SQLITE_TRANSIENT);
+	if (text != NULL)
+		sqlite3_bind_text(st, 1, text, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		fail_msg("%s: no row: %s", sql, sqlite3_errmsg(db));
+	}
+	int64_t v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static int64_t rows_with_key(struct fx *fx, const uint8_t key[16])
+{
+	return db_int(fx, "SELECT count(*) FROM journal WHERE idem_key = ?1",
+		      key, NULL);
+}
+
+/* ---- running ipsnetd and ipsnet ----------------------------------------- */
+
+static void print_result(const char *what, const struct h_result *r)
+{
+	fprintf(stderr, "%s: exit %d\nstdout: %s\nstderr: %s\n", what, r->code,
+		r->out, r->err);
+}
+
+/* Runs `ipsnetd COMMAND [ARG] --config conf` and checks its exit code. */
+static void ipsnetd_cmd(struct fx *fx, const char *conf, const char *command,
+			const char *arg, int want_exit)
+{
+	const char *args[6];
+	int n = 0;
+	args[n++] = command;
+	if (arg != NULL)
+		args[n++] = arg;
+	args[n++] = "--config";
+	args[n++] = conf;
+	args[n] = NULL;
+	h_result_free(&fx->r);
+	if (h_run_ipsnetd(&fx->r, args) != want_exit) {
+		print_result(command, &fx->r);
+		fail_msg("ipsnetd %s exited %d, not %d", command, fx->r.code,
+			 want_exit);
+	}
+}
+
+static void assert_output_says(struct fx *fx, const char *what)
+{
+	if (strstr(fx->r.out, what) == NULL &&
+	    strstr(fx->r.err, what) == NULL) {
+		print_result("output", &fx->r);
+		fail_msg("the output does not say '%s'", what);
+	}
+}
+
+static json_t *whoami_json(struct fx *fx)
+{
+	struct h_args a;
+	json_error_t jerr;
+
+	h_args_init(&a);
+	h_args_org(&a, &fx->d, certs, "ggz-test");
+	h_args_add(&a, "--json");
+	h_args_add(&a, "whoami");
+	h_result_free(&fx->r);
+	if (h_run_cli(&fx->r, a.argv) != EXIT_OK) {
+		print_result("ipsnet whoami", &fx->r);
+		fail_msg("ipsnet --json whoami failed");
+	}
+	json_decref(fx->json);
+	fx->json = json_loads(fx->r.out, 0, &jerr);
+	if (fx->json == NULL || !json_is_object(fx->json)) {
+		print_result("ipsnet whoami", &fx->r);
+		fail_msg("whoami --json is not a JSON object: %s", jerr.text);
+	}
+	return fx->json;
+}
+
+/* ---- the crash test ----------------------------------------------------- */
+
+static void test_crash_kill9_rounds_lose_no_acknowledged_change(void **state)
+{
+	struct fx *fx = *state;
+	uint64_t seed = test_seed();
+	uint64_t rng = seed;
+	uint64_t t0 = util_mono_us();
+	unsigned kill_ms[CRASH_ROUNDS];
+	uint64_t kill_at_us[CRASH_ROUNDS]; /* wall clock, as the journal's */
+
+	print_message("crash test: seed %" PRIu64 " (IPSNET_TEST_SEED=%" PRIu64
+		      " repeats it)\n",
+		      seed, seed);
+	start_daemon(fx);
+	fx->load = load_new(CRASH_WORKERS, seed);
+	load_publish_port(fx->load, fx->d.port);
+	load_start(fx->load);
+
+	for (int round = 0; round < CRASH_ROUNDS; round++) {
+		/* The kill comes a random time after this round's load
+		 * flows (the first answer of the restarted daemon). */
+		if (!load_wait_acked(fx->load, load_acked(fx->load),
+				     LOAD_FLOWS_MS)) {
+			assert_workers_healthy(fx->load);
+			h_daemon_dump_log(&fx->d);
+			fail_msg(
+			    "round %d: no change acknowledged within %d ms",
+			    round + 1, LOAD_FLOWS_MS);
+		}
+		kill_ms[round] =
+		    CRASH_KILL_MIN_MS +
+		    (unsigned)(splitmix64(&rng) % (CRASH_KILL_SPAN_MS + 1));
+		struct timespec ts = {kill_ms[round] / 1000,
+				      (long)(kill_ms[round] % 1000) * 1000000L};
+		nanosleep(&ts, NULL);
+		kill_at_us[round] = util_now_us();
+		int status = h_daemon_stop(&fx->d, SIGKILL);
+		assert_int_equal(status, 128 + SIGKILL);
+		load_publish_port(fx->load, 0);
+		restart_daemon(fx);
+		load_publish_port(fx->load, fx->d.port);
+	}
+	/* The last daemon takes the changes in hand; then the load ends. */
+	assert_true(
+	    load_wait_acked(fx->load, load_acked(fx->load), LOAD_FLOWS_MS));
+	load_stop(fx->load);
+	assert_workers_healthy(fx->load);
+	stop_daemon(fx);
+
+	/* Every acknowledged change: once in the journal, with the seq and
+	 * the client its answer named, and its client row. */
+	uint64_t acks = 0, resent = 0, unavailable = 0, connects = 0;
+	uint64_t answered_again = 0;
+	for (int i = 0; i < fx->load->n_workers; i++) {
+		struct worker *w = &fx->load->workers[i];
+		resent += w->resent;
+		unavailable += w->unavailable;
+		connects += w->connects;
+		for (size_t k = 0; k < w->n_acks; k++) {
+			const struct ack *a = &w->acks[k];
+			int64_t n = rows_with_key(fx, a->key);
+			int64_t seq =
+			    db_int(fx,
+				   "SELECT coalesce(max(seq), 0) FROM "
+				   "journal WHERE idem_key = ?1",
+				   a->key, NULL);
+			int64_t client_rows = db_int(
+			    fx, "SELECT count(*) FROM client WHERE id = ?1",
+			    NULL, a->client_id);
+			if (n != 1 || seq != (int64_t)a->seq ||
+			    client_rows != 1)
+				fail_msg("acknowledged change seq %" PRIu64
+					 " (client %s, BSN %s): %lld journal "
+					 "rows (seq %lld), %lld client rows",
+					 a->seq, a->client_id, a->bsn,
+					 (long long)n, (long long)seq,
+					 (long long)client_rows);
+			assert_int_equal(
+			    db_int(fx,
+				   "SELECT count(*) FROM client WHERE bsn = ?1",
+				   NULL, a->bsn),
+			    1);
+			/* A change sent again whose entry is older than the
+			 * kill that broke its connection was applied then:
+			 * its answer was lost, and the retry got it again. */
+			if (a->resent_from_us != 0) {
+				int64_t t =
+				    db_int(fx,
+					   "SELECT time_us FROM journal "
+					   "WHERE idem_key = ?1",
+					   a->key, NULL);
+				for (int r = 0; r < CRASH_ROUNDS; r++) {
+					if (kill_at_us[r] > a->resent_from_us) {
+						if (t < (int64_t)kill_at_us[r])
+							answered_again++;
+						break;
+					}
+				}
+			}
+			acks++;
+		}
+	}
+	/* Nothing else: every change sent was acknowledged in the end, so the
+	 * journal holds exactly those, one seq each. */
+	assert_int_equal(db_int(fx, "SELECT count(*) FROM journal", NULL, NULL),
+			 acks);
+	assert_int_equal(
+	    db_int(fx, "SELECT count(DISTINCT seq) FROM journal", NULL, NULL),
+	    acks);
+	assert_int_equal(db_int(fx, "SELECT max(seq) FROM journal", NULL, NULL),
+			 acks);
+	/* No change half-applied: entries and client rows pair up. */
+	assert_int_equal(db_int(fx, "SELECT count(*) FROM client", NULL, NULL),
+			 acks);
+	assert_int_equal(
+	    db_int(fx,
+		   "SELECT count(*) FROM client c WHERE NOT EXISTS "
+		   "(SELECT 1 FROM journal j WHERE j.entity_kind = "
+		   "'client' AND j.entity_id = c.id)",
+		   NULL, NULL),
+	    0);
+	assert_int_equal(
+	    db_int(fx,
+		   "SELECT count(*) FROM journal j WHERE NOT EXISTS "
+		   "(SELECT 1 FROM client c WHERE c.id = "
+		   "j.entity_id)",
+		   NULL, NULL),
+	    0);
+	db_close(fx);
+	ipsnetd_cmd(fx, fx->d.conf, "verify", NULL, 0);
+	assert_output_says(fx, "ok:");
+
+	/* A kill that never caught a change in flight proves little. */
+	assert_true(resent > 0);
+	double seconds = (double)(util_mono_us() - t0) / 1e6;
+	char delays[CRASH_ROUNDS * 8] = "";
+	for (int i = 0; i < CRASH_ROUNDS; i++)
+		snprintf(delays + strlen(delays),
+			 sizeof(delays) - strlen(delays), "%s%u",
+			 i > 0 ? ", " : "", kill_ms[i]);
+	print_message(
+	    "crash test: seed %" PRIu64 ", %d rounds of SIGKILL "
+	    "(after %s ms of load), %d clients, %" PRIu64
+	    " changes acknowledged, %" PRIu64
+	    " sent again after a broken connection (%" PRIu64
+	    " of them applied before the kill, answered again), %" PRIu64
+	    " UNAVAILABLE, %" PRIu64 " connections, %.1f s\n",
+	    seed, CRASH_ROUNDS, delays, CRASH_WORKERS, acks, resent,
+	    answered_again, unavailable, connects, seconds);
+	assert_true(seconds < 60.0);
+}
+
+/* ---- tampering ---------------------------------------------------------- */
+
+static void test_tamper_journal_row_verify_names_its_seq(void **state)
+{
+	struct fx *fx = *state;
+
+	start_daemon(fx);
+	register_clients(fx, 5, 1000);
+	stop_daemon(fx);
+	ipsnetd_cmd(fx, fx->d.conf, "verify", NULL, 0);
+
+	assert_int_equal(h_sqlite3(fx->db, "DROP TRIGGER journal_no_update; "
+					   "UPDATE journal SET time_us = "
+					   "time_us + 1 WHERE seq = 3;"),
+			 0);
+	ipsnetd_cmd(fx, fx->d.conf, "verify", NULL, 1);
+	assert_output_says(fx, "seq 3");
+}
+
+static void
+test_tamper_state_table_verify_finds_it_and_rebuild_repairs(void **state)
+{
+	struct fx *fx = *state;
+
+	start_daemon(fx);
+	register_clients(fx, 3, 2000);
+	stop_daemon(fx);
+	ipsnetd_cmd(fx, fx->d.conf, "verify", NULL, 0);
+
+	assert_int_equal(h_sqlite3(fx->db,
+				   "UPDATE client SET name = 'Someone Else' "
+				   "WHERE id = (SELECT min(id) FROM client);"),
+			 0);
+	ipsnetd_cmd(fx, fx->d.conf, "verify", NULL, 1);
+	assert_output_says(fx, "state table 'client' differs");
+	ipsnetd_cmd(fx, fx->d.conf, "rebuild", NULL, 0);
+	ipsnetd_cmd(fx, fx->d.conf, "verify", NULL, 0);
+	assert_output_says(fx, "ok: 3 journal entries");
+	assert_int_equal(db_int(fx,
+				"SELECT count(*) FROM client WHERE name = "
+				"'Someone Else'",
+				NULL, NULL),
+			 0);
+}
+
+/* ---- start-up with a broken chain --------------------------------------- */
+
+static void
+test_broken_chain_daemon_serves_reads_and_refuses_changes(void **state)
+{
+	struct fx *fx = *state;
+	struct reg r;
+	uint8_t key[16];
+	char bsn[16];
+
+	start_daemon(fx);
+	register_clients(fx, 4, 3000);
+	stop_daemon(fx);
+	assert_int_equal(h_sqlite3(fx->db, "DROP TRIGGER journal_no_update; "
+					   "UPDATE journal SET user = "
+					   "'someone.else' WHERE seq = 2;"),
+			 0);
+	restart_daemon(fx);
+
+	/* It starts, says why writes are stopped, and serves. */
+	assert_true(
+	    h_daemon_wait_log(&fx->d, "msg=\"journal chain broken\"", 5000));
+	assert_true(h_daemon_log_contains(&fx->d, "seq=2"));
+	assert_true(h_daemon_log_contains(&fx->d, "writes=stopped"));
+	json_t *j = whoami_json(fx);
+	assert_int_equal(json_integer_value(json_object_get(j, "journal_seq")),
+			 4);
+
+	new_key(key);
+	bsn_for(3100, bsn);
+	reg_init(&r, key, bsn);
+	int err = send_reg(client(fx, 0), &r, &fx->ans[0]);
+	if (err != IPSNET_EUNAVAILABLE)
+		fail_msg("want UNAVAILABLE, got %s: %s", ipsnet_err_name(err),
+			 fx->ans[0].message);
+	if (strstr(fx->ans[0].message, "seq 2") == NULL)
+		fail_msg("the refusal '%s' does not name seq 2",
+			 fx->ans[0].message);
+	/* The connection and the daemon go on. */
+	assert_int_equal(send_reg(fx->cl[0], &r, &fx->ans[0]),
+			 IPSNET_EUNAVAILABLE);
+	whoami_json(fx);
+	assert_int_equal(rows_with_key(fx, key), 0);
+	assert_int_equal(db_int(fx, "SELECT count(*) FROM journal", NULL, NULL),
+			 4);
+}
+
+/* ---- retries ------------------------------------------------------------ */
+
+static void assert_same_answer(const struct answer *first,
+			       const struct answer *again)
+{
+	assert_int_equal(first->err, 0);
+	if (again->err != 0)
+		fail_msg("the retry was refused: %s: %s",
+			 ipsnet_err_name(again->err), again->message);
+	assert_int_equal(again->seq, first->seq);
+	assert_string_equal(again->client_id, first->client_id);
+	assert_non_null(first->change_ok);
+	assert_non_null(again->change_ok);
+	assert_int_equal(again->change_ok_len, first->change_ok_len);
+	assert_memory_equal(again->change_ok, first->change_ok,
+			    first->change_ok_len);
+}
+
+static void test_retry_same_key_over_two_connections_and_a_restart(void **state)
+{
+	struct fx *fx = *state;
+	struct reg r;
+	uint8_t key[16];
+	char bsn[16];
+
+	start_daemon(fx);
+	register_clients(fx, 2, 4000);
+	new_key(key);
+	bsn_for(4100, bsn);
+	reg_init(&r, key, bsn);
+	assert_int_equal(send_reg(client(fx, 1), &r, &fx->ans[0]), 0);
+	assert_int_equal(send_reg(client(fx, 2), &r, &fx->ans[1]), 0);
+	assert_same_answer(&fx->ans[0], &fx->ans[1]);
+	assert_int_equal(rows_with_key(fx, key), 1);
+
+	stop_daemon(fx);
+	restart_daemon(fx);
+	assert_int_equal(send_reg(client(fx, 1), &r, &fx->ans[2]), 0);
+	assert_same_answer(&fx->ans[0], &fx->ans[2]);
+	assert_int_equal(rows_with_key(fx, key), 1);
+	assert_int_equal(
+	    db_int(fx, "SELECT count(*) FROM client WHERE bsn = ?1", NULL, bsn),
+	    1);
+	assert_int_equal(db_int(fx, "SELECT count(*) FROM journal", NULL, NULL),
+			 3);
+	/* And it was the change that was applied, not a new one. */
+	assert_int_equal(fx->ans[0].seq, 3);
+}
+
+/* ---- optimistic concurrency over the wire ------------------------------- */
+
+/* PutProgram of program id, owned by ggz-test, against expected. */
+static int put_program(struct ipsnet_client *cl, const char *id,
+		       uint64_t expected, const char *name, struct answer *a)
+{
+	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__PutProgram pp = IPSNET__V1__PUT_PROGRAM__INIT;
+	Ipsnet__V1__Envelope *resp = NULL;
+	uint8_t key[16];
+
+	new_key(key);
+	pp.program_id = (char *)id;
+	pp.expected_version = expected;
+	pp.owner = "ggz-test";
+	pp.name = (char *)name;
+	pp.region = 1;
+	pp.specialists = 3;
+	env.idempotency_key.data = key;
+	env.idempotency_key.len = sizeof(key);
+	env.body_case = IPSNET__V1__ENVELOPE__BODY_PUT_PROGRAM;
+	env.put_program = &pp;
+	answer_clear(a);
+	a->err =
+	    ipsnet_client_call(cl, &env, &resp, a->message, sizeof(a->message));
+	if (resp != NULL && resp->status != NULL)
+		a->current_version = resp->status->current_version;
+	if (a->err == 0 &&
+	    resp->body_case == IPSNET__V1__ENVELOPE__BODY_CHANGE_OK)
+		a->seq = resp->change_ok->version; /* the program's version */
+	if (resp != NULL)
+		ipsnet_envelope_free(resp);
+	return a->err;
+}
+
+static void
+test_conflict_reaches_the_client_with_the_current_version(void **state)
+{
+	struct fx *fx = *state;
+
+	start_daemon(fx);
+	struct ipsnet_client *cl = client(fx, 0);
+	assert_int_equal(
+	    put_program(cl, "ips-test", 0, "IPS Test", &fx->ans[0]), 0);
+	assert_int_equal(fx->ans[0].seq, 1);
+	assert_int_equal(
+	    put_program(cl, "ips-test", 1, "IPS Test 2", &fx->ans[0]), 0);
+	assert_int_equal(fx->ans[0].seq, 2);
+	/* A second editor who read version 1. */
+	int err = put_program(client(fx, 1), "ips-test", 1, "IPS Test stale",
+			      &fx->ans[1]);
+	if (err != IPSNET_ECONFLICT)
+		fail_msg("want CONFLICT, got %s: %s", ipsnet_err_name(err),
+			 fx->ans[1].message);
+	assert_int_equal(fx->ans[1].current_version, 2);
+	assert_non_null(strstr(fx->ans[1].message, "version 2"));
+	assert_int_equal(db_int(fx, "SELECT count(*) FROM journal", NULL, NULL),
+			 2);
+}
+
+/* ---- backup while serving ----------------------------------------------- */
+
+static void test_backup_while_a_load_runs_verifies(void **state)
+{
+	struct fx *fx = *state;
+	char bdir[PATH_MAX], bconf[PATH_MAX + 16], bfile[PATH_MAX + 16];
+
+	start_daemon(fx);
+	fx->load = load_new(CRASH_WORKERS, test_seed());
+	load_publish_port(fx->load, fx->d.port);
+	load_start(fx->load);
+	assert_true(load_wait_acked(fx->load, 50, LOAD_FLOWS_MS));
+
+	/* The copy goes into a folder of its own, with a config for it. */
+	const char *dir = h_tmpdir();
+	assert_non_null(dir);
+	util_strlcpy(bdir, dir, sizeof(bdir));
+	assert_int_equal(h_write_config(bdir, certs, NULL), 0);
+	snprintf(bconf, sizeof(bconf), "%s/ipsnetd.conf", bdir);
+	snprintf(bfile, sizeof(bfile), "%s/ipsnet.db", bdir);
+	uint64_t before = load_acked(fx->load);
+	ipsnetd_cmd(fx, fx->d.conf, "backup", bfile, 0);
+	uint64_t after = load_acked(fx->load);
+	/* The daemon served on throughout; verify of the live file while it
+	 * writes sees one consistent moment too. */
+	assert_true(load_wait_acked(fx->load, after + 20, LOAD_FLOWS_MS));
+	ipsnetd_cmd(fx, fx->d.conf, "verify", NULL, 0);
+	assert_true(load_wait_acked(fx->load, load_acked(fx->load) + 20,
+				    LOAD_FLOWS_MS));
+	assert_workers_healthy(fx->load);
+	load_stop(fx->load);
+	assert_workers_healthy(fx->load);
+
+	ipsnetd_cmd(fx, bconf, "verify", NULL, 0);
+	unsigned long long entries = 0;
+	if (sscanf(fx->r.out, "ok: %llu journal entries", &entries) != 1)
+		fail_msg("verify of the backup says: %s", fx->r.out);
+	print_message("backup: %llu entries copied while the load ran "
+		      "(%" PRIu64 " acknowledged before it started, %" PRIu64
+		      " by the time it ended)\n",
+		      entries, before, after);
+	assert_true(entries >= before);
+	/* The live database verifies too, with everything. */
+	stop_daemon(fx);
+	ipsnetd_cmd(fx, fx->d.conf, "verify", NULL, 0);
+	unsigned long long live_entries = 0;
+	assert_int_equal(
+	    sscanf(fx->r.out, "ok: %llu journal entries", &live_entries), 1);
+	assert_int_equal(live_entries, load_acked(fx->load));
+	assert_true(live_entries >= entries);
+}
+
+/* ---- the journal head in whoami ----------------------------------------- */
+
+static void test_whoami_shows_the_last_entry_as_journal_head(void **state)
+{
+	struct fx *fx = *state;
+	sqlite3_stmt *st;
+	char hex[2 * 32 + 1];
+
+	start_daemon(fx);
+	json_t *j = whoami_json(fx);
+	assert_int_equal(json_integer_value(json_object_get(j, "journal_seq")),
+			 0);
+	/* An empty journal: 32 zero bytes. */
+	assert_string_equal(
+	    json_string_value(json_object_get(j, "journal_hash")),
+	    "0000000000000000000000000000000000000000000000000000000000000000");
+
+	uint64_t seq = register_clients(fx, 3, 5000);
+	j = whoami_json(fx);
+	assert_int_equal(
+	    sqlite3_prepare_v2(db_open(fx),
+			       "SELECT seq, hash FROM journal ORDER BY seq "
+			       "DESC LIMIT 1",
+			       -1, &st, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int64(st, 0), seq);
+	assert_int_equal(sqlite3_column_bytes(st, 1), 32);
+	util_hex(hex, sizeof(hex), sqlite3_column_blob(st, 1), 32);
+	sqlite3_finalize(st);
+	assert_int_equal(json_integer_value(json_object_get(j, "journal_seq")),
+			 seq);
+	assert_string_equal(
+	    json_string_value(json_object_get(j, "journal_hash")), hex);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+	    T(test_crash_kill9_rounds_lose_no_acknowledged_change),
+	    T(test_tamper_journal_row_verify_names_its_seq),
+	    T(test_tamper_state_table_verify_finds_it_and_rebuild_repairs),
+	    T(test_broken_chain_daemon_serves_reads_and_refuses_changes),
+	    T(test_retry_same_key_over_two_connections_and_a_restart),
+	    T(test_conflict_reaches_the_client_with_the_current_version),
+	    T(test_backup_while_a_load_runs_verifies),
+	    T(test_whoami_shows_the_last_entry_as_journal_head),
+#undef T
+	};
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
