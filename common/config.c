@@ -189,6 +189,7 @@ void config_defaults(struct server_config *c)
 	c->handshake_timeout_ms = 10000;
 	c->idle_timeout_ms = 300000;
 	c->max_inflight = 64;
+	c->send_buffer_bytes = 1048576;
 	util_strlcpy(c->log_level, "info", sizeof(c->log_level));
 	c->report.sustained_months = 6;
 	c->report.small_count_threshold = 5;
@@ -245,6 +246,7 @@ static const struct server_key server_keys[] = {
     U32_KEY(handshake_timeout_ms, 100, 600000),
     U32_KEY(idle_timeout_ms, 1000, 86400000),
     U32_KEY(max_inflight, 1, 65536),
+    U32_KEY(send_buffer_bytes, 65536, 67108864),
     STR_KEY(log_level, KEY_LEVEL),
 };
 
@@ -778,7 +780,7 @@ static int server_key(struct parse *ps, const char *name, const char *value)
 			  "database, ca, cert, key, crl, tls_min_version, "
 			  "max_connections, max_frame_bytes, "
 			  "handshake_timeout_ms, idle_timeout_ms, "
-			  "max_inflight and log_level",
+			  "max_inflight, send_buffer_bytes and log_level",
 			  name);
 }
 

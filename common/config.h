@@ -15,6 +15,7 @@
  *   handshake_timeout_ms = 10000
  *   idle_timeout_ms = 300000
  *   max_inflight = 64
+ *   send_buffer_bytes = 1048576    ; queued for a subscriber before it falls back
  *   log_level = info
  *
  *   [report]
@@ -86,6 +87,7 @@ struct server_config {
 	uint32_t handshake_timeout_ms;
 	uint32_t idle_timeout_ms;
 	uint32_t max_inflight;
+	uint32_t send_buffer_bytes; /* 64 KiB..64 MiB */
 	char log_level[16];
 	struct {
 		uint32_t sustained_months;      /* 1..120 */

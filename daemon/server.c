@@ -11,9 +11,6 @@
 #include "util.h"
 
 #define SHUTDOWN_DEADLINE_MS 10000
-/* Bytes queued on a connection beyond which a subscriber falls back to
- * catching up from the database. */
-#define SEND_BUFFER_BYTES (1024 * 1024)
 
 static void handle_closed(uv_handle_t *h)
 {
@@ -316,7 +313,7 @@ int server__start(struct server *s, uv_loop_t *loop,
 	int rv = bind_listener(s, err, errlen);
 	if (rv != 0)
 		return rv;
-	if (sync_new(&s->sync, journal, SEND_BUFFER_BYTES) != 0) {
+	if (sync_new(&s->sync, journal, s->cfg.send_buffer_bytes) != 0) {
 		snprintf(err, errlen, "out of memory");
 		uv_close((uv_handle_t *)&s->listener, NULL);
 		return IPSNET_ENOMEM;

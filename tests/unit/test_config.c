@@ -121,6 +121,7 @@ static void test_config_defaults_are_the_development_network(void **state)
 	assert_int_equal(c->handshake_timeout_ms, 10000);
 	assert_int_equal(c->idle_timeout_ms, 300000);
 	assert_int_equal(c->max_inflight, 64);
+	assert_int_equal(c->send_buffer_bytes, 1048576);
 	assert_string_equal(c->log_level, "info");
 	assert_int_equal(c->n_orgs, 4);
 
