@@ -8,6 +8,7 @@
 #include "ipsnet_errors.h"
 #include "journal.h"
 #include "reads.h"
+#include "report.h"
 #include "server.h"
 #include "sync.h"
 #include "util.h"
@@ -219,6 +220,7 @@ static const handler_fn handlers[] = {
     [IPSNET__V1__ENVELOPE__BODY_LIST_FUNDING] = handle_read,
     [IPSNET__V1__ENVELOPE__BODY_LIST_PROGRAMS] = handle_read,
     [IPSNET__V1__ENVELOPE__BODY_AUDIT_QUERY] = handle_read,
+    [IPSNET__V1__ENVELOPE__BODY_REPORT_QUERY] = report__handle,
 };
 
 void handlers__dispatch(struct conn *c, Ipsnet__V1__Envelope *req)
