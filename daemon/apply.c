@@ -120,8 +120,13 @@ int apply_trajectory_move(Ipsnet__V1__TrajectoryStatus from,
 	if (trajectory_status_known(from) && trajectory_status_known(to) &&
 	    (trajectory_states[from].next & BIT(to)) != 0)
 		return 0;
-	if (!trajectory_status_known(from) ||
-	    trajectory_states[from].next == 0) {
+	if (!trajectory_status_known(from)) {
+		snprintf(why, cap, "a trajectory that is %s cannot become %s",
+			 apply_trajectory_status_name(from),
+			 apply_trajectory_status_name(to));
+		return IPSNET_EPRECONDITION;
+	}
+	if (trajectory_states[from].next == 0) {
 		snprintf(why, cap,
 			 "a trajectory that is %s cannot become %s: %s is a "
 			 "final state",
@@ -148,7 +153,14 @@ int apply_funding_move(Ipsnet__V1__FundingStatus from,
 	if (funding_status_known(from) && funding_status_known(to) &&
 	    (funding_states[from].next & BIT(to)) != 0)
 		return 0;
-	if (!funding_status_known(from) || funding_states[from].next == 0) {
+	if (!funding_status_known(from)) {
+		snprintf(why, cap, "a funding request that is %s cannot become "
+			 "%s",
+			 apply_funding_status_name(from),
+			 apply_funding_status_name(to));
+		return IPSNET_EPRECONDITION;
+	}
+	if (funding_states[from].next == 0) {
 		snprintf(why, cap,
 			 "a funding request that is %s cannot become %s: it "
 			 "was already decided",

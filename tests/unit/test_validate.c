@@ -1,0 +1,136 @@
+/* The checks of values people type: BSN (the 11-proof), dates, CBS
+ * municipality codes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "validate.h"
+
+static void test_bsn_valid_passes(void **state)
+{
+	/* 9*1 + 8*1 + 7*1 + 6*2 + 5*2 + 4*2 + 3*3 + 2*3 - 3 = 66 = 6 * 11 */
+	assert_true(bsn_valid("111222333"));
+	assert_true(bsn_valid("123456782"));
+	assert_true(bsn_valid("999999990"));
+}
+
+static void test_bsn_wrong_check_digit_fails(void **state)
+{
+	assert_false(bsn_valid("111222334"));
+	assert_false(bsn_valid("123456781"));
+	assert_false(bsn_valid("123456783"));
+}
+
+static void test_bsn_wrong_length_fails(void **state)
+{
+	assert_false(bsn_valid(""));
+	assert_false(bsn_valid("12345678"));
+	assert_false(bsn_valid("1234567820"));
+	assert_false(bsn_valid("0123456782"));
+	assert_false(bsn_valid(NULL));
+}
+
+static void test_bsn_letters_fail(void **state)
+{
+	assert_false(bsn_valid("12345678a"));
+	assert_false(bsn_valid("abcdefghi"));
+	assert_false(bsn_valid("1234 5678"));
+	assert_false(bsn_valid("-23456782"));
+	assert_false(bsn_valid("12345678\xb2"));
+}
+
+static void test_bsn_all_zeros_fails(void **state)
+{
+	/* The sum is 0, a multiple of 11, and still no BSN. */
+	assert_false(bsn_valid("000000000"));
+}
+
+static void test_date_real_calendar_dates_pass(void **state)
+{
+	assert_true(date_valid("2026-11-25"));
+	assert_true(date_valid("2024-02-29"));
+	assert_true(date_valid("2000-02-29"));
+	assert_true(date_valid("1900-01-01"));
+	assert_true(date_valid("2199-12-31"));
+	assert_true(date_valid("2026-04-30"));
+}
+
+static void test_date_impossible_or_malformed_fails(void **state)
+{
+	assert_false(date_valid("2023-02-29"));
+	assert_false(date_valid("1900-02-29"));
+	assert_false(date_valid("2026-04-31"));
+	assert_false(date_valid("2026-13-01"));
+	assert_false(date_valid("2026-00-10"));
+	assert_false(date_valid("2026-01-00"));
+	assert_false(date_valid("1899-12-31"));
+	assert_false(date_valid("2200-01-01"));
+	assert_false(date_valid("2026-1-01"));
+	assert_false(date_valid("2026/01/01"));
+	assert_false(date_valid("2026-01-01T00:00:00Z"));
+	assert_false(date_valid("20260101"));
+	assert_false(date_valid(""));
+	assert_false(date_valid(NULL));
+}
+
+static void test_date_days_counts_from_the_epoch(void **state)
+{
+	assert_int_equal(date_days("1970-01-01"), 0);
+	assert_int_equal(date_days("1970-01-02"), 1);
+	assert_int_equal(date_days("1969-12-31"), -1);
+	assert_int_equal(date_days("2000-03-01") - date_days("2000-02-28"), 2);
+	assert_int_equal(date_days("2001-03-01") - date_days("2001-02-28"), 1);
+	assert_int_equal(date_days("2026-11-25"), 20782);
+}
+
+static void test_date_of_us_is_the_utc_date(void **state)
+{
+	char buf[16];
+	assert_string_equal(date_of_us(buf, sizeof(buf), 0), "1970-01-01");
+	assert_string_equal(
+	    date_of_us(buf, sizeof(buf), 86400LL * 1000000 - 1), "1970-01-01");
+	assert_string_equal(date_of_us(buf, sizeof(buf), 86400LL * 1000000),
+			    "1970-01-02");
+	assert_string_equal(
+	    date_of_us(buf, sizeof(buf), 20782LL * 86400 * 1000000),
+	    "2026-11-25");
+	/* It agrees with date_days. */
+	assert_int_equal(date_days(date_of_us(buf, sizeof(buf),
+					      12345LL * 86400 * 1000000)),
+			 12345);
+}
+
+static void test_cbs_codes(void **state)
+{
+	assert_true(cbs_code_valid("GM0363"));
+	assert_true(cbs_code_valid("GM0599"));
+	assert_false(cbs_code_valid("gm0363"));
+	assert_false(cbs_code_valid("GM363"));
+	assert_false(cbs_code_valid("GM03630"));
+	assert_false(cbs_code_valid("GMabcd"));
+	assert_false(cbs_code_valid("PV0363"));
+	assert_false(cbs_code_valid("0363"));
+	assert_false(cbs_code_valid(""));
+	assert_false(cbs_code_valid(NULL));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_bsn_valid_passes),
+	    cmocka_unit_test(test_bsn_wrong_check_digit_fails),
+	    cmocka_unit_test(test_bsn_wrong_length_fails),
+	    cmocka_unit_test(test_bsn_letters_fail),
+	    cmocka_unit_test(test_bsn_all_zeros_fails),
+	    cmocka_unit_test(test_date_real_calendar_dates_pass),
+	    cmocka_unit_test(test_date_impossible_or_malformed_fails),
+	    cmocka_unit_test(test_date_days_counts_from_the_epoch),
+	    cmocka_unit_test(test_date_of_us_is_the_utc_date),
+	    cmocka_unit_test(test_cbs_codes),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
