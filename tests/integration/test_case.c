@@ -1683,6 +1683,19 @@ static void test_retry_is_replayed_and_audited(void **state)
 	answer_free(&a);
 }
 
+/* ---- the journal ------------------------------------------------------- */
+
+/* Every case change the tests made replays to the same state tables. */
+static void test_verify_replays_every_change(void **state)
+{
+	struct h_result r;
+	const char *args[] = {"verify", "--config", daemon_.conf, NULL};
+	int code = h_run_ipsnetd(&r, args);
+	if (code != 0 || strstr(r.out, "ok:") == NULL)
+		fail_msg("ipsnetd verify exited %d:\n%s%s", code, r.out, r.err);
+	h_result_free(&r);
+}
+
 /* ---- the log ----------------------------------------------------------- */
 
 /* Runs last: no BSN, name or note the tests sent is in the daemon's log. */
@@ -1718,6 +1731,7 @@ int main(void)
 	    cmocka_unit_test(test_fidelity_total_and_band_are_computed),
 	    cmocka_unit_test(test_audit_rows_for_reads_changes_and_refusals),
 	    cmocka_unit_test(test_retry_is_replayed_and_audited),
+	    cmocka_unit_test(test_verify_replays_every_change),
 	    /* last: it reads the log every test before wrote */
 	    cmocka_unit_test(test_log_holds_no_bsn_name_or_note),
 	};
