@@ -155,10 +155,9 @@ int journal_check_chain(sqlite3 *db, struct journal_verify_report *r)
 					  "(the entry was changed)";
 		}
 		if (problem != NULL) {
-			r->first_bad_seq = seq != expect_seq &&
-						   seq > expect_seq
-					       ? expect_seq
-					       : seq;
+			/* Out of order: the first seq that is not where it
+			 * should be. */
+			r->first_bad_seq = seq != expect_seq ? expect_seq : seq;
 			snprintf(r->problem, sizeof(r->problem),
 				 "journal entry %llu: %s",
 				 (unsigned long long)r->first_bad_seq, problem);
@@ -469,10 +468,23 @@ static void process_batch(struct journal *j, struct journal_change *batch)
 			break;
 		}
 	}
-	if (!failed && exec(j->wdb, "COMMIT") != 0)
+	bool at_commit = false;
+	if (!failed && exec(j->wdb, "COMMIT") != 0) {
 		failed = true;
+		at_commit = (sqlite3_errcode(j->wdb) & 0xff) == SQLITE_IOERR;
+	}
 	if (failed) {
-		db_failure_sentence(j->wdb, why, sizeof(why));
+		if (at_commit)
+			/* The WAL frames may be on the disk already: after a
+			 * crash, recovery could bring this batch back. Only a
+			 * resend with the same key tells the client which. */
+			snprintf(why, sizeof(why),
+				 "the disk reported an input/output error while "
+				 "saving: the change may or may not have been "
+				 "saved; send it again with the same idempotency "
+				 "key and the answer will say");
+		else
+			db_failure_sentence(j->wdb, why, sizeof(why));
 		log_error("journal write failed", "error=\"%s\" changes_refused=yes",
 			  sqlite3_errmsg(j->wdb));
 		if (sqlite3_get_autocommit(j->wdb) == 0)
@@ -766,7 +778,7 @@ static int load_head(struct journal *j, char *err, size_t errlen)
 			 sqlite3_errmsg(j->wdb));
 		return IPSNET_EDB;
 	}
-	if (r.first_bad_seq != 0) {
+	if (r.first_bad_seq != 0 || r.problem[0] != '\0') {
 		j->writes_stopped = true;
 		snprintf(j->stopped_why, sizeof(j->stopped_why),
 			 "writes are stopped: the journal's hash chain is "

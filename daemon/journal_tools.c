@@ -104,6 +104,36 @@ err_after_rows:
 	return rv;
 }
 
+/* "file:PATH?mode=ro" with the characters a URI gives meaning to
+ * percent-encoded, so that any path works. */
+static int file_uri(char *out, size_t cap, const char *path)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = 0;
+	const char *prefix = "file:";
+	for (const char *p = prefix; *p != '\0'; p++)
+		out[n++] = *p;
+	for (const unsigned char *p = (const unsigned char *)path; *p != '\0';
+	     p++) {
+		if (n + 4 >= cap)
+			return -1;
+		if (*p == '%' || *p == '?' || *p == '#' || *p < 0x20) {
+			out[n++] = '%';
+			out[n++] = hex[*p >> 4];
+			out[n++] = hex[*p & 15];
+		} else {
+			out[n++] = (char)*p;
+		}
+	}
+	const char *suffix = "?mode=ro";
+	if (n + strlen(suffix) + 1 > cap)
+		return -1;
+	for (const char *p = suffix; *p != '\0'; p++)
+		out[n++] = *p;
+	out[n] = '\0';
+	return 0;
+}
+
 /* Compares table t in schemas a and b; on a difference names a row id. */
 static int compare_table(sqlite3 *db, const char *t, bool *same, char *row,
 			 size_t rowlen)
@@ -166,7 +196,11 @@ int journal_verify(const char *path, struct journal_verify_report *r,
 	rv = store_migrate(scratch, err, errlen);
 	if (rv != 0)
 		goto err_after_scratch;
-	snprintf(uri, sizeof(uri), "file:%s?mode=ro", path);
+	if (file_uri(uri, sizeof(uri), path) != 0) {
+		snprintf(err, errlen, "the database path is too long");
+		rv = IPSNET_EDB;
+		goto err_after_scratch;
+	}
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(scratch, "ATTACH ?1 AS live", -1, &st, NULL) !=
 	    SQLITE_OK) {

@@ -1715,18 +1715,7 @@ static void test_broken_chain_at_open_stops_writes_and_reads_go_on(void **state)
 	change_free(tc);
 }
 
-/* The tests below show daemon bugs (see their comments); they fail until
- * journal.c / journal_tools.c are fixed, and run as their own ctest entry
- * (test_journal_unit --bugs) so that the rest stays readable meanwhile. */
-static const struct CMUnitTest bug_tests[] = {
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
-    T(test_fault_sync_refusal_holds_after_a_crash),
-    T(test_verify_works_wherever_the_database_lives),
-    T(test_chain_an_entry_renumbered_before_the_first_stops_writes),
-#undef T
-};
-
-int main(int argc, char **argv)
+int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1750,12 +1739,11 @@ int main(int argc, char **argv)
 	    T(test_fault_read_only_database_refuses_unavailable),
 	    T(test_fault_locked_database_refuses_within_busy_timeout),
 	    T(test_broken_chain_at_open_stops_writes_and_reads_go_on),
+	    T(test_fault_sync_refusal_holds_after_a_crash),
+	    T(test_verify_works_wherever_the_database_lives),
+	    T(test_chain_an_entry_renumbered_before_the_first_stops_writes),
 #undef T
 	};
-	if (argc > 1 && strcmp(argv[1], "--bugs") == 0)
-		return cmocka_run_group_tests_name("journal: daemon bugs",
-						   bug_tests, group_setup,
-						   group_teardown);
 	return cmocka_run_group_tests_name("journal", tests, group_setup,
 					   group_teardown);
 }
