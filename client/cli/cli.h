@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -14,6 +15,7 @@ struct cli {
 	struct ipsnet_settings settings;
 	bool json;
 	uint32_t timeout_ms;
+	struct ipsnet_client *client; /* the open connection, or NULL */
 };
 
 /* A command gets argv with argv[0] = its own name. Returns the exit code. */
@@ -36,7 +38,86 @@ void cli_print_json(json_t *obj);
  * options of its own: returns -1 to go on, or an exit code. */
 int cli_no_args(int argc, char **argv, const char *usage);
 
+/* Runs the subcommand argv[1] of a command group ("client register"):
+ * argv[0] is the group's name. Without a subcommand, or with --help, prints
+ * usage and the subcommands. */
+int cli_dispatch(struct cli *cli, int argc, char **argv,
+		 const struct command *subs, size_t n_subs, const char *usage);
+
+/* ---- options --------------------------------------------------------- */
+
+enum cli_opt_type {
+	CLI_STR,  /* --name VALUE: *str = VALUE */
+	CLI_FLAG, /* --name: *flag = true */
+};
+
+struct cli_opt {
+	const char *name; /* without the dashes */
+	enum cli_opt_type type;
+	const char **str;
+	bool *flag;
+	bool required;
+};
+
+/* Parses a command's own options (getopt_long, so they may stand before or
+ * after its positional arguments) and exactly n_pos positional arguments
+ * into pos. --help and -h print usage on stdout. Returns -1 to go on, or
+ * the exit code: 0 after --help, 2 after a usage error (printed). */
+int cli_parse(int argc, char **argv, const struct cli_opt *opts, size_t n_opts,
+	      const char **pos, size_t n_pos, const char *usage);
+
+/* Value checks for option values. Each returns 0, or prints one line
+ * naming the option and returns exit code 2. */
+int cli_uint(const char *opt, const char *s, unsigned long min,
+	     unsigned long max, unsigned long *out);
+int cli_version(const char *s, uint64_t *out); /* --version N, N >= 1 */
+int cli_date(const char *opt, const char *s);  /* YYYY-MM-DD */
+int cli_benefit(const char *s, int *out);      /* none, wia, ... */
+/* Hours a week: more than 0, at most 80; "12.5" or "12,5". */
+bool cli_parse_hours(const char *s, double *out);
+
+/* ---- calls ------------------------------------------------------------ */
+
+/* Connects, once. 0 or the exit code (the reason printed). */
+int cli_open(struct cli *cli);
+/* Closes the connection, if open. */
+void cli_close(struct cli *cli);
+
+/* Sends a read and waits for its answer, which must carry body want. On a
+ * transport failure before any answer it reconnects and asks once more.
+ * Returns 0 with *resp (free with ipsnet_envelope_free), or the exit code
+ * with one line printed. */
+int cli_read(struct cli *cli, Ipsnet__V1__Envelope *req, int want,
+	     Ipsnet__V1__Envelope **resp);
+
+/* Sends a change with a fresh idempotency key and waits for its ChangeOk.
+ * On a transport failure before any answer it reconnects and sends the
+ * change once more with the same key: the server applies it at most once.
+ * what names the entity for messages ("trajectory tr-1"); look is the
+ * command that shows its current state, suggested after a CONFLICT.
+ * Returns 0 with *resp, or the exit code with one line printed. */
+int cli_change(struct cli *cli, Ipsnet__V1__Envelope *req, const char *what,
+	       const char *look, Ipsnet__V1__Envelope **resp);
+
+/* Sends req with the key it already carries (import's derived keys); as
+ * cli_change otherwise, without printing: 0, or an error code with err
+ * holding the server's sentence. */
+int cli_call_retry(struct cli *cli, Ipsnet__V1__Envelope *req,
+		   Ipsnet__V1__Envelope **resp, char *err, size_t errlen);
+
+/* ---- commands -------------------------------------------------------- */
+
 int cmd_ping(struct cli *cli, int argc, char **argv);
 int cmd_whoami(struct cli *cli, int argc, char **argv);
+int cmd_client(struct cli *cli, int argc, char **argv);
+int cmd_consent(struct cli *cli, int argc, char **argv);
+int cmd_case(struct cli *cli, int argc, char **argv);
+int cmd_refer(struct cli *cli, int argc, char **argv);
+int cmd_trajectory(struct cli *cli, int argc, char **argv);
+int cmd_funding(struct cli *cli, int argc, char **argv);
+int cmd_job(struct cli *cli, int argc, char **argv);
+int cmd_program(struct cli *cli, int argc, char **argv);
+int cmd_fidelity(struct cli *cli, int argc, char **argv);
+int cmd_audit(struct cli *cli, int argc, char **argv);
 
 #endif

@@ -19,6 +19,18 @@ static const struct command commands[] = {
     {"whoami", cmd_whoami,
      "print the organisation, its kind, the user, the server version and the "
      "journal head"},
+    {"client", cmd_client, "register, update and find clients"},
+    {"consent", cmd_consent, "grant and withdraw a client's consent"},
+    {"case", cmd_case, "show everything about one client you may see"},
+    {"refer", cmd_refer, "refer a client to an IPS program"},
+    {"trajectory", cmd_trajectory,
+     "accept, decline, start, hold, resume, close or cancel a trajectory"},
+    {"funding", cmd_funding,
+     "request, list, approve, reject and withdraw funding"},
+    {"job", cmd_job, "record a client's job and its end"},
+    {"program", cmd_program, "add, change and list IPS programs"},
+    {"fidelity", cmd_fidelity, "record a fidelity review of a program"},
+    {"audit", cmd_audit, "read the audit trail"},
 };
 
 static void usage(FILE *out)
@@ -28,7 +40,7 @@ static void usage(FILE *out)
 		"\n"
 		"commands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(out, "  %-10s %s\n", commands[i].name,
+		fprintf(out, "  %-11s %s\n", commands[i].name,
 			commands[i].summary);
 	fprintf(out,
 		"\n"
@@ -93,22 +105,6 @@ void cli_print_json(json_t *obj)
 		free(s);
 	}
 	json_decref(obj);
-}
-
-int cli_connect(struct cli *cli, struct ipsnet_client **out)
-{
-	char err[512];
-	struct ipsnet_options o = ipsnet_settings_options(&cli->settings);
-	o.timeout_ms = cli->timeout_ms;
-	o.software = "ipsnet/" IPSNET_VERSION;
-	if (o.ca == NULL)
-		return cli_fail(IPSNET_EUSAGE,
-				"no network CA: give --ca FILE, IPSNET_CA or "
-				"--profile NAME");
-	int rv = ipsnet_client_open(out, &o, err, sizeof(err));
-	if (rv != 0)
-		return cli_fail(rv, "%s", err);
-	return 0;
 }
 
 /* Global options may stand anywhere; they are taken out of argv, and what
@@ -211,8 +207,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-		if (strcmp(argv[1], commands[i].name) == 0)
-			return commands[i].run(&cli, argc - 1, argv + 1);
+		if (strcmp(argv[1], commands[i].name) == 0) {
+			rv = commands[i].run(&cli, argc - 1, argv + 1);
+			cli_close(&cli);
+			return rv;
+		}
 	}
 	fprintf(stderr, "ipsnet: unknown command '%s' (ipsnet --help lists "
 			"them)\n",

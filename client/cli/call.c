@@ -1,0 +1,159 @@
+/* Talking to the server for the commands: one connection per run, reads
+ * and changes, the one retry after a lost connection, and the sentences
+ * for what went wrong. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static int open_conn(struct cli *cli, char *err, size_t errlen)
+{
+	struct ipsnet_options o = ipsnet_settings_options(&cli->settings);
+	o.timeout_ms = cli->timeout_ms;
+	o.software = "ipsnet/" IPSNET_VERSION;
+	if (o.ca == NULL) {
+		snprintf(err, errlen,
+			 "no network CA: give --ca FILE, IPSNET_CA or "
+			 "--profile NAME");
+		return IPSNET_EUSAGE;
+	}
+	return ipsnet_client_open(&cli->client, &o, err, errlen);
+}
+
+int cli_connect(struct cli *cli, struct ipsnet_client **out)
+{
+	int rv = cli_open(cli);
+	if (rv != 0)
+		return rv;
+	*out = cli->client;
+	cli->client = NULL;
+	return 0;
+}
+
+int cli_open(struct cli *cli)
+{
+	char err[512];
+	if (cli->client != NULL)
+		return 0;
+	int rv = open_conn(cli, err, sizeof(err));
+	if (rv != 0) {
+		cli->client = NULL;
+		return cli_fail(rv, "%s", err);
+	}
+	return 0;
+}
+
+void cli_close(struct cli *cli)
+{
+	ipsnet_client_close(cli->client);
+	cli->client = NULL;
+}
+
+/* No answer came because the connection failed or timed out: the request
+ * may or may not have been acted on. */
+static bool lost_in_transit(int rv, const Ipsnet__V1__Envelope *resp)
+{
+	if (rv == 0 || resp != NULL)
+		return false;
+	int status = ipsnet_err_status(rv);
+	return status == IPSNET__V1__CODE__UNAVAILABLE ||
+	       status == IPSNET__V1__CODE__DEADLINE_EXCEEDED;
+}
+
+int cli_call_retry(struct cli *cli, Ipsnet__V1__Envelope *req,
+		   Ipsnet__V1__Envelope **resp, char *err, size_t errlen)
+{
+	int rv;
+	*resp = NULL;
+	if (cli->client == NULL && (rv = open_conn(cli, err, errlen)) != 0)
+		return rv;
+	rv = ipsnet_client_call(cli->client, req, resp, err, errlen);
+	if (!lost_in_transit(rv, *resp))
+		return rv;
+	/* Once more on a new connection; a change carries the same key, so
+	 * the server applies it at most once and returns the first answer. */
+	cli_close(cli);
+	char again[320];
+	rv = open_conn(cli, again, sizeof(again));
+	if (rv != 0) {
+		size_t n = strlen(err);
+		snprintf(err + n, errlen - n, "; connecting again: %s", again);
+		return rv;
+	}
+	return ipsnet_client_call(cli->client, req, resp, err, errlen);
+}
+
+/* Prints why a call failed and returns the exit code. */
+static int call_failed(int rv, const char *err,
+		       const Ipsnet__V1__Envelope *resp, const char *what,
+		       const char *look)
+{
+	int status = ipsnet_err_status(rv);
+	if (status == IPSNET__V1__CODE__ABORTED && what != NULL) {
+		unsigned long long now =
+		    resp != NULL && resp->status != NULL
+			? (unsigned long long)resp->status->current_version
+			: 0;
+		if (now != 0)
+			return cli_fail(rv,
+					"changed by someone else: %s is now at "
+					"version %llu; run '%s' and try again "
+					"with --version %llu",
+					what, now, look, now);
+		return cli_fail(rv,
+				"changed by someone else: %s has a newer "
+				"version; run '%s' and try again",
+				what, look);
+	}
+	if (status == IPSNET__V1__CODE__UNIMPLEMENTED)
+		return cli_fail(rv, "the server cannot do this yet (%s)", err);
+	return cli_fail(rv, "%s", err[0] != '\0' ? err : ipsnet_strerror(rv));
+}
+
+static int check_body(Ipsnet__V1__Envelope **resp, int want)
+{
+	if ((*resp)->body_case == (Ipsnet__V1__Envelope__BodyCase)want)
+		return 0;
+	ipsnet_envelope_free(*resp);
+	*resp = NULL;
+	return cli_fail(IPSNET_EPROTOCOL,
+			"the server answered with something else than "
+			"expected; is it a different version?");
+}
+
+int cli_read(struct cli *cli, Ipsnet__V1__Envelope *req, int want,
+	     Ipsnet__V1__Envelope **resp)
+{
+	char err[512] = "";
+	int rv = cli_call_retry(cli, req, resp, err, sizeof(err));
+	if (rv != 0) {
+		rv = call_failed(rv, err, *resp, NULL, NULL);
+		ipsnet_envelope_free(*resp);
+		*resp = NULL;
+		return rv;
+	}
+	return check_body(resp, want);
+}
+
+int cli_change(struct cli *cli, Ipsnet__V1__Envelope *req, const char *what,
+	       const char *look, Ipsnet__V1__Envelope **resp)
+{
+	uint8_t key[16];
+	char err[512] = "";
+	if (ipsnet_new_idempotency_key(key) != 0)
+		return cli_fail(IPSNET_EINTERNAL,
+				"cannot make an idempotency key: no "
+				"randomness");
+	req->idempotency_key.data = key;
+	req->idempotency_key.len = sizeof(key);
+	int rv = cli_call_retry(cli, req, resp, err, sizeof(err));
+	req->idempotency_key.data = NULL;
+	req->idempotency_key.len = 0;
+	if (rv != 0) {
+		rv = call_failed(rv, err, *resp, what, look);
+		ipsnet_envelope_free(*resp);
+		*resp = NULL;
+		return rv;
+	}
+	return check_body(resp, IPSNET__V1__ENVELOPE__BODY_CHANGE_OK);
+}

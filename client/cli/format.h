@@ -1,0 +1,75 @@
+/* How the command shows things: states and benefits in words, dates as
+ * YYYY-MM-DD, and every entity as JSON. */
+#ifndef IPSNET_CLI_FORMAT_H
+#define IPSNET_CLI_FORMAT_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include "ipsnet.pb-c.h"
+
+/* Words for people ("on hold", "Participatiewet") and keys for JSON
+ * ("on_hold", "participatiewet"). Never NULL. */
+const char *fmt_trajectory_status(int status);
+const char *fmt_trajectory_status_key(int status);
+const char *fmt_funding_status(int status);
+const char *fmt_benefit(int benefit);
+const char *fmt_benefit_key(int benefit);
+const char *fmt_org_kind(int kind);
+
+/* The benefit named by s (any case, "participatiewet" or "PARTICIPATIEWET"
+ * or "BENEFIT_WIA"), or 0. */
+int fmt_parse_benefit(const char *s);
+
+/* The date of a date or an ISO 8601 time: "2026-11-25"; "-" for none. Use
+ * the result within the expression: fmt_day(x).s */
+struct fmt_day {
+	char s[11];
+};
+struct fmt_day fmt_day(const char *iso);
+
+/* "2026-11-25 16:31:02" (UTC) of an ISO 8601 time; "-" for none. */
+struct fmt_time {
+	char s[24];
+};
+struct fmt_time fmt_time(const char *iso);
+
+/* The date of the trajectory's current state: when it was referred,
+ * accepted, ... ("" when unknown). */
+const char *fmt_trajectory_since(const Ipsnet__V1__Trajectory *t);
+
+/* Hours a week without needless decimals: "24", "12.5". */
+void fmt_hours(char *buf, size_t cap, double hours);
+
+/* A JSON string of s ("" for NULL); text that is not UTF-8 is replaced. */
+json_t *fmt_json_str(const char *s);
+
+/* JSON objects of the entities (new references). */
+json_t *fmt_client_json(const Ipsnet__V1__Client *c);
+json_t *fmt_consent_json(const Ipsnet__V1__Consent *c);
+json_t *fmt_trajectory_json(const Ipsnet__V1__Trajectory *t);
+json_t *fmt_funding_json(const Ipsnet__V1__Funding *f);
+json_t *fmt_job_json(const Ipsnet__V1__Job *j);
+json_t *fmt_program_json(const Ipsnet__V1__Program *p);
+json_t *fmt_review_json(const Ipsnet__V1__FidelityReview *r);
+json_t *fmt_audit_json(const Ipsnet__V1__AuditRecord *a);
+json_t *fmt_case_json(const Ipsnet__V1__CaseView *v);
+/* The entity of a ChangeOk with the journal entry: {"seq": .., "kind":
+ * "trajectory", "trajectory": {...}}. */
+json_t *fmt_change_json(const Ipsnet__V1__ChangeOk *ok);
+
+/* ---- printing --------------------------------------------------------- */
+
+/* "label         value\n": the labels of a block line up. */
+void fmt_kv(const char *label, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* The identity block of a client, as case show and client find print it. */
+void fmt_print_client(const Ipsnet__V1__Client *c);
+
+/* The ChangeOk in resp as JSON (--json) or its id alone (quiet); returns
+ * true when it printed, false when the caller prints its sentence. */
+bool fmt_change_machine(bool json, bool quiet, const Ipsnet__V1__ChangeOk *ok);
+
+#endif

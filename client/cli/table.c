@@ -1,0 +1,112 @@
+/* Aligned tables: see table.h. */
+#include "table.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+#include "alloc.h"
+
+/* A copy of s fit for a terminal: control characters become '?'. */
+static char *cell_copy(const char *s)
+{
+	if (s == NULL || s[0] == '\0')
+		s = "-";
+	char *c = ipsnet_strdup(s);
+	if (c == NULL)
+		return NULL;
+	for (unsigned char *p = (unsigned char *)c; *p != '\0'; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	return c;
+}
+
+static void add_row(struct table *t, const char *const *cells)
+{
+	if (t->failed)
+		return;
+	if (t->n_rows == t->cap_rows) {
+		size_t cap = t->cap_rows == 0 ? 16 : t->cap_rows * 2;
+		char **bigger =
+		    ipsnet_realloc(t->cells, cap * t->n_cols * sizeof(*bigger));
+		if (bigger == NULL) {
+			t->failed = 1;
+			return;
+		}
+		t->cells = bigger;
+		t->cap_rows = cap;
+	}
+	char **row = t->cells + t->n_rows * t->n_cols;
+	for (size_t i = 0; i < t->n_cols; i++) {
+		row[i] = cell_copy(cells[i]);
+		if (row[i] == NULL)
+			t->failed = 1;
+	}
+	t->n_rows++;
+}
+
+void table_init(struct table *t, size_t n_cols, const char *const *header)
+{
+	memset(t, 0, sizeof(*t));
+	t->n_cols = n_cols <= TABLE_MAX_COLS ? n_cols : TABLE_MAX_COLS;
+	add_row(t, header);
+}
+
+void table_add(struct table *t, ...)
+{
+	const char *cells[TABLE_MAX_COLS];
+	va_list ap;
+	va_start(ap, t);
+	for (size_t i = 0; i < t->n_cols; i++)
+		cells[i] = va_arg(ap, const char *);
+	va_end(ap);
+	add_row(t, cells);
+}
+
+size_t table_width(const char *s)
+{
+	size_t w = 0;
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++)
+		w += (*p & 0xC0) != 0x80;
+	return w;
+}
+
+void table_print(const struct table *t, FILE *out, const char *indent)
+{
+	size_t width[TABLE_MAX_COLS] = {0};
+	if (t->failed) {
+		fputs("ipsnet: out of memory while making a table\n", stderr);
+		return;
+	}
+	for (size_t r = 0; r < t->n_rows; r++)
+		for (size_t c = 0; c < t->n_cols; c++) {
+			size_t w = table_width(t->cells[r * t->n_cols + c]);
+			if (w > width[c])
+				width[c] = w;
+		}
+	for (size_t r = 0; r < t->n_rows; r++) {
+		fputs(indent, out);
+		for (size_t c = 0; c < t->n_cols; c++) {
+			const char *cell = t->cells[r * t->n_cols + c];
+			fputs(cell, out);
+			if (c + 1 == t->n_cols)
+				break;
+			for (size_t pad = table_width(cell); pad < width[c] + 2;
+			     pad++)
+				fputc(' ', out);
+		}
+		fputc('\n', out);
+	}
+}
+
+size_t table_rows(const struct table *t)
+{
+	return t->n_rows > 0 ? t->n_rows - 1 : 0;
+}
+
+void table_free(struct table *t)
+{
+	for (size_t i = 0; i < t->n_rows * t->n_cols; i++)
+		ipsnet_free(t->cells[i]);
+	ipsnet_free(t->cells);
+	memset(t, 0, sizeof(*t));
+}
