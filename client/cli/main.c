@@ -31,6 +31,8 @@ static const struct command commands[] = {
     {"program", cmd_program, "add, change and list IPS programs"},
     {"fidelity", cmd_fidelity, "record a fidelity review of a program"},
     {"audit", cmd_audit, "read the audit trail"},
+    {"import", cmd_import,
+     "import clients, trajectories or jobs from a CSV file"},
 };
 
 static void usage(FILE *out)
