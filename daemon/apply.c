@@ -1453,11 +1453,14 @@ static int add_job(struct apply_ctx *ctx)
 	if (!text_ok(m->employer, TEXT_MAX))
 		return refuse(ctx, IPSNET_EINVAL,
 			      "the employer must be 1 to 200 characters");
-	if (empty(m->start_date))
-		return refuse(ctx, IPSNET_EINVAL, "the job needs a start date");
-	rv = date_or_today(ctx, m->start_date, "the start date", start);
-	if (rv != 0)
-		return rv;
+	/* A job is often recorded once the contract is signed: its start
+	 * may lie up to a year ahead. */
+	if (!date_valid(m->start_date) ||
+	    date_days(m->start_date) > today_days(ctx) + 366)
+		return refuse(ctx, IPSNET_EINVAL,
+			      "the job needs a start date (YYYY-MM-DD), at "
+			      "most a year from today");
+	util_strlcpy(start, m->start_date, sizeof(start));
 	if (!empty(m->end_date)) {
 		rv = date_or_today(ctx, m->end_date, "the end date", end);
 		if (rv != 0)

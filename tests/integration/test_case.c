@@ -1054,7 +1054,10 @@ static int import(enum org o, const char *client, const int *steps, size_t n,
 	m.client_id = (char *)client;
 	m.program_id = "ips-test";
 	m.note = "Klinische notitie import";
-	remember_secret(m.note);
+	static bool remembered;
+	if (!remembered)
+		remember_secret(m.note);
+	remembered = true;
 	m.steps = ps;
 	m.n_steps = n;
 	m.close_reason = (char *)(reason != NULL ? reason : "");
@@ -1535,6 +1538,84 @@ static void test_fidelity_total_and_band_are_computed(void **state)
 	}
 }
 
+/* ---- jobs -------------------------------------------------------------- */
+
+static int end_job(const char *job, uint64_t version, const char *on,
+		   struct answer *a)
+{
+	Ipsnet__V1__EndJob m = IPSNET__V1__END_JOB__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	m.job_id = (char *)job;
+	m.expected_version = version;
+	m.end_date = (char *)on;
+	e.body_case = BODY(END_JOB);
+	e.end_job = &m;
+	call(GGZ_TEST, &e, a);
+	return a->code;
+}
+
+static void test_jobs(void **state)
+{
+	Ipsnet__V1__AddJob m = IPSNET__V1__ADD_JOB__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	struct kase k, other;
+	struct answer a;
+
+	make_case(R_TEST, &k);
+	make_case(R_TEST, &other);
+	m.client_id = k.client;
+	m.employer = "Gemeentewerf";
+	m.hours_per_week = 24;
+	e.body_case = BODY(ADD_JOB);
+	e.add_job = &m;
+	static const struct {
+		const char *start, *end, *trajectory;
+		double hours;
+		int want;
+	} rows[] = {
+	    {"2025-06-01", "", "", 24, CODE(OK)},
+	    {"2025-06-01", "2025-09-30", "", 24, CODE(OK)},
+	    {"2025-06-01", "2025-05-31", "", 24, CODE(INVALID_ARGUMENT)},
+	    {"2025-06-01", "2199-01-01", "", 24, CODE(INVALID_ARGUMENT)},
+	    {"2199-06-01", "", "", 24, CODE(INVALID_ARGUMENT)},
+	    {"", "", "", 24, CODE(INVALID_ARGUMENT)},
+	    {"2025-06-31", "", "", 24, CODE(INVALID_ARGUMENT)},
+	    {"2025-06-01", "", "", 0, CODE(INVALID_ARGUMENT)},
+	    {"2025-06-01", "", "", 81, CODE(INVALID_ARGUMENT)},
+	    /* A trajectory of another client. */
+	    {"2025-06-01", "", "other", 24, CODE(INVALID_ARGUMENT)},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		m.start_date = (char *)rows[i].start;
+		m.end_date = (char *)rows[i].end;
+		m.trajectory_id = rows[i].trajectory[0] != '\0'
+				      ? other.trajectory
+				      : k.trajectory;
+		m.hours_per_week = rows[i].hours;
+		call(GGZ_TEST, &e, &a);
+		if (a.code != rows[i].want)
+			fail_msg("job row %zu: %s (%s)", i,
+				 ipsnet_status_name(a.code), a.message);
+		answer_free(&a);
+	}
+	/* The case's own job, from 2026-01-05 on. */
+	assert_int_equal(end_job(k.job, 1, "2026-01-04", &a),
+			 CODE(INVALID_ARGUMENT));
+	answer_free(&a);
+	assert_int_equal(end_job(k.job, 1, "2026-03-31", &a), CODE(OK));
+	assert_string_equal(a.env->change_ok->job->end_date, "2026-03-31");
+	assert_int_equal(a.env->change_ok->job->version, 2);
+	answer_free(&a);
+	assert_int_equal(end_job(k.job, 2, "2026-04-30", &a),
+			 CODE(FAILED_PRECONDITION));
+	answer_free(&a);
+	/* A funder with consent sees the job outcomes. */
+	show_case(GM0363, k.client, &a);
+	assert_int_equal(a.code, CODE(OK));
+	assert_int_equal(a.env->case_view->n_jobs, 3);
+	answer_free(&a);
+}
+
 /* ---- the audit trail --------------------------------------------------- */
 
 /* Whether list holds a row of org with action and result. */
@@ -1729,6 +1810,7 @@ int main(void)
 	    cmocka_unit_test(test_withdrawn_consent_refuses_the_next_read),
 	    cmocka_unit_test(test_bsn_is_checked),
 	    cmocka_unit_test(test_fidelity_total_and_band_are_computed),
+	    cmocka_unit_test(test_jobs),
 	    cmocka_unit_test(test_audit_rows_for_reads_changes_and_refusals),
 	    cmocka_unit_test(test_retry_is_replayed_and_audited),
 	    cmocka_unit_test(test_verify_replays_every_change),
