@@ -18,14 +18,14 @@
 #define BIT(s) (1u << (s))
 
 #define US_PER_DAY 86400000000LL
-#define TEXT_MAX 200   /* names, purposes, employers, descriptions */
-#define NOTE_MAX 4000  /* the referral note */
+#define TEXT_MAX 200  /* names, purposes, employers, descriptions */
+#define NOTE_MAX 4000 /* the referral note */
 #define REASON_MAX 1000
 #define FIDELITY_ITEMS 25
 
 const char *const apply_state_tables[] = {
-    "program", "client",  "consent",         "trajectory",
-    "trajectory_event", "funding", "job", "fidelity_review", NULL,
+    "program", "client", "consent",	    "trajectory", "trajectory_event",
+    "funding", "job",	 "fidelity_review", NULL,
 };
 
 /* ---- the state machines (DESIGN §2) ------------------------------------ */
@@ -45,10 +45,8 @@ static const struct {
     [TS(ACCEPTED)] = {"ACCEPTED", BIT(TS(ACTIVE)) | BIT(TS(CANCELLED)),
 		      "accepted_on"},
     [TS(DECLINED)] = {"DECLINED", 0, "declined_on"},
-    [TS(ACTIVE)] = {"ACTIVE", BIT(TS(ON_HOLD)) | BIT(TS(CLOSED)),
-		    "started_on"},
-    [TS(ON_HOLD)] = {"ON_HOLD", BIT(TS(ACTIVE)) | BIT(TS(CLOSED)),
-		     "held_on"},
+    [TS(ACTIVE)] = {"ACTIVE", BIT(TS(ON_HOLD)) | BIT(TS(CLOSED)), "started_on"},
+    [TS(ON_HOLD)] = {"ON_HOLD", BIT(TS(ACTIVE)) | BIT(TS(CLOSED)), "held_on"},
     [TS(CLOSED)] = {"CLOSED", 0, "closed_on"},
     [TS(CANCELLED)] = {"CANCELLED", 0, "cancelled_on"},
 };
@@ -57,9 +55,8 @@ static const struct {
 	const char *name;
 	unsigned next;
 } funding_states[] = {
-    [FS(REQUESTED)] = {"REQUESTED",
-		       BIT(FS(APPROVED)) | BIT(FS(REJECTED)) |
-			   BIT(FS(WITHDRAWN))},
+    [FS(REQUESTED)] = {"REQUESTED", BIT(FS(APPROVED)) | BIT(FS(REJECTED)) |
+					BIT(FS(WITHDRAWN))},
     [FS(APPROVED)] = {"APPROVED", 0},
     [FS(REJECTED)] = {"REJECTED", 0},
     [FS(WITHDRAWN)] = {"WITHDRAWN", 0},
@@ -97,7 +94,10 @@ static void list_states(char *buf, size_t cap, unsigned next,
 			continue;
 		size_t len = strlen(buf);
 		snprintf(buf + len, cap - len, "%s%s",
-			 n == 0 ? "" : n == total - 1 ? " or " : ", ", name(s));
+			 n == 0		  ? ""
+			 : n == total - 1 ? " or "
+					  : ", ",
+			 name(s));
 		n++;
 	}
 }
@@ -154,7 +154,8 @@ int apply_funding_move(Ipsnet__V1__FundingStatus from,
 	    (funding_states[from].next & BIT(to)) != 0)
 		return 0;
 	if (!funding_status_known(from)) {
-		snprintf(why, cap, "a funding request that is %s cannot become "
+		snprintf(why, cap,
+			 "a funding request that is %s cannot become "
 			 "%s",
 			 apply_funding_status_name(from),
 			 apply_funding_status_name(to));
@@ -173,8 +174,7 @@ int apply_funding_move(Ipsnet__V1__FundingStatus from,
 	snprintf(why, cap,
 		 "a funding request that is %s cannot become %s; from %s it "
 		 "may become %s",
-		 apply_funding_status_name(from),
-		 apply_funding_status_name(to),
+		 apply_funding_status_name(from), apply_funding_status_name(to),
 		 apply_funding_status_name(from), allowed);
 	return IPSNET_EPRECONDITION;
 }
@@ -361,8 +361,8 @@ static int date_or_today(struct apply_ctx *ctx, const char *given,
 		return refuse(ctx, IPSNET_EINVAL,
 			      "%s must be a real date (YYYY-MM-DD)", what);
 	if (date_days(given) > today_days(ctx))
-		return refuse(ctx, IPSNET_EINVAL, "%s must not be in the future",
-			      what);
+		return refuse(ctx, IPSNET_EINVAL,
+			      "%s must not be in the future", what);
 	util_strlcpy(out, given, 16);
 	return 0;
 }
@@ -380,10 +380,9 @@ static int client_facts(struct apply_ctx *ctx, const char *client_id,
 {
 	char day[16];
 	if (!empty(client_id))
-		util_strlcpy(ctx->client_id, client_id,
-			     sizeof(ctx->client_id));
-	return reads_client_facts(ctx->db, or_empty(client_id),
-				  ctx->actor->org, today(ctx, day), pc);
+		util_strlcpy(ctx->client_id, client_id, sizeof(ctx->client_id));
+	return reads_client_facts(ctx->db, or_empty(client_id), ctx->actor->org,
+				  today(ctx, day), pc);
 }
 
 /* A change to an existing entity names the version it was made against. */
@@ -406,10 +405,10 @@ static int check_version(struct apply_ctx *ctx, const char *kind,
 }
 
 /* Policy decides when the change is new; a replay was allowed once. */
-#define ASK_POLICY(call)                                                       \
-	do {                                                                   \
-		if (!ctx->replay && (call) != 0)                               \
-			return IPSNET_EPERMISSION;                             \
+#define ASK_POLICY(call)                           \
+	do {                                       \
+		if (!ctx->replay && (call) != 0)   \
+			return IPSNET_EPERMISSION; \
 	} while (0)
 
 static int benefit_known(int b)
@@ -427,9 +426,8 @@ static int register_client(struct apply_ctx *ctx)
 	char registered_at[32];
 	int rv;
 
-	if (!ctx->replay &&
-	    policy_register_client(ctx->actor, ctx->message,
-				   sizeof(ctx->message)) != 0)
+	if (!ctx->replay && policy_register_client(ctx->actor, ctx->message,
+						   sizeof(ctx->message)) != 0)
 		return IPSNET_EPERMISSION;
 	if (!bsn_valid(m->bsn))
 		return refuse(ctx, IPSNET_EINVAL,
@@ -637,10 +635,11 @@ static int grant_consent(struct apply_ctx *ctx)
 		if (rv != 0)
 			return rv;
 		if (kind != ORG_KIND_MUNICIPALITY && kind != ORG_KIND_UWV)
-			return refuse(ctx, IPSNET_EINVAL,
-				      "consent is given to share with a funder: "
-				      "the recipient must be a municipality or "
-				      "UWV in the registry");
+			return refuse(
+			    ctx, IPSNET_EINVAL,
+			    "consent is given to share with a funder: "
+			    "the recipient must be a municipality or "
+			    "UWV in the registry");
 	}
 	if (!text_ok(m->purpose, TEXT_MAX))
 		return refuse(ctx, IPSNET_EINVAL,
@@ -738,7 +737,7 @@ struct trajectory_row {
 	char program_id[JOURNAL_ID_MAX];
 	struct policy_trajectory parties;
 	char last_on[16]; /* the date of its latest step */
-	int64_t steps;    /* steps recorded so far */
+	int64_t steps;	  /* steps recorded so far */
 };
 
 static int load_trajectory(struct apply_ctx *ctx, const char *id,
@@ -838,7 +837,7 @@ struct step {
 
 static const char *const trajectory_date_columns[] = {
     "referred_on", "accepted_on", "declined_on", "started_on",
-    "held_on",     "resumed_on",  "closed_on",   "cancelled_on",
+    "held_on",	   "resumed_on",  "closed_on",	 "cancelled_on",
 };
 
 /* Writes a new trajectory that went through steps (the first REFERRED,
@@ -862,14 +861,15 @@ static int insert_trajectory(struct apply_ctx *ctx, const char *id,
 			if (strcmp(column, trajectory_date_columns[c]) == 0)
 				dates[c] = steps[i].on; /* the latest wins */
 	}
-	rv = prepare(ctx,
-		     "INSERT INTO trajectory (id, version, client_id, "
-		     "program_id, referrer, status, note, referred_on, "
-		     "accepted_on, declined_on, started_on, held_on, "
-		     "resumed_on, closed_on, cancelled_on, close_reason) VALUES "
-		     "(?1, 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-		     "?13, ?14, ?15)",
-		     &st);
+	rv =
+	    prepare(ctx,
+		    "INSERT INTO trajectory (id, version, client_id, "
+		    "program_id, referrer, status, note, referred_on, "
+		    "accepted_on, declined_on, started_on, held_on, "
+		    "resumed_on, closed_on, cancelled_on, close_reason) VALUES "
+		    "(?1, 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+		    "?13, ?14, ?15)",
+		    &st);
 	if (rv != 0)
 		return rv;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -885,10 +885,11 @@ static int insert_trajectory(struct apply_ctx *ctx, const char *id,
 	if (rv != 0)
 		return rv;
 
-	rv = prepare(ctx,
-		     "INSERT INTO trajectory_event (trajectory_id, seq, status, "
-		     "on_date) VALUES (?1, ?2, ?3, ?4)",
-		     &st);
+	rv =
+	    prepare(ctx,
+		    "INSERT INTO trajectory_event (trajectory_id, seq, status, "
+		    "on_date) VALUES (?1, ?2, ?3, ?4)",
+		    &st);
 	if (rv != 0)
 		return rv;
 	for (size_t i = 0; i < n && rv == 0; i++) {
@@ -915,8 +916,8 @@ static int refer(struct apply_ctx *ctx)
 	rv = client_facts(ctx, m->client_id, &pc);
 	if (rv != 0)
 		return rv;
-	ASK_POLICY(policy_refer(ctx->actor, &pc, ctx->message,
-				sizeof(ctx->message)));
+	ASK_POLICY(
+	    policy_refer(ctx->actor, &pc, ctx->message, sizeof(ctx->message)));
 	if (!pc.exists)
 		return refuse(ctx, IPSNET_ENOT_FOUND, "no client '%s'",
 			      m->client_id);
@@ -1007,10 +1008,11 @@ static int move_trajectory(struct apply_ctx *ctx)
 	rv = step_done(st);
 	if (rv != 0)
 		return rv;
-	rv = prepare(ctx,
-		     "INSERT INTO trajectory_event (trajectory_id, seq, status, "
-		     "on_date) VALUES (?1, ?2, ?3, ?4)",
-		     &st);
+	rv =
+	    prepare(ctx,
+		    "INSERT INTO trajectory_event (trajectory_id, seq, status, "
+		    "on_date) VALUES (?1, ?2, ?3, ?4)",
+		    &st);
 	if (rv != 0)
 		return rv;
 	sqlite3_bind_text(st, 1, m->trajectory_id, -1, SQLITE_STATIC);
@@ -1037,8 +1039,8 @@ static int import_trajectory(struct apply_ctx *ctx)
 	rv = client_facts(ctx, m->client_id, &pc);
 	if (rv != 0)
 		return rv;
-	ASK_POLICY(policy_refer(ctx->actor, &pc, ctx->message,
-				sizeof(ctx->message)));
+	ASK_POLICY(
+	    policy_refer(ctx->actor, &pc, ctx->message, sizeof(ctx->message)));
 	if (!pc.exists)
 		return refuse(ctx, IPSNET_ENOT_FOUND, "no client '%s'",
 			      m->client_id);
@@ -1072,8 +1074,8 @@ static int import_trajectory(struct apply_ctx *ctx)
 			return refuse(ctx, IPSNET_EINVAL,
 				      "step %zu (%s) needs its date", i + 1,
 				      apply_trajectory_status_name(s->status));
-		rv = date_or_today(ctx, s->on, "every step's date",
-				   steps[i].on);
+		rv =
+		    date_or_today(ctx, s->on, "every step's date", steps[i].on);
 		if (rv != 0)
 			return rv;
 		steps[i].status = s->status;
@@ -1096,16 +1098,16 @@ static int import_trajectory(struct apply_ctx *ctx)
 	}
 	int last = steps[m->n_steps - 1].status;
 	if (last == TS(CLOSED) && !text_ok(m->close_reason, REASON_MAX))
-		return refuse(ctx, IPSNET_EINVAL,
-			      "a closed trajectory needs its close reason (1 to "
-			      "1000 characters)");
+		return refuse(
+		    ctx, IPSNET_EINVAL,
+		    "a closed trajectory needs its close reason (1 to "
+		    "1000 characters)");
 	if (last != TS(CLOSED) && !empty(m->close_reason))
 		return refuse(ctx, IPSNET_EINVAL,
 			      "a close reason goes only with a closed "
 			      "trajectory");
 	if (trajectory_states[last].next != 0) {
-		rv = check_no_open_trajectory(ctx, m->client_id,
-					      m->program_id);
+		rv = check_no_open_trajectory(ctx, m->client_id, m->program_id);
 		if (rv != 0)
 			return rv;
 	}
@@ -1372,8 +1374,8 @@ static int decide_funding(struct apply_ctx *ctx)
 					 m->decision, ctx->message,
 					 sizeof(ctx->message)));
 	if (rc == SQLITE_DONE)
-		return refuse(ctx, IPSNET_ENOT_FOUND,
-			      "no funding request '%s'", m->funding_id);
+		return refuse(ctx, IPSNET_ENOT_FOUND, "no funding request '%s'",
+			      m->funding_id);
 	rv = check_version(ctx, "funding request", m->funding_id,
 			   m->expected_version, current);
 	if (rv != 0)
@@ -1398,8 +1400,7 @@ static int decide_funding(struct apply_ctx *ctx)
 		return refuse(ctx, IPSNET_EINVAL,
 			      "the reason must be at most 1000 characters");
 	if (m->decision == FS(REJECTED) && empty(m->reason))
-		return refuse(ctx, IPSNET_EINVAL,
-			      "a rejection needs a reason");
+		return refuse(ctx, IPSNET_EINVAL, "a rejection needs a reason");
 
 	rv = prepare(ctx,
 		     "UPDATE funding SET version = version + 1, status = ?2, "
@@ -1531,8 +1532,7 @@ static int end_job(struct apply_ctx *ctx)
 				     sizeof(ctx->message)));
 	if (rc == SQLITE_DONE)
 		return refuse(ctx, IPSNET_ENOT_FOUND, "no job '%s'", m->job_id);
-	rv = check_version(ctx, "job", m->job_id, m->expected_version,
-			   current);
+	rv = check_version(ctx, "job", m->job_id, m->expected_version, current);
 	if (rv != 0)
 		return rv;
 	if (ended[0] != '\0')
@@ -1613,8 +1613,7 @@ static int record_fidelity(struct apply_ctx *ctx)
 	sqlite3_bind_text(st, 3, date, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, scores, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 5, (int)total);
-	sqlite3_bind_text(st, 6, apply_fidelity_band(total), -1,
-			  SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, apply_fidelity_band(total), -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 7, independent ? 1 : 0);
 	sqlite3_bind_text(st, 8, ctx->actor->org, -1, SQLITE_STATIC);
 	rv = step_done(st);
@@ -1660,9 +1659,9 @@ static int put_program(struct apply_ctx *ctx)
 		return rv;
 	sqlite3_bind_text(st, 1, or_empty(m->owner), -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
-	bool owner_is_ggz = rc == SQLITE_ROW &&
-			    strcmp((const char *)sqlite3_column_text(st, 0),
-				   "GGZ") == 0;
+	bool owner_is_ggz =
+	    rc == SQLITE_ROW &&
+	    strcmp((const char *)sqlite3_column_text(st, 0), "GGZ") == 0;
 	sqlite3_finalize(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return IPSNET_EDB;

@@ -21,9 +21,9 @@ struct apply_ctx {
 	sqlite3 *db;
 	const struct journal_actor *actor;
 	const Ipsnet__V1__Envelope *req;
-	int64_t time_us;  /* the entry's time */
-	uint64_t seq;     /* the entry's seq, if the change is applied */
-	bool replay;      /* rebuilding: the change was accepted once */
+	int64_t time_us; /* the entry's time */
+	uint64_t seq;	 /* the entry's seq, if the change is applied */
+	bool replay;	 /* rebuilding: the change was accepted once */
 
 	/* out */
 	const char *entity_kind; /* "client", "consent", "trajectory", ... */
@@ -32,9 +32,9 @@ struct apply_ctx {
 					   (for the audit trail, refused
 					   changes too) */
 	uint64_t version;
-	char message[256];        /* with a refusal */
+	char message[256];	  /* with a refusal */
 	uint64_t current_version; /* with IPSNET_ECONFLICT */
-	uint8_t *response;        /* packed Envelope with ChangeOk */
+	uint8_t *response;	  /* packed Envelope with ChangeOk */
 	size_t response_len;
 };
 

@@ -9,17 +9,17 @@
 /* The reasons a refusal gives. None of them says whether the client
  * exists: a caller that may not see a client hears the same sentence
  * either way. */
-#define NOT_YOUR_CLIENT                                                        \
-	"not your client: your organisation did not register this client "     \
+#define NOT_YOUR_CLIENT                                                    \
+	"not your client: your organisation did not register this client " \
 	"and runs no program the client was referred to"
-#define NOT_ADDRESSED                                                          \
-	"not the addressed funder: no funding request for this client is "     \
+#define NOT_ADDRESSED                                                      \
+	"not the addressed funder: no funding request for this client is " \
 	"addressed to your organisation"
-#define NO_CONSENT                                                             \
-	"no consent: the client has not consented (or no longer consents) "    \
+#define NO_CONSENT                                                          \
+	"no consent: the client has not consented (or no longer consents) " \
 	"to share with your organisation"
-#define AGGREGATES_ONLY                                                        \
-	"the network operator sees aggregates only, never a client's "         \
+#define AGGREGATES_ONLY                                                \
+	"the network operator sees aggregates only, never a client's " \
 	"personal data"
 
 static int refuse(char *why, size_t cap, const char *fmt, ...)
@@ -93,15 +93,15 @@ bool policy_view_has_registration(enum policy_view v)
 	return v == POLICY_VIEW_GGZ;
 }
 
-bool policy_view_has_consent(const struct journal_actor *a,
-			     enum policy_view v, const char *recipient)
+bool policy_view_has_consent(const struct journal_actor *a, enum policy_view v,
+			     const char *recipient)
 {
 	return v == POLICY_VIEW_GGZ ||
 	       (v == POLICY_VIEW_FUNDER && strcmp(recipient, a->org) == 0);
 }
 
-bool policy_view_has_funding(const struct journal_actor *a,
-			     enum policy_view v, const char *funder)
+bool policy_view_has_funding(const struct journal_actor *a, enum policy_view v,
+			     const char *funder)
 {
 	return v == POLICY_VIEW_GGZ ||
 	       (v == POLICY_VIEW_FUNDER && strcmp(funder, a->org) == 0);
@@ -125,8 +125,7 @@ int policy_list_funding(const struct journal_actor *a, char *why, size_t cap)
 	return 0;
 }
 
-int policy_list_programs(const struct journal_actor *a, char *why,
-			 size_t cap)
+int policy_list_programs(const struct journal_actor *a, char *why, size_t cap)
 {
 	return 0;
 }
@@ -154,8 +153,7 @@ int policy_audit_query(const struct journal_actor *a,
 
 /* ---- changes ----------------------------------------------------------- */
 
-int policy_register_client(const struct journal_actor *a, char *why,
-			   size_t cap)
+int policy_register_client(const struct journal_actor *a, char *why, size_t cap)
 {
 	if (a->org_kind != ORG_KIND_GGZ)
 		return refuse(why, cap,
@@ -182,8 +180,7 @@ int policy_update_client(const struct journal_actor *a,
 }
 
 int policy_record_consent(const struct journal_actor *a,
-			  const struct policy_client *c, char *why,
-			  size_t cap)
+			  const struct policy_client *c, char *why, size_t cap)
 {
 	if (a->org_kind != ORG_KIND_GGZ)
 		return refuse(why, cap,
@@ -240,10 +237,11 @@ int policy_move_trajectory(const struct journal_actor *a,
 	if (to == IPSNET__V1__TRAJECTORY_STATUS__TRAJECTORY_CANCELLED) {
 		if (runs_it || referred_it)
 			return 0;
-		return refuse(why, cap,
-			      "a referral is cancelled by the GGZ that referred "
-			      "(%s) or the GGZ that runs the program (%s)",
-			      t->referrer, t->program_owner);
+		return refuse(
+		    why, cap,
+		    "a referral is cancelled by the GGZ that referred "
+		    "(%s) or the GGZ that runs the program (%s)",
+		    t->referrer, t->program_owner);
 	}
 	if (!runs_it)
 		return refuse(why, cap,

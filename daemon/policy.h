@@ -36,7 +36,7 @@ struct policy_client {
 
 /* The parties of one trajectory. */
 struct policy_trajectory {
-	char referrer[ORG_ID_MAX];      /* the GGZ that referred */
+	char referrer[ORG_ID_MAX];	/* the GGZ that referred */
 	char program_owner[ORG_ID_MAX]; /* the GGZ that runs the program */
 };
 
@@ -65,10 +65,10 @@ bool policy_view_has_note(enum policy_view v);
 bool policy_view_has_registration(enum policy_view v); /* registered_by/at */
 /* A consent given to recipient, or a funding request addressed to funder,
  * is shown to the caller. */
-bool policy_view_has_consent(const struct journal_actor *a,
-			     enum policy_view v, const char *recipient);
-bool policy_view_has_funding(const struct journal_actor *a,
-			     enum policy_view v, const char *funder);
+bool policy_view_has_consent(const struct journal_actor *a, enum policy_view v,
+			     const char *recipient);
+bool policy_view_has_funding(const struct journal_actor *a, enum policy_view v,
+			     const char *funder);
 
 /* Finding a client by BSN: the GGZ that registered it (the lookup itself is
  * limited to the caller's own registrations). */
@@ -79,8 +79,7 @@ int policy_find_client(const struct journal_actor *a, char *why, size_t cap);
 int policy_list_funding(const struct journal_actor *a, char *why, size_t cap);
 
 /* Programs and their fidelity reviews: everyone. */
-int policy_list_programs(const struct journal_actor *a, char *why,
-			 size_t cap);
+int policy_list_programs(const struct journal_actor *a, char *why, size_t cap);
 
 /* The audit trail: of one client (client != NULL) for its registering GGZ
  * and NETWORK; of everything (client == NULL) or from a time on (since)
@@ -100,8 +99,7 @@ int policy_register_client(const struct journal_actor *a, char *why,
 int policy_update_client(const struct journal_actor *a,
 			 const struct policy_client *c, char *why, size_t cap);
 int policy_record_consent(const struct journal_actor *a,
-			  const struct policy_client *c, char *why,
-			  size_t cap);
+			  const struct policy_client *c, char *why, size_t cap);
 
 /* Referring a client to a program, recording its jobs: a GGZ party of the
  * case (it registered the client or runs a program the client is in). */

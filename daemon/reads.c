@@ -89,26 +89,27 @@ static const char *col(sqlite3_stmt *st, int i)
 	return t != NULL ? (const char *)t : "";
 }
 
-#define CLIENT_COLS                                                            \
-	"id, version, bsn, name, birth_date, municipality, benefit, "          \
+#define CLIENT_COLS                                                   \
+	"id, version, bsn, name, birth_date, municipality, benefit, " \
 	"registered_by, registered_at"
-#define CONSENT_COLS                                                           \
-	"id, version, client_id, recipient, purpose, granted_at, valid_until, " \
+#define CONSENT_COLS                                               \
+	"id, version, client_id, recipient, purpose, granted_at, " \
+	"valid_until, "                                            \
 	"withdrawn_at"
-#define TRAJECTORY_COLS                                                        \
-	"id, version, client_id, program_id, referrer, status, note, "         \
-	"referred_on, accepted_on, declined_on, started_on, held_on, "         \
+#define TRAJECTORY_COLS                                                \
+	"id, version, client_id, program_id, referrer, status, note, " \
+	"referred_on, accepted_on, declined_on, started_on, held_on, " \
 	"resumed_on, closed_on, cancelled_on, close_reason"
-#define FUNDING_COLS                                                           \
-	"id, version, trajectory_id, funder, other_description, months, "      \
-	"status, requested_on, decided_on, decision_reference, reason, "       \
+#define FUNDING_COLS                                                      \
+	"id, version, trajectory_id, funder, other_description, months, " \
+	"status, requested_on, decided_on, decision_reference, reason, "  \
 	"client_id, requested_by"
-#define JOB_COLS                                                               \
-	"id, version, client_id, trajectory_id, employer, start_date, "        \
+#define JOB_COLS                                                        \
+	"id, version, client_id, trajectory_id, employer, start_date, " \
 	"end_date, hours_per_week, competitive"
 #define PROGRAM_COLS "id, version, owner, name, region, specialists"
-#define REVIEW_COLS                                                            \
-	"id, version, program_id, review_date, scores, total, band, "          \
+#define REVIEW_COLS                                                   \
+	"id, version, program_id, review_date, scores, total, band, " \
 	"independent, recorded_by"
 
 static Ipsnet__V1__Client *row_client(struct arena *a, sqlite3_stmt *st)
@@ -146,8 +147,7 @@ static Ipsnet__V1__Consent *row_consent(struct arena *a, sqlite3_stmt *st)
 	return m;
 }
 
-static Ipsnet__V1__Trajectory *row_trajectory(struct arena *a,
-					      sqlite3_stmt *st)
+static Ipsnet__V1__Trajectory *row_trajectory(struct arena *a, sqlite3_stmt *st)
 {
 	Ipsnet__V1__Trajectory *m = arena_alloc(a, sizeof(*m));
 	if (m == NULL)
@@ -227,8 +227,7 @@ static Ipsnet__V1__Program *row_program(struct arena *a, sqlite3_stmt *st)
 	return m;
 }
 
-static Ipsnet__V1__FidelityReview *row_review(struct arena *a,
-					      sqlite3_stmt *st)
+static Ipsnet__V1__FidelityReview *row_review(struct arena *a, sqlite3_stmt *st)
 {
 	Ipsnet__V1__FidelityReview *m = arena_alloc(a, sizeof(*m));
 	if (m == NULL)
@@ -309,10 +308,9 @@ int reads_consent(sqlite3 *db, struct arena *a, const char *id,
 int reads_trajectory(sqlite3 *db, struct arena *a, const char *id,
 		     Ipsnet__V1__Trajectory **out)
 {
-	return read_one(db, a,
-			"SELECT " TRAJECTORY_COLS
-			" FROM trajectory WHERE id = ?1",
-			id, (row_fn)row_trajectory, (void **)out);
+	return read_one(
+	    db, a, "SELECT " TRAJECTORY_COLS " FROM trajectory WHERE id = ?1",
+	    id, (row_fn)row_trajectory, (void **)out);
 }
 
 int reads_funding(sqlite3 *db, struct arena *a, const char *id,
@@ -326,17 +324,16 @@ int reads_funding(sqlite3 *db, struct arena *a, const char *id,
 int reads_job(sqlite3 *db, struct arena *a, const char *id,
 	      Ipsnet__V1__Job **out)
 {
-	return read_one(db, a, "SELECT " JOB_COLS " FROM job WHERE id = ?1",
-			id, (row_fn)row_job, (void **)out);
+	return read_one(db, a, "SELECT " JOB_COLS " FROM job WHERE id = ?1", id,
+			(row_fn)row_job, (void **)out);
 }
 
 int reads_review(sqlite3 *db, struct arena *a, const char *id,
 		 Ipsnet__V1__FidelityReview **out)
 {
-	return read_one(db, a,
-			"SELECT " REVIEW_COLS
-			" FROM fidelity_review WHERE id = ?1",
-			id, (row_fn)row_review, (void **)out);
+	return read_one(
+	    db, a, "SELECT " REVIEW_COLS " FROM fidelity_review WHERE id = ?1",
+	    id, (row_fn)row_review, (void **)out);
 }
 
 /* Every row of sql (bound to id) through fn into a growing array. */
@@ -426,11 +423,9 @@ static int fail(struct reads_ctx *ctx, int err, const char *fmt, ...)
 }
 
 /* Adds an audit row; its result is filled in when the read has ended. */
-static struct journal_audit_row *audit(struct reads_ctx *ctx,
-				       const char *action,
-				       const char *client_id,
-				       const char *object_kind,
-				       const char *object_id)
+static struct journal_audit_row *
+audit(struct reads_ctx *ctx, const char *action, const char *client_id,
+      const char *object_kind, const char *object_id)
 {
 	struct journal_audit_row *grown = ipsnet_realloc(
 	    ctx->audit, (ctx->n_audit + 1) * sizeof(*ctx->audit));
@@ -493,7 +488,8 @@ static int build_case(sqlite3 *db, struct arena *a,
 		return rv;
 	cv->consents = (Ipsnet__V1__Consent **)items;
 	for (size_t i = 0; i < n; i++)
-		if (policy_view_has_consent(who, view, cv->consents[i]->recipient))
+		if (policy_view_has_consent(who, view,
+					    cv->consents[i]->recipient))
 			cv->consents[cv->n_consents++] = cv->consents[i];
 
 	items = NULL;
@@ -563,7 +559,8 @@ static void today(const struct reads_ctx *ctx, char buf[16])
 static int show_case(sqlite3 *db, struct reads_ctx *ctx)
 {
 	const char *id = ctx->req->show_case->client_id;
-	struct journal_audit_row *row = audit(ctx, "show_case", id, "client", id);
+	struct journal_audit_row *row =
+	    audit(ctx, "show_case", id, "client", id);
 	struct policy_client facts;
 	enum policy_view view;
 	char day[16];
@@ -639,8 +636,7 @@ static int list_funding(sqlite3 *db, struct reads_ctx *ctx)
 	Ipsnet__V1__FundingList fl = IPSNET__V1__FUNDING_LIST__INIT;
 	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
 	void **fundings = NULL, **clients = NULL;
-	size_t n_fundings = 0, n_clients = 0, cap_fundings = 0,
-	       cap_clients = 0;
+	size_t n_fundings = 0, n_clients = 0, cap_fundings = 0, cap_clients = 0;
 	sqlite3_stmt *st;
 	char day[16], sql[512];
 	int rc, rv = 0;
@@ -744,12 +740,13 @@ static int list_programs(sqlite3 *db, struct reads_ctx *ctx)
 	for (size_t i = 0; rv == 0 && i < n_programs; i++) {
 		void **latest = NULL;
 		size_t n = 0;
-		rv = read_all(db, &a,
-			      "SELECT " REVIEW_COLS " FROM fidelity_review "
-			      "WHERE program_id = ?1 ORDER BY review_date DESC, "
-			      "rowid DESC LIMIT 1",
-			      ((Ipsnet__V1__Program *)programs[i])->id,
-			      (row_fn)row_review, &latest, &n);
+		rv =
+		    read_all(db, &a,
+			     "SELECT " REVIEW_COLS " FROM fidelity_review "
+			     "WHERE program_id = ?1 ORDER BY review_date DESC, "
+			     "rowid DESC LIMIT 1",
+			     ((Ipsnet__V1__Program *)programs[i])->id,
+			     (row_fn)row_review, &latest, &n);
 		if (rv == 0 && n == 1 &&
 		    !push(&a, &reviews, &n_reviews, &cap_reviews, latest[0]))
 			rv = IPSNET_ENOMEM;

@@ -31,7 +31,7 @@ struct arena {
 	bool failed; /* an allocation failed: the answer cannot be built */
 };
 
-void *arena_alloc(struct arena *a, size_t size); /* zeroed; NULL: failed */
+void *arena_alloc(struct arena *a, size_t size);    /* zeroed; NULL: failed */
 char *arena_strdup(struct arena *a, const char *s); /* NULL s: "" */
 void arena_free(struct arena *a);
 
@@ -70,11 +70,11 @@ struct reads_ctx {
 	int64_t now_us; /* the moment of the read: consent is judged then */
 
 	/* out */
-	int err;                 /* 0 or a refusal / failure */
-	char message[256];       /* with err: a sentence for the caller */
-	uint8_t *response;       /* with err 0: the packed Envelope (status
-				    OK and the answer, no request id);
-				    ipsnet_free */
+	int err;	   /* 0 or a refusal / failure */
+	char message[256]; /* with err: a sentence for the caller */
+	uint8_t *response; /* with err 0: the packed Envelope (status
+			      OK and the answer, no request id);
+			      ipsnet_free */
 	size_t response_len;
 	/* The audit rows of this read (reads of personal data, refused ones
 	 * too); ipsnet_free. None for a read of no personal data. */

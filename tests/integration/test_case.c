@@ -131,7 +131,7 @@ static int group_teardown(void **state)
 
 /* The answer to one request. */
 struct answer {
-	int code;          /* the wire status (CODE(OK), ...) */
+	int code;	   /* the wire status (CODE(OK), ...) */
 	char message[256]; /* the server's sentence */
 	uint64_t current_version;
 	Ipsnet__V1__Envelope *env; /* the response; freed by answer_free */
@@ -175,8 +175,7 @@ static void must_change(enum org o, Ipsnet__V1__Envelope *req, char *id,
 	call(o, req, &a);
 	if (a.code != CODE(OK) || a.env->body_case != BODY(CHANGE_OK))
 		fail_msg("%s: change %d refused: %s (%s)", org_ids[o],
-			 req->body_case, ipsnet_status_name(a.code),
-			 a.message);
+			 req->body_case, ipsnet_status_name(a.code), a.message);
 	if (id != NULL)
 		snprintf(id, cap, "%s", a.env->change_ok->entity_id);
 	answer_free(&a);
@@ -245,8 +244,8 @@ static void new_client(enum org o, int benefit, const char *municipality,
 		snprintf(bsn_out, 16, "%s", bsn);
 }
 
-static void grant_consent(enum org o, const char *client,
-			  const char *recipient, char *id, struct answer *a)
+static void grant_consent(enum org o, const char *client, const char *recipient,
+			  char *id, struct answer *a)
 {
 	Ipsnet__V1__GrantConsent m = IPSNET__V1__GRANT_CONSENT__INIT;
 	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
@@ -277,8 +276,8 @@ static void withdraw_consent(enum org o, const char *consent, uint64_t version,
 		must_change(o, &e, NULL, 0);
 }
 
-static void refer(enum org o, const char *client, const char *program,
-		  char *id, struct answer *a)
+static void refer(enum org o, const char *client, const char *program, char *id,
+		  struct answer *a)
 {
 	static unsigned n = 0;
 	char note[80];
@@ -436,9 +435,9 @@ static void audit_query(enum org o, const char *client, const char *since,
  * that has consent but no request, and whether the funder's consent was
  * withdrawn after the request. */
 enum recipe {
-	R_TEST,               /* ggz-test's client, funded by gm0363 */
-	R_OTHER,              /* ggz-other's client, funded by gm0599 */
-	R_TEST_WIA,           /* ggz-test's client on WIA, funded by uwv */
+	R_TEST,		      /* ggz-test's client, funded by gm0363 */
+	R_OTHER,	      /* ggz-other's client, funded by gm0599 */
+	R_TEST_WIA,	      /* ggz-test's client on WIA, funded by uwv */
 	R_TEST_NOCONSENT,     /* as R_TEST, gm0363's consent withdrawn */
 	R_TEST_WIA_NOCONSENT, /* as R_TEST_WIA, uwv's consent withdrawn */
 	N_RECIPES
@@ -508,10 +507,10 @@ static void make_case(enum recipe r, struct kase *k)
 
 enum action {
 	A_SHOW_CASE,
-	A_SEE_NOTE,          /* show case; the referral note is in it */
+	A_SEE_NOTE,	      /* show case; the referral note is in it */
 	A_SEE_OTHERS_CONSENT, /* show case; a consent to another org is in it */
 	A_FIND_CLIENT,
-	A_LIST_FUNDING,      /* the case's funding request is in the list */
+	A_LIST_FUNDING, /* the case's funding request is in the list */
 	A_AUDIT_CLIENT,
 	A_UPDATE_CLIENT,
 	A_GRANT_CONSENT,
@@ -530,12 +529,24 @@ enum action {
 };
 
 static const char *const action_names[N_ACTIONS] = {
-    "show case",        "see the note",      "see others' consent",
-    "find client",      "list funding",      "audit of client",
-    "update client",    "grant consent",     "withdraw consent",
-    "refer",            "accept trajectory", "cancel trajectory",
-    "request funding",  "approve funding",   "withdraw funding",
-    "add job",          "end job",           "record fidelity",
+    "show case",
+    "see the note",
+    "see others' consent",
+    "find client",
+    "list funding",
+    "audit of client",
+    "update client",
+    "grant consent",
+    "withdraw consent",
+    "refer",
+    "accept trajectory",
+    "cancel trajectory",
+    "request funding",
+    "approve funding",
+    "withdraw funding",
+    "add job",
+    "end job",
+    "record fidelity",
     "import trajectory",
 };
 
@@ -550,7 +561,7 @@ enum {
 	OUT_OK = CODE(OK),
 	OUT_DENIED = CODE(PERMISSION_DENIED),
 	OUT_NOT_FOUND = CODE(NOT_FOUND),
-	OUT_CUT = 100,    /* answered, but without the field asked about */
+	OUT_CUT = 100,	  /* answered, but without the field asked about */
 	OUT_ABSENT = 101, /* answered, but the case's request is not listed */
 };
 
@@ -843,7 +854,8 @@ static int try_action(enum org o, enum action act, const struct kase *k,
 		break;
 	}
 	case A_RECORD_FIDELITY: {
-		Ipsnet__V1__RecordFidelity m = IPSNET__V1__RECORD_FIDELITY__INIT;
+		Ipsnet__V1__RecordFidelity m =
+		    IPSNET__V1__RECORD_FIDELITY__INIT;
 		Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
 		uint32_t scores[25];
 		for (int i = 0; i < 25; i++)
@@ -910,8 +922,8 @@ static void test_access_matrix(void **state)
 			} else {
 				make_case(r, &fresh);
 			}
-			int got = try_action(matrix[i].org, matrix[i].action,
-					     k, message, sizeof(message));
+			int got = try_action(matrix[i].org, matrix[i].action, k,
+					     message, sizeof(message));
 			int want = matrix[i].expect[w];
 			rows++;
 			if (got != want) {
@@ -1012,8 +1024,8 @@ static const int paths[8][5] = {
 };
 
 static const char *const state_names[8] = {
-    "UNSPECIFIED", "REFERRED", "ACCEPTED",  "DECLINED",
-    "ACTIVE",      "ON_HOLD",  "CLOSED",    "CANCELLED",
+    "UNSPECIFIED", "REFERRED", "ACCEPTED", "DECLINED",
+    "ACTIVE",	   "ON_HOLD",  "CLOSED",   "CANCELLED",
 };
 
 /* DESIGN §2, written out again here, independently of the daemon. */
@@ -1099,15 +1111,17 @@ static void test_trajectory_state_machine(void **state)
 					 tr);
 			move(GGZ_TEST, tr, 1, to, "2025-04-01",
 			     to == TS(CLOSED) ? "found work" : NULL, &a);
-			int want = allowed(from, to) ? CODE(OK)
-						     : CODE(FAILED_PRECONDITION);
+			int want = allowed(from, to)
+				       ? CODE(OK)
+				       : CODE(FAILED_PRECONDITION);
 			if (a.code != want ||
 			    (want != CODE(OK) &&
 			     (strstr(a.message, state_names[from]) == NULL ||
 			      strstr(a.message, state_names[to]) == NULL))) {
 				wrong++;
-				fprintf(stderr, "%s -> %s: expected %s, got %s "
-						"(%s)\n",
+				fprintf(stderr,
+					"%s -> %s: expected %s, got %s "
+					"(%s)\n",
 					state_names[from], state_names[to],
 					ipsnet_status_name(want),
 					ipsnet_status_name(a.code), a.message);
@@ -1131,8 +1145,8 @@ static void test_trajectory_dates_and_steps(void **state)
 
 	make_programs();
 	new_client(GGZ_TEST, BENEFIT(WW), "GM0363", client, NULL);
-	assert_int_equal(
-	    import(GGZ_TEST, client, referred, 1, first, NULL, tr), CODE(OK));
+	assert_int_equal(import(GGZ_TEST, client, referred, 1, first, NULL, tr),
+			 CODE(OK));
 	move(GGZ_TEST, tr, 1, TS(ACCEPTED), "2025-01-02", NULL, NULL);
 	move(GGZ_TEST, tr, 2, TS(ACTIVE), "2025-01-03", NULL, NULL);
 	move(GGZ_TEST, tr, 3, TS(ON_HOLD), "2025-01-04", NULL, NULL);
@@ -1163,9 +1177,9 @@ static void test_trajectory_dates_and_steps(void **state)
 	answer_free(&a);
 
 	snprintf(db_path, sizeof(db_path), "%s/ipsnet.db", dir);
-	assert_int_equal(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY,
-					 NULL),
-			 SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL),
+	    SQLITE_OK);
 	sqlite3_busy_timeout(db, 5000);
 	assert_int_equal(sqlite3_prepare_v2(db,
 					    "SELECT group_concat(status || "
@@ -1221,8 +1235,8 @@ static void test_funding_state_machine(void **state)
 	/* From REQUESTED each decision is allowed once; after it, none. */
 	for (size_t i = 0; i < ARRAY_SIZE(decisions); i++) {
 		make_case(R_TEST, &k);
-		enum org who = decisions[i] == FS(WITHDRAWN) ? GGZ_TEST
-							      : GM0363;
+		enum org who =
+		    decisions[i] == FS(WITHDRAWN) ? GGZ_TEST : GM0363;
 		decide(who, k.funding, 1, decisions[i], &a);
 		assert_int_equal(a.code, CODE(OK));
 		assert_int_equal(a.env->change_ok->funding->status,
@@ -1230,13 +1244,12 @@ static void test_funding_state_machine(void **state)
 		assert_int_equal(a.env->change_ok->version, 2);
 		answer_free(&a);
 		for (size_t j = 0; j < ARRAY_SIZE(decisions); j++) {
-			enum org by = decisions[j] == FS(WITHDRAWN) ? GGZ_TEST
-								    : GM0363;
+			enum org by =
+			    decisions[j] == FS(WITHDRAWN) ? GGZ_TEST : GM0363;
 			decide(by, k.funding, 2, decisions[j], &a);
 			if (a.code != CODE(FAILED_PRECONDITION))
 				fail_msg("decided twice: %s (%s)",
-					 ipsnet_status_name(a.code),
-					 a.message);
+					 ipsnet_status_name(a.code), a.message);
 			answer_free(&a);
 		}
 	}
@@ -1292,8 +1305,8 @@ static void test_stale_version_is_a_conflict(void **state)
 
 /* ---- the funder rule --------------------------------------------------- */
 
-static int ask_funder(int benefit, const char *municipality,
-		      const char *funder, const char *other, char *message)
+static int ask_funder(int benefit, const char *municipality, const char *funder,
+		      const char *other, char *message)
 {
 	char client[64], tr[64];
 	struct answer a;
@@ -1330,9 +1343,9 @@ static void test_wrong_funder_is_refused(void **state)
 				 CODE(FAILED_PRECONDITION));
 		assert_non_null(strstr(msg, "funded by UWV"));
 	}
-	assert_int_equal(ask_funder(BENEFIT(NONE), "GM0363", "gm0363", NULL,
-				    msg),
-			 CODE(FAILED_PRECONDITION));
+	assert_int_equal(
+	    ask_funder(BENEFIT(NONE), "GM0363", "gm0363", NULL, msg),
+	    CODE(FAILED_PRECONDITION));
 	assert_int_equal(ask_funder(BENEFIT(NONE), "GM0363", NULL,
 				    "Wmo budget of the municipality", msg),
 			 CODE(OK));
@@ -1415,8 +1428,8 @@ static void test_bsn_is_checked(void **state)
 	bad[8] = bad[8] == '9' ? '0' : (char)(bad[8] + 1);
 	remember_secret(bad);
 	static const char *const invalid[] = {
-	    NULL, "12345678", "1234567890", "12345678a", "abcdefghi",
-	    "000000000", "", " 11122233",
+	    NULL,	 "12345678",  "1234567890", "12345678a",
+	    "abcdefghi", "000000000", "",	    " 11122233",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(invalid); i++) {
 		const char *b = invalid[i] != NULL ? invalid[i] : bad;
@@ -1491,12 +1504,12 @@ static void test_fidelity_total_and_band_are_computed(void **state)
 	make_programs();
 	for (size_t c = 0; c < ARRAY_SIZE(cases); c++) {
 		for (unsigned i = 0; i < 25; i++)
-			scores[i] = i < cases[c].fives	    ? 5
+			scores[i] = i < cases[c].fives	      ? 5
 				    : i >= 25 - cases[c].ones ? 1
 							      : 3;
-		assert_int_equal(record_fidelity(GGZ_TEST, "ips-test", scores,
-						 25, &a),
-				 CODE(OK));
+		assert_int_equal(
+		    record_fidelity(GGZ_TEST, "ips-test", scores, 25, &a),
+		    CODE(OK));
 		const Ipsnet__V1__FidelityReview *r = a.env->change_ok->review;
 		assert_int_equal(r->total, cases[c].total);
 		assert_string_equal(r->band, cases[c].band);
@@ -1682,16 +1695,16 @@ static void test_audit_rows_for_reads_changes_and_refusals(void **state)
 	for (size_t i = 0; i < list->n_records; i++) {
 		assert_string_equal(list->records[i]->client_id, k.client);
 		for (size_t s = 0; s < n_secrets; s++)
-			assert_null(strstr(list->records[i]->object,
-					   secrets[s]));
+			assert_null(
+			    strstr(list->records[i]->object, secrets[s]));
 	}
 	answer_free(&a);
 
 	/* ... and NETWORK does, also by time; the query is audited too. */
 	audit_query(NETWORK, k.client, NULL, 0, &a);
 	assert_int_equal(a.code, CODE(OK));
-	assert_true(has_row(a.env->audit_list, "ggz-test", "audit_query",
-			    "OK"));
+	assert_true(
+	    has_row(a.env->audit_list, "ggz-test", "audit_query", "OK"));
 	answer_free(&a);
 	audit_query(NETWORK, NULL, "2020-01-01", 5, &a);
 	assert_int_equal(a.code, CODE(OK));

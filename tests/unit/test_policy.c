@@ -131,8 +131,8 @@ static void test_refusal_is_the_same_for_a_missing_client(void **state)
 		assert_int_equal(
 		    policy_update_client(&a, &hidden, why1, sizeof(why1)),
 		    IPSNET_EPERMISSION);
-		assert_int_equal(policy_update_client(&a, &no_such_client,
-						      why2, sizeof(why2)),
+		assert_int_equal(policy_update_client(&a, &no_such_client, why2,
+						      sizeof(why2)),
 				 IPSNET_EPERMISSION);
 		assert_string_equal(why1, why2);
 		assert_int_equal(policy_decide_funding(&a, &hidden, "gm0599",
@@ -196,30 +196,26 @@ static void test_reads_by_kind(void **state)
 	assert_int_equal(policy_list_programs(&gm, why, sizeof(why)), 0);
 
 	/* The audit trail: the client's registering GGZ and NETWORK. */
-	assert_int_equal(policy_audit_query(&ggz, &own, false, why,
-					    sizeof(why)),
-			 0);
-	assert_int_equal(policy_audit_query(&ggz, &referred, false, why,
-					    sizeof(why)),
+	assert_int_equal(
+	    policy_audit_query(&ggz, &own, false, why, sizeof(why)), 0);
+	assert_int_equal(
+	    policy_audit_query(&ggz, &referred, false, why, sizeof(why)),
+	    IPSNET_EPERMISSION);
+	assert_int_equal(
+	    policy_audit_query(&gm, &funded, false, why, sizeof(why)),
+	    IPSNET_EPERMISSION);
+	assert_int_equal(
+	    policy_audit_query(&ggz, NULL, false, why, sizeof(why)),
+	    IPSNET_EPERMISSION);
+	assert_int_equal(policy_audit_query(&ggz, &own, true, why, sizeof(why)),
 			 IPSNET_EPERMISSION);
-	assert_int_equal(policy_audit_query(&gm, &funded, false, why,
-					    sizeof(why)),
-			 IPSNET_EPERMISSION);
-	assert_int_equal(policy_audit_query(&ggz, NULL, false, why,
-					    sizeof(why)),
-			 IPSNET_EPERMISSION);
-	assert_int_equal(policy_audit_query(&ggz, &own, true, why,
-					    sizeof(why)),
-			 IPSNET_EPERMISSION);
-	assert_int_equal(policy_audit_query(&net, &own, false, why,
-					    sizeof(why)),
+	assert_int_equal(
+	    policy_audit_query(&net, &own, false, why, sizeof(why)), 0);
+	assert_int_equal(policy_audit_query(&net, NULL, true, why, sizeof(why)),
 			 0);
-	assert_int_equal(policy_audit_query(&net, NULL, true, why,
-					    sizeof(why)),
-			 0);
-	assert_int_equal(policy_audit_query(&net, &no_such_client, false, why,
-					    sizeof(why)),
-			 0);
+	assert_int_equal(
+	    policy_audit_query(&net, &no_such_client, false, why, sizeof(why)),
+	    0);
 }
 
 /* ---- changes ----------------------------------------------------------- */
@@ -241,8 +237,7 @@ static void test_client_changes(void **state)
 			 IPSNET_EPERMISSION);
 
 	/* The registration and the consent: the registering GGZ only. */
-	assert_int_equal(policy_update_client(&ggz, &own, why, sizeof(why)),
-			 0);
+	assert_int_equal(policy_update_client(&ggz, &own, why, sizeof(why)), 0);
 	assert_int_equal(
 	    policy_update_client(&ggz, &referred, why, sizeof(why)),
 	    IPSNET_EPERMISSION);
@@ -282,10 +277,10 @@ static void test_trajectory_moves_by_party(void **state)
 
 	util_strlcpy(t.referrer, "ggz-refers", sizeof(t.referrer));
 	util_strlcpy(t.program_owner, "ggz-runs", sizeof(t.program_owner));
-	struct policy_client for_runs = client("ggz-refers", true, false,
-					       false);
-	struct policy_client for_referrer = client("ggz-refers", false, false,
-						   false);
+	struct policy_client for_runs =
+	    client("ggz-refers", true, false, false);
+	struct policy_client for_referrer =
+	    client("ggz-refers", false, false, false);
 	struct policy_client for_gm = client("ggz-refers", false, true, true);
 
 	for (int to = TS(ACCEPTED); to <= TS(CANCELLED); to++) {
@@ -304,9 +299,8 @@ static void test_trajectory_moves_by_party(void **state)
 				 IPSNET_EPERMISSION);
 	}
 	/* Asking for funding: referrer, program or registering GGZ. */
-	assert_int_equal(policy_request_funding(&runs, &for_runs, &t, why,
-						sizeof(why)),
-			 0);
+	assert_int_equal(
+	    policy_request_funding(&runs, &for_runs, &t, why, sizeof(why)), 0);
 	assert_int_equal(policy_request_funding(&referred_it, &for_referrer, &t,
 						why, sizeof(why)),
 			 0);
@@ -398,8 +392,8 @@ static void test_programs_and_fidelity(void **state)
 	assert_int_equal(policy_record_fidelity(&ggz, "ggz-b", &independent,
 						why, sizeof(why)),
 			 IPSNET_EPERMISSION);
-	assert_int_equal(policy_record_fidelity(&gm, "ggz-a", &independent,
-						why, sizeof(why)),
+	assert_int_equal(policy_record_fidelity(&gm, "ggz-a", &independent, why,
+						sizeof(why)),
 			 IPSNET_EPERMISSION);
 }
 
@@ -409,9 +403,9 @@ static void test_trajectory_state_machine_every_pair(void **state)
 {
 	/* DESIGN §2, written out independently of the daemon's table. */
 	static const char *const allowed[] = {
-	    "REFERRED>ACCEPTED", "REFERRED>DECLINED", "REFERRED>CANCELLED",
-	    "ACCEPTED>ACTIVE",   "ACCEPTED>CANCELLED", "ACTIVE>ON_HOLD",
-	    "ACTIVE>CLOSED",     "ON_HOLD>ACTIVE",     "ON_HOLD>CLOSED",
+	    "REFERRED>ACCEPTED", "REFERRED>DECLINED",  "REFERRED>CANCELLED",
+	    "ACCEPTED>ACTIVE",	 "ACCEPTED>CANCELLED", "ACTIVE>ON_HOLD",
+	    "ACTIVE>CLOSED",	 "ON_HOLD>ACTIVE",     "ON_HOLD>CLOSED",
 	};
 	size_t n_allowed = 0;
 	for (int from = 0; from <= TS(CANCELLED) + 1; from++) {
@@ -448,17 +442,16 @@ static void test_funding_state_machine_every_pair(void **state)
 		for (int to = 0; to <= FS(WITHDRAWN) + 1; to++) {
 			char why[256] = "";
 			bool want = from == FS(REQUESTED) &&
-				    (to == FS(APPROVED) ||
-				     to == FS(REJECTED) ||
+				    (to == FS(APPROVED) || to == FS(REJECTED) ||
 				     to == FS(WITHDRAWN));
-			int err = apply_funding_move(from, to, why, sizeof(why));
-			assert_int_equal(err,
-					 want ? 0 : IPSNET_EPRECONDITION);
+			int err =
+			    apply_funding_move(from, to, why, sizeof(why));
+			assert_int_equal(err, want ? 0 : IPSNET_EPRECONDITION);
 			if (!want) {
 				assert_non_null(strstr(
 				    why, apply_funding_status_name(from)));
-				assert_non_null(strstr(
-				    why, apply_funding_status_name(to)));
+				assert_non_null(
+				    strstr(why, apply_funding_status_name(to)));
 			}
 		}
 	}

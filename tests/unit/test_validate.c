@@ -91,17 +91,17 @@ static void test_date_of_us_is_the_utc_date(void **state)
 {
 	char buf[16];
 	assert_string_equal(date_of_us(buf, sizeof(buf), 0), "1970-01-01");
-	assert_string_equal(
-	    date_of_us(buf, sizeof(buf), 86400LL * 1000000 - 1), "1970-01-01");
+	assert_string_equal(date_of_us(buf, sizeof(buf), 86400LL * 1000000 - 1),
+			    "1970-01-01");
 	assert_string_equal(date_of_us(buf, sizeof(buf), 86400LL * 1000000),
 			    "1970-01-02");
 	assert_string_equal(
 	    date_of_us(buf, sizeof(buf), 20782LL * 86400 * 1000000),
 	    "2026-11-25");
 	/* It agrees with date_days. */
-	assert_int_equal(date_days(date_of_us(buf, sizeof(buf),
-					      12345LL * 86400 * 1000000)),
-			 12345);
+	assert_int_equal(
+	    date_days(date_of_us(buf, sizeof(buf), 12345LL * 86400 * 1000000)),
+	    12345);
 }
 
 static void test_cbs_codes(void **state)
