@@ -1741,6 +1741,50 @@ static void test_audit_rows_for_reads_changes_and_refusals(void **state)
 	sqlite3_close(db);
 }
 
+static void db_exec(const char *sql)
+{
+	char db_path[PATH_MAX];
+	sqlite3 *db;
+	snprintf(db_path, sizeof(db_path), "%s/ipsnet.db", dir);
+	assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+	sqlite3_close(db);
+}
+
+/* What cannot be audited is not done: a read is answered UNAVAILABLE
+ * instead of with data, a change is not applied. */
+static void test_no_audit_no_answer(void **state)
+{
+	struct kase k;
+	struct answer a;
+
+	make_case(R_OTHER, &k);
+	db_exec("CREATE TRIGGER test_audit_fails BEFORE INSERT ON audit "
+		"WHEN NEW.org = 'gm0599' BEGIN SELECT RAISE(ABORT, 'the "
+		"test refuses this row'); END");
+	show_case(GM0599, k.client, &a);
+	assert_int_equal(a.code, CODE(UNAVAILABLE));
+	assert_null(a.env->case_view);
+	answer_free(&a);
+	decide(GM0599, k.funding, 1, FS(APPROVED), &a);
+	assert_int_equal(a.code, CODE(UNAVAILABLE));
+	answer_free(&a);
+	/* Others are served meanwhile. */
+	show_case(GGZ_OTHER, k.client, &a);
+	assert_int_equal(a.code, CODE(OK));
+	assert_int_equal(a.env->case_view->fundings[0]->status, FS(REQUESTED));
+	answer_free(&a);
+	db_exec("DROP TRIGGER test_audit_fails");
+	show_case(GM0599, k.client, &a);
+	assert_int_equal(a.code, CODE(OK));
+	answer_free(&a);
+	decide(GM0599, k.funding, 1, FS(APPROVED), &a);
+	assert_int_equal(a.code, CODE(OK));
+	answer_free(&a);
+}
+
 /* A retried change gets its first answer, and the retry is audited. */
 static void test_retry_is_replayed_and_audited(void **state)
 {
@@ -1826,6 +1870,7 @@ int main(void)
 	    cmocka_unit_test(test_jobs),
 	    cmocka_unit_test(test_audit_rows_for_reads_changes_and_refusals),
 	    cmocka_unit_test(test_retry_is_replayed_and_audited),
+	    cmocka_unit_test(test_no_audit_no_answer),
 	    cmocka_unit_test(test_verify_replays_every_change),
 	    /* last: it reads the log every test before wrote */
 	    cmocka_unit_test(test_log_holds_no_bsn_name_or_note),
