@@ -12,7 +12,11 @@
  * never touches the database.
  *
  * The journal knows nothing of sockets; what a change does to the state is
- * the business of its apply function (apply.h). */
+ * the business of its apply function (apply.h).
+ *
+ * The audit trail (NEN 7513) is written by the writer too: each change,
+ * applied or refused, leaves its row in the change's own transaction, and
+ * journal_audit commits the rows of a read before the read is answered. */
 #ifndef IPSNETD_JOURNAL_H
 #define IPSNETD_JOURNAL_H
 

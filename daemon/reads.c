@@ -336,7 +336,8 @@ int reads_review(sqlite3 *db, struct arena *a, const char *id,
 	    id, (row_fn)row_review, (void **)out);
 }
 
-/* Every row of sql (bound to id) through fn into a growing array. */
+/* Every row of sql (with id bound to ?1, unless NULL) through fn into a
+ * growing array. */
 static int read_all(sqlite3 *db, struct arena *a, const char *sql,
 		    const char *id, row_fn fn, void ***items, size_t *n)
 {
@@ -345,7 +346,8 @@ static int read_all(sqlite3 *db, struct arena *a, const char *sql,
 	int rc, rv = 0;
 	if (prepare(db, sql, &st) != 0)
 		return IPSNET_EDB;
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	if (id != NULL)
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (!push(a, items, n, &cap, fn(a, st))) {
 			rv = IPSNET_ENOMEM;
@@ -733,10 +735,9 @@ static int list_programs(sqlite3 *db, struct reads_ctx *ctx)
 	if (policy_list_programs(ctx->actor, ctx->message,
 				 sizeof(ctx->message)) != 0)
 		return ctx->err = IPSNET_EPERMISSION;
-	rv = read_all(db, &a,
-		      "SELECT " PROGRAM_COLS " FROM program WHERE ?1 IS NOT "
-		      "NULL ORDER BY id",
-		      "", (row_fn)row_program, &programs, &n_programs);
+	rv =
+	    read_all(db, &a, "SELECT " PROGRAM_COLS " FROM program ORDER BY id",
+		     NULL, (row_fn)row_program, &programs, &n_programs);
 	for (size_t i = 0; rv == 0 && i < n_programs; i++) {
 		void **latest = NULL;
 		size_t n = 0;
