@@ -30,6 +30,7 @@
 #include "ipsnet_errors.h"
 #include "log.h"
 #include "util.h"
+#include "validate.h"
 
 /* Longest line we accept, without its newline. */
 #define CONFIG_LINE_MAX 4096
@@ -74,18 +75,6 @@ bool org_id_valid(const char *id)
 		bool ok = (*p >= 'a' && *p <= 'z') ||
 			  (*p >= '0' && *p <= '9') || *p == '-';
 		if (!ok || n >= ORG_ID_MAX - 1)
-			return false;
-	}
-	return true;
-}
-
-/* "GM" and four digits. */
-static bool cbs_code_valid(const char *s)
-{
-	if (strncmp(s, "GM", 2) != 0 || strlen(s) != 6)
-		return false;
-	for (int i = 2; i < 6; i++) {
-		if (!isdigit((unsigned char)s[i]))
 			return false;
 	}
 	return true;
