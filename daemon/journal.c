@@ -409,6 +409,33 @@ static void refuse_all(struct journal_change *batch, int err, const char *why)
 	}
 }
 
+/* The audit rows of a batch refused as a whole (writes stopped, or the
+ * disk failed), in a transaction of their own: NEN 7513 wants refused
+ * changes on record too. Best effort: when the disk fails this fails too,
+ * and the log says so. */
+static void audit_refused_batch(struct journal *j,
+				struct journal_change *batch)
+{
+	int rv = exec(j->wdb, "BEGIN IMMEDIATE");
+	for (struct journal_change *c = batch; c != NULL && rv == 0;
+	     c = c->next) {
+		struct journal_audit_row row;
+		memset(&row, 0, sizeof(row));
+		row.time_us = (int64_t)util_now_us();
+		apply_audit_request(c->req, NULL, 0, &row);
+		rv = audit_change(j, c, &row, c->err);
+	}
+	if (rv == 0)
+		rv = exec(j->wdb, "COMMIT");
+	if (rv != 0) {
+		log_error("audit write failed",
+			  "error=\"%s\" refused_changes_unaudited=yes",
+			  sqlite3_errmsg(j->wdb));
+		if (sqlite3_get_autocommit(j->wdb) == 0)
+			(void)exec(j->wdb, "ROLLBACK");
+	}
+}
+
 static void process_batch(struct journal *j, struct journal_change *batch)
 {
 	char why[256];
@@ -418,6 +445,7 @@ static void process_batch(struct journal *j, struct journal_change *batch)
 
 	if (j->writes_stopped) {
 		refuse_all(batch, IPSNET_EUNAVAILABLE, j->stopped_why);
+		audit_refused_batch(j, batch);
 		return;
 	}
 	memcpy(hash, j->head_hash, sizeof(hash));
@@ -490,6 +518,7 @@ static void process_batch(struct journal *j, struct journal_change *batch)
 		if (sqlite3_get_autocommit(j->wdb) == 0)
 			(void)exec(j->wdb, "ROLLBACK");
 		refuse_all(batch, IPSNET_EUNAVAILABLE, why);
+		audit_refused_batch(j, batch);
 		return;
 	}
 	j->head_seq = seq;

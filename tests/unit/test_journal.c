@@ -1701,6 +1701,12 @@ static void test_broken_chain_at_open_stops_writes_and_reads_go_on(void **state)
 	assert_refused(tc, IPSNET_EUNAVAILABLE, "seq 2");
 	assert_no_trace(fx, tc);
 	assert_int_equal(journal_rows(fx), 4);
+	/* The refusal is on the audit trail all the same. */
+	assert_int_equal(db_int(test_db(fx),
+				"SELECT count(*) FROM audit WHERE action = "
+				"'register_client' AND result = 'UNAVAILABLE'",
+				NULL, NULL),
+			 1);
 
 	struct count_read cr = {.r = {.fn = count_rows, .done = count_done}};
 	journal_read(fx->j, &cr.r);
