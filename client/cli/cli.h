@@ -120,5 +120,6 @@ int cmd_program(struct cli *cli, int argc, char **argv);
 int cmd_fidelity(struct cli *cli, int argc, char **argv);
 int cmd_audit(struct cli *cli, int argc, char **argv);
 int cmd_import(struct cli *cli, int argc, char **argv);
+int cmd_report(struct cli *cli, int argc, char **argv);
 
 #endif

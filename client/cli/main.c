@@ -33,6 +33,7 @@ static const struct command commands[] = {
     {"audit", cmd_audit, "read the audit trail"},
     {"import", cmd_import,
      "import clients, trajectories or jobs from a CSV file"},
+    {"report", cmd_report, "the IPS monitor's figures for a year or quarter"},
 };
 
 static void usage(FILE *out)
