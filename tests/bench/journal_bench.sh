@@ -1,0 +1,319 @@
+#!/usr/bin/env bash
+# The journal benchmark (issue 4, item 7): durable changes per second and
+# latency of ipsnetd at 1, 16, 64 and 256 connections over TLS, each against
+# a fresh daemon and database, next to bare SQLite inserting rows of the same
+# size on the same disk, one row a transaction and the daemon's average
+# batch a transaction. Prints one table.
+#
+# Run it through CMake (`cmake --build BUILD --target bench`), which passes
+# the programs, or by hand with the options below. Everything happens in a
+# new folder that is removed at the end (--keep leaves it); the daemon runs
+# on 127.0.0.1 on a free port and is stopped by this script.
+set -euo pipefail
+
+prog=$(basename "$0")
+
+usage() {
+	cat <<EOF
+usage: $prog --ipsnetd FILE --load FILE --baseline FILE --certs DIR
+             [--duration S] [--warmup S] [--connections "1 16 64 256"]
+             [--inflight "1 8"] [--baseline-duration S] [--dir DIR] [--keep]
+
+  --ipsnetd FILE      the daemon (build/daemon/ipsnetd)
+  --load FILE         ipsnet-load
+  --baseline FILE     sqlite-baseline
+  --certs DIR         the certs/ scripts of the source tree
+  --duration S        seconds measured per run (default 10; \$BENCH_DURATION)
+  --warmup S          seconds of warm-up before each (default 2; \$BENCH_WARMUP)
+  --connections LIST  connection counts (default "1 16 64 256";
+                      \$BENCH_CONNECTIONS)
+  --inflight LIST     changes in flight per connection, one table row per
+                      depth and count (default "1 8"; \$BENCH_INFLIGHT);
+                      1 is the honest "each client waits for its answer"
+  --baseline-duration S  seconds per bare SQLite run (default 5;
+                      \$BENCH_BASELINE_DURATION)
+  --dir DIR           the folder (on the disk under test) to work in
+                      (default \$BENCH_DIR, else \$TMPDIR, else /tmp)
+  --keep              keep the work folder (databases removed, logs kept)
+EOF
+}
+
+die() {
+	echo "$prog: $*" >&2
+	exit 1
+}
+
+ipsnetd=
+load=
+baseline=
+certs=
+duration=${BENCH_DURATION:-10}
+warmup=${BENCH_WARMUP:-2}
+connections=${BENCH_CONNECTIONS:-"1 16 64 256"}
+inflights=${BENCH_INFLIGHT:-"1 8"}
+baseline_duration=${BENCH_BASELINE_DURATION:-5}
+base_dir=${BENCH_DIR:-${TMPDIR:-/tmp}}
+keep=no
+
+need() {
+	[ "$2" -ge 2 ] || die "$1 needs a value"
+}
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--ipsnetd) need "$1" $#; ipsnetd=$2; shift 2 ;;
+	--load) need "$1" $#; load=$2; shift 2 ;;
+	--baseline) need "$1" $#; baseline=$2; shift 2 ;;
+	--certs) need "$1" $#; certs=$2; shift 2 ;;
+	--duration) need "$1" $#; duration=$2; shift 2 ;;
+	--warmup) need "$1" $#; warmup=$2; shift 2 ;;
+	--connections) need "$1" $#; connections=$2; shift 2 ;;
+	--inflight) need "$1" $#; inflights=$2; shift 2 ;;
+	--baseline-duration) need "$1" $#; baseline_duration=$2; shift 2 ;;
+	--dir) need "$1" $#; base_dir=$2; shift 2 ;;
+	--keep) keep=yes; shift ;;
+	-h | --help) usage; exit 0 ;;
+	*) usage >&2; die "unknown argument '$1'" ;;
+	esac
+done
+
+[ -x "$ipsnetd" ] || die "--ipsnetd: '$ipsnetd' is not a program"
+[ -x "$load" ] || die "--load: '$load' is not a program"
+[ -x "$baseline" ] || die "--baseline: '$baseline' is not a program"
+[ -x "$certs/ca.sh" ] || die "--certs: '$certs' has no ca.sh"
+for v in "$duration" "$warmup" "$baseline_duration"; do
+	[[ $v =~ ^[0-9]+$ ]] && [ "$v" -le 600 ] ||
+		die "durations are whole seconds, at most 600 (not '$v')"
+done
+[ "$duration" -ge 1 ] && [ "$baseline_duration" -ge 1 ] ||
+	die "a duration must be at least 1 second"
+for n in $connections; do
+	[[ $n =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ] && [ "$n" -le 1000 ] ||
+		die "connection counts are 1 to 1000 (not '$n')"
+done
+for d in $inflights; do
+	[[ $d =~ ^[0-9]+$ ]] && [ "$d" -ge 1 ] && [ "$d" -le 1024 ] ||
+		die "in-flight depths are 1 to 1024 (not '$d')"
+done
+[ -d "$base_dir" ] || die "--dir: '$base_dir' is not a folder"
+
+work=$(mktemp -d "$base_dir/ipsnet-bench.XXXXXX")
+daemon_pid=
+
+stop_daemon() {
+	local pid=$daemon_pid
+	[ -n "$pid" ] || return 0
+	daemon_pid=
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for _ in $(seq 1 300); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		echo "$prog: ipsnetd (pid $pid) did not stop within 30 s of SIGTERM; killing it" >&2
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+	local rc=$?
+	stop_daemon
+	if [ "$keep" = yes ]; then
+		find "$work" -name '*.db*' -delete 2>/dev/null || true
+		echo "$prog: kept $work" >&2
+	else
+		rm -rf "$work"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---- certificates, as the integration tests make them ----------------------
+ca=$work/ca
+"$certs/ca.sh" "$ca" --name "ipsnet bench CA" >/dev/null
+"$certs/server-cert.sh" "$ca" server >/dev/null
+"$certs/org-cert.sh" "$ca" ggz-bench >/dev/null
+
+write_config() { # DIR MAX_INFLIGHT
+	cat >"$1/ipsnetd.conf" <<EOF
+[server]
+listen = 127.0.0.1:0
+database = $1/ipsnet.db
+ca = $ca/ca.crt
+cert = $ca/server.crt
+key = $ca/server.key
+crl = $ca/crl.pem
+max_inflight = $2
+max_connections = 1024
+
+[organisation ggz-bench]
+kind = GGZ
+name = GGZ Bench
+region = 1
+EOF
+}
+
+# Starts the daemon of DIR; sets daemon_pid and port.
+start_daemon() {
+	local dir=$1
+	"$ipsnetd" --config "$dir/ipsnetd.conf" 2>"$dir/ipsnetd.log" &
+	daemon_pid=$!
+	port=
+	for _ in $(seq 1 100); do
+		port=$(sed -n 's/.*msg=listening .*addr=127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' \
+			"$dir/ipsnetd.log" | head -n 1)
+		[ -z "$port" ] || return 0
+		kill -0 "$daemon_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$dir/ipsnetd.log" >&2
+	die "ipsnetd did not log msg=listening within 10 s"
+}
+
+# The value of KEY=VALUE in a line of logfmt-like text.
+field() { # KEY TEXT
+	printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -n 1 | tr -d '"'
+}
+
+ratio() { # A B
+	awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'
+}
+
+# One bare SQLite run in DIR: BATCH; prints its result line.
+bare() { # DIR BATCH
+	timeout $((baseline_duration + 60)) "$baseline" "$1" --batch "$2" \
+		--duration "$baseline_duration" --payload-bytes "$payload" \
+		--response-bytes "$response"
+}
+
+# One daemon run: N connections x D in flight in the folder RUN. Sets out
+# (the load's report) and avg_batch, payload and response; returns 1 when
+# the run did not go the whole duration (the daemon went away, or not
+# every connection was made).
+daemon_run() { # RUN N D
+	local run=$1 n=$2 d=$3 rc=0
+	rm -rf "$run"
+	mkdir -p "$run"
+	write_config "$run" $((d > 64 ? d : 64))
+	"$ipsnetd" init --config "$run/ipsnetd.conf" >/dev/null 2>"$run/init.log" ||
+		{ cat "$run/init.log" >&2; die "ipsnetd init failed"; }
+	start_daemon "$run"
+	out=$(timeout $((warmup + duration + 90)) "$load" \
+		--server "127.0.0.1:$port" --ca "$ca/ca.crt" \
+		--cert "$ca/ggz-bench.crt" --key "$ca/ggz-bench.key" \
+		--connections "$n" --inflight "$d" \
+		--duration "$duration" --warmup "$warmup" 2>"$run/load.err") || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		cat "$run/load.err" >&2
+		die "ipsnet-load failed (exit $rc)"
+	fi
+	printf '%s\n' "$out" >"$run/load.out"
+	stop_daemon
+	local stopped
+	stopped=$(grep 'msg=stopped' "$run/ipsnetd.log" | tail -n 1 || true)
+	[ -n "$stopped" ] || { tail -n 20 "$run/ipsnetd.log" >&2; die "ipsnetd logged no msg=stopped line"; }
+	avg_batch=$(awk -v c="$(field journal_changes "$stopped")" \
+		-v b="$(field journal_batches "$stopped")" \
+		'BEGIN { if (b > 0) printf "%.2f", c / b; else print "1.00" }')
+	# The sizes of what the daemon journaled, for the bare rows.
+	if command -v sqlite3 >/dev/null; then
+		local sizes
+		sizes=$(sqlite3 "$run/ipsnet.db" \
+			"SELECT CAST(round(avg(length(payload))) AS INT), CAST(round(avg(length(response))) AS INT) FROM journal" 2>/dev/null || true)
+		if [[ $sizes =~ ^[0-9]+\|[0-9]+$ ]]; then
+			payload=${sizes%|*}
+			response=${sizes#*|}
+		fi
+	fi
+	rm -f "$run"/ipsnet.db "$run"/ipsnet.db-wal "$run"/ipsnet.db-shm
+	grep -q 'ended="duration reached"' <<<"$out" &&
+		[ "$(field connected "$(sed -n 1p <<<"$out")")" = "$n" ]
+}
+
+payload=96
+response=156
+rows=()
+notes=()
+target_lines=()
+for d in $inflights; do
+	for n in $connections; do
+		run=$work/run-c$n-d$d
+		echo "$prog: $n connection(s) x $d in flight: ${warmup} s warm-up, ${duration} s measured" >&2
+		# The disk is shared: bare SQLite at one row a transaction runs
+		# right before and right after the daemon, and the mean counts.
+		mkdir -p "$work/bare"
+		bl1a=$(bare "$work/bare" 1)
+		if ! daemon_run "$run" "$n" "$d"; then
+			notes+=("$n x $d: the first run was cut short ($(sed -n 4p <<<"$out")); ran it again")
+			daemon_run "$run" "$n" "$d" ||
+				notes+=("$n x $d: cut short again: $(sed -n 4p <<<"$out") $(tr '\n' ' ' <"$run/load.err")")
+		fi
+		bl1b=$(bare "$work/bare" 1)
+		blb=$(bare "$work/bare" "$avg_batch")
+		printf '%s\n%s\n%s\n' "$bl1a" "$bl1b" "$blb" >"$run/baseline.out"
+
+		line1=$(sed -n 1p <<<"$out")
+		line2=$(sed -n 2p <<<"$out")
+		line3=$(sed -n 3p <<<"$out")
+		rate=$(field changes_per_s "$line2")
+		p50=$(field p50_ms "$line2")
+		p99=$(field p99_ms "$line2")
+		p999=$(field p999_ms "$line2")
+		sq1=$(awk -v a="$(field rows_per_s "$bl1a")" -v b="$(field rows_per_s "$bl1b")" \
+			'BEGIN { printf "%.1f", (a + b) / 2 }')
+		sq1p50=$(awk -v a="$(field txn_p50_ms "$bl1a")" -v b="$(field txn_p50_ms "$bl1b")" \
+			'BEGIN { printf "%.3f", (a + b) / 2 }')
+		sqb=$(field rows_per_s "$blb")
+		rows+=("$(printf '%5s %8s %10s %8s %8s %8s %9s %11s %9s %13s %6s %6s' \
+			"$n" "$d" "$rate" "$p50" "$p99" "$p999" "$avg_batch" \
+			"$sq1" "$sq1p50" "$sqb" "$(ratio "$rate" "$sq1")" "$(ratio "$rate" "$sqb")")")
+		spread=$(awk -v a="$(field rows_per_s "$bl1a")" -v b="$(field rows_per_s "$bl1b")" \
+			'BEGIN { m = a > b ? a : b; n = a > b ? b : a; print (n > 0 && m / n > 1.25) ? "yes" : "no" }')
+		if [ "$spread" = yes ]; then
+			notes+=("$n x $d: bare SQLite at 1 row a transaction was $(field rows_per_s "$bl1a") rows/s before and $(field rows_per_s "$bl1b") after: the disk is not steady")
+		fi
+		connected=$(field connected "$line1")
+		refused=$(field refused "$line3")
+		no_answer=$(field no_answer "$line3")
+		if [ "$connected" != "$n" ] || [ "$refused" != 0 ] || [ "$no_answer" != 0 ]; then
+			notes+=("$n x $d: connected=$connected, ${line3} $(tr '\n' ' ' <"$run/load.err")")
+		fi
+		if [ "$d" = 1 ] && [ "$n" = 1 ]; then
+			r=$(ratio "$rate" "$sq1")
+			verdict=$(awk -v r="$r" 'BEGIN { print (r >= 0.9) ? "met" : "MISSED" }')
+			target_lines+=("1 connection: $rate changes/s = $r x bare SQLite at 1 row a transaction ($sq1 rows/s); target >= 0.9: $verdict")
+		fi
+		if [ "$d" = 1 ] && [ "$n" = 64 ]; then
+			verdict=$(awk -v r="$rate" -v p="$p99" 'BEGIN { print (r >= 25000 && p < 10) ? "met" : "MISSED" }')
+			target_lines+=("64 connections: $rate changes/s, p99 $p99 ms; target >= 25000/s with p99 < 10 ms: $verdict")
+		fi
+	done
+done
+
+echo
+echo "ipsnetd journal benchmark: RegisterClient over TLS 1.3, WAL + synchronous=FULL,"
+echo "${duration} s measured after ${warmup} s warm-up per row; bare SQLite: journal rows of"
+echo "the same size (payload ${payload} B, response ${response} B), ${baseline_duration} s per run, same disk ($base_dir)"
+echo "$(nproc) CPUs, $(uname -r)"
+echo
+printf '%5s %8s %10s %8s %8s %8s %9s %11s %9s %13s %6s %6s\n' \
+	conns inflight changes/s p50_ms p99_ms p999_ms avg_batch sqlite_B1/s B1_p50_ms sqlite_Bavg/s "/B1" "/Bavg"
+for r in "${rows[@]}"; do
+	echo "$r"
+done
+echo
+echo "changes/s: acknowledged (committed) changes per second; p50/p99/p999: their latency;"
+echo "avg_batch: changes per commit (ipsnetd's journal_changes / journal_batches, warm-up"
+echo "included); sqlite_B1/s: bare SQLite rows per second at 1 row a transaction (mean of a"
+echo "run before and one after the daemon's), B1_p50_ms its median commit time;"
+echo "sqlite_Bavg/s: bare SQLite at the daemon's average batch a transaction;"
+echo "/B1, /Bavg: changes/s divided by those (what everything ipsnet adds costs)."
+for t in "${target_lines[@]}"; do
+	echo "$t"
+done
+for m in "${notes[@]}"; do
+	echo "note: $m"
+done
