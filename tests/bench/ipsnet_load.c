@@ -374,7 +374,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 
 /* The next valid BSN: 8 digits from the walk, the 9th chosen so that
  * 9*d1 + 8*d2 + ... + 2*d8 - d9 is a multiple of 11 (prefixes that would
- * need a check digit of 10, or give a sum of 0, are skipped). */
+ * need a check digit of 10, or whose whole sum would be 0, are skipped). */
 static void next_bsn(struct load *L, char out[10])
 {
 	for (;;) {
@@ -388,7 +388,7 @@ static void next_bsn(struct load *L, char out[10])
 			sum += (9 - i) * d;
 		}
 		int check = sum % 11;
-		if (check == 10 || sum == 0)
+		if (check == 10 || sum - check == 0)
 			continue;
 		out[8] = (char)('0' + check);
 		out[9] = '\0';
