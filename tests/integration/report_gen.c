@@ -153,8 +153,9 @@ static int32_t day_of_text(const char *s)
 	return day_of(y, m, d);
 }
 
-/* Now and then a date is moved to the edge of its year, where the
- * definitions are easiest to get wrong. */
+/* Now and then a date is moved (forward, so that the order of a
+ * trajectory's steps holds) to the edge of a year, where the definitions are
+ * easiest to get wrong: to 31 December, or to 1 January after it. */
 static int32_t edgy(struct gen *g, int32_t day)
 {
 	double u = unif(g);
@@ -164,7 +165,7 @@ static int32_t edgy(struct gen *g, int32_t day)
 		return day;
 	text_of(day, t);
 	y = atoi(t);
-	return u < 0.03 ? day_of(y, 12, 31) : day_of(y, 1, 1);
+	return u < 0.03 ? day_of(y, 12, 31) : day_of(y + 1, 1, 1);
 }
 
 /* ---- the truth's own date arithmetic: on strings ------------------------- */
@@ -1267,3 +1268,8 @@ void gen_fidelity_truth(const struct gen *g, const char *cutoff,
 						   : 3]++;
 	}
 }
+
+#ifdef REPORT_GEN_DRIVE
+/* gen_drive, with libipsnet: only in the programs that link it. */
+#include "report_gen_drive.c"
+#endif
