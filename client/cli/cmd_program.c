@@ -111,18 +111,19 @@ static int program_put(struct cli *cli, int argc, char **argv)
 	char what[128];
 	snprintf(what, sizeof(what), "program %s", id);
 	rv = cli_change(cli, &req, what, "ipsnet program list", &resp);
+	if (rv == 0) {
+		const Ipsnet__V1__ChangeOk *ok = resp->change_ok;
+		if (!fmt_change_machine(cli->json, quiet, ok))
+			printf("program %s %s: %s of %s, region %u, %u "
+			       "specialists (version %llu)\n",
+			       ok->entity_id, v == 0 ? "added" : "changed",
+			       m.name, m.owner, m.region, m.specialists,
+			       (unsigned long long)ok->version);
+		ipsnet_envelope_free(resp);
+	}
+	/* m points into it */
 	ipsnet_envelope_free(now);
-	if (rv != 0)
-		return rv;
-	const Ipsnet__V1__ChangeOk *ok = resp->change_ok;
-	if (!fmt_change_machine(cli->json, quiet, ok))
-		printf("program %s %s: %s of %s, region %u, %u specialists "
-		       "(version %llu)\n",
-		       ok->entity_id, v == 0 ? "added" : "changed", m.name,
-		       m.owner, m.region, m.specialists,
-		       (unsigned long long)ok->version);
-	ipsnet_envelope_free(resp);
-	return 0;
+	return rv;
 }
 
 static const char list_usage[] =
