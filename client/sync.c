@@ -62,6 +62,9 @@ static void timed_out(uv_timer_t *t)
 /* Runs the loop until the awaited thing is done or the deadline passes. */
 static void wait_done(struct ipsnet_client *cl)
 {
+	/* The private loop sleeps between calls: its clock is as old as the
+	 * last call, and a deadline counted from it would pass at once. */
+	uv_update_time(&cl->loop);
 	uv_timer_start(&cl->timer, timed_out, cl->timeout_ms, 0);
 	while (!cl->done && uv_run(&cl->loop, UV_RUN_ONCE) != 0)
 		;
@@ -241,6 +244,7 @@ int ipsnet_client_run(struct ipsnet_client *cl, uint32_t timeout_ms, char *err,
 	cl->done = false;
 	cl->status = 0;
 	cl->message[0] = '\0';
+	uv_update_time(&cl->loop); /* see wait_done */
 	if (timeout_ms != 0)
 		uv_timer_start(&cl->timer, run_timeout, timeout_ms, 0);
 	while (!cl->stop && !cl->done &&
