@@ -1,6 +1,7 @@
 /* Arguments of the commands: command groups, options, value checks. */
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,9 @@ static bool is_help(const char *a)
 	       strcmp(a, "help") == 0;
 }
 
+/* "client register": the command being parsed, for messages. */
+static char command[64];
+
 static void group_usage(FILE *out, const char *usage,
 			const struct command *subs, size_t n_subs)
 {
@@ -33,26 +37,51 @@ static void group_usage(FILE *out, const char *usage,
 		fprintf(out, "  %-10s %s\n", subs[i].name, subs[i].summary);
 }
 
+/* One line on stderr about a usage error, pointing at the help. */
+static int usage_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("ipsnet: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "; see 'ipsnet %s --help'\n", command);
+	return 2;
+}
+
 int cli_dispatch(struct cli *cli, int argc, char **argv,
 		 const struct command *subs, size_t n_subs, const char *usage)
 {
-	if (argc < 2) {
-		group_usage(stderr, usage, subs, n_subs);
-		return 2;
+	char names[160] = "";
+	for (size_t i = 0; i < n_subs; i++) {
+		size_t len = strlen(names);
+		snprintf(names + len, sizeof(names) - len, "%s%s",
+			 i == 0		   ? ""
+			 : i + 1 == n_subs ? " or "
+					   : ", ",
+			 subs[i].name);
 	}
+	snprintf(command, sizeof(command), "%s", argv[0]);
+	if (argc < 2)
+		return usage_error("'ipsnet %s' needs a subcommand: %s",
+				   argv[0], names);
 	if (is_help(argv[1])) {
 		group_usage(stdout, usage, subs, n_subs);
 		fputs(help_footer, stdout);
 		return 0;
 	}
 	for (size_t i = 0; i < n_subs; i++) {
-		if (strcmp(argv[1], subs[i].name) == 0)
+		if (strcmp(argv[1], subs[i].name) == 0) {
+			snprintf(command, sizeof(command), "%s %s", argv[0],
+				 argv[1]);
 			return subs[i].run(cli, argc - 1, argv + 1);
+		}
 	}
-	fprintf(stderr, "ipsnet: '%s' is not a subcommand of '%s'\n", argv[1],
-		argv[0]);
-	group_usage(stderr, usage, subs, n_subs);
-	return 2;
+	return usage_error("'%s' is not a subcommand of '%s' (%s)", argv[1],
+			   argv[0], names);
 }
 
 int cli_parse(int argc, char **argv, const struct cli_opt *opts, size_t n_opts,
@@ -63,6 +92,8 @@ int cli_parse(int argc, char **argv, const struct cli_opt *opts, size_t n_opts,
 	size_t n = 0;
 	int ch;
 
+	if (command[0] == '\0')
+		snprintf(command, sizeof(command), "%s", argv[0]);
 	if (n_opts > MAX_OPTS)
 		return cli_fail(IPSNET_EINTERNAL, "too many options");
 	for (; n < n_opts; n++)
@@ -81,23 +112,16 @@ int cli_parse(int argc, char **argv, const struct cli_opt *opts, size_t n_opts,
 			fputs(help_footer, stdout);
 			return 0;
 		}
-		if (ch == ':') {
-			fprintf(stderr, "ipsnet: %s needs a value\n",
-				argv[optind - 1]);
-			fputs(usage, stderr);
-			return 2;
-		}
-		if (ch == '?') {
-			fprintf(stderr, "ipsnet: %s: unknown option\n",
-				argv[optind - 1]);
-			fputs(usage, stderr);
-			return 2;
-		}
+		if (ch == ':')
+			return usage_error("%s needs a value",
+					   argv[optind - 1]);
+		if (ch == '?')
+			return usage_error("%s is not an option of 'ipsnet %s'",
+					   argv[optind - 1], command);
 		ch -= OPT_BASE;
 		const struct cli_opt *o = &opts[ch];
 		if (seen[ch])
-			return cli_fail(IPSNET_EUSAGE, "--%s given twice",
-					o->name);
+			return usage_error("--%s given twice", o->name);
 		seen[ch] = true;
 		if (o->type == CLI_STR)
 			*o->str = optarg;
@@ -105,31 +129,22 @@ int cli_parse(int argc, char **argv, const struct cli_opt *opts, size_t n_opts,
 			*o->flag = true;
 	}
 	size_t got = (size_t)(argc - optind);
-	if (got != n_pos) {
-		if (got < n_pos)
-			fprintf(stderr, "ipsnet: %s needs %zu argument%s\n",
-				argv[0], n_pos, n_pos == 1 ? "" : "s");
-		else
-			fprintf(stderr, "ipsnet: unexpected argument '%s'\n",
-				argv[optind + (int)n_pos]);
-		fputs(usage, stderr);
-		return 2;
-	}
+	if (got > n_pos)
+		return usage_error("unexpected argument '%s'",
+				   argv[optind + (int)n_pos]);
+	if (got < n_pos)
+		return usage_error("'ipsnet %s' takes %zu argument%s", command,
+				   n_pos, n_pos == 1 ? "" : "s");
 	for (size_t i = 0; i < n_pos; i++) {
 		pos[i] = argv[optind + (int)i];
 		if (pos[i][0] == '\0')
-			return cli_fail(
-			    IPSNET_EUSAGE,
-			    "an empty argument where an id belongs");
+			return usage_error("an empty argument where an id "
+					   "belongs");
 	}
-	for (size_t i = 0; i < n_opts; i++) {
-		if (opts[i].required && !seen[i]) {
-			fprintf(stderr, "ipsnet: %s needs --%s\n", argv[0],
-				opts[i].name);
-			fputs(usage, stderr);
-			return 2;
-		}
-	}
+	for (size_t i = 0; i < n_opts; i++)
+		if (opts[i].required && !seen[i])
+			return usage_error("'ipsnet %s' needs --%s", command,
+					   opts[i].name);
 	return -1;
 }
 

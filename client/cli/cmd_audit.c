@@ -70,16 +70,17 @@ int cmd_audit(struct cli *cli, int argc, char **argv)
 	} else if (l->n_records == 0) {
 		printf("no audit records\n");
 	} else {
+		/* With --client every row is hers: no column for it. */
 		static const char *const head[] = {
-		    "TIME (UTC)", "ORGANISATION", "USER",   "ACTION",
-		    "OBJECT",	  "CLIENT",	  "RESULT", "PEER"};
+		    "TIME (UTC)", "ORGANISATION", "USER", "ACTION",
+		    "OBJECT",	  "RESULT",	  "PEER", "CLIENT"};
 		struct table t;
-		table_init(&t, ARRAY_SIZE(head), head);
+		table_init(&t, ARRAY_SIZE(head) - (client != NULL), head);
 		for (size_t i = 0; i < l->n_records; i++) {
 			const Ipsnet__V1__AuditRecord *r = l->records[i];
 			table_add(&t, fmt_time(r->time).s, r->organisation,
-				  r->user, r->action, r->object, r->client_id,
-				  r->result, r->peer);
+				  r->user, r->action, r->object, r->result,
+				  r->peer, r->client_id);
 		}
 		table_print(&t, stdout, "");
 		table_free(&t);
