@@ -34,6 +34,8 @@ static const struct command commands[] = {
     {"import", cmd_import,
      "import clients, trajectories or jobs from a CSV file"},
     {"report", cmd_report, "the IPS monitor's figures for a year or quarter"},
+    {"sync", cmd_sync, "keep a local SQLite mirror of what you may see"},
+    {"watch", cmd_watch, "print changes as they are made"},
 };
 
 static void usage(FILE *out)

@@ -1,0 +1,924 @@
+/* ipsnet sync --mirror FILE, ipsnet watch: a subscription on the command's
+ * own libuv loop (libipsnet's asynchronous API), which stops cleanly on
+ * SIGINT or SIGTERM and, when following, comes back after the connection
+ * drops, resuming from the last seq it handled (docs/sync.md). */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "cli.h"
+#include "ipsnet.h"
+#include "mirror.h"
+#include "util.h"
+
+/* A mirror transaction holds at most this many events, or this much time. */
+#define BATCH_EVENTS 1000
+#define BATCH_MS 100
+/* Reconnecting: the first wait, doubled after each failed try up to the
+ * last. */
+#define RETRY_FIRST_MS 250
+#define RETRY_MAX_MS 30000
+/* A Ping this often keeps a quiet subscription from the daemon's idle
+ * timeout (300 s by default). */
+#define KEEPALIVE_MS 60000
+#define TICK_MS 100
+
+static const char *const kind_names[] = {
+    "client", "consent", "trajectory", "funding", "job", "program",
+    "fidelity_review",
+};
+#define N_KINDS ARRAY_SIZE(kind_names)
+
+struct follow;
+
+/* What a command does with the stream. Each returns 0, or an error code
+ * after printing why (the command stops with its exit code). */
+struct follow_ops {
+	int (*on_hello)(struct follow *f, const Ipsnet__V1__HelloOk *hello);
+	int (*on_event)(struct follow *f, const Ipsnet__V1__Event *ev);
+	int (*on_caught_up)(struct follow *f, uint64_t seq);
+	int (*flush)(struct follow *f);
+};
+
+struct follow {
+	uv_loop_t loop;
+	uv_signal_t sigint, sigterm;
+	uv_timer_t tick;  /* batches, the progress bar, keepalive */
+	uv_timer_t retry; /* the wait before reconnecting */
+	uv_check_t check; /* after each loop turn: flush output */
+	struct ipsnet_options opts;
+	struct ipsnet_conn *conn;
+	const struct follow_ops *ops;
+	void *arg;
+	const char *kinds[N_KINDS];
+	size_t n_kinds;
+
+	uint64_t cursor;  /* the last seq handled */
+	bool from_head;   /* not yet subscribed: start at the journal head */
+	bool follow;      /* go on after CaughtUp, and reconnect */
+	bool subscribed;
+	bool caught_up;   /* the first catch-up is done */
+	bool stopping;
+	int exit_code;
+	uint32_t retry_ms;
+	uint64_t last_ping_us;
+
+	/* progress */
+	bool progress;    /* stderr is a terminal and we draw a bar */
+	bool bar_drawn;
+	uint64_t run_events; /* events handled by this run */
+	uint64_t sub_start_seq, sub_head_seq, sub_start_us, sub_events;
+};
+
+static void follow_connect(struct follow *f);
+
+static void close_handles(struct follow *f)
+{
+	uv_handle_t *hs[] = {
+	    (uv_handle_t *)&f->sigint, (uv_handle_t *)&f->sigterm,
+	    (uv_handle_t *)&f->tick,   (uv_handle_t *)&f->retry,
+	    (uv_handle_t *)&f->check,
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(hs); i++)
+		if (!uv_is_closing(hs[i]))
+			uv_close(hs[i], NULL);
+}
+
+static void clear_bar(struct follow *f)
+{
+	if (f->bar_drawn) {
+		fputs("\r\033[K", stderr);
+		fflush(stderr);
+		f->bar_drawn = false;
+	}
+}
+
+/* Ends the run with code: closes the connection (on_closed finishes) or,
+ * without one, the handles. */
+static void stop(struct follow *f, int code)
+{
+	if (!f->stopping) {
+		f->stopping = true;
+		f->exit_code = code;
+	}
+	clear_bar(f);
+	if (f->conn != NULL)
+		ipsnet_close(f->conn);
+	else
+		close_handles(f);
+}
+
+/* Prints "ipsnet: ..." and stops with the exit code of err. */
+static void fail(struct follow *f, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void fail(struct follow *f, int err, const char *fmt, ...)
+{
+	va_list ap;
+	clear_bar(f);
+	fputs("ipsnet: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	stop(f, cli_exit_code(err));
+}
+
+/* ---- progress ---------------------------------------------------------- */
+
+static void thousands(char *buf, size_t cap, uint64_t v)
+{
+	char digits[32];
+	int n = snprintf(digits, sizeof(digits), "%" PRIu64, v);
+	size_t o = 0;
+	for (int i = 0; i < n && o + 2 < cap; i++) {
+		if (i > 0 && (n - i) % 3 == 0)
+			buf[o++] = ',';
+		buf[o++] = digits[i];
+	}
+	buf[o] = '\0';
+}
+
+static void draw_bar(struct follow *f)
+{
+	uint64_t span = f->sub_head_seq - f->sub_start_seq;
+	uint64_t done = f->cursor > f->sub_start_seq
+			    ? f->cursor - f->sub_start_seq
+			    : 0;
+	if (span == 0)
+		return;
+	if (done > span)
+		done = span;
+	double secs = (double)(util_mono_us() - f->sub_start_us) / 1e6;
+	double rate = secs > 0 ? (double)done / secs : 0;
+	char events[32], seq[32], head[32], left[32];
+	thousands(events, sizeof(events), f->sub_events);
+	thousands(seq, sizeof(seq), f->cursor);
+	thousands(head, sizeof(head), f->sub_head_seq);
+	if (rate > 0) {
+		uint64_t s = (uint64_t)((double)(span - done) / rate + 0.5);
+		snprintf(left, sizeof(left), "%" PRIu64 ":%02" PRIu64 " left",
+			 s / 60, s % 60);
+	} else {
+		snprintf(left, sizeof(left), "-:-- left");
+	}
+	char bar[21];
+	size_t full = (size_t)(20 * done / span);
+	for (size_t i = 0; i < 20; i++)
+		bar[i] = i < full ? '#' : '.';
+	bar[20] = '\0';
+	fprintf(stderr,
+		"\rcatching up [%s] %3u%%  seq %s of %s  %s events  "
+		"%.0f entries/s  %s\033[K",
+		bar, (unsigned)(100 * done / span), seq, head, events, rate,
+		left);
+	fflush(stderr);
+	f->bar_drawn = true;
+}
+
+/* ---- the subscription -------------------------------------------------- */
+
+static void on_event(struct ipsnet_conn *c, const Ipsnet__V1__Event *ev,
+		     void *arg)
+{
+	struct follow *f = arg;
+	int rv;
+	if (f->stopping || c != f->conn)
+		return;
+	if (ev->seq <= f->cursor)
+		return; /* never twice (the server promises it; we keep it) */
+	if ((rv = f->ops->on_event(f, ev)) != 0) {
+		stop(f, cli_exit_code(rv));
+		return;
+	}
+	f->cursor = ev->seq;
+	f->run_events++;
+	f->sub_events++;
+}
+
+static void on_caught_up(struct ipsnet_conn *c, uint64_t seq, void *arg)
+{
+	struct follow *f = arg;
+	int rv;
+	if (f->stopping || c != f->conn)
+		return;
+	clear_bar(f);
+	if (seq > f->cursor)
+		f->cursor = seq;
+	if ((rv = f->ops->on_caught_up(f, seq)) != 0) {
+		stop(f, cli_exit_code(rv));
+		return;
+	}
+	f->caught_up = true;
+	if (!f->follow)
+		stop(f, 0);
+}
+
+static const struct ipsnet_subscription_callbacks sub_callbacks = {
+    .on_event = on_event,
+    .on_caught_up = on_caught_up,
+};
+
+static void on_subscribed(struct ipsnet_conn *c, int status,
+			  const char *message, const Ipsnet__V1__Envelope *resp,
+			  void *arg)
+{
+	struct follow *f = arg;
+	if (f->stopping || c != f->conn)
+		return;
+	if (status != 0) {
+		if (status != IPSNET_ECLOSED) /* else on_closed says it */
+			fail(f, status, "the server refused the subscription: %s",
+			     message);
+		return;
+	}
+	uint64_t head = resp->subscribed->head_seq;
+	if (head < f->cursor) {
+		fail(f, IPSNET_EPRECONDITION,
+		     "this is at seq %" PRIu64 " but the server's journal ends "
+		     "at seq %" PRIu64 ": it was made from another journal",
+		     f->cursor, head);
+		return;
+	}
+	f->subscribed = true;
+	f->retry_ms = RETRY_FIRST_MS;
+	f->sub_start_seq = f->cursor;
+	f->sub_head_seq = head;
+	f->sub_start_us = util_mono_us();
+	f->sub_events = 0;
+}
+
+static void on_ready(struct ipsnet_conn *c, int status, const char *message,
+		     void *arg)
+{
+	struct follow *f = arg;
+	if (status != 0 || f->stopping)
+		return; /* on_closed follows */
+	const Ipsnet__V1__HelloOk *hello = ipsnet_conn_hello(c);
+	int rv = f->ops->on_hello != NULL ? f->ops->on_hello(f, hello) : 0;
+	if (rv != 0) {
+		stop(f, cli_exit_code(rv));
+		return;
+	}
+	if (f->from_head) {
+		f->cursor = hello->journal_seq;
+		f->from_head = false;
+	}
+	f->last_ping_us = util_mono_us();
+	rv = ipsnet_subscribe(c, f->cursor, f->kinds, f->n_kinds,
+			      &sub_callbacks, f, on_subscribed, f);
+	if (rv != 0)
+		fail(f, rv, "cannot subscribe: %s", ipsnet_strerror(rv));
+}
+
+/* Worth another try: the server or the network went away, not a refusal
+ * that would come again. */
+static bool transient(int status)
+{
+	int code = ipsnet_err_status(status);
+	return code == IPSNET__V1__CODE__UNAVAILABLE ||
+	       code == IPSNET__V1__CODE__DEADLINE_EXCEEDED;
+}
+
+static void on_retry(uv_timer_t *t)
+{
+	struct follow *f = container_of(t, struct follow, retry);
+	if (!f->stopping)
+		follow_connect(f);
+}
+
+static void on_closed(struct ipsnet_conn *c, int status, const char *message,
+		      void *arg)
+{
+	struct follow *f = arg;
+	f->conn = NULL;
+	f->subscribed = false;
+	clear_bar(f);
+	int rv = f->ops->flush(f);
+	if (rv != 0 && !f->stopping) {
+		f->stopping = true;
+		f->exit_code = cli_exit_code(rv);
+	}
+	if (f->stopping) {
+		close_handles(f);
+		return;
+	}
+	if (status == 0)
+		status = IPSNET_ECLOSED;
+	if (!f->follow || !transient(status)) {
+		fail(f, status, "%s",
+		     message != NULL && message[0] != '\0'
+			 ? message
+			 : ipsnet_strerror(status));
+		return;
+	}
+	fprintf(stderr,
+		"ipsnet: %s; trying again in %.1f s (from seq %" PRIu64 ")\n",
+		message != NULL && message[0] != '\0' ? message
+						      : ipsnet_strerror(status),
+		f->retry_ms / 1000.0, f->cursor);
+	uv_timer_start(&f->retry, on_retry, f->retry_ms, 0);
+	f->retry_ms = f->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS
+						     : f->retry_ms * 2;
+}
+
+static const struct ipsnet_callbacks conn_callbacks = {
+    .on_ready = on_ready,
+    .on_closed = on_closed,
+};
+
+static void follow_connect(struct follow *f)
+{
+	char err[512];
+	int rv = ipsnet_connect(&f->loop, &f->opts, &conn_callbacks, f,
+				&f->conn, err, sizeof(err));
+	if (rv != 0) {
+		f->conn = NULL;
+		fail(f, rv, "%s", err);
+	}
+}
+
+static void on_ping(struct ipsnet_conn *c, int status, const char *message,
+		    const Ipsnet__V1__Envelope *resp, void *arg)
+{
+	/* Only its coming matters; a connection that died says so itself. */
+}
+
+static void on_tick(uv_timer_t *t)
+{
+	struct follow *f = container_of(t, struct follow, tick);
+	if (f->stopping)
+		return;
+	int rv = f->ops->flush(f);
+	if (rv != 0) {
+		stop(f, cli_exit_code(rv));
+		return;
+	}
+	if (f->progress && f->subscribed && !f->caught_up)
+		draw_bar(f);
+	uint64_t now = util_mono_us();
+	if (f->subscribed && now - f->last_ping_us >= KEEPALIVE_MS * 1000ULL) {
+		Ipsnet__V1__Envelope req = IPSNET__V1__ENVELOPE__INIT;
+		Ipsnet__V1__Ping ping = IPSNET__V1__PING__INIT;
+		ping.client_time_us = util_now_us();
+		req.body_case = IPSNET__V1__ENVELOPE__BODY_PING;
+		req.ping = &ping;
+		f->last_ping_us = now;
+		(void)ipsnet_request(f->conn, &req, on_ping, f);
+	}
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct follow *f = h->data;
+	stop(f, f->stopping ? f->exit_code : 0);
+}
+
+static void on_check(uv_check_t *h)
+{
+	struct follow *f = container_of(h, struct follow, check);
+	if (f->ops == NULL)
+		return;
+	/* Output goes out once per loop turn, not once per event. */
+	if (fflush(stdout) != 0 && !f->stopping) {
+		if (errno != EPIPE)
+			fprintf(stderr, "ipsnet: cannot write the output: %s\n",
+				strerror(errno));
+		stop(f, errno == EPIPE ? 0 : 1);
+	}
+}
+
+/* Runs the subscription until it stops; returns the exit code. */
+static int follow_run(struct follow *f)
+{
+	if (uv_loop_init(&f->loop) != 0)
+		return cli_fail(IPSNET_EINTERNAL, "cannot start an event loop");
+	uv_signal_init(&f->loop, &f->sigint);
+	uv_signal_init(&f->loop, &f->sigterm);
+	f->sigint.data = f->sigterm.data = f;
+	uv_signal_start(&f->sigint, on_signal, SIGINT);
+	uv_signal_start(&f->sigterm, on_signal, SIGTERM);
+	uv_timer_init(&f->loop, &f->tick);
+	uv_timer_init(&f->loop, &f->retry);
+	uv_timer_start(&f->tick, on_tick, TICK_MS, TICK_MS);
+	uv_check_init(&f->loop, &f->check);
+	uv_check_start(&f->check, on_check);
+	f->retry_ms = RETRY_FIRST_MS;
+	follow_connect(f);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(&f->loop) != 0)
+		fprintf(stderr, "ipsnet: the event loop did not end cleanly\n");
+	return f->exit_code;
+}
+
+/* Fills f->opts from the command's settings; 0 or the exit code. */
+static int follow_options(struct follow *f, struct cli *cli)
+{
+	f->opts = ipsnet_settings_options(&cli->settings);
+	f->opts.timeout_ms = cli->timeout_ms;
+	f->opts.software = "ipsnet/" IPSNET_VERSION;
+	if (f->opts.ca == NULL)
+		return cli_fail(IPSNET_EUSAGE,
+				"no network CA: give --ca FILE, IPSNET_CA or "
+				"--profile NAME");
+	/* A write to a connection the server dropped must fail, not end the
+	 * process: the connection is then made again. */
+	signal(SIGPIPE, SIG_IGN);
+	return 0;
+}
+
+/* Parses "client,program" into f->kinds (in the table's order, each once)
+ * and, when canon is not NULL, the same as one sorted string. 0 or the exit
+ * code. */
+static int parse_kinds(struct follow *f, const char *list, char *canon,
+		       size_t cap)
+{
+	bool want[N_KINDS] = {0};
+	const char *p = list;
+	while (*p != '\0') {
+		size_t n = strcspn(p, ",");
+		size_t k = 0;
+		while (k < N_KINDS && (strlen(kind_names[k]) != n ||
+				       strncmp(kind_names[k], p, n) != 0))
+			k++;
+		if (k == N_KINDS)
+			return cli_fail(IPSNET_EUSAGE,
+					"--kinds: unknown kind '%.*s' (client, "
+					"consent, trajectory, funding, job, "
+					"program, fidelity_review)",
+					(int)n, p);
+		want[k] = true;
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	f->n_kinds = 0;
+	for (size_t k = 0; k < N_KINDS; k++)
+		if (want[k])
+			f->kinds[f->n_kinds++] = kind_names[k];
+	if (f->n_kinds == 0)
+		return cli_fail(IPSNET_EUSAGE, "--kinds names no kind");
+	if (canon != NULL) {
+		/* The table is in alphabetical order but for two: sort. */
+		const char *sorted[N_KINDS];
+		memcpy(sorted, f->kinds, f->n_kinds * sizeof(sorted[0]));
+		for (size_t i = 1; i < f->n_kinds; i++)
+			for (size_t j = i; j > 0 &&
+					   strcmp(sorted[j - 1], sorted[j]) > 0;
+			     j--) {
+				const char *t = sorted[j];
+				sorted[j] = sorted[j - 1];
+				sorted[j - 1] = t;
+			}
+		canon[0] = '\0';
+		for (size_t i = 0; i < f->n_kinds; i++) {
+			if (i > 0)
+				strncat(canon, ",", cap - strlen(canon) - 1);
+			strncat(canon, sorted[i], cap - strlen(canon) - 1);
+		}
+	}
+	return 0;
+}
+
+/* ---- ipsnet sync ------------------------------------------------------- */
+
+static const char sync_usage[] =
+    "usage: ipsnet sync --mirror FILE [--follow] [--kinds KIND,...]\n"
+    "Keeps FILE, a local SQLite database, a copy of everything your\n"
+    "organisation may see: one table per kind (client, consent,\n"
+    "trajectory, funding, job, program, fidelity_review) and table meta\n"
+    "with the last journal seq handled. Resumes from that seq; a run that\n"
+    "was stopped or killed loses nothing and repeats nothing.\n"
+    "\n"
+    "  --mirror FILE     the mirror (made when missing)\n"
+    "  --follow          after catching up, go on with live changes until\n"
+    "                    SIGINT or SIGTERM (exit 0); reconnect when the\n"
+    "                    connection drops, waiting up to 30 s between tries\n"
+    "  --kinds LIST      only these kinds (comma-separated); a mirror is\n"
+    "                    always resumed with the kinds it was made with\n"
+    "\n"
+    "A progress bar shows on stderr while catching up, when stderr is a\n"
+    "terminal. At the end one line (with --json, an object) says where the\n"
+    "mirror is. Exit codes as for every command (ipsnet --help).\n";
+
+struct sync_run {
+	struct cli *cli;
+	const char *path;
+	struct mirror *mirror;
+	char kinds[160];
+	char organisation[64];
+};
+
+static int sync_hello(struct follow *f, const Ipsnet__V1__HelloOk *hello)
+{
+	struct sync_run *s = f->arg;
+	char err[512];
+	int rv = mirror_bind(s->mirror, hello->organisation_id, s->kinds, err,
+			     sizeof(err));
+	if (rv != 0) {
+		clear_bar(f);
+		fprintf(stderr, "ipsnet: %s: %s\n", s->path, err);
+	}
+	util_strlcpy(s->organisation, hello->organisation_id,
+		     sizeof(s->organisation));
+	return rv;
+}
+
+static int sync_commit(struct follow *f)
+{
+	struct sync_run *s = f->arg;
+	char err[512];
+	int rv = mirror_commit(s->mirror, err, sizeof(err));
+	if (rv != 0) {
+		clear_bar(f);
+		fprintf(stderr, "ipsnet: %s: %s\n", s->path, err);
+	}
+	return rv;
+}
+
+static int sync_event(struct follow *f, const Ipsnet__V1__Event *ev)
+{
+	struct sync_run *s = f->arg;
+	char err[512];
+	int rv = mirror_apply(s->mirror, ev, err, sizeof(err));
+	if (rv != 0) {
+		clear_bar(f);
+		fprintf(stderr, "ipsnet: %s: %s\n", s->path, err);
+		return rv;
+	}
+	if (mirror_pending(s->mirror) >= BATCH_EVENTS)
+		return sync_commit(f);
+	return 0;
+}
+
+static int sync_caught_up(struct follow *f, uint64_t seq)
+{
+	struct sync_run *s = f->arg;
+	char err[512];
+	int rv = mirror_advance(s->mirror, seq, err, sizeof(err));
+	if (rv != 0) {
+		fprintf(stderr, "ipsnet: %s: %s\n", s->path, err);
+		return rv;
+	}
+	rv = sync_commit(f);
+	if (rv == 0 && f->follow && !f->caught_up && isatty(STDERR_FILENO))
+		fprintf(stderr,
+			"caught up at seq %" PRIu64 "; following live changes "
+			"(Ctrl-C stops)\n",
+			seq);
+	return rv;
+}
+
+/* A batch is committed when it is full or BATCH_MS old: the tick comes
+ * every BATCH_MS, so no event waits longer than that. */
+static const struct follow_ops sync_ops = {
+    .on_hello = sync_hello,
+    .on_event = sync_event,
+    .on_caught_up = sync_caught_up,
+    .flush = sync_commit,
+};
+
+int cmd_sync(struct cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"mirror", required_argument, NULL, 'm'},
+	    {"follow", no_argument, NULL, 'f'},
+	    {"kinds", required_argument, NULL, 'k'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct follow *f = calloc(1, sizeof(*f));
+	struct sync_run s = {.cli = cli};
+	const char *kinds = NULL;
+	char err[512];
+	int ch, rv;
+
+	if (f == NULL)
+		return cli_fail(IPSNET_ENOMEM, "out of memory");
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'm':
+			s.path = optarg;
+			break;
+		case 'f':
+			f->follow = true;
+			break;
+		case 'k':
+			kinds = optarg;
+			break;
+		case 'h':
+			fputs(sync_usage, stdout);
+			rv = 0;
+			goto out;
+		default:
+			fputs(sync_usage, stderr);
+			rv = 2;
+			goto out;
+		}
+	}
+	if (optind < argc) {
+		rv = cli_fail(IPSNET_EUSAGE, "unexpected argument '%s'",
+			      argv[optind]);
+		goto out;
+	}
+	if (s.path == NULL || s.path[0] == '\0') {
+		rv = cli_fail(IPSNET_EUSAGE, "--mirror FILE is required");
+		goto out;
+	}
+	if (kinds != NULL &&
+	    (rv = parse_kinds(f, kinds, s.kinds, sizeof(s.kinds))) != 0)
+		goto out;
+	if ((rv = follow_options(f, cli)) != 0)
+		goto out;
+	rv = mirror_open(&s.mirror, s.path, err, sizeof(err));
+	if (rv != 0) {
+		rv = cli_fail(rv, "%s: %s", s.path, err);
+		goto out;
+	}
+	const struct mirror_meta *meta = mirror_meta(s.mirror);
+	if (kinds == NULL && meta->seq > 0) {
+		/* Resuming: the kinds it was made with. */
+		util_strlcpy(s.kinds, meta->kinds, sizeof(s.kinds));
+		if (s.kinds[0] != '\0' &&
+		    (rv = parse_kinds(f, s.kinds, NULL, 0)) != 0)
+			goto out_after_mirror;
+	}
+	f->ops = &sync_ops;
+	f->arg = &s;
+	f->cursor = meta->seq;
+	f->progress = isatty(STDERR_FILENO);
+	uint64_t t0 = util_mono_us();
+	rv = follow_run(f);
+	double secs = (double)(util_mono_us() - t0) / 1e6;
+	if (rv == 0) {
+		meta = mirror_meta(s.mirror);
+		if (cli->json) {
+			json_t *o = json_object();
+			json_object_set_new(o, "mirror", json_string(s.path));
+			json_object_set_new(o, "organisation",
+					    json_string(s.organisation));
+			json_object_set_new(o, "seq", json_integer((json_int_t)
+								       meta->seq));
+			json_object_set_new(o, "events",
+					    json_integer((json_int_t)
+							     f->run_events));
+			json_object_set_new(o, "events_total",
+					    json_integer((json_int_t)
+							     meta->events));
+			json_object_set_new(o, "milliseconds",
+					    json_integer((json_int_t)(secs * 1000)));
+			cli_print_json(o);
+		} else {
+			printf("%s: at seq %" PRIu64 ", %" PRIu64
+			       " events in %.1f s (%" PRIu64 " in all)\n",
+			       s.path, meta->seq, f->run_events, secs,
+			       meta->events);
+		}
+	}
+out_after_mirror:
+	mirror_close(s.mirror);
+out:
+	free(f);
+	return rv;
+}
+
+/* ---- ipsnet watch ------------------------------------------------------ */
+
+static const char watch_usage[] =
+    "usage: ipsnet watch [--since SEQ] [--kinds KIND,...] [--json]\n"
+    "Prints the changes your organisation may see as they are made, one\n"
+    "line each, until SIGINT or SIGTERM (exit 0). Reconnects when the\n"
+    "connection drops and goes on where it was.\n"
+    "\n"
+    "  --since SEQ       first the changes after journal seq SEQ (0: all),\n"
+    "                    then live ones; default: only new changes\n"
+    "  --kinds LIST      only these kinds (client, consent, trajectory,\n"
+    "                    funding, job, program, fidelity_review)\n"
+    "  --json            one JSON object a line: seq, time, organisation,\n"
+    "                    change, live, kind, id, version and the entity\n";
+
+/* "2026-11-25 16:57" of an ISO 8601 time. */
+static void minute_of(char *buf, size_t cap, const char *iso)
+{
+	size_t n = strlen(iso);
+	if (n >= 16 && iso[10] == 'T')
+		snprintf(buf, cap, "%.10s %.5s", iso, iso + 11);
+	else
+		snprintf(buf, cap, "%s", iso);
+}
+
+/* What happened, in words: "registered client cl-1". */
+static void describe(char *buf, size_t cap, const Ipsnet__V1__Event *ev)
+{
+	const Ipsnet__V1__ChangeOk *s = ev->state;
+	const char *c = ev->change != NULL ? ev->change : "";
+	char w[64];
+	if (s == NULL) {
+		snprintf(buf, cap, "%s", c);
+		return;
+	}
+	const char *id = s->entity_id;
+	switch (s->entity_case) {
+	case IPSNET__V1__CHANGE_OK__ENTITY_CLIENT:
+		snprintf(buf, cap, "%s client %s",
+			 strcmp(c, "register_client") == 0 ? "registered"
+							   : "updated",
+			 id);
+		return;
+	case IPSNET__V1__CHANGE_OK__ENTITY_CONSENT:
+		if (strcmp(c, "withdraw_consent") == 0)
+			snprintf(buf, cap, "withdrew consent %s of client %s",
+				 id, s->consent->client_id);
+		else
+			snprintf(buf, cap,
+				 "recorded consent %s of client %s for %s "
+				 "until %s",
+				 id, s->consent->client_id,
+				 s->consent->recipient, s->consent->valid_until);
+		return;
+	case IPSNET__V1__CHANGE_OK__ENTITY_TRAJECTORY:
+		mirror_enum_word(&ipsnet__v1__trajectory_status__descriptor,
+				 s->trajectory->status, w, sizeof(w));
+		if (strcmp(c, "refer") == 0)
+			snprintf(buf, cap,
+				 "referred client %s to program %s "
+				 "(trajectory %s)",
+				 s->trajectory->client_id,
+				 s->trajectory->program_id, id);
+		else if (strcmp(c, "import_trajectory") == 0)
+			snprintf(buf, cap, "imported trajectory %s (%s)", id,
+				 w);
+		else
+			snprintf(buf, cap, "moved trajectory %s to %s", id, w);
+		return;
+	case IPSNET__V1__CHANGE_OK__ENTITY_FUNDING:
+		mirror_enum_word(&ipsnet__v1__funding_status__descriptor,
+				 s->funding->status, w, sizeof(w));
+		if (strcmp(c, "request_funding") == 0)
+			snprintf(buf, cap,
+				 "asked %s for %u months of funding %s",
+				 s->funding->funder[0] != '\0'
+				     ? s->funding->funder
+				     : s->funding->other_description,
+				 s->funding->months, id);
+		else
+			snprintf(buf, cap, "marked funding %s %s", id, w);
+		return;
+	case IPSNET__V1__CHANGE_OK__ENTITY_JOB:
+		if (strcmp(c, "end_job") == 0)
+			snprintf(buf, cap, "ended job %s on %s", id,
+				 s->job->end_date);
+		else
+			snprintf(buf, cap, "recorded job %s of client %s", id,
+				 s->job->client_id);
+		return;
+	case IPSNET__V1__CHANGE_OK__ENTITY_PROGRAM:
+		snprintf(buf, cap, "%s program %s",
+			 s->version <= 1 ? "added" : "changed", id);
+		return;
+	case IPSNET__V1__CHANGE_OK__ENTITY_REVIEW:
+		snprintf(buf, cap,
+			 "recorded fidelity review %s of program %s (%u, %s)",
+			 id, s->review->program_id, s->review->total,
+			 s->review->band);
+		return;
+	default:
+		snprintf(buf, cap, "%s %s %s", c, s->entity_kind, id);
+		return;
+	}
+}
+
+static json_t *event_json(const Ipsnet__V1__Event *ev)
+{
+	json_t *o = json_object();
+	const char *kind;
+	const ProtobufCMessage *msg;
+	json_object_set_new(o, "seq", json_integer((json_int_t)ev->seq));
+	json_object_set_new(o, "time", json_string(ev->time));
+	json_object_set_new(o, "organisation", json_string(ev->organisation));
+	json_object_set_new(o, "change", json_string(ev->change));
+	json_object_set_new(o, "live", json_boolean(ev->live));
+	if (ev->state != NULL && mirror_entity(ev->state, &kind, &msg)) {
+		json_object_set_new(o, "kind", json_string(kind));
+		json_object_set_new(o, "id", json_string(ev->state->entity_id));
+		json_object_set_new(
+		    o, "version", json_integer((json_int_t)ev->state->version));
+		json_object_set_new(o, kind, mirror_entity_json(msg));
+	}
+	return o;
+}
+
+static int watch_event(struct follow *f, const Ipsnet__V1__Event *ev)
+{
+	struct cli *cli = f->arg;
+	if (cli->json) {
+		json_t *o = event_json(ev);
+		char *line = o != NULL ? json_dumps(o, JSON_COMPACT |
+							   JSON_PRESERVE_ORDER)
+				       : NULL;
+		json_decref(o);
+		if (line == NULL) {
+			fprintf(stderr, "ipsnet: out of memory\n");
+			return IPSNET_ENOMEM;
+		}
+		puts(line);
+		free(line);
+		return 0;
+	}
+	char when[32], what[512];
+	minute_of(when, sizeof(when), ev->time);
+	describe(what, sizeof(what), ev);
+	printf("%s %s %s (version %" PRIu64 ")\n", when, ev->organisation,
+	       what, ev->state != NULL ? ev->state->version : 0);
+	return 0;
+}
+
+static int watch_caught_up(struct follow *f, uint64_t seq)
+{
+	if (!f->caught_up && isatty(STDERR_FILENO))
+		fprintf(stderr,
+			"-- up to date at seq %" PRIu64 "; waiting for changes "
+			"(Ctrl-C stops) --\n",
+			seq);
+	return 0;
+}
+
+static int watch_flush(struct follow *f)
+{
+	return 0; /* the check handle flushes stdout every loop turn */
+}
+
+static const struct follow_ops watch_ops = {
+    .on_event = watch_event,
+    .on_caught_up = watch_caught_up,
+    .flush = watch_flush,
+};
+
+int cmd_watch(struct cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"since", required_argument, NULL, 's'},
+	    {"kinds", required_argument, NULL, 'k'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct follow *f = calloc(1, sizeof(*f));
+	int ch, rv;
+
+	if (f == NULL)
+		return cli_fail(IPSNET_ENOMEM, "out of memory");
+	f->from_head = true;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		char *end;
+		switch (ch) {
+		case 's':
+			errno = 0;
+			f->cursor = strtoull(optarg, &end, 10);
+			if (optarg[0] < '0' || optarg[0] > '9' ||
+			    *end != '\0' || errno != 0) {
+				rv = cli_fail(IPSNET_EUSAGE,
+					      "--since takes a journal seq (0 "
+					      "or more)");
+				goto out;
+			}
+			f->from_head = false;
+			break;
+		case 'k':
+			if ((rv = parse_kinds(f, optarg, NULL, 0)) != 0)
+				goto out;
+			break;
+		case 'h':
+			fputs(watch_usage, stdout);
+			rv = 0;
+			goto out;
+		default:
+			fputs(watch_usage, stderr);
+			rv = 2;
+			goto out;
+		}
+	}
+	if (optind < argc) {
+		rv = cli_fail(IPSNET_EUSAGE, "unexpected argument '%s'",
+			      argv[optind]);
+		goto out;
+	}
+	if ((rv = follow_options(f, cli)) != 0)
+		goto out;
+	f->follow = true;
+	f->ops = &watch_ops;
+	f->arg = cli;
+	rv = follow_run(f);
+out:
+	free(f);
+	return rv;
+}

@@ -1,0 +1,781 @@
+/* The local SQLite mirror: see mirror.h. The tables are made from the
+ * proto descriptors of the entities, so a field added to the wire schema
+ * becomes a column (added to an existing mirror on its next open). */
+#include "mirror.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "ipsnet_errors.h"
+#include "util.h"
+
+/* Raised for an existing mirror whose layout an older build cannot read. */
+#define MIRROR_FORMAT 1
+
+struct table {
+	const char *name;
+	const ProtobufCMessageDescriptor *desc;
+};
+
+static const struct table tables[] = {
+    {"client", &ipsnet__v1__client__descriptor},
+    {"consent", &ipsnet__v1__consent__descriptor},
+    {"trajectory", &ipsnet__v1__trajectory__descriptor},
+    {"funding", &ipsnet__v1__funding__descriptor},
+    {"job", &ipsnet__v1__job__descriptor},
+    {"program", &ipsnet__v1__program__descriptor},
+    {"fidelity_review", &ipsnet__v1__fidelity_review__descriptor},
+};
+
+#define N_TABLES ARRAY_SIZE(tables)
+
+struct mirror {
+	sqlite3 *db;
+	int lock_fd;
+	struct mirror_meta meta;
+	sqlite3_stmt *upsert[N_TABLES];
+	sqlite3_stmt *set_meta;
+	bool in_tx;
+	size_t pending;      /* events in the open transaction */
+	uint64_t tx_seq;     /* the seq the open transaction reaches */
+	uint64_t tx_events;  /* events applied in it */
+};
+
+/* ---- values ------------------------------------------------------------ */
+
+const char *mirror_enum_word(const ProtobufCEnumDescriptor *d, int value,
+			     char *buf, size_t cap)
+{
+	const ProtobufCEnumValue *v =
+	    value != 0 ? protobuf_c_enum_descriptor_get_value(d, value) : NULL;
+	buf[0] = '\0';
+	if (value == 0)
+		return buf;
+	if (v == NULL) {
+		snprintf(buf, cap, "%d", value);
+		return buf;
+	}
+	/* "TRAJECTORY_ON_HOLD": the enum's own prefix, then the word. */
+	const char *word = strchr(v->name, '_');
+	word = word != NULL ? word + 1 : v->name;
+	size_t i = 0;
+	for (; word[i] != '\0' && i + 1 < cap; i++)
+		buf[i] = (char)tolower((unsigned char)word[i]);
+	buf[i] = '\0';
+	return buf;
+}
+
+static const void *field_ptr(const ProtobufCMessage *msg,
+			     const ProtobufCFieldDescriptor *f)
+{
+	return (const char *)msg + f->offset;
+}
+
+/* One element of a field as JSON; p points at it. */
+static json_t *scalar_json(const ProtobufCFieldDescriptor *f, const void *p)
+{
+	char word[64];
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_STRING: {
+		const char *s = *(char *const *)p;
+		json_t *j = json_string(s != NULL ? s : "");
+		if (j == NULL) {
+			/* Not UTF-8: keep what can be kept. */
+			char *copy = strdup(s);
+			if (copy == NULL)
+				return NULL;
+			for (char *c = copy; *c != '\0'; c++)
+				if ((unsigned char)*c >= 0x80)
+					*c = '?';
+			j = json_string(copy);
+			free(copy);
+		}
+		return j;
+	}
+	case PROTOBUF_C_TYPE_INT32:
+	case PROTOBUF_C_TYPE_SINT32:
+	case PROTOBUF_C_TYPE_SFIXED32:
+		return json_integer(*(const int32_t *)p);
+	case PROTOBUF_C_TYPE_UINT32:
+	case PROTOBUF_C_TYPE_FIXED32:
+		return json_integer(*(const uint32_t *)p);
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+		return json_integer(*(const int64_t *)p);
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64:
+		return json_integer((json_int_t) * (const uint64_t *)p);
+	case PROTOBUF_C_TYPE_BOOL:
+		return json_boolean(*(const protobuf_c_boolean *)p);
+	case PROTOBUF_C_TYPE_FLOAT:
+		return json_real(*(const float *)p);
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return json_real(*(const double *)p);
+	case PROTOBUF_C_TYPE_ENUM:
+		return json_string(mirror_enum_word(f->descriptor,
+						    *(const int *)p, word,
+						    sizeof(word)));
+	default:
+		return json_null(); /* bytes, messages: no entity has them */
+	}
+}
+
+static size_t scalar_size(const ProtobufCFieldDescriptor *f)
+{
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64:
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return 8;
+	case PROTOBUF_C_TYPE_STRING:
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return sizeof(void *);
+	case PROTOBUF_C_TYPE_BYTES:
+		return sizeof(ProtobufCBinaryData);
+	case PROTOBUF_C_TYPE_BOOL:
+		return sizeof(protobuf_c_boolean);
+	default:
+		return 4;
+	}
+}
+
+static json_t *field_json(const ProtobufCMessage *msg,
+			  const ProtobufCFieldDescriptor *f)
+{
+	const void *p = field_ptr(msg, f);
+	if (f->label != PROTOBUF_C_LABEL_REPEATED)
+		return scalar_json(f, p);
+	size_t n = *(const size_t *)((const char *)msg + f->quantifier_offset);
+	const char *elems = *(const char *const *)p;
+	json_t *a = json_array();
+	for (size_t i = 0; a != NULL && i < n; i++)
+		if (json_array_append_new(
+			a, scalar_json(f, elems + i * scalar_size(f))) != 0) {
+			json_decref(a);
+			a = NULL;
+		}
+	return a;
+}
+
+json_t *mirror_entity_json(const ProtobufCMessage *msg)
+{
+	const ProtobufCMessageDescriptor *d = msg->descriptor;
+	json_t *o = json_object();
+	for (unsigned i = 0; o != NULL && i < d->n_fields; i++) {
+		json_t *v = field_json(msg, &d->fields[i]);
+		if (v == NULL || json_object_set_new(o, d->fields[i].name, v)) {
+			json_decref(o);
+			o = NULL;
+		}
+	}
+	return o;
+}
+
+bool mirror_entity(const Ipsnet__V1__ChangeOk *ok, const char **kind,
+		   const ProtobufCMessage **msg)
+{
+	const void *m = NULL;
+	size_t t = N_TABLES;
+	switch (ok->entity_case) {
+	case IPSNET__V1__CHANGE_OK__ENTITY_CLIENT:
+		m = ok->client, t = 0;
+		break;
+	case IPSNET__V1__CHANGE_OK__ENTITY_CONSENT:
+		m = ok->consent, t = 1;
+		break;
+	case IPSNET__V1__CHANGE_OK__ENTITY_TRAJECTORY:
+		m = ok->trajectory, t = 2;
+		break;
+	case IPSNET__V1__CHANGE_OK__ENTITY_FUNDING:
+		m = ok->funding, t = 3;
+		break;
+	case IPSNET__V1__CHANGE_OK__ENTITY_JOB:
+		m = ok->job, t = 4;
+		break;
+	case IPSNET__V1__CHANGE_OK__ENTITY_PROGRAM:
+		m = ok->program, t = 5;
+		break;
+	case IPSNET__V1__CHANGE_OK__ENTITY_REVIEW:
+		m = ok->review, t = 6;
+		break;
+	default:
+		return false;
+	}
+	if (m == NULL)
+		return false;
+	*kind = tables[t].name;
+	*msg = m;
+	return true;
+}
+
+/* Binds field f of msg to parameter col of st. */
+static int bind_field(sqlite3_stmt *st, int col, const ProtobufCMessage *msg,
+		      const ProtobufCFieldDescriptor *f)
+{
+	const void *p = field_ptr(msg, f);
+	char word[64];
+	if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+		json_t *a = field_json(msg, f);
+		char *s = a != NULL ? json_dumps(a, JSON_COMPACT) : NULL;
+		json_decref(a);
+		if (s == NULL)
+			return SQLITE_NOMEM;
+		int rc = sqlite3_bind_text(st, col, s, -1, SQLITE_TRANSIENT);
+		free(s);
+		return rc;
+	}
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_STRING: {
+		const char *s = *(char *const *)p;
+		return sqlite3_bind_text(st, col, s != NULL ? s : "", -1,
+					 SQLITE_STATIC);
+	}
+	case PROTOBUF_C_TYPE_INT32:
+	case PROTOBUF_C_TYPE_SINT32:
+	case PROTOBUF_C_TYPE_SFIXED32:
+		return sqlite3_bind_int64(st, col, *(const int32_t *)p);
+	case PROTOBUF_C_TYPE_UINT32:
+	case PROTOBUF_C_TYPE_FIXED32:
+		return sqlite3_bind_int64(st, col, *(const uint32_t *)p);
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64:
+		return sqlite3_bind_int64(st, col, *(const sqlite3_int64 *)p);
+	case PROTOBUF_C_TYPE_BOOL:
+		return sqlite3_bind_int(st, col,
+					*(const protobuf_c_boolean *)p != 0);
+	case PROTOBUF_C_TYPE_FLOAT:
+		return sqlite3_bind_double(st, col, *(const float *)p);
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return sqlite3_bind_double(st, col, *(const double *)p);
+	case PROTOBUF_C_TYPE_ENUM:
+		return sqlite3_bind_text(
+		    st, col,
+		    mirror_enum_word(f->descriptor, *(const int *)p, word,
+				     sizeof(word)),
+		    -1, SQLITE_TRANSIENT);
+	default:
+		return sqlite3_bind_null(st, col);
+	}
+}
+
+static const char *column_type(const ProtobufCFieldDescriptor *f)
+{
+	if (f->label == PROTOBUF_C_LABEL_REPEATED)
+		return "TEXT"; /* a JSON array */
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_STRING:
+	case PROTOBUF_C_TYPE_ENUM:
+		return "TEXT";
+	case PROTOBUF_C_TYPE_FLOAT:
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return "REAL";
+	case PROTOBUF_C_TYPE_BYTES:
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return "BLOB";
+	default:
+		return "INTEGER";
+	}
+}
+
+/* ---- schema ------------------------------------------------------------ */
+
+/* A growing SQL text. */
+struct sql {
+	char *s;
+	size_t len, cap;
+	bool failed;
+};
+
+static void sql_add(struct sql *q, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void sql_add(struct sql *q, const char *fmt, ...)
+{
+	va_list ap;
+	for (;;) {
+		if (q->failed)
+			return;
+		va_start(ap, fmt);
+		int n = vsnprintf(q->s != NULL ? q->s + q->len : NULL,
+				  q->s != NULL ? q->cap - q->len : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			q->failed = true;
+			return;
+		}
+		if (q->s != NULL && q->len + (size_t)n < q->cap) {
+			q->len += (size_t)n;
+			return;
+		}
+		size_t cap = (q->cap == 0 ? 512 : q->cap * 2) + (size_t)n;
+		char *grown = realloc(q->s, cap);
+		if (grown == NULL) {
+			q->failed = true;
+			return;
+		}
+		q->s = grown;
+		q->cap = cap;
+	}
+}
+
+static int fail_db(sqlite3 *db, int code, char *err, size_t errlen,
+		   const char *what)
+{
+	snprintf(err, errlen, "%s: %s", what, sqlite3_errmsg(db));
+	return code;
+}
+
+static bool has_column(sqlite3 *db, const char *table, const char *column)
+{
+	sqlite3_stmt *st;
+	bool found = false;
+	char sql[128];
+	snprintf(sql, sizeof(sql), "PRAGMA table_info(\"%s\")", table);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return false;
+	while (!found && sqlite3_step(st) == SQLITE_ROW)
+		found = strcmp((const char *)sqlite3_column_text(st, 1),
+			       column) == 0;
+	sqlite3_finalize(st);
+	return found;
+}
+
+/* Creates the table, or adds the columns a newer schema has. */
+static int make_table(struct mirror *m, const struct table *t, char *err,
+		      size_t errlen)
+{
+	const ProtobufCMessageDescriptor *d = t->desc;
+	struct sql q = {0};
+	int rv = 0;
+
+	sql_add(&q, "CREATE TABLE IF NOT EXISTS \"%s\" (", t->name);
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		sql_add(&q, "\"%s\" %s%s, ", f->name, column_type(f),
+			strcmp(f->name, "id") == 0 ? " PRIMARY KEY" : "");
+	}
+	sql_add(&q, "seq INTEGER NOT NULL)");
+	if (q.failed) {
+		rv = IPSNET_ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	if (sqlite3_exec(m->db, q.s, NULL, NULL, NULL) != SQLITE_OK) {
+		rv = fail_db(m->db, IPSNET_EIO, err, errlen,
+			     "cannot make the mirror's tables");
+		goto out;
+	}
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		char sql[256];
+		if (has_column(m->db, t->name, f->name))
+			continue;
+		snprintf(sql, sizeof(sql),
+			 "ALTER TABLE \"%s\" ADD COLUMN \"%s\" %s", t->name,
+			 f->name, column_type(f));
+		if (sqlite3_exec(m->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+			rv = fail_db(m->db, IPSNET_EIO, err, errlen,
+				     "cannot add a column to the mirror");
+			goto out;
+		}
+	}
+	/* The questions a local system asks: a client's case, a program's
+	 * trajectories and reviews. */
+	static const char *const indexed[] = {"client_id", "program_id"};
+	for (size_t k = 0; k < ARRAY_SIZE(indexed); k++) {
+		char sql[256];
+		if (protobuf_c_message_descriptor_get_field_by_name(
+			d, indexed[k]) == NULL)
+			continue;
+		snprintf(sql, sizeof(sql),
+			 "CREATE INDEX IF NOT EXISTS \"%s_%s\" ON \"%s\"(\"%s\")",
+			 t->name, indexed[k], t->name, indexed[k]);
+		if (sqlite3_exec(m->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+			rv = fail_db(m->db, IPSNET_EIO, err, errlen,
+				     "cannot index the mirror");
+			goto out;
+		}
+	}
+out:
+	free(q.s);
+	return rv;
+}
+
+/* INSERT ... ON CONFLICT(id) DO UPDATE ... WHERE the version grows. */
+static int prepare_upsert(struct mirror *m, size_t ti, char *err,
+			  size_t errlen)
+{
+	const struct table *t = &tables[ti];
+	const ProtobufCMessageDescriptor *d = t->desc;
+	struct sql q = {0};
+	int rv = 0;
+
+	sql_add(&q, "INSERT INTO \"%s\" (", t->name);
+	for (unsigned i = 0; i < d->n_fields; i++)
+		sql_add(&q, "\"%s\", ", d->fields[i].name);
+	sql_add(&q, "seq) VALUES (");
+	for (unsigned i = 0; i <= d->n_fields; i++)
+		sql_add(&q, "?%u%s", i + 1, i < d->n_fields ? ", " : "");
+	sql_add(&q, ") ON CONFLICT(id) DO UPDATE SET ");
+	for (unsigned i = 0; i < d->n_fields; i++)
+		if (strcmp(d->fields[i].name, "id") != 0)
+			sql_add(&q, "\"%s\" = excluded.\"%s\", ",
+				d->fields[i].name, d->fields[i].name);
+	sql_add(&q,
+		"seq = excluded.seq WHERE excluded.version > \"%s\".version",
+		t->name);
+	if (q.failed) {
+		snprintf(err, errlen, "out of memory");
+		rv = IPSNET_ENOMEM;
+	} else if (sqlite3_prepare_v3(m->db, q.s, -1,
+				      SQLITE_PREPARE_PERSISTENT,
+				      &m->upsert[ti], NULL) != SQLITE_OK) {
+		rv = fail_db(m->db, IPSNET_EIO, err, errlen,
+			     "cannot prepare the mirror's statements");
+	}
+	free(q.s);
+	return rv;
+}
+
+/* ---- meta -------------------------------------------------------------- */
+
+static int read_meta(struct mirror *m, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	int64_t format = 0;
+	if (sqlite3_prepare_v2(m->db, "SELECT key, value FROM meta", -1, &st,
+			       NULL) != SQLITE_OK)
+		return fail_db(m->db, IPSNET_EIO, err, errlen,
+			       "cannot read the mirror");
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *key = (const char *)sqlite3_column_text(st, 0);
+		const char *text = (const char *)sqlite3_column_text(st, 1);
+		if (key == NULL)
+			continue;
+		if (text == NULL)
+			text = "";
+		if (strcmp(key, "format") == 0)
+			format = sqlite3_column_int64(st, 1);
+		else if (strcmp(key, "seq") == 0)
+			m->meta.seq = (uint64_t)sqlite3_column_int64(st, 1);
+		else if (strcmp(key, "events") == 0)
+			m->meta.events = (uint64_t)sqlite3_column_int64(st, 1);
+		else if (strcmp(key, "organisation") == 0)
+			util_strlcpy(m->meta.organisation, text,
+				     sizeof(m->meta.organisation));
+		else if (strcmp(key, "kinds") == 0)
+			util_strlcpy(m->meta.kinds, text,
+				     sizeof(m->meta.kinds));
+	}
+	sqlite3_finalize(st);
+	if (format != MIRROR_FORMAT) {
+		snprintf(err, errlen,
+			 "the mirror has format %" PRId64
+			 "; this ipsnet reads format %d",
+			 format, MIRROR_FORMAT);
+		return IPSNET_EPRECONDITION;
+	}
+	return 0;
+}
+
+/* A file that is a database but not a mirror is never written to. */
+static int check_is_mirror(struct mirror *m, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	int tables_n = 0, meta_n = 0;
+	if (sqlite3_prepare_v2(m->db,
+			       "SELECT count(*), count(*) FILTER (WHERE name = "
+			       "'meta') FROM sqlite_schema WHERE type = "
+			       "'table'",
+			       -1, &st, NULL) != SQLITE_OK)
+		return fail_db(m->db, IPSNET_EIO, err, errlen,
+			       "cannot read the file as SQLite");
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		tables_n = sqlite3_column_int(st, 0);
+		meta_n = sqlite3_column_int(st, 1);
+	}
+	sqlite3_finalize(st);
+	if (tables_n > 0 && meta_n == 0) {
+		snprintf(err, errlen,
+			 "the file is an SQLite database but not an ipsnet "
+			 "mirror; give a new file name");
+		return IPSNET_EPRECONDITION;
+	}
+	return 0;
+}
+
+int mirror_open(struct mirror **out, const char *path, char *err,
+		size_t errlen)
+{
+	struct mirror *m = calloc(1, sizeof(*m));
+	int rv;
+	if (m == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return IPSNET_ENOMEM;
+	}
+	m->lock_fd = -1;
+	if (sqlite3_open_v2(path, &m->db,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+				SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK) {
+		rv = fail_db(m->db, IPSNET_EIO, err, errlen,
+			     "cannot open the mirror");
+		goto err_after_db;
+	}
+	/* One sync per file: a second one would race the first's cursor.
+	 * (flock, not fcntl: closing this descriptor must not drop SQLite's
+	 * own POSIX locks, and it stays open until SQLite has closed.) */
+	m->lock_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (m->lock_fd < 0) {
+		snprintf(err, errlen, "cannot open the mirror: %s",
+			 strerror(errno));
+		rv = IPSNET_EIO;
+		goto err_after_db;
+	}
+	if (flock(m->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		snprintf(err, errlen,
+			 "another ipsnet sync is writing to this mirror");
+		rv = IPSNET_EBUSY;
+		goto err_after_db;
+	}
+	sqlite3_busy_timeout(m->db, 5000);
+	if ((rv = check_is_mirror(m, err, errlen)) != 0)
+		goto err_after_db;
+	/* WAL: readers of the mirror never block the sync, nor it them.
+	 * synchronous=NORMAL: a crash of this process loses nothing
+	 * committed; power loss may take the last transactions back, rows and
+	 * seq together, and the next sync fetches them again. */
+	if (sqlite3_exec(m->db,
+			 "PRAGMA journal_mode = WAL;"
+			 "PRAGMA synchronous = NORMAL;"
+			 "BEGIN IMMEDIATE;"
+			 "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY "
+			 "KEY, value);"
+			 "INSERT OR IGNORE INTO meta VALUES ('format', 1), "
+			 "('seq', 0), ('events', 0), ('organisation', ''), "
+			 "('kinds', ''), ('updated_at', '');",
+			 NULL, NULL, NULL) != SQLITE_OK) {
+		rv = fail_db(m->db, IPSNET_EIO, err, errlen,
+			     "cannot set up the mirror");
+		goto err_after_tx;
+	}
+	for (size_t i = 0; i < N_TABLES; i++)
+		if ((rv = make_table(m, &tables[i], err, errlen)) != 0)
+			goto err_after_tx;
+	if (sqlite3_exec(m->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		rv = fail_db(m->db, IPSNET_EIO, err, errlen,
+			     "cannot set up the mirror");
+		goto err_after_tx;
+	}
+	if ((rv = read_meta(m, err, errlen)) != 0)
+		goto err_after_db;
+	for (size_t i = 0; i < N_TABLES; i++)
+		if ((rv = prepare_upsert(m, i, err, errlen)) != 0)
+			goto err_after_db;
+	if (sqlite3_prepare_v3(m->db,
+			       "UPDATE meta SET value = ?2 WHERE key = ?1", -1,
+			       SQLITE_PREPARE_PERSISTENT, &m->set_meta,
+			       NULL) != SQLITE_OK) {
+		rv = fail_db(m->db, IPSNET_EIO, err, errlen,
+			     "cannot prepare the mirror's statements");
+		goto err_after_db;
+	}
+	m->tx_seq = m->meta.seq;
+	*out = m;
+	return 0;
+
+err_after_tx:
+	sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL);
+err_after_db:
+	mirror_close(m);
+	return rv;
+}
+
+void mirror_close(struct mirror *m)
+{
+	if (m == NULL)
+		return;
+	if (m->in_tx)
+		sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL);
+	for (size_t i = 0; i < N_TABLES; i++)
+		sqlite3_finalize(m->upsert[i]);
+	sqlite3_finalize(m->set_meta);
+	sqlite3_close(m->db);
+	if (m->lock_fd >= 0)
+		close(m->lock_fd); /* after SQLite: see mirror_open */
+	free(m);
+}
+
+const struct mirror_meta *mirror_meta(const struct mirror *m)
+{
+	return &m->meta;
+}
+
+static int set_meta_text(struct mirror *m, const char *key, const char *text)
+{
+	sqlite3_bind_text(m->set_meta, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(m->set_meta, 2, text, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(m->set_meta);
+	sqlite3_reset(m->set_meta);
+	return rc == SQLITE_DONE ? 0 : IPSNET_EIO;
+}
+
+static int set_meta_int(struct mirror *m, const char *key, uint64_t v)
+{
+	sqlite3_bind_text(m->set_meta, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(m->set_meta, 2, (sqlite3_int64)v);
+	int rc = sqlite3_step(m->set_meta);
+	sqlite3_reset(m->set_meta);
+	return rc == SQLITE_DONE ? 0 : IPSNET_EIO;
+}
+
+int mirror_bind(struct mirror *m, const char *organisation, const char *kinds,
+		char *err, size_t errlen)
+{
+	struct mirror_meta *meta = &m->meta;
+	if (meta->organisation[0] != '\0' &&
+	    strcmp(meta->organisation, organisation) != 0) {
+		snprintf(err, errlen,
+			 "the mirror holds what %s may see, and this "
+			 "connection is %s's; give another file",
+			 meta->organisation, organisation);
+		return IPSNET_EPRECONDITION;
+	}
+	if (meta->seq > 0 && strcmp(meta->kinds, kinds) != 0) {
+		snprintf(err, errlen,
+			 "the mirror holds %s, up to seq %" PRIu64
+			 "; resume it with %s%s, or start another file",
+			 meta->kinds[0] != '\0' ? meta->kinds : "every kind",
+			 meta->seq,
+			 meta->kinds[0] != '\0' ? "--kinds " : "no --kinds",
+			 meta->kinds);
+		return IPSNET_EPRECONDITION;
+	}
+	if (strcmp(meta->organisation, organisation) == 0 &&
+	    strcmp(meta->kinds, kinds) == 0)
+		return 0;
+	if (sqlite3_exec(m->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+		SQLITE_OK ||
+	    set_meta_text(m, "organisation", organisation) != 0 ||
+	    set_meta_text(m, "kinds", kinds) != 0 ||
+	    sqlite3_exec(m->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		int rv = fail_db(m->db, IPSNET_EIO, err, errlen,
+				 "cannot write to the mirror");
+		sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL);
+		return rv;
+	}
+	util_strlcpy(meta->organisation, organisation,
+		     sizeof(meta->organisation));
+	util_strlcpy(meta->kinds, kinds, sizeof(meta->kinds));
+	return 0;
+}
+
+static int begin(struct mirror *m, char *err, size_t errlen)
+{
+	if (m->in_tx)
+		return 0;
+	if (sqlite3_exec(m->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK)
+		return fail_db(m->db, IPSNET_EIO, err, errlen,
+			       "cannot write to the mirror");
+	m->in_tx = true;
+	m->pending = 0;
+	m->tx_events = 0;
+	return 0;
+}
+
+int mirror_apply(struct mirror *m, const Ipsnet__V1__Event *ev, char *err,
+		 size_t errlen)
+{
+	const char *kind;
+	const ProtobufCMessage *msg;
+	int rv;
+
+	if (ev->seq <= m->tx_seq)
+		return 0; /* handled already: never twice */
+	if ((rv = begin(m, err, errlen)) != 0)
+		return rv;
+	if (ev->state != NULL && mirror_entity(ev->state, &kind, &msg)) {
+		size_t ti = 0;
+		while (strcmp(tables[ti].name, kind) != 0)
+			ti++;
+		sqlite3_stmt *st = m->upsert[ti];
+		const ProtobufCMessageDescriptor *d = tables[ti].desc;
+		int rc = SQLITE_OK;
+		for (unsigned i = 0; rc == SQLITE_OK && i < d->n_fields; i++)
+			rc = bind_field(st, (int)i + 1, msg, &d->fields[i]);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_int64(st, (int)d->n_fields + 1,
+						(sqlite3_int64)ev->seq);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		if (rc != SQLITE_DONE)
+			return fail_db(m->db, IPSNET_EIO, err, errlen,
+				       "cannot write to the mirror");
+	}
+	/* An entity this build does not know still moves the cursor: a
+	 * newer server's kinds are skipped, not fetched forever. */
+	m->tx_seq = ev->seq;
+	m->tx_events++;
+	m->pending++;
+	return 0;
+}
+
+size_t mirror_pending(const struct mirror *m)
+{
+	return m->in_tx ? m->pending : 0;
+}
+
+int mirror_advance(struct mirror *m, uint64_t seq, char *err, size_t errlen)
+{
+	if (seq <= m->tx_seq)
+		return 0;
+	int rv = begin(m, err, errlen);
+	if (rv == 0)
+		m->tx_seq = seq;
+	return rv;
+}
+
+int mirror_commit(struct mirror *m, char *err, size_t errlen)
+{
+	char now[32];
+	if (!m->in_tx)
+		return 0;
+	util_iso8601(now, sizeof(now), util_now_us());
+	if (set_meta_int(m, "seq", m->tx_seq) != 0 ||
+	    set_meta_int(m, "events", m->meta.events + m->tx_events) != 0 ||
+	    set_meta_text(m, "updated_at", now) != 0 ||
+	    sqlite3_exec(m->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		int rv = fail_db(m->db, IPSNET_EIO, err, errlen,
+				 "cannot commit to the mirror");
+		sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL);
+		m->in_tx = false;
+		m->tx_seq = m->meta.seq;
+		return rv;
+	}
+	m->in_tx = false;
+	m->meta.seq = m->tx_seq;
+	m->meta.events += m->tx_events;
+	m->pending = 0;
+	m->tx_events = 0;
+	return 0;
+}

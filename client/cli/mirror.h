@@ -1,0 +1,89 @@
+/* The local SQLite mirror of `ipsnet sync --mirror FILE` (docs/sync.md).
+ *
+ * One table per entity kind the organisation may see (client, consent,
+ * trajectory, funding, job, program, fidelity_review), whose columns are
+ * the fields of the entity's proto message plus `seq`, the journal entry
+ * that made the row's version. A row only ever moves forward: an event
+ * with a version not above the row's is counted and skipped. Table `meta`
+ * holds the mirror's cursor: `seq`, the last journal entry handled, is
+ * written in the same transaction as the rows that entry changed, so the
+ * file is always a consistent picture of the journal up to `seq`, and a
+ * sync that was killed resumes from there with no gap and no duplicate.
+ *
+ * The column values are also what `ipsnet watch --json` prints: enums as
+ * lower-case words ("on_hold", "participatiewet"), repeated numbers as a
+ * JSON array. */
+#ifndef IPSNET_CLI_MIRROR_H
+#define IPSNET_CLI_MIRROR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "ipsnet.pb-c.h"
+
+struct mirror;
+
+/* What the mirror file says about itself. */
+struct mirror_meta {
+	uint64_t seq;        /* the last journal entry handled (0: none) */
+	uint64_t events;     /* events applied over the mirror's life */
+	char organisation[64]; /* whose view it holds ("" until the first
+				  sync) */
+	char kinds[160];     /* "client,program"; "" for every kind */
+};
+
+/* Opens (creating when missing) the mirror at path, and takes a lock on it
+ * so that a second sync of the same file is refused while this one runs.
+ * Returns 0, or an IPSNET_E* code with err saying why. */
+int mirror_open(struct mirror **out, const char *path, char *err,
+		size_t errlen);
+
+void mirror_close(struct mirror *m);
+
+const struct mirror_meta *mirror_meta(const struct mirror *m);
+
+/* Records whose view and which kinds the mirror holds (the first sync), or
+ * checks that they are the same as before: a mirror of one organisation is
+ * never filled with another's events, nor resumed with other kinds (that
+ * would leave a gap). kinds: sorted, comma-separated; "" for all. */
+int mirror_bind(struct mirror *m, const char *organisation, const char *kinds,
+		char *err, size_t errlen);
+
+/* Applies one event inside the current transaction (begun when needed).
+ * ev->seq must be above the mirror's seq; it becomes the new seq when the
+ * transaction commits. */
+int mirror_apply(struct mirror *m, const Ipsnet__V1__Event *ev, char *err,
+		 size_t errlen);
+
+/* Moves the cursor to seq without an event: the server's CaughtUp says
+ * every entry up to seq was delivered or is not for this organisation, so
+ * the next sync need not read them again. */
+int mirror_advance(struct mirror *m, uint64_t seq, char *err, size_t errlen);
+
+/* Events applied since the last commit. */
+size_t mirror_pending(const struct mirror *m);
+
+/* Commits the open transaction (rows and meta.seq together), if any. */
+int mirror_commit(struct mirror *m, char *err, size_t errlen);
+
+/* ---- the entity of an event -------------------------------------------- */
+
+/* The table (entity kind) and message of a ChangeOk's entity, or false when
+ * it carries none this build knows. */
+bool mirror_entity(const Ipsnet__V1__ChangeOk *ok, const char **kind,
+		   const ProtobufCMessage **msg);
+
+/* The entity as a JSON object: one member per field, named and valued as
+ * the mirror's columns. A new reference, or NULL when out of memory. */
+json_t *mirror_entity_json(const ProtobufCMessage *msg);
+
+/* An enum value as the mirror stores it: "on_hold" for
+ * TRAJECTORY_ON_HOLD, "participatiewet" for BENEFIT_PARTICIPATIEWET; ""
+ * for 0 (unset). Writes into buf (cap >= 32) and returns it. */
+const char *mirror_enum_word(const ProtobufCEnumDescriptor *d, int value,
+			     char *buf, size_t cap);
+
+#endif
