@@ -1,0 +1,1219 @@
+/* The ipsnet command against the real ipsnetd: the README walkthrough run
+ * as it is written, every verb's output and exit code, and the bulk import
+ * (good and bad rows, re-runs, the progress bar on a terminal).
+ *
+ * The walkthrough test makes a development network with
+ * deploy/dev-network.sh (the demo organisations and their profiles), runs
+ * the daemon on it on a free port and the README's sh blocks through bash,
+ * with an `ipsnet` on PATH that records each call's exit code. The other
+ * tests use the harness's certificates and organisations (ggz-test,
+ * gm0363, uwv, network). */
+#include <fcntl.h>
+#include <pty.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+
+#include "harness.h"
+#include "util.h"
+#include "validate.h"
+
+#ifndef IPSNET_SOURCE_DIR
+#error "CMake passes IPSNET_SOURCE_DIR, the top of the source tree"
+#endif
+
+enum {
+	EXIT_OK = 0,
+	EXIT_ELSE = 1,
+	EXIT_USAGE = 2,
+	EXIT_CONNECT = 3,
+	EXIT_DENIED = 4,
+	EXIT_NOT_FOUND = 5,
+	EXIT_CONFLICT = 6,
+};
+
+/* Made once in the group setup. */
+static const char *certs;
+
+struct fx {
+	const char *dir;
+	struct h_daemon d;
+	struct h_result r; /* the last run of ipsnet */
+	json_t *json;	   /* the last JSON it printed */
+};
+
+static int group_setup(void **state)
+{
+	h_init();
+	certs = h_tmpdir();
+	if (certs == NULL || h_make_certs(certs) != 0)
+		return -1;
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	h_cleanup();
+	return 0;
+}
+
+static struct fx *fx_new(void)
+{
+	struct fx *fx = calloc(1, sizeof(*fx));
+	if (fx == NULL)
+		return NULL;
+	fx->dir = h_tmpdir();
+	if (fx->dir == NULL) {
+		free(fx);
+		return NULL;
+	}
+	return fx;
+}
+
+/* A daemon with the harness's organisations. */
+static int setup(void **state)
+{
+	struct fx *fx = fx_new();
+	if (fx == NULL)
+		return -1;
+	*state = fx;
+	if (h_write_config(fx->dir, certs, NULL) != 0 ||
+	    h_daemon_start(&fx->d, fx->dir) != 0)
+		return -1;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *fx = *state;
+	h_result_free(&fx->r);
+	json_decref(fx->json);
+	int status = h_daemon_stop(&fx->d, SIGTERM);
+	free(fx);
+	if (status != 0) {
+		fprintf(stderr, "ipsnetd exited with status %d on SIGTERM\n",
+			status);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- running ipsnet ----------------------------------------------------- */
+
+static void print_result(const struct h_result *r)
+{
+	fprintf(stderr, "exit %d\nstdout: %s\nstderr: %s\n", r->code, r->out,
+		r->err);
+}
+
+/* Runs ipsnet as org (the holder of certs/ORG.crt; NULL: no connection
+ * options) with the NULL-terminated arguments after it, and checks the exit
+ * code. The result is in fx->r. */
+static void vrun(struct fx *fx, int want, const char *org, va_list ap)
+{
+	struct h_args a;
+	const char *arg;
+	h_args_init(&a);
+	if (org != NULL)
+		h_args_org(&a, &fx->d, certs, org);
+	while ((arg = va_arg(ap, const char *)) != NULL)
+		h_args_add(&a, "%s", arg);
+	h_result_free(&fx->r);
+	if (h_run_cli(&fx->r, a.argv) != want) {
+		fputs("ipsnet", stderr);
+		for (int i = 0; i < a.n; i++)
+			fprintf(stderr, " %s", a.argv[i]);
+		fputc('\n', stderr);
+		print_result(&fx->r);
+		fail_msg("ipsnet exited %d, not %d", fx->r.code, want);
+	}
+}
+
+static void run(struct fx *fx, int want, const char *org, ...)
+{
+	va_list ap;
+	va_start(ap, org);
+	vrun(fx, want, org, ap);
+	va_end(ap);
+}
+
+/* run, then the JSON on stdout (owned by fx). */
+static json_t *run_json(struct fx *fx, int want, const char *org, ...)
+{
+	va_list ap;
+	json_error_t e;
+	va_start(ap, org);
+	vrun(fx, want, org, ap);
+	va_end(ap);
+	json_decref(fx->json);
+	fx->json = json_loads(fx->r.out, 0, &e);
+	if (fx->json == NULL) {
+		print_result(&fx->r);
+		fail_msg("stdout is not JSON: %s", e.text);
+	}
+	return fx->json;
+}
+
+/* run with --quiet: the id it printed, in buf. */
+static const char *run_id(struct fx *fx, char *buf, size_t cap, const char *org,
+			  ...)
+{
+	va_list ap;
+	va_start(ap, org);
+	vrun(fx, EXIT_OK, org, ap);
+	va_end(ap);
+	size_t n = strcspn(fx->r.out, "\n");
+	if (n == 0 || n >= cap || fx->r.out[n] != '\n' ||
+	    fx->r.out[n + 1] != '\0') {
+		print_result(&fx->r);
+		fail_msg("--quiet printed more than one id");
+	}
+	memcpy(buf, fx->r.out, n);
+	buf[n] = '\0';
+	return buf;
+}
+
+static void assert_out(struct fx *fx, const char *needle)
+{
+	if (strstr(fx->r.out, needle) == NULL) {
+		print_result(&fx->r);
+		fail_msg("stdout does not hold '%s'", needle);
+	}
+}
+
+static void assert_not_out(struct fx *fx, const char *needle)
+{
+	if (strstr(fx->r.out, needle) != NULL) {
+		print_result(&fx->r);
+		fail_msg("stdout holds '%s'", needle);
+	}
+}
+
+static void assert_err(struct fx *fx, const char *needle)
+{
+	if (strstr(fx->r.err, needle) == NULL) {
+		print_result(&fx->r);
+		fail_msg("stderr does not hold '%s'", needle);
+	}
+}
+
+/* stderr is exactly one line, starting "ipsnet: ". */
+static void assert_one_line_error(struct fx *fx)
+{
+	const struct h_result *r = &fx->r;
+	if (r->err_len == 0 || strncmp(r->err, "ipsnet: ", 8) != 0 ||
+	    strchr(r->err, '\n') != r->err + r->err_len - 1) {
+		print_result(r);
+		fail_msg("stderr is not one line starting 'ipsnet: '");
+	}
+}
+
+static const char *jstr(json_t *o, const char *path)
+{
+	/* "a.b" or "a[0].b" is enough here */
+	char key[64];
+	json_t *v = o;
+	const char *p = path;
+	while (v != NULL && *p != '\0') {
+		size_t n = strcspn(p, ".[");
+		snprintf(key, sizeof(key), "%.*s", (int)n, p);
+		v = json_object_get(v, key);
+		p += n;
+		while (*p == '[') {
+			v = json_array_get(v, strtoul(p + 1, NULL, 10));
+			p = strchr(p, ']') + 1;
+		}
+		if (*p == '.')
+			p++;
+	}
+	if (v == NULL)
+		fail_msg("no %s in the JSON", path);
+	if (json_is_string(v))
+		return json_string_value(v);
+	if (json_is_null(v))
+		return "(null)";
+	static char num[64];
+	if (json_is_integer(v))
+		snprintf(num, sizeof(num), "%lld",
+			 (long long)json_integer_value(v));
+	else if (json_is_real(v))
+		snprintf(num, sizeof(num), "%g", json_real_value(v));
+	else if (json_is_boolean(v))
+		snprintf(num, sizeof(num), "%s",
+			 json_is_true(v) ? "true" : "false");
+	else
+		fail_msg("%s is not a scalar", path);
+	return num;
+}
+
+/* The journal head, as whoami says it. */
+static long long journal_seq(struct fx *fx)
+{
+	json_t *j = run_json(fx, EXIT_OK, "ggz-test", "whoami", "--json", NULL);
+	return json_integer_value(json_object_get(j, "journal_seq"));
+}
+
+static char *today(char buf[11])
+{
+	date_of_us(buf, 11, (long long)util_now_us());
+	return buf;
+}
+
+/* The n-th valid BSN from 100000000 on (n >= 0). */
+static const char *bsn(int n, char buf[10])
+{
+	for (long v = 100000000;; v++) {
+		snprintf(buf, 10, "%ld", v);
+		if (bsn_valid(buf) && n-- == 0)
+			return buf;
+	}
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+}
+
+static char *read_text(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		fail_msg("cannot read %s", path);
+	char *buf = NULL;
+	size_t len = 0, cap = 0, n;
+	do {
+		if (cap - len < 4096) {
+			cap = cap * 2 + 8192;
+			buf = realloc(buf, cap + 1);
+			assert_non_null(buf);
+		}
+		n = fread(buf + len, 1, cap - len, f);
+		len += n;
+	} while (n > 0);
+	fclose(f);
+	buf[len] = '\0';
+	return buf;
+}
+
+static size_t count(const char *hay, const char *needle)
+{
+	size_t n = 0;
+	for (const char *p = hay; (p = strstr(p, needle)) != NULL;
+	     p += strlen(needle))
+		n++;
+	return n;
+}
+
+/* ---- the README walkthrough --------------------------------------------- */
+
+static const char *const demo_orgs[] = {"ggz-demo", "gm0363", "uwv", "network"};
+
+/* The development network of deploy/dev-network.sh in fx->dir/var, the
+ * daemon on its embedded demo organisations (a config without
+ * [organisation] sections keeps them) on a free port, the profiles
+ * pointing at that port, and fx->dir/build/client/ipsnet: the command
+ * under test behind a wrapper that appends "EXIT ARGS" to calls.log. */
+static int setup_dev(void **state)
+{
+	struct fx *fx = fx_new();
+	struct h_result r;
+	char path[PATH_MAX], var[PATH_MAX];
+	if (fx == NULL)
+		return -1;
+	*state = fx;
+
+	snprintf(var, sizeof(var), "%s/var", fx->dir);
+	const char *argv[] = {"dev-network.sh", var, NULL};
+	if (h_run(&r, IPSNET_SOURCE_DIR "/deploy/dev-network.sh", argv) != 0) {
+		print_result(&r);
+		h_result_free(&r);
+		return -1;
+	}
+	h_result_free(&r);
+
+	snprintf(path, sizeof(path), "%s/ipsnetd.conf", fx->dir);
+	FILE *f = fopen(path, "w");
+	if (f == NULL)
+		return -1;
+	fprintf(f,
+		"[server]\n"
+		"listen = 127.0.0.1:0\n"
+		"database = %s/ipsnet.db\n"
+		"ca = %s/dev/ca.crt\n"
+		"cert = %s/dev/server.crt\n"
+		"key = %s/dev/server.key\n"
+		"crl = %s/dev/crl.pem\n",
+		var, var, var, var, var);
+	if (fclose(f) != 0 || h_daemon_start(&fx->d, fx->dir) != 0)
+		return -1;
+
+	for (size_t i = 0; i < ARRAY_SIZE(demo_orgs); i++) {
+		snprintf(path, sizeof(path), "%s/dev/profiles/%s.ini", var,
+			 demo_orgs[i]);
+		char *ini = read_text(path);
+		char *at = strstr(ini, "127.0.0.1:7443");
+		if (at == NULL) {
+			fprintf(stderr, "%s has no server 127.0.0.1:7443\n",
+				path);
+			free(ini);
+			return -1;
+		}
+		f = fopen(path, "w");
+		if (f == NULL)
+			return -1;
+		fprintf(f, "%.*s127.0.0.1:%d%s", (int)(at - ini), ini,
+			fx->d.port, at + strlen("127.0.0.1:7443"));
+		free(ini);
+		if (fclose(f) != 0)
+			return -1;
+	}
+
+	snprintf(path, sizeof(path), "%s/build", fx->dir);
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/build/client", fx->dir);
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/build/client/ipsnet", fx->dir);
+	f = fopen(path, "w");
+	if (f == NULL)
+		return -1;
+	fprintf(f,
+		"#!/bin/sh\n"
+		"'%s' \"$@\"\n"
+		"rc=$?\n"
+		"echo \"$rc $*\" >> '%s/calls.log'\n"
+		"exit $rc\n",
+		IPSNET_PATH, fx->dir);
+	if (fclose(f) != 0 || chmod(path, 0755) != 0)
+		return -1;
+	return 0;
+}
+
+/* The sh blocks between the walkthrough markers of README.md, joined. */
+static char *walkthrough_script(void)
+{
+	char *readme = read_text(IPSNET_SOURCE_DIR "/README.md");
+	const char *begin = strstr(readme, "<!-- walkthrough:begin -->");
+	const char *end = strstr(readme, "<!-- walkthrough:end -->");
+	if (begin == NULL || end == NULL || end < begin)
+		fail_msg("README.md has no walkthrough markers");
+	size_t cap = (size_t)(end - begin) + 1;
+	char *script = calloc(1, cap);
+	assert_non_null(script);
+	const char *p = begin;
+	while ((p = strstr(p, "```sh\n")) != NULL && p < end) {
+		p += strlen("```sh\n");
+		const char *close = strstr(p, "```\n");
+		assert_non_null(close);
+		strncat(script, p, (size_t)(close - p));
+		p = close + 4;
+	}
+	free(readme);
+	return script;
+}
+
+static void test_readme_walkthrough_runs_as_written(void **state)
+{
+	struct fx *fx = *state;
+	char *script = walkthrough_script();
+	size_t cap = strlen(script) + 1024;
+	char *full = malloc(cap);
+	assert_non_null(full);
+	/* From the top of a checkout: ./build/client and ./var/dev. HOME is
+	 * the test's, so that no profile of the person running the tests is
+	 * found first. */
+	snprintf(full, cap,
+		 "set -u\ncd '%s'\nexport HOME=\"$PWD\"\n"
+		 "unset XDG_CONFIG_HOME\n%s",
+		 fx->dir, script);
+	const char *argv[] = {"bash", "-c", full, NULL};
+	h_result_free(&fx->r);
+	int code = h_run(&fx->r, "/bin/bash", argv);
+	free(script);
+	free(full);
+	if (code != 0) {
+		print_result(&fx->r);
+		fail_msg("the walkthrough's last command exited %d", code);
+	}
+
+	/* Each ipsnet call, in order, with its exit code. */
+	static const struct {
+		int code;
+		const char *call;
+	} calls[] = {
+	    {0, "--profile network program put ips-demo"},
+	    {0, "--profile ggz-demo client register"},
+	    {0, "--profile ggz-demo consent grant"},
+	    {0, "--profile ggz-demo refer"},
+	    {0, "--profile ggz-demo trajectory accept"},
+	    {0, "--profile ggz-demo funding request"},
+	    {0, "--profile gm0363 funding list --pending"},
+	    {0, "--profile gm0363 funding approve"},
+	    {0, "--profile ggz-demo trajectory start"},
+	    {0, "--profile ggz-demo job add"},
+	    {0, "--profile ggz-demo case show"},
+	    {0, "--profile gm0363 case show"},
+	    {EXIT_DENIED, "--profile uwv case show"},
+	    {0, "--profile uwv funding list"},
+	    {0, "--profile ggz-demo audit --client"},
+	};
+	char log_path[PATH_MAX];
+	snprintf(log_path, sizeof(log_path), "%s/calls.log", fx->dir);
+	char *log = read_text(log_path);
+	const char *line = log;
+	for (size_t i = 0; i < ARRAY_SIZE(calls); i++) {
+		char want[128];
+		snprintf(want, sizeof(want), "%d %s", calls[i].code,
+			 calls[i].call);
+		if (line == NULL || strncmp(line, want, strlen(want)) != 0) {
+			print_result(&fx->r);
+			fail_msg("call %zu: want '%s', the log has:\n%s", i + 1,
+				 want, log);
+		}
+		line = strchr(line, '\n');
+		line = line != NULL ? line + 1 : NULL;
+	}
+	if (line != NULL && *line != '\0')
+		fail_msg("more calls than the walkthrough has:\n%s", line);
+	free(log);
+
+	/* What each side saw. */
+	assert_out(fx, "program ips-demo added");
+	assert_out(fx, "gm0363 may see client");
+	assert_out(fx, "now accepted (version 2)");
+	assert_out(fx, "Anna de Vries  gm0363  12      requested");
+	assert_out(fx, "approved on");
+	assert_out(fx, "now active (version 3)");
+	assert_out(fx, "Bakkerij Van Dam");
+	assert_out(fx, "Participatiewet");
+	assert_out(fx, "WK-2026-0042");
+	assert_out(fx, "no funding requests\n");
+	assert_out(fx, "PERMISSION_DENIED");
+	/* the clinical note: the GGZ's case show only, not the
+	 * municipality's */
+	assert_int_equal(count(fx->r.out, "Wants to work with her hands"), 1);
+	/* the one error: UWV's refused look at the case */
+	assert_one_line_error(fx);
+	/* no BSN in the daemon's log */
+	assert_false(h_daemon_log_contains(&fx->d, "111222333"));
+}
+
+/* ---- the verbs ---------------------------------------------------------- */
+
+static void add_program(struct fx *fx)
+{
+	run(fx, EXIT_OK, "network", "program", "put", "ips-test", "--owner",
+	    "ggz-test", "--name", "IPS Test", "--region", "1", "--specialists",
+	    "3", NULL);
+}
+
+static const char *register_client(struct fx *fx, int n, const char *benefit,
+				   char *id, size_t cap)
+{
+	char b[10];
+	return run_id(fx, id, cap, "ggz-test", "client", "register", "--bsn",
+		      bsn(n, b), "--name", "Anna de Vries", "--birth-date",
+		      "1990-04-12", "--municipality", "GM0363", "--benefit",
+		      benefit, "--quiet", NULL);
+}
+
+static void test_a_case_from_referral_to_job_in_words_and_json(void **state)
+{
+	struct fx *fx = *state;
+	char client[64], consent[64], tr[64], funding[64], job[64], b[10],
+	    day[11];
+	add_program(fx);
+
+	json_t *j =
+	    run_json(fx, EXIT_OK, "ggz-test", "client", "register", "--bsn",
+		     bsn(0, b), "--name", "Anna de Vries", "--birth-date",
+		     "1990-04-12", "--municipality", "GM0363", "--benefit",
+		     "participatiewet", "--json", NULL);
+	assert_string_equal(jstr(j, "kind"), "client");
+	assert_string_equal(jstr(j, "client.benefit"), "participatiewet");
+	assert_string_equal(jstr(j, "client.version"), "1");
+	snprintf(client, sizeof(client), "%s", jstr(j, "client.id"));
+
+	run(fx, EXIT_OK, "ggz-test", "client", "find", "--bsn", b, NULL);
+	assert_out(fx, client);
+	assert_out(fx, "benefit       Participatiewet");
+
+	run_id(fx, consent, sizeof(consent), "ggz-test", "consent", "grant",
+	       client, "--to", "gm0363", "--purpose", "IPS funding", "--until",
+	       "2030-12-31", "--quiet", NULL);
+	run_id(fx, tr, sizeof(tr), "ggz-test", "refer", client, "--program",
+	       "ips-test", "--note", "clinical context", "--quiet", NULL);
+
+	run(fx, EXIT_OK, "ggz-test", "trajectory", "accept", tr, "--version",
+	    "1", NULL);
+	assert_out(fx, "now accepted (version 2)");
+	/* a move the state machine does not have */
+	run(fx, EXIT_CONFLICT, "ggz-test", "trajectory", "hold", tr,
+	    "--version", "2", NULL);
+	assert_one_line_error(fx);
+	/* a stale version: the current one is named */
+	run(fx, EXIT_CONFLICT, "ggz-test", "trajectory", "accept", tr,
+	    "--version", "1", NULL);
+	assert_one_line_error(fx);
+	assert_err(fx, "changed by someone else");
+	assert_err(fx, "now at version 2");
+	assert_err(fx, "--version 2");
+
+	run_id(fx, funding, sizeof(funding), "ggz-test", "funding", "request",
+	       tr, "--funder", "gm0363", "--months", "12", "--quiet", NULL);
+	j = run_json(fx, EXIT_OK, "gm0363", "funding", "list", "--pending",
+		     "--json", NULL);
+	assert_string_equal(jstr(j, "fundings[0].id"), funding);
+	assert_string_equal(jstr(j, "fundings[0].status"), "requested");
+	assert_string_equal(jstr(j, "fundings[0].client_name"),
+			    "Anna de Vries");
+	run(fx, EXIT_OK, "gm0363", "funding", "list", "--pending", NULL);
+	assert_out(fx, "requested");
+	assert_out(fx, "Anna de Vries");
+	run(fx, EXIT_OK, "gm0363", "funding", "approve", funding, "--version",
+	    "1", "--reference", "WK-1", NULL);
+	assert_out(fx, "approved on");
+	run(fx, EXIT_OK, "gm0363", "funding", "list", "--pending", NULL);
+	assert_out(fx, "no funding requests waiting");
+
+	run(fx, EXIT_OK, "ggz-test", "trajectory", "start", tr, "--version",
+	    "2", "--on", today(day), NULL);
+	assert_out(fx, "now active (version 3)");
+	run(fx, EXIT_OK, "ggz-test", "trajectory", "hold", tr, "--version", "3",
+	    NULL);
+	assert_out(fx, "now on hold (version 4)");
+
+	run(fx, EXIT_OK, "ggz-test", "case", "show", client, NULL);
+	assert_out(fx, "on hold");
+	assert_out(fx, "Participatiewet");
+	assert_out(fx, "approved");
+	assert_out(fx, "note: clinical context");
+	assert_not_out(fx, "ON_HOLD");
+	assert_not_out(fx, "TRAJECTORY_");
+	assert_not_out(fx, "BENEFIT_");
+	j = run_json(fx, EXIT_OK, "ggz-test", "case", "show", client, "--json",
+		     NULL);
+	assert_string_equal(jstr(j, "trajectories[0].status"), "on_hold");
+	assert_string_equal(jstr(j, "trajectories[0].held_on"), day);
+	assert_string_equal(jstr(j, "trajectories[0].version"), "4");
+	assert_string_equal(jstr(j, "fundings[0].status"), "approved");
+	assert_string_equal(jstr(j, "consents[0].id"), consent);
+
+	run(fx, EXIT_OK, "ggz-test", "trajectory", "resume", tr, "--version",
+	    "4", NULL);
+	assert_out(fx, "now active (version 5)");
+
+	j = run_json(fx, EXIT_OK, "ggz-test", "job", "add", client,
+		     "--employer", "Bakkerij", "--start", day, "--hours",
+		     "12,5", "--not-competitive", "--trajectory", tr, "--json",
+		     NULL);
+	assert_string_equal(jstr(j, "job.hours_per_week"), "12.5");
+	assert_string_equal(jstr(j, "job.competitive"), "false");
+	assert_string_equal(jstr(j, "job.trajectory_id"), tr);
+	snprintf(job, sizeof(job), "%s", jstr(j, "job.id"));
+	run(fx, EXIT_OK, "ggz-test", "job", "end", job, "--version", "1",
+	    "--on", day, NULL);
+	assert_out(fx, "ended on");
+
+	run(fx, EXIT_USAGE, "ggz-test", "trajectory", "close", tr, "--version",
+	    "5", NULL);
+	assert_one_line_error(fx);
+	run(fx, EXIT_OK, "ggz-test", "trajectory", "close", tr, "--version",
+	    "5", "--reason", "found work", NULL);
+	assert_out(fx, "now closed (version 6)");
+
+	/* the municipality with consent: the case, without the note */
+	run(fx, EXIT_OK, "gm0363", "case", "show", client, NULL);
+	assert_out(fx, "closed");
+	assert_not_out(fx, "clinical context");
+	/* UWV: nothing */
+	run(fx, EXIT_DENIED, "uwv", "case", "show", client, NULL);
+	assert_one_line_error(fx);
+	assert_string_equal(fx->r.out, "");
+	run(fx, EXIT_OK, "uwv", "funding", "list", NULL);
+	assert_out(fx, "no funding requests");
+
+	/* consent withdrawn: the next read is refused */
+	run(fx, EXIT_OK, "ggz-test", "consent", "withdraw", consent,
+	    "--version", "1", NULL);
+	assert_out(fx, "withdrew consent");
+	run(fx, EXIT_DENIED, "gm0363", "case", "show", client, NULL);
+	assert_one_line_error(fx);
+
+	/* an update keeps what it does not name */
+	run(fx, EXIT_OK, "ggz-test", "client", "update", client, "--version",
+	    "1", "--municipality", "GM0518", NULL);
+	assert_out(fx, "now at version 2");
+	j = run_json(fx, EXIT_OK, "ggz-test", "case", "show", client, "--json",
+		     NULL);
+	assert_string_equal(jstr(j, "client.municipality"), "GM0518");
+	assert_string_equal(jstr(j, "client.name"), "Anna de Vries");
+	assert_string_equal(jstr(j, "client.benefit"), "participatiewet");
+	run(fx, EXIT_CONFLICT, "ggz-test", "client", "update", client,
+	    "--version", "1", "--name", "Anna", NULL);
+	assert_err(fx, "now at version 2");
+}
+
+static void test_programs_and_fidelity_reviews(void **state)
+{
+	struct fx *fx = *state;
+	add_program(fx);
+	/* the owner changes one thing; the rest stays */
+	json_t *j =
+	    run_json(fx, EXIT_OK, "ggz-test", "program", "put", "ips-test",
+		     "--version", "1", "--specialists", "5", "--json", NULL);
+	assert_string_equal(jstr(j, "program.version"), "2");
+	assert_string_equal(jstr(j, "program.name"), "IPS Test");
+	assert_string_equal(jstr(j, "program.specialists"), "5");
+	run(fx, EXIT_CONFLICT, "network", "program", "put", "ips-test",
+	    "--version", "1", "--name", "Other", NULL);
+	assert_err(fx, "now at version 2");
+	run(fx, EXIT_DENIED, "gm0363", "program", "put", "ips-gm", "--owner",
+	    "ggz-test", "--name", "X", "--region", "1", "--specialists", "1",
+	    NULL);
+	assert_one_line_error(fx);
+
+	/* 24 x 4 + 3 = 99: fair */
+	const char scores[] =
+	    "4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,3";
+	j = run_json(fx, EXIT_OK, "network", "fidelity", "record", "ips-test",
+		     "--date", "2026-10-01", "--scores", scores, "--json",
+		     NULL);
+	assert_string_equal(jstr(j, "fidelity_review.total"), "99");
+	assert_string_equal(jstr(j, "fidelity_review.band"), "fair");
+	assert_string_equal(jstr(j, "fidelity_review.independent"), "true");
+	run(fx, EXIT_OK, "ggz-test", "fidelity", "record", "ips-test", "--date",
+	    "2026-10-02", "--scores", scores, NULL);
+	assert_out(fx, "total 99 of 125, fair (self-assessment)");
+	run(fx, EXIT_USAGE, "network", "fidelity", "record", "ips-test",
+	    "--date", "2026-10-01", "--scores", "5,5,5", NULL);
+	assert_one_line_error(fx);
+	run(fx, EXIT_USAGE, "network", "fidelity", "record", "ips-test",
+	    "--date", "2026-10-01", "--scores",
+	    "6,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,3", NULL);
+	assert_one_line_error(fx);
+
+	run(fx, EXIT_OK, "network", "program", "list", NULL);
+	assert_out(fx, "IPS Test");
+	assert_out(fx, "fidelity reviews");
+	j = run_json(fx, EXIT_OK, "ggz-test", "program", "list", "--json",
+		     NULL);
+	assert_string_equal(jstr(j, "programs[0].id"), "ips-test");
+	assert_string_equal(jstr(j, "reviews[0].total"), "99");
+}
+
+static void test_the_audit_trail_shows_reads_changes_and_refusals(void **state)
+{
+	struct fx *fx = *state;
+	char client[64], day[11];
+	register_client(fx, 3, "wia", client, sizeof(client));
+	run(fx, EXIT_OK, "ggz-test", "case", "show", client, NULL);
+	run(fx, EXIT_DENIED, "uwv", "case", "show", client, NULL);
+
+	json_t *j = run_json(fx, EXIT_OK, "ggz-test", "audit", "--client",
+			     client, "--json", NULL);
+	json_t *records = json_object_get(j, "records");
+	bool change = false, read = false, refusal = false;
+	for (size_t i = 0; i < json_array_size(records); i++) {
+		json_t *r = json_array_get(records, i);
+		const char *org = jstr(r, "organisation");
+		const char *action = jstr(r, "action");
+		const char *result = jstr(r, "result");
+		change |= strcmp(action, "register_client") == 0 &&
+			  strcmp(result, "OK") == 0;
+		read |= strcmp(org, "ggz-test") == 0 &&
+			strcmp(action, "show_case") == 0;
+		refusal |= strcmp(org, "uwv") == 0 &&
+			   strcmp(result, "PERMISSION_DENIED") == 0;
+	}
+	assert_true(change);
+	assert_true(read);
+	assert_true(refusal);
+	run(fx, EXIT_OK, "ggz-test", "audit", "--client", client, NULL);
+	assert_out(fx, "TIME (UTC)");
+	assert_out(fx, "PERMISSION_DENIED");
+
+	j = run_json(fx, EXIT_OK, "network", "audit", "--since", today(day),
+		     "--limit", "100", "--json", NULL);
+	assert_true(json_array_size(json_object_get(j, "records")) >= 3);
+	run(fx, EXIT_DENIED, "gm0363", "audit", "--client", client, NULL);
+	assert_one_line_error(fx);
+	run(fx, EXIT_USAGE, "network", "audit", NULL);
+	assert_one_line_error(fx);
+}
+
+static void test_mistakes_are_usage_errors_before_anything_is_sent(void **state)
+{
+	struct fx *fx = *state;
+	static const char *const cases[][12] = {
+	    {"client", "register", "--bsn", "123456789", "--name", "x",
+	     "--birth-date", "1990-01-01", "--municipality", "GM0363",
+	     "--benefit", "wia"},
+	    {"client", "register", "--bsn", "111222333", "--name", "x",
+	     "--birth-date", "1990-02-30", "--municipality", "GM0363",
+	     "--benefit", "wia"},
+	    {"client", "register", "--bsn", "111222333", "--name", "x",
+	     "--birth-date", "1990-02-03", "--municipality", "Amsterdam",
+	     "--benefit", "wia"},
+	    {"client", "register", "--bsn", "111222333", "--name", "x",
+	     "--birth-date", "1990-02-03", "--municipality", "GM0363",
+	     "--benefit", "bijstand"},
+	    {"client", "register", "--bsn", "111222333"},
+	    {"client"},
+	    {"client", "remove", "x"},
+	    {"refer", "cl-1"},
+	    {"refer", "cl-1", "cl-2", "--program", "p"},
+	    {"refer", "cl-1", "--program", "p", "--colour", "red"},
+	    {"trajectory", "accept", "tr-1"},
+	    {"trajectory", "accept", "tr-1", "--version", "two"},
+	    {"trajectory", "start", "tr-1", "--version", "2", "--on",
+	     "25-11-2026x"},
+	    {"funding", "request", "tr-1", "--months", "12"},
+	    {"funding", "request", "tr-1", "--funder", "gm0363", "--other", "x",
+	     "--months", "12"},
+	    {"funding", "request", "tr-1", "--funder", "gm0363", "--months",
+	     "0"},
+	    {"job", "add", "cl-1", "--employer", "E", "--start", "2026-01-01",
+	     "--hours", "lots"},
+	    {"job", "add", "cl-1", "--employer", "E", "--start", "2026-01-01",
+	     "--hours", "8", "--competitive", "--not-competitive"},
+	    {"program", "put", "p", "--name", "only a name"},
+	    {"audit", "--since", "yesterday"},
+	    {"import"},
+	    {"import", "x.csv", "--kind", "people"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct h_args a;
+		h_args_init(&a);
+		h_args_org(&a, &fx->d, certs, "ggz-test");
+		for (size_t k = 0; k < 12 && cases[i][k] != NULL; k++)
+			h_args_add(&a, "%s", cases[i][k]);
+		h_result_free(&fx->r);
+		if (h_run_cli(&fx->r, a.argv) != EXIT_USAGE) {
+			print_result(&fx->r);
+			fail_msg("case %zu (%s %s) exited %d, not 2", i,
+				 cases[i][0], cases[i][1] ? cases[i][1] : "",
+				 fx->r.code);
+		}
+		assert_one_line_error(fx);
+	}
+	/* nothing reached the journal */
+	assert_int_equal(journal_seq(fx), 0);
+
+	run(fx, EXIT_NOT_FOUND, "ggz-test", "program", "put", "nope",
+	    "--version", "1", "--specialists", "2", NULL);
+	assert_one_line_error(fx);
+	run(fx, EXIT_USAGE, NULL, "frobnicate", NULL);
+	/* nobody listening */
+	char ca[PATH_MAX];
+	snprintf(ca, sizeof(ca), "%s/ca.crt", certs);
+	run(fx, EXIT_CONNECT, NULL, "--server", "127.0.0.1:1", "--ca", ca,
+	    "program", "list", NULL);
+	assert_one_line_error(fx);
+}
+
+static void test_every_verb_has_help(void **state)
+{
+	struct fx *fx = *state;
+	static const char *const verbs[][2] = {
+	    {"client", NULL},
+	    {"client", "register"},
+	    {"client", "update"},
+	    {"client", "find"},
+	    {"consent", NULL},
+	    {"consent", "grant"},
+	    {"consent", "withdraw"},
+	    {"case", NULL},
+	    {"case", "show"},
+	    {"refer", NULL},
+	    {"trajectory", NULL},
+	    {"trajectory", "accept"},
+	    {"trajectory", "decline"},
+	    {"trajectory", "start"},
+	    {"trajectory", "hold"},
+	    {"trajectory", "resume"},
+	    {"trajectory", "close"},
+	    {"trajectory", "cancel"},
+	    {"funding", NULL},
+	    {"funding", "request"},
+	    {"funding", "list"},
+	    {"funding", "approve"},
+	    {"funding", "reject"},
+	    {"funding", "withdraw"},
+	    {"job", NULL},
+	    {"job", "add"},
+	    {"job", "end"},
+	    {"program", NULL},
+	    {"program", "put"},
+	    {"program", "list"},
+	    {"fidelity", NULL},
+	    {"fidelity", "record"},
+	    {"audit", NULL},
+	    {"import", NULL},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++) {
+		if (verbs[i][1] != NULL)
+			run(fx, EXIT_OK, NULL, verbs[i][0], verbs[i][1],
+			    "--help", NULL);
+		else
+			run(fx, EXIT_OK, NULL, verbs[i][0], "--help", NULL);
+		assert_int_equal(strncmp(fx->r.out, "usage: ipsnet ", 14), 0);
+		assert_out(fx, "--json");
+		assert_string_equal(fx->r.err, "");
+	}
+	run(fx, EXIT_OK, NULL, "import", "--help", NULL);
+	assert_out(fx, "birth_date");
+	assert_out(fx, "referred_on");
+	assert_out(fx, "hours_per_week");
+}
+
+/* ---- import ------------------------------------------------------------- */
+
+static void path_in(struct fx *fx, char *buf, size_t cap, const char *name)
+{
+	snprintf(buf, cap, "%s/%s", fx->dir, name);
+}
+
+/* "clients.csv (clients): N rows: ..." */
+static void assert_summary(struct fx *fx, const char *counts)
+{
+	assert_out(fx, counts);
+}
+
+static void
+test_import_applies_good_rows_lists_bad_ones_and_never_twice(void **state)
+{
+	struct fx *fx = *state;
+	char clients[PATH_MAX], trajectories[PATH_MAX], jobs[PATH_MAX],
+	    text[4096], b[7][10];
+	for (int i = 0; i < 7; i++)
+		bsn(10 + i, b[i]);
+	add_program(fx);
+
+	/* CRLF, as spreadsheets write it; quotes, a doubled quote */
+	path_in(fx, clients, sizeof(clients), "clients.csv");
+	snprintf(text, sizeof(text),
+		 "bsn,name,birth_date,municipality,benefit\r\n"
+		 "%s,\"de Vries, Anna\",1990-04-12,GM0363,participatiewet\r\n"
+		 "123456789,Bad BSN,1990-01-01,GM0363,wia\r\n"
+		 "%s,\"Jan \"\"Jantje\"\" Smit\",1985-13-01,GM0363,wia\r\n"
+		 "%s,Piet,1980-02-03,gm0363,WAJONG\r\n"
+		 "%s,Kees,1980-02-03,GM0363,bijstand\r\n"
+		 "%s,Too few\r\n"
+		 "%s,\"de Vries, Anna\",1990-04-12,GM0363,participatiewet\r\n"
+		 "%s,Marie,01-02-1975,GM0363,none\r\n",
+		 b[0], b[1], b[2], b[3], b[4], b[0], b[5]);
+	write_file(clients, text);
+	long long head = journal_seq(fx);
+	run(fx, EXIT_ELSE, "ggz-test", "import", clients, NULL);
+	assert_summary(fx, "(clients): 8 rows: 3 imported, 0 imported before, "
+			   "5 rejected");
+	char want[PATH_MAX + 100];
+	static const char *const rejected[][2] = {
+	    {"3", "the BSN must be 9 digits that pass the 11-proof"},
+	    {"4", "birth_date is not a date"},
+	    {"6", "benefit must be none, participatiewet"},
+	    {"7", "2 fields where the header has 5"},
+	    {"8", "repeats line 2"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(rejected); i++) {
+		snprintf(want, sizeof(want), "%s:%s: %s", clients,
+			 rejected[i][0], rejected[i][1]);
+		assert_err(fx, want);
+	}
+	assert_int_equal(count(fx->r.err, "\n"), ARRAY_SIZE(rejected));
+	assert_int_equal(journal_seq(fx), head + 3);
+	/* the progress bar is for terminals only */
+	assert_null(strstr(fx->r.err, "rows/s"));
+
+	/* again: nothing new, the same rejections */
+	head = journal_seq(fx);
+	json_t *j = run_json(fx, EXIT_ELSE, "ggz-test", "import", clients,
+			     "--json", NULL);
+	assert_string_equal(jstr(j, "imported"), "0");
+	assert_string_equal(jstr(j, "already_imported"), "3");
+	assert_string_equal(jstr(j, "rejected"), "5");
+	json_t *problems = json_object_get(j, "problems");
+	assert_int_equal(json_array_size(problems), ARRAY_SIZE(rejected));
+	for (size_t i = 0; i < ARRAY_SIZE(rejected); i++)
+		assert_string_equal(jstr(json_array_get(problems, i), "line"),
+				    rejected[i][0]);
+	assert_int_equal(journal_seq(fx), head);
+
+	/* normalised on the way in */
+	j = run_json(fx, EXIT_OK, "ggz-test", "client", "find", "--bsn", b[2],
+		     "--json", NULL);
+	assert_string_equal(jstr(j, "municipality"), "GM0363");
+	assert_string_equal(jstr(j, "benefit"), "wajong");
+	j = run_json(fx, EXIT_OK, "ggz-test", "client", "find", "--bsn", b[5],
+		     "--json", NULL);
+	assert_string_equal(jstr(j, "birth_date"), "1975-02-01");
+	j = run_json(fx, EXIT_OK, "ggz-test", "client", "find", "--bsn", b[0],
+		     "--json", NULL);
+	char anna[64];
+	snprintf(anna, sizeof(anna), "%s", jstr(j, "id"));
+
+	/* trajectories, ';'-separated as Dutch spreadsheets write them */
+	path_in(fx, trajectories, sizeof(trajectories), "trajectories.csv");
+	snprintf(text, sizeof(text),
+		 "bsn;program;referred_on;accepted_on;started_on;holds;"
+		 "closed_on;close_reason;note\n"
+		 "%s;ips-test;2025-01-06;2025-01-20;2025-02-03;"
+		 "2025-05-01/2025-06-01;2025-10-01;found work;\"Note; with\n"
+		 "two lines\"\n"
+		 "%s;ips-test;2025-03-01;;2025-03-05;;;;\n"
+		 "%s;ips-test;2025-03-01;2025-03-02;;;;;\n"
+		 "%s;ips-test;2025-03-01;;;;;;\n",
+		 b[0], b[2], b[5], b[6]);
+	write_file(trajectories, text);
+	head = journal_seq(fx);
+	run(fx, EXIT_ELSE, "ggz-test", "import", trajectories, NULL);
+	assert_summary(fx, "(trajectories): 4 rows: 2 imported, 0 imported "
+			   "before, 2 rejected");
+	snprintf(want, sizeof(want), "%s:4: started_on needs accepted_on",
+		 trajectories);
+	assert_err(fx, want);
+	snprintf(want, sizeof(want),
+		 "%s:6: no client with this BSN is registered by your "
+		 "organisation",
+		 trajectories);
+	assert_err(fx, want);
+	assert_int_equal(journal_seq(fx), head + 2);
+	run(fx, EXIT_ELSE, "ggz-test", "import", trajectories, NULL);
+	assert_summary(fx, "4 rows: 0 imported, 2 imported before");
+	assert_int_equal(journal_seq(fx), head + 2);
+
+	j = run_json(fx, EXIT_OK, "ggz-test", "case", "show", anna, "--json",
+		     NULL);
+	assert_string_equal(jstr(j, "trajectories[0].status"), "closed");
+	assert_string_equal(jstr(j, "trajectories[0].referred_on"),
+			    "2025-01-06");
+	assert_string_equal(jstr(j, "trajectories[0].held_on"), "2025-05-01");
+	assert_string_equal(jstr(j, "trajectories[0].resumed_on"),
+			    "2025-06-01");
+	assert_string_equal(jstr(j, "trajectories[0].closed_on"), "2025-10-01");
+	assert_string_equal(jstr(j, "trajectories[0].close_reason"),
+			    "found work");
+	assert_string_equal(jstr(j, "trajectories[0].note"),
+			    "Note; with\ntwo lines");
+	char tr[64];
+	snprintf(tr, sizeof(tr), "%s", jstr(j, "trajectories[0].id"));
+
+	/* jobs: one linked to its trajectory by program, one without */
+	path_in(fx, jobs, sizeof(jobs), "jobs.csv");
+	snprintf(text, sizeof(text),
+		 "bsn,employer,start_date,end_date,hours_per_week,competitive,"
+		 "program\n"
+		 "%s,Bakkerij,2025-06-15,2025-09-30,\"24,5\",ja,ips-test\n"
+		 "%s,Shop,2025-04-01,,20,no,\n"
+		 "%s,Office,2025-04-01,,20,yes,ips-test\n"
+		 "%s,Office,2025-04-01,2025-03-01,20,yes,\n",
+		 b[0], b[5], b[2], b[5]);
+	write_file(jobs, text);
+	head = journal_seq(fx);
+	run(fx, EXIT_ELSE, "ggz-test", "import", jobs, NULL);
+	assert_summary(fx, "(jobs): 4 rows: 2 imported, 0 imported before, "
+			   "2 rejected");
+	snprintf(want, sizeof(want),
+		 "%s:4: the client has no trajectory in program 'ips-test'",
+		 jobs);
+	assert_err(fx, want);
+	snprintf(want, sizeof(want), "%s:5: end_date is before start_date",
+		 jobs);
+	assert_err(fx, want);
+	assert_int_equal(journal_seq(fx), head + 2);
+	run(fx, EXIT_ELSE, "ggz-test", "import", jobs, NULL);
+	assert_int_equal(journal_seq(fx), head + 2);
+
+	j = run_json(fx, EXIT_OK, "ggz-test", "case", "show", anna, "--json",
+		     NULL);
+	assert_string_equal(jstr(j, "jobs[0].trajectory_id"), tr);
+	assert_string_equal(jstr(j, "jobs[0].end_date"), "2025-09-30");
+	assert_string_equal(jstr(j, "jobs[0].hours_per_week"), "24.5");
+	assert_string_equal(jstr(j, "jobs[0].competitive"), "true");
+}
+
+static void test_import_of_a_malformed_file_applies_nothing(void **state)
+{
+	struct fx *fx = *state;
+	char path[PATH_MAX], want[PATH_MAX + 100], text[1024], b[3][10];
+	for (int i = 0; i < 3; i++)
+		bsn(20 + i, b[i]);
+	path_in(fx, path, sizeof(path), "clients.csv");
+
+	/* a quote never closed: line 3 on is one field */
+	snprintf(text, sizeof(text),
+		 "bsn,name,birth_date,municipality,benefit\n"
+		 "%s,Anna,1990-04-12,GM0363,wia\n"
+		 "%s,\"Piet,1980-02-03,GM0363,wia\n"
+		 "%s,Kees,1980-02-03,GM0363,wia\n",
+		 b[0], b[1], b[2]);
+	write_file(path, text);
+	long long head = journal_seq(fx);
+	run(fx, EXIT_ELSE, "ggz-test", "import", path, NULL);
+	assert_one_line_error(fx);
+	snprintf(want, sizeof(want),
+		 "%s:3: the quoted field that starts here is never closed; "
+		 "nothing was imported",
+		 path);
+	assert_err(fx, want);
+
+	/* a column the kind does not have */
+	snprintf(text, sizeof(text),
+		 "bsn,name,birth_date,municipality,benefit,shoe_size\n"
+		 "%s,Anna,1990-04-12,GM0363,wia,38\n",
+		 b[0]);
+	write_file(path, text);
+	run(fx, EXIT_ELSE, "ggz-test", "import", path, NULL);
+	assert_one_line_error(fx);
+	assert_err(fx, "unknown column 'shoe_size'");
+
+	/* a required column missing */
+	snprintf(text, sizeof(text),
+		 "bsn,name,birth_date,municipality\n%s,"
+		 "Anna,1990-04-12,GM0363\n",
+		 b[0]);
+	write_file(path, text);
+	run(fx, EXIT_ELSE, "ggz-test", "import", path, NULL);
+	assert_err(fx, "no column 'benefit'");
+
+	/* --check reads and judges, and sends nothing */
+	snprintf(text, sizeof(text),
+		 "bsn,name,birth_date,municipality,benefit\n"
+		 "%s,Anna,1990-04-12,GM0363,wia\n"
+		 "%s,Piet,1980-02-30,GM0363,wia\n",
+		 b[0], b[1]);
+	write_file(path, text);
+	run(fx, EXIT_ELSE, "ggz-test", "import", path, "--check", NULL);
+	assert_out(fx, "2 rows: 1 fit to import, 1 rejected");
+	assert_int_equal(journal_seq(fx), head);
+}
+
+/* Runs ipsnet with args on a pseudo-terminal (so that stderr isatty);
+ * returns everything it wrote and its exit code in *code, and the time it
+ * took in *ms. */
+static char *run_on_terminal(const char *const args[], int *code, long *ms)
+{
+	int master;
+	uint64_t t0 = util_mono_us();
+	pid_t pid = forkpty(&master, NULL, NULL, NULL);
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		const char *argv[H_ARGS_MAX + 2];
+		int n = 0;
+		argv[n++] = "ipsnet";
+		for (int i = 0; args[i] != NULL && n <= H_ARGS_MAX; i++)
+			argv[n++] = args[i];
+		argv[n] = NULL;
+		execv(IPSNET_PATH, (char *const *)argv);
+		_exit(127);
+	}
+	size_t len = 0, cap = 1 << 16;
+	char *out = malloc(cap + 1);
+	assert_non_null(out);
+	for (;;) {
+		if (len == cap) {
+			cap *= 2;
+			out = realloc(out, cap + 1);
+			assert_non_null(out);
+		}
+		ssize_t n = read(master, out + len, cap - len);
+		if (n <= 0)
+			break; /* EIO once the child has gone */
+		len += (size_t)n;
+	}
+	out[len] = '\0';
+	int status;
+	waitpid(pid, &status, 0);
+	close(master);
+	*ms = (long)((util_mono_us() - t0) / 1000);
+	*code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	return out;
+}
+
+static void test_import_shows_a_progress_bar_on_a_terminal(void **state)
+{
+	struct fx *fx = *state;
+	char path[PATH_MAX], b[10];
+	enum { ROWS = 3000 };
+	path_in(fx, path, sizeof(path), "many-clients.csv");
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "bsn;name;birth_date;municipality;benefit\n");
+	for (int i = 0; i < ROWS; i++)
+		fprintf(f, "%s;Client %d;1980-01-01;GM0363;ww\n",
+			bsn(100 + i, b), i);
+	assert_int_equal(fclose(f), 0);
+
+	struct h_args a;
+	h_args_init(&a);
+	h_args_org(&a, &fx->d, certs, "ggz-test");
+	h_args_add(&a, "--timeout");
+	h_args_add(&a, "30000");
+	h_args_add(&a, "import");
+	h_args_add(&a, "%s", path);
+	int code;
+	long ms;
+	char *out = run_on_terminal(a.argv, &code, &ms);
+	if (code != 0 || strstr(out, "3000 rows: 3000 imported") == NULL) {
+		fprintf(stderr, "%s\n", out);
+		fail_msg("import on a terminal: exit %d", code);
+	}
+	/* drawn in place, with the count, the rate and the time */
+	assert_non_null(strstr(out, "\rmany-clients.csv ["));
+	assert_non_null(strstr(out, "3000/3000 rows"));
+	assert_non_null(strstr(out, "rows/s"));
+	assert_non_null(strstr(out, "\033[K"));
+	/* at most about ten times a second, and once at the end */
+	size_t draws = count(out, "rows/s");
+	if ((long)draws > ms / 100 + 2)
+		fail_msg("%zu redraws in %ld ms", draws, ms);
+	free(out);
+	assert_int_equal(journal_seq(fx), ROWS);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(
+		test_readme_walkthrough_runs_as_written, setup_dev, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_a_case_from_referral_to_job_in_words_and_json, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(test_programs_and_fidelity_reviews,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_the_audit_trail_shows_reads_changes_and_refusals, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_mistakes_are_usage_errors_before_anything_is_sent, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(test_every_verb_has_help, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_import_applies_good_rows_lists_bad_ones_and_never_twice,
+		setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_import_of_a_malformed_file_applies_nothing, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_import_shows_a_progress_bar_on_a_terminal, setup,
+		teardown),
+	};
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
