@@ -300,11 +300,13 @@ static uint16_t pick_program(struct gen *g, uint16_t ggz, int avoid)
 
 static void make_bsn(struct gen *g, uint32_t n, char out[10])
 {
-	/* Eight digits from the number; the ninth makes the 11-proof hold
-	 * (9*d1 + 8*d2 + ... + 2*d8 - d9 = 0 mod 11). */
-	for (uint32_t k = n + (uint32_t)(g->o.seed % 1000) * 100000;; k += 7919) {
+	/* Eight digits, each client from a range of her own; the ninth makes
+	 * the 11-proof hold (9*d1 + 8*d2 + ... + 2*d8 - d9 = 0 mod 11). */
+	uint32_t base = 10000000u + (uint32_t)(g->o.seed % 30) * 2000000u +
+			n * 13u;
+	for (uint32_t k = base;; k++) {
 		char d[10];
-		snprintf(d, sizeof(d), "%08u", 10000000 + k % 89999999);
+		snprintf(d, sizeof(d), "%08u", k);
 		int sum = 0;
 		for (int i = 0; i < 8; i++)
 			sum += (9 - i) * (d[i] - '0');
