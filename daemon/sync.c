@@ -161,6 +161,17 @@ static enum policy_view client_view(struct facts *f,
 	return view;
 }
 
+/* Clears a text field of a message unpacked with ipsnet_protobuf_allocator:
+ * the text goes back to the allocator (free_unpacked skips the empty
+ * string it now points to, so it would be lost otherwise). */
+static void cut_text(char **field)
+{
+	if (*field != NULL && *field != protobuf_c_empty_string)
+		ipsnet_protobuf_allocator.free(
+		    ipsnet_protobuf_allocator.allocator_data, *field);
+	*field = (char *)protobuf_c_empty_string;
+}
+
 static bool visible_cut(struct facts *f, const struct journal_actor *who,
 			Ipsnet__V1__ChangeOk *ok)
 {
@@ -180,17 +191,16 @@ static bool visible_cut(struct facts *f, const struct journal_actor *who,
 		view = client_view(f, who, client);
 	if (view == POLICY_VIEW_NONE)
 		return false;
-	char *empty = (char *)protobuf_c_empty_string;
 	switch (ok->entity_case) {
 	case IPSNET__V1__CHANGE_OK__ENTITY_CLIENT:
 		if (!policy_view_has_registration(view)) {
-			ok->client->registered_by = empty;
-			ok->client->registered_at = empty;
+			cut_text(&ok->client->registered_by);
+			cut_text(&ok->client->registered_at);
 		}
 		return true;
 	case IPSNET__V1__CHANGE_OK__ENTITY_TRAJECTORY:
 		if (!policy_view_has_note(view))
-			ok->trajectory->note = empty;
+			cut_text(&ok->trajectory->note);
 		return true;
 	case IPSNET__V1__CHANGE_OK__ENTITY_CONSENT:
 		return policy_view_has_consent(who, view,
