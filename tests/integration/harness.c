@@ -413,6 +413,122 @@ int h_sqlite3(const char *db, const char *sql)
 	return rv;
 }
 
+int h_proc_start(struct h_proc *p, const char *path, const char *const argv[],
+		 const char *out, const char *err)
+{
+	memset(p, 0, sizeof(*p));
+	p->code = -1;
+	snprintf(p->out, sizeof(p->out), "%s", out);
+	snprintf(p->err, sizeof(p->err), "%s", err);
+	int out_fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int err_fd = open(err, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (out_fd >= 0 && err_fd >= 0 && null_fd >= 0)
+		p->pid = spawn(path, argv, null_fd, out_fd, err_fd);
+	else
+		fprintf(stderr, "h_proc_start: cannot open %s or %s: %s\n", out,
+			err, strerror(errno));
+	if (out_fd >= 0)
+		close(out_fd);
+	if (err_fd >= 0)
+		close(err_fd);
+	if (null_fd >= 0)
+		close(null_fd);
+	if (p->pid <= 0) {
+		p->pid = 0;
+		return -1;
+	}
+	return 0;
+}
+
+int h_proc_start_cli(struct h_proc *p, const char *const args[],
+		     const char *out, const char *err)
+{
+	const char *argv[H_ARGS_MAX + 2];
+	int n = 0;
+
+	argv[n++] = "ipsnet";
+	for (int i = 0; args[i] != NULL && n <= H_ARGS_MAX; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	return h_proc_start(p, IPSNET_PATH, argv, out, err);
+}
+
+bool h_proc_running(struct h_proc *p)
+{
+	int status;
+
+	if (p->pid <= 0)
+		return false;
+	if (waitpid(p->pid, &status, WNOHANG) != p->pid)
+		return true;
+	p->code = exit_code(status);
+	p->pid = 0;
+	return false;
+}
+
+int h_proc_stop(struct h_proc *p, int sig, int ms)
+{
+	uint64_t deadline = now_ms() + (uint64_t)ms;
+	int status;
+
+	if (p->pid <= 0)
+		return -1;
+	if (sig != 0)
+		kill(p->pid, sig);
+	while (h_proc_running(p)) {
+		if (ms_left(deadline) == 0) {
+			fprintf(stderr,
+				"pid %d did not end within %d ms of signal %d; "
+				"killing it\n",
+				(int)p->pid, ms, sig);
+			kill(p->pid, SIGKILL);
+			waitpid(p->pid, &status, 0);
+			p->pid = 0;
+			p->code = -1;
+			return -1;
+		}
+		pause_step(deadline);
+	}
+	return p->code;
+}
+
+char *h_read_file(const char *path, size_t *len)
+{
+	return read_file(path, len);
+}
+
+long h_rss_kib(pid_t pid)
+{
+	char path[64];
+	long kib = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	char *status = read_file(path, NULL);
+	const char *line = status != NULL ? strstr(status, "\nVmRSS:") : NULL;
+	if (line != NULL)
+		kib = strtol(line + strlen("\nVmRSS:"), NULL, 10);
+	free(status);
+	return kib;
+}
+
+int h_free_port(void)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t len = sizeof(sa);
+	int port = 0;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+		port = ntohs(sa.sin_port);
+	close(fd);
+	return port;
+}
+
 void h_result_free(struct h_result *r)
 {
 	free(r->out);
@@ -808,7 +924,8 @@ static bool wait_io(struct h_tls *c, int ssl_error, uint64_t deadline)
 	return n > 0;
 }
 
-static int tcp_connect(struct h_tls *c, int port, uint64_t deadline)
+static int tcp_connect(struct h_tls *c, int port, int rcvbuf,
+		       uint64_t deadline)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET,
 				 .sin_port = htons((uint16_t)port)};
@@ -818,6 +935,12 @@ static int tcp_connect(struct h_tls *c, int port, uint64_t deadline)
 	if (c->fd < 0 || set_cloexec(c->fd) != 0 ||
 	    fcntl(c->fd, F_SETFL, O_NONBLOCK) != 0) {
 		snprintf(c->error, sizeof(c->error), "socket: %s",
+			 strerror(errno));
+		return -1;
+	}
+	if (rcvbuf > 0 &&
+	    setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf))) {
+		snprintf(c->error, sizeof(c->error), "SO_RCVBUF: %s",
 			 strerror(errno));
 		return -1;
 	}
@@ -852,7 +975,7 @@ int h_tls_connect(struct h_tls *c, int port, const struct h_tls_opts *o)
 	c->fd = -1;
 	c->alert = -1;
 	ERR_clear_error();
-	if (tcp_connect(c, port, deadline) != 0)
+	if (tcp_connect(c, port, o->rcvbuf, deadline) != 0)
 		return -1;
 
 	c->ctx = SSL_CTX_new(TLS_client_method());

@@ -144,6 +144,44 @@ int h_sqlite3(const char *db, const char *sql);
 
 void h_result_free(struct h_result *r);
 
+/* ---- programs in the background ---------------------------------------- */
+
+/* A program that runs while the test goes on (a subscriber, a follower). */
+struct h_proc {
+	pid_t pid;  /* 0 once it ended */
+	int code;   /* its exit code once ended (as h_result.code) */
+	char out[PATH_MAX]; /* the files its stdout and stderr go to */
+	char err[PATH_MAX];
+};
+
+/* Starts path with argv (argv[0] is the program's name), stdin from
+ * /dev/null, stdout and stderr into the files out and err (made afresh),
+ * without the IPSNET_* environment, dying with the test process. 0 or -1. */
+int h_proc_start(struct h_proc *p, const char *path, const char *const argv[],
+		 const char *out, const char *err);
+
+/* h_proc_start of the ipsnet command; args do not hold argv[0]. */
+int h_proc_start_cli(struct h_proc *p, const char *const args[],
+		     const char *out, const char *err);
+
+/* Whether it still runs (reaps it, and sets p->code, when it has ended). */
+bool h_proc_running(struct h_proc *p);
+
+/* Sends sig (0: none) and waits up to ms for it to end; SIGKILL after
+ * that. Returns its exit code (128 + signal), or -1 when it had to be
+ * killed at the deadline or was not running. */
+int h_proc_stop(struct h_proc *p, int sig, int ms);
+
+/* The whole file, NUL-terminated (free it); NULL when it cannot be read. */
+char *h_read_file(const char *path, size_t *len);
+
+/* The daemon's resident memory (VmRSS of /proc/PID/status) in KiB, or -1. */
+long h_rss_kib(pid_t pid);
+
+/* A TCP port on 127.0.0.1 that was free a moment ago, for a daemon that
+ * must come back on the same port after a restart; 0 on failure. */
+int h_free_port(void);
+
 #define H_ARGS_MAX 32
 
 /* An argument list built piece by piece, with its own storage. */
@@ -172,6 +210,9 @@ struct h_tls_opts {
 	char cert[PATH_MAX]; /* client certificate; "": send none */
 	char key[PATH_MAX];
 	int max_version; /* 12 for a TLS 1.2-only client; 0: up to 1.3 */
+	int rcvbuf;      /* SO_RCVBUF set before connecting (a reader that
+			    never reads: the kernel holds little); 0: the
+			    system's */
 };
 
 /* Options to connect as the holder of certificate NAME (CERTS/NAME.crt and
