@@ -1146,19 +1146,30 @@ static char *run_on_terminal(const char *const args[], int *code, long *ms)
 	return out;
 }
 
-static void test_import_shows_a_progress_bar_on_a_terminal(void **state)
+/* A clients file of n rows with the BSNs from the first-th valid one on. */
+static void write_many_clients(const char *path, int first, int n)
 {
-	struct fx *fx = *state;
-	char path[PATH_MAX], b[10];
-	enum { ROWS = 3000 };
-	path_in(fx, path, sizeof(path), "many-clients.csv");
+	char b[10];
 	FILE *f = fopen(path, "w");
 	assert_non_null(f);
 	fprintf(f, "bsn;name;birth_date;municipality;benefit\n");
-	for (int i = 0; i < ROWS; i++)
-		fprintf(f, "%s;Client %d;1980-01-01;GM0363;ww\n",
-			bsn(100 + i, b), i);
+	long v = 100000000;
+	for (int seen = 0, i = 0; i < n; v++) {
+		snprintf(b, sizeof(b), "%ld", v);
+		if (!bsn_valid(b) || seen++ < first)
+			continue;
+		fprintf(f, "%s;Client %d;1980-01-01;GM0363;ww\n", b, i++);
+	}
 	assert_int_equal(fclose(f), 0);
+}
+
+static void test_import_shows_a_progress_bar_on_a_terminal(void **state)
+{
+	struct fx *fx = *state;
+	char path[PATH_MAX];
+	enum { ROWS = 3000 };
+	path_in(fx, path, sizeof(path), "many-clients.csv");
+	write_many_clients(path, 100, ROWS);
 
 	struct h_args a;
 	h_args_init(&a);
@@ -1184,6 +1195,92 @@ static void test_import_shows_a_progress_bar_on_a_terminal(void **state)
 	if ((long)draws > ms / 100 + 2)
 		fail_msg("%zu redraws in %ld ms", draws, ms);
 	free(out);
+	assert_int_equal(journal_seq(fx), ROWS);
+}
+
+/* Starts ipsnet with args in the background, stdout and stderr into
+ * files; returns its pid. */
+static pid_t spawn_cli(const char *const args[], const char *out,
+		       const char *err)
+{
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		const char *argv[H_ARGS_MAX + 2];
+		int n = 0;
+		argv[n++] = "ipsnet";
+		for (int i = 0; args[i] != NULL && n <= H_ARGS_MAX; i++)
+			argv[n++] = args[i];
+		argv[n] = NULL;
+		int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
+			_exit(127);
+		execv(IPSNET_PATH, (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+static void
+test_import_after_a_lost_connection_applies_the_rest_once(void **state)
+{
+	struct fx *fx = *state;
+	char path[PATH_MAX], out[PATH_MAX], err[PATH_MAX];
+	enum { ROWS = 6000 };
+	path_in(fx, path, sizeof(path), "clients.csv");
+	path_in(fx, out, sizeof(out), "import.out");
+	path_in(fx, err, sizeof(err), "import.err");
+	write_many_clients(path, 1000, ROWS);
+
+	struct h_args a;
+	h_args_init(&a);
+	h_args_org(&a, &fx->d, certs, "ggz-test");
+	h_args_add(&a, "--json");
+	h_args_add(&a, "import");
+	h_args_add(&a, "%s", path);
+	pid_t pid = spawn_cli(a.argv, out, err);
+
+	/* The daemon dies (kill -9) while the import is under way. */
+	long long seq = 0;
+	for (int i = 0; i < 2000 && seq < 300; i++)
+		seq = journal_seq(fx);
+	assert_true(seq >= 300);
+	h_daemon_stop(&fx->d, SIGKILL);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	char *text = read_text(out), *why = read_text(err);
+	json_error_t e;
+	json_t *first = json_loads(text, 0, &e);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != EXIT_CONNECT ||
+	    first == NULL) {
+		fprintf(stderr, "stdout: %s\nstderr: %s\n", text, why);
+		fail_msg("the import did not stop as cut off (status %d)",
+			 status);
+	}
+	/* What is not confirmed may or may not have been applied. */
+	if (strstr(why, "rows are not confirmed; run the same import "
+			"again") == NULL)
+		fail_msg("stderr: %s", why);
+	long long confirmed =
+	    json_integer_value(json_object_get(first, "imported"));
+	long long unconfirmed =
+	    json_integer_value(json_object_get(first, "unconfirmed"));
+	assert_true(unconfirmed > 0);
+	assert_int_equal(confirmed + unconfirmed, ROWS);
+	json_decref(first);
+	free(text);
+	free(why);
+
+	/* Again, on the daemon started again: the rest, and nothing twice. */
+	assert_int_equal(h_daemon_restart(&fx->d), 0);
+	json_t *j = run_json(fx, EXIT_OK, "ggz-test", "--timeout", "30000",
+			     "import", path, "--json", NULL);
+	long long imported = json_integer_value(json_object_get(j, "imported"));
+	long long before =
+	    json_integer_value(json_object_get(j, "already_imported"));
+	assert_int_equal(imported + before, ROWS);
+	assert_true(before >= confirmed);
 	assert_int_equal(journal_seq(fx), ROWS);
 }
 
@@ -1214,6 +1311,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_import_shows_a_progress_bar_on_a_terminal, setup,
 		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_import_after_a_lost_connection_applies_the_rest_once,
+		setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
