@@ -253,10 +253,12 @@ static const struct move {
 
 static const char move_usage[] =
     "usage: ipsnet trajectory VERB TRAJECTORY --version N [--on DATE]\n"
-    "                         [--reason TEXT] [--quiet]\n"
+    "                         [--quiet]\n"
+    "       ipsnet trajectory close TRAJECTORY --version N --reason TEXT\n"
+    "                         [--on DATE] [--quiet]\n"
     "Moves a trajectory to its next state. --version is the version you\n"
     "last saw (ipsnet case show CLIENT); --on is the date it happened\n"
-    "(default: today); closing needs --reason.\n"
+    "(default: today); closing needs --reason, why it ends.\n"
     "\n"
     "  referred -> accepted | declined   (accept, decline)\n"
     "  accepted -> active                (start)\n"
@@ -286,6 +288,9 @@ static int trajectory_move(struct cli *cli, int argc, char **argv)
 	if ((rv = cli_version(version, &v)) != 0 ||
 	    (on != NULL && (rv = cli_date("--on", on)) != 0))
 		return rv;
+	if (mv->to != TS(CLOSED) && reason != NULL)
+		return cli_fail(IPSNET_EUSAGE,
+				"--reason is for closing a trajectory only");
 	if (mv->to == TS(CLOSED) && (reason == NULL || reason[0] == '\0'))
 		return cli_fail(IPSNET_EUSAGE,
 				"closing a trajectory needs --reason: why it "
@@ -326,7 +331,7 @@ static int trajectory_move(struct cli *cli, int argc, char **argv)
 
 static const char trajectory_usage[] =
     "usage: ipsnet trajectory VERB TRAJECTORY --version N [--on DATE]\n"
-    "                         [--reason TEXT]\n"
+    "                         [--reason TEXT (close)]\n"
     "Moves an IPS trajectory through its states.\n";
 
 int cmd_trajectory(struct cli *cli, int argc, char **argv)

@@ -781,6 +781,8 @@ static void test_mistakes_are_usage_errors_before_anything_is_sent(void **state)
 	    {"refer", "cl-1", "--program", "p", "--colour", "red"},
 	    {"trajectory", "accept", "tr-1"},
 	    {"trajectory", "accept", "tr-1", "--version", "two"},
+	    {"trajectory", "decline", "tr-1", "--version", "1", "--reason",
+	     "not now"},
 	    {"trajectory", "start", "tr-1", "--version", "2", "--on",
 	     "25-11-2026x"},
 	    {"funding", "request", "tr-1", "--months", "12"},
