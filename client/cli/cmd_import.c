@@ -294,13 +294,14 @@ bad:
 }
 
 static int trajectory_steps(const struct row *r, struct step *steps,
-			    char from[][11], char to[][11], char *why,
-			    size_t cap)
+			    char from[][11], char to[][11], size_t *holds,
+			    char *why, size_t cap)
 {
 	const char *const *v = (const char *const *)r->v;
 	size_t n_holds, n = 0;
 	if (parse_holds(v[TR_HOLDS], from, to, &n_holds, why, cap) != 0)
 		return -1;
+	*holds = n_holds;
 	steps[n++] = (struct step){TS(REFERRED), v[TR_REFERRED]};
 	if (v[TR_ACCEPTED][0] != '\0' && v[TR_DECLINED][0] != '\0') {
 		snprintf(why, cap,
@@ -409,12 +410,11 @@ static int check_trajectory(struct row *r, char *why, size_t cap)
 			return rv;
 	struct step steps[MAX_STEPS];
 	char from[MAX_HOLDS][11], to[MAX_HOLDS][11];
-	if (trajectory_steps(r, steps, from, to, why, cap) < 0)
+	size_t n_holds;
+	if (trajectory_steps(r, steps, from, to, &n_holds, why, cap) < 0)
 		return 1;
 	/* The holds, normalised: "FROM/TO FROM/" */
 	char holds[MAX_HOLDS * 23 + 1] = "";
-	size_t n_holds;
-	parse_holds(r->v[TR_HOLDS], from, to, &n_holds, why, cap);
 	for (size_t i = 0; i < n_holds; i++) {
 		size_t len = strlen(holds);
 		snprintf(holds + len, sizeof(holds) - len, "%s%s/%s",
@@ -807,7 +807,9 @@ static int send_change(struct import *im, size_t i)
 		struct step steps[MAX_STEPS];
 		char from[MAX_HOLDS][11], to[MAX_HOLDS][11], why[200];
 		Ipsnet__V1__TrajectoryStep s[MAX_STEPS], *sp[MAX_STEPS];
-		int n = trajectory_steps(r, steps, from, to, why, sizeof(why));
+		size_t n_holds;
+		int n = trajectory_steps(r, steps, from, to, &n_holds, why,
+					 sizeof(why));
 		if (n < 0) {
 			reject(r, why); /* checked before: cannot happen */
 			return 0;

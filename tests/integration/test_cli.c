@@ -891,12 +891,6 @@ static void path_in(struct fx *fx, char *buf, size_t cap, const char *name)
 	snprintf(buf, cap, "%s/%s", fx->dir, name);
 }
 
-/* "clients.csv (clients): N rows: ..." */
-static void assert_summary(struct fx *fx, const char *counts)
-{
-	assert_out(fx, counts);
-}
-
 static void
 test_import_applies_good_rows_lists_bad_ones_and_never_twice(void **state)
 {
@@ -923,8 +917,8 @@ test_import_applies_good_rows_lists_bad_ones_and_never_twice(void **state)
 	write_file(clients, text);
 	long long head = journal_seq(fx);
 	run(fx, EXIT_ELSE, "ggz-test", "import", clients, NULL);
-	assert_summary(fx, "(clients): 8 rows: 3 imported, 0 imported before, "
-			   "5 rejected");
+	assert_out(fx, "(clients): 8 rows: 3 imported, 0 imported before, "
+		       "5 rejected");
 	char want[PATH_MAX + 100];
 	static const char *const rejected[][2] = {
 	    {"3", "the BSN must be 9 digits that pass the 11-proof"},
@@ -985,8 +979,8 @@ test_import_applies_good_rows_lists_bad_ones_and_never_twice(void **state)
 	write_file(trajectories, text);
 	head = journal_seq(fx);
 	run(fx, EXIT_ELSE, "ggz-test", "import", trajectories, NULL);
-	assert_summary(fx, "(trajectories): 4 rows: 2 imported, 0 imported "
-			   "before, 2 rejected");
+	assert_out(fx, "(trajectories): 4 rows: 2 imported, 0 imported "
+		       "before, 2 rejected");
 	snprintf(want, sizeof(want), "%s:4: started_on needs accepted_on",
 		 trajectories);
 	assert_err(fx, want);
@@ -997,7 +991,7 @@ test_import_applies_good_rows_lists_bad_ones_and_never_twice(void **state)
 	assert_err(fx, want);
 	assert_int_equal(journal_seq(fx), head + 2);
 	run(fx, EXIT_ELSE, "ggz-test", "import", trajectories, NULL);
-	assert_summary(fx, "4 rows: 0 imported, 2 imported before");
+	assert_out(fx, "4 rows: 0 imported, 2 imported before");
 	assert_int_equal(journal_seq(fx), head + 2);
 
 	j = run_json(fx, EXIT_OK, "ggz-test", "case", "show", anna, "--json",
@@ -1029,8 +1023,8 @@ test_import_applies_good_rows_lists_bad_ones_and_never_twice(void **state)
 	write_file(jobs, text);
 	head = journal_seq(fx);
 	run(fx, EXIT_ELSE, "ggz-test", "import", jobs, NULL);
-	assert_summary(fx, "(jobs): 4 rows: 2 imported, 0 imported before, "
-			   "2 rejected");
+	assert_out(fx, "(jobs): 4 rows: 2 imported, 0 imported before, "
+		       "2 rejected");
 	snprintf(want, sizeof(want),
 		 "%s:4: the client has no trajectory in program 'ips-test'",
 		 jobs);
