@@ -1386,6 +1386,7 @@ static bool protect(Ipsnet__V1__ReportCount *total,
 	if (hidden != 1 || smallest == NULL)
 		return false;
 	smallest->suppressed = true;
+	smallest->secondary = true;
 	return true;
 }
 

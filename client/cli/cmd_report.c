@@ -29,7 +29,8 @@ static const char report_usage[] =
     "fidelity of the programs and what in the data would bend a figure.\n"
     "NETWORK sees the nation; a GGZ its own programs; a municipality or UWV\n"
     "the trajectories it funds. Region, program and funder cells, and every\n"
-    "report for a caller other than NETWORK, show small counts as \"<5\".\n"
+    "report for a caller other than NETWORK, show small counts as \"<5\",\n"
+    "and as \"x\" a count hidden so that a small one cannot be worked out.\n"
     "\n"
     "  --year YYYY          the calendar year\n"
     "  --quarter YYYY-Qn    a quarter (2024-Q3: July to September)\n"
@@ -97,7 +98,8 @@ static const char explain_text[] =
     "             report for a caller other than NETWORK, a count below %u is\n"
     "             shown as \"<%u\" (and never sent); where one hidden count\n"
     "             could be worked out from a total and its neighbours, the\n"
-    "             smallest neighbour is hidden too.\n";
+    "             smallest neighbour is hidden too, shown as \"x\". A share\n"
+    "             made of a hidden count is shown as \"x\".\n";
 
 const char *report_grouping_name(Ipsnet__V1__ReportGrouping by)
 {
@@ -122,7 +124,12 @@ const char *report_count_text(char *buf, size_t cap,
 		return buf;
 	}
 	if (c->suppressed) {
-		snprintf(buf, cap, "<%u", threshold);
+		/* "x": hidden so that a small count cannot be worked out; it
+		 * is not small itself. */
+		if (c->secondary)
+			snprintf(buf, cap, "x");
+		else
+			snprintf(buf, cap, "<%u", threshold);
 		return buf;
 	}
 	char digits[32];
@@ -145,10 +152,11 @@ const char *report_share_text(char *buf, size_t cap,
 			      const Ipsnet__V1__ReportShare *s,
 			      uint32_t threshold)
 {
+	(void)threshold;
 	if (s == NULL || s->undefined)
 		snprintf(buf, cap, "-");
 	else if (s->suppressed)
-		snprintf(buf, cap, "<%u", threshold);
+		snprintf(buf, cap, "x"); /* a count it is made of is hidden */
 	else
 		snprintf(buf, cap, "%.1f%%", s->percent);
 	return buf;
@@ -510,14 +518,17 @@ static void print_factsheet(const struct out *o, const Ipsnet__V1__Report *r)
 	}
 	fprintf(o->f, "%-26s", "");
 	for (size_t k = 0; k < n; k++)
-		fprintf(o->f, " %13s", head[k]);
+		fprintf(o->f, " %15s", head[k]);
 	fputc('\n', o->f);
 	for (size_t l = 0; l < sizeof(lines) / sizeof(lines[0]); l++) {
-		fprintf(o->f, "%-26s", lines[l].label);
+		if (lines[l].special == 4)
+			fputs(lines[l].label, o->f);
+		else
+			fprintf(o->f, "%-26s", lines[l].label);
 		for (size_t k = 0; k < n && lines[l].special != 4; k++) {
 			char buf[32];
 			cell_text(o, buf, sizeof(buf), cols[k], l);
-			fprintf(o->f, " %13s", buf);
+			fprintf(o->f, " %15s", buf);
 		}
 		fputc('\n', o->f);
 	}
@@ -647,7 +658,10 @@ static void print_history(const struct out *o, const char *title,
 		fprintf(o->f, " %10s", rows[k]->key);
 	fputc('\n', o->f);
 	for (size_t l = 0; l < sizeof(lines) / sizeof(lines[0]); l++) {
-		fprintf(o->f, "%-26s", lines[l].label);
+		if (lines[l].special == 4)
+			fputs(lines[l].label, o->f);
+		else
+			fprintf(o->f, "%-26s", lines[l].label);
 		for (size_t k = 0; k < n && lines[l].special != 4; k++) {
 			char buf[32];
 			cell_text(o, buf, sizeof(buf), rows[k], l);
@@ -667,8 +681,9 @@ static void print_table(const struct out *o, const Ipsnet__V1__Report *r)
 		(unsigned long long)r->journal_seq, r->generated_at,
 		r->definitions->sustained_months);
 	if (o->threshold > 0)
-		fprintf(o->f, "; \"<%u\" = fewer than %u clients (or hidden "
-			      "so that one cannot be worked out)",
+		fprintf(o->f,
+			";\n\"<%u\" = fewer than %u clients; \"x\" = hidden so "
+			"that such a count cannot be worked out from a total",
 			o->threshold, o->threshold);
 	fprintf(o->f, "\n\n");
 	print_factsheet(o, r);
@@ -870,7 +885,7 @@ static void csv_figures(const struct out *o, const char *period,
 			if (s == NULL || s->undefined)
 				v[0] = '\0';
 			else if (s->suppressed)
-				snprintf(v, sizeof(v), "<%u", o->threshold);
+				snprintf(v, sizeof(v), "x");
 			else
 				snprintf(v, sizeof(v), "%.1f", s->percent);
 		} else if (k == 9) {

@@ -480,7 +480,7 @@ static void chart_regions(struct page *p, const Ipsnet__V1__ReportPeriodResult *
 			    left, y + 3, plot_w, left + 6, y + 13);
 			put(p, "%s</text>\n",
 			    s->undefined ? "nobody enrolled"
-					 : "too few clients to show");
+					 : "not shown: small numbers");
 			continue;
 		}
 		double w = plot_w * s->percent / max;
@@ -710,8 +710,9 @@ static void footer(struct page *p, const Ipsnet__V1__Report *r)
 	    months);
 	if (p->threshold > 0)
 		put(p, " Counts below %u are shown as &lt;%u in every region, "
-		       "program and funder cell%s; one more count is hidden "
-		       "where a hidden one could be worked out.",
+		       "program and funder cell%s; where a hidden count could "
+		       "be worked out from a total, one more is hidden, shown "
+		       "as x, and so is a share made of a hidden count.",
 		    p->threshold, p->threshold,
 		    r->national_scope ? "" : " and throughout this report");
 	put(p, "</dd></dl><p>Made by ipsnet from journal entry %llu at ",
@@ -754,7 +755,9 @@ int report_html_write(FILE *out, const Ipsnet__V1__Report *r)
 	put(p, " &middot; sustained = %u months",
 	    r->definitions->sustained_months);
 	if (p->threshold > 0)
-		put(p, " &middot; &lt;%u = fewer than %u clients",
+		put(p,
+		    " &middot; &lt;%u = fewer than %u clients &middot; x = hidden "
+		    "so that such a count cannot be worked out",
 		    p->threshold, p->threshold);
 	put(p, "</div></div></header>\n<div class=\"wrap\">\n");
 

@@ -179,12 +179,15 @@ static int run_report(struct h_result *r, const char *org, ...)
 	return h_run_cli(r, a.argv);
 }
 
-/* A count as shown: the number, or -1 for "<N". */
+/* A count as shown: the number, -1 for "<N" (small), -2 for "x" (hidden
+ * so that a small one cannot be worked out). */
 static long shown(json_t *v)
 {
 	if (json_is_integer(v))
 		return (long)json_integer_value(v);
 	assert_true(json_is_string(v));
+	if (strcmp(json_string_value(v), "x") == 0)
+		return -2;
 	assert_int_equal(json_string_value(v)[0], '<');
 	return -1;
 }
@@ -431,7 +434,7 @@ static void expect_protected(json_t *parent, json_t *rows)
 {
 	for (int k = 0; k < GEN_N_METRICS; k++) {
 		if (shown(metric(parent, k)) < 0)
-			continue;
+			continue; /* a hidden total: nothing to subtract from */
 		size_t hidden = 0, i;
 		json_t *row;
 		json_array_foreach(rows, i, row) hidden +=
@@ -447,14 +450,18 @@ static void expect_suppressed_or_true(const char *where, json_t *fig,
 	for (int k = 0; k < GEN_N_METRICS; k++) {
 		long got = shown(metric(fig, k));
 		if (want->n[k] < 5 && got != -1)
-			print_error("%s %s: %ld is below 5 but shown\n", where,
-				    gen_metric_name(k), got);
+			print_error("%s %s: %ld is below 5 but not shown as "
+				    "<5\n",
+				    where, gen_metric_name(k), got);
+		/* "<5" exactly when small; "x" only for what is not. */
 		if (want->n[k] < 5)
 			assert_int_equal(got, -1);
-		else if (got != -1)
+		else if (got >= 0)
 			assert_int_equal(got, (long)want->n[k]);
+		else
+			assert_int_equal(got, -2);
 		if (k >= 4)
-			hidden_funding += got == -1;
+			hidden_funding += got < 0;
 	}
 	if (shown(metric(fig, 0)) >= 0)
 		assert_true(hidden_funding != 1);
@@ -475,7 +482,7 @@ static void test_small_counts_are_hidden_and_cannot_be_worked_out(
 	expect_exact("national", json_object_get(p, "scope"), &want, true);
 	static const char *const groups[] = {"by_region", "by_program",
 					     "by_funder"};
-	size_t hidden = 0, shown_cells = 0;
+	size_t hidden = 0, shown_cells = 0, secondary = 0;
 	for (size_t gi = 0; gi < 3; gi++) {
 		json_t *rows = json_object_get(p, groups[gi]);
 		size_t i;
@@ -491,6 +498,7 @@ static void test_small_counts_are_hidden_and_cannot_be_worked_out(
 			expect_suppressed_or_true(where, row, &want);
 			for (int k = 0; k < GEN_N_METRICS; k++) {
 				hidden += shown(metric(row, k)) < 0;
+				secondary += shown(metric(row, k)) == -2;
 				shown_cells += shown(metric(row, k)) >= 0;
 			}
 		}
@@ -498,6 +506,7 @@ static void test_small_counts_are_hidden_and_cannot_be_worked_out(
 	}
 	/* The network has both: small cells and large ones. */
 	assert_true(hidden > 20);
+	assert_true(secondary > 0);
 	assert_true(shown_cells > 100);
 	assert_int_equal(
 	    json_integer_value(json_object_get(

@@ -685,7 +685,10 @@ static void test_small_counts_are_suppressed_in_cells(void **state)
 	/* pa1's 4 is small; with the nation's 19 and pa2's 9 shown, pb1's 6
 	 * would give it away: the smaller of the two goes too. */
 	assert_int_equal(shown(row(p, BY_PROGRAM, "pa1")->enrolled), -1);
+	assert_false(row(p, BY_PROGRAM, "pa1")->enrolled->secondary);
 	assert_int_equal(shown(row(p, BY_PROGRAM, "pb1")->enrolled), -1);
+	assert_true(row(p, BY_PROGRAM, "pb1")->enrolled->secondary);
+	assert_int_equal(row(p, BY_PROGRAM, "pb1")->enrolled->value, 0);
 	assert_int_equal(shown(row(p, BY_PROGRAM, "pa2")->enrolled), 9);
 	/* Empty cells are suppressed too: 0 is below 5. */
 	assert_int_equal(shown(row(p, BY_REGION, "1")->enrolled), -1);
@@ -742,7 +745,11 @@ static void test_one_suppressed_cell_in_a_breakdown_takes_a_second(
 	/* 3 is small; 23 - 12 - 3 would show it, so 8 goes too. */
 	assert_int_equal(shown(row(p, BY_PROGRAM, "pa1")->enrolled), -1);
 	assert_int_equal(shown(row(p, BY_PROGRAM, "pa2")->enrolled), -1);
+	assert_true(row(p, BY_PROGRAM, "pa2")->enrolled->secondary);
 	assert_int_equal(shown(row(p, BY_PROGRAM, "pb1")->enrolled), 12);
+	/* The unfunded column adds up the same way: 8 goes there too. */
+	assert_true(row(p, BY_PROGRAM, "pa2")->unfunded->secondary);
+	assert_false(row(p, BY_PROGRAM, "pa1")->unfunded->secondary);
 }
 
 static void test_threshold_zero_shows_every_count(void **state)
