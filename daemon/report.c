@@ -55,7 +55,8 @@ static bool leap(int y)
 
 static int month_days(int y, int m)
 {
-	static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	static const int days[] = {31, 28, 31, 30, 31, 30,
+				   31, 31, 30, 31, 30, 31};
 	return m == 2 && leap(y) ? 29 : days[m - 1];
 }
 
@@ -307,25 +308,25 @@ struct m_program {
 	const char *name;
 	uint32_t region;
 	uint32_t specialists;
-	bool in_scope;  /* the caller may see it and it passes the filter */
+	bool in_scope;	/* the caller may see it and it passes the filter */
 	int32_t review; /* latest review up to the cut-off, or -1 */
 };
 
 struct m_traj {
 	uint32_t client;
-	int32_t program;    /* -1: not a known program */
+	int32_t program; /* -1: not a known program */
 	int status;
-	int32_t start;      /* the day it became ACTIVE, or NO_DATE */
+	int32_t start; /* the day it became ACTIVE, or NO_DATE */
 	int32_t started_on, closed_on; /* its columns, or NO_DATE */
-	uint32_t seg, nseg; /* its enrolment segments in segs[] */
-	int32_t funder;     /* org number of the counting approval, or -1 */
+	uint32_t seg, nseg;	       /* its enrolment segments in segs[] */
+	int32_t funder; /* org number of the counting approval, or -1 */
 	int32_t best_decided, best_requested; /* of the counting approval */
 	const char *best_id;
 	enum fund_type fund;
 	uint16_t n_approved, n_pending, n_undated_decisions;
 	bool has_events;
-	bool out_of_order;  /* a transition dated before its predecessor */
-	bool no_start;      /* began (by its status) without a start date */
+	bool out_of_order; /* a transition dated before its predecessor */
+	bool no_start;	   /* began (by its status) without a start date */
 	bool funded_by_caller;
 	bool in_scope;
 };
@@ -461,8 +462,8 @@ static int load_programs(struct loader *l)
 		p->owner = arena_strdup(&m->strings, col_text(st, 1));
 		p->name = arena_strdup(&m->strings, col_text(st, 2));
 		int region = sqlite3_column_int(st, 3);
-		p->region = region >= 1 && region <= N_REGIONS ? (uint32_t)region
-							      : 0;
+		p->region =
+		    region >= 1 && region <= N_REGIONS ? (uint32_t)region : 0;
 		p->specialists = (uint32_t)sqlite3_column_int(st, 4);
 		p->review = -1;
 	}
@@ -603,10 +604,11 @@ static int load_events(struct loader *l)
 	char current[JOURNAL_ID_MAX] = "";
 	int64_t ti = -1;
 
-	if (sqlite3_prepare_v2(l->db,
-			       "SELECT trajectory_id, seq, status, on_date FROM "
-			       "trajectory_event",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+		l->db,
+		"SELECT trajectory_id, seq, status, on_date FROM "
+		"trajectory_event",
+		-1, &st, NULL) != SQLITE_OK)
 		return db_fail(l, "the trajectory transitions");
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *id = col_text(st, 0);
@@ -709,15 +711,15 @@ static int place_by_columns(struct model *m)
 static int64_t funding_seq(struct loader *l, sqlite3_stmt **st, const char *id)
 {
 	if (*st == NULL &&
-	    sqlite3_prepare_v2(l->db,
-			       "SELECT coalesce(max(seq), 0) FROM journal WHERE "
-			       "entity_kind = 'funding' AND entity_id = ?1",
-			       -1, st, NULL) != SQLITE_OK)
+	    sqlite3_prepare_v2(
+		l->db,
+		"SELECT coalesce(max(seq), 0) FROM journal WHERE "
+		"entity_kind = 'funding' AND entity_id = ?1",
+		-1, st, NULL) != SQLITE_OK)
 		return 0;
 	sqlite3_bind_text(*st, 1, id, -1, SQLITE_STATIC);
-	int64_t seq = sqlite3_step(*st) == SQLITE_ROW
-			  ? sqlite3_column_int64(*st, 0)
-			  : 0;
+	int64_t seq =
+	    sqlite3_step(*st) == SQLITE_ROW ? sqlite3_column_int64(*st, 0) : 0;
 	sqlite3_reset(*st);
 	return seq;
 }
@@ -789,10 +791,11 @@ static int load_funding(struct loader *l, const char *caller)
 		int64_t org = funder != NULL && funder[0] != '\0'
 				  ? idmap_find(&m->orgs, funder)
 				  : -1;
-		enum org_kind kind = org >= 0 ? m->org[org].kind : ORG_KIND_NONE;
+		enum org_kind kind =
+		    org >= 0 ? m->org[org].kind : ORG_KIND_NONE;
 		t->fund = kind == ORG_KIND_MUNICIPALITY ? FT_MUNICIPALITY
 			  : kind == ORG_KIND_UWV	? FT_UWV
-						: FT_OTHER;
+							: FT_OTHER;
 		t->funder = t->fund == FT_OTHER ? -1 : (int32_t)org;
 	}
 	sqlite3_finalize(st);
@@ -826,7 +829,8 @@ static int load_jobs(struct loader *l, uint32_t sustained_months)
 		const unsigned char *end = sqlite3_column_text(st, 2);
 		j->client = (uint32_t)client;
 		j->start = parse_day(start);
-		j->end = end == NULL || end[0] == '\0' ? OPEN_END : parse_day(end);
+		j->end =
+		    end == NULL || end[0] == '\0' ? OPEN_END : parse_day(end);
 		j->sustained_by = last_day_of_months(start, sustained_months);
 		j->competitive = sqlite3_column_int(st, 3) != 0;
 	}
@@ -871,8 +875,9 @@ static int load_reviews(struct loader *l)
 static int load_head(struct loader *l)
 {
 	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(l->db, "SELECT coalesce(max(seq), 0) FROM journal",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(l->db,
+			       "SELECT coalesce(max(seq), 0) FROM journal", -1,
+			       &st, NULL) != SQLITE_OK)
 		return db_fail(l, "the journal head");
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
@@ -929,8 +934,7 @@ static int model_load(sqlite3 *db, struct model *m, const char *caller,
 		return db_fail(&l, "the database");
 	if ((rv = load_head(&l)) != 0 || (rv = load_orgs(&l)) != 0 ||
 	    (rv = load_programs(&l)) != 0 ||
-	    (rv = load_trajectories(&l)) != 0 ||
-	    (rv = load_events(&l)) != 0 ||
+	    (rv = load_trajectories(&l)) != 0 || (rv = load_events(&l)) != 0 ||
 	    (rv = place_by_columns(m)) != 0 ||
 	    (rv = load_funding(&l, caller)) != 0 ||
 	    (rv = load_jobs(&l, sustained_months)) != 0 ||
@@ -966,12 +970,12 @@ struct query {
 	const struct report_settings *settings;
 	struct period periods[REPORT_MAX_PERIODS];
 	size_t n_periods;
-	uint32_t region;      /* 0: all */
-	int32_t program;      /* -1: all */
-	bool by[4];           /* indexed by ReportGrouping */
+	uint32_t region; /* 0: all */
+	int32_t program; /* -1: all */
+	bool by[4];	 /* indexed by ReportGrouping */
 	uint32_t history_years;
-	bool national_scope;  /* NETWORK without a filter */
-	bool exact_scope;     /* the scope row is not subject to suppression */
+	bool national_scope; /* NETWORK without a filter */
+	bool exact_scope;    /* the scope row is not subject to suppression */
 };
 
 static int check_query(const Ipsnet__V1__ReportQuery *q, struct query *out,
@@ -1000,7 +1004,7 @@ static int check_query(const Ipsnet__V1__ReportQuery *q, struct query *out,
 			return IPSNET_EINVAL;
 		}
 		o->label = p->label != NULL && p->label[0] != '\0' ? p->label
-								  : p->from;
+								   : p->from;
 		o->from_text = p->from;
 		o->to_text = p->to;
 	}
@@ -1034,14 +1038,13 @@ static int check_query(const Ipsnet__V1__ReportQuery *q, struct query *out,
 /* Decides, once, which programs and trajectories the caller sees and the
  * filter keeps. */
 static int apply_scope(struct model *m, struct query *q,
-		       const Ipsnet__V1__ReportQuery *rq, char *why,
-		       size_t cap)
+		       const Ipsnet__V1__ReportQuery *rq, char *why, size_t cap)
 {
 	const struct journal_actor *a = q->actor;
 	bool network = a->org_kind == ORG_KIND_NETWORK;
 	bool ggz = a->org_kind == ORG_KIND_GGZ;
-	bool funder = a->org_kind == ORG_KIND_MUNICIPALITY ||
-		      a->org_kind == ORG_KIND_UWV;
+	bool funder =
+	    a->org_kind == ORG_KIND_MUNICIPALITY || a->org_kind == ORG_KIND_UWV;
 
 	if (!network && !ggz && !funder) {
 		snprintf(why, cap, "your organisation may not read reports");
@@ -1066,8 +1069,8 @@ static int apply_scope(struct model *m, struct query *q,
 		q->program = (int32_t)p;
 	}
 	q->national_scope = network && q->region == 0 && q->program < 0;
-	q->exact_scope = q->national_scope ||
-			 q->settings->small_count_threshold == 0;
+	q->exact_scope =
+	    q->national_scope || q->settings->small_count_threshold == 0;
 
 	/* Programs a funder sees: those of the trajectories it funds. */
 	for (size_t i = 0; i < m->trajs.n; i++) {
@@ -1246,7 +1249,8 @@ static void count_period(const struct model *m, const struct layout *L,
 			if (program_seen >= 0 && t->program != program_seen)
 				several_programs = true;
 			program_seen = t->program;
-			ps->quality[Q_FUNDING_UNDATED] += t->n_undated_decisions;
+			ps->quality[Q_FUNDING_UNDATED] +=
+			    t->n_undated_decisions;
 			ps->quality[Q_FUNDING_PENDING] +=
 			    t->n_pending > 0 && t->fund == FT_NONE;
 			ps->quality[Q_SEVERAL_APPROVED] += t->n_approved > 1;
@@ -1263,7 +1267,8 @@ static void count_period(const struct model *m, const struct layout *L,
 			bool overlap = dated && !backwards &&
 				       j->start <= p->to && j->end >= p->from;
 			if (enrolled_in_scope) {
-				ps->quality[Q_JOBS_END_BEFORE_START] += backwards;
+				ps->quality[Q_JOBS_END_BEFORE_START] +=
+				    backwards;
 				ps->quality[Q_JOBS_NOT_COMPETITIVE] +=
 				    overlap && !j->competitive;
 				ps->quality[Q_JOBS_BEFORE_TRAJECTORY] +=
@@ -1274,7 +1279,8 @@ static void count_period(const struct model *m, const struct layout *L,
 				continue;
 			employed = true;
 			int32_t last = j->end < p->to ? j->end : p->to;
-			if (j->sustained_by != NO_DATE && last >= j->sustained_by)
+			if (j->sustained_by != NO_DATE &&
+			    last >= j->sustained_by)
 				sustained = true;
 		}
 		ps->quality[Q_SEVERAL_PROGRAMS] += several_programs;
@@ -1521,9 +1527,8 @@ static bool funder_row(struct builder *b, size_t org, const bool *scope_funders)
 	return b->network || scope_funders[org];
 }
 
-static Ipsnet__V1__ReportGroup *group(struct builder *b,
-				      Ipsnet__V1__ReportGrouping by,
-				      size_t max_rows)
+static Ipsnet__V1__ReportGroup *
+group(struct builder *b, Ipsnet__V1__ReportGrouping by, size_t max_rows)
 {
 	Ipsnet__V1__ReportGroup *g = arena_alloc(&b->a, sizeof(*g));
 	if (g == NULL)
@@ -1546,8 +1551,9 @@ static int build_groups(struct builder *b, const struct pass *ps,
 		return IPSNET_ENOMEM;
 
 	if (b->q->by[IPSNET__V1__REPORT_GROUPING__REPORT_BY_REGION]) {
-		Ipsnet__V1__ReportGroup *g = group(
-		    b, IPSNET__V1__REPORT_GROUPING__REPORT_BY_REGION, N_REGIONS);
+		Ipsnet__V1__ReportGroup *g =
+		    group(b, IPSNET__V1__REPORT_GROUPING__REPORT_BY_REGION,
+			  N_REGIONS);
 		if (g == NULL)
 			return IPSNET_ENOMEM;
 		for (uint32_t r = 1; r <= N_REGIONS; r++) {
@@ -1575,9 +1581,9 @@ static int build_groups(struct builder *b, const struct pass *ps,
 		for (size_t i = 0; i < m->programs.n; i++) {
 			if (!m->prog[i].in_scope)
 				continue;
-			Ipsnet__V1__ReportFigures *f =
-			    figures(b, &ps->cells[L->program0 + i],
-				    m->programs.names[i], m->prog[i].name, true);
+			Ipsnet__V1__ReportFigures *f = figures(
+			    b, &ps->cells[L->program0 + i],
+			    m->programs.names[i], m->prog[i].name, true);
 			if (f == NULL)
 				return IPSNET_ENOMEM;
 			add_programs(m, f, prog_is, (uint32_t)i);
@@ -1603,9 +1609,8 @@ static int build_groups(struct builder *b, const struct pass *ps,
 				return IPSNET_ENOMEM;
 			g->rows[g->n_rows++] = f;
 		}
-		Ipsnet__V1__ReportFigures *other =
-		    figures(b, &ps->cells[L->other], "OTHER",
-			    "other funders", true);
+		Ipsnet__V1__ReportFigures *other = figures(
+		    b, &ps->cells[L->other], "OTHER", "other funders", true);
 		Ipsnet__V1__ReportFigures *none =
 		    figures(b, &ps->cells[L->unfunded], "UNFUNDED",
 			    "no approved funding", true);
@@ -1672,8 +1677,8 @@ static Ipsnet__V1__ReportFigures *national_row(struct builder *b,
 {
 	/* Exact for NETWORK; for everyone else subject to suppression. */
 	bool subject = !b->network && b->threshold > 0;
-	Ipsnet__V1__ReportFigures *f = figures(b, &ps->cells[b->L.national],
-					       key, label, subject);
+	Ipsnet__V1__ReportFigures *f =
+	    figures(b, &ps->cells[b->L.national], key, label, subject);
 	if (f != NULL && !row_is_whole(f))
 		return NULL;
 	if (f != NULL)
@@ -1715,7 +1720,7 @@ static void protect_and_finish_row(struct builder *b,
 
 static const char *band_of(uint32_t total)
 {
-	return total >= 115 ? "exemplary"
+	return total >= 115   ? "exemplary"
 	       : total >= 100 ? "good"
 	       : total >= 74  ? "fair"
 			      : "not IPS";
@@ -1746,8 +1751,8 @@ static int build_fidelity(struct builder *b, Ipsnet__V1__Report *r,
 		       strcmp(v->id, best->id) > 0))))
 			p->review = (int32_t)k;
 	}
-	r->fidelity = arena_alloc(&b->a, (m->programs.n + 1) *
-					     sizeof(*r->fidelity));
+	r->fidelity =
+	    arena_alloc(&b->a, (m->programs.n + 1) * sizeof(*r->fidelity));
 	r->bands = arena_alloc(&b->a, 5 * sizeof(*r->bands));
 	if (r->fidelity == NULL || r->bands == NULL)
 		return IPSNET_ENOMEM;
@@ -1778,7 +1783,8 @@ static int build_fidelity(struct builder *b, Ipsnet__V1__Report *r,
 		r->fidelity[r->n_fidelity++] = s;
 	}
 	for (int k = 0; k < 5; k++) {
-		Ipsnet__V1__FidelityBandCount *c = arena_alloc(&b->a, sizeof(*c));
+		Ipsnet__V1__FidelityBandCount *c =
+		    arena_alloc(&b->a, sizeof(*c));
 		if (c == NULL)
 			return IPSNET_ENOMEM;
 		ipsnet__v1__fidelity_band_count__init(c);
@@ -1816,7 +1822,8 @@ static int build_report(struct builder *b, struct model *m,
 	ps.stamp = ipsnet_calloc(L->n, sizeof(*ps.stamp));
 	ps.flags = ipsnet_calloc(L->n, sizeof(*ps.flags));
 	ps.touched = ipsnet_calloc(L->n, sizeof(*ps.touched));
-	bool *scope_regions = arena_alloc(&b->a, (N_REGIONS + 1) * sizeof(bool));
+	bool *scope_regions =
+	    arena_alloc(&b->a, (N_REGIONS + 1) * sizeof(bool));
 	bool *scope_funders =
 	    arena_alloc(&b->a, (m->orgs.n + 1) * sizeof(bool));
 	if (ps.cells == NULL || ps.stamp == NULL || ps.flags == NULL ||
@@ -1857,8 +1864,8 @@ static int build_report(struct builder *b, struct model *m,
 		if (pr->scope == NULL)
 			goto out;
 		if (!q->national_scope &&
-		    (pr->national = national_row(b, &ps, "national",
-					       "national")) == NULL)
+		    (pr->national =
+			 national_row(b, &ps, "national", "national")) == NULL)
 			goto out;
 		if ((rv = build_groups(b, &ps, pr, scope_regions,
 				       scope_funders)) != 0)
@@ -1938,23 +1945,24 @@ int report_build(sqlite3 *db, const struct journal_actor *actor,
 	b.m = &m;
 
 	Ipsnet__V1__Report r = IPSNET__V1__REPORT__INIT;
-	Ipsnet__V1__ReportDefinitions defs = IPSNET__V1__REPORT_DEFINITIONS__INIT;
+	Ipsnet__V1__ReportDefinitions defs =
+	    IPSNET__V1__REPORT_DEFINITIONS__INIT;
 	defs.sustained_months = settings->sustained_months;
 	defs.small_count_threshold = settings->small_count_threshold;
 	r.definitions = &defs;
-	r.generated_at = (char *)util_iso8601(generated_at,
-					      sizeof(generated_at),
-					      util_now_us());
+	r.generated_at = (char *)util_iso8601(
+	    generated_at, sizeof(generated_at), util_now_us());
 	if (rq->definitions_only)
 		return pack_answer(&r, out, out_len);
 
 	rv = check_query(rq, &q, why, cap);
 	if (rv != 0)
 		return rv;
-	rv = model_load(db, &m, actor->org_kind == ORG_KIND_NETWORK ||
-				      actor->org_kind == ORG_KIND_GGZ
-				  ? NULL
-				  : actor->org,
+	rv = model_load(db, &m,
+			actor->org_kind == ORG_KIND_NETWORK ||
+				actor->org_kind == ORG_KIND_GGZ
+			    ? NULL
+			    : actor->org,
 			settings->sustained_months, why, cap);
 	if (rv != 0)
 		goto err_after_model;
@@ -1992,8 +2000,8 @@ static int report_read_fn(sqlite3 *db, struct journal_read *jr)
 {
 	struct report_read *rr = container_of(jr, struct report_read, jr);
 	return report_build(db, &rr->actor, &rr->settings,
-			    rr->req->report_query, &rr->answer,
-			    &rr->answer_len, rr->why, sizeof(rr->why));
+			    rr->req->report_query, &rr->answer, &rr->answer_len,
+			    rr->why, sizeof(rr->why));
 }
 
 static void report_read_done(struct journal_read *jr)
@@ -2012,10 +2020,11 @@ static void report_read_done(struct journal_read *jr)
 	}
 	log_msg(jr->err == 0 ? LOG_INFO : LOG_WARN, "report",
 		"org=%s result=%s bytes=%zu duration_ms=%llu", rr->actor.org,
-		jr->err == 0 ? "ok" : ipsnet_err_name(jr->err),
-		rr->answer_len, (unsigned long long)ms);
+		jr->err == 0 ? "ok" : ipsnet_err_name(jr->err), rr->answer_len,
+		(unsigned long long)ms);
 	ipsnet_free(rr->answer);
-	ipsnet__v1__envelope__free_unpacked(rr->req, &ipsnet_protobuf_allocator);
+	ipsnet__v1__envelope__free_unpacked(rr->req,
+					    &ipsnet_protobuf_allocator);
 	ipsnet_free(rr);
 	conn__request_done(c);
 }

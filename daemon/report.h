@@ -25,7 +25,7 @@
 
 /* The [report] section of the daemon's config. */
 struct report_settings {
-	uint32_t sustained_months;      /* 1..120 */
+	uint32_t sustained_months;	/* 1..120 */
 	uint32_t small_count_threshold; /* 0: no suppression */
 };
 

@@ -17,8 +17,10 @@
 #define HTML_HISTORY_YEARS 5
 
 static const char report_usage[] =
-    "usage: ipsnet report (--year YYYY | --quarter YYYY-Qn) [--compare PERIOD]\n"
-    "                     [--region N | --program ID] [--by region|program|funder]\n"
+    "usage: ipsnet report (--year YYYY | --quarter YYYY-Qn) [--compare "
+    "PERIOD]\n"
+    "                     [--region N | --program ID] [--by "
+    "region|program|funder]\n"
     "                     [--history YEARS] [--format table|json|csv|html]\n"
     "                     [--output FILE]\n"
     "       ipsnet report --explain\n"
@@ -37,7 +39,8 @@ static const char report_usage[] =
     "  --compare PERIOD     a year or quarter to show beside it (repeatable)\n"
     "  --region N           only programs in labour-market region N (1-35),\n"
     "                       with the national figure beside it\n"
-    "  --program ID         only program ID, with the national figure beside it\n"
+    "  --program ID         only program ID, with the national figure beside "
+    "it\n"
     "  --by WHAT            a breakdown by region, program or funder\n"
     "                       (repeatable, or comma-separated)\n"
     "  --history YEARS      also each of the last YEARS calendar years (0-10)\n"
@@ -54,7 +57,8 @@ static const char explain_text[] =
     "Period       A calendar year or quarter; every date is a whole day, both\n"
     "             ends included.\n"
     "Enrolled     A client is enrolled in the period when one of her\n"
-    "             trajectories was ACTIVE or ON_HOLD at any moment of it: from\n"
+    "             trajectories was ACTIVE or ON_HOLD at any moment of it: "
+    "from\n"
     "             the day it started to the day it closed, both included (on\n"
     "             the day of a transition it was in both states). When and\n"
     "             how it was ACTIVE or ON_HOLD comes from its transitions.\n"
@@ -66,7 +70,8 @@ static const char explain_text[] =
     "             before its last day and had not ended before its first. A\n"
     "             job that began before the trajectory counts too (the data\n"
     "             quality section says how many).\n"
-    "Sustainably  Employed in the period in a competitive job that had lasted,\n"
+    "Sustainably  Employed in the period in a competitive job that had "
+    "lasted,\n"
     "employed     or has lasted, at least %u months by the end of the period:\n"
     "             it covered every day from its start to the day before the\n"
     "             same date %u months later (31 August + 6 months is 28\n"
@@ -169,8 +174,7 @@ struct period_text {
 };
 
 /* "2024" or "2024-Q3" into a period. 0 or -1. */
-static int parse_period(const char *s, bool quarter_only,
-			struct period_text *p)
+static int parse_period(const char *s, bool quarter_only, struct period_text *p)
 {
 	int y, q = 0;
 	char tail;
@@ -260,17 +264,18 @@ static int parse_args(struct cli *cli, int argc, char **argv, struct args *a)
 		case 'y':
 		case 'q':
 			if (main_period)
-				return cli_fail(IPSNET_EUSAGE,
-						"give one --year or --quarter; "
-						"compare others with --compare");
+				return cli_fail(
+				    IPSNET_EUSAGE,
+				    "give one --year or --quarter; "
+				    "compare others with --compare");
 			if (parse_period(optarg, false, &a->periods[0]) != 0 ||
 			    (ch == 'y') != (strlen(optarg) == 4))
-				return cli_fail(IPSNET_EUSAGE,
-						ch == 'y'
-						    ? "--year takes a year such "
-						      "as 2024"
-						    : "--quarter takes a quarter "
-						      "such as 2024-Q3");
+				return cli_fail(
+				    IPSNET_EUSAGE,
+				    ch == 'y' ? "--year takes a year such "
+						"as 2024"
+					      : "--quarter takes a quarter "
+						"such as 2024-Q3");
 			main_period = true;
 			break;
 		case 'c':
@@ -290,9 +295,10 @@ static int parse_args(struct cli *cli, int argc, char **argv, struct args *a)
 			a->region = strtoul(optarg, &end, 10);
 			if (errno != 0 || *end != '\0' || a->region < 1 ||
 			    a->region > 35)
-				return cli_fail(IPSNET_EUSAGE,
-						"--region takes a labour-market "
-						"region from 1 to 35");
+				return cli_fail(
+				    IPSNET_EUSAGE,
+				    "--region takes a labour-market "
+				    "region from 1 to 35");
 			break;
 		case 'p':
 			a->program = optarg;
@@ -307,8 +313,9 @@ static int parse_args(struct cli *cli, int argc, char **argv, struct args *a)
 			errno = 0;
 			a->history = strtoul(optarg, &end, 10);
 			if (errno != 0 || *end != '\0' || a->history > 10)
-				return cli_fail(IPSNET_EUSAGE,
-						"--history takes 0 to 10 years");
+				return cli_fail(
+				    IPSNET_EUSAGE,
+				    "--history takes 0 to 10 years");
 			a->history_given = true;
 			break;
 		case 'f':
@@ -321,9 +328,10 @@ static int parse_args(struct cli *cli, int argc, char **argv, struct args *a)
 			else if (strcmp(optarg, "html") == 0)
 				a->format = F_HTML;
 			else
-				return cli_fail(IPSNET_EUSAGE,
-						"--format takes table, json, csv "
-						"or html");
+				return cli_fail(
+				    IPSNET_EUSAGE,
+				    "--format takes table, json, csv "
+				    "or html");
 			break;
 		case 'o':
 			a->output = optarg;
@@ -407,8 +415,8 @@ static int explain(struct cli *cli)
 			q.definitions_only = true;
 			if (ask(cli, c, &q, &resp) == 0 &&
 			    resp->report->definitions != NULL) {
-				months = resp->report->definitions
-					     ->sustained_months;
+				months =
+				    resp->report->definitions->sustained_months;
 				threshold = resp->report->definitions
 						->small_count_threshold;
 				from_server = true;
@@ -442,11 +450,11 @@ static const char *cnt(const struct out *o, char *buf,
 typedef const Ipsnet__V1__ReportCount *(*count_of)(
     const Ipsnet__V1__ReportFigures *f);
 
-#define COUNT_OF(field)                                                        \
-	static const Ipsnet__V1__ReportCount *count_##field(                   \
-	    const Ipsnet__V1__ReportFigures *f)                                \
-	{                                                                      \
-		return f != NULL ? f->field : NULL;                            \
+#define COUNT_OF(field)                                      \
+	static const Ipsnet__V1__ReportCount *count_##field( \
+	    const Ipsnet__V1__ReportFigures *f)              \
+	{                                                    \
+		return f != NULL ? f->field : NULL;          \
 	}
 COUNT_OF(enrolled)
 COUNT_OF(started)
@@ -537,7 +545,7 @@ static void print_factsheet(const struct out *o, const Ipsnet__V1__Report *r)
 static void print_group(const struct out *o, const Ipsnet__V1__ReportGroup *g)
 {
 	static const char *const heads[] = {
-	    "enrolled", "started", "employed", "share", "sustained",
+	    "enrolled", "started", "employed", "share",	  "sustained",
 	    "municip.", "UWV",	   "other",    "unfunded"};
 	bool funder = g->by == BY_FUNDER;
 	fprintf(o->f, "\nby %s\n", report_grouping_name(g->by));
@@ -576,8 +584,10 @@ static const struct {
 	const char *name, *label;
 	size_t offset;
 } quality_items[] = {
-#define Q(field, text)                                                         \
-	{#field, text, offsetof(Ipsnet__V1__ReportQuality, field)}
+#define Q(field, text)                                                   \
+	{                                                                \
+#field, text, offsetof(Ipsnet__V1__ReportQuality, field) \
+	}
     Q(trajectories_without_start,
       "trajectories started (by their state) without a start date: in no "
       "figure"),
@@ -605,7 +615,7 @@ static const Ipsnet__V1__ReportCount *
 quality_count(const Ipsnet__V1__ReportQuality *q, size_t i)
 {
 	return *(Ipsnet__V1__ReportCount *const *)((const char *)q +
-						    quality_items[i].offset);
+						   quality_items[i].offset);
 }
 
 static void print_quality(const struct out *o,
@@ -617,7 +627,8 @@ static void print_quality(const struct out *o,
 	for (size_t i = 0; i < sizeof(quality_items) / sizeof(quality_items[0]);
 	     i++) {
 		char b[32];
-		fprintf(o->f, "  %9s  %s\n", cnt(o, b, quality_count(p->quality, i)),
+		fprintf(o->f, "  %9s  %s\n",
+			cnt(o, b, quality_count(p->quality, i)),
 			quality_items[i].label);
 	}
 }
@@ -631,8 +642,8 @@ static void print_fidelity(const struct out *o, const Ipsnet__V1__Report *r)
 			r->bands[i]->programs);
 	if (r->n_fidelity == 0)
 		return;
-	fprintf(o->f, "\n%-24s %-30s %6s %-10s %5s %-10s %s\n", "program", "name",
-		"region", "reviewed", "total", "band", "by");
+	fprintf(o->f, "\n%-24s %-30s %6s %-10s %5s %-10s %s\n", "program",
+		"name", "region", "reviewed", "total", "band", "by");
 	for (size_t i = 0; i < r->n_fidelity; i++) {
 		const Ipsnet__V1__FidelityScore *s = r->fidelity[i];
 		bool reviewed = s->review_date != NULL && s->review_date[0];
@@ -643,8 +654,9 @@ static void print_fidelity(const struct out *o, const Ipsnet__V1__Report *r)
 			s->program_id, s->program_name, s->region,
 			reviewed ? s->review_date : "-", total,
 			reviewed ? s->band : "-",
-			!reviewed ? "" : s->independent ? "independent"
-							: "self-assessment");
+			!reviewed	 ? ""
+			: s->independent ? "independent"
+					 : "self-assessment");
 	}
 }
 
@@ -676,8 +688,7 @@ static void print_table(const struct out *o, const Ipsnet__V1__Report *r)
 	const Ipsnet__V1__ReportPeriodResult *p0 = r->periods[0];
 	fprintf(o->f, "IPS monitor: %s, %s (%s to %s)\n", r->scope,
 		p0->period->label, p0->period->from, p0->period->to);
-	fprintf(o->f,
-		"journal entry %llu, made %s; sustained = %u months",
+	fprintf(o->f, "journal entry %llu, made %s; sustained = %u months",
 		(unsigned long long)r->journal_seq, r->generated_at,
 		r->definitions->sustained_months);
 	if (o->threshold > 0)
@@ -694,8 +705,9 @@ static void print_table(const struct out *o, const Ipsnet__V1__Report *r)
 		for (size_t g = 0; g < p->n_groups; g++)
 			print_group(o, p->groups[g]);
 	}
-	print_history(o, r->national_scope ? "year by year" : "year by year, in scope",
-		      r->history, r->n_history);
+	print_history(
+	    o, r->national_scope ? "year by year" : "year by year, in scope",
+	    r->history, r->n_history);
 	print_history(o, "year by year, national", r->national_history,
 		      r->n_national_history);
 	for (size_t i = 0; i < r->n_periods; i++)
@@ -727,12 +739,12 @@ static json_t *json_figures(const struct out *o,
 	json_object_set_new(j, "started", json_count(o, f->started));
 	json_object_set_new(j, "employed", json_count(o, f->employed));
 	const Ipsnet__V1__ReportShare *s = f->employed_share;
-	json_object_set_new(
-	    j, "employed_percent",
-	    s == NULL || s->undefined ? json_null()
-	    : s->suppressed	      ? json_string(report_share_text(
-				  buf, sizeof(buf), s, o->threshold))
-				      : json_real(s->percent));
+	json_object_set_new(j, "employed_percent",
+			    s == NULL || s->undefined ? json_null()
+			    : s->suppressed
+				? json_string(report_share_text(
+				      buf, sizeof(buf), s, o->threshold))
+				: json_real(s->percent));
 	json_object_set_new(j, "sustained", json_count(o, f->sustained));
 	json_t *fu = json_object();
 	json_object_set_new(fu, "municipality",
@@ -767,8 +779,9 @@ static json_t *json_report(const struct out *o, const Ipsnet__V1__Report *r)
 	json_t *d = json_object();
 	json_object_set_new(d, "sustained_months",
 			    json_integer(r->definitions->sustained_months));
-	json_object_set_new(d, "small_count_threshold",
-			    json_integer(r->definitions->small_count_threshold));
+	json_object_set_new(
+	    d, "small_count_threshold",
+	    json_integer(r->definitions->small_count_threshold));
 	json_object_set_new(j, "definitions", d);
 	json_t *periods = json_array();
 	for (size_t i = 0; i < r->n_periods; i++) {
@@ -794,9 +807,9 @@ static json_t *json_report(const struct out *o, const Ipsnet__V1__Report *r)
 		     p->quality != NULL &&
 		     k < sizeof(quality_items) / sizeof(quality_items[0]);
 		     k++) {
-			json_object_set_new(q, quality_items[k].name,
-					    json_count(o, quality_count(
-							      p->quality, k)));
+			json_object_set_new(
+			    q, quality_items[k].name,
+			    json_count(o, quality_count(p->quality, k)));
 		}
 		json_object_set_new(pj, "quality", q);
 		json_array_append_new(periods, pj);
@@ -805,10 +818,11 @@ static json_t *json_report(const struct out *o, const Ipsnet__V1__Report *r)
 	json_object_set_new(j, "history",
 			    json_rows(o, r->history, r->n_history));
 	if (r->n_national_history > 0)
-		json_object_set_new(j, "national_history",
-				    json_rows(o, r->national_history,
-					      r->n_national_history));
-	json_t *fid = json_object(), *progs = json_array(), *bands = json_object();
+		json_object_set_new(
+		    j, "national_history",
+		    json_rows(o, r->national_history, r->n_national_history));
+	json_t *fid = json_object(), *progs = json_array(),
+	       *bands = json_object();
 	for (size_t i = 0; i < r->n_fidelity; i++) {
 		const Ipsnet__V1__FidelityScore *s = r->fidelity[i];
 		json_t *pj = json_object();
@@ -822,8 +836,8 @@ static json_t *json_report(const struct out *o, const Ipsnet__V1__Report *r)
 		json_object_set_new(pj, "total",
 				    reviewed ? json_integer(s->total)
 					     : json_null());
-		json_object_set_new(pj, "band", reviewed ? json_string(s->band)
-							 : json_null());
+		json_object_set_new(
+		    pj, "band", reviewed ? json_string(s->band) : json_null());
 		json_object_set_new(pj, "independent",
 				    json_boolean(s->independent));
 		json_array_append_new(progs, pj);
@@ -870,14 +884,14 @@ static void csv_figures(const struct out *o, const char *period,
 			const Ipsnet__V1__ReportFigures *f)
 {
 	static const char *const names[] = {
-	    "enrolled",		  "started",	    "employed",
-	    "employed_percent",	  "sustained",	    "funded_municipality",
-	    "funded_uwv",	  "funded_other",   "unfunded",
-	    "programs",		  "specialists"};
+	    "enrolled",		"started",	"employed",
+	    "employed_percent", "sustained",	"funded_municipality",
+	    "funded_uwv",	"funded_other", "unfunded",
+	    "programs",		"specialists"};
 	const Ipsnet__V1__ReportCount *counts[] = {
-	    f->enrolled,	    f->started,	   f->employed,
-	    NULL,		    f->sustained,  f->funded_municipality,
-	    f->funded_uwv,	    f->funded_other, f->unfunded};
+	    f->enrolled,   f->started,	    f->employed,
+	    NULL,	   f->sustained,    f->funded_municipality,
+	    f->funded_uwv, f->funded_other, f->unfunded};
 	for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
 		char v[32];
 		if (k == 3) {
@@ -896,16 +910,16 @@ static void csv_figures(const struct out *o, const char *period,
 			report_count_text(v, sizeof(v), counts[k], o->threshold,
 					  false);
 		}
-		const char *fields[] = {period, breakdown, f->key, f->label,
-					names[k], v};
+		const char *fields[] = {period,	  breakdown, f->key,
+					f->label, names[k],  v};
 		csv_line(o->f, fields, 6);
 	}
 }
 
 static void print_csv(const struct out *o, const Ipsnet__V1__Report *r)
 {
-	const char *head[] = {"period", "breakdown", "key", "label", "measure",
-			      "value"};
+	const char *head[] = {"period", "breakdown", "key",
+			      "label",	"measure",   "value"};
 	csv_line(o->f, head, 6);
 	for (size_t i = 0; i < r->n_periods; i++) {
 		const Ipsnet__V1__ReportPeriodResult *p = r->periods[i];
@@ -916,21 +930,22 @@ static void print_csv(const struct out *o, const Ipsnet__V1__Report *r)
 			csv_figures(o, label, "national", p->national);
 		for (size_t g = 0; g < p->n_groups; g++)
 			for (size_t k = 0; k < p->groups[g]->n_rows; k++)
-				csv_figures(o, label,
-					    report_grouping_name(p->groups[g]->by),
-					    p->groups[g]->rows[k]);
-		for (size_t k = 0; p->quality != NULL &&
-				   k < sizeof(quality_items) /
-					   sizeof(quality_items[0]);
+				csv_figures(
+				    o, label,
+				    report_grouping_name(p->groups[g]->by),
+				    p->groups[g]->rows[k]);
+		for (size_t k = 0;
+		     p->quality != NULL &&
+		     k < sizeof(quality_items) / sizeof(quality_items[0]);
 		     k++) {
 			char v[32];
 			const char *name = quality_items[k].name;
 			report_count_text(v, sizeof(v),
 					  quality_count(p->quality, k),
 					  o->threshold, false);
-			const char *fields[] = {label, "quality", name,
-						quality_items[k].label, "count",
-						v};
+			const char *fields[] = {label,	 "quality",
+						name,	 quality_items[k].label,
+						"count", v};
 			csv_line(o->f, fields, 6);
 		}
 	}
@@ -941,19 +956,20 @@ static void print_csv(const struct out *o, const Ipsnet__V1__Report *r)
 	for (size_t i = 0; i < r->n_national_history; i++)
 		csv_figures(o, r->national_history[i]->key, "year_national",
 			    r->national_history[i]);
-	const char *period = r->n_periods > 0 ? r->periods[0]->period->label : "";
+	const char *period =
+	    r->n_periods > 0 ? r->periods[0]->period->label : "";
 	for (size_t i = 0; i < r->n_fidelity; i++) {
 		const Ipsnet__V1__FidelityScore *s = r->fidelity[i];
 		char total[16] = "";
 		if (s->review_date != NULL && s->review_date[0])
 			snprintf(total, sizeof(total), "%u", s->total);
-		const char *f1[] = {period, "fidelity", s->program_id,
-				    s->program_name, "total", total};
-		const char *f2[] = {period, "fidelity", s->program_id,
-				    s->program_name, "band", s->band};
-		const char *f3[] = {period, "fidelity", s->program_id,
-				    s->program_name, "review_date",
-				    s->review_date};
+		const char *f1[] = {period,	     "fidelity", s->program_id,
+				    s->program_name, "total",	 total};
+		const char *f2[] = {period,	     "fidelity", s->program_id,
+				    s->program_name, "band",	 s->band};
+		const char *f3[] = {period,	   "fidelity",
+				    s->program_id, s->program_name,
+				    "review_date", s->review_date};
 		csv_line(o->f, f1, 6);
 		csv_line(o->f, f2, 6);
 		csv_line(o->f, f3, 6);
@@ -961,8 +977,12 @@ static void print_csv(const struct out *o, const Ipsnet__V1__Report *r)
 	for (size_t i = 0; i < r->n_bands; i++) {
 		char v[16];
 		snprintf(v, sizeof(v), "%u", r->bands[i]->programs);
-		const char *fields[] = {period, "fidelity_band", r->bands[i]->band,
-					r->bands[i]->band, "programs", v};
+		const char *fields[] = {period,
+					"fidelity_band",
+					r->bands[i]->band,
+					r->bands[i]->band,
+					"programs",
+					v};
 		csv_line(o->f, fields, 6);
 	}
 }

@@ -193,16 +193,19 @@ static void tiles(struct page *p, const Ipsnet__V1__Report *r)
 	const Ipsnet__V1__ReportFigures *nat = p0->national;
 	char label[48] = "", b[32];
 	if (cmp != NULL)
-		snprintf(label, sizeof(label), "%s:", r->periods[1]->period->label);
+		snprintf(label, sizeof(label),
+			 "%s:", r->periods[1]->period->label);
 
 	put(p, "<div class=\"tiles\">\n");
 	put(p, "<div class=\"tile hero\"><div class=\"v\">");
-	esc(p, report_share_text(b, sizeof(b), f->employed_share, p->threshold));
+	esc(p,
+	    report_share_text(b, sizeof(b), f->employed_share, p->threshold));
 	put(p, "</div><div class=\"k\">found competitive work</div>");
 	if (cmp != NULL || nat != NULL) {
 		const Ipsnet__V1__ReportShare *o =
 		    cmp != NULL ? cmp->employed_share : nat->employed_share;
-		put(p, "<div class=\"s\">%s ", cmp != NULL ? label : "national");
+		put(p, "<div class=\"s\">%s ",
+		    cmp != NULL ? label : "national");
 		esc(p, report_share_text(b, sizeof(b), o, p->threshold));
 		put(p, "</div>");
 	}
@@ -254,8 +257,8 @@ static void legend(struct page *p, const char *const *names,
 }
 
 /* Enrolment by funding type, one stacked column a year. */
-static void chart_funding(struct page *p, Ipsnet__V1__ReportFigures *const *rows,
-			  size_t n)
+static void chart_funding(struct page *p,
+			  Ipsnet__V1__ReportFigures *const *rows, size_t n)
 {
 	const int W = 500, H = 270, left = 48, right = 12, top = 22,
 		  bottom = 30;
@@ -275,9 +278,10 @@ static void chart_funding(struct page *p, Ipsnet__V1__ReportFigures *const *rows
 	double slot = (double)(W - left - right) / (double)(n > 0 ? n : 1);
 	double bar = slot * 0.58;
 
-	put(p, "<section id=\"funding\"><h2>Enrolment by funding type</h2>"
-	       "<p class=\"note\">Clients enrolled each year, by the funder of "
-	       "the trajectory's approved funding request.%s</p>\n",
+	put(p,
+	    "<section id=\"funding\"><h2>Enrolment by funding type</h2>"
+	    "<p class=\"note\">Clients enrolled each year, by the funder of "
+	    "the trajectory's approved funding request.%s</p>\n",
 	    hidden ? " Segments below the small-number threshold are left "
 		     "out."
 		   : "");
@@ -291,7 +295,8 @@ static void chart_funding(struct page *p, Ipsnet__V1__ReportFigures *const *rows
 		put(p,
 		    "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" "
 		    "stroke=\"#e6eaee\"/>"
-		    "<text x=\"%d\" y=\"%.1f\" font-size=\"11\" fill=\"#5d6b7a\" "
+		    "<text x=\"%d\" y=\"%.1f\" font-size=\"11\" "
+		    "fill=\"#5d6b7a\" "
 		    "text-anchor=\"end\">%.0f</text>\n",
 		    left, W - right, y, y, left - 6, y + 4, max * t / 4.0);
 	}
@@ -305,7 +310,8 @@ static void chart_funding(struct page *p, Ipsnet__V1__ReportFigures *const *rows
 			sum += v;
 			if (h > 0)
 				put(p,
-				    "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
+				    "<rect x=\"%.1f\" y=\"%.1f\" "
+				    "width=\"%.1f\" "
 				    "height=\"%.1f\" fill=\"%s\"><title>%s: "
 				    "%.0f</title></rect>\n",
 				    x, y, bar, h, fund_colour[k], fund_name[k],
@@ -340,10 +346,11 @@ static void chart_bands(struct page *p, const Ipsnet__V1__Report *r)
 		total += r->bands[i]->programs;
 	}
 	int H = top + row * (int)r->n_bands + 6;
-	put(p, "<section id=\"fidelity\"><h2>Fidelity of the programs</h2>"
-	       "<p class=\"note\">The latest fidelity review of each of the "
-	       "%u programs up to %s, by band of the 25-item IPS fidelity "
-	       "scale.</p>\n",
+	put(p,
+	    "<section id=\"fidelity\"><h2>Fidelity of the programs</h2>"
+	    "<p class=\"note\">The latest fidelity review of each of the "
+	    "%u programs up to %s, by band of the 25-item IPS fidelity "
+	    "scale.</p>\n",
 	    total, r->periods[0]->period->to);
 	put(p,
 	    "<svg viewBox=\"0 0 %d %d\" width=\"100%%\" role=\"img\" "
@@ -395,7 +402,8 @@ static int cmp_share(const void *a, const void *b)
 }
 
 /* The share employed in each region, highest first, the nation as a line. */
-static void chart_regions(struct page *p, const Ipsnet__V1__ReportPeriodResult *pr,
+static void chart_regions(struct page *p,
+			  const Ipsnet__V1__ReportPeriodResult *pr,
 			  const Ipsnet__V1__ReportFigures *nation)
 {
 	const Ipsnet__V1__ReportGroup *g = NULL;
@@ -424,16 +432,18 @@ static void chart_regions(struct page *p, const Ipsnet__V1__ReportPeriodResult *
 	int bottom = top + row * (int)n + 4;
 	int H = bottom + 20;
 	double plot_w = W - left - right;
-	put(p, "<section id=\"regions\"><h2>Share in competitive work, by "
-	       "region</h2>"
-	       "<p class=\"note\">Clients in competitive work as a share of "
-	       "clients enrolled in %s, per labour-market region of the "
-	       "program, highest first. ",
+	put(p,
+	    "<section id=\"regions\"><h2>Share in competitive work, by "
+	    "region</h2>"
+	    "<p class=\"note\">Clients in competitive work as a share of "
+	    "clients enrolled in %s, per labour-market region of the "
+	    "program, highest first. ",
 	    pr->period->label);
 	if (nation_shown)
 		put(p, "The dashed line is the national %.1f%%. ", ns->percent);
-	put(p, "Regions with fewer than %u clients (or where a count is "
-	       "hidden) show no bar.</p>\n",
+	put(p,
+	    "Regions with fewer than %u clients (or where a count is "
+	    "hidden) show no bar.</p>\n",
 	    p->threshold);
 	put(p,
 	    "<svg viewBox=\"0 0 %d %d\" width=\"100%%\" role=\"img\" "
@@ -508,8 +518,9 @@ static void factsheet(struct page *p, const char *title, const char *note,
 {
 	if (n == 0)
 		return;
-	put(p, "<section><h2>%s</h2><p class=\"note\">%s</p><table><thead>"
-	       "<tr><th></th>",
+	put(p,
+	    "<section><h2>%s</h2><p class=\"note\">%s</p><table><thead>"
+	    "<tr><th></th>",
 	    title, note);
 	for (size_t i = 0; i < n; i++) {
 		put(p, "<th>");
@@ -543,15 +554,20 @@ static void factsheet(struct page *p, const char *title, const char *note,
 			const Ipsnet__V1__ReportFigures *f = rows[i];
 			char b[32];
 			const Ipsnet__V1__ReportCount *c[] = {
-			    f->enrolled,	    f->started,
-			    f->employed,	    f->sustained,
-			    f->funded_municipality, f->funded_uwv,
-			    f->funded_other,	    f->unfunded};
+			    f->enrolled,
+			    f->started,
+			    f->employed,
+			    f->sustained,
+			    f->funded_municipality,
+			    f->funded_uwv,
+			    f->funded_other,
+			    f->unfunded};
 			int w = lines[l].what;
 			if (w < 8)
 				count(p, b, c[w]);
 			else if (w == 8)
-				report_share_text(b, sizeof(b), f->employed_share,
+				report_share_text(b, sizeof(b),
+						  f->employed_share,
 						  p->threshold);
 			else
 				snprintf(b, sizeof(b), "%u",
@@ -569,27 +585,29 @@ static void group_table(struct page *p, const Ipsnet__V1__ReportGroup *g,
 			const char *period)
 {
 	bool funder = g->by == IPSNET__V1__REPORT_GROUPING__REPORT_BY_FUNDER;
-	put(p, "<details><summary>By %s, %s (%zu rows)</summary><table><thead>"
-	       "<tr><th>%s</th><th>enrolled</th><th>started</th>"
-	       "<th>employed</th><th>share</th><th>sustained</th>"
-	       "<th>municipality</th><th>UWV</th><th>other</th>"
-	       "<th>unfunded</th>%s</tr></thead><tbody>\n",
+	put(p,
+	    "<details><summary>By %s, %s (%zu rows)</summary><table><thead>"
+	    "<tr><th>%s</th><th>enrolled</th><th>started</th>"
+	    "<th>employed</th><th>share</th><th>sustained</th>"
+	    "<th>municipality</th><th>UWV</th><th>other</th>"
+	    "<th>unfunded</th>%s</tr></thead><tbody>\n",
 	    report_grouping_name(g->by), period, g->n_rows,
 	    report_grouping_name(g->by),
 	    funder ? "" : "<th>programs</th><th>specialists</th>");
 	for (size_t i = 0; i < g->n_rows; i++) {
 		const Ipsnet__V1__ReportFigures *f = g->rows[i];
 		const Ipsnet__V1__ReportCount *c[] = {
-		    f->enrolled, f->started, f->employed, NULL, f->sustained,
-		    f->funded_municipality, f->funded_uwv, f->funded_other,
-		    f->unfunded};
+		    f->enrolled,   f->started,	    f->employed,
+		    NULL,	   f->sustained,    f->funded_municipality,
+		    f->funded_uwv, f->funded_other, f->unfunded};
 		char b[32];
 		put(p, "<tr><td>");
 		esc(p, f->label);
 		put(p, "</td>");
 		for (int k = 0; k < 9; k++) {
 			if (k == 3)
-				report_share_text(b, sizeof(b), f->employed_share,
+				report_share_text(b, sizeof(b),
+						  f->employed_share,
 						  p->threshold);
 			else
 				count(p, b, c[k]);
@@ -638,10 +656,11 @@ static void quality(struct page *p, const Ipsnet__V1__ReportPeriodResult *pr)
 	    {q->clients_in_several_programs,
 	     "clients enrolled in more than one program: counted once in each"},
 	};
-	put(p, "<section class=\"quality\"><h2>Data quality, %s</h2><p "
-	       "class=\"note\">What in "
-	       "the data could bend a figure, counted so that nobody drops out "
-	       "of one unseen.</p><ul class=\"quality\">\n",
+	put(p,
+	    "<section class=\"quality\"><h2>Data quality, %s</h2><p "
+	    "class=\"note\">What in "
+	    "the data could bend a figure, counted so that nobody drops out "
+	    "of one unseen.</p><ul class=\"quality\">\n",
 	    pr->period->label);
 	for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++) {
 		char b[32];
@@ -658,14 +677,15 @@ static void fidelity_table(struct page *p, const Ipsnet__V1__Report *r)
 {
 	if (r->n_fidelity == 0)
 		return;
-	put(p, "<details><summary>Fidelity per program (%zu)</summary><table>"
-	       "<thead><tr><th>program</th><th>region</th><th>reviewed</th>"
-	       "<th>total</th><th>band</th><th>by</th></tr></thead><tbody>\n",
+	put(p,
+	    "<details><summary>Fidelity per program (%zu)</summary><table>"
+	    "<thead><tr><th>program</th><th>region</th><th>reviewed</th>"
+	    "<th>total</th><th>band</th><th>by</th></tr></thead><tbody>\n",
 	    r->n_fidelity);
 	for (size_t i = 0; i < r->n_fidelity; i++) {
 		const Ipsnet__V1__FidelityScore *s = r->fidelity[i];
 		bool reviewed = s->review_date != NULL && s->review_date[0];
-		int b = !reviewed	     ? 4
+		int b = !reviewed	  ? 4
 			: s->total >= 115 ? 0
 			: s->total >= 100 ? 1
 			: s->total >= 74  ? 2
@@ -683,8 +703,9 @@ static void fidelity_table(struct page *p, const Ipsnet__V1__Report *r)
 		    band_colour[b]);
 		esc(p, reviewed ? s->band : "not reviewed");
 		put(p, "</span></td><td>%s</td></tr>\n",
-		    !reviewed ? "" : s->independent ? "independent"
-						    : "self-assessment");
+		    !reviewed	     ? ""
+		    : s->independent ? "independent"
+				     : "self-assessment");
 	}
 	put(p, "</tbody></table></details>\n");
 }
@@ -692,27 +713,29 @@ static void fidelity_table(struct page *p, const Ipsnet__V1__Report *r)
 static void footer(struct page *p, const Ipsnet__V1__Report *r)
 {
 	uint32_t months = r->definitions->sustained_months;
-	put(p, "<footer><dl>"
-	       "<dt>Enrolled</dt><dd>A trajectory ACTIVE or ON_HOLD at any "
-	       "moment of the period (from its start to its close, both days "
-	       "included).</dd>"
-	       "<dt>Started</dt><dd>The trajectory became ACTIVE in the "
-	       "period.</dd>"
-	       "<dt>In competitive work</dt><dd>Enrolled, with a competitive "
-	       "job that overlaps the period.</dd>"
-	       "<dt>Sustained</dt><dd>In competitive work in a job that had "
-	       "lasted, or has lasted, at least %u months by the end of the "
-	       "period.</dd>"
-	       "<dt>Funding type</dt><dd>The funder of the trajectory's "
-	       "approved funding request (the latest, if several).</dd>"
-	       "<dt>Counting</dt><dd>A client counts once in each cell, "
-	       "however many trajectories or jobs she has.",
+	put(p,
+	    "<footer><dl>"
+	    "<dt>Enrolled</dt><dd>A trajectory ACTIVE or ON_HOLD at any "
+	    "moment of the period (from its start to its close, both days "
+	    "included).</dd>"
+	    "<dt>Started</dt><dd>The trajectory became ACTIVE in the "
+	    "period.</dd>"
+	    "<dt>In competitive work</dt><dd>Enrolled, with a competitive "
+	    "job that overlaps the period.</dd>"
+	    "<dt>Sustained</dt><dd>In competitive work in a job that had "
+	    "lasted, or has lasted, at least %u months by the end of the "
+	    "period.</dd>"
+	    "<dt>Funding type</dt><dd>The funder of the trajectory's "
+	    "approved funding request (the latest, if several).</dd>"
+	    "<dt>Counting</dt><dd>A client counts once in each cell, "
+	    "however many trajectories or jobs she has.",
 	    months);
 	if (p->threshold > 0)
-		put(p, " Counts below %u are shown as &lt;%u in every region, "
-		       "program and funder cell%s; where a hidden count could "
-		       "be worked out from a total, one more is hidden, shown "
-		       "as x, and so is a share made of a hidden count.",
+		put(p,
+		    " Counts below %u are shown as &lt;%u in every region, "
+		    "program and funder cell%s; where a hidden count could "
+		    "be worked out from a total, one more is hidden, shown "
+		    "as x, and so is a share made of a hidden count.",
 		    p->threshold, p->threshold,
 		    r->national_scope ? "" : " and throughout this report");
 	put(p, "</dd></dl><p>Made by ipsnet from journal entry %llu at ",
@@ -756,7 +779,8 @@ int report_html_write(FILE *out, const Ipsnet__V1__Report *r)
 	    r->definitions->sustained_months);
 	if (p->threshold > 0)
 		put(p,
-		    " &middot; &lt;%u = fewer than %u clients &middot; x = hidden "
+		    " &middot; &lt;%u = fewer than %u clients &middot; x = "
+		    "hidden "
 		    "so that such a count cannot be worked out",
 		    p->threshold, p->threshold);
 	put(p, "</div></div></header>\n<div class=\"wrap\">\n");
@@ -765,19 +789,20 @@ int report_html_write(FILE *out, const Ipsnet__V1__Report *r)
 
 	Ipsnet__V1__ReportFigures *const *years =
 	    r->n_national_history > 0 ? r->national_history : r->history;
-	size_t n_years = r->n_national_history > 0 ? r->n_national_history
-						    : r->n_history;
+	size_t n_years =
+	    r->n_national_history > 0 ? r->n_national_history : r->n_history;
 	put(p, "<div class=\"two\">\n");
 	if (r->n_history > 0)
 		chart_funding(p, r->history, r->n_history);
 	chart_bands(p, r);
 	put(p, "</div>\n");
 	chart_regions(p, p0, nation);
-	factsheet(p, "The national factsheet, year by year",
-		  "The monitor's key figures for each calendar year: each a "
-		  "year's own count, so a client enrolled for three years is in "
-		  "three columns.",
-		  years, n_years);
+	factsheet(
+	    p, "The national factsheet, year by year",
+	    "The monitor's key figures for each calendar year: each a "
+	    "year's own count, so a client enrolled for three years is in "
+	    "three columns.",
+	    years, n_years);
 	if (r->n_national_history > 0)
 		factsheet(p, "This report's scope, year by year",
 			  "The same figures for the scope of this report.",

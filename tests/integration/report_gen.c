@@ -61,9 +61,9 @@ struct g_job {
 };
 
 struct g_client {
-	uint16_t ggz; /* org number */
+	uint16_t ggz;			/* org number */
 	uint8_t benefit, benefit_after; /* after: 0 when it never changes */
-	int16_t municipality;	       /* org number for PARTICIPATIEWET, or -1 */
+	int16_t municipality; /* org number for PARTICIPATIEWET, or -1 */
 	char cbs[8], bsn[10], birth[11];
 	uint32_t traj0, ntraj, job0, njob;
 };
@@ -200,7 +200,8 @@ static void lasted_by(const char *start, uint32_t months, char out[11])
 	snprintf(out, 11, "%04d-%02d-%02d", y, m, d);
 }
 
-/* ---- the network ---------------------------------------------------------- */
+/* ---- the network ----------------------------------------------------------
+ */
 
 struct gen_options gen_default_options(void)
 {
@@ -271,7 +272,8 @@ static void make_programs(struct gen *g)
 		/* Every region has a program; the rest go to a few regions. */
 		p->region = i < N_REGIONS ? (int)i + 1 : range(g, 1, 12);
 		p->owner = (uint16_t)(g->first_ggz + i % g->o.ggz);
-		snprintf(p->id, sizeof(p->id), "ips-r%02d-%02u", p->region, i + 1);
+		snprintf(p->id, sizeof(p->id), "ips-r%02d-%02u", p->region,
+			 i + 1);
 		snprintf(p->name, sizeof(p->name), "IPS team %u (region %d)",
 			 i + 1, p->region);
 		p->specialists = (uint32_t)range(g, 1, 9);
@@ -302,8 +304,8 @@ static void make_bsn(struct gen *g, uint32_t n, char out[10])
 {
 	/* Eight digits, each client from a range of her own; the ninth makes
 	 * the 11-proof hold (9*d1 + 8*d2 + ... + 2*d8 - d9 = 0 mod 11). */
-	uint32_t base = 10000000u + (uint32_t)(g->o.seed % 30) * 2000000u +
-			n * 13u;
+	uint32_t base =
+	    10000000u + (uint32_t)(g->o.seed % 30) * 2000000u + n * 13u;
 	for (uint32_t k = base;; k++) {
 		char d[10];
 		snprintf(d, sizeof(d), "%08u", k);
@@ -427,9 +429,9 @@ static int possible(const struct gen *g, int funder, int outcome)
 {
 	if (!g->o.daemon || funder != FUNDER_OTHER)
 		return outcome;
-	return outcome == F_APPROVED	? F_REQUESTED
+	return outcome == F_APPROVED   ? F_REQUESTED
 	       : outcome == F_REJECTED ? F_WITHDRAWN
-					: outcome;
+				       : outcome;
 }
 
 /* The requests of one trajectory, and with them its funding type. In
@@ -444,19 +446,19 @@ static void make_funding(struct gen *g, struct g_client *c, struct g_traj *t,
 	int32_t asked = day_of_text(t->steps[0].on) + range(g, 0, 30);
 	int32_t last = day_of_text(LAST_DAY);
 
-#define ASK(who, outcome_)                                                     \
-	do {                                                                   \
-		struct g_funding *f_ = &t->funding[t->n_funding++];            \
-		f_->funder = (int16_t)(who);                                   \
-		f_->outcome = (uint8_t)possible(g, who, outcome_);             \
-		if (asked > last)                                              \
-			asked = last;                                          \
-		text_of(asked, f_->requested);                                 \
-		if (f_->outcome != F_REQUESTED) {                              \
-			asked += range(g, 1, 30);                              \
-			text_of(asked < last ? asked : last, f_->decided);     \
-			asked++;                                               \
-		}                                                              \
+#define ASK(who, outcome_)                                                 \
+	do {                                                               \
+		struct g_funding *f_ = &t->funding[t->n_funding++];        \
+		f_->funder = (int16_t)(who);                               \
+		f_->outcome = (uint8_t)possible(g, who, outcome_);         \
+		if (asked > last)                                          \
+			asked = last;                                      \
+		text_of(asked, f_->requested);                             \
+		if (f_->outcome != F_REQUESTED) {                          \
+			asked += range(g, 1, 30);                          \
+			text_of(asked < last ? asked : last, f_->decided); \
+			asked++;                                           \
+		}                                                          \
 	} while (0)
 
 	if (u < 0.12)
@@ -477,8 +479,8 @@ static void make_funding(struct gen *g, struct g_client *c, struct g_traj *t,
 		ASK(FUNDER_OTHER, F_REQUESTED);
 		ASK(fit, F_APPROVED);
 	} else if (!other && c->benefit == B_PARTICIPATIEWET &&
-		   last_of_client && c->benefit_after == 0 &&
-		   t->n_steps > 0 && t->steps[t->n_steps - 1].status != S_CLOSED &&
+		   last_of_client && c->benefit_after == 0 && t->n_steps > 0 &&
+		   t->steps[t->n_steps - 1].status != S_CLOSED &&
 		   t->steps[t->n_steps - 1].status != S_DECLINED &&
 		   t->steps[t->n_steps - 1].status != S_CANCELLED) {
 		/* Funded by the municipality; then the client's benefit
@@ -525,7 +527,7 @@ static int make_jobs(struct gen *g, uint32_t ci, int32_t traj)
 		jb->competitive = unif(g) < 0.85;
 		double u = unif(g);
 		int32_t start = u < 0.12 ? base - range(g, 20, 400) /* before */
-					  : base + range(g, 15, 500);
+					 : base + range(g, 15, 500);
 		start = edgy(g, start);
 		if (start > last)
 			start = last - range(g, 0, 60);
@@ -562,7 +564,7 @@ static int make_clients(struct gen *g)
 		memset(c, 0, sizeof(*c));
 		c->ggz = (uint16_t)(g->first_ggz + rnd(g) % g->o.ggz);
 		double u = unif(g);
-		c->benefit = u < 0.38   ? B_PARTICIPATIEWET
+		c->benefit = u < 0.38	? B_PARTICIPATIEWET
 			     : u < 0.52 ? B_WIA
 			     : u < 0.62 ? B_WAJONG
 			     : u < 0.70 ? B_WW
@@ -587,7 +589,8 @@ static int make_clients(struct gen *g)
 			 * most: a later one goes elsewhere while one stays
 			 * open. */
 			int program = -1;
-			for (int tries = 0; tries < 16 && program < 0; tries++) {
+			for (int tries = 0; tries < 16 && program < 0;
+			     tries++) {
 				program = pick_program(g, c->ggz, -1);
 				for (uint32_t e = c->traj0; e < g->n_trajs; e++)
 					if (g->trajs[e].program == program &&
@@ -640,12 +643,14 @@ static int make_reviews(struct gen *g)
 {
 	for (uint32_t p = 0; p < g->o.programs; p++) {
 		int n = range(g, 0, 3);
-		int32_t d = day_of(g->o.first_year - 1, 1, 1) + range(g, 0, 200);
+		int32_t d =
+		    day_of(g->o.first_year - 1, 1, 1) + range(g, 0, 200);
 		int level = range(g, 2, 5);
 		for (int k = 0; k < n; k++) {
 			if (g->n_reviews == g->reviews_cap) {
-				size_t cap =
-				    g->reviews_cap == 0 ? 64 : g->reviews_cap * 2;
+				size_t cap = g->reviews_cap == 0
+						 ? 64
+						 : g->reviews_cap * 2;
 				struct g_review *r =
 				    realloc(g->reviews, cap * sizeof(*r));
 				if (r == NULL)
@@ -663,7 +668,9 @@ static int make_reviews(struct gen *g)
 			text_of(d, v->date);
 			for (int i = 0; i < 25; i++) {
 				int s = level + range(g, -1, 1);
-				v->scores[i] = (uint8_t)(s < 1 ? 1 : s > 5 ? 5 : s);
+				v->scores[i] = (uint8_t)(s < 1	 ? 1
+							 : s > 5 ? 5
+								 : s);
 				v->total += v->scores[i];
 			}
 			v->independent = g->o.daemon || unif(g) < 0.7;
@@ -774,7 +781,6 @@ static void bind_text(sqlite3_stmt *st, int i, const char *s)
 		sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
 }
 
-
 static int fill_trajectory(struct filler *f, const struct gen *g, size_t i,
 			   sqlite3_stmt *tr, sqlite3_stmt *ev, sqlite3_stmt *fu,
 			   uint32_t *funding_n)
@@ -797,8 +803,7 @@ static int fill_trajectory(struct filler *f, const struct gen *g, size_t i,
 	int status = t->steps[t->n_steps - 1].status;
 	sqlite3_bind_text(tr, 1, id, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(tr, 2, client, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(tr, 3, g->programs[t->program].id, -1,
-			  SQLITE_STATIC);
+	sqlite3_bind_text(tr, 3, g->programs[t->program].id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(tr, 4, g->orgs[c->ggz].id, -1, SQLITE_STATIC);
 	sqlite3_bind_int(tr, 5, status);
 	for (int s = S_REFERRED; s <= S_CANCELLED; s++) {
@@ -977,14 +982,19 @@ out:
 	return rv;
 }
 
-/* ---- the truth ------------------------------------------------------------ */
+/* ---- the truth ------------------------------------------------------------
+ */
 
 const char *gen_metric_name(int metric)
 {
-	static const char *const names[GEN_N_METRICS] = {
-	    "enrolled",		   "started",	     "employed",
-	    "sustained",	   "funded_municipality", "funded_uwv",
-	    "funded_other",	   "unfunded"};
+	static const char *const names[GEN_N_METRICS] = {"enrolled",
+							 "started",
+							 "employed",
+							 "sustained",
+							 "funded_municipality",
+							 "funded_uwv",
+							 "funded_other",
+							 "unfunded"};
 	return metric >= 0 && metric < GEN_N_METRICS ? names[metric] : "?";
 }
 
@@ -1047,12 +1057,12 @@ static int type_of(const struct gen *g, const struct g_traj *t)
 }
 
 struct selector {
-	int org;	 /* -1: NETWORK */
+	int org; /* -1: NETWORK */
 	enum gen_dim dim;
-	int region;	 /* GEN_REGION */
-	int program;	 /* GEN_PROGRAM */
-	int funder;	 /* GEN_FUNDER: org, FUNDER_OTHER or UNFUNDED */
-	bool national;   /* the nation beside a scope: everything */
+	int region;    /* GEN_REGION */
+	int program;   /* GEN_PROGRAM */
+	int funder;    /* GEN_FUNDER: org, FUNDER_OTHER or UNFUNDED */
+	bool national; /* the nation beside a scope: everything */
 };
 
 static bool selected(const struct gen *g, const struct selector *s,
@@ -1079,8 +1089,7 @@ static bool enrolled_in(const struct g_traj *t, const char *from,
 	       (t->close[0] == '\0' || strcmp(t->close, from) >= 0);
 }
 
-static bool started_in(const struct g_traj *t, const char *from,
-		       const char *to)
+static bool started_in(const struct g_traj *t, const char *from, const char *to)
 {
 	return t->start[0] != '\0' && strcmp(t->start, from) >= 0 &&
 	       strcmp(t->start, to) <= 0;
@@ -1231,7 +1240,8 @@ void gen_quality_truth(const struct gen *g, const char *from, const char *to,
 			if (program >= 0 && t->program != program)
 				several = true;
 			program = t->program;
-			out->funding_pending += t->pending && t->funder == UNFUNDED;
+			out->funding_pending +=
+			    t->pending && t->funder == UNFUNDED;
 			out->several_approved += t->n_approved > 1;
 		}
 		if (!enrolled)

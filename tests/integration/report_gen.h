@@ -33,11 +33,11 @@
 struct gen_options {
 	uint64_t seed;
 	uint32_t clients;
-	uint32_t programs;       /* at least 35: one per region, then more */
-	uint32_t ggz;            /* GGZ organisations running the programs */
+	uint32_t programs;	   /* at least 35: one per region, then more */
+	uint32_t ggz;		   /* GGZ organisations running the programs */
 	int first_year, last_year; /* the years with trajectories */
 	uint32_t sustained_months; /* the truth's threshold (6) */
-	bool daemon;             /* only what ipsnetd accepts (gen_drive) */
+	bool daemon;		   /* only what ipsnetd accepts (gen_drive) */
 };
 
 /* 3000 clients, 48 programs, 6 GGZs, 2021..2024, 6 months, seed 1. */

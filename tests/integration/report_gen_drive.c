@@ -34,13 +34,13 @@ struct dconn {
 
 enum phase {
 	PH_REGISTER,
-	PH_CONSENT,	/* fitting funder, then UWV if the benefit changes */
-	PH_IMPORT,	/* trajectory k */
-	PH_FUNDING,	/* trajectory k, request f */
-	PH_DECIDE,	/* trajectory k, request f */
-	PH_UPDATE,	/* before the request asked after a change */
-	PH_CLOSE,	/* trajectory k's terminal step */
-	PH_JOB,		/* job j */
+	PH_CONSENT, /* fitting funder, then UWV if the benefit changes */
+	PH_IMPORT,  /* trajectory k */
+	PH_FUNDING, /* trajectory k, request f */
+	PH_DECIDE,  /* trajectory k, request f */
+	PH_UPDATE,  /* before the request asked after a change */
+	PH_CLOSE,   /* trajectory k's terminal step */
+	PH_JOB,	    /* job j */
 	PH_DONE,
 };
 
@@ -324,13 +324,14 @@ static void build(struct chain *ch, struct change *x)
 static const char *phase_name(enum phase p)
 {
 	static const char *const names[] = {
-	    "register the client", "grant consent",   "import a trajectory",
-	    "request funding",	   "decide funding",  "change the benefit",
-	    "close the trajectory", "add a job",	"done"};
+	    "register the client",  "grant consent",  "import a trajectory",
+	    "request funding",	    "decide funding", "change the benefit",
+	    "close the trajectory", "add a job",      "done"};
 	return names[p];
 }
 
-/* ---- sending -------------------------------------------------------------- */
+/* ---- sending --------------------------------------------------------------
+ */
 
 static void send_next(struct drive *d, struct chain *ch);
 
@@ -400,11 +401,11 @@ static void on_change(struct ipsnet_conn *c, int status, const char *message,
 	if (status == 0)
 		d->changes++;
 	if (status != 0)
-		drive_fail(d, "%s as %s (client %u): %s (%s)",
-			   ch != NULL ? phase_name(ch->phase) : "program/review",
-			   d->g->orgs[dc->org].id, ch != NULL ? ch->ci : 0,
-			   message != NULL ? message : "",
-			   ipsnet_err_name(status));
+		drive_fail(
+		    d, "%s as %s (client %u): %s (%s)",
+		    ch != NULL ? phase_name(ch->phase) : "program/review",
+		    d->g->orgs[dc->org].id, ch != NULL ? ch->ci : 0,
+		    message != NULL ? message : "", ipsnet_err_name(status));
 	else if (resp == NULL ||
 		 resp->body_case != IPSNET__V1__ENVELOPE__BODY_CHANGE_OK)
 		drive_fail(d, "a change was answered without ChangeOk");

@@ -55,8 +55,9 @@ static int write_config(uint32_t threshold)
 		W.dir, W.certs, W.certs, W.certs, W.certs, threshold);
 	for (size_t i = 0; i < gen_n_orgs(W.g); i++) {
 		const struct gen_org *o = gen_org(W.g, i);
-		fprintf(f, "[organisation %s]\nkind = %s\nname = %s\nregion = %d\n",
-			o->id, org_kind_name(o->kind), o->name, o->region);
+		fprintf(
+		    f, "[organisation %s]\nkind = %s\nname = %s\nregion = %d\n",
+		    o->id, org_kind_name(o->kind), o->name, o->region);
 		if (o->cbs[0] != '\0')
 			fprintf(f, "cbs_code = %s\n", o->cbs);
 		fputc('\n', f);
@@ -79,15 +80,16 @@ static int setup(void **state)
 	if (W.dir == NULL || W.g == NULL)
 		return -1;
 	if (h_certs_script("ca.sh", (const char *const[]){W.certs, "--name",
-							   "report test CA",
-							   NULL}) != 0 ||
+							  "report test CA",
+							  NULL}) != 0 ||
 	    h_certs_script("server-cert.sh",
 			   (const char *const[]){W.certs, "server", NULL}) != 0)
 		return -1;
 	for (size_t i = 0; i < gen_n_orgs(W.g); i++)
 		if (h_certs_script("org-cert.sh",
-				   (const char *const[]){
-				       W.certs, gen_org(W.g, i)->id, NULL}) != 0)
+				   (const char *const[]){W.certs,
+							 gen_org(W.g, i)->id,
+							 NULL}) != 0)
 			return -1;
 	if (write_config(0) != 0 || h_daemon_start(&W.d, W.dir) != 0)
 		return -1;
@@ -254,9 +256,8 @@ static void expect_breakdowns(json_t *p, const char *org, bool network)
 			    json_string_value(json_object_get(row, "key"));
 			struct gen_cell want;
 			char where[160];
-			assert_int_equal(gen_truth(W.g, from, to, org, dim, key,
-						   &want),
-					 0);
+			assert_int_equal(
+			    gen_truth(W.g, from, to, org, dim, key, &want), 0);
 			snprintf(where, sizeof(where), "%s %s %s %s",
 				 json_string_value(json_object_get(p, "label")),
 				 org != NULL ? org : "network",
@@ -266,7 +267,8 @@ static void expect_breakdowns(json_t *p, const char *org, bool network)
 	}
 }
 
-/* ---- the figures equal the truth ------------------------------------------ */
+/* ---- the figures equal the truth ------------------------------------------
+ */
 
 static void test_every_cell_of_every_year_equals_the_truth(void **state)
 {
@@ -293,8 +295,9 @@ static void test_every_cell_of_every_year_equals_the_truth(void **state)
 		snprintf(to, sizeof(to), "%d-12-31", year);
 		gen_quality_truth(W.g, from, to, &gq);
 		json_t *q = json_object_get(p, "quality");
-		assert_int_equal(shown(json_object_get(q, "jobs_not_competitive")),
-				 gq.jobs_not_competitive);
+		assert_int_equal(
+		    shown(json_object_get(q, "jobs_not_competitive")),
+		    gq.jobs_not_competitive);
 		assert_int_equal(
 		    shown(json_object_get(q, "jobs_before_trajectory")),
 		    gq.jobs_before_trajectory);
@@ -310,11 +313,11 @@ static void test_every_cell_of_every_year_equals_the_truth(void **state)
 
 		/* Fidelity: the latest review of each program by band. */
 		uint32_t bands[5];
-		static const char *const names[] = {
-		    "exemplary", "good", "fair", "not IPS", "not reviewed"};
+		static const char *const names[] = {"exemplary", "good", "fair",
+						    "not IPS", "not reviewed"};
 		gen_fidelity_truth(W.g, to, bands);
-		json_t *jb = json_object_get(json_object_get(j, "fidelity"),
-					     "bands");
+		json_t *jb =
+		    json_object_get(json_object_get(j, "fidelity"), "bands");
 		for (int k = 0; k < 5; k++)
 			assert_int_equal(
 			    json_integer_value(json_object_get(jb, names[k])),
@@ -327,9 +330,9 @@ static void test_quarter_compared_with_the_year_before(void **state)
 {
 	(void)state;
 	use_threshold(0);
-	json_t *j = report_json("network", "--quarter", "2023-Q2", "--compare",
-				"2022-Q2", "--compare", "2024", "--by", "region",
-				NULL);
+	json_t *j =
+	    report_json("network", "--quarter", "2023-Q2", "--compare",
+			"2022-Q2", "--compare", "2024", "--by", "region", NULL);
 	json_t *periods = json_object_get(j, "periods");
 	assert_int_equal(json_array_size(periods), 3);
 	static const char *const span[][2] = {{"2023-04-01", "2023-06-30"},
@@ -337,8 +340,8 @@ static void test_quarter_compared_with_the_year_before(void **state)
 					      {"2024-01-01", "2024-12-31"}};
 	for (size_t i = 0; i < 3; i++) {
 		json_t *p = json_array_get(periods, i);
-		assert_string_equal(json_string_value(json_object_get(p, "from")),
-				    span[i][0]);
+		assert_string_equal(
+		    json_string_value(json_object_get(p, "from")), span[i][0]);
 		struct gen_cell want;
 		gen_truth(W.g, span[i][0], span[i][1], NULL, GEN_NATIONAL, NULL,
 			  &want);
@@ -349,8 +352,7 @@ static void test_quarter_compared_with_the_year_before(void **state)
 	json_decref(j);
 }
 
-static void test_region_and_program_reports_show_the_nation_beside(
-    void **state)
+static void test_region_and_program_reports_show_the_nation_beside(void **state)
 {
 	(void)state;
 	use_threshold(0);
@@ -374,7 +376,8 @@ static void test_region_and_program_reports_show_the_nation_beside(
 	json_t *row;
 	json_array_foreach(rows, i, row)
 	{
-		const char *key = json_string_value(json_object_get(row, "key"));
+		const char *key =
+		    json_string_value(json_object_get(row, "key"));
 		assert_non_null(strstr(key, "-r05-"));
 	}
 	const char *program =
@@ -418,14 +421,15 @@ static void test_each_organisation_sees_its_own_scope(void **state)
 
 	/* A GGZ asks about a program that is not its own. */
 	struct h_result r;
-	assert_int_equal(run_report(&r, "ggz-01", "--year", "2023",
-				    "--program", "ips-r02-02", NULL),
+	assert_int_equal(run_report(&r, "ggz-01", "--year", "2023", "--program",
+				    "ips-r02-02", NULL),
 			 4);
 	assert_non_null(strstr(r.err, "not one of your"));
 	h_result_free(&r);
 }
 
-/* ---- small numbers --------------------------------------------------------- */
+/* ---- small numbers ---------------------------------------------------------
+ */
 
 /* No shown count can be worked out from a shown total and the other shown
  * counts: in each column of a breakdown, and across the funding types of a
@@ -467,8 +471,7 @@ static void expect_suppressed_or_true(const char *where, json_t *fig,
 		assert_true(hidden_funding != 1);
 }
 
-static void test_small_counts_are_hidden_and_cannot_be_worked_out(
-    void **state)
+static void test_small_counts_are_hidden_and_cannot_be_worked_out(void **state)
 {
 	(void)state;
 	use_threshold(5);
@@ -492,7 +495,8 @@ static void test_small_counts_are_hidden_and_cannot_be_worked_out(
 			const char *key =
 			    json_string_value(json_object_get(row, "key"));
 			char where[96];
-			snprintf(where, sizeof(where), "%s %s", groups[gi], key);
+			snprintf(where, sizeof(where), "%s %s", groups[gi],
+				 key);
 			gen_truth(W.g, "2022-01-01", "2022-12-31", NULL,
 				  dim_of(groups[gi]), key, &want);
 			expect_suppressed_or_true(where, row, &want);
@@ -518,8 +522,8 @@ static void test_small_counts_are_hidden_and_cannot_be_worked_out(
 	j = report_json("ggz-03", "--quarter", "2024-Q4", "--by", "program",
 			NULL);
 	p = json_array_get(json_object_get(j, "periods"), 0);
-	gen_truth(W.g, "2024-10-01", "2024-12-31", "ggz-03", GEN_NATIONAL,
-		  NULL, &want);
+	gen_truth(W.g, "2024-10-01", "2024-12-31", "ggz-03", GEN_NATIONAL, NULL,
+		  &want);
 	expect_suppressed_or_true("ggz-03", json_object_get(p, "scope"), &want);
 	expect_protected(json_object_get(p, "scope"),
 			 json_object_get(p, "by_program"));
@@ -535,7 +539,8 @@ static void test_small_counts_are_hidden_and_cannot_be_worked_out(
 	use_threshold(0);
 }
 
-/* ---- the outputs ------------------------------------------------------------ */
+/* ---- the outputs ------------------------------------------------------------
+ */
 
 static void test_html_page_is_self_contained(void **state)
 {
@@ -589,8 +594,9 @@ static void test_csv_table_and_explain(void **state)
 				    "csv", NULL),
 			 0);
 	char line[128];
-	snprintf(line, sizeof(line), "\n2023,national,national,national,"
-				     "enrolled,%llu\n",
+	snprintf(line, sizeof(line),
+		 "\n2023,national,national,national,"
+		 "enrolled,%llu\n",
 		 (unsigned long long)want.n[GEN_ENROLLED]);
 	assert_true(strncmp(r.out, "period,breakdown,key,label,measure,value\n",
 			    41) == 0);
@@ -616,12 +622,12 @@ static void test_csv_table_and_explain(void **state)
 	assert_int_equal(run_report(&r, "network", NULL), 2);
 	assert_non_null(strstr(r.err, "--year"));
 	h_result_free(&r);
-	assert_int_equal(run_report(&r, "network", "--quarter", "2024-Q5", NULL),
-			 2);
+	assert_int_equal(
+	    run_report(&r, "network", "--quarter", "2024-Q5", NULL), 2);
 	h_result_free(&r);
-	assert_int_equal(run_report(&r, "network", "--year", "2024", "--by",
-				    "planet", NULL),
-			 2);
+	assert_int_equal(
+	    run_report(&r, "network", "--year", "2024", "--by", "planet", NULL),
+	    2);
 	h_result_free(&r);
 }
 

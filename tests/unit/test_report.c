@@ -92,16 +92,15 @@ static void org(struct fixture *f, const char *id, const char *kind)
 static void program(struct fixture *f, const char *id, const char *owner,
 		    int region, int specialists)
 {
-	sql(f,
-	    "INSERT INTO program VALUES (%Q, 1, %Q, %Q, %d, %d)", id, owner,
+	sql(f, "INSERT INTO program VALUES (%Q, 1, %Q, %Q, %d, %d)", id, owner,
 	    id, region, specialists);
 }
 
 static int status_of(const char *word)
 {
-	static const char *const names[] = {
-	    "?",      "REFERRED", "ACCEPTED", "DECLINED",
-	    "ACTIVE", "ON_HOLD",  "CLOSED",   "CANCELLED"};
+	static const char *const names[] = {"?",	"REFERRED", "ACCEPTED",
+					    "DECLINED", "ACTIVE",   "ON_HOLD",
+					    "CLOSED",	"CANCELLED"};
 	for (int i = 1; i < 8; i++)
 		if (strcmp(word, names[i]) == 0)
 			return i;
@@ -285,9 +284,9 @@ static const Ipsnet__V1__Report *report(struct fixture *f, const struct ask *a)
 	return f->answer->report;
 }
 
-static const Ipsnet__V1__ReportFigures *row(const Ipsnet__V1__ReportPeriodResult *p,
-					    Ipsnet__V1__ReportGrouping by,
-					    const char *key)
+static const Ipsnet__V1__ReportFigures *
+row(const Ipsnet__V1__ReportPeriodResult *p, Ipsnet__V1__ReportGrouping by,
+    const char *key)
 {
 	for (size_t g = 0; g < p->n_groups; g++) {
 		if (p->groups[g]->by != by)
@@ -306,12 +305,12 @@ static long shown(const Ipsnet__V1__ReportCount *c)
 	return c->suppressed ? -1 : (long)c->value;
 }
 
-#define FIGS(f, e, s, emp, sus)                                                \
-	do {                                                                   \
-		assert_int_equal(shown((f)->enrolled), e);                     \
-		assert_int_equal(shown((f)->started), s);                      \
-		assert_int_equal(shown((f)->employed), emp);                   \
-		assert_int_equal(shown((f)->sustained), sus);                  \
+#define FIGS(f, e, s, emp, sus)                               \
+	do {                                                  \
+		assert_int_equal(shown((f)->enrolled), e);    \
+		assert_int_equal(shown((f)->started), s);     \
+		assert_int_equal(shown((f)->employed), emp);  \
+		assert_int_equal(shown((f)->sustained), sus); \
 	} while (0)
 
 /* ---- enrolled and started ----------------------------------------------- */
@@ -321,8 +320,8 @@ static void test_enrolled_spans_years_and_started_only_in_its_year(void **state)
 	struct fixture *f = *state;
 	network(f);
 	traj(f, "t1", "c1", "pa1", "ACTIVE 2022-05-01, CLOSED 2024-03-01");
-	const Ipsnet__V1__Report *r =
-	    report(f, &(struct ask){.periods = {"2022", "2023", "2024", "2025"}});
+	const Ipsnet__V1__Report *r = report(
+	    f, &(struct ask){.periods = {"2022", "2023", "2024", "2025"}});
 	FIGS(r->periods[0]->scope, 1, 1, 0, 0);
 	FIGS(r->periods[1]->scope, 1, 0, 0, 0);
 	FIGS(r->periods[2]->scope, 1, 0, 0, 0);
@@ -387,9 +386,9 @@ static void test_client_counts_once_per_cell(void **state)
 	traj(f, "t3", "c1", "pb1", "ACTIVE 2024-06-01");
 	job(f, "c1", "2024-02-01", NULL, true);
 	job(f, "c1", "2024-08-01", NULL, true);
-	const Ipsnet__V1__Report *r = report(
-	    f, &(struct ask){.periods = {"2024"},
-			     .by = {BY_REGION, BY_PROGRAM}});
+	const Ipsnet__V1__Report *r =
+	    report(f, &(struct ask){.periods = {"2024"},
+				    .by = {BY_REGION, BY_PROGRAM}});
 	const Ipsnet__V1__ReportPeriodResult *p = r->periods[0];
 	FIGS(p->scope, 1, 1, 1, 1);
 	FIGS(row(p, BY_PROGRAM, "pa1"), 1, 1, 1, 1);
@@ -412,7 +411,8 @@ static void test_employed_needs_a_competitive_job_overlapping(void **state)
 	traj(f, "t1", "c1", "pa1", "ACTIVE 2024-01-10"); /* competitive */
 	traj(f, "t2", "c2", "pa1", "ACTIVE 2024-01-10"); /* sheltered */
 	traj(f, "t3", "c3", "pa1", "ACTIVE 2024-01-10"); /* ended in 2023 */
-	traj(f, "t4", "c4", "pa1", "ACTIVE 2024-01-10"); /* before the trajectory */
+	traj(f, "t4", "c4", "pa1",
+	     "ACTIVE 2024-01-10"); /* before the trajectory */
 	traj(f, "t5", "c5", "pa1", "ACTIVE 2024-01-10"); /* starts 2025 */
 	job(f, "c1", "2024-11-01", NULL, true);
 	job(f, "c2", "2024-02-01", NULL, false);
@@ -443,8 +443,8 @@ static void test_sustained_is_six_months_by_the_end_of_the_period(void **state)
 	}
 	job(f, "c1", "2024-01-01", "2024-06-30", true); /* exactly 6 months */
 	job(f, "c2", "2024-01-01", "2024-06-29", true); /* a day short */
-	job(f, "c3", "2024-07-01", NULL, true);	 /* 6 by 31 December */
-	job(f, "c4", "2024-07-02", NULL, true);	 /* 6 by 1 January */
+	job(f, "c3", "2024-07-01", NULL, true);		/* 6 by 31 December */
+	job(f, "c4", "2024-07-02", NULL, true);		/* 6 by 1 January */
 	/* 31 August + 6 months is 28 February (2023 is no leap year). */
 	job(f, "c5", "2022-08-31", "2023-02-27", true);
 	job(f, "c6", "2022-08-31", "2023-02-26", true);
@@ -465,7 +465,8 @@ static void test_sustained_is_six_months_by_the_end_of_the_period(void **state)
 	assert_int_equal(r->definitions->sustained_months, 12);
 }
 
-static void test_sustained_counts_a_job_that_lasted_before_the_year(void **state)
+static void
+test_sustained_counts_a_job_that_lasted_before_the_year(void **state)
 {
 	struct fixture *f = *state;
 	network(f);
@@ -499,10 +500,10 @@ static void test_funding_type_is_the_latest_approved_request(void **state)
 	funding(f, "t3", NULL, 2, "2024-02-10");     /* OTHER */
 	funding(f, "t4", "uwv", 3, "2024-02-10");    /* rejected */
 	funding(f, "t4", "gm0363", 4, "2024-03-10"); /* withdrawn */
-	funding(f, "t5", "uwv", 1, NULL);            /* still open */
-	funding(f, "t6", "gm0363", 2, NULL);         /* no decision date */
-	const Ipsnet__V1__Report *r = report(
-	    f, &(struct ask){.periods = {"2024"}, .by = {BY_FUNDER}});
+	funding(f, "t5", "uwv", 1, NULL);	     /* still open */
+	funding(f, "t6", "gm0363", 2, NULL);	     /* no decision date */
+	const Ipsnet__V1__Report *r =
+	    report(f, &(struct ask){.periods = {"2024"}, .by = {BY_FUNDER}});
 	const Ipsnet__V1__ReportPeriodResult *p = r->periods[0];
 	assert_int_equal(shown(p->scope->funded_municipality), 2);
 	assert_int_equal(shown(p->scope->funded_uwv), 1);
@@ -561,8 +562,8 @@ static void test_decisions_of_one_day_count_in_journal_order(void **state)
 
 /* ---- who may ask what --------------------------------------------------- */
 
-static void many(struct fixture *f, const char *prefix, const char *prog,
-		 int n, const char *funder)
+static void many(struct fixture *f, const char *prefix, const char *prog, int n,
+		 const char *funder)
 {
 	for (int i = 0; i < n; i++) {
 		char t[32], c[32];
@@ -581,11 +582,11 @@ static void test_ggz_sees_its_own_programs(void **state)
 	many(f, "a1", "pa1", 6, "gm0363");
 	many(f, "a2", "pa2", 7, "uwv");
 	many(f, "b1", "pb1", 9, "gm0363");
-	const Ipsnet__V1__Report *r = report(
-	    f, &(struct ask){.org = "ggz-a",
-			     .kind = ORG_KIND_GGZ,
-			     .periods = {"2024"},
-			     .by = {BY_PROGRAM, BY_REGION}});
+	const Ipsnet__V1__Report *r =
+	    report(f, &(struct ask){.org = "ggz-a",
+				    .kind = ORG_KIND_GGZ,
+				    .periods = {"2024"},
+				    .by = {BY_PROGRAM, BY_REGION}});
 	const Ipsnet__V1__ReportPeriodResult *p = r->periods[0];
 	assert_string_equal(r->scope, "programs of ggz-a");
 	FIGS(p->scope, 13, 13, 0, 0);
@@ -621,11 +622,11 @@ static void test_funder_sees_the_trajectories_it_funds(void **state)
 	many(f, "a2", "pa2", 7, "uwv");
 	many(f, "b1", "pb1", 9, "gm0363");
 	many(f, "x", "pb1", 5, NULL);
-	const Ipsnet__V1__Report *r = report(
-	    f, &(struct ask){.org = "gm0363",
-			     .kind = ORG_KIND_MUNICIPALITY,
-			     .periods = {"2024"},
-			     .by = {BY_PROGRAM, BY_FUNDER}});
+	const Ipsnet__V1__Report *r =
+	    report(f, &(struct ask){.org = "gm0363",
+				    .kind = ORG_KIND_MUNICIPALITY,
+				    .periods = {"2024"},
+				    .by = {BY_PROGRAM, BY_FUNDER}});
 	const Ipsnet__V1__ReportPeriodResult *p = r->periods[0];
 	assert_string_equal(r->scope, "trajectories funded by gm0363");
 	FIGS(p->scope, 15, 15, 0, 0);
@@ -648,15 +649,15 @@ static void test_bad_questions_are_refused(void **state)
 	network(f);
 	assert_int_equal(run(f, &(struct ask){.periods = {NULL}}),
 			 IPSNET_EINVAL);
-	assert_int_equal(run(f, &(struct ask){.periods = {"2024"},
-					      .region = 36}),
-			 IPSNET_EINVAL);
-	assert_int_equal(run(f, &(struct ask){.periods = {"2024"},
-					      .program = "nope"}),
-			 IPSNET_ENOT_FOUND);
-	assert_int_equal(run(f, &(struct ask){.periods = {"2024"},
-					      .history = 11}),
-			 IPSNET_EINVAL);
+	assert_int_equal(
+	    run(f, &(struct ask){.periods = {"2024"}, .region = 36}),
+	    IPSNET_EINVAL);
+	assert_int_equal(
+	    run(f, &(struct ask){.periods = {"2024"}, .program = "nope"}),
+	    IPSNET_ENOT_FOUND);
+	assert_int_equal(
+	    run(f, &(struct ask){.periods = {"2024"}, .history = 11}),
+	    IPSNET_EINVAL);
 }
 
 /* ---- small numbers ------------------------------------------------------ */
@@ -669,9 +670,9 @@ static void test_small_counts_are_suppressed_in_cells(void **state)
 	many(f, "a1", "pa1", 4, "gm0363"); /* region 3: 4 */
 	many(f, "a2", "pa2", 9, "uwv");	   /* region 7: 9 + 6 */
 	many(f, "b1", "pb1", 6, "gm0363");
-	const Ipsnet__V1__Report *r = report(
-	    f, &(struct ask){.periods = {"2024"},
-			     .by = {BY_REGION, BY_PROGRAM}});
+	const Ipsnet__V1__Report *r =
+	    report(f, &(struct ask){.periods = {"2024"},
+				    .by = {BY_REGION, BY_PROGRAM}});
 	const Ipsnet__V1__ReportPeriodResult *p = r->periods[0];
 	/* NETWORK's national figure is exact... */
 	FIGS(p->scope, 19, 19, 0, 0);
@@ -702,8 +703,8 @@ static void test_small_counts_are_suppressed_in_cells(void **state)
 	assert_int_equal(shown(r->periods[0]->national->enrolled), 19);
 }
 
-static void test_small_counts_are_suppressed_for_callers_other_than_network(
-    void **state)
+static void
+test_small_counts_are_suppressed_for_callers_other_than_network(void **state)
 {
 	struct fixture *f = *state;
 	f->settings.small_count_threshold = 5;
@@ -711,9 +712,8 @@ static void test_small_counts_are_suppressed_for_callers_other_than_network(
 	many(f, "a1", "pa1", 4, "gm0363");
 	many(f, "a2", "pa2", 9, "uwv");
 	const Ipsnet__V1__Report *r = report(
-	    f, &(struct ask){.org = "ggz-a",
-			     .kind = ORG_KIND_GGZ,
-			     .periods = {"2024"}});
+	    f, &(struct ask){
+		   .org = "ggz-a", .kind = ORG_KIND_GGZ, .periods = {"2024"}});
 	const Ipsnet__V1__ReportPeriodResult *p = r->periods[0];
 	assert_int_equal(shown(p->scope->enrolled), 13);
 	/* 4 from the municipality, 9 from UWV, none other: 4 and the 0s are
@@ -729,8 +729,7 @@ static void test_small_counts_are_suppressed_for_callers_other_than_network(
 	assert_int_equal(p->scope->funded_municipality->value, 0);
 }
 
-static void test_one_suppressed_cell_in_a_breakdown_takes_a_second(
-    void **state)
+static void test_one_suppressed_cell_in_a_breakdown_takes_a_second(void **state)
 {
 	struct fixture *f = *state;
 	f->settings.small_count_threshold = 5;
@@ -738,8 +737,8 @@ static void test_one_suppressed_cell_in_a_breakdown_takes_a_second(
 	many(f, "a1", "pa1", 3, NULL);
 	many(f, "a2", "pa2", 8, NULL);
 	many(f, "b1", "pb1", 12, NULL);
-	const Ipsnet__V1__Report *r = report(
-	    f, &(struct ask){.periods = {"2024"}, .by = {BY_PROGRAM}});
+	const Ipsnet__V1__Report *r =
+	    report(f, &(struct ask){.periods = {"2024"}, .by = {BY_PROGRAM}});
 	const Ipsnet__V1__ReportPeriodResult *p = r->periods[0];
 	assert_int_equal(shown(p->scope->enrolled), 23);
 	/* 3 is small; 23 - 12 - 3 would show it, so 8 goes too. */
@@ -757,13 +756,14 @@ static void test_threshold_zero_shows_every_count(void **state)
 	struct fixture *f = *state;
 	network(f);
 	many(f, "a1", "pa1", 2, NULL);
-	const Ipsnet__V1__Report *r = report(
-	    f, &(struct ask){.org = "ggz-a",
-			     .kind = ORG_KIND_GGZ,
-			     .periods = {"2024"},
-			     .by = {BY_REGION}});
+	const Ipsnet__V1__Report *r =
+	    report(f, &(struct ask){.org = "ggz-a",
+				    .kind = ORG_KIND_GGZ,
+				    .periods = {"2024"},
+				    .by = {BY_REGION}});
 	assert_int_equal(shown(r->periods[0]->scope->enrolled), 2);
-	assert_int_equal(shown(row(r->periods[0], BY_REGION, "3")->enrolled), 2);
+	assert_int_equal(shown(row(r->periods[0], BY_REGION, "3")->enrolled),
+			 2);
 }
 
 /* ---- data quality ------------------------------------------------------- */
@@ -849,8 +849,8 @@ static void test_history_gives_each_year_up_to_the_period(void **state)
 	FIGS(r->history[2], 2, 1, 0, 0);
 	FIGS(r->history[3], 1, 0, 0, 0);
 
-	r = report(f, &(struct ask){.periods = {"2024"}, .history = 2,
-				    .program = "pa2"});
+	r = report(f, &(struct ask){
+			  .periods = {"2024"}, .history = 2, .program = "pa2"});
 	assert_int_equal(r->n_national_history, 2);
 	FIGS(r->history[0], 1, 1, 0, 0);
 	FIGS(r->national_history[0], 2, 1, 0, 0);
@@ -862,10 +862,14 @@ static void expect_cell(const char *where, const Ipsnet__V1__ReportFigures *got,
 			const struct gen_cell *want)
 {
 	const Ipsnet__V1__ReportCount *c[GEN_N_METRICS] = {
-	    got->enrolled,	       got->started,
-	    got->employed,	       got->sustained,
-	    got->funded_municipality, got->funded_uwv,
-	    got->funded_other,	       got->unfunded};
+	    got->enrolled,
+	    got->started,
+	    got->employed,
+	    got->sustained,
+	    got->funded_municipality,
+	    got->funded_uwv,
+	    got->funded_other,
+	    got->unfunded};
 	for (int k = 0; k < GEN_N_METRICS; k++) {
 		if (c[k]->suppressed || c[k]->value != want->n[k]) {
 			print_error("%s %s: report %s%llu, truth %llu\n", where,
@@ -876,13 +880,15 @@ static void expect_cell(const char *where, const Ipsnet__V1__ReportFigures *got,
 			fail();
 		}
 	}
-	if (strcmp(got->key, "OTHER") != 0 && strcmp(got->key, "UNFUNDED") != 0 &&
+	if (strcmp(got->key, "OTHER") != 0 &&
+	    strcmp(got->key, "UNFUNDED") != 0 &&
 	    (got->programs != want->programs ||
 	     got->specialists != want->specialists)) {
-		print_error("%s: %u programs with %u specialists, truth %u with "
-			    "%u\n",
-			    where, got->programs, got->specialists,
-			    want->programs, want->specialists);
+		print_error(
+		    "%s: %u programs with %u specialists, truth %u with "
+		    "%u\n",
+		    where, got->programs, got->specialists, want->programs,
+		    want->specialists);
 		fail();
 	}
 }
@@ -942,7 +948,8 @@ static void test_synthetic_network_equals_its_truth_in_every_cell(void **state)
 			for (size_t i = 0; i < gr->n_rows; i++) {
 				const char *key = gr->rows[i]->key;
 				assert_int_equal(
-				    gen_truth_year(g, year, dim, key, &want), 0);
+				    gen_truth_year(g, year, dim, key, &want),
+				    0);
 				snprintf(where, sizeof(where), "%d %s %s", year,
 					 gen_dim_name(dim), key);
 				expect_cell(where, gr->rows[i], &want);
@@ -971,11 +978,11 @@ static void test_synthetic_network_equals_its_truth_in_every_cell(void **state)
 	}
 
 	/* A quarter, and a caller's own scope. */
-	const Ipsnet__V1__Report *r = report(
-	    f, &(struct ask){.org = "ggz-02",
-			     .kind = ORG_KIND_GGZ,
-			     .periods = {"2023-Q3"},
-			     .by = {BY_PROGRAM}});
+	const Ipsnet__V1__Report *r =
+	    report(f, &(struct ask){.org = "ggz-02",
+				    .kind = ORG_KIND_GGZ,
+				    .periods = {"2023-Q3"},
+				    .by = {BY_PROGRAM}});
 	struct gen_cell want;
 	assert_int_equal(gen_truth(g, "2023-07-01", "2023-09-30", "ggz-02",
 				   GEN_NATIONAL, NULL, &want),
