@@ -739,12 +739,14 @@ static json_t *json_figures(const struct out *o,
 	json_object_set_new(j, "started", json_count(o, f->started));
 	json_object_set_new(j, "employed", json_count(o, f->employed));
 	const Ipsnet__V1__ReportShare *s = f->employed_share;
-	json_object_set_new(j, "employed_percent",
-			    s == NULL || s->undefined ? json_null()
-			    : s->suppressed
-				? json_string(report_share_text(
-				      buf, sizeof(buf), s, o->threshold))
-				: json_real(s->percent));
+	json_object_set_new(
+	    j, "employed_percent",
+	    s == NULL || s->undefined ? json_null()
+	    : s->suppressed
+		? json_string(
+		      report_share_text(buf, sizeof(buf), s, o->threshold))
+		: json_real((double)(long long)(s->percent * 100.0 + 0.5) /
+			    100.0));
 	json_object_set_new(j, "sustained", json_count(o, f->sustained));
 	json_t *fu = json_object();
 	json_object_set_new(fu, "municipality",
@@ -1050,8 +1052,9 @@ int cmd_report(struct cli *cli, int argc, char **argv)
 		break;
 	case F_JSON: {
 		json_t *j = json_report(&o, r);
-		if (json_dumpf(j, o.f, JSON_INDENT(2) | JSON_PRESERVE_ORDER) ==
-		    0)
+		if (json_dumpf(j, o.f,
+			       JSON_INDENT(2) | JSON_PRESERVE_ORDER |
+				   JSON_REAL_PRECISION(10)) == 0)
 			fputc('\n', o.f);
 		json_decref(j);
 		break;
