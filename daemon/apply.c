@@ -38,28 +38,28 @@ static const struct {
 	unsigned next;
 	const char *date_column;
 } trajectory_states[] = {
-    [TS(REFERRED)] = {"REFERRED",
+    [TS(REFERRED)] = {"referred",
 		      BIT(TS(ACCEPTED)) | BIT(TS(DECLINED)) |
 			  BIT(TS(CANCELLED)),
 		      "referred_on"},
-    [TS(ACCEPTED)] = {"ACCEPTED", BIT(TS(ACTIVE)) | BIT(TS(CANCELLED)),
+    [TS(ACCEPTED)] = {"accepted", BIT(TS(ACTIVE)) | BIT(TS(CANCELLED)),
 		      "accepted_on"},
-    [TS(DECLINED)] = {"DECLINED", 0, "declined_on"},
-    [TS(ACTIVE)] = {"ACTIVE", BIT(TS(ON_HOLD)) | BIT(TS(CLOSED)), "started_on"},
-    [TS(ON_HOLD)] = {"ON_HOLD", BIT(TS(ACTIVE)) | BIT(TS(CLOSED)), "held_on"},
-    [TS(CLOSED)] = {"CLOSED", 0, "closed_on"},
-    [TS(CANCELLED)] = {"CANCELLED", 0, "cancelled_on"},
+    [TS(DECLINED)] = {"declined", 0, "declined_on"},
+    [TS(ACTIVE)] = {"active", BIT(TS(ON_HOLD)) | BIT(TS(CLOSED)), "started_on"},
+    [TS(ON_HOLD)] = {"on hold", BIT(TS(ACTIVE)) | BIT(TS(CLOSED)), "held_on"},
+    [TS(CLOSED)] = {"closed", 0, "closed_on"},
+    [TS(CANCELLED)] = {"cancelled", 0, "cancelled_on"},
 };
 
 static const struct {
 	const char *name;
 	unsigned next;
 } funding_states[] = {
-    [FS(REQUESTED)] = {"REQUESTED", BIT(FS(APPROVED)) | BIT(FS(REJECTED)) |
+    [FS(REQUESTED)] = {"requested", BIT(FS(APPROVED)) | BIT(FS(REJECTED)) |
 					BIT(FS(WITHDRAWN))},
-    [FS(APPROVED)] = {"APPROVED", 0},
-    [FS(REJECTED)] = {"REJECTED", 0},
-    [FS(WITHDRAWN)] = {"WITHDRAWN", 0},
+    [FS(APPROVED)] = {"approved", 0},
+    [FS(REJECTED)] = {"rejected", 0},
+    [FS(WITHDRAWN)] = {"withdrawn", 0},
 };
 
 static bool trajectory_status_known(int s)
@@ -75,15 +75,15 @@ static bool funding_status_known(int s)
 const char *apply_trajectory_status_name(Ipsnet__V1__TrajectoryStatus s)
 {
 	return trajectory_status_known(s) ? trajectory_states[s].name
-					  : "UNKNOWN";
+					  : "unknown";
 }
 
 const char *apply_funding_status_name(Ipsnet__V1__FundingStatus s)
 {
-	return funding_status_known(s) ? funding_states[s].name : "UNKNOWN";
+	return funding_status_known(s) ? funding_states[s].name : "unknown";
 }
 
-/* The states `next` names, as "ACCEPTED, DECLINED or CANCELLED". */
+/* The states `next` names, as "accepted, declined or cancelled". */
 static void list_states(char *buf, size_t cap, unsigned next,
 			const char *(*name)(int))
 {
@@ -1345,8 +1345,8 @@ static int decide_funding(struct apply_ctx *ctx)
 	if (m->decision != FS(APPROVED) && m->decision != FS(REJECTED) &&
 	    m->decision != FS(WITHDRAWN))
 		return refuse(ctx, IPSNET_EINVAL,
-			      "the decision must be APPROVED, REJECTED or "
-			      "WITHDRAWN");
+			      "the decision must be approved, rejected or "
+			      "withdrawn");
 	rv = prepare(ctx,
 		     "SELECT client_id, coalesce(funder, ''), "
 		     "coalesce(requested_by, ''), version, status, "

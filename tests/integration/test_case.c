@@ -1024,8 +1024,8 @@ static const int paths[8][5] = {
 };
 
 static const char *const state_names[8] = {
-    "UNSPECIFIED", "REFERRED", "ACCEPTED", "DECLINED",
-    "ACTIVE",	   "ON_HOLD",  "CLOSED",   "CANCELLED",
+    "unknown", "referred", "accepted", "declined",
+    "active",  "on hold",  "closed",   "cancelled",
 };
 
 /* DESIGN §2, written out again here, independently of the daemon. */
