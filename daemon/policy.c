@@ -292,6 +292,16 @@ int policy_decide_funding(const struct journal_actor *a,
 				      requested_by);
 		return 0;
 	}
+	if (c->exists && funder[0] == '\0' && ggz_party(a, c)) {
+		/* OTHER: the funder is outside the network, so the GGZ that
+		 * asked records its decision. */
+		if (strcmp(requested_by, a->org) == 0)
+			return 0;
+		return refuse(why, cap,
+			      "a decision on funding from outside the network "
+			      "is recorded by the GGZ that asked for it (%s)",
+			      requested_by);
+	}
 	if (a->org_kind == ORG_KIND_GGZ || a->org_kind == ORG_KIND_NETWORK)
 		return refuse(why, cap,
 			      "only the addressed funder approves or rejects a "

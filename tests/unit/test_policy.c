@@ -351,6 +351,24 @@ static void test_funding_decisions_by_party(void **state)
 						       sizeof(why)),
 				 IPSNET_EPERMISSION);
 	}
+	/* OTHER (no funder in the network): the GGZ that asked records the
+	 * outside funder's decision; nobody else does. */
+	for (int d = FS(APPROVED); d <= FS(REJECTED); d++) {
+		assert_int_equal(policy_decide_funding(&ggz, &c, "", "ggz-a", d,
+						       why, sizeof(why)),
+				 0);
+		assert_int_equal(policy_decide_funding(&ggz_b, &c_ggz_b, "",
+						       "ggz-a", d, why,
+						       sizeof(why)),
+				 IPSNET_EPERMISSION);
+		assert_non_null(strstr(why, "the GGZ that asked"));
+		assert_int_equal(policy_decide_funding(&gm, &c, "", "ggz-a", d,
+						       why, sizeof(why)),
+				 IPSNET_EPERMISSION);
+		assert_int_equal(policy_decide_funding(&net, &c, "", "ggz-a", d,
+						       why, sizeof(why)),
+				 IPSNET_EPERMISSION);
+	}
 	/* WITHDRAWN: the GGZ that asked, and no one else. */
 	assert_int_equal(policy_decide_funding(&ggz, &c, "gm0363", "ggz-a",
 					       FS(WITHDRAWN), why, sizeof(why)),
