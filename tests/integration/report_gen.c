@@ -422,21 +422,9 @@ static void make_steps(struct gen *g, struct g_traj *t, int32_t r)
 	}
 }
 
-/* What becomes of a request the generator wants decided: in daemon mode
- * nobody may approve or reject a request to OTHER, so it stays open or is
- * withdrawn by the GGZ. */
-static int possible(const struct gen *g, int funder, int outcome)
-{
-	if (!g->o.daemon || funder != FUNDER_OTHER)
-		return outcome;
-	return outcome == F_APPROVED   ? F_REQUESTED
-	       : outcome == F_REJECTED ? F_WITHDRAWN
-				       : outcome;
-}
-
 /* The requests of one trajectory, and with them its funding type. In
- * daemon mode a decision is dated when it is sent, and no funder OTHER is
- * approved (the daemon lets nobody approve it). */
+ * daemon mode a decision is dated when it is sent; a request to OTHER is
+ * decided by the GGZ that asked. */
 static void make_funding(struct gen *g, struct g_client *c, struct g_traj *t,
 			 bool last_of_client)
 {
@@ -450,7 +438,7 @@ static void make_funding(struct gen *g, struct g_client *c, struct g_traj *t,
 	do {                                                               \
 		struct g_funding *f_ = &t->funding[t->n_funding++];        \
 		f_->funder = (int16_t)(who);                               \
-		f_->outcome = (uint8_t)possible(g, who, outcome_);         \
+		f_->outcome = (uint8_t)(outcome_);         \
 		if (asked > last)                                          \
 			asked = last;                                      \
 		text_of(asked, f_->requested);                             \
@@ -491,10 +479,8 @@ static void make_funding(struct gen *g, struct g_client *c, struct g_traj *t,
 		c->benefit_after = B_WIA;
 		ASK(g->uwv, F_APPROVED);
 		t->funding[t->n_funding - 1].after_change = true;
-	} else if (!g->o.daemon) {
-		ASK(FUNDER_OTHER, F_APPROVED);
-		ASK(fit, F_APPROVED);
 	} else {
+		ASK(FUNDER_OTHER, F_APPROVED);
 		ASK(fit, F_APPROVED);
 	}
 #undef ASK

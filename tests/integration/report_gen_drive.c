@@ -273,7 +273,9 @@ static void build(struct chain *ch, struct change *x)
 		x->u.dec.decision = fd->outcome;
 		if (fd->outcome == F_REJECTED)
 			x->u.dec.reason = "does not meet the conditions";
-		if (fd->outcome != F_WITHDRAWN)
+		/* A funder outside the network (OTHER): the GGZ that asked
+		 * records its decision. */
+		if (fd->outcome != F_WITHDRAWN && fd->funder >= 0)
 			x->org = fd->funder;
 		e->body_case = IPSNET__V1__ENVELOPE__BODY_DECIDE_FUNDING;
 		e->decide_funding = &x->u.dec;
