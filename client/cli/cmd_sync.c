@@ -46,6 +46,9 @@ struct follow_ops {
 	int (*on_event)(struct follow *f, const Ipsnet__V1__Event *ev);
 	int (*on_caught_up)(struct follow *f, uint64_t seq);
 	int (*flush)(struct follow *f);
+	/* Optional: requests of its own are still out; a run that stops at
+	 * CaughtUp waits for them. */
+	bool (*busy)(struct follow *f);
 };
 
 struct follow {
@@ -67,6 +70,7 @@ struct follow {
 	bool subscribed;
 	bool caught_up;   /* the first catch-up is done */
 	bool stopping;
+	bool stop_when_idle; /* caught up, not following: stop once !busy */
 	int exit_code;
 	uint32_t retry_ms;
 	uint64_t last_ping_us;
@@ -186,6 +190,14 @@ static void draw_bar(struct follow *f)
 
 /* ---- the subscription -------------------------------------------------- */
 
+/* A run that stops at CaughtUp stops once its own requests are answered. */
+static void follow_idle(struct follow *f)
+{
+	if (f->stop_when_idle && !f->stopping &&
+	    (f->ops->busy == NULL || !f->ops->busy(f)))
+		stop(f, 0);
+}
+
 static void on_event(struct ipsnet_conn *c, const Ipsnet__V1__Event *ev,
 		     void *arg)
 {
@@ -218,8 +230,10 @@ static void on_caught_up(struct ipsnet_conn *c, uint64_t seq, void *arg)
 		return;
 	}
 	f->caught_up = true;
-	if (!f->follow)
-		stop(f, 0);
+	if (!f->follow) {
+		f->stop_when_idle = true;
+		follow_idle(f);
+	}
 }
 
 static const struct ipsnet_subscription_callbacks sub_callbacks = {
@@ -509,18 +523,124 @@ static const char sync_usage[] =
     "terminal. At the end one line (with --json, an object) says where the\n"
     "mirror is. Exit codes as for every command (ipsnet --help).\n";
 
+/* A client whose case is fetched with ShowCase: events of it arrive, but
+ * its mirror row does not exist (its registration was not for us when it
+ * was delivered: before the funding request, before the referral to our
+ * program). */
+struct wanted {
+	char id[64];
+};
+
+/* ShowCase requests in flight at most (the daemon allows 64 a
+ * connection). */
+#define BACKFILL_INFLIGHT 16
+
 struct sync_run {
 	struct cli *cli;
 	const char *path;
 	struct mirror *mirror;
 	char kinds[160];
 	char organisation[64];
+	bool backfill;           /* the mirror holds clients */
+	struct wanted *wanted;   /* this connection's: asked or to ask */
+	size_t n_wanted, cap_wanted, next_wanted;
+	unsigned inflight;
+	uint64_t backfilled;     /* cases fetched */
 };
+
+static void backfill_pump(struct follow *f);
+
+static void on_case(struct ipsnet_conn *c, int status, const char *message,
+		    const Ipsnet__V1__Envelope *resp, void *arg)
+{
+	struct follow *f = arg;
+	struct sync_run *s = f->arg;
+	char err[512];
+	if (s->inflight > 0)
+		s->inflight--;
+	/* Refused (the consent went meanwhile) or the connection is gone
+	 * (asked again on the next connection): nothing to write. */
+	if (status != 0 || resp == NULL || resp->case_view == NULL ||
+	    f->stopping || c != f->conn) {
+		if (c == f->conn)
+			follow_idle(f);
+		return;
+	}
+	int rv = mirror_put_case(s->mirror, resp->case_view, err, sizeof(err));
+	if (rv != 0) {
+		fail(f, rv, "%s: %s", s->path, err);
+		return;
+	}
+	s->backfilled++;
+	backfill_pump(f);
+	follow_idle(f);
+}
+
+static void backfill_pump(struct follow *f)
+{
+	struct sync_run *s = f->arg;
+	while (s->inflight < BACKFILL_INFLIGHT && s->next_wanted < s->n_wanted &&
+	       f->conn != NULL && !f->stopping) {
+		struct wanted *w = &s->wanted[s->next_wanted++];
+		Ipsnet__V1__Envelope req = IPSNET__V1__ENVELOPE__INIT;
+		Ipsnet__V1__ShowCase m = IPSNET__V1__SHOW_CASE__INIT;
+		m.client_id = w->id;
+		req.body_case = IPSNET__V1__ENVELOPE__BODY_SHOW_CASE;
+		req.show_case = &m;
+		if (ipsnet_request(f->conn, &req, on_case, f) == 0)
+			s->inflight++;
+	}
+}
+
+/* Asks for the case of the event's client when the mirror lacks its row. */
+static void backfill(struct follow *f, const Ipsnet__V1__ChangeOk *ok)
+{
+	struct sync_run *s = f->arg;
+	const char *id = NULL;
+	switch (ok->entity_case) {
+	case IPSNET__V1__CHANGE_OK__ENTITY_CONSENT:
+		id = ok->consent->client_id;
+		break;
+	case IPSNET__V1__CHANGE_OK__ENTITY_TRAJECTORY:
+		id = ok->trajectory->client_id;
+		break;
+	case IPSNET__V1__CHANGE_OK__ENTITY_FUNDING:
+		id = ok->funding->client_id;
+		break;
+	case IPSNET__V1__CHANGE_OK__ENTITY_JOB:
+		id = ok->job->client_id;
+		break;
+	default:
+		return;
+	}
+	if (id == NULL || id[0] == '\0' || strlen(id) >= sizeof(s->wanted->id))
+		return;
+	for (size_t i = s->n_wanted; i-- > 0;)
+		if (strcmp(s->wanted[i].id, id) == 0)
+			return;
+	if (mirror_has_client(s->mirror, id))
+		return;
+	if (s->n_wanted == s->cap_wanted) {
+		size_t cap = s->cap_wanted == 0 ? 64 : s->cap_wanted * 2;
+		struct wanted *grown = realloc(s->wanted, cap * sizeof(*grown));
+		if (grown == NULL)
+			return; /* asked on a later event of the client */
+		s->wanted = grown;
+		s->cap_wanted = cap;
+	}
+	struct wanted *w = &s->wanted[s->n_wanted++];
+	util_strlcpy(w->id, id, sizeof(w->id));
+	backfill_pump(f);
+}
 
 static int sync_hello(struct follow *f, const Ipsnet__V1__HelloOk *hello)
 {
 	struct sync_run *s = f->arg;
 	char err[512];
+	/* A new connection: what was asked on the last one is asked again
+	 * when its next event comes. */
+	s->n_wanted = s->next_wanted = 0;
+	s->inflight = 0;
 	int rv = mirror_bind(s->mirror, hello->organisation_id, s->kinds, err,
 			     sizeof(err));
 	if (rv != 0) {
@@ -554,6 +674,8 @@ static int sync_event(struct follow *f, const Ipsnet__V1__Event *ev)
 		fprintf(stderr, "ipsnet: %s: %s\n", s->path, err);
 		return rv;
 	}
+	if (s->backfill && ev->state != NULL)
+		backfill(f, ev->state);
 	if (mirror_pending(s->mirror) >= BATCH_EVENTS)
 		return sync_commit(f);
 	return 0;
@@ -577,6 +699,12 @@ static int sync_caught_up(struct follow *f, uint64_t seq)
 	return rv;
 }
 
+static bool sync_busy(struct follow *f)
+{
+	struct sync_run *s = f->arg;
+	return s->inflight > 0 || s->next_wanted < s->n_wanted;
+}
+
 /* A batch is committed when it is full or BATCH_MS old: the tick comes
  * every BATCH_MS, so no event waits longer than that. */
 static const struct follow_ops sync_ops = {
@@ -584,6 +712,7 @@ static const struct follow_ops sync_ops = {
     .on_event = sync_event,
     .on_caught_up = sync_caught_up,
     .flush = sync_commit,
+    .busy = sync_busy,
 };
 
 int cmd_sync(struct cli *cli, int argc, char **argv)
@@ -652,6 +781,8 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
 		    (rv = parse_kinds(f, s.kinds, NULL, 0)) != 0)
 			goto out_after_mirror;
 	}
+	/* Without the client table there is no row to complete. */
+	s.backfill = s.kinds[0] == '\0' || strstr(s.kinds, "client") != NULL;
 	f->ops = &sync_ops;
 	f->arg = &s;
 	f->cursor = meta->seq;
@@ -674,6 +805,9 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
 			json_object_set_new(o, "events_total",
 					    json_integer((json_int_t)
 							     meta->events));
+			json_object_set_new(o, "cases_fetched",
+					    json_integer((json_int_t)
+							     s.backfilled));
 			json_object_set_new(o, "milliseconds",
 					    json_integer((json_int_t)(secs * 1000)));
 			cli_print_json(o);
@@ -686,6 +820,7 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
 	}
 out_after_mirror:
 	mirror_close(s.mirror);
+	free(s.wanted);
 out:
 	free(f);
 	return rv;

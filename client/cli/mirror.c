@@ -45,6 +45,7 @@ struct mirror {
 	struct mirror_meta meta;
 	sqlite3_stmt *upsert[N_TABLES];
 	sqlite3_stmt *set_meta;
+	sqlite3_stmt *has_client;
 	bool in_tx;
 	size_t pending;      /* events in the open transaction */
 	uint64_t tx_seq;     /* the seq the open transaction reaches */
@@ -617,6 +618,7 @@ void mirror_close(struct mirror *m)
 	for (size_t i = 0; i < N_TABLES; i++)
 		sqlite3_finalize(m->upsert[i]);
 	sqlite3_finalize(m->set_meta);
+	sqlite3_finalize(m->has_client);
 	sqlite3_close(m->db);
 	if (m->lock_fd >= 0)
 		close(m->lock_fd); /* after SQLite: see mirror_open */
@@ -701,6 +703,34 @@ static int begin(struct mirror *m, char *err, size_t errlen)
 	return 0;
 }
 
+/* Upserts msg into its table (the open transaction), its version
+ * permitting. */
+static int upsert(struct mirror *m, const ProtobufCMessage *msg, uint64_t seq,
+		  char *err, size_t errlen)
+{
+	size_t ti = 0;
+	while (ti < N_TABLES && tables[ti].desc != msg->descriptor)
+		ti++;
+	if (ti == N_TABLES)
+		return 0;
+	sqlite3_stmt *st = m->upsert[ti];
+	const ProtobufCMessageDescriptor *d = tables[ti].desc;
+	int rc = SQLITE_OK;
+	for (unsigned i = 0; rc == SQLITE_OK && i < d->n_fields; i++)
+		rc = bind_field(st, (int)i + 1, msg, &d->fields[i]);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(st, (int)d->n_fields + 1,
+					(sqlite3_int64)seq);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE)
+		return fail_db(m->db, IPSNET_EIO, err, errlen,
+			       "cannot write to the mirror");
+	return 0;
+}
+
 int mirror_apply(struct mirror *m, const Ipsnet__V1__Event *ev, char *err,
 		 size_t errlen)
 {
@@ -712,26 +742,9 @@ int mirror_apply(struct mirror *m, const Ipsnet__V1__Event *ev, char *err,
 		return 0; /* handled already: never twice */
 	if ((rv = begin(m, err, errlen)) != 0)
 		return rv;
-	if (ev->state != NULL && mirror_entity(ev->state, &kind, &msg)) {
-		size_t ti = 0;
-		while (strcmp(tables[ti].name, kind) != 0)
-			ti++;
-		sqlite3_stmt *st = m->upsert[ti];
-		const ProtobufCMessageDescriptor *d = tables[ti].desc;
-		int rc = SQLITE_OK;
-		for (unsigned i = 0; rc == SQLITE_OK && i < d->n_fields; i++)
-			rc = bind_field(st, (int)i + 1, msg, &d->fields[i]);
-		if (rc == SQLITE_OK)
-			rc = sqlite3_bind_int64(st, (int)d->n_fields + 1,
-						(sqlite3_int64)ev->seq);
-		if (rc == SQLITE_OK)
-			rc = sqlite3_step(st);
-		sqlite3_reset(st);
-		sqlite3_clear_bindings(st);
-		if (rc != SQLITE_DONE)
-			return fail_db(m->db, IPSNET_EIO, err, errlen,
-				       "cannot write to the mirror");
-	}
+	if (ev->state != NULL && mirror_entity(ev->state, &kind, &msg) &&
+	    (rv = upsert(m, msg, ev->seq, err, errlen)) != 0)
+		return rv;
 	/* An entity this build does not know still moves the cursor: a
 	 * newer server's kinds are skipped, not fetched forever. */
 	m->tx_seq = ev->seq;
@@ -778,4 +791,38 @@ int mirror_commit(struct mirror *m, char *err, size_t errlen)
 	m->pending = 0;
 	m->tx_events = 0;
 	return 0;
+}
+
+int mirror_put_case(struct mirror *m, const Ipsnet__V1__CaseView *v,
+		    char *err, size_t errlen)
+{
+	/* The seq the mirror has reached: these versions are at most as old
+	 * as that. */
+	uint64_t seq = m->tx_seq;
+	int rv = begin(m, err, errlen);
+	if (rv == 0 && v->client != NULL)
+		rv = upsert(m, &v->client->base, seq, err, errlen);
+	for (size_t i = 0; rv == 0 && i < v->n_consents; i++)
+		rv = upsert(m, &v->consents[i]->base, seq, err, errlen);
+	for (size_t i = 0; rv == 0 && i < v->n_trajectories; i++)
+		rv = upsert(m, &v->trajectories[i]->base, seq, err, errlen);
+	for (size_t i = 0; rv == 0 && i < v->n_fundings; i++)
+		rv = upsert(m, &v->fundings[i]->base, seq, err, errlen);
+	for (size_t i = 0; rv == 0 && i < v->n_jobs; i++)
+		rv = upsert(m, &v->jobs[i]->base, seq, err, errlen);
+	return rv;
+}
+
+bool mirror_has_client(struct mirror *m, const char *id)
+{
+	bool found = false;
+	if (m->has_client == NULL &&
+	    sqlite3_prepare_v3(m->db, "SELECT 1 FROM client WHERE id = ?1",
+			       -1, SQLITE_PREPARE_PERSISTENT, &m->has_client,
+			       NULL) != SQLITE_OK)
+		return true; /* cannot tell: do not fetch */
+	sqlite3_bind_text(m->has_client, 1, id, -1, SQLITE_STATIC);
+	found = sqlite3_step(m->has_client) == SQLITE_ROW;
+	sqlite3_reset(m->has_client);
+	return found;
 }

@@ -69,6 +69,16 @@ size_t mirror_pending(const struct mirror *m);
 /* Commits the open transaction (rows and meta.seq together), if any. */
 int mirror_commit(struct mirror *m, char *err, size_t errlen);
 
+/* Whether the mirror has a row for client id. */
+bool mirror_has_client(struct mirror *m, const char *id);
+
+/* Upserts a client's case as ShowCase answered it (the open transaction,
+ * begun when needed; each row only if its version grows), for a client
+ * whose earlier entries were not delivered (see docs/sync.md). The rows
+ * get the mirror's current seq. */
+int mirror_put_case(struct mirror *m, const Ipsnet__V1__CaseView *v,
+		    char *err, size_t errlen);
+
 /* ---- the entity of an event -------------------------------------------- */
 
 /* The table (entity kind) and message of a ChangeOk's entity, or false when

@@ -796,10 +796,26 @@ static void test_usage_help_and_exit_codes(void **state)
 /* Puts program mark-N (every organisation sees programs) and waits until
  * every watcher printed it: all that was committed before was delivered
  * (or skipped) by then, its visibility judged before the next step. */
+/* Waits until sql gives want in the mirror. */
+static bool wait_mirror(const char *path, const char *sql, int64_t want)
+{
+	uint64_t deadline = now_ms() + WAIT_MS;
+	while (mirror_int(path, sql) != want)
+		if (now_ms() >= deadline)
+			return false;
+		else
+			sleep_ms(10);
+	return true;
+}
+
+/* Mirrors that follow live and wait for the marks too. */
+static const char *mark_mirrors[4];
+static size_t n_mark_mirrors;
+
 static void mark(struct h_proc *w, size_t n_w, const char *const names[])
 {
 	static unsigned n = 0;
-	char id[32], needle[64];
+	char id[32], needle[64], sql[128];
 	snprintf(id, sizeof(id), "mark-%u", ++n);
 	put_program(NETWORK, id, "ggz-test", 0);
 	snprintf(needle, sizeof(needle), "\"id\":\"%s\"", id);
@@ -808,6 +824,12 @@ static void mark(struct h_proc *w, size_t n_w, const char *const names[])
 			dump_file(names[i], w[i].err);
 			fail_msg("watcher %s did not print %s", names[i], id);
 		}
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM program WHERE id = '%s'", id);
+	for (size_t i = 0; i < n_mark_mirrors; i++)
+		if (!wait_mirror(mark_mirrors[i], sql, 1))
+			fail_msg("mirror %s did not get %s", mark_mirrors[i],
+				 id);
 }
 
 /* What a watcher must have printed, apart from the marks: "change id"
@@ -851,6 +873,9 @@ static void test_each_organisation_receives_exactly_what_it_may_see(
 	char a[64], ca[64], ta[64], fa[64], b[64], cb[64], tb[64], c[64],
 	    cc[64], tc[64], fc[64], review[64];
 
+	struct h_proc follow_gm, follow_other;
+	char live_gm[PATH_MAX], live_other[PATH_MAX], sql[256];
+
 	put_program(NETWORK, "vis-test", "ggz-test", 0);
 	uint64_t since = put_program(NETWORK, "vis-other", "ggz-other", 0);
 	for (int i = 0; i < N_W; i++) {
@@ -858,6 +883,16 @@ static void test_each_organisation_receives_exactly_what_it_may_see(
 		snprintf(name, sizeof(name), "watch-%s", names[i]);
 		start_watch(&w[i], orgs[i], since, name);
 	}
+	/* Two mirrors that follow live: they catch up first, then see the
+	 * steps as the watchers do. */
+	snprintf(live_gm, sizeof(live_gm), "%s/live-gm0363.db", dir);
+	snprintf(live_other, sizeof(live_other), "%s/live-ggz-other.db", dir);
+	start_sync(&follow_gm, GM0363, live_gm, true, "live-gm0363");
+	start_sync(&follow_other, GGZ_OTHER, live_other, true,
+		   "live-ggz-other");
+	mark_mirrors[0] = live_gm;
+	mark_mirrors[1] = live_other;
+	n_mark_mirrors = 2;
 	mark(w, N_W, names);
 
 	/* A: gm0363 is asked for funding, with A's consent; later the consent
@@ -870,6 +905,16 @@ static void test_each_organisation_receives_exactly_what_it_may_see(
 	mark(w, N_W, names);
 	request_funding(GGZ_TEST, ta, "gm0363", fa);
 	mark(w, N_W, names);
+	/* gm0363's mirror never got A's registration (it was not for
+	 * gm0363 then): it fetches A's case on the first event of A. */
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM client WHERE id = '%s' AND "
+		 "registered_by = ''",
+		 a);
+	if (!wait_mirror(live_gm, sql, 1)) {
+		dump_file("live-gm0363", follow_gm.err);
+		fail_msg("gm0363's mirror did not fetch client %s", a);
+	}
 	move(GGZ_TEST, ta, 1, TS(ACCEPTED));
 	mark(w, N_W, names);
 	/* B: consent for gm0363, but nobody asked gm0363 for funding. */
@@ -882,6 +927,14 @@ static void test_each_organisation_receives_exactly_what_it_may_see(
 	mark(w, N_W, names);
 	refer(GGZ_TEST, c, "vis-other", tc);
 	mark(w, N_W, names);
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM client WHERE id = '%s' AND "
+		 "registered_by = 'ggz-test'",
+		 c);
+	if (!wait_mirror(live_other, sql, 1)) {
+		dump_file("live-ggz-other", follow_other.err);
+		fail_msg("ggz-other's mirror did not fetch client %s", c);
+	}
 	grant_consent(GGZ_TEST, c, "uwv", cc);
 	mark(w, N_W, names);
 	request_funding(GGZ_TEST, tc, "uwv", fc);
@@ -902,6 +955,33 @@ static void test_each_organisation_receives_exactly_what_it_may_see(
 			dump_file(names[i], w[i].err);
 		assert_int_equal(code, 0);
 	}
+	n_mark_mirrors = 0;
+	assert_int_equal(h_proc_stop(&follow_gm, SIGTERM, 5000), 0);
+	assert_int_equal(h_proc_stop(&follow_other, SIGTERM, 5000), 0);
+
+	/* The live mirrors: what the watchers got, and the fetched cases. */
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM trajectory WHERE id = '%s' AND status = "
+		 "'accepted' AND note = ''",
+		 ta);
+	assert_int_equal(mirror_int(live_gm, sql), 1); /* not 'active' */
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM funding WHERE id = '%s'", fa);
+	assert_int_equal(mirror_int(live_gm, sql), 1);
+	assert_int_equal(mirror_int(live_gm, "SELECT count(*) FROM client"), 1);
+	assert_int_equal(
+	    mirror_int(live_gm, "SELECT count(*) FROM trajectory"), 1);
+	assert_int_equal(mirror_int(live_gm, "SELECT count(*) FROM job"), 0);
+	assert_int_equal(
+	    mirror_int(live_other, "SELECT count(*) FROM client"), 1);
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM trajectory WHERE id = '%s' AND status = "
+		 "'accepted' AND note <> ''",
+		 tc);
+	assert_int_equal(mirror_int(live_other, sql), 1);
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM funding WHERE id = '%s'", fc);
+	assert_int_equal(mirror_int(live_other, sql), 1);
 
 	char s[32][128];
 	size_t n = 0;
@@ -1020,7 +1100,7 @@ static void test_each_organisation_receives_exactly_what_it_may_see(
 	 * holds nothing of A (consent withdrawn) or B; uwv's holds C cut to a
 	 * funder's view. */
 	struct h_result r;
-	char gm[PATH_MAX], uwv[PATH_MAX], sql[256];
+	char gm[PATH_MAX], uwv[PATH_MAX];
 	snprintf(gm, sizeof(gm), "%s/vis-gm0363.db", dir);
 	snprintf(uwv, sizeof(uwv), "%s/vis-uwv.db", dir);
 	assert_int_equal(sync_once(GM0363, gm, NULL, &r), 0);
