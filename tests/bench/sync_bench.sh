@@ -1,0 +1,294 @@
+#!/usr/bin/env bash
+# The sync benchmark (issue 6, item 6), over TLS on 127.0.0.1:
+#
+#   1. catch-up: journal entries a second for one subscriber reading a
+#      journal of a million registrations from seq 0 (a GGZ that sees them
+#      all), and for a municipality that sees none of them;
+#   2. commit-to-delivery latency, p50 / p99, with 100 and with 1,000 live
+#      subscribers, while one client registers clients one at a time;
+#   3. the daemon's resident memory (VmRSS) with 1,000 subscribers, and with
+#      one subscriber that never reads while changes keep committing.
+#
+# The journal is built once by ipsnet-load (many pipelined RegisterClient
+# changes) and kept in the work folder for the next run. Run it through
+# CMake (`cmake --build BUILD --target sync-bench-run`) or by hand. Build
+# Release for figures.
+set -euo pipefail
+
+prog=$(basename "$0")
+
+usage() {
+	cat <<EOF
+usage: $prog --ipsnetd FILE --load FILE --bench FILE --certs DIR
+             [--entries N] [--dir DIR] [--runs N]
+
+  --ipsnetd FILE   the daemon
+  --load FILE      ipsnet-load (builds the journal)
+  --bench FILE     sync-bench
+  --certs DIR      the certs/ scripts of the source tree
+  --entries N      journal entries (default 1000000; \$BENCH_ENTRIES)
+  --dir DIR        the work folder, kept between runs with its journal
+                   (default \$BENCH_DIR, else \${TMPDIR:-/tmp}/ipsnet-sync-bench)
+  --runs N         catch-up runs, the median reported (default 3)
+EOF
+}
+
+die() {
+	echo "$prog: $*" >&2
+	exit 1
+}
+
+need() {
+	[ "$2" -ge 2 ] || die "$1 needs a value"
+}
+
+ipsnetd=
+load=
+bench=
+certs=
+entries=${BENCH_ENTRIES:-1000000}
+work=${BENCH_DIR:-${TMPDIR:-/tmp}/ipsnet-sync-bench}
+runs=3
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--ipsnetd) need "$1" $#; ipsnetd=$2; shift 2 ;;
+	--load) need "$1" $#; load=$2; shift 2 ;;
+	--bench) need "$1" $#; bench=$2; shift 2 ;;
+	--certs) need "$1" $#; certs=$2; shift 2 ;;
+	--entries) need "$1" $#; entries=$2; shift 2 ;;
+	--dir) need "$1" $#; work=$2; shift 2 ;;
+	--runs) need "$1" $#; runs=$2; shift 2 ;;
+	-h | --help) usage; exit 0 ;;
+	*) usage >&2; die "unknown argument '$1'" ;;
+	esac
+done
+
+[ -x "$ipsnetd" ] || die "--ipsnetd: '$ipsnetd' is not a program"
+[ -x "$load" ] || die "--load: '$load' is not a program"
+[ -x "$bench" ] || die "--bench: '$bench' is not a program"
+[ -x "$certs/ca.sh" ] || die "--certs: '$certs' has no ca.sh"
+if ! [[ $entries =~ ^[0-9]+$ ]] || [ "$entries" -lt 1000 ] ||
+	[ "$entries" -gt 10000000 ]; then
+	die "--entries: 1000 to 10000000"
+fi
+if ! [[ $runs =~ ^[0-9]+$ ]] || [ "$runs" -lt 1 ] || [ "$runs" -gt 20 ]; then
+	die "--runs: 1 to 20"
+fi
+# 1,000 subscribers and the daemon's connections need descriptors.
+ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+[ "$(ulimit -n)" -ge 2100 ] || die "needs 2100 file descriptors (ulimit -n)"
+
+mkdir -p "$work"
+daemon_pid=
+hold_pid=
+
+stop_pid() { # PID
+	local pid=$1
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for _ in $(seq 1 300); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		echo "$prog: pid $pid did not stop within 30 s of SIGTERM; killing it" >&2
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+	local rc=$?
+	[ -z "$hold_pid" ] || stop_pid "$hold_pid"
+	[ -z "$daemon_pid" ] || stop_pid "$daemon_pid"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---- certificates and config, made once -------------------------------------
+ca=$work/ca
+if [ ! -f "$ca/network.key" ]; then
+	rm -rf "$ca"
+	"$certs/ca.sh" "$ca" --name "ipsnet sync bench CA" >/dev/null
+	"$certs/server-cert.sh" "$ca" server >/dev/null
+	for org in ggz-bench gm0363 network; do
+		"$certs/org-cert.sh" "$ca" "$org" >/dev/null
+	done
+fi
+cat >"$work/ipsnetd.conf" <<EOF
+[server]
+listen = 127.0.0.1:0
+database = $work/ipsnet.db
+ca = $ca/ca.crt
+cert = $ca/server.crt
+key = $ca/server.key
+crl = $ca/crl.pem
+max_connections = 4096
+max_inflight = 1024
+
+[organisation ggz-bench]
+kind = GGZ
+name = GGZ Bench
+region = 1
+
+[organisation gm0363]
+kind = MUNICIPALITY
+name = Gemeente Amsterdam
+region = 1
+cbs_code = GM0363
+
+[organisation network]
+kind = NETWORK
+name = IPS netwerk
+region = 1
+EOF
+[ -f "$work/ipsnet.db" ] || "$ipsnetd" init --config "$work/ipsnetd.conf" >/dev/null
+
+start_daemon() {
+	: >"$work/ipsnetd.log"
+	"$ipsnetd" --config "$work/ipsnetd.conf" 2>"$work/ipsnetd.log" &
+	daemon_pid=$!
+	port=
+	for _ in $(seq 1 600); do
+		port=$(sed -n 's/.*msg=listening .*addr=127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' \
+			"$work/ipsnetd.log" | head -n 1)
+		[ -z "$port" ] || return 0
+		kill -0 "$daemon_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$work/ipsnetd.log" >&2
+	die "ipsnetd did not log msg=listening within 60 s"
+}
+
+head_seq() {
+	sed -n 's/.*msg="journal open".* head_seq=\([0-9]*\).*/\1/p' \
+		"$work/ipsnetd.log" | head -n 1
+}
+
+rss_kib() {
+	awk '/^VmRSS:/ { print $2 }' "/proc/$daemon_pid/status"
+}
+
+as() { # ORG: the options to act as ORG
+	echo "--server 127.0.0.1:$port --ca $ca/ca.crt --cert $ca/$1.crt --key $ca/$1.key"
+}
+
+median() {
+	sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
+
+json_field() { # KEY JSON
+	printf '%s\n' "$2" | sed -n "s/.*\"$1\":\([0-9.e+-]*\).*/\1/p"
+}
+
+start_daemon
+have=$(head_seq)
+if [ "$have" -lt "$entries" ]; then
+	echo "building the journal: $have entries, $((entries - have)) to go" >&2
+	t0=$(date +%s)
+	# shellcheck disable=SC2046
+	"$load" $(as ggz-bench) --count $((entries - have)) --connections 16 \
+		--inflight 64 >"$work/load.log" 2>&1 ||
+		die "ipsnet-load failed: $(tail -n 3 "$work/load.log")"
+	echo "built in $(($(date +%s) - t0)) s" >&2
+	stop_pid "$daemon_pid"
+	start_daemon
+fi
+head=$(head_seq)
+echo "journal: $head entries ($(du -h "$work/ipsnet.db" | cut -f1)), $(nproc) CPUs"
+echo
+
+# ---- 1. catch-up -------------------------------------------------------------
+rates=()
+for _ in $(seq 1 "$runs"); do
+	# shellcheck disable=SC2046
+	out=$("$bench" $(as ggz-bench) --json catchup)
+	rates+=("$(json_field entries_per_s "$out")")
+done
+best=$(printf '%s\n' "${rates[@]}" | sort -g | tail -n 1)
+med=$(printf '%s\n' "${rates[@]}" | median)
+printf 'catch-up, GGZ (sees every entry):    median %8.0f entries/s, best %8.0f (target >= 200000)\n' \
+	"$med" "$best"
+# shellcheck disable=SC2046
+out=$("$bench" $(as gm0363) --json catchup)
+printf 'catch-up, municipality (sees none):  %8.0f entries/s (every entry judged by policy)\n' \
+	"$(json_field entries_per_s "$out")"
+echo
+
+# ---- 2. commit-to-delivery latency -------------------------------------------
+for n in 100 1000; do
+	# shellcheck disable=SC2046
+	out=$("$bench" $(as ggz-bench) --json --subscribers "$n" --changes 1000 \
+		--rate 100 live)
+	printf 'live, %4d subscribers: from the writer'"'"'s answer p50 %6.2f ms p99 %6.2f ms max %6.2f ms; from the request p50 %6.2f ms p99 %6.2f ms; %s deliveries, %s missing\n' \
+		"$n" "$(json_field after_ack_p50_ms "$out")" \
+		"$(json_field after_ack_p99_ms "$out")" \
+		"$(json_field after_ack_max_ms "$out")" \
+		"$(json_field after_send_p50_ms "$out")" \
+		"$(json_field after_send_p99_ms "$out")" \
+		"$(json_field deliveries "$out")" "$(json_field missing "$out")"
+done
+echo
+
+# ---- 3. memory ---------------------------------------------------------------
+# Waits for the hold's "ready" line; prints the daemon's RSS then.
+hold() { # ORG N [--never-read]
+	local org=$1 n=$2
+	shift 2
+	# shellcheck disable=SC2046
+	"$bench" $(as "$org") --subscribers "$n" "$@" hold >"$work/hold.out" 2>&1 &
+	hold_pid=$!
+	for _ in $(seq 1 600); do
+		grep -q '^ready' "$work/hold.out" && return 0
+		kill -0 "$hold_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$work/hold.out" >&2
+	die "the subscribers were not all subscribed within 60 s"
+}
+
+stop_pid "$daemon_pid"
+start_daemon
+sleep 1
+idle=$(rss_kib)
+hold ggz-bench 1000
+sleep 2
+with1000=$(rss_kib)
+# shellcheck disable=SC2046
+"$load" $(as ggz-bench) --count 2000 --connections 1 --inflight 8 >/dev/null 2>&1
+sleep 1
+with1000_after=$(rss_kib)
+stop_pid "$hold_pid"
+hold_pid=
+printf 'memory: %d KiB idle; %d KiB with 1,000 live subscribers (+%d KiB, %.1f KiB each); %d KiB after 2,000 changes delivered to all\n' \
+	"$idle" "$with1000" $((with1000 - idle)) \
+	"$(awk -v a="$with1000" -v b="$idle" 'BEGIN { printf "%.1f", (a - b) / 1000 }')" \
+	"$with1000_after"
+
+stop_pid "$daemon_pid"
+start_daemon
+sleep 1
+# Warm: one subscriber catches up the whole journal and goes, so that the
+# reader threads' caches are in the baseline.
+# shellcheck disable=SC2046
+"$bench" $(as ggz-bench) catchup >/dev/null
+before=$(rss_kib)
+hold ggz-bench 1 --never-read
+peak=$(rss_kib)
+# shellcheck disable=SC2046
+"$load" $(as ggz-bench) --duration 10 --connections 4 --inflight 16 \
+	>"$work/load-stuck.log" 2>&1 &
+load_pid=$!
+for _ in $(seq 1 100); do
+	r=$(rss_kib)
+	[ "$r" -le "$peak" ] || peak=$r
+	sleep 0.1
+done
+wait "$load_pid" || true
+committed=$(sed -n 's/.*run_acknowledged=\([0-9]*\).*/\1/p' "$work/load-stuck.log")
+stop_pid "$hold_pid"
+hold_pid=
+printf 'memory: one subscriber from seq 0 that never reads, while %s more changes commit: %d KiB before, peak %d KiB (+%d KiB; send buffer 1024 KiB)\n' \
+	"${committed:-?}" "$before" "$peak" $((peak - before))
