@@ -419,6 +419,21 @@ err:
 	return rv;
 }
 
+/* Encrypts len bytes (len <= INT32_MAX) and hands them to libuv. */
+static int write_plain(struct ipsnet_stream *s, const uint8_t *buf, size_t len)
+{
+	ERR_clear_error();
+	int rv = SSL_write(s->ssl, buf, (int)len);
+	if (rv <= 0) {
+		tls_failed(s, rv);
+		return IPSNET_ETLS;
+	}
+	rv = flush(s);
+	if (rv != 0)
+		stream_abort(s, rv, "cannot write to the peer");
+	return rv;
+}
+
 /* Header and parts go into one buffer and one SSL_write: one TLS record for
  * a small frame. */
 int stream_send_parts(struct ipsnet_stream *s, const uint8_t *const *parts,
@@ -446,17 +461,9 @@ int stream_send_parts(struct ipsnet_stream *s, const uint8_t *const *parts,
 		memcpy(buf + off, parts[i], lens[i]);
 		off += lens[i];
 	}
-	ERR_clear_error();
-	rv = SSL_write(s->ssl, buf, (int)size);
+	rv = write_plain(s, buf, size);
 	if (buf != small)
 		ipsnet_free(buf);
-	if (rv <= 0) {
-		tls_failed(s, rv);
-		return IPSNET_ETLS;
-	}
-	rv = flush(s);
-	if (rv != 0)
-		stream_abort(s, rv, "cannot write to the peer");
 	return rv;
 }
 
@@ -469,16 +476,7 @@ int stream_send_framed(struct ipsnet_stream *s, const uint8_t *frames,
 		return 0;
 	if (len > INT32_MAX)
 		return IPSNET_EFRAME_TOO_LARGE;
-	ERR_clear_error();
-	int rv = SSL_write(s->ssl, frames, (int)len);
-	if (rv <= 0) {
-		tls_failed(s, rv);
-		return IPSNET_ETLS;
-	}
-	rv = flush(s);
-	if (rv != 0)
-		stream_abort(s, rv, "cannot write to the peer");
-	return rv;
+	return write_plain(s, frames, len);
 }
 
 int stream_send(struct ipsnet_stream *s, const uint8_t *body, size_t len)

@@ -1916,8 +1916,7 @@ void apply_audit(const struct apply_ctx *ctx, struct journal_audit_row *row)
 	util_strlcpy(row->client_id, ctx->client_id, sizeof(row->client_id));
 }
 
-/* The client of the entity in a ChangeOk. */
-static const char *change_ok_client(const Ipsnet__V1__ChangeOk *ok)
+const char *apply_change_ok_client(const Ipsnet__V1__ChangeOk *ok)
 {
 	switch (ok->entity_case) {
 	case IPSNET__V1__CHANGE_OK__ENTITY_CLIENT:
@@ -1959,7 +1958,7 @@ void apply_audit_request(const Ipsnet__V1__Envelope *req,
 		const Ipsnet__V1__ChangeOk *ok = first->change_ok;
 		snprintf(row->object, sizeof(row->object), "%s:%s",
 			 or_empty(ok->entity_kind), or_empty(ok->entity_id));
-		util_strlcpy(row->client_id, or_empty(change_ok_client(ok)),
+		util_strlcpy(row->client_id, or_empty(apply_change_ok_client(ok)),
 			     sizeof(row->client_id));
 	}
 	ipsnet__v1__envelope__free_unpacked(first, &ipsnet_protobuf_allocator);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "apply.h"
 #include "conn.h"
 #include "frame.h"
 #include "ipsnet_errors.h"
@@ -90,24 +91,6 @@ static uint32_t kind_bit(const char *name)
 
 /* ---- visibility (reader thread) --------------------------------------- */
 
-static const char *client_of(const Ipsnet__V1__ChangeOk *ok)
-{
-	switch (ok->entity_case) {
-	case IPSNET__V1__CHANGE_OK__ENTITY_CLIENT:
-		return ok->client->id;
-	case IPSNET__V1__CHANGE_OK__ENTITY_CONSENT:
-		return ok->consent->client_id;
-	case IPSNET__V1__CHANGE_OK__ENTITY_TRAJECTORY:
-		return ok->trajectory->client_id;
-	case IPSNET__V1__CHANGE_OK__ENTITY_FUNDING:
-		return ok->funding->client_id;
-	case IPSNET__V1__CHANGE_OK__ENTITY_JOB:
-		return ok->job->client_id;
-	default:
-		return NULL;
-	}
-}
-
 /* The visibility checks of one fetch ask policy (policy.h) with the facts
  * reads_client_facts gathers, and remember recent answers per organisation
  * and client, since the entries of one client tend to come together. */
@@ -175,13 +158,13 @@ static void cut_text(char **field)
 static bool visible_cut(struct facts *f, const struct journal_actor *who,
 			Ipsnet__V1__ChangeOk *ok)
 {
-	const char *client = client_of(ok);
+	const char *client = apply_change_ok_client(ok);
 	enum policy_view view;
 
 	if (ok->entity_case == IPSNET__V1__CHANGE_OK__ENTITY_PROGRAM ||
 	    ok->entity_case == IPSNET__V1__CHANGE_OK__ENTITY_REVIEW)
 		return true; /* no personal data: everyone sees programs */
-	if (client == NULL)
+	if (client[0] == '\0')
 		return false;
 	if (ok->entity_case == IPSNET__V1__CHANGE_OK__ENTITY_CLIENT &&
 	    who->org_kind == ORG_KIND_GGZ &&
