@@ -201,21 +201,41 @@ daemon_run() { # RUN N D
 	"$ipsnetd" init --config "$run/ipsnetd.conf" >/dev/null 2>"$run/init.log" ||
 		{ cat "$run/init.log" >&2; die "ipsnetd init failed"; }
 	start_daemon "$run"
-	out=$(timeout $((warmup + duration + 90)) "$load" \
-		--server "127.0.0.1:$port" --ca "$ca/ca.crt" \
-		--cert "$ca/ggz-bench.crt" --key "$ca/ggz-bench.key" \
-		--connections "$n" --inflight "$d" \
-		--duration "$duration" --warmup "$warmup" 2>"$run/load.err") || rc=$?
+	# The load runs in a subshell that ends with `times`, whose second
+	# line is the CPU time of its children: the load generator.
+	out=$(
+		timeout $((warmup + duration + 90)) "$load" \
+			--server "127.0.0.1:$port" --ca "$ca/ca.crt" \
+			--cert "$ca/ggz-bench.crt" --key "$ca/ggz-bench.key" \
+			--connections "$n" --inflight "$d" \
+			--duration "$duration" --warmup "$warmup" 2>"$run/load.err" ||
+			exit $?
+		times
+	) || rc=$?
 	if [ "$rc" -ne 0 ]; then
 		cat "$run/load.err" >&2
 		die "ipsnet-load failed (exit $rc)"
 	fi
+	load_cpu_s=$(tail -n 1 <<<"$out" | awk '{ split($1, u, "m"); split($2, s, "m");
+		printf "%.3f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }')
+	out=$(sed '$d' <<<"$out" | sed '$d')
 	printf '%s\n' "$out" >"$run/load.out"
+	# What the daemon spent, before it stops: CPU time of its loop thread
+	# (the main thread) and of the rest (the journal's threads), and the
+	# bytes it had the disk write.
+	local tick
+	tick=$(getconf CLK_TCK)
+	loop_cpu_s=$(awk -v k="$tick" '{ printf "%.3f", ($14 + $15) / k }' \
+		"/proc/$daemon_pid/task/$daemon_pid/stat" 2>/dev/null || echo 0)
+	all_cpu_s=$(awk -v k="$tick" '{ printf "%.3f", ($14 + $15) / k }' \
+		"/proc/$daemon_pid/stat" 2>/dev/null || echo 0)
+	disk_bytes=$(awk '/^write_bytes:/ { print $2 }' "/proc/$daemon_pid/io" 2>/dev/null || echo 0)
 	stop_daemon
 	local stopped
 	stopped=$(grep 'msg=stopped' "$run/ipsnetd.log" | tail -n 1 || true)
 	[ -n "$stopped" ] || { tail -n 20 "$run/ipsnetd.log" >&2; die "ipsnetd logged no msg=stopped line"; }
-	avg_batch=$(awk -v c="$(field journal_changes "$stopped")" \
+	journal_changes=$(field journal_changes "$stopped")
+	avg_batch=$(awk -v c="$journal_changes" \
 		-v b="$(field journal_batches "$stopped")" \
 		'BEGIN { if (b > 0) printf "%.2f", c / b; else print "1.00" }')
 	# The sizes of what the daemon journaled, for the bare rows.
@@ -236,6 +256,7 @@ daemon_run() { # RUN N D
 payload=96
 response=156
 rows=()
+costs=()
 notes=()
 target_lines=()
 for d in $inflights; do
@@ -267,6 +288,12 @@ for d in $inflights; do
 		sq1p50=$(awk -v a="$(field txn_p50_ms "$bl1a")" -v b="$(field txn_p50_ms "$bl1b")" \
 			'BEGIN { printf "%.3f", (a + b) / 2 }')
 		sqb=$(field rows_per_s "$blb")
+		costs+=("$(awk -v n="$n" -v d="$d" -v c="$journal_changes" -v l="$loop_cpu_s" \
+			-v a="$all_cpu_s" -v g="$load_cpu_s" -v w="$disk_bytes" \
+			-v r="$(field run_acknowledged "$(sed -n 4p <<<"$out")")" 'BEGIN {
+				if (c < 1) c = 1; if (r < 1) r = 1
+				printf "%5s %8s %12.1f %14.1f %13.1f %14.1f", n, d,
+					l * 1e6 / c, (a - l) * 1e6 / c, g * 1e6 / r, w / c / 1024 }')")
 		rows+=("$(printf '%5s %8s %10s %8s %8s %8s %9s %11s %9s %13s %6s %6s' \
 			"$n" "$d" "$rate" "$p50" "$p99" "$p999" "$avg_batch" \
 			"$sq1" "$sq1p50" "$sqb" "$(ratio "$rate" "$sq1")" "$(ratio "$rate" "$sqb")")")
@@ -311,6 +338,15 @@ echo "included); sqlite_B1/s: bare SQLite rows per second at 1 row a transaction
 echo "run before and one after the daemon's), B1_p50_ms its median commit time;"
 echo "sqlite_Bavg/s: bare SQLite at the daemon's average batch a transaction;"
 echo "/B1, /Bavg: changes/s divided by those (what everything ipsnet adds costs)."
+echo
+echo "Cost per change (whole run, warm-up included; steadier than rates on a shared machine):"
+printf '%5s %8s %12s %14s %13s %14s\n' conns inflight loop_cpu_us journal_cpu_us load_cpu_us disk_KiB
+for r in "${costs[@]}"; do
+	echo "$r"
+done
+echo "loop_cpu_us: ipsnetd's loop thread (TLS, framing, handlers); journal_cpu_us: its other"
+echo "threads (the writer and readers); load_cpu_us: ipsnet-load (the client side, on the same"
+echo "CPUs); disk_KiB: what ipsnetd had the disk write (WAL frames and checkpoints) per change."
 for t in "${target_lines[@]}"; do
 	echo "$t"
 done
