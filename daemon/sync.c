@@ -11,6 +11,7 @@
 #include "log.h"
 #include "policy.h"
 #include "reads.h"
+#include "server.h"
 #include "util.h"
 #include "validate.h"
 
@@ -54,6 +55,7 @@ struct fetch {
 	struct journal_read r;
 	struct sync *sync;
 	struct sync_sub *sub; /* a catch-up page: its subscriber; live: NULL */
+	struct conn *held;    /* a catch-up page: its connection (see hold) */
 	uint64_t from, upto;  /* the range (from, upto] */
 	uint32_t limit;       /* rows at most; 0: no limit */
 	uint64_t last;        /* the last seq read */
@@ -553,9 +555,25 @@ static void place(struct sync_sub *sub)
 	fetch_page(sub);
 }
 
+/* A catch-up page in flight counts as a request in flight on its
+ * connection, as a read does: the connection is not freed, and a server
+ * that is stopping does not finish, before the page is back;
+ * conn__request_done then lets both go on (and checks whether the server
+ * can finish now, which nothing else would do once the last connection has
+ * closed). */
+static void hold(struct conn *c)
+{
+	c->inflight++;
+	c->server->inflight++;
+}
+
 static void fetch_page(struct sync_sub *sub)
 {
 	struct sync *s = sub->sync;
+	/* The server is stopping and waits for this connection's work: no
+	 * more pages; it closes once the last one is back. */
+	if (sub->conn != NULL && sub->conn->drain)
+		return;
 	uint64_t upto = s->live != NULL ? s->live->upto : s->head;
 	struct fetch *f = fetch_new(s, sub->cursor, upto);
 	if (f == NULL || fetch_add_org(f, &sub->actor) != 0) {
@@ -569,6 +587,10 @@ static void fetch_page(struct sync_sub *sub)
 	}
 	f->sub = sub;
 	f->limit = PAGE_ROWS;
+	if (sub->conn != NULL) {
+		f->held = sub->conn;
+		hold(f->held);
+	}
 	sub->fetching = true;
 	s->fetches++;
 	journal_read(s->journal, &f->r);
@@ -631,12 +653,15 @@ static void fetch_done(struct journal_read *r)
 {
 	struct fetch *f = container_of(r, struct fetch, r);
 	struct sync *s = f->sync;
+	struct conn *held = f->held;
 	s->fetches--;
 	if (f->sub != NULL)
 		page_done(s, f);
 	else
 		live_done(s, f);
 	fetch_free(f);
+	if (held != NULL)
+		conn__request_done(held);
 }
 
 /* Reads the next committed range for every organisation with live (or

@@ -1207,6 +1207,32 @@ static void test_sync_killed_while_catching_up_resumes_without_gap(
 		    (int64_t)n_fill_ids);
 }
 
+/* ---- the daemon stops while a subscriber catches up -------------------- */
+
+static void test_daemon_stops_while_a_subscriber_catches_up(void **state)
+{
+	struct h_proc p;
+	char mirror[PATH_MAX];
+	snprintf(mirror, sizeof(mirror), "%s/stopped-under.db", dir);
+	/* gm0363 sees none of the journal but judges every entry: a catch-up
+	 * of a second or so, with a page in flight most of the time. */
+	start_sync(&p, GM0363, mirror, false, "stopped-under");
+	sleep_ms(300);
+	assert_true(h_proc_running(&p));
+	uint64_t t0 = now_ms();
+	assert_int_equal(h_daemon_stop(&daemon_, SIGTERM), 0);
+	fprintf(stderr, "ipsnetd stopped %.1f s after SIGTERM\n",
+		(double)(now_ms() - t0) / 1000.0);
+	/* Without --follow the sync ends with "cannot connect" (3), its
+	 * mirror consistent. */
+	assert_int_equal(h_proc_stop(&p, 0, 10000), 3);
+	assert_int_equal(h_daemon_restart(&daemon_), 0);
+	assert_int_equal(connect_all(), 0);
+	struct h_result r;
+	assert_int_equal(sync_once(GM0363, mirror, NULL, &r), 0);
+	h_result_free(&r);
+}
+
 /* ---- the daemon restarts under its followers --------------------------- */
 
 static void test_followers_resume_after_daemon_restart(void **state)
@@ -1448,7 +1474,8 @@ int main(void)
 	    cmocka_unit_test(test_mirror_keeps_its_organisation_and_kinds),
 	    cmocka_unit_test(
 		test_subscribers_that_never_read_keep_memory_bounded),
-	    /* last: it restarts the daemon */
+	    /* last: they restart the daemon */
+	    cmocka_unit_test(test_daemon_stops_while_a_subscriber_catches_up),
 	    cmocka_unit_test(test_followers_resume_after_daemon_restart),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
