@@ -32,8 +32,8 @@
 #define TICK_MS 100
 
 static const char *const kind_names[] = {
-    "client", "consent", "trajectory", "funding", "job", "program",
-    "fidelity_review",
+    "client", "consent", "trajectory",	    "funding",
+    "job",    "program", "fidelity_review",
 };
 #define N_KINDS ARRAY_SIZE(kind_names)
 
@@ -64,11 +64,11 @@ struct follow {
 	const char *kinds[N_KINDS];
 	size_t n_kinds;
 
-	uint64_t cursor;  /* the last seq handled */
-	bool from_head;   /* not yet subscribed: start at the journal head */
-	bool follow;      /* go on after CaughtUp, and reconnect */
+	uint64_t cursor; /* the last seq handled */
+	bool from_head;	 /* not yet subscribed: start at the journal head */
+	bool follow;	 /* go on after CaughtUp, and reconnect */
 	bool subscribed;
-	bool caught_up;   /* the first catch-up is done */
+	bool caught_up; /* the first catch-up is done */
 	bool stopping;
 	bool stop_when_idle; /* caught up, not following: stop once !busy */
 	int exit_code;
@@ -76,7 +76,7 @@ struct follow {
 	uint64_t last_ping_us;
 
 	/* progress */
-	bool progress;    /* stderr is a terminal and we draw a bar */
+	bool progress; /* stderr is a terminal and we draw a bar */
 	bool bar_drawn;
 	uint64_t run_events; /* events handled by this run */
 	uint64_t sub_start_seq, sub_head_seq, sub_start_us, sub_events;
@@ -154,9 +154,8 @@ static void thousands(char *buf, size_t cap, uint64_t v)
 static void draw_bar(struct follow *f)
 {
 	uint64_t span = f->sub_head_seq - f->sub_start_seq;
-	uint64_t done = f->cursor > f->sub_start_seq
-			    ? f->cursor - f->sub_start_seq
-			    : 0;
+	uint64_t done =
+	    f->cursor > f->sub_start_seq ? f->cursor - f->sub_start_seq : 0;
 	if (span == 0)
 		return;
 	if (done > span)
@@ -250,7 +249,8 @@ static void on_subscribed(struct ipsnet_conn *c, int status,
 		return;
 	if (status != 0) {
 		if (status != IPSNET_ECLOSED) /* else on_closed says it */
-			fail(f, status, "the server refused the subscription: %s",
+			fail(f, status,
+			     "the server refused the subscription: %s",
 			     message);
 		return;
 	}
@@ -340,8 +340,8 @@ static void on_closed(struct ipsnet_conn *c, int status, const char *message,
 						      : ipsnet_strerror(status),
 		f->retry_ms / 1000.0, f->cursor);
 	uv_timer_start(&f->retry, on_retry, f->retry_ms, 0);
-	f->retry_ms = f->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS
-						     : f->retry_ms * 2;
+	f->retry_ms =
+	    f->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : f->retry_ms * 2;
 }
 
 static const struct ipsnet_callbacks conn_callbacks = {
@@ -485,8 +485,8 @@ static int parse_kinds(struct follow *f, const char *list, char *canon,
 		const char *sorted[N_KINDS];
 		memcpy(sorted, f->kinds, f->n_kinds * sizeof(sorted[0]));
 		for (size_t i = 1; i < f->n_kinds; i++)
-			for (size_t j = i; j > 0 &&
-					   strcmp(sorted[j - 1], sorted[j]) > 0;
+			for (size_t j = i;
+			     j > 0 && strcmp(sorted[j - 1], sorted[j]) > 0;
 			     j--) {
 				const char *t = sorted[j];
 				sorted[j] = sorted[j - 1];
@@ -541,11 +541,11 @@ struct sync_run {
 	struct mirror *mirror;
 	char kinds[160];
 	char organisation[64];
-	bool backfill;           /* the mirror holds clients */
-	struct wanted *wanted;   /* this connection's: asked or to ask */
+	bool backfill;	       /* the mirror holds clients */
+	struct wanted *wanted; /* this connection's: asked or to ask */
 	size_t n_wanted, cap_wanted, next_wanted;
 	unsigned inflight;
-	uint64_t backfilled;     /* cases fetched */
+	uint64_t backfilled; /* cases fetched */
 };
 
 static void backfill_pump(struct follow *f);
@@ -579,8 +579,9 @@ static void on_case(struct ipsnet_conn *c, int status, const char *message,
 static void backfill_pump(struct follow *f)
 {
 	struct sync_run *s = f->arg;
-	while (s->inflight < BACKFILL_INFLIGHT && s->next_wanted < s->n_wanted &&
-	       f->conn != NULL && !f->stopping) {
+	while (s->inflight < BACKFILL_INFLIGHT &&
+	       s->next_wanted < s->n_wanted && f->conn != NULL &&
+	       !f->stopping) {
 		struct wanted *w = &s->wanted[s->next_wanted++];
 		Ipsnet__V1__Envelope req = IPSNET__V1__ENVELOPE__INIT;
 		Ipsnet__V1__ShowCase m = IPSNET__V1__SHOW_CASE__INIT;
@@ -797,19 +798,20 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
 			json_object_set_new(o, "mirror", json_string(s.path));
 			json_object_set_new(o, "organisation",
 					    json_string(s.organisation));
-			json_object_set_new(o, "seq", json_integer((json_int_t)
-								       meta->seq));
-			json_object_set_new(o, "events",
-					    json_integer((json_int_t)
-							     f->run_events));
-			json_object_set_new(o, "events_total",
-					    json_integer((json_int_t)
-							     meta->events));
-			json_object_set_new(o, "cases_fetched",
-					    json_integer((json_int_t)
-							     s.backfilled));
-			json_object_set_new(o, "milliseconds",
-					    json_integer((json_int_t)(secs * 1000)));
+			json_object_set_new(
+			    o, "seq", json_integer((json_int_t)meta->seq));
+			json_object_set_new(
+			    o, "events",
+			    json_integer((json_int_t)f->run_events));
+			json_object_set_new(
+			    o, "events_total",
+			    json_integer((json_int_t)meta->events));
+			json_object_set_new(
+			    o, "cases_fetched",
+			    json_integer((json_int_t)s.backfilled));
+			json_object_set_new(
+			    o, "milliseconds",
+			    json_integer((json_int_t)(secs * 1000)));
 			cli_print_json(o);
 		} else {
 			printf("%s: at seq %" PRIu64 ", %" PRIu64
@@ -878,7 +880,8 @@ static void describe(char *buf, size_t cap, const Ipsnet__V1__Event *ev)
 				 "recorded consent %s of client %s for %s "
 				 "until %s",
 				 id, s->consent->client_id,
-				 s->consent->recipient, s->consent->valid_until);
+				 s->consent->recipient,
+				 s->consent->valid_until);
 		return;
 	case IPSNET__V1__CHANGE_OK__ENTITY_TRAJECTORY:
 		mirror_enum_word(&ipsnet__v1__trajectory_status__descriptor,
@@ -957,9 +960,10 @@ static int watch_event(struct follow *f, const Ipsnet__V1__Event *ev)
 	struct cli *cli = f->arg;
 	if (cli->json) {
 		json_t *o = event_json(ev);
-		char *line = o != NULL ? json_dumps(o, JSON_COMPACT |
-							   JSON_PRESERVE_ORDER)
-				       : NULL;
+		char *line =
+		    o != NULL
+			? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER)
+			: NULL;
 		json_decref(o);
 		if (line == NULL) {
 			fprintf(stderr, "ipsnet: out of memory\n");
@@ -972,8 +976,8 @@ static int watch_event(struct follow *f, const Ipsnet__V1__Event *ev)
 	char when[32], what[512];
 	minute_of(when, sizeof(when), ev->time);
 	describe(what, sizeof(what), ev);
-	printf("%s %s %s (version %" PRIu64 ")\n", when, ev->organisation,
-	       what, ev->state != NULL ? ev->state->version : 0);
+	printf("%s %s %s (version %" PRIu64 ")\n", when, ev->organisation, what,
+	       ev->state != NULL ? ev->state->version : 0);
 	return 0;
 }
 

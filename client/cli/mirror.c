@@ -47,9 +47,9 @@ struct mirror {
 	sqlite3_stmt *set_meta;
 	sqlite3_stmt *has_client;
 	bool in_tx;
-	size_t pending;      /* events in the open transaction */
-	uint64_t tx_seq;     /* the seq the open transaction reaches */
-	uint64_t tx_events;  /* events applied in it */
+	size_t pending;	    /* events in the open transaction */
+	uint64_t tx_seq;    /* the seq the open transaction reaches */
+	uint64_t tx_events; /* events applied in it */
 };
 
 /* ---- values ------------------------------------------------------------ */
@@ -124,9 +124,8 @@ static json_t *scalar_json(const ProtobufCFieldDescriptor *f, const void *p)
 	case PROTOBUF_C_TYPE_DOUBLE:
 		return json_real(*(const double *)p);
 	case PROTOBUF_C_TYPE_ENUM:
-		return json_string(mirror_enum_word(f->descriptor,
-						    *(const int *)p, word,
-						    sizeof(word)));
+		return json_string(mirror_enum_word(
+		    f->descriptor, *(const int *)p, word, sizeof(word)));
 	default:
 		return json_null(); /* bytes, messages: no entity has them */
 	}
@@ -266,11 +265,11 @@ static int bind_field(sqlite3_stmt *st, int col, const ProtobufCMessage *msg,
 	case PROTOBUF_C_TYPE_DOUBLE:
 		return sqlite3_bind_double(st, col, *(const double *)p);
 	case PROTOBUF_C_TYPE_ENUM:
-		return sqlite3_bind_text(
-		    st, col,
-		    mirror_enum_word(f->descriptor, *(const int *)p, word,
-				     sizeof(word)),
-		    -1, SQLITE_TRANSIENT);
+		return sqlite3_bind_text(st, col,
+					 mirror_enum_word(f->descriptor,
+							  *(const int *)p, word,
+							  sizeof(word)),
+					 -1, SQLITE_TRANSIENT);
 	default:
 		return sqlite3_bind_null(st, col);
 	}
@@ -405,9 +404,10 @@ static int make_table(struct mirror *m, const struct table *t, char *err,
 		if (protobuf_c_message_descriptor_get_field_by_name(
 			d, indexed[k]) == NULL)
 			continue;
-		snprintf(sql, sizeof(sql),
-			 "CREATE INDEX IF NOT EXISTS \"%s_%s\" ON \"%s\"(\"%s\")",
-			 t->name, indexed[k], t->name, indexed[k]);
+		snprintf(
+		    sql, sizeof(sql),
+		    "CREATE INDEX IF NOT EXISTS \"%s_%s\" ON \"%s\"(\"%s\")",
+		    t->name, indexed[k], t->name, indexed[k]);
 		if (sqlite3_exec(m->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
 			rv = fail_db(m->db, IPSNET_EIO, err, errlen,
 				     "cannot index the mirror");
@@ -420,8 +420,7 @@ out:
 }
 
 /* INSERT ... ON CONFLICT(id) DO UPDATE ... WHERE the version grows. */
-static int prepare_upsert(struct mirror *m, size_t ti, char *err,
-			  size_t errlen)
+static int prepare_upsert(struct mirror *m, size_t ti, char *err, size_t errlen)
 {
 	const struct table *t = &tables[ti];
 	const ProtobufCMessageDescriptor *d = t->desc;
@@ -445,8 +444,7 @@ static int prepare_upsert(struct mirror *m, size_t ti, char *err,
 	if (q.failed) {
 		snprintf(err, errlen, "out of memory");
 		rv = IPSNET_ENOMEM;
-	} else if (sqlite3_prepare_v3(m->db, q.s, -1,
-				      SQLITE_PREPARE_PERSISTENT,
+	} else if (sqlite3_prepare_v3(m->db, q.s, -1, SQLITE_PREPARE_PERSISTENT,
 				      &m->upsert[ti], NULL) != SQLITE_OK) {
 		rv = fail_db(m->db, IPSNET_EIO, err, errlen,
 			     "cannot prepare the mirror's statements");
@@ -522,8 +520,7 @@ static int check_is_mirror(struct mirror *m, char *err, size_t errlen)
 	return 0;
 }
 
-int mirror_open(struct mirror **out, const char *path, char *err,
-		size_t errlen)
+int mirror_open(struct mirror **out, const char *path, char *err, size_t errlen)
 {
 	struct mirror *m = calloc(1, sizeof(*m));
 	int rv;
@@ -590,10 +587,9 @@ int mirror_open(struct mirror **out, const char *path, char *err,
 	for (size_t i = 0; i < N_TABLES; i++)
 		if ((rv = prepare_upsert(m, i, err, errlen)) != 0)
 			goto err_after_db;
-	if (sqlite3_prepare_v3(m->db,
-			       "UPDATE meta SET value = ?2 WHERE key = ?1", -1,
-			       SQLITE_PREPARE_PERSISTENT, &m->set_meta,
-			       NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v3(
+		m->db, "UPDATE meta SET value = ?2 WHERE key = ?1", -1,
+		SQLITE_PREPARE_PERSISTENT, &m->set_meta, NULL) != SQLITE_OK) {
 		rv = fail_db(m->db, IPSNET_EIO, err, errlen,
 			     "cannot prepare the mirror's statements");
 		goto err_after_db;
@@ -793,8 +789,8 @@ int mirror_commit(struct mirror *m, char *err, size_t errlen)
 	return 0;
 }
 
-int mirror_put_case(struct mirror *m, const Ipsnet__V1__CaseView *v,
-		    char *err, size_t errlen)
+int mirror_put_case(struct mirror *m, const Ipsnet__V1__CaseView *v, char *err,
+		    size_t errlen)
 {
 	/* The seq the mirror has reached: these versions are at most as old
 	 * as that. */
@@ -817,8 +813,8 @@ bool mirror_has_client(struct mirror *m, const char *id)
 {
 	bool found = false;
 	if (m->has_client == NULL &&
-	    sqlite3_prepare_v3(m->db, "SELECT 1 FROM client WHERE id = ?1",
-			       -1, SQLITE_PREPARE_PERSISTENT, &m->has_client,
+	    sqlite3_prepare_v3(m->db, "SELECT 1 FROM client WHERE id = ?1", -1,
+			       SQLITE_PREPARE_PERSISTENT, &m->has_client,
 			       NULL) != SQLITE_OK)
 		return true; /* cannot tell: do not fetch */
 	sqlite3_bind_text(m->has_client, 1, id, -1, SQLITE_STATIC);

@@ -28,11 +28,11 @@ struct mirror;
 
 /* What the mirror file says about itself. */
 struct mirror_meta {
-	uint64_t seq;        /* the last journal entry handled (0: none) */
-	uint64_t events;     /* events applied over the mirror's life */
+	uint64_t seq;	       /* the last journal entry handled (0: none) */
+	uint64_t events;       /* events applied over the mirror's life */
 	char organisation[64]; /* whose view it holds ("" until the first
 				  sync) */
-	char kinds[160];     /* "client,program"; "" for every kind */
+	char kinds[160];       /* "client,program"; "" for every kind */
 };
 
 /* Opens (creating when missing) the mirror at path, and takes a lock on it
@@ -76,8 +76,8 @@ bool mirror_has_client(struct mirror *m, const char *id);
  * begun when needed; each row only if its version grows), for a client
  * whose earlier entries were not delivered (see docs/sync.md). The rows
  * get the mirror's current seq. */
-int mirror_put_case(struct mirror *m, const Ipsnet__V1__CaseView *v,
-		    char *err, size_t errlen);
+int mirror_put_case(struct mirror *m, const Ipsnet__V1__CaseView *v, char *err,
+		    size_t errlen);
 
 /* ---- the entity of an event -------------------------------------------- */
 

@@ -42,7 +42,8 @@
 #define MAX_CHANGES 1000000
 
 static const char usage_text[] =
-    "usage: sync-bench --server 127.0.0.1:PORT --ca FILE --cert FILE --key FILE\n"
+    "usage: sync-bench --server 127.0.0.1:PORT --ca FILE --cert FILE --key "
+    "FILE\n"
     "                  (catchup | live | hold) [--subscribers N]\n"
     "                  [--changes N] [--rate R] [--writer-cert FILE]\n"
     "                  [--writer-key FILE] [--never-read] [--json]\n"
@@ -79,7 +80,7 @@ struct bench {
 	struct sub *subs;
 	int n_subs, n_subscribed, n_caught_up, n_closed;
 	bool never_read, json;
-	uint64_t head;  /* the highest Subscribed head seen */
+	uint64_t head; /* the highest Subscribed head seen */
 	uint64_t t0;
 	uv_signal_t sigint, sigterm;
 	uv_timer_t timer;
@@ -89,10 +90,10 @@ struct bench {
 	struct ipsnet_options writer;
 	struct ipsnet_conn *wconn;
 	uint64_t n_changes, sent, answered, rate;
-	uint64_t first_seq;      /* seq of the first change (0 until known) */
+	uint64_t first_seq;	  /* seq of the first change (0 until known) */
 	uint64_t *t_send, *t_ack; /* per change, by order sent / by seq */
 	uint64_t *t_sent_by_seq;
-	uint64_t *recv;           /* per (subscriber, change): arrival time */
+	uint64_t *recv; /* per (subscriber, change): arrival time */
 	uint64_t pending_send_us;
 	bool writing;
 };
@@ -272,7 +273,8 @@ static int on_frame(struct ipsnet_stream *st, const uint8_t *body, size_t len)
 		/* A subscriber that never reads starts from 0: the whole
 		 * journal waits for it, and what the daemon holds of it is
 		 * the question. */
-		subscribe(s, b->mode == MODE_CATCHUP || b->never_read ? 0 : head);
+		subscribe(s,
+			  b->mode == MODE_CATCHUP || b->never_read ? 0 : head);
 		return 0;
 	}
 	if (find_field(body, end, 201, &m, &n)) { /* Subscribed */
@@ -294,9 +296,10 @@ static int on_frame(struct ipsnet_stream *st, const uint8_t *body, size_t len)
 	size_t slen;
 	if (find_field(body, end, 3, &status, &slen) &&
 	    first_varint(status, slen) != 0) {
-		snprintf(b->error, sizeof(b->error),
-			 "subscriber %d: the server answered with status %" PRIu64,
-			 s->index, first_varint(status, slen));
+		snprintf(
+		    b->error, sizeof(b->error),
+		    "subscriber %d: the server answered with status %" PRIu64,
+		    s->index, first_varint(status, slen));
 		finish(b);
 	}
 	return 0;
@@ -333,7 +336,8 @@ static void finish(struct bench *b)
 	finishing = true;
 	for (int i = 0; i < b->n_subs; i++)
 		if (!b->subs[i].closed)
-			stream_abort(&b->subs[i].stream, 0, "the bench is done");
+			stream_abort(&b->subs[i].stream, 0,
+				     "the bench is done");
 	if (b->wconn != NULL)
 		ipsnet_close(b->wconn);
 }
@@ -348,7 +352,8 @@ static void on_answer(struct ipsnet_conn *c, int status, const char *message,
 	struct bench *b = arg;
 	uint64_t t = now_us();
 	if (status != 0 || resp == NULL || resp->change_ok == NULL) {
-		snprintf(b->error, sizeof(b->error), "the change was refused: %s",
+		snprintf(b->error, sizeof(b->error),
+			 "the change was refused: %s",
 			 message != NULL ? message : "no answer");
 		finish(b);
 		return;
@@ -422,8 +427,8 @@ static void send_change(struct bench *b)
 	}
 }
 
-static void writer_ready(struct ipsnet_conn *c, int status,
-			 const char *message, void *arg)
+static void writer_ready(struct ipsnet_conn *c, int status, const char *message,
+			 void *arg)
 {
 	struct bench *b = arg;
 	if (status != 0) {
@@ -455,7 +460,8 @@ static void start_writing(struct bench *b)
 		return;
 	uint64_t period_ms = b->rate > 0 ? 1000 / b->rate : 0;
 	b->t0 = now_us();
-	uv_timer_start(&b->timer, on_tick, period_ms, period_ms ? period_ms : 1);
+	uv_timer_start(&b->timer, on_tick, period_ms,
+		       period_ms ? period_ms : 1);
 }
 
 /* ---- results ----------------------------------------------------------- */
@@ -493,7 +499,8 @@ static int report(struct bench *b)
 		double secs = (double)(slowest - first_start) / 1e6;
 		json_object_set_new(o, "head_seq",
 				    json_integer((json_int_t)b->head));
-		json_object_set_new(o, "events", json_integer((json_int_t)events));
+		json_object_set_new(o, "events",
+				    json_integer((json_int_t)events));
 		json_object_set_new(o, "seconds", json_real(secs));
 		json_object_set_new(
 		    o, "entries_per_s",
@@ -502,7 +509,8 @@ static int report(struct bench *b)
 				    json_real((double)events / secs));
 		if (!b->json)
 			printf("catch-up: %d subscriber(s), head %" PRIu64
-			       ", %" PRIu64 " events in %.2f s: %.0f entries/s, "
+			       ", %" PRIu64
+			       " events in %.2f s: %.0f entries/s, "
 			       "%.0f events/s (all subscribers together)\n",
 			       b->n_subs, b->head, events, secs,
 			       (double)b->head * b->n_subs / secs,
@@ -516,7 +524,8 @@ static int report(struct bench *b)
 		int64_t min_ack = INT64_MAX;
 		for (int i = 0; i < b->n_subs; i++)
 			for (uint64_t k = 0; k < b->answered; k++) {
-				uint64_t r = b->recv[(size_t)i * b->n_changes + k];
+				uint64_t r =
+				    b->recv[(size_t)i * b->n_changes + k];
 				if (r == 0) {
 					missing++;
 					continue;
@@ -531,7 +540,8 @@ static int report(struct bench *b)
 		qsort(from_send, n_send, sizeof(uint64_t), cmp_u64);
 		json_object_set_new(o, "changes",
 				    json_integer((json_int_t)b->answered));
-		json_object_set_new(o, "deliveries", json_integer((json_int_t)n));
+		json_object_set_new(o, "deliveries",
+				    json_integer((json_int_t)n));
 		json_object_set_new(o, "missing",
 				    json_integer((json_int_t)missing));
 		json_object_set_new(o, "after_ack_p50_ms",
@@ -542,9 +552,9 @@ static int report(struct bench *b)
 				    json_real(pct(from_ack, n, 99.9)));
 		json_object_set_new(o, "after_ack_max_ms",
 				    json_real(pct(from_ack, n, 100)));
-		json_object_set_new(o, "before_ack_ms",
-				    json_real(min_ack < 0 ? -min_ack / 1000.0
-							  : 0));
+		json_object_set_new(
+		    o, "before_ack_ms",
+		    json_real(min_ack < 0 ? -min_ack / 1000.0 : 0));
 		json_object_set_new(o, "after_send_p50_ms",
 				    json_real(pct(from_send, n_send, 50)));
 		json_object_set_new(o, "after_send_p99_ms",
@@ -609,8 +619,10 @@ int main(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct bench b = {.loop = uv_default_loop(), .n_subs = 1,
-			  .n_changes = 1000, .rate = 100};
+	struct bench b = {.loop = uv_default_loop(),
+			  .n_subs = 1,
+			  .n_changes = 1000,
+			  .rate = 100};
 	const char *server = NULL, *ca = NULL, *cert = NULL, *key = NULL;
 	const char *wcert = NULL, *wkey = NULL;
 	char err[512];
@@ -618,19 +630,45 @@ int main(int argc, char **argv)
 
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (ch) {
-		case 's': server = optarg; break;
-		case 'a': ca = optarg; break;
-		case 'c': cert = optarg; break;
-		case 'k': key = optarg; break;
-		case 'C': wcert = optarg; break;
-		case 'K': wkey = optarg; break;
-		case 'n': b.n_subs = atoi(optarg); break;
-		case 'm': b.n_changes = strtoull(optarg, NULL, 10); break;
-		case 'r': b.rate = strtoull(optarg, NULL, 10); break;
-		case 'N': b.never_read = true; break;
-		case 'j': b.json = true; break;
-		case 'h': fputs(usage_text, stdout); return 0;
-		default: fputs(usage_text, stderr); return 2;
+		case 's':
+			server = optarg;
+			break;
+		case 'a':
+			ca = optarg;
+			break;
+		case 'c':
+			cert = optarg;
+			break;
+		case 'k':
+			key = optarg;
+			break;
+		case 'C':
+			wcert = optarg;
+			break;
+		case 'K':
+			wkey = optarg;
+			break;
+		case 'n':
+			b.n_subs = atoi(optarg);
+			break;
+		case 'm':
+			b.n_changes = strtoull(optarg, NULL, 10);
+			break;
+		case 'r':
+			b.rate = strtoull(optarg, NULL, 10);
+			break;
+		case 'N':
+			b.never_read = true;
+			break;
+		case 'j':
+			b.json = true;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return 0;
+		default:
+			fputs(usage_text, stderr);
+			return 2;
 		}
 	}
 	if (optind + 1 != argc || server == NULL || ca == NULL ||
@@ -651,7 +689,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (parse_server(&b, server) != 0) {
-		fprintf(stderr, "sync-bench: --server must be 127.0.0.1:PORT\n");
+		fprintf(stderr,
+			"sync-bench: --server must be 127.0.0.1:PORT\n");
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -686,10 +725,9 @@ int main(int argc, char **argv)
 		struct sub *s = &b.subs[i];
 		s->b = &b;
 		s->index = i;
-		int rv = stream_connect(&s->stream, b.loop,
-					(const struct sockaddr *)&b.addr, b.ctx,
-					"127.0.0.1", 16u << 20, &sub_callbacks,
-					s);
+		int rv = stream_connect(
+		    &s->stream, b.loop, (const struct sockaddr *)&b.addr, b.ctx,
+		    "127.0.0.1", 16u << 20, &sub_callbacks, s);
 		if (rv != 0) {
 			fprintf(stderr, "sync-bench: cannot connect: %s\n",
 				ipsnet_strerror(rv));

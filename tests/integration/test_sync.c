@@ -522,7 +522,8 @@ static void read_seen(const char *path, struct seen_list *l)
 		struct seen *s = &l->v[l->n++];
 		memset(s, 0, sizeof(*s));
 		s->obj = o;
-		s->seq = (uint64_t)json_integer_value(json_object_get(o, "seq"));
+		s->seq =
+		    (uint64_t)json_integer_value(json_object_get(o, "seq"));
 		snprintf(s->change, sizeof(s->change), "%s",
 			 json_string_value(json_object_get(o, "change")));
 		snprintf(s->kind, sizeof(s->kind), "%s",
@@ -602,8 +603,8 @@ static int sync_once(enum org o, const char *path, const char *kinds,
 }
 
 static const char *const mirror_tables[] = {
-    "client", "consent", "trajectory", "funding", "job", "program",
-    "fidelity_review",
+    "client", "consent", "trajectory",	    "funding",
+    "job",    "program", "fidelity_review",
 };
 
 /* Rows of table in one mirror that the other lacks, both ways. */
@@ -644,8 +645,8 @@ static size_t fill_ids_missing(const char *path)
 	sqlite3 *db;
 	sqlite3_stmt *st;
 	size_t missing = 0;
-	assert_int_equal(
-	    sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
+			 SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db,
 					    "SELECT 1 FROM client WHERE id = "
 					    "?1 AND version = 1",
@@ -654,8 +655,8 @@ static size_t fill_ids_missing(const char *path)
 	for (size_t i = 0; i < n_fill_ids; i++) {
 		sqlite3_bind_text(st, 1, fill_ids[i], -1, SQLITE_STATIC);
 		if (sqlite3_step(st) != SQLITE_ROW && missing++ == 0)
-			fprintf(stderr, "client %s is not in %s\n",
-				fill_ids[i], path);
+			fprintf(stderr, "client %s is not in %s\n", fill_ids[i],
+				path);
 		sqlite3_reset(st);
 	}
 	sqlite3_finalize(st);
@@ -777,9 +778,8 @@ static void test_usage_help_and_exit_codes(void **state)
 	/* No server there: 3, as every command. */
 	int closed_port = h_free_port();
 	const char *argv[] = {
-	    "--server", NULL,	"--ca",	   NULL,     "--cert",
-	    NULL,	"--key", NULL,	   "sync",   "--mirror",
-	    mirror,	NULL,
+	    "--server", NULL, "--ca", NULL,	  "--cert", NULL,
+	    "--key",	NULL, "sync", "--mirror", mirror,   NULL,
 	};
 	char server[64], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX];
 	snprintf(server, sizeof(server), "127.0.0.1:%d", closed_port);
@@ -862,8 +862,8 @@ static void expect_exactly(const char *who, const struct seen_list *l,
 
 enum watcher { W_TEST, W_OTHER, W_GM, W_UWV, W_NET, N_W };
 
-static void test_each_organisation_receives_exactly_what_it_may_see(
-    void **state)
+static void
+test_each_organisation_receives_exactly_what_it_may_see(void **state)
 {
 	static const char *const names[N_W] = {"ggz-test", "ggz-other",
 					       "gm0363", "uwv", "network"};
@@ -969,11 +969,11 @@ static void test_each_organisation_receives_exactly_what_it_may_see(
 		 "SELECT count(*) FROM funding WHERE id = '%s'", fa);
 	assert_int_equal(mirror_int(live_gm, sql), 1);
 	assert_int_equal(mirror_int(live_gm, "SELECT count(*) FROM client"), 1);
-	assert_int_equal(
-	    mirror_int(live_gm, "SELECT count(*) FROM trajectory"), 1);
+	assert_int_equal(mirror_int(live_gm, "SELECT count(*) FROM trajectory"),
+			 1);
 	assert_int_equal(mirror_int(live_gm, "SELECT count(*) FROM job"), 0);
-	assert_int_equal(
-	    mirror_int(live_other, "SELECT count(*) FROM client"), 1);
+	assert_int_equal(mirror_int(live_other, "SELECT count(*) FROM client"),
+			 1);
 	snprintf(sql, sizeof(sql),
 		 "SELECT count(*) FROM trajectory WHERE id = '%s' AND status = "
 		 "'accepted' AND note <> ''",
@@ -1016,8 +1016,8 @@ static void test_each_organisation_receives_exactly_what_it_may_see(
 	/* The registering GGZ gets the referral note. */
 	const struct seen *e = find_seen(&l, "refer", ta);
 	assert_string_not_equal(
-	    json_string_value(json_object_get(
-		json_object_get(e->obj, "trajectory"), "note")),
+	    json_string_value(
+		json_object_get(json_object_get(e->obj, "trajectory"), "note")),
 	    "");
 	seen_free(&l);
 
@@ -1039,8 +1039,8 @@ static void test_each_organisation_receives_exactly_what_it_may_see(
 	/* A GGZ party of the case: the note too. */
 	e = find_seen(&l, "refer", tc);
 	assert_string_not_equal(
-	    json_string_value(json_object_get(
-		json_object_get(e->obj, "trajectory"), "note")),
+	    json_string_value(
+		json_object_get(json_object_get(e->obj, "trajectory"), "note")),
 	    "");
 	seen_free(&l);
 
@@ -1135,8 +1135,7 @@ static void test_each_organisation_receives_exactly_what_it_may_see(
 
 /* ---- a sync killed while catching up ------------------------------------ */
 
-static void test_sync_killed_while_catching_up_resumes_without_gap(
-    void **state)
+static void test_sync_killed_while_catching_up_resumes_without_gap(void **state)
 {
 	char killed[PATH_MAX], whole[PATH_MAX];
 	struct h_result r;
@@ -1180,8 +1179,9 @@ static void test_sync_killed_while_catching_up_resumes_without_gap(
 				attempt, p.code);
 	}
 	assert_true(at_kill > 0);
-	fprintf(stderr, "killed the sync with its mirror at seq %" PRId64
-			" of %" PRIu64 "\n",
+	fprintf(stderr,
+		"killed the sync with its mirror at seq %" PRId64 " of %" PRIu64
+		"\n",
 		at_kill, head);
 
 	/* Resumed, it reaches the head; its rows are those of one sync that
@@ -1345,8 +1345,7 @@ static void test_followers_resume_after_daemon_restart(void **state)
 #define RSS_IS_THE_DAEMONS 1
 #endif
 
-static void test_subscribers_that_never_read_keep_memory_bounded(
-    void **state)
+static void test_subscribers_that_never_read_keep_memory_bounded(void **state)
 {
 	struct h_tls stuck[STUCK];
 	struct h_proc watcher;
@@ -1384,7 +1383,7 @@ static void test_subscribers_that_never_read_keep_memory_bounded(
 	uint64_t t0 = now_ms();
 	char last[64] = "";
 	for (int round = 0; round < 10; round++) {
-		char (*ids)[32] = calloc(500, sizeof(*ids));
+		char(*ids)[32] = calloc(500, sizeof(*ids));
 		assert_non_null(ids);
 		assert_int_equal(fill(GGZ_TEST, 500, ids), 0);
 		snprintf(last, sizeof(last), "%s", ids[499]);
@@ -1435,8 +1434,8 @@ static void test_mirror_keeps_its_organisation_and_kinds(void **state)
 	struct h_args a;
 	snprintf(path, sizeof(path), "%s/programs.db", dir);
 
-	assert_int_equal(sync_once(NETWORK, path, "program,fidelity_review", &r),
-			 0);
+	assert_int_equal(
+	    sync_once(NETWORK, path, "program,fidelity_review", &r), 0);
 	h_result_free(&r);
 	assert_true(mirror_int(path, "SELECT count(*) FROM program") > 0);
 	assert_int_equal(mirror_int(path, "SELECT count(*) FROM client"), 0);
