@@ -102,7 +102,9 @@ static void deadline_cb(uv_timer_t *t)
 		conn__close(c, IPSNET_ETIMEOUT, why, "timeout");
 		break;
 	case CONN_SERVING:
-		if (c->inflight > 0) {
+		/* Not idle: work in flight, or a subscription that is
+		 * waiting for the journal to move. */
+		if (c->inflight > 0 || c->sub != NULL) {
 			uv_timer_again(t);
 			break;
 		}
@@ -176,6 +178,12 @@ int conn__send_packed(struct conn *c, uint64_t request_id,
 bool conn__open(const struct conn *c)
 {
 	return c->state == CONN_SERVING;
+}
+
+void conn__request_begin(struct conn *c)
+{
+	c->inflight++;
+	c->server->inflight++;
 }
 
 void conn__request_done(struct conn *c)

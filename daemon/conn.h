@@ -65,6 +65,12 @@ int conn__send_packed(struct conn *c, uint64_t request_id,
 /* Whether answers can still be sent. */
 bool conn__open(const struct conn *c);
 
+/* Work on the connection's behalf has started outside a request (a sync
+ * page being read): like a request in flight, it keeps the connection
+ * from being freed and a stopping server from finishing until
+ * conn__request_done. */
+void conn__request_begin(struct conn *c);
+
 /* A request that was in flight has been answered. */
 void conn__request_done(struct conn *c);
 

@@ -307,7 +307,7 @@ int store_load_registry(const char *database, struct registry *out, char *err,
 {
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
-	int rv, v;
+	int rv, v = 0;
 
 	out->n = 0;
 	out->orgs = NULL;

@@ -555,18 +555,6 @@ static void place(struct sync_sub *sub)
 	fetch_page(sub);
 }
 
-/* A catch-up page in flight counts as a request in flight on its
- * connection, as a read does: the connection is not freed, and a server
- * that is stopping does not finish, before the page is back;
- * conn__request_done then lets both go on (and checks whether the server
- * can finish now, which nothing else would do once the last connection has
- * closed). */
-static void hold(struct conn *c)
-{
-	c->inflight++;
-	c->server->inflight++;
-}
-
 static void fetch_page(struct sync_sub *sub)
 {
 	struct sync *s = sub->sync;
@@ -589,7 +577,7 @@ static void fetch_page(struct sync_sub *sub)
 	f->limit = PAGE_ROWS;
 	if (sub->conn != NULL) {
 		f->held = sub->conn;
-		hold(f->held);
+		conn__request_begin(f->held);
 	}
 	sub->fetching = true;
 	s->fetches++;

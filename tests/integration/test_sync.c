@@ -18,6 +18,7 @@
  * and the stuck subscribers have megabytes to not read. */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1425,6 +1427,43 @@ static void test_subscribers_that_never_read_keep_memory_bounded(void **state)
 		h_tls_close(&stuck[i]);
 }
 
+/* ---- idle connections ---------------------------------------------------- */
+
+/* A daemon of its own with a 1 s idle timeout: a connection that only said
+ * Hello is closed as idle, a subscriber waiting for the journal to move is
+ * not. */
+static void test_a_subscription_is_not_idle(void **state)
+{
+	char idle_dir[PATH_MAX];
+	struct h_daemon d;
+	struct h_tls idle, sub;
+
+	snprintf(idle_dir, sizeof(idle_dir), "%s/idle", h_tmpdir());
+	assert_int_equal(mkdir(idle_dir, 0700), 0);
+	assert_int_equal(h_write_config(idle_dir, certs, "idle_timeout_ms = 1000\n"),
+			 0);
+	assert_int_equal(h_daemon_start(&d, idle_dir), 0);
+	assert_int_equal(h_tls_connect_hello(&idle, d.port, certs, "ggz-test"),
+			 0);
+	assert_int_equal(h_tls_connect_hello(&sub, d.port, certs, "ggz-test"),
+			 0);
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__Subscribe m = IPSNET__V1__SUBSCRIBE__INIT;
+	e.request_id = 2;
+	e.body_case = BODY(SUBSCRIBE);
+	e.subscribe = &m;
+	assert_int_equal(h_tls_send_envelope(&sub, &e), 0);
+
+	/* The idle one goes within a few timeouts; the subscriber, given as
+	 * long again, stays. */
+	assert_true(h_tls_read_closed(&idle, 5000));
+	assert_false(h_tls_read_closed(&sub, 3000));
+	assert_true(h_daemon_log_contains(&d, "outcome=idle"));
+	h_tls_close(&idle);
+	h_tls_close(&sub);
+	assert_int_equal(h_daemon_stop(&d, SIGTERM), 0);
+}
+
 /* ---- one mirror, one view ---------------------------------------------- */
 
 static void test_mirror_keeps_its_organisation_and_kinds(void **state)
@@ -1471,6 +1510,7 @@ int main(void)
 	    cmocka_unit_test(
 		test_sync_killed_while_catching_up_resumes_without_gap),
 	    cmocka_unit_test(test_mirror_keeps_its_organisation_and_kinds),
+	    cmocka_unit_test(test_a_subscription_is_not_idle),
 	    cmocka_unit_test(
 		test_subscribers_that_never_read_keep_memory_bounded),
 	    /* last: they restart the daemon */
