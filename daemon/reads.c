@@ -360,26 +360,29 @@ static int read_all(sqlite3 *db, struct arena *a, const char *sql,
 	return rv;
 }
 
-int reads_client_facts(sqlite3 *db, const char *client_id, const char *org,
-		       const char *today, struct policy_client *out)
+int reads_client_facts_cached(sqlite3 *db, sqlite3_stmt **cache,
+			      const char *client_id, const char *org,
+			      const char *today, struct policy_client *out)
 {
-	sqlite3_stmt *st;
 	memset(out, 0, sizeof(*out));
 	if (client_id == NULL || client_id[0] == '\0')
 		return 0;
-	if (prepare(db,
-		    "SELECT c.registered_by,"
-		    " EXISTS (SELECT 1 FROM trajectory t JOIN program p ON"
-		    "  p.id = t.program_id WHERE t.client_id = c.id AND"
-		    "  p.owner = ?2),"
-		    " EXISTS (SELECT 1 FROM funding f WHERE f.client_id = c.id"
-		    "  AND f.funder = ?2),"
-		    " EXISTS (SELECT 1 FROM consent k WHERE k.client_id = c.id"
-		    "  AND k.recipient = ?2 AND k.withdrawn_at IS NULL AND"
-		    "  k.valid_until >= ?3)"
-		    " FROM client c WHERE c.id = ?1",
-		    &st) != 0)
+	if (*cache == NULL &&
+	    sqlite3_prepare_v3(
+		db,
+		"SELECT c.registered_by,"
+		" EXISTS (SELECT 1 FROM trajectory t JOIN program p ON"
+		"  p.id = t.program_id WHERE t.client_id = c.id AND"
+		"  p.owner = ?2),"
+		" EXISTS (SELECT 1 FROM funding f WHERE f.client_id = c.id"
+		"  AND f.funder = ?2),"
+		" EXISTS (SELECT 1 FROM consent k WHERE k.client_id = c.id"
+		"  AND k.recipient = ?2 AND k.withdrawn_at IS NULL AND"
+		"  k.valid_until >= ?3)"
+		" FROM client c WHERE c.id = ?1",
+		-1, SQLITE_PREPARE_PERSISTENT, cache, NULL) != SQLITE_OK)
 		return IPSNET_EDB;
+	sqlite3_stmt *st = *cache;
 	sqlite3_bind_text(st, 1, client_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, org, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, today, -1, SQLITE_STATIC);
@@ -392,8 +395,18 @@ int reads_client_facts(sqlite3 *db, const char *client_id, const char *org,
 		out->funding_addressed = sqlite3_column_int(st, 2) != 0;
 		out->consent_live = sqlite3_column_int(st, 3) != 0;
 	}
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : IPSNET_EDB;
+}
+
+int reads_client_facts(sqlite3 *db, const char *client_id, const char *org,
+		       const char *today, struct policy_client *out)
+{
+	sqlite3_stmt *st = NULL;
+	int rv = reads_client_facts_cached(db, &st, client_id, org, today, out);
+	sqlite3_finalize(st);
+	return rv;
 }
 
 /* ---- the reads --------------------------------------------------------- */

@@ -43,6 +43,13 @@ void arena_free(struct arena *a);
 int reads_client_facts(sqlite3 *db, const char *client_id, const char *org,
 		       const char *today, struct policy_client *out);
 
+/* The same with the statement kept in *cache between calls (prepared on
+ * the first; the caller finalizes it): for many clients in a row, as sync
+ * checks them. */
+int reads_client_facts_cached(sqlite3 *db, sqlite3_stmt **cache,
+			      const char *client_id, const char *org,
+			      const char *today, struct policy_client *out);
+
 /* One entity by id, as the wire message, with everything in it (cut it
  * with the policy before sending it to anyone but a GGZ party). 0,
  * IPSNET_ENOT_FOUND, IPSNET_ENOMEM or IPSNET_EDB. */

@@ -106,6 +106,7 @@ struct memo_slot {
 
 struct facts {
 	sqlite3 *db;
+	sqlite3_stmt *client_facts; /* reads_client_facts_cached's */
 	char today[16];
 	struct memo_slot memo[MEMO_SLOTS];
 };
@@ -137,7 +138,8 @@ static enum policy_view client_view(struct facts *f,
 	struct policy_client pc;
 	enum policy_view view = POLICY_VIEW_NONE;
 	char why[160];
-	if (reads_client_facts(f->db, client, who->org, f->today, &pc) != 0 ||
+	if (reads_client_facts_cached(f->db, &f->client_facts, client,
+				      who->org, f->today, &pc) != 0 ||
 	    policy_see_client(who, &pc, &view, why, sizeof(why)) != 0)
 		view = POLICY_VIEW_NONE;
 	util_strlcpy(m->org, who->org, sizeof(m->org));
@@ -205,6 +207,7 @@ bool sync_visible(sqlite3 *db, const struct journal_actor *who,
 		return false;
 	facts_init(f, db);
 	bool visible = visible_cut(f, who, ok);
+	sqlite3_finalize(f->client_facts);
 	ipsnet_free(f);
 	return visible;
 }
@@ -379,6 +382,8 @@ static int fetch_fn(sqlite3 *db, struct journal_read *r)
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		rv = IPSNET_EDB;
 out:
+	if (facts != NULL)
+		sqlite3_finalize(facts->client_facts);
 	ipsnet_free(facts);
 	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 	sqlite3_finalize(st);
