@@ -62,12 +62,42 @@ static void write_cb(uv_write_t *req, int status)
 /* Hands what OpenSSL wrote to libuv. */
 static int flush(struct ipsnet_stream *s)
 {
-	size_t n = BIO_ctrl_pending(s->wbio);
-	if (n == 0)
+	char *data;
+	long pending = BIO_get_mem_data(s->wbio, &data);
+	if (pending <= 0)
 		return 0;
+	size_t n = (size_t)pending;
 	if (uv_is_closing((uv_handle_t *)&s->tcp)) {
 		(void)BIO_reset(s->wbio);
 		return IPSNET_ECLOSED;
+	}
+	/* Nothing queued before these bytes: hand them to the kernel now,
+	 * without a copy, a request or a turn of the loop. Only what the
+	 * socket does not take is queued. */
+	if (s->pending_writes == 0) {
+		uv_buf_t b = uv_buf_init(data, (unsigned)n);
+		int took = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
+		if (took == (int)n) {
+			s->bytes_out += n;
+			(void)BIO_reset(s->wbio);
+			return 0;
+		}
+		if (took < 0 && took != UV_EAGAIN && took != UV_ENOSYS)
+			return IPSNET_EIO;
+		if (took > 0) {
+			uint8_t skip[4096];
+			s->bytes_out += (size_t)took;
+			for (size_t left = (size_t)took; left > 0;) {
+				int r = BIO_read(s->wbio, skip,
+						 left < sizeof(skip)
+						     ? (int)left
+						     : (int)sizeof(skip));
+				if (r <= 0)
+					return IPSNET_ETLS;
+				left -= (size_t)r;
+			}
+			n -= (size_t)took;
+		}
 	}
 	struct write_req *w = ipsnet_malloc(sizeof(*w) + n);
 	if (w == NULL)
