@@ -498,9 +498,17 @@ void ipsnet_envelope_free(Ipsnet__V1__Envelope *env)
 						    &ipsnet_protobuf_allocator);
 }
 
+/* 8 bytes of time (microseconds, big-endian) and 8 random ones, like a
+ * UUIDv7: keys that grow keep the journal's key index appended to at its
+ * end, and 64 random bits keep two clients' keys apart. */
 int ipsnet_new_idempotency_key(uint8_t key[16])
 {
-	return util_random(key, 16);
+	uint64_t t = util_now_us();
+	for (int i = 7; i >= 0; i--) {
+		key[i] = (uint8_t)(t & 0xff);
+		t >>= 8;
+	}
+	return util_random(key + 8, 8);
 }
 
 const char *ipsnet_version(void)

@@ -14,6 +14,12 @@
 
 #define READERS 2
 #define BUSY_TIMEOUT_MS 2000
+/* WAL frames between checkpoints (SQLite's own default). */
+#define CHECKPOINT_FRAMES 1000
+#define STR_(x) #x
+#define STR(x) STR_(x)
+/* The writer's page cache, KiB: the indexes of a large journal. */
+#define WRITER_CACHE_KIB 65536
 
 struct journal {
 	uv_loop_t *loop;
@@ -23,6 +29,11 @@ struct journal {
 	pthread_t readers[READERS];
 	int n_readers;
 	bool writer_started;
+	pthread_t checkpointer;
+	bool checkpointer_started;
+	pthread_cond_t checkpoint_cv;
+	bool checkpoint_wanted;   /* under mu */
+	int checkpoint_asked_at;  /* the writer's: WAL frames when last asked */
 
 	pthread_mutex_t mu;
 	pthread_cond_t writer_cv;
@@ -635,6 +646,59 @@ static int open_db(const char *path, int flags, sqlite3 **out, char *err,
 	return 0;
 }
 
+/* After each commit, in place of SQLite's automatic checkpoint inside the
+ * writer's COMMIT (a fifth of its time under load): asks the checkpoint
+ * thread, once per CHECKPOINT_FRAMES new frames. */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	struct journal *j = arg;
+	(void)db;
+	(void)name;
+	if (frames < j->checkpoint_asked_at)
+		j->checkpoint_asked_at = 0; /* the WAL started over */
+	if (frames < CHECKPOINT_FRAMES ||
+	    frames - j->checkpoint_asked_at < CHECKPOINT_FRAMES)
+		return SQLITE_OK;
+	j->checkpoint_asked_at = frames;
+	pthread_mutex_lock(&j->mu);
+	j->checkpoint_wanted = true;
+	pthread_mutex_unlock(&j->mu);
+	pthread_cond_signal(&j->checkpoint_cv);
+	return SQLITE_OK;
+}
+
+/* Copies the WAL into the database file on its own connection, beside the
+ * writer (PASSIVE: never waits for a reader or the writer). */
+static void *checkpoint_main(void *arg)
+{
+	struct journal *j = arg;
+	sqlite3 *db = NULL;
+	char err[256];
+	if (open_db(j->path, SQLITE_OPEN_READWRITE, &db, err, sizeof(err)) !=
+	    0)
+		log_error("checkpointer cannot open the database",
+			  "error=\"%s\"", err);
+	for (;;) {
+		pthread_mutex_lock(&j->mu);
+		while (!j->checkpoint_wanted && !j->stopping)
+			pthread_cond_wait(&j->checkpoint_cv, &j->mu);
+		bool stop = j->stopping;
+		j->checkpoint_wanted = false;
+		pthread_mutex_unlock(&j->mu);
+		if (stop)
+			break;
+		int wal = 0, copied = 0;
+		if (db != NULL &&
+		    sqlite3_wal_checkpoint_v2(db, NULL,
+					      SQLITE_CHECKPOINT_PASSIVE, &wal,
+					      &copied) != SQLITE_OK)
+			log_warn("checkpoint failed", "error=\"%s\"",
+				 sqlite3_errmsg(db));
+	}
+	sqlite3_close(db);
+	return NULL;
+}
+
 static void *reader_main(void *arg)
 {
 	struct journal *j = arg;
@@ -729,8 +793,9 @@ void journal_submit(struct journal *j, struct journal_change *c)
 	else
 		j->wq_head = c;
 	j->wq_tail = c;
-	pthread_cond_signal(&j->writer_cv);
 	pthread_mutex_unlock(&j->mu);
+	/* After unlocking: the writer wakes to a free lock. */
+	pthread_cond_signal(&j->writer_cv);
 }
 
 void journal_read(struct journal *j, struct journal_read *r)
@@ -858,7 +923,8 @@ int journal_open(struct journal **out, uv_loop_t *loop, const char *path,
 	if (rv != 0)
 		goto err;
 	if (exec(j->wdb, "PRAGMA journal_mode = WAL; PRAGMA synchronous = "
-			 "FULL; PRAGMA foreign_keys = ON") != 0) {
+			 "FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = "
+			 "-" STR(WRITER_CACHE_KIB)) != 0) {
 		snprintf(err, errlen, "cannot set up '%s': %s", path,
 			 sqlite3_errmsg(j->wdb));
 		rv = IPSNET_EDB;
@@ -873,10 +939,18 @@ int journal_open(struct journal **out, uv_loop_t *loop, const char *path,
 	pthread_mutex_init(&j->mu, NULL);
 	pthread_cond_init(&j->writer_cv, NULL);
 	pthread_cond_init(&j->reader_cv, NULL);
+	pthread_cond_init(&j->checkpoint_cv, NULL);
 	if (uv_async_init(loop, &j->async, async_cb) != 0) {
 		snprintf(err, errlen, "cannot start the journal's wake-up");
 		rv = IPSNET_EINTERNAL;
 		goto err_after_sync;
+	}
+	/* Checkpoints are the checkpointer's, not the writer's: the hook
+	 * replaces SQLite's automatic ones. Without the thread, SQLite keeps
+	 * checkpointing inside COMMIT, as by default. */
+	if (pthread_create(&j->checkpointer, NULL, checkpoint_main, j) == 0) {
+		j->checkpointer_started = true;
+		sqlite3_wal_hook(j->wdb, wal_hook, j);
 	}
 	if (pthread_create(&j->writer, NULL, writer_main, j) != 0) {
 		snprintf(err, errlen, "cannot start the writer thread");
@@ -893,9 +967,17 @@ int journal_open(struct journal **out, uv_loop_t *loop, const char *path,
 	return 0;
 
 err_after_async:
+	if (j->checkpointer_started) {
+		pthread_mutex_lock(&j->mu);
+		j->stopping = true;
+		pthread_mutex_unlock(&j->mu);
+		pthread_cond_broadcast(&j->checkpoint_cv);
+		pthread_join(j->checkpointer, NULL);
+	}
 	uv_close((uv_handle_t *)&j->async, NULL);
 	uv_run(loop, UV_RUN_NOWAIT);
 err_after_sync:
+	pthread_cond_destroy(&j->checkpoint_cv);
 	pthread_cond_destroy(&j->reader_cv);
 	pthread_cond_destroy(&j->writer_cv);
 	pthread_mutex_destroy(&j->mu);
@@ -930,15 +1012,19 @@ void journal_free(struct journal *j)
 	j->stopping = true;
 	pthread_cond_broadcast(&j->writer_cv);
 	pthread_cond_broadcast(&j->reader_cv);
+	pthread_cond_broadcast(&j->checkpoint_cv);
 	pthread_mutex_unlock(&j->mu);
 	if (j->writer_started)
 		pthread_join(j->writer, NULL);
+	if (j->checkpointer_started)
+		pthread_join(j->checkpointer, NULL);
 	for (int i = 0; i < j->n_readers; i++)
 		pthread_join(j->readers[i], NULL);
 	sqlite3_finalize(j->st_lookup);
 	sqlite3_finalize(j->st_append);
 	sqlite3_finalize(j->st_audit);
 	sqlite3_close(j->wdb);
+	pthread_cond_destroy(&j->checkpoint_cv);
 	pthread_cond_destroy(&j->reader_cv);
 	pthread_cond_destroy(&j->writer_cv);
 	pthread_mutex_destroy(&j->mu);
