@@ -293,6 +293,14 @@ static const sqlite3_io_methods fault_io = {
     .xUnfetch = f_unfetch,
 };
 
+/* The journal's threads open files while the test changes this. */
+static void set_read_only(bool on)
+{
+	pthread_mutex_lock(&fault.mu);
+	fault.read_only = on;
+	pthread_mutex_unlock(&fault.mu);
+}
+
 static int v_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f,
 		  int flags, int *out_flags)
 {
@@ -535,7 +543,7 @@ static int teardown(void **state)
 	 * or a fault armed. */
 	gate_release();
 	fault_clear();
-	fault.read_only = false;
+	set_read_only(false);
 	sqlite3_close(fx->db);
 	close_journal(fx);
 	while (n_live > 0)
@@ -1638,12 +1646,12 @@ static void test_fault_read_only_database_refuses_unavailable(void **state)
 
 	make_changes(fx, 2);
 	close_journal(fx);
-	fault.read_only = true;
+	set_read_only(true);
 	open_journal(fx);
 	struct tchange *tc = register_change(NULL, NULL, NULL);
 	submit_wait(fx, tc);
 	assert_refused(tc, IPSNET_EUNAVAILABLE, "read-only");
-	fault.read_only = false;
+	set_read_only(false);
 	reopen_journal(fx);
 	struct tchange *next = register_change(NULL, NULL, NULL);
 	submit_wait(fx, next);
