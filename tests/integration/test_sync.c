@@ -1340,9 +1340,10 @@ static void test_followers_resume_after_daemon_restart(void **state)
 #define STUCK_KIB_EACH (1536)
 #define FIXED_KIB (8 * 1024)
 
-/* Under AddressSanitizer the daemon's resident memory is the sanitizer's
- * (quarantine, shadow): the scenario runs, the bound is not checked. */
-#if defined(__SANITIZE_ADDRESS__)
+/* Under AddressSanitizer or ThreadSanitizer the daemon's resident memory
+ * is the sanitizer's (quarantine, shadow): the scenario runs, the bound is
+ * not checked. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define RSS_IS_THE_DAEMONS 0
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
