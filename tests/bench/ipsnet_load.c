@@ -67,10 +67,6 @@ static const char usage_text[] =
     "                      acknowledged change, as soon as it is answered\n"
     "  --bsn-start N       first 8-digit BSN prefix (default: random), so\n"
     "                      that runs against one database do not collide\n"
-    "  --time-ordered-keys idempotency keys that start with the time (8 bytes\n"
-    "                      big-endian microseconds, then 8 random bytes)\n"
-    "                      instead of 16 random bytes: shows what random\n"
-    "                      keys cost the journal's UNIQUE index\n"
     "  --user NAME         the user in Hello (default 'bench')\n"
     "  --timeout-ms MS     connect, TLS and Hello deadline (default 10000)\n"
     "  --json              print the result as one JSON object\n"
@@ -120,7 +116,6 @@ struct options {
 	uint64_t bsn_start;
 	uint32_t timeout_ms;
 	bool json;
-	bool time_ordered_keys;
 };
 
 struct load {
@@ -238,7 +233,6 @@ static int parse_args(int argc, char **argv, struct options *o)
 		O_BSN_START,
 		O_USER,
 		O_TIMEOUT,
-		O_TIME_KEYS,
 		O_HELP,
 	};
 	static const struct option longopts[] = {
@@ -256,7 +250,6 @@ static int parse_args(int argc, char **argv, struct options *o)
 	    {"bsn-start", required_argument, NULL, O_BSN_START},
 	    {"user", required_argument, NULL, O_USER},
 	    {"timeout-ms", required_argument, NULL, O_TIMEOUT},
-	    {"time-ordered-keys", no_argument, NULL, O_TIME_KEYS},
 	    {"help", no_argument, NULL, O_HELP},
 	    {NULL, 0, NULL, 0},
 	};
@@ -340,9 +333,6 @@ static int parse_args(int argc, char **argv, struct options *o)
 				    "600000, not '%s'",
 				    optarg);
 			o->timeout_ms = (uint32_t)v;
-			break;
-		case O_TIME_KEYS:
-			o->time_ordered_keys = true;
 			break;
 		case O_HELP:
 		case 'h':
@@ -513,20 +503,6 @@ static void answered(struct ipsnet_conn *c, int status, const char *message,
 	(void)c;
 }
 
-/* A fresh idempotency key: libipsnet's 16 random bytes, or with
- * --time-ordered-keys the wall-clock microseconds big-endian and 8 random
- * bytes, so that keys arrive in index order. */
-static int new_key(struct load *L, uint8_t key[16])
-{
-	if (!L->o.time_ordered_keys)
-		return ipsnet_new_idempotency_key(key);
-	uint64_t t = util_now_us();
-	for (int i = 7; i >= 0; i--) {
-		key[i] = (uint8_t)(t & 0xff);
-		t >>= 8;
-	}
-	return util_random(key + 8, 8);
-}
 
 /* Fills the connection up to D changes in flight. */
 static void send_more(struct lconn *lc)
@@ -546,7 +522,7 @@ static void send_more(struct lconn *lc)
 		struct slot *s = lc->free_slots;
 		uint64_t n = L->serial++;
 
-		if (new_key(L, s->key) != 0) {
+		if (ipsnet_new_idempotency_key(s->key) != 0) {
 			fprintf(stderr, "ipsnet-load: no randomness for an "
 					"idempotency key\n");
 			start_closing(L);
