@@ -231,6 +231,22 @@ static void tiles(struct page *p, const Ipsnet__V1__Report *r)
 
 /* ---- charts ------------------------------------------------------------- */
 
+/* The top of a count axis with four gridlines: four times a whole step of
+ * 1, 2 or 5 times a power of ten, so that every gridline is a whole number
+ * of clients. */
+static double count_axis_max(double v)
+{
+	double step = 1;
+	while (step * 4 < v) {
+		if (step * 2 * 4 >= v)
+			return step * 2 * 4;
+		if (step * 5 * 4 >= v)
+			return step * 5 * 4;
+		step *= 10;
+	}
+	return step * 4;
+}
+
 /* A round upper bound for an axis: 1, 2, 2.5 or 5 times a power of ten. */
 static double nice_max(double v)
 {
@@ -273,7 +289,7 @@ static void chart_funding(struct page *p,
 		if (sum > max)
 			max = sum;
 	}
-	max = nice_max(max);
+	max = count_axis_max(max);
 	double plot_h = H - top - bottom;
 	double slot = (double)(W - left - right) / (double)(n > 0 ? n : 1);
 	double bar = slot * 0.58;
@@ -398,7 +414,14 @@ static int cmp_share(const void *a, const void *b)
 		return x->employed_share->percent < y->employed_share->percent
 			   ? 1
 			   : -1;
-	return strcmp(x->key, y->key) < 0 ? -1 : 1;
+	/* Keys are region numbers or program ids: numbers in their order
+	 * (region 2 before region 10), the rest by name. */
+	char *xe, *ye;
+	long xn = strtol(x->key, &xe, 10), yn = strtol(y->key, &ye, 10);
+	if (*x->key != '\0' && *xe == '\0' && *y->key != '\0' && *ye == '\0' &&
+	    xn != yn)
+		return xn < yn ? -1 : 1;
+	return strcmp(x->key, y->key);
 }
 
 /* The share employed in each region, highest first, the nation as a line. */
