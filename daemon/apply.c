@@ -293,19 +293,92 @@ static int respond_entity(struct apply_ctx *ctx, enum entity e, const char *id)
 	return rv;
 }
 
-static int step_done(sqlite3_stmt *st)
+/* ---- statements -------------------------------------------------------- */
+
+#define KEPT_STATEMENTS 64
+
+struct apply_stmts {
+	size_t n;
+	struct {
+		const char *sql; /* a literal: its address names it */
+		sqlite3_stmt *st;
+		bool busy;       /* handed out, not yet done with */
+	} e[KEPT_STATEMENTS];
+};
+
+struct apply_stmts *apply_stmts_new(void)
 {
-	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : IPSNET_EDB;
+	return ipsnet_calloc(1, sizeof(struct apply_stmts));
 }
 
+void apply_stmts_free(struct apply_stmts *c)
+{
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < c->n; i++)
+		sqlite3_finalize(c->e[i].st);
+	ipsnet_free(c);
+}
+
+/* A statement for sql, which must be a string literal (its address is its
+ * name in the cache): a kept one when there is one free, else a new one,
+ * kept if there is room. Give it back with done(). */
 static int prepare(struct apply_ctx *ctx, const char *sql, sqlite3_stmt **st)
 {
-	return sqlite3_prepare_v3(ctx->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
-				  st, NULL) == SQLITE_OK
+	struct apply_stmts *c = ctx->stmts;
+	if (c != NULL) {
+		for (size_t i = 0; i < c->n; i++) {
+			if (c->e[i].sql == sql && !c->e[i].busy) {
+				c->e[i].busy = true;
+				*st = c->e[i].st;
+				return 0;
+			}
+		}
+	}
+	if (sqlite3_prepare_v3(ctx->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st,
+			       NULL) != SQLITE_OK)
+		return IPSNET_EDB;
+	if (c != NULL && c->n < KEPT_STATEMENTS) {
+		c->e[c->n].sql = sql;
+		c->e[c->n].st = *st;
+		c->e[c->n].busy = true;
+		c->n++;
+	}
+	return 0;
+}
+
+/* For SQL built at run time: never kept. Give it back with done(). */
+static int prepare_built(struct apply_ctx *ctx, const char *sql,
+			 sqlite3_stmt **st)
+{
+	return sqlite3_prepare_v2(ctx->db, sql, -1, st, NULL) == SQLITE_OK
 		   ? 0
 		   : IPSNET_EDB;
+}
+
+/* Gives a statement back: a kept one is reset for the next change, any
+ * other finalized. */
+static void done(struct apply_ctx *ctx, sqlite3_stmt *st)
+{
+	struct apply_stmts *c = ctx->stmts;
+	if (c != NULL) {
+		for (size_t i = 0; i < c->n; i++) {
+			if (c->e[i].st == st) {
+				sqlite3_reset(st);
+				sqlite3_clear_bindings(st);
+				c->e[i].busy = false;
+				return;
+			}
+		}
+	}
+	sqlite3_finalize(st);
+}
+
+static int step_done(struct apply_ctx *ctx, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+	done(ctx, st);
+	return rc == SQLITE_DONE ? 0 : IPSNET_EDB;
 }
 
 static const char *or_empty(const char *s)
@@ -464,7 +537,7 @@ static int register_client(struct apply_ctx *ctx)
 	sqlite3_bind_text(st, 1, ctx->actor->org, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, m->bsn, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	done(ctx, st);
 	if (rc == SQLITE_ROW)
 		return refuse(ctx, IPSNET_EEXISTS,
 			      "a client with this BSN is already registered "
@@ -490,7 +563,7 @@ static int register_client(struct apply_ctx *ctx)
 	sqlite3_bind_int(st, 6, m->benefit);
 	sqlite3_bind_text(st, 7, ctx->actor->org, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 8, registered_at, -1, SQLITE_STATIC);
-	rv = step_done(st);
+	rv = step_done(ctx, st);
 	if (rv != 0)
 		return rv;
 
@@ -558,7 +631,7 @@ static int update_client(struct apply_ctx *ctx)
 	int rc = sqlite3_step(st);
 	uint64_t current =
 	    rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
-	sqlite3_finalize(st);
+	done(ctx, st);
 	if (rc != SQLITE_ROW)
 		return IPSNET_EDB;
 	rv = check_version(ctx, "client", m->client_id, m->expected_version,
@@ -582,7 +655,7 @@ static int update_client(struct apply_ctx *ctx)
 	bind_text_or_null(st, 4, m->municipality);
 	if (m->benefit != IPSNET__V1__BENEFIT__BENEFIT_UNSPECIFIED)
 		sqlite3_bind_int(st, 5, m->benefit);
-	rv = step_done(st);
+	rv = step_done(ctx, st);
 	if (rv != 0)
 		return rv;
 	return respond_entity(ctx, E_CLIENT, m->client_id);
@@ -607,7 +680,7 @@ static int org_lookup(struct apply_ctx *ctx, const char *id,
 	*kind = rc == SQLITE_ROW ? org_kind_parse(col(st, 0)) : ORG_KIND_NONE;
 	if (cbs != NULL)
 		util_strlcpy(cbs, rc == SQLITE_ROW ? col(st, 1) : "", cap);
-	sqlite3_finalize(st);
+	done(ctx, st);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : IPSNET_EDB;
 }
 
@@ -664,7 +737,7 @@ static int grant_consent(struct apply_ctx *ctx)
 	sqlite3_bind_text(st, 4, m->purpose, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, granted_at, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 6, m->valid_until, -1, SQLITE_STATIC);
-	rv = step_done(st);
+	rv = step_done(ctx, st);
 	if (rv != 0)
 		return rv;
 	return respond_entity(ctx, E_CONSENT, m->consent_id);
@@ -692,7 +765,7 @@ static int withdraw_consent(struct apply_ctx *ctx)
 		current = (uint64_t)sqlite3_column_int64(st, 1);
 		util_strlcpy(withdrawn, col(st, 2), sizeof(withdrawn));
 	}
-	sqlite3_finalize(st);
+	done(ctx, st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return IPSNET_EDB;
 	rv = client_facts(ctx, client_id, &pc);
@@ -721,7 +794,7 @@ static int withdraw_consent(struct apply_ctx *ctx)
 		return rv;
 	sqlite3_bind_text(st, 1, m->consent_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC);
-	rv = step_done(st);
+	rv = step_done(ctx, st);
 	if (rv != 0)
 		return rv;
 	return respond_entity(ctx, E_CONSENT, m->consent_id);
@@ -772,7 +845,7 @@ static int load_trajectory(struct apply_ctx *ctx, const char *id,
 		util_strlcpy(t->last_on, col(st, 6), sizeof(t->last_on));
 		t->steps = sqlite3_column_int64(st, 7);
 	}
-	sqlite3_finalize(st);
+	done(ctx, st);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : IPSNET_EDB;
 }
 
@@ -788,7 +861,7 @@ static int program_owner(struct apply_ctx *ctx, const char *id, char *owner,
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		util_strlcpy(owner, col(st, 0), cap);
-	sqlite3_finalize(st);
+	done(ctx, st);
 	if (rc == SQLITE_DONE)
 		return refuse(ctx, IPSNET_ENOT_FOUND,
 			      "no program '%s' (see 'ipsnet program list')",
@@ -819,7 +892,7 @@ static int check_no_open_trajectory(struct apply_ctx *ctx,
 			break;
 		}
 	}
-	sqlite3_finalize(st);
+	done(ctx, st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return IPSNET_EDB;
 	if (open_id[0] != '\0')
@@ -881,7 +954,7 @@ static int insert_trajectory(struct apply_ctx *ctx, const char *id,
 	for (size_t c = 0; c < ARRAY_SIZE(trajectory_date_columns); c++)
 		bind_text_or_null(st, 7 + (int)c, dates[c]);
 	bind_text_or_null(st, 15, close_reason);
-	rv = step_done(st);
+	rv = step_done(ctx, st);
 	if (rv != 0)
 		return rv;
 
@@ -901,7 +974,7 @@ static int insert_trajectory(struct apply_ctx *ctx, const char *id,
 			rv = IPSNET_EDB;
 		sqlite3_reset(st);
 	}
-	sqlite3_finalize(st);
+	done(ctx, st);
 	return rv;
 }
 
@@ -998,14 +1071,14 @@ static int move_trajectory(struct apply_ctx *ctx)
 		 "%s = ?3, close_reason = coalesce(?4, close_reason) WHERE "
 		 "id = ?1",
 		 trajectory_date_column(t.status, m->to));
-	rv = prepare(ctx, sql, &st);
+	rv = prepare_built(ctx, sql, &st);
 	if (rv != 0)
 		return rv;
 	sqlite3_bind_text(st, 1, m->trajectory_id, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 2, m->to);
 	sqlite3_bind_text(st, 3, on, -1, SQLITE_STATIC);
 	bind_text_or_null(st, 4, m->reason);
-	rv = step_done(st);
+	rv = step_done(ctx, st);
 	if (rv != 0)
 		return rv;
 	rv =
@@ -1019,7 +1092,7 @@ static int move_trajectory(struct apply_ctx *ctx)
 	sqlite3_bind_int64(st, 2, t.steps + 1);
 	sqlite3_bind_int(st, 3, m->to);
 	sqlite3_bind_text(st, 4, on, -1, SQLITE_STATIC);
-	rv = step_done(st);
+	rv = step_done(ctx, st);
 	if (rv != 0)
 		return rv;
 	return respond_entity(ctx, E_TRAJECTORY, m->trajectory_id);
@@ -1164,7 +1237,7 @@ static int check_funder(struct apply_ctx *ctx, const char *client_id,
 		benefit = sqlite3_column_int(st, 0);
 		util_strlcpy(municipality, col(st, 1), sizeof(municipality));
 	}
-	sqlite3_finalize(st);
+	done(ctx, st);
 	if (rc != SQLITE_ROW)
 		return IPSNET_EDB;
 	rv = org_lookup(ctx, funder, &kind, cbs, sizeof(cbs));
@@ -1221,7 +1294,7 @@ static int consent_live(struct apply_ctx *ctx, const char *client_id,
 	sqlite3_bind_text(st, 3, today(ctx, day), -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
 	*live = rc == SQLITE_ROW;
-	sqlite3_finalize(st);
+	done(ctx, st);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : IPSNET_EDB;
 }
 
@@ -1300,7 +1373,7 @@ static int request_funding(struct apply_ctx *ctx)
 	char waiting[JOURNAL_ID_MAX] = "";
 	if (rc == SQLITE_ROW)
 		util_strlcpy(waiting, col(st, 0), sizeof(waiting));
-	sqlite3_finalize(st);
+	done(ctx, st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return IPSNET_EDB;
 	if (rc == SQLITE_ROW && !other)
@@ -1326,7 +1399,7 @@ static int request_funding(struct apply_ctx *ctx)
 	sqlite3_bind_int(st, 7, FS(REQUESTED));
 	sqlite3_bind_text(st, 8, today(ctx, day), -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 9, ctx->actor->org, -1, SQLITE_STATIC);
-	rv = step_done(st);
+	rv = step_done(ctx, st);
 	if (rv != 0)
 		return rv;
 	return respond_entity(ctx, E_FUNDING, m->funding_id);
@@ -1364,7 +1437,7 @@ static int decide_funding(struct apply_ctx *ctx)
 		status = sqlite3_column_int(st, 4);
 		util_strlcpy(requested_on, col(st, 5), sizeof(requested_on));
 	}
-	sqlite3_finalize(st);
+	done(ctx, st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return IPSNET_EDB;
 	rv = client_facts(ctx, client_id, &pc);
@@ -1414,7 +1487,7 @@ static int decide_funding(struct apply_ctx *ctx)
 	sqlite3_bind_text(st, 3, on, -1, SQLITE_STATIC);
 	bind_text_or_null(st, 4, m->reference);
 	bind_text_or_null(st, 5, m->reason);
-	rv = step_done(st);
+	rv = step_done(ctx, st);
 	if (rv != 0)
 		return rv;
 	return respond_entity(ctx, E_FUNDING, m->funding_id);
@@ -1492,7 +1565,7 @@ static int add_job(struct apply_ctx *ctx)
 	bind_text_or_null(st, 6, end);
 	sqlite3_bind_double(st, 7, m->hours_per_week);
 	sqlite3_bind_int(st, 8, m->competitive ? 1 : 0);
-	rv = step_done(st);
+	rv = step_done(ctx, st);
 	if (rv != 0)
 		return rv;
 	return respond_entity(ctx, E_JOB, m->job_id);
@@ -1522,7 +1595,7 @@ static int end_job(struct apply_ctx *ctx)
 		util_strlcpy(start, col(st, 2), sizeof(start));
 		util_strlcpy(ended, col(st, 3), sizeof(ended));
 	}
-	sqlite3_finalize(st);
+	done(ctx, st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return IPSNET_EDB;
 	rv = client_facts(ctx, client_id, &pc);
@@ -1554,7 +1627,7 @@ static int end_job(struct apply_ctx *ctx)
 		return rv;
 	sqlite3_bind_text(st, 1, m->job_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, end, -1, SQLITE_STATIC);
-	rv = step_done(st);
+	rv = step_done(ctx, st);
 	if (rv != 0)
 		return rv;
 	return respond_entity(ctx, E_JOB, m->job_id);
@@ -1616,7 +1689,7 @@ static int record_fidelity(struct apply_ctx *ctx)
 	sqlite3_bind_text(st, 6, apply_fidelity_band(total), -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 7, independent ? 1 : 0);
 	sqlite3_bind_text(st, 8, ctx->actor->org, -1, SQLITE_STATIC);
-	rv = step_done(st);
+	rv = step_done(ctx, st);
 	if (rv != 0)
 		return rv;
 	return respond_entity(ctx, E_REVIEW, m->review_id);
@@ -1662,7 +1735,7 @@ static int put_program(struct apply_ctx *ctx)
 	bool owner_is_ggz =
 	    rc == SQLITE_ROW &&
 	    strcmp((const char *)sqlite3_column_text(st, 0), "GGZ") == 0;
-	sqlite3_finalize(st);
+	done(ctx, st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return IPSNET_EDB;
 	if (!owner_is_ggz)
@@ -1683,7 +1756,7 @@ static int put_program(struct apply_ctx *ctx)
 		util_strlcpy(owner, (const char *)sqlite3_column_text(st, 1),
 			     sizeof(owner));
 	}
-	sqlite3_finalize(st);
+	done(ctx, st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return IPSNET_EDB;
 	if (m->expected_version == 0 && current != 0)
@@ -1721,7 +1794,7 @@ static int put_program(struct apply_ctx *ctx)
 	sqlite3_bind_text(st, 4, m->name, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 5, (int)m->region);
 	sqlite3_bind_int(st, 6, (int)m->specialists);
-	rv = step_done(st);
+	rv = step_done(ctx, st);
 	if (rv != 0)
 		return rv;
 

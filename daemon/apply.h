@@ -17,8 +17,16 @@
 #include "ipsnet.pb-c.h"
 #include "journal.h"
 
+/* Prepared statements kept between changes on one connection (the
+ * writer's): a change reuses them instead of compiling its SQL again. */
+struct apply_stmts;
+struct apply_stmts *apply_stmts_new(void);
+/* Finalizes every statement: before the connection closes. */
+void apply_stmts_free(struct apply_stmts *c);
+
 struct apply_ctx {
 	sqlite3 *db;
+	struct apply_stmts *stmts; /* NULL: statements are not kept */
 	const struct journal_actor *actor;
 	const Ipsnet__V1__Envelope *req;
 	int64_t time_us; /* the entry's time */

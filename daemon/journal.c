@@ -57,6 +57,7 @@ struct journal {
 	sqlite3_stmt *st_lookup;
 	sqlite3_stmt *st_append;
 	sqlite3_stmt *st_audit;
+	struct apply_stmts *stmts; /* the apply functions' statements */
 	uint64_t head_seq;
 	uint8_t head_hash[JOURNAL_HASH_BYTES];
 	bool writes_stopped;
@@ -378,6 +379,7 @@ static int apply_one(struct journal *j, struct journal_change *c,
 
 	struct apply_ctx ctx = {
 	    .db = j->wdb,
+	    .stmts = j->stmts,
 	    .actor = &c->actor,
 	    .req = c->req,
 	    .time_us = (int64_t)util_now_us(),
@@ -933,6 +935,12 @@ int journal_open(struct journal **out, uv_loop_t *loop, const char *path,
 	rv = prepare_writer(j, err, errlen);
 	if (rv != 0)
 		goto err_after_db;
+	j->stmts = apply_stmts_new();
+	if (j->stmts == NULL) {
+		snprintf(err, errlen, "out of memory");
+		rv = IPSNET_ENOMEM;
+		goto err_after_db;
+	}
 	rv = load_head(j, err, errlen);
 	if (rv != 0)
 		goto err_after_db;
@@ -985,6 +993,7 @@ err_after_db:
 	sqlite3_finalize(j->st_lookup);
 	sqlite3_finalize(j->st_append);
 	sqlite3_finalize(j->st_audit);
+	apply_stmts_free(j->stmts);
 	sqlite3_close(j->wdb);
 err:
 	ipsnet_free(j);
@@ -1023,6 +1032,7 @@ void journal_free(struct journal *j)
 	sqlite3_finalize(j->st_lookup);
 	sqlite3_finalize(j->st_append);
 	sqlite3_finalize(j->st_audit);
+	apply_stmts_free(j->stmts);
 	sqlite3_close(j->wdb);
 	pthread_cond_destroy(&j->checkpoint_cv);
 	pthread_cond_destroy(&j->reader_cv);
