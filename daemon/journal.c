@@ -58,6 +58,7 @@ struct journal {
 	sqlite3_stmt *st_append;
 	sqlite3_stmt *st_audit;
 	struct apply_stmts *stmts; /* the apply functions' statements */
+	sqlite3_stmt *st_savepoint, *st_release, *st_rollback_to;
 	uint64_t head_seq;
 	uint8_t head_hash[JOURNAL_HASH_BYTES];
 	bool writes_stopped;
@@ -235,6 +236,15 @@ static const char *db_failure_sentence(sqlite3 *db, char *buf, size_t cap)
 		 "try again later",
 		 what);
 	return buf;
+}
+
+/* Runs a prepared statement that returns no rows (the savepoints, which
+ * every change goes through: compiled once). */
+static int run(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : IPSNET_EDB;
 }
 
 static int exec(sqlite3 *db, const char *sql)
@@ -470,7 +480,7 @@ static void process_batch(struct journal *j, struct journal_change *batch)
 		return;
 	}
 	for (struct journal_change *c = batch; c != NULL; c = c->next) {
-		if (exec(j->wdb, "SAVEPOINT change") != 0) {
+		if (run(j->st_savepoint) != 0) {
 			failed = true;
 			break;
 		}
@@ -493,7 +503,7 @@ static void process_batch(struct journal *j, struct journal_change *batch)
 					     "change (logged)",
 					     sizeof(c->message));
 			}
-			if (exec(j->wdb, "ROLLBACK TO change") != 0) {
+			if (run(j->st_rollback_to) != 0) {
 				failed = true;
 				break;
 			}
@@ -504,7 +514,7 @@ static void process_batch(struct journal *j, struct journal_change *batch)
 			failed = true;
 			break;
 		}
-		if (exec(j->wdb, "RELEASE change") != 0) {
+		if (run(j->st_release) != 0) {
 			failed = true;
 			break;
 		}
@@ -855,7 +865,16 @@ static int prepare_writer(struct journal *j, char *err, size_t errlen)
 		"INSERT INTO audit (time_us, org, user, client_id, action, "
 		"object, result, peer) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 		-1, SQLITE_PREPARE_PERSISTENT, &j->st_audit,
-		NULL) != SQLITE_OK) {
+		NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(j->wdb, "SAVEPOINT change", -1,
+			       SQLITE_PREPARE_PERSISTENT, &j->st_savepoint,
+			       NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(j->wdb, "RELEASE change", -1,
+			       SQLITE_PREPARE_PERSISTENT, &j->st_release,
+			       NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(j->wdb, "ROLLBACK TO change", -1,
+			       SQLITE_PREPARE_PERSISTENT, &j->st_rollback_to,
+			       NULL) != SQLITE_OK) {
 		snprintf(err, errlen,
 			 "the database '%s' has no journal: run 'ipsnetd "
 			 "init' (%s)",
@@ -993,6 +1012,9 @@ err_after_db:
 	sqlite3_finalize(j->st_lookup);
 	sqlite3_finalize(j->st_append);
 	sqlite3_finalize(j->st_audit);
+	sqlite3_finalize(j->st_savepoint);
+	sqlite3_finalize(j->st_release);
+	sqlite3_finalize(j->st_rollback_to);
 	apply_stmts_free(j->stmts);
 	sqlite3_close(j->wdb);
 err:
@@ -1032,6 +1054,9 @@ void journal_free(struct journal *j)
 	sqlite3_finalize(j->st_lookup);
 	sqlite3_finalize(j->st_append);
 	sqlite3_finalize(j->st_audit);
+	sqlite3_finalize(j->st_savepoint);
+	sqlite3_finalize(j->st_release);
+	sqlite3_finalize(j->st_rollback_to);
 	apply_stmts_free(j->stmts);
 	sqlite3_close(j->wdb);
 	pthread_cond_destroy(&j->checkpoint_cv);

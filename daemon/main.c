@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sqlite3.h>
 #include <uv.h>
 
 #include "alloc.h"
@@ -277,6 +278,10 @@ int main(int argc, char **argv)
 	int rv;
 
 	signal(SIGPIPE, SIG_IGN);
+	/* SQLite's memory statistics take a global mutex on every allocation,
+	 * which the writer, readers and checkpointer would share; nothing
+	 * here reads them. Before SQLite is first used. */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	if (parse_args(argc, argv, &o) != 0)
 		return 2;
 	cfg = ipsnet_malloc(sizeof(*cfg));
