@@ -21,6 +21,17 @@
 /* The writer's page cache, KiB: the indexes of a large journal. */
 #define WRITER_CACHE_KIB 65536
 
+/* Appends the chain first..last (linked by next) to the queue head..tail:
+ * every queue here, to and from the threads, is one of these. Under mu. */
+#define QUEUE_APPEND(head, tail, first, last)                                  \
+	do {                                                                   \
+		if ((tail) != NULL)                                            \
+			(tail)->next = (first);                                \
+		else                                                           \
+			(head) = (first);                                      \
+		(tail) = (last);                                               \
+	} while (0)
+
 struct journal {
 	uv_loop_t *loop;
 	uv_async_t async;
@@ -586,11 +597,7 @@ static void writer_audits(struct journal *j)
 		last = last->next;
 	process_audits(j, audits);
 	pthread_mutex_lock(&j->mu);
-	if (j->adone_tail != NULL)
-		j->adone_tail->next = audits;
-	else
-		j->adone_head = audits;
-	j->adone_tail = last;
+	QUEUE_APPEND(j->adone_head, j->adone_tail, audits, last);
 	pthread_mutex_unlock(&j->mu);
 	uv_async_send(&j->async);
 }
@@ -624,11 +631,7 @@ static void *writer_main(void *arg)
 		process_batch(j, batch);
 
 		pthread_mutex_lock(&j->mu);
-		if (j->done_tail != NULL)
-			j->done_tail->next = batch;
-		else
-			j->done_head = batch;
-		j->done_tail = last;
+		QUEUE_APPEND(j->done_head, j->done_tail, batch, last);
 		j->stats.batches++;
 		j->stats.changes += n;
 		j->stats.head_seq = j->head_seq;
@@ -737,11 +740,7 @@ static void *reader_main(void *arg)
 		r->next = NULL;
 		r->err = open_rv != 0 ? IPSNET_EUNAVAILABLE : r->fn(db, r);
 		pthread_mutex_lock(&j->mu);
-		if (j->rdone_tail != NULL)
-			j->rdone_tail->next = r;
-		else
-			j->rdone_head = r;
-		j->rdone_tail = r;
+		QUEUE_APPEND(j->rdone_head, j->rdone_tail, r, r);
 		pthread_mutex_unlock(&j->mu);
 		uv_async_send(&j->async);
 	}
@@ -800,11 +799,7 @@ void journal_submit(struct journal *j, struct journal_change *c)
 	c->replayed = false;
 	c->seq = 0;
 	pthread_mutex_lock(&j->mu);
-	if (j->wq_tail != NULL)
-		j->wq_tail->next = c;
-	else
-		j->wq_head = c;
-	j->wq_tail = c;
+	QUEUE_APPEND(j->wq_head, j->wq_tail, c, c);
 	pthread_mutex_unlock(&j->mu);
 	/* After unlocking: the writer wakes to a free lock. */
 	pthread_cond_signal(&j->writer_cv);
@@ -815,11 +810,7 @@ void journal_read(struct journal *j, struct journal_read *r)
 	r->next = NULL;
 	r->err = 0;
 	pthread_mutex_lock(&j->mu);
-	if (j->rq_tail != NULL)
-		j->rq_tail->next = r;
-	else
-		j->rq_head = r;
-	j->rq_tail = r;
+	QUEUE_APPEND(j->rq_head, j->rq_tail, r, r);
 	pthread_cond_signal(&j->reader_cv);
 	pthread_mutex_unlock(&j->mu);
 }
@@ -829,11 +820,7 @@ void journal_audit(struct journal *j, struct journal_audit *a)
 	a->next = NULL;
 	a->err = 0;
 	pthread_mutex_lock(&j->mu);
-	if (j->aq_tail != NULL)
-		j->aq_tail->next = a;
-	else
-		j->aq_head = a;
-	j->aq_tail = a;
+	QUEUE_APPEND(j->aq_head, j->aq_tail, a, a);
 	pthread_cond_signal(&j->writer_cv);
 	pthread_mutex_unlock(&j->mu);
 }
