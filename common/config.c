@@ -749,50 +749,36 @@ static int server_section(struct parse *ps, const char *name)
 	return 0;
 }
 
-static int server_key(struct parse *ps, const char *name, const char *value)
+/* A key of a section whose keys are a table ([server], [report]): set once,
+ * parsed by its type. An unknown key is refused with the table's names, so
+ * the sentence can never fall behind the table. */
+static int table_key(struct parse *ps, const char *section,
+		     const struct server_key *keys, size_t n, int *lines,
+		     const char *name, const char *value)
 {
 	char why[256];
 
-	for (size_t i = 0; i < N_SERVER_KEYS; i++) {
-		const struct server_key *k = &server_keys[i];
+	for (size_t i = 0; i < n; i++) {
+		const struct server_key *k = &keys[i];
 		if (strcmp(name, k->name) != 0)
 			continue;
-		if (once(ps, &ps->server_lines[i], name) != 0)
+		if (once(ps, &lines[i], name) != 0)
 			return ps->rv;
 		if (set_server_key((char *)ps->cfg + k->offset, k, value, why,
 				   sizeof(why)) != 0)
 			return parse_fail(ps, "%s", why);
 		return 0;
 	}
-	return parse_fail(ps,
-			  "unknown key '%s' in [server]; the keys are listen, "
-			  "database, ca, cert, key, crl, tls_min_version, "
-			  "max_connections, max_frame_bytes, "
-			  "handshake_timeout_ms, idle_timeout_ms, "
-			  "max_inflight, send_buffer_bytes and log_level",
-			  name);
-}
-
-static int report_key(struct parse *ps, const char *name, const char *value)
-{
-	char why[256];
-
-	for (size_t i = 0; i < N_REPORT_KEYS; i++) {
-		const struct server_key *k = &report_keys[i];
-		if (strcmp(name, k->name) != 0)
-			continue;
-		if (once(ps, &ps->report_lines[i], name) != 0)
-			return ps->rv;
-		if (set_server_key((char *)ps->cfg + k->offset, k, value, why,
-				   sizeof(why)) != 0)
-			return parse_fail(ps, "%s", why);
-		return 0;
+	char known[512] = "";
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(known);
+		snprintf(known + len, sizeof(known) - len, "%s%s",
+			 i == 0 ? "" : i + 1 == n ? " and " : ", ", keys[i].name);
 	}
-	return parse_fail(ps,
-			  "unknown key '%s' in [report]; the keys are "
-			  "sustained_months and small_count_threshold",
-			  name);
+	return parse_fail(ps, "unknown key '%s' in [%s]; the keys are %s", name,
+			  section, known);
 }
+
 
 static int org_key(struct parse *ps, const char *name, const char *value)
 {
@@ -856,10 +842,12 @@ static int server_handler(void *user, const char *section, const char *name,
 		return 0;
 	switch (ps->section) {
 	case SEC_SERVER:
-		server_key(ps, name, value);
+		table_key(ps, "server", server_keys, N_SERVER_KEYS,
+			  ps->server_lines, name, value);
 		break;
 	case SEC_REPORT:
-		report_key(ps, name, value);
+		table_key(ps, "report", report_keys, N_REPORT_KEYS,
+			  ps->report_lines, name, value);
 		break;
 	case SEC_ORG:
 		org_key(ps, name, value);
