@@ -12,6 +12,8 @@
 set -euo pipefail
 
 prog=$(basename "$0")
+# shellcheck source=tests/bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 usage() {
 	cat <<EOF
@@ -38,11 +40,6 @@ usage: $prog --ipsnetd FILE --load FILE --baseline FILE --certs DIR
 EOF
 }
 
-die() {
-	echo "$prog: $*" >&2
-	exit 1
-}
-
 ipsnetd=
 load=
 baseline=
@@ -54,10 +51,6 @@ inflights=${BENCH_INFLIGHT:-"1 8"}
 baseline_duration=${BENCH_BASELINE_DURATION:-5}
 base_dir=${BENCH_DIR:-${TMPDIR:-/tmp}}
 keep=no
-
-need() {
-	[ "$2" -ge 2 ] || die "$1 needs a value"
-}
 
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -104,16 +97,7 @@ stop_daemon() {
 	local pid=$daemon_pid
 	[ -n "$pid" ] || return 0
 	daemon_pid=
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for _ in $(seq 1 300); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		echo "$prog: ipsnetd (pid $pid) did not stop within 30 s of SIGTERM; killing it" >&2
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || true
+	stop_pid "$pid"
 }
 
 cleanup() {
@@ -158,19 +142,7 @@ EOF
 
 # Starts the daemon of DIR; sets daemon_pid and port.
 start_daemon() {
-	local dir=$1
-	"$ipsnetd" --config "$dir/ipsnetd.conf" 2>"$dir/ipsnetd.log" &
-	daemon_pid=$!
-	port=
-	for _ in $(seq 1 100); do
-		port=$(sed -n 's/.*msg=listening .*addr=127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' \
-			"$dir/ipsnetd.log" | head -n 1)
-		[ -z "$port" ] || return 0
-		kill -0 "$daemon_pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	cat "$dir/ipsnetd.log" >&2
-	die "ipsnetd did not log msg=listening within 10 s"
+	start_daemon_in "$1" 10
 }
 
 # The value of KEY=VALUE in a line of logfmt-like text.

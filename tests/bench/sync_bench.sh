@@ -16,6 +16,8 @@
 set -euo pipefail
 
 prog=$(basename "$0")
+# shellcheck source=tests/bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 usage() {
 	cat <<EOF
@@ -31,15 +33,6 @@ usage: $prog --ipsnetd FILE --load FILE --bench FILE --certs DIR
                    (default \$BENCH_DIR, else \${TMPDIR:-/tmp}/ipsnet-sync-bench)
   --runs N         catch-up runs, the median reported (default 3)
 EOF
-}
-
-die() {
-	echo "$prog: $*" >&2
-	exit 1
-}
-
-need() {
-	[ "$2" -ge 2 ] || die "$1 needs a value"
 }
 
 ipsnetd=
@@ -82,20 +75,6 @@ ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 mkdir -p "$work"
 daemon_pid=
 hold_pid=
-
-stop_pid() { # PID
-	local pid=$1
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for _ in $(seq 1 300); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		echo "$prog: pid $pid did not stop within 30 s of SIGTERM; killing it" >&2
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || true
-}
 
 cleanup() {
 	local rc=$?
@@ -147,19 +126,7 @@ EOF
 [ -f "$work/ipsnet.db" ] || "$ipsnetd" init --config "$work/ipsnetd.conf" >/dev/null
 
 start_daemon() {
-	: >"$work/ipsnetd.log"
-	"$ipsnetd" --config "$work/ipsnetd.conf" 2>"$work/ipsnetd.log" &
-	daemon_pid=$!
-	port=
-	for _ in $(seq 1 600); do
-		port=$(sed -n 's/.*msg=listening .*addr=127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' \
-			"$work/ipsnetd.log" | head -n 1)
-		[ -z "$port" ] || return 0
-		kill -0 "$daemon_pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	cat "$work/ipsnetd.log" >&2
-	die "ipsnetd did not log msg=listening within 60 s"
+	start_daemon_in "$work" 60
 }
 
 head_seq() {
