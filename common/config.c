@@ -236,6 +236,7 @@ static const struct server_key server_keys[] = {
     U32_KEY(idle_timeout_ms, 1000, 86400000),
     U32_KEY(max_inflight, 1, 65536),
     U32_KEY(send_buffer_bytes, 65536, 67108864),
+    U32_KEY(delivery_threads, 0, 64),
     STR_KEY(log_level, KEY_LEVEL),
 };
 

@@ -16,6 +16,8 @@
  *   idle_timeout_ms = 300000
  *   max_inflight = 64
  *   send_buffer_bytes = 1048576    ; queued for a subscriber before it falls back
+ *   delivery_threads = 0           ; threads writing live events, the loop's
+ *                                  ; included; 0: one per CPU
  *   log_level = info
  *
  *   [report]
@@ -88,6 +90,7 @@ struct server_config {
 	uint32_t idle_timeout_ms;
 	uint32_t max_inflight;
 	uint32_t send_buffer_bytes; /* 64 KiB..64 MiB */
+	uint32_t delivery_threads;  /* 0..64; 0: one per CPU */
 	char log_level[16];
 	struct {
 		uint32_t sustained_months;      /* 1..120 */

@@ -1,7 +1,9 @@
 #include "stream.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
@@ -27,6 +29,7 @@ struct write_req {
 static _Thread_local char read_buf[READ_BUF_BYTES];
 
 static void close_cb(uv_handle_t *h);
+static int skip_sent(struct ipsnet_stream *s, size_t n);
 static void pump(struct ipsnet_stream *s);
 
 static void record(struct ipsnet_stream *s, int err, const char *reason)
@@ -85,17 +88,8 @@ static int flush(struct ipsnet_stream *s)
 		if (took < 0 && took != UV_EAGAIN && took != UV_ENOSYS)
 			return IPSNET_EIO;
 		if (took > 0) {
-			uint8_t skip[4096];
-			s->bytes_out += (size_t)took;
-			for (size_t left = (size_t)took; left > 0;) {
-				int r = BIO_read(s->wbio, skip,
-						 left < sizeof(skip)
-						     ? (int)left
-						     : (int)sizeof(skip));
-				if (r <= 0)
-					return IPSNET_ETLS;
-				left -= (size_t)r;
-			}
+			if (skip_sent(s, (size_t)took) != 0)
+				return IPSNET_ETLS;
 			n -= (size_t)took;
 		}
 	}
@@ -507,6 +501,78 @@ int stream_send_framed(struct ipsnet_stream *s, const uint8_t *frames,
 	if (len > INT32_MAX)
 		return IPSNET_EFRAME_TOO_LARGE;
 	return write_plain(s, frames, len);
+}
+
+/* Drops n bytes that went to the kernel from the front of the TLS buffer. */
+static int skip_sent(struct ipsnet_stream *s, size_t n)
+{
+	uint8_t skip[4096];
+	s->bytes_out += n;
+	while (n > 0) {
+		int r = BIO_read(s->wbio, skip,
+				 n < sizeof(skip) ? (int)n : (int)sizeof(skip));
+		if (r <= 0)
+			return IPSNET_ETLS;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+int stream_send_framed_offloop(struct ipsnet_stream *s, const uint8_t *frames,
+			       size_t len)
+{
+	if (s->state != STREAM_OPEN || uv_is_closing((uv_handle_t *)&s->tcp))
+		return IPSNET_ECLOSED;
+	if (len == 0)
+		return 0;
+	if (len > INT32_MAX)
+		return IPSNET_EFRAME_TOO_LARGE;
+	/* No ERR_clear_error first: the error queue is this thread's, and a
+	 * failure is not looked into here, only cleared. */
+	if (SSL_write(s->ssl, frames, (int)len) <= 0) {
+		ERR_clear_error();
+		return IPSNET_ETLS;
+	}
+	/* Bytes queued with libuv go first: these wait for the loop. */
+	if (s->pending_writes != 0)
+		return 0;
+	uv_os_fd_t fd;
+	if (uv_fileno((uv_handle_t *)&s->tcp, &fd) != 0)
+		return IPSNET_ECLOSED;
+	char *data;
+	long pending = BIO_get_mem_data(s->wbio, &data);
+	if (pending <= 0)
+		return 0;
+	ssize_t took;
+	do
+		took = send(fd, data, (size_t)pending, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (took < 0 && errno == EINTR);
+	if (took < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS
+			   ? 0
+			   : IPSNET_EIO;
+	if (took == pending) {
+		s->bytes_out += (size_t)took;
+		(void)BIO_reset(s->wbio);
+		return 0;
+	}
+	return skip_sent(s, (size_t)took);
+}
+
+int stream_flush_pending(struct ipsnet_stream *s, int err)
+{
+	if (err == 0 && s->state == STREAM_OPEN)
+		err = flush(s);
+	if (err != 0 && err != IPSNET_ECLOSED)
+		stream_abort(s, err,
+			     err == IPSNET_ETLS ? "cannot encrypt for the peer"
+						: "cannot write to the peer");
+	return err;
+}
+
+size_t stream_backlog(const struct ipsnet_stream *s)
+{
+	return s->queued_bytes + BIO_ctrl_pending(s->wbio);
 }
 
 int stream_send(struct ipsnet_stream *s, const uint8_t *body, size_t len)

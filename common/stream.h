@@ -6,7 +6,8 @@
  * encrypted and queued with uv_write. Used the same way by the daemon (for
  * accepted connections) and by libipsnet (for outgoing ones).
  *
- * Every function is called on the loop thread. The struct is embedded in
+ * Every function is called on the loop thread, except
+ * stream_send_framed_offloop (see there). The struct is embedded in
  * its owner; the owner may free it only in on_close, after libuv has
  * finished with the handle. */
 #ifndef IPSNET_STREAM_H
@@ -108,6 +109,24 @@ int stream_send_parts(struct ipsnet_stream *s, const uint8_t *const *parts,
  * write: for many small frames at once. */
 int stream_send_framed(struct ipsnet_stream *s, const uint8_t *frames,
 		       size_t len);
+
+/* The same as stream_send_framed, but safe on another thread while the
+ * loop thread waits (a parallel fan-out): it touches this stream, its TLS
+ * object and its socket, never the loop. The frames are encrypted and go
+ * to the kernel when nothing is queued before them; what the socket does
+ * not take stays in the TLS buffer. Nothing is closed here: the loop
+ * thread must call stream_flush_pending afterwards with the result. */
+int stream_send_framed_offloop(struct ipsnet_stream *s, const uint8_t *frames,
+			       size_t len);
+
+/* Loop thread, after stream_send_framed_offloop: queues what it left with
+ * libuv, or with err (its result) closes the stream. Returns err, or the
+ * error of the queueing. */
+int stream_flush_pending(struct ipsnet_stream *s, int err);
+
+/* Bytes sent but not yet taken by the kernel (queued or still in the TLS
+ * buffer). */
+size_t stream_backlog(const struct ipsnet_stream *s);
 
 /* Serializes an Envelope and sends it as one frame. */
 int stream_send_envelope(struct ipsnet_stream *s,

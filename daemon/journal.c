@@ -58,9 +58,12 @@ struct journal {
 	struct journal_audit *adone_head, *adone_tail; /* back to the loop */
 	bool stopping;
 	struct journal_stats stats; /* published copy, under mu */
+	uint64_t unnotified_commit_us; /* the first commit that moved the
+					* head since the loop last looked,
+					* monotonic; 0: none (under mu) */
 
 	/* The loop's own. */
-	void (*on_commit)(void *arg, uint64_t head);
+	void (*on_commit)(void *arg, uint64_t head, uint64_t commit_us);
 	void *on_commit_arg;
 	uint64_t notified_head;
 
@@ -630,8 +633,12 @@ static void *writer_main(void *arg)
 			last = c;
 		}
 		process_batch(j, batch);
+		uint64_t committed_us = util_mono_us();
 
 		pthread_mutex_lock(&j->mu);
+		if (j->head_seq != j->stats.head_seq &&
+		    j->unnotified_commit_us == 0)
+			j->unnotified_commit_us = committed_us;
 		QUEUE_APPEND(j->done_head, j->done_tail, batch, last);
 		j->stats.batches++;
 		j->stats.changes += n;
@@ -759,6 +766,8 @@ static void async_cb(uv_async_t *a)
 	struct journal_read *rdone = j->rdone_head;
 	struct journal_audit *adone = j->adone_head;
 	uint64_t head = j->stats.head_seq;
+	uint64_t commit_us = j->unnotified_commit_us;
+	j->unnotified_commit_us = 0;
 	j->done_head = j->done_tail = NULL;
 	j->rdone_head = j->rdone_tail = NULL;
 	j->adone_head = j->adone_tail = NULL;
@@ -767,7 +776,7 @@ static void async_cb(uv_async_t *a)
 	if (head != j->notified_head) {
 		j->notified_head = head;
 		if (j->on_commit != NULL)
-			j->on_commit(j->on_commit_arg, head);
+			j->on_commit(j->on_commit_arg, head, commit_us);
 	}
 
 	while (done != NULL) {
@@ -1010,7 +1019,8 @@ err:
 	return rv;
 }
 
-void journal_on_commit(struct journal *j, void (*cb)(void *arg, uint64_t head),
+void journal_on_commit(struct journal *j,
+		       void (*cb)(void *arg, uint64_t head, uint64_t commit_us),
 		       void *arg)
 {
 	j->on_commit = cb;

@@ -33,13 +33,21 @@ static void maybe_finish(struct server *s)
 	    uv_is_closing((uv_handle_t *)&s->sig_term))
 		return;
 	struct journal_stats js;
+	struct sync_stats ss;
 	journal_stats(s->journal, &js);
+	sync_stats(s->sync, &ss);
 	log_info("stopped",
 		 "exit_code=%d journal_head_seq=%llu journal_batches=%llu "
-		 "journal_changes=%llu",
+		 "journal_changes=%llu live_deliveries=%llu "
+		 "live_commit_to_send_p50_ms=%.2f "
+		 "live_commit_to_send_p99_ms=%.2f "
+		 "live_commit_to_send_max_ms=%.2f sync_fallbacks=%llu",
 		 s->exit_code, (unsigned long long)js.head_seq,
 		 (unsigned long long)js.batches,
-		 (unsigned long long)js.changes);
+		 (unsigned long long)js.changes,
+		 (unsigned long long)ss.live_sent, ss.sent_p50_ms,
+		 ss.sent_p99_ms, ss.sent_max_ms,
+		 (unsigned long long)ss.fallbacks);
 	journal_close_handle(s->journal);
 	close_own_handles(s);
 }
@@ -313,7 +321,8 @@ int server__start(struct server *s, uv_loop_t *loop,
 	int rv = bind_listener(s, err, errlen);
 	if (rv != 0)
 		return rv;
-	if (sync_new(&s->sync, journal, s->cfg.send_buffer_bytes) != 0) {
+	if (sync_new(&s->sync, journal, s->cfg.send_buffer_bytes,
+		     s->cfg.delivery_threads) != 0) {
 		snprintf(err, errlen, "out of memory");
 		uv_close((uv_handle_t *)&s->listener, NULL);
 		return IPSNET_ENOMEM;

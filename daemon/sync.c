@@ -6,6 +6,7 @@
 #include "alloc.h"
 #include "apply.h"
 #include "conn.h"
+#include "fanout.h"
 #include "frame.h"
 #include "ipsnet_errors.h"
 #include "log.h"
@@ -14,6 +15,11 @@
 #include "server.h"
 #include "util.h"
 #include "validate.h"
+
+/* Commit-to-send times of live deliveries: buckets of 50 us up to 100 ms,
+ * the last one holding everything above. */
+#define SEND_BUCKET_US 50
+#define SEND_BUCKETS 2000
 
 #define PAGE_ROWS 512
 #define PAGE_BYTES (256 * 1024)
@@ -57,6 +63,8 @@ struct fetch {
 	struct sync_sub *sub; /* a catch-up page: its subscriber; live: NULL */
 	struct conn *held;    /* a catch-up page: its connection (see hold) */
 	uint64_t from, upto;  /* the range (from, upto] */
+	uint64_t commit_us;   /* live: when its first entry committed (0:
+			       * unknown) */
 	uint32_t limit;       /* rows at most; 0: no limit */
 	uint64_t last;        /* the last seq read */
 	int64_t today;        /* days since the epoch, for consent */
@@ -74,6 +82,24 @@ struct sync {
 	uint32_t n_subs;
 	uint32_t fetches;  /* reads in flight */
 	uint64_t fallbacks;
+	struct fanout *fanout;         /* the live fan-out's threads */
+	struct delivery *deliveries;   /* the live fan-out's work */
+	size_t n_deliveries, deliveries_cap;
+	uint64_t unfetched_commit_us; /* the first commit not yet in a live
+				       * fetch (0: none) */
+	uint64_t sent_hist[SEND_BUCKETS]; /* live: commit to send */
+	uint64_t sent_n, sent_max_us;
+};
+
+/* One subscriber's share of a fetch, on its way out. */
+struct delivery {
+	struct sync_sub *sub;
+	const struct fetch_org *o;
+	uint64_t last; /* the fetch's last seq */
+	int err;       /* of the stream (deliver_finish closes it) */
+	uint64_t sent_us; /* when the last byte went to the kernel or libuv */
+	bool all;      /* everything went; else the cursor stops before the
+			* first event that did not fit */
 };
 
 /* ---- entity kinds ------------------------------------------------------ */
@@ -460,14 +486,16 @@ static bool sub_gone(struct sync_sub *sub)
 	return sub->conn == NULL || !conn__open(sub->conn);
 }
 
-/* Sends what o holds after the subscriber's cursor, up to the send bound.
- * Returns true when all of it went; else the cursor stops before the first
- * event that did not fit. */
-static bool deliver(struct sync_sub *sub, const struct fetch_org *o,
-		    uint64_t last)
+/* Encrypts and writes what d->o holds after the subscriber's cursor, up to
+ * the send bound. Touches only the subscriber and its stream, so that it
+ * may run on a delivery thread while the loop waits; deliver_finish
+ * follows on the loop thread. */
+static void deliver(struct delivery *d)
 {
-	struct sync *s = sub->sync;
+	struct sync_sub *sub = d->sub;
+	const struct fetch_org *o = d->o;
 	struct ipsnet_stream *st = &sub->conn->stream;
+	size_t bound = sub->sync->send_bound;
 	size_t i = 0;
 	while (i < o->n && o->evs[i].seq <= sub->cursor)
 		i++;
@@ -484,16 +512,38 @@ static bool deliver(struct sync_sub *sub, const struct fetch_org *o,
 			len += o->evs[i++].len;
 		if (len == 0)
 			len = o->evs[i++].len; /* one event above a chunk */
-		if (st->queued_bytes + len > s->send_bound) {
+		if (stream_backlog(st) + len > bound) {
 			sub->cursor = o->evs[first].seq - 1;
-			return false;
+			return;
 		}
-		if (stream_send_framed(st, o->buf + o->evs[first].off, len) !=
-		    0)
-			return false;
+		d->err = stream_send_framed_offloop(
+		    st, o->buf + o->evs[first].off, len);
+		if (d->err != 0)
+			return;
 	}
-	sub->cursor = last;
-	return true;
+	sub->cursor = d->last;
+	d->all = true;
+	d->sent_us = util_mono_us();
+}
+
+static void deliver_at(void *arg, size_t i)
+{
+	struct sync *s = arg;
+	deliver(&s->deliveries[i]);
+}
+
+static void fall_back(struct sync_sub *sub);
+
+/* Loop thread, after deliver: what the socket did not take goes to libuv;
+ * a failed stream closes; a subscriber that could not take everything
+ * falls back. Returns true when everything went. */
+static bool deliver_finish(struct delivery *d)
+{
+	if (stream_flush_pending(&d->sub->conn->stream, d->err) != 0)
+		return false;
+	if (!d->all)
+		fall_back(d->sub);
+	return d->all;
 }
 
 static void send_push(struct sync_sub *sub, Ipsnet__V1__Envelope *env)
@@ -589,6 +639,42 @@ static void fetch_page(struct sync_sub *sub)
 	journal_read(s->journal, &f->r);
 }
 
+static int grow_deliveries(struct sync *s)
+{
+	size_t cap = s->deliveries_cap == 0 ? 64 : 2 * s->deliveries_cap;
+	struct delivery *d =
+	    ipsnet_realloc(s->deliveries, cap * sizeof(*s->deliveries));
+	if (d == NULL)
+		return IPSNET_ENOMEM;
+	s->deliveries = d;
+	s->deliveries_cap = cap;
+	return 0;
+}
+
+static void count_sent(struct sync *s, uint64_t us)
+{
+	size_t b = us / SEND_BUCKET_US;
+	s->sent_hist[b < SEND_BUCKETS ? b : SEND_BUCKETS - 1]++;
+	s->sent_n++;
+	if (us > s->sent_max_us)
+		s->sent_max_us = us;
+}
+
+/* The p-th percentile of the commit-to-send times, in ms (the upper edge
+ * of its bucket). */
+static double sent_pct(const struct sync *s, double p)
+{
+	if (s->sent_n == 0)
+		return 0;
+	uint64_t want = (uint64_t)(p / 100.0 * (double)s->sent_n + 0.5), seen = 0;
+	for (size_t b = 0; b < SEND_BUCKETS; b++) {
+		seen += s->sent_hist[b];
+		if (seen >= want && seen > 0)
+			return (double)((b + 1) * SEND_BUCKET_US) / 1000.0;
+	}
+	return (double)s->sent_max_us / 1000.0;
+}
+
 static void live_done(struct sync *s, struct fetch *f)
 {
 	s->live = NULL;
@@ -605,9 +691,23 @@ static void live_done(struct sync *s, struct fetch *f)
 			fetch_page(sub);
 			continue;
 		}
-		if (!deliver(sub, o, f->upto))
-			fall_back(sub);
+		if (s->n_deliveries == s->deliveries_cap && grow_deliveries(s) != 0) {
+			sub->mode = SUB_CATCHUP; /* it reads the range itself */
+			fetch_page(sub);
+			continue;
+		}
+		s->deliveries[s->n_deliveries++] =
+		    (struct delivery){.sub = sub, .o = o, .last = f->upto};
 	}
+	/* The loop waits while the records are encrypted and written: no
+	 * other work of the loop touches these subscribers meanwhile. */
+	fanout_run(s->fanout, s->n_deliveries, deliver_at, s);
+	for (size_t i = 0; i < s->n_deliveries; i++) {
+		struct delivery *d = &s->deliveries[i];
+		if (deliver_finish(d) && f->commit_us != 0)
+			count_sent(s, d->sent_us - f->commit_us);
+	}
+	s->n_deliveries = 0;
 	if (f->r.err == 0)
 		s->live_seq = f->upto;
 	else
@@ -635,11 +735,10 @@ static void page_done(struct sync *s, struct fetch *f)
 			    "the subscription cannot read the journal", "error");
 		return;
 	}
-	if (!deliver(sub, &f->orgs[0], f->last)) {
-		fall_back(sub);
-		return;
-	}
-	place(sub);
+	struct delivery d = {.sub = sub, .o = &f->orgs[0], .last = f->last};
+	deliver(&d);
+	if (deliver_finish(&d))
+		place(sub);
 }
 
 static void fetch_done(struct journal_read *r)
@@ -679,18 +778,23 @@ static void start_live(struct sync *s)
 	if (f->n_orgs == 0) {
 		/* Nobody is listening: the range passes unread. */
 		s->live_seq = s->head;
+		s->unfetched_commit_us = 0;
 		fetch_free(f);
 		return;
 	}
+	f->commit_us = s->unfetched_commit_us;
+	s->unfetched_commit_us = 0;
 	s->live = f;
 	s->fetches++;
 	journal_read(s->journal, &f->r);
 }
 
-static void on_commit(void *arg, uint64_t head)
+static void on_commit(void *arg, uint64_t head, uint64_t commit_us)
 {
 	struct sync *s = arg;
 	s->head = head;
+	if (s->unfetched_commit_us == 0)
+		s->unfetched_commit_us = commit_us;
 	start_live(s);
 }
 
@@ -791,11 +895,20 @@ void sync__conn_closed(struct sync_sub *sub)
 
 /* ---- life -------------------------------------------------------------- */
 
-int sync_new(struct sync **out, struct journal *j, size_t send_bound)
+int sync_new(struct sync **out, struct journal *j, size_t send_bound,
+	     unsigned threads)
 {
 	struct sync *s = ipsnet_calloc(1, sizeof(*s));
 	if (s == NULL)
 		return IPSNET_ENOMEM;
+	if (threads == 0) {
+		unsigned cpus = uv_available_parallelism();
+		threads = cpus < 1 ? 1 : cpus > 8 ? 8 : cpus;
+	}
+	if (fanout_new(&s->fanout, threads - 1) != 0) {
+		ipsnet_free(s);
+		return IPSNET_ENOMEM;
+	}
 	struct journal_stats js;
 	journal_stats(j, &js);
 	s->journal = j;
@@ -820,6 +933,10 @@ void sync_stats(struct sync *s, struct sync_stats *out)
 		out->live += sub->mode == SUB_LIVE;
 	out->live_seq = s->live_seq;
 	out->fallbacks = s->fallbacks;
+	out->live_sent = s->sent_n;
+	out->sent_p50_ms = sent_pct(s, 50);
+	out->sent_p99_ms = sent_pct(s, 99);
+	out->sent_max_ms = (double)s->sent_max_us / 1000.0;
 }
 
 void sync_free(struct sync *s)
@@ -828,5 +945,7 @@ void sync_free(struct sync *s)
 		return;
 	while (s->subs != NULL)
 		sub_free(s->subs);
+	fanout_free(s->fanout);
+	ipsnet_free(s->deliveries);
 	ipsnet_free(s);
 }

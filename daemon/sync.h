@@ -7,7 +7,9 @@
  * per subscriber at a time, live one range per commit for every
  * organisation that has live subscribers (policy is checked there, at the
  * moment of delivery, so a consent withdrawal stops the flow at once). The
- * loop thread only copies ready frames into the connections. A connection
+ * loop thread only copies ready frames into the connections; with many live
+ * subscribers it does so together with delivery threads (fanout.h), one
+ * subscriber per thread at a time, while it waits. A connection
  * whose send buffer is full (sync_send_bound bytes queued) is never waited
  * for: it drops back to catching up from the database when it drains. */
 #ifndef IPSNETD_SYNC_H
@@ -28,11 +30,17 @@ struct sync_stats {
 	uint32_t live;
 	uint64_t live_seq;     /* live delivery has reached this seq */
 	uint64_t fallbacks;    /* times a slow subscriber fell back */
+	/* Live deliveries, and the time from an entry's commit until its
+	 * bytes were handed to the kernel (or to libuv's queue), in ms. */
+	uint64_t live_sent;
+	double sent_p50_ms, sent_p99_ms, sent_max_ms;
 };
 
 /* The daemon's one sync instance (loop thread). send_bound: bytes queued on
- * a connection beyond which it falls back to catch-up. */
-int sync_new(struct sync **out, struct journal *j, size_t send_bound);
+ * a connection beyond which it falls back to catch-up. threads: threads that
+ * write live events, the loop's included (0: one per CPU, at most 8). */
+int sync_new(struct sync **out, struct journal *j, size_t send_bound,
+	     unsigned threads);
 void sync_free(struct sync *s);
 /* No read of the journal is in flight (shutdown waits for it). */
 bool sync_idle(const struct sync *s);

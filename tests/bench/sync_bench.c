@@ -28,6 +28,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <uv.h>
@@ -47,6 +49,7 @@ static const char usage_text[] =
     "                  (catchup | live | hold) [--subscribers N]\n"
     "                  [--changes N] [--rate R] [--writer-cert FILE]\n"
     "                  [--writer-key FILE] [--never-read] [--json]\n"
+    "                  [--daemon-pid PID]\n"
     "\n"
     "  --cert, --key        the subscribers' organisation\n"
     "  --writer-cert/-key   live: who makes the changes (a GGZ; default\n"
@@ -57,6 +60,8 @@ static const char usage_text[] =
     "                       100)\n"
     "  --never-read         hold: subscribe from 0, stop reading once\n"
     "                       subscribed\n"
+    "  --daemon-pid PID     live: also the daemon's CPU time per delivery\n"
+    "                       (from /proc) while the changes are made\n"
     "  --json               the result as one JSON object\n";
 
 enum mode { MODE_CATCHUP, MODE_LIVE, MODE_HOLD };
@@ -96,11 +101,46 @@ struct bench {
 	uint64_t *recv; /* per (subscriber, change): arrival time */
 	uint64_t pending_send_us;
 	bool writing;
+	/* CPU time (us) while the changes are made: this process and the
+	 * daemon (--daemon-pid), at the first change and at the end. */
+	int daemon_pid;
+	uint64_t cpu_self0, cpu_daemon0, cpu_self1, cpu_daemon1;
 };
 
 static uint64_t now_us(void)
 {
 	return util_mono_us();
+}
+
+static uint64_t self_cpu_us(void)
+{
+	struct rusage ru;
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 +
+	       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+/* utime + stime of a process, from /proc (0 when it cannot be read). */
+static uint64_t proc_cpu_us(int pid)
+{
+	char path[64], buf[1024];
+	if (pid <= 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return 0;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *p = strrchr(buf, ')'); /* after the command's name */
+	unsigned long long ut, st;
+	if (p == NULL ||
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+		   &ut, &st) != 2)
+		return 0;
+	return (uint64_t)(ut + st) * 1000000 / (uint64_t)sysconf(_SC_CLK_TCK);
 }
 
 /* ---- a little protobuf reading ----------------------------------------- */
@@ -334,6 +374,8 @@ static void finish(struct bench *b)
 	if (finishing)
 		return;
 	finishing = true;
+	b->cpu_self1 = self_cpu_us();
+	b->cpu_daemon1 = proc_cpu_us(b->daemon_pid);
 	for (int i = 0; i < b->n_subs; i++)
 		if (!b->subs[i].closed)
 			stream_abort(&b->subs[i].stream, 0,
@@ -460,6 +502,8 @@ static void start_writing(struct bench *b)
 		return;
 	uint64_t period_ms = b->rate > 0 ? 1000 / b->rate : 0;
 	b->t0 = now_us();
+	b->cpu_self0 = self_cpu_us();
+	b->cpu_daemon0 = proc_cpu_us(b->daemon_pid);
 	uv_timer_start(&b->timer, on_tick, period_ms,
 		       period_ms ? period_ms : 1);
 }
@@ -561,6 +605,16 @@ static int report(struct bench *b)
 				    json_real(pct(from_send, n_send, 99)));
 		json_object_set_new(o, "after_send_max_ms",
 				    json_real(pct(from_send, n_send, 100)));
+		double per = n > 0 ? (double)n : 1;
+		json_object_set_new(
+		    o, "bench_cpu_us_per_delivery",
+		    json_real((double)(b->cpu_self1 - b->cpu_self0) / per));
+		if (b->daemon_pid > 0)
+			json_object_set_new(
+			    o, "daemon_cpu_us_per_delivery",
+			    json_real((double)(b->cpu_daemon1 -
+					       b->cpu_daemon0) /
+				      per));
 		if (!b->json)
 			printf("live: %d subscribers, %" PRIu64
 			       " changes, %zu deliveries (%zu missing); "
@@ -615,6 +669,7 @@ int main(int argc, char **argv)
 	    {"changes", required_argument, NULL, 'm'},
 	    {"rate", required_argument, NULL, 'r'},
 	    {"never-read", no_argument, NULL, 'N'},
+	    {"daemon-pid", required_argument, NULL, 'p'},
 	    {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -659,6 +714,9 @@ int main(int argc, char **argv)
 			break;
 		case 'N':
 			b.never_read = true;
+			break;
+		case 'p':
+			b.daemon_pid = atoi(optarg);
 			break;
 		case 'j':
 			b.json = true;

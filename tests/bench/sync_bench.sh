@@ -185,18 +185,40 @@ printf 'catch-up, municipality (sees none):  %8.0f entries/s (every entry judged
 echo
 
 # ---- 2. commit-to-delivery latency -------------------------------------------
-for n in 100 1000; do
+# Each case on a fresh daemon, whose "stopped" line then gives its own side:
+# from the commit to the moment the event's bytes were handed to the kernel.
+# The bench measures from the writer's answer to the event's arrival in the
+# subscriber, which runs on the same CPUs. 1,000 subscribers are measured
+# at 20 changes a second, where one change is delivered before the next
+# (at 100 a second the deliveries alone need about two CPUs here), and at
+# 100 a second as a load test.
+live_case() { # SUBSCRIBERS RATE CHANGES
+	local n=$1 rate=$2 changes=$3 out stopped
+	stop_pid "$daemon_pid"
+	start_daemon
 	# shellcheck disable=SC2046
-	out=$("$bench" $(as ggz-bench) --json --subscribers "$n" --changes 1000 \
-		--rate 100 live)
-	printf 'live, %4d subscribers: from the writer'"'"'s answer p50 %6.2f ms p99 %6.2f ms max %6.2f ms; from the request p50 %6.2f ms p99 %6.2f ms; %s deliveries, %s missing\n' \
-		"$n" "$(json_field after_ack_p50_ms "$out")" \
+	out=$("$bench" $(as ggz-bench) --json --subscribers "$n" \
+		--changes "$changes" --rate "$rate" --daemon-pid "$daemon_pid" live)
+	stop_pid "$daemon_pid"
+	daemon_pid=
+	stopped=$(grep 'msg=stopped' "$work/ipsnetd.log" | tail -n 1)
+	printf 'live, %4d subscribers, %3d changes/s: from the writer'"'"'s answer to arrival p50 %6.2f ms p99 %6.2f ms max %6.2f ms; from the request p50 %6.2f ms p99 %6.2f ms; %s deliveries, %s missing\n' \
+		"$n" "$rate" "$(json_field after_ack_p50_ms "$out")" \
 		"$(json_field after_ack_p99_ms "$out")" \
 		"$(json_field after_ack_max_ms "$out")" \
 		"$(json_field after_send_p50_ms "$out")" \
 		"$(json_field after_send_p99_ms "$out")" \
 		"$(json_field deliveries "$out")" "$(json_field missing "$out")"
-done
+	printf '      daemon, commit to send: p50 %s ms p99 %s ms max %s ms; CPU per delivery: daemon %.1f us, subscribers %.1f us\n' \
+		"$(sed -n 's/.*live_commit_to_send_p50_ms=\([0-9.]*\).*/\1/p' <<<"$stopped")" \
+		"$(sed -n 's/.*live_commit_to_send_p99_ms=\([0-9.]*\).*/\1/p' <<<"$stopped")" \
+		"$(sed -n 's/.*live_commit_to_send_max_ms=\([0-9.]*\).*/\1/p' <<<"$stopped")" \
+		"$(json_field daemon_cpu_us_per_delivery "$out")" \
+		"$(json_field bench_cpu_us_per_delivery "$out")"
+}
+live_case 100 100 1000
+live_case 1000 20 400
+live_case 1000 100 1000
 echo
 
 # ---- 3. memory ---------------------------------------------------------------
@@ -216,7 +238,6 @@ hold() { # ORG N [--never-read]
 	die "the subscribers were not all subscribed within 60 s"
 }
 
-stop_pid "$daemon_pid"
 start_daemon
 sleep 1
 idle=$(rss_kib)

@@ -700,7 +700,10 @@ static int group_setup(void **state)
 	if (certs == NULL || dir == NULL || h_make_certs(certs) != 0 ||
 	    h_certs_script("org-cert.sh",
 			   (const char *const[]){certs, "ggz-other", NULL}) ||
-	    h_write_config(dir, certs, "log_level = debug\n") != 0)
+	    h_write_config(dir, certs,
+			   "log_level = debug\n"
+			   /* the live fan-out on threads (fanout.h) */
+			   "delivery_threads = 4\n") != 0)
 		return -1;
 	snprintf(conf, sizeof(conf), "%s/ipsnetd.conf", dir);
 	if (fix_port(conf) != 0 || h_daemon_start(&daemon_, dir) != 0)
@@ -1473,6 +1476,177 @@ static void test_a_subscription_is_not_idle(void **state)
 
 /* ---- one mirror, one view ---------------------------------------------- */
 
+/* ---- many live subscribers: the parallel fan-out ----------------------- */
+
+/* More subscribers than the fan-out keeps on the loop thread alone, so that
+ * live events go out from the delivery threads too. */
+#define MANY_SUBS 96
+#define MANY_CHANGES 40
+
+struct many;
+
+struct many_sub {
+	struct many *m;
+	struct ipsnet_conn *c;
+	bool caught_up;
+	uint64_t events, last_seq;
+};
+
+struct many {
+	uv_loop_t loop;
+	uv_timer_t deadline;
+	uint64_t deadline_ms;
+	struct many_sub subs[MANY_SUBS];
+	struct filler fill;
+	int caught_up, finished, out_of_order, refused;
+	bool writing, timed_out;
+	char error[256];
+};
+
+static void many_close_all(struct many *m)
+{
+	for (int i = 0; i < MANY_SUBS; i++)
+		if (m->subs[i].c != NULL)
+			ipsnet_close(m->subs[i].c);
+	uv_timer_stop(&m->deadline);
+	uv_close((uv_handle_t *)&m->deadline, NULL);
+}
+
+static void many_event(struct ipsnet_conn *c, const Ipsnet__V1__Event *ev,
+		       void *arg)
+{
+	struct many_sub *s = arg;
+	if (ev->seq <= s->last_seq)
+		s->m->out_of_order++;
+	s->last_seq = ev->seq;
+	if (++s->events == MANY_CHANGES)
+		s->m->finished++;
+}
+
+static void many_caught_up(struct ipsnet_conn *c, uint64_t seq, void *arg)
+{
+	struct many_sub *s = arg;
+	struct many *m = s->m;
+	if (s->caught_up)
+		return;
+	s->caught_up = true;
+	if (++m->caught_up < MANY_SUBS || m->writing)
+		return;
+	/* Everyone is live: the changes start. */
+	char server[64], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], err[256];
+	struct ipsnet_options opt =
+	    org_options(GGZ_TEST, server, sizeof(server), ca, cert, key);
+	m->writing = true;
+	m->fill.target = MANY_CHANGES;
+	if (ipsnet_connect(&m->loop, &opt, &fill_callbacks, &m->fill,
+			   &m->fill.conns[0], err, sizeof(err)) != 0) {
+		snprintf(m->error, sizeof(m->error), "writer: %s", err);
+		many_close_all(m);
+	}
+}
+
+static const struct ipsnet_subscription_callbacks many_sub_cb = {
+    .on_event = many_event,
+    .on_caught_up = many_caught_up,
+};
+
+static void many_subscribed(struct ipsnet_conn *c, int status,
+			    const char *message,
+			    const Ipsnet__V1__Envelope *resp, void *arg)
+{
+	struct many_sub *s = arg;
+	if (status != 0 && s->m->refused++ == 0)
+		snprintf(s->m->error, sizeof(s->m->error), "subscribe: %s",
+			 message != NULL ? message : "no answer");
+}
+
+static void many_ready(struct ipsnet_conn *c, int status, const char *message,
+		       void *arg)
+{
+	struct many_sub *s = arg;
+	if (status != 0) {
+		if (s->m->refused++ == 0)
+			snprintf(s->m->error, sizeof(s->m->error),
+				 "connect: %s", message);
+		return;
+	}
+	/* From the head as this connection's Hello saw it: nothing is
+	 * written until every subscriber is live. */
+	s->last_seq = ipsnet_conn_hello(c)->journal_seq;
+	if (ipsnet_subscribe(c, s->last_seq, NULL, 0, &many_sub_cb, s,
+			     many_subscribed, s) != 0 &&
+	    s->m->refused++ == 0)
+		snprintf(s->m->error, sizeof(s->m->error),
+			 "cannot send Subscribe");
+}
+
+static void many_closed(struct ipsnet_conn *c, int status, const char *message,
+			void *arg)
+{
+	struct many_sub *s = arg;
+	s->c = NULL;
+}
+
+static const struct ipsnet_callbacks many_callbacks = {
+    .on_ready = many_ready,
+    .on_closed = many_closed,
+};
+
+/* Every 10 ms: done when every subscriber has every change and the writer
+ * every answer; given up after a minute. */
+static void many_poll(uv_timer_t *t)
+{
+	struct many *m = t->data;
+	if (m->finished == MANY_SUBS && m->fill.answered == MANY_CHANGES) {
+		many_close_all(m);
+		return;
+	}
+	if (now_ms() < m->deadline_ms)
+		return;
+	m->timed_out = true;
+	many_close_all(m);
+	for (int i = 0; i < FILL_CONNS; i++)
+		if (m->fill.conns[i] != NULL)
+			ipsnet_close(m->fill.conns[i]);
+}
+
+static void test_many_live_subscribers_each_get_every_event_once(void **state)
+{
+	struct many *m = calloc(1, sizeof(*m));
+	char server[64], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], err[256];
+	struct ipsnet_options opt =
+	    org_options(GGZ_TEST, server, sizeof(server), ca, cert, key);
+	assert_non_null(m);
+	assert_int_equal(uv_loop_init(&m->loop), 0);
+	assert_int_equal(uv_timer_init(&m->loop, &m->deadline), 0);
+	m->deadline.data = m;
+	m->deadline_ms = now_ms() + 60000;
+	assert_int_equal(uv_timer_start(&m->deadline, many_poll, 10, 10), 0);
+	for (int i = 0; i < MANY_SUBS; i++) {
+		m->subs[i].m = m;
+		if (ipsnet_connect(&m->loop, &opt, &many_callbacks, &m->subs[i],
+				   &m->subs[i].c, err, sizeof(err)) != 0)
+			fail_msg("subscriber %d: %s", i, err);
+	}
+	uv_run(&m->loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&m->loop), 0);
+
+	if (m->error[0] != '\0' || m->timed_out)
+		fprintf(stderr, "many: %s%s; %d caught up, %d finished, %" PRIu64
+				" of %d changes answered\n",
+			m->error, m->timed_out ? " (timed out)" : "",
+			m->caught_up, m->finished, m->fill.answered,
+			MANY_CHANGES);
+	assert_false(m->timed_out);
+	assert_int_equal(m->refused, 0);
+	assert_int_equal(m->fill.refused, 0);
+	assert_int_equal(m->out_of_order, 0);
+	/* Exactly every change, no more: one extra would be a duplicate. */
+	for (int i = 0; i < MANY_SUBS; i++)
+		assert_int_equal(m->subs[i].events, MANY_CHANGES);
+	free(m);
+}
+
 static void test_mirror_keeps_its_organisation_and_kinds(void **state)
 {
 	char path[PATH_MAX];
@@ -1518,6 +1692,8 @@ int main(void)
 		test_sync_killed_while_catching_up_resumes_without_gap),
 	    cmocka_unit_test(test_mirror_keeps_its_organisation_and_kinds),
 	    cmocka_unit_test(test_a_subscription_is_not_idle),
+	    cmocka_unit_test(
+		test_many_live_subscribers_each_get_every_event_once),
 	    cmocka_unit_test(
 		test_subscribers_that_never_read_keep_memory_bounded),
 	    /* last: they restart the daemon */
