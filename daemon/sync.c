@@ -539,11 +539,17 @@ static void fall_back(struct sync_sub *sub);
  * falls back. Returns true when everything went. */
 static bool deliver_finish(struct delivery *d)
 {
-	if (stream_flush_pending(&d->sub->conn->stream, d->err) != 0)
+	struct ipsnet_stream *st = &d->sub->conn->stream;
+	if (stream_flush_pending(st, d->err) != 0)
 		return false;
-	if (!d->all)
-		fall_back(d->sub);
-	return d->all;
+	if (d->all)
+		return true;
+	fall_back(d->sub);
+	/* The socket took everything after all: no drain will be reported,
+	 * so it catches up at once. */
+	if (st->queued_bytes == 0)
+		sync__conn_drained(d->sub);
+	return false;
 }
 
 static void send_push(struct sync_sub *sub, Ipsnet__V1__Envelope *env)
