@@ -72,6 +72,7 @@ struct journal {
 	sqlite3_stmt *st_audit;
 	struct apply_stmts *stmts; /* the apply functions' statements */
 	sqlite3_stmt *st_savepoint, *st_release, *st_rollback_to;
+	sqlite3_stmt *st_begin, *st_commit; /* a batch's, compiled once */
 	uint64_t head_seq;
 	uint8_t head_hash[JOURNAL_HASH_BYTES];
 	bool writes_stopped;
@@ -251,8 +252,9 @@ static const char *db_failure_sentence(sqlite3 *db, char *buf, size_t cap)
 	return buf;
 }
 
-/* Runs a prepared statement that returns no rows (the savepoints, which
- * every change goes through: compiled once). */
+/* Runs a prepared statement that returns no rows (a batch's BEGIN and
+ * COMMIT and the savepoints, which every change goes through: compiled
+ * once). */
 static int run(sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
@@ -485,7 +487,7 @@ static void process_batch(struct journal *j, struct journal_change *batch)
 		return;
 	}
 	memcpy(hash, j->head_hash, sizeof(hash));
-	if (exec(j->wdb, "BEGIN IMMEDIATE") != 0) {
+	if (run(j->st_begin) != 0) {
 		refuse_all(batch, IPSNET_EUNAVAILABLE,
 			   db_failure_sentence(j->wdb, why, sizeof(why)));
 		log_error("journal write failed", "step=begin error=\"%s\"",
@@ -533,7 +535,7 @@ static void process_batch(struct journal *j, struct journal_change *batch)
 		}
 	}
 	bool at_commit = false;
-	if (!failed && exec(j->wdb, "COMMIT") != 0) {
+	if (!failed && run(j->st_commit) != 0) {
 		failed = true;
 		at_commit = (sqlite3_errcode(j->wdb) & 0xff) == SQLITE_IOERR;
 	}
@@ -898,6 +900,12 @@ static int prepare_writer(struct journal *j, char *err, size_t errlen)
 			       NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v3(j->wdb, "ROLLBACK TO change", -1,
 			       SQLITE_PREPARE_PERSISTENT, &j->st_rollback_to,
+			       NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(j->wdb, "BEGIN IMMEDIATE", -1,
+			       SQLITE_PREPARE_PERSISTENT, &j->st_begin,
+			       NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(j->wdb, "COMMIT", -1,
+			       SQLITE_PREPARE_PERSISTENT, &j->st_commit,
 			       NULL) != SQLITE_OK) {
 		snprintf(err, errlen,
 			 "the database '%s' has no journal: run 'ipsnetd "
@@ -1039,6 +1047,8 @@ err_after_db:
 	sqlite3_finalize(j->st_savepoint);
 	sqlite3_finalize(j->st_release);
 	sqlite3_finalize(j->st_rollback_to);
+	sqlite3_finalize(j->st_begin);
+	sqlite3_finalize(j->st_commit);
 	apply_stmts_free(j->stmts);
 	sqlite3_close(j->wdb);
 err:
@@ -1081,6 +1091,8 @@ void journal_free(struct journal *j)
 	sqlite3_finalize(j->st_savepoint);
 	sqlite3_finalize(j->st_release);
 	sqlite3_finalize(j->st_rollback_to);
+	sqlite3_finalize(j->st_begin);
+	sqlite3_finalize(j->st_commit);
 	apply_stmts_free(j->stmts);
 	sqlite3_close(j->wdb);
 	pthread_cond_destroy(&j->checkpoint_cv);
