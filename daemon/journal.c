@@ -644,8 +644,11 @@ static void writer_checkpoint_tail(struct journal *j)
 	if (!wanted)
 		return;
 	int wal = 0, copied = 0;
-	if (sqlite3_wal_checkpoint_v2(j->wdb, NULL, SQLITE_CHECKPOINT_PASSIVE,
-				      &wal, &copied) != SQLITE_OK)
+	int rc = sqlite3_wal_checkpoint_v2(j->wdb, NULL,
+					   SQLITE_CHECKPOINT_PASSIVE, &wal,
+					   &copied);
+	/* BUSY: the checkpointer is in a pass again, and will ask again. */
+	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
 		log_warn("checkpoint failed", "error=\"%s\" by=writer",
 			 sqlite3_errmsg(j->wdb));
 }
@@ -769,12 +772,16 @@ static void *checkpoint_main(void *arg)
 		if (stop)
 			break;
 		int wal = 0, copied = 0;
-		if (db != NULL &&
-		    sqlite3_wal_checkpoint_v2(db, NULL,
-					      SQLITE_CHECKPOINT_PASSIVE, &wal,
-					      &copied) != SQLITE_OK) {
-			log_warn("checkpoint failed", "error=\"%s\"",
-				 sqlite3_errmsg(db));
+		int rc = db == NULL ? SQLITE_CANTOPEN
+				    : sqlite3_wal_checkpoint_v2(
+					  db, NULL, SQLITE_CHECKPOINT_PASSIVE,
+					  &wal, &copied);
+		if (rc != SQLITE_OK) {
+			/* BUSY: the writer is copying the tail (or another
+			 * process checkpoints); the next pass will do. */
+			if (rc != SQLITE_BUSY && db != NULL)
+				log_warn("checkpoint failed", "error=\"%s\"",
+					 sqlite3_errmsg(db));
 			continue;
 		}
 		/* What the writer committed during the pass is left for the
