@@ -883,12 +883,15 @@ static int audit_query(sqlite3 *db, struct reads_ctx *ctx)
 	uint32_t limit = q->limit == 0 ? AUDIT_LIMIT_DEFAULT : q->limit;
 	if (limit > AUDIT_LIMIT_MAX)
 		limit = AUDIT_LIMIT_MAX;
-	/* From since on, oldest first; or else the latest rows. */
+	/* From since on, oldest first; or else the latest rows. One
+	 * client's rows through audit_client (client_id, id), not a scan of
+	 * the whole trail: "?1 IS NULL OR client_id = ?1" kept SQLite from
+	 * using the index. */
 	snprintf(sql, sizeof(sql),
 		 "SELECT * FROM (SELECT id, time_us, org, user, client_id, "
-		 "action, object, result, peer FROM audit WHERE (?1 IS NULL "
-		 "OR client_id = ?1) AND time_us >= ?2 ORDER BY id %s LIMIT "
-		 "?3) ORDER BY id",
+		 "action, object, result, peer FROM audit WHERE %s AND "
+		 "time_us >= ?2 ORDER BY id %s LIMIT ?3) ORDER BY id",
+		 client_id != NULL ? "client_id = ?1" : "?1 IS NULL",
 		 has_since ? "ASC" : "DESC");
 	if (prepare(db, sql, &st) != 0)
 		return IPSNET_EDB;

@@ -33,6 +33,10 @@ int store_load_registry(const char *database, struct registry *out, char *err,
 /* Brings db's schema up to date (a new, empty database gets all of it). */
 int store_migrate(sqlite3 *db, char *err, size_t errlen);
 
+/* The same, up to schema version `to` only (the tests make an older
+ * database with it to migrate from). */
+int store_migrate_to(sqlite3 *db, int to, char *err, size_t errlen);
+
 const struct org_config *registry_find(const struct registry *r,
 				       const char *id);
 void registry_free(struct registry *r);

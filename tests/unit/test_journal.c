@@ -1392,6 +1392,144 @@ static void test_verify_works_wherever_the_database_lives(void **state)
 	}
 }
 
+/* ---- migrations --------------------------------------------------------- */
+
+/* Refer of a client to a program, by ggz-demo. */
+static struct tchange *refer_change(const char *client_id,
+				    const char *program_id)
+{
+	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__Refer r = IPSNET__V1__REFER__INIT;
+	uint8_t key[JOURNAL_KEY_BYTES];
+
+	new_key(key);
+	r.client_id = (char *)client_id;
+	r.program_id = (char *)program_id;
+	r.note = "referred before the migration";
+	env.idempotency_key.data = key;
+	env.idempotency_key.len = JOURNAL_KEY_BYTES;
+	env.body_case = IPSNET__V1__ENVELOPE__BODY_REFER;
+	env.refer = &r;
+	return change_from(&env, key);
+}
+
+/* Registers a client and refers it to ips-west: two entries. */
+static void register_and_refer(struct fx *fx)
+{
+	struct tchange *reg = register_change(NULL, NULL, NULL);
+	submit_wait(fx, reg);
+	assert_applied(reg);
+	struct tchange *ref = refer_change(reg->client_id, "ips-west");
+	submit_wait(fx, ref);
+	assert_applied(ref);
+	change_free(ref);
+	change_free(reg);
+}
+
+static void remove_database(const char *path)
+{
+	static const char *const suffixes[] = {"", "-wal", "-shm"};
+	char p[PATH_MAX + 8];
+	for (size_t i = 0; i < ARRAY_SIZE(suffixes); i++) {
+		snprintf(p, sizeof(p), "%s%s", path, suffixes[i]);
+		(void)unlink(p);
+	}
+}
+
+/* A database of schema version 3 with clients and the referrals that
+ * refer to them, written by the journal, is brought to the current schema
+ * by store_init (as 'ipsnetd init' does): the client table is rebuilt
+ * WITHOUT ROWID under the referrals' foreign keys, every row stays, the
+ * keys hold, verify and rebuild pass, and the journal writes on. */
+static void test_migration_from_version_3_keeps_every_row(void **state)
+{
+	struct fx *fx = *state;
+	char err[512] = "";
+	sqlite3 *db = NULL;
+	uint64_t entries = 0;
+
+	close_journal(fx);
+	remove_database(fx->db_path);
+	if (sqlite3_open_v2(fx->db_path, &db,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+			    NULL) != SQLITE_OK)
+		fail_msg("open %s: %s", fx->db_path, sqlite3_errmsg(db));
+	db_exec(db, "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON");
+	if (store_migrate_to(db, 3, err, sizeof(err)) != 0)
+		fail_msg("store_migrate_to 3: %s", err);
+	assert_int_equal(db_int(db, "PRAGMA user_version", NULL, NULL), 3);
+	/* The registry, as store_init writes it. */
+	for (size_t i = 0; i < fx->cfg->n_orgs; i++) {
+		const struct org_config *o = &fx->cfg->orgs[i];
+		char *sql = sqlite3_mprintf(
+		    "INSERT INTO organisation (id, kind, name, region) "
+		    "VALUES (%Q, %Q, %Q, %d)",
+		    o->id, org_kind_name(o->kind), o->name, o->region);
+		assert_non_null(sql);
+		db_exec(db, sql);
+		sqlite3_free(sql);
+	}
+	sqlite3_close(db);
+
+	open_journal(fx);
+	struct tchange *p = program_change("ips-west", 0, "IPS West");
+	submit_wait(fx, p);
+	assert_applied(p);
+	change_free(p);
+	for (int i = 0; i < 3; i++)
+		register_and_refer(fx);
+	close_journal(fx);
+
+	assert_int_equal(store_init(fx->cfg, err, sizeof(err)), 0);
+	db = test_db(fx);
+	assert_true(db_int(db, "PRAGMA user_version", NULL, NULL) >= 4);
+	assert_int_equal(db_int(db,
+				"SELECT count(*) FROM sqlite_schema WHERE "
+				"name = 'client' AND sql LIKE '%WITHOUT ROWID%'",
+				NULL, NULL),
+			 1);
+	assert_int_equal(db_int(db, "SELECT count(*) FROM client", NULL, NULL),
+			 3);
+	assert_int_equal(
+	    db_int(db, "SELECT count(*) FROM trajectory", NULL, NULL), 3);
+	assert_int_equal(db_int(db,
+				"SELECT count(*) FROM trajectory t JOIN client "
+				"c ON c.id = t.client_id",
+				NULL, NULL),
+			 3);
+	assert_int_equal(db_int(db,
+				"SELECT count(*) FROM pragma_foreign_key_check",
+				NULL, NULL),
+			 0);
+	sqlite3_close(fx->db);
+	fx->db = NULL;
+	assert_verify_passes(fx, 7);
+	if (journal_rebuild(fx->db_path, &entries, err, sizeof(err)) != 0)
+		fail_msg("journal_rebuild: %s", err);
+	assert_int_equal(entries, 7);
+	assert_verify_passes(fx, 7);
+
+	open_journal(fx);
+	register_and_refer(fx);
+	assert_verify_passes(fx, 9);
+}
+
+/* A migration that rebuilds a table turns foreign keys off while it runs
+ * and on again after, on the caller's connection. */
+static void test_migration_leaves_foreign_keys_as_they_were(void **state)
+{
+	(void)state;
+	char err[512] = "";
+	sqlite3 *db = NULL;
+
+	assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
+	db_exec(db, "PRAGMA foreign_keys = ON");
+	assert_int_equal(store_migrate_to(db, 3, err, sizeof(err)), 0);
+	assert_int_equal(store_migrate(db, err, sizeof(err)), 0);
+	assert_int_equal(db_int(db, "PRAGMA foreign_keys", NULL, NULL), 1);
+	sqlite3_close(db);
+}
+
 /* ---- faults ------------------------------------------------------------- */
 
 struct outcome {
@@ -1755,6 +1893,8 @@ int main(void)
 	    T(test_broken_chain_at_open_stops_writes_and_reads_go_on),
 	    T(test_fault_sync_refusal_holds_after_a_crash),
 	    T(test_verify_works_wherever_the_database_lives),
+	    T(test_migration_from_version_3_keeps_every_row),
+	    T(test_migration_leaves_foreign_keys_as_they_were),
 	    T(test_chain_an_entry_renumbered_before_the_first_stops_writes),
 #undef T
 	};
