@@ -123,7 +123,9 @@ kind = NETWORK
 name = IPS netwerk
 region = 1
 EOF
-[ -f "$work/ipsnet.db" ] || "$ipsnetd" init --config "$work/ipsnetd.conf" >/dev/null
+# A new database, or the kept one brought to this ipsnetd's schema.
+"$ipsnetd" init --config "$work/ipsnetd.conf" >/dev/null 2>"$work/init.log" ||
+	die "ipsnetd init failed: $(tail -n 3 "$work/init.log")"
 
 start_daemon() {
 	start_daemon_in "$work" 60
