@@ -31,6 +31,10 @@
  * loop_spin_cb). */
 #define LOOP_SPIN_MAX_CHANGES 2
 #define LOOP_SPIN_US 2000
+/* ... and only when this change came at most this soon after the last
+ * answer: a client that sends its next change as soon as it has the
+ * answer to the one before. */
+#define LOOP_SPIN_GAP_US 1000
 
 /* Appends the chain first..last (linked by next) to the queue head..tail:
  * every queue here, to and from the threads, is one of these. Under mu. */
@@ -81,6 +85,7 @@ struct journal {
 	/* The loop's own. */
 	unsigned in_writer;     /* changes submitted and not yet done */
 	uint64_t submitted_at;  /* util_mono_us of the last submit */
+	uint64_t answered_at;   /* util_mono_us of the last change done */
 	void (*on_commit)(void *arg, uint64_t head, uint64_t commit_us);
 	void *on_commit_arg;
 	uint64_t notified_head;
@@ -662,9 +667,14 @@ static void writer_checkpoint_tail(struct journal *j)
  * out, so after a batch the writer looks for it for up to WRITER_SPIN_US
  * before it sleeps, yielding its CPU on every turn to the loop or anyone
  * else who wants it. Under load the queue is seldom empty after a batch,
- * and then it does not look at all. */
-static void writer_spin(struct journal *j)
+ * and then it does not look at all. It looks only when the last change
+ * came that soon after its batch (last_wait_us): changes seconds apart
+ * gain nothing from it, and its polling would share the CPUs with what a
+ * commit sets going (the sync fan-out). */
+static void writer_spin(struct journal *j, uint64_t last_wait_us)
 {
+	if (last_wait_us > WRITER_SPIN_US)
+		return;
 	uint64_t until = util_mono_us() + WRITER_SPIN_US;
 	while (!atomic_load_explicit(&j->work, memory_order_acquire) &&
 	       util_mono_us() < until)
@@ -674,13 +684,16 @@ static void writer_spin(struct journal *j)
 static void *writer_main(void *arg)
 {
 	struct journal *j = arg;
+	uint64_t last_wait_us = 0; /* from a batch's end to the next work */
 	for (;;) {
 		writer_checkpoint_tail(j);
-		writer_spin(j);
+		uint64_t idle_since = util_mono_us();
+		writer_spin(j, last_wait_us);
 		pthread_mutex_lock(&j->mu);
 		while (j->wq_head == NULL && j->aq_head == NULL &&
 		       !j->stopping)
 			pthread_cond_wait(&j->writer_cv, &j->mu);
+		last_wait_us = util_mono_us() - idle_since;
 		struct journal_change *batch = j->wq_head;
 		bool audits = j->aq_head != NULL;
 		j->wq_head = j->wq_tail = NULL;
@@ -858,6 +871,7 @@ static void async_cb(uv_async_t *a)
 			j->on_commit(j->on_commit_arg, head, commit_us);
 	}
 
+	bool changes_done = done != NULL;
 	while (done != NULL) {
 		struct journal_change *next = done->next;
 		done->next = NULL;
@@ -867,6 +881,8 @@ static void async_cb(uv_async_t *a)
 	}
 	if (j->in_writer == 0)
 		uv_idle_stop(&j->spin);
+	if (changes_done)
+		j->answered_at = util_mono_us();
 	while (rdone != NULL) {
 		struct journal_read *next = rdone->next;
 		rdone->next = NULL;
@@ -887,7 +903,11 @@ static void async_cb(uv_async_t *a)
  * machine about 30 us, on the way of every answer. An active idle handle
  * is how libuv polls without sleeping; this callback only ends it when the
  * writer takes long (a slow disk) or many changes are in it (under load
- * the loop has work enough and never sleeps anyway). */
+ * the loop has work enough and never sleeps anyway). Changes that come
+ * apart (more than LOOP_SPIN_GAP_US after the last answer) gain nothing
+ * and are not polled for: measured with 1,000 live subscribers, the
+ * polling shared the two CPUs with the fan-out that a commit sets going
+ * (commit-to-send p50 +0.8 ms). */
 static void loop_spin_cb(uv_idle_t *h)
 {
 	struct journal *j = container_of(h, struct journal, spin);
@@ -900,9 +920,11 @@ static void loop_spin_cb(uv_idle_t *h)
 
 void journal_submit(struct journal *j, struct journal_change *c)
 {
+	uint64_t now = util_mono_us();
 	j->in_writer++;
-	j->submitted_at = util_mono_us();
-	if (j->in_writer <= LOOP_SPIN_MAX_CHANGES)
+	j->submitted_at = now;
+	if (j->in_writer <= LOOP_SPIN_MAX_CHANGES &&
+	    now - j->answered_at <= LOOP_SPIN_GAP_US)
 		uv_idle_start(&j->spin, loop_spin_cb);
 	c->next = NULL;
 	c->err = 0;
