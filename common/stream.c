@@ -545,12 +545,14 @@ int stream_send_framed_offloop(struct ipsnet_stream *s, const uint8_t *frames,
 		return 0;
 	ssize_t took;
 	do
-		took = send(fd, data, (size_t)pending, MSG_NOSIGNAL | MSG_DONTWAIT);
+		took = send(fd, data, (size_t)pending,
+			    MSG_NOSIGNAL | MSG_DONTWAIT);
 	while (took < 0 && errno == EINTR);
-	if (took < 0)
-		return errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS
-			   ? 0
-			   : IPSNET_EIO;
+	if (took < 0) {
+		bool later = errno == EAGAIN || errno == EWOULDBLOCK ||
+			     errno == ENOBUFS;
+		return later ? 0 : IPSNET_EIO;
+	}
 	if (took == pending) {
 		s->bytes_out += (size_t)took;
 		(void)BIO_reset(s->wbio);

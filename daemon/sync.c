@@ -672,7 +672,8 @@ static double sent_pct(const struct sync *s, double p)
 {
 	if (s->sent_n == 0)
 		return 0;
-	uint64_t want = (uint64_t)(p / 100.0 * (double)s->sent_n + 0.5), seen = 0;
+	uint64_t want = (uint64_t)(p / 100.0 * (double)s->sent_n + 0.5);
+	uint64_t seen = 0;
 	for (size_t b = 0; b < SEND_BUCKETS; b++) {
 		seen += s->sent_hist[b];
 		if (seen >= want && seen > 0)
@@ -697,7 +698,8 @@ static void live_done(struct sync *s, struct fetch *f)
 			fetch_page(sub);
 			continue;
 		}
-		if (s->n_deliveries == s->deliveries_cap && grow_deliveries(s) != 0) {
+		if (s->n_deliveries == s->deliveries_cap &&
+		    grow_deliveries(s) != 0) {
 			sub->mode = SUB_CATCHUP; /* it reads the range itself */
 			fetch_page(sub);
 			continue;

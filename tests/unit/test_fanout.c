@@ -15,7 +15,7 @@
 struct counts {
 	atomic_uint *hits;
 	size_t n;
-	atomic_uint outside; /* indices past n (cmocka may not fail on a helper) */
+	atomic_uint outside; /* indices past n (a helper may not fail cmocka) */
 };
 
 static void hit(void *arg, size_t i)
@@ -29,13 +29,15 @@ static void hit(void *arg, size_t i)
 
 static void every_index_once(unsigned threads)
 {
-	static const size_t sizes[] = {0, 1, 15, 16, 17, 63, 64, 65, 1000, 4099};
+	static const size_t sizes[] = {0,  1,  15, 16,   17,
+				       63, 64, 65, 1000, 4099};
 	struct fanout *f;
 	assert_int_equal(fanout_new(&f, threads), 0);
 	for (int round = 0; round < 50; round++) {
 		for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
-			struct counts c = {calloc(sizes[k] + 1, sizeof(atomic_uint)),
-					   sizes[k], 0};
+			struct counts c = {
+			    calloc(sizes[k] + 1, sizeof(atomic_uint)),
+			    sizes[k], 0};
 			assert_non_null(c.hits);
 			fanout_run(f, c.n, hit, &c);
 			/* Returned: everything ran, and only once. */
