@@ -298,6 +298,7 @@ struct filler {
 	char error[256];
 	char (*ids)[32]; /* NULL: not recorded */
 	size_t n_ids;
+	bool long_names; /* names of 200 characters, the most there may be */
 };
 
 static void fill_send(struct filler *f, struct ipsnet_conn *c);
@@ -330,9 +331,14 @@ static void fill_send(struct filler *f, struct ipsnet_conn *c)
 	Ipsnet__V1__RegisterClient m = IPSNET__V1__REGISTER_CLIENT__INIT;
 	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
 	uint8_t key[16];
-	char bsn[16], name[64];
+	char bsn[16], name[256];
 	new_bsn(bsn);
 	snprintf(name, sizeof(name), "Vulpersoon %" PRIu64, f->sent);
+	if (f->long_names) {
+		size_t n = strlen(name);
+		memset(name + n, 'x', 200 - n);
+		name[200] = '\0';
+	}
 	m.bsn = bsn;
 	m.name = name;
 	m.birth_date = "1990-01-01";
@@ -1481,7 +1487,7 @@ static void test_a_subscription_is_not_idle(void **state)
 /* More subscribers than the fan-out keeps on the loop thread alone, so that
  * live events go out from the delivery threads too. */
 #define MANY_SUBS 96
-#define MANY_CHANGES 40
+#define MANY_STUCK 4
 
 struct many;
 
@@ -1498,6 +1504,7 @@ struct many {
 	uint64_t deadline_ms;
 	struct many_sub subs[MANY_SUBS];
 	struct filler fill;
+	uint64_t n_changes;
 	int caught_up, finished, out_of_order, refused;
 	bool writing, timed_out;
 	char error[256];
@@ -1519,7 +1526,7 @@ static void many_event(struct ipsnet_conn *c, const Ipsnet__V1__Event *ev,
 	if (ev->seq <= s->last_seq)
 		s->m->out_of_order++;
 	s->last_seq = ev->seq;
-	if (++s->events == MANY_CHANGES)
+	if (++s->events == s->m->n_changes)
 		s->m->finished++;
 }
 
@@ -1537,7 +1544,7 @@ static void many_caught_up(struct ipsnet_conn *c, uint64_t seq, void *arg)
 	struct ipsnet_options opt =
 	    org_options(GGZ_TEST, server, sizeof(server), ca, cert, key);
 	m->writing = true;
-	m->fill.target = MANY_CHANGES;
+	m->fill.target = m->n_changes;
 	if (ipsnet_connect(&m->loop, &opt, &fill_callbacks, &m->fill,
 			   &m->fill.conns[0], err, sizeof(err)) != 0) {
 		snprintf(m->error, sizeof(m->error), "writer: %s", err);
@@ -1597,7 +1604,7 @@ static const struct ipsnet_callbacks many_callbacks = {
 static void many_poll(uv_timer_t *t)
 {
 	struct many *m = t->data;
-	if (m->finished == MANY_SUBS && m->fill.answered == MANY_CHANGES) {
+	if (m->finished == MANY_SUBS && m->fill.answered == m->n_changes) {
 		many_close_all(m);
 		return;
 	}
@@ -1610,13 +1617,39 @@ static void many_poll(uv_timer_t *t)
 			ipsnet_close(m->fill.conns[i]);
 }
 
-static void test_many_live_subscribers_each_get_every_event_once(void **state)
+/* MANY_SUBS live subscribers on one loop, and n_stuck more that subscribe
+ * from the head and never read; n_changes registrations once all are
+ * live. Every live subscriber must get each change exactly once, in
+ * order, whatever the stuck ones do. */
+static void many_run(uint64_t n_changes, int n_stuck)
 {
 	struct many *m = calloc(1, sizeof(*m));
+	struct h_tls stuck[MANY_STUCK];
 	char server[64], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], err[256];
 	struct ipsnet_options opt =
 	    org_options(GGZ_TEST, server, sizeof(server), ca, cert, key);
 	assert_non_null(m);
+	assert_true(n_stuck <= MANY_STUCK);
+	m->n_changes = n_changes;
+	m->fill.long_names = n_stuck > 0;
+
+	uint64_t head = register_client(GGZ_TEST, BENEFIT(NONE), NULL);
+	for (int i = 0; i < n_stuck; i++) {
+		Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+		Ipsnet__V1__Subscribe sub = IPSNET__V1__SUBSCRIBE__INIT;
+		struct h_tls_opts o;
+		h_tls_opts_org(&o, certs, "ggz-test");
+		o.rcvbuf = 4096; /* the daemon's bound, not the kernel's */
+		assert_int_equal(h_tls_connect(&stuck[i], port, &o), 0);
+		assert_int_equal(h_tls_hello(&stuck[i], "stuck", NULL),
+				 CODE(OK));
+		sub.since_seq = head;
+		e.request_id = 7;
+		e.body_case = BODY(SUBSCRIBE);
+		e.subscribe = &sub;
+		assert_int_equal(h_tls_send_envelope(&stuck[i], &e), 0);
+	}
+
 	assert_int_equal(uv_loop_init(&m->loop), 0);
 	assert_int_equal(uv_timer_init(&m->loop, &m->deadline), 0);
 	m->deadline.data = m;
@@ -1633,18 +1666,38 @@ static void test_many_live_subscribers_each_get_every_event_once(void **state)
 
 	if (m->error[0] != '\0' || m->timed_out)
 		fprintf(stderr, "many: %s%s; %d caught up, %d finished, %" PRIu64
-				" of %d changes answered\n",
+				" of %" PRIu64 " changes answered\n",
 			m->error, m->timed_out ? " (timed out)" : "",
 			m->caught_up, m->finished, m->fill.answered,
-			MANY_CHANGES);
+			n_changes);
 	assert_false(m->timed_out);
 	assert_int_equal(m->refused, 0);
 	assert_int_equal(m->fill.refused, 0);
 	assert_int_equal(m->out_of_order, 0);
 	/* Exactly every change, no more: one extra would be a duplicate. */
 	for (int i = 0; i < MANY_SUBS; i++)
-		assert_int_equal(m->subs[i].events, MANY_CHANGES);
+		assert_int_equal(m->subs[i].events, n_changes);
+	for (int i = 0; i < n_stuck; i++)
+		h_tls_close(&stuck[i]);
 	free(m);
+}
+
+static void test_many_live_subscribers_each_get_every_event_once(void **state)
+{
+	many_run(40, 0);
+}
+
+/* Subscribers that never read among many live ones: their sockets fill,
+ * the delivery threads leave what the kernel does not take to the loop,
+ * their send buffers reach the bound and they fall back, while the live
+ * ones get everything. The kernel takes megabytes on loopback before the
+ * daemon's bound (1 MiB) even begins: here 8,000 events of about 450
+ * bytes (the longest names) were not enough and 11,000 were; 20,000 are
+ * 9 MB. */
+static void test_stuck_subscribers_among_many_live_ones(void **state)
+{
+	many_run(20000, MANY_STUCK);
+	assert_true(h_daemon_log_contains(&daemon_, "subscriber falls back"));
 }
 
 static void test_mirror_keeps_its_organisation_and_kinds(void **state)
@@ -1694,6 +1747,7 @@ int main(void)
 	    cmocka_unit_test(test_a_subscription_is_not_idle),
 	    cmocka_unit_test(
 		test_many_live_subscribers_each_get_every_event_once),
+	    cmocka_unit_test(test_stuck_subscribers_among_many_live_ones),
 	    cmocka_unit_test(
 		test_subscribers_that_never_read_keep_memory_bounded),
 	    /* last: they restart the daemon */
