@@ -29,7 +29,6 @@ struct write_req {
 static _Thread_local char read_buf[READ_BUF_BYTES];
 
 static void close_cb(uv_handle_t *h);
-static int skip_sent(struct ipsnet_stream *s, size_t n);
 static void pump(struct ipsnet_stream *s);
 
 static void record(struct ipsnet_stream *s, int err, const char *reason)
@@ -62,37 +61,69 @@ static void write_cb(uv_write_t *req, int status)
 		s->cb->on_drain(s);
 }
 
-/* Hands what OpenSSL wrote to libuv. */
-static int flush(struct ipsnet_stream *s)
+/* Drops n bytes that went to the kernel from the front of the TLS buffer. */
+static int skip_sent(struct ipsnet_stream *s, size_t n)
+{
+	uint8_t skip[4096];
+	s->bytes_out += n;
+	while (n > 0) {
+		int r = BIO_read(s->wbio, skip,
+				 n < sizeof(skip) ? (int)n : (int)sizeof(skip));
+		if (r <= 0)
+			return IPSNET_ETLS;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+/* When nothing is queued with libuv before them, hands the bytes OpenSSL
+ * wrote to the kernel now, without a copy, a request or a turn of the
+ * loop; what the socket does not take stays in the TLS buffer. Touches
+ * only this stream and its socket, so it is safe off the loop thread too
+ * (stream_send_framed_offloop). 0, IPSNET_EIO or IPSNET_ETLS. */
+static int write_now(struct ipsnet_stream *s)
 {
 	char *data;
 	long pending = BIO_get_mem_data(s->wbio, &data);
-	if (pending <= 0)
+	uv_os_fd_t fd;
+	if (pending <= 0 || s->pending_writes != 0)
 		return 0;
-	size_t n = (size_t)pending;
+	if (uv_fileno((uv_handle_t *)&s->tcp, &fd) != 0)
+		return IPSNET_EIO;
+	ssize_t took;
+	do
+		took = send(fd, data, (size_t)pending,
+			    MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (took < 0 && errno == EINTR);
+	if (took < 0) {
+		bool later = errno == EAGAIN || errno == EWOULDBLOCK ||
+			     errno == ENOBUFS;
+		return later ? 0 : IPSNET_EIO;
+	}
+	if (took == pending) {
+		s->bytes_out += (size_t)took;
+		(void)BIO_reset(s->wbio);
+		return 0;
+	}
+	return skip_sent(s, (size_t)took);
+}
+
+/* Hands what OpenSSL wrote to the kernel, and what it does not take to
+ * libuv. */
+static int flush(struct ipsnet_stream *s)
+{
+	if (BIO_ctrl_pending(s->wbio) == 0)
+		return 0;
 	if (uv_is_closing((uv_handle_t *)&s->tcp)) {
 		(void)BIO_reset(s->wbio);
 		return IPSNET_ECLOSED;
 	}
-	/* Nothing queued before these bytes: hand them to the kernel now,
-	 * without a copy, a request or a turn of the loop. Only what the
-	 * socket does not take is queued. */
-	if (s->pending_writes == 0) {
-		uv_buf_t b = uv_buf_init(data, (unsigned)n);
-		int took = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
-		if (took == (int)n) {
-			s->bytes_out += n;
-			(void)BIO_reset(s->wbio);
-			return 0;
-		}
-		if (took < 0 && took != UV_EAGAIN && took != UV_ENOSYS)
-			return IPSNET_EIO;
-		if (took > 0) {
-			if (skip_sent(s, (size_t)took) != 0)
-				return IPSNET_ETLS;
-			n -= (size_t)took;
-		}
-	}
+	int rv = write_now(s);
+	if (rv != 0)
+		return rv;
+	size_t n = BIO_ctrl_pending(s->wbio);
+	if (n == 0)
+		return 0;
 	struct write_req *w = ipsnet_malloc(sizeof(*w) + n);
 	if (w == NULL)
 		return IPSNET_ENOMEM;
@@ -104,8 +135,7 @@ static int flush(struct ipsnet_stream *s)
 	w->s = s;
 	w->len = (size_t)got;
 	uv_buf_t buf = uv_buf_init(w->data, (unsigned)got);
-	int rv = uv_write(&w->req, (uv_stream_t *)&s->tcp, &buf, 1, write_cb);
-	if (rv != 0) {
+	if (uv_write(&w->req, (uv_stream_t *)&s->tcp, &buf, 1, write_cb) != 0) {
 		ipsnet_free(w);
 		return IPSNET_EIO;
 	}
@@ -503,21 +533,6 @@ int stream_send_framed(struct ipsnet_stream *s, const uint8_t *frames,
 	return write_plain(s, frames, len);
 }
 
-/* Drops n bytes that went to the kernel from the front of the TLS buffer. */
-static int skip_sent(struct ipsnet_stream *s, size_t n)
-{
-	uint8_t skip[4096];
-	s->bytes_out += n;
-	while (n > 0) {
-		int r = BIO_read(s->wbio, skip,
-				 n < sizeof(skip) ? (int)n : (int)sizeof(skip));
-		if (r <= 0)
-			return IPSNET_ETLS;
-		n -= (size_t)r;
-	}
-	return 0;
-}
-
 int stream_send_framed_offloop(struct ipsnet_stream *s, const uint8_t *frames,
 			       size_t len)
 {
@@ -533,32 +548,7 @@ int stream_send_framed_offloop(struct ipsnet_stream *s, const uint8_t *frames,
 		ERR_clear_error();
 		return IPSNET_ETLS;
 	}
-	/* Bytes queued with libuv go first: these wait for the loop. */
-	if (s->pending_writes != 0)
-		return 0;
-	uv_os_fd_t fd;
-	if (uv_fileno((uv_handle_t *)&s->tcp, &fd) != 0)
-		return IPSNET_ECLOSED;
-	char *data;
-	long pending = BIO_get_mem_data(s->wbio, &data);
-	if (pending <= 0)
-		return 0;
-	ssize_t took;
-	do
-		took = send(fd, data, (size_t)pending,
-			    MSG_NOSIGNAL | MSG_DONTWAIT);
-	while (took < 0 && errno == EINTR);
-	if (took < 0) {
-		bool later = errno == EAGAIN || errno == EWOULDBLOCK ||
-			     errno == ENOBUFS;
-		return later ? 0 : IPSNET_EIO;
-	}
-	if (took == pending) {
-		s->bytes_out += (size_t)took;
-		(void)BIO_reset(s->wbio);
-		return 0;
-	}
-	return skip_sent(s, (size_t)took);
+	return write_now(s);
 }
 
 int stream_flush_pending(struct ipsnet_stream *s, int err)
