@@ -1363,6 +1363,26 @@ static void test_followers_resume_after_daemon_restart(void **state)
 #define RSS_IS_THE_DAEMONS 1
 #endif
 
+/* A bare TLS connection as GGZ_TEST that subscribes from since and then
+ * never reads. */
+static void subscribe_stuck(struct h_tls *c, uint64_t since)
+{
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__Subscribe sub = IPSNET__V1__SUBSCRIBE__INIT;
+	struct h_tls_opts o;
+	h_tls_opts_org(&o, certs, "ggz-test");
+	/* What the kernel holds for it is not the daemon's memory: a small
+	 * window, so that the daemon's own bound is what stops the flow. */
+	o.rcvbuf = 4096;
+	assert_int_equal(h_tls_connect(c, port, &o), 0);
+	assert_int_equal(h_tls_hello(c, "stuck", NULL), CODE(OK));
+	sub.since_seq = since;
+	e.request_id = 7;
+	e.body_case = BODY(SUBSCRIBE);
+	e.subscribe = &sub;
+	assert_int_equal(h_tls_send_envelope(c, &e), 0);
+}
+
 static void test_subscribers_that_never_read_keep_memory_bounded(void **state)
 {
 	struct h_tls stuck[STUCK];
@@ -1376,24 +1396,8 @@ static void test_subscribers_that_never_read_keep_memory_bounded(void **state)
 	long before = h_rss_kib(pid);
 	assert_true(before > 0);
 
-	for (int i = 0; i < STUCK; i++) {
-		Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
-		Ipsnet__V1__Subscribe sub = IPSNET__V1__SUBSCRIBE__INIT;
-		struct h_tls_opts o;
-		h_tls_opts_org(&o, certs, "ggz-test");
-		/* What the kernel holds for it is not the daemon's memory:
-		 * a small window, so that the daemon's own bound is what
-		 * stops the flow. */
-		o.rcvbuf = 4096;
-		assert_int_equal(h_tls_connect(&stuck[i], port, &o), 0);
-		assert_int_equal(h_tls_hello(&stuck[i], "stuck", NULL),
-				 CODE(OK));
-		sub.since_seq = 0;
-		e.request_id = 7;
-		e.body_case = BODY(SUBSCRIBE);
-		e.subscribe = &sub;
-		assert_int_equal(h_tls_send_envelope(&stuck[i], &e), 0);
-	}
+	for (int i = 0; i < STUCK; i++)
+		subscribe_stuck(&stuck[i], 0);
 
 	/* Changes go on committing; the other subscriber goes on receiving
 	 * every one of them; memory is sampled all along. */
@@ -1634,21 +1638,8 @@ static void many_run(uint64_t n_changes, int n_stuck)
 	m->fill.long_names = n_stuck > 0;
 
 	uint64_t head = register_client(GGZ_TEST, BENEFIT(NONE), NULL);
-	for (int i = 0; i < n_stuck; i++) {
-		Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
-		Ipsnet__V1__Subscribe sub = IPSNET__V1__SUBSCRIBE__INIT;
-		struct h_tls_opts o;
-		h_tls_opts_org(&o, certs, "ggz-test");
-		o.rcvbuf = 4096; /* the daemon's bound, not the kernel's */
-		assert_int_equal(h_tls_connect(&stuck[i], port, &o), 0);
-		assert_int_equal(h_tls_hello(&stuck[i], "stuck", NULL),
-				 CODE(OK));
-		sub.since_seq = head;
-		e.request_id = 7;
-		e.body_case = BODY(SUBSCRIBE);
-		e.subscribe = &sub;
-		assert_int_equal(h_tls_send_envelope(&stuck[i], &e), 0);
-	}
+	for (int i = 0; i < n_stuck; i++)
+		subscribe_stuck(&stuck[i], head);
 
 	assert_int_equal(uv_loop_init(&m->loop), 0);
 	assert_int_equal(uv_timer_init(&m->loop, &m->deadline), 0);
