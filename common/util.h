@@ -8,12 +8,6 @@
 #ifndef container_of
 #define container_of(ptr, type, member)                                        \
 	((type *)((char *)(ptr)-offsetof(type, member)))
-/* Whether a decoded protobuf message, or any message inside it, carries
- * fields this build does not know. Such a message cannot be stored and
- * replayed faithfully, so changes that carry them are refused. */
-struct ProtobufCMessage;
-int util_proto_has_unknown_fields(const struct ProtobufCMessage *m);
-
 #endif
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
