@@ -1,7 +1,8 @@
 /* libFuzzer driver for what an authenticated organisation can send the
  * daemon: every change (apply.c, inside its savepoint, as the writer runs
- * it) and every read (reads.c, as a reader thread runs it), on a real
- * SQLite database with a small network already in it.
+ * it), every read (reads.c) and every report (report.c), as a reader
+ * thread runs them, on a real SQLite database with a small network
+ * already in it.
  *
  * Input: records, each
  *   byte 0:      the sender: 0 ggz-demo, 1 ggz-b (GGZ), 2 gm0363
@@ -21,6 +22,8 @@
  * - a read answers (with bytes) or refuses with a sentence; never
  *   UNAVAILABLE (a failed database) either;
  * - no SQL statement is left running after a change or a read;
+ * - a report is built or refused with a sentence, and holds no BSN and
+ *   no referral note, whoever asks;
  * - nothing sent to a MUNICIPALITY, UWV or NETWORK holds a referral note
  *   (DESIGN §1: only GGZ parties of a case receive it), and nothing sent
  *   to NETWORK holds a BSN of the network's clients (aggregates only).
@@ -44,6 +47,7 @@
 #include "ipsnet.pb-c.h"
 #include "ipsnet_errors.h"
 #include "reads.h"
+#include "report.h"
 #include "store.h"
 #include "util.h"
 
@@ -201,6 +205,42 @@ static void run_read(unsigned who, const Ipsnet__V1__Envelope *req)
 	reads_ctx_free(&ctx);
 }
 
+/* A report is aggregates for everybody: no BSN and no note, whoever asks
+ * (names and the rest are never in one either, and these are the ones the
+ * network holds for sure). */
+static void run_report(unsigned who, const Ipsnet__V1__Envelope *req)
+{
+	struct journal_actor actor;
+	set_actor(&actor, who);
+	const struct report_settings settings = {.sustained_months = 6,
+						 .small_count_threshold = 5};
+	uint8_t *out = NULL;
+	size_t len = 0;
+	char why[256] = "";
+	int rv = report_build(db, &actor, &settings, req->report_query, &out,
+			      &len, why, sizeof(why));
+	trace_outcome(who, req->body_case, rv, why, len);
+	if (rv == 0) {
+		if (out == NULL || len == 0)
+			die("a report", "answered nothing");
+		if (contains(out, len, NOTE_MARK))
+			die("a referral note is in a report for",
+			    senders[who].org);
+		for (size_t i = 0; i < ARRAY_SIZE(bsns); i++)
+			if (contains(out, len, bsns[i]))
+				die("a BSN is in a report for",
+				    senders[who].org);
+	} else {
+		if (rv != IPSNET_EINVAL && rv != IPSNET_EPERMISSION &&
+		    rv != IPSNET_ENOT_FOUND)
+			die("a report failed with", ipsnet_strerror(rv));
+		if (why[0] == '\0')
+			die("a report refused without a sentence",
+			    ipsnet_strerror(rv));
+	}
+	ipsnet_free(out);
+}
+
 static void run_one(unsigned who, const uint8_t *p, size_t n)
 {
 	Ipsnet__V1__Envelope *req =
@@ -211,6 +251,8 @@ static void run_one(unsigned who, const uint8_t *p, size_t n)
 		run_change(who, req);
 	else if (reads_is_read(req->body_case))
 		run_read(who, req);
+	else if (req->body_case == BODY(REPORT_QUERY))
+		run_report(who, req);
 	ipsnet__v1__envelope__free_unpacked(req, &ipsnet_protobuf_allocator);
 	/* A statement still running would keep its read transaction, and
 	 * its bindings point into the request just freed. */
@@ -505,6 +547,31 @@ static size_t later_records(uint8_t *buf, size_t cap)
 	m_import_trajectory.close_reason = "moved away";
 	ENV(import_trajectory, BODY(IMPORT_TRAJECTORY));
 	put_record(buf, cap, &len, 0, &e);
+
+	Ipsnet__V1__ReportPeriod periods[2] = {IPSNET__V1__REPORT_PERIOD__INIT,
+					       IPSNET__V1__REPORT_PERIOD__INIT};
+	Ipsnet__V1__ReportPeriod *period[2] = {&periods[0], &periods[1]};
+	periods[0].label = "2026";
+	periods[0].from = "2026-01-01";
+	periods[0].to = "2026-12-31";
+	periods[1].label = "2025";
+	periods[1].from = "2025-01-01";
+	periods[1].to = "2025-12-31";
+	Ipsnet__V1__ReportGrouping by[3] = {
+	    IPSNET__V1__REPORT_GROUPING__REPORT_BY_REGION,
+	    IPSNET__V1__REPORT_GROUPING__REPORT_BY_PROGRAM,
+	    IPSNET__V1__REPORT_GROUPING__REPORT_BY_FUNDER};
+	Ipsnet__V1__ReportQuery m_report_query =
+	    IPSNET__V1__REPORT_QUERY__INIT;
+	m_report_query.n_periods = 2;
+	m_report_query.periods = period;
+	m_report_query.n_by = 3;
+	m_report_query.by = by;
+	m_report_query.history_years = 2;
+	for (unsigned who = 0; who < N_SENDERS; who++) {
+		ENV(report_query, BODY(REPORT_QUERY));
+		put_record(buf, cap, &len, who, &e);
+	}
 
 	Ipsnet__V1__ListPrograms m_list_programs =
 	    IPSNET__V1__LIST_PROGRAMS__INIT;
