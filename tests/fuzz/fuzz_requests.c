@@ -1,8 +1,8 @@
 /* libFuzzer driver for what an authenticated organisation can send the
  * daemon: every change (apply.c, inside its savepoint, as the writer runs
- * it), every read (reads.c) and every report (report.c), as a reader
- * thread runs them, on a real SQLite database with a small network
- * already in it.
+ * it, then cut for each organisation as sync pushes it), every read
+ * (reads.c) and every report (report.c), as a reader thread runs them, on
+ * a real SQLite database with a small network already in it.
  *
  * Input: records, each
  *   byte 0:      the sender: 0 ggz-demo, 1 ggz-b (GGZ), 2 gm0363
@@ -22,11 +22,15 @@
  * - a read answers (with bytes) or refuses with a sentence; never
  *   UNAVAILABLE (a failed database) either;
  * - no SQL statement is left running after a change or a read;
- * - a report is built or refused with a sentence, and holds no BSN and
- *   no referral note, whoever asks;
- * - nothing sent to a MUNICIPALITY, UWV or NETWORK holds a referral note
- *   (DESIGN §1: only GGZ parties of a case receive it), and nothing sent
- *   to NETWORK holds a BSN of the network's clients (aggregates only).
+ * - a report is built or refused with a sentence;
+ * - who may see what (DESIGN §1), in every answer and in what sync would
+ *   push of every applied change to each of the five (sync_visible):
+ *   NETWORK never gets a client, consent, trajectory, funding request or
+ *   job; a MUNICIPALITY or UWV never gets a referral note, the
+ *   registering GGZ, a consent given to another organisation or a funding
+ *   request addressed to another funder. Checked on the decoded messages,
+ *   field by field, so that text the fuzzer writes into a field a funder
+ *   may see is no false alarm.
  *
  * IPSNET_FUZZ_SEEDS=DIR writes the seed inputs into DIR and exits;
  * IPSNET_FUZZ_TRACE=1 prints each record's outcome. The ctest entry
@@ -49,12 +53,12 @@
 #include "reads.h"
 #include "report.h"
 #include "store.h"
+#include "sync.h"
 #include "util.h"
 
 #define BODY(x) IPSNET__V1__ENVELOPE__BODY_##x
 
-/* Every referral note the network holds contains this; the dictionary
- * offers it to notes the fuzzer writes. */
+/* The seeded network's referral notes begin with this. */
 #define NOTE_MARK "CLINICAL-NOTE"
 static const char *const bsns[] = {"111222333", "123456782", "234567004"};
 
@@ -105,24 +109,124 @@ static void set_actor(struct journal_actor *a, unsigned who)
 	util_strlcpy(a->peer, "127.0.0.1:40000", sizeof(a->peer));
 }
 
-static bool contains(const uint8_t *p, size_t n, const char *s)
+/* ---- who may see what (DESIGN §1, docs/sync.md) ------------------------ */
+
+static void refuse_to(unsigned who, const char *what)
 {
-	size_t k = strlen(s);
-	for (size_t i = 0; i + k <= n; i++)
-		if (memcmp(p + i, s, k) == 0)
-			return true;
-	return false;
+	die(what, senders[who].org);
 }
 
-/* What an organisation of this kind may never receive. */
-static void check_sent(unsigned who, const uint8_t *p, size_t n)
+/* A funder (MUNICIPALITY, UWV) never gets who registered a client. */
+static void check_client(unsigned who, const Ipsnet__V1__Client *c)
 {
-	if (senders[who].kind != ORG_KIND_GGZ && contains(p, n, NOTE_MARK))
-		die("a referral note reached", senders[who].org);
+	if (c == NULL)
+		return;
 	if (senders[who].kind == ORG_KIND_NETWORK)
-		for (size_t i = 0; i < ARRAY_SIZE(bsns); i++)
-			if (contains(p, n, bsns[i]))
-				die("a BSN reached", senders[who].org);
+		refuse_to(who, "a client reached");
+	if (senders[who].kind != ORG_KIND_GGZ && c->registered_by[0] != '\0')
+		refuse_to(who, "the registering GGZ reached");
+}
+
+/* Only GGZ parties of a case get the referral note. */
+static void check_trajectory(unsigned who, const Ipsnet__V1__Trajectory *t)
+{
+	if (t == NULL)
+		return;
+	if (senders[who].kind == ORG_KIND_NETWORK)
+		refuse_to(who, "a trajectory reached");
+	if (senders[who].kind != ORG_KIND_GGZ && t->note[0] != '\0')
+		refuse_to(who, "a referral note reached");
+}
+
+/* A funder gets only the consents given to it and the funding requests
+ * addressed to it. */
+static void check_consent(unsigned who, const Ipsnet__V1__Consent *c)
+{
+	if (c == NULL)
+		return;
+	if (senders[who].kind == ORG_KIND_NETWORK)
+		refuse_to(who, "a consent reached");
+	if (senders[who].kind != ORG_KIND_GGZ &&
+	    strcmp(c->recipient, senders[who].org) != 0)
+		refuse_to(who, "another organisation's consent reached");
+}
+
+static void check_funding(unsigned who, const Ipsnet__V1__Funding *f)
+{
+	if (f == NULL)
+		return;
+	if (senders[who].kind == ORG_KIND_NETWORK)
+		refuse_to(who, "a funding request reached");
+	if (senders[who].kind != ORG_KIND_GGZ &&
+	    strcmp(f->funder, senders[who].org) != 0)
+		refuse_to(who, "a funding request to another funder reached");
+}
+
+static void check_job(unsigned who, const Ipsnet__V1__Job *j)
+{
+	if (j != NULL && senders[who].kind == ORG_KIND_NETWORK)
+		refuse_to(who, "a job reached");
+}
+
+static void check_change_ok(unsigned who, const Ipsnet__V1__ChangeOk *ok)
+{
+	switch (ok->entity_case) { /* a oneof: one pointer, several names */
+	case IPSNET__V1__CHANGE_OK__ENTITY_CLIENT:
+		check_client(who, ok->client);
+		break;
+	case IPSNET__V1__CHANGE_OK__ENTITY_CONSENT:
+		check_consent(who, ok->consent);
+		break;
+	case IPSNET__V1__CHANGE_OK__ENTITY_TRAJECTORY:
+		check_trajectory(who, ok->trajectory);
+		break;
+	case IPSNET__V1__CHANGE_OK__ENTITY_FUNDING:
+		check_funding(who, ok->funding);
+		break;
+	case IPSNET__V1__CHANGE_OK__ENTITY_JOB:
+		check_job(who, ok->job);
+		break;
+	default:
+		break;
+	}
+}
+
+/* An answer (packed Envelope) as it would go to who. */
+static void check_answer(unsigned who, const uint8_t *p, size_t n)
+{
+	Ipsnet__V1__Envelope *env =
+	    ipsnet__v1__envelope__unpack(&ipsnet_protobuf_allocator, n, p);
+	if (env == NULL)
+		die("an answer", "does not unpack");
+	switch (env->body_case) {
+	case BODY(CHANGE_OK):
+		check_change_ok(who, env->change_ok);
+		break;
+	case BODY(CASE_VIEW): {
+		const Ipsnet__V1__CaseView *v = env->case_view;
+		check_client(who, v->client);
+		for (size_t i = 0; i < v->n_consents; i++)
+			check_consent(who, v->consents[i]);
+		for (size_t i = 0; i < v->n_trajectories; i++)
+			check_trajectory(who, v->trajectories[i]);
+		for (size_t i = 0; i < v->n_fundings; i++)
+			check_funding(who, v->fundings[i]);
+		for (size_t i = 0; i < v->n_jobs; i++)
+			check_job(who, v->jobs[i]);
+		break;
+	}
+	case BODY(FUNDING_LIST): {
+		const Ipsnet__V1__FundingList *l = env->funding_list;
+		for (size_t i = 0; i < l->n_fundings; i++)
+			check_funding(who, l->fundings[i]);
+		for (size_t i = 0; i < l->n_clients; i++)
+			check_client(who, l->clients[i]);
+		break;
+	}
+	default:
+		break;
+	}
+	ipsnet__v1__envelope__free_unpacked(env, &ipsnet_protobuf_allocator);
 }
 
 static bool is_refusal(int rv)
@@ -130,6 +234,24 @@ static bool is_refusal(int rv)
 	return rv == IPSNET_EINVAL || rv == IPSNET_EPERMISSION ||
 	       rv == IPSNET_ENOT_FOUND || rv == IPSNET_ECONFLICT ||
 	       rv == IPSNET_EPRECONDITION || rv == IPSNET_EEXISTS;
+}
+
+/* What sync would push of an applied change to each organisation: the
+ * ChangeOk cut by sync_visible, the same judgement as a live delivery's. */
+static void check_pushed(const uint8_t *answer, size_t len)
+{
+	for (unsigned who = 0; who < N_SENDERS; who++) {
+		Ipsnet__V1__Envelope *env = ipsnet__v1__envelope__unpack(
+		    &ipsnet_protobuf_allocator, len, answer);
+		if (env == NULL || env->body_case != BODY(CHANGE_OK))
+			die("an applied change's answer", "is not a ChangeOk");
+		struct journal_actor actor;
+		set_actor(&actor, who);
+		if (sync_visible(db, &actor, env->change_ok))
+			check_change_ok(who, env->change_ok);
+		ipsnet__v1__envelope__free_unpacked(env,
+						    &ipsnet_protobuf_allocator);
+	}
 }
 
 static void run_change(unsigned who, Ipsnet__V1__Envelope *req)
@@ -158,9 +280,10 @@ static void run_change(unsigned who, Ipsnet__V1__Envelope *req)
 	if (rv == 0) {
 		if (ctx.response == NULL || ctx.response_len == 0)
 			die("an applied change", "has no answer");
-		check_sent(who, ctx.response, ctx.response_len);
+		check_answer(who, ctx.response, ctx.response_len);
 		seq++;
 		exec("RELEASE change");
+		check_pushed(ctx.response, ctx.response_len);
 	} else {
 		if (!is_refusal(rv)) {
 			fprintf(stderr, "body %d, SQLite: %s\n",
@@ -169,8 +292,6 @@ static void run_change(unsigned who, Ipsnet__V1__Envelope *req)
 		}
 		if (ctx.message[0] == '\0')
 			die("a refusal without a sentence", ipsnet_strerror(rv));
-		check_sent(who, (const uint8_t *)ctx.message,
-			   strlen(ctx.message));
 		exec("ROLLBACK TO change; RELEASE change");
 	}
 	ipsnet_free(ctx.response);
@@ -191,7 +312,7 @@ static void run_read(unsigned who, const Ipsnet__V1__Envelope *req)
 	if (ctx.err == 0) {
 		if (ctx.response == NULL || ctx.response_len == 0)
 			die("a read", "answered nothing");
-		check_sent(who, ctx.response, ctx.response_len);
+		check_answer(who, ctx.response, ctx.response_len);
 	} else {
 		if (ctx.err == IPSNET_EDB || ctx.err == IPSNET_EUNAVAILABLE ||
 		    ctx.err == IPSNET_EINTERNAL)
@@ -199,15 +320,12 @@ static void run_read(unsigned who, const Ipsnet__V1__Envelope *req)
 		if (ctx.message[0] == '\0')
 			die("a read refused without a sentence",
 			    ipsnet_strerror(ctx.err));
-		check_sent(who, (const uint8_t *)ctx.message,
-			   strlen(ctx.message));
 	}
 	reads_ctx_free(&ctx);
 }
 
-/* A report is aggregates for everybody: no BSN and no note, whoever asks
- * (names and the rest are never in one either, and these are the ones the
- * network holds for sure). */
+/* A report holds counts and the labels of regions, programs and funders:
+ * no field of it carries a client, so only its contract is checked. */
 static void run_report(unsigned who, const Ipsnet__V1__Envelope *req)
 {
 	struct journal_actor actor;
@@ -223,13 +341,6 @@ static void run_report(unsigned who, const Ipsnet__V1__Envelope *req)
 	if (rv == 0) {
 		if (out == NULL || len == 0)
 			die("a report", "answered nothing");
-		if (contains(out, len, NOTE_MARK))
-			die("a referral note is in a report for",
-			    senders[who].org);
-		for (size_t i = 0; i < ARRAY_SIZE(bsns); i++)
-			if (contains(out, len, bsns[i]))
-				die("a BSN is in a report for",
-				    senders[who].org);
 	} else {
 		if (rv != IPSNET_EINVAL && rv != IPSNET_EPERMISSION &&
 		    rv != IPSNET_ENOT_FOUND)
@@ -496,6 +607,23 @@ static size_t later_records(uint8_t *buf, size_t cap)
 	m_decide_funding.reason = "not resident";
 	m_decide_funding.on = "2026-11-16";
 	ENV(decide_funding, BODY(DECIDE_FUNDING));
+	put_record(buf, cap, &len, 2, &e);
+
+	/* Paid from elsewhere: the funders see the case, never this one. */
+	Ipsnet__V1__RequestFunding m_request_funding =
+	    IPSNET__V1__REQUEST_FUNDING__INIT;
+	m_request_funding.trajectory_id = "tr-seed-1";
+	m_request_funding.other_description = "Fonds X";
+	m_request_funding.months = 3;
+	ENV(request_funding, BODY(REQUEST_FUNDING));
+	put_record(buf, cap, &len, 0, &e);
+	Ipsnet__V1__ShowCase m_show_case = IPSNET__V1__SHOW_CASE__INIT;
+	m_show_case.client_id = "cl-seed-1";
+	ENV(show_case, BODY(SHOW_CASE));
+	put_record(buf, cap, &len, 2, &e);
+	Ipsnet__V1__ListFunding m_list_funding =
+	    IPSNET__V1__LIST_FUNDING__INIT;
+	ENV(list_funding, BODY(LIST_FUNDING));
 	put_record(buf, cap, &len, 2, &e);
 
 	Ipsnet__V1__WithdrawConsent m_withdraw_consent =
