@@ -66,7 +66,7 @@ static const struct {
 	const char *org;
 	enum org_kind kind;
 } senders[] = {
-    {"ggz-demo", ORG_KIND_GGZ},	  {"ggz-b", ORG_KIND_GGZ},
+    {"ggz-demo", ORG_KIND_GGZ},	       {"ggz-b", ORG_KIND_GGZ},
     {"gm0363", ORG_KIND_MUNICIPALITY}, {"uwv", ORG_KIND_UWV},
     {"network", ORG_KIND_NETWORK},
 };
@@ -116,56 +116,50 @@ static void refuse_to(unsigned who, const char *what)
 	die(what, senders[who].org);
 }
 
-/* A funder (MUNICIPALITY, UWV) never gets who registered a client. */
+/* Whether entity, a personal one, went to a funder (MUNICIPALITY, UWV),
+ * whose share of it is checked next. NETWORK gets none at all. */
+static bool to_funder(unsigned who, const void *entity, const char *what)
+{
+	if (entity == NULL)
+		return false;
+	if (senders[who].kind == ORG_KIND_NETWORK)
+		refuse_to(who, what);
+	return senders[who].kind != ORG_KIND_GGZ;
+}
+
+/* A funder never gets who registered a client, nor a referral note (only
+ * GGZ parties of a case get it); it gets only the consents given to it
+ * and the funding requests addressed to it. */
 static void check_client(unsigned who, const Ipsnet__V1__Client *c)
 {
-	if (c == NULL)
-		return;
-	if (senders[who].kind == ORG_KIND_NETWORK)
-		refuse_to(who, "a client reached");
-	if (senders[who].kind != ORG_KIND_GGZ && c->registered_by[0] != '\0')
+	if (to_funder(who, c, "a client reached") &&
+	    c->registered_by[0] != '\0')
 		refuse_to(who, "the registering GGZ reached");
 }
 
-/* Only GGZ parties of a case get the referral note. */
 static void check_trajectory(unsigned who, const Ipsnet__V1__Trajectory *t)
 {
-	if (t == NULL)
-		return;
-	if (senders[who].kind == ORG_KIND_NETWORK)
-		refuse_to(who, "a trajectory reached");
-	if (senders[who].kind != ORG_KIND_GGZ && t->note[0] != '\0')
+	if (to_funder(who, t, "a trajectory reached") && t->note[0] != '\0')
 		refuse_to(who, "a referral note reached");
 }
 
-/* A funder gets only the consents given to it and the funding requests
- * addressed to it. */
 static void check_consent(unsigned who, const Ipsnet__V1__Consent *c)
 {
-	if (c == NULL)
-		return;
-	if (senders[who].kind == ORG_KIND_NETWORK)
-		refuse_to(who, "a consent reached");
-	if (senders[who].kind != ORG_KIND_GGZ &&
+	if (to_funder(who, c, "a consent reached") &&
 	    strcmp(c->recipient, senders[who].org) != 0)
 		refuse_to(who, "another organisation's consent reached");
 }
 
 static void check_funding(unsigned who, const Ipsnet__V1__Funding *f)
 {
-	if (f == NULL)
-		return;
-	if (senders[who].kind == ORG_KIND_NETWORK)
-		refuse_to(who, "a funding request reached");
-	if (senders[who].kind != ORG_KIND_GGZ &&
+	if (to_funder(who, f, "a funding request reached") &&
 	    strcmp(f->funder, senders[who].org) != 0)
 		refuse_to(who, "a funding request to another funder reached");
 }
 
 static void check_job(unsigned who, const Ipsnet__V1__Job *j)
 {
-	if (j != NULL && senders[who].kind == ORG_KIND_NETWORK)
-		refuse_to(who, "a job reached");
+	(void)to_funder(who, j, "a job reached");
 }
 
 static void check_change_ok(unsigned who, const Ipsnet__V1__ChangeOk *ok)
@@ -286,12 +280,13 @@ static void run_change(unsigned who, Ipsnet__V1__Envelope *req)
 		check_pushed(ctx.response, ctx.response_len);
 	} else {
 		if (!is_refusal(rv)) {
-			fprintf(stderr, "body %d, SQLite: %s\n",
-				req->body_case, sqlite3_errmsg(db));
+			fprintf(stderr, "body %d, SQLite: %s\n", req->body_case,
+				sqlite3_errmsg(db));
 			die("a change failed with", ipsnet_strerror(rv));
 		}
 		if (ctx.message[0] == '\0')
-			die("a refusal without a sentence", ipsnet_strerror(rv));
+			die("a refusal without a sentence",
+			    ipsnet_strerror(rv));
 		exec("ROLLBACK TO change; RELEASE change");
 	}
 	ipsnet_free(ctx.response);
@@ -444,11 +439,11 @@ static size_t network_records(uint8_t *buf, size_t cap)
 {
 	size_t len = 0;
 	Ipsnet__V1__Envelope e;
-#define ENV(field, ...)                                                        \
-	do {                                                                   \
-		e = (Ipsnet__V1__Envelope)IPSNET__V1__ENVELOPE__INIT;          \
-		e.body_case = __VA_ARGS__;                                     \
-		e.field = &m_##field;                                          \
+#define ENV(field, ...)                                               \
+	do {                                                          \
+		e = (Ipsnet__V1__Envelope)IPSNET__V1__ENVELOPE__INIT; \
+		e.body_case = __VA_ARGS__;                            \
+		e.field = &m_##field;                                 \
 	} while (0)
 
 	for (int i = 0; i < 2; i++) {
@@ -466,7 +461,8 @@ static size_t network_records(uint8_t *buf, size_t cap)
 					      "cl-seed-3"};
 	static const Ipsnet__V1__Benefit benefit[] = {
 	    IPSNET__V1__BENEFIT__BENEFIT_PARTICIPATIEWET,
-	    IPSNET__V1__BENEFIT__BENEFIT_PARTICIPATIEWET, IPSNET__V1__BENEFIT__BENEFIT_WIA};
+	    IPSNET__V1__BENEFIT__BENEFIT_PARTICIPATIEWET,
+	    IPSNET__V1__BENEFIT__BENEFIT_WIA};
 	static const unsigned ggz[] = {0, 1, 0};
 	for (int i = 0; i < 3; i++) {
 		Ipsnet__V1__RegisterClient m_register_client =
@@ -506,7 +502,8 @@ static size_t network_records(uint8_t *buf, size_t cap)
 		    IPSNET__V1__MOVE_TRAJECTORY__INIT;
 		m_move_trajectory.trajectory_id = tr_id;
 		m_move_trajectory.expected_version = 1;
-		m_move_trajectory.to = IPSNET__V1__TRAJECTORY_STATUS__TRAJECTORY_ACCEPTED;
+		m_move_trajectory.to =
+		    IPSNET__V1__TRAJECTORY_STATUS__TRAJECTORY_ACCEPTED;
 		m_move_trajectory.on = "2026-11-12";
 		ENV(move_trajectory, BODY(MOVE_TRAJECTORY));
 		put_record(buf, cap, &len, ggz[i], &e);
@@ -574,11 +571,11 @@ static size_t later_records(uint8_t *buf, size_t cap)
 {
 	size_t len = 0;
 	Ipsnet__V1__Envelope e;
-#define ENV(field, ...)                                                        \
-	do {                                                                   \
-		e = (Ipsnet__V1__Envelope)IPSNET__V1__ENVELOPE__INIT;          \
-		e.body_case = __VA_ARGS__;                                     \
-		e.field = &m_##field;                                          \
+#define ENV(field, ...)                                               \
+	do {                                                          \
+		e = (Ipsnet__V1__Envelope)IPSNET__V1__ENVELOPE__INIT; \
+		e.body_case = __VA_ARGS__;                            \
+		e.field = &m_##field;                                 \
 	} while (0)
 	Ipsnet__V1__UpdateClient m_update_client =
 	    IPSNET__V1__UPDATE_CLIENT__INIT;
@@ -621,8 +618,7 @@ static size_t later_records(uint8_t *buf, size_t cap)
 	m_show_case.client_id = "cl-seed-1";
 	ENV(show_case, BODY(SHOW_CASE));
 	put_record(buf, cap, &len, 2, &e);
-	Ipsnet__V1__ListFunding m_list_funding =
-	    IPSNET__V1__LIST_FUNDING__INIT;
+	Ipsnet__V1__ListFunding m_list_funding = IPSNET__V1__LIST_FUNDING__INIT;
 	ENV(list_funding, BODY(LIST_FUNDING));
 	put_record(buf, cap, &len, 2, &e);
 
@@ -653,8 +649,10 @@ static size_t later_records(uint8_t *buf, size_t cap)
 	put_record(buf, cap, &len, 4, &e);
 
 	Ipsnet__V1__TrajectoryStep steps[4] = {
-	    IPSNET__V1__TRAJECTORY_STEP__INIT, IPSNET__V1__TRAJECTORY_STEP__INIT,
-	    IPSNET__V1__TRAJECTORY_STEP__INIT, IPSNET__V1__TRAJECTORY_STEP__INIT};
+	    IPSNET__V1__TRAJECTORY_STEP__INIT,
+	    IPSNET__V1__TRAJECTORY_STEP__INIT,
+	    IPSNET__V1__TRAJECTORY_STEP__INIT,
+	    IPSNET__V1__TRAJECTORY_STEP__INIT};
 	Ipsnet__V1__TrajectoryStep *step[4] = {&steps[0], &steps[1], &steps[2],
 					       &steps[3]};
 	steps[0].status = IPSNET__V1__TRAJECTORY_STATUS__TRAJECTORY_REFERRED;
@@ -689,8 +687,7 @@ static size_t later_records(uint8_t *buf, size_t cap)
 	    IPSNET__V1__REPORT_GROUPING__REPORT_BY_REGION,
 	    IPSNET__V1__REPORT_GROUPING__REPORT_BY_PROGRAM,
 	    IPSNET__V1__REPORT_GROUPING__REPORT_BY_FUNDER};
-	Ipsnet__V1__ReportQuery m_report_query =
-	    IPSNET__V1__REPORT_QUERY__INIT;
+	Ipsnet__V1__ReportQuery m_report_query = IPSNET__V1__REPORT_QUERY__INIT;
 	m_report_query.n_periods = 2;
 	m_report_query.periods = period;
 	m_report_query.n_by = 3;
@@ -711,8 +708,7 @@ static size_t later_records(uint8_t *buf, size_t cap)
 	return len;
 }
 
-static void write_seed(const char *dir, int k, const uint8_t *buf,
-		       size_t len)
+static void write_seed(const char *dir, int k, const uint8_t *buf, size_t len)
 {
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/seed-%02d", dir, k);
