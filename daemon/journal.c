@@ -971,45 +971,35 @@ void journal_stats(struct journal *j, struct journal_stats *out)
 
 static int prepare_writer(struct journal *j, char *err, size_t errlen)
 {
-	if (sqlite3_prepare_v3(j->wdb,
-			       "SELECT org, response, seq FROM journal WHERE "
-			       "idem_key = ?1",
-			       -1, SQLITE_PREPARE_PERSISTENT, &j->st_lookup,
-			       NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v3(
-		j->wdb,
-		"INSERT INTO journal (seq, time_us, org, user, idem_key, "
-		"entity_kind, entity_id, version, payload, response, "
-		"prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
-		"?10, ?11, ?12)",
-		-1, SQLITE_PREPARE_PERSISTENT, &j->st_append,
-		NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v3(
-		j->wdb,
-		"INSERT INTO audit (time_us, org, user, client_id, action, "
-		"object, result, peer) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-		-1, SQLITE_PREPARE_PERSISTENT, &j->st_audit,
-		NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v3(j->wdb, "SAVEPOINT change", -1,
-			       SQLITE_PREPARE_PERSISTENT, &j->st_savepoint,
-			       NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v3(j->wdb, "RELEASE change", -1,
-			       SQLITE_PREPARE_PERSISTENT, &j->st_release,
-			       NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v3(j->wdb, "ROLLBACK TO change", -1,
-			       SQLITE_PREPARE_PERSISTENT, &j->st_rollback_to,
-			       NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v3(j->wdb, "BEGIN IMMEDIATE", -1,
-			       SQLITE_PREPARE_PERSISTENT, &j->st_begin,
-			       NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v3(j->wdb, "COMMIT", -1,
-			       SQLITE_PREPARE_PERSISTENT, &j->st_commit,
-			       NULL) != SQLITE_OK) {
-		snprintf(err, errlen,
-			 "the database '%s' has no journal: run 'ipsnetd "
-			 "init' (%s)",
-			 j->path, sqlite3_errmsg(j->wdb));
-		return IPSNET_EDB;
+	const struct {
+		const char *sql;
+		sqlite3_stmt **st;
+	} kept[] = {
+	    {"SELECT org, response, seq FROM journal WHERE idem_key = ?1",
+	     &j->st_lookup},
+	    {"INSERT INTO journal (seq, time_us, org, user, idem_key, "
+	     "entity_kind, entity_id, version, payload, response, prev_hash, "
+	     "hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+	     &j->st_append},
+	    {"INSERT INTO audit (time_us, org, user, client_id, action, object, "
+	     "result, peer) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	     &j->st_audit},
+	    {"SAVEPOINT change", &j->st_savepoint},
+	    {"RELEASE change", &j->st_release},
+	    {"ROLLBACK TO change", &j->st_rollback_to},
+	    {"BEGIN IMMEDIATE", &j->st_begin},
+	    {"COMMIT", &j->st_commit},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(kept); i++) {
+		if (sqlite3_prepare_v3(j->wdb, kept[i].sql, -1,
+				       SQLITE_PREPARE_PERSISTENT, kept[i].st,
+				       NULL) != SQLITE_OK) {
+			snprintf(err, errlen,
+				 "the database '%s' has no journal: run "
+				 "'ipsnetd init' (%s)",
+				 j->path, sqlite3_errmsg(j->wdb));
+			return IPSNET_EDB;
+		}
 	}
 	return 0;
 }
