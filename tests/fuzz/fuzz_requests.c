@@ -431,6 +431,15 @@ static void put_record(uint8_t *buf, size_t cap, size_t *len, unsigned who,
 	*len += 3 + n;
 }
 
+/* e (an Envelope in scope) made afresh, with body kind and its message
+ * m_<field>. */
+#define ENV(field, ...)                                               \
+	do {                                                          \
+		e = (Ipsnet__V1__Envelope)IPSNET__V1__ENVELOPE__INIT; \
+		e.body_case = __VA_ARGS__;                            \
+		e.field = &m_##field;                                 \
+	} while (0)
+
 /* The seed network, as records: two programs, three clients (one of
  * ggz-b's), consents for gm0363 and uwv, referrals with notes, an
  * accepted trajectory, funding requests to both funders, a job. Ids are
@@ -439,13 +448,6 @@ static size_t network_records(uint8_t *buf, size_t cap)
 {
 	size_t len = 0;
 	Ipsnet__V1__Envelope e;
-#define ENV(field, ...)                                               \
-	do {                                                          \
-		e = (Ipsnet__V1__Envelope)IPSNET__V1__ENVELOPE__INIT; \
-		e.body_case = __VA_ARGS__;                            \
-		e.field = &m_##field;                                 \
-	} while (0)
-
 	for (int i = 0; i < 2; i++) {
 		Ipsnet__V1__PutProgram m_put_program =
 		    IPSNET__V1__PUT_PROGRAM__INIT;
@@ -529,7 +531,6 @@ static size_t network_records(uint8_t *buf, size_t cap)
 	m_add_job.job_id = "jo-seed-1";
 	ENV(add_job, BODY(ADD_JOB));
 	put_record(buf, cap, &len, 0, &e);
-#undef ENV
 	return len;
 }
 
@@ -571,12 +572,6 @@ static size_t later_records(uint8_t *buf, size_t cap)
 {
 	size_t len = 0;
 	Ipsnet__V1__Envelope e;
-#define ENV(field, ...)                                               \
-	do {                                                          \
-		e = (Ipsnet__V1__Envelope)IPSNET__V1__ENVELOPE__INIT; \
-		e.body_case = __VA_ARGS__;                            \
-		e.field = &m_##field;                                 \
-	} while (0)
 	Ipsnet__V1__UpdateClient m_update_client =
 	    IPSNET__V1__UPDATE_CLIENT__INIT;
 	m_update_client.client_id = "cl-seed-1";
