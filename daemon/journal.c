@@ -1004,6 +1004,19 @@ static int prepare_writer(struct journal *j, char *err, size_t errlen)
 	return 0;
 }
 
+/* Finalizes what prepare_writer (and apply) kept, then closes the writer's
+ * connection. */
+static void close_writer_db(struct journal *j)
+{
+	sqlite3_stmt *kept[] = {
+	    j->st_lookup,  j->st_append,      j->st_audit, j->st_savepoint,
+	    j->st_release, j->st_rollback_to, j->st_begin, j->st_commit};
+	for (size_t i = 0; i < ARRAY_SIZE(kept); i++)
+		sqlite3_finalize(kept[i]);
+	apply_stmts_free(j->stmts);
+	sqlite3_close(j->wdb);
+}
+
 static int load_head(struct journal *j, char *err, size_t errlen)
 {
 	struct journal_verify_report r;
@@ -1131,16 +1144,7 @@ err_after_sync:
 	pthread_cond_destroy(&j->writer_cv);
 	pthread_mutex_destroy(&j->mu);
 err_after_db:
-	sqlite3_finalize(j->st_lookup);
-	sqlite3_finalize(j->st_append);
-	sqlite3_finalize(j->st_audit);
-	sqlite3_finalize(j->st_savepoint);
-	sqlite3_finalize(j->st_release);
-	sqlite3_finalize(j->st_rollback_to);
-	sqlite3_finalize(j->st_begin);
-	sqlite3_finalize(j->st_commit);
-	apply_stmts_free(j->stmts);
-	sqlite3_close(j->wdb);
+	close_writer_db(j);
 err:
 	ipsnet_free(j);
 	return rv;
@@ -1178,16 +1182,7 @@ void journal_free(struct journal *j)
 		pthread_join(j->checkpointer, NULL);
 	for (int i = 0; i < j->n_readers; i++)
 		pthread_join(j->readers[i], NULL);
-	sqlite3_finalize(j->st_lookup);
-	sqlite3_finalize(j->st_append);
-	sqlite3_finalize(j->st_audit);
-	sqlite3_finalize(j->st_savepoint);
-	sqlite3_finalize(j->st_release);
-	sqlite3_finalize(j->st_rollback_to);
-	sqlite3_finalize(j->st_begin);
-	sqlite3_finalize(j->st_commit);
-	apply_stmts_free(j->stmts);
-	sqlite3_close(j->wdb);
+	close_writer_db(j);
 	pthread_cond_destroy(&j->checkpoint_cv);
 	pthread_cond_destroy(&j->reader_cv);
 	pthread_cond_destroy(&j->writer_cv);
