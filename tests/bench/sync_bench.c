@@ -588,6 +588,14 @@ static int report(struct bench *b)
 				    json_integer((json_int_t)n));
 		json_object_set_new(o, "missing",
 				    json_integer((json_int_t)missing));
+		uint64_t ev_bytes = 0, ev_n = 0;
+		for (int i = 0; i < b->n_subs; i++) {
+			ev_bytes += b->subs[i].bytes;
+			ev_n += b->subs[i].events;
+		}
+		json_object_set_new(
+		    o, "event_bytes",
+		    json_real(ev_n > 0 ? (double)ev_bytes / (double)ev_n : 0));
 		json_object_set_new(o, "after_ack_p50_ms",
 				    json_real(pct(from_ack, n, 50)));
 		json_object_set_new(o, "after_ack_p99_ms",

@@ -5,7 +5,11 @@
 #      journal of a million registrations from seq 0 (a GGZ that sees them
 #      all), and for a municipality that sees none of them;
 #   2. commit-to-delivery latency, p50 / p99, with 100 and with 1,000 live
-#      subscribers, while one client registers clients one at a time;
+#      subscribers, while one client registers clients one at a time; and
+#      alongside, in the same run, the same subscribers and changes against
+#      fanout-peer, a peer server with ipsnetd's TLS, streams and fan-out
+#      threads and nothing else: the baseline, what a TLS fan-out costs on
+#      this machine by itself;
 #   3. the daemon's resident memory (VmRSS) with 1,000 subscribers, and with
 #      one subscriber that never reads while changes keep committing.
 #
@@ -21,23 +25,26 @@ prog=$(basename "$0")
 
 usage() {
 	cat <<EOF
-usage: $prog --ipsnetd FILE --load FILE --bench FILE --certs DIR
-             [--entries N] [--dir DIR] [--runs N]
+usage: $prog --ipsnetd FILE --load FILE --bench FILE --peer FILE
+             --certs DIR [--entries N] [--dir DIR] [--runs N]
 
   --ipsnetd FILE   the daemon
   --load FILE      ipsnet-load (builds the journal)
   --bench FILE     sync-bench
+  --peer FILE      fanout-peer (the baseline of the live latency)
   --certs DIR      the certs/ scripts of the source tree
   --entries N      journal entries (default 1000000; \$BENCH_ENTRIES)
   --dir DIR        the work folder, kept between runs with its journal
                    (default \$BENCH_DIR, else \${TMPDIR:-/tmp}/ipsnet-sync-bench)
-  --runs N         catch-up runs, the median reported (default 3)
+  --runs N         runs of each catch-up and live case, the median
+                   reported (default 3)
 EOF
 }
 
 ipsnetd=
 load=
 bench=
+peer=
 certs=
 entries=${BENCH_ENTRIES:-1000000}
 work=${BENCH_DIR:-${TMPDIR:-/tmp}/ipsnet-sync-bench}
@@ -48,6 +55,7 @@ while [ $# -gt 0 ]; do
 	--ipsnetd) need "$1" $#; ipsnetd=$2; shift 2 ;;
 	--load) need "$1" $#; load=$2; shift 2 ;;
 	--bench) need "$1" $#; bench=$2; shift 2 ;;
+	--peer) need "$1" $#; peer=$2; shift 2 ;;
 	--certs) need "$1" $#; certs=$2; shift 2 ;;
 	--entries) need "$1" $#; entries=$2; shift 2 ;;
 	--dir) need "$1" $#; work=$2; shift 2 ;;
@@ -60,6 +68,7 @@ done
 [ -x "$ipsnetd" ] || die "--ipsnetd: '$ipsnetd' is not a program"
 [ -x "$load" ] || die "--load: '$load' is not a program"
 [ -x "$bench" ] || die "--bench: '$bench' is not a program"
+[ -x "$peer" ] || die "--peer: '$peer' is not a program"
 [ -x "$certs/ca.sh" ] || die "--certs: '$certs' has no ca.sh"
 if ! [[ $entries =~ ^[0-9]+$ ]] || [ "$entries" -lt 1000 ] ||
 	[ "$entries" -gt 10000000 ]; then
@@ -75,10 +84,13 @@ ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 mkdir -p "$work"
 daemon_pid=
 hold_pid=
+peer_pid=
+result=
 
 cleanup() {
 	local rc=$?
 	[ -z "$hold_pid" ] || stop_pid "$hold_pid"
+	[ -z "$peer_pid" ] || stop_pid "$peer_pid"
 	[ -z "$daemon_pid" ] || stop_pid "$daemon_pid"
 	exit "$rc"
 }
@@ -187,36 +199,99 @@ printf 'catch-up, municipality (sees none):  %8.0f entries/s (every entry judged
 echo
 
 # ---- 2. commit-to-delivery latency -------------------------------------------
-# Each case on a fresh daemon, whose "stopped" line then gives its own side:
+# Each run on a fresh daemon, whose "stopped" line then gives its own side:
 # from the commit to the moment the event's bytes were handed to the kernel.
 # The bench measures from the writer's answer to the event's arrival in the
 # subscriber, which runs on the same CPUs. 1,000 subscribers are measured
 # at 20 changes a second, where one change is delivered before the next
 # (at 100 a second the deliveries alone need about two CPUs here), and at
-# 100 a second as a load test.
-live_case() { # SUBSCRIBERS RATE CHANGES
-	local n=$1 rate=$2 changes=$3 out stopped
-	stop_pid "$daemon_pid"
+# 100 a second as a load test. Each ipsnetd run is followed by a run of the
+# same subscribers and changes against fanout-peer; the medians of --runs
+# pairs are printed, with the run-by-run p99s.
+# One run each; the result in $result (the bench's JSON, and for ipsnetd
+# its "stopped" line after it). No subshell, so that the trap can stop what
+# runs.
+live_daemon() { # SUBSCRIBERS RATE CHANGES
+	local n=$1 rate=$2 changes=$3 out
 	start_daemon
 	# shellcheck disable=SC2046
 	out=$("$bench" $(as ggz-bench) --json --subscribers "$n" \
 		--changes "$changes" --rate "$rate" --daemon-pid "$daemon_pid" live)
 	stop_pid "$daemon_pid"
 	daemon_pid=
-	stopped=$(grep 'msg=stopped' "$work/ipsnetd.log" | tail -n 1)
-	printf 'live, %4d subscribers, %3d changes/s: from the writer'"'"'s answer to arrival p50 %6.2f ms p99 %6.2f ms max %6.2f ms; from the request p50 %6.2f ms p99 %6.2f ms; %s deliveries, %s missing\n' \
-		"$n" "$rate" "$(json_field after_ack_p50_ms "$out")" \
-		"$(json_field after_ack_p99_ms "$out")" \
-		"$(json_field after_ack_max_ms "$out")" \
-		"$(json_field after_send_p50_ms "$out")" \
-		"$(json_field after_send_p99_ms "$out")" \
-		"$(json_field deliveries "$out")" "$(json_field missing "$out")"
-	printf '      daemon, commit to send: p50 %s ms p99 %s ms max %s ms; CPU per delivery: daemon %.1f us, subscribers %.1f us\n' \
-		"$(sed -n 's/.*live_commit_to_send_p50_ms=\([0-9.]*\).*/\1/p' <<<"$stopped")" \
-		"$(sed -n 's/.*live_commit_to_send_p99_ms=\([0-9.]*\).*/\1/p' <<<"$stopped")" \
-		"$(sed -n 's/.*live_commit_to_send_max_ms=\([0-9.]*\).*/\1/p' <<<"$stopped")" \
-		"$(json_field daemon_cpu_us_per_delivery "$out")" \
-		"$(json_field bench_cpu_us_per_delivery "$out")"
+	result=$(printf '%s\n%s\n' "$out" "$(grep 'msg=stopped' "$work/ipsnetd.log" | tail -n 1)")
+}
+
+live_peer() { # SUBSCRIBERS RATE CHANGES
+	local n=$1 rate=$2 changes=$3 out pport=
+	"$peer" --ca "$ca/ca.crt" --cert "$ca/server.crt" --key "$ca/server.key" \
+		>"$work/peer.out" 2>&1 &
+	peer_pid=$!
+	for _ in $(seq 1 100); do
+		pport=$(sed -n 's/^listening 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/peer.out")
+		[ -z "$pport" ] || break
+		kill -0 "$peer_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	[ -n "$pport" ] || die "fanout-peer did not listen: $(cat "$work/peer.out")"
+	out=$("$bench" --server "127.0.0.1:$pport" --ca "$ca/ca.crt" \
+		--cert "$ca/ggz-bench.crt" --key "$ca/ggz-bench.key" --json \
+		--subscribers "$n" --changes "$changes" --rate "$rate" \
+		--daemon-pid "$peer_pid" live)
+	stop_pid "$peer_pid"
+	peer_pid=
+	result=$out
+}
+
+two_places() { # NUMBER...: "1.26 1.20 0.94"
+	printf '%.2f ' "$@" | sed 's/ $//'
+}
+
+stopped_field() { # KEY STOPPED-LINE
+	sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"
+}
+
+live_case() { # SUBSCRIBERS RATE CHANGES
+	local n=$1 rate=$2 changes=$3 d p
+	local d50=() d99=() s50=() s99=() dcpu=() bcpu=() p50=() p99=() pcpu=() pbcpu=() missing=0
+	stop_pid "$daemon_pid"
+	daemon_pid=
+	for _ in $(seq 1 "$runs"); do
+		live_daemon "$n" "$rate" "$changes"
+		d=$result
+		d50+=("$(json_field after_ack_p50_ms "$d")")
+		d99+=("$(json_field after_ack_p99_ms "$d")")
+		dcpu+=("$(json_field daemon_cpu_us_per_delivery "$d")")
+		bcpu+=("$(json_field bench_cpu_us_per_delivery "$d")")
+		s50+=("$(stopped_field live_commit_to_send_p50_ms "$d")")
+		s99+=("$(stopped_field live_commit_to_send_p99_ms "$d")")
+		missing=$((missing + $(json_field missing "$d")))
+		live_peer "$n" "$rate" "$changes"
+		p=$result
+		p50+=("$(json_field after_ack_p50_ms "$p")")
+		p99+=("$(json_field after_ack_p99_ms "$p")")
+		pcpu+=("$(json_field daemon_cpu_us_per_delivery "$p")")
+		pbcpu+=("$(json_field bench_cpu_us_per_delivery "$p")")
+	done
+	local md50 md99 mp50 mp99
+	md50=$(printf '%s\n' "${d50[@]}" | median)
+	md99=$(printf '%s\n' "${d99[@]}" | median)
+	mp50=$(printf '%s\n' "${p50[@]}" | median)
+	mp99=$(printf '%s\n' "${p99[@]}" | median)
+	printf 'live, %4d subscribers, %3d changes/s, writer'"'"'s answer to arrival, median of %d:\n' \
+		"$n" "$rate" "$runs"
+	printf '      ipsnetd      p50 %6.2f ms p99 %6.2f ms (p99 by run: %s); %s missing\n' \
+		"$md50" "$md99" "$(two_places "${d99[@]}")" "$missing"
+	printf '      fanout-peer  p50 %6.2f ms p99 %6.2f ms (p99 by run: %s)\n' \
+		"$mp50" "$mp99" "$(two_places "${p99[@]}")"
+	printf '      ratio        p50 %6.2f    p99 %6.2f (ipsnetd / the bare TLS fan-out)\n' \
+		"$(awk -v a="$md50" -v b="$mp50" 'BEGIN { print (b > 0 ? a / b : 0) }')" \
+		"$(awk -v a="$md99" -v b="$mp99" 'BEGIN { print (b > 0 ? a / b : 0) }')"
+	printf '      ipsnetd, commit to send: p50 %s ms p99 %s ms\n' \
+		"$(printf '%s\n' "${s50[@]}" | median)" "$(printf '%s\n' "${s99[@]}" | median)"
+	printf '      CPU per delivery: ipsnetd %.1f us, its subscribers %.1f us; fanout-peer %.1f us, its subscribers %.1f us\n' \
+		"$(printf '%s\n' "${dcpu[@]}" | median)" "$(printf '%s\n' "${bcpu[@]}" | median)" \
+		"$(printf '%s\n' "${pcpu[@]}" | median)" "$(printf '%s\n' "${pbcpu[@]}" | median)"
 }
 live_case 100 100 1000
 live_case 1000 20 400
