@@ -19,11 +19,17 @@
  *            prints "ready" when all are subscribed, so a script can read
  *            the daemon's memory meanwhile.
  *
+ * --threads N spreads the subscribers over N loops, each on its own thread
+ * (the first is the writer's), as independent subscribers on other
+ * machines would not wait for one another; one thread reads them one after
+ * the other.
+ *
  * Loopback only; bounded by --changes and --subscribers. */
 #include <arpa/inet.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,12 +55,12 @@ static const char usage_text[] =
     "                  (catchup | live | hold) [--subscribers N]\n"
     "                  [--changes N] [--rate R] [--writer-cert FILE]\n"
     "                  [--writer-key FILE] [--never-read] [--json]\n"
-    "                  [--daemon-pid PID]\n"
+    "                  [--daemon-pid PID] [--threads N]\n"
     "\n"
     "  --cert, --key        the subscribers' organisation\n"
     "  --writer-cert/-key   live: who makes the changes (a GGZ; default\n"
     "                       --cert/--key)\n"
-    "  --subscribers N      subscribers on the one loop (default 1)\n"
+    "  --subscribers N      subscribers (default 1)\n"
     "  --changes N          live: changes to make (default 1000)\n"
     "  --rate R             live: changes a second, one at a time (default\n"
     "                       100)\n"
@@ -62,23 +68,46 @@ static const char usage_text[] =
     "                       subscribed\n"
     "  --daemon-pid PID     live: also the daemon's CPU time per delivery\n"
     "                       (from /proc) while the changes are made\n"
+    "  --threads N          loops for the subscribers, each on its own\n"
+    "                       thread (default 1, at most --subscribers)\n"
     "  --json               the result as one JSON object\n";
 
 enum mode { MODE_CATCHUP, MODE_LIVE, MODE_HOLD };
 
+#define MAX_THREADS 16
+
 struct bench;
+
+/* A loop and the subscribers on it. Worker 0 runs on the main thread with
+ * the writer. */
+struct worker {
+	struct bench *b;
+	uv_loop_t loop_storage;
+	uv_loop_t *loop;
+	uv_thread_t thread;
+	uv_async_t stop; /* finish: abort this loop's subscribers */
+};
 
 struct sub {
 	struct ipsnet_stream stream;
 	struct bench *b;
+	struct worker *w;
 	int index;
 	bool subscribed, caught_up, closed;
-	uint64_t events, bytes, last_seq;
+	uint64_t events, bytes, last_seq; /* last_seq: atomic */
 	uint64_t t_start, t_caught_up; /* monotonic us */
 };
 
+/* Fields that subscribers on several threads share are read and written
+ * with __atomic builtins: n_subscribed, n_caught_up, n_closed, head,
+ * first_seq, finishing and each sub's last_seq. */
 struct bench {
 	uv_loop_t *loop;
+	struct worker workers[MAX_THREADS];
+	int n_workers;
+	uv_async_t go;	 /* every subscriber is live: start writing */
+	uv_async_t done; /* every subscriber is closed */
+	uv_mutex_t error_lock;
 	enum mode mode;
 	SSL_CTX *ctx;
 	struct sockaddr_in addr;
@@ -95,7 +124,7 @@ struct bench {
 	struct ipsnet_options writer;
 	struct ipsnet_conn *wconn;
 	uint64_t n_changes, sent, answered, rate;
-	uint64_t first_seq;	  /* seq of the first change (0 until known) */
+	uint64_t first_seq; /* seq of the first change: the head + 1 */
 	uint64_t *t_send, *t_ack; /* per change, by order sent / by seq */
 	uint64_t *t_sent_by_seq;
 	uint64_t *recv; /* per (subscriber, change): arrival time */
@@ -110,6 +139,25 @@ struct bench {
 static uint64_t now_us(void)
 {
 	return util_mono_us();
+}
+
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
+#define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELEASE)
+#define INC(x) __atomic_add_fetch(&(x), 1, __ATOMIC_ACQ_REL)
+
+/* The first error is kept. */
+static void set_error(struct bench *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void set_error(struct bench *b, const char *fmt, ...)
+{
+	va_list ap;
+	uv_mutex_lock(&b->error_lock);
+	if (b->error[0] == '\0') {
+		va_start(ap, fmt);
+		vsnprintf(b->error, sizeof(b->error), fmt, ap);
+		va_end(ap);
+	}
+	uv_mutex_unlock(&b->error_lock);
 }
 
 static uint64_t self_cpu_us(void)
@@ -220,7 +268,7 @@ static uint64_t first_varint(const uint8_t *p, size_t n)
 
 /* ---- subscribers -------------------------------------------------------- */
 
-static bool finishing;
+static bool finishing; /* atomic */
 
 static void finish(struct bench *b);
 static void start_writing(struct bench *b);
@@ -267,24 +315,24 @@ static int on_frame(struct ipsnet_stream *st, const uint8_t *body, size_t len)
 		uint64_t seq = first_varint(m, n);
 		s->events++;
 		s->bytes += len;
-		s->last_seq = seq;
-		if (b->mode == MODE_LIVE && b->first_seq != 0 &&
-		    seq >= b->first_seq && seq < b->first_seq + b->n_changes)
+		STORE(s->last_seq, seq);
+		uint64_t first = LOAD(b->first_seq);
+		if (b->mode == MODE_LIVE && first != 0 && seq >= first &&
+		    seq < first + b->n_changes)
 			b->recv[(size_t)s->index * b->n_changes +
-				(seq - b->first_seq)] = now_us();
+				(seq - first)] = now_us();
 		return 0;
 	}
 	if (find_field(body, end, 203, &m, &n)) { /* CaughtUp */
 		if (!s->caught_up) {
 			s->caught_up = true;
 			s->t_caught_up = now_us();
-			s->last_seq = first_varint(m, n);
-			b->n_caught_up++;
-			if (b->n_caught_up == b->n_subs) {
+			STORE(s->last_seq, first_varint(m, n));
+			if (INC(b->n_caught_up) == b->n_subs) {
 				if (b->mode == MODE_CATCHUP)
 					finish(b);
 				else if (b->mode == MODE_LIVE)
-					start_writing(b);
+					uv_async_send(&b->go);
 			}
 		}
 		return 0;
@@ -318,14 +366,17 @@ static int on_frame(struct ipsnet_stream *st, const uint8_t *body, size_t len)
 		return 0;
 	}
 	if (find_field(body, end, 201, &m, &n)) { /* Subscribed */
-		uint64_t head = first_varint(m, n);
-		if (head > b->head)
-			b->head = head;
+		uint64_t head = first_varint(m, n), seen = LOAD(b->head);
+		while (head > seen &&
+		       !__atomic_compare_exchange_n(&b->head, &seen, head,
+						    false, __ATOMIC_ACQ_REL,
+						    __ATOMIC_ACQUIRE))
+			;
 		s->subscribed = true;
-		b->n_subscribed++;
 		if (b->never_read)
 			stream_pause(&s->stream);
-		if (b->mode == MODE_HOLD && b->n_subscribed == b->n_subs) {
+		if (INC(b->n_subscribed) == b->n_subs &&
+		    b->mode == MODE_HOLD) {
 			printf("ready subscribers=%d\n", b->n_subs);
 			fflush(stdout);
 		}
@@ -336,10 +387,10 @@ static int on_frame(struct ipsnet_stream *st, const uint8_t *body, size_t len)
 	size_t slen;
 	if (find_field(body, end, 3, &status, &slen) &&
 	    first_varint(status, slen) != 0) {
-		snprintf(
-		    b->error, sizeof(b->error),
-		    "subscriber %d: the server answered with status %" PRIu64,
-		    s->index, first_varint(status, slen));
+		set_error(b,
+			  "subscriber %d: the server answered with status "
+			  "%" PRIu64,
+			  s->index, first_varint(status, slen));
 		finish(b);
 	}
 	return 0;
@@ -350,17 +401,40 @@ static void on_close(struct ipsnet_stream *st)
 	struct sub *s = st->data;
 	struct bench *b = s->b;
 	s->closed = true;
-	b->n_closed++;
-	if (st->error != 0 && b->error[0] == '\0' && !finishing)
-		snprintf(b->error, sizeof(b->error), "subscriber %d: %s",
-			 s->index, st->reason);
-	if (b->n_closed == b->n_subs) {
-		uv_close((uv_handle_t *)&b->sigint, NULL);
-		uv_close((uv_handle_t *)&b->sigterm, NULL);
-		uv_close((uv_handle_t *)&b->timer, NULL);
-		if (b->wconn != NULL)
-			ipsnet_close(b->wconn);
+	if (!LOAD(finishing)) {
+		/* A subscriber lost spoils the figures: the bench stops. */
+		set_error(b, "subscriber %d: %s", s->index,
+			  st->error != 0 ? st->reason
+					 : "the server closed the connection");
+		finish(b);
 	}
+	if (INC(b->n_closed) == b->n_subs)
+		uv_async_send(&b->done);
+}
+
+/* Main thread: every subscriber is closed. */
+static void on_done(uv_async_t *a)
+{
+	struct bench *b = a->data;
+	uv_close((uv_handle_t *)&b->sigint, NULL);
+	uv_close((uv_handle_t *)&b->sigterm, NULL);
+	uv_close((uv_handle_t *)&b->timer, NULL);
+	uv_close((uv_handle_t *)&b->go, NULL);
+	uv_close((uv_handle_t *)&b->done, NULL);
+	if (b->wconn != NULL)
+		ipsnet_close(b->wconn);
+}
+
+/* A worker's loop: the bench is done. Sent once, by finish. */
+static void on_stop(uv_async_t *a)
+{
+	struct worker *w = a->data;
+	struct bench *b = w->b;
+	for (int i = (int)(w - b->workers); i < b->n_subs; i += b->n_workers)
+		if (!b->subs[i].closed)
+			stream_abort(&b->subs[i].stream, 0,
+				     "the bench is done");
+	uv_close((uv_handle_t *)&w->stop, NULL);
 }
 
 static const struct stream_callbacks sub_callbacks = {
@@ -369,19 +443,15 @@ static const struct stream_callbacks sub_callbacks = {
     .on_close = on_close,
 };
 
+/* Any thread. The writer is closed by on_done, on the main thread. */
 static void finish(struct bench *b)
 {
-	if (finishing)
+	if (__atomic_exchange_n(&finishing, true, __ATOMIC_ACQ_REL))
 		return;
-	finishing = true;
 	b->cpu_self1 = self_cpu_us();
 	b->cpu_daemon1 = proc_cpu_us(b->daemon_pid);
-	for (int i = 0; i < b->n_subs; i++)
-		if (!b->subs[i].closed)
-			stream_abort(&b->subs[i].stream, 0,
-				     "the bench is done");
-	if (b->wconn != NULL)
-		ipsnet_close(b->wconn);
+	for (int i = 0; i < b->n_workers; i++)
+		uv_async_send(&b->workers[i].stop);
 }
 
 /* ---- the writer (live) ------------------------------------------------- */
@@ -394,16 +464,22 @@ static void on_answer(struct ipsnet_conn *c, int status, const char *message,
 	struct bench *b = arg;
 	uint64_t t = now_us();
 	if (status != 0 || resp == NULL || resp->change_ok == NULL) {
-		snprintf(b->error, sizeof(b->error),
-			 "the change was refused: %s",
-			 message != NULL ? message : "no answer");
+		set_error(b, "the change was refused: %s",
+			  message != NULL ? message : "no answer");
 		finish(b);
 		return;
 	}
 	uint64_t seq = resp->change_ok->seq;
 	uint64_t i = b->answered++;
-	if (b->first_seq == 0)
-		b->first_seq = seq - i;
+	if (seq != b->first_seq + i) {
+		set_error(b,
+			  "change %" PRIu64 " got seq %" PRIu64
+			  ", not %" PRIu64
+			  ": someone else changes the journal meanwhile",
+			  i, seq, b->first_seq + i);
+		finish(b);
+		return;
+	}
 	if (seq >= b->first_seq && seq < b->first_seq + b->n_changes) {
 		b->t_ack[seq - b->first_seq] = t;
 		b->t_sent_by_seq[seq - b->first_seq] = b->t_send[i];
@@ -421,7 +497,8 @@ static void on_tick(uv_timer_t *t)
 	 * 5 s. */
 	bool all = b->answered == b->n_changes;
 	for (int i = 0; all && i < b->n_subs; i++)
-		all = b->subs[i].last_seq >= b->first_seq + b->n_changes - 1;
+		all = LOAD(b->subs[i].last_seq) >=
+		      b->first_seq + b->n_changes - 1;
 	if (all || now_us() - b->pending_send_us > 5000000)
 		finish(b);
 }
@@ -464,7 +541,7 @@ static void send_change(struct bench *b)
 	b->t_send[b->sent++] = now_us();
 	b->pending_send_us = now_us();
 	if (ipsnet_request(b->wconn, &e, on_answer, b) != 0) {
-		snprintf(b->error, sizeof(b->error), "cannot send a change");
+		set_error(b, "cannot send a change");
 		finish(b);
 	}
 }
@@ -474,13 +551,13 @@ static void writer_ready(struct ipsnet_conn *c, int status, const char *message,
 {
 	struct bench *b = arg;
 	if (status != 0) {
-		snprintf(b->error, sizeof(b->error), "writer: %s", message);
+		set_error(b, "writer: %s", message);
 		b->wconn = NULL;
 		finish(b);
 		return;
 	}
 	b->writing = true;
-	if (b->n_caught_up == b->n_subs)
+	if (LOAD(b->n_caught_up) == b->n_subs)
 		start_writing(b);
 }
 
@@ -500,12 +577,31 @@ static void start_writing(struct bench *b)
 {
 	if (!b->writing || b->sent > 0)
 		return;
+	/* Every subscriber is live at the head: the changes follow it. */
+	uint64_t head = LOAD(b->head);
+	for (int i = 0; i < b->n_subs; i++) {
+		uint64_t seq = LOAD(b->subs[i].last_seq);
+		if (seq > head)
+			head = seq;
+	}
+	STORE(b->first_seq, head + 1);
 	uint64_t period_ms = b->rate > 0 ? 1000 / b->rate : 0;
 	b->t0 = now_us();
 	b->cpu_self0 = self_cpu_us();
 	b->cpu_daemon0 = proc_cpu_us(b->daemon_pid);
 	uv_timer_start(&b->timer, on_tick, period_ms,
 		       period_ms ? period_ms : 1);
+}
+
+static void on_go(uv_async_t *a)
+{
+	start_writing(a->data);
+}
+
+static void worker_run(void *arg)
+{
+	struct worker *w = arg;
+	uv_run(w->loop, UV_RUN_DEFAULT);
 }
 
 /* ---- results ----------------------------------------------------------- */
@@ -679,11 +775,13 @@ int main(int argc, char **argv)
 	    {"never-read", no_argument, NULL, 'N'},
 	    {"daemon-pid", required_argument, NULL, 'p'},
 	    {"json", no_argument, NULL, 'j'},
+	    {"threads", required_argument, NULL, 't'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct bench b = {.loop = uv_default_loop(),
 			  .n_subs = 1,
+			  .n_workers = 1,
 			  .n_changes = 1000,
 			  .rate = 100};
 	const char *server = NULL, *ca = NULL, *cert = NULL, *key = NULL;
@@ -729,6 +827,9 @@ int main(int argc, char **argv)
 		case 'j':
 			b.json = true;
 			break;
+		case 't':
+			b.n_workers = atoi(optarg);
+			break;
 		case 'h':
 			fputs(usage_text, stdout);
 			return 0;
@@ -740,7 +841,9 @@ int main(int argc, char **argv)
 	if (optind + 1 != argc || server == NULL || ca == NULL ||
 	    cert == NULL || key == NULL || b.n_subs < 1 ||
 	    b.n_subs > MAX_SUBSCRIBERS || b.n_changes < 1 ||
-	    b.n_changes > MAX_CHANGES || b.rate < 1 || b.rate > 1000) {
+	    b.n_changes > MAX_CHANGES || b.rate < 1 || b.rate > 1000 ||
+	    b.n_workers < 1 || b.n_workers > MAX_THREADS ||
+	    b.n_workers > b.n_subs) {
 		fputs(usage_text, stderr);
 		return 2;
 	}
@@ -780,6 +883,21 @@ int main(int argc, char **argv)
 	}
 	if (b.subs == NULL)
 		return 1;
+	uv_mutex_init(&b.error_lock);
+	uv_async_init(b.loop, &b.go, on_go);
+	uv_async_init(b.loop, &b.done, on_done);
+	b.go.data = b.done.data = &b;
+	for (int i = 0; i < b.n_workers; i++) {
+		struct worker *w = &b.workers[i];
+		w->b = &b;
+		w->loop = i == 0 ? b.loop : &w->loop_storage;
+		if (i > 0 && uv_loop_init(w->loop) != 0) {
+			fprintf(stderr, "sync-bench: cannot make a loop\n");
+			return 1;
+		}
+		uv_async_init(w->loop, &w->stop, on_stop);
+		w->stop.data = w;
+	}
 	uv_signal_init(b.loop, &b.sigint);
 	uv_signal_init(b.loop, &b.sigterm);
 	b.sigint.data = b.sigterm.data = &b;
@@ -790,9 +908,11 @@ int main(int argc, char **argv)
 	for (int i = 0; i < b.n_subs; i++) {
 		struct sub *s = &b.subs[i];
 		s->b = &b;
+		s->w = &b.workers[i % b.n_workers];
 		s->index = i;
 		int rv = stream_connect(
-		    &s->stream, b.loop, (const struct sockaddr *)&b.addr, b.ctx,
+		    &s->stream, s->w->loop, (const struct sockaddr *)&b.addr,
+		    b.ctx,
 		    "127.0.0.1", 16u << 20, &sub_callbacks, s);
 		if (rv != 0) {
 			fprintf(stderr, "sync-bench: cannot connect: %s\n",
@@ -815,9 +935,20 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	for (int i = 1; i < b.n_workers; i++)
+		if (uv_thread_create(&b.workers[i].thread, worker_run,
+				     &b.workers[i]) != 0) {
+			fprintf(stderr, "sync-bench: cannot start a thread\n");
+			return 1;
+		}
 	uv_run(b.loop, UV_RUN_DEFAULT);
+	for (int i = 1; i < b.n_workers; i++) {
+		uv_thread_join(&b.workers[i].thread);
+		uv_loop_close(b.workers[i].loop);
+	}
 	int rv = report(&b);
 	uv_loop_close(b.loop);
+	uv_mutex_destroy(&b.error_lock);
 	SSL_CTX_free(b.ctx);
 	free(b.subs);
 	free(b.recv);
