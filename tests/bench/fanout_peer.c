@@ -210,7 +210,8 @@ static int on_frame(struct ipsnet_stream *st, const uint8_t *body, size_t len)
 	Ipsnet__V1__Envelope *req =
 	    ipsnet__v1__envelope__unpack(&ipsnet_protobuf_allocator, len, body);
 	if (req == NULL) {
-		stream_close(st, IPSNET_EDECODE, "a frame that does not decode");
+		stream_close(st, IPSNET_EDECODE,
+			     "a frame that does not decode");
 		return IPSNET_EDECODE;
 	}
 	switch (req->body_case) {
@@ -245,7 +246,8 @@ static void on_close(struct ipsnet_stream *st)
 		p->next->prev = p->prev;
 	s->n_peers--;
 	ipsnet_free(p);
-	if (s->stopping && s->n_peers == 0 && !uv_is_closing((uv_handle_t *)&s->sigint)) {
+	if (s->stopping && s->n_peers == 0 &&
+	    !uv_is_closing((uv_handle_t *)&s->sigint)) {
 		uv_close((uv_handle_t *)&s->sigint, NULL);
 		uv_close((uv_handle_t *)&s->sigterm, NULL);
 	}
@@ -354,7 +356,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	s.live = calloc(MAX_PEERS, sizeof(*s.live));
-	if (s.live == NULL || fanout_new(&s.fanout, (unsigned)threads - 1) != 0) {
+	if (s.live == NULL ||
+	    fanout_new(&s.fanout, (unsigned)threads - 1) != 0) {
 		fprintf(stderr, "fanout-peer: out of memory\n");
 		return 1;
 	}
@@ -368,10 +371,11 @@ int main(int argc, char **argv)
 	if (rv == 0)
 		rv = uv_listen((uv_stream_t *)&s.listener, 4096, on_connection);
 	if (rv == 0)
-		rv = uv_tcp_getsockname(&s.listener,
-					(struct sockaddr *)&bound, &blen);
+		rv = uv_tcp_getsockname(&s.listener, (struct sockaddr *)&bound,
+					&blen);
 	if (rv != 0) {
-		fprintf(stderr, "fanout-peer: cannot listen on 127.0.0.1:%d: %s\n",
+		fprintf(stderr,
+			"fanout-peer: cannot listen on 127.0.0.1:%d: %s\n",
 			port, uv_strerror(rv));
 		return 1;
 	}

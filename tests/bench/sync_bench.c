@@ -95,7 +95,7 @@ struct sub {
 	int index;
 	bool subscribed, caught_up, closed;
 	uint64_t events, bytes, last_seq; /* last_seq: atomic */
-	uint64_t t_start, t_caught_up; /* monotonic us */
+	uint64_t t_start, t_caught_up;	  /* monotonic us */
 };
 
 /* Fields that subscribers on several threads share are read and written
@@ -124,7 +124,7 @@ struct bench {
 	struct ipsnet_options writer;
 	struct ipsnet_conn *wconn;
 	uint64_t n_changes, sent, answered, rate;
-	uint64_t first_seq; /* seq of the first change: the head + 1 */
+	uint64_t first_seq;	  /* seq of the first change: the head + 1 */
 	uint64_t *t_send, *t_ack; /* per change, by order sent / by seq */
 	uint64_t *t_sent_by_seq;
 	uint64_t *recv; /* per (subscriber, change): arrival time */
@@ -185,8 +185,9 @@ static uint64_t proc_cpu_us(int pid)
 	const char *p = strrchr(buf, ')'); /* after the command's name */
 	unsigned long long ut, st;
 	if (p == NULL ||
-	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-		   &ut, &st) != 2)
+	    sscanf(p + 2,
+		   "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+		   &st) != 2)
 		return 0;
 	return (uint64_t)(ut + st) * 1000000 / (uint64_t)sysconf(_SC_CLK_TCK);
 }
@@ -367,16 +368,14 @@ static int on_frame(struct ipsnet_stream *st, const uint8_t *body, size_t len)
 	}
 	if (find_field(body, end, 201, &m, &n)) { /* Subscribed */
 		uint64_t head = first_varint(m, n), seen = LOAD(b->head);
-		while (head > seen &&
-		       !__atomic_compare_exchange_n(&b->head, &seen, head,
-						    false, __ATOMIC_ACQ_REL,
-						    __ATOMIC_ACQUIRE))
+		while (head > seen && !__atomic_compare_exchange_n(
+					  &b->head, &seen, head, false,
+					  __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 			;
 		s->subscribed = true;
 		if (b->never_read)
 			stream_pause(&s->stream);
-		if (INC(b->n_subscribed) == b->n_subs &&
-		    b->mode == MODE_HOLD) {
+		if (INC(b->n_subscribed) == b->n_subs && b->mode == MODE_HOLD) {
 			printf("ready subscribers=%d\n", b->n_subs);
 			fflush(stdout);
 		}
@@ -473,8 +472,7 @@ static void on_answer(struct ipsnet_conn *c, int status, const char *message,
 	uint64_t i = b->answered++;
 	if (seq != b->first_seq + i) {
 		set_error(b,
-			  "change %" PRIu64 " got seq %" PRIu64
-			  ", not %" PRIu64
+			  "change %" PRIu64 " got seq %" PRIu64 ", not %" PRIu64
 			  ": someone else changes the journal meanwhile",
 			  i, seq, b->first_seq + i);
 		finish(b);
@@ -714,11 +712,10 @@ static int report(struct bench *b)
 		    o, "bench_cpu_us_per_delivery",
 		    json_real((double)(b->cpu_self1 - b->cpu_self0) / per));
 		if (b->daemon_pid > 0)
-			json_object_set_new(
-			    o, "daemon_cpu_us_per_delivery",
-			    json_real((double)(b->cpu_daemon1 -
-					       b->cpu_daemon0) /
-				      per));
+			json_object_set_new(o, "daemon_cpu_us_per_delivery",
+					    json_real((double)(b->cpu_daemon1 -
+							       b->cpu_daemon0) /
+						      per));
 		if (!b->json)
 			printf("live: %d subscribers, %" PRIu64
 			       " changes, %zu deliveries (%zu missing); "
@@ -912,8 +909,7 @@ int main(int argc, char **argv)
 		s->index = i;
 		int rv = stream_connect(
 		    &s->stream, s->w->loop, (const struct sockaddr *)&b.addr,
-		    b.ctx,
-		    "127.0.0.1", 16u << 20, &sub_callbacks, s);
+		    b.ctx, "127.0.0.1", 16u << 20, &sub_callbacks, s);
 		if (rv != 0) {
 			fprintf(stderr, "sync-bench: cannot connect: %s\n",
 				ipsnet_strerror(rv));
