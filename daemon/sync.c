@@ -240,9 +240,7 @@ bool sync_visible(sqlite3 *db, const struct journal_actor *who,
 
 /* ---- fetching (reader thread) ----------------------------------------- */
 
-/* The change's name from the payload's bytes: the number of the first
- * top-level field from 10 on is the body's oneof member. */
-static const char *change_name(const uint8_t *p, size_t n)
+const char *sync_change_name(const uint8_t *p, size_t n)
 {
 	size_t i = 0;
 	while (i < n) {
@@ -281,7 +279,9 @@ static const char *change_name(const uint8_t *p, size_t n)
 				if ((p[i++] & 0x80) == 0)
 					break;
 			}
-			i += len;
+			if (len > n - i)
+				return "unknown"; /* runs past the end */
+			i += (size_t)len;
 			break;
 		}
 		default:
@@ -365,7 +365,7 @@ static int fetch_fn(sqlite3 *db, struct journal_read *r)
 		char when[32];
 		util_iso8601(when, sizeof(when),
 			     (uint64_t)sqlite3_column_int64(st, 1));
-		const char *name = change_name(
+		const char *name = sync_change_name(
 		    sqlite3_column_blob(st, 4),
 		    (size_t)sqlite3_column_bytes(st, 4));
 		uint32_t kind =

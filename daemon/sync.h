@@ -61,4 +61,10 @@ void sync__conn_closed(struct sync_sub *sub);
 bool sync_visible(sqlite3 *db, const struct journal_actor *who,
 		  Ipsnet__V1__ChangeOk *ok);
 
+/* The change's name ("register_client", ...) from a journal entry's payload
+ * (the request Envelope's bytes) without decoding it: the first top-level
+ * field from 10 on is the body's oneof member. "unknown" when there is none
+ * or the bytes do not parse. */
+const char *sync_change_name(const uint8_t *payload, size_t n);
+
 #endif

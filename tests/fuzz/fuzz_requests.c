@@ -347,10 +347,38 @@ static void run_report(unsigned who, const Ipsnet__V1__Envelope *req)
 	ipsnet_free(out);
 }
 
+/* The name sync gives the event of a change: from the payload the journal
+ * keeps (the change packed again, without request id or status), the
+ * body's own name. Any bytes give a name, and in their bounds. */
+static void check_change_name(const uint8_t *p, size_t n,
+			      const Ipsnet__V1__Envelope *req)
+{
+	if (sync_change_name(p, n) == NULL)
+		die("sync_change_name", "NULL for the record's bytes");
+	if (req == NULL || req->body_case == 0)
+		return;
+	Ipsnet__V1__Envelope e = *req;
+	e.request_id = 0;
+	e.status = NULL;
+	size_t len = ipsnet__v1__envelope__get_packed_size(&e);
+	uint8_t *buf = malloc(len > 0 ? len : 1);
+	if (buf == NULL)
+		die("check_change_name", "out of memory");
+	ipsnet__v1__envelope__pack(&e, buf);
+	const ProtobufCFieldDescriptor *f =
+	    protobuf_c_message_descriptor_get_field(
+		&ipsnet__v1__envelope__descriptor, req->body_case);
+	const char *name = sync_change_name(buf, len);
+	if (f == NULL || strcmp(name, f->name) != 0)
+		die("sync_change_name", name);
+	free(buf);
+}
+
 static void run_one(unsigned who, const uint8_t *p, size_t n)
 {
 	Ipsnet__V1__Envelope *req =
 	    ipsnet__v1__envelope__unpack(&ipsnet_protobuf_allocator, n, p);
+	check_change_name(p, n, req);
 	if (req == NULL)
 		return;
 	if (apply_is_change(req->body_case))
