@@ -64,9 +64,9 @@ static void test_bytes_that_do_not_parse(void **state)
 	static const uint8_t past_end[] = {0x12, 0x03, 0xaa, 0xbb};
 	assert_string_equal(sync_change_name(past_end, sizeof(past_end)),
 			    "unknown");
-	static const uint8_t huge[] = {0x12, 0xff, 0xff, 0xff, 0xff, 0xff,
-				       0xff, 0xff, 0xff, 0xff, 0x01, 0xa2,
-				       0x06, 0x00};
+	static const uint8_t huge[] = {0x12, 0xff, 0xff, 0xff, 0xff,
+				       0xff, 0xff, 0xff, 0xff, 0xff,
+				       0x01, 0xa2, 0x06, 0x00};
 	assert_string_equal(sync_change_name(huge, sizeof(huge)), "unknown");
 	/* 2^64 - 11 after 11 bytes: i + len wraps to 0, which without the
 	 * check read the same bytes again for ever. */
@@ -85,7 +85,7 @@ static void test_bytes_that_do_not_parse(void **state)
 	assert_string_equal(sync_change_name(no_such, sizeof(no_such)),
 			    "unknown");
 	/* Fixed-width fields skipped, then the body. */
-	static const uint8_t fixed[] = {0x19, 1, 2, 3, 4, 5, 6, 7, 8,
+	static const uint8_t fixed[] = {0x19, 1, 2, 3, 4, 5,	6,    7,   8,
 					0x25, 1, 2, 3, 4, 0xa2, 0x06, 0x00};
 	assert_string_equal(sync_change_name(fixed, sizeof(fixed)),
 			    "register_client");
