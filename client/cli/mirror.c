@@ -699,6 +699,42 @@ static int begin(struct mirror *m, char *err, size_t errlen)
 	return 0;
 }
 
+/* Whether every 64-bit unsigned field of msg fits SQLite's INTEGER: a
+ * version of 2^63 or more would be stored negative and compare below every
+ * other. No server's journal counts that far; a sender that does is
+ * refused, with a sentence in err. */
+static bool fits(const ProtobufCMessage *msg, char *err, size_t errlen)
+{
+	const ProtobufCMessageDescriptor *d = msg->descriptor;
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		if (f->label == PROTOBUF_C_LABEL_REPEATED ||
+		    (f->type != PROTOBUF_C_TYPE_UINT64 &&
+		     f->type != PROTOBUF_C_TYPE_FIXED64))
+			continue;
+		uint64_t v = *(const uint64_t *)field_ptr(msg, f);
+		if (v > INT64_MAX) {
+			snprintf(err, errlen,
+				 "the server sent a %s whose %s is %" PRIu64
+				 ", beyond what the mirror can hold",
+				 d->short_name, f->name, v);
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool seq_fits(uint64_t seq, char *err, size_t errlen)
+{
+	if (seq <= INT64_MAX)
+		return true;
+	snprintf(err, errlen,
+		 "the server sent seq %" PRIu64
+		 ", beyond what the mirror can hold",
+		 seq);
+	return false;
+}
+
 /* Upserts msg into its table (the open transaction), its version
  * permitting. */
 static int upsert(struct mirror *m, const ProtobufCMessage *msg, uint64_t seq,
@@ -736,10 +772,14 @@ int mirror_apply(struct mirror *m, const Ipsnet__V1__Event *ev, char *err,
 
 	if (ev->seq <= m->tx_seq)
 		return 0; /* handled already: never twice */
+	bool entity =
+	    ev->state != NULL && mirror_entity(ev->state, &kind, &msg);
+	if (!seq_fits(ev->seq, err, errlen) ||
+	    (entity && !fits(msg, err, errlen)))
+		return IPSNET_EPROTOCOL;
 	if ((rv = begin(m, err, errlen)) != 0)
 		return rv;
-	if (ev->state != NULL && mirror_entity(ev->state, &kind, &msg) &&
-	    (rv = upsert(m, msg, ev->seq, err, errlen)) != 0)
+	if (entity && (rv = upsert(m, msg, ev->seq, err, errlen)) != 0)
 		return rv;
 	/* An entity this build does not know still moves the cursor: a
 	 * newer server's kinds are skipped, not fetched forever. */
@@ -758,6 +798,8 @@ int mirror_advance(struct mirror *m, uint64_t seq, char *err, size_t errlen)
 {
 	if (seq <= m->tx_seq)
 		return 0;
+	if (!seq_fits(seq, err, errlen))
+		return IPSNET_EPROTOCOL;
 	int rv = begin(m, err, errlen);
 	if (rv == 0)
 		m->tx_seq = seq;
@@ -795,6 +837,18 @@ int mirror_put_case(struct mirror *m, const Ipsnet__V1__CaseView *v, char *err,
 	/* The seq the mirror has reached: these versions are at most as old
 	 * as that. */
 	uint64_t seq = m->tx_seq;
+	/* All or nothing: every entity is checked before the first row. */
+	bool ok = v->client == NULL || fits(&v->client->base, err, errlen);
+	for (size_t i = 0; ok && i < v->n_consents; i++)
+		ok = fits(&v->consents[i]->base, err, errlen);
+	for (size_t i = 0; ok && i < v->n_trajectories; i++)
+		ok = fits(&v->trajectories[i]->base, err, errlen);
+	for (size_t i = 0; ok && i < v->n_fundings; i++)
+		ok = fits(&v->fundings[i]->base, err, errlen);
+	for (size_t i = 0; ok && i < v->n_jobs; i++)
+		ok = fits(&v->jobs[i]->base, err, errlen);
+	if (!ok)
+		return IPSNET_EPROTOCOL;
 	int rv = begin(m, err, errlen);
 	if (rv == 0 && v->client != NULL)
 		rv = upsert(m, &v->client->base, seq, err, errlen);

@@ -1,0 +1,620 @@
+/* libFuzzer driver: what a server's pushes do to the local mirror of
+ * `ipsnet sync --mirror FILE` (client/cli/mirror.c), on a real SQLite file.
+ *
+ * An input is a sequence of records, [length, 2 bytes little-endian]
+ * [Envelope]: an Event is applied (mirror_apply), a CaughtUp moves the
+ * cursor (mirror_advance), a CaseView is put (mirror_put_case), anything
+ * else commits (mirror_commit). Each entity also goes through
+ * mirror_entity_json, as `ipsnet watch --json` prints it.
+ *
+ * Beyond ASan and UBSan, it fails when:
+ *   - an event, a CaughtUp, a case or a commit fails on a mirror that is
+ *     fine: what a server sends must never stop a sync for good, except a
+ *     seq or version beyond 2^63 - 1, which must be refused with a
+ *     sentence;
+ *   - after the input (committed, closed, opened again), the cursor is not
+ *     the highest seq handled, a row is missing or extra, or a row's
+ *     version is not the highest version sent for its id (a row only ever
+ *     moves forward), or its seq is not that of the entry that made it.
+ *
+ * The file lives in /dev/shm (else TMPDIR, else /tmp) and is made afresh
+ * for every input. IPSNET_FUZZ_SEEDS=DIR writes the seed inputs into DIR
+ * and exits; the ctest entry fuzz_mirror_corpus replays
+ * tests/fuzz/corpus/mirror (replay.c). */
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "alloc.h"
+#include "ipsnet_errors.h"
+#include "mirror.h"
+
+#define MAX_ROWS 512
+#define MAX_ID 64
+
+static void die(const char *what, const char *detail)
+{
+	fprintf(stderr, "fuzz_mirror: %s: %s\n", what, detail);
+	abort();
+}
+
+/* What the mirror must hold: per (table, id), the highest version sent
+ * and the seq it came with. */
+struct row {
+	char kind[24];
+	char id[MAX_ID];
+	uint64_t version, seq;
+};
+
+static struct row rows[MAX_ROWS];
+static size_t n_rows;
+static bool too_many; /* more ids than rows[]: the row check is skipped */
+static char path[256];
+
+static const char *field_text(const ProtobufCMessage *msg, const char *name)
+{
+	const ProtobufCFieldDescriptor *f =
+	    protobuf_c_message_descriptor_get_field_by_name(msg->descriptor,
+							    name);
+	if (f == NULL || f->type != PROTOBUF_C_TYPE_STRING)
+		return "";
+	const char *s = *(char *const *)((const char *)msg + f->offset);
+	return s != NULL ? s : "";
+}
+
+static uint64_t field_u64(const ProtobufCMessage *msg, const char *name)
+{
+	const ProtobufCFieldDescriptor *f =
+	    protobuf_c_message_descriptor_get_field_by_name(msg->descriptor,
+							    name);
+	if (f == NULL || f->type != PROTOBUF_C_TYPE_UINT64)
+		return 0;
+	return *(const uint64_t *)((const char *)msg + f->offset);
+}
+
+static const char *table_of(const ProtobufCMessage *msg)
+{
+	static const struct {
+		const ProtobufCMessageDescriptor *d;
+		const char *name;
+	} map[] = {
+	    {&ipsnet__v1__client__descriptor, "client"},
+	    {&ipsnet__v1__consent__descriptor, "consent"},
+	    {&ipsnet__v1__trajectory__descriptor, "trajectory"},
+	    {&ipsnet__v1__funding__descriptor, "funding"},
+	    {&ipsnet__v1__job__descriptor, "job"},
+	    {&ipsnet__v1__program__descriptor, "program"},
+	    {&ipsnet__v1__fidelity_review__descriptor, "fidelity_review"},
+	};
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (map[i].d == msg->descriptor)
+			return map[i].name;
+	die("table_of", msg->descriptor->name);
+	return NULL;
+}
+
+/* The entity was upserted with seq: the row it must leave. */
+static void expect(const ProtobufCMessage *msg, uint64_t seq)
+{
+	const char *kind = table_of(msg), *id = field_text(msg, "id");
+	uint64_t version = field_u64(msg, "version");
+	if (strlen(id) >= MAX_ID) {
+		too_many = true; /* not followed; the row check is skipped */
+		return;
+	}
+	for (size_t i = 0; i < n_rows; i++)
+		if (strcmp(rows[i].kind, kind) == 0 &&
+		    strcmp(rows[i].id, id) == 0) {
+			if (version > rows[i].version) {
+				rows[i].version = version;
+				rows[i].seq = seq;
+			}
+			return;
+		}
+	if (n_rows == MAX_ROWS) {
+		too_many = true;
+		return;
+	}
+	struct row *r = &rows[n_rows++];
+	snprintf(r->kind, sizeof(r->kind), "%s", kind);
+	snprintf(r->id, sizeof(r->id), "%s", id);
+	r->version = version;
+	r->seq = seq;
+}
+
+static void check_json(const ProtobufCMessage *msg)
+{
+	json_t *o = mirror_entity_json(msg);
+	if (o == NULL)
+		die("mirror_entity_json", "NULL");
+	char *s = json_dumps(o, JSON_COMPACT);
+	if (s == NULL)
+		die("json_dumps", "NULL");
+	free(s);
+	json_decref(o);
+}
+
+/* An unsigned 64-bit field of msg beyond SQLite's INTEGER. */
+static bool beyond(const ProtobufCMessage *msg)
+{
+	const ProtobufCMessageDescriptor *d = msg->descriptor;
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		if (f->label != PROTOBUF_C_LABEL_REPEATED &&
+		    (f->type == PROTOBUF_C_TYPE_UINT64 ||
+		     f->type == PROTOBUF_C_TYPE_FIXED64) &&
+		    *(const uint64_t *)((const char *)msg + f->offset) >
+			INT64_MAX)
+			return true;
+	}
+	return false;
+}
+
+/* A value beyond SQLite's INTEGER must be refused, with a sentence, and
+ * nothing of it written. */
+static void refused(int rv, const char *err, const char *what)
+{
+	if (rv == 0)
+		die(what, "took a value beyond 2^63 - 1");
+	if (err[0] == '\0')
+		die(what, "refused without a sentence");
+}
+
+static void remove_files(void)
+{
+	char p[300];
+	unlink(path);
+	snprintf(p, sizeof(p), "%s-wal", path);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s-shm", path);
+	unlink(p);
+}
+
+/* ---- seeds -------------------------------------------------------------- */
+
+struct seed {
+	uint8_t buf[8192];
+	size_t len;
+};
+
+static void put(struct seed *sd, const Ipsnet__V1__Envelope *env)
+{
+	size_t n = ipsnet__v1__envelope__get_packed_size(env);
+	if (sd->len + 2 + n > sizeof(sd->buf))
+		die("seed", "too large");
+	sd->buf[sd->len] = (uint8_t)(n & 0xff);
+	sd->buf[sd->len + 1] = (uint8_t)(n >> 8);
+	ipsnet__v1__envelope__pack(env, sd->buf + sd->len + 2);
+	sd->len += 2 + n;
+}
+
+/* An Event of seq for the entity in ok (its oneof set by the caller). */
+static void put_event(struct seed *sd, uint64_t seq, const char *change,
+		      Ipsnet__V1__ChangeOk *ok)
+{
+	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__Event ev = IPSNET__V1__EVENT__INIT;
+	ok->seq = seq;
+	ev.seq = seq;
+	ev.time = "2026-11-25T10:00:00.000000Z";
+	ev.organisation = "ggz-demo";
+	ev.change = (char *)change;
+	ev.state = ok;
+	ev.live = seq % 2 == 0;
+	env.body_case = IPSNET__V1__ENVELOPE__BODY_EVENT;
+	env.event = &ev;
+	put(sd, &env);
+}
+
+static void put_caught_up(struct seed *sd, uint64_t seq)
+{
+	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__CaughtUp cu = IPSNET__V1__CAUGHT_UP__INIT;
+	cu.seq = seq;
+	env.body_case = IPSNET__V1__ENVELOPE__BODY_CAUGHT_UP;
+	env.caught_up = &cu;
+	put(sd, &env);
+}
+
+static void put_commit(struct seed *sd)
+{
+	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__Pong pong = IPSNET__V1__PONG__INIT;
+	env.body_case = IPSNET__V1__ENVELOPE__BODY_PONG;
+	env.pong = &pong;
+	put(sd, &env);
+}
+
+static void write_seed(const char *dir, const char *name, const struct seed *sd)
+{
+	char p[512];
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	FILE *f = fopen(p, "wb");
+	if (f == NULL || fwrite(sd->buf, 1, sd->len, f) != sd->len ||
+	    fclose(f) != 0)
+		die("cannot write a seed", p);
+}
+
+/* A case's life as a GGZ's mirror sees it, every kind of entity once or
+ * more; an old version after a newer one; a CaseView; commits between. */
+static void write_seeds(const char *dir)
+{
+	static struct seed sd;
+	Ipsnet__V1__ChangeOk ok;
+	Ipsnet__V1__Client cl = IPSNET__V1__CLIENT__INIT;
+	Ipsnet__V1__Consent co = IPSNET__V1__CONSENT__INIT;
+	Ipsnet__V1__Trajectory tr = IPSNET__V1__TRAJECTORY__INIT;
+	Ipsnet__V1__Funding fu = IPSNET__V1__FUNDING__INIT;
+	Ipsnet__V1__Job jo = IPSNET__V1__JOB__INIT;
+	Ipsnet__V1__Program pr = IPSNET__V1__PROGRAM__INIT;
+	Ipsnet__V1__FidelityReview fr = IPSNET__V1__FIDELITY_REVIEW__INIT;
+	static uint32_t scores[25];
+	for (int i = 0; i < 25; i++)
+		scores[i] = 1 + (uint32_t)i % 5;
+
+#define OK(kind, member, msg)                                            \
+	do {                                                             \
+		ok = (Ipsnet__V1__ChangeOk)IPSNET__V1__CHANGE_OK__INIT;  \
+		ok.entity_kind = kind;                                   \
+		ok.entity_id = (msg).id;                                 \
+		ok.version = (msg).version;                              \
+		ok.entity_case = IPSNET__V1__CHANGE_OK__ENTITY_##member; \
+	} while (0)
+
+	sd.len = 0;
+	pr.id = "prog-a";
+	pr.version = 1;
+	pr.owner = "ggz-demo";
+	pr.name = "IPS Amsterdam";
+	pr.region = 21;
+	pr.specialists = 4;
+	OK("program", PROGRAM, pr);
+	ok.program = &pr;
+	put_event(&sd, 3, "put_program", &ok);
+	cl.id = "cl-1";
+	cl.version = 1;
+	cl.bsn = "111222333";
+	cl.name = "A. de Vries";
+	cl.birth_date = "1980-01-01";
+	cl.municipality = "GM0363";
+	cl.benefit = IPSNET__V1__BENEFIT__BENEFIT_PARTICIPATIEWET;
+	cl.registered_by = "ggz-demo";
+	cl.registered_at = "2026-11-25T10:00:00Z";
+	OK("client", CLIENT, cl);
+	ok.client = &cl;
+	put_event(&sd, 5, "register_client", &ok);
+	co.id = "co-1";
+	co.version = 1;
+	co.client_id = "cl-1";
+	co.recipient = "gm0363";
+	co.purpose = "ips";
+	co.granted_at = "2026-11-25T10:01:00Z";
+	co.valid_until = "2027-11-25";
+	OK("consent", CONSENT, co);
+	ok.consent = &co;
+	put_event(&sd, 6, "grant_consent", &ok);
+	tr.id = "tr-1";
+	tr.version = 1;
+	tr.client_id = "cl-1";
+	tr.program_id = "prog-a";
+	tr.referrer = "ggz-demo";
+	tr.status = IPSNET__V1__TRAJECTORY_STATUS__TRAJECTORY_REFERRED;
+	tr.note = "wants to work in a kitchen";
+	tr.referred_on = "2026-11-25";
+	OK("trajectory", TRAJECTORY, tr);
+	ok.trajectory = &tr;
+	put_event(&sd, 7, "refer", &ok);
+	put_commit(&sd);
+	tr.version = 2;
+	tr.status = IPSNET__V1__TRAJECTORY_STATUS__TRAJECTORY_ACCEPTED;
+	tr.accepted_on = "2026-11-26";
+	OK("trajectory", TRAJECTORY, tr);
+	ok.trajectory = &tr;
+	put_event(&sd, 9, "move_trajectory", &ok);
+	fu.id = "fu-1";
+	fu.version = 1;
+	fu.trajectory_id = "tr-1";
+	fu.funder = "gm0363";
+	fu.months = 12;
+	fu.status = IPSNET__V1__FUNDING_STATUS__FUNDING_REQUESTED;
+	fu.requested_on = "2026-11-26";
+	fu.client_id = "cl-1";
+	fu.requested_by = "ggz-demo";
+	OK("funding", FUNDING, fu);
+	ok.funding = &fu;
+	put_event(&sd, 10, "request_funding", &ok);
+	jo.id = "jo-1";
+	jo.version = 1;
+	jo.client_id = "cl-1";
+	jo.trajectory_id = "tr-1";
+	jo.employer = "Bakkerij Jansen";
+	jo.start_date = "2027-01-05";
+	jo.hours_per_week = 16.5;
+	jo.competitive = true;
+	OK("job", JOB, jo);
+	ok.job = &jo;
+	put_event(&sd, 12, "add_job", &ok);
+	fr.id = "fr-1";
+	fr.version = 1;
+	fr.program_id = "prog-a";
+	fr.review_date = "2026-10-01";
+	fr.n_scores = 25;
+	fr.scores = scores;
+	fr.total = 75;
+	fr.band = "fair";
+	fr.independent = true;
+	fr.recorded_by = "network";
+	OK("review", REVIEW, fr);
+	ok.review = &fr;
+	put_event(&sd, 13, "record_fidelity", &ok);
+	/* An older version of the trajectory under a later seq: the row
+	 * keeps version 2. */
+	tr.version = 1;
+	tr.status = IPSNET__V1__TRAJECTORY_STATUS__TRAJECTORY_REFERRED;
+	OK("trajectory", TRAJECTORY, tr);
+	ok.trajectory = &tr;
+	put_event(&sd, 14, "move_trajectory", &ok);
+	put_caught_up(&sd, 20);
+	put_commit(&sd);
+	/* The case again, as ShowCase answers it. */
+	{
+		Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
+		Ipsnet__V1__CaseView cv = IPSNET__V1__CASE_VIEW__INIT;
+		Ipsnet__V1__Consent *cos[] = {&co};
+		Ipsnet__V1__Trajectory *trs[] = {&tr};
+		Ipsnet__V1__Funding *fus[] = {&fu};
+		Ipsnet__V1__Job *jos[] = {&jo};
+		cl.version = 2;
+		cl.name = "A. de Vries-Bakker";
+		tr.version = 3;
+		tr.status = IPSNET__V1__TRAJECTORY_STATUS__TRAJECTORY_ACTIVE;
+		cv.client = &cl;
+		cv.n_consents = 1;
+		cv.consents = cos;
+		cv.n_trajectories = 1;
+		cv.trajectories = trs;
+		cv.n_fundings = 1;
+		cv.fundings = fus;
+		cv.n_jobs = 1;
+		cv.jobs = jos;
+		env.body_case = IPSNET__V1__ENVELOPE__BODY_CASE_VIEW;
+		env.case_view = &cv;
+		put(&sd, &env);
+	}
+	write_seed(dir, "case-life", &sd);
+
+	/* A seq handled already, sent again with a newer version: skipped. */
+	sd.len = 0;
+	cl.version = 1;
+	OK("client", CLIENT, cl);
+	ok.client = &cl;
+	put_event(&sd, 5, "register_client", &ok);
+	cl.version = 7;
+	OK("client", CLIENT, cl);
+	ok.client = &cl;
+	put_event(&sd, 5, "update_client", &ok);
+	put_event(&sd, 4, "update_client", &ok);
+	write_seed(dir, "seq-again", &sd);
+
+	/* Beyond SQLite's INTEGER: a version, a seq, a CaughtUp. */
+	sd.len = 0;
+	cl.version = (uint64_t)INT64_MAX + 1;
+	OK("client", CLIENT, cl);
+	ok.client = &cl;
+	put_event(&sd, 8, "update_client", &ok);
+	cl.version = 3;
+	OK("client", CLIENT, cl);
+	ok.client = &cl;
+	put_event(&sd, (uint64_t)INT64_MAX + 5, "update_client", &ok);
+	put_caught_up(&sd, UINT64_MAX);
+	put_event(&sd, 9, "update_client", &ok);
+	write_seed(dir, "beyond-int64", &sd);
+
+	/* An event with no entity, and one of a kind this build lacks. */
+	sd.len = 0;
+	ok = (Ipsnet__V1__ChangeOk)IPSNET__V1__CHANGE_OK__INIT;
+	ok.entity_kind = "future_kind";
+	ok.entity_id = "fk-1";
+	put_event(&sd, 30, "future_change", &ok);
+	put_caught_up(&sd, 31);
+	write_seed(dir, "no-entity", &sd);
+#undef OK
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	const char *seeds = getenv("IPSNET_FUZZ_SEEDS");
+	if (seeds != NULL) {
+		write_seeds(seeds);
+		exit(0);
+	}
+	const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm"
+			  : getenv("TMPDIR") != NULL	? getenv("TMPDIR")
+							: "/tmp";
+	snprintf(path, sizeof(path), "%s/ipsnet-fuzz-mirror-%ld.db", dir,
+		 (long)getpid());
+	return 0;
+}
+
+/* After the input: the file, opened on its own, holds rows[] exactly. */
+static void check_rows(void)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+		die("sqlite3_open_v2", sqlite3_errmsg(db));
+	size_t total = 0;
+	static const char *const tables[] = {
+	    "client", "consent", "trajectory",	    "funding",
+	    "job",    "program", "fidelity_review",
+	};
+	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
+		char sql[128];
+		snprintf(sql, sizeof(sql),
+			 "SELECT id, version, seq FROM \"%s\"", tables[t]);
+		if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+			die("prepare", sqlite3_errmsg(db));
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			const char *id =
+			    (const char *)sqlite3_column_text(st, 0);
+			uint64_t version =
+			    (uint64_t)sqlite3_column_int64(st, 1);
+			uint64_t seq = (uint64_t)sqlite3_column_int64(st, 2);
+			size_t i = 0;
+			while (i < n_rows &&
+			       (strcmp(rows[i].kind, tables[t]) != 0 ||
+				strcmp(rows[i].id, id != NULL ? id : "") != 0))
+				i++;
+			if (i == n_rows)
+				die("a row that was never sent", id);
+			if (rows[i].version != version)
+				die("a row's version is not the highest sent",
+				    id);
+			if (rows[i].seq != seq)
+				die("a row's seq is not its entry's", id);
+			total++;
+		}
+		sqlite3_finalize(st);
+	}
+	if (total != n_rows)
+		die("check_rows", "a row sent is missing");
+	sqlite3_close(db);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct mirror *m;
+	char err[512];
+	uint64_t seq = 0; /* the highest seq handled */
+
+	if (path[0] == '\0')
+		LLVMFuzzerInitialize(NULL, NULL);
+	remove_files();
+	n_rows = 0;
+	too_many = false;
+	if (mirror_open(&m, path, err, sizeof(err)) != 0)
+		die("mirror_open", err);
+	while (size >= 2) {
+		size_t n = (size_t)data[0] | (size_t)data[1] << 8;
+		data += 2;
+		size -= 2;
+		if (n > size)
+			n = size;
+		Ipsnet__V1__Envelope *env = ipsnet__v1__envelope__unpack(
+		    &ipsnet_protobuf_allocator, n, data);
+		data += n;
+		size -= n;
+		if (env == NULL)
+			continue;
+		int rv = 0;
+		err[0] = '\0';
+		const char *kind;
+		const ProtobufCMessage *msg;
+		const Ipsnet__V1__Event *ev = env->event;
+		const Ipsnet__V1__CaseView *cv = env->case_view;
+		switch (env->body_case) {
+		case IPSNET__V1__ENVELOPE__BODY_EVENT: {
+			bool entity = ev->state != NULL &&
+				      mirror_entity(ev->state, &kind, &msg);
+			if (entity)
+				check_json(msg);
+			rv = mirror_apply(m, ev, err, sizeof(err));
+			if (ev->seq <= seq) { /* handled already */
+				if (rv != 0)
+					die("mirror_apply",
+					    "refused a seq handled already");
+				break;
+			}
+			if (ev->seq > INT64_MAX || (entity && beyond(msg))) {
+				refused(rv, err, "mirror_apply");
+				break;
+			}
+			if (rv != 0)
+				die("mirror_apply", err);
+			if (entity)
+				expect(msg, ev->seq);
+			seq = ev->seq;
+			break;
+		}
+		case IPSNET__V1__ENVELOPE__BODY_CAUGHT_UP:
+			rv = mirror_advance(m, env->caught_up->seq, err,
+					    sizeof(err));
+			if (env->caught_up->seq <= seq) {
+				if (rv != 0)
+					die("mirror_advance",
+					    "refused a seq handled already");
+				break;
+			}
+			if (env->caught_up->seq > INT64_MAX) {
+				refused(rv, err, "mirror_advance");
+				break;
+			}
+			if (rv != 0)
+				die("mirror_advance", err);
+			seq = env->caught_up->seq;
+			break;
+		case IPSNET__V1__ENVELOPE__BODY_CASE_VIEW: {
+			bool big = false;
+			const ProtobufCMessage *all[1 + 4 * 64];
+			size_t k = 0;
+			if (cv->client != NULL)
+				all[k++] = &cv->client->base;
+			for (size_t i = 0; i < cv->n_consents && k < 65; i++)
+				all[k++] = &cv->consents[i]->base;
+			for (size_t i = 0; i < cv->n_trajectories && k < 129;
+			     i++)
+				all[k++] = &cv->trajectories[i]->base;
+			for (size_t i = 0; i < cv->n_fundings && k < 193; i++)
+				all[k++] = &cv->fundings[i]->base;
+			for (size_t i = 0; i < cv->n_jobs && k < 257; i++)
+				all[k++] = &cv->jobs[i]->base;
+			if (k < 1 + cv->n_consents + cv->n_trajectories +
+				    cv->n_fundings + cv->n_jobs)
+				break; /* larger than this driver follows */
+			for (size_t i = 0; i < k; i++)
+				big = big || beyond(all[i]);
+			rv = mirror_put_case(m, cv, err, sizeof(err));
+			if (big) {
+				refused(rv, err, "mirror_put_case");
+				break;
+			}
+			if (rv != 0)
+				die("mirror_put_case", err);
+			for (size_t i = 0; i < k; i++) {
+				check_json(all[i]);
+				expect(all[i], seq);
+			}
+			break;
+		}
+		default:
+			rv = mirror_commit(m, err, sizeof(err));
+			if (rv != 0)
+				die("mirror_commit", err);
+			break;
+		}
+		ipsnet__v1__envelope__free_unpacked(env,
+						    &ipsnet_protobuf_allocator);
+	}
+	if (mirror_commit(m, err, sizeof(err)) != 0)
+		die("mirror_commit", err);
+	if (mirror_meta(m)->seq != seq)
+		die("the cursor", "is not the highest seq handled");
+	mirror_close(m);
+	if (mirror_open(&m, path, err, sizeof(err)) != 0)
+		die("mirror_open again", err);
+	if (mirror_meta(m)->seq != seq)
+		die("the cursor", "is not the same after opening again");
+	mirror_close(m);
+	if (!too_many)
+		check_rows();
+	remove_files();
+	return 0;
+}
