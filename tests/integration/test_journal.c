@@ -635,10 +635,10 @@ static void db_close(struct fx *fx)
 }
 
 /* The integer the query gives; ?1 is a key or a text when given. */
-static int64_t db_int(struct fx *fx, const char *sql, const uint8_t *key,
-		      const char *text)
+/* The first column of sql's first row in db (key or text bound to ?1). */
+static int64_t stmt_int(sqlite3 *db, const char *sql, const uint8_t *key,
+			const char *text)
 {
-	sqlite3 *db = db_open(fx);
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
 		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
@@ -652,6 +652,24 @@ static int64_t db_int(struct fx *fx, const char *sql, const uint8_t *key,
 	}
 	int64_t v = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
+	return v;
+}
+
+static int64_t db_int(struct fx *fx, const char *sql, const uint8_t *key,
+		      const char *text)
+{
+	return stmt_int(db_open(fx), sql, key, text);
+}
+
+/* The same in another SQLite file (a mirror). */
+static int64_t file_int(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK)
+		fail_msg("open %s: %s", path, sqlite3_errmsg(db));
+	int64_t v = stmt_int(db, sql, NULL, NULL);
+	sqlite3_close(db);
 	return v;
 }
 
@@ -966,6 +984,49 @@ test_broken_chain_daemon_serves_reads_and_refuses_changes(void **state)
 			 4);
 }
 
+/* A damaged payload whose length field runs past its end, so far that the
+ * offset after it wraps back to the entry's first byte: the daemon starts
+ * with writes stopped, naming the seq, and `ipsnet sync` from 0 still gets
+ * every other entry and ends (a reader thread once read those bytes for
+ * ever). */
+static void test_damaged_payload_sync_passes_it(void **state)
+{
+	struct fx *fx = *state;
+	struct h_args a;
+	char mirror[PATH_MAX];
+
+	start_daemon(fx);
+	register_clients(fx, 4, 5000);
+	stop_daemon(fx);
+	assert_int_equal(
+	    h_sqlite3(fx->db, "DROP TRIGGER journal_no_update; "
+			      "UPDATE journal SET payload = "
+			      "X'12F5FFFFFFFFFFFFFFFF01' WHERE seq = 2;"),
+	    0);
+	restart_daemon(fx);
+	assert_true(
+	    h_daemon_wait_log(&fx->d, "msg=\"journal chain broken\"", 5000));
+	assert_true(h_daemon_log_contains(&fx->d, "seq=2"));
+
+	snprintf(mirror, sizeof(mirror), "%s/damaged-mirror.db", fx->dir);
+	h_args_init(&a);
+	h_args_org(&a, &fx->d, certs, "ggz-test");
+	h_args_add(&a, "sync");
+	h_args_add(&a, "--mirror");
+	h_args_add(&a, "%s", mirror);
+	h_result_free(&fx->r);
+	if (h_run_cli(&fx->r, a.argv) != EXIT_OK) {
+		print_result("ipsnet sync --mirror", &fx->r);
+		fail_msg("ipsnet sync did not get past the damaged entry");
+	}
+	/* The four clients, their entries' response intact, and the cursor
+	 * at the head. */
+	assert_int_equal(file_int(mirror, "SELECT count(*) FROM client"), 4);
+	assert_int_equal(
+	    file_int(mirror, "SELECT value FROM meta WHERE key = 'seq'"), 4);
+	whoami_json(fx); /* and the daemon serves on */
+}
+
 /* ---- retries ------------------------------------------------------------ */
 
 static void assert_same_answer(const struct answer *first,
@@ -1171,6 +1232,7 @@ int main(void)
 	    T(test_tamper_journal_row_verify_names_its_seq),
 	    T(test_tamper_state_table_verify_finds_it_and_rebuild_repairs),
 	    T(test_broken_chain_daemon_serves_reads_and_refuses_changes),
+	    T(test_damaged_payload_sync_passes_it),
 	    T(test_retry_same_key_over_two_connections_and_a_restart),
 	    T(test_conflict_reaches_the_client_with_the_current_version),
 	    T(test_backup_while_a_load_runs_verifies),
