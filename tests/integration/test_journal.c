@@ -665,8 +665,7 @@ static int64_t db_int(struct fx *fx, const char *sql, const uint8_t *key,
 static int64_t file_int(const char *path, const char *sql)
 {
 	sqlite3 *db;
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) !=
-	    SQLITE_OK)
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
 		fail_msg("open %s: %s", path, sqlite3_errmsg(db));
 	int64_t v = stmt_int(db, sql, NULL, NULL);
 	sqlite3_close(db);
@@ -998,11 +997,11 @@ static void test_damaged_payload_sync_passes_it(void **state)
 	start_daemon(fx);
 	register_clients(fx, 4, 5000);
 	stop_daemon(fx);
-	assert_int_equal(
-	    h_sqlite3(fx->db, "DROP TRIGGER journal_no_update; "
-			      "UPDATE journal SET payload = "
-			      "X'12F5FFFFFFFFFFFFFFFF01' WHERE seq = 2;"),
-	    0);
+	assert_int_equal(h_sqlite3(fx->db,
+				   "DROP TRIGGER journal_no_update; "
+				   "UPDATE journal SET payload = "
+				   "X'12F5FFFFFFFFFFFFFFFF01' WHERE seq = 2;"),
+			 0);
 	restart_daemon(fx);
 	assert_true(
 	    h_daemon_wait_log(&fx->d, "msg=\"journal chain broken\"", 5000));
