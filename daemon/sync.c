@@ -378,7 +378,14 @@ static int fetch_fn(sqlite3 *db, struct journal_read *r)
 				(size_t)sqlite3_column_bytes(st, 5),
 				sqlite3_column_blob(st, 5));
 			if (resp == NULL || resp->change_ok == NULL) {
+				/* Damaged (the chain check names it too):
+				 * nobody gets it, and the operator hears. */
 				free_env(resp);
+				if (i == 0)
+					log_error("journal entry does not "
+						  "decode; not delivered",
+						  "seq=%llu",
+						  (unsigned long long)seq);
 				continue;
 			}
 			if (visible_cut(facts, &o->actor, resp->change_ok)) {

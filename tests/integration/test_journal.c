@@ -984,10 +984,10 @@ test_broken_chain_daemon_serves_reads_and_refuses_changes(void **state)
 }
 
 /* A damaged payload whose length field runs past its end, so far that the
- * offset after it wraps back to the entry's first byte: the daemon starts
- * with writes stopped, naming the seq, and `ipsnet sync` from 0 still gets
- * every other entry and ends (a reader thread once read those bytes for
- * ever). */
+ * offset after it wraps back to the entry's first byte, and a response
+ * that does not decode: the daemon starts with writes stopped, naming the
+ * seq, and `ipsnet sync` from 0 still gets every other entry and ends (a
+ * reader thread once read those payload bytes for ever). */
 static void test_damaged_payload_sync_passes_it(void **state)
 {
 	struct fx *fx = *state;
@@ -1000,7 +1000,9 @@ static void test_damaged_payload_sync_passes_it(void **state)
 	assert_int_equal(h_sqlite3(fx->db,
 				   "DROP TRIGGER journal_no_update; "
 				   "UPDATE journal SET payload = "
-				   "X'12F5FFFFFFFFFFFFFFFF01' WHERE seq = 2;"),
+				   "X'12F5FFFFFFFFFFFFFFFF01' WHERE seq = 2; "
+				   "UPDATE journal SET response = X'FF' "
+				   "WHERE seq = 3;"),
 			 0);
 	restart_daemon(fx);
 	assert_true(
@@ -1018,9 +1020,12 @@ static void test_damaged_payload_sync_passes_it(void **state)
 		print_result("ipsnet sync --mirror", &fx->r);
 		fail_msg("ipsnet sync did not get past the damaged entry");
 	}
-	/* The four clients, their entries' response intact, and the cursor
-	 * at the head. */
-	assert_int_equal(file_int(mirror, "SELECT count(*) FROM client"), 4);
+	/* The clients of the intact responses (seq 3's is damaged too: not
+	 * delivered, and logged), and the cursor at the head. */
+	assert_int_equal(file_int(mirror, "SELECT count(*) FROM client"), 3);
+	assert_true(h_daemon_log_contains(
+	    &fx->d, "msg=\"journal entry does not decode; not delivered\" "
+		    "seq=3"));
 	assert_int_equal(
 	    file_int(mirror, "SELECT value FROM meta WHERE key = 'seq'"), 4);
 	whoami_json(fx); /* and the daemon serves on */
