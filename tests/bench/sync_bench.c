@@ -86,6 +86,9 @@ struct worker {
 	uv_loop_t *loop;
 	uv_thread_t thread;
 	uv_async_t stop; /* finish: abort this loop's subscribers */
+	/* Its own: OpenSSL 3.0 reads a shared context's certificate store
+	 * without its lock during handshakes (ThreadSanitizer shows it). */
+	SSL_CTX *ctx;
 };
 
 struct sub {
@@ -109,7 +112,6 @@ struct bench {
 	uv_async_t done; /* every subscriber is closed */
 	uv_mutex_t error_lock;
 	enum mode mode;
-	SSL_CTX *ctx;
 	struct sockaddr_in addr;
 	struct sub *subs;
 	int n_subs, n_subscribed, n_caught_up, n_closed;
@@ -861,10 +863,11 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	struct tls_ctx_opts t = {.ca = ca, .cert = cert, .key = key};
-	if (tls_ctx_new(&b.ctx, &t, err, sizeof(err)) != 0) {
-		fprintf(stderr, "sync-bench: %s\n", err);
-		return 1;
-	}
+	for (int i = 0; i < b.n_workers; i++)
+		if (tls_ctx_new(&b.workers[i].ctx, &t, err, sizeof(err)) != 0) {
+			fprintf(stderr, "sync-bench: %s\n", err);
+			return 1;
+		}
 	b.subs = calloc((size_t)b.n_subs, sizeof(*b.subs));
 	if (b.mode == MODE_LIVE) {
 		size_t total = (size_t)b.n_subs * b.n_changes;
@@ -909,7 +912,7 @@ int main(int argc, char **argv)
 		s->index = i;
 		int rv = stream_connect(
 		    &s->stream, s->w->loop, (const struct sockaddr *)&b.addr,
-		    b.ctx, "127.0.0.1", 16u << 20, &sub_callbacks, s);
+		    s->w->ctx, "127.0.0.1", 16u << 20, &sub_callbacks, s);
 		if (rv != 0) {
 			fprintf(stderr, "sync-bench: cannot connect: %s\n",
 				ipsnet_strerror(rv));
@@ -945,7 +948,8 @@ int main(int argc, char **argv)
 	int rv = report(&b);
 	uv_loop_close(b.loop);
 	uv_mutex_destroy(&b.error_lock);
-	SSL_CTX_free(b.ctx);
+	for (int i = 0; i < b.n_workers; i++)
+		SSL_CTX_free(b.workers[i].ctx);
 	free(b.subs);
 	free(b.recv);
 	free(b.t_send);
