@@ -78,23 +78,27 @@ static uint64_t field_u64(const ProtobufCMessage *msg, const char *name)
 	return *(const uint64_t *)((const char *)msg + f->offset);
 }
 
+/* The mirror's tables, by the entity message each holds. */
+static const struct {
+	const ProtobufCMessageDescriptor *d;
+	const char *name;
+} tables[] = {
+    {&ipsnet__v1__client__descriptor, "client"},
+    {&ipsnet__v1__consent__descriptor, "consent"},
+    {&ipsnet__v1__trajectory__descriptor, "trajectory"},
+    {&ipsnet__v1__funding__descriptor, "funding"},
+    {&ipsnet__v1__job__descriptor, "job"},
+    {&ipsnet__v1__program__descriptor, "program"},
+    {&ipsnet__v1__fidelity_review__descriptor, "fidelity_review"},
+};
+
+#define N_TABLES (sizeof(tables) / sizeof(tables[0]))
+
 static const char *table_of(const ProtobufCMessage *msg)
 {
-	static const struct {
-		const ProtobufCMessageDescriptor *d;
-		const char *name;
-	} map[] = {
-	    {&ipsnet__v1__client__descriptor, "client"},
-	    {&ipsnet__v1__consent__descriptor, "consent"},
-	    {&ipsnet__v1__trajectory__descriptor, "trajectory"},
-	    {&ipsnet__v1__funding__descriptor, "funding"},
-	    {&ipsnet__v1__job__descriptor, "job"},
-	    {&ipsnet__v1__program__descriptor, "program"},
-	    {&ipsnet__v1__fidelity_review__descriptor, "fidelity_review"},
-	};
-	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-		if (map[i].d == msg->descriptor)
-			return map[i].name;
+	for (size_t i = 0; i < N_TABLES; i++)
+		if (tables[i].d == msg->descriptor)
+			return tables[i].name;
 	die("table_of", msg->descriptor->name);
 	return NULL;
 }
@@ -452,14 +456,11 @@ static void check_rows(void)
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
 		die("sqlite3_open_v2", sqlite3_errmsg(db));
 	size_t total = 0;
-	static const char *const tables[] = {
-	    "client", "consent", "trajectory",	    "funding",
-	    "job",    "program", "fidelity_review",
-	};
-	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
+	for (size_t t = 0; t < N_TABLES; t++) {
+		const char *name = tables[t].name;
 		char sql[128];
 		snprintf(sql, sizeof(sql),
-			 "SELECT id, version, seq FROM \"%s\"", tables[t]);
+			 "SELECT id, version, seq FROM \"%s\"", name);
 		if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
 			die("prepare", sqlite3_errmsg(db));
 		while (sqlite3_step(st) == SQLITE_ROW) {
@@ -470,7 +471,7 @@ static void check_rows(void)
 			uint64_t seq = (uint64_t)sqlite3_column_int64(st, 2);
 			size_t i = 0;
 			while (i < n_rows &&
-			       (strcmp(rows[i].kind, tables[t]) != 0 ||
+			       (strcmp(rows[i].kind, name) != 0 ||
 				strcmp(rows[i].id, id != NULL ? id : "") != 0))
 				i++;
 			if (i == n_rows)
@@ -563,22 +564,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case IPSNET__V1__ENVELOPE__BODY_CASE_VIEW: {
 			bool big = false;
-			const ProtobufCMessage *all[1 + 4 * 64];
+			const ProtobufCMessage *all[256];
 			size_t k = 0;
+			if ((cv->client != NULL) + cv->n_consents +
+				cv->n_trajectories + cv->n_fundings +
+				cv->n_jobs >
+			    sizeof(all) / sizeof(all[0]))
+				break; /* larger than this driver follows */
 			if (cv->client != NULL)
 				all[k++] = &cv->client->base;
-			for (size_t i = 0; i < cv->n_consents && k < 65; i++)
+			for (size_t i = 0; i < cv->n_consents; i++)
 				all[k++] = &cv->consents[i]->base;
-			for (size_t i = 0; i < cv->n_trajectories && k < 129;
-			     i++)
+			for (size_t i = 0; i < cv->n_trajectories; i++)
 				all[k++] = &cv->trajectories[i]->base;
-			for (size_t i = 0; i < cv->n_fundings && k < 193; i++)
+			for (size_t i = 0; i < cv->n_fundings; i++)
 				all[k++] = &cv->fundings[i]->base;
-			for (size_t i = 0; i < cv->n_jobs && k < 257; i++)
+			for (size_t i = 0; i < cv->n_jobs; i++)
 				all[k++] = &cv->jobs[i]->base;
-			if (k < 1 + cv->n_consents + cv->n_trajectories +
-				    cv->n_fundings + cv->n_jobs)
-				break; /* larger than this driver follows */
 			for (size_t i = 0; i < k; i++)
 				big = big || beyond(all[i]);
 			rv = mirror_put_case(m, cv, err, sizeof(err));
