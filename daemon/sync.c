@@ -38,7 +38,9 @@ struct sync_sub {
 	uint32_t kinds;    /* bit mask of entity kinds; 0: all */
 	uint64_t cursor;   /* every entry up to here was delivered or skipped */
 	enum sub_mode mode;
-	bool fetching;     /* a catch-up page is being read */
+	bool fetching;     /* a catch-up page is being read or audited */
+	bool auditing;     /* in the live delivery under way (its audit rows
+			    * are being committed) */
 	bool full;         /* waiting for the send buffer to drain */
 	struct sync_sub *prev, *next;
 };
@@ -47,6 +49,7 @@ struct out_event {
 	uint64_t seq;
 	uint32_t off, len;
 	uint32_t kind;
+	char client[JOURNAL_ID_MAX]; /* whose personal data; "": nobody's */
 };
 
 struct fetch_org {
@@ -70,6 +73,10 @@ struct fetch {
 	int64_t today;        /* days since the epoch, for consent */
 	size_t n_orgs;
 	struct fetch_org *orgs;
+	/* The audit rows of what goes out, committed before it does. */
+	struct journal_audit ja;
+	struct journal_audit_row *rows;
+	size_t n_rows, rows_cap;
 };
 
 struct sync {
@@ -299,7 +306,7 @@ static void free_env(Ipsnet__V1__Envelope *env)
 }
 
 static int org_append(struct fetch_org *o, uint64_t seq, uint32_t kind,
-		      const Ipsnet__V1__Envelope *env)
+		      const char *client, const Ipsnet__V1__Envelope *env)
 {
 	size_t n = ipsnet__v1__envelope__get_packed_size(env);
 	size_t need = o->len + FRAME_HEADER_BYTES + n;
@@ -324,12 +331,14 @@ static int org_append(struct fetch_org *o, uint64_t seq, uint32_t kind,
 	}
 	frame_put_header(o->buf + o->len, (uint32_t)n);
 	ipsnet__v1__envelope__pack(env, o->buf + o->len + FRAME_HEADER_BYTES);
-	o->evs[o->n++] = (struct out_event){
+	o->evs[o->n] = (struct out_event){
 	    .seq = seq,
 	    .off = (uint32_t)o->len,
 	    .len = (uint32_t)(FRAME_HEADER_BYTES + n),
 	    .kind = kind,
 	};
+	util_strlcpy(o->evs[o->n].client, client, sizeof(o->evs[0].client));
+	o->n++;
 	o->len = need;
 	return 0;
 }
@@ -378,7 +387,7 @@ static int fetch_fn(sqlite3 *db, struct journal_read *r)
 				(size_t)sqlite3_column_bytes(st, 5),
 				sqlite3_column_blob(st, 5));
 			if (resp == NULL || resp->change_ok == NULL) {
-				/* Damaged (the chain check names it too):
+				/* Damaged (ipsnetd verify names it too):
 				 * nobody gets it, and the operator hears. */
 				free_env(resp);
 				if (i == 0)
@@ -401,7 +410,10 @@ static int fetch_fn(sqlite3 *db, struct journal_read *r)
 				ev.live = f->sub == NULL;
 				env.body_case = IPSNET__V1__ENVELOPE__BODY_EVENT;
 				env.event = &ev;
-				rv = org_append(o, seq, kind, &env);
+				rv = org_append(
+				    o, seq, kind,
+				    apply_change_ok_client(resp->change_ok),
+				    &env);
 			}
 			free_env(resp);
 			if (rv != 0)
@@ -430,6 +442,7 @@ static void fetch_free(struct fetch *f)
 		ipsnet_free(f->orgs[i].evs);
 	}
 	ipsnet_free(f->orgs);
+	ipsnet_free(f->rows);
 	ipsnet_free(f);
 }
 
@@ -565,6 +578,14 @@ static void send_push(struct sync_sub *sub, Ipsnet__V1__Envelope *env)
 		(void)conn__send(sub->conn, env);
 }
 
+/* Ends a subscription that cannot go on: the subscriber is told why (a
+ * notice, request id 0), then the connection closes. */
+static void sub_close(struct sync_sub *sub, int err, const char *why)
+{
+	(void)conn__send_error(sub->conn, 0, err, why);
+	conn__close(sub->conn, err, why, "error");
+}
+
 static void send_caught_up(struct sync_sub *sub)
 {
 	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
@@ -635,10 +656,10 @@ static void fetch_page(struct sync_sub *sub)
 	if (f == NULL || fetch_add_org(f, &sub->actor) != 0) {
 		if (f != NULL)
 			fetch_free(f);
-		if (sub->conn != NULL)
-			conn__close(sub->conn, IPSNET_ENOMEM,
-				    "out of memory for the subscription",
-				    "error");
+		if (!sub_gone(sub))
+			sub_close(sub, IPSNET_ENOMEM,
+				  "the server is out of memory for the "
+				  "subscription");
 		return;
 	}
 	f->sub = sub;
@@ -689,31 +710,112 @@ static double sent_pct(const struct sync *s, double p)
 	return (double)s->sent_max_us / 1000.0;
 }
 
-static void live_done(struct sync *s, struct fetch *f)
+/* ---- the audit trail of deliveries (loop thread) ---------------------- */
+
+/* What goes out to a subscriber is a read of personal data (DESIGN §4): one
+ * audit row per subscriber and run of entries of one client, committed by
+ * the writer before the first byte of it goes out, as a read's rows are. A
+ * delivery that cannot be recorded does not go out. Programs and reviews
+ * carry no personal data and leave no row. */
+
+static int add_row(struct fetch *f, const struct sync_sub *sub,
+		   const char *client, uint64_t first, uint64_t last)
+{
+	if (f->n_rows == f->rows_cap) {
+		size_t cap = f->rows_cap == 0 ? 16 : 2 * f->rows_cap;
+		struct journal_audit_row *grown =
+		    ipsnet_realloc(f->rows, cap * sizeof(*grown));
+		if (grown == NULL)
+			return IPSNET_ENOMEM;
+		f->rows = grown;
+		f->rows_cap = cap;
+	}
+	struct journal_audit_row *r = &f->rows[f->n_rows++];
+	memset(r, 0, sizeof(*r));
+	r->time_us = (int64_t)util_now_us();
+	util_strlcpy(r->org, sub->actor.org, sizeof(r->org));
+	util_strlcpy(r->user, sub->actor.user, sizeof(r->user));
+	util_strlcpy(r->peer, sub->actor.peer, sizeof(r->peer));
+	util_strlcpy(r->client_id, client, sizeof(r->client_id));
+	util_strlcpy(r->action, "sync", sizeof(r->action));
+	if (first == last)
+		snprintf(r->object, sizeof(r->object), "journal:%llu",
+			 (unsigned long long)first);
+	else
+		snprintf(r->object, sizeof(r->object), "journal:%llu-%llu",
+			 (unsigned long long)first, (unsigned long long)last);
+	util_strlcpy(r->result, "OK", sizeof(r->result));
+	return 0;
+}
+
+/* The rows of what deliver would send sub from o: the entries after its
+ * cursor, of its kinds, that concern a client. */
+static int add_rows(struct fetch *f, const struct sync_sub *sub,
+		    const struct fetch_org *o)
+{
+	const char *client = "";
+	uint64_t first = 0, last = 0;
+	for (size_t i = 0; i < o->n; i++) {
+		const struct out_event *e = &o->evs[i];
+		if (e->seq <= sub->cursor ||
+		    (sub->kinds != 0 && (sub->kinds & e->kind) == 0) ||
+		    e->client[0] == '\0')
+			continue;
+		if (strcmp(e->client, client) == 0) {
+			last = e->seq;
+			continue;
+		}
+		if (client[0] != '\0' && add_row(f, sub, client, first, last))
+			return IPSNET_ENOMEM;
+		client = e->client;
+		first = last = e->seq;
+	}
+	if (client[0] != '\0')
+		return add_row(f, sub, client, first, last);
+	return 0;
+}
+
+static void fetch_finish(struct fetch *f)
+{
+	struct conn *held = f->held;
+	f->sync->fetches--;
+	fetch_free(f);
+	if (held != NULL)
+		conn__request_done(held);
+}
+
+/* ---- live and catch-up deliveries (loop thread) ------------------------ */
+
+/* The second half of a live fetch: its rows are on disk (err 0), or could
+ * not be written. */
+static void live_send(struct sync *s, struct fetch *f, int err)
 {
 	s->live = NULL;
-	struct sync_sub *next;
-	for (struct sync_sub *sub = s->subs; sub != NULL; sub = next) {
-		next = sub->next;
-		if (sub_gone(sub) || sub->mode != SUB_LIVE ||
-		    sub->cursor != f->from)
-			continue;
-		const struct fetch_org *o = fetch_org_of(f, sub->actor.org);
-		if (o == NULL || f->r.err != 0) {
-			/* Not fetched for it: it reads the range itself. */
+	/* Subscribers that joined the range while its rows were written:
+	 * not in them, so they read it themselves. */
+	for (struct sync_sub *sub = s->subs; sub != NULL; sub = sub->next)
+		if (!sub->auditing && !sub_gone(sub) && sub->mode == SUB_LIVE &&
+		    sub->cursor == f->from) {
 			sub->mode = SUB_CATCHUP;
 			fetch_page(sub);
-			continue;
 		}
-		if (s->n_deliveries == s->deliveries_cap &&
-		    grow_deliveries(s) != 0) {
-			sub->mode = SUB_CATCHUP; /* it reads the range itself */
+	size_t n = 0;
+	for (size_t i = 0; i < s->n_deliveries; i++) {
+		struct sync_sub *sub = s->deliveries[i].sub;
+		sub->auditing = false;
+		if (sub->conn == NULL) {
+			sub_free(sub);
+		} else if (sub_gone(sub)) {
+		} else if (err != 0) {
+			/* Not recorded, so not sent: it tries again from the
+			 * database, and is closed if that fails too. */
+			sub->mode = SUB_CATCHUP;
 			fetch_page(sub);
-			continue;
+		} else {
+			s->deliveries[n++] = s->deliveries[i];
 		}
-		s->deliveries[s->n_deliveries++] =
-		    (struct delivery){.sub = sub, .o = o, .last = f->upto};
 	}
+	s->n_deliveries = n;
 	/* The loop waits while the records are encrypted and written: no
 	 * other work of the loop touches these subscribers meanwhile. */
 	fanout_run(s->fanout, s->n_deliveries, deliver_at, s);
@@ -735,7 +837,56 @@ static void live_done(struct sync *s, struct fetch *f)
 	start_live(s);
 }
 
-static void page_done(struct sync *s, struct fetch *f)
+static void live_audited(struct journal_audit *ja)
+{
+	struct fetch *f = container_of(ja, struct fetch, ja);
+	live_send(f->sync, f, ja->err);
+	fetch_finish(f);
+}
+
+static void live_done(struct sync *s, struct fetch *f)
+{
+	struct sync_sub *next;
+	int err = 0;
+	for (struct sync_sub *sub = s->subs; sub != NULL; sub = next) {
+		next = sub->next;
+		if (sub_gone(sub) || sub->mode != SUB_LIVE ||
+		    sub->cursor != f->from)
+			continue;
+		const struct fetch_org *o = fetch_org_of(f, sub->actor.org);
+		if (o == NULL || f->r.err != 0) {
+			/* Not fetched for it: it reads the range itself. */
+			sub->mode = SUB_CATCHUP;
+			fetch_page(sub);
+			continue;
+		}
+		if (s->n_deliveries == s->deliveries_cap &&
+		    grow_deliveries(s) != 0) {
+			sub->mode = SUB_CATCHUP; /* it reads the range itself */
+			fetch_page(sub);
+			continue;
+		}
+		s->deliveries[s->n_deliveries++] =
+		    (struct delivery){.sub = sub, .o = o, .last = f->upto};
+		sub->auditing = true;
+		if (err == 0)
+			err = add_rows(f, sub, o);
+	}
+	if (err != 0 || f->n_rows == 0) {
+		live_send(s, f, err);
+		fetch_finish(f);
+		return;
+	}
+	/* Until the rows are on disk these subscribers stay as they are, and
+	 * the range stays in flight (s->live). */
+	f->ja.rows = f->rows;
+	f->ja.n = f->n_rows;
+	f->ja.done = live_audited;
+	journal_audit(s->journal, &f->ja);
+}
+
+/* The second half of a catch-up page, as live_send. */
+static void page_send(struct fetch *f, int err)
 {
 	struct sync_sub *sub = f->sub;
 	sub->fetching = false;
@@ -746,8 +897,16 @@ static void page_done(struct sync *s, struct fetch *f)
 	if (sub_gone(sub))
 		return;
 	if (f->r.err != 0) {
-		conn__close(sub->conn, f->r.err,
-			    "the subscription cannot read the journal", "error");
+		sub_close(sub, IPSNET_EUNAVAILABLE,
+			  "the subscription cannot read the journal now; "
+			  "subscribe again later");
+		return;
+	}
+	if (err != 0) {
+		sub_close(sub, IPSNET_EUNAVAILABLE,
+			  "what the subscription would deliver cannot be "
+			  "recorded in the audit trail now, so it is not "
+			  "sent; subscribe again later");
 		return;
 	}
 	struct delivery d = {.sub = sub, .o = &f->orgs[0], .last = f->last};
@@ -756,19 +915,38 @@ static void page_done(struct sync *s, struct fetch *f)
 		place(sub);
 }
 
+static void page_audited(struct journal_audit *ja)
+{
+	struct fetch *f = container_of(ja, struct fetch, ja);
+	page_send(f, ja->err);
+	fetch_finish(f);
+}
+
+static void page_done(struct fetch *f)
+{
+	struct sync_sub *sub = f->sub;
+	int err = 0;
+	if (sub->conn != NULL && !sub_gone(sub) && f->r.err == 0)
+		err = add_rows(f, sub, &f->orgs[0]);
+	if (err != 0 || f->n_rows == 0) {
+		page_send(f, err);
+		fetch_finish(f);
+		return;
+	}
+	/* sub->fetching stays set: the subscriber waits for its rows. */
+	f->ja.rows = f->rows;
+	f->ja.n = f->n_rows;
+	f->ja.done = page_audited;
+	journal_audit(f->sync->journal, &f->ja);
+}
+
 static void fetch_done(struct journal_read *r)
 {
 	struct fetch *f = container_of(r, struct fetch, r);
-	struct sync *s = f->sync;
-	struct conn *held = f->held;
-	s->fetches--;
 	if (f->sub != NULL)
-		page_done(s, f);
+		page_done(f);
 	else
-		live_done(s, f);
-	fetch_free(f);
-	if (held != NULL)
-		conn__request_done(held);
+		live_done(f->sync, f);
 }
 
 /* Reads the next committed range for every organisation with live (or
@@ -833,7 +1011,7 @@ void sync__request(struct sync *s, struct conn *c, Ipsnet__V1__Envelope *req)
 	if (req->body_case == IPSNET__V1__ENVELOPE__BODY_UNSUBSCRIBE) {
 		if (c->sub != NULL) {
 			c->sub->conn = NULL;
-			if (!c->sub->fetching)
+			if (!c->sub->fetching && !c->sub->auditing)
 				sub_free(c->sub);
 			c->sub = NULL;
 		}
@@ -904,7 +1082,7 @@ void sync__conn_drained(struct sync_sub *sub)
 void sync__conn_closed(struct sync_sub *sub)
 {
 	sub->conn = NULL;
-	if (!sub->fetching)
+	if (!sub->fetching && !sub->auditing)
 		sub_free(sub);
 }
 

@@ -1726,6 +1726,174 @@ static void test_mirror_keeps_its_organisation_and_kinds(void **state)
 	assert_int_equal(mirror_seq(path), seq);
 }
 
+/* ---- the audit trail of deliveries -------------------------------------- */
+
+/* The trail of client as the registering GGZ reads it. */
+static Ipsnet__V1__Envelope *audit_of(const char *client)
+{
+	Ipsnet__V1__AuditQuery m = IPSNET__V1__AUDIT_QUERY__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__Envelope *resp = NULL;
+	char err[256];
+	m.client_id = (char *)client;
+	m.since = "";
+	m.limit = 1000;
+	e.body_case = BODY(AUDIT_QUERY);
+	e.audit_query = &m;
+	if (ipsnet_client_call(conns[GGZ_TEST], &e, &resp, err, sizeof(err)) !=
+		0 ||
+	    resp == NULL || resp->audit_list == NULL)
+		fail_msg("audit query of %s refused: %s", client, err);
+	return resp;
+}
+
+/* The sync row of org whose entries ("journal:A" or "journal:A-B") hold
+ * seq, or NULL. Checks the row's other fields on the way. */
+static const Ipsnet__V1__AuditRecord *
+sync_row(const Ipsnet__V1__AuditList *list, const char *org, const char *client,
+	 uint64_t seq)
+{
+	for (size_t i = 0; i < list->n_records; i++) {
+		const Ipsnet__V1__AuditRecord *r = list->records[i];
+		unsigned long long a, b;
+		if (strcmp(r->organisation, org) != 0 ||
+		    strcmp(r->action, "sync") != 0)
+			continue;
+		assert_string_equal(r->client_id, client);
+		assert_string_equal(r->user, "sync.tester");
+		assert_string_equal(r->result, "OK");
+		assert_int_equal(strncmp(r->peer, "127.0.0.1:", 10), 0);
+		int got = sscanf(r->object, "journal:%llu-%llu", &a, &b);
+		assert_true(got >= 1);
+		if (got == 1)
+			b = a;
+		if (a <= seq && seq <= b)
+			return r;
+	}
+	return NULL;
+}
+
+static void test_deliveries_are_in_the_audit_trail(void **state)
+{
+	char x[64], cx[64], tx[64], fx[64], mirror[PATH_MAX], needle[64];
+	struct h_result r;
+	struct h_proc wg, wn;
+
+	put_program(NETWORK, "aud-prog", "ggz-test", 0);
+	uint64_t first = register_client(GGZ_TEST, BENEFIT(PARTICIPATIEWET), x);
+	grant_consent(GGZ_TEST, x, "gm0363", cx);
+	refer(GGZ_TEST, x, "aud-prog", tx);
+	uint64_t asked = request_funding(GGZ_TEST, tx, "gm0363", fx);
+
+	/* Catch-up: gm0363's mirror from 0 receives X's four entries. */
+	snprintf(mirror, sizeof(mirror), "%s/audit-gm0363.db", dir);
+	assert_int_equal(sync_once(GM0363, mirror, NULL, &r), 0);
+	h_result_free(&r);
+
+	/* Live: gm0363 and NETWORK watch; X's trajectory is accepted, then
+	 * the consent is withdrawn and the trajectory started. */
+	start_watch(&wg, GM0363, asked, "audit-watch-gm0363");
+	start_watch(&wn, NETWORK, asked, "audit-watch-network");
+	/* Both follow live before X changes (a watcher that subscribed after
+	 * the withdrawal would not receive the acceptance at all). */
+	put_program(NETWORK, "aud-ready", "ggz-test", 0);
+	snprintf(needle, sizeof(needle), "\"id\":\"%s\"", "aud-ready");
+	assert_true(wait_file(wg.out, needle, WAIT_MS));
+	assert_true(wait_file(wn.out, needle, WAIT_MS));
+	uint64_t accepted = move(GGZ_TEST, tx, 1, TS(ACCEPTED));
+	uint64_t withdrawn = withdraw_consent(GGZ_TEST, cx, 1);
+	uint64_t started = move(GGZ_TEST, tx, 2, TS(ACTIVE));
+	put_program(NETWORK, "aud-mark", "ggz-test", 0);
+	snprintf(needle, sizeof(needle), "\"id\":\"%s\"", "aud-mark");
+	assert_true(wait_file(wg.out, needle, WAIT_MS));
+	assert_true(wait_file(wn.out, needle, WAIT_MS));
+	snprintf(needle, sizeof(needle), "\"seq\":%" PRIu64, accepted);
+	assert_true(wait_file(wg.out, needle, WAIT_MS));
+	assert_int_equal(h_proc_stop(&wg, SIGTERM, 5000), 0);
+	assert_int_equal(h_proc_stop(&wn, SIGTERM, 5000), 0);
+
+	/* The rows were committed before the events went out, so they are
+	 * there now: every entry of X gm0363 received, and nothing of what
+	 * it did not receive; NETWORK received nothing of X. */
+	Ipsnet__V1__Envelope *a = audit_of(x);
+	for (uint64_t seq = first; seq <= asked; seq++)
+		if (sync_row(a->audit_list, "gm0363", x, seq) == NULL)
+			fail_msg(
+			    "no audit row of gm0363 receiving seq %" PRIu64,
+			    seq);
+	const Ipsnet__V1__AuditRecord *live =
+	    sync_row(a->audit_list, "gm0363", x, accepted);
+	assert_non_null(live);
+	snprintf(needle, sizeof(needle), "journal:%" PRIu64, accepted);
+	assert_string_equal(live->object, needle);
+	assert_null(sync_row(a->audit_list, "gm0363", x, withdrawn));
+	assert_null(sync_row(a->audit_list, "gm0363", x, started));
+	assert_null(sync_row(a->audit_list, "network", x, accepted));
+	ipsnet_envelope_free(a);
+}
+
+static void db_exec(const char *sql)
+{
+	char path[PATH_MAX];
+	sqlite3 *db;
+	snprintf(path, sizeof(path), "%s/ipsnet.db", dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+	sqlite3_close(db);
+}
+
+/* What cannot be recorded is not sent: neither live nor in a catch-up. */
+static void test_no_audit_no_delivery(void **state)
+{
+	char y[64], cy[64], ty[64], fy[64], mirror[PATH_MAX], needle[64];
+	struct h_result r;
+	struct h_proc wg;
+
+	put_program(NETWORK, "noaud-prog", "ggz-test", 0);
+	register_client(GGZ_TEST, BENEFIT(PARTICIPATIEWET), y);
+	grant_consent(GGZ_TEST, y, "gm0363", cy);
+	refer(GGZ_TEST, y, "noaud-prog", ty);
+	uint64_t asked = request_funding(GGZ_TEST, ty, "gm0363", fy);
+	start_watch(&wg, GM0363, asked, "noaud-watch");
+	put_program(NETWORK, "noaud-ready", "ggz-test", 0);
+	snprintf(needle, sizeof(needle), "\"id\":\"%s\"", "noaud-ready");
+	assert_true(wait_file(wg.out, needle, WAIT_MS));
+
+	db_exec("CREATE TRIGGER test_sync_audit_fails BEFORE INSERT ON audit "
+		"WHEN NEW.org = 'gm0363' AND NEW.action = 'sync' BEGIN SELECT "
+		"RAISE(ABORT, 'the test refuses this row'); END");
+	uint64_t accepted = move(GGZ_TEST, ty, 1, TS(ACCEPTED));
+	/* Live: not sent; the watcher is told why, and tries again. */
+	if (!wait_file(wg.err, "audit trail", WAIT_MS)) {
+		dump_file("noaud-watch", wg.err);
+		fail_msg("the watcher was not told why it got nothing");
+	}
+	snprintf(needle, sizeof(needle), "\"seq\":%" PRIu64 ",", accepted);
+	char *out = h_read_file(wg.out, NULL);
+	assert_non_null(out);
+	assert_null(strstr(out, needle));
+	free(out);
+	/* Catch-up: the sync fails and its mirror holds nothing of Y. */
+	snprintf(mirror, sizeof(mirror), "%s/noaud-gm0363.db", dir);
+	assert_int_not_equal(sync_once(GM0363, mirror, NULL, &r), 0);
+	assert_non_null(strstr(r.err, "audit trail"));
+	h_result_free(&r);
+	char sql[160];
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM client WHERE id = '%s'", y);
+	assert_true(mirror_int(mirror, sql) <= 0);
+
+	/* Once rows can be written again, the watcher gets it. */
+	db_exec("DROP TRIGGER test_sync_audit_fails");
+	if (!wait_file(wg.out, needle, WAIT_MS)) {
+		dump_file("noaud-watch", wg.err);
+		fail_msg("the watcher did not get seq %" PRIu64, accepted);
+	}
+	assert_int_equal(h_proc_stop(&wg, SIGTERM, 5000), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1735,6 +1903,8 @@ int main(void)
 	    cmocka_unit_test(
 		test_sync_killed_while_catching_up_resumes_without_gap),
 	    cmocka_unit_test(test_mirror_keeps_its_organisation_and_kinds),
+	    cmocka_unit_test(test_deliveries_are_in_the_audit_trail),
+	    cmocka_unit_test(test_no_audit_no_delivery),
 	    cmocka_unit_test(test_a_subscription_is_not_idle),
 	    cmocka_unit_test(
 		test_many_live_subscribers_each_get_every_event_once),
