@@ -134,7 +134,9 @@ static int file_uri(char *out, size_t cap, const char *path)
 	return 0;
 }
 
-/* Compares table t in schemas a and b; on a difference names a row id. */
+/* Compares table t in schemas a and b; on a difference names a row id.
+ * Each EXCEPT in its own subquery: compound SELECTs group from the left,
+ * and "A EXCEPT B UNION ALL B EXCEPT A" is B - A alone. */
 static int compare_table(sqlite3 *db, const char *t, bool *same, char *row,
 			 size_t rowlen)
 {
@@ -142,8 +144,8 @@ static int compare_table(sqlite3 *db, const char *t, bool *same, char *row,
 	sqlite3_stmt *st;
 	snprintf(sql, sizeof(sql),
 		 "SELECT * FROM (SELECT * FROM main.%s EXCEPT SELECT * FROM "
-		 "live.%s UNION ALL SELECT * FROM live.%s EXCEPT SELECT * FROM "
-		 "main.%s) LIMIT 1",
+		 "live.%s) UNION ALL SELECT * FROM (SELECT * FROM live.%s "
+		 "EXCEPT SELECT * FROM main.%s) LIMIT 1",
 		 t, t, t, t);
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
 		return IPSNET_EDB;
