@@ -1416,6 +1416,33 @@ static void test_verify_finds_a_deleted_state_row(void **state)
 	assert_int_equal(r.first_bad_seq, 0);
 }
 
+/* The stored first answer of an entry (what a retry with its key gets
+ * back, and what sync sends every subscriber) is part of the entry: an
+ * edit of it is found by verify like an edit of any other column.
+ *
+ * Daemon bug (failed before the fix): the hash covers every column but
+ * response, and verify's replay compared only the entity and version, so
+ * entry 3 answering with entry 2's client passed verify as ok. */
+static void test_verify_finds_an_edited_response(void **state)
+{
+	struct fx *fx = *state;
+	struct journal_verify_report r;
+	char err[512] = "";
+
+	make_changes(fx, 4);
+	close_journal(fx);
+	assert_verify_passes(fx, 4);
+	db_exec(test_db(fx), "DROP TRIGGER journal_no_update; "
+			     "UPDATE journal SET response = (SELECT response "
+			     "FROM journal WHERE seq = 2) WHERE seq = 3");
+	assert_int_equal(journal_verify(fx->db_path, &r, err, sizeof(err)), 0);
+	if (r.first_bad_seq != 3)
+		fail_msg("verify after entry 3's answer was replaced names "
+			 "seq %llu: '%s'",
+			 (unsigned long long)r.first_bad_seq, r.problem);
+	assert_non_null(strstr(r.problem, "entry 3"));
+}
+
 /* ---- migrations --------------------------------------------------------- */
 
 /* Refer of a client to a program, by ggz-demo. */
@@ -1921,6 +1948,7 @@ int main(void)
 	    T(test_migration_leaves_foreign_keys_as_they_were),
 	    T(test_chain_an_entry_renumbered_before_the_first_stops_writes),
 	    T(test_verify_finds_a_deleted_state_row),
+	    T(test_verify_finds_an_edited_response),
 #undef T
 	};
 	return cmocka_run_group_tests_name("journal", tests, group_setup,
