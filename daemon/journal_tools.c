@@ -1,5 +1,7 @@
 /* The operator's commands on the journal: verify, rebuild, backup. They
  * block and run outside the daemon's loop (ipsnetd verify|rebuild|backup). */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -339,6 +341,15 @@ int journal_backup(const char *path, const char *dest, char *err,
 			 dest);
 		return IPSNET_EEXISTS;
 	}
+	/* Made here, for its owner alone like the database: SQLite would
+	 * make it 0644 under the usual umask. */
+	int fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot create the backup file '%s': %s",
+			 dest, strerror(errno));
+		return errno == EEXIST ? IPSNET_EEXISTS : IPSNET_EDB;
+	}
+	close(fd);
 	if (sqlite3_open_v2(path, &src, SQLITE_OPEN_READONLY, NULL) !=
 	    SQLITE_OK) {
 		rv = fail(src, err, errlen, "cannot open the database");

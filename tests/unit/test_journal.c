@@ -1443,6 +1443,42 @@ static void test_verify_finds_an_edited_response(void **state)
 	assert_non_null(strstr(r.problem, "entry 3"));
 }
 
+/* A backup holds every client's BSN, name and referral note: like the
+ * database itself (store_init makes it 0600) only its owner may read it,
+ * whatever the umask of the operator who makes it.
+ *
+ * Daemon bug (failed before the fix): journal_backup let SQLite create the
+ * file, 0644 under the usual umask 022: readable by every user of the
+ * host. */
+static void test_backup_is_readable_by_its_owner_only(void **state)
+{
+	struct fx *fx = *state;
+	char dest[PATH_MAX + 16], err[512] = "";
+	struct stat st;
+
+	make_changes(fx, 2);
+	assert_int_equal(stat(fx->db_path, &st), 0);
+	assert_int_equal(st.st_mode & 077, 0);
+	snprintf(dest, sizeof(dest), "%s/backup.db", fx->dir);
+	mode_t old = umask(022);
+	int rv = journal_backup(fx->db_path, dest, err, sizeof(err));
+	umask(old);
+	if (rv != 0)
+		fail_msg("journal_backup: %s", err);
+	assert_int_equal(stat(dest, &st), 0);
+	if ((st.st_mode & 077) != 0)
+		fail_msg("the backup has mode %03o",
+			 (unsigned)st.st_mode & 0777);
+	/* It is a whole copy all the same. */
+	struct journal_verify_report r;
+	assert_int_equal(journal_verify(dest, &r, err, sizeof(err)), 0);
+	assert_string_equal(r.problem, "");
+	assert_int_equal(r.entries, 2);
+	/* And it never overwrites a file. */
+	assert_int_equal(journal_backup(fx->db_path, dest, err, sizeof(err)),
+			 IPSNET_EEXISTS);
+}
+
 /* ---- migrations --------------------------------------------------------- */
 
 /* Refer of a client to a program, by ggz-demo. */
@@ -1949,6 +1985,7 @@ int main(void)
 	    T(test_chain_an_entry_renumbered_before_the_first_stops_writes),
 	    T(test_verify_finds_a_deleted_state_row),
 	    T(test_verify_finds_an_edited_response),
+	    T(test_backup_is_readable_by_its_owner_only),
 #undef T
 	};
 	return cmocka_run_group_tests_name("journal", tests, group_setup,
