@@ -314,7 +314,13 @@ static int lookup_key(struct journal *j, struct journal_change *c)
 			size_t n = (size_t)sqlite3_column_bytes(st, 1);
 			c->response = ipsnet_malloc(n);
 			if (c->response == NULL) {
-				rv = IPSNET_ENOMEM;
+				c->err = rv = IPSNET_ENOMEM;
+				util_strlcpy(
+				    c->message,
+				    "the server is out of memory; send "
+				    "the change again with the same "
+				    "key",
+				    sizeof(c->message));
 			} else {
 				memcpy(c->response, sqlite3_column_blob(st, 1),
 				       n);

@@ -20,6 +20,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -1363,6 +1364,61 @@ static void test_same_key_from_another_organisation_is_refused(void **state)
 	change_free(other);
 }
 
+/* An allocator that fails every allocation made off the test's own thread
+ * (the writer's) while armed. */
+static pthread_t loop_thread;
+static atomic_bool writer_oom;
+
+static void *oom_malloc(size_t size)
+{
+	if (atomic_load(&writer_oom) &&
+	    !pthread_equal(pthread_self(), loop_thread))
+		return NULL;
+	return malloc(size);
+}
+
+static void *oom_realloc(void *p, size_t size)
+{
+	if (atomic_load(&writer_oom) &&
+	    !pthread_equal(pthread_self(), loop_thread))
+		return NULL;
+	return realloc(p, size);
+}
+
+/* A retry whose first answer cannot be copied for want of memory is
+ * refused with a status: never answered with neither a status nor a body,
+ * which a client reads as OK.
+ *
+ * Daemon bug (failed before the fix): lookup_key returned IPSNET_ENOMEM
+ * without setting the change's err, so the retry came back with err 0 and
+ * no response. */
+static void test_same_key_out_of_memory_is_refused_with_a_status(void **state)
+{
+	static const struct ipsnet_allocator oom = {oom_malloc, oom_realloc,
+						    free};
+	struct fx *fx = *state;
+	uint8_t key[JOURNAL_KEY_BYTES];
+	char bsn[16];
+
+	new_key(key);
+	next_bsn(bsn);
+	struct tchange *first = register_change(bsn, NULL, key);
+	struct tchange *again = register_change(bsn, NULL, key);
+	submit_wait(fx, first);
+	assert_applied(first);
+	loop_thread = pthread_self();
+	ipsnet_replace_allocator(&oom);
+	atomic_store(&writer_oom, true);
+	submit_wait(fx, again);
+	atomic_store(&writer_oom, false);
+	ipsnet_replace_allocator(NULL);
+	assert_refused(again, IPSNET_ENOMEM, NULL);
+	assert_false(again->jc.replayed);
+	assert_int_equal(rows_with_key(fx, key), 1);
+	change_free(first);
+	change_free(again);
+}
+
 /* ---- verify ------------------------------------------------------------- */
 
 /* The database may live in any folder: verify names the file to SQLite as
@@ -1986,6 +2042,7 @@ int main(void)
 	    T(test_verify_finds_a_deleted_state_row),
 	    T(test_verify_finds_an_edited_response),
 	    T(test_backup_is_readable_by_its_owner_only),
+	    T(test_same_key_out_of_memory_is_refused_with_a_status),
 #undef T
 	};
 	return cmocka_run_group_tests_name("journal", tests, group_setup,
