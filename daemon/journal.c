@@ -381,20 +381,41 @@ static int append_entry(struct journal *j, struct journal_change *c,
 	return rv;
 }
 
+/* Whether an id has the shape of a BSN: nine digits. No id the server
+ * gives has it; one that has came from a caller who typed a client's BSN
+ * where its id goes ("ipsnet case show 123456782"). */
+static bool bsn_shaped(const char *s)
+{
+	size_t n = 0;
+	for (; s[n] != '\0'; n++)
+		if (s[n] < '0' || s[n] > '9')
+			return false;
+	return n == 9;
+}
+
 /* Writes one audit row with the writer's statement. 0 or IPSNET_EDB. */
 static int write_audit_row(struct journal *j, const struct journal_audit_row *r)
 {
 	sqlite3_stmt *st = j->st_audit;
+	const char *id = strchr(r->object, ':');
+	char object[sizeof(r->object)];
 	int rv = 0;
+	/* The trail never holds a BSN (docs/access.md), not even one typed
+	 * as an id: such an id is withheld. */
+	if (id != NULL && bsn_shaped(id + 1))
+		snprintf(object, sizeof(object), "%.*s:withheld-bsn",
+			 (int)(id - r->object), r->object);
+	else
+		util_strlcpy(object, r->object, sizeof(object));
 	sqlite3_bind_int64(st, 1, r->time_us);
 	sqlite3_bind_text(st, 2, r->org, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, r->user, -1, SQLITE_STATIC);
-	if (r->client_id[0] != '\0')
+	if (r->client_id[0] != '\0' && !bsn_shaped(r->client_id))
 		sqlite3_bind_text(st, 4, r->client_id, -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(st, 4);
 	sqlite3_bind_text(st, 5, r->action, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, r->object, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, object, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 7, r->result, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 8, r->peer, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE)

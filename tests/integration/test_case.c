@@ -1741,6 +1741,62 @@ static void test_audit_rows_for_reads_changes_and_refusals(void **state)
 	sqlite3_close(db);
 }
 
+/* A caseworker who types a client's BSN where its id goes (ipsnet case
+ * show 123456782) is refused like for any id she may not see, and the
+ * audit trail, which NETWORK reads, holds no BSN for it (docs/access.md):
+ * neither as the client nor in the object. */
+static void test_audit_trail_holds_no_bsn_typed_as_an_id(void **state)
+{
+	Ipsnet__V1__UpdateClient m = IPSNET__V1__UPDATE_CLIENT__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	char client[64], bsn[16];
+	struct answer a;
+
+	new_client(GGZ_TEST, BENEFIT(NONE), "GM0363", client, bsn);
+	show_case(GGZ_TEST, bsn, &a);
+	assert_int_equal(a.code, CODE(PERMISSION_DENIED));
+	answer_free(&a);
+	audit_query(GGZ_TEST, bsn, NULL, 10, &a);
+	assert_int_equal(a.code, CODE(PERMISSION_DENIED));
+	answer_free(&a);
+	m.client_id = bsn;
+	m.expected_version = 1;
+	m.benefit = BENEFIT(WW);
+	e.body_case = BODY(UPDATE_CLIENT);
+	e.update_client = &m;
+	call(GGZ_TEST, &e, &a);
+	assert_int_equal(a.code, CODE(PERMISSION_DENIED));
+	answer_free(&a);
+
+	/* The three were recorded, without the BSN. */
+	audit_query(NETWORK, NULL, NULL, 20, &a);
+	assert_int_equal(a.code, CODE(OK));
+	const Ipsnet__V1__AuditList *list = a.env->audit_list;
+	assert_true(
+	    has_row(list, "ggz-test", "show_case", "PERMISSION_DENIED"));
+	assert_true(
+	    has_row(list, "ggz-test", "audit_query", "PERMISSION_DENIED"));
+	assert_true(
+	    has_row(list, "ggz-test", "update_client", "PERMISSION_DENIED"));
+	bool withheld = false;
+	for (size_t i = 0; i < list->n_records; i++) {
+		withheld |=
+		    strcmp(list->records[i]->action, "show_case") == 0 &&
+		    strcmp(list->records[i]->object, "client:withheld-bsn") ==
+			0;
+		if (strstr(list->records[i]->client_id, bsn) != NULL ||
+		    strstr(list->records[i]->object, bsn) != NULL)
+			fail_msg("audit row %s %s holds the BSN: client '%s' "
+				 "object '%s'",
+				 list->records[i]->organisation,
+				 list->records[i]->action,
+				 list->records[i]->client_id,
+				 list->records[i]->object);
+	}
+	assert_true(withheld);
+	answer_free(&a);
+}
+
 static void db_exec(const char *sql)
 {
 	char db_path[PATH_MAX];
@@ -1869,6 +1925,7 @@ int main(void)
 	    cmocka_unit_test(test_fidelity_total_and_band_are_computed),
 	    cmocka_unit_test(test_jobs),
 	    cmocka_unit_test(test_audit_rows_for_reads_changes_and_refusals),
+	    cmocka_unit_test(test_audit_trail_holds_no_bsn_typed_as_an_id),
 	    cmocka_unit_test(test_retry_is_replayed_and_audited),
 	    cmocka_unit_test(test_no_audit_no_answer),
 	    cmocka_unit_test(test_verify_replays_every_change),
