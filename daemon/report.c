@@ -1423,6 +1423,58 @@ static bool protect_group(struct builder *b, Ipsnet__V1__ReportFigures *parent,
 	return changed;
 }
 
+/* The funding type a row of the funder breakdown counts: its
+ * organisation's kind, OTHER, or no approved funding. */
+static int funder_row_type(const struct builder *b,
+			   const Ipsnet__V1__ReportFigures *f)
+{
+	if (strcmp(f->key, "OTHER") == 0)
+		return FT_OTHER;
+	if (strcmp(f->key, "UNFUNDED") == 0)
+		return FT_NONE;
+	int64_t o = idmap_find(&b->m->orgs, f->key);
+	return o >= 0 && b->m->org[o].kind == ORG_KIND_UWV ? FT_UWV
+							   : FT_MUNICIPALITY;
+}
+
+/* A funder's row counts one funding type: the rows of a type add up to
+ * the parent's count of that type, and a row's enrolled and its type's
+ * count are one number. Either way a hidden count could be read off shown
+ * ones (the other rows' zeros of a type, hidden too, kept protect_group
+ * from seeing it). */
+static bool protect_funders(struct builder *b,
+			    Ipsnet__V1__ReportFigures *parent,
+			    Ipsnet__V1__ReportGroup *g)
+{
+	bool changed = false;
+	Ipsnet__V1__ReportCount **parts =
+	    arena_alloc(&b->a, g->n_rows * sizeof(*parts));
+	if (parts == NULL)
+		return false;
+	for (int ft = 0; ft < N_FUND_TYPES; ft++) {
+		size_t n = 0;
+		for (size_t i = 0; i < g->n_rows; i++)
+			if (funder_row_type(b, g->rows[i]) == ft)
+				parts[n++] = g->rows[i]->enrolled;
+		if (n > 0)
+			changed |= protect(*metric_slot(parent, M_FUNDED + ft),
+					   parts, n);
+	}
+	for (size_t i = 0; i < g->n_rows; i++) {
+		Ipsnet__V1__ReportFigures *f = g->rows[i];
+		Ipsnet__V1__ReportCount *own =
+		    *metric_slot(f, M_FUNDED + funder_row_type(b, f));
+		if (f->enrolled->suppressed == own->suppressed)
+			continue;
+		Ipsnet__V1__ReportCount *c =
+		    f->enrolled->suppressed ? own : f->enrolled;
+		c->suppressed = true;
+		c->secondary = true;
+		changed = true;
+	}
+	return changed;
+}
+
 /* Zeroes what is suppressed and works out the share. */
 static void finish_row(struct builder *b, Ipsnet__V1__ReportFigures *f)
 {
@@ -1700,6 +1752,9 @@ static void protect_and_finish(struct builder *b,
 			for (size_t k = 0; k < g->n_rows; k++)
 				changed |= protect_funding(g->rows[k]);
 			changed |= protect_group(b, pr->scope, g);
+			if (g->by ==
+			    IPSNET__V1__REPORT_GROUPING__REPORT_BY_FUNDER)
+				changed |= protect_funders(b, pr->scope, g);
 		}
 	} while (changed);
 	finish_row(b, pr->scope);

@@ -751,6 +751,49 @@ static void test_one_suppressed_cell_in_a_breakdown_takes_a_second(void **state)
 	assert_false(row(p, BY_PROGRAM, "pa1")->unfunded->secondary);
 }
 
+/* The funder breakdown adds up by kind too: the municipalities' rows to
+ * the funded-by-a-municipality count of the total, and a row's own
+ * enrolled to its funding type. */
+static void test_funder_rows_hide_what_their_kind_total_would_tell(void **state)
+{
+	struct fixture *f = *state;
+	f->settings.small_count_threshold = 5;
+	network(f);
+	org(f, "gm0599", "MUNICIPALITY");
+	many(f, "a1", "pa1", 3, "gm0363");
+	many(f, "b1", "pb1", 10, "gm0599");
+	many(f, "a2", "pa2", 8, "uwv");
+	many(f, "o", "pb1", 6, NULL);
+	for (int i = 0; i < 6; i++) { /* approved, by a funder outside */
+		char t[32];
+		snprintf(t, sizeof(t), "t-o-%d", i);
+		funding(f, t, NULL, 2, "2024-03-05");
+	}
+	many(f, "n", "pa2", 7, NULL); /* no funding */
+	const Ipsnet__V1__Report *r =
+	    report(f, &(struct ask){.periods = {"2024"}, .by = {BY_FUNDER}});
+	const Ipsnet__V1__ReportPeriodResult *p = r->periods[0];
+	assert_int_equal(shown(p->scope->enrolled), 34);
+	assert_int_equal(shown(p->scope->funded_municipality), 13);
+	assert_int_equal(shown(row(p, BY_FUNDER, "gm0363")->enrolled), -1);
+	/* 13 - gm0599's 10 would show gm0363's 3: gm0599's goes too. */
+	assert_int_equal(shown(row(p, BY_FUNDER, "gm0599")->enrolled), -1);
+	/* In a funder's row the enrolled and its funding type are one
+	 * number: hidden in one column, hidden in the other. */
+	assert_int_equal(p->n_groups, 1);
+	for (size_t i = 0; i < p->groups[0]->n_rows; i++) {
+		const Ipsnet__V1__ReportFigures *x = p->groups[0]->rows[i];
+		const Ipsnet__V1__ReportCount *types[] = {
+		    x->funded_municipality, x->funded_uwv, x->funded_other,
+		    x->unfunded};
+		for (size_t k = 0; k < ARRAY_SIZE(types); k++)
+			if (x->enrolled->suppressed && shown(types[k]) > 0)
+				fail_msg("row %s: enrolled hidden, funding "
+					 "type %zu shows %ld",
+					 x->key, k, shown(types[k]));
+	}
+}
+
 static void test_threshold_zero_shows_every_count(void **state)
 {
 	struct fixture *f = *state;
@@ -1038,6 +1081,7 @@ int main(void)
 	    T(test_small_counts_are_suppressed_in_cells),
 	    T(test_small_counts_are_suppressed_for_callers_other_than_network),
 	    T(test_one_suppressed_cell_in_a_breakdown_takes_a_second),
+	    T(test_funder_rows_hide_what_their_kind_total_would_tell),
 	    T(test_threshold_zero_shows_every_count),
 	    T(test_quality_counts_what_bends_a_figure),
 	    T(test_fidelity_takes_the_latest_review_up_to_the_period),
