@@ -1404,7 +1404,9 @@ static bool protect_funding(Ipsnet__V1__ReportFigures *f)
 	return protect(f->enrolled, parts, N_FUND_TYPES);
 }
 
-/* Rows of a breakdown add up to their parent, metric by metric. */
+/* Rows of a breakdown add up to their parent, metric by metric. A region
+ * row without a program is known to be empty (it shows its programs): its
+ * hidden zeros protect nothing, so it takes no part. */
 static bool protect_group(struct builder *b, Ipsnet__V1__ReportFigures *parent,
 			  Ipsnet__V1__ReportGroup *g)
 {
@@ -1416,9 +1418,13 @@ static bool protect_group(struct builder *b, Ipsnet__V1__ReportFigures *parent,
 	if (parts == NULL)
 		return false;
 	for (int k = 0; k < N_METRICS; k++) {
+		size_t n = 0;
 		for (size_t i = 0; i < g->n_rows; i++)
-			parts[i] = *metric_slot(g->rows[i], k);
-		changed |= protect(*metric_slot(parent, k), parts, g->n_rows);
+			if (g->by !=
+				IPSNET__V1__REPORT_GROUPING__REPORT_BY_REGION ||
+			    g->rows[i]->programs > 0)
+				parts[n++] = *metric_slot(g->rows[i], k);
+		changed |= protect(*metric_slot(parent, k), parts, n);
 	}
 	return changed;
 }
