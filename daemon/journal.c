@@ -402,7 +402,8 @@ static int write_audit_row(struct journal *j, const struct journal_audit_row *r)
 	int rv = 0;
 	/* The trail never holds a BSN (docs/access.md), not even one typed
 	 * as an id: such an id is withheld. */
-	if (id != NULL && bsn_shaped(id + 1))
+	if (id != NULL && bsn_shaped(id + 1) &&
+	    strncmp(r->object, "journal:", 8) != 0) /* a seq, not an id */
 		snprintf(object, sizeof(object), "%.*s:withheld-bsn",
 			 (int)(id - r->object), r->object);
 	else

@@ -2010,11 +2010,86 @@ static void test_broken_chain_at_open_stops_writes_and_reads_go_on(void **state)
 	change_free(tc);
 }
 
+/* ---- the audit trail ---------------------------------------------------- */
+
+struct audit_wait {
+	struct journal_audit a;
+	bool done;
+};
+
+static void audit_done(struct journal_audit *a)
+{
+	container_of(a, struct audit_wait, a)->done = true;
+}
+
+/* A nine-digit id is withheld as a BSN typed where an id goes; the seq of
+ * a journal entry (a sync delivery's object) is not an id and is kept. */
+static void test_audit_withholds_bsn_shaped_ids_but_not_seqs(void **state)
+{
+	struct fx *fx = *state;
+	struct journal_audit_row rows[3];
+	memset(rows, 0, sizeof(rows));
+	for (size_t i = 0; i < 3; i++) {
+		rows[i].time_us = (int64_t)util_now_us();
+		util_strlcpy(rows[i].org, "gm0363", sizeof(rows[i].org));
+		util_strlcpy(rows[i].user, "test.user", sizeof(rows[i].user));
+		util_strlcpy(rows[i].peer, "127.0.0.1:40000",
+			     sizeof(rows[i].peer));
+		util_strlcpy(rows[i].result, "OK", sizeof(rows[i].result));
+	}
+	util_strlcpy(rows[0].action, "show_case", sizeof(rows[0].action));
+	util_strlcpy(rows[0].client_id, "123456782", sizeof(rows[0].client_id));
+	util_strlcpy(rows[0].object, "client:123456782",
+		     sizeof(rows[0].object));
+	for (size_t i = 1; i < 3; i++) {
+		util_strlcpy(rows[i].action, "sync", sizeof(rows[i].action));
+		util_strlcpy(rows[i].client_id, "cl-test",
+			     sizeof(rows[i].client_id));
+	}
+	util_strlcpy(rows[1].object, "journal:123456789",
+		     sizeof(rows[1].object));
+	util_strlcpy(rows[2].object, "journal:123456789-123456790",
+		     sizeof(rows[2].object));
+
+	struct audit_wait w = {.a = {.rows = rows, .n = 3, .done = audit_done}};
+	journal_audit(fx->j, &w.a);
+	fx->timed_out = false;
+	uv_timer_start(&fx->deadline, on_deadline, ANSWER_MS, 0);
+	while (!w.done && !fx->timed_out)
+		uv_run(&fx->loop, UV_RUN_ONCE);
+	uv_timer_stop(&fx->deadline);
+	assert_true(w.done);
+	assert_int_equal(w.a.err, 0);
+
+	sqlite3 *db = test_db(fx);
+	assert_int_equal(
+	    db_int(db,
+		   "SELECT count(*) FROM audit WHERE action = "
+		   "'show_case' AND client_id IS NULL AND object = "
+		   "'client:withheld-bsn'",
+		   NULL, NULL),
+	    1);
+	assert_int_equal(db_int(db,
+				"SELECT count(*) FROM audit WHERE "
+				"instr(object, '123456782') > 0",
+				NULL, NULL),
+			 0);
+	assert_int_equal(
+	    db_int(db,
+		   "SELECT count(*) FROM audit WHERE action = "
+		   "'sync' AND client_id = 'cl-test' AND object IN "
+		   "('journal:123456789', "
+		   "'journal:123456789-123456790')",
+		   NULL, NULL),
+	    2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	    T(test_chain_each_entry_holds_the_hash_of_the_one_before),
+	    T(test_audit_withholds_bsn_shaped_ids_but_not_seqs),
 	    T(test_chain_a_changed_byte_in_any_column_names_its_seq),
 	    T(test_chain_a_removed_entry_names_its_seq),
 	    T(test_batch_refused_changes_leave_no_row_and_neighbours_apply),
