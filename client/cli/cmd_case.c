@@ -66,10 +66,16 @@ static void print_trajectories(const Ipsnet__V1__CaseView *v)
 	table_free(&t);
 	for (size_t i = 0; i < v->n_trajectories; i++) {
 		const Ipsnet__V1__Trajectory *tr = v->trajectories[i];
-		if (tr->close_reason != NULL && tr->close_reason[0] != '\0')
-			printf("  %s closed: %s\n", tr->id, tr->close_reason);
-		if (tr->note != NULL && tr->note[0] != '\0')
-			printf("  %s note: %s\n", tr->id, tr->note);
+		if (tr->close_reason != NULL && tr->close_reason[0] != '\0') {
+			printf("  %s closed: ", tr->id);
+			fmt_put_text(tr->close_reason, "    ");
+			putchar('\n');
+		}
+		if (tr->note != NULL && tr->note[0] != '\0') {
+			printf("  %s note: ", tr->id);
+			fmt_put_text(tr->note, "    ");
+			putchar('\n');
+		}
 	}
 }
 
@@ -98,9 +104,12 @@ static void print_fundings(const Ipsnet__V1__CaseView *v)
 	table_free(&t);
 	for (size_t i = 0; i < v->n_fundings; i++) {
 		const Ipsnet__V1__Funding *f = v->fundings[i];
-		if (f->reason != NULL && f->reason[0] != '\0')
-			printf("  %s %s: %s\n", f->id,
-			       fmt_funding_status(f->status), f->reason);
+		if (f->reason != NULL && f->reason[0] != '\0') {
+			printf("  %s %s: ", f->id,
+			       fmt_funding_status(f->status));
+			fmt_put_text(f->reason, "    ");
+			putchar('\n');
+		}
 	}
 }
 

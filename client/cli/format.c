@@ -413,12 +413,35 @@ json_t *fmt_change_json(const Ipsnet__V1__ChangeOk *ok)
 
 /* ---- printing --------------------------------------------------------- */
 
+void fmt_put_text(const char *s, const char *indent)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0';
+	     p++) {
+		if (*p == '\r' || *p == '\n') {
+			if (*p == '\r' && p[1] == '\n')
+				p++;
+			putchar('\n');
+			fputs(indent, stdout);
+		} else {
+			putchar(*p < 0x20 || *p == 0x7f ? '?' : *p);
+		}
+	}
+}
+
 void fmt_kv(const char *label, const char *fmt, ...)
 {
-	va_list ap;
+	va_list ap, again;
 	printf("%-14s", label);
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	va_copy(again, ap);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	char *value = n >= 0 ? ipsnet_malloc((size_t)n + 1) : NULL;
+	if (value != NULL) {
+		vsnprintf(value, (size_t)n + 1, fmt, again);
+		fmt_put_text(value, "              ");
+		ipsnet_free(value);
+	}
+	va_end(again);
 	va_end(ap);
 	putchar('\n');
 }

@@ -61,9 +61,16 @@ json_t *fmt_change_json(const Ipsnet__V1__ChangeOk *ok);
 
 /* ---- printing --------------------------------------------------------- */
 
-/* "label         value\n": the labels of a block line up. */
+/* "label         value\n": the labels of a block line up. The value
+ * goes through fmt_put_text. */
 void fmt_kv(const char *label, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* Writes text from the server to stdout for a terminal: a line break
+ * becomes a new line that starts with indent, any other control character
+ * '?' (as in a table), so the text can neither move the cursor nor start
+ * a line that looks like one of ours. */
+void fmt_put_text(const char *s, const char *indent);
 
 /* The identity block of a client, as case show and client find print it. */
 void fmt_print_client(const Ipsnet__V1__Client *c);

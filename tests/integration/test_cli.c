@@ -669,6 +669,51 @@ static void test_a_case_from_referral_to_job_in_words_and_json(void **state)
 	assert_err(fx, "now at version 2");
 }
 
+/* Free text a case holds is written by people of other organisations too
+ * (the municipality's reason for a rejection): in case show it must not
+ * reach the terminal as escape sequences, nor start a line of its own that
+ * reads like one of ours. */
+static void
+test_case_show_keeps_control_characters_of_text_off_the_terminal(void **state)
+{
+	struct fx *fx = *state;
+	char client[64], tr[64], funding[64], b[10];
+	add_program(fx);
+	run_id(fx, client, sizeof(client), "ggz-test", "client", "register",
+	       "--bsn", bsn(0, b), "--name",
+	       "Anna\033[2J\nBSN           999999999", "--birth-date",
+	       "1990-04-12", "--municipality", "GM0363", "--benefit",
+	       "participatiewet", "--quiet", NULL);
+	run(fx, EXIT_OK, "ggz-test", "consent", "grant", client, "--to",
+	    "gm0363", "--purpose", "IPS funding", "--until", "2030-12-31",
+	    NULL);
+	run_id(fx, tr, sizeof(tr), "ggz-test", "refer", client, "--program",
+	       "ips-test", "--note", "line one\033]0;title\007\nline two",
+	       "--quiet", NULL);
+	run(fx, EXIT_OK, "ggz-test", "trajectory", "accept", tr, "--version",
+	    "1", NULL);
+	run_id(fx, funding, sizeof(funding), "ggz-test", "funding", "request",
+	       tr, "--funder", "gm0363", "--months", "12", "--quiet", NULL);
+	run(fx, EXIT_OK, "gm0363", "funding", "reject", funding, "--version",
+	    "1", "--reason", "no budget\r\njobs\n  fake-job  employer", NULL);
+
+	run(fx, EXIT_OK, "ggz-test", "case", "show", client, NULL);
+	assert_null(strchr(fx->r.out, '\033'));
+	assert_null(strchr(fx->r.out, '\007'));
+	assert_null(strchr(fx->r.out, '\r'));
+	assert_not_out(fx, "\nBSN           999999999");
+	assert_not_out(fx, "\njobs\n");
+	assert_not_out(fx, "\n  fake-job");
+	assert_out(fx, "name          Anna?[2J\n              BSN");
+	assert_out(fx, " note: line one?]0;title?\n    line two\n");
+	assert_out(fx, " rejected: no budget\n    jobs\n      fake-job");
+	/* --json keeps the text as it is */
+	json_t *j = run_json(fx, EXIT_OK, "ggz-test", "case", "show", client,
+			     "--json", NULL);
+	assert_string_equal(jstr(j, "client.name"),
+			    "Anna\033[2J\nBSN           999999999");
+}
+
 static void test_programs_and_fidelity_reviews(void **state)
 {
 	struct fx *fx = *state;
@@ -1288,6 +1333,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_a_case_from_referral_to_job_in_words_and_json, setup,
 		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_case_show_keeps_control_characters_of_text_off_the_terminal,
+		setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_programs_and_fidelity_reviews,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
