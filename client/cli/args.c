@@ -203,8 +203,9 @@ bool cli_parse_hours(const char *s, double *out)
 {
 	char buf[32], *end;
 	size_t n = strlen(s);
-	if (n == 0 || n >= sizeof(buf) || s[0] < '0' || s[0] > '9')
-		return false;
+	if (n == 0 || n >= sizeof(buf) || s[0] < '0' || s[0] > '9' ||
+	    strspn(s, "0123456789.,") != n)
+		return false; /* strtod takes "0x10" and "1e1" too */
 	memcpy(buf, s, n + 1);
 	char *comma = strchr(buf, ',');
 	if (comma != NULL)
