@@ -989,7 +989,7 @@ static int read_all(const char *path, char **out, size_t *len)
 {
 	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
 	if (f == NULL)
-		return cli_fail(IPSNET_EIO, "cannot read %s: %s", path,
+		return cli_fail(IPSNET_EINVAL, "cannot read %s: %s", path,
 				strerror(errno));
 	char *buf = NULL;
 	size_t n = 0, cap = 0;
@@ -1020,7 +1020,7 @@ static int read_all(const char *path, char **out, size_t *len)
 		fclose(f);
 	if (failed) {
 		ipsnet_free(buf);
-		return cli_fail(IPSNET_EIO, "cannot read %s", path);
+		return cli_fail(IPSNET_EINVAL, "cannot read %s", path);
 	}
 	buf[n] = '\0';
 	*out = buf;

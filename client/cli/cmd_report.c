@@ -1038,7 +1038,7 @@ int cmd_report(struct cli *cli, int argc, char **argv)
 
 	struct out o = {stdout, r->definitions->small_count_threshold};
 	if (a.output != NULL && (o.f = fopen(a.output, "w")) == NULL) {
-		rv = cli_fail(IPSNET_EIO, "cannot write '%s': %s", a.output,
+		rv = cli_fail(IPSNET_EINVAL, "cannot write '%s': %s", a.output,
 			      strerror(errno));
 		ipsnet_envelope_free(resp);
 		return rv;
@@ -1065,7 +1065,7 @@ int cmd_report(struct cli *cli, int argc, char **argv)
 	}
 	rv = 0;
 	if (ferror(o.f) || (o.f != stdout && fclose(o.f) != 0))
-		rv = cli_fail(IPSNET_EIO, "cannot write the report: %s",
+		rv = cli_fail(IPSNET_EINVAL, "cannot write the report: %s",
 			      strerror(errno));
 	else if (o.f != stdout && !cli->json)
 		fprintf(stderr, "ipsnet: wrote %s\n", a.output);

@@ -771,7 +771,10 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
 		goto out;
 	rv = mirror_open(&s.mirror, s.path, err, sizeof(err));
 	if (rv != 0) {
-		rv = cli_fail(rv, "%s: %s", s.path, err);
+		/* A file that cannot be opened as a mirror is the file's
+		 * fault, not the network's: not exit code 3. */
+		rv = cli_fail(rv == IPSNET_EIO ? IPSNET_EINVAL : rv, "%s: %s",
+			      s.path, err);
 		goto out;
 	}
 	const struct mirror_meta *meta = mirror_meta(s.mirror);

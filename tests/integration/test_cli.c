@@ -878,6 +878,31 @@ static void test_mistakes_are_usage_errors_before_anything_is_sent(void **state)
 	assert_one_line_error(fx);
 }
 
+/* Exit code 3 says the server could not be reached, and a script tries
+ * again later; a file of the caller's own that cannot be read or written
+ * is another failure (1). */
+static void
+test_a_local_file_that_fails_is_not_a_connection_failure(void **state)
+{
+	struct fx *fx = *state;
+	char missing[PATH_MAX], not_a_db[PATH_MAX], out[PATH_MAX];
+	snprintf(missing, sizeof(missing), "%s/no-such-clients.csv", fx->dir);
+	snprintf(not_a_db, sizeof(not_a_db), "%s/notes.txt", fx->dir);
+	snprintf(out, sizeof(out), "%s/no-such-dir/report.html", fx->dir);
+	write_file(not_a_db, "these are notes, not a mirror\n");
+
+	run(fx, EXIT_ELSE, "ggz-test", "import", missing, NULL);
+	assert_one_line_error(fx);
+	assert_err(fx, "cannot read");
+	run(fx, EXIT_ELSE, "ggz-test", "sync", "--mirror", not_a_db, NULL);
+	assert_one_line_error(fx);
+	assert_err(fx, "not a database");
+	run(fx, EXIT_ELSE, "network", "report", "--year", "2025", "--format",
+	    "html", "--output", out, NULL);
+	assert_one_line_error(fx);
+	assert_err(fx, "cannot write");
+}
+
 static void test_every_verb_has_help(void **state)
 {
 	struct fx *fx = *state;
@@ -1347,6 +1372,9 @@ int main(void)
 		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_mistakes_are_usage_errors_before_anything_is_sent, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_a_local_file_that_fails_is_not_a_connection_failure, setup,
 		teardown),
 	    cmocka_unit_test_setup_teardown(test_every_verb_has_help, setup,
 					    teardown),
