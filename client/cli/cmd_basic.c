@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "format.h"
 #include "util.h"
 
 int cli_no_args(int argc, char **argv, const char *usage)
@@ -93,7 +94,7 @@ int cmd_ping(struct cli *cli, int argc, char **argv)
 	if (cli->json) {
 		json_t *o = json_object();
 		json_object_set_new(o, "server",
-				    json_string(cli->settings.server));
+				    fmt_json_str(cli->settings.server));
 		json_object_set_new(o, "count", json_integer((json_int_t)count));
 		json_object_set_new(o, "rtt_ms", rtts);
 		json_object_set_new(o, "min_ms", json_real(min));
@@ -143,10 +144,11 @@ int cmd_whoami(struct cli *cli, int argc, char **argv)
 		json_object_set_new(o, "kind",
 				    json_string(kind_name(h->organisation_kind)));
 		json_object_set_new(o, "name",
-				    json_string(h->organisation_name));
+				    fmt_json_str(h->organisation_name));
 		json_object_set_new(o, "user",
-				    json_string(cli->settings.user));
-		json_object_set_new(o, "server", json_string(cli->settings.server));
+				    fmt_json_str(cli->settings.user));
+		json_object_set_new(o, "server",
+				    fmt_json_str(cli->settings.server));
 		json_object_set_new(o, "server_version",
 				    json_string(h->server_version));
 		json_object_set_new(o, "journal_seq",

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "format.h"
 #include "report_out.h"
 
 #define BY_REGION IPSNET__V1__REPORT_GROUPING__REPORT_BY_REGION
@@ -829,8 +830,8 @@ static json_t *json_report(const struct out *o, const Ipsnet__V1__Report *r)
 		const Ipsnet__V1__FidelityScore *s = r->fidelity[i];
 		json_t *pj = json_object();
 		bool reviewed = s->review_date != NULL && s->review_date[0];
-		json_object_set_new(pj, "program", json_string(s->program_id));
-		json_object_set_new(pj, "name", json_string(s->program_name));
+		json_object_set_new(pj, "program", fmt_json_str(s->program_id));
+		json_object_set_new(pj, "name", fmt_json_str(s->program_name));
 		json_object_set_new(pj, "region", json_integer(s->region));
 		json_object_set_new(pj, "review_date",
 				    reviewed ? json_string(s->review_date)

@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "cli.h"
+#include "format.h"
 #include "ipsnet.h"
 #include "mirror.h"
 #include "util.h"
@@ -798,9 +799,9 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
 		meta = mirror_meta(s.mirror);
 		if (cli->json) {
 			json_t *o = json_object();
-			json_object_set_new(o, "mirror", json_string(s.path));
+			json_object_set_new(o, "mirror", fmt_json_str(s.path));
 			json_object_set_new(o, "organisation",
-					    json_string(s.organisation));
+					    fmt_json_str(s.organisation));
 			json_object_set_new(
 			    o, "seq", json_integer((json_int_t)meta->seq));
 			json_object_set_new(

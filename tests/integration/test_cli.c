@@ -903,6 +903,30 @@ test_a_local_file_that_fails_is_not_a_connection_failure(void **state)
 	assert_err(fx, "cannot write");
 }
 
+/* Text that is not UTF-8 (a name typed in Latin-1) cannot be a JSON
+ * string as it is; --json still gives every key, the text with '?' for
+ * what it could not keep, rather than leaving the key out. */
+static void test_json_keeps_keys_whose_text_is_not_utf8(void **state)
+{
+	struct fx *fx = *state;
+	json_t *j = run_json(fx, EXIT_OK, "ggz-test", "whoami", "--user",
+			     "Jos\xe9", "--json", NULL);
+	assert_string_equal(jstr(j, "user"), "Jos?");
+
+	run(fx, EXIT_OK, "network", "program", "put", "ips-latin1", "--owner",
+	    "ggz-test", "--name", "Caf\xe9 team", "--region", "5",
+	    "--specialists", "2", NULL);
+	j = run_json(fx, EXIT_OK, "network", "report", "--year", "2025",
+		     "--json", NULL);
+	json_t *programs =
+	    json_object_get(json_object_get(j, "fidelity"), "programs");
+	assert_int_equal(json_array_size(programs), 1);
+	assert_string_equal(jstr(json_array_get(programs, 0), "program"),
+			    "ips-latin1");
+	assert_string_equal(jstr(json_array_get(programs, 0), "name"),
+			    "Caf? team");
+}
+
 static void test_every_verb_has_help(void **state)
 {
 	struct fx *fx = *state;
@@ -1376,6 +1400,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_a_local_file_that_fails_is_not_a_connection_failure, setup,
 		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_json_keeps_keys_whose_text_is_not_utf8, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_every_verb_has_help, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(
