@@ -551,28 +551,49 @@ struct sync_run {
 
 static void backfill_pump(struct follow *f);
 
+/* A ShowCase in flight: which wanted client it asks for. */
+struct case_ask {
+	struct follow *f;
+	size_t i; /* in s->wanted */
+};
+
 static void on_case(struct ipsnet_conn *c, int status, const char *message,
 		    const Ipsnet__V1__Envelope *resp, void *arg)
 {
-	struct follow *f = arg;
+	struct case_ask *ask = arg;
+	struct follow *f = ask->f;
 	struct sync_run *s = f->arg;
+	size_t i = ask->i;
 	char err[512];
+	int rv;
+	free(ask);
 	if (s->inflight > 0)
 		s->inflight--;
-	/* Refused (the consent went meanwhile) or the connection is gone
-	 * (asked again on the next connection): nothing to write. */
-	if (status != 0 || resp == NULL || resp->case_view == NULL ||
-	    f->stopping || c != f->conn) {
-		if (c == f->conn)
-			follow_idle(f);
+	/* The connection is gone, or the run stops: the client stays in
+	 * table wanted and is asked for again on the next connection. */
+	if (f->stopping || c != f->conn || resp == NULL)
+		return;
+	/* The server is busy or going: asked again on a later run. */
+	if (status != 0 &&
+	    (transient(status) || ipsnet_err_status(status) ==
+				      IPSNET__V1__CODE__RESOURCE_EXHAUSTED)) {
+		follow_idle(f);
 		return;
 	}
-	int rv = mirror_put_case(s->mirror, resp->case_view, err, sizeof(err));
+	/* Refused (the consent went meanwhile): nothing to write, and not
+	 * to be asked again. */
+	if (status != 0 || resp->case_view == NULL)
+		rv = 0;
+	else if ((rv = mirror_put_case(s->mirror, resp->case_view, err,
+				       sizeof(err))) == 0)
+		s->backfilled++;
+	if (rv == 0)
+		rv =
+		    mirror_unwant(s->mirror, s->wanted[i].id, err, sizeof(err));
 	if (rv != 0) {
 		fail(f, rv, "%s: %s", s->path, err);
 		return;
 	}
-	s->backfilled++;
 	backfill_pump(f);
 	follow_idle(f);
 }
@@ -583,22 +604,51 @@ static void backfill_pump(struct follow *f)
 	while (s->inflight < BACKFILL_INFLIGHT &&
 	       s->next_wanted < s->n_wanted && f->conn != NULL &&
 	       !f->stopping) {
-		struct wanted *w = &s->wanted[s->next_wanted++];
+		size_t i = s->next_wanted++;
+		struct case_ask *ask = malloc(sizeof(*ask));
+		if (ask == NULL)
+			return; /* asked on the next connection */
+		ask->f = f;
+		ask->i = i;
 		Ipsnet__V1__Envelope req = IPSNET__V1__ENVELOPE__INIT;
 		Ipsnet__V1__ShowCase m = IPSNET__V1__SHOW_CASE__INIT;
-		m.client_id = w->id;
+		m.client_id = s->wanted[i].id;
 		req.body_case = IPSNET__V1__ENVELOPE__BODY_SHOW_CASE;
 		req.show_case = &m;
-		if (ipsnet_request(f->conn, &req, on_case, f) == 0)
+		if (ipsnet_request(f->conn, &req, on_case, ask) == 0)
 			s->inflight++;
+		else
+			free(ask);
 	}
 }
 
-/* Asks for the case of the event's client when the mirror lacks its row. */
-static void backfill(struct follow *f, const Ipsnet__V1__ChangeOk *ok)
+/* Adds id to this connection's list of cases to ask for (once). */
+static void add_wanted(void *arg, const char *id)
+{
+	struct sync_run *s = arg;
+	if (strlen(id) >= sizeof(s->wanted->id))
+		return;
+	for (size_t i = s->n_wanted; i-- > 0;)
+		if (strcmp(s->wanted[i].id, id) == 0)
+			return;
+	if (s->n_wanted == s->cap_wanted) {
+		size_t cap = s->cap_wanted == 0 ? 64 : s->cap_wanted * 2;
+		struct wanted *grown = realloc(s->wanted, cap * sizeof(*grown));
+		if (grown == NULL)
+			return; /* in table wanted: asked on a later run */
+		s->wanted = grown;
+		s->cap_wanted = cap;
+	}
+	util_strlcpy(s->wanted[s->n_wanted++].id, id, sizeof(s->wanted->id));
+}
+
+/* Asks for the case of the event's client when the mirror lacks its row.
+ * 0 or the error code (printed). */
+static int backfill(struct follow *f, const Ipsnet__V1__ChangeOk *ok)
 {
 	struct sync_run *s = f->arg;
 	const char *id = NULL;
+	char err[512];
 	switch (ok->entity_case) {
 	case IPSNET__V1__CHANGE_OK__ENTITY_CONSENT:
 		id = ok->consent->client_id;
@@ -613,26 +663,26 @@ static void backfill(struct follow *f, const Ipsnet__V1__ChangeOk *ok)
 		id = ok->job->client_id;
 		break;
 	default:
-		return;
+		return 0;
 	}
 	if (id == NULL || id[0] == '\0' || strlen(id) >= sizeof(s->wanted->id))
-		return;
+		return 0;
 	for (size_t i = s->n_wanted; i-- > 0;)
 		if (strcmp(s->wanted[i].id, id) == 0)
-			return;
+			return 0;
 	if (mirror_has_client(s->mirror, id))
-		return;
-	if (s->n_wanted == s->cap_wanted) {
-		size_t cap = s->cap_wanted == 0 ? 64 : s->cap_wanted * 2;
-		struct wanted *grown = realloc(s->wanted, cap * sizeof(*grown));
-		if (grown == NULL)
-			return; /* asked on a later event of the client */
-		s->wanted = grown;
-		s->cap_wanted = cap;
+		return 0;
+	/* In the event's transaction: the cursor never passes the event
+	 * without it. */
+	int rv = mirror_want(s->mirror, id, err, sizeof(err));
+	if (rv != 0) {
+		clear_bar(f);
+		fprintf(stderr, "ipsnet: %s: %s\n", s->path, err);
+		return rv;
 	}
-	struct wanted *w = &s->wanted[s->n_wanted++];
-	util_strlcpy(w->id, id, sizeof(w->id));
+	add_wanted(s, id);
 	backfill_pump(f);
+	return 0;
 }
 
 static int sync_hello(struct follow *f, const Ipsnet__V1__HelloOk *hello)
@@ -651,6 +701,15 @@ static int sync_hello(struct follow *f, const Ipsnet__V1__HelloOk *hello)
 	}
 	util_strlcpy(s->organisation, hello->organisation_id,
 		     sizeof(s->organisation));
+	/* The cases an earlier run or connection asked for and had no
+	 * answer to. */
+	if (rv == 0 && s->backfill) {
+		rv = mirror_wanted(s->mirror, add_wanted, s, err, sizeof(err));
+		if (rv != 0)
+			fprintf(stderr, "ipsnet: %s: %s\n", s->path, err);
+		else
+			backfill_pump(f);
+	}
 	return rv;
 }
 
@@ -676,8 +735,9 @@ static int sync_event(struct follow *f, const Ipsnet__V1__Event *ev)
 		fprintf(stderr, "ipsnet: %s: %s\n", s->path, err);
 		return rv;
 	}
-	if (s->backfill && ev->state != NULL)
-		backfill(f, ev->state);
+	if (s->backfill && ev->state != NULL &&
+	    (rv = backfill(f, ev->state)) != 0)
+		return rv;
 	if (mirror_pending(s->mirror) >= BATCH_EVENTS)
 		return sync_commit(f);
 	return 0;

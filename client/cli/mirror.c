@@ -566,6 +566,8 @@ int mirror_open(struct mirror **out, const char *path, char *err, size_t errlen)
 			 "BEGIN IMMEDIATE;"
 			 "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY "
 			 "KEY, value);"
+			 "CREATE TABLE IF NOT EXISTS wanted (client_id TEXT "
+			 "PRIMARY KEY);"
 			 "INSERT OR IGNORE INTO meta VALUES ('format', 1), "
 			 "('seq', 0), ('events', 0), ('organisation', ''), "
 			 "('kinds', ''), ('updated_at', '');",
@@ -861,6 +863,61 @@ int mirror_put_case(struct mirror *m, const Ipsnet__V1__CaseView *v, char *err,
 	for (size_t i = 0; rv == 0 && i < v->n_jobs; i++)
 		rv = upsert(m, &v->jobs[i]->base, seq, err, errlen);
 	return rv;
+}
+
+/* Runs sql with ?1 = id in the open transaction (begun when needed). */
+static int exec_id(struct mirror *m, const char *sql, const char *id, char *err,
+		   size_t errlen)
+{
+	sqlite3_stmt *st;
+	int rv = begin(m, err, errlen);
+	if (rv != 0)
+		return rv;
+	if (sqlite3_prepare_v2(m->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return fail_db(m->db, IPSNET_EIO, err, errlen,
+			       "cannot write to the mirror");
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return fail_db(m->db, IPSNET_EIO, err, errlen,
+			       "cannot write to the mirror");
+	return 0;
+}
+
+int mirror_want(struct mirror *m, const char *client_id, char *err,
+		size_t errlen)
+{
+	return exec_id(m, "INSERT OR IGNORE INTO wanted VALUES (?1)", client_id,
+		       err, errlen);
+}
+
+int mirror_unwant(struct mirror *m, const char *client_id, char *err,
+		  size_t errlen)
+{
+	return exec_id(m, "DELETE FROM wanted WHERE client_id = ?1", client_id,
+		       err, errlen);
+}
+
+int mirror_wanted(struct mirror *m, void (*fn)(void *arg, const char *id),
+		  void *arg, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(m->db, "SELECT client_id FROM wanted", -1, &st,
+			       NULL) != SQLITE_OK)
+		return fail_db(m->db, IPSNET_EIO, err, errlen,
+			       "cannot read the mirror");
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *id = (const char *)sqlite3_column_text(st, 0);
+		if (id != NULL)
+			fn(arg, id);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return fail_db(m->db, IPSNET_EIO, err, errlen,
+			       "cannot read the mirror");
+	return 0;
 }
 
 bool mirror_has_client(struct mirror *m, const char *id)

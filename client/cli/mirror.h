@@ -79,6 +79,18 @@ bool mirror_has_client(struct mirror *m, const char *id);
 int mirror_put_case(struct mirror *m, const Ipsnet__V1__CaseView *v, char *err,
 		    size_t errlen);
 
+/* The clients whose case is still to be fetched with ShowCase (table
+ * `wanted`): an id is added in the open transaction of the event that
+ * needs it, so it commits with that event's seq, and stays until the case
+ * is put or refused; a sync that stopped before the answer asks again. */
+int mirror_want(struct mirror *m, const char *client_id, char *err,
+		size_t errlen);
+int mirror_unwant(struct mirror *m, const char *client_id, char *err,
+		  size_t errlen);
+/* Calls fn with each wanted id (from the last commit). 0 or IPSNET_EIO. */
+int mirror_wanted(struct mirror *m, void (*fn)(void *arg, const char *id),
+		  void *arg, char *err, size_t errlen);
+
 /* ---- the entity of an event -------------------------------------------- */
 
 /* The table (entity kind) and message of a ChangeOk's entity, or false when

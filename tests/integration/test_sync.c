@@ -1691,6 +1691,109 @@ static void test_stuck_subscribers_among_many_live_ones(void **state)
 	assert_true(h_daemon_log_contains(&daemon_, "subscriber falls back"));
 }
 
+/* Bytes waiting in the receive queues of pid's TCP sockets
+ * (/proc/net/tcp), or -1. */
+static long tcp_rx_queued(pid_t pid)
+{
+	char path[64], link[64], line[512];
+	unsigned long inodes[64];
+	size_t n = 0;
+	for (int fd = 0; fd < 256 && n < ARRAY_SIZE(inodes); fd++) {
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
+		ssize_t len = readlink(path, link, sizeof(link) - 1);
+		if (len <= 0)
+			continue;
+		link[len] = '\0';
+		if (sscanf(link, "socket:[%lu]", &inodes[n]) == 1)
+			n++;
+	}
+	FILE *f = fopen("/proc/net/tcp", "r");
+	if (f == NULL)
+		return -1;
+	long queued = 0;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		unsigned long tx, rx, inode;
+		if (sscanf(line,
+			   "%*d: %*x:%*x %*x:%*x %*x %lx:%lx %*x:%*x %*x %*d "
+			   "%*d %lu",
+			   &tx, &rx, &inode) != 3)
+			continue;
+		for (size_t i = 0; i < n; i++)
+			if (inodes[i] == inode)
+				queued += (long)rx;
+	}
+	fclose(f);
+	return queued;
+}
+
+/* A live event of a client the mirror has no row for makes the sync ask
+ * for her case. When the run stops before the answer (Ctrl-C, or the
+ * connection drops under --follow), the event's seq is committed all the
+ * same: the next run must still ask, or the client, her consents and her
+ * trajectory are missing from the mirror for good. */
+static void test_a_case_asked_for_but_not_answered_is_asked_again(void **state)
+{
+	struct h_proc follower;
+	struct h_result r;
+	char mirror[PATH_MAX], client[64], trajectory[64], funding[64],
+	    sql[160];
+	snprintf(mirror, sizeof(mirror), "%s/backfill.db", dir);
+
+	put_program(NETWORK, "gap-test", "ggz-test", 0);
+	register_client(GGZ_TEST, BENEFIT(PARTICIPATIEWET), client);
+	grant_consent(GGZ_TEST, client, "gm0363", NULL);
+	refer(GGZ_TEST, client, "gap-test", trajectory);
+	move(GGZ_TEST, trajectory, 1, TS(ACCEPTED));
+	/* Not gm0363's business yet: no row of her. */
+	assert_int_equal(sync_once(GM0363, mirror, NULL, &r), 0);
+	h_result_free(&r);
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM client WHERE id = '%s'", client);
+	assert_int_equal(mirror_int(mirror, sql), 0);
+
+	start_sync(&follower, GM0363, mirror, true, "backfill");
+	/* Following live once a program put after its start is in. */
+	put_program(NETWORK, "gap-mark", "ggz-test", 0);
+	assert_true(wait_mirror(mirror,
+				"SELECT count(*) FROM program WHERE id = "
+				"'gap-mark'",
+				1));
+
+	/* The event waits in the follower's socket; the daemon is stopped
+	 * before the follower reads it, so its ShowCase gets no answer. */
+	kill(follower.pid, SIGSTOP);
+	uint64_t seq = request_funding(GGZ_TEST, trajectory, "gm0363", funding);
+	uint64_t deadline = now_ms() + WAIT_MS;
+	while (tcp_rx_queued(follower.pid) <= 0 && now_ms() < deadline)
+		sleep_ms(10);
+	assert_true(tcp_rx_queued(follower.pid) > 0);
+	pid_t daemon_pid = h_daemon_pid(&daemon_);
+	kill(daemon_pid, SIGSTOP);
+	kill(follower.pid, SIGCONT);
+	deadline = now_ms() + WAIT_MS;
+	while (mirror_seq(mirror) < (int64_t)seq && now_ms() < deadline)
+		sleep_ms(10);
+	int64_t reached = mirror_seq(mirror);
+	int code = h_proc_stop(&follower, SIGINT, 5000);
+	kill(daemon_pid, SIGCONT);
+	assert_int_equal(reached, (int64_t)seq);
+	assert_int_equal(code, 0);
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM funding WHERE id = '%s'", funding);
+	assert_int_equal(mirror_int(mirror, sql), 1);
+
+	/* The next run fetches her case. */
+	assert_int_equal(sync_once(GM0363, mirror, NULL, &r), 0);
+	h_result_free(&r);
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM client WHERE id = '%s'", client);
+	assert_int_equal(mirror_int(mirror, sql), 1);
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM trajectory WHERE id = '%s'", trajectory);
+	assert_int_equal(mirror_int(mirror, sql), 1);
+	assert_int_equal(mirror_int(mirror, "SELECT count(*) FROM wanted"), 0);
+}
+
 static void test_mirror_keeps_its_organisation_and_kinds(void **state)
 {
 	char path[PATH_MAX];
@@ -1905,6 +2008,8 @@ int main(void)
 	    cmocka_unit_test(test_mirror_keeps_its_organisation_and_kinds),
 	    cmocka_unit_test(test_deliveries_are_in_the_audit_trail),
 	    cmocka_unit_test(test_no_audit_no_delivery),
+	    cmocka_unit_test(
+		test_a_case_asked_for_but_not_answered_is_asked_again),
 	    cmocka_unit_test(test_a_subscription_is_not_idle),
 	    cmocka_unit_test(
 		test_many_live_subscribers_each_get_every_event_once),
