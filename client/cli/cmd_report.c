@@ -634,6 +634,25 @@ static void print_quality(const struct out *o,
 	}
 }
 
+/* s for a column width characters wide: cut at a whole UTF-8 character,
+ * control characters shown as '?' (a program's name is anybody's text),
+ * padded with spaces. cap >= 4 * width + 1. */
+static void text_cell(char *out, size_t cap, const char *s, size_t width)
+{
+	size_t n = 0, chars = 0;
+	const unsigned char *p = (const unsigned char *)(s != NULL ? s : "");
+	for (; *p != '\0' && n + 1 < cap; p++) {
+		bool starts = (*p & 0xC0) != 0x80;
+		if (starts && chars == width)
+			break;
+		chars += starts;
+		out[n++] = (char)(*p < 0x20 || *p == 0x7f ? '?' : *p);
+	}
+	for (; chars < width && n + 1 < cap; chars++)
+		out[n++] = ' ';
+	out[n] = '\0';
+}
+
 static void print_fidelity(const struct out *o, const Ipsnet__V1__Report *r)
 {
 	fprintf(o->f, "\nfidelity (the latest review up to %s)\n",
@@ -651,8 +670,10 @@ static void print_fidelity(const struct out *o, const Ipsnet__V1__Report *r)
 		char total[8] = "-";
 		if (reviewed)
 			snprintf(total, sizeof(total), "%u", s->total);
-		fprintf(o->f, "%-24.24s %-30.30s %6u %-10s %5s %-10s %s\n",
-			s->program_id, s->program_name, s->region,
+		char name[30 * 4 + 1];
+		text_cell(name, sizeof(name), s->program_name, 30);
+		fprintf(o->f, "%-24.24s %s %6u %-10s %5s %-10s %s\n",
+			s->program_id, name, s->region,
 			reviewed ? s->review_date : "-", total,
 			reviewed ? s->band : "-",
 			!reviewed	 ? ""

@@ -927,6 +927,28 @@ static void test_json_keeps_keys_whose_text_is_not_utf8(void **state)
 			    "Caf? team");
 }
 
+/* The report's table of programs shows each name in a column 30
+ * characters wide: cut at a whole character, not in the middle of one, and
+ * without the escape sequences a name can hold (any GGZ names its own
+ * programs). */
+static void
+test_report_table_cuts_names_at_characters_and_hides_controls(void **state)
+{
+	struct fx *fx = *state;
+	/* 29 letters, then an e with a diaeresis: bytes 30 and 31 */
+	const char *long_name = "Zorggroep Noord-Brabant en Li\xc3\xabmbeek";
+	run(fx, EXIT_OK, "network", "program", "put", "ips-long", "--owner",
+	    "ggz-test", "--name", long_name, "--region", "5", "--specialists",
+	    "2", NULL);
+	run(fx, EXIT_OK, "network", "program", "put", "ips-esc", "--owner",
+	    "ggz-test", "--name", "IPS\033[2J team", "--region", "6",
+	    "--specialists", "2", NULL);
+	run(fx, EXIT_OK, "network", "report", "--year", "2025", NULL);
+	assert_null(strchr(fx->r.out, '\033'));
+	assert_out(fx, "IPS?[2J team ");
+	assert_out(fx, "Zorggroep Noord-Brabant en Li\xc3\xab      5 ");
+}
+
 static void test_every_verb_has_help(void **state)
 {
 	struct fx *fx = *state;
@@ -1402,6 +1424,9 @@ int main(void)
 		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_json_keeps_keys_whose_text_is_not_utf8, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_report_table_cuts_names_at_characters_and_hides_controls,
+		setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_every_verb_has_help, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(
