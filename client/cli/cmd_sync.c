@@ -1040,6 +1040,11 @@ static int watch_event(struct follow *f, const Ipsnet__V1__Event *ev)
 	char when[32], what[512];
 	minute_of(when, sizeof(when), ev->time);
 	describe(what, sizeof(what), ev);
+	/* A funder described in free text is anybody's text: as a table
+	 * shows it, so it cannot move the terminal's cursor. */
+	for (char *p = what; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	printf("%s %s %s (version %" PRIu64 ")\n", when, ev->organisation, what,
 	       ev->state != NULL ? ev->state->version : 0);
 	return 0;

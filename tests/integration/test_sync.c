@@ -1691,6 +1691,47 @@ static void test_stuck_subscribers_among_many_live_ones(void **state)
 	assert_true(h_daemon_log_contains(&daemon_, "subscriber falls back"));
 }
 
+/* ipsnet watch without --json prints one line an event; a funder
+ * described in free text must not bring escape sequences or line breaks
+ * of its own to the terminal. */
+static void test_watch_prints_free_text_without_control_characters(void **state)
+{
+	struct h_proc watcher;
+	struct h_args a;
+	char out[PATH_MAX], err[PATH_MAX], client[64], trajectory[64],
+	    funding[64];
+	put_program(NETWORK, "watch-text", "ggz-test", 0);
+	register_client(GGZ_TEST, BENEFIT(OTHER), client);
+	refer(GGZ_TEST, client, "watch-text", trajectory);
+	uint64_t since = move(GGZ_TEST, trajectory, 1, TS(ACCEPTED));
+
+	org_args(&a, GGZ_TEST);
+	h_args_add(&a, "watch");
+	h_args_add(&a, "--since");
+	h_args_add(&a, "%" PRIu64, since);
+	snprintf(out, sizeof(out), "%s/watch-text.out", dir);
+	snprintf(err, sizeof(err), "%s/watch-text.err", dir);
+	assert_int_equal(h_proc_start_cli(&watcher, a.argv, out, err), 0);
+
+	Ipsnet__V1__RequestFunding m = IPSNET__V1__REQUEST_FUNDING__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	m.trajectory_id = trajectory;
+	m.other_description = "Fonds\033[2J\n2026-01-01 00:00 uwv forged";
+	m.months = 6;
+	e.body_case = BODY(REQUEST_FUNDING);
+	e.request_funding = &m;
+	change(GGZ_TEST, &e, funding);
+	bool seen = wait_file(out, funding, WAIT_MS);
+	assert_int_equal(h_proc_stop(&watcher, SIGINT, 5000), 0);
+	assert_true(seen);
+	char *text = h_read_file(out, NULL);
+	assert_non_null(text);
+	assert_null(strchr(text, '\033'));
+	assert_non_null(strstr(text, "asked Fonds?[2J?2026-01-01 00:00 uwv "
+				     "forged for 6 months"));
+	free(text);
+}
+
 /* Bytes waiting in the receive queues of pid's TCP sockets
  * (/proc/net/tcp), or -1. */
 static long tcp_rx_queued(pid_t pid)
@@ -2010,6 +2051,8 @@ int main(void)
 	    cmocka_unit_test(test_no_audit_no_delivery),
 	    cmocka_unit_test(
 		test_a_case_asked_for_but_not_answered_is_asked_again),
+	    cmocka_unit_test(
+		test_watch_prints_free_text_without_control_characters),
 	    cmocka_unit_test(test_a_subscription_is_not_idle),
 	    cmocka_unit_test(
 		test_many_live_subscribers_each_get_every_event_once),
