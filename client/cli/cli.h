@@ -75,6 +75,8 @@ int cli_date(const char *opt, const char *s);  /* YYYY-MM-DD */
 int cli_benefit(const char *s, int *out);      /* none, wia, ... */
 /* Hours a week: more than 0, at most 80; "12.5" or "12,5". */
 bool cli_parse_hours(const char *s, double *out);
+/* Whether s is UTF-8, as a proto3 string must be. */
+bool cli_utf8_valid(const char *s);
 
 /* ---- calls ------------------------------------------------------------ */
 

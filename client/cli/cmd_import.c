@@ -135,25 +135,6 @@ struct lookup {
 
 /* ---- values ------------------------------------------------------------- */
 
-static bool utf8_valid(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	while (*p != '\0') {
-		int n = *p < 0x80	      ? 0
-			: (*p & 0xE0) == 0xC0 ? 1
-			: (*p & 0xF0) == 0xE0 ? 2
-			: (*p & 0xF8) == 0xF0 ? 3
-					      : -1;
-		if (n < 0 || (n == 1 && *p < 0xC2))
-			return false;
-		p++;
-		for (int i = 0; i < n; i++, p++)
-			if ((*p & 0xC0) != 0x80)
-				return false;
-	}
-	return true;
-}
-
 /* Replaces a value by another (owned) string. */
 static int set_value(struct row *r, int col, const char *s)
 {
@@ -1157,7 +1138,7 @@ static int take_row(struct import *im, struct row *r, char **fields, size_t n,
 		v[len] = '\0';
 		ipsnet_free(r->v[map[i]]);
 		r->v[map[i]] = v;
-		if (!utf8_valid(v)) {
+		if (!cli_utf8_valid(v)) {
 			snprintf(why, sizeof(why),
 				 "%s is not UTF-8 text; save the file as "
 				 "UTF-8",

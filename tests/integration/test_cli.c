@@ -818,6 +818,10 @@ static void test_mistakes_are_usage_errors_before_anything_is_sent(void **state)
 	    {"client", "register", "--bsn", "111222333", "--name", "x",
 	     "--birth-date", "1990-02-03", "--municipality", "GM0363",
 	     "--benefit", "bijstand"},
+	    {"client", "register", "--bsn", "111222333", "--name", "Jos\xe9",
+	     "--birth-date", "1990-02-03", "--municipality", "GM0363",
+	     "--benefit", "wia"},
+	    {"case", "show", "cl-\xff"},
 	    {"client", "register", "--bsn", "111222333"},
 	    {"client"},
 	    {"client", "remove", "x"},
@@ -913,9 +917,31 @@ static void test_json_keeps_keys_whose_text_is_not_utf8(void **state)
 			     "Jos\xe9", "--json", NULL);
 	assert_string_equal(jstr(j, "user"), "Jos?");
 
-	run(fx, EXIT_OK, "network", "program", "put", "ips-latin1", "--owner",
-	    "ggz-test", "--name", "Caf\xe9 team", "--region", "5",
-	    "--specialists", "2", NULL);
+	/* ipsnet refuses such a name; another client of the protocol may
+	 * send it. */
+	struct h_tls c;
+	assert_int_equal(h_tls_connect_hello(&c, fx->d.port, certs, "network"),
+			 0);
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT, *answer;
+	Ipsnet__V1__PutProgram m = IPSNET__V1__PUT_PROGRAM__INIT;
+	uint8_t key[16] = {'l', 'a', 't', 'i', 'n', '1'};
+	m.program_id = "ips-latin1";
+	m.owner = "ggz-test";
+	m.name = "Caf\xe9 team";
+	m.region = 5;
+	m.specialists = 2;
+	e.request_id = 1;
+	e.idempotency_key.data = key;
+	e.idempotency_key.len = sizeof(key);
+	e.body_case = IPSNET__V1__ENVELOPE__BODY_PUT_PROGRAM;
+	e.put_program = &m;
+	assert_int_equal(h_tls_send_envelope(&c, &e), 0);
+	answer = h_tls_recv_envelope(&c, 5000);
+	assert_non_null(answer);
+	assert_int_equal(answer->body_case,
+			 IPSNET__V1__ENVELOPE__BODY_CHANGE_OK);
+	h_envelope_free(answer);
+	h_tls_close(&c);
 	j = run_json(fx, EXIT_OK, "network", "report", "--year", "2025",
 		     "--json", NULL);
 	json_t *programs =
