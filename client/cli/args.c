@@ -175,6 +175,20 @@ int cli_parse(int argc, char **argv, const struct cli_opt *opts, size_t n_opts,
 	return -1;
 }
 
+int cli_bad_option(int ch, char **argv, const char *name)
+{
+	if (ch == ':')
+		fprintf(stderr,
+			"ipsnet: %s needs a value; see 'ipsnet %s --help'\n",
+			argv[optind - 1], name);
+	else
+		fprintf(stderr,
+			"ipsnet: %s is not an option of 'ipsnet %s'; see "
+			"'ipsnet %s --help'\n",
+			argv[optind - 1], name, name);
+	return 2;
+}
+
 int cli_uint(const char *opt, const char *s, unsigned long min,
 	     unsigned long max, unsigned long *out)
 {

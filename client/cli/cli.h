@@ -75,6 +75,11 @@ int cli_date(const char *opt, const char *s);  /* YYYY-MM-DD */
 int cli_benefit(const char *s, int *out);      /* none, wia, ... */
 /* Hours a week: more than 0, at most 80; "12.5" or "12,5". */
 bool cli_parse_hours(const char *s, double *out);
+/* For a command that runs getopt_long itself (optstring starting with ':',
+ * opterr 0): the one line about the option getopt returned ch ('?' or ':')
+ * for; returns exit code 2. */
+int cli_bad_option(int ch, char **argv, const char *name);
+
 /* Whether s is UTF-8, as a proto3 string must be. */
 bool cli_utf8_valid(const char *s);
 

@@ -16,8 +16,10 @@ int cli_no_args(int argc, char **argv, const char *usage)
 		return 0;
 	}
 	if (argc >= 2) {
-		fprintf(stderr, "ipsnet: unexpected argument '%s'\n%s", argv[1],
-			usage);
+		fprintf(stderr,
+			"ipsnet: unexpected argument '%s'; see 'ipsnet %s "
+			"--help'\n",
+			argv[1], argv[0]);
 		return 2;
 	}
 	return -1;
@@ -38,7 +40,8 @@ int cmd_ping(struct cli *cli, int argc, char **argv)
 	unsigned long count = 1;
 	int ch;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "n:h", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":n:h", longopts, NULL)) != -1) {
 		char *end;
 		switch (ch) {
 		case 'n':
@@ -52,8 +55,7 @@ int cmd_ping(struct cli *cli, int argc, char **argv)
 			fputs(ping_usage, stdout);
 			return 0;
 		default:
-			fputs(ping_usage, stderr);
-			return 2;
+			return cli_bad_option(ch, argv, "ping");
 		}
 	}
 	if (optind < argc)

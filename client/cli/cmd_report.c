@@ -260,7 +260,8 @@ static int parse_args(struct cli *cli, int argc, char **argv, struct args *a)
 	a->n_periods = 1; /* slot 0 is the main period */
 	a->format = cli->json ? F_JSON : F_TABLE;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'y':
 		case 'q':
@@ -344,8 +345,7 @@ static int parse_args(struct cli *cli, int argc, char **argv, struct args *a)
 			fputs(report_usage, stdout);
 			return 0;
 		default:
-			fputs(report_usage, stderr);
-			return 2;
+			return cli_bad_option(ch, argv, "report");
 		}
 	}
 	if (optind < argc)

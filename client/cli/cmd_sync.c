@@ -795,7 +795,8 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
 	if (f == NULL)
 		return cli_fail(IPSNET_ENOMEM, "out of memory");
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'm':
 			s.path = optarg;
@@ -811,8 +812,7 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
 			rv = 0;
 			goto out;
 		default:
-			fputs(sync_usage, stderr);
-			rv = 2;
+			rv = cli_bad_option(ch, argv, "sync");
 			goto out;
 		}
 	}
@@ -1086,7 +1086,8 @@ int cmd_watch(struct cli *cli, int argc, char **argv)
 		return cli_fail(IPSNET_ENOMEM, "out of memory");
 	f->from_head = true;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		char *end;
 		switch (ch) {
 		case 's':
@@ -1110,8 +1111,7 @@ int cmd_watch(struct cli *cli, int argc, char **argv)
 			rv = 0;
 			goto out;
 		default:
-			fputs(watch_usage, stderr);
-			rv = 2;
+			rv = cli_bad_option(ch, argv, "watch");
 			goto out;
 		}
 	}

@@ -851,6 +851,11 @@ static void test_mistakes_are_usage_errors_before_anything_is_sent(void **state)
 	    {"audit", "--since", "yesterday"},
 	    {"import"},
 	    {"import", "x.csv", "--kind", "people"},
+	    {"sync", "--mirror", "x.db", "--bogus"},
+	    {"watch", "--since"},
+	    {"report", "--year", "2025", "--bogus"},
+	    {"ping", "--count"},
+	    {"whoami", "extra"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct h_args a;
