@@ -93,7 +93,13 @@ bool cli_utf8_valid(const char *s)
 			: (*p & 0xF0) == 0xE0 ? 2
 			: (*p & 0xF8) == 0xF0 ? 3
 					      : -1;
-		if (n < 0 || (n == 1 && *p < 0xC2))
+		if (n < 0 || (n == 1 && *p < 0xC2) || *p > 0xF4)
+			return false;
+		/* The second byte's range: no overlong form, no UTF-16
+		 * surrogate (U+D800-DFFF), nothing above U+10FFFF. */
+		if ((*p == 0xE0 && p[1] < 0xA0) ||
+		    (*p == 0xED && p[1] > 0x9F) ||
+		    (*p == 0xF0 && p[1] < 0x90) || (*p == 0xF4 && p[1] > 0x8F))
 			return false;
 		p++;
 		for (int i = 0; i < n; i++, p++)

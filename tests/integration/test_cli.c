@@ -822,6 +822,9 @@ static void test_mistakes_are_usage_errors_before_anything_is_sent(void **state)
 	     "--birth-date", "1990-02-03", "--municipality", "GM0363",
 	     "--benefit", "wia"},
 	    {"case", "show", "cl-\xff"},
+	    /* a UTF-16 surrogate, and an overlong '/' */
+	    {"refer", "cl-1", "--program", "p", "--note", "\xed\xa0\x80"},
+	    {"refer", "cl-1", "--program", "p", "--note", "\xe0\x80\xaf"},
 	    {"client", "register", "--bsn", "111222333"},
 	    {"client"},
 	    {"client", "remove", "x"},
