@@ -38,7 +38,10 @@ struct sync_sub {
 	uint32_t kinds;    /* bit mask of entity kinds; 0: all */
 	uint64_t cursor;   /* every entry up to here was delivered or skipped */
 	enum sub_mode mode;
-	bool fetching;     /* a catch-up page is being read or audited */
+	bool fetching;     /* a catch-up page is being read */
+	bool drop_read;    /* ... and is dropped when it comes (fell back) */
+	struct fetch *pending; /* a page read, its audit rows being committed */
+	struct fetch *parked;  /* the page after it, read meanwhile */
 	bool auditing;     /* in the live delivery under way (its audit rows
 			    * are being committed) */
 	bool full;         /* waiting for the send buffer to drain */
@@ -597,6 +600,8 @@ static void send_caught_up(struct sync_sub *sub)
 }
 
 static void fetch_page(struct sync_sub *sub);
+static void fetch_page_from(struct sync_sub *sub, uint64_t from);
+static bool sub_release(struct sync_sub *sub);
 static void start_live(struct sync *s);
 
 static void fall_back(struct sync_sub *sub)
@@ -613,7 +618,7 @@ static void place(struct sync_sub *sub)
 {
 	struct sync *s = sub->sync;
 	struct fetch *live = s->live;
-	if (sub->full || sub->fetching)
+	if (sub->full || sub->fetching || sub->pending != NULL)
 		return;
 	if (live == NULL && sub->cursor == s->live_seq) {
 		sub->mode = SUB_LIVE;
@@ -646,13 +651,18 @@ static void place(struct sync_sub *sub)
 
 static void fetch_page(struct sync_sub *sub)
 {
+	fetch_page_from(sub, sub->cursor);
+}
+
+static void fetch_page_from(struct sync_sub *sub, uint64_t from)
+{
 	struct sync *s = sub->sync;
 	/* The server is stopping and waits for this connection's work: no
 	 * more pages; it closes once the last one is back. */
 	if (sub->conn != NULL && sub->conn->drain)
 		return;
 	uint64_t upto = s->live != NULL ? s->live->upto : s->head;
-	struct fetch *f = fetch_new(s, sub->cursor, upto);
+	struct fetch *f = fetch_new(s, from, upto);
 	if (f == NULL || fetch_add_org(f, &sub->actor) != 0) {
 		if (f != NULL)
 			fetch_free(f);
@@ -748,16 +758,16 @@ static int add_row(struct fetch *f, const struct sync_sub *sub,
 	return 0;
 }
 
-/* The rows of what deliver would send sub from o: the entries after its
- * cursor, of its kinds, that concern a client. */
+/* The rows of what deliver would send sub from o once its cursor is at
+ * from: the entries after it, of its kinds, that concern a client. */
 static int add_rows(struct fetch *f, const struct sync_sub *sub,
-		    const struct fetch_org *o)
+		    const struct fetch_org *o, uint64_t from)
 {
 	const char *client = "";
 	uint64_t first = 0, last = 0;
 	for (size_t i = 0; i < o->n; i++) {
 		const struct out_event *e = &o->evs[i];
-		if (e->seq <= sub->cursor ||
+		if (e->seq <= from ||
 		    (sub->kinds != 0 && (sub->kinds & e->kind) == 0) ||
 		    e->client[0] == '\0')
 			continue;
@@ -803,8 +813,7 @@ static void live_send(struct sync *s, struct fetch *f, int err)
 	for (size_t i = 0; i < s->n_deliveries; i++) {
 		struct sync_sub *sub = s->deliveries[i].sub;
 		sub->auditing = false;
-		if (sub->conn == NULL) {
-			sub_free(sub);
+		if (sub_release(sub)) {
 		} else if (sub_gone(sub)) {
 		} else if (err != 0) {
 			/* Not recorded, so not sent: it tries again from the
@@ -870,7 +879,7 @@ static void live_done(struct sync *s, struct fetch *f)
 		    (struct delivery){.sub = sub, .o = o, .last = f->upto};
 		sub->auditing = true;
 		if (err == 0)
-			err = add_rows(f, sub, o);
+			err = add_rows(f, sub, o, sub->cursor);
 	}
 	if (err != 0 || f->n_rows == 0) {
 		live_send(s, f, err);
@@ -885,59 +894,138 @@ static void live_done(struct sync *s, struct fetch *f)
 	journal_audit(s->journal, &f->ja);
 }
 
-/* The second half of a catch-up page, as live_send. */
-static void page_send(struct fetch *f, int err)
+/* ---- catch-up pages (loop thread) -------------------------------------- */
+
+/* A subscriber in catch-up has at most one page being read and one whose
+ * audit rows are being committed (pending): the next page is read while
+ * the writer records the one before, and waits (parked) until that one
+ * went out. */
+
+/* A subscriber whose connection went: what it holds is let go, and it is
+ * freed once nothing of it is in flight. True when it went. */
+static bool sub_release(struct sync_sub *sub)
+{
+	if (sub->conn != NULL)
+		return false;
+	if (sub->parked != NULL) {
+		struct fetch *p = sub->parked;
+		sub->parked = NULL;
+		fetch_finish(p);
+	}
+	if (!sub->fetching && sub->pending == NULL && !sub->auditing)
+		sub_free(sub);
+	return true;
+}
+
+/* Sends page f, its rows recorded (err 0) or not. True when all of it
+ * went and the subscription goes on. */
+static bool page_send(struct fetch *f, int err)
 {
 	struct sync_sub *sub = f->sub;
-	sub->fetching = false;
-	if (sub->conn == NULL) {
-		sub_free(sub);
-		return;
-	}
 	if (sub_gone(sub))
-		return;
+		return false;
 	if (f->r.err != 0) {
 		sub_close(sub, IPSNET_EUNAVAILABLE,
 			  "the subscription cannot read the journal now; "
 			  "subscribe again later");
-		return;
+		return false;
 	}
 	if (err != 0) {
 		sub_close(sub, IPSNET_EUNAVAILABLE,
 			  "what the subscription would deliver cannot be "
 			  "recorded in the audit trail now, so it is not "
 			  "sent; subscribe again later");
-		return;
+		return false;
 	}
 	struct delivery d = {.sub = sub, .o = &f->orgs[0], .last = f->last};
 	deliver(&d);
-	if (deliver_finish(&d))
+	return deliver_finish(&d);
+}
+
+static void page_take(struct fetch *f);
+
+/* After a page went out (ok) or did not: the next one, or place. */
+static void page_next(struct sync_sub *sub, bool ok)
+{
+	if (sub_release(sub))
+		return;
+	if (!ok) {
+		/* Fell back or closing: what was read ahead is stale. */
+		if (sub->parked != NULL) {
+			struct fetch *p = sub->parked;
+			sub->parked = NULL;
+			fetch_finish(p);
+		}
+		if (sub->fetching)
+			sub->drop_read = true;
+		return;
+	}
+	if (sub->parked != NULL) {
+		struct fetch *p = sub->parked;
+		sub->parked = NULL;
+		page_take(p);
+		return;
+	}
+	if (!sub->fetching)
 		place(sub);
 }
 
 static void page_audited(struct journal_audit *ja)
 {
 	struct fetch *f = container_of(ja, struct fetch, ja);
-	page_send(f, ja->err);
+	struct sync_sub *sub = f->sub;
+	sub->pending = NULL;
+	bool ok = page_send(f, ja->err);
 	fetch_finish(f);
+	page_next(sub, ok);
+}
+
+/* A page read, with nothing before it still to go: its rows are
+ * committed, the next page is read meanwhile, then it goes. */
+static void page_take(struct fetch *f)
+{
+	struct sync_sub *sub = f->sub;
+	int err = 0;
+	if (!sub_gone(sub) && f->r.err == 0)
+		err = add_rows(f, sub, &f->orgs[0], sub->cursor);
+	if (err != 0 || f->n_rows == 0) {
+		bool ok = page_send(f, err);
+		fetch_finish(f);
+		page_next(sub, ok);
+		return;
+	}
+	sub->pending = f;
+	f->ja.rows = f->rows;
+	f->ja.n = f->n_rows;
+	f->ja.done = page_audited;
+	journal_audit(f->sync->journal, &f->ja);
+	if (f->last < f->upto && !sub->fetching)
+		fetch_page_from(sub, f->last); /* a page was not all of it */
 }
 
 static void page_done(struct fetch *f)
 {
 	struct sync_sub *sub = f->sub;
-	int err = 0;
-	if (sub->conn != NULL && !sub_gone(sub) && f->r.err == 0)
-		err = add_rows(f, sub, &f->orgs[0]);
-	if (err != 0 || f->n_rows == 0) {
-		page_send(f, err);
+	sub->fetching = false;
+	if (sub->drop_read) {
+		sub->drop_read = false;
 		fetch_finish(f);
+		if (!sub_release(sub) && !sub_gone(sub))
+			place(sub);
 		return;
 	}
-	/* sub->fetching stays set: the subscriber waits for its rows. */
-	f->ja.rows = f->rows;
-	f->ja.n = f->n_rows;
-	f->ja.done = page_audited;
-	journal_audit(f->sync->journal, &f->ja);
+	if (sub->pending != NULL) {
+		sub->parked = f;
+		if (sub->conn == NULL)
+			sub_release(sub);
+		return;
+	}
+	if (sub->conn == NULL) {
+		fetch_finish(f);
+		sub_release(sub);
+		return;
+	}
+	page_take(f);
 }
 
 static void fetch_done(struct journal_read *r)
@@ -1011,8 +1099,7 @@ void sync__request(struct sync *s, struct conn *c, Ipsnet__V1__Envelope *req)
 	if (req->body_case == IPSNET__V1__ENVELOPE__BODY_UNSUBSCRIBE) {
 		if (c->sub != NULL) {
 			c->sub->conn = NULL;
-			if (!c->sub->fetching && !c->sub->auditing)
-				sub_free(c->sub);
+			sub_release(c->sub);
 			c->sub = NULL;
 		}
 		answer(c, req, s->head);
@@ -1082,8 +1169,7 @@ void sync__conn_drained(struct sync_sub *sub)
 void sync__conn_closed(struct sync_sub *sub)
 {
 	sub->conn = NULL;
-	if (!sub->fetching && !sub->auditing)
-		sub_free(sub);
+	sub_release(sub);
 }
 
 /* ---- life -------------------------------------------------------------- */

@@ -1383,6 +1383,83 @@ static void subscribe_stuck(struct h_tls *c, uint64_t since)
 	assert_int_equal(h_tls_send_envelope(c, &e), 0);
 }
 
+/* How many times needle is in the file at path. */
+static size_t count_in_file(const char *path, const char *needle)
+{
+	char *text = h_read_file(path, NULL);
+	size_t n = 0;
+	for (const char *p = text; p != NULL && (p = strstr(p, needle));
+	     p += strlen(needle))
+		n++;
+	free(text);
+	return n;
+}
+
+/* Reads c's stream after its Subscribed answer up to a CaughtUp at head or
+ * later: the events' seqs into seqs (at most cap). Returns how many. */
+static size_t read_stream(struct h_tls *c, uint64_t head, uint64_t *seqs,
+			  size_t cap)
+{
+	size_t n = 0;
+	for (;;) {
+		Ipsnet__V1__Envelope *e = h_tls_recv_envelope(c, WAIT_MS);
+		if (e == NULL)
+			fail_msg("the stream ended after %zu events: %s", n,
+				 c->error);
+		bool done = false;
+		if (e->body_case == BODY(EVENT)) {
+			assert_true(n < cap);
+			seqs[n++] = e->event->seq;
+		} else if (e->body_case == BODY(CAUGHT_UP)) {
+			done = e->caught_up->seq >= head;
+		} else if (e->body_case != BODY(SUBSCRIBED)) {
+			fail_msg("unexpected body %d after %zu events",
+				 (int)e->body_case, n);
+		}
+		h_envelope_free(e);
+		if (done)
+			return n;
+	}
+}
+
+/* A subscriber that stops reading in the middle of its catch-up falls back
+ * (its send buffer full while the next page was being read ahead), and
+ * once it reads again it gets the rest: every entry once, in order, the
+ * same as a subscriber that read all along. */
+static void test_slow_subscriber_falls_back_and_gets_everything(void **state)
+{
+	struct h_tls fast, slow;
+	size_t cap = FILL * 2 + 10000;
+	uint64_t *want = calloc(cap, sizeof(*want));
+	uint64_t *got = calloc(cap, sizeof(*got));
+	assert_non_null(want);
+	assert_non_null(got);
+
+	uint64_t head = register_client(GGZ_TEST, BENEFIT(NONE), NULL);
+	size_t before = count_in_file(daemon_.log, "subscriber falls back");
+	subscribe_stuck(&slow, 0);
+	uint64_t deadline = now_ms() + WAIT_MS;
+	while (count_in_file(daemon_.log, "subscriber falls back") == before) {
+		if (now_ms() >= deadline)
+			fail_msg("the slow subscriber did not fall back");
+		sleep_ms(10);
+	}
+	subscribe_stuck(&fast, 0); /* this one reads at once */
+	size_t n_want = read_stream(&fast, head, want, cap);
+	size_t n_got = read_stream(&slow, head, got, cap);
+	assert_true(n_want > FILL);
+	for (size_t i = 0; i < n_got && i < n_want; i++)
+		if (got[i] != want[i])
+			fail_msg("event %zu: seq %" PRIu64
+				 ", expected %" PRIu64,
+				 i, got[i], want[i]);
+	assert_int_equal(n_got, n_want);
+	h_tls_close(&fast);
+	h_tls_close(&slow);
+	free(want);
+	free(got);
+}
+
 static void test_subscribers_that_never_read_keep_memory_bounded(void **state)
 {
 	struct h_tls stuck[STUCK];
@@ -2059,6 +2136,8 @@ int main(void)
 	    cmocka_unit_test(test_stuck_subscribers_among_many_live_ones),
 	    cmocka_unit_test(
 		test_subscribers_that_never_read_keep_memory_bounded),
+	    cmocka_unit_test(
+		test_slow_subscriber_falls_back_and_gets_everything),
 	    /* last: they restart the daemon */
 	    cmocka_unit_test(test_daemon_stops_while_a_subscriber_catches_up),
 	    cmocka_unit_test(test_followers_resume_after_daemon_restart),
