@@ -293,6 +293,24 @@ int journal_rebuild(const char *path, uint64_t *entries, char *err,
 		rv = fail(db, err, errlen, "cannot lock the database");
 		goto err;
 	}
+	/* The state is made from the journal only when the journal is what
+	 * was written: from a damaged one it would hide the damage (the
+	 * state tables are what still tells) and could lose what the damage
+	 * took away. */
+	if (journal_check_chain(db, &r) != 0) {
+		rv = fail(db, err, errlen, "cannot read the journal");
+		goto err_after_begin;
+	}
+	if (r.first_bad_seq != 0 || r.problem[0] != '\0') {
+		snprintf(err, errlen,
+			 "the journal is damaged from seq %llu (%s): a rebuild "
+			 "would make the state from it; restore the database "
+			 "from a backup instead",
+			 (unsigned long long)r.first_bad_seq, r.problem);
+		rv = IPSNET_EDB;
+		goto err_after_begin;
+	}
+	memset(&r, 0, sizeof(r));
 	/* Children first: the tables refer to one another. */
 	size_t n = 0;
 	while (apply_state_tables[n] != NULL)

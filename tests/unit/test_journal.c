@@ -1472,6 +1472,33 @@ static void test_verify_finds_a_deleted_state_row(void **state)
 	assert_int_equal(r.first_bad_seq, 0);
 }
 
+/* A rebuild from a damaged journal would make the state from the damage
+ * and hide it (the state tables are what still disagree): it is refused,
+ * naming the seq, and the state is left as it was. */
+static void test_rebuild_refuses_a_damaged_journal(void **state)
+{
+	struct fx *fx = *state;
+	uint64_t entries = 0;
+	char err[512] = "";
+
+	make_changes(fx, 3);
+	close_journal(fx);
+	db_exec(test_db(fx), "DROP TRIGGER journal_no_update; "
+			     "UPDATE journal SET user = 'someone.else' WHERE "
+			     "seq = 2");
+	int64_t clients =
+	    db_int(test_db(fx), "SELECT count(*) FROM client", NULL, NULL);
+	sqlite3_close(fx->db);
+	fx->db = NULL;
+	assert_int_not_equal(
+	    journal_rebuild(fx->db_path, &entries, err, sizeof(err)), 0);
+	if (strstr(err, "seq 2") == NULL || strstr(err, "backup") == NULL)
+		fail_msg("rebuild of a damaged journal says '%s'", err);
+	assert_int_equal(
+	    db_int(test_db(fx), "SELECT count(*) FROM client", NULL, NULL),
+	    clients);
+}
+
 /* The stored first answer of an entry (what a retry with its key gets
  * back, and what sync sends every subscriber) is part of the entry: an
  * edit of it is found by verify like an edit of any other column.
@@ -2090,6 +2117,7 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	    T(test_chain_each_entry_holds_the_hash_of_the_one_before),
 	    T(test_audit_withholds_bsn_shaped_ids_but_not_seqs),
+	    T(test_rebuild_refuses_a_damaged_journal),
 	    T(test_chain_a_changed_byte_in_any_column_names_its_seq),
 	    T(test_chain_a_removed_entry_names_its_seq),
 	    T(test_batch_refused_changes_leave_no_row_and_neighbours_apply),
