@@ -180,6 +180,16 @@ bool conn__open(const struct conn *c)
 	return c->state == CONN_SERVING;
 }
 
+/* Whether to read more requests: fewer than max_inflight in flight, and no
+ * more than send_buffer_bytes of answers waiting for the peer to take them
+ * (a peer that pipelines and never reads would otherwise make the daemon
+ * queue answers without bound). */
+static bool may_read(const struct conn *c)
+{
+	return c->inflight < c->server->cfg.max_inflight &&
+	       stream_backlog(&c->stream) <= c->server->cfg.send_buffer_bytes;
+}
+
 void conn__request_begin(struct conn *c)
 {
 	c->inflight++;
@@ -197,8 +207,10 @@ void conn__request_done(struct conn *c)
 		return;
 	}
 	if (c->state == CONN_SERVING) {
-		if (c->inflight < c->server->cfg.max_inflight)
+		if (may_read(c))
 			stream_resume(&c->stream);
+		else
+			stream_pause(&c->stream);
 		if (c->drain && c->inflight == 0)
 			conn__close(c, 0, "the server is shutting down", NULL);
 	}
@@ -322,6 +334,8 @@ static int on_frame(struct ipsnet_stream *s, const uint8_t *body, size_t len)
 	if (c->inflight >= c->server->cfg.max_inflight)
 		stream_pause(&c->stream);
 	handlers__dispatch(c, req);
+	if (!may_read(c))
+		stream_pause(&c->stream);
 	return 0;
 }
 
@@ -346,6 +360,8 @@ static void on_drain(struct ipsnet_stream *s)
 	struct conn *c = s->data;
 	if (c->sub != NULL)
 		sync__conn_drained(c->sub);
+	if (c->state == CONN_SERVING && may_read(c))
+		stream_resume(&c->stream);
 }
 
 static const struct stream_callbacks conn_callbacks = {

@@ -13,10 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <poll.h>
+
 #include <setjmp.h>
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <openssl/err.h>
 
 #include "frame.h"
 #include "harness.h"
@@ -484,6 +487,130 @@ test_garbage_after_handshake_closes_only_that_connection(void **state)
 	assert_good_connection_served(fx, 2);
 }
 
+/* ---- limits ------------------------------------------------------------- */
+
+/* A client that pipelines requests and never reads the answers: the daemon
+ * stops reading from it once its answers queued past send_buffer_bytes
+ * (1 MiB) instead of queueing answers for as long as the client sends.
+ * The bound is that buffer in write requests (each small answer costs
+ * some 250 bytes of the daemon's heap) plus room for the allocator;
+ * unbounded, the daemon grows by several bytes for every byte of Ping the
+ * client sends. */
+#define PIPELINE_BOUND_KIB (16 * 1024)
+
+/* Under AddressSanitizer or ThreadSanitizer the daemon's resident memory
+ * is the sanitizer's (quarantine, shadow): the daemon must still stop
+ * reading, but the bound is not checked. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define RSS_IS_THE_DAEMONS 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RSS_IS_THE_DAEMONS 0
+#endif
+#endif
+#ifndef RSS_IS_THE_DAEMONS
+#define RSS_IS_THE_DAEMONS 1
+#endif
+
+#define PIPELINE_MAX_BYTES (64u * 1024u * 1024u)
+#define PIPELINE_STALL_MS 2000
+
+/* Fills buf with whole Ping frames; returns how many. */
+static size_t fill_with_pings(uint8_t *buf, size_t cap)
+{
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__Ping ping = IPSNET__V1__PING__INIT;
+	ping.client_time_us = 1;
+	e.request_id = 7;
+	e.body_case = IPSNET__V1__ENVELOPE__BODY_PING;
+	e.ping = &ping;
+	size_t len = ipsnet__v1__envelope__get_packed_size(&e);
+	size_t n = 0;
+	for (size_t off = 0; off + FRAME_HEADER_BYTES + len <= cap;
+	     off += FRAME_HEADER_BYTES + len) {
+		frame_put_header(buf + off, (uint32_t)len);
+		ipsnet__v1__envelope__pack(&e, buf + off + FRAME_HEADER_BYTES);
+		n++;
+	}
+	return n;
+}
+
+/* Writes buf whole; false when the socket took nothing for stall_ms. */
+static bool write_or_stall(struct h_tls *c, const uint8_t *buf, size_t len,
+			   int stall_ms)
+{
+	for (;;) {
+		ERR_clear_error();
+		int ret = SSL_write(c->ssl, buf, (int)len);
+		if (ret > 0)
+			return true;
+		int e = SSL_get_error(c->ssl, ret);
+		if (e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_WANT_READ)
+			fail_msg("TLS write failed (%d)", e);
+		struct pollfd p = {
+		    c->fd, e == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN, 0};
+		if (poll(&p, 1, stall_ms) == 0)
+			return false;
+	}
+}
+
+static void
+test_pipelined_requests_whose_answers_are_not_read_keep_memory_bounded(
+    void **state)
+{
+	struct fx *fx = *state;
+	struct h_tls *c = &fx->conn[0];
+	struct h_tls_opts o;
+	static uint8_t chunk[16000];
+	size_t per_chunk = fill_with_pings(chunk, sizeof(chunk));
+	size_t sent = 0, pings = 0;
+
+	start_with_good_connection(fx);
+	pid_t pid = h_daemon_pid(&fx->d);
+	h_tls_opts_org(&o, certs, "gm0363");
+	o.rcvbuf = 4096; /* the kernel holds little of the answers */
+	assert_int_equal(h_tls_connect(c, fx->d.port, &o), 0);
+	assert_int_equal(h_tls_hello(c, "test.user", NULL),
+			 IPSNET__V1__CODE__OK);
+	long before = h_rss_kib(pid);
+	assert_true(before > 0);
+	long peak = before;
+	while (sent < PIPELINE_MAX_BYTES) {
+		if (!write_or_stall(c, chunk, sizeof(chunk), PIPELINE_STALL_MS))
+			break; /* the daemon stopped reading */
+		sent += sizeof(chunk);
+		pings += per_chunk;
+		long rss = h_rss_kib(pid);
+		if (rss > peak)
+			peak = rss;
+		if (RSS_IS_THE_DAEMONS && peak - before > PIPELINE_BOUND_KIB)
+			fail_msg("the daemon grew by %ld KiB after %zu KiB of "
+				 "Pings whose answers were not read",
+				 peak - before, sent / 1024);
+	}
+	fprintf(stderr,
+		"daemon RSS: %ld KiB, peak %ld KiB (+%ld KiB) after %zu KiB "
+		"of Pings whose answers were not read; bound +%d KiB\n",
+		before, peak, peak - before, sent / 1024, PIPELINE_BOUND_KIB);
+	if (sent >= PIPELINE_MAX_BYTES)
+		fail_msg("the daemon took %zu KiB of Pings without its answers "
+			 "being read",
+			 sent / 1024);
+	/* Once the answers are read, every Ping is answered. */
+	for (size_t i = 0; i < pings; i++) {
+		Ipsnet__V1__Envelope *e = h_tls_recv_envelope(c, H_TLS_MS);
+		if (e == NULL)
+			fail_msg("answer %zu of %zu: %s", i + 1, pings,
+				 c->error);
+		bool pong = e->body_case == IPSNET__V1__ENVELOPE__BODY_PONG;
+		h_envelope_free(e);
+		if (!pong)
+			fail_msg("answer %zu of %zu is not a Pong", i + 1,
+				 pings);
+	}
+	assert_good_connection_served(fx, 2);
+}
+
 /* ---- the daemon's life -------------------------------------------------- */
 
 static void test_sigterm_closes_clients_and_exits_0(void **state)
@@ -577,6 +704,7 @@ int main(void)
 	    T(test_no_daemon_listening_exits_3),
 	    T(test_oversize_frame_closes_only_that_connection),
 	    T(test_garbage_after_handshake_closes_only_that_connection),
+	    T(test_pipelined_requests_whose_answers_are_not_read_keep_memory_bounded),
 	    T(test_sigterm_closes_clients_and_exits_0),
 	    T(test_sighup_after_revocation_refuses_and_cuts_off_the_certificate),
 	};
