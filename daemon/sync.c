@@ -1148,9 +1148,12 @@ void sync__request(struct sync *s, struct conn *c, Ipsnet__V1__Envelope *req)
 	s->n_subs++;
 	c->sub = sub;
 	answer(c, req, s->head);
+	/* The user is the client's to choose: one quoted value. */
+	char user[2 * sizeof(sub->actor.user)];
+	log_quote(user, sizeof(user),
+		  sub->actor.user[0] ? sub->actor.user : "-");
 	log_info("subscribed", "org=%s user=%s since_seq=%llu head_seq=%llu",
-		 sub->actor.org, sub->actor.user[0] ? sub->actor.user : "-",
-		 (unsigned long long)m->since_seq,
+		 sub->actor.org, user, (unsigned long long)m->since_seq,
 		 (unsigned long long)s->head);
 	place(sub);
 done:

@@ -611,6 +611,43 @@ test_pipelined_requests_whose_answers_are_not_read_keep_memory_bounded(
 	assert_good_connection_served(fx, 2);
 }
 
+/* ---- the log ------------------------------------------------------------ */
+
+/* The user named in Hello is the client's to choose: in a log line it is one
+ * quoted value, and cannot add fields of its own. */
+static void test_user_from_hello_cannot_forge_log_fields(void **state)
+{
+	struct fx *fx = *state;
+	struct h_tls *c = &fx->conn[0];
+	struct h_tls_opts o;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__Subscribe sub = IPSNET__V1__SUBSCRIBE__INIT;
+
+	start_daemon(fx, certs);
+	h_tls_opts_org(&o, certs, "ggz-test");
+	assert_int_equal(h_tls_connect(c, fx->d.port, &o), 0);
+	assert_int_equal(
+	    h_tls_hello(c, "j.jansen org=network forged=yes", NULL),
+	    IPSNET__V1__CODE__OK);
+	e.request_id = 2;
+	e.body_case = IPSNET__V1__ENVELOPE__BODY_SUBSCRIBE;
+	e.subscribe = &sub;
+	assert_int_equal(h_tls_send_envelope(c, &e), 0);
+	Ipsnet__V1__Envelope *r = h_tls_recv_envelope(c, H_TLS_MS);
+	if (r == NULL)
+		fail_msg("no answer to Subscribe: %s", c->error);
+	bool ok = r->status != NULL && r->status->code == IPSNET__V1__CODE__OK;
+	h_envelope_free(r);
+	assert_true(ok);
+	assert_true(h_daemon_wait_log(&fx->d, "msg=subscribed", H_TLS_MS));
+	if (h_daemon_log_contains(&fx->d, " forged=yes ")) {
+		h_daemon_dump_log(&fx->d);
+		fail_msg("the user from Hello wrote a field of its own");
+	}
+	assert_true(h_daemon_log_contains(
+	    &fx->d, "user=\"j.jansen org=network forged=yes\""));
+}
+
 /* ---- the daemon's life -------------------------------------------------- */
 
 static void test_sigterm_closes_clients_and_exits_0(void **state)
@@ -705,6 +742,7 @@ int main(void)
 	    T(test_oversize_frame_closes_only_that_connection),
 	    T(test_garbage_after_handshake_closes_only_that_connection),
 	    T(test_pipelined_requests_whose_answers_are_not_read_keep_memory_bounded),
+	    T(test_user_from_hello_cannot_forge_log_fields),
 	    T(test_sigterm_closes_clients_and_exits_0),
 	    T(test_sighup_after_revocation_refuses_and_cuts_off_the_certificate),
 	};
