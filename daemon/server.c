@@ -72,6 +72,28 @@ void server__conn_free(struct server *s, struct conn *c)
 	maybe_finish(s);
 }
 
+/* "HOST:PORT" of t's peer, or "?". */
+static const char *peer_of(uv_tcp_t *t, char *buf, size_t cap)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+	char host[INET6_ADDRSTRLEN];
+
+	util_strlcpy(buf, "?", cap);
+	if (uv_tcp_getpeername(t, (struct sockaddr *)&ss, &len) != 0)
+		return buf;
+	if (ss.ss_family == AF_INET &&
+	    uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof(host)) == 0)
+		snprintf(buf, cap, "%s:%d", host,
+			 ntohs(((struct sockaddr_in *)&ss)->sin_port));
+	else if (ss.ss_family == AF_INET6 &&
+		 uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof(host)) ==
+		     0)
+		snprintf(buf, cap, "[%s]:%d", host,
+			 ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
+	return buf;
+}
+
 static void on_connection(uv_stream_t *listener, int status)
 {
 	struct server *s = listener->data;
@@ -86,10 +108,12 @@ static void on_connection(uv_stream_t *listener, int status)
 		if (t == NULL)
 			return;
 		uv_tcp_init(s->loop, t);
+		char peer[INET6_ADDRSTRLEN + 8];
 		if (uv_accept(listener, (uv_stream_t *)t) == 0)
 			log_warn("connection refused",
-				 "reason=\"too many connections\" "
+				 "peer=%s reason=\"too many connections\" "
 				 "max_connections=%u",
+				 peer_of(t, peer, sizeof(peer)),
 				 s->cfg.max_connections);
 		uv_close((uv_handle_t *)t, (uv_close_cb)ipsnet_free);
 		return;

@@ -13,7 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <sys/socket.h>
 
 #include <setjmp.h>
 #include <cmocka.h>
@@ -611,6 +614,37 @@ test_pipelined_requests_whose_answers_are_not_read_keep_memory_bounded(
 	assert_good_connection_served(fx, 2);
 }
 
+/* Beyond max_connections a connection is closed at once, and the log names
+ * the peer that was refused. */
+static void
+test_connection_beyond_max_connections_is_logged_with_its_peer(void **state)
+{
+	struct fx *fx = *state;
+	struct h_tls_opts o;
+	struct h_tls *c = &fx->conn[0];
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	char needle[128];
+
+	assert_int_equal(
+	    h_write_config(fx->dir, certs, "max_connections = 1\n"), 0);
+	assert_int_equal(h_daemon_start(&fx->d, fx->dir), 0);
+	if (h_tls_connect_hello(&fx->good, fx->d.port, certs, "ggz-test") != 0)
+		fail_msg("good connection: %s", fx->good.error);
+	h_tls_opts_org(&o, certs, "gm0363");
+	assert_int_equal(h_tls_connect(c, fx->d.port, &o), -1);
+	assert_int_equal(getsockname(c->fd, (struct sockaddr *)&sa, &len), 0);
+	snprintf(needle, sizeof(needle), "peer=127.0.0.1:%d",
+		 ntohs(sa.sin_port));
+	assert_true(
+	    h_daemon_wait_log(&fx->d, "msg=\"connection refused\"", H_TLS_MS));
+	if (!h_daemon_log_contains(&fx->d, needle)) {
+		h_daemon_dump_log(&fx->d);
+		fail_msg("the refusal does not name %s", needle);
+	}
+	assert_good_connection_served(fx, 2);
+}
+
 /* ---- the log ------------------------------------------------------------ */
 
 /* The user named in Hello is the client's to choose: in a log line it is one
@@ -742,6 +776,7 @@ int main(void)
 	    T(test_oversize_frame_closes_only_that_connection),
 	    T(test_garbage_after_handshake_closes_only_that_connection),
 	    T(test_pipelined_requests_whose_answers_are_not_read_keep_memory_bounded),
+	    T(test_connection_beyond_max_connections_is_logged_with_its_peer),
 	    T(test_user_from_hello_cannot_forge_log_fields),
 	    T(test_sigterm_closes_clients_and_exits_0),
 	    T(test_sighup_after_revocation_refuses_and_cuts_off_the_certificate),
