@@ -318,6 +318,17 @@ static int on_frame(struct ipsnet_stream *s, const uint8_t *body, size_t len)
 	}
 	if (c->server->cfg.idle_timeout_ms > 0)
 		uv_timer_again(&c->timer);
+	/* Shutting down, this connection waits only for what was in flight
+	 * at the signal: a client that kept sending would hold it open until
+	 * the deadline cut it off. */
+	if (c->drain) {
+		conn__send_error(c, req->request_id, IPSNET_EUNAVAILABLE,
+				 "the server is shutting down; send the "
+				 "request again once it is back");
+		ipsnet__v1__envelope__free_unpacked(req,
+						    &ipsnet_protobuf_allocator);
+		return 0;
+	}
 	if (c->inflight >= c->server->cfg.max_inflight) {
 		char why[96];
 		snprintf(why, sizeof(why),

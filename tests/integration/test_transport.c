@@ -23,6 +23,7 @@
 
 #include <jansson.h>
 #include <openssl/err.h>
+#include <sqlite3.h>
 
 #include "frame.h"
 #include "harness.h"
@@ -709,6 +710,94 @@ static void test_sigterm_closes_clients_and_exits_0(void **state)
 	assert_int_equal(h_daemon_stop(&fx->d, 0), 0);
 }
 
+/* A RegisterClient of a client with a valid BSN. */
+struct change {
+	uint8_t key[16];
+	Ipsnet__V1__Envelope env;
+	Ipsnet__V1__RegisterClient rc;
+};
+
+static void change_init(struct change *ch, uint64_t request_id)
+{
+	memset(ch, 0, sizeof(*ch));
+	memset(ch->key, 0xa5, sizeof(ch->key));
+	ch->env = (Ipsnet__V1__Envelope)IPSNET__V1__ENVELOPE__INIT;
+	ch->rc = (Ipsnet__V1__RegisterClient)IPSNET__V1__REGISTER_CLIENT__INIT;
+	ch->rc.bsn = "111222333";
+	ch->rc.name = "Client Test";
+	ch->rc.birth_date = "1988-02-29";
+	ch->rc.municipality = "GM0363";
+	ch->rc.benefit = IPSNET__V1__BENEFIT__BENEFIT_PARTICIPATIEWET;
+	ch->env.request_id = request_id;
+	ch->env.idempotency_key.data = ch->key;
+	ch->env.idempotency_key.len = 16;
+	ch->env.body_case = IPSNET__V1__ENVELOPE__BODY_REGISTER_CLIENT;
+	ch->env.register_client = &ch->rc;
+}
+
+/* SIGTERM while a change is in flight: the connection waits for that
+ * answer, but a request sent after the signal is answered UNAVAILABLE
+ * instead of being served, so that a client that keeps its pipeline full
+ * (an import) cannot hold the shutdown open until the deadline cuts it
+ * off. The change is held in flight by a write lock on the database (the
+ * writer waits for it up to its busy timeout, 2 s). */
+static void test_sigterm_refuses_new_requests_on_a_busy_connection(void **state)
+{
+	struct fx *fx = *state;
+	struct h_tls *c = &fx->conn[0];
+	struct change ch;
+	char db_path[PATH_MAX];
+	sqlite3 *db;
+
+	start_daemon(fx, certs);
+	assert_int_equal(h_tls_connect_hello(c, fx->d.port, certs, "ggz-test"),
+			 0);
+	snprintf(db_path, sizeof(db_path), "%s/ipsnet.db", fx->dir);
+	assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL),
+			 SQLITE_OK);
+	change_init(&ch, 2);
+	assert_int_equal(h_tls_send_envelope(c, &ch.env), 0);
+	assert_int_equal(kill(h_daemon_pid(&fx->d), SIGTERM), 0);
+	assert_true(
+	    h_daemon_wait_log(&fx->d, "msg=\"shutting down\"", H_TLS_MS));
+
+	/* Sent after the daemon began to shut down. */
+	Ipsnet__V1__Envelope ping = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__Ping p = IPSNET__V1__PING__INIT;
+	ping.request_id = 3;
+	ping.body_case = IPSNET__V1__ENVELOPE__BODY_PING;
+	ping.ping = &p;
+	assert_int_equal(h_tls_send_envelope(c, &ping), 0);
+	Ipsnet__V1__Envelope *e = h_tls_recv_envelope(c, H_TLS_MS);
+	if (e == NULL)
+		fail_msg("no answer to the Ping: %s", c->error);
+	uint64_t id = e->request_id;
+	int code = e->status != NULL ? (int)e->status->code : -1;
+	h_envelope_free(e);
+	assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(id, 3);
+	if (code != IPSNET__V1__CODE__UNAVAILABLE)
+		fail_msg("a Ping sent during shutdown was answered %d, not "
+			 "UNAVAILABLE",
+			 code);
+
+	/* The change in flight is answered, then the connection closes. */
+	e = h_tls_recv_envelope(c, H_DAEMON_STOP_MS);
+	if (e == NULL)
+		fail_msg("no answer to the change in flight: %s", c->error);
+	id = e->request_id;
+	code = e->status != NULL ? (int)e->status->code : -1;
+	h_envelope_free(e);
+	assert_int_equal(id, 2);
+	assert_int_equal(code, IPSNET__V1__CODE__OK);
+	assert_true(h_tls_read_closed(c, H_DAEMON_STOP_MS));
+	assert_true(SSL_get_shutdown(c->ssl) & SSL_RECEIVED_SHUTDOWN);
+	assert_int_equal(h_daemon_stop(&fx->d, 0), 0);
+}
+
 static void test_sighup_after_revocation_refuses_and_cuts_off_the_certificate(void **state)
 {
 	struct fx *fx = *state;
@@ -779,6 +868,7 @@ int main(void)
 	    T(test_connection_beyond_max_connections_is_logged_with_its_peer),
 	    T(test_user_from_hello_cannot_forge_log_fields),
 	    T(test_sigterm_closes_clients_and_exits_0),
+	    T(test_sigterm_refuses_new_requests_on_a_busy_connection),
 	    T(test_sighup_after_revocation_refuses_and_cuts_off_the_certificate),
 	};
 
