@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
@@ -32,6 +33,39 @@ static int version_of(int v)
 	return v == 12 ? TLS1_2_VERSION : TLS1_3_VERSION;
 }
 
+/* A CRL past its nextUpdate makes OpenSSL refuse every client certificate,
+ * and the client is told that its own certificate expired: say so when
+ * the CRL is loaded instead. */
+static int check_crls(X509_STORE *store, const char *path, char *err,
+		      size_t errlen)
+{
+	int rv = 0;
+	if (!X509_STORE_lock(store))
+		return 0;
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(store);
+	for (int i = 0; i < sk_X509_OBJECT_num(objs) && rv == 0; i++) {
+		X509_OBJECT *o = sk_X509_OBJECT_value(objs, i);
+		if (X509_OBJECT_get_type(o) != X509_LU_CRL)
+			continue;
+		const ASN1_TIME *next =
+		    X509_CRL_get0_nextUpdate(X509_OBJECT_get0_X509_CRL(o));
+		if (next == NULL || X509_cmp_current_time(next) > 0)
+			continue;
+		struct tm tm;
+		char when[32] = "an unreadable date";
+		if (ASN1_TIME_to_tm(next, &tm) == 1)
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M UTC", &tm);
+		snprintf(
+		    err, errlen,
+		    "CRL '%s' expired on %s (its nextUpdate): every client "
+		    "would be refused; write a new one with certs/crl.sh",
+		    path, when);
+		rv = IPSNET_ECONFIG;
+	}
+	X509_STORE_unlock(store);
+	return rv;
+}
+
 static int load_crl(X509_STORE *store, const char *path, char *err,
 		    size_t errlen)
 {
@@ -44,6 +78,9 @@ static int load_crl(X509_STORE *store, const char *path, char *err,
 			 openssl_reason(why, sizeof(why)));
 		return IPSNET_ECONFIG;
 	}
+	int rv = check_crls(store, path, err, errlen);
+	if (rv != 0)
+		return rv;
 	X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
 	return 0;
 }

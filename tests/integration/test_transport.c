@@ -683,6 +683,85 @@ static void test_user_from_hello_cannot_forge_log_fields(void **state)
 	    &fx->d, "user=\"j.jansen org=network forged=yes\""));
 }
 
+/* ---- the CRL ------------------------------------------------------------ */
+
+/* Copies the group's certificates to fx->dir/certs and replaces the CRL
+ * there with one that expired in 2020; returns the folder. */
+static const char *certs_with_expired_crl(struct fx *fx, char *dir, size_t cap)
+{
+	char cmd[3 * PATH_MAX];
+	struct h_result r;
+
+	snprintf(dir, cap, "%s/certs", fx->dir);
+	assert_int_equal(h_copy_dir(certs, dir), 0);
+	snprintf(cmd, sizeof(cmd),
+		 "cd '%s' && openssl ca -batch -config openssl.cnf -gencrl "
+		 "-crl_lastupdate 20200101000000Z -crl_nextupdate "
+		 "20200201000000Z -out crl.pem.tmp",
+		 dir);
+	int code =
+	    h_run(&r, "/bin/sh", (const char *const[]){"sh", "-c", cmd, NULL});
+	if (code != 0)
+		fprintf(stderr, "%s\n", r.err);
+	h_result_free(&r);
+	assert_int_equal(code, 0);
+	return dir;
+}
+
+static void replace_crl(const char *dir)
+{
+	char from[PATH_MAX], to[PATH_MAX];
+	snprintf(from, sizeof(from), "%s/crl.pem.tmp", dir);
+	snprintf(to, sizeof(to), "%s/crl.pem", dir);
+	assert_int_equal(rename(from, to), 0);
+}
+
+/* With a CRL past its nextUpdate every client would be refused, and told
+ * that its own certificate expired: the daemon does not start, and says
+ * which file and what to do. */
+static void test_expired_crl_stops_the_start_with_a_sentence(void **state)
+{
+	struct fx *fx = *state;
+	char dir[PATH_MAX], conf[PATH_MAX];
+
+	replace_crl(certs_with_expired_crl(fx, dir, sizeof(dir)));
+	assert_int_equal(h_write_config(fx->dir, dir, daemon_settings), 0);
+	snprintf(conf, sizeof(conf), "%s/ipsnetd.conf", fx->dir);
+	assert_int_equal(
+	    h_run_ipsnetd(
+		&fx->r, (const char *const[]){"init", "--config", conf, NULL}),
+	    0);
+	h_result_free(&fx->r);
+	int code = h_run_ipsnetd(&fx->r,
+				 (const char *const[]){"--config", conf, NULL});
+	if (code != 1 ||
+	    strstr(fx->r.err, "crl.pem' expired on 2020-02-01") == NULL ||
+	    strstr(fx->r.err, "certs/crl.sh") == NULL) {
+		print_result(&fx->r);
+		fail_msg("ipsnetd with an expired CRL exited %d", code);
+	}
+}
+
+/* A SIGHUP that would load an expired CRL fails and keeps the one the
+ * daemon has. */
+static void test_sighup_with_an_expired_crl_keeps_the_previous(void **state)
+{
+	struct fx *fx = *state;
+	char dir[PATH_MAX];
+
+	certs_with_expired_crl(fx, dir, sizeof(dir));
+	start_daemon(fx, dir);
+	replace_crl(dir);
+	assert_int_equal(kill(h_daemon_pid(&fx->d), SIGHUP), 0);
+	if (!h_daemon_wait_log(&fx->d, "msg=\"reload failed\"",
+			       H_DAEMON_START_MS)) {
+		h_daemon_dump_log(&fx->d);
+		fail_msg("the reload of an expired CRL did not fail");
+	}
+	assert_true(h_daemon_log_contains(&fx->d, "expired on 2020-02-01"));
+	run_cli_as(fx, dir, "ggz-test", "ping", NULL, EXIT_OK);
+}
+
 /* ---- the daemon's life -------------------------------------------------- */
 
 static void test_sigterm_closes_clients_and_exits_0(void **state)
@@ -867,6 +946,8 @@ int main(void)
 	    T(test_pipelined_requests_whose_answers_are_not_read_keep_memory_bounded),
 	    T(test_connection_beyond_max_connections_is_logged_with_its_peer),
 	    T(test_user_from_hello_cannot_forge_log_fields),
+	    T(test_expired_crl_stops_the_start_with_a_sentence),
+	    T(test_sighup_with_an_expired_crl_keeps_the_previous),
 	    T(test_sigterm_closes_clients_and_exits_0),
 	    T(test_sigterm_refuses_new_requests_on_a_busy_connection),
 	    T(test_sighup_after_revocation_refuses_and_cuts_off_the_certificate),
