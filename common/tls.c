@@ -33,11 +33,29 @@ static int version_of(int v)
 	return v == 12 ? TLS1_2_VERSION : TLS1_3_VERSION;
 }
 
-/* A CRL past its nextUpdate makes OpenSSL refuse every client certificate,
- * and the client is told that its own certificate expired: say so when
- * the CRL is loaded instead. */
-static int check_crls(X509_STORE *store, const char *path, char *err,
-		      size_t errlen)
+/* Whether a CA certificate in objs issued and signed crl. */
+static bool crl_signed_by_store(STACK_OF(X509_OBJECT) * objs, X509_CRL *crl)
+{
+	for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+		X509_OBJECT *o = sk_X509_OBJECT_value(objs, i);
+		if (X509_OBJECT_get_type(o) != X509_LU_X509)
+			continue;
+		X509 *ca = X509_OBJECT_get0_X509(o);
+		if (X509_NAME_cmp(X509_get_subject_name(ca),
+				  X509_CRL_get_issuer(crl)) == 0 &&
+		    X509_CRL_verify(crl, X509_get0_pubkey(ca)) == 1)
+			return true;
+	}
+	ERR_clear_error();
+	return false;
+}
+
+/* A CRL past its nextUpdate, or one that is not the network CA's, makes
+ * OpenSSL refuse every client certificate, and the client is told that its
+ * own certificate expired or is not the network's: say so when the CRL is
+ * loaded instead. */
+static int check_crls(X509_STORE *store, const char *path, const char *ca,
+		      char *err, size_t errlen)
 {
 	int rv = 0;
 	if (!X509_STORE_lock(store))
@@ -47,8 +65,17 @@ static int check_crls(X509_STORE *store, const char *path, char *err,
 		X509_OBJECT *o = sk_X509_OBJECT_value(objs, i);
 		if (X509_OBJECT_get_type(o) != X509_LU_CRL)
 			continue;
-		const ASN1_TIME *next =
-		    X509_CRL_get0_nextUpdate(X509_OBJECT_get0_X509_CRL(o));
+		X509_CRL *crl = X509_OBJECT_get0_X509_CRL(o);
+		if (!crl_signed_by_store(objs, crl)) {
+			snprintf(err, errlen,
+				 "CRL '%s' is not signed by the network CA "
+				 "'%s': every client would be refused; use the "
+				 "crl.pem of that CA's folder",
+				 path, ca);
+			rv = IPSNET_ECONFIG;
+			break;
+		}
+		const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
 		if (next == NULL || X509_cmp_current_time(next) > 0)
 			continue;
 		struct tm tm;
@@ -66,8 +93,8 @@ static int check_crls(X509_STORE *store, const char *path, char *err,
 	return rv;
 }
 
-static int load_crl(X509_STORE *store, const char *path, char *err,
-		    size_t errlen)
+static int load_crl(X509_STORE *store, const char *path, const char *ca,
+		    char *err, size_t errlen)
 {
 	char why[128];
 	int n = X509_load_crl_file(X509_STORE_add_lookup(store,
@@ -78,7 +105,7 @@ static int load_crl(X509_STORE *store, const char *path, char *err,
 			 openssl_reason(why, sizeof(why)));
 		return IPSNET_ECONFIG;
 	}
-	int rv = check_crls(store, path, err, errlen);
+	int rv = check_crls(store, path, ca, err, errlen);
 	if (rv != 0)
 		return rv;
 	X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
@@ -161,7 +188,8 @@ int tls_ctx_new(SSL_CTX **out, const struct tls_ctx_opts *o, char *err,
 		goto err_after_ctx;
 	}
 	if (o->crl != NULL && o->crl[0] != '\0') {
-		rv = load_crl(SSL_CTX_get_cert_store(ctx), o->crl, err, errlen);
+		rv = load_crl(SSL_CTX_get_cert_store(ctx), o->crl, o->ca, err,
+			      errlen);
 		if (rv != 0)
 			goto err_after_ctx;
 	}

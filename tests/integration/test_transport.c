@@ -762,6 +762,34 @@ static void test_sighup_with_an_expired_crl_keeps_the_previous(void **state)
 	run_cli_as(fx, dir, "ggz-test", "ping", NULL, EXIT_OK);
 }
 
+/* A CRL of another CA would refuse every client as "not signed by the
+ * network CA": the daemon does not start, and says which file. */
+static void test_crl_of_another_ca_stops_the_start_with_a_sentence(void **state)
+{
+	struct fx *fx = *state;
+	char dir[PATH_MAX], conf[PATH_MAX], from[PATH_MAX], to[PATH_MAX];
+
+	snprintf(dir, sizeof(dir), "%s/certs", fx->dir);
+	assert_int_equal(h_copy_dir(certs, dir), 0);
+	snprintf(from, sizeof(from), "%s/other/crl.pem", dir);
+	snprintf(to, sizeof(to), "%s/crl.pem", dir);
+	assert_int_equal(rename(from, to), 0);
+	assert_int_equal(h_write_config(fx->dir, dir, daemon_settings), 0);
+	snprintf(conf, sizeof(conf), "%s/ipsnetd.conf", fx->dir);
+	assert_int_equal(
+	    h_run_ipsnetd(
+		&fx->r, (const char *const[]){"init", "--config", conf, NULL}),
+	    0);
+	h_result_free(&fx->r);
+	int code = h_run_ipsnetd(&fx->r,
+				 (const char *const[]){"--config", conf, NULL});
+	if (code != 1 || strstr(fx->r.err, "crl.pem' is not signed by the "
+					   "network CA") == NULL) {
+		print_result(&fx->r);
+		fail_msg("ipsnetd with another CA's CRL exited %d", code);
+	}
+}
+
 /* ---- the daemon's life -------------------------------------------------- */
 
 static void test_sigterm_closes_clients_and_exits_0(void **state)
@@ -948,6 +976,7 @@ int main(void)
 	    T(test_user_from_hello_cannot_forge_log_fields),
 	    T(test_expired_crl_stops_the_start_with_a_sentence),
 	    T(test_sighup_with_an_expired_crl_keeps_the_previous),
+	    T(test_crl_of_another_ca_stops_the_start_with_a_sentence),
 	    T(test_sigterm_closes_clients_and_exits_0),
 	    T(test_sigterm_refuses_new_requests_on_a_busy_connection),
 	    T(test_sighup_after_revocation_refuses_and_cuts_off_the_certificate),
