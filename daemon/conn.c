@@ -234,6 +234,28 @@ static void hello(struct conn *c, Ipsnet__V1__Envelope *req)
 {
 	char why[160];
 
+	/* A SIGHUP between the handshake and Hello may have taken the
+	 * organisation out of the registry or revoked the certificate: the
+	 * reload cuts off served connections only, so look again here. */
+	const struct org_config *org =
+	    registry_find(&c->server->registry, c->cn);
+	if (org != NULL)
+		c->org = *org;
+	else
+		memset(&c->org, 0, sizeof(c->org));
+	c->org_unknown = org == NULL;
+	if (!c->org_unknown &&
+	    SSL_get_SSL_CTX(c->stream.ssl) != c->server->tls &&
+	    tls_cert_revoked(c->server->tls,
+			     SSL_get0_peer_certificate(c->stream.ssl))) {
+		snprintf(why, sizeof(why), "certificate '%s' was revoked",
+			 c->cn);
+		conn__send_error(c, req->request_id, IPSNET_EUNAUTHENTICATED,
+				 why);
+		conn__close(c, IPSNET_EUNAUTHENTICATED,
+			    "the certificate was revoked", "revoked");
+		return;
+	}
 	if (c->org_unknown) {
 		snprintf(why, sizeof(why),
 			 "certificate '%s' names an organisation that is not "

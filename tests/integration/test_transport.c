@@ -952,6 +952,78 @@ static void test_sighup_after_revocation_refuses_and_cuts_off_the_certificate(vo
 	run_cli_as(fx, ca_dir, "ggz-test", "ping", NULL, EXIT_OK);
 }
 
+/* A connection whose TLS handshake was done before a SIGHUP that revokes
+ * its certificate, and which says Hello only after the reload, is refused
+ * at Hello: the reload cuts off served connections, and one that is not
+ * served yet must not slip through. */
+static void
+test_hello_after_a_reload_that_revoked_the_certificate_is_refused(void **state)
+{
+	struct fx *fx = *state;
+	char ca_dir[PATH_MAX], cert[PATH_MAX];
+	struct h_tls_opts o;
+	struct h_tls *c = &fx->conn[0];
+
+	snprintf(ca_dir, sizeof(ca_dir), "%s/certs", fx->dir);
+	snprintf(cert, sizeof(cert), "%s/gm0363.crt", ca_dir);
+	assert_int_equal(h_copy_dir(certs, ca_dir), 0);
+	start_daemon(fx, ca_dir);
+	h_tls_opts_org(&o, ca_dir, "gm0363");
+	assert_int_equal(h_tls_connect(c, fx->d.port, &o), 0);
+	assert_int_equal(
+	    h_certs_script("revoke.sh",
+			   (const char *const[]){ca_dir, cert, NULL}),
+	    0);
+	assert_int_equal(kill(h_daemon_pid(&fx->d), SIGHUP), 0);
+	assert_true(
+	    h_daemon_wait_log(&fx->d, "msg=reloaded", H_DAEMON_START_MS));
+	int code = h_tls_hello(c, "test.user", NULL);
+	if (code != IPSNET__V1__CODE__UNAUTHENTICATED)
+		fail_msg("Hello with a certificate revoked since the handshake "
+			 "was answered %d: %s",
+			 code, c->error);
+	assert_true(h_tls_read_closed(c, H_TLS_MS));
+	assert_true(h_daemon_wait_log(&fx->d, "outcome=revoked", H_TLS_MS));
+}
+
+/* The same for an organisation taken out of the config before the SIGHUP:
+ * a connection that did its handshake before is refused at Hello. */
+static void
+test_hello_after_a_reload_that_removed_the_organisation_is_refused(void **state)
+{
+	struct fx *fx = *state;
+	struct h_tls_opts o;
+	struct h_tls *c = &fx->conn[0];
+	size_t len;
+
+	start_daemon(fx, certs);
+	h_tls_opts_org(&o, certs, "gm0363");
+	assert_int_equal(h_tls_connect(c, fx->d.port, &o), 0);
+	char *conf = h_read_file(fx->d.conf, &len);
+	assert_non_null(conf);
+	char *from = strstr(conf, "[organisation gm0363]");
+	char *to = from != NULL ? strstr(from, "[organisation uwv]") : NULL;
+	if (to == NULL) {
+		free(conf);
+		fail_msg("no gm0363 section before uwv in %s", fx->d.conf);
+	}
+	memmove(from, to, strlen(to) + 1);
+	FILE *f = fopen(fx->d.conf, "w");
+	assert_non_null(f);
+	fputs(conf, f);
+	free(conf);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(kill(h_daemon_pid(&fx->d), SIGHUP), 0);
+	assert_true(
+	    h_daemon_wait_log(&fx->d, "msg=reloaded", H_DAEMON_START_MS));
+	int code = h_tls_hello(c, "test.user", NULL);
+	if (code != IPSNET__V1__CODE__UNAUTHENTICATED)
+		fail_msg("Hello of an organisation removed since the handshake "
+			 "was answered %d: %s",
+			 code, c->error);
+	assert_true(h_tls_read_closed(c, H_TLS_MS));
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -980,6 +1052,8 @@ int main(void)
 	    T(test_sigterm_closes_clients_and_exits_0),
 	    T(test_sigterm_refuses_new_requests_on_a_busy_connection),
 	    T(test_sighup_after_revocation_refuses_and_cuts_off_the_certificate),
+	    T(test_hello_after_a_reload_that_revoked_the_certificate_is_refused),
+	    T(test_hello_after_a_reload_that_removed_the_organisation_is_refused),
 	};
 
 	return cmocka_run_group_tests_name("integration transport", tests,
