@@ -198,8 +198,14 @@ int tls_ctx_new(SSL_CTX **out, const struct tls_ctx_opts *o, char *err,
 				   SSL_VERIFY_PEER |
 				       SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
 				   NULL);
+		/* No resumption: every connection's certificate is checked
+		 * against the CRL of the moment. NO_TICKET is TLS 1.2's
+		 * num_tickets 0; without it a ticket was issued, and offered
+		 * back it failed the handshake ("session id context
+		 * uninitialized") instead of giving a full one. */
 		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 		SSL_CTX_set_num_tickets(ctx, 0);
+		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
 	} else {
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	}

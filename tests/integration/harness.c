@@ -1006,6 +1006,10 @@ int h_tls_connect(struct h_tls *c, int port, const struct h_tls_opts *o)
 	}
 	SSL_set_app_data(c->ssl, c);
 	X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), "127.0.0.1");
+	if (o->session != NULL && SSL_set_session(c->ssl, o->session) != 1) {
+		tls_error(c, "SSL_set_session");
+		return -1;
+	}
 
 	for (;;) {
 		ERR_clear_error();

@@ -213,6 +213,8 @@ struct h_tls_opts {
 	int rcvbuf;      /* SO_RCVBUF set before connecting (a reader that
 			    never reads: the kernel holds little); 0: the
 			    system's */
+	SSL_SESSION *session; /* offered for resumption (from
+				 SSL_get1_session); NULL: none */
 };
 
 /* Options to connect as the holder of certificate NAME (CERTS/NAME.crt and

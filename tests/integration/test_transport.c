@@ -393,6 +393,39 @@ static void test_tls12_only_client_fails_the_handshake(void **state)
 	assert_good_connection_served(fx, 2);
 }
 
+/* With tls_min_version = 1.2, a TLS 1.2 client that offers the session of
+ * its last connection again (as TLS libraries do when they keep a session
+ * cache) gets a full handshake and is served: the daemon resumes no
+ * session, so that every connection's certificate is checked against the
+ * CRL. */
+static void test_tls12_client_offering_its_last_session_is_served(void **state)
+{
+	struct fx *fx = *state;
+	struct h_tls_opts o;
+	struct h_tls *c = fx->conn;
+
+	assert_int_equal(
+	    h_write_config(fx->dir, certs, "tls_min_version = 1.2\n"), 0);
+	assert_int_equal(h_daemon_start(&fx->d, fx->dir), 0);
+	h_tls_opts_org(&o, certs, "ggz-test");
+	o.max_version = 12;
+	if (h_tls_connect(&c[0], fx->d.port, &o) != 0)
+		fail_msg("first TLS 1.2 connection: %s", c[0].error);
+	assert_int_equal(h_tls_hello(&c[0], "test.user", NULL),
+			 IPSNET__V1__CODE__OK);
+	o.session = SSL_get1_session(c[0].ssl);
+	assert_non_null(o.session);
+	int rv = h_tls_connect(&c[1], fx->d.port, &o);
+	SSL_SESSION_free(o.session);
+	if (rv != 0)
+		fail_msg("TLS 1.2 connection offering the last session: %s",
+			 c[1].error);
+	if (h_tls_hello(&c[1], "test.user", NULL) != IPSNET__V1__CODE__OK)
+		fail_msg("Hello on the second TLS 1.2 connection: %s",
+			 c[1].error);
+	assert_false(SSL_session_reused(c[1].ssl));
+}
+
 /* The client refuses a server whose certificate is not from the CA it was
  * given: a TLS failure on the client's side, not a refusal by the server. */
 static void test_server_certificate_of_another_ca_exits_3(void **state)
@@ -1039,6 +1072,7 @@ int main(void)
 	    T(test_revoked_certificate_is_refused),
 	    T(test_certificate_not_in_registry_is_refused),
 	    T(test_tls12_only_client_fails_the_handshake),
+	    T(test_tls12_client_offering_its_last_session_is_served),
 	    T(test_server_certificate_of_another_ca_exits_3),
 	    T(test_no_daemon_listening_exits_3),
 	    T(test_oversize_frame_closes_only_that_connection),
