@@ -231,8 +231,17 @@ static void reload_done(uv_work_t *w, int status)
 		s->tls = r->tls;
 		registry_free(&s->registry);
 		s->registry = r->registry;
+		/* The files now in use are the new config's. */
+		memcpy(s->cfg.ca, r->cfg.ca, sizeof(s->cfg.ca));
+		memcpy(s->cfg.cert, r->cfg.cert, sizeof(s->cfg.cert));
+		memcpy(s->cfg.key, r->cfg.key, sizeof(s->cfg.key));
+		memcpy(s->cfg.crl, r->cfg.crl, sizeof(s->cfg.crl));
 		log_info("reloaded", "organisations=%zu crl=%s",
 			 s->registry.n, s->cfg.crl[0] ? s->cfg.crl : "-");
+		if (s->cfg.crl[0] == '\0')
+			log_warn("no CRL configured",
+				 "detail=\"revoked certificates are not "
+				 "refused\"");
 		/* An organisation taken out of the registry, or a certificate
 		 * the new CRL revokes, loses its open connections at once. */
 		struct conn *next;

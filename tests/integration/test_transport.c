@@ -1057,6 +1057,39 @@ test_hello_after_a_reload_that_removed_the_organisation_is_refused(void **state)
 	assert_true(h_tls_read_closed(c, H_TLS_MS));
 }
 
+/* A SIGHUP after "crl =" was emptied in the config turns revocation off:
+ * the "reloaded" line says there is no CRL (not the file it had) and warns
+ * as the start does. */
+static void test_sighup_without_a_crl_says_so(void **state)
+{
+	struct fx *fx = *state;
+	size_t len;
+
+	start_daemon(fx, certs);
+	char *conf = h_read_file(fx->d.conf, &len);
+	assert_non_null(conf);
+	char *line = strstr(conf, "\ncrl = ");
+	char *end = line != NULL ? strchr(line + 1, '\n') : NULL;
+	if (end == NULL) {
+		free(conf);
+		fail_msg("no crl line in %s", fx->d.conf);
+	}
+	memmove(line + strlen("\ncrl ="), end, strlen(end) + 1);
+	FILE *f = fopen(fx->d.conf, "w");
+	assert_non_null(f);
+	fputs(conf, f);
+	free(conf);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(kill(h_daemon_pid(&fx->d), SIGHUP), 0);
+	assert_true(
+	    h_daemon_wait_log(&fx->d, "msg=reloaded", H_DAEMON_START_MS));
+	if (!h_daemon_log_contains(&fx->d, "crl=-\n") ||
+	    !h_daemon_log_contains(&fx->d, "msg=\"no CRL configured\"")) {
+		h_daemon_dump_log(&fx->d);
+		fail_msg("the reload does not say that no CRL is used");
+	}
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -1088,6 +1121,7 @@ int main(void)
 	    T(test_sighup_after_revocation_refuses_and_cuts_off_the_certificate),
 	    T(test_hello_after_a_reload_that_revoked_the_certificate_is_refused),
 	    T(test_hello_after_a_reload_that_removed_the_organisation_is_refused),
+	    T(test_sighup_without_a_crl_says_so),
 	};
 
 	return cmocka_run_group_tests_name("integration transport", tests,
