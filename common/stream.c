@@ -369,6 +369,21 @@ err:
 	return IPSNET_ENOMEM;
 }
 
+/* Notes the CN of the client's own certificate while OpenSSL checks it, so
+ * that a refusal can name the certificate. Changes no verdict. */
+static int note_peer_cn(int ok, X509_STORE_CTX *x)
+{
+	if (X509_STORE_CTX_get_error_depth(x) != 0)
+		return ok;
+	SSL *ssl =
+	    X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct ipsnet_stream *s = ssl != NULL ? SSL_get_app_data(ssl) : NULL;
+	if (s != NULL)
+		tls_cert_cn(X509_STORE_CTX_get_current_cert(x), s->peer_cn,
+			    sizeof(s->peer_cn));
+	return ok;
+}
+
 int stream_accept(struct ipsnet_stream *s, uv_loop_t *loop, uv_stream_t *server,
 		  SSL_CTX *ctx, uint32_t max_frame_bytes,
 		  const struct stream_callbacks *cb, void *data)
@@ -390,6 +405,7 @@ int stream_accept(struct ipsnet_stream *s, uv_loop_t *loop, uv_stream_t *server,
 	if (rv != 0)
 		goto err_after_tcp;
 	SSL_set_accept_state(s->ssl);
+	SSL_set_verify(s->ssl, SSL_get_verify_mode(s->ssl), note_peer_cn);
 	s->state = STREAM_HANDSHAKING;
 	if (uv_read_start((uv_stream_t *)&s->tcp, alloc_cb, read_cb) != 0) {
 		rv = IPSNET_EIO;

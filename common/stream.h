@@ -79,6 +79,9 @@ struct ipsnet_stream {
 	int error;             /* why it closed: 0 or an IPSNET_E* code */
 	char reason[256];      /* ... in a sentence */
 	char peer[64];         /* "127.0.0.1:51234" */
+	char peer_cn[64];      /* the CN of the peer's certificate, "" if none;
+				  set while it is checked, so also when it is
+				  refused (server side) */
 	uint64_t bytes_in, bytes_out;
 };
 

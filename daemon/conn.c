@@ -62,7 +62,11 @@ static void log_closed(struct conn *c)
 		outcome = c->org.id[0] != '\0' ? "ok" : "refused";
 	const char *why = s->reason[0] != '\0' ? s->reason : "closed";
 	log_quote(reason, sizeof(reason), why);
-	log_quote(cn, sizeof(cn), c->cn[0] != '\0' ? c->cn : "-");
+	/* A refused certificate's CN is known to the stream only. */
+	const char *name = c->cn[0] != '\0'	   ? c->cn
+			   : s->peer_cn[0] != '\0' ? s->peer_cn
+						   : "-";
+	log_quote(cn, sizeof(cn), name);
 	log_info("connection closed",
 		 "org=%s cn=%s peer=%s tls=%s outcome=%s reason=%s requests=%llu "
 		 "duration_ms=%llu bytes_in=%llu bytes_out=%llu",

@@ -333,6 +333,12 @@ static void assert_handshake_refuses(struct fx *fx, const char *name,
 	assert_good_connection_served(fx, 2);
 	assert_int_equal(raw_refusal_alert(fx, name, 0), alert);
 	assert_good_connection_served(fx, 3);
+	/* The log names the refused certificate (the good connection is
+	 * still open: its line comes at the end). */
+	if (!h_daemon_wait_log(&fx->d, "org=- cn=ggz-test peer=", H_TLS_MS)) {
+		h_daemon_dump_log(&fx->d);
+		fail_msg("the refusal does not name the certificate's CN");
+	}
 }
 
 static void test_certificate_of_another_ca_is_refused(void **state)
