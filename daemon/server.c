@@ -172,6 +172,8 @@ void server__stop(struct server *s)
 	}
 }
 
+static void start_reload(struct server *s);
+
 /* SIGHUP: re-read the config's organisations, the registry, the
  * certificates and the CRL on a worker thread. */
 struct reload_result {
@@ -269,23 +271,42 @@ static void reload_done(uv_work_t *w, int status)
 		}
 	}
 	ipsnet_free(r);
+	if (s->reload_again && !s->stopping) {
+		s->reload_again = false;
+		start_reload(s);
+	}
 	maybe_finish(s);
+}
+
+static void start_reload(struct server *s)
+{
+	log_info("reloading", "signal=SIGHUP");
+	s->reloading = true;
+	s->reload_work.data = s;
+	if (uv_queue_work(s->loop, &s->reload_work, reload_work, reload_done) !=
+	    0) {
+		s->reloading = false;
+		log_error("reload failed", "reason=\"cannot queue\"");
+	}
 }
 
 static void on_signal(uv_signal_t *h, int signum)
 {
 	struct server *s = h->data;
 	if (signum == SIGHUP) {
-		if (s->reloading || s->stopping)
+		if (s->stopping)
 			return;
-		log_info("reloading", "signal=SIGHUP");
-		s->reloading = true;
-		s->reload_work.data = s;
-		if (uv_queue_work(s->loop, &s->reload_work, reload_work,
-				  reload_done) != 0) {
-			s->reloading = false;
-			log_error("reload failed", "reason=\"cannot queue\"");
+		if (s->reloading) {
+			/* The running reload may have read the files before
+			 * they changed: another one follows it. */
+			if (!s->reload_again)
+				log_info("reload queued",
+					 "signal=SIGHUP detail=\"a reload is "
+					 "running; another follows it\"");
+			s->reload_again = true;
+			return;
 		}
+		start_reload(s);
 		return;
 	}
 	log_info("signal received", "signal=%s",

@@ -42,6 +42,7 @@ struct server {
 	uint64_t inflight;        /* requests in flight, closed connections too */
 	bool stopping;
 	bool reloading;
+	bool reload_again;	  /* a SIGHUP came during the reload */
 	int open_handles;         /* of the server's own handles */
 	char listen_addr[64];     /* as bound: "127.0.0.1:7443" */
 	int exit_code;

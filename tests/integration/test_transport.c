@@ -1025,19 +1025,10 @@ test_hello_after_a_reload_that_revoked_the_certificate_is_refused(void **state)
 	assert_true(h_daemon_wait_log(&fx->d, "outcome=revoked", H_TLS_MS));
 }
 
-/* The same for an organisation taken out of the config before the SIGHUP:
- * a connection that did its handshake before is refused at Hello. */
-static void
-test_hello_after_a_reload_that_removed_the_organisation_is_refused(void **state)
+/* Takes the [organisation gm0363] section out of the daemon's config. */
+static void remove_gm0363_from_config(struct fx *fx)
 {
-	struct fx *fx = *state;
-	struct h_tls_opts o;
-	struct h_tls *c = &fx->conn[0];
 	size_t len;
-
-	start_daemon(fx, certs);
-	h_tls_opts_org(&o, certs, "gm0363");
-	assert_int_equal(h_tls_connect(c, fx->d.port, &o), 0);
 	char *conf = h_read_file(fx->d.conf, &len);
 	assert_non_null(conf);
 	char *from = strstr(conf, "[organisation gm0363]");
@@ -1052,6 +1043,21 @@ test_hello_after_a_reload_that_removed_the_organisation_is_refused(void **state)
 	fputs(conf, f);
 	free(conf);
 	assert_int_equal(fclose(f), 0);
+}
+
+/* The same for an organisation taken out of the config before the SIGHUP:
+ * a connection that did its handshake before is refused at Hello. */
+static void
+test_hello_after_a_reload_that_removed_the_organisation_is_refused(void **state)
+{
+	struct fx *fx = *state;
+	struct h_tls_opts o;
+	struct h_tls *c = &fx->conn[0];
+
+	start_daemon(fx, certs);
+	h_tls_opts_org(&o, certs, "gm0363");
+	assert_int_equal(h_tls_connect(c, fx->d.port, &o), 0);
+	remove_gm0363_from_config(fx);
 	assert_int_equal(kill(h_daemon_pid(&fx->d), SIGHUP), 0);
 	assert_true(
 	    h_daemon_wait_log(&fx->d, "msg=reloaded", H_DAEMON_START_MS));
@@ -1096,6 +1102,40 @@ static void test_sighup_without_a_crl_says_so(void **state)
 	}
 }
 
+/* A SIGHUP that comes while a reload runs is not lost: the running reload
+ * may have read the config before it changed, so another one follows. The
+ * first reload is held up by a write lock on the database (it writes the
+ * registry; SQLite waits up to 5 s for the lock). */
+static void test_sighup_during_a_reload_is_not_lost(void **state)
+{
+	struct fx *fx = *state;
+	char db_path[PATH_MAX];
+	sqlite3 *db;
+
+	start_with_good_connection(fx);
+	snprintf(db_path, sizeof(db_path), "%s/ipsnet.db", fx->dir);
+	assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL),
+			 SQLITE_OK);
+	assert_int_equal(kill(h_daemon_pid(&fx->d), SIGHUP), 0);
+	assert_true(h_daemon_wait_log(&fx->d, "msg=reloading", H_TLS_MS));
+	remove_gm0363_from_config(fx);
+	assert_int_equal(kill(h_daemon_pid(&fx->d), SIGHUP), 0);
+	/* Two turns of the daemon's loop after the signal was sent: it has
+	 * seen it. */
+	assert_good_connection_served(fx, 2);
+	assert_good_connection_served(fx, 3);
+	assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+	if (!h_daemon_wait_log(&fx->d, "msg=reloaded organisations=3",
+			       H_DAEMON_START_MS)) {
+		h_daemon_dump_log(&fx->d);
+		fail_msg("the second SIGHUP was not acted on");
+	}
+	run_cli_as(fx, certs, "gm0363", "whoami", NULL, EXIT_UNAUTH);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -1128,6 +1168,7 @@ int main(void)
 	    T(test_hello_after_a_reload_that_revoked_the_certificate_is_refused),
 	    T(test_hello_after_a_reload_that_removed_the_organisation_is_refused),
 	    T(test_sighup_without_a_crl_says_so),
+	    T(test_sighup_during_a_reload_is_not_lost),
 	};
 
 	return cmocka_run_group_tests_name("integration transport", tests,
