@@ -33,6 +33,43 @@ static int version_of(int v)
 	return v == 12 ? TLS1_2_VERSION : TLS1_3_VERSION;
 }
 
+/* "2020-02-01 00:00 UTC" */
+static void format_time(const ASN1_TIME *t, char *buf, size_t cap)
+{
+	struct tm tm;
+	util_strlcpy(buf, "an unreadable date", cap);
+	if (ASN1_TIME_to_tm(t, &tm) == 1)
+		strftime(buf, cap, "%Y-%m-%d %H:%M UTC", &tm);
+}
+
+/* The server's own certificate out of its validity would make every
+ * client refuse the server: say so when it is loaded instead. */
+static int check_validity(X509 *cert, const char *path, char *err,
+			  size_t errlen)
+{
+	char when[32];
+	if (cert == NULL)
+		return 0;
+	if (X509_cmp_current_time(X509_get0_notAfter(cert)) <= 0) {
+		format_time(X509_get0_notAfter(cert), when, sizeof(when));
+		snprintf(err, errlen,
+			 "certificate '%s' expired on %s: every client would "
+			 "refuse the server; issue a new one with "
+			 "certs/server-cert.sh",
+			 path, when);
+		return IPSNET_ECONFIG;
+	}
+	if (X509_cmp_current_time(X509_get0_notBefore(cert)) >= 0) {
+		format_time(X509_get0_notBefore(cert), when, sizeof(when));
+		snprintf(err, errlen,
+			 "certificate '%s' is not valid until %s: every client "
+			 "would refuse the server until then",
+			 path, when);
+		return IPSNET_ECONFIG;
+	}
+	return 0;
+}
+
 /* Whether a CA certificate in objs issued and signed crl. */
 static bool crl_signed_by_store(STACK_OF(X509_OBJECT) * objs, X509_CRL *crl)
 {
@@ -78,10 +115,8 @@ static int check_crls(X509_STORE *store, const char *path, const char *ca,
 		const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
 		if (next == NULL || X509_cmp_current_time(next) > 0)
 			continue;
-		struct tm tm;
-		char when[32] = "an unreadable date";
-		if (ASN1_TIME_to_tm(next, &tm) == 1)
-			strftime(when, sizeof(when), "%Y-%m-%d %H:%M UTC", &tm);
+		char when[32];
+		format_time(next, when, sizeof(when));
 		snprintf(
 		    err, errlen,
 		    "CRL '%s' expired on %s (its nextUpdate): every client "
@@ -173,6 +208,12 @@ int tls_ctx_new(SSL_CTX **out, const struct tls_ctx_opts *o, char *err,
 				 openssl_reason(why, sizeof(why)));
 			rv = IPSNET_ECONFIG;
 			goto err_after_ctx;
+		}
+		if (o->server) {
+			rv = check_validity(SSL_CTX_get0_certificate(ctx),
+					    o->cert, err, errlen);
+			if (rv != 0)
+				goto err_after_ctx;
 		}
 		if (SSL_CTX_check_private_key(ctx) != 1) {
 			snprintf(err, errlen,

@@ -829,6 +829,37 @@ static void test_crl_of_another_ca_stops_the_start_with_a_sentence(void **state)
 	}
 }
 
+/* A server certificate that has expired would be refused by every client:
+ * the daemon does not start, and says which file and when. (The test's
+ * expired client certificate, valid in 2020 only, stands in for it.) */
+static void test_expired_server_certificate_stops_the_start(void **state)
+{
+	struct fx *fx = *state;
+	char dir[PATH_MAX], conf[PATH_MAX], from[PATH_MAX], to[PATH_MAX];
+
+	snprintf(dir, sizeof(dir), "%s/certs", fx->dir);
+	assert_int_equal(h_copy_dir(certs, dir), 0);
+	static const char *const ext[] = {"crt", "key"};
+	for (int i = 0; i < 2; i++) {
+		snprintf(from, sizeof(from), "%s/expired.%s", dir, ext[i]);
+		snprintf(to, sizeof(to), "%s/server.%s", dir, ext[i]);
+		assert_int_equal(rename(from, to), 0);
+	}
+	assert_int_equal(h_write_config(fx->dir, dir, daemon_settings), 0);
+	snprintf(conf, sizeof(conf), "%s/ipsnetd.conf", fx->dir);
+	assert_int_equal(
+	    h_run_ipsnetd(
+		&fx->r, (const char *const[]){"init", "--config", conf, NULL}),
+	    0);
+	h_result_free(&fx->r);
+	int code = h_run_ipsnetd(&fx->r,
+				 (const char *const[]){"--config", conf, NULL});
+	if (code != 1 || strstr(fx->r.err, "server.crt' expired on") == NULL) {
+		print_result(&fx->r);
+		fail_msg("ipsnetd with an expired certificate exited %d", code);
+	}
+}
+
 /* ---- the daemon's life -------------------------------------------------- */
 
 static void test_sigterm_closes_clients_and_exits_0(void **state)
@@ -1162,6 +1193,7 @@ int main(void)
 	    T(test_expired_crl_stops_the_start_with_a_sentence),
 	    T(test_sighup_with_an_expired_crl_keeps_the_previous),
 	    T(test_crl_of_another_ca_stops_the_start_with_a_sentence),
+	    T(test_expired_server_certificate_stops_the_start),
 	    T(test_sigterm_closes_clients_and_exits_0),
 	    T(test_sigterm_refuses_new_requests_on_a_busy_connection),
 	    T(test_sighup_after_revocation_refuses_and_cuts_off_the_certificate),
