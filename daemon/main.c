@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <sqlite3.h>
 #include <uv.h>
@@ -196,6 +197,36 @@ static int cmd_backup(const struct server_config *cfg, const char *dest)
 	return 0;
 }
 
+/* Descriptors the daemon needs besides its connections: the database's
+ * connections and their WAL files, the loop's, the listener, stdio. */
+#define OPEN_FILES_RESERVE 64
+
+/* Every connection holds a descriptor, and one accepted beyond the limit on
+ * open files is closed by libuv without a word. The soft limit a service
+ * inherits is often 1024 or less: raise it as far as the hard limit allows,
+ * so that max_connections decides, and say so when it cannot. */
+static void raise_open_files_limit(uint32_t max_connections)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)max_connections + OPEN_FILES_RESERVE;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+		return;
+	rlim_t was = rl.rlim_cur;
+	rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want
+			  ? rl.rlim_max
+			  : want;
+	if (rl.rlim_cur > was && setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		rl.rlim_cur = was;
+	if (rl.rlim_cur < want)
+		log_warn("open files limit below max_connections",
+			 "limit=%llu max_connections=%u detail=\"connections "
+			 "beyond the limit are refused without a log line; "
+			 "raise the hard limit (LimitNOFILE) or lower "
+			 "max_connections\"",
+			 (unsigned long long)rl.rlim_cur, max_connections);
+}
+
 static int cmd_serve(const struct server_config *cfg, const char *config_path)
 {
 	char err[512];
@@ -206,6 +237,7 @@ static int cmd_serve(const struct server_config *cfg, const char *config_path)
 	uv_loop_t loop;
 	int rv;
 
+	raise_open_files_limit(cfg->max_connections);
 	if (store_load_registry(cfg->database, &registry, err, sizeof(err)) !=
 	    0) {
 		fprintf(stderr, "ipsnetd: %s\n", err);

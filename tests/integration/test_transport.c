@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <setjmp.h>
@@ -685,6 +686,58 @@ test_connection_beyond_max_connections_is_logged_with_its_peer(void **state)
 	assert_good_connection_served(fx, 2);
 }
 
+/* The open-files limit a service inherits is often 1024 or less: the daemon
+ * raises its own soft limit (up to the hard one) so that max_connections,
+ * not the limit, decides how many clients are served. Started here with a
+ * soft limit of FD_LIMIT and max_connections = MANY_CONNECTIONS. */
+#define FD_LIMIT 64
+#define MANY_CONNECTIONS 100
+
+static void
+test_max_connections_is_not_cut_short_by_the_open_files_limit(void **state)
+{
+	struct fx *fx = *state;
+	struct rlimit saved, low;
+	char settings[64];
+
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+	if (saved.rlim_max != RLIM_INFINITY &&
+	    saved.rlim_max < 2 * MANY_CONNECTIONS + 64)
+		skip();
+	snprintf(settings, sizeof(settings), "max_connections = %d\n",
+		 MANY_CONNECTIONS);
+	assert_int_equal(h_write_config(fx->dir, certs, settings), 0);
+	low = saved;
+	low.rlim_cur = FD_LIMIT;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	int rv = h_daemon_start(&fx->d, fx->dir);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+	assert_int_equal(rv, 0);
+
+	struct h_tls *c = calloc(MANY_CONNECTIONS, sizeof(*c));
+	assert_non_null(c);
+	int served = 0;
+	char why[256] = "";
+	for (int i = 0; i < MANY_CONNECTIONS; i++)
+		c[i].fd = -1;
+	for (int i = 0; i < MANY_CONNECTIONS; i++) {
+		if (h_tls_connect_hello(&c[i], fx->d.port, certs, "ggz-test") !=
+		    0) {
+			snprintf(why, sizeof(why), "%s", c[i].error);
+			break;
+		}
+		served++;
+	}
+	for (int i = 0; i < MANY_CONNECTIONS; i++)
+		h_tls_close(&c[i]);
+	free(c);
+	if (served != MANY_CONNECTIONS) {
+		h_daemon_dump_log(&fx->d);
+		fail_msg("only %d of %d connections were served: %s", served,
+			 MANY_CONNECTIONS, why);
+	}
+}
+
 /* ---- the log ------------------------------------------------------------ */
 
 /* The user named in Hello is the client's to choose: in a log line it is one
@@ -1189,6 +1242,7 @@ int main(void)
 	    T(test_garbage_after_handshake_closes_only_that_connection),
 	    T(test_pipelined_requests_whose_answers_are_not_read_keep_memory_bounded),
 	    T(test_connection_beyond_max_connections_is_logged_with_its_peer),
+	    T(test_max_connections_is_not_cut_short_by_the_open_files_limit),
 	    T(test_user_from_hello_cannot_forge_log_fields),
 	    T(test_expired_crl_stops_the_start_with_a_sentence),
 	    T(test_sighup_with_an_expired_crl_keeps_the_previous),
