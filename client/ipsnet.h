@@ -33,7 +33,8 @@ struct ipsnet_options {
 	const char *ca;           /* the network CA (PEM) */
 	const char *cert;         /* the organisation's certificate (PEM) */
 	const char *key;          /* its private key (PEM) */
-	const char *user;         /* the person acting, for the audit trail */
+	const char *user;         /* the person acting, for the audit trail;
+				     required */
 	const char *software;     /* "ipsnet/0.1.0"; NULL: "libipsnet/VERSION" */
 	uint32_t timeout_ms;      /* connect + handshake + Hello, and each
 				     synchronous call; 0: 10000 */
@@ -57,7 +58,9 @@ struct ipsnet_settings {
  * for as $IPSNET_PROFILE_DIR/NAME.ini, $XDG_CONFIG_HOME/ipsnet/profiles/
  * NAME.ini (or ~/.config/ipsnet/profiles/NAME.ini) and ./var/dev/profiles/
  * NAME.ini; a NAME with a '/' is a file path. The caller applies its own
- * flags on top afterwards. Defaults: server 127.0.0.1:7443, user $USER. */
+ * flags on top afterwards. Defaults: server 127.0.0.1:7443, user $USER
+ * (without it, the name of the account the program runs as). The server
+ * refuses a Hello without a user: the audit trail records who acts. */
 int ipsnet_settings_load(struct ipsnet_settings *s, const char *profile,
 			 char *err, size_t errlen);
 

@@ -1,5 +1,6 @@
 /* Where the client's settings come from: a profile file, then IPSNET_*
  * environment variables; the command's flags go on top. */
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,13 @@ int ipsnet_settings_load(struct ipsnet_settings *s, const char *profile,
 	memset(s, 0, sizeof(*s));
 	util_strlcpy(s->server, "127.0.0.1:7443", sizeof(s->server));
 	from_env(s->user, sizeof(s->user), "USER");
+	if (s->user[0] == '\0') {
+		/* No $USER (cron, a service): the account's own name, so
+		 * that the audit trail still says who. */
+		const struct passwd *pw = getpwuid(geteuid());
+		if (pw != NULL && pw->pw_name != NULL)
+			util_strlcpy(s->user, pw->pw_name, sizeof(s->user));
+	}
 	if (profile == NULL || profile[0] == '\0')
 		profile = getenv("IPSNET_PROFILE");
 	if (profile != NULL && profile[0] != '\0') {

@@ -287,7 +287,16 @@ static void hello(struct conn *c, Ipsnet__V1__Envelope *req)
 		conn__close(c, IPSNET_EPROTOCOL, why, "error");
 		return;
 	}
-	util_strlcpy(c->user, h->user != NULL ? h->user : "", sizeof(c->user));
+	if (h->user == NULL || h->user[0] == '\0') {
+		snprintf(why, sizeof(why),
+			 "Hello names no user: the audit trail records who "
+			 "acts, so say who (ipsnet: --user, IPSNET_USER or "
+			 "the profile's user)");
+		conn__send_error(c, req->request_id, IPSNET_EINVAL, why);
+		conn__close(c, IPSNET_EINVAL, why, "error");
+		return;
+	}
+	util_strlcpy(c->user, h->user, sizeof(c->user));
 
 	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
 	Ipsnet__V1__Status status = IPSNET__V1__STATUS__INIT;

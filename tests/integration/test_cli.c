@@ -10,6 +10,7 @@
  * gm0363, uwv, network). */
 #include <fcntl.h>
 #include <pty.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -915,6 +916,50 @@ test_a_local_file_that_fails_is_not_a_connection_failure(void **state)
 	assert_err(fx, "cannot write");
 }
 
+/* The server refuses a Hello without a user (the audit trail records who
+ * acts): run without $USER, as under cron, ipsnet names the account it
+ * runs as. */
+static void test_without_user_the_account_is_the_user(void **state)
+{
+	struct fx *fx = *state;
+	const struct passwd *pw = getpwuid(geteuid());
+	assert_non_null(pw);
+	char *user = getenv("USER") ? strdup(getenv("USER")) : NULL;
+	char *ipsnet_user =
+	    getenv("IPSNET_USER") ? strdup(getenv("IPSNET_USER")) : NULL;
+	struct h_args a;
+	json_error_t e;
+	h_args_init(&a); /* h_args_org would say --user */
+	h_args_add(&a, "--server");
+	h_args_add(&a, "127.0.0.1:%d", fx->d.port);
+	h_args_add(&a, "--ca");
+	h_args_add(&a, "%s/ca.crt", certs);
+	h_args_add(&a, "--cert");
+	h_args_add(&a, "%s/ggz-test.crt", certs);
+	h_args_add(&a, "--key");
+	h_args_add(&a, "%s/ggz-test.key", certs);
+	h_args_add(&a, "whoami");
+	h_args_add(&a, "--json");
+	unsetenv("USER");
+	unsetenv("IPSNET_USER");
+	h_result_free(&fx->r);
+	int code = h_run_cli(&fx->r, a.argv);
+	if (user != NULL)
+		setenv("USER", user, 1);
+	if (ipsnet_user != NULL)
+		setenv("IPSNET_USER", ipsnet_user, 1);
+	free(user);
+	free(ipsnet_user);
+	if (code != EXIT_OK) {
+		print_result(&fx->r);
+		fail_msg("ipsnet whoami without $USER exited %d", code);
+	}
+	json_decref(fx->json);
+	fx->json = json_loads(fx->r.out, 0, &e);
+	assert_non_null(fx->json);
+	assert_string_equal(jstr(fx->json, "user"), pw->pw_name);
+}
+
 /* Text that is not UTF-8 (a name typed in Latin-1) cannot be a JSON
  * string as it is; --json still gives every key, the text with '?' for
  * what it could not keep, rather than leaving the key out. */
@@ -1458,6 +1503,8 @@ int main(void)
 		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_json_keeps_keys_whose_text_is_not_utf8, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_without_user_the_account_is_the_user, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_report_table_cuts_names_at_characters_and_hides_controls,
 		setup, teardown),

@@ -775,6 +775,41 @@ static void test_user_from_hello_cannot_forge_log_fields(void **state)
 	    &fx->d, "user=\"j.jansen org=network forged=yes\""));
 }
 
+/* The audit trail records who acts: a Hello that names nobody is refused
+ * with a sentence that says how to name someone, and nothing is served. */
+static void test_hello_without_a_user_is_refused(void **state)
+{
+	struct fx *fx = *state;
+	struct h_tls_opts o;
+
+	start_daemon(fx, certs);
+	h_tls_opts_org(&o, certs, "ggz-test");
+	for (int i = 0; i < 2; i++) {
+		struct h_tls *c = &fx->conn[i];
+		Ipsnet__V1__Envelope req = IPSNET__V1__ENVELOPE__INIT;
+		Ipsnet__V1__Hello hello = IPSNET__V1__HELLO__INIT;
+		assert_int_equal(h_tls_connect(c, fx->d.port, &o), 0);
+		hello.protocol_version = 1;
+		hello.user = i == 0 ? "" : NULL; /* empty; not sent at all */
+		req.request_id = 1;
+		req.body_case = IPSNET__V1__ENVELOPE__BODY_HELLO;
+		req.hello = &hello;
+		assert_int_equal(h_tls_send_envelope(c, &req), 0);
+		Ipsnet__V1__Envelope *r = h_tls_recv_envelope(c, H_TLS_MS);
+		if (r == NULL)
+			fail_msg("no answer to a Hello without a user: %s",
+				 c->error);
+		assert_non_null(r->status);
+		assert_int_equal(r->status->code,
+				 IPSNET__V1__CODE__INVALID_ARGUMENT);
+		assert_non_null(strstr(r->status->message, "--user"));
+		assert_int_not_equal(r->body_case,
+				     IPSNET__V1__ENVELOPE__BODY_HELLO_OK);
+		h_envelope_free(r);
+		assert_true(h_tls_read_closed(c, H_TLS_MS));
+	}
+}
+
 /* ---- the CRL ------------------------------------------------------------ */
 
 /* Copies the group's certificates to fx->dir/certs and replaces the CRL
@@ -1244,6 +1279,7 @@ int main(void)
 	    T(test_connection_beyond_max_connections_is_logged_with_its_peer),
 	    T(test_max_connections_is_not_cut_short_by_the_open_files_limit),
 	    T(test_user_from_hello_cannot_forge_log_fields),
+	    T(test_hello_without_a_user_is_refused),
 	    T(test_expired_crl_stops_the_start_with_a_sentence),
 	    T(test_sighup_with_an_expired_crl_keeps_the_previous),
 	    T(test_crl_of_another_ca_stops_the_start_with_a_sentence),
