@@ -26,6 +26,7 @@
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
+#include <sqlite3.h>
 
 #include "frame.h"
 #include "util.h"
@@ -411,6 +412,21 @@ int h_sqlite3(const char *db, const char *sql)
 	int rv = code == 0 && r.err_len == 0 ? 0 : -1;
 	h_result_free(&r);
 	return rv;
+}
+
+void h_db_exec(const char *db, const char *sql)
+{
+	sqlite3 *h;
+	if (sqlite3_open(db, &h) != SQLITE_OK)
+		fail_msg("cannot open %s: %s", db, sqlite3_errmsg(h));
+	sqlite3_busy_timeout(h, 5000);
+	if (sqlite3_exec(h, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		char why[256];
+		snprintf(why, sizeof(why), "%s", sqlite3_errmsg(h));
+		sqlite3_close(h);
+		fail_msg("%s: %s", sql, why);
+	}
+	sqlite3_close(h);
 }
 
 int h_proc_start(struct h_proc *p, const char *path, const char *const argv[],

@@ -142,6 +142,10 @@ int h_run_ipsnetd(struct h_result *r, const char *const args[]);
  * else -1 with what it said printed. */
 int h_sqlite3(const char *db, const char *sql);
 
+/* Runs sql on the database file db with the SQLite library, waiting up to
+ * 5 s for the running daemon's locks; fails the test on an error. */
+void h_db_exec(const char *db, const char *sql);
+
 void h_result_free(struct h_result *r);
 
 /* ---- programs in the background ---------------------------------------- */

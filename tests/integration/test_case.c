@@ -1799,14 +1799,9 @@ static void test_audit_trail_holds_no_bsn_typed_as_an_id(void **state)
 
 static void db_exec(const char *sql)
 {
-	char db_path[PATH_MAX];
-	sqlite3 *db;
-	snprintf(db_path, sizeof(db_path), "%s/ipsnet.db", dir);
-	assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
-	sqlite3_busy_timeout(db, 5000);
-	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
-		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-	sqlite3_close(db);
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/ipsnet.db", dir);
+	h_db_exec(path, sql);
 }
 
 /* What cannot be audited is not done: a read is answered UNAVAILABLE

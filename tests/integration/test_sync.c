@@ -2056,13 +2056,8 @@ static void test_deliveries_are_in_the_audit_trail(void **state)
 static void db_exec(const char *sql)
 {
 	char path[PATH_MAX];
-	sqlite3 *db;
 	snprintf(path, sizeof(path), "%s/ipsnet.db", dir);
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	sqlite3_busy_timeout(db, 5000);
-	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
-		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-	sqlite3_close(db);
+	h_db_exec(path, sql);
 }
 
 /* What cannot be recorded is not sent: neither live nor in a catch-up. */
