@@ -1349,20 +1349,6 @@ static void test_followers_resume_after_daemon_restart(void **state)
 #define STUCK_KIB_EACH (1536)
 #define FIXED_KIB (8 * 1024)
 
-/* Under AddressSanitizer or ThreadSanitizer the daemon's resident memory
- * is the sanitizer's (quarantine, shadow): the scenario runs, the bound is
- * not checked. */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define RSS_IS_THE_DAEMONS 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define RSS_IS_THE_DAEMONS 0
-#endif
-#endif
-#ifndef RSS_IS_THE_DAEMONS
-#define RSS_IS_THE_DAEMONS 1
-#endif
-
 /* A bare TLS connection as GGZ_TEST that subscribes from since and then
  * never reads. */
 static void subscribe_stuck(struct h_tls *c, uint64_t since)

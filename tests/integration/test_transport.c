@@ -542,20 +542,6 @@ test_garbage_after_handshake_closes_only_that_connection(void **state)
  * client sends. */
 #define PIPELINE_BOUND_KIB (16 * 1024)
 
-/* Under AddressSanitizer or ThreadSanitizer the daemon's resident memory
- * is the sanitizer's (quarantine, shadow): the daemon must still stop
- * reading, but the bound is not checked. */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define RSS_IS_THE_DAEMONS 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define RSS_IS_THE_DAEMONS 0
-#endif
-#endif
-#ifndef RSS_IS_THE_DAEMONS
-#define RSS_IS_THE_DAEMONS 1
-#endif
-
 #define PIPELINE_MAX_BYTES (64u * 1024u * 1024u)
 #define PIPELINE_STALL_MS 2000
 
