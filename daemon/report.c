@@ -1481,6 +1481,37 @@ static bool protect_funders(struct builder *b,
 	return changed;
 }
 
+/* The programs of a region add up to its row, metric by metric: with both
+ * breakdowns in a report, a region's row is a shown total of its own
+ * programs (the programs elsewhere, hidden or not, do not protect them). */
+static bool protect_regions(struct builder *b, Ipsnet__V1__ReportGroup *regions,
+			    Ipsnet__V1__ReportGroup *programs)
+{
+	bool changed = false;
+	if (regions == NULL || programs == NULL || programs->n_rows == 0)
+		return false;
+	Ipsnet__V1__ReportCount **parts =
+	    arena_alloc(&b->a, programs->n_rows * sizeof(*parts));
+	if (parts == NULL)
+		return false;
+	for (size_t i = 0; i < regions->n_rows; i++) {
+		Ipsnet__V1__ReportFigures *region = regions->rows[i];
+		uint32_t r = (uint32_t)strtoul(region->key, NULL, 10);
+		for (int k = 0; k < N_METRICS; k++) {
+			size_t n = 0;
+			for (size_t j = 0; j < programs->n_rows; j++) {
+				int64_t pi = idmap_find(&b->m->programs,
+							programs->rows[j]->key);
+				if (pi >= 0 && b->m->prog[pi].region == r)
+					parts[n++] =
+					    *metric_slot(programs->rows[j], k);
+			}
+			changed |= protect(*metric_slot(region, k), parts, n);
+		}
+	}
+	return changed;
+}
+
 /* Zeroes what is suppressed and works out the share. */
 static void finish_row(struct builder *b, Ipsnet__V1__ReportFigures *f)
 {
@@ -1747,9 +1778,19 @@ static Ipsnet__V1__ReportFigures *national_row(struct builder *b,
 static void protect_and_finish(struct builder *b,
 			       Ipsnet__V1__ReportPeriodResult *pr)
 {
+	Ipsnet__V1__ReportGroup *regions = NULL, *programs = NULL;
+	for (size_t i = 0; i < pr->n_groups; i++) {
+		if (pr->groups[i]->by ==
+		    IPSNET__V1__REPORT_GROUPING__REPORT_BY_REGION)
+			regions = pr->groups[i];
+		else if (pr->groups[i]->by ==
+			 IPSNET__V1__REPORT_GROUPING__REPORT_BY_PROGRAM)
+			programs = pr->groups[i];
+	}
 	bool changed;
 	do {
 		changed = false;
+		changed |= protect_regions(b, regions, programs);
 		changed |= protect_funding(pr->scope);
 		if (pr->national != NULL)
 			changed |= protect_funding(pr->national);

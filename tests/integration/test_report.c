@@ -508,6 +508,27 @@ static void test_small_counts_are_hidden_and_cannot_be_worked_out(void **state)
 		}
 		expect_protected(json_object_get(p, "scope"), rows);
 	}
+	/* A region's row is the total of its programs (ips-rNN-..). */
+	json_t *region;
+	size_t ri;
+	json_array_foreach(json_object_get(p, "by_region"), ri, region)
+	{
+		char prefix[16];
+		snprintf(
+		    prefix, sizeof(prefix), "ips-r%02d-",
+		    atoi(json_string_value(json_object_get(region, "key"))));
+		json_t *mine = json_array(), *row;
+		size_t i;
+		json_array_foreach(json_object_get(p, "by_program"), i, row)
+		{
+			if (strncmp(
+				json_string_value(json_object_get(row, "key")),
+				prefix, strlen(prefix)) == 0)
+				json_array_append(mine, row);
+		}
+		expect_protected(region, mine);
+		json_decref(mine);
+	}
 	/* The network has both: small cells and large ones. */
 	assert_true(hidden > 20);
 	assert_true(secondary > 0);
