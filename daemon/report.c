@@ -1373,15 +1373,16 @@ static bool row_is_whole(Ipsnet__V1__ReportFigures *f)
 	return f->key != NULL && f->label != NULL;
 }
 
-/* Of counts that add up to a shown total, one suppressed count alone could
- * be worked out by subtraction: then the smallest shown one is suppressed
- * too. Returns whether it suppressed anything. */
+/* Of counts that add up to a total, one suppressed count alone could be
+ * worked out: a part by subtraction from a shown total, a total (hidden to
+ * protect another count) by adding up its parts. Then the smallest shown
+ * part is suppressed too. Returns whether it suppressed anything. */
 static bool protect(Ipsnet__V1__ReportCount *total,
 		    Ipsnet__V1__ReportCount *const *parts, size_t n)
 {
-	if (total == NULL || total->suppressed)
+	if (total == NULL)
 		return false;
-	size_t hidden = 0;
+	size_t hidden = total->suppressed;
 	Ipsnet__V1__ReportCount *smallest = NULL;
 	for (size_t i = 0; i < n; i++) {
 		if (parts[i]->suppressed)

@@ -835,6 +835,42 @@ static void test_funder_rows_hide_what_their_kind_total_would_tell(void **state)
 	}
 }
 
+/* A total hidden to protect a small count is no use when its parts are all
+ * shown: they add up to it. The OTHER row of the funder breakdown is the
+ * scope's funded-by-another-funder count, one number in two places. */
+static void test_a_hidden_total_is_not_the_sum_of_shown_parts(void **state)
+{
+	struct fixture *f = *state;
+	f->settings.small_count_threshold = 5;
+	network(f);
+	org(f, "gm0599", "MUNICIPALITY");
+	many(f, "m", "pa2", 10, "gm0363");
+	many(f, "u", "pb1", 3, "uwv");
+	many(f, "o", "pb1", 6, NULL);
+	for (int i = 0; i < 6; i++) { /* approved, by a funder outside */
+		char t[32];
+		snprintf(t, sizeof(t), "t-o-%d", i);
+		funding(f, t, NULL, 2, "2024-03-05");
+	}
+	many(f, "n", "pa2", 8, NULL);
+	const Ipsnet__V1__Report *r = report(
+	    f,
+	    &(struct ask){.periods = {"2024"}, .region = 7, .by = {BY_FUNDER}});
+	const Ipsnet__V1__ReportPeriodResult *p = r->periods[0];
+	const Ipsnet__V1__ReportFigures *s = p->scope;
+	assert_int_equal(shown(s->enrolled), 27);
+	assert_int_equal(shown(s->funded_uwv), -1); /* 3 */
+	/* The scope's "other" is hidden so that 27 - 10 - 8 does not give
+	 * UWV's 3 away; the OTHER row must not show it instead. */
+	long other = shown(s->funded_other);
+	if (other < 0)
+		other = shown(row(p, BY_FUNDER, "OTHER")->enrolled);
+	long m = shown(s->funded_municipality), n = shown(s->unfunded);
+	if (other >= 0 && m >= 0 && n >= 0)
+		fail_msg("UWV's hidden count is 27 - %ld - %ld - %ld = %ld", m,
+			 other, n, 27 - m - other - n);
+}
+
 static void test_threshold_zero_shows_every_count(void **state)
 {
 	struct fixture *f = *state;
@@ -1124,6 +1160,7 @@ int main(void)
 	    T(test_one_suppressed_cell_in_a_breakdown_takes_a_second),
 	    T(test_programs_of_a_region_hide_what_its_row_would_tell),
 	    T(test_funder_rows_hide_what_their_kind_total_would_tell),
+	    T(test_a_hidden_total_is_not_the_sum_of_shown_parts),
 	    T(test_threshold_zero_shows_every_count),
 	    T(test_quality_counts_what_bends_a_figure),
 	    T(test_fidelity_takes_the_latest_review_up_to_the_period),
