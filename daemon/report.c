@@ -1309,6 +1309,10 @@ struct builder {
 	struct layout L;
 	uint32_t threshold;
 	bool network;
+	/* Per metric: 0 in NETWORK's national figure of the period being
+	 * built, which is exact, so 0 in every cell, and the reader knows
+	 * it: such hidden zeros protect nothing. */
+	bool known_zero[N_METRICS];
 };
 
 static Ipsnet__V1__ReportCount *count_msg(struct builder *b, uint64_t n,
@@ -1397,12 +1401,15 @@ static bool protect(Ipsnet__V1__ReportCount *total,
 	return true;
 }
 
-static bool protect_funding(Ipsnet__V1__ReportFigures *f)
+static bool protect_funding(const struct builder *b,
+			    Ipsnet__V1__ReportFigures *f)
 {
 	Ipsnet__V1__ReportCount *parts[N_FUND_TYPES];
+	size_t n = 0;
 	for (int ft = 0; ft < N_FUND_TYPES; ft++)
-		parts[ft] = *metric_slot(f, M_FUNDED + ft);
-	return protect(f->enrolled, parts, N_FUND_TYPES);
+		if (!b->known_zero[M_FUNDED + ft])
+			parts[n++] = *metric_slot(f, M_FUNDED + ft);
+	return protect(f->enrolled, parts, n);
 }
 
 /* Rows of a breakdown add up to their parent, metric by metric. A region
@@ -1420,6 +1427,8 @@ static bool protect_group(struct builder *b, Ipsnet__V1__ReportFigures *parent,
 		return false;
 	for (int k = 0; k < N_METRICS; k++) {
 		size_t n = 0;
+		if (b->known_zero[k])
+			continue;
 		for (size_t i = 0; i < g->n_rows; i++)
 			if (g->by !=
 				IPSNET__V1__REPORT_GROUPING__REPORT_BY_REGION ||
@@ -1460,6 +1469,8 @@ static bool protect_funders(struct builder *b,
 		return false;
 	for (int ft = 0; ft < N_FUND_TYPES; ft++) {
 		size_t n = 0;
+		if (b->known_zero[M_FUNDED + ft])
+			continue;
 		for (size_t i = 0; i < g->n_rows; i++)
 			if (funder_row_type(b, g->rows[i]) == ft)
 				parts[n++] = g->rows[i]->enrolled;
@@ -1500,6 +1511,8 @@ static bool protect_regions(struct builder *b, Ipsnet__V1__ReportGroup *regions,
 		uint32_t r = (uint32_t)strtoul(region->key, NULL, 10);
 		for (int k = 0; k < N_METRICS; k++) {
 			size_t n = 0;
+			if (b->known_zero[k])
+				continue;
 			for (size_t j = 0; j < programs->n_rows; j++) {
 				int64_t pi = idmap_find(&b->m->programs,
 							programs->rows[j]->key);
@@ -1792,13 +1805,13 @@ static void protect_and_finish(struct builder *b,
 	do {
 		changed = false;
 		changed |= protect_regions(b, regions, programs);
-		changed |= protect_funding(pr->scope);
+		changed |= protect_funding(b, pr->scope);
 		if (pr->national != NULL)
-			changed |= protect_funding(pr->national);
+			changed |= protect_funding(b, pr->national);
 		for (size_t i = 0; i < pr->n_groups; i++) {
 			Ipsnet__V1__ReportGroup *g = pr->groups[i];
 			for (size_t k = 0; k < g->n_rows; k++)
-				changed |= protect_funding(g->rows[k]);
+				changed |= protect_funding(b, g->rows[k]);
 			changed |= protect_group(b, pr->scope, g);
 			if (g->by ==
 			    IPSNET__V1__REPORT_GROUPING__REPORT_BY_FUNDER)
@@ -1816,7 +1829,7 @@ static void protect_and_finish(struct builder *b,
 static void protect_and_finish_row(struct builder *b,
 				   Ipsnet__V1__ReportFigures *f)
 {
-	while (protect_funding(f))
+	while (protect_funding(b, f))
 		;
 	finish_row(b, f);
 }
@@ -1913,6 +1926,13 @@ static int pack_answer(Ipsnet__V1__Report *r, uint8_t **out, size_t *out_len)
 	return 0;
 }
 
+static void note_known_zeros(struct builder *b, const struct pass *ps)
+{
+	for (int k = 0; k < N_METRICS; k++)
+		b->known_zero[k] =
+		    b->network && ps->cells[b->L.national].n[k] == 0;
+}
+
 static int build_report(struct builder *b, struct model *m,
 			Ipsnet__V1__Report *r)
 {
@@ -1961,6 +1981,7 @@ static int build_report(struct builder *b, struct model *m,
 		pp->to = (char *)p->to_text;
 		pr->period = pp;
 		count_period(m, L, p, &ps);
+		note_known_zeros(b, &ps);
 		pr->scope = q->national_scope
 				? national_row(b, &ps, "national", "national")
 				: scope_row(b, &ps, "scope", scope);
@@ -1998,6 +2019,7 @@ static int build_report(struct builder *b, struct model *m,
 			    parse_day((const unsigned char *)to), key, from,
 			    to};
 			count_period(m, L, &p, &ps);
+			note_known_zeros(b, &ps);
 			Ipsnet__V1__ReportFigures *f =
 			    q->national_scope ? national_row(b, &ps, key, key)
 					      : scope_row(b, &ps, key, key);

@@ -871,6 +871,35 @@ static void test_a_hidden_total_is_not_the_sum_of_shown_parts(void **state)
 			 other, n, 27 - m - other - n);
 }
 
+/* A funding type nobody has in the nation is 0 in every cell, and
+ * NETWORK's national figure, which is exact, says so: its hidden zeros
+ * protect nothing. */
+static void test_a_type_empty_in_the_nation_protects_nothing(void **state)
+{
+	struct fixture *f = *state;
+	f->settings.small_count_threshold = 5;
+	network(f);
+	many(f, "m", "pb1", 12, "gm0363");
+	many(f, "u", "pb1", 3, "uwv");
+	many(f, "n", "pb1", 5, NULL);
+	many(f, "a", "pa1", 30, "gm0363");
+	many(f, "b", "pa1", 6, "uwv");
+	many(f, "c", "pa1", 7, NULL);
+	const Ipsnet__V1__Report *r =
+	    report(f, &(struct ask){.periods = {"2024"}, .by = {BY_REGION}});
+	const Ipsnet__V1__ReportPeriodResult *p = r->periods[0];
+	assert_int_equal(shown(p->scope->funded_other), 0);
+	const Ipsnet__V1__ReportFigures *r7 = row(p, BY_REGION, "7");
+	assert_int_equal(shown(r7->funded_uwv), -1); /* 3 */
+	/* Other is 0 here as in the nation: 20 - 12 - 5 - 0 would be
+	 * UWV's 3. */
+	long e = shown(r7->enrolled), m = shown(r7->funded_municipality),
+	     n = shown(r7->unfunded);
+	if (e >= 0 && m >= 0 && n >= 0)
+		fail_msg("region 7's UWV count is %ld - %ld - %ld - 0 = %ld", e,
+			 m, n, e - m - n);
+}
+
 static void test_threshold_zero_shows_every_count(void **state)
 {
 	struct fixture *f = *state;
@@ -1161,6 +1190,7 @@ int main(void)
 	    T(test_programs_of_a_region_hide_what_its_row_would_tell),
 	    T(test_funder_rows_hide_what_their_kind_total_would_tell),
 	    T(test_a_hidden_total_is_not_the_sum_of_shown_parts),
+	    T(test_a_type_empty_in_the_nation_protects_nothing),
 	    T(test_threshold_zero_shows_every_count),
 	    T(test_quality_counts_what_bends_a_figure),
 	    T(test_fidelity_takes_the_latest_review_up_to_the_period),
