@@ -17,8 +17,8 @@
  * (unit tests, the benchmark); gen_drive (report_gen_drive.c) sends every
  * change to a running ipsnetd through libipsnet, as the organisations
  * would. In drive mode the generator keeps to what the daemon accepts
- * (gen_options.daemon): no funder OTHER is ever approved (nobody may), and
- * decisions are dated the day they are sent. */
+ * (gen_options.daemon): a request to OTHER is decided by the GGZ that asked
+ * for it, and decisions are dated the day they are sent. */
 #ifndef IPSNET_REPORT_GEN_H
 #define IPSNET_REPORT_GEN_H
 
