@@ -755,8 +755,8 @@ static json_t *json_figures(const struct out *o,
 {
 	char buf[32];
 	json_t *j = json_object();
-	json_object_set_new(j, "key", json_string(f->key));
-	json_object_set_new(j, "label", json_string(f->label));
+	json_object_set_new(j, "key", fmt_json_str(f->key));
+	json_object_set_new(j, "label", fmt_json_str(f->label));
 	json_object_set_new(j, "enrolled", json_count(o, f->enrolled));
 	json_object_set_new(j, "started", json_count(o, f->started));
 	json_object_set_new(j, "employed", json_count(o, f->employed));

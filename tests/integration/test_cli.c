@@ -1004,6 +1004,15 @@ static void test_json_keeps_keys_whose_text_is_not_utf8(void **state)
 			    "ips-latin1");
 	assert_string_equal(jstr(json_array_get(programs, 0), "name"),
 			    "Caf? team");
+	/* The program's row of the breakdown names it too. */
+	j = run_json(fx, EXIT_OK, "network", "report", "--year", "2025", "--by",
+		     "program", "--json", NULL);
+	json_t *rows = json_object_get(
+	    json_array_get(json_object_get(j, "periods"), 0), "by_program");
+	assert_int_equal(json_array_size(rows), 1);
+	assert_string_equal(jstr(json_array_get(rows, 0), "key"), "ips-latin1");
+	assert_string_equal(jstr(json_array_get(rows, 0), "label"),
+			    "Caf? team");
 }
 
 /* The report's table of programs shows each name in a column 30
