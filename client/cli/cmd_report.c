@@ -877,14 +877,31 @@ static json_t *json_report(const struct out *o, const Ipsnet__V1__Report *r)
 
 /* ---- CSV: one value a line, for a spreadsheet's pivot table ------------- */
 
+/* Whether a spreadsheet would take field s for a formula: text that begins
+ * with = + - @ or a tab or carriage return (a number such as -1 is not).
+ * A GGZ names its own programs, and NETWORK opens the file. */
+static bool csv_formula(const char *s)
+{
+	if (s[0] == '\0' || strchr("=+-@\t\r", s[0]) == NULL)
+		return false;
+	if (s[0] != '-')
+		return true;
+	char *end;
+	(void)strtod(s, &end);
+	return end == s || *end != '\0';
+}
+
 static void csv_field(FILE *f, const char *s)
 {
-	bool quote = strpbrk(s, ",\"\n\r") != NULL;
+	bool formula = csv_formula(s);
+	bool quote = formula || strpbrk(s, ",\"\n\r") != NULL;
 	if (!quote) {
 		fputs(s, f);
 		return;
 	}
 	fputc('"', f);
+	if (formula)
+		fputc('\'', f); /* shown as the text it is */
 	for (; *s; s++) {
 		if (*s == '"')
 			fputc('"', f);

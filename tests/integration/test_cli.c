@@ -1037,6 +1037,25 @@ test_report_table_cuts_names_at_characters_and_hides_controls(void **state)
 	assert_out(fx, "Zorggroep Noord-Brabant en Li\xc3\xab      5 ");
 }
 
+/* A program's name that a spreadsheet would run as a formula reaches the
+ * CSV as text: NETWORK opens the file, and any GGZ names its programs. */
+static void test_report_csv_keeps_formulas_as_text(void **state)
+{
+	struct fx *fx = *state;
+	run(fx, EXIT_OK, "network", "program", "put", "ips-formula", "--owner",
+	    "ggz-test", "--name", "=HYPERLINK(\"x\";\"y\")", "--region", "7",
+	    "--specialists", "2", NULL);
+	run(fx, EXIT_OK, "network", "program", "put", "ips-minus", "--owner",
+	    "ggz-test", "--name", "-1 team", "--region", "7", "--specialists",
+	    "2", NULL);
+	run(fx, EXIT_OK, "network", "report", "--year", "2025", "--by",
+	    "program", "--format", "csv", NULL);
+	assert_out(fx, ",ips-formula,\"'=HYPERLINK(\"\"x\"\";\"\"y\"\")\",");
+	assert_out(fx, ",ips-minus,\"'-1 team\",");
+	assert_null(strstr(fx->r.out, ",=HYPERLINK"));
+	assert_null(strstr(fx->r.out, ",-1 team"));
+}
+
 static void test_every_verb_has_help(void **state)
 {
 	struct fx *fx = *state;
@@ -1514,6 +1533,8 @@ int main(void)
 		test_json_keeps_keys_whose_text_is_not_utf8, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_without_user_the_account_is_the_user, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_report_csv_keeps_formulas_as_text, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_report_table_cuts_names_at_characters_and_hides_controls,
 		setup, teardown),
