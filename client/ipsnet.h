@@ -163,7 +163,9 @@ int ipsnet_client_call(struct ipsnet_client *c, Ipsnet__V1__Envelope *req,
 void ipsnet_client_close(struct ipsnet_client *c);
 
 /* Subscribes and waits for the answer; *head gets the journal head. The
- * callbacks then run inside ipsnet_client_run. */
+ * callbacks then run inside ipsnet_client_run. After IPSNET_ETIMEOUT the
+ * connection is closed, as after a call that timed out: the answer may
+ * still come, and no later call may take it for its own. */
 int ipsnet_client_subscribe(struct ipsnet_client *c, uint64_t since_seq,
 			    const char *const *kinds, size_t n_kinds,
 			    const struct ipsnet_subscription_callbacks *cb,

@@ -214,6 +214,12 @@ int ipsnet_client_subscribe(struct ipsnet_client *cl, uint64_t since_seq,
 		return rv;
 	}
 	wait_done(cl);
+	if (cl->status == IPSNET_ETIMEOUT && cl->conn != NULL) {
+		/* The answer may still come, and would be taken for the
+		 * answer to the next call: as in ipsnet_client_call, this
+		 * connection is not to be trusted with more requests. */
+		ipsnet_close(cl->conn);
+	}
 	if (cl->status != 0) {
 		snprintf(err, errlen, "%s",
 			 cl->message[0] != '\0' ? cl->message

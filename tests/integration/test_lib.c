@@ -1,0 +1,337 @@
+/* libipsnet against servers that misbehave or stall (client/ipsnet.h is
+ * the contract).
+ *
+ * The misbehaving server is a fake one in this file: ipsnetd's own TLS
+ * context and framed stream (common/tls.c, common/stream.c) on 127.0.0.1
+ * with the certificates of h_make_certs, answering Hello and then doing
+ * what the test scripts. It runs on the test's loop for the asynchronous
+ * API, and on a thread of its own for the synchronous one (whose loop is
+ * private to the library). */
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <uv.h>
+
+#include "alloc.h"
+#include "harness.h"
+#include "ipsnet.h"
+#include "stream.h"
+#include "tls.h"
+#include "util.h"
+
+#define BODY(name) IPSNET__V1__ENVELOPE__BODY_##name
+
+/* The library's deadline in these tests, and how long a test waits for
+ * what must follow it. */
+#define TIMEOUT_MS 300
+#define WAIT_MS 5000
+
+static const char *certs;
+
+/* ---- the fake server --------------------------------------------------- */
+
+struct fake;
+/* A request after Hello, decoded; the fake frees it. */
+typedef void (*fake_request_fn)(struct fake *f,
+				const Ipsnet__V1__Envelope *req);
+
+struct fake {
+	uv_loop_t *loop;
+	uv_tcp_t listener;
+	SSL_CTX *ctx;
+	int port;
+	struct ipsnet_stream stream; /* its one connection */
+	bool accepted;
+	bool closed; /* the connection's handle is closed */
+	bool listener_closed;
+	bool pause_after_hello; /* reads nothing after Hello */
+	fake_request_fn on_request;
+	uint64_t held_id; /* a request whose answer is held back */
+	/* on a thread of its own */
+	uv_loop_t own_loop;
+	uv_async_t wake;
+	uv_thread_t thread;
+};
+
+static void fake_send(struct fake *f, Ipsnet__V1__Envelope *env)
+{
+	Ipsnet__V1__Status st = IPSNET__V1__STATUS__INIT;
+	if (env->status == NULL)
+		env->status = &st;
+	assert_int_equal(stream_send_envelope(&f->stream, env), 0);
+}
+
+static void fake_hello_ok(struct fake *f, uint64_t id)
+{
+	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__HelloOk ok = IPSNET__V1__HELLO_OK__INIT;
+	ok.organisation_id = "ggz-test";
+	ok.organisation_kind = IPSNET__V1__ORG_KIND__GGZ;
+	ok.organisation_name = "fake";
+	ok.server_version = "fake";
+	ok.protocol_version = IPSNET_PROTOCOL_VERSION;
+	env.request_id = id;
+	env.body_case = BODY(HELLO_OK);
+	env.hello_ok = &ok;
+	fake_send(f, &env);
+}
+
+static int fake_on_frame(struct ipsnet_stream *s, const uint8_t *body,
+			 size_t len)
+{
+	struct fake *f = s->data;
+	Ipsnet__V1__Envelope *req =
+	    ipsnet__v1__envelope__unpack(&ipsnet_protobuf_allocator, len, body);
+	if (req == NULL)
+		return IPSNET_EDECODE;
+	if (req->body_case == BODY(HELLO)) {
+		fake_hello_ok(f, req->request_id);
+		if (f->pause_after_hello)
+			stream_pause(s);
+	} else if (f->on_request != NULL) {
+		f->on_request(f, req);
+	}
+	ipsnet__v1__envelope__free_unpacked(req, &ipsnet_protobuf_allocator);
+	return 0;
+}
+
+static void fake_on_close(struct ipsnet_stream *s)
+{
+	struct fake *f = s->data;
+	f->closed = true;
+}
+
+static const struct stream_callbacks fake_stream_cb = {
+    .on_frame = fake_on_frame,
+    .on_close = fake_on_close,
+};
+
+static void fake_on_connection(uv_stream_t *server, int status)
+{
+	struct fake *f =
+	    container_of((uv_tcp_t *)server, struct fake, listener);
+	assert_int_equal(status, 0);
+	assert_false(f->accepted); /* one connection a test */
+	f->accepted = true;
+	assert_int_equal(stream_accept(&f->stream, f->loop, server, f->ctx,
+				       64u * 1024 * 1024, &fake_stream_cb, f),
+			 0);
+}
+
+/* Listens on 127.0.0.1 (f->port) on loop. */
+static void fake_start(struct fake *f, uv_loop_t *loop)
+{
+	char server_crt[PATH_MAX], server_key[PATH_MAX], ca[PATH_MAX];
+	char err[256];
+	snprintf(ca, sizeof(ca), "%s/ca.crt", certs);
+	snprintf(server_crt, sizeof(server_crt), "%s/server.crt", certs);
+	snprintf(server_key, sizeof(server_key), "%s/server.key", certs);
+	struct tls_ctx_opts t = {
+	    .server = true, .ca = ca, .cert = server_crt, .key = server_key};
+	if (tls_ctx_new(&f->ctx, &t, err, sizeof(err)) != 0)
+		fail_msg("fake server: %s", err);
+	f->loop = loop;
+	struct sockaddr_in addr;
+	struct sockaddr_storage bound;
+	int len = sizeof(bound);
+	assert_int_equal(uv_ip4_addr("127.0.0.1", 0, &addr), 0);
+	assert_int_equal(uv_tcp_init(loop, &f->listener), 0);
+	assert_int_equal(
+	    uv_tcp_bind(&f->listener, (const struct sockaddr *)&addr, 0), 0);
+	assert_int_equal(
+	    uv_listen((uv_stream_t *)&f->listener, 4, fake_on_connection), 0);
+	assert_int_equal(
+	    uv_tcp_getsockname(&f->listener, (struct sockaddr *)&bound, &len),
+	    0);
+	f->port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
+}
+
+static void fake_listener_closed(uv_handle_t *h)
+{
+	struct fake *f = container_of((uv_tcp_t *)h, struct fake, listener);
+	f->listener_closed = true;
+}
+
+/* Cuts the connection (no close_notify) and stops listening; the handles
+ * close on the loop's next turns. */
+static void fake_stop(struct fake *f)
+{
+	if (f->accepted && !f->closed)
+		stream_abort(&f->stream, IPSNET_ECLOSED, "the test is over");
+	if (!uv_is_closing((uv_handle_t *)&f->listener))
+		uv_close((uv_handle_t *)&f->listener, fake_listener_closed);
+}
+
+static bool fake_done(const struct fake *f)
+{
+	return f->listener_closed && (!f->accepted || f->closed);
+}
+
+static void fake_free(struct fake *f)
+{
+	SSL_CTX_free(f->ctx);
+}
+
+static void fake_woken(uv_async_t *a)
+{
+	struct fake *f = container_of(a, struct fake, wake);
+	fake_stop(f);
+	uv_close((uv_handle_t *)&f->wake, NULL);
+}
+
+static void fake_thread(void *arg)
+{
+	struct fake *f = arg;
+	uv_run(&f->own_loop, UV_RUN_DEFAULT);
+}
+
+/* The fake on a thread and loop of its own, for the synchronous API. */
+static void fake_start_thread(struct fake *f)
+{
+	assert_int_equal(uv_loop_init(&f->own_loop), 0);
+	fake_start(f, &f->own_loop);
+	assert_int_equal(uv_async_init(&f->own_loop, &f->wake, fake_woken), 0);
+	assert_int_equal(uv_thread_create(&f->thread, fake_thread, f), 0);
+}
+
+static void fake_stop_thread(struct fake *f)
+{
+	uv_async_send(&f->wake);
+	uv_thread_join(&f->thread);
+	assert_true(fake_done(f));
+	assert_int_equal(uv_loop_close(&f->own_loop), 0);
+	fake_free(f);
+}
+
+/* ---- the library's side ------------------------------------------------ */
+
+static struct ipsnet_options options(char *server, size_t cap, char *ca,
+				     char *cert, char *key, int port)
+{
+	snprintf(server, cap, "127.0.0.1:%d", port);
+	snprintf(ca, PATH_MAX, "%s/ca.crt", certs);
+	snprintf(cert, PATH_MAX, "%s/ggz-test.crt", certs);
+	snprintf(key, PATH_MAX, "%s/ggz-test.key", certs);
+	struct ipsnet_options o = {
+	    .server = server,
+	    .ca = ca,
+	    .cert = cert,
+	    .key = key,
+	    .user = "lib.tester",
+	    .timeout_ms = TIMEOUT_MS,
+	};
+	return o;
+}
+
+/* ---- the synchronous client -------------------------------------------- */
+
+/* Holds the answer to Subscribe back and sends it when the next request
+ * comes, whose own answer then comes only with the one after (a server
+ * that runs behind). */
+static void late_subscribed(struct fake *f, const Ipsnet__V1__Envelope *req)
+{
+	if (req->body_case == BODY(SUBSCRIBE)) {
+		f->held_id = req->request_id;
+		return;
+	}
+	if (f->held_id != 0) {
+		Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
+		Ipsnet__V1__Subscribed sd = IPSNET__V1__SUBSCRIBED__INIT;
+		env.request_id = f->held_id;
+		env.body_case = BODY(SUBSCRIBED);
+		env.subscribed = &sd;
+		fake_send(f, &env);
+		f->held_id = 0;
+		return;
+	}
+	if (req->body_case == BODY(PING)) {
+		Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
+		Ipsnet__V1__Pong pong = IPSNET__V1__PONG__INIT;
+		pong.client_time_us = req->ping->client_time_us;
+		env.request_id = req->request_id;
+		env.body_case = BODY(PONG);
+		env.pong = &pong;
+		fake_send(f, &env);
+	}
+}
+
+static void ignore_event(struct ipsnet_conn *c, const Ipsnet__V1__Event *ev,
+			 void *arg)
+{
+}
+
+/* ipsnet_client_subscribe gave up waiting (IPSNET_ETIMEOUT); when the
+ * answer comes after all, it must not be taken for the answer to the
+ * next call: ipsnet_client_call returned 0 with *resp NULL, and a caller
+ * that trusts 0 reads through NULL. */
+static void test_a_late_subscribed_does_not_answer_the_next_call(void **state)
+{
+	struct fake f = {.on_request = late_subscribed};
+	struct ipsnet_client *cl = NULL;
+	Ipsnet__V1__Envelope *resp = NULL;
+	char server[64], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], err[256];
+	const struct ipsnet_subscription_callbacks sub = {.on_event =
+							      ignore_event};
+
+	fake_start_thread(&f);
+	struct ipsnet_options o =
+	    options(server, sizeof(server), ca, cert, key, f.port);
+	if (ipsnet_client_open(&cl, &o, err, sizeof(err)) != 0)
+		fail_msg("cannot open: %s", err);
+	assert_int_equal(ipsnet_client_subscribe(cl, 0, NULL, 0, &sub, NULL,
+						 NULL, err, sizeof(err)),
+			 IPSNET_ETIMEOUT);
+
+	Ipsnet__V1__Ping ping = IPSNET__V1__PING__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	ping.client_time_us = 42;
+	e.body_case = BODY(PING);
+	e.ping = &ping;
+	int rv = ipsnet_client_call(cl, &e, &resp, err, sizeof(err));
+	bool pong = rv == 0 && resp != NULL && resp->body_case == BODY(PONG);
+	const char *got = resp == NULL ? "NULL" : "not a Pong";
+	ipsnet_envelope_free(resp);
+	ipsnet_client_close(cl);
+	fake_stop_thread(&f);
+
+	if (rv == 0 && !pong)
+		fail_msg("ipsnet_client_call returned 0 without its answer "
+			 "(resp %s)",
+			 got);
+}
+
+/* ---- group ------------------------------------------------------------- */
+
+static int group_setup(void **state)
+{
+	h_init();
+	certs = h_tmpdir();
+	if (certs == NULL || h_make_certs(certs) != 0)
+		return -1;
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	h_cleanup();
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(
+		test_a_late_subscribed_does_not_answer_the_next_call),
+	};
+
+	return cmocka_run_group_tests_name("integration lib", tests,
+					   group_setup, group_teardown);
+}
