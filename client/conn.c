@@ -142,6 +142,26 @@ static void timer_closed(uv_handle_t *h)
 	finish(c);
 }
 
+static void close_timer(struct ipsnet_conn *c)
+{
+	if (c->timer_open && !uv_is_closing((uv_handle_t *)&c->timer))
+		uv_close((uv_handle_t *)&c->timer, timer_closed);
+}
+
+/* A graceful close waits until the queued writes have gone out: from a
+ * server that takes no more bytes, never. It gets timeout_ms, then the
+ * connection is cut. */
+static void close_deadline(uv_timer_t *t)
+{
+	struct ipsnet_conn *c = container_of(t, struct ipsnet_conn, timer);
+	char msg[160];
+	snprintf(msg, sizeof(msg),
+		 "the server at %s:%s took nothing more within %u ms; the "
+		 "connection was cut before all was sent",
+		 c->host, c->port, c->timeout_ms);
+	stream_abort(&c->stream, IPSNET_ETIMEOUT, msg);
+}
+
 static void begin_close(struct ipsnet_conn *c, int status, const char *msg)
 {
 	set_status(c, status, msg);
@@ -150,10 +170,14 @@ static void begin_close(struct ipsnet_conn *c, int status, const char *msg)
 	c->state = C_CLOSING;
 	if (c->resolving)
 		uv_cancel((uv_req_t *)&c->gai);
-	if (c->timer_open && !uv_is_closing((uv_handle_t *)&c->timer))
-		uv_close((uv_handle_t *)&c->timer, timer_closed);
-	if (c->stream_started)
+	if (c->stream_started) {
 		stream_close(&c->stream, status, msg);
+		if (c->timer_open)
+			uv_timer_start(&c->timer, close_deadline, c->timeout_ms,
+				       0);
+	} else {
+		close_timer(c);
+	}
 	finish(c);
 }
 
@@ -192,6 +216,7 @@ static void on_stream_close(struct ipsnet_stream *s)
 	if (c->status == 0 && !(c->state == C_CLOSING && s->error == 0))
 		explain_stream_failure(c);
 	c->stream_started = false;
+	close_timer(c);
 	if (c->state != C_CLOSING)
 		begin_close(c, c->status, c->message);
 	else

@@ -113,7 +113,9 @@ int ipsnet_request(struct ipsnet_conn *c, Ipsnet__V1__Envelope *req,
 		   ipsnet_response_cb cb, void *arg);
 
 /* Closes gracefully (close_notify). Pending requests get IPSNET_ECLOSED;
- * on_closed follows. */
+ * on_closed follows. A server that takes none of what is still queued
+ * for it within timeout_ms is cut off: the pending requests and on_closed
+ * then have IPSNET_ETIMEOUT. */
 void ipsnet_close(struct ipsnet_conn *c);
 
 /* ---- subscriptions (asynchronous) -------------------------------------- */

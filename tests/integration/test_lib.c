@@ -231,6 +231,89 @@ static struct ipsnet_options options(char *server, size_t cap, char *ca,
 	return o;
 }
 
+/* What an asynchronous connection's callbacks saw. */
+struct seen {
+	bool ready, closed;
+	int ready_status, closed_status;
+	int responses; /* response callbacks */
+	bool response_after_close;
+	int response_status;
+};
+
+static void seen_ready(struct ipsnet_conn *c, int status, const char *message,
+		       void *arg)
+{
+	struct seen *s = arg;
+	s->ready = true;
+	s->ready_status = status;
+}
+
+static void seen_closed(struct ipsnet_conn *c, int status, const char *message,
+			void *arg)
+{
+	struct seen *s = arg;
+	s->closed = true;
+	s->closed_status = status;
+}
+
+static void seen_response(struct ipsnet_conn *c, int status,
+			  const char *message, const Ipsnet__V1__Envelope *resp,
+			  void *arg)
+{
+	struct seen *s = arg;
+	s->responses++;
+	s->response_status = status;
+	if (s->closed)
+		s->response_after_close = true;
+}
+
+static const struct ipsnet_callbacks seen_cb = {
+    .on_ready = seen_ready,
+    .on_closed = seen_closed,
+};
+
+static void deadline_passed(uv_timer_t *t)
+{
+	*(bool *)t->data = true;
+}
+
+/* Runs loop until done(arg) holds or ms pass; whether it held. */
+static bool run_until(uv_loop_t *loop, bool (*done)(const void *),
+		      const void *arg, int ms)
+{
+	uv_timer_t timer;
+	bool passed = false;
+	uv_timer_init(loop, &timer);
+	timer.data = &passed;
+	uv_timer_start(&timer, deadline_passed, (uint64_t)ms, 0);
+	while (!done(arg) && !passed)
+		uv_run(loop, UV_RUN_ONCE);
+	uv_close((uv_handle_t *)&timer, NULL);
+	uv_run(loop, UV_RUN_NOWAIT);
+	return done(arg);
+}
+
+static bool is_ready(const void *arg)
+{
+	return ((const struct seen *)arg)->ready;
+}
+
+static bool is_closed(const void *arg)
+{
+	return ((const struct seen *)arg)->closed;
+}
+
+struct both {
+	const struct seen *seen;
+	const struct fake *fake;
+};
+
+static bool both_done(const void *arg)
+{
+	const struct both *b = arg;
+	return b->seen->closed && fake_done(b->fake);
+}
+
 /* ---- the synchronous client -------------------------------------------- */
 
 /* Holds the answer to Subscribe back and sends it when the next request
@@ -308,6 +391,64 @@ static void test_a_late_subscribed_does_not_answer_the_next_call(void **state)
 			 got);
 }
 
+/* ---- closing ----------------------------------------------------------- */
+
+/* A server that takes no more bytes (hung, or its host swapped out) while
+ * a large request waits to be written: ipsnet_close must still end the
+ * connection, within timeout_ms, and the request's callback must come
+ * before on_closed, both saying why. A graceful close waits for the
+ * queued writes to go out, which here is never. */
+static void test_close_ends_even_when_the_server_reads_nothing(void **state)
+{
+	uv_loop_t loop;
+	struct fake f = {.pause_after_hello = true};
+	struct seen s = {0};
+	struct ipsnet_conn *c;
+	char server[64], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], err[256];
+
+	assert_int_equal(uv_loop_init(&loop), 0);
+	fake_start(&f, &loop);
+	struct ipsnet_options o =
+	    options(server, sizeof(server), ca, cert, key, f.port);
+	assert_int_equal(
+	    ipsnet_connect(&loop, &o, &seen_cb, &s, &c, err, sizeof(err)), 0);
+	assert_true(run_until(&loop, is_ready, &s, WAIT_MS));
+	assert_int_equal(s.ready_status, 0);
+
+	/* More than the kernel's buffers on both ends hold. */
+	size_t n = 32u * 1024 * 1024;
+	char *name = malloc(n + 1);
+	assert_non_null(name);
+	memset(name, 'x', n);
+	name[n] = '\0';
+	Ipsnet__V1__RegisterClient m = IPSNET__V1__REGISTER_CLIENT__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	m.name = name;
+	e.body_case = BODY(REGISTER_CLIENT);
+	e.register_client = &m;
+	assert_int_equal(ipsnet_request(c, &e, seen_response, &s), 0);
+	free(name);
+
+	ipsnet_close(c);
+	bool closed = run_until(&loop, is_closed, &s, 10 * TIMEOUT_MS);
+
+	/* Unstick the connection either way, so the test ends clean. */
+	fake_stop(&f);
+	struct both b = {&s, &f};
+	assert_true(run_until(&loop, both_done, &b, WAIT_MS));
+	fake_free(&f);
+	assert_int_equal(uv_loop_close(&loop), 0);
+
+	if (!closed)
+		fail_msg("ipsnet_close did not end the connection within %d "
+			 "ms while the server read nothing",
+			 10 * TIMEOUT_MS);
+	assert_int_equal(s.closed_status, IPSNET_ETIMEOUT);
+	assert_int_equal(s.responses, 1);
+	assert_false(s.response_after_close);
+	assert_int_equal(s.response_status, IPSNET_ETIMEOUT);
+}
+
 /* ---- group ------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -330,6 +471,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(
 		test_a_late_subscribed_does_not_answer_the_next_call),
+	    cmocka_unit_test(
+		test_close_ends_even_when_the_server_reads_nothing),
 	};
 
 	return cmocka_run_group_tests_name("integration lib", tests,
