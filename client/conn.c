@@ -26,6 +26,10 @@ struct pending {
 	uint64_t id;
 	ipsnet_response_cb cb;
 	void *arg;
+	/* A Subscribe's callbacks, which take over when it is answered
+	 * Subscribed (sub_cb.on_event is NULL for any other request). */
+	struct ipsnet_subscription_callbacks sub_cb;
+	void *sub_arg;
 	struct pending *next;
 };
 
@@ -50,6 +54,7 @@ struct ipsnet_conn {
 	uint32_t timeout_ms;
 	uint64_t next_id;
 	struct pending *pending, *pending_tail;
+	/* the subscription's, from its Subscribed answer on */
 	struct ipsnet_subscription_callbacks sub_cb;
 	void *sub_arg;
 	Ipsnet__V1__Envelope *hello; /* the HelloOk response */
@@ -333,6 +338,12 @@ static int on_frame(struct ipsnet_stream *s, const uint8_t *body, size_t len)
 		c->pending_tail = prev;
 	const char *m;
 	int rv = response_status(env, &m);
+	if (rv == 0 && p->sub_cb.on_event != NULL &&
+	    env->body_case == IPSNET__V1__ENVELOPE__BODY_SUBSCRIBED) {
+		/* Before on_done: events may follow the answer at once. */
+		c->sub_cb = p->sub_cb;
+		c->sub_arg = p->sub_arg;
+	}
 	p->cb(c, rv, m, env, p->arg);
 	ipsnet_free(p);
 	ipsnet_envelope_free(env);
@@ -462,19 +473,24 @@ const Ipsnet__V1__HelloOk *ipsnet_conn_hello(const struct ipsnet_conn *c)
 	return c->hello != NULL ? c->hello->hello_ok : NULL;
 }
 
-int ipsnet_request(struct ipsnet_conn *c, Ipsnet__V1__Envelope *req,
-		   ipsnet_response_cb cb, void *arg)
+static int send_request(struct ipsnet_conn *c, Ipsnet__V1__Envelope *req,
+			ipsnet_response_cb cb, void *arg,
+			const struct ipsnet_subscription_callbacks *sub_cb,
+			void *sub_arg)
 {
 	if (c->state != C_READY)
 		return IPSNET_ECLOSED;
-	struct pending *p = ipsnet_malloc(sizeof(*p));
+	struct pending *p = ipsnet_calloc(1, sizeof(*p));
 	if (p == NULL)
 		return IPSNET_ENOMEM;
 	req->request_id = ++c->next_id;
 	p->id = req->request_id;
 	p->cb = cb;
 	p->arg = arg;
-	p->next = NULL;
+	if (sub_cb != NULL) {
+		p->sub_cb = *sub_cb;
+		p->sub_arg = sub_arg;
+	}
 	int rv = stream_send_envelope(&c->stream, req);
 	if (rv != 0) {
 		ipsnet_free(p);
@@ -486,6 +502,12 @@ int ipsnet_request(struct ipsnet_conn *c, Ipsnet__V1__Envelope *req,
 		c->pending = p;
 	c->pending_tail = p;
 	return 0;
+}
+
+int ipsnet_request(struct ipsnet_conn *c, Ipsnet__V1__Envelope *req,
+		   ipsnet_response_cb cb, void *arg)
+{
+	return send_request(c, req, cb, arg, NULL, NULL);
 }
 
 int ipsnet_subscribe(struct ipsnet_conn *c, uint64_t since_seq,
@@ -502,13 +524,9 @@ int ipsnet_subscribe(struct ipsnet_conn *c, uint64_t since_seq,
 	sub.n_kinds = n_kinds;
 	req.body_case = IPSNET__V1__ENVELOPE__BODY_SUBSCRIBE;
 	req.subscribe = &sub;
-	/* Events may follow the answer at once: the callbacks go first. */
-	c->sub_cb = *cb;
-	c->sub_arg = arg;
-	int rv = ipsnet_request(c, &req, on_done, done_arg);
-	if (rv != 0)
-		memset(&c->sub_cb, 0, sizeof(c->sub_cb));
-	return rv;
+	/* The callbacks take over only when the server has said Subscribed:
+	 * a refused Subscribe leaves a running subscription's own. */
+	return send_request(c, &req, on_done, done_arg, cb, arg);
 }
 
 void ipsnet_close(struct ipsnet_conn *c)

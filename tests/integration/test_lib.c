@@ -55,6 +55,7 @@ struct fake {
 	bool pause_after_hello; /* reads nothing after Hello */
 	fake_request_fn on_request;
 	uint64_t held_id; /* a request whose answer is held back */
+	bool subscribed;
 	/* on a thread of its own */
 	uv_loop_t own_loop;
 	uv_async_t wake;
@@ -449,6 +450,126 @@ static void test_close_ends_even_when_the_server_reads_nothing(void **state)
 	assert_int_equal(s.response_status, IPSNET_ETIMEOUT);
 }
 
+/* ---- subscriptions ----------------------------------------------------- */
+
+/* The fake of a subscription: Subscribe is answered as ipsnetd answers it
+ * (a second one on the connection is refused FAILED_PRECONDITION, see
+ * daemon/sync.c), and a Ping makes it push one Event (seq 1) before its
+ * Pong. */
+static void subscriber(struct fake *f, const Ipsnet__V1__Envelope *req)
+{
+	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
+	env.request_id = req->request_id;
+	if (req->body_case == BODY(SUBSCRIBE)) {
+		Ipsnet__V1__Subscribed sd = IPSNET__V1__SUBSCRIBED__INIT;
+		Ipsnet__V1__Status st = IPSNET__V1__STATUS__INIT;
+		if (f->subscribed) {
+			st.code = IPSNET__V1__CODE__FAILED_PRECONDITION;
+			st.message = "this connection is subscribed already; "
+				     "unsubscribe first";
+			env.status = &st;
+		} else {
+			env.body_case = BODY(SUBSCRIBED);
+			env.subscribed = &sd;
+			f->subscribed = true;
+		}
+		fake_send(f, &env);
+		return;
+	}
+	if (req->body_case == BODY(PING)) {
+		Ipsnet__V1__Envelope push = IPSNET__V1__ENVELOPE__INIT;
+		Ipsnet__V1__Event ev = IPSNET__V1__EVENT__INIT;
+		ev.seq = 1;
+		ev.change = "register_client";
+		push.body_case = BODY(EVENT);
+		push.event = &ev;
+		fake_send(f, &push);
+		Ipsnet__V1__Pong pong = IPSNET__V1__PONG__INIT;
+		env.body_case = BODY(PONG);
+		env.pong = &pong;
+		fake_send(f, &env);
+	}
+}
+
+struct answer {
+	bool done;
+	int status;
+};
+
+static void answered(struct ipsnet_conn *c, int status, const char *message,
+		     const Ipsnet__V1__Envelope *resp, void *arg)
+{
+	struct answer *a = arg;
+	a->done = true;
+	a->status = status;
+}
+
+static bool is_answered(const void *arg)
+{
+	return ((const struct answer *)arg)->done;
+}
+
+static void count_event(struct ipsnet_conn *c, const Ipsnet__V1__Event *ev,
+			void *arg)
+{
+	(*(int *)arg)++;
+}
+
+/* A second ipsnet_subscribe on a subscribed connection is refused by the
+ * server; the first subscription's events must still go to the first
+ * subscription's callbacks. They went to the refused one's (with its
+ * arg), which the caller had every reason to think was never set up. */
+static void
+test_a_refused_subscribe_leaves_the_subscription_as_it_was(void **state)
+{
+	uv_loop_t loop;
+	struct fake f = {.on_request = subscriber};
+	struct seen s = {0};
+	struct ipsnet_conn *c;
+	struct answer first = {0}, second = {0}, pong = {0};
+	int events_first = 0, events_second = 0;
+	char server[64], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], err[256];
+	const struct ipsnet_subscription_callbacks cb = {.on_event =
+							     count_event};
+
+	assert_int_equal(uv_loop_init(&loop), 0);
+	fake_start(&f, &loop);
+	struct ipsnet_options o =
+	    options(server, sizeof(server), ca, cert, key, f.port);
+	assert_int_equal(
+	    ipsnet_connect(&loop, &o, &seen_cb, &s, &c, err, sizeof(err)), 0);
+	assert_true(run_until(&loop, is_ready, &s, WAIT_MS));
+	assert_int_equal(s.ready_status, 0);
+
+	assert_int_equal(ipsnet_subscribe(c, 0, NULL, 0, &cb, &events_first,
+					  answered, &first),
+			 0);
+	assert_true(run_until(&loop, is_answered, &first, WAIT_MS));
+	assert_int_equal(first.status, 0);
+	assert_int_equal(ipsnet_subscribe(c, 0, NULL, 0, &cb, &events_second,
+					  answered, &second),
+			 0);
+	assert_true(run_until(&loop, is_answered, &second, WAIT_MS));
+	assert_int_equal(second.status, IPSNET_EPRECONDITION);
+
+	Ipsnet__V1__Ping ping = IPSNET__V1__PING__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	e.body_case = BODY(PING);
+	e.ping = &ping;
+	assert_int_equal(ipsnet_request(c, &e, answered, &pong), 0);
+	assert_true(run_until(&loop, is_answered, &pong, WAIT_MS));
+
+	ipsnet_close(c);
+	fake_stop(&f);
+	struct both b = {&s, &f};
+	assert_true(run_until(&loop, both_done, &b, WAIT_MS));
+	fake_free(&f);
+	assert_int_equal(uv_loop_close(&loop), 0);
+
+	assert_int_equal(events_second, 0);
+	assert_int_equal(events_first, 1);
+}
+
 /* ---- group ------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -473,6 +594,8 @@ int main(void)
 		test_a_late_subscribed_does_not_answer_the_next_call),
 	    cmocka_unit_test(
 		test_close_ends_even_when_the_server_reads_nothing),
+	    cmocka_unit_test(
+		test_a_refused_subscribe_leaves_the_subscription_as_it_was),
 	};
 
 	return cmocka_run_group_tests_name("integration lib", tests,
