@@ -166,9 +166,11 @@ int ipsnet_client_call(struct ipsnet_client *c, Ipsnet__V1__Envelope *req,
 void ipsnet_client_close(struct ipsnet_client *c);
 
 /* Subscribes and waits for the answer; *head gets the journal head. The
- * callbacks then run inside ipsnet_client_run. After IPSNET_ETIMEOUT the
- * connection is closed, as after a call that timed out: the answer may
- * still come, and no later call may take it for its own. */
+ * callbacks then run inside ipsnet_client_run (those of events that come
+ * with an answer, inside this call or ipsnet_client_call). After
+ * IPSNET_ETIMEOUT the connection is closed, as after a call that timed
+ * out: the answer may still come, and no later call may take it for its
+ * own. */
 int ipsnet_client_subscribe(struct ipsnet_client *c, uint64_t since_seq,
 			    const char *const *kinds, size_t n_kinds,
 			    const struct ipsnet_subscription_callbacks *cb,
@@ -182,7 +184,10 @@ int ipsnet_client_subscribe(struct ipsnet_client *c, uint64_t since_seq,
 int ipsnet_client_run(struct ipsnet_client *c, uint32_t timeout_ms, char *err,
 		      size_t errlen);
 
-/* Makes ipsnet_client_run return (call from a callback). */
+/* Makes ipsnet_client_run return (call from a callback). Events that come
+ * with an answer run their callbacks inside ipsnet_client_subscribe or
+ * ipsnet_client_call; a stop asked for there makes the next
+ * ipsnet_client_run return 0 at once. */
 void ipsnet_client_stop(struct ipsnet_client *c);
 
 /* The asynchronous connection under a synchronous client. */

@@ -246,7 +246,9 @@ int ipsnet_client_run(struct ipsnet_client *cl, uint32_t timeout_ms, char *err,
 						: "the connection is closed");
 		return IPSNET_ECLOSED;
 	}
-	cl->stop = false;
+	/* No reset of cl->stop: a callback that ran inside
+	 * ipsnet_client_subscribe or ipsnet_client_call (events that came
+	 * with an answer) may have asked for it already. */
 	cl->done = false;
 	cl->status = 0;
 	cl->message[0] = '\0';
@@ -257,8 +259,10 @@ int ipsnet_client_run(struct ipsnet_client *cl, uint32_t timeout_ms, char *err,
 	       uv_run(&cl->loop, UV_RUN_ONCE) != 0)
 		;
 	uv_timer_stop(&cl->timer);
-	if (cl->stop)
+	if (cl->stop) {
+		cl->stop = false;
 		return 0;
+	}
 	if (!cl->done)
 		note(cl, IPSNET_ECLOSED, "the connection is closed");
 	snprintf(err, errlen, "%s",

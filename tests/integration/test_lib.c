@@ -392,6 +392,91 @@ static void test_a_late_subscribed_does_not_answer_the_next_call(void **state)
 			 got);
 }
 
+/* Answers Subscribe with Subscribed, one Event and CaughtUp, written at
+ * once: a short journal, caught up in one read. */
+static void caught_up_at_once(struct fake *f, const Ipsnet__V1__Envelope *req)
+{
+	if (req->body_case != BODY(SUBSCRIBE))
+		return;
+	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__Subscribed sd = IPSNET__V1__SUBSCRIBED__INIT;
+	sd.head_seq = 1;
+	env.request_id = req->request_id;
+	env.body_case = BODY(SUBSCRIBED);
+	env.subscribed = &sd;
+	fake_send(f, &env);
+	Ipsnet__V1__Envelope push = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__Event ev = IPSNET__V1__EVENT__INIT;
+	ev.seq = 1;
+	ev.change = "register_client";
+	push.body_case = BODY(EVENT);
+	push.event = &ev;
+	fake_send(f, &push);
+	Ipsnet__V1__Envelope cu_env = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__CaughtUp cu = IPSNET__V1__CAUGHT_UP__INIT;
+	cu.seq = 1;
+	cu_env.body_case = BODY(CAUGHT_UP);
+	cu_env.caught_up = &cu;
+	fake_send(f, &cu_env);
+}
+
+struct follow {
+	struct ipsnet_client *cl;
+	int events;
+	bool caught_up;
+};
+
+static void follow_event(struct ipsnet_conn *c, const Ipsnet__V1__Event *ev,
+			 void *arg)
+{
+	struct follow *fl = arg;
+	fl->events++;
+}
+
+static void follow_caught_up(struct ipsnet_conn *c, uint64_t seq, void *arg)
+{
+	struct follow *fl = arg;
+	fl->caught_up = true;
+	ipsnet_client_stop(fl->cl);
+}
+
+/* A program that reads the journal up to its head and then stops: it
+ * calls ipsnet_client_stop from on_caught_up. When the events and the
+ * CaughtUp come with the Subscribed answer, the callbacks run inside
+ * ipsnet_client_subscribe; the stop must still make ipsnet_client_run
+ * return 0. It was forgotten, and ipsnet_client_run waited for events
+ * that would never come (without a timeout: for ever). */
+static void
+test_a_stop_from_a_callback_inside_subscribe_is_not_lost(void **state)
+{
+	struct fake f = {.on_request = caught_up_at_once};
+	struct follow fl = {0};
+	uint64_t head = 0;
+	char server[64], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], err[256];
+	const struct ipsnet_subscription_callbacks cb = {
+	    .on_event = follow_event, .on_caught_up = follow_caught_up};
+
+	fake_start_thread(&f);
+	struct ipsnet_options o =
+	    options(server, sizeof(server), ca, cert, key, f.port);
+	if (ipsnet_client_open(&fl.cl, &o, err, sizeof(err)) != 0)
+		fail_msg("cannot open: %s", err);
+	assert_int_equal(ipsnet_client_subscribe(fl.cl, 0, NULL, 0, &cb, &fl,
+						 &head, err, sizeof(err)),
+			 0);
+	int rv = ipsnet_client_run(fl.cl, WAIT_MS, err, sizeof(err));
+	ipsnet_client_close(fl.cl);
+	fake_stop_thread(&f);
+
+	assert_int_equal(head, 1);
+	assert_int_equal(fl.events, 1);
+	assert_true(fl.caught_up);
+	if (rv != 0)
+		fail_msg("ipsnet_client_run returned %d (%s) after "
+			 "ipsnet_client_stop",
+			 rv, err);
+}
+
 /* ---- closing ----------------------------------------------------------- */
 
 /* A server that takes no more bytes (hung, or its host swapped out) while
@@ -596,6 +681,8 @@ int main(void)
 		test_close_ends_even_when_the_server_reads_nothing),
 	    cmocka_unit_test(
 		test_a_refused_subscribe_leaves_the_subscription_as_it_was),
+	    cmocka_unit_test(
+		test_a_stop_from_a_callback_inside_subscribe_is_not_lost),
 	};
 
 	return cmocka_run_group_tests_name("integration lib", tests,
