@@ -57,6 +57,7 @@ struct ipsnet_conn {
 	/* the subscription's, from its Subscribed answer on */
 	struct ipsnet_subscription_callbacks sub_cb;
 	void *sub_arg;
+	uint64_t last_event_seq;     /* of the subscription's last event */
 	Ipsnet__V1__Envelope *hello; /* the HelloOk response */
 	int status;                  /* why it closed */
 	char message[320];
@@ -285,6 +286,39 @@ static void got_hello(struct ipsnet_conn *c, Ipsnet__V1__Envelope *env)
 		c->cb.on_ready(c, 0, NULL, c->arg);
 }
 
+/* A subscription's events come in the order of their seq, and a CaughtUp
+ * is at or after the last of them: a program stores ev->seq as its cursor
+ * and puts each entity's state over the one before. Whether env, pushed,
+ * breaks that (msg says how). */
+static bool out_of_order(struct ipsnet_conn *c, const Ipsnet__V1__Envelope *env,
+			 char *msg, size_t cap)
+{
+	if (c->sub_cb.on_event == NULL)
+		return false;
+	if (env->body_case == IPSNET__V1__ENVELOPE__BODY_EVENT) {
+		if (env->event->seq > c->last_event_seq) {
+			c->last_event_seq = env->event->seq;
+			return false;
+		}
+		snprintf(msg, cap,
+			 "the server sent event %llu after event %llu: a "
+			 "subscription's events come in the order of their seq",
+			 (unsigned long long)env->event->seq,
+			 (unsigned long long)c->last_event_seq);
+		return true;
+	}
+	if (env->body_case == IPSNET__V1__ENVELOPE__BODY_CAUGHT_UP &&
+	    env->caught_up->seq < c->last_event_seq) {
+		snprintf(msg, cap,
+			 "the server said it had caught up at seq %llu after "
+			 "it sent event %llu",
+			 (unsigned long long)env->caught_up->seq,
+			 (unsigned long long)c->last_event_seq);
+		return true;
+	}
+	return false;
+}
+
 static int on_frame(struct ipsnet_stream *s, const uint8_t *body, size_t len)
 {
 	struct ipsnet_conn *c = s->data;
@@ -299,7 +333,13 @@ static int on_frame(struct ipsnet_stream *s, const uint8_t *body, size_t len)
 		/* Pushed by the server: an event, or a notice before it
 		 * closes the connection. */
 		const char *m;
+		char why[200];
 		int rv = response_status(env, &m);
+		if (rv == 0 && out_of_order(c, env, why, sizeof(why))) {
+			ipsnet_envelope_free(env);
+			begin_close(c, IPSNET_EPROTOCOL, why);
+			return IPSNET_EPROTOCOL;
+		}
 		if (rv != 0)
 			set_status(c, rv, m);
 		else if (env->body_case == IPSNET__V1__ENVELOPE__BODY_EVENT &&
@@ -343,6 +383,7 @@ static int on_frame(struct ipsnet_stream *s, const uint8_t *body, size_t len)
 		/* Before on_done: events may follow the answer at once. */
 		c->sub_cb = p->sub_cb;
 		c->sub_arg = p->sub_arg;
+		c->last_event_seq = 0;
 	}
 	p->cb(c, rv, m, env, p->arg);
 	ipsnet_free(p);

@@ -126,12 +126,15 @@ struct ipsnet_subscription_callbacks {
 	/* Every journal entry after since_seq that the organisation may see,
 	 * cut to what it may see: catch-up first (ev->live false), then live.
 	 * Store ev->seq after handling the event: resuming from it later
-	 * gives no gap and no duplicate. */
+	 * gives no gap and no duplicate. An event whose seq is not above
+	 * the last one's fails the connection (IPSNET_EPROTOCOL) before it
+	 * gets here. */
 	void (*on_event)(struct ipsnet_conn *c, const Ipsnet__V1__Event *ev,
 			 void *arg);
 	/* Optional: the stream has caught up with the journal head (seq) and
 	 * goes on live. May come again after the server moved a slow
-	 * subscriber back to catching up. */
+	 * subscriber back to catching up. Never below the last event's seq:
+	 * such a CaughtUp fails the connection. */
 	void (*on_caught_up)(struct ipsnet_conn *c, uint64_t seq, void *arg);
 };
 

@@ -56,6 +56,8 @@ struct fake {
 	fake_request_fn on_request;
 	uint64_t held_id; /* a request whose answer is held back */
 	bool subscribed;
+	uint64_t after; /* what out_of_order sends after Event 5 */
+	bool after_caught_up;
 	/* on a thread of its own */
 	uv_loop_t own_loop;
 	uv_async_t wake;
@@ -655,6 +657,139 @@ test_a_refused_subscribe_leaves_the_subscription_as_it_was(void **state)
 	assert_int_equal(events_first, 1);
 }
 
+/* Answers Subscribe with Subscribed and Event 5, then f->after: Event
+ * (or, with f->after_caught_up, CaughtUp) at f->after. */
+static void out_of_order(struct fake *f, const Ipsnet__V1__Envelope *req)
+{
+	if (req->body_case != BODY(SUBSCRIBE))
+		return;
+	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__Subscribed sd = IPSNET__V1__SUBSCRIBED__INIT;
+	env.request_id = req->request_id;
+	env.body_case = BODY(SUBSCRIBED);
+	env.subscribed = &sd;
+	fake_send(f, &env);
+	Ipsnet__V1__Envelope push = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__Event ev = IPSNET__V1__EVENT__INIT;
+	ev.seq = 5;
+	ev.change = "register_client";
+	push.body_case = BODY(EVENT);
+	push.event = &ev;
+	fake_send(f, &push);
+	Ipsnet__V1__Envelope next = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__CaughtUp cu = IPSNET__V1__CAUGHT_UP__INIT;
+	if (f->after_caught_up) {
+		cu.seq = f->after;
+		next.body_case = BODY(CAUGHT_UP);
+		next.caught_up = &cu;
+	} else {
+		ev.seq = f->after;
+		next.body_case = BODY(EVENT);
+		next.event = &ev;
+	}
+	fake_send(f, &next);
+}
+
+struct stream_seen {
+	int events;
+	uint64_t last_seq;
+	bool caught_up;
+};
+
+static void stream_event(struct ipsnet_conn *c, const Ipsnet__V1__Event *ev,
+			 void *arg)
+{
+	struct stream_seen *ss = arg;
+	ss->events++;
+	ss->last_seq = ev->seq;
+}
+
+static void stream_caught_up(struct ipsnet_conn *c, uint64_t seq, void *arg)
+{
+	struct stream_seen *ss = arg;
+	ss->caught_up = true;
+}
+
+/* Subscribes to a fake that sends Event 5 and then what f says; returns
+ * when the connection has closed. */
+static void subscribe_out_of_order(struct fake *f, struct seen *s,
+				   struct stream_seen *ss)
+{
+	uv_loop_t loop;
+	struct ipsnet_conn *c;
+	struct answer done = {0};
+	char server[64], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], err[256];
+	const struct ipsnet_subscription_callbacks cb = {
+	    .on_event = stream_event, .on_caught_up = stream_caught_up};
+
+	f->on_request = out_of_order;
+	assert_int_equal(uv_loop_init(&loop), 0);
+	fake_start(f, &loop);
+	struct ipsnet_options o =
+	    options(server, sizeof(server), ca, cert, key, f->port);
+	assert_int_equal(
+	    ipsnet_connect(&loop, &o, &seen_cb, s, &c, err, sizeof(err)), 0);
+	assert_true(run_until(&loop, is_ready, s, WAIT_MS));
+	assert_int_equal(
+	    ipsnet_subscribe(c, 0, NULL, 0, &cb, ss, answered, &done), 0);
+	bool closed = run_until(&loop, is_closed, s, WAIT_MS);
+	if (!closed)
+		ipsnet_close(c);
+	fake_stop(f);
+	struct both b = {s, f};
+	assert_true(run_until(&loop, both_done, &b, WAIT_MS));
+	fake_free(f);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	assert_true(done.done);
+	assert_int_equal(done.status, 0);
+	if (!closed)
+		fail_msg("the connection stayed open after the server's "
+			 "stream went back (%d events, last seq %llu)",
+			 ss->events, (unsigned long long)ss->last_seq);
+}
+
+/* Events come in the order of their seq: a program stores ev->seq as its
+ * cursor and applies each entity's state over the one before. An event
+ * below the last one is refused, the connection failed with a sentence,
+ * and it reaches no callback (it would move the cursor back and put an
+ * older state over a newer one). */
+static void test_an_event_below_the_last_one_fails_the_connection(void **state)
+{
+	struct fake f = {.after = 3};
+	struct seen s = {0};
+	struct stream_seen ss = {0};
+	subscribe_out_of_order(&f, &s, &ss);
+	assert_int_equal(ss.events, 1);
+	assert_int_equal(ss.last_seq, 5);
+	assert_int_equal(s.closed_status, IPSNET_EPROTOCOL);
+}
+
+/* The same for a repeated one: resuming from ev->seq gives no duplicate,
+ * and the stream itself may not bring one either. */
+static void test_an_event_repeated_fails_the_connection(void **state)
+{
+	struct fake f = {.after = 5};
+	struct seen s = {0};
+	struct stream_seen ss = {0};
+	subscribe_out_of_order(&f, &s, &ss);
+	assert_int_equal(ss.events, 1);
+	assert_int_equal(s.closed_status, IPSNET_EPROTOCOL);
+}
+
+/* A CaughtUp below the last event says the server's head is behind what
+ * it sent: refused the same way, before on_caught_up. */
+static void
+test_a_caught_up_below_the_last_event_fails_the_connection(void **state)
+{
+	struct fake f = {.after = 4, .after_caught_up = true};
+	struct seen s = {0};
+	struct stream_seen ss = {0};
+	subscribe_out_of_order(&f, &s, &ss);
+	assert_int_equal(ss.events, 1);
+	assert_false(ss.caught_up);
+	assert_int_equal(s.closed_status, IPSNET_EPROTOCOL);
+}
+
 /* ---- group ------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -683,6 +818,11 @@ int main(void)
 		test_a_refused_subscribe_leaves_the_subscription_as_it_was),
 	    cmocka_unit_test(
 		test_a_stop_from_a_callback_inside_subscribe_is_not_lost),
+	    cmocka_unit_test(
+		test_an_event_below_the_last_one_fails_the_connection),
+	    cmocka_unit_test(test_an_event_repeated_fails_the_connection),
+	    cmocka_unit_test(
+		test_a_caught_up_below_the_last_event_fails_the_connection),
 	};
 
 	return cmocka_run_group_tests_name("integration lib", tests,
