@@ -58,6 +58,7 @@ struct ipsnet_conn {
 	struct ipsnet_subscription_callbacks sub_cb;
 	void *sub_arg;
 	uint64_t last_event_seq;     /* of the subscription's last event */
+	int subscribing;	     /* Subscribe requests not yet answered */
 	Ipsnet__V1__Envelope *hello; /* the HelloOk response */
 	int status;                  /* why it closed */
 	char message[320];
@@ -293,9 +294,20 @@ static void got_hello(struct ipsnet_conn *c, Ipsnet__V1__Envelope *env)
 static bool out_of_order(struct ipsnet_conn *c, const Ipsnet__V1__Envelope *env,
 			 char *msg, size_t cap)
 {
-	if (c->sub_cb.on_event == NULL)
-		return false;
-	if (env->body_case == IPSNET__V1__ENVELOPE__BODY_EVENT) {
+	bool event = env->body_case == IPSNET__V1__ENVELOPE__BODY_EVENT;
+	if (c->sub_cb.on_event == NULL) {
+		/* Before the answer to Subscribe there is no subscription
+		 * yet, and it may still be refused. */
+		if (c->subscribing == 0 ||
+		    (!event &&
+		     env->body_case != IPSNET__V1__ENVELOPE__BODY_CAUGHT_UP))
+			return false;
+		snprintf(msg, cap,
+			 "the server sent %s before its answer to Subscribe",
+			 event ? "an event" : "CaughtUp");
+		return true;
+	}
+	if (event) {
 		if (env->event->seq > c->last_event_seq) {
 			c->last_event_seq = env->event->seq;
 			return false;
@@ -378,6 +390,8 @@ static int on_frame(struct ipsnet_stream *s, const uint8_t *body, size_t len)
 		c->pending_tail = prev;
 	const char *m;
 	int rv = response_status(env, &m);
+	if (p->sub_cb.on_event != NULL)
+		c->subscribing--;
 	if (rv == 0 && p->sub_cb.on_event != NULL &&
 	    env->body_case == IPSNET__V1__ENVELOPE__BODY_SUBSCRIBED) {
 		/* Before on_done: events may follow the answer at once. */
@@ -542,6 +556,8 @@ static int send_request(struct ipsnet_conn *c, Ipsnet__V1__Envelope *req,
 	else
 		c->pending = p;
 	c->pending_tail = p;
+	if (p->sub_cb.on_event != NULL)
+		c->subscribing++;
 	return 0;
 }
 

@@ -58,6 +58,7 @@ struct fake {
 	bool subscribed;
 	uint64_t after; /* what out_of_order sends after Event 5 */
 	bool after_caught_up;
+	bool event_first;
 	/* on a thread of its own */
 	uv_loop_t own_loop;
 	uv_async_t wake;
@@ -658,23 +659,28 @@ test_a_refused_subscribe_leaves_the_subscription_as_it_was(void **state)
 }
 
 /* Answers Subscribe with Subscribed and Event 5, then f->after: Event
- * (or, with f->after_caught_up, CaughtUp) at f->after. */
+ * (or, with f->after_caught_up, CaughtUp) at f->after. With
+ * f->event_first, Event 1 comes before the Subscribed. */
 static void out_of_order(struct fake *f, const Ipsnet__V1__Envelope *req)
 {
 	if (req->body_case != BODY(SUBSCRIBE))
 		return;
 	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
 	Ipsnet__V1__Subscribed sd = IPSNET__V1__SUBSCRIBED__INIT;
+	Ipsnet__V1__Envelope push = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__Event ev = IPSNET__V1__EVENT__INIT;
+	push.body_case = BODY(EVENT);
+	push.event = &ev;
+	if (f->event_first) {
+		ev.seq = 1;
+		fake_send(f, &push);
+	}
 	env.request_id = req->request_id;
 	env.body_case = BODY(SUBSCRIBED);
 	env.subscribed = &sd;
 	fake_send(f, &env);
-	Ipsnet__V1__Envelope push = IPSNET__V1__ENVELOPE__INIT;
-	Ipsnet__V1__Event ev = IPSNET__V1__EVENT__INIT;
 	ev.seq = 5;
 	ev.change = "register_client";
-	push.body_case = BODY(EVENT);
-	push.event = &ev;
 	fake_send(f, &push);
 	Ipsnet__V1__Envelope next = IPSNET__V1__ENVELOPE__INIT;
 	Ipsnet__V1__CaughtUp cu = IPSNET__V1__CAUGHT_UP__INIT;
@@ -741,10 +747,11 @@ static void subscribe_out_of_order(struct fake *f, struct seen *s,
 	fake_free(f);
 	assert_int_equal(uv_loop_close(&loop), 0);
 	assert_true(done.done);
-	assert_int_equal(done.status, 0);
+	if (!f->event_first)
+		assert_int_equal(done.status, 0);
 	if (!closed)
 		fail_msg("the connection stayed open after the server's "
-			 "stream went back (%d events, last seq %llu)",
+			 "stream broke its order (%d events, last seq %llu)",
 			 ss->events, (unsigned long long)ss->last_seq);
 }
 
@@ -790,6 +797,20 @@ test_a_caught_up_below_the_last_event_fails_the_connection(void **state)
 	assert_int_equal(s.closed_status, IPSNET_EPROTOCOL);
 }
 
+/* An Event before the answer to Subscribe: the subscription does not
+ * exist yet (and may still be refused). It reaches no callback and the
+ * connection fails; it went to on_event of a subscription not yet
+ * made. */
+static void test_an_event_before_subscribed_fails_the_connection(void **state)
+{
+	struct fake f = {.after = 6, .event_first = true};
+	struct seen s = {0};
+	struct stream_seen ss = {0};
+	subscribe_out_of_order(&f, &s, &ss);
+	assert_int_equal(ss.events, 0);
+	assert_int_equal(s.closed_status, IPSNET_EPROTOCOL);
+}
+
 /* ---- group ------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -823,6 +844,8 @@ int main(void)
 	    cmocka_unit_test(test_an_event_repeated_fails_the_connection),
 	    cmocka_unit_test(
 		test_a_caught_up_below_the_last_event_fails_the_connection),
+	    cmocka_unit_test(
+		test_an_event_before_subscribed_fails_the_connection),
 	};
 
 	return cmocka_run_group_tests_name("integration lib", tests,
