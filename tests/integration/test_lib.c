@@ -65,12 +65,15 @@ struct fake {
 	uv_thread_t thread;
 };
 
+/* The fake may run on a thread of its own, where a failed assertion
+ * cannot end the test: it asserts nothing, and a frame that did not go
+ * shows as what the client did not get. */
 static void fake_send(struct fake *f, Ipsnet__V1__Envelope *env)
 {
 	Ipsnet__V1__Status st = IPSNET__V1__STATUS__INIT;
 	if (env->status == NULL)
 		env->status = &st;
-	assert_int_equal(stream_send_envelope(&f->stream, env), 0);
+	(void)stream_send_envelope(&f->stream, env);
 }
 
 static void fake_hello_ok(struct fake *f, uint64_t id)
@@ -122,12 +125,11 @@ static void fake_on_connection(uv_stream_t *server, int status)
 {
 	struct fake *f =
 	    container_of((uv_tcp_t *)server, struct fake, listener);
-	assert_int_equal(status, 0);
-	assert_false(f->accepted); /* one connection a test */
+	if (status != 0 || f->accepted)
+		return; /* one connection a test; others wait unaccepted */
 	f->accepted = true;
-	assert_int_equal(stream_accept(&f->stream, f->loop, server, f->ctx,
-				       64u * 1024 * 1024, &fake_stream_cb, f),
-			 0);
+	(void)stream_accept(&f->stream, f->loop, server, f->ctx,
+			    64u * 1024 * 1024, &fake_stream_cb, f);
 }
 
 /* Listens on 127.0.0.1 (f->port) on loop. */
