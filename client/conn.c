@@ -393,7 +393,19 @@ static int on_frame(struct ipsnet_stream *s, const uint8_t *body, size_t len)
 	if (p->sub_cb.on_event != NULL)
 		c->subscribing--;
 	if (rv == 0 && p->sub_cb.on_event != NULL &&
-	    env->body_case == IPSNET__V1__ENVELOPE__BODY_SUBSCRIBED) {
+	    env->body_case != IPSNET__V1__ENVELOPE__BODY_SUBSCRIBED) {
+		/* on_done's 0 means Subscribed: its caller reads
+		 * resp->subscribed, which shares a union with the other
+		 * bodies. */
+		m = "the server answered Subscribe with something other "
+		    "than Subscribed";
+		p->cb(c, IPSNET_EPROTOCOL, m, NULL, p->arg);
+		ipsnet_free(p);
+		ipsnet_envelope_free(env);
+		begin_close(c, IPSNET_EPROTOCOL, m);
+		return IPSNET_EPROTOCOL;
+	}
+	if (rv == 0 && p->sub_cb.on_event != NULL) {
 		/* Before on_done: events may follow the answer at once. */
 		c->sub_cb = p->sub_cb;
 		c->sub_arg = p->sub_arg;

@@ -140,9 +140,10 @@ struct ipsnet_subscription_callbacks {
 
 /* Subscribes this connection (one subscription per connection). on_done
  * gets the Subscribed answer (its subscribed->head_seq is the journal head
- * at that moment) or the refusal. cb takes over from the Subscribed answer
- * on; a refused Subscribe changes nothing. An event or CaughtUp that comes
- * before the answer fails the connection (IPSNET_EPROTOCOL). */
+ * at that moment; status 0 comes with nothing else) or the refusal. cb takes
+ * over from the Subscribed answer on; a refused Subscribe changes nothing. An
+ * event or CaughtUp that comes before the answer fails the connection
+ * (IPSNET_EPROTOCOL). */
 int ipsnet_subscribe(struct ipsnet_conn *c, uint64_t since_seq,
 		     const char *const *kinds, size_t n_kinds,
 		     const struct ipsnet_subscription_callbacks *cb, void *arg,

@@ -813,6 +813,81 @@ static void test_an_event_before_subscribed_fails_the_connection(void **state)
 	assert_int_equal(s.closed_status, IPSNET_EPROTOCOL);
 }
 
+/* Answers Subscribe with status OK and a Pong. */
+static void subscribe_answered_pong(struct fake *f,
+				    const Ipsnet__V1__Envelope *req)
+{
+	if (req->body_case != BODY(SUBSCRIBE))
+		return;
+	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__Pong pong = IPSNET__V1__PONG__INIT;
+	env.request_id = req->request_id;
+	env.body_case = BODY(PONG);
+	env.pong = &pong;
+	fake_send(f, &env);
+}
+
+struct sub_answer {
+	bool done;
+	int status;
+	bool subscribed; /* resp was a Subscribed */
+};
+
+static void sub_answered(struct ipsnet_conn *c, int status, const char *message,
+			 const Ipsnet__V1__Envelope *resp, void *arg)
+{
+	struct sub_answer *a = arg;
+	a->done = true;
+	a->status = status;
+	a->subscribed = resp != NULL && resp->body_case == BODY(SUBSCRIBED);
+}
+
+/* on_done's status 0 means Subscribed: callers read
+ * resp->subscribed->head_seq (ipsnet sync and ipsnet_client_subscribe
+ * do), and resp->subscribed shares its union with the other bodies. Any
+ * other answer with status OK is the server's error, and on_done must not
+ * get 0 with it: the callers took the Pong's bytes for a head seq, and the
+ * subscription's events went nowhere. */
+static void
+test_subscribe_answered_with_another_body_fails_the_connection(void **state)
+{
+	uv_loop_t loop;
+	struct fake f = {.on_request = subscribe_answered_pong};
+	struct seen s = {0};
+	struct ipsnet_conn *c;
+	struct sub_answer done = {0};
+	int events = 0;
+	char server[64], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], err[256];
+	const struct ipsnet_subscription_callbacks cb = {.on_event =
+							     count_event};
+
+	assert_int_equal(uv_loop_init(&loop), 0);
+	fake_start(&f, &loop);
+	struct ipsnet_options o =
+	    options(server, sizeof(server), ca, cert, key, f.port);
+	assert_int_equal(
+	    ipsnet_connect(&loop, &o, &seen_cb, &s, &c, err, sizeof(err)), 0);
+	assert_true(run_until(&loop, is_ready, &s, WAIT_MS));
+	assert_int_equal(
+	    ipsnet_subscribe(c, 0, NULL, 0, &cb, &events, sub_answered, &done),
+	    0);
+	bool closed = run_until(&loop, is_closed, &s, WAIT_MS);
+	if (!closed)
+		ipsnet_close(c);
+	fake_stop(&f);
+	struct both b = {&s, &f};
+	assert_true(run_until(&loop, both_done, &b, WAIT_MS));
+	fake_free(&f);
+	assert_int_equal(uv_loop_close(&loop), 0);
+
+	assert_true(done.done);
+	if (done.status == 0 && !done.subscribed)
+		fail_msg("on_done got status 0 without a Subscribed");
+	assert_int_equal(done.status, IPSNET_EPROTOCOL);
+	assert_true(closed);
+	assert_int_equal(s.closed_status, IPSNET_EPROTOCOL);
+}
+
 /* ---- group ------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -848,6 +923,8 @@ int main(void)
 		test_a_caught_up_below_the_last_event_fails_the_connection),
 	    cmocka_unit_test(
 		test_an_event_before_subscribed_fails_the_connection),
+	    cmocka_unit_test(
+		test_subscribe_answered_with_another_body_fails_the_connection),
 	};
 
 	return cmocka_run_group_tests_name("integration lib", tests,
