@@ -2,7 +2,9 @@
  * block and run outside the daemon's loop (ipsnetd verify|rebuild|backup). */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -346,6 +348,24 @@ err:
 	return rv;
 }
 
+/* Makes the name just given in path's folder durable (best effort). */
+static void sync_folder_of(const char *path)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		(void)fsync(fd);
+		close(fd);
+	}
+}
+
 int journal_backup(const char *path, const char *dest, char *err,
 		   size_t errlen)
 {
@@ -359,13 +379,22 @@ int journal_backup(const char *path, const char *dest, char *err,
 			 dest);
 		return IPSNET_EEXISTS;
 	}
-	/* Made here, for its owner alone like the database: SQLite would
-	 * make it 0644 under the usual umask. */
-	int fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	/* The copy is made under a name of its own and takes dest's name
+	 * only once whole and checked: a backup killed part-way leaves
+	 * DEST.partial-XXXXXX, never a DEST that looks like a backup. Made
+	 * here, for its owner alone like the database (mkstemp: 0600; SQLite
+	 * would make it 0644 under the usual umask). */
+	char tmp[PATH_MAX];
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.partial-XXXXXX", dest) >=
+	    sizeof(tmp)) {
+		snprintf(err, errlen, "the backup file's name is too long");
+		return IPSNET_EINVAL;
+	}
+	int fd = mkstemp(tmp);
 	if (fd < 0) {
 		snprintf(err, errlen, "cannot create the backup file '%s': %s",
-			 dest, strerror(errno));
-		return errno == EEXIST ? IPSNET_EEXISTS : IPSNET_EDB;
+			 tmp, strerror(errno));
+		return IPSNET_EDB;
 	}
 	close(fd);
 	if (sqlite3_open_v2(path, &src, SQLITE_OPEN_READONLY, NULL) !=
@@ -374,7 +403,7 @@ int journal_backup(const char *path, const char *dest, char *err,
 		goto out;
 	}
 	sqlite3_busy_timeout(src, 5000);
-	if (sqlite3_open_v2(dest, &dst,
+	if (sqlite3_open_v2(tmp, &dst,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
 			    NULL) != SQLITE_OK) {
 		rv = fail(dst, err, errlen, "cannot create the backup file");
@@ -401,7 +430,16 @@ int journal_backup(const char *path, const char *dest, char *err,
 out:
 	sqlite3_close(dst);
 	sqlite3_close(src);
-	if (rv != 0 && rv != IPSNET_EEXISTS)
-		unlink(dest);
+	/* link, not rename: it never overwrites a file that came meanwhile. */
+	if (rv == 0 && link(tmp, dest) != 0) {
+		snprintf(err, errlen, "cannot name the backup '%s': %s", dest,
+			 errno == EEXIST ? "it exists already, and a backup "
+					   "never overwrites a file"
+					 : strerror(errno));
+		rv = errno == EEXIST ? IPSNET_EEXISTS : IPSNET_EDB;
+	}
+	unlink(tmp);
+	if (rv == 0)
+		sync_folder_of(dest);
 	return rv;
 }

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <limits.h>
+#include <dirent.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1562,6 +1563,68 @@ static void test_backup_is_readable_by_its_owner_only(void **state)
 			 IPSNET_EEXISTS);
 }
 
+struct backup_run {
+	const char *db, *dest;
+	char err[512];
+	int rv;
+};
+
+static void *backup_thread(void *arg)
+{
+	struct backup_run *b = arg;
+	b->rv = journal_backup(b->db, b->dest, b->err, sizeof(b->err));
+	return NULL;
+}
+
+/* A backup under way is not yet FILE: one killed part-way must not leave
+ * a FILE that looks like a backup. Held at its first fsync, the copy
+ * exists only as FILE.partial-XXXXXX; once done, FILE is whole and the
+ * partial file is gone. */
+static void test_backup_takes_its_name_only_when_whole(void **state)
+{
+	struct fx *fx = *state;
+	struct backup_run b = {.db = fx->db_path};
+	char dest[PATH_MAX + 16];
+	struct stat st;
+	pthread_t t;
+
+	make_changes(fx, 3);
+	close_journal(fx);
+	snprintf(dest, sizeof(dest), "%s/held.db", fx->dir);
+	b.dest = dest;
+	gate_arm();
+	assert_int_equal(pthread_create(&t, NULL, backup_thread, &b), 0);
+	bool held = gate_wait_entered(ANSWER_MS);
+	bool named = stat(dest, &st) == 0;
+	size_t partial = 0;
+	DIR *d = opendir(fx->dir);
+	assert_non_null(d);
+	for (struct dirent *e; (e = readdir(d)) != NULL;)
+		partial += strncmp(e->d_name, "held.db.partial-", 16) == 0 &&
+			   strlen(e->d_name) == 22; /* not its -journal */
+	closedir(d);
+	gate_release();
+	pthread_join(t, NULL);
+	assert_true(held);
+	assert_false(named);
+	assert_int_equal(partial, 1);
+	if (b.rv != 0)
+		fail_msg("journal_backup: %s", b.err);
+	assert_int_equal(stat(dest, &st), 0);
+	d = opendir(fx->dir);
+	assert_non_null(d);
+	partial = 0;
+	for (struct dirent *e; (e = readdir(d)) != NULL;)
+		partial += strncmp(e->d_name, "held.db.partial-", 16) == 0 &&
+			   strlen(e->d_name) == 22; /* not its -journal */
+	closedir(d);
+	assert_int_equal(partial, 0);
+	struct journal_verify_report r;
+	assert_int_equal(journal_verify(dest, &r, b.err, sizeof(b.err)), 0);
+	assert_string_equal(r.problem, "");
+	assert_int_equal(r.entries, 3);
+}
+
 /* ---- migrations --------------------------------------------------------- */
 
 /* Refer of a client to a program, by ggz-demo. */
@@ -2145,6 +2208,7 @@ int main(void)
 	    T(test_verify_finds_a_deleted_state_row),
 	    T(test_verify_finds_an_edited_response),
 	    T(test_backup_is_readable_by_its_owner_only),
+	    T(test_backup_takes_its_name_only_when_whole),
 	    T(test_same_key_out_of_memory_is_refused_with_a_status),
 #undef T
 	};
