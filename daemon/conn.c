@@ -296,6 +296,15 @@ static void hello(struct conn *c, Ipsnet__V1__Envelope *req)
 		conn__close(c, IPSNET_EINVAL, why, "error");
 		return;
 	}
+	if (strlen(h->user) >= sizeof(c->user)) {
+		/* Cut, it would name someone else in the audit trail. */
+		snprintf(why, sizeof(why),
+			 "the user in Hello is %zu bytes long; at most %zu",
+			 strlen(h->user), sizeof(c->user) - 1);
+		conn__send_error(c, req->request_id, IPSNET_EINVAL, why);
+		conn__close(c, IPSNET_EINVAL, why, "error");
+		return;
+	}
 	util_strlcpy(c->user, h->user, sizeof(c->user));
 
 	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;

@@ -762,7 +762,8 @@ static void test_user_from_hello_cannot_forge_log_fields(void **state)
 }
 
 /* The audit trail records who acts: a Hello that names nobody is refused
- * with a sentence that says how to name someone, and nothing is served. */
+ * with a sentence that says how to name someone, and nothing is served;
+ * so is one whose user would have to be cut to fit. */
 static void test_hello_without_a_user_is_refused(void **state)
 {
 	struct fx *fx = *state;
@@ -770,13 +771,17 @@ static void test_hello_without_a_user_is_refused(void **state)
 
 	start_daemon(fx, certs);
 	h_tls_opts_org(&o, certs, "ggz-test");
-	for (int i = 0; i < 2; i++) {
+	char long_user[200];
+	memset(long_user, 'a', sizeof(long_user) - 1);
+	long_user[sizeof(long_user) - 1] = '\0';
+	for (int i = 0; i < 3; i++) {
 		struct h_tls *c = &fx->conn[i];
 		Ipsnet__V1__Envelope req = IPSNET__V1__ENVELOPE__INIT;
 		Ipsnet__V1__Hello hello = IPSNET__V1__HELLO__INIT;
 		assert_int_equal(h_tls_connect(c, fx->d.port, &o), 0);
 		hello.protocol_version = 1;
-		hello.user = i == 0 ? "" : NULL; /* empty; not sent at all */
+		/* empty; not sent at all; too long to keep whole */
+		hello.user = i == 0 ? "" : i == 1 ? NULL : long_user;
 		req.request_id = 1;
 		req.body_case = IPSNET__V1__ENVELOPE__BODY_HELLO;
 		req.hello = &hello;
@@ -788,7 +793,8 @@ static void test_hello_without_a_user_is_refused(void **state)
 		assert_non_null(r->status);
 		assert_int_equal(r->status->code,
 				 IPSNET__V1__CODE__INVALID_ARGUMENT);
-		assert_non_null(strstr(r->status->message, "--user"));
+		assert_non_null(strstr(r->status->message,
+				       i < 2 ? "--user" : "199 bytes long"));
 		assert_int_not_equal(r->body_case,
 				     IPSNET__V1__ENVELOPE__BODY_HELLO_OK);
 		h_envelope_free(r);
