@@ -216,6 +216,35 @@ static void reload_work(uv_work_t *w)
 	}
 }
 
+/* The settings a reload does not apply: they shape what is already
+ * running (the journal, the limits of open connections, the threads, the
+ * reports' rules). Names those that changed in the file, into out. (listen
+ * and log_level are left out: --listen and --log-level may have set them
+ * over the file.) */
+static void changed_at_restart(const struct server_config *now,
+			       const struct server_config *file, char *out,
+			       size_t cap)
+{
+	size_t n = 0;
+	out[0] = '\0';
+#define CHANGED(field, name)                                                  \
+	if (memcmp(&now->field, &file->field, sizeof(now->field)) != 0 &&     \
+	    n < cap)                                                          \
+		n += (size_t)snprintf(out + n, cap - n, "%s%s", n ? "," : "", \
+				      name);
+	CHANGED(database, "database")
+	CHANGED(tls_min_version, "tls_min_version")
+	CHANGED(max_connections, "max_connections")
+	CHANGED(max_frame_bytes, "max_frame_bytes")
+	CHANGED(handshake_timeout_ms, "handshake_timeout_ms")
+	CHANGED(idle_timeout_ms, "idle_timeout_ms")
+	CHANGED(max_inflight, "max_inflight")
+	CHANGED(send_buffer_bytes, "send_buffer_bytes")
+	CHANGED(delivery_threads, "delivery_threads")
+	CHANGED(report, "report")
+#undef CHANGED
+}
+
 static void reload_done(uv_work_t *w, int status)
 {
 	struct server *s = container_of(w, struct server, reload_work);
@@ -240,6 +269,13 @@ static void reload_done(uv_work_t *w, int status)
 		memcpy(s->cfg.crl, r->cfg.crl, sizeof(s->cfg.crl));
 		log_info("reloaded", "organisations=%zu crl=%s",
 			 s->registry.n, s->cfg.crl[0] ? s->cfg.crl : "-");
+		char later[256];
+		changed_at_restart(&s->cfg, &r->cfg, later, sizeof(later));
+		if (later[0] != '\0')
+			log_warn("settings not reloaded",
+				 "changed=%s detail=\"they take effect when "
+				 "ipsnetd starts again\"",
+				 later);
 		if (s->cfg.crl[0] == '\0')
 			log_warn("no CRL configured",
 				 "detail=\"revoked certificates are not "

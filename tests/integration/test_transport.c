@@ -1204,6 +1204,36 @@ static void test_sighup_without_a_crl_says_so(void **state)
 		h_daemon_dump_log(&fx->d);
 		fail_msg("the reload does not say that no CRL is used");
 	}
+	/* The CRL is reloaded: nothing waits for a restart. */
+	assert_false(
+	    h_daemon_log_contains(&fx->d, "msg=\"settings not reloaded\""));
+}
+
+/* A reload applies the organisations, certificates and CRL; a limit
+ * changed in the file waits for the next start, and the log says which. */
+static void test_sighup_names_the_settings_it_does_not_apply(void **state)
+{
+	struct fx *fx = *state;
+	size_t len;
+
+	start_daemon(fx, certs);
+	char *conf = h_read_file(fx->d.conf, &len);
+	assert_non_null(conf);
+	char *v = strstr(conf, "max_frame_bytes = 4096");
+	assert_non_null(v);
+	memcpy(v, "max_frame_bytes = 8192", strlen("max_frame_bytes = 8192"));
+	FILE *f = fopen(fx->d.conf, "w");
+	assert_non_null(f);
+	fputs(conf, f);
+	free(conf);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(kill(h_daemon_pid(&fx->d), SIGHUP), 0);
+	if (!h_daemon_wait_log(&fx->d, "msg=\"settings not reloaded\"",
+			       H_DAEMON_START_MS) ||
+	    !h_daemon_log_contains(&fx->d, "changed=max_frame_bytes ")) {
+		h_daemon_dump_log(&fx->d);
+		fail_msg("the reload does not name the limit it left");
+	}
 }
 
 /* A SIGHUP that comes while a reload runs is not lost: the running reload
@@ -1275,6 +1305,7 @@ int main(void)
 	    T(test_hello_after_a_reload_that_revoked_the_certificate_is_refused),
 	    T(test_hello_after_a_reload_that_removed_the_organisation_is_refused),
 	    T(test_sighup_without_a_crl_says_so),
+	    T(test_sighup_names_the_settings_it_does_not_apply),
 	    T(test_sighup_during_a_reload_is_not_lost),
 	};
 
