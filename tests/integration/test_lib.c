@@ -309,6 +309,23 @@ static bool is_closed(const void *arg)
 	return ((const struct seen *)arg)->closed;
 }
 
+/* A fake server on loop (new here), and an asynchronous connection to it as
+ * ggz-test, ready (the fake has answered Hello); s sees its callbacks. */
+static struct ipsnet_conn *connect_fake(uv_loop_t *loop, struct fake *f,
+					struct seen *s)
+{
+	char server[64], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], err[256];
+	struct ipsnet_conn *c;
+	assert_int_equal(uv_loop_init(loop), 0);
+	fake_start(f, loop);
+	struct ipsnet_options o =
+	    options(server, sizeof(server), ca, cert, key, f->port);
+	if (ipsnet_connect(loop, &o, &seen_cb, s, &c, err, sizeof(err)) != 0)
+		fail_msg("cannot connect to the fake server: %s", err);
+	assert_true(run_until(loop, is_ready, s, WAIT_MS));
+	return c;
+}
+
 struct both {
 	const struct seen *seen;
 	const struct fake *fake;
@@ -495,15 +512,8 @@ static void test_close_ends_even_when_the_server_reads_nothing(void **state)
 	struct fake f = {.pause_after_hello = true};
 	struct seen s = {0};
 	struct ipsnet_conn *c;
-	char server[64], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], err[256];
 
-	assert_int_equal(uv_loop_init(&loop), 0);
-	fake_start(&f, &loop);
-	struct ipsnet_options o =
-	    options(server, sizeof(server), ca, cert, key, f.port);
-	assert_int_equal(
-	    ipsnet_connect(&loop, &o, &seen_cb, &s, &c, err, sizeof(err)), 0);
-	assert_true(run_until(&loop, is_ready, &s, WAIT_MS));
+	c = connect_fake(&loop, &f, &s);
 	assert_int_equal(s.ready_status, 0);
 
 	/* More than the kernel's buffers on both ends hold. */
@@ -618,17 +628,10 @@ test_a_refused_subscribe_leaves_the_subscription_as_it_was(void **state)
 	struct ipsnet_conn *c;
 	struct answer first = {0}, second = {0}, pong = {0};
 	int events_first = 0, events_second = 0;
-	char server[64], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], err[256];
 	const struct ipsnet_subscription_callbacks cb = {.on_event =
 							     count_event};
 
-	assert_int_equal(uv_loop_init(&loop), 0);
-	fake_start(&f, &loop);
-	struct ipsnet_options o =
-	    options(server, sizeof(server), ca, cert, key, f.port);
-	assert_int_equal(
-	    ipsnet_connect(&loop, &o, &seen_cb, &s, &c, err, sizeof(err)), 0);
-	assert_true(run_until(&loop, is_ready, &s, WAIT_MS));
+	c = connect_fake(&loop, &f, &s);
 	assert_int_equal(s.ready_status, 0);
 
 	assert_int_equal(ipsnet_subscribe(c, 0, NULL, 0, &cb, &events_first,
@@ -726,18 +729,11 @@ static void subscribe_out_of_order(struct fake *f, struct seen *s,
 	uv_loop_t loop;
 	struct ipsnet_conn *c;
 	struct answer done = {0};
-	char server[64], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], err[256];
 	const struct ipsnet_subscription_callbacks cb = {
 	    .on_event = stream_event, .on_caught_up = stream_caught_up};
 
 	f->on_request = out_of_order;
-	assert_int_equal(uv_loop_init(&loop), 0);
-	fake_start(f, &loop);
-	struct ipsnet_options o =
-	    options(server, sizeof(server), ca, cert, key, f->port);
-	assert_int_equal(
-	    ipsnet_connect(&loop, &o, &seen_cb, s, &c, err, sizeof(err)), 0);
-	assert_true(run_until(&loop, is_ready, s, WAIT_MS));
+	c = connect_fake(&loop, f, s);
 	assert_int_equal(
 	    ipsnet_subscribe(c, 0, NULL, 0, &cb, ss, answered, &done), 0);
 	bool closed = run_until(&loop, is_closed, s, WAIT_MS);
@@ -857,17 +853,10 @@ test_subscribe_answered_with_another_body_fails_the_connection(void **state)
 	struct ipsnet_conn *c;
 	struct sub_answer done = {0};
 	int events = 0;
-	char server[64], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], err[256];
 	const struct ipsnet_subscription_callbacks cb = {.on_event =
 							     count_event};
 
-	assert_int_equal(uv_loop_init(&loop), 0);
-	fake_start(&f, &loop);
-	struct ipsnet_options o =
-	    options(server, sizeof(server), ca, cert, key, f.port);
-	assert_int_equal(
-	    ipsnet_connect(&loop, &o, &seen_cb, &s, &c, err, sizeof(err)), 0);
-	assert_true(run_until(&loop, is_ready, &s, WAIT_MS));
+	c = connect_fake(&loop, &f, &s);
 	assert_int_equal(
 	    ipsnet_subscribe(c, 0, NULL, 0, &cb, &events, sub_answered, &done),
 	    0);
