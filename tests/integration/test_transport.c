@@ -1095,6 +1095,22 @@ static void test_sighup_after_revocation_refuses_and_cuts_off_the_certificate(vo
 	run_cli_as(fx, ca_dir, "ggz-test", "ping", NULL, EXIT_OK);
 }
 
+/* Sends SIGHUP, waits for the reload, then says Hello on c (whose
+ * handshake came before the reload): it must be refused UNAUTHENTICATED
+ * and closed; who says what c is. */
+static void reload_then_hello_is_refused(struct fx *fx, struct h_tls *c,
+					 const char *who)
+{
+	assert_int_equal(kill(h_daemon_pid(&fx->d), SIGHUP), 0);
+	assert_true(
+	    h_daemon_wait_log(&fx->d, "msg=reloaded", H_DAEMON_START_MS));
+	int code = h_tls_hello(c, "test.user", NULL);
+	if (code != IPSNET__V1__CODE__UNAUTHENTICATED)
+		fail_msg("Hello with %s was answered %d: %s", who, code,
+			 c->error);
+	assert_true(h_tls_read_closed(c, H_TLS_MS));
+}
+
 /* A connection whose TLS handshake was done before a SIGHUP that revokes
  * its certificate, and which says Hello only after the reload, is refused
  * at Hello: the reload cuts off served connections, and one that is not
@@ -1117,15 +1133,8 @@ test_hello_after_a_reload_that_revoked_the_certificate_is_refused(void **state)
 	    h_certs_script("revoke.sh",
 			   (const char *const[]){ca_dir, cert, NULL}),
 	    0);
-	assert_int_equal(kill(h_daemon_pid(&fx->d), SIGHUP), 0);
-	assert_true(
-	    h_daemon_wait_log(&fx->d, "msg=reloaded", H_DAEMON_START_MS));
-	int code = h_tls_hello(c, "test.user", NULL);
-	if (code != IPSNET__V1__CODE__UNAUTHENTICATED)
-		fail_msg("Hello with a certificate revoked since the handshake "
-			 "was answered %d: %s",
-			 code, c->error);
-	assert_true(h_tls_read_closed(c, H_TLS_MS));
+	reload_then_hello_is_refused(
+	    fx, c, "a certificate revoked since the handshake");
 	assert_true(h_daemon_wait_log(&fx->d, "outcome=revoked", H_TLS_MS));
 }
 
@@ -1162,15 +1171,8 @@ test_hello_after_a_reload_that_removed_the_organisation_is_refused(void **state)
 	h_tls_opts_org(&o, certs, "gm0363");
 	assert_int_equal(h_tls_connect(c, fx->d.port, &o), 0);
 	remove_gm0363_from_config(fx);
-	assert_int_equal(kill(h_daemon_pid(&fx->d), SIGHUP), 0);
-	assert_true(
-	    h_daemon_wait_log(&fx->d, "msg=reloaded", H_DAEMON_START_MS));
-	int code = h_tls_hello(c, "test.user", NULL);
-	if (code != IPSNET__V1__CODE__UNAUTHENTICATED)
-		fail_msg("Hello of an organisation removed since the handshake "
-			 "was answered %d: %s",
-			 code, c->error);
-	assert_true(h_tls_read_closed(c, H_TLS_MS));
+	reload_then_hello_is_refused(
+	    fx, c, "an organisation removed since the handshake");
 }
 
 /* A SIGHUP after "crl =" was emptied in the config turns revocation off:
