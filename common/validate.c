@@ -1,8 +1,11 @@
 #include "validate.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+
+#include <protobuf-c/protobuf-c.h>
 
 bool bsn_valid(const char *bsn)
 {
@@ -82,5 +85,78 @@ bool cbs_code_valid(const char *code)
 	for (int i = 2; i < 6; i++)
 		if (code[i] < '0' || code[i] > '9')
 			return false;
+	return true;
+}
+
+bool utf8_valid(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	while (*p != '\0') {
+		int n = *p < 0x80	      ? 0
+			: (*p & 0xE0) == 0xC0 ? 1
+			: (*p & 0xF0) == 0xE0 ? 2
+			: (*p & 0xF8) == 0xF0 ? 3
+					      : -1;
+		if (n < 0 || (n == 1 && *p < 0xC2) || *p > 0xF4)
+			return false;
+		/* The second byte's range: no overlong form, no UTF-16
+		 * surrogate (U+D800-DFFF), nothing above U+10FFFF. */
+		if ((*p == 0xE0 && p[1] < 0xA0) ||
+		    (*p == 0xED && p[1] > 0x9F) ||
+		    (*p == 0xF0 && p[1] < 0x90) || (*p == 0xF4 && p[1] > 0x8F))
+			return false;
+		p++;
+		for (int i = 0; i < n; i++, p++)
+			if ((*p & 0xC0) != 0x80)
+				return false;
+	}
+	return true;
+}
+
+static void name_field(char *where, size_t cap, const char *outer,
+		       const char *name)
+{
+	if (outer[0] == '\0')
+		snprintf(where, cap, "%s", name);
+	else
+		snprintf(where, cap, "%s.%s", outer, name);
+}
+
+bool message_utf8_valid(const struct ProtobufCMessage *m, char *where,
+			size_t cap)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	const char *base = (const char *)m;
+	char outer[256];
+	snprintf(outer, sizeof(outer), "%s", where);
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		if (f->type != PROTOBUF_C_TYPE_STRING &&
+		    f->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		const void *member = base + f->offset;
+		size_t n = 1;
+		const void *const *items = member;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			n = *(const size_t *)(base + f->quantifier_offset);
+			items = *(const void *const *const *)member;
+		} else if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+			/* Only the member the oneof holds. */
+			if (*(const uint32_t *)(base + f->quantifier_offset) !=
+			    f->id)
+				continue;
+		}
+		for (size_t k = 0; k < n; k++) {
+			const void *v = items[k];
+			if (v == NULL)
+				continue;
+			name_field(where, cap, outer, f->name);
+			if (f->type == PROTOBUF_C_TYPE_STRING
+				? !utf8_valid(v)
+				: !message_utf8_valid(v, where, cap))
+				return false;
+		}
+	}
+	snprintf(where, cap, "%s", outer);
 	return true;
 }

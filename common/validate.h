@@ -4,6 +4,7 @@
 #define IPSNET_VALIDATE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /* A BSN is 9 digits that pass the 11-proof:
  * 9*d1 + 8*d2 + ... + 2*d8 - 1*d9 is a multiple of 11 (and not 0). */
@@ -21,5 +22,17 @@ const char *date_of_us(char *buf, unsigned long cap, long long us);
 
 /* "GM" and 4 digits. */
 bool cbs_code_valid(const char *code);
+
+/* Whether s is UTF-8: no overlong form, no UTF-16 surrogate, nothing above
+ * U+10FFFF. */
+bool utf8_valid(const char *s);
+
+struct ProtobufCMessage;
+
+/* Whether every text (string) field of m, and of the messages in it, is
+ * UTF-8, as proto3 requires of its strings (protobuf-c does not check). If
+ * not, where gets the first such field's path, "put_program.name". */
+bool message_utf8_valid(const struct ProtobufCMessage *m, char *where,
+			size_t cap);
 
 #endif

@@ -14,6 +14,7 @@
 #include "sync.h"
 #include "tls.h"
 #include "util.h"
+#include "validate.h"
 
 #define PROTOCOL_VERSION 1
 /* Before Hello a peer gets small frames only: an unauthenticated peer never
@@ -354,6 +355,21 @@ static int on_frame(struct ipsnet_stream *s, const uint8_t *body, size_t len)
 		return IPSNET_EDECODE;
 	}
 	c->requests++;
+	char field[160] = "";
+	if (!message_utf8_valid(&req->base, field, sizeof(field))) {
+		/* protobuf-c takes any bytes for a proto3 string: what is
+		 * stored would come back broken to every reader. */
+		char why[256];
+		snprintf(why, sizeof(why),
+			 "the text of %s is not UTF-8; send text as UTF-8",
+			 field);
+		conn__send_error(c, req->request_id, IPSNET_EINVAL, why);
+		if (c->state == CONN_HELLO)
+			conn__close(c, IPSNET_EINVAL, why, "error");
+		ipsnet__v1__envelope__free_unpacked(req,
+						    &ipsnet_protobuf_allocator);
+		return 0;
+	}
 	if (c->state == CONN_HELLO) {
 		hello(c, req);
 		ipsnet__v1__envelope__free_unpacked(req,

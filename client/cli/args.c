@@ -84,31 +84,6 @@ int cli_dispatch(struct cli *cli, int argc, char **argv,
 			   argv[0], names);
 }
 
-bool cli_utf8_valid(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	while (*p != '\0') {
-		int n = *p < 0x80	      ? 0
-			: (*p & 0xE0) == 0xC0 ? 1
-			: (*p & 0xF0) == 0xE0 ? 2
-			: (*p & 0xF8) == 0xF0 ? 3
-					      : -1;
-		if (n < 0 || (n == 1 && *p < 0xC2) || *p > 0xF4)
-			return false;
-		/* The second byte's range: no overlong form, no UTF-16
-		 * surrogate (U+D800-DFFF), nothing above U+10FFFF. */
-		if ((*p == 0xE0 && p[1] < 0xA0) ||
-		    (*p == 0xED && p[1] > 0x9F) ||
-		    (*p == 0xF0 && p[1] < 0x90) || (*p == 0xF4 && p[1] > 0x8F))
-			return false;
-		p++;
-		for (int i = 0; i < n; i++, p++)
-			if ((*p & 0xC0) != 0x80)
-				return false;
-	}
-	return true;
-}
-
 int cli_parse(int argc, char **argv, const struct cli_opt *opts, size_t n_opts,
 	      const char **pos, size_t n_pos, const char *usage)
 {
@@ -148,7 +123,7 @@ int cli_parse(int argc, char **argv, const struct cli_opt *opts, size_t n_opts,
 		if (seen[ch])
 			return usage_error("--%s given twice", o->name);
 		seen[ch] = true;
-		if (o->type == CLI_STR && !cli_utf8_valid(optarg))
+		if (o->type == CLI_STR && !utf8_valid(optarg))
 			return usage_error("--%s is not UTF-8 text; set the "
 					   "terminal or the script to UTF-8",
 					   o->name);
@@ -169,7 +144,7 @@ int cli_parse(int argc, char **argv, const struct cli_opt *opts, size_t n_opts,
 		if (pos[i][0] == '\0')
 			return usage_error("an empty argument where an id "
 					   "belongs");
-		if (!cli_utf8_valid(pos[i]))
+		if (!utf8_valid(pos[i]))
 			return usage_error("an argument is not UTF-8 text; set "
 					   "the terminal or the script to "
 					   "UTF-8");

@@ -80,9 +80,6 @@ bool cli_parse_hours(const char *s, double *out);
  * for; returns exit code 2. */
 int cli_bad_option(int ch, char **argv, const char *name);
 
-/* Whether s is UTF-8, as a proto3 string must be. */
-bool cli_utf8_valid(const char *s);
-
 /* ---- calls ------------------------------------------------------------ */
 
 /* Connects, once. 0 or the exit code (the reason printed). */

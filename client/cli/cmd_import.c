@@ -1138,7 +1138,7 @@ static int take_row(struct import *im, struct row *r, char **fields, size_t n,
 		v[len] = '\0';
 		ipsnet_free(r->v[map[i]]);
 		r->v[map[i]] = v;
-		if (!cli_utf8_valid(v)) {
+		if (!utf8_valid(v)) {
 			snprintf(why, sizeof(why),
 				 "%s is not UTF-8 text; save the file as "
 				 "UTF-8",

@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include "ipsnet.pb-c.h"
 #include "validate.h"
 
 static void test_bsn_valid_passes(void **state)
@@ -118,6 +119,56 @@ static void test_cbs_codes(void **state)
 	assert_false(cbs_code_valid(NULL));
 }
 
+static void test_utf8(void **state)
+{
+	(void)state;
+	assert_true(utf8_valid(""));
+	assert_true(
+	    utf8_valid("Li\xc3\xabmbeek \xe2\x82\xac \xf0\x9f\x98\x80"));
+	assert_false(utf8_valid("Caf\xe9"));	      /* Latin-1 */
+	assert_false(utf8_valid("\xc0\xaf"));	      /* overlong '/' */
+	assert_false(utf8_valid("\xe0\x80\xaf"));     /* overlong '/' */
+	assert_false(utf8_valid("\xed\xa0\x80"));     /* a surrogate */
+	assert_false(utf8_valid("\xf4\x90\x80\x80")); /* above U+10FFFF */
+	assert_false(utf8_valid("\xe2\x82"));	      /* cut short */
+}
+
+/* Every text field of a request, nested and repeated ones too, and the
+ * path of the first that is not UTF-8; bytes fields are not text. */
+static void test_message_utf8(void **state)
+{
+	(void)state;
+	char where[160] = "";
+	uint8_t key[16] = {0xff, 0xfe};
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__PutProgram m = IPSNET__V1__PUT_PROGRAM__INIT;
+	m.program_id = "ips-1";
+	m.owner = "ggz-test";
+	m.name = "Caf\xc3\xa9 team";
+	e.idempotency_key.data = key;
+	e.idempotency_key.len = sizeof(key);
+	e.body_case = IPSNET__V1__ENVELOPE__BODY_PUT_PROGRAM;
+	e.put_program = &m;
+	assert_true(message_utf8_valid(&e.base, where, sizeof(where)));
+	assert_string_equal(where, "");
+	m.name = "Caf\xe9 team";
+	assert_false(message_utf8_valid(&e.base, where, sizeof(where)));
+	assert_string_equal(where, "put_program.name");
+
+	Ipsnet__V1__Subscribe sub = IPSNET__V1__SUBSCRIBE__INIT;
+	char *kinds[] = {"client", "consent\xff"};
+	sub.n_kinds = 2;
+	sub.kinds = kinds;
+	e.body_case = IPSNET__V1__ENVELOPE__BODY_SUBSCRIBE;
+	e.subscribe = &sub;
+	where[0] = '\0';
+	assert_false(message_utf8_valid(&e.base, where, sizeof(where)));
+	assert_string_equal(where, "subscribe.kinds");
+	kinds[1] = "consent";
+	where[0] = '\0';
+	assert_true(message_utf8_valid(&e.base, where, sizeof(where)));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -131,6 +182,8 @@ int main(void)
 	    cmocka_unit_test(test_date_days_counts_from_the_epoch),
 	    cmocka_unit_test(test_date_of_us_is_the_utc_date),
 	    cmocka_unit_test(test_cbs_codes),
+	    cmocka_unit_test(test_utf8),
+	    cmocka_unit_test(test_message_utf8),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
