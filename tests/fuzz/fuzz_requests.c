@@ -55,6 +55,7 @@
 #include "store.h"
 #include "sync.h"
 #include "util.h"
+#include "validate.h"
 
 #define BODY(x) IPSNET__V1__ENVELOPE__BODY_##x
 
@@ -381,6 +382,16 @@ static void run_one(unsigned who, const uint8_t *p, size_t n)
 	check_change_name(p, n, req);
 	if (req == NULL)
 		return;
+	/* As the daemon's door (conn.c): text that is not UTF-8 goes no
+	 * further, and the refusal names a field. */
+	char field[160] = "";
+	if (!message_utf8_valid(&req->base, field, sizeof(field))) {
+		if (field[0] == '\0')
+			die("message_utf8_valid", "refused without a field");
+		ipsnet__v1__envelope__free_unpacked(req,
+						    &ipsnet_protobuf_allocator);
+		return;
+	}
 	if (apply_is_change(req->body_case))
 		run_change(who, req);
 	else if (reads_is_read(req->body_case))
