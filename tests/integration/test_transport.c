@@ -1138,6 +1138,17 @@ test_hello_after_a_reload_that_revoked_the_certificate_is_refused(void **state)
 	assert_true(h_daemon_wait_log(&fx->d, "outcome=revoked", H_TLS_MS));
 }
 
+/* Writes conf (read with h_read_file and edited; freed here) back as the
+ * daemon's config file. */
+static void write_config(struct fx *fx, char *conf)
+{
+	FILE *f = fopen(fx->d.conf, "w");
+	assert_non_null(f);
+	fputs(conf, f);
+	free(conf);
+	assert_int_equal(fclose(f), 0);
+}
+
 /* Takes the [organisation gm0363] section out of the daemon's config. */
 static void remove_gm0363_from_config(struct fx *fx)
 {
@@ -1151,11 +1162,7 @@ static void remove_gm0363_from_config(struct fx *fx)
 		fail_msg("no gm0363 section before uwv in %s", fx->d.conf);
 	}
 	memmove(from, to, strlen(to) + 1);
-	FILE *f = fopen(fx->d.conf, "w");
-	assert_non_null(f);
-	fputs(conf, f);
-	free(conf);
-	assert_int_equal(fclose(f), 0);
+	write_config(fx, conf);
 }
 
 /* The same for an organisation taken out of the config before the SIGHUP:
@@ -1193,11 +1200,7 @@ static void test_sighup_without_a_crl_says_so(void **state)
 		fail_msg("no crl line in %s", fx->d.conf);
 	}
 	memmove(line + strlen("\ncrl ="), end, strlen(end) + 1);
-	FILE *f = fopen(fx->d.conf, "w");
-	assert_non_null(f);
-	fputs(conf, f);
-	free(conf);
-	assert_int_equal(fclose(f), 0);
+	write_config(fx, conf);
 	assert_int_equal(kill(h_daemon_pid(&fx->d), SIGHUP), 0);
 	assert_true(
 	    h_daemon_wait_log(&fx->d, "msg=reloaded", H_DAEMON_START_MS));
@@ -1224,11 +1227,7 @@ static void test_sighup_names_the_settings_it_does_not_apply(void **state)
 	char *v = strstr(conf, "max_frame_bytes = 4096");
 	assert_non_null(v);
 	memcpy(v, "max_frame_bytes = 8192", strlen("max_frame_bytes = 8192"));
-	FILE *f = fopen(fx->d.conf, "w");
-	assert_non_null(f);
-	fputs(conf, f);
-	free(conf);
-	assert_int_equal(fclose(f), 0);
+	write_config(fx, conf);
 	assert_int_equal(kill(h_daemon_pid(&fx->d), SIGHUP), 0);
 	if (!h_daemon_wait_log(&fx->d, "msg=\"settings not reloaded\"",
 			       H_DAEMON_START_MS) ||
