@@ -136,6 +136,13 @@ void conn__close(struct conn *c, int err, const char *reason,
 	stream_close(&c->stream, err, reason);
 }
 
+void conn__refuse(struct conn *c, uint64_t request_id, int err, const char *why,
+		  const char *outcome)
+{
+	conn__send_error(c, request_id, err, why);
+	conn__close(c, err, why, outcome);
+}
+
 int conn__send(struct conn *c, const Ipsnet__V1__Envelope *env)
 {
 	return stream_send_envelope(&c->stream, env);
@@ -266,9 +273,8 @@ static void hello(struct conn *c, Ipsnet__V1__Envelope *req)
 			 "certificate '%s' names an organisation that is not "
 			 "in the registry",
 			 c->cn);
-		conn__send_error(c, req->request_id, IPSNET_EUNAUTHENTICATED,
-				 why);
-		conn__close(c, IPSNET_EUNAUTHENTICATED, why, "refused");
+		conn__refuse(c, req->request_id, IPSNET_EUNAUTHENTICATED, why,
+			     "refused");
 		return;
 	}
 	if (req->body_case != IPSNET__V1__ENVELOPE__BODY_HELLO) {
@@ -284,17 +290,16 @@ static void hello(struct conn *c, Ipsnet__V1__Envelope *req)
 			 "protocol version %u is not supported; this server "
 			 "speaks version %d",
 			 h->protocol_version, PROTOCOL_VERSION);
-		conn__send_error(c, req->request_id, IPSNET_EPROTOCOL, why);
-		conn__close(c, IPSNET_EPROTOCOL, why, "error");
+		conn__refuse(c, req->request_id, IPSNET_EPROTOCOL, why,
+			     "error");
 		return;
 	}
 	if (h->user == NULL || h->user[0] == '\0') {
-		snprintf(why, sizeof(why),
-			 "Hello names no user: the audit trail records who "
-			 "acts, so say who (ipsnet: --user, IPSNET_USER or "
-			 "the profile's user)");
-		conn__send_error(c, req->request_id, IPSNET_EINVAL, why);
-		conn__close(c, IPSNET_EINVAL, why, "error");
+		conn__refuse(c, req->request_id, IPSNET_EINVAL,
+			     "Hello names no user: the audit trail records who "
+			     "acts, so say who (ipsnet: --user, IPSNET_USER or "
+			     "the profile's user)",
+			     "error");
 		return;
 	}
 	if (strlen(h->user) >= sizeof(c->user)) {
@@ -302,8 +307,7 @@ static void hello(struct conn *c, Ipsnet__V1__Envelope *req)
 		snprintf(why, sizeof(why),
 			 "the user in Hello is %zu bytes long; at most %zu",
 			 strlen(h->user), sizeof(c->user) - 1);
-		conn__send_error(c, req->request_id, IPSNET_EINVAL, why);
-		conn__close(c, IPSNET_EINVAL, why, "error");
+		conn__refuse(c, req->request_id, IPSNET_EINVAL, why, "error");
 		return;
 	}
 	util_strlcpy(c->user, h->user, sizeof(c->user));
@@ -363,9 +367,12 @@ static int on_frame(struct ipsnet_stream *s, const uint8_t *body, size_t len)
 		snprintf(why, sizeof(why),
 			 "the text of %s is not UTF-8; send text as UTF-8",
 			 field);
-		conn__send_error(c, req->request_id, IPSNET_EINVAL, why);
 		if (c->state == CONN_HELLO)
-			conn__close(c, IPSNET_EINVAL, why, "error");
+			conn__refuse(c, req->request_id, IPSNET_EINVAL, why,
+				     "error");
+		else
+			conn__send_error(c, req->request_id, IPSNET_EINVAL,
+					 why);
 		ipsnet__v1__envelope__free_unpacked(req,
 						    &ipsnet_protobuf_allocator);
 		return 0;

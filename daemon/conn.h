@@ -79,4 +79,9 @@ void conn__request_done(struct conn *c);
 void conn__close(struct conn *c, int err, const char *reason,
 		 const char *outcome);
 
+/* Answers request_id (0: a notice) with err and why, then closes with why
+ * as the reason. */
+void conn__refuse(struct conn *c, uint64_t request_id, int err, const char *why,
+		  const char *outcome);
+
 #endif

@@ -288,13 +288,10 @@ static void reload_done(uv_work_t *w, int status)
 			if (c->state != CONN_SERVING)
 				continue;
 			if (registry_find(&s->registry, c->org.id) == NULL) {
-				conn__send_error(c, 0, IPSNET_EUNAUTHENTICATED,
-						 "the organisation was removed "
-						 "from the registry");
-				conn__close(c, IPSNET_EUNAUTHENTICATED,
-					    "the organisation was removed "
-					    "from the registry",
-					    "revoked");
+				conn__refuse(c, 0, IPSNET_EUNAUTHENTICATED,
+					     "the organisation was removed "
+					     "from the registry",
+					     "revoked");
 			} else if (tls_cert_revoked(
 				       s->tls, SSL_get0_peer_certificate(
 						   c->stream.ssl))) {

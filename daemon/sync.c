@@ -581,14 +581,6 @@ static void send_push(struct sync_sub *sub, Ipsnet__V1__Envelope *env)
 		(void)conn__send(sub->conn, env);
 }
 
-/* Ends a subscription that cannot go on: the subscriber is told why (a
- * notice, request id 0), then the connection closes. */
-static void sub_close(struct sync_sub *sub, int err, const char *why)
-{
-	(void)conn__send_error(sub->conn, 0, err, why);
-	conn__close(sub->conn, err, why, "error");
-}
-
 static void send_caught_up(struct sync_sub *sub)
 {
 	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
@@ -667,9 +659,10 @@ static void fetch_page_from(struct sync_sub *sub, uint64_t from)
 		if (f != NULL)
 			fetch_free(f);
 		if (!sub_gone(sub))
-			sub_close(sub, IPSNET_ENOMEM,
-				  "the server is out of memory for the "
-				  "subscription");
+			conn__refuse(sub->conn, 0, IPSNET_ENOMEM,
+				     "the server is out of memory for the "
+				     "subscription",
+				     "error");
 		return;
 	}
 	f->sub = sub;
@@ -925,16 +918,18 @@ static bool page_send(struct fetch *f, int err)
 	if (sub_gone(sub))
 		return false;
 	if (f->r.err != 0) {
-		sub_close(sub, IPSNET_EUNAVAILABLE,
-			  "the subscription cannot read the journal now; "
-			  "subscribe again later");
+		conn__refuse(sub->conn, 0, IPSNET_EUNAVAILABLE,
+			     "the subscription cannot read the journal now; "
+			     "subscribe again later",
+			     "error");
 		return false;
 	}
 	if (err != 0) {
-		sub_close(sub, IPSNET_EUNAVAILABLE,
-			  "what the subscription would deliver cannot be "
-			  "recorded in the audit trail now, so it is not "
-			  "sent; subscribe again later");
+		conn__refuse(sub->conn, 0, IPSNET_EUNAVAILABLE,
+			     "what the subscription would deliver cannot be "
+			     "recorded in the audit trail now, so it is not "
+			     "sent; subscribe again later",
+			     "error");
 		return false;
 	}
 	struct delivery d = {.sub = sub, .o = &f->orgs[0], .last = f->last};
