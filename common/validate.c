@@ -55,11 +55,8 @@ bool date_valid(const char *date)
 }
 
 /* Days from civil, after Howard Hinnant's algorithm. */
-long date_days(const char *date)
+static long days_from_civil(int y, int m, int d)
 {
-	int y, m, d;
-	if (!parse_date(date, &y, &m, &d))
-		return 0;
 	y -= m <= 2;
 	long era = (y >= 0 ? y : y - 399) / 400;
 	long yoe = y - era * 400;
@@ -68,11 +65,56 @@ long date_days(const char *date)
 	return era * 146097 + doe - 719468;
 }
 
-const char *date_of_us(char *buf, unsigned long cap, long long us)
+long date_days(const char *date)
 {
-	time_t secs = (time_t)(us / 1000000);
+	int y, m, d;
+	if (!parse_date(date, &y, &m, &d))
+		return 0;
+	return days_from_civil(y, m, d);
+}
+
+/* The day (since the epoch) of the last Sunday of month m (31 days long)
+ * of year y. 1970-01-01 was a Thursday. */
+static long last_sunday(int y, int m)
+{
+	long day31 = days_from_civil(y, m, 31);
+	return day31 - ((day31 + 4) % 7 + 7) % 7;
+}
+
+/* How far the Netherlands' civil time is ahead of UTC, in seconds, at secs
+ * since the epoch: an hour (CET), and two (CEST) from 01:00 UTC on the
+ * last Sunday of March until 01:00 UTC on the last Sunday of October, the
+ * EU's rule since 1996. Written out instead of asked of the system's
+ * zoneinfo: a machine without tzdata would quietly give UTC, and a
+ * journal's replay would depend on the machine it runs on. */
+static long long nl_offset_s(long long secs)
+{
+	time_t t = (time_t)secs;
 	struct tm tm;
-	gmtime_r(&secs, &tm);
+	gmtime_r(&t, &tm);
+	int y = tm.tm_year + 1900;
+	long long start = (long long)last_sunday(y, 3) * 86400 + 3600;
+	long long end = (long long)last_sunday(y, 10) * 86400 + 3600;
+	return secs >= start && secs < end ? 7200 : 3600;
+}
+
+static long long floor_div(long long a, long long b)
+{
+	return a / b - (a % b != 0 && (a < 0) != (b < 0));
+}
+
+long nl_days_of_us(long long us)
+{
+	long long secs = floor_div(us, 1000000);
+	return (long)floor_div(secs + nl_offset_s(secs), 86400);
+}
+
+const char *nl_date_of_us(char *buf, unsigned long cap, long long us)
+{
+	long long secs = floor_div(us, 1000000);
+	time_t t = (time_t)(secs + nl_offset_s(secs));
+	struct tm tm;
+	gmtime_r(&t, &tm);
 	strftime(buf, cap, "%Y-%m-%d", &tm);
 	return buf;
 }

@@ -16,9 +16,14 @@ bool date_valid(const char *date);
 /* Days since 1970-01-01 of a valid date (for comparing and spans). */
 long date_days(const char *date);
 
-/* The UTC date of a time in microseconds since the epoch, "YYYY-MM-DD";
- * buf >= 11. */
-const char *date_of_us(char *buf, unsigned long cap, long long us);
+/* The date in the Netherlands (CET/CEST) at a time in microseconds since
+ * the epoch, "YYYY-MM-DD"; buf >= 11. Every "today" of the domain is this
+ * date: a caseworker's day, a consent's last day. Right for times since
+ * 1996, as the journal's are. */
+const char *nl_date_of_us(char *buf, unsigned long cap, long long us);
+
+/* The same date as days since 1970-01-01 (as date_days gives). */
+long nl_days_of_us(long long us);
 
 /* "GM" and 4 digits. */
 bool cbs_code_valid(const char *code);

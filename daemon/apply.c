@@ -17,7 +17,6 @@
 #define FS(name) IPSNET__V1__FUNDING_STATUS__FUNDING_##name
 #define BIT(s) (1u << (s))
 
-#define US_PER_DAY 86400000000LL
 #define TEXT_MAX 200  /* names, purposes, employers, descriptions */
 #define NOTE_MAX 4000 /* the referral note */
 #define REASON_MAX 1000
@@ -410,15 +409,16 @@ static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
 		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
 }
 
+/* The date of the change in the Netherlands: what dates default to, and
+ * what "in the future" and "valid until" are measured from. */
 static long today_days(const struct apply_ctx *ctx)
 {
-	return (long)(ctx->time_us / US_PER_DAY);
+	return nl_days_of_us(ctx->time_us);
 }
 
-/* The UTC date of the change: what dates default to. */
 static const char *today(const struct apply_ctx *ctx, char buf[16])
 {
-	return date_of_us(buf, 16, ctx->time_us);
+	return nl_date_of_us(buf, 16, ctx->time_us);
 }
 
 /* A date the caller gave (what: "the date", for the sentence), or today
@@ -509,10 +509,7 @@ static int register_client(struct apply_ctx *ctx)
 	if (m->name == NULL || m->name[0] == '\0' || strlen(m->name) > 200)
 		return refuse(ctx, IPSNET_EINVAL,
 			      "the name must be 1 to 200 characters");
-	if (!date_valid(m->birth_date) ||
-	    date_days(m->birth_date) > (long)(ctx->time_us / 86400000000LL) ||
-	    date_days(m->birth_date) <
-		(long)(ctx->time_us / 86400000000LL) - 120 * 366)
+	if (!birth_date_plausible(ctx, m->birth_date))
 		return refuse(ctx, IPSNET_EINVAL,
 			      "the birth date must be a real date "
 			      "(YYYY-MM-DD) in the last 120 years");

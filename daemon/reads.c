@@ -568,7 +568,7 @@ static int answer_case(sqlite3 *db, struct reads_ctx *ctx,
 
 static void today(const struct reads_ctx *ctx, char buf[16])
 {
-	date_of_us(buf, 16, ctx->now_us);
+	nl_date_of_us(buf, 16, ctx->now_us);
 }
 
 static int show_case(sqlite3 *db, struct reads_ctx *ctx)

@@ -151,7 +151,7 @@ static void facts_init(struct facts *f, sqlite3 *db)
 {
 	memset(f, 0, sizeof(*f));
 	f->db = db;
-	date_of_us(f->today, sizeof(f->today), (long long)util_now_us());
+	nl_date_of_us(f->today, sizeof(f->today), (long long)util_now_us());
 }
 
 static uint32_t memo_hash(const char *org, const char *client)

@@ -9,6 +9,7 @@ packages=(
 	libssl-dev openssl
 	libsqlite3-dev sqlite3
 	libcmocka-dev libinih-dev libjansson-dev
+	tzdata
 	clang libclang-rt-14-dev
 )
 

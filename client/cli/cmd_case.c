@@ -30,7 +30,7 @@ static void print_consents(const Ipsnet__V1__CaseView *v)
 	    "VALID UNTIL", "STATE", "WITHDRAWN", "VERSION"};
 	char today[11], version[24];
 	struct table t;
-	date_of_us(today, sizeof(today), (long long)util_now_us());
+	nl_date_of_us(today, sizeof(today), (long long)util_now_us());
 	table_init(&t, ARRAY_SIZE(head), head);
 	for (size_t i = 0; i < v->n_consents; i++) {
 		const Ipsnet__V1__Consent *c = v->consents[i];

@@ -269,7 +269,7 @@ static long long journal_seq(struct fx *fx)
 
 static char *today(char buf[11])
 {
-	date_of_us(buf, 11, (long long)util_now_us());
+	nl_date_of_us(buf, 11, (long long)util_now_us());
 	return buf;
 }
 

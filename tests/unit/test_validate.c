@@ -4,7 +4,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -88,21 +91,86 @@ static void test_date_days_counts_from_the_epoch(void **state)
 	assert_int_equal(date_days("2026-11-25"), 20782);
 }
 
-static void test_date_of_us_is_the_utc_date(void **state)
+/* Microseconds since the epoch at "YYYY-MM-DD" hh:mm:ss UTC. */
+static long long utc_us(const char *date, int h, int m, int sec)
+{
+	return ((long long)date_days(date) * 86400 + h * 3600 + m * 60 + sec) *
+	       1000000;
+}
+
+static void test_today_is_the_date_in_the_netherlands(void **state)
 {
 	char buf[16];
-	assert_string_equal(date_of_us(buf, sizeof(buf), 0), "1970-01-01");
-	assert_string_equal(date_of_us(buf, sizeof(buf), 86400LL * 1000000 - 1),
-			    "1970-01-01");
-	assert_string_equal(date_of_us(buf, sizeof(buf), 86400LL * 1000000),
-			    "1970-01-02");
+	/* Winter, CET (UTC+1): a new day at 23:00 UTC. */
 	assert_string_equal(
-	    date_of_us(buf, sizeof(buf), 20782LL * 86400 * 1000000),
+	    nl_date_of_us(buf, sizeof(buf), utc_us("2026-11-24", 22, 59, 59)),
+	    "2026-11-24");
+	assert_string_equal(
+	    nl_date_of_us(buf, sizeof(buf), utc_us("2026-11-24", 23, 0, 0)),
 	    "2026-11-25");
-	/* It agrees with date_days. */
+	assert_string_equal(
+	    nl_date_of_us(buf, sizeof(buf), utc_us("2025-12-31", 23, 30, 0)),
+	    "2026-01-01");
+	/* Summer, CEST (UTC+2): at 22:00 UTC. */
+	assert_string_equal(
+	    nl_date_of_us(buf, sizeof(buf), utc_us("2026-07-01", 21, 59, 59)),
+	    "2026-07-01");
+	assert_string_equal(
+	    nl_date_of_us(buf, sizeof(buf), utc_us("2026-07-01", 22, 0, 0)),
+	    "2026-07-02");
+	/* Summer time starts at 01:00 UTC on the last Sunday of March
+	 * (2026-03-29, 2025-03-30) and ends at 01:00 UTC on the last Sunday
+	 * of October (2026-10-25). */
+	assert_string_equal(
+	    nl_date_of_us(buf, sizeof(buf), utc_us("2026-03-28", 23, 30, 0)),
+	    "2026-03-29");
+	assert_string_equal(
+	    nl_date_of_us(buf, sizeof(buf), utc_us("2026-03-29", 22, 30, 0)),
+	    "2026-03-30");
+	assert_string_equal(
+	    nl_date_of_us(buf, sizeof(buf), utc_us("2025-03-29", 22, 30, 0)),
+	    "2025-03-29");
+	assert_string_equal(
+	    nl_date_of_us(buf, sizeof(buf), utc_us("2025-03-30", 22, 30, 0)),
+	    "2025-03-31");
+	assert_string_equal(
+	    nl_date_of_us(buf, sizeof(buf), utc_us("2026-10-24", 22, 30, 0)),
+	    "2026-10-25");
+	assert_string_equal(
+	    nl_date_of_us(buf, sizeof(buf), utc_us("2026-10-25", 22, 30, 0)),
+	    "2026-10-25");
+	assert_int_equal(nl_days_of_us(utc_us("2026-11-24", 23, 0, 0)),
+			 date_days("2026-11-25"));
+}
+
+/* Every quarter of an hour from 1996 to 2037, the date agrees with the C
+ * library's for Europe/Amsterdam (tzdata, installed by deploy/setup.sh),
+ * and the day count with the date. */
+static void test_today_agrees_with_zoneinfo(void **state)
+{
+	(void)state;
 	assert_int_equal(
-	    date_days(date_of_us(buf, sizeof(buf), 12345LL * 86400 * 1000000)),
-	    12345);
+	    access("/usr/share/zoneinfo/Europe/Amsterdam", R_OK), 0);
+	assert_int_equal(setenv("TZ", "Europe/Amsterdam", 1), 0);
+	tzset();
+	long long from = utc_us("1996-01-01", 0, 0, 0) / 1000000;
+	long long to = utc_us("2037-12-31", 0, 0, 0) / 1000000;
+	for (long long t = from; t < to; t += 900) {
+		char ours[16], theirs[16];
+		time_t tt = (time_t)t;
+		struct tm tm;
+		localtime_r(&tt, &tm);
+		strftime(theirs, sizeof(theirs), "%Y-%m-%d", &tm);
+		nl_date_of_us(ours, sizeof(ours), t * 1000000);
+		if (strcmp(ours, theirs) != 0)
+			fail_msg("at %lld: %s, zoneinfo says %s", t, ours,
+				 theirs);
+		if (nl_days_of_us(t * 1000000) != date_days(ours))
+			fail_msg("at %lld: day %ld for %s", t,
+				 nl_days_of_us(t * 1000000), ours);
+	}
+	unsetenv("TZ");
+	tzset();
 }
 
 static void test_cbs_codes(void **state)
@@ -180,7 +248,8 @@ int main(void)
 	    cmocka_unit_test(test_date_real_calendar_dates_pass),
 	    cmocka_unit_test(test_date_impossible_or_malformed_fails),
 	    cmocka_unit_test(test_date_days_counts_from_the_epoch),
-	    cmocka_unit_test(test_date_of_us_is_the_utc_date),
+	    cmocka_unit_test(test_today_is_the_date_in_the_netherlands),
+	    cmocka_unit_test(test_today_agrees_with_zoneinfo),
 	    cmocka_unit_test(test_cbs_codes),
 	    cmocka_unit_test(test_utf8),
 	    cmocka_unit_test(test_message_utf8),
