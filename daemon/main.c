@@ -1,5 +1,6 @@
 /* ipsnetd: the ipsnet daemon. */
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -227,6 +228,21 @@ static void raise_open_files_limit(uint32_t max_connections)
 			 (unsigned long long)rl.rlim_cur, max_connections);
 }
 
+/* The signals the server acts on. From the start of `serve` until their
+ * handlers are in place they are held, not lost and not fatal: a SIGHUP
+ * while a large journal's chain is checked would otherwise end the daemon
+ * (its default action). Threads started meanwhile keep them blocked, so
+ * they reach the loop's thread. */
+static void hold_signals(int how)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(how, &set, NULL);
+}
+
 static int cmd_serve(const struct server_config *cfg, const char *config_path)
 {
 	char err[512];
@@ -276,6 +292,8 @@ static int cmd_serve(const struct server_config *cfg, const char *config_path)
 		rv = 1;
 		goto err_after_journal;
 	}
+	/* The handlers are in place: what came meanwhile is acted on now. */
+	hold_signals(SIG_UNBLOCK);
 	/* From here the server owns tls and registry. */
 	uv_run(&loop, UV_RUN_DEFAULT);
 	rv = server.exit_code;
@@ -316,6 +334,8 @@ int main(int argc, char **argv)
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	if (parse_args(argc, argv, &o) != 0)
 		return 2;
+	if (strcmp(o.command, "serve") == 0)
+		hold_signals(SIG_BLOCK);
 	cfg = ipsnet_malloc(sizeof(*cfg));
 	if (cfg == NULL)
 		return 1;

@@ -204,9 +204,11 @@ static char **environ_without_ipsnet(void)
 }
 
 /* Starts path with argv and the given stdin, stdout and stderr. The child
- * dies with the test process (PR_SET_PDEATHSIG), and gets SIGPIPE back. */
+ * dies with the test process (PR_SET_PDEATHSIG), and gets SIGPIPE back.
+ * pending (0: none) is a signal the program finds already sent, blocked,
+ * when it starts: one that came before its handlers were in place. */
 static pid_t spawn(const char *path, const char *const argv[], int in_fd,
-		   int out_fd, int err_fd)
+		   int out_fd, int err_fd, int pending)
 {
 	pid_t parent = getpid();
 	char **env = environ_without_ipsnet();
@@ -225,6 +227,13 @@ static pid_t spawn(const char *path, const char *const argv[], int in_fd,
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_DFL);
+	if (pending != 0) {
+		sigset_t held;
+		sigemptyset(&held);
+		sigaddset(&held, pending);
+		sigprocmask(SIG_BLOCK, &held, NULL);
+		raise(pending); /* pending and blocked survive execve */
+	}
 	if (dup2(in_fd, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0 ||
 	    dup2(err_fd, STDERR_FILENO) < 0)
 		_exit(127);
@@ -294,7 +303,7 @@ int h_run(struct h_result *r, const char *path, const char *const argv[])
 	set_cloexec(err[0]);
 	set_cloexec(err[1]);
 
-	pid_t pid = spawn(path, argv, null_fd, out[1], err[1]);
+	pid_t pid = spawn(path, argv, null_fd, out[1], err[1], 0);
 	close(out[1]);
 	close(err[1]);
 	out[1] = err[1] = -1;
@@ -440,7 +449,7 @@ int h_proc_start(struct h_proc *p, const char *path, const char *const argv[],
 	int err_fd = open(err, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (out_fd >= 0 && err_fd >= 0 && null_fd >= 0)
-		p->pid = spawn(path, argv, null_fd, out_fd, err_fd);
+		p->pid = spawn(path, argv, null_fd, out_fd, err_fd, 0);
 	else
 		fprintf(stderr, "h_proc_start: cannot open %s or %s: %s\n", out,
 			err, strerror(errno));
@@ -805,7 +814,8 @@ static int daemon_spawn(struct h_daemon *d)
 		return -1;
 	}
 	const char *argv[] = {"ipsnetd", "--config", d->conf, NULL};
-	d->pid = spawn(IPSNETD_PATH, argv, null_fd, log_fd, log_fd);
+	d->pid =
+	    spawn(IPSNETD_PATH, argv, null_fd, log_fd, log_fd, d->start_signal);
 	close(log_fd);
 	close(null_fd);
 	if (d->pid < 0) {

@@ -97,6 +97,9 @@ struct h_daemon {
 	int status; /* exit status once stopped (see h_daemon_stop) */
 	char conf[PATH_MAX];
 	char log[PATH_MAX];
+	/* Set before h_daemon_restart: a signal the daemon finds sent when it
+	 * starts, held by the kernel (one that came while it started). */
+	int start_signal;
 };
 
 /* Runs `ipsnetd init --config dir/ipsnetd.conf` (must exit 0), then starts

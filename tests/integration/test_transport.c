@@ -877,6 +877,27 @@ static void test_expired_crl_stops_the_start_with_a_sentence(void **state)
 			 NULL);
 }
 
+/* A SIGHUP or SIGTERM that comes while the daemon starts, before its
+ * handlers are in place, is held and acted on once it listens: a SIGHUP
+ * then reloads (it used to end the daemon), a SIGTERM stops it cleanly. */
+static void test_signals_during_start_up_are_acted_on_once_started(void **state)
+{
+	struct fx *fx = *state;
+	start_daemon(fx, certs);
+	assert_int_equal(h_daemon_stop(&fx->d, SIGTERM), 0);
+	fx->d.start_signal = SIGHUP;
+	assert_int_equal(h_daemon_restart(&fx->d), 0);
+	if (!h_daemon_wait_log(&fx->d, "msg=reloaded", H_DAEMON_START_MS)) {
+		h_daemon_dump_log(&fx->d);
+		fail_msg("the SIGHUP sent during start-up was not acted on");
+	}
+	run_cli_as(fx, certs, "ggz-test", "ping", NULL, EXIT_OK);
+	assert_int_equal(h_daemon_stop(&fx->d, SIGTERM), 0);
+	fx->d.start_signal = SIGTERM;
+	assert_int_equal(h_daemon_restart(&fx->d), 0);
+	assert_int_equal(h_daemon_stop(&fx->d, 0), 0);
+}
+
 /* A SIGHUP that would load an expired CRL fails and keeps the one the
  * daemon has. */
 static void test_sighup_with_an_expired_crl_keeps_the_previous(void **state)
@@ -1297,6 +1318,7 @@ int main(void)
 	    T(test_user_from_hello_cannot_forge_log_fields),
 	    T(test_hello_without_a_user_is_refused),
 	    T(test_expired_crl_stops_the_start_with_a_sentence),
+	    T(test_signals_during_start_up_are_acted_on_once_started),
 	    T(test_sighup_with_an_expired_crl_keeps_the_previous),
 	    T(test_crl_of_another_ca_stops_the_start_with_a_sentence),
 	    T(test_expired_server_certificate_stops_the_start),
