@@ -58,6 +58,8 @@ struct ipsnet_conn {
 	struct ipsnet_subscription_callbacks sub_cb;
 	void *sub_arg;
 	uint64_t last_event_seq;     /* of the subscription's last event */
+	uint8_t sub_hash[IPSNET_HASH_BYTES]; /* of its last event or CaughtUp */
+	bool sub_hash_known;
 	int subscribing;	     /* Subscribe requests not yet answered */
 	Ipsnet__V1__Envelope *hello; /* the HelloOk response */
 	int status;                  /* why it closed */
@@ -331,6 +333,23 @@ static bool out_of_order(struct ipsnet_conn *c, const Ipsnet__V1__Envelope *env,
 	return false;
 }
 
+/* Keeps the hash of the entry at the seq of a pushed event or CaughtUp
+ * (ipsnet_subscription_hash). */
+static void note_hash(struct ipsnet_conn *c, const Ipsnet__V1__Envelope *env)
+{
+	const ProtobufCBinaryData *h =
+	    env->body_case == IPSNET__V1__ENVELOPE__BODY_EVENT
+		? &env->event->hash
+	    : env->body_case == IPSNET__V1__ENVELOPE__BODY_CAUGHT_UP
+		? &env->caught_up->hash
+		: NULL;
+	if (h == NULL)
+		return;
+	c->sub_hash_known = h->len == IPSNET_HASH_BYTES;
+	if (c->sub_hash_known)
+		memcpy(c->sub_hash, h->data, IPSNET_HASH_BYTES);
+}
+
 static int on_frame(struct ipsnet_stream *s, const uint8_t *body, size_t len)
 {
 	struct ipsnet_conn *c = s->data;
@@ -352,6 +371,8 @@ static int on_frame(struct ipsnet_stream *s, const uint8_t *body, size_t len)
 			begin_close(c, IPSNET_EPROTOCOL, why);
 			return IPSNET_EPROTOCOL;
 		}
+		if (rv == 0 && c->sub_cb.on_event != NULL)
+			note_hash(c, env);
 		if (rv != 0)
 			set_status(c, rv, m);
 		else if (env->body_case == IPSNET__V1__ENVELOPE__BODY_EVENT &&
@@ -410,6 +431,7 @@ static int on_frame(struct ipsnet_stream *s, const uint8_t *body, size_t len)
 		c->sub_cb = p->sub_cb;
 		c->sub_arg = p->sub_arg;
 		c->last_event_seq = 0;
+		c->sub_hash_known = false;
 	}
 	p->cb(c, rv, m, env, p->arg);
 	ipsnet_free(p);
@@ -584,11 +606,25 @@ int ipsnet_subscribe(struct ipsnet_conn *c, uint64_t since_seq,
 		     const struct ipsnet_subscription_callbacks *cb, void *arg,
 		     ipsnet_response_cb on_done, void *done_arg)
 {
+	return ipsnet_subscribe_from(c, since_seq, NULL, kinds, n_kinds, cb,
+				     arg, on_done, done_arg);
+}
+
+int ipsnet_subscribe_from(struct ipsnet_conn *c, uint64_t since_seq,
+			  const uint8_t *since_hash, const char *const *kinds,
+			  size_t n_kinds,
+			  const struct ipsnet_subscription_callbacks *cb,
+			  void *arg, ipsnet_response_cb on_done, void *done_arg)
+{
 	Ipsnet__V1__Envelope req = IPSNET__V1__ENVELOPE__INIT;
 	Ipsnet__V1__Subscribe sub = IPSNET__V1__SUBSCRIBE__INIT;
 	if (cb == NULL || cb->on_event == NULL)
 		return IPSNET_EINVAL;
 	sub.since_seq = since_seq;
+	if (since_hash != NULL && since_seq > 0) {
+		sub.since_hash.len = IPSNET_HASH_BYTES;
+		sub.since_hash.data = (uint8_t *)since_hash;
+	}
 	sub.kinds = (char **)kinds;
 	sub.n_kinds = n_kinds;
 	req.body_case = IPSNET__V1__ENVELOPE__BODY_SUBSCRIBE;
@@ -596,6 +632,11 @@ int ipsnet_subscribe(struct ipsnet_conn *c, uint64_t since_seq,
 	/* The callbacks take over only when the server has said Subscribed:
 	 * a refused Subscribe leaves a running subscription's own. */
 	return send_request(c, &req, on_done, done_arg, cb, arg);
+}
+
+const uint8_t *ipsnet_subscription_hash(const struct ipsnet_conn *c)
+{
+	return c->sub_hash_known ? c->sub_hash : NULL;
 }
 
 void ipsnet_close(struct ipsnet_conn *c)

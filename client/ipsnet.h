@@ -25,6 +25,8 @@
 #include "ipsnet_errors.h"
 
 #define IPSNET_PROTOCOL_VERSION 1
+/* The size of a journal entry's hash (SHA-256). */
+#define IPSNET_HASH_BYTES 32
 
 /* Where and as whom to connect. Strings are borrowed: they must outlive
  * the call that takes the options. */
@@ -148,6 +150,25 @@ int ipsnet_subscribe(struct ipsnet_conn *c, uint64_t since_seq,
 		     const char *const *kinds, size_t n_kinds,
 		     const struct ipsnet_subscription_callbacks *cb, void *arg,
 		     ipsnet_response_cb on_done, void *done_arg);
+
+/* The same, resuming from since_seq whose journal entry the caller got
+ * with hash since_hash (IPSNET_HASH_BYTES: ev->hash, or what
+ * ipsnet_subscription_hash gave; NULL: not checked). Store the hash with
+ * the seq. When the server's entry since_seq is another one (its journal
+ * was restored from a backup, or it is another server), nothing is
+ * delivered: the Subscribe is refused, or the subscription is ended, with
+ * IPSNET_EPRECONDITION and a sentence. */
+int ipsnet_subscribe_from(struct ipsnet_conn *c, uint64_t since_seq,
+			  const uint8_t *since_hash, const char *const *kinds,
+			  size_t n_kinds,
+			  const struct ipsnet_subscription_callbacks *cb,
+			  void *arg, ipsnet_response_cb on_done,
+			  void *done_arg);
+
+/* In on_event or on_caught_up: the hash of the journal entry at that seq,
+ * as the server gave it (IPSNET_HASH_BYTES), or NULL when it gave none (an
+ * older server). */
+const uint8_t *ipsnet_subscription_hash(const struct ipsnet_conn *c);
 
 /* ---- synchronous API --------------------------------------------------- */
 

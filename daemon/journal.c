@@ -86,7 +86,9 @@ struct journal {
 	unsigned in_writer;     /* changes submitted and not yet done */
 	uint64_t submitted_at;  /* util_mono_us of the last submit */
 	uint64_t answered_at;   /* util_mono_us of the last change done */
-	void (*on_commit)(void *arg, uint64_t head, uint64_t commit_us);
+	void (*on_commit)(void *arg, uint64_t head,
+			  const uint8_t hash[JOURNAL_HASH_BYTES],
+			  uint64_t commit_us);
 	void *on_commit_arg;
 	uint64_t notified_head;
 
@@ -886,6 +888,8 @@ static void async_cb(uv_async_t *a)
 	struct journal_read *rdone = j->rdone_head;
 	struct journal_audit *adone = j->adone_head;
 	uint64_t head = j->stats.head_seq;
+	uint8_t head_hash[JOURNAL_HASH_BYTES];
+	memcpy(head_hash, j->stats.head_hash, sizeof(head_hash));
 	uint64_t commit_us = j->unnotified_commit_us;
 	j->unnotified_commit_us = 0;
 	j->done_head = j->done_tail = NULL;
@@ -896,7 +900,8 @@ static void async_cb(uv_async_t *a)
 	if (head != j->notified_head) {
 		j->notified_head = head;
 		if (j->on_commit != NULL)
-			j->on_commit(j->on_commit_arg, head, commit_us);
+			j->on_commit(j->on_commit_arg, head, head_hash,
+				     commit_us);
 	}
 
 	bool changes_done = done != NULL;
@@ -1179,7 +1184,9 @@ err:
 }
 
 void journal_on_commit(struct journal *j,
-		       void (*cb)(void *arg, uint64_t head, uint64_t commit_us),
+		       void (*cb)(void *arg, uint64_t head,
+				  const uint8_t hash[JOURNAL_HASH_BYTES],
+				  uint64_t commit_us),
 		       void *arg)
 {
 	j->on_commit = cb;

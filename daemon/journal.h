@@ -131,11 +131,13 @@ void journal_audit(struct journal *j, struct journal_audit *a);
 void journal_stats(struct journal *j, struct journal_stats *out);
 
 /* Called on the loop thread after each batch that moved the head, with the
- * new head seq and the moment (util_mono_us) the first commit since the
- * last call ended (sync uses them to push live events and to measure how
- * long they take to go out). */
+ * new head seq and its hash, and the moment (util_mono_us) the first commit
+ * since the last call ended (sync uses them to push live events and to
+ * measure how long they take to go out). */
 void journal_on_commit(struct journal *j,
-		       void (*cb)(void *arg, uint64_t head, uint64_t commit_us),
+		       void (*cb)(void *arg, uint64_t head,
+				  const uint8_t hash[JOURNAL_HASH_BYTES],
+				  uint64_t commit_us),
 		       void *arg);
 
 /* Starts closing the async handle (loop thread, when no change or read is

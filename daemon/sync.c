@@ -37,6 +37,11 @@ struct sync_sub {
 	struct journal_actor actor;
 	uint32_t kinds;    /* bit mask of entity kinds; 0: all */
 	uint64_t cursor;   /* every entry up to here was delivered or skipped */
+	uint8_t
+	    cursor_hash[JOURNAL_HASH_BYTES]; /* entry cursor's, for CaughtUp */
+	bool cursor_hash_known;
+	bool check_since; /* cursor_hash is what the subscriber said entry
+			   * cursor has: the first page checks it */
 	enum sub_mode mode;
 	bool fetching;     /* a catch-up page is being read */
 	bool drop_read;    /* ... and is dropped when it comes (fell back) */
@@ -73,6 +78,9 @@ struct fetch {
 			       * unknown) */
 	uint32_t limit;       /* rows at most; 0: no limit */
 	uint64_t last;        /* the last seq read */
+	uint8_t last_hash[JOURNAL_HASH_BYTES]; /* entry last's */
+	bool last_hash_known;
+	bool check_from;      /* a page: entry from must have last_hash */
 	int64_t today;        /* days since the epoch, for consent */
 	size_t n_orgs;
 	struct fetch_org *orgs;
@@ -87,6 +95,8 @@ struct sync {
 	size_t send_bound;
 	uint64_t head;     /* the journal head as the loop knows it */
 	uint64_t live_seq; /* live delivery is complete up to here */
+	uint8_t head_hash[JOURNAL_HASH_BYTES]; /* entry head's */
+	uint8_t live_hash[JOURNAL_HASH_BYTES]; /* entry live_seq's */
 	struct fetch *live; /* the live fetch in flight, or NULL */
 	struct sync_sub *subs;
 	uint32_t n_subs;
@@ -106,6 +116,7 @@ struct delivery {
 	struct sync_sub *sub;
 	const struct fetch_org *o;
 	uint64_t last; /* the fetch's last seq */
+	const uint8_t *last_hash; /* its hash (NULL: unknown) */
 	int err;       /* of the stream (deliver_finish closes it) */
 	uint64_t sent_us; /* when the last byte went to the kernel or libuv */
 	bool all;      /* everything went; else the cursor stops before the
@@ -346,6 +357,35 @@ static int org_append(struct fetch_org *o, uint64_t seq, uint32_t kind,
 	return 0;
 }
 
+/* Reads the hash of entry f->from into f->last_hash; with f->check_from,
+ * it must be the one there already (what the subscriber said it has), or
+ * IPSNET_EPRECONDITION. */
+static int hash_at_from(sqlite3 *db, struct fetch *f)
+{
+	sqlite3_stmt *st;
+	int rv = IPSNET_EPRECONDITION;
+	if (sqlite3_prepare_v3(db, "SELECT hash FROM journal WHERE seq = ?1",
+			       -1, SQLITE_PREPARE_PERSISTENT, &st,
+			       NULL) != SQLITE_OK)
+		return IPSNET_EDB;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)f->from);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW &&
+	    sqlite3_column_bytes(st, 0) == JOURNAL_HASH_BYTES) {
+		const void *h = sqlite3_column_blob(st, 0);
+		if (!f->check_from ||
+		    memcmp(h, f->last_hash, JOURNAL_HASH_BYTES) == 0) {
+			memcpy(f->last_hash, h, JOURNAL_HASH_BYTES);
+			f->last_hash_known = true;
+			rv = 0;
+		}
+	} else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		rv = IPSNET_EDB;
+	}
+	sqlite3_finalize(st);
+	return rv;
+}
+
 static int fetch_fn(sqlite3 *db, struct journal_read *r)
 {
 	struct fetch *f = container_of(r, struct fetch, r);
@@ -354,12 +394,12 @@ static int fetch_fn(sqlite3 *db, struct journal_read *r)
 	int rv = 0, rc;
 
 	f->last = f->from;
-	if (sqlite3_prepare_v3(db,
-			       "SELECT seq, time_us, org, entity_kind, payload, "
-			       "response FROM journal WHERE seq > ?1 AND seq <= "
-			       "?2 ORDER BY seq LIMIT ?3",
-			       -1, SQLITE_PREPARE_PERSISTENT, &st,
-			       NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v3(
+		db,
+		"SELECT seq, time_us, org, entity_kind, payload, "
+		"response, hash FROM journal WHERE seq > ?1 AND "
+		"seq <= ?2 ORDER BY seq LIMIT ?3",
+		-1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
 		return IPSNET_EDB;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)f->from);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)f->upto);
@@ -372,6 +412,9 @@ static int fetch_fn(sqlite3 *db, struct journal_read *r)
 		goto out;
 	}
 	facts_init(facts, db);
+	if (f->from > 0 && (f->check_from || !f->last_hash_known) &&
+	    (rv = hash_at_from(db, f)) != 0)
+		goto out;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
 		char when[32];
@@ -411,6 +454,10 @@ static int fetch_fn(sqlite3 *db, struct journal_read *r)
 				ev.change = (char *)name;
 				ev.state = resp->change_ok;
 				ev.live = f->sub == NULL;
+				ev.hash.len =
+				    (size_t)sqlite3_column_bytes(st, 6);
+				ev.hash.data =
+				    (uint8_t *)sqlite3_column_blob(st, 6);
 				env.body_case = IPSNET__V1__ENVELOPE__BODY_EVENT;
 				env.event = &ev;
 				rv = org_append(
@@ -423,6 +470,11 @@ static int fetch_fn(sqlite3 *db, struct journal_read *r)
 				goto out;
 		}
 		f->last = seq;
+		f->last_hash_known =
+		    sqlite3_column_bytes(st, 6) == JOURNAL_HASH_BYTES;
+		if (f->last_hash_known)
+			memcpy(f->last_hash, sqlite3_column_blob(st, 6),
+			       JOURNAL_HASH_BYTES);
 		bytes += (size_t)sqlite3_column_bytes(st, 5);
 		if (f->sub != NULL && bytes >= PAGE_BYTES)
 			break;
@@ -537,6 +589,7 @@ static void deliver(struct delivery *d)
 			len = o->evs[i++].len; /* one event above a chunk */
 		if (stream_backlog(st) + len > bound) {
 			sub->cursor = o->evs[first].seq - 1;
+			sub->cursor_hash_known = false; /* its page reads it */
 			return;
 		}
 		d->err = stream_send_framed_offloop(
@@ -545,6 +598,9 @@ static void deliver(struct delivery *d)
 			return;
 	}
 	sub->cursor = d->last;
+	sub->cursor_hash_known = d->last_hash != NULL;
+	if (d->last_hash != NULL)
+		memcpy(sub->cursor_hash, d->last_hash, JOURNAL_HASH_BYTES);
 	d->all = true;
 	d->sent_us = util_mono_us();
 }
@@ -586,6 +642,10 @@ static void send_caught_up(struct sync_sub *sub)
 	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
 	Ipsnet__V1__CaughtUp cu = IPSNET__V1__CAUGHT_UP__INIT;
 	cu.seq = sub->cursor;
+	if (sub->cursor > 0 && sub->cursor_hash_known) {
+		cu.hash.len = JOURNAL_HASH_BYTES;
+		cu.hash.data = sub->cursor_hash;
+	}
 	env.body_case = IPSNET__V1__ENVELOPE__BODY_CAUGHT_UP;
 	env.caught_up = &cu;
 	send_push(sub, &env);
@@ -667,6 +727,11 @@ static void fetch_page_from(struct sync_sub *sub, uint64_t from)
 	}
 	f->sub = sub;
 	f->limit = PAGE_ROWS;
+	if (from == sub->cursor && sub->cursor_hash_known) {
+		memcpy(f->last_hash, sub->cursor_hash, JOURNAL_HASH_BYTES);
+		f->last_hash_known = true;
+		f->check_from = sub->check_since;
+	}
 	if (sub->conn != NULL) {
 		f->held = sub->conn;
 		conn__request_begin(f->held);
@@ -827,9 +892,10 @@ static void live_send(struct sync *s, struct fetch *f, int err)
 			count_sent(s, d->sent_us - f->commit_us);
 	}
 	s->n_deliveries = 0;
-	if (f->r.err == 0)
+	if (f->r.err == 0) {
 		s->live_seq = f->upto;
-	else
+		memcpy(s->live_hash, f->last_hash, JOURNAL_HASH_BYTES);
+	} else
 		log_warn("live fetch failed", "error=\"%s\"",
 			 ipsnet_strerror(f->r.err));
 	/* Subscribers that were waiting for this range to pass. */
@@ -868,8 +934,11 @@ static void live_done(struct sync *s, struct fetch *f)
 			fetch_page(sub);
 			continue;
 		}
-		s->deliveries[s->n_deliveries++] =
-		    (struct delivery){.sub = sub, .o = o, .last = f->upto};
+		s->deliveries[s->n_deliveries++] = (struct delivery){
+		    .sub = sub,
+		    .o = o,
+		    .last = f->upto,
+		    .last_hash = f->last_hash_known ? f->last_hash : NULL};
 		sub->auditing = true;
 		if (err == 0)
 			err = add_rows(f, sub, o, sub->cursor);
@@ -910,6 +979,18 @@ static bool sub_release(struct sync_sub *sub)
 	return true;
 }
 
+/* Why a subscriber that says entry seq has another hash is refused. */
+static const char *not_ours(char *why, size_t cap, uint64_t seq)
+{
+	snprintf(why, cap,
+		 "journal entry %llu on this server is not the one this "
+		 "subscriber has: the server's journal was restored from a "
+		 "backup, or this is another server; start again from seq 0 "
+		 "(a new mirror file)",
+		 (unsigned long long)seq);
+	return why;
+}
+
 /* Sends page f, its rows recorded (err 0) or not. True when all of it
  * went and the subscription goes on. */
 static bool page_send(struct fetch *f, int err)
@@ -917,6 +998,12 @@ static bool page_send(struct fetch *f, int err)
 	struct sync_sub *sub = f->sub;
 	if (sub_gone(sub))
 		return false;
+	if (f->r.err == IPSNET_EPRECONDITION) {
+		char why[320];
+		conn__refuse(sub->conn, 0, IPSNET_EPRECONDITION,
+			     not_ours(why, sizeof(why), f->from), "error");
+		return false;
+	}
 	if (f->r.err != 0) {
 		conn__refuse(sub->conn, 0, IPSNET_EUNAVAILABLE,
 			     "the subscription cannot read the journal now; "
@@ -932,7 +1019,12 @@ static bool page_send(struct fetch *f, int err)
 			     "error");
 		return false;
 	}
-	struct delivery d = {.sub = sub, .o = &f->orgs[0], .last = f->last};
+	sub->check_since = false;
+	struct delivery d = {.sub = sub,
+			     .o = &f->orgs[0],
+			     .last = f->last,
+			     .last_hash =
+				 f->last_hash_known ? f->last_hash : NULL};
 	deliver(&d);
 	return deliver_finish(&d);
 }
@@ -1054,21 +1146,27 @@ static void start_live(struct sync *s)
 	if (f->n_orgs == 0) {
 		/* Nobody is listening: the range passes unread. */
 		s->live_seq = s->head;
+		memcpy(s->live_hash, s->head_hash, JOURNAL_HASH_BYTES);
 		s->unfetched_commit_us = 0;
 		fetch_free(f);
 		return;
 	}
 	f->commit_us = s->unfetched_commit_us;
+	memcpy(f->last_hash, s->live_hash, JOURNAL_HASH_BYTES);
+	f->last_hash_known = true;
 	s->unfetched_commit_us = 0;
 	s->live = f;
 	s->fetches++;
 	journal_read(s->journal, &f->r);
 }
 
-static void on_commit(void *arg, uint64_t head, uint64_t commit_us)
+static void on_commit(void *arg, uint64_t head,
+		      const uint8_t hash[JOURNAL_HASH_BYTES],
+		      uint64_t commit_us)
 {
 	struct sync *s = arg;
 	s->head = head;
+	memcpy(s->head_hash, hash, JOURNAL_HASH_BYTES);
 	if (s->unfetched_commit_us == 0)
 		s->unfetched_commit_us = commit_us;
 	start_live(s);
@@ -1087,6 +1185,42 @@ static void answer(struct conn *c, Ipsnet__V1__Envelope *req, uint64_t head)
 	env.body_case = IPSNET__V1__ENVELOPE__BODY_SUBSCRIBED;
 	env.subscribed = &ok;
 	(void)conn__send(c, &env);
+}
+
+/* A Subscribe with since_hash: false (and refused) when it is not 32
+ * bytes, or since_seq is beyond the journal, or is the head or live_seq
+ * and its hash differs. A seq below those is checked by the first page. */
+static bool since_hash_holds(struct sync *s, struct conn *c,
+			     uint64_t request_id,
+			     const Ipsnet__V1__Subscribe *m)
+{
+	char why[320];
+	if (m->since_hash.len != JOURNAL_HASH_BYTES) {
+		conn__send_error(c, request_id, IPSNET_EINVAL,
+				 "since_hash must be a journal entry's hash "
+				 "(32 bytes), as an event or CaughtUp gave it");
+		return false;
+	}
+	if (m->since_seq == 0)
+		return true;
+	const uint8_t *ours = m->since_seq == s->head	    ? s->head_hash
+			      : m->since_seq == s->live_seq ? s->live_hash
+							    : NULL;
+	if (m->since_seq > s->head)
+		snprintf(why, sizeof(why),
+			 "this server's journal ends at seq %llu, before "
+			 "this subscriber's seq %llu: the journal was "
+			 "restored from a backup, or this is another server; "
+			 "start again from seq 0 (a new mirror file)",
+			 (unsigned long long)s->head,
+			 (unsigned long long)m->since_seq);
+	else if (ours != NULL &&
+		 memcmp(ours, m->since_hash.data, JOURNAL_HASH_BYTES) != 0)
+		not_ours(why, sizeof(why), m->since_seq);
+	else
+		return true;
+	conn__send_error(c, request_id, IPSNET_EPRECONDITION, why);
+	return false;
 }
 
 void sync__request(struct sync *s, struct conn *c, Ipsnet__V1__Envelope *req)
@@ -1123,6 +1257,9 @@ void sync__request(struct sync *s, struct conn *c, Ipsnet__V1__Envelope *req)
 		}
 		kinds |= bit;
 	}
+	if (m->since_hash.len != 0 &&
+	    !since_hash_holds(s, c, req->request_id, m))
+		goto done;
 	struct sync_sub *sub = ipsnet_calloc(1, sizeof(*sub));
 	if (sub == NULL) {
 		conn__send_error(c, req->request_id, IPSNET_ENOMEM, NULL);
@@ -1132,6 +1269,21 @@ void sync__request(struct sync *s, struct conn *c, Ipsnet__V1__Envelope *req)
 	sub->conn = c;
 	sub->kinds = kinds;
 	sub->cursor = m->since_seq < s->head ? m->since_seq : s->head;
+	if (m->since_hash.len != 0 && sub->cursor > 0) {
+		/* Checked above when it is the head's or live_seq's; else
+		 * by the first page, which reads from it. */
+		memcpy(sub->cursor_hash, m->since_hash.data,
+		       JOURNAL_HASH_BYTES);
+		sub->cursor_hash_known = true;
+		sub->check_since =
+		    sub->cursor != s->head && sub->cursor != s->live_seq;
+	} else if (sub->cursor == s->live_seq) {
+		memcpy(sub->cursor_hash, s->live_hash, JOURNAL_HASH_BYTES);
+		sub->cursor_hash_known = true;
+	} else if (sub->cursor == s->head) {
+		memcpy(sub->cursor_hash, s->head_hash, JOURNAL_HASH_BYTES);
+		sub->cursor_hash_known = true;
+	}
 	util_strlcpy(sub->actor.org, c->org.id, sizeof(sub->actor.org));
 	sub->actor.org_kind = c->org.kind;
 	util_strlcpy(sub->actor.user, c->user, sizeof(sub->actor.user));
@@ -1192,6 +1344,8 @@ int sync_new(struct sync **out, struct journal *j, size_t send_bound,
 	s->send_bound = send_bound;
 	s->head = js.head_seq;
 	s->live_seq = js.head_seq;
+	memcpy(s->head_hash, js.head_hash, JOURNAL_HASH_BYTES);
+	memcpy(s->live_hash, js.head_hash, JOURNAL_HASH_BYTES);
 	journal_on_commit(j, on_commit, s);
 	*out = s;
 	return 0;

@@ -66,6 +66,8 @@ struct follow {
 	size_t n_kinds;
 
 	uint64_t cursor; /* the last seq handled */
+	uint8_t cursor_hash[IPSNET_HASH_BYTES]; /* its journal entry's */
+	bool cursor_hash_known;			/* resubscribing checks it */
 	bool from_head;	 /* not yet subscribed: start at the journal head */
 	bool follow;	 /* go on after CaughtUp, and reconnect */
 	bool subscribed;
@@ -198,6 +200,16 @@ static void follow_idle(struct follow *f)
 		stop(f, 0);
 }
 
+/* The hash of the entry at the cursor, from the event or CaughtUp that
+ * moved it there. */
+static void note_hash(struct follow *f, const struct ipsnet_conn *c)
+{
+	const uint8_t *h = ipsnet_subscription_hash(c);
+	f->cursor_hash_known = h != NULL;
+	if (h != NULL)
+		memcpy(f->cursor_hash, h, IPSNET_HASH_BYTES);
+}
+
 static void on_event(struct ipsnet_conn *c, const Ipsnet__V1__Event *ev,
 		     void *arg)
 {
@@ -212,6 +224,7 @@ static void on_event(struct ipsnet_conn *c, const Ipsnet__V1__Event *ev,
 		return;
 	}
 	f->cursor = ev->seq;
+	note_hash(f, c);
 	f->run_events++;
 	f->sub_events++;
 }
@@ -223,8 +236,10 @@ static void on_caught_up(struct ipsnet_conn *c, uint64_t seq, void *arg)
 	if (f->stopping || c != f->conn)
 		return;
 	clear_bar(f);
-	if (seq > f->cursor)
+	if (seq >= f->cursor) {
 		f->cursor = seq;
+		note_hash(f, c);
+	}
 	if ((rv = f->ops->on_caught_up(f, seq)) != 0) {
 		stop(f, cli_exit_code(rv));
 		return;
@@ -285,11 +300,17 @@ static void on_ready(struct ipsnet_conn *c, int status, const char *message,
 	}
 	if (f->from_head) {
 		f->cursor = hello->journal_seq;
+		f->cursor_hash_known =
+		    hello->journal_hash.len == IPSNET_HASH_BYTES;
+		if (f->cursor_hash_known)
+			memcpy(f->cursor_hash, hello->journal_hash.data,
+			       IPSNET_HASH_BYTES);
 		f->from_head = false;
 	}
 	f->last_ping_us = util_mono_us();
-	rv = ipsnet_subscribe(c, f->cursor, f->kinds, f->n_kinds,
-			      &sub_callbacks, f, on_subscribed, f);
+	rv = ipsnet_subscribe_from(
+	    c, f->cursor, f->cursor_hash_known ? f->cursor_hash : NULL,
+	    f->kinds, f->n_kinds, &sub_callbacks, f, on_subscribed, f);
 	if (rv != 0)
 		fail(f, rv, "cannot subscribe: %s", ipsnet_strerror(rv));
 }
@@ -747,7 +768,9 @@ static int sync_caught_up(struct follow *f, uint64_t seq)
 {
 	struct sync_run *s = f->arg;
 	char err[512];
-	int rv = mirror_advance(s->mirror, seq, err, sizeof(err));
+	int rv = mirror_advance(s->mirror, seq,
+				f->cursor_hash_known ? f->cursor_hash : NULL,
+				err, sizeof(err));
 	if (rv != 0) {
 		fprintf(stderr, "ipsnet: %s: %s\n", s->path, err);
 		return rv;
@@ -851,6 +874,8 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
 	f->ops = &sync_ops;
 	f->arg = &s;
 	f->cursor = meta->seq;
+	f->cursor_hash_known = meta->has_hash;
+	memcpy(f->cursor_hash, meta->hash, IPSNET_HASH_BYTES);
 	f->progress = isatty(STDERR_FILENO);
 	uint64_t t0 = util_mono_us();
 	rv = follow_run(f);

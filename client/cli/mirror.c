@@ -49,6 +49,8 @@ struct mirror {
 	bool in_tx;
 	size_t pending;	    /* events in the open transaction */
 	uint64_t tx_seq;    /* the seq the open transaction reaches */
+	uint8_t tx_hash[32]; /* and its hash */
+	bool tx_has_hash;
 	uint64_t tx_events; /* events applied in it */
 };
 
@@ -465,6 +467,8 @@ static int read_meta(struct mirror *m, char *err, size_t errlen)
 			       "cannot read the mirror");
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		const char *key = (const char *)sqlite3_column_text(st, 0);
+		/* Its type before column_text converts it. */
+		bool blob = sqlite3_column_type(st, 1) == SQLITE_BLOB;
 		const char *text = (const char *)sqlite3_column_text(st, 1);
 		if (key == NULL)
 			continue;
@@ -474,7 +478,11 @@ static int read_meta(struct mirror *m, char *err, size_t errlen)
 			format = sqlite3_column_int64(st, 1);
 		else if (strcmp(key, "seq") == 0)
 			m->meta.seq = (uint64_t)sqlite3_column_int64(st, 1);
-		else if (strcmp(key, "events") == 0)
+		else if (strcmp(key, "hash") == 0 && blob &&
+			 sqlite3_column_bytes(st, 1) == 32) {
+			memcpy(m->meta.hash, sqlite3_column_blob(st, 1), 32);
+			m->meta.has_hash = true;
+		} else if (strcmp(key, "events") == 0)
 			m->meta.events = (uint64_t)sqlite3_column_int64(st, 1);
 		else if (strcmp(key, "organisation") == 0)
 			util_strlcpy(m->meta.organisation, text,
@@ -570,7 +578,7 @@ int mirror_open(struct mirror **out, const char *path, char *err, size_t errlen)
 			 "PRIMARY KEY);"
 			 "INSERT OR IGNORE INTO meta VALUES ('format', 1), "
 			 "('seq', 0), ('events', 0), ('organisation', ''), "
-			 "('kinds', ''), ('updated_at', '');",
+			 "('kinds', ''), ('updated_at', ''), ('hash', NULL);",
 			 NULL, NULL, NULL) != SQLITE_OK) {
 		rv = fail_db(m->db, IPSNET_EIO, err, errlen,
 			     "cannot set up the mirror");
@@ -597,6 +605,8 @@ int mirror_open(struct mirror **out, const char *path, char *err, size_t errlen)
 		goto err_after_db;
 	}
 	m->tx_seq = m->meta.seq;
+	memcpy(m->tx_hash, m->meta.hash, 32);
+	m->tx_has_hash = m->meta.has_hash;
 	*out = m;
 	return 0;
 
@@ -635,6 +645,27 @@ static int set_meta_text(struct mirror *m, const char *key, const char *text)
 	int rc = sqlite3_step(m->set_meta);
 	sqlite3_reset(m->set_meta);
 	return rc == SQLITE_DONE ? 0 : IPSNET_EIO;
+}
+
+/* The cursor's hash: a blob, or NULL when unknown. */
+static int set_meta_hash(struct mirror *m)
+{
+	sqlite3_bind_text(m->set_meta, 1, "hash", -1, SQLITE_STATIC);
+	if (m->tx_has_hash)
+		sqlite3_bind_blob(m->set_meta, 2, m->tx_hash, 32,
+				  SQLITE_STATIC);
+	else
+		sqlite3_bind_null(m->set_meta, 2);
+	int rc = sqlite3_step(m->set_meta);
+	sqlite3_reset(m->set_meta);
+	return rc == SQLITE_DONE ? 0 : IPSNET_EIO;
+}
+
+static void set_tx_hash(struct mirror *m, const uint8_t *hash)
+{
+	m->tx_has_hash = hash != NULL;
+	if (hash != NULL)
+		memcpy(m->tx_hash, hash, 32);
 }
 
 static int set_meta_int(struct mirror *m, const char *key, uint64_t v)
@@ -786,6 +817,7 @@ int mirror_apply(struct mirror *m, const Ipsnet__V1__Event *ev, char *err,
 	/* An entity this build does not know still moves the cursor: a
 	 * newer server's kinds are skipped, not fetched forever. */
 	m->tx_seq = ev->seq;
+	set_tx_hash(m, ev->hash.len == 32 ? ev->hash.data : NULL);
 	m->tx_events++;
 	m->pending++;
 	return 0;
@@ -796,15 +828,18 @@ size_t mirror_pending(const struct mirror *m)
 	return m->in_tx ? m->pending : 0;
 }
 
-int mirror_advance(struct mirror *m, uint64_t seq, char *err, size_t errlen)
+int mirror_advance(struct mirror *m, uint64_t seq, const uint8_t *hash,
+		   char *err, size_t errlen)
 {
 	if (seq <= m->tx_seq)
 		return 0;
 	if (!seq_fits(seq, err, errlen))
 		return IPSNET_EPROTOCOL;
 	int rv = begin(m, err, errlen);
-	if (rv == 0)
+	if (rv == 0) {
 		m->tx_seq = seq;
+		set_tx_hash(m, hash);
+	}
 	return rv;
 }
 
@@ -814,7 +849,7 @@ int mirror_commit(struct mirror *m, char *err, size_t errlen)
 	if (!m->in_tx)
 		return 0;
 	util_iso8601(now, sizeof(now), util_now_us());
-	if (set_meta_int(m, "seq", m->tx_seq) != 0 ||
+	if (set_meta_int(m, "seq", m->tx_seq) != 0 || set_meta_hash(m) != 0 ||
 	    set_meta_int(m, "events", m->meta.events + m->tx_events) != 0 ||
 	    set_meta_text(m, "updated_at", now) != 0 ||
 	    sqlite3_exec(m->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
@@ -823,10 +858,13 @@ int mirror_commit(struct mirror *m, char *err, size_t errlen)
 		sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL);
 		m->in_tx = false;
 		m->tx_seq = m->meta.seq;
+		set_tx_hash(m, m->meta.has_hash ? m->meta.hash : NULL);
 		return rv;
 	}
 	m->in_tx = false;
 	m->meta.seq = m->tx_seq;
+	m->meta.has_hash = m->tx_has_hash;
+	memcpy(m->meta.hash, m->tx_hash, 32);
 	m->meta.events += m->tx_events;
 	m->pending = 0;
 	m->tx_events = 0;

@@ -9,6 +9,9 @@
  * written in the same transaction as the rows that entry changed, so the
  * file is always a consistent picture of the journal up to `seq`, and a
  * sync that was killed resumes from there with no gap and no duplicate.
+ * With it goes `hash`, that entry's hash in the server's chain: resuming
+ * sends it, and a server whose entry `seq` is another one (restored from
+ * a backup, or another server) refuses instead of mixing its journal in.
  *
  * The column values are also what `ipsnet watch --json` prints: enums as
  * lower-case words ("on_hold", "participatiewet"), repeated numbers as a
@@ -29,6 +32,8 @@ struct mirror;
 /* What the mirror file says about itself. */
 struct mirror_meta {
 	uint64_t seq;	       /* the last journal entry handled (0: none) */
+	uint8_t hash[32];      /* its hash in the server's journal ... */
+	bool has_hash;	       /* ... when the server gave it */
 	uint64_t events;       /* events applied over the mirror's life */
 	char organisation[64]; /* whose view it holds ("" until the first
 				  sync) */
@@ -60,8 +65,10 @@ int mirror_apply(struct mirror *m, const Ipsnet__V1__Event *ev, char *err,
 
 /* Moves the cursor to seq without an event: the server's CaughtUp says
  * every entry up to seq was delivered or is not for this organisation, so
- * the next sync need not read them again. */
-int mirror_advance(struct mirror *m, uint64_t seq, char *err, size_t errlen);
+ * the next sync need not read them again. hash: that entry's (32 bytes),
+ * or NULL when the server gave none. */
+int mirror_advance(struct mirror *m, uint64_t seq, const uint8_t *hash,
+		   char *err, size_t errlen);
 
 /* Events applied since the last commit. */
 size_t mirror_pending(const struct mirror *m);

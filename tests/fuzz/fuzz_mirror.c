@@ -546,8 +546,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 		case IPSNET__V1__ENVELOPE__BODY_CAUGHT_UP:
-			rv = mirror_advance(m, env->caught_up->seq, err,
-					    sizeof(err));
+			rv = mirror_advance(m, env->caught_up->seq,
+					    env->caught_up->hash.len == 32
+						? env->caught_up->hash.data
+						: NULL,
+					    err, sizeof(err));
 			if (env->caught_up->seq <= seq) {
 				if (rv != 0)
 					die("mirror_advance",

@@ -1933,6 +1933,95 @@ static void test_mirror_keeps_its_organisation_and_kinds(void **state)
 	assert_int_equal(mirror_seq(path), seq);
 }
 
+/* A mirror keeps the hash of the journal entry at its seq, and resumes
+ * only from a server whose entry there is the same one: a journal that was
+ * restored from a backup, or another server's, is refused (6) instead of
+ * mixed in, whether its head is at the mirror's seq (checked as the
+ * Subscribe comes) or beyond it (checked by the first page), and the file
+ * is left as it was. */
+static void test_mirror_refuses_another_journal(void **state)
+{
+	char path[PATH_MAX], keep[PATH_MAX], sql[PATH_MAX + 160], client[64];
+	struct h_result r;
+	snprintf(path, sizeof(path), "%s/hashed.db", dir);
+	snprintf(keep, sizeof(keep), "%s/hashed-keep.db", dir);
+
+	assert_int_equal(sync_once(GGZ_TEST, path, NULL, &r), 0);
+	h_result_free(&r);
+	int64_t seq = mirror_seq(path);
+	assert_true(seq > 0);
+	assert_int_equal(mirror_int(path, "SELECT length(value) FROM meta "
+					  "WHERE key = 'hash'"),
+			 32);
+	/* The entry at its seq is another one as far as the mirror knows. */
+	snprintf(sql, sizeof(sql),
+		 "ATTACH '%s' AS k; CREATE TABLE k.keep AS SELECT value FROM "
+		 "meta WHERE key = 'hash'; UPDATE meta SET value = "
+		 "zeroblob(32) WHERE key = 'hash'",
+		 keep);
+	h_db_exec(path, sql);
+	assert_int_equal(sync_once(GGZ_TEST, path, NULL, &r), 6);
+	assert_non_null(strstr(r.err, "is not the one this subscriber has"));
+	h_result_free(&r);
+	register_client(GGZ_TEST, BENEFIT(NONE), client);
+	assert_int_equal(sync_once(GGZ_TEST, path, NULL, &r), 6);
+	assert_non_null(strstr(r.err, "is not the one this subscriber has"));
+	h_result_free(&r);
+	assert_int_equal(mirror_seq(path), seq);
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM client WHERE id = '%s'", client);
+	assert_int_equal(mirror_int(path, sql), 0);
+	/* With its own hash back it resumes. */
+	snprintf(sql, sizeof(sql),
+		 "ATTACH '%s' AS k; UPDATE meta SET value = (SELECT value "
+		 "FROM k.keep) WHERE key = 'hash'",
+		 keep);
+	h_db_exec(path, sql);
+	assert_int_equal(sync_once(GGZ_TEST, path, NULL, &r), 0);
+	h_result_free(&r);
+	assert_true(mirror_seq(path) > seq);
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM client WHERE id = '%s'", client);
+	assert_int_equal(mirror_int(path, sql), 1);
+
+	/* A mirror made from another server, with a shorter journal, resumed
+	 * from this one. */
+	struct h_daemon other;
+	struct ipsnet_client *ours[N_ORGS];
+	const char *other_dir = h_tmpdir();
+	assert_non_null(other_dir);
+	char conf[PATH_MAX];
+	snprintf(conf, sizeof(conf), "%s/ipsnetd.conf", other_dir);
+	assert_int_equal(h_write_config(other_dir, certs, ""), 0);
+	FILE *cf = fopen(conf, "a"); /* the organisations this file uses */
+	assert_non_null(cf);
+	fputs(extra_orgs, cf);
+	assert_int_equal(fclose(cf), 0);
+	assert_int_equal(h_daemon_start(&other, other_dir), 0);
+	int our_port = port;
+	memcpy(ours, conns, sizeof(ours));
+	memset(conns, 0, sizeof(conns));
+	port = other.port;
+	assert_int_equal(connect_all(), 0);
+	register_client(GGZ_TEST, BENEFIT(NONE), NULL);
+	snprintf(path, sizeof(path), "%s/other-server.db", dir);
+	assert_int_equal(sync_once(GGZ_TEST, path, NULL, &r), 0);
+	h_result_free(&r);
+	for (int o = 0; o < N_ORGS; o++)
+		ipsnet_client_close(conns[o]);
+	memcpy(conns, ours, sizeof(ours));
+	port = our_port;
+	assert_int_equal(h_daemon_stop(&other, SIGTERM), 0);
+	seq = mirror_seq(path);
+	int64_t clients = mirror_int(path, "SELECT count(*) FROM client");
+	assert_int_equal(sync_once(GGZ_TEST, path, NULL, &r), 6);
+	assert_non_null(strstr(r.err, "is not the one this subscriber has"));
+	h_result_free(&r);
+	assert_int_equal(mirror_seq(path), seq);
+	assert_int_equal(mirror_int(path, "SELECT count(*) FROM client"),
+			 clients);
+}
+
 /* ---- the audit trail of deliveries -------------------------------------- */
 
 /* The trail of client as the registering GGZ reads it. */
@@ -2105,6 +2194,7 @@ int main(void)
 	    cmocka_unit_test(
 		test_sync_killed_while_catching_up_resumes_without_gap),
 	    cmocka_unit_test(test_mirror_keeps_its_organisation_and_kinds),
+	    cmocka_unit_test(test_mirror_refuses_another_journal),
 	    cmocka_unit_test(test_deliveries_are_in_the_audit_trail),
 	    cmocka_unit_test(test_no_audit_no_delivery),
 	    cmocka_unit_test(
