@@ -1071,15 +1071,35 @@ static void columns_list(const struct kind *k, char *buf, size_t cap)
 	}
 }
 
+/* Whether s is empty but for spaces and tabs. */
+static bool blank(const char *s)
+{
+	return s[strspn(s, " \t")] == '\0';
+}
+
+/* Whether every field of a record is blank: a spreadsheet's empty row. */
+static bool blank_record(char **fields, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!blank(fields[i]))
+			return false;
+	return true;
+}
+
 /* Maps the header's columns to the kind's: map[i] is the column of field
- * i. 0 or the exit code (printed). */
+ * i, or -1 for a column after the last named one. Spreadsheets write
+ * empty cells after the last column used, in the header too: *n_named is
+ * the number of fields up to the last one with a name. 0 or the exit code
+ * (printed). */
 static int read_header(const struct import *im, char **fields, size_t n,
-		       int *map, unsigned long line)
+		       int *map, size_t *n_named, unsigned long line)
 {
 	bool seen[MAX_COLS] = {0};
 	char known[400];
 	columns_list(im->kind, known, sizeof(known));
-	for (size_t i = 0; i < n; i++) {
+	for (*n_named = n; *n_named > 0 && blank(fields[*n_named - 1]);)
+		map[--*n_named] = -1;
+	for (size_t i = 0; i < *n_named; i++) {
 		char key[64];
 		column_key(fields[i], key, sizeof(key));
 		map[i] = -1;
@@ -1108,10 +1128,26 @@ static int read_header(const struct import *im, char **fields, size_t n,
 	return 0;
 }
 
-/* A row from a record: values trimmed and checked. 0, or -1 when out of
- * memory. */
+/* The spreadsheet's name of column i (0-based): A, B, ..., Z, AA, ... */
+static void column_letters(size_t i, char out[8])
+{
+	char rev[8];
+	size_t n = 0;
+	do {
+		rev[n++] = (char)('A' + i % 26);
+		i = i / 26;
+	} while (i-- > 0 && n < sizeof(rev) - 1);
+	for (size_t k = 0; k < n; k++)
+		out[k] = rev[n - 1 - k];
+	out[n] = '\0';
+}
+
+/* A row from a record: values trimmed and checked. The fields after the
+ * header's n_named must be empty, and may be missing. 0, or -1 when out
+ * of memory. */
 static int take_row(struct import *im, struct row *r, char **fields, size_t n,
-		    size_t n_header, const int *map, unsigned long line)
+		    size_t n_named, size_t n_header, const int *map,
+		    unsigned long line)
 {
 	char why[300];
 	memset(r, 0, sizeof(*r));
@@ -1120,7 +1156,7 @@ static int take_row(struct import *im, struct row *r, char **fields, size_t n,
 	for (size_t c = 0; c < im->kind->n_cols; c++)
 		if ((r->v[c] = ipsnet_strdup("")) == NULL)
 			return -1;
-	if (n != n_header) {
+	if (n < n_named || n > n_header) {
 		snprintf(why, sizeof(why),
 			 "%zu fields where the header has %zu", n, n_header);
 		reject(r, why);
@@ -1131,6 +1167,18 @@ static int take_row(struct import *im, struct row *r, char **fields, size_t n,
 		size_t len = strlen(s);
 		while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
 			len--;
+		if (map[i] < 0 && len > 0) {
+			char letters[8];
+			column_letters(i, letters);
+			snprintf(why, sizeof(why),
+				 "column %zu (%s) has a value but no name in "
+				 "the first row; name the column or empty it",
+				 i + 1, letters);
+			reject(r, why);
+			return 0;
+		}
+		if (map[i] < 0)
+			continue;
 		char *v = ipsnet_malloc(len + 1);
 		if (v == NULL)
 			return -1;
@@ -1306,12 +1354,13 @@ static int load(struct import *im, const char *data, size_t len, char sep,
 {
 	struct csv_reader r;
 	int map[CSV_MAX_FIELDS];
-	size_t n_header = 0, cap = 0;
+	size_t n_header = 0, n_named = 0, cap = 0;
 	int rv;
 
 	csv_init(&r, data, len,
 		 sep != 0 ? sep : csv_guess_separator(data, len));
-	rv = csv_next(&r);
+	while ((rv = csv_next(&r)) == 1 && blank_record(r.fields, r.n_fields))
+		;
 	if (rv == 0) {
 		csv_free(&r);
 		return cli_fail(IPSNET_EINVAL,
@@ -1332,12 +1381,14 @@ static int load(struct import *im, const char *data, size_t len, char sep,
 				im->path);
 	}
 	n_header = r.n_fields;
-	if ((rv = read_header(im, r.fields, r.n_fields, map, r.record_line)) !=
-	    0) {
+	if ((rv = read_header(im, r.fields, r.n_fields, map, &n_named,
+			      r.record_line)) != 0) {
 		csv_free(&r);
 		return rv;
 	}
 	while ((rv = csv_next(&r)) == 1) {
+		if (blank_record(r.fields, r.n_fields))
+			continue;
 		if (im->n_rows == cap) {
 			cap = cap == 0 ? 256 : cap * 2;
 			struct row *bigger =
@@ -1347,8 +1398,8 @@ static int load(struct import *im, const char *data, size_t len, char sep,
 			im->rows = bigger;
 		}
 		struct row *row = &im->rows[im->n_rows++];
-		if (take_row(im, row, r.fields, r.n_fields, n_header, map,
-			     r.record_line) != 0)
+		if (take_row(im, row, r.fields, r.n_fields, n_named, n_header,
+			     map, r.record_line) != 0)
 			goto err_nomem;
 	}
 	if (rv < 0)

@@ -1346,6 +1346,58 @@ static void test_import_of_a_malformed_file_applies_nothing(void **state)
 	assert_int_equal(journal_seq(fx), head);
 }
 
+/* A sheet saved by Excel as "CSV UTF-8": a byte order mark, CRLF, ';',
+ * empty cells after the last used column in the header and in the rows
+ * (or fewer of them in some rows), and empty rows at the end. The empty
+ * columns are ignored and the empty lines skipped; a value in a column
+ * without a name refuses its row. */
+static void test_import_takes_a_sheet_saved_by_excel(void **state)
+{
+	struct fx *fx = *state;
+	char path[PATH_MAX], want[PATH_MAX + 100], text[4096], b[4][10];
+	for (int i = 0; i < 4; i++)
+		bsn(30 + i, b[i]);
+	path_in(fx, path, sizeof(path), "clients.csv");
+	snprintf(text, sizeof(text),
+		 "\xEF\xBB\xBF"
+		 "bsn;name;birth_date;municipality;benefit;;;\r\n"
+		 "%s;Anna;1990-04-12;GM0363;wia;;;\r\n"
+		 "%s;Piet;1980-02-03;GM0363;ww;;2025;\r\n"
+		 "%s;Kees;1980-02-03;GM0363;none;\r\n"
+		 "%s;Marie;1975-02-01;GM0363;none\r\n"
+		 ";;;;;;;\r\n"
+		 "\r\n"
+		 ";;;;;;;\r\n",
+		 b[0], b[1], b[2], b[3]);
+	write_file(path, text);
+	long long head = journal_seq(fx);
+	run(fx, EXIT_ELSE, "ggz-test", "import", path, NULL);
+	assert_out(fx, "(clients): 4 rows: 3 imported, 0 imported before, "
+		       "1 rejected");
+	snprintf(want, sizeof(want),
+		 "%s:3: column 7 (G) has a value but no name in the first "
+		 "row",
+		 path);
+	assert_err(fx, want);
+	assert_int_equal(count(fx->r.err, "\n"), 1);
+	assert_int_equal(journal_seq(fx), head + 3);
+	json_t *j = run_json(fx, EXIT_OK, "ggz-test", "client", "find", "--bsn",
+			     b[0], "--json", NULL);
+	assert_string_equal(jstr(j, "name"), "Anna");
+	assert_string_equal(jstr(j, "benefit"), "wia");
+
+	/* A named column is never left out, even when empty. */
+	snprintf(text, sizeof(text),
+		 "bsn;name;birth_date;municipality;benefit;;;\r\n"
+		 "%s;Anna;1990-04-12;GM0363\r\n",
+		 b[0]);
+	write_file(path, text);
+	run(fx, EXIT_ELSE, "ggz-test", "import", path, "--check", NULL);
+	snprintf(want, sizeof(want), "%s:2: 4 fields where the header has 8",
+		 path);
+	assert_err(fx, want);
+}
+
 /* Runs ipsnet with args on a pseudo-terminal (so that stderr isatty);
  * returns everything it wrote and its exit code in *code, and the time it
  * took in *ms. */
@@ -1565,6 +1617,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_import_of_a_malformed_file_applies_nothing, setup,
 		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_import_takes_a_sheet_saved_by_excel, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_import_shows_a_progress_bar_on_a_terminal, setup,
 		teardown),
