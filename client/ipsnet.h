@@ -62,7 +62,9 @@ struct ipsnet_settings {
  * NAME.ini; a NAME with a '/' is a file path. The caller applies its own
  * flags on top afterwards. Defaults: server 127.0.0.1:7443, user $USER
  * (without it, the name of the account the program runs as). The server
- * refuses a Hello without a user: the audit trail records who acts. */
+ * refuses a Hello without a user: the audit trail records who acts. A
+ * value too long for its field here is refused with IPSNET_EUSAGE and err
+ * naming it, never cut. */
 int ipsnet_settings_load(struct ipsnet_settings *s, const char *profile,
 			 char *err, size_t errlen);
 

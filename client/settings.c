@@ -1,6 +1,7 @@
 /* Where the client's settings come from: a profile file, then IPSNET_*
  * environment variables; the command's flags go on top. */
 #include <pwd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,58 +16,100 @@ static bool readable(const char *path)
 	return access(path, R_OK) == 0;
 }
 
-static int find_profile(const char *name, char *path, size_t cap)
+/* Copies value, the setting what, into dst; a value too long for it is an
+ * error, not cut: a cut path may name another file, a cut user puts
+ * someone else in the audit trail. noun says what the setting holds. */
+static int take(char *dst, size_t cap, const char *value, const char *what,
+		const char *noun, char *err, size_t errlen)
 {
-	const char *dir;
-	if (strchr(name, '/') != NULL) {
-		util_strlcpy(path, name, cap);
-		return readable(path) ? 0 : -1;
+	size_t n = strlen(value);
+	if (n >= cap) {
+		snprintf(err, errlen,
+			 "%s is %zu bytes long; %s may be at most %zu bytes",
+			 what, n, noun, cap - 1);
+		return IPSNET_EUSAGE;
 	}
-	if ((dir = getenv("IPSNET_PROFILE_DIR")) != NULL && dir[0] != '\0') {
-		snprintf(path, cap, "%s/%s.ini", dir, name);
-		if (readable(path))
-			return 0;
-	}
-	if ((dir = getenv("XDG_CONFIG_HOME")) != NULL && dir[0] != '\0') {
-		snprintf(path, cap, "%s/ipsnet/profiles/%s.ini", dir, name);
-		if (readable(path))
-			return 0;
-	} else if ((dir = getenv("HOME")) != NULL && dir[0] != '\0') {
-		snprintf(path, cap, "%s/.config/ipsnet/profiles/%s.ini", dir,
-			 name);
-		if (readable(path))
-			return 0;
-	}
-	snprintf(path, cap, "var/dev/profiles/%s.ini", name);
-	return readable(path) ? 0 : -1;
+	memcpy(dst, value, n + 1);
+	return 0;
 }
 
-static void from_env(char *dst, size_t cap, const char *var)
+/* Whether the profile file made from fmt fits in path and can be read: 0
+ * when it can, 1 when not, or the error of a path too long (where says
+ * where it was looked for). */
+static int try_profile(char *path, size_t cap, const char *where, char *err,
+		       size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+static int try_profile(char *path, size_t cap, const char *where, char *err,
+		       size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(path, cap, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= cap) {
+		snprintf(err, errlen,
+			 "the profile's path%s is %d bytes long; a file name "
+			 "may be at most %zu bytes",
+			 where, n, cap - 1);
+		return IPSNET_EUSAGE;
+	}
+	return readable(path) ? 0 : 1;
+}
+
+/* 0, 1 when there is no such profile, or an error (err says why). */
+static int find_profile(const char *name, char *path, size_t cap, char *err,
+			size_t errlen)
+{
+	const char *dir;
+	int rv;
+	if (strchr(name, '/') != NULL)
+		return try_profile(path, cap, "", err, errlen, "%s", name);
+	if ((dir = getenv("IPSNET_PROFILE_DIR")) != NULL && dir[0] != '\0' &&
+	    (rv = try_profile(path, cap, " in $IPSNET_PROFILE_DIR", err, errlen,
+			      "%s/%s.ini", dir, name)) != 1)
+		return rv;
+	if ((dir = getenv("XDG_CONFIG_HOME")) != NULL && dir[0] != '\0') {
+		if ((rv = try_profile(path, cap, " in $XDG_CONFIG_HOME", err,
+				      errlen, "%s/ipsnet/profiles/%s.ini", dir,
+				      name)) != 1)
+			return rv;
+	} else if ((dir = getenv("HOME")) != NULL && dir[0] != '\0') {
+		if ((rv = try_profile(path, cap, " in $HOME", err, errlen,
+				      "%s/.config/ipsnet/profiles/%s.ini", dir,
+				      name)) != 1)
+			return rv;
+	}
+	return try_profile(path, cap, " in ./var/dev/profiles", err, errlen,
+			   "var/dev/profiles/%s.ini", name);
+}
+
+static int from_env(char *dst, size_t cap, const char *var, const char *noun,
+		    char *err, size_t errlen)
 {
 	const char *v = getenv(var);
-	if (v != NULL && v[0] != '\0')
-		util_strlcpy(dst, v, cap);
+	if (v == NULL || v[0] == '\0')
+		return 0;
+	return take(dst, cap, v, var, noun, err, errlen);
 }
 
 int ipsnet_settings_load(struct ipsnet_settings *s, const char *profile,
 			 char *err, size_t errlen)
 {
+	static const char user_noun[] = "the user (whom the audit trail names)";
+	static const char file_noun[] = "a file name";
+	int rv;
 	memset(s, 0, sizeof(*s));
 	util_strlcpy(s->server, "127.0.0.1:7443", sizeof(s->server));
-	from_env(s->user, sizeof(s->user), "USER");
-	if (s->user[0] == '\0') {
-		/* No $USER (cron, a service): the account's own name, so
-		 * that the audit trail still says who. */
-		const struct passwd *pw = getpwuid(geteuid());
-		if (pw != NULL && pw->pw_name != NULL)
-			util_strlcpy(s->user, pw->pw_name, sizeof(s->user));
-	}
 	if (profile == NULL || profile[0] == '\0')
 		profile = getenv("IPSNET_PROFILE");
 	if (profile != NULL && profile[0] != '\0') {
 		struct client_profile p;
-		if (find_profile(profile, s->profile_path,
-				 sizeof(s->profile_path)) != 0) {
+		rv = find_profile(profile, s->profile_path,
+				  sizeof(s->profile_path), err, errlen);
+		if (rv < 0)
+			return rv;
+		if (rv != 0) {
 			snprintf(err, errlen,
 				 "no profile '%s' (looked in "
 				 "$IPSNET_PROFILE_DIR, ~/.config/ipsnet/"
@@ -76,21 +119,46 @@ int ipsnet_settings_load(struct ipsnet_settings *s, const char *profile,
 		}
 		memset(&p, 0, sizeof(p));
 		util_strlcpy(p.server, s->server, sizeof(p.server));
-		util_strlcpy(p.user, s->user, sizeof(p.user));
-		int rv = profile_load(&p, s->profile_path, err, errlen);
+		rv = profile_load(&p, s->profile_path, err, errlen);
 		if (rv != 0)
 			return IPSNET_EUSAGE;
+		/* profile_load keeps to the same sizes */
 		util_strlcpy(s->server, p.server, sizeof(s->server));
 		util_strlcpy(s->ca, p.ca, sizeof(s->ca));
 		util_strlcpy(s->cert, p.cert, sizeof(s->cert));
 		util_strlcpy(s->key, p.key, sizeof(s->key));
 		util_strlcpy(s->user, p.user, sizeof(s->user));
 	}
-	from_env(s->server, sizeof(s->server), "IPSNET_SERVER");
-	from_env(s->ca, sizeof(s->ca), "IPSNET_CA");
-	from_env(s->cert, sizeof(s->cert), "IPSNET_CERT");
-	from_env(s->key, sizeof(s->key), "IPSNET_KEY");
-	from_env(s->user, sizeof(s->user), "IPSNET_USER");
+	if ((rv = from_env(s->server, sizeof(s->server), "IPSNET_SERVER",
+			   "the server's HOST:PORT", err, errlen)) != 0 ||
+	    (rv = from_env(s->ca, sizeof(s->ca), "IPSNET_CA", file_noun, err,
+			   errlen)) != 0 ||
+	    (rv = from_env(s->cert, sizeof(s->cert), "IPSNET_CERT", file_noun,
+			   err, errlen)) != 0 ||
+	    (rv = from_env(s->key, sizeof(s->key), "IPSNET_KEY", file_noun, err,
+			   errlen)) != 0 ||
+	    (rv = from_env(s->user, sizeof(s->user), "IPSNET_USER", user_noun,
+			   err, errlen)) != 0)
+		return rv;
+	if (s->user[0] != '\0')
+		return 0;
+	/* $USER only when nothing else names the user; without it (cron, a
+	 * service) the account's own name, so that the audit trail still
+	 * says who. */
+	const char *v = getenv("USER");
+	if (v != NULL && v[0] != '\0') {
+		rv = take(s->user, sizeof(s->user), v, "$USER", user_noun, err,
+			  errlen);
+		if (rv != 0 && strlen(err) + 1 < errlen)
+			snprintf(err + strlen(err), errlen - strlen(err),
+				 "; name the user with IPSNET_USER or the "
+				 "profile's user");
+		return rv;
+	}
+	const struct passwd *pw = getpwuid(geteuid());
+	if (pw != NULL && pw->pw_name != NULL)
+		return take(s->user, sizeof(s->user), pw->pw_name,
+			    "the account's name", user_noun, err, errlen);
 	return 0;
 }
 

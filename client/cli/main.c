@@ -171,9 +171,25 @@ static int take_global_options(struct cli *cli, int *argc, char **argv,
 	char *dst[] = {NULL, s->server, s->ca, s->cert, s->key, s->user};
 	size_t cap[] = {0, sizeof(s->server), sizeof(s->ca), sizeof(s->cert),
 			sizeof(s->key), sizeof(s->user)};
-	for (size_t k = 1; k < 6; k++)
-		if (values[k] != NULL)
-			snprintf(dst[k], cap[k], "%s", values[k]);
+	const char *file = "a file name";
+	const char *noun[] = {NULL, "the server's HOST:PORT",
+			      file, file,
+			      file, "the user (whom the audit trail names)"};
+	for (size_t k = 1; k < 6; k++) {
+		if (values[k] == NULL)
+			continue;
+		size_t n = strlen(values[k]);
+		/* Never cut: a cut path may name another file, a cut user
+		 * puts someone else in the audit trail. */
+		if (n >= cap[k]) {
+			fprintf(stderr,
+				"ipsnet: %s is %zu bytes long; %s may be at "
+				"most %zu bytes\n",
+				with_value[k], n, noun[k], cap[k] - 1);
+			return IPSNET_EUSAGE;
+		}
+		memcpy(dst[k], values[k], n + 1);
+	}
 	cli->timeout_ms = 10000;
 	if (values[6] != NULL) {
 		char *end;

@@ -960,6 +960,115 @@ static void test_without_user_the_account_is_the_user(void **state)
 	assert_string_equal(jstr(fx->json, "user"), pw->pw_name);
 }
 
+/* out: file (an absolute path) with slashes added before its last part
+ * until it is len bytes long; the same file. */
+static void padded_path(char *out, size_t cap, const char *file, size_t len)
+{
+	const char *base = strrchr(file, '/');
+	size_t dir = (size_t)(base - file), rest = strlen(base);
+	assert_true(len >= dir + rest && len < cap);
+	memcpy(out, file, dir);
+	memset(out + dir, '/', len - dir - rest);
+	memcpy(out + len - rest, base, rest + 1);
+}
+
+/* ipsnet with the IPSNET_* variable assignment in its environment (the
+ * harness runs it without the test's), then args. */
+static void run_env(struct fx *fx, int want, const char *assignment,
+		    const char *const args[])
+{
+	const char *argv[H_ARGS_MAX + 4] = {"env", assignment, IPSNET_PATH};
+	int n = 3;
+	for (int i = 0; args[i] != NULL && n < H_ARGS_MAX + 3; i++)
+		argv[n++] = args[i];
+	h_result_free(&fx->r);
+	if (h_run(&fx->r, "/usr/bin/env", argv) != want) {
+		print_result(&fx->r);
+		fail_msg("ipsnet with %.40s... exited %d, not %d", assignment,
+			 fx->r.code, want);
+	}
+}
+
+/* A setting too long for ipsnet's buffers is refused as a usage error,
+ * naming the setting and its limit, before anything is sent. It was cut:
+ * the first 1023 bytes of a longer path may name another file (here the
+ * real one: the command then worked with a path it was not given), and a
+ * cut user puts a name in the audit trail that nobody gave. A user of 127
+ * bytes, what the daemon takes in Hello, goes through whole. */
+static void test_settings_too_long_are_refused_not_cut(void **state)
+{
+	struct fx *fx = *state;
+	char user[129], file[PATH_MAX], path[PATH_MAX], env[PATH_MAX + 16];
+	memset(user, 'u', 127);
+	user[127] = '\0';
+	json_t *j = run_json(fx, EXIT_OK, "ggz-test", "whoami", "--user", user,
+			     "--json", NULL);
+	assert_string_equal(jstr(j, "user"), user);
+	strcpy(user + 127, "v");
+	run(fx, EXIT_USAGE, "ggz-test", "whoami", "--user", user, NULL);
+	assert_one_line_error(fx);
+	assert_err(fx, "--user is 128 bytes long; the user (whom the audit "
+		       "trail names) may be at most 127 bytes");
+
+	snprintf(file, sizeof(file), "%s/ca.crt", certs);
+	padded_path(path, sizeof(path), file, 1023);
+	strcat(path, "x"); /* cut, it is ca.crt */
+	run(fx, EXIT_USAGE, "ggz-test", "--ca", path, "whoami", NULL);
+	assert_one_line_error(fx);
+	assert_err(fx, "--ca is 1024 bytes long; a file name may be at most "
+		       "1023 bytes");
+
+	/* the environment */
+	struct h_args a;
+	h_args_init(&a);
+	snprintf(file, sizeof(file), "%s/ca.crt", certs);
+	h_args_server(&a, &fx->d, file); /* its --user: not IPSNET_USER */
+	h_args_add(&a, "--cert");
+	h_args_add(&a, "%s/ggz-test.crt", certs);
+	h_args_add(&a, "whoami");
+	snprintf(file, sizeof(file), "%s/ggz-test.key", certs);
+	padded_path(path, sizeof(path), file, 1023);
+	snprintf(env, sizeof(env), "IPSNET_KEY=%sx", path);
+	run_env(fx, EXIT_USAGE, env, a.argv);
+	assert_one_line_error(fx);
+	assert_err(fx, "IPSNET_KEY is 1024 bytes long; a file name may be at "
+		       "most 1023 bytes");
+	h_args_init(&a);
+	h_args_add(&a, "--server");
+	h_args_add(&a, "127.0.0.1:%d", fx->d.port);
+	h_args_add(&a, "--ca");
+	h_args_add(&a, "%s/ca.crt", certs);
+	h_args_add(&a, "--cert");
+	h_args_add(&a, "%s/ggz-test.crt", certs);
+	h_args_add(&a, "--key");
+	h_args_add(&a, "%s/ggz-test.key", certs);
+	h_args_add(&a, "whoami");
+	snprintf(env, sizeof(env), "IPSNET_USER=%s", user);
+	run_env(fx, EXIT_USAGE, env, a.argv);
+	assert_one_line_error(fx);
+	assert_err(fx, "IPSNET_USER is 128 bytes long");
+	snprintf(env, sizeof(env), "USER=%s", user);
+	run_env(fx, EXIT_USAGE, env, a.argv);
+	assert_one_line_error(fx);
+	assert_err(fx, "$USER is 128 bytes long");
+
+	/* a profile named by its path */
+	snprintf(file, sizeof(file), "%s/p.ini", fx->dir);
+	snprintf(env, sizeof(env),
+		 "[profile]\nserver = 127.0.0.1:%d\nca = %s/ca.crt\n"
+		 "cert = %s/ggz-test.crt\nkey = %s/ggz-test.key\n"
+		 "user = test.user\n",
+		 fx->d.port, certs, certs, certs);
+	write_file(file, env);
+	run(fx, EXIT_OK, NULL, "--profile", file, "whoami", NULL);
+	padded_path(path, sizeof(path), file, 1023);
+	strcat(path, "x");
+	run(fx, EXIT_USAGE, NULL, "--profile", path, "whoami", NULL);
+	assert_one_line_error(fx);
+	assert_err(fx, "the profile's path is 1024 bytes long; a file name "
+		       "may be at most 1023 bytes");
+}
+
 /* Text that is not UTF-8 (a name typed in Latin-1) is refused at the
  * daemon's door, naming the field, and the connection goes on. Text of
  * that kind that is in a database already (from before the door checked)
@@ -1602,6 +1711,8 @@ int main(void)
 		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_json_keeps_keys_whose_text_is_not_utf8, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_settings_too_long_are_refused_not_cut, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_without_user_the_account_is_the_user, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
