@@ -494,6 +494,16 @@ int ipsnet_connect(uv_loop_t *loop, const struct ipsnet_options *o,
 		snprintf(err, errlen, "out of memory");
 		return IPSNET_ENOMEM;
 	}
+	/* Never cut: the audit trail would name someone nobody gave. */
+	size_t user_len = o->user != NULL ? strlen(o->user) : 0;
+	if (user_len >= sizeof(c->user)) {
+		snprintf(err, errlen,
+			 "the user is %zu bytes long; the server takes at most "
+			 "%zu bytes",
+			 user_len, sizeof(c->user) - 1);
+		rv = IPSNET_EUSAGE;
+		goto err;
+	}
 	const char *server = o->server != NULL ? o->server : "127.0.0.1:7443";
 	if (config_split_hostport(server, c->host, sizeof(c->host), &port) !=
 		0 ||

@@ -36,7 +36,8 @@ struct ipsnet_options {
 	const char *cert;         /* the organisation's certificate (PEM) */
 	const char *key;          /* its private key (PEM) */
 	const char *user;         /* the person acting, for the audit trail;
-				     required */
+				     required, at most 127 bytes (longer is
+				     refused with IPSNET_EUSAGE) */
 	const char *software;     /* "ipsnet/0.1.0"; NULL: "libipsnet/VERSION" */
 	uint32_t timeout_ms;      /* connect + handshake + Hello, and each
 				     synchronous call; 0: 10000 */

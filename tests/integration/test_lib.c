@@ -414,6 +414,40 @@ static void test_a_late_subscribed_does_not_answer_the_next_call(void **state)
 			 got);
 }
 
+/* A user too long for Hello (ipsnetd takes 127 bytes) is refused before
+ * connecting, with IPSNET_EUSAGE and a sentence naming its length and
+ * the limit. The library cut it to 127 bytes, possibly inside a
+ * character, and the audit trail named a user nobody gave. (test_cli
+ * sends a user of 127 bytes whole through the library.) */
+static void test_a_user_too_long_for_hello_is_refused_not_cut(void **state)
+{
+	struct fake f = {0};
+	struct ipsnet_client *cl = NULL;
+	char server[64], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], err[256];
+	char user[129];
+
+	fake_start_thread(&f);
+	struct ipsnet_options o =
+	    options(server, sizeof(server), ca, cert, key, f.port);
+	memset(user, 'u', 128);
+	user[128] = '\0';
+	o.user = user;
+	int rv = ipsnet_client_open(&cl, &o, err, sizeof(err));
+	if (rv == 0)
+		ipsnet_client_close(cl);
+	fake_stop_thread(&f);
+
+	if (rv != IPSNET_EUSAGE)
+		fail_msg("a 128-byte user: ipsnet_client_open returned %d, not "
+			 "IPSNET_EUSAGE",
+			 rv);
+	if (strstr(err, "128 bytes") == NULL ||
+	    strstr(err, "127 bytes") == NULL)
+		fail_msg("the sentence does not name the length and the limit: "
+			 "%s",
+			 err);
+}
+
 /* Answers Subscribe with Subscribed, one Event and CaughtUp, written at
  * once: a short journal, caught up in one read. */
 static void caught_up_at_once(struct fake *f, const Ipsnet__V1__Envelope *req)
@@ -899,6 +933,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(
 		test_a_late_subscribed_does_not_answer_the_next_call),
+	    cmocka_unit_test(test_a_user_too_long_for_hello_is_refused_not_cut),
 	    cmocka_unit_test(
 		test_close_ends_even_when_the_server_reads_nothing),
 	    cmocka_unit_test(
