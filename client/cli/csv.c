@@ -36,8 +36,15 @@ char csv_guess_separator(const char *data, size_t len)
 	static const char candidates[] = {',', ';', '\t'};
 	size_t count[3] = {0};
 	bool quoted = false;
+	size_t start = 0;
 
-	for (size_t i = 0; i < len; i++) {
+	/* The first line the reader takes: after a byte order mark and
+	 * blank lines. */
+	if (len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0)
+		start = 3;
+	while (start < len && (data[start] == '\r' || data[start] == '\n'))
+		start++;
+	for (size_t i = start; i < len; i++) {
 		char ch = data[i];
 		if (ch == '"')
 			quoted = !quoted;

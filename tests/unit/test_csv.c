@@ -172,6 +172,16 @@ static void test_separator_is_guessed_from_the_first_line(void **state)
 	assert_int_equal(csv_guess_separator("", 0), ',');
 }
 
+/* The reader skips blank lines before the header; so does the guess. */
+static void test_separator_is_guessed_past_blank_lines(void **state)
+{
+	const char semi[] = "\r\n\nbsn;name;birth_date\r\n1;2;3\r\n";
+	const char bom[] = "\xEF\xBB\xBF\r\nbsn;name\r\n";
+	assert_int_equal(csv_guess_separator(semi, strlen(semi)), ';');
+	assert_int_equal(csv_guess_separator(bom, strlen(bom)), ';');
+	assert_int_equal(csv_guess_separator("\n\n", 2), ',');
+}
+
 static void test_quote_inside_unquoted_field_is_an_error(void **state)
 {
 	expect_error("a,b\nAnna \"Ankie\" de Vries,2\n", 2,
@@ -324,6 +334,7 @@ int main(void)
 	    cmocka_unit_test(test_records_know_the_line_they_start_on),
 	    cmocka_unit_test(test_semicolon_and_tab_separators),
 	    cmocka_unit_test(test_separator_is_guessed_from_the_first_line),
+	    cmocka_unit_test(test_separator_is_guessed_past_blank_lines),
 	    cmocka_unit_test(test_quote_inside_unquoted_field_is_an_error),
 	    cmocka_unit_test(test_text_after_closing_quote_is_an_error),
 	    cmocka_unit_test(test_unclosed_quote_names_the_line_it_opens_on),
