@@ -146,12 +146,29 @@ static int set_value(struct row *r, int col, const char *s)
 	return 0;
 }
 
-/* A date as YYYY-MM-DD, or DD-MM-YYYY as Dutch spreadsheets write it,
- * into out (11 bytes). */
+/* The digits of s from *i on (at least min, at most max) as a number, or
+ * -1; *i moves past them. */
+static int digits(const char *s, size_t *i, int min, int max)
+{
+	int v = 0, n = 0;
+	while (s[*i] >= '0' && s[*i] <= '9' && n < max) {
+		v = v * 10 + (s[(*i)++] - '0');
+		n++;
+	}
+	return n >= min && !(s[*i] >= '0' && s[*i] <= '9') ? v : -1;
+}
+
+/* A date as YYYY-MM-DD, or as Dutch spreadsheets write it, day first:
+ * DD-MM-YYYY or without the leading zeros (1-2-1975). Into out (11
+ * bytes). */
 static bool norm_date(const char *s, char out[11])
 {
-	if (strlen(s) == 10 && s[2] == '-' && s[5] == '-') {
-		snprintf(out, 11, "%.4s-%.2s-%.2s", s + 6, s + 3, s);
+	size_t i = 0;
+	int d = digits(s, &i, 1, 2), m = -1, y = -1;
+	if (d >= 0 && s[i] == '-' && (++i, m = digits(s, &i, 1, 2)) >= 0 &&
+	    s[i] == '-' && (++i, y = digits(s, &i, 4, 4)) >= 0 &&
+	    s[i] == '\0') {
+		snprintf(out, 11, "%04d-%02d-%02d", y, m, d);
 	} else {
 		util_strlcpy(out, s, 11);
 		if (strlen(s) != 10)
@@ -168,7 +185,8 @@ static int date_col(struct row *r, int col, const char *name, char *why,
 	if (r->v[col][0] == '\0')
 		return 0;
 	if (!norm_date(r->v[col], d)) {
-		snprintf(why, cap, "%s is not a date (YYYY-MM-DD)", name);
+		snprintf(why, cap,
+			 "%s is not a date (YYYY-MM-DD, or DD-MM-YYYY)", name);
 		return 1;
 	}
 	return set_value(r, col, d) != 0 ? -1 : 0;
@@ -176,10 +194,17 @@ static int date_col(struct row *r, int col, const char *name, char *why,
 
 static int bsn_col(struct row *r, int col, char *why, size_t cap)
 {
-	if (!bsn_valid(r->v[col])) {
+	const char *v = r->v[col];
+	if (!bsn_valid(v)) {
+		/* A spreadsheet that took the column for numbers dropped
+		 * the leading 0; it is not put back by guess. */
+		bool eight = strlen(v) == 8 && strspn(v, "0123456789") == 8;
 		snprintf(why, cap,
 			 "the BSN must be 9 digits that pass the "
-			 "11-proof");
+			 "11-proof%s",
+			 eight ? " (8 digits: a spreadsheet may have dropped "
+				 "its leading 0; format the column as text)"
+			       : "");
 		return 1;
 	}
 	return 0;
