@@ -672,6 +672,13 @@ static void place(struct sync_sub *sub)
 	struct fetch *live = s->live;
 	if (sub->full || sub->fetching || sub->pending != NULL)
 		return;
+	if (sub->check_since) {
+		/* Its hash is checked by a page read from its cursor, even
+		 * an empty one (the cursor may be where a live fetch ends). */
+		sub->mode = SUB_CATCHUP;
+		fetch_page(sub);
+		return;
+	}
 	if (live == NULL && sub->cursor == s->live_seq) {
 		sub->mode = SUB_LIVE;
 		send_caught_up(sub);
