@@ -904,8 +904,9 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
 			cli_print_json(o);
 		} else {
 			printf("%s: at seq %" PRIu64 ", %" PRIu64
-			       " events in %.1f s (%" PRIu64 " in all)\n",
-			       s.path, meta->seq, f->run_events, secs,
+			       " event%s in %.1f s (%" PRIu64 " in all)\n",
+			       s.path, meta->seq, f->run_events,
+			       f->run_events == 1 ? "" : "s", secs,
 			       meta->events);
 		}
 	}
