@@ -673,8 +673,9 @@ static void place(struct sync_sub *sub)
 	if (sub->full || sub->fetching || sub->pending != NULL)
 		return;
 	if (sub->check_since) {
-		/* Its hash is checked by a page read from its cursor, even
-		 * an empty one (the cursor may be where a live fetch ends). */
+		/* Its hash at the cursor is only the subscriber's word: the
+		 * first page checks it before anything goes out, even where
+		 * the live fetch in flight ends. */
 		sub->mode = SUB_CATCHUP;
 		fetch_page(sub);
 		return;

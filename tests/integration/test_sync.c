@@ -2023,6 +2023,214 @@ static void test_mirror_refuses_another_journal(void **state)
 			 clients);
 }
 
+/* ---- the hash a subscriber resumes with ---------------------------------- */
+
+/* The hash of journal entry seq in the daemon's database db: the ground
+ * truth. */
+static void journal_hash_at(const char *db, uint64_t seq, uint8_t out[32])
+{
+	sqlite3 *h;
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL),
+			 SQLITE_OK);
+	sqlite3_busy_timeout(h, 5000);
+	assert_int_equal(sqlite3_prepare_v2(h,
+					    "SELECT hash FROM journal WHERE "
+					    "seq = ?1",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_bytes(st, 0), 32);
+	memcpy(out, sqlite3_column_blob(st, 0), 32);
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+}
+
+/* A bare TLS connection as GGZ_TEST to the daemon on port p, subscribed
+ * from since with since_hash hash (NULL: none), its answer read. 0, or -1
+ * with why in c->error. */
+static int subscribe_from(struct h_tls *c, int p, uint64_t since,
+			  const uint8_t *hash)
+{
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__Subscribe sub = IPSNET__V1__SUBSCRIBE__INIT;
+	if (h_tls_connect_hello(c, p, certs, "ggz-test") != 0)
+		return -1;
+	sub.since_seq = since;
+	if (hash != NULL) {
+		sub.since_hash.data = (uint8_t *)hash;
+		sub.since_hash.len = 32;
+	}
+	e.request_id = 7;
+	e.body_case = BODY(SUBSCRIBE);
+	e.subscribe = &sub;
+	if (h_tls_send_envelope(c, &e) != 0)
+		return -1;
+	Ipsnet__V1__Envelope *r = h_tls_recv_envelope(c, WAIT_MS);
+	bool ok =
+	    r != NULL && r->request_id == 7 && r->body_case == BODY(SUBSCRIBED);
+	if (r != NULL && !ok)
+		snprintf(c->error, sizeof(c->error),
+			 "Subscribe answered with body %d", (int)r->body_case);
+	h_envelope_free(r);
+	return ok ? 0 : -1;
+}
+
+/* What came first after Subscribed to a subscriber whose hash at since is
+ * not the server's: NULL when it was the refusal, else why not. */
+static const char *refused_first(struct h_tls *c, char *why, size_t cap)
+{
+	Ipsnet__V1__Envelope *e = h_tls_recv_envelope(c, WAIT_MS);
+	if (e == NULL)
+		snprintf(why, cap, "nothing came: %s", c->error);
+	else if (e->body_case == BODY(CAUGHT_UP))
+		snprintf(why, cap, "CaughtUp %" PRIu64 " came",
+			 e->caught_up->seq);
+	else if (e->body_case == BODY(EVENT))
+		snprintf(why, cap, "event %" PRIu64 " came", e->event->seq);
+	else if (e->status == NULL ||
+		 e->status->code != CODE(FAILED_PRECONDITION))
+		snprintf(why, cap, "body %d, status %d came", (int)e->body_case,
+			 e->status != NULL ? (int)e->status->code : -1);
+	else
+		why = NULL;
+	h_envelope_free(e);
+	return why;
+}
+
+/* Reads c's stream up to seq upto (an event or CaughtUp): the hash of
+ * every event and CaughtUp must be the one of its seq in db. NULL, or why
+ * not. */
+static const char *hashes_hold(struct h_tls *c, const char *db, uint64_t upto,
+			       char *why, size_t cap)
+{
+	for (;;) {
+		Ipsnet__V1__Envelope *e = h_tls_recv_envelope(c, WAIT_MS);
+		uint8_t want[32];
+		if (e == NULL) {
+			snprintf(why, cap, "the stream ended: %s", c->error);
+			return why;
+		}
+		const ProtobufCBinaryData *h = NULL;
+		uint64_t seq = 0;
+		if (e->body_case == BODY(EVENT)) {
+			h = &e->event->hash;
+			seq = e->event->seq;
+		} else if (e->body_case == BODY(CAUGHT_UP)) {
+			h = &e->caught_up->hash;
+			seq = e->caught_up->seq;
+		} else {
+			snprintf(why, cap, "body %d, status %d came",
+				 (int)e->body_case,
+				 e->status != NULL ? (int)e->status->code : -1);
+			h_envelope_free(e);
+			return why;
+		}
+		journal_hash_at(db, seq, want);
+		bool same = h->len == 32 && memcmp(h->data, want, 32) == 0;
+		bool done = seq >= upto;
+		h_envelope_free(e);
+		if (!same) {
+			snprintf(why, cap,
+				 "the hash with seq %" PRIu64
+				 " is not the journal's",
+				 seq);
+			return why;
+		}
+		if (done)
+			return NULL;
+	}
+}
+
+/* A subscriber's since_seq may be where the live fetch in flight ends,
+ * with the journal gone on beyond it: its hash there is checked like any
+ * other, and nothing goes to it before. Was: it was told CaughtUp at once
+ * with its own hash and fed live events, so a mirror from another journal
+ * went on unchecked. This test's daemon holds sync's journal reads while
+ * a file exists (hold_fetch.c): the live fetch of the second entry stays in
+ * flight while the third commits and the subscribers come. */
+static void test_a_hash_where_the_live_fetch_ends_is_checked(void **state)
+{
+	struct h_daemon d;
+	struct ipsnet_client *ours[N_ORGS];
+	struct h_tls live, bad, good;
+	char conf[PATH_MAX], gate[PATH_MAX], db[PATH_MAX], why[160];
+	const char *failed = NULL;
+	uint8_t wrong[32], h2[32];
+	const char *d_dir = h_tmpdir();
+	assert_non_null(d_dir);
+	snprintf(conf, sizeof(conf), "%s/ipsnetd.conf", d_dir);
+	snprintf(gate, sizeof(gate), "%s/hold-fetch", d_dir);
+	snprintf(db, sizeof(db), "%s/ipsnet.db", d_dir);
+	assert_int_equal(h_write_config(d_dir, certs, ""), 0);
+	FILE *cf = fopen(conf, "a");
+	assert_non_null(cf);
+	fputs(extra_orgs, cf);
+	assert_int_equal(fclose(cf), 0);
+	setenv("LD_PRELOAD", HOLD_FETCH_PATH, 1);
+	setenv("IT_HOLD_FETCH", gate, 1);
+	int started = h_daemon_start(&d, d_dir);
+	unsetenv("LD_PRELOAD");
+	unsetenv("IT_HOLD_FETCH");
+	assert_int_equal(started, 0);
+	int our_port = port;
+	memcpy(ours, conns, sizeof(ours));
+	memset(conns, 0, sizeof(conns));
+	memset(&live, 0, sizeof(live));
+	memset(&bad, 0, sizeof(bad));
+	memset(&good, 0, sizeof(good));
+	live.fd = bad.fd = good.fd = -1; /* h_tls_close of one not made */
+	port = d.port;
+	assert_int_equal(connect_all(), 0);
+
+	uint64_t s1 = register_client(GGZ_TEST, BENEFIT(NONE), NULL);
+	/* A live subscriber, so that commits are fetched live. */
+	assert_int_equal(subscribe_from(&live, d.port, s1, NULL), 0);
+	Ipsnet__V1__Envelope *e = h_tls_recv_envelope(&live, WAIT_MS);
+	assert_non_null(e);
+	assert_int_equal(e->body_case, BODY(CAUGHT_UP));
+	assert_int_equal(e->caught_up->seq, s1);
+	h_envelope_free(e);
+	FILE *g = fopen(gate, "w");
+	assert_non_null(g);
+	assert_int_equal(fclose(g), 0);
+	uint64_t s2 = register_client(GGZ_TEST, BENEFIT(NONE), NULL);
+	uint64_t s3 = register_client(GGZ_TEST, BENEFIT(NONE), NULL);
+	assert_int_equal(s3, s2 + 1);
+	journal_hash_at(db, s2, h2);
+	memset(wrong, 0xa5, sizeof(wrong));
+	if (subscribe_from(&bad, d.port, s2, wrong) != 0 ||
+	    subscribe_from(&good, d.port, s2, h2) != 0)
+		failed = "a subscriber was not answered Subscribed";
+	unlink(gate);
+	if (failed == NULL &&
+	    (failed = refused_first(&bad, why, sizeof(why))) == NULL)
+		/* The right hash there goes on, with the journal's hashes. */
+		failed = hashes_hold(&good, db, s3, why, sizeof(why));
+	/* The live fetches done before the daemon stops. */
+	uint64_t seen = s1;
+	while (seen < s3 && (e = h_tls_recv_envelope(&live, WAIT_MS)) != NULL) {
+		if (e->body_case == BODY(EVENT))
+			seen = e->event->seq;
+		h_envelope_free(e);
+	}
+	if (failed == NULL && seen < s3)
+		failed = "the live subscriber did not get the third entry";
+
+	h_tls_close(&live);
+	h_tls_close(&bad);
+	h_tls_close(&good);
+	for (int o = 0; o < N_ORGS; o++)
+		ipsnet_client_close(conns[o]);
+	memcpy(conns, ours, sizeof(ours));
+	port = our_port;
+	assert_int_equal(h_daemon_stop(&d, SIGTERM), 0);
+	if (failed != NULL)
+		fail_msg("since_seq %" PRIu64 " where the live fetch ends: %s",
+			 s2, failed);
+}
+
 /* ---- the audit trail of deliveries -------------------------------------- */
 
 /* The trail of client as the registering GGZ reads it. */
@@ -2196,6 +2404,7 @@ int main(void)
 		test_sync_killed_while_catching_up_resumes_without_gap),
 	    cmocka_unit_test(test_mirror_keeps_its_organisation_and_kinds),
 	    cmocka_unit_test(test_mirror_refuses_another_journal),
+	    cmocka_unit_test(test_a_hash_where_the_live_fetch_ends_is_checked),
 	    cmocka_unit_test(test_deliveries_are_in_the_audit_trail),
 	    cmocka_unit_test(test_no_audit_no_delivery),
 	    cmocka_unit_test(

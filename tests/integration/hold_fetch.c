@@ -1,0 +1,36 @@
+/* Preloaded into an ipsnetd under test (LD_PRELOAD): while the file named
+ * by IT_HOLD_FETCH exists, sync's journal reads (the statement of its live
+ * fetches and catch-up pages) wait before they are prepared, for at most
+ * 20 s. A test makes the file to keep a live fetch in flight while changes
+ * go on committing, and removes it to let go. Without IT_HOLD_FETCH nothing
+ * changes. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#define HOLD_MAX_MS 20000
+
+static const char fetch_sql[] =
+    "SELECT seq, time_us, org, entity_kind, payload, response";
+
+int sqlite3_prepare_v3(sqlite3 *db, const char *sql, int n, unsigned int flags,
+		       sqlite3_stmt **st, const char **tail)
+{
+	int (*real)(sqlite3 *, const char *, int, unsigned int, sqlite3_stmt **,
+		    const char **);
+	*(void **)&real = dlsym(RTLD_NEXT, "sqlite3_prepare_v3");
+	const char *gate = getenv("IT_HOLD_FETCH");
+	if (gate != NULL && sql != NULL &&
+	    strncmp(sql, fetch_sql, sizeof(fetch_sql) - 1) == 0) {
+		struct timespec tick = {0, 2000000};
+		for (int ms = 0; ms < HOLD_MAX_MS && access(gate, F_OK) == 0;
+		     ms += 2)
+			nanosleep(&tick, NULL);
+	}
+	return real(db, sql, n, flags, st, tail);
+}
