@@ -672,10 +672,11 @@ static void place(struct sync_sub *sub)
 	struct fetch *live = s->live;
 	if (sub->full || sub->fetching || sub->pending != NULL)
 		return;
-	if (sub->check_since) {
-		/* Its hash at the cursor is only the subscriber's word: the
-		 * first page checks it before anything goes out, even where
-		 * the live fetch in flight ends. */
+	if (sub->check_since || (sub->cursor > 0 && !sub->cursor_hash_known)) {
+		/* Its hash at the cursor is only the subscriber's word, or
+		 * unknown: a page reads it (and checks the subscriber's)
+		 * before anything goes out, so that a CaughtUp carries it,
+		 * even where the live fetch in flight ends. */
 		sub->mode = SUB_CATCHUP;
 		fetch_page(sub);
 		return;

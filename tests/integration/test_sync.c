@@ -2147,14 +2147,16 @@ static const char *hashes_hold(struct h_tls *c, const char *db, uint64_t upto,
  * with the journal gone on beyond it: its hash there is checked like any
  * other, and nothing goes to it before. Was: it was told CaughtUp at once
  * with its own hash and fed live events, so a mirror from another journal
- * went on unchecked. This test's daemon holds sync's journal reads while
+ * went on unchecked. One without since_hash there is told CaughtUp with
+ * the journal's hash of its seq, as everywhere (was: with none, so it had
+ * none to resume with). This test's daemon holds sync's journal reads while
  * a file exists (hold_fetch.c): the live fetch of the second entry stays in
  * flight while the third commits and the subscribers come. */
 static void test_a_hash_where_the_live_fetch_ends_is_checked(void **state)
 {
 	struct h_daemon d;
 	struct ipsnet_client *ours[N_ORGS];
-	struct h_tls live, bad, good;
+	struct h_tls live, bad, good, plain;
 	char conf[PATH_MAX], gate[PATH_MAX], db[PATH_MAX], why[160];
 	const char *failed = NULL;
 	uint8_t wrong[32], h2[32];
@@ -2180,7 +2182,9 @@ static void test_a_hash_where_the_live_fetch_ends_is_checked(void **state)
 	memset(&live, 0, sizeof(live));
 	memset(&bad, 0, sizeof(bad));
 	memset(&good, 0, sizeof(good));
-	live.fd = bad.fd = good.fd = -1; /* h_tls_close of one not made */
+	memset(&plain, 0, sizeof(plain));
+	/* h_tls_close of one not made */
+	live.fd = bad.fd = good.fd = plain.fd = -1;
 	port = d.port;
 	assert_int_equal(connect_all(), 0);
 
@@ -2201,13 +2205,17 @@ static void test_a_hash_where_the_live_fetch_ends_is_checked(void **state)
 	journal_hash_at(db, s2, h2);
 	memset(wrong, 0xa5, sizeof(wrong));
 	if (subscribe_from(&bad, d.port, s2, wrong) != 0 ||
-	    subscribe_from(&good, d.port, s2, h2) != 0)
+	    subscribe_from(&good, d.port, s2, h2) != 0 ||
+	    subscribe_from(&plain, d.port, s2, NULL) != 0)
 		failed = "a subscriber was not answered Subscribed";
 	unlink(gate);
 	if (failed == NULL &&
 	    (failed = refused_first(&bad, why, sizeof(why))) == NULL)
 		/* The right hash there goes on, with the journal's hashes. */
 		failed = hashes_hold(&good, db, s3, why, sizeof(why));
+	/* Without since_hash too, the CaughtUp carries its seq's hash. */
+	if (failed == NULL)
+		failed = hashes_hold(&plain, db, s3, why, sizeof(why));
 	/* The live fetches done before the daemon stops. */
 	uint64_t seen = s1;
 	while (seen < s3 && (e = h_tls_recv_envelope(&live, WAIT_MS)) != NULL) {
@@ -2221,6 +2229,7 @@ static void test_a_hash_where_the_live_fetch_ends_is_checked(void **state)
 	h_tls_close(&live);
 	h_tls_close(&bad);
 	h_tls_close(&good);
+	h_tls_close(&plain);
 	for (int o = 0; o < N_ORGS; o++)
 		ipsnet_client_close(conns[o]);
 	memcpy(conns, ours, sizeof(ours));
