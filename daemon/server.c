@@ -52,6 +52,11 @@ static void maybe_finish(struct server *s)
 	close_own_handles(s);
 }
 
+static void sync_went_idle(void *arg)
+{
+	maybe_finish(arg);
+}
+
 void server__conn_closed(struct server *s, struct conn *c)
 {
 	if (c->prev != NULL)
@@ -414,6 +419,7 @@ int server__start(struct server *s, uv_loop_t *loop,
 		uv_close((uv_handle_t *)&s->listener, NULL);
 		return IPSNET_ENOMEM;
 	}
+	sync_on_idle(s->sync, sync_went_idle, s);
 	s->tls = tls;
 	s->registry = *registry;
 	s->journal = journal;

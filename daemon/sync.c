@@ -109,6 +109,8 @@ struct sync {
 				       * fetch (0: none) */
 	uint64_t sent_hist[SEND_BUCKETS]; /* live: commit to send */
 	uint64_t sent_n, sent_max_us;
+	void (*on_idle)(void *arg); /* sync_on_idle */
+	void *on_idle_arg;
 };
 
 /* One subscriber's share of a fetch, on its way out. */
@@ -855,10 +857,13 @@ static int add_rows(struct fetch *f, const struct sync_sub *sub,
 static void fetch_finish(struct fetch *f)
 {
 	struct conn *held = f->held;
-	f->sync->fetches--;
+	struct sync *s = f->sync;
+	s->fetches--;
 	fetch_free(f);
 	if (held != NULL)
 		conn__request_done(held);
+	if (s->fetches == 0 && s->on_idle != NULL)
+		s->on_idle(s->on_idle_arg);
 }
 
 /* ---- live and catch-up deliveries (loop thread) ------------------------ */
@@ -1363,6 +1368,12 @@ int sync_new(struct sync **out, struct journal *j, size_t send_bound,
 bool sync_idle(const struct sync *s)
 {
 	return s->fetches == 0;
+}
+
+void sync_on_idle(struct sync *s, void (*cb)(void *arg), void *arg)
+{
+	s->on_idle = cb;
+	s->on_idle_arg = arg;
 }
 
 void sync_stats(struct sync *s, struct sync_stats *out)

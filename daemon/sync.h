@@ -44,6 +44,11 @@ int sync_new(struct sync **out, struct journal *j, size_t send_bound,
 void sync_free(struct sync *s);
 /* No read of the journal is in flight (shutdown waits for it). */
 bool sync_idle(const struct sync *s);
+
+/* cb(arg) runs on the loop thread each time the last read in flight is
+ * back, so that a shutdown waiting for sync_idle looks again: the live
+ * fetch's read belongs to no connection. */
+void sync_on_idle(struct sync *s, void (*cb)(void *arg), void *arg);
 void sync_stats(struct sync *s, struct sync_stats *out);
 
 /* Handles Subscribe and Unsubscribe from an authenticated connection (takes

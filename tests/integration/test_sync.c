@@ -2143,6 +2143,80 @@ static const char *hashes_hold(struct h_tls *c, const char *db, uint64_t upto,
 	}
 }
 
+/* A daemon of a test's own whose journal reads for sync wait while a file
+ * exists (hold_fetch.c, preloaded), with this file's connections moved to
+ * it and one live subscriber as GGZ_TEST, so that commits are fetched
+ * live. */
+struct held {
+	struct h_daemon d;
+	char gate[PATH_MAX]; /* the file that holds the reads */
+	char db[PATH_MAX];   /* its database */
+	struct h_tls live;
+	struct ipsnet_client *ours[N_ORGS];
+	int our_port;
+};
+
+/* Starts it with one registration, the live subscriber caught up after
+ * it; returns that registration's seq. */
+static uint64_t held_start(struct held *h)
+{
+	char conf[PATH_MAX];
+	const char *d_dir = h_tmpdir();
+	assert_non_null(d_dir);
+	memset(h, 0, sizeof(*h));
+	h->live.fd = -1;
+	snprintf(conf, sizeof(conf), "%s/ipsnetd.conf", d_dir);
+	snprintf(h->gate, sizeof(h->gate), "%s/hold-fetch", d_dir);
+	snprintf(h->db, sizeof(h->db), "%s/ipsnet.db", d_dir);
+	assert_int_equal(h_write_config(d_dir, certs, ""), 0);
+	FILE *cf = fopen(conf, "a");
+	assert_non_null(cf);
+	fputs(extra_orgs, cf);
+	assert_int_equal(fclose(cf), 0);
+	setenv("LD_PRELOAD", HOLD_FETCH_PATH, 1);
+	setenv("IT_HOLD_FETCH", h->gate, 1);
+	int started = h_daemon_start(&h->d, d_dir);
+	unsetenv("LD_PRELOAD");
+	unsetenv("IT_HOLD_FETCH");
+	assert_int_equal(started, 0);
+	h->our_port = port;
+	memcpy(h->ours, conns, sizeof(h->ours));
+	memset(conns, 0, sizeof(conns));
+	port = h->d.port;
+	assert_int_equal(connect_all(), 0);
+	uint64_t seq = register_client(GGZ_TEST, BENEFIT(NONE), NULL);
+	assert_int_equal(subscribe_from(&h->live, h->d.port, seq, NULL), 0);
+	Ipsnet__V1__Envelope *e = h_tls_recv_envelope(&h->live, WAIT_MS);
+	assert_non_null(e);
+	assert_int_equal(e->body_case, BODY(CAUGHT_UP));
+	assert_int_equal(e->caught_up->seq, seq);
+	h_envelope_free(e);
+	return seq;
+}
+
+/* Holds sync's reads (on) or lets them go. */
+static void hold_fetches(struct held *h, bool on)
+{
+	if (on) {
+		FILE *g = fopen(h->gate, "w");
+		assert_non_null(g);
+		assert_int_equal(fclose(g), 0);
+	} else {
+		assert_int_equal(unlink(h->gate), 0);
+	}
+}
+
+/* Closes the live subscriber and the connections to it, and gives this
+ * file's connections back; the daemon goes on running. */
+static void held_leave(struct held *h)
+{
+	h_tls_close(&h->live);
+	for (int o = 0; o < N_ORGS; o++)
+		ipsnet_client_close(conns[o]);
+	memcpy(conns, h->ours, sizeof(h->ours));
+	port = h->our_port;
+}
+
 /* A subscriber's since_seq may be where the live fetch in flight ends,
  * with the journal gone on beyond it: its hash there is checked like any
  * other, and nothing goes to it before. Was: it was told CaughtUp at once
@@ -2154,71 +2228,40 @@ static const char *hashes_hold(struct h_tls *c, const char *db, uint64_t upto,
  * flight while the third commits and the subscribers come. */
 static void test_a_hash_where_the_live_fetch_ends_is_checked(void **state)
 {
-	struct h_daemon d;
-	struct ipsnet_client *ours[N_ORGS];
-	struct h_tls live, bad, good, plain;
-	char conf[PATH_MAX], gate[PATH_MAX], db[PATH_MAX], why[160];
+	struct held h;
+	struct h_tls bad, good, plain;
+	char why[160];
 	const char *failed = NULL;
 	uint8_t wrong[32], h2[32];
-	const char *d_dir = h_tmpdir();
-	assert_non_null(d_dir);
-	snprintf(conf, sizeof(conf), "%s/ipsnetd.conf", d_dir);
-	snprintf(gate, sizeof(gate), "%s/hold-fetch", d_dir);
-	snprintf(db, sizeof(db), "%s/ipsnet.db", d_dir);
-	assert_int_equal(h_write_config(d_dir, certs, ""), 0);
-	FILE *cf = fopen(conf, "a");
-	assert_non_null(cf);
-	fputs(extra_orgs, cf);
-	assert_int_equal(fclose(cf), 0);
-	setenv("LD_PRELOAD", HOLD_FETCH_PATH, 1);
-	setenv("IT_HOLD_FETCH", gate, 1);
-	int started = h_daemon_start(&d, d_dir);
-	unsetenv("LD_PRELOAD");
-	unsetenv("IT_HOLD_FETCH");
-	assert_int_equal(started, 0);
-	int our_port = port;
-	memcpy(ours, conns, sizeof(ours));
-	memset(conns, 0, sizeof(conns));
-	memset(&live, 0, sizeof(live));
 	memset(&bad, 0, sizeof(bad));
 	memset(&good, 0, sizeof(good));
 	memset(&plain, 0, sizeof(plain));
 	/* h_tls_close of one not made */
-	live.fd = bad.fd = good.fd = plain.fd = -1;
-	port = d.port;
-	assert_int_equal(connect_all(), 0);
-
-	uint64_t s1 = register_client(GGZ_TEST, BENEFIT(NONE), NULL);
-	/* A live subscriber, so that commits are fetched live. */
-	assert_int_equal(subscribe_from(&live, d.port, s1, NULL), 0);
-	Ipsnet__V1__Envelope *e = h_tls_recv_envelope(&live, WAIT_MS);
-	assert_non_null(e);
-	assert_int_equal(e->body_case, BODY(CAUGHT_UP));
-	assert_int_equal(e->caught_up->seq, s1);
-	h_envelope_free(e);
-	FILE *g = fopen(gate, "w");
-	assert_non_null(g);
-	assert_int_equal(fclose(g), 0);
+	bad.fd = good.fd = plain.fd = -1;
+	uint64_t s1 = held_start(&h);
+	Ipsnet__V1__Envelope *e;
+	hold_fetches(&h, true);
 	uint64_t s2 = register_client(GGZ_TEST, BENEFIT(NONE), NULL);
 	uint64_t s3 = register_client(GGZ_TEST, BENEFIT(NONE), NULL);
 	assert_int_equal(s3, s2 + 1);
-	journal_hash_at(db, s2, h2);
+	journal_hash_at(h.db, s2, h2);
 	memset(wrong, 0xa5, sizeof(wrong));
-	if (subscribe_from(&bad, d.port, s2, wrong) != 0 ||
-	    subscribe_from(&good, d.port, s2, h2) != 0 ||
-	    subscribe_from(&plain, d.port, s2, NULL) != 0)
+	if (subscribe_from(&bad, h.d.port, s2, wrong) != 0 ||
+	    subscribe_from(&good, h.d.port, s2, h2) != 0 ||
+	    subscribe_from(&plain, h.d.port, s2, NULL) != 0)
 		failed = "a subscriber was not answered Subscribed";
-	unlink(gate);
+	hold_fetches(&h, false);
 	if (failed == NULL &&
 	    (failed = refused_first(&bad, why, sizeof(why))) == NULL)
 		/* The right hash there goes on, with the journal's hashes. */
-		failed = hashes_hold(&good, db, s3, why, sizeof(why));
+		failed = hashes_hold(&good, h.db, s3, why, sizeof(why));
 	/* Without since_hash too, the CaughtUp carries its seq's hash. */
 	if (failed == NULL)
-		failed = hashes_hold(&plain, db, s3, why, sizeof(why));
+		failed = hashes_hold(&plain, h.db, s3, why, sizeof(why));
 	/* The live fetches done before the daemon stops. */
 	uint64_t seen = s1;
-	while (seen < s3 && (e = h_tls_recv_envelope(&live, WAIT_MS)) != NULL) {
+	while (seen < s3 &&
+	       (e = h_tls_recv_envelope(&h.live, WAIT_MS)) != NULL) {
 		if (e->body_case == BODY(EVENT))
 			seen = e->event->seq;
 		h_envelope_free(e);
@@ -2226,18 +2269,40 @@ static void test_a_hash_where_the_live_fetch_ends_is_checked(void **state)
 	if (failed == NULL && seen < s3)
 		failed = "the live subscriber did not get the third entry";
 
-	h_tls_close(&live);
 	h_tls_close(&bad);
 	h_tls_close(&good);
 	h_tls_close(&plain);
-	for (int o = 0; o < N_ORGS; o++)
-		ipsnet_client_close(conns[o]);
-	memcpy(conns, ours, sizeof(ours));
-	port = our_port;
-	assert_int_equal(h_daemon_stop(&d, SIGTERM), 0);
+	held_leave(&h);
+	assert_int_equal(h_daemon_stop(&h.d, SIGTERM), 0);
 	if (failed != NULL)
 		fail_msg("since_seq %" PRIu64 " where the live fetch ends: %s",
 			 s2, failed);
+}
+
+/* SIGTERM while a live fetch is in flight and no connection is left: the
+ * daemon stops once the fetch is back. Was: nothing looked again when it
+ * came back (only a connection's last request did), and the daemon never
+ * exited, the shutdown deadline closing connections only. */
+static void test_daemon_stops_after_a_live_fetch_in_flight(void **state)
+{
+	struct held h;
+	held_start(&h);
+	hold_fetches(&h, true);
+	register_client(GGZ_TEST, BENEFIT(NONE), NULL); /* fetched, held */
+	held_leave(&h);
+	assert_int_equal(kill(h_daemon_pid(&h.d), SIGTERM), 0);
+	bool down = h_daemon_wait_log(&h.d, "shutting down", WAIT_MS);
+	/* Every connection gone before the fetch comes back. */
+	uint64_t deadline = now_ms() + WAIT_MS;
+	while (down &&
+	       count_in_file(h.d.log, "connection closed") < N_ORGS + 1 &&
+	       now_ms() < deadline)
+		sleep_ms(5);
+	hold_fetches(&h, false);
+	assert_true(down);
+	assert_int_equal(count_in_file(h.d.log, "connection closed"),
+			 N_ORGS + 1);
+	assert_int_equal(h_daemon_stop(&h.d, 0), 0);
 }
 
 /* ---- the audit trail of deliveries -------------------------------------- */
@@ -2414,6 +2479,7 @@ int main(void)
 	    cmocka_unit_test(test_mirror_keeps_its_organisation_and_kinds),
 	    cmocka_unit_test(test_mirror_refuses_another_journal),
 	    cmocka_unit_test(test_a_hash_where_the_live_fetch_ends_is_checked),
+	    cmocka_unit_test(test_daemon_stops_after_a_live_fetch_in_flight),
 	    cmocka_unit_test(test_deliveries_are_in_the_audit_trail),
 	    cmocka_unit_test(test_no_audit_no_delivery),
 	    cmocka_unit_test(
