@@ -461,6 +461,7 @@ static int read_meta(struct mirror *m, char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
 	int64_t format = 0;
+	int64_t hash_seq = -1; /* the seq the hash is of (NULL: none) */
 	if (sqlite3_prepare_v2(m->db, "SELECT key, value FROM meta", -1, &st,
 			       NULL) != SQLITE_OK)
 		return fail_db(m->db, IPSNET_EIO, err, errlen,
@@ -482,7 +483,10 @@ static int read_meta(struct mirror *m, char *err, size_t errlen)
 			 sqlite3_column_bytes(st, 1) == 32) {
 			memcpy(m->meta.hash, sqlite3_column_blob(st, 1), 32);
 			m->meta.has_hash = true;
-		} else if (strcmp(key, "events") == 0)
+		} else if (strcmp(key, "hash_seq") == 0 &&
+			   sqlite3_column_type(st, 1) == SQLITE_INTEGER)
+			hash_seq = sqlite3_column_int64(st, 1);
+		else if (strcmp(key, "events") == 0)
 			m->meta.events = (uint64_t)sqlite3_column_int64(st, 1);
 		else if (strcmp(key, "organisation") == 0)
 			util_strlcpy(m->meta.organisation, text,
@@ -492,6 +496,10 @@ static int read_meta(struct mirror *m, char *err, size_t errlen)
 				     sizeof(m->meta.kinds));
 	}
 	sqlite3_finalize(st);
+	/* An ipsnet without hashes moves seq and leaves the hash of an
+	 * earlier entry: it is no longer the hash of entry seq. */
+	if (hash_seq < 0 || (uint64_t)hash_seq != m->meta.seq)
+		m->meta.has_hash = false;
 	if (format != MIRROR_FORMAT) {
 		snprintf(err, errlen,
 			 "the mirror has format %" PRId64
@@ -578,7 +586,8 @@ int mirror_open(struct mirror **out, const char *path, char *err, size_t errlen)
 			 "PRIMARY KEY);"
 			 "INSERT OR IGNORE INTO meta VALUES ('format', 1), "
 			 "('seq', 0), ('events', 0), ('organisation', ''), "
-			 "('kinds', ''), ('updated_at', ''), ('hash', NULL);",
+			 "('kinds', ''), ('updated_at', ''), ('hash', NULL), "
+			 "('hash_seq', NULL);",
 			 NULL, NULL, NULL) != SQLITE_OK) {
 		rv = fail_db(m->db, IPSNET_EIO, err, errlen,
 			     "cannot set up the mirror");
@@ -647,7 +656,10 @@ static int set_meta_text(struct mirror *m, const char *key, const char *text)
 	return rc == SQLITE_DONE ? 0 : IPSNET_EIO;
 }
 
-/* The cursor's hash: a blob, or NULL when unknown. */
+static int set_meta_int(struct mirror *m, const char *key, uint64_t v);
+
+/* The cursor's hash: a blob, or NULL when unknown; and hash_seq, the seq
+ * it is of (an ipsnet without hashes moves seq, not hash_seq). */
 static int set_meta_hash(struct mirror *m)
 {
 	sqlite3_bind_text(m->set_meta, 1, "hash", -1, SQLITE_STATIC);
@@ -658,7 +670,9 @@ static int set_meta_hash(struct mirror *m)
 		sqlite3_bind_null(m->set_meta, 2);
 	int rc = sqlite3_step(m->set_meta);
 	sqlite3_reset(m->set_meta);
-	return rc == SQLITE_DONE ? 0 : IPSNET_EIO;
+	if (rc != SQLITE_DONE)
+		return IPSNET_EIO;
+	return set_meta_int(m, "hash_seq", m->tx_seq);
 }
 
 static void set_tx_hash(struct mirror *m, const uint8_t *hash)

@@ -12,6 +12,8 @@
  * With it goes `hash`, that entry's hash in the server's chain: resuming
  * sends it, and a server whose entry `seq` is another one (restored from
  * a backup, or another server) refuses instead of mixing its journal in.
+ * `hash_seq` says which seq `hash` is of: an ipsnet without hashes moves
+ * `seq` and leaves them, and such a hash is not sent.
  *
  * The column values are also what `ipsnet watch --json` prints: enums as
  * lower-case words ("on_hold", "participatiewet"), repeated numbers as a

@@ -2279,6 +2279,63 @@ static void test_a_hash_where_the_live_fetch_ends_is_checked(void **state)
 			 s2, failed);
 }
 
+/* A mirror that an ipsnet without journal hashes moved on (an older
+ * package on the same machine, a rollback and an upgrade again) holds the
+ * hash of an earlier seq with its seq: it resumes, unchecked, and then
+ * holds the hash of its seq again. Was: it sent that old hash with the new
+ * seq and was refused as "not the one this subscriber has", told to start
+ * again from seq 0. The older ipsnet is played by putting back every meta
+ * row that it does not write (all but seq, events and updated_at). */
+static void test_mirror_moved_on_by_an_older_ipsnet_resumes(void **state)
+{
+	char path[PATH_MAX], keep[PATH_MAX], db[PATH_MAX],
+	    sql[2 * PATH_MAX + 200];
+	uint8_t want[32];
+	struct h_result r;
+	snprintf(path, sizeof(path), "%s/older.db", dir);
+	snprintf(keep, sizeof(keep), "%s/older-keep.db", dir);
+	snprintf(db, sizeof(db), "%s/ipsnet.db", dir);
+
+	assert_int_equal(sync_once(GGZ_TEST, path, NULL, &r), 0);
+	h_result_free(&r);
+	snprintf(sql, sizeof(sql),
+		 "ATTACH '%s' AS k; CREATE TABLE k.keep AS SELECT key, value "
+		 "FROM meta WHERE key NOT IN ('seq', 'events', 'updated_at')",
+		 keep);
+	h_db_exec(path, sql);
+	register_client(GGZ_TEST, BENEFIT(NONE), NULL);
+	assert_int_equal(sync_once(GGZ_TEST, path, NULL, &r), 0);
+	h_result_free(&r);
+	snprintf(sql, sizeof(sql),
+		 "ATTACH '%s' AS k; UPDATE meta SET value = (SELECT value FROM "
+		 "k.keep WHERE k.keep.key = meta.key) WHERE key IN (SELECT key "
+		 "FROM k.keep)",
+		 keep);
+	h_db_exec(path, sql);
+	register_client(GGZ_TEST, BENEFIT(NONE), NULL);
+	assert_int_equal(sync_once(GGZ_TEST, path, NULL, &r), 0);
+	h_result_free(&r);
+	int64_t seq = mirror_seq(path);
+	journal_hash_at(db, (uint64_t)seq, want);
+	sqlite3 *m;
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_open_v2(path, &m, SQLITE_OPEN_READONLY, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(m,
+					    "SELECT value FROM meta WHERE key "
+					    "= 'hash'",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_bytes(st, 0), 32);
+	assert_memory_equal(sqlite3_column_blob(st, 0), want, 32);
+	sqlite3_finalize(st);
+	sqlite3_close(m);
+	/* And the next run resumes with it. */
+	assert_int_equal(sync_once(GGZ_TEST, path, NULL, &r), 0);
+	h_result_free(&r);
+}
+
 /* SIGTERM while a live fetch is in flight and no connection is left: the
  * daemon stops once the fetch is back. Was: nothing looked again when it
  * came back (only a connection's last request did), and the daemon never
@@ -2478,6 +2535,7 @@ int main(void)
 		test_sync_killed_while_catching_up_resumes_without_gap),
 	    cmocka_unit_test(test_mirror_keeps_its_organisation_and_kinds),
 	    cmocka_unit_test(test_mirror_refuses_another_journal),
+	    cmocka_unit_test(test_mirror_moved_on_by_an_older_ipsnet_resumes),
 	    cmocka_unit_test(test_a_hash_where_the_live_fetch_ends_is_checked),
 	    cmocka_unit_test(test_daemon_stops_after_a_live_fetch_in_flight),
 	    cmocka_unit_test(test_deliveries_are_in_the_audit_trail),
