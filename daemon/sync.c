@@ -1249,6 +1249,16 @@ void sync__request(struct sync *s, struct conn *c, Ipsnet__V1__Envelope *req)
 		goto done;
 	}
 	const Ipsnet__V1__Subscribe *m = req->subscribe;
+	/* The head as committed now: Hello told the subscriber the journal's
+	 * own, and the loop may not have run on_commit for it yet (it was
+	 * busy, or took this socket first), which would read its cursor as
+	 * beyond the journal. */
+	struct journal_stats js;
+	journal_stats(s->journal, &js);
+	if (js.head_seq > s->head) {
+		s->head = js.head_seq;
+		memcpy(s->head_hash, js.head_hash, JOURNAL_HASH_BYTES);
+	}
 	if (c->sub != NULL) {
 		conn__send_error(c, req->request_id, IPSNET_EPRECONDITION,
 				 "this connection is subscribed already; "
