@@ -361,11 +361,12 @@ static int org_append(struct fetch_org *o, uint64_t seq, uint32_t kind,
 
 /* Reads the hash of entry f->from into f->last_hash; with f->check_from,
  * it must be the one there already (what the subscriber said it has), or
- * IPSNET_EPRECONDITION. */
+ * IPSNET_EPRECONDITION. An entry that is not there or has no hash is
+ * damage (ipsnetd verify names it), IPSNET_EDB, not another journal. */
 static int hash_at_from(sqlite3 *db, struct fetch *f)
 {
 	sqlite3_stmt *st;
-	int rv = IPSNET_EPRECONDITION;
+	int rv = IPSNET_EDB; /* no such entry, or no hash: damaged */
 	if (sqlite3_prepare_v3(db, "SELECT hash FROM journal WHERE seq = ?1",
 			       -1, SQLITE_PREPARE_PERSISTENT, &st,
 			       NULL) != SQLITE_OK)
@@ -375,14 +376,13 @@ static int hash_at_from(sqlite3 *db, struct fetch *f)
 	if (rc == SQLITE_ROW &&
 	    sqlite3_column_bytes(st, 0) == JOURNAL_HASH_BYTES) {
 		const void *h = sqlite3_column_blob(st, 0);
+		rv = IPSNET_EPRECONDITION;
 		if (!f->check_from ||
 		    memcmp(h, f->last_hash, JOURNAL_HASH_BYTES) == 0) {
 			memcpy(f->last_hash, h, JOURNAL_HASH_BYTES);
 			f->last_hash_known = true;
 			rv = 0;
 		}
-	} else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		rv = IPSNET_EDB;
 	}
 	sqlite3_finalize(st);
 	return rv;

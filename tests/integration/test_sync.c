@@ -2008,12 +2008,25 @@ static void test_mirror_refuses_another_journal(void **state)
 	snprintf(path, sizeof(path), "%s/other-server.db", dir);
 	assert_int_equal(sync_once(GGZ_TEST, path, NULL, &r), 0);
 	h_result_free(&r);
+	/* There its entry is damaged (no hash): that is said as damage, not
+	 * as another journal, and nothing is delivered. */
+	register_client(GGZ_TEST, BENEFIT(NONE), NULL);
+	seq = mirror_seq(path);
+	snprintf(sql, sizeof(sql),
+		 "DROP TRIGGER journal_no_update; UPDATE journal SET hash = "
+		 "x'00' WHERE seq = %" PRId64,
+		 seq);
+	snprintf(conf, sizeof(conf), "%s/ipsnet.db", other_dir);
+	h_db_exec(conf, sql);
+	assert_int_equal(sync_once(GGZ_TEST, path, NULL, &r), 3);
+	assert_non_null(strstr(r.err, "cannot read the journal now"));
+	h_result_free(&r);
+	assert_int_equal(mirror_seq(path), seq);
 	for (int o = 0; o < N_ORGS; o++)
 		ipsnet_client_close(conns[o]);
 	memcpy(conns, ours, sizeof(ours));
 	port = our_port;
 	assert_int_equal(h_daemon_stop(&other, SIGTERM), 0);
-	seq = mirror_seq(path);
 	int64_t clients = mirror_int(path, "SELECT count(*) FROM client");
 	assert_int_equal(sync_once(GGZ_TEST, path, NULL, &r), 6);
 	assert_non_null(strstr(r.err, "is not the one this subscriber has"));
