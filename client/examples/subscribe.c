@@ -1,15 +1,19 @@
 /* Example: follow the ipsnet journal on your own libuv loop.
  *
- *   subscribe PROFILE [SINCE_SEQ]
+ *   subscribe PROFILE [SINCE_SEQ [SINCE_HASH]]
  *
  * Connects with a profile (see README.md), subscribes from SINCE_SEQ (0:
  * from the start) and prints one line per event until Ctrl-C. A real
- * program would store ev->seq with its own data, in the same transaction,
- * and pass it as SINCE_SEQ next time: no gap and no duplicate. */
+ * program would store ev->seq and its hash with its own data, in the same
+ * transaction, and pass them as SINCE_SEQ and SINCE_HASH next time: no gap
+ * and no duplicate, and a server whose journal is another one (restored
+ * from a backup, another server) refuses instead of mixing it in. */
 #include <inttypes.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <ipsnet.h>
 
@@ -18,8 +22,21 @@ struct app {
 	uv_signal_t sigint;
 	struct ipsnet_conn *conn;
 	uint64_t since;
+	uint8_t since_hash[IPSNET_HASH_BYTES];
+	bool has_hash;
 	int status;
 };
+
+/* The hash of the entry at the seq just handled, in hex: what to store
+ * with it. */
+static const char *hash_hex(const struct ipsnet_conn *c, char out[65])
+{
+	const uint8_t *h = ipsnet_subscription_hash(c);
+	out[0] = '\0';
+	for (int i = 0; h != NULL && i < IPSNET_HASH_BYTES; i++)
+		snprintf(out + 2 * i, 3, "%02x", h[i]);
+	return out;
+}
 
 static void on_event(struct ipsnet_conn *c, const Ipsnet__V1__Event *ev,
 		     void *arg)
@@ -34,7 +51,9 @@ static void on_event(struct ipsnet_conn *c, const Ipsnet__V1__Event *ev,
 
 static void on_caught_up(struct ipsnet_conn *c, uint64_t seq, void *arg)
 {
-	printf("-- caught up at seq %" PRIu64 ", now live --\n", seq);
+	char hex[65];
+	printf("-- caught up at seq %" PRIu64 " (hash %s), now live --\n", seq,
+	       hash_hex(c, hex));
 	fflush(stdout);
 }
 
@@ -67,8 +86,10 @@ static void on_ready(struct ipsnet_conn *c, int status, const char *message,
 	const Ipsnet__V1__HelloOk *h = ipsnet_conn_hello(c);
 	printf("connected as %s, journal head %" PRIu64 "\n",
 	       h->organisation_id, h->journal_seq);
-	if (ipsnet_subscribe(c, app->since, NULL, 0, &sub_cb, app,
-			     on_subscribed, app) != 0)
+	fflush(stdout);
+	if (ipsnet_subscribe_from(c, app->since,
+				  app->has_hash ? app->since_hash : NULL, NULL,
+				  0, &sub_cb, app, on_subscribed, app) != 0)
 		ipsnet_close(c);
 }
 
@@ -103,10 +124,26 @@ int main(int argc, char **argv)
 	char err[512];
 
 	if (argc < 2) {
-		fprintf(stderr, "usage: subscribe PROFILE [SINCE_SEQ]\n");
+		fprintf(stderr,
+			"usage: subscribe PROFILE [SINCE_SEQ [SINCE_HASH]]\n");
 		return 2;
 	}
 	app.since = argc > 2 ? strtoull(argv[2], NULL, 10) : 0;
+	if (argc > 3) {
+		const char *hex = argv[3];
+		app.has_hash = strlen(hex) == 2 * IPSNET_HASH_BYTES &&
+			       strspn(hex, "0123456789abcdefABCDEF") ==
+				   2 * IPSNET_HASH_BYTES;
+		for (int i = 0; app.has_hash && i < IPSNET_HASH_BYTES; i++) {
+			unsigned v;
+			app.has_hash = sscanf(hex + 2 * i, "%2x", &v) == 1;
+			app.since_hash[i] = (uint8_t)v;
+		}
+		if (!app.has_hash) {
+			fprintf(stderr, "SINCE_HASH: 64 hex digits\n");
+			return 2;
+		}
+	}
 	if (ipsnet_settings_load(&settings, argv[1], err, sizeof(err)) != 0) {
 		fprintf(stderr, "%s\n", err);
 		return 2;
