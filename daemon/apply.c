@@ -1471,6 +1471,23 @@ static int decide_funding(struct apply_ctx *ctx)
 			      "the reason must be at most 1000 characters");
 	if (m->decision == FS(REJECTED) && empty(m->reason))
 		return refuse(ctx, IPSNET_EINVAL, "a rejection needs a reason");
+	if (m->decision == FS(APPROVED) && funder[0] != '\0') {
+		/* The benefit or the municipality may have changed since the
+		 * request: the funder is who pays now. */
+		rv = check_funder(ctx, client_id, funder);
+		if (rv == IPSNET_EPRECONDITION) {
+			char why[sizeof(ctx->message)];
+			util_strlcpy(why, ctx->message, sizeof(why));
+			return refuse(ctx, IPSNET_EPRECONDITION,
+				      "the client's benefit or municipality "
+				      "changed since the request (%s); reject "
+				      "it, so that the GGZ can ask the funder "
+				      "who pays now",
+				      why);
+		}
+		if (rv != 0)
+			return rv;
+	}
 
 	rv = prepare(ctx,
 		     "UPDATE funding SET version = version + 1, status = ?2, "

@@ -1355,6 +1355,48 @@ static void test_wrong_funder_is_refused(void **state)
 			 CODE(INVALID_ARGUMENT));
 }
 
+/* The rule holds at the approval too: a client who moved or whose benefit
+ * changed since the request is no longer the funder's to pay for. It may
+ * reject; the GGZ then asks the funder who pays now. */
+static void test_approval_checks_the_funder_rule_again(void **state)
+{
+	static const struct {
+		enum recipe recipe;
+		enum org funder;
+		const char *municipality;
+		int benefit;
+		const char *why;
+	} moves[] = {
+	    {R_TEST, GM0363, "GM0599", BENEFIT(PARTICIPATIEWET), "GM0599"},
+	    {R_TEST_WIA, UWV, "GM0363", BENEFIT(PARTICIPATIEWET),
+	     "own municipality"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(moves); i++) {
+		struct kase k;
+		struct answer a;
+		make_case(moves[i].recipe, &k);
+		Ipsnet__V1__UpdateClient m = IPSNET__V1__UPDATE_CLIENT__INIT;
+		Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+		m.client_id = k.client;
+		m.expected_version = 1;
+		m.municipality = (char *)moves[i].municipality;
+		m.benefit = moves[i].benefit;
+		e.body_case = BODY(UPDATE_CLIENT);
+		e.update_client = &m;
+		call(GGZ_TEST, &e, &a);
+		assert_int_equal(a.code, CODE(OK));
+		answer_free(&a);
+		decide(moves[i].funder, k.funding, 1, FS(APPROVED), &a);
+		assert_int_equal(a.code, CODE(FAILED_PRECONDITION));
+		assert_non_null(strstr(a.message, "changed since the request"));
+		assert_non_null(strstr(a.message, moves[i].why));
+		answer_free(&a);
+		decide(moves[i].funder, k.funding, 1, FS(REJECTED), &a);
+		assert_int_equal(a.code, CODE(OK));
+		answer_free(&a);
+	}
+}
+
 /* Without consent for the funder, no request is sent to it. */
 static void test_request_needs_consent(void **state)
 {
@@ -1914,6 +1956,7 @@ int main(void)
 	    cmocka_unit_test(test_funding_state_machine),
 	    cmocka_unit_test(test_stale_version_is_a_conflict),
 	    cmocka_unit_test(test_wrong_funder_is_refused),
+	    cmocka_unit_test(test_approval_checks_the_funder_rule_again),
 	    cmocka_unit_test(test_request_needs_consent),
 	    cmocka_unit_test(test_withdrawn_consent_refuses_the_next_read),
 	    cmocka_unit_test(test_bsn_is_checked),
