@@ -708,6 +708,12 @@ static void place(struct sync_sub *sub)
 		}
 		return;
 	}
+	if (live != NULL && sub->cursor > live->upto) {
+		/* Beyond the live fetch in flight (commits came after it
+		 * began): nothing to read until it is done, then placed. */
+		sub->mode = SUB_PARKED;
+		return;
+	}
 	sub->mode = SUB_CATCHUP;
 	fetch_page(sub);
 }
