@@ -1471,9 +1471,11 @@ static int decide_funding(struct apply_ctx *ctx)
 			      "the reason must be at most 1000 characters");
 	if (m->decision == FS(REJECTED) && empty(m->reason))
 		return refuse(ctx, IPSNET_EINVAL, "a rejection needs a reason");
-	if (m->decision == FS(APPROVED) && funder[0] != '\0') {
+	if (m->decision == FS(APPROVED) && funder[0] != '\0' && !ctx->replay) {
 		/* The benefit or the municipality may have changed since the
-		 * request: the funder is who pays now. */
+		 * request: the funder is who pays now. Not in a replay, as
+		 * for the request: the registry is today's, and a
+		 * municipality may have left it since. */
 		rv = check_funder(ctx, client_id, funder);
 		if (rv == IPSNET_EPRECONDITION) {
 			char why[sizeof(ctx->message)];

@@ -1397,6 +1397,40 @@ static void test_approval_checks_the_funder_rule_again(void **state)
 	}
 }
 
+/* The funder rule is the registry's of the moment of the change: an
+ * approval replays (ipsnetd verify, rebuild) after its municipality left
+ * the registry, as its request does. */
+static void
+test_approval_replays_after_its_funder_left_the_registry(void **state)
+{
+	struct kase k;
+	struct answer a;
+	struct h_result r;
+	char db[PATH_MAX], conf[PATH_MAX];
+	make_case(R_OTHER, &k);
+	decide(GM0599, k.funding, 1, FS(APPROVED), &a);
+	assert_int_equal(a.code, CODE(OK));
+	answer_free(&a);
+
+	/* A copy whose registry no longer holds gm0599 (nor ggz-other). */
+	const char *to = h_tmpdir();
+	assert_non_null(to);
+	snprintf(db, sizeof(db), "%s/ipsnet.db", to);
+	snprintf(conf, sizeof(conf), "%s/ipsnetd.conf", to);
+	const char *backup[] = {"backup", db, "--config", daemon_.conf, NULL};
+	if (h_run_ipsnetd(&r, backup) != 0)
+		fail_msg("ipsnetd backup: %s%s", r.out, r.err);
+	h_result_free(&r);
+	assert_int_equal(h_write_config(to, certs, NULL), 0);
+	const char *const cmds[] = {"init", "verify", "rebuild"};
+	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++) {
+		const char *args[] = {cmds[i], "--config", conf, NULL};
+		if (h_run_ipsnetd(&r, args) != 0)
+			fail_msg("ipsnetd %s: %s%s", cmds[i], r.out, r.err);
+		h_result_free(&r);
+	}
+}
+
 /* Without consent for the funder, no request is sent to it. */
 static void test_request_needs_consent(void **state)
 {
@@ -1957,6 +1991,8 @@ int main(void)
 	    cmocka_unit_test(test_stale_version_is_a_conflict),
 	    cmocka_unit_test(test_wrong_funder_is_refused),
 	    cmocka_unit_test(test_approval_checks_the_funder_rule_again),
+	    cmocka_unit_test(
+		test_approval_replays_after_its_funder_left_the_registry),
 	    cmocka_unit_test(test_request_needs_consent),
 	    cmocka_unit_test(test_withdrawn_consent_refuses_the_next_read),
 	    cmocka_unit_test(test_bsn_is_checked),
