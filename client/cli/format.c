@@ -9,6 +9,7 @@
 
 #include "alloc.h"
 #include "util.h"
+#include "validate.h"
 
 static const char *const trajectory_words[] = {
     [IPSNET__V1__TRAJECTORY_STATUS__TRAJECTORY_REFERRED] = "referred",
@@ -109,10 +110,20 @@ int fmt_parse_benefit(const char *s)
 struct fmt_day fmt_day(const char *iso)
 {
 	struct fmt_day d;
-	if (iso == NULL || strlen(iso) < 10)
+	int h, mi, sec;
+	if (iso == NULL || strlen(iso) < 10) {
 		util_strlcpy(d.s, "-", sizeof(d.s));
-	else
-		util_strlcpy(d.s, iso, sizeof(d.s));
+		return d;
+	}
+	util_strlcpy(d.s, iso, sizeof(d.s));
+	/* A UTC time (the server's "2026-11-25T23:30:00.000Z"): the day it
+	 * was in the Netherlands, as the server's "today" is. */
+	if (iso[10] == 'T' && iso[strlen(iso) - 1] == 'Z' && date_valid(d.s) &&
+	    sscanf(iso + 10, "T%2d:%2d:%2d", &h, &mi, &sec) == 3)
+		nl_date_of_us(d.s, sizeof(d.s),
+			      ((long long)date_days(d.s) * 86400 + h * 3600 +
+			       mi * 60 + sec) *
+				  1000000);
 	return d;
 }
 

@@ -22,8 +22,9 @@ const char *fmt_org_kind(int kind);
  * or "BENEFIT_WIA"), or 0. */
 int fmt_parse_benefit(const char *s);
 
-/* The date of a date or an ISO 8601 time: "2026-11-25"; "-" for none. Use
- * the result within the expression: fmt_day(x).s */
+/* The date of a date, or the date in the Netherlands of an ISO 8601 UTC
+ * time: "2026-11-25"; "-" for none. Use the result within the expression:
+ * fmt_day(x).s */
 struct fmt_day {
 	char s[11];
 };

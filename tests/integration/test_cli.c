@@ -715,6 +715,36 @@ test_case_show_keeps_control_characters_of_text_off_the_terminal(void **state)
 			    "Anna\033[2J\nBSN           999999999");
 }
 
+/* The server records when a client was registered and a consent granted
+ * or withdrawn as UTC times; the command shows each as the day it was in
+ * the Netherlands, the day its "today" and a consent's last day are. */
+static void test_case_show_gives_times_as_dutch_days(void **state)
+{
+	struct fx *fx = *state;
+	char client[64], consent[64], b[10], db[PATH_MAX];
+	run_id(fx, client, sizeof(client), "ggz-test", "client", "register",
+	       "--bsn", bsn(0, b), "--name", "Anna de Vries", "--birth-date",
+	       "1990-04-12", "--municipality", "GM0363", "--benefit",
+	       "participatiewet", "--quiet", NULL);
+	run_id(fx, consent, sizeof(consent), "ggz-test", "consent", "grant",
+	       client, "--to", "gm0363", "--purpose", "IPS funding", "--until",
+	       "2030-12-31", "--quiet", NULL);
+	run(fx, EXIT_OK, "ggz-test", "consent", "withdraw", consent,
+	    "--version", "1", NULL);
+	/* Registered at 00:30 in summer (CEST), granted at 00:10 and
+	 * withdrawn at 00:40 in winter (CET), Dutch time. */
+	snprintf(db, sizeof(db), "%s/ipsnet.db", fx->dir);
+	h_db_exec(db, "UPDATE client SET registered_at = "
+		      "'2026-07-01T22:30:00.000Z'; UPDATE consent SET "
+		      "granted_at = '2026-11-25T23:10:00.000Z', withdrawn_at = "
+		      "'2026-11-25T23:40:00.000Z'");
+	run(fx, EXIT_OK, "ggz-test", "case", "show", client, NULL);
+	assert_out(fx, "registered    2026-07-02 by");
+	assert_not_out(fx, "2026-07-01");
+	assert_out(fx, "2026-11-26");
+	assert_not_out(fx, "2026-11-25");
+}
+
 static void test_programs_and_fidelity_reviews(void **state)
 {
 	struct fx *fx = *state;
@@ -1709,6 +1739,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_case_show_keeps_control_characters_of_text_off_the_terminal,
 		setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_case_show_gives_times_as_dutch_days, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_programs_and_fidelity_reviews,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
