@@ -38,12 +38,16 @@ char csv_guess_separator(const char *data, size_t len)
 	bool quoted = false;
 	size_t start = 0;
 
-	/* The first line the reader takes: after a byte order mark and
-	 * blank lines. */
+	/* The first line the import takes: after a byte order mark and
+	 * blank lines, also lines of spaces and tabs (blank cells whatever
+	 * the separator). */
 	if (len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0)
 		start = 3;
-	while (start < len && (data[start] == '\r' || data[start] == '\n'))
-		start++;
+	for (size_t i = start; i < len && (data[i] == ' ' || data[i] == '\t' ||
+					   data[i] == '\r' || data[i] == '\n');
+	     i++)
+		if (data[i] == '\r' || data[i] == '\n')
+			start = i + 1;
 	for (size_t i = start; i < len; i++) {
 		char ch = data[i];
 		if (ch == '"')

@@ -44,8 +44,9 @@ struct csv_reader {
 /* Starts reading data (len bytes) with separator sep (',', ';' or '\t'). */
 void csv_init(struct csv_reader *r, const char *data, size_t len, char sep);
 
-/* The separator the first line that is not blank uses most among ',', ';'
- * and tab (',' when it holds none): Dutch spreadsheets write ';'. */
+/* The separator the first line that is not blank (nor only spaces and
+ * tabs) uses most among ',', ';' and tab (',' when it holds none): Dutch
+ * spreadsheets write ';'. */
 char csv_guess_separator(const char *data, size_t len);
 
 /* Reads the next record: 1 with r->fields, r->n_fields and r->record_line

@@ -182,6 +182,18 @@ static void test_separator_is_guessed_past_blank_lines(void **state)
 	assert_int_equal(csv_guess_separator("\n\n", 2), ',');
 }
 
+/* A line of spaces and tabs is blank to the import (cmd_import skips it
+ * before the header): the separator is the header's, not a tab's. */
+static void test_separator_is_guessed_past_lines_of_spaces(void **state)
+{
+	const char spaces[] = "  \r\n\t \nbsn;name;birth_date\r\n1;2;3\r\n";
+	const char tabs[] = "\t\t\t\nbsn;name;birth_date\n";
+	const char tab_file[] = "\t\t\nbsn\tname\tbirth_date\n";
+	assert_int_equal(csv_guess_separator(spaces, strlen(spaces)), ';');
+	assert_int_equal(csv_guess_separator(tabs, strlen(tabs)), ';');
+	assert_int_equal(csv_guess_separator(tab_file, strlen(tab_file)), '\t');
+}
+
 static void test_quote_inside_unquoted_field_is_an_error(void **state)
 {
 	expect_error("a,b\nAnna \"Ankie\" de Vries,2\n", 2,
@@ -335,6 +347,7 @@ int main(void)
 	    cmocka_unit_test(test_semicolon_and_tab_separators),
 	    cmocka_unit_test(test_separator_is_guessed_from_the_first_line),
 	    cmocka_unit_test(test_separator_is_guessed_past_blank_lines),
+	    cmocka_unit_test(test_separator_is_guessed_past_lines_of_spaces),
 	    cmocka_unit_test(test_quote_inside_unquoted_field_is_an_error),
 	    cmocka_unit_test(test_text_after_closing_quote_is_an_error),
 	    cmocka_unit_test(test_unclosed_quote_names_the_line_it_opens_on),
