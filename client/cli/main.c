@@ -160,6 +160,10 @@ static int take_global_options(struct cli *cli, int *argc, char **argv,
 	argv[out] = NULL;
 
 	*profile = values[0];
+	/* $USER is the user only when nothing names one (settings.c): with
+	 * --user it is not asked, nor refused when too long to be one. */
+	if (values[5] != NULL)
+		unsetenv("USER");
 	char err[512];
 	int rv = ipsnet_settings_load(&cli->settings, *profile, err,
 				      sizeof(err));

@@ -1099,6 +1099,22 @@ static void test_settings_too_long_are_refused_not_cut(void **state)
 		       "may be at most 1023 bytes");
 }
 
+/* $USER is the user only when nothing else names one: with --user, a
+ * login name too long to be a user is not asked about. */
+static void test_a_long_user_variable_does_not_stop_user_flag(void **state)
+{
+	struct fx *fx = *state;
+	char env[160];
+	struct h_args a;
+	h_args_init(&a);
+	h_args_org(&a, &fx->d, certs, "ggz-test"); /* its --user */
+	h_args_add(&a, "whoami");
+	h_args_add(&a, "--json");
+	snprintf(env, sizeof(env), "USER=%0128d", 0);
+	run_env(fx, EXIT_OK, env, a.argv);
+	assert_out(fx, "\"test.user\"");
+}
+
 /* Text that is not UTF-8 (a name typed in Latin-1) is refused at the
  * daemon's door, naming the field, and the connection goes on. Text of
  * that kind that is in a database already (from before the door checked)
@@ -1756,6 +1772,9 @@ int main(void)
 		test_json_keeps_keys_whose_text_is_not_utf8, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_settings_too_long_are_refused_not_cut, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_a_long_user_variable_does_not_stop_user_flag, setup,
+		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_without_user_the_account_is_the_user, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
