@@ -80,8 +80,7 @@ struct fetch {
 	uint64_t last;        /* the last seq read */
 	uint8_t last_hash[JOURNAL_HASH_BYTES]; /* entry last's */
 	bool last_hash_known;
-	bool check_from;      /* a page: entry from must have last_hash */
-	int64_t today;        /* days since the epoch, for consent */
+	bool check_from; /* a page: entry from must have last_hash */
 	size_t n_orgs;
 	struct fetch_org *orgs;
 	/* The audit rows of what goes out, committed before it does. */

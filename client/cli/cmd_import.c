@@ -234,7 +234,9 @@ static int check_client(struct row *r, char *why, size_t cap)
 	    (rv = text_col(r, CL_NAME, "name", true, 200, why, cap)) != 0)
 		return rv;
 	if (!norm_date(r->v[CL_BIRTH], d)) {
-		snprintf(why, cap, "birth_date is not a date (YYYY-MM-DD)");
+		snprintf(
+		    why, cap,
+		    "birth_date is not a date (YYYY-MM-DD, or DD-MM-YYYY)");
 		return 1;
 	}
 	if (set_value(r, CL_BIRTH, d) != 0)
@@ -1337,7 +1339,8 @@ static const char import_usage[] =
     "                  program (links the job to the client's trajectory\n"
     "                  in that program)\n"
     "\n"
-    "Dates are YYYY-MM-DD (DD-MM-YYYY is taken too); hours may be 12,5.\n"
+    "Dates are YYYY-MM-DD (DD-MM-YYYY, also 1-2-1975, is taken too); hours\n"
+    "may be 12,5.\n"
     "\n"
     "  --kind K         what the file holds (default: from the file's name,\n"
     "                   else from its columns)\n"
