@@ -29,6 +29,7 @@
 #include "log.h"
 #include "server.h"
 #include "util.h"
+#include "validate.h"
 
 #define NO_DATE INT32_MIN
 #define OPEN_END INT32_MAX
@@ -962,6 +963,7 @@ err_after_begin:
 
 struct period {
 	int32_t from, to;
+	int32_t until; /* jobs count up to here: to, or today if before */
 	const char *label, *from_text, *to_text;
 };
 
@@ -970,6 +972,7 @@ struct query {
 	const struct report_settings *settings;
 	struct period periods[REPORT_MAX_PERIODS];
 	size_t n_periods;
+	int32_t today;	 /* settings->today; NO_DATE: none */
 	uint32_t region; /* 0: all */
 	int32_t program; /* -1: all */
 	bool by[4];	 /* indexed by ReportGrouping */
@@ -977,6 +980,14 @@ struct query {
 	bool national_scope; /* NETWORK without a filter */
 	bool exact_scope;    /* the scope row is not subject to suppression */
 };
+
+/* The last day a period counts jobs up to: its own, or today when the
+ * period is not over yet (a job that has not begun, or the months it has
+ * not yet lasted, are not facts). */
+static int32_t until_of(const struct query *q, int32_t to)
+{
+	return q->today != NO_DATE && q->today < to ? q->today : to;
+}
 
 static int check_query(const Ipsnet__V1__ReportQuery *q, struct query *out,
 		       char *why, size_t cap)
@@ -991,6 +1002,10 @@ static int check_query(const Ipsnet__V1__ReportQuery *q, struct query *out,
 			 REPORT_MAX_PERIODS);
 		return IPSNET_EINVAL;
 	}
+	out->today =
+	    out->settings->today != NULL
+		? parse_day((const unsigned char *)out->settings->today)
+		: NO_DATE;
 	for (size_t i = 0; i < q->n_periods; i++) {
 		const Ipsnet__V1__ReportPeriod *p = q->periods[i];
 		struct period *o = &out->periods[i];
@@ -1003,6 +1018,14 @@ static int check_query(const Ipsnet__V1__ReportQuery *q, struct query *out,
 				 i + 1);
 			return IPSNET_EINVAL;
 		}
+		if (out->today != NO_DATE && o->from > out->today) {
+			snprintf(why, cap,
+				 "period %zu (from %s) has not begun yet: "
+				 "today is %s",
+				 i + 1, p->from, out->settings->today);
+			return IPSNET_EINVAL;
+		}
+		o->until = until_of(out, o->to);
 		o->label = p->label != NULL && p->label[0] != '\0' ? p->label
 								   : p->from;
 		o->from_text = p->from;
@@ -1265,7 +1288,8 @@ static void count_period(const struct model *m, const struct layout *L,
 			bool dated = j->start != NO_DATE && j->end != NO_DATE;
 			bool backwards = dated && j->end < j->start;
 			bool overlap = dated && !backwards &&
-				       j->start <= p->to && j->end >= p->from;
+				       j->start <= p->until &&
+				       j->end >= p->from;
 			if (enrolled_in_scope) {
 				ps->quality[Q_JOBS_END_BEFORE_START] +=
 				    backwards;
@@ -1278,7 +1302,7 @@ static void count_period(const struct model *m, const struct layout *L,
 			if (!overlap || !j->competitive)
 				continue;
 			employed = true;
-			int32_t last = j->end < p->to ? j->end : p->to;
+			int32_t last = j->end < p->until ? j->end : p->until;
 			if (j->sustained_by != NO_DATE &&
 			    last >= j->sustained_by)
 				sustained = true;
@@ -2015,9 +2039,12 @@ static int build_report(struct builder *b, struct model *m,
 			snprintf(from, sizeof(from), "%04d-01-01", y);
 			snprintf(to, sizeof(to), "%04d-12-31", y);
 			struct period p = {
-			    parse_day((const unsigned char *)from),
-			    parse_day((const unsigned char *)to), key, from,
-			    to};
+			    .from = parse_day((const unsigned char *)from),
+			    .to = parse_day((const unsigned char *)to),
+			    .label = key,
+			    .from_text = from,
+			    .to_text = to};
+			p.until = until_of(q, p.to);
 			count_period(m, L, &p, &ps);
 			note_known_zeros(b, &ps);
 			Ipsnet__V1__ReportFigures *f =
@@ -2115,6 +2142,7 @@ struct report_read {
 	Ipsnet__V1__Envelope *req;
 	struct journal_actor actor;
 	struct report_settings settings;
+	char today[16]; /* settings.today */
 	uint8_t *answer;
 	size_t answer_len;
 	uint64_t started_us;
@@ -2175,6 +2203,8 @@ void report__handle(struct conn *c, Ipsnet__V1__Envelope *req)
 	rr->settings.sustained_months = c->server->cfg.report.sustained_months;
 	rr->settings.small_count_threshold =
 	    c->server->cfg.report.small_count_threshold;
+	rr->settings.today = nl_date_of_us(rr->today, sizeof(rr->today),
+					   (long long)util_now_us());
 	rr->jr.fn = report_read_fn;
 	rr->jr.done = report_read_done;
 	journal_read(c->server->journal, &rr->jr);

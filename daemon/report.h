@@ -27,6 +27,11 @@
 struct report_settings {
 	uint32_t sustained_months;	/* 1..120 */
 	uint32_t small_count_threshold; /* 0: no suppression */
+	/* The day the report is made ("YYYY-MM-DD", the date in the
+	 * Netherlands): a period not over yet counts jobs up to it, and a
+	 * period that has not begun is refused. NULL: no such day (every
+	 * period as if over). */
+	const char *today;
 };
 
 /* Computes the report q asks for, as actor may see it. On 0, *out is a

@@ -61,7 +61,7 @@ static int run_case(sqlite3 *db, const struct bench_case *bc, int runs,
 	Ipsnet__V1__ReportQuery q = IPSNET__V1__REPORT_QUERY__INIT;
 	Ipsnet__V1__ReportPeriod p[4], *pp[4];
 	struct journal_actor actor;
-	struct report_settings settings = {6, 5};
+	struct report_settings settings = {6, 5, NULL};
 	double t[64];
 	char why[256];
 

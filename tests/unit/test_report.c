@@ -465,6 +465,34 @@ static void test_sustained_is_six_months_by_the_end_of_the_period(void **state)
 	assert_int_equal(r->definitions->sustained_months, 12);
 }
 
+/* A period not over yet counts jobs up to today: a job that has not begun
+ * is no employment, and months not yet lasted are not lasted; one that has
+ * not begun is refused. The history's current year alike. */
+static void test_a_period_not_over_counts_up_to_today(void **state)
+{
+	struct fixture *f = *state;
+	network(f);
+	traj(f, "t1", "c1", "pa1", "ACTIVE 2025-06-01");
+	traj(f, "t2", "c2", "pa1", "ACTIVE 2025-06-01");
+	traj(f, "t3", "c3", "pa1", "ACTIVE 2025-06-01");
+	job(f, "c1", "2026-06-01", NULL, true); /* 6 months on 30 November */
+	job(f, "c2", "2026-12-10", NULL, true); /* begins after today */
+	job(f, "c3", "2026-05-01", NULL, true); /* 6 months on 31 October */
+	const Ipsnet__V1__Report *r =
+	    report(f, &(struct ask){.periods = {"2026", "2026-Q4"}});
+	FIGS(r->periods[0]->scope, 3, 0, 3, 2); /* as if the year were over */
+	f->settings.today = "2026-11-26";
+	r = report(f,
+		   &(struct ask){.periods = {"2026", "2026-Q4"}, .history = 2});
+	FIGS(r->periods[0]->scope, 3, 0, 2, 1);
+	FIGS(r->periods[1]->scope, 3, 0, 2, 1);
+	assert_int_equal(shown(r->history[1]->employed), 2);
+	assert_int_equal(shown(r->history[1]->sustained), 1);
+	assert_int_equal(run(f, &(struct ask){.periods = {"2027"}}),
+			 IPSNET_EINVAL);
+	assert_non_null(strstr(f->why, "has not begun yet"));
+}
+
 static void
 test_sustained_counts_a_job_that_lasted_before_the_year(void **state)
 {
@@ -1184,6 +1212,7 @@ int main(void)
 	    T(test_ggz_sees_its_own_programs),
 	    T(test_funder_sees_the_trajectories_it_funds),
 	    T(test_bad_questions_are_refused),
+	    T(test_a_period_not_over_counts_up_to_today),
 	    T(test_small_counts_are_suppressed_in_cells),
 	    T(test_small_counts_are_suppressed_for_callers_other_than_network),
 	    T(test_one_suppressed_cell_in_a_breakdown_takes_a_second),
