@@ -921,17 +921,23 @@ out:
 /* ---- ipsnet watch ------------------------------------------------------ */
 
 static const char watch_usage[] =
-    "usage: ipsnet watch [--since SEQ] [--kinds KIND,...] [--json]\n"
+    "usage: ipsnet watch [--since SEQ [--since-hash HASH]] [--kinds KIND,...]\n"
+    "                    [--json]\n"
     "Prints the changes your organisation may see as they are made, one\n"
     "line each, until SIGINT or SIGTERM (exit 0). Reconnects when the\n"
     "connection drops and goes on where it was.\n"
     "\n"
     "  --since SEQ       first the changes after journal seq SEQ (0: all),\n"
     "                    then live ones; default: only new changes\n"
+    "  --since-hash HASH the hash of entry SEQ as a --json line gave it:\n"
+    "                    a server whose entry SEQ is another one (its\n"
+    "                    journal restored from a backup, another server)\n"
+    "                    is refused (exit 6)\n"
     "  --kinds LIST      only these kinds (client, consent, trajectory,\n"
     "                    funding, job, program, fidelity_review)\n"
-    "  --json            one JSON object a line: seq, time, organisation,\n"
-    "                    change, live, kind, id, version and the entity\n";
+    "  --json            one JSON object a line: seq, hash, time,\n"
+    "                    organisation, change, live, kind, id, version and\n"
+    "                    the entity\n";
 
 /* "2026-11-25 16:57" of an ISO 8601 time. */
 static void minute_of(char *buf, size_t cap, const char *iso)
@@ -1031,6 +1037,12 @@ static json_t *event_json(const Ipsnet__V1__Event *ev)
 	const char *kind;
 	const ProtobufCMessage *msg;
 	json_object_set_new(o, "seq", json_integer((json_int_t)ev->seq));
+	if (ev->hash.len == IPSNET_HASH_BYTES) {
+		char hex[2 * IPSNET_HASH_BYTES + 1];
+		for (size_t i = 0; i < IPSNET_HASH_BYTES; i++)
+			snprintf(hex + 2 * i, 3, "%02x", ev->hash.data[i]);
+		json_object_set_new(o, "hash", json_string(hex));
+	}
 	json_object_set_new(o, "time", json_string(ev->time));
 	json_object_set_new(o, "organisation", json_string(ev->organisation));
 	json_object_set_new(o, "change", json_string(ev->change));
@@ -1097,10 +1109,26 @@ static const struct follow_ops watch_ops = {
     .flush = watch_flush,
 };
 
+/* 64 hex digits into a journal entry's hash. */
+static bool parse_hash(const char *hex, uint8_t out[IPSNET_HASH_BYTES])
+{
+	if (strlen(hex) != 2 * IPSNET_HASH_BYTES ||
+	    strspn(hex, "0123456789abcdefABCDEF") != 2 * IPSNET_HASH_BYTES)
+		return false;
+	for (size_t i = 0; i < IPSNET_HASH_BYTES; i++) {
+		unsigned v;
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+			return false;
+		out[i] = (uint8_t)v;
+	}
+	return true;
+}
+
 int cmd_watch(struct cli *cli, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 	    {"since", required_argument, NULL, 's'},
+	    {"since-hash", required_argument, NULL, 'H'},
 	    {"kinds", required_argument, NULL, 'k'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -1128,6 +1156,16 @@ int cmd_watch(struct cli *cli, int argc, char **argv)
 			}
 			f->from_head = false;
 			break;
+		case 'H':
+			if (!parse_hash(optarg, f->cursor_hash)) {
+				rv = cli_fail(IPSNET_EUSAGE,
+					      "--since-hash takes a journal "
+					      "entry's hash: 64 hex digits, as "
+					      "a --json line gives it");
+				goto out;
+			}
+			f->cursor_hash_known = true;
+			break;
 		case 'k':
 			if ((rv = parse_kinds(f, optarg, NULL, 0)) != 0)
 				goto out;
@@ -1144,6 +1182,12 @@ int cmd_watch(struct cli *cli, int argc, char **argv)
 	if (optind < argc) {
 		rv = cli_fail(IPSNET_EUSAGE, "unexpected argument '%s'",
 			      argv[optind]);
+		goto out;
+	}
+	if (f->cursor_hash_known && f->from_head) {
+		rv = cli_fail(IPSNET_EUSAGE,
+			      "--since-hash goes with --since: the hash of "
+			      "that entry");
 		goto out;
 	}
 	if ((rv = follow_options(f, cli)) != 0)

@@ -2060,6 +2060,64 @@ static void journal_hash_at(const char *db, uint64_t seq, uint8_t out[32])
 	sqlite3_close(h);
 }
 
+static void hex_of(const uint8_t h[32], char out[65])
+{
+	for (int i = 0; i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", h[i]);
+}
+
+/* `ipsnet watch --json` gives each event's hash, and `--since SEQ
+ * --since-hash HASH` resumes from it: with the journal's hash it goes on,
+ * with another it is refused (6) before anything is printed. */
+static void test_watch_resumes_with_a_hash(void **state)
+{
+	char a[64], b[64], db[PATH_MAX], hex[65], needle[160];
+	uint8_t h[32];
+	struct h_proc w;
+	struct h_args args;
+	uint64_t s1 = register_client(GGZ_TEST, BENEFIT(NONE), a);
+	uint64_t s2 = register_client(GGZ_TEST, BENEFIT(NONE), b);
+	snprintf(db, sizeof(db), "%s/ipsnet.db", dir);
+	for (int wrong = 0; wrong < 2; wrong++) {
+		char out[PATH_MAX], err[PATH_MAX];
+		journal_hash_at(db, s1, h);
+		if (wrong)
+			memset(h, 0, sizeof(h));
+		hex_of(h, hex);
+		org_args(&args, GGZ_TEST);
+		h_args_add(&args, "--json");
+		h_args_add(&args, "watch");
+		h_args_add(&args, "--since");
+		h_args_add(&args, "%" PRIu64, s1);
+		h_args_add(&args, "--since-hash");
+		h_args_add(&args, "%s", hex);
+		snprintf(out, sizeof(out), "%s/hash-watch.out", dir);
+		snprintf(err, sizeof(err), "%s/hash-watch.err", dir);
+		assert_int_equal(h_proc_start_cli(&w, args.argv, out, err), 0);
+		if (wrong) {
+			assert_int_equal(h_proc_stop(&w, 0, WAIT_MS), 6);
+			assert_true(wait_file(err,
+					      "is not the one this "
+					      "subscriber has",
+					      1));
+			char *printed = h_read_file(out, NULL);
+			assert_non_null(printed);
+			assert_string_equal(printed, "");
+			free(printed);
+			continue;
+		}
+		journal_hash_at(db, s2, h);
+		hex_of(h, hex);
+		snprintf(needle, sizeof(needle),
+			 "\"seq\":%" PRIu64 ",\"hash\":\"%s\"", s2, hex);
+		if (!wait_file(out, needle, WAIT_MS)) {
+			dump_file("watch", err);
+			fail_msg("no line with %s", needle);
+		}
+		assert_int_equal(h_proc_stop(&w, SIGINT, WAIT_MS), 0);
+	}
+}
+
 /* A bare TLS connection as GGZ_TEST to the daemon on port p, subscribed
  * from since with since_hash hash (NULL: none), its answer read. 0, or -1
  * with why in c->error. */
@@ -2561,6 +2619,7 @@ int main(void)
 		test_sync_killed_while_catching_up_resumes_without_gap),
 	    cmocka_unit_test(test_mirror_keeps_its_organisation_and_kinds),
 	    cmocka_unit_test(test_mirror_refuses_another_journal),
+	    cmocka_unit_test(test_watch_resumes_with_a_hash),
 	    cmocka_unit_test(test_mirror_moved_on_by_an_older_ipsnet_resumes),
 	    cmocka_unit_test(test_a_hash_where_the_live_fetch_ends_is_checked),
 	    cmocka_unit_test(test_daemon_stops_after_a_live_fetch_in_flight),
