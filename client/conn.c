@@ -579,10 +579,16 @@ static int send_request(struct ipsnet_conn *c, Ipsnet__V1__Envelope *req,
 {
 	if (c->state != C_READY)
 		return IPSNET_ECLOSED;
+	/* The server answers a frame over its limit with an error and closes
+	 * the connection, failing every request pipelined on it. */
+	req->request_id = c->next_id + 1;
+	uint32_t max = c->hello->hello_ok->max_frame_bytes;
+	if (max != 0 && ipsnet__v1__envelope__get_packed_size(req) > max)
+		return IPSNET_EFRAME_TOO_LARGE;
 	struct pending *p = ipsnet_calloc(1, sizeof(*p));
 	if (p == NULL)
 		return IPSNET_ENOMEM;
-	req->request_id = ++c->next_id;
+	c->next_id++;
 	p->id = req->request_id;
 	p->cb = cb;
 	p->arg = arg;

@@ -113,7 +113,11 @@ typedef void (*ipsnet_response_cb)(struct ipsnet_conn *c, int status,
 
 /* Sends req (its request_id is set by the library) and calls cb with the
  * answer. Requests may be pipelined. The caller keeps ownership of req; it
- * is serialized before the call returns. */
+ * is serialized before the call returns. A req larger serialized than the
+ * server takes (ipsnet_conn_hello(c)->max_frame_bytes; the server would
+ * close the connection over it) is refused with IPSNET_EFRAME_TOO_LARGE:
+ * nothing is sent, cb is not called, and the connection and the other
+ * requests go on. The same holds for ipsnet_subscribe. */
 int ipsnet_request(struct ipsnet_conn *c, Ipsnet__V1__Envelope *req,
 		   ipsnet_response_cb cb, void *arg);
 
@@ -187,7 +191,9 @@ const Ipsnet__V1__HelloOk *ipsnet_client_hello(const struct ipsnet_client *c);
 /* Sends req and waits for its answer. On 0 *resp is the response (free it
  * with ipsnet_envelope_free). When the server answers with an error status
  * the code is returned, err has the server's sentence and *resp is still
- * set (it may carry a current version, for CONFLICT). */
+ * set (it may carry a current version, for CONFLICT). A req larger than the
+ * server takes is not sent: IPSNET_EFRAME_TOO_LARGE, err naming its size
+ * and the limit, and the client goes on (see ipsnet_request). */
 int ipsnet_client_call(struct ipsnet_client *c, Ipsnet__V1__Envelope *req,
 		       Ipsnet__V1__Envelope **resp, char *err, size_t errlen);
 

@@ -163,6 +163,14 @@ int ipsnet_client_call(struct ipsnet_client *cl, Ipsnet__V1__Envelope *req,
 	cl->message[0] = '\0';
 	cl->resp = NULL;
 	int rv = ipsnet_request(cl->conn, req, on_response, cl);
+	if (rv == IPSNET_EFRAME_TOO_LARGE) {
+		snprintf(err, errlen,
+			 "the request is %zu bytes; the server takes at most "
+			 "%u bytes; nothing was sent",
+			 ipsnet__v1__envelope__get_packed_size(req),
+			 ipsnet_conn_hello(cl->conn)->max_frame_bytes);
+		return rv;
+	}
 	if (rv != 0) {
 		snprintf(err, errlen, "cannot send the request: %s",
 			 ipsnet_strerror(rv));
@@ -208,6 +216,13 @@ int ipsnet_client_subscribe(struct ipsnet_client *cl, uint64_t since_seq,
 	cl->message[0] = '\0';
 	int rv = ipsnet_subscribe(cl->conn, since_seq, kinds, n_kinds, cb, arg,
 				  on_subscribed, cl);
+	if (rv == IPSNET_EFRAME_TOO_LARGE) {
+		snprintf(err, errlen,
+			 "cannot subscribe: the request is larger than the "
+			 "%u bytes the server takes (name fewer kinds)",
+			 ipsnet_conn_hello(cl->conn)->max_frame_bytes);
+		return rv;
+	}
 	if (rv != 0) {
 		snprintf(err, errlen, "cannot subscribe: %s",
 			 ipsnet_strerror(rv));

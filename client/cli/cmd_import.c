@@ -643,6 +643,20 @@ static int request(struct import *im, Ipsnet__V1__Envelope *req, size_t i)
 	t->im = im;
 	t->i = i;
 	int rv = ipsnet_request(im->conn, req, on_answer, t);
+	if (rv == IPSNET_EFRAME_TOO_LARGE) {
+		/* Refused before it was sent; sending it again would not
+		 * help, and the connection goes on. */
+		char why[160];
+		ipsnet_free(t);
+		snprintf(
+		    why, sizeof(why),
+		    "the request is %zu bytes; the server takes at most %u "
+		    "bytes",
+		    ipsnet__v1__envelope__get_packed_size(req),
+		    ipsnet_conn_hello(im->conn)->max_frame_bytes);
+		im->ph.answer(im, i, rv, why, NULL);
+		return 0;
+	}
 	if (rv != 0) {
 		ipsnet_free(t);
 		return rv;

@@ -1564,6 +1564,64 @@ static void test_import_takes_a_sheet_saved_by_excel(void **state)
 	assert_err(fx, want);
 }
 
+/* A daemon whose frame limit (max_frame_bytes, at least 1024) is below
+ * what a trajectory with a long note takes. */
+static int setup_frame_limit(void **state)
+{
+	struct fx *fx = fx_new();
+	if (fx == NULL)
+		return -1;
+	*state = fx;
+	if (h_write_config(fx->dir, certs, "max_frame_bytes = 1024\n") != 0 ||
+	    h_daemon_start(&fx->d, fx->dir) != 0)
+		return -1;
+	return 0;
+}
+
+/* A row whose change is larger than the server's frame limit is rejected
+ * with its size and the limit, and the rows sent with it are imported.
+ * The library sent it, the server closed the connection over it, and the
+ * rows in flight on that connection were rejected with the server's
+ * complaint about a frame they had nothing to do with. */
+static void test_import_rejects_a_row_over_the_frame_limit_alone(void **state)
+{
+	struct fx *fx = *state;
+	char clients[PATH_MAX], trajectories[PATH_MAX], text[8192], b[3][10];
+	char note[2001], want[PATH_MAX + 100];
+	for (int i = 0; i < 3; i++)
+		bsn(40 + i, b[i]);
+	add_program(fx);
+	path_in(fx, clients, sizeof(clients), "clients.csv");
+	snprintf(text, sizeof(text),
+		 "bsn,name,birth_date,municipality,benefit\n"
+		 "%s,Anna,1990-04-12,GM0363,wia\n"
+		 "%s,Piet,1980-02-03,GM0363,wia\n"
+		 "%s,Kees,1980-02-03,GM0363,wia\n",
+		 b[0], b[1], b[2]);
+	write_file(clients, text);
+	run(fx, EXIT_OK, "ggz-test", "import", clients, NULL);
+
+	memset(note, 'n', sizeof(note) - 1);
+	note[sizeof(note) - 1] = '\0';
+	path_in(fx, trajectories, sizeof(trajectories), "trajectories.csv");
+	snprintf(text, sizeof(text),
+		 "bsn,program,referred_on,note\n"
+		 "%s,ips-test,2025-03-01,short\n"
+		 "%s,ips-test,2025-03-01,%s\n"
+		 "%s,ips-test,2025-03-01,short\n",
+		 b[0], b[1], note, b[2]);
+	write_file(trajectories, text);
+	long long head = journal_seq(fx);
+	run(fx, EXIT_ELSE, "ggz-test", "import", trajectories, NULL);
+	assert_out(fx, "(trajectories): 3 rows: 2 imported, 0 imported "
+		       "before, 1 rejected");
+	snprintf(want, sizeof(want), "%s:3: the request is ", trajectories);
+	assert_err(fx, want);
+	assert_err(fx, "the server takes at most 1024 bytes");
+	assert_int_equal(count(fx->r.err, "\n"), 1);
+	assert_int_equal(journal_seq(fx), head + 2);
+}
+
 /* Runs ipsnet with args on a pseudo-terminal (so that stderr isatty);
  * returns everything it wrote and its exit code in *code, and the time it
  * took in *ms. */
@@ -1798,6 +1856,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_import_after_a_lost_connection_applies_the_rest_once,
 		setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_import_rejects_a_row_over_the_frame_limit_alone,
+		setup_frame_limit, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

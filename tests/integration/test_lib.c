@@ -911,6 +911,161 @@ test_subscribe_answered_with_another_body_fails_the_connection(void **state)
 	assert_int_equal(s.closed_status, IPSNET_EPROTOCOL);
 }
 
+/* ---- requests over the server's frame limit ---------------------------- */
+
+/* The server's limit in these tests (max_frame_bytes, at least 1024), and
+ * a request over it. */
+#define FRAME_LIMIT 4096
+#define OVERSIZE_NAME_BYTES (FRAME_LIMIT + 1000)
+
+/* ipsnetd on 127.0.0.1 with max_frame_bytes = FRAME_LIMIT. */
+static void start_daemon_with_frame_limit(struct h_daemon *d)
+{
+	char extra[64];
+	const char *dir = h_tmpdir();
+	assert_non_null(dir);
+	snprintf(extra, sizeof(extra), "max_frame_bytes = %d\n", FRAME_LIMIT);
+	assert_int_equal(h_write_config(dir, certs, extra), 0);
+	assert_int_equal(h_daemon_start(d, dir), 0);
+}
+
+/* A RegisterClient whose name makes it larger than FRAME_LIMIT; free
+ * m->name. */
+static void oversize_request(Ipsnet__V1__Envelope *e,
+			     Ipsnet__V1__RegisterClient *m)
+{
+	char *name = malloc(OVERSIZE_NAME_BYTES + 1);
+	assert_non_null(name);
+	memset(name, 'x', OVERSIZE_NAME_BYTES);
+	name[OVERSIZE_NAME_BYTES] = '\0';
+	m->name = name;
+	e->body_case = BODY(REGISTER_CLIENT);
+	e->register_client = m;
+}
+
+/* A request larger than the server's frame limit (HelloOk.max_frame_bytes)
+ * is refused by the library before anything is written, with
+ * IPSNET_EFRAME_TOO_LARGE; the connection and the requests pipelined with
+ * it go on. It was sent, and the server answered it with an error and
+ * closed the connection, failing every request on it (an import pipelines
+ * dozens). */
+static void
+test_a_request_over_the_frame_limit_is_refused_before_it_is_sent(void **state)
+{
+	struct h_daemon d = {0};
+	uv_loop_t loop;
+	struct seen s = {0};
+	struct ipsnet_conn *c;
+	struct answer before = {0}, after = {0}, sub = {0};
+	char server[64], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], err[256];
+	const char *kinds[FRAME_LIMIT / 8];
+	const struct ipsnet_subscription_callbacks cb = {.on_event =
+							     ignore_event};
+
+	start_daemon_with_frame_limit(&d);
+	assert_int_equal(uv_loop_init(&loop), 0);
+	struct ipsnet_options o =
+	    options(server, sizeof(server), ca, cert, key, d.port);
+	if (ipsnet_connect(&loop, &o, &seen_cb, &s, &c, err, sizeof(err)) != 0)
+		fail_msg("cannot connect to ipsnetd: %s", err);
+	assert_true(run_until(&loop, is_ready, &s, WAIT_MS));
+	assert_int_equal(s.ready_status, 0);
+	assert_int_equal(ipsnet_conn_hello(c)->max_frame_bytes, FRAME_LIMIT);
+
+	Ipsnet__V1__Ping ping = IPSNET__V1__PING__INIT;
+	Ipsnet__V1__Envelope p = IPSNET__V1__ENVELOPE__INIT;
+	p.body_case = BODY(PING);
+	p.ping = &ping;
+	Ipsnet__V1__RegisterClient m = IPSNET__V1__REGISTER_CLIENT__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	oversize_request(&e, &m);
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		kinds[i] = "trajectory";
+
+	assert_int_equal(ipsnet_request(c, &p, answered, &before), 0);
+	int big = ipsnet_request(c, &e, seen_response, &s);
+	int big_sub =
+	    ipsnet_subscribe(c, 0, kinds, sizeof(kinds) / sizeof(kinds[0]), &cb,
+			     NULL, answered, &sub);
+	assert_int_equal(ipsnet_request(c, &p, answered, &after), 0);
+	free((char *)m.name);
+	run_until(&loop, is_answered, &after, WAIT_MS);
+	bool closed = s.closed;
+
+	ipsnet_close(c);
+	assert_true(run_until(&loop, is_closed, &s, WAIT_MS));
+	assert_int_equal(uv_loop_close(&loop), 0);
+	assert_int_equal(h_daemon_stop(&d, SIGTERM), 0);
+
+	if (big != IPSNET_EFRAME_TOO_LARGE)
+		fail_msg("a request of more than %d bytes: ipsnet_request "
+			 "returned %d, not IPSNET_EFRAME_TOO_LARGE",
+			 FRAME_LIMIT, big);
+	assert_int_equal(big_sub, IPSNET_EFRAME_TOO_LARGE);
+	assert_int_equal(s.responses, 0); /* refused: no callback */
+	assert_false(sub.done);
+	assert_false(closed);
+	assert_true(before.done);
+	assert_int_equal(before.status, 0);
+	assert_true(after.done);
+	assert_int_equal(after.status, 0);
+}
+
+/* The same through ipsnet_client_call: IPSNET_EFRAME_TOO_LARGE, a sentence
+ * naming the request's size and the server's limit, and the client still
+ * answers the next call. */
+static void
+test_a_call_over_the_frame_limit_says_its_size_and_the_limit(void **state)
+{
+	struct h_daemon d = {0};
+	struct ipsnet_client *cl = NULL;
+	Ipsnet__V1__Envelope *resp = NULL;
+	char server[64], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], err[256];
+	char want[64];
+
+	start_daemon_with_frame_limit(&d);
+	struct ipsnet_options o =
+	    options(server, sizeof(server), ca, cert, key, d.port);
+	if (ipsnet_client_open(&cl, &o, err, sizeof(err)) != 0)
+		fail_msg("cannot open: %s", err);
+	Ipsnet__V1__RegisterClient m = IPSNET__V1__REGISTER_CLIENT__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	oversize_request(&e, &m);
+	int rv = ipsnet_client_call(cl, &e, &resp, err, sizeof(err));
+	/* with the request id the library gave it */
+	size_t size = ipsnet__v1__envelope__get_packed_size(&e);
+	free((char *)m.name);
+	bool got_resp = resp != NULL;
+	ipsnet_envelope_free(resp);
+
+	Ipsnet__V1__Ping ping = IPSNET__V1__PING__INIT;
+	Ipsnet__V1__Envelope p = IPSNET__V1__ENVELOPE__INIT;
+	char ping_err[256];
+	p.body_case = BODY(PING);
+	p.ping = &ping;
+	int ping_rv =
+	    ipsnet_client_call(cl, &p, &resp, ping_err, sizeof(ping_err));
+	ipsnet_envelope_free(resp);
+	ipsnet_client_close(cl);
+	assert_int_equal(h_daemon_stop(&d, SIGTERM), 0);
+
+	if (rv != IPSNET_EFRAME_TOO_LARGE)
+		fail_msg("a request of %zu bytes: ipsnet_client_call returned "
+			 "%d (%s), not IPSNET_EFRAME_TOO_LARGE",
+			 size, rv, err);
+	assert_false(got_resp);
+	snprintf(want, sizeof(want), "%zu bytes", size);
+	if (strstr(err, want) == NULL)
+		fail_msg("the sentence does not name the size (%s): %s", want,
+			 err);
+	snprintf(want, sizeof(want), "%d bytes", FRAME_LIMIT);
+	if (strstr(err, want) == NULL)
+		fail_msg("the sentence does not name the limit (%s): %s", want,
+			 err);
+	if (ping_rv != 0)
+		fail_msg("the call after it failed: %s", ping_err);
+}
+
 /* ---- group ------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -949,6 +1104,10 @@ int main(void)
 		test_an_event_before_subscribed_fails_the_connection),
 	    cmocka_unit_test(
 		test_subscribe_answered_with_another_body_fails_the_connection),
+	    cmocka_unit_test(
+		test_a_request_over_the_frame_limit_is_refused_before_it_is_sent),
+	    cmocka_unit_test(
+		test_a_call_over_the_frame_limit_says_its_size_and_the_limit),
 	};
 
 	return cmocka_run_group_tests_name("integration lib", tests,
