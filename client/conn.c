@@ -24,6 +24,7 @@ enum conn_state {
 
 struct pending {
 	uint64_t id;
+	Ipsnet__V1__Envelope__BodyCase asked; /* the request's body */
 	ipsnet_response_cb cb;
 	void *arg;
 	/* A Subscribe's callbacks, which take over when it is answered
@@ -350,6 +351,59 @@ static void note_hash(struct ipsnet_conn *c, const Ipsnet__V1__Envelope *env)
 		memcpy(c->sub_hash, h->data, IPSNET_HASH_BYTES);
 }
 
+#define BODY(name) IPSNET__V1__ENVELOPE__BODY_##name
+
+/* The body that answers a request's body when its status is OK; NOT_SET
+ * for a body that is no request. Callers read the member of that body
+ * (resp->case_view->client), which shares a union with the others. */
+static Ipsnet__V1__Envelope__BodyCase
+answer_body(Ipsnet__V1__Envelope__BodyCase asked)
+{
+	switch (asked) {
+	case BODY(PING):
+		return BODY(PONG);
+	case BODY(REGISTER_CLIENT):
+	case BODY(UPDATE_CLIENT):
+	case BODY(GRANT_CONSENT):
+	case BODY(WITHDRAW_CONSENT):
+	case BODY(REFER):
+	case BODY(MOVE_TRAJECTORY):
+	case BODY(REQUEST_FUNDING):
+	case BODY(DECIDE_FUNDING):
+	case BODY(ADD_JOB):
+	case BODY(END_JOB):
+	case BODY(PUT_PROGRAM):
+	case BODY(RECORD_FIDELITY):
+	case BODY(IMPORT_TRAJECTORY):
+		return BODY(CHANGE_OK);
+	case BODY(FIND_CLIENT):
+	case BODY(SHOW_CASE):
+		return BODY(CASE_VIEW);
+	case BODY(LIST_FUNDING):
+		return BODY(FUNDING_LIST);
+	case BODY(LIST_PROGRAMS):
+		return BODY(PROGRAM_LIST);
+	case BODY(SUBSCRIBE):
+	case BODY(UNSUBSCRIBE):
+		return BODY(SUBSCRIBED);
+	case BODY(AUDIT_QUERY):
+		return BODY(AUDIT_LIST);
+	case BODY(REPORT_QUERY):
+		return BODY(REPORT);
+	default:
+		return IPSNET__V1__ENVELOPE__BODY__NOT_SET;
+	}
+}
+
+/* The proto's name of a body ("show_case"). */
+static const char *body_name(Ipsnet__V1__Envelope__BodyCase b)
+{
+	const ProtobufCFieldDescriptor *f =
+	    protobuf_c_message_descriptor_get_field(
+		&ipsnet__v1__envelope__descriptor, (unsigned)b);
+	return f != NULL ? f->name : "no body";
+}
+
 static int on_frame(struct ipsnet_stream *s, const uint8_t *body, size_t len)
 {
 	struct ipsnet_conn *c = s->data;
@@ -413,17 +467,24 @@ static int on_frame(struct ipsnet_stream *s, const uint8_t *body, size_t len)
 	int rv = response_status(env, &m);
 	if (p->sub_cb.on_event != NULL)
 		c->subscribing--;
-	if (rv == 0 && p->sub_cb.on_event != NULL &&
-	    env->body_case != IPSNET__V1__ENVELOPE__BODY_SUBSCRIBED) {
-		/* on_done's 0 means Subscribed: its caller reads
-		 * resp->subscribed, which shares a union with the other
-		 * bodies. */
-		m = "the server answered Subscribe with something other "
-		    "than Subscribed";
-		p->cb(c, IPSNET_EPROTOCOL, m, NULL, p->arg);
+	Ipsnet__V1__Envelope__BodyCase want = answer_body(p->asked);
+	if (rv == 0 && want != IPSNET__V1__ENVELOPE__BODY__NOT_SET &&
+	    env->body_case != want) {
+		/* Status 0 promises the body that answers the request. */
+		char why[200];
+		snprintf(why, sizeof(why),
+			 "the server answered %s with %s, not %s; is it "
+			 "another version?",
+			 body_name(p->asked), body_name(env->body_case),
+			 body_name(want));
+		bool subscribe = p->sub_cb.on_event != NULL;
+		p->cb(c, IPSNET_EPROTOCOL, why, NULL, p->arg);
 		ipsnet_free(p);
 		ipsnet_envelope_free(env);
-		begin_close(c, IPSNET_EPROTOCOL, m);
+		if (!subscribe)
+			return 0;
+		/* Whether the server now pushes events for it is unknown. */
+		begin_close(c, IPSNET_EPROTOCOL, why);
 		return IPSNET_EPROTOCOL;
 	}
 	if (rv == 0 && p->sub_cb.on_event != NULL) {
@@ -590,6 +651,7 @@ static int send_request(struct ipsnet_conn *c, Ipsnet__V1__Envelope *req,
 		return IPSNET_ENOMEM;
 	c->next_id++;
 	p->id = req->request_id;
+	p->asked = req->body_case;
 	p->cb = cb;
 	p->arg = arg;
 	if (sub_cb != NULL) {

@@ -106,7 +106,13 @@ const Ipsnet__V1__HelloOk *ipsnet_conn_hello(const struct ipsnet_conn *c);
 /* Called with the response to a request. status is 0 when the response's
  * Status is OK, else the error code (message: the server's sentence, or
  * why no answer came). resp is NULL when no response arrived; it is freed
- * after the call. */
+ * after the call. Status 0 comes only with the body that answers the
+ * request (Ping: pong; a change: change_ok; FindClient and ShowCase:
+ * case_view; ListFunding: funding_list; ListPrograms: program_list;
+ * Subscribe and Unsubscribe: subscribed; AuditQuery: audit_list;
+ * ReportQuery: report). A response with another body is refused: status
+ * IPSNET_EPROTOCOL, resp NULL, message naming both; the connection goes
+ * on (after a Subscribe it is closed). */
 typedef void (*ipsnet_response_cb)(struct ipsnet_conn *c, int status,
 				   const char *message,
 				   const Ipsnet__V1__Envelope *resp, void *arg);
@@ -188,8 +194,9 @@ int ipsnet_client_open(struct ipsnet_client **out,
 
 const Ipsnet__V1__HelloOk *ipsnet_client_hello(const struct ipsnet_client *c);
 
-/* Sends req and waits for its answer. On 0 *resp is the response (free it
- * with ipsnet_envelope_free). When the server answers with an error status
+/* Sends req and waits for its answer. On 0 *resp is the response, with the
+ * body that answers req (see ipsnet_response_cb; free it with
+ * ipsnet_envelope_free). When the server answers with an error status
  * the code is returned, err has the server's sentence and *resp is still
  * set (it may carry a current version, for CONFLICT). A req larger than the
  * server takes is not sent: IPSNET_EFRAME_TOO_LARGE, err naming its size

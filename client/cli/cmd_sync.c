@@ -590,9 +590,18 @@ static void on_case(struct ipsnet_conn *c, int status, const char *message,
 	free(ask);
 	if (s->inflight > 0)
 		s->inflight--;
-	/* The connection is gone, or the run stops: the client stays in
-	 * table wanted and is asked for again on the next connection. */
-	if (f->stopping || c != f->conn || resp == NULL)
+	if (f->stopping || c != f->conn)
+		return;
+	/* An answer of another kind than CaseView (the library refused
+	 * it): the server is not one this command can mirror from. The
+	 * client stays in table wanted. */
+	if (status == IPSNET_EPROTOCOL && resp == NULL) {
+		fail(f, status, "%s", message);
+		return;
+	}
+	/* The connection is gone: the client stays in table wanted and is
+	 * asked for again on the next connection. */
+	if (resp == NULL)
 		return;
 	/* The server is busy or going: asked again on a later run. */
 	if (status != 0 &&

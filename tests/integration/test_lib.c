@@ -911,6 +911,194 @@ test_subscribe_answered_with_another_body_fails_the_connection(void **state)
 	assert_int_equal(s.closed_status, IPSNET_EPROTOCOL);
 }
 
+/* ---- answers of the wrong kind ----------------------------------------- */
+
+/* Answers ShowCase with a ChangeOk (status OK) and Ping with a Pong. */
+static void show_case_answered_change_ok(struct fake *f,
+					 const Ipsnet__V1__Envelope *req)
+{
+	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__ChangeOk ok = IPSNET__V1__CHANGE_OK__INIT;
+	Ipsnet__V1__Pong pong = IPSNET__V1__PONG__INIT;
+	env.request_id = req->request_id;
+	if (req->body_case == BODY(SHOW_CASE)) {
+		ok.seq = 7;
+		ok.entity_kind = "client";
+		ok.entity_id = "c-1";
+		env.body_case = BODY(CHANGE_OK);
+		env.change_ok = &ok;
+	} else if (req->body_case == BODY(PING)) {
+		env.body_case = BODY(PONG);
+		env.pong = &pong;
+	} else {
+		return;
+	}
+	fake_send(f, &env);
+}
+
+struct body_answer {
+	bool done;
+	int status;
+	bool resp;			     /* resp was not NULL */
+	Ipsnet__V1__Envelope__BodyCase body; /* its body */
+	char message[256];
+};
+
+static void body_answered(struct ipsnet_conn *c, int status,
+			  const char *message, const Ipsnet__V1__Envelope *resp,
+			  void *arg)
+{
+	struct body_answer *a = arg;
+	a->done = true;
+	a->status = status;
+	a->resp = resp != NULL;
+	a->body = resp != NULL ? resp->body_case : 0;
+	snprintf(a->message, sizeof(a->message), "%s",
+		 message != NULL ? message : "");
+}
+
+static bool is_body_answered(const void *arg)
+{
+	return ((const struct body_answer *)arg)->done;
+}
+
+/* Status OK promises the body that answers the request: a ShowCase gets a
+ * CaseView, a change a ChangeOk. An answer of another kind fails that
+ * request with IPSNET_EPROTOCOL, no resp and a sentence naming both; the
+ * connection and the other requests go on. It came with status 0, and
+ * callers that read resp->case_view read the ChangeOk through the union
+ * (ipsnet sync's backfill put it in the mirror as a case). */
+static void test_an_answer_of_the_wrong_kind_fails_its_request(void **state)
+{
+	uv_loop_t loop;
+	struct fake f = {.on_request = show_case_answered_change_ok};
+	struct seen s = {0};
+	struct ipsnet_conn *c;
+	struct body_answer show = {0}, pong = {0};
+
+	c = connect_fake(&loop, &f, &s);
+	Ipsnet__V1__ShowCase sc = IPSNET__V1__SHOW_CASE__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	sc.client_id = "c-1";
+	e.body_case = BODY(SHOW_CASE);
+	e.show_case = &sc;
+	assert_int_equal(ipsnet_request(c, &e, body_answered, &show), 0);
+	Ipsnet__V1__Ping ping = IPSNET__V1__PING__INIT;
+	Ipsnet__V1__Envelope p = IPSNET__V1__ENVELOPE__INIT;
+	p.body_case = BODY(PING);
+	p.ping = &ping;
+	assert_int_equal(ipsnet_request(c, &p, body_answered, &pong), 0);
+	run_until(&loop, is_body_answered, &pong, WAIT_MS);
+	bool closed = s.closed;
+
+	ipsnet_close(c);
+	fake_stop(&f);
+	struct both b = {&s, &f};
+	assert_true(run_until(&loop, both_done, &b, WAIT_MS));
+	fake_free(&f);
+	assert_int_equal(uv_loop_close(&loop), 0);
+
+	assert_true(show.done);
+	if (show.status == 0)
+		fail_msg("a ShowCase answered with %s had status 0",
+			 show.body == BODY(CHANGE_OK) ? "a ChangeOk"
+						      : "another body");
+	assert_int_equal(show.status, IPSNET_EPROTOCOL);
+	assert_false(show.resp);
+	if (strstr(show.message, "show_case") == NULL ||
+	    strstr(show.message, "change_ok") == NULL)
+		fail_msg("the sentence does not name the request and the "
+			 "answer: %s",
+			 show.message);
+	assert_false(closed);
+	assert_true(pong.done);
+	assert_int_equal(pong.status, 0);
+	assert_int_equal(pong.body, BODY(PONG));
+}
+
+/* A journal of one entry for `ipsnet sync`: Subscribe is answered with
+ * Subscribed, Event 1 (a trajectory of client c-1, whose registration the
+ * mirror does not hold, so that sync asks for the case) and CaughtUp; the
+ * ShowCase that follows gets a ChangeOk. */
+static void backfill_answered_change_ok(struct fake *f,
+					const Ipsnet__V1__Envelope *req)
+{
+	if (req->body_case != BODY(SUBSCRIBE)) {
+		show_case_answered_change_ok(f, req);
+		return;
+	}
+	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__Subscribed sd = IPSNET__V1__SUBSCRIBED__INIT;
+	sd.head_seq = 1;
+	env.request_id = req->request_id;
+	env.body_case = BODY(SUBSCRIBED);
+	env.subscribed = &sd;
+	fake_send(f, &env);
+	Ipsnet__V1__Trajectory tr = IPSNET__V1__TRAJECTORY__INIT;
+	tr.id = "t-1";
+	tr.version = 1;
+	tr.client_id = "c-1";
+	tr.program_id = "ips-test";
+	tr.status = IPSNET__V1__TRAJECTORY_STATUS__TRAJECTORY_REFERRED;
+	tr.referred_on = "2025-03-01";
+	Ipsnet__V1__ChangeOk ok = IPSNET__V1__CHANGE_OK__INIT;
+	ok.seq = 1;
+	ok.entity_kind = "trajectory";
+	ok.entity_id = "t-1";
+	ok.version = 1;
+	ok.entity_case = IPSNET__V1__CHANGE_OK__ENTITY_TRAJECTORY;
+	ok.trajectory = &tr;
+	Ipsnet__V1__Event ev = IPSNET__V1__EVENT__INIT;
+	ev.seq = 1;
+	ev.change = "refer";
+	ev.state = &ok;
+	Ipsnet__V1__Envelope push = IPSNET__V1__ENVELOPE__INIT;
+	push.body_case = BODY(EVENT);
+	push.event = &ev;
+	fake_send(f, &push);
+	Ipsnet__V1__CaughtUp cu = IPSNET__V1__CAUGHT_UP__INIT;
+	cu.seq = 1;
+	Ipsnet__V1__Envelope cu_env = IPSNET__V1__ENVELOPE__INIT;
+	cu_env.body_case = BODY(CAUGHT_UP);
+	cu_env.caught_up = &cu;
+	fake_send(f, &cu_env);
+}
+
+/* `ipsnet sync --mirror` asks for the case of a client whose registration
+ * it missed; a ChangeOk in answer ends the run with the library's
+ * sentence, and the mirror still wants that case. It read the ChangeOk as
+ * a CaseView (resp->case_view shares a union with resp->change_ok) and
+ * crashed or put what it read in the mirror. */
+static void test_sync_ends_on_a_case_answered_with_a_change(void **state)
+{
+	struct fake f = {.on_request = backfill_answered_change_ok};
+	struct h_result r = {0};
+	struct h_args a;
+	const char *dir = h_tmpdir();
+	assert_non_null(dir);
+
+	fake_start_thread(&f);
+	struct h_daemon d = {.port = f.port};
+	h_args_init(&a);
+	h_args_org(&a, &d, certs, "ggz-test");
+	h_args_add(&a, "sync");
+	h_args_add(&a, "--mirror");
+	h_args_add(&a, "%s/mirror.db", dir);
+	int code = h_run_cli(&r, a.argv);
+	bool said = strstr(r.err, "show_case") != NULL &&
+		    strstr(r.err, "change_ok") != NULL;
+	fake_stop_thread(&f);
+
+	if (code == 0 || code >= 128 || code < 0 || !said) {
+		fprintf(stderr, "exit %d\nstdout: %s\nstderr: %s\n", code,
+			r.out, r.err);
+		h_result_free(&r);
+		fail_msg("ipsnet sync did not end with the server's wrong "
+			 "answer named");
+	}
+	h_result_free(&r);
+}
+
 /* ---- requests over the server's frame limit ---------------------------- */
 
 /* The server's limit in these tests (max_frame_bytes, at least 1024), and
@@ -1104,6 +1292,9 @@ int main(void)
 		test_an_event_before_subscribed_fails_the_connection),
 	    cmocka_unit_test(
 		test_subscribe_answered_with_another_body_fails_the_connection),
+	    cmocka_unit_test(
+		test_an_answer_of_the_wrong_kind_fails_its_request),
+	    cmocka_unit_test(test_sync_ends_on_a_case_answered_with_a_change),
 	    cmocka_unit_test(
 		test_a_request_over_the_frame_limit_is_refused_before_it_is_sent),
 	    cmocka_unit_test(
