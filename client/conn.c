@@ -1,5 +1,7 @@
 /* libipsnet's asynchronous connection: resolve, connect, TLS, Hello, then
  * requests matched to responses by request id. */
+#include <netdb.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -34,17 +36,35 @@ struct pending {
 	struct pending *next;
 };
 
+/* A name lookup on a thread of its own. getaddrinfo cannot be stopped
+ * once it runs (uv_cancel stops only a lookup still queued), and a
+ * uv_getaddrinfo request holds its loop until it ends: a resolver that
+ * hung held the caller past timeout_ms, and ipsnet_client_open, which
+ * closes its private loop, until the resolver gave up. A connection that
+ * no longer waits lets go of its lookup; the thread then frees it when
+ * getaddrinfo returns, and touches nothing of the connection. */
+struct lookup {
+	uv_mutex_t mutex;
+	int refs; /* the thread's, and the connection's until it lets go */
+	uv_async_t *done; /* the connection's; NULL once it let go */
+	char host[128];
+	char port[8];
+	int status; /* getaddrinfo's */
+	struct addrinfo *ai;
+};
+
 struct ipsnet_conn {
 	struct ipsnet_stream stream;
 	uv_timer_t timer; /* the deadline for connect, handshake and Hello */
-	uv_getaddrinfo_t gai;
+	uv_async_t looked_up;  /* the lookup's answer comes to the loop */
+	struct lookup *lookup; /* NULL once answered or let go */
 	uv_loop_t *loop;
 	SSL_CTX *ctx;
 	struct ipsnet_callbacks cb;
 	void *arg;
 
 	enum conn_state state;
-	bool resolving;      /* gai in flight */
+	bool resolving;	     /* looked_up is open */
 	bool stream_started; /* the stream's handle exists */
 	bool timer_open;
 	char host[128];
@@ -68,6 +88,7 @@ struct ipsnet_conn {
 };
 
 static void finish(struct ipsnet_conn *c);
+static void let_go(struct ipsnet_conn *c);
 
 static void set_status(struct ipsnet_conn *c, int status, const char *message)
 {
@@ -178,8 +199,7 @@ static void begin_close(struct ipsnet_conn *c, int status, const char *msg)
 	if (c->state == C_CLOSING)
 		return;
 	c->state = C_CLOSING;
-	if (c->resolving)
-		uv_cancel((uv_req_t *)&c->gai);
+	let_go(c);
 	if (c->stream_started) {
 		stream_close(&c->stream, status, msg);
 		if (c->timer_open)
@@ -516,20 +536,77 @@ static void deadline(uv_timer_t *t)
 	begin_close(c, IPSNET_ETIMEOUT, msg);
 }
 
-static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai)
+static void lookup_unref(struct lookup *l)
 {
-	struct ipsnet_conn *c = container_of(req, struct ipsnet_conn, gai);
-	char msg[256];
-	c->resolving = false;
-	if (c->state == C_CLOSING) {
-		uv_freeaddrinfo(ai);
-		finish(c);
+	uv_mutex_lock(&l->mutex);
+	bool last = --l->refs == 0;
+	uv_mutex_unlock(&l->mutex);
+	if (!last)
 		return;
-	}
+	if (l->ai != NULL)
+		freeaddrinfo(l->ai);
+	uv_mutex_destroy(&l->mutex);
+	ipsnet_free(l);
+}
+
+static void *lookup_run(void *arg)
+{
+	struct lookup *l = arg;
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+				 .ai_socktype = SOCK_STREAM};
+	struct addrinfo *ai = NULL;
+	int status = getaddrinfo(l->host, l->port, &hints, &ai);
+	uv_mutex_lock(&l->mutex);
+	l->status = status;
+	l->ai = ai;
+	if (l->done != NULL)
+		uv_async_send(l->done);
+	uv_mutex_unlock(&l->mutex);
+	lookup_unref(l);
+	return NULL;
+}
+
+static void lookup_closed(uv_handle_t *h)
+{
+	struct ipsnet_conn *c =
+	    container_of((uv_async_t *)h, struct ipsnet_conn, looked_up);
+	c->resolving = false;
+	finish(c);
+}
+
+/* What the lookup finds is not wanted any more (or has been taken). */
+static void let_go(struct ipsnet_conn *c)
+{
+	struct lookup *l = c->lookup;
+	if (l == NULL)
+		return;
+	c->lookup = NULL;
+	uv_mutex_lock(&l->mutex);
+	l->done = NULL;
+	uv_mutex_unlock(&l->mutex);
+	lookup_unref(l);
+	uv_close((uv_handle_t *)&c->looked_up, lookup_closed);
+}
+
+static void looked_up(uv_async_t *a)
+{
+	struct ipsnet_conn *c = container_of(a, struct ipsnet_conn, looked_up);
+	struct lookup *l = c->lookup;
+	char msg[256];
+	if (l == NULL)
+		return;
+	uv_mutex_lock(&l->mutex);
+	int status = l->status;
+	struct addrinfo *ai = l->ai;
+	l->ai = NULL;
+	uv_mutex_unlock(&l->mutex);
+	let_go(c);
 	if (status != 0 || ai == NULL) {
 		snprintf(msg, sizeof(msg), "cannot find server '%s': %s",
-			 c->host, uv_strerror(status));
-		uv_freeaddrinfo(ai);
+			 c->host,
+			 status != 0 ? gai_strerror(status) : "no address");
+		if (ai != NULL)
+			freeaddrinfo(ai);
 		begin_close(c, IPSNET_ECONNECT, msg);
 		return;
 	}
@@ -537,12 +614,57 @@ static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai)
 	int rv = stream_connect(&c->stream, c->loop, ai->ai_addr, c->ctx,
 				c->host, FRAME_DEFAULT_MAX_BYTES * 16,
 				&stream_cb, c);
-	uv_freeaddrinfo(ai);
+	freeaddrinfo(ai);
 	if (rv != 0) {
 		begin_close(c, rv, "cannot start connecting");
 		return;
 	}
 	c->stream_started = true;
+}
+
+/* Starts looking up c->host on a thread of its own. 0 or an IPSNET_E*
+ * code; on failure nothing is left to close. */
+static int start_lookup(struct ipsnet_conn *c)
+{
+	pthread_attr_t attr;
+	pthread_t thread;
+	int rv = IPSNET_ENOMEM;
+	struct lookup *l = ipsnet_calloc(1, sizeof(*l));
+	if (l == NULL)
+		return IPSNET_ENOMEM;
+	if (uv_mutex_init(&l->mutex) != 0)
+		goto err_after_alloc;
+	util_strlcpy(l->host, c->host, sizeof(l->host));
+	util_strlcpy(l->port, c->port, sizeof(l->port));
+	if (pthread_attr_init(&attr) != 0)
+		goto err_after_mutex;
+	/* The lock keeps the thread's answer back until looked_up exists. */
+	uv_mutex_lock(&l->mutex);
+	l->refs = 2;
+	if (pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) != 0 ||
+	    pthread_create(&thread, &attr, lookup_run, l) != 0) {
+		uv_mutex_unlock(&l->mutex);
+		pthread_attr_destroy(&attr);
+		goto err_after_mutex;
+	}
+	pthread_attr_destroy(&attr);
+	if (uv_async_init(c->loop, &c->looked_up, looked_up) != 0) {
+		/* the thread frees l when it is done */
+		l->refs--;
+		uv_mutex_unlock(&l->mutex);
+		return IPSNET_ECONNECT;
+	}
+	l->done = &c->looked_up;
+	uv_mutex_unlock(&l->mutex);
+	c->lookup = l;
+	c->resolving = true;
+	return 0;
+
+err_after_mutex:
+	uv_mutex_destroy(&l->mutex);
+err_after_alloc:
+	ipsnet_free(l);
+	return rv;
 }
 
 int ipsnet_connect(uv_loop_t *loop, const struct ipsnet_options *o,
@@ -605,16 +727,12 @@ int ipsnet_connect(uv_loop_t *loop, const struct ipsnet_options *o,
 	c->arg = arg;
 	c->timeout_ms = o->timeout_ms != 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
 	c->state = C_RESOLVING;
-	struct addrinfo hints = {.ai_family = AF_UNSPEC,
-				 .ai_socktype = SOCK_STREAM};
-	rv = uv_getaddrinfo(loop, &c->gai, resolved, c->host, c->port, &hints);
+	rv = start_lookup(c);
 	if (rv != 0) {
 		snprintf(err, errlen, "cannot look up '%s': %s", c->host,
-			 uv_strerror(rv));
-		rv = IPSNET_ECONNECT;
+			 ipsnet_strerror(rv));
 		goto err_after_ctx;
 	}
-	c->resolving = true;
 	uv_timer_init(loop, &c->timer);
 	c->timer_open = true;
 	uv_timer_start(&c->timer, deadline, c->timeout_ms, 0);

@@ -39,8 +39,11 @@ struct ipsnet_options {
 				     required, at most 127 bytes (longer is
 				     refused with IPSNET_EUSAGE) */
 	const char *software;     /* "ipsnet/0.1.0"; NULL: "libipsnet/VERSION" */
-	uint32_t timeout_ms;      /* connect + handshake + Hello, and each
-				     synchronous call; 0: 10000 */
+	uint32_t timeout_ms;	  /* name lookup + connect + handshake +
+				     Hello, and each synchronous call; 0:
+				     10000. A lookup still running then is
+				     let go (it ends on a thread of its
+				     own); the deadline holds */
 	int tls_max_version;      /* 0: TLS 1.3; 12: at most 1.2 (tests) */
 };
 

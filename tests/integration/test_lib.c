@@ -7,6 +7,8 @@
  * what the test scripts. It runs on the test's loop for the asynchronous
  * API, and on a thread of its own for the synchronous one (whose loop is
  * private to the library). */
+#include <dlfcn.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -911,6 +913,76 @@ test_subscribe_answered_with_another_body_fails_the_connection(void **state)
 	assert_int_equal(s.closed_status, IPSNET_EPROTOCOL);
 }
 
+/* ---- a name lookup that takes long ------------------------------------ */
+
+/* getaddrinfo of this file, in front of the C library's (the test binary
+ * links libuv and libipsnet's resolver calls it): SLOW_HOST takes until
+ * the test releases it, or WAIT_MS, and then is not found; any other
+ * name is the C library's. No DNS is involved. */
+#define SLOW_HOST "slow.ipsnet.invalid"
+
+static uv_mutex_t slow_mutex;
+static uv_cond_t slow_cond;
+static bool slow_released;
+static int slow_ended; /* lookups of SLOW_HOST that have returned */
+
+int getaddrinfo(const char *node, const char *service,
+		const struct addrinfo *hints, struct addrinfo **res)
+{
+	if (node == NULL || strcmp(node, SLOW_HOST) != 0) {
+		int (*real)(const char *, const char *, const struct addrinfo *,
+			    struct addrinfo **) =
+		    (int (*)(
+			const char *, const char *, const struct addrinfo *,
+			struct addrinfo **))dlsym(RTLD_NEXT, "getaddrinfo");
+		return real(node, service, hints, res);
+	}
+	uint64_t deadline = uv_hrtime() + (uint64_t)WAIT_MS * 1000000;
+	uv_mutex_lock(&slow_mutex);
+	for (uint64_t now; !slow_released && (now = uv_hrtime()) < deadline;)
+		(void)uv_cond_timedwait(&slow_cond, &slow_mutex,
+					deadline - now);
+	slow_ended++;
+	uv_cond_broadcast(&slow_cond);
+	uv_mutex_unlock(&slow_mutex);
+	return EAI_NONAME;
+}
+
+/* A host name whose lookup is still running when timeout_ms passes:
+ * ipsnet_client_open returns IPSNET_ETIMEOUT at the deadline, while the
+ * lookup still runs. It returned only when the lookup ended (uv_cancel
+ * cannot stop one that runs, and the private loop was closed only after
+ * it), so a resolver that hangs (an unreachable DNS server: 5 s a try)
+ * held the ipsnet command well past --timeout. */
+static void test_open_keeps_its_deadline_while_a_lookup_runs(void **state)
+{
+	struct ipsnet_client *cl = NULL;
+	char server[64], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], err[256];
+
+	struct ipsnet_options o =
+	    options(server, sizeof(server), ca, cert, key, 7443);
+	o.server = SLOW_HOST ":7443";
+	int rv = ipsnet_client_open(&cl, &o, err, sizeof(err));
+	uv_mutex_lock(&slow_mutex);
+	bool lookup_ended = slow_ended > 0;
+	slow_released = true;
+	uv_cond_broadcast(&slow_cond);
+	/* Nothing of the test left running when it ends. */
+	uint64_t deadline = uv_hrtime() + (uint64_t)WAIT_MS * 1000000;
+	for (uint64_t now; slow_ended == 0 && (now = uv_hrtime()) < deadline;)
+		(void)uv_cond_timedwait(&slow_cond, &slow_mutex,
+					deadline - now);
+	uv_mutex_unlock(&slow_mutex);
+	if (rv == 0)
+		ipsnet_client_close(cl);
+
+	if (lookup_ended)
+		fail_msg("ipsnet_client_open (timeout %d ms) returned only "
+			 "when the lookup of %s had ended (%d: %s)",
+			 TIMEOUT_MS, SLOW_HOST, rv, err);
+	assert_int_equal(rv, IPSNET_ETIMEOUT);
+}
+
 /* ---- answers of the wrong kind ----------------------------------------- */
 
 /* Answers ShowCase with a ChangeOk (status OK) and Ping with a Pong. */
@@ -1258,6 +1330,8 @@ test_a_call_over_the_frame_limit_says_its_size_and_the_limit(void **state)
 
 static int group_setup(void **state)
 {
+	if (uv_mutex_init(&slow_mutex) != 0 || uv_cond_init(&slow_cond) != 0)
+		return -1;
 	h_init();
 	certs = h_tmpdir();
 	if (certs == NULL || h_make_certs(certs) != 0)
@@ -1295,6 +1369,7 @@ int main(void)
 	    cmocka_unit_test(
 		test_an_answer_of_the_wrong_kind_fails_its_request),
 	    cmocka_unit_test(test_sync_ends_on_a_case_answered_with_a_change),
+	    cmocka_unit_test(test_open_keeps_its_deadline_while_a_lookup_runs),
 	    cmocka_unit_test(
 		test_a_request_over_the_frame_limit_is_refused_before_it_is_sent),
 	    cmocka_unit_test(
