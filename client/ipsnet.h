@@ -222,6 +222,16 @@ int ipsnet_client_subscribe(struct ipsnet_client *c, uint64_t since_seq,
 			    void *arg, uint64_t *head, char *err,
 			    size_t errlen);
 
+/* The same, resuming from since_seq with its hash (see
+ * ipsnet_subscribe_from): another journal is refused with
+ * IPSNET_EPRECONDITION and the server's sentence in err. */
+int ipsnet_client_subscribe_from(struct ipsnet_client *c, uint64_t since_seq,
+				 const uint8_t *since_hash,
+				 const char *const *kinds, size_t n_kinds,
+				 const struct ipsnet_subscription_callbacks *cb,
+				 void *arg, uint64_t *head, char *err,
+				 size_t errlen);
+
 /* Runs the client's loop, delivering events, until ipsnet_client_stop is
  * called from a callback (returns 0) or the connection ends (returns why,
  * with err). timeout_ms 0: no limit; else returns IPSNET_ETIMEOUT after

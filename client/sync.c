@@ -207,6 +207,17 @@ int ipsnet_client_subscribe(struct ipsnet_client *cl, uint64_t since_seq,
 			    void *arg, uint64_t *head, char *err,
 			    size_t errlen)
 {
+	return ipsnet_client_subscribe_from(cl, since_seq, NULL, kinds, n_kinds,
+					    cb, arg, head, err, errlen);
+}
+
+int ipsnet_client_subscribe_from(struct ipsnet_client *cl, uint64_t since_seq,
+				 const uint8_t *since_hash,
+				 const char *const *kinds, size_t n_kinds,
+				 const struct ipsnet_subscription_callbacks *cb,
+				 void *arg, uint64_t *head, char *err,
+				 size_t errlen)
+{
 	if (cl->conn == NULL) {
 		snprintf(err, errlen, "the connection is closed");
 		return IPSNET_ECLOSED;
@@ -214,8 +225,8 @@ int ipsnet_client_subscribe(struct ipsnet_client *cl, uint64_t since_seq,
 	cl->done = false;
 	cl->status = 0;
 	cl->message[0] = '\0';
-	int rv = ipsnet_subscribe(cl->conn, since_seq, kinds, n_kinds, cb, arg,
-				  on_subscribed, cl);
+	int rv = ipsnet_subscribe_from(cl->conn, since_seq, since_hash, kinds,
+				       n_kinds, cb, arg, on_subscribed, cl);
 	if (rv == IPSNET_EFRAME_TOO_LARGE) {
 		snprintf(err, errlen,
 			 "cannot subscribe: the request is larger than the "

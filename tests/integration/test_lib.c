@@ -1173,6 +1173,71 @@ static void test_sync_ends_on_a_case_answered_with_a_change(void **state)
 
 /* ---- requests over the server's frame limit ---------------------------- */
 
+/* ipsnet_client_subscribe_from resumes from a seq with its hash: the
+ * journal's (HelloOk.journal_hash at the head) is taken, another refused
+ * with IPSNET_EPRECONDITION and the server's sentence. */
+static void test_client_subscribe_from_checks_the_hash(void **state)
+{
+	struct h_daemon d = {0};
+	char server[64], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], err[256];
+	const struct ipsnet_subscription_callbacks cb = {.on_event =
+							     ignore_event};
+	const char *dir = h_tmpdir();
+	assert_non_null(dir);
+	assert_int_equal(h_write_config(dir, certs, ""), 0);
+	assert_int_equal(h_daemon_start(&d, dir), 0);
+	struct ipsnet_options o =
+	    options(server, sizeof(server), ca, cert, key, d.port);
+
+	struct ipsnet_client *cl;
+	Ipsnet__V1__Envelope *resp = NULL;
+	Ipsnet__V1__RegisterClient m = IPSNET__V1__REGISTER_CLIENT__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	uint8_t key16[16];
+	m.bsn = "111222333";
+	m.name = "Subscribe From";
+	m.birth_date = "1980-01-01";
+	m.municipality = "GM0363";
+	m.benefit = IPSNET__V1__BENEFIT__BENEFIT_NONE;
+	e.body_case = BODY(REGISTER_CLIENT);
+	e.register_client = &m;
+	assert_int_equal(ipsnet_new_idempotency_key(key16), 0);
+	e.idempotency_key.data = key16;
+	e.idempotency_key.len = sizeof(key16);
+	if (ipsnet_client_open(&cl, &o, err, sizeof(err)) != 0)
+		fail_msg("cannot connect: %s", err);
+	if (ipsnet_client_call(cl, &e, &resp, err, sizeof(err)) != 0)
+		fail_msg("register: %s", err);
+	ipsnet_envelope_free(resp);
+	ipsnet_client_close(cl);
+
+	for (int wrong = 0; wrong < 2; wrong++) {
+		uint8_t hash[IPSNET_HASH_BYTES];
+		uint64_t head = 0;
+		if (ipsnet_client_open(&cl, &o, err, sizeof(err)) != 0)
+			fail_msg("cannot connect: %s", err);
+		const Ipsnet__V1__HelloOk *h = ipsnet_client_hello(cl);
+		assert_int_equal(h->journal_seq, 1);
+		assert_int_equal(h->journal_hash.len, IPSNET_HASH_BYTES);
+		memcpy(hash, h->journal_hash.data, sizeof(hash));
+		if (wrong)
+			hash[0] ^= 1;
+		int rv = ipsnet_client_subscribe_from(
+		    cl, 1, hash, NULL, 0, &cb, NULL, &head, err, sizeof(err));
+		if (wrong) {
+			assert_int_equal(rv, IPSNET_EPRECONDITION);
+			assert_non_null(
+			    strstr(err, "is not the one this subscriber has"));
+		} else {
+			if (rv != 0)
+				fail_msg("subscribe_from: %s", err);
+			assert_int_equal(head, 1);
+		}
+		ipsnet_client_close(cl);
+	}
+	assert_int_equal(h_daemon_stop(&d, SIGTERM), 0);
+}
+
 /* The server's limit in these tests (max_frame_bytes, at least 1024), and
  * a request over it. */
 #define FRAME_LIMIT 4096
@@ -1370,6 +1435,7 @@ int main(void)
 		test_an_answer_of_the_wrong_kind_fails_its_request),
 	    cmocka_unit_test(test_sync_ends_on_a_case_answered_with_a_change),
 	    cmocka_unit_test(test_open_keeps_its_deadline_while_a_lookup_runs),
+	    cmocka_unit_test(test_client_subscribe_from_checks_the_hash),
 	    cmocka_unit_test(
 		test_a_request_over_the_frame_limit_is_refused_before_it_is_sent),
 	    cmocka_unit_test(
