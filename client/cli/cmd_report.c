@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "format.h"
 #include "report_out.h"
+#include "util.h"
 
 #define BY_REGION IPSNET__V1__REPORT_GROUPING__REPORT_BY_REGION
 #define BY_PROGRAM IPSNET__V1__REPORT_GROUPING__REPORT_BY_PROGRAM
@@ -705,6 +706,19 @@ static void print_history(const struct out *o, const char *title,
 	}
 }
 
+const char *report_counted_to(char *buf, size_t cap,
+			      const Ipsnet__V1__Report *r)
+{
+	if (r->generated_at == NULL || r->generated_at[0] == '\0')
+		return NULL;
+	util_strlcpy(buf, fmt_day(r->generated_at).s, cap);
+	for (size_t i = 0; i < r->n_periods; i++)
+		if (r->periods[i]->period != NULL &&
+		    strcmp(r->periods[i]->period->to, buf) > 0)
+			return buf;
+	return NULL;
+}
+
 static void print_table(const struct out *o, const Ipsnet__V1__Report *r)
 {
 	const Ipsnet__V1__ReportPeriodResult *p0 = r->periods[0];
@@ -713,6 +727,12 @@ static void print_table(const struct out *o, const Ipsnet__V1__Report *r)
 	fprintf(o->f, "journal entry %llu, made %s; sustained = %u months",
 		(unsigned long long)r->journal_seq, r->generated_at,
 		r->definitions->sustained_months);
+	char day[16];
+	if (report_counted_to(day, sizeof(day), r) != NULL)
+		fprintf(o->f,
+			";\na period not over yet counts jobs up to %s, not "
+			"beyond",
+			day);
 	if (o->threshold > 0)
 		fprintf(o->f,
 			";\n\"<%u\" = fewer than %u clients; \"x\" = hidden so "

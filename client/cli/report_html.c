@@ -800,6 +800,11 @@ int report_html_write(FILE *out, const Ipsnet__V1__Report *r)
 	}
 	put(p, " &middot; sustained = %u months",
 	    r->definitions->sustained_months);
+	char day[16];
+	if (report_counted_to(day, sizeof(day), r) != NULL) {
+		put(p, " &middot; not over yet: jobs counted up to ");
+		esc(p, day);
+	}
 	if (p->threshold > 0)
 		put(p,
 		    " &middot; &lt;%u = fewer than %u clients &middot; x = "

@@ -20,6 +20,12 @@ const char *report_share_text(char *buf, size_t cap,
 			      const Ipsnet__V1__ReportShare *s,
 			      uint32_t threshold);
 
+/* The day the report was made (the date in the Netherlands) when one of
+ * its periods ends after it, so that its jobs are counted up to that day
+ * (docs/reports.md); else NULL. Returns buf (>= 16 bytes) or NULL. */
+const char *report_counted_to(char *buf, size_t cap,
+			      const Ipsnet__V1__Report *r);
+
 /* "region", "program", "funder". */
 const char *report_grouping_name(Ipsnet__V1__ReportGrouping by);
 

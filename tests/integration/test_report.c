@@ -26,6 +26,8 @@
 
 #include "harness.h"
 #include "report_gen.h"
+#include "util.h"
+#include "validate.h"
 
 #define CLIENTS 2500
 #define SEED 7
@@ -651,6 +653,17 @@ static void test_csv_table_and_explain(void **state)
 	assert_non_null(strstr(r.out, "clients enrolled"));
 	assert_non_null(strstr(r.out, "data quality, 2023"));
 	assert_non_null(strstr(r.out, "fidelity"));
+	/* A year that is over says nothing of a day it counts up to; the
+	 * running one says that it counts up to today. */
+	assert_null(strstr(r.out, "not over yet"));
+	h_result_free(&r);
+	char today[16], year[8], want_today[64];
+	nl_date_of_us(today, sizeof(today), (long long)util_now_us());
+	snprintf(year, sizeof(year), "%.4s", today);
+	assert_int_equal(run_report(&r, "network", "--year", year, NULL), 0);
+	snprintf(want_today, sizeof(want_today), "counts jobs up to %s", today);
+	if (strcmp(today + 5, "12-31") != 0)
+		assert_non_null(strstr(r.out, want_today));
 	h_result_free(&r);
 
 	assert_int_equal(run_report(&r, "network", "--explain", NULL), 0);
