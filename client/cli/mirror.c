@@ -845,7 +845,11 @@ size_t mirror_pending(const struct mirror *m)
 int mirror_advance(struct mirror *m, uint64_t seq, const uint8_t *hash,
 		   char *err, size_t errlen)
 {
-	if (seq <= m->tx_seq)
+	/* At the same seq only to learn its hash (a mirror made without
+	 * hashes, at the head). */
+	bool learn =
+	    seq == m->tx_seq && seq > 0 && hash != NULL && !m->tx_has_hash;
+	if (seq < m->tx_seq || (seq == m->tx_seq && !learn))
 		return 0;
 	if (!seq_fits(seq, err, errlen))
 		return IPSNET_EPROTOCOL;

@@ -2060,6 +2060,28 @@ static void journal_hash_at(const char *db, uint64_t seq, uint8_t out[32])
 	sqlite3_close(h);
 }
 
+/* The mirror at path holds, as meta.hash, the hash of journal entry
+ * meta.seq in the daemon's database db. */
+static void assert_mirror_hash_is_the_journals(const char *path, const char *db)
+{
+	uint8_t want[32];
+	sqlite3 *m;
+	sqlite3_stmt *st;
+	journal_hash_at(db, (uint64_t)mirror_seq(path), want);
+	assert_int_equal(sqlite3_open_v2(path, &m, SQLITE_OPEN_READONLY, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(m,
+					    "SELECT value FROM meta WHERE key "
+					    "= 'hash'",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_bytes(st, 0), 32);
+	assert_memory_equal(sqlite3_column_blob(st, 0), want, 32);
+	sqlite3_finalize(st);
+	sqlite3_close(m);
+}
+
 static void hex_of(const uint8_t h[32], char out[65])
 {
 	for (int i = 0; i < 32; i++)
@@ -2374,7 +2396,6 @@ static void test_mirror_moved_on_by_an_older_ipsnet_resumes(void **state)
 {
 	char path[PATH_MAX], keep[PATH_MAX], db[PATH_MAX],
 	    sql[2 * PATH_MAX + 200];
-	uint8_t want[32];
 	struct h_result r;
 	snprintf(path, sizeof(path), "%s/older.db", dir);
 	snprintf(keep, sizeof(keep), "%s/older-keep.db", dir);
@@ -2399,25 +2420,32 @@ static void test_mirror_moved_on_by_an_older_ipsnet_resumes(void **state)
 	register_client(GGZ_TEST, BENEFIT(NONE), NULL);
 	assert_int_equal(sync_once(GGZ_TEST, path, NULL, &r), 0);
 	h_result_free(&r);
-	int64_t seq = mirror_seq(path);
-	journal_hash_at(db, (uint64_t)seq, want);
-	sqlite3 *m;
-	sqlite3_stmt *st;
-	assert_int_equal(sqlite3_open_v2(path, &m, SQLITE_OPEN_READONLY, NULL),
-			 SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(m,
-					    "SELECT value FROM meta WHERE key "
-					    "= 'hash'",
-					    -1, &st, NULL),
-			 SQLITE_OK);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_bytes(st, 0), 32);
-	assert_memory_equal(sqlite3_column_blob(st, 0), want, 32);
-	sqlite3_finalize(st);
-	sqlite3_close(m);
+	assert_mirror_hash_is_the_journals(path, db);
 	/* And the next run resumes with it. */
 	assert_int_equal(sync_once(GGZ_TEST, path, NULL, &r), 0);
 	h_result_free(&r);
+}
+
+/* A mirror at the head without a hash (made before hashes, or its hash
+ * lost) learns it from the CaughtUp even when the journal has not moved. */
+static void test_mirror_at_the_head_learns_its_hash(void **state)
+{
+	char path[PATH_MAX], db[PATH_MAX];
+	struct h_result r;
+	snprintf(path, sizeof(path), "%s/learns.db", dir);
+	snprintf(db, sizeof(db), "%s/ipsnet.db", dir);
+	assert_int_equal(sync_once(GGZ_TEST, path, NULL, &r), 0);
+	h_result_free(&r);
+	h_db_exec(path, "UPDATE meta SET value = NULL WHERE key IN ('hash', "
+			"'hash_seq')");
+	int64_t seq = mirror_seq(path);
+	assert_int_equal(sync_once(GGZ_TEST, path, NULL, &r), 0);
+	h_result_free(&r);
+	assert_int_equal(mirror_seq(path), seq);
+	assert_int_equal(mirror_int(path, "SELECT value FROM meta WHERE key = "
+					  "'hash_seq'"),
+			 seq);
+	assert_mirror_hash_is_the_journals(path, db);
 }
 
 /* SIGTERM while a live fetch is in flight and no connection is left: the
@@ -2620,6 +2648,7 @@ int main(void)
 	    cmocka_unit_test(test_mirror_keeps_its_organisation_and_kinds),
 	    cmocka_unit_test(test_mirror_refuses_another_journal),
 	    cmocka_unit_test(test_watch_resumes_with_a_hash),
+	    cmocka_unit_test(test_mirror_at_the_head_learns_its_hash),
 	    cmocka_unit_test(test_mirror_moved_on_by_an_older_ipsnet_resumes),
 	    cmocka_unit_test(test_a_hash_where_the_live_fetch_ends_is_checked),
 	    cmocka_unit_test(test_daemon_stops_after_a_live_fetch_in_flight),
