@@ -1048,9 +1048,10 @@ static json_t *event_json(const Ipsnet__V1__Event *ev)
 	json_object_set_new(o, "seq", json_integer((json_int_t)ev->seq));
 	if (ev->hash.len == IPSNET_HASH_BYTES) {
 		char hex[2 * IPSNET_HASH_BYTES + 1];
-		for (size_t i = 0; i < IPSNET_HASH_BYTES; i++)
-			snprintf(hex + 2 * i, 3, "%02x", ev->hash.data[i]);
-		json_object_set_new(o, "hash", json_string(hex));
+		json_object_set_new(
+		    o, "hash",
+		    json_string(util_hex(hex, sizeof(hex), ev->hash.data,
+					 ev->hash.len)));
 	}
 	json_object_set_new(o, "time", json_string(ev->time));
 	json_object_set_new(o, "organisation", json_string(ev->organisation));

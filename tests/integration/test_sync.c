@@ -2082,12 +2082,6 @@ static void assert_mirror_hash_is_the_journals(const char *path, const char *db)
 	sqlite3_close(m);
 }
 
-static void hex_of(const uint8_t h[32], char out[65])
-{
-	for (int i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", h[i]);
-}
-
 /* `ipsnet watch --json` gives each event's hash, and `--since SEQ
  * --since-hash HASH` resumes from it: with the journal's hash it goes on,
  * with another it is refused (6) before anything is printed. */
@@ -2105,7 +2099,7 @@ static void test_watch_resumes_with_a_hash(void **state)
 		journal_hash_at(db, s1, h);
 		if (wrong)
 			memset(h, 0, sizeof(h));
-		hex_of(h, hex);
+		util_hex(hex, sizeof(hex), h, sizeof(h));
 		org_args(&args, GGZ_TEST);
 		h_args_add(&args, "--json");
 		h_args_add(&args, "watch");
@@ -2129,7 +2123,7 @@ static void test_watch_resumes_with_a_hash(void **state)
 			continue;
 		}
 		journal_hash_at(db, s2, h);
-		hex_of(h, hex);
+		util_hex(hex, sizeof(hex), h, sizeof(h));
 		snprintf(needle, sizeof(needle),
 			 "\"seq\":%" PRIu64 ",\"hash\":\"%s\"", s2, hex);
 		if (!wait_file(out, needle, WAIT_MS)) {
