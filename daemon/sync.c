@@ -653,7 +653,8 @@ static void send_caught_up(struct sync_sub *sub)
 }
 
 static void fetch_page(struct sync_sub *sub);
-static void fetch_page_from(struct sync_sub *sub, uint64_t from);
+static void fetch_page_from(struct sync_sub *sub, uint64_t from,
+			    const uint8_t *from_hash);
 static bool sub_release(struct sync_sub *sub);
 static void start_live(struct sync *s);
 
@@ -719,10 +720,14 @@ static void place(struct sync_sub *sub)
 
 static void fetch_page(struct sync_sub *sub)
 {
-	fetch_page_from(sub, sub->cursor);
+	fetch_page_from(sub, sub->cursor, NULL);
 }
 
-static void fetch_page_from(struct sync_sub *sub, uint64_t from)
+/* A page after from; from_hash is entry from's when the caller has it (the
+ * page before read it), else the subscriber's cursor hash serves when from
+ * is its cursor, else fetch_fn reads it. */
+static void fetch_page_from(struct sync_sub *sub, uint64_t from,
+			    const uint8_t *from_hash)
 {
 	struct sync *s = sub->sync;
 	/* The server is stopping and waits for this connection's work: no
@@ -743,7 +748,10 @@ static void fetch_page_from(struct sync_sub *sub, uint64_t from)
 	}
 	f->sub = sub;
 	f->limit = PAGE_ROWS;
-	if (from == sub->cursor && sub->cursor_hash_known) {
+	if (from_hash != NULL) {
+		memcpy(f->last_hash, from_hash, JOURNAL_HASH_BYTES);
+		f->last_hash_known = true;
+	} else if (from == sub->cursor && sub->cursor_hash_known) {
 		memcpy(f->last_hash, sub->cursor_hash, JOURNAL_HASH_BYTES);
 		f->last_hash_known = true;
 		f->check_from = sub->check_since;
@@ -1105,8 +1113,9 @@ static void page_take(struct fetch *f)
 	f->ja.n = f->n_rows;
 	f->ja.done = page_audited;
 	journal_audit(f->sync->journal, &f->ja);
-	if (f->last < f->upto && !sub->fetching)
-		fetch_page_from(sub, f->last); /* a page was not all of it */
+	if (f->last < f->upto && !sub->fetching) /* a page was not all */
+		fetch_page_from(sub, f->last,
+				f->last_hash_known ? f->last_hash : NULL);
 }
 
 static void page_done(struct fetch *f)
