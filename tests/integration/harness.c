@@ -828,6 +828,14 @@ static int daemon_spawn(struct h_daemon *d)
 	for (;;) {
 		int status;
 		size_t len = 0;
+		/* Whether it exited is asked before the log is read, and the
+		 * child is not reaped yet: one that listened and exited at
+		 * once (a SIGTERM held from its start) has its line in the
+		 * log by then, and h_daemon_stop reaps it. */
+		siginfo_t info = {0};
+		bool exited = waitid(P_PID, (id_t)d->pid, &info,
+				     WEXITED | WNOHANG | WNOWAIT) == 0 &&
+			      info.si_pid == d->pid;
 		char *log = read_file(d->log, &len);
 		d->port = log != NULL && len >= offset
 			      ? listening_port(log + offset)
@@ -835,7 +843,7 @@ static int daemon_spawn(struct h_daemon *d)
 		free(log);
 		if (d->port != 0)
 			return 0;
-		if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
+		if (exited && waitpid(d->pid, &status, 0) == d->pid) {
 			d->pid = 0;
 			d->status = exit_code(status);
 			fprintf(stderr,
