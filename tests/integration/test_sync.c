@@ -2584,14 +2584,17 @@ static void test_deliveries_are_in_the_audit_trail(void **state)
 	assert_true(wait_file(wg.out, needle, WAIT_MS));
 	assert_true(wait_file(wn.out, needle, WAIT_MS));
 	uint64_t accepted = move(GGZ_TEST, tx, 1, TS(ACCEPTED));
+	/* gm0363 has it before the consent is withdrawn: the events go out
+	 * after the answer, and one not sent by the withdrawal is not sent
+	 * at all. */
+	snprintf(needle, sizeof(needle), "\"seq\":%" PRIu64 ",", accepted);
+	assert_true(wait_file(wg.out, needle, WAIT_MS));
 	uint64_t withdrawn = withdraw_consent(GGZ_TEST, cx, 1);
 	uint64_t started = move(GGZ_TEST, tx, 2, TS(ACTIVE));
 	put_program(NETWORK, "aud-mark", "ggz-test", 0);
 	snprintf(needle, sizeof(needle), "\"id\":\"%s\"", "aud-mark");
 	assert_true(wait_file(wg.out, needle, WAIT_MS));
 	assert_true(wait_file(wn.out, needle, WAIT_MS));
-	snprintf(needle, sizeof(needle), "\"seq\":%" PRIu64, accepted);
-	assert_true(wait_file(wg.out, needle, WAIT_MS));
 	assert_int_equal(h_proc_stop(&wg, SIGTERM, 5000), 0);
 	assert_int_equal(h_proc_stop(&wn, SIGTERM, 5000), 0);
 
