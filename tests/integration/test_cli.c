@@ -796,7 +796,11 @@ static void test_programs_and_fidelity_reviews(void **state)
 static void test_the_audit_trail_shows_reads_changes_and_refusals(void **state)
 {
 	struct fx *fx = *state;
-	char client[64], day[11];
+	char client[64], since[32];
+	/* --since takes a UTC date (not the Dutch one of today(), a day
+	 * ahead from 23:00 or 22:00 UTC); taken before the first row. */
+	util_iso8601(since, sizeof(since), util_now_us());
+	since[10] = '\0';
 	register_client(fx, 3, "wia", client, sizeof(client));
 	run(fx, EXIT_OK, "ggz-test", "case", "show", client, NULL);
 	run(fx, EXIT_DENIED, "uwv", "case", "show", client, NULL);
@@ -824,7 +828,7 @@ static void test_the_audit_trail_shows_reads_changes_and_refusals(void **state)
 	assert_out(fx, "TIME (UTC)");
 	assert_out(fx, "PERMISSION_DENIED");
 
-	j = run_json(fx, EXIT_OK, "network", "audit", "--since", today(day),
+	j = run_json(fx, EXIT_OK, "network", "audit", "--since", since,
 		     "--limit", "100", "--json", NULL);
 	assert_true(json_array_size(json_object_get(j, "records")) >= 3);
 	run(fx, EXIT_DENIED, "gm0363", "audit", "--client", client, NULL);
