@@ -1059,10 +1059,10 @@ static void test_chain_a_removed_entry_names_its_seq(void **state)
  * means "whole" in journal_check_chain's report) and the journal must stop
  * writes at open.
  *
- * Daemon bug (fails today): journal_check_chain computes first_bad_seq as
- * "seq > expect_seq ? expect_seq : seq", which is 0 for a row with seq 0
- * (daemon/journal.c); the report has a problem but first_bad_seq 0, and
- * load_head, which tests first_bad_seq only, lets writes go on. */
+ * Daemon bug (failed before the fix): journal_check_chain computes
+ * first_bad_seq as "seq > expect_seq ? expect_seq : seq", which is 0 for a row
+ * with seq 0 (daemon/journal.c); the report has a problem but first_bad_seq 0,
+ * and load_head, which tests first_bad_seq only, lets writes go on. */
 static void
 test_chain_an_entry_renumbered_before_the_first_stops_writes(void **state)
 {
@@ -1425,7 +1425,7 @@ static void test_same_key_out_of_memory_is_refused_with_a_status(void **state)
 /* The database may live in any folder: verify names the file to SQLite as
  * a URI (to open it read-only), where '#', '?' and '%' mean something.
  *
- * Daemon bug (fails today): journal_verify attaches
+ * Daemon bug (failed before the fix): journal_verify attaches
  * "file:%s?mode=ro" with the path as it is (daemon/journal_tools.c), so a
  * folder with '#', '?' or '%' in its name makes verify fail ("cannot read
  * the registry: unable to open database"). */
