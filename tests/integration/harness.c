@@ -777,6 +777,31 @@ int h_daemon_start(struct h_daemon *d, const char *dir)
 	return daemon_spawn(d);
 }
 
+int h_daemon_start_preloaded(struct h_daemon *d, const char *dir,
+			     const char *lib, const char *var,
+			     const char *value)
+{
+	/* Under AddressSanitizer a preloaded library comes before its
+	 * runtime, which it otherwise refuses. */
+	char asan[1024];
+	const char *was = getenv("ASAN_OPTIONS");
+	snprintf(asan, sizeof(asan), "%s%sverify_asan_link_order=0",
+		 was != NULL ? was : "", was != NULL ? ":" : "");
+	char *old_asan = was != NULL ? strdup(was) : NULL;
+	setenv("ASAN_OPTIONS", asan, 1);
+	setenv("LD_PRELOAD", lib, 1);
+	setenv(var, value, 1);
+	int rv = h_daemon_start(d, dir);
+	unsetenv("LD_PRELOAD");
+	unsetenv(var);
+	if (old_asan != NULL)
+		setenv("ASAN_OPTIONS", old_asan, 1);
+	else
+		unsetenv("ASAN_OPTIONS");
+	free(old_asan);
+	return rv;
+}
+
 int h_daemon_restart(struct h_daemon *d)
 {
 	if (d->pid > 0) {

@@ -109,6 +109,13 @@ struct h_daemon {
  * Returns 0, or -1 with the log printed (and the daemon killed). */
 int h_daemon_start(struct h_daemon *d, const char *dir);
 
+/* h_daemon_start with lib preloaded into the daemon (LD_PRELOAD) and the
+ * environment variable var set to value, for a test's fault or gate (see
+ * hold_fetch.c). Neither stays set in the test's own environment. */
+int h_daemon_start_preloaded(struct h_daemon *d, const char *dir,
+			     const char *lib, const char *var,
+			     const char *value);
+
 /* Starts the stopped daemon d again: same config, same database, no init,
  * its log appended to the same file. Waits for the new run's
  * "msg=listening" line (the port is a new one). Returns 0, or -1 with the

@@ -2367,25 +2367,9 @@ static uint64_t held_start(struct held *h)
 	assert_non_null(cf);
 	fputs(extra_orgs, cf);
 	assert_int_equal(fclose(cf), 0);
-	/* Under AddressSanitizer a preloaded library comes before its
-	 * runtime, which it otherwise refuses. */
-	char asan[1024];
-	const char *was = getenv("ASAN_OPTIONS");
-	snprintf(asan, sizeof(asan), "%s%sverify_asan_link_order=0",
-		 was != NULL ? was : "", was != NULL ? ":" : "");
-	char *old_asan = was != NULL ? strdup(was) : NULL;
-	setenv("ASAN_OPTIONS", asan, 1);
-	setenv("LD_PRELOAD", HOLD_FETCH_PATH, 1);
-	setenv("IT_HOLD_FETCH", h->gate, 1);
-	int started = h_daemon_start(&h->d, d_dir);
-	unsetenv("LD_PRELOAD");
-	unsetenv("IT_HOLD_FETCH");
-	if (old_asan != NULL)
-		setenv("ASAN_OPTIONS", old_asan, 1);
-	else
-		unsetenv("ASAN_OPTIONS");
-	free(old_asan);
-	assert_int_equal(started, 0);
+	assert_int_equal(h_daemon_start_preloaded(&h->d, d_dir, HOLD_FETCH_PATH,
+						  "IT_HOLD_FETCH", h->gate),
+			 0);
 	h->our_port = port;
 	memcpy(h->ours, conns, sizeof(h->ours));
 	memset(conns, 0, sizeof(conns));
