@@ -11,6 +11,7 @@
 #include "util.h"
 
 #define SHUTDOWN_DEADLINE_MS 10000
+#define ACCEPT_RETRY_MS 100
 
 static void handle_closed(uv_handle_t *h)
 {
@@ -24,6 +25,7 @@ static void close_own_handles(struct server *s)
 	uv_close((uv_handle_t *)&s->sig_int, handle_closed);
 	uv_close((uv_handle_t *)&s->sig_hup, handle_closed);
 	uv_close((uv_handle_t *)&s->shutdown_timer, handle_closed);
+	uv_close((uv_handle_t *)&s->accept_timer, handle_closed);
 }
 
 static void maybe_finish(struct server *s)
@@ -99,6 +101,25 @@ static const char *peer_of(uv_tcp_t *t, char *buf, size_t cap)
 	return buf;
 }
 
+static void on_connection(uv_stream_t *listener, int status);
+
+static void accept_again(uv_timer_t *t)
+{
+	struct server *s = t->data;
+	if (!s->stopping)
+		on_connection((uv_stream_t *)&s->listener, 0);
+}
+
+/* A connection the kernel has completed could not be taken (out of
+ * memory): libuv watches the listener again only once it is, so without
+ * this every later client would wait in the backlog for good. */
+static void accept_later(struct server *s, int rv)
+{
+	log_warn("accept failed", "error=\"%s\" retry_ms=%d",
+		 ipsnet_strerror(rv), ACCEPT_RETRY_MS);
+	uv_timer_start(&s->accept_timer, accept_again, ACCEPT_RETRY_MS, 0);
+}
+
 static void on_connection(uv_stream_t *listener, int status)
 {
 	struct server *s = listener->data;
@@ -110,8 +131,10 @@ static void on_connection(uv_stream_t *listener, int status)
 		/* Accept and close at once, so the peer learns now instead of
 		 * waiting in the backlog. */
 		uv_tcp_t *t = ipsnet_malloc(sizeof(*t));
-		if (t == NULL)
+		if (t == NULL) {
+			accept_later(s, IPSNET_ENOMEM);
 			return;
+		}
 		uv_tcp_init(s->loop, t);
 		char peer[INET6_ADDRSTRLEN + 8];
 		if (uv_accept(listener, (uv_stream_t *)t) == 0)
@@ -125,7 +148,7 @@ static void on_connection(uv_stream_t *listener, int status)
 	}
 	int rv = conn__accept(s);
 	if (rv != 0)
-		log_warn("accept failed", "error=\"%s\"", ipsnet_strerror(rv));
+		accept_later(s, rv);
 }
 
 static void shutdown_deadline(uv_timer_t *t)
@@ -427,9 +450,10 @@ int server__start(struct server *s, uv_loop_t *loop,
 	uv_signal_init(loop, &s->sig_int);
 	uv_signal_init(loop, &s->sig_hup);
 	uv_timer_init(loop, &s->shutdown_timer);
+	uv_timer_init(loop, &s->accept_timer);
 	s->sig_term.data = s->sig_int.data = s->sig_hup.data = s;
-	s->shutdown_timer.data = s;
-	s->open_handles = 4;
+	s->shutdown_timer.data = s->accept_timer.data = s;
+	s->open_handles = 5;
 	uv_signal_start(&s->sig_term, on_signal, SIGTERM);
 	uv_signal_start(&s->sig_int, on_signal, SIGINT);
 	uv_signal_start(&s->sig_hup, on_signal, SIGHUP);

@@ -29,6 +29,7 @@ struct server {
 	uv_signal_t sig_int;
 	uv_signal_t sig_hup;
 	uv_timer_t shutdown_timer;
+	uv_timer_t accept_timer; /* takes a connection again (accept_later) */
 	uv_work_t reload_work;
 
 	SSL_CTX *tls;             /* for new connections; swapped on reload */

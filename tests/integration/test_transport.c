@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -672,6 +673,38 @@ test_connection_beyond_max_connections_is_logged_with_its_peer(void **state)
 	assert_good_connection_served(fx, 2);
 }
 
+/* A connection the daemon cannot take from the listener (memory runs out
+ * at that moment; fail_accept.c fails it once) is taken again a moment
+ * later, and the clients after it are served: libuv watches the listener
+ * again only once the connection it reported is accepted, so a daemon
+ * that gave up on it left every later client in the backlog. */
+static void test_a_connection_not_taken_at_first_is_taken_again(void **state)
+{
+	struct fx *fx = *state;
+	char gate[PATH_MAX];
+	snprintf(gate, sizeof(gate), "%s/fail-accept", fx->dir);
+	assert_int_equal(h_write_config(fx->dir, certs, daemon_settings), 0);
+	assert_int_equal(h_daemon_start_preloaded(&fx->d, fx->dir,
+						  FAIL_ACCEPT_PATH,
+						  "IT_FAIL_ACCEPT", gate),
+			 0);
+	FILE *f = fopen(gate, "w");
+	assert_non_null(f);
+	assert_int_equal(fclose(f), 0);
+
+	if (h_tls_connect_hello(&fx->conn[0], fx->d.port, certs, "ggz-test") !=
+	    0)
+		fail_msg("the connection that met the failure: %s",
+			 fx->conn[0].error);
+	/* It did meet it. */
+	assert_int_not_equal(access(gate, F_OK), 0);
+	assert_true(h_daemon_log_contains(&fx->d, "msg=\"accept failed\""));
+	if (h_tls_connect_hello(&fx->conn[1], fx->d.port, certs, "gm0363") != 0)
+		fail_msg("the connection after it: %s", fx->conn[1].error);
+	assert_true(h_tls_ping(&fx->conn[0], 1));
+	assert_true(h_tls_ping(&fx->conn[1], 2));
+}
+
 /* The open-files limit a service inherits is often 1024 or less: the daemon
  * raises its own soft limit (up to the hard one) so that max_connections,
  * not the limit, decides how many clients are served. Started here with a
@@ -1322,6 +1355,7 @@ int main(void)
 	    T(test_pipelined_requests_whose_answers_are_not_read_keep_memory_bounded),
 	    T(test_connection_beyond_max_connections_is_logged_with_its_peer),
 	    T(test_max_connections_is_not_cut_short_by_the_open_files_limit),
+	    T(test_a_connection_not_taken_at_first_is_taken_again),
 	    T(test_user_from_hello_cannot_forge_log_fields),
 	    T(test_hello_without_a_user_is_refused),
 	    T(test_expired_crl_stops_the_start_with_a_sentence),
