@@ -329,6 +329,21 @@ static void fill_answer(struct ipsnet_conn *c, int status, const char *message,
 				ipsnet_close(f->conns[i]);
 }
 
+/* Sends e, a change, with a new idempotency key. */
+static void fill_request(struct filler *f, struct ipsnet_conn *c,
+			 Ipsnet__V1__Envelope *e)
+{
+	uint8_t key[16];
+	ipsnet_new_idempotency_key(key);
+	e->idempotency_key.data = key;
+	e->idempotency_key.len = sizeof(key);
+	f->sent++;
+	if (ipsnet_request(c, e, fill_answer, f) != 0) {
+		f->answered++;
+		f->refused++;
+	}
+}
+
 /* The longest note and close reason there may be (apply.c). */
 #define BULKY_NOTE 4000
 #define BULKY_REASON 1000
@@ -343,7 +358,6 @@ static void fill_send_bulky(struct filler *f, struct ipsnet_conn *c)
 	static const char *const on[4] = {"2025-01-06", "2025-01-13",
 					  "2025-02-03", "2025-09-30"};
 	static char note[BULKY_NOTE + 1], reason[BULKY_REASON + 1];
-	uint8_t key[16];
 	if (note[0] == '\0') {
 		memset(note, 'n', BULKY_NOTE);
 		memset(reason, 'r', BULKY_REASON);
@@ -362,14 +376,7 @@ static void fill_send_bulky(struct filler *f, struct ipsnet_conn *c)
 	m.close_reason = reason;
 	e.body_case = BODY(IMPORT_TRAJECTORY);
 	e.import_trajectory = &m;
-	ipsnet_new_idempotency_key(key);
-	e.idempotency_key.data = key;
-	e.idempotency_key.len = sizeof(key);
-	f->sent++;
-	if (ipsnet_request(c, &e, fill_answer, f) != 0) {
-		f->answered++;
-		f->refused++;
-	}
+	fill_request(f, c, &e);
 }
 
 static void fill_send(struct filler *f, struct ipsnet_conn *c)
@@ -380,7 +387,6 @@ static void fill_send(struct filler *f, struct ipsnet_conn *c)
 	}
 	Ipsnet__V1__RegisterClient m = IPSNET__V1__REGISTER_CLIENT__INIT;
 	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
-	uint8_t key[16];
 	char bsn[16], name[256];
 	new_bsn(bsn);
 	snprintf(name, sizeof(name), "Vulpersoon %" PRIu64, f->sent);
@@ -391,14 +397,7 @@ static void fill_send(struct filler *f, struct ipsnet_conn *c)
 	m.benefit = BENEFIT(PARTICIPATIEWET);
 	e.body_case = BODY(REGISTER_CLIENT);
 	e.register_client = &m;
-	ipsnet_new_idempotency_key(key);
-	e.idempotency_key.data = key;
-	e.idempotency_key.len = sizeof(key);
-	f->sent++;
-	if (ipsnet_request(c, &e, fill_answer, f) != 0) {
-		f->answered++;
-		f->refused++;
-	}
+	fill_request(f, c, &e);
 }
 
 static void fill_ready(struct ipsnet_conn *c, int status, const char *message,
