@@ -160,8 +160,15 @@ static int take_global_options(struct cli *cli, int *argc, char **argv,
 	argv[out] = NULL;
 
 	*profile = values[0];
-	/* $USER is the user only when nothing names one (settings.c): with
-	 * --user it is not asked, nor refused when too long to be one. */
+	/* What a flag names, the environment does not (settings.c reads it
+	 * first): it is not asked, nor refused when too long to be one. $USER
+	 * is the user only when nothing names one. */
+	static const char *const env_of[] = {NULL,	   "IPSNET_SERVER",
+					     "IPSNET_CA",  "IPSNET_CERT",
+					     "IPSNET_KEY", "IPSNET_USER"};
+	for (size_t k = 1; k < 6; k++)
+		if (values[k] != NULL)
+			unsetenv(env_of[k]);
 	if (values[5] != NULL)
 		unsetenv("USER");
 	char err[512];

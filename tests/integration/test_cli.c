@@ -1103,20 +1103,27 @@ static void test_settings_too_long_are_refused_not_cut(void **state)
 		       "may be at most 1023 bytes");
 }
 
-/* $USER is the user only when nothing else names one: with --user, a
- * login name too long to be a user is not asked about. */
-static void test_a_long_user_variable_does_not_stop_user_flag(void **state)
+/* What a flag names, the environment does not: with --user, a login name
+ * too long to be a user is not asked about ($USER is the user only when
+ * nothing else names one), and with --server, --ca, --cert, --key and
+ * --user an IPSNET_ variable too long for its setting is not either. */
+static void test_a_variable_too_long_does_not_stop_the_flag_over_it(void **state)
 {
+	static const char *const vars[] = {"USER",	    "IPSNET_USER",
+					   "IPSNET_SERVER", "IPSNET_CA",
+					   "IPSNET_CERT",   "IPSNET_KEY"};
 	struct fx *fx = *state;
-	char env[160];
+	char env[PATH_MAX + 32];
 	struct h_args a;
 	h_args_init(&a);
 	h_args_org(&a, &fx->d, certs, "ggz-test"); /* its --user */
 	h_args_add(&a, "whoami");
 	h_args_add(&a, "--json");
-	snprintf(env, sizeof(env), "USER=%0128d", 0);
-	run_env(fx, EXIT_OK, env, a.argv);
-	assert_out(fx, "\"test.user\"");
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		snprintf(env, sizeof(env), "%s=%0*d", vars[i], PATH_MAX, 0);
+		run_env(fx, EXIT_OK, env, a.argv);
+		assert_out(fx, "\"test.user\"");
+	}
 }
 
 /* Text that is not UTF-8 (a name typed in Latin-1) is refused at the
@@ -1835,7 +1842,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_settings_too_long_are_refused_not_cut, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
-		test_a_long_user_variable_does_not_stop_user_flag, setup,
+		test_a_variable_too_long_does_not_stop_the_flag_over_it, setup,
 		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_without_user_the_account_is_the_user, setup, teardown),
