@@ -80,6 +80,19 @@ static void fake_send(struct fake *f, Ipsnet__V1__Envelope *env)
 	(void)stream_send_envelope(&f->stream, env);
 }
 
+/* Answers the Subscribe request_id with Subscribed at head_seq. */
+static void fake_send_subscribed(struct fake *f, uint64_t request_id,
+				 uint64_t head_seq)
+{
+	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__Subscribed sd = IPSNET__V1__SUBSCRIBED__INIT;
+	sd.head_seq = head_seq;
+	env.request_id = request_id;
+	env.body_case = BODY(SUBSCRIBED);
+	env.subscribed = &sd;
+	fake_send(f, &env);
+}
+
 static void fake_hello_ok(struct fake *f, uint64_t id)
 {
 	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
@@ -353,12 +366,7 @@ static void late_subscribed(struct fake *f, const Ipsnet__V1__Envelope *req)
 		return;
 	}
 	if (f->held_id != 0) {
-		Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
-		Ipsnet__V1__Subscribed sd = IPSNET__V1__SUBSCRIBED__INIT;
-		env.request_id = f->held_id;
-		env.body_case = BODY(SUBSCRIBED);
-		env.subscribed = &sd;
-		fake_send(f, &env);
+		fake_send_subscribed(f, f->held_id, 0);
 		f->held_id = 0;
 		return;
 	}
@@ -458,13 +466,7 @@ static void caught_up_at_once(struct fake *f, const Ipsnet__V1__Envelope *req)
 {
 	if (req->body_case != BODY(SUBSCRIBE))
 		return;
-	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
-	Ipsnet__V1__Subscribed sd = IPSNET__V1__SUBSCRIBED__INIT;
-	sd.head_seq = 1;
-	env.request_id = req->request_id;
-	env.body_case = BODY(SUBSCRIBED);
-	env.subscribed = &sd;
-	fake_send(f, &env);
+	fake_send_subscribed(f, req->request_id, 1);
 	Ipsnet__V1__Envelope push = IPSNET__V1__ENVELOPE__INIT;
 	Ipsnet__V1__Event ev = IPSNET__V1__EVENT__INIT;
 	ev.seq = 1;
@@ -708,8 +710,6 @@ static void out_of_order(struct fake *f, const Ipsnet__V1__Envelope *req)
 {
 	if (req->body_case != BODY(SUBSCRIBE))
 		return;
-	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
-	Ipsnet__V1__Subscribed sd = IPSNET__V1__SUBSCRIBED__INIT;
 	Ipsnet__V1__Envelope push = IPSNET__V1__ENVELOPE__INIT;
 	Ipsnet__V1__Event ev = IPSNET__V1__EVENT__INIT;
 	push.body_case = BODY(EVENT);
@@ -718,10 +718,7 @@ static void out_of_order(struct fake *f, const Ipsnet__V1__Envelope *req)
 		ev.seq = 1;
 		fake_send(f, &push);
 	}
-	env.request_id = req->request_id;
-	env.body_case = BODY(SUBSCRIBED);
-	env.subscribed = &sd;
-	fake_send(f, &env);
+	fake_send_subscribed(f, req->request_id, 0);
 	ev.seq = 5;
 	ev.change = "register_client";
 	fake_send(f, &push);
@@ -1101,13 +1098,7 @@ static void backfill_answered_change_ok(struct fake *f,
 		show_case_answered_change_ok(f, req);
 		return;
 	}
-	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
-	Ipsnet__V1__Subscribed sd = IPSNET__V1__SUBSCRIBED__INIT;
-	sd.head_seq = 1;
-	env.request_id = req->request_id;
-	env.body_case = BODY(SUBSCRIBED);
-	env.subscribed = &sd;
-	fake_send(f, &env);
+	fake_send_subscribed(f, req->request_id, 1);
 	Ipsnet__V1__Trajectory tr = IPSNET__V1__TRAJECTORY__INIT;
 	tr.id = "t-1";
 	tr.version = 1;
