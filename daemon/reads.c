@@ -592,6 +592,44 @@ static int show_case(sqlite3 *db, struct reads_ctx *ctx)
 	return answer_case(db, ctx, id, view);
 }
 
+/* A search for a BSN that another GGZ registered finds nothing for the
+ * caller, who learns no more than that; but the search is on that
+ * client's trail, so that its own GGZ sees who looked for it: the
+ * search's row names the first such client, one more row each further
+ * one (the same BSN registered by several GGZs). */
+static int trace_search_elsewhere(sqlite3 *db, struct reads_ctx *ctx,
+				  const char *bsn)
+{
+	size_t first = ctx->n_audit - 1; /* the search's own row */
+	sqlite3_stmt *st;
+	int rc, rv = 0;
+
+	if (prepare(db,
+		    "SELECT id FROM client WHERE bsn = ?1 AND registered_by IN "
+		    "(SELECT id FROM organisation WHERE kind = 'GGZ' AND id "
+		    "<> ?2) ORDER BY id",
+		    &st) != 0)
+		return IPSNET_EDB;
+	sqlite3_bind_text(st, 1, bsn, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, ctx->actor->org, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *other = col(st, 0);
+		struct journal_audit_row *r = &ctx->audit[first];
+		if (r->client_id[0] != '\0' &&
+		    (r = audit(ctx, "find_client", NULL, "client", NULL)) ==
+			NULL) {
+			rv = IPSNET_ENOMEM;
+			break;
+		}
+		util_strlcpy(r->client_id, other, sizeof(r->client_id));
+		snprintf(r->object, sizeof(r->object), "client:%s", other);
+	}
+	if (rv == 0 && rc != SQLITE_DONE)
+		rv = IPSNET_EDB;
+	sqlite3_finalize(st);
+	return rv;
+}
+
 static int find_client(sqlite3 *db, struct reads_ctx *ctx)
 {
 	const char *bsn = ctx->req->find_client->bsn;
@@ -601,6 +639,7 @@ static int find_client(sqlite3 *db, struct reads_ctx *ctx)
 	enum policy_view view;
 	sqlite3_stmt *st;
 	char id[JOURNAL_ID_MAX] = "", day[16];
+	int rv;
 
 	if (row == NULL)
 		return IPSNET_ENOMEM;
@@ -623,14 +662,18 @@ static int find_client(sqlite3 *db, struct reads_ctx *ctx)
 	sqlite3_finalize(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return IPSNET_EDB;
-	if (rc == SQLITE_DONE)
+	if (rc == SQLITE_DONE) {
+		rv = trace_search_elsewhere(db, ctx, bsn);
+		if (rv != 0)
+			return rv;
 		return fail(ctx, IPSNET_ENOT_FOUND,
 			    "no client with this BSN is registered by your "
 			    "organisation");
+	}
 	util_strlcpy(row->client_id, id, sizeof(row->client_id));
 	snprintf(row->object, sizeof(row->object), "client:%s", id);
 	today(ctx, day);
-	int rv = reads_client_facts(db, id, ctx->actor->org, day, &facts);
+	rv = reads_client_facts(db, id, ctx->actor->org, day, &facts);
 	if (rv != 0)
 		return rv;
 	if (policy_see_client(ctx->actor, &facts, &view, ctx->message,

@@ -36,12 +36,16 @@ static const char *const org_ids[N_ORGS] = {
     "ggz-test", "ggz-other", "gm0363", "gm0599", "uwv", "network",
 };
 
-/* Beyond h_write_config's organisations: a second GGZ and a second
- * municipality. */
+/* Beyond h_write_config's organisations: a second and a third GGZ (the
+ * third has no connection of its own in conns) and a second municipality. */
 static const char extra_orgs[] = "\n[organisation ggz-other]\n"
 				 "kind = GGZ\n"
 				 "name = GGZ Other\n"
 				 "region = 2\n\n"
+				 "[organisation ggz-third]\n"
+				 "kind = GGZ\n"
+				 "name = GGZ Third\n"
+				 "region = 3\n\n"
 				 "[organisation gm0599]\n"
 				 "kind = MUNICIPALITY\n"
 				 "name = Gemeente Rotterdam\n"
@@ -73,9 +77,35 @@ static int append_orgs(const char *conf)
 	return fclose(f) == 0 ? 0 : -1;
 }
 
+/* A connection of the organisation org as user case.tester. */
+static struct ipsnet_client *connect_as(const char *org)
+{
+	char server[64], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX];
+	char err[256];
+	struct ipsnet_client *c;
+	snprintf(server, sizeof(server), "127.0.0.1:%d", daemon_.port);
+	snprintf(ca, sizeof(ca), "%s/ca.crt", certs);
+	snprintf(cert, sizeof(cert), "%s/%s.crt", certs, org);
+	snprintf(key, sizeof(key), "%s/%s.key", certs, org);
+	struct ipsnet_options opt = {
+	    .server = server,
+	    .ca = ca,
+	    .cert = cert,
+	    .key = key,
+	    .user = "case.tester",
+	    .timeout_ms = 10000,
+	};
+	if (ipsnet_client_open(&c, &opt, err, sizeof(err)) != 0) {
+		fprintf(stderr, "cannot connect as %s: %s\n", org, err);
+		h_daemon_dump_log(&daemon_);
+		return NULL;
+	}
+	return c;
+}
+
 static int group_setup(void **state)
 {
-	char conf[PATH_MAX], err[256];
+	char conf[PATH_MAX];
 
 	h_init();
 	certs = h_tmpdir();
@@ -84,34 +114,17 @@ static int group_setup(void **state)
 	    h_certs_script("org-cert.sh",
 			   (const char *const[]){certs, "ggz-other", NULL}) ||
 	    h_certs_script("org-cert.sh",
+			   (const char *const[]){certs, "ggz-third", NULL}) ||
+	    h_certs_script("org-cert.sh",
 			   (const char *const[]){certs, "gm0599", NULL}) ||
 	    h_write_config(dir, certs, "log_level = debug\n") != 0)
 		return -1;
 	snprintf(conf, sizeof(conf), "%s/ipsnetd.conf", dir);
 	if (append_orgs(conf) != 0 || h_daemon_start(&daemon_, dir) != 0)
 		return -1;
-	for (int o = 0; o < N_ORGS; o++) {
-		char server[64], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX];
-		snprintf(server, sizeof(server), "127.0.0.1:%d", daemon_.port);
-		snprintf(ca, sizeof(ca), "%s/ca.crt", certs);
-		snprintf(cert, sizeof(cert), "%s/%s.crt", certs, org_ids[o]);
-		snprintf(key, sizeof(key), "%s/%s.key", certs, org_ids[o]);
-		struct ipsnet_options opt = {
-		    .server = server,
-		    .ca = ca,
-		    .cert = cert,
-		    .key = key,
-		    .user = "case.tester",
-		    .timeout_ms = 10000,
-		};
-		if (ipsnet_client_open(&conns[o], &opt, err, sizeof(err)) !=
-		    0) {
-			fprintf(stderr, "cannot connect as %s: %s\n",
-				org_ids[o], err);
-			h_daemon_dump_log(&daemon_);
+	for (int o = 0; o < N_ORGS; o++)
+		if ((conns[o] = connect_as(org_ids[o])) == NULL)
 			return -1;
-		}
-	}
 	return 0;
 }
 
@@ -144,8 +157,10 @@ static void answer_free(struct answer *a)
 	memset(a, 0, sizeof(*a));
 }
 
-/* Sends req as o; a change gets a fresh idempotency key. */
-static void call(enum org o, Ipsnet__V1__Envelope *req, struct answer *a)
+/* Sends req on c (of the organisation who); a change gets a fresh
+ * idempotency key. */
+static void call_on(struct ipsnet_client *c, const char *who,
+		    Ipsnet__V1__Envelope *req, struct answer *a)
 {
 	uint8_t key[16];
 	memset(a, 0, sizeof(*a));
@@ -154,17 +169,23 @@ static void call(enum org o, Ipsnet__V1__Envelope *req, struct answer *a)
 		req->idempotency_key.data = key;
 		req->idempotency_key.len = sizeof(key);
 	}
-	int rv = ipsnet_client_call(conns[o], req, &a->env, a->message,
-				    sizeof(a->message));
+	int rv =
+	    ipsnet_client_call(c, req, &a->env, a->message, sizeof(a->message));
 	req->idempotency_key.data = NULL;
 	req->idempotency_key.len = 0;
 	if (a->env == NULL)
-		fail_msg("%s: no answer (%s)", org_ids[o], a->message);
+		fail_msg("%s: no answer (%s)", who, a->message);
 	a->code = a->env->status != NULL ? (int)a->env->status->code : 0;
 	if (a->env->status != NULL)
 		a->current_version = a->env->status->current_version;
 	if (rv == 0)
 		a->message[0] = '\0';
+}
+
+/* Sends req as o. */
+static void call(enum org o, Ipsnet__V1__Envelope *req, struct answer *a)
+{
+	call_on(conns[o], org_ids[o], req, a);
 }
 
 /* A change that must succeed: the new entity's id into id (may be NULL). */
@@ -1873,6 +1894,106 @@ static void test_audit_trail_holds_no_bsn_typed_as_an_id(void **state)
 	answer_free(&a);
 }
 
+/* The row of org's action with result and object, if list has one. */
+static const Ipsnet__V1__AuditRecord *
+find_row(const Ipsnet__V1__AuditList *list, const char *org, const char *action,
+	 const char *result, const char *object)
+{
+	for (size_t i = 0; i < list->n_records; i++) {
+		const Ipsnet__V1__AuditRecord *r = list->records[i];
+		if (strcmp(r->organisation, org) == 0 &&
+		    strcmp(r->action, action) == 0 &&
+		    strcmp(r->result, result) == 0 &&
+		    strcmp(r->object, object) == 0)
+			return r;
+	}
+	return NULL;
+}
+
+/* A GGZ that searches for a BSN another GGZ registered learns nothing
+ * (the answer is the one for a BSN no one registered), but the search is
+ * on that client's trail, which its own GGZ reads: for each GGZ that
+ * registered the BSN (here ggz-test and ggz-third), never with the BSN. */
+static void test_a_search_for_another_ggzs_client_is_on_its_trail(void **state)
+{
+	Ipsnet__V1__RegisterClient reg = IPSNET__V1__REGISTER_CLIENT__INIT;
+	Ipsnet__V1__AuditQuery q = IPSNET__V1__AUDIT_QUERY__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	char mine[64], theirs[64], bsn[16], nobodys[16], object[80];
+	struct answer a, none;
+
+	new_client(GGZ_TEST, BENEFIT(NONE), "GM0363", mine, bsn);
+	struct ipsnet_client *third = connect_as("ggz-third");
+	assert_non_null(third);
+	reg.bsn = bsn;
+	reg.name = "Testpersoon Elders";
+	remember_secret(reg.name);
+	reg.birth_date = "1979-03-08";
+	reg.municipality = "GM0599";
+	reg.benefit = BENEFIT(NONE);
+	e.body_case = BODY(REGISTER_CLIENT);
+	e.register_client = &reg;
+	call_on(third, "ggz-third", &e, &a);
+	assert_int_equal(a.code, CODE(OK));
+	snprintf(theirs, sizeof(theirs), "%s", a.env->change_ok->entity_id);
+	answer_free(&a);
+
+	/* The searcher learns no more than of a BSN no one registered. */
+	find_client(GGZ_OTHER, bsn, &a);
+	new_bsn(nobodys);
+	find_client(GGZ_OTHER, nobodys, &none);
+	assert_int_equal(a.code, CODE(NOT_FOUND));
+	assert_int_equal(none.code, CODE(NOT_FOUND));
+	assert_string_equal(a.message, none.message);
+	assert_int_equal(a.env->body_case, none.env->body_case);
+	answer_free(&a);
+	answer_free(&none);
+
+	/* ggz-test reads it on its client's trail ... */
+	audit_query(GGZ_TEST, mine, NULL, 1000, &a);
+	assert_int_equal(a.code, CODE(OK));
+	snprintf(object, sizeof(object), "client:%s", mine);
+	const Ipsnet__V1__AuditRecord *r = find_row(
+	    a.env->audit_list, "ggz-other", "find_client", "NOT_FOUND", object);
+	if (r == NULL)
+		fail_msg("ggz-other's search is not on the trail of %s", mine);
+	assert_string_equal(r->client_id, mine);
+	assert_string_equal(r->user, "case.tester");
+	answer_free(&a);
+	/* ... and ggz-third on its own. */
+	q.client_id = theirs;
+	q.limit = 1000;
+	e.body_case = BODY(AUDIT_QUERY);
+	e.audit_query = &q;
+	call_on(third, "ggz-third", &e, &a);
+	assert_int_equal(a.code, CODE(OK));
+	snprintf(object, sizeof(object), "client:%s", theirs);
+	r = find_row(a.env->audit_list, "ggz-other", "find_client", "NOT_FOUND",
+		     object);
+	if (r == NULL)
+		fail_msg("ggz-other's search is not on the trail of %s",
+			 theirs);
+	assert_string_equal(r->client_id, theirs);
+	answer_free(&a);
+	ipsnet_client_close(third);
+
+	/* The search for a BSN no one registered names no client; neither
+	 * row names the BSN. */
+	audit_query(NETWORK, NULL, NULL, 20, &a);
+	assert_int_equal(a.code, CODE(OK));
+	assert_non_null(find_row(a.env->audit_list, "ggz-other", "find_client",
+				 "NOT_FOUND", "client:by-bsn"));
+	for (size_t i = 0; i < a.env->audit_list->n_records; i++) {
+		const Ipsnet__V1__AuditRecord *row =
+		    a.env->audit_list->records[i];
+		assert_null(strstr(row->object, bsn));
+		assert_null(strstr(row->client_id, bsn));
+		assert_null(strstr(row->object, nobodys));
+		assert_null(strstr(row->client_id, nobodys));
+	}
+	answer_free(&a);
+}
+
 static void db_exec(const char *sql)
 {
 	char path[PATH_MAX];
@@ -2000,6 +2121,8 @@ int main(void)
 	    cmocka_unit_test(test_jobs),
 	    cmocka_unit_test(test_audit_rows_for_reads_changes_and_refusals),
 	    cmocka_unit_test(test_audit_trail_holds_no_bsn_typed_as_an_id),
+	    cmocka_unit_test(
+		test_a_search_for_another_ggzs_client_is_on_its_trail),
 	    cmocka_unit_test(test_retry_is_replayed_and_audited),
 	    cmocka_unit_test(test_no_audit_no_answer),
 	    cmocka_unit_test(test_verify_replays_every_change),
