@@ -537,20 +537,32 @@ long h_rss_kib(pid_t pid)
 	return kib;
 }
 
-int h_free_port(void)
+int h_closed_port(int *fd)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET};
 	socklen_t len = sizeof(sa);
 	int port = 0;
 
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
+	*fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (*fd < 0)
 		return 0;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+	if (bind(*fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    getsockname(*fd, (struct sockaddr *)&sa, &len) == 0)
 		port = ntohs(sa.sin_port);
-	close(fd);
+	if (port == 0) {
+		close(*fd);
+		*fd = -1;
+	}
+	return port;
+}
+
+int h_free_port(void)
+{
+	int fd;
+	int port = h_closed_port(&fd);
+	if (port != 0)
+		close(fd);
 	return port;
 }
 

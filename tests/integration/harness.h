@@ -211,6 +211,11 @@ long h_rss_kib(pid_t pid);
  * must come back on the same port after a restart; 0 on failure. */
 int h_free_port(void);
 
+/* A TCP port on 127.0.0.1 where nothing listens and nothing can start
+ * to while *fd stays open (bound, not listening: a connection to it is
+ * refused); close(*fd) when done. 0 on failure. */
+int h_closed_port(int *fd);
+
 #define H_ARGS_MAX 32
 
 /* An argument list built piece by piece, with its own storage. */

@@ -831,7 +831,9 @@ static void test_usage_help_and_exit_codes(void **state)
 	h_result_free(&r);
 
 	/* No server there: 3, as every command. */
-	int closed_port = h_free_port();
+	int closed_fd;
+	int closed_port = h_closed_port(&closed_fd);
+	assert_int_not_equal(closed_port, 0);
 	const char *argv[] = {
 	    "--server", NULL, "--ca", NULL,	  "--cert", NULL,
 	    "--key",	NULL, "sync", "--mirror", mirror,   NULL,
@@ -844,6 +846,7 @@ static void test_usage_help_and_exit_codes(void **state)
 	argv[1] = server, argv[3] = ca, argv[5] = cert, argv[7] = key;
 	assert_int_equal(h_run_cli(&r, argv), 3);
 	h_result_free(&r);
+	close(closed_fd);
 }
 
 /* ---- who receives what ------------------------------------------------- */
