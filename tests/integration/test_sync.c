@@ -1604,6 +1604,15 @@ static void test_a_subscription_is_not_idle(void **state)
 	e.body_case = BODY(SUBSCRIBE);
 	e.subscribe = &m;
 	assert_int_equal(h_tls_send_envelope(&sub, &e), 0);
+	/* Subscribed, and then CaughtUp of the empty journal: the
+	 * subscription is in place and waits for the journal to move. */
+	for (int want = BODY(SUBSCRIBED); want != 0;) {
+		Ipsnet__V1__Envelope *got = h_tls_recv_envelope(&sub, WAIT_MS);
+		assert_non_null(got);
+		assert_int_equal(got->body_case, want);
+		want = want == BODY(SUBSCRIBED) ? BODY(CAUGHT_UP) : 0;
+		ipsnet__v1__envelope__free_unpacked(got, NULL);
+	}
 
 	/* The idle one goes within a few timeouts; the subscriber, given as
 	 * long again, stays. */
