@@ -21,10 +21,11 @@
 #include "util.h"
 
 static const char usage[] =
-    "usage: ipsnetd [serve] [--config FILE] [--listen ADDR:PORT] [--log-level LEVEL]\n"
+    "usage: ipsnetd [serve] [--config FILE] [--listen ADDR:PORT] [--log-level "
+    "LEVEL]\n"
     "       ipsnetd init [--config FILE]\n"
-    "       ipsnetd verify|rebuild [--config FILE]\n"
-    "       ipsnetd backup FILE [--config FILE]\n"
+    "       ipsnetd verify|rebuild [--config FILE] [--database FILE]\n"
+    "       ipsnetd backup FILE [--config FILE] [--database FILE]\n"
     "       ipsnetd --help | --version\n"
     "\n"
     "commands:\n"
@@ -41,6 +42,8 @@ static const char usage[] =
     "  -c, --config FILE     read FILE (see deploy/ipsnetd.conf.example);\n"
     "                        without it the embedded defaults of the\n"
     "                        development network under ./var are used\n"
+    "  -d, --database FILE   verify, rebuild or back up FILE instead of the\n"
+    "                        config's database (a backup, to check it)\n"
     "  -l, --listen ADDR:PORT  listen there instead (port 0: any free port)\n"
     "      --log-level LEVEL debug, info, warn or error\n"
     "  -h, --help            this text\n"
@@ -53,6 +56,7 @@ struct options {
 	const char *command;
 	const char *argument;
 	const char *config;
+	const char *database;
 	const char *listen;
 	const char *log_level;
 };
@@ -61,6 +65,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 {
 	static const struct option longopts[] = {
 	    {"config", required_argument, NULL, 'c'},
+	    {"database", required_argument, NULL, 'd'},
 	    {"listen", required_argument, NULL, 'l'},
 	    {"log-level", required_argument, NULL, 'L'},
 	    {"help", no_argument, NULL, 'h'},
@@ -69,10 +74,14 @@ static int parse_args(int argc, char **argv, struct options *o)
 	};
 	int ch;
 	memset(o, 0, sizeof(*o));
-	while ((ch = getopt_long(argc, argv, "c:l:hV", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:d:l:hV", longopts, NULL)) !=
+	       -1) {
 		switch (ch) {
 		case 'c':
 			o->config = optarg;
+			break;
+		case 'd':
+			o->database = optarg;
 			break;
 		case 'l':
 			o->listen = optarg;
@@ -102,6 +111,17 @@ static int parse_args(int argc, char **argv, struct options *o)
 			argv[optind], usage);
 		return IPSNET_EUSAGE;
 	}
+	/* The daemon and init take their database from the config alone,
+	 * where a SIGHUP's reload and the next start find it too. */
+	if (o->database != NULL && strcmp(o->command, "verify") != 0 &&
+	    strcmp(o->command, "rebuild") != 0 &&
+	    strcmp(o->command, "backup") != 0) {
+		fprintf(stderr,
+			"ipsnetd: --database is for verify, rebuild and "
+			"backup; %s takes the database from the config\n",
+			o->command);
+		return IPSNET_EUSAGE;
+	}
 	return 0;
 }
 
@@ -113,6 +133,16 @@ static int load_config(const struct options *o, struct server_config *cfg)
 	    config_load(cfg, o->config, err, sizeof(err)) != 0) {
 		fprintf(stderr, "ipsnetd: %s\n", err);
 		return IPSNET_ECONFIG;
+	}
+	if (o->database != NULL) {
+		if (strlen(o->database) >= sizeof(cfg->database)) {
+			fprintf(stderr,
+				"ipsnetd: --database: the file name is longer "
+				"than %zu bytes\n",
+				sizeof(cfg->database) - 1);
+			return IPSNET_ECONFIG;
+		}
+		util_strlcpy(cfg->database, o->database, sizeof(cfg->database));
 	}
 	if (o->listen != NULL)
 		util_strlcpy(cfg->listen, o->listen, sizeof(cfg->listen));
