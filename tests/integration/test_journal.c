@@ -13,6 +13,7 @@
  * Also: tampering found by `ipsnetd verify`, start-up with a broken chain,
  * a retried change applied once, an online backup while a load runs, and
  * the journal head in `ipsnet whoami`. */
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -1192,6 +1193,125 @@ static void test_backup_while_a_load_runs_verifies(void **state)
 	assert_true(live_entries >= entries);
 }
 
+/* ---- the nightly backup (deploy/backup.sh) ------------------------------ */
+
+/* Runs deploy/backup.sh (ipsnet-backup) with fx's config, keeping DAYS. */
+static int backup_script(struct fx *fx, const char *conf, const char *days,
+			 const char *dir)
+{
+	const char *args[] = {BACKUP_SH, "--config", conf, "--keep",
+			      days,	 dir,	     NULL};
+	h_result_free(&fx->r);
+	return h_run(&fx->r, BACKUP_SH, args);
+}
+
+/* A backup's name for the time t (UTC), as backup.sh names them. */
+static void backup_name(char *out, size_t cap, const char *dir, time_t t)
+{
+	struct tm tm;
+	char stamp[32];
+	gmtime_r(&t, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	snprintf(out, cap, "%s/ipsnet-%s.db", dir, stamp);
+}
+
+static void touch(const char *path)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* The nightly backup makes a copy that verifies, and only then removes the
+ * backups older than --keep days; a run that fails (the copy, or its
+ * verify) removes none, and a copy that does not verify is kept aside as
+ * NAME.damaged, never under a backup's name. */
+static void test_backup_script_keeps_verified_copies(void **state)
+{
+	struct fx *fx = *state;
+	char dir[PATH_MAX], old[PATH_MAX + 64], recent[PATH_MAX + 64];
+	char other[PATH_MAX + 16], made[PATH_MAX + 64], conf[PATH_MAX + 16];
+	struct stat st;
+	time_t now = time(NULL);
+
+	assert_int_equal(setenv("IPSNETD", IPSNETD_BIN, 1), 0);
+	start_daemon(fx);
+	register_clients(fx, 3, 4000);
+	snprintf(dir, sizeof(dir), "%s/backups", h_tmpdir());
+	assert_int_equal(mkdir(dir, 0700), 0);
+	backup_name(old, sizeof(old), dir, now - 40 * 86400);
+	backup_name(recent, sizeof(recent), dir, now - 2 * 86400);
+	snprintf(other, sizeof(other), "%s/notes.txt", dir);
+	touch(old);
+	touch(recent);
+	touch(other);
+
+	/* While the daemon serves: a new copy, the one of 40 days gone. */
+	if (backup_script(fx, fx->d.conf, "30", dir) != 0)
+		fail_msg("backup.sh: %s%s", fx->r.out, fx->r.err);
+	const char *at = strstr(fx->r.out, dir);
+	assert_non_null(at);
+	assert_int_equal(sscanf(at, "%s", made), 1);
+	assert_non_null(strstr(fx->r.out, "verified (3 journal entries); "
+					  "removed 1 backup(s) older than 30 "
+					  "days"));
+	assert_int_equal(stat(made, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_not_equal(access(old, F_OK), 0);
+	assert_int_equal(access(recent, F_OK), 0);
+	assert_int_equal(access(other, F_OK), 0);
+	const char *verify[] = {"verify", "--database", made, NULL};
+	h_result_free(&fx->r);
+	assert_int_equal(h_run_ipsnetd(&fx->r, verify), 0);
+	assert_output_says(fx, "ok: 3 journal entries");
+
+	/* No database there: the run fails and removes nothing, not even
+	 * what --keep 1 would. */
+	snprintf(conf, sizeof(conf), "%s/missing.conf", h_tmpdir());
+	FILE *f = fopen(conf, "w");
+	assert_non_null(f);
+	fprintf(f, "[server]\ndatabase = %s/no-such.db\n", h_tmpdir());
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(backup_script(fx, conf, "1", dir), 1);
+	assert_output_says(fx, "the backup failed, nothing was removed");
+	assert_int_equal(access(recent, F_OK), 0);
+	assert_int_equal(access(made, F_OK), 0);
+
+	/* A state table edited behind the journal's back: the chain checks,
+	 * so ipsnetd backup makes the copy, but its verify fails. */
+	stop_daemon(fx);
+	assert_int_equal(h_sqlite3(fx->db,
+				   "UPDATE client SET name = 'Someone Else' "
+				   "WHERE id = (SELECT min(id) FROM client);"),
+			 0);
+	/* Names are by the second, and a backup never overwrites one. */
+	char next[PATH_MAX + 64];
+	for (;;) {
+		backup_name(next, sizeof(next), dir, time(NULL));
+		if (strcmp(next, made) != 0)
+			break;
+		nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
+	}
+	assert_int_equal(backup_script(fx, fx->d.conf, "1", dir), 1);
+	assert_output_says(fx, "does not verify, kept as");
+	assert_output_says(fx, "nothing was removed");
+	assert_int_equal(access(recent, F_OK), 0);
+	assert_int_equal(access(made, F_OK), 0);
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	int backups = 0, damaged = 0;
+	for (struct dirent *e; (e = readdir(d)) != NULL;) {
+		size_t n = strlen(e->d_name);
+		backups += n > 3 && strcmp(e->d_name + n - 3, ".db") == 0;
+		damaged +=
+		    n > 11 && strcmp(e->d_name + n - 11, ".db.damaged") == 0;
+	}
+	closedir(d);
+	assert_int_equal(backups, 2); /* recent and made */
+	assert_int_equal(damaged, 1);
+	assert_int_equal(unsetenv("IPSNETD"), 0);
+}
+
 /* ---- the journal head in whoami ----------------------------------------- */
 
 static void test_whoami_shows_the_last_entry_as_journal_head(void **state)
@@ -1240,6 +1360,7 @@ int main(void)
 	    T(test_retry_same_key_over_two_connections_and_a_restart),
 	    T(test_conflict_reaches_the_client_with_the_current_version),
 	    T(test_backup_while_a_load_runs_verifies),
+	    T(test_backup_script_keeps_verified_copies),
 	    T(test_whoami_shows_the_last_entry_as_journal_head),
 #undef T
 	};

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# A verified online backup of the ipsnet journal, for the nightly
+# ipsnet-backup.timer (deploy/systemd) or cron: installed as ipsnet-backup.
+#
+#   ipsnet-backup [--config FILE] [--keep DAYS] DIR
+#
+# 1. ipsnetd backup copies the database named in the config into
+#    DIR/ipsnet-YYYYMMDDTHHMMSSZ.db (UTC) while the daemon serves; the copy
+#    is readable by its owner only and never overwrites a file.
+# 2. ipsnetd verify checks the copy: its hash chain, and its state tables
+#    replayed from the journal. A copy that does not verify is renamed
+#    NAME.damaged, kept for a look, and the run fails.
+# 3. Only then are the backups in DIR older than DAYS days (default 30)
+#    removed, judged by the time in their names; the one just made is
+#    always kept. So is every backup when the run fails.
+#
+# Exit 0 when the new backup verified; 1 when it failed (one line on
+# stderr says why); 2 on a usage error. IPSNETD names the ipsnetd binary
+# (default: the one on PATH).
+set -euo pipefail
+
+usage() {
+	echo "usage: ipsnet-backup [--config FILE] [--keep DAYS] DIR" >&2
+	exit 2
+}
+
+ipsnetd=${IPSNETD:-ipsnetd}
+config=()
+keep=30
+while [ $# -gt 0 ]; do
+	case $1 in
+	--config)
+		[ $# -ge 2 ] || usage
+		config=(--config "$2")
+		shift 2
+		;;
+	--keep)
+		[ $# -ge 2 ] || usage
+		keep=$2
+		shift 2
+		;;
+	-h | --help)
+		sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+		exit 0
+		;;
+	-*) usage ;;
+	*) break ;;
+	esac
+done
+[ $# -eq 1 ] || usage
+dir=$1
+if ! [[ $keep =~ ^[0-9]+$ ]] || [ "$keep" -lt 1 ] || [ "$keep" -gt 36500 ]; then
+	echo "ipsnet-backup: --keep takes a number of days, 1 to 36500, not '$keep'" >&2
+	exit 2
+fi
+
+fail() {
+	echo "ipsnet-backup: $*" >&2
+	exit 1
+}
+
+if [ ! -d "$dir" ]; then
+	mkdir -p -m 0700 -- "$dir" || fail "cannot make the folder '$dir'"
+fi
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+file=$dir/ipsnet-$stamp.db
+if ! out=$("$ipsnetd" backup "$file" "${config[@]}" 2>&1); then
+	fail "the backup failed, nothing was removed: ${out//$'\n'/ }"
+fi
+if ! out=$("$ipsnetd" verify --database "$file" "${config[@]}" 2>&1); then
+	mv -- "$file" "$file.damaged" 2>/dev/null || true
+	fail "the backup $file does not verify, kept as $file.damaged, nothing was removed: ${out//$'\n'/ }"
+fi
+entries=$(sed -n 's/^ok: \([0-9]*\) journal entries.*/\1/p' <<<"$out")
+
+# Older backups: their names' times before the cut-off, oldest first.
+cutoff=$(date -u -d "$keep days ago" +%Y%m%dT%H%M%SZ)
+removed=0
+for old in "$dir"/ipsnet-????????T??????Z.db; do
+	[ -e "$old" ] || continue
+	name=${old##*/ipsnet-}
+	name=${name%.db}
+	if [ "$old" != "$file" ] && [[ $name < $cutoff ]]; then
+		rm -f -- "$old" || fail "the backup $file verified, but '$old' cannot be removed"
+		removed=$((removed + 1))
+	fi
+done
+echo "ipsnet-backup: $file verified ($entries journal entries); removed $removed backup(s) older than $keep days"
