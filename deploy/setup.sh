@@ -10,6 +10,7 @@ packages=(
 	libsqlite3-dev sqlite3
 	libcmocka-dev libinih-dev libjansson-dev
 	tzdata
+	systemd
 	clang libclang-rt-14-dev
 )
 
