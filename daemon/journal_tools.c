@@ -421,6 +421,14 @@ int journal_backup(const char *path, const char *dest, char *err,
 		rv = fail(dst, err, errlen, "the backup failed");
 		goto out;
 	}
+	/* The copy is one file: out of WAL mode, so that reading it (ipsnetd
+	 * verify, read-only) leaves no -wal and -shm beside it. A daemon
+	 * started on a restored copy puts it back into WAL mode. */
+	if (sqlite3_exec(dst, "PRAGMA journal_mode = DELETE", NULL, NULL,
+			 NULL) != SQLITE_OK) {
+		rv = fail(dst, err, errlen, "cannot make the backup one file");
+		goto out;
+	}
 	struct journal_verify_report r;
 	if (journal_check_chain(dst, &r) != 0 || r.first_bad_seq != 0) {
 		snprintf(err, errlen, "the backup's journal does not check: %s",

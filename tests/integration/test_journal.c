@@ -1299,9 +1299,10 @@ static void test_backup_script_keeps_verified_copies(void **state)
 	assert_int_equal(access(made, F_OK), 0);
 	DIR *d = opendir(dir);
 	assert_non_null(d);
-	int backups = 0, damaged = 0;
+	int backups = 0, damaged = 0, files = 0;
 	for (struct dirent *e; (e = readdir(d)) != NULL;) {
 		size_t n = strlen(e->d_name);
+		files += e->d_name[0] != '.';
 		backups += n > 3 && strcmp(e->d_name + n - 3, ".db") == 0;
 		damaged +=
 		    n > 11 && strcmp(e->d_name + n - 11, ".db.damaged") == 0;
@@ -1309,6 +1310,9 @@ static void test_backup_script_keeps_verified_copies(void **state)
 	closedir(d);
 	assert_int_equal(backups, 2); /* recent and made */
 	assert_int_equal(damaged, 1);
+	/* Each backup is one file: reading one for verify left no -wal or
+	 * -shm beside it. */
+	assert_int_equal(files, backups + damaged + 1 /* notes.txt */);
 	assert_int_equal(unsetenv("IPSNETD"), 0);
 }
 
