@@ -113,7 +113,9 @@ const Ipsnet__V1__HelloOk *ipsnet_conn_hello(const struct ipsnet_conn *c);
  * request (Ping: pong; a change: change_ok; FindClient and ShowCase:
  * case_view; ListFunding: funding_list; ListPrograms: program_list;
  * Subscribe and Unsubscribe: subscribed; AuditQuery: audit_list;
- * ReportQuery: report). A response with another body is refused: status
+ * ReportQuery: report). With IPSNET_ECONFLICT on a change, resp may carry
+ * change_ok: the entity as it is now (see ipsnet_client_call). A response
+ * with another body is refused: status
  * IPSNET_EPROTOCOL, resp NULL, message naming both; the connection goes
  * on (after a Subscribe it is closed). */
 typedef void (*ipsnet_response_cb)(struct ipsnet_conn *c, int status,
@@ -201,7 +203,10 @@ const Ipsnet__V1__HelloOk *ipsnet_client_hello(const struct ipsnet_client *c);
  * body that answers req (see ipsnet_response_cb; free it with
  * ipsnet_envelope_free). When the server answers with an error status
  * the code is returned, err has the server's sentence and *resp is still
- * set (it may carry a current version, for CONFLICT). A req larger than the
+ * set. With IPSNET_ECONFLICT, resp->status->current_version is the
+ * entity's version now and, where the caller may change the entity,
+ * resp->change_ok the entity as it is now (as a successful change's answer
+ * shows it; seq 0). A req larger than the
  * server takes is not sent: IPSNET_EFRAME_TOO_LARGE, err naming its size
  * and the limit, and the client goes on (see ipsnet_request). */
 int ipsnet_client_call(struct ipsnet_client *c, Ipsnet__V1__Envelope *req,

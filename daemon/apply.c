@@ -211,16 +211,17 @@ static int refuse(struct apply_ctx *ctx, int err, const char *fmt, ...)
 	return err;
 }
 
-/* Packs the answer: status OK and the ChangeOk. */
-static int respond(struct apply_ctx *ctx, Ipsnet__V1__ChangeOk *ok)
+/* Packs the answer: status (OK, or CONFLICT with the entity as it is
+ * now) and the ChangeOk. A refused change made no journal entry: seq 0. */
+static int respond_with(struct apply_ctx *ctx, Ipsnet__V1__Status *status,
+			Ipsnet__V1__ChangeOk *ok)
 {
 	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
-	Ipsnet__V1__Status status = IPSNET__V1__STATUS__INIT;
-	ok->seq = ctx->seq;
+	ok->seq = status->code == IPSNET__V1__CODE__OK ? ctx->seq : 0;
 	ok->entity_kind = (char *)ctx->entity_kind;
 	ok->entity_id = ctx->entity_id;
 	ok->version = ctx->version;
-	env.status = &status;
+	env.status = status;
 	env.body_case = BODY(CHANGE_OK);
 	env.change_ok = ok;
 	size_t n = ipsnet__v1__envelope__get_packed_size(&env);
@@ -231,10 +232,19 @@ static int respond(struct apply_ctx *ctx, Ipsnet__V1__ChangeOk *ok)
 	return 0;
 }
 
+static int respond(struct apply_ctx *ctx, Ipsnet__V1__ChangeOk *ok)
+{
+	Ipsnet__V1__Status status = IPSNET__V1__STATUS__INIT;
+	return respond_with(ctx, &status, ok);
+}
+
 enum entity { E_CLIENT, E_CONSENT, E_TRAJECTORY, E_FUNDING, E_JOB, E_REVIEW };
 
-/* Answers with the entity as it is now, read back after the change. */
-static int respond_entity(struct apply_ctx *ctx, enum entity e, const char *id)
+/* Answers with status and the entity as it is now, read back after the
+ * change (or, with CONFLICT, as the stale change found it). */
+static int respond_entity_with(struct apply_ctx *ctx,
+			       Ipsnet__V1__Status *status, enum entity e,
+			       const char *id)
 {
 	struct arena a = {0};
 	Ipsnet__V1__ChangeOk ok = IPSNET__V1__CHANGE_OK__INIT;
@@ -286,9 +296,38 @@ static int respond_entity(struct apply_ctx *ctx, enum entity e, const char *id)
 	if (rv == 0) {
 		util_strlcpy(ctx->entity_id, id, sizeof(ctx->entity_id));
 		ctx->version = version;
-		rv = respond(ctx, &ok);
+		rv = respond_with(ctx, status, &ok);
 	}
 	arena_free(&a);
+	return rv;
+}
+
+static int respond_entity(struct apply_ctx *ctx, enum entity e, const char *id)
+{
+	Ipsnet__V1__Status status = IPSNET__V1__STATUS__INIT;
+	return respond_entity_with(ctx, &status, e, id);
+}
+
+/* The answer to a stale change (DESIGN §2: refused "with CONFLICT and the
+ * current state"): ctx->message and ctx->current_version in the status,
+ * and the entity as a successful change's answer shows it. Called only
+ * where policy already let the caller change the entity, so the caller
+ * sees no more than it would after a successful change; and before the
+ * change wrote anything, so what is read is the state it was refused
+ * against. Returns err, or why the answer could not be built. */
+static int respond_conflict(struct apply_ctx *ctx, int err, enum entity e,
+			    const char *id)
+{
+	Ipsnet__V1__Status status = IPSNET__V1__STATUS__INIT;
+	status.code = ipsnet_err_status(err);
+	status.message = ctx->message;
+	status.current_version = ctx->current_version;
+	int rv = respond_entity_with(ctx, &status, e, id);
+	if (rv == 0)
+		return err;
+	/* Not a CONFLICT without its state: the refusal says what failed. */
+	ctx->message[0] = '\0';
+	ctx->current_version = 0;
 	return rv;
 }
 
@@ -458,8 +497,10 @@ static int client_facts(struct apply_ctx *ctx, const char *client_id,
 				  today(ctx, day), pc);
 }
 
-/* A change to an existing entity names the version it was made against. */
-static int check_version(struct apply_ctx *ctx, const char *kind,
+/* A change to an existing entity names the version it was made against.
+ * Called after policy allowed the change and before it writes: a stale
+ * one is answered with the entity e as it is now. */
+static int check_version(struct apply_ctx *ctx, enum entity e, const char *kind,
 			 const char *id, uint64_t expected, uint64_t current)
 {
 	if (expected == 0)
@@ -470,11 +511,12 @@ static int check_version(struct apply_ctx *ctx, const char *kind,
 	if (expected == current)
 		return 0;
 	ctx->current_version = current;
-	return refuse(ctx, IPSNET_ECONFLICT,
-		      "%s '%s' was changed since version %llu; it is now at "
-		      "version %llu: read it again and retry",
-		      kind, id, (unsigned long long)expected,
-		      (unsigned long long)current);
+	int err = refuse(ctx, IPSNET_ECONFLICT,
+			 "%s '%s' was changed since version %llu; it is now "
+			 "at version %llu: read it again and retry",
+			 kind, id, (unsigned long long)expected,
+			 (unsigned long long)current);
+	return respond_conflict(ctx, err, e, id);
 }
 
 /* Policy decides when the change is new; a replay was allowed once. */
@@ -631,8 +673,8 @@ static int update_client(struct apply_ctx *ctx)
 	done(ctx, st);
 	if (rc != SQLITE_ROW)
 		return IPSNET_EDB;
-	rv = check_version(ctx, "client", m->client_id, m->expected_version,
-			   current);
+	rv = check_version(ctx, E_CLIENT, "client", m->client_id,
+			   m->expected_version, current);
 	if (rv != 0)
 		return rv;
 
@@ -773,8 +815,8 @@ static int withdraw_consent(struct apply_ctx *ctx)
 	if (rc == SQLITE_DONE)
 		return refuse(ctx, IPSNET_ENOT_FOUND, "no consent '%s'",
 			      m->consent_id);
-	rv = check_version(ctx, "consent", m->consent_id, m->expected_version,
-			   current);
+	rv = check_version(ctx, E_CONSENT, "consent", m->consent_id,
+			   m->expected_version, current);
 	if (rv != 0)
 		return rv;
 	if (withdrawn[0] != '\0')
@@ -1036,7 +1078,7 @@ static int move_trajectory(struct apply_ctx *ctx)
 	if (!t.found)
 		return refuse(ctx, IPSNET_ENOT_FOUND, "no trajectory '%s'",
 			      m->trajectory_id);
-	rv = check_version(ctx, "trajectory", m->trajectory_id,
+	rv = check_version(ctx, E_TRAJECTORY, "trajectory", m->trajectory_id,
 			   m->expected_version, t.version);
 	if (rv != 0)
 		return rv;
@@ -1446,7 +1488,7 @@ static int decide_funding(struct apply_ctx *ctx)
 	if (rc == SQLITE_DONE)
 		return refuse(ctx, IPSNET_ENOT_FOUND, "no funding request '%s'",
 			      m->funding_id);
-	rv = check_version(ctx, "funding request", m->funding_id,
+	rv = check_version(ctx, E_FUNDING, "funding request", m->funding_id,
 			   m->expected_version, current);
 	if (rv != 0)
 		return rv;
@@ -1621,7 +1663,8 @@ static int end_job(struct apply_ctx *ctx)
 				     sizeof(ctx->message)));
 	if (rc == SQLITE_DONE)
 		return refuse(ctx, IPSNET_ENOT_FOUND, "no job '%s'", m->job_id);
-	rv = check_version(ctx, "job", m->job_id, m->expected_version, current);
+	rv = check_version(ctx, E_JOB, "job", m->job_id, m->expected_version,
+			   current);
 	if (rv != 0)
 		return rv;
 	if (ended[0] != '\0')
@@ -1759,18 +1802,24 @@ static int put_program(struct apply_ctx *ctx)
 			      "the owner of a program must be a GGZ in the "
 			      "registry");
 
-	rv = prepare(ctx, "SELECT version, owner FROM program WHERE id = ?1",
+	rv = prepare(ctx,
+		     "SELECT version, owner, name, region, specialists FROM "
+		     "program WHERE id = ?1",
 		     &st);
 	if (rv != 0)
 		return rv;
 	sqlite3_bind_text(st, 1, m->program_id, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	uint64_t current = 0;
-	char owner[ORG_ID_MAX] = "";
+	char owner[ORG_ID_MAX] = "", name[TEXT_MAX + 1] = "";
+	Ipsnet__V1__Program now = IPSNET__V1__PROGRAM__INIT;
 	if (rc == SQLITE_ROW) {
 		current = (uint64_t)sqlite3_column_int64(st, 0);
 		util_strlcpy(owner, (const char *)sqlite3_column_text(st, 1),
 			     sizeof(owner));
+		util_strlcpy(name, col(st, 2), sizeof(name));
+		now.region = (uint32_t)sqlite3_column_int(st, 3);
+		now.specialists = (uint32_t)sqlite3_column_int(st, 4);
 	}
 	done(ctx, st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
@@ -1783,13 +1832,39 @@ static int put_program(struct apply_ctx *ctx)
 		return refuse(ctx, IPSNET_ENOT_FOUND, "no program '%s'",
 			      m->program_id);
 	if (m->expected_version != 0 && m->expected_version != current) {
+		char why[sizeof(ctx->message)];
 		ctx->current_version = current;
-		return refuse(ctx, IPSNET_ECONFLICT,
-			      "program '%s' was changed since version %llu; "
-			      "it is now at version %llu",
-			      m->program_id,
-			      (unsigned long long)m->expected_version,
-			      (unsigned long long)current);
+		int err = refuse(ctx, IPSNET_ECONFLICT,
+				 "program '%s' was changed since version "
+				 "%llu; it is now at version %llu",
+				 m->program_id,
+				 (unsigned long long)m->expected_version,
+				 (unsigned long long)current);
+		/* The program as it is now only for who may change it, as
+		 * after a successful change: policy on its owner is asked
+		 * only below. */
+		if (!ctx->replay && policy_put_program(ctx->actor, owner, why,
+						       sizeof(why)) != 0)
+			return err;
+		Ipsnet__V1__Status status = IPSNET__V1__STATUS__INIT;
+		Ipsnet__V1__ChangeOk ok = IPSNET__V1__CHANGE_OK__INIT;
+		status.code = ipsnet_err_status(err);
+		status.message = ctx->message;
+		status.current_version = current;
+		now.id = m->program_id;
+		now.version = current;
+		now.owner = owner;
+		now.name = name;
+		ok.entity_case = IPSNET__V1__CHANGE_OK__ENTITY_PROGRAM;
+		ok.program = &now;
+		ctx->entity_kind = "program";
+		ctx->version = current;
+		rv = respond_with(ctx, &status, &ok);
+		if (rv == 0)
+			return err;
+		ctx->message[0] = '\0';
+		ctx->current_version = 0;
+		return rv;
 	}
 	if (!ctx->replay && current != 0 &&
 	    policy_put_program(ctx->actor, owner, ctx->message,

@@ -42,7 +42,10 @@ struct apply_ctx {
 	uint64_t version;
 	char message[256];	  /* with a refusal */
 	uint64_t current_version; /* with IPSNET_ECONFLICT */
-	uint8_t *response;	  /* packed Envelope with ChangeOk */
+	uint8_t *response;	  /* packed Envelope with ChangeOk; with
+				     IPSNET_ECONFLICT the refusal, its status
+				     and the entity as it is now (NULL when
+				     the caller may not see it) */
 	size_t response_len;
 };
 

@@ -64,10 +64,10 @@ static void change_done(struct journal_change *jc)
 	struct change *ch = container_of(jc, struct change, jc);
 	struct conn *c = ch->conn;
 	if (conn__open(c)) {
-		if (jc->err != 0)
+		if (jc->err != 0 && jc->response == NULL)
 			conn__send_status(c, ch->request_id, jc->err,
 					  jc->message, jc->current_version);
-		else
+		else /* an answer, or a CONFLICT with the current state */
 			conn__send_packed(c, ch->request_id, jc->response,
 					  jc->response_len);
 	}

@@ -471,7 +471,14 @@ static int apply_one(struct journal *j, struct journal_change *c,
 	if (rv == 0)
 		rv = append_entry(j, c, &ctx, *seq + 1, hash);
 	if (rv != 0) {
-		ipsnet_free(ctx.response);
+		if (rv == IPSNET_ECONFLICT && ctx.response != NULL) {
+			/* The refusal with the entity as it is now. Not kept
+			 * under the key: a retry is judged again. */
+			c->response = ctx.response;
+			c->response_len = ctx.response_len;
+		} else {
+			ipsnet_free(ctx.response);
+		}
 		if (rv != IPSNET_EDB) {
 			c->err = rv;
 			util_strlcpy(c->message,

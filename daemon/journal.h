@@ -60,7 +60,10 @@ struct journal_change {
 	uint64_t current_version; /* with IPSNET_ECONFLICT */
 	bool replayed;            /* the key was applied before: first answer */
 	uint64_t seq;             /* the journal entry (0 if refused) */
-	uint8_t *response;        /* packed Envelope (ChangeOk), ipsnet_free */
+	uint8_t *response;	  /* packed Envelope (ChangeOk), ipsnet_free;
+				     with IPSNET_ECONFLICT the whole refusal
+				     (status and the entity as it is now),
+				     or NULL */
 	size_t response_len;
 
 	struct journal_change *next; /* the journal's own */

@@ -23,6 +23,8 @@
  *   UNAVAILABLE (a failed database) either;
  * - no SQL statement is left running after a change or a read;
  * - a report is built or refused with a sentence;
+ * - a CONFLICT may answer with the entity as it is now (and no other
+ *   refusal with anything); it is checked as every answer is;
  * - who may see what (DESIGN §1), in every answer and in what sync would
  *   push of every applied change to each of the five (sync_visible):
  *   NETWORK never gets a client, consent, trajectory, funding request or
@@ -231,6 +233,22 @@ static bool is_refusal(int rv)
 	       rv == IPSNET_EPRECONDITION || rv == IPSNET_EEXISTS;
 }
 
+/* A CONFLICT's answer is the refusal with the entity's ChangeOk: status
+ * CONFLICT with the current version, no journal entry. */
+static void check_refusal_answer(const uint8_t *p, size_t n)
+{
+	Ipsnet__V1__Envelope *env =
+	    ipsnet__v1__envelope__unpack(&ipsnet_protobuf_allocator, n, p);
+	if (env == NULL || env->status == NULL ||
+	    env->status->code != IPSNET__V1__CODE__ABORTED ||
+	    env->status->current_version == 0 ||
+	    env->body_case != BODY(CHANGE_OK) || env->change_ok->seq != 0 ||
+	    env->change_ok->version != env->status->current_version)
+		die("a CONFLICT's answer",
+		    "is not the refusal with a ChangeOk");
+	ipsnet__v1__envelope__free_unpacked(env, &ipsnet_protobuf_allocator);
+}
+
 /* What sync would push of an applied change to each organisation: the
  * ChangeOk cut by sync_visible, the same judgement as a live delivery's. */
 static void check_pushed(const uint8_t *answer, size_t len)
@@ -288,6 +306,15 @@ static void run_change(unsigned who, Ipsnet__V1__Envelope *req)
 		if (ctx.message[0] == '\0')
 			die("a refusal without a sentence",
 			    ipsnet_strerror(rv));
+		/* A CONFLICT may carry the entity as it is now: the same
+		 * who-sees-what as any answer. No other refusal has one. */
+		if (ctx.response != NULL) {
+			if (rv != IPSNET_ECONFLICT)
+				die("a refusal with a body",
+				    ipsnet_strerror(rv));
+			check_refusal_answer(ctx.response, ctx.response_len);
+			check_answer(who, ctx.response, ctx.response_len);
+		}
 		exec("ROLLBACK TO change; RELEASE change");
 	}
 	ipsnet_free(ctx.response);

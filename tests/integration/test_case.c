@@ -1324,6 +1324,230 @@ static void test_stale_version_is_a_conflict(void **state)
 	answer_free(&a);
 }
 
+/* Whether a and b, two messages of one type, pack to the same bytes. */
+static bool same_message(const ProtobufCMessage *a, const ProtobufCMessage *b)
+{
+	size_t na = protobuf_c_message_get_packed_size(a);
+	size_t nb = protobuf_c_message_get_packed_size(b);
+	uint8_t *pa = malloc(na + 1), *pb = malloc(nb + 1);
+	assert_non_null(pa);
+	assert_non_null(pb);
+	protobuf_c_message_pack(a, pa);
+	protobuf_c_message_pack(b, pb);
+	bool same = na == nb && memcmp(pa, pb, na) == 0;
+	free(pa);
+	free(pb);
+	return same;
+}
+
+/* The answer to a stale change: CONFLICT with the current version and the
+ * entity's ChangeOk at that version, made by no journal entry. */
+static const Ipsnet__V1__ChangeOk *
+assert_conflict_with_state(const struct answer *a, const char *kind,
+			   const char *id, uint64_t now)
+{
+	if (a->code != CODE(CONFLICT))
+		fail_msg("want CONFLICT, got %s (%s)",
+			 ipsnet_status_name(a->code), a->message);
+	assert_int_equal(a->current_version, now);
+	assert_non_null(strstr(a->message, "read it again and retry"));
+	assert_int_equal(a->env->body_case, BODY(CHANGE_OK));
+	const Ipsnet__V1__ChangeOk *ok = a->env->change_ok;
+	assert_string_equal(ok->entity_kind, kind);
+	assert_string_equal(ok->entity_id, id);
+	assert_int_equal(ok->version, now);
+	assert_int_equal(ok->seq, 0);
+	return ok;
+}
+
+/* Sends a change with the idempotency key given, as a retry does. */
+static void call_with_key(enum org o, Ipsnet__V1__Envelope *req,
+			  const uint8_t key[16], struct answer *a)
+{
+	memset(a, 0, sizeof(*a));
+	req->idempotency_key.data = (uint8_t *)key;
+	req->idempotency_key.len = 16;
+	(void)ipsnet_client_call(conns[o], req, &a->env, a->message,
+				 sizeof(a->message));
+	req->idempotency_key.data = NULL;
+	req->idempotency_key.len = 0;
+	if (a->env == NULL)
+		fail_msg("%s: no answer (%s)", org_ids[o], a->message);
+	a->code = a->env->status != NULL ? (int)a->env->status->code : 0;
+	if (a->env->status != NULL)
+		a->current_version = a->env->status->current_version;
+}
+
+static void test_conflict_carries_the_current_state(void **state)
+{
+	char client[64], tr[64];
+	struct answer first, second;
+	uint8_t key[16];
+	make_programs();
+
+	/* ggz-other refers its client to ggz-test's program: both GGZs may
+	 * change the trajectory. ggz-test accepts it; ggz-other, against the
+	 * same version 1, cancels it. */
+	new_client(GGZ_OTHER, BENEFIT(PARTICIPATIEWET), "GM0599", client, NULL);
+	refer(GGZ_OTHER, client, "ips-test", tr, NULL);
+	move(GGZ_TEST, tr, 1, TS(ACCEPTED), NULL, NULL, &first);
+	assert_int_equal(first.code, CODE(OK));
+
+	Ipsnet__V1__MoveTrajectory m = IPSNET__V1__MOVE_TRAJECTORY__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	m.trajectory_id = tr;
+	m.expected_version = 1;
+	m.to = TS(CANCELLED);
+	e.body_case = BODY(MOVE_TRAJECTORY);
+	e.move_trajectory = &m;
+	assert_int_equal(ipsnet_new_idempotency_key(key), 0);
+	call_with_key(GGZ_OTHER, &e, key, &second);
+	const Ipsnet__V1__ChangeOk *ok =
+	    assert_conflict_with_state(&second, "trajectory", tr, 2);
+	assert_int_equal(ok->entity_case,
+			 IPSNET__V1__CHANGE_OK__ENTITY_TRAJECTORY);
+	const Ipsnet__V1__Trajectory *t = ok->trajectory;
+	assert_int_equal(t->status, TS(ACCEPTED));
+	assert_int_equal(t->version, 2);
+	assert_string_equal(t->accepted_on,
+			    first.env->change_ok->trajectory->accepted_on);
+	assert_string_equal(t->cancelled_on, "");
+	/* Field for field what ggz-test's acceptance answered. */
+	assert_true(
+	    same_message(&t->base, &first.env->change_ok->trajectory->base));
+	answer_free(&first);
+	answer_free(&second);
+
+	/* ggz-test starts it; the retry of the refused cancellation, with
+	 * the same key, is judged again: no stored answer, the state now. */
+	move(GGZ_TEST, tr, 2, TS(ACTIVE), NULL, NULL, NULL);
+	call_with_key(GGZ_OTHER, &e, key, &second);
+	ok = assert_conflict_with_state(&second, "trajectory", tr, 3);
+	assert_int_equal(ok->trajectory->status, TS(ACTIVE));
+	assert_string_not_equal(ok->trajectory->started_on, "");
+	answer_free(&second);
+
+	/* A program goes only to who may change it: ggz-other, taking
+	 * ggz-test's program with a stale version, learns the version (as
+	 * before) but not the program. */
+	Ipsnet__V1__PutProgram p = IPSNET__V1__PUT_PROGRAM__INIT;
+	p.program_id = "ips-test";
+	p.expected_version = 99;
+	p.owner = "ggz-other";
+	p.name = "taken";
+	p.region = 1;
+	e = (Ipsnet__V1__Envelope)IPSNET__V1__ENVELOPE__INIT;
+	e.body_case = BODY(PUT_PROGRAM);
+	e.put_program = &p;
+	call(GGZ_OTHER, &e, &second);
+	assert_int_equal(second.code, CODE(CONFLICT));
+	assert_int_equal(second.env->body_case,
+			 IPSNET__V1__ENVELOPE__BODY__NOT_SET);
+	answer_free(&second);
+	call(NETWORK, &e, &second);
+	assert_int_equal(second.code, CODE(CONFLICT));
+	assert_int_equal(second.env->body_case, BODY(CHANGE_OK));
+	ok = second.env->change_ok;
+	assert_int_equal(ok->version, second.current_version);
+	assert_int_equal(ok->entity_case,
+			 IPSNET__V1__CHANGE_OK__ENTITY_PROGRAM);
+	assert_int_equal(ok->program->version, second.current_version);
+	assert_string_equal(ok->program->owner, "ggz-test");
+	assert_string_equal(ok->program->name, "ips-test");
+	answer_free(&second);
+}
+
+/* A protobuf field holds something: a non-empty string or bytes, a
+ * non-zero number, a message, a repeated field with elements. */
+static bool field_set(const ProtobufCMessage *m,
+		      const ProtobufCFieldDescriptor *f)
+{
+	const char *p = (const char *)m + f->offset;
+	if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) /* the case names it */
+		return *(const uint32_t *)((const char *)m +
+					   f->quantifier_offset) == f->id;
+	if (f->label == PROTOBUF_C_LABEL_REPEATED)
+		return *(const size_t *)((const char *)m +
+					 f->quantifier_offset) != 0;
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_STRING:
+		return *(char *const *)p != NULL && **(char *const *)p != '\0';
+	case PROTOBUF_C_TYPE_BYTES:
+		return ((const ProtobufCBinaryData *)p)->len != 0;
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return *(void *const *)p != NULL;
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_INT64:
+		return *(const uint64_t *)p != 0;
+	case PROTOBUF_C_TYPE_BOOL:
+		return *(const protobuf_c_boolean *)p != 0;
+	default:
+		return *(const uint32_t *)p != 0;
+	}
+}
+
+/* Every field set in m is set in allowed too (same type). */
+static void assert_no_field_beyond(const ProtobufCMessage *m,
+				   const ProtobufCMessage *allowed)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	assert_ptr_equal(d, allowed->descriptor);
+	for (unsigned i = 0; i < d->n_fields; i++)
+		if (field_set(m, &d->fields[i]) &&
+		    !field_set(allowed, &d->fields[i]))
+			fail_msg("%s.%s is in the CONFLICT's answer but not in "
+				 "a successful change's",
+				 d->short_name, d->fields[i].name);
+}
+
+static void test_funders_conflict_shows_no_more_than_its_decision(void **state)
+{
+	struct kase k, decided, noconsent;
+	struct answer withdrawn, approved, a;
+
+	/* The GGZ withdraws its request; the municipality, against the
+	 * version it read, approves it. */
+	make_case(R_TEST, &k);
+	decide(GGZ_TEST, k.funding, 1, FS(WITHDRAWN), &withdrawn);
+	assert_int_equal(withdrawn.code, CODE(OK));
+	decide(GM0363, k.funding, 1, FS(APPROVED), &a);
+	const Ipsnet__V1__ChangeOk *ok =
+	    assert_conflict_with_state(&a, "funding", k.funding, 2);
+	assert_int_equal(ok->entity_case,
+			 IPSNET__V1__CHANGE_OK__ENTITY_FUNDING);
+	assert_int_equal(ok->funding->status, FS(WITHDRAWN));
+	assert_string_equal(ok->funding->decided_on,
+			    withdrawn.env->change_ok->funding->decided_on);
+	assert_true(same_message(&ok->funding->base,
+				 &withdrawn.env->change_ok->funding->base));
+
+	/* Nothing in it that the municipality's own successful decision
+	 * does not carry. */
+	make_case(R_TEST, &decided);
+	decide(GM0363, decided.funding, 1, FS(APPROVED), &approved);
+	assert_int_equal(approved.code, CODE(OK));
+	assert_no_field_beyond(&a.env->base, &approved.env->base);
+	assert_no_field_beyond(&ok->base, &approved.env->change_ok->base);
+	assert_no_field_beyond(&ok->funding->base,
+			       &approved.env->change_ok->funding->base);
+	answer_free(&a);
+	answer_free(&withdrawn);
+	answer_free(&approved);
+
+	/* Who may not decide learns nothing from a stale version: policy
+	 * comes first, with no body. */
+	make_case(R_TEST_NOCONSENT, &noconsent);
+	decide(GM0363, noconsent.funding, 7, FS(APPROVED), &a);
+	assert_int_equal(a.code, CODE(PERMISSION_DENIED));
+	assert_int_equal(a.env->body_case, IPSNET__V1__ENVELOPE__BODY__NOT_SET);
+	answer_free(&a);
+	decide(UWV, k.funding, 1, FS(APPROVED), &a);
+	assert_int_equal(a.code, CODE(PERMISSION_DENIED));
+	assert_int_equal(a.env->body_case, IPSNET__V1__ENVELOPE__BODY__NOT_SET);
+	assert_int_equal(a.current_version, 0);
+	answer_free(&a);
+}
+
 /* ---- the funder rule --------------------------------------------------- */
 
 static int ask_funder(int benefit, const char *municipality, const char *funder,
@@ -2110,6 +2334,9 @@ int main(void)
 	    cmocka_unit_test(test_import_checks_every_step),
 	    cmocka_unit_test(test_funding_state_machine),
 	    cmocka_unit_test(test_stale_version_is_a_conflict),
+	    cmocka_unit_test(test_conflict_carries_the_current_state),
+	    cmocka_unit_test(
+		test_funders_conflict_shows_no_more_than_its_decision),
 	    cmocka_unit_test(test_wrong_funder_is_refused),
 	    cmocka_unit_test(test_approval_checks_the_funder_rule_again),
 	    cmocka_unit_test(

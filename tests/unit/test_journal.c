@@ -771,10 +771,32 @@ static void assert_refused(const struct tchange *tc, int err, const char *word)
 		fail_msg("want %s, got %s: %s", ipsnet_err_name(err),
 			 ipsnet_err_name(tc->jc.err), tc->jc.message);
 	assert_int_equal(tc->jc.seq, 0);
-	assert_null(tc->jc.response);
+	if (err != IPSNET_ECONFLICT) /* which carries the state now */
+		assert_null(tc->jc.response);
 	if (word != NULL && strstr(tc->jc.message, word) == NULL)
 		fail_msg("the refusal '%s' does not say '%s'", tc->jc.message,
 			 word);
+}
+
+/* A CONFLICT's answer: the refusal, and the program as it is now. */
+static void assert_conflict_shows_program(const struct tchange *tc,
+					  uint64_t version, const char *name)
+{
+	assert_non_null(tc->jc.response);
+	Ipsnet__V1__Envelope *env = ipsnet__v1__envelope__unpack(
+	    &ipsnet_protobuf_allocator, tc->jc.response_len, tc->jc.response);
+	assert_non_null(env);
+	assert_int_equal(env->status->code, IPSNET__V1__CODE__ABORTED);
+	assert_string_equal(env->status->message, tc->jc.message);
+	assert_int_equal(env->status->current_version, version);
+	assert_int_equal(env->body_case, IPSNET__V1__ENVELOPE__BODY_CHANGE_OK);
+	assert_int_equal(env->change_ok->seq, 0);
+	assert_int_equal(env->change_ok->version, version);
+	assert_int_equal(env->change_ok->entity_case,
+			 IPSNET__V1__CHANGE_OK__ENTITY_PROGRAM);
+	assert_int_equal(env->change_ok->program->version, version);
+	assert_string_equal(env->change_ok->program->name, name);
+	ipsnet__v1__envelope__free_unpacked(env, &ipsnet_protobuf_allocator);
 }
 
 /* ---- reading the database ----------------------------------------------- */
@@ -1192,6 +1214,7 @@ static void test_conflict_carries_the_current_version(void **state)
 	assert_applied(first);
 	assert_refused(second, IPSNET_ECONFLICT, "now at version 2");
 	assert_int_equal(second->jc.current_version, 2);
+	assert_conflict_shows_program(second, 2, "IPS Zuid-Oost");
 	assert_no_trace(fx, second);
 	/* A version from the future is as stale. */
 	struct tchange *ahead = program_change("ips-zuid", 7, "IPS Zuid-Noord");
@@ -1235,6 +1258,9 @@ test_batch_stale_version_in_the_middle_is_refused_alone(void **state)
 	assert_applied(b[0]);
 	assert_refused(b[1], IPSNET_ECONFLICT, "now at version 2");
 	assert_int_equal(b[1]->jc.current_version, 2);
+	/* The state it was refused against: its neighbour's, in the same
+	 * transaction. */
+	assert_conflict_shows_program(b[1], 2, "IPS West 2");
 	assert_applied(b[2]);
 	assert_int_equal(b[2]->jc.seq, b[0]->jc.seq + 1);
 	assert_no_trace(fx, b[1]);
