@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "format.h"
 
 static int open_conn(struct cli *cli, char *err, size_t errlen)
 {
@@ -83,8 +84,26 @@ int cli_call_retry(struct cli *cli, Ipsnet__V1__Envelope *req,
 	return ipsnet_client_call(cli->client, req, resp, err, errlen);
 }
 
+/* With --json, a CONFLICT that carries the entity as it is now: the
+ * sentence and the entity on stdout, {"error": {"status": "CONFLICT",
+ * "message": .., "current_version": N}, "current": {as after a successful
+ * change}}. */
+static void print_conflict_json(const char *sentence,
+				const Ipsnet__V1__Envelope *resp)
+{
+	json_t *e = json_object(), *o = json_object();
+	json_object_set_new(e, "status", json_string("CONFLICT"));
+	json_object_set_new(e, "message", fmt_json_str(sentence));
+	json_object_set_new(
+	    e, "current_version",
+	    json_integer((json_int_t)resp->status->current_version));
+	json_object_set_new(o, "error", e);
+	json_object_set_new(o, "current", fmt_change_json(resp->change_ok));
+	cli_print_json(o);
+}
+
 /* Prints why a call failed and returns the exit code. */
-static int call_failed(int rv, const char *err,
+static int call_failed(const struct cli *cli, int rv, const char *err,
 		       const Ipsnet__V1__Envelope *resp, const char *what,
 		       const char *look)
 {
@@ -94,6 +113,22 @@ static int call_failed(int rv, const char *err,
 		    resp != NULL && resp->status != NULL
 			? (unsigned long long)resp->status->current_version
 			: 0;
+		/* The server sends the entity as it is now where the caller
+		 * may change it: its state goes into the sentence. */
+		if (now != 0 &&
+		    resp->body_case == IPSNET__V1__ENVELOPE__BODY_CHANGE_OK) {
+			char state[160], sentence[512];
+			fmt_change_state(state, sizeof(state), resp->change_ok);
+			snprintf(sentence, sizeof(sentence),
+				 "changed by someone else: %s is now at "
+				 "version %llu%s%s%s; run '%s' and try again "
+				 "with --version %llu",
+				 what, now, state[0] != '\0' ? " (" : "", state,
+				 state[0] != '\0' ? ")" : "", look, now);
+			if (cli->json)
+				print_conflict_json(sentence, resp);
+			return cli_fail(rv, "%s", sentence);
+		}
 		if (now != 0)
 			return cli_fail(rv,
 					"changed by someone else: %s is now at "
@@ -127,7 +162,7 @@ int cli_read(struct cli *cli, Ipsnet__V1__Envelope *req, int want,
 	char err[512] = "";
 	int rv = cli_call_retry(cli, req, resp, err, sizeof(err));
 	if (rv != 0) {
-		rv = call_failed(rv, err, *resp, NULL, NULL);
+		rv = call_failed(cli, rv, err, *resp, NULL, NULL);
 		ipsnet_envelope_free(*resp);
 		*resp = NULL;
 		return rv;
@@ -150,7 +185,7 @@ int cli_change(struct cli *cli, Ipsnet__V1__Envelope *req, const char *what,
 	req->idempotency_key.data = NULL;
 	req->idempotency_key.len = 0;
 	if (rv != 0) {
-		rv = call_failed(rv, err, *resp, what, look);
+		rv = call_failed(cli, rv, err, *resp, what, look);
 		ipsnet_envelope_free(*resp);
 		*resp = NULL;
 		return rv;

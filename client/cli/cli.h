@@ -98,7 +98,9 @@ int cli_read(struct cli *cli, Ipsnet__V1__Envelope *req, int want,
  * On a transport failure before any answer it reconnects and sends the
  * change once more with the same key: the server applies it at most once.
  * what names the entity for messages ("trajectory tr-1"); look is the
- * command that shows its current state, suggested after a CONFLICT.
+ * command that shows its current state, suggested after a CONFLICT. A
+ * CONFLICT that carries the entity as it is now names its state in the
+ * line, and with --json prints the error and the entity on stdout.
  * Returns 0 with *resp, or the exit code with one line printed. */
 int cli_change(struct cli *cli, Ipsnet__V1__Envelope *req, const char *what,
 	       const char *look, Ipsnet__V1__Envelope **resp);

@@ -424,6 +424,64 @@ json_t *fmt_change_json(const Ipsnet__V1__ChangeOk *ok)
 
 /* ---- printing --------------------------------------------------------- */
 
+static bool given(const char *s)
+{
+	return s != NULL && s[0] != '\0';
+}
+
+void fmt_change_state(char *buf, size_t cap, const Ipsnet__V1__ChangeOk *ok)
+{
+	buf[0] = '\0';
+	switch (ok->entity_case) {
+	case IPSNET__V1__CHANGE_OK__ENTITY_TRAJECTORY:
+		snprintf(buf, cap, "%s on %s",
+			 fmt_trajectory_status(ok->trajectory->status),
+			 fmt_day(fmt_trajectory_since(ok->trajectory)).s);
+		break;
+	case IPSNET__V1__CHANGE_OK__ENTITY_FUNDING: {
+		const Ipsnet__V1__Funding *f = ok->funding;
+		snprintf(buf, cap, "%s on %s", fmt_funding_status(f->status),
+			 fmt_day(given(f->decided_on) ? f->decided_on
+						      : f->requested_on)
+			     .s);
+		break;
+	}
+	case IPSNET__V1__CHANGE_OK__ENTITY_CONSENT: {
+		const Ipsnet__V1__Consent *c = ok->consent;
+		if (given(c->withdrawn_at))
+			snprintf(buf, cap, "withdrawn on %s",
+				 fmt_day(c->withdrawn_at).s);
+		else
+			snprintf(buf, cap, "given until %s",
+				 fmt_day(c->valid_until).s);
+		break;
+	}
+	case IPSNET__V1__CHANGE_OK__ENTITY_JOB: {
+		const Ipsnet__V1__Job *j = ok->job;
+		if (given(j->end_date))
+			snprintf(buf, cap, "ended on %s",
+				 fmt_day(j->end_date).s);
+		else
+			snprintf(buf, cap, "started on %s",
+				 fmt_day(j->start_date).s);
+		break;
+	}
+	case IPSNET__V1__CHANGE_OK__ENTITY_PROGRAM: {
+		const Ipsnet__V1__Program *p = ok->program;
+		char owner[64];
+		snprintf(owner, sizeof(owner), "%s", p->owner);
+		for (char *c = owner; *c != '\0'; c++) /* one line */
+			if ((unsigned char)*c < 0x20 || *c == 0x7f)
+				*c = '?';
+		snprintf(buf, cap, "of %s, region %u, %u specialists", owner,
+			 p->region, p->specialists);
+		break;
+	}
+	default:
+		break;
+	}
+}
+
 void fmt_put_text(const char *s, const char *indent)
 {
 	for (const unsigned char *p = (const unsigned char *)s; *p != '\0';

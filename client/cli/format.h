@@ -60,6 +60,13 @@ json_t *fmt_case_json(const Ipsnet__V1__CaseView *v);
  * "trajectory", "trajectory": {...}}. */
 json_t *fmt_change_json(const Ipsnet__V1__ChangeOk *ok);
 
+/* The state of the entity in a ChangeOk in a few words, for the sentence
+ * of a CONFLICT: "accepted on 2026-11-26", "withdrawn on 2026-11-26"; ""
+ * when its version says all a successful change would print (a client).
+ * Only states, dates, ids and numbers: no free text from the server, so
+ * the sentence stays one line. */
+void fmt_change_state(char *buf, size_t cap, const Ipsnet__V1__ChangeOk *ok);
+
 /* ---- printing --------------------------------------------------------- */
 
 /* "label         value\n": the labels of a block line up. The value

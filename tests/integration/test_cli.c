@@ -563,17 +563,38 @@ static void test_a_case_from_referral_to_job_in_words_and_json(void **state)
 	run(fx, EXIT_OK, "ggz-test", "trajectory", "accept", tr, "--version",
 	    "1", NULL);
 	assert_out(fx, "now accepted (version 2)");
+	const char *accepted = strstr(fx->r.out, " accepted on ");
+	assert_non_null(accepted);
+	char accepted_on[11], want[96];
+	snprintf(accepted_on, sizeof(accepted_on), "%.10s", accepted + 13);
 	/* a move the state machine does not have */
 	run(fx, EXIT_CONFLICT, "ggz-test", "trajectory", "hold", tr,
 	    "--version", "2", NULL);
 	assert_one_line_error(fx);
-	/* a stale version: the current one is named */
+	/* a stale version: the current one is named, with the state the
+	 * trajectory is in now */
 	run(fx, EXIT_CONFLICT, "ggz-test", "trajectory", "accept", tr,
 	    "--version", "1", NULL);
 	assert_one_line_error(fx);
 	assert_err(fx, "changed by someone else");
-	assert_err(fx, "now at version 2");
+	snprintf(want, sizeof(want), "now at version 2 (accepted on %s)",
+		 accepted_on);
+	assert_err(fx, want);
 	assert_err(fx, "--version 2");
+	assert_int_equal(fx->r.out_len, 0);
+	/* ... and with --json the trajectory as it is now, on stdout */
+	j = run_json(fx, EXIT_CONFLICT, "ggz-test", "trajectory", "accept", tr,
+		     "--version", "1", "--json", NULL);
+	assert_one_line_error(fx);
+	assert_string_equal(jstr(j, "error.status"), "CONFLICT");
+	assert_string_equal(jstr(j, "error.current_version"), "2");
+	assert_non_null(strstr(jstr(j, "error.message"), want));
+	assert_string_equal(jstr(j, "current.kind"), "trajectory");
+	assert_string_equal(jstr(j, "current.id"), tr);
+	assert_string_equal(jstr(j, "current.version"), "2");
+	assert_string_equal(jstr(j, "current.trajectory.status"), "accepted");
+	assert_string_equal(jstr(j, "current.trajectory.accepted_on"),
+			    accepted_on);
 
 	run_id(fx, funding, sizeof(funding), "ggz-test", "funding", "request",
 	       tr, "--funder", "gm0363", "--months", "12", "--quiet", NULL);
@@ -589,6 +610,14 @@ static void test_a_case_from_referral_to_job_in_words_and_json(void **state)
 	run(fx, EXIT_OK, "gm0363", "funding", "approve", funding, "--version",
 	    "1", "--reference", "WK-1", NULL);
 	assert_out(fx, "approved on");
+	const char *approved = strstr(fx->r.out, "approved on ");
+	assert_non_null(approved);
+	snprintf(want, sizeof(want), "now at version 2 (%.22s)", approved);
+	/* the GGZ, not knowing, withdraws the request it read */
+	run(fx, EXIT_CONFLICT, "ggz-test", "funding", "withdraw", funding,
+	    "--version", "1", NULL);
+	assert_one_line_error(fx);
+	assert_err(fx, want);
 	run(fx, EXIT_OK, "gm0363", "funding", "list", "--pending", NULL);
 	assert_out(fx, "no funding requests waiting");
 
