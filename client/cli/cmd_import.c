@@ -611,7 +611,8 @@ static void pump(struct import *im)
 {
 	while (im->phase_no != P_DONE && im->conn != NULL) {
 		struct phase *ph = &im->ph;
-		while (ph->inflight < im->window && ph->next < ph->n) {
+		while (im->fatal == 0 && ph->inflight < im->window &&
+		       ph->next < ph->n) {
 			size_t i = ph->next++;
 			if (ph->state[i] != 0)
 				continue;
@@ -622,12 +623,27 @@ static void pump(struct import *im)
 			} else if (rv == 0) {
 				ph->state[i] = 2;
 				ph->finished++;
+			} else if (rv == IPSNET_ENOMEM) {
+				/* The connection goes on and nothing would
+				 * send it again: the import stops once the
+				 * answers in flight are in. */
+				ph->next = i;
+				im->fatal = rv;
+				snprintf(im->fatal_msg, sizeof(im->fatal_msg),
+					 "out of memory");
 			} else {
 				/* the connection is going: sent again
 				 * after reconnecting */
 				ph->next = i;
 				return;
 			}
+		}
+		if (im->fatal != 0) {
+			if (ph->inflight == 0) {
+				im->phase_no = P_DONE;
+				ipsnet_close(im->conn);
+			}
+			return;
 		}
 		if (ph->finished < ph->n)
 			return;
@@ -954,7 +970,7 @@ static void on_closed(struct ipsnet_conn *c, int status, const char *message,
 				 message != NULL && message[0] != '\0'
 				     ? message
 				     : ipsnet_strerror(status));
-		if (im->connected_once && !im->retried) {
+		if (im->connected_once && !im->retried && im->fatal == 0) {
 			im->retried = true;
 			im->lost_msg[0] = '\0';
 			if (connect_server(im) == 0)
@@ -1480,7 +1496,9 @@ static int run(struct import *im)
 	if (im->connected_once)
 		progress_draw(&im->bar, util_mono_us());
 	progress_clear(&im->bar);
-	if (im->fatal != 0)
+	/* Once connected, what was done is reported (report) with why the
+	 * import stopped. */
+	if (im->fatal != 0 && !im->connected_once)
 		return cli_fail(im->fatal, "%s", im->fatal_msg);
 	return 0;
 }
@@ -1545,6 +1563,15 @@ static int report(struct import *im, bool checking)
 		if (counts[ROW_UNCONFIRMED] > 0)
 			printf(", %zu not confirmed", counts[ROW_UNCONFIRMED]);
 		printf("\n");
+	}
+	if (im->fatal != 0 && !checking) {
+		if (counts[ROW_UNCONFIRMED] == 0)
+			return cli_fail(im->fatal, "%s", im->fatal_msg);
+		return cli_fail(im->fatal,
+				"%s: %zu rows are not confirmed; run the same "
+				"import again: rows already applied are not "
+				"applied twice",
+				im->fatal_msg, counts[ROW_UNCONFIRMED]);
 	}
 	if (counts[ROW_UNCONFIRMED] > 0) {
 		fprintf(stderr,

@@ -789,9 +789,9 @@ int h_daemon_start(struct h_daemon *d, const char *dir)
 	return daemon_spawn(d);
 }
 
-int h_daemon_start_preloaded(struct h_daemon *d, const char *dir,
-			     const char *lib, const char *var,
-			     const char *value)
+/* Sets LD_PRELOAD=lib and var=value for the next program started; returns
+ * what preload_end needs to take them away again. */
+static char *preload_begin(const char *lib, const char *var, const char *value)
 {
 	/* Under AddressSanitizer a preloaded library comes before its
 	 * runtime, which it otherwise refuses. */
@@ -803,7 +803,11 @@ int h_daemon_start_preloaded(struct h_daemon *d, const char *dir,
 	setenv("ASAN_OPTIONS", asan, 1);
 	setenv("LD_PRELOAD", lib, 1);
 	setenv(var, value, 1);
-	int rv = h_daemon_start(d, dir);
+	return old_asan;
+}
+
+static void preload_end(const char *var, char *old_asan)
+{
 	unsetenv("LD_PRELOAD");
 	unsetenv(var);
 	if (old_asan != NULL)
@@ -811,6 +815,24 @@ int h_daemon_start_preloaded(struct h_daemon *d, const char *dir,
 	else
 		unsetenv("ASAN_OPTIONS");
 	free(old_asan);
+}
+
+int h_daemon_start_preloaded(struct h_daemon *d, const char *dir,
+			     const char *lib, const char *var,
+			     const char *value)
+{
+	char *old_asan = preload_begin(lib, var, value);
+	int rv = h_daemon_start(d, dir);
+	preload_end(var, old_asan);
+	return rv;
+}
+
+int h_run_cli_preloaded(struct h_result *r, const char *lib, const char *var,
+			const char *value, const char *const args[])
+{
+	char *old_asan = preload_begin(lib, var, value);
+	int rv = h_run_cli(r, args);
+	preload_end(var, old_asan);
 	return rv;
 }
 

@@ -158,6 +158,12 @@ int h_run(struct h_result *r, const char *path, const char *const argv[]);
 /* h_run of the ipsnet command (IPSNET_PATH); args do not hold argv[0]. */
 int h_run_cli(struct h_result *r, const char *const args[]);
 
+/* h_run_cli with lib preloaded into the command (LD_PRELOAD) and the
+ * environment variable var set to value, for a test's fault (see
+ * fail_malloc.c). Neither stays set in the test's own environment. */
+int h_run_cli_preloaded(struct h_result *r, const char *lib, const char *var,
+			const char *value, const char *const args[]);
+
 /* h_run of ipsnetd (IPSNETD_PATH), e.g. {"verify", "--config", conf};
  * args do not hold argv[0]. */
 int h_run_ipsnetd(struct h_result *r, const char *const args[]);

@@ -1662,6 +1662,74 @@ static void test_import_rejects_a_row_over_the_frame_limit_alone(void **state)
 	assert_int_equal(journal_seq(fx), head + 2);
 }
 
+/* A change that cannot be sent for want of memory stops the import: the
+ * answer to the row sent before it is waited for and reported, the rows
+ * not sent are not confirmed, and the exit code says so; the same import
+ * run again applies the rest. The import took the failure for a
+ * connection going away and waited for a new one that nothing was going
+ * to make: it hung. fail_malloc.c fails the command's allocations of
+ * FAIL_LO to FAIL_HI bytes: of the import's, only the buffer of the second
+ * row's change (a 4000-byte note and a 500-byte close reason) is that
+ * large, not the values read from the file. */
+#define FAIL_LO 4600
+#define FAIL_HI 5000
+static void test_import_out_of_memory_stops_and_reports_the_rows(void **state)
+{
+	struct fx *fx = *state;
+	char clients[PATH_MAX], trajectories[PATH_MAX], text[8192], b[3][10];
+	char note[4001], reason[501], range[32];
+	for (int i = 0; i < 3; i++)
+		bsn(50 + i, b[i]);
+	add_program(fx);
+	path_in(fx, clients, sizeof(clients), "clients.csv");
+	snprintf(text, sizeof(text),
+		 "bsn,name,birth_date,municipality,benefit\n"
+		 "%s,Anna,1990-04-12,GM0363,wia\n"
+		 "%s,Piet,1980-02-03,GM0363,wia\n"
+		 "%s,Kees,1980-02-03,GM0363,wia\n",
+		 b[0], b[1], b[2]);
+	write_file(clients, text);
+	run(fx, EXIT_OK, "ggz-test", "import", clients, NULL);
+
+	memset(note, 'n', sizeof(note) - 1);
+	note[sizeof(note) - 1] = '\0';
+	memset(reason, 'r', sizeof(reason) - 1);
+	reason[sizeof(reason) - 1] = '\0';
+	path_in(fx, trajectories, sizeof(trajectories), "trajectories.csv");
+	snprintf(text, sizeof(text),
+		 "bsn,program,referred_on,accepted_on,started_on,closed_on,"
+		 "close_reason,note\n"
+		 "%s,ips-test,2025-03-01,,,,,short\n"
+		 "%s,ips-test,2025-03-01,2025-03-02,2025-03-03,2025-03-04,%s,"
+		 "%s\n"
+		 "%s,ips-test,2025-03-01,,,,,short\n",
+		 b[0], b[1], reason, note, b[2]);
+	write_file(trajectories, text);
+	long long head = journal_seq(fx);
+	struct h_args a;
+	h_args_init(&a);
+	h_args_org(&a, &fx->d, certs, "ggz-test");
+	h_args_add(&a, "import");
+	h_args_add(&a, "%s", trajectories);
+	snprintf(range, sizeof(range), "%d-%d", FAIL_LO, FAIL_HI);
+	h_result_free(&fx->r);
+	if (h_run_cli_preloaded(&fx->r, FAIL_MALLOC_PATH, "IT_FAIL_MALLOC",
+				range, a.argv) != EXIT_ELSE) {
+		print_result(&fx->r);
+		fail_msg("the import out of memory exited %d, not %d",
+			 fx->r.code, EXIT_ELSE);
+	}
+	assert_out(fx, "(trajectories): 3 rows: 1 imported, 0 imported "
+		       "before, 0 rejected, 2 not confirmed");
+	assert_err(fx, "ipsnet: out of memory: 2 rows are not confirmed; run "
+		       "the same import again");
+	assert_int_equal(journal_seq(fx), head + 1);
+
+	run(fx, EXIT_OK, "ggz-test", "import", trajectories, NULL);
+	assert_out(fx, "3 rows: 2 imported, 1 imported before, 0 rejected");
+	assert_int_equal(journal_seq(fx), head + 3);
+}
+
 /* Runs ipsnet with args on a pseudo-terminal (so that stderr isatty);
  * returns everything it wrote and its exit code in *code, and the time it
  * took in *ms. */
@@ -1899,6 +1967,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_import_rejects_a_row_over_the_frame_limit_alone,
 		setup_frame_limit, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_import_out_of_memory_stops_and_reports_the_rows, setup,
+		teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
