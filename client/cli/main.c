@@ -238,6 +238,16 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/* As before the options: "options (before or after the command)". */
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("ipsnet %s\n", ipsnet_version());
+		return 0;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(argv[1], commands[i].name) == 0) {
 			rv = commands[i].run(&cli, argc - 1, argv + 1);

@@ -1325,6 +1325,27 @@ static void test_every_verb_has_help(void **state)
 	assert_out(fx, "hours_per_week");
 }
 
+/* The connection options may stand before the command, and --help and
+ * --version are answered after them too: ipsnet --help says "options
+ * (before or after the command)", and an alias that holds --profile is
+ * how a caseworker types every command. */
+static void test_help_and_version_after_the_connection_options(void **state)
+{
+	struct fx *fx = *state;
+	static const char *const helps[] = {"--help", "-h", "help"};
+	for (size_t i = 0; i < ARRAY_SIZE(helps); i++) {
+		run(fx, EXIT_OK, "ggz-test", helps[i], NULL);
+		assert_int_equal(strncmp(fx->r.out, "usage: ipsnet ", 14), 0);
+		assert_out(fx, "commands:");
+		assert_string_equal(fx->r.err, "");
+		run(fx, EXIT_OK, NULL, "--json", helps[i], NULL);
+		assert_int_equal(strncmp(fx->r.out, "usage: ipsnet ", 14), 0);
+	}
+	run(fx, EXIT_OK, "ggz-test", "--version", NULL);
+	assert_int_equal(strncmp(fx->r.out, "ipsnet ", 7), 0);
+	assert_string_equal(fx->r.err, "");
+}
+
 /* ---- import ------------------------------------------------------------- */
 
 static void path_in(struct fx *fx, char *buf, size_t cap, const char *name)
@@ -1950,6 +1971,9 @@ int main(void)
 		setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_every_verb_has_help, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_help_and_version_after_the_connection_options, setup,
+		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_import_applies_good_rows_lists_bad_ones_and_never_twice,
 		setup, teardown),
