@@ -421,7 +421,15 @@ int store_load_registry(const char *database, struct registry *out, char *err,
 		return IPSNET_EDB;
 	}
 	sqlite3_busy_timeout(db, 5000);
-	if (user_version(db, &v) != 0 || v != SCHEMA_VERSION) {
+	if (user_version(db, &v) != 0) {
+		/* Not an old schema: init could not read it either. */
+		char what[CONFIG_MAX_PATH + 32];
+		snprintf(what, sizeof(what), "cannot read the database '%s'",
+			 database);
+		rv = db_error(db, what, err, errlen);
+		goto err_after_db;
+	}
+	if (v != SCHEMA_VERSION) {
 		snprintf(err, errlen,
 			 "the database '%s' has schema version %d, this "
 			 "ipsnetd needs %d: run 'ipsnetd init'",

@@ -1475,6 +1475,30 @@ static void test_verify_works_wherever_the_database_lives(void **state)
 	}
 }
 
+/* A database the daemon cannot read is not an old schema: it is named
+ * with SQLite's reason, and the operator is not sent to 'ipsnetd init',
+ * which cannot read it either: here a file that is no database (a wrong
+ * 'database ='); a database on a read-only mount, whose -shm cannot be
+ * made, was called "schema version 0" as well. */
+static void test_registry_of_an_unreadable_database_says_why(void **state)
+{
+	struct fx *fx = *state;
+	struct registry reg;
+	char path[PATH_MAX + 16], err[512] = "";
+
+	snprintf(path, sizeof(path), "%s/not-a-database.db", fx->dir);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	for (int i = 0; i < 64; i++)
+		fputs("[server]\nlisten = 127.0.0.1:7443\n", f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_not_equal(store_load_registry(path, &reg, err, sizeof(err)),
+			     0);
+	if (strstr(err, "schema version") != NULL ||
+	    strstr(err, "not a database") == NULL)
+		fail_msg("a file that is no database: %s", err);
+}
+
 /* A state table row that is gone from the live database is damage as much
  * as one that was changed: verify compares the tables both ways.
  *
@@ -2239,6 +2263,7 @@ int main(void)
 	    T(test_broken_chain_at_open_stops_writes_and_reads_go_on),
 	    T(test_fault_sync_refusal_holds_after_a_crash),
 	    T(test_verify_works_wherever_the_database_lives),
+	    T(test_registry_of_an_unreadable_database_says_why),
 	    T(test_migration_from_version_3_keeps_every_row),
 	    T(test_migration_leaves_foreign_keys_as_they_were),
 	    T(test_chain_an_entry_renumbered_before_the_first_stops_writes),
