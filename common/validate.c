@@ -119,6 +119,16 @@ const char *nl_date_of_us(char *buf, unsigned long cap, long long us)
 	return buf;
 }
 
+const char *nl_minute_of_us(char *buf, unsigned long cap, long long us)
+{
+	long long secs = floor_div(us, 1000000);
+	time_t t = (time_t)(secs + nl_offset_s(secs));
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(buf, cap, "%Y-%m-%d %H:%M", &tm);
+	return buf;
+}
+
 bool cbs_code_valid(const char *code)
 {
 	if (code == NULL || strlen(code) != 6 || code[0] != 'G' ||

@@ -25,6 +25,10 @@ const char *nl_date_of_us(char *buf, unsigned long cap, long long us);
 /* The same date as days since 1970-01-01 (as date_days gives). */
 long nl_days_of_us(long long us);
 
+/* The time in the Netherlands at us, to the minute: "YYYY-MM-DD HH:MM";
+ * buf >= 17. */
+const char *nl_minute_of_us(char *buf, unsigned long cap, long long us);
+
 /* "GM" and 4 digits. */
 bool cbs_code_valid(const char *code);
 

@@ -19,6 +19,7 @@
 #include "ipsnet.h"
 #include "mirror.h"
 #include "util.h"
+#include "validate.h"
 
 /* A mirror transaction holds at most this many events, or this much time. */
 #define BATCH_EVENTS 1000
@@ -948,12 +949,19 @@ static const char watch_usage[] =
     "                    organisation, change, live, kind, id, version and\n"
     "                    the entity\n";
 
-/* "2026-11-25 16:57" of an ISO 8601 time. */
+/* "2026-11-25 17:57" of the journal's UTC time "2026-11-25T16:57:03.120Z":
+ * the time in the Netherlands, as the command shows every time. */
 static void minute_of(char *buf, size_t cap, const char *iso)
 {
-	size_t n = strlen(iso);
-	if (n >= 16 && iso[10] == 'T')
-		snprintf(buf, cap, "%.10s %.5s", iso, iso + 11);
+	char date[11];
+	int h, mi;
+	if (strlen(iso) >= 16 && iso[10] == 'T' &&
+	    snprintf(date, sizeof(date), "%.10s", iso) == 10 &&
+	    date_valid(date) && sscanf(iso + 10, "T%2d:%2d", &h, &mi) == 2)
+		nl_minute_of_us(
+		    buf, cap,
+		    ((long long)date_days(date) * 86400 + h * 3600 + mi * 60) *
+			1000000);
 	else
 		snprintf(buf, cap, "%s", iso);
 }

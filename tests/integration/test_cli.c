@@ -774,6 +774,90 @@ static void test_case_show_gives_times_as_dutch_days(void **state)
 	assert_not_out(fx, "2026-11-25");
 }
 
+/* Waits up to ms for file path to hold needle. */
+static bool wait_file_holds(const char *path, const char *needle, int ms)
+{
+	struct timespec t0, now;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		char *text = h_read_file(path, NULL);
+		bool found = text != NULL && strstr(text, needle) != NULL;
+		free(text);
+		if (found)
+			return true;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((now.tv_sec - t0.tv_sec) * 1000 +
+			(now.tv_nsec - t0.tv_nsec) / 1000000 >
+		    ms)
+			return false;
+		struct timespec tick = {0, 10 * 1000 * 1000};
+		nanosleep(&tick, NULL);
+	}
+}
+
+/* ipsnet watch shows when a change was made as the time in the
+ * Netherlands, as every other time the command shows; --json keeps the
+ * journal's UTC time. The Dutch time is one hour (CET) or two (CEST)
+ * ahead of UTC, so the two never show the same hour. */
+static void test_watch_gives_times_in_dutch_time(void **state)
+{
+	struct fx *fx = *state;
+	char client[64], b[10], out[2][PATH_MAX], err[PATH_MAX];
+	struct h_proc w[2];
+	run_id(fx, client, sizeof(client), "ggz-test", "client", "register",
+	       "--bsn", bsn(0, b), "--name", "Anna de Vries", "--birth-date",
+	       "1990-04-12", "--municipality", "GM0363", "--benefit",
+	       "participatiewet", "--quiet", NULL);
+	for (int i = 0; i < 2; i++) {
+		struct h_args a;
+		h_args_init(&a);
+		h_args_org(&a, &fx->d, certs, "ggz-test");
+		h_args_add(&a, "watch");
+		h_args_add(&a, "--since");
+		h_args_add(&a, "0");
+		if (i == 1)
+			h_args_add(&a, "--json");
+		snprintf(out[i], sizeof(out[i]), "%s/watch-%d.out", fx->dir, i);
+		snprintf(err, sizeof(err), "%s/watch-%d.err", fx->dir, i);
+		assert_int_equal(h_proc_start_cli(&w[i], a.argv, out[i], err),
+				 0);
+	}
+	bool seen[2];
+	for (int i = 0; i < 2; i++)
+		seen[i] = wait_file_holds(out[i], client, H_RUN_MS);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(h_proc_stop(&w[i], SIGTERM, H_RUN_MS), 0);
+	assert_true(seen[0] && seen[1]);
+
+	char *text = h_read_file(out[0], NULL),
+	     *json = h_read_file(out[1], NULL);
+	assert_non_null(text);
+	assert_non_null(json);
+	const char *t = strstr(json, "\"time\":\"");
+	assert_non_null(t);
+	t += 8;
+	char utc_date[11];
+	int uh, um, th, tm;
+	assert_int_equal(sscanf(t, "%10[0-9-]T%2d:%2d", utc_date, &uh, &um), 3);
+	char *line = strstr(text, client);
+	while (line > text && line[-1] != '\n')
+		line--;
+	char shown_date[11];
+	assert_int_equal(
+	    sscanf(line, "%10[0-9-] %2d:%2d", shown_date, &th, &tm), 3);
+	long long us =
+	    ((long long)date_days(utc_date) * 86400 + uh * 3600 + um * 60) *
+	    1000000;
+	char nl_date[11];
+	nl_date_of_us(nl_date, sizeof(nl_date), us);
+	int ahead = ((th * 60 + tm) - (uh * 60 + um) + 1440) % 1440;
+	if (strcmp(shown_date, nl_date) != 0 || (ahead != 60 && ahead != 120))
+		fail_msg("watch shows '%.16s' for the UTC time %sT%02d:%02d",
+			 line, utc_date, uh, um);
+	free(text);
+	free(json);
+}
+
 static void test_programs_and_fidelity_reviews(void **state)
 {
 	struct fx *fx = *state;
@@ -1944,6 +2028,8 @@ int main(void)
 		setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_case_show_gives_times_as_dutch_days, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_watch_gives_times_in_dutch_time, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_programs_and_fidelity_reviews,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(

@@ -143,6 +143,32 @@ static void test_today_is_the_date_in_the_netherlands(void **state)
 			 date_days("2026-11-25"));
 }
 
+/* The minute shown for a UTC time (ipsnet watch) is the Dutch one, on
+ * the Dutch date, on either side of a change of summer time. */
+static void test_the_minute_in_the_netherlands(void **state)
+{
+	char buf[32];
+	(void)state;
+	assert_string_equal(
+	    nl_minute_of_us(buf, sizeof(buf), utc_us("2026-11-24", 23, 5, 59)),
+	    "2026-11-25 00:05");
+	assert_string_equal(
+	    nl_minute_of_us(buf, sizeof(buf), utc_us("2026-07-01", 9, 30, 0)),
+	    "2026-07-01 11:30");
+	assert_string_equal(
+	    nl_minute_of_us(buf, sizeof(buf), utc_us("2026-03-29", 0, 59, 0)),
+	    "2026-03-29 01:59");
+	assert_string_equal(
+	    nl_minute_of_us(buf, sizeof(buf), utc_us("2026-03-29", 1, 0, 0)),
+	    "2026-03-29 03:00");
+	assert_string_equal(
+	    nl_minute_of_us(buf, sizeof(buf), utc_us("2026-10-25", 0, 59, 0)),
+	    "2026-10-25 02:59");
+	assert_string_equal(
+	    nl_minute_of_us(buf, sizeof(buf), utc_us("2026-10-25", 1, 0, 0)),
+	    "2026-10-25 02:00");
+}
+
 /* Every quarter of an hour from 1996 to 2037, the date agrees with the C
  * library's for Europe/Amsterdam (tzdata, installed by deploy/setup.sh),
  * and the day count with the date. */
@@ -249,6 +275,7 @@ int main(void)
 	    cmocka_unit_test(test_date_impossible_or_malformed_fails),
 	    cmocka_unit_test(test_date_days_counts_from_the_epoch),
 	    cmocka_unit_test(test_today_is_the_date_in_the_netherlands),
+	    cmocka_unit_test(test_the_minute_in_the_netherlands),
 	    cmocka_unit_test(test_today_agrees_with_zoneinfo),
 	    cmocka_unit_test(test_cbs_codes),
 	    cmocka_unit_test(test_utf8),
