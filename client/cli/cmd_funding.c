@@ -148,9 +148,10 @@ static int funding_list(struct cli *cli, int argc, char **argv)
 }
 
 static const char decide_usage[] =
-    "usage: ipsnet funding approve|reject FUNDING --version N\n"
-    "                              [--reference R] [--reason TEXT]\n"
-    "                              [--on DATE] [--quiet]\n"
+    "usage: ipsnet funding approve FUNDING --version N [--reference R]\n"
+    "                              [--reason TEXT] [--on DATE] [--quiet]\n"
+    "       ipsnet funding reject FUNDING --version N --reason TEXT\n"
+    "                             [--reference R] [--on DATE] [--quiet]\n"
     "       ipsnet funding withdraw FUNDING --version N [--reason TEXT]\n"
     "The funder approves or rejects a request addressed to it (with its\n"
     "own decision reference, and a reason for a rejection); the GGZ that\n"
@@ -185,6 +186,10 @@ static int funding_decide(struct cli *cli, int argc, char **argv)
 		return cli_fail(IPSNET_EUSAGE,
 				"--reference is the funder's; a withdrawal "
 				"takes --reason");
+	if (decision == FS(REJECTED) && (reason == NULL || reason[0] == '\0'))
+		return cli_fail(IPSNET_EUSAGE,
+				"rejecting a funding request needs --reason: "
+				"why it is refused, for the GGZ that asked");
 
 	Ipsnet__V1__Envelope req = IPSNET__V1__ENVELOPE__INIT, *resp;
 	Ipsnet__V1__DecideFunding m = IPSNET__V1__DECIDE_FUNDING__INIT;

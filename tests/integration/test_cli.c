@@ -990,6 +990,8 @@ static void test_mistakes_are_usage_errors_before_anything_is_sent(void **state)
 	     "--months", "12"},
 	    {"funding", "request", "tr-1", "--funder", "gm0363", "--months",
 	     "0"},
+	    {"funding", "reject", "fu-1", "--version", "1"},
+	    {"funding", "reject", "fu-1", "--version", "1", "--reason", ""},
 	    {"job", "add", "cl-1", "--employer", "E", "--start", "2026-01-01",
 	     "--hours", "lots"},
 	    {"job", "add", "cl-1", "--employer", "E", "--start", "2026-01-01",
@@ -1030,6 +1032,10 @@ static void test_mistakes_are_usage_errors_before_anything_is_sent(void **state)
 	    "--version", "1", "--specialists", "2", NULL);
 	assert_one_line_error(fx);
 	run(fx, EXIT_USAGE, NULL, "frobnicate", NULL);
+	/* what to give, not only what is wrong */
+	run(fx, EXIT_USAGE, "gm0363", "funding", "reject", "fu-1", "--version",
+	    "1", NULL);
+	assert_err(fx, "needs --reason");
 	/* nobody listening */
 	char ca[PATH_MAX];
 	snprintf(ca, sizeof(ca), "%s/ca.crt", certs);
