@@ -997,8 +997,9 @@ static void describe(char *buf, size_t cap, const Ipsnet__V1__Event *ev)
 				 s->consent->valid_until);
 		return;
 	case IPSNET__V1__CHANGE_OK__ENTITY_TRAJECTORY:
-		mirror_enum_word(&ipsnet__v1__trajectory_status__descriptor,
-				 s->trajectory->status, w, sizeof(w));
+		/* in the words of case show and trajectory: "on hold" */
+		snprintf(w, sizeof(w), "%s",
+			 fmt_trajectory_status(s->trajectory->status));
 		if (strcmp(c, "refer") == 0)
 			snprintf(buf, cap,
 				 "referred client %s to program %s "

@@ -858,6 +858,50 @@ static void test_watch_gives_times_in_dutch_time(void **state)
 	free(json);
 }
 
+/* ipsnet watch names a trajectory's state as the other commands do
+ * ("now on hold", STATUS "on hold"), not as the wire's enum ("on_hold"). */
+static void test_watch_names_states_as_the_other_commands(void **state)
+{
+	struct fx *fx = *state;
+	char client[64], tr[64], b[10], out[PATH_MAX], err[PATH_MAX],
+	    needle[96];
+	struct h_proc w;
+	add_program(fx);
+	run_id(fx, client, sizeof(client), "ggz-test", "client", "register",
+	       "--bsn", bsn(0, b), "--name", "Anna de Vries", "--birth-date",
+	       "1990-04-12", "--municipality", "GM0363", "--benefit",
+	       "participatiewet", "--quiet", NULL);
+	run_id(fx, tr, sizeof(tr), "ggz-test", "refer", client, "--program",
+	       "ips-test", "--quiet", NULL);
+	run(fx, EXIT_OK, "ggz-test", "trajectory", "accept", tr, "--version",
+	    "1", NULL);
+	run(fx, EXIT_OK, "ggz-test", "trajectory", "start", tr, "--version",
+	    "2", NULL);
+	run(fx, EXIT_OK, "ggz-test", "trajectory", "hold", tr, "--version", "3",
+	    NULL);
+	assert_out(fx, "now on hold");
+
+	struct h_args a;
+	h_args_init(&a);
+	h_args_org(&a, &fx->d, certs, "ggz-test");
+	h_args_add(&a, "watch");
+	h_args_add(&a, "--since");
+	h_args_add(&a, "0");
+	snprintf(out, sizeof(out), "%s/watch.out", fx->dir);
+	snprintf(err, sizeof(err), "%s/watch.err", fx->dir);
+	assert_int_equal(h_proc_start_cli(&w, a.argv, out, err), 0);
+	bool seen = wait_file_holds(out, "(version 4)", H_RUN_MS);
+	assert_int_equal(h_proc_stop(&w, SIGTERM, H_RUN_MS), 0);
+	assert_true(seen);
+	char *text = h_read_file(out, NULL);
+	assert_non_null(text);
+	snprintf(needle, sizeof(needle), "moved trajectory %s to on hold (",
+		 tr);
+	if (strstr(text, needle) == NULL)
+		fail_msg("watch printed:\n%s", text);
+	free(text);
+}
+
 static void test_programs_and_fidelity_reviews(void **state)
 {
 	struct fx *fx = *state;
@@ -2036,6 +2080,8 @@ int main(void)
 		test_case_show_gives_times_as_dutch_days, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_watch_gives_times_in_dutch_time, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_watch_names_states_as_the_other_commands, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_programs_and_fidelity_reviews,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
