@@ -447,6 +447,11 @@ out:
 		rv = errno == EEXIST ? IPSNET_EEXISTS : IPSNET_EDB;
 	}
 	unlink(tmp);
+	/* A copy that failed part-way (the disk full) leaves its rollback
+	 * journal, hot for a next opener that never comes: ours by its name. */
+	char tmp_journal[PATH_MAX + 8];
+	snprintf(tmp_journal, sizeof(tmp_journal), "%s-journal", tmp);
+	unlink(tmp_journal);
 	if (rv == 0)
 		sync_folder_of(dest);
 	return rv;

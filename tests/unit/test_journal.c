@@ -20,6 +20,7 @@
 #include <dirent.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -29,7 +30,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1675,6 +1678,61 @@ static void test_backup_takes_its_name_only_when_whole(void **state)
 	assert_int_equal(r.entries, 3);
 }
 
+/* A backup that fails part-way (the disk full, a file size limit)
+ * leaves nothing behind: not FILE, not its partial copy, and not the
+ * partial copy's rollback journal, which SQLite keeps as a hot journal
+ * when a page write fails and which no operator knows to delete. The
+ * copy runs in a child whose files may not grow beyond 1 MiB. (Found
+ * with a backup onto a full tmpfs.) */
+static void test_backup_that_fails_leaves_no_file(void **state)
+{
+	struct fx *fx = *state;
+	char dest[PATH_MAX + 16];
+
+	make_changes(fx, 3);
+	close_journal(fx);
+	/* 3 MB, so that the copy fails with 1 MiB of its pages written: one
+	 * that fails at its first pages leaves no journal. */
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(fx->db_path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+				      "CREATE TABLE filler (b);"
+				      "INSERT INTO filler "
+				      "VALUES (randomblob(3000000))",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+	snprintf(dest, sizeof(dest), "%s/full.db", fx->dir);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char err[512] = "";
+		struct rlimit rl = {1 << 20, 1 << 20};
+		signal(SIGXFSZ, SIG_IGN);
+		if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+			_exit(2);
+		_exit(journal_backup(fx->db_path, dest, err, sizeof(err)) != 0
+			  ? 1
+			  : 0);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 1);
+	DIR *d = opendir(fx->dir);
+	assert_non_null(d);
+	char left[512] = "";
+	for (struct dirent *e; (e = readdir(d)) != NULL;)
+		if (strncmp(e->d_name, "full.db", 7) == 0) {
+			strncat(left, " ", sizeof(left) - strlen(left) - 1);
+			strncat(left, e->d_name,
+				sizeof(left) - strlen(left) - 1);
+		}
+	closedir(d);
+	if (left[0] != '\0')
+		fail_msg("the failed backup left%s", left);
+}
+
 /* ---- migrations --------------------------------------------------------- */
 
 /* Refer of a client to a program, by ggz-demo. */
@@ -2271,6 +2329,7 @@ int main(void)
 	    T(test_verify_finds_an_edited_response),
 	    T(test_backup_is_readable_by_its_owner_only),
 	    T(test_backup_takes_its_name_only_when_whole),
+	    T(test_backup_that_fails_leaves_no_file),
 	    T(test_same_key_out_of_memory_is_refused_with_a_status),
 #undef T
 	};
