@@ -17,9 +17,45 @@ static const char audit_usage[] =
     "every change, refused ones too, with time (UTC), organisation, user,\n"
     "action, object, result and peer address. --client: the trail of one\n"
     "client, for her GGZ and for NETWORK; --since alone: everything from\n"
-    "TIME on, for NETWORK. TIME is YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ.\n"
+    "TIME on, for NETWORK. TIME is UTC: YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ\n"
+    "or 'YYYY-MM-DD HH:MM:SS' as the TIME (UTC) column shows it.\n"
     "\n"
     "  --limit N   at most N records (default: the server's)\n";
+
+/* --since as the server takes it: "YYYY-MM-DD" or
+ * "YYYY-MM-DDTHH:MM:SS[.fraction]Z" (as --json gives a time);
+ * "YYYY-MM-DD HH:MM:SS", as the TIME (UTC) column shows it, becomes
+ * "YYYY-MM-DDTHH:MM:SSZ". False for anything else. */
+static bool since_form(const char *s, char *out, size_t cap)
+{
+	char day[11];
+	int h, mi, sec, used = 0;
+	util_strlcpy(day, s, sizeof(day));
+	if (!date_valid(day))
+		return false;
+	if (s[10] == '\0') {
+		snprintf(out, cap, "%s", day);
+		return true;
+	}
+	if ((s[10] != 'T' && s[10] != ' ') ||
+	    sscanf(s + 11, "%2d:%2d:%2d%n", &h, &mi, &sec, &used) != 3 ||
+	    used != 8 || h > 23 || mi > 59 || sec > 60)
+		return false;
+	const char *end = s + 19;
+	if (s[10] == ' ') {
+		if (*end != '\0')
+			return false;
+		snprintf(out, cap, "%sT%.8sZ", day, s + 11);
+		return true;
+	}
+	if (*end == '.' && end[1] >= '0' && end[1] <= '9')
+		for (end++; *end >= '0' && *end <= '9'; end++)
+			;
+	if (strcmp(end, "Z") != 0 || strlen(s) >= cap)
+		return false;
+	snprintf(out, cap, "%s", s);
+	return true;
+}
 
 int cmd_audit(struct cli *cli, int argc, char **argv)
 {
@@ -37,15 +73,16 @@ int cmd_audit(struct cli *cli, int argc, char **argv)
 	if (client == NULL && since == NULL)
 		return cli_fail(IPSNET_EUSAGE,
 				"give --client CLIENT or --since TIME");
+	char since_utc[32];
 	if (since != NULL) {
-		char day[11];
-		util_strlcpy(day, since, sizeof(day));
-		if (!date_valid(day) ||
-		    (since[10] != '\0' && since[10] != 'T' && since[10] != ' '))
+		if (!since_form(since, since_utc, sizeof(since_utc)))
 			return cli_fail(IPSNET_EUSAGE,
-					"--since takes YYYY-MM-DD or "
-					"YYYY-MM-DDTHH:MM:SSZ, not '%s'",
+					"--since takes a UTC date or time: "
+					"YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or "
+					"'YYYY-MM-DD HH:MM:SS' as the TIME "
+					"(UTC) column shows it; not '%s'",
 					since);
+		since = since_utc;
 	}
 	if (limit != NULL &&
 	    (rv = cli_uint("--limit", limit, 1, 100000, &n)) != 0)

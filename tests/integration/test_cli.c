@@ -994,6 +994,47 @@ static void test_the_audit_trail_shows_reads_changes_and_refusals(void **state)
 	assert_one_line_error(fx);
 }
 
+/* audit --since takes a time as the trail's TIME (UTC) column shows it,
+ * to read on from a row; a time the server would refuse is a usage error
+ * that names --since, before anything is sent. */
+static void test_audit_since_takes_the_time_the_trail_shows(void **state)
+{
+	struct fx *fx = *state;
+	char client[64], shown[32];
+	register_client(fx, 3, "wia", client, sizeof(client));
+	run(fx, EXIT_DENIED, "uwv", "case", "show", client, NULL);
+	run(fx, EXIT_OK, "ggz-test", "audit", "--client", client, NULL);
+	const char *line = strstr(fx->r.out, "PERMISSION_DENIED");
+	assert_non_null(line);
+	while (line > fx->r.out && line[-1] != '\n')
+		line--;
+	snprintf(shown, sizeof(shown), "%.19s", line); /* 2026-11-26 17:14:42 */
+	assert_int_equal(shown[10], ' ');
+
+	run(fx, EXIT_OK, "network", "audit", "--since", shown, NULL);
+	assert_out(fx, "PERMISSION_DENIED");
+	assert_out(fx, shown);
+	/* as --json gives a time, and as the help writes it */
+	json_t *j = run_json(fx, EXIT_OK, "ggz-test", "audit", "--client",
+			     client, "--json", NULL);
+	const char *first = jstr(j, "records[0].time");
+	run(fx, EXIT_OK, "network", "audit", "--since", first, NULL);
+	assert_out(fx, "register_client");
+	char z[32];
+	snprintf(z, sizeof(z), "%.10sT%.8sZ", shown, shown + 11);
+	run(fx, EXIT_OK, "network", "audit", "--since", z, NULL);
+	assert_out(fx, "PERMISSION_DENIED");
+	static const char *const refused[] = {
+	    "2026-11-26T06:59:00", "2026-11-26T25:00:00Z", "2026-11-26 06:59",
+	    "2026-11-26x", "2026-11-26T06:59:00Zulu"};
+	for (size_t i = 0; i < ARRAY_SIZE(refused); i++) {
+		run(fx, EXIT_USAGE, "network", "audit", "--since", refused[i],
+		    NULL);
+		assert_one_line_error(fx);
+		assert_err(fx, "--since");
+	}
+}
+
 static void test_mistakes_are_usage_errors_before_anything_is_sent(void **state)
 {
 	struct fx *fx = *state;
@@ -2086,6 +2127,9 @@ int main(void)
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_the_audit_trail_shows_reads_changes_and_refusals, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_audit_since_takes_the_time_the_trail_shows, setup,
 		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_mistakes_are_usage_errors_before_anything_is_sent, setup,
