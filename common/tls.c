@@ -203,9 +203,23 @@ int tls_ctx_new(SSL_CTX **out, const struct tls_ctx_opts *o, char *err,
 		}
 		if (SSL_CTX_use_PrivateKey_file(ctx, o->key, SSL_FILETYPE_PEM) !=
 		    1) {
-			snprintf(err, errlen, "cannot read key '%s': %s",
-				 o->key != NULL ? o->key : "",
-				 openssl_reason(why, sizeof(why)));
+			/* OpenSSL checks the key against the certificate as
+			 * it takes it: a key read well but of another
+			 * certificate fails here, not in the check below. */
+			unsigned long e = ERR_peek_last_error();
+			if (ERR_GET_LIB(e) == ERR_LIB_X509 &&
+			    ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH) {
+				snprintf(err, errlen,
+					 "key '%s' does not belong to "
+					 "certificate '%s'",
+					 o->key, o->cert);
+				ERR_clear_error();
+			} else {
+				snprintf(err, errlen,
+					 "cannot read key '%s': %s",
+					 o->key != NULL ? o->key : "",
+					 openssl_reason(why, sizeof(why)));
+			}
 			rv = IPSNET_ECONFIG;
 			goto err_after_ctx;
 		}

@@ -1154,6 +1154,29 @@ test_a_local_file_that_fails_is_not_a_connection_failure(void **state)
 	assert_err(fx, "cannot write");
 }
 
+/* A key that is another organisation's says so: it is read all right,
+ * it only does not go with the certificate. */
+static void test_a_key_of_another_certificate_is_named_as_such(void **state)
+{
+	struct fx *fx = *state;
+	struct h_args a;
+	char ca[PATH_MAX];
+	snprintf(ca, sizeof(ca), "%s/ca.crt", certs);
+	h_args_init(&a);
+	h_args_server(&a, &fx->d, ca);
+	h_args_add(&a, "--cert");
+	h_args_add(&a, "%s/gm0363.crt", certs);
+	h_args_add(&a, "--key");
+	h_args_add(&a, "%s/ggz-test.key", certs);
+	h_args_add(&a, "whoami");
+	h_result_free(&fx->r);
+	h_run_cli(&fx->r, a.argv);
+	assert_int_equal(fx->r.code, EXIT_ELSE);
+	assert_one_line_error(fx);
+	assert_err(fx, "does not belong to certificate");
+	assert_err(fx, "gm0363.crt");
+}
+
 /* The server refuses a Hello without a user (the audit trail records who
  * acts): run without $USER, as under cron, ipsnet names the account it
  * runs as. */
@@ -2136,6 +2159,9 @@ int main(void)
 		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_a_local_file_that_fails_is_not_a_connection_failure, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_a_key_of_another_certificate_is_named_as_such, setup,
 		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_json_keeps_keys_whose_text_is_not_utf8, setup, teardown),
