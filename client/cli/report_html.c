@@ -106,7 +106,7 @@ static const char style[] =
     ".tile .k{font-size:12.5px;color:var(--muted);margin-top:2px}\n"
     ".tile .s{font-size:12px;color:var(--muted);margin-top:8px;"
     "border-top:1px solid var(--line);padding-top:6px}\n"
-    ".up{color:#1b7f5a}.down{color:#c8553d}\n"
+    ".up{color:#1b7f5a}.down{color:#c8553d}.same{color:var(--muted)}\n"
     ".tile.hero{background:#2f6f9f;border-color:#2f6f9f;color:#fff}\n"
     ".tile.hero .k,.tile.hero .s{color:#dbe8f3;border-color:#5b8fb8}\n"
     "section{background:#fff;border:1px solid var(--line);border-radius:10px;"
@@ -157,9 +157,16 @@ static void delta(struct page *p, const Ipsnet__V1__ReportCount *now,
 	    !then->suppressed && then->value > 0) {
 		double d = 100.0 * ((double)now->value - (double)then->value) /
 			   (double)then->value;
-		put(p, " <span class=\"%s\">%s%.0f%%</span>",
-		    d >= 0 ? "up" : "down", d >= 0 ? "&#9650; +" : "&#9660; ",
-		    d);
+		/* as it is shown: a change that rounds to 0% is none, not
+		 * a rise (nor "-0%", a fall) */
+		char shown[32];
+		snprintf(shown, sizeof(shown), "%.0f", d);
+		if (strcmp(shown, "0") == 0 || strcmp(shown, "-0") == 0)
+			put(p, " <span class=\"same\">&plusmn;0%%</span>");
+		else
+			put(p, " <span class=\"%s\">%s%.0f%%</span>",
+			    d > 0 ? "up" : "down",
+			    d > 0 ? "&#9650; +" : "&#9660; ", d);
 	}
 	put(p, "</div>");
 }

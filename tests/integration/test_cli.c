@@ -1544,6 +1544,42 @@ static void test_help_and_version_after_the_connection_options(void **state)
 	assert_string_equal(fx->r.err, "");
 }
 
+/* The HTML report's tiles mark a change from the year compared: a figure
+ * that stayed the same is not drawn as a rise ("+0%" with an up arrow,
+ * in green). One trajectory active from 2024 on: enrolled once in 2024
+ * and once in 2025. */
+static void test_report_html_shows_no_change_as_none(void **state)
+{
+	struct fx *fx = *state;
+	char client[64], b[10], csv[PATH_MAX], html[PATH_MAX];
+	add_program(fx);
+	register_client(fx, 5, "wia", client, sizeof(client));
+	snprintf(csv, sizeof(csv), "%s/trajectories.csv", fx->dir);
+	char rows[256];
+	snprintf(rows, sizeof(rows),
+		 "bsn,program,referred_on,accepted_on,started_on\n"
+		 "%s,ips-test,2024-02-01,2024-02-15,2024-03-01\n",
+		 bsn(5, b));
+	write_file(csv, rows);
+	run(fx, EXIT_OK, "ggz-test", "import", csv, NULL);
+	snprintf(html, sizeof(html), "%s/report.html", fx->dir);
+	run(fx, EXIT_OK, "network", "report", "--year", "2025", "--compare",
+	    "2024", "--format", "html", "--output", html, NULL);
+	char *page = h_read_file(html, NULL);
+	assert_non_null(page);
+	const char *tile = strstr(page, "clients enrolled</div>");
+	assert_non_null(tile);
+	const char *end = strstr(tile, "</div></div>");
+	assert_non_null(end);
+	char cell[256];
+	snprintf(cell, sizeof(cell), "%.*s", (int)(end - tile), tile);
+	if (strstr(cell, "2024: 1") == NULL ||
+	    strstr(cell, "&#9650;") != NULL || strstr(cell, "+0%") != NULL ||
+	    strstr(cell, "&plusmn;0%") == NULL)
+		fail_msg("the tile of 1 enrolled against 1 says: %s", cell);
+	free(page);
+}
+
 /* ---- import ------------------------------------------------------------- */
 
 static void path_in(struct fx *fx, char *buf, size_t cap, const char *name)
@@ -2174,6 +2210,8 @@ int main(void)
 		test_without_user_the_account_is_the_user, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_report_csv_keeps_formulas_as_text, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_report_html_shows_no_change_as_none, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_report_table_cuts_names_at_characters_and_hides_controls,
 		setup, teardown),
