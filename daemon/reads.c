@@ -777,8 +777,9 @@ static int list_funding(sqlite3 *db, struct reads_ctx *ctx)
 	return rv;
 }
 
-/* Every program, with its latest fidelity review. No personal data: no
- * audit row. */
+/* Every program, with its latest fidelity review: on one day an
+ * independent review before a self-assessment, then the larger id, as the
+ * report picks it. No personal data: no audit row. */
 static int list_programs(sqlite3 *db, struct reads_ctx *ctx)
 {
 	struct arena a = {0};
@@ -801,7 +802,7 @@ static int list_programs(sqlite3 *db, struct reads_ctx *ctx)
 		    read_all(db, &a,
 			     "SELECT " REVIEW_COLS " FROM fidelity_review "
 			     "WHERE program_id = ?1 ORDER BY review_date DESC, "
-			     "rowid DESC LIMIT 1",
+			     "independent DESC, id DESC LIMIT 1",
 			     ((Ipsnet__V1__Program *)programs[i])->id,
 			     (row_fn)row_review, &latest, &n);
 		if (rv == 0 && n == 1 &&

@@ -128,7 +128,9 @@ static int program_put(struct cli *cli, int argc, char **argv)
 
 static const char list_usage[] =
     "usage: ipsnet program list\n"
-    "Lists the IPS programs and their fidelity reviews.\n";
+    "Lists the IPS programs and the latest fidelity review of each, the\n"
+    "one the report counts: on one day an independent review before a\n"
+    "self-assessment.\n";
 
 static int program_list(struct cli *cli, int argc, char **argv)
 {

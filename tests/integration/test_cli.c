@@ -774,6 +774,34 @@ static void test_case_show_gives_times_as_dutch_days(void **state)
 	assert_not_out(fx, "2026-11-25");
 }
 
+/* program list shows of each program the review the report counts: the
+ * latest, and on one day an independent review before the program's own
+ * self-assessment (docs/reports.md), whichever was recorded last. */
+static void test_program_list_shows_the_review_the_report_counts(void **state)
+{
+	struct fx *fx = *state;
+	add_program(fx);
+	/* 25 x 3 = 75: fair; 25 x 5 = 125: exemplary */
+	run(fx, EXIT_OK, "network", "fidelity", "record", "ips-test", "--date",
+	    "2025-10-05", "--scores",
+	    "3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3", NULL);
+	run(fx, EXIT_OK, "ggz-test", "fidelity", "record", "ips-test", "--date",
+	    "2025-10-05", "--scores",
+	    "5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5", NULL);
+	json_t *j = run_json(fx, EXIT_OK, "network", "report", "--year", "2025",
+			     "--json", NULL);
+	assert_string_equal(jstr(j, "fidelity.programs[0].total"), "75");
+	assert_string_equal(jstr(j, "fidelity.programs[0].independent"),
+			    "true");
+	j = run_json(fx, EXIT_OK, "ggz-test", "program", "list", "--json",
+		     NULL);
+	assert_string_equal(jstr(j, "reviews[0].total"), "75");
+	assert_string_equal(jstr(j, "reviews[0].independent"), "true");
+	run(fx, EXIT_OK, "ggz-test", "program", "list", NULL);
+	assert_out(fx, "2025-10-05  75");
+	assert_not_out(fx, "exemplary");
+}
+
 /* Waits up to ms for file path to hold needle. */
 static bool wait_file_holds(const char *path, const char *needle, int ms)
 {
@@ -2184,6 +2212,9 @@ int main(void)
 		test_watch_names_states_as_the_other_commands, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_programs_and_fidelity_reviews,
 					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_program_list_shows_the_review_the_report_counts, setup,
+		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_the_audit_trail_shows_reads_changes_and_refusals, setup,
 		teardown),
