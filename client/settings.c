@@ -34,8 +34,9 @@ static int take(char *dst, size_t cap, const char *value, const char *what,
 }
 
 /* Whether the profile file made from fmt fits in path and can be read: 0
- * when it can, 1 when not, or the error of a path too long (where says
- * where it was looked for). */
+ * when it can, 1 when not (err then lists it among the files looked
+ * for), or the error of a path too long (where says where it was looked
+ * for). */
 static int try_profile(char *path, size_t cap, const char *where, char *err,
 		       size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
@@ -54,13 +55,21 @@ static int try_profile(char *path, size_t cap, const char *where, char *err,
 			 where, n, cap - 1);
 		return IPSNET_EUSAGE;
 	}
-	return readable(path) ? 0 : 1;
+	if (readable(path))
+		return 0;
+	size_t used = strlen(err);
+	if (used + 1 < errlen)
+		snprintf(err + used, errlen - used, "%s%s",
+			 used > 0 ? ", " : "", path);
+	return 1;
 }
 
-/* 0, 1 when there is no such profile, or an error (err says why). */
+/* 0, 1 when there is no such profile (err then lists the files looked
+ * for), or an error (err says why). */
 static int find_profile(const char *name, char *path, size_t cap, char *err,
 			size_t errlen)
 {
+	err[0] = '\0';
 	const char *dir;
 	int rv;
 	if (strchr(name, '/') != NULL)
@@ -110,11 +119,10 @@ int ipsnet_settings_load(struct ipsnet_settings *s, const char *profile,
 		if (rv < 0)
 			return rv;
 		if (rv != 0) {
-			snprintf(err, errlen,
-				 "no profile '%s' (looked in "
-				 "$IPSNET_PROFILE_DIR, ~/.config/ipsnet/"
-				 "profiles and ./var/dev/profiles)",
-				 profile);
+			char tried[512];
+			util_strlcpy(tried, err, sizeof(tried));
+			snprintf(err, errlen, "no profile '%s': cannot read %s",
+				 profile, tried);
 			return IPSNET_EUSAGE;
 		}
 		memset(&p, 0, sizeof(p));

@@ -1205,6 +1205,50 @@ static void test_a_key_of_another_certificate_is_named_as_such(void **state)
 	assert_err(fx, "gm0363.crt");
 }
 
+/* A profile that is not found is named with the files looked for, as they
+ * are: under $XDG_CONFIG_HOME when that is set (not ~/.config), and a
+ * NAME with a '/' is the file itself. */
+static void test_a_missing_profile_names_the_files_looked_for(void **state)
+{
+	struct fx *fx = *state;
+	char xdg[PATH_MAX], want[PATH_MAX + 32], file[PATH_MAX];
+	struct h_result by_name, by_path;
+	char *old = getenv("XDG_CONFIG_HOME")
+			? strdup(getenv("XDG_CONFIG_HOME"))
+			: NULL;
+	snprintf(xdg, sizeof(xdg), "%s/xdg", fx->dir);
+	snprintf(file, sizeof(file), "%s/no-such-profile.ini", fx->dir);
+	assert_int_equal(setenv("XDG_CONFIG_HOME", xdg, 1), 0);
+	h_run_cli(&by_name, (const char *const[]){"--profile", "ggz-nope",
+						  "whoami", NULL});
+	h_run_cli(&by_path,
+		  (const char *const[]){"--profile", file, "whoami", NULL});
+	if (old != NULL)
+		setenv("XDG_CONFIG_HOME", old, 1);
+	else
+		unsetenv("XDG_CONFIG_HOME");
+	free(old);
+
+	h_result_free(&fx->r);
+	fx->r = by_name;
+	assert_int_equal(fx->r.code, EXIT_USAGE);
+	assert_one_line_error(fx);
+	snprintf(want, sizeof(want), "%s/ipsnet/profiles/ggz-nope.ini", xdg);
+	assert_err(fx, want);
+	assert_err(fx, "var/dev/profiles/ggz-nope.ini");
+	if (strstr(fx->r.err, "~/.config") != NULL ||
+	    strstr(fx->r.err, "IPSNET_PROFILE_DIR") != NULL)
+		fail_msg("not where it looked: %s", fx->r.err);
+
+	h_result_free(&fx->r);
+	fx->r = by_path;
+	assert_int_equal(fx->r.code, EXIT_USAGE);
+	assert_one_line_error(fx);
+	assert_err(fx, file);
+	if (strstr(fx->r.err, "var/dev/profiles") != NULL)
+		fail_msg("not where it looked: %s", fx->r.err);
+}
+
 /* The server refuses a Hello without a user (the audit trail records who
  * acts): run without $USER, as under cron, ipsnet names the account it
  * runs as. */
@@ -2229,6 +2273,9 @@ int main(void)
 		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_a_key_of_another_certificate_is_named_as_such, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_a_missing_profile_names_the_files_looked_for, setup,
 		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_json_keeps_keys_whose_text_is_not_utf8, setup, teardown),
