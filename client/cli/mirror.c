@@ -545,6 +545,13 @@ int mirror_open(struct mirror **out, const char *path, char *err, size_t errlen)
 		return IPSNET_ENOMEM;
 	}
 	m->lock_fd = -1;
+	/* A new mirror is its owner's alone, like the daemon's database: it
+	 * holds BSNs and names. SQLite would make it 0644 under the usual
+	 * umask, and gives its -wal and -shm the file's mode. An existing
+	 * file keeps the mode it has. */
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		close(fd);
 	if (sqlite3_open_v2(path, &m->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 				SQLITE_OPEN_NOMUTEX,

@@ -1249,6 +1249,40 @@ static void test_a_missing_profile_names_the_files_looked_for(void **state)
 		fail_msg("not where it looked: %s", fx->r.err);
 }
 
+/* A new mirror holds personal data (BSNs, names; for a GGZ the referral
+ * notes): like the daemon's database and its backups, it is made readable
+ * by its owner only, whatever the umask, and so are its -wal and -shm. */
+static void test_a_new_mirror_is_its_owners_only(void **state)
+{
+	struct fx *fx = *state;
+	char client[64], mirror[PATH_MAX], side[PATH_MAX + 8];
+	struct stat st;
+	register_client(fx, 6, "wia", client, sizeof(client));
+	snprintf(mirror, sizeof(mirror), "%s/ggz-test.db", fx->dir);
+	mode_t old = umask(022);
+	struct h_args a;
+	h_args_init(&a);
+	h_args_org(&a, &fx->d, certs, "ggz-test");
+	h_args_add(&a, "sync");
+	h_args_add(&a, "--mirror");
+	h_args_add(&a, "%s", mirror);
+	h_result_free(&fx->r);
+	int code = h_run_cli(&fx->r, a.argv);
+	umask(old);
+	assert_int_equal(code, EXIT_OK);
+	assert_int_equal(stat(mirror, &st), 0);
+	if ((st.st_mode & 077) != 0)
+		fail_msg("the mirror has mode %03o",
+			 (unsigned)st.st_mode & 0777);
+	static const char *const sides[] = {"-wal", "-shm"};
+	for (size_t i = 0; i < ARRAY_SIZE(sides); i++) {
+		snprintf(side, sizeof(side), "%s%s", mirror, sides[i]);
+		if (stat(side, &st) == 0 && (st.st_mode & 077) != 0)
+			fail_msg("%s has mode %03o", side,
+				 (unsigned)st.st_mode & 0777);
+	}
+}
+
 /* The server refuses a Hello without a user (the audit trail records who
  * acts): run without $USER, as under cron, ipsnet names the account it
  * runs as. */
@@ -2277,6 +2311,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_a_missing_profile_names_the_files_looked_for, setup,
 		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_a_new_mirror_is_its_owners_only, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_json_keeps_keys_whose_text_is_not_utf8, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
