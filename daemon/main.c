@@ -168,7 +168,8 @@ static int load_config(const struct options *o, struct server_config *cfg)
 static int cmd_init(const struct server_config *cfg)
 {
 	char err[512];
-	if (store_init(cfg, err, sizeof(err)) != 0) {
+	if (store_lock(cfg->database, err, sizeof(err)) != 0 ||
+	    store_init(cfg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "ipsnetd: %s\n", err);
 		return 1;
 	}
@@ -202,6 +203,11 @@ static int cmd_rebuild(const struct server_config *cfg)
 {
 	char err[512];
 	uint64_t n = 0;
+	if (store_lock(cfg->database, err, sizeof(err)) != 0) {
+		fprintf(stderr,
+			"ipsnetd: rebuild refused, nothing changed: %s\n", err);
+		return 1;
+	}
 	if (journal_rebuild(cfg->database, &n, err, sizeof(err)) != 0) {
 		fprintf(stderr, "ipsnetd: rebuild failed, nothing changed: %s\n",
 			err);
@@ -284,8 +290,9 @@ static int cmd_serve(const struct server_config *cfg, const char *config_path)
 	int rv;
 
 	raise_open_files_limit(cfg->max_connections);
-	if (store_load_registry(cfg->database, &registry, err, sizeof(err)) !=
-	    0) {
+	if (store_lock(cfg->database, err, sizeof(err)) != 0 ||
+	    store_load_registry(cfg->database, &registry, err, sizeof(err)) !=
+		0) {
 		fprintf(stderr, "ipsnetd: %s\n", err);
 		return 1;
 	}

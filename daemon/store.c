@@ -1,8 +1,11 @@
 #include "store.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -352,6 +355,35 @@ static int make_parent_dir(const char *path)
 	*slash = '\0';
 	if (mkdir(dir, 0750) != 0 && access(dir, W_OK) != 0)
 		return -1;
+	return 0;
+}
+
+int store_lock(const char *database, char *err, size_t errlen)
+{
+	char path[CONFIG_MAX_PATH + 8], pid[32] = "";
+	snprintf(path, sizeof(path), "%s.lock", database);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0 && (errno == EROFS || errno == EACCES))
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? strcspn(pid, "\n") : 0] = '\0';
+		snprintf(
+		    err, errlen,
+		    "the database '%s' is in use by another ipsnetd%s%s%s: "
+		    "one serve, init or rebuild at a time writes it",
+		    database, pid[0] != '\0' ? " (pid " : "", pid,
+		    pid[0] != '\0' ? ")" : "");
+		close(fd);
+		return IPSNET_EBUSY;
+	}
+	/* The holder's pid, for the next one's sentence; the fd stays open
+	 * (and locked) until the process ends. */
+	int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) == 0 && pwrite(fd, pid, (size_t)len, 0) != len)
+		(void)ftruncate(fd, 0);
 	return 0;
 }
 

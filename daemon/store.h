@@ -25,6 +25,17 @@ struct registry {
  * sentence in err. */
 int store_init(const struct server_config *c, char *err, size_t errlen);
 
+/* Takes the lock of the database for this process, for as long as it
+ * lives: serve, init and rebuild write the database, and two of them at
+ * once (a second daemon started on the same file) would interleave their
+ * journals. The lock is flock() on DATABASE.lock (made 0600, holding the
+ * pid of its holder; never removed, as a lock of a process that is gone
+ * is gone with it). verify and backup only read, and take none. Returns 0,
+ * or IPSNET_EBUSY with a sentence naming the holder's pid. Where the lock
+ * file cannot be made (no such folder yet, a read-only one) there is
+ * nothing to lock against: 0. */
+int store_lock(const char *database, char *err, size_t errlen);
+
 /* Reads the active organisations. The database must exist and have the
  * current schema ("run 'ipsnetd init' first" otherwise). */
 int store_load_registry(const char *database, struct registry *out, char *err,

@@ -1193,6 +1193,45 @@ static void test_backup_while_a_load_runs_verifies(void **state)
 	assert_true(live_entries >= entries);
 }
 
+/* ---- one writer of the database ---------------------------------------- */
+
+/* A second daemon started on the database a daemon serves (another port,
+ * the same config), an init or a rebuild while it serves: each is refused
+ * at once, naming the daemon's pid, and writes nothing; verify and backup,
+ * which only read, go on. Once the daemon stops, rebuild runs. */
+static void test_a_second_writer_of_the_database_is_refused(void **state)
+{
+	struct fx *fx = *state;
+	char holder[64], bfile[PATH_MAX + 16];
+
+	start_daemon(fx);
+	register_clients(fx, 2, 6000);
+	snprintf(holder, sizeof(holder), "in use by another ipsnetd (pid %d)",
+		 (int)fx->d.pid);
+	const char *serve[] = {"serve",	   "--config",	  fx->d.conf,
+			       "--listen", "127.0.0.1:0", NULL};
+	h_result_free(&fx->r);
+	if (h_run_ipsnetd(&fx->r, serve) != 1) {
+		print_result("serve", &fx->r);
+		fail_msg("a second daemon on the database exited %d, not 1",
+			 fx->r.code);
+	}
+	assert_output_says(fx, holder);
+	ipsnetd_cmd(fx, fx->d.conf, "init", NULL, 1);
+	assert_output_says(fx, holder);
+	ipsnetd_cmd(fx, fx->d.conf, "rebuild", NULL, 1);
+	assert_output_says(fx, holder);
+	assert_output_says(fx, "nothing changed");
+	ipsnetd_cmd(fx, fx->d.conf, "verify", NULL, 0);
+	snprintf(bfile, sizeof(bfile), "%s/copy.db", h_tmpdir());
+	ipsnetd_cmd(fx, fx->d.conf, "backup", bfile, 0);
+	/* The daemon was not disturbed. */
+	register_clients(fx, 1, 6100);
+	stop_daemon(fx);
+	ipsnetd_cmd(fx, fx->d.conf, "rebuild", NULL, 0);
+	assert_output_says(fx, "from 3 journal entries");
+}
+
 /* ---- the nightly backup (deploy/backup.sh) ------------------------------ */
 
 /* Runs deploy/backup.sh (ipsnet-backup) with fx's config, keeping DAYS. */
@@ -1365,6 +1404,7 @@ int main(void)
 	    T(test_conflict_reaches_the_client_with_the_current_version),
 	    T(test_backup_while_a_load_runs_verifies),
 	    T(test_backup_script_keeps_verified_copies),
+	    T(test_a_second_writer_of_the_database_is_refused),
 	    T(test_whoami_shows_the_last_entry_as_journal_head),
 #undef T
 	};
