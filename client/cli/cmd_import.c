@@ -600,6 +600,23 @@ static void on_answer(struct ipsnet_conn *c, int status, const char *message,
 			im->ph.next = i;
 		return;
 	}
+	if (status != 0 && resp != NULL &&
+	    ipsnet_err_status(status) == IPSNET__V1__CODE__UNAVAILABLE) {
+		/* The server cannot act now (its disk is full, its writes
+		 * stopped): not a judgement of the row, and every row after
+		 * it would get the same. Nothing more is sent; the row stays
+		 * to be confirmed by a run of the same import later. */
+		if (im->fatal == 0) {
+			im->fatal = status;
+			snprintf(im->fatal_msg, sizeof(im->fatal_msg),
+				 "the server cannot act now (%s)",
+				 message != NULL && message[0] != '\0'
+				     ? message
+				     : ipsnet_strerror(status));
+		}
+		pump(im);
+		return;
+	}
 	im->ph.state[i] = 2;
 	im->ph.finished++;
 	im->ph.answer(im, i, status, message, resp);

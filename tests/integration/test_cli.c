@@ -2150,6 +2150,59 @@ static void write_many_clients(const char *path, int first, int n)
 	assert_int_equal(fclose(f), 0);
 }
 
+/* A server that cannot write (here its journal's chain is broken, as a
+ * full disk would do it) answers each change UNAVAILABLE. That judges no
+ * row: the import stops sending after the first such answer, says once
+ * why and that a run of the same import later confirms the rest, and
+ * exits 3; before, every row was sent, "rejected" with a line each, and
+ * the command exited 1 as for rows to mend. */
+static void test_import_stops_when_the_server_cannot_write(void **state)
+{
+	struct fx *fx = *state;
+	char first[PATH_MAX], rest[PATH_MAX], db[PATH_MAX];
+
+	path_in(fx, first, sizeof(first), "first.csv");
+	write_many_clients(first, 0, 3);
+	run(fx, EXIT_OK, "ggz-test", "import", first, NULL);
+	assert_int_equal(h_daemon_stop(&fx->d, SIGTERM), 0);
+	snprintf(db, sizeof(db), "%s/ipsnet.db", fx->dir);
+	assert_int_equal(h_sqlite3(db, "DROP TRIGGER journal_no_update; "
+				       "UPDATE journal SET user = "
+				       "'someone.else' WHERE seq = 2;"),
+			 0);
+	assert_int_equal(h_daemon_restart(&fx->d), 0);
+	assert_true(h_daemon_wait_log(&fx->d, "writes=stopped", 10000));
+
+	path_in(fx, rest, sizeof(rest), "rest.csv");
+	write_many_clients(rest, 3, 100);
+	run(fx, EXIT_CONNECT, "ggz-test", "import", "--in-flight", "4", rest,
+	    NULL);
+	assert_out(fx, "100 rows: 0 imported, 0 imported before, 0 rejected, "
+		       "100 not confirmed");
+	assert_err(fx, "ipsnet: the server cannot act now (");
+	assert_err(fx, "seq 2");
+	assert_err(fx, "100 rows are not confirmed; run the same import "
+		       "again");
+	/* One line: no row was judged. */
+	int lines = 0;
+	for (const char *c = fx->r.err; *c != '\0'; c++)
+		lines += *c == '\n';
+	assert_int_equal(lines, 1);
+	/* What the daemon was asked: the first window, not the 100 rows. */
+	assert_int_equal(h_daemon_stop(&fx->d, SIGTERM), 0);
+	char *log = h_read_file(fx->d.log, NULL);
+	assert_non_null(log);
+	const char *at = strstr(log, "journal_changes=");
+	assert_non_null(at);
+	long asked = strtol(at + strlen("journal_changes="), NULL, 10);
+	free(log);
+	if (asked > 8)
+		fail_msg("the server was sent %ld changes after it could not "
+			 "write",
+			 asked);
+	assert_int_equal(h_daemon_restart(&fx->d), 0);
+}
+
 static void test_import_shows_a_progress_bar_on_a_terminal(void **state)
 {
 	struct fx *fx = *state;
@@ -2353,6 +2406,9 @@ int main(void)
 		setup_frame_limit, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_import_out_of_memory_stops_and_reports_the_rows, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_import_stops_when_the_server_cannot_write, setup,
 		teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
