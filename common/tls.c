@@ -42,6 +42,36 @@ static void format_time(const ASN1_TIME *t, char *buf, size_t cap)
 		strftime(buf, cap, "%Y-%m-%d %H:%M UTC", &tm);
 }
 
+/* t as seconds since 1970; 0 when it cannot be read. */
+static int64_t seconds_of(const ASN1_TIME *t)
+{
+	struct tm tm;
+	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
+		return 0;
+	return (int64_t)timegm(&tm);
+}
+
+void tls_ctx_expiry(SSL_CTX *ctx, int64_t *cert_until, int64_t *crl_until)
+{
+	X509 *cert = SSL_CTX_get0_certificate(ctx);
+	*cert_until = cert != NULL ? seconds_of(X509_get0_notAfter(cert)) : 0;
+	*crl_until = 0;
+	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+	if (store == NULL || !X509_STORE_lock(store))
+		return;
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(store);
+	for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+		X509_OBJECT *o = sk_X509_OBJECT_value(objs, i);
+		if (X509_OBJECT_get_type(o) != X509_LU_CRL)
+			continue;
+		int64_t next = seconds_of(
+		    X509_CRL_get0_nextUpdate(X509_OBJECT_get0_X509_CRL(o)));
+		if (next != 0 && (*crl_until == 0 || next < *crl_until))
+			*crl_until = next;
+	}
+	X509_STORE_unlock(store);
+}
+
 /* The server's own certificate out of its validity would make every
  * client refuse the server: say so when it is loaded instead. */
 static int check_validity(X509 *cert, const char *path, char *err,

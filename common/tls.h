@@ -5,6 +5,7 @@
 #define IPSNET_TLS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 
 #include <openssl/ssl.h>
@@ -36,6 +37,11 @@ const char *tls_cert_cn(X509 *cert, char *buf, size_t cap);
 bool tls_cert_revoked(SSL_CTX *ctx, X509 *cert);
 
 /* "TLSv1.3" etc. */
+/* When ctx's own certificate stops being valid (its notAfter) and when
+ * its CRL must be replaced (the earliest nextUpdate of those loaded), in
+ * seconds since 1970; 0 where there is none. */
+void tls_ctx_expiry(SSL_CTX *ctx, int64_t *cert_until, int64_t *crl_until);
+
 const char *tls_version_name(SSL *ssl);
 
 /* A sentence for the most recent failure of an SSL_* call that returned ret,

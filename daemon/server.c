@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "alloc.h"
 #include "conn.h"
@@ -12,6 +13,11 @@
 
 #define SHUTDOWN_DEADLINE_MS 10000
 #define ACCEPT_RETRY_MS 100
+/* The server certificate and the CRL are looked at every hour, and their
+ * end is announced from this many days before it. */
+#define EXPIRY_CHECK_MS (3600 * 1000)
+#define EXPIRY_WARN_DAYS 14
+#define NOT_SAID (-1000000)
 
 static void handle_closed(uv_handle_t *h)
 {
@@ -26,6 +32,55 @@ static void close_own_handles(struct server *s)
 	uv_close((uv_handle_t *)&s->sig_hup, handle_closed);
 	uv_close((uv_handle_t *)&s->shutdown_timer, handle_closed);
 	uv_close((uv_handle_t *)&s->accept_timer, handle_closed);
+	uv_close((uv_handle_t *)&s->expiry_timer, handle_closed);
+}
+
+/* Once the server certificate or the CRL is past its end, every client is
+ * refused: a warning each day of the last EXPIRY_WARN_DAYS (and at every
+ * start and reload), an error every hour once it has passed. *said holds
+ * the days left the last warning named. */
+static void say_expiry(const char *what, const char *file, int64_t until,
+		       int *said, const char *todo)
+{
+	char when[32], quoted[2 * CONFIG_MAX_PATH];
+	int64_t left = until - (int64_t)time(NULL);
+	if (until == 0 || left > (int64_t)EXPIRY_WARN_DAYS * 86400)
+		return;
+	time_t t = (time_t)until;
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	log_quote(quoted, sizeof(quoted), file);
+	if (left <= 0) {
+		log_error("certificate or CRL expired",
+			  "what=\"%s\" file=%s expired=%s detail=\"every "
+			  "client is refused: %s\"",
+			  what, quoted, when, todo);
+		return;
+	}
+	int days = (int)(left / 86400);
+	if (days == *said)
+		return;
+	*said = days;
+	log_warn("certificate or CRL expires soon",
+		 "what=\"%s\" file=%s expires=%s days_left=%d detail=\"then "
+		 "every client is refused: %s\"",
+		 what, quoted, when, days, todo);
+}
+
+static void check_expiry(struct server *s)
+{
+	int64_t cert, crl;
+	tls_ctx_expiry(s->tls, &cert, &crl);
+	say_expiry("server certificate", s->cfg.cert, cert, &s->cert_days_said,
+		   "issue a new one with certs/server-cert.sh and send SIGHUP");
+	say_expiry("CRL", s->cfg.crl, crl, &s->crl_days_said,
+		   "write a new one with certs/crl.sh and send SIGHUP");
+}
+
+static void on_expiry_timer(uv_timer_t *t)
+{
+	check_expiry(t->data);
 }
 
 static void maybe_finish(struct server *s)
@@ -308,6 +363,9 @@ static void reload_done(uv_work_t *w, int status)
 			log_warn("no CRL configured",
 				 "detail=\"revoked certificates are not "
 				 "refused\"");
+		/* New files: their end is said again. */
+		s->cert_days_said = s->crl_days_said = NOT_SAID;
+		check_expiry(s);
 		/* An organisation taken out of the registry, or a certificate
 		 * the new CRL revokes, loses its open connections at once. */
 		struct conn *next;
@@ -451,9 +509,11 @@ int server__start(struct server *s, uv_loop_t *loop,
 	uv_signal_init(loop, &s->sig_hup);
 	uv_timer_init(loop, &s->shutdown_timer);
 	uv_timer_init(loop, &s->accept_timer);
+	uv_timer_init(loop, &s->expiry_timer);
 	s->sig_term.data = s->sig_int.data = s->sig_hup.data = s;
 	s->shutdown_timer.data = s->accept_timer.data = s;
-	s->open_handles = 5;
+	s->expiry_timer.data = s;
+	s->open_handles = 6;
 	uv_signal_start(&s->sig_term, on_signal, SIGTERM);
 	uv_signal_start(&s->sig_int, on_signal, SIGINT);
 	uv_signal_start(&s->sig_hup, on_signal, SIGHUP);
@@ -462,5 +522,9 @@ int server__start(struct server *s, uv_loop_t *loop,
 		 "max_frame_bytes=%u",
 		 s->listen_addr, s->cfg.tls_min_version % 10, s->registry.n,
 		 s->cfg.max_connections, s->cfg.max_frame_bytes);
+	s->cert_days_said = s->crl_days_said = NOT_SAID;
+	check_expiry(s);
+	uv_timer_start(&s->expiry_timer, on_expiry_timer, EXPIRY_CHECK_MS,
+		       EXPIRY_CHECK_MS);
 	return 0;
 }

@@ -30,6 +30,9 @@ struct server {
 	uv_signal_t sig_hup;
 	uv_timer_t shutdown_timer;
 	uv_timer_t accept_timer; /* takes a connection again (accept_later) */
+	uv_timer_t expiry_timer; /* the certificate's and CRL's end, hourly */
+	int cert_days_said;	 /* the days left the last warning named */
+	int crl_days_said;
 	uv_work_t reload_work;
 
 	SSL_CTX *tls;             /* for new connections; swapped on reload */

@@ -1332,6 +1332,106 @@ static void test_sighup_during_a_reload_is_not_lost(void **state)
 	run_cli_as(fx, certs, "gm0363", "whoami", NULL, EXIT_UNAUTH);
 }
 
+/* How many times the daemon's log holds needle. */
+static int log_count(const struct h_daemon *d, const char *needle)
+{
+	char *log = h_read_file(d->log, NULL);
+	int n = 0;
+	for (const char *at = log; at != NULL && (at = strstr(at, needle));
+	     at += strlen(needle))
+		n++;
+	free(log);
+	return n;
+}
+
+/* Waits (H_DAEMON_START_MS) until the log holds needle n times. */
+static bool wait_log_count(const struct h_daemon *d, const char *needle, int n)
+{
+	for (int i = 0; i < H_DAEMON_START_MS / 10; i++) {
+		if (log_count(d, needle) >= n)
+			return true;
+		nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
+	}
+	return log_count(d, needle) >= n;
+}
+
+/* A server certificate or CRL that ends within two weeks is announced at
+ * start and at each reload, with the file, the date, the days left and
+ * what to do: once it ends every client is refused. A reload that brings
+ * a fresh CRL announces the certificate alone. */
+static void test_the_end_of_the_certificate_and_crl_is_announced(void **state)
+{
+	struct fx *fx = *state;
+	char dir[PATH_MAX], cert_line[PATH_MAX + 32], key_line[PATH_MAX + 32];
+	static const char cert_warn[] =
+	    "level=warn msg=\"certificate or CRL expires soon\" what=\"server "
+	    "certificate\"";
+	static const char crl_warn[] =
+	    "level=warn msg=\"certificate or CRL expires soon\" what=\"CRL\"";
+
+	snprintf(dir, sizeof(dir), "%s", h_tmpdir());
+	assert_int_equal(h_make_certs(dir), 0);
+	assert_int_equal(h_certs_script("server-cert.sh",
+					(const char *const[]){
+					    dir, "short", "--days", "3", NULL}),
+			 0);
+	assert_int_equal(
+	    h_certs_script("crl.sh",
+			   (const char *const[]){dir, "--days", "2", NULL}),
+	    0);
+	assert_int_equal(h_write_config(fx->dir, dir, daemon_settings), 0);
+	char path[PATH_MAX + 16];
+	snprintf(path, sizeof(path), "%s/ipsnetd.conf", fx->dir);
+	char *conf = h_read_file(path, NULL);
+	assert_non_null(conf);
+	snprintf(cert_line, sizeof(cert_line), "cert = %s/server.crt\n", dir);
+	snprintf(key_line, sizeof(key_line), "key = %s/server.key\n", dir);
+	char *c = strstr(conf, cert_line), *k = strstr(conf, key_line);
+	assert_non_null(c);
+	assert_non_null(k);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "%.*scert = %s/short.crt\n%.*skey = %s/short.key\n%s",
+		(int)(c - conf), conf, dir, (int)(k - c - strlen(cert_line)),
+		c + strlen(cert_line), dir, k + strlen(key_line));
+	assert_int_equal(fclose(f), 0);
+	free(conf);
+	assert_int_equal(h_daemon_start(&fx->d, fx->dir), 0);
+
+	assert_true(wait_log_count(&fx->d, crl_warn, 1));
+	assert_true(wait_log_count(&fx->d, cert_warn, 1));
+	/* Whole days left: 3 (or 2, a second later) and 2 (or 1). */
+	if (!h_daemon_log_contains(&fx->d, "short.crt expires=") ||
+	    (!h_daemon_log_contains(&fx->d, "days_left=3 detail=\"then every "
+					    "client is refused: issue a new "
+					    "one with certs/server-cert.sh") &&
+	     !h_daemon_log_contains(&fx->d, "days_left=2 detail=\"then every "
+					    "client is refused: issue a new "
+					    "one with certs/server-cert.sh")) ||
+	    !h_daemon_log_contains(&fx->d, "crl.pem expires=") ||
+	    (!h_daemon_log_contains(&fx->d, "days_left=2 detail=\"then every "
+					    "client is refused: write a new "
+					    "one with certs/crl.sh") &&
+	     !h_daemon_log_contains(&fx->d, "days_left=1 detail=\"then every "
+					    "client is refused: write a new "
+					    "one with certs/crl.sh"))) {
+		h_daemon_dump_log(&fx->d);
+		fail_msg("the start does not announce the end of both");
+	}
+	/* Clients are served meanwhile. */
+	struct h_tls t;
+	assert_int_equal(h_tls_connect_hello(&t, fx->d.port, dir, "ggz-test"),
+			 0);
+	h_tls_close(&t);
+
+	assert_int_equal(
+	    h_certs_script("crl.sh", (const char *const[]){dir, NULL}), 0);
+	assert_int_equal(kill(h_daemon_pid(&fx->d), SIGHUP), 0);
+	assert_true(wait_log_count(&fx->d, cert_warn, 2));
+	assert_true(h_daemon_log_contains(&fx->d, "msg=reloaded "));
+	assert_int_equal(log_count(&fx->d, crl_warn), 1);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -1371,6 +1471,7 @@ int main(void)
 	    T(test_sighup_without_a_crl_says_so),
 	    T(test_sighup_names_the_settings_it_does_not_apply),
 	    T(test_sighup_during_a_reload_is_not_lost),
+	    T(test_the_end_of_the_certificate_and_crl_is_announced),
 	};
 
 	return cmocka_run_group_tests_name("integration transport", tests,
