@@ -1177,6 +1177,15 @@ static void start_live(struct sync *s)
 		memcpy(s->live_hash, s->head_hash, JOURNAL_HASH_BYTES);
 		s->unfetched_commit_us = 0;
 		fetch_free(f);
+		/* Subscribers parked at the head waited for this range to
+		 * pass, and no live fetch will come back to place them. */
+		for (struct sync_sub *sub = s->subs; sub != NULL;
+		     sub = sub->next)
+			if (sub->mode == SUB_PARKED && !sub_gone(sub) &&
+			    sub->cursor == s->live_seq) {
+				sub->mode = SUB_LIVE;
+				send_caught_up(sub);
+			}
 		return;
 	}
 	f->commit_us = s->unfetched_commit_us;

@@ -2481,6 +2481,58 @@ static void test_a_hash_where_the_live_fetch_ends_is_checked(void **state)
 			 s2, failed);
 }
 
+/* A subscriber whose since_seq is beyond the live fetch in flight waits
+ * for that fetch, then is told CaughtUp, also when every subscriber the
+ * fetch was for has gone meanwhile. Was: with nobody left to read the next
+ * range for, that range passed unread and the waiting subscriber was never
+ * placed again: no CaughtUp and no event until some later commit, so an
+ * `ipsnet sync` without --follow hung on a quiet journal. */
+static void test_a_subscriber_beyond_a_live_fetch_is_caught_up(void **state)
+{
+	struct held h;
+	struct h_tls late;
+	memset(&late, 0, sizeof(late));
+	late.fd = -1; /* h_tls_close of one not made */
+	held_start(&h);
+	hold_fetches(&h, true);
+	uint64_t s2 = register_client(GGZ_TEST, BENEFIT(NONE), NULL);
+	uint64_t s3 = register_client(GGZ_TEST, BENEFIT(NONE), NULL);
+	assert_int_equal(s3, s2 + 1);
+	/* The live fetch of s2 is held; this one subscribes at s3. */
+	bool subscribed = subscribe_from(&late, h.d.port, s3, NULL) == 0;
+	/* The fetch's one subscriber leaves before the fetch comes back. */
+	size_t closed = count_in_file(h.d.log, "connection closed");
+	h_tls_close(&h.live);
+	uint64_t deadline = now_ms() + WAIT_MS;
+	while (count_in_file(h.d.log, "connection closed") == closed &&
+	       now_ms() < deadline)
+		sleep_ms(5);
+	bool left = count_in_file(h.d.log, "connection closed") > closed;
+	hold_fetches(&h, false);
+	Ipsnet__V1__Envelope *e =
+	    subscribed ? h_tls_recv_envelope(&late, WAIT_MS) : NULL;
+	char why[160] = "";
+	if (!subscribed)
+		snprintf(why, sizeof(why), "Subscribe was not answered: %s",
+			 late.error);
+	else if (!left)
+		snprintf(why, sizeof(why),
+			 "the live subscriber's close was not logged");
+	else if (e == NULL)
+		snprintf(why, sizeof(why), "nothing came: %s", late.error);
+	else if (e->body_case != BODY(CAUGHT_UP) || e->caught_up->seq != s3)
+		snprintf(why, sizeof(why),
+			 "body %d came, not CaughtUp %" PRIu64,
+			 (int)e->body_case, s3);
+	h_envelope_free(e);
+	h_tls_close(&late);
+	held_leave(&h);
+	assert_int_equal(h_daemon_stop(&h.d, SIGTERM), 0);
+	if (why[0] != '\0')
+		fail_msg("since_seq %" PRIu64 " beyond the live fetch: %s", s3,
+			 why);
+}
+
 /* A mirror that an ipsnet without journal hashes moved on (an older
  * package on the same machine, a rollback and an upgrade again) holds the
  * hash of an earlier seq with its seq: it resumes, unchecked, and then
@@ -2751,6 +2803,8 @@ int main(void)
 	    cmocka_unit_test(test_mirror_moved_on_by_an_older_ipsnet_resumes),
 	    cmocka_unit_test(test_a_hash_where_the_live_fetch_ends_is_checked),
 	    cmocka_unit_test(test_daemon_stops_after_a_live_fetch_in_flight),
+	    cmocka_unit_test(
+		test_a_subscriber_beyond_a_live_fetch_is_caught_up),
 	    cmocka_unit_test(test_deliveries_are_in_the_audit_trail),
 	    cmocka_unit_test(test_no_audit_no_delivery),
 	    cmocka_unit_test(
