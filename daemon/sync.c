@@ -922,9 +922,20 @@ static void live_send(struct sync *s, struct fetch *f, int err)
 	if (f->r.err == 0) {
 		s->live_seq = f->upto;
 		memcpy(s->live_hash, f->last_hash, JOURNAL_HASH_BYTES);
-	} else
+	} else {
 		log_warn("live fetch failed", "error=\"%s\"",
 			 ipsnet_strerror(f->r.err));
+		/* Subscribers that joined where the range ends: live delivery
+		 * reads it again from live_seq and goes past their cursor, so
+		 * they read from it themselves. */
+		for (struct sync_sub *sub = s->subs; sub != NULL;
+		     sub = sub->next)
+			if (sub->mode == SUB_LIVE && !sub_gone(sub) &&
+			    sub->cursor != s->live_seq) {
+				sub->mode = SUB_CATCHUP;
+				fetch_page(sub);
+			}
+	}
 	/* Subscribers that were waiting for this range to pass. */
 	for (struct sync_sub *sub = s->subs; sub != NULL; sub = sub->next)
 		if (sub->mode == SUB_PARKED && !sub_gone(sub))

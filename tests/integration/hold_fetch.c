@@ -2,10 +2,14 @@
  * by IT_HOLD_FETCH exists, sync's journal reads (the statement of its live
  * fetches and catch-up pages) wait before they are prepared, for at most
  * 20 s. A test makes the file to keep a live fetch in flight while changes
- * go on committing, and removes it to let go. Without IT_HOLD_FETCH nothing
- * changes. */
+ * go on committing, and removes it to let go. When the same name with
+ * "-fail" after it exists once the wait is over, it is removed and that
+ * read fails to prepare (SQLITE_ERROR), as a read the database refuses.
+ * Without IT_HOLD_FETCH nothing changes. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -28,9 +32,15 @@ int sqlite3_prepare_v3(sqlite3 *db, const char *sql, int n, unsigned int flags,
 	if (gate != NULL && sql != NULL &&
 	    strncmp(sql, fetch_sql, sizeof(fetch_sql) - 1) == 0) {
 		struct timespec tick = {0, 2000000};
+		char fail[PATH_MAX];
 		for (int ms = 0; ms < HOLD_MAX_MS && access(gate, F_OK) == 0;
 		     ms += 2)
 			nanosleep(&tick, NULL);
+		snprintf(fail, sizeof(fail), "%s-fail", gate);
+		if (unlink(fail) == 0) {
+			*st = NULL;
+			return SQLITE_ERROR;
+		}
 	}
 	return real(db, sql, n, flags, st, tail);
 }

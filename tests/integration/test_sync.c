@@ -2533,6 +2533,61 @@ static void test_a_subscriber_beyond_a_live_fetch_is_caught_up(void **state)
 			 why);
 }
 
+/* A live fetch that fails is read again from where live delivery was;
+ * a subscriber that joined where the failed range ends catches up from
+ * its cursor. Was: it stayed in the live stream at that cursor, the range
+ * read again (with the commits since) went past it, and it was never fed
+ * again: no event and no error, its connection kept open. The fetch fails
+ * once through hold_fetch.c (the gate's -fail file). */
+static void test_a_failed_live_fetch_leaves_no_subscriber_behind(void **state)
+{
+	struct held h;
+	struct h_tls joined;
+	char fail[PATH_MAX + 8];
+	const char *failed = NULL;
+	memset(&joined, 0, sizeof(joined));
+	joined.fd = -1; /* h_tls_close of one not made */
+	held_start(&h);
+	hold_fetches(&h, true);
+	uint64_t s2 = register_client(GGZ_TEST, BENEFIT(NONE), NULL);
+	/* The live fetch of s2 is held; this one joins where it ends. */
+	assert_int_equal(subscribe_from(&joined, h.d.port, s2, NULL), 0);
+	Ipsnet__V1__Envelope *e = h_tls_recv_envelope(&joined, WAIT_MS);
+	if (e == NULL || e->body_case != BODY(CAUGHT_UP) ||
+	    e->caught_up->seq != s2)
+		failed = "the subscriber at s2 was not told CaughtUp s2";
+	h_envelope_free(e);
+	uint64_t s3 = register_client(GGZ_TEST, BENEFIT(NONE), NULL);
+	snprintf(fail, sizeof(fail), "%s-fail", h.gate);
+	FILE *ff = fopen(fail, "w");
+	assert_non_null(ff);
+	assert_int_equal(fclose(ff), 0);
+	hold_fetches(&h, false);
+	if (failed == NULL &&
+	    !h_daemon_wait_log(&h.d, "live fetch failed", WAIT_MS))
+		failed = "the live fetch did not fail";
+	uint64_t s4 = register_client(GGZ_TEST, BENEFIT(NONE), NULL);
+	/* It receives s3 and s4, each once and in order. */
+	uint64_t want = s3;
+	while (failed == NULL && want <= s4) {
+		e = h_tls_recv_envelope(&joined, WAIT_MS);
+		if (e == NULL)
+			failed = "the subscriber did not get s3 and s4";
+		else if (e->body_case == BODY(EVENT) && e->event->seq != want++)
+			failed = "an event came out of order";
+		else if (e->body_case != BODY(EVENT) &&
+			 e->body_case != BODY(CAUGHT_UP))
+			failed = "the subscription was refused";
+		h_envelope_free(e);
+	}
+	h_tls_close(&joined);
+	held_leave(&h);
+	assert_int_equal(h_daemon_stop(&h.d, SIGTERM), 0);
+	if (failed != NULL)
+		fail_msg("%s (s2 %" PRIu64 ", s3 %" PRIu64 ", s4 %" PRIu64 ")",
+			 failed, s2, s3, s4);
+}
+
 /* A mirror that an ipsnet without journal hashes moved on (an older
  * package on the same machine, a rollback and an upgrade again) holds the
  * hash of an earlier seq with its seq: it resumes, unchecked, and then
@@ -2805,6 +2860,8 @@ int main(void)
 	    cmocka_unit_test(test_daemon_stops_after_a_live_fetch_in_flight),
 	    cmocka_unit_test(
 		test_a_subscriber_beyond_a_live_fetch_is_caught_up),
+	    cmocka_unit_test(
+		test_a_failed_live_fetch_leaves_no_subscriber_behind),
 	    cmocka_unit_test(test_deliveries_are_in_the_audit_trail),
 	    cmocka_unit_test(test_no_audit_no_delivery),
 	    cmocka_unit_test(
