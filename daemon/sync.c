@@ -1163,13 +1163,18 @@ static void fetch_done(struct journal_read *r)
 		live_done(f->sync, f);
 }
 
-/* Reads the next committed range for every organisation with live (or
- * parked) subscribers. */
+/* Reads the next committed range, at most a page of entries, for every
+ * organisation with live (or parked) subscribers: what piled up meanwhile
+ * follows a page at a time, so that the daemon's memory does not grow
+ * with the pile. */
 static void start_live(struct sync *s)
 {
 	if (s->live != NULL || s->head <= s->live_seq)
 		return;
-	struct fetch *f = fetch_new(s, s->live_seq, s->head);
+	uint64_t upto = s->head - s->live_seq > PAGE_ROWS
+			    ? s->live_seq + PAGE_ROWS
+			    : s->head;
+	struct fetch *f = fetch_new(s, s->live_seq, upto);
 	if (f == NULL)
 		return;
 	for (struct sync_sub *sub = s->subs; sub != NULL; sub = sub->next) {
@@ -1202,7 +1207,8 @@ static void start_live(struct sync *s)
 	f->commit_us = s->unfetched_commit_us;
 	memcpy(f->last_hash, s->live_hash, JOURNAL_HASH_BYTES);
 	f->last_hash_known = true;
-	s->unfetched_commit_us = 0;
+	if (upto == s->head) /* else the next page's is no later */
+		s->unfetched_commit_us = 0;
 	s->live = f;
 	s->fetches++;
 	journal_read(s->journal, &f->r);
