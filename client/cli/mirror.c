@@ -896,6 +896,24 @@ int mirror_commit(struct mirror *m, char *err, size_t errlen)
 	return 0;
 }
 
+/* Whether the mirror holds kind: meta.kinds names it, or is "" (all). */
+static bool holds(const struct mirror *m, const char *kind)
+{
+	const char *p = m->meta.kinds;
+	size_t n = strlen(kind);
+	if (*p == '\0')
+		return true;
+	while (*p != '\0') {
+		size_t len = strcspn(p, ",");
+		if (len == n && strncmp(p, kind, n) == 0)
+			return true;
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return false;
+}
+
 int mirror_put_case(struct mirror *m, const Ipsnet__V1__CaseView *v, char *err,
 		    size_t errlen)
 {
@@ -914,16 +932,22 @@ int mirror_put_case(struct mirror *m, const Ipsnet__V1__CaseView *v, char *err,
 		ok = fits(&v->jobs[i]->base, err, errlen);
 	if (!ok)
 		return IPSNET_EPROTOCOL;
+	/* Only the mirror's kinds: its stream never brings the others, so
+	 * their rows would never change again. */
+	bool consents = holds(m, "consent"),
+	     trajectories = holds(m, "trajectory"),
+	     fundings = holds(m, "funding"), jobs = holds(m, "job");
 	int rv = begin(m, err, errlen);
-	if (rv == 0 && v->client != NULL)
+	if (rv == 0 && v->client != NULL && holds(m, "client"))
 		rv = upsert(m, &v->client->base, seq, err, errlen);
-	for (size_t i = 0; rv == 0 && i < v->n_consents; i++)
+	for (size_t i = 0; consents && rv == 0 && i < v->n_consents; i++)
 		rv = upsert(m, &v->consents[i]->base, seq, err, errlen);
-	for (size_t i = 0; rv == 0 && i < v->n_trajectories; i++)
+	for (size_t i = 0; trajectories && rv == 0 && i < v->n_trajectories;
+	     i++)
 		rv = upsert(m, &v->trajectories[i]->base, seq, err, errlen);
-	for (size_t i = 0; rv == 0 && i < v->n_fundings; i++)
+	for (size_t i = 0; fundings && rv == 0 && i < v->n_fundings; i++)
 		rv = upsert(m, &v->fundings[i]->base, seq, err, errlen);
-	for (size_t i = 0; rv == 0 && i < v->n_jobs; i++)
+	for (size_t i = 0; jobs && rv == 0 && i < v->n_jobs; i++)
 		rv = upsert(m, &v->jobs[i]->base, seq, err, errlen);
 	return rv;
 }

@@ -83,8 +83,9 @@ bool mirror_has_client(struct mirror *m, const char *id);
 
 /* Upserts a client's case as ShowCase answered it (the open transaction,
  * begun when needed; each row only if its version grows), for a client
- * whose earlier entries were not delivered (see docs/sync.md). The rows
- * get the mirror's current seq. */
+ * whose earlier entries were not delivered (see docs/sync.md). Only the
+ * kinds the mirror holds (mirror_bind) are put. The rows get the mirror's
+ * current seq. */
 int mirror_put_case(struct mirror *m, const Ipsnet__V1__CaseView *v, char *err,
 		    size_t errlen);
 

@@ -2016,6 +2016,44 @@ static void test_a_case_asked_for_but_not_answered_is_asked_again(void **state)
 	assert_int_equal(mirror_int(mirror, "SELECT count(*) FROM wanted"), 0);
 }
 
+/* A mirror of some kinds takes from a client's case only those kinds
+ * (docs/sync.md: --kinds mirrors only those kinds). Was: a mirror of
+ * client and trajectory that asked for a case got her consents and funding
+ * requests too, rows its stream never brings up to date: a funding request
+ * decided later stayed "requested" there for good. */
+static void
+test_a_mirror_of_some_kinds_takes_only_those_from_a_case(void **state)
+{
+	struct h_result r;
+	char mirror[PATH_MAX], client[64], trajectory[64], sql[160];
+	snprintf(mirror, sizeof(mirror), "%s/kinds-case.db", dir);
+
+	put_program(NETWORK, "kinds-case", "ggz-test", 0);
+	register_client(GGZ_TEST, BENEFIT(PARTICIPATIEWET), client);
+	refer(GGZ_TEST, client, "kinds-case", trajectory);
+	/* Not gm0363's business yet: no row of her. */
+	assert_int_equal(sync_once(GM0363, mirror, "client,trajectory", &r), 0);
+	h_result_free(&r);
+	grant_consent(GGZ_TEST, client, "gm0363", NULL);
+	request_funding(GGZ_TEST, trajectory, "gm0363", NULL);
+	move(GGZ_TEST, trajectory, 1, TS(ACCEPTED));
+	/* The acceptance comes, and her case is asked for. */
+	assert_int_equal(sync_once(GM0363, mirror, NULL, &r), 0);
+	h_result_free(&r);
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM client WHERE id = '%s'", client);
+	assert_int_equal(mirror_int(mirror, sql), 1);
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM trajectory WHERE id = '%s'", trajectory);
+	assert_int_equal(mirror_int(mirror, sql), 1);
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM consent WHERE client_id = '%s'", client);
+	assert_int_equal(mirror_int(mirror, sql), 0);
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM funding WHERE client_id = '%s'", client);
+	assert_int_equal(mirror_int(mirror, sql), 0);
+}
+
 static void test_mirror_keeps_its_organisation_and_kinds(void **state)
 {
 	char path[PATH_MAX];
@@ -2930,6 +2968,8 @@ int main(void)
 	    cmocka_unit_test(
 		test_sync_killed_while_catching_up_resumes_without_gap),
 	    cmocka_unit_test(test_mirror_keeps_its_organisation_and_kinds),
+	    cmocka_unit_test(
+		test_a_mirror_of_some_kinds_takes_only_those_from_a_case),
 	    cmocka_unit_test(test_mirror_refuses_another_journal),
 	    cmocka_unit_test(test_watch_resumes_with_a_hash),
 	    cmocka_unit_test(test_mirror_at_the_head_learns_its_hash),
