@@ -667,6 +667,8 @@ void stream_close(struct ipsnet_stream *s, int err, const char *reason)
 	if (uv_shutdown(&s->shutdown_req, (uv_stream_t *)&s->tcp,
 			shutdown_cb) != 0)
 		uv_close((uv_handle_t *)&s->tcp, close_cb);
+	if (s->cb->on_closing != NULL)
+		s->cb->on_closing(s);
 }
 
 void stream_abort(struct ipsnet_stream *s, int err, const char *reason)

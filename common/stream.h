@@ -37,6 +37,11 @@ struct stream_callbacks {
 	 * stopped reading; the owner may send one last answer and must close
 	 * it. Without this callback the stream closes itself. */
 	void (*on_bad_frame)(struct ipsnet_stream *s, int err);
+	/* Optional: the stream has begun to close (stream_close, also of its
+	 * own accord: the peer's close_notify, a TLS failure). The queued
+	 * bytes still go out before on_close, for as long as the peer takes
+	 * them: the owner bounds that wait. */
+	void (*on_closing)(struct ipsnet_stream *s);
 	/* Optional: every queued byte has been handed to the kernel. */
 	void (*on_drain)(struct ipsnet_stream *s);
 	/* The stream is closed and libuv is done with it: the owner may free

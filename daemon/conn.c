@@ -432,6 +432,15 @@ static void on_bad_frame(struct ipsnet_stream *s, int err)
 	conn__close(c, err, why, "error");
 }
 
+/* The stream closes of its own accord (the peer's close_notify, a TLS
+ * failure): the close deadline bounds how long the answers it still holds
+ * wait for a peer that does not read them. */
+static void on_closing(struct ipsnet_stream *s)
+{
+	struct conn *c = s->data;
+	if (c->state != CONN_CLOSING)
+		conn__close(c, s->error, s->reason, NULL);
+}
 
 static void on_drain(struct ipsnet_stream *s)
 {
@@ -446,6 +455,7 @@ static const struct stream_callbacks conn_callbacks = {
     .on_handshake = on_handshake,
     .on_frame = on_frame,
     .on_bad_frame = on_bad_frame,
+    .on_closing = on_closing,
     .on_drain = on_drain,
     .on_close = on_close,
 };

@@ -642,6 +642,80 @@ test_pipelined_requests_whose_answers_are_not_read_keep_memory_bounded(
 	assert_good_connection_served(fx, 2);
 }
 
+/* A client that asks for many answers, does not read them, and ends its
+ * side with close_notify: the daemon stops at once, and what it still
+ * holds for that client goes out for the same few seconds as after any
+ * close (CLOSE_DEADLINE_MS in daemon/conn.c, 5 s) before the connection
+ * is cut. Enough Pongs are asked for to fill the kernel's send buffer
+ * (at most tcp_wmem's maximum) and leave some with the daemon;
+ * send_buffer_bytes is high so that the daemon keeps reading and sees the
+ * close_notify. */
+#define CLOSE_DEADLINE_MS 5000
+#define PONG_FRAME_MIN_BYTES 20
+
+static size_t kernel_send_buffer_max(void)
+{
+	unsigned long lo, def, max = 4ul * 1024 * 1024;
+	FILE *f = fopen("/proc/sys/net/ipv4/tcp_wmem", "r");
+	if (f != NULL) {
+		if (fscanf(f, "%lu %lu %lu", &lo, &def, &max) != 3)
+			max = 4ul * 1024 * 1024;
+		fclose(f);
+	}
+	return max;
+}
+
+static void
+test_a_peer_that_ends_with_close_notify_and_reads_nothing_is_cut_off(
+    void **state)
+{
+	struct fx *fx = *state;
+	struct h_tls *c = &fx->conn[0];
+	struct h_tls_opts o;
+	static uint8_t chunk[16000];
+	size_t per_chunk = fill_with_pings(chunk, sizeof(chunk));
+	size_t want =
+	    (kernel_send_buffer_max() + 1024 * 1024) / PONG_FRAME_MIN_BYTES;
+
+	assert_int_equal(h_write_config(fx->dir, certs,
+					"max_frame_bytes = 4096\n"
+					"handshake_timeout_ms = 5000\n"
+					"send_buffer_bytes = 67108864\n"),
+			 0);
+	assert_int_equal(h_daemon_start(&fx->d, fx->dir), 0);
+	if (h_tls_connect_hello(&fx->good, fx->d.port, certs, "ggz-test") != 0)
+		fail_msg("good connection: %s", fx->good.error);
+	h_tls_opts_org(&o, certs, "gm0363");
+	o.rcvbuf = 4096; /* the kernel holds little of the answers */
+	assert_int_equal(h_tls_connect(c, fx->d.port, &o), 0);
+	assert_int_equal(h_tls_hello(c, "test.user", NULL),
+			 IPSNET__V1__CODE__OK);
+	for (size_t pings = 0; pings < want; pings += per_chunk)
+		if (!write_or_stall(c, chunk, sizeof(chunk), PIPELINE_STALL_MS))
+			fail_msg("the daemon stopped reading after %zu Pings",
+				 pings);
+	for (;;) {
+		ERR_clear_error();
+		int ret = SSL_shutdown(c->ssl);
+		if (ret >= 0)
+			break;
+		int e = SSL_get_error(c->ssl, ret);
+		struct pollfd p = {
+		    c->fd, e == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN, 0};
+		if ((e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_WANT_READ) ||
+		    poll(&p, 1, H_TLS_MS) != 1)
+			fail_msg("cannot send close_notify (%d)", e);
+	}
+	if (!h_daemon_wait_log(&fx->d, "msg=\"connection closed\" org=gm0363",
+			       CLOSE_DEADLINE_MS + H_TLS_MS)) {
+		h_daemon_dump_log(&fx->d);
+		fail_msg("the connection was not closed within %d ms of its "
+			 "close_notify",
+			 CLOSE_DEADLINE_MS + H_TLS_MS);
+	}
+	assert_good_connection_served(fx, 2);
+}
+
 /* Beyond max_connections a connection is closed at once, and the log names
  * the peer that was refused. */
 static void
@@ -1453,6 +1527,7 @@ int main(void)
 	    T(test_oversize_frame_closes_only_that_connection),
 	    T(test_garbage_after_handshake_closes_only_that_connection),
 	    T(test_pipelined_requests_whose_answers_are_not_read_keep_memory_bounded),
+	    T(test_a_peer_that_ends_with_close_notify_and_reads_nothing_is_cut_off),
 	    T(test_connection_beyond_max_connections_is_logged_with_its_peer),
 	    T(test_max_connections_is_not_cut_short_by_the_open_files_limit),
 	    T(test_a_connection_not_taken_at_first_is_taken_again),
