@@ -254,6 +254,15 @@ static void pump(struct ipsnet_stream *s)
 				if (flush(s) != 0)
 					stream_abort(s, IPSNET_EIO,
 						     "cannot write to the peer");
+				/* OpenSSL answers some records itself (a
+				 * KeyUpdate, a TLS 1.2 renegotiation), with
+				 * no frame to hold it back: a peer that sends
+				 * them and reads nothing would otherwise make
+				 * the queue grow without end. on_drain
+				 * resumes. */
+				else if (s->max_backlog != 0 &&
+					 stream_backlog(s) > s->max_backlog)
+					stream_pause(s);
 				break;
 			}
 			if (e == SSL_ERROR_ZERO_RETURN) {

@@ -78,6 +78,9 @@ struct ipsnet_stream {
 	bool handshake_failed; /* no close_notify after a failed handshake */
 	bool peer_closed;      /* the peer sent close_notify or EOF */
 	size_t queued_bytes;   /* handed to uv_write, not yet written */
+	size_t max_backlog;    /* reading pauses while more than this waits
+				  for the peer, also of what OpenSSL writes of
+				  its own accord; 0: no bound */
 	int pending_writes;    /* uv_write requests not yet completed */
 	int peer_alert;        /* TLS alert the peer sent, or -1 */
 	long verify_result;    /* our verification of the peer's certificate */

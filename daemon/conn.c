@@ -447,7 +447,8 @@ static void on_drain(struct ipsnet_stream *s)
 	struct conn *c = s->data;
 	if (c->sub != NULL)
 		sync__conn_drained(c->sub);
-	if (c->state == CONN_SERVING && may_read(c))
+	/* Before Hello the stream pauses only for its own backlog. */
+	if ((c->state == CONN_SERVING || c->state == CONN_HELLO) && may_read(c))
 		stream_resume(&c->stream);
 }
 
@@ -489,6 +490,7 @@ int conn__accept(struct server *srv)
 		uv_close((uv_handle_t *)&c->timer, timer_close_cb);
 		return rv;
 	}
+	c->stream.max_backlog = srv->cfg.send_buffer_bytes;
 	uv_timer_start(&c->timer, deadline_cb, srv->cfg.handshake_timeout_ms,
 		       0);
 	return 0;

@@ -5,6 +5,7 @@
  * certificates are made once for the whole group. Every refusal is checked
  * while a good connection stays open, and that connection must still answer
  * a Ping afterwards: one client's failure never reaches another. */
+#include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -639,6 +640,114 @@ test_pipelined_requests_whose_answers_are_not_read_keep_memory_bounded(
 			fail_msg("answer %zu of %zu is not a Pong", i + 1,
 				 pings);
 	}
+	assert_good_connection_served(fx, 2);
+}
+
+/* A TLS 1.3 client that asks for KeyUpdates and reads nothing: OpenSSL
+ * answers each with a KeyUpdate of its own, with no frame to hold the
+ * daemon back, and the daemon stops reading once send_buffer_bytes (1 MiB)
+ * of them wait, as it does for answers (PIPELINE_BOUND_KIB, above). The
+ * client's records are made in memory and written in large pieces, so
+ * that the daemon, not the client, sets the pace. */
+#define KEY_UPDATES_PER_WRITE 1000
+
+/* Hands the bytes mem holds to c's socket; false when it took nothing for
+ * stall_ms. */
+static bool write_mem_or_stall(struct h_tls *c, BIO *mem, int stall_ms)
+{
+	char *data, skip[4096];
+	long len;
+	while ((len = BIO_get_mem_data(mem, &data)) > 0) {
+		ssize_t n = write(c->fd, data, (size_t)len);
+		for (ssize_t left = n; left > 0;)
+			left -= BIO_read(mem, skip,
+					 left < (ssize_t)sizeof(skip)
+					     ? (int)left
+					     : (int)sizeof(skip));
+		if (n > 0)
+			continue;
+		struct pollfd p = {c->fd, POLLOUT, 0};
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			fail_msg("write: %s", strerror(errno));
+		if (poll(&p, 1, stall_ms) == 0)
+			return false;
+	}
+	return true;
+}
+
+static void
+test_key_updates_whose_answers_are_not_read_keep_memory_bounded(void **state)
+{
+	struct fx *fx = *state;
+	struct h_tls *c = &fx->conn[0];
+	struct h_tls_opts o;
+	size_t sent = 0, updates = 0;
+
+	start_with_good_connection(fx);
+	pid_t pid = h_daemon_pid(&fx->d);
+	h_tls_opts_org(&o, certs, "gm0363");
+	o.rcvbuf = 4096; /* the kernel holds little of the answers */
+	assert_int_equal(h_tls_connect(c, fx->d.port, &o), 0);
+	assert_int_equal(h_tls_hello(c, "test.user", NULL),
+			 IPSNET__V1__CODE__OK);
+	BIO *mem = BIO_new(BIO_s_mem());
+	assert_non_null(mem);
+	SSL_set0_wbio(c->ssl, mem);
+	long before = h_rss_kib(pid);
+	assert_true(before > 0);
+	long peak = before;
+	while (sent < PIPELINE_MAX_BYTES) {
+		for (int i = 0; i < KEY_UPDATES_PER_WRITE; i++) {
+			ERR_clear_error();
+			assert_int_equal(
+			    SSL_key_update(c->ssl, SSL_KEY_UPDATE_REQUESTED),
+			    1);
+			assert_int_equal(SSL_do_handshake(c->ssl), 1);
+		}
+		size_t len = BIO_ctrl_pending(mem);
+		if (!write_mem_or_stall(c, mem, PIPELINE_STALL_MS))
+			break; /* the daemon stopped reading */
+		sent += len;
+		updates += KEY_UPDATES_PER_WRITE;
+		long rss = h_rss_kib(pid);
+		if (rss > peak)
+			peak = rss;
+		if (RSS_IS_THE_DAEMONS && peak - before > PIPELINE_BOUND_KIB)
+			fail_msg("the daemon grew by %ld KiB after %zu KiB of "
+				 "KeyUpdates whose answers were not read",
+				 peak - before, sent / 1024);
+	}
+	fprintf(stderr,
+		"daemon RSS: %ld KiB, peak %ld KiB (+%ld KiB) after %zu "
+		"KeyUpdates (%zu KiB) whose answers were not read; bound +%d "
+		"KiB\n",
+		before, peak, peak - before, updates, sent / 1024,
+		PIPELINE_BOUND_KIB);
+	if (sent >= PIPELINE_MAX_BYTES)
+		fail_msg("the daemon took %zu KiB of KeyUpdates without its "
+			 "answers being read",
+			 sent / 1024);
+	/* Once the answers are read, the daemon reads again: the rest of the
+	 * KeyUpdates goes, and a Ping sent behind them is answered. */
+	uint64_t deadline = util_mono_us() + 30ull * 1000 * 1000;
+	while (BIO_ctrl_pending(mem) > 0) {
+		struct pollfd p = {c->fd, POLLIN | POLLOUT, 0};
+		if (util_mono_us() > deadline || poll(&p, 1, H_TLS_MS) != 1)
+			fail_msg("the daemon does not read again after its "
+				 "answers were read");
+		if (p.revents & POLLOUT)
+			(void)write_mem_or_stall(c, mem, 0);
+		uint8_t none[64];
+		if ((p.revents & POLLIN) &&
+		    SSL_read(c->ssl, none, sizeof(none)) > 0)
+			fail_msg("an answer came to nothing that was asked");
+		ERR_clear_error();
+	}
+	BIO *sock = BIO_new_socket(c->fd, BIO_NOCLOSE);
+	assert_non_null(sock);
+	SSL_set0_wbio(c->ssl, sock);
+	if (!h_tls_ping(c, 3))
+		fail_msg("no Pong after the KeyUpdates: %s", c->error);
 	assert_good_connection_served(fx, 2);
 }
 
@@ -1527,6 +1636,7 @@ int main(void)
 	    T(test_oversize_frame_closes_only_that_connection),
 	    T(test_garbage_after_handshake_closes_only_that_connection),
 	    T(test_pipelined_requests_whose_answers_are_not_read_keep_memory_bounded),
+	    T(test_key_updates_whose_answers_are_not_read_keep_memory_bounded),
 	    T(test_a_peer_that_ends_with_close_notify_and_reads_nothing_is_cut_off),
 	    T(test_connection_beyond_max_connections_is_logged_with_its_peer),
 	    T(test_max_connections_is_not_cut_short_by_the_open_files_limit),
