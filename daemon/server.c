@@ -367,16 +367,25 @@ static void reload_done(uv_work_t *w, int status)
 		s->cert_days_said = s->crl_days_said = NOT_SAID;
 		check_expiry(s);
 		/* An organisation taken out of the registry, or a certificate
-		 * the new CRL revokes, loses its open connections at once. */
+		 * the new CRL revokes, loses its open connections at once; so
+		 * does one whose kind changed, as its connections act with
+		 * the kind they were given at Hello. */
 		struct conn *next;
 		for (struct conn *c = s->conns; c != NULL; c = next) {
 			next = c->next;
 			if (c->state != CONN_SERVING)
 				continue;
-			if (registry_find(&s->registry, c->org.id) == NULL) {
+			const struct org_config *org =
+			    registry_find(&s->registry, c->org.id);
+			if (org == NULL) {
 				conn__refuse(c, 0, IPSNET_EUNAUTHENTICATED,
 					     "the organisation was removed "
 					     "from the registry",
+					     "revoked");
+			} else if (org->kind != c->org.kind) {
+				conn__refuse(c, 0, IPSNET_EUNAUTHENTICATED,
+					     "the organisation's kind changed "
+					     "in the registry; connect again",
 					     "revoked");
 			} else if (tls_cert_revoked(
 				       s->tls, SSL_get0_peer_certificate(

@@ -1424,6 +1424,72 @@ test_hello_after_a_reload_that_removed_the_organisation_is_refused(void **state)
 	    fx, c, "an organisation removed since the handshake");
 }
 
+/* A SIGHUP that changes an organisation's kind (an operator correcting a
+ * registration) takes the old kind away from the connections served
+ * before it too: they hold a copy of the registration made at Hello, and
+ * must not act with it after the reload. Here ggz-test becomes NETWORK,
+ * which registers no clients. */
+static void
+test_a_connection_does_not_keep_a_kind_the_reload_took_away(void **state)
+{
+	struct fx *fx = *state;
+	struct h_tls *c = &fx->conn[0];
+	static const char ggz[] = "[organisation ggz-test]\nkind = GGZ\n";
+	static const char network[] =
+	    "[organisation ggz-test]\nkind = NETWORK\n";
+	size_t len;
+
+	start_daemon(fx, certs);
+	if (h_tls_connect_hello(&fx->good, fx->d.port, certs, "uwv") != 0)
+		fail_msg("good connection: %s", fx->good.error);
+	if (h_tls_connect_hello(c, fx->d.port, certs, "ggz-test") != 0)
+		fail_msg("connection before the reload: %s", c->error);
+	char *conf = h_read_file(fx->d.conf, &len);
+	assert_non_null(conf);
+	char *at = strstr(conf, ggz);
+	assert_non_null(at);
+	char *changed = malloc(len + sizeof(network));
+	assert_non_null(changed);
+	snprintf(changed, len + sizeof(network), "%.*s%s%s", (int)(at - conf),
+		 conf, network, at + strlen(ggz));
+	free(conf);
+	write_config(fx, changed);
+	assert_int_equal(kill(h_daemon_pid(&fx->d), SIGHUP), 0);
+	assert_true(
+	    h_daemon_wait_log(&fx->d, "msg=reloaded", H_DAEMON_START_MS));
+	assert_string_equal(json_str(whoami_json(fx, "ggz-test"), "kind"),
+			    "NETWORK");
+
+	Ipsnet__V1__RegisterClient m = IPSNET__V1__REGISTER_CLIENT__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	uint8_t key[16] = {0x52, 0x65, 0x6c, 0x6f, 0x61, 0x64};
+	m.bsn = "111222333";
+	m.name = "Testpersoon Herladen";
+	m.birth_date = "1985-04-12";
+	m.municipality = "GM0363";
+	m.benefit = IPSNET__V1__BENEFIT__BENEFIT_PARTICIPATIEWET;
+	e.request_id = 5;
+	e.idempotency_key.data = key;
+	e.idempotency_key.len = sizeof(key);
+	e.body_case = IPSNET__V1__ENVELOPE__BODY_REGISTER_CLIENT;
+	e.register_client = &m;
+	(void)h_tls_send_envelope(c, &e);
+	Ipsnet__V1__Envelope *r;
+	while ((r = h_tls_recv_envelope(c, H_TLS_MS)) != NULL) {
+		bool registered = r->request_id == 5 && r->status != NULL &&
+				  r->status->code == IPSNET__V1__CODE__OK;
+		bool answered = r->request_id == 5;
+		h_envelope_free(r);
+		if (registered)
+			fail_msg("a connection made as GGZ registered a client "
+				 "after the reload made its organisation "
+				 "NETWORK");
+		if (answered)
+			break;
+	}
+	assert_good_connection_served(fx, 2);
+}
+
 /* A SIGHUP after "crl =" was emptied in the config turns revocation off:
  * the "reloaded" line says there is no CRL (not the file it had) and warns
  * as the start does. */
@@ -1653,6 +1719,7 @@ int main(void)
 	    T(test_sighup_after_revocation_refuses_and_cuts_off_the_certificate),
 	    T(test_hello_after_a_reload_that_revoked_the_certificate_is_refused),
 	    T(test_hello_after_a_reload_that_removed_the_organisation_is_refused),
+	    T(test_a_connection_does_not_keep_a_kind_the_reload_took_away),
 	    T(test_sighup_without_a_crl_says_so),
 	    T(test_sighup_names_the_settings_it_does_not_apply),
 	    T(test_sighup_during_a_reload_is_not_lost),
