@@ -173,7 +173,9 @@ static int cmd_init(const struct server_config *cfg)
 		fprintf(stderr, "ipsnetd: %s\n", err);
 		return 1;
 	}
-	log_info("initialised", "database=%s organisations=%zu", cfg->database,
+	char database[2 * CONFIG_MAX_PATH];
+	log_info("initialised", "database=%s organisations=%zu",
+		 log_quote(database, sizeof(database), cfg->database),
 		 cfg->n_orgs);
 	return 0;
 }

@@ -350,8 +350,10 @@ static void reload_done(uv_work_t *w, int status)
 		memcpy(s->cfg.cert, r->cfg.cert, sizeof(s->cfg.cert));
 		memcpy(s->cfg.key, r->cfg.key, sizeof(s->cfg.key));
 		memcpy(s->cfg.crl, r->cfg.crl, sizeof(s->cfg.crl));
-		log_info("reloaded", "organisations=%zu crl=%s",
-			 s->registry.n, s->cfg.crl[0] ? s->cfg.crl : "-");
+		char crl[2 * CONFIG_MAX_PATH];
+		log_info("reloaded", "organisations=%zu crl=%s", s->registry.n,
+			 s->cfg.crl[0] ? log_quote(crl, sizeof(crl), s->cfg.crl)
+				       : "-");
 		char later[256];
 		changed_at_restart(&s->cfg, &r->cfg, later, sizeof(later));
 		if (later[0] != '\0')

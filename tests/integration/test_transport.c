@@ -20,6 +20,7 @@
 #include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <setjmp.h>
 #include <cmocka.h>
@@ -977,6 +978,40 @@ static void test_user_from_hello_cannot_forge_log_fields(void **state)
 	    &fx->d, "user=\"j.jansen org=network forged=yes\""));
 }
 
+/* File names are the operator's to choose and may hold a space: in a log
+ * line each is one quoted value, and the line stays logfmt. */
+static void test_file_names_with_a_space_are_one_value_in_the_log(void **state)
+{
+	struct fx *fx = *state;
+	char dir[PATH_MAX], ca_dir[PATH_MAX], conf[PATH_MAX],
+	    want[3 * PATH_MAX];
+
+	snprintf(dir, sizeof(dir), "%s/ipsnet data", fx->dir);
+	snprintf(ca_dir, sizeof(ca_dir), "%s/ca files", fx->dir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	assert_int_equal(h_copy_dir(certs, ca_dir), 0);
+	assert_int_equal(h_write_config(dir, ca_dir, daemon_settings), 0);
+	snprintf(conf, sizeof(conf), "%s/ipsnetd.conf", dir);
+	assert_int_equal(
+	    h_run_ipsnetd(
+		&fx->r, (const char *const[]){"init", "--config", conf, NULL}),
+	    0);
+	snprintf(want, sizeof(want), "database=\"%s/ipsnet.db\" ", dir);
+	if (strstr(fx->r.err, want) == NULL) {
+		print_result(&fx->r);
+		fail_msg("ipsnetd init does not log %s", want);
+	}
+	assert_int_equal(h_daemon_start(&fx->d, dir), 0);
+	assert_int_equal(kill(h_daemon_pid(&fx->d), SIGHUP), 0);
+	assert_true(
+	    h_daemon_wait_log(&fx->d, "msg=reloaded", H_DAEMON_START_MS));
+	snprintf(want, sizeof(want), "crl=\"%s/crl.pem\"\n", ca_dir);
+	if (!h_daemon_log_contains(&fx->d, want)) {
+		h_daemon_dump_log(&fx->d);
+		fail_msg("the reload does not log %s", want);
+	}
+}
+
 /* The audit trail records who acts: a Hello that names nobody is refused
  * with a sentence that says how to name someone, and nothing is served;
  * so is one whose user would have to be cut to fit. */
@@ -1708,6 +1743,7 @@ int main(void)
 	    T(test_max_connections_is_not_cut_short_by_the_open_files_limit),
 	    T(test_a_connection_not_taken_at_first_is_taken_again),
 	    T(test_user_from_hello_cannot_forge_log_fields),
+	    T(test_file_names_with_a_space_are_one_value_in_the_log),
 	    T(test_hello_without_a_user_is_refused),
 	    T(test_expired_crl_stops_the_start_with_a_sentence),
 	    T(test_signals_during_start_up_are_acted_on_once_started),
