@@ -242,7 +242,11 @@ static void on_handshake(struct ipsnet_stream *s)
 	conn_move(c, CONN_HELLO);
 }
 
-static void hello(struct conn *c, Ipsnet__V1__Envelope *req)
+/* Whether the certificate may say Hello: its organisation is in the
+ * registry and no reload since the handshake revoked it. If not, answers
+ * request_id UNAUTHENTICATED, closes, and returns false: DESIGN §3 answers
+ * the first frame so, whatever that frame is. */
+static bool hello_allowed(struct conn *c, uint64_t request_id)
 {
 	char why[160];
 
@@ -262,21 +266,29 @@ static void hello(struct conn *c, Ipsnet__V1__Envelope *req)
 			     SSL_get0_peer_certificate(c->stream.ssl))) {
 		snprintf(why, sizeof(why), "certificate '%s' was revoked",
 			 c->cn);
-		conn__send_error(c, req->request_id, IPSNET_EUNAUTHENTICATED,
-				 why);
+		conn__send_error(c, request_id, IPSNET_EUNAUTHENTICATED, why);
 		conn__close(c, IPSNET_EUNAUTHENTICATED,
 			    "the certificate was revoked", "revoked");
-		return;
+		return false;
 	}
 	if (c->org_unknown) {
 		snprintf(why, sizeof(why),
 			 "certificate '%s' names an organisation that is not "
 			 "in the registry",
 			 c->cn);
-		conn__refuse(c, req->request_id, IPSNET_EUNAUTHENTICATED, why,
+		conn__refuse(c, request_id, IPSNET_EUNAUTHENTICATED, why,
 			     "refused");
-		return;
+		return false;
 	}
+	return true;
+}
+
+static void hello(struct conn *c, Ipsnet__V1__Envelope *req)
+{
+	char why[160];
+
+	if (!hello_allowed(c, req->request_id))
+		return;
 	if (req->body_case != IPSNET__V1__ENVELOPE__BODY_HELLO) {
 		conn__send_error(c, req->request_id, IPSNET_EPROTOCOL,
 				 "the first request must be Hello");
@@ -353,6 +365,8 @@ static int on_frame(struct ipsnet_stream *s, const uint8_t *body, size_t len)
 	Ipsnet__V1__Envelope *req =
 	    ipsnet__v1__envelope__unpack(&ipsnet_protobuf_allocator, len, body);
 	if (req == NULL) {
+		if (c->state == CONN_HELLO && !hello_allowed(c, 0))
+			return IPSNET_EUNAUTHENTICATED;
 		conn__send_error(c, 0, IPSNET_EDECODE,
 				 "the frame does not decode as an Envelope");
 		conn__close(c, IPSNET_EDECODE, NULL, "error");
@@ -367,10 +381,11 @@ static int on_frame(struct ipsnet_stream *s, const uint8_t *body, size_t len)
 		snprintf(why, sizeof(why),
 			 "the text of %s is not UTF-8; send text as UTF-8",
 			 field);
-		if (c->state == CONN_HELLO)
-			conn__refuse(c, req->request_id, IPSNET_EINVAL, why,
-				     "error");
-		else
+		if (c->state == CONN_HELLO) {
+			if (hello_allowed(c, req->request_id))
+				conn__refuse(c, req->request_id, IPSNET_EINVAL,
+					     why, "error");
+		} else
 			conn__send_error(c, req->request_id, IPSNET_EINVAL,
 					 why);
 		ipsnet__v1__envelope__free_unpacked(req,
@@ -421,6 +436,8 @@ static void on_bad_frame(struct ipsnet_stream *s, int err)
 {
 	struct conn *c = s->data;
 	char why[160];
+	if (c->state == CONN_HELLO && !hello_allowed(c, 0))
+		return;
 	if (err == IPSNET_EFRAME_TOO_LARGE)
 		snprintf(why, sizeof(why),
 			 "frame of %u bytes is larger than the maximum of %u "

@@ -534,6 +534,41 @@ test_garbage_after_handshake_closes_only_that_connection(void **state)
 	assert_good_connection_served(fx, 2);
 }
 
+/* DESIGN §3: a certificate whose CN is not in the registry has its first
+ * frame answered UNAUTHENTICATED, whatever that frame is. One that does not
+ * decode, is empty, or is longer than a frame before Hello may be was
+ * answered as if fixing the frame would let the peer in. */
+static void
+test_any_first_frame_of_an_unregistered_certificate_is_unauthenticated(
+    void **state)
+{
+	struct fx *fx = *state;
+	struct h_tls_opts o;
+	uint8_t garbage[FRAME_HEADER_BYTES + 8] = {0};
+	uint8_t header[FRAME_HEADER_BYTES];
+
+	frame_put_header(garbage, sizeof(garbage) - FRAME_HEADER_BYTES);
+	garbage[FRAME_HEADER_BYTES] = 0xff; /* field 31, wire type 7 */
+	start_with_good_connection(fx);
+	h_tls_opts_org(&o, certs, "ghost");
+	for (int i = 0; i < 3; i++) {
+		struct h_tls *c = &fx->conn[i];
+		if (h_tls_connect(c, fx->d.port, &o) != 0)
+			fail_msg("ghost: %s", c->error);
+		if (i == 0) {
+			assert_int_equal(
+			    h_tls_send_raw(c, garbage, sizeof(garbage)), 0);
+		} else {
+			/* longer than 4096 bytes; empty */
+			frame_put_header(header, i == 1 ? 5000 : 0);
+			assert_int_equal(
+			    h_tls_send_raw(c, header, sizeof(header)), 0);
+		}
+		assert_error_then_closed(c, IPSNET__V1__CODE__UNAUTHENTICATED);
+	}
+	assert_good_connection_served(fx, 2);
+}
+
 /* ---- limits ------------------------------------------------------------- */
 
 /* A client that pipelines requests and never reads the answers: the daemon
@@ -1736,6 +1771,7 @@ int main(void)
 	    T(test_no_daemon_listening_exits_3),
 	    T(test_oversize_frame_closes_only_that_connection),
 	    T(test_garbage_after_handshake_closes_only_that_connection),
+	    T(test_any_first_frame_of_an_unregistered_certificate_is_unauthenticated),
 	    T(test_pipelined_requests_whose_answers_are_not_read_keep_memory_bounded),
 	    T(test_key_updates_whose_answers_are_not_read_keep_memory_bounded),
 	    T(test_a_peer_that_ends_with_close_notify_and_reads_nothing_is_cut_off),
