@@ -64,3 +64,25 @@ static void pb_free(void *data, void *ptr)
 }
 
 ProtobufCAllocator ipsnet_protobuf_allocator = {pb_alloc, pb_free, NULL};
+
+static void *budget_alloc(void *data, size_t size)
+{
+	struct ipsnet_pb_budget *b = data;
+	if (size > b->left) {
+		b->exceeded = true;
+		return NULL;
+	}
+	void *p = ipsnet_malloc(size);
+	if (p != NULL)
+		b->left -= size;
+	return p;
+}
+
+void ipsnet_pb_budget_init(struct ipsnet_pb_budget *b, size_t bytes)
+{
+	b->allocator.alloc = budget_alloc;
+	b->allocator.free = pb_free;
+	b->allocator.allocator_data = b;
+	b->left = bytes;
+	b->exceeded = false;
+}

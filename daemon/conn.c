@@ -362,11 +362,21 @@ static int on_frame(struct ipsnet_stream *s, const uint8_t *body, size_t len)
 	struct conn *c = s->data;
 	if (c->state == CONN_CLOSING)
 		return IPSNET_ECLOSED;
+	struct ipsnet_pb_budget budget;
+	ipsnet_pb_budget_init(&budget, IPSNET_PB_BUDGET(len));
 	Ipsnet__V1__Envelope *req =
-	    ipsnet__v1__envelope__unpack(&ipsnet_protobuf_allocator, len, body);
+	    ipsnet__v1__envelope__unpack(&budget.allocator, len, body);
 	if (req == NULL) {
 		if (c->state == CONN_HELLO && !hello_allowed(c, 0))
 			return IPSNET_EUNAUTHENTICATED;
+		if (budget.exceeded) {
+			static const char why[] =
+			    "the frame decodes into far more parts than a "
+			    "request of its size holds";
+			conn__send_error(c, 0, IPSNET_EFRAME_TOO_LARGE, why);
+			conn__close(c, IPSNET_EFRAME_TOO_LARGE, why, "error");
+			return IPSNET_EFRAME_TOO_LARGE;
+		}
 		conn__send_error(c, 0, IPSNET_EDECODE,
 				 "the frame does not decode as an Envelope");
 		conn__close(c, IPSNET_EDECODE, NULL, "error");

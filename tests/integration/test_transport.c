@@ -502,6 +502,42 @@ static void test_oversize_frame_closes_only_that_connection(void **state)
 	assert_good_connection_served(fx, 2);
 }
 
+/* A frame within the limit that decodes into far more than its size (here
+ * 1,300 empty audit records in under 3 KB, about 150 KB once decoded; 1 MiB
+ * of them took 77 MB and 170 ms of the event loop) is refused before it is
+ * decoded whole: RESOURCE_EXHAUSTED, and only that connection closes. */
+static void test_a_frame_of_many_empty_parts_is_not_decoded(void **state)
+{
+	struct fx *fx = *state;
+	struct h_tls *c = &fx->conn[0];
+	enum { PARTS = 1300 };
+	static Ipsnet__V1__AuditRecord records[PARTS];
+	static Ipsnet__V1__AuditRecord *list[PARTS];
+	Ipsnet__V1__AuditList al = IPSNET__V1__AUDIT_LIST__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+
+	for (size_t i = 0; i < PARTS; i++) {
+		ipsnet__v1__audit_record__init(&records[i]);
+		list[i] = &records[i];
+	}
+	al.records = list;
+	al.n_records = PARTS;
+	e.request_id = 7;
+	e.body_case = IPSNET__V1__ENVELOPE__BODY_AUDIT_LIST;
+	e.audit_list = &al;
+	size_t len = ipsnet__v1__envelope__get_packed_size(&e);
+	assert_true(len < 4096); /* within max_frame_bytes */
+	assert_true(len * 4 + 65536 < PARTS * sizeof(records[0]));
+
+	start_with_good_connection(fx);
+	if (h_tls_connect_hello(c, fx->d.port, certs, "gm0363") != 0)
+		fail_msg("second connection: %s", c->error);
+	assert_int_equal(h_tls_send_envelope(c, &e), 0);
+	assert_error_then_closed(c, IPSNET__V1__CODE__RESOURCE_EXHAUSTED);
+	assert_true(h_daemon_log_contains(&fx->d, "far more parts"));
+	assert_good_connection_served(fx, 2);
+}
+
 static void
 test_garbage_after_handshake_closes_only_that_connection(void **state)
 {
@@ -1771,6 +1807,7 @@ int main(void)
 	    T(test_no_daemon_listening_exits_3),
 	    T(test_oversize_frame_closes_only_that_connection),
 	    T(test_garbage_after_handshake_closes_only_that_connection),
+	    T(test_a_frame_of_many_empty_parts_is_not_decoded),
 	    T(test_any_first_frame_of_an_unregistered_certificate_is_unauthenticated),
 	    T(test_pipelined_requests_whose_answers_are_not_read_keep_memory_bounded),
 	    T(test_key_updates_whose_answers_are_not_read_keep_memory_bounded),
