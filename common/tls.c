@@ -72,6 +72,28 @@ void tls_ctx_expiry(SSL_CTX *ctx, int64_t *cert_until, int64_t *crl_until)
 	X509_STORE_unlock(store);
 }
 
+int64_t tls_ctx_crl_number(SSL_CTX *ctx)
+{
+	int64_t best = -1;
+	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+	if (store == NULL || !X509_STORE_lock(store))
+		return -1;
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(store);
+	for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+		X509_OBJECT *o = sk_X509_OBJECT_value(objs, i);
+		if (X509_OBJECT_get_type(o) != X509_LU_CRL)
+			continue;
+		ASN1_INTEGER *n = X509_CRL_get_ext_d2i(
+		    X509_OBJECT_get0_X509_CRL(o), NID_crl_number, NULL, NULL);
+		int64_t v;
+		if (n != NULL && ASN1_INTEGER_get_int64(&v, n) == 1 && v > best)
+			best = v;
+		ASN1_INTEGER_free(n);
+	}
+	X509_STORE_unlock(store);
+	return best;
+}
+
 /* The server's own certificate out of its validity would make every
  * client refuse the server: say so when it is loaded instead. */
 static int check_validity(X509 *cert, const char *path, char *err,

@@ -340,6 +340,23 @@ static void reload_done(uv_work_t *w, int status)
 		char why[600];
 		log_error("reload failed", "reason=%s kept=previous",
 			  log_quote(why, sizeof(why), r->err));
+	} else if (tls_ctx_crl_number(r->tls) >= 0 &&
+		   tls_ctx_crl_number(r->tls) < tls_ctx_crl_number(s->tls)) {
+		/* An older CRL (a copy put back by mistake, or by someone
+		 * who wants a revocation undone) would let revoked
+		 * certificates in again. No CRL at all is a choice the
+		 * config states, and warned of below. */
+		char why[600], crl[2 * CONFIG_MAX_PATH + 200];
+		snprintf(crl, sizeof(crl),
+			 "CRL '%s' is number %lld, older than number %lld in "
+			 "use: a CRL never goes back; write a new one with "
+			 "certs/crl.sh",
+			 r->cfg.crl, (long long)tls_ctx_crl_number(r->tls),
+			 (long long)tls_ctx_crl_number(s->tls));
+		log_error("reload failed", "reason=%s kept=previous",
+			  log_quote(why, sizeof(why), crl));
+		SSL_CTX_free(r->tls);
+		registry_free(&r->registry);
 	} else {
 		SSL_CTX_free(s->tls);
 		s->tls = r->tls;

@@ -1486,6 +1486,53 @@ test_hello_after_a_reload_that_revoked_the_certificate_is_refused(void **state)
 	assert_true(h_daemon_wait_log(&fx->d, "outcome=revoked", H_TLS_MS));
 }
 
+/* A reload never takes an older CRL than the one in use (a copy put back
+ * by mistake, or to undo a revocation): it fails, naming both numbers, and
+ * the revoked certificate stays refused. */
+static void test_sighup_with_an_older_crl_keeps_the_newer(void **state)
+{
+	struct fx *fx = *state;
+	char ca_dir[PATH_MAX], cert[PATH_MAX + 16], crl[PATH_MAX + 16];
+	size_t len;
+	struct h_tls t;
+
+	snprintf(ca_dir, sizeof(ca_dir), "%s/certs", fx->dir);
+	snprintf(cert, sizeof(cert), "%s/gm0363.crt", ca_dir);
+	snprintf(crl, sizeof(crl), "%s/crl.pem", ca_dir);
+	assert_int_equal(h_copy_dir(certs, ca_dir), 0);
+	char *older = h_read_file(crl, &len);
+	assert_non_null(older);
+	assert_int_equal(
+	    h_certs_script("revoke.sh",
+			   (const char *const[]){ca_dir, cert, NULL}),
+	    0);
+	start_daemon(fx, ca_dir);
+	assert_int_not_equal(
+	    h_tls_connect_hello(&t, fx->d.port, ca_dir, "gm0363"), 0);
+	h_tls_close(&t);
+
+	FILE *f = fopen(crl, "w");
+	assert_non_null(f);
+	assert_int_equal(fwrite(older, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+	free(older);
+	assert_int_equal(kill(h_daemon_pid(&fx->d), SIGHUP), 0);
+	if (!h_daemon_wait_log(&fx->d, "msg=\"reload failed\"",
+			       H_DAEMON_START_MS) ||
+	    !h_daemon_log_contains(&fx->d, "older than number") ||
+	    !h_daemon_log_contains(&fx->d, "a CRL never goes back") ||
+	    !h_daemon_log_contains(&fx->d, "kept=previous")) {
+		h_daemon_dump_log(&fx->d);
+		fail_msg("the older CRL was not refused with a sentence");
+	}
+	assert_int_not_equal(
+	    h_tls_connect_hello(&t, fx->d.port, ca_dir, "gm0363"), 0);
+	h_tls_close(&t);
+	assert_int_equal(
+	    h_tls_connect_hello(&t, fx->d.port, ca_dir, "ggz-test"), 0);
+	h_tls_close(&t);
+}
+
 /* Writes conf (read with h_read_file and edited; freed here) back as the
  * daemon's config file. */
 static void write_config(struct fx *fx, char *conf)
@@ -1821,6 +1868,7 @@ int main(void)
 	    T(test_expired_crl_stops_the_start_with_a_sentence),
 	    T(test_signals_during_start_up_are_acted_on_once_started),
 	    T(test_sighup_with_an_expired_crl_keeps_the_previous),
+	    T(test_sighup_with_an_older_crl_keeps_the_newer),
 	    T(test_crl_of_another_ca_stops_the_start_with_a_sentence),
 	    T(test_expired_server_certificate_stops_the_start),
 	    T(test_sigterm_closes_clients_and_exits_0),
