@@ -51,10 +51,14 @@ static int64_t seconds_of(const ASN1_TIME *t)
 	return (int64_t)timegm(&tm);
 }
 
+int64_t tls_cert_until(X509 *cert)
+{
+	return cert != NULL ? seconds_of(X509_get0_notAfter(cert)) : 0;
+}
+
 void tls_ctx_expiry(SSL_CTX *ctx, int64_t *cert_until, int64_t *crl_until)
 {
-	X509 *cert = SSL_CTX_get0_certificate(ctx);
-	*cert_until = cert != NULL ? seconds_of(X509_get0_notAfter(cert)) : 0;
+	*cert_until = tls_cert_until(SSL_CTX_get0_certificate(ctx));
 	*crl_until = 0;
 	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
 	if (store == NULL || !X509_STORE_lock(store))

@@ -42,6 +42,10 @@ bool tls_cert_revoked(SSL_CTX *ctx, X509 *cert);
  * seconds since 1970; 0 where there is none. */
 void tls_ctx_expiry(SSL_CTX *ctx, int64_t *cert_until, int64_t *crl_until);
 
+/* When cert stops being valid (its notAfter), in seconds since 1970; 0
+ * when there is no certificate or its date cannot be read. */
+int64_t tls_cert_until(X509 *cert);
+
 /* The number (crlNumber) of ctx's CRL, the highest of those loaded; -1
  * when there is none or it has no number. */
 int64_t tls_ctx_crl_number(SSL_CTX *ctx);

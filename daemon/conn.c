@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "alloc.h"
 #include "handlers.h"
@@ -228,11 +229,29 @@ void conn__request_done(struct conn *c)
 	}
 }
 
+bool conn__cert_ended(struct conn *c, uint64_t request_id)
+{
+	if (c->cert_until == 0 || (int64_t)time(NULL) < c->cert_until)
+		return false;
+	char when[32], why[160];
+	time_t t = (time_t)c->cert_until;
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M UTC", &tm);
+	snprintf(why, sizeof(why),
+		 "your certificate expired on %s: ask the network operator "
+		 "for a new one",
+		 when);
+	conn__refuse(c, request_id, IPSNET_EUNAUTHENTICATED, why, "expired");
+	return true;
+}
+
 static void on_handshake(struct ipsnet_stream *s)
 {
 	struct conn *c = s->data;
 	tls_peer_cn(s->ssl, c->cn, sizeof(c->cn));
 	c->tls_version = tls_version_name(s->ssl);
+	c->cert_until = tls_cert_until(SSL_get0_peer_certificate(s->ssl));
 	const struct org_config *org =
 	    registry_find(&c->server->registry, c->cn);
 	if (org != NULL)
@@ -404,6 +423,13 @@ static int on_frame(struct ipsnet_stream *s, const uint8_t *body, size_t len)
 	}
 	if (c->state == CONN_HELLO) {
 		hello(c, req);
+		ipsnet__v1__envelope__free_unpacked(req,
+						    &ipsnet_protobuf_allocator);
+		return 0;
+	}
+	/* The handshake judged the certificate; a connection may outlive
+	 * it. */
+	if (conn__cert_ended(c, req->request_id)) {
 		ipsnet__v1__envelope__free_unpacked(req,
 						    &ipsnet_protobuf_allocator);
 		return 0;

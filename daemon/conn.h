@@ -32,6 +32,7 @@ struct conn {
 	char cn[ORG_ID_MAX];
 	char user[128];
 	const char *tls_version; /* "TLSv1.3", once the handshake is done */
+	int64_t cert_until;	 /* its certificate's end (seconds), or 0 */
 	bool org_unknown;      /* the CN is not an active organisation */
 	bool drain;            /* close once nothing is in flight */
 	bool released;         /* handles closed; freed when nothing is in flight */
@@ -42,6 +43,11 @@ struct conn {
 	int open_handles;
 	const char *outcome;   /* for the connection's log line */
 };
+
+/* Whether c's certificate has ended since its handshake; if so, answers
+ * request_id (0: a notice) UNAUTHENTICATED with the date and closes c,
+ * outcome=expired. */
+bool conn__cert_ended(struct conn *c, uint64_t request_id);
 
 /* Accepts a connection from the server's listener. */
 int conn__accept(struct server *srv);

@@ -80,7 +80,16 @@ static void check_expiry(struct server *s)
 
 static void on_expiry_timer(uv_timer_t *t)
 {
-	check_expiry(t->data);
+	struct server *s = t->data;
+	check_expiry(s);
+	/* A subscriber that only listens makes no request to be judged
+	 * at: its certificate's end is looked at here. */
+	struct conn *next;
+	for (struct conn *c = s->conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->state == CONN_SERVING)
+			(void)conn__cert_ended(c, 0);
+	}
 }
 
 static void maybe_finish(struct server *s)

@@ -534,7 +534,8 @@ static void test_a_frame_of_many_empty_parts_is_not_decoded(void **state)
 		fail_msg("second connection: %s", c->error);
 	assert_int_equal(h_tls_send_envelope(c, &e), 0);
 	assert_error_then_closed(c, IPSNET__V1__CODE__RESOURCE_EXHAUSTED);
-	assert_true(h_daemon_log_contains(&fx->d, "far more parts"));
+	/* The connection's line is written once it has closed on its side. */
+	assert_true(h_daemon_wait_log(&fx->d, "far more parts", H_TLS_MS));
 	assert_good_connection_served(fx, 2);
 }
 
@@ -1533,6 +1534,53 @@ static void test_sighup_with_an_older_crl_keeps_the_newer(void **state)
 	h_tls_close(&t);
 }
 
+/* A connection outlives the certificate its handshake judged (a sync
+ * --follow runs for months): once the certificate has ended, its next
+ * request is answered UNAUTHENTICATED with the date and the connection
+ * closes (outcome=expired); another connection goes on. */
+static void test_a_connection_ends_with_its_certificate(void **state)
+{
+	struct fx *fx = *state;
+	char ca_dir[PATH_MAX], start[32], end[32];
+	struct h_tls *c = &fx->conn[0];
+	time_t now = time(NULL), until = now + 5;
+	struct tm tm;
+
+	snprintf(ca_dir, sizeof(ca_dir), "%s/certs", fx->dir);
+	assert_int_equal(h_copy_dir(certs, ca_dir), 0);
+	gmtime_r(&(time_t){now - 3600}, &tm);
+	strftime(start, sizeof(start), "%Y%m%d%H%M%SZ", &tm);
+	gmtime_r(&until, &tm);
+	strftime(end, sizeof(end), "%Y%m%d%H%M%SZ", &tm);
+	assert_int_equal(
+	    h_certs_script("org-cert.sh",
+			   (const char *const[]){ca_dir, "uwv", "--out",
+						 "brief", "--startdate", start,
+						 "--enddate", end, NULL}),
+	    0);
+	start_daemon(fx, ca_dir);
+	if (h_tls_connect_hello(c, fx->d.port, ca_dir, "brief") != 0)
+		fail_msg("the brief certificate: %s", c->error);
+	assert_true(h_tls_ping(c, 1));
+	if (h_tls_connect_hello(&fx->good, fx->d.port, ca_dir, "ggz-test") != 0)
+		fail_msg("good connection: %s", fx->good.error);
+
+	/* Past its end (the time has whole seconds). */
+	while (time(NULL) <= until)
+		nanosleep(&(struct timespec){.tv_nsec = 50000000}, NULL);
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__Ping p = IPSNET__V1__PING__INIT;
+	e.request_id = 2;
+	e.body_case = IPSNET__V1__ENVELOPE__BODY_PING;
+	e.ping = &p;
+	assert_int_equal(h_tls_send_envelope(c, &e), 0);
+	assert_error_then_closed(c, IPSNET__V1__CODE__UNAUTHENTICATED);
+	assert_true(h_daemon_wait_log(&fx->d, "outcome=expired", H_TLS_MS));
+	assert_true(
+	    h_daemon_log_contains(&fx->d, "your certificate expired on"));
+	assert_good_connection_served(fx, 3);
+}
+
 /* Writes conf (read with h_read_file and edited; freed here) back as the
  * daemon's config file. */
 static void write_config(struct fx *fx, char *conf)
@@ -1869,6 +1917,7 @@ int main(void)
 	    T(test_signals_during_start_up_are_acted_on_once_started),
 	    T(test_sighup_with_an_expired_crl_keeps_the_previous),
 	    T(test_sighup_with_an_older_crl_keeps_the_newer),
+	    T(test_a_connection_ends_with_its_certificate),
 	    T(test_crl_of_another_ca_stops_the_start_with_a_sentence),
 	    T(test_expired_server_certificate_stops_the_start),
 	    T(test_sigterm_closes_clients_and_exits_0),
