@@ -174,6 +174,7 @@ void config_defaults(struct server_config *c)
 	util_strlcpy(c->crl, "var/dev/crl.pem", sizeof(c->crl));
 	c->tls_min_version = 13;
 	c->max_connections = 1024;
+	c->max_connections_per_organisation = 256;
 	c->max_frame_bytes = 1048576;
 	c->handshake_timeout_ms = 10000;
 	c->idle_timeout_ms = 300000;
@@ -231,6 +232,7 @@ static const struct server_key server_keys[] = {
     {"tls_min_version", KEY_TLS,
      offsetof(struct server_config, tls_min_version), sizeof(int), 12, 13},
     U32_KEY(max_connections, 1, 1048576),
+    U32_KEY(max_connections_per_organisation, 1, 1048576),
     U32_KEY(max_frame_bytes, 1024, 67108864),
     U32_KEY(handshake_timeout_ms, 100, 600000),
     U32_KEY(idle_timeout_ms, 1000, 86400000),

@@ -11,12 +11,13 @@
  *   crl = var/dev/crl.pem
  *   tls_min_version = 1.3          ; or 1.2
  *   max_connections = 1024
+ *   max_connections_per_organisation = 256 ; past Hello, of one organisation
  *   max_frame_bytes = 1048576
  *   handshake_timeout_ms = 10000
  *   idle_timeout_ms = 300000
  *   max_inflight = 64
- *   send_buffer_bytes = 1048576    ; queued for a subscriber before it falls back
- *   delivery_threads = 0           ; threads writing live events, the loop's
+ *   send_buffer_bytes = 1048576    ; queued for a subscriber before it falls
+ * back delivery_threads = 0           ; threads writing live events, the loop's
  *                                  ; included; 0: one per CPU
  *   log_level = info
  *
@@ -34,7 +35,8 @@
  * without a file: the defaults are those of the development network under
  * ./var (README.md).
  *
- * A client profile (var/dev/profiles/NAME.ini, ~/.config/ipsnet/profiles/NAME.ini):
+ * A client profile (var/dev/profiles/NAME.ini,
+ * ~/.config/ipsnet/profiles/NAME.ini):
  *
  *   [profile]
  *   server = 127.0.0.1:7443
@@ -85,6 +87,7 @@ struct server_config {
 	char crl[CONFIG_MAX_PATH]; /* "" = no CRL file */
 	int tls_min_version;   /* 12 or 13 */
 	uint32_t max_connections;
+	uint32_t max_connections_per_organisation;
 	uint32_t max_frame_bytes;
 	uint32_t handshake_timeout_ms;
 	uint32_t idle_timeout_ms;

@@ -341,6 +341,19 @@ static void hello(struct conn *c, Ipsnet__V1__Envelope *req)
 		conn__refuse(c, req->request_id, IPSNET_EINVAL, why, "error");
 		return;
 	}
+	uint32_t same = 0,
+		 most = c->server->cfg.max_connections_per_organisation;
+	for (const struct conn *o = c->server->conns; o != NULL; o = o->next)
+		same += o->state == CONN_SERVING &&
+			strcmp(o->org.id, c->org.id) == 0;
+	if (same >= most) {
+		snprintf(why, sizeof(why),
+			 "'%s' has %u connections open, the most one "
+			 "organisation may have; close one and try again",
+			 c->org.id, same);
+		conn__refuse(c, req->request_id, IPSNET_EBUSY, why, "refused");
+		return;
+	}
 	util_strlcpy(c->user, h->user, sizeof(c->user));
 
 	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;

@@ -327,6 +327,8 @@ static void changed_at_restart(const struct server_config *now,
 	CHANGED(database, "database")
 	CHANGED(tls_min_version, "tls_min_version")
 	CHANGED(max_connections, "max_connections")
+	CHANGED(max_connections_per_organisation,
+		"max_connections_per_organisation")
 	CHANGED(max_frame_bytes, "max_frame_bytes")
 	CHANGED(handshake_timeout_ms, "handshake_timeout_ms")
 	CHANGED(idle_timeout_ms, "idle_timeout_ms")

@@ -132,6 +132,7 @@ key = $ca/server.key
 crl = $ca/crl.pem
 max_inflight = $2
 max_connections = 1024
+max_connections_per_organisation = 1024
 
 [organisation ggz-bench]
 kind = GGZ

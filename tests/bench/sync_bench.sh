@@ -117,6 +117,7 @@ cert = $ca/server.crt
 key = $ca/server.key
 crl = $ca/crl.pem
 max_connections = 4096
+max_connections_per_organisation = 4096
 max_inflight = 1024
 
 [organisation ggz-bench]

@@ -961,6 +961,55 @@ static void test_a_connection_not_taken_at_first_is_taken_again(void **state)
 	assert_true(h_tls_ping(&fx->conn[1], 2));
 }
 
+/* One organisation may have max_connections_per_organisation connections
+ * past Hello: the next Hello of it is answered RESOURCE_EXHAUSTED, naming
+ * the organisation, while another organisation is served; once one of its
+ * connections has closed, it may connect again. */
+static void test_one_organisation_cannot_take_every_connection(void **state)
+{
+	struct fx *fx = *state;
+	struct h_tls *c = fx->conn, extra;
+	struct h_tls_opts o;
+	Ipsnet__V1__Envelope *ok = NULL;
+
+	assert_int_equal(
+	    h_write_config(fx->dir, certs,
+			   "max_connections_per_organisation = 2\n"),
+	    0);
+	assert_int_equal(h_daemon_start(&fx->d, fx->dir), 0);
+	for (int i = 0; i < 2; i++)
+		if (h_tls_connect_hello(&c[i], fx->d.port, certs, "gm0363") !=
+		    0)
+			fail_msg("gm0363's connection %d: %s", i, c[i].error);
+	h_tls_opts_org(&o, certs, "gm0363");
+	assert_int_equal(h_tls_connect(&extra, fx->d.port, &o), 0);
+	assert_int_equal(h_tls_hello(&extra, "case.tester", &ok),
+			 IPSNET__V1__CODE__RESOURCE_EXHAUSTED);
+	if (strstr(extra.error, "'gm0363' has 2 connections open") == NULL)
+		fail_msg("the third Hello: %s", extra.error);
+	assert_true(h_tls_read_closed(&extra, H_TLS_MS));
+	h_tls_close(&extra);
+	if (h_tls_connect_hello(&fx->good, fx->d.port, certs, "ggz-test") != 0)
+		fail_msg("ggz-test: %s", fx->good.error);
+	assert_true(h_tls_ping(&fx->good, 1));
+
+	/* One goes: room for one again, once the daemon has seen it go. */
+	h_tls_close(&c[0]);
+	bool served = false;
+	for (int i = 0; i < H_TLS_MS / 20 && !served; i++) {
+		served = h_tls_connect_hello(&c[0], fx->d.port, certs,
+					     "gm0363") == 0;
+		if (!served) {
+			h_tls_close(&c[0]);
+			nanosleep(&(struct timespec){.tv_nsec = 20000000},
+				  NULL);
+		}
+	}
+	assert_true(served);
+	assert_true(h_tls_ping(&c[0], 2));
+	assert_true(h_tls_ping(&c[1], 3));
+}
+
 /* The open-files limit a service inherits is often 1024 or less: the daemon
  * raises its own soft limit (up to the hard one) so that max_connections,
  * not the limit, decides how many clients are served. Started here with a
@@ -1909,6 +1958,7 @@ int main(void)
 	    T(test_a_peer_that_ends_with_close_notify_and_reads_nothing_is_cut_off),
 	    T(test_connection_beyond_max_connections_is_logged_with_its_peer),
 	    T(test_max_connections_is_not_cut_short_by_the_open_files_limit),
+	    T(test_one_organisation_cannot_take_every_connection),
 	    T(test_a_connection_not_taken_at_first_is_taken_again),
 	    T(test_user_from_hello_cannot_forge_log_fields),
 	    T(test_file_names_with_a_space_are_one_value_in_the_log),

@@ -117,6 +117,7 @@ static void test_config_defaults_are_the_development_network(void **state)
 	assert_string_equal(c->crl, "var/dev/crl.pem");
 	assert_int_equal(c->tls_min_version, 13);
 	assert_int_equal(c->max_connections, 1024);
+	assert_int_equal(c->max_connections_per_organisation, 256);
 	assert_int_equal(c->max_frame_bytes, 1048576);
 	assert_int_equal(c->handshake_timeout_ms, 10000);
 	assert_int_equal(c->idle_timeout_ms, 300000);
@@ -176,6 +177,7 @@ static void test_config_good_file_sets_every_key(void **state)
 		       "crl =\n"
 		       "tls_min_version = 1.2\n"
 		       "max_connections = 10\n"
+		       "max_connections_per_organisation = 3\n"
 		       "max_frame_bytes = 67108864\n"
 		       "handshake_timeout_ms = 2000\n"
 		       "idle_timeout_ms = 60000\n"
@@ -203,6 +205,7 @@ static void test_config_good_file_sets_every_key(void **state)
 	assert_string_equal(c->crl, "");
 	assert_int_equal(c->tls_min_version, 12);
 	assert_int_equal(c->max_connections, 10);
+	assert_int_equal(c->max_connections_per_organisation, 3);
 	assert_int_equal(c->max_frame_bytes, 67108864);
 	assert_int_equal(c->handshake_timeout_ms, 2000);
 	assert_int_equal(c->idle_timeout_ms, 60000);
