@@ -836,6 +836,7 @@ static int withdraw_consent(struct apply_ctx *ctx)
 	rv = step_done(ctx, st);
 	if (rv != 0)
 		return rv;
+	ctx->narrows = true;
 	return respond_entity(ctx, E_CONSENT, m->consent_id);
 }
 
@@ -1888,6 +1889,8 @@ static int put_program(struct apply_ctx *ctx)
 	rv = step_done(ctx, st);
 	if (rv != 0)
 		return rv;
+	/* The GGZ that ran it is no party of its clients any more. */
+	ctx->narrows = current != 0 && strcmp(owner, m->owner) != 0;
 
 	ctx->entity_kind = "program";
 	util_strlcpy(ctx->entity_id, m->program_id, sizeof(ctx->entity_id));

@@ -47,6 +47,10 @@ struct apply_ctx {
 				     and the entity as it is now (NULL when
 				     the caller may not see it) */
 	size_t response_len;
+	/* The change, applied, can take away what an organisation may see of
+	 * a client (a consent withdrawn, a program given to another GGZ):
+	 * what was judged before it may not go out (journal.c). */
+	bool narrows;
 };
 
 /* Whether an Envelope body case is a change (goes through the writer). */

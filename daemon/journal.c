@@ -102,6 +102,10 @@ struct journal {
 	sqlite3_stmt *st_begin, *st_commit; /* a batch's, compiled once */
 	uint64_t head_seq;
 	uint8_t head_hash[JOURNAL_HASH_BYTES];
+	/* The last committed change that can take away what an organisation
+	 * may see (apply_ctx.narrows). 0 at open: every judgement is made at
+	 * a snapshot taken since, which holds all that was committed before. */
+	uint64_t narrows_seq;
 	bool writes_stopped;
 	char stopped_why[256];
 };
@@ -446,9 +450,9 @@ static int audit_change(struct journal *j, const struct journal_change *c,
 /* Applies one change inside the open transaction. 0: applied or replayed;
  * a negative refusal; or IPSNET_EDB when the database failed. row gets
  * what the audit trail records of it (action, object, client, time). */
-static int apply_one(struct journal *j, struct journal_change *c,
-		     uint64_t *seq, uint8_t hash[JOURNAL_HASH_BYTES],
-		     struct journal_audit_row *row)
+static int apply_one(struct journal *j, struct journal_change *c, uint64_t *seq,
+		     uint8_t hash[JOURNAL_HASH_BYTES],
+		     struct journal_audit_row *row, uint64_t *narrows_seq)
 {
 	row->time_us = (int64_t)util_now_us();
 	int rv = lookup_key(j, c);
@@ -493,6 +497,8 @@ static int apply_one(struct journal *j, struct journal_change *c,
 	c->response_len = ctx.response_len;
 	c->seq = *seq + 1;
 	*seq += 1;
+	if (ctx.narrows)
+		*narrows_seq = *seq;
 	return 0;
 }
 
@@ -539,7 +545,7 @@ static void audit_refused_batch(struct journal *j,
 static void process_batch(struct journal *j, struct journal_change *batch)
 {
 	char why[256];
-	uint64_t seq = j->head_seq;
+	uint64_t seq = j->head_seq, narrows_seq = j->narrows_seq;
 	uint8_t hash[JOURNAL_HASH_BYTES];
 	bool failed = false;
 
@@ -563,7 +569,7 @@ static void process_batch(struct journal *j, struct journal_change *batch)
 		}
 		struct journal_audit_row row;
 		memset(&row, 0, sizeof(row));
-		int rv = apply_one(j, c, &seq, hash, &row);
+		int rv = apply_one(j, c, &seq, hash, &row, &narrows_seq);
 		if (rv == IPSNET_EDB && is_fatal_db_error(j->wdb)) {
 			failed = true;
 			break;
@@ -622,7 +628,16 @@ static void process_batch(struct journal *j, struct journal_change *batch)
 		return;
 	}
 	j->head_seq = seq;
+	j->narrows_seq = narrows_seq;
 	memcpy(j->head_hash, hash, sizeof(hash));
+}
+
+/* A read judged before a change that narrowed what an organisation may
+ * see: what it would send may no longer be allowed. */
+static bool judged_before_narrowing(const struct journal *j,
+				    const struct journal_audit *a)
+{
+	return a->judged_at != 0 && j->narrows_seq > a->judged_at;
 }
 
 /* Commits the audit rows of reads queued together in one transaction. */
@@ -634,10 +649,13 @@ static void process_audits(struct journal *j, struct journal_audit *batch)
 		goto out;
 	}
 	for (struct journal_audit *a = batch; a != NULL && err == 0;
-	     a = a->next)
+	     a = a->next) {
+		if (judged_before_narrowing(j, a))
+			continue; /* refused below, no row */
 		for (size_t i = 0; i < a->n && err == 0; i++)
 			if (write_audit_row(j, &a->rows[i]) != 0)
 				err = IPSNET_EUNAVAILABLE;
+	}
 	if (err == 0 && exec(j->wdb, "COMMIT") != 0)
 		err = IPSNET_EUNAVAILABLE;
 	if (err != 0 && sqlite3_get_autocommit(j->wdb) == 0)
@@ -647,7 +665,9 @@ out:
 		log_error("audit write failed", "error=\"%s\" reads_refused=yes",
 			  sqlite3_errmsg(j->wdb));
 	for (struct journal_audit *a = batch; a != NULL; a = a->next)
-		a->err = err;
+		a->err = err == 0 && judged_before_narrowing(j, a)
+			     ? IPSNET_ECONFLICT
+			     : err;
 }
 
 static void writer_audits(struct journal *j)

@@ -94,10 +94,17 @@ struct journal_audit_row {
 
 /* Audit rows of a read, committed by the writer in their own transaction;
  * done runs on the loop thread afterwards. err is 0 when the rows are on
- * disk: only then may the read's answer go out. */
+ * disk: only then may the read's answer go out.
+ *
+ * judged_at (0: not checked) is the journal head of the snapshot the read
+ * was judged at. When a change that can take away what an organisation
+ * may see (a consent withdrawn, a program given to another GGZ) committed
+ * after it, no row is written and err is IPSNET_ECONFLICT: the judgement
+ * is stale, and the read is to be made again. */
 struct journal_audit {
 	struct journal_audit_row *rows; /* borrowed until done */
 	size_t n;
+	uint64_t judged_at;
 	void (*done)(struct journal_audit *a);
 	void *data;
 	int err;

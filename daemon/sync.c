@@ -78,6 +78,8 @@ struct fetch {
 			       * unknown) */
 	uint32_t limit;       /* rows at most; 0: no limit */
 	uint64_t last;        /* the last seq read */
+	uint64_t judged_at;   /* the journal head of the snapshot it was
+			       * judged at (journal_audit checks it) */
 	uint8_t last_hash[JOURNAL_HASH_BYTES]; /* entry last's */
 	bool last_hash_known;
 	bool check_from; /* a page: entry from must have last_hash */
@@ -387,6 +389,21 @@ static int hash_at_from(sqlite3 *db, struct fetch *f)
 	return rv;
 }
 
+/* The journal head of the read transaction's snapshot into *out. */
+static int snapshot_head(sqlite3 *db, uint64_t *out)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v3(db, "SELECT coalesce(max(seq), 0) FROM journal",
+			       -1, SQLITE_PREPARE_PERSISTENT, &st,
+			       NULL) != SQLITE_OK)
+		return IPSNET_EDB;
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*out = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : IPSNET_EDB;
+}
+
 static int fetch_fn(sqlite3 *db, struct journal_read *r)
 {
 	struct fetch *f = container_of(r, struct fetch, r);
@@ -413,6 +430,9 @@ static int fetch_fn(sqlite3 *db, struct journal_read *r)
 		goto out;
 	}
 	facts_init(facts, db);
+	/* First: the snapshot begins with the transaction's first read. */
+	if ((rv = snapshot_head(db, &f->judged_at)) != 0)
+		goto out;
 	if (f->from > 0 && (f->check_from || !f->last_hash_known) &&
 	    (rv = hash_at_from(db, f)) != 0)
 		goto out;
@@ -885,6 +905,10 @@ static void fetch_finish(struct fetch *f)
  * not be written. */
 static void live_send(struct sync *s, struct fetch *f, int err)
 {
+	/* Judged before a change that can take away what a subscriber may
+	 * see (a consent withdrawn) committed: nothing goes, and the range
+	 * is read again from live_seq, judged anew. */
+	bool stale = err == IPSNET_ECONFLICT;
 	s->live = NULL;
 	/* Subscribers that joined the range while its rows were written:
 	 * not in them, so they read it themselves. */
@@ -900,6 +924,9 @@ static void live_send(struct sync *s, struct fetch *f, int err)
 		sub->auditing = false;
 		if (sub_release(sub)) {
 		} else if (sub_gone(sub)) {
+		} else if (stale) {
+			/* Stays live at its cursor, where the range read
+			 * again starts. */
 		} else if (err != 0) {
 			/* Not recorded, so not sent: it tries again from the
 			 * database, and is closed if that fails too. */
@@ -919,12 +946,22 @@ static void live_send(struct sync *s, struct fetch *f, int err)
 			count_sent(s, d->sent_us - f->commit_us);
 	}
 	s->n_deliveries = 0;
-	if (f->r.err == 0) {
+	if (f->r.err == 0 && !stale) {
 		s->live_seq = f->upto;
 		memcpy(s->live_hash, f->last_hash, JOURNAL_HASH_BYTES);
 	} else {
-		log_warn("live fetch failed", "error=\"%s\"",
-			 ipsnet_strerror(f->r.err));
+		if (stale) {
+			log_debug("live fetch judged before a narrowing "
+				  "change; read again",
+				  "from=%llu judged_at=%llu",
+				  (unsigned long long)f->from,
+				  (unsigned long long)f->judged_at);
+			if (f->commit_us != 0)
+				s->unfetched_commit_us = f->commit_us;
+		} else {
+			log_warn("live fetch failed", "error=\"%s\"",
+				 ipsnet_strerror(f->r.err));
+		}
 		/* Subscribers that joined where the range ends: live delivery
 		 * reads it again from live_seq and goes past their cursor, so
 		 * they read from it themselves. */
@@ -990,6 +1027,7 @@ static void live_done(struct sync *s, struct fetch *f)
 	 * the range stays in flight (s->live). */
 	f->ja.rows = f->rows;
 	f->ja.n = f->n_rows;
+	f->ja.judged_at = f->judged_at;
 	f->ja.done = live_audited;
 	journal_audit(s->journal, &f->ja);
 }
@@ -1100,6 +1138,17 @@ static void page_audited(struct journal_audit *ja)
 	struct fetch *f = container_of(ja, struct fetch, ja);
 	struct sync_sub *sub = f->sub;
 	sub->pending = NULL;
+	if (ja->err == IPSNET_ECONFLICT && !sub_gone(sub)) {
+		/* Judged before a change that can take away what it may see
+		 * (a consent withdrawn) committed: nothing goes, what was
+		 * read ahead is dropped, and the page is read again from the
+		 * cursor. Not a failure: the subscription goes on. */
+		fetch_finish(f);
+		page_next(sub, false);
+		if (!sub->fetching)
+			place(sub);
+		return;
+	}
 	bool ok = page_send(f, ja->err);
 	fetch_finish(f);
 	page_next(sub, ok);
@@ -1122,6 +1171,7 @@ static void page_take(struct fetch *f)
 	sub->pending = f;
 	f->ja.rows = f->rows;
 	f->ja.n = f->n_rows;
+	f->ja.judged_at = f->judged_at;
 	f->ja.done = page_audited;
 	journal_audit(f->sync->journal, &f->ja);
 	if (f->last < f->upto && !sub->fetching) /* a page was not all */

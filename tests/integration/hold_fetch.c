@@ -5,6 +5,10 @@
  * go on committing, and removes it to let go. When the same name with
  * "-fail" after it exists once the wait is over, it is removed and that
  * read fails to prepare (SQLITE_ERROR), as a read the database refuses.
+ * While the name with "-after" after it exists, such a read that has read
+ * and judged its range (its statement finalized) makes the name with
+ * "-judged" after it and waits before it returns, for at most 20 s: a
+ * test holds a judgement made, not yet sent, while changes commit.
  * Without IT_HOLD_FETCH nothing changes. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -43,4 +47,28 @@ int sqlite3_prepare_v3(sqlite3 *db, const char *sql, int n, unsigned int flags,
 		}
 	}
 	return real(db, sql, n, flags, st, tail);
+}
+
+int sqlite3_finalize(sqlite3_stmt *st)
+{
+	int (*real)(sqlite3_stmt *);
+	*(void **)&real = dlsym(RTLD_NEXT, "sqlite3_finalize");
+	const char *gate = getenv("IT_HOLD_FETCH");
+	const char *sql = gate != NULL && st != NULL ? sqlite3_sql(st) : NULL;
+	if (sql != NULL &&
+	    strncmp(sql, fetch_sql, sizeof(fetch_sql) - 1) == 0) {
+		struct timespec tick = {0, 2000000};
+		char after[PATH_MAX], judged[PATH_MAX];
+		snprintf(after, sizeof(after), "%s-after", gate);
+		snprintf(judged, sizeof(judged), "%s-judged", gate);
+		if (access(after, F_OK) == 0) {
+			FILE *f = fopen(judged, "w");
+			if (f != NULL)
+				fclose(f);
+		}
+		for (int ms = 0; ms < HOLD_MAX_MS && access(after, F_OK) == 0;
+		     ms += 2)
+			nanosleep(&tick, NULL);
+	}
+	return real(st);
 }

@@ -2290,15 +2290,15 @@ static void test_watch_resumes_with_a_hash(void **state)
 	}
 }
 
-/* A bare TLS connection as GGZ_TEST to the daemon on port p, subscribed
- * from since with since_hash hash (NULL: none), its answer read. 0, or -1
- * with why in c->error. */
-static int subscribe_from(struct h_tls *c, int p, uint64_t since,
-			  const uint8_t *hash)
+/* A bare TLS connection as org to the daemon on port p, subscribed from
+ * since with since_hash hash (NULL: none), its answer read. 0, or -1 with
+ * why in c->error. */
+static int subscribe_as(struct h_tls *c, int p, const char *org, uint64_t since,
+			const uint8_t *hash)
 {
 	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
 	Ipsnet__V1__Subscribe sub = IPSNET__V1__SUBSCRIBE__INIT;
-	if (h_tls_connect_hello(c, p, certs, "ggz-test") != 0)
+	if (h_tls_connect_hello(c, p, certs, org) != 0)
 		return -1;
 	sub.since_seq = since;
 	if (hash != NULL) {
@@ -2318,6 +2318,13 @@ static int subscribe_from(struct h_tls *c, int p, uint64_t since,
 			 "Subscribe answered with body %d", (int)r->body_case);
 	h_envelope_free(r);
 	return ok ? 0 : -1;
+}
+
+/* The same as GGZ_TEST. */
+static int subscribe_from(struct h_tls *c, int p, uint64_t since,
+			  const uint8_t *hash)
+{
+	return subscribe_as(c, p, "ggz-test", since, hash);
 }
 
 /* What came first after Subscribed to a subscriber whose hash at since is
@@ -2624,6 +2631,274 @@ static void test_a_failed_live_fetch_leaves_no_subscriber_behind(void **state)
 	if (failed != NULL)
 		fail_msg("%s (s2 %" PRIu64 ", s3 %" PRIu64 ", s4 %" PRIu64 ")",
 			 failed, s2, s3, s4);
+}
+
+/* ---- a withdrawal and what was judged before it -------------------------- */
+
+/* Holds (on) the next read of sync that has judged its range before it
+ * returns, or lets it go (hold_fetch.c's -after file). */
+static void hold_after_judging(struct held *h, bool on)
+{
+	char after[PATH_MAX + 8], judged[PATH_MAX + 8];
+	snprintf(after, sizeof(after), "%s-after", h->gate);
+	snprintf(judged, sizeof(judged), "%s-judged", h->gate);
+	if (on) {
+		unlink(judged);
+		FILE *g = fopen(after, "w");
+		assert_non_null(g);
+		assert_int_equal(fclose(g), 0);
+	} else {
+		assert_int_equal(unlink(after), 0);
+	}
+}
+
+/* Whether a read held by hold_after_judging has judged its range. */
+static bool judged_wait(struct held *h)
+{
+	char judged[PATH_MAX + 8];
+	snprintf(judged, sizeof(judged), "%s-judged", h->gate);
+	uint64_t deadline = now_ms() + WAIT_MS;
+	while (access(judged, F_OK) != 0 && now_ms() < deadline)
+		sleep_ms(2);
+	return access(judged, F_OK) == 0;
+}
+
+/* Reads the held daemon's live subscriber (GGZ_TEST, which sees all its
+ * clients' entries) up to seq: no live fetch is in flight then. */
+static void live_reaches(struct held *h, uint64_t seq)
+{
+	uint64_t seen = 0;
+	while (seen < seq) {
+		Ipsnet__V1__Envelope *e =
+		    h_tls_recv_envelope(&h->live, WAIT_MS);
+		if (e == NULL)
+			fail_msg("the live subscriber did not get seq %" PRIu64,
+				 seq);
+		if (e->body_case == BODY(EVENT))
+			seen = e->event->seq;
+		h_envelope_free(e);
+	}
+}
+
+/* A client of ggz-test addressed to gm0363 with its consent, in a program
+ * of ggz-test; the seq of the funding request. */
+static uint64_t funded_client(const char *program, char *x, char *cx, char *tx)
+{
+	char fx[64];
+	put_program(NETWORK, program, "ggz-test", 0);
+	register_client(GGZ_TEST, BENEFIT(PARTICIPATIEWET), x);
+	grant_consent(GGZ_TEST, x, "gm0363", cx);
+	refer(GGZ_TEST, x, program, tx);
+	return request_funding(GGZ_TEST, tx, "gm0363", fx);
+}
+
+static Ipsnet__V1__Envelope *audit_of(const char *client);
+
+/* Audit rows of gm0363 receiving anything of client x. */
+static size_t deliveries_to_gm0363(const char *x)
+{
+	Ipsnet__V1__Envelope *a = audit_of(x);
+	size_t n = 0;
+	for (size_t i = 0; i < a->audit_list->n_records; i++) {
+		const Ipsnet__V1__AuditRecord *r = a->audit_list->records[i];
+		n += strcmp(r->organisation, "gm0363") == 0 &&
+		     strcmp(r->action, "sync") == 0;
+	}
+	ipsnet_envelope_free(a);
+	return n;
+}
+
+/* An entry judged for a live delivery before a consent withdrawal
+ * committed, and sent after it, is not sent: it is judged again. Was: the
+ * fetch judged it with the consent, the writer committed its audit rows
+ * after the withdrawal (already answered to the GGZ), and the municipality
+ * received it, with a delivery after the withdrawal in the audit trail.
+ * The live fetch of the acceptance is held after it judged
+ * (hold_fetch.c) while the withdrawal is answered. */
+static void
+test_a_withdrawal_stops_a_live_delivery_judged_before_it(void **state)
+{
+	struct held h;
+	struct h_tls g;
+	char x[64], cx[64], tx[64];
+	const char *failed = NULL;
+	memset(&g, 0, sizeof(g));
+	g.fd = -1; /* h_tls_close of one not made */
+	held_start(&h);
+	uint64_t asked = funded_client("wdl-prog", x, cx, tx);
+	live_reaches(&h, asked);
+	/* gm0363 follows live from the funding request on. */
+	assert_int_equal(subscribe_as(&g, h.d.port, "gm0363", asked, NULL), 0);
+	Ipsnet__V1__Envelope *e = h_tls_recv_envelope(&g, WAIT_MS);
+	if (e == NULL || e->body_case != BODY(CAUGHT_UP))
+		failed = "gm0363 was not told CaughtUp";
+	h_envelope_free(e);
+	hold_after_judging(&h, true);
+	uint64_t accepted = move(GGZ_TEST, tx, 1, TS(ACCEPTED));
+	if (failed == NULL && !judged_wait(&h))
+		failed = "the live fetch of the acceptance was not held";
+	uint64_t withdrawn = withdraw_consent(GGZ_TEST, cx, 1);
+	hold_after_judging(&h, false);
+	uint64_t mark = put_program(NETWORK, "wdl-mark", "ggz-test", 0);
+	/* gm0363 receives the mark, and nothing of x before it. */
+	while (failed == NULL) {
+		e = h_tls_recv_envelope(&g, WAIT_MS);
+		uint64_t seq = e != NULL && e->body_case == BODY(EVENT)
+				   ? e->event->seq
+				   : 0;
+		if (e == NULL)
+			failed = "gm0363 did not get the mark";
+		else if (seq == accepted)
+			failed = "gm0363 received the acceptance after the "
+				 "withdrawal was answered";
+		else if (e->body_case != BODY(EVENT))
+			failed = "gm0363's subscription was refused";
+		h_envelope_free(e);
+		if (seq == mark)
+			break;
+	}
+	size_t rows = deliveries_to_gm0363(x);
+	h_tls_close(&g);
+	held_leave(&h);
+	assert_int_equal(h_daemon_stop(&h.d, SIGTERM), 0);
+	if (failed == NULL && rows != 0)
+		failed = "the audit trail has a delivery of x to gm0363";
+	if (failed != NULL)
+		fail_msg("%s (accepted %" PRIu64 ", withdrawn %" PRIu64 ")",
+			 failed, accepted, withdrawn);
+}
+
+/* The same for a catch-up page: one judged before the withdrawal committed
+ * is read again, and what was read ahead of it too. */
+static void
+test_a_withdrawal_stops_a_catch_up_page_judged_before_it(void **state)
+{
+	struct held h;
+	struct h_tls g;
+	char x[64], cx[64], tx[64];
+	const char *failed = NULL;
+	memset(&g, 0, sizeof(g));
+	g.fd = -1; /* h_tls_close of one not made */
+	held_start(&h);
+	uint64_t asked = funded_client("wdc-prog", x, cx, tx);
+	uint64_t accepted = move(GGZ_TEST, tx, 1, TS(ACCEPTED));
+	live_reaches(&h, accepted);
+	/* gm0363 catches up from before the funding request: a page. */
+	hold_after_judging(&h, true);
+	assert_int_equal(subscribe_as(&g, h.d.port, "gm0363", asked - 1, NULL),
+			 0);
+	if (!judged_wait(&h))
+		failed = "the catch-up page was not held";
+	uint64_t withdrawn = withdraw_consent(GGZ_TEST, cx, 1);
+	hold_after_judging(&h, false);
+	/* It is caught up with nothing of x. */
+	while (failed == NULL) {
+		Ipsnet__V1__Envelope *e = h_tls_recv_envelope(&g, WAIT_MS);
+		bool caught_up = e != NULL && e->body_case == BODY(CAUGHT_UP);
+		if (e == NULL)
+			failed = "gm0363 was not told CaughtUp";
+		else if (e->body_case == BODY(EVENT))
+			failed = "gm0363 received an entry of x after the "
+				 "withdrawal was answered";
+		else if (!caught_up)
+			failed = "gm0363's subscription was refused";
+		h_envelope_free(e);
+		if (caught_up)
+			break;
+	}
+	size_t rows = deliveries_to_gm0363(x);
+	h_tls_close(&g);
+	held_leave(&h);
+	assert_int_equal(h_daemon_stop(&h.d, SIGTERM), 0);
+	if (failed == NULL && rows != 0)
+		failed = "the audit trail has a delivery of x to gm0363";
+	if (failed != NULL)
+		fail_msg("%s (asked %" PRIu64 ", accepted %" PRIu64
+			 ", withdrawn %" PRIu64 ")",
+			 failed, asked, accepted, withdrawn);
+}
+
+#define CHURN 150
+
+static uint64_t update_client(enum org o, const char *client, uint64_t version,
+			      const char *name)
+{
+	Ipsnet__V1__UpdateClient m = IPSNET__V1__UPDATE_CLIENT__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	m.client_id = (char *)client;
+	m.expected_version = version;
+	m.name = (char *)name;
+	e.body_case = BODY(UPDATE_CLIENT);
+	e.update_client = &m;
+	return change(o, &e, NULL);
+}
+
+/* Reads c until the event of seq last: the events of want (n, in order)
+ * each once, and nothing else but CaughtUp. NULL, or what was wrong. */
+static const char *gets_exactly(struct h_tls *c, const uint64_t *want, size_t n,
+				uint64_t last)
+{
+	size_t i = 0;
+	for (;;) {
+		Ipsnet__V1__Envelope *e = h_tls_recv_envelope(c, WAIT_MS);
+		if (e == NULL)
+			return "the stream stopped";
+		uint64_t seq = e->body_case == BODY(EVENT) ? e->event->seq : 0;
+		int body = (int)e->body_case;
+		h_envelope_free(e);
+		if (body == BODY(CAUGHT_UP))
+			continue;
+		if (body != BODY(EVENT))
+			return "the subscription was refused";
+		if (seq == last)
+			return i == n ? NULL : "an entry did not come";
+		if (i == n || seq != want[i])
+			return "an entry came twice, out of order, or was "
+			       "not x's";
+		i++;
+	}
+}
+
+/* Withdrawals (and grants) of other clients' consents committing all the
+ * while do not hold up or change what a municipality receives: each entry
+ * once, in order, live and catching up. */
+static void
+test_deliveries_go_on_while_other_consents_are_withdrawn(void **state)
+{
+	struct held h;
+	struct h_tls live, late;
+	char x[64], cx[64], tx[64], name[32];
+	uint64_t want[CHURN];
+	const char *failed = NULL;
+	memset(&live, 0, sizeof(live));
+	memset(&late, 0, sizeof(late));
+	live.fd = late.fd = -1; /* h_tls_close of one not made */
+	held_start(&h);
+	uint64_t asked = funded_client("wdm-prog", x, cx, tx);
+	assert_int_equal(subscribe_as(&live, h.d.port, "gm0363", asked, NULL),
+			 0);
+	for (int i = 0; i < CHURN; i++) {
+		char y[64], cy[64];
+		snprintf(name, sizeof(name), "Testpersoon %d", i);
+		want[i] = update_client(GGZ_TEST, x, (uint64_t)i + 1, name);
+		register_client(GGZ_TEST, BENEFIT(PARTICIPATIEWET), y);
+		grant_consent(GGZ_TEST, y, "gm0363", cy);
+		withdraw_consent(GGZ_TEST, cy, 1);
+		/* A second one catches up from the start while it goes on. */
+		if (i == CHURN / 2 &&
+		    subscribe_as(&late, h.d.port, "gm0363", asked, NULL) != 0)
+			failed = "the second subscriber was not answered";
+	}
+	uint64_t mark = put_program(NETWORK, "wdm-mark", "ggz-test", 0);
+	if (failed == NULL &&
+	    (failed = gets_exactly(&live, want, CHURN, mark)) == NULL)
+		failed = gets_exactly(&late, want, CHURN, mark);
+	h_tls_close(&live);
+	h_tls_close(&late);
+	held_leave(&h);
+	assert_int_equal(h_daemon_stop(&h.d, SIGTERM), 0);
+	if (failed != NULL)
+		fail_msg("gm0363 while consents are withdrawn: %s", failed);
 }
 
 /* The daemon's peak resident memory (VmHWM) in KiB since the last
@@ -2981,6 +3256,12 @@ int main(void)
 	    cmocka_unit_test(
 		test_a_failed_live_fetch_leaves_no_subscriber_behind),
 	    cmocka_unit_test(test_a_pile_of_commits_goes_live_a_page_at_a_time),
+	    cmocka_unit_test(
+		test_a_withdrawal_stops_a_live_delivery_judged_before_it),
+	    cmocka_unit_test(
+		test_a_withdrawal_stops_a_catch_up_page_judged_before_it),
+	    cmocka_unit_test(
+		test_deliveries_go_on_while_other_consents_are_withdrawn),
 	    cmocka_unit_test(test_deliveries_are_in_the_audit_trail),
 	    cmocka_unit_test(test_no_audit_no_delivery),
 	    cmocka_unit_test(

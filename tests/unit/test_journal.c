@@ -2293,12 +2293,126 @@ static void test_audit_withholds_bsn_shaped_ids_but_not_seqs(void **state)
 	    2);
 }
 
+/* GrantConsent to gm0363 of client, by ggz-demo. */
+static struct tchange *consent_change(const char *client)
+{
+	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__GrantConsent m = IPSNET__V1__GRANT_CONSENT__INIT;
+	uint8_t key[JOURNAL_KEY_BYTES];
+
+	new_key(key);
+	m.client_id = (char *)client;
+	m.recipient = "gm0363";
+	m.purpose = "funding of the IPS trajectory";
+	m.valid_until = "2099-12-31";
+	env.idempotency_key.data = key;
+	env.idempotency_key.len = JOURNAL_KEY_BYTES;
+	env.body_case = IPSNET__V1__ENVELOPE__BODY_GRANT_CONSENT;
+	env.grant_consent = &m;
+	return change_from(&env, key);
+}
+
+/* WithdrawConsent of consent at version 1, by ggz-demo. */
+static struct tchange *withdraw_change(const char *consent)
+{
+	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__WithdrawConsent m = IPSNET__V1__WITHDRAW_CONSENT__INIT;
+	uint8_t key[JOURNAL_KEY_BYTES];
+
+	new_key(key);
+	m.consent_id = (char *)consent;
+	m.expected_version = 1;
+	env.idempotency_key.data = key;
+	env.idempotency_key.len = JOURNAL_KEY_BYTES;
+	env.body_case = IPSNET__V1__ENVELOPE__BODY_WITHDRAW_CONSENT;
+	env.withdraw_consent = &m;
+	return change_from(&env, key);
+}
+
+/* A sync delivery's audit row of client to gm0363, object "journal:N" with
+ * n, judged at judged_at: its err once committed or refused; *rows the
+ * rows with that object afterwards. */
+static int delivery_judged_at(struct fx *fx, const char *client, int n,
+			      uint64_t judged_at, int64_t *rows)
+{
+	struct journal_audit_row row;
+	memset(&row, 0, sizeof(row));
+	row.time_us = (int64_t)util_now_us();
+	util_strlcpy(row.org, "gm0363", sizeof(row.org));
+	util_strlcpy(row.user, "test.user", sizeof(row.user));
+	util_strlcpy(row.peer, "127.0.0.1:40000", sizeof(row.peer));
+	util_strlcpy(row.client_id, client, sizeof(row.client_id));
+	util_strlcpy(row.action, "sync", sizeof(row.action));
+	snprintf(row.object, sizeof(row.object), "journal:%d", n);
+	util_strlcpy(row.result, "OK", sizeof(row.result));
+	struct audit_wait w = {.a = {.rows = &row,
+				     .n = 1,
+				     .judged_at = judged_at,
+				     .done = audit_done}};
+	journal_audit(fx->j, &w.a);
+	fx->timed_out = false;
+	uv_timer_start(&fx->deadline, on_deadline, ANSWER_MS, 0);
+	while (!w.done && !fx->timed_out)
+		uv_run(&fx->loop, UV_RUN_ONCE);
+	uv_timer_stop(&fx->deadline);
+	assert_true(w.done);
+	*rows =
+	    db_int(test_db(fx), "SELECT count(*) FROM audit WHERE object = ?1",
+		   row.object, NULL);
+	return w.a.err;
+}
+
+/* A delivery judged before a consent withdrawal committed is refused with
+ * CONFLICT and leaves no row (sync reads it again); one judged at or after
+ * it, or one that was not judged (a read's rows), is written. A grant
+ * takes nothing away. The journal opened again refuses nothing judged
+ * since it opened. */
+static void test_audit_judged_before_a_withdrawal_is_refused(void **state)
+{
+	struct fx *fx = *state;
+	int64_t rows;
+	struct tchange *reg = register_change(NULL, NULL, NULL);
+	submit_wait(fx, reg);
+	assert_applied(reg);
+	struct tchange *grant = consent_change(reg->client_id);
+	submit_wait(fx, grant);
+	assert_applied(grant);
+	uint64_t granted = grant->jc.seq;
+	assert_int_equal(
+	    delivery_judged_at(fx, reg->client_id, 1, granted - 1, &rows), 0);
+	assert_int_equal(rows, 1);
+
+	struct tchange *wd =
+	    withdraw_change(grant->jc.req->grant_consent->consent_id);
+	submit_wait(fx, wd);
+	assert_applied(wd);
+	assert_int_equal(
+	    delivery_judged_at(fx, reg->client_id, 2, granted, &rows),
+	    IPSNET_ECONFLICT);
+	assert_int_equal(rows, 0);
+	assert_int_equal(
+	    delivery_judged_at(fx, reg->client_id, 3, wd->jc.seq, &rows), 0);
+	assert_int_equal(rows, 1);
+	assert_int_equal(delivery_judged_at(fx, reg->client_id, 4, 0, &rows),
+			 0);
+	assert_int_equal(rows, 1);
+
+	reopen_journal(fx);
+	assert_int_equal(
+	    delivery_judged_at(fx, reg->client_id, 5, granted, &rows), 0);
+	assert_int_equal(rows, 1);
+	change_free(wd);
+	change_free(grant);
+	change_free(reg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	    T(test_chain_each_entry_holds_the_hash_of_the_one_before),
 	    T(test_audit_withholds_bsn_shaped_ids_but_not_seqs),
+	    T(test_audit_judged_before_a_withdrawal_is_refused),
 	    T(test_rebuild_refuses_a_damaged_journal),
 	    T(test_chain_a_changed_byte_in_any_column_names_its_seq),
 	    T(test_chain_a_removed_entry_names_its_seq),
