@@ -931,6 +931,17 @@ static void async_cb(uv_async_t *a)
 				     commit_us);
 	}
 
+	/* Audit rows first: the writer commits the ones it takes with a batch
+	 * before the batch, so a read (a sync delivery) whose rows committed
+	 * before a change goes out before that change is answered, also when
+	 * the loop hears of both at once. One committed after a change was
+	 * judged after it (journal_audit refuses it otherwise). */
+	while (adone != NULL) {
+		struct journal_audit *next = adone->next;
+		adone->next = NULL;
+		adone->done(adone);
+		adone = next;
+	}
 	bool changes_done = done != NULL;
 	while (done != NULL) {
 		struct journal_change *next = done->next;
@@ -948,12 +959,6 @@ static void async_cb(uv_async_t *a)
 		rdone->next = NULL;
 		rdone->done(rdone);
 		rdone = next;
-	}
-	while (adone != NULL) {
-		struct journal_audit *next = adone->next;
-		adone->next = NULL;
-		adone->done(adone);
-		adone = next;
 	}
 }
 

@@ -100,7 +100,9 @@ struct journal_audit_row {
  * was judged at. When a change that can take away what an organisation
  * may see (a consent withdrawn, a program given to another GGZ) committed
  * after it, no row is written and err is IPSNET_ECONFLICT: the judgement
- * is stale, and the read is to be made again. */
+ * is stale, and the read is to be made again. Rows that are written
+ * commit before any later change, and their done runs before that
+ * change's, so what goes out with them goes before it is answered. */
 struct journal_audit {
 	struct journal_audit_row *rows; /* borrowed until done */
 	size_t n;

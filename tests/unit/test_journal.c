@@ -19,6 +19,7 @@
 #include <limits.h>
 #include <dirent.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -2406,6 +2407,88 @@ static void test_audit_judged_before_a_withdrawal_is_refused(void **state)
 	change_free(reg);
 }
 
+/* The order in which the loop heard of the last audit and change. */
+static int answers_heard;
+static int audit_heard_as, change_heard_as;
+
+static void audit_heard(struct journal_audit *a)
+{
+	audit_heard_as = ++answers_heard;
+	audit_done(a);
+}
+
+static void change_heard(struct journal_change *jc)
+{
+	change_heard_as = ++answers_heard;
+	change_done(jc);
+}
+
+/* A delivery's rows committed before a withdrawal are answered to the
+ * loop before the withdrawal is, also when the loop hears of both at once:
+ * what goes out with them goes before the GGZ is told the consent is
+ * withdrawn. The writer is held at the rows' fsync while the withdrawal
+ * is queued, and the loop runs only once both are committed. */
+static void test_audit_committed_before_a_change_is_answered_first(void **state)
+{
+	struct fx *fx = *state;
+	struct journal_audit_row row;
+	struct journal_stats before, now;
+	struct tchange *reg = register_change(NULL, NULL, NULL);
+	submit_wait(fx, reg);
+	assert_applied(reg);
+	struct tchange *grant = consent_change(reg->client_id);
+	submit_wait(fx, grant);
+	assert_applied(grant);
+
+	memset(&row, 0, sizeof(row));
+	row.time_us = (int64_t)util_now_us();
+	util_strlcpy(row.org, "gm0363", sizeof(row.org));
+	util_strlcpy(row.client_id, reg->client_id, sizeof(row.client_id));
+	util_strlcpy(row.action, "sync", sizeof(row.action));
+	snprintf(row.object, sizeof(row.object), "journal:%llu",
+		 (unsigned long long)grant->jc.seq);
+	util_strlcpy(row.result, "OK", sizeof(row.result));
+	struct audit_wait w = {.a = {.rows = &row,
+				     .n = 1,
+				     .judged_at = grant->jc.seq,
+				     .done = audit_heard}};
+	struct tchange *wd =
+	    withdraw_change(grant->jc.req->grant_consent->consent_id);
+	wd->jc.done = change_heard;
+	answers_heard = audit_heard_as = change_heard_as = 0;
+	journal_stats(fx->j, &before);
+	gate_arm();
+	journal_audit(fx->j, &w.a);
+	if (!gate_wait_entered(ANSWER_MS)) {
+		gate_release();
+		fail_msg("the writer did not reach the rows' fsync");
+	}
+	journal_submit(fx->j, &wd->jc);
+	gate_release();
+	uint64_t until = util_mono_us() + (uint64_t)ANSWER_MS * 1000;
+	do
+		journal_stats(fx->j, &now);
+	while (now.changes == before.changes && util_mono_us() < until &&
+	       sched_yield() == 0);
+	assert_int_equal(now.changes, before.changes + 1);
+
+	fx->timed_out = false;
+	uv_timer_start(&fx->deadline, on_deadline, ANSWER_MS, 0);
+	while ((!w.done || !wd->done) && !fx->timed_out)
+		uv_run(&fx->loop, UV_RUN_ONCE);
+	uv_timer_stop(&fx->deadline);
+	assert_true(w.done && wd->done);
+	assert_int_equal(w.a.err, 0);
+	assert_applied(wd);
+	if (audit_heard_as > change_heard_as)
+		fail_msg("the withdrawal (seq %llu) was answered before the "
+			 "rows committed before it",
+			 (unsigned long long)wd->jc.seq);
+	change_free(wd);
+	change_free(grant);
+	change_free(reg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2413,6 +2496,7 @@ int main(void)
 	    T(test_chain_each_entry_holds_the_hash_of_the_one_before),
 	    T(test_audit_withholds_bsn_shaped_ids_but_not_seqs),
 	    T(test_audit_judged_before_a_withdrawal_is_refused),
+	    T(test_audit_committed_before_a_change_is_answered_first),
 	    T(test_rebuild_refuses_a_damaged_journal),
 	    T(test_chain_a_changed_byte_in_any_column_names_its_seq),
 	    T(test_chain_a_removed_entry_names_its_seq),
