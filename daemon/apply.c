@@ -788,12 +788,13 @@ static int withdraw_consent(struct apply_ctx *ctx)
 	struct policy_client pc;
 	sqlite3_stmt *st;
 	char client_id[JOURNAL_ID_MAX] = "", withdrawn[32] = "", now[32];
+	char recipient[ORG_ID_MAX] = "";
 	uint64_t current = 0;
 	int rv;
 
 	rv = prepare(ctx,
-		     "SELECT client_id, version, withdrawn_at FROM consent "
-		     "WHERE id = ?1",
+		     "SELECT client_id, version, withdrawn_at, recipient FROM "
+		     "consent WHERE id = ?1",
 		     &st);
 	if (rv != 0)
 		return rv;
@@ -803,6 +804,7 @@ static int withdraw_consent(struct apply_ctx *ctx)
 		util_strlcpy(client_id, col(st, 0), sizeof(client_id));
 		current = (uint64_t)sqlite3_column_int64(st, 1);
 		util_strlcpy(withdrawn, col(st, 2), sizeof(withdrawn));
+		util_strlcpy(recipient, col(st, 3), sizeof(recipient));
 	}
 	done(ctx, st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
@@ -836,7 +838,9 @@ static int withdraw_consent(struct apply_ctx *ctx)
 	rv = step_done(ctx, st);
 	if (rv != 0)
 		return rv;
-	ctx->narrows = true;
+	util_strlcpy(ctx->narrows_org, recipient, sizeof(ctx->narrows_org));
+	util_strlcpy(ctx->narrows_client, client_id,
+		     sizeof(ctx->narrows_client));
 	return respond_entity(ctx, E_CONSENT, m->consent_id);
 }
 
@@ -1890,7 +1894,8 @@ static int put_program(struct apply_ctx *ctx)
 	if (rv != 0)
 		return rv;
 	/* The GGZ that ran it is no party of its clients any more. */
-	ctx->narrows = current != 0 && strcmp(owner, m->owner) != 0;
+	if (current != 0 && strcmp(owner, m->owner) != 0)
+		util_strlcpy(ctx->narrows_org, owner, sizeof(ctx->narrows_org));
 
 	ctx->entity_kind = "program";
 	util_strlcpy(ctx->entity_id, m->program_id, sizeof(ctx->entity_id));

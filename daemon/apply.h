@@ -47,10 +47,13 @@ struct apply_ctx {
 				     and the entity as it is now (NULL when
 				     the caller may not see it) */
 	size_t response_len;
-	/* The change, applied, can take away what an organisation may see of
-	 * a client (a consent withdrawn, a program given to another GGZ):
-	 * what was judged before it may not go out (journal.c). */
-	bool narrows;
+	/* The change, applied, can take away what organisation narrows_org
+	 * may see of client narrows_client ("": of any client): a consent's
+	 * recipient when it is withdrawn, a program's former owner when it
+	 * is given to another GGZ. What was judged before it may not go out
+	 * (journal.h). narrows_org "": it takes nothing away. */
+	char narrows_org[ORG_ID_MAX];
+	char narrows_client[JOURNAL_ID_MAX];
 };
 
 /* Whether an Envelope body case is a change (goes through the writer). */

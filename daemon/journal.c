@@ -35,6 +35,9 @@
  * answer: a client that sends its next change as soon as it has the
  * answer to the one before. */
 #define LOOP_SPIN_GAP_US 1000
+/* Changes that can take away what an organisation may see, the last ones
+ * kept to check audit jobs against (judged_before_narrowing). */
+#define NARROWINGS_KEPT 64
 
 /* Appends the chain first..last (linked by next) to the queue head..tail:
  * every queue here, to and from the threads, is one of these. Under mu. */
@@ -102,9 +105,17 @@ struct journal {
 	sqlite3_stmt *st_begin, *st_commit; /* a batch's, compiled once */
 	uint64_t head_seq;
 	uint8_t head_hash[JOURNAL_HASH_BYTES];
-	/* The last committed change that can take away what an organisation
-	 * may see (apply_ctx.narrows). 0 at open: every judgement is made at
-	 * a snapshot taken since, which holds all that was committed before. */
+	/* The last committed changes that can take away what an organisation
+	 * may see (apply_ctx.narrows_org), the newest at (n_narrowings - 1) %
+	 * NARROWINGS_KEPT, and the seq of the newest. None at open: every
+	 * judgement is made at a snapshot taken since, which holds all that
+	 * was committed before. */
+	struct narrowing {
+		uint64_t seq;
+		char org[ORG_ID_MAX];
+		char client[JOURNAL_ID_MAX]; /* "": any client */
+	} narrowings[NARROWINGS_KEPT];
+	uint64_t n_narrowings; /* ever kept */
 	uint64_t narrows_seq;
 	bool writes_stopped;
 	char stopped_why[256];
@@ -452,7 +463,7 @@ static int audit_change(struct journal *j, const struct journal_change *c,
  * what the audit trail records of it (action, object, client, time). */
 static int apply_one(struct journal *j, struct journal_change *c, uint64_t *seq,
 		     uint8_t hash[JOURNAL_HASH_BYTES],
-		     struct journal_audit_row *row, uint64_t *narrows_seq)
+		     struct journal_audit_row *row)
 {
 	row->time_us = (int64_t)util_now_us();
 	int rv = lookup_key(j, c);
@@ -497,8 +508,9 @@ static int apply_one(struct journal *j, struct journal_change *c, uint64_t *seq,
 	c->response_len = ctx.response_len;
 	c->seq = *seq + 1;
 	*seq += 1;
-	if (ctx.narrows)
-		*narrows_seq = *seq;
+	util_strlcpy(c->narrows_org, ctx.narrows_org, sizeof(c->narrows_org));
+	util_strlcpy(c->narrows_client, ctx.narrows_client,
+		     sizeof(c->narrows_client));
 	return 0;
 }
 
@@ -545,7 +557,7 @@ static void audit_refused_batch(struct journal *j,
 static void process_batch(struct journal *j, struct journal_change *batch)
 {
 	char why[256];
-	uint64_t seq = j->head_seq, narrows_seq = j->narrows_seq;
+	uint64_t seq = j->head_seq;
 	uint8_t hash[JOURNAL_HASH_BYTES];
 	bool failed = false;
 
@@ -569,7 +581,8 @@ static void process_batch(struct journal *j, struct journal_change *batch)
 		}
 		struct journal_audit_row row;
 		memset(&row, 0, sizeof(row));
-		int rv = apply_one(j, c, &seq, hash, &row, &narrows_seq);
+		c->narrows_org[0] = '\0';
+		int rv = apply_one(j, c, &seq, hash, &row);
 		if (rv == IPSNET_EDB && is_fatal_db_error(j->wdb)) {
 			failed = true;
 			break;
@@ -628,16 +641,41 @@ static void process_batch(struct journal *j, struct journal_change *batch)
 		return;
 	}
 	j->head_seq = seq;
-	j->narrows_seq = narrows_seq;
 	memcpy(j->head_hash, hash, sizeof(hash));
+	for (struct journal_change *c = batch; c != NULL; c = c->next) {
+		if (c->err != 0 || c->replayed || c->narrows_org[0] == '\0')
+			continue;
+		struct narrowing *n =
+		    &j->narrowings[j->n_narrowings++ % NARROWINGS_KEPT];
+		n->seq = j->narrows_seq = c->seq;
+		util_strlcpy(n->org, c->narrows_org, sizeof(n->org));
+		util_strlcpy(n->client, c->narrows_client, sizeof(n->client));
+	}
 }
 
 /* A read judged before a change that narrowed what an organisation may
- * see: what it would send may no longer be allowed. */
+ * see of a client its rows name: what it would send may no longer be
+ * allowed. At most one comparison unless such a change came since. */
 static bool judged_before_narrowing(const struct journal *j,
 				    const struct journal_audit *a)
 {
-	return a->judged_at != 0 && j->narrows_seq > a->judged_at;
+	if (a->judged_at == 0 || j->narrows_seq <= a->judged_at)
+		return false;
+	uint64_t kept = j->n_narrowings < NARROWINGS_KEPT ? j->n_narrowings
+							  : NARROWINGS_KEPT;
+	for (uint64_t k = 1; k <= kept; k++) {
+		const struct narrowing *n =
+		    &j->narrowings[(j->n_narrowings - k) % NARROWINGS_KEPT];
+		if (n->seq <= a->judged_at)
+			return false;
+		for (size_t i = 0; i < a->n; i++)
+			if (strcmp(a->rows[i].org, n->org) == 0 &&
+			    (n->client[0] == '\0' ||
+			     strcmp(a->rows[i].client_id, n->client) == 0))
+				return true;
+	}
+	/* Those not kept any more may have come after it too. */
+	return j->n_narrowings > NARROWINGS_KEPT;
 }
 
 /* Commits the audit rows of reads queued together in one transaction. */
@@ -650,8 +688,9 @@ static void process_audits(struct journal *j, struct journal_audit *batch)
 	}
 	for (struct journal_audit *a = batch; a != NULL && err == 0;
 	     a = a->next) {
-		if (judged_before_narrowing(j, a))
-			continue; /* refused below, no row */
+		a->err = judged_before_narrowing(j, a) ? IPSNET_ECONFLICT : 0;
+		if (a->err != 0)
+			continue; /* no row */
 		for (size_t i = 0; i < a->n && err == 0; i++)
 			if (write_audit_row(j, &a->rows[i]) != 0)
 				err = IPSNET_EUNAVAILABLE;
@@ -665,9 +704,8 @@ out:
 		log_error("audit write failed", "error=\"%s\" reads_refused=yes",
 			  sqlite3_errmsg(j->wdb));
 	for (struct journal_audit *a = batch; a != NULL; a = a->next)
-		a->err = err == 0 && judged_before_narrowing(j, a)
-			     ? IPSNET_ECONFLICT
-			     : err;
+		if (a->err == 0)
+			a->err = err;
 }
 
 static void writer_audits(struct journal *j)

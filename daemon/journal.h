@@ -67,6 +67,8 @@ struct journal_change {
 	size_t response_len;
 
 	struct journal_change *next; /* the journal's own */
+	char narrows_org[ORG_ID_MAX]; /* the journal's own (apply.h) */
+	char narrows_client[JOURNAL_ID_MAX];
 };
 
 /* One read on a reader thread: fn runs there with a read-only connection;
@@ -98,9 +100,10 @@ struct journal_audit_row {
  *
  * judged_at (0: not checked) is the journal head of the snapshot the read
  * was judged at. When a change that can take away what an organisation
- * may see (a consent withdrawn, a program given to another GGZ) committed
- * after it, no row is written and err is IPSNET_ECONFLICT: the judgement
- * is stale, and the read is to be made again. Rows that are written
+ * may see of a client (a consent withdrawn, a program given to another
+ * GGZ) committed after it, and a row names that organisation and client,
+ * no row is written and err is IPSNET_ECONFLICT: the judgement is stale,
+ * and the read is to be made again. Rows that are written
  * commit before any later change, and their done runs before that
  * change's, so what goes out with them goes before it is answered. */
 struct journal_audit {

@@ -2330,16 +2330,17 @@ static struct tchange *withdraw_change(const char *consent)
 	return change_from(&env, key);
 }
 
-/* A sync delivery's audit row of client to gm0363, object "journal:N" with
+/* A sync delivery's audit row of client to org, object "journal:N" with
  * n, judged at judged_at: its err once committed or refused; *rows the
  * rows with that object afterwards. */
-static int delivery_judged_at(struct fx *fx, const char *client, int n,
-			      uint64_t judged_at, int64_t *rows)
+static int delivery_to_judged_at(struct fx *fx, const char *org,
+				 const char *client, int n, uint64_t judged_at,
+				 int64_t *rows)
 {
 	struct journal_audit_row row;
 	memset(&row, 0, sizeof(row));
 	row.time_us = (int64_t)util_now_us();
-	util_strlcpy(row.org, "gm0363", sizeof(row.org));
+	util_strlcpy(row.org, org, sizeof(row.org));
 	util_strlcpy(row.user, "test.user", sizeof(row.user));
 	util_strlcpy(row.peer, "127.0.0.1:40000", sizeof(row.peer));
 	util_strlcpy(row.client_id, client, sizeof(row.client_id));
@@ -2363,11 +2364,18 @@ static int delivery_judged_at(struct fx *fx, const char *client, int n,
 	return w.a.err;
 }
 
-/* A delivery judged before a consent withdrawal committed is refused with
- * CONFLICT and leaves no row (sync reads it again); one judged at or after
- * it, or one that was not judged (a read's rows), is written. A grant
- * takes nothing away. The journal opened again refuses nothing judged
- * since it opened. */
+static int delivery_judged_at(struct fx *fx, const char *client, int n,
+			      uint64_t judged_at, int64_t *rows)
+{
+	return delivery_to_judged_at(fx, "gm0363", client, n, judged_at, rows);
+}
+
+/* A delivery to gm0363 judged before the withdrawal of a consent for it
+ * committed is refused with CONFLICT and leaves no row (sync reads it
+ * again); one judged at or after it, one that was not judged (a read's
+ * rows), one of another client or to another organisation is written. A
+ * grant takes nothing away. The journal opened again refuses nothing
+ * judged since it opened. */
 static void test_audit_judged_before_a_withdrawal_is_refused(void **state)
 {
 	struct fx *fx = *state;
@@ -2397,6 +2405,13 @@ static void test_audit_judged_before_a_withdrawal_is_refused(void **state)
 	assert_int_equal(delivery_judged_at(fx, reg->client_id, 4, 0, &rows),
 			 0);
 	assert_int_equal(rows, 1);
+	assert_int_equal(delivery_judged_at(fx, "cl-other", 6, granted, &rows),
+			 0);
+	assert_int_equal(rows, 1);
+	assert_int_equal(
+	    delivery_to_judged_at(fx, "uwv", reg->client_id, 7, granted, &rows),
+	    0);
+	assert_int_equal(rows, 1);
 
 	reopen_journal(fx);
 	assert_int_equal(
@@ -2405,6 +2420,50 @@ static void test_audit_judged_before_a_withdrawal_is_refused(void **state)
 	change_free(wd);
 	change_free(grant);
 	change_free(reg);
+}
+
+/* A delivery to ggz-demo judged before one of its programs was given to
+ * another GGZ committed is refused whatever the client (it may be no party
+ * of the program's clients any more); one to gm0363 is written, and so is
+ * one judged before a PutProgram that keeps the owner. */
+static void
+test_audit_judged_before_a_program_changed_hands_is_refused(void **state)
+{
+	struct fx *fx = *state;
+	int64_t rows;
+	db_exec(test_db(fx),
+		"INSERT INTO organisation (id, kind, name, region) "
+		"VALUES ('ggz-other', 'GGZ', 'GGZ Other', 1)");
+	struct tchange *made = program_change("ips-hands", 0, "Hands");
+	submit_wait(fx, made);
+	assert_applied(made);
+	struct tchange *renamed = program_change("ips-hands", 1, "Hands 2");
+	submit_wait(fx, renamed);
+	assert_applied(renamed);
+	assert_int_equal(delivery_to_judged_at(fx, "ggz-demo", "cl-any", 11,
+					       made->jc.seq, &rows),
+			 0);
+	assert_int_equal(rows, 1);
+
+	struct tchange *given = program_change("ips-hands", 2, "Hands 3");
+	ipsnet_protobuf_allocator.free(ipsnet_protobuf_allocator.allocator_data,
+				       given->jc.req->put_program->owner);
+	given->jc.req->put_program->owner = ipsnet_strdup("ggz-other");
+	assert_non_null(given->jc.req->put_program->owner);
+	set_actor(&given->jc.actor, "network", ORG_KIND_NETWORK);
+	submit_wait(fx, given);
+	assert_applied(given);
+	assert_int_equal(delivery_to_judged_at(fx, "ggz-demo", "cl-any", 12,
+					       renamed->jc.seq, &rows),
+			 IPSNET_ECONFLICT);
+	assert_int_equal(rows, 0);
+	assert_int_equal(delivery_to_judged_at(fx, "gm0363", "cl-any", 13,
+					       renamed->jc.seq, &rows),
+			 0);
+	assert_int_equal(rows, 1);
+	change_free(given);
+	change_free(renamed);
+	change_free(made);
 }
 
 /* The order in which the loop heard of the last audit and change. */
@@ -2496,6 +2555,7 @@ int main(void)
 	    T(test_chain_each_entry_holds_the_hash_of_the_one_before),
 	    T(test_audit_withholds_bsn_shaped_ids_but_not_seqs),
 	    T(test_audit_judged_before_a_withdrawal_is_refused),
+	    T(test_audit_judged_before_a_program_changed_hands_is_refused),
 	    T(test_audit_committed_before_a_change_is_answered_first),
 	    T(test_rebuild_refuses_a_damaged_journal),
 	    T(test_chain_a_changed_byte_in_any_column_names_its_seq),
