@@ -1979,18 +1979,13 @@ static int setup_frame_limit(void **state)
 	return 0;
 }
 
-/* A row whose change is larger than the server's frame limit is rejected
- * with its size and the limit, and the rows sent with it are imported.
- * The library sent it, the server closed the connection over it, and the
- * rows in flight on that connection were rejected with the server's
- * complaint about a frame they had nothing to do with. */
-static void test_import_rejects_a_row_over_the_frame_limit_alone(void **state)
+/* Imports three clients of ggz-test (the BSNs bsn(first) to bsn(first + 2)
+ * into b) and puts program ips-test, for an import of their trajectories. */
+static void three_clients_and_a_program(struct fx *fx, int first, char b[3][10])
 {
-	struct fx *fx = *state;
-	char clients[PATH_MAX], trajectories[PATH_MAX], text[8192], b[3][10];
-	char note[2001], want[PATH_MAX + 100];
+	char clients[PATH_MAX], text[1024];
 	for (int i = 0; i < 3; i++)
-		bsn(40 + i, b[i]);
+		bsn(first + i, b[i]);
 	add_program(fx);
 	path_in(fx, clients, sizeof(clients), "clients.csv");
 	snprintf(text, sizeof(text),
@@ -2001,6 +1996,19 @@ static void test_import_rejects_a_row_over_the_frame_limit_alone(void **state)
 		 b[0], b[1], b[2]);
 	write_file(clients, text);
 	run(fx, EXIT_OK, "ggz-test", "import", clients, NULL);
+}
+
+/* A row whose change is larger than the server's frame limit is rejected
+ * with its size and the limit, and the rows sent with it are imported.
+ * The library sent it, the server closed the connection over it, and the
+ * rows in flight on that connection were rejected with the server's
+ * complaint about a frame they had nothing to do with. */
+static void test_import_rejects_a_row_over_the_frame_limit_alone(void **state)
+{
+	struct fx *fx = *state;
+	char trajectories[PATH_MAX], text[8192], b[3][10];
+	char note[2001], want[PATH_MAX + 100];
+	three_clients_and_a_program(fx, 40, b);
 
 	memset(note, 'n', sizeof(note) - 1);
 	note[sizeof(note) - 1] = '\0';
@@ -2037,20 +2045,9 @@ static void test_import_rejects_a_row_over_the_frame_limit_alone(void **state)
 static void test_import_out_of_memory_stops_and_reports_the_rows(void **state)
 {
 	struct fx *fx = *state;
-	char clients[PATH_MAX], trajectories[PATH_MAX], text[8192], b[3][10];
+	char trajectories[PATH_MAX], text[8192], b[3][10];
 	char note[4001], reason[501], range[32];
-	for (int i = 0; i < 3; i++)
-		bsn(50 + i, b[i]);
-	add_program(fx);
-	path_in(fx, clients, sizeof(clients), "clients.csv");
-	snprintf(text, sizeof(text),
-		 "bsn,name,birth_date,municipality,benefit\n"
-		 "%s,Anna,1990-04-12,GM0363,wia\n"
-		 "%s,Piet,1980-02-03,GM0363,wia\n"
-		 "%s,Kees,1980-02-03,GM0363,wia\n",
-		 b[0], b[1], b[2]);
-	write_file(clients, text);
-	run(fx, EXIT_OK, "ggz-test", "import", clients, NULL);
+	three_clients_and_a_program(fx, 50, b);
 
 	memset(note, 'n', sizeof(note) - 1);
 	note[sizeof(note) - 1] = '\0';
