@@ -629,6 +629,16 @@ static int64_t mirror_int(const char *path, const char *sql)
 	return mirror_int_wait(path, sql, 2000);
 }
 
+/* The rows of table in the mirror at path whose column col is id. */
+static int64_t mirror_rows(const char *path, const char *table, const char *col,
+			   const char *id)
+{
+	char sql[256];
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s WHERE %s = '%s'",
+		 table, col, id);
+	return mirror_int(path, sql);
+}
+
 static int64_t mirror_seq(const char *path)
 {
 	return mirror_int(path, "SELECT value FROM meta WHERE key = 'seq'");
@@ -1023,9 +1033,7 @@ test_each_organisation_receives_exactly_what_it_may_see(void **state)
 		 "'accepted' AND note = ''",
 		 ta);
 	assert_int_equal(mirror_int(live_gm, sql), 1); /* not 'active' */
-	snprintf(sql, sizeof(sql),
-		 "SELECT count(*) FROM funding WHERE id = '%s'", fa);
-	assert_int_equal(mirror_int(live_gm, sql), 1);
+	assert_int_equal(mirror_rows(live_gm, "funding", "id", fa), 1);
 	assert_int_equal(mirror_int(live_gm, "SELECT count(*) FROM client"), 1);
 	assert_int_equal(mirror_int(live_gm, "SELECT count(*) FROM trajectory"),
 			 1);
@@ -1037,9 +1045,7 @@ test_each_organisation_receives_exactly_what_it_may_see(void **state)
 		 "'accepted' AND note <> ''",
 		 tc);
 	assert_int_equal(mirror_int(live_other, sql), 1);
-	snprintf(sql, sizeof(sql),
-		 "SELECT count(*) FROM funding WHERE id = '%s'", fc);
-	assert_int_equal(mirror_int(live_other, sql), 1);
+	assert_int_equal(mirror_rows(live_other, "funding", "id", fc), 1);
 
 	char s[32][128];
 	size_t n = 0;
@@ -1186,9 +1192,7 @@ test_each_organisation_receives_exactly_what_it_may_see(void **state)
 		 "'' AND status = 'accepted'",
 		 tc);
 	assert_int_equal(mirror_int(uwv, sql), 1);
-	snprintf(sql, sizeof(sql),
-		 "SELECT count(*) FROM consent WHERE id = '%s'", cc);
-	assert_int_equal(mirror_int(uwv, sql), 1);
+	assert_int_equal(mirror_rows(uwv, "consent", "id", cc), 1);
 }
 
 /* ---- a sync killed while catching up ------------------------------------ */
@@ -1957,8 +1961,7 @@ static void test_a_case_asked_for_but_not_answered_is_asked_again(void **state)
 {
 	struct h_proc follower;
 	struct h_result r;
-	char mirror[PATH_MAX], client[64], trajectory[64], funding[64],
-	    sql[160];
+	char mirror[PATH_MAX], client[64], trajectory[64], funding[64];
 	snprintf(mirror, sizeof(mirror), "%s/backfill.db", dir);
 
 	put_program(NETWORK, "gap-test", "ggz-test", 0);
@@ -1969,9 +1972,7 @@ static void test_a_case_asked_for_but_not_answered_is_asked_again(void **state)
 	/* Not gm0363's business yet: no row of her. */
 	assert_int_equal(sync_once(GM0363, mirror, NULL, &r), 0);
 	h_result_free(&r);
-	snprintf(sql, sizeof(sql),
-		 "SELECT count(*) FROM client WHERE id = '%s'", client);
-	assert_int_equal(mirror_int(mirror, sql), 0);
+	assert_int_equal(mirror_rows(mirror, "client", "id", client), 0);
 
 	start_sync(&follower, GM0363, mirror, true, "backfill");
 	/* Following live once a program put after its start is in. */
@@ -2000,19 +2001,14 @@ static void test_a_case_asked_for_but_not_answered_is_asked_again(void **state)
 	kill(daemon_pid, SIGCONT);
 	assert_int_equal(reached, (int64_t)seq);
 	assert_int_equal(code, 0);
-	snprintf(sql, sizeof(sql),
-		 "SELECT count(*) FROM funding WHERE id = '%s'", funding);
-	assert_int_equal(mirror_int(mirror, sql), 1);
+	assert_int_equal(mirror_rows(mirror, "funding", "id", funding), 1);
 
 	/* The next run fetches her case. */
 	assert_int_equal(sync_once(GM0363, mirror, NULL, &r), 0);
 	h_result_free(&r);
-	snprintf(sql, sizeof(sql),
-		 "SELECT count(*) FROM client WHERE id = '%s'", client);
-	assert_int_equal(mirror_int(mirror, sql), 1);
-	snprintf(sql, sizeof(sql),
-		 "SELECT count(*) FROM trajectory WHERE id = '%s'", trajectory);
-	assert_int_equal(mirror_int(mirror, sql), 1);
+	assert_int_equal(mirror_rows(mirror, "client", "id", client), 1);
+	assert_int_equal(mirror_rows(mirror, "trajectory", "id", trajectory),
+			 1);
 	assert_int_equal(mirror_int(mirror, "SELECT count(*) FROM wanted"), 0);
 }
 
@@ -2025,7 +2021,7 @@ static void
 test_a_mirror_of_some_kinds_takes_only_those_from_a_case(void **state)
 {
 	struct h_result r;
-	char mirror[PATH_MAX], client[64], trajectory[64], sql[160];
+	char mirror[PATH_MAX], client[64], trajectory[64];
 	snprintf(mirror, sizeof(mirror), "%s/kinds-case.db", dir);
 
 	put_program(NETWORK, "kinds-case", "ggz-test", 0);
@@ -2040,18 +2036,13 @@ test_a_mirror_of_some_kinds_takes_only_those_from_a_case(void **state)
 	/* The acceptance comes, and her case is asked for. */
 	assert_int_equal(sync_once(GM0363, mirror, NULL, &r), 0);
 	h_result_free(&r);
-	snprintf(sql, sizeof(sql),
-		 "SELECT count(*) FROM client WHERE id = '%s'", client);
-	assert_int_equal(mirror_int(mirror, sql), 1);
-	snprintf(sql, sizeof(sql),
-		 "SELECT count(*) FROM trajectory WHERE id = '%s'", trajectory);
-	assert_int_equal(mirror_int(mirror, sql), 1);
-	snprintf(sql, sizeof(sql),
-		 "SELECT count(*) FROM consent WHERE client_id = '%s'", client);
-	assert_int_equal(mirror_int(mirror, sql), 0);
-	snprintf(sql, sizeof(sql),
-		 "SELECT count(*) FROM funding WHERE client_id = '%s'", client);
-	assert_int_equal(mirror_int(mirror, sql), 0);
+	assert_int_equal(mirror_rows(mirror, "client", "id", client), 1);
+	assert_int_equal(mirror_rows(mirror, "trajectory", "id", trajectory),
+			 1);
+	assert_int_equal(mirror_rows(mirror, "consent", "client_id", client),
+			 0);
+	assert_int_equal(mirror_rows(mirror, "funding", "client_id", client),
+			 0);
 }
 
 static void test_mirror_keeps_its_organisation_and_kinds(void **state)
@@ -2124,9 +2115,7 @@ static void test_mirror_refuses_another_journal(void **state)
 	assert_non_null(strstr(r.err, "is not the one this subscriber has"));
 	h_result_free(&r);
 	assert_int_equal(mirror_seq(path), seq);
-	snprintf(sql, sizeof(sql),
-		 "SELECT count(*) FROM client WHERE id = '%s'", client);
-	assert_int_equal(mirror_int(path, sql), 0);
+	assert_int_equal(mirror_rows(path, "client", "id", client), 0);
 	/* With its own hash back it resumes. */
 	snprintf(sql, sizeof(sql),
 		 "ATTACH '%s' AS k; UPDATE meta SET value = (SELECT value "
@@ -2137,9 +2126,7 @@ static void test_mirror_refuses_another_journal(void **state)
 	assert_non_null(strstr(r.out, ", 1 event in "));
 	h_result_free(&r);
 	assert_true(mirror_seq(path) > seq);
-	snprintf(sql, sizeof(sql),
-		 "SELECT count(*) FROM client WHERE id = '%s'", client);
-	assert_int_equal(mirror_int(path, sql), 1);
+	assert_int_equal(mirror_rows(path, "client", "id", client), 1);
 
 	/* A mirror made from another server, with a shorter journal, resumed
 	 * from this one. */
