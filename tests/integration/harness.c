@@ -523,18 +523,24 @@ char *h_read_file(const char *path, size_t *len)
 	return read_file(path, len);
 }
 
-long h_rss_kib(pid_t pid)
+long h_status_kib(pid_t pid, const char *field)
 {
-	char path[64];
+	char path[64], needle[32];
 	long kib = -1;
 
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	snprintf(needle, sizeof(needle), "\n%s:", field);
 	char *status = read_file(path, NULL);
-	const char *line = status != NULL ? strstr(status, "\nVmRSS:") : NULL;
+	const char *line = status != NULL ? strstr(status, needle) : NULL;
 	if (line != NULL)
-		kib = strtol(line + strlen("\nVmRSS:"), NULL, 10);
+		kib = strtol(line + strlen(needle), NULL, 10);
 	free(status);
 	return kib;
+}
+
+long h_rss_kib(pid_t pid)
+{
+	return h_status_kib(pid, "VmRSS");
 }
 
 int h_closed_port(int *fd)

@@ -210,6 +210,10 @@ int h_proc_stop(struct h_proc *p, int sig, int ms);
 /* The whole file, NUL-terminated (free it); NULL when it cannot be read. */
 char *h_read_file(const char *path, size_t *len);
 
+/* A process's figure FIELD of /proc/PID/status (VmRSS, VmHWM, ...) in KiB,
+ * or -1. */
+long h_status_kib(pid_t pid, const char *field);
+
 /* The daemon's resident memory (VmRSS of /proc/PID/status) in KiB, or -1. */
 long h_rss_kib(pid_t pid);
 

@@ -2901,15 +2901,7 @@ test_deliveries_go_on_while_other_consents_are_withdrawn(void **state)
  * reset_peak, or -1. */
 static long peak_kib(pid_t pid)
 {
-	char path[64];
-	long kib = -1;
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	char *status = h_read_file(path, NULL);
-	const char *line = status != NULL ? strstr(status, "\nVmHWM:") : NULL;
-	if (line != NULL)
-		kib = strtol(line + strlen("\nVmHWM:"), NULL, 10);
-	free(status);
-	return kib;
+	return h_status_kib(pid, "VmHWM");
 }
 
 /* Starts the peak over at the present resident memory (proc(5),
