@@ -126,7 +126,13 @@ struct read {
 	struct reads_ctx ctx;
 	struct conn *conn;
 	Ipsnet__V1__Envelope *req;
+	int rejudged; /* times made again after a narrowing change */
 };
+
+/* A read whose judgement a consent withdrawal (or a program handed over)
+ * overtook is made again, as a sync delivery is: at most this often,
+ * then it is answered UNAVAILABLE. */
+#define READ_REJUDGE_MAX 8
 
 static void read_finish(struct read *rd, int err, const char *message)
 {
@@ -156,7 +162,26 @@ static int read_run(sqlite3 *db, struct journal_read *jr)
 static void read_audited(struct journal_audit *ja)
 {
 	struct read *rd = container_of(ja, struct read, ja);
-	if (ja->err != 0)
+	if (ja->err == IPSNET_ECONFLICT && rd->rejudged < READ_REJUDGE_MAX &&
+	    conn__open(rd->conn)) {
+		/* Judged before a change that narrowed what the caller may
+		 * see of a client it names, and committed since: what it
+		 * would answer may no longer be allowed. No row was written;
+		 * the read is made again, on the state after that change. */
+		rd->rejudged++;
+		reads_ctx_free(&rd->ctx);
+		memset(&rd->ctx, 0, sizeof(rd->ctx));
+		memset(&rd->ja, 0, sizeof(rd->ja));
+		rd->ctx.actor = &rd->actor;
+		rd->ctx.req = rd->req;
+		journal_read(rd->conn->server->journal, &rd->jr);
+		return;
+	}
+	if (ja->err == IPSNET_ECONFLICT)
+		read_finish(rd, IPSNET_EUNAVAILABLE,
+			    "what this read may show kept changing while it "
+			    "was made; try again");
+	else if (ja->err != 0)
 		read_finish(rd, IPSNET_EUNAVAILABLE,
 			    "this read cannot be recorded in the audit trail "
 			    "now, so it is not answered; try again later");
@@ -179,6 +204,7 @@ static void read_done(struct journal_read *jr)
 	}
 	rd->ja.rows = rd->ctx.audit;
 	rd->ja.n = rd->ctx.n_audit;
+	rd->ja.judged_at = rd->ctx.judged_at;
 	rd->ja.done = read_audited;
 	journal_audit(rd->conn->server->journal, &rd->ja);
 }

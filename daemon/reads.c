@@ -967,6 +967,19 @@ static int audit_query(sqlite3 *db, struct reads_ctx *ctx)
 	return rv;
 }
 
+/* The journal head in the open read transaction. */
+static int head_seq(sqlite3 *db, uint64_t *out)
+{
+	sqlite3_stmt *st;
+	if (prepare(db, "SELECT coalesce(max(seq), 0) FROM journal", &st) != 0)
+		return IPSNET_EDB;
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*out = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : IPSNET_EDB;
+}
+
 void reads_run(sqlite3 *db, struct reads_ctx *ctx)
 {
 	int rv;
@@ -974,8 +987,11 @@ void reads_run(sqlite3 *db, struct reads_ctx *ctx)
 		ctx->now_us = (int64_t)util_now_us();
 	ctx->err = 0;
 	ctx->message[0] = '\0';
-	/* One read transaction: every table as of one moment. */
-	if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+	/* One read transaction: every table as of one moment, the journal
+	 * head of which is what the read is judged at. */
+	if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK ||
+	    head_seq(db, &ctx->judged_at) != 0) {
+		(void)sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 		rv = IPSNET_EDB;
 		goto out;
 	}

@@ -87,6 +87,11 @@ struct reads_ctx {
 	 * too); ipsnet_free. None for a read of no personal data. */
 	struct journal_audit_row *audit;
 	size_t n_audit;
+	/* The journal head of the snapshot the read was judged at: the
+	 * writer refuses its audit rows (IPSNET_ECONFLICT) when a change
+	 * that narrows what the caller may see of a client they name came
+	 * after it, and the read is then made again (journal.h). */
+	uint64_t judged_at;
 };
 
 /* Runs the read ctx->req on db (reader thread). Always fills ctx: an

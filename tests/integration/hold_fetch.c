@@ -9,6 +9,9 @@
  * and judged its range (its statement finalized) makes the name with
  * "-judged" after it and waits before it returns, for at most 20 s: a
  * test holds a judgement made, not yet sent, while changes commit.
+ * Likewise, while the name with "-read" after it exists, a case read
+ * (ShowCase, FindClient) that has judged the caller and read the client's
+ * consents makes the name with "-read-judged" after it and waits.
  * Without IT_HOLD_FETCH nothing changes. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -25,6 +28,26 @@
 
 static const char fetch_sql[] =
     "SELECT seq, time_us, org, entity_kind, payload, response";
+/* A case's consents (reads.c build_case), after policy_see_client. */
+static const char case_sql[] = "SELECT id, version, client_id, recipient";
+static const char case_where[] = "FROM consent WHERE client_id";
+
+/* While gate+on exists, makes gate+said and waits. */
+static void hold_while(const char *gate, const char *on_suffix,
+		       const char *said_suffix)
+{
+	struct timespec tick = {0, 2000000};
+	char on[PATH_MAX], judged[PATH_MAX];
+	snprintf(on, sizeof(on), "%s%s", gate, on_suffix);
+	snprintf(judged, sizeof(judged), "%s%s", gate, said_suffix);
+	if (access(on, F_OK) == 0) {
+		FILE *f = fopen(judged, "w");
+		if (f != NULL)
+			fclose(f);
+	}
+	for (int ms = 0; ms < HOLD_MAX_MS && access(on, F_OK) == 0; ms += 2)
+		nanosleep(&tick, NULL);
+}
 
 int sqlite3_prepare_v3(sqlite3 *db, const char *sql, int n, unsigned int flags,
 		       sqlite3_stmt **st, const char **tail)
@@ -55,20 +78,10 @@ int sqlite3_finalize(sqlite3_stmt *st)
 	*(void **)&real = dlsym(RTLD_NEXT, "sqlite3_finalize");
 	const char *gate = getenv("IT_HOLD_FETCH");
 	const char *sql = gate != NULL && st != NULL ? sqlite3_sql(st) : NULL;
-	if (sql != NULL &&
-	    strncmp(sql, fetch_sql, sizeof(fetch_sql) - 1) == 0) {
-		struct timespec tick = {0, 2000000};
-		char after[PATH_MAX], judged[PATH_MAX];
-		snprintf(after, sizeof(after), "%s-after", gate);
-		snprintf(judged, sizeof(judged), "%s-judged", gate);
-		if (access(after, F_OK) == 0) {
-			FILE *f = fopen(judged, "w");
-			if (f != NULL)
-				fclose(f);
-		}
-		for (int ms = 0; ms < HOLD_MAX_MS && access(after, F_OK) == 0;
-		     ms += 2)
-			nanosleep(&tick, NULL);
-	}
+	if (sql != NULL && strncmp(sql, fetch_sql, sizeof(fetch_sql) - 1) == 0)
+		hold_while(gate, "-after", "-judged");
+	if (sql != NULL && strncmp(sql, case_sql, sizeof(case_sql) - 1) == 0 &&
+	    strstr(sql, case_where) != NULL)
+		hold_while(gate, "-read", "-read-judged");
 	return real(st);
 }

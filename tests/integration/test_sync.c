@@ -2755,6 +2755,69 @@ test_a_withdrawal_stops_a_live_delivery_judged_before_it(void **state)
 			 failed, accepted, withdrawn);
 }
 
+/* The same for a read: gm0363's ShowCase of a client, judged with the
+ * consent, is answered only after the withdrawal was answered to the GGZ;
+ * it is made again and refused, and the audit trail holds no answered
+ * read of it by gm0363. Was: the case went out, though the GGZ had been
+ * told the consent was withdrawn. The read is held after it judged
+ * (hold_fetch.c's -read file). */
+static void test_a_withdrawal_stops_a_read_judged_before_it(void **state)
+{
+	struct held h;
+	struct h_tls g;
+	char x[64], cx[64], tx[64], on[PATH_MAX + 16], judged[PATH_MAX + 16];
+	const char *failed = NULL;
+	held_start(&h);
+	funded_client("wdr-prog", x, cx, tx);
+	snprintf(on, sizeof(on), "%s-read", h.gate);
+	snprintf(judged, sizeof(judged), "%s-read-judged", h.gate);
+	FILE *f = fopen(on, "w");
+	assert_non_null(f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(h_tls_connect_hello(&g, h.d.port, certs, "gm0363"), 0);
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__ShowCase sc = IPSNET__V1__SHOW_CASE__INIT;
+	sc.client_id = x;
+	e.request_id = 11;
+	e.body_case = BODY(SHOW_CASE);
+	e.show_case = &sc;
+	assert_int_equal(h_tls_send_envelope(&g, &e), 0);
+	uint64_t deadline = now_ms() + WAIT_MS;
+	while (access(judged, F_OK) != 0 && now_ms() < deadline)
+		sleep_ms(2);
+	if (access(judged, F_OK) != 0)
+		failed = "the read was not held";
+	uint64_t withdrawn = withdraw_consent(GGZ_TEST, cx, 1);
+	assert_int_equal(unlink(on), 0);
+	Ipsnet__V1__Envelope *a = h_tls_recv_envelope(&g, WAIT_MS);
+	if (failed == NULL && a == NULL)
+		failed = "no answer to the read";
+	else if (failed == NULL &&
+		 (a->status == NULL ||
+		  a->status->code != IPSNET__V1__CODE__PERMISSION_DENIED))
+		failed = "the case went out after the withdrawal was answered";
+	h_envelope_free(a);
+	Ipsnet__V1__Envelope *trail = audit_of(x);
+	size_t answered = 0, refused = 0;
+	for (size_t i = 0; i < trail->audit_list->n_records; i++) {
+		const Ipsnet__V1__AuditRecord *r =
+		    trail->audit_list->records[i];
+		if (strcmp(r->organisation, "gm0363") != 0 ||
+		    strcmp(r->action, "show_case") != 0)
+			continue;
+		answered += strcmp(r->result, "OK") == 0;
+		refused += strcmp(r->result, "PERMISSION_DENIED") == 0;
+	}
+	ipsnet_envelope_free(trail);
+	h_tls_close(&g);
+	held_leave(&h);
+	assert_int_equal(h_daemon_stop(&h.d, SIGTERM), 0);
+	if (failed == NULL && (answered != 0 || refused != 1))
+		failed = "the audit trail does not hold one refused read";
+	if (failed != NULL)
+		fail_msg("%s (withdrawn %" PRIu64 ")", failed, withdrawn);
+}
+
 /* The same for a catch-up page: one judged before the withdrawal committed
  * is read again, and what was read ahead of it too. */
 static void
@@ -3248,6 +3311,7 @@ int main(void)
 		test_a_withdrawal_stops_a_live_delivery_judged_before_it),
 	    cmocka_unit_test(
 		test_a_withdrawal_stops_a_catch_up_page_judged_before_it),
+	    cmocka_unit_test(test_a_withdrawal_stops_a_read_judged_before_it),
 	    cmocka_unit_test(
 		test_deliveries_go_on_while_other_consents_are_withdrawn),
 	    cmocka_unit_test(test_deliveries_are_in_the_audit_trail),
