@@ -34,7 +34,7 @@ static const char usage[] =
     "          load the organisation registry from the config\n"
     "  verify  walk the journal's hash chain and rebuild the state in a\n"
     "          scratch database to compare; exit 1 naming the first\n"
-    "          damaged entry\n"
+    "          damaged entry, 2 when the database cannot be read\n"
     "  rebuild replay the journal into the state tables (daemon stopped)\n"
     "  backup  copy the database to FILE online, while the daemon serves\n"
     "\n"

@@ -1303,6 +1303,11 @@ static void test_backup_script_keeps_verified_copies(void **state)
 	h_result_free(&fx->r);
 	assert_int_equal(h_run_ipsnetd(&fx->r, verify), 0);
 	assert_output_says(fx, "ok: 3 journal entries");
+	/* A file that is not there is not damage: 2, not 1. */
+	const char *none[] = {"verify", "--database", old, NULL};
+	h_result_free(&fx->r);
+	assert_int_equal(h_run_ipsnetd(&fx->r, none), 2);
+	assert_output_says(fx, "cannot read the database");
 
 	/* No database there: the run fails and removes nothing, not even
 	 * what --keep 1 would. */
