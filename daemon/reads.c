@@ -967,8 +967,7 @@ static int audit_query(sqlite3 *db, struct reads_ctx *ctx)
 	return rv;
 }
 
-/* The journal head in the open read transaction. */
-static int head_seq(sqlite3 *db, uint64_t *out)
+int reads_snapshot_head(sqlite3 *db, uint64_t *out)
 {
 	sqlite3_stmt *st;
 	if (prepare(db, "SELECT coalesce(max(seq), 0) FROM journal", &st) != 0)
@@ -990,7 +989,7 @@ void reads_run(sqlite3 *db, struct reads_ctx *ctx)
 	/* One read transaction: every table as of one moment, the journal
 	 * head of which is what the read is judged at. */
 	if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK ||
-	    head_seq(db, &ctx->judged_at) != 0) {
+	    reads_snapshot_head(db, &ctx->judged_at) != 0) {
 		(void)sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 		rv = IPSNET_EDB;
 		goto out;

@@ -66,6 +66,10 @@ int reads_job(sqlite3 *db, struct arena *a, const char *id,
 int reads_review(sqlite3 *db, struct arena *a, const char *id,
 		 Ipsnet__V1__FidelityReview **out);
 
+/* The journal head of the open read transaction's snapshot into *out:
+ * what a read or a sync fetch is judged at (journal_audit.judged_at). */
+int reads_snapshot_head(sqlite3 *db, uint64_t *out);
+
 /* ---- the reads --------------------------------------------------------- */
 
 /* Whether an Envelope body case is a read this module answers. */

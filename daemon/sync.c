@@ -389,21 +389,6 @@ static int hash_at_from(sqlite3 *db, struct fetch *f)
 	return rv;
 }
 
-/* The journal head of the read transaction's snapshot into *out. */
-static int snapshot_head(sqlite3 *db, uint64_t *out)
-{
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v3(db, "SELECT coalesce(max(seq), 0) FROM journal",
-			       -1, SQLITE_PREPARE_PERSISTENT, &st,
-			       NULL) != SQLITE_OK)
-		return IPSNET_EDB;
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		*out = (uint64_t)sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? 0 : IPSNET_EDB;
-}
-
 static int fetch_fn(sqlite3 *db, struct journal_read *r)
 {
 	struct fetch *f = container_of(r, struct fetch, r);
@@ -431,7 +416,7 @@ static int fetch_fn(sqlite3 *db, struct journal_read *r)
 	}
 	facts_init(facts, db);
 	/* First: the snapshot begins with the transaction's first read. */
-	if ((rv = snapshot_head(db, &f->judged_at)) != 0)
+	if ((rv = reads_snapshot_head(db, &f->judged_at)) != 0)
 		goto out;
 	if (f->from > 0 && (f->check_from || !f->last_hash_known) &&
 	    (rv = hash_at_from(db, f)) != 0)
