@@ -56,10 +56,12 @@ int64_t tls_cert_until(X509 *cert)
 	return cert != NULL ? seconds_of(X509_get0_notAfter(cert)) : 0;
 }
 
-void tls_ctx_expiry(SSL_CTX *ctx, int64_t *cert_until, int64_t *crl_until)
+/* Of the CRLs ctx holds: the earliest nextUpdate (seconds; 0: none) and
+ * the highest crlNumber (-1: none). */
+static void crl_facts(SSL_CTX *ctx, int64_t *until, int64_t *number)
 {
-	*cert_until = tls_cert_until(SSL_CTX_get0_certificate(ctx));
-	*crl_until = 0;
+	*until = 0;
+	*number = -1;
 	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
 	if (store == NULL || !X509_STORE_lock(store))
 		return;
@@ -68,34 +70,33 @@ void tls_ctx_expiry(SSL_CTX *ctx, int64_t *cert_until, int64_t *crl_until)
 		X509_OBJECT *o = sk_X509_OBJECT_value(objs, i);
 		if (X509_OBJECT_get_type(o) != X509_LU_CRL)
 			continue;
-		int64_t next = seconds_of(
-		    X509_CRL_get0_nextUpdate(X509_OBJECT_get0_X509_CRL(o)));
-		if (next != 0 && (*crl_until == 0 || next < *crl_until))
-			*crl_until = next;
+		X509_CRL *crl = X509_OBJECT_get0_X509_CRL(o);
+		int64_t next = seconds_of(X509_CRL_get0_nextUpdate(crl));
+		if (next != 0 && (*until == 0 || next < *until))
+			*until = next;
+		ASN1_INTEGER *n =
+		    X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL);
+		int64_t v;
+		if (n != NULL && ASN1_INTEGER_get_int64(&v, n) == 1 &&
+		    v > *number)
+			*number = v;
+		ASN1_INTEGER_free(n);
 	}
 	X509_STORE_unlock(store);
 }
 
+void tls_ctx_expiry(SSL_CTX *ctx, int64_t *cert_until, int64_t *crl_until)
+{
+	int64_t number;
+	*cert_until = tls_cert_until(SSL_CTX_get0_certificate(ctx));
+	crl_facts(ctx, crl_until, &number);
+}
+
 int64_t tls_ctx_crl_number(SSL_CTX *ctx)
 {
-	int64_t best = -1;
-	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
-	if (store == NULL || !X509_STORE_lock(store))
-		return -1;
-	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(store);
-	for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
-		X509_OBJECT *o = sk_X509_OBJECT_value(objs, i);
-		if (X509_OBJECT_get_type(o) != X509_LU_CRL)
-			continue;
-		ASN1_INTEGER *n = X509_CRL_get_ext_d2i(
-		    X509_OBJECT_get0_X509_CRL(o), NID_crl_number, NULL, NULL);
-		int64_t v;
-		if (n != NULL && ASN1_INTEGER_get_int64(&v, n) == 1 && v > best)
-			best = v;
-		ASN1_INTEGER_free(n);
-	}
-	X509_STORE_unlock(store);
-	return best;
+	int64_t until, number;
+	crl_facts(ctx, &until, &number);
+	return number;
 }
 
 /* The server's own certificate out of its validity would make every

@@ -339,10 +339,29 @@ static void changed_at_restart(const struct server_config *now,
 #undef CHANGED
 }
 
+/* Whether the reload's CRL is older (by its crlNumber) than the one in
+ * use: a copy put back by mistake, or by someone who wants a revocation
+ * undone, would let revoked certificates in again. If so, why says so. No
+ * CRL at all is a choice the config states (and reload_done warns of). */
+static bool crl_goes_back(const struct server *s, const struct reload_result *r,
+			  char *why, size_t cap)
+{
+	int64_t in_use = tls_ctx_crl_number(s->tls);
+	int64_t next = tls_ctx_crl_number(r->tls);
+	if (next < 0 || next >= in_use)
+		return false;
+	snprintf(why, cap,
+		 "CRL '%s' is number %lld, older than number %lld in use: a "
+		 "CRL never goes back; write a new one with certs/crl.sh",
+		 r->cfg.crl, (long long)next, (long long)in_use);
+	return true;
+}
+
 static void reload_done(uv_work_t *w, int status)
 {
 	struct server *s = container_of(w, struct server, reload_work);
 	struct reload_result *r = w->data;
+	char back[2 * CONFIG_MAX_PATH + 200];
 	s->reloading = false;
 	if (r == NULL || status != 0) {
 		log_error("reload failed", "reason=\"%s\"",
@@ -351,21 +370,10 @@ static void reload_done(uv_work_t *w, int status)
 		char why[600];
 		log_error("reload failed", "reason=%s kept=previous",
 			  log_quote(why, sizeof(why), r->err));
-	} else if (tls_ctx_crl_number(r->tls) >= 0 &&
-		   tls_ctx_crl_number(r->tls) < tls_ctx_crl_number(s->tls)) {
-		/* An older CRL (a copy put back by mistake, or by someone
-		 * who wants a revocation undone) would let revoked
-		 * certificates in again. No CRL at all is a choice the
-		 * config states, and warned of below. */
-		char why[600], crl[2 * CONFIG_MAX_PATH + 200];
-		snprintf(crl, sizeof(crl),
-			 "CRL '%s' is number %lld, older than number %lld in "
-			 "use: a CRL never goes back; write a new one with "
-			 "certs/crl.sh",
-			 r->cfg.crl, (long long)tls_ctx_crl_number(r->tls),
-			 (long long)tls_ctx_crl_number(s->tls));
+	} else if (crl_goes_back(s, r, back, sizeof(back))) {
+		char why[600];
 		log_error("reload failed", "reason=%s kept=previous",
-			  log_quote(why, sizeof(why), crl));
+			  log_quote(why, sizeof(why), back));
 		SSL_CTX_free(r->tls);
 		registry_free(&r->registry);
 	} else {
