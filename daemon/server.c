@@ -46,10 +46,7 @@ static void say_expiry(const char *what, const char *file, int64_t until,
 	int64_t left = until - (int64_t)time(NULL);
 	if (until == 0 || left > (int64_t)EXPIRY_WARN_DAYS * 86400)
 		return;
-	time_t t = (time_t)until;
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	util_iso8601(when, sizeof(when), (uint64_t)until * 1000000u);
 	log_quote(quoted, sizeof(quoted), file);
 	if (left <= 0) {
 		log_error("certificate or CRL expired",
