@@ -966,26 +966,36 @@ pid_t h_daemon_pid(const struct h_daemon *d)
 	return d->pid;
 }
 
-bool h_daemon_log_contains(const struct h_daemon *d, const char *needle)
+bool h_file_contains(const char *path, const char *needle)
 {
-	char *log = read_file(d->log, NULL);
-	bool found = log != NULL && strstr(log, needle) != NULL;
+	char *text = read_file(path, NULL);
+	bool found = text != NULL && strstr(text, needle) != NULL;
 
-	free(log);
+	free(text);
 	return found;
 }
 
-bool h_daemon_wait_log(const struct h_daemon *d, const char *needle, int ms)
+bool h_wait_file(const char *path, const char *needle, int ms)
 {
 	uint64_t deadline = now_ms() + (uint64_t)ms;
 
 	for (;;) {
-		if (h_daemon_log_contains(d, needle))
+		if (h_file_contains(path, needle))
 			return true;
 		if (ms_left(deadline) == 0)
 			return false;
 		pause_step(deadline);
 	}
+}
+
+bool h_daemon_log_contains(const struct h_daemon *d, const char *needle)
+{
+	return h_file_contains(d->log, needle);
+}
+
+bool h_daemon_wait_log(const struct h_daemon *d, const char *needle, int ms)
+{
+	return h_wait_file(d->log, needle, ms);
 }
 
 /* ---- raw TLS client ----------------------------------------------------- */

@@ -131,6 +131,12 @@ int h_daemon_stop(struct h_daemon *d, int sig);
 /* The pid, for kill(2): e.g. SIGHUP. */
 pid_t h_daemon_pid(const struct h_daemon *d);
 
+/* Whether the file at path holds needle (false when it cannot be read). */
+bool h_file_contains(const char *path, const char *needle);
+
+/* Waits up to ms for the file at path to hold needle. */
+bool h_wait_file(const char *path, const char *needle, int ms);
+
 /* Whether the daemon's log holds needle. */
 bool h_daemon_log_contains(const struct h_daemon *d, const char *needle);
 

@@ -802,27 +802,6 @@ static void test_program_list_shows_the_review_the_report_counts(void **state)
 	assert_not_out(fx, "exemplary");
 }
 
-/* Waits up to ms for file path to hold needle. */
-static bool wait_file_holds(const char *path, const char *needle, int ms)
-{
-	struct timespec t0, now;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (;;) {
-		char *text = h_read_file(path, NULL);
-		bool found = text != NULL && strstr(text, needle) != NULL;
-		free(text);
-		if (found)
-			return true;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if ((now.tv_sec - t0.tv_sec) * 1000 +
-			(now.tv_nsec - t0.tv_nsec) / 1000000 >
-		    ms)
-			return false;
-		struct timespec tick = {0, 10 * 1000 * 1000};
-		nanosleep(&tick, NULL);
-	}
-}
-
 /* ipsnet watch shows when a change was made as the time in the
  * Netherlands, as every other time the command shows; --json keeps the
  * journal's UTC time. The Dutch time is one hour (CET) or two (CEST)
@@ -852,7 +831,7 @@ static void test_watch_gives_times_in_dutch_time(void **state)
 	}
 	bool seen[2];
 	for (int i = 0; i < 2; i++)
-		seen[i] = wait_file_holds(out[i], client, H_RUN_MS);
+		seen[i] = h_wait_file(out[i], client, H_RUN_MS);
 	for (int i = 0; i < 2; i++)
 		assert_int_equal(h_proc_stop(&w[i], SIGTERM, H_RUN_MS), 0);
 	assert_true(seen[0] && seen[1]);
@@ -918,7 +897,7 @@ static void test_watch_names_states_as_the_other_commands(void **state)
 	snprintf(out, sizeof(out), "%s/watch.out", fx->dir);
 	snprintf(err, sizeof(err), "%s/watch.err", fx->dir);
 	assert_int_equal(h_proc_start_cli(&w, a.argv, out, err), 0);
-	bool seen = wait_file_holds(out, "(version 4)", H_RUN_MS);
+	bool seen = h_wait_file(out, "(version 4)", H_RUN_MS);
 	assert_int_equal(h_proc_stop(&w, SIGTERM, H_RUN_MS), 0);
 	assert_true(seen);
 	char *text = h_read_file(out, NULL);

@@ -516,22 +516,6 @@ static void dump_file(const char *what, const char *path)
 	free(text);
 }
 
-/* Waits until the file holds needle. */
-static bool wait_file(const char *path, const char *needle, int ms)
-{
-	uint64_t deadline = now_ms() + (uint64_t)ms;
-	for (;;) {
-		char *text = h_read_file(path, NULL);
-		bool found = text != NULL && strstr(text, needle) != NULL;
-		free(text);
-		if (found)
-			return true;
-		if (now_ms() >= deadline)
-			return false;
-		sleep_ms(5);
-	}
-}
-
 /* One event a watcher printed. */
 struct seen {
 	uint64_t seq;
@@ -888,7 +872,7 @@ static void mark(struct h_proc *w, size_t n_w, const char *const names[])
 	put_program(NETWORK, id, "ggz-test", 0);
 	snprintf(needle, sizeof(needle), "\"id\":\"%s\"", id);
 	for (size_t i = 0; i < n_w; i++)
-		if (!wait_file(w[i].out, needle, WAIT_MS)) {
+		if (!h_wait_file(w[i].out, needle, WAIT_MS)) {
 			dump_file(names[i], w[i].err);
 			fail_msg("watcher %s did not print %s", names[i], id);
 		}
@@ -1331,7 +1315,7 @@ static void test_followers_resume_after_daemon_restart(void **state)
 					       ids[round][i]);
 		snprintf(needle, sizeof(needle), "\"id\":\"%s\"",
 			 ids[round][9]);
-		if (!wait_file(watcher.out, needle, WAIT_MS)) {
+		if (!h_wait_file(watcher.out, needle, WAIT_MS)) {
 			dump_file("watcher", watcher.err);
 			fail_msg("round %d: the watcher did not get %s", round,
 				 ids[round][9]);
@@ -1359,7 +1343,7 @@ static void test_followers_resume_after_daemon_restart(void **state)
 		assert_int_equal(daemon_.port, port);
 		assert_int_equal(connect_all(), 0);
 	}
-	assert_true(wait_file(follower.err, "trying again", 1));
+	assert_true(h_wait_file(follower.err, "trying again", 1));
 
 	assert_int_equal(h_proc_stop(&watcher, SIGINT, 5000), 0);
 	int code = h_proc_stop(&follower, SIGTERM, 5000);
@@ -1541,7 +1525,7 @@ static void test_subscribers_that_never_read_keep_memory_bounded(void **state)
 	}
 	char needle[96];
 	snprintf(needle, sizeof(needle), "\"id\":\"%s\"", last);
-	bool received = wait_file(watcher.out, needle, WAIT_MS);
+	bool received = h_wait_file(watcher.out, needle, WAIT_MS);
 	long after = h_rss_kib(pid);
 	if (after > peak)
 		peak = after;
@@ -1906,7 +1890,7 @@ static void test_watch_prints_free_text_without_control_characters(void **state)
 	e.body_case = BODY(REQUEST_FUNDING);
 	e.request_funding = &m;
 	change(GGZ_TEST, &e, funding);
-	bool seen = wait_file(out, funding, WAIT_MS);
+	bool seen = h_wait_file(out, funding, WAIT_MS);
 	assert_int_equal(h_proc_stop(&watcher, SIGINT, 5000), 0);
 	assert_true(seen);
 	char *text = h_read_file(out, NULL);
@@ -2255,10 +2239,10 @@ static void test_watch_resumes_with_a_hash(void **state)
 		assert_int_equal(h_proc_start_cli(&w, args.argv, out, err), 0);
 		if (wrong) {
 			assert_int_equal(h_proc_stop(&w, 0, WAIT_MS), 6);
-			assert_true(wait_file(err,
-					      "is not the one this "
-					      "subscriber has",
-					      1));
+			assert_true(h_wait_file(err,
+						"is not the one this "
+						"subscriber has",
+						1));
 			char *printed = h_read_file(out, NULL);
 			assert_non_null(printed);
 			assert_string_equal(printed, "");
@@ -2269,7 +2253,7 @@ static void test_watch_resumes_with_a_hash(void **state)
 		util_hex(hex, sizeof(hex), h, sizeof(h));
 		snprintf(needle, sizeof(needle),
 			 "\"seq\":%" PRIu64 ",\"hash\":\"%s\"", s2, hex);
-		if (!wait_file(out, needle, WAIT_MS)) {
+		if (!h_wait_file(out, needle, WAIT_MS)) {
 			dump_file("watch", err);
 			fail_msg("no line with %s", needle);
 		}
@@ -3191,20 +3175,20 @@ static void test_deliveries_are_in_the_audit_trail(void **state)
 	 * the withdrawal would not receive the acceptance at all). */
 	put_program(NETWORK, "aud-ready", "ggz-test", 0);
 	snprintf(needle, sizeof(needle), "\"id\":\"%s\"", "aud-ready");
-	assert_true(wait_file(wg.out, needle, WAIT_MS));
-	assert_true(wait_file(wn.out, needle, WAIT_MS));
+	assert_true(h_wait_file(wg.out, needle, WAIT_MS));
+	assert_true(h_wait_file(wn.out, needle, WAIT_MS));
 	uint64_t accepted = move(GGZ_TEST, tx, 1, TS(ACCEPTED));
 	/* gm0363 has it before the consent is withdrawn: the events go out
 	 * after the answer, and one not sent by the withdrawal is not sent
 	 * at all. */
 	snprintf(needle, sizeof(needle), "\"seq\":%" PRIu64 ",", accepted);
-	assert_true(wait_file(wg.out, needle, WAIT_MS));
+	assert_true(h_wait_file(wg.out, needle, WAIT_MS));
 	uint64_t withdrawn = withdraw_consent(GGZ_TEST, cx, 1);
 	uint64_t started = move(GGZ_TEST, tx, 2, TS(ACTIVE));
 	put_program(NETWORK, "aud-mark", "ggz-test", 0);
 	snprintf(needle, sizeof(needle), "\"id\":\"%s\"", "aud-mark");
-	assert_true(wait_file(wg.out, needle, WAIT_MS));
-	assert_true(wait_file(wn.out, needle, WAIT_MS));
+	assert_true(h_wait_file(wg.out, needle, WAIT_MS));
+	assert_true(h_wait_file(wn.out, needle, WAIT_MS));
 	assert_int_equal(h_proc_stop(&wg, SIGTERM, 5000), 0);
 	assert_int_equal(h_proc_stop(&wn, SIGTERM, 5000), 0);
 
@@ -3250,14 +3234,14 @@ static void test_no_audit_no_delivery(void **state)
 	start_watch(&wg, GM0363, asked, "noaud-watch");
 	put_program(NETWORK, "noaud-ready", "ggz-test", 0);
 	snprintf(needle, sizeof(needle), "\"id\":\"%s\"", "noaud-ready");
-	assert_true(wait_file(wg.out, needle, WAIT_MS));
+	assert_true(h_wait_file(wg.out, needle, WAIT_MS));
 
 	db_exec("CREATE TRIGGER test_sync_audit_fails BEFORE INSERT ON audit "
 		"WHEN NEW.org = 'gm0363' AND NEW.action = 'sync' BEGIN SELECT "
 		"RAISE(ABORT, 'the test refuses this row'); END");
 	uint64_t accepted = move(GGZ_TEST, ty, 1, TS(ACCEPTED));
 	/* Live: not sent; the watcher is told why, and tries again. */
-	if (!wait_file(wg.err, "audit trail", WAIT_MS)) {
+	if (!h_wait_file(wg.err, "audit trail", WAIT_MS)) {
 		dump_file("noaud-watch", wg.err);
 		fail_msg("the watcher was not told why it got nothing");
 	}
@@ -3278,7 +3262,7 @@ static void test_no_audit_no_delivery(void **state)
 
 	/* Once rows can be written again, the watcher gets it. */
 	db_exec("DROP TRIGGER test_sync_audit_fails");
-	if (!wait_file(wg.out, needle, WAIT_MS)) {
+	if (!h_wait_file(wg.out, needle, WAIT_MS)) {
 		dump_file("noaud-watch", wg.err);
 		fail_msg("the watcher did not get seq %" PRIu64, accepted);
 	}
