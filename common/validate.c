@@ -109,24 +109,26 @@ long nl_days_of_us(long long us)
 	return (long)floor_div(secs + nl_offset_s(secs), 86400);
 }
 
-const char *nl_date_of_us(char *buf, unsigned long cap, long long us)
+/* The time in the Netherlands at us, written with strftime's fmt. */
+static const char *nl_format(char *buf, unsigned long cap, long long us,
+			     const char *fmt)
 {
 	long long secs = floor_div(us, 1000000);
 	time_t t = (time_t)(secs + nl_offset_s(secs));
 	struct tm tm;
 	gmtime_r(&t, &tm);
-	strftime(buf, cap, "%Y-%m-%d", &tm);
+	strftime(buf, cap, fmt, &tm);
 	return buf;
+}
+
+const char *nl_date_of_us(char *buf, unsigned long cap, long long us)
+{
+	return nl_format(buf, cap, us, "%Y-%m-%d");
 }
 
 const char *nl_minute_of_us(char *buf, unsigned long cap, long long us)
 {
-	long long secs = floor_div(us, 1000000);
-	time_t t = (time_t)(secs + nl_offset_s(secs));
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(buf, cap, "%Y-%m-%d %H:%M", &tm);
-	return buf;
+	return nl_format(buf, cap, us, "%Y-%m-%d %H:%M");
 }
 
 bool cbs_code_valid(const char *code)
