@@ -2623,11 +2623,13 @@ static void hold_after_judging(struct held *h, bool on)
 	}
 }
 
-/* Whether a read held by hold_after_judging has judged its range. */
-static bool judged_wait(struct held *h)
+/* Whether a read held after it judged (hold_fetch.c) has made the gate's
+ * name with said after it: "-judged" for sync's reads, "-read-judged" for
+ * a case read. */
+static bool gate_says(struct held *h, const char *said)
 {
-	char judged[PATH_MAX + 8];
-	snprintf(judged, sizeof(judged), "%s-judged", h->gate);
+	char judged[PATH_MAX + 16];
+	snprintf(judged, sizeof(judged), "%s%s", h->gate, said);
 	uint64_t deadline = now_ms() + WAIT_MS;
 	while (access(judged, F_OK) != 0 && now_ms() < deadline)
 		sleep_ms(2);
@@ -2706,7 +2708,7 @@ test_a_withdrawal_stops_a_live_delivery_judged_before_it(void **state)
 	h_envelope_free(e);
 	hold_after_judging(&h, true);
 	uint64_t accepted = move(GGZ_TEST, tx, 1, TS(ACCEPTED));
-	if (failed == NULL && !judged_wait(&h))
+	if (failed == NULL && !gate_says(&h, "-judged"))
 		failed = "the live fetch of the acceptance was not held";
 	uint64_t withdrawn = withdraw_consent(GGZ_TEST, cx, 1);
 	hold_after_judging(&h, false);
@@ -2749,12 +2751,11 @@ static void test_a_withdrawal_stops_a_read_judged_before_it(void **state)
 {
 	struct held h;
 	struct h_tls g;
-	char x[64], cx[64], tx[64], on[PATH_MAX + 16], judged[PATH_MAX + 16];
+	char x[64], cx[64], tx[64], on[PATH_MAX + 16];
 	const char *failed = NULL;
 	held_start(&h);
 	funded_client("wdr-prog", x, cx, tx);
 	snprintf(on, sizeof(on), "%s-read", h.gate);
-	snprintf(judged, sizeof(judged), "%s-read-judged", h.gate);
 	FILE *f = fopen(on, "w");
 	assert_non_null(f);
 	assert_int_equal(fclose(f), 0);
@@ -2766,10 +2767,7 @@ static void test_a_withdrawal_stops_a_read_judged_before_it(void **state)
 	e.body_case = BODY(SHOW_CASE);
 	e.show_case = &sc;
 	assert_int_equal(h_tls_send_envelope(&g, &e), 0);
-	uint64_t deadline = now_ms() + WAIT_MS;
-	while (access(judged, F_OK) != 0 && now_ms() < deadline)
-		sleep_ms(2);
-	if (access(judged, F_OK) != 0)
+	if (!gate_says(&h, "-read-judged"))
 		failed = "the read was not held";
 	uint64_t withdrawn = withdraw_consent(GGZ_TEST, cx, 1);
 	assert_int_equal(unlink(on), 0);
@@ -2821,7 +2819,7 @@ test_a_withdrawal_stops_a_catch_up_page_judged_before_it(void **state)
 	hold_after_judging(&h, true);
 	assert_int_equal(subscribe_as(&g, h.d.port, "gm0363", asked - 1, NULL),
 			 0);
-	if (!judged_wait(&h))
+	if (!gate_says(&h, "-judged"))
 		failed = "the catch-up page was not held";
 	uint64_t withdrawn = withdraw_consent(GGZ_TEST, cx, 1);
 	hold_after_judging(&h, false);
