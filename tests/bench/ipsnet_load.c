@@ -7,6 +7,10 @@
  * it prints durable changes per second, p50/p99/p99.9 latency and the
  * refusals by status.
  *
+ * --ping sends Pings instead, which the daemon answers on its loop without
+ * the journal: the round trip of a request through TLS and the loop alone,
+ * the part of a change's latency that no journal work can take away.
+ *
  * --record FILE appends "KEYHEX SEQ CLIENT_ID" for every acknowledged change
  * with one write(2) as the answer arrives, for the crash test: when the
  * daemon is killed the connections drop, the tool prints what it counted
@@ -46,7 +50,8 @@
 static const char usage_text[] =
     "usage: ipsnet-load --server HOST:PORT --ca FILE --cert FILE --key FILE\n"
     "                   (--duration S | --count N) [--connections N]\n"
-    "                   [--inflight D] [--warmup S] [--record FILE] [--json]\n"
+    "                   [--inflight D] [--warmup S] [--record FILE] [--ping]\n"
+    "                   [--json]\n"
     "\n"
     "Sends RegisterClient changes to ipsnetd as fast as the answers come and\n"
     "measures durable changes per second and the latency of acknowledged\n"
@@ -65,6 +70,8 @@ static const char usage_text[] =
     "  --warmup S          send for S seconds before measuring (default 0)\n"
     "  --record FILE       append 'KEYHEX SEQ CLIENT_ID' for every\n"
     "                      acknowledged change, as soon as it is answered\n"
+    "  --ping              send Pings, not changes: the round trip without\n"
+    "                      the journal (counted as changes in the output)\n"
     "  --bsn-start N       first 8-digit BSN prefix (default: random), so\n"
     "                      that runs against one database do not collide\n"
     "  --user NAME         the user in Hello (default 'bench')\n"
@@ -116,6 +123,7 @@ struct options {
 	uint64_t bsn_start;
 	uint32_t timeout_ms;
 	bool json;
+	bool ping;
 };
 
 struct load {
@@ -233,6 +241,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		O_BSN_START,
 		O_USER,
 		O_TIMEOUT,
+		O_PING,
 		O_HELP,
 	};
 	static const struct option longopts[] = {
@@ -250,6 +259,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	    {"bsn-start", required_argument, NULL, O_BSN_START},
 	    {"user", required_argument, NULL, O_USER},
 	    {"timeout-ms", required_argument, NULL, O_TIMEOUT},
+	    {"ping", no_argument, NULL, O_PING},
 	    {"help", no_argument, NULL, O_HELP},
 	    {NULL, 0, NULL, 0},
 	};
@@ -334,6 +344,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 				    optarg);
 			o->timeout_ms = (uint32_t)v;
 			break;
+		case O_PING:
+			o->ping = true;
+			break;
 		case O_HELP:
 		case 'h':
 			fputs(usage_text, stdout);
@@ -354,6 +367,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 				   "[::1]:PORT (a load test stays on this "
 				   "machine), not '%s'",
 				   o->server);
+	if (o->ping && o->record != NULL)
+		return usage_error("%s", "--record needs changes; a --ping run "
+					 "makes none");
 	if ((o->duration_s > 0) == (o->count > 0))
 		return usage_error("%s", "give exactly one of --duration and "
 					 "--count: the run must be bounded");
@@ -518,32 +534,41 @@ static void send_more(struct lconn *lc)
 		Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
 		Ipsnet__V1__RegisterClient rc =
 		    IPSNET__V1__REGISTER_CLIENT__INIT;
+		Ipsnet__V1__Ping ping = IPSNET__V1__PING__INIT;
 		char bsn[10], name[48], birth[11];
 		struct slot *s = lc->free_slots;
 		uint64_t n = L->serial++;
 
-		if (ipsnet_new_idempotency_key(s->key) != 0) {
+		if (L->o.ping) {
+			ping.client_time_us = n;
+			env.body_case = IPSNET__V1__ENVELOPE__BODY_PING;
+			env.ping = &ping;
+		} else if (ipsnet_new_idempotency_key(s->key) != 0) {
 			fprintf(stderr, "ipsnet-load: no randomness for an "
 					"idempotency key\n");
 			start_closing(L);
 			return;
+		} else {
+			next_bsn(L, bsn);
+			snprintf(name, sizeof(name), "Bench Client %" PRIu64,
+				 n);
+			snprintf(birth, sizeof(birth), "19%02u-%02u-%02u",
+				 (unsigned)(50 + n % 50),
+				 (unsigned)(1 + n % 12),
+				 (unsigned)(1 + n % 28));
+			rc.bsn = bsn;
+			rc.name = name;
+			rc.birth_date = birth;
+			rc.municipality = "GM0363";
+			rc.benefit =
+			    (Ipsnet__V1__Benefit)(IPSNET__V1__BENEFIT__BENEFIT_NONE +
+						  (int)(n % 6));
+			env.idempotency_key.data = s->key;
+			env.idempotency_key.len = sizeof(s->key);
+			env.body_case =
+			    IPSNET__V1__ENVELOPE__BODY_REGISTER_CLIENT;
+			env.register_client = &rc;
 		}
-		next_bsn(L, bsn);
-		snprintf(name, sizeof(name), "Bench Client %" PRIu64, n);
-		snprintf(birth, sizeof(birth), "19%02u-%02u-%02u",
-			 (unsigned)(50 + n % 50), (unsigned)(1 + n % 12),
-			 (unsigned)(1 + n % 28));
-		rc.bsn = bsn;
-		rc.name = name;
-		rc.birth_date = birth;
-		rc.municipality = "GM0363";
-		rc.benefit =
-		    (Ipsnet__V1__Benefit)(IPSNET__V1__BENEFIT__BENEFIT_NONE +
-					  (int)(n % 6));
-		env.idempotency_key.data = s->key;
-		env.idempotency_key.len = sizeof(s->key);
-		env.body_case = IPSNET__V1__ENVELOPE__BODY_REGISTER_CLIENT;
-		env.register_client = &rc;
 
 		s->measured = L->o.count > 0 && L->phase == PHASE_MEASURE;
 		s->sent_ns = now_ns();
