@@ -285,6 +285,22 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	*buf = uv_buf_init(read_buf, sizeof(read_buf));
 }
 
+/* Why a connection closed before its handshake was done. A server that
+ * sent not one byte before closing has not looked at the client's
+ * certificate (that refusal comes as an alert): ipsnetd does that only at
+ * its max_connections, or while it stops. */
+static const char *handshake_cut_reason(const struct ipsnet_stream *s)
+{
+	if (s->peer_alert >= 0)
+		return tls_alert_reason(s->peer_alert);
+	if (!s->is_server && s->bytes_in == 0)
+		return "the server closed the connection before the TLS "
+		       "handshake began: it is at its connection limit "
+		       "(max_connections) or stopping; try again later, or "
+		       "ask its operator (its log says which)";
+	return "the peer closed the connection during the TLS handshake";
+}
+
 static void read_cb(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
 {
 	struct ipsnet_stream *s = container_of(h, struct ipsnet_stream, tcp);
@@ -293,11 +309,7 @@ static void read_cb(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
 	if (nread < 0) {
 		s->peer_closed = true;
 		if (s->state == STREAM_HANDSHAKING)
-			stream_abort(s, IPSNET_ETLS,
-				     s->peer_alert >= 0
-					 ? tls_alert_reason(s->peer_alert)
-					 : "the peer closed the connection "
-					   "during the TLS handshake");
+			stream_abort(s, IPSNET_ETLS, handshake_cut_reason(s));
 		else if (nread == UV_EOF)
 			stream_abort(s, IPSNET_ECLOSED,
 				     "the peer closed the connection");

@@ -916,8 +916,8 @@ test_a_peer_that_ends_with_close_notify_and_reads_nothing_is_cut_off(
 	assert_good_connection_served(fx, 2);
 }
 
-/* Beyond max_connections a connection is closed at once, and the log names
- * the peer that was refused. */
+/* Beyond max_connections a connection is closed at once, the log names
+ * the peer that was refused, and the command tells its user why. */
 static void
 test_connection_beyond_max_connections_is_logged_with_its_peer(void **state)
 {
@@ -945,6 +945,10 @@ test_connection_beyond_max_connections_is_logged_with_its_peer(void **state)
 		fail_msg("the refusal does not name %s", needle);
 	}
 	assert_good_connection_served(fx, 2);
+	/* The command says why, not only that the handshake was cut. */
+	run_cli_as(fx, certs, "gm0363", "ping", NULL, EXIT_CONNECT);
+	assert_one_line_error(fx, "connection limit", "max_connections", NULL);
+	assert_good_connection_served(fx, 3);
 }
 
 /* A connection the daemon cannot take from the listener (memory runs out
