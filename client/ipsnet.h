@@ -111,7 +111,11 @@ const Ipsnet__V1__HelloOk *ipsnet_conn_hello(const struct ipsnet_conn *c);
  * why no answer came). resp is NULL when no response arrived; it is freed
  * after the call. Status 0 comes only with the body that answers the
  * request (Ping: pong; a change: change_ok; FindClient and ShowCase:
- * case_view; ListFunding: funding_list; ListPrograms: program_list;
+ * case_view; ListFunding: funding_list, one page: ask for the next with
+ * ListFunding.after_requested_on and after_id set to the answer's
+ * next_requested_on and next_id while its more is set, and ListFunding.limit
+ * caps a page (0: 200, at most 1000; the server also stops a page before
+ * its frame limit); ListPrograms: program_list;
  * Subscribe and Unsubscribe: subscribed; AuditQuery: audit_list;
  * ReportQuery: report). With IPSNET_ECONFLICT on a change, resp may carry
  * change_ok: the entity as it is now (see ipsnet_client_call). A response

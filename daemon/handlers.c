@@ -174,6 +174,8 @@ static void read_audited(struct journal_audit *ja)
 		memset(&rd->ja, 0, sizeof(rd->ja));
 		rd->ctx.actor = &rd->actor;
 		rd->ctx.req = rd->req;
+		rd->ctx.max_answer_bytes =
+		    rd->conn->server->cfg.max_frame_bytes;
 		journal_read(rd->conn->server->journal, &rd->jr);
 		return;
 	}
@@ -224,6 +226,7 @@ static void handle_read(struct conn *c, Ipsnet__V1__Envelope *req)
 	util_strlcpy(rd->actor.peer, c->stream.peer, sizeof(rd->actor.peer));
 	rd->ctx.actor = &rd->actor;
 	rd->ctx.req = req;
+	rd->ctx.max_answer_bytes = c->server->cfg.max_frame_bytes;
 	rd->jr.fn = read_run;
 	rd->jr.done = read_done;
 	journal_read(c->server->journal, &rd->jr);

@@ -15,6 +15,8 @@
 
 #define AUDIT_LIMIT_DEFAULT 100
 #define AUDIT_LIMIT_MAX 1000
+#define FUNDING_PAGE_DEFAULT 200
+#define FUNDING_PAGE_MAX 1000
 
 /* ---- the arena --------------------------------------------------------- */
 
@@ -682,20 +684,73 @@ static int find_client(sqlite3 *db, struct reads_ctx *ctx)
 	return answer_case(db, ctx, id, view);
 }
 
+/* A set of client ids, for each client of a page once: open addressing
+ * over a power of two of slots, at least twice the most ids it holds. */
+struct id_set {
+	const char **slots;
+	size_t mask;
+};
+
+static bool id_set_init(struct id_set *set, struct arena *a, size_t most)
+{
+	size_t n = 16;
+	while (n < 2 * most)
+		n *= 2;
+	set->slots = arena_alloc(a, n * sizeof(*set->slots));
+	set->mask = n - 1;
+	return set->slots != NULL;
+}
+
+/* Adds id (kept by pointer); false when it was there already. */
+static bool id_set_add(struct id_set *set, const char *id)
+{
+	uint64_t h = 14695981039346656037u; /* FNV-1a */
+	for (const char *p = id; *p != '\0'; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211u;
+	for (size_t i = (size_t)h & set->mask;; i = (i + 1) & set->mask) {
+		if (set->slots[i] == NULL) {
+			set->slots[i] = id;
+			return true;
+		}
+		if (strcmp(set->slots[i], id) == 0)
+			return false;
+	}
+}
+
+/* The bytes a message of packed size n takes as a field (number < 16) of
+ * another: the tag, the length and the message. */
+static size_t field_bytes(size_t n)
+{
+	size_t bytes = 2 + n;
+	for (size_t v = n; v >= 0x80; v >>= 7)
+		bytes++;
+	return bytes;
+}
+
+/* What a FundingList answer holds beyond its requests and clients: the
+ * request id the connection puts in front, the status, the body's tag and
+ * length, more and the cursor. */
+#define FUNDING_PAGE_OVERHEAD_BYTES (64 + JOURNAL_ID_MAX)
+
 /* The funding requests addressed to a funder (or asked by a GGZ), each
- * with its client as far as the caller may see it at this moment. A
- * request whose client the caller may not see (a funder without live
- * consent) is left out whole. */
+ * with its client as far as the caller may see it at this moment, a page
+ * at a time (ListFunding). A request whose client the caller may not see
+ * (a funder without live consent) is left out whole. A page holds at most
+ * limit requests and no more than fits in one frame; more says whether a
+ * request the caller may see follows. */
 static int list_funding(sqlite3 *db, struct reads_ctx *ctx)
 {
-	bool pending = ctx->req->list_funding->pending_only;
+	const Ipsnet__V1__ListFunding *q = ctx->req->list_funding;
+	bool pending = q->pending_only;
 	bool ggz = ctx->actor->org_kind == ORG_KIND_GGZ;
+	bool has_after = q->after_id != NULL && q->after_id[0] != '\0';
 	struct arena a = {0};
 	Ipsnet__V1__FundingList fl = IPSNET__V1__FUNDING_LIST__INIT;
 	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
 	void **fundings = NULL, **clients = NULL;
 	size_t n_fundings = 0, n_clients = 0, cap_fundings = 0, cap_clients = 0;
-	sqlite3_stmt *st;
+	struct id_set seen;
+	sqlite3_stmt *st, *facts_st = NULL;
 	char day[16], sql[512];
 	int rc, rv = 0;
 
@@ -705,17 +760,41 @@ static int list_funding(sqlite3 *db, struct reads_ctx *ctx)
 			return IPSNET_ENOMEM;
 		return ctx->err = IPSNET_EPERMISSION;
 	}
+	if (has_after != (q->after_requested_on != NULL &&
+			  q->after_requested_on[0] != '\0') ||
+	    (has_after && !date_valid(q->after_requested_on)))
+		return fail(ctx, IPSNET_EINVAL,
+			    "the cursor is after_requested_on (YYYY-MM-DD) "
+			    "and after_id together, as the previous page's "
+			    "next_requested_on and next_id");
+	uint32_t limit = q->limit == 0 ? FUNDING_PAGE_DEFAULT : q->limit;
+	if (limit > FUNDING_PAGE_MAX)
+		limit = FUNDING_PAGE_MAX;
+	size_t budget =
+	    ctx->max_answer_bytes > FUNDING_PAGE_OVERHEAD_BYTES
+		? ctx->max_answer_bytes - FUNDING_PAGE_OVERHEAD_BYTES
+		: 0;
+	size_t used = 0;
+	if (!id_set_init(&seen, &a, limit))
+		return IPSNET_ENOMEM;
 	today(ctx, day);
 	snprintf(sql, sizeof(sql),
-		 "SELECT " FUNDING_COLS " FROM funding WHERE %s = ?1 %s "
+		 "SELECT " FUNDING_COLS " FROM funding WHERE %s = ?1 %s %s "
 		 "ORDER BY requested_on, id",
 		 ggz ? "requested_by" : "funder",
-		 pending ? "AND status = 1" : "");
+		 pending ? "AND status = 1" : "",
+		 has_after ? "AND (requested_on, id) > (?2, ?3)" : "");
 	if (prepare(db, sql, &st) != 0)
 		return IPSNET_EDB;
 	sqlite3_bind_text(st, 1, ctx->actor->org, -1, SQLITE_STATIC);
+	if (has_after) {
+		sqlite3_bind_text(st, 2, q->after_requested_on, -1,
+				  SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, q->after_id, -1, SQLITE_STATIC);
+	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		Ipsnet__V1__Funding *f = row_funding(&a, st);
+		Ipsnet__V1__Client *client = NULL;
 		struct policy_client facts;
 		enum policy_view view;
 		char why[256];
@@ -723,14 +802,51 @@ static int list_funding(sqlite3 *db, struct reads_ctx *ctx)
 			rv = IPSNET_ENOMEM;
 			break;
 		}
-		rv = reads_client_facts(db, f->client_id, ctx->actor->org, day,
-					&facts);
+		rv = reads_client_facts_cached(db, &facts_st, f->client_id,
+					       ctx->actor->org, day, &facts);
 		if (rv != 0)
 			break;
 		if (policy_see_client(ctx->actor, &facts, &view, why,
 				      sizeof(why)) != 0)
 			continue;
-		if (!push(&a, &fundings, &n_fundings, &cap_fundings, f)) {
+		/* A request the caller may see follows the full page. */
+		if (n_fundings == limit) {
+			fl.more = true;
+			break;
+		}
+		size_t cost =
+		    field_bytes(ipsnet__v1__funding__get_packed_size(f));
+		if (id_set_add(&seen, f->client_id)) {
+			rv = reads_client(db, &a, f->client_id, &client);
+			if (rv != 0)
+				break;
+			cut_client(client, view);
+			cost += field_bytes(
+			    ipsnet__v1__client__get_packed_size(client));
+		}
+		if (budget > 0 && used + cost > budget) {
+			if (n_fundings == 0) {
+				/* Read, not given: traced as refused. */
+				if (audit(ctx, "list_funding", f->client_id,
+					  "funding", f->id) == NULL) {
+					rv = IPSNET_ENOMEM;
+					break;
+				}
+				rv = fail(ctx, IPSNET_EFRAME_TOO_LARGE,
+					  "funding request %s with its client "
+					  "takes %zu bytes, more than one "
+					  "answer may hold under the server's "
+					  "max_frame_bytes",
+					  f->id, cost);
+				break;
+			}
+			fl.more = true;
+			break;
+		}
+		used += cost;
+		if (!push(&a, &fundings, &n_fundings, &cap_fundings, f) ||
+		    (client != NULL &&
+		     !push(&a, &clients, &n_clients, &cap_clients, client))) {
 			rv = IPSNET_ENOMEM;
 			break;
 		}
@@ -739,27 +855,15 @@ static int list_funding(sqlite3 *db, struct reads_ctx *ctx)
 			rv = IPSNET_ENOMEM;
 			break;
 		}
-		bool have = false;
-		for (size_t i = 0; i < n_clients && !have; i++)
-			have = strcmp(((Ipsnet__V1__Client *)clients[i])->id,
-				      f->client_id) == 0;
-		if (have)
-			continue;
-		Ipsnet__V1__Client *client;
-		rv = reads_client(db, &a, f->client_id, &client);
-		if (rv != 0)
-			break;
-		cut_client(client, view);
-		if (!push(&a, &clients, &n_clients, &cap_clients, client)) {
-			rv = IPSNET_ENOMEM;
-			break;
-		}
 	}
 	if (rv == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
 		rv = IPSNET_EDB;
+	sqlite3_finalize(facts_st);
 	sqlite3_finalize(st);
+	if (rv != 0)
+		goto out;
 	/* An empty list read no one's data, but the look is still traced. */
-	if (rv == 0 && ctx->n_audit == 0 &&
+	if (ctx->n_audit == 0 &&
 	    audit(ctx, "list_funding", NULL, "funding", NULL) == NULL)
 		rv = IPSNET_ENOMEM;
 	if (rv == 0 && a.failed)
@@ -769,10 +873,17 @@ static int list_funding(sqlite3 *db, struct reads_ctx *ctx)
 		fl.n_fundings = n_fundings;
 		fl.clients = (Ipsnet__V1__Client **)clients;
 		fl.n_clients = n_clients;
+		if (n_fundings > 0) {
+			const Ipsnet__V1__Funding *last =
+			    fundings[n_fundings - 1];
+			fl.next_requested_on = last->requested_on;
+			fl.next_id = last->id;
+		}
 		env.body_case = BODY(FUNDING_LIST);
 		env.funding_list = &fl;
 		rv = pack(ctx, &env);
 	}
+out:
 	arena_free(&a);
 	return rv;
 }

@@ -79,6 +79,9 @@ struct reads_ctx {
 	const struct journal_actor *actor;
 	const Ipsnet__V1__Envelope *req;
 	int64_t now_us; /* the moment of the read: consent is judged then */
+	/* The largest answer the caller takes (max_frame_bytes): a page of
+	 * ListFunding stops before it; 0: no limit. */
+	uint32_t max_answer_bytes;
 
 	/* out */
 	int err;	   /* 0 or a refusal / failure */

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "cli.h"
 #include "format.h"
 #include "table.h"
@@ -77,9 +78,69 @@ static const char *client_name(const Ipsnet__V1__FundingList *l,
 static const char list_usage[] =
     "usage: ipsnet funding list [--pending]\n"
     "Lists the funding requests your organisation may see: for a\n"
-    "municipality or UWV those addressed to it, for a GGZ those it made.\n"
+    "municipality or UWV those addressed to it, for a GGZ those it made;\n"
+    "oldest first, all of them (the server sends them a page at a time).\n"
     "\n"
     "  --pending   only the requests still waiting for a decision\n";
+
+/* The pages of a funding list, each with the clients of its requests. */
+struct funding_pages {
+	Ipsnet__V1__Envelope **pages;
+	size_t n;
+};
+
+static void funding_pages_free(struct funding_pages *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		ipsnet_envelope_free(p->pages[i]);
+	ipsnet_free(p->pages);
+}
+
+/* Asks for page after page until the server says no more follow. Returns
+ * 0, or the exit code with one line printed. */
+static int funding_fetch(struct cli *cli, bool pending,
+			 struct funding_pages *out)
+{
+	Ipsnet__V1__Envelope req = IPSNET__V1__ENVELOPE__INIT, *resp;
+	Ipsnet__V1__ListFunding m = IPSNET__V1__LIST_FUNDING__INIT;
+	char after_on[16] = "", after_id[128] = "";
+	int rv;
+
+	memset(out, 0, sizeof(*out));
+	m.pending_only = pending;
+	req.body_case = BODY(LIST_FUNDING);
+	req.list_funding = &m;
+	for (;;) {
+		m.after_requested_on = after_on;
+		m.after_id = after_id;
+		if ((rv = cli_read(cli, &req, BODY(FUNDING_LIST), &resp)) != 0)
+			return rv;
+		Ipsnet__V1__Envelope **grown =
+		    ipsnet_realloc(out->pages, (out->n + 1) * sizeof(*grown));
+		if (grown == NULL) {
+			ipsnet_envelope_free(resp);
+			return cli_fail(IPSNET_ENOMEM, "out of memory");
+		}
+		out->pages = grown;
+		out->pages[out->n++] = resp;
+		const Ipsnet__V1__FundingList *l = resp->funding_list;
+		if (!l->more)
+			return 0;
+		/* Each page must start after the one before, or the loop
+		 * would never end. */
+		int on = strcmp(l->next_requested_on, after_on);
+		if (l->n_fundings == 0 || on < 0 ||
+		    (on == 0 && strcmp(l->next_id, after_id) <= 0) ||
+		    strlen(l->next_requested_on) >= sizeof(after_on) ||
+		    strlen(l->next_id) >= sizeof(after_id))
+			return cli_fail(IPSNET_EPROTOCOL,
+					"the server's next page of funding "
+					"requests does not start after the "
+					"last one");
+		util_strlcpy(after_on, l->next_requested_on, sizeof(after_on));
+		util_strlcpy(after_id, l->next_id, sizeof(after_id));
+	}
+}
 
 static int funding_list(struct cli *cli, int argc, char **argv)
 {
@@ -87,39 +148,45 @@ static int funding_list(struct cli *cli, int argc, char **argv)
 	const struct cli_opt opts[] = {
 	    {"pending", CLI_FLAG, NULL, &pending, false},
 	};
+	struct funding_pages pages;
+	size_t total = 0;
 	int rv =
 	    cli_parse(argc, argv, opts, ARRAY_SIZE(opts), NULL, 0, list_usage);
 	if (rv >= 0)
 		return rv;
-	Ipsnet__V1__Envelope req = IPSNET__V1__ENVELOPE__INIT, *resp;
-	Ipsnet__V1__ListFunding m = IPSNET__V1__LIST_FUNDING__INIT;
-	m.pending_only = pending;
-	req.body_case = BODY(LIST_FUNDING);
-	req.list_funding = &m;
-	if ((rv = cli_read(cli, &req, BODY(FUNDING_LIST), &resp)) != 0)
+	rv = funding_fetch(cli, pending, &pages);
+	if (rv != 0) {
+		funding_pages_free(&pages);
 		return rv;
-	const Ipsnet__V1__FundingList *l = resp->funding_list;
+	}
+	for (size_t p = 0; p < pages.n; p++)
+		total += pages.pages[p]->funding_list->n_fundings;
 	if (cli->json) {
 		json_t *a = json_array();
-		for (size_t i = 0; i < l->n_fundings; i++) {
-			json_t *f = fmt_funding_json(l->fundings[i]);
-			const char *name =
-			    client_name(l, l->fundings[i]->client_id);
-			json_object_set_new(f, "client_name",
-					    name != NULL ? fmt_json_str(name)
-							 : json_null());
-			json_array_append_new(a, f);
+		for (size_t p = 0; p < pages.n; p++) {
+			const Ipsnet__V1__FundingList *l =
+			    pages.pages[p]->funding_list;
+			for (size_t i = 0; i < l->n_fundings; i++) {
+				json_t *f = fmt_funding_json(l->fundings[i]);
+				const char *name =
+				    client_name(l, l->fundings[i]->client_id);
+				json_object_set_new(f, "client_name",
+						    name != NULL
+							? fmt_json_str(name)
+							: json_null());
+				json_array_append_new(a, f);
+			}
 		}
 		json_t *o = json_object();
 		json_object_set_new(o, "fundings", a);
 		cli_print_json(o);
-		ipsnet_envelope_free(resp);
+		funding_pages_free(&pages);
 		return 0;
 	}
-	if (l->n_fundings == 0) {
+	if (total == 0) {
 		printf(pending ? "no funding requests waiting\n"
 			       : "no funding requests\n");
-		ipsnet_envelope_free(resp);
+		funding_pages_free(&pages);
 		return 0;
 	}
 	static const char *const head[] = {"ID",	"CLIENT",  "NAME",
@@ -128,22 +195,26 @@ static int funding_list(struct cli *cli, int argc, char **argv)
 	char months[16], version[24];
 	struct table t;
 	table_init(&t, ARRAY_SIZE(head), head);
-	for (size_t i = 0; i < l->n_fundings; i++) {
-		const Ipsnet__V1__Funding *f = l->fundings[i];
-		snprintf(months, sizeof(months), "%u", f->months);
-		snprintf(version, sizeof(version), "%llu",
-			 (unsigned long long)f->version);
-		table_add(&t, f->id, f->client_id, client_name(l, f->client_id),
-			  f->funder != NULL && f->funder[0] != '\0'
-			      ? f->funder
-			      : f->other_description,
-			  months, fmt_funding_status(f->status),
-			  fmt_day(f->requested_on).s, fmt_day(f->decided_on).s,
-			  version);
+	for (size_t p = 0; p < pages.n; p++) {
+		const Ipsnet__V1__FundingList *l = pages.pages[p]->funding_list;
+		for (size_t i = 0; i < l->n_fundings; i++) {
+			const Ipsnet__V1__Funding *f = l->fundings[i];
+			snprintf(months, sizeof(months), "%u", f->months);
+			snprintf(version, sizeof(version), "%llu",
+				 (unsigned long long)f->version);
+			table_add(&t, f->id, f->client_id,
+				  client_name(l, f->client_id),
+				  f->funder != NULL && f->funder[0] != '\0'
+				      ? f->funder
+				      : f->other_description,
+				  months, fmt_funding_status(f->status),
+				  fmt_day(f->requested_on).s,
+				  fmt_day(f->decided_on).s, version);
+		}
 	}
 	table_print(&t, stdout, "");
 	table_free(&t);
-	ipsnet_envelope_free(resp);
+	funding_pages_free(&pages);
 	return 0;
 }
 

@@ -2010,6 +2010,192 @@ static void test_import_rejects_a_row_over_the_frame_limit_alone(void **state)
 	assert_int_equal(journal_seq(fx), head + 2);
 }
 
+/* ListFunding as a client of the protocol asks it, on c: the page after
+ * the cursor (NULL: the first), at most limit requests (0: the server's
+ * default). The answer must be a FundingList no larger than the server's
+ * frame limit; free it with h_envelope_free. */
+static Ipsnet__V1__Envelope *list_funding_page(struct h_tls *c, uint64_t id,
+					       uint32_t limit,
+					       const char *after_on,
+					       const char *after_id)
+{
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT, *answer;
+	Ipsnet__V1__ListFunding m = IPSNET__V1__LIST_FUNDING__INIT;
+	m.limit = limit;
+	m.after_requested_on = (char *)(after_on != NULL ? after_on : "");
+	m.after_id = (char *)(after_id != NULL ? after_id : "");
+	e.request_id = id;
+	e.body_case = IPSNET__V1__ENVELOPE__BODY_LIST_FUNDING;
+	e.list_funding = &m;
+	assert_int_equal(h_tls_send_envelope(c, &e), 0);
+	answer = h_tls_recv_envelope(c, 5000);
+	if (answer == NULL)
+		fail_msg("no answer to ListFunding: %s", c->error);
+	size_t frame = ipsnet__v1__envelope__get_packed_size(answer);
+	if (frame > 1024)
+		fail_msg("the answer to ListFunding is a %zu-byte frame; the "
+			 "server's max_frame_bytes is 1024",
+			 frame);
+	assert_int_equal(answer->body_case,
+			 IPSNET__V1__ENVELOPE__BODY_FUNDING_LIST);
+	return answer;
+}
+
+/* A GGZ with more funding requests than one frame holds (max_frame_bytes
+ * 1024, a page of four or five) lists every one of them, once and in
+ * order (requested_on, then id), with each one's client, and the audit
+ * trail holds one row for each request given. All are asked today, so
+ * each page boundary falls between two requests of the same date. Before,
+ * the daemon answered ListFunding with every request in one frame (here
+ * 12 requests, 1,444 bytes) whatever its own frame limit: a client that
+ * keeps to the limit the server announced closes the connection over it,
+ * and libipsnet (which takes 16 MiB) failed past that. */
+#define PAGED_FUNDINGS 12
+static void test_funding_list_pages_through_more_than_one_frame(void **state)
+{
+	struct fx *fx = *state;
+	char client[2][64], tr[2][64], funding[PAGED_FUNDINGS][64];
+	char desc[32];
+	add_program(fx);
+	for (int i = 0; i < 2; i++) {
+		register_client(fx, 60 + i, "wia", client[i],
+				sizeof(client[i]));
+		run(fx, EXIT_OK, "ggz-test", "consent", "grant", client[i],
+		    "--to", "uwv", "--purpose", "IPS funding", "--until",
+		    "2099-12-31", NULL);
+		run_id(fx, tr[i], sizeof(tr[i]), "ggz-test", "refer", client[i],
+		       "--program", "ips-test", "--note", "context", "--quiet",
+		       NULL);
+		run_id(fx, funding[i], sizeof(funding[i]), "ggz-test",
+		       "funding", "request", tr[i], "--funder", "uwv",
+		       "--months", "12", "--quiet", NULL);
+	}
+	for (int i = 2; i < PAGED_FUNDINGS; i++) {
+		snprintf(desc, sizeof(desc), "Fonds %d", i);
+		run_id(fx, funding[i], sizeof(funding[i]), "ggz-test",
+		       "funding", "request", tr[i % 2], "--other", desc,
+		       "--months", "6", "--quiet", NULL);
+	}
+
+	/* The command: every request once, in order, with its client. */
+	json_t *j = run_json(fx, EXIT_OK, "ggz-test", "funding", "list",
+			     "--json", NULL);
+	json_t *list = json_object_get(j, "fundings");
+	assert_int_equal(json_array_size(list), PAGED_FUNDINGS);
+	char last[64] = "";
+	for (size_t i = 0; i < json_array_size(list); i++) {
+		json_t *f = json_array_get(list, i);
+		const char *id = jstr(f, "id");
+		assert_true(strcmp(id, last) > 0);
+		snprintf(last, sizeof(last), "%s", id);
+		int found = 0;
+		for (int k = 0; k < PAGED_FUNDINGS; k++)
+			found += strcmp(funding[k], id) == 0;
+		assert_int_equal(found, 1);
+		assert_string_equal(jstr(f, "client_name"), "Anna de Vries");
+	}
+	/* One audit row of ggz-test's list per request given. */
+	for (int i = 0; i < 2; i++) {
+		j = run_json(fx, EXIT_OK, "ggz-test", "audit", "--client",
+			     client[i], "--limit", "1000", "--json", NULL);
+		json_t *records = json_object_get(j, "records");
+		size_t rows = 0;
+		for (size_t r = 0; r < json_array_size(records); r++) {
+			json_t *rec = json_array_get(records, r);
+			if (strcmp(jstr(rec, "action"), "list_funding") != 0)
+				continue;
+			rows++;
+			assert_string_equal(jstr(rec, "result"), "OK");
+			int found = 0;
+			for (int k = i; k < PAGED_FUNDINGS; k += 2) {
+				char object[80];
+				snprintf(object, sizeof(object), "funding:%s",
+					 funding[k]);
+				found +=
+				    strcmp(jstr(rec, "object"), object) == 0;
+			}
+			assert_int_equal(found, 1);
+		}
+		assert_int_equal(rows, PAGED_FUNDINGS / 2);
+	}
+	run(fx, EXIT_OK, "ggz-test", "funding", "list", NULL);
+	for (int k = 0; k < PAGED_FUNDINGS; k++)
+		assert_int_equal(count(fx->r.out, funding[k]), 1);
+	j = run_json(fx, EXIT_OK, "uwv", "funding", "list", "--json", NULL);
+	assert_int_equal(json_array_size(json_object_get(j, "fundings")), 2);
+
+	/* The protocol: a client that sends no limit (as one from before
+	 * paging) gets the first page, within the frame limit; the next
+	 * page starts after its last request, asked the same day. */
+	struct h_tls c;
+	assert_int_equal(h_tls_connect_hello(&c, fx->d.port, certs, "ggz-test"),
+			 0);
+	Ipsnet__V1__Envelope *first = list_funding_page(&c, 1, 0, NULL, NULL);
+	const Ipsnet__V1__FundingList *l = first->funding_list;
+	assert_true(l->n_fundings >= 2 && l->n_fundings < PAGED_FUNDINGS);
+	assert_true(l->more);
+	const Ipsnet__V1__Funding *end = l->fundings[l->n_fundings - 1];
+	assert_string_equal(l->next_id, end->id);
+	assert_string_equal(l->next_requested_on, end->requested_on);
+	Ipsnet__V1__Envelope *second =
+	    list_funding_page(&c, 2, 0, l->next_requested_on, l->next_id);
+	const Ipsnet__V1__FundingList *l2 = second->funding_list;
+	assert_true(l2->n_fundings >= 1);
+	assert_string_equal(l2->fundings[0]->requested_on, end->requested_on);
+	assert_true(strcmp(l2->fundings[0]->id, end->id) > 0);
+	/* each page names the clients of its own requests */
+	assert_true(l2->n_clients >= 1);
+	h_envelope_free(second);
+	h_envelope_free(first);
+	/* a limit asked for is kept */
+	first = list_funding_page(&c, 3, 2, NULL, NULL);
+	assert_int_equal(first->funding_list->n_fundings, 2);
+	assert_true(first->funding_list->more);
+	h_envelope_free(first);
+	h_tls_close(&c);
+}
+
+/* A request too large for any page of the server's frame limit (a
+ * withdrawal's reason of 880 characters, max_frame_bytes 1024) is not
+ * sent in a frame over the limit, nor left out of the list in silence:
+ * the list is refused RESOURCE_EXHAUSTED, naming the request and the
+ * setting, and the trail holds the refused look. */
+static void
+test_funding_list_refuses_a_request_larger_than_a_frame(void **state)
+{
+	struct fx *fx = *state;
+	char client[64], tr[64], funding[64], reason[881], object[80];
+	add_program(fx);
+	register_client(fx, 70, "wia", client, sizeof(client));
+	run_id(fx, tr, sizeof(tr), "ggz-test", "refer", client, "--program",
+	       "ips-test", "--note", "context", "--quiet", NULL);
+	run_id(fx, funding, sizeof(funding), "ggz-test", "funding", "request",
+	       tr, "--other", "Fonds", "--months", "6", "--quiet", NULL);
+	memset(reason, 'r', sizeof(reason) - 1);
+	reason[sizeof(reason) - 1] = '\0';
+	run(fx, EXIT_OK, "ggz-test", "funding", "withdraw", funding,
+	    "--version", "1", "--reason", reason, NULL);
+
+	run(fx, EXIT_ELSE, "ggz-test", "funding", "list", NULL);
+	assert_one_line_error(fx);
+	assert_err(fx, funding);
+	assert_err(fx, "max_frame_bytes");
+	json_t *j = run_json(fx, EXIT_OK, "ggz-test", "audit", "--client",
+			     client, "--json", NULL);
+	json_t *records = json_object_get(j, "records");
+	snprintf(object, sizeof(object), "funding:%s", funding);
+	size_t refused = 0;
+	for (size_t r = 0; r < json_array_size(records); r++) {
+		json_t *rec = json_array_get(records, r);
+		if (strcmp(jstr(rec, "action"), "list_funding") != 0)
+			continue;
+		assert_string_equal(jstr(rec, "object"), object);
+		assert_string_equal(jstr(rec, "result"), "RESOURCE_EXHAUSTED");
+		refused++;
+	}
+	assert_int_equal(refused, 1);
+}
+
 /* A change that cannot be sent for want of memory stops the import: the
  * answer to the row sent before it is waited for and reported, the rows
  * not sent are not confirmed, and the exit code says so; the same import
@@ -2379,6 +2565,12 @@ int main(void)
 		setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_import_rejects_a_row_over_the_frame_limit_alone,
+		setup_frame_limit, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_funding_list_pages_through_more_than_one_frame,
+		setup_frame_limit, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_funding_list_refuses_a_request_larger_than_a_frame,
 		setup_frame_limit, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_import_out_of_memory_stops_and_reports_the_rows, setup,
