@@ -1,10 +1,16 @@
+/* pthread_setname_np and gettid, for the bulk readers. */
+#define _GNU_SOURCE
+
 #include "journal.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 
@@ -15,6 +21,10 @@
 #include "util.h"
 
 #define READERS 2
+/* Bulk reads (journal_read_bulk) have readers of their own, this much
+ * nicer than the daemon: they take the CPU the others leave. */
+#define BULK_READERS 2
+#define BULK_NICE 10
 #define BUSY_TIMEOUT_MS 2000
 /* WAL frames between checkpoints (SQLite's own default). */
 #define CHECKPOINT_FRAMES 1000
@@ -56,8 +66,8 @@ struct journal {
 	uv_idle_t spin; /* the loop's: active while it polls without sleeping */
 	char path[CONFIG_MAX_PATH];
 	pthread_t writer;
-	pthread_t readers[READERS];
-	int n_readers;
+	pthread_t readers[READERS + BULK_READERS];
+	int n_readers, n_bulk_readers;
 	bool writer_started;
 	pthread_t checkpointer;
 	bool checkpointer_started;
@@ -69,9 +79,11 @@ struct journal {
 	pthread_mutex_t mu;
 	pthread_cond_t writer_cv;
 	pthread_cond_t reader_cv;
+	pthread_cond_t bulk_cv;
 	struct journal_change *wq_head, *wq_tail;     /* to the writer */
 	struct journal_change *done_head, *done_tail; /* back to the loop */
 	struct journal_read *rq_head, *rq_tail;
+	struct journal_read *bq_head, *bq_tail; /* to the bulk readers */
 	struct journal_read *rdone_head, *rdone_tail;
 	struct journal_audit *aq_head, *aq_tail;       /* to the writer */
 	struct journal_audit *adone_head, *adone_tail; /* back to the loop */
@@ -909,9 +921,11 @@ static void *checkpoint_main(void *arg)
 	return NULL;
 }
 
-static void *reader_main(void *arg)
+static void reader_loop(struct journal *j, bool bulk)
 {
-	struct journal *j = arg;
+	struct journal_read **head = bulk ? &j->bq_head : &j->rq_head;
+	struct journal_read **tail = bulk ? &j->bq_tail : &j->rq_tail;
+	pthread_cond_t *cv = bulk ? &j->bulk_cv : &j->reader_cv;
 	sqlite3 *db = NULL;
 	char err[256];
 	int open_rv = open_db(j->path, SQLITE_OPEN_READONLY, &db, err,
@@ -921,13 +935,13 @@ static void *reader_main(void *arg)
 			  err);
 	for (;;) {
 		pthread_mutex_lock(&j->mu);
-		while (j->rq_head == NULL && !j->stopping)
-			pthread_cond_wait(&j->reader_cv, &j->mu);
-		struct journal_read *r = j->rq_head;
+		while (*head == NULL && !j->stopping)
+			pthread_cond_wait(cv, &j->mu);
+		struct journal_read *r = *head;
 		if (r != NULL) {
-			j->rq_head = r->next;
-			if (j->rq_head == NULL)
-				j->rq_tail = NULL;
+			*head = r->next;
+			if (*head == NULL)
+				*tail = NULL;
 		}
 		pthread_mutex_unlock(&j->mu);
 		if (r == NULL)
@@ -940,6 +954,29 @@ static void *reader_main(void *arg)
 		uv_async_send(&j->async);
 	}
 	sqlite3_close(db);
+}
+
+static void *reader_main(void *arg)
+{
+	reader_loop(arg, false);
+	return NULL;
+}
+
+/* A bulk reader runs nicer than the daemon (Linux: nice is a thread's),
+ * so that a subscriber's catch-up takes the CPU the loop, the writer and
+ * the other reads leave, and does not take it from them. */
+static void *bulk_reader_main(void *arg)
+{
+	pthread_setname_np(pthread_self(), "ipsnetd-bulk");
+	errno = 0;
+	int nice = getpriority(PRIO_PROCESS, (id_t)gettid());
+	if (errno == 0) {
+		nice = nice + BULK_NICE > 19 ? 19 : nice + BULK_NICE;
+		if (setpriority(PRIO_PROCESS, (id_t)gettid(), nice) != 0)
+			log_warn("bulk reader keeps the daemon's priority",
+				 "error=\"%s\"", strerror(errno));
+	}
+	reader_loop(arg, true);
 	return NULL;
 }
 
@@ -1051,6 +1088,20 @@ void journal_read(struct journal *j, struct journal_read *r)
 	pthread_mutex_lock(&j->mu);
 	QUEUE_APPEND(j->rq_head, j->rq_tail, r, r);
 	pthread_cond_signal(&j->reader_cv);
+	pthread_mutex_unlock(&j->mu);
+}
+
+void journal_read_bulk(struct journal *j, struct journal_read *r)
+{
+	if (j->n_bulk_readers == 0) {
+		journal_read(j, r);
+		return;
+	}
+	r->next = NULL;
+	r->err = 0;
+	pthread_mutex_lock(&j->mu);
+	QUEUE_APPEND(j->bq_head, j->bq_tail, r, r);
+	pthread_cond_signal(&j->bulk_cv);
 	pthread_mutex_unlock(&j->mu);
 }
 
@@ -1202,6 +1253,7 @@ int journal_open(struct journal **out, uv_loop_t *loop, const char *path,
 	pthread_mutex_init(&j->mu, NULL);
 	pthread_cond_init(&j->writer_cv, NULL);
 	pthread_cond_init(&j->reader_cv, NULL);
+	pthread_cond_init(&j->bulk_cv, NULL);
 	pthread_cond_init(&j->checkpoint_cv, NULL);
 	if (uv_async_init(loop, &j->async, async_cb) != 0) {
 		snprintf(err, errlen, "cannot start the journal's wake-up");
@@ -1223,9 +1275,17 @@ int journal_open(struct journal **out, uv_loop_t *loop, const char *path,
 	}
 	j->writer_started = true;
 	for (int i = 0; i < READERS; i++) {
-		if (pthread_create(&j->readers[i], NULL, reader_main, j) != 0)
+		if (pthread_create(&j->readers[j->n_readers], NULL, reader_main,
+				   j) != 0)
 			break;
 		j->n_readers++;
+	}
+	for (int i = 0; i < BULK_READERS; i++) {
+		if (pthread_create(&j->readers[j->n_readers], NULL,
+				   bulk_reader_main, j) != 0)
+			break;
+		j->n_readers++;
+		j->n_bulk_readers++;
 	}
 	*out = j;
 	return 0;
@@ -1244,6 +1304,7 @@ err_after_async:
 err_after_sync:
 	pthread_cond_destroy(&j->checkpoint_cv);
 	pthread_cond_destroy(&j->reader_cv);
+	pthread_cond_destroy(&j->bulk_cv);
 	pthread_cond_destroy(&j->writer_cv);
 	pthread_mutex_destroy(&j->mu);
 err_after_db:
@@ -1279,6 +1340,7 @@ void journal_free(struct journal *j)
 	j->stopping = true;
 	pthread_cond_broadcast(&j->writer_cv);
 	pthread_cond_broadcast(&j->reader_cv);
+	pthread_cond_broadcast(&j->bulk_cv);
 	pthread_cond_broadcast(&j->checkpoint_cv);
 	pthread_mutex_unlock(&j->mu);
 	if (j->writer_started)
@@ -1290,6 +1352,7 @@ void journal_free(struct journal *j)
 	close_writer_db(j);
 	pthread_cond_destroy(&j->checkpoint_cv);
 	pthread_cond_destroy(&j->reader_cv);
+	pthread_cond_destroy(&j->bulk_cv);
 	pthread_cond_destroy(&j->writer_cv);
 	pthread_mutex_destroy(&j->mu);
 	ipsnet_free(j);

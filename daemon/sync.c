@@ -767,7 +767,7 @@ static void fetch_page_from(struct sync_sub *sub, uint64_t from,
 	}
 	sub->fetching = true;
 	s->fetches++;
-	journal_read(s->journal, &f->r);
+	journal_read_bulk(s->journal, &f->r);
 }
 
 static int grow_deliveries(struct sync *s)

@@ -12,6 +12,9 @@
  * Likewise, while the name with "-read" after it exists, a case read
  * (ShowCase, FindClient) that has judged the caller and read the client's
  * consents makes the name with "-read-judged" after it and waits.
+ * Every such sync read also appends a line to the name with "-nice" after
+ * it: the nice of the thread that runs it less the daemon's (its main
+ * thread's), so that a test sees which reads run nicer.
  * Without IT_HOLD_FETCH nothing changes. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -19,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -59,7 +63,15 @@ int sqlite3_prepare_v3(sqlite3 *db, const char *sql, int n, unsigned int flags,
 	if (gate != NULL && sql != NULL &&
 	    strncmp(sql, fetch_sql, sizeof(fetch_sql) - 1) == 0) {
 		struct timespec tick = {0, 2000000};
-		char fail[PATH_MAX];
+		char fail[PATH_MAX], nice[PATH_MAX];
+		snprintf(nice, sizeof(nice), "%s-nice", gate);
+		FILE *f = fopen(nice, "a");
+		if (f != NULL) {
+			fprintf(f, "%d\n",
+				getpriority(PRIO_PROCESS, (id_t)gettid()) -
+				    getpriority(PRIO_PROCESS, (id_t)getpid()));
+			fclose(f);
+		}
 		for (int ms = 0; ms < HOLD_MAX_MS && access(gate, F_OK) == 0;
 		     ms += 2)
 			nanosleep(&tick, NULL);
