@@ -57,10 +57,11 @@ static int funding_request(struct cli *cli, int argc, char **argv)
 		return rv;
 	const Ipsnet__V1__ChangeOk *ok = resp->change_ok;
 	if (!fmt_change_machine(cli->json, quiet, ok))
-		printf("asked %s for %lu months of funding for trajectory %s: "
+		printf("asked %s for %lu month%s of funding for trajectory %s: "
 		       "request %s, requested (version %llu)\n",
-		       funder != NULL ? funder : other, n, trajectory,
-		       ok->entity_id, (unsigned long long)ok->version);
+		       funder != NULL ? funder : other, n, n == 1 ? "" : "s",
+		       trajectory, ok->entity_id,
+		       (unsigned long long)ok->version);
 	ipsnet_envelope_free(resp);
 	return 0;
 }

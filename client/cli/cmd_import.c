@@ -1232,7 +1232,8 @@ static int take_row(struct import *im, struct row *r, char **fields, size_t n,
 			return -1;
 	if (n < n_named || n > n_header) {
 		snprintf(why, sizeof(why),
-			 "%zu fields where the header has %zu", n, n_header);
+			 "%zu field%s where the header has %zu", n,
+			 n == 1 ? "" : "s", n_header);
 		reject(r, why);
 		return 0;
 	}
@@ -1568,15 +1569,16 @@ static int report(struct import *im, bool checking)
 		json_object_set_new(o, "problems", rej);
 		cli_print_json(o);
 	} else if (checking) {
-		printf("%s (%s): %zu rows: %zu fit to import, %zu rejected\n",
+		printf("%s (%s): %zu row%s: %zu fit to import, %zu rejected\n",
 		       im->path, im->kind->name, im->n_rows,
-		       counts[ROW_PENDING], counts[ROW_REJECTED]);
+		       im->n_rows == 1 ? "" : "s", counts[ROW_PENDING],
+		       counts[ROW_REJECTED]);
 	} else {
-		printf("%s (%s): %zu rows: %zu imported, %zu imported before, "
+		printf("%s (%s): %zu row%s: %zu imported, %zu imported before, "
 		       "%zu rejected",
 		       im->path, im->kind->name, im->n_rows,
-		       counts[ROW_APPLIED], counts[ROW_ALREADY],
-		       counts[ROW_REJECTED]);
+		       im->n_rows == 1 ? "" : "s", counts[ROW_APPLIED],
+		       counts[ROW_ALREADY], counts[ROW_REJECTED]);
 		if (counts[ROW_UNCONFIRMED] > 0)
 			printf(", %zu not confirmed", counts[ROW_UNCONFIRMED]);
 		printf("\n");
@@ -1585,17 +1587,19 @@ static int report(struct import *im, bool checking)
 		if (counts[ROW_UNCONFIRMED] == 0)
 			return cli_fail(im->fatal, "%s", im->fatal_msg);
 		return cli_fail(im->fatal,
-				"%s: %zu rows are not confirmed; run the same "
+				"%s: %zu row%s not confirmed; run the same "
 				"import again: rows already applied are not "
 				"applied twice",
-				im->fatal_msg, counts[ROW_UNCONFIRMED]);
+				im->fatal_msg, counts[ROW_UNCONFIRMED],
+				counts[ROW_UNCONFIRMED] == 1 ? " is" : "s are");
 	}
 	if (counts[ROW_UNCONFIRMED] > 0) {
 		fprintf(stderr,
-			"ipsnet: the connection was lost (%s): %zu rows are "
+			"ipsnet: the connection was lost (%s): %zu row%s "
 			"not confirmed; run the same import again: rows "
 			"already applied are not applied twice\n",
-			im->lost_msg, counts[ROW_UNCONFIRMED]);
+			im->lost_msg, counts[ROW_UNCONFIRMED],
+			counts[ROW_UNCONFIRMED] == 1 ? " is" : "s are");
 		return 3;
 	}
 	return counts[ROW_REJECTED] > 0 ? 1 : 0;

@@ -115,9 +115,10 @@ static int program_put(struct cli *cli, int argc, char **argv)
 		const Ipsnet__V1__ChangeOk *ok = resp->change_ok;
 		if (!fmt_change_machine(cli->json, quiet, ok))
 			printf("program %s %s: %s of %s, region %u, %u "
-			       "specialists (version %llu)\n",
+			       "specialist%s (version %llu)\n",
 			       ok->entity_id, v == 0 ? "added" : "changed",
 			       m.name, m.owner, m.region, m.specialists,
+			       m.specialists == 1 ? "" : "s",
 			       (unsigned long long)ok->version);
 		ipsnet_envelope_free(resp);
 	}
@@ -242,9 +243,9 @@ static int parse_scores(const char *s, uint32_t scores[FIDELITY_ITEMS])
 	}
 	if (n != FIDELITY_ITEMS)
 		return cli_fail(IPSNET_EUSAGE,
-				"--scores has %zu scores; the IPS fidelity "
+				"--scores has %zu score%s; the IPS fidelity "
 				"scale has %d items",
-				n, FIDELITY_ITEMS);
+				n, n == 1 ? "" : "s", FIDELITY_ITEMS);
 	return 0;
 }
 

@@ -659,8 +659,9 @@ static void print_fidelity(const struct out *o, const Ipsnet__V1__Report *r)
 	fprintf(o->f, "\nfidelity (the latest review up to %s)\n",
 		r->n_periods > 0 ? r->periods[0]->period->to : "-");
 	for (size_t i = 0; i < r->n_bands; i++)
-		fprintf(o->f, "  %-13s %4u programs\n", r->bands[i]->band,
-			r->bands[i]->programs);
+		fprintf(o->f, "  %-13s %4u program%s\n", r->bands[i]->band,
+			r->bands[i]->programs,
+			r->bands[i]->programs == 1 ? "" : "s");
 	if (r->n_fidelity == 0)
 		return;
 	fprintf(o->f, "\n%-24s %-30s %6s %-10s %5s %-10s %s\n", "program",

@@ -1017,11 +1017,12 @@ static void describe(char *buf, size_t cap, const Ipsnet__V1__Event *ev)
 				 s->funding->status, w, sizeof(w));
 		if (strcmp(c, "request_funding") == 0)
 			snprintf(buf, cap,
-				 "asked %s for %u months of funding %s",
+				 "asked %s for %u month%s of funding %s",
 				 s->funding->funder[0] != '\0'
 				     ? s->funding->funder
 				     : s->funding->other_description,
-				 s->funding->months, id);
+				 s->funding->months,
+				 s->funding->months == 1 ? "" : "s", id);
 		else
 			snprintf(buf, cap, "marked funding %s %s", id, w);
 		return;

@@ -473,8 +473,9 @@ void fmt_change_state(char *buf, size_t cap, const Ipsnet__V1__ChangeOk *ok)
 		for (char *c = owner; *c != '\0'; c++) /* one line */
 			if ((unsigned char)*c < 0x20 || *c == 0x7f)
 				*c = '?';
-		snprintf(buf, cap, "of %s, region %u, %u specialists", owner,
-			 p->region, p->specialists);
+		snprintf(buf, cap, "of %s, region %u, %u specialist%s", owner,
+			 p->region, p->specialists,
+			 p->specialists == 1 ? "" : "s");
 		break;
 	}
 	default:

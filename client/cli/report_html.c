@@ -230,9 +230,9 @@ static void tiles(struct page *p, const Ipsnet__V1__Report *r)
 		   nat ? nat->sustained : NULL);
 	put(p,
 	    "<div class=\"tile\"><div class=\"v\">%u</div><div class=\"k\">IPS "
-	    "programs</div><div class=\"s\">%u employment specialists</div>"
+	    "programs</div><div class=\"s\">%u employment specialist%s</div>"
 	    "</div>\n",
-	    f->programs, f->specialists);
+	    f->programs, f->specialists, f->specialists == 1 ? "" : "s");
 	put(p, "</div>\n");
 }
 
@@ -372,9 +372,9 @@ static void chart_bands(struct page *p, const Ipsnet__V1__Report *r)
 	put(p,
 	    "<section id=\"fidelity\"><h2>Fidelity of the programs</h2>"
 	    "<p class=\"note\">The latest fidelity review of each of the "
-	    "%u programs up to %s, by band of the 25-item IPS fidelity "
+	    "%u program%s up to %s, by band of the 25-item IPS fidelity "
 	    "scale.</p>\n",
-	    total, r->periods[0]->period->to);
+	    total, total == 1 ? "" : "s", r->periods[0]->period->to);
 	put(p,
 	    "<svg viewBox=\"0 0 %d %d\" width=\"100%%\" role=\"img\" "
 	    "aria-label=\"fidelity band distribution\">\n",
@@ -616,13 +616,13 @@ static void group_table(struct page *p, const Ipsnet__V1__ReportGroup *g,
 {
 	bool funder = g->by == IPSNET__V1__REPORT_GROUPING__REPORT_BY_FUNDER;
 	put(p,
-	    "<details><summary>By %s, %s (%zu rows)</summary><table><thead>"
+	    "<details><summary>By %s, %s (%zu row%s)</summary><table><thead>"
 	    "<tr><th>%s</th><th>enrolled</th><th>started</th>"
 	    "<th>employed</th><th>share</th><th>sustained</th>"
 	    "<th>municipality</th><th>UWV</th><th>other</th>"
 	    "<th>unfunded</th>%s</tr></thead><tbody>\n",
 	    report_grouping_name(g->by), period, g->n_rows,
-	    report_grouping_name(g->by),
+	    g->n_rows == 1 ? "" : "s", report_grouping_name(g->by),
 	    funder ? "" : "<th>programs</th><th>specialists</th>");
 	for (size_t i = 0; i < g->n_rows; i++) {
 		const Ipsnet__V1__ReportFigures *f = g->rows[i];

@@ -1825,6 +1825,84 @@ test_import_applies_good_rows_lists_bad_ones_and_never_twice(void **state)
 	assert_string_equal(jstr(j, "jobs[0].competitive"), "true");
 }
 
+/* A count of one is said in the singular wherever the command puts a
+ * count in a sentence: "1 program", not "1 programs". */
+static void test_a_count_of_one_is_said_in_the_singular(void **state)
+{
+	struct fx *fx = *state;
+	char client[64], tr[64], b[10], path[PATH_MAX], text[256],
+	    out[PATH_MAX], err[PATH_MAX];
+	struct h_proc w;
+
+	run(fx, EXIT_OK, "network", "program", "put", "ips-one", "--owner",
+	    "ggz-test", "--name", "IPS One", "--region", "1", "--specialists",
+	    "1", NULL);
+	assert_out(fx, ", 1 specialist (version 1)");
+	run(fx, EXIT_USAGE, "network", "fidelity", "record", "ips-one",
+	    "--date", "2025-10-05", "--scores", "3", NULL);
+	assert_err(fx, "--scores has 1 score;");
+	run(fx, EXIT_OK, "network", "fidelity", "record", "ips-one", "--date",
+	    "2025-10-05", "--scores",
+	    "3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3", NULL);
+	run(fx, EXIT_OK, "network", "report", "--year", "2025", NULL);
+	assert_out(fx, "  fair             1 program\n");
+	assert_out(fx, "  exemplary        0 programs\n");
+	path_in(fx, path, sizeof(path), "report.html");
+	run(fx, EXIT_OK, "network", "report", "--year", "2025", "--by",
+	    "program", "--format", "html", "--output", path, NULL);
+	assert_true(h_file_contains(path, ">1 employment specialist<"));
+	assert_true(h_file_contains(path, "of the 1 program up to"));
+	assert_true(h_file_contains(path, "(1 row)</summary>"));
+
+	run_id(fx, client, sizeof(client), "ggz-test", "client", "register",
+	       "--bsn", bsn(0, b), "--name", "Anna de Vries", "--birth-date",
+	       "1990-04-12", "--municipality", "GM0363", "--benefit",
+	       "participatiewet", "--quiet", NULL);
+	run(fx, EXIT_OK, "ggz-test", "consent", "grant", client, "--to",
+	    "gm0363", "--purpose", "IPS funding", "--until", "2030-12-31",
+	    NULL);
+	run_id(fx, tr, sizeof(tr), "ggz-test", "refer", client, "--program",
+	       "ips-one", "--quiet", NULL);
+	run(fx, EXIT_OK, "ggz-test", "trajectory", "accept", tr, "--version",
+	    "1", NULL);
+	run(fx, EXIT_OK, "ggz-test", "funding", "request", tr, "--funder",
+	    "gm0363", "--months", "1", NULL);
+	assert_out(fx, "asked gm0363 for 1 month of funding for trajectory");
+
+	struct h_args a;
+	h_args_init(&a);
+	h_args_org(&a, &fx->d, certs, "ggz-test");
+	h_args_add(&a, "watch");
+	h_args_add(&a, "--since");
+	h_args_add(&a, "0");
+	snprintf(out, sizeof(out), "%s/watch.out", fx->dir);
+	snprintf(err, sizeof(err), "%s/watch.err", fx->dir);
+	assert_int_equal(h_proc_start_cli(&w, a.argv, out, err), 0);
+	bool seen = h_wait_file(out, "of funding", H_RUN_MS);
+	assert_int_equal(h_proc_stop(&w, SIGTERM, H_RUN_MS), 0);
+	assert_true(seen);
+	assert_true(
+	    h_file_contains(out, "asked gm0363 for 1 month of funding"));
+
+	path_in(fx, path, sizeof(path), "one.csv");
+	snprintf(text, sizeof(text),
+		 "bsn,name,birth_date,municipality,benefit\n"
+		 "%s,Piet,1980-02-03,GM0363,wia\n",
+		 bsn(1, b));
+	write_file(path, text);
+	run(fx, EXIT_OK, "ggz-test", "import", path, "--check", NULL);
+	assert_out(fx, "(clients): 1 row: 1 fit to import, 0 rejected");
+	run(fx, EXIT_OK, "ggz-test", "import", path, NULL);
+	assert_out(fx, "(clients): 1 row: 1 imported, 0 imported before");
+	snprintf(text, sizeof(text),
+		 "bsn,name,birth_date,municipality,benefit\n%s\n", bsn(2, b));
+	write_file(path, text);
+	run(fx, EXIT_ELSE, "ggz-test", "import", path, NULL);
+	assert_err(fx, "1 field where the header has 5");
+	assert_out(
+	    fx, "(clients): 1 row: 0 imported, 0 imported before, 1 rejected");
+}
+
 static void test_import_of_a_malformed_file_applies_nothing(void **state)
 {
 	struct fx *fx = *state;
@@ -2508,6 +2586,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_program_list_shows_the_review_the_report_counts, setup,
 		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_a_count_of_one_is_said_in_the_singular, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_the_audit_trail_shows_reads_changes_and_refusals, setup,
 		teardown),
