@@ -100,7 +100,11 @@ int cmd_ping(struct cli *cli, int argc, char **argv)
 		json_object_set_new(o, "count", json_integer((json_int_t)count));
 		json_object_set_new(o, "rtt_ms", rtts);
 		json_object_set_new(o, "min_ms", json_real(min));
-		json_object_set_new(o, "avg_ms", json_real(sum / count));
+		/* whole microseconds, as each time measured */
+		json_object_set_new(
+		    o, "avg_ms",
+		    json_real((double)(long long)(sum / count * 1000.0 + 0.5) /
+			      1000.0));
 		json_object_set_new(o, "max_ms", json_real(max));
 		cli_print_json(o);
 	} else {

@@ -1084,7 +1084,8 @@ static int watch_event(struct follow *f, const Ipsnet__V1__Event *ev)
 		json_t *o = event_json(ev);
 		char *line =
 		    o != NULL
-			? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER)
+			? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER |
+					    CLI_JSON_REAL_PRECISION)
 			: NULL;
 		json_decref(o);
 		if (line == NULL) {

@@ -525,7 +525,8 @@ bool fmt_change_machine(bool json, bool quiet, const Ipsnet__V1__ChangeOk *ok)
 	if (!json)
 		return false;
 	json_t *o = fmt_change_json(ok);
-	char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
+				    CLI_JSON_REAL_PRECISION);
 	if (s != NULL)
 		puts(s);
 	free(s);

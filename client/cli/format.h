@@ -9,6 +9,11 @@
 
 #include "ipsnet.pb-c.h"
 
+/* For every JSON the command prints: a real as the number it stands for
+ * (12.1, 0.082), not jansson's default 17 digits of the double nearest to
+ * it (12.099999999999999, 0.082000000000000003); as the report's JSON. */
+#define CLI_JSON_REAL_PRECISION JSON_REAL_PRECISION(10)
+
 /* Words for people ("on hold", "Participatiewet") and keys for JSON
  * ("on_hold", "participatiewet"). Never NULL. */
 const char *fmt_trajectory_status(int status);

@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "format.h"
 #include "ipsnet.h"
 
 static const struct command commands[] = {
@@ -104,7 +105,8 @@ int cli_fail(int err, const char *fmt, ...)
 
 void cli_print_json(json_t *obj)
 {
-	char *s = json_dumps(obj, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	char *s = json_dumps(obj, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
+				      CLI_JSON_REAL_PRECISION);
 	if (s != NULL) {
 		puts(s);
 		free(s);

@@ -1903,6 +1903,56 @@ static void test_a_count_of_one_is_said_in_the_singular(void **state)
 	    fx, "(clients): 1 row: 0 imported, 0 imported before, 1 rejected");
 }
 
+/* Whether stdout holds a number with more than 3 decimals. */
+static bool has_long_decimals(const char *s)
+{
+	for (const char *p = s; (p = strchr(p, '.')) != NULL; p++)
+		if (strspn(p + 1, "0123456789") > 3)
+			return true;
+	return false;
+}
+
+/* The JSON the command prints gives a real as the number it stands for,
+ * the way a script compares it and a person reads it: 12.1 hours, a ping
+ * of 0.082 ms, not the 17 digits of the double nearest to it
+ * (12.099999999999999, 0.082000000000000003). */
+static void test_json_gives_reals_as_the_numbers_they_stand_for(void **state)
+{
+	struct fx *fx = *state;
+	char client[64], b[10], out[PATH_MAX], err[PATH_MAX];
+	struct h_proc w;
+
+	run(fx, EXIT_OK, "ggz-test", "ping", "--count", "20", "--json", NULL);
+	if (has_long_decimals(fx->r.out))
+		fail_msg("ping --json printed:\n%s", fx->r.out);
+
+	run_id(fx, client, sizeof(client), "ggz-test", "client", "register",
+	       "--bsn", bsn(0, b), "--name", "Anna de Vries", "--birth-date",
+	       "1990-04-12", "--municipality", "GM0363", "--benefit", "wia",
+	       "--quiet", NULL);
+	run(fx, EXIT_OK, "ggz-test", "job", "add", client, "--employer",
+	    "Bakkerij", "--start", "2026-01-05", "--hours", "12,1", "--json",
+	    NULL);
+	assert_out(fx, "\"hours_per_week\": 12.1,");
+	run(fx, EXIT_OK, "ggz-test", "case", "show", client, "--json", NULL);
+	assert_out(fx, "\"hours_per_week\": 12.1,");
+
+	struct h_args a;
+	h_args_init(&a);
+	h_args_org(&a, &fx->d, certs, "ggz-test");
+	h_args_add(&a, "watch");
+	h_args_add(&a, "--since");
+	h_args_add(&a, "0");
+	h_args_add(&a, "--json");
+	snprintf(out, sizeof(out), "%s/watch.out", fx->dir);
+	snprintf(err, sizeof(err), "%s/watch.err", fx->dir);
+	assert_int_equal(h_proc_start_cli(&w, a.argv, out, err), 0);
+	bool seen = h_wait_file(out, "hours_per_week", H_RUN_MS);
+	assert_int_equal(h_proc_stop(&w, SIGTERM, H_RUN_MS), 0);
+	assert_true(seen);
+	assert_true(h_file_contains(out, "\"hours_per_week\":12.1,"));
+}
+
 static void test_import_of_a_malformed_file_applies_nothing(void **state)
 {
 	struct fx *fx = *state;
@@ -2588,6 +2638,9 @@ int main(void)
 		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_a_count_of_one_is_said_in_the_singular, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_json_gives_reals_as_the_numbers_they_stand_for, setup,
+		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_the_audit_trail_shows_reads_changes_and_refusals, setup,
 		teardown),
