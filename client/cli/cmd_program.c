@@ -250,20 +250,26 @@ static int parse_scores(const char *s, uint32_t scores[FIDELITY_ITEMS])
 }
 
 static const char record_usage[] =
-    "usage: ipsnet fidelity record PROGRAM --date DATE --scores S1,S2,...,S25\n"
+    "usage: ipsnet fidelity record PROGRAM --on DATE --scores S1,S2,...,S25\n"
     "                              [--quiet]\n"
     "Records a review of a program on the IPS fidelity scale: the 25 item\n"
     "scores, each 1 to 5, in the order of the scale. The server computes\n"
     "the total (25 to 125) and its band: 115-125 exemplary, 100-114 good,\n"
     "74-99 fair, 73 or less not IPS. A review by NETWORK is independent;\n"
-    "one by the program's own GGZ is a self-assessment.\n";
+    "one by the program's own GGZ is a self-assessment.\n"
+    "\n"
+    "  --on DATE   the day of the review (--date DATE, its old name, too)\n"
+    "  --quiet     print only the new review's id\n";
 
 static int fidelity_record(struct cli *cli, int argc, char **argv)
 {
-	const char *program, *date = NULL, *list = NULL;
+	const char *program, *date = NULL, *on = NULL, *list = NULL;
 	bool quiet = false;
+	/* --on, as every other command that records a day; --date, its first
+	 * name, is kept for the scripts that use it. */
 	const struct cli_opt opts[] = {
-	    {"date", CLI_STR, &date, NULL, true},
+	    {"on", CLI_STR, &on, NULL, false},
+	    {"date", CLI_STR, &date, NULL, false},
 	    {"scores", CLI_STR, &list, NULL, true},
 	    {"quiet", CLI_FLAG, NULL, &quiet, false},
 	};
@@ -272,7 +278,18 @@ static int fidelity_record(struct cli *cli, int argc, char **argv)
 			   record_usage);
 	if (rv >= 0)
 		return rv;
-	if ((rv = cli_date("--date", date)) != 0 ||
+	if (on != NULL && date != NULL)
+		return cli_fail(IPSNET_EUSAGE,
+				"--date is another name for --on; give one; "
+				"see 'ipsnet fidelity record --help'");
+	if (on == NULL && date == NULL)
+		return cli_fail(IPSNET_EUSAGE,
+				"'ipsnet fidelity record' needs --on; see "
+				"'ipsnet fidelity record --help'");
+	const char *named = date != NULL ? "--date" : "--on";
+	if (date == NULL)
+		date = on;
+	if ((rv = cli_date(named, date)) != 0 ||
 	    (rv = parse_scores(list, scores)) != 0)
 		return rv;
 	Ipsnet__V1__Envelope req = IPSNET__V1__ENVELOPE__INIT, *resp;

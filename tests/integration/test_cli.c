@@ -957,6 +957,48 @@ static void test_programs_and_fidelity_reviews(void **state)
 	assert_string_equal(jstr(j, "reviews[0].total"), "99");
 }
 
+/* fidelity record takes the review's day as --on, as trajectory start,
+ * job end and funding approve take theirs; --date, its first name, still
+ * works for the scripts written with it. */
+static void test_fidelity_record_takes_the_day_as_on(void **state)
+{
+	struct fx *fx = *state;
+	const char scores[] =
+	    "4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,3";
+	add_program(fx);
+
+	run(fx, EXIT_OK, NULL, "fidelity", "record", "--help", NULL);
+	assert_out(fx, "PROGRAM --on DATE --scores");
+	assert_out(fx, "  --on DATE ");
+
+	run(fx, EXIT_OK, "network", "fidelity", "record", "ips-test", "--on",
+	    "2026-10-01", "--scores", scores, NULL);
+	assert_out(fx, "of program ips-test on 2026-10-01: total 99 of 125");
+	json_t *j =
+	    run_json(fx, EXIT_OK, "network", "program", "list", "--json", NULL);
+	assert_string_equal(jstr(j, "reviews[0].review_date"), "2026-10-01");
+	run(fx, EXIT_OK, "ggz-test", "fidelity", "record", "ips-test", "--date",
+	    "2026-10-02", "--scores", scores, NULL);
+	assert_out(fx, "of program ips-test on 2026-10-02: total 99 of 125");
+	j = run_json(fx, EXIT_OK, "ggz-test", "program", "list", "--json",
+		     NULL);
+	assert_string_equal(jstr(j, "reviews[0].review_date"), "2026-10-02");
+
+	long long head = journal_seq(fx);
+	run(fx, EXIT_USAGE, "network", "fidelity", "record", "ips-test",
+	    "--scores", scores, NULL);
+	assert_one_line_error(fx);
+	assert_err(fx, "needs --on");
+	run(fx, EXIT_USAGE, "network", "fidelity", "record", "ips-test", "--on",
+	    "2026-10-03", "--date", "2026-10-04", "--scores", scores, NULL);
+	assert_one_line_error(fx);
+	run(fx, EXIT_USAGE, "network", "fidelity", "record", "ips-test", "--on",
+	    "1 oktober", "--scores", scores, NULL);
+	assert_one_line_error(fx);
+	assert_err(fx, "--on takes a date as YYYY-MM-DD");
+	assert_int_equal(journal_seq(fx), head);
+}
+
 static void test_the_audit_trail_shows_reads_changes_and_refusals(void **state)
 {
 	struct fx *fx = *state;
@@ -2641,6 +2683,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_json_gives_reals_as_the_numbers_they_stand_for, setup,
 		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_fidelity_record_takes_the_day_as_on, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_the_audit_trail_shows_reads_changes_and_refusals, setup,
 		teardown),
