@@ -9,6 +9,10 @@
 
 static int open_conn(struct cli *cli, char *err, size_t errlen)
 {
+	if (cli->settings_rv != 0) {
+		snprintf(err, errlen, "%s", cli->settings_err);
+		return cli->settings_rv;
+	}
 	struct ipsnet_options o = ipsnet_settings_options(&cli->settings);
 	o.timeout_ms = cli->timeout_ms;
 	o.software = "ipsnet/" IPSNET_VERSION;

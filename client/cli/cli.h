@@ -13,6 +13,11 @@
 
 struct cli {
 	struct ipsnet_settings settings;
+	/* Why the settings could not be read (a profile that is not there):
+	 * said where they are first needed (cli_settings), so that --help
+	 * and what needs no server work without them. 0: they were read. */
+	int settings_rv;
+	char settings_err[512];
 	bool json;
 	uint32_t timeout_ms;
 	struct ipsnet_client *client; /* the open connection, or NULL */
@@ -32,6 +37,9 @@ int cli_exit_code(int err);
 /* Connects as the settings say; on failure prints why and returns the exit
  * code, else 0. */
 int cli_connect(struct cli *cli, struct ipsnet_client **out);
+/* 0 when the settings were read; else prints why and returns the exit
+ * code. Call before the settings are used. */
+int cli_settings(struct cli *cli);
 /* Prints obj and releases it. */
 void cli_print_json(json_t *obj);
 /* Handles "--help" (and refuses unknown arguments) for a command without

@@ -1669,6 +1669,8 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 		pending = im->rows[i].state == ROW_PENDING;
 	if (!check && pending) {
 		const char *base = strrchr(path, '/');
+		if ((rv = cli_settings(cli)) != 0)
+			goto out;
 		progress_init(&im->bar, isatty(STDERR_FILENO) ? stderr : NULL,
 			      base != NULL ? base + 1 : path, "rows",
 			      im->n_rows, util_mono_us());

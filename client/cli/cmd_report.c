@@ -407,7 +407,7 @@ static int explain(struct cli *cli)
 
 	/* The thresholds in force are the server's; without one, the
 	 * defaults. */
-	if (o.ca != NULL && o.cert != NULL) {
+	if (cli->settings_rv == 0 && o.ca != NULL && o.cert != NULL) {
 		o.timeout_ms = cli->timeout_ms < 3000 ? cli->timeout_ms : 3000;
 		o.software = "ipsnet/" IPSNET_VERSION;
 		if (ipsnet_client_open(&c, &o, err, sizeof(err)) == 0) {

@@ -459,6 +459,9 @@ static int follow_run(struct follow *f)
 /* Fills f->opts from the command's settings; 0 or the exit code. */
 static int follow_options(struct follow *f, struct cli *cli)
 {
+	int rv = cli_settings(cli);
+	if (rv != 0)
+		return rv;
 	f->opts = ipsnet_settings_options(&cli->settings);
 	f->opts.timeout_ms = cli->timeout_ms;
 	f->opts.software = "ipsnet/" IPSNET_VERSION;

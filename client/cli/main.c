@@ -70,6 +70,13 @@ static void usage(FILE *out)
 		"or failed precondition, 1 anything else.\n");
 }
 
+int cli_settings(struct cli *cli)
+{
+	if (cli->settings_rv == 0)
+		return 0;
+	return cli_fail(cli->settings_rv, "%s", cli->settings_err);
+}
+
 int cli_exit_code(int err)
 {
 	if (err == 0)
@@ -173,13 +180,9 @@ static int take_global_options(struct cli *cli, int *argc, char **argv,
 			unsetenv(env_of[k]);
 	if (values[5] != NULL)
 		unsetenv("USER");
-	char err[512];
-	int rv = ipsnet_settings_load(&cli->settings, *profile, err,
-				      sizeof(err));
-	if (rv != 0) {
-		fprintf(stderr, "ipsnet: %s\n", err);
-		return rv;
-	}
+	cli->settings_rv =
+	    ipsnet_settings_load(&cli->settings, *profile, cli->settings_err,
+				 sizeof(cli->settings_err));
 	struct ipsnet_settings *s = &cli->settings;
 	char *dst[] = {NULL, s->server, s->ca, s->cert, s->key, s->user};
 	size_t cap[] = {0, sizeof(s->server), sizeof(s->ca), sizeof(s->cert),
@@ -201,7 +204,8 @@ static int take_global_options(struct cli *cli, int *argc, char **argv,
 				with_value[k], n, noun[k], cap[k] - 1);
 			return IPSNET_EUSAGE;
 		}
-		memcpy(dst[k], values[k], n + 1);
+		if (cli->settings_rv == 0)
+			memcpy(dst[k], values[k], n + 1);
 	}
 	cli->timeout_ms = 10000;
 	if (values[6] != NULL) {

@@ -1650,6 +1650,39 @@ static void test_every_verb_has_help(void **state)
 	assert_out(fx, "hours_per_week");
 }
 
+/* Help is read before anything is set up: a profile that cannot be read
+ * (a typo in --profile or $IPSNET_PROFILE) does not stop ipsnet --help,
+ * a command's --help or report --explain, which need no server; a command
+ * that needs the server still says why it cannot have it. */
+static void test_help_works_without_a_readable_profile(void **state)
+{
+	struct fx *fx = *state;
+	char profile[PATH_MAX];
+	snprintf(profile, sizeof(profile), "%s/no-such-profile.ini", fx->dir);
+	static const char *const helps[][3] = {
+	    {"--help", NULL, NULL},	      {"client", "--help", NULL},
+	    {"client", "register", "--help"}, {"fidelity", "record", "--help"},
+	    {"watch", "--help", NULL},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(helps); i++) {
+		run(fx, EXIT_OK, NULL, "--profile", profile, helps[i][0],
+		    helps[i][1], helps[i][2], NULL);
+		assert_int_equal(strncmp(fx->r.out, "usage: ipsnet ", 14), 0);
+		assert_string_equal(fx->r.err, "");
+	}
+	run(fx, EXIT_OK, NULL, "--profile", profile, "report", "--explain",
+	    NULL);
+	assert_out(fx, "Thresholds: 6 months");
+	assert_string_equal(fx->r.err, "");
+
+	run(fx, EXIT_USAGE, NULL, "--profile", profile, "whoami", NULL);
+	assert_one_line_error(fx);
+	assert_err(fx, profile);
+	run(fx, EXIT_USAGE, NULL, "--profile", profile, "watch", NULL);
+	assert_one_line_error(fx);
+	assert_err(fx, profile);
+}
+
 /* The connection options may stand before the command, and --help and
  * --version are answered after them too: ipsnet --help says "options
  * (before or after the command)", and an alias that holds --profile is
@@ -2726,6 +2759,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_help_and_version_after_the_connection_options, setup,
 		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_help_works_without_a_readable_profile, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_import_applies_good_rows_lists_bad_ones_and_never_twice,
 		setup, teardown),
