@@ -562,8 +562,8 @@ static int register_client(struct apply_ctx *ctx)
 	if (m->benefit < IPSNET__V1__BENEFIT__BENEFIT_NONE ||
 	    m->benefit > IPSNET__V1__BENEFIT__BENEFIT_OTHER)
 		return refuse(ctx, IPSNET_EINVAL,
-			      "the benefit must be NONE, PARTICIPATIEWET, WIA, "
-			      "WAJONG, WW or OTHER");
+			      "the benefit must be none, participatiewet, wia, "
+			      "wajong, ww or other");
 	if (m->client_id == NULL || m->client_id[0] == '\0')
 		return refuse(ctx, IPSNET_EINTERNAL, "no client id assigned");
 
@@ -660,8 +660,8 @@ static int update_client(struct apply_ctx *ctx)
 	if (m->benefit != IPSNET__V1__BENEFIT__BENEFIT_UNSPECIFIED &&
 	    !benefit_known(m->benefit))
 		return refuse(ctx, IPSNET_EINVAL,
-			      "the benefit must be NONE, PARTICIPATIEWET, WIA, "
-			      "WAJONG, WW or OTHER");
+			      "the benefit must be none, participatiewet, wia, "
+			      "wajong, ww or other");
 
 	rv = prepare(ctx, "SELECT version FROM client WHERE id = ?1", &st);
 	if (rv != 0)
@@ -1070,8 +1070,8 @@ static int move_trajectory(struct apply_ctx *ctx)
 
 	if (!trajectory_status_known(m->to))
 		return refuse(ctx, IPSNET_EINVAL,
-			      "the new state must be ACCEPTED, DECLINED, "
-			      "ACTIVE, ON_HOLD, CLOSED or CANCELLED");
+			      "the new state must be accepted, declined, "
+			      "active, on hold, closed or cancelled");
 	rv = load_trajectory(ctx, m->trajectory_id, &t);
 	if (rv != 0)
 		return rv;
@@ -1182,8 +1182,8 @@ static int import_trajectory(struct apply_ctx *ctx)
 		const Ipsnet__V1__TrajectoryStep *s = m->steps[i];
 		if (i == 0 && s->status != TS(REFERRED))
 			return refuse(ctx, IPSNET_EINVAL,
-				      "an imported trajectory starts with "
-				      "REFERRED");
+				      "an imported trajectory starts as "
+				      "referred");
 		if (!trajectory_status_known(s->status))
 			return refuse(ctx, IPSNET_EINVAL,
 				      "step %zu has no known state", i + 1);
@@ -1238,23 +1238,25 @@ static int import_trajectory(struct apply_ctx *ctx)
 
 /* ---- funding ----------------------------------------------------------- */
 
+/* A benefit in a sentence for people, in the words ipsnet case show uses
+ * for it, not the wire's enum name. */
 static const char *benefit_name(int b)
 {
 	switch (b) {
 	case IPSNET__V1__BENEFIT__BENEFIT_NONE:
-		return "NONE";
+		return "none";
 	case IPSNET__V1__BENEFIT__BENEFIT_PARTICIPATIEWET:
-		return "PARTICIPATIEWET";
+		return "Participatiewet";
 	case IPSNET__V1__BENEFIT__BENEFIT_WIA:
 		return "WIA";
 	case IPSNET__V1__BENEFIT__BENEFIT_WAJONG:
-		return "WAJONG";
+		return "Wajong";
 	case IPSNET__V1__BENEFIT__BENEFIT_WW:
 		return "WW";
 	case IPSNET__V1__BENEFIT__BENEFIT_OTHER:
-		return "OTHER";
+		return "other";
 	default:
-		return "UNSPECIFIED";
+		return "unknown";
 	}
 }
 
@@ -1290,14 +1292,15 @@ static int check_funder(struct apply_ctx *ctx, const char *client_id,
 	if (kind != ORG_KIND_MUNICIPALITY && kind != ORG_KIND_UWV)
 		return refuse(ctx, IPSNET_EINVAL,
 			      "the funder must be a municipality or UWV in the "
-			      "registry, or OTHER with a description");
+			      "registry, or another funder with a "
+			      "description");
 	switch (benefit) {
 	case IPSNET__V1__BENEFIT__BENEFIT_PARTICIPATIEWET:
 		if (kind == ORG_KIND_MUNICIPALITY &&
 		    strcmp(cbs, municipality) == 0)
 			return 0;
 		return refuse(ctx, IPSNET_EPRECONDITION,
-			      "wrong funder: a client on PARTICIPATIEWET is "
+			      "wrong funder: a client on Participatiewet is "
 			      "funded by the client's own municipality (%s), "
 			      "not by '%s'",
 			      municipality, funder);
@@ -1313,8 +1316,8 @@ static int check_funder(struct apply_ctx *ctx, const char *client_id,
 	default:
 		return refuse(ctx, IPSNET_EPRECONDITION,
 			      "wrong funder: a client with benefit %s has no "
-			      "funder in the network; ask OTHER with a "
-			      "description",
+			      "funder in the network; ask another funder with "
+			      "a description",
 			      benefit_name(benefit));
 	}
 }

@@ -1600,6 +1600,72 @@ static void test_wrong_funder_is_refused(void **state)
 			 CODE(INVALID_ARGUMENT));
 }
 
+/* A refusal says a benefit or a state in the words ipsnet shows it in
+ * ("Participatiewet", "Wajong", "on hold", "another funder"), not by the
+ * wire's enum names, which the person reading it never sees elsewhere. */
+static void assert_no_wire_names(const char *msg)
+{
+	static const char *const wire[] = {
+	    "PARTICIPATIEWET", "WAJONG",   "NONE",	 "OTHER",
+	    "UNSPECIFIED",     "REFERRED", "ACCEPTED",	 "ON_HOLD",
+	    "CANCELLED",       "BENEFIT_", "TRAJECTORY_"};
+	for (size_t i = 0; i < ARRAY_SIZE(wire); i++)
+		if (strstr(msg, wire[i]) != NULL)
+			fail_msg("'%s' names %s", msg, wire[i]);
+}
+
+static void test_refusals_name_values_in_words(void **state)
+{
+	char msg[256], client[64], bsn[16], tr[64];
+	struct answer a;
+	make_programs();
+
+	assert_int_equal(
+	    ask_funder(BENEFIT(PARTICIPATIEWET), "GM0363", "gm0599", NULL, msg),
+	    CODE(FAILED_PRECONDITION));
+	assert_no_wire_names(msg);
+	assert_non_null(strstr(msg, "a client on Participatiewet is funded"));
+	assert_int_equal(
+	    ask_funder(BENEFIT(WAJONG), "GM0363", "gm0363", NULL, msg),
+	    CODE(FAILED_PRECONDITION));
+	assert_no_wire_names(msg);
+	assert_non_null(strstr(msg, "a client on Wajong is funded by UWV"));
+	assert_int_equal(
+	    ask_funder(BENEFIT(NONE), "GM0363", "gm0363", NULL, msg),
+	    CODE(FAILED_PRECONDITION));
+	assert_no_wire_names(msg);
+	assert_non_null(strstr(msg, "benefit none"));
+	assert_non_null(strstr(msg, "another funder"));
+	assert_int_equal(ask_funder(BENEFIT(PARTICIPATIEWET), "GM0363",
+				    "ggz-other", NULL, msg),
+			 CODE(INVALID_ARGUMENT));
+	assert_no_wire_names(msg);
+	assert_non_null(strstr(msg, "another funder"));
+
+	new_bsn(bsn);
+	assert_int_equal(register_client(GGZ_TEST, bsn, "Testpersoon Woord", 99,
+					 "GM0363", NULL, &a),
+			 CODE(INVALID_ARGUMENT));
+	assert_no_wire_names(a.message);
+	assert_non_null(strstr(a.message, "participatiewet"));
+	answer_free(&a);
+
+	new_client(GGZ_TEST, BENEFIT(WW), "GM0363", client, NULL);
+	refer(GGZ_TEST, client, "ips-test", tr, NULL);
+	move(GGZ_TEST, tr, 1, 99, NULL, NULL, &a);
+	assert_int_equal(a.code, CODE(INVALID_ARGUMENT));
+	assert_no_wire_names(a.message);
+	assert_non_null(strstr(a.message, "on hold"));
+	answer_free(&a);
+
+	const int late[] = {TS(ACCEPTED), TS(ACTIVE)};
+	new_client(GGZ_TEST, BENEFIT(WW), "GM0363", client, NULL);
+	assert_int_equal(import(GGZ_TEST, client, late, 2, NULL, NULL, msg),
+			 CODE(INVALID_ARGUMENT));
+	assert_no_wire_names(msg);
+	assert_non_null(strstr(msg, "referred"));
+}
+
 /* The rule holds at the approval too: a client who moved or whose benefit
  * changed since the request is no longer the funder's to pay for. It may
  * reject; the GGZ then asks the funder who pays now. */
@@ -2330,6 +2396,7 @@ int main(void)
 	    cmocka_unit_test(
 		test_funders_conflict_shows_no_more_than_its_decision),
 	    cmocka_unit_test(test_wrong_funder_is_refused),
+	    cmocka_unit_test(test_refusals_name_values_in_words),
 	    cmocka_unit_test(test_approval_checks_the_funder_rule_again),
 	    cmocka_unit_test(
 		test_approval_replays_after_its_funder_left_the_registry),
