@@ -42,6 +42,10 @@ for f in ca.key ca.crt openssl.cnf index.txt serial; do
 	[ ! -e "$dir/$f" ] || die "'$dir' already holds a CA ($f exists); refusing to overwrite it"
 done
 cd "$dir"
+CA_DIR=$dir
+# What this script writes with > and openssl -out: never through a link.
+refuse_link ca.key ca.crt openssl.cnf index.txt index.txt.attr serial \
+	crlnumber crl.pem newcerts
 
 # Paths are relative to the CA folder: the scripts run openssl from inside it.
 cat >openssl.cnf <<'EOF'
@@ -115,9 +119,10 @@ gen_key ca.key
 # -subj takes '/' and '\' as syntax: escape them in the display name.
 subj_name=${name//\\/\\\\}
 subj_name=${subj_name//\//\\/}
+tmp=$(new_public_tmp ca.crt)
 run_openssl req -new -x509 -config openssl.cnf -key ca.key -sha256 \
-	-days "$days" -subj "/CN=$subj_name" -extensions v3_ca -out ca.crt.tmp
-mv -f ca.crt.tmp ca.crt
+	-days "$days" -subj "/CN=$subj_name" -extensions v3_ca -out "$tmp"
+mv -f "$tmp" ca.crt
 
 write_crl 30
 echo "$prog: CA '$name' in $dir: ca.crt (valid $days days), ca.key, crl.pem"

@@ -66,27 +66,55 @@ require_ca() {
 }
 
 lock_dir() {
+	[ ! -L "$1/.lock" ] || die "'$1/.lock' is a symbolic link; refusing to write through it"
 	exec 9>"$1/.lock"
 	flock -w 60 9 || die "another certs script holds '$1/.lock' for more than 60 s"
 }
 
 # gen_key FILE: a new ECDSA P-256 private key, mode 0600 from the start.
+# FILE is made new (noclobber: O_EXCL): a key is never written into a file
+# that is there already, nor where a symbolic link planted in its place
+# points.
 gen_key() {
+	refuse_link "$1"
 	(
 		umask 077
+		set -C
 		openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
-			-out "$1" 2>/dev/null
-	) || die "cannot write private key '$1'"
+			>"$1" 2>/dev/null
+	) || die "cannot write private key '$1' as a new file"
+}
+
+# refuse_link FILE...: stop if any of the files is a symbolic link, even
+# one that points nowhere yet: writing FILE would write where the link
+# points, which whoever could write the folder chose.
+refuse_link() {
+	local f
+	for f in "$@"; do
+		[ ! -L "$f" ] || die "'${CA_DIR:+$CA_DIR/}$f' is a symbolic link; refusing to write through it"
+	done
 }
 
 # refuse_overwrite HINT FILE...: stop, saying HINT, if any of the files
-# exists.
+# exists (a symbolic link, see refuse_link, counts).
 refuse_overwrite() {
 	local hint=$1 f
 	shift
+	refuse_link "$@"
 	for f in "$@"; do
 		[ ! -e "$f" ] || die "'${CA_DIR:+$CA_DIR/}$f' exists already; refusing to overwrite it ($hint)"
 	done
+}
+
+# new_public_tmp FILE: prints the name of a new empty file FILE.XXXXXX
+# (mktemp: O_EXCL, never through a link), mode 0644, to be written and
+# then renamed over FILE. The rename replaces FILE itself, never what a
+# link at FILE points to.
+new_public_tmp() {
+	local tmp
+	tmp=$(mktemp "$1.XXXXXX") || die "cannot write '${CA_DIR:+$CA_DIR/}$1'"
+	chmod 644 "$tmp" || die "cannot write '${CA_DIR:+$CA_DIR/}$1'"
+	printf '%s\n' "$tmp"
 }
 
 # Scratch files live in one folder that is removed on exit.
@@ -110,17 +138,20 @@ run_openssl() {
 # with the CA into OUT (PEM only), recording it in index.txt. Run inside
 # CA_DIR.
 sign_csr() {
-	local csr=$1 out=$2 ext=$3
+	local csr=$1 out=$2 ext=$3 tmp
 	shift 3
+	tmp=$(new_public_tmp "$out")
 	run_openssl ca -batch -config openssl.cnf -notext -extensions "$ext" \
-		-in "$csr" -out "$out.tmp" "$@"
-	mv -f "$out.tmp" "$out"
+		-in "$csr" -out "$tmp" "$@"
+	mv -f "$tmp" "$out"
 }
 
 # write_crl DAYS: a fresh DIR/crl.pem, replaced atomically so that a daemon
 # reloading it on SIGHUP never reads half a file. Run inside CA_DIR.
 write_crl() {
+	local tmp
+	tmp=$(new_public_tmp crl.pem)
 	run_openssl ca -batch -config openssl.cnf -gencrl -crldays "$1" \
-		-out crl.pem.tmp
-	mv -f crl.pem.tmp crl.pem
+		-out "$tmp"
+	mv -f "$tmp" crl.pem
 }
