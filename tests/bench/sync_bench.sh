@@ -12,6 +12,8 @@
 #      this machine by itself;
 #   3. the daemon's resident memory (VmRSS) with 1,000 subscribers, and with
 #      one subscriber that never reads while changes keep committing.
+#   4. changes at 64 connections alone and beside a subscriber that
+#      catches up from 0 over and over (a journal of its own).
 #
 # The journal is built once by ipsnet-load (many pipelined RegisterClient
 # changes) and kept in the work folder for the next run. Run it through
@@ -361,3 +363,78 @@ stop_pid "$hold_pid"
 hold_pid=
 printf 'memory: one subscriber from seq 0 that never reads, while %s more changes commit: %d KiB before, peak %d KiB (+%d KiB; send buffer 1024 KiB)\n' \
 	"${committed:-?}" "$before" "$peak" $((peak - before))
+echo
+
+# ---- 4. changes beside a catch-up ----------------------------------------------
+# A subscriber that catches up (a new mirror, one back after a night away,
+# one that fell back) must not slow the writer or the others. 64
+# connections send changes as fast as they are answered, alone, then beside
+# a GGZ (every entry delivered and audited) and a municipality (every entry
+# judged, none sent) that catch up from 0 over and over. On a journal of
+# its own, made here and removed after, so that the kept one stays the
+# size the catch-up target names.
+stop_pid "$daemon_pid"
+daemon_pid=
+contest=$work/contest
+contest_entries=200000
+rm -rf "$contest"
+mkdir -p "$contest"
+sed "s|^database = .*|database = $contest/ipsnet.db|" "$work/ipsnetd.conf" \
+	>"$contest/ipsnetd.conf"
+"$ipsnetd" init --config "$contest/ipsnetd.conf" >/dev/null 2>"$contest/init.log" ||
+	die "ipsnetd init failed: $(tail -n 3 "$contest/init.log")"
+start_daemon_in "$contest" 60
+# shellcheck disable=SC2046
+"$load" $(as ggz-bench) --count "$contest_entries" --connections 16 \
+	--inflight 64 --bsn-start 0 >"$contest/load.log" 2>&1 ||
+	die "ipsnet-load failed: $(tail -n 3 "$contest/load.log")"
+
+# One 8-second run of the changes, beside ORG's catch-ups (or none); sets
+# beside (ipsnet-load's result line) and catchups (the catch-ups' entries a
+# second, those that ended in the run).
+changes_beside() { # ORG|none BSN-START
+	local org=$1 cu_pid=
+	: >"$contest/catchups"
+	if [ "$org" != none ]; then
+		(
+			end=$((SECONDS + 10))
+			while [ "$SECONDS" -lt "$end" ]; do
+				# shellcheck disable=SC2046
+				json_field entries_per_s "$("$bench" $(as "$org") --json catchup)"
+			done
+		) >"$contest/catchups" 2>&1 &
+		cu_pid=$!
+	fi
+	# shellcheck disable=SC2046
+	beside=$("$load" $(as ggz-bench) --connections 64 --duration 8 --warmup 1 \
+		--bsn-start "$2" | sed -n 2p)
+	[ -z "$cu_pid" ] || wait "$cu_pid" || true
+	catchups=$(awk '{ printf "%s%.0f", (NR > 1 ? ", " : ""), $1 }' "$contest/catchups")
+}
+
+beside_line() { # WHAT
+	printf 'changes, 64 connections, %-28s %8.0f/s, p50 %6.2f ms, p99 %6.2f ms%s\n' \
+		"$1:" "$(field_of changes_per_s "$beside")" "$(field_of p50_ms "$beside")" \
+		"$(field_of p99_ms "$beside")" "${catchups:+; catch-ups at $catchups entries/s}"
+}
+
+field_of() { # KEY LINE
+	tr ' ' '\n' <<<"$2" | sed -n "s/^$1=//p"
+}
+
+changes_beside none 30000000
+alone=$(field_of changes_per_s "$beside")
+beside_line "alone"
+changes_beside ggz-bench 35000000
+beside_line "beside a GGZ catching up"
+ggz=$(field_of changes_per_s "$beside")
+changes_beside gm0363 40000000
+beside_line "beside a municipality"
+gm=$(field_of changes_per_s "$beside")
+printf 'changes beside a catch-up, as a share of alone: GGZ %.2f, municipality %.2f (a %d-entry journal; the subscriber on the same CPUs)\n' \
+	"$(awk -v a="$ggz" -v b="$alone" 'BEGIN { print (b > 0 ? a / b : 0) }')" \
+	"$(awk -v a="$gm" -v b="$alone" 'BEGIN { print (b > 0 ? a / b : 0) }')" \
+	"$contest_entries"
+stop_pid "$daemon_pid"
+daemon_pid=
+rm -rf "$contest"
