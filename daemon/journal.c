@@ -24,7 +24,9 @@
 /* Bulk reads (journal_read_bulk) have readers of their own, this much
  * nicer than the daemon: they take the CPU the others leave. */
 #define BULK_READERS 2
+#ifndef BULK_NICE /* -DBULK_NICE=0 builds the same at the daemon's nice */
 #define BULK_NICE 10
+#endif
 #define BUSY_TIMEOUT_MS 2000
 /* WAL frames between checkpoints (SQLite's own default). */
 #define CHECKPOINT_FRAMES 1000

@@ -139,8 +139,8 @@ void journal_submit(struct journal *j, struct journal_change *c);
 void journal_read(struct journal *j, struct journal_read *r);
 
 /* Queues a read that may take long and may wait for others (a page of a
- * subscriber's catch-up): bulk readers of their own run it at a lower CPU
- * priority. Always answers through r->done. */
+ * subscriber's catch-up, a report): bulk readers of their own run it at a
+ * lower CPU priority. Always answers through r->done. */
 void journal_read_bulk(struct journal *j, struct journal_read *r);
 
 /* Queues audit rows. Always answers through a->done. Changes need none of

@@ -14,7 +14,9 @@
  * consents makes the name with "-read-judged" after it and waits.
  * Every such sync read also appends a line to the name with "-nice" after
  * it: the nice of the thread that runs it less the daemon's (its main
- * thread's), so that a test sees which reads run nicer.
+ * thread's), so that a test sees which reads run nicer; a report's first
+ * statement does the same to "-nice-report", and a case read's consents
+ * to "-nice-read".
  * Without IT_HOLD_FETCH nothing changes. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -35,6 +37,23 @@ static const char fetch_sql[] =
 /* A case's consents (reads.c build_case), after policy_see_client. */
 static const char case_sql[] = "SELECT id, version, client_id, recipient";
 static const char case_where[] = "FROM consent WHERE client_id";
+/* The first statement of a report (report.c load_orgs). */
+static const char report_sql[] = "SELECT id, kind, name FROM organisation";
+
+/* Appends the nice of the calling thread less the daemon's to
+ * gate+suffix. */
+static void note_nice(const char *gate, const char *suffix)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s%s", gate, suffix);
+	FILE *f = fopen(path, "a");
+	if (f != NULL) {
+		fprintf(f, "%d\n",
+			getpriority(PRIO_PROCESS, (id_t)gettid()) -
+			    getpriority(PRIO_PROCESS, (id_t)getpid()));
+		fclose(f);
+	}
+}
 
 /* While gate+on exists, makes gate+said and waits. */
 static void hold_while(const char *gate, const char *on_suffix,
@@ -63,15 +82,8 @@ int sqlite3_prepare_v3(sqlite3 *db, const char *sql, int n, unsigned int flags,
 	if (gate != NULL && sql != NULL &&
 	    strncmp(sql, fetch_sql, sizeof(fetch_sql) - 1) == 0) {
 		struct timespec tick = {0, 2000000};
-		char fail[PATH_MAX], nice[PATH_MAX];
-		snprintf(nice, sizeof(nice), "%s-nice", gate);
-		FILE *f = fopen(nice, "a");
-		if (f != NULL) {
-			fprintf(f, "%d\n",
-				getpriority(PRIO_PROCESS, (id_t)gettid()) -
-				    getpriority(PRIO_PROCESS, (id_t)getpid()));
-			fclose(f);
-		}
+		char fail[PATH_MAX];
+		note_nice(gate, "-nice");
 		for (int ms = 0; ms < HOLD_MAX_MS && access(gate, F_OK) == 0;
 		     ms += 2)
 			nanosleep(&tick, NULL);
@@ -82,6 +94,22 @@ int sqlite3_prepare_v3(sqlite3 *db, const char *sql, int n, unsigned int flags,
 		}
 	}
 	return real(db, sql, n, flags, st, tail);
+}
+
+int sqlite3_prepare_v2(sqlite3 *db, const char *sql, int n, sqlite3_stmt **st,
+		       const char **tail)
+{
+	int (*real)(sqlite3 *, const char *, int, sqlite3_stmt **,
+		    const char **);
+	*(void **)&real = dlsym(RTLD_NEXT, "sqlite3_prepare_v2");
+	const char *gate = getenv("IT_HOLD_FETCH");
+	if (gate != NULL && sql != NULL && strcmp(sql, report_sql) == 0)
+		note_nice(gate, "-nice-report");
+	if (gate != NULL && sql != NULL &&
+	    strncmp(sql, case_sql, sizeof(case_sql) - 1) == 0 &&
+	    strstr(sql, case_where) != NULL)
+		note_nice(gate, "-nice-read");
+	return real(db, sql, n, st, tail);
 }
 
 int sqlite3_finalize(sqlite3_stmt *st)

@@ -3013,17 +3013,18 @@ static void test_a_pile_of_commits_goes_live_a_page_at_a_time(void **state)
 }
 
 /* Whether every line of the file hold_fetch.c writes beside h's gate
- * ("-nice") since it was last removed says want: the sync reads it saw ran
- * at the daemon's nice plus want. NULL, or what was wrong. */
-static const char *reads_ran_at(const struct held *h, int want, char *why,
-				size_t cap)
+ * (suffix: "-nice", "-nice-read", "-nice-report") since it was last
+ * removed says want: the reads it saw ran at the daemon's nice plus want.
+ * NULL, or what was wrong. */
+static const char *reads_ran_at(const struct held *h, const char *suffix,
+				int want, char *why, size_t cap)
 {
 	char path[PATH_MAX], line[32];
 	int n = 0, other = want;
-	snprintf(path, sizeof(path), "%s-nice", h->gate);
+	snprintf(path, sizeof(path), "%s%s", h->gate, suffix);
 	FILE *f = fopen(path, "r");
 	if (f == NULL)
-		return "no sync read was seen";
+		return "no such read was seen";
 	while (fgets(line, sizeof(line), f) != NULL) {
 		n++;
 		if (atoi(line) != want)
@@ -3031,7 +3032,7 @@ static const char *reads_ran_at(const struct held *h, int want, char *why,
 	}
 	fclose(f);
 	if (n == 0)
-		return "no sync read was seen";
+		return "no such read was seen";
 	if (other != want) {
 		snprintf(why, cap, "a read ran at nice %+d, not %+d", other,
 			 want);
@@ -3040,38 +3041,71 @@ static const char *reads_ran_at(const struct held *h, int want, char *why,
 	return NULL;
 }
 
-/* A subscriber's catch-up is read by threads nicer than the daemon
- * (journal.c's bulk readers: nice +10), so that it takes the CPU the
- * writer, the loop and live delivery leave; live delivery is read at the
- * daemon's own priority. Was: all on the same readers, and a GGZ catching
- * up from 0 cut 64 busy connections' changes from about 21,000 to 7,000 a
- * second (docs/sync.md). */
-static void test_catch_up_is_read_nicer_than_live_delivery(void **state)
+/* The reads that may take long, a subscriber's catch-up and a report, run
+ * on threads nicer than the daemon (journal.c's bulk readers: nice +10),
+ * so that they take the CPU the writer, the loop, live delivery and the
+ * caseworkers' reads leave; those run at the daemon's own priority. Was:
+ * all on the same two readers, and a GGZ catching up from 0 cut 64 busy
+ * connections' changes from about 21,000 to 7,000 a second
+ * (docs/sync.md). */
+static void test_long_reads_run_nicer_than_the_others(void **state)
 {
 	struct held h;
 	struct h_tls behind;
-	char path[PATH_MAX], why_live[96], why_behind[96];
+	char path[PATH_MAX], client[64], err[256];
+	char why_live[96], why_behind[96], why_read[96], why_report[96];
 	uint64_t seqs[8];
 	(void)state;
 	memset(&behind, 0, sizeof(behind));
 	behind.fd = -1;
 	held_start(&h);
-	snprintf(path, sizeof(path), "%s-nice", h.gate);
 
+	snprintf(path, sizeof(path), "%s-nice", h.gate);
 	(void)unlink(path);
-	uint64_t seq = register_client(GGZ_TEST, BENEFIT(NONE), NULL);
+	uint64_t seq = register_client(GGZ_TEST, BENEFIT(NONE), client);
 	Ipsnet__V1__Envelope *e = h_tls_recv_envelope(&h.live, WAIT_MS);
 	bool live_came =
 	    e != NULL && e->body_case == BODY(EVENT) && e->event->seq == seq;
 	h_envelope_free(e);
-	const char *live = reads_ran_at(&h, 0, why_live, sizeof(why_live));
+	const char *live =
+	    reads_ran_at(&h, "-nice", 0, why_live, sizeof(why_live));
 
 	/* Two entries behind: a page from the database. */
 	int unlinked = unlink(path);
 	int subscribed = subscribe_from(&behind, h.d.port, seq - 2, NULL);
 	size_t n = subscribed == 0 ? read_stream(&behind, seq, seqs, 8) : 0;
 	const char *catch_up =
-	    reads_ran_at(&h, 10, why_behind, sizeof(why_behind));
+	    reads_ran_at(&h, "-nice", 10, why_behind, sizeof(why_behind));
+
+	Ipsnet__V1__Envelope req = IPSNET__V1__ENVELOPE__INIT, *resp = NULL;
+	Ipsnet__V1__ShowCase sc = IPSNET__V1__SHOW_CASE__INIT;
+	sc.client_id = client;
+	req.body_case = BODY(SHOW_CASE);
+	req.show_case = &sc;
+	int shown =
+	    ipsnet_client_call(conns[GGZ_TEST], &req, &resp, err, sizeof(err));
+	ipsnet_envelope_free(resp);
+	const char *read =
+	    reads_ran_at(&h, "-nice-read", 0, why_read, sizeof(why_read));
+
+	Ipsnet__V1__ReportQuery q = IPSNET__V1__REPORT_QUERY__INIT;
+	Ipsnet__V1__ReportPeriod period = IPSNET__V1__REPORT_PERIOD__INIT;
+	Ipsnet__V1__ReportPeriod *periods[1] = {&period};
+	period.label = "2025";
+	period.from = "2025-01-01";
+	period.to = "2025-12-31";
+	q.periods = periods;
+	q.n_periods = 1;
+	memset(&req, 0, sizeof(req));
+	ipsnet__v1__envelope__init(&req);
+	req.body_case = BODY(REPORT_QUERY);
+	req.report_query = &q;
+	resp = NULL;
+	int reported =
+	    ipsnet_client_call(conns[NETWORK], &req, &resp, err, sizeof(err));
+	ipsnet_envelope_free(resp);
+	const char *report = reads_ran_at(&h, "-nice-report", 10, why_report,
+					  sizeof(why_report));
 
 	h_tls_close(&behind);
 	held_leave(&h);
@@ -3084,6 +3118,12 @@ static void test_catch_up_is_read_nicer_than_live_delivery(void **state)
 	assert_int_equal(n, 2);
 	if (catch_up != NULL)
 		fail_msg("the catch-up: %s", catch_up);
+	assert_int_equal(shown, 0);
+	if (read != NULL)
+		fail_msg("a case read: %s", read);
+	assert_int_equal(reported, 0);
+	if (report != NULL)
+		fail_msg("a report: %s", report);
 }
 
 /* A mirror that an ipsnet without journal hashes moved on (an older
@@ -3363,7 +3403,7 @@ int main(void)
 	    cmocka_unit_test(
 		test_a_failed_live_fetch_leaves_no_subscriber_behind),
 	    cmocka_unit_test(test_a_pile_of_commits_goes_live_a_page_at_a_time),
-	    cmocka_unit_test(test_catch_up_is_read_nicer_than_live_delivery),
+	    cmocka_unit_test(test_long_reads_run_nicer_than_the_others),
 	    cmocka_unit_test(
 		test_a_withdrawal_stops_a_live_delivery_judged_before_it),
 	    cmocka_unit_test(
