@@ -116,7 +116,10 @@ const Ipsnet__V1__HelloOk *ipsnet_conn_hello(const struct ipsnet_conn *c);
  * next_requested_on and next_id while its more is set, and ListFunding.limit
  * caps a page (0: 200, at most 1000; the server also stops a page before
  * its frame limit); ListPrograms: program_list;
- * Subscribe and Unsubscribe: subscribed; AuditQuery: audit_list;
+ * Subscribe and Unsubscribe: subscribed; AuditQuery: audit_list, one
+ * page: while its more is set, ask again with AuditQuery.after_id (with
+ * since: the last record's id) or before_id (without: the first record's
+ * id);
  * ReportQuery: report). With IPSNET_ECONFLICT on a change, resp may carry
  * change_ok: the entity as it is now (see ipsnet_client_call). A response
  * with another body is refused: status

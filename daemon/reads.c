@@ -732,6 +732,10 @@ static size_t field_bytes(size_t n)
  * length, more and the cursor. */
 #define FUNDING_PAGE_OVERHEAD_BYTES (64 + JOURNAL_ID_MAX)
 
+/* What an AuditList answer holds beyond its records: the request id, the
+ * status, the body's tag and length, and more. */
+#define AUDIT_LIST_OVERHEAD_BYTES 64
+
 /* The funding requests addressed to a funder (or asked by a GGZ), each
  * with its client as far as the caller may see it at this moment, a page
  * at a time (ListFunding). A request whose client the caller may not see
@@ -1038,14 +1042,20 @@ static int audit_query(sqlite3 *db, struct reads_ctx *ctx)
 	uint32_t limit = q->limit == 0 ? AUDIT_LIMIT_DEFAULT : q->limit;
 	if (limit > AUDIT_LIMIT_MAX)
 		limit = AUDIT_LIMIT_MAX;
-	/* From since on, oldest first; or else the latest rows. One
-	 * client's rows through audit_client (client_id, id), not a scan of
-	 * the whole trail: "?1 IS NULL OR client_id = ?1" kept SQLite from
-	 * using the index. */
+	size_t budget = ctx->max_answer_bytes > AUDIT_LIST_OVERHEAD_BYTES
+			    ? ctx->max_answer_bytes - AUDIT_LIST_OVERHEAD_BYTES
+			    : 0;
+	size_t used = 0;
+	/* From since on, oldest first; or else the latest rows, read newest
+	 * first (and turned round below), so that an answer cut short at
+	 * the frame limit keeps the newest. One client's rows through
+	 * audit_client (client_id, id), not a scan of the whole trail:
+	 * "?1 IS NULL OR client_id = ?1" kept SQLite from using the
+	 * index. */
 	snprintf(sql, sizeof(sql),
-		 "SELECT * FROM (SELECT id, time_us, org, user, client_id, "
-		 "action, object, result, peer FROM audit WHERE %s AND "
-		 "time_us >= ?2 ORDER BY id %s LIMIT ?3) ORDER BY id",
+		 "SELECT id, time_us, org, user, client_id, action, object, "
+		 "result, peer FROM audit WHERE %s AND time_us >= ?2 AND "
+		 "id > ?4 AND id < ?5 ORDER BY id %s LIMIT ?3",
 		 client_id != NULL ? "client_id = ?1" : "?1 IS NULL",
 		 has_since ? "ASC" : "DESC");
 	if (prepare(db, sql, &st) != 0)
@@ -1056,17 +1066,48 @@ static int audit_query(sqlite3 *db, struct reads_ctx *ctx)
 		sqlite3_bind_null(st, 1);
 	sqlite3_bind_int64(st, 2, since);
 	sqlite3_bind_int64(st, 3, limit);
+	sqlite3_bind_int64(
+	    st, 4, q->after_id < INT64_MAX ? (int64_t)q->after_id : INT64_MAX);
+	sqlite3_bind_int64(st, 5,
+			   q->before_id != 0 && q->before_id < INT64_MAX
+			       ? (int64_t)q->before_id
+			       : INT64_MAX);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (!push(&a, &records, &n, &cap, row_audit(&a, st))) {
+		Ipsnet__V1__AuditRecord *r = row_audit(&a, st);
+		if (r == NULL) {
+			rv = IPSNET_ENOMEM;
+			break;
+		}
+		size_t cost =
+		    field_bytes(ipsnet__v1__audit_record__get_packed_size(r));
+		if (budget > 0 && used + cost > budget) {
+			if (n == 0) {
+				rv = fail(ctx, IPSNET_EFRAME_TOO_LARGE,
+					  "audit record %llu takes %zu bytes, "
+					  "more than one answer may hold "
+					  "under the server's max_frame_bytes",
+					  (unsigned long long)r->id, cost);
+				break;
+			}
+			al.more = true;
+			break;
+		}
+		used += cost;
+		if (!push(&a, &records, &n, &cap, r)) {
 			rv = IPSNET_ENOMEM;
 			break;
 		}
 	}
-	if (rv == 0 && rc != SQLITE_DONE)
+	if (rv == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
 		rv = IPSNET_EDB;
 	sqlite3_finalize(st);
 	if (rv == 0 && a.failed)
 		rv = IPSNET_ENOMEM;
+	for (size_t i = 0; rv == 0 && !has_since && i < n / 2; i++) {
+		void *newer = records[i];
+		records[i] = records[n - 1 - i];
+		records[n - 1 - i] = newer;
+	}
 	if (rv == 0) {
 		al.records = (Ipsnet__V1__AuditRecord **)records;
 		al.n_records = n;

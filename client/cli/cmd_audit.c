@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "cli.h"
 #include "format.h"
 #include "table.h"
@@ -57,6 +58,81 @@ static bool since_form(const char *s, char *out, size_t cap)
 	return true;
 }
 
+/* The answers to an audit query, a page each (AuditList.more). */
+struct audit_pages {
+	Ipsnet__V1__Envelope **pages;
+	size_t n;
+};
+
+static void audit_pages_free(struct audit_pages *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		ipsnet_envelope_free(p->pages[i]);
+	ipsnet_free(p->pages);
+}
+
+/* The rows the server gives when limit is 0, and at most (AuditQuery). */
+#define AUDIT_LIMIT_DEFAULT 100
+#define AUDIT_LIMIT_MAX 1000
+
+/* Asks for page after page while the server says that rows within limit
+ * (0: the server's default) were left out to keep an answer within its
+ * frame limit: with since the later rows, after the last one given; or
+ * else the earlier ones, before the first. Returns 0, or the exit code
+ * with one line printed. */
+static int audit_fetch(struct cli *cli, const char *client, const char *since,
+		       uint32_t limit, struct audit_pages *out)
+{
+	Ipsnet__V1__Envelope req = IPSNET__V1__ENVELOPE__INIT, *resp;
+	Ipsnet__V1__AuditQuery m = IPSNET__V1__AUDIT_QUERY__INIT;
+	size_t want = limit == 0		? AUDIT_LIMIT_DEFAULT
+		      : limit > AUDIT_LIMIT_MAX ? AUDIT_LIMIT_MAX
+						: limit;
+	size_t got = 0;
+	int rv;
+
+	memset(out, 0, sizeof(*out));
+	m.client_id = (char *)(client != NULL ? client : "");
+	m.since = (char *)(since != NULL ? since : "");
+	m.limit = limit;
+	req.body_case = BODY(AUDIT_QUERY);
+	req.audit_query = &m;
+	for (;;) {
+		if ((rv = cli_read(cli, &req, BODY(AUDIT_LIST), &resp)) != 0)
+			return rv;
+		Ipsnet__V1__Envelope **grown =
+		    ipsnet_realloc(out->pages, (out->n + 1) * sizeof(*grown));
+		if (grown == NULL) {
+			ipsnet_envelope_free(resp);
+			return cli_fail(IPSNET_ENOMEM, "out of memory");
+		}
+		out->pages = grown;
+		out->pages[out->n++] = resp;
+		const Ipsnet__V1__AuditList *l = resp->audit_list;
+		got += l->n_records;
+		if (!l->more || got >= want)
+			return 0;
+		/* Each page must go on from the one before, or the loop
+		 * would never end. */
+		uint64_t next = l->n_records == 0 ? 0
+				: since != NULL
+				    ? l->records[l->n_records - 1]->id
+				    : l->records[0]->id;
+		if (l->n_records == 0 ||
+		    (since != NULL ? next <= m.after_id
+				   : m.before_id != 0 && next >= m.before_id))
+			return cli_fail(IPSNET_EPROTOCOL,
+					"the server's next page of the audit "
+					"trail does not go on from the last "
+					"one");
+		if (since != NULL)
+			m.after_id = next;
+		else
+			m.before_id = next;
+		m.limit = (uint32_t)(want - got);
+	}
+}
+
 int cmd_audit(struct cli *cli, int argc, char **argv)
 {
 	const char *client = NULL, *since = NULL, *limit = NULL;
@@ -88,23 +164,29 @@ int cmd_audit(struct cli *cli, int argc, char **argv)
 	    (rv = cli_uint("--limit", limit, 1, 100000, &n)) != 0)
 		return rv;
 
-	Ipsnet__V1__Envelope req = IPSNET__V1__ENVELOPE__INIT, *resp;
-	Ipsnet__V1__AuditQuery m = IPSNET__V1__AUDIT_QUERY__INIT;
-	m.client_id = (char *)(client != NULL ? client : "");
-	m.since = (char *)(since != NULL ? since : "");
-	m.limit = (uint32_t)n;
-	req.body_case = BODY(AUDIT_QUERY);
-	req.audit_query = &m;
-	if ((rv = cli_read(cli, &req, BODY(AUDIT_LIST), &resp)) != 0)
+	struct audit_pages pages;
+	rv = audit_fetch(cli, client, since, (uint32_t)n, &pages);
+	if (rv != 0) {
+		audit_pages_free(&pages);
 		return rv;
-	const Ipsnet__V1__AuditList *l = resp->audit_list;
+	}
+	/* Without --since each page is older than the one before. */
+	size_t total = 0;
+	for (size_t p = 0; p < pages.n; p++)
+		total += pages.pages[p]->audit_list->n_records;
 	if (cli->json) {
 		json_t *a = json_array(), *o = json_object();
-		for (size_t i = 0; i < l->n_records; i++)
-			json_array_append_new(a, fmt_audit_json(l->records[i]));
+		for (size_t p = 0; p < pages.n; p++) {
+			const Ipsnet__V1__AuditList *l =
+			    pages.pages[since != NULL ? p : pages.n - 1 - p]
+				->audit_list;
+			for (size_t i = 0; i < l->n_records; i++)
+				json_array_append_new(
+				    a, fmt_audit_json(l->records[i]));
+		}
 		json_object_set_new(o, "records", a);
 		cli_print_json(o);
-	} else if (l->n_records == 0) {
+	} else if (total == 0) {
 		printf("no audit records\n");
 	} else {
 		/* With --client every row is hers: no column for it. */
@@ -113,15 +195,22 @@ int cmd_audit(struct cli *cli, int argc, char **argv)
 		    "OBJECT",	  "RESULT",	  "PEER", "CLIENT"};
 		struct table t;
 		table_init(&t, ARRAY_SIZE(head) - (client != NULL), head);
-		for (size_t i = 0; i < l->n_records; i++) {
-			const Ipsnet__V1__AuditRecord *r = l->records[i];
-			table_add(&t, fmt_time(r->time).s, r->organisation,
-				  r->user, r->action, r->object, r->result,
-				  r->peer, r->client_id);
+		for (size_t p = 0; p < pages.n; p++) {
+			const Ipsnet__V1__AuditList *l =
+			    pages.pages[since != NULL ? p : pages.n - 1 - p]
+				->audit_list;
+			for (size_t i = 0; i < l->n_records; i++) {
+				const Ipsnet__V1__AuditRecord *r =
+				    l->records[i];
+				table_add(&t, fmt_time(r->time).s,
+					  r->organisation, r->user, r->action,
+					  r->object, r->result, r->peer,
+					  r->client_id);
+			}
 		}
 		table_print(&t, stdout, "");
 		table_free(&t);
 	}
-	ipsnet_envelope_free(resp);
+	audit_pages_free(&pages);
 	return 0;
 }

@@ -2399,6 +2399,163 @@ test_funding_list_refuses_a_request_larger_than_a_frame(void **state)
 	assert_int_equal(refused, 1);
 }
 
+static void write_many_clients(const char *path, int first, int n);
+
+/* AuditQuery as a client of the protocol asks it, on c. The answer must be
+ * an AuditList no larger than the server's frame limit (1024 bytes); free
+ * it with h_envelope_free. */
+static Ipsnet__V1__Envelope *audit_page(struct h_tls *c, uint64_t id,
+					const char *client, const char *since,
+					uint32_t limit, uint64_t after_id,
+					uint64_t before_id)
+{
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT, *answer;
+	Ipsnet__V1__AuditQuery m = IPSNET__V1__AUDIT_QUERY__INIT;
+	m.client_id = (char *)(client != NULL ? client : "");
+	m.since = (char *)(since != NULL ? since : "");
+	m.limit = limit;
+	m.after_id = after_id;
+	m.before_id = before_id;
+	e.request_id = id;
+	e.body_case = IPSNET__V1__ENVELOPE__BODY_AUDIT_QUERY;
+	e.audit_query = &m;
+	assert_int_equal(h_tls_send_envelope(c, &e), 0);
+	answer = h_tls_recv_envelope(c, 5000);
+	if (answer == NULL)
+		fail_msg("no answer to AuditQuery: %s", c->error);
+	size_t frame = ipsnet__v1__envelope__get_packed_size(answer);
+	if (frame > 1024)
+		fail_msg("the answer to AuditQuery is a %zu-byte frame; the "
+			 "server's max_frame_bytes is 1024",
+			 frame);
+	assert_int_equal(answer->body_case,
+			 IPSNET__V1__ENVELOPE__BODY_AUDIT_LIST);
+	for (size_t i = 1; i < answer->audit_list->n_records; i++)
+		assert_true(answer->audit_list->records[i]->id >
+			    answer->audit_list->records[i - 1]->id);
+	return answer;
+}
+
+/* How many of the records of an `audit --json` answer have action, with
+ * the ids in increasing order. */
+static size_t audit_rows(json_t *j, const char *action)
+{
+	json_t *records = json_object_get(j, "records");
+	json_int_t last = 0;
+	size_t n = 0;
+	for (size_t r = 0; r < json_array_size(records); r++) {
+		json_t *rec = json_array_get(records, r);
+		json_int_t id = json_integer_value(json_object_get(rec, "id"));
+		assert_true(id > last);
+		last = id;
+		n += strcmp(jstr(rec, "action"), action) == 0;
+	}
+	return n;
+}
+
+/* An audit trail longer than one frame holds (max_frame_bytes 1024: about
+ * seven records) is answered a page at a time: an answer stops before the
+ * frame limit and says with more that rows were left out, and the next
+ * page goes on from it (with since, after the last record; or else, for
+ * the latest rows, before the first). `ipsnet audit` asks for every page
+ * and shows all the rows asked for, in order; each page is one
+ * audit_query row of the trail. Before, the daemon sent the rows asked
+ * for (up to 1000, about 124 bytes each) in one frame whatever its own
+ * frame limit: a client that keeps to the limit the server announced
+ * closes the connection over it. */
+#define AUDITED_SHOWS 15
+#define AUDITED_IMPORTS 20
+static void test_audit_pages_through_more_than_one_frame(void **state)
+{
+	struct fx *fx = *state;
+	char client[64], clients[PATH_MAX], since[32];
+	util_iso8601(since, sizeof(since), util_now_us());
+	since[10] = '\0';
+	register_client(fx, 80, "wia", client, sizeof(client));
+	path_in(fx, clients, sizeof(clients), "clients.csv");
+	write_many_clients(clients, 200, AUDITED_IMPORTS);
+	run(fx, EXIT_OK, "ggz-test", "import", clients, NULL);
+
+	/* Her case looked at fifteen times: a trail of sixteen rows. */
+	struct h_tls c;
+	assert_int_equal(h_tls_connect_hello(&c, fx->d.port, certs, "ggz-test"),
+			 0);
+	for (uint64_t i = 1; i <= AUDITED_SHOWS; i++) {
+		Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT, *answer;
+		Ipsnet__V1__ShowCase m = IPSNET__V1__SHOW_CASE__INIT;
+		m.client_id = client;
+		e.request_id = i;
+		e.body_case = IPSNET__V1__ENVELOPE__BODY_SHOW_CASE;
+		e.show_case = &m;
+		assert_int_equal(h_tls_send_envelope(&c, &e), 0);
+		answer = h_tls_recv_envelope(&c, 5000);
+		assert_non_null(answer);
+		assert_int_equal(answer->body_case,
+				 IPSNET__V1__ENVELOPE__BODY_CASE_VIEW);
+		h_envelope_free(answer);
+	}
+	/* The latest rows: the newest that fit, then the earlier ones. */
+	Ipsnet__V1__Envelope *first =
+	    audit_page(&c, 100, client, NULL, 1000, 0, 0);
+	const Ipsnet__V1__AuditList *l = first->audit_list;
+	assert_true(l->n_records >= 2 && l->n_records < AUDITED_SHOWS);
+	assert_true(l->more);
+	assert_string_equal(l->records[l->n_records - 1]->action, "show_case");
+	Ipsnet__V1__Envelope *second =
+	    audit_page(&c, 101, client, NULL, (uint32_t)(1000 - l->n_records),
+		       0, l->records[0]->id);
+	const Ipsnet__V1__AuditList *l2 = second->audit_list;
+	assert_true(l2->n_records >= 1);
+	assert_true(l2->records[l2->n_records - 1]->id < l->records[0]->id);
+	h_envelope_free(second);
+	h_envelope_free(first);
+	/* a limit that fits is kept, and nothing said to be left out */
+	first = audit_page(&c, 102, client, NULL, 3, 0, 0);
+	assert_int_equal(first->audit_list->n_records, 3);
+	assert_false(first->audit_list->more);
+	h_envelope_free(first);
+	h_tls_close(&c);
+
+	/* From since on: the oldest that fit, then the later ones. */
+	assert_int_equal(h_tls_connect_hello(&c, fx->d.port, certs, "network"),
+			 0);
+	first = audit_page(&c, 1, NULL, since, 1000, 0, 0);
+	l = first->audit_list;
+	assert_true(l->more);
+	assert_string_equal(l->records[0]->action, "register_client");
+	second = audit_page(&c, 2, NULL, since, 1000,
+			    l->records[l->n_records - 1]->id, 0);
+	assert_true(second->audit_list->n_records >= 1);
+	assert_true(second->audit_list->records[0]->id >
+		    l->records[l->n_records - 1]->id);
+	h_envelope_free(second);
+	h_envelope_free(first);
+	h_tls_close(&c);
+
+	/* The command shows every row asked for, in order; the trail holds
+	 * one audit_query row for each page asked above (those of the
+	 * command's own pages come after what they read). */
+	json_t *j = run_json(fx, EXIT_OK, "ggz-test", "audit", "--client",
+			     client, "--limit", "1000", "--json", NULL);
+	assert_int_equal(audit_rows(j, "show_case"), AUDITED_SHOWS);
+	assert_int_equal(audit_rows(j, "register_client"), 1);
+	assert_int_equal(audit_rows(j, "audit_query"), 3);
+	assert_int_equal(json_array_size(json_object_get(j, "records")),
+			 1 + AUDITED_SHOWS + 3);
+	run(fx, EXIT_OK, "ggz-test", "audit", "--client", client, "--limit",
+	    "1000", NULL);
+	assert_int_equal(count(fx->r.out, "show_case"), AUDITED_SHOWS);
+	/* the latest five, as without a frame limit */
+	j = run_json(fx, EXIT_OK, "ggz-test", "audit", "--client", client,
+		     "--limit", "5", "--json", NULL);
+	assert_int_equal(json_array_size(json_object_get(j, "records")), 5);
+	assert_int_equal(audit_rows(j, "audit_query"), 5);
+	j = run_json(fx, EXIT_OK, "network", "audit", "--since", since,
+		     "--limit", "1000", "--json", NULL);
+	assert_int_equal(audit_rows(j, "register_client"), 1 + AUDITED_IMPORTS);
+	assert_int_equal(audit_rows(j, "show_case"), AUDITED_SHOWS);
+}
+
 /* A change that cannot be sent for want of memory stops the import: the
  * answer to the row sent before it is waited for and reported, the rows
  * not sent are not confirmed, and the exit code says so; the same import
@@ -2784,6 +2941,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_funding_list_refuses_a_request_larger_than_a_frame,
 		setup_frame_limit, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_audit_pages_through_more_than_one_frame, setup_frame_limit,
+		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_import_out_of_memory_stops_and_reports_the_rows, setup,
 		teardown),
