@@ -2145,16 +2145,37 @@ struct report_read {
 	char today[16]; /* settings.today */
 	uint8_t *answer;
 	size_t answer_len;
+	uint32_t max_frame_bytes; /* the server's, when the request came */
 	uint64_t started_us;
 	char why[256];
 };
 
+/* The request id conn__send_packed puts in front of the answer: its tag
+ * and up to ten bytes of varint. */
+#define ANSWER_REQUEST_ID_BYTES 11
+
 static int report_read_fn(sqlite3 *db, struct journal_read *jr)
 {
 	struct report_read *rr = container_of(jr, struct report_read, jr);
-	return report_build(db, &rr->actor, &rr->settings,
-			    rr->req->report_query, &rr->answer, &rr->answer_len,
-			    rr->why, sizeof(rr->why));
+	int rv = report_build(db, &rr->actor, &rr->settings,
+			      rr->req->report_query, &rr->answer,
+			      &rr->answer_len, rr->why, sizeof(rr->why));
+	/* A report is never sent in a frame over the limit the server
+	 * announced: it is refused, its size logged (report_read_done). */
+	if (rv == 0 && rr->max_frame_bytes != 0 &&
+	    rr->answer_len + ANSWER_REQUEST_ID_BYTES > rr->max_frame_bytes) {
+		rr->answer_len += ANSWER_REQUEST_ID_BYTES;
+		snprintf(rr->why, sizeof(rr->why),
+			 "the report takes %zu bytes, more than the server's "
+			 "max_frame_bytes of %u bytes, so it is not sent; "
+			 "ask for less of it, or the server's operator can "
+			 "raise max_frame_bytes",
+			 rr->answer_len, rr->max_frame_bytes);
+		ipsnet_free(rr->answer);
+		rr->answer = NULL;
+		rv = IPSNET_EFRAME_TOO_LARGE;
+	}
+	return rv;
 }
 
 static void report_read_done(struct journal_read *jr)
@@ -2171,10 +2192,11 @@ static void report_read_done(struct journal_read *jr)
 			conn__send_packed(c, rr->req->request_id, rr->answer,
 					  rr->answer_len);
 	}
-	log_msg(jr->err == 0 ? LOG_INFO : LOG_WARN, "report",
-		"org=%s result=%s bytes=%zu duration_ms=%llu", rr->actor.org,
-		jr->err == 0 ? "ok" : ipsnet_err_name(jr->err), rr->answer_len,
-		(unsigned long long)ms);
+	log_msg(
+	    jr->err == 0 ? LOG_INFO : LOG_WARN, "report",
+	    "org=%s result=%s bytes=%zu max_frame_bytes=%u duration_ms=%llu",
+	    rr->actor.org, jr->err == 0 ? "ok" : ipsnet_err_name(jr->err),
+	    rr->answer_len, rr->max_frame_bytes, (unsigned long long)ms);
 	ipsnet_free(rr->answer);
 	ipsnet__v1__envelope__free_unpacked(rr->req,
 					    &ipsnet_protobuf_allocator);
@@ -2196,6 +2218,7 @@ void report__handle(struct conn *c, Ipsnet__V1__Envelope *req)
 	rr->conn = c;
 	rr->req = req;
 	rr->started_us = util_mono_us();
+	rr->max_frame_bytes = c->server->cfg.max_frame_bytes;
 	util_strlcpy(rr->actor.org, c->org.id, sizeof(rr->actor.org));
 	rr->actor.org_kind = c->org.kind;
 	util_strlcpy(rr->actor.user, c->user, sizeof(rr->actor.user));

@@ -2556,6 +2556,89 @@ static void test_audit_pages_through_more_than_one_frame(void **state)
 	assert_int_equal(audit_rows(j, "show_case"), AUDITED_SHOWS);
 }
 
+/* An answer that does not fit in one frame of the server's limit (a case
+ * with a 900-character note and a funding request withdrawn with an
+ * 880-character reason, max_frame_bytes 1024; a report) is not sent: the
+ * request is refused RESOURCE_EXHAUSTED, naming its size and
+ * max_frame_bytes, the connection goes on, the daemon logs it, and the
+ * case read is on her trail as refused, not as given. Before, the daemon
+ * sent the answer in a frame over its own limit: a client that keeps to
+ * the limit it announced closes the connection over it, and `ipsnet`
+ * (libipsnet takes 16 MiB) showed it. */
+static void test_an_answer_over_the_frame_limit_is_refused(void **state)
+{
+	struct fx *fx = *state;
+	char client[64], tr[64], funding[64], note[901], reason[881];
+	add_program(fx);
+	register_client(fx, 90, "wia", client, sizeof(client));
+	memset(note, 'n', sizeof(note) - 1);
+	note[sizeof(note) - 1] = '\0';
+	run_id(fx, tr, sizeof(tr), "ggz-test", "refer", client, "--program",
+	       "ips-test", "--note", note, "--quiet", NULL);
+	run_id(fx, funding, sizeof(funding), "ggz-test", "funding", "request",
+	       tr, "--other", "Fonds", "--months", "6", "--quiet", NULL);
+	memset(reason, 'r', sizeof(reason) - 1);
+	reason[sizeof(reason) - 1] = '\0';
+	run(fx, EXIT_OK, "ggz-test", "funding", "withdraw", funding,
+	    "--version", "1", "--reason", reason, NULL);
+
+	run(fx, EXIT_ELSE, "ggz-test", "case", "show", client, NULL);
+	assert_one_line_error(fx);
+	assert_err(fx, "more than the server's max_frame_bytes of 1024 bytes");
+
+	struct h_tls c;
+	assert_int_equal(h_tls_connect_hello(&c, fx->d.port, certs, "ggz-test"),
+			 0);
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT, *answer;
+	Ipsnet__V1__ShowCase m = IPSNET__V1__SHOW_CASE__INIT;
+	m.client_id = client;
+	e.request_id = 7;
+	e.body_case = IPSNET__V1__ENVELOPE__BODY_SHOW_CASE;
+	e.show_case = &m;
+	assert_int_equal(h_tls_send_envelope(&c, &e), 0);
+	answer = h_tls_recv_envelope(&c, 5000);
+	if (answer == NULL)
+		fail_msg("no answer to ShowCase: %s", c.error);
+	assert_true(ipsnet__v1__envelope__get_packed_size(answer) <= 1024);
+	assert_int_equal(answer->request_id, 7);
+	assert_non_null(answer->status);
+	assert_int_equal(answer->status->code,
+			 IPSNET__V1__CODE__RESOURCE_EXHAUSTED);
+	assert_non_null(strstr(answer->status->message, "max_frame_bytes"));
+	assert_int_equal(answer->body_case,
+			 IPSNET__V1__ENVELOPE__BODY__NOT_SET);
+	h_envelope_free(answer);
+	assert_true(h_tls_ping(&c, 8));
+	h_tls_close(&c);
+	assert_true(h_daemon_wait_log(&fx->d,
+				      "msg=\"answer over the frame limit\" "
+				      "org=ggz-test read=show_case",
+				      5000));
+
+	/* Read, not given: both looks are on her trail as refused. */
+	json_t *j = run_json(fx, EXIT_OK, "ggz-test", "audit", "--client",
+			     client, "--json", NULL);
+	json_t *records = json_object_get(j, "records");
+	size_t refused = 0;
+	for (size_t r = 0; r < json_array_size(records); r++) {
+		json_t *rec = json_array_get(records, r);
+		if (strcmp(jstr(rec, "action"), "show_case") != 0)
+			continue;
+		assert_string_equal(jstr(rec, "result"), "RESOURCE_EXHAUSTED");
+		refused++;
+	}
+	assert_int_equal(refused, 2);
+
+	/* A report of ten years by region is larger than 1024 bytes whatever
+	 * the data. */
+	run(fx, EXIT_ELSE, "network", "report", "--year", "2025", "--compare",
+	    "2024", "--by", "region", "--history", "10", NULL);
+	assert_one_line_error(fx);
+	assert_err(fx, "more than the server's max_frame_bytes of 1024 bytes");
+	assert_true(
+	    h_daemon_wait_log(&fx->d, "result=IPSNET_EFRAME_TOO_LARGE", 5000));
+}
+
 /* A change that cannot be sent for want of memory stops the import: the
  * answer to the row sent before it is waited for and reported, the rows
  * not sent are not confirmed, and the exit code says so; the same import
@@ -2944,6 +3027,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_audit_pages_through_more_than_one_frame, setup_frame_limit,
 		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_an_answer_over_the_frame_limit_is_refused,
+		setup_frame_limit, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_import_out_of_memory_stops_and_reports_the_rows, setup,
 		teardown),
