@@ -27,6 +27,10 @@
 #ifndef BULK_NICE /* -DBULK_NICE=0 builds the same at the daemon's nice */
 #define BULK_NICE 10
 #endif
+/* The audit rows of a bulk read (journal_audit_bulk) wait while changes
+ * wait, for at most this long, so that a catch-up keeps going however busy
+ * the writer is. */
+#define BULK_AUDIT_WAIT_US 20000
 #define BUSY_TIMEOUT_MS 2000
 /* WAL frames between checkpoints (SQLite's own default). */
 #define CHECKPOINT_FRAMES 1000
@@ -88,6 +92,8 @@ struct journal {
 	struct journal_read *bq_head, *bq_tail; /* to the bulk readers */
 	struct journal_read *rdone_head, *rdone_tail;
 	struct journal_audit *aq_head, *aq_tail;       /* to the writer */
+	struct journal_audit *baq_head, *baq_tail;     /* bulk, to the writer */
+	uint64_t baq_since_us; /* when the oldest of baq was queued */
 	struct journal_audit *adone_head, *adone_tail; /* back to the loop */
 	bool stopping;
 	/* Set by every submit after it queued (changes or audits), cleared
@@ -800,18 +806,36 @@ static void *writer_main(void *arg)
 		writer_spin(j, last_wait_us);
 		pthread_mutex_lock(&j->mu);
 		while (j->wq_head == NULL && j->aq_head == NULL &&
-		       !j->stopping)
+		       j->baq_head == NULL && !j->stopping)
 			pthread_cond_wait(&j->writer_cv, &j->mu);
 		last_wait_us = util_mono_us() - idle_since;
 		struct journal_change *batch = j->wq_head;
 		bool audits = j->aq_head != NULL;
+		/* A catch-up's rows go when no change waits, or once they
+		 * have waited BULK_AUDIT_WAIT_US. */
+		struct journal_audit *bulk = NULL, *bulk_last = NULL;
+		if (j->baq_head != NULL &&
+		    (batch == NULL ||
+		     util_mono_us() - j->baq_since_us >= BULK_AUDIT_WAIT_US)) {
+			bulk = j->baq_head;
+			bulk_last = j->baq_tail;
+			j->baq_head = j->baq_tail = NULL;
+		}
 		j->wq_head = j->wq_tail = NULL;
 		atomic_store_explicit(&j->work, false, memory_order_relaxed);
 		pthread_mutex_unlock(&j->mu);
 		if (audits)
 			writer_audits(j);
+		if (bulk != NULL) {
+			process_audits(j, bulk);
+			pthread_mutex_lock(&j->mu);
+			QUEUE_APPEND(j->adone_head, j->adone_tail, bulk,
+				     bulk_last);
+			pthread_mutex_unlock(&j->mu);
+			uv_async_send(&j->async);
+		}
 		if (batch == NULL) {
-			if (audits)
+			if (audits || bulk != NULL)
 				continue;
 			break;
 		}
@@ -1113,6 +1137,19 @@ void journal_audit(struct journal *j, struct journal_audit *a)
 	a->err = 0;
 	pthread_mutex_lock(&j->mu);
 	QUEUE_APPEND(j->aq_head, j->aq_tail, a, a);
+	atomic_store_explicit(&j->work, true, memory_order_release);
+	pthread_cond_signal(&j->writer_cv);
+	pthread_mutex_unlock(&j->mu);
+}
+
+void journal_audit_bulk(struct journal *j, struct journal_audit *a)
+{
+	a->next = NULL;
+	a->err = 0;
+	pthread_mutex_lock(&j->mu);
+	if (j->baq_head == NULL)
+		j->baq_since_us = util_mono_us();
+	QUEUE_APPEND(j->baq_head, j->baq_tail, a, a);
 	atomic_store_explicit(&j->work, true, memory_order_release);
 	pthread_cond_signal(&j->writer_cv);
 	pthread_mutex_unlock(&j->mu);

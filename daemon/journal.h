@@ -147,6 +147,12 @@ void journal_read_bulk(struct journal *j, struct journal_read *r);
  * this: the writer audits each change in the change's own transaction. */
 void journal_audit(struct journal *j, struct journal_audit *a);
 
+/* Queues the audit rows of a bulk read (a page of a subscriber's
+ * catch-up): the writer takes them when no change waits, or once they
+ * have waited 20 ms, so that a catch-up neither holds up the changes nor
+ * stops while they keep coming. Always answers through a->done. */
+void journal_audit_bulk(struct journal *j, struct journal_audit *a);
+
 /* The head and counters (loop thread). */
 void journal_stats(struct journal *j, struct journal_stats *out);
 

@@ -1158,7 +1158,7 @@ static void page_take(struct fetch *f)
 	f->ja.n = f->n_rows;
 	f->ja.judged_at = f->judged_at;
 	f->ja.done = page_audited;
-	journal_audit(f->sync->journal, &f->ja);
+	journal_audit_bulk(f->sync->journal, &f->ja);
 	if (f->last < f->upto && !sub->fetching) /* a page was not all */
 		fetch_page_from(sub, f->last,
 				f->last_hash_known ? f->last_hash : NULL);

@@ -2548,6 +2548,54 @@ static void test_audit_committed_before_a_change_is_answered_first(void **state)
 	change_free(reg);
 }
 
+/* A catch-up page's rows (journal_audit_bulk) wait while a change waits:
+ * queued together behind a commit held at its fsync, the change is
+ * committed and answered first, then the rows. Plain audit rows (a read,
+ * a live delivery) go first, as before (the test above). */
+static void test_catch_up_rows_wait_while_a_change_waits(void **state)
+{
+	struct fx *fx = *state;
+	struct journal_audit_row row;
+	struct tchange *blocker = register_change(NULL, NULL, NULL);
+	struct tchange *waiting = register_change(NULL, NULL, NULL);
+
+	memset(&row, 0, sizeof(row));
+	row.time_us = (int64_t)util_now_us();
+	util_strlcpy(row.org, "gm0363", sizeof(row.org));
+	util_strlcpy(row.client_id, "cl-page", sizeof(row.client_id));
+	util_strlcpy(row.action, "sync", sizeof(row.action));
+	util_strlcpy(row.object, "journal:1", sizeof(row.object));
+	util_strlcpy(row.result, "OK", sizeof(row.result));
+	struct audit_wait w = {
+	    .a = {.rows = &row, .n = 1, .done = audit_heard}};
+	waiting->jc.done = change_heard;
+	answers_heard = audit_heard_as = change_heard_as = 0;
+	gate_arm();
+	journal_submit(fx->j, &blocker->jc);
+	if (!gate_wait_entered(ANSWER_MS)) {
+		gate_release();
+		fail_msg("the writer did not reach the blocker's fsync");
+	}
+	journal_audit_bulk(fx->j, &w.a);
+	journal_submit(fx->j, &waiting->jc);
+	gate_release();
+
+	fx->timed_out = false;
+	uv_timer_start(&fx->deadline, on_deadline, ANSWER_MS, 0);
+	while ((!w.done || !waiting->done || !blocker->done) && !fx->timed_out)
+		uv_run(&fx->loop, UV_RUN_ONCE);
+	uv_timer_stop(&fx->deadline);
+	assert_true(w.done && waiting->done && blocker->done);
+	assert_int_equal(w.a.err, 0);
+	assert_applied(blocker);
+	assert_applied(waiting);
+	if (change_heard_as > audit_heard_as)
+		fail_msg("the catch-up's rows went before the change that "
+			 "waited with them");
+	change_free(waiting);
+	change_free(blocker);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2557,6 +2605,7 @@ int main(void)
 	    T(test_audit_judged_before_a_withdrawal_is_refused),
 	    T(test_audit_judged_before_a_program_changed_hands_is_refused),
 	    T(test_audit_committed_before_a_change_is_answered_first),
+	    T(test_catch_up_rows_wait_while_a_change_waits),
 	    T(test_rebuild_refuses_a_damaged_journal),
 	    T(test_chain_a_changed_byte_in_any_column_names_its_seq),
 	    T(test_chain_a_removed_entry_names_its_seq),
