@@ -865,14 +865,36 @@ static void test_watch_gives_times_in_dutch_time(void **state)
 	free(json);
 }
 
+/* Runs `ipsnet watch --since 0` as ggz-test (with --json when json), its
+ * output into out (fx->dir/watch.out), until it has printed needle, then
+ * stops it. Whether it did within H_RUN_MS. */
+static bool watch_until(struct fx *fx, bool json, const char *needle, char *out,
+			size_t cap)
+{
+	char err[PATH_MAX];
+	struct h_args a;
+	struct h_proc w;
+	h_args_init(&a);
+	h_args_org(&a, &fx->d, certs, "ggz-test");
+	h_args_add(&a, "watch");
+	h_args_add(&a, "--since");
+	h_args_add(&a, "0");
+	if (json)
+		h_args_add(&a, "--json");
+	snprintf(out, cap, "%s/watch.out", fx->dir);
+	snprintf(err, sizeof(err), "%s/watch.err", fx->dir);
+	assert_int_equal(h_proc_start_cli(&w, a.argv, out, err), 0);
+	bool seen = h_wait_file(out, needle, H_RUN_MS);
+	assert_int_equal(h_proc_stop(&w, SIGTERM, H_RUN_MS), 0);
+	return seen;
+}
+
 /* ipsnet watch names a trajectory's state as the other commands do
  * ("now on hold", STATUS "on hold"), not as the wire's enum ("on_hold"). */
 static void test_watch_names_states_as_the_other_commands(void **state)
 {
 	struct fx *fx = *state;
-	char client[64], tr[64], b[10], out[PATH_MAX], err[PATH_MAX],
-	    needle[96];
-	struct h_proc w;
+	char client[64], tr[64], b[10], out[PATH_MAX], needle[96];
 	add_program(fx);
 	run_id(fx, client, sizeof(client), "ggz-test", "client", "register",
 	       "--bsn", bsn(0, b), "--name", "Anna de Vries", "--birth-date",
@@ -888,18 +910,7 @@ static void test_watch_names_states_as_the_other_commands(void **state)
 	    NULL);
 	assert_out(fx, "now on hold");
 
-	struct h_args a;
-	h_args_init(&a);
-	h_args_org(&a, &fx->d, certs, "ggz-test");
-	h_args_add(&a, "watch");
-	h_args_add(&a, "--since");
-	h_args_add(&a, "0");
-	snprintf(out, sizeof(out), "%s/watch.out", fx->dir);
-	snprintf(err, sizeof(err), "%s/watch.err", fx->dir);
-	assert_int_equal(h_proc_start_cli(&w, a.argv, out, err), 0);
-	bool seen = h_wait_file(out, "(version 4)", H_RUN_MS);
-	assert_int_equal(h_proc_stop(&w, SIGTERM, H_RUN_MS), 0);
-	assert_true(seen);
+	assert_true(watch_until(fx, false, "(version 4)", out, sizeof(out)));
 	char *text = h_read_file(out, NULL);
 	assert_non_null(text);
 	snprintf(needle, sizeof(needle), "moved trajectory %s to on hold (",
@@ -1906,8 +1917,7 @@ static void test_a_count_of_one_is_said_in_the_singular(void **state)
 {
 	struct fx *fx = *state;
 	char client[64], tr[64], b[10], path[PATH_MAX], text[256],
-	    out[PATH_MAX], err[PATH_MAX];
-	struct h_proc w;
+	    out[PATH_MAX];
 
 	run(fx, EXIT_OK, "network", "program", "put", "ips-one", "--owner",
 	    "ggz-test", "--name", "IPS One", "--region", "1", "--specialists",
@@ -1944,18 +1954,7 @@ static void test_a_count_of_one_is_said_in_the_singular(void **state)
 	    "gm0363", "--months", "1", NULL);
 	assert_out(fx, "asked gm0363 for 1 month of funding for trajectory");
 
-	struct h_args a;
-	h_args_init(&a);
-	h_args_org(&a, &fx->d, certs, "ggz-test");
-	h_args_add(&a, "watch");
-	h_args_add(&a, "--since");
-	h_args_add(&a, "0");
-	snprintf(out, sizeof(out), "%s/watch.out", fx->dir);
-	snprintf(err, sizeof(err), "%s/watch.err", fx->dir);
-	assert_int_equal(h_proc_start_cli(&w, a.argv, out, err), 0);
-	bool seen = h_wait_file(out, "of funding", H_RUN_MS);
-	assert_int_equal(h_proc_stop(&w, SIGTERM, H_RUN_MS), 0);
-	assert_true(seen);
+	assert_true(watch_until(fx, false, "of funding", out, sizeof(out)));
 	assert_true(
 	    h_file_contains(out, "asked gm0363 for 1 month of funding"));
 
@@ -1994,8 +1993,7 @@ static bool has_long_decimals(const char *s)
 static void test_json_gives_reals_as_the_numbers_they_stand_for(void **state)
 {
 	struct fx *fx = *state;
-	char client[64], b[10], out[PATH_MAX], err[PATH_MAX];
-	struct h_proc w;
+	char client[64], b[10], out[PATH_MAX];
 
 	run(fx, EXIT_OK, "ggz-test", "ping", "--count", "20", "--json", NULL);
 	if (has_long_decimals(fx->r.out))
@@ -2012,19 +2010,7 @@ static void test_json_gives_reals_as_the_numbers_they_stand_for(void **state)
 	run(fx, EXIT_OK, "ggz-test", "case", "show", client, "--json", NULL);
 	assert_out(fx, "\"hours_per_week\": 12.1,");
 
-	struct h_args a;
-	h_args_init(&a);
-	h_args_org(&a, &fx->d, certs, "ggz-test");
-	h_args_add(&a, "watch");
-	h_args_add(&a, "--since");
-	h_args_add(&a, "0");
-	h_args_add(&a, "--json");
-	snprintf(out, sizeof(out), "%s/watch.out", fx->dir);
-	snprintf(err, sizeof(err), "%s/watch.err", fx->dir);
-	assert_int_equal(h_proc_start_cli(&w, a.argv, out, err), 0);
-	bool seen = h_wait_file(out, "hours_per_week", H_RUN_MS);
-	assert_int_equal(h_proc_stop(&w, SIGTERM, H_RUN_MS), 0);
-	assert_true(seen);
+	assert_true(watch_until(fx, true, "hours_per_week", out, sizeof(out)));
 	assert_true(h_file_contains(out, "\"hours_per_week\":12.1,"));
 }
 
