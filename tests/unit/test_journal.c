@@ -2548,52 +2548,83 @@ static void test_audit_committed_before_a_change_is_answered_first(void **state)
 	change_free(reg);
 }
 
+/* journal.c's BULK_AUDIT_WAIT_US: how long a catch-up page's rows wait at
+ * most while changes wait. */
+#define BULK_AUDIT_WAIT_US 20000
+
 /* A catch-up page's rows (journal_audit_bulk) wait while a change waits:
  * queued together behind a commit held at its fsync, the change is
- * committed and answered first, then the rows. Plain audit rows (a read,
- * a live delivery) go first, as before (the test above). */
+ * committed first, then the rows; plain audit rows (a read, a live
+ * delivery) go first, as before (the test above). The order of the commits
+ * is that of the audit ids (the change's own row is in its transaction),
+ * not that of the answers: a loop that hears of both at once hands out
+ * the rows first, as every audit. Once they have waited
+ * BULK_AUDIT_WAIT_US, the rows may go first: a run in which the blocker's
+ * fsync and the rest took that long (a busy disk) says nothing, and is
+ * made again. Was: the answers' order, after a real fsync, so the test
+ * failed when that fsync took 20 ms or the loop heard of both at once. */
 static void test_catch_up_rows_wait_while_a_change_waits(void **state)
 {
 	struct fx *fx = *state;
-	struct journal_audit_row row;
-	struct tchange *blocker = register_change(NULL, NULL, NULL);
-	struct tchange *waiting = register_change(NULL, NULL, NULL);
+	for (int attempt = 1; attempt <= 5; attempt++) {
+		struct journal_audit_row row;
+		struct tchange *blocker = register_change(NULL, NULL, NULL);
+		struct tchange *waiting = register_change(NULL, NULL, NULL);
 
-	memset(&row, 0, sizeof(row));
-	row.time_us = (int64_t)util_now_us();
-	util_strlcpy(row.org, "gm0363", sizeof(row.org));
-	util_strlcpy(row.client_id, "cl-page", sizeof(row.client_id));
-	util_strlcpy(row.action, "sync", sizeof(row.action));
-	util_strlcpy(row.object, "journal:1", sizeof(row.object));
-	util_strlcpy(row.result, "OK", sizeof(row.result));
-	struct audit_wait w = {
-	    .a = {.rows = &row, .n = 1, .done = audit_heard}};
-	waiting->jc.done = change_heard;
-	answers_heard = audit_heard_as = change_heard_as = 0;
-	gate_arm();
-	journal_submit(fx->j, &blocker->jc);
-	if (!gate_wait_entered(ANSWER_MS)) {
+		memset(&row, 0, sizeof(row));
+		row.time_us = (int64_t)util_now_us();
+		util_strlcpy(row.org, "gm0363", sizeof(row.org));
+		util_strlcpy(row.client_id, "cl-page", sizeof(row.client_id));
+		util_strlcpy(row.action, "sync", sizeof(row.action));
+		snprintf(row.object, sizeof(row.object), "journal:%d", attempt);
+		util_strlcpy(row.result, "OK", sizeof(row.result));
+		struct audit_wait w = {
+		    .a = {.rows = &row, .n = 1, .done = audit_done}};
+		gate_arm();
+		journal_submit(fx->j, &blocker->jc);
+		if (!gate_wait_entered(ANSWER_MS)) {
+			gate_release();
+			fail_msg(
+			    "the writer did not reach the blocker's fsync");
+		}
+		uint64_t queued_us = util_mono_us();
+		journal_audit_bulk(fx->j, &w.a);
+		journal_submit(fx->j, &waiting->jc);
 		gate_release();
-		fail_msg("the writer did not reach the blocker's fsync");
-	}
-	journal_audit_bulk(fx->j, &w.a);
-	journal_submit(fx->j, &waiting->jc);
-	gate_release();
 
-	fx->timed_out = false;
-	uv_timer_start(&fx->deadline, on_deadline, ANSWER_MS, 0);
-	while ((!w.done || !waiting->done || !blocker->done) && !fx->timed_out)
-		uv_run(&fx->loop, UV_RUN_ONCE);
-	uv_timer_stop(&fx->deadline);
-	assert_true(w.done && waiting->done && blocker->done);
-	assert_int_equal(w.a.err, 0);
-	assert_applied(blocker);
-	assert_applied(waiting);
-	if (change_heard_as > audit_heard_as)
-		fail_msg("the catch-up's rows went before the change that "
-			 "waited with them");
-	change_free(waiting);
-	change_free(blocker);
+		fx->timed_out = false;
+		uv_timer_start(&fx->deadline, on_deadline, ANSWER_MS, 0);
+		while ((!w.done || !waiting->done || !blocker->done) &&
+		       !fx->timed_out)
+			uv_run(&fx->loop, UV_RUN_ONCE);
+		uv_timer_stop(&fx->deadline);
+		/* At most this long had the rows waited when the writer took
+		 * them. */
+		uint64_t waited_us = util_mono_us() - queued_us;
+		assert_true(w.done && waiting->done && blocker->done);
+		assert_int_equal(w.a.err, 0);
+		assert_applied(blocker);
+		assert_applied(waiting);
+		int64_t change_row = db_int(test_db(fx),
+					    "SELECT coalesce(max(id), 0) FROM "
+					    "audit WHERE client_id = ?1",
+					    waiting->client_id, NULL);
+		int64_t page_row = db_int(
+		    test_db(fx), "SELECT id FROM audit WHERE object = ?1",
+		    row.object, NULL);
+		change_free(waiting);
+		change_free(blocker);
+		assert_true(change_row > 0);
+		if (page_row > change_row)
+			return;
+		if (waited_us < BULK_AUDIT_WAIT_US)
+			fail_msg(
+			    "the catch-up's rows were committed before the "
+			    "change that waited with them, %llu us after "
+			    "they were queued",
+			    (unsigned long long)waited_us);
+	}
+	skip(); /* every run took BULK_AUDIT_WAIT_US: the disk is too busy */
 }
 
 int main(void)
