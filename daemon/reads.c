@@ -783,8 +783,10 @@ static int list_funding(sqlite3 *db, struct reads_ctx *ctx)
 		? ctx->max_answer_bytes - FUNDING_PAGE_OVERHEAD_BYTES
 		: 0;
 	size_t used = 0;
-	if (!id_set_init(&seen, &a, limit))
+	if (!id_set_init(&seen, &a, limit)) {
+		arena_free(&a);
 		return IPSNET_ENOMEM;
+	}
 	today(ctx, day);
 	snprintf(sql, sizeof(sql),
 		 "SELECT " FUNDING_COLS " FROM funding WHERE %s = ?1 %s %s "
@@ -792,8 +794,10 @@ static int list_funding(sqlite3 *db, struct reads_ctx *ctx)
 		 ggz ? "requested_by" : "funder",
 		 pending ? "AND status = 1" : "",
 		 has_after ? "AND (requested_on, id) > (?2, ?3)" : "");
-	if (prepare(db, sql, &st) != 0)
+	if (prepare(db, sql, &st) != 0) {
+		arena_free(&a);
 		return IPSNET_EDB;
+	}
 	sqlite3_bind_text(st, 1, ctx->actor->org, -1, SQLITE_STATIC);
 	if (has_after) {
 		sqlite3_bind_text(st, 2, q->after_requested_on, -1,
