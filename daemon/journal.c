@@ -822,7 +822,10 @@ static void *writer_main(void *arg)
 			j->baq_head = j->baq_tail = NULL;
 		}
 		j->wq_head = j->wq_tail = NULL;
-		atomic_store_explicit(&j->work, false, memory_order_relaxed);
+		/* Rows left waiting are work: no polling for it after the
+		 * batch. */
+		atomic_store_explicit(&j->work, j->baq_head != NULL,
+				      memory_order_relaxed);
 		pthread_mutex_unlock(&j->mu);
 		if (audits)
 			writer_audits(j);
