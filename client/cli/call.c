@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "cli.h"
 #include "format.h"
 
@@ -172,6 +173,34 @@ int cli_read(struct cli *cli, Ipsnet__V1__Envelope *req, int want,
 		return rv;
 	}
 	return check_body(resp, want);
+}
+
+int cli_read_page(struct cli *cli, Ipsnet__V1__Envelope *req, int want,
+		  struct cli_pages *pages, const Ipsnet__V1__Envelope **resp)
+{
+	Ipsnet__V1__Envelope *page;
+	int rv = cli_read(cli, req, want, &page);
+	if (rv != 0)
+		return rv;
+	Ipsnet__V1__Envelope **grown =
+	    ipsnet_realloc(pages->pages, (pages->n + 1) * sizeof(*grown));
+	if (grown == NULL) {
+		ipsnet_envelope_free(page);
+		return cli_fail(IPSNET_ENOMEM, "out of memory");
+	}
+	pages->pages = grown;
+	pages->pages[pages->n++] = page;
+	*resp = page;
+	return 0;
+}
+
+void cli_pages_free(struct cli_pages *pages)
+{
+	for (size_t i = 0; i < pages->n; i++)
+		ipsnet_envelope_free(pages->pages[i]);
+	ipsnet_free(pages->pages);
+	pages->pages = NULL;
+	pages->n = 0;
 }
 
 int cli_change(struct cli *cli, Ipsnet__V1__Envelope *req, const char *what,

@@ -102,6 +102,20 @@ void cli_close(struct cli *cli);
 int cli_read(struct cli *cli, Ipsnet__V1__Envelope *req, int want,
 	     Ipsnet__V1__Envelope **resp);
 
+/* The answers to a read the server gives a page at a time (ListFunding,
+ * AuditQuery), in the order they came. */
+struct cli_pages {
+	Ipsnet__V1__Envelope **pages;
+	size_t n;
+};
+
+/* Asks req (whose cursor the caller moves between calls) and keeps the
+ * answer, which must carry body want, as the last page; *resp points at
+ * it. Returns 0, or the exit code with one line printed. */
+int cli_read_page(struct cli *cli, Ipsnet__V1__Envelope *req, int want,
+		  struct cli_pages *pages, const Ipsnet__V1__Envelope **resp);
+void cli_pages_free(struct cli_pages *pages);
+
 /* Sends a change with a fresh idempotency key and waits for its ChangeOk.
  * On a transport failure before any answer it reconnects and sends the
  * change once more with the same key: the server applies it at most once.

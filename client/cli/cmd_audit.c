@@ -2,7 +2,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "alloc.h"
 #include "cli.h"
 #include "format.h"
 #include "table.h"
@@ -58,19 +57,6 @@ static bool since_form(const char *s, char *out, size_t cap)
 	return true;
 }
 
-/* The answers to an audit query, a page each (AuditList.more). */
-struct audit_pages {
-	Ipsnet__V1__Envelope **pages;
-	size_t n;
-};
-
-static void audit_pages_free(struct audit_pages *p)
-{
-	for (size_t i = 0; i < p->n; i++)
-		ipsnet_envelope_free(p->pages[i]);
-	ipsnet_free(p->pages);
-}
-
 /* The rows the server gives when limit is 0, and at most (AuditQuery). */
 #define AUDIT_LIMIT_DEFAULT 100
 #define AUDIT_LIMIT_MAX 1000
@@ -81,9 +67,10 @@ static void audit_pages_free(struct audit_pages *p)
  * else the earlier ones, before the first. Returns 0, or the exit code
  * with one line printed. */
 static int audit_fetch(struct cli *cli, const char *client, const char *since,
-		       uint32_t limit, struct audit_pages *out)
+		       uint32_t limit, struct cli_pages *out)
 {
-	Ipsnet__V1__Envelope req = IPSNET__V1__ENVELOPE__INIT, *resp;
+	Ipsnet__V1__Envelope req = IPSNET__V1__ENVELOPE__INIT;
+	const Ipsnet__V1__Envelope *resp;
 	Ipsnet__V1__AuditQuery m = IPSNET__V1__AUDIT_QUERY__INIT;
 	size_t want = limit == 0		? AUDIT_LIMIT_DEFAULT
 		      : limit > AUDIT_LIMIT_MAX ? AUDIT_LIMIT_MAX
@@ -98,16 +85,9 @@ static int audit_fetch(struct cli *cli, const char *client, const char *since,
 	req.body_case = BODY(AUDIT_QUERY);
 	req.audit_query = &m;
 	for (;;) {
-		if ((rv = cli_read(cli, &req, BODY(AUDIT_LIST), &resp)) != 0)
+		rv = cli_read_page(cli, &req, BODY(AUDIT_LIST), out, &resp);
+		if (rv != 0)
 			return rv;
-		Ipsnet__V1__Envelope **grown =
-		    ipsnet_realloc(out->pages, (out->n + 1) * sizeof(*grown));
-		if (grown == NULL) {
-			ipsnet_envelope_free(resp);
-			return cli_fail(IPSNET_ENOMEM, "out of memory");
-		}
-		out->pages = grown;
-		out->pages[out->n++] = resp;
 		const Ipsnet__V1__AuditList *l = resp->audit_list;
 		got += l->n_records;
 		if (!l->more || got >= want)
@@ -164,10 +144,10 @@ int cmd_audit(struct cli *cli, int argc, char **argv)
 	    (rv = cli_uint("--limit", limit, 1, 100000, &n)) != 0)
 		return rv;
 
-	struct audit_pages pages;
+	struct cli_pages pages;
 	rv = audit_fetch(cli, client, since, (uint32_t)n, &pages);
 	if (rv != 0) {
-		audit_pages_free(&pages);
+		cli_pages_free(&pages);
 		return rv;
 	}
 	/* Without --since each page is older than the one before. */
@@ -211,6 +191,6 @@ int cmd_audit(struct cli *cli, int argc, char **argv)
 		table_print(&t, stdout, "");
 		table_free(&t);
 	}
-	audit_pages_free(&pages);
+	cli_pages_free(&pages);
 	return 0;
 }

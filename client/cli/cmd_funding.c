@@ -2,7 +2,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "alloc.h"
 #include "cli.h"
 #include "format.h"
 #include "table.h"
@@ -84,25 +83,12 @@ static const char list_usage[] =
     "\n"
     "  --pending   only the requests still waiting for a decision\n";
 
-/* The pages of a funding list, each with the clients of its requests. */
-struct funding_pages {
-	Ipsnet__V1__Envelope **pages;
-	size_t n;
-};
-
-static void funding_pages_free(struct funding_pages *p)
-{
-	for (size_t i = 0; i < p->n; i++)
-		ipsnet_envelope_free(p->pages[i]);
-	ipsnet_free(p->pages);
-}
-
 /* Asks for page after page until the server says no more follow. Returns
  * 0, or the exit code with one line printed. */
-static int funding_fetch(struct cli *cli, bool pending,
-			 struct funding_pages *out)
+static int funding_fetch(struct cli *cli, bool pending, struct cli_pages *out)
 {
-	Ipsnet__V1__Envelope req = IPSNET__V1__ENVELOPE__INIT, *resp;
+	Ipsnet__V1__Envelope req = IPSNET__V1__ENVELOPE__INIT;
+	const Ipsnet__V1__Envelope *resp;
 	Ipsnet__V1__ListFunding m = IPSNET__V1__LIST_FUNDING__INIT;
 	char after_on[16] = "", after_id[128] = "";
 	int rv;
@@ -114,16 +100,9 @@ static int funding_fetch(struct cli *cli, bool pending,
 	for (;;) {
 		m.after_requested_on = after_on;
 		m.after_id = after_id;
-		if ((rv = cli_read(cli, &req, BODY(FUNDING_LIST), &resp)) != 0)
+		rv = cli_read_page(cli, &req, BODY(FUNDING_LIST), out, &resp);
+		if (rv != 0)
 			return rv;
-		Ipsnet__V1__Envelope **grown =
-		    ipsnet_realloc(out->pages, (out->n + 1) * sizeof(*grown));
-		if (grown == NULL) {
-			ipsnet_envelope_free(resp);
-			return cli_fail(IPSNET_ENOMEM, "out of memory");
-		}
-		out->pages = grown;
-		out->pages[out->n++] = resp;
 		const Ipsnet__V1__FundingList *l = resp->funding_list;
 		if (!l->more)
 			return 0;
@@ -149,7 +128,7 @@ static int funding_list(struct cli *cli, int argc, char **argv)
 	const struct cli_opt opts[] = {
 	    {"pending", CLI_FLAG, NULL, &pending, false},
 	};
-	struct funding_pages pages;
+	struct cli_pages pages;
 	size_t total = 0;
 	int rv =
 	    cli_parse(argc, argv, opts, ARRAY_SIZE(opts), NULL, 0, list_usage);
@@ -157,7 +136,7 @@ static int funding_list(struct cli *cli, int argc, char **argv)
 		return rv;
 	rv = funding_fetch(cli, pending, &pages);
 	if (rv != 0) {
-		funding_pages_free(&pages);
+		cli_pages_free(&pages);
 		return rv;
 	}
 	for (size_t p = 0; p < pages.n; p++)
@@ -181,13 +160,13 @@ static int funding_list(struct cli *cli, int argc, char **argv)
 		json_t *o = json_object();
 		json_object_set_new(o, "fundings", a);
 		cli_print_json(o);
-		funding_pages_free(&pages);
+		cli_pages_free(&pages);
 		return 0;
 	}
 	if (total == 0) {
 		printf(pending ? "no funding requests waiting\n"
 			       : "no funding requests\n");
-		funding_pages_free(&pages);
+		cli_pages_free(&pages);
 		return 0;
 	}
 	static const char *const head[] = {"ID",	"CLIENT",  "NAME",
@@ -215,7 +194,7 @@ static int funding_list(struct cli *cli, int argc, char **argv)
 	}
 	table_print(&t, stdout, "");
 	table_free(&t);
-	funding_pages_free(&pages);
+	cli_pages_free(&pages);
 	return 0;
 }
 
