@@ -2199,6 +2199,25 @@ static void test_import_rejects_a_row_over_the_frame_limit_alone(void **state)
 	assert_int_equal(journal_seq(fx), head + 2);
 }
 
+/* Sends e on c; its answer must carry want and be no larger than the
+ * server's frame limit (1024 bytes). Free it with h_envelope_free. */
+static Ipsnet__V1__Envelope *ask_in_a_small_frame(struct h_tls *c,
+						  Ipsnet__V1__Envelope *e,
+						  const char *what, int want)
+{
+	assert_int_equal(h_tls_send_envelope(c, e), 0);
+	Ipsnet__V1__Envelope *answer = h_tls_recv_envelope(c, 5000);
+	if (answer == NULL)
+		fail_msg("no answer to %s: %s", what, c->error);
+	size_t frame = ipsnet__v1__envelope__get_packed_size(answer);
+	if (frame > 1024)
+		fail_msg("the answer to %s is a %zu-byte frame; the server's "
+			 "max_frame_bytes is 1024",
+			 what, frame);
+	assert_int_equal(answer->body_case, want);
+	return answer;
+}
+
 /* ListFunding as a client of the protocol asks it, on c: the page after
  * the cursor (NULL: the first), at most limit requests (0: the server's
  * default). The answer must be a FundingList no larger than the server's
@@ -2208,7 +2227,7 @@ static Ipsnet__V1__Envelope *list_funding_page(struct h_tls *c, uint64_t id,
 					       const char *after_on,
 					       const char *after_id)
 {
-	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT, *answer;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
 	Ipsnet__V1__ListFunding m = IPSNET__V1__LIST_FUNDING__INIT;
 	m.limit = limit;
 	m.after_requested_on = (char *)(after_on != NULL ? after_on : "");
@@ -2216,18 +2235,8 @@ static Ipsnet__V1__Envelope *list_funding_page(struct h_tls *c, uint64_t id,
 	e.request_id = id;
 	e.body_case = IPSNET__V1__ENVELOPE__BODY_LIST_FUNDING;
 	e.list_funding = &m;
-	assert_int_equal(h_tls_send_envelope(c, &e), 0);
-	answer = h_tls_recv_envelope(c, 5000);
-	if (answer == NULL)
-		fail_msg("no answer to ListFunding: %s", c->error);
-	size_t frame = ipsnet__v1__envelope__get_packed_size(answer);
-	if (frame > 1024)
-		fail_msg("the answer to ListFunding is a %zu-byte frame; the "
-			 "server's max_frame_bytes is 1024",
-			 frame);
-	assert_int_equal(answer->body_case,
-			 IPSNET__V1__ENVELOPE__BODY_FUNDING_LIST);
-	return answer;
+	return ask_in_a_small_frame(c, &e, "ListFunding",
+				    IPSNET__V1__ENVELOPE__BODY_FUNDING_LIST);
 }
 
 /* A GGZ with more funding requests than one frame holds (max_frame_bytes
@@ -2405,17 +2414,8 @@ static Ipsnet__V1__Envelope *audit_page(struct h_tls *c, uint64_t id,
 	e.request_id = id;
 	e.body_case = IPSNET__V1__ENVELOPE__BODY_AUDIT_QUERY;
 	e.audit_query = &m;
-	assert_int_equal(h_tls_send_envelope(c, &e), 0);
-	answer = h_tls_recv_envelope(c, 5000);
-	if (answer == NULL)
-		fail_msg("no answer to AuditQuery: %s", c->error);
-	size_t frame = ipsnet__v1__envelope__get_packed_size(answer);
-	if (frame > 1024)
-		fail_msg("the answer to AuditQuery is a %zu-byte frame; the "
-			 "server's max_frame_bytes is 1024",
-			 frame);
-	assert_int_equal(answer->body_case,
-			 IPSNET__V1__ENVELOPE__BODY_AUDIT_LIST);
+	answer = ask_in_a_small_frame(c, &e, "AuditQuery",
+				      IPSNET__V1__ENVELOPE__BODY_AUDIT_LIST);
 	for (size_t i = 1; i < answer->audit_list->n_records; i++)
 		assert_true(answer->audit_list->records[i]->id >
 			    answer->audit_list->records[i - 1]->id);
