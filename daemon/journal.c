@@ -32,6 +32,9 @@
  * the writer is. */
 #define BULK_AUDIT_WAIT_US 20000
 #define BUSY_TIMEOUT_MS 2000
+/* What a sync event (seq, time, organisation, change, hash) and the
+ * request id add to a change's answer, at most. */
+#define ANSWER_MARGIN_BYTES 256
 /* WAL frames between checkpoints (SQLite's own default). */
 #define CHECKPOINT_FRAMES 1000
 #define STR_(x) #x
@@ -74,6 +77,7 @@ struct journal {
 	pthread_t writer;
 	pthread_t readers[READERS + BULK_READERS];
 	int n_readers, n_bulk_readers;
+	uint32_t answer_limit; /* max_frame_bytes; 0: none */
 	bool writer_started;
 	pthread_t checkpointer;
 	bool checkpointer_started;
@@ -501,6 +505,21 @@ static int apply_one(struct journal *j, struct journal_change *c, uint64_t *seq,
 	    .seq = *seq + 1,
 	};
 	rv = apply_change(&ctx);
+	/* The answer and the events sync makes of it must each fit in one
+	 * frame: a change that makes its entity too large for one is
+	 * refused, not applied and then not told. */
+	if (rv == 0 && j->answer_limit != 0 &&
+	    ctx.response_len + ANSWER_MARGIN_BYTES > j->answer_limit) {
+		snprintf(ctx.message, sizeof(ctx.message),
+			 "with this change the %s would take %zu bytes, more "
+			 "than an answer may hold under the server's "
+			 "max_frame_bytes of %u; shorten its text, or ask the "
+			 "server's operator to raise max_frame_bytes",
+			 ctx.entity_kind != NULL ? ctx.entity_kind : "entity",
+			 ctx.response_len + ANSWER_MARGIN_BYTES,
+			 j->answer_limit);
+		rv = IPSNET_EFRAME_TOO_LARGE;
+	}
 	apply_audit(&ctx, row);
 	row->time_us = ctx.time_us;
 	if (rv == 0)
@@ -1108,6 +1127,13 @@ void journal_submit(struct journal *j, struct journal_change *c)
 	pthread_mutex_unlock(&j->mu);
 	/* After unlocking: the writer wakes to a free lock. */
 	pthread_cond_signal(&j->writer_cv);
+}
+
+void journal_set_answer_limit(struct journal *j, uint32_t max_frame_bytes)
+{
+	pthread_mutex_lock(&j->mu);
+	j->answer_limit = max_frame_bytes;
+	pthread_mutex_unlock(&j->mu);
 }
 
 void journal_read(struct journal *j, struct journal_read *r)

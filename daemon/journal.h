@@ -132,6 +132,11 @@ struct journal_stats {
 int journal_open(struct journal **out, uv_loop_t *loop, const char *path,
 		 char *err, size_t errlen);
 
+/* The largest frame the server sends (max_frame_bytes): a change whose
+ * answer, or an event of it, would not fit is refused with
+ * IPSNET_EFRAME_TOO_LARGE. Call before the first change; 0: no limit. */
+void journal_set_answer_limit(struct journal *j, uint32_t max_frame_bytes);
+
 /* Queues a change. Always answers through c->done. */
 void journal_submit(struct journal *j, struct journal_change *c);
 

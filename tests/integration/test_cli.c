@@ -2147,6 +2147,17 @@ static int setup_frame_limit(void **state)
 	return 0;
 }
 
+/* Restarts fx's daemon on the same database with max_frame_bytes 1024:
+ * what was written under the default limit stays, as when an operator
+ * lowers the limit. */
+static void lower_frame_limit(struct fx *fx)
+{
+	assert_int_equal(h_daemon_stop(&fx->d, SIGTERM), 0);
+	assert_int_equal(
+	    h_write_config(fx->dir, certs, "max_frame_bytes = 1024\n"), 0);
+	assert_int_equal(h_daemon_start(&fx->d, fx->dir), 0);
+}
+
 /* Imports three clients of ggz-test (the BSNs bsn(first) to bsn(first + 2)
  * into b) and puts program ips-test, for an import of their trajectories. */
 static void three_clients_and_a_program(struct fx *fx, int first, char b[3][10])
@@ -2373,6 +2384,7 @@ test_funding_list_refuses_a_request_larger_than_a_frame(void **state)
 	reason[sizeof(reason) - 1] = '\0';
 	run(fx, EXIT_OK, "ggz-test", "funding", "withdraw", funding,
 	    "--version", "1", "--reason", reason, NULL);
+	lower_frame_limit(fx);
 
 	run(fx, EXIT_ELSE, "ggz-test", "funding", "list", NULL);
 	assert_one_line_error(fx);
@@ -2542,6 +2554,51 @@ static void test_audit_pages_through_more_than_one_frame(void **state)
 	assert_int_equal(audit_rows(j, "show_case"), AUDITED_SHOWS);
 }
 
+/* A change that would make its entity too large for one frame of the
+ * server's limit (a referral with a 900-character note, max_frame_bytes
+ * 1024) is refused RESOURCE_EXHAUSTED, naming the limit, before it is
+ * applied: no journal entry, no trajectory, the refusal on the client's
+ * trail; the same referral with a short note goes. Was: applied, then
+ * answered in a frame over the limit the server announced (1,029 bytes),
+ * and its sync events as large. */
+static void test_a_change_too_large_for_a_frame_is_refused(void **state)
+{
+	struct fx *fx = *state;
+	char client[64], tr[64], note[901];
+	add_program(fx);
+	register_client(fx, 91, "wia", client, sizeof(client));
+	long long head = journal_seq(fx);
+	memset(note, 'n', sizeof(note) - 1);
+	note[sizeof(note) - 1] = '\0';
+	run(fx, EXIT_ELSE, "ggz-test", "refer", client, "--program", "ips-test",
+	    "--note", note, NULL);
+	assert_one_line_error(fx);
+	assert_err(fx, "max_frame_bytes of 1024");
+	assert_int_equal(journal_seq(fx), head);
+	json_t *j = run_json(fx, EXIT_OK, "ggz-test", "case", "show", client,
+			     "--json", NULL);
+	assert_int_equal(json_array_size(json_object_get(j, "trajectories")),
+			 0);
+	json_decref(j);
+	j = run_json(fx, EXIT_OK, "ggz-test", "audit", "--client", client,
+		     "--json", NULL);
+	json_t *records = json_object_get(j, "records");
+	size_t refused = 0;
+	for (size_t r = 0; r < json_array_size(records); r++) {
+		json_t *rec = json_array_get(records, r);
+		refused +=
+		    strcmp(jstr(rec, "action"), "refer") == 0 &&
+		    strcmp(jstr(rec, "result"), "RESOURCE_EXHAUSTED") == 0;
+	}
+	json_decref(j);
+	assert_int_equal(refused, 1);
+
+	note[100] = '\0';
+	run_id(fx, tr, sizeof(tr), "ggz-test", "refer", client, "--program",
+	       "ips-test", "--note", note, "--quiet", NULL);
+	assert_int_equal(journal_seq(fx), head + 1);
+}
+
 /* An answer that does not fit in one frame of the server's limit (a case
  * with a 900-character note and a funding request withdrawn with an
  * 880-character reason, max_frame_bytes 1024; a report) is not sent: the
@@ -2567,6 +2624,7 @@ static void test_an_answer_over_the_frame_limit_is_refused(void **state)
 	reason[sizeof(reason) - 1] = '\0';
 	run(fx, EXIT_OK, "ggz-test", "funding", "withdraw", funding,
 	    "--version", "1", "--reason", reason, NULL);
+	lower_frame_limit(fx);
 
 	run(fx, EXIT_ELSE, "ggz-test", "case", "show", client, NULL);
 	assert_one_line_error(fx);
@@ -3008,13 +3066,16 @@ int main(void)
 		test_funding_list_pages_through_more_than_one_frame,
 		setup_frame_limit, teardown),
 	    cmocka_unit_test_setup_teardown(
-		test_funding_list_refuses_a_request_larger_than_a_frame,
-		setup_frame_limit, teardown),
+		test_funding_list_refuses_a_request_larger_than_a_frame, setup,
+		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_audit_pages_through_more_than_one_frame, setup_frame_limit,
 		teardown),
 	    cmocka_unit_test_setup_teardown(
-		test_an_answer_over_the_frame_limit_is_refused,
+		test_an_answer_over_the_frame_limit_is_refused, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_a_change_too_large_for_a_frame_is_refused,
 		setup_frame_limit, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_import_out_of_memory_stops_and_reports_the_rows, setup,
