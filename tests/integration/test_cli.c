@@ -2579,7 +2579,6 @@ static void test_a_change_too_large_for_a_frame_is_refused(void **state)
 			     "--json", NULL);
 	assert_int_equal(json_array_size(json_object_get(j, "trajectories")),
 			 0);
-	json_decref(j);
 	j = run_json(fx, EXIT_OK, "ggz-test", "audit", "--client", client,
 		     "--json", NULL);
 	json_t *records = json_object_get(j, "records");
@@ -2590,7 +2589,6 @@ static void test_a_change_too_large_for_a_frame_is_refused(void **state)
 		    strcmp(jstr(rec, "action"), "refer") == 0 &&
 		    strcmp(jstr(rec, "result"), "RESOURCE_EXHAUSTED") == 0;
 	}
-	json_decref(j);
 	assert_int_equal(refused, 1);
 
 	note[100] = '\0';
