@@ -2158,6 +2158,27 @@ static void lower_frame_limit(struct fx *fx)
 	assert_int_equal(h_daemon_start(&fx->d, fx->dir), 0);
 }
 
+/* Client n of ggz-test, referred with note, with a funding request to a
+ * funder outside the network withdrawn with an 880-character reason, all
+ * written under the default frame limit; then the daemon is restarted
+ * with max_frame_bytes 1024 (lower_frame_limit). */
+static void a_case_in_a_frame_too_small(struct fx *fx, int n, const char *note,
+					char client[64], char funding[64])
+{
+	char tr[64], reason[881];
+	add_program(fx);
+	register_client(fx, n, "wia", client, 64);
+	run_id(fx, tr, sizeof(tr), "ggz-test", "refer", client, "--program",
+	       "ips-test", "--note", note, "--quiet", NULL);
+	run_id(fx, funding, 64, "ggz-test", "funding", "request", tr, "--other",
+	       "Fonds", "--months", "6", "--quiet", NULL);
+	memset(reason, 'r', sizeof(reason) - 1);
+	reason[sizeof(reason) - 1] = '\0';
+	run(fx, EXIT_OK, "ggz-test", "funding", "withdraw", funding,
+	    "--version", "1", "--reason", reason, NULL);
+	lower_frame_limit(fx);
+}
+
 /* Imports three clients of ggz-test (the BSNs bsn(first) to bsn(first + 2)
  * into b) and puts program ips-test, for an import of their trajectories. */
 static void three_clients_and_a_program(struct fx *fx, int first, char b[3][10])
@@ -2208,6 +2229,33 @@ static void test_import_rejects_a_row_over_the_frame_limit_alone(void **state)
 	assert_err(fx, "the server takes at most 1024 bytes");
 	assert_int_equal(count(fx->r.err, "\n"), 1);
 	assert_int_equal(journal_seq(fx), head + 2);
+}
+
+/* How many of the records of an `audit --json` answer have action, with
+ * the ids in increasing order. */
+static size_t audit_rows_as(json_t *j, const char *action, const char *result,
+			    const char *object)
+{
+	json_t *records = json_object_get(j, "records");
+	json_int_t last = 0;
+	size_t n = 0;
+	for (size_t r = 0; r < json_array_size(records); r++) {
+		json_t *rec = json_array_get(records, r);
+		json_int_t id = json_integer_value(json_object_get(rec, "id"));
+		assert_true(id > last);
+		last = id;
+		n += strcmp(jstr(rec, "action"), action) == 0 &&
+		     (result == NULL ||
+		      strcmp(jstr(rec, "result"), result) == 0) &&
+		     (object == NULL ||
+		      strcmp(jstr(rec, "object"), object) == 0);
+	}
+	return n;
+}
+
+static size_t audit_rows(json_t *j, const char *action)
+{
+	return audit_rows_as(j, action, NULL, NULL);
 }
 
 /* Sends e on c; its answer must carry want and be no larger than the
@@ -2373,18 +2421,8 @@ static void
 test_funding_list_refuses_a_request_larger_than_a_frame(void **state)
 {
 	struct fx *fx = *state;
-	char client[64], tr[64], funding[64], reason[881], object[80];
-	add_program(fx);
-	register_client(fx, 70, "wia", client, sizeof(client));
-	run_id(fx, tr, sizeof(tr), "ggz-test", "refer", client, "--program",
-	       "ips-test", "--note", "context", "--quiet", NULL);
-	run_id(fx, funding, sizeof(funding), "ggz-test", "funding", "request",
-	       tr, "--other", "Fonds", "--months", "6", "--quiet", NULL);
-	memset(reason, 'r', sizeof(reason) - 1);
-	reason[sizeof(reason) - 1] = '\0';
-	run(fx, EXIT_OK, "ggz-test", "funding", "withdraw", funding,
-	    "--version", "1", "--reason", reason, NULL);
-	lower_frame_limit(fx);
+	char client[64], funding[64], object[80];
+	a_case_in_a_frame_too_small(fx, 70, "context", client, funding);
 
 	run(fx, EXIT_ELSE, "ggz-test", "funding", "list", NULL);
 	assert_one_line_error(fx);
@@ -2392,18 +2430,10 @@ test_funding_list_refuses_a_request_larger_than_a_frame(void **state)
 	assert_err(fx, "max_frame_bytes");
 	json_t *j = run_json(fx, EXIT_OK, "ggz-test", "audit", "--client",
 			     client, "--json", NULL);
-	json_t *records = json_object_get(j, "records");
 	snprintf(object, sizeof(object), "funding:%s", funding);
-	size_t refused = 0;
-	for (size_t r = 0; r < json_array_size(records); r++) {
-		json_t *rec = json_array_get(records, r);
-		if (strcmp(jstr(rec, "action"), "list_funding") != 0)
-			continue;
-		assert_string_equal(jstr(rec, "object"), object);
-		assert_string_equal(jstr(rec, "result"), "RESOURCE_EXHAUSTED");
-		refused++;
-	}
-	assert_int_equal(refused, 1);
+	assert_int_equal(audit_rows(j, "list_funding"), 1);
+	assert_int_equal(
+	    audit_rows_as(j, "list_funding", "RESOURCE_EXHAUSTED", object), 1);
 }
 
 static void write_many_clients(const char *path, int first, int n);
@@ -2432,23 +2462,6 @@ static Ipsnet__V1__Envelope *audit_page(struct h_tls *c, uint64_t id,
 		assert_true(answer->audit_list->records[i]->id >
 			    answer->audit_list->records[i - 1]->id);
 	return answer;
-}
-
-/* How many of the records of an `audit --json` answer have action, with
- * the ids in increasing order. */
-static size_t audit_rows(json_t *j, const char *action)
-{
-	json_t *records = json_object_get(j, "records");
-	json_int_t last = 0;
-	size_t n = 0;
-	for (size_t r = 0; r < json_array_size(records); r++) {
-		json_t *rec = json_array_get(records, r);
-		json_int_t id = json_integer_value(json_object_get(rec, "id"));
-		assert_true(id > last);
-		last = id;
-		n += strcmp(jstr(rec, "action"), action) == 0;
-	}
-	return n;
 }
 
 /* An audit trail longer than one frame holds (max_frame_bytes 1024: about
@@ -2581,15 +2594,8 @@ static void test_a_change_too_large_for_a_frame_is_refused(void **state)
 			 0);
 	j = run_json(fx, EXIT_OK, "ggz-test", "audit", "--client", client,
 		     "--json", NULL);
-	json_t *records = json_object_get(j, "records");
-	size_t refused = 0;
-	for (size_t r = 0; r < json_array_size(records); r++) {
-		json_t *rec = json_array_get(records, r);
-		refused +=
-		    strcmp(jstr(rec, "action"), "refer") == 0 &&
-		    strcmp(jstr(rec, "result"), "RESOURCE_EXHAUSTED") == 0;
-	}
-	assert_int_equal(refused, 1);
+	assert_int_equal(audit_rows_as(j, "refer", "RESOURCE_EXHAUSTED", NULL),
+			 1);
 
 	note[100] = '\0';
 	run_id(fx, tr, sizeof(tr), "ggz-test", "refer", client, "--program",
@@ -2609,20 +2615,10 @@ static void test_a_change_too_large_for_a_frame_is_refused(void **state)
 static void test_an_answer_over_the_frame_limit_is_refused(void **state)
 {
 	struct fx *fx = *state;
-	char client[64], tr[64], funding[64], note[901], reason[881];
-	add_program(fx);
-	register_client(fx, 90, "wia", client, sizeof(client));
+	char client[64], funding[64], note[901];
 	memset(note, 'n', sizeof(note) - 1);
 	note[sizeof(note) - 1] = '\0';
-	run_id(fx, tr, sizeof(tr), "ggz-test", "refer", client, "--program",
-	       "ips-test", "--note", note, "--quiet", NULL);
-	run_id(fx, funding, sizeof(funding), "ggz-test", "funding", "request",
-	       tr, "--other", "Fonds", "--months", "6", "--quiet", NULL);
-	memset(reason, 'r', sizeof(reason) - 1);
-	reason[sizeof(reason) - 1] = '\0';
-	run(fx, EXIT_OK, "ggz-test", "funding", "withdraw", funding,
-	    "--version", "1", "--reason", reason, NULL);
-	lower_frame_limit(fx);
+	a_case_in_a_frame_too_small(fx, 90, note, client, funding);
 
 	run(fx, EXIT_ELSE, "ggz-test", "case", "show", client, NULL);
 	assert_one_line_error(fx);
@@ -2660,16 +2656,9 @@ static void test_an_answer_over_the_frame_limit_is_refused(void **state)
 	/* Read, not given: both looks are on her trail as refused. */
 	json_t *j = run_json(fx, EXIT_OK, "ggz-test", "audit", "--client",
 			     client, "--json", NULL);
-	json_t *records = json_object_get(j, "records");
-	size_t refused = 0;
-	for (size_t r = 0; r < json_array_size(records); r++) {
-		json_t *rec = json_array_get(records, r);
-		if (strcmp(jstr(rec, "action"), "show_case") != 0)
-			continue;
-		assert_string_equal(jstr(rec, "result"), "RESOURCE_EXHAUSTED");
-		refused++;
-	}
-	assert_int_equal(refused, 2);
+	assert_int_equal(audit_rows(j, "show_case"), 2);
+	assert_int_equal(
+	    audit_rows_as(j, "show_case", "RESOURCE_EXHAUSTED", NULL), 2);
 
 	/* A report of ten years by region is larger than 1024 bytes whatever
 	 * the data. */
