@@ -114,8 +114,10 @@ const Ipsnet__V1__HelloOk *ipsnet_conn_hello(const struct ipsnet_conn *c);
  * case_view; ListFunding: funding_list, one page: ask for the next with
  * ListFunding.after_requested_on and after_id set to the answer's
  * next_requested_on and next_id while its more is set, and ListFunding.limit
- * caps a page (0: 200, at most 1000; the server also stops a page before
- * its frame limit); ListPrograms: program_list;
+ * caps a page (at most 1000; 0 with a cursor: 200; the server also stops
+ * a page before its frame limit; 0 without a cursor asks for the whole
+ * list in one answer, refused RESOURCE_EXHAUSTED when it does not fit);
+ * ListPrograms: program_list;
  * Subscribe and Unsubscribe: subscribed; AuditQuery: audit_list, one
  * page: while its more is set, ask again with AuditQuery.after_id (with
  * since: the last record's id) or before_id (without: the first record's

@@ -775,9 +775,15 @@ static int list_funding(sqlite3 *db, struct reads_ctx *ctx)
 			    "the cursor is after_requested_on (YYYY-MM-DD) "
 			    "and after_id together, as the previous page's "
 			    "next_requested_on and next_id");
-	uint32_t limit = q->limit == 0 ? FUNDING_PAGE_DEFAULT : q->limit;
-	if (limit > FUNDING_PAGE_MAX)
-		limit = FUNDING_PAGE_MAX;
+	/* A client that does not page (no limit and no cursor: one from
+	 * before paging) gets its whole list when it fits in one answer,
+	 * and a refusal when it does not: never a list cut short without a
+	 * word. */
+	bool unpaged = q->limit == 0 && !has_after;
+	uint32_t limit = unpaged || q->limit > FUNDING_PAGE_MAX
+			     ? FUNDING_PAGE_MAX
+			 : q->limit == 0 ? FUNDING_PAGE_DEFAULT
+					 : q->limit;
 	size_t budget =
 	    ctx->max_answer_bytes > FUNDING_PAGE_OVERHEAD_BYTES
 		? ctx->max_answer_bytes - FUNDING_PAGE_OVERHEAD_BYTES
@@ -872,6 +878,14 @@ static int list_funding(sqlite3 *db, struct reads_ctx *ctx)
 		rv = IPSNET_EDB;
 	sqlite3_finalize(facts_st);
 	sqlite3_finalize(st);
+	if (rv == 0 && unpaged && fl.more)
+		rv = fail(ctx, IPSNET_EFRAME_TOO_LARGE,
+			  "the funding requests are more than one answer "
+			  "holds (at most %u, within the server's "
+			  "max_frame_bytes), and this client does not ask "
+			  "for them a page at a time: use an ipsnet that "
+			  "does (ListFunding.limit and its cursor)",
+			  FUNDING_PAGE_MAX);
 	if (rv != 0)
 		goto out;
 	/* An empty list read no one's data, but the look is still traced. */

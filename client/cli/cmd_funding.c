@@ -83,6 +83,9 @@ static const char list_usage[] =
     "\n"
     "  --pending   only the requests still waiting for a decision\n";
 
+/* The most requests ListFunding gives a page. */
+#define FUNDING_PAGE_MOST 1000
+
 /* Asks for page after page until the server says no more follow. Returns
  * 0, or the exit code with one line printed. */
 static int funding_fetch(struct cli *cli, bool pending, struct cli_pages *out)
@@ -95,6 +98,9 @@ static int funding_fetch(struct cli *cli, bool pending, struct cli_pages *out)
 
 	memset(out, 0, sizeof(*out));
 	m.pending_only = pending;
+	/* A limit says the command pages: without one the server gives the
+	 * whole list in one answer or refuses it. */
+	m.limit = FUNDING_PAGE_MOST;
 	req.body_case = BODY(LIST_FUNDING);
 	req.list_funding = &m;
 	for (;;) {

@@ -2381,13 +2381,40 @@ static void test_funding_list_pages_through_more_than_one_frame(void **state)
 	j = run_json(fx, EXIT_OK, "uwv", "funding", "list", "--json", NULL);
 	assert_int_equal(json_array_size(json_object_get(j, "fundings")), 2);
 
-	/* The protocol: a client that sends no limit (as one from before
-	 * paging) gets the first page, within the frame limit; the next
-	 * page starts after its last request, asked the same day. */
+	/* The protocol: a client that sends no limit and no cursor (one from
+	 * before paging, which knows no more) is not given a list cut short
+	 * without a word: 12 requests do not fit in one answer, so it is
+	 * refused, saying why; uwv's 2 do, and come whole. */
 	struct h_tls c;
 	assert_int_equal(h_tls_connect_hello(&c, fx->d.port, certs, "ggz-test"),
 			 0);
-	Ipsnet__V1__Envelope *first = list_funding_page(&c, 1, 0, NULL, NULL);
+	Ipsnet__V1__Envelope unpaged = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__ListFunding all = IPSNET__V1__LIST_FUNDING__INIT;
+	unpaged.request_id = 9;
+	unpaged.body_case = IPSNET__V1__ENVELOPE__BODY_LIST_FUNDING;
+	unpaged.list_funding = &all;
+	assert_int_equal(h_tls_send_envelope(&c, &unpaged), 0);
+	Ipsnet__V1__Envelope *refusal = h_tls_recv_envelope(&c, 5000);
+	assert_non_null(refusal);
+	assert_non_null(refusal->status);
+	assert_int_equal(refusal->status->code,
+			 IPSNET__V1__CODE__RESOURCE_EXHAUSTED);
+	assert_non_null(strstr(refusal->status->message, "a page at a time"));
+	assert_int_equal(refusal->body_case,
+			 IPSNET__V1__ENVELOPE__BODY__NOT_SET);
+	h_envelope_free(refusal);
+	struct h_tls u;
+	assert_int_equal(h_tls_connect_hello(&u, fx->d.port, certs, "uwv"), 0);
+	Ipsnet__V1__Envelope *whole = list_funding_page(&u, 1, 0, NULL, NULL);
+	assert_int_equal(whole->funding_list->n_fundings, 2);
+	assert_false(whole->funding_list->more);
+	h_envelope_free(whole);
+	h_tls_close(&u);
+
+	/* A client that pages gets the first page within the frame limit;
+	 * the next page starts after its last request, asked the same day. */
+	Ipsnet__V1__Envelope *first =
+	    list_funding_page(&c, 1, 1000, NULL, NULL);
 	const Ipsnet__V1__FundingList *l = first->funding_list;
 	assert_true(l->n_fundings >= 2 && l->n_fundings < PAGED_FUNDINGS);
 	assert_true(l->more);
