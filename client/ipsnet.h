@@ -119,9 +119,10 @@ const Ipsnet__V1__HelloOk *ipsnet_conn_hello(const struct ipsnet_conn *c);
  * list in one answer, refused RESOURCE_EXHAUSTED when it does not fit);
  * ListPrograms: program_list;
  * Subscribe and Unsubscribe: subscribed; AuditQuery: audit_list, one
- * page: while its more is set, ask again with AuditQuery.after_id (with
- * since: the last record's id) or before_id (without: the first record's
- * id);
+ * page (set AuditQuery.paged): while its more is set, ask again with
+ * AuditQuery.after_id (with since: the last record's id) or before_id
+ * (without: the first record's id); without paged, rows that do not fit
+ * in one answer make it RESOURCE_EXHAUSTED;
  * ReportQuery: report). With IPSNET_ECONFLICT on a change, resp may carry
  * change_ok: the entity as it is now (see ipsnet_client_call). A response
  * with another body is refused: status

@@ -1125,6 +1125,14 @@ static int audit_query(sqlite3 *db, struct reads_ctx *ctx)
 	sqlite3_finalize(st);
 	if (rv == 0 && a.failed)
 		rv = IPSNET_ENOMEM;
+	/* A client that does not page would show what fits as all there
+	 * is. */
+	if (rv == 0 && al.more && !q->paged)
+		rv = fail(ctx, IPSNET_EFRAME_TOO_LARGE,
+			  "the rows asked for take more than one answer "
+			  "under the server's max_frame_bytes, and this "
+			  "client does not ask for them a page at a time: "
+			  "ask for fewer (limit), or use an ipsnet that pages");
 	for (size_t i = 0; rv == 0 && !has_since && i < n / 2; i++) {
 		void *newer = records[i];
 		records[i] = records[n - 1 - i];

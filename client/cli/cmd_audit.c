@@ -82,6 +82,7 @@ static int audit_fetch(struct cli *cli, const char *client, const char *since,
 	m.client_id = (char *)(client != NULL ? client : "");
 	m.since = (char *)(since != NULL ? since : "");
 	m.limit = limit;
+	m.paged = true;
 	req.body_case = BODY(AUDIT_QUERY);
 	req.audit_query = &m;
 	for (;;) {

@@ -2258,6 +2258,23 @@ static size_t audit_rows(json_t *j, const char *action)
 	return audit_rows_as(j, action, NULL, NULL);
 }
 
+/* Sends e, a read of a client that does not page, on c: it must be
+ * refused RESOURCE_EXHAUSTED, saying to ask a page at a time, with no
+ * body. */
+static void assert_refused_unpaged(struct h_tls *c, Ipsnet__V1__Envelope *e)
+{
+	assert_int_equal(h_tls_send_envelope(c, e), 0);
+	Ipsnet__V1__Envelope *refusal = h_tls_recv_envelope(c, 5000);
+	assert_non_null(refusal);
+	assert_non_null(refusal->status);
+	assert_int_equal(refusal->status->code,
+			 IPSNET__V1__CODE__RESOURCE_EXHAUSTED);
+	assert_non_null(strstr(refusal->status->message, "a page at a time"));
+	assert_int_equal(refusal->body_case,
+			 IPSNET__V1__ENVELOPE__BODY__NOT_SET);
+	h_envelope_free(refusal);
+}
+
 /* Sends e on c; its answer must carry want and be no larger than the
  * server's frame limit (1024 bytes). Free it with h_envelope_free. */
 static Ipsnet__V1__Envelope *ask_in_a_small_frame(struct h_tls *c,
@@ -2393,16 +2410,7 @@ static void test_funding_list_pages_through_more_than_one_frame(void **state)
 	unpaged.request_id = 9;
 	unpaged.body_case = IPSNET__V1__ENVELOPE__BODY_LIST_FUNDING;
 	unpaged.list_funding = &all;
-	assert_int_equal(h_tls_send_envelope(&c, &unpaged), 0);
-	Ipsnet__V1__Envelope *refusal = h_tls_recv_envelope(&c, 5000);
-	assert_non_null(refusal);
-	assert_non_null(refusal->status);
-	assert_int_equal(refusal->status->code,
-			 IPSNET__V1__CODE__RESOURCE_EXHAUSTED);
-	assert_non_null(strstr(refusal->status->message, "a page at a time"));
-	assert_int_equal(refusal->body_case,
-			 IPSNET__V1__ENVELOPE__BODY__NOT_SET);
-	h_envelope_free(refusal);
+	assert_refused_unpaged(&c, &unpaged);
 	struct h_tls u;
 	assert_int_equal(h_tls_connect_hello(&u, fx->d.port, certs, "uwv"), 0);
 	Ipsnet__V1__Envelope *whole = list_funding_page(&u, 1, 0, NULL, NULL);
@@ -2480,6 +2488,7 @@ static Ipsnet__V1__Envelope *audit_page(struct h_tls *c, uint64_t id,
 	m.limit = limit;
 	m.after_id = after_id;
 	m.before_id = before_id;
+	m.paged = true;
 	e.request_id = id;
 	e.body_case = IPSNET__V1__ENVELOPE__BODY_AUDIT_QUERY;
 	e.audit_query = &m;
@@ -2552,6 +2561,16 @@ static void test_audit_pages_through_more_than_one_frame(void **state)
 	assert_int_equal(first->audit_list->n_records, 3);
 	assert_false(first->audit_list->more);
 	h_envelope_free(first);
+	/* A client that does not page (no paged: one from before paging,
+	 * which knows no more) is not given what fits as all there is. */
+	Ipsnet__V1__Envelope old = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__AuditQuery q = IPSNET__V1__AUDIT_QUERY__INIT;
+	q.client_id = client;
+	q.limit = 1000;
+	old.request_id = 103;
+	old.body_case = IPSNET__V1__ENVELOPE__BODY_AUDIT_QUERY;
+	old.audit_query = &q;
+	assert_refused_unpaged(&c, &old);
 	h_tls_close(&c);
 
 	/* From since on: the oldest that fit, then the later ones. */
@@ -2571,15 +2590,18 @@ static void test_audit_pages_through_more_than_one_frame(void **state)
 	h_tls_close(&c);
 
 	/* The command shows every row asked for, in order; the trail holds
-	 * one audit_query row for each page asked above (those of the
-	 * command's own pages come after what they read). */
+	 * one audit_query row for each query asked above, the refused one
+	 * as refused (those of the command's own pages come after what they
+	 * read). */
 	json_t *j = run_json(fx, EXIT_OK, "ggz-test", "audit", "--client",
 			     client, "--limit", "1000", "--json", NULL);
 	assert_int_equal(audit_rows(j, "show_case"), AUDITED_SHOWS);
 	assert_int_equal(audit_rows(j, "register_client"), 1);
-	assert_int_equal(audit_rows(j, "audit_query"), 3);
+	assert_int_equal(audit_rows(j, "audit_query"), 4);
+	assert_int_equal(
+	    audit_rows_as(j, "audit_query", "RESOURCE_EXHAUSTED", NULL), 1);
 	assert_int_equal(json_array_size(json_object_get(j, "records")),
-			 1 + AUDITED_SHOWS + 3);
+			 1 + AUDITED_SHOWS + 4);
 	run(fx, EXIT_OK, "ggz-test", "audit", "--client", client, "--limit",
 	    "1000", NULL);
 	assert_int_equal(count(fx->r.out, "show_case"), AUDITED_SHOWS);
