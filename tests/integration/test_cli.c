@@ -2258,18 +2258,22 @@ static size_t audit_rows(json_t *j, const char *action)
 	return audit_rows_as(j, action, NULL, NULL);
 }
 
-/* Sends e, a read of a client that does not page, on c: it must be
- * refused RESOURCE_EXHAUSTED, saying to ask a page at a time, with no
+/* Sends e on c: it must be refused RESOURCE_EXHAUSTED, in a frame within
+ * the server's limit (1024 bytes), its message saying words, with no
  * body. */
-static void assert_refused_unpaged(struct h_tls *c, Ipsnet__V1__Envelope *e)
+static void assert_exhausted(struct h_tls *c, Ipsnet__V1__Envelope *e,
+			     const char *words)
 {
 	assert_int_equal(h_tls_send_envelope(c, e), 0);
 	Ipsnet__V1__Envelope *refusal = h_tls_recv_envelope(c, 5000);
-	assert_non_null(refusal);
+	if (refusal == NULL)
+		fail_msg("no answer: %s", c->error);
+	assert_true(ipsnet__v1__envelope__get_packed_size(refusal) <= 1024);
+	assert_int_equal(refusal->request_id, e->request_id);
 	assert_non_null(refusal->status);
 	assert_int_equal(refusal->status->code,
 			 IPSNET__V1__CODE__RESOURCE_EXHAUSTED);
-	assert_non_null(strstr(refusal->status->message, "a page at a time"));
+	assert_non_null(strstr(refusal->status->message, words));
 	assert_int_equal(refusal->body_case,
 			 IPSNET__V1__ENVELOPE__BODY__NOT_SET);
 	h_envelope_free(refusal);
@@ -2410,7 +2414,7 @@ static void test_funding_list_pages_through_more_than_one_frame(void **state)
 	unpaged.request_id = 9;
 	unpaged.body_case = IPSNET__V1__ENVELOPE__BODY_LIST_FUNDING;
 	unpaged.list_funding = &all;
-	assert_refused_unpaged(&c, &unpaged);
+	assert_exhausted(&c, &unpaged, "a page at a time");
 	struct h_tls u;
 	assert_int_equal(h_tls_connect_hello(&u, fx->d.port, certs, "uwv"), 0);
 	Ipsnet__V1__Envelope *whole = list_funding_page(&u, 1, 0, NULL, NULL);
@@ -2570,7 +2574,7 @@ static void test_audit_pages_through_more_than_one_frame(void **state)
 	old.request_id = 103;
 	old.body_case = IPSNET__V1__ENVELOPE__BODY_AUDIT_QUERY;
 	old.audit_query = &q;
-	assert_refused_unpaged(&c, &old);
+	assert_exhausted(&c, &old, "a page at a time");
 	h_tls_close(&c);
 
 	/* From since on: the oldest that fit, then the later ones. */
@@ -2676,25 +2680,13 @@ static void test_an_answer_over_the_frame_limit_is_refused(void **state)
 	struct h_tls c;
 	assert_int_equal(h_tls_connect_hello(&c, fx->d.port, certs, "ggz-test"),
 			 0);
-	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT, *answer;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
 	Ipsnet__V1__ShowCase m = IPSNET__V1__SHOW_CASE__INIT;
 	m.client_id = client;
 	e.request_id = 7;
 	e.body_case = IPSNET__V1__ENVELOPE__BODY_SHOW_CASE;
 	e.show_case = &m;
-	assert_int_equal(h_tls_send_envelope(&c, &e), 0);
-	answer = h_tls_recv_envelope(&c, 5000);
-	if (answer == NULL)
-		fail_msg("no answer to ShowCase: %s", c.error);
-	assert_true(ipsnet__v1__envelope__get_packed_size(answer) <= 1024);
-	assert_int_equal(answer->request_id, 7);
-	assert_non_null(answer->status);
-	assert_int_equal(answer->status->code,
-			 IPSNET__V1__CODE__RESOURCE_EXHAUSTED);
-	assert_non_null(strstr(answer->status->message, "max_frame_bytes"));
-	assert_int_equal(answer->body_case,
-			 IPSNET__V1__ENVELOPE__BODY__NOT_SET);
-	h_envelope_free(answer);
+	assert_exhausted(&c, &e, "max_frame_bytes");
 	assert_true(h_tls_ping(&c, 8));
 	h_tls_close(&c);
 	assert_true(h_daemon_wait_log(&fx->d,
