@@ -260,6 +260,13 @@ static const char *jstr(json_t *o, const char *path)
 	return num;
 }
 
+/* Fills s (size bytes) with c, terminated: a text of size - 1 c's. */
+static void repeated(char *s, size_t size, char c)
+{
+	memset(s, c, size - 1);
+	s[size - 1] = '\0';
+}
+
 /* The journal head, as whoami says it. */
 static long long journal_seq(struct fx *fx)
 {
@@ -2172,8 +2179,7 @@ static void a_case_in_a_frame_too_small(struct fx *fx, int n, const char *note,
 	       "ips-test", "--note", note, "--quiet", NULL);
 	run_id(fx, funding, 64, "ggz-test", "funding", "request", tr, "--other",
 	       "Fonds", "--months", "6", "--quiet", NULL);
-	memset(reason, 'r', sizeof(reason) - 1);
-	reason[sizeof(reason) - 1] = '\0';
+	repeated(reason, sizeof(reason), 'r');
 	run(fx, EXIT_OK, "ggz-test", "funding", "withdraw", funding,
 	    "--version", "1", "--reason", reason, NULL);
 	lower_frame_limit(fx);
@@ -2210,8 +2216,7 @@ static void test_import_rejects_a_row_over_the_frame_limit_alone(void **state)
 	char note[2001], want[PATH_MAX + 100];
 	three_clients_and_a_program(fx, 40, b);
 
-	memset(note, 'n', sizeof(note) - 1);
-	note[sizeof(note) - 1] = '\0';
+	repeated(note, sizeof(note), 'n');
 	path_in(fx, trajectories, sizeof(trajectories), "trajectories.csv");
 	snprintf(text, sizeof(text),
 		 "bsn,program,referred_on,note\n"
@@ -2634,8 +2639,7 @@ static void test_a_change_too_large_for_a_frame_is_refused(void **state)
 	add_program(fx);
 	register_client(fx, 91, "wia", client, sizeof(client));
 	long long head = journal_seq(fx);
-	memset(note, 'n', sizeof(note) - 1);
-	note[sizeof(note) - 1] = '\0';
+	repeated(note, sizeof(note), 'n');
 	run(fx, EXIT_ELSE, "ggz-test", "refer", client, "--program", "ips-test",
 	    "--note", note, NULL);
 	assert_one_line_error(fx);
@@ -2669,8 +2673,7 @@ static void test_an_answer_over_the_frame_limit_is_refused(void **state)
 {
 	struct fx *fx = *state;
 	char client[64], funding[64], note[901];
-	memset(note, 'n', sizeof(note) - 1);
-	note[sizeof(note) - 1] = '\0';
+	repeated(note, sizeof(note), 'n');
 	a_case_in_a_frame_too_small(fx, 90, note, client, funding);
 
 	run(fx, EXIT_ELSE, "ggz-test", "case", "show", client, NULL);
@@ -2729,10 +2732,8 @@ static void test_import_out_of_memory_stops_and_reports_the_rows(void **state)
 	char note[4001], reason[501], range[32];
 	three_clients_and_a_program(fx, 50, b);
 
-	memset(note, 'n', sizeof(note) - 1);
-	note[sizeof(note) - 1] = '\0';
-	memset(reason, 'r', sizeof(reason) - 1);
-	reason[sizeof(reason) - 1] = '\0';
+	repeated(note, sizeof(note), 'n');
+	repeated(reason, sizeof(reason), 'r');
 	path_in(fx, trajectories, sizeof(trajectories), "trajectories.csv");
 	snprintf(text, sizeof(text),
 		 "bsn,program,referred_on,accepted_on,started_on,closed_on,"
