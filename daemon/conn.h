@@ -64,7 +64,10 @@ int conn__send_status(struct conn *c, uint64_t request_id, int err,
 		      const char *message, uint64_t current_version);
 
 /* Sends a packed Envelope that has no request id (as the journal keeps
- * answers) with request_id put in front. */
+ * answers) with request_id put in front: its tag and up to ten bytes of
+ * varint, CONN_REQUEST_ID_BYTES at most. An answer of n packed bytes
+ * takes a frame of n + CONN_REQUEST_ID_BYTES. */
+#define CONN_REQUEST_ID_BYTES 11
 int conn__send_packed(struct conn *c, uint64_t request_id,
 		      const uint8_t *packed, size_t len);
 

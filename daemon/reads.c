@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "conn.h"
 #include "ipsnet_errors.h"
 #include "log.h"
 #include "util.h"
@@ -736,10 +737,6 @@ static size_t field_bytes(size_t n)
  * status, the body's tag and length, and more. */
 #define AUDIT_LIST_OVERHEAD_BYTES 64
 
-/* The request id the connection puts in front of a packed answer: its tag
- * and up to ten bytes of varint (conn__send_packed). */
-#define ANSWER_REQUEST_ID_BYTES 11
-
 /* The funding requests addressed to a funder (or asked by a GGZ), each
  * with its client as far as the caller may see it at this moment, a page
  * at a time (ListFunding). A request whose client the caller may not see
@@ -1202,8 +1199,7 @@ void reads_run(sqlite3 *db, struct reads_ctx *ctx)
 	 * reasons, many programs): the read is refused, and its rows say
 	 * so, as ListFunding's request too large for a page. */
 	if (rv == 0 && ctx->err == 0 && ctx->max_answer_bytes != 0 &&
-	    ctx->response_len + ANSWER_REQUEST_ID_BYTES >
-		ctx->max_answer_bytes) {
+	    ctx->response_len + CONN_REQUEST_ID_BYTES > ctx->max_answer_bytes) {
 		const ProtobufCFieldDescriptor *body =
 		    protobuf_c_message_descriptor_get_field(
 			&ipsnet__v1__envelope__descriptor,
@@ -1211,13 +1207,13 @@ void reads_run(sqlite3 *db, struct reads_ctx *ctx)
 		log_warn("answer over the frame limit",
 			 "org=%s read=%s bytes=%zu max_frame_bytes=%u",
 			 ctx->actor->org, body != NULL ? body->name : "-",
-			 ctx->response_len + ANSWER_REQUEST_ID_BYTES,
+			 ctx->response_len + CONN_REQUEST_ID_BYTES,
 			 ctx->max_answer_bytes);
 		fail(ctx, IPSNET_EFRAME_TOO_LARGE,
 		     "the answer takes %zu bytes, more than the server's "
 		     "max_frame_bytes of %u bytes, so it is not sent; the "
 		     "server's operator can raise max_frame_bytes",
-		     ctx->response_len + ANSWER_REQUEST_ID_BYTES,
+		     ctx->response_len + CONN_REQUEST_ID_BYTES,
 		     ctx->max_answer_bytes);
 	}
 	(void)sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);

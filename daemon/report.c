@@ -2150,10 +2150,6 @@ struct report_read {
 	char why[256];
 };
 
-/* The request id conn__send_packed puts in front of the answer: its tag
- * and up to ten bytes of varint. */
-#define ANSWER_REQUEST_ID_BYTES 11
-
 static int report_read_fn(sqlite3 *db, struct journal_read *jr)
 {
 	struct report_read *rr = container_of(jr, struct report_read, jr);
@@ -2163,8 +2159,8 @@ static int report_read_fn(sqlite3 *db, struct journal_read *jr)
 	/* A report is never sent in a frame over the limit the server
 	 * announced: it is refused, its size logged (report_read_done). */
 	if (rv == 0 && rr->max_frame_bytes != 0 &&
-	    rr->answer_len + ANSWER_REQUEST_ID_BYTES > rr->max_frame_bytes) {
-		rr->answer_len += ANSWER_REQUEST_ID_BYTES;
+	    rr->answer_len + CONN_REQUEST_ID_BYTES > rr->max_frame_bytes) {
+		rr->answer_len += CONN_REQUEST_ID_BYTES;
 		snprintf(rr->why, sizeof(rr->why),
 			 "the report takes %zu bytes, more than the server's "
 			 "max_frame_bytes of %u bytes, so it is not sent; "
