@@ -1136,52 +1136,59 @@ void journal_set_answer_limit(struct journal *j, uint32_t max_frame_bytes)
 	pthread_mutex_unlock(&j->mu);
 }
 
-void journal_read(struct journal *j, struct journal_read *r)
+/* Queues r on the readers' queue head..tail and wakes one of them. */
+static void queue_read(struct journal *j, struct journal_read *r,
+		       struct journal_read **head, struct journal_read **tail,
+		       pthread_cond_t *cv)
 {
 	r->next = NULL;
 	r->err = 0;
 	pthread_mutex_lock(&j->mu);
-	QUEUE_APPEND(j->rq_head, j->rq_tail, r, r);
-	pthread_cond_signal(&j->reader_cv);
+	QUEUE_APPEND(*head, *tail, r, r);
+	pthread_cond_signal(cv);
 	pthread_mutex_unlock(&j->mu);
+}
+
+void journal_read(struct journal *j, struct journal_read *r)
+{
+	queue_read(j, r, &j->rq_head, &j->rq_tail, &j->reader_cv);
 }
 
 void journal_read_bulk(struct journal *j, struct journal_read *r)
 {
-	if (j->n_bulk_readers == 0) {
+	if (j->n_bulk_readers == 0)
 		journal_read(j, r);
-		return;
-	}
-	r->next = NULL;
-	r->err = 0;
+	else
+		queue_read(j, r, &j->bq_head, &j->bq_tail, &j->bulk_cv);
+}
+
+/* Queues a on the writer's audit queue (bulk: the one that waits while
+ * changes wait) and wakes the writer. */
+static void queue_audit(struct journal *j, struct journal_audit *a, bool bulk)
+{
+	a->next = NULL;
+	a->err = 0;
 	pthread_mutex_lock(&j->mu);
-	QUEUE_APPEND(j->bq_head, j->bq_tail, r, r);
-	pthread_cond_signal(&j->bulk_cv);
+	if (!bulk) {
+		QUEUE_APPEND(j->aq_head, j->aq_tail, a, a);
+	} else {
+		if (j->baq_head == NULL)
+			j->baq_since_us = util_mono_us();
+		QUEUE_APPEND(j->baq_head, j->baq_tail, a, a);
+	}
+	atomic_store_explicit(&j->work, true, memory_order_release);
+	pthread_cond_signal(&j->writer_cv);
 	pthread_mutex_unlock(&j->mu);
 }
 
 void journal_audit(struct journal *j, struct journal_audit *a)
 {
-	a->next = NULL;
-	a->err = 0;
-	pthread_mutex_lock(&j->mu);
-	QUEUE_APPEND(j->aq_head, j->aq_tail, a, a);
-	atomic_store_explicit(&j->work, true, memory_order_release);
-	pthread_cond_signal(&j->writer_cv);
-	pthread_mutex_unlock(&j->mu);
+	queue_audit(j, a, false);
 }
 
 void journal_audit_bulk(struct journal *j, struct journal_audit *a)
 {
-	a->next = NULL;
-	a->err = 0;
-	pthread_mutex_lock(&j->mu);
-	if (j->baq_head == NULL)
-		j->baq_since_us = util_mono_us();
-	QUEUE_APPEND(j->baq_head, j->baq_tail, a, a);
-	atomic_store_explicit(&j->work, true, memory_order_release);
-	pthread_cond_signal(&j->writer_cv);
-	pthread_mutex_unlock(&j->mu);
+	queue_audit(j, a, true);
 }
 
 void journal_stats(struct journal *j, struct journal_stats *out)
