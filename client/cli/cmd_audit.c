@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "cli.h"
 #include "format.h"
 #include "table.h"
@@ -20,7 +21,9 @@ static const char audit_usage[] =
     "TIME on, for NETWORK. TIME is UTC: YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ\n"
     "or 'YYYY-MM-DD HH:MM:SS' as the TIME (UTC) column shows it.\n"
     "\n"
-    "  --limit N   at most N records (default: the server's)\n";
+    "  --limit N   at most N records (default 100, at most 100000): the\n"
+    "              latest, or with --since the first from TIME on; a\n"
+    "              line after the table says when there are more\n";
 
 /* --since as the server takes it: "YYYY-MM-DD" or
  * "YYYY-MM-DDTHH:MM:SS[.fraction]Z" (as --json gives a time);
@@ -57,42 +60,68 @@ static bool since_form(const char *s, char *out, size_t cap)
 	return true;
 }
 
-/* The rows the server gives when limit is 0, and at most (AuditQuery). */
+/* The rows shown without --limit (the server's own default), and the most
+ * rows one query gives (AuditQuery). */
 #define AUDIT_LIMIT_DEFAULT 100
 #define AUDIT_LIMIT_MAX 1000
+#define AUDIT_LIMIT_CLI 100000
 
-/* Asks for page after page while the server says that rows within limit
- * (0: the server's default) were left out to keep an answer within its
- * frame limit: with since the later rows, after the last one given; or
- * else the earlier ones, before the first. Returns 0, or the exit code
- * with one line printed. */
+/* The rows to show, in the order shown (oldest first). */
+struct audit_rows {
+	struct cli_pages pages;
+	const Ipsnet__V1__AuditRecord **rows;
+	size_t n;
+	bool left_out; /* the trail has more rows than were asked for */
+};
+
+static void audit_rows_free(struct audit_rows *r)
+{
+	cli_pages_free(&r->pages);
+	ipsnet_free(r->rows);
+	memset(r, 0, sizeof(*r));
+}
+
+/* Asks for page after page until want rows came or the trail has no
+ * more. A query gives at most AUDIT_LIMIT_MAX rows, and fewer where the
+ * server's frame limit says so (more). With since the pages go on after
+ * the last row given, or else (the latest rows) before the first. The
+ * last query asks for one row beyond want: if it comes, the trail goes on
+ * (left_out), and that row is not shown. Returns 0, or the exit code with
+ * one line printed. */
 static int audit_fetch(struct cli *cli, const char *client, const char *since,
-		       uint32_t limit, struct cli_pages *out)
+		       size_t want, struct audit_rows *out)
 {
 	Ipsnet__V1__Envelope req = IPSNET__V1__ENVELOPE__INIT;
 	const Ipsnet__V1__Envelope *resp;
 	Ipsnet__V1__AuditQuery m = IPSNET__V1__AUDIT_QUERY__INIT;
-	size_t want = limit == 0		? AUDIT_LIMIT_DEFAULT
-		      : limit > AUDIT_LIMIT_MAX ? AUDIT_LIMIT_MAX
-						: limit;
-	size_t got = 0;
+	size_t got = 0, last_taken = 0;
 	int rv;
 
 	memset(out, 0, sizeof(*out));
 	m.client_id = (char *)(client != NULL ? client : "");
 	m.since = (char *)(since != NULL ? since : "");
-	m.limit = limit;
 	m.paged = true;
 	req.body_case = BODY(AUDIT_QUERY);
 	req.audit_query = &m;
 	for (;;) {
-		rv = cli_read_page(cli, &req, BODY(AUDIT_LIST), out, &resp);
+		size_t rest = want - got;
+		m.limit = rest >= AUDIT_LIMIT_MAX ? AUDIT_LIMIT_MAX
+						  : (uint32_t)rest + 1;
+		rv = cli_read_page(cli, &req, BODY(AUDIT_LIST), &out->pages,
+				   &resp);
 		if (rv != 0)
 			return rv;
 		const Ipsnet__V1__AuditList *l = resp->audit_list;
+		if (l->n_records > rest) {
+			out->left_out = true;
+			last_taken = rest;
+			got = want;
+			break;
+		}
 		got += l->n_records;
-		if (!l->more || got >= want)
-			return 0;
+		last_taken = l->n_records;
+		if (l->n_records < m.limit && !l->more)
+			break; /* the trail ends here */
 		/* Each page must go on from the one before, or the loop
 		 * would never end. */
 		uint64_t next = l->n_records == 0 ? 0
@@ -110,8 +139,24 @@ static int audit_fetch(struct cli *cli, const char *client, const char *since,
 			m.after_id = next;
 		else
 			m.before_id = next;
-		m.limit = (uint32_t)(want - got);
 	}
+	/* Oldest first: with since the pages as they came, or else the
+	 * last page first; of the last page the rows taken (without the
+	 * one asked beyond want: with since its last, or else its first). */
+	out->rows = ipsnet_malloc((got > 0 ? got : 1) * sizeof(*out->rows));
+	if (out->rows == NULL)
+		return cli_fail(IPSNET_ENOMEM, "out of memory");
+	size_t np = out->pages.n;
+	for (size_t p = 0; p < np; p++) {
+		size_t page = since != NULL ? p : np - 1 - p;
+		const Ipsnet__V1__AuditList *l =
+		    out->pages.pages[page]->audit_list;
+		size_t take = page == np - 1 ? last_taken : l->n_records;
+		size_t from = since != NULL ? 0 : l->n_records - take;
+		for (size_t i = 0; i < take; i++)
+			out->rows[out->n++] = l->records[from + i];
+	}
+	return 0;
 }
 
 int cmd_audit(struct cli *cli, int argc, char **argv)
@@ -142,32 +187,24 @@ int cmd_audit(struct cli *cli, int argc, char **argv)
 		since = since_utc;
 	}
 	if (limit != NULL &&
-	    (rv = cli_uint("--limit", limit, 1, 100000, &n)) != 0)
+	    (rv = cli_uint("--limit", limit, 1, AUDIT_LIMIT_CLI, &n)) != 0)
 		return rv;
 
-	struct cli_pages pages;
-	rv = audit_fetch(cli, client, since, (uint32_t)n, &pages);
+	struct audit_rows r;
+	rv = audit_fetch(cli, client, since,
+			 limit != NULL ? (size_t)n : AUDIT_LIMIT_DEFAULT, &r);
 	if (rv != 0) {
-		cli_pages_free(&pages);
+		audit_rows_free(&r);
 		return rv;
 	}
-	/* Without --since each page is older than the one before. */
-	size_t total = 0;
-	for (size_t p = 0; p < pages.n; p++)
-		total += pages.pages[p]->audit_list->n_records;
 	if (cli->json) {
 		json_t *a = json_array(), *o = json_object();
-		for (size_t p = 0; p < pages.n; p++) {
-			const Ipsnet__V1__AuditList *l =
-			    pages.pages[since != NULL ? p : pages.n - 1 - p]
-				->audit_list;
-			for (size_t i = 0; i < l->n_records; i++)
-				json_array_append_new(
-				    a, fmt_audit_json(l->records[i]));
-		}
+		for (size_t i = 0; i < r.n; i++)
+			json_array_append_new(a, fmt_audit_json(r.rows[i]));
 		json_object_set_new(o, "records", a);
+		json_object_set_new(o, "more", json_boolean(r.left_out));
 		cli_print_json(o);
-	} else if (total == 0) {
+	} else if (r.n == 0) {
 		printf("no audit records\n");
 	} else {
 		/* With --client every row is hers: no column for it. */
@@ -176,22 +213,20 @@ int cmd_audit(struct cli *cli, int argc, char **argv)
 		    "OBJECT",	  "RESULT",	  "PEER", "CLIENT"};
 		struct table t;
 		table_init(&t, ARRAY_SIZE(head) - (client != NULL), head);
-		for (size_t p = 0; p < pages.n; p++) {
-			const Ipsnet__V1__AuditList *l =
-			    pages.pages[since != NULL ? p : pages.n - 1 - p]
-				->audit_list;
-			for (size_t i = 0; i < l->n_records; i++) {
-				const Ipsnet__V1__AuditRecord *r =
-				    l->records[i];
-				table_add(&t, fmt_time(r->time).s,
-					  r->organisation, r->user, r->action,
-					  r->object, r->result, r->peer,
-					  r->client_id);
-			}
+		for (size_t i = 0; i < r.n; i++) {
+			const Ipsnet__V1__AuditRecord *a = r.rows[i];
+			table_add(&t, fmt_time(a->time).s, a->organisation,
+				  a->user, a->action, a->object, a->result,
+				  a->peer, a->client_id);
 		}
 		table_print(&t, stdout, "");
 		table_free(&t);
+		if (r.left_out)
+			printf("%s records are not shown: --limit N shows up "
+			       "to N (at most %d)\n",
+			       since != NULL ? "later" : "earlier",
+			       AUDIT_LIMIT_CLI);
 	}
-	cli_pages_free(&pages);
+	audit_rows_free(&r);
 	return 0;
 }

@@ -2625,6 +2625,95 @@ static void test_audit_pages_through_more_than_one_frame(void **state)
 	assert_int_equal(audit_rows(j, "show_case"), AUDITED_SHOWS);
 }
 
+/* The ids of an `audit --json` answer's records, in order; its "more". */
+static size_t audit_ids(json_t *j, uint64_t *ids, size_t cap, bool *more)
+{
+	json_t *records = json_object_get(j, "records");
+	size_t n = json_array_size(records);
+	assert_true(n <= cap);
+	for (size_t i = 0; i < n; i++) {
+		ids[i] = (uint64_t)json_integer_value(
+		    json_object_get(json_array_get(records, i), "id"));
+		assert_true(ids[i] > 0);
+		if (i > 0)
+			assert_true(ids[i] > ids[i - 1]);
+	}
+	json_t *m = json_object_get(j, "more");
+	assert_true(json_is_boolean(m));
+	*more = json_is_true(m);
+	return n;
+}
+
+/* `ipsnet audit` shows the rows --limit asks for, up to 100,000, past the
+ * server's 1,000 a query, and says when the trail holds more than it
+ * shows: a security officer must know whether what she reads is the whole
+ * trail. Was: at most 1,000 rows whatever --limit said (which took up to
+ * 100,000), and the default 100 shown with no word that there were more. */
+#define AUDITED_REGISTRATIONS 1030
+static void test_audit_shows_its_limit_and_says_what_it_leaves_out(void **state)
+{
+	struct fx *fx = *state;
+	char client[64], clients[PATH_MAX], since[32], limit[16];
+	static uint64_t all[4096], some[4096];
+	bool more;
+	util_iso8601(since, sizeof(since), util_now_us());
+	since[10] = '\0';
+	register_client(fx, 93, "wia", client, sizeof(client));
+	path_in(fx, clients, sizeof(clients), "clients.csv");
+	write_many_clients(clients, 300, AUDITED_REGISTRATIONS);
+	run(fx, EXIT_OK, "ggz-test", "import", clients, NULL);
+
+	/* Everything from since on: more than one query's 1,000 rows. */
+	json_t *j = run_json(fx, EXIT_OK, "network", "audit", "--since", since,
+			     "--limit", "100000", "--json", NULL);
+	size_t n_all = audit_ids(j, all, ARRAY_SIZE(all), &more);
+	assert_false(more);
+	assert_int_equal(audit_rows(j, "register_client"),
+			 1 + AUDITED_REGISTRATIONS);
+	assert_true(n_all > 1 + AUDITED_REGISTRATIONS);
+	/* A limit past 1,000: the first rows from since on, and more. */
+	snprintf(limit, sizeof(limit), "%zu", n_all - 5);
+	j = run_json(fx, EXIT_OK, "network", "audit", "--since", since,
+		     "--limit", limit, "--json", NULL);
+	assert_int_equal(audit_ids(j, some, ARRAY_SIZE(some), &more),
+			 n_all - 5);
+	assert_true(more);
+	assert_memory_equal(some, all, (n_all - 5) * sizeof(*all));
+	/* The default: 100 of them, and more. */
+	j = run_json(fx, EXIT_OK, "network", "audit", "--since", since,
+		     "--json", NULL);
+	assert_int_equal(audit_ids(j, some, ARRAY_SIZE(some), &more), 100);
+	assert_true(more);
+	assert_memory_equal(some, all, 100 * sizeof(*all));
+	run(fx, EXIT_OK, "network", "audit", "--since", since, "--limit", "5",
+	    NULL);
+	assert_int_equal(count(fx->r.out, "register_client"), 5);
+	assert_out(fx, "later records are not shown");
+
+	/* One client's trail: the latest rows, and more while there are. */
+	for (int i = 0; i < 3; i++)
+		run(fx, EXIT_OK, "ggz-test", "case", "show", client, NULL);
+	j = run_json(fx, EXIT_OK, "ggz-test", "audit", "--client", client,
+		     "--limit", "1000", "--json", NULL);
+	size_t n_hers = audit_ids(j, all, ARRAY_SIZE(all), &more);
+	assert_false(more);
+	assert_int_equal(audit_rows(j, "show_case"), 3);
+	j = run_json(fx, EXIT_OK, "ggz-test", "audit", "--client", client,
+		     "--limit", "2", "--json", NULL);
+	assert_int_equal(audit_ids(j, some, ARRAY_SIZE(some), &more), 2);
+	assert_true(more);
+	/* the latest two then were the last two of the whole trail, and the
+	 * query before this one is the latest of those */
+	assert_int_equal(some[0], all[n_hers - 1]);
+	assert_true(some[1] > all[n_hers - 1]);
+	run(fx, EXIT_OK, "ggz-test", "audit", "--client", client, "--limit",
+	    "1", NULL);
+	assert_out(fx, "earlier records are not shown");
+	run(fx, EXIT_OK, "ggz-test", "audit", "--client", client, "--limit",
+	    "100000", NULL);
+	assert_true(strstr(fx->r.out, "not shown") == NULL);
+}
+
 /* A change that would make its entity too large for one frame of the
  * server's limit (a referral with a 900-character note, max_frame_bytes
  * 1024) is refused RESOURCE_EXHAUSTED, naming the limit, before it is
@@ -3099,6 +3188,9 @@ int main(void)
 		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_audit_pages_through_more_than_one_frame, setup_frame_limit,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_audit_shows_its_limit_and_says_what_it_leaves_out, setup,
 		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_an_answer_over_the_frame_limit_is_refused, setup,
