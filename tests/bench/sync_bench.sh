@@ -298,6 +298,16 @@ live_case() { # SUBSCRIBERS RATE CHANGES
 	printf '      CPU per delivery: ipsnetd %.1f us, its subscribers %.1f us; fanout-peer %.1f us, its subscribers %.1f us\n' \
 		"$(printf '%s\n' "${dcpu[@]}" | median)" "$(printf '%s\n' "${bcpu[@]}" | median)" \
 		"$(printf '%s\n' "${pcpu[@]}" | median)" "$(printf '%s\n' "${pbcpu[@]}" | median)"
+	# The last of N subscribers cannot have a change before the CPU of all
+	# N deliveries, server's and subscribers' alike, was spent on this
+	# machine's CPUs: a floor under the p99 that no order of the work
+	# goes below while the subscribers share the CPUs.
+	printf '      CPU floor of the last delivery (all deliveries'"'"' CPU / %d CPUs): ipsnetd %.2f ms, fanout-peer %.2f ms\n' \
+		"$(nproc)" \
+		"$(awk -v a="$(printf '%s\n' "${dcpu[@]}" | median)" -v b="$(printf '%s\n' "${bcpu[@]}" | median)" \
+			-v n="$n" -v c="$(nproc)" 'BEGIN { print (a + b) * n / c / 1000 }')" \
+		"$(awk -v a="$(printf '%s\n' "${pcpu[@]}" | median)" -v b="$(printf '%s\n' "${pbcpu[@]}" | median)" \
+			-v n="$n" -v c="$(nproc)" 'BEGIN { print (a + b) * n / c / 1000 }')"
 }
 live_case 100 100 1000
 live_case 1000 20 400
