@@ -2509,6 +2509,21 @@ static Ipsnet__V1__Envelope *audit_page(struct h_tls *c, uint64_t id,
 	return answer;
 }
 
+/* A trail to read from since (today, UTC, taken before its first row):
+ * client (BSN seed bsn) registered by ggz-test, then n clients imported
+ * from BSN prefix first on. */
+static void a_trail_to_read(struct fx *fx, int bsn, int first, int n,
+			    char client[64], char since[32])
+{
+	char clients[PATH_MAX];
+	util_iso8601(since, 32, util_now_us());
+	since[10] = '\0';
+	register_client(fx, bsn, "wia", client, 64);
+	path_in(fx, clients, sizeof(clients), "clients.csv");
+	write_many_clients(clients, first, n);
+	run(fx, EXIT_OK, "ggz-test", "import", clients, NULL);
+}
+
 /* An audit trail longer than one frame holds (max_frame_bytes 1024: about
  * seven records) is answered a page at a time: an answer stops before the
  * frame limit and says with more that rows were left out, and the next
@@ -2524,13 +2539,8 @@ static Ipsnet__V1__Envelope *audit_page(struct h_tls *c, uint64_t id,
 static void test_audit_pages_through_more_than_one_frame(void **state)
 {
 	struct fx *fx = *state;
-	char client[64], clients[PATH_MAX], since[32];
-	util_iso8601(since, sizeof(since), util_now_us());
-	since[10] = '\0';
-	register_client(fx, 80, "wia", client, sizeof(client));
-	path_in(fx, clients, sizeof(clients), "clients.csv");
-	write_many_clients(clients, 200, AUDITED_IMPORTS);
-	run(fx, EXIT_OK, "ggz-test", "import", clients, NULL);
+	char client[64], since[32];
+	a_trail_to_read(fx, 80, 200, AUDITED_IMPORTS, client, since);
 
 	/* Her case looked at fifteen times: a trail of sixteen rows. */
 	struct h_tls c;
@@ -2653,15 +2663,10 @@ static size_t audit_ids(json_t *j, uint64_t *ids, size_t cap, bool *more)
 static void test_audit_shows_its_limit_and_says_what_it_leaves_out(void **state)
 {
 	struct fx *fx = *state;
-	char client[64], clients[PATH_MAX], since[32], limit[16];
+	char client[64], since[32], limit[16];
 	static uint64_t all[4096], some[4096];
 	bool more;
-	util_iso8601(since, sizeof(since), util_now_us());
-	since[10] = '\0';
-	register_client(fx, 93, "wia", client, sizeof(client));
-	path_in(fx, clients, sizeof(clients), "clients.csv");
-	write_many_clients(clients, 300, AUDITED_REGISTRATIONS);
-	run(fx, EXIT_OK, "ggz-test", "import", clients, NULL);
+	a_trail_to_read(fx, 93, 300, AUDITED_REGISTRATIONS, client, since);
 
 	/* Everything from since on: more than one query's 1,000 rows. */
 	json_t *j = run_json(fx, EXIT_OK, "network", "audit", "--since", since,
