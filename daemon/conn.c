@@ -169,12 +169,13 @@ int conn__send_error(struct conn *c, uint64_t request_id, int err,
 	return conn__send_status(c, request_id, err, message, 0);
 }
 
-int conn__send_packed(struct conn *c, uint64_t request_id,
-		      const uint8_t *packed, size_t len)
+static int send_packed(struct conn *c, uint64_t request_id, bool replayed,
+		       const uint8_t *packed, size_t len)
 {
 	/* Field 1 (request_id), varint: protobuf allows the fields of a
-	 * message in any order, so the id can simply go in front. */
-	uint8_t prefix[11];
+	 * message in any order, so the id can simply go in front; so can
+	 * field 4 (replayed), true. */
+	uint8_t prefix[13];
 	size_t n = 0;
 	prefix[n++] = 0x08;
 	uint64_t v = request_id;
@@ -183,9 +184,25 @@ int conn__send_packed(struct conn *c, uint64_t request_id,
 		v >>= 7;
 		prefix[n++] = (uint8_t)(b | (v != 0 ? 0x80 : 0));
 	} while (v != 0);
+	if (replayed) {
+		prefix[n++] = 0x20;
+		prefix[n++] = 0x01;
+	}
 	const uint8_t *parts[2] = {prefix, packed};
 	size_t lens[2] = {n, len};
 	return stream_send_parts(&c->stream, parts, lens, 2);
+}
+
+int conn__send_packed(struct conn *c, uint64_t request_id,
+		      const uint8_t *packed, size_t len)
+{
+	return send_packed(c, request_id, false, packed, len);
+}
+
+int conn__send_replayed(struct conn *c, uint64_t request_id,
+			const uint8_t *packed, size_t len)
+{
+	return send_packed(c, request_id, true, packed, len);
 }
 
 bool conn__open(const struct conn *c)

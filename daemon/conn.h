@@ -71,6 +71,12 @@ int conn__send_status(struct conn *c, uint64_t request_id, int err,
 int conn__send_packed(struct conn *c, uint64_t request_id,
 		      const uint8_t *packed, size_t len);
 
+/* The same for the first answer to a change whose idempotency key was
+ * applied before, marked Envelope.replayed (two bytes more, within the
+ * margin the journal keeps for a change's answer). */
+int conn__send_replayed(struct conn *c, uint64_t request_id,
+			const uint8_t *packed, size_t len);
+
 /* Whether answers can still be sent. */
 bool conn__open(const struct conn *c);
 

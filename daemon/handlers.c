@@ -67,6 +67,9 @@ static void change_done(struct journal_change *jc)
 		if (jc->err != 0 && jc->response == NULL)
 			conn__send_status(c, ch->request_id, jc->err,
 					  jc->message, jc->current_version);
+		else if (jc->err == 0 && jc->replayed)
+			conn__send_replayed(c, ch->request_id, jc->response,
+					    jc->response_len);
 		else /* an answer, or a CONFLICT with the current state */
 			conn__send_packed(c, ch->request_id, jc->response,
 					  jc->response_len);

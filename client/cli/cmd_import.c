@@ -114,6 +114,7 @@ struct row {
 	uint8_t key[16];
 	size_t lookup; /* index in lookups, or SIZE_MAX */
 	const char *trajectory_id;
+	bool resent; /* its change went again after a lost connection */
 };
 
 struct trajectory_brief {
@@ -596,6 +597,8 @@ static void on_answer(struct ipsnet_conn *c, int status, const char *message,
 	im->ph.inflight--;
 	if (lost(status, resp)) {
 		im->ph.state[i] = 0; /* to be sent again, same key */
+		if (im->phase_no == P_APPLY)
+			im->rows[i].resent = true;
 		if (i < im->ph.next)
 			im->ph.next = i;
 		return;
@@ -906,8 +909,14 @@ static void answer_change(struct import *im, size_t i, int status,
 {
 	struct row *r = &im->rows[i];
 	if (status == 0 && resp != NULL && resp->body_case == BODY(CHANGE_OK)) {
-		r->state = resp->change_ok->seq > im->head_seq ? ROW_APPLIED
-							       : ROW_ALREADY;
+		/* Applied by this run: after its Hello, and not by another
+		 * run of the same rows at the same time (the server answers
+		 * that one's first answer, marked replayed), unless it may
+		 * be this run's own first try, whose answer was lost. */
+		r->state = resp->change_ok->seq > im->head_seq &&
+				   (!resp->replayed || r->resent)
+			       ? ROW_APPLIED
+			       : ROW_ALREADY;
 		return;
 	}
 	reject(r,

@@ -2801,6 +2801,104 @@ static void test_a_withdrawal_stops_a_read_judged_before_it(void **state)
 		fail_msg("%s (withdrawn %" PRIu64 ")", failed, withdrawn);
 }
 
+/* Starts `ipsnet --json import --kind jobs CSV` as ggz-test; its output
+ * in DIR/NAME.out and .err. */
+static void start_import(struct h_proc *p, const char *csv, const char *name)
+{
+	struct h_args a;
+	char out[PATH_MAX], err[PATH_MAX];
+	org_args(&a, GGZ_TEST);
+	h_args_add(&a, "--json");
+	h_args_add(&a, "import");
+	h_args_add(&a, "--kind");
+	h_args_add(&a, "jobs");
+	h_args_add(&a, "%s", csv);
+	snprintf(out, sizeof(out), "%s/%s.out", dir, name);
+	snprintf(err, sizeof(err), "%s/%s.err", dir, name);
+	assert_int_equal(h_proc_start_cli(p, a.argv, out, err), 0);
+}
+
+/* What an import started with start_import counted as key: "imported"
+ * or "already_imported". */
+static long long import_count(const struct h_proc *p, const char *key)
+{
+	json_error_t e;
+	json_t *o = json_load_file(p->out, 0, &e);
+	if (o == NULL) {
+		dump_file("the import's stdout", p->out);
+		dump_file("the import's stderr", p->err);
+		fail_msg("the import printed no JSON: %s", e.text);
+	}
+	long long n = json_integer_value(json_object_get(o, key));
+	json_decref(o);
+	return n;
+}
+
+/* Two runs of the same import at once (two cron jobs that overlap) apply
+ * each row once, and each row is counted "imported" by one of them and
+ * "imported before" by the other. Was: both had connected before the row
+ * was applied, the second got the first's answer (the same key), and both
+ * counted it "imported", so the two summaries told of twice the rows the
+ * journal got. Both runs' lookups of the client are held (hold_fetch.c)
+ * until both are connected. */
+static void test_two_imports_at_once_count_each_row_once(void **state)
+{
+	struct held h;
+	struct h_proc a, b;
+	char bsn[16], csv[PATH_MAX], on[PATH_MAX + 16], said[PATH_MAX + 16];
+	held_start(&h);
+	Ipsnet__V1__RegisterClient m = IPSNET__V1__REGISTER_CLIENT__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	new_bsn(bsn);
+	m.bsn = bsn;
+	m.name = "Testpersoon Import";
+	m.birth_date = "1985-04-12";
+	m.municipality = "GM0363";
+	m.benefit = BENEFIT(NONE);
+	e.body_case = BODY(REGISTER_CLIENT);
+	e.register_client = &m;
+	uint64_t registered = change(GGZ_TEST, &e, NULL);
+	snprintf(csv, sizeof(csv), "%s/overlap-jobs.csv", dir);
+	FILE *f = fopen(csv, "w");
+	assert_non_null(f);
+	fprintf(f,
+		"bsn,employer,start_date,hours_per_week\n"
+		"%s,Bakkerij Overlap,2025-01-06,12\n",
+		bsn);
+	assert_int_equal(fclose(f), 0);
+
+	snprintf(on, sizeof(on), "%s-read", h.gate);
+	snprintf(said, sizeof(said), "%s-read-judged", h.gate);
+	f = fopen(on, "w");
+	assert_non_null(f);
+	assert_int_equal(fclose(f), 0);
+	start_import(&a, csv, "overlap-a");
+	bool held = gate_says(&h, "-read-judged");
+	unlink(said);
+	start_import(&b, csv, "overlap-b");
+	held = held && gate_says(&h, "-read-judged");
+	assert_int_equal(unlink(on), 0);
+	int code_a = h_proc_stop(&a, 0, WAIT_MS);
+	int code_b = h_proc_stop(&b, 0, WAIT_MS);
+	uint64_t head = register_client(GGZ_TEST, BENEFIT(NONE), NULL);
+	held_leave(&h);
+	assert_int_equal(h_daemon_stop(&h.d, SIGTERM), 0);
+	if (!held)
+		fail_msg("the imports' lookups were not held");
+	assert_int_equal(code_a, 0);
+	assert_int_equal(code_b, 0);
+	/* One job went into the journal, between the two registrations. */
+	assert_int_equal(head, registered + 2);
+	long long imported =
+	    import_count(&a, "imported") + import_count(&b, "imported");
+	long long before = import_count(&a, "already_imported") +
+			   import_count(&b, "already_imported");
+	if (imported != 1 || before != 1)
+		fail_msg("the two runs counted %lld row(s) imported and %lld "
+			 "imported before; one row was applied once",
+			 imported, before);
+}
+
 /* The same for a catch-up page: one judged before the withdrawal committed
  * is read again, and what was read ahead of it too. */
 static void
@@ -3414,6 +3512,7 @@ int main(void)
 	    cmocka_unit_test(
 		test_a_withdrawal_stops_a_catch_up_page_judged_before_it),
 	    cmocka_unit_test(test_a_withdrawal_stops_a_read_judged_before_it),
+	    cmocka_unit_test(test_two_imports_at_once_count_each_row_once),
 	    cmocka_unit_test(
 		test_deliveries_go_on_while_other_consents_are_withdrawn),
 	    cmocka_unit_test(test_deliveries_are_in_the_audit_trail),
