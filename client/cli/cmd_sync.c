@@ -576,6 +576,14 @@ struct sync_run {
 
 static void backfill_pump(struct follow *f);
 
+/* The code a failed write or read of the mirror ends the run with: the
+ * file's fault, exit 1 (IPSNET_EIO would say the server cannot be
+ * reached, exit 3). */
+static int mirror_code(int rv)
+{
+	return rv == IPSNET_EIO ? IPSNET_EINVAL : rv;
+}
+
 /* A ShowCase in flight: which wanted client it asks for. */
 struct case_ask {
 	struct follow *f;
@@ -625,7 +633,7 @@ static void on_case(struct ipsnet_conn *c, int status, const char *message,
 		rv =
 		    mirror_unwant(s->mirror, s->wanted[i].id, err, sizeof(err));
 	if (rv != 0) {
-		fail(f, rv, "%s: %s", s->path, err);
+		fail(f, mirror_code(rv), "%s: %s", s->path, err);
 		return;
 	}
 	backfill_pump(f);
@@ -712,7 +720,7 @@ static int backfill(struct follow *f, const Ipsnet__V1__ChangeOk *ok)
 	if (rv != 0) {
 		clear_bar(f);
 		fprintf(stderr, "ipsnet: %s: %s\n", s->path, err);
-		return rv;
+		return mirror_code(rv);
 	}
 	add_wanted(s, id);
 	backfill_pump(f);
@@ -744,7 +752,7 @@ static int sync_hello(struct follow *f, const Ipsnet__V1__HelloOk *hello)
 		else
 			backfill_pump(f);
 	}
-	return rv;
+	return mirror_code(rv);
 }
 
 static int sync_commit(struct follow *f)
@@ -756,7 +764,7 @@ static int sync_commit(struct follow *f)
 		clear_bar(f);
 		fprintf(stderr, "ipsnet: %s: %s\n", s->path, err);
 	}
-	return rv;
+	return mirror_code(rv);
 }
 
 static int sync_event(struct follow *f, const Ipsnet__V1__Event *ev)
@@ -767,7 +775,7 @@ static int sync_event(struct follow *f, const Ipsnet__V1__Event *ev)
 	if (rv != 0) {
 		clear_bar(f);
 		fprintf(stderr, "ipsnet: %s: %s\n", s->path, err);
-		return rv;
+		return mirror_code(rv);
 	}
 	if (s->backfill && ev->state != NULL &&
 	    (rv = backfill(f, ev->state)) != 0)
@@ -786,7 +794,7 @@ static int sync_caught_up(struct follow *f, uint64_t seq)
 				err, sizeof(err));
 	if (rv != 0) {
 		fprintf(stderr, "ipsnet: %s: %s\n", s->path, err);
-		return rv;
+		return mirror_code(rv);
 	}
 	rv = sync_commit(f);
 	if (rv == 0 && f->follow && !f->caught_up && isatty(STDERR_FILENO))

@@ -2065,6 +2065,36 @@ static void test_mirror_keeps_its_organisation_and_kinds(void **state)
 	assert_int_equal(mirror_seq(path), seq);
 }
 
+/* A mirror that cannot be written (a full disk; here a trigger that
+ * refuses the row, as a full disk would refuse the write) stops the sync
+ * with exit 1, the code docs/sync.md gives for a mirror file that cannot
+ * be written, and the file stays at its seq, to resume once it can be
+ * written again. Was: exit 3, "cannot connect", which sends an operator
+ * to look at the network and the server. */
+static void test_a_mirror_that_cannot_be_written_exits_1(void **state)
+{
+	char path[PATH_MAX];
+	struct h_result r;
+	snprintf(path, sizeof(path), "%s/unwritable.db", dir);
+	assert_int_equal(sync_once(NETWORK, path, "program", &r), 0);
+	h_result_free(&r);
+	int64_t seq = mirror_seq(path);
+	assert_int_equal(h_sqlite3(path, "CREATE TRIGGER refuse BEFORE INSERT "
+					 "ON program BEGIN SELECT RAISE(ABORT, "
+					 "'database or disk is full'); END;"),
+			 0);
+	put_program(NETWORK, "unwritable-prog", "ggz-test", 0);
+	assert_int_equal(sync_once(NETWORK, path, NULL, &r), 1);
+	assert_non_null(strstr(r.err, "cannot write to the mirror"));
+	h_result_free(&r);
+	assert_int_equal(mirror_seq(path), seq);
+	assert_int_equal(h_sqlite3(path, "DROP TRIGGER refuse;"), 0);
+	assert_int_equal(sync_once(NETWORK, path, NULL, &r), 0);
+	h_result_free(&r);
+	assert_int_equal(mirror_rows(path, "program", "id", "unwritable-prog"),
+			 1);
+}
+
 /* A mirror keeps the hash of the journal entry at its seq, and resumes
  * only from a server whose entry there is the same one: a journal that was
  * restored from a backup, or another server's, is refused (6) instead of
@@ -3493,6 +3523,7 @@ int main(void)
 	    cmocka_unit_test(
 		test_sync_killed_while_catching_up_resumes_without_gap),
 	    cmocka_unit_test(test_mirror_keeps_its_organisation_and_kinds),
+	    cmocka_unit_test(test_a_mirror_that_cannot_be_written_exits_1),
 	    cmocka_unit_test(
 		test_a_mirror_of_some_kinds_takes_only_those_from_a_case),
 	    cmocka_unit_test(test_mirror_refuses_another_journal),
