@@ -636,6 +636,7 @@ static void on_case(struct ipsnet_conn *c, int status, const char *message,
 		fail(f, mirror_code(rv), "%s: %s", s->path, err);
 		return;
 	}
+	s->wanted[i].id[0] = '\0'; /* answered: a later consent asks again */
 	backfill_pump(f);
 	follow_idle(f);
 }
@@ -684,16 +685,23 @@ static void add_wanted(void *arg, const char *id)
 	util_strlcpy(s->wanted[s->n_wanted++].id, id, sizeof(s->wanted->id));
 }
 
-/* Asks for the case of the event's client when the mirror lacks its row.
- * 0 or the error code (printed). */
+/* Asks for the case of the event's client when the mirror lacks its row,
+ * or when the event is a live consent for this organisation and the mirror
+ * holds an earlier one: the entries of the client made while none was
+ * live (after a withdrawal, an expiry) were not delivered, and the
+ * mirror's rows of her are as they were. 0 or the error code (printed). */
 static int backfill(struct follow *f, const Ipsnet__V1__ChangeOk *ok)
 {
 	struct sync_run *s = f->arg;
 	const char *id = NULL;
+	bool again = false;
 	char err[512];
 	switch (ok->entity_case) {
 	case IPSNET__V1__CHANGE_OK__ENTITY_CONSENT:
 		id = ok->consent->client_id;
+		again = strcmp(ok->consent->recipient, s->organisation) == 0 &&
+			ok->consent->withdrawn_at[0] == '\0' &&
+			mirror_has_other_consent(s->mirror, ok->consent);
 		break;
 	case IPSNET__V1__CHANGE_OK__ENTITY_TRAJECTORY:
 		id = ok->trajectory->client_id;
@@ -712,7 +720,7 @@ static int backfill(struct follow *f, const Ipsnet__V1__ChangeOk *ok)
 	for (size_t i = s->n_wanted; i-- > 0;)
 		if (strcmp(s->wanted[i].id, id) == 0)
 			return 0;
-	if (mirror_has_client(s->mirror, id))
+	if (!again && mirror_has_client(s->mirror, id))
 		return 0;
 	/* In the event's transaction: the cursor never passes the event
 	 * without it. */

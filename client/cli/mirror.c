@@ -1020,3 +1020,20 @@ bool mirror_has_client(struct mirror *m, const char *id)
 	sqlite3_reset(m->has_client);
 	return found;
 }
+
+bool mirror_has_other_consent(struct mirror *m, const Ipsnet__V1__Consent *c)
+{
+	sqlite3_stmt *st;
+	bool found = false;
+	if (sqlite3_prepare_v2(m->db,
+			       "SELECT 1 FROM consent WHERE client_id = ?1 AND "
+			       "recipient = ?2 AND id != ?3",
+			       -1, &st, NULL) != SQLITE_OK)
+		return false; /* cannot tell: as before consents were asked */
+	sqlite3_bind_text(st, 1, c->client_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, c->recipient, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, c->id, -1, SQLITE_STATIC);
+	found = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return found;
+}

@@ -81,6 +81,10 @@ int mirror_commit(struct mirror *m, char *err, size_t errlen);
 /* Whether the mirror has a row for client id. */
 bool mirror_has_client(struct mirror *m, const char *id);
 
+/* Whether the mirror has a consent of c's client for c's recipient other
+ * than c. */
+bool mirror_has_other_consent(struct mirror *m, const Ipsnet__V1__Consent *c);
+
 /* Upserts a client's case as ShowCase answered it (the open transaction,
  * begun when needed; each row only if its version grows), for a client
  * whose earlier entries were not delivered (see docs/sync.md). Only the

@@ -2929,6 +2929,53 @@ static void test_two_imports_at_once_count_each_row_once(void **state)
 			 imported, before);
 }
 
+/* A municipality's mirror receives nothing of a client while her consent
+ * for it is withdrawn (docs/sync.md); when she consents again, the mirror
+ * asks for her case and is brought up to date with what it missed. Was:
+ * the new consent came, the mirror had a row of her and asked for
+ * nothing, and kept what it held before the withdrawal for good: her
+ * trajectory "referred" while `ipsnet case show` gave it "accepted", and
+ * the withdrawn consent without its withdrawal. */
+static void test_a_consent_given_again_brings_the_case_up_to_date(void **state)
+{
+	struct h_proc follower;
+	char mirror[PATH_MAX], x[64], cx[64], tx[64], sql[256];
+	snprintf(mirror, sizeof(mirror), "%s/consent-again.db", dir);
+	funded_client("again-prog", x, cx, tx);
+	start_sync(&follower, GM0363, mirror, true, "consent-again");
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM trajectory WHERE id = '%s' AND "
+		 "version = 1",
+		 tx);
+	assert_true(wait_mirror(mirror, sql, 1));
+	withdraw_consent(GGZ_TEST, cx, 1);
+	move(GGZ_TEST, tx, 1, TS(ACCEPTED));
+	/* The follower is past the acceptance (not sent: no consent) once
+	 * a program put after it is in. */
+	put_program(NETWORK, "again-mark", "ggz-test", 0);
+	assert_true(wait_mirror(mirror,
+				"SELECT count(*) FROM program WHERE id = "
+				"'again-mark'",
+				1));
+	grant_consent(GGZ_TEST, x, "gm0363", NULL);
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM trajectory WHERE id = '%s' AND "
+		 "version = 2 AND status = 'accepted'",
+		 tx);
+	bool trajectory = wait_mirror(mirror, sql, 1);
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM consent WHERE id = '%s' AND "
+		 "withdrawn_at != ''",
+		 cx);
+	int64_t withdrawn = mirror_int(mirror, sql);
+	int code = h_proc_stop(&follower, SIGTERM, 5000);
+	if (!trajectory)
+		fail_msg("the mirror kept the trajectory as it was before the "
+			 "withdrawal");
+	assert_int_equal(withdrawn, 1);
+	assert_int_equal(code, 0);
+}
+
 /* The same for a catch-up page: one judged before the withdrawal committed
  * is read again, and what was read ahead of it too. */
 static void
@@ -3544,6 +3591,8 @@ int main(void)
 		test_a_withdrawal_stops_a_catch_up_page_judged_before_it),
 	    cmocka_unit_test(test_a_withdrawal_stops_a_read_judged_before_it),
 	    cmocka_unit_test(test_two_imports_at_once_count_each_row_once),
+	    cmocka_unit_test(
+		test_a_consent_given_again_brings_the_case_up_to_date),
 	    cmocka_unit_test(
 		test_deliveries_go_on_while_other_consents_are_withdrawn),
 	    cmocka_unit_test(test_deliveries_are_in_the_audit_trail),
