@@ -77,7 +77,13 @@ struct follow {
 	bool stop_when_idle; /* caught up, not following: stop once !busy */
 	int exit_code;
 	uint32_t retry_ms;
+	/* keepalive: a Ping every keepalive_ms while connected; one still
+	 * unanswered when the next is due ends the connection */
+	uint32_t keepalive_ms;
 	uint64_t last_ping_us;
+	bool ready;	/* the connection's Hello was answered */
+	bool ping_out;	/* a Ping of this connection is unanswered */
+	bool ping_lost; /* ... and closed the connection for that */
 
 	/* progress */
 	bool progress; /* stderr is a terminal and we draw a bar */
@@ -308,6 +314,8 @@ static void on_ready(struct ipsnet_conn *c, int status, const char *message,
 			       IPSNET_HASH_BYTES);
 		f->from_head = false;
 	}
+	f->ready = true;
+	f->ping_out = false;
 	f->last_ping_us = util_mono_us();
 	rv = ipsnet_subscribe_from(
 	    c, f->cursor, f->cursor_hash_known ? f->cursor_hash : NULL,
@@ -336,8 +344,19 @@ static void on_closed(struct ipsnet_conn *c, int status, const char *message,
 		      void *arg)
 {
 	struct follow *f = arg;
+	char why[96];
 	f->conn = NULL;
 	f->subscribed = false;
+	f->ready = false;
+	f->ping_out = false;
+	if (f->ping_lost) {
+		f->ping_lost = false;
+		snprintf(why, sizeof(why),
+			 "the server did not answer a ping within %u s",
+			 (unsigned)(f->keepalive_ms / 1000));
+		status = IPSNET_ETIMEOUT;
+		message = why;
+	}
 	clear_bar(f);
 	int rv = f->ops->flush(f);
 	if (rv != 0 && !f->stopping) {
@@ -386,7 +405,10 @@ static void follow_connect(struct follow *f)
 static void on_ping(struct ipsnet_conn *c, int status, const char *message,
 		    const Ipsnet__V1__Envelope *resp, void *arg)
 {
-	/* Only its coming matters; a connection that died says so itself. */
+	/* Only its coming matters: the server is there. */
+	struct follow *f = arg;
+	if (c == f->conn && resp != NULL)
+		f->ping_out = false;
 }
 
 static void on_tick(uv_timer_t *t)
@@ -402,20 +424,40 @@ static void on_tick(uv_timer_t *t)
 	if (f->progress && f->subscribed && !f->caught_up)
 		draw_bar(f);
 	uint64_t now = util_mono_us();
-	if (f->subscribed && now - f->last_ping_us >= KEEPALIVE_MS * 1000ULL) {
+	if (f->ready && now - f->last_ping_us >= f->keepalive_ms * 1000ULL) {
+		if (f->ping_out) {
+			/* A server that stopped, or a connection dropped on
+			 * the way without a word: TCP alone would wait for
+			 * ever, or a quarter of an hour. */
+			f->ping_lost = true;
+			ipsnet_close(f->conn);
+			return;
+		}
 		Ipsnet__V1__Envelope req = IPSNET__V1__ENVELOPE__INIT;
 		Ipsnet__V1__Ping ping = IPSNET__V1__PING__INIT;
 		ping.client_time_us = util_now_us();
 		req.body_case = IPSNET__V1__ENVELOPE__BODY_PING;
 		req.ping = &ping;
 		f->last_ping_us = now;
-		(void)ipsnet_request(f->conn, &req, on_ping, f);
+		f->ping_out = ipsnet_request(f->conn, &req, on_ping, f) == 0;
 	}
 }
 
 static void on_signal(uv_signal_t *h, int signum)
 {
 	struct follow *f = h->data;
+	if (!f->follow && !f->stopping) {
+		/* A run that was to catch up and stop did not: a script must
+		 * not take it for done. The mirror keeps what was committed,
+		 * and the next run goes on from there. */
+		clear_bar(f);
+		fprintf(stderr,
+			"ipsnet: stopped by %s before it was done, at seq "
+			"%" PRIu64 "; run it again to go on\n",
+			signum == SIGINT ? "SIGINT" : "SIGTERM", f->cursor);
+		stop(f, 1);
+		return;
+	}
 	stop(f, f->stopping ? f->exit_code : 0);
 }
 
@@ -456,6 +498,16 @@ static int follow_run(struct follow *f)
 	return f->exit_code;
 }
 
+/* --keepalive S: 0 or the exit code (printed). */
+static int keepalive_option(struct follow *f, const char *s)
+{
+	unsigned long secs;
+	int rv = cli_uint("--keepalive", s, 1, 3600, &secs);
+	if (rv == 0)
+		f->keepalive_ms = (uint32_t)secs * 1000;
+	return rv;
+}
+
 /* Fills f->opts from the command's settings; 0 or the exit code. */
 static int follow_options(struct follow *f, struct cli *cli)
 {
@@ -463,6 +515,8 @@ static int follow_options(struct follow *f, struct cli *cli)
 	if (rv != 0)
 		return rv;
 	f->opts = ipsnet_settings_options(&cli->settings);
+	if (f->keepalive_ms == 0)
+		f->keepalive_ms = KEEPALIVE_MS;
 	f->opts.timeout_ms = cli->timeout_ms;
 	f->opts.software = "ipsnet/" IPSNET_VERSION;
 	if (f->opts.ca == NULL)
@@ -532,6 +586,7 @@ static int parse_kinds(struct follow *f, const char *list, char *canon,
 
 static const char sync_usage[] =
     "usage: ipsnet sync --mirror FILE [--follow] [--kinds KIND,...]\n"
+    "                   [--keepalive S]\n"
     "Keeps FILE, a local SQLite database, a copy of everything your\n"
     "organisation may see: one table per kind (client, consent,\n"
     "trajectory, funding, job, program, fidelity_review) and table meta\n"
@@ -544,10 +599,14 @@ static const char sync_usage[] =
     "                    connection drops, waiting up to 30 s between tries\n"
     "  --kinds LIST      only these kinds (comma-separated); a mirror is\n"
     "                    always resumed with the kinds it was made with\n"
+    "  --keepalive S     a ping every S seconds (default 60); a server\n"
+    "                    that leaves one unanswered for S seconds is\n"
+    "                    taken for gone (with --follow: connect again)\n"
     "\n"
     "A progress bar shows on stderr while catching up, when stderr is a\n"
     "terminal. At the end one line (with --json, an object) says where the\n"
-    "mirror is. Exit codes as for every command (ipsnet --help).\n";
+    "mirror is. Exit codes as for every command (ipsnet --help); without\n"
+    "--follow, SIGINT or SIGTERM before the run caught up gives 1.\n";
 
 /* A client whose case is fetched with ShowCase: events of it arrive, but
  * its mirror row does not exist (its registration was not for us when it
@@ -835,6 +894,7 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
 	    {"mirror", required_argument, NULL, 'm'},
 	    {"follow", no_argument, NULL, 'f'},
 	    {"kinds", required_argument, NULL, 'k'},
+	    {"keepalive", required_argument, NULL, 'K'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -858,6 +918,10 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
 			break;
 		case 'k':
 			kinds = optarg;
+			break;
+		case 'K':
+			if ((rv = keepalive_option(f, optarg)) != 0)
+				goto out;
 			break;
 		case 'h':
 			fputs(sync_usage, stdout);
@@ -951,7 +1015,7 @@ out:
 
 static const char watch_usage[] =
     "usage: ipsnet watch [--since SEQ [--since-hash HASH]] [--kinds KIND,...]\n"
-    "                    [--json]\n"
+    "                    [--json] [--keepalive S]\n"
     "Prints the changes your organisation may see as they are made, one\n"
     "line each, until SIGINT or SIGTERM (exit 0). Reconnects when the\n"
     "connection drops and goes on where it was.\n"
@@ -966,7 +1030,10 @@ static const char watch_usage[] =
     "                    funding, job, program, fidelity_review)\n"
     "  --json            one JSON object a line: seq, hash, time,\n"
     "                    organisation, change, live, kind, id, version and\n"
-    "                    the entity\n";
+    "                    the entity\n"
+    "  --keepalive S     a ping every S seconds (default 60); a server\n"
+    "                    that leaves one unanswered for S seconds is\n"
+    "                    taken for gone, and connected to again\n";
 
 /* "2026-11-25 17:57" of the journal's UTC time "2026-11-25T16:57:03.120Z":
  * the time in the Netherlands, as the command shows every time. */
@@ -1170,6 +1237,7 @@ int cmd_watch(struct cli *cli, int argc, char **argv)
 	    {"since", required_argument, NULL, 's'},
 	    {"since-hash", required_argument, NULL, 'H'},
 	    {"kinds", required_argument, NULL, 'k'},
+	    {"keepalive", required_argument, NULL, 'K'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -1208,6 +1276,10 @@ int cmd_watch(struct cli *cli, int argc, char **argv)
 			break;
 		case 'k':
 			if ((rv = parse_kinds(f, optarg, NULL, 0)) != 0)
+				goto out;
+			break;
+		case 'K':
+			if ((rv = keepalive_option(f, optarg)) != 0)
 				goto out;
 			break;
 		case 'h':

@@ -2929,6 +2929,103 @@ static void test_two_imports_at_once_count_each_row_once(void **state)
 			 imported, before);
 }
 
+/* Lines the held daemon's sync reads have noted (hold_fetch.c's -nice
+ * file): one a read, as it starts to wait. */
+static size_t held_reads(const struct held *h)
+{
+	char nice[PATH_MAX + 8];
+	snprintf(nice, sizeof(nice), "%s-nice", h->gate);
+	return count_in_file(nice, "\n");
+}
+
+/* `ipsnet sync` without --follow stopped by SIGTERM before it caught up
+ * says so and exits 1: a cron job or a script must not take a run cut
+ * short for one that was done. Was: exit 0 and "at seq N" as after a
+ * whole run. The daemon holds the catch-up's read, so the run is surely
+ * not done when the signal comes. */
+static void test_a_sync_stopped_before_it_is_done_exits_1(void **state)
+{
+	struct held h;
+	struct h_proc p;
+	char mirror[PATH_MAX];
+	held_start(&h);
+	snprintf(mirror, sizeof(mirror), "%s/stopped-early.db", dir);
+	size_t reads = held_reads(&h);
+	hold_fetches(&h, true);
+	start_sync(&p, GGZ_TEST, mirror, false, "stopped-early");
+	uint64_t deadline = now_ms() + WAIT_MS;
+	while (held_reads(&h) == reads && now_ms() < deadline)
+		sleep_ms(10);
+	bool held = held_reads(&h) > reads;
+	int code = h_proc_stop(&p, SIGTERM, WAIT_MS);
+	hold_fetches(&h, false);
+	held_leave(&h);
+	assert_int_equal(h_daemon_stop(&h.d, SIGTERM), 0);
+	if (!held)
+		fail_msg("the sync's catch-up was not held");
+	if (code != 1)
+		dump_file("the sync", p.err);
+	assert_int_equal(code, 1);
+	assert_true(
+	    h_wait_file(p.err, "stopped by SIGTERM before it was done", 0));
+	assert_false(h_wait_file(p.out, "at seq", 0));
+}
+
+/* A follower whose server stops answering (a daemon stopped, a connection
+ * a NAT dropped without a word) notices within two keepalives, says so,
+ * and connects again; it goes on where it was once the server is back.
+ * Was: the Ping sent every 60 s was never checked for an answer, and TCP
+ * kept the connection up: the follower waited for ever, printing nothing. */
+static void
+test_a_follower_notices_a_server_that_stopped_answering(void **state)
+{
+	struct held h;
+	struct h_proc w;
+	struct h_args a;
+	char out[PATH_MAX], err[PATH_MAX], first[64], second[64], needle[96];
+	uint64_t since = held_start(&h);
+	org_args(&a, GGZ_TEST);
+	h_args_add(&a, "--timeout");
+	h_args_add(&a, "2000");
+	h_args_add(&a, "--json");
+	h_args_add(&a, "watch");
+	h_args_add(&a, "--since");
+	h_args_add(&a, "%" PRIu64, since);
+	h_args_add(&a, "--keepalive");
+	h_args_add(&a, "1");
+	snprintf(out, sizeof(out), "%s/keepalive.out", dir);
+	snprintf(err, sizeof(err), "%s/keepalive.err", dir);
+	assert_int_equal(h_proc_start_cli(&w, a.argv, out, err), 0);
+	register_client(GGZ_TEST, BENEFIT(NONE), first);
+	snprintf(needle, sizeof(needle), "\"id\":\"%s\"", first);
+	bool live = h_wait_file(out, needle, WAIT_MS);
+
+	pid_t daemon_pid = h_daemon_pid(&h.d);
+	kill(daemon_pid, SIGSTOP);
+	bool noticed = live && h_wait_file(err,
+					   "the server did not answer a ping "
+					   "within 1 s; trying again",
+					   WAIT_MS);
+	kill(daemon_pid, SIGCONT);
+	/* Back: it connects again and goes on from where it was. */
+	register_client(GGZ_TEST, BENEFIT(NONE), second);
+	snprintf(needle, sizeof(needle), "\"id\":\"%s\"", second);
+	bool resumed = noticed && h_wait_file(out, needle, WAIT_MS);
+	int code = h_proc_stop(&w, SIGTERM, WAIT_MS);
+	held_leave(&h);
+	assert_int_equal(h_daemon_stop(&h.d, SIGTERM), 0);
+	if (!live || !noticed || !resumed)
+		dump_file("the watcher", err);
+	assert_true(live);
+	assert_true(noticed);
+	assert_true(resumed);
+	assert_int_equal(code, 0);
+	struct seen_list l;
+	read_seen(out, &l);
+	assert_int_equal(l.n, 2); /* each once */
+	seen_free(&l);
+}
+
 /* A municipality's mirror receives nothing of a client while her consent
  * for it is withdrawn (docs/sync.md); when she consents again, the mirror
  * asks for her case and is brought up to date with what it missed. Was:
@@ -3591,6 +3688,9 @@ int main(void)
 		test_a_withdrawal_stops_a_catch_up_page_judged_before_it),
 	    cmocka_unit_test(test_a_withdrawal_stops_a_read_judged_before_it),
 	    cmocka_unit_test(test_two_imports_at_once_count_each_row_once),
+	    cmocka_unit_test(test_a_sync_stopped_before_it_is_done_exits_1),
+	    cmocka_unit_test(
+		test_a_follower_notices_a_server_that_stopped_answering),
 	    cmocka_unit_test(
 		test_a_consent_given_again_brings_the_case_up_to_date),
 	    cmocka_unit_test(
