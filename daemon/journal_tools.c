@@ -197,6 +197,12 @@ int journal_verify(const char *path, struct journal_verify_report *r,
 		rv = fail(live, err, errlen, "cannot read the database");
 		goto err_after_live;
 	}
+	/* This build's replay judges a newer schema's entries and tables by
+	 * rules that are not theirs. */
+	int version;
+	rv = store_check_not_newer(live, &version, err, errlen);
+	if (rv != 0)
+		goto err_after_live;
 	rv = journal_check_chain(live, r);
 	if (rv != 0) {
 		rv = fail(live, err, errlen, "cannot walk the journal");
@@ -295,6 +301,12 @@ int journal_rebuild(const char *path, uint64_t *entries, char *err,
 		rv = fail(db, err, errlen, "cannot lock the database");
 		goto err;
 	}
+	/* This build's replay would drop what a newer schema's state holds
+	 * that it does not know. */
+	int version;
+	rv = store_check_not_newer(db, &version, err, errlen);
+	if (rv != 0)
+		goto err_after_begin;
 	/* The state is made from the journal only when the journal is what
 	 * was written: from a damaged one it would hide the damage (the
 	 * state tables are what still tells) and could lose what the damage

@@ -256,19 +256,26 @@ int store_migrate(sqlite3 *db, char *err, size_t errlen)
 	return store_migrate_to(db, SCHEMA_VERSION, err, errlen);
 }
 
-int store_migrate_to(sqlite3 *db, int to, char *err, size_t errlen)
+int store_check_not_newer(sqlite3 *db, int *version, char *err, size_t errlen)
 {
-	int v;
-	if (user_version(db, &v) != 0)
+	if (user_version(db, version) != 0)
 		return db_error(db, "cannot read the schema version", err,
 				errlen);
-	if (v > SCHEMA_VERSION) {
+	if (*version > SCHEMA_VERSION) {
 		snprintf(err, errlen,
 			 "the database has schema version %d, newer than this "
 			 "ipsnetd knows (%d): use a newer ipsnetd",
-			 v, SCHEMA_VERSION);
+			 *version, SCHEMA_VERSION);
 		return IPSNET_EDB;
 	}
+	return 0;
+}
+
+int store_migrate_to(sqlite3 *db, int to, char *err, size_t errlen)
+{
+	int v;
+	if (store_check_not_newer(db, &v, err, errlen) != 0)
+		return IPSNET_EDB;
 	if (to > SCHEMA_VERSION)
 		to = SCHEMA_VERSION;
 	if (v >= to)

@@ -44,6 +44,11 @@ int store_load_registry(const char *database, struct registry *out, char *err,
 /* Brings db's schema up to date (a new, empty database gets all of it). */
 int store_migrate(sqlite3 *db, char *err, size_t errlen);
 
+/* Reads db's schema version into *version; IPSNET_EDB with a sentence
+ * when it cannot be read or is newer than this build knows (its tables and
+ * journal entries may hold what this build's replay would drop). */
+int store_check_not_newer(sqlite3 *db, int *version, char *err, size_t errlen);
+
 /* The same, up to schema version `to` only (the tests make an older
  * database with it to migrate from). */
 int store_migrate_to(sqlite3 *db, int to, char *err, size_t errlen);

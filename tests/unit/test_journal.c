@@ -1554,6 +1554,51 @@ static void test_rebuild_refuses_a_damaged_journal(void **state)
 	    clients);
 }
 
+/* A database that a newer ipsnetd wrote (a backup of it, a downgrade) has
+ * state this build does not know: verify cannot judge it and rebuild would
+ * replace it with what this build's replay makes. Both refuse, naming the
+ * versions, and the state is left as it was.
+ *
+ * Daemon bug (failed before the fix): neither looked at the schema
+ * version; verify said ok and rebuild emptied the column of the newer
+ * schema. */
+static void test_verify_and_rebuild_refuse_a_newer_schema(void **state)
+{
+	struct fx *fx = *state;
+	struct journal_verify_report r;
+	uint64_t entries = 0;
+	char err[512] = "", sql[160];
+
+	make_changes(fx, 3);
+	close_journal(fx);
+	int64_t version =
+	    db_int(test_db(fx), "PRAGMA user_version", NULL, NULL);
+	snprintf(sql, sizeof(sql),
+		 "ALTER TABLE client ADD COLUMN pronouns TEXT; "
+		 "UPDATE client SET pronouns = 'zij/haar'; "
+		 "PRAGMA user_version = %lld",
+		 (long long)version + 1);
+	db_exec(test_db(fx), sql);
+	sqlite3_close(fx->db);
+	fx->db = NULL;
+
+	assert_int_not_equal(journal_verify(fx->db_path, &r, err, sizeof(err)),
+			     0);
+	if (strstr(err, "newer") == NULL)
+		fail_msg("verify of a newer schema says '%s' ('%s')", err,
+			 r.problem);
+	err[0] = '\0';
+	assert_int_not_equal(
+	    journal_rebuild(fx->db_path, &entries, err, sizeof(err)), 0);
+	if (strstr(err, "newer") == NULL)
+		fail_msg("rebuild of a newer schema says '%s'", err);
+	assert_int_equal(db_int(test_db(fx),
+				"SELECT count(*) FROM client WHERE pronouns = "
+				"'zij/haar'",
+				NULL, NULL),
+			 3);
+}
+
 /* The stored first answer of an entry (what a retry with its key gets
  * back, and what sync sends every subscriber) is part of the entry: an
  * edit of it is found by verify like an edit of any other column.
@@ -2638,6 +2683,7 @@ int main(void)
 	    T(test_audit_committed_before_a_change_is_answered_first),
 	    T(test_catch_up_rows_wait_while_a_change_waits),
 	    T(test_rebuild_refuses_a_damaged_journal),
+	    T(test_verify_and_rebuild_refuse_a_newer_schema),
 	    T(test_chain_a_changed_byte_in_any_column_names_its_seq),
 	    T(test_chain_a_removed_entry_names_its_seq),
 	    T(test_batch_refused_changes_leave_no_row_and_neighbours_apply),
