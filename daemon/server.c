@@ -271,6 +271,9 @@ struct reload_result {
 	SSL_CTX *tls;
 	int rv;
 	char err[512];
+	/* The database the file names, which cfg.database stands in for
+	 * while the reload runs (see reload_work). */
+	char file_database[CONFIG_MAX_PATH];
 };
 
 static void reload_work(uv_work_t *w)
@@ -285,6 +288,10 @@ static void reload_work(uv_work_t *w)
 	if (s->config_path != NULL)
 		r->rv = config_load(&r->cfg, s->config_path, r->err,
 				    sizeof(r->err));
+	/* The database is a setting that waits for the next start: the
+	 * registry goes into the one served, and is read back from it. */
+	memcpy(r->file_database, r->cfg.database, sizeof(r->file_database));
+	memcpy(r->cfg.database, s->cfg.database, sizeof(r->cfg.database));
 	if (r->rv == 0)
 		r->rv = store_init(&r->cfg, r->err, sizeof(r->err));
 	if (r->rv == 0)
@@ -388,6 +395,8 @@ static void reload_done(uv_work_t *w, int status)
 			 s->cfg.crl[0] ? log_quote(crl, sizeof(crl), s->cfg.crl)
 				       : "-");
 		char later[256];
+		memcpy(r->cfg.database, r->file_database,
+		       sizeof(r->cfg.database));
 		changed_at_restart(&s->cfg, &r->cfg, later, sizeof(later));
 		if (later[0] != '\0')
 			log_warn("settings not reloaded",

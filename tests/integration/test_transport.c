@@ -1820,6 +1820,73 @@ static void test_sighup_names_the_settings_it_does_not_apply(void **state)
 	}
 }
 
+/* A reload writes the organisations into the database the daemon serves,
+ * whatever database the file names now: that one is a setting that waits
+ * for the next start, and the log says so.
+ *
+ * Daemon bug (failed before the fix): the reload made the file's new
+ * database (folder and all), wrote the registry there without taking its
+ * lock, and admitted the organisations read back from it, while the
+ * journal went on in the database served, whose registry never had the
+ * organisation that was let in. */
+static void
+test_sighup_writes_the_registry_into_the_database_served(void **state)
+{
+	struct fx *fx = *state;
+	char db_path[PATH_MAX], elsewhere[PATH_MAX], line[PATH_MAX + 16];
+	size_t len;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+
+	start_daemon(fx, certs);
+	snprintf(db_path, sizeof(db_path), "%s/ipsnet.db", fx->dir);
+	snprintf(elsewhere, sizeof(elsewhere), "%s/elsewhere", fx->dir);
+	char *conf = h_read_file(fx->d.conf, &len);
+	assert_non_null(conf);
+	snprintf(line, sizeof(line), "database = %s\n", db_path);
+	char *at = strstr(conf, line);
+	if (at == NULL) {
+		free(conf);
+		fail_msg("no '%s' in %s", line, fx->d.conf);
+	}
+	size_t cap = len + PATH_MAX + 128;
+	char *changed = malloc(cap);
+	assert_non_null(changed);
+	snprintf(changed, cap,
+		 "%.*sdatabase = %s/ipsnet.db\n%s\n"
+		 "[organisation ggz-late]\nkind = GGZ\n"
+		 "name = GGZ Late\nregion = 2\n",
+		 (int)(at - conf), conf, elsewhere, at + strlen(line));
+	free(conf);
+	write_config(fx, changed);
+	assert_int_equal(kill(h_daemon_pid(&fx->d), SIGHUP), 0);
+	if (!h_daemon_wait_log(&fx->d, "msg=\"settings not reloaded\"",
+			       H_DAEMON_START_MS) ||
+	    !h_daemon_log_contains(&fx->d, "msg=reloaded organisations=5 ") ||
+	    !h_daemon_log_contains(&fx->d, "changed=database ")) {
+		h_daemon_dump_log(&fx->d);
+		fail_msg("the reload does not say the database waits");
+	}
+	if (access(elsewhere, F_OK) == 0)
+		fail_msg("the reload made %s", elsewhere);
+	assert_int_equal(
+	    sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL),
+	    SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	assert_int_equal(sqlite3_prepare_v2(db,
+					    "SELECT count(*) FROM organisation "
+					    "WHERE id = 'ggz-late' AND active",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	int late = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	if (late != 1)
+		fail_msg("ggz-late, admitted by the reload, is not in the "
+			 "registry of the database served");
+}
+
 /* A SIGHUP that comes while a reload runs is not lost: the running reload
  * may have read the config before it changed, so another one follows. The
  * first reload is held up by a write lock on the database (it writes the
@@ -2001,6 +2068,7 @@ int main(void)
 	    T(test_a_connection_does_not_keep_a_kind_the_reload_took_away),
 	    T(test_sighup_without_a_crl_says_so),
 	    T(test_sighup_names_the_settings_it_does_not_apply),
+	    T(test_sighup_writes_the_registry_into_the_database_served),
 	    T(test_sighup_during_a_reload_is_not_lost),
 	    T(test_the_end_of_the_certificate_and_crl_is_announced),
 	};
