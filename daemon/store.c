@@ -468,6 +468,15 @@ int store_load_registry(const char *database, struct registry *out, char *err,
 		rv = db_error(db, what, err, errlen);
 		goto err_after_db;
 	}
+	if (v > SCHEMA_VERSION) {
+		/* init refuses it too: only the ipsnetd that wrote it can. */
+		snprintf(err, errlen,
+			 "the database '%s' has schema version %d, newer than "
+			 "this ipsnetd knows (%d): use a newer ipsnetd",
+			 database, v, SCHEMA_VERSION);
+		rv = IPSNET_EDB;
+		goto err_after_db;
+	}
 	if (v != SCHEMA_VERSION) {
 		snprintf(err, errlen,
 			 "the database '%s' has schema version %d, this "

@@ -1503,6 +1503,32 @@ static void test_registry_of_an_unreadable_database_says_why(void **state)
 		fail_msg("a file that is no database: %s", err);
 }
 
+/* A daemon started on a database a newer ipsnetd wrote is told to use
+ * that ipsnetd, not sent to 'ipsnetd init', which refuses a newer schema.
+ *
+ * Daemon bug (failed before the fix): any other version than its own was
+ * "run 'ipsnetd init'". */
+static void
+test_registry_of_a_newer_schema_says_to_use_a_newer_ipsnetd(void **state)
+{
+	struct fx *fx = *state;
+	struct registry reg;
+	char err[512] = "", sql[64];
+
+	close_journal(fx);
+	int64_t version =
+	    db_int(test_db(fx), "PRAGMA user_version", NULL, NULL);
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %lld",
+		 (long long)version + 1);
+	db_exec(test_db(fx), sql);
+	sqlite3_close(fx->db);
+	fx->db = NULL;
+	assert_int_not_equal(
+	    store_load_registry(fx->db_path, &reg, err, sizeof(err)), 0);
+	if (strstr(err, "newer") == NULL || strstr(err, "init") != NULL)
+		fail_msg("a daemon on a newer schema is told '%s'", err);
+}
+
 /* A state table row that is gone from the live database is damage as much
  * as one that was changed: verify compares the tables both ways.
  *
@@ -2706,6 +2732,7 @@ int main(void)
 	    T(test_fault_sync_refusal_holds_after_a_crash),
 	    T(test_verify_works_wherever_the_database_lives),
 	    T(test_registry_of_an_unreadable_database_says_why),
+	    T(test_registry_of_a_newer_schema_says_to_use_a_newer_ipsnetd),
 	    T(test_migration_from_version_3_keeps_every_row),
 	    T(test_migration_leaves_foreign_keys_as_they_were),
 	    T(test_chain_an_entry_renumbered_before_the_first_stops_writes),
