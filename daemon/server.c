@@ -276,6 +276,9 @@ struct reload_result {
 	char file_database[CONFIG_MAX_PATH];
 };
 
+static bool crl_goes_back(const struct server *s, const struct reload_result *r,
+			  char *why, size_t cap);
+
 static void reload_work(uv_work_t *w)
 {
 	struct server *s = w->data;
@@ -292,11 +295,9 @@ static void reload_work(uv_work_t *w)
 	 * registry goes into the one served, and is read back from it. */
 	memcpy(r->file_database, r->cfg.database, sizeof(r->file_database));
 	memcpy(r->cfg.database, s->cfg.database, sizeof(r->cfg.database));
-	if (r->rv == 0)
-		r->rv = store_init(&r->cfg, r->err, sizeof(r->err));
-	if (r->rv == 0)
-		r->rv = store_load_registry(r->cfg.database, &r->registry,
-					    r->err, sizeof(r->err));
+	/* Every file is checked before the registry is written: a reload
+	 * that fails keeps the previous registry in the database, where the
+	 * next start reads it, as well as in memory. */
 	if (r->rv == 0) {
 		struct tls_ctx_opts o = {
 		    .server = true,
@@ -307,8 +308,18 @@ static void reload_work(uv_work_t *w)
 		    .min_version = s->cfg.tls_min_version,
 		};
 		r->rv = tls_ctx_new(&r->tls, &o, r->err, sizeof(r->err));
-		if (r->rv != 0)
-			registry_free(&r->registry);
+	}
+	/* s->tls changes only in reload_done, which waits for this. */
+	if (r->rv == 0 && crl_goes_back(s, r, r->err, sizeof(r->err)))
+		r->rv = IPSNET_ECONFIG;
+	if (r->rv == 0)
+		r->rv = store_init(&r->cfg, r->err, sizeof(r->err));
+	if (r->rv == 0)
+		r->rv = store_load_registry(r->cfg.database, &r->registry,
+					    r->err, sizeof(r->err));
+	if (r->rv != 0 && r->tls != NULL) {
+		SSL_CTX_free(r->tls);
+		r->tls = NULL;
 	}
 }
 
@@ -365,7 +376,6 @@ static void reload_done(uv_work_t *w, int status)
 {
 	struct server *s = container_of(w, struct server, reload_work);
 	struct reload_result *r = w->data;
-	char back[2 * CONFIG_MAX_PATH + 200];
 	s->reloading = false;
 	if (r == NULL || status != 0) {
 		log_error("reload failed", "reason=\"%s\"",
@@ -374,12 +384,6 @@ static void reload_done(uv_work_t *w, int status)
 		char why[600];
 		log_error("reload failed", "reason=%s kept=previous",
 			  log_quote(why, sizeof(why), r->err));
-	} else if (crl_goes_back(s, r, back, sizeof(back))) {
-		char why[600];
-		log_error("reload failed", "reason=%s kept=previous",
-			  log_quote(why, sizeof(why), back));
-		SSL_CTX_free(r->tls);
-		registry_free(&r->registry);
 	} else {
 		SSL_CTX_free(s->tls);
 		s->tls = r->tls;

@@ -1887,6 +1887,72 @@ test_sighup_writes_the_registry_into_the_database_served(void **state)
 			 "registry of the database served");
 }
 
+/* Whether organisation id is active in the registry of the database at
+ * path (read while the daemon serves it). */
+static bool active_in_database(const char *path, const char *id)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
+			 SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	assert_int_equal(sqlite3_prepare_v2(db,
+					    "SELECT count(*) FROM organisation "
+					    "WHERE id = ?1 AND active",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	bool active = sqlite3_column_int(st, 0) == 1;
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return active;
+}
+
+/* A reload that fails keeps the previous registry in the database too,
+ * not in memory alone: a restart (which reads the registry from the
+ * database) after the operator put the old config back admits what the
+ * log said was kept.
+ *
+ * Daemon bug (failed before the fix): the registry was written into the
+ * database before the certificates were loaded, so a reload that failed on
+ * a certificate ("reload failed ... kept=previous") had already marked
+ * gm0363 inactive there, and the next start refused it. */
+static void
+test_sighup_that_fails_leaves_the_registry_in_the_database(void **state)
+{
+	struct fx *fx = *state;
+	char db_path[PATH_MAX], line[PATH_MAX + 16];
+	size_t len;
+
+	start_daemon(fx, certs);
+	snprintf(db_path, sizeof(db_path), "%s/ipsnet.db", fx->dir);
+	remove_gm0363_from_config(fx);
+	char *conf = h_read_file(fx->d.conf, &len);
+	assert_non_null(conf);
+	snprintf(line, sizeof(line), "cert = %s/server.crt\n", certs);
+	char *at = strstr(conf, line);
+	if (at == NULL) {
+		free(conf);
+		fail_msg("no '%s' in %s", line, fx->d.conf);
+	}
+	/* Same length: cert names a file that is not there. */
+	memcpy(at + strlen(line) - strlen("server.crt\n"), "nothing.crt",
+	       strlen("nothing.crt"));
+	write_config(fx, conf);
+	assert_int_equal(kill(h_daemon_pid(&fx->d), SIGHUP), 0);
+	if (!h_daemon_wait_log(&fx->d, "msg=\"reload failed\"",
+			       H_DAEMON_START_MS) ||
+	    !h_daemon_log_contains(&fx->d, "kept=previous")) {
+		h_daemon_dump_log(&fx->d);
+		fail_msg("the reload did not fail on the missing certificate");
+	}
+	if (!active_in_database(db_path, "gm0363"))
+		fail_msg("the reload that failed took gm0363 out of the "
+			 "database's registry");
+	run_cli_as(fx, certs, "gm0363", "whoami", NULL, EXIT_OK);
+}
+
 /* A SIGHUP that comes while a reload runs is not lost: the running reload
  * may have read the config before it changed, so another one follows. The
  * first reload is held up by a write lock on the database (it writes the
@@ -2069,6 +2135,7 @@ int main(void)
 	    T(test_sighup_without_a_crl_says_so),
 	    T(test_sighup_names_the_settings_it_does_not_apply),
 	    T(test_sighup_writes_the_registry_into_the_database_served),
+	    T(test_sighup_that_fails_leaves_the_registry_in_the_database),
 	    T(test_sighup_during_a_reload_is_not_lost),
 	    T(test_the_end_of_the_certificate_and_crl_is_announced),
 	};
