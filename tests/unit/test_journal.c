@@ -2384,6 +2384,59 @@ static struct tchange *consent_change(const char *client)
 	return change_from(&env, key);
 }
 
+/* An operator changes the registry after entries were made: a kind
+ * corrected (ggz-demo, which owns a program, made NETWORK) and a
+ * municipality gone from the network (gm0363, a consent's recipient, no
+ * longer in the config), by SIGHUP or 'ipsnetd init'. The journal is as
+ * intact as before: verify passes and rebuild makes the same state, as a
+ * replay takes each entry as it was accepted (the chain vouches for it)
+ * rather than judging it again by today's registry. Was: "journal entry 1
+ * does not replay: the owner of a program must be a GGZ in the registry",
+ * so verify called the database damaged, rebuild refused it, and the
+ * nightly backup marked every copy damaged. */
+static void test_verify_passes_after_the_registry_changed(void **state)
+{
+	struct fx *fx = *state;
+	char err[512] = "";
+	uint64_t entries = 0;
+	struct tchange *p = program_change("ips-west", 0, "IPS West");
+	submit_wait(fx, p);
+	assert_applied(p);
+	change_free(p);
+	struct tchange *reg = register_change(NULL, NULL, NULL);
+	submit_wait(fx, reg);
+	assert_applied(reg);
+	struct tchange *ref = refer_change(reg->client_id, "ips-west");
+	submit_wait(fx, ref);
+	assert_applied(ref);
+	struct tchange *c = consent_change(reg->client_id);
+	submit_wait(fx, c);
+	assert_applied(c);
+	change_free(c);
+	change_free(ref);
+	change_free(reg);
+	close_journal(fx);
+
+	size_t n = 0;
+	for (size_t i = 0; i < fx->cfg->n_orgs; i++) {
+		struct org_config *o = &fx->cfg->orgs[i];
+		if (strcmp(o->id, "gm0363") == 0)
+			continue;
+		if (strcmp(o->id, "ggz-demo") == 0)
+			o->kind = ORG_KIND_NETWORK;
+		fx->cfg->orgs[n++] = *o;
+	}
+	assert_int_equal(n, fx->cfg->n_orgs - 1);
+	fx->cfg->n_orgs = n;
+	if (store_init(fx->cfg, err, sizeof(err)) != 0)
+		fail_msg("store_init: %s", err);
+	assert_verify_passes(fx, 4);
+	if (journal_rebuild(fx->db_path, &entries, err, sizeof(err)) != 0)
+		fail_msg("journal_rebuild: %s", err);
+	assert_int_equal(entries, 4);
+	assert_verify_passes(fx, 4);
+}
+
 /* WithdrawConsent of consent at version 1, by ggz-demo. */
 static struct tchange *withdraw_change(const char *consent)
 {
@@ -2731,6 +2784,7 @@ int main(void)
 	    T(test_broken_chain_at_open_stops_writes_and_reads_go_on),
 	    T(test_fault_sync_refusal_holds_after_a_crash),
 	    T(test_verify_works_wherever_the_database_lives),
+	    T(test_verify_passes_after_the_registry_changed),
 	    T(test_registry_of_an_unreadable_database_says_why),
 	    T(test_registry_of_a_newer_schema_says_to_use_a_newer_ipsnetd),
 	    T(test_migration_from_version_3_keeps_every_row),
