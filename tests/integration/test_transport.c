@@ -1348,6 +1348,35 @@ static void test_expired_server_certificate_stops_the_start(void **state)
 			 "server.crt' expired on", NULL);
 }
 
+/* A server key that others than its owner may read (a copy made with cp,
+ * a checkout, a umask of 022) lets anyone on the machine act as the
+ * server: the daemon says so at start, naming the file, its mode and what
+ * to do; of a key of its owner only it says nothing. Was: nothing either
+ * way (certs/README.md asks for 0600, and nobody checked). */
+static void test_a_key_readable_by_others_is_said_at_start(void **state)
+{
+	struct fx *fx = *state;
+	char dir[PATH_MAX], key[PATH_MAX + 16];
+	snprintf(dir, sizeof(dir), "%s/certs", fx->dir);
+	assert_int_equal(h_copy_dir(certs, dir), 0);
+	snprintf(key, sizeof(key), "%s/server.key", dir);
+	assert_int_equal(chmod(key, 0600), 0);
+	start_daemon(fx, dir);
+	bool quiet = !h_daemon_log_contains(&fx->d, "readable by others");
+	assert_int_equal(h_daemon_stop(&fx->d, SIGTERM), 0);
+	assert_true(quiet);
+
+	assert_int_equal(chmod(key, 0640), 0);
+	start_daemon(fx, dir);
+	bool said =
+	    h_daemon_log_contains(&fx->d, "msg=\"key readable by others\"") &&
+	    h_daemon_log_contains(&fx->d, "mode=0640") &&
+	    h_daemon_log_contains(&fx->d, "fix=\"chmod 600\"") &&
+	    h_daemon_log_contains(&fx->d, "/certs/server.key");
+	assert_int_equal(h_daemon_stop(&fx->d, SIGTERM), 0);
+	assert_true(said);
+}
+
 /* ---- the daemon's life -------------------------------------------------- */
 
 static void test_sigterm_closes_clients_and_exits_0(void **state)
@@ -2126,6 +2155,7 @@ int main(void)
 	    T(test_a_connection_ends_with_its_certificate),
 	    T(test_crl_of_another_ca_stops_the_start_with_a_sentence),
 	    T(test_expired_server_certificate_stops_the_start),
+	    T(test_a_key_readable_by_others_is_said_at_start),
 	    T(test_sigterm_closes_clients_and_exits_0),
 	    T(test_sigterm_refuses_new_requests_on_a_busy_connection),
 	    T(test_sighup_after_revocation_refuses_and_cuts_off_the_certificate),
