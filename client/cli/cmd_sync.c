@@ -84,6 +84,7 @@ struct follow {
 	bool ready;	/* the connection's Hello was answered */
 	bool ping_out;	/* a Ping of this connection is unanswered */
 	bool ping_lost; /* ... and closed the connection for that */
+	bool said_retry; /* "trying again" was said: say when it worked */
 
 	/* progress */
 	bool progress; /* stderr is a terminal and we draw a bar */
@@ -287,6 +288,14 @@ static void on_subscribed(struct ipsnet_conn *c, int status,
 	}
 	f->subscribed = true;
 	f->retry_ms = RETRY_FIRST_MS;
+	if (f->said_retry) {
+		clear_bar(f);
+		fprintf(stderr,
+			"ipsnet: connected again; going on from seq %" PRIu64
+			"\n",
+			f->cursor);
+		f->said_retry = false;
+	}
 	f->sub_start_seq = f->cursor;
 	f->sub_head_seq = head;
 	f->sub_start_us = util_mono_us();
@@ -381,6 +390,7 @@ static void on_closed(struct ipsnet_conn *c, int status, const char *message,
 		message != NULL && message[0] != '\0' ? message
 						      : ipsnet_strerror(status),
 		f->retry_ms / 1000.0, f->cursor);
+	f->said_retry = true;
 	uv_timer_start(&f->retry, on_retry, f->retry_ms, 0);
 	f->retry_ms =
 	    f->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : f->retry_ms * 2;

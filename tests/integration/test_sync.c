@@ -2973,7 +2973,8 @@ static void test_a_sync_stopped_before_it_is_done_exits_1(void **state)
 
 /* A follower whose server stops answering (a daemon stopped, a connection
  * a NAT dropped without a word) notices within two keepalives, says so,
- * and connects again; it goes on where it was once the server is back.
+ * and connects again; it goes on where it was once the server is back,
+ * and says that too (the last line must not stay "trying again").
  * Was: the Ping sent every 60 s was never checked for an answer, and TCP
  * kept the connection up: the follower waited for ever, printing nothing. */
 static void
@@ -3010,7 +3011,9 @@ test_a_follower_notices_a_server_that_stopped_answering(void **state)
 	/* Back: it connects again and goes on from where it was. */
 	register_client(GGZ_TEST, BENEFIT(NONE), second);
 	snprintf(needle, sizeof(needle), "\"id\":\"%s\"", second);
-	bool resumed = noticed && h_wait_file(out, needle, WAIT_MS);
+	bool resumed =
+	    noticed && h_wait_file(out, needle, WAIT_MS) &&
+	    h_wait_file(err, "connected again; going on from seq", WAIT_MS);
 	int code = h_proc_stop(&w, SIGTERM, WAIT_MS);
 	held_leave(&h);
 	assert_int_equal(h_daemon_stop(&h.d, SIGTERM), 0);
