@@ -191,6 +191,7 @@ void config_defaults(struct server_config *c)
 		"GM0363");
 	add_org(c, "uwv", ORG_KIND_UWV, "UWV", 1, "");
 	add_org(c, "network", ORG_KIND_NETWORK, "IPS netwerk beheer", 1, "");
+	c->demo_orgs = true;
 }
 
 /* ---- the [server] keys --------------------------------------------------- */
@@ -731,6 +732,7 @@ static int server_section(struct parse *ps, const char *name)
 		/* The file's organisations replace the demo ones. */
 		ps->file_has_orgs = true;
 		c->n_orgs = 0;
+		c->demo_orgs = false;
 	}
 	for (size_t i = 0; i < c->n_orgs; i++) {
 		if (strcmp(c->orgs[i].id, id) == 0)

@@ -101,6 +101,8 @@ struct server_config {
 	} report; /* [report]: the IPS monitor reports (docs/reports.md) */
 	size_t n_orgs;
 	struct org_config orgs[CONFIG_MAX_ORGS];
+	bool demo_orgs; /* orgs are the embedded demo ones: no file, or a file
+			 * that names no organisation */
 };
 
 /* Fills c with the embedded defaults, including the demo organisations

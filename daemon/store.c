@@ -299,15 +299,63 @@ int store_migrate_to(sqlite3 *db, int to, char *err, size_t errlen)
 	return rv;
 }
 
+/* A config that names no organisation gives the development network's
+ * demo ones. Written over a registry of other organisations (a production
+ * config whose [organisation] sections were lost: a template, a tool
+ * that wrote [server] alone) it would shut every one of them out at
+ * once; that is refused, with the first of them named. */
+static int keeps_the_registered(sqlite3 *db, const struct server_config *c,
+				char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	char sql[512] = "SELECT id, count(*) OVER () FROM organisation WHERE "
+			"active AND id NOT IN (";
+	size_t n = strlen(sql);
+	for (size_t i = 0; i < c->n_orgs && n < sizeof(sql); i++)
+		n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%s'%s'",
+				      i > 0 ? ", " : "", c->orgs[i].id);
+	if (n >= sizeof(sql) - 16)
+		return db_error(db, "cannot read the registry", err, errlen);
+	snprintf(sql + n, sizeof(sql) - n, ") ORDER BY id LIMIT 1");
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return db_error(db, "cannot read the registry", err, errlen);
+	int rc = sqlite3_step(st);
+	int rv = 0;
+	if (rc == SQLITE_ROW) {
+		snprintf(err, errlen,
+			 "the config names no organisation ([organisation ID] "
+			 "sections), so the registry would be the development "
+			 "network's demo organisations, and the %lld "
+			 "registered now ('%s' first) would be shut out: name "
+			 "them in the config",
+			 (long long)sqlite3_column_int64(st, 1),
+			 (const char *)sqlite3_column_text(st, 0));
+		rv = IPSNET_ECONFIG;
+	} else if (rc != SQLITE_DONE) {
+		rv = db_error(db, "cannot read the registry", err, errlen);
+	}
+	sqlite3_finalize(st);
+	return rv;
+}
+
 static int sync_registry(sqlite3 *db, const struct server_config *c, char *err,
 			 size_t errlen)
 {
 	sqlite3_stmt *st;
 	int rv = 0;
 
-	if (sqlite3_exec(db, "BEGIN IMMEDIATE; UPDATE organisation SET active = 0",
-			 NULL, NULL, NULL) != SQLITE_OK)
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		return db_error(db, "cannot update the registry", err, errlen);
+	if (c->demo_orgs) {
+		rv = keeps_the_registered(db, c, err, errlen);
+		if (rv != 0)
+			goto err_after_begin;
+	}
+	if (sqlite3_exec(db, "UPDATE organisation SET active = 0", NULL, NULL,
+			 NULL) != SQLITE_OK) {
+		rv = db_error(db, "cannot update the registry", err, errlen);
+		goto err_after_begin;
+	}
 	if (sqlite3_prepare_v2(
 		db,
 		"INSERT INTO organisation (id, kind, name, region, cbs_code, active)"

@@ -297,7 +297,25 @@ static void test_config_example_file_holds_exactly_the_defaults(void **state)
 	if (rv != 0)
 		print_error("%s\n", f->err);
 	assert_int_equal(rv, 0);
+	/* The same organisations, named by the file's sections. */
+	assert_true(want.demo_orgs);
+	assert_false(f->cfg.demo_orgs);
+	want.demo_orgs = false;
 	assert_memory_equal(&f->cfg, &want, sizeof(want));
+}
+
+/* A file without [organisation] sections keeps the demo organisations,
+ * and says they are (store_init refuses them over other registered
+ * ones). */
+static void test_config_without_organisations_keeps_the_demo_ones(void **state)
+{
+	struct fixture *f = *state;
+	const char *path =
+	    write_file(f, "ipsnetd.conf", "[server]\nmax_inflight = 8\n");
+	assert_int_equal(config_load(&f->cfg, path, f->err, sizeof(f->err)), 0);
+	assert_true(f->cfg.demo_orgs);
+	assert_int_equal(f->cfg.n_orgs, 4);
+	assert_string_equal(f->cfg.orgs[0].id, "ggz-demo");
 }
 
 /* ---- bad files: each one names the line ---------------------------------- */
@@ -816,6 +834,7 @@ int main(void)
 	    T(test_config_long_organisation_id_is_kept_whole),
 	    T(test_config_long_path_is_read_whole),
 	    T(test_config_example_file_holds_exactly_the_defaults),
+	    T(test_config_without_organisations_keeps_the_demo_ones),
 	    T(test_config_missing_file_is_named_in_the_error),
 	    T(test_config_unknown_key_is_refused),
 	    T(test_config_unknown_section_is_refused),

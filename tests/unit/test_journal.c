@@ -1529,6 +1529,63 @@ test_registry_of_a_newer_schema_says_to_use_a_newer_ipsnetd(void **state)
 		fail_msg("a daemon on a newer schema is told '%s'", err);
 }
 
+/* Whether organisation id is active in fx's registry (the database). */
+static bool org_active(struct fx *fx, const char *id)
+{
+	char sql[128];
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM organisation WHERE id = '%s' AND active",
+		 id);
+	bool active = db_int(test_db(fx), sql, NULL, NULL) == 1;
+	sqlite3_close(fx->db);
+	fx->db = NULL;
+	return active;
+}
+
+/* A config that names no organisation gives the development network's
+ * demo ones. Over a registry of other organisations (a production config
+ * whose [organisation] sections were lost) 'ipsnetd init' or a SIGHUP
+ * would have shut every one of them out at once: it is refused, naming
+ * them, and the registry stays. The demo registry over a registry of demo
+ * organisations goes as before.
+ *
+ * Daemon bug (failed before the fix): every registered organisation was
+ * marked inactive and the demo ones active. */
+static void test_a_config_without_organisations_keeps_the_registry(void **state)
+{
+	struct fx *fx = *state;
+	struct server_config *c = fx->cfg;
+	char err[512] = "";
+	close_journal(fx);
+	assert_true(c->demo_orgs);
+	struct org_config noord = {.id = "ggz-noord",
+				   .kind = ORG_KIND_GGZ,
+				   .name = "GGZ Noord",
+				   .region = 2};
+	c->orgs[c->n_orgs++] = noord;
+	c->demo_orgs = false;
+	assert_int_equal(store_init(c, err, sizeof(err)), 0);
+	assert_true(org_active(fx, "ggz-noord"));
+
+	/* The same file without its [organisation] sections. */
+	c->n_orgs--;
+	c->demo_orgs = true;
+	assert_int_not_equal(store_init(c, err, sizeof(err)), 0);
+	if (strstr(err, "names no organisation") == NULL ||
+	    strstr(err, "'ggz-noord'") == NULL)
+		fail_msg("refused with '%s'", err);
+	assert_true(org_active(fx, "ggz-noord"));
+
+	/* A file that names the demo ones: ggz-noord leaves, as it may. */
+	c->demo_orgs = false;
+	assert_int_equal(store_init(c, err, sizeof(err)), 0);
+	assert_false(org_active(fx, "ggz-noord"));
+	/* And then no file's organisations: nothing else to shut out. */
+	c->demo_orgs = true;
+	assert_int_equal(store_init(c, err, sizeof(err)), 0);
+	assert_true(org_active(fx, "ggz-demo"));
+}
+
 /* A state table row that is gone from the live database is damage as much
  * as one that was changed: verify compares the tables both ways.
  *
@@ -2428,6 +2485,7 @@ static void test_verify_passes_after_the_registry_changed(void **state)
 	}
 	assert_int_equal(n, fx->cfg->n_orgs - 1);
 	fx->cfg->n_orgs = n;
+	fx->cfg->demo_orgs = false; /* the operator's file names them */
 	if (store_init(fx->cfg, err, sizeof(err)) != 0)
 		fail_msg("store_init: %s", err);
 	assert_verify_passes(fx, 4);
@@ -2785,6 +2843,7 @@ int main(void)
 	    T(test_fault_sync_refusal_holds_after_a_crash),
 	    T(test_verify_works_wherever_the_database_lives),
 	    T(test_verify_passes_after_the_registry_changed),
+	    T(test_a_config_without_organisations_keeps_the_registry),
 	    T(test_registry_of_an_unreadable_database_says_why),
 	    T(test_registry_of_a_newer_schema_says_to_use_a_newer_ipsnetd),
 	    T(test_migration_from_version_3_keeps_every_row),
