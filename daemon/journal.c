@@ -45,6 +45,11 @@
 /* How long the writer looks for the next change after a batch before it
  * sleeps on its condition variable, microseconds (see writer_spin). */
 #define WRITER_SPIN_US 200
+
+/* A run of write failures is logged when it begins and then at most once
+ * this often while it goes on (a full disk refuses every batch: a line
+ * each would flood the log, on a disk that may be the full one). */
+#define TROUBLE_LOG_US (60ULL * 1000000)
 /* The loop polls without sleeping while at most this many changes are in
  * the writer, for at most LOOP_SPIN_US after the last submit (see
  * loop_spin_cb). */
@@ -143,6 +148,13 @@ struct journal {
 	uint64_t narrows_seq;
 	bool writes_stopped;
 	char stopped_why[256];
+	/* Runs of failed writes of the writer: changes' batches, audit rows
+	 * (writer thread only; see trouble_log_now). */
+	struct trouble {
+		uint64_t since_us;  /* its first failure */
+		uint64_t logged_us; /* its last line */
+		uint64_t failures;  /* 0: none now */
+	} jtrouble, atrouble;
 };
 
 /* ---- the chain --------------------------------------------------------- */
@@ -286,7 +298,9 @@ static bool is_fatal_db_error(sqlite3 *db)
 	return sqlite3_get_autocommit(db) != 0;
 }
 
-static const char *db_failure_sentence(sqlite3 *db, char *buf, size_t cap)
+/* What stopped a write, in words (for the client's sentence and the
+ * operator's log line). */
+static const char *db_failure_cause(sqlite3 *db)
 {
 	const char *what;
 	switch (sqlite3_errcode(db) & 0xff) {
@@ -311,11 +325,60 @@ static const char *db_failure_sentence(sqlite3 *db, char *buf, size_t cap)
 		what = sqlite3_errmsg(db);
 		break;
 	}
+	return what;
+}
+
+static const char *db_failure_sentence(sqlite3 *db, char *buf, size_t cap)
+{
 	snprintf(buf, cap,
 		 "the journal cannot be written now (%s); nothing was changed, "
 		 "try again later",
-		 what);
+		 db_failure_cause(db));
 	return buf;
+}
+
+/* Counts a failure of t's run; true when it is to be logged: the first,
+ * and then one a TROUBLE_LOG_US. */
+static bool trouble_log_now(struct trouble *t)
+{
+	uint64_t now = util_mono_us();
+	if (t->failures++ == 0) {
+		t->since_us = now;
+		t->logged_us = now;
+		return true;
+	}
+	if (now - t->logged_us < TROUBLE_LOG_US)
+		return false;
+	t->logged_us = now;
+	return true;
+}
+
+/* A write went through: the end of t's run of failures, if there was
+ * one, is logged. */
+static void trouble_over(struct trouble *t, const char *msg)
+{
+	if (t->failures == 0)
+		return;
+	log_warn(msg, "failures=%llu for_ms=%llu",
+		 (unsigned long long)t->failures,
+		 (unsigned long long)((util_mono_us() - t->since_us) / 1000));
+	memset(t, 0, sizeof(*t));
+}
+
+/* The line of a failed write of t's kind, when it is to be logged. */
+static void trouble_log(struct journal *j, struct trouble *t, const char *msg,
+			const char *what)
+{
+	char cause[160], error[160];
+	if (!trouble_log_now(t))
+		return;
+	log_error(msg,
+		  "%s cause=%s error=%s failures=%llu detail=\"logged when it "
+		  "begins and then once a minute while it goes on\"",
+		  what,
+		  log_quote(cause, sizeof(cause), db_failure_cause(j->wdb)),
+		  log_quote(error, sizeof(error), sqlite3_errmsg(j->wdb)),
+		  (unsigned long long)t->failures);
 }
 
 /* Runs a prepared statement that returns no rows (a batch's BEGIN and
@@ -585,11 +648,12 @@ static void audit_refused_batch(struct journal *j,
 	if (rv == 0)
 		rv = exec(j->wdb, "COMMIT");
 	if (rv != 0) {
-		log_error("audit write failed",
-			  "error=\"%s\" refused_changes_unaudited=yes",
-			  sqlite3_errmsg(j->wdb));
+		trouble_log(j, &j->atrouble, "audit write failed",
+			    "refused_changes_unaudited=yes");
 		if (sqlite3_get_autocommit(j->wdb) == 0)
 			(void)exec(j->wdb, "ROLLBACK");
+	} else {
+		trouble_over(&j->atrouble, "audit writes work again");
 	}
 }
 
@@ -609,8 +673,8 @@ static void process_batch(struct journal *j, struct journal_change *batch)
 	if (run(j->st_begin) != 0) {
 		refuse_all(batch, IPSNET_EUNAVAILABLE,
 			   db_failure_sentence(j->wdb, why, sizeof(why)));
-		log_error("journal write failed", "step=begin error=\"%s\"",
-			  sqlite3_errmsg(j->wdb));
+		trouble_log(j, &j->jtrouble, "journal write failed",
+			    "step=begin changes_refused=yes");
 		return;
 	}
 	for (struct journal_change *c = batch; c != NULL; c = c->next) {
@@ -671,14 +735,15 @@ static void process_batch(struct journal *j, struct journal_change *batch)
 				 "key and the answer will say");
 		else
 			db_failure_sentence(j->wdb, why, sizeof(why));
-		log_error("journal write failed", "error=\"%s\" changes_refused=yes",
-			  sqlite3_errmsg(j->wdb));
+		trouble_log(j, &j->jtrouble, "journal write failed",
+			    "changes_refused=yes");
 		if (sqlite3_get_autocommit(j->wdb) == 0)
 			(void)exec(j->wdb, "ROLLBACK");
 		refuse_all(batch, IPSNET_EUNAVAILABLE, why);
 		audit_refused_batch(j, batch);
 		return;
 	}
+	trouble_over(&j->jtrouble, "journal writes work again");
 	j->head_seq = seq;
 	memcpy(j->head_hash, hash, sizeof(hash));
 	for (struct journal_change *c = batch; c != NULL; c = c->next) {
@@ -740,8 +805,10 @@ static void process_audits(struct journal *j, struct journal_audit *batch)
 		(void)exec(j->wdb, "ROLLBACK");
 out:
 	if (err != 0)
-		log_error("audit write failed", "error=\"%s\" reads_refused=yes",
-			  sqlite3_errmsg(j->wdb));
+		trouble_log(j, &j->atrouble, "audit write failed",
+			    "reads_refused=yes");
+	else
+		trouble_over(&j->atrouble, "audit writes work again");
 	for (struct journal_audit *a = batch; a != NULL; a = a->next)
 		if (a->err == 0)
 			a->err = err;

@@ -45,6 +45,7 @@
 #include "config.h"
 #include "ipsnet_errors.h"
 #include "journal.h"
+#include "log.h"
 #include "store.h"
 #include "util.h"
 #include "validate.h"
@@ -2147,6 +2148,55 @@ static void test_fault_disk_full_persistent_refuses_until_cleared(void **state)
 	countdown(*state, FAULT_WRITE, SQLITE_FULL, true, "disk is full");
 }
 
+/* Lines of text that hold needle. */
+static size_t lines_with(const char *text, const char *needle)
+{
+	size_t n = 0;
+	for (const char *p = text; (p = strstr(p, needle)) != NULL;
+	     p += strlen(needle))
+		n++;
+	return n;
+}
+
+/* A disk that stays full refuses batch after batch. The log says so when
+ * it begins, with the cause and the count, and once when writes work
+ * again; not once a batch: a line each (two, with the refusals' audit
+ * rows) flooded the log, which may be on the full disk itself. */
+static void
+test_a_disk_that_stays_full_is_logged_when_it_begins_and_ends(void **state)
+{
+	struct fx *fx = *state;
+	FILE *log = tmpfile();
+	assert_non_null(log);
+	log_set_stream(log);
+	fault_arm(FAULT_WRITE, 1, SQLITE_FULL, true);
+	for (int i = 0; i < 5; i++) {
+		struct tchange *tc = register_change(NULL, NULL, NULL);
+		submit_wait(fx, tc);
+		assert_refused(tc, IPSNET_EUNAVAILABLE, "disk is full");
+		change_free(tc);
+	}
+	fault_clear();
+	struct tchange *tc = register_change(NULL, NULL, NULL);
+	submit_wait(fx, tc);
+	assert_applied(tc);
+	change_free(tc);
+	log_set_stream(NULL);
+
+	char text[8192];
+	rewind(log);
+	size_t len = fread(text, 1, sizeof(text) - 1, log);
+	text[len] = '\0';
+	fclose(log);
+	if (lines_with(text, "msg=\"journal write failed\"") != 1 ||
+	    lines_with(text, "cause=\"the disk is full\" ") !=
+		1 + lines_with(text, "msg=\"audit write failed\"") ||
+	    lines_with(text, "msg=\"audit write failed\"") > 1 ||
+	    lines_with(text, "msg=\"journal writes work again\" "
+			     "failures=5 ") != 1)
+		fail_msg("the log of five batches on a full disk:\n%s", text);
+}
+
 static void test_fault_locked_database_refuses_within_busy_timeout(void **state)
 {
 	struct fx *fx = *state;
@@ -2837,6 +2887,7 @@ int main(void)
 	    T(test_fault_sync_ioerr_persistent_refuses_until_cleared),
 	    T(test_fault_disk_full_on_write_refuses_unavailable),
 	    T(test_fault_disk_full_persistent_refuses_until_cleared),
+	    T(test_a_disk_that_stays_full_is_logged_when_it_begins_and_ends),
 	    T(test_fault_read_only_database_refuses_unavailable),
 	    T(test_fault_locked_database_refuses_within_busy_timeout),
 	    T(test_broken_chain_at_open_stops_writes_and_reads_go_on),
