@@ -41,7 +41,7 @@ static int funding_request(struct cli *cli, int argc, char **argv)
 	if ((other != NULL && other[0] == '\0') ||
 	    (funder != NULL && funder[0] == '\0'))
 		return cli_fail(IPSNET_EUSAGE, "the funder must not be empty");
-	if ((rv = cli_uint("--months", months, 1, 120, &n)) != 0)
+	if ((rv = cli_uint("--months", months, 1, 60, &n)) != 0)
 		return rv;
 
 	Ipsnet__V1__Envelope req = IPSNET__V1__ENVELOPE__INIT, *resp;

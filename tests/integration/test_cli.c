@@ -1142,6 +1142,9 @@ static void test_mistakes_are_usage_errors_before_anything_is_sent(void **state)
 	     "--months", "12"},
 	    {"funding", "request", "tr-1", "--funder", "gm0363", "--months",
 	     "0"},
+	    /* the server takes 1 to 60 months */
+	    {"funding", "request", "tr-1", "--funder", "gm0363", "--months",
+	     "61"},
 	    {"funding", "reject", "fu-1", "--version", "1"},
 	    {"funding", "reject", "fu-1", "--version", "1", "--reason", ""},
 	    {"job", "add", "cl-1", "--employer", "E", "--start", "2026-01-01",
