@@ -136,14 +136,15 @@ int policy_audit_query(const struct journal_actor *a,
 {
 	if (a->org_kind == ORG_KIND_NETWORK)
 		return 0;
-	if (since)
-		return refuse(why, cap,
-			      "only the network operator reads the audit trail "
-			      "by time; ask for one of your clients instead");
+	/* since only narrows what may be read: with a client it is hers. */
 	if (client == NULL)
 		return refuse(why, cap,
-			      "only the network operator reads the whole audit "
-			      "trail; name one of your clients");
+			      since ? "only the network operator reads the "
+				      "audit trail by time; name one of your "
+				      "clients too"
+				    : "only the network operator reads the "
+				      "whole audit trail; name one of your "
+				      "clients");
 	if (a->org_kind == ORG_KIND_GGZ && registered_it(a, client))
 		return 0;
 	return refuse(why, cap,

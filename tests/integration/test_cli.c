@@ -1091,6 +1091,15 @@ static void test_audit_since_takes_the_time_the_trail_shows(void **state)
 	snprintf(z, sizeof(z), "%.10sT%.8sZ", shown, shown + 11);
 	run(fx, EXIT_OK, "network", "audit", "--since", z, NULL);
 	assert_out(fx, "PERMISSION_DENIED");
+	/* Her GGZ reads her trail from a time on too, as the usage offers
+	 * (was refused: "only the network operator reads the audit trail by
+	 * time"); another organisation does not. */
+	run(fx, EXIT_OK, "ggz-test", "audit", "--client", client, "--since", z,
+	    NULL);
+	assert_out(fx, "PERMISSION_DENIED");
+	run(fx, EXIT_DENIED, "uwv", "audit", "--client", client, "--since", z,
+	    NULL);
+	assert_one_line_error(fx);
 	static const char *const refused[] = {
 	    "2026-11-26T06:59:00", "2026-11-26T25:00:00Z", "2026-11-26 06:59",
 	    "2026-11-26x", "2026-11-26T06:59:00Zulu"};

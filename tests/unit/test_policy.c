@@ -207,7 +207,13 @@ static void test_reads_by_kind(void **state)
 	assert_int_equal(
 	    policy_audit_query(&ggz, NULL, false, why, sizeof(why)),
 	    IPSNET_EPERMISSION);
+	/* Her trail from a time on: hers all the same. */
 	assert_int_equal(policy_audit_query(&ggz, &own, true, why, sizeof(why)),
+			 0);
+	assert_int_equal(
+	    policy_audit_query(&ggz, &referred, true, why, sizeof(why)),
+	    IPSNET_EPERMISSION);
+	assert_int_equal(policy_audit_query(&ggz, NULL, true, why, sizeof(why)),
 			 IPSNET_EPERMISSION);
 	assert_int_equal(
 	    policy_audit_query(&net, &own, false, why, sizeof(why)), 0);
