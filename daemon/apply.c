@@ -1458,7 +1458,8 @@ static int decide_funding(struct apply_ctx *ctx)
 	struct policy_client pc;
 	sqlite3_stmt *st;
 	char client_id[JOURNAL_ID_MAX] = "", funder[ORG_ID_MAX] = "",
-	     requested_by[ORG_ID_MAX] = "", requested_on[16] = "", on[16];
+	     requested_by[ORG_ID_MAX] = "", requested_on[16] = "", on[16],
+	     trajectory_id[JOURNAL_ID_MAX] = "";
 	uint64_t current = 0;
 	int status = 0, rv;
 
@@ -1470,7 +1471,7 @@ static int decide_funding(struct apply_ctx *ctx)
 	rv = prepare(ctx,
 		     "SELECT client_id, coalesce(funder, ''), "
 		     "coalesce(requested_by, ''), version, status, "
-		     "requested_on FROM funding WHERE id = ?1",
+		     "requested_on, trajectory_id FROM funding WHERE id = ?1",
 		     &st);
 	if (rv != 0)
 		return rv;
@@ -1483,6 +1484,7 @@ static int decide_funding(struct apply_ctx *ctx)
 		current = (uint64_t)sqlite3_column_int64(st, 3);
 		status = sqlite3_column_int(st, 4);
 		util_strlcpy(requested_on, col(st, 5), sizeof(requested_on));
+		util_strlcpy(trajectory_id, col(st, 6), sizeof(trajectory_id));
 	}
 	done(ctx, st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
@@ -1521,6 +1523,24 @@ static int decide_funding(struct apply_ctx *ctx)
 			      "the reason must be at most 1000 characters");
 	if (m->decision == FS(REJECTED) && empty(m->reason))
 		return refuse(ctx, IPSNET_EINVAL, "a rejection needs a reason");
+	if (m->decision == FS(APPROVED) && !ctx->replay) {
+		/* A referral declined or cancelled since the request never
+		 * becomes a trajectory: there is nothing to pay for. (One
+		 * closed since ran, and may be paid for.) Not judged again in
+		 * a replay: an approval accepted before this rule stays. */
+		struct trajectory_row t;
+		rv = load_trajectory(ctx, trajectory_id, &t);
+		if (rv != 0)
+			return rv;
+		if (t.found &&
+		    (t.status == TS(DECLINED) || t.status == TS(CANCELLED)))
+			return refuse(ctx, IPSNET_EPRECONDITION,
+				      "trajectory %s was %s since the request: "
+				      "there is nothing to fund; reject the "
+				      "request instead",
+				      trajectory_id,
+				      apply_trajectory_status_name(t.status));
+	}
 	if (m->decision == FS(APPROVED) && funder[0] != '\0' && !ctx->replay) {
 		/* The benefit or the municipality may have changed since the
 		 * request: the funder is who pays now. Not in a replay, as

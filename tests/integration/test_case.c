@@ -1708,6 +1708,34 @@ static void test_approval_checks_the_funder_rule_again(void **state)
 	}
 }
 
+/* A referral declined or cancelled after its funding was asked never
+ * becomes a trajectory: the funder cannot approve paying for it, and is
+ * told to reject instead; rejecting goes. Was: approved (the open
+ * trajectory was checked at the request only), money granted for a
+ * trajectory that never started. */
+static void test_no_approval_for_a_referral_that_ended_unstarted(void **state)
+{
+	static const struct {
+		int to;
+		const char *word;
+	} ends[] = {{TS(CANCELLED), "cancelled"}, {TS(DECLINED), "declined"}};
+	for (size_t i = 0; i < ARRAY_SIZE(ends); i++) {
+		struct kase k;
+		struct answer a;
+		make_case(R_TEST, &k);
+		move(GGZ_TEST, k.trajectory, 1, ends[i].to, NULL, NULL, NULL);
+		decide(GM0363, k.funding, 1, FS(APPROVED), &a);
+		assert_int_equal(a.code, CODE(FAILED_PRECONDITION));
+		if (strstr(a.message, ends[i].word) == NULL ||
+		    strstr(a.message, "reject") == NULL)
+			fail_msg("refused with '%s'", a.message);
+		answer_free(&a);
+		decide(GM0363, k.funding, 1, FS(REJECTED), &a);
+		assert_int_equal(a.code, CODE(OK));
+		answer_free(&a);
+	}
+}
+
 /* The funder rule is the registry's of the moment of the change: an
  * approval replays (ipsnetd verify, rebuild) after its municipality left
  * the registry, as its request does. */
@@ -2398,6 +2426,8 @@ int main(void)
 	    cmocka_unit_test(test_wrong_funder_is_refused),
 	    cmocka_unit_test(test_refusals_name_values_in_words),
 	    cmocka_unit_test(test_approval_checks_the_funder_rule_again),
+	    cmocka_unit_test(
+		test_no_approval_for_a_referral_that_ended_unstarted),
 	    cmocka_unit_test(
 		test_approval_replays_after_its_funder_left_the_registry),
 	    cmocka_unit_test(test_request_needs_consent),
