@@ -304,6 +304,11 @@ static void got_hello(struct ipsnet_conn *c, Ipsnet__V1__Envelope *env)
 		return;
 	}
 	c->hello = env;
+	/* The server answers in frames up to its own limit, which its
+	 * operator may have raised past what we read before Hello. */
+	if (env->hello_ok->max_frame_bytes > c->stream.decoder.max_frame_bytes)
+		c->stream.decoder.max_frame_bytes =
+		    env->hello_ok->max_frame_bytes;
 	c->state = C_READY;
 	uv_timer_stop(&c->timer);
 	if (c->cb.on_ready != NULL)

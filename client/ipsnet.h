@@ -103,7 +103,8 @@ int ipsnet_connect(uv_loop_t *loop, const struct ipsnet_options *o,
 		   struct ipsnet_conn **out, char *err, size_t errlen);
 
 /* The server's answer to Hello: organisation, kind, server version,
- * journal head. Valid from on_ready (status 0) until on_closed. */
+ * journal head. Valid from on_ready (status 0) until on_closed. Answers
+ * and pushes are read up to its max_frame_bytes (at least 16 MiB). */
 const Ipsnet__V1__HelloOk *ipsnet_conn_hello(const struct ipsnet_conn *c);
 
 /* Called with the response to a request. status is 0 when the response's

@@ -57,6 +57,7 @@ struct fake {
 	bool closed; /* the connection's handle is closed */
 	bool listener_closed;
 	bool pause_after_hello; /* reads nothing after Hello */
+	uint32_t max_frame_bytes; /* what its HelloOk says */
 	fake_request_fn on_request;
 	uint64_t held_id; /* a request whose answer is held back */
 	bool subscribed;
@@ -102,6 +103,7 @@ static void fake_hello_ok(struct fake *f, uint64_t id)
 	ok.organisation_name = "fake";
 	ok.server_version = "fake";
 	ok.protocol_version = IPSNET_PROTOCOL_VERSION;
+	ok.max_frame_bytes = f->max_frame_bytes;
 	env.request_id = id;
 	env.body_case = BODY(HELLO_OK);
 	env.hello_ok = &ok;
@@ -1387,6 +1389,84 @@ test_a_call_over_the_frame_limit_says_its_size_and_the_limit(void **state)
 		fail_msg("the call after it failed: %s", ping_err);
 }
 
+/* ---- answers as large as the server's frame limit ---------------------- */
+
+/* The fake's max_frame_bytes (ipsnetd takes up to 64 MiB), and an answer
+ * under it that is larger than 16 MiB. */
+#define LARGE_FRAME_LIMIT (32u * 1024 * 1024)
+#define LARGE_ANSWER_BYTES (17u * 1024 * 1024)
+
+/* Answers ListPrograms with a ProgramList of LARGE_ANSWER_BYTES. */
+static void programs_answered_large(struct fake *f,
+				    const Ipsnet__V1__Envelope *req)
+{
+	if (req->body_case != BODY(LIST_PROGRAMS))
+		return;
+	char *name = malloc(LARGE_ANSWER_BYTES + 1);
+	if (name == NULL)
+		return; /* shows as no answer */
+	memset(name, 'x', LARGE_ANSWER_BYTES);
+	name[LARGE_ANSWER_BYTES] = '\0';
+	Ipsnet__V1__Program program = IPSNET__V1__PROGRAM__INIT;
+	Ipsnet__V1__Program *programs[] = {&program};
+	Ipsnet__V1__ProgramList list = IPSNET__V1__PROGRAM_LIST__INIT;
+	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
+	program.id = "ips-large";
+	program.owner = "ggz-test";
+	program.name = name;
+	list.programs = programs;
+	list.n_programs = 1;
+	env.request_id = req->request_id;
+	env.body_case = BODY(PROGRAM_LIST);
+	env.program_list = &list;
+	fake_send(f, &env);
+	free(name);
+}
+
+/* A server answers in frames up to the max_frame_bytes its HelloOk names
+ * (ipsnetd's operator raises it when an answer does not fit, as its
+ * RESOURCE_EXHAUSTED refusals say). The library read frames of at most
+ * 16 MiB whatever the server said: a larger answer under the server's
+ * limit failed the connection with IPSNET_EFRAME_TOO_LARGE, and with it
+ * every request pipelined on it. */
+static void test_an_answer_under_the_servers_frame_limit_is_read(void **state)
+{
+	uv_loop_t loop;
+	struct fake f = {.on_request = programs_answered_large,
+			 .max_frame_bytes = LARGE_FRAME_LIMIT};
+	struct seen s = {0};
+	struct answer list = {0};
+	struct ipsnet_conn *c;
+
+	c = connect_fake(&loop, &f, &s);
+	assert_int_equal(s.ready_status, 0);
+	assert_int_equal(ipsnet_conn_hello(c)->max_frame_bytes,
+			 LARGE_FRAME_LIMIT);
+	Ipsnet__V1__ListPrograms lp = IPSNET__V1__LIST_PROGRAMS__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	e.body_case = BODY(LIST_PROGRAMS);
+	e.list_programs = &lp;
+	assert_int_equal(ipsnet_request(c, &e, answered, &list), 0);
+	run_until(&loop, is_answered, &list, WAIT_MS);
+	bool closed = s.closed;
+
+	if (!s.closed)
+		ipsnet_close(c);
+	fake_stop(&f);
+	struct both b = {&s, &f};
+	assert_true(run_until(&loop, both_done, &b, WAIT_MS));
+	fake_free(&f);
+	assert_int_equal(uv_loop_close(&loop), 0);
+
+	assert_true(list.done);
+	if (list.status != 0)
+		fail_msg("an answer of more than %u bytes, under the server's "
+			 "limit of %u bytes, failed with %s",
+			 LARGE_ANSWER_BYTES, LARGE_FRAME_LIMIT,
+			 ipsnet_err_name(list.status));
+	assert_false(closed);
+}
+
 /* ---- group ------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -1436,6 +1516,8 @@ int main(void)
 		test_a_request_over_the_frame_limit_is_refused_before_it_is_sent),
 	    cmocka_unit_test(
 		test_a_call_over_the_frame_limit_says_its_size_and_the_limit),
+	    cmocka_unit_test(
+		test_an_answer_under_the_servers_frame_limit_is_read),
 	};
 
 	return cmocka_run_group_tests_name("integration lib", tests,
