@@ -8,7 +8,10 @@
  *   on the loop's thread.
  * - synchronous, for commands and scripts: ipsnet_client_open,
  *   ipsnet_client_call, ipsnet_client_close. The client runs a private
- *   loop; one thread at a time may use a given client.
+ *   loop; one thread at a time may use a given client. Its callbacks run
+ *   inside that loop: from them, ipsnet_client_call, _subscribe and _run
+ *   on the same client are refused with IPSNET_EUSAGE, and
+ *   ipsnet_client_close must not be called; ipsnet_client_stop may.
  *
  * Functions return 0 or a negative IPSNET_E* code (ipsnet_errors.h); where
  * they take err/errlen they also write one sentence a person can act on.

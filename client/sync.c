@@ -14,6 +14,7 @@ struct ipsnet_client {
 	struct ipsnet_conn *conn; /* NULL once closed */
 	uint32_t timeout_ms;
 	bool stop;                /* ipsnet_client_stop was called */
+	bool in_loop;		  /* its loop runs: a callback may be ours */
 	uint64_t head;            /* from Subscribed */
 	/* what the loop is waiting for */
 	bool done;
@@ -66,11 +67,29 @@ static void wait_done(struct ipsnet_client *cl)
 	 * last call, and a deadline counted from it would pass at once. */
 	uv_update_time(&cl->loop);
 	uv_timer_start(&cl->timer, timed_out, cl->timeout_ms, 0);
+	cl->in_loop = true;
 	while (!cl->done && uv_run(&cl->loop, UV_RUN_ONCE) != 0)
 		;
+	cl->in_loop = false;
 	uv_timer_stop(&cl->timer);
 	if (!cl->done)
 		note(cl, IPSNET_ECLOSED, "the connection is closed");
+}
+
+/* A call from one of the client's callbacks would run its loop inside
+ * itself, which libuv does not do: the answer could never be handed over.
+ * Whether that is so (err then says what to do instead). */
+static bool called_from_callback(const struct ipsnet_client *cl,
+				 const char *what, char *err, size_t errlen)
+{
+	if (!cl->in_loop)
+		return false;
+	snprintf(err, errlen,
+		 "%s cannot be called from a callback of the same client "
+		 "(its loop is running); call it after ipsnet_client_run "
+		 "returns (ipsnet_client_stop), or use another client",
+		 what);
+	return true;
 }
 
 static void drain_loop(struct ipsnet_client *cl)
@@ -152,6 +171,8 @@ int ipsnet_client_call(struct ipsnet_client *cl, Ipsnet__V1__Envelope *req,
 		       Ipsnet__V1__Envelope **resp, char *err, size_t errlen)
 {
 	*resp = NULL;
+	if (called_from_callback(cl, "ipsnet_client_call", err, errlen))
+		return IPSNET_EUSAGE;
 	if (cl->conn == NULL) {
 		snprintf(err, errlen, "%s",
 			 cl->message[0] != '\0' ? cl->message
@@ -218,6 +239,8 @@ int ipsnet_client_subscribe_from(struct ipsnet_client *cl, uint64_t since_seq,
 				 void *arg, uint64_t *head, char *err,
 				 size_t errlen)
 {
+	if (called_from_callback(cl, "ipsnet_client_subscribe", err, errlen))
+		return IPSNET_EUSAGE;
 	if (cl->conn == NULL) {
 		snprintf(err, errlen, "the connection is closed");
 		return IPSNET_ECLOSED;
@@ -266,6 +289,8 @@ static void run_timeout(uv_timer_t *t)
 int ipsnet_client_run(struct ipsnet_client *cl, uint32_t timeout_ms, char *err,
 		      size_t errlen)
 {
+	if (called_from_callback(cl, "ipsnet_client_run", err, errlen))
+		return IPSNET_EUSAGE;
 	if (cl->conn == NULL) {
 		snprintf(err, errlen, "%s",
 			 cl->message[0] != '\0' ? cl->message
@@ -281,9 +306,11 @@ int ipsnet_client_run(struct ipsnet_client *cl, uint32_t timeout_ms, char *err,
 	uv_update_time(&cl->loop); /* see wait_done */
 	if (timeout_ms != 0)
 		uv_timer_start(&cl->timer, run_timeout, timeout_ms, 0);
+	cl->in_loop = true;
 	while (!cl->stop && !cl->done &&
 	       uv_run(&cl->loop, UV_RUN_ONCE) != 0)
 		;
+	cl->in_loop = false;
 	uv_timer_stop(&cl->timer);
 	if (cl->stop) {
 		cl->stop = false;

@@ -1467,6 +1467,117 @@ static void test_an_answer_under_the_servers_frame_limit_is_read(void **state)
 	assert_false(closed);
 }
 
+/* ---- the synchronous client's own callbacks ----------------------------- */
+
+/* Registers a client as the options' organisation: one journal entry. */
+static void register_a_client(const struct ipsnet_options *o)
+{
+	struct ipsnet_client *cl;
+	Ipsnet__V1__Envelope *resp = NULL;
+	Ipsnet__V1__RegisterClient m = IPSNET__V1__REGISTER_CLIENT__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	uint8_t key16[16];
+	char err[256];
+	m.bsn = "111222333";
+	m.name = "Nested Call";
+	m.birth_date = "1980-01-01";
+	m.municipality = "GM0363";
+	m.benefit = IPSNET__V1__BENEFIT__BENEFIT_NONE;
+	e.body_case = BODY(REGISTER_CLIENT);
+	e.register_client = &m;
+	assert_int_equal(ipsnet_new_idempotency_key(key16), 0);
+	e.idempotency_key.data = key16;
+	e.idempotency_key.len = sizeof(key16);
+	if (ipsnet_client_open(&cl, o, err, sizeof(err)) != 0)
+		fail_msg("cannot connect: %s", err);
+	if (ipsnet_client_call(cl, &e, &resp, err, sizeof(err)) != 0)
+		fail_msg("register: %s", err);
+	ipsnet_envelope_free(resp);
+	ipsnet_client_close(cl);
+}
+
+struct nested {
+	struct ipsnet_client *cl;
+	int events;
+	int call_rv;
+	char err[256];
+};
+
+/* On the first event, a Ping through ipsnet_client_call, then a stop. */
+static void call_from_event(struct ipsnet_conn *c, const Ipsnet__V1__Event *ev,
+			    void *arg)
+{
+	struct nested *n = arg;
+	Ipsnet__V1__Ping ping = IPSNET__V1__PING__INIT;
+	Ipsnet__V1__Envelope p = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__Envelope *resp = NULL;
+	if (n->events++ > 0)
+		return;
+	p.body_case = BODY(PING);
+	p.ping = &ping;
+	n->call_rv =
+	    ipsnet_client_call(n->cl, &p, &resp, n->err, sizeof(n->err));
+	ipsnet_envelope_free(resp);
+	ipsnet_client_stop(n->cl);
+}
+
+/* A program that follows the journal and asks the server more about an
+ * event (ShowCase of its client) calls ipsnet_client_call from on_event.
+ * The client's private loop cannot run inside itself: the call waited
+ * timeout_ms for an answer the loop under it could not hand over, said
+ * "no answer from the server" and closed the connection, and the
+ * ipsnet_client_run around it returned IPSNET_ETIMEOUT as well. Such a
+ * call is refused at once with IPSNET_EUSAGE and the client goes on. */
+static void
+test_a_call_from_a_callback_of_the_client_is_refused_at_once(void **state)
+{
+	struct h_daemon d = {0};
+	char server[64], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], err[256];
+	struct nested n = {0};
+	uint64_t head = 0;
+	const struct ipsnet_subscription_callbacks cb = {.on_event =
+							     call_from_event};
+	const char *dir = h_tmpdir();
+	assert_non_null(dir);
+	assert_int_equal(h_write_config(dir, certs, ""), 0);
+	assert_int_equal(h_daemon_start(&d, dir), 0);
+	struct ipsnet_options o =
+	    options(server, sizeof(server), ca, cert, key, d.port);
+	o.timeout_ms = WAIT_MS;
+	register_a_client(&o);
+
+	if (ipsnet_client_open(&n.cl, &o, err, sizeof(err)) != 0)
+		fail_msg("cannot connect: %s", err);
+	if (ipsnet_client_subscribe(n.cl, 0, NULL, 0, &cb, &n, &head, err,
+				    sizeof(err)) != 0)
+		fail_msg("subscribe: %s", err);
+	int rv = ipsnet_client_run(n.cl, WAIT_MS, err, sizeof(err));
+	Ipsnet__V1__Ping ping = IPSNET__V1__PING__INIT;
+	Ipsnet__V1__Envelope p = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__Envelope *resp = NULL;
+	char ping_err[256];
+	p.body_case = BODY(PING);
+	p.ping = &ping;
+	int ping_rv =
+	    ipsnet_client_call(n.cl, &p, &resp, ping_err, sizeof(ping_err));
+	ipsnet_envelope_free(resp);
+	ipsnet_client_close(n.cl);
+	assert_int_equal(h_daemon_stop(&d, SIGTERM), 0);
+
+	assert_int_equal(n.events, 1);
+	if (n.call_rv != IPSNET_EUSAGE)
+		fail_msg("ipsnet_client_call from on_event returned %s (%s), "
+			 "not IPSNET_EUSAGE",
+			 ipsnet_err_name(n.call_rv), n.err);
+	assert_non_null(strstr(n.err, "callback"));
+	if (rv != 0)
+		fail_msg("ipsnet_client_run returned %s (%s) after "
+			 "ipsnet_client_stop",
+			 ipsnet_err_name(rv), err);
+	if (ping_rv != 0)
+		fail_msg("the call after it failed: %s", ping_err);
+}
+
 /* ---- group ------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -1518,6 +1629,8 @@ int main(void)
 		test_a_call_over_the_frame_limit_says_its_size_and_the_limit),
 	    cmocka_unit_test(
 		test_an_answer_under_the_servers_frame_limit_is_read),
+	    cmocka_unit_test(
+		test_a_call_from_a_callback_of_the_client_is_refused_at_once),
 	};
 
 	return cmocka_run_group_tests_name("integration lib", tests,
