@@ -58,6 +58,8 @@ struct ipsnet_conn {
 	uv_timer_t timer; /* the deadline for connect, handshake and Hello */
 	uv_async_t looked_up;  /* the lookup's answer comes to the loop */
 	struct lookup *lookup; /* NULL once answered or let go */
+	struct addrinfo *addrs; /* what the lookup found */
+	struct addrinfo *addr;	/* the one connecting to */
 	uv_loop_t *loop;
 	SSL_CTX *ctx;
 	struct ipsnet_callbacks cb;
@@ -89,6 +91,7 @@ struct ipsnet_conn {
 
 static void finish(struct ipsnet_conn *c);
 static void let_go(struct ipsnet_conn *c);
+static int connect_next(struct ipsnet_conn *c);
 
 static void set_status(struct ipsnet_conn *c, int status, const char *message)
 {
@@ -236,6 +239,8 @@ static void finish(struct ipsnet_conn *c)
 				c->arg);
 	if (c->hello != NULL)
 		ipsnet_envelope_free(c->hello);
+	if (c->addrs != NULL)
+		freeaddrinfo(c->addrs);
 	SSL_CTX_free(c->ctx);
 	ipsnet_free(c);
 }
@@ -243,9 +248,19 @@ static void finish(struct ipsnet_conn *c)
 static void on_stream_close(struct ipsnet_stream *s)
 {
 	struct ipsnet_conn *c = s->data;
+	c->stream_started = false;
+	/* A name may have other addresses (::1 and 127.0.0.1): the server
+	 * may listen on one of those. */
+	if (c->state == C_CONNECTING && s->error == IPSNET_ECONNECT &&
+	    c->addr->ai_next != NULL) {
+		c->addr = c->addr->ai_next;
+		int rv = connect_next(c);
+		if (rv == 0)
+			return;
+		set_status(c, rv, "cannot start connecting");
+	}
 	if (c->status == 0 && !(c->state == C_CLOSING && s->error == 0))
 		explain_stream_failure(c);
-	c->stream_started = false;
 	close_timer(c);
 	if (c->state != C_CLOSING)
 		begin_close(c, c->status, c->message);
@@ -616,15 +631,22 @@ static void looked_up(uv_async_t *a)
 		return;
 	}
 	c->state = C_CONNECTING;
-	int rv = stream_connect(&c->stream, c->loop, ai->ai_addr, c->ctx,
+	c->addrs = ai;
+	c->addr = ai;
+	int rv = connect_next(c);
+	if (rv != 0)
+		begin_close(c, rv, "cannot start connecting");
+}
+
+/* Starts connecting to c->addr. */
+static int connect_next(struct ipsnet_conn *c)
+{
+	int rv = stream_connect(&c->stream, c->loop, c->addr->ai_addr, c->ctx,
 				c->host, FRAME_DEFAULT_MAX_BYTES * 16,
 				&stream_cb, c);
-	freeaddrinfo(ai);
-	if (rv != 0) {
-		begin_close(c, rv, "cannot start connecting");
-		return;
-	}
-	c->stream_started = true;
+	if (rv == 0)
+		c->stream_started = true;
+	return rv;
 }
 
 /* Starts looking up c->host on a thread of its own. 0 or an IPSNET_E*

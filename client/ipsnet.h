@@ -34,7 +34,9 @@
 /* Where and as whom to connect. Strings are borrowed: they must outlive
  * the call that takes the options. */
 struct ipsnet_options {
-	const char *server;       /* "127.0.0.1:7443", "[::1]:7443", "host:7443" */
+	const char *server;       /* "127.0.0.1:7443", "[::1]:7443", "host:7443";
+				     a name's addresses are tried in turn
+				     until one takes the connection */
 	const char *ca;           /* the network CA (PEM) */
 	const char *cert;         /* the organisation's certificate (PEM) */
 	const char *key;          /* its private key (PEM) */

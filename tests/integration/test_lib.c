@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <setjmp.h>
 #include <cmocka.h>
@@ -927,17 +928,41 @@ static uv_cond_t slow_cond;
 static bool slow_released;
 static int slow_ended; /* lookups of SLOW_HOST that have returned */
 
+/* While not 0, "localhost" is found first at 127.0.0.1 on this port,
+ * then at 127.0.0.1 on the port asked for: a name with an address where
+ * nothing listens before the one where the server does (::1 first, with
+ * ipsnetd listening on 127.0.0.1 only). */
+static int localhost_refused_port;
+
 int getaddrinfo(const char *node, const char *service,
 		const struct addrinfo *hints, struct addrinfo **res)
 {
-	if (node == NULL || strcmp(node, SLOW_HOST) != 0) {
-		int (*real)(const char *, const char *, const struct addrinfo *,
-			    struct addrinfo **) =
-		    (int (*)(
-			const char *, const char *, const struct addrinfo *,
-			struct addrinfo **))dlsym(RTLD_NEXT, "getaddrinfo");
-		return real(node, service, hints, res);
+	int (*real)(const char *, const char *, const struct addrinfo *,
+		    struct addrinfo **) =
+	    (int (*)(const char *, const char *, const struct addrinfo *,
+		     struct addrinfo **))dlsym(RTLD_NEXT, "getaddrinfo");
+	if (node != NULL && strcmp(node, "localhost") == 0 &&
+	    localhost_refused_port != 0) {
+		char refused[8];
+		struct addrinfo *first, *then;
+		int rv;
+		snprintf(refused, sizeof(refused), "%d",
+			 localhost_refused_port);
+		if ((rv = real("127.0.0.1", refused, hints, &first)) != 0)
+			return rv;
+		if ((rv = real("127.0.0.1", service, hints, &then)) != 0) {
+			freeaddrinfo(first);
+			return rv;
+		}
+		struct addrinfo *last = first;
+		while (last->ai_next != NULL)
+			last = last->ai_next;
+		last->ai_next = then;
+		*res = first;
+		return 0;
 	}
+	if (node == NULL || strcmp(node, SLOW_HOST) != 0)
+		return real(node, service, hints, res);
 	uint64_t deadline = uv_hrtime() + (uint64_t)WAIT_MS * 1000000;
 	uv_mutex_lock(&slow_mutex);
 	for (uint64_t now; !slow_released && (now = uv_hrtime()) < deadline;)
@@ -1578,6 +1603,44 @@ test_a_call_from_a_callback_of_the_client_is_refused_at_once(void **state)
 		fail_msg("the call after it failed: %s", ping_err);
 }
 
+/* ---- a name with more than one address -------------------------------- */
+
+/* A server name that resolves to more than one address (localhost: ::1
+ * and 127.0.0.1; a host with an AAAA record the client cannot reach) is
+ * reached on the first address that takes the connection. Only the first
+ * was tried: with nothing listening there, ipsnet_client_open failed with
+ * IPSNET_ECONNECT ("connection refused (is ipsnetd running?)") while the
+ * server answered on the next one. */
+static void test_a_name_is_tried_at_each_of_its_addresses(void **state)
+{
+	struct h_daemon d = {0};
+	struct ipsnet_client *cl = NULL;
+	char server[64], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], err[256];
+	int fd;
+	const char *dir = h_tmpdir();
+	assert_non_null(dir);
+	assert_int_equal(h_write_config(dir, certs, ""), 0);
+	assert_int_equal(h_daemon_start(&d, dir), 0);
+	struct ipsnet_options o =
+	    options(server, sizeof(server), ca, cert, key, d.port);
+	o.timeout_ms = WAIT_MS;
+	snprintf(server, sizeof(server), "localhost:%d", d.port);
+	localhost_refused_port = h_closed_port(&fd);
+	assert_int_not_equal(localhost_refused_port, 0);
+
+	int rv = ipsnet_client_open(&cl, &o, err, sizeof(err));
+	localhost_refused_port = 0;
+	close(fd);
+	if (rv == 0)
+		ipsnet_client_close(cl);
+	assert_int_equal(h_daemon_stop(&d, SIGTERM), 0);
+
+	if (rv != 0)
+		fail_msg("localhost (127.0.0.1 refused, then 127.0.0.1:%d): "
+			 "%s: %s",
+			 d.port, ipsnet_err_name(rv), err);
+}
+
 /* ---- group ------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -1631,6 +1694,7 @@ int main(void)
 		test_an_answer_under_the_servers_frame_limit_is_read),
 	    cmocka_unit_test(
 		test_a_call_from_a_callback_of_the_client_is_refused_at_once),
+	    cmocka_unit_test(test_a_name_is_tried_at_each_of_its_addresses),
 	};
 
 	return cmocka_run_group_tests_name("integration lib", tests,
