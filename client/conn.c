@@ -320,10 +320,14 @@ static void got_hello(struct ipsnet_conn *c, Ipsnet__V1__Envelope *env)
 	}
 	c->hello = env;
 	/* The server answers in frames up to its own limit, which its
-	 * operator may have raised past what we read before Hello. */
-	if (env->hello_ok->max_frame_bytes > c->stream.decoder.max_frame_bytes)
-		c->stream.decoder.max_frame_bytes =
-		    env->hello_ok->max_frame_bytes;
+	 * operator may have raised past what we read before Hello; but no
+	 * further than any server may (a peer never decides how much we
+	 * take). */
+	uint32_t theirs = env->hello_ok->max_frame_bytes;
+	if (theirs > FRAME_MAX_BYTES)
+		theirs = FRAME_MAX_BYTES;
+	if (theirs > c->stream.decoder.max_frame_bytes)
+		c->stream.decoder.max_frame_bytes = theirs;
 	c->state = C_READY;
 	uv_timer_stop(&c->timer);
 	if (c->cb.on_ready != NULL)

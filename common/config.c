@@ -12,6 +12,7 @@
  * the line, because a typo that is silently ignored runs a network with a
  * setting nobody chose. */
 #include "config.h"
+#include "frame.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -234,7 +235,7 @@ static const struct server_key server_keys[] = {
      offsetof(struct server_config, tls_min_version), sizeof(int), 12, 13},
     U32_KEY(max_connections, 1, 1048576),
     U32_KEY(max_connections_per_organisation, 1, 1048576),
-    U32_KEY(max_frame_bytes, 1024, 67108864),
+    U32_KEY(max_frame_bytes, 1024, FRAME_MAX_BYTES),
     U32_KEY(handshake_timeout_ms, 100, 600000),
     U32_KEY(idle_timeout_ms, 1000, 86400000),
     U32_KEY(max_inflight, 1, 65536),

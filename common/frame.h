@@ -13,6 +13,9 @@
 
 #define FRAME_HEADER_BYTES 4
 #define FRAME_DEFAULT_MAX_BYTES (1024u * 1024u)
+/* The largest frame limit there is: ipsnetd's max_frame_bytes at most, and
+ * what a client takes at most whatever a server's HelloOk announces. */
+#define FRAME_MAX_BYTES (64u * 1024u * 1024u)
 
 struct frame_decoder {
 	uint32_t max_frame_bytes;

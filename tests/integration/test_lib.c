@@ -1492,6 +1492,52 @@ static void test_an_answer_under_the_servers_frame_limit_is_read(void **state)
 	assert_false(closed);
 }
 
+/* Answers ListPrograms with the header of a frame one byte over
+ * FRAME_MAX_BYTES, and nothing after it. */
+static void programs_answered_too_large(struct fake *f,
+					const Ipsnet__V1__Envelope *req)
+{
+	if (req->body_case != BODY(LIST_PROGRAMS))
+		return;
+	uint32_t n = htonl(FRAME_MAX_BYTES + 1);
+	(void)stream_send_framed(&f->stream, (const uint8_t *)&n, sizeof(n));
+}
+
+/* ... but no further than any server may: a HelloOk that announces 4 GiB
+ * does not let the server make the library take a frame over
+ * FRAME_MAX_BYTES (64 MiB, ipsnetd's largest max_frame_bytes); such a
+ * frame fails the connection at its header, at once. Was (after HelloOk
+ * raised the limit): taken as announced, a body of the header's size
+ * reserved and waited for. */
+static void test_no_server_makes_the_library_take_more_than_64_mib(void **state)
+{
+	uv_loop_t loop;
+	struct fake f = {.on_request = programs_answered_too_large,
+			 .max_frame_bytes = UINT32_MAX};
+	struct seen s = {0};
+	struct answer list = {0};
+	struct ipsnet_conn *c;
+
+	c = connect_fake(&loop, &f, &s);
+	assert_int_equal(s.ready_status, 0);
+	Ipsnet__V1__ListPrograms lp = IPSNET__V1__LIST_PROGRAMS__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	e.body_case = BODY(LIST_PROGRAMS);
+	e.list_programs = &lp;
+	assert_int_equal(ipsnet_request(c, &e, answered, &list), 0);
+	run_until(&loop, is_answered, &list, WAIT_MS);
+
+	if (!s.closed)
+		ipsnet_close(c);
+	fake_stop(&f);
+	struct both b = {&s, &f};
+	assert_true(run_until(&loop, both_done, &b, WAIT_MS));
+	fake_free(&f);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	assert_true(list.done);
+	assert_int_equal(list.status, IPSNET_EFRAME_TOO_LARGE);
+}
+
 /* ---- the synchronous client's own callbacks ----------------------------- */
 
 /* Registers a client as the options' organisation: one journal entry. */
@@ -1692,6 +1738,8 @@ int main(void)
 		test_a_call_over_the_frame_limit_says_its_size_and_the_limit),
 	    cmocka_unit_test(
 		test_an_answer_under_the_servers_frame_limit_is_read),
+	    cmocka_unit_test(
+		test_no_server_makes_the_library_take_more_than_64_mib),
 	    cmocka_unit_test(
 		test_a_call_from_a_callback_of_the_client_is_refused_at_once),
 	    cmocka_unit_test(test_a_name_is_tried_at_each_of_its_addresses),
