@@ -275,7 +275,47 @@ static int consent_grant(struct cli *cli, int argc, char **argv)
 static const char withdraw_usage[] =
     "usage: ipsnet consent withdraw CONSENT --version N [--quiet]\n"
     "Withdraws a consent: from now on nothing more of the client is shared\n"
-    "with its recipient (what was shared stays in the audit trail).\n";
+    "with its recipient on it (what was shared stays in the audit trail).\n"
+    "Another live consent of hers for the same recipient still shares her\n"
+    "case: a note on stderr names it.\n";
+
+/* After a withdrawal: another live consent of the client for the same
+ * recipient (another purpose, a renewal) still shares her case with it,
+ * which "nothing more is shared" must not hide. Says so on stderr; a read
+ * that fails says nothing (the withdrawal stands either way). */
+static void say_still_shared(struct cli *cli, const Ipsnet__V1__Consent *gone)
+{
+	Ipsnet__V1__Envelope req = IPSNET__V1__ENVELOPE__INIT, *resp;
+	Ipsnet__V1__ShowCase m = IPSNET__V1__SHOW_CASE__INIT;
+	char err[320], today[11];
+	if (gone == NULL || gone->client_id == NULL)
+		return;
+	m.client_id = gone->client_id;
+	req.body_case = BODY(SHOW_CASE);
+	req.show_case = &m;
+	if (cli_call_retry(cli, &req, &resp, err, sizeof(err)) != 0 ||
+	    resp == NULL || resp->body_case != BODY(CASE_VIEW)) {
+		ipsnet_envelope_free(resp);
+		return;
+	}
+	nl_date_of_us(today, sizeof(today), (long long)util_now_us());
+	const Ipsnet__V1__CaseView *v = resp->case_view;
+	for (size_t i = 0; i < v->n_consents; i++) {
+		const Ipsnet__V1__Consent *c = v->consents[i];
+		if (strcmp(c->id, gone->id) == 0 ||
+		    strcmp(c->recipient, gone->recipient) != 0 ||
+		    c->withdrawn_at[0] != '\0' ||
+		    strcmp(c->valid_until, today) < 0)
+			continue;
+		fprintf(
+		    stderr,
+		    "ipsnet: note: consent %s (%s, until %s) is still live: "
+		    "the client's case is still shared with %s; withdraw "
+		    "it too to stop all sharing\n",
+		    c->id, c->purpose, c->valid_until, c->recipient);
+	}
+	ipsnet_envelope_free(resp);
+}
 
 static int consent_withdraw(struct cli *cli, int argc, char **argv)
 {
@@ -311,6 +351,8 @@ static int consent_withdraw(struct cli *cli, int argc, char **argv)
 		       fmt_day(c != NULL ? c->withdrawn_at : NULL).s,
 		       (unsigned long long)ok->version);
 	}
+	fflush(stdout);
+	say_still_shared(cli, ok->consent);
 	ipsnet_envelope_free(resp);
 	return 0;
 }

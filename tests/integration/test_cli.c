@@ -1930,6 +1930,38 @@ test_import_applies_good_rows_lists_bad_ones_and_never_twice(void **state)
 	assert_string_equal(jstr(j, "jobs[0].competitive"), "true");
 }
 
+/* A client with two live consents for one funder (two purposes, or a
+ * renewal granted before the old one ended) is still shared with it when
+ * one of them is withdrawn: the command says so, naming the other, instead
+ * of leaving "nothing more is shared" unsaid-against. The last one
+ * withdrawn leaves no note. Was: "withdrew consent ..." and nothing else,
+ * while the funder went on seeing her case. */
+static void test_a_withdrawal_says_what_still_shares_the_case(void **state)
+{
+	struct fx *fx = *state;
+	char client[64], first[64], second[64];
+	register_client(fx, 95, "participatiewet", client, sizeof(client));
+	run_id(fx, first, sizeof(first), "ggz-test", "consent", "grant", client,
+	       "--to", "gm0363", "--purpose", "IPS funding", "--until",
+	       "2030-12-31", "--quiet", NULL);
+	run_id(fx, second, sizeof(second), "ggz-test", "consent", "grant",
+	       client, "--to", "gm0363", "--purpose", "debt counselling",
+	       "--until", "2031-06-30", "--quiet", NULL);
+	run(fx, EXIT_OK, "ggz-test", "consent", "withdraw", first, "--version",
+	    "1", NULL);
+	assert_out(fx, "withdrew consent");
+	char want[160];
+	snprintf(want, sizeof(want),
+		 "note: consent %s (debt counselling, until 2031-06-30) is "
+		 "still live",
+		 second);
+	assert_err(fx, want);
+	assert_err(fx, "still shared with gm0363");
+	run(fx, EXIT_OK, "ggz-test", "consent", "withdraw", second, "--version",
+	    "1", NULL);
+	assert_true(strstr(fx->r.err, "note:") == NULL);
+}
+
 /* A count of one is said in the singular wherever the command puts a
  * count in a sentence: "1 program", not "1 programs". */
 static void test_a_count_of_one_is_said_in_the_singular(void **state)
@@ -3208,6 +3240,9 @@ int main(void)
 		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_audit_shows_its_limit_and_says_what_it_leaves_out, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_a_withdrawal_says_what_still_shares_the_case, setup,
 		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_an_answer_over_the_frame_limit_is_refused, setup,
