@@ -229,7 +229,8 @@ static void finish(struct ipsnet_conn *c)
 	struct pending *p = c->pending;
 	while (p != NULL) {
 		struct pending *next = p->next;
-		p->cb(c, status, msg, NULL, p->arg);
+		if (p->cb != NULL)
+			p->cb(c, status, msg, NULL, p->arg);
 		ipsnet_free(p);
 		p = next;
 	}
@@ -522,7 +523,8 @@ static int on_frame(struct ipsnet_stream *s, const uint8_t *body, size_t len)
 			 body_name(p->asked), body_name(env->body_case),
 			 body_name(want));
 		bool subscribe = p->sub_cb.on_event != NULL;
-		p->cb(c, IPSNET_EPROTOCOL, why, NULL, p->arg);
+		if (p->cb != NULL)
+			p->cb(c, IPSNET_EPROTOCOL, why, NULL, p->arg);
 		ipsnet_free(p);
 		ipsnet_envelope_free(env);
 		if (!subscribe)
@@ -538,7 +540,8 @@ static int on_frame(struct ipsnet_stream *s, const uint8_t *body, size_t len)
 		c->last_event_seq = 0;
 		c->sub_hash_known = false;
 	}
-	p->cb(c, rv, m, env, p->arg);
+	if (p->cb != NULL)
+		p->cb(c, rv, m, env, p->arg);
 	ipsnet_free(p);
 	ipsnet_envelope_free(env);
 	return 0;

@@ -94,9 +94,9 @@ struct ipsnet_callbacks {
 	 * Envelope is freed after the call. */
 	void (*on_push)(struct ipsnet_conn *c, const Ipsnet__V1__Envelope *env,
 			void *arg);
-	/* The connection is closed (status 0: closed by ipsnet_close). Every
-	 * pending request has had its callback. The connection is freed right
-	 * after this call. */
+	/* The connection is closed (status 0: closed by ipsnet_close, and
+	 * message NULL; else a sentence). Every pending request has had its
+	 * callback. The connection is freed right after this call. */
 	void (*on_closed)(struct ipsnet_conn *c, int status,
 			  const char *message, void *arg);
 };
@@ -139,12 +139,14 @@ typedef void (*ipsnet_response_cb)(struct ipsnet_conn *c, int status,
 				   const Ipsnet__V1__Envelope *resp, void *arg);
 
 /* Sends req (its request_id is set by the library) and calls cb with the
- * answer. Requests may be pipelined. The caller keeps ownership of req; it
- * is serialized before the call returns. A req larger serialized than the
- * server takes (ipsnet_conn_hello(c)->max_frame_bytes; the server would
- * close the connection over it) is refused with IPSNET_EFRAME_TOO_LARGE:
- * nothing is sent, cb is not called, and the connection and the other
- * requests go on. The same holds for ipsnet_subscribe. */
+ * answer (cb NULL: the answer, whatever it is, is dropped; for
+ * ipsnet_subscribe, on_done NULL likewise). Requests may be pipelined. The
+ * caller keeps ownership of req; it is serialized before the call returns. A
+ * req larger serialized than the server takes
+ * (ipsnet_conn_hello(c)->max_frame_bytes; the server would close the connection
+ * over it) is refused with IPSNET_EFRAME_TOO_LARGE: nothing is sent, cb is not
+ * called, and the connection and the other requests go on. The same holds for
+ * ipsnet_subscribe. */
 int ipsnet_request(struct ipsnet_conn *c, Ipsnet__V1__Envelope *req,
 		   ipsnet_response_cb cb, void *arg);
 

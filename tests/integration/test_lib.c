@@ -1538,6 +1538,62 @@ static void test_no_server_makes_the_library_take_more_than_64_mib(void **state)
 	assert_int_equal(list.status, IPSNET_EFRAME_TOO_LARGE);
 }
 
+/* Answers Ping with Pong and ListFunding with a Pong (not its body);
+ * holds ListPrograms unanswered. */
+static void pongs_and_holds(struct fake *f, const Ipsnet__V1__Envelope *req)
+{
+	if (req->body_case != BODY(PING) &&
+	    req->body_case != BODY(LIST_FUNDING))
+		return;
+	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__Pong pong = IPSNET__V1__PONG__INIT;
+	env.request_id = req->request_id;
+	env.body_case = BODY(PONG);
+	env.pong = &pong;
+	fake_send(f, &env);
+}
+
+/* A request whose answer nobody waits for (cb NULL, as ipsnet.h allows):
+ * its answer, a wrong answer to it, and its end when the connection
+ * closes are dropped, and the connection and the other requests go on.
+ * Was: the library called the NULL callback, a crash at the answer. */
+static void test_a_request_without_a_callback_drops_its_answer(void **state)
+{
+	uv_loop_t loop;
+	struct fake f = {.on_request = pongs_and_holds};
+	struct seen s = {0};
+	struct answer last = {0};
+	struct ipsnet_conn *c;
+
+	c = connect_fake(&loop, &f, &s);
+	assert_int_equal(s.ready_status, 0);
+	Ipsnet__V1__Ping ping = IPSNET__V1__PING__INIT;
+	Ipsnet__V1__ListFunding lf = IPSNET__V1__LIST_FUNDING__INIT;
+	Ipsnet__V1__ListPrograms lp = IPSNET__V1__LIST_PROGRAMS__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	e.body_case = BODY(LIST_PROGRAMS);
+	e.list_programs = &lp;
+	assert_int_equal(ipsnet_request(c, &e, NULL, NULL), 0);
+	e.body_case = BODY(LIST_FUNDING);
+	e.list_funding = &lf;
+	assert_int_equal(ipsnet_request(c, &e, NULL, NULL), 0);
+	e.body_case = BODY(PING);
+	e.ping = &ping;
+	assert_int_equal(ipsnet_request(c, &e, NULL, NULL), 0);
+	assert_int_equal(ipsnet_request(c, &e, answered, &last), 0);
+	assert_true(run_until(&loop, is_answered, &last, WAIT_MS));
+	bool closed = s.closed;
+
+	ipsnet_close(c); /* ListPrograms is still pending */
+	fake_stop(&f);
+	struct both b = {&s, &f};
+	assert_true(run_until(&loop, both_done, &b, WAIT_MS));
+	fake_free(&f);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	assert_int_equal(last.status, 0);
+	assert_false(closed);
+}
+
 /* ---- the synchronous client's own callbacks ----------------------------- */
 
 /* Registers a client as the options' organisation: one journal entry. */
@@ -1740,6 +1796,8 @@ int main(void)
 		test_an_answer_under_the_servers_frame_limit_is_read),
 	    cmocka_unit_test(
 		test_no_server_makes_the_library_take_more_than_64_mib),
+	    cmocka_unit_test(
+		test_a_request_without_a_callback_drops_its_answer),
 	    cmocka_unit_test(
 		test_a_call_from_a_callback_of_the_client_is_refused_at_once),
 	    cmocka_unit_test(test_a_name_is_tried_at_each_of_its_addresses),
