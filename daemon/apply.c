@@ -1635,6 +1635,47 @@ static int add_job(struct apply_ctx *ctx)
 		return refuse(ctx, IPSNET_EINVAL,
 			      "the hours a week must be more than 0 and at "
 			      "most 80");
+	/* The same job twice (a sheet exported again with its end date
+	 * filled in, a job added by hand and then imported) would count as
+	 * two: an open copy of an ended job keeps her employed in the
+	 * reports for good. Not judged again in a replay: an entry
+	 * accepted before this rule stays as it was. */
+	if (!ctx->replay) {
+		rv = prepare(ctx,
+			     "SELECT id, version, coalesce(end_date, '') FROM "
+			     "job WHERE client_id = ?1 AND start_date = ?2 AND "
+			     "lower(employer) = lower(?3) ORDER BY id LIMIT 1",
+			     &st);
+		if (rv != 0)
+			return rv;
+		sqlite3_bind_text(st, 1, m->client_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, start, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, m->employer, -1, SQLITE_STATIC);
+		int rc = sqlite3_step(st);
+		char id[JOURNAL_ID_MAX] = "", ended[16] = "";
+		uint64_t version = 0;
+		if (rc == SQLITE_ROW) {
+			util_strlcpy(id, col(st, 0), sizeof(id));
+			version = (uint64_t)sqlite3_column_int64(st, 1);
+			util_strlcpy(ended, col(st, 2), sizeof(ended));
+		}
+		done(ctx, st);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			return IPSNET_EDB;
+		if (rc == SQLITE_ROW && ended[0] != '\0')
+			return refuse(ctx, IPSNET_EEXISTS,
+				      "this job is recorded already: %s, from "
+				      "%s to %s",
+				      id, start, ended);
+		if (rc == SQLITE_ROW)
+			return refuse(ctx, IPSNET_EEXISTS,
+				      "this job is recorded already: %s, from "
+				      "%s (version %llu); to record its end: "
+				      "ipsnet job end %s --version %llu --on "
+				      "DATE",
+				      id, start, (unsigned long long)version,
+				      id, (unsigned long long)version);
+	}
 
 	rv = prepare(ctx,
 		     "INSERT INTO job (id, version, client_id, trajectory_id, "

@@ -309,7 +309,10 @@ static void build(struct chain *ch, struct change *x)
 		if (j->traj >= 0)
 			x->u.job.trajectory_id =
 			    ch->traj_id[(uint32_t)j->traj - c->traj0];
-		x->u.job.employer = "Werkgever BV";
+		/* One employer a job of hers: ipsnetd refuses the same
+		 * job (client, employer, start) twice. */
+		snprintf(x->name, sizeof(x->name), "Werkgever %u", ch->j + 1);
+		x->u.job.employer = x->name;
 		x->u.job.start_date = (char *)j->start;
 		x->u.job.end_date = (char *)j->end;
 		x->u.job.hours_per_week = 24;

@@ -374,11 +374,15 @@ static void decide(enum org o, const char *funding, uint64_t version,
 static void add_job(enum org o, const char *client, const char *trajectory,
 		    char *id, struct answer *a)
 {
+	static unsigned n = 0;
+	char employer[48];
 	Ipsnet__V1__AddJob m = IPSNET__V1__ADD_JOB__INIT;
 	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	/* Each one another job: the same one twice is refused. */
+	snprintf(employer, sizeof(employer), "Bakkerij De Korf %u", ++n);
 	m.client_id = (char *)client;
 	m.trajectory_id = (char *)trajectory;
-	m.employer = "Bakkerij De Korf";
+	m.employer = employer;
 	m.start_date = "2026-01-05";
 	m.hours_per_week = 16;
 	m.competitive = true;
@@ -2002,7 +2006,9 @@ static void test_jobs(void **state)
 		int want;
 	} rows[] = {
 	    {"2025-06-01", "", "", 24, CODE(OK)},
-	    {"2025-06-01", "2025-09-30", "", 24, CODE(OK)},
+	    /* the same job again (employer, start): refused, named */
+	    {"2025-06-01", "2025-09-30", "", 24, CODE(ALREADY_EXISTS)},
+	    {"2025-07-01", "2025-09-30", "", 24, CODE(OK)},
 	    {"2025-06-01", "2025-05-31", "", 24, CODE(INVALID_ARGUMENT)},
 	    {"2025-06-01", "2199-01-01", "", 24, CODE(INVALID_ARGUMENT)},
 	    {"2199-06-01", "", "", 24, CODE(INVALID_ARGUMENT)},

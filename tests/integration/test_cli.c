@@ -1962,6 +1962,54 @@ static void test_a_withdrawal_says_what_still_shares_the_case(void **state)
 	assert_true(strstr(fx->r.err, "note:") == NULL);
 }
 
+/* The same job recorded twice (a sheet exported again with the end date
+ * filled in, a job added by hand and then imported) is refused, naming the
+ * job there is and how to record its end: two copies count twice, and an
+ * open copy of an ended job keeps her employed in the reports for good.
+ * Was: a second job, from the same employer on the same day. Another start
+ * at the same employer is another job. */
+static void test_the_same_job_twice_is_refused_naming_it(void **state)
+{
+	struct fx *fx = *state;
+	char client[64], jobs[PATH_MAX], text[512], job[64], b[10];
+	register_client(fx, 94, "wia", client, sizeof(client));
+	json_t *j = run_json(fx, EXIT_OK, "ggz-test", "job", "add", client,
+			     "--employer", "Bakkerij Jansen", "--start",
+			     "2025-06-15", "--hours", "24", "--json", NULL);
+	snprintf(job, sizeof(job), "%s", jstr(j, "job.id"));
+
+	path_in(fx, jobs, sizeof(jobs), "jobs.csv");
+	snprintf(text, sizeof(text),
+		 "bsn,employer,start_date,end_date,hours_per_week\n"
+		 "%s,bakkerij jansen,2025-06-15,2025-09-30,24\n",
+		 bsn(94, b));
+	write_file(jobs, text);
+	uint64_t head = journal_seq(fx);
+	run(fx, EXIT_ELSE, "ggz-test", "import", jobs, NULL);
+	assert_out(fx, "1 rejected");
+	assert_err(fx, "this job is recorded already");
+	char want[160];
+	snprintf(want, sizeof(want), "ipsnet job end %s --version 1", job);
+	assert_err(fx, want);
+	run(fx, EXIT_ELSE, "ggz-test", "job", "add", client, "--employer",
+	    "Bakkerij Jansen", "--start", "2025-06-15", "--hours", "24", NULL);
+	assert_one_line_error(fx);
+	assert_err(fx, job);
+	assert_int_equal(journal_seq(fx), head);
+
+	/* Its end recorded as the refusal says: the sheet's row is that. */
+	run(fx, EXIT_OK, "ggz-test", "job", "end", job, "--version", "1",
+	    "--on", "2025-09-30", NULL);
+	run(fx, EXIT_ELSE, "ggz-test", "import", jobs, NULL);
+	assert_err(fx, "from 2025-06-15 to 2025-09-30");
+	/* Back at the same employer later: another job. */
+	run(fx, EXIT_OK, "ggz-test", "job", "add", client, "--employer",
+	    "Bakkerij Jansen", "--start", "2026-01-05", "--hours", "24", NULL);
+	j = run_json(fx, EXIT_OK, "ggz-test", "case", "show", client, "--json",
+		     NULL);
+	assert_int_equal(json_array_size(json_object_get(j, "jobs")), 2);
+}
+
 /* A count of one is said in the singular wherever the command puts a
  * count in a sentence: "1 program", not "1 programs". */
 static void test_a_count_of_one_is_said_in_the_singular(void **state)
@@ -3244,6 +3292,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_a_withdrawal_says_what_still_shares_the_case, setup,
 		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_the_same_job_twice_is_refused_naming_it, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_an_answer_over_the_frame_limit_is_refused, setup,
 		teardown),
