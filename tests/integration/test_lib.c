@@ -1454,35 +1454,42 @@ static void programs_answered_large(struct fake *f,
  * 16 MiB whatever the server said: a larger answer under the server's
  * limit failed the connection with IPSNET_EFRAME_TOO_LARGE, and with it
  * every request pipelined on it. */
-static void test_an_answer_under_the_servers_frame_limit_is_read(void **state)
+/* Connects to f, asks ListPrograms and waits (until WAIT_MS) for its
+ * answer; then closes and stops f. Whether the connection had closed by
+ * the answer goes to *closed. */
+static void ask_programs_of_fake(struct fake *f, struct answer *list,
+				 bool *closed)
 {
 	uv_loop_t loop;
-	struct fake f = {.on_request = programs_answered_large,
-			 .max_frame_bytes = LARGE_FRAME_LIMIT};
 	struct seen s = {0};
-	struct answer list = {0};
-	struct ipsnet_conn *c;
-
-	c = connect_fake(&loop, &f, &s);
+	struct ipsnet_conn *c = connect_fake(&loop, f, &s);
 	assert_int_equal(s.ready_status, 0);
 	assert_int_equal(ipsnet_conn_hello(c)->max_frame_bytes,
-			 LARGE_FRAME_LIMIT);
+			 f->max_frame_bytes);
 	Ipsnet__V1__ListPrograms lp = IPSNET__V1__LIST_PROGRAMS__INIT;
 	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
 	e.body_case = BODY(LIST_PROGRAMS);
 	e.list_programs = &lp;
-	assert_int_equal(ipsnet_request(c, &e, answered, &list), 0);
-	run_until(&loop, is_answered, &list, WAIT_MS);
-	bool closed = s.closed;
+	assert_int_equal(ipsnet_request(c, &e, answered, list), 0);
+	run_until(&loop, is_answered, list, WAIT_MS);
+	*closed = s.closed;
 
 	if (!s.closed)
 		ipsnet_close(c);
-	fake_stop(&f);
-	struct both b = {&s, &f};
+	fake_stop(f);
+	struct both b = {&s, f};
 	assert_true(run_until(&loop, both_done, &b, WAIT_MS));
-	fake_free(&f);
+	fake_free(f);
 	assert_int_equal(uv_loop_close(&loop), 0);
+}
 
+static void test_an_answer_under_the_servers_frame_limit_is_read(void **state)
+{
+	struct fake f = {.on_request = programs_answered_large,
+			 .max_frame_bytes = LARGE_FRAME_LIMIT};
+	struct answer list = {0};
+	bool closed;
+	ask_programs_of_fake(&f, &list, &closed);
 	assert_true(list.done);
 	if (list.status != 0)
 		fail_msg("an answer of more than %u bytes, under the server's "
@@ -1511,29 +1518,11 @@ static void programs_answered_too_large(struct fake *f,
  * reserved and waited for. */
 static void test_no_server_makes_the_library_take_more_than_64_mib(void **state)
 {
-	uv_loop_t loop;
 	struct fake f = {.on_request = programs_answered_too_large,
 			 .max_frame_bytes = UINT32_MAX};
-	struct seen s = {0};
 	struct answer list = {0};
-	struct ipsnet_conn *c;
-
-	c = connect_fake(&loop, &f, &s);
-	assert_int_equal(s.ready_status, 0);
-	Ipsnet__V1__ListPrograms lp = IPSNET__V1__LIST_PROGRAMS__INIT;
-	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
-	e.body_case = BODY(LIST_PROGRAMS);
-	e.list_programs = &lp;
-	assert_int_equal(ipsnet_request(c, &e, answered, &list), 0);
-	run_until(&loop, is_answered, &list, WAIT_MS);
-
-	if (!s.closed)
-		ipsnet_close(c);
-	fake_stop(&f);
-	struct both b = {&s, &f};
-	assert_true(run_until(&loop, both_done, &b, WAIT_MS));
-	fake_free(&f);
-	assert_int_equal(uv_loop_close(&loop), 0);
+	bool closed;
+	ask_programs_of_fake(&f, &list, &closed);
 	assert_true(list.done);
 	assert_int_equal(list.status, IPSNET_EFRAME_TOO_LARGE);
 }

@@ -1884,8 +1884,9 @@ static struct tchange *refer_change(const char *client_id,
 	return change_from(&env, key);
 }
 
-/* Registers a client and refers it to ips-west: two entries. */
-static void register_and_refer(struct fx *fx)
+/* Registers a client and refers it to ips-west: two entries. client (or
+ * NULL) gets her id. */
+static void register_and_refer(struct fx *fx, char client[JOURNAL_ID_MAX])
 {
 	struct tchange *reg = register_change(NULL, NULL, NULL);
 	submit_wait(fx, reg);
@@ -1893,6 +1894,8 @@ static void register_and_refer(struct fx *fx)
 	struct tchange *ref = refer_change(reg->client_id, "ips-west");
 	submit_wait(fx, ref);
 	assert_applied(ref);
+	if (client != NULL)
+		util_strlcpy(client, reg->client_id, JOURNAL_ID_MAX);
 	change_free(ref);
 	change_free(reg);
 }
@@ -1948,7 +1951,7 @@ static void test_migration_from_version_3_keeps_every_row(void **state)
 	assert_applied(p);
 	change_free(p);
 	for (int i = 0; i < 3; i++)
-		register_and_refer(fx);
+		register_and_refer(fx, NULL);
 	close_journal(fx);
 
 	assert_int_equal(store_init(fx->cfg, err, sizeof(err)), 0);
@@ -1981,7 +1984,7 @@ static void test_migration_from_version_3_keeps_every_row(void **state)
 	assert_verify_passes(fx, 7);
 
 	open_journal(fx);
-	register_and_refer(fx);
+	register_and_refer(fx, NULL);
 	assert_verify_passes(fx, 9);
 }
 
@@ -2510,18 +2513,12 @@ static void test_verify_passes_after_the_registry_changed(void **state)
 	submit_wait(fx, p);
 	assert_applied(p);
 	change_free(p);
-	struct tchange *reg = register_change(NULL, NULL, NULL);
-	submit_wait(fx, reg);
-	assert_applied(reg);
-	struct tchange *ref = refer_change(reg->client_id, "ips-west");
-	submit_wait(fx, ref);
-	assert_applied(ref);
-	struct tchange *c = consent_change(reg->client_id);
+	char client[JOURNAL_ID_MAX];
+	register_and_refer(fx, client);
+	struct tchange *c = consent_change(client);
 	submit_wait(fx, c);
 	assert_applied(c);
 	change_free(c);
-	change_free(ref);
-	change_free(reg);
 	close_journal(fx);
 
 	size_t n = 0;
