@@ -1193,6 +1193,33 @@ static void test_sync_ends_on_a_case_answered_with_a_change(void **state)
 
 /* ---- requests over the server's frame limit ---------------------------- */
 
+/* Registers a client as the options' organisation: one journal entry. */
+static void register_a_client(const struct ipsnet_options *o)
+{
+	struct ipsnet_client *cl;
+	Ipsnet__V1__Envelope *resp = NULL;
+	Ipsnet__V1__RegisterClient m = IPSNET__V1__REGISTER_CLIENT__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	uint8_t key16[16];
+	char err[256];
+	m.bsn = "111222333";
+	m.name = "Test Client";
+	m.birth_date = "1980-01-01";
+	m.municipality = "GM0363";
+	m.benefit = IPSNET__V1__BENEFIT__BENEFIT_NONE;
+	e.body_case = BODY(REGISTER_CLIENT);
+	e.register_client = &m;
+	assert_int_equal(ipsnet_new_idempotency_key(key16), 0);
+	e.idempotency_key.data = key16;
+	e.idempotency_key.len = sizeof(key16);
+	if (ipsnet_client_open(&cl, o, err, sizeof(err)) != 0)
+		fail_msg("cannot connect: %s", err);
+	if (ipsnet_client_call(cl, &e, &resp, err, sizeof(err)) != 0)
+		fail_msg("register: %s", err);
+	ipsnet_envelope_free(resp);
+	ipsnet_client_close(cl);
+}
+
 /* ipsnet_client_subscribe_from resumes from a seq with its hash: the
  * journal's (HelloOk.journal_hash at the head) is taken, another refused
  * with IPSNET_EPRECONDITION and the server's sentence. */
@@ -1211,26 +1238,7 @@ static void test_client_subscribe_from_checks_the_hash(void **state)
 	o.timeout_ms = WAIT_MS;
 
 	struct ipsnet_client *cl;
-	Ipsnet__V1__Envelope *resp = NULL;
-	Ipsnet__V1__RegisterClient m = IPSNET__V1__REGISTER_CLIENT__INIT;
-	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
-	uint8_t key16[16];
-	m.bsn = "111222333";
-	m.name = "Subscribe From";
-	m.birth_date = "1980-01-01";
-	m.municipality = "GM0363";
-	m.benefit = IPSNET__V1__BENEFIT__BENEFIT_NONE;
-	e.body_case = BODY(REGISTER_CLIENT);
-	e.register_client = &m;
-	assert_int_equal(ipsnet_new_idempotency_key(key16), 0);
-	e.idempotency_key.data = key16;
-	e.idempotency_key.len = sizeof(key16);
-	if (ipsnet_client_open(&cl, &o, err, sizeof(err)) != 0)
-		fail_msg("cannot connect: %s", err);
-	if (ipsnet_client_call(cl, &e, &resp, err, sizeof(err)) != 0)
-		fail_msg("register: %s", err);
-	ipsnet_envelope_free(resp);
-	ipsnet_client_close(cl);
+	register_a_client(&o);
 
 	for (int wrong = 0; wrong < 2; wrong++) {
 		uint8_t hash[IPSNET_HASH_BYTES];
@@ -1584,33 +1592,6 @@ static void test_a_request_without_a_callback_drops_its_answer(void **state)
 }
 
 /* ---- the synchronous client's own callbacks ----------------------------- */
-
-/* Registers a client as the options' organisation: one journal entry. */
-static void register_a_client(const struct ipsnet_options *o)
-{
-	struct ipsnet_client *cl;
-	Ipsnet__V1__Envelope *resp = NULL;
-	Ipsnet__V1__RegisterClient m = IPSNET__V1__REGISTER_CLIENT__INIT;
-	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
-	uint8_t key16[16];
-	char err[256];
-	m.bsn = "111222333";
-	m.name = "Nested Call";
-	m.birth_date = "1980-01-01";
-	m.municipality = "GM0363";
-	m.benefit = IPSNET__V1__BENEFIT__BENEFIT_NONE;
-	e.body_case = BODY(REGISTER_CLIENT);
-	e.register_client = &m;
-	assert_int_equal(ipsnet_new_idempotency_key(key16), 0);
-	e.idempotency_key.data = key16;
-	e.idempotency_key.len = sizeof(key16);
-	if (ipsnet_client_open(&cl, o, err, sizeof(err)) != 0)
-		fail_msg("cannot connect: %s", err);
-	if (ipsnet_client_call(cl, &e, &resp, err, sizeof(err)) != 0)
-		fail_msg("register: %s", err);
-	ipsnet_envelope_free(resp);
-	ipsnet_client_close(cl);
-}
 
 struct nested {
 	struct ipsnet_client *cl;
