@@ -1193,6 +1193,15 @@ static void test_sync_ends_on_a_case_answered_with_a_change(void **state)
 
 /* ---- requests over the server's frame limit ---------------------------- */
 
+/* Starts a daemon of the test's own, in a folder of its own. */
+static void start_own_daemon(struct h_daemon *d)
+{
+	const char *dir = h_tmpdir();
+	assert_non_null(dir);
+	assert_int_equal(h_write_config(dir, certs, ""), 0);
+	assert_int_equal(h_daemon_start(d, dir), 0);
+}
+
 /* Registers a client as the options' organisation: one journal entry. */
 static void register_a_client(const struct ipsnet_options *o)
 {
@@ -1229,10 +1238,7 @@ static void test_client_subscribe_from_checks_the_hash(void **state)
 	char server[64], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], err[256];
 	const struct ipsnet_subscription_callbacks cb = {.on_event =
 							     ignore_event};
-	const char *dir = h_tmpdir();
-	assert_non_null(dir);
-	assert_int_equal(h_write_config(dir, certs, ""), 0);
-	assert_int_equal(h_daemon_start(&d, dir), 0);
+	start_own_daemon(&d);
 	struct ipsnet_options o =
 	    options(server, sizeof(server), ca, cert, key, d.port);
 	o.timeout_ms = WAIT_MS;
@@ -1634,10 +1640,7 @@ test_a_call_from_a_callback_of_the_client_is_refused_at_once(void **state)
 	uint64_t head = 0;
 	const struct ipsnet_subscription_callbacks cb = {.on_event =
 							     call_from_event};
-	const char *dir = h_tmpdir();
-	assert_non_null(dir);
-	assert_int_equal(h_write_config(dir, certs, ""), 0);
-	assert_int_equal(h_daemon_start(&d, dir), 0);
+	start_own_daemon(&d);
 	struct ipsnet_options o =
 	    options(server, sizeof(server), ca, cert, key, d.port);
 	o.timeout_ms = WAIT_MS;
@@ -1689,10 +1692,7 @@ static void test_a_name_is_tried_at_each_of_its_addresses(void **state)
 	struct ipsnet_client *cl = NULL;
 	char server[64], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], err[256];
 	int fd;
-	const char *dir = h_tmpdir();
-	assert_non_null(dir);
-	assert_int_equal(h_write_config(dir, certs, ""), 0);
-	assert_int_equal(h_daemon_start(&d, dir), 0);
+	start_own_daemon(&d);
 	struct ipsnet_options o =
 	    options(server, sizeof(server), ca, cert, key, d.port);
 	o.timeout_ms = WAIT_MS;
