@@ -1462,12 +1462,6 @@ static void programs_answered_large(struct fake *f,
 	free(name);
 }
 
-/* A server answers in frames up to the max_frame_bytes its HelloOk names
- * (ipsnetd's operator raises it when an answer does not fit, as its
- * RESOURCE_EXHAUSTED refusals say). The library read frames of at most
- * 16 MiB whatever the server said: a larger answer under the server's
- * limit failed the connection with IPSNET_EFRAME_TOO_LARGE, and with it
- * every request pipelined on it. */
 /* Connects to f, asks ListPrograms and waits (until WAIT_MS) for its
  * answer; then closes and stops f. Whether the connection had closed by
  * the answer goes to *closed. */
@@ -1497,6 +1491,12 @@ static void ask_programs_of_fake(struct fake *f, struct answer *list,
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* A server answers in frames up to the max_frame_bytes its HelloOk names
+ * (ipsnetd's operator raises it when an answer does not fit, as its
+ * RESOURCE_EXHAUSTED refusals say). The library read frames of at most
+ * 16 MiB whatever the server said: a larger answer under the server's
+ * limit failed the connection with IPSNET_EFRAME_TOO_LARGE, and with it
+ * every request pipelined on it. */
 static void test_an_answer_under_the_servers_frame_limit_is_read(void **state)
 {
 	struct fake f = {.on_request = programs_answered_large,
