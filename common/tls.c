@@ -23,6 +23,15 @@ static const char *openssl_reason(char *buf, size_t cap)
 {
 	unsigned long e = ERR_peek_last_error();
 	const char *r = e != 0 ? ERR_reason_error_string(e) : NULL;
+	/* A file that cannot be opened ends in "system lib"; the system's
+	 * own error, first in the queue, says why (no such file,
+	 * permission denied). */
+	while ((e = ERR_get_error()) != 0) {
+		if (ERR_SYSTEM_ERROR(e)) {
+			r = strerror(ERR_GET_REASON(e));
+			break;
+		}
+	}
 	util_strlcpy(buf, r != NULL ? r : "unknown reason", cap);
 	ERR_clear_error();
 	return buf;

@@ -1256,6 +1256,48 @@ static void test_a_key_of_another_certificate_is_named_as_such(void **state)
 	assert_err(fx, "gm0363.crt");
 }
 
+/* A CA, certificate or key file that cannot be opened (a typo in a
+ * profile, a file not there yet) says why, as the system does: it said
+ * "system lib", OpenSSL's last word, which names nothing to fix. */
+static void test_a_file_that_cannot_be_opened_says_why(void **state)
+{
+	struct fx *fx = *state;
+	static const char *const what[] = {"the network CA", "certificate",
+					   "key"};
+	static const char *const file[] = {"ca.crt", "ggz-test.crt",
+					   "ggz-test.key"};
+	char missing[PATH_MAX], want[PATH_MAX + 64];
+	snprintf(missing, sizeof(missing), "%s/no-such-file", fx->dir);
+	for (size_t i = 0; i < ARRAY_SIZE(what); i++) {
+		struct h_args a;
+		h_args_init(&a);
+		h_args_add(&a, "--server");
+		h_args_add(&a, "127.0.0.1:%d", fx->d.port);
+		h_args_add(&a, "--user");
+		h_args_add(&a, "test.user");
+		static const char *const opt[] = {"--ca", "--cert", "--key"};
+		for (size_t k = 0; k < ARRAY_SIZE(opt); k++) {
+			h_args_add(&a, "%s", opt[k]);
+			if (k == i)
+				h_args_add(&a, "%s", missing);
+			else
+				h_args_add(&a, "%s/%s", certs, file[k]);
+		}
+		h_args_add(&a, "whoami");
+		h_result_free(&fx->r);
+		h_run_cli(&fx->r, a.argv);
+		if (fx->r.code != EXIT_ELSE) {
+			print_result(&fx->r);
+			fail_msg("%s missing: exit %d", what[i], fx->r.code);
+		}
+		assert_one_line_error(fx);
+		snprintf(want, sizeof(want),
+			 "cannot read %s '%s': No such file or directory",
+			 what[i], missing);
+		assert_err(fx, want);
+	}
+}
+
 /* A profile that is not found is named with the files looked for, as they
  * are: under $XDG_CONFIG_HOME when that is set (not ~/.config), and a
  * NAME with a '/' is the file itself. */
@@ -3232,6 +3274,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_a_key_of_another_certificate_is_named_as_such, setup,
 		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_a_file_that_cannot_be_opened_says_why, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_a_missing_profile_names_the_files_looked_for, setup,
 		teardown),
