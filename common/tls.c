@@ -430,6 +430,14 @@ const char *tls_error_reason(SSL *ssl, int ret, char *buf, size_t cap)
 		   ERR_GET_REASON(q) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
 		snprintf(buf, cap, "the peer sent no certificate");
 	} else if (ERR_GET_LIB(q) == ERR_LIB_SSL &&
+		   ERR_GET_REASON(q) == SSL_R_WRONG_VERSION_NUMBER &&
+		   !SSL_is_server(ssl)) {
+		/* The first bytes back are no TLS record at all (a web
+		 * server's answer, another service's greeting). */
+		snprintf(buf, cap,
+			 "the server does not speak TLS: it is not ipsnetd "
+			 "(check the server's host and port)");
+	} else if (ERR_GET_LIB(q) == ERR_LIB_SSL &&
 		   (ERR_GET_REASON(q) == SSL_R_UNSUPPORTED_PROTOCOL ||
 		    ERR_GET_REASON(q) == SSL_R_WRONG_VERSION_NUMBER ||
 		    ERR_GET_REASON(q) == SSL_R_TLSV1_ALERT_PROTOCOL_VERSION)) {

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1296,6 +1297,57 @@ static void test_a_file_that_cannot_be_opened_says_why(void **state)
 			 what[i], missing);
 		assert_err(fx, want);
 	}
+}
+
+/* A --server that is not ipsnetd (here a web server, as on a port mixed
+ * up with another service's) is said to be so: ipsnet said "no TLS
+ * version in common (the server requires TLS 1.3 unless configured for
+ * 1.2)", which sent the operator to the TLS settings of a server that
+ * speaks no TLS at all. */
+static void test_a_server_that_speaks_no_tls_is_said_to_be_so(void **state)
+{
+	struct fx *fx = *state;
+	int fd;
+	int port = h_closed_port(&fd);
+	assert_int_not_equal(port, 0);
+	assert_int_equal(listen(fd, 1), 0);
+	pid_t pid = fork();
+	assert_int_not_equal(pid, -1);
+	if (pid == 0) {
+		/* what python3 -m http.server answers to a TLS hello */
+		static const char answer[] =
+		    "HTTP/1.0 400 Bad request\r\n"
+		    "Content-Type: text/html;charset=utf-8\r\n\r\n"
+		    "<html><body>Bad request</body></html>\n";
+		char buf[4096];
+		int c = accept(fd, NULL, NULL);
+		if (c < 0 || read(c, buf, sizeof(buf)) <= 0 ||
+		    write(c, answer, sizeof(answer) - 1) < 0)
+			_exit(1);
+		close(c);
+		_exit(0);
+	}
+	close(fd);
+	struct h_args a;
+	h_args_init(&a);
+	h_args_add(&a, "--server");
+	h_args_add(&a, "127.0.0.1:%d", port);
+	h_args_add(&a, "--ca");
+	h_args_add(&a, "%s/ca.crt", certs);
+	h_args_add(&a, "--cert");
+	h_args_add(&a, "%s/ggz-test.crt", certs);
+	h_args_add(&a, "--key");
+	h_args_add(&a, "%s/ggz-test.key", certs);
+	h_args_add(&a, "whoami");
+	h_result_free(&fx->r);
+	int code = h_run_cli(&fx->r, a.argv);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	assert_int_equal(code, EXIT_CONNECT);
+	assert_one_line_error(fx);
+	assert_err(fx, "does not speak TLS");
+	if (strstr(fx->r.err, "TLS version") != NULL)
+		fail_msg("said to be a TLS version: %s", fx->r.err);
 }
 
 /* A profile that is not found is named with the files looked for, as they
@@ -3276,6 +3328,9 @@ int main(void)
 		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_a_file_that_cannot_be_opened_says_why, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_a_server_that_speaks_no_tls_is_said_to_be_so, setup,
+		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_a_missing_profile_names_the_files_looked_for, setup,
 		teardown),
