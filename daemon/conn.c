@@ -342,7 +342,8 @@ static void hello(struct conn *c, Ipsnet__V1__Envelope *req)
 			     "error");
 		return;
 	}
-	if (h->user == NULL || h->user[0] == '\0') {
+	/* Blanks only name nobody either. */
+	if (h->user == NULL || h->user[strspn(h->user, " \t")] == '\0') {
 		conn__refuse(c, req->request_id, IPSNET_EINVAL,
 			     "Hello names no user: the audit trail records who "
 			     "acts, so say who (ipsnet: --user, IPSNET_USER or "

@@ -1472,6 +1472,25 @@ static void test_without_user_the_account_is_the_user(void **state)
 	assert_string_equal(jstr(fx->json, "user"), pw->pw_name);
 }
 
+/* A user of blanks only names nobody, as an empty one: the audit trail
+ * would record every read and change of that connection as done by "   ".
+ * The server refused an empty user but took blanks. */
+static void test_a_user_of_blanks_only_is_refused(void **state)
+{
+	struct fx *fx = *state;
+	static const char *const blanks[] = {" ", "   ", "\t", " \t "};
+	for (size_t i = 0; i < ARRAY_SIZE(blanks); i++) {
+		run(fx, EXIT_ELSE, "ggz-test", "--user", blanks[i], "whoami",
+		    NULL);
+		assert_one_line_error(fx);
+		assert_err(fx, "Hello names no user");
+	}
+	/* a name with blanks in it is a name */
+	json_t *j = run_json(fx, EXIT_OK, "ggz-test", "--user", "Jan de Vries",
+			     "whoami", "--json", NULL);
+	assert_string_equal(jstr(j, "user"), "Jan de Vries");
+}
+
 /* out: file (an absolute path) with slashes added before its last part
  * until it is len bytes long; the same file. */
 static void padded_path(char *out, size_t cap, const char *file, size_t len)
@@ -3345,6 +3364,8 @@ int main(void)
 		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_without_user_the_account_is_the_user, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_a_user_of_blanks_only_is_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_report_csv_keeps_formulas_as_text, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
