@@ -68,8 +68,10 @@ struct ipsnet_settings {
  * IPSNET_CERT, IPSNET_KEY and IPSNET_USER on top. A profile NAME is looked
  * for as $IPSNET_PROFILE_DIR/NAME.ini, $XDG_CONFIG_HOME/ipsnet/profiles/
  * NAME.ini (or ~/.config/ipsnet/profiles/NAME.ini) and ./var/dev/profiles/
- * NAME.ini; a NAME with a '/' is a file path. The caller applies its own
- * flags on top afterwards. Defaults: server 127.0.0.1:7443, user $USER
+ * NAME.ini, the first there taken (one there that cannot be read is an
+ * error, not passed over); a NAME with a '/' is a file path. The caller
+ * applies its own flags on top afterwards. Defaults: server
+ * 127.0.0.1:7443, user $USER
  * (without it, the name of the account the program runs as). The server
  * refuses a Hello without a user: the audit trail records who acts. A
  * value too long for its field here is refused with IPSNET_EUSAGE and err

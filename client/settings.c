@@ -1,5 +1,6 @@
 /* Where the client's settings come from: a profile file, then IPSNET_*
  * environment variables; the command's flags go on top. */
+#include <errno.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -34,9 +35,9 @@ static int take(char *dst, size_t cap, const char *value, const char *what,
 }
 
 /* Whether the profile file made from fmt fits in path and can be read: 0
- * when it can, 1 when not (err then lists it among the files looked
- * for), or the error of a path too long (where says where it was looked
- * for). */
+ * when it can, 1 when it is not there (err then lists it among the files
+ * looked for), or the error of a path too long (where says where it was
+ * looked for) or of a file there that cannot be read. */
 static int try_profile(char *path, size_t cap, const char *where, char *err,
 		       size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
@@ -57,6 +58,13 @@ static int try_profile(char *path, size_t cap, const char *where, char *err,
 	}
 	if (readable(path))
 		return 0;
+	/* Only a file that is not there sends the search on: one there that
+	 * cannot be read is not passed over for another of that name. */
+	if (errno != ENOENT && errno != ENOTDIR) {
+		snprintf(err, errlen, "cannot read profile '%s': %s", path,
+			 strerror(errno));
+		return IPSNET_EUSAGE;
+	}
 	size_t used = strlen(err);
 	if (used + 1 < errlen)
 		snprintf(err + used, errlen - used, "%s%s",

@@ -1394,6 +1394,64 @@ static void test_a_missing_profile_names_the_files_looked_for(void **state)
 		fail_msg("not where it looked: %s", fx->r.err);
 }
 
+/* A profile that is there but cannot be read (not readable by the
+ * caseworker, a broken link) stops the search with the reason: the search
+ * went on to the next place, and the command acted with another file of
+ * the same name there, here another organisation's, without a word (or
+ * said "no profile" of a file that is there). */
+static void test_a_profile_that_cannot_be_read_is_not_passed_over(void **state)
+{
+	struct fx *fx = *state;
+	char dir[PATH_MAX], xdg[PATH_MAX], path[PATH_MAX + 32], env[PATH_MAX];
+	char text[4 * PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s/profiles", fx->dir);
+	snprintf(xdg, sizeof(xdg), "%s/xdg", fx->dir);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	assert_int_equal(mkdir(xdg, 0755), 0);
+	snprintf(path, sizeof(path), "%s/ipsnet", xdg);
+	assert_int_equal(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/ipsnet/profiles", xdg);
+	assert_int_equal(mkdir(path, 0755), 0);
+	/* the one in $IPSNET_PROFILE_DIR: a link to itself (ELOOP, which
+	 * root gets too, where a mode of 0600 would not stop root) */
+	snprintf(path, sizeof(path), "%s/ggz.ini", dir);
+	assert_int_equal(symlink("ggz.ini", path), 0);
+	/* another of that name further on, another organisation's */
+	snprintf(path, sizeof(path), "%s/ipsnet/profiles/ggz.ini", xdg);
+	snprintf(text, sizeof(text),
+		 "[profile]\nserver = 127.0.0.1:%d\nca = %s/ca.crt\n"
+		 "cert = %s/gm0363.crt\nkey = %s/gm0363.key\n"
+		 "user = test.user\n",
+		 fx->d.port, certs, certs, certs);
+	write_file(path, text);
+
+	char *old = getenv("XDG_CONFIG_HOME")
+			? strdup(getenv("XDG_CONFIG_HOME"))
+			: NULL;
+	assert_int_equal(setenv("XDG_CONFIG_HOME", xdg, 1), 0);
+	snprintf(env, sizeof(env), "IPSNET_PROFILE_DIR=%s", dir);
+	const char *argv[] = {"env", env,      IPSNET_PATH, "--profile",
+			      "ggz", "whoami", NULL};
+	h_result_free(&fx->r);
+	int code = h_run(&fx->r, "/usr/bin/env", argv);
+	if (old != NULL)
+		setenv("XDG_CONFIG_HOME", old, 1);
+	else
+		unsetenv("XDG_CONFIG_HOME");
+	free(old);
+	if (code != EXIT_USAGE) {
+		print_result(&fx->r);
+		fail_msg("exit %d, not %d", code, EXIT_USAGE);
+	}
+	assert_one_line_error(fx);
+	snprintf(path, sizeof(path),
+		 "cannot read profile '%s/ggz.ini': Too many levels of "
+		 "symbolic links",
+		 dir);
+	assert_err(fx, path);
+	assert_not_out(fx, "gm0363");
+}
+
 /* A new mirror holds personal data (BSNs, names; for a GGZ the referral
  * notes): like the daemon's database and its backups, it is made readable
  * by its owner only, whatever the umask, and so are its -wal and -shm. */
@@ -3352,6 +3410,9 @@ int main(void)
 		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_a_missing_profile_names_the_files_looked_for, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_a_profile_that_cannot_be_read_is_not_passed_over, setup,
 		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_a_new_mirror_is_its_owners_only, setup, teardown),
