@@ -71,6 +71,7 @@ struct ipsnet_conn {
 	bool timer_open;
 	char host[128];
 	char port[8];
+	char where[144]; /* HOST:PORT or [IPV6]:PORT, as --server takes it */
 	char cn[ORG_ID_MAX]; /* of our own certificate */
 	char user[128];
 	char software[64];
@@ -148,18 +149,17 @@ static void explain_stream_failure(struct ipsnet_conn *c)
 			break;
 		}
 	} else if (code == IPSNET_ETLS && s->verify_result != X509_V_OK) {
-		snprintf(msg, sizeof(msg),
-			 "cannot trust the server at %s:%s: %s", c->host,
-			 c->port, s->reason);
+		snprintf(msg, sizeof(msg), "cannot trust the server at %s: %s",
+			 c->where, s->reason);
 	} else if (code == IPSNET_ECONNECT) {
 		snprintf(msg, sizeof(msg),
-			 "cannot connect to %s:%s: %s (is ipsnetd running?)",
-			 c->host, c->port, s->reason);
+			 "cannot connect to %s: %s (is ipsnetd running?)",
+			 c->where, s->reason);
 	} else if (c->state < C_READY && code == IPSNET_ECLOSED) {
 		snprintf(msg, sizeof(msg),
-			 "the server at %s:%s closed the connection before "
+			 "the server at %s closed the connection before "
 			 "it was ready",
-			 c->host, c->port);
+			 c->where);
 	} else {
 		snprintf(msg, sizeof(msg), "%s",
 			 s->reason[0] != '\0' ? s->reason
@@ -190,9 +190,9 @@ static void close_deadline(uv_timer_t *t)
 	struct ipsnet_conn *c = container_of(t, struct ipsnet_conn, timer);
 	char msg[160];
 	snprintf(msg, sizeof(msg),
-		 "the server at %s:%s took nothing more within %u ms; the "
+		 "the server at %s took nothing more within %u ms; the "
 		 "connection was cut before all was sent",
-		 c->host, c->port, c->timeout_ms);
+		 c->where, c->timeout_ms);
 	stream_abort(&c->stream, IPSNET_ETIMEOUT, msg);
 }
 
@@ -558,8 +558,8 @@ static void deadline(uv_timer_t *t)
 	struct ipsnet_conn *c = container_of(t, struct ipsnet_conn, timer);
 	char msg[160];
 	snprintf(msg, sizeof(msg),
-		 "no answer from the server at %s:%s within %u ms", c->host,
-		 c->port, c->timeout_ms);
+		 "no answer from the server at %s within %u ms", c->where,
+		 c->timeout_ms);
 	begin_close(c, IPSNET_ETIMEOUT, msg);
 }
 
@@ -732,6 +732,9 @@ int ipsnet_connect(uv_loop_t *loop, const struct ipsnet_options *o,
 		goto err;
 	}
 	snprintf(c->port, sizeof(c->port), "%d", port);
+	snprintf(c->where, sizeof(c->where),
+		 strchr(c->host, ':') != NULL ? "[%s]:%s" : "%s:%s", c->host,
+		 c->port);
 	struct tls_ctx_opts t = {
 	    .server = false,
 	    .ca = o->ca,

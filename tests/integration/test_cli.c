@@ -1350,6 +1350,24 @@ static void test_a_server_that_speaks_no_tls_is_said_to_be_so(void **state)
 		fail_msg("said to be a TLS version: %s", fx->r.err);
 }
 
+/* A server given as an IPv6 address is named in brackets, as --server
+ * takes it: "cannot connect to ::1:7443" reads as another address, and
+ * given back to --server it is refused as not HOST:PORT. */
+static void test_an_ipv6_server_is_named_as_it_is_given(void **state)
+{
+	struct fx *fx = *state;
+	char server[64], want[96];
+	int fd;
+	int port = h_closed_port(&fd); /* 127.0.0.1's; nothing on ::1 */
+	assert_int_not_equal(port, 0);
+	snprintf(server, sizeof(server), "[::1]:%d", port);
+	run(fx, EXIT_CONNECT, "ggz-test", "--server", server, "whoami", NULL);
+	close(fd);
+	assert_one_line_error(fx);
+	snprintf(want, sizeof(want), "cannot connect to %s: ", server);
+	assert_err(fx, want);
+}
+
 /* A profile that is not found is named with the files looked for, as they
  * are: under $XDG_CONFIG_HOME when that is set (not ~/.config), and a
  * NAME with a '/' is the file itself. */
@@ -3408,6 +3426,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_a_server_that_speaks_no_tls_is_said_to_be_so, setup,
 		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_an_ipv6_server_is_named_as_it_is_given, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_a_missing_profile_names_the_files_looked_for, setup,
 		teardown),
