@@ -180,9 +180,18 @@ static int take_global_options(struct cli *cli, int *argc, char **argv,
 			unsetenv(env_of[k]);
 	if (values[5] != NULL)
 		unsetenv("USER");
-	cli->settings_rv =
-	    ipsnet_settings_load(&cli->settings, *profile, cli->settings_err,
-				 sizeof(cli->settings_err));
+	if (values[0] != NULL && values[0][0] == '\0') {
+		/* Not "no profile": $IPSNET_PROFILE, which the flag is to
+		 * override, would choose. Said when connecting, as the
+		 * profile's other errors, so that --help still works. */
+		cli->settings_rv = IPSNET_EUSAGE;
+		snprintf(cli->settings_err, sizeof(cli->settings_err),
+			 "--profile needs a NAME or a profile file's path");
+	} else {
+		cli->settings_rv = ipsnet_settings_load(
+		    &cli->settings, *profile, cli->settings_err,
+		    sizeof(cli->settings_err));
+	}
 	struct ipsnet_settings *s = &cli->settings;
 	char *dst[] = {NULL, s->server, s->ca, s->cert, s->key, s->user};
 	size_t cap[] = {0, sizeof(s->server), sizeof(s->ca), sizeof(s->cert),

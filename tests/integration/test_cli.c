@@ -1699,6 +1699,34 @@ static void test_a_variable_too_long_does_not_stop_the_flag_over_it(void **state
 	}
 }
 
+/* An empty --profile (a script's "--profile $ORG" with ORG unset) is a
+ * usage error: it was taken as no profile, and $IPSNET_PROFILE, which the
+ * flag is to override, chose the organisation the command acted as. */
+static void test_an_empty_profile_flag_is_not_the_environments(void **state)
+{
+	struct fx *fx = *state;
+	char file[PATH_MAX], text[4 * PATH_MAX], env[PATH_MAX + 32];
+	snprintf(file, sizeof(file), "%s/gm0363.ini", fx->dir);
+	snprintf(text, sizeof(text),
+		 "[profile]\nserver = 127.0.0.1:%d\nca = %s/ca.crt\n"
+		 "cert = %s/gm0363.crt\nkey = %s/gm0363.key\n"
+		 "user = test.user\n",
+		 fx->d.port, certs, certs, certs);
+	write_file(file, text);
+	snprintf(env, sizeof(env), "IPSNET_PROFILE=%s", file);
+	const char *const with_env[] = {"whoami", NULL};
+	run_env(fx, EXIT_OK, env, with_env);
+	assert_out(fx, "gm0363");
+	const char *const empty[] = {"--profile", "", "whoami", NULL};
+	run_env(fx, EXIT_USAGE, env, empty);
+	assert_one_line_error(fx);
+	assert_err(fx, "--profile needs a NAME");
+	assert_not_out(fx, "gm0363");
+	const char *const empty_eq[] = {"--profile=", "whoami", NULL};
+	run_env(fx, EXIT_USAGE, env, empty_eq);
+	assert_one_line_error(fx);
+}
+
 /* Text that is not UTF-8 (a name typed in Latin-1) is refused at the
  * daemon's door, naming the field, and the connection goes on. Text of
  * that kind that is in a database already (from before the door checked)
@@ -3442,6 +3470,9 @@ int main(void)
 		test_settings_too_long_are_refused_not_cut, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_a_variable_too_long_does_not_stop_the_flag_over_it, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_an_empty_profile_flag_is_not_the_environments, setup,
 		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_without_user_the_account_is_the_user, setup, teardown),
