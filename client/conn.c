@@ -751,6 +751,14 @@ int ipsnet_connect(uv_loop_t *loop, const struct ipsnet_options *o,
 		rv = IPSNET_EUSAGE;
 		goto err;
 	}
+	if (o->key != NULL && o->key[0] != '\0' &&
+	    (o->cert == NULL || o->cert[0] == '\0')) {
+		snprintf(err, errlen,
+			 "key '%s' given without its certificate (--cert)",
+			 o->key);
+		rv = IPSNET_EUSAGE;
+		goto err;
+	}
 	rv = tls_ctx_new(&c->ctx, &t, err, errlen);
 	if (rv != 0)
 		goto err;

@@ -1257,6 +1257,31 @@ static void test_a_key_of_another_certificate_is_named_as_such(void **state)
 	assert_err(fx, "gm0363.crt");
 }
 
+/* A key without its certificate is a usage error, as a certificate
+ * without its key is, said before anything is sent: ipsnet connected
+ * without a certificate and exited 4, "the server requires a client
+ * certificate", a refusal by the server for a mistake of the command's. */
+static void test_a_key_without_its_certificate_is_a_usage_error(void **state)
+{
+	struct fx *fx = *state;
+	struct h_args a;
+	char ca[PATH_MAX];
+	snprintf(ca, sizeof(ca), "%s/ca.crt", certs);
+	h_args_init(&a);
+	h_args_server(&a, &fx->d, ca);
+	h_args_add(&a, "--key");
+	h_args_add(&a, "%s/ggz-test.key", certs);
+	h_args_add(&a, "whoami");
+	h_result_free(&fx->r);
+	h_run_cli(&fx->r, a.argv);
+	if (fx->r.code != EXIT_USAGE) {
+		print_result(&fx->r);
+		fail_msg("exit %d, not %d", fx->r.code, EXIT_USAGE);
+	}
+	assert_one_line_error(fx);
+	assert_err(fx, "ggz-test.key' given without its certificate (--cert)");
+}
+
 /* A CA, certificate or key file that cannot be opened (a typo in a
  * profile, a file not there yet) says why, as the system does: it said
  * "system lib", OpenSSL's last word, which names nothing to fix. */
@@ -3448,6 +3473,9 @@ int main(void)
 		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_a_key_of_another_certificate_is_named_as_such, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_a_key_without_its_certificate_is_a_usage_error, setup,
 		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_a_file_that_cannot_be_opened_says_why, setup, teardown),
