@@ -1,6 +1,8 @@
 /* Where the client's settings come from: a profile file, then IPSNET_*
  * environment variables; the command's flags go on top. */
 #include <errno.h>
+#include <stdbool.h>
+#include <sys/stat.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -72,6 +74,37 @@ static int try_profile(char *path, size_t cap, const char *where, char *err,
 	return 1;
 }
 
+/* A development profile is looked for in the current folder, which may be
+ * anyone's (/tmp): one put there by another user would send the caller's
+ * requests, and personal data with them, to the server it names. Whether
+ * the file and its folder are the caller's (or root's) and writable by
+ * nobody else; if not, err says so. */
+static bool ours_here(const char *path, char *err, size_t errlen)
+{
+	const char *const what[] = {path, "var/dev/profiles"};
+	for (size_t i = 0; i < sizeof(what) / sizeof(what[0]); i++) {
+		struct stat st;
+		if (stat(what[i], &st) != 0) {
+			snprintf(err, errlen, "cannot read profile '%s': %s",
+				 path, strerror(errno));
+			return false;
+		}
+		if ((st.st_uid != geteuid() && st.st_uid != 0) ||
+		    (st.st_mode & 022) != 0) {
+			snprintf(err, errlen,
+				 "profile '%s' (in the current folder) is not "
+				 "used: '%s' %s; run ipsnet from your own "
+				 "folder, or name the profile by its path",
+				 path, what[i],
+				 (st.st_mode & 022) != 0
+				     ? "may be written by others"
+				     : "belongs to another user");
+			return false;
+		}
+	}
+	return true;
+}
+
 /* 0, 1 when there is no such profile (err then lists the files looked
  * for), or an error (err says why). */
 static int find_profile(const char *name, char *path, size_t cap, char *err,
@@ -97,8 +130,11 @@ static int find_profile(const char *name, char *path, size_t cap, char *err,
 				      name)) != 1)
 			return rv;
 	}
-	return try_profile(path, cap, " in ./var/dev/profiles", err, errlen,
-			   "var/dev/profiles/%s.ini", name);
+	rv = try_profile(path, cap, " in ./var/dev/profiles", err, errlen,
+			 "var/dev/profiles/%s.ini", name);
+	if (rv == 0 && !ours_here(path, err, errlen))
+		return IPSNET_EUSAGE;
+	return rv;
 }
 
 static int from_env(char *dst, size_t cap, const char *var, const char *noun,

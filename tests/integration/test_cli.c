@@ -1437,6 +1437,64 @@ static void test_a_missing_profile_names_the_files_looked_for(void **state)
 		fail_msg("not where it looked: %s", fx->r.err);
 }
 
+/* Runs `ipsnet --profile NAME whoami` in folder dir, with no profile of
+ * that name in $IPSNET_PROFILE_DIR or the caller's config: the search ends
+ * in dir's ./var/dev/profiles. */
+static int whoami_in(struct fx *fx, const char *dir, const char *name)
+{
+	char here[PATH_MAX], xdg[PATH_MAX + 8];
+	snprintf(xdg, sizeof(xdg), "XDG_CONFIG_HOME=%s/none", dir);
+	assert_non_null(getcwd(here, sizeof(here)));
+	assert_int_equal(chdir(dir), 0);
+	const char *argv[] = {"env", "-u",	  "IPSNET_PROFILE_DIR",
+			      xdg,   IPSNET_PATH, "--profile",
+			      name,  "whoami",	  NULL};
+	h_result_free(&fx->r);
+	int code = h_run(&fx->r, "/usr/bin/env", argv);
+	assert_int_equal(chdir(here), 0);
+	return code;
+}
+
+/* A profile looked for in the current folder's ./var/dev/profiles (the
+ * development network's) that another user put there (a caseworker who
+ * runs ipsnet in /tmp) is not used: it would send her requests, and the
+ * personal data in them, to the server it names. It must be the caller's
+ * or root's, and writable by nobody else. Was: used, whoever it was. */
+static void
+test_a_profile_planted_in_the_current_folder_is_not_used(void **state)
+{
+	struct fx *fx = *state;
+	char dir[PATH_MAX], path[PATH_MAX + 64], text[4 * PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s/shared", fx->dir);
+	static const char *const sub[] = {"", "/var", "/var/dev",
+					  "/var/dev/profiles"};
+	for (size_t i = 0; i < ARRAY_SIZE(sub); i++) {
+		snprintf(path, sizeof(path), "%s%s", dir, sub[i]);
+		assert_int_equal(mkdir(path, 0755), 0);
+	}
+	snprintf(path, sizeof(path), "%s/var/dev/profiles/planted.ini", dir);
+	snprintf(text, sizeof(text),
+		 "[profile]\nserver = 127.0.0.1:%d\nca = %s/ca.crt\n"
+		 "cert = %s/gm0363.crt\nkey = %s/gm0363.key\n"
+		 "user = test.user\n",
+		 fx->d.port, certs, certs, certs);
+	write_file(path, text);
+	assert_int_equal(chmod(path, 0644), 0);
+
+	assert_int_equal(chown(path, 65534, 65534), 0); /* nobody's */
+	assert_int_equal(whoami_in(fx, dir, "planted"), EXIT_USAGE);
+	assert_one_line_error(fx);
+	assert_err(fx, "belongs to another user");
+	assert_int_equal(chown(path, geteuid(), getegid()), 0);
+	assert_int_equal(chmod(path, 0666), 0);
+	assert_int_equal(whoami_in(fx, dir, "planted"), EXIT_USAGE);
+	assert_err(fx, "may be written by others");
+	/* the caller's own: used */
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(whoami_in(fx, dir, "planted"), EXIT_OK);
+	assert_out(fx, "gm0363");
+}
+
 /* A profile that is there but cannot be read (not readable by the
  * caseworker, a broken link) stops the search with the reason: the search
  * went on to the next place, and the command acted with another file of
@@ -3489,6 +3547,9 @@ int main(void)
 		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_a_profile_that_cannot_be_read_is_not_passed_over, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_a_profile_planted_in_the_current_folder_is_not_used, setup,
 		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_a_new_mirror_is_its_owners_only, setup, teardown),
