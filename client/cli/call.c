@@ -3,10 +3,27 @@
  * for what went wrong. */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "alloc.h"
 #include "cli.h"
 #include "format.h"
+
+struct ipsnet_options cli_options(struct cli *cli)
+{
+	static bool checked;
+	struct ipsnet_options o = ipsnet_settings_options(&cli->settings);
+	struct stat st;
+	if (!checked && o.key != NULL && o.key[0] != '\0' &&
+	    stat(o.key, &st) == 0 && (st.st_mode & S_IROTH) != 0)
+		fprintf(stderr,
+			"ipsnet: note: key '%s' may be read by anyone on this "
+			"machine (mode %04o), and act as your organisation: "
+			"chmod o-r it\n",
+			o.key, (unsigned)(st.st_mode & 07777));
+	checked = true;
+	return o;
+}
 
 static int open_conn(struct cli *cli, char *err, size_t errlen)
 {
@@ -14,7 +31,7 @@ static int open_conn(struct cli *cli, char *err, size_t errlen)
 		snprintf(err, errlen, "%s", cli->settings_err);
 		return cli->settings_rv;
 	}
-	struct ipsnet_options o = ipsnet_settings_options(&cli->settings);
+	struct ipsnet_options o = cli_options(cli);
 	o.timeout_ms = cli->timeout_ms;
 	o.software = "ipsnet/" IPSNET_VERSION;
 	if (o.ca == NULL) {

@@ -90,6 +90,11 @@ int cli_bad_option(int ch, char **argv, const char *name);
 
 /* ---- calls ------------------------------------------------------------ */
 
+/* The connection options of the command's settings. The first time, a
+ * note on stderr when the key file may be read by anyone on the machine
+ * (ssh refuses such a key; a team's shared key is group-readable). */
+struct ipsnet_options cli_options(struct cli *cli);
+
 /* Connects, once. 0 or the exit code (the reason printed). */
 int cli_open(struct cli *cli);
 /* Closes the connection, if open. */

@@ -1018,7 +1018,7 @@ static const struct ipsnet_callbacks callbacks = {
 
 static int connect_server(struct import *im)
 {
-	struct ipsnet_options o = ipsnet_settings_options(&im->cli->settings);
+	struct ipsnet_options o = cli_options(im->cli);
 	o.timeout_ms = im->cli->timeout_ms;
 	o.software = "ipsnet/" IPSNET_VERSION;
 	int rv = ipsnet_connect(&im->loop, &o, &callbacks, im, &im->conn,

@@ -401,7 +401,7 @@ static int explain(struct cli *cli)
 {
 	uint32_t months = 6, threshold = 5;
 	bool from_server = false;
-	struct ipsnet_options o = ipsnet_settings_options(&cli->settings);
+	struct ipsnet_options o = cli_options(cli);
 	struct ipsnet_client *c = NULL;
 	char err[512];
 

@@ -524,7 +524,7 @@ static int follow_options(struct follow *f, struct cli *cli)
 	int rv = cli_settings(cli);
 	if (rv != 0)
 		return rv;
-	f->opts = ipsnet_settings_options(&cli->settings);
+	f->opts = cli_options(cli);
 	if (f->keepalive_ms == 0)
 		f->keepalive_ms = KEEPALIVE_MS;
 	f->opts.timeout_ms = cli->timeout_ms;

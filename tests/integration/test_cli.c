@@ -1437,6 +1437,45 @@ static void test_a_missing_profile_names_the_files_looked_for(void **state)
 		fail_msg("not where it looked: %s", fx->r.err);
 }
 
+/* `ipsnet whoami` with the key file key: its exit code. */
+static int whoami_with_key(struct fx *fx, const char *key)
+{
+	char server[64], ca[PATH_MAX + 8], cert[PATH_MAX + 16];
+	snprintf(server, sizeof(server), "127.0.0.1:%d", fx->d.port);
+	snprintf(ca, sizeof(ca), "%s/ca.crt", certs);
+	snprintf(cert, sizeof(cert), "%s/ggz-test.crt", certs);
+	const char *argv[] = {IPSNET_PATH, "--server", server,	    "--ca",
+			      ca,	   "--cert",   cert,	    "--key",
+			      key,	   "--user",   "test.user", "whoami",
+			      NULL};
+	h_result_free(&fx->r);
+	return h_run(&fx->r, IPSNET_PATH, argv);
+}
+
+/* A key that anyone on the machine may read lets anyone act as the
+ * organisation: the command says so on stderr (as ssh refuses such a
+ * key) and goes on; a key readable by its owner or her team (a group)
+ * gives no note. Was: nothing, whatever its mode. */
+static void test_a_key_anyone_may_read_is_noted(void **state)
+{
+	struct fx *fx = *state;
+	char from[PATH_MAX + 16], key[PATH_MAX], *text;
+	size_t len;
+	snprintf(from, sizeof(from), "%s/ggz-test.key", certs);
+	text = h_read_file(from, &len);
+	assert_non_null(text);
+	snprintf(key, sizeof(key), "%s/team.key", fx->dir);
+	write_file(key, text);
+	free(text);
+	assert_int_equal(chmod(key, 0640), 0);
+	assert_int_equal(whoami_with_key(fx, key), EXIT_OK);
+	assert_true(strstr(fx->r.err, "note:") == NULL);
+	assert_int_equal(chmod(key, 0644), 0);
+	assert_int_equal(whoami_with_key(fx, key), EXIT_OK);
+	assert_err(fx, "may be read by anyone on this machine (mode 0644)");
+	assert_out(fx, "ggz-test");
+}
+
 /* Runs `ipsnet --profile NAME whoami` in folder dir, with no profile of
  * that name in $IPSNET_PROFILE_DIR or the caller's config: the search ends
  * in dir's ./var/dev/profiles. */
@@ -3551,6 +3590,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_a_profile_planted_in_the_current_folder_is_not_used, setup,
 		teardown),
+	    cmocka_unit_test_setup_teardown(test_a_key_anyone_may_read_is_noted,
+					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_a_new_mirror_is_its_owners_only, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
