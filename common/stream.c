@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -405,6 +407,29 @@ static int note_peer_cn(int ok, X509_STORE_CTX *x)
 	return ok;
 }
 
+/* A peer that vanished without a word (a NAT that forgot the connection,
+ * a power cut) is found by TCP keepalive: a connection idle for
+ * KEEPALIVE_IDLE_S is probed every KEEPALIVE_INTERVAL_S, and given up
+ * after KEEPALIVE_PROBES unanswered probes (about two minutes in all).
+ * Without it a subscriber sent nothing (no idle timeout applies to it)
+ * would hold its connection, and its organisation's share of
+ * max_connections, for good. */
+#define KEEPALIVE_IDLE_S 60
+#define KEEPALIVE_INTERVAL_S 10
+#define KEEPALIVE_PROBES 6
+
+static void keep_alive(struct ipsnet_stream *s)
+{
+	uv_os_fd_t fd;
+	if (uv_tcp_keepalive(&s->tcp, 1, KEEPALIVE_IDLE_S) != 0 ||
+	    uv_fileno((uv_handle_t *)&s->tcp, &fd) != 0)
+		return; /* the kernel's defaults, or none */
+	int interval = KEEPALIVE_INTERVAL_S, probes = KEEPALIVE_PROBES;
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval,
+			 sizeof(interval));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof(probes));
+}
+
 int stream_accept(struct ipsnet_stream *s, uv_loop_t *loop, uv_stream_t *server,
 		  SSL_CTX *ctx, uint32_t max_frame_bytes,
 		  const struct stream_callbacks *cb, void *data)
@@ -422,6 +447,7 @@ int stream_accept(struct ipsnet_stream *s, uv_loop_t *loop, uv_stream_t *server,
 	}
 	peer_name(s);
 	uv_tcp_nodelay(&s->tcp, 1);
+	keep_alive(s);
 	rv = make_ssl(s, ctx);
 	if (rv != 0)
 		goto err_after_tcp;

@@ -1379,6 +1379,55 @@ static void test_a_key_readable_by_others_is_said_at_start(void **state)
 
 /* ---- the daemon's life -------------------------------------------------- */
 
+/* The "tr" (timer) of the daemon's end of the TCP connection from client
+ * port to daemon port, as /proc/net/tcp shows it: 2 is TCP keepalive's;
+ * -1 when there is no such connection. */
+static int daemon_side_timer(int daemon_port, int client_port)
+{
+	FILE *f = fopen("/proc/net/tcp", "r");
+	char line[512];
+	int tr = -1;
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		unsigned lport, rport, state;
+		int timer;
+		if (sscanf(line, " %*d: %*8X:%4X %*8X:%4X %2X %*8X:%*8X %2d",
+			   &lport, &rport, &state, &timer) == 4 &&
+		    (int)lport == daemon_port && (int)rport == client_port &&
+		    state == 1 /* ESTABLISHED */)
+			tr = timer;
+	}
+	fclose(f);
+	return tr;
+}
+
+/* A peer that vanishes without a word (a NAT that forgot the connection, a
+ * power cut) is found by TCP keepalive on the daemon's end of every
+ * connection; without it a subscriber that is sent nothing (no idle
+ * timeout applies to it) held its connection, and its organisation's share
+ * of max_connections, for good. Was: no keepalive (timer 0). */
+static void test_every_connection_has_tcp_keepalive(void **state)
+{
+	struct fx *fx = *state;
+	struct sockaddr_in me;
+	socklen_t len = sizeof(me);
+	start_daemon(fx, certs);
+	if (h_tls_connect_hello(&fx->good, fx->d.port, certs, "ggz-test") != 0)
+		fail_msg("connection: %s", fx->good.error);
+	assert_int_equal(getsockname(fx->good.fd, (struct sockaddr *)&me, &len),
+			 0);
+	/* Once what was sent is acknowledged (timer 1 until then), the
+	 * timer left is keepalive's, or none. */
+	int tr;
+	uint64_t deadline = util_mono_us() + 5000000;
+	while ((tr = daemon_side_timer(fx->d.port, ntohs(me.sin_port))) == 1 &&
+	       util_mono_us() < deadline)
+		nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
+	h_tls_close(&fx->good);
+	assert_int_equal(h_daemon_stop(&fx->d, SIGTERM), 0);
+	assert_int_equal(tr, 2);
+}
+
 static void test_sigterm_closes_clients_and_exits_0(void **state)
 {
 	struct fx *fx = *state;
@@ -2156,6 +2205,7 @@ int main(void)
 	    T(test_crl_of_another_ca_stops_the_start_with_a_sentence),
 	    T(test_expired_server_certificate_stops_the_start),
 	    T(test_a_key_readable_by_others_is_said_at_start),
+	    T(test_every_connection_has_tcp_keepalive),
 	    T(test_sigterm_closes_clients_and_exits_0),
 	    T(test_sigterm_refuses_new_requests_on_a_busy_connection),
 	    T(test_sighup_after_revocation_refuses_and_cuts_off_the_certificate),
