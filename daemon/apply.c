@@ -1492,9 +1492,14 @@ static int decide_funding(struct apply_ctx *ctx)
 	rv = client_facts(ctx, client_id, &pc);
 	if (rv != 0)
 		return rv;
-	ASK_POLICY(policy_decide_funding(ctx->actor, &pc, funder, requested_by,
-					 m->decision, ctx->message,
-					 sizeof(ctx->message)));
+	struct trajectory_row t;
+	rv = load_trajectory(ctx, trajectory_id, &t);
+	if (rv != 0)
+		return rv;
+	ASK_POLICY(policy_decide_funding(
+	    ctx->actor, &pc, funder, requested_by,
+	    t.found ? t.parties.program_owner : NULL, m->decision, ctx->message,
+	    sizeof(ctx->message)));
 	if (rc == SQLITE_DONE)
 		return refuse(ctx, IPSNET_ENOT_FOUND, "no funding request '%s'",
 			      m->funding_id);
@@ -1528,10 +1533,6 @@ static int decide_funding(struct apply_ctx *ctx)
 		 * becomes a trajectory: there is nothing to pay for. (One
 		 * closed since ran, and may be paid for.) Not judged again in
 		 * a replay: an approval accepted before this rule stays. */
-		struct trajectory_row t;
-		rv = load_trajectory(ctx, trajectory_id, &t);
-		if (rv != 0)
-			return rv;
 		if (t.found &&
 		    (t.status == TS(DECLINED) || t.status == TS(CANCELLED)))
 			return refuse(ctx, IPSNET_EPRECONDITION,

@@ -275,10 +275,13 @@ int policy_request_funding(const struct journal_actor *a,
 
 int policy_decide_funding(const struct journal_actor *a,
 			  const struct policy_client *c, const char *funder,
-			  const char *requested_by,
+			  const char *requested_by, const char *runs_program,
 			  Ipsnet__V1__FundingStatus decision, char *why,
 			  size_t cap)
 {
+	bool asker =
+	    strcmp(requested_by, a->org) == 0 ||
+	    (runs_program != NULL && strcmp(runs_program, a->org) == 0);
 	if (decision == IPSNET__V1__FUNDING_STATUS__FUNDING_WITHDRAWN) {
 		if (a->org_kind != ORG_KIND_GGZ)
 			return refuse(why, cap,
@@ -286,22 +289,25 @@ int policy_decide_funding(const struct journal_actor *a,
 				      "GGZ that asked for it");
 		if (!ggz_party(a, c))
 			return refuse(why, cap, NOT_YOUR_CLIENT);
-		if (strcmp(requested_by, a->org) != 0)
+		if (!asker)
 			return refuse(why, cap,
 				      "only the GGZ that asked for this "
-				      "funding (%s) withdraws it",
+				      "funding (%s), or the one that runs its "
+				      "program now, withdraws it",
 				      requested_by);
 		return 0;
 	}
 	if (c->exists && funder[0] == '\0' && ggz_party(a, c)) {
 		/* OTHER: the funder is outside the network, so the GGZ that
-		 * asked records its decision. */
-		if (strcmp(requested_by, a->org) == 0)
+		 * asked (or runs the program now) records its decision. */
+		if (asker)
 			return 0;
-		return refuse(why, cap,
-			      "a decision on funding from outside the network "
-			      "is recorded by the GGZ that asked for it (%s)",
-			      requested_by);
+		return refuse(
+		    why, cap,
+		    "a decision on funding from outside the network "
+		    "is recorded by the GGZ that asked for it (%s) or "
+		    "the one that runs its program now",
+		    requested_by);
 	}
 	if (a->org_kind == ORG_KIND_GGZ || a->org_kind == ORG_KIND_NETWORK)
 		return refuse(why, cap,

@@ -125,11 +125,15 @@ int policy_request_funding(const struct journal_actor *a,
 			   size_t cap);
 
 /* Deciding on a funding request: APPROVED / REJECTED by the addressed
- * funder, while the client's consent for it is live; WITHDRAWN by the GGZ
- * that asked. */
+ * funder, while the client's consent for it is live (for funding from
+ * outside the network, OTHER: by the GGZ that asked); WITHDRAWN by the GGZ
+ * that asked. What the GGZ that asked may do, the GGZ that runs the
+ * trajectory's program now (runs_program; NULL or "": unknown) may do too:
+ * after a program is handed over, the one that asked may be no party of
+ * the case any more. */
 int policy_decide_funding(const struct journal_actor *a,
 			  const struct policy_client *c, const char *funder,
-			  const char *requested_by,
+			  const char *requested_by, const char *runs_program,
 			  Ipsnet__V1__FundingStatus decision, char *why,
 			  size_t cap);
 

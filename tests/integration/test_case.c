@@ -1740,6 +1740,51 @@ static void test_no_approval_for_a_referral_that_ended_unstarted(void **state)
 	}
 }
 
+/* Funding asked by the GGZ that ran a trajectory's program, which NETWORK
+ * then hands to another GGZ: the one that asked is no party of the case
+ * any more, and the one that runs the program now records the outside
+ * funder's decision, or withdraws a request. Was: "only the GGZ that asked
+ * (ggz-other) ..." to the one that runs it, while ggz-other was "not your
+ * client": the request stayed REQUESTED for good. */
+static void test_a_program_handed_over_takes_its_funding_requests(void **state)
+{
+	char client[64], tr[64], other_funding[64], gm_funding[64];
+	struct answer a;
+	put_program(GGZ_OTHER, "ips-handed", "ggz-other");
+	new_client(GGZ_TEST, BENEFIT(PARTICIPATIEWET), "GM0363", client, NULL);
+	grant_consent(GGZ_TEST, client, "gm0363", NULL, NULL);
+	refer(GGZ_TEST, client, "ips-handed", tr, NULL);
+	request_funding(GGZ_OTHER, tr, NULL, "Stichting Werkfonds",
+			other_funding, NULL);
+	request_funding(GGZ_OTHER, tr, "gm0363", NULL, gm_funding, NULL);
+	Ipsnet__V1__PutProgram m = IPSNET__V1__PUT_PROGRAM__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	m.program_id = "ips-handed";
+	m.expected_version = 1;
+	m.owner = "ggz-test";
+	m.name = "ips-handed";
+	m.region = 1;
+	m.specialists = 3;
+	e.body_case = BODY(PUT_PROGRAM);
+	e.put_program = &m;
+	must_change(NETWORK, &e, NULL, 0); /* handed to ggz-test */
+
+	decide(GGZ_OTHER, other_funding, 1, FS(APPROVED), &a);
+	assert_int_equal(a.code, CODE(PERMISSION_DENIED));
+	answer_free(&a);
+	decide(GGZ_TEST, other_funding, 1, FS(APPROVED), &a);
+	if (a.code != CODE(OK))
+		fail_msg("the GGZ that runs the program now: %s (%s)",
+			 ipsnet_status_name(a.code), a.message);
+	answer_free(&a);
+	decide(GGZ_TEST, gm_funding, 1, FS(WITHDRAWN), &a);
+	if (a.code != CODE(OK))
+		fail_msg("withdrawn by the GGZ that runs the program now: %s "
+			 "(%s)",
+			 ipsnet_status_name(a.code), a.message);
+	answer_free(&a);
+}
+
 /* The funder rule is the registry's of the moment of the change: an
  * approval replays (ipsnetd verify, rebuild) after its municipality left
  * the registry, as its request does. */
@@ -2434,6 +2479,8 @@ int main(void)
 	    cmocka_unit_test(test_approval_checks_the_funder_rule_again),
 	    cmocka_unit_test(
 		test_no_approval_for_a_referral_that_ended_unstarted),
+	    cmocka_unit_test(
+		test_a_program_handed_over_takes_its_funding_requests),
 	    cmocka_unit_test(
 		test_approval_replays_after_its_funder_left_the_registry),
 	    cmocka_unit_test(test_request_needs_consent),

@@ -135,13 +135,13 @@ static void test_refusal_is_the_same_for_a_missing_client(void **state)
 						      sizeof(why2)),
 				 IPSNET_EPERMISSION);
 		assert_string_equal(why1, why2);
-		assert_int_equal(policy_decide_funding(&a, &hidden, "gm0599",
-						       "ggz-b", FS(APPROVED),
-						       why1, sizeof(why1)),
-				 IPSNET_EPERMISSION);
+		assert_int_equal(
+		    policy_decide_funding(&a, &hidden, "gm0599", "ggz-b", NULL,
+					  FS(APPROVED), why1, sizeof(why1)),
+		    IPSNET_EPERMISSION);
 		assert_int_equal(policy_decide_funding(&a, &no_such_client, "",
-						       "", FS(APPROVED), why2,
-						       sizeof(why2)),
+						       "", NULL, FS(APPROVED),
+						       why2, sizeof(why2)),
 				 IPSNET_EPERMISSION);
 		assert_string_equal(why1, why2);
 	}
@@ -331,59 +331,72 @@ static void test_funding_decisions_by_party(void **state)
 	/* APPROVED / REJECTED: the addressed funder, with live consent. */
 	for (int d = FS(APPROVED); d <= FS(REJECTED); d++) {
 		assert_int_equal(policy_decide_funding(&gm, &c, "gm0363",
-						       "ggz-a", d, why,
+						       "ggz-a", NULL, d, why,
 						       sizeof(why)),
 				 0);
 		assert_int_equal(policy_decide_funding(&gm, &c_no_consent,
-						       "gm0363", "ggz-a", d,
-						       why, sizeof(why)),
+						       "gm0363", "ggz-a", NULL,
+						       d, why, sizeof(why)),
 				 IPSNET_EPERMISSION);
 		assert_non_null(strstr(why, "no consent"));
 		assert_int_equal(policy_decide_funding(&gm2, &c, "gm0363",
-						       "ggz-a", d, why,
+						       "ggz-a", NULL, d, why,
 						       sizeof(why)),
 				 IPSNET_EPERMISSION);
 		assert_non_null(strstr(why, "not the addressed funder"));
 		assert_int_equal(policy_decide_funding(&uwv, &c, "gm0363",
-						       "ggz-a", d, why,
+						       "ggz-a", NULL, d, why,
 						       sizeof(why)),
 				 IPSNET_EPERMISSION);
 		assert_int_equal(policy_decide_funding(&ggz, &c, "gm0363",
-						       "ggz-a", d, why,
+						       "ggz-a", NULL, d, why,
 						       sizeof(why)),
 				 IPSNET_EPERMISSION);
 		assert_int_equal(policy_decide_funding(&net, &c, "gm0363",
-						       "ggz-a", d, why,
+						       "ggz-a", NULL, d, why,
 						       sizeof(why)),
 				 IPSNET_EPERMISSION);
 	}
 	/* OTHER (no funder in the network): the GGZ that asked records the
 	 * outside funder's decision; nobody else does. */
 	for (int d = FS(APPROVED); d <= FS(REJECTED); d++) {
-		assert_int_equal(policy_decide_funding(&ggz, &c, "", "ggz-a", d,
-						       why, sizeof(why)),
+		assert_int_equal(policy_decide_funding(&ggz, &c, "", "ggz-a",
+						       NULL, d, why,
+						       sizeof(why)),
 				 0);
 		assert_int_equal(policy_decide_funding(&ggz_b, &c_ggz_b, "",
-						       "ggz-a", d, why,
+						       "ggz-a", NULL, d, why,
 						       sizeof(why)),
 				 IPSNET_EPERMISSION);
 		assert_non_null(strstr(why, "the GGZ that asked"));
-		assert_int_equal(policy_decide_funding(&gm, &c, "", "ggz-a", d,
-						       why, sizeof(why)),
+		/* ... or the one that runs the trajectory's program now */
+		assert_int_equal(policy_decide_funding(&ggz_b, &c_ggz_b, "",
+						       "ggz-a", "ggz-b", d, why,
+						       sizeof(why)),
+				 0);
+		assert_int_equal(policy_decide_funding(&gm, &c, "", "ggz-a",
+						       NULL, d, why,
+						       sizeof(why)),
 				 IPSNET_EPERMISSION);
-		assert_int_equal(policy_decide_funding(&net, &c, "", "ggz-a", d,
-						       why, sizeof(why)),
+		assert_int_equal(policy_decide_funding(&net, &c, "", "ggz-a",
+						       NULL, d, why,
+						       sizeof(why)),
 				 IPSNET_EPERMISSION);
 	}
 	/* WITHDRAWN: the GGZ that asked, and no one else. */
 	assert_int_equal(policy_decide_funding(&ggz, &c, "gm0363", "ggz-a",
-					       FS(WITHDRAWN), why, sizeof(why)),
+					       NULL, FS(WITHDRAWN), why,
+					       sizeof(why)),
 			 0);
 	assert_int_equal(policy_decide_funding(&ggz_b, &c_ggz_b, "gm0363",
-					       "ggz-a", FS(WITHDRAWN), why,
-					       sizeof(why)),
+					       "ggz-a", NULL, FS(WITHDRAWN),
+					       why, sizeof(why)),
 			 IPSNET_EPERMISSION);
-	assert_int_equal(policy_decide_funding(&gm, &c, "gm0363", "ggz-a",
+	assert_int_equal(policy_decide_funding(&ggz_b, &c_ggz_b, "gm0363",
+					       "ggz-a", "ggz-b", FS(WITHDRAWN),
+					       why, sizeof(why)),
+			 0);
+	assert_int_equal(policy_decide_funding(&gm, &c, "gm0363", "ggz-a", NULL,
 					       FS(WITHDRAWN), why, sizeof(why)),
 			 IPSNET_EPERMISSION);
 }
