@@ -12,17 +12,6 @@
 #define BODY(name) IPSNET__V1__ENVELOPE__BODY_##name
 #define TS(name) IPSNET__V1__TRAJECTORY_STATUS__TRAJECTORY_##name
 
-static const char *consent_state(const Ipsnet__V1__Consent *c,
-				 const char *today)
-{
-	if (c->withdrawn_at != NULL && c->withdrawn_at[0] != '\0')
-		return "withdrawn";
-	if (c->valid_until != NULL && c->valid_until[0] != '\0' &&
-	    strcmp(c->valid_until, today) < 0)
-		return "expired";
-	return "live";
-}
-
 static void print_consents(const Ipsnet__V1__CaseView *v)
 {
 	static const char *const head[] = {
@@ -38,8 +27,8 @@ static void print_consents(const Ipsnet__V1__CaseView *v)
 			 (unsigned long long)c->version);
 		table_add(&t, c->id, c->recipient, c->purpose,
 			  fmt_day(c->granted_at).s, fmt_day(c->valid_until).s,
-			  consent_state(c, today), fmt_day(c->withdrawn_at).s,
-			  version);
+			  fmt_consent_state(c, today),
+			  fmt_day(c->withdrawn_at).s, version);
 	}
 	table_print(&t, stdout, "  ");
 	table_free(&t);

@@ -304,8 +304,7 @@ static void say_still_shared(struct cli *cli, const Ipsnet__V1__Consent *gone)
 		const Ipsnet__V1__Consent *c = v->consents[i];
 		if (strcmp(c->id, gone->id) == 0 ||
 		    strcmp(c->recipient, gone->recipient) != 0 ||
-		    c->withdrawn_at[0] != '\0' ||
-		    strcmp(c->valid_until, today) < 0)
+		    strcmp(fmt_consent_state(c, today), "live") != 0)
 			continue;
 		fprintf(
 		    stderr,

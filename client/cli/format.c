@@ -107,6 +107,16 @@ int fmt_parse_benefit(const char *s)
 	return 0;
 }
 
+const char *fmt_consent_state(const Ipsnet__V1__Consent *c, const char *today)
+{
+	if (c->withdrawn_at != NULL && c->withdrawn_at[0] != '\0')
+		return "withdrawn";
+	if (c->valid_until != NULL && c->valid_until[0] != '\0' &&
+	    strcmp(c->valid_until, today) < 0)
+		return "expired";
+	return "live";
+}
+
 struct fmt_day fmt_day(const char *iso)
 {
 	struct fmt_day d;

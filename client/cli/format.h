@@ -35,6 +35,10 @@ struct fmt_day {
 };
 struct fmt_day fmt_day(const char *iso);
 
+/* "live", "expired" (valid_until before today, "YYYY-MM-DD" in the
+ * Netherlands) or "withdrawn". */
+const char *fmt_consent_state(const Ipsnet__V1__Consent *c, const char *today);
+
 /* "2026-11-25 16:31:02" (UTC) of an ISO 8601 time; "-" for none. */
 struct fmt_time {
 	char s[24];
