@@ -81,7 +81,6 @@ struct follow {
 	 * unanswered when the next is due ends the connection */
 	uint32_t keepalive_ms;
 	uint64_t last_ping_us;
-	bool ready;	/* the connection's Hello was answered */
 	bool ping_out;	/* a Ping of this connection is unanswered */
 	bool ping_lost; /* ... and closed the connection for that */
 	bool said_retry; /* "trying again" was said: say when it worked */
@@ -323,7 +322,6 @@ static void on_ready(struct ipsnet_conn *c, int status, const char *message,
 			       IPSNET_HASH_BYTES);
 		f->from_head = false;
 	}
-	f->ready = true;
 	f->ping_out = false;
 	f->last_ping_us = util_mono_us();
 	rv = ipsnet_subscribe_from(
@@ -356,7 +354,6 @@ static void on_closed(struct ipsnet_conn *c, int status, const char *message,
 	char why[96];
 	f->conn = NULL;
 	f->subscribed = false;
-	f->ready = false;
 	f->ping_out = false;
 	if (f->ping_lost) {
 		f->ping_lost = false;
@@ -434,7 +431,10 @@ static void on_tick(uv_timer_t *t)
 	if (f->progress && f->subscribed && !f->caught_up)
 		draw_bar(f);
 	uint64_t now = util_mono_us();
-	if (f->ready && now - f->last_ping_us >= f->keepalive_ms * 1000ULL) {
+	/* Connected, its Hello answered (ipsnet_conn_hello: until on_closed).
+	 */
+	bool ready = f->conn != NULL && ipsnet_conn_hello(f->conn) != NULL;
+	if (ready && now - f->last_ping_us >= f->keepalive_ms * 1000ULL) {
 		if (f->ping_out) {
 			/* A server that stopped, or a connection dropped on
 			 * the way without a word: TCP alone would wait for
@@ -960,8 +960,7 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
 	if (rv != 0) {
 		/* A file that cannot be opened as a mirror is the file's
 		 * fault, not the network's: not exit code 3. */
-		rv = cli_fail(rv == IPSNET_EIO ? IPSNET_EINVAL : rv, "%s: %s",
-			      s.path, err);
+		rv = cli_fail(mirror_code(rv), "%s: %s", s.path, err);
 		goto out;
 	}
 	const struct mirror_meta *meta = mirror_meta(s.mirror);
