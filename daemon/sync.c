@@ -1212,15 +1212,22 @@ static void start_live(struct sync *s)
 	struct fetch *f = fetch_new(s, s->live_seq, upto);
 	if (f == NULL)
 		return;
-	for (struct sync_sub *sub = s->subs; sub != NULL; sub = sub->next) {
+	struct sync_sub *next;
+	for (struct sync_sub *sub = s->subs; sub != NULL; sub = next) {
+		next = sub->next;
 		if (sub_gone(sub))
 			continue;
 		if (sub->mode == SUB_PARKED && sub->cursor == s->live_seq) {
 			sub->mode = SUB_LIVE;
 			send_caught_up(sub);
 		}
-		if (sub->mode == SUB_LIVE && fetch_add_org(f, &sub->actor) != 0)
-			break;
+		if (sub->mode == SUB_LIVE &&
+		    fetch_add_org(f, &sub->actor) != 0) {
+			/* Not fetched for (out of memory): it reads the range
+			 * itself, or is told why it cannot. */
+			sub->mode = SUB_CATCHUP;
+			fetch_page(sub);
+		}
 	}
 	if (f->n_orgs == 0) {
 		/* Nobody is listening: the range passes unread. */

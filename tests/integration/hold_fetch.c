@@ -17,9 +17,14 @@
  * thread's), so that a test sees which reads run nicer; a report's first
  * statement does the same to "-nice-report", and a case read's consents
  * to "-nice-read".
+ * While the name with "-oom" after it exists and holds "LO-HI", the next
+ * realloc of nothing (a first allocation) for LO to HI bytes on the
+ * daemon's main thread fails, as running out of memory does; the file is
+ * removed and the name with "-oom-failed" after it made, holding the size.
  * Without IT_HOLD_FETCH nothing changes. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,4 +129,47 @@ int sqlite3_finalize(sqlite3_stmt *st)
 	    strstr(sql, case_where) != NULL)
 		hold_while(gate, "-read", "-read-judged");
 	return real(st);
+}
+
+/* Under a sanitizer its runtime's realloc, else the C library's: named
+ * here, not looked up with dlsym, which allocates. */
+extern void *__interceptor_realloc(void *p, size_t size) __attribute__((weak));
+extern void *__libc_realloc(void *p, size_t size);
+
+/* Whether this realloc of size bytes is the one the -oom file asks to
+ * fail; open and read, not stdio, which allocates. */
+static int oom_now(const char *gate, size_t size)
+{
+	char path[PATH_MAX], range[64];
+	size_t lo, hi;
+	snprintf(path, sizeof(path), "%s-oom", gate);
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, range, sizeof(range) - 1);
+	close(fd);
+	range[n > 0 ? n : 0] = '\0';
+	if (sscanf(range, "%zu-%zu", &lo, &hi) != 2 || size < lo || size > hi ||
+	    unlink(path) != 0)
+		return 0;
+	snprintf(path, sizeof(path), "%s-oom-failed", gate);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd >= 0) {
+		n = snprintf(range, sizeof(range), "%zu\n", size);
+		if (write(fd, range, (size_t)n) != n)
+			unlink(path);
+		close(fd);
+	}
+	return 1;
+}
+
+void *realloc(void *p, size_t size)
+{
+	const char *gate;
+	if (p == NULL && gettid() == getpid() &&
+	    (gate = getenv("IT_HOLD_FETCH")) != NULL && oom_now(gate, size))
+		return NULL;
+	if (__interceptor_realloc != NULL)
+		return __interceptor_realloc(p, size);
+	return __libc_realloc(p, size);
 }

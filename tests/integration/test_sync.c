@@ -2938,6 +2938,78 @@ static size_t held_reads(const struct held *h)
 	return count_in_file(nice, "\n");
 }
 
+/* A live subscriber whose organisation cannot be added to a live fetch,
+ * for want of memory, reads the range itself. Was: when it was the first
+ * one, the fetch was for no organisation, its range was passed over as if
+ * nobody listened, and the subscriber, left at its cursor, got nothing
+ * more: no event and no error, its connection kept open. The realloc of
+ * the fetch's organisations fails once through hold_fetch.c (the gate's
+ * -oom file): a struct fetch_org, a journal_actor of 260 bytes and six
+ * words, 312 bytes on x86-64. */
+static void
+test_a_live_fetch_without_memory_leaves_no_subscriber_behind(void **state)
+{
+	struct held h;
+	char oom[PATH_MAX + 16], failed_size[32] = "";
+	const char *failed = NULL;
+	held_start(&h);
+	size_t reads = held_reads(&h);
+	hold_fetches(&h, true);
+	uint64_t s2 = register_client(GGZ_TEST, BENEFIT(NONE), NULL);
+	/* The live fetch of s2 waits, its organisations added. */
+	uint64_t deadline = now_ms() + WAIT_MS;
+	while (held_reads(&h) == reads && now_ms() < deadline)
+		sleep_ms(2);
+	if (held_reads(&h) == reads)
+		failed = "the live fetch of s2 did not start";
+	uint64_t s3 = register_client(GGZ_TEST, BENEFIT(NONE), NULL);
+	snprintf(oom, sizeof(oom), "%s-oom", h.gate);
+	FILE *f = fopen(oom, "w");
+	assert_non_null(f);
+	fputs("300-330", f);
+	assert_int_equal(fclose(f), 0);
+	hold_fetches(&h, false);
+	/* s2 comes from the fetch held; s3 from the next, which fails to add
+	 * the subscriber's organisation. */
+	uint64_t want = s2;
+	while (failed == NULL && want <= s3) {
+		Ipsnet__V1__Envelope *e = h_tls_recv_envelope(&h.live, WAIT_MS);
+		if (e == NULL)
+			failed = "the subscriber did not get s2 and s3";
+		else if (e->body_case == BODY(EVENT) && e->event->seq != want++)
+			failed = "an event came out of order";
+		else if (e->body_case != BODY(EVENT) &&
+			 e->body_case != BODY(CAUGHT_UP))
+			failed = "the subscription was refused";
+		h_envelope_free(e);
+	}
+	snprintf(oom, sizeof(oom), "%s-oom-failed", h.gate);
+	f = fopen(oom, "r");
+	if (f != NULL) {
+		if (fgets(failed_size, sizeof(failed_size), f) == NULL)
+			failed_size[0] = '\0';
+		failed_size[strcspn(failed_size, "\n")] = '\0';
+		fclose(f);
+	}
+	if (failed == NULL && failed_size[0] == '\0')
+		failed = "no allocation failed (the -oom range missed)";
+	/* And it is live again. */
+	uint64_t s4 = register_client(GGZ_TEST, BENEFIT(NONE), NULL);
+	while (failed == NULL && want <= s4) {
+		Ipsnet__V1__Envelope *e = h_tls_recv_envelope(&h.live, WAIT_MS);
+		if (e == NULL)
+			failed = "the subscriber did not get s4";
+		else if (e->body_case == BODY(EVENT) && e->event->seq != want++)
+			failed = "an event came out of order";
+		h_envelope_free(e);
+	}
+	held_leave(&h);
+	assert_int_equal(h_daemon_stop(&h.d, SIGTERM), 0);
+	if (failed != NULL)
+		fail_msg("%s (s2 %" PRIu64 ", s3 %" PRIu64 ", failed size %s)",
+			 failed, s2, s3, failed_size);
+}
+
 /* `ipsnet sync` without --follow stopped by SIGTERM before it caught up
  * says so and exits 1: a cron job or a script must not take a run cut
  * short for one that was done. Was: exit 0 and "at seq N" as after a
@@ -3692,6 +3764,8 @@ int main(void)
 	    cmocka_unit_test(test_a_withdrawal_stops_a_read_judged_before_it),
 	    cmocka_unit_test(test_two_imports_at_once_count_each_row_once),
 	    cmocka_unit_test(test_a_sync_stopped_before_it_is_done_exits_1),
+	    cmocka_unit_test(
+		test_a_live_fetch_without_memory_leaves_no_subscriber_behind),
 	    cmocka_unit_test(
 		test_a_follower_notices_a_server_that_stopped_answering),
 	    cmocka_unit_test(
