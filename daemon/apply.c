@@ -1641,12 +1641,14 @@ static int add_job(struct apply_ctx *ctx)
 	 * filled in, a job added by hand and then imported) would count as
 	 * two: an open copy of an ended job keeps her employed in the
 	 * reports for good. Not judged again in a replay: an entry
-	 * accepted before this rule stays as it was. */
+	 * accepted before this rule stays as it was. A withdrawn job is no
+	 * copy: its contract may be signed after all. */
 	if (!ctx->replay) {
 		rv = prepare(ctx,
 			     "SELECT id, version, coalesce(end_date, '') FROM "
 			     "job WHERE client_id = ?1 AND start_date = ?2 AND "
-			     "lower(employer) = lower(?3) ORDER BY id LIMIT 1",
+			     "lower(employer) = lower(?3) AND NOT withdrawn "
+			     "ORDER BY id LIMIT 1",
 			     &st);
 		if (rv != 0)
 			return rv;
@@ -1708,11 +1710,12 @@ static int end_job(struct apply_ctx *ctx)
 	char client_id[JOURNAL_ID_MAX] = "", start[16] = "", ended[16] = "",
 	     end[16];
 	uint64_t current = 0;
+	bool was_withdrawn = false;
 	int rv;
 
 	rv = prepare(ctx,
-		     "SELECT client_id, version, start_date, end_date FROM "
-		     "job WHERE id = ?1",
+		     "SELECT client_id, version, start_date, end_date, "
+		     "withdrawn FROM job WHERE id = ?1",
 		     &st);
 	if (rv != 0)
 		return rv;
@@ -1723,6 +1726,7 @@ static int end_job(struct apply_ctx *ctx)
 		current = (uint64_t)sqlite3_column_int64(st, 1);
 		util_strlcpy(start, col(st, 2), sizeof(start));
 		util_strlcpy(ended, col(st, 3), sizeof(ended));
+		was_withdrawn = sqlite3_column_int(st, 4) != 0;
 	}
 	done(ctx, st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
@@ -1738,25 +1742,35 @@ static int end_job(struct apply_ctx *ctx)
 			   current);
 	if (rv != 0)
 		return rv;
+	if (was_withdrawn)
+		return refuse(ctx, IPSNET_EPRECONDITION,
+			      "this job was withdrawn on %s: it never began",
+			      ended);
 	if (ended[0] != '\0')
 		return refuse(ctx, IPSNET_EPRECONDITION,
 			      "this job already ended on %s", ended);
 	rv = date_or_today(ctx, m->end_date, "the end date", end);
 	if (rv != 0)
 		return rv;
-	if (strcmp(end, start) < 0)
+	/* A job recorded ahead of its first day whose contract falls
+	 * through can only end before it begins (the end is not in the
+	 * future): that withdraws it, and it counts in no report. One that
+	 * has begun lasted at least its first day. */
+	bool withdrawn = date_days(start) > today_days(ctx);
+	if (!withdrawn && strcmp(end, start) < 0)
 		return refuse(ctx, IPSNET_EINVAL,
 			      "the end date must not be before the start date "
 			      "(%s)",
 			      start);
 	rv = prepare(ctx,
-		     "UPDATE job SET version = version + 1, end_date = ?2 "
-		     "WHERE id = ?1",
+		     "UPDATE job SET version = version + 1, end_date = ?2, "
+		     "withdrawn = ?3 WHERE id = ?1",
 		     &st);
 	if (rv != 0)
 		return rv;
 	sqlite3_bind_text(st, 1, m->job_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, end, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, withdrawn ? 1 : 0);
 	rv = step_done(ctx, st);
 	if (rv != 0)
 		return rv;

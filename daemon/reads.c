@@ -109,7 +109,7 @@ static const char *col(sqlite3_stmt *st, int i)
 	"client_id, requested_by"
 #define JOB_COLS                                                        \
 	"id, version, client_id, trajectory_id, employer, start_date, " \
-	"end_date, hours_per_week, competitive"
+	"end_date, hours_per_week, competitive, withdrawn"
 #define PROGRAM_COLS "id, version, owner, name, region, specialists"
 #define REVIEW_COLS                                                   \
 	"id, version, program_id, review_date, scores, total, band, " \
@@ -212,6 +212,7 @@ static Ipsnet__V1__Job *row_job(struct arena *a, sqlite3_stmt *st)
 	m->end_date = arena_strdup(a, col(st, 6));
 	m->hours_per_week = sqlite3_column_double(st, 7);
 	m->competitive = sqlite3_column_int(st, 8) != 0;
+	m->withdrawn = sqlite3_column_int(st, 9) != 0;
 	return m;
 }
 

@@ -811,9 +811,10 @@ static int load_jobs(struct loader *l, uint32_t sustained_months)
 	struct model *m = l->m;
 	sqlite3_stmt *st;
 	int rc, rv = 0;
+	/* A withdrawn job never began: in no figure, nor in data quality. */
 	if (sqlite3_prepare_v2(l->db,
 			       "SELECT client_id, start_date, end_date, "
-			       "competitive FROM job",
+			       "competitive FROM job WHERE NOT withdrawn",
 			       -1, &st, NULL) != SQLITE_OK)
 		return db_fail(l, "the jobs");
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {

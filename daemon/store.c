@@ -159,6 +159,10 @@ static const char *const migrations[] = {
     "DROP INDEX journal_entity;"
     "CREATE INDEX journal_funding ON journal (entity_id)"
     "  WHERE entity_kind = 'funding';",
+
+    /* 5: a job ended before its first day was withdrawn: it never began
+     * (a contract that fell through) and counts in no report */
+    "ALTER TABLE job ADD COLUMN withdrawn INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))

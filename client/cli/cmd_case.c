@@ -116,9 +116,9 @@ static void print_jobs(const Ipsnet__V1__CaseView *v)
 		snprintf(version, sizeof(version), "%llu",
 			 (unsigned long long)j->version);
 		table_add(&t, j->id, j->employer, fmt_day(j->start_date).s,
-			  fmt_day(j->end_date).s, hours,
-			  j->competitive ? "yes" : "no", j->trajectory_id,
-			  version);
+			  j->withdrawn ? "withdrawn" : fmt_day(j->end_date).s,
+			  hours, j->competitive ? "yes" : "no",
+			  j->trajectory_id, version);
 	}
 	table_print(&t, stdout, "  ");
 	table_free(&t);

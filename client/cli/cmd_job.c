@@ -89,7 +89,9 @@ static int job_add(struct cli *cli, int argc, char **argv)
 static const char end_usage[] =
     "usage: ipsnet job end JOB --version N --on DATE [--quiet]\n"
     "Records the last working day of a job. --version is the version you\n"
-    "last saw (ipsnet case show CLIENT).\n";
+    "last saw (ipsnet case show CLIENT). A job whose first day has not\n"
+    "come yet (a contract that fell through) is ended on the day it was\n"
+    "called off: that withdraws it, and it counts in no report.\n";
 
 static int job_end(struct cli *cli, int argc, char **argv)
 {
@@ -121,9 +123,17 @@ static int job_end(struct cli *cli, int argc, char **argv)
 			     &resp)) != 0)
 		return rv;
 	const Ipsnet__V1__ChangeOk *ok = resp->change_ok;
-	if (!fmt_change_machine(cli->json, quiet, ok))
-		printf("job %s ended on %s (version %llu)\n", ok->entity_id, on,
-		       (unsigned long long)ok->version);
+	if (!fmt_change_machine(cli->json, quiet, ok)) {
+		if (ok->job != NULL && ok->job->withdrawn)
+			printf("job %s withdrawn on %s: it was to begin on %s "
+			       "and never did (version %llu)\n",
+			       ok->entity_id, on, ok->job->start_date,
+			       (unsigned long long)ok->version);
+		else
+			printf("job %s ended on %s (version %llu)\n",
+			       ok->entity_id, on,
+			       (unsigned long long)ok->version);
+	}
 	ipsnet_envelope_free(resp);
 	return 0;
 }

@@ -317,6 +317,7 @@ json_t *fmt_job_json(const Ipsnet__V1__Job *j)
 	set(o, "end_date", opt_str(j->end_date));
 	set(o, "hours_per_week", json_real(j->hours_per_week));
 	set(o, "competitive", json_boolean(j->competitive));
+	set(o, "withdrawn", json_boolean(j->withdrawn));
 	return o;
 }
 

@@ -21,6 +21,7 @@
 #include "ipsnet.h"
 #include "ipsnet_errors.h"
 #include "util.h"
+#include "validate.h"
 
 #define CODE(name) IPSNET__V1__CODE__##name
 #define BODY(name) IPSNET__V1__ENVELOPE__BODY_##name
@@ -2093,6 +2094,38 @@ static void test_jobs(void **state)
 	assert_int_equal(a.code, CODE(OK));
 	assert_int_equal(a.env->case_view->n_jobs, 3);
 	answer_free(&a);
+
+	/* A job recorded ahead of its first day whose contract falls
+	 * through: ended before it begins, it is withdrawn (it never began,
+	 * and counts in no report), not refused nor made a day's job. */
+	char start[16], called_off[16], job[64];
+	nl_date_of_us(start, sizeof(start),
+		      (long long)util_now_us() + 30LL * 86400 * 1000000);
+	nl_date_of_us(called_off, sizeof(called_off), (long long)util_now_us());
+	m.start_date = start;
+	m.end_date = "";
+	m.trajectory_id = k.trajectory;
+	m.hours_per_week = 24;
+	must_change(GGZ_TEST, &e, job, sizeof(job));
+	assert_int_equal(end_job(job, 1, called_off, &a), CODE(OK));
+	assert_true(a.env->change_ok->job->withdrawn);
+	assert_string_equal(a.env->change_ok->job->end_date, called_off);
+	assert_int_equal(a.env->change_ok->job->version, 2);
+	answer_free(&a);
+	assert_int_equal(end_job(job, 2, called_off, &a),
+			 CODE(FAILED_PRECONDITION));
+	assert_non_null(strstr(a.message, "withdrawn"));
+	answer_free(&a);
+	/* A job that ended is not withdrawn. */
+	show_case(GGZ_TEST, k.client, &a);
+	assert_int_equal(a.code, CODE(OK));
+	for (size_t i = 0; i < a.env->case_view->n_jobs; i++) {
+		const Ipsnet__V1__Job *j = a.env->case_view->jobs[i];
+		assert_int_equal(j->withdrawn, strcmp(j->id, job) == 0);
+	}
+	answer_free(&a);
+	/* Its contract signed after all: recorded again, no copy. */
+	must_change(GGZ_TEST, &e, NULL, 0);
 }
 
 /* ---- the audit trail --------------------------------------------------- */

@@ -667,6 +667,26 @@ static void test_a_case_from_referral_to_job_in_words_and_json(void **state)
 	run(fx, EXIT_OK, "ggz-test", "job", "end", job, "--version", "1",
 	    "--on", day, NULL);
 	assert_out(fx, "ended on");
+	/* a job that has not begun, called off today: withdrawn */
+	char later[11];
+	nl_date_of_us(later, sizeof(later),
+		      (long long)util_now_us() + 30LL * 86400 * 1000000);
+	run_id(fx, job, sizeof(job), "ggz-test", "job", "add", client,
+	       "--employer", "Bakkerij", "--start", later, "--hours", "20",
+	       "--quiet", NULL);
+	run(fx, EXIT_OK, "ggz-test", "job", "end", job, "--version", "1",
+	    "--on", day, NULL);
+	snprintf(want, sizeof(want),
+		 "job %s withdrawn on %s: it was to begin on %s and never did",
+		 job, day, later);
+	assert_out(fx, want);
+	j = run_json(fx, EXIT_OK, "ggz-test", "case", "show", client, "--json",
+		     NULL);
+	assert_string_equal(jstr(j, "jobs[0].withdrawn"), "false");
+	assert_string_equal(jstr(j, "jobs[1].id"), job);
+	assert_string_equal(jstr(j, "jobs[1].withdrawn"), "true");
+	run(fx, EXIT_OK, "ggz-test", "case", "show", client, NULL);
+	assert_out(fx, "withdrawn");
 
 	run(fx, EXIT_USAGE, "ggz-test", "trajectory", "close", tr, "--version",
 	    "5", NULL);

@@ -971,6 +971,28 @@ static void test_quality_counts_what_bends_a_figure(void **state)
 	assert_int_equal(shown(p->quality->jobs_end_before_start), 1);
 }
 
+/* A job withdrawn before its first day (the daemon marks it so when it is
+ * ended before it begins) never began: it is no employment and no data
+ * problem either, beside a job of a day that did happen. */
+static void test_a_withdrawn_job_counts_nowhere(void **state)
+{
+	struct fixture *f = *state;
+	network(f);
+	traj(f, "t1", "c1", "pa1", "ACTIVE 2024-01-10");
+	traj(f, "t2", "c2", "pa1", "ACTIVE 2024-01-10");
+	job(f, "c1", "2024-07-01", "2024-06-20", true);
+	job(f, "c1", "2024-08-01", "2024-07-20", false);
+	sql(f, "UPDATE job SET withdrawn = 1");
+	job(f, "c2", "2024-07-01", "2024-07-01", true);
+	const Ipsnet__V1__Report *r =
+	    report(f, &(struct ask){.periods = {"2024"}});
+	const Ipsnet__V1__ReportPeriodResult *p = r->periods[0];
+	FIGS(p->scope, 2, 2, 1, 0);
+	assert_int_equal(shown(p->quality->jobs_end_before_start), 0);
+	assert_int_equal(shown(p->quality->jobs_not_competitive), 0);
+	assert_int_equal(shown(p->quality->jobs_before_trajectory), 0);
+}
+
 /* ---- fidelity, programs, history ---------------------------------------- */
 
 static void test_fidelity_takes_the_latest_review_up_to_the_period(void **state)
@@ -1222,6 +1244,7 @@ int main(void)
 	    T(test_a_type_empty_in_the_nation_protects_nothing),
 	    T(test_threshold_zero_shows_every_count),
 	    T(test_quality_counts_what_bends_a_figure),
+	    T(test_a_withdrawn_job_counts_nowhere),
 	    T(test_fidelity_takes_the_latest_review_up_to_the_period),
 	    T(test_history_gives_each_year_up_to_the_period),
 	    T(test_synthetic_network_equals_its_truth_in_every_cell),
