@@ -311,10 +311,17 @@ static int trajectory_move(struct cli *cli, int argc, char **argv)
 	const Ipsnet__V1__ChangeOk *ok = resp->change_ok;
 	if (!fmt_change_machine(cli->json, quiet, ok)) {
 		const Ipsnet__V1__Trajectory *t = ok->trajectory;
+		/* start and resume both ask for active: what happened is told
+		 * by the answer, as only a resume dates resumed_on. */
+		const char *done = mv->done;
+		if (t != NULL && mv->to == TS(ACTIVE))
+			done = t->resumed_on != NULL && t->resumed_on[0] != '\0'
+				   ? "resumed"
+				   : "started";
 		if (t != NULL)
 			printf("trajectory %s %s on %s: now %s (version "
 			       "%llu)\n",
-			       ok->entity_id, mv->done,
+			       ok->entity_id, done,
 			       fmt_day(fmt_trajectory_since(t)).s,
 			       fmt_trajectory_status(t->status),
 			       (unsigned long long)ok->version);

@@ -948,6 +948,36 @@ static void test_watch_names_states_as_the_other_commands(void **state)
 	free(text);
 }
 
+/* start and resume both ask for active; the sentence says what happened:
+ * resume on an accepted trajectory starts it, start on a held one resumes
+ * it. */
+static void test_start_and_resume_say_what_happened(void **state)
+{
+	struct fx *fx = *state;
+	char client[64], tr[64], b[10], want[128];
+	add_program(fx);
+	run_id(fx, client, sizeof(client), "ggz-test", "client", "register",
+	       "--bsn", bsn(0, b), "--name", "Anna de Vries", "--birth-date",
+	       "1990-04-12", "--municipality", "GM0363", "--benefit",
+	       "participatiewet", "--quiet", NULL);
+	run_id(fx, tr, sizeof(tr), "ggz-test", "refer", client, "--program",
+	       "ips-test", "--quiet", NULL);
+	run(fx, EXIT_OK, "ggz-test", "trajectory", "accept", tr, "--version",
+	    "1", NULL);
+	run(fx, EXIT_OK, "ggz-test", "trajectory", "resume", tr, "--version",
+	    "2", NULL);
+	snprintf(want, sizeof(want), "trajectory %s started on ", tr);
+	assert_out(fx, want);
+	assert_out(fx, "now active (version 3)");
+	run(fx, EXIT_OK, "ggz-test", "trajectory", "hold", tr, "--version", "3",
+	    NULL);
+	run(fx, EXIT_OK, "ggz-test", "trajectory", "start", tr, "--version",
+	    "4", NULL);
+	snprintf(want, sizeof(want), "trajectory %s resumed on ", tr);
+	assert_out(fx, want);
+	assert_out(fx, "now active (version 5)");
+}
+
 static void test_programs_and_fidelity_reviews(void **state)
 {
 	struct fx *fx = *state;
@@ -3564,6 +3594,8 @@ int main(void)
 		test_watch_gives_times_in_dutch_time, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_watch_names_states_as_the_other_commands, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_start_and_resume_say_what_happened, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_programs_and_fidelity_reviews,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
