@@ -163,6 +163,16 @@ static const char *const migrations[] = {
     /* 5: a job ended before its first day was withdrawn: it never began
      * (a contract that fell through) and counts in no report */
     "ALTER TABLE job ADD COLUMN withdrawn INTEGER NOT NULL DEFAULT 0;",
+
+    /* 6: who asked for the funding requests made before step 3, which
+     * added the column empty: the organisation of the journal entry that
+     * made each request, as a replay of it fills it in. Empty, the asker
+     * could not withdraw it, nor find it in its funding list, and verify
+     * called the state damaged. */
+    "UPDATE funding SET requested_by = (SELECT org FROM journal WHERE"
+    "  entity_kind = 'funding' AND entity_id = funding.id"
+    "  ORDER BY seq LIMIT 1)"
+    "  WHERE requested_by IS NULL;",
 };
 
 #define SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))

@@ -1988,6 +1988,105 @@ static void test_migration_from_version_3_keeps_every_row(void **state)
 	assert_verify_passes(fx, 9);
 }
 
+/* RequestFunding of trajectory from a funder outside the network, by
+ * ggz-demo. */
+static struct tchange *request_other_change(const char *trajectory)
+{
+	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__RequestFunding m = IPSNET__V1__REQUEST_FUNDING__INIT;
+	uint8_t key[JOURNAL_KEY_BYTES];
+
+	new_key(key);
+	m.trajectory_id = (char *)trajectory;
+	m.other_description = "a fund of the region";
+	m.months = 12;
+	env.idempotency_key.data = key;
+	env.idempotency_key.len = JOURNAL_KEY_BYTES;
+	env.body_case = IPSNET__V1__ENVELOPE__BODY_REQUEST_FUNDING;
+	env.request_funding = &m;
+	return change_from(&env, key);
+}
+
+/* A database of schema version 2, whose funding table has no requested_by
+ * yet, with a funding request ggz-demo made: brought to the current schema
+ * by store_init, the request names who asked for it, as a replay of its
+ * journal entry does (and as the policy, the GGZ's funding list and verify
+ * read it). Was: migration 3 added the column empty, so the asker was
+ * nobody and verify called the upgraded database damaged. */
+static void
+test_migration_from_version_2_names_who_asked_for_funding(void **state)
+{
+	struct fx *fx = *state;
+	char err[512] = "", old[PATH_MAX + 16], sql[PATH_MAX + 64];
+	sqlite3 *db = NULL;
+
+	/* The entries, made by today's daemon; their tables copied into a
+	 * schema 2 database as that version's daemon kept them. */
+	struct tchange *p = program_change("ips-west", 0, "IPS West");
+	submit_wait(fx, p);
+	assert_applied(p);
+	change_free(p);
+	struct tchange *reg = register_change(NULL, NULL, NULL);
+	submit_wait(fx, reg);
+	assert_applied(reg);
+	struct tchange *ref = refer_change(reg->client_id, "ips-west");
+	submit_wait(fx, ref);
+	assert_applied(ref);
+	struct tchange *fu =
+	    request_other_change(ref->jc.req->refer->trajectory_id);
+	submit_wait(fx, fu);
+	assert_applied(fu);
+	change_free(fu);
+	change_free(ref);
+	change_free(reg);
+	close_journal(fx);
+
+	snprintf(old, sizeof(old), "%s/schema2.db", fx->dir);
+	if (sqlite3_open(old, &db) != SQLITE_OK)
+		fail_msg("open %s: %s", old, sqlite3_errmsg(db));
+	if (store_migrate_to(db, 2, err, sizeof(err)) != 0)
+		fail_msg("store_migrate_to 2: %s", err);
+	char *attach = sqlite3_mprintf("ATTACH %Q AS now", fx->db_path);
+	assert_non_null(attach);
+	db_exec(db, attach);
+	sqlite3_free(attach);
+	db_exec(db, "BEGIN;"
+		    "INSERT INTO organisation SELECT * FROM now.organisation;"
+		    "INSERT INTO journal SELECT * FROM now.journal;"
+		    "INSERT INTO program SELECT * FROM now.program;"
+		    "INSERT INTO client SELECT * FROM now.client;"
+		    "INSERT INTO trajectory SELECT * FROM now.trajectory;"
+		    "INSERT INTO trajectory_event SELECT * FROM "
+		    "now.trajectory_event;"
+		    "INSERT INTO funding SELECT id, version, trajectory_id, "
+		    "client_id, funder, other_description, months, status, "
+		    "requested_on, decided_on, decision_reference, reason FROM "
+		    "now.funding;"
+		    "INSERT INTO audit SELECT * FROM now.audit;"
+		    "COMMIT;"
+		    "DETACH now;");
+	assert_int_equal(db_int(db, "SELECT count(*) FROM funding", NULL, NULL),
+			 1);
+	sqlite3_close(db);
+	remove_database(fx->db_path);
+	snprintf(sql, sizeof(sql), "%s", fx->db_path);
+	if (rename(old, sql) != 0)
+		fail_msg("rename %s: %s", old, strerror(errno));
+
+	if (store_init(fx->cfg, err, sizeof(err)) != 0)
+		fail_msg("store_init: %s", err);
+	db = test_db(fx);
+	assert_int_equal(db_int(db,
+				"SELECT count(*) FROM funding WHERE "
+				"requested_by = 'ggz-demo'",
+				NULL, NULL),
+			 1);
+	sqlite3_close(fx->db);
+	fx->db = NULL;
+	assert_verify_passes(fx, 4);
+	open_journal(fx);
+}
+
 /* A migration that rebuilds a table turns foreign keys off while it runs
  * and on again after, on the caller's connection. */
 static void test_migration_leaves_foreign_keys_as_they_were(void **state)
@@ -2895,6 +2994,7 @@ int main(void)
 	    T(test_registry_of_an_unreadable_database_says_why),
 	    T(test_registry_of_a_newer_schema_says_to_use_a_newer_ipsnetd),
 	    T(test_migration_from_version_3_keeps_every_row),
+	    T(test_migration_from_version_2_names_who_asked_for_funding),
 	    T(test_migration_leaves_foreign_keys_as_they_were),
 	    T(test_chain_an_entry_renumbered_before_the_first_stops_writes),
 	    T(test_verify_finds_a_deleted_state_row),
