@@ -167,6 +167,14 @@ bool utf8_valid(const char *s)
 	return true;
 }
 
+size_t text_control_len(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	if (*p < 0x20 || *p == 0x7f)
+		return *p != '\0';
+	return p[0] == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F ? 2 : 0;
+}
+
 static void name_field(char *where, size_t cap, const char *outer,
 		       const char *name)
 {

@@ -36,6 +36,12 @@ bool cbs_code_valid(const char *code);
  * U+10FFFF. */
 bool utf8_valid(const char *s);
 
+/* The bytes of the control character s starts with: 1 for a C0 one
+ * (U+0000-001F) or DEL, 2 for a C1 one (U+0080-009F, 0xC2 0x80-0x9F in
+ * UTF-8), 0 for any other. A terminal obeys all three kinds: a line break
+ * starts a line, ESC or CSI (U+009B) a sequence that moves the cursor. */
+size_t text_control_len(const char *s);
+
 struct ProtobufCMessage;
 
 /* Whether every text (string) field of m, and of the messages in it, is

@@ -359,6 +359,20 @@ static void hello(struct conn *c, Ipsnet__V1__Envelope *req)
 		conn__refuse(c, req->request_id, IPSNET_EINVAL, why, "error");
 		return;
 	}
+	/* The user goes as it is into the audit trail, the journal and the
+	 * log: a line break or an escape sequence in it would forge lines
+	 * there, or take over the terminal of whoever reads them. */
+	for (size_t i = 0; h->user[i] != '\0'; i++) {
+		if (text_control_len(h->user + i) == 0)
+			continue;
+		snprintf(why, sizeof(why),
+			 "the user in Hello holds a control character (byte "
+			 "%zu: a line break, tab or escape); name the user in "
+			 "printable characters",
+			 i + 1);
+		conn__refuse(c, req->request_id, IPSNET_EINVAL, why, "error");
+		return;
+	}
 	uint32_t same = 0,
 		 most = c->server->cfg.max_connections_per_organisation;
 	for (const struct conn *o = c->server->conns; o != NULL; o = o->next)

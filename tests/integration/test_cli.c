@@ -1739,6 +1739,35 @@ static void test_a_user_of_blanks_only_is_refused(void **state)
 	assert_string_equal(jstr(j, "user"), "Jan de Vries");
 }
 
+/* The user goes as it is into the audit trail, the journal and the log:
+ * a line break in it forged a record's line in what a security officer
+ * reads, an escape sequence (ESC, or CSI as the C1 character U+009B)
+ * took over her terminal. The server took any user. */
+static void test_a_user_with_control_characters_is_refused(void **state)
+{
+	struct fx *fx = *state;
+	static const char *const users[] = {
+	    "eve\n2026-11-26 10:00:00  ggz-test  piet  read_case",
+	    "eve\033[2J",
+	    "eve\r",
+	    "eve\tpiet",
+	    "eve\177",
+	    "eve\302\2332J", /* U+009B, CSI */
+	    "eve\302\205",   /* U+0085, NEL: a line break */
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(users); i++) {
+		run(fx, EXIT_ELSE, "ggz-test", "--user", users[i], "whoami",
+		    NULL);
+		assert_one_line_error(fx);
+		assert_err(fx, "the user in Hello holds a control character");
+	}
+	/* letters beyond ASCII are letters */
+	json_t *j =
+	    run_json(fx, EXIT_OK, "ggz-test", "--user",
+		     "Zo\303\253 \303\207elik", "whoami", "--json", NULL);
+	assert_string_equal(jstr(j, "user"), "Zo\303\253 \303\207elik");
+}
+
 /* out: file (an absolute path) with slashes added before its last part
  * until it is len bytes long; the same file. */
 static void padded_path(char *out, size_t cap, const char *file, size_t len)
@@ -3660,6 +3689,9 @@ int main(void)
 		test_without_user_the_account_is_the_user, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_a_user_of_blanks_only_is_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_a_user_with_control_characters_is_refused, setup,
+		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_report_csv_keeps_formulas_as_text, setup, teardown),
 	    cmocka_unit_test_setup_teardown(

@@ -229,6 +229,24 @@ static void test_utf8(void **state)
 
 /* Every text field of a request, nested and repeated ones too, and the
  * path of the first that is not UTF-8; bytes fields are not text. */
+static void test_control_characters(void **state)
+{
+	(void)state;
+	assert_int_equal(text_control_len("\n"), 1);
+	assert_int_equal(text_control_len("\033[2J"), 1);
+	assert_int_equal(text_control_len("\t"), 1);
+	assert_int_equal(text_control_len("\177"), 1);
+	assert_int_equal(text_control_len("\302\200"), 2); /* U+0080 */
+	assert_int_equal(text_control_len("\302\233"), 2); /* U+009B CSI */
+	assert_int_equal(text_control_len("\302\237"), 2); /* U+009F */
+	assert_int_equal(text_control_len(""), 0);
+	assert_int_equal(text_control_len(" "), 0);
+	assert_int_equal(text_control_len("~"), 0);
+	assert_int_equal(text_control_len("\302\240"), 0); /* no-break space */
+	assert_int_equal(text_control_len("\303\253"), 0); /* e-umlaut */
+	assert_int_equal(text_control_len("\302"), 0);	   /* cut short */
+}
+
 static void test_message_utf8(void **state)
 {
 	(void)state;
@@ -279,6 +297,7 @@ int main(void)
 	    cmocka_unit_test(test_today_agrees_with_zoneinfo),
 	    cmocka_unit_test(test_cbs_codes),
 	    cmocka_unit_test(test_utf8),
+	    cmocka_unit_test(test_control_characters),
 	    cmocka_unit_test(test_message_utf8),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
