@@ -456,6 +456,46 @@ int store_lock(const char *database, char *err, size_t errlen)
 	return 0;
 }
 
+/* 0 when the database at path is empty or ipsnet's (a journal and a
+ * schema version); else IPSNET_EDB with err. Asked before init changes a
+ * thing: a config's database that names another program's SQLite file
+ * (a typo) must find it as it was, not in WAL mode with our tables. */
+static int ours_or_empty(sqlite3 *db, const char *path, char *err,
+			 size_t errlen)
+{
+	sqlite3_stmt *st;
+	char what[CONFIG_MAX_PATH + 32];
+	int v, rv = 0;
+	if (user_version(db, &v) != 0 ||
+	    sqlite3_prepare_v2(
+		db,
+		"SELECT count(*), count(*) FILTER (WHERE name = 'journal'),"
+		" min(name) FROM sqlite_schema WHERE type = 'table' AND"
+		" name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+		-1, &st, NULL) != SQLITE_OK)
+		goto err_unreadable;
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		goto err_unreadable;
+	}
+	if (sqlite3_column_int(st, 0) > 0 &&
+	    (v == 0 || sqlite3_column_int(st, 1) == 0)) {
+		snprintf(err, errlen,
+			 "'%s' is an SQLite database but not ipsnet's (it "
+			 "holds tables such as '%s' and no journal): nothing "
+			 "in it was changed; give the config's database a "
+			 "file of its own",
+			 path, (const char *)sqlite3_column_text(st, 2));
+		rv = IPSNET_EDB;
+	}
+	sqlite3_finalize(st);
+	return rv;
+
+err_unreadable:
+	snprintf(what, sizeof(what), "cannot read '%s'", path);
+	return db_error(db, what, err, errlen);
+}
+
 int store_init(const struct server_config *c, char *err, size_t errlen)
 {
 	sqlite3 *db = NULL;
@@ -475,6 +515,9 @@ int store_init(const struct server_config *c, char *err, size_t errlen)
 		goto err_after_db;
 	}
 	sqlite3_busy_timeout(db, 5000);
+	rv = ours_or_empty(db, c->database, err, errlen);
+	if (rv != 0)
+		goto err_after_db;
 	if (sqlite3_exec(db,
 			 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
 			 " PRAGMA foreign_keys = ON",

@@ -1232,6 +1232,46 @@ static void test_a_second_writer_of_the_database_is_refused(void **state)
 	assert_output_says(fx, "from 3 journal entries");
 }
 
+/* A config whose database names another program's SQLite file (a typo):
+ * init refuses it, and the file is as it was, byte for byte, its mode
+ * and its rollback journal mode too. init put it in WAL mode, made it
+ * 0600 and wrote ipsnet's tables into it. */
+static void test_init_leaves_another_programs_database_as_it_was(void **state)
+{
+	struct fx *fx = *state;
+	char db[PATH_MAX], conf[PATH_MAX], wal[PATH_MAX + 8];
+	struct stat st;
+	size_t before_len, after_len;
+
+	snprintf(db, sizeof(db), "%s/recipes.db", h_tmpdir());
+	snprintf(wal, sizeof(wal), "%s-wal", db);
+	snprintf(conf, sizeof(conf), "%s/typo.conf", h_tmpdir());
+	assert_int_equal(h_sqlite3(db, "CREATE TABLE recipe (id INTEGER "
+				       "PRIMARY KEY, name TEXT); INSERT INTO "
+				       "recipe VALUES (1, 'soup');"),
+			 0);
+	assert_int_equal(chmod(db, 0644), 0);
+	char *before = h_read_file(db, &before_len);
+	assert_non_null(before);
+	FILE *f = fopen(conf, "w");
+	assert_non_null(f);
+	fprintf(f, "[server]\ndatabase = %s\n", db);
+	assert_int_equal(fclose(f), 0);
+
+	ipsnetd_cmd(fx, conf, "init", NULL, 1);
+	assert_output_says(fx, "is an SQLite database but not ipsnet's");
+	assert_output_says(fx, "'recipe'");
+	char *after = h_read_file(db, &after_len);
+	assert_non_null(after);
+	assert_int_equal(after_len, before_len);
+	assert_memory_equal(after, before, before_len);
+	assert_int_equal(stat(db, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0644);
+	assert_int_not_equal(access(wal, F_OK), 0);
+	free(after);
+	free(before);
+}
+
 /* ---- the nightly backup (deploy/backup.sh) ------------------------------ */
 
 /* Runs deploy/backup.sh (ipsnet-backup) with fx's config, keeping DAYS. */
@@ -1410,6 +1450,7 @@ int main(void)
 	    T(test_backup_while_a_load_runs_verifies),
 	    T(test_backup_script_keeps_verified_copies),
 	    T(test_a_second_writer_of_the_database_is_refused),
+	    T(test_init_leaves_another_programs_database_as_it_was),
 	    T(test_whoami_shows_the_last_entry_as_journal_head),
 #undef T
 	};
