@@ -28,6 +28,36 @@ static const char *text(sqlite3_stmt *st, int i)
 	return t != NULL ? (const char *)t : "";
 }
 
+/* 0 when db (the file path) holds a journal table; else IPSNET_EDB and err
+ * says what the file is instead. Without it an empty file or another
+ * program's database was "no such table: journal" in SQLite's words. */
+static int holds_journal(sqlite3 *db, const char *path, char *err,
+			 size_t errlen)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db,
+			       "SELECT count(*), count(*) FILTER (WHERE name = "
+			       "'journal') FROM sqlite_schema WHERE type = "
+			       "'table'",
+			       -1, &st, NULL) != SQLITE_OK)
+		return fail(db, err, errlen, "cannot read the database");
+	int rc = sqlite3_step(st);
+	int tables = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	int journal = rc == SQLITE_ROW ? sqlite3_column_int(st, 1) : 0;
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return fail(db, err, errlen, "cannot read the database");
+	if (journal > 0)
+		return 0;
+	snprintf(err, errlen,
+		 "'%s' holds no ipsnet journal: it is %s; check the config's "
+		 "database or --database",
+		 path,
+		 tables == 0 ? "empty"
+			     : "the SQLite database of another program");
+	return IPSNET_EDB;
+}
+
 /* Replays the journal of schema src (on db) into db's main state tables.
  * On a change that does not apply as it did, r names its seq. With
  * check_responses, also an entry whose stored answer is not the one its
@@ -183,7 +213,9 @@ int journal_verify(const char *path, struct journal_verify_report *r,
 
 	memset(r, 0, sizeof(*r));
 	if (access(path, R_OK) != 0) {
-		snprintf(err, errlen, "cannot read the database '%s'", path);
+		snprintf(err, errlen, "cannot read the database '%s': %s", path,
+			 errno == ENOENT ? "there is no such file"
+					 : strerror(errno));
 		return IPSNET_EDB;
 	}
 	if (sqlite3_open_v2(path, &live, SQLITE_OPEN_READONLY, NULL) !=
@@ -197,6 +229,9 @@ int journal_verify(const char *path, struct journal_verify_report *r,
 		rv = fail(live, err, errlen, "cannot read the database");
 		goto err_after_live;
 	}
+	rv = holds_journal(live, path, err, errlen);
+	if (rv != 0)
+		goto err_after_live;
 	/* This build's replay judges a newer schema's entries and tables by
 	 * rules that are not theirs. */
 	int version;
@@ -301,6 +336,9 @@ int journal_rebuild(const char *path, uint64_t *entries, char *err,
 		rv = fail(db, err, errlen, "cannot lock the database");
 		goto err;
 	}
+	rv = holds_journal(db, path, err, errlen);
+	if (rv != 0)
+		goto err_after_begin;
 	/* This build's replay would drop what a newer schema's state holds
 	 * that it does not know. */
 	int version;
@@ -415,6 +453,9 @@ int journal_backup(const char *path, const char *dest, char *err,
 		goto out;
 	}
 	sqlite3_busy_timeout(src, 5000);
+	rv = holds_journal(src, path, err, errlen);
+	if (rv != 0)
+		goto out;
 	if (sqlite3_open_v2(tmp, &dst,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
 			    NULL) != SQLITE_OK) {

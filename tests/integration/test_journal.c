@@ -1272,6 +1272,63 @@ static void test_init_leaves_another_programs_database_as_it_was(void **state)
 	free(before);
 }
 
+/* Runs ipsnetd command (verify, rebuild or backup FILE) on --database db
+ * and checks its exit code. */
+static void ipsnetd_on(struct fx *fx, const char *command, const char *db,
+		       int want_exit)
+{
+	char copy[PATH_MAX];
+	const char *args[6];
+	int n = 0;
+	args[n++] = command;
+	if (strcmp(command, "backup") == 0) {
+		snprintf(copy, sizeof(copy), "%s/copy-of-nothing.db",
+			 h_tmpdir());
+		args[n++] = copy;
+	}
+	args[n++] = "--database";
+	args[n++] = db;
+	args[n] = NULL;
+	h_result_free(&fx->r);
+	if (h_run_ipsnetd(&fx->r, args) != want_exit) {
+		print_result(command, &fx->r);
+		fail_msg("ipsnetd %s exited %d, not %d", command, fx->r.code,
+			 want_exit);
+	}
+}
+
+/* verify, rebuild and backup given an empty file or another program's
+ * SQLite file (a wrong --database, a backup that never got written) say
+ * that it holds no ipsnet journal; they said "no such table: journal"
+ * (backup: "the backup's journal does not check: " and nothing after).
+ * A file that is not there is said to be missing. */
+static void test_a_file_without_a_journal_is_named_as_such(void **state)
+{
+	struct fx *fx = *state;
+	char empty[PATH_MAX], other[PATH_MAX], missing[PATH_MAX];
+	static const char *const commands[] = {"verify", "rebuild", "backup"};
+	static const int exits[] = {2, 1, 1};
+
+	snprintf(empty, sizeof(empty), "%s/empty.db", h_tmpdir());
+	snprintf(other, sizeof(other), "%s/recipes.db", h_tmpdir());
+	snprintf(missing, sizeof(missing), "%s/no-such.db", h_tmpdir());
+	FILE *f = fopen(empty, "w");
+	assert_non_null(f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(h_sqlite3(other, "CREATE TABLE recipe (name TEXT);"),
+			 0);
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+		ipsnetd_on(fx, commands[i], empty, exits[i]);
+		assert_output_says(fx, "holds no ipsnet journal: it is empty");
+		ipsnetd_on(fx, commands[i], other, exits[i]);
+		assert_output_says(fx, "holds no ipsnet journal: it is the "
+				       "SQLite database of another program");
+	}
+	ipsnetd_on(fx, "verify", missing, 2);
+	assert_output_says(fx, "cannot read the database");
+	assert_output_says(fx, "there is no such file");
+}
+
 /* ---- the nightly backup (deploy/backup.sh) ------------------------------ */
 
 /* Runs deploy/backup.sh (ipsnet-backup) with fx's config, keeping DAYS. */
@@ -1451,6 +1508,7 @@ int main(void)
 	    T(test_backup_script_keeps_verified_copies),
 	    T(test_a_second_writer_of_the_database_is_refused),
 	    T(test_init_leaves_another_programs_database_as_it_was),
+	    T(test_a_file_without_a_journal_is_named_as_such),
 	    T(test_whoami_shows_the_last_entry_as_journal_head),
 #undef T
 	};
