@@ -1487,6 +1487,41 @@ static void test_a_missing_profile_names_the_files_looked_for(void **state)
 		fail_msg("not where it looked: %s", fx->r.err);
 }
 
+/* Under cron or a systemd service there may be no $HOME: the profile is
+ * still looked for in the account's home folder (its passwd entry), as
+ * ssh and git do. ipsnet looked in ./var/dev/profiles alone, so a
+ * profile that worked from a shell was "no profile" in a cron job. */
+static void test_without_home_the_accounts_home_is_looked_in(void **state)
+{
+	struct fx *fx = *state;
+	char want[PATH_MAX + 64];
+	struct h_result r;
+	const struct passwd *pw = getpwuid(geteuid());
+	assert_non_null(pw);
+	char *home = getenv("HOME") ? strdup(getenv("HOME")) : NULL;
+	char *xdg = getenv("XDG_CONFIG_HOME")
+			? strdup(getenv("XDG_CONFIG_HOME"))
+			: NULL;
+	unsetenv("HOME");
+	unsetenv("XDG_CONFIG_HOME");
+	h_run_cli(&r, (const char *const[]){"--profile", "h39-nowhere",
+					    "whoami", NULL});
+	if (home != NULL)
+		setenv("HOME", home, 1);
+	if (xdg != NULL)
+		setenv("XDG_CONFIG_HOME", xdg, 1);
+	free(home);
+	free(xdg);
+
+	h_result_free(&fx->r);
+	fx->r = r;
+	assert_int_equal(fx->r.code, EXIT_USAGE);
+	assert_one_line_error(fx);
+	snprintf(want, sizeof(want),
+		 "%s/.config/ipsnet/profiles/h39-nowhere.ini", pw->pw_dir);
+	assert_err(fx, want);
+}
+
 /* `ipsnet whoami` with the key file key: its exit code. */
 static int whoami_with_key(struct fx *fx, const char *key)
 {
@@ -3664,6 +3699,9 @@ int main(void)
 		test_an_ipv6_server_is_named_as_it_is_given, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_a_missing_profile_names_the_files_looked_for, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_without_home_the_accounts_home_is_looked_in, setup,
 		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_a_profile_that_cannot_be_read_is_not_passed_over, setup,
