@@ -11,6 +11,7 @@
 #include "format.h"
 #include "report_out.h"
 #include "util.h"
+#include "validate.h"
 
 #define BY_REGION IPSNET__V1__REPORT_GROUPING__REPORT_BY_REGION
 #define BY_PROGRAM IPSNET__V1__REPORT_GROUPING__REPORT_BY_PROGRAM
@@ -647,7 +648,10 @@ static void text_cell(char *out, size_t cap, const char *s, size_t width)
 		if (starts && chars == width)
 			break;
 		chars += starts;
-		out[n++] = (char)(*p < 0x20 || *p == 0x7f ? '?' : *p);
+		size_t control = text_control_len((const char *)p);
+		out[n++] = control > 0 ? '?' : (char)*p;
+		if (control > 1)
+			p += control - 1;
 	}
 	for (; chars < width && n + 1 < cap; chars++)
 		out[n++] = ' ';

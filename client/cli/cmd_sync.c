@@ -1196,9 +1196,13 @@ static int watch_event(struct follow *f, const Ipsnet__V1__Event *ev)
 	describe(what, sizeof(what), ev);
 	/* A funder described in free text is anybody's text: as a table
 	 * shows it, so it cannot move the terminal's cursor. */
-	for (char *p = what; *p != '\0'; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
+	size_t to = 0;
+	for (size_t from = 0; what[from] != '\0'; to++) {
+		size_t n = text_control_len(what + from);
+		what[to] = n > 0 ? '?' : what[from];
+		from += n > 0 ? n : 1;
+	}
+	what[to] = '\0';
 	printf("%s %s %s (version %" PRIu64 ")\n", when, ev->organisation, what,
 	       ev->state != NULL ? ev->state->version : 0);
 	return 0;

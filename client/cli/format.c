@@ -503,8 +503,11 @@ void fmt_put_text(const char *s, const char *indent)
 				p++;
 			putchar('\n');
 			fputs(indent, stdout);
+		} else if (text_control_len((const char *)p) > 0) {
+			putchar('?');
+			p += text_control_len((const char *)p) - 1;
 		} else {
-			putchar(*p < 0x20 || *p == 0x7f ? '?' : *p);
+			putchar(*p);
 		}
 	}
 }

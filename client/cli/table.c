@@ -5,8 +5,10 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "validate.h"
 
-/* A copy of s fit for a terminal: control characters become '?'. */
+/* A copy of s fit for a terminal: control characters (C1 ones too) become
+ * '?'. */
 static char *cell_copy(const char *s)
 {
 	if (s == NULL || s[0] == '\0')
@@ -14,9 +16,13 @@ static char *cell_copy(const char *s)
 	char *c = ipsnet_strdup(s);
 	if (c == NULL)
 		return NULL;
-	for (unsigned char *p = (unsigned char *)c; *p != '\0'; p++)
-		if (*p < 0x20 || *p == 0x7f)
-			*p = '?';
+	size_t to = 0;
+	for (size_t from = 0; c[from] != '\0'; to++) {
+		size_t n = text_control_len(c + from);
+		c[to] = n > 0 ? '?' : c[from];
+		from += n > 0 ? n : 1;
+	}
+	c[to] = '\0';
 	return c;
 }
 

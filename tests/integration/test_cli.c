@@ -772,6 +772,68 @@ test_case_show_keeps_control_characters_of_text_off_the_terminal(void **state)
 			    "Anna\033[2J\nBSN           999999999");
 }
 
+/* Whether s holds a C1 control character (U+0080-009F) in UTF-8. */
+static bool holds_c1(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++)
+		if (p[0] == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F)
+			return true;
+	return false;
+}
+
+/* The C1 control characters are control characters too: a terminal such
+ * as xterm takes U+009B for ESC [ and U+009D for ESC ], and U+0085 is a
+ * line break. Text of a case, a program's name and a table's cells showed
+ * C0 ones as '?' but passed these on. */
+static void
+test_c1_control_characters_of_text_stay_off_the_terminal(void **state)
+{
+	struct fx *fx = *state;
+	char client[64], tr[64], funding[64], b[10];
+	run(fx, EXIT_OK, "network", "program", "put", "ips-test", "--owner",
+	    "ggz-test", "--name", "IPS\302\2332J team", "--region", "1",
+	    "--specialists", "3", NULL);
+	run_id(fx, client, sizeof(client), "ggz-test", "client", "register",
+	       "--bsn", bsn(0, b), "--name", "Anna\302\2332J", "--birth-date",
+	       "1990-04-12", "--municipality", "GM0363", "--benefit",
+	       "participatiewet", "--quiet", NULL);
+	run(fx, EXIT_OK, "ggz-test", "consent", "grant", client, "--to",
+	    "gm0363", "--purpose", "IPS\302\235funding", "--until",
+	    "2030-12-31", NULL);
+	run_id(fx, tr, sizeof(tr), "ggz-test", "refer", client, "--program",
+	       "ips-test", "--note", "one\302\2350;title\302\234two", "--quiet",
+	       NULL);
+	run(fx, EXIT_OK, "ggz-test", "trajectory", "accept", tr, "--version",
+	    "1", NULL);
+	run_id(fx, funding, sizeof(funding), "ggz-test", "funding", "request",
+	       tr, "--funder", "gm0363", "--months", "12", "--quiet", NULL);
+	run(fx, EXIT_OK, "gm0363", "funding", "reject", funding, "--version",
+	    "1", "--reason", "no\302\205budget", NULL);
+	run(fx, EXIT_OK, "ggz-test", "job", "add", client, "--employer",
+	    "Bakker\302\2332J BV", "--start", "2026-01-05", "--hours", "20",
+	    NULL);
+
+	run(fx, EXIT_OK, "ggz-test", "case", "show", client, NULL);
+	if (holds_c1(fx->r.out))
+		fail_msg("case show printed a C1 control character:\n%s",
+			 fx->r.out);
+	assert_out(fx, "name          Anna?2J\n");
+	assert_out(fx, " note: one?0;title?two\n");
+	assert_out(fx, " rejected: no?budget\n");
+	assert_out(fx, "Bakker?2J BV");
+	assert_out(fx, "IPS?funding");
+	run(fx, EXIT_OK, "ggz-test", "program", "list", NULL);
+	assert_false(holds_c1(fx->r.out));
+	assert_out(fx, "IPS?2J team");
+	run(fx, EXIT_OK, "network", "report", "--year", "2026", NULL);
+	assert_false(holds_c1(fx->r.out));
+	assert_out(fx, "IPS?2J team ");
+	/* --json keeps the text as it is */
+	json_t *j = run_json(fx, EXIT_OK, "ggz-test", "case", "show", client,
+			     "--json", NULL);
+	assert_string_equal(jstr(j, "client.name"), "Anna\302\2332J");
+}
+
 /* The server records when a client was registered and a consent granted
  * or withdrawn as UTC times; the command shows each as the day it was in
  * the Netherlands, the day its "today" and a consent's last day are. */
@@ -3652,6 +3714,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_case_show_keeps_control_characters_of_text_off_the_terminal,
 		setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_c1_control_characters_of_text_stay_off_the_terminal, setup,
+		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_case_show_gives_times_as_dutch_days, setup, teardown),
 	    cmocka_unit_test_setup_teardown(

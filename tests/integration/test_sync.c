@@ -1886,7 +1886,10 @@ static void test_watch_prints_free_text_without_control_characters(void **state)
 	Ipsnet__V1__RequestFunding m = IPSNET__V1__REQUEST_FUNDING__INIT;
 	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
 	m.trajectory_id = trajectory;
-	m.other_description = "Fonds\033[2J\n2026-01-01 00:00 uwv forged";
+	/* U+009B (CSI) and U+0085 (a line break) are control characters
+	 * too */
+	m.other_description =
+	    "Fonds\033[2J\n2026-01-01 00:00 uwv forged\302\2332J\302\205";
 	m.months = 6;
 	e.body_case = BODY(REQUEST_FUNDING);
 	e.request_funding = &m;
@@ -1898,7 +1901,7 @@ static void test_watch_prints_free_text_without_control_characters(void **state)
 	assert_non_null(text);
 	assert_null(strchr(text, '\033'));
 	assert_non_null(strstr(text, "asked Fonds?[2J?2026-01-01 00:00 uwv "
-				     "forged for 6 months"));
+				     "forged?2J? for 6 months"));
 	free(text);
 }
 
