@@ -757,7 +757,7 @@ static int list_funding(sqlite3 *db, struct reads_ctx *ctx)
 	size_t n_fundings = 0, n_clients = 0, cap_fundings = 0, cap_clients = 0;
 	struct id_set seen;
 	sqlite3_stmt *st, *facts_st = NULL;
-	char day[16], sql[512];
+	char day[16], sql[1024];
 	int rc, rv = 0;
 
 	if (policy_list_funding(ctx->actor, ctx->message,
@@ -792,10 +792,16 @@ static int list_funding(sqlite3 *db, struct reads_ctx *ctx)
 		return IPSNET_ENOMEM;
 	}
 	today(ctx, day);
+	/* A GGZ's: those it asked for, and those of the trajectories of the
+	 * programs it runs now (handed to it since), which it may withdraw
+	 * or decide (policy_decide_funding). */
 	snprintf(sql, sizeof(sql),
-		 "SELECT " FUNDING_COLS " FROM funding WHERE %s = ?1 %s %s "
+		 "SELECT " FUNDING_COLS " FROM funding WHERE %s %s %s "
 		 "ORDER BY requested_on, id",
-		 ggz ? "requested_by" : "funder",
+		 ggz ? "(requested_by = ?1 OR trajectory_id IN (SELECT t.id "
+		       "FROM trajectory t JOIN program p ON p.id = "
+		       "t.program_id WHERE p.owner = ?1))"
+		     : "funder = ?1",
 		 pending ? "AND status = 1" : "",
 		 has_after ? "AND (requested_on, id) > (?2, ?3)" : "");
 	if (prepare(db, sql, &st) != 0) {

@@ -1744,9 +1744,10 @@ static void test_no_approval_for_a_referral_that_ended_unstarted(void **state)
 /* Funding asked by the GGZ that ran a trajectory's program, which NETWORK
  * then hands to another GGZ: the one that asked is no party of the case
  * any more, and the one that runs the program now records the outside
- * funder's decision, or withdraws a request. Was: "only the GGZ that asked
- * (ggz-other) ..." to the one that runs it, while ggz-other was "not your
- * client": the request stayed REQUESTED for good. */
+ * funder's decision, or withdraws a request, and finds them in its
+ * funding list. Was: "only the GGZ that asked (ggz-other) ..." to the one
+ * that runs it, while ggz-other was "not your client": the request stayed
+ * REQUESTED for good; and the list showed only the requests it asked for. */
 static void test_a_program_handed_over_takes_its_funding_requests(void **state)
 {
 	char client[64], tr[64], other_funding[64], gm_funding[64];
@@ -1769,6 +1770,21 @@ static void test_a_program_handed_over_takes_its_funding_requests(void **state)
 	e.body_case = BODY(PUT_PROGRAM);
 	e.put_program = &m;
 	must_change(NETWORK, &e, NULL, 0); /* handed to ggz-test */
+
+	/* Both are in the pending list of the GGZ that must act on them. */
+	list_funding(GGZ_TEST, true, &a);
+	assert_int_equal(a.code, CODE(OK));
+	int listed = 0;
+	for (size_t i = 0; i < a.env->funding_list->n_fundings; i++) {
+		const char *id = a.env->funding_list->fundings[i]->id;
+		listed += strcmp(id, other_funding) == 0 ||
+			  strcmp(id, gm_funding) == 0;
+	}
+	answer_free(&a);
+	if (listed != 2)
+		fail_msg("ggz-test's pending list holds %d of the 2 requests "
+			 "of the program it runs now",
+			 listed);
 
 	decide(GGZ_OTHER, other_funding, 1, FS(APPROVED), &a);
 	assert_int_equal(a.code, CODE(PERMISSION_DENIED));
