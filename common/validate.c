@@ -175,6 +175,17 @@ size_t text_control_len(const char *s)
 	return p[0] == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F ? 2 : 0;
 }
 
+void text_mask_controls(char *s)
+{
+	size_t to = 0;
+	for (size_t from = 0; s[from] != '\0'; to++) {
+		size_t n = text_control_len(s + from);
+		s[to] = n > 0 ? '?' : s[from];
+		from += n > 0 ? n : 1;
+	}
+	s[to] = '\0';
+}
+
 static void name_field(char *where, size_t cap, const char *outer,
 		       const char *name)
 {

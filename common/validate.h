@@ -42,6 +42,10 @@ bool utf8_valid(const char *s);
  * starts a line, ESC or CSI (U+009B) a sequence that moves the cursor. */
 size_t text_control_len(const char *s);
 
+/* Replaces, in place, each control character of s (as text_control_len
+ * says) with one '?'. */
+void text_mask_controls(char *s);
+
 struct ProtobufCMessage;
 
 /* Whether every text (string) field of m, and of the messages in it, is

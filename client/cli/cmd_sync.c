@@ -1196,13 +1196,7 @@ static int watch_event(struct follow *f, const Ipsnet__V1__Event *ev)
 	describe(what, sizeof(what), ev);
 	/* A funder described in free text is anybody's text: as a table
 	 * shows it, so it cannot move the terminal's cursor. */
-	size_t to = 0;
-	for (size_t from = 0; what[from] != '\0'; to++) {
-		size_t n = text_control_len(what + from);
-		what[to] = n > 0 ? '?' : what[from];
-		from += n > 0 ? n : 1;
-	}
-	what[to] = '\0';
+	text_mask_controls(what);
 	printf("%s %s %s (version %" PRIu64 ")\n", when, ev->organisation, what,
 	       ev->state != NULL ? ev->state->version : 0);
 	return 0;

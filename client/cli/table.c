@@ -16,13 +16,7 @@ static char *cell_copy(const char *s)
 	char *c = ipsnet_strdup(s);
 	if (c == NULL)
 		return NULL;
-	size_t to = 0;
-	for (size_t from = 0; c[from] != '\0'; to++) {
-		size_t n = text_control_len(c + from);
-		c[to] = n > 0 ? '?' : c[from];
-		from += n > 0 ? n : 1;
-	}
-	c[to] = '\0';
+	text_mask_controls(c);
 	return c;
 }
 

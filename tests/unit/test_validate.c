@@ -245,6 +245,10 @@ static void test_control_characters(void **state)
 	assert_int_equal(text_control_len("\302\240"), 0); /* no-break space */
 	assert_int_equal(text_control_len("\303\253"), 0); /* e-umlaut */
 	assert_int_equal(text_control_len("\302"), 0);	   /* cut short */
+	/* Each one, of one byte or two, becomes one '?'. */
+	char s[] = "Zo\303\253\033[2J\302\233H\tx\n";
+	text_mask_controls(s);
+	assert_string_equal(s, "Zo\303\253?[2J?H?x?");
 }
 
 static void test_message_utf8(void **state)
