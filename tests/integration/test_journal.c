@@ -687,17 +687,17 @@ static void print_result(const char *what, const struct h_result *r)
 		r->out, r->err);
 }
 
-/* Runs `ipsnetd COMMAND [ARG] --config conf` and checks its exit code. */
-static void ipsnetd_cmd(struct fx *fx, const char *conf, const char *command,
-			const char *arg, int want_exit)
+/* Runs `ipsnetd COMMAND [ARG] FLAG VALUE` and checks its exit code. */
+static void ipsnetd_with(struct fx *fx, const char *command, const char *arg,
+			 const char *flag, const char *value, int want_exit)
 {
 	const char *args[6];
 	int n = 0;
 	args[n++] = command;
 	if (arg != NULL)
 		args[n++] = arg;
-	args[n++] = "--config";
-	args[n++] = conf;
+	args[n++] = flag;
+	args[n++] = value;
 	args[n] = NULL;
 	h_result_free(&fx->r);
 	if (h_run_ipsnetd(&fx->r, args) != want_exit) {
@@ -705,6 +705,13 @@ static void ipsnetd_cmd(struct fx *fx, const char *conf, const char *command,
 		fail_msg("ipsnetd %s exited %d, not %d", command, fx->r.code,
 			 want_exit);
 	}
+}
+
+/* Runs `ipsnetd COMMAND [ARG] --config conf` and checks its exit code. */
+static void ipsnetd_cmd(struct fx *fx, const char *conf, const char *command,
+			const char *arg, int want_exit)
+{
+	ipsnetd_with(fx, command, arg, "--config", conf, want_exit);
 }
 
 static void assert_output_says(struct fx *fx, const char *what)
@@ -1278,23 +1285,9 @@ static void ipsnetd_on(struct fx *fx, const char *command, const char *db,
 		       int want_exit)
 {
 	char copy[PATH_MAX];
-	const char *args[6];
-	int n = 0;
-	args[n++] = command;
-	if (strcmp(command, "backup") == 0) {
-		snprintf(copy, sizeof(copy), "%s/copy-of-nothing.db",
-			 h_tmpdir());
-		args[n++] = copy;
-	}
-	args[n++] = "--database";
-	args[n++] = db;
-	args[n] = NULL;
-	h_result_free(&fx->r);
-	if (h_run_ipsnetd(&fx->r, args) != want_exit) {
-		print_result(command, &fx->r);
-		fail_msg("ipsnetd %s exited %d, not %d", command, fx->r.code,
-			 want_exit);
-	}
+	snprintf(copy, sizeof(copy), "%s/copy-of-nothing.db", h_tmpdir());
+	ipsnetd_with(fx, command, strcmp(command, "backup") == 0 ? copy : NULL,
+		     "--database", db, want_exit);
 }
 
 /* verify, rebuild and backup given an empty file or another program's
