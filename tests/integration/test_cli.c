@@ -1016,12 +1016,9 @@ static void test_watch_names_states_as_the_other_commands(void **state)
 static void test_start_and_resume_say_what_happened(void **state)
 {
 	struct fx *fx = *state;
-	char client[64], tr[64], b[10], want[128];
+	char client[64], tr[64], want[128];
 	add_program(fx);
-	run_id(fx, client, sizeof(client), "ggz-test", "client", "register",
-	       "--bsn", bsn(0, b), "--name", "Anna de Vries", "--birth-date",
-	       "1990-04-12", "--municipality", "GM0363", "--benefit",
-	       "participatiewet", "--quiet", NULL);
+	register_client(fx, 0, "participatiewet", client, sizeof(client));
 	run_id(fx, tr, sizeof(tr), "ggz-test", "refer", client, "--program",
 	       "ips-test", "--quiet", NULL);
 	run(fx, EXIT_OK, "ggz-test", "trajectory", "accept", tr, "--version",
