@@ -1122,7 +1122,11 @@ static void describe(char *buf, size_t cap, const Ipsnet__V1__Event *ev)
 			snprintf(buf, cap, "marked funding %s %s", id, w);
 		return;
 	case IPSNET__V1__CHANGE_OK__ENTITY_JOB:
-		if (strcmp(c, "end_job") == 0)
+		if (strcmp(c, "end_job") == 0 && s->job->withdrawn)
+			snprintf(buf, cap,
+				 "withdrew job %s on %s: it was to begin on %s",
+				 id, s->job->end_date, s->job->start_date);
+		else if (strcmp(c, "end_job") == 0)
 			snprintf(buf, cap, "ended job %s on %s", id,
 				 s->job->end_date);
 		else

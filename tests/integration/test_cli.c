@@ -541,6 +541,9 @@ static const char *register_client(struct fx *fx, int n, const char *benefit,
 		      benefit, "--quiet", NULL);
 }
 
+static bool watch_until(struct fx *fx, bool json, const char *needle, char *out,
+			size_t cap);
+
 static void test_a_case_from_referral_to_job_in_words_and_json(void **state)
 {
 	struct fx *fx = *state;
@@ -687,6 +690,16 @@ static void test_a_case_from_referral_to_job_in_words_and_json(void **state)
 	assert_string_equal(jstr(j, "jobs[1].withdrawn"), "true");
 	run(fx, EXIT_OK, "ggz-test", "case", "show", client, NULL);
 	assert_out(fx, "withdrawn");
+	/* and watch says so, not "ended" */
+	char watched[PATH_MAX];
+	snprintf(want, sizeof(want),
+		 "withdrew job %s on %s: it was to begin on %s", job, day,
+		 later);
+	if (!watch_until(fx, false, want, watched, sizeof(watched))) {
+		char *text = h_read_file(watched, NULL);
+		fail_msg("watch did not print \"%s\":\n%s", want,
+			 text != NULL ? text : "");
+	}
 
 	run(fx, EXIT_USAGE, "ggz-test", "trajectory", "close", tr, "--version",
 	    "5", NULL);
