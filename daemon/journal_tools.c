@@ -204,6 +204,17 @@ static int compare_table(sqlite3 *db, const char *t, bool *same, char *row,
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : IPSNET_EDB;
 }
 
+/* 0 when the database file at path may be read; else IPSNET_EDB and err
+ * says why in words (SQLite's own is "unable to open database file"). */
+static int readable(const char *path, char *err, size_t errlen)
+{
+	if (access(path, R_OK) == 0)
+		return 0;
+	snprintf(err, errlen, "cannot read the database '%s': %s", path,
+		 errno == ENOENT ? "there is no such file" : strerror(errno));
+	return IPSNET_EDB;
+}
+
 int journal_verify(const char *path, struct journal_verify_report *r,
 		   char *err, size_t errlen)
 {
@@ -212,12 +223,8 @@ int journal_verify(const char *path, struct journal_verify_report *r,
 	int rv;
 
 	memset(r, 0, sizeof(*r));
-	if (access(path, R_OK) != 0) {
-		snprintf(err, errlen, "cannot read the database '%s': %s", path,
-			 errno == ENOENT ? "there is no such file"
-					 : strerror(errno));
-		return IPSNET_EDB;
-	}
+	if ((rv = readable(path, err, errlen)) != 0)
+		return rv;
 	if (sqlite3_open_v2(path, &live, SQLITE_OPEN_READONLY, NULL) !=
 	    SQLITE_OK) {
 		rv = fail(live, err, errlen, "cannot open the database");
@@ -325,6 +332,8 @@ int journal_rebuild(const char *path, uint64_t *entries, char *err,
 	int rv;
 
 	memset(&r, 0, sizeof(r));
+	if ((rv = readable(path, err, errlen)) != 0)
+		return rv;
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) !=
 	    SQLITE_OK) {
 		rv = fail(db, err, errlen, "cannot open the database");
@@ -422,6 +431,8 @@ int journal_backup(const char *path, const char *dest, char *err,
 	sqlite3 *src = NULL, *dst = NULL;
 	int rv = 0;
 
+	if ((rv = readable(path, err, errlen)) != 0)
+		return rv;
 	if (access(dest, F_OK) == 0) {
 		snprintf(err, errlen,
 			 "'%s' exists already: a backup never overwrites a "
