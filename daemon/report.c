@@ -1405,9 +1405,13 @@ static bool row_is_whole(Ipsnet__V1__ReportFigures *f)
 /* Of counts that add up to a total, one suppressed count alone could be
  * worked out: a part by subtraction from a shown total, a total (hidden to
  * protect another count) by adding up its parts. Then the smallest shown
- * part is suppressed too. Returns whether it suppressed anything. */
+ * part is suppressed too; when the hidden part is the only part (a region
+ * of one program), the shown total is that part, and it is suppressed
+ * instead, unless it is exact (NETWORK's national figures). Returns
+ * whether it suppressed anything. */
 static bool protect(Ipsnet__V1__ReportCount *total,
-		    Ipsnet__V1__ReportCount *const *parts, size_t n)
+		    Ipsnet__V1__ReportCount *const *parts, size_t n,
+		    bool total_exact)
 {
 	if (total == NULL)
 		return false;
@@ -1419,22 +1423,27 @@ static bool protect(Ipsnet__V1__ReportCount *total,
 		else if (smallest == NULL || parts[i]->value < smallest->value)
 			smallest = parts[i];
 	}
-	if (hidden != 1 || smallest == NULL)
+	if (hidden != 1)
 		return false;
+	if (smallest == NULL) {
+		if (n == 0 || total->suppressed || total_exact)
+			return false;
+		smallest = total;
+	}
 	smallest->suppressed = true;
 	smallest->secondary = true;
 	return true;
 }
 
 static bool protect_funding(const struct builder *b,
-			    Ipsnet__V1__ReportFigures *f)
+			    Ipsnet__V1__ReportFigures *f, bool exact)
 {
 	Ipsnet__V1__ReportCount *parts[N_FUND_TYPES];
 	size_t n = 0;
 	for (int ft = 0; ft < N_FUND_TYPES; ft++)
 		if (!b->known_zero[M_FUNDED + ft])
 			parts[n++] = *metric_slot(f, M_FUNDED + ft);
-	return protect(f->enrolled, parts, n);
+	return protect(f->enrolled, parts, n, exact);
 }
 
 /* Rows of a breakdown add up to their parent, metric by metric. A region
@@ -1459,7 +1468,8 @@ static bool protect_group(struct builder *b, Ipsnet__V1__ReportFigures *parent,
 				IPSNET__V1__REPORT_GROUPING__REPORT_BY_REGION ||
 			    g->rows[i]->programs > 0)
 				parts[n++] = *metric_slot(g->rows[i], k);
-		changed |= protect(*metric_slot(parent, k), parts, n);
+		changed |= protect(*metric_slot(parent, k), parts, n,
+				   b->q->exact_scope);
 	}
 	return changed;
 }
@@ -1501,7 +1511,7 @@ static bool protect_funders(struct builder *b,
 				parts[n++] = g->rows[i]->enrolled;
 		if (n > 0)
 			changed |= protect(*metric_slot(parent, M_FUNDED + ft),
-					   parts, n);
+					   parts, n, b->q->exact_scope);
 	}
 	for (size_t i = 0; i < g->n_rows; i++) {
 		Ipsnet__V1__ReportFigures *f = g->rows[i];
@@ -1545,7 +1555,8 @@ static bool protect_regions(struct builder *b, Ipsnet__V1__ReportGroup *regions,
 					parts[n++] =
 					    *metric_slot(programs->rows[j], k);
 			}
-			changed |= protect(*metric_slot(region, k), parts, n);
+			changed |=
+			    protect(*metric_slot(region, k), parts, n, false);
 		}
 	}
 	return changed;
@@ -1830,13 +1841,14 @@ static void protect_and_finish(struct builder *b,
 	do {
 		changed = false;
 		changed |= protect_regions(b, regions, programs);
-		changed |= protect_funding(b, pr->scope);
+		changed |= protect_funding(b, pr->scope, b->q->exact_scope);
 		if (pr->national != NULL)
-			changed |= protect_funding(b, pr->national);
+			changed |= protect_funding(b, pr->national, b->network);
 		for (size_t i = 0; i < pr->n_groups; i++) {
 			Ipsnet__V1__ReportGroup *g = pr->groups[i];
 			for (size_t k = 0; k < g->n_rows; k++)
-				changed |= protect_funding(b, g->rows[k]);
+				changed |=
+				    protect_funding(b, g->rows[k], false);
 			changed |= protect_group(b, pr->scope, g);
 			if (g->by ==
 			    IPSNET__V1__REPORT_GROUPING__REPORT_BY_FUNDER)
@@ -1852,9 +1864,9 @@ static void protect_and_finish(struct builder *b,
 }
 
 static void protect_and_finish_row(struct builder *b,
-				   Ipsnet__V1__ReportFigures *f)
+				   Ipsnet__V1__ReportFigures *f, bool exact)
 {
-	while (protect_funding(b, f))
+	while (protect_funding(b, f, exact))
 		;
 	finish_row(b, f);
 }
@@ -2053,14 +2065,14 @@ static int build_report(struct builder *b, struct model *m,
 					      : scope_row(b, &ps, key, key);
 			if (f == NULL)
 				goto out;
-			protect_and_finish_row(b, f);
+			protect_and_finish_row(b, f, q->exact_scope);
 			r->history[r->n_history++] = f;
 			if (q->national_scope)
 				continue;
 			f = national_row(b, &ps, key, key);
 			if (f == NULL)
 				goto out;
-			protect_and_finish_row(b, f);
+			protect_and_finish_row(b, f, b->network);
 			r->national_history[r->n_national_history++] = f;
 		}
 	}

@@ -820,6 +820,82 @@ static void test_programs_of_a_region_hide_what_its_row_would_tell(void **state)
 		    rows[1]->unfunded->suppressed);
 }
 
+/* A region with one program: its row and the program's are one number. A
+ * count of the program hidden to protect a small one elsewhere must be
+ * hidden in the region's row as well, or the row shows it. Here pa1's UWV
+ * count (5) is hidden (x) in the columns of the funding types, and region
+ * 3, which is pa1 alone, showed the 5. */
+static void
+test_a_region_of_one_program_hides_what_the_program_hides(void **state)
+{
+	struct fixture *f = *state;
+	f->settings.small_count_threshold = 5;
+	network(f);
+	program(f, "pc1", "ggz-b", 5, 1);
+	/* per program: funded by the municipality, by UWV, by another
+	 * funder, not funded */
+	static const struct {
+		const char *prog;
+		int n[4];
+	} cells[] = {{"pa1", {0, 5, 0, 4}},
+		     {"pa2", {6, 6, 5, 9}},
+		     {"pb1", {0, 5, 6, 5}},
+		     {"pc1", {0, 6, 5, 0}}};
+	static const char *const funders[] = {"gm0363", "uwv", NULL, NULL};
+	for (size_t i = 0; i < ARRAY_SIZE(cells); i++)
+		for (int k = 0; k < 4; k++) {
+			char prefix[16];
+			snprintf(prefix, sizeof(prefix), "%s-%d", cells[i].prog,
+				 k);
+			many(f, prefix, cells[i].prog, cells[i].n[k],
+			     k < 3 ? "gm0363" : NULL);
+			if (k == 1 || k == 2)
+				sql(f,
+				    "UPDATE funding SET funder = %Q WHERE "
+				    "trajectory_id LIKE 't-%q-%%'",
+				    funders[k], prefix);
+		}
+	const Ipsnet__V1__Report *r =
+	    report(f, &(struct ask){.periods = {"2024"},
+				    .by = {BY_REGION, BY_PROGRAM}});
+	const Ipsnet__V1__ReportPeriodResult *p = r->periods[0];
+	assert_int_equal(shown(p->scope->enrolled), 62);
+	assert_int_equal(shown(p->scope->funded_uwv), 22);
+	assert_true(row(p, BY_PROGRAM, "pa1")->funded_uwv->secondary);
+	/* Regions 3 and 5 hold one program each: what the program hides,
+	 * the region hides. */
+	static const char *const alone[][2] = {{"3", "pa1"}, {"5", "pc1"}};
+	for (size_t i = 0; i < ARRAY_SIZE(alone); i++) {
+		const Ipsnet__V1__ReportFigures *rg =
+		    row(p, BY_REGION, alone[i][0]);
+		const Ipsnet__V1__ReportFigures *pg =
+		    row(p, BY_PROGRAM, alone[i][1]);
+		const Ipsnet__V1__ReportCount *rc[] = {rg->enrolled,
+						       rg->started,
+						       rg->employed,
+						       rg->sustained,
+						       rg->funded_municipality,
+						       rg->funded_uwv,
+						       rg->funded_other,
+						       rg->unfunded};
+		const Ipsnet__V1__ReportCount *pc[] = {pg->enrolled,
+						       pg->started,
+						       pg->employed,
+						       pg->sustained,
+						       pg->funded_municipality,
+						       pg->funded_uwv,
+						       pg->funded_other,
+						       pg->unfunded};
+		for (size_t k = 0; k < ARRAY_SIZE(rc); k++)
+			if (pc[k]->suppressed && !rc[k]->suppressed)
+				fail_msg("region %s shows %llu, which program "
+					 "%s hides (measure %zu)",
+					 alone[i][0],
+					 (unsigned long long)rc[k]->value,
+					 alone[i][1], k);
+	}
+}
+
 /* The funder breakdown adds up by kind too: the municipalities' rows to
  * the funded-by-a-municipality count of the total, and a row's own
  * enrolled to its funding type. */
@@ -1239,6 +1315,7 @@ int main(void)
 	    T(test_small_counts_are_suppressed_for_callers_other_than_network),
 	    T(test_one_suppressed_cell_in_a_breakdown_takes_a_second),
 	    T(test_programs_of_a_region_hide_what_its_row_would_tell),
+	    T(test_a_region_of_one_program_hides_what_the_program_hides),
 	    T(test_funder_rows_hide_what_their_kind_total_would_tell),
 	    T(test_a_hidden_total_is_not_the_sum_of_shown_parts),
 	    T(test_a_type_empty_in_the_nation_protects_nothing),
