@@ -80,6 +80,8 @@ struct fetch {
 	uint64_t last;        /* the last seq read */
 	uint64_t judged_at;   /* the journal head of the snapshot it was
 			       * judged at (journal_audit checks it) */
+	int64_t judged_us;    /* when it was judged: the day consent was
+			       * judged on, and its audit rows' time */
 	uint8_t last_hash[JOURNAL_HASH_BYTES]; /* entry last's */
 	bool last_hash_known;
 	bool check_from; /* a page: entry from must have last_hash */
@@ -161,11 +163,11 @@ struct facts {
 	struct memo_slot memo[MEMO_SLOTS];
 };
 
-static void facts_init(struct facts *f, sqlite3 *db)
+static void facts_init(struct facts *f, sqlite3 *db, int64_t now_us)
 {
 	memset(f, 0, sizeof(*f));
 	f->db = db;
-	nl_date_of_us(f->today, sizeof(f->today), (long long)util_now_us());
+	nl_date_of_us(f->today, sizeof(f->today), (long long)now_us);
 }
 
 static uint32_t memo_hash(const char *org, const char *client)
@@ -255,7 +257,7 @@ bool sync_visible(sqlite3 *db, const struct journal_actor *who,
 	struct facts *f = ipsnet_malloc(sizeof(*f));
 	if (f == NULL)
 		return false;
-	facts_init(f, db);
+	facts_init(f, db, (int64_t)util_now_us());
 	bool visible = visible_cut(f, who, ok);
 	sqlite3_finalize(f->client_facts);
 	ipsnet_free(f);
@@ -414,7 +416,8 @@ static int fetch_fn(sqlite3 *db, struct journal_read *r)
 		rv = IPSNET_ENOMEM;
 		goto out;
 	}
-	facts_init(facts, db);
+	f->judged_us = (int64_t)util_now_us();
+	facts_init(facts, db, f->judged_us);
 	/* First: the snapshot begins with the transaction's first read. */
 	if ((rv = reads_snapshot_head(db, &f->judged_at)) != 0)
 		goto out;
@@ -829,7 +832,9 @@ static int add_row(struct fetch *f, const struct sync_sub *sub,
 	}
 	struct journal_audit_row *r = &f->rows[f->n_rows++];
 	memset(r, 0, sizeof(*r));
-	r->time_us = (int64_t)util_now_us();
+	/* The moment consent was judged, as a read's rows have: a row taken
+	 * later could fall on the day after a consent's last one. */
+	r->time_us = f->judged_us;
 	util_strlcpy(r->org, sub->actor.org, sizeof(r->org));
 	util_strlcpy(r->user, sub->actor.user, sizeof(r->user));
 	util_strlcpy(r->peer, sub->actor.peer, sizeof(r->peer));

@@ -2775,6 +2775,65 @@ test_a_withdrawal_stops_a_live_delivery_judged_before_it(void **state)
 			 failed, accepted, withdrawn);
 }
 
+/* A delivery's audit row is dated when consent was judged for it, as a
+ * read's rows are. Was: the row took the clock when the loop came to write
+ * it, after the judgement; when midnight fell between them, the trail
+ * showed a delivery on the day after the consent's last one (valid until
+ * is a day in the Netherlands, judged at the fetch). The live fetch of an
+ * acceptance is held after it judged (hold_fetch.c) and let go; its row
+ * must be dated before the test saw it held. */
+static void test_a_delivery_is_audited_at_the_moment_it_was_judged(void **state)
+{
+	struct held h;
+	struct h_tls g;
+	char x[64], cx[64], tx[64], sql[256];
+	const char *failed = NULL;
+	memset(&g, 0, sizeof(g));
+	g.fd = -1; /* h_tls_close of one not made */
+	held_start(&h);
+	uint64_t asked = funded_client("wdt-prog", x, cx, tx);
+	live_reaches(&h, asked);
+	assert_int_equal(subscribe_as(&g, h.d.port, "gm0363", asked, NULL), 0);
+	Ipsnet__V1__Envelope *e = h_tls_recv_envelope(&g, WAIT_MS);
+	if (e == NULL || e->body_case != BODY(CAUGHT_UP))
+		failed = "gm0363 was not told CaughtUp";
+	h_envelope_free(e);
+	hold_after_judging(&h, true);
+	uint64_t accepted = move(GGZ_TEST, tx, 1, TS(ACCEPTED));
+	if (failed == NULL && !gate_says(&h, "-judged"))
+		failed = "the live fetch of the acceptance was not held";
+	int64_t seen_held = (int64_t)util_now_us();
+	hold_after_judging(&h, false);
+	while (failed == NULL) {
+		e = h_tls_recv_envelope(&g, WAIT_MS);
+		bool got = e != NULL && e->body_case == BODY(EVENT) &&
+			   e->event->seq == accepted;
+		if (e == NULL)
+			failed = "gm0363 did not get the acceptance";
+		else if (e->body_case != BODY(EVENT))
+			failed = "gm0363's subscription was refused";
+		h_envelope_free(e);
+		if (got)
+			break;
+	}
+	snprintf(sql, sizeof(sql),
+		 "SELECT time_us FROM audit WHERE org = 'gm0363' AND action = "
+		 "'sync' AND object = 'journal:%" PRIu64 "'",
+		 accepted);
+	int64_t row_us = mirror_int(h.db, sql);
+	h_tls_close(&g);
+	held_leave(&h);
+	assert_int_equal(h_daemon_stop(&h.d, SIGTERM), 0);
+	if (failed == NULL && row_us <= 0)
+		failed = "the audit trail has no delivery of the acceptance";
+	if (failed == NULL && row_us > seen_held)
+		failed =
+		    "the delivery's audit row is dated after its judgement";
+	if (failed != NULL)
+		fail_msg("%s (row %" PRId64 " us, held seen at %" PRId64 " us)",
+			 failed, row_us, seen_held);
+}
+
 /* The same for a read: gm0363's ShowCase of a client, judged with the
  * consent, is answered only after the withdrawal was answered to the GGZ;
  * it is made again and refused, and the audit trail holds no answered
@@ -3752,6 +3811,8 @@ int main(void)
 		test_a_withdrawal_stops_a_live_delivery_judged_before_it),
 	    cmocka_unit_test(
 		test_a_withdrawal_stops_a_catch_up_page_judged_before_it),
+	    cmocka_unit_test(
+		test_a_delivery_is_audited_at_the_moment_it_was_judged),
 	    cmocka_unit_test(test_a_withdrawal_stops_a_read_judged_before_it),
 	    cmocka_unit_test(test_two_imports_at_once_count_each_row_once),
 	    cmocka_unit_test(test_a_sync_stopped_before_it_is_done_exits_1),
