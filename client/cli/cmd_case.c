@@ -128,7 +128,10 @@ static const char show_usage[] =
     "usage: ipsnet case show CLIENT\n"
     "Shows everything about one client that your organisation may see:\n"
     "who she is, her consents, trajectories, funding requests and jobs,\n"
-    "each with the version a change must name.\n";
+    "each with the version a change must name. Dates are days in the\n"
+    "Netherlands (CET/CEST), as the server counts them (--json keeps the\n"
+    "UTC times it records): a consent is live up to and including its\n"
+    "VALID UNTIL day, and expired from the next.\n";
 
 static int case_show(struct cli *cli, int argc, char **argv)
 {

@@ -230,6 +230,9 @@ static const char grant_usage[] =
     "                            [--quiet]\n"
     "Records the client's consent to share her case with organisation ORG\n"
     "(a municipality or UWV) for a purpose, up to and including DATE.\n"
+    "DATE is a day in the Netherlands, as the server counts days: the\n"
+    "consent ends at midnight Dutch time (CET/CEST) after it, whatever\n"
+    "this computer's time zone; it is today or later.\n"
     "Without live consent a funder sees nothing personal of her.\n";
 
 static int consent_grant(struct cli *cli, int argc, char **argv)

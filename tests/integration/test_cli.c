@@ -2199,6 +2199,14 @@ static void test_every_verb_has_help(void **state)
 		assert_out(fx, "--json");
 		assert_string_equal(fx->r.err, "");
 	}
+	/* A consent's dates in the terms the server judges them: its last
+	 * day, in the Netherlands. */
+	run(fx, EXIT_OK, NULL, "consent", "grant", "--help", NULL);
+	assert_out(fx, "up to and including DATE");
+	assert_out(fx, "DATE is a day in the Netherlands");
+	run(fx, EXIT_OK, NULL, "case", "show", "--help", NULL);
+	assert_out(fx, "Dates are days in the");
+	assert_out(fx, "live up to and including its\nVALID UNTIL day");
 	run(fx, EXIT_OK, NULL, "import", "--help", NULL);
 	assert_out(fx, "birth_date");
 	assert_out(fx, "referred_on");
