@@ -106,8 +106,10 @@ static const char explain_text[] =
     "             report for a caller other than NETWORK, a count below %u is\n"
     "             shown as \"<%u\" (and never sent); where one hidden count\n"
     "             could be worked out from a total and its neighbours, the\n"
-    "             smallest neighbour is hidden too, shown as \"x\". A share\n"
-    "             made of a hidden count is shown as \"x\".\n";
+    "             smallest neighbour is hidden too, shown as \"x\" (the\n"
+    "             total instead, when the hidden count is all of it: a\n"
+    "             region of one program). A share made of a hidden count is\n"
+    "             shown as \"x\".\n";
 
 const char *report_grouping_name(Ipsnet__V1__ReportGrouping by)
 {

@@ -670,6 +670,7 @@ static void test_csv_table_and_explain(void **state)
 	assert_non_null(strstr(r.out, "ACTIVE or ON_HOLD at any"));
 	assert_non_null(strstr(r.out, "at least 6 months"));
 	assert_non_null(strstr(r.out, "as the server is configured"));
+	assert_non_null(strstr(r.out, "a\n             region of one program"));
 	h_result_free(&r);
 
 	/* Usage errors say what is wrong. */
