@@ -801,6 +801,10 @@ static int send_request(struct ipsnet_conn *c, Ipsnet__V1__Envelope *req,
 			const struct ipsnet_subscription_callbacks *sub_cb,
 			void *sub_arg)
 {
+	/* Before on_ready the connection is still being made: the caller's
+	 * mistake, not a connection that failed. */
+	if (c->state < C_READY)
+		return IPSNET_EUSAGE;
 	if (c->state != C_READY)
 		return IPSNET_ECLOSED;
 	/* The server answers a frame over its limit with an error and closes

@@ -147,8 +147,11 @@ typedef void (*ipsnet_response_cb)(struct ipsnet_conn *c, int status,
  * req larger serialized than the server takes
  * (ipsnet_conn_hello(c)->max_frame_bytes; the server would close the connection
  * over it) is refused with IPSNET_EFRAME_TOO_LARGE: nothing is sent, cb is not
- * called, and the connection and the other requests go on. The same holds for
- * ipsnet_subscribe. */
+ * called, and the connection and the other requests go on. A request is made
+ * from on_ready (status 0) on: before it, it is refused with IPSNET_EUSAGE
+ * (nothing is sent, the connection goes on being made); once ipsnet_close
+ * was called or the connection failed, with IPSNET_ECLOSED. The same holds
+ * for ipsnet_subscribe. */
 int ipsnet_request(struct ipsnet_conn *c, Ipsnet__V1__Envelope *req,
 		   ipsnet_response_cb cb, void *arg);
 

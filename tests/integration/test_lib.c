@@ -1597,6 +1597,49 @@ static void test_a_request_without_a_callback_drops_its_answer(void **state)
 	assert_false(closed);
 }
 
+/* A request made before on_ready is refused with IPSNET_EUSAGE (nothing
+ * is sent) and one made after it goes; after close it is IPSNET_ECLOSED.
+ * Was: IPSNET_ECLOSED before on_ready too, as if the connection had
+ * failed, while it was still being made. */
+static void test_a_request_before_ready_is_a_usage_error(void **state)
+{
+	char server[64], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], err[256];
+	uv_loop_t loop;
+	struct fake f = {.on_request = pongs_and_holds};
+	struct seen s = {0};
+	struct answer last = {0};
+	struct ipsnet_conn *c;
+	Ipsnet__V1__Ping ping = IPSNET__V1__PING__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	e.body_case = BODY(PING);
+	e.ping = &ping;
+
+	assert_int_equal(uv_loop_init(&loop), 0);
+	fake_start(&f, &loop);
+	struct ipsnet_options o =
+	    options(server, sizeof(server), ca, cert, key, f.port);
+	if (ipsnet_connect(&loop, &o, &seen_cb, &s, &c, err, sizeof(err)) != 0)
+		fail_msg("cannot connect to the fake server: %s", err);
+	int early = ipsnet_request(c, &e, answered, &last);
+	assert_true(run_until(&loop, is_ready, &s, WAIT_MS));
+	assert_int_equal(s.ready_status, 0);
+	int ready = ipsnet_request(c, &e, answered, &last);
+	assert_true(run_until(&loop, is_answered, &last, WAIT_MS));
+	ipsnet_close(c);
+	int closing = ipsnet_request(c, &e, answered, &last);
+	fake_stop(&f);
+	struct both b = {&s, &f};
+	assert_true(run_until(&loop, both_done, &b, WAIT_MS));
+	fake_free(&f);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	if (early != IPSNET_EUSAGE)
+		fail_msg("a request before on_ready: %s, not IPSNET_EUSAGE",
+			 ipsnet_err_name(early));
+	assert_int_equal(ready, 0);
+	assert_int_equal(last.status, 0);
+	assert_int_equal(closing, IPSNET_ECLOSED);
+}
+
 /* ---- the synchronous client's own callbacks ----------------------------- */
 
 struct nested {
@@ -1768,6 +1811,7 @@ int main(void)
 		test_no_server_makes_the_library_take_more_than_64_mib),
 	    cmocka_unit_test(
 		test_a_request_without_a_callback_drops_its_answer),
+	    cmocka_unit_test(test_a_request_before_ready_is_a_usage_error),
 	    cmocka_unit_test(
 		test_a_call_from_a_callback_of_the_client_is_refused_at_once),
 	    cmocka_unit_test(test_a_name_is_tried_at_each_of_its_addresses),
