@@ -457,9 +457,10 @@ int store_lock(const char *database, char *err, size_t errlen)
 }
 
 /* 0 when the database at path is empty or ipsnet's (a journal and a
- * schema version); else IPSNET_EDB with err. Asked before init changes a
- * thing: a config's database that names another program's SQLite file
- * (a typo) must find it as it was, not in WAL mode with our tables. */
+ * schema version, or schema 1's registry alone); else IPSNET_EDB with err.
+ * Asked before init changes a thing: a config's database that names another
+ * program's SQLite file (a typo) must find it as it was, not in WAL mode with
+ * our tables. */
 static int ours_or_empty(sqlite3 *db, const char *path, char *err,
 			 size_t errlen)
 {
@@ -478,7 +479,12 @@ static int ours_or_empty(sqlite3 *db, const char *path, char *err,
 		sqlite3_finalize(st);
 		goto err_unreadable;
 	}
-	if (sqlite3_column_int(st, 0) > 0 &&
+	/* Schema 1 is the registry alone: an init that stopped before step 2
+	 * committed (the steps commit one by one) left it, ours. */
+	const char *first = (const char *)sqlite3_column_text(st, 2);
+	bool schema_1 = v == 1 && sqlite3_column_int(st, 0) == 1 &&
+			first != NULL && strcmp(first, "organisation") == 0;
+	if (sqlite3_column_int(st, 0) > 0 && !schema_1 &&
 	    (v == 0 || sqlite3_column_int(st, 1) == 0)) {
 		snprintf(err, errlen,
 			 "'%s' is an SQLite database but not ipsnet's (it "

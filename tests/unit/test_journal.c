@@ -2087,6 +2087,47 @@ test_migration_from_version_2_names_who_asked_for_funding(void **state)
 	open_journal(fx);
 }
 
+/* A database that an earlier init left at schema version 1 (the steps
+ * commit one by one: step 2 failed, the disk full, or init was killed) is
+ * ipsnet's: init finishes it, as it always did.
+ *
+ * Daemon bug (failed before the fix): ours_or_empty took its one table,
+ * the registry, for another program's ("holds tables such as
+ * 'organisation' and no journal") and init refused it for good, while the
+ * daemon said to run init. */
+static void test_init_finishes_a_database_left_at_schema_1(void **state)
+{
+	struct fx *fx = *state;
+	char err[512] = "";
+	sqlite3 *db = NULL;
+
+	close_journal(fx);
+	remove_database(fx->db_path);
+	if (sqlite3_open(fx->db_path, &db) != SQLITE_OK)
+		fail_msg("open %s: %s", fx->db_path, sqlite3_errmsg(db));
+	db_exec(db, "PRAGMA journal_mode = WAL");
+	if (store_migrate_to(db, 1, err, sizeof(err)) != 0)
+		fail_msg("store_migrate_to 1: %s", err);
+	sqlite3_close(db);
+
+	if (store_init(fx->cfg, err, sizeof(err)) != 0)
+		fail_msg("store_init: %s", err);
+	db = test_db(fx);
+	assert_int_equal(db_int(db,
+				"SELECT count(*) FROM sqlite_schema WHERE "
+				"type = 'table' AND name = 'journal'",
+				NULL, NULL),
+			 1);
+	sqlite3_close(fx->db);
+	fx->db = NULL;
+	open_journal(fx);
+	struct tchange *reg = register_change(NULL, NULL, NULL);
+	submit_wait(fx, reg);
+	assert_applied(reg);
+	change_free(reg);
+	assert_verify_passes(fx, 1);
+}
+
 /* A migration that rebuilds a table turns foreign keys off while it runs
  * and on again after, on the caller's connection. */
 static void test_migration_leaves_foreign_keys_as_they_were(void **state)
@@ -2995,6 +3036,7 @@ int main(void)
 	    T(test_registry_of_a_newer_schema_says_to_use_a_newer_ipsnetd),
 	    T(test_migration_from_version_3_keeps_every_row),
 	    T(test_migration_from_version_2_names_who_asked_for_funding),
+	    T(test_init_finishes_a_database_left_at_schema_1),
 	    T(test_migration_leaves_foreign_keys_as_they_were),
 	    T(test_chain_an_entry_renumbered_before_the_first_stops_writes),
 	    T(test_verify_finds_a_deleted_state_row),
