@@ -469,7 +469,10 @@ void fmt_change_state(char *buf, size_t cap, const Ipsnet__V1__ChangeOk *ok)
 	}
 	case IPSNET__V1__CHANGE_OK__ENTITY_JOB: {
 		const Ipsnet__V1__Job *j = ok->job;
-		if (given(j->end_date))
+		if (j->withdrawn)
+			snprintf(buf, cap, "withdrawn on %s",
+				 fmt_day(j->end_date).s);
+		else if (given(j->end_date))
 			snprintf(buf, cap, "ended on %s",
 				 fmt_day(j->end_date).s);
 		else

@@ -700,6 +700,12 @@ static void test_a_case_from_referral_to_job_in_words_and_json(void **state)
 		fail_msg("watch did not print \"%s\":\n%s", want,
 			 text != NULL ? text : "");
 	}
+	/* a stale version: the state named is the withdrawal, not an end */
+	run(fx, EXIT_CONFLICT, "ggz-test", "job", "end", job, "--version", "1",
+	    "--on", day, NULL);
+	assert_one_line_error(fx);
+	snprintf(want, sizeof(want), "now at version 2 (withdrawn on %s)", day);
+	assert_err(fx, want);
 
 	run(fx, EXIT_USAGE, "ggz-test", "trajectory", "close", tr, "--version",
 	    "5", NULL);
