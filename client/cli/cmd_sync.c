@@ -964,7 +964,13 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	const struct mirror_meta *meta = mirror_meta(s.mirror);
-	if (kinds == NULL && meta->seq > 0) {
+	if (meta->refill)
+		fprintf(stderr,
+			"ipsnet: %s was written by an older ipsnet, without "
+			"fields this one keeps: reading the journal again from "
+			"the start to fill them in\n",
+			s.path);
+	if (kinds == NULL && (meta->seq > 0 || meta->refill)) {
 		/* Resuming: the kinds it was made with. */
 		util_strlcpy(s.kinds, meta->kinds, sizeof(s.kinds));
 		if (s.kinds[0] != '\0' &&

@@ -344,6 +344,17 @@ static int fail_db(sqlite3 *db, int code, char *err, size_t errlen,
 	return code;
 }
 
+/* Whether the query sql gives a row. */
+static bool has_row(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return false;
+	bool row = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return row;
+}
+
 static bool has_column(sqlite3 *db, const char *table, const char *column)
 {
 	sqlite3_stmt *st;
@@ -397,6 +408,13 @@ static int make_table(struct mirror *m, const struct table *t, char *err,
 				     "cannot add a column to the mirror");
 			goto out;
 		}
+		/* Rows there were written by an ipsnet that did not know the
+		 * field: they hold nothing of it, even where the journal
+		 * does. */
+		snprintf(sql, sizeof(sql), "SELECT 1 FROM \"%s\" LIMIT 1",
+			 t->name);
+		if (!m->meta.refill && has_row(m->db, sql))
+			m->meta.refill = true;
 	}
 	/* The questions a local system asks: a client's case, a program's
 	 * trajectories and reviews. */
@@ -421,7 +439,9 @@ out:
 	return rv;
 }
 
-/* INSERT ... ON CONFLICT(id) DO UPDATE ... WHERE the version grows. */
+/* INSERT ... ON CONFLICT(id) DO UPDATE ... WHERE the version does not go
+ * back: a version again (read again to fill in a column, or a case asked
+ * for) is the same entity, as this ipsnet reads it. */
 static int prepare_upsert(struct mirror *m, size_t ti, char *err, size_t errlen)
 {
 	const struct table *t = &tables[ti];
@@ -441,7 +461,7 @@ static int prepare_upsert(struct mirror *m, size_t ti, char *err, size_t errlen)
 			sql_add(&q, "\"%s\" = excluded.\"%s\", ",
 				d->fields[i].name, d->fields[i].name);
 	sql_add(&q,
-		"seq = excluded.seq WHERE excluded.version > \"%s\".version",
+		"seq = excluded.seq WHERE excluded.version >= \"%s\".version",
 		t->name);
 	if (q.failed) {
 		snprintf(err, errlen, "out of memory");
@@ -603,6 +623,18 @@ int mirror_open(struct mirror **out, const char *path, char *err, size_t errlen)
 	for (size_t i = 0; i < N_TABLES; i++)
 		if ((rv = make_table(m, &tables[i], err, errlen)) != 0)
 			goto err_after_tx;
+	/* Read again from the start: the same versions come again, and the
+	 * upsert takes them (the version does not grow) with every field. */
+	if (m->meta.refill &&
+	    sqlite3_exec(m->db,
+			 "UPDATE meta SET value = 0 WHERE key = 'seq';"
+			 "UPDATE meta SET value = NULL WHERE key IN ('hash', "
+			 "'hash_seq');",
+			 NULL, NULL, NULL) != SQLITE_OK) {
+		rv = fail_db(m->db, IPSNET_EIO, err, errlen,
+			     "cannot set up the mirror");
+		goto err_after_tx;
+	}
 	if (sqlite3_exec(m->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 		rv = fail_db(m->db, IPSNET_EIO, err, errlen,
 			     "cannot set up the mirror");
@@ -710,7 +742,8 @@ int mirror_bind(struct mirror *m, const char *organisation, const char *kinds,
 			 meta->organisation, organisation);
 		return IPSNET_EPRECONDITION;
 	}
-	if (meta->seq > 0 && strcmp(meta->kinds, kinds) != 0) {
+	if ((meta->seq > 0 || meta->refill) &&
+	    strcmp(meta->kinds, kinds) != 0) {
 		snprintf(err, errlen,
 			 "the mirror holds %s, up to seq %" PRIu64
 			 "; resume it with %s%s, or start another file",

@@ -40,6 +40,9 @@ struct mirror_meta {
 	char organisation[64]; /* whose view it holds ("" until the first
 				  sync) */
 	char kinds[160];       /* "client,program"; "" for every kind */
+	bool refill;	       /* its rows were written by an older ipsnet
+				* without columns this one has: it is read
+				* again from seq 0 to fill them in */
 };
 
 /* Opens (creating when missing) the mirror at path, and takes a lock on it

@@ -43,6 +43,7 @@
 #include "ipsnet.h"
 #include "ipsnet_errors.h"
 #include "util.h"
+#include "validate.h"
 
 #define CODE(name) IPSNET__V1__CODE__##name
 #define BODY(name) IPSNET__V1__ENVELOPE__BODY_##name
@@ -3569,6 +3570,99 @@ static void test_mirror_moved_on_by_an_older_ipsnet_resumes(void **state)
 	h_result_free(&r);
 }
 
+/* A mirror whose rows an older ipsnet wrote, which did not know a field
+ * (Job.withdrawn: its column dropped, as that ipsnet made the table, and
+ * with it what the column held), is read again from the start by this
+ * one: the column is added and filled in from the journal, and the mirror
+ * ends as a new one would, the same rows and the journal's hash. Was: the
+ * column was added empty (NULL) for the rows there, for good: a job
+ * withdrawn while the older ipsnet ran stayed one that never ended. */
+static void test_a_mirror_an_older_ipsnet_wrote_is_filled_in(void **state)
+{
+	char path[PATH_MAX], fresh[PATH_MAX], db[PATH_MAX], client[64], job[64],
+	    later[16], today[16], sql[160];
+	struct h_result r;
+	snprintf(path, sizeof(path), "%s/older-fields.db", dir);
+	snprintf(fresh, sizeof(fresh), "%s/older-fields-fresh.db", dir);
+	snprintf(db, sizeof(db), "%s/ipsnet.db", dir);
+
+	register_client(GGZ_TEST, BENEFIT(NONE), client);
+	nl_date_of_us(today, sizeof(today), (long long)util_now_us());
+	nl_date_of_us(later, sizeof(later),
+		      (long long)util_now_us() + 30LL * 86400 * 1000000);
+	Ipsnet__V1__AddJob aj = IPSNET__V1__ADD_JOB__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	aj.client_id = client;
+	aj.employer = "Bakkerij";
+	aj.start_date = later;
+	aj.hours_per_week = 20;
+	aj.competitive = true;
+	e.body_case = BODY(ADD_JOB);
+	e.add_job = &aj;
+	change(GGZ_TEST, &e, job);
+	Ipsnet__V1__EndJob ej = IPSNET__V1__END_JOB__INIT;
+	Ipsnet__V1__Envelope e2 = IPSNET__V1__ENVELOPE__INIT;
+	ej.job_id = job;
+	ej.expected_version = 1;
+	ej.end_date = today;
+	e2.body_case = BODY(END_JOB);
+	e2.end_job = &ej;
+	change(GGZ_TEST, &e2, NULL); /* withdrawn: it never began */
+
+	assert_int_equal(sync_once(GGZ_TEST, path, NULL, &r), 0);
+	h_result_free(&r);
+	h_db_exec(path, "ALTER TABLE job DROP COLUMN withdrawn");
+	assert_int_equal(sync_once(GGZ_TEST, path, NULL, &r), 0);
+	bool said = strstr(r.err, "written by an older ipsnet") != NULL;
+	h_result_free(&r);
+	snprintf(sql, sizeof(sql), "SELECT withdrawn FROM job WHERE id = '%s'",
+		 job);
+	int64_t withdrawn = mirror_int(path, sql);
+	int64_t unknown = mirror_int(
+	    path, "SELECT count(*) FROM job WHERE withdrawn IS NULL");
+	if (withdrawn != 1 || unknown != 0)
+		fail_msg("job %s withdrawn = %" PRId64 " (want 1); %" PRId64
+			 " job row(s) with withdrawn NULL",
+			 job, withdrawn, unknown);
+	assert_true(said);
+	assert_int_equal(sync_once(GGZ_TEST, fresh, NULL, &r), 0);
+	h_result_free(&r);
+	/* The next run resumes, with nothing to fill in. */
+	assert_int_equal(sync_once(GGZ_TEST, path, NULL, &r), 0);
+	assert_null(strstr(r.err, "written by an older ipsnet"));
+	h_result_free(&r);
+	assert_int_equal(mirror_seq(path), mirror_seq(fresh));
+	/* job's columns are in another order there: withdrawn came last. */
+	for (size_t i = 0; i < ARRAY_SIZE(mirror_tables); i++)
+		if (strcmp(mirror_tables[i], "job") != 0 &&
+		    mirror_difference(path, fresh, mirror_tables[i]) != 0)
+			fail_msg("table %s differs from a new mirror's",
+				 mirror_tables[i]);
+	static const char job_cols[] =
+	    "id, version, client_id, trajectory_id, employer, start_date, "
+	    "end_date, hours_per_week, competitive, withdrawn, seq";
+	char attach[PATH_MAX + 32], both[4 * sizeof(job_cols) + 200];
+	sqlite3 *m;
+	sqlite3_stmt *st;
+	snprintf(attach, sizeof(attach), "ATTACH '%s' AS f", fresh);
+	snprintf(both, sizeof(both),
+		 "SELECT (SELECT count(*) FROM (SELECT %s FROM main.job EXCEPT "
+		 "SELECT %s FROM f.job)) + (SELECT count(*) FROM (SELECT %s "
+		 "FROM f.job EXCEPT SELECT %s FROM main.job))",
+		 job_cols, job_cols, job_cols, job_cols);
+	assert_int_equal(sqlite3_open_v2(path, &m, SQLITE_OPEN_READONLY, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_exec(m, attach, NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(m, both, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	int64_t differ = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(m);
+	if (differ != 0)
+		fail_msg("table job differs from a new mirror's");
+	assert_mirror_hash_is_the_journals(path, db);
+}
+
 /* A mirror at the head without a hash (made before hashes, or its hash
  * lost) learns it from the CaughtUp even when the journal has not moved. */
 static void test_mirror_at_the_head_learns_its_hash(void **state)
@@ -3799,6 +3893,7 @@ int main(void)
 	    cmocka_unit_test(test_watch_resumes_with_a_hash),
 	    cmocka_unit_test(test_mirror_at_the_head_learns_its_hash),
 	    cmocka_unit_test(test_mirror_moved_on_by_an_older_ipsnet_resumes),
+	    cmocka_unit_test(test_a_mirror_an_older_ipsnet_wrote_is_filled_in),
 	    cmocka_unit_test(test_a_hash_where_the_live_fetch_ends_is_checked),
 	    cmocka_unit_test(test_daemon_stops_after_a_live_fetch_in_flight),
 	    cmocka_unit_test(
