@@ -58,6 +58,40 @@ static int holds_journal(sqlite3 *db, const char *path, char *err,
 	return IPSNET_EDB;
 }
 
+/* Whether stored, an entry's answer that is not the replay's (replayed),
+ * is the replay's as an ipsnetd wrote it before Funding.requested_by came
+ * (schema 3): the same but for that field, empty. Its replay names who
+ * asked, as migration 6 fills in the table; any other difference is one. */
+static bool answer_before_requested_by(const void *stored, size_t stored_len,
+				       const uint8_t *replayed,
+				       size_t replayed_len)
+{
+	Ipsnet__V1__Envelope *e = ipsnet__v1__envelope__unpack(
+	    &ipsnet_protobuf_allocator, replayed_len, replayed);
+	bool same = false;
+	if (e != NULL && e->change_ok != NULL &&
+	    e->change_ok->entity_case ==
+		IPSNET__V1__CHANGE_OK__ENTITY_FUNDING &&
+	    e->change_ok->funding != NULL &&
+	    e->change_ok->funding->requested_by != NULL &&
+	    e->change_ok->funding->requested_by[0] != '\0') {
+		char *asker = e->change_ok->funding->requested_by;
+		e->change_ok->funding->requested_by = (char *)"";
+		size_t n = ipsnet__v1__envelope__get_packed_size(e);
+		uint8_t *buf = n == stored_len ? ipsnet_malloc(n) : NULL;
+		if (buf != NULL) {
+			ipsnet__v1__envelope__pack(e, buf);
+			same = memcmp(buf, stored, n) == 0;
+			ipsnet_free(buf);
+		}
+		e->change_ok->funding->requested_by = asker;
+	}
+	if (e != NULL)
+		ipsnet__v1__envelope__free_unpacked(e,
+						    &ipsnet_protobuf_allocator);
+	return same;
+}
+
 /* Replays the journal of schema src (on db) into db's main state tables.
  * On a change that does not apply as it did, r names its seq. With
  * check_responses, also an entry whose stored answer is not the one its
@@ -112,7 +146,11 @@ static int replay(sqlite3 *db, const char *src, bool check_responses,
 			 ctx.response_len &&
 		     (ctx.response_len == 0 ||
 		      memcmp(sqlite3_column_blob(rows, 8), ctx.response,
-			     ctx.response_len) == 0));
+			     ctx.response_len) == 0)) ||
+		    answer_before_requested_by(
+			sqlite3_column_blob(rows, 8),
+			(size_t)sqlite3_column_bytes(rows, 8), ctx.response,
+			ctx.response_len);
 		ipsnet_free(ctx.response);
 		if (req != NULL)
 			ipsnet__v1__envelope__free_unpacked(

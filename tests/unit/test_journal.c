@@ -2007,12 +2007,56 @@ static struct tchange *request_other_change(const char *trajectory)
 	return change_from(&env, key);
 }
 
+/* Rewrites the stored answer of the funding entry in db as an ipsnetd of
+ * schema 2 wrote it: without Funding.requested_by, and with months moved
+ * by months_delta (0: as it was). */
+static void answer_as_schema_2(sqlite3 *db, int months_delta)
+{
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_prepare_v2(db,
+					    "SELECT seq, response FROM journal "
+					    "WHERE entity_kind = 'funding'",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	int64_t seq = sqlite3_column_int64(st, 0);
+	Ipsnet__V1__Envelope *e = ipsnet__v1__envelope__unpack(
+	    &ipsnet_protobuf_allocator, (size_t)sqlite3_column_bytes(st, 1),
+	    sqlite3_column_blob(st, 1));
+	sqlite3_finalize(st);
+	assert_non_null(e);
+	assert_non_null(e->change_ok);
+	assert_non_null(e->change_ok->funding);
+	char *asker = e->change_ok->funding->requested_by;
+	e->change_ok->funding->requested_by = (char *)"";
+	e->change_ok->funding->months += (uint32_t)months_delta;
+	size_t n = ipsnet__v1__envelope__get_packed_size(e);
+	uint8_t *buf = malloc(n);
+	assert_non_null(buf);
+	ipsnet__v1__envelope__pack(e, buf);
+	e->change_ok->funding->requested_by = asker;
+	ipsnet__v1__envelope__free_unpacked(e, &ipsnet_protobuf_allocator);
+	db_exec(db, "DROP TRIGGER IF EXISTS journal_no_update");
+	assert_int_equal(sqlite3_prepare_v2(db,
+					    "UPDATE journal SET response = ?2 "
+					    "WHERE seq = ?1",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_blob(st, 2, buf, (int)n, SQLITE_TRANSIENT);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	free(buf);
+}
+
 /* A database of schema version 2, whose funding table has no requested_by
  * yet, with a funding request ggz-demo made: brought to the current schema
  * by store_init, the request names who asked for it, as a replay of its
  * journal entry does (and as the policy, the GGZ's funding list and verify
  * read it). Was: migration 3 added the column empty, so the asker was
- * nobody and verify called the upgraded database damaged. */
+ * nobody and verify called the upgraded database damaged; and the answer
+ * the journal stored then, without requested_by, was taken for a changed
+ * one. */
 static void
 test_migration_from_version_2_names_who_asked_for_funding(void **state)
 {
@@ -2067,6 +2111,7 @@ test_migration_from_version_2_names_who_asked_for_funding(void **state)
 		    "DETACH now;");
 	assert_int_equal(db_int(db, "SELECT count(*) FROM funding", NULL, NULL),
 			 1);
+	answer_as_schema_2(db, 0);
 	sqlite3_close(db);
 	remove_database(fx->db_path);
 	snprintf(sql, sizeof(sql), "%s", fx->db_path);
@@ -2081,9 +2126,19 @@ test_migration_from_version_2_names_who_asked_for_funding(void **state)
 				"requested_by = 'ggz-demo'",
 				NULL, NULL),
 			 1);
+	/* Its stored answer, without requested_by, is the one a replay
+	 * gives, as it was then; another difference in it is still one. */
 	sqlite3_close(fx->db);
 	fx->db = NULL;
 	assert_verify_passes(fx, 4);
+	db = test_db(fx);
+	answer_as_schema_2(db, 1);
+	sqlite3_close(fx->db);
+	fx->db = NULL;
+	struct journal_verify_report r;
+	assert_int_equal(journal_verify(fx->db_path, &r, err, sizeof(err)), 0);
+	assert_int_equal(r.first_bad_seq, 4);
+	assert_non_null(strstr(r.problem, "the answer was changed"));
 	open_journal(fx);
 }
 
