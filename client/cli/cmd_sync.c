@@ -970,7 +970,7 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
 			"fields this one keeps: reading the journal again from "
 			"the start to fill them in\n",
 			s.path);
-	if (kinds == NULL && (meta->seq > 0 || meta->refill)) {
+	if (kinds == NULL && (meta->seq > 0 || meta->refill_upto > 0)) {
 		/* Resuming: the kinds it was made with. */
 		util_strlcpy(s.kinds, meta->kinds, sizeof(s.kinds));
 		if (s.kinds[0] != '\0' &&

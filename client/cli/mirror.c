@@ -44,6 +44,7 @@ struct mirror {
 	int lock_fd;
 	struct mirror_meta meta;
 	sqlite3_stmt *upsert[N_TABLES];
+	sqlite3_stmt *upsert_again[N_TABLES]; /* a version again: refill */
 	sqlite3_stmt *set_meta;
 	sqlite3_stmt *has_client;
 	bool in_tx;
@@ -439,10 +440,11 @@ out:
 	return rv;
 }
 
-/* INSERT ... ON CONFLICT(id) DO UPDATE ... WHERE the version does not go
- * back: a version again (read again to fill in a column, or a case asked
- * for) is the same entity, as this ipsnet reads it. */
-static int prepare_upsert(struct mirror *m, size_t ti, char *err, size_t errlen)
+/* INSERT ... ON CONFLICT(id) DO UPDATE ... WHERE the version grows, or
+ * with again, does not go back: a version read again to fill in a column
+ * (meta.refill_upto) is the same entity, as this ipsnet reads it. */
+static int prepare_upsert(struct mirror *m, size_t ti, bool again, char *err,
+			  size_t errlen)
 {
 	const struct table *t = &tables[ti];
 	const ProtobufCMessageDescriptor *d = t->desc;
@@ -461,13 +463,15 @@ static int prepare_upsert(struct mirror *m, size_t ti, char *err, size_t errlen)
 			sql_add(&q, "\"%s\" = excluded.\"%s\", ",
 				d->fields[i].name, d->fields[i].name);
 	sql_add(&q,
-		"seq = excluded.seq WHERE excluded.version >= \"%s\".version",
-		t->name);
+		"seq = excluded.seq WHERE excluded.version %s \"%s\".version",
+		again ? ">=" : ">", t->name);
 	if (q.failed) {
 		snprintf(err, errlen, "out of memory");
 		rv = IPSNET_ENOMEM;
 	} else if (sqlite3_prepare_v3(m->db, q.s, -1, SQLITE_PREPARE_PERSISTENT,
-				      &m->upsert[ti], NULL) != SQLITE_OK) {
+				      again ? &m->upsert_again[ti]
+					    : &m->upsert[ti],
+				      NULL) != SQLITE_OK) {
 		rv = fail_db(m->db, IPSNET_EIO, err, errlen,
 			     "cannot prepare the mirror's statements");
 	}
@@ -508,6 +512,9 @@ static int read_meta(struct mirror *m, char *err, size_t errlen)
 			hash_seq = sqlite3_column_int64(st, 1);
 		else if (strcmp(key, "events") == 0)
 			m->meta.events = (uint64_t)sqlite3_column_int64(st, 1);
+		else if (strcmp(key, "refill_upto") == 0)
+			m->meta.refill_upto =
+			    (uint64_t)sqlite3_column_int64(st, 1);
 		else if (strcmp(key, "organisation") == 0)
 			util_strlcpy(m->meta.organisation, text,
 				     sizeof(m->meta.organisation));
@@ -614,7 +621,7 @@ int mirror_open(struct mirror **out, const char *path, char *err, size_t errlen)
 			 "INSERT OR IGNORE INTO meta VALUES ('format', 1), "
 			 "('seq', 0), ('events', 0), ('organisation', ''), "
 			 "('kinds', ''), ('updated_at', ''), ('hash', NULL), "
-			 "('hash_seq', NULL);",
+			 "('hash_seq', NULL), ('refill_upto', 0);",
 			 NULL, NULL, NULL) != SQLITE_OK) {
 		rv = fail_db(m->db, IPSNET_EIO, err, errlen,
 			     "cannot set up the mirror");
@@ -623,14 +630,18 @@ int mirror_open(struct mirror **out, const char *path, char *err, size_t errlen)
 	for (size_t i = 0; i < N_TABLES; i++)
 		if ((rv = make_table(m, &tables[i], err, errlen)) != 0)
 			goto err_after_tx;
-	/* Read again from the start: the same versions come again, and the
-	 * upsert takes them (the version does not grow) with every field. */
+	/* Read again from the start: the same versions come again, up to
+	 * where it was, and are written again (upsert_again) with every
+	 * field. */
 	if (m->meta.refill &&
-	    sqlite3_exec(m->db,
-			 "UPDATE meta SET value = 0 WHERE key = 'seq';"
-			 "UPDATE meta SET value = NULL WHERE key IN ('hash', "
-			 "'hash_seq');",
-			 NULL, NULL, NULL) != SQLITE_OK) {
+	    sqlite3_exec(
+		m->db,
+		"UPDATE meta SET value = max(value, (SELECT value FROM "
+		"meta WHERE key = 'seq')) WHERE key = 'refill_upto';"
+		"UPDATE meta SET value = 0 WHERE key = 'seq';"
+		"UPDATE meta SET value = NULL WHERE key IN ('hash', "
+		"'hash_seq');",
+		NULL, NULL, NULL) != SQLITE_OK) {
 		rv = fail_db(m->db, IPSNET_EIO, err, errlen,
 			     "cannot set up the mirror");
 		goto err_after_tx;
@@ -643,7 +654,8 @@ int mirror_open(struct mirror **out, const char *path, char *err, size_t errlen)
 	if ((rv = read_meta(m, err, errlen)) != 0)
 		goto err_after_db;
 	for (size_t i = 0; i < N_TABLES; i++)
-		if ((rv = prepare_upsert(m, i, err, errlen)) != 0)
+		if ((rv = prepare_upsert(m, i, false, err, errlen)) != 0 ||
+		    (rv = prepare_upsert(m, i, true, err, errlen)) != 0)
 			goto err_after_db;
 	if (sqlite3_prepare_v3(
 		m->db, "UPDATE meta SET value = ?2 WHERE key = ?1", -1,
@@ -671,8 +683,10 @@ void mirror_close(struct mirror *m)
 		return;
 	if (m->in_tx)
 		sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL);
-	for (size_t i = 0; i < N_TABLES; i++)
+	for (size_t i = 0; i < N_TABLES; i++) {
 		sqlite3_finalize(m->upsert[i]);
+		sqlite3_finalize(m->upsert_again[i]);
+	}
 	sqlite3_finalize(m->set_meta);
 	sqlite3_finalize(m->has_client);
 	sqlite3_close(m->db);
@@ -742,7 +756,7 @@ int mirror_bind(struct mirror *m, const char *organisation, const char *kinds,
 			 meta->organisation, organisation);
 		return IPSNET_EPRECONDITION;
 	}
-	if ((meta->seq > 0 || meta->refill) &&
+	if ((meta->seq > 0 || meta->refill_upto > 0) &&
 	    strcmp(meta->kinds, kinds) != 0) {
 		snprintf(err, errlen,
 			 "the mirror holds %s, up to seq %" PRIu64
@@ -832,7 +846,8 @@ static int upsert(struct mirror *m, const ProtobufCMessage *msg, uint64_t seq,
 		ti++;
 	if (ti == N_TABLES)
 		return 0;
-	sqlite3_stmt *st = m->upsert[ti];
+	sqlite3_stmt *st =
+	    seq <= m->meta.refill_upto ? m->upsert_again[ti] : m->upsert[ti];
 	const ProtobufCMessageDescriptor *d = tables[ti].desc;
 	int rc = SQLITE_OK;
 	for (unsigned i = 0; rc == SQLITE_OK && i < d->n_fields; i++)

@@ -43,6 +43,8 @@ struct mirror_meta {
 	bool refill;	       /* its rows were written by an older ipsnet
 				* without columns this one has: it is read
 				* again from seq 0 to fill them in */
+	uint64_t refill_upto;  /* entries up to this seq are read again
+				* (0: none); a version again is written */
 };
 
 /* Opens (creating when missing) the mirror at path, and takes a lock on it
