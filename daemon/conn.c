@@ -365,11 +365,12 @@ static void hello(struct conn *c, Ipsnet__V1__Envelope *req)
 	for (size_t i = 0; h->user[i] != '\0'; i++) {
 		if (text_control_len(h->user + i) == 0)
 			continue;
-		snprintf(why, sizeof(why),
-			 "the user in Hello holds a control character (byte "
-			 "%zu: a line break, tab or escape); name the user in "
-			 "printable characters",
-			 i + 1);
+		snprintf(
+		    why, sizeof(why),
+		    "the user in Hello holds a control character at byte %zu "
+		    "(a line break, a tab, an escape or another); name the "
+		    "user in printable characters",
+		    i + 1);
 		conn__refuse(c, req->request_id, IPSNET_EINVAL, why, "error");
 		return;
 	}
