@@ -898,6 +898,50 @@ static const struct follow_ops sync_ops = {
     .busy = sync_busy,
 };
 
+static void on_check_event(struct ipsnet_conn *c, const Ipsnet__V1__Event *ev,
+			   void *arg)
+{
+	ipsnet_client_stop(arg);
+}
+
+static void on_check_caught_up(struct ipsnet_conn *c, uint64_t seq, void *arg)
+{
+	ipsnet_client_stop(arg);
+}
+
+static const struct ipsnet_subscription_callbacks check_callbacks = {
+    .on_event = on_check_event,
+    .on_caught_up = on_check_caught_up,
+};
+
+/* Before a refill reads from seq 0, which checks no hash: the server's
+ * entry at the seq the mirror had reached is the one the mirror got
+ * (mirror_meta check_seq, check_hash), or the refill would mix another
+ * journal into it. The server says so as the Subscribe comes, or before
+ * the first event or CaughtUp. 0 or the exit code (printed). */
+static int check_journal(struct follow *f, struct sync_run *s)
+{
+	const struct mirror_meta *meta = mirror_meta(s->mirror);
+	struct ipsnet_client *c;
+	char err[512];
+	uint64_t head;
+	int rv = ipsnet_client_open(&c, &f->opts, err, sizeof(err));
+	if (rv != 0)
+		return cli_fail(rv, "%s", err);
+	rv = ipsnet_client_subscribe_from(
+	    c, meta->check_seq, meta->check_hash, f->kinds, f->n_kinds,
+	    &check_callbacks, c, &head, err, sizeof(err));
+	if (rv == 0)
+		rv = ipsnet_client_run(c, f->opts.timeout_ms, err, sizeof(err));
+	ipsnet_client_close(c);
+	if (rv != 0)
+		return cli_fail(rv, "the server refused the subscription: %s",
+				err);
+	if ((rv = mirror_checked(s->mirror, err, sizeof(err))) != 0)
+		return cli_fail(mirror_code(rv), "%s: %s", s->path, err);
+	return 0;
+}
+
 int cmd_sync(struct cli *cli, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -986,6 +1030,8 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
 	memcpy(f->cursor_hash, meta->hash, IPSNET_HASH_BYTES);
 	f->progress = isatty(STDERR_FILENO);
 	uint64_t t0 = util_mono_us();
+	if (meta->has_check && (rv = check_journal(f, &s)) != 0)
+		goto out_after_mirror;
 	rv = follow_run(f);
 	double secs = (double)(util_mono_us() - t0) / 1e6;
 	if (rv == 0) {

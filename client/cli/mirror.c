@@ -512,7 +512,15 @@ static int read_meta(struct mirror *m, char *err, size_t errlen)
 			hash_seq = sqlite3_column_int64(st, 1);
 		else if (strcmp(key, "events") == 0)
 			m->meta.events = (uint64_t)sqlite3_column_int64(st, 1);
-		else if (strcmp(key, "refill_upto") == 0)
+		else if (strcmp(key, "check_seq") == 0)
+			m->meta.check_seq =
+			    (uint64_t)sqlite3_column_int64(st, 1);
+		else if (strcmp(key, "check_hash") == 0 && blob &&
+			 sqlite3_column_bytes(st, 1) == 32) {
+			memcpy(m->meta.check_hash, sqlite3_column_blob(st, 1),
+			       32);
+			m->meta.has_check = true;
+		} else if (strcmp(key, "refill_upto") == 0)
 			m->meta.refill_upto =
 			    (uint64_t)sqlite3_column_int64(st, 1);
 		else if (strcmp(key, "organisation") == 0)
@@ -632,10 +640,20 @@ int mirror_open(struct mirror **out, const char *path, char *err, size_t errlen)
 			goto err_after_tx;
 	/* Read again from the start: the same versions come again, up to
 	 * where it was, and are written again (upsert_again) with every
-	 * field. */
+	 * field. The hash goes with the cursor, but the journal it was made
+	 * from is still to be checked (cmd_sync): that entry's hash is kept
+	 * for it, as check_seq and check_hash. */
 	if (m->meta.refill &&
 	    sqlite3_exec(
 		m->db,
+		"INSERT OR REPLACE INTO meta SELECT 'check_seq', s.value "
+		"FROM meta s, meta h, meta hs WHERE s.key = 'seq' AND h.key "
+		"= 'hash' AND hs.key = 'hash_seq' AND hs.value = s.value "
+		"AND length(h.value) = 32;"
+		"INSERT OR REPLACE INTO meta SELECT 'check_hash', h.value "
+		"FROM meta s, meta h, meta hs WHERE s.key = 'seq' AND h.key "
+		"= 'hash' AND hs.key = 'hash_seq' AND hs.value = s.value "
+		"AND length(h.value) = 32;"
 		"UPDATE meta SET value = max(value, (SELECT value FROM "
 		"meta WHERE key = 'seq')) WHERE key = 'refill_upto';"
 		"UPDATE meta SET value = 0 WHERE key = 'seq';"
@@ -742,6 +760,18 @@ static int set_meta_int(struct mirror *m, const char *key, uint64_t v)
 	int rc = sqlite3_step(m->set_meta);
 	sqlite3_reset(m->set_meta);
 	return rc == SQLITE_DONE ? 0 : IPSNET_EIO;
+}
+
+int mirror_checked(struct mirror *m, char *err, size_t errlen)
+{
+	if (sqlite3_exec(m->db,
+			 "DELETE FROM meta WHERE key IN ('check_seq', "
+			 "'check_hash')",
+			 NULL, NULL, NULL) != SQLITE_OK)
+		return fail_db(m->db, IPSNET_EIO, err, errlen,
+			       "cannot write to the mirror");
+	m->meta.has_check = false;
+	return 0;
 }
 
 int mirror_bind(struct mirror *m, const char *organisation, const char *kinds,

@@ -45,6 +45,10 @@ struct mirror_meta {
 				* again from seq 0 to fill them in */
 	uint64_t refill_upto;  /* entries up to this seq are read again
 				* (0: none); a version again is written */
+	bool has_check;	       /* a refill forgot seq and hash: the entry
+				* it had reached is to be checked first */
+	uint64_t check_seq;    /* ... that entry */
+	uint8_t check_hash[32]; /* ... and its hash */
 };
 
 /* Opens (creating when missing) the mirror at path, and takes a lock on it
@@ -56,6 +60,11 @@ int mirror_open(struct mirror **out, const char *path, char *err,
 void mirror_close(struct mirror *m);
 
 const struct mirror_meta *mirror_meta(const struct mirror *m);
+
+/* The server's entry meta.check_seq is the one whose hash is
+ * meta.check_hash (the refill may read from it): forgets the check. 0 or
+ * IPSNET_EIO. */
+int mirror_checked(struct mirror *m, char *err, size_t errlen);
 
 /* Records whose view and which kinds the mirror holds (the first sync), or
  * checks that they are the same as before: a mirror of one organisation is

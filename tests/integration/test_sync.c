@@ -3663,6 +3663,57 @@ static void test_a_mirror_an_older_ipsnet_wrote_is_filled_in(void **state)
 	assert_mirror_hash_is_the_journals(path, db);
 }
 
+/* A mirror read again from the start to fill in a column still resumes
+ * only from the journal it was made from: the hash of the entry it had
+ * reached is checked before anything is read again, and another journal is
+ * refused (6), on every run until it is the right one. Was: the refill
+ * forgot the hash with the cursor and read the other journal into the
+ * mirror, its rows mixed with the first one's, exit 0. */
+static void test_a_refill_checks_the_journal_it_was_made_from(void **state)
+{
+	char path[PATH_MAX], keep[PATH_MAX], sql[PATH_MAX + 200], client[64];
+	struct h_result r;
+	snprintf(path, sizeof(path), "%s/refill-hashed.db", dir);
+	snprintf(keep, sizeof(keep), "%s/refill-hashed-keep.db", dir);
+
+	register_client(GGZ_TEST, BENEFIT(NONE), NULL);
+	assert_int_equal(sync_once(GGZ_TEST, path, NULL, &r), 0);
+	h_result_free(&r);
+	int64_t seq = mirror_seq(path);
+	/* The entry at its seq is another one as far as the mirror knows,
+	 * and an older ipsnet wrote its clients. */
+	snprintf(sql, sizeof(sql),
+		 "ATTACH '%s' AS k; CREATE TABLE k.keep AS SELECT value FROM "
+		 "meta WHERE key = 'hash'; UPDATE meta SET value = "
+		 "zeroblob(32) WHERE key = 'hash'; ALTER TABLE client DROP "
+		 "COLUMN registered_at",
+		 keep);
+	h_db_exec(path, sql);
+	register_client(GGZ_TEST, BENEFIT(NONE), client);
+	for (int run = 0; run < 2; run++) {
+		assert_int_equal(sync_once(GGZ_TEST, path, NULL, &r), 6);
+		assert_non_null(
+		    strstr(r.err, "is not the one this subscriber has"));
+		h_result_free(&r);
+		assert_int_equal(mirror_rows(path, "client", "id", client), 0);
+	}
+	/* With its own hash back the refill goes on. */
+	snprintf(sql, sizeof(sql),
+		 "ATTACH '%s' AS k; UPDATE meta SET value = (SELECT value "
+		 "FROM k.keep) WHERE key = 'check_hash'",
+		 keep);
+	h_db_exec(path, sql);
+	assert_int_equal(sync_once(GGZ_TEST, path, NULL, &r), 0);
+	h_result_free(&r);
+	assert_true(mirror_seq(path) > seq);
+	assert_int_equal(mirror_rows(path, "client", "id", client), 1);
+	assert_int_equal(
+	    mirror_int(
+		path,
+		"SELECT count(*) FROM client WHERE registered_at IS NULL"),
+	    0);
+}
+
 /* A mirror at the head without a hash (made before hashes, or its hash
  * lost) learns it from the CaughtUp even when the journal has not moved. */
 static void test_mirror_at_the_head_learns_its_hash(void **state)
@@ -3894,6 +3945,7 @@ int main(void)
 	    cmocka_unit_test(test_mirror_at_the_head_learns_its_hash),
 	    cmocka_unit_test(test_mirror_moved_on_by_an_older_ipsnet_resumes),
 	    cmocka_unit_test(test_a_mirror_an_older_ipsnet_wrote_is_filled_in),
+	    cmocka_unit_test(test_a_refill_checks_the_journal_it_was_made_from),
 	    cmocka_unit_test(test_a_hash_where_the_live_fetch_ends_is_checked),
 	    cmocka_unit_test(test_daemon_stops_after_a_live_fetch_in_flight),
 	    cmocka_unit_test(
