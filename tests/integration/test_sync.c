@@ -2716,6 +2716,27 @@ static size_t deliveries_to_gm0363(const char *x)
 	return n;
 }
 
+/* The held daemon (held_start), a client x of ggz-test funded by gm0363
+ * in program, and gm0363 following live (g) from the funding request on:
+ * NULL, or what went wrong. */
+static const char *gm0363_follows(struct held *h, struct h_tls *g,
+				  const char *program, char *x, char *cx,
+				  char *tx)
+{
+	memset(g, 0, sizeof(*g));
+	g->fd = -1; /* h_tls_close of one not made */
+	held_start(h);
+	uint64_t asked = funded_client(program, x, cx, tx);
+	live_reaches(h, asked);
+	assert_int_equal(subscribe_as(g, h->d.port, "gm0363", asked, NULL), 0);
+	Ipsnet__V1__Envelope *e = h_tls_recv_envelope(g, WAIT_MS);
+	const char *failed = e == NULL || e->body_case != BODY(CAUGHT_UP)
+				 ? "gm0363 was not told CaughtUp"
+				 : NULL;
+	h_envelope_free(e);
+	return failed;
+}
+
 /* An entry judged for a live delivery before a consent withdrawal
  * committed, and sent after it, is not sent: it is judged again. Was: the
  * fetch judged it with the consent, the writer committed its audit rows
@@ -2729,18 +2750,8 @@ test_a_withdrawal_stops_a_live_delivery_judged_before_it(void **state)
 	struct held h;
 	struct h_tls g;
 	char x[64], cx[64], tx[64];
-	const char *failed = NULL;
-	memset(&g, 0, sizeof(g));
-	g.fd = -1; /* h_tls_close of one not made */
-	held_start(&h);
-	uint64_t asked = funded_client("wdl-prog", x, cx, tx);
-	live_reaches(&h, asked);
-	/* gm0363 follows live from the funding request on. */
-	assert_int_equal(subscribe_as(&g, h.d.port, "gm0363", asked, NULL), 0);
-	Ipsnet__V1__Envelope *e = h_tls_recv_envelope(&g, WAIT_MS);
-	if (e == NULL || e->body_case != BODY(CAUGHT_UP))
-		failed = "gm0363 was not told CaughtUp";
-	h_envelope_free(e);
+	const char *failed = gm0363_follows(&h, &g, "wdl-prog", x, cx, tx);
+	Ipsnet__V1__Envelope *e;
 	hold_after_judging(&h, true);
 	uint64_t accepted = move(GGZ_TEST, tx, 1, TS(ACCEPTED));
 	if (failed == NULL && !gate_says(&h, "-judged"))
@@ -2788,17 +2799,8 @@ static void test_a_delivery_is_audited_at_the_moment_it_was_judged(void **state)
 	struct held h;
 	struct h_tls g;
 	char x[64], cx[64], tx[64], sql[256];
-	const char *failed = NULL;
-	memset(&g, 0, sizeof(g));
-	g.fd = -1; /* h_tls_close of one not made */
-	held_start(&h);
-	uint64_t asked = funded_client("wdt-prog", x, cx, tx);
-	live_reaches(&h, asked);
-	assert_int_equal(subscribe_as(&g, h.d.port, "gm0363", asked, NULL), 0);
-	Ipsnet__V1__Envelope *e = h_tls_recv_envelope(&g, WAIT_MS);
-	if (e == NULL || e->body_case != BODY(CAUGHT_UP))
-		failed = "gm0363 was not told CaughtUp";
-	h_envelope_free(e);
+	const char *failed = gm0363_follows(&h, &g, "wdt-prog", x, cx, tx);
+	Ipsnet__V1__Envelope *e;
 	hold_after_judging(&h, true);
 	uint64_t accepted = move(GGZ_TEST, tx, 1, TS(ACCEPTED));
 	if (failed == NULL && !gate_says(&h, "-judged"))
