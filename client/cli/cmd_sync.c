@@ -758,8 +758,12 @@ static void add_wanted(void *arg, const char *id)
  * or when the event is a live consent for this organisation and the mirror
  * holds an earlier one: the entries of the client made while none was
  * live (after a withdrawal, an expiry) were not delivered, and the
- * mirror's rows of her are as they were. 0 or the error code (printed). */
-static int backfill(struct follow *f, const Ipsnet__V1__ChangeOk *ok)
+ * mirror's rows of her are as they were. Not for an entry read again to
+ * fill in a column (seq up to refill_upto): it was handled when it came
+ * first, and the mirror holds the later consents already. 0 or the error
+ * code (printed). */
+static int backfill(struct follow *f, uint64_t seq,
+		    const Ipsnet__V1__ChangeOk *ok)
 {
 	struct sync_run *s = f->arg;
 	const char *id = NULL;
@@ -770,6 +774,7 @@ static int backfill(struct follow *f, const Ipsnet__V1__ChangeOk *ok)
 		id = ok->consent->client_id;
 		again = strcmp(ok->consent->recipient, s->organisation) == 0 &&
 			ok->consent->withdrawn_at[0] == '\0' &&
+			seq > mirror_meta(s->mirror)->refill_upto &&
 			mirror_has_other_consent(s->mirror, ok->consent);
 		break;
 	case IPSNET__V1__CHANGE_OK__ENTITY_TRAJECTORY:
@@ -855,7 +860,7 @@ static int sync_event(struct follow *f, const Ipsnet__V1__Event *ev)
 		return mirror_code(rv);
 	}
 	if (s->backfill && ev->state != NULL &&
-	    (rv = backfill(f, ev->state)) != 0)
+	    (rv = backfill(f, ev->seq, ev->state)) != 0)
 		return rv;
 	if (mirror_pending(s->mirror) >= BATCH_EVENTS)
 		return sync_commit(f);

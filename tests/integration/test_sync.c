@@ -3716,6 +3716,52 @@ static void test_a_refill_checks_the_journal_it_was_made_from(void **state)
 	    0);
 }
 
+/* Cases gm0363 read of client x (ShowCase), by the audit trail. */
+static size_t cases_read_by_gm0363(const char *x)
+{
+	Ipsnet__V1__Envelope *a = audit_of(x);
+	size_t n = 0;
+	for (size_t i = 0; i < a->audit_list->n_records; i++) {
+		const Ipsnet__V1__AuditRecord *r = a->audit_list->records[i];
+		n += strcmp(r->organisation, "gm0363") == 0 &&
+		     strcmp(r->action, "show_case") == 0;
+	}
+	ipsnet_envelope_free(a);
+	return n;
+}
+
+/* A refill reads no case again: the entries it reads again were handled
+ * when they came first. Was: a client with two consents to gm0363 had,
+ * when the first came again, the second already in the mirror, which
+ * looked like a consent given again after a withdrawal, and the sync
+ * read her case once more (a read of personal data on the trail, for
+ * nothing). */
+static void test_a_refill_reads_no_case_again(void **state)
+{
+	char path[PATH_MAX], x[64], cx[64], tx[64];
+	struct h_result r;
+	snprintf(path, sizeof(path), "%s/refill-gm0363.db", dir);
+	funded_client("rfc-prog", x, cx, tx);
+	grant_consent(GGZ_TEST, x, "gm0363", NULL); /* a second one */
+	assert_int_equal(sync_once(GM0363, path, NULL, &r), 0);
+	h_result_free(&r);
+	size_t before = cases_read_by_gm0363(x);
+	h_db_exec(path, "ALTER TABLE consent DROP COLUMN purpose");
+	assert_int_equal(sync_once(GM0363, path, NULL, &r), 0);
+	assert_non_null(strstr(r.err, "written by an older ipsnet"));
+	h_result_free(&r);
+	char sql[160];
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM consent WHERE client_id = '%s' AND "
+		 "purpose != ''",
+		 x);
+	assert_int_equal(mirror_int(path, sql), 2);
+	size_t after = cases_read_by_gm0363(x);
+	if (after != before)
+		fail_msg("the refill read x's case %zu more time(s)",
+			 after - before);
+}
+
 /* A mirror at the head without a hash (made before hashes, or its hash
  * lost) learns it from the CaughtUp even when the journal has not moved. */
 static void test_mirror_at_the_head_learns_its_hash(void **state)
@@ -3947,6 +3993,7 @@ int main(void)
 	    cmocka_unit_test(test_mirror_at_the_head_learns_its_hash),
 	    cmocka_unit_test(test_mirror_moved_on_by_an_older_ipsnet_resumes),
 	    cmocka_unit_test(test_a_mirror_an_older_ipsnet_wrote_is_filled_in),
+	    cmocka_unit_test(test_a_refill_reads_no_case_again),
 	    cmocka_unit_test(test_a_refill_checks_the_journal_it_was_made_from),
 	    cmocka_unit_test(test_a_hash_where_the_live_fetch_ends_is_checked),
 	    cmocka_unit_test(test_daemon_stops_after_a_live_fetch_in_flight),
