@@ -952,9 +952,13 @@ int mirror_commit(struct mirror *m, char *err, size_t errlen)
 	if (!m->in_tx)
 		return 0;
 	util_iso8601(now, sizeof(now), util_now_us());
+	/* Past where it was: nothing more is read again. */
+	bool refilled =
+	    m->meta.refill_upto > 0 && m->tx_seq >= m->meta.refill_upto;
 	if (set_meta_int(m, "seq", m->tx_seq) != 0 || set_meta_hash(m) != 0 ||
 	    set_meta_int(m, "events", m->meta.events + m->tx_events) != 0 ||
 	    set_meta_text(m, "updated_at", now) != 0 ||
+	    (refilled && set_meta_int(m, "refill_upto", 0) != 0) ||
 	    sqlite3_exec(m->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 		int rv = fail_db(m->db, IPSNET_EIO, err, errlen,
 				 "cannot commit to the mirror");
@@ -969,6 +973,8 @@ int mirror_commit(struct mirror *m, char *err, size_t errlen)
 	m->meta.has_hash = m->tx_has_hash;
 	memcpy(m->meta.hash, m->tx_hash, 32);
 	m->meta.events += m->tx_events;
+	if (refilled)
+		m->meta.refill_upto = 0;
 	m->pending = 0;
 	m->tx_events = 0;
 	return 0;

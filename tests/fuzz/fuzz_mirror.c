@@ -3,9 +3,18 @@
  *
  * An input is a sequence of records, [length, 2 bytes little-endian]
  * [Envelope]: an Event is applied (mirror_apply), a CaughtUp moves the
- * cursor (mirror_advance), a CaseView is put (mirror_put_case), anything
- * else commits (mirror_commit). Each entity also goes through
+ * cursor (mirror_advance), a CaseView is put (mirror_put_case), a
+ * Subscribe commits, closes the mirror, drops a column of one table (as an
+ * older ipsnet made it: since_seq picks which, never id, version or seq)
+ * and opens it again, which starts a refill when the table holds rows;
+ * anything else commits (mirror_commit). Each entity also goes through
  * mirror_entity_json, as `ipsnet watch --json` prints it.
+ *
+ * The server it plays keeps a journal: the entries it sent. After a
+ * refill set the cursor back, it sends them again as they were, in order
+ * of seq: an Event of the input stands for the next entry of the journal
+ * after the cursor while there is one, and a CaughtUp that would skip one
+ * is not sent; past the journal, the input's events are new entries.
  *
  * Beyond ASan and UBSan, it fails when:
  *   - an event, a CaughtUp, a case or a commit fails on a mirror that is
@@ -15,7 +24,13 @@
  *   - after the input (committed, closed, opened again), the cursor is not
  *     the highest seq handled, a row is missing or extra, or a row's
  *     version is not the highest version sent for its id (a row only ever
- *     moves forward), or its seq is not that of the entry that made it.
+ *     moves forward), or its seq is not that of the entry that made it
+ *     (a refill writes a version again, up to meta.refill_upto: the row
+ *     takes the seq of what wrote it last);
+ *   - a row that a refill had to fill in (its table had a column dropped
+ *     while it held the row) and that was sent again since holds NULL in
+ *     a column; refill_upto is not what docs/sync.md says (the cursor the
+ *     refill started from; 0 once the cursor is past it).
  *
  * The file lives in /dev/shm (else TMPDIR, else /tmp) and is made afresh
  * for every input. IPSNET_FUZZ_SEEDS=DIR writes the seed inputs into DIR
@@ -50,7 +65,22 @@ struct row {
 	char kind[24];
 	char id[MAX_ID];
 	uint64_t version, seq;
+	bool nulled; /* a column dropped since it was last written */
 };
+
+/* The server's journal: the records of the entries it sent, by seq. */
+struct entry {
+	uint64_t seq;
+	const uint8_t *rec;
+	size_t len;
+};
+
+#define MAX_ENTRIES 1024
+static struct entry journal[MAX_ENTRIES];
+static size_t n_entries;
+static uint64_t known;	     /* the highest seq the server has told of */
+static uint64_t refill_upto; /* what meta.refill_upto must be */
+static uint64_t upto_open;   /* refill_upto as the mirror read it on open */
 
 static struct row rows[MAX_ROWS];
 static size_t n_rows;
@@ -103,7 +133,8 @@ static const char *table_of(const ProtobufCMessage *msg)
 	return NULL;
 }
 
-/* The entity was upserted with seq: the row it must leave. */
+/* The entity was upserted with seq (an entry's, or the cursor for a
+ * case): the row it must leave. */
 static void expect(const ProtobufCMessage *msg, uint64_t seq)
 {
 	const char *kind = table_of(msg), *id = field_text(msg, "id");
@@ -115,9 +146,14 @@ static void expect(const ProtobufCMessage *msg, uint64_t seq)
 	for (size_t i = 0; i < n_rows; i++)
 		if (strcmp(rows[i].kind, kind) == 0 &&
 		    strcmp(rows[i].id, id) == 0) {
-			if (version > rows[i].version) {
-				rows[i].version = version;
-				rows[i].seq = seq;
+			struct row *r = &rows[i];
+			/* A version again is written again while the refill
+			 * reads what it had (upsert_again). */
+			if (version > r->version ||
+			    (version == r->version && seq <= upto_open)) {
+				r->version = version;
+				r->seq = seq;
+				r->nulled = false;
 			}
 			return;
 		}
@@ -130,6 +166,7 @@ static void expect(const ProtobufCMessage *msg, uint64_t seq)
 	snprintf(r->id, sizeof(r->id), "%s", id);
 	r->version = version;
 	r->seq = seq;
+	r->nulled = false;
 }
 
 static void check_json(const ProtobufCMessage *msg)
@@ -232,6 +269,17 @@ static void put_commit(struct seed *sd)
 	Ipsnet__V1__Pong pong = IPSNET__V1__PONG__INIT;
 	env.body_case = IPSNET__V1__ENVELOPE__BODY_PONG;
 	env.pong = &pong;
+	put(sd, &env);
+}
+
+/* Drops a column (since_seq picks it), for a refill. */
+static void put_drop(struct seed *sd, uint64_t which)
+{
+	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__Subscribe sub = IPSNET__V1__SUBSCRIBE__INIT;
+	sub.since_seq = which;
+	env.body_case = IPSNET__V1__ENVELOPE__BODY_SUBSCRIBE;
+	env.subscribe = &sub;
 	put(sd, &env);
 }
 
@@ -428,6 +476,75 @@ static void write_seeds(const char *dir)
 	put_event(&sd, 30, "future_change", &ok);
 	put_caught_up(&sd, 31);
 	write_seed(dir, "no-entity", &sd);
+
+	/* A refill: job.withdrawn (4 + 7 * 7: job, its 8th column after id
+	 * and version) dropped
+	 * from a mirror with rows, the journal sent again (an event stands
+	 * for the next entry), then a new entry and a CaughtUp. */
+	sd.len = 0;
+	cl.version = 1;
+	OK("client", CLIENT, cl);
+	ok.client = &cl;
+	put_event(&sd, 5, "register_client", &ok);
+	jo.version = 1;
+	OK("job", JOB, jo);
+	ok.job = &jo;
+	put_event(&sd, 7, "add_job", &ok);
+	jo.version = 2;
+	jo.withdrawn = true;
+	OK("job", JOB, jo);
+	ok.job = &jo;
+	put_event(&sd, 8, "end_job", &ok);
+	put_caught_up(&sd, 9);
+	put_drop(&sd, 4 + 7 * 7);
+	put_event(&sd, 1, "again", &ok);
+	put_commit(&sd);
+	put_event(&sd, 1, "again", &ok);
+	put_event(&sd, 1, "again", &ok);
+	put_caught_up(&sd, 9);
+	cl.version = 2;
+	OK("client", CLIENT, cl);
+	ok.client = &cl;
+	put_event(&sd, 11, "update_client", &ok);
+	put_caught_up(&sd, 12);
+	write_seed(dir, "refill", &sd);
+
+	/* A refill stopped half-way and another column dropped then (client,
+	 * then trajectory: an empty table, no refill), a case put while it
+	 * reads again. */
+	sd.len = 0;
+	cl.version = 1;
+	OK("client", CLIENT, cl);
+	ok.client = &cl;
+	put_event(&sd, 3, "register_client", &ok);
+	co.version = 1;
+	OK("consent", CONSENT, co);
+	ok.consent = &co;
+	put_event(&sd, 4, "grant_consent", &ok);
+	cl.version = 2;
+	OK("client", CLIENT, cl);
+	ok.client = &cl;
+	put_event(&sd, 6, "update_client", &ok);
+	put_drop(&sd, 0 + 7 * 2);
+	put_event(&sd, 1, "again", &ok);
+	put_drop(&sd, 1 + 7 * 3);
+	put_drop(&sd, 2 + 7 * 1);
+	put_event(&sd, 1, "again", &ok);
+	{
+		Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
+		Ipsnet__V1__CaseView cv = IPSNET__V1__CASE_VIEW__INIT;
+		Ipsnet__V1__Consent *cos[] = {&co};
+		cv.client = &cl;
+		cv.n_consents = 1;
+		cv.consents = cos;
+		env.body_case = IPSNET__V1__ENVELOPE__BODY_CASE_VIEW;
+		env.case_view = &cv;
+		put(&sd, &env);
+	}
+	put_commit(&sd);
+	put_event(&sd, 1, "again", &ok);
+	put_event(&sd, 1, "again", &ok);
+	write_seed(dir, "refill-twice", &sd);
 #undef OK
 }
 
@@ -460,7 +577,7 @@ static void check_rows(void)
 		const char *name = tables[t].name;
 		char sql[128];
 		snprintf(sql, sizeof(sql),
-			 "SELECT id, version, seq FROM \"%s\"", name);
+			 "SELECT id, version, seq, * FROM \"%s\"", name);
 		if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
 			die("prepare", sqlite3_errmsg(db));
 		while (sqlite3_step(st) == SQLITE_ROW) {
@@ -481,6 +598,12 @@ static void check_rows(void)
 				    id);
 			if (rows[i].seq != seq)
 				die("a row's seq is not its entry's", id);
+			for (int c = 3;
+			     !rows[i].nulled && c < sqlite3_column_count(st);
+			     c++)
+				if (sqlite3_column_type(st, c) == SQLITE_NULL)
+					die("a row sent again holds NULL in",
+					    sqlite3_column_name(st, c));
 			total++;
 		}
 		sqlite3_finalize(st);
@@ -488,6 +611,62 @@ static void check_rows(void)
 	if (total != n_rows)
 		die("check_rows", "a row sent is missing");
 	sqlite3_close(db);
+}
+
+/* The journal's first entry after seq, or NULL. */
+static const struct entry *entry_after(uint64_t seq)
+{
+	const struct entry *e = NULL;
+	for (size_t i = 0; i < n_entries; i++)
+		if (journal[i].seq > seq &&
+		    (e == NULL || journal[i].seq < e->seq))
+			e = &journal[i];
+	return e;
+}
+
+/* A commit: once the cursor is past refill_upto, nothing is read again. */
+static void committed(uint64_t seq)
+{
+	if (refill_upto > 0 && seq >= refill_upto)
+		refill_upto = upto_open = 0;
+}
+
+/* The mirror committed and closed: drops a column of one table, which
+ * which picks (never id, version or seq, which every row has). Returns
+ * the table's index; *had_rows: whether it held a row. */
+static size_t drop_column(uint64_t which, bool *had_rows)
+{
+	size_t t = which % N_TABLES;
+	const ProtobufCMessageDescriptor *d = tables[t].d;
+	const char *cols[64];
+	size_t n = 0;
+	for (unsigned i = 0; i < d->n_fields && n < 64; i++)
+		if (strcmp(d->fields[i].name, "id") != 0 &&
+		    strcmp(d->fields[i].name, "version") != 0)
+			cols[n++] = d->fields[i].name;
+	const char *col = cols[(which / N_TABLES) % n];
+	char sql[256];
+	sqlite3 *db;
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) !=
+	    SQLITE_OK)
+		die("sqlite3_open_v2", sqlite3_errmsg(db));
+	snprintf(sql, sizeof(sql), "SELECT 1 FROM \"%s\" LIMIT 1",
+		 tables[t].name);
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		die("prepare", sqlite3_errmsg(db));
+	*had_rows = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	/* An indexed column goes with its index, as an older ipsnet that
+	 * lacked the field had neither. */
+	snprintf(sql, sizeof(sql),
+		 "DROP INDEX IF EXISTS \"%s_%s\"; ALTER TABLE \"%s\" DROP "
+		 "COLUMN \"%s\"",
+		 tables[t].name, col, tables[t].name, col);
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		die("drop a column", sqlite3_errmsg(db));
+	sqlite3_close(db);
+	return t;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -501,6 +680,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	remove_files();
 	n_rows = 0;
 	too_many = false;
+	n_entries = 0;
+	known = 0;
+	refill_upto = 0;
+	upto_open = 0;
+	bool has_check = false;
+	uint64_t check_seq = 0;
+	uint8_t check_hash[32];
 	if (mirror_open(&m, path, err, sizeof(err)) != 0)
 		die("mirror_open", err);
 	while (size >= 2) {
@@ -509,12 +695,38 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size -= 2;
 		if (n > size)
 			n = size;
+		const uint8_t *rec = data;
 		Ipsnet__V1__Envelope *env = ipsnet__v1__envelope__unpack(
 		    &ipsnet_protobuf_allocator, n, data);
 		data += n;
 		size -= n;
 		if (env == NULL)
 			continue;
+		/* After a refill set the cursor back, the server sends its
+		 * journal again, entry by entry, as it was. */
+		const struct entry *next = entry_after(seq);
+		if (env->body_case == IPSNET__V1__ENVELOPE__BODY_EVENT &&
+		    next != NULL) {
+			ipsnet__v1__envelope__free_unpacked(
+			    env, &ipsnet_protobuf_allocator);
+			rec = next->rec;
+			n = next->len;
+			env = ipsnet__v1__envelope__unpack(
+			    &ipsnet_protobuf_allocator, n, rec);
+			if (env == NULL)
+				die("the journal", "an entry does not unpack");
+		} else if ((env->body_case ==
+				IPSNET__V1__ENVELOPE__BODY_EVENT &&
+			    env->event->seq > seq &&
+			    env->event->seq <= known) ||
+			   (env->body_case ==
+				IPSNET__V1__ENVELOPE__BODY_CAUGHT_UP &&
+			    next != NULL && next->seq <= env->caught_up->seq)) {
+			/* Not in its journal, or past an entry it has. */
+			ipsnet__v1__envelope__free_unpacked(
+			    env, &ipsnet_protobuf_allocator);
+			continue;
+		}
 		int rv = 0;
 		err[0] = '\0';
 		const char *kind;
@@ -542,6 +754,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				die("mirror_apply", err);
 			if (entity)
 				expect(msg, ev->seq);
+			if (ev->seq > known) { /* a new entry */
+				if (n_entries == MAX_ENTRIES)
+					too_many = true;
+				else
+					journal[n_entries++] =
+					    (struct entry){ev->seq, rec, n};
+				known = ev->seq;
+			}
 			seq = ev->seq;
 			break;
 		}
@@ -564,6 +784,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (rv != 0)
 				die("mirror_advance", err);
 			seq = env->caught_up->seq;
+			if (seq > known)
+				known = seq;
 			break;
 		case IPSNET__V1__ENVELOPE__BODY_CASE_VIEW: {
 			bool big = false;
@@ -599,10 +821,59 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 			break;
 		}
+		case IPSNET__V1__ENVELOPE__BODY_SUBSCRIBE: {
+			/* An older ipsnet made the table without a column. */
+			if (mirror_commit(m, err, sizeof(err)) != 0)
+				die("mirror_commit", err);
+			committed(seq);
+			const struct mirror_meta *meta = mirror_meta(m);
+			if (meta->has_hash) {
+				has_check = true;
+				check_seq = seq;
+				memcpy(check_hash, meta->hash, 32);
+			}
+			mirror_close(m);
+			bool had_rows;
+			size_t t =
+			    drop_column(env->subscribe->since_seq, &had_rows);
+			if (mirror_open(&m, path, err, sizeof(err)) != 0)
+				die("mirror_open after a column went", err);
+			meta = mirror_meta(m);
+			if (meta->refill != had_rows)
+				die("the refill",
+				    had_rows ? "did not start for a table "
+					       "with rows"
+					     : "started for an empty table");
+			if (had_rows) {
+				if (seq > refill_upto)
+					refill_upto = seq;
+				seq = 0;
+				for (size_t i = 0; i < n_rows; i++)
+					if (strcmp(rows[i].kind,
+						   tables[t].name) == 0)
+						rows[i].nulled = true;
+				if (has_check != meta->has_check ||
+				    (has_check &&
+				     (meta->check_seq != check_seq ||
+				      memcmp(meta->check_hash, check_hash,
+					     32) != 0)))
+					die("the refill",
+					    "did not keep the entry to check");
+			}
+			if (meta->seq != seq)
+				die("the cursor", "is not where a refill sets "
+						  "it");
+			if (meta->refill_upto != refill_upto)
+				die("refill_upto", "is not the cursor the "
+						   "refill started from");
+			upto_open = refill_upto;
+			break;
+		}
 		default:
 			rv = mirror_commit(m, err, sizeof(err));
 			if (rv != 0)
 				die("mirror_commit", err);
+			committed(seq);
 			break;
 		}
 		ipsnet__v1__envelope__free_unpacked(env,
@@ -617,6 +888,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		die("mirror_open again", err);
 	if (mirror_meta(m)->seq != seq)
 		die("the cursor", "is not the same after opening again");
+	committed(seq);
+	if (mirror_meta(m)->refill_upto != refill_upto)
+		die("refill_upto", refill_upto == 0
+				       ? "is not 0 once the refill is done"
+				       : "is not where the refill goes to");
 	mirror_close(m);
 	if (!too_many)
 		check_rows();
