@@ -465,6 +465,17 @@ static int prepare_upsert(struct mirror *m, size_t ti, bool again, char *err,
 	sql_add(&q,
 		"seq = excluded.seq WHERE excluded.version %s \"%s\".version",
 		again ? ">=" : ">", t->name);
+	/* A row that holds NULL in a field was written by an older ipsnet
+	 * without it: its version again fills it in, also past refill_upto
+	 * (a case brought that version before its entry came). */
+	if (!again) {
+		sql_add(&q, " OR (excluded.version = \"%s\".version AND (",
+			t->name);
+		for (unsigned i = 0; i < d->n_fields; i++)
+			sql_add(&q, "\"%s\".\"%s\" IS NULL%s", t->name,
+				d->fields[i].name,
+				i + 1 < d->n_fields ? " OR " : "))");
+	}
 	if (q.failed) {
 		snprintf(err, errlen, "out of memory");
 		rv = IPSNET_ENOMEM;

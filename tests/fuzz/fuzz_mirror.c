@@ -148,9 +148,12 @@ static void expect(const ProtobufCMessage *msg, uint64_t seq)
 		    strcmp(rows[i].id, id) == 0) {
 			struct row *r = &rows[i];
 			/* A version again is written again while the refill
-			 * reads what it had (upsert_again). */
+			 * reads what it had (upsert_again), and to a row that
+			 * lost a column (a case brought the version before
+			 * its entry came). */
 			if (version > r->version ||
-			    (version == r->version && seq <= upto_open)) {
+			    (version == r->version &&
+			     (seq <= upto_open || r->nulled))) {
 				r->version = version;
 				r->seq = seq;
 				r->nulled = false;
@@ -545,6 +548,34 @@ static void write_seeds(const char *dir)
 	put_event(&sd, 1, "again", &ok);
 	put_event(&sd, 1, "again", &ok);
 	write_seed(dir, "refill-twice", &sd);
+
+	/* A case brought a version whose entry comes after the cursor (the
+	 * sync was catching up); a refill then reads again up to the cursor,
+	 * and the entry of that version comes after: it is the row's version,
+	 * sent again, and fills the column in. */
+	sd.len = 0;
+	cl.version = 1;
+	cl.name = "A. de Vries";
+	OK("client", CLIENT, cl);
+	ok.client = &cl;
+	put_event(&sd, 3, "register_client", &ok);
+	{
+		Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
+		Ipsnet__V1__CaseView cv = IPSNET__V1__CASE_VIEW__INIT;
+		cl.version = 2;
+		cl.name = "A. de Vries-Bakker";
+		cv.client = &cl;
+		env.body_case = IPSNET__V1__ENVELOPE__BODY_CASE_VIEW;
+		env.case_view = &cv;
+		put(&sd, &env);
+	}
+	put_drop(&sd, 0 + 7 * 1);
+	put_event(&sd, 1, "again", &ok);
+	OK("client", CLIENT, cl);
+	ok.client = &cl;
+	put_event(&sd, 10, "update_client", &ok);
+	put_caught_up(&sd, 10);
+	write_seed(dir, "refill-case-ahead", &sd);
 #undef OK
 }
 
