@@ -2702,15 +2702,16 @@ static uint64_t funded_client(const char *program, char *x, char *cx, char *tx)
 
 static Ipsnet__V1__Envelope *audit_of(const char *client);
 
-/* Audit rows of gm0363 receiving anything of client x. */
-static size_t deliveries_to_gm0363(const char *x)
+/* Audit rows of gm0363 about client x with action ("sync": deliveries,
+ * "show_case": cases read). */
+static size_t gm0363_rows(const char *x, const char *action)
 {
 	Ipsnet__V1__Envelope *a = audit_of(x);
 	size_t n = 0;
 	for (size_t i = 0; i < a->audit_list->n_records; i++) {
 		const Ipsnet__V1__AuditRecord *r = a->audit_list->records[i];
 		n += strcmp(r->organisation, "gm0363") == 0 &&
-		     strcmp(r->action, "sync") == 0;
+		     strcmp(r->action, action) == 0;
 	}
 	ipsnet_envelope_free(a);
 	return n;
@@ -2776,7 +2777,7 @@ test_a_withdrawal_stops_a_live_delivery_judged_before_it(void **state)
 		if (seq == mark)
 			break;
 	}
-	size_t rows = deliveries_to_gm0363(x);
+	size_t rows = gm0363_rows(x, "sync");
 	h_tls_close(&g);
 	held_leave(&h);
 	assert_int_equal(h_daemon_stop(&h.d, SIGTERM), 0);
@@ -3239,7 +3240,7 @@ test_a_withdrawal_stops_a_catch_up_page_judged_before_it(void **state)
 		if (caught_up)
 			break;
 	}
-	size_t rows = deliveries_to_gm0363(x);
+	size_t rows = gm0363_rows(x, "sync");
 	h_tls_close(&g);
 	held_leave(&h);
 	assert_int_equal(h_daemon_stop(&h.d, SIGTERM), 0);
@@ -3716,20 +3717,6 @@ static void test_a_refill_checks_the_journal_it_was_made_from(void **state)
 	    0);
 }
 
-/* Cases gm0363 read of client x (ShowCase), by the audit trail. */
-static size_t cases_read_by_gm0363(const char *x)
-{
-	Ipsnet__V1__Envelope *a = audit_of(x);
-	size_t n = 0;
-	for (size_t i = 0; i < a->audit_list->n_records; i++) {
-		const Ipsnet__V1__AuditRecord *r = a->audit_list->records[i];
-		n += strcmp(r->organisation, "gm0363") == 0 &&
-		     strcmp(r->action, "show_case") == 0;
-	}
-	ipsnet_envelope_free(a);
-	return n;
-}
-
 /* A refill reads no case again: the entries it reads again were handled
  * when they came first. Was: a client with two consents to gm0363 had,
  * when the first came again, the second already in the mirror, which
@@ -3745,7 +3732,7 @@ static void test_a_refill_reads_no_case_again(void **state)
 	grant_consent(GGZ_TEST, x, "gm0363", NULL); /* a second one */
 	assert_int_equal(sync_once(GM0363, path, NULL, &r), 0);
 	h_result_free(&r);
-	size_t before = cases_read_by_gm0363(x);
+	size_t before = gm0363_rows(x, "show_case");
 	h_db_exec(path, "ALTER TABLE consent DROP COLUMN purpose");
 	assert_int_equal(sync_once(GM0363, path, NULL, &r), 0);
 	assert_non_null(strstr(r.err, "written by an older ipsnet"));
@@ -3756,7 +3743,7 @@ static void test_a_refill_reads_no_case_again(void **state)
 		 "purpose != ''",
 		 x);
 	assert_int_equal(mirror_int(path, sql), 2);
-	size_t after = cases_read_by_gm0363(x);
+	size_t after = gm0363_rows(x, "show_case");
 	if (after != before)
 		fail_msg("the refill read x's case %zu more time(s)",
 			 after - before);
