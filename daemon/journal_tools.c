@@ -34,20 +34,12 @@ static const char *text(sqlite3_stmt *st, int i)
 static int holds_journal(sqlite3 *db, const char *path, char *err,
 			 size_t errlen)
 {
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(db,
-			       "SELECT count(*), count(*) FILTER (WHERE name = "
-			       "'journal') FROM sqlite_schema WHERE type = "
-			       "'table'",
-			       -1, &st, NULL) != SQLITE_OK)
+	char first[128];
+	int tables;
+	bool journal;
+	if (store_tables(db, &tables, &journal, first, sizeof(first)) != 0)
 		return fail(db, err, errlen, "cannot read the database");
-	int rc = sqlite3_step(st);
-	int tables = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
-	int journal = rc == SQLITE_ROW ? sqlite3_column_int(st, 1) : 0;
-	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW)
-		return fail(db, err, errlen, "cannot read the database");
-	if (journal > 0)
+	if (journal)
 		return 0;
 	snprintf(err, errlen,
 		 "'%s' holds no ipsnet journal: it is %s; check the config's "

@@ -456,6 +456,28 @@ int store_lock(const char *database, char *err, size_t errlen)
 	return 0;
 }
 
+int store_tables(sqlite3 *db, int *tables, bool *journal, char *first,
+		 size_t cap)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(
+		db,
+		"SELECT count(*), count(*) FILTER (WHERE name = 'journal'),"
+		" min(name) FROM sqlite_schema WHERE type = 'table' AND"
+		" name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+		-1, &st, NULL) != SQLITE_OK)
+		return IPSNET_EDB;
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*tables = sqlite3_column_int(st, 0);
+		*journal = sqlite3_column_int(st, 1) > 0;
+		const char *name = (const char *)sqlite3_column_text(st, 2);
+		util_strlcpy(first, name != NULL ? name : "", cap);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : IPSNET_EDB;
+}
+
 /* 0 when the database at path is empty or ipsnet's (a journal and a
  * schema version, or schema 1's registry alone); else IPSNET_EDB with err.
  * Asked before init changes a thing: a config's database that names another
@@ -464,42 +486,28 @@ int store_lock(const char *database, char *err, size_t errlen)
 static int ours_or_empty(sqlite3 *db, const char *path, char *err,
 			 size_t errlen)
 {
-	sqlite3_stmt *st;
-	char what[CONFIG_MAX_PATH + 32];
-	int v, rv = 0;
+	char what[CONFIG_MAX_PATH + 32], first[128];
+	int v, tables;
+	bool journal;
 	if (user_version(db, &v) != 0 ||
-	    sqlite3_prepare_v2(
-		db,
-		"SELECT count(*), count(*) FILTER (WHERE name = 'journal'),"
-		" min(name) FROM sqlite_schema WHERE type = 'table' AND"
-		" name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
-		-1, &st, NULL) != SQLITE_OK)
-		goto err_unreadable;
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_finalize(st);
-		goto err_unreadable;
+	    store_tables(db, &tables, &journal, first, sizeof(first)) != 0) {
+		snprintf(what, sizeof(what), "cannot read '%s'", path);
+		return db_error(db, what, err, errlen);
 	}
 	/* Schema 1 is the registry alone: an init that stopped before step 2
 	 * committed (the steps commit one by one) left it, ours. */
-	const char *first = (const char *)sqlite3_column_text(st, 2);
-	bool schema_1 = v == 1 && sqlite3_column_int(st, 0) == 1 &&
-			first != NULL && strcmp(first, "organisation") == 0;
-	if (sqlite3_column_int(st, 0) > 0 && !schema_1 &&
-	    (v == 0 || sqlite3_column_int(st, 1) == 0)) {
+	bool schema_1 =
+	    v == 1 && tables == 1 && strcmp(first, "organisation") == 0;
+	if (tables > 0 && !schema_1 && (v == 0 || !journal)) {
 		snprintf(err, errlen,
 			 "'%s' is an SQLite database but not ipsnet's (it "
 			 "holds tables such as '%s' and no journal): nothing "
 			 "in it was changed; give the config's database a "
 			 "file of its own",
-			 path, (const char *)sqlite3_column_text(st, 2));
-		rv = IPSNET_EDB;
+			 path, first);
+		return IPSNET_EDB;
 	}
-	sqlite3_finalize(st);
-	return rv;
-
-err_unreadable:
-	snprintf(what, sizeof(what), "cannot read '%s'", path);
-	return db_error(db, what, err, errlen);
+	return 0;
 }
 
 int store_init(const struct server_config *c, char *err, size_t errlen)

@@ -7,6 +7,7 @@
 #ifndef IPSNETD_STORE_H
 #define IPSNETD_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <sqlite3.h>
@@ -52,6 +53,12 @@ int store_check_not_newer(sqlite3 *db, int *version, char *err, size_t errlen);
 /* The same, up to schema version `to` only (the tests make an older
  * database with it to migrate from). */
 int store_migrate_to(sqlite3 *db, int to, char *err, size_t errlen);
+
+/* What tables db holds, SQLite's own left out: how many, whether one is the
+ * journal, and the first by name (into first, cap bytes; "" for none).
+ * 0, or IPSNET_EDB when it cannot be read. */
+int store_tables(sqlite3 *db, int *tables, bool *journal, char *first,
+		 size_t cap);
 
 const struct org_config *registry_find(const struct registry *r,
 				       const char *id);
