@@ -51,7 +51,8 @@ static const char usage[] =
     "  -V, --version         the version\n"
     "\n"
     "signals: SIGTERM and SIGINT shut down gracefully; SIGHUP reloads the\n"
-    "registry, the certificates and the CRL.\n";
+    "registry, the certificates, the CRL and the log level (a --log-level\n"
+    "given stays).\n";
 
 struct options {
 	const char *command;
@@ -295,7 +296,8 @@ static void warn_if_others_read(const char *key)
 		 log_quote(q, sizeof(q), key), (unsigned)(st.st_mode & 07777));
 }
 
-static int cmd_serve(const struct server_config *cfg, const char *config_path)
+static int cmd_serve(const struct server_config *cfg, const char *config_path,
+		     bool log_level_given)
 {
 	char err[512];
 	struct registry registry;
@@ -347,6 +349,7 @@ static int cmd_serve(const struct server_config *cfg, const char *config_path)
 		rv = 1;
 		goto err_after_journal;
 	}
+	server.log_level_given = log_level_given;
 	/* The handlers are in place: what came meanwhile is acted on now. */
 	hold_signals(SIG_UNBLOCK);
 	/* From here the server owns tls and registry. */
@@ -407,7 +410,7 @@ int main(int argc, char **argv)
 	} else if (strcmp(o.command, "backup") == 0) {
 		rv = cmd_backup(cfg, o.argument);
 	} else if (strcmp(o.command, "serve") == 0) {
-		rv = cmd_serve(cfg, o.config);
+		rv = cmd_serve(cfg, o.config, o.log_level != NULL);
 	} else {
 		fprintf(stderr, "ipsnetd: unknown command '%s'\n%s", o.command,
 			usage);

@@ -326,8 +326,8 @@ static void reload_work(uv_work_t *w)
 /* The settings a reload does not apply: they shape what is already
  * running (the journal, the limits of open connections, the threads, the
  * reports' rules). Names those that changed in the file, into out. (listen
- * and log_level are left out: --listen and --log-level may have set them
- * over the file.) */
+ * is left out: --listen may have set it over the file; log_level is
+ * reloaded unless --log-level set it, and reload_done says which.) */
 static void changed_at_restart(const struct server_config *now,
 			       const struct server_config *file, char *out,
 			       size_t cap)
@@ -395,9 +395,33 @@ static void reload_done(uv_work_t *w, int status)
 		memcpy(s->cfg.key, r->cfg.key, sizeof(s->cfg.key));
 		memcpy(s->cfg.crl, r->cfg.crl, sizeof(s->cfg.crl));
 		char crl[2 * CONFIG_MAX_PATH];
-		log_info("reloaded", "organisations=%zu crl=%s", s->registry.n,
+		/* The file's log level, unless --log-level set it: the level
+		 * in force is named when it changes, at the level before (one
+		 * raised to warn still shows that it was taken). */
+		enum log_level level = LOG_INFO, file_level = LOG_INFO;
+		bool level_changed =
+		    log_level_parse(s->cfg.log_level, &level) == 0 &&
+		    log_level_parse(r->cfg.log_level, &file_level) == 0 &&
+		    file_level != level;
+		const char *new_level = level_changed && !s->log_level_given
+					    ? r->cfg.log_level
+					    : NULL;
+		log_info("reloaded", "organisations=%zu crl=%s%s%s",
+			 s->registry.n,
 			 s->cfg.crl[0] ? log_quote(crl, sizeof(crl), s->cfg.crl)
-				       : "-");
+				       : "-",
+			 new_level != NULL ? " log_level=" : "",
+			 new_level != NULL ? new_level : "");
+		if (new_level != NULL) {
+			log_set_level(file_level);
+			memcpy(s->cfg.log_level, new_level,
+			       sizeof(s->cfg.log_level));
+		} else if (level_changed) {
+			log_warn("log level not reloaded",
+				 "log_level=%s file=%s detail=\"--log-level "
+				 "decides until ipsnetd starts again\"",
+				 s->cfg.log_level, r->cfg.log_level);
+		}
 		char later[256];
 		memcpy(r->cfg.database, r->file_database,
 		       sizeof(r->cfg.database));

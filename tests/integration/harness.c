@@ -878,7 +878,10 @@ static int daemon_spawn(struct h_daemon *d)
 			close(null_fd);
 		return -1;
 	}
-	const char *argv[] = {"ipsnetd", "--config", d->conf, NULL};
+	const char *argv[] = {"ipsnetd",     "--config",   d->conf,
+			      "--log-level", d->log_level, NULL};
+	if (d->log_level == NULL)
+		argv[3] = NULL;
 	d->pid =
 	    spawn(IPSNETD_PATH, argv, null_fd, log_fd, log_fd, d->start_signal);
 	close(log_fd);

@@ -100,6 +100,9 @@ struct h_daemon {
 	/* Set before h_daemon_restart: a signal the daemon finds sent when it
 	 * starts, held by the kernel (one that came while it started). */
 	int start_signal;
+	/* Set before h_daemon_restart: --log-level LEVEL on its command
+	 * line (NULL: none). */
+	const char *log_level;
 };
 
 /* Runs `ipsnetd init --config dir/ipsnetd.conf` (must exit 0), then starts

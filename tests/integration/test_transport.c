@@ -1898,6 +1898,93 @@ static void test_sighup_names_the_settings_it_does_not_apply(void **state)
 	}
 }
 
+/* Sets the daemon's config file's log_level (the file has none at first:
+ * the default, info). */
+static void set_log_level_in_config(struct fx *fx, const char *level)
+{
+	size_t len;
+	char *conf = h_read_file(fx->d.conf, &len);
+	assert_non_null(conf);
+	char *line = strstr(conf, "\nlog_level = ");
+	char *rest = line != NULL ? strchr(line + 1, '\n')
+				  : strstr(conf, "\nmax_frame_bytes = ");
+	if (rest == NULL) {
+		free(conf);
+		fail_msg("no [server] line to put log_level next to in %s",
+			 fx->d.conf);
+	}
+	char *changed = malloc(len + 64);
+	assert_non_null(changed);
+	snprintf(changed, len + 64, "%.*s\nlog_level = %s%s",
+		 (int)((line != NULL ? line : rest) - conf), conf, level, rest);
+	free(conf);
+	write_config(fx, changed);
+}
+
+/* The config's log_level is taken on SIGHUP, as an operator who sets it
+ * and reloads expects, and the reload's line names the level now in force.
+ *
+ * Daemon bug (failed before the fix): the reload left log_level out, so
+ * the level stayed the one of the start until a restart. */
+static void test_sighup_applies_the_log_level_of_the_file(void **state)
+{
+	struct fx *fx = *state;
+
+	start_daemon(fx, certs);
+	set_log_level_in_config(fx, "warn");
+	assert_int_equal(kill(h_daemon_pid(&fx->d), SIGHUP), 0);
+	if (!h_daemon_wait_log(&fx->d, "msg=reloaded ", H_DAEMON_START_MS) ||
+	    !h_daemon_wait_log(&fx->d, " log_level=warn\n",
+			       H_DAEMON_START_MS)) {
+		h_daemon_dump_log(&fx->d);
+		fail_msg("the reload does not say the level is now warn");
+	}
+	/* At warn the shutdown's info lines are not written: the daemon has
+	 * exited, so its log is whole. */
+	assert_int_equal(h_daemon_stop(&fx->d, SIGTERM), 0);
+	if (h_daemon_log_contains(&fx->d, "msg=\"signal received\"") ||
+	    h_daemon_log_contains(&fx->d, "msg=stopped")) {
+		h_daemon_dump_log(&fx->d);
+		fail_msg("info lines were written after log_level = warn was "
+			 "reloaded");
+	}
+}
+
+/* A --log-level given on the command line stays over the file's on
+ * SIGHUP, and the reload says so. */
+static void test_sighup_keeps_the_log_level_of_the_command_line(void **state)
+{
+	struct fx *fx = *state;
+
+	start_daemon(fx, certs);
+	assert_int_equal(h_daemon_stop(&fx->d, SIGTERM), 0);
+	fx->d.log_level = "info";
+	assert_int_equal(h_daemon_restart(&fx->d), 0);
+	set_log_level_in_config(fx, "warn");
+	assert_int_equal(kill(h_daemon_pid(&fx->d), SIGHUP), 0);
+	if (!h_daemon_wait_log(&fx->d,
+			       "msg=\"log level not reloaded\" log_level=info "
+			       "file=warn ",
+			       H_DAEMON_START_MS)) {
+		h_daemon_dump_log(&fx->d);
+		fail_msg("the reload does not say --log-level info stays");
+	}
+	assert_false(h_daemon_log_contains(&fx->d, " log_level=warn\n"));
+	assert_int_equal(h_daemon_stop(&fx->d, SIGTERM), 0);
+	/* The first run's "stopped" is in the log too: this run's comes
+	 * after the reload. */
+	size_t len;
+	char *log = h_read_file(fx->d.log, &len);
+	assert_non_null(log);
+	const char *reload = strstr(log, "msg=\"log level not reloaded\"");
+	bool stopped = reload != NULL && strstr(reload, "msg=stopped") != NULL;
+	free(log);
+	if (!stopped) {
+		h_daemon_dump_log(&fx->d);
+		fail_msg("the file's warn was taken over --log-level info");
+	}
+}
+
 /* A reload writes the organisations into the database the daemon serves,
  * whatever database the file names now: that one is a setting that waits
  * for the next start, and the log says so.
@@ -2214,6 +2301,8 @@ int main(void)
 	    T(test_a_connection_does_not_keep_a_kind_the_reload_took_away),
 	    T(test_sighup_without_a_crl_says_so),
 	    T(test_sighup_names_the_settings_it_does_not_apply),
+	    T(test_sighup_applies_the_log_level_of_the_file),
+	    T(test_sighup_keeps_the_log_level_of_the_command_line),
 	    T(test_sighup_writes_the_registry_into_the_database_served),
 	    T(test_sighup_that_fails_leaves_the_registry_in_the_database),
 	    T(test_sighup_during_a_reload_is_not_lost),
