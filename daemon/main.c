@@ -172,6 +172,7 @@ static int cmd_init(const struct server_config *cfg)
 	char err[512];
 	if (store_lock(cfg->database, err, sizeof(err)) != 0 ||
 	    store_init(cfg, err, sizeof(err)) != 0) {
+		store_unlock();
 		fprintf(stderr, "ipsnetd: %s\n", err);
 		return 1;
 	}
@@ -213,6 +214,7 @@ static int cmd_rebuild(const struct server_config *cfg)
 		return 1;
 	}
 	if (journal_rebuild(cfg->database, &n, err, sizeof(err)) != 0) {
+		store_unlock();
 		fprintf(stderr, "ipsnetd: rebuild failed, nothing changed: %s\n",
 			err);
 		return 1;
@@ -311,6 +313,7 @@ static int cmd_serve(const struct server_config *cfg, const char *config_path,
 	if (store_lock(cfg->database, err, sizeof(err)) != 0 ||
 	    store_load_registry(cfg->database, &registry, err, sizeof(err)) !=
 		0) {
+		store_unlock();
 		fprintf(stderr, "ipsnetd: %s\n", err);
 		return 1;
 	}
@@ -376,6 +379,7 @@ err_after_tls:
 	SSL_CTX_free(tls);
 err_after_registry:
 	registry_free(&registry);
+	store_unlock();
 	return rv;
 }
 

@@ -427,11 +427,24 @@ static int make_parent_dir(const char *path)
 	return 0;
 }
 
+/* The lock this process holds: its file, and whether this process made the
+ * file (store_unlock removes only that). */
+static struct {
+	int fd;
+	bool made;
+	char path[CONFIG_MAX_PATH + 8];
+} held = {.fd = -1};
+
 int store_lock(const char *database, char *err, size_t errlen)
 {
 	char path[CONFIG_MAX_PATH + 8], pid[32] = "";
+	struct stat locked, named;
 	snprintf(path, sizeof(path), "%s.lock", database);
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+again:;
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	bool made = fd >= 0;
+	if (fd < 0 && errno == EEXIST)
+		fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0 && (errno == EROFS || errno == EACCES))
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -448,12 +461,34 @@ int store_lock(const char *database, char *err, size_t errlen)
 		close(fd);
 		return IPSNET_EBUSY;
 	}
+	/* A refused command that made the file removes it (store_unlock),
+	 * perhaps between our open and our flock: the lock that counts is
+	 * on the file the name still gives. */
+	if (fstat(fd, &locked) != 0 || stat(path, &named) != 0 ||
+	    locked.st_dev != named.st_dev || locked.st_ino != named.st_ino) {
+		close(fd);
+		goto again;
+	}
 	/* The holder's pid, for the next one's sentence; the fd stays open
 	 * (and locked) until the process ends. */
 	int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
 	if (ftruncate(fd, 0) == 0 && pwrite(fd, pid, (size_t)len, 0) != len)
 		(void)ftruncate(fd, 0);
+	held.fd = fd;
+	held.made = made;
+	util_strlcpy(held.path, path, sizeof(held.path));
 	return 0;
+}
+
+void store_unlock(void)
+{
+	if (held.fd < 0)
+		return;
+	/* Removed while still locked: no one else can hold it meanwhile. */
+	if (held.made)
+		unlink(held.path);
+	close(held.fd);
+	held.fd = -1;
 }
 
 int store_tables(sqlite3 *db, int *tables, bool *journal, char *first,

@@ -30,12 +30,18 @@ int store_init(const struct server_config *c, char *err, size_t errlen);
  * lives: serve, init and rebuild write the database, and two of them at
  * once (a second daemon started on the same file) would interleave their
  * journals. The lock is flock() on DATABASE.lock (made 0600, holding the
- * pid of its holder; never removed, as a lock of a process that is gone
- * is gone with it). verify and backup only read, and take none. Returns 0,
- * or IPSNET_EBUSY with a sentence naming the holder's pid. Where the lock
- * file cannot be made (no such folder yet, a read-only one) there is
- * nothing to lock against: 0. */
+ * pid of its holder; never removed once the command goes on, as a lock of
+ * a process that is gone is gone with it; see store_unlock). verify and backup
+ * only read, and take none. Returns 0, or IPSNET_EBUSY with a sentence naming
+ * the holder's pid. Where the lock file cannot be made (no such folder yet, a
+ * read-only one) there is nothing to lock against: 0. */
 int store_lock(const char *database, char *err, size_t errlen);
+
+/* Gives up the lock store_lock took, for a command that was refused: the
+ * lock file goes too when this process made it (a refused init of another
+ * program's file, a serve or rebuild of a file that is not there leaves
+ * nothing behind). Nothing when no lock is held. */
+void store_unlock(void);
 
 /* Reads the active organisations. The database must exist and have the
  * current schema ("run 'ipsnetd init' first" otherwise). */

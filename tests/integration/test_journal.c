@@ -1323,6 +1323,70 @@ static void test_a_file_without_a_journal_is_named_as_such(void **state)
 	}
 }
 
+/* Names of the files in folder dir, sorted, each followed by a space. */
+static void folder_files(const char *dir, char *out, size_t cap)
+{
+	struct dirent **names;
+	int n = scandir(dir, &names, NULL, alphasort);
+	assert_true(n >= 0);
+	size_t used = 0;
+	out[0] = '\0';
+	for (int i = 0; i < n; i++) {
+		if (names[i]->d_name[0] != '.' && used < cap)
+			used += (size_t)snprintf(out + used, cap - used, "%s ",
+						 names[i]->d_name);
+		free(names[i]);
+	}
+	free(names);
+}
+
+/* A command that is refused leaves no file it made: init of another
+ * program's SQLite file, rebuild of a file that is not there, of an empty
+ * one or of another program's, and serve of a database not made yet.
+ *
+ * Daemon bug (failed before the fix): each took the lock first and left
+ * FILE.lock behind, next to another program's file or where no database
+ * is. */
+static void test_a_refused_command_leaves_no_lock_file(void **state)
+{
+	struct fx *fx = *state;
+	const char *dir = h_tmpdir();
+	char other[PATH_MAX], empty[PATH_MAX], missing[PATH_MAX],
+	    conf[PATH_MAX], files[1024];
+
+	assert_non_null(dir);
+	snprintf(other, sizeof(other), "%s/recipes.db", dir);
+	snprintf(empty, sizeof(empty), "%s/empty.db", dir);
+	snprintf(missing, sizeof(missing), "%s/no-such.db", dir);
+	snprintf(conf, sizeof(conf), "%s/typo.conf", dir);
+	assert_int_equal(h_sqlite3(other, "CREATE TABLE recipe (name TEXT);"),
+			 0);
+	FILE *f = fopen(empty, "w");
+	assert_non_null(f);
+	assert_int_equal(fclose(f), 0);
+
+	f = fopen(conf, "w");
+	assert_non_null(f);
+	fprintf(f, "[server]\ndatabase = %s\n", other);
+	assert_int_equal(fclose(f), 0);
+	ipsnetd_cmd(fx, conf, "init", NULL, 1);
+	assert_output_says(fx, "but not ipsnet's");
+	ipsnetd_on(fx, "rebuild", other, 1);
+	ipsnetd_on(fx, "rebuild", empty, 1);
+	ipsnetd_on(fx, "rebuild", missing, 1);
+	assert_output_says(fx, "there is no such file");
+
+	f = fopen(conf, "w");
+	assert_non_null(f);
+	fprintf(f, "[server]\nlisten = 127.0.0.1:0\ndatabase = %s\n", missing);
+	assert_int_equal(fclose(f), 0);
+	ipsnetd_cmd(fx, conf, "serve", NULL, 1);
+	assert_output_says(fx, "run 'ipsnetd init' first");
+
+	folder_files(dir, files, sizeof(files));
+	assert_string_equal(files, "empty.db recipes.db typo.conf ");
+}
+
 /* ---- the nightly backup (deploy/backup.sh) ------------------------------ */
 
 /* Runs deploy/backup.sh (ipsnet-backup) with fx's config, keeping DAYS. */
@@ -1503,6 +1567,7 @@ int main(void)
 	    T(test_a_second_writer_of_the_database_is_refused),
 	    T(test_init_leaves_another_programs_database_as_it_was),
 	    T(test_a_file_without_a_journal_is_named_as_such),
+	    T(test_a_refused_command_leaves_no_lock_file),
 	    T(test_whoami_shows_the_last_entry_as_journal_head),
 #undef T
 	};
