@@ -414,7 +414,10 @@ err_after_begin:
 	return rv;
 }
 
-static int make_parent_dir(const char *path)
+/* Makes the database's own folder when it is not there: one level only, as
+ * a missing folder above it is more likely a typo in the path than one to
+ * make. 0, or IPSNET_EDB with err naming the folder and why. */
+static int make_parent_dir(const char *path, char *err, size_t errlen)
 {
 	char dir[CONFIG_MAX_PATH];
 	util_strlcpy(dir, path, sizeof(dir));
@@ -422,9 +425,27 @@ static int make_parent_dir(const char *path)
 	if (slash == NULL || slash == dir)
 		return 0;
 	*slash = '\0';
-	if (mkdir(dir, 0750) != 0 && access(dir, W_OK) != 0)
-		return -1;
-	return 0;
+	if (mkdir(dir, 0750) == 0)
+		return 0;
+	int why = errno;
+	if (why == EEXIST) {
+		if (access(dir, W_OK) == 0)
+			return 0;
+		why = errno;
+	}
+	char *up = strrchr(dir, '/');
+	if (why == ENOENT && up != NULL && up != dir) {
+		*up = '\0';
+		snprintf(err, errlen,
+			 "cannot create the folder of '%s': the folder '%s' "
+			 "does not exist (init makes the database's own folder "
+			 "only); make it, or correct database in the config",
+			 path, dir);
+		return IPSNET_EDB;
+	}
+	snprintf(err, errlen, "cannot create the folder of '%s': '%s': %s",
+		 path, dir, strerror(why));
+	return IPSNET_EDB;
 }
 
 /* The lock this process holds: its file, and whether this process made the
@@ -550,11 +571,8 @@ int store_init(const struct server_config *c, char *err, size_t errlen)
 	sqlite3 *db = NULL;
 	int rv;
 
-	if (make_parent_dir(c->database) != 0) {
-		snprintf(err, errlen, "cannot create the folder of '%s'",
-			 c->database);
-		return IPSNET_EDB;
-	}
+	if ((rv = make_parent_dir(c->database, err, errlen)) != 0)
+		return rv;
 	if (sqlite3_open_v2(c->database, &db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
 	    SQLITE_OK) {

@@ -1239,6 +1239,23 @@ static void test_a_second_writer_of_the_database_is_refused(void **state)
 	assert_output_says(fx, "from 3 journal entries");
 }
 
+/* Names of the files in folder dir, sorted, each followed by a space. */
+static void folder_files(const char *dir, char *out, size_t cap)
+{
+	struct dirent **names;
+	int n = scandir(dir, &names, NULL, alphasort);
+	assert_true(n >= 0);
+	size_t used = 0;
+	out[0] = '\0';
+	for (int i = 0; i < n; i++) {
+		if (names[i]->d_name[0] != '.' && used < cap)
+			used += (size_t)snprintf(out + used, cap - used, "%s ",
+						 names[i]->d_name);
+		free(names[i]);
+	}
+	free(names);
+}
+
 /* A config whose database names another program's SQLite file (a typo):
  * init refuses it, and the file is as it was, byte for byte, its mode
  * and its rollback journal mode too. init put it in WAL mode, made it
@@ -1277,6 +1294,38 @@ static void test_init_leaves_another_programs_database_as_it_was(void **state)
 	assert_int_not_equal(access(wal, F_OK), 0);
 	free(after);
 	free(before);
+}
+
+/* init makes the database's own folder, and names a missing folder above
+ * it (more likely a typo than one to make) instead of making it; nothing
+ * is made.
+ *
+ * Daemon bug (failed before the fix): it said "cannot create the folder of
+ * '...'", naming neither the folder missing nor why. */
+static void test_init_names_the_missing_folder_above_the_database(void **state)
+{
+	struct fx *fx = *state;
+	const char *dir = h_tmpdir();
+	char conf[PATH_MAX], want[PATH_MAX + 64], files[1024];
+
+	assert_non_null(dir);
+	snprintf(conf, sizeof(conf), "%s/new.conf", dir);
+	FILE *f = fopen(conf, "w");
+	assert_non_null(f);
+	fprintf(f, "[server]\ndatabase = %s/srv/ipsnet/ipsnet.db\n", dir);
+	assert_int_equal(fclose(f), 0);
+	ipsnetd_cmd(fx, conf, "init", NULL, 1);
+	snprintf(want, sizeof(want), "the folder '%s/srv' does not exist", dir);
+	assert_output_says(fx, want);
+	folder_files(dir, files, sizeof(files));
+	assert_string_equal(files, "new.conf ");
+
+	/* Its own folder is made. */
+	snprintf(want, sizeof(want), "%s/srv", dir);
+	assert_int_equal(mkdir(want, 0700), 0);
+	ipsnetd_cmd(fx, conf, "init", NULL, 0);
+	snprintf(want, sizeof(want), "%s/srv/ipsnet/ipsnet.db", dir);
+	assert_int_equal(access(want, F_OK), 0);
 }
 
 /* Runs ipsnetd command (verify, rebuild or backup FILE) on --database db
@@ -1321,23 +1370,6 @@ static void test_a_file_without_a_journal_is_named_as_such(void **state)
 		assert_output_says(fx, "cannot read the database");
 		assert_output_says(fx, "there is no such file");
 	}
-}
-
-/* Names of the files in folder dir, sorted, each followed by a space. */
-static void folder_files(const char *dir, char *out, size_t cap)
-{
-	struct dirent **names;
-	int n = scandir(dir, &names, NULL, alphasort);
-	assert_true(n >= 0);
-	size_t used = 0;
-	out[0] = '\0';
-	for (int i = 0; i < n; i++) {
-		if (names[i]->d_name[0] != '.' && used < cap)
-			used += (size_t)snprintf(out + used, cap - used, "%s ",
-						 names[i]->d_name);
-		free(names[i]);
-	}
-	free(names);
 }
 
 /* A command that is refused leaves no file it made: init of another
@@ -1566,6 +1598,7 @@ int main(void)
 	    T(test_backup_script_keeps_verified_copies),
 	    T(test_a_second_writer_of_the_database_is_refused),
 	    T(test_init_leaves_another_programs_database_as_it_was),
+	    T(test_init_names_the_missing_folder_above_the_database),
 	    T(test_a_file_without_a_journal_is_named_as_such),
 	    T(test_a_refused_command_leaves_no_lock_file),
 	    T(test_whoami_shows_the_last_entry_as_journal_head),
