@@ -701,6 +701,25 @@ err_after_alloc:
 	return rv;
 }
 
+/* Copies software into dst (cap bytes). One too long is cut at a character
+ * and ends in "...": cut inside a character it would not be UTF-8, and the
+ * server refuses a Hello whose text is not. */
+static void set_software(char *dst, size_t cap, const char *software)
+{
+	size_t n = strlen(software);
+	if (n < cap) {
+		memcpy(dst, software, n + 1);
+		return;
+	}
+	n = cap - sizeof("...");
+	/* software[n] is the first byte left out: not one inside a
+	 * character (10xxxxxx). */
+	while (n > 0 && ((unsigned char)software[n] & 0xC0) == 0x80)
+		n--;
+	memcpy(dst, software, n);
+	memcpy(dst + n, "...", sizeof("..."));
+}
+
 int ipsnet_connect(uv_loop_t *loop, const struct ipsnet_options *o,
 		   const struct ipsnet_callbacks *cb, void *arg,
 		   struct ipsnet_conn **out, char *err, size_t errlen)
@@ -764,9 +783,9 @@ int ipsnet_connect(uv_loop_t *loop, const struct ipsnet_options *o,
 		goto err;
 	tls_cert_cn(SSL_CTX_get0_certificate(c->ctx), c->cn, sizeof(c->cn));
 	util_strlcpy(c->user, o->user != NULL ? o->user : "", sizeof(c->user));
-	snprintf(c->software, sizeof(c->software), "%s",
-		 o->software != NULL ? o->software
-				     : "libipsnet/" IPSNET_VERSION);
+	set_software(c->software, sizeof(c->software),
+		     o->software != NULL ? o->software
+					 : "libipsnet/" IPSNET_VERSION);
 	c->loop = loop;
 	c->cb = *cb;
 	c->arg = arg;

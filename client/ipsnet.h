@@ -43,7 +43,10 @@ struct ipsnet_options {
 	const char *user;         /* the person acting, for the audit trail;
 				     required, at most 127 bytes (longer is
 				     refused with IPSNET_EUSAGE) */
-	const char *software;     /* "ipsnet/0.1.0"; NULL: "libipsnet/VERSION" */
+	const char *software;	  /* "ipsnet/0.1.0"; NULL: "libipsnet/VERSION";
+				     UTF-8, at most 63 bytes go in Hello
+				     (longer is cut at a character and ends
+				     in "...") */
 	uint32_t timeout_ms;	  /* name lookup + connect + handshake +
 				     Hello, and each synchronous call; 0:
 				     10000. A lookup still running then is

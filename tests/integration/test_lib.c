@@ -65,6 +65,7 @@ struct fake {
 	uint64_t after; /* what out_of_order sends after Event 5 */
 	bool after_caught_up;
 	bool event_first;
+	char hello_software[80]; /* what Hello's client_software said */
 	/* on a thread of its own */
 	uv_loop_t own_loop;
 	uv_async_t wake;
@@ -120,6 +121,8 @@ static int fake_on_frame(struct ipsnet_stream *s, const uint8_t *body,
 	if (req == NULL)
 		return IPSNET_EDECODE;
 	if (req->body_case == BODY(HELLO)) {
+		snprintf(f->hello_software, sizeof(f->hello_software), "%s",
+			 req->hello->client_software);
 		fake_hello_ok(f, req->request_id);
 		if (f->pause_after_hello)
 			stream_pause(s);
@@ -1273,6 +1276,53 @@ static void test_client_subscribe_from_checks_the_hash(void **state)
 	assert_int_equal(h_daemon_stop(&d, SIGTERM), 0);
 }
 
+/* A software name longer than Hello's 63 bytes is cut before the character
+ * its 61st byte is in, and ends in "..."; ipsnetd takes the Hello.
+ *
+ * Library bug (failed before the fix): it cut at byte 63, inside the
+ * second "\u20ac", and ipsnetd refused the Hello ("the text of
+ * hello.client_software is not UTF-8"): an application with such a name
+ * could not connect. */
+static void test_a_long_software_name_is_cut_at_a_character(void **state)
+{
+	struct h_daemon d = {0};
+	struct fake f = {0};
+	char server[64], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], err[256];
+	char software[80], want[64];
+	struct ipsnet_client *cl;
+	(void)state;
+
+	/* a euro sign at bytes 59-61 and one at 62-64 */
+	memset(software, 'a', 58);
+	snprintf(software + 58, sizeof(software) - 58,
+		 "\xe2\x82\xac\xe2\x82\xac-werkfit/2.0");
+	memset(want, 'a', 58);
+	snprintf(want + 58, sizeof(want) - 58, "...");
+
+	fake_start_thread(&f);
+	struct ipsnet_options o =
+	    options(server, sizeof(server), ca, cert, key, f.port);
+	o.software = software;
+	int rv = ipsnet_client_open(&cl, &o, err, sizeof(err));
+	if (rv == 0)
+		ipsnet_client_close(cl);
+	fake_stop_thread(&f);
+	if (rv != 0)
+		fail_msg("cannot connect to the fake server: %s", err);
+	assert_string_equal(f.hello_software, want);
+
+	start_own_daemon(&d);
+	o = options(server, sizeof(server), ca, cert, key, d.port);
+	o.timeout_ms = WAIT_MS;
+	o.software = software;
+	rv = ipsnet_client_open(&cl, &o, err, sizeof(err));
+	if (rv == 0)
+		ipsnet_client_close(cl);
+	assert_int_equal(h_daemon_stop(&d, SIGTERM), 0);
+	if (rv != 0)
+		fail_msg("a %zu-byte software name: %s", strlen(software), err);
+}
+
 /* The server's limit in these tests (max_frame_bytes, at least 1024), and
  * a request over it. */
 #define FRAME_LIMIT 4096
@@ -1801,6 +1851,7 @@ int main(void)
 	    cmocka_unit_test(test_sync_ends_on_a_case_answered_with_a_change),
 	    cmocka_unit_test(test_open_keeps_its_deadline_while_a_lookup_runs),
 	    cmocka_unit_test(test_client_subscribe_from_checks_the_hash),
+	    cmocka_unit_test(test_a_long_software_name_is_cut_at_a_character),
 	    cmocka_unit_test(
 		test_a_request_over_the_frame_limit_is_refused_before_it_is_sent),
 	    cmocka_unit_test(
