@@ -18,12 +18,14 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <ini.h>
 
@@ -968,15 +970,37 @@ static int profile_section(struct parse *ps, const char *name)
 	return 0;
 }
 
-/* value, taken relative to the profile's folder unless absolute. */
+/* The caller's home folder: $HOME, or without it (cron, a service) the
+ * account's; NULL when there is none. */
+static const char *home_folder(void)
+{
+	const char *home = getenv("HOME");
+	if (home == NULL || home[0] == '\0') {
+		const struct passwd *pw = getpwuid(geteuid());
+		home = pw != NULL ? pw->pw_dir : NULL;
+	}
+	return home != NULL && home[0] != '\0' ? home : NULL;
+}
+
+/* value, taken relative to the profile's folder unless absolute; a leading
+ * "~/" is the home folder, as in a shell. */
 static int set_path(struct parse *ps, char *field, size_t size, const char *key,
 		    const char *value)
 {
 	int n;
+	const char *home;
 
 	if (value[0] == '\0')
 		return parse_fail(ps, "%s must name a file", key);
-	if (value[0] == '/' || ps->dir[0] == '\0')
+	if (strncmp(value, "~/", 2) == 0) {
+		if ((home = home_folder()) == NULL)
+			return parse_fail(ps,
+					  "%s starts with ~/ but there is no "
+					  "home folder ($HOME); give the "
+					  "whole path",
+					  key);
+		n = snprintf(field, size, "%s/%s", home, value + 2);
+	} else if (value[0] == '/' || ps->dir[0] == '\0')
 		n = snprintf(field, size, "%s", value);
 	else if (strcmp(ps->dir, "/") == 0)
 		n = snprintf(field, size, "/%s", value);

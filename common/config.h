@@ -134,7 +134,8 @@ struct client_profile {
 
 /* Reads a profile file; keys not in the file are left as they are in p.
  * Paths in the file that are relative are taken relative to the file's
- * folder. Errors as config_load. */
+ * folder; a leading "~/" is the home folder ($HOME, else the account's).
+ * Errors as config_load. */
 int profile_load(struct client_profile *p, const char *path, char *err,
 		 size_t errlen);
 

@@ -3,6 +3,7 @@
  * that names the file and the line. */
 #include <errno.h>
 #include <limits.h>
+#include <pwd.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -650,6 +651,63 @@ static void test_profile_relative_paths_are_taken_from_its_folder(void **state)
 	assert_string_equal(p.user, "j.jansen");
 }
 
+/* Loads the profile at path with $HOME set to home (NULL: unset), and puts
+ * the test's $HOME back. */
+static int load_with_home(struct fixture *f, struct client_profile *p,
+			  const char *path, const char *home)
+{
+	const char *was = getenv("HOME");
+	char *kept = was != NULL ? strdup(was) : NULL;
+	if (home != NULL)
+		setenv("HOME", home, 1);
+	else
+		unsetenv("HOME");
+	memset(p, 0, sizeof(*p));
+	int rv = profile_load(p, path, f->err, sizeof(f->err));
+	if (kept != NULL)
+		setenv("HOME", kept, 1);
+	else
+		unsetenv("HOME");
+	free(kept);
+	return rv;
+}
+
+/* A path written "~/..." is in the home folder, as a shell takes it. It
+ * was taken relative to the profile's folder ("profiles/~/keys/ggz.key"),
+ * a file nobody has. Only "~/": "~keys" is a name like any other. */
+static void test_profile_tilde_is_the_home_folder(void **state)
+{
+	struct fixture *f = *state;
+	struct client_profile p;
+	char want[PATH_MAX + 64];
+
+	const char *path = write_file(f, "profiles/ggz.ini",
+				      "[profile]\n"
+				      "key = ~/keys/ggz.key\n"
+				      "cert = ~keys/ggz.crt\n");
+	assert_int_equal(load_with_home(f, &p, path, "/home/j.jansen"), 0);
+	assert_string_equal(p.key, "/home/j.jansen/keys/ggz.key");
+	snprintf(want, sizeof(want), "%s/profiles/~keys/ggz.crt", f->dir);
+	assert_string_equal(p.cert, want);
+}
+
+/* Without $HOME (cron, a service) "~/" is the account's home folder, as
+ * for the profile's own lookup. */
+static void test_profile_tilde_without_home_is_the_accounts(void **state)
+{
+	struct fixture *f = *state;
+	struct client_profile p;
+	char want[PATH_MAX + 64];
+
+	const char *path =
+	    write_file(f, "profiles/ggz.ini", "[profile]\nca = ~/ca.crt\n");
+	assert_int_equal(load_with_home(f, &p, path, NULL), 0);
+	const struct passwd *pw = getpwuid(geteuid());
+	assert_non_null(pw);
+	snprintf(want, sizeof(want), "%s/ca.crt", pw->pw_dir);
+	assert_string_equal(p.ca, want);
+}
+
 static void
 test_profile_in_the_current_folder_keeps_relative_paths(void **state)
 {
@@ -858,6 +916,8 @@ int main(void)
 	    T(test_config_report_section_is_strict),
 	    T(test_config_validate_refuses_bad_report_thresholds),
 	    T(test_profile_relative_paths_are_taken_from_its_folder),
+	    T(test_profile_tilde_is_the_home_folder),
+	    T(test_profile_tilde_without_home_is_the_accounts),
 	    T(test_profile_in_the_current_folder_keeps_relative_paths),
 	    T(test_profile_errors_name_the_line),
 	    T(test_profile_missing_file_is_named_in_the_error),
