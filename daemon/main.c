@@ -299,7 +299,7 @@ static void warn_if_others_read(const char *key)
 }
 
 static int cmd_serve(const struct server_config *cfg, const char *config_path,
-		     bool log_level_given)
+		     bool log_level_given, bool listen_given)
 {
 	char err[512];
 	struct registry registry;
@@ -353,6 +353,7 @@ static int cmd_serve(const struct server_config *cfg, const char *config_path,
 		goto err_after_journal;
 	}
 	server.log_level_given = log_level_given;
+	server.listen_given = listen_given;
 	/* The handlers are in place: what came meanwhile is acted on now. */
 	hold_signals(SIG_UNBLOCK);
 	/* From here the server owns tls and registry. */
@@ -414,7 +415,8 @@ int main(int argc, char **argv)
 	} else if (strcmp(o.command, "backup") == 0) {
 		rv = cmd_backup(cfg, o.argument);
 	} else if (strcmp(o.command, "serve") == 0) {
-		rv = cmd_serve(cfg, o.config, o.log_level != NULL);
+		rv = cmd_serve(cfg, o.config, o.log_level != NULL,
+			       o.listen != NULL);
 	} else {
 		fprintf(stderr, "ipsnetd: unknown command '%s'\n%s", o.command,
 			usage);

@@ -324,13 +324,13 @@ static void reload_work(uv_work_t *w)
 }
 
 /* The settings a reload does not apply: they shape what is already
- * running (the journal, the limits of open connections, the threads, the
- * reports' rules). Names those that changed in the file, into out. (listen
- * is left out: --listen may have set it over the file; log_level is
- * reloaded unless --log-level set it, and reload_done says which.) */
+ * running (the listener, the journal, the limits of open connections, the
+ * threads, the reports' rules). Names those that changed in the file, into
+ * out. (listen only when --listen did not set it over the file; log_level
+ * is reloaded unless --log-level set it, and reload_done says which.) */
 static void changed_at_restart(const struct server_config *now,
-			       const struct server_config *file, char *out,
-			       size_t cap)
+			       const struct server_config *file,
+			       bool listen_given, char *out, size_t cap)
 {
 	size_t n = 0;
 	out[0] = '\0';
@@ -339,6 +339,8 @@ static void changed_at_restart(const struct server_config *now,
 	    n < cap)                                                          \
 		n += (size_t)snprintf(out + n, cap - n, "%s%s", n ? "," : "", \
 				      name);
+	if (!listen_given && strcmp(now->listen, file->listen) != 0)
+		n += (size_t)snprintf(out, cap, "listen");
 	CHANGED(database, "database")
 	CHANGED(tls_min_version, "tls_min_version")
 	CHANGED(max_connections, "max_connections")
@@ -425,7 +427,8 @@ static void reload_done(uv_work_t *w, int status)
 		char later[256];
 		memcpy(r->cfg.database, r->file_database,
 		       sizeof(r->cfg.database));
-		changed_at_restart(&s->cfg, &r->cfg, later, sizeof(later));
+		changed_at_restart(&s->cfg, &r->cfg, s->listen_given, later,
+				   sizeof(later));
 		if (later[0] != '\0')
 			log_warn("settings not reloaded",
 				 "changed=%s detail=\"they take effect when "

@@ -23,9 +23,12 @@ struct server {
 	uv_loop_t *loop;
 	struct server_config cfg;
 	const char *config_path; /* NULL: embedded defaults */
-	/* --log-level set the level: a reload keeps it over the file's. Set
-	 * by the caller after server__start, before signals are let in. */
+	/* --log-level set the level: a reload keeps it over the file's; and
+	 * --listen the address: a reload does not name the file's as waiting
+	 * for a start. Set by the caller after server__start, before signals
+	 * are let in. */
 	bool log_level_given;
+	bool listen_given;
 
 	uv_tcp_t listener;
 	uv_signal_t sig_term;

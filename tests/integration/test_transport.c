@@ -1898,6 +1898,36 @@ static void test_sighup_names_the_settings_it_does_not_apply(void **state)
 	}
 }
 
+/* A listen address changed in the file waits for the next start (the
+ * listener is bound), and the reload names it with the others.
+ *
+ * Daemon bug (failed before the fix): listen was left out of the names, as
+ * --listen may set it, so a changed address that was not applied went
+ * unsaid although no --listen was given. */
+static void test_sighup_names_a_changed_listen_address(void **state)
+{
+	struct fx *fx = *state;
+	size_t len;
+
+	start_daemon(fx, certs);
+	char *conf = h_read_file(fx->d.conf, &len);
+	assert_non_null(conf);
+	char *v = strstr(conf, "listen = 127.0.0.1:0\n");
+	if (v == NULL) {
+		free(conf);
+		fail_msg("no listen line in %s", fx->d.conf);
+	}
+	memcpy(v, "listen = 127.0.0.2:0", strlen("listen = 127.0.0.2:0"));
+	write_config(fx, conf);
+	assert_int_equal(kill(h_daemon_pid(&fx->d), SIGHUP), 0);
+	if (!h_daemon_wait_log(&fx->d, "msg=\"settings not reloaded\"",
+			       H_DAEMON_START_MS) ||
+	    !h_daemon_log_contains(&fx->d, "changed=listen ")) {
+		h_daemon_dump_log(&fx->d);
+		fail_msg("the reload does not name the listen address it left");
+	}
+}
+
 /* Sets the daemon's config file's log_level (the file has none at first:
  * the default, info). */
 static void set_log_level_in_config(struct fx *fx, const char *level)
@@ -2301,6 +2331,7 @@ int main(void)
 	    T(test_a_connection_does_not_keep_a_kind_the_reload_took_away),
 	    T(test_sighup_without_a_crl_says_so),
 	    T(test_sighup_names_the_settings_it_does_not_apply),
+	    T(test_sighup_names_a_changed_listen_address),
 	    T(test_sighup_applies_the_log_level_of_the_file),
 	    T(test_sighup_keeps_the_log_level_of_the_command_line),
 	    T(test_sighup_writes_the_registry_into_the_database_served),
