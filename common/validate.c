@@ -109,6 +109,15 @@ long nl_days_of_us(long long us)
 	return (long)floor_div(secs + nl_offset_s(secs), 86400);
 }
 
+long long nl_day_start_us(const char *date)
+{
+	long long midnight = (long long)date_days(date) * 86400;
+	/* The clocks change at 01:00 UTC, never between 22:00 and 00:00
+	 * UTC: the offset an hour before midnight UTC is the one at the
+	 * Dutch midnight. */
+	return (midnight - nl_offset_s(midnight - 3600)) * 1000000;
+}
+
 /* The time in the Netherlands at us, written with strftime's fmt. */
 static const char *nl_format(char *buf, unsigned long cap, long long us,
 			     const char *fmt)

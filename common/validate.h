@@ -25,6 +25,11 @@ const char *nl_date_of_us(char *buf, unsigned long cap, long long us);
 /* The same date as days since 1970-01-01 (as date_days gives). */
 long nl_days_of_us(long long us);
 
+/* The time (microseconds since the epoch) at which a valid date begins in
+ * the Netherlands: its 00:00 there, 23:00 UTC the day before in winter,
+ * 22:00 in summer. */
+long long nl_day_start_us(const char *date);
+
 /* The time in the Netherlands at us, to the minute: "YYYY-MM-DD HH:MM";
  * buf >= 17. */
 const char *nl_minute_of_us(char *buf, unsigned long cap, long long us);

@@ -18,15 +18,19 @@ static const char audit_usage[] =
     "every change, refused ones too, with time (UTC), organisation, user,\n"
     "action, object, result and peer address. --client: the trail of one\n"
     "client, for her GGZ and for NETWORK; --since alone: everything from\n"
-    "TIME on, for NETWORK. TIME is UTC: YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ\n"
-    "or 'YYYY-MM-DD HH:MM:SS' as the TIME (UTC) column shows it.\n"
+    "TIME on, for NETWORK. TIME is a day in the Netherlands, YYYY-MM-DD,\n"
+    "from its midnight there (as every date ipsnet takes); or a UTC time,\n"
+    "YYYY-MM-DDTHH:MM:SSZ or 'YYYY-MM-DD HH:MM:SS' as the TIME (UTC)\n"
+    "column shows it.\n"
     "\n"
     "  --limit N   at most N records (default 100, at most 100000): the\n"
     "              latest, or with --since the first from TIME on; a\n"
     "              line after the table says when there are more\n";
 
-/* --since as the server takes it: "YYYY-MM-DD" or
- * "YYYY-MM-DDTHH:MM:SS[.fraction]Z" (as --json gives a time);
+/* --since as the server takes it, a UTC time: "YYYY-MM-DD", a day in the
+ * Netherlands, becomes the UTC time of its midnight there (the server
+ * would take it for a UTC day, an hour or two later); a UTC time
+ * "YYYY-MM-DDTHH:MM:SS[.fraction]Z" (as --json gives a time) stays;
  * "YYYY-MM-DD HH:MM:SS", as the TIME (UTC) column shows it, becomes
  * "YYYY-MM-DDTHH:MM:SSZ". False for anything else. */
 static bool since_form(const char *s, char *out, size_t cap)
@@ -37,7 +41,10 @@ static bool since_form(const char *s, char *out, size_t cap)
 	if (!date_valid(day))
 		return false;
 	if (s[10] == '\0') {
-		snprintf(out, cap, "%s", day);
+		/* A day before 1970 (the Dutch 1970-01-01 too) begins before
+		 * the epoch: no row is older than it. */
+		long long start = nl_day_start_us(day);
+		util_iso8601(out, cap, start > 0 ? (uint64_t)start : 0);
 		return true;
 	}
 	if ((s[10] != 'T' && s[10] != ' ') ||
@@ -179,8 +186,9 @@ int cmd_audit(struct cli *cli, int argc, char **argv)
 	if (since != NULL) {
 		if (!since_form(since, since_utc, sizeof(since_utc)))
 			return cli_fail(IPSNET_EUSAGE,
-					"--since takes a UTC date or time: "
-					"YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or "
+					"--since takes a day in the "
+					"Netherlands, YYYY-MM-DD, or a UTC "
+					"time, YYYY-MM-DDTHH:MM:SSZ or "
 					"'YYYY-MM-DD HH:MM:SS' as the TIME "
 					"(UTC) column shows it; not '%s'",
 					since);

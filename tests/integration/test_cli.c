@@ -1150,10 +1150,9 @@ static void test_the_audit_trail_shows_reads_changes_and_refusals(void **state)
 {
 	struct fx *fx = *state;
 	char client[64], since[32];
-	/* --since takes a UTC date (not the Dutch one of today(), a day
-	 * ahead from 23:00 or 22:00 UTC); taken before the first row. */
-	util_iso8601(since, sizeof(since), util_now_us());
-	since[10] = '\0';
+	/* --since takes a day in the Netherlands, as every date ipsnet
+	 * takes; today's, taken before the first row. */
+	nl_date_of_us(since, sizeof(since), (long long)util_now_us());
 	register_client(fx, 3, "wia", client, sizeof(client));
 	run(fx, EXIT_OK, "ggz-test", "case", "show", client, NULL);
 	run(fx, EXIT_DENIED, "uwv", "case", "show", client, NULL);
@@ -1188,6 +1187,80 @@ static void test_the_audit_trail_shows_reads_changes_and_refusals(void **state)
 	assert_one_line_error(fx);
 	run(fx, EXIT_USAGE, "network", "audit", NULL);
 	assert_one_line_error(fx);
+}
+
+/* Whether the audit rows ipsnet printed as JSON (records) hold one with
+ * object. */
+static bool audit_has_object(json_t *records, const char *object)
+{
+	for (size_t i = 0; i < json_array_size(records); i++)
+		if (strcmp(jstr(json_array_get(records, i), "object"),
+			   object) == 0)
+			return true;
+	return false;
+}
+
+/* audit --since DAY reads from that day's midnight in the Netherlands, as
+ * every date ipsnet takes is a Dutch day: a row of 00:30 Dutch time
+ * (23:30 UTC the day before in winter, 22:30 in summer) is on it, one of
+ * 23:30 Dutch time the evening before is not. It read DAY as a UTC day,
+ * and left out the first hour or two of the Dutch day. A UTC time stays
+ * exact. */
+static void test_audit_since_a_day_is_the_dutch_day(void **state)
+{
+	struct fx *fx = *state;
+	static const struct {
+		const char *day;
+		int h, m;
+		const char *object;
+	} rows[] = {
+	    {"2026-11-25", 22, 30, "border:winter-before"},
+	    {"2026-11-25", 23, 30, "border:winter-after"},
+	    {"2026-07-01", 21, 30, "border:summer-before"},
+	    {"2026-07-01", 22, 30, "border:summer-after"},
+	};
+	char db[PATH_MAX], sql[512];
+	snprintf(db, sizeof(db), "%s/ipsnet.db", fx->dir);
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		long long us = ((long long)date_days(rows[i].day) * 86400 +
+				rows[i].h * 3600 + rows[i].m * 60) *
+			       1000000;
+		snprintf(sql, sizeof(sql),
+			 "INSERT INTO audit (time_us, org, user, client_id, "
+			 "action, object, result, peer) VALUES (%lld, "
+			 "'ggz-test', 'test.user', NULL, 'show_case', '%s', "
+			 "'OK', '127.0.0.1:1')",
+			 us, rows[i].object);
+		h_db_exec(db, sql);
+	}
+	json_t *j = run_json(fx, EXIT_OK, "network", "audit", "--since",
+			     "2026-11-26", "--json", NULL);
+	json_t *records = json_object_get(j, "records");
+	assert_true(audit_has_object(records, "border:winter-after"));
+	assert_false(audit_has_object(records, "border:winter-before"));
+	j = run_json(fx, EXIT_OK, "network", "audit", "--since", "2026-07-02",
+		     "--json", NULL);
+	records = json_object_get(j, "records");
+	assert_true(audit_has_object(records, "border:summer-after"));
+	assert_false(audit_has_object(records, "border:summer-before"));
+	/* a UTC time is the time it says */
+	j = run_json(fx, EXIT_OK, "network", "audit", "--since",
+		     "2026-11-25T23:30:00Z", "--json", NULL);
+	records = json_object_get(j, "records");
+	assert_true(audit_has_object(records, "border:winter-after"));
+	j = run_json(fx, EXIT_OK, "network", "audit", "--since",
+		     "2026-11-25 23:30:01", "--json", NULL);
+	assert_false(audit_has_object(json_object_get(j, "records"),
+				      "border:winter-after"));
+	/* a day before 1970 (whose Dutch midnight is before the epoch):
+	 * everything */
+	static const char *const early[] = {"1900-01-01", "1970-01-01"};
+	for (size_t i = 0; i < ARRAY_SIZE(early); i++) {
+		j = run_json(fx, EXIT_OK, "network", "audit", "--since",
+			     early[i], "--json", NULL);
+		assert_true(audit_has_object(json_object_get(j, "records"),
+					     "border:summer-before"));
+	}
 }
 
 /* audit --since takes a time as the trail's TIME (UTC) column shows it,
@@ -3764,6 +3837,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_the_audit_trail_shows_reads_changes_and_refusals, setup,
 		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_audit_since_a_day_is_the_dutch_day, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_audit_since_takes_the_time_the_trail_shows, setup,
 		teardown),

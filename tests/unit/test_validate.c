@@ -169,6 +169,28 @@ static void test_the_minute_in_the_netherlands(void **state)
 	    "2026-10-25 02:00");
 }
 
+/* A Dutch day begins at its midnight in the Netherlands: 23:00 UTC the
+ * day before in winter, 22:00 in summer, on either side of a change of
+ * summer time. */
+static void test_a_dutch_day_begins_at_dutch_midnight(void **state)
+{
+	(void)state;
+	assert_true(nl_day_start_us("2026-11-26") ==
+		    utc_us("2026-11-25", 23, 0, 0));
+	assert_true(nl_day_start_us("2026-07-02") ==
+		    utc_us("2026-07-01", 22, 0, 0));
+	assert_true(nl_day_start_us("2026-01-01") ==
+		    utc_us("2025-12-31", 23, 0, 0));
+	assert_true(nl_day_start_us("2026-03-29") ==
+		    utc_us("2026-03-28", 23, 0, 0));
+	assert_true(nl_day_start_us("2026-03-30") ==
+		    utc_us("2026-03-29", 22, 0, 0));
+	assert_true(nl_day_start_us("2026-10-25") ==
+		    utc_us("2026-10-24", 22, 0, 0));
+	assert_true(nl_day_start_us("2026-10-26") ==
+		    utc_us("2026-10-25", 23, 0, 0));
+}
+
 /* Every quarter of an hour from 1996 to 2037, the date agrees with the C
  * library's for Europe/Amsterdam (tzdata, installed by deploy/setup.sh),
  * and the day count with the date. */
@@ -298,6 +320,7 @@ int main(void)
 	    cmocka_unit_test(test_date_days_counts_from_the_epoch),
 	    cmocka_unit_test(test_today_is_the_date_in_the_netherlands),
 	    cmocka_unit_test(test_the_minute_in_the_netherlands),
+	    cmocka_unit_test(test_a_dutch_day_begins_at_dutch_midnight),
 	    cmocka_unit_test(test_today_agrees_with_zoneinfo),
 	    cmocka_unit_test(test_cbs_codes),
 	    cmocka_unit_test(test_utf8),
