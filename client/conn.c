@@ -13,6 +13,7 @@
 #include "stream.h"
 #include "tls.h"
 #include "util.h"
+#include "validate.h"
 
 #define DEFAULT_TIMEOUT_MS 10000
 
@@ -737,6 +738,20 @@ int ipsnet_connect(uv_loop_t *loop, const struct ipsnet_options *o,
 			 "the user is %zu bytes long; the server takes at most "
 			 "%zu bytes",
 			 user_len, sizeof(c->user) - 1);
+		rv = IPSNET_EUSAGE;
+		goto err;
+	}
+	/* The server refuses it (the audit trail and its log would show a
+	 * line break or an escape sequence as it is): said here, before
+	 * connecting, by the same rule. */
+	for (size_t i = 0; i < user_len; i++) {
+		if (text_control_len(o->user + i) == 0)
+			continue;
+		snprintf(err, errlen,
+			 "the user holds a control character at byte %zu (a "
+			 "line break, a tab, an escape or another); name the "
+			 "user in printable characters",
+			 i + 1);
 		rv = IPSNET_EUSAGE;
 		goto err;
 	}

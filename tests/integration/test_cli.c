@@ -1912,12 +1912,21 @@ static void test_without_user_the_account_is_the_user(void **state)
 static void test_a_user_of_blanks_only_is_refused(void **state)
 {
 	struct fx *fx = *state;
-	static const char *const blanks[] = {" ", "   ", "\t", " \t "};
+	static const char *const blanks[] = {" ", "   "};
 	for (size_t i = 0; i < ARRAY_SIZE(blanks); i++) {
 		run(fx, EXIT_ELSE, "ggz-test", "--user", blanks[i], "whoami",
 		    NULL);
 		assert_one_line_error(fx);
 		assert_err(fx, "Hello names no user");
+	}
+	/* a tab is a control character: ipsnet refuses it before it
+	 * connects */
+	static const char *const tabs[] = {"\t", " \t "};
+	for (size_t i = 0; i < ARRAY_SIZE(tabs); i++) {
+		run(fx, EXIT_USAGE, "ggz-test", "--user", tabs[i], "whoami",
+		    NULL);
+		assert_one_line_error(fx);
+		assert_err(fx, "the user holds a control character");
 	}
 	/* a name with blanks in it is a name */
 	json_t *j = run_json(fx, EXIT_OK, "ggz-test", "--user", "Jan de Vries",
@@ -1928,7 +1937,9 @@ static void test_a_user_of_blanks_only_is_refused(void **state)
 /* The user goes as it is into the audit trail, the journal and the log:
  * a line break in it forged a record's line in what a security officer
  * reads, an escape sequence (ESC, or CSI as the C1 character U+009B)
- * took over her terminal. The server took any user. */
+ * took over her terminal. The server took any user. ipsnet refuses it
+ * itself, as a usage error, before it connects (it exited 1 with the
+ * server's refusal); the server refuses it from any other client. */
 static void test_a_user_with_control_characters_is_refused(void **state)
 {
 	struct fx *fx = *state;
@@ -1942,11 +1953,33 @@ static void test_a_user_with_control_characters_is_refused(void **state)
 	    "eve\302\205",   /* U+0085, NEL: a line break */
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(users); i++) {
-		run(fx, EXIT_ELSE, "ggz-test", "--user", users[i], "whoami",
+		run(fx, EXIT_USAGE, "ggz-test", "--user", users[i], "whoami",
 		    NULL);
 		assert_one_line_error(fx);
-		assert_err(fx, "the user in Hello holds a control character");
+		assert_err(fx, "the user holds a control character at byte 4");
+		struct h_tls c;
+		struct h_tls_opts o;
+		h_tls_opts_org(&o, certs, "ggz-test");
+		if (h_tls_connect(&c, fx->d.port, &o) != 0)
+			fail_msg("ggz-test: %s", c.error);
+		assert_int_equal(h_tls_hello(&c, users[i], NULL),
+				 IPSNET__V1__CODE__INVALID_ARGUMENT);
+		h_tls_close(&c);
 	}
+	assert_true(h_daemon_log_contains(
+	    &fx->d, "the user in Hello holds a control character"));
+	/* the profile's user, by the same rule */
+	char file[PATH_MAX], text[4 * PATH_MAX];
+	snprintf(file, sizeof(file), "%s/p.ini", fx->dir);
+	snprintf(text, sizeof(text),
+		 "[profile]\nserver = 127.0.0.1:%d\nca = %s/ca.crt\n"
+		 "cert = %s/ggz-test.crt\nkey = %s/ggz-test.key\n"
+		 "user = eve\033[2J\n",
+		 fx->d.port, certs, certs, certs);
+	write_file(file, text);
+	run(fx, EXIT_USAGE, NULL, "--profile", file, "whoami", NULL);
+	assert_one_line_error(fx);
+	assert_err(fx, "the user holds a control character at byte 4");
 	/* letters beyond ASCII are letters */
 	json_t *j =
 	    run_json(fx, EXIT_OK, "ggz-test", "--user",
