@@ -883,6 +883,32 @@ static void test_case_show_gives_times_as_dutch_days(void **state)
 	assert_not_out(fx, "2026-11-25");
 }
 
+/* Withdrawing a consent again says when it was withdrawn as every time
+ * shown is: the minute in the Netherlands. It gave the stored UTC time
+ * ("2026-11-25T23:40:00.000Z", the evening before). */
+static void test_withdrawing_again_says_when_in_dutch_time(void **state)
+{
+	struct fx *fx = *state;
+	char client[64], consent[64], b[10], db[PATH_MAX];
+	run_id(fx, client, sizeof(client), "ggz-test", "client", "register",
+	       "--bsn", bsn(0, b), "--name", "Anna de Vries", "--birth-date",
+	       "1990-04-12", "--municipality", "GM0363", "--benefit",
+	       "participatiewet", "--quiet", NULL);
+	run_id(fx, consent, sizeof(consent), "ggz-test", "consent", "grant",
+	       client, "--to", "gm0363", "--purpose", "IPS funding", "--until",
+	       "2030-12-31", "--quiet", NULL);
+	run(fx, EXIT_OK, "ggz-test", "consent", "withdraw", consent,
+	    "--version", "1", NULL);
+	/* withdrawn at 00:40 in winter (CET), Dutch time */
+	snprintf(db, sizeof(db), "%s/ipsnet.db", fx->dir);
+	h_db_exec(db, "UPDATE consent SET withdrawn_at = "
+		      "'2026-11-25T23:40:00.000Z'");
+	run(fx, EXIT_CONFLICT, "ggz-test", "consent", "withdraw", consent,
+	    "--version", "2", NULL);
+	assert_one_line_error(fx);
+	assert_err(fx, "already withdrawn at 2026-11-26 00:40 (Dutch time)");
+}
+
 /* program list shows of each program the review the report counts: the
  * latest, and on one day an independent review before the program's own
  * self-assessment (docs/reports.md), whichever was recorded last. */
@@ -3849,6 +3875,9 @@ int main(void)
 		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_case_show_gives_times_as_dutch_days, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_withdrawing_again_says_when_in_dutch_time, setup,
+		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_watch_gives_times_in_dutch_time, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
