@@ -53,7 +53,8 @@ static const char report_usage[] =
     "  --explain            print the definitions the figures follow\n";
 
 /* The definitions; docs/reports.md says the same at more length. %u: the
- * sustained months, then the small-count threshold (twice). */
+ * sustained months (twice); then explain_small or, with a threshold of 0,
+ * explain_no_small. */
 static const char explain_text[] =
     "How ipsnet counts (docs/reports.md)\n"
     "\n"
@@ -101,7 +102,9 @@ static const char explain_text[] =
     "Who sees     NETWORK: everything, in aggregate. A GGZ: its own\n"
     "             programs. A municipality or UWV: the trajectories it\n"
     "             approved funding for. Each report also shows the national\n"
-    "             figure.\n"
+    "             figure.\n";
+/* %u: the small-count threshold (twice). */
+static const char explain_small[] =
     "Small counts In every region, program and funder cell, and in every\n"
     "             report for a caller other than NETWORK, a count below %u is\n"
     "             shown as \"<%u\" (and never sent); where one hidden count\n"
@@ -110,6 +113,9 @@ static const char explain_text[] =
     "             total instead, when the hidden count is all of it: a\n"
     "             region of one program). A share made of a hidden count is\n"
     "             shown as \"x\".\n";
+static const char explain_no_small[] =
+    "Small counts Shown as they are: the server's small_count_threshold\n"
+    "             is 0, which turns suppression off (for tests only).\n";
 
 const char *report_grouping_name(Ipsnet__V1__ReportGrouping by)
 {
@@ -430,12 +436,19 @@ static int explain(struct cli *cli)
 			ipsnet_client_close(c);
 		}
 	}
-	printf(explain_text, months, months, threshold, threshold);
-	printf("\nThresholds: %u months; counts below %u suppressed%s.\n",
-	       months, threshold,
-	       from_server ? " (as the server is configured)"
-			   : " (the defaults: no server was reached; its "
-			     "[report] section may differ)");
+	printf(explain_text, months, months);
+	if (threshold > 0)
+		printf(explain_small, threshold, threshold);
+	else
+		printf("%s", explain_no_small);
+	printf("\nThresholds: %u months; ", months);
+	if (threshold > 0)
+		printf("counts below %u suppressed", threshold);
+	else
+		printf("no count suppressed");
+	printf("%s.\n", from_server ? " (as the server is configured)"
+				    : " (the defaults: no server was reached; "
+				      "its [report] section may differ)");
 	return 0;
 }
 

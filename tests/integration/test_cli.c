@@ -909,6 +909,31 @@ static void test_withdrawing_again_says_when_in_dutch_time(void **state)
 	assert_err(fx, "already withdrawn at 2026-11-26 00:40 (Dutch time)");
 }
 
+/* report --explain says what the server's small-count threshold does:
+ * counts below 5 shown as "<5" by default, and with a threshold of 0
+ * (suppression off, docs/reports.md) that nothing is hidden. It said a
+ * count below 0 is shown as "<0". */
+static void test_report_explain_says_when_nothing_is_hidden(void **state)
+{
+	struct fx *fx = *state;
+	run(fx, EXIT_OK, "network", "report", "--explain", NULL);
+	assert_out(fx, "a count below 5 is\n             shown as \"<5\"");
+	assert_out(fx,
+		   "counts below 5 suppressed (as the server is configured)");
+	assert_int_equal(h_daemon_stop(&fx->d, SIGTERM), 0);
+	assert_int_equal(
+	    h_write_config(fx->dir, certs,
+			   "\n[report]\nsmall_count_threshold = 0\n"),
+	    0);
+	assert_int_equal(h_daemon_start(&fx->d, fx->dir), 0);
+	run(fx, EXIT_OK, "network", "report", "--explain", NULL);
+	assert_not_out(fx, "<0");
+	assert_not_out(fx, "below 0");
+	assert_out(fx, "small_count_threshold\n             is 0, which turns "
+		       "suppression off");
+	assert_out(fx, "no count suppressed (as the server is configured)");
+}
+
 /* program list shows of each program the review the report counts: the
  * latest, and on one day an independent review before the program's own
  * self-assessment (docs/reports.md), whichever was recorded last. */
@@ -3877,6 +3902,9 @@ int main(void)
 		test_case_show_gives_times_as_dutch_days, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_withdrawing_again_says_when_in_dutch_time, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_report_explain_says_when_nothing_is_hidden, setup,
 		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_watch_gives_times_in_dutch_time, setup, teardown),

@@ -670,8 +670,16 @@ static void test_csv_table_and_explain(void **state)
 	assert_non_null(strstr(r.out, "ACTIVE or ON_HOLD at any"));
 	assert_non_null(strstr(r.out, "at least 6 months"));
 	assert_non_null(strstr(r.out, "as the server is configured"));
+	/* threshold 0: nothing is hidden, and --explain says so */
+	assert_non_null(strstr(r.out, "turns suppression off"));
+	assert_null(strstr(r.out, "<0"));
+	h_result_free(&r);
+	use_threshold(5);
+	assert_int_equal(run_report(&r, "network", "--explain", NULL), 0);
+	assert_non_null(strstr(r.out, "shown as \"<5\""));
 	assert_non_null(strstr(r.out, "a\n             region of one program"));
 	h_result_free(&r);
+	use_threshold(0);
 
 	/* Usage errors say what is wrong. */
 	assert_int_equal(run_report(&r, "network", NULL), 2);
