@@ -176,6 +176,14 @@ bool utf8_valid(const char *s)
 	return true;
 }
 
+size_t text_chars(const char *s)
+{
+	size_t n = 0;
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++)
+		n += (*p & 0xC0) != 0x80;
+	return n;
+}
+
 size_t text_control_len(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;

@@ -41,6 +41,12 @@ bool cbs_code_valid(const char *code);
  * U+10FFFF. */
 bool utf8_valid(const char *s);
 
+/* The characters (Unicode code points) of UTF-8 text s: its bytes but
+ * the continuation ones. What a limit of "N characters" counts, so that a
+ * name in Turkish or Arabic letters, two bytes each, has as many as one
+ * in ASCII. s is UTF-8 (as utf8_valid says). */
+size_t text_chars(const char *s);
+
 /* The bytes of the control character s starts with: 1 for a C0 one
  * (U+0000-001F) or DEL, 2 for a C1 one (U+0080-009F, 0xC2 0x80-0x9F in
  * UTF-8), 0 for any other. A terminal obeys all three kinds: a line break

@@ -17,6 +17,8 @@
 #define FS(name) IPSNET__V1__FUNDING_STATUS__FUNDING_##name
 #define BIT(s) (1u << (s))
 
+/* Limits of text, in characters (text_chars): a character takes up to 4
+ * bytes in UTF-8. */
 #define TEXT_MAX 200  /* names, purposes, employers, descriptions */
 #define NOTE_MAX 4000 /* the referral note */
 #define REASON_MAX 1000
@@ -437,7 +439,7 @@ static const char *col(sqlite3_stmt *st, int i)
 
 static bool text_ok(const char *s, size_t max)
 {
-	return !empty(s) && strlen(s) <= max;
+	return !empty(s) && text_chars(s) <= max;
 }
 
 static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
@@ -548,7 +550,7 @@ static int register_client(struct apply_ctx *ctx)
 		return refuse(ctx, IPSNET_EINVAL,
 			      "the BSN must be 9 digits that pass the "
 			      "11-proof");
-	if (m->name == NULL || m->name[0] == '\0' || strlen(m->name) > 200)
+	if (m->name == NULL || m->name[0] == '\0' || text_chars(m->name) > 200)
 		return refuse(ctx, IPSNET_EINVAL,
 			      "the name must be 1 to 200 characters");
 	if (!birth_date_plausible(ctx, m->birth_date))
@@ -646,7 +648,7 @@ static int update_client(struct apply_ctx *ctx)
 		return refuse(ctx, IPSNET_EINVAL,
 			      "nothing to change: give a name, birth date, "
 			      "municipality or benefit");
-	if (!empty(m->name) && strlen(m->name) > TEXT_MAX)
+	if (!empty(m->name) && text_chars(m->name) > TEXT_MAX)
 		return refuse(ctx, IPSNET_EINVAL,
 			      "the name must be 1 to 200 characters");
 	if (!empty(m->birth_date) && !birth_date_plausible(ctx, m->birth_date))
@@ -1064,7 +1066,7 @@ static int refer(struct apply_ctx *ctx)
 	rv = program_owner(ctx, m->program_id, owner, sizeof(owner));
 	if (rv != 0)
 		return rv;
-	if (m->note != NULL && strlen(m->note) > NOTE_MAX)
+	if (m->note != NULL && text_chars(m->note) > NOTE_MAX)
 		return refuse(ctx, IPSNET_EINVAL,
 			      "the referral note must be at most 4000 "
 			      "characters");
@@ -1190,7 +1192,7 @@ static int import_trajectory(struct apply_ctx *ctx)
 			   sizeof(parties.program_owner));
 	if (rv != 0)
 		return rv;
-	if (m->note != NULL && strlen(m->note) > NOTE_MAX)
+	if (m->note != NULL && text_chars(m->note) > NOTE_MAX)
 		return refuse(ctx, IPSNET_EINVAL,
 			      "the referral note must be at most 4000 "
 			      "characters");
@@ -1405,7 +1407,7 @@ static int request_funding(struct apply_ctx *ctx)
 		return refuse(ctx, IPSNET_EINVAL,
 			      "give either a funder or a description of "
 			      "another funder, not both");
-	if (other && strlen(m->other_description) > TEXT_MAX)
+	if (other && text_chars(m->other_description) > TEXT_MAX)
 		return refuse(ctx, IPSNET_EINVAL,
 			      "the description of the funder must be 1 to 200 "
 			      "characters");
@@ -1540,11 +1542,11 @@ static int decide_funding(struct apply_ctx *ctx)
 			      "the decision date must not be before the "
 			      "request (%s)",
 			      requested_on);
-	if (m->reference != NULL && strlen(m->reference) > TEXT_MAX)
+	if (m->reference != NULL && text_chars(m->reference) > TEXT_MAX)
 		return refuse(ctx, IPSNET_EINVAL,
 			      "the decision reference must be at most 200 "
 			      "characters");
-	if (m->reason != NULL && strlen(m->reason) > REASON_MAX)
+	if (m->reason != NULL && text_chars(m->reason) > REASON_MAX)
 		return refuse(ctx, IPSNET_EINVAL,
 			      "the reason must be at most 1000 characters");
 	if (m->decision == FS(REJECTED) && empty(m->reason))
@@ -1880,7 +1882,7 @@ static int put_program(struct apply_ctx *ctx)
 	    policy_put_program(ctx->actor, or_empty(m->owner), ctx->message,
 			       sizeof(ctx->message)) != 0)
 		return IPSNET_EPERMISSION;
-	if (m->name == NULL || m->name[0] == '\0' || strlen(m->name) > 200)
+	if (m->name == NULL || m->name[0] == '\0' || text_chars(m->name) > 200)
 		return refuse(ctx, IPSNET_EINVAL,
 			      "the program name must be 1 to 200 characters");
 	if (m->region < 1 || m->region > 35)
@@ -1923,7 +1925,7 @@ static int put_program(struct apply_ctx *ctx)
 	sqlite3_bind_text(st, 1, m->program_id, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
 	uint64_t current = 0;
-	char owner[ORG_ID_MAX] = "", name[TEXT_MAX + 1] = "";
+	char owner[ORG_ID_MAX] = "", name[4 * TEXT_MAX + 1] = "";
 	Ipsnet__V1__Program now = IPSNET__V1__PROGRAM__INIT;
 	if (rc == SQLITE_ROW) {
 		current = (uint64_t)sqlite3_column_int64(st, 0);

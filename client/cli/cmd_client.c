@@ -17,7 +17,7 @@ static int check_client_fields(const char *bsn, const char *name,
 		return cli_fail(IPSNET_EUSAGE,
 				"--bsn must be 9 digits that pass the "
 				"11-proof");
-	if (name != NULL && (name[0] == '\0' || strlen(name) > 200))
+	if (name != NULL && (name[0] == '\0' || text_chars(name) > 200))
 		return cli_fail(IPSNET_EUSAGE,
 				"--name must be 1 to 200 characters");
 	if (birth_date != NULL && cli_date("--birth-date", birth_date) != 0)

@@ -219,7 +219,7 @@ static int text_col(struct row *r, int col, const char *name, bool required,
 		snprintf(why, cap, "%s is empty", name);
 		return 1;
 	}
-	if (strlen(s) > max) {
+	if (text_chars(s) > max) {
 		snprintf(why, cap, "%s is longer than %zu characters", name,
 			 max);
 		return 1;

@@ -934,6 +934,74 @@ static void test_report_explain_says_when_nothing_is_hidden(void **state)
 	assert_out(fx, "no count suppressed (as the server is configured)");
 }
 
+static void path_in(struct fx *fx, char *buf, size_t cap, const char *name);
+
+/* s: n times the UTF-8 letter letter (two bytes, "\305\237": s with a
+ * cedilla, as in the Turkish name Ye\305\237im). */
+static void letters(char *s, size_t cap, const char *letter, size_t n)
+{
+	size_t len = strlen(letter);
+	assert_true(n * len < cap);
+	for (size_t i = 0; i < n; i++)
+		memcpy(s + i * len, letter, len);
+	s[n * len] = '\0';
+}
+
+/* Limits of text count characters, as their messages say ("1 to 200
+ * characters"), not bytes: a name of 150 Turkish letters of two bytes each
+ * is taken, at ipsnet's door, the daemon's and in an import, and one of
+ * 201 is refused. Both took the 300 bytes for 300 characters. */
+static void test_text_limits_count_characters_not_bytes(void **state)
+{
+	struct fx *fx = *state;
+	char name[1024], longer[1024], program[1024], path[PATH_MAX],
+	    text[2048], b[10], client[64];
+	letters(name, sizeof(name), "\305\237", 150);
+	letters(longer, sizeof(longer), "\305\237", 201);
+
+	run_id(fx, client, sizeof(client), "ggz-test", "client", "register",
+	       "--bsn", bsn(0, b), "--name", name, "--birth-date", "1990-04-12",
+	       "--municipality", "GM0363", "--benefit", "participatiewet",
+	       "--quiet", NULL);
+	json_t *j = run_json(fx, EXIT_OK, "ggz-test", "case", "show", client,
+			     "--json", NULL);
+	assert_string_equal(jstr(j, "client.name"), name);
+	run(fx, EXIT_USAGE, "ggz-test", "client", "register", "--bsn",
+	    bsn(1, b), "--name", longer, "--birth-date", "1990-04-12",
+	    "--municipality", "GM0363", "--benefit", "participatiewet", NULL);
+	assert_err(fx, "--name must be 1 to 200 characters");
+
+	/* the daemon's own check (ipsnet checks no purpose) */
+	run(fx, EXIT_OK, "ggz-test", "consent", "grant", client, "--to",
+	    "gm0363", "--purpose", name, "--until", "2030-12-31", NULL);
+	run(fx, EXIT_ELSE, "ggz-test", "consent", "grant", client, "--to",
+	    "gm0363", "--purpose", longer, "--until", "2030-12-31", NULL);
+	assert_one_line_error(fx);
+	assert_err(fx, "the purpose must be 1 to 200 characters");
+
+	/* an import's row */
+	path_in(fx, path, sizeof(path), "clients.csv");
+	snprintf(text, sizeof(text),
+		 "bsn;name;birth_date;municipality;benefit\n"
+		 "%s;%s;1980-01-01;GM0363;ww\n",
+		 bsn(2, b), name);
+	write_file(path, text);
+	run(fx, EXIT_OK, "ggz-test", "import", path, NULL);
+	assert_out(fx, "1 imported");
+
+	/* A program of 200 letters: the current program a stale change is
+	 * answered with keeps its whole name. */
+	letters(program, sizeof(program), "\303\253", 200);
+	run(fx, EXIT_OK, "network", "program", "put", "ips-long", "--owner",
+	    "ggz-test", "--name", program, "--region", "1", "--specialists",
+	    "3", NULL);
+	run(fx, EXIT_OK, "network", "program", "put", "ips-long", "--version",
+	    "1", "--specialists", "4", NULL);
+	run(fx, EXIT_CONFLICT, "network", "program", "put", "ips-long",
+	    "--version", "1", "--specialists", "5", "--json", NULL);
+	assert_out(fx, program);
+}
+
 /* program list shows of each program the review the report counts: the
  * latest, and on one day an independent review before the program's own
  * self-assessment (docs/reports.md), whichever was recorded last. */
@@ -3906,6 +3974,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_report_explain_says_when_nothing_is_hidden, setup,
 		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_text_limits_count_characters_not_bytes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_watch_gives_times_in_dutch_time, setup, teardown),
 	    cmocka_unit_test_setup_teardown(

@@ -273,6 +273,20 @@ static void test_control_characters(void **state)
 	assert_string_equal(s, "Zo\303\253?[2J?H?x?");
 }
 
+/* A limit "of N characters" counts code points: a letter of two, three or
+ * four bytes of UTF-8 is one. */
+static void test_text_chars_counts_code_points(void **state)
+{
+	(void)state;
+	assert_int_equal(text_chars(""), 0);
+	assert_int_equal(text_chars("Anna de Vries"), 13);
+	assert_int_equal(text_chars("Ye\305\237im \303\207elik"), 11);
+	assert_int_equal(text_chars("\330\263\331\204\331\205\331\211"),
+			 4); /* Arabic: Salma */
+	assert_int_equal(text_chars("\342\202\254 \360\237\230\200"),
+			 3); /* euro sign, space, an emoji */
+}
+
 static void test_message_utf8(void **state)
 {
 	(void)state;
@@ -325,6 +339,7 @@ int main(void)
 	    cmocka_unit_test(test_cbs_codes),
 	    cmocka_unit_test(test_utf8),
 	    cmocka_unit_test(test_control_characters),
+	    cmocka_unit_test(test_text_chars_counts_code_points),
 	    cmocka_unit_test(test_message_utf8),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
