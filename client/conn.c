@@ -742,8 +742,16 @@ int ipsnet_connect(uv_loop_t *loop, const struct ipsnet_options *o,
 		goto err;
 	}
 	/* The server refuses it (the audit trail and its log would show a
-	 * line break or an escape sequence as it is): said here, before
-	 * connecting, by the same rule. */
+	 * line break or an escape sequence as it is), as it refuses text
+	 * that is not UTF-8: said here, before connecting, by the same
+	 * rules. */
+	if (o->user != NULL && !utf8_valid(o->user)) {
+		snprintf(err, errlen,
+			 "the user is not UTF-8 text; set the terminal or the "
+			 "script to UTF-8");
+		rv = IPSNET_EUSAGE;
+		goto err;
+	}
 	for (size_t i = 0; i < user_len; i++) {
 		if (text_control_len(o->user + i) == 0)
 			continue;

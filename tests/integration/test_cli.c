@@ -2275,8 +2275,11 @@ static void test_an_empty_profile_flag_is_not_the_environments(void **state)
 static void test_json_keeps_keys_whose_text_is_not_utf8(void **state)
 {
 	struct fx *fx = *state;
-	run(fx, EXIT_ELSE, "ggz-test", "whoami", "--user", "Jos\xe9", NULL);
-	assert_err(fx, "not UTF-8");
+	/* a user too: a usage error before connecting (it exited 1 with the
+	 * server's refusal) */
+	run(fx, EXIT_USAGE, "ggz-test", "whoami", "--user", "Jos\xe9", NULL);
+	assert_one_line_error(fx);
+	assert_err(fx, "the user is not UTF-8 text");
 
 	/* ipsnet refuses such a name itself; the daemon refuses it from
 	 * another client of the protocol. */
