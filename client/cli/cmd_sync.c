@@ -51,6 +51,13 @@ struct follow_ops {
 	/* Optional: requests of its own are still out; a run that stops at
 	 * CaughtUp waits for them. */
 	bool (*busy)(struct follow *f);
+	/* Optional: an entry (seq, hash) the server's journal must hold
+	 * before anything is read; true while one is to be checked. It is
+	 * checked on a connection of its own, which then closes: the
+	 * subscription follows on the next one. */
+	bool (*check)(struct follow *f, uint64_t *seq, const uint8_t **hash);
+	/* ... the server holds it. 0 or an error code (printed). */
+	int (*checked)(struct follow *f);
 };
 
 struct follow {
@@ -84,6 +91,8 @@ struct follow {
 	bool ping_out;	/* a Ping of this connection is unanswered */
 	bool ping_lost; /* ... and closed the connection for that */
 	bool said_retry; /* "trying again" was said: say when it worked */
+	bool checking;	 /* this connection checks ops->check's entry */
+	bool check_done; /* ... and has: connect again at once */
 
 	/* progress */
 	bool progress; /* stderr is a terminal and we draw a bar */
@@ -301,14 +310,77 @@ static void on_subscribed(struct ipsnet_conn *c, int status,
 	f->sub_events = 0;
 }
 
+/* The server's entry at ops->check's seq is the one: the journal is the
+ * mirror's. The next connection subscribes. */
+static void check_passed(struct follow *f, struct ipsnet_conn *c)
+{
+	int rv;
+	if (f->stopping || c != f->conn || !f->checking)
+		return;
+	f->checking = false;
+	if ((rv = f->ops->checked(f)) != 0) {
+		stop(f, cli_exit_code(rv));
+		return;
+	}
+	f->check_done = true;
+	ipsnet_close(c);
+}
+
+static void on_check_event(struct ipsnet_conn *c, const Ipsnet__V1__Event *ev,
+			   void *arg)
+{
+	check_passed(arg, c);
+}
+
+static void on_check_caught_up(struct ipsnet_conn *c, uint64_t seq, void *arg)
+{
+	check_passed(arg, c);
+}
+
+static const struct ipsnet_subscription_callbacks check_callbacks = {
+    .on_event = on_check_event,
+    .on_caught_up = on_check_caught_up,
+};
+
+static void on_check_subscribed(struct ipsnet_conn *c, int status,
+				const char *message,
+				const Ipsnet__V1__Envelope *resp, void *arg)
+{
+	struct follow *f = arg;
+	if (f->stopping || c != f->conn)
+		return;
+	if (status != 0 && status != IPSNET_ECLOSED) /* else on_closed */
+		fail(f, status, "the server refused the subscription: %s",
+		     message);
+}
+
 static void on_ready(struct ipsnet_conn *c, int status, const char *message,
 		     void *arg)
 {
 	struct follow *f = arg;
 	if (status != 0 || f->stopping)
 		return; /* on_closed follows */
+	uint64_t check_seq;
+	const uint8_t *check_hash;
+	int rv;
+	f->ping_out = false;
+	f->last_ping_us = util_mono_us();
+	/* Before anything else is asked: the server says as the Subscribe
+	 * comes, or before its first event or CaughtUp. A network error
+	 * meanwhile is one like any other (on_closed). */
+	if (f->ops->check != NULL &&
+	    f->ops->check(f, &check_seq, &check_hash)) {
+		f->checking = true;
+		rv = ipsnet_subscribe_from(c, check_seq, check_hash, f->kinds,
+					   f->n_kinds, &check_callbacks, f,
+					   on_check_subscribed, f);
+		if (rv != 0)
+			fail(f, rv, "cannot subscribe: %s",
+			     ipsnet_strerror(rv));
+		return;
+	}
 	const Ipsnet__V1__HelloOk *hello = ipsnet_conn_hello(c);
-	int rv = f->ops->on_hello != NULL ? f->ops->on_hello(f, hello) : 0;
+	rv = f->ops->on_hello != NULL ? f->ops->on_hello(f, hello) : 0;
 	if (rv != 0) {
 		stop(f, cli_exit_code(rv));
 		return;
@@ -322,8 +394,6 @@ static void on_ready(struct ipsnet_conn *c, int status, const char *message,
 			       IPSNET_HASH_BYTES);
 		f->from_head = false;
 	}
-	f->ping_out = false;
-	f->last_ping_us = util_mono_us();
 	rv = ipsnet_subscribe_from(
 	    c, f->cursor, f->cursor_hash_known ? f->cursor_hash : NULL,
 	    f->kinds, f->n_kinds, &sub_callbacks, f, on_subscribed, f);
@@ -355,6 +425,7 @@ static void on_closed(struct ipsnet_conn *c, int status, const char *message,
 	f->conn = NULL;
 	f->subscribed = false;
 	f->ping_out = false;
+	f->checking = false;
 	if (f->ping_lost) {
 		f->ping_lost = false;
 		snprintf(why, sizeof(why),
@@ -371,6 +442,12 @@ static void on_closed(struct ipsnet_conn *c, int status, const char *message,
 	}
 	if (f->stopping) {
 		close_handles(f);
+		return;
+	}
+	if (f->check_done) {
+		/* Closed after the check: now the subscription. */
+		f->check_done = false;
+		uv_timer_start(&f->retry, on_retry, 0, 0);
 		return;
 	}
 	if (status == 0)
@@ -893,6 +970,31 @@ static bool sync_busy(struct follow *f)
 	return s->inflight > 0 || s->next_wanted < s->n_wanted;
 }
 
+/* Before a refill reads from seq 0, which checks no hash: the server's
+ * entry at the seq the mirror had reached is the one the mirror got
+ * (mirror_meta check_seq, check_hash), or the refill would mix another
+ * journal into it. */
+static bool sync_check(struct follow *f, uint64_t *seq, const uint8_t **hash)
+{
+	struct sync_run *s = f->arg;
+	const struct mirror_meta *meta = mirror_meta(s->mirror);
+	*seq = meta->check_seq;
+	*hash = meta->check_hash;
+	return meta->has_check;
+}
+
+static int sync_checked(struct follow *f)
+{
+	struct sync_run *s = f->arg;
+	char err[512];
+	int rv = mirror_checked(s->mirror, err, sizeof(err));
+	if (rv != 0) {
+		clear_bar(f);
+		fprintf(stderr, "ipsnet: %s: %s\n", s->path, err);
+	}
+	return mirror_code(rv);
+}
+
 /* A batch is committed when it is full or BATCH_MS old: the tick comes
  * every BATCH_MS, so no event waits longer than that. */
 static const struct follow_ops sync_ops = {
@@ -901,51 +1003,9 @@ static const struct follow_ops sync_ops = {
     .on_caught_up = sync_caught_up,
     .flush = sync_commit,
     .busy = sync_busy,
+    .check = sync_check,
+    .checked = sync_checked,
 };
-
-static void on_check_event(struct ipsnet_conn *c, const Ipsnet__V1__Event *ev,
-			   void *arg)
-{
-	ipsnet_client_stop(arg);
-}
-
-static void on_check_caught_up(struct ipsnet_conn *c, uint64_t seq, void *arg)
-{
-	ipsnet_client_stop(arg);
-}
-
-static const struct ipsnet_subscription_callbacks check_callbacks = {
-    .on_event = on_check_event,
-    .on_caught_up = on_check_caught_up,
-};
-
-/* Before a refill reads from seq 0, which checks no hash: the server's
- * entry at the seq the mirror had reached is the one the mirror got
- * (mirror_meta check_seq, check_hash), or the refill would mix another
- * journal into it. The server says so as the Subscribe comes, or before
- * the first event or CaughtUp. 0 or the exit code (printed). */
-static int check_journal(struct follow *f, struct sync_run *s)
-{
-	const struct mirror_meta *meta = mirror_meta(s->mirror);
-	struct ipsnet_client *c;
-	char err[512];
-	uint64_t head;
-	int rv = ipsnet_client_open(&c, &f->opts, err, sizeof(err));
-	if (rv != 0)
-		return cli_fail(rv, "%s", err);
-	rv = ipsnet_client_subscribe_from(
-	    c, meta->check_seq, meta->check_hash, f->kinds, f->n_kinds,
-	    &check_callbacks, c, &head, err, sizeof(err));
-	if (rv == 0)
-		rv = ipsnet_client_run(c, f->opts.timeout_ms, err, sizeof(err));
-	ipsnet_client_close(c);
-	if (rv != 0)
-		return cli_fail(rv, "the server refused the subscription: %s",
-				err);
-	if ((rv = mirror_checked(s->mirror, err, sizeof(err))) != 0)
-		return cli_fail(mirror_code(rv), "%s: %s", s->path, err);
-	return 0;
-}
 
 int cmd_sync(struct cli *cli, int argc, char **argv)
 {
@@ -1035,8 +1095,6 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
 	memcpy(f->cursor_hash, meta->hash, IPSNET_HASH_BYTES);
 	f->progress = isatty(STDERR_FILENO);
 	uint64_t t0 = util_mono_us();
-	if (meta->has_check && (rv = check_journal(f, &s)) != 0)
-		goto out_after_mirror;
 	rv = follow_run(f);
 	double secs = (double)(util_mono_us() - t0) / 1e6;
 	if (rv == 0) {

@@ -1295,6 +1295,96 @@ static void test_daemon_stops_while_a_subscriber_catches_up(void **state)
 	h_result_free(&r);
 }
 
+/* Waits until the background sync p has said needle on stderr, or ended;
+ * whether it said it. */
+static bool said_or_ended(struct h_proc *p, const char *needle)
+{
+	uint64_t deadline = now_ms() + WAIT_MS;
+	while (!h_file_contains(p->err, needle) && h_proc_running(p) &&
+	       now_ms() < deadline)
+		sleep_ms(5);
+	return h_file_contains(p->err, needle);
+}
+
+/* A `sync --follow` whose mirror is to be read again from the start checks
+ * the journal it was made from first; when the server cannot be reached
+ * for that check it tries again, as for every other network error under
+ * --follow, and once the server is back it checks, then refills. Another
+ * journal is still refused (6) before anything is read, after the retries
+ * too. Was: the check's connection failing ended the run with exit 3, so
+ * a service started while the daemon was restarting stayed down. */
+static void test_a_following_refill_waits_for_the_server_to_check(void **state)
+{
+	struct h_proc p;
+	char path[PATH_MAX], keep[PATH_MAX], sql[PATH_MAX + 200], client[64];
+	struct h_result r;
+	snprintf(path, sizeof(path), "%s/refill-follow.db", dir);
+	snprintf(keep, sizeof(keep), "%s/refill-follow-keep.db", dir);
+
+	assert_int_equal(sync_once(GGZ_TEST, path, NULL, &r), 0);
+	h_result_free(&r);
+	/* An older ipsnet wrote its clients, and the entry at its seq is
+	 * another one as far as the mirror knows. */
+	snprintf(sql, sizeof(sql),
+		 "ATTACH '%s' AS k; CREATE TABLE k.keep AS SELECT value FROM "
+		 "meta WHERE key = 'hash'; UPDATE meta SET value = "
+		 "zeroblob(32) WHERE key = 'hash'; ALTER TABLE client DROP "
+		 "COLUMN registered_at",
+		 keep);
+	h_db_exec(path, sql);
+	register_client(GGZ_TEST, BENEFIT(NONE), client);
+
+	/* The daemon is away as the run starts: it waits, checks once the
+	 * daemon is back, and refuses the other journal. */
+	assert_int_equal(h_daemon_stop(&daemon_, SIGTERM), 0);
+	start_sync(&p, GGZ_TEST, path, true, "refill-follow-other");
+	bool waited = said_or_ended(&p, "trying again");
+	assert_int_equal(h_daemon_restart(&daemon_), 0);
+	assert_int_equal(connect_all(), 0);
+	int code = h_proc_stop(&p, 0, WAIT_MS);
+	if (!waited || code != 6)
+		dump_file("the sync", p.err);
+	assert_true(waited);
+	assert_int_equal(code, 6);
+	assert_true(
+	    h_file_contains(p.err, "is not the one this subscriber has"));
+	assert_int_equal(mirror_rows(path, "client", "id", client), 0);
+
+	/* With its own hash back: it waits, checks and fills in. */
+	snprintf(sql, sizeof(sql),
+		 "ATTACH '%s' AS k; UPDATE meta SET value = (SELECT value "
+		 "FROM k.keep) WHERE key = 'check_hash'",
+		 keep);
+	h_db_exec(path, sql);
+	assert_int_equal(h_daemon_stop(&daemon_, SIGTERM), 0);
+	start_sync(&p, GGZ_TEST, path, true, "refill-follow");
+	waited = said_or_ended(&p, "trying again");
+	assert_int_equal(h_daemon_restart(&daemon_), 0);
+	assert_int_equal(connect_all(), 0);
+	bool filled =
+	    waited && wait_mirror(path,
+				  "SELECT count(*) FROM meta WHERE key IN "
+				  "('check_seq', 'check_hash') OR (key = "
+				  "'refill_upto' AND value != 0)",
+				  0);
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM client WHERE id = '%s' AND "
+		 "registered_at IS NOT NULL",
+		 client);
+	filled = filled && wait_mirror(path, sql, 1) &&
+		 wait_mirror(path,
+			     "SELECT count(*) FROM client WHERE registered_at "
+			     "IS NULL",
+			     0);
+	code = h_proc_stop(&p, SIGTERM, WAIT_MS);
+	if (!waited || !filled || code != 0)
+		dump_file("the sync", p.err);
+	assert_true(waited);
+	assert_true(filled);
+	assert_int_equal(code, 0);
+	assert_true(h_file_contains(p.err, "connected again"));
+}
+
 /* ---- the daemon restarts under its followers --------------------------- */
 
 static void test_followers_resume_after_daemon_restart(void **state)
@@ -4023,6 +4113,8 @@ int main(void)
 		test_slow_subscriber_falls_back_and_gets_everything),
 	    /* last: they restart the daemon */
 	    cmocka_unit_test(test_daemon_stops_while_a_subscriber_catches_up),
+	    cmocka_unit_test(
+		test_a_following_refill_waits_for_the_server_to_check),
 	    cmocka_unit_test(test_followers_resume_after_daemon_restart),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
