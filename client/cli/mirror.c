@@ -47,6 +47,7 @@ struct mirror {
 	sqlite3_stmt *upsert_again[N_TABLES]; /* a version again: refill */
 	sqlite3_stmt *set_meta;
 	sqlite3_stmt *has_client;
+	bool knows_all; /* the file has no column this ipsnet does not know */
 	bool in_tx;
 	size_t pending;	    /* events in the open transaction */
 	uint64_t tx_seq;    /* the seq the open transaction reaches */
@@ -356,6 +357,66 @@ static bool has_row(sqlite3 *db, const char *sql)
 	return row;
 }
 
+/* Whether every column of table t in the file is a field this ipsnet
+ * knows (or seq): else a newer ipsnet added the others. */
+static bool knows_every_column(sqlite3 *db, const struct table *t)
+{
+	sqlite3_stmt *st;
+	bool known = true;
+	char sql[128];
+	snprintf(sql, sizeof(sql), "PRAGMA table_info(\"%s\")", t->name);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return false;
+	while (known && sqlite3_step(st) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 1);
+		known = name != NULL &&
+			(strcmp(name, "seq") == 0 ||
+			 protobuf_c_message_descriptor_get_field_by_name(
+			     t->desc, name) != NULL);
+	}
+	sqlite3_finalize(st);
+	return known;
+}
+
+/* Whether table t holds a row with seq above after and NULL in a field:
+ * one that an ipsnet without that field wrote (this one binds every
+ * field, strings as ''). */
+static bool has_row_without_field(sqlite3 *db, const struct table *t,
+				  int64_t after)
+{
+	const ProtobufCMessageDescriptor *d = t->desc;
+	struct sql q = {0};
+	sqlite3_stmt *st;
+	bool found = false;
+	sql_add(&q, "SELECT 1 FROM \"%s\" WHERE seq > ?1 AND (", t->name);
+	for (unsigned i = 0; i < d->n_fields; i++)
+		sql_add(&q, "\"%s\" IS NULL%s", d->fields[i].name,
+			i + 1 < d->n_fields ? " OR " : ") LIMIT 1");
+	if (!q.failed &&
+	    sqlite3_prepare_v2(db, q.s, -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, after);
+		found = sqlite3_step(st) == SQLITE_ROW;
+		sqlite3_finalize(st);
+	}
+	free(q.s);
+	return found;
+}
+
+/* A number of table meta, or 0. */
+static int64_t meta_int(sqlite3 *db, const char *key)
+{
+	sqlite3_stmt *st;
+	int64_t v = 0;
+	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?1", -1,
+			       &st, NULL) != SQLITE_OK)
+		return 0;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
 static bool has_column(sqlite3 *db, const char *table, const char *column)
 {
 	sqlite3_stmt *st;
@@ -640,15 +701,32 @@ int mirror_open(struct mirror **out, const char *path, char *err, size_t errlen)
 			 "INSERT OR IGNORE INTO meta VALUES ('format', 1), "
 			 "('seq', 0), ('events', 0), ('organisation', ''), "
 			 "('kinds', ''), ('updated_at', ''), ('hash', NULL), "
-			 "('hash_seq', NULL), ('refill_upto', 0);",
+			 "('hash_seq', NULL), ('refill_upto', 0);"
+			 "INSERT OR IGNORE INTO meta SELECT 'complete_seq', "
+			 "value FROM meta WHERE key = 'seq';",
 			 NULL, NULL, NULL) != SQLITE_OK) {
 		rv = fail_db(m->db, IPSNET_EIO, err, errlen,
 			     "cannot set up the mirror");
 		goto err_after_tx;
 	}
-	for (size_t i = 0; i < N_TABLES; i++)
+	m->knows_all = true;
+	for (size_t i = 0; i < N_TABLES; i++) {
 		if ((rv = make_table(m, &tables[i], err, errlen)) != 0)
 			goto err_after_tx;
+		if (!knows_every_column(m->db, &tables[i]))
+			m->knows_all = false;
+	}
+	/* The cursor moved past complete_seq, the last this ipsnet (or one
+	 * that knew every column) committed: another one wrote since. A row
+	 * it wrote without a field is filled in as when a column is added:
+	 * nothing else would ever write that field again. Only those rows
+	 * are looked at, and only after such a run. */
+	int64_t complete_seq = meta_int(m->db, "complete_seq");
+	bool others_wrote =
+	    m->knows_all && meta_int(m->db, "seq") > complete_seq;
+	for (size_t i = 0; others_wrote && !m->meta.refill && i < N_TABLES; i++)
+		m->meta.refill =
+		    has_row_without_field(m->db, &tables[i], complete_seq);
 	/* Read again from the start: the same versions come again, up to
 	 * where it was, and are written again (upsert_again) with every
 	 * field. The hash goes with the cursor, but the journal it was made
@@ -967,6 +1045,7 @@ int mirror_commit(struct mirror *m, char *err, size_t errlen)
 	bool refilled =
 	    m->meta.refill_upto > 0 && m->tx_seq >= m->meta.refill_upto;
 	if (set_meta_int(m, "seq", m->tx_seq) != 0 || set_meta_hash(m) != 0 ||
+	    (m->knows_all && set_meta_int(m, "complete_seq", m->tx_seq) != 0) ||
 	    set_meta_int(m, "events", m->meta.events + m->tx_events) != 0 ||
 	    set_meta_text(m, "updated_at", now) != 0 ||
 	    (refilled && set_meta_int(m, "refill_upto", 0) != 0) ||

@@ -3756,6 +3756,71 @@ static void test_a_mirror_an_older_ipsnet_wrote_is_filled_in(void **state)
 	assert_mirror_hash_is_the_journals(path, db);
 }
 
+/* An older ipsnet that writes into a mirror after this one added a column
+ * leaves the column NULL in the rows it writes (it names only the columns
+ * it knows). The next run of this ipsnet notices such rows written since
+ * it last ran, says so and reads the journal again, as when it adds a
+ * column: the cell is filled in, and the mirror ends as a new one would.
+ * A run after that has nothing to fill in. The older ipsnet is played
+ * with the SQLite library: it inserts the client's row without
+ * registered_at and moves the cursor (seq, its hash) past it. Was: this
+ * ipsnet added no column, so it saw no reason to refill, and the cell
+ * stayed NULL for good. */
+static void test_rows_an_older_ipsnet_wrote_since_are_filled_in(void **state)
+{
+	char path[PATH_MAX], fresh[PATH_MAX], db[PATH_MAX], client[64],
+	    sql[512];
+	uint8_t hash[32];
+	struct h_result r;
+	snprintf(path, sizeof(path), "%s/older-since.db", dir);
+	snprintf(fresh, sizeof(fresh), "%s/older-since-fresh.db", dir);
+	snprintf(db, sizeof(db), "%s/ipsnet.db", dir);
+
+	assert_int_equal(sync_once(GGZ_TEST, path, NULL, &r), 0);
+	h_result_free(&r);
+	uint64_t seq = register_client(GGZ_TEST, BENEFIT(NONE), client);
+	journal_hash_at(db, seq, hash);
+	char hex[65];
+	util_hex(hex, sizeof(hex), hash, sizeof(hash));
+	snprintf(sql, sizeof(sql),
+		 "BEGIN; INSERT INTO client (id, version, bsn, name, "
+		 "birth_date, municipality, benefit, registered_by, seq) "
+		 "VALUES ('%s', 1, '', '', '', '', '', 'ggz-test', %" PRIu64
+		 "); UPDATE meta SET value = %" PRIu64
+		 " WHERE key IN ('seq', 'hash_seq'); UPDATE meta SET value = "
+		 "X'%s' WHERE key = 'hash'; UPDATE meta SET value = value + 1 "
+		 "WHERE key = 'events'; COMMIT",
+		 client, seq, seq, hex);
+	h_db_exec(path, sql);
+
+	assert_int_equal(sync_once(GGZ_TEST, path, NULL, &r), 0);
+	bool said = strstr(r.err, "written by an older ipsnet") != NULL;
+	h_result_free(&r);
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM client WHERE id = '%s' AND "
+		 "registered_at != '' AND name != ''",
+		 client);
+	assert_int_equal(mirror_int(path, sql), 1);
+	assert_true(said);
+	assert_int_equal(
+	    mirror_int(
+		path,
+		"SELECT count(*) FROM client WHERE registered_at IS NULL"),
+	    0);
+	assert_int_equal(sync_once(GGZ_TEST, fresh, NULL, &r), 0);
+	h_result_free(&r);
+	assert_int_equal(mirror_seq(path), mirror_seq(fresh));
+	for (size_t i = 0; i < ARRAY_SIZE(mirror_tables); i++)
+		if (mirror_difference(path, fresh, mirror_tables[i]) != 0)
+			fail_msg("table %s differs from a new mirror's",
+				 mirror_tables[i]);
+	/* The next run has nothing to fill in. */
+	assert_int_equal(sync_once(GGZ_TEST, path, NULL, &r), 0);
+	assert_null(strstr(r.err, "written by an older ipsnet"));
+	h_result_free(&r);
+	assert_mirror_hash_is_the_journals(path, db);
+}
+
 /* A mirror read again from the start to fill in a column still resumes
  * only from the journal it was made from: the hash of the entry it had
  * reached is checked before anything is read again, and another journal is
@@ -4071,6 +4136,8 @@ int main(void)
 	    cmocka_unit_test(test_mirror_moved_on_by_an_older_ipsnet_resumes),
 	    cmocka_unit_test(test_a_mirror_an_older_ipsnet_wrote_is_filled_in),
 	    cmocka_unit_test(test_a_refill_reads_no_case_again),
+	    cmocka_unit_test(
+		test_rows_an_older_ipsnet_wrote_since_are_filled_in),
 	    cmocka_unit_test(test_a_refill_checks_the_journal_it_was_made_from),
 	    cmocka_unit_test(test_a_hash_where_the_live_fetch_ends_is_checked),
 	    cmocka_unit_test(test_daemon_stops_after_a_live_fetch_in_flight),
