@@ -452,7 +452,11 @@ static void on_closed(struct ipsnet_conn *c, int status, const char *message,
 	}
 	if (status == 0)
 		status = IPSNET_ECLOSED;
-	if (!f->follow || !transient(status)) {
+	/* IPSNET_EBUSY: the server's RESOURCE_EXHAUSTED, e.g. a Hello
+	 * refused while the organisation has as many connections open as it
+	 * may ("close one and try again"); not IPSNET_EFRAME_TOO_LARGE or
+	 * our own IPSNET_ENOMEM, which would come again. */
+	if (!f->follow || !(transient(status) || status == IPSNET_EBUSY)) {
 		fail(f, status, "%s",
 		     message != NULL && message[0] != '\0'
 			 ? message

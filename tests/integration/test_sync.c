@@ -3245,6 +3245,49 @@ test_a_follower_notices_a_server_that_stopped_answering(void **state)
 	seen_free(&l);
 }
 
+/* A follower whose Hello the server refuses because its organisation has
+ * as many connections open as it may (max_connections_per_organisation;
+ * the server says "close one and try again") tries again, as after the
+ * server's going away, and goes on once one is closed. Was: the refusal
+ * (RESOURCE_EXHAUSTED) ended `sync --follow` with exit 1, so a service that
+ * connected again while the organisation's other programs held every
+ * connection (after a daemon restart, all at once) stayed down. */
+static void
+test_a_follower_refused_for_too_many_connections_tries_again(void **state)
+{
+	struct h_daemon d;
+	struct h_proc p;
+	struct ipsnet_client *held = NULL;
+	char server[64], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], err[256],
+	    mirror[PATH_MAX];
+	const char *d_dir = h_tmpdir();
+	assert_non_null(d_dir);
+	assert_int_equal(
+	    h_write_config(d_dir, certs,
+			   "max_connections_per_organisation = 1\n"),
+	    0);
+	assert_int_equal(h_daemon_start(&d, d_dir), 0);
+	int our_port = port;
+	port = d.port;
+	struct ipsnet_options opt =
+	    org_options(GGZ_TEST, server, sizeof(server), ca, cert, key);
+	assert_int_equal(ipsnet_client_open(&held, &opt, err, sizeof(err)), 0);
+	snprintf(mirror, sizeof(mirror), "%s/too-many.db", d_dir);
+	start_sync(&p, GGZ_TEST, mirror, true, "too-many");
+	port = our_port;
+	bool waited = said_or_ended(&p, "trying again");
+	ipsnet_client_close(held);
+	bool back = waited && h_wait_file(p.err, "connected again", WAIT_MS);
+	int code = h_proc_stop(&p, SIGTERM, WAIT_MS);
+	assert_int_equal(h_daemon_stop(&d, SIGTERM), 0);
+	if (!waited || !back || code != 0)
+		dump_file("the sync", p.err);
+	assert_true(waited);
+	assert_true(h_file_contains(p.err, "connections open"));
+	assert_true(back);
+	assert_int_equal(code, 0);
+}
+
 /* A municipality's mirror receives nothing of a client while her consent
  * for it is withdrawn (docs/sync.md); when she consents again, the mirror
  * asks for her case and is brought up to date with what it missed. Was:
@@ -4160,6 +4203,8 @@ int main(void)
 		test_a_live_fetch_without_memory_leaves_no_subscriber_behind),
 	    cmocka_unit_test(
 		test_a_follower_notices_a_server_that_stopped_answering),
+	    cmocka_unit_test(
+		test_a_follower_refused_for_too_many_connections_tries_again),
 	    cmocka_unit_test(
 		test_a_consent_given_again_brings_the_case_up_to_date),
 	    cmocka_unit_test(
