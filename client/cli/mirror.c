@@ -1040,6 +1040,20 @@ int mirror_commit(struct mirror *m, char *err, size_t errlen)
 	char now[32];
 	if (!m->in_tx)
 		return 0;
+	/* SQLite ends a transaction itself after some errors (a full disk,
+	 * an I/O error while it wrote part of it before the commit): its rows
+	 * are gone, and meta written now would commit on its own, the cursor
+	 * past them for good. */
+	if (sqlite3_get_autocommit(m->db)) {
+		snprintf(err, errlen,
+			 "cannot commit to the mirror: SQLite took the "
+			 "transaction back after an error, and nothing of it "
+			 "was written");
+		m->in_tx = false;
+		m->tx_seq = m->meta.seq;
+		set_tx_hash(m, m->meta.has_hash ? m->meta.hash : NULL);
+		return IPSNET_EIO;
+	}
 	util_iso8601(now, sizeof(now), util_now_us());
 	/* Past where it was: nothing more is read again. */
 	bool refilled =
