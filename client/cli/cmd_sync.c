@@ -1079,9 +1079,9 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
 	const struct mirror_meta *meta = mirror_meta(s.mirror);
 	if (meta->refill)
 		fprintf(stderr,
-			"ipsnet: %s was written by an older ipsnet, without "
-			"fields this one keeps: reading the journal again from "
-			"the start to fill them in\n",
+			"ipsnet: %s was written by an older ipsnet, which "
+			"leaves out fields this one keeps: reading the journal "
+			"again from the start to bring them up to date\n",
 			s.path);
 	if (kinds == NULL && (meta->seq > 0 || meta->refill_upto > 0)) {
 		/* Resuming: the kinds it was made with. */

@@ -378,30 +378,6 @@ static bool knows_every_column(sqlite3 *db, const struct table *t)
 	return known;
 }
 
-/* Whether table t holds a row with seq above after and NULL in a field:
- * one that an ipsnet without that field wrote (this one binds every
- * field, strings as ''). */
-static bool has_row_without_field(sqlite3 *db, const struct table *t,
-				  int64_t after)
-{
-	const ProtobufCMessageDescriptor *d = t->desc;
-	struct sql q = {0};
-	sqlite3_stmt *st;
-	bool found = false;
-	sql_add(&q, "SELECT 1 FROM \"%s\" WHERE seq > ?1 AND (", t->name);
-	for (unsigned i = 0; i < d->n_fields; i++)
-		sql_add(&q, "\"%s\" IS NULL%s", d->fields[i].name,
-			i + 1 < d->n_fields ? " OR " : ") LIMIT 1");
-	if (!q.failed &&
-	    sqlite3_prepare_v2(db, q.s, -1, &st, NULL) == SQLITE_OK) {
-		sqlite3_bind_int64(st, 1, after);
-		found = sqlite3_step(st) == SQLITE_ROW;
-		sqlite3_finalize(st);
-	}
-	free(q.s);
-	return found;
-}
-
 /* A number of table meta, or 0. */
 static int64_t meta_int(sqlite3 *db, const char *key)
 {
@@ -717,16 +693,14 @@ int mirror_open(struct mirror **out, const char *path, char *err, size_t errlen)
 			m->knows_all = false;
 	}
 	/* The cursor moved past complete_seq, the last this ipsnet (or one
-	 * that knew every column) committed: another one wrote since. A row
-	 * it wrote without a field is filled in as when a column is added:
-	 * nothing else would ever write that field again. Only those rows
-	 * are looked at, and only after such a run. */
-	int64_t complete_seq = meta_int(m->db, "complete_seq");
-	bool others_wrote =
-	    m->knows_all && meta_int(m->db, "seq") > complete_seq;
-	for (size_t i = 0; others_wrote && !m->meta.refill && i < N_TABLES; i++)
-		m->meta.refill =
-		    has_row_without_field(m->db, &tables[i], complete_seq);
+	 * that knew every column) committed: an older ipsnet wrote since. A
+	 * row it inserted holds NULL in a field it did not know, and a row it
+	 * changed holds that field as the version before had it: read again,
+	 * as when a column is added, or nothing would ever write them again.
+	 * Only after such a run. */
+	if (m->knows_all &&
+	    meta_int(m->db, "seq") > meta_int(m->db, "complete_seq"))
+		m->meta.refill = true;
 	/* Read again from the start: the same versions come again, up to
 	 * where it was, and are written again (upsert_again) with every
 	 * field. The hash goes with the cursor, but the journal it was made
