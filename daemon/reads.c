@@ -965,8 +965,9 @@ static int list_programs(sqlite3 *db, struct reads_ctx *ctx)
 	return rv;
 }
 
-/* "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM:SS[.f...]Z" (UTC) into microseconds
- * since the epoch. */
+/* "YYYY-MM-DD", a day in the Netherlands as every date ipsnet takes, from
+ * its midnight there; or "YYYY-MM-DDTHH:MM:SS[.f...]Z" (UTC); into
+ * microseconds since the epoch. */
 static bool parse_since(const char *s, int64_t *out)
 {
 	char date[11];
@@ -979,6 +980,10 @@ static bool parse_since(const char *s, int64_t *out)
 	date[10] = '\0';
 	if (!date_valid(date))
 		return false;
+	if (len == 10) {
+		*out = nl_day_start_us(date);
+		return true;
+	}
 	if (len > 10) {
 		const char *p = s + 10;
 		char frac[8] = "";
@@ -1063,7 +1068,8 @@ static int audit_query(sqlite3 *db, struct reads_ctx *ctx)
 		return ctx->err = IPSNET_EPERMISSION;
 	if (has_since && !parse_since(q->since, &since))
 		return fail(ctx, IPSNET_EINVAL,
-			    "since must be a UTC date (YYYY-MM-DD) or time "
+			    "since must be a day in the Netherlands "
+			    "(YYYY-MM-DD) or a UTC time "
 			    "(YYYY-MM-DDTHH:MM:SSZ)");
 	uint32_t limit = q->limit == 0 ? AUDIT_LIMIT_DEFAULT : q->limit;
 	if (limit > AUDIT_LIMIT_MAX)

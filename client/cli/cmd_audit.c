@@ -28,8 +28,8 @@ static const char audit_usage[] =
     "              line after the table says when there are more\n";
 
 /* --since as the server takes it, a UTC time: "YYYY-MM-DD", a day in the
- * Netherlands, becomes the UTC time of its midnight there (the server
- * would take it for a UTC day, an hour or two later); a UTC time
+ * Netherlands, becomes the UTC time of its midnight there (an older
+ * server takes a bare date for a UTC day, an hour or two later); a UTC time
  * "YYYY-MM-DDTHH:MM:SS[.fraction]Z" (as --json gives a time) stays;
  * "YYYY-MM-DD HH:MM:SS", as the TIME (UTC) column shows it, becomes
  * "YYYY-MM-DDTHH:MM:SSZ". False for anything else. */

@@ -1319,12 +1319,45 @@ static bool audit_has_object(json_t *records, const char *object)
 	return false;
 }
 
+/* An AuditQuery of network with since, as a program using libipsnet asks
+ * it: whether its answer holds a row with object. */
+static bool raw_audit_since_has_object(struct fx *fx, const char *since,
+				       const char *object)
+{
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT, *answer;
+	Ipsnet__V1__AuditQuery m = IPSNET__V1__AUDIT_QUERY__INIT;
+	struct h_tls c;
+	bool found = false;
+	assert_int_equal(h_tls_connect_hello(&c, fx->d.port, certs, "network"),
+			 0);
+	m.client_id = "";
+	m.since = (char *)since;
+	m.limit = 1000;
+	m.paged = true;
+	e.request_id = 1;
+	e.body_case = IPSNET__V1__ENVELOPE__BODY_AUDIT_QUERY;
+	e.audit_query = &m;
+	assert_int_equal(h_tls_send_envelope(&c, &e), 0);
+	answer = h_tls_recv_envelope(&c, 5000);
+	if (answer == NULL)
+		fail_msg("no answer to AuditQuery: %s", c.error);
+	assert_int_equal(answer->body_case,
+			 IPSNET__V1__ENVELOPE__BODY_AUDIT_LIST);
+	for (size_t i = 0; i < answer->audit_list->n_records; i++)
+		if (strcmp(answer->audit_list->records[i]->object, object) == 0)
+			found = true;
+	h_envelope_free(answer);
+	h_tls_close(&c);
+	return found;
+}
+
 /* audit --since DAY reads from that day's midnight in the Netherlands, as
  * every date ipsnet takes is a Dutch day: a row of 00:30 Dutch time
  * (23:30 UTC the day before in winter, 22:30 in summer) is on it, one of
  * 23:30 Dutch time the evening before is not. It read DAY as a UTC day,
  * and left out the first hour or two of the Dutch day. A UTC time stays
- * exact. */
+ * exact. The server reads a bare date on the wire (AuditQuery.since) the
+ * same way, for a program using libipsnet: it read it as a UTC day. */
 static void test_audit_since_a_day_is_the_dutch_day(void **state)
 {
 	struct fx *fx = *state;
@@ -1380,6 +1413,17 @@ static void test_audit_since_a_day_is_the_dutch_day(void **state)
 		assert_true(audit_has_object(json_object_get(j, "records"),
 					     "border:summer-before"));
 	}
+	/* AuditQuery.since, a bare date on the wire */
+	assert_true(raw_audit_since_has_object(fx, "2026-11-26",
+					       "border:winter-after"));
+	assert_false(raw_audit_since_has_object(fx, "2026-11-26",
+						"border:winter-before"));
+	assert_true(raw_audit_since_has_object(fx, "2026-07-02",
+					       "border:summer-after"));
+	assert_false(raw_audit_since_has_object(fx, "2026-07-02",
+						"border:summer-before"));
+	assert_true(raw_audit_since_has_object(fx, "1900-01-01",
+					       "border:summer-before"));
 }
 
 /* audit --since takes a time as the trail's TIME (UTC) column shows it,
