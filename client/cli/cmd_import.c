@@ -405,7 +405,7 @@ static int check_trajectory(struct row *r, char *why, size_t cap)
 	if ((rv = bsn_col(r, TR_BSN, why, cap)) != 0 ||
 	    (rv = text_col(r, TR_PROGRAM, "program", true, 63, why, cap)) !=
 		0 ||
-	    (rv = text_col(r, TR_CLOSE_REASON, "close_reason", false, 500, why,
+	    (rv = text_col(r, TR_CLOSE_REASON, "close_reason", false, 1000, why,
 			   cap)) != 0 ||
 	    (rv = text_col(r, TR_NOTE, "note", false, 4000, why, cap)) != 0)
 		return rv;

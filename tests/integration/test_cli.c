@@ -3107,6 +3107,72 @@ static void three_clients_and_a_program(struct fx *fx, int first, char b[3][10])
 	run(fx, EXIT_OK, "ggz-test", "import", clients, NULL);
 }
 
+/* An import takes each text column up to the server's own limit, and
+ * refuses one character more itself, naming the column: a name and an
+ * employer of 200 characters, a close reason of 1000 and a note of 4000.
+ * It refused a close reason over 500 characters, which the server (and
+ * `ipsnet trajectory move`) takes. */
+static void test_import_text_limits_are_the_servers(void **state)
+{
+	struct fx *fx = *state;
+	char path[PATH_MAX], text[16384], want[PATH_MAX + 100], b[3][10],
+	    more[2][10];
+	char name[201], name_over[202], reason[1001], reason_over[1002],
+	    note[4001], note_over[4002];
+	three_clients_and_a_program(fx, 60, b);
+	repeated(name, sizeof(name), 'a');
+	repeated(name_over, sizeof(name_over), 'a');
+	repeated(reason, sizeof(reason), 'r');
+	repeated(reason_over, sizeof(reason_over), 'r');
+	repeated(note, sizeof(note), 'n');
+	repeated(note_over, sizeof(note_over), 'n');
+
+	path_in(fx, path, sizeof(path), "clients.csv");
+	snprintf(text, sizeof(text),
+		 "bsn,name,birth_date,municipality,benefit\n"
+		 "%s,%s,1990-04-12,GM0363,wia\n"
+		 "%s,%s,1990-04-12,GM0363,wia\n",
+		 bsn(63, more[0]), name, bsn(64, more[1]), name_over);
+	write_file(path, text);
+	run(fx, EXIT_ELSE, "ggz-test", "import", path, NULL);
+	assert_out(fx, "2 rows: 1 imported, 0 imported before, 1 rejected");
+	snprintf(want, sizeof(want), "%s:3: name is longer than 200 characters",
+		 path);
+	assert_err(fx, want);
+
+	path_in(fx, path, sizeof(path), "trajectories.csv");
+	snprintf(text, sizeof(text),
+		 "bsn,program,referred_on,accepted_on,started_on,closed_on,"
+		 "close_reason,note\n"
+		 "%s,ips-test,2025-03-01,2025-03-02,2025-03-03,2025-03-04,%s,"
+		 "%s\n"
+		 "%s,ips-test,2025-03-01,2025-03-02,2025-03-03,2025-03-04,%s,\n"
+		 "%s,ips-test,2025-03-01,,,,,%s\n",
+		 b[0], reason, note, b[1], reason_over, b[2], note_over);
+	write_file(path, text);
+	run(fx, EXIT_ELSE, "ggz-test", "import", path, NULL);
+	assert_out(fx, "3 rows: 1 imported, 0 imported before, 2 rejected");
+	snprintf(want, sizeof(want),
+		 "%s:3: close_reason is longer than 1000 characters", path);
+	assert_err(fx, want);
+	snprintf(want, sizeof(want),
+		 "%s:4: note is longer than 4000 characters", path);
+	assert_err(fx, want);
+
+	path_in(fx, path, sizeof(path), "jobs.csv");
+	snprintf(text, sizeof(text),
+		 "bsn,employer,start_date,hours_per_week\n"
+		 "%s,%s,2025-03-03,20\n"
+		 "%s,%s,2025-03-03,20\n",
+		 b[0], name, b[0], name_over);
+	write_file(path, text);
+	run(fx, EXIT_ELSE, "ggz-test", "import", path, NULL);
+	assert_out(fx, "2 rows: 1 imported, 0 imported before, 1 rejected");
+	snprintf(want, sizeof(want),
+		 "%s:3: employer is longer than 200 characters", path);
+	assert_err(fx, want);
+}
+
 /* A row whose change is larger than the server's frame limit is rejected
  * with its size and the limit, and the rows sent with it are imported.
  * The library sent it, the server closed the connection over it, and the
@@ -4155,6 +4221,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_a_change_too_large_for_a_frame_is_refused,
 		setup_frame_limit, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_import_text_limits_are_the_servers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_import_out_of_memory_stops_and_reports_the_rows, setup,
 		teardown),
