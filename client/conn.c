@@ -763,6 +763,14 @@ int ipsnet_connect(uv_loop_t *loop, const struct ipsnet_options *o,
 		rv = IPSNET_EUSAGE;
 		goto err;
 	}
+	/* Blanks only name nobody either: the server's own rule. */
+	if (o->user == NULL || o->user[strspn(o->user, " \t")] == '\0') {
+		snprintf(err, errlen,
+			 "the user is empty or blanks only; the audit trail "
+			 "records who acts, so name the person acting");
+		rv = IPSNET_EUSAGE;
+		goto err;
+	}
 	const char *server = o->server != NULL ? o->server : "127.0.0.1:7443";
 	if (config_split_hostport(server, c->host, sizeof(c->host), &port) !=
 		0 ||

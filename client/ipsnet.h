@@ -40,10 +40,11 @@ struct ipsnet_options {
 	const char *ca;           /* the network CA (PEM) */
 	const char *cert;         /* the organisation's certificate (PEM) */
 	const char *key;          /* its private key (PEM) */
-	const char *user;         /* the person acting, for the audit trail;
-				     required, at most 127 bytes of UTF-8
-				     without a control character (C0, DEL or
-				     C1); else refused with IPSNET_EUSAGE */
+	const char *user;	  /* the person acting, for the audit trail;
+				     required, not blanks only, at most 127
+				     bytes of UTF-8 without a control
+				     character (C0, DEL or C1); else refused
+				     with IPSNET_EUSAGE */
 	const char *software;	  /* "ipsnet/0.1.0"; NULL: "libipsnet/VERSION";
 				     UTF-8, at most 63 bytes go in Hello
 				     (longer is cut at a character and ends

@@ -2071,17 +2071,31 @@ static void test_without_user_the_account_is_the_user(void **state)
 
 /* A user of blanks only names nobody, as an empty one: the audit trail
  * would record every read and change of that connection as done by "   ".
- * The server refused an empty user but took blanks. */
+ * The server refused an empty user but took blanks. ipsnet refuses both
+ * itself, as a usage error, before it connects (it exited 1 with the
+ * server's refusal); the server refuses them from any other client. */
 static void test_a_user_of_blanks_only_is_refused(void **state)
 {
 	struct fx *fx = *state;
-	static const char *const blanks[] = {" ", "   "};
+	static const char *const blanks[] = {"", " ", "   "};
 	for (size_t i = 0; i < ARRAY_SIZE(blanks); i++) {
-		run(fx, EXIT_ELSE, "ggz-test", "--user", blanks[i], "whoami",
+		run(fx, EXIT_USAGE, "ggz-test", "--user", blanks[i], "whoami",
 		    NULL);
 		assert_one_line_error(fx);
-		assert_err(fx, "Hello names no user");
+		assert_err(fx, "the user is empty or blanks only");
 	}
+	assert_false(h_daemon_log_contains(&fx->d, "Hello names no user"));
+	for (size_t i = 0; i < ARRAY_SIZE(blanks); i++) {
+		struct h_tls c;
+		struct h_tls_opts o;
+		h_tls_opts_org(&o, certs, "ggz-test");
+		if (h_tls_connect(&c, fx->d.port, &o) != 0)
+			fail_msg("ggz-test: %s", c.error);
+		assert_int_equal(h_tls_hello(&c, blanks[i], NULL),
+				 IPSNET__V1__CODE__INVALID_ARGUMENT);
+		h_tls_close(&c);
+	}
+	assert_true(h_daemon_log_contains(&fx->d, "Hello names no user"));
 	/* a tab is a control character: ipsnet refuses it before it
 	 * connects */
 	static const char *const tabs[] = {"\t", " \t "};
