@@ -471,10 +471,15 @@ static void chart_regions(struct page *p,
 	    pr->period->label);
 	if (nation_shown)
 		put(p, "The dashed line is the national %.1f%%. ", ns->percent);
-	put(p,
-	    "Regions with fewer than %u clients (or where a count is "
-	    "hidden) show no bar.</p>\n",
-	    p->threshold);
+	if (p->threshold > 0)
+		put(p,
+		    "Regions with fewer than %u clients (or where a count is "
+		    "hidden) show no bar.</p>\n",
+		    p->threshold);
+	else
+		put(p, "No count is hidden: the server's small_count_threshold "
+		       "is 0, which turns suppression off (for tests "
+		       "only).</p>\n");
 	put(p,
 	    "<svg viewBox=\"0 0 %d %d\" width=\"100%%\" role=\"img\" "
 	    "aria-label=\"share employed per region\">\n",

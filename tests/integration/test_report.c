@@ -622,7 +622,24 @@ static void test_html_page_is_self_contained(void **state)
 			print_error("the page holds '%s'\n", banned[i]);
 		assert_null(strstr(page, banned[i]));
 	}
+	assert_non_null(strstr(page, "Regions with fewer than 5 clients"));
+	/* Threshold 0 (suppression off): the page says nothing is hidden,
+	 * as --explain does. It said "Regions with fewer than 0 clients
+	 * ... show no bar". */
 	use_threshold(0);
+	assert_int_equal(run_report(&r, "network", "--year", "2024", "--format",
+				    "html", "--output", path, NULL),
+			 0);
+	h_result_free(&r);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	n = fread(page, 1, sizeof(page) - 1, f);
+	fclose(f);
+	page[n] = '\0';
+	assert_non_null(strstr(page, "share employed per region"));
+	assert_null(strstr(page, "fewer than 0"));
+	assert_null(strstr(page, "&lt;0"));
+	assert_non_null(strstr(page, "No count is hidden"));
 }
 
 static void test_csv_table_and_explain(void **state)
