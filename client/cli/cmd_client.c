@@ -233,7 +233,8 @@ static const char grant_usage[] =
     "DATE is a day in the Netherlands, as the server counts days: the\n"
     "consent ends at midnight Dutch time (CET/CEST) after it, whatever\n"
     "this computer's time zone; it is today or later.\n"
-    "Without live consent a funder sees nothing personal of her.\n";
+    "Without live consent a funder sees nothing personal of her; with it,\n"
+    "only once a funding request for her is addressed to it.\n";
 
 static int consent_grant(struct cli *cli, int argc, char **argv)
 {
@@ -267,10 +268,14 @@ static int consent_grant(struct cli *cli, int argc, char **argv)
 		return rv;
 	const Ipsnet__V1__ChangeOk *ok = resp->change_ok;
 	if (!fmt_change_machine(cli->json, quiet, ok))
+		/* The answer does not say whether a funding request is
+		 * addressed to ORG yet, without which it sees nothing of
+		 * her: the sentence holds either way. */
 		printf("consent %s (version %llu): %s may see client %s for "
-		       "'%s' until %s\n",
+		       "'%s' until %s if a funding request for her is "
+		       "addressed to %s\n",
 		       ok->entity_id, (unsigned long long)ok->version, to,
-		       client, purpose, until);
+		       client, purpose, until, to);
 	ipsnet_envelope_free(resp);
 	return 0;
 }

@@ -909,6 +909,38 @@ static void test_withdrawing_again_says_when_in_dutch_time(void **state)
 	assert_err(fx, "already withdrawn at 2026-11-26 00:40 (Dutch time)");
 }
 
+/* consent grant says what the consent lets the recipient see: a funder
+ * sees a client only with consent and a funding request addressed to it
+ * (DESIGN.md §1, docs/access.md). It said "gm0363 may see client X" with
+ * no request addressed to gm0363, when gm0363 was refused her case. */
+static void test_consent_grant_says_a_funder_needs_a_request(void **state)
+{
+	struct fx *fx = *state;
+	char client[64], tr[64], want[256];
+	add_program(fx);
+	register_client(fx, 0, "participatiewet", client, sizeof(client));
+	run(fx, EXIT_OK, "ggz-test", "consent", "grant", client, "--to",
+	    "gm0363", "--purpose", "IPS funding", "--until", "2030-12-31",
+	    NULL);
+	snprintf(want, sizeof(want),
+		 "gm0363 may see client %s for 'IPS funding' until 2030-12-31 "
+		 "if a funding request for her is addressed to gm0363\n",
+		 client);
+	assert_out(fx, want);
+	/* not yet: no request is addressed to gm0363 */
+	run(fx, EXIT_DENIED, "gm0363", "case", "show", client, NULL);
+	assert_err(fx, "not the addressed funder");
+	/* and with one, it does */
+	run_id(fx, tr, sizeof(tr), "ggz-test", "refer", client, "--program",
+	       "ips-test", "--quiet", NULL);
+	run(fx, EXIT_OK, "ggz-test", "trajectory", "accept", tr, "--version",
+	    "1", NULL);
+	run(fx, EXIT_OK, "ggz-test", "funding", "request", tr, "--funder",
+	    "gm0363", "--months", "12", "--quiet", NULL);
+	run(fx, EXIT_OK, "gm0363", "case", "show", client, NULL);
+	assert_out(fx, client);
+}
+
 /* report --explain says what the server's small-count threshold does:
  * counts below 5 shown as "<5" by default, and with a threshold of 0
  * (suppression off, docs/reports.md) that nothing is hidden. It said a
@@ -4097,6 +4129,9 @@ int main(void)
 		test_case_show_gives_times_as_dutch_days, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_withdrawing_again_says_when_in_dutch_time, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_consent_grant_says_a_funder_needs_a_request, setup,
 		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_report_explain_says_when_nothing_is_hidden, setup,
