@@ -464,8 +464,17 @@ int store_lock(const char *database, char *err, size_t errlen)
 again:;
 	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	bool made = fd >= 0;
-	if (fd < 0 && errno == EEXIST)
+	if (fd < 0 && errno == EEXIST) {
 		fd = open(path, O_RDWR | O_CLOEXEC);
+		/* Gone since: removed by a refused command that made it
+		 * (store_unlock), not a folder without a lock. A name still
+		 * there (a symlink to nothing) is opened as it always was. */
+		if (fd < 0 && errno == ENOENT) {
+			if (lstat(path, &named) != 0 && errno == ENOENT)
+				goto again;
+			fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		}
+	}
 	if (fd < 0 && (errno == EROFS || errno == EACCES))
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)

@@ -1239,6 +1239,38 @@ static void test_a_second_writer_of_the_database_is_refused(void **state)
 	assert_output_says(fx, "from 3 journal entries");
 }
 
+/* The lock file, there when a daemon starts, is removed between store_lock's
+ * open that would make it (it was there) and the one that opens it (it is
+ * gone): another ipsnetd, refused, removed the one it made. The daemon
+ * makes it again and locks it: a second writer is still refused.
+ *
+ * Daemon bug (failed before the fix): store_lock took the failed open for
+ * a folder where no lock file can be made and served without a lock, so a
+ * rebuild ran beside it (exit 0). */
+static void test_a_lock_file_removed_while_taken_is_made_again(void **state)
+{
+	struct fx *fx = *state;
+	char holder[64], lock[PATH_MAX + 16];
+
+	assert_int_equal(h_write_config(fx->dir, certs, NULL), 0);
+	assert_int_equal(h_daemon_start_preloaded(&fx->d, fx->dir,
+						  LOCK_GONE_PATH,
+						  "IT_LOCK_GONE", "1"),
+			 0);
+	snprintf(holder, sizeof(holder), "in use by another ipsnetd (pid %d)",
+		 (int)fx->d.pid);
+	ipsnetd_cmd(fx, fx->d.conf, "rebuild", NULL, 1);
+	assert_output_says(fx, holder);
+	stop_daemon(fx);
+
+	/* A lock file that is a symlink to nothing is not one removed
+	 * meanwhile, to be made again for ever: the command goes on. */
+	snprintf(lock, sizeof(lock), "%s/ipsnet.db.lock", fx->dir);
+	assert_int_equal(unlink(lock), 0);
+	assert_int_equal(symlink("no-such.lock", lock), 0);
+	ipsnetd_cmd(fx, fx->d.conf, "rebuild", NULL, 0);
+}
+
 /* Names of the files in folder dir, sorted, each followed by a space. */
 static void folder_files(const char *dir, char *out, size_t cap)
 {
@@ -1601,6 +1633,7 @@ int main(void)
 	    T(test_init_names_the_missing_folder_above_the_database),
 	    T(test_a_file_without_a_journal_is_named_as_such),
 	    T(test_a_refused_command_leaves_no_lock_file),
+	    T(test_a_lock_file_removed_while_taken_is_made_again),
 	    T(test_whoami_shows_the_last_entry_as_journal_head),
 #undef T
 	};
