@@ -705,7 +705,9 @@ int mirror_open(struct mirror **out, const char *path, char *err, size_t errlen)
 	 * where it was, and are written again (upsert_again) with every
 	 * field. The hash goes with the cursor, but the journal it was made
 	 * from is still to be checked (cmd_sync): that entry's hash is kept
-	 * for it, as check_seq and check_hash. */
+	 * for it, as check_seq and check_hash. complete_seq goes back with
+	 * the cursor: an older ipsnet that goes on with the refill before
+	 * this one commits leaves the cursor above it, not below. */
 	if (m->meta.refill &&
 	    sqlite3_exec(
 		m->db,
@@ -719,7 +721,8 @@ int mirror_open(struct mirror **out, const char *path, char *err, size_t errlen)
 		"AND length(h.value) = 32;"
 		"UPDATE meta SET value = max(value, (SELECT value FROM "
 		"meta WHERE key = 'seq')) WHERE key = 'refill_upto';"
-		"UPDATE meta SET value = 0 WHERE key = 'seq';"
+		"UPDATE meta SET value = 0 WHERE key IN ('seq', "
+		"'complete_seq');"
 		"UPDATE meta SET value = NULL WHERE key IN ('hash', "
 		"'hash_seq');",
 		NULL, NULL, NULL) != SQLITE_OK) {

@@ -3929,6 +3929,110 @@ test_rows_an_older_ipsnet_changed_since_are_brought_up_to_date(void **state)
 	assert_mirror_hash_is_the_journals(path, db);
 }
 
+/* A refill that this ipsnet started (a column added) and ended before it
+ * committed anything of it (the server could not be reached), then an
+ * older ipsnet went on with, stopping short of where it was to end: the
+ * rows it read again hold NULL in the column it does not know, and the
+ * cursor it left is below complete_seq, the last this ipsnet committed
+ * before the refill. The next run notices the older ipsnet all the same
+ * and reads again from the start: the mirror ends as a new one would.
+ * Played with the SQLite library: the older ipsnet moves the cursor (seq,
+ * its hash) to the first client's entry and makes the check, as it did.
+ * Was: complete_seq stayed where the refill began, so the cursor looked
+ * like this ipsnet's own; the refill went on from there and the first
+ * client's registered_at stayed NULL for good. */
+static void
+test_an_older_ipsnet_that_went_on_with_a_refill_is_noticed(void **state)
+{
+	char path[PATH_MAX], fresh[PATH_MAX], db[PATH_MAX], ca[PATH_MAX],
+	    sql[768], hex[65];
+	uint8_t hash[32];
+	struct h_result r;
+	struct h_args a;
+	snprintf(path, sizeof(path), "%s/older-refill.db", dir);
+	snprintf(fresh, sizeof(fresh), "%s/older-refill-fresh.db", dir);
+	snprintf(db, sizeof(db), "%s/ipsnet.db", dir);
+	snprintf(ca, sizeof(ca), "%s/ca.crt", certs);
+
+	uint64_t first = register_client(GGZ_TEST, BENEFIT(NONE), NULL);
+	register_client(GGZ_TEST, BENEFIT(NONE), NULL);
+	assert_int_equal(sync_once(GGZ_TEST, path, NULL, &r), 0);
+	h_result_free(&r);
+	/* A column this ipsnet adds, and a server it cannot reach: the
+	 * refill begins (cursor at 0) and nothing of it is committed. */
+	h_db_exec(path, "ALTER TABLE client DROP COLUMN registered_at");
+	h_args_init(&a);
+	h_args_add(&a, "--server");
+	h_args_add(&a, "127.0.0.1:1");
+	h_args_add(&a, "--ca");
+	h_args_add(&a, "%s", ca);
+	h_args_add(&a, "--cert");
+	h_args_add(&a, "%s/ggz-test.crt", certs);
+	h_args_add(&a, "--key");
+	h_args_add(&a, "%s/ggz-test.key", certs);
+	h_args_add(&a, "--user");
+	h_args_add(&a, "sync.tester");
+	h_args_add(&a, "sync");
+	h_args_add(&a, "--mirror");
+	h_args_add(&a, "%s", path);
+	assert_int_equal(h_run_cli(&r, a.argv), 3);
+	h_result_free(&r);
+	assert_int_equal(mirror_seq(path), 0);
+
+	journal_hash_at(db, first, hash);
+	util_hex(hex, sizeof(hex), hash, sizeof(hash));
+	snprintf(sql, sizeof(sql),
+		 "BEGIN; UPDATE meta SET value = %" PRIu64
+		 " WHERE key IN ('seq', 'hash_seq'); UPDATE meta SET value = "
+		 "X'%s' WHERE key = 'hash'; DELETE FROM meta WHERE key IN "
+		 "('check_seq', 'check_hash'); UPDATE meta SET value = value + "
+		 "%" PRIu64 " WHERE key = 'events'; COMMIT",
+		 first, hex, first);
+	h_db_exec(path, sql);
+
+	assert_int_equal(sync_once(GGZ_TEST, path, NULL, &r), 0);
+	bool said = strstr(r.err, "written by an older ipsnet") != NULL;
+	h_result_free(&r);
+	assert_int_equal(
+	    mirror_int(
+		path,
+		"SELECT count(*) FROM client WHERE registered_at IS NULL"),
+	    0);
+	assert_true(said);
+	assert_int_equal(sync_once(GGZ_TEST, fresh, NULL, &r), 0);
+	h_result_free(&r);
+	assert_int_equal(mirror_seq(path), mirror_seq(fresh));
+	for (size_t i = 0; i < ARRAY_SIZE(mirror_tables); i++)
+		if (strcmp(mirror_tables[i], "client") != 0 &&
+		    mirror_difference(path, fresh, mirror_tables[i]) != 0)
+			fail_msg("table %s differs from a new mirror's",
+				 mirror_tables[i]);
+	/* registered_at, added again, is the last column of this one. */
+	static const char cols[] = "id, version, bsn, name, birth_date, "
+				   "municipality, benefit, registered_by, "
+				   "registered_at, seq";
+	char attach[PATH_MAX + 32], both[4 * sizeof(cols) + 200];
+	sqlite3 *m;
+	sqlite3_stmt *st;
+	snprintf(attach, sizeof(attach), "ATTACH '%s' AS f", fresh);
+	snprintf(both, sizeof(both),
+		 "SELECT (SELECT count(*) FROM (SELECT %s FROM main.client "
+		 "EXCEPT SELECT %s FROM f.client)) + (SELECT count(*) FROM "
+		 "(SELECT %s FROM f.client EXCEPT SELECT %s FROM main.client))",
+		 cols, cols, cols, cols);
+	assert_int_equal(sqlite3_open_v2(path, &m, SQLITE_OPEN_READONLY, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_exec(m, attach, NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(m, both, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	int64_t differ = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(m);
+	if (differ != 0)
+		fail_msg("table client differs from a new mirror's");
+	assert_mirror_hash_is_the_journals(path, db);
+}
+
 /* A mirror read again from the start to fill in a column still resumes
  * only from the journal it was made from: the hash of the entry it had
  * reached is checked before anything is read again, and another journal is
@@ -4248,6 +4352,8 @@ int main(void)
 		test_rows_an_older_ipsnet_wrote_since_are_filled_in),
 	    cmocka_unit_test(
 		test_rows_an_older_ipsnet_changed_since_are_brought_up_to_date),
+	    cmocka_unit_test(
+		test_an_older_ipsnet_that_went_on_with_a_refill_is_noticed),
 	    cmocka_unit_test(test_a_refill_checks_the_journal_it_was_made_from),
 	    cmocka_unit_test(test_a_hash_where_the_live_fetch_ends_is_checked),
 	    cmocka_unit_test(test_daemon_stops_after_a_live_fetch_in_flight),
