@@ -560,6 +560,8 @@ static void print_factsheet(const struct out *o, const Ipsnet__V1__Report *r)
 	}
 }
 
+static void text_cell(char *out, size_t cap, const char *s, size_t width);
+
 static void print_group(const struct out *o, const Ipsnet__V1__ReportGroup *g)
 {
 	static const char *const heads[] = {
@@ -575,11 +577,11 @@ static void print_group(const struct out *o, const Ipsnet__V1__ReportGroup *g)
 	fputc('\n', o->f);
 	for (size_t i = 0; i < g->n_rows; i++) {
 		const Ipsnet__V1__ReportFigures *f = g->rows[i];
-		char name[80], b[9][32];
-		if (g->by == BY_PROGRAM)
-			snprintf(name, sizeof(name), "%.31s", f->key);
-		else
-			snprintf(name, sizeof(name), "%.31s", f->label);
+		/* 31 characters and a blank, however many bytes each (an
+		 * organisation's name in Frisian has some of two). */
+		char name[4 * 31 + 1], b[9][32];
+		text_cell(name, sizeof(name),
+			  g->by == BY_PROGRAM ? f->key : f->label, 31);
 		cnt(o, b[0], f->enrolled);
 		cnt(o, b[1], f->started);
 		cnt(o, b[2], f->employed);
@@ -589,7 +591,7 @@ static void print_group(const struct out *o, const Ipsnet__V1__ReportGroup *g)
 		cnt(o, b[6], f->funded_uwv);
 		cnt(o, b[7], f->funded_other);
 		cnt(o, b[8], f->unfunded);
-		fprintf(o->f, "%-32s", name);
+		fprintf(o->f, "%s ", name);
 		for (int k = 0; k < 9; k++)
 			fprintf(o->f, " %9s", b[k]);
 		if (!funder)

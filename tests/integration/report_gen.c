@@ -228,7 +228,7 @@ static const struct {
     {"gm0344", "Gemeente Utrecht", "GM0344", 19},
     {"gm0014", "Gemeente Groningen", "GM0014", 1},
     {"gm0772", "Gemeente Eindhoven", "GM0772", 30},
-    {"gm0080", "Gemeente Leeuwarden", "GM0080", 3},
+    {"gm1900", "Gemeente Súdwest-Fryslân", "GM1900", 3},
     {"gm0193", "Gemeente Zwolle", "GM0193", 9},
 };
 

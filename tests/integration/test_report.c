@@ -642,6 +642,49 @@ static void test_html_page_is_self_contained(void **state)
 	assert_non_null(strstr(page, "No count is hidden"));
 }
 
+/* The characters (code points) of the line at s, up to its end. */
+static size_t line_chars(const char *s)
+{
+	size_t n = 0;
+	for (; *s != '\0' && *s != '\n'; s++)
+		n += ((unsigned char)*s & 0xC0) != 0x80;
+	return n;
+}
+
+/* The table's columns line up under their heads whatever the letters of
+ * a name: a funder named in Frisian (Súdwest-Fryslân, two letters of two
+ * bytes) takes as many columns as one in plain ASCII. Was: the name was
+ * cut and padded in bytes, so its row was two columns short and the
+ * counts stood under the wrong heads. */
+static void test_table_columns_line_up(void **state)
+{
+	(void)state;
+	use_threshold(0);
+	struct h_result r;
+	assert_int_equal(
+	    run_report(&r, "network", "--year", "2023", "--by", "funder", NULL),
+	    0);
+	const char *head = strstr(r.out, "\nby funder\n");
+	assert_non_null(head);
+	head += strlen("\nby funder\n");
+	size_t want = line_chars(head), rows = 0;
+	bool frisian = false;
+	for (const char *l = strchr(head, '\n');
+	     l != NULL && l[1] != '\0' && l[1] != '\n';
+	     l = strchr(l + 1, '\n')) {
+		if (line_chars(l + 1) != want)
+			fail_msg("a row is not as wide as its heads (%zu "
+				 "characters): %.*s",
+				 want, (int)line_chars(l + 1) + 8, l + 1);
+		frisian |= strncmp(l + 1, "Gemeente Súdwest-Fryslân ",
+				   strlen("Gemeente Súdwest-Fryslân ")) == 0;
+		rows++;
+	}
+	h_result_free(&r);
+	assert_true(rows >= 3);
+	assert_true(frisian);
+}
+
 static void test_csv_table_and_explain(void **state)
 {
 	(void)state;
@@ -723,6 +766,7 @@ int main(void)
 		test_small_counts_are_hidden_and_cannot_be_worked_out),
 	    cmocka_unit_test(test_html_page_is_self_contained),
 	    cmocka_unit_test(test_csv_table_and_explain),
+	    cmocka_unit_test(test_table_columns_line_up),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
