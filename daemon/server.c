@@ -398,8 +398,9 @@ static void reload_done(uv_work_t *w, int status)
 		memcpy(s->cfg.crl, r->cfg.crl, sizeof(s->cfg.crl));
 		char crl[2 * CONFIG_MAX_PATH];
 		/* The file's log level, unless --log-level set it: the level
-		 * in force is named when it changes, at the level before (one
-		 * raised to warn still shows that it was taken). */
+		 * in force is named when it changes, at the more telling of
+		 * the two (one raised to warn, or lowered from warn to info,
+		 * still shows that it was taken). */
 		enum log_level level = LOG_INFO, file_level = LOG_INFO;
 		bool level_changed =
 		    log_level_parse(s->cfg.log_level, &level) == 0 &&
@@ -408,6 +409,9 @@ static void reload_done(uv_work_t *w, int status)
 		const char *new_level = level_changed && !s->log_level_given
 					    ? r->cfg.log_level
 					    : NULL;
+		bool louder = new_level != NULL && file_level < level;
+		if (louder)
+			log_set_level(file_level);
 		log_info("reloaded", "organisations=%zu crl=%s%s%s",
 			 s->registry.n,
 			 s->cfg.crl[0] ? log_quote(crl, sizeof(crl), s->cfg.crl)
@@ -415,7 +419,8 @@ static void reload_done(uv_work_t *w, int status)
 			 new_level != NULL ? " log_level=" : "",
 			 new_level != NULL ? new_level : "");
 		if (new_level != NULL) {
-			log_set_level(file_level);
+			if (!louder)
+				log_set_level(file_level);
 			memcpy(s->cfg.log_level, new_level,
 			       sizeof(s->cfg.log_level));
 		} else if (level_changed) {

@@ -1980,6 +1980,34 @@ static void test_sighup_applies_the_log_level_of_the_file(void **state)
 	}
 }
 
+/* A level lowered from warn to info by a reload is said too: the reload's
+ * line comes at the new level, not the old one that hides it.
+ *
+ * Daemon bug (failed before the fix): the line was written at warn, the
+ * level before, so the operator saw no sign that info was taken. */
+static void test_sighup_says_a_log_level_lowered_to_info(void **state)
+{
+	struct fx *fx = *state;
+
+	start_daemon(fx, certs);
+	set_log_level_in_config(fx, "warn");
+	assert_int_equal(kill(h_daemon_pid(&fx->d), SIGHUP), 0);
+	if (!h_daemon_wait_log(&fx->d, " log_level=warn\n",
+			       H_DAEMON_START_MS)) {
+		h_daemon_dump_log(&fx->d);
+		fail_msg("the reload does not say the level is now warn");
+	}
+	set_log_level_in_config(fx, "info");
+	assert_int_equal(kill(h_daemon_pid(&fx->d), SIGHUP), 0);
+	if (!h_daemon_wait_log(&fx->d, " log_level=info\n",
+			       H_DAEMON_START_MS)) {
+		h_daemon_dump_log(&fx->d);
+		fail_msg("the reload does not say the level is info again");
+	}
+	assert_int_equal(h_daemon_stop(&fx->d, SIGTERM), 0);
+	assert_true(h_daemon_log_contains(&fx->d, "msg=stopped"));
+}
+
 /* A --log-level given on the command line stays over the file's on
  * SIGHUP, and the reload says so. */
 static void test_sighup_keeps_the_log_level_of_the_command_line(void **state)
@@ -2333,6 +2361,7 @@ int main(void)
 	    T(test_sighup_names_the_settings_it_does_not_apply),
 	    T(test_sighup_names_a_changed_listen_address),
 	    T(test_sighup_applies_the_log_level_of_the_file),
+	    T(test_sighup_says_a_log_level_lowered_to_info),
 	    T(test_sighup_keeps_the_log_level_of_the_command_line),
 	    T(test_sighup_writes_the_registry_into_the_database_served),
 	    T(test_sighup_that_fails_leaves_the_registry_in_the_database),
