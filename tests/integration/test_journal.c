@@ -1615,6 +1615,202 @@ static void test_whoami_shows_the_last_entry_as_journal_head(void **state)
 	    json_string_value(json_object_get(j, "journal_hash")), hex);
 }
 
+/* ---- the day a backup is restored --------------------------------------- */
+
+/* Gives fx's config a fixed port (h_free_port) in place of port 0, so that
+ * a follower finds the daemon again after it restarts. */
+static void fix_port(struct fx *fx)
+{
+	char conf[PATH_MAX + 16];
+	snprintf(conf, sizeof(conf), "%s/ipsnetd.conf", fx->dir);
+	char *text = h_read_file(conf, NULL);
+	assert_non_null(text);
+	char *at = strstr(text, "listen = 127.0.0.1:0\n");
+	assert_non_null(at);
+	int port = h_free_port();
+	assert_int_not_equal(port, 0);
+	FILE *f = fopen(conf, "w");
+	assert_non_null(f);
+	fprintf(f, "%.*slisten = 127.0.0.1:%d\n%s", (int)(at - text), text,
+		port, at + strlen("listen = 127.0.0.1:0\n"));
+	assert_int_equal(fclose(f), 0);
+	free(text);
+}
+
+/* Runs `ipsnet ARGS...` as ggz-test (NULL-terminated) into fx->r and
+ * returns its exit code. */
+static int cli_as_ggz(struct fx *fx, const char *const args[])
+{
+	struct h_args a;
+	h_args_init(&a);
+	h_args_org(&a, &fx->d, certs, "ggz-test");
+	for (size_t i = 0; args[i] != NULL; i++)
+		h_args_add(&a, "%s", args[i]);
+	h_result_free(&fx->r);
+	return h_run_cli(&fx->r, a.argv);
+}
+
+/* Copies the file from to to, as cp does (to's inode, truncated). */
+static void copy_file(const char *from, const char *to)
+{
+	size_t len;
+	char *bytes = h_read_file(from, &len);
+	assert_non_null(bytes);
+	FILE *f = fopen(to, "w");
+	assert_non_null(f);
+	assert_int_equal(fwrite(bytes, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+	free(bytes);
+}
+
+/* The operator's bad day, as the README says it: the daemon stopped, the
+ * backup copied back over the database, the daemon started. It serves the
+ * backup's journal (whoami shows its head); a change made after the backup
+ * and sent again with the same key (libipsnet's retry) is applied now, not
+ * answered from a journal that no longer holds it; a mirror made after the
+ * backup is refused with exit 6 and what to do, also by a `sync --follow`
+ * that ran across the restore, which stops instead of trying again. */
+static void test_restore_from_a_backup_as_the_readme_says(void **state)
+{
+	struct fx *fx = *state;
+	char backup[PATH_MAX], mirror[PATH_MAX], follow_mirror[PATH_MAX],
+	    out[PATH_MAX], err[PATH_MAX];
+	struct reg r;
+	uint8_t key[16];
+	char bsn[16];
+
+	assert_int_equal(h_write_config(fx->dir, certs, NULL), 0);
+	fix_port(fx);
+	assert_int_equal(h_daemon_start(&fx->d, fx->dir), 0);
+	uint64_t backup_head = register_clients(fx, 3, 7000);
+	snprintf(backup, sizeof(backup), "%s/backup.db", h_tmpdir());
+	ipsnetd_cmd(fx, fx->d.conf, "backup", backup, 0);
+	json_t *j = whoami_json(fx);
+	char backup_hash[65];
+	util_strlcpy(backup_hash,
+		     json_string_value(json_object_get(j, "journal_hash")),
+		     sizeof(backup_hash));
+
+	/* After the backup: a change whose answer the client never saw. */
+	new_key(key);
+	bsn_for(7100, bsn);
+	reg_init(&r, key, bsn);
+	assert_int_equal(send_reg(client(fx, 0), &r, &fx->ans[0]), 0);
+	uint64_t head = register_clients(fx, 2, 7200);
+	assert_int_equal(head, backup_head + 3);
+	snprintf(mirror, sizeof(mirror), "%s/mirror.db", fx->dir);
+	assert_int_equal(
+	    cli_as_ggz(fx,
+		       (const char *const[]){"sync", "--mirror", mirror, NULL}),
+	    0);
+	snprintf(follow_mirror, sizeof(follow_mirror), "%s/follow.db", fx->dir);
+	assert_int_equal(
+	    cli_as_ggz(fx, (const char *const[]){"sync", "--mirror",
+						 follow_mirror, NULL}),
+	    0);
+	struct h_proc follower;
+	struct h_args a;
+	h_args_init(&a);
+	h_args_org(&a, &fx->d, certs, "ggz-test");
+	h_args_add(&a, "sync");
+	h_args_add(&a, "--mirror");
+	h_args_add(&a, "%s", follow_mirror);
+	h_args_add(&a, "--follow");
+	snprintf(out, sizeof(out), "%s/follow.out", fx->dir);
+	snprintf(err, sizeof(err), "%s/follow.err", fx->dir);
+	assert_int_equal(h_proc_start_cli(&follower, a.argv, out, err), 0);
+
+	/* The restore. */
+	stop_daemon(fx);
+	copy_file(backup, fx->db);
+	restart_daemon(fx);
+
+	j = whoami_json(fx);
+	assert_int_equal(json_integer_value(json_object_get(j, "journal_seq")),
+			 backup_head);
+	assert_string_equal(
+	    json_string_value(json_object_get(j, "journal_hash")), backup_hash);
+
+	/* The retry is applied now, as a new change. */
+	if (send_reg(client(fx, 1), &r, &fx->ans[1]) != 0)
+		fail_msg("the retry after the restore: %s: %s",
+			 ipsnet_err_name(fx->ans[1].err), fx->ans[1].message);
+	assert_int_equal(fx->ans[1].seq, backup_head + 1);
+	assert_int_equal(rows_with_key(fx, key), 1);
+	assert_int_equal(
+	    db_int(fx, "SELECT count(*) FROM client WHERE bsn = ?1", NULL, bsn),
+	    1);
+
+	/* The follower stops, and says why. */
+	int code = h_proc_stop(&follower, 0, 15000);
+	if (code != 6) {
+		char *text = h_read_file(err, NULL);
+		fail_msg("sync --follow across the restore ended %d: %s", code,
+			 text != NULL ? text : "");
+	}
+	assert_true(h_file_contains(err, "start again from seq 0"));
+	assert_int_equal(
+	    cli_as_ggz(fx,
+		       (const char *const[]){"sync", "--mirror", mirror, NULL}),
+	    6);
+	assert_output_says(fx, "restored from a backup");
+	assert_output_says(fx, "start again from seq 0");
+}
+
+/* A restore after the daemon crashed (here: SIGKILL), as the README says:
+ * the database's -wal and -shm are the crashed database's and are moved
+ * away with it before the backup is copied back. (Left there, SQLite
+ * applies that WAL to the copy when the daemon opens it: the daemon serves
+ * the crashed journal, or a mix of both, instead of the backup.) */
+static void test_restore_after_a_crash_moves_the_wal_away(void **state)
+{
+	struct fx *fx = *state;
+	char backup[PATH_MAX], wal[PATH_MAX + 8], shm[PATH_MAX + 8],
+	    aside[PATH_MAX + 16];
+
+	start_daemon(fx);
+	uint64_t backup_head = register_clients(fx, 3, 7300);
+	snprintf(backup, sizeof(backup), "%s/backup.db", h_tmpdir());
+	ipsnetd_cmd(fx, fx->d.conf, "backup", backup, 0);
+	char backup_hash[65];
+	util_strlcpy(
+	    backup_hash,
+	    json_string_value(json_object_get(whoami_json(fx), "journal_hash")),
+	    sizeof(backup_hash));
+	assert_int_equal(register_clients(fx, 2, 7400), backup_head + 2);
+	for (size_t i = 0; i < ARRAY_SIZE(fx->cl); i++) {
+		ipsnet_client_close(fx->cl[i]);
+		fx->cl[i] = NULL;
+	}
+	assert_int_equal(h_daemon_stop(&fx->d, SIGKILL), 128 + SIGKILL);
+
+	snprintf(wal, sizeof(wal), "%s-wal", fx->db);
+	snprintf(shm, sizeof(shm), "%s-shm", fx->db);
+	assert_int_equal(access(wal, F_OK), 0);
+	snprintf(aside, sizeof(aside), "%s/crashed", fx->dir);
+	assert_int_equal(mkdir(aside, 0700), 0);
+	char moved[PATH_MAX + 32];
+	const char *files[] = {fx->db, wal, shm};
+	const char *names[] = {"ipsnet.db", "ipsnet.db-wal", "ipsnet.db-shm"};
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		snprintf(moved, sizeof(moved), "%s/%s", aside, names[i]);
+		assert_int_equal(rename(files[i], moved), 0);
+	}
+	copy_file(backup, fx->db);
+	ipsnetd_cmd(fx, fx->d.conf, "verify", NULL, 0);
+	restart_daemon(fx);
+
+	json_t *j = whoami_json(fx);
+	assert_int_equal(json_integer_value(json_object_get(j, "journal_seq")),
+			 backup_head);
+	assert_string_equal(
+	    json_string_value(json_object_get(j, "journal_hash")), backup_hash);
+	char line[96];
+	snprintf(line, sizeof(line), "head_seq=%" PRIu64, backup_head);
+	assert_true(h_daemon_log_contains(&fx->d, line));
+	assert_int_equal(register_clients(fx, 1, 7500), backup_head + 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1635,6 +1831,8 @@ int main(void)
 	    T(test_a_refused_command_leaves_no_lock_file),
 	    T(test_a_lock_file_removed_while_taken_is_made_again),
 	    T(test_whoami_shows_the_last_entry_as_journal_head),
+	    T(test_restore_from_a_backup_as_the_readme_says),
+	    T(test_restore_after_a_crash_moves_the_wal_away),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
