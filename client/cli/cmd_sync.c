@@ -102,6 +102,7 @@ struct follow {
 };
 
 static void follow_connect(struct follow *f);
+static const struct follow_ops watch_ops;
 
 static void close_handles(struct follow *f)
 {
@@ -287,6 +288,17 @@ static void on_subscribed(struct ipsnet_conn *c, int status,
 		return;
 	}
 	uint64_t head = resp->subscribed->head_seq;
+	if (head < f->cursor && f->ops == &watch_ops) {
+		/* Its seq is the one the user gave (or its last line's): no
+		 * file was made from another journal. */
+		fail(f, IPSNET_EPRECONDITION,
+		     "seq %" PRIu64 " is past the end of the server's journal "
+		     "(seq %" PRIu64 "): watch from a seq up to %" PRIu64
+		     ", or without --since; a journal that went back was "
+		     "restored from a backup, or this is another server",
+		     f->cursor, head, head);
+		return;
+	}
 	if (head < f->cursor) {
 		fail(f, IPSNET_EPRECONDITION,
 		     "this is at seq %" PRIu64 " but the server's journal ends "

@@ -1669,12 +1669,13 @@ static void copy_file(const char *from, const char *to)
  * and sent again with the same key (libipsnet's retry) is applied now, not
  * answered from a journal that no longer holds it; a mirror made after the
  * backup is refused with exit 6 and what to do, also by a `sync --follow`
- * that ran across the restore, which stops instead of trying again. */
+ * that ran across the restore, which stops instead of trying again; a
+ * `watch --since` past the restored head is told so. */
 static void test_restore_from_a_backup_as_the_readme_says(void **state)
 {
 	struct fx *fx = *state;
 	char backup[PATH_MAX], mirror[PATH_MAX], follow_mirror[PATH_MAX],
-	    out[PATH_MAX], err[PATH_MAX];
+	    out[PATH_MAX], err[PATH_MAX], since[32];
 	struct reg r;
 	uint8_t key[16];
 	char bsn[16];
@@ -1755,6 +1756,20 @@ static void test_restore_from_a_backup_as_the_readme_says(void **state)
 	    6);
 	assert_output_says(fx, "restored from a backup");
 	assert_output_says(fx, "start again from seq 0");
+
+	/* watch --since the head it had before: past the restored one. */
+	snprintf(since, sizeof(since), "%" PRIu64, head);
+	assert_int_equal(
+	    cli_as_ggz(fx,
+		       (const char *const[]){"watch", "--since", since, NULL}),
+	    6);
+	char want[160];
+	snprintf(want, sizeof(want),
+		 "seq %" PRIu64 " is past the end of the server's journal "
+		 "(seq %" PRIu64 "): watch from a seq up to %" PRIu64,
+		 head, backup_head + 1, backup_head + 1);
+	assert_output_says(fx, want);
+	assert_output_says(fx, "restored from a backup");
 }
 
 /* A restore after the daemon crashed (here: SIGKILL), as the README says:
