@@ -464,7 +464,8 @@ int store_lock(const char *database, char *err, size_t errlen)
 again:;
 	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	bool made = fd >= 0;
-	if (fd < 0 && errno == EEXIST) {
+	bool exists = fd < 0 && errno == EEXIST;
+	if (exists) {
 		fd = open(path, O_RDWR | O_CLOEXEC);
 		/* Gone since: removed by a refused command that made it
 		 * (store_unlock), not a folder without a lock. A name still
@@ -477,6 +478,21 @@ again:;
 	}
 	if (fd < 0 && (errno == EROFS || errno == EACCES))
 		fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && exists) {
+		/* Another user's (a command run as root made it): going on
+		 * unlocked would let a second writer in beside the daemon. */
+		int why = errno;
+		snprintf(err, errlen,
+			 "cannot open the lock file '%s': %s%s; give it to the "
+			 "user ipsnetd runs as, or remove it while no ipsnetd "
+			 "runs",
+			 path, strerror(why),
+			 why == EACCES || why == EPERM
+			     ? " (another user's: made by an ipsnetd run as "
+			       "root?)"
+			     : "");
+		return IPSNET_EBUSY;
+	}
 	if (fd < 0)
 		return 0;
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {

@@ -33,8 +33,9 @@ int store_init(const struct server_config *c, char *err, size_t errlen);
  * pid of its holder; never removed once the command goes on, as a lock of
  * a process that is gone is gone with it; see store_unlock). verify and backup
  * only read, and take none. Returns 0, or IPSNET_EBUSY with a sentence naming
- * the holder's pid. Where the lock file cannot be made (no such folder yet, a
- * read-only one) there is nothing to lock against: 0. */
+ * the holder's pid, or one naming a lock file that is there but cannot be
+ * opened (another user's). Where the lock file cannot be made (no such folder
+ * yet, a read-only one) there is nothing to lock against: 0. */
 int store_lock(const char *database, char *err, size_t errlen);
 
 /* Gives up the lock store_lock took, for a command that was refused: the

@@ -1271,6 +1271,70 @@ static void test_a_lock_file_removed_while_taken_is_made_again(void **state)
 	ipsnetd_cmd(fx, fx->d.conf, "rebuild", NULL, 0);
 }
 
+/* Runs `ipsnetd ARGS...` as the user nobody (setpriv; the test runs as
+ * root) into fx->r; returns its exit code. */
+static int ipsnetd_as_nobody(struct fx *fx, const char *const args[])
+{
+	const char *argv[16] = {"setpriv", "--reuid=65534", "--regid=65534",
+				"--clear-groups", IPSNETD_BIN};
+	size_t n = 5;
+	for (size_t i = 0; args[i] != NULL && n + 1 < ARRAY_SIZE(argv); i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	h_result_free(&fx->r);
+	return h_run(&fx->r, "/usr/bin/setpriv", argv);
+}
+
+/* A DATABASE.lock another user made (an init or rebuild run as root, then
+ * the daemon as its own user) cannot be opened: the command stops and
+ * names the file, instead of going on without the lock, where a rebuild
+ * ran beside the serving daemon. Given to the user, it locks again. Runs
+ * only as root (to be two users).
+ *
+ * Daemon bug (failed before the fix): store_lock took a lock file it could
+ * not open for one it could not make, and went on unlocked. */
+static void test_a_lock_file_of_another_user_is_not_skipped(void **state)
+{
+	struct fx *fx = *state;
+	char conf[PATH_MAX + 16], lock[PATH_MAX + 8];
+
+	if (getuid() != 0 || access("/usr/bin/setpriv", X_OK) != 0)
+		skip();
+	assert_int_equal(h_write_config(fx->dir, certs, NULL), 0);
+	snprintf(conf, sizeof(conf), "%s/ipsnetd.conf", fx->dir);
+	snprintf(lock, sizeof(lock), "%s.lock", fx->db);
+	ipsnetd_cmd(fx, conf, "init", NULL, 0); /* as root: its lock file */
+	struct stat st;
+	assert_int_equal(stat(lock, &st), 0);
+	assert_int_equal(st.st_uid, 0);
+	assert_int_equal(st.st_mode & 077, 0);
+	assert_int_equal(chown(fx->dir, 65534, 65534), 0);
+	assert_int_equal(chown(fx->db, 65534, 65534), 0);
+	assert_int_equal(chmod(conf, 0644), 0);
+	/* nobody must reach the folder (a $TMPDIR of root's alone: skip). */
+	h_result_free(&fx->r);
+	if (h_run(&fx->r, "/usr/bin/setpriv",
+		  (const char *const[]){"setpriv", "--reuid=65534",
+					"--regid=65534", "--clear-groups",
+					"/usr/bin/test", "-w", fx->db, NULL}) !=
+	    0)
+		skip();
+
+	const char *rebuild[] = {"rebuild", "--config", conf, NULL};
+	if (ipsnetd_as_nobody(fx, rebuild) != 1) {
+		print_result("rebuild as nobody", &fx->r);
+		fail_msg("a rebuild with root's lock file exited %d, not 1",
+			 fx->r.code);
+	}
+	assert_output_says(fx, "cannot open the lock file");
+	assert_output_says(fx, lock);
+	assert_output_says(fx, "nothing changed");
+
+	assert_int_equal(chown(lock, 65534, 65534), 0);
+	assert_int_equal(ipsnetd_as_nobody(fx, rebuild), 0);
+	assert_output_says(fx, "rebuilt the state tables");
+}
+
 /* Names of the files in folder dir, sorted, each followed by a space. */
 static void folder_files(const char *dir, char *out, size_t cap)
 {
@@ -1840,6 +1904,7 @@ int main(void)
 	    T(test_backup_while_a_load_runs_verifies),
 	    T(test_backup_script_keeps_verified_copies),
 	    T(test_a_second_writer_of_the_database_is_refused),
+	    T(test_a_lock_file_of_another_user_is_not_skipped),
 	    T(test_init_leaves_another_programs_database_as_it_was),
 	    T(test_init_names_the_missing_folder_above_the_database),
 	    T(test_a_file_without_a_journal_is_named_as_such),
