@@ -649,11 +649,21 @@ int store_load_registry(const char *database, struct registry *out, char *err,
 	out->orgs = NULL;
 	if (sqlite3_open_v2(database, &db, SQLITE_OPEN_READONLY, NULL) !=
 	    SQLITE_OK) {
+		int why = db != NULL ? sqlite3_system_errno(db) : 0;
 		sqlite3_close(db);
-		snprintf(err, errlen,
-			 "cannot open the database '%s': run 'ipsnetd init' "
-			 "first",
-			 database);
+		/* One that is there is not made by init: its owner or mode
+		 * (a restored copy, as root) is what to fix. */
+		if (access(database, F_OK) == 0 && why != 0)
+			snprintf(err, errlen,
+				 "cannot open the database '%s': %s (check "
+				 "its owner and mode: the user ipsnetd runs "
+				 "as reads and writes it)",
+				 database, strerror(why));
+		else
+			snprintf(err, errlen,
+				 "cannot open the database '%s': run 'ipsnetd "
+				 "init' first",
+				 database);
 		return IPSNET_EDB;
 	}
 	sqlite3_busy_timeout(db, 5000);

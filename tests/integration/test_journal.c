@@ -1335,6 +1335,45 @@ static void test_a_lock_file_of_another_user_is_not_skipped(void **state)
 	assert_output_says(fx, "rebuilt the state tables");
 }
 
+/* A database the daemon's user may not read (a backup copied back as root,
+ * 0600) is named with the reason, not sent to 'ipsnetd init': it is there,
+ * and init would not change its owner. Runs only as root.
+ *
+ * Daemon bug (failed before the fix): serve said "cannot open the database
+ * '...': run 'ipsnetd init' first" for any database it could not open. */
+static void test_a_database_the_daemon_cannot_read_is_named(void **state)
+{
+	struct fx *fx = *state;
+	char conf[PATH_MAX + 16], lock[PATH_MAX + 8];
+
+	if (getuid() != 0 || access("/usr/bin/setpriv", X_OK) != 0)
+		skip();
+	assert_int_equal(h_write_config(fx->dir, certs, NULL), 0);
+	snprintf(conf, sizeof(conf), "%s/ipsnetd.conf", fx->dir);
+	snprintf(lock, sizeof(lock), "%s.lock", fx->db);
+	ipsnetd_cmd(fx, conf, "init", NULL, 0); /* root's, 0600 */
+	assert_int_equal(unlink(lock), 0);
+	assert_int_equal(chown(fx->dir, 65534, 65534), 0);
+	assert_int_equal(chmod(conf, 0644), 0);
+	h_result_free(&fx->r);
+	if (h_run(&fx->r, "/usr/bin/setpriv",
+		  (const char *const[]){"setpriv", "--reuid=65534",
+					"--regid=65534", "--clear-groups",
+					"/usr/bin/test", "-w", fx->dir,
+					NULL}) != 0)
+		skip();
+
+	const char *serve[] = {"serve", "--config", conf, NULL};
+	if (ipsnetd_as_nobody(fx, serve) != 1) {
+		print_result("serve as nobody", &fx->r);
+		fail_msg("serve of root's 0600 database exited %d, not 1",
+			 fx->r.code);
+	}
+	assert_output_says(fx, "Permission denied");
+	assert_output_says(fx, "check its owner and mode");
+	assert_null(strstr(fx->r.err, "ipsnetd init"));
+}
+
 /* Names of the files in folder dir, sorted, each followed by a space. */
 static void folder_files(const char *dir, char *out, size_t cap)
 {
@@ -1905,6 +1944,7 @@ int main(void)
 	    T(test_backup_script_keeps_verified_copies),
 	    T(test_a_second_writer_of_the_database_is_refused),
 	    T(test_a_lock_file_of_another_user_is_not_skipped),
+	    T(test_a_database_the_daemon_cannot_read_is_named),
 	    T(test_init_leaves_another_programs_database_as_it_was),
 	    T(test_init_names_the_missing_folder_above_the_database),
 	    T(test_a_file_without_a_journal_is_named_as_such),
