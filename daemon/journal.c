@@ -4,6 +4,7 @@
 #include "journal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -134,6 +135,10 @@ struct journal {
 	sqlite3_stmt *st_begin, *st_commit; /* a batch's, compiled once */
 	uint64_t head_seq;
 	uint8_t head_hash[JOURNAL_HASH_BYTES];
+	/* DATABASE.served and the head last written into it (the writer's
+	 * after open): see served_open. */
+	int served_fd;
+	uint64_t served_seq;
 	/* The last committed changes that can take away what an organisation
 	 * may see (apply_ctx.narrows_org), the newest at (n_narrowings - 1) %
 	 * NARROWINGS_KEPT, and the seq of the newest. None at open: every
@@ -156,6 +161,8 @@ struct journal {
 		uint64_t failures;  /* 0: none now */
 	} jtrouble, atrouble;
 };
+
+static void served_write(struct journal *j);
 
 /* ---- the chain --------------------------------------------------------- */
 
@@ -949,6 +956,7 @@ static void *writer_main(void *arg)
 		memcpy(j->stats.head_hash, j->head_hash, JOURNAL_HASH_BYTES);
 		pthread_mutex_unlock(&j->mu);
 		uv_async_send(&j->async);
+		served_write(j); /* after the answers are on their way */
 	}
 	return NULL;
 }
@@ -1311,6 +1319,48 @@ static void close_writer_db(struct journal *j)
 		sqlite3_finalize(kept[i]);
 	apply_stmts_free(j->stmts);
 	sqlite3_close(j->wdb);
+	if (j->served_fd >= 0)
+		close(j->served_fd);
+}
+
+/* Writes the head into DATABASE.served, when it moved. No fsync: after a
+ * crash the file may be behind the journal, never ahead of it (it is
+ * written after the commit). */
+static void served_write(struct journal *j)
+{
+	char buf[32];
+	if (j->served_fd < 0 || j->head_seq == j->served_seq)
+		return;
+	int n = snprintf(buf, sizeof(buf), "%020llu\n",
+			 (unsigned long long)j->head_seq);
+	if (pwrite(j->served_fd, buf, (size_t)n, 0) == n)
+		j->served_seq = j->head_seq;
+}
+
+/* DATABASE.served holds the head this database last had under a daemon.
+ * One above the head now is a journal that went back (a backup copied
+ * back, entries after its head gone): said at start, for the operator and
+ * the security officer. Best effort: without the file, nothing is said. */
+static void served_open(struct journal *j)
+{
+	char path[CONFIG_MAX_PATH + 8], buf[32];
+	snprintf(path, sizeof(path), "%s.served", j->path);
+	j->served_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (j->served_fd < 0)
+		return;
+	ssize_t n = pread(j->served_fd, buf, 21, 0);
+	unsigned long long served;
+	if (n == 21 && buf[20] == '\n') {
+		buf[20] = '\0';
+		if (sscanf(buf, "%20llu", &served) == 1 && served > j->head_seq)
+			log_warn("journal head went back",
+				 "served_seq=%llu head_seq=%llu "
+				 "hint=\"restored from a backup? entries "
+				 "after head_seq are gone\"",
+				 served, (unsigned long long)j->head_seq);
+	}
+	j->served_seq = UINT64_MAX;
+	served_write(j);
 }
 
 static int load_head(struct journal *j, char *err, size_t errlen)
@@ -1368,6 +1418,7 @@ int journal_open(struct journal **out, uv_loop_t *loop, const char *path,
 		return IPSNET_ENOMEM;
 	}
 	j->loop = loop;
+	j->served_fd = -1;
 	util_strlcpy(j->path, path, sizeof(j->path));
 	rv = open_db(path, SQLITE_OPEN_READWRITE, &j->wdb, err, errlen);
 	if (rv != 0)
@@ -1392,6 +1443,7 @@ int journal_open(struct journal **out, uv_loop_t *loop, const char *path,
 	rv = load_head(j, err, errlen);
 	if (rv != 0)
 		goto err_after_db;
+	served_open(j);
 	pthread_mutex_init(&j->mu, NULL);
 	pthread_cond_init(&j->writer_cv, NULL);
 	pthread_cond_init(&j->reader_cv, NULL);

@@ -878,6 +878,8 @@ static void test_crash_kill9_rounds_lose_no_acknowledged_change(void **state)
 	db_close(fx);
 	ipsnetd_cmd(fx, fx->d.conf, "verify", NULL, 0);
 	assert_output_says(fx, "ok:");
+	/* A kill loses no acknowledged entry: the head never went back. */
+	assert_false(h_daemon_log_contains(&fx->d, "journal head went back"));
 
 	/* A kill that never caught a change in flight proves little. */
 	assert_true(resent > 0);
@@ -1076,6 +1078,7 @@ static void test_retry_same_key_over_two_connections_and_a_restart(void **state)
 
 	stop_daemon(fx);
 	restart_daemon(fx);
+	assert_false(h_daemon_log_contains(&fx->d, "journal head went back"));
 	assert_int_equal(send_reg(client(fx, 1), &r, &fx->ans[2]), 0);
 	assert_same_answer(&fx->ans[0], &fx->ans[2]);
 	assert_int_equal(rows_with_key(fx, key), 1);
@@ -1834,6 +1837,16 @@ static void test_restore_from_a_backup_as_the_readme_says(void **state)
 			 backup_head);
 	assert_string_equal(
 	    json_string_value(json_object_get(j, "journal_hash")), backup_hash);
+	/* And the log says the head went back, from the one it served. */
+	char went_back[128];
+	snprintf(went_back, sizeof(went_back),
+		 "level=warn msg=\"journal head went back\" served_seq=%" PRIu64
+		 " head_seq=%" PRIu64,
+		 head, backup_head);
+	if (!h_daemon_log_contains(&fx->d, went_back)) {
+		h_daemon_dump_log(&fx->d);
+		fail_msg("the log does not say '%s'", went_back);
+	}
 
 	/* The retry is applied now, as a new change. */
 	if (send_reg(client(fx, 1), &r, &fx->ans[1]) != 0)
@@ -1925,6 +1938,11 @@ static void test_restore_after_a_crash_moves_the_wal_away(void **state)
 	    json_string_value(json_object_get(j, "journal_hash")), backup_hash);
 	char line[96];
 	snprintf(line, sizeof(line), "head_seq=%" PRIu64, backup_head);
+	assert_true(h_daemon_log_contains(&fx->d, line));
+	snprintf(line, sizeof(line),
+		 "msg=\"journal head went back\" served_seq=%" PRIu64
+		 " head_seq=%" PRIu64,
+		 backup_head + 2, backup_head);
 	assert_true(h_daemon_log_contains(&fx->d, line));
 	assert_int_equal(register_clients(fx, 1, 7500), backup_head + 1);
 }
