@@ -12,7 +12,10 @@
 #    NAME.damaged, kept for a look, and the run fails.
 # 3. Only then are the backups in DIR older than DAYS days (default 30)
 #    removed, judged by the time in their names; the one just made is
-#    always kept. So is every backup when the run fails.
+#    always kept. So is every backup when the run fails. Damaged copies
+#    (NAME.damaged) and unfinished ones of a run that was killed
+#    (NAME.partial-XXXXXX) go when their backups would: they are copies
+#    of the same personal data.
 #
 # Exit 0 when the new backup verified; 1 when it failed (one line on
 # stderr says why); 2 on a usage error. IPSNETD names the ipsnetd binary
@@ -73,16 +76,24 @@ if ! out=$("$ipsnetd" verify --database "$file" "${config[@]}" 2>&1); then
 fi
 entries=$(sed -n 's/^ok: \([0-9]*\) journal entries.*/\1/p' <<<"$out")
 
-# Older backups: their names' times before the cut-off, oldest first.
+# Older backups, damaged and unfinished copies: their names' times before
+# the cut-off, oldest first.
 cutoff=$(date -u -d "$keep days ago" +%Y%m%dT%H%M%SZ)
-removed=0
-for old in "$dir"/ipsnet-????????T??????Z.db; do
+removed=0 leftovers=0
+for old in "$dir"/ipsnet-????????T??????Z.db "$dir"/ipsnet-????????T??????Z.db.damaged \
+	"$dir"/ipsnet-????????T??????Z.db.partial-*; do
 	[ -e "$old" ] || continue
 	name=${old##*/ipsnet-}
-	name=${name%.db}
+	name=${name%%.db*}
 	if [ "$old" != "$file" ] && [[ $name < $cutoff ]]; then
 		rm -f -- "$old" || fail "the backup $file verified, but '$old' cannot be removed"
-		removed=$((removed + 1))
+		if [[ $old == *.db ]]; then
+			removed=$((removed + 1))
+		else
+			leftovers=$((leftovers + 1))
+		fi
 	fi
 done
-echo "ipsnet-backup: $file verified ($entries journal entries); removed $removed backup(s) older than $keep days"
+also=
+[ "$leftovers" -eq 0 ] || also=", and $leftovers damaged or unfinished copies"
+echo "ipsnet-backup: $file verified ($entries journal entries); removed $removed backup(s) older than $keep days$also"

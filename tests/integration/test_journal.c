@@ -1609,6 +1609,16 @@ static void test_backup_script_keeps_verified_copies(void **state)
 	touch(old);
 	touch(recent);
 	touch(other);
+	/* A damaged copy and an unfinished one of a killed run, 40 days old,
+	 * go with the backups of their day; a recent damaged one stays. */
+	char old_damaged[PATH_MAX + 80], old_partial[PATH_MAX + 80],
+	    recent_damaged[PATH_MAX + 80];
+	snprintf(old_damaged, sizeof(old_damaged), "%s.damaged", old);
+	snprintf(old_partial, sizeof(old_partial), "%s.partial-a1b2c3", old);
+	snprintf(recent_damaged, sizeof(recent_damaged), "%s.damaged", recent);
+	touch(old_damaged);
+	touch(old_partial);
+	touch(recent_damaged);
 
 	/* While the daemon serves: a new copy, the one of 40 days gone. */
 	if (backup_script(fx, fx->d.conf, "30", dir) != 0)
@@ -1618,11 +1628,15 @@ static void test_backup_script_keeps_verified_copies(void **state)
 	assert_int_equal(sscanf(at, "%s", made), 1);
 	assert_non_null(strstr(fx->r.out, "verified (3 journal entries); "
 					  "removed 1 backup(s) older than 30 "
-					  "days"));
+					  "days, and 2 damaged or unfinished "
+					  "copies\n"));
 	assert_int_equal(stat(made, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
 	assert_int_not_equal(access(old, F_OK), 0);
+	assert_int_not_equal(access(old_damaged, F_OK), 0);
+	assert_int_not_equal(access(old_partial, F_OK), 0);
 	assert_int_equal(access(recent, F_OK), 0);
+	assert_int_equal(access(recent_damaged, F_OK), 0);
 	assert_int_equal(access(other, F_OK), 0);
 	const char *verify[] = {"verify", "--database", made, NULL};
 	h_result_free(&fx->r);
@@ -1678,7 +1692,7 @@ static void test_backup_script_keeps_verified_copies(void **state)
 	}
 	closedir(d);
 	assert_int_equal(backups, 2); /* recent and made */
-	assert_int_equal(damaged, 1);
+	assert_int_equal(damaged, 2); /* recent's, and this run's */
 	/* Each backup is one file: reading one for verify left no -wal or
 	 * -shm beside it. */
 	assert_int_equal(files, backups + damaged + 1 /* notes.txt */);
