@@ -853,22 +853,31 @@ test_c1_control_characters_of_text_stay_off_the_terminal(void **state)
 	assert_string_equal(jstr(j, "client.name"), "Anna\302\2332J");
 }
 
+/* Registers Anna (client, 64 bytes) with a consent to gm0363 (consent, 64
+ * bytes), withdrawn at once (version 2). */
+static void anna_with_a_withdrawn_consent(struct fx *fx, char *client,
+					  char *consent)
+{
+	char b[10];
+	run_id(fx, client, 64, "ggz-test", "client", "register", "--bsn",
+	       bsn(0, b), "--name", "Anna de Vries", "--birth-date",
+	       "1990-04-12", "--municipality", "GM0363", "--benefit",
+	       "participatiewet", "--quiet", NULL);
+	run_id(fx, consent, 64, "ggz-test", "consent", "grant", client, "--to",
+	       "gm0363", "--purpose", "IPS funding", "--until", "2030-12-31",
+	       "--quiet", NULL);
+	run(fx, EXIT_OK, "ggz-test", "consent", "withdraw", consent,
+	    "--version", "1", NULL);
+}
+
 /* The server records when a client was registered and a consent granted
  * or withdrawn as UTC times; the command shows each as the day it was in
  * the Netherlands, the day its "today" and a consent's last day are. */
 static void test_case_show_gives_times_as_dutch_days(void **state)
 {
 	struct fx *fx = *state;
-	char client[64], consent[64], b[10], db[PATH_MAX];
-	run_id(fx, client, sizeof(client), "ggz-test", "client", "register",
-	       "--bsn", bsn(0, b), "--name", "Anna de Vries", "--birth-date",
-	       "1990-04-12", "--municipality", "GM0363", "--benefit",
-	       "participatiewet", "--quiet", NULL);
-	run_id(fx, consent, sizeof(consent), "ggz-test", "consent", "grant",
-	       client, "--to", "gm0363", "--purpose", "IPS funding", "--until",
-	       "2030-12-31", "--quiet", NULL);
-	run(fx, EXIT_OK, "ggz-test", "consent", "withdraw", consent,
-	    "--version", "1", NULL);
+	char client[64], consent[64], db[PATH_MAX];
+	anna_with_a_withdrawn_consent(fx, client, consent);
 	/* Registered at 00:30 in summer (CEST), granted at 00:10 and
 	 * withdrawn at 00:40 in winter (CET), Dutch time. */
 	snprintf(db, sizeof(db), "%s/ipsnet.db", fx->dir);
@@ -889,16 +898,8 @@ static void test_case_show_gives_times_as_dutch_days(void **state)
 static void test_withdrawing_again_says_when_in_dutch_time(void **state)
 {
 	struct fx *fx = *state;
-	char client[64], consent[64], b[10], db[PATH_MAX];
-	run_id(fx, client, sizeof(client), "ggz-test", "client", "register",
-	       "--bsn", bsn(0, b), "--name", "Anna de Vries", "--birth-date",
-	       "1990-04-12", "--municipality", "GM0363", "--benefit",
-	       "participatiewet", "--quiet", NULL);
-	run_id(fx, consent, sizeof(consent), "ggz-test", "consent", "grant",
-	       client, "--to", "gm0363", "--purpose", "IPS funding", "--until",
-	       "2030-12-31", "--quiet", NULL);
-	run(fx, EXIT_OK, "ggz-test", "consent", "withdraw", consent,
-	    "--version", "1", NULL);
+	char client[64], consent[64], db[PATH_MAX];
+	anna_with_a_withdrawn_consent(fx, client, consent);
 	/* withdrawn at 00:40 in winter (CET), Dutch time */
 	snprintf(db, sizeof(db), "%s/ipsnet.db", fx->dir);
 	h_db_exec(db, "UPDATE consent SET withdrawn_at = "
