@@ -1052,7 +1052,7 @@ static const char *not_ours(char *why, size_t cap, uint64_t seq)
 		 "journal entry %llu on this server is not the one this "
 		 "subscriber has: the server's journal was restored from a "
 		 "backup, or this is another server; start again from seq 0 "
-		 "(a new mirror file)",
+		 "(sync to a new mirror file, or watch --since 0)",
 		 (unsigned long long)seq);
 	return why;
 }
@@ -1312,7 +1312,8 @@ static bool since_hash_holds(struct sync *s, struct conn *c,
 			 "this server's journal ends at seq %llu, before "
 			 "this subscriber's seq %llu: the journal was "
 			 "restored from a backup, or this is another server; "
-			 "start again from seq 0 (a new mirror file)",
+			 "start again from seq 0 (sync to a new mirror file, "
+			 "or watch --since 0)",
 			 (unsigned long long)s->head,
 			 (unsigned long long)m->since_seq);
 	else if (ours != NULL &&

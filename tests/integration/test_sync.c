@@ -2343,7 +2343,9 @@ static void assert_mirror_hash_is_the_journals(const char *path, const char *db)
 
 /* `ipsnet watch --json` gives each event's hash, and `--since SEQ
  * --since-hash HASH` resumes from it: with the journal's hash it goes on,
- * with another it is refused (6) before anything is printed. */
+ * with another it is refused (6) before anything is printed, and told
+ * what a watch does then (the server said only "a new mirror file"),
+ * also for a SEQ past the end of the journal. */
 static void test_watch_resumes_with_a_hash(void **state)
 {
 	char a[64], b[64], db[PATH_MAX], hex[65], needle[160];
@@ -2353,7 +2355,8 @@ static void test_watch_resumes_with_a_hash(void **state)
 	uint64_t s1 = register_client(GGZ_TEST, BENEFIT(NONE), a);
 	uint64_t s2 = register_client(GGZ_TEST, BENEFIT(NONE), b);
 	snprintf(db, sizeof(db), "%s/ipsnet.db", dir);
-	for (int wrong = 0; wrong < 2; wrong++) {
+	/* 0: the journal's hash; 1: another; 2: a seq past the end. */
+	for (int wrong = 0; wrong < 3; wrong++) {
 		char out[PATH_MAX], err[PATH_MAX];
 		journal_hash_at(db, s1, h);
 		if (wrong)
@@ -2363,7 +2366,7 @@ static void test_watch_resumes_with_a_hash(void **state)
 		h_args_add(&args, "--json");
 		h_args_add(&args, "watch");
 		h_args_add(&args, "--since");
-		h_args_add(&args, "%" PRIu64, s1);
+		h_args_add(&args, "%" PRIu64, wrong == 2 ? s2 + 1000 : s1);
 		h_args_add(&args, "--since-hash");
 		h_args_add(&args, "%s", hex);
 		snprintf(out, sizeof(out), "%s/hash-watch.out", dir);
@@ -2371,10 +2374,16 @@ static void test_watch_resumes_with_a_hash(void **state)
 		assert_int_equal(h_proc_start_cli(&w, args.argv, out, err), 0);
 		if (wrong) {
 			assert_int_equal(h_proc_stop(&w, 0, WAIT_MS), 6);
-			assert_true(h_wait_file(err,
-						"is not the one this "
-						"subscriber has",
-						1));
+			assert_true(
+			    h_wait_file(err,
+					wrong == 1 ? "is not the one this "
+						     "subscriber has"
+						   : "before this subscriber's",
+					1));
+			if (!h_file_contains(err, "or watch --since 0")) {
+				dump_file("watch", err);
+				fail_msg("the watch is not told what to do");
+			}
 			char *printed = h_read_file(out, NULL);
 			assert_non_null(printed);
 			assert_string_equal(printed, "");
