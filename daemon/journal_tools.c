@@ -524,7 +524,11 @@ int journal_backup(const char *path, const char *dest, char *err,
 		goto out;
 	}
 	struct journal_verify_report r;
-	if (journal_check_chain(dst, &r) != 0 || r.first_bad_seq != 0) {
+	if (journal_check_chain(dst, &r) != 0) {
+		/* r.problem is empty: SQLite says why. */
+		rv = fail(dst, err, errlen,
+			  "cannot read the backup's journal to check it");
+	} else if (r.first_bad_seq != 0) {
 		snprintf(err, errlen, "the backup's journal does not check: %s",
 			 r.problem);
 		rv = IPSNET_EDB;

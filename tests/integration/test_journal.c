@@ -1510,6 +1510,29 @@ static void test_a_file_without_a_journal_is_named_as_such(void **state)
 	}
 }
 
+/* A backup whose journal cannot be read to check it (here a table named
+ * journal of another shape; a read error of the copy is the same path)
+ * says why in SQLite's words, and no backup is made. It said "the
+ * backup's journal does not check: " with nothing after. */
+static void test_a_backup_that_cannot_be_checked_says_why(void **state)
+{
+	struct fx *fx = *state;
+	const char *dir = h_tmpdir();
+	char odd[PATH_MAX], copy[PATH_MAX], files[1024];
+
+	assert_non_null(dir);
+	snprintf(odd, sizeof(odd), "%s/odd.db", dir);
+	snprintf(copy, sizeof(copy), "%s/copy.db", dir);
+	assert_int_equal(h_sqlite3(odd, "CREATE TABLE journal (seq INTEGER "
+					"PRIMARY KEY, note TEXT);"),
+			 0);
+	ipsnetd_with(fx, "backup", copy, "--database", odd, 1);
+	assert_output_says(fx, "cannot read the backup's journal to check "
+			       "it: no such column");
+	folder_files(dir, files, sizeof(files));
+	assert_string_equal(files, "odd.db ");
+}
+
 /* A command that is refused leaves no file it made: init of another
  * program's SQLite file, rebuild of a file that is not there, of an empty
  * one or of another program's, and serve of a database not made yet.
@@ -1980,6 +2003,7 @@ int main(void)
 	    T(test_init_leaves_another_programs_database_as_it_was),
 	    T(test_init_names_the_missing_folder_above_the_database),
 	    T(test_a_file_without_a_journal_is_named_as_such),
+	    T(test_a_backup_that_cannot_be_checked_says_why),
 	    T(test_a_refused_command_leaves_no_lock_file),
 	    T(test_a_lock_file_removed_while_taken_is_made_again),
 	    T(test_whoami_shows_the_last_entry_as_journal_head),
