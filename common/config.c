@@ -992,6 +992,13 @@ static int set_path(struct parse *ps, char *field, size_t size, const char *key,
 
 	if (value[0] == '\0')
 		return parse_fail(ps, "%s must name a file", key);
+	/* As a shell takes them: the home folder, or another folder; a
+	 * folder is opened as the file only later, with a message that
+	 * names neither the key nor this line. */
+	if (strcmp(value, "~") == 0 || value[strlen(value) - 1] == '/')
+		return parse_fail(ps,
+				  "%s is '%s', a folder; name the file in it",
+				  key, value);
 	if (strncmp(value, "~/", 2) == 0) {
 		if ((home = home_folder()) == NULL)
 			return parse_fail(ps,
@@ -1000,7 +1007,14 @@ static int set_path(struct parse *ps, char *field, size_t size, const char *key,
 					  "whole path",
 					  key);
 		n = snprintf(field, size, "%s/%s", home, value + 2);
-	} else if (value[0] == '/' || ps->dir[0] == '\0')
+		if (n < 0 || (size_t)n >= size)
+			return parse_fail(ps,
+					  "%s is too long: at most %zu bytes "
+					  "with the home folder (%s) in front",
+					  key, size - 1, home);
+		return 0;
+	}
+	if (value[0] == '/' || ps->dir[0] == '\0')
 		n = snprintf(field, size, "%s", value);
 	else if (strcmp(ps->dir, "/") == 0)
 		n = snprintf(field, size, "/%s", value);
@@ -1008,8 +1022,10 @@ static int set_path(struct parse *ps, char *field, size_t size, const char *key,
 		n = snprintf(field, size, "%s/%s", ps->dir, value);
 	if (n < 0 || (size_t)n >= size)
 		return parse_fail(ps,
-				  "%s is too long: at most %zu bytes with the "
-				  "profile's folder in front",
+				  value[0] == '/'
+				      ? "%s is too long: at most %zu bytes"
+				      : "%s is too long: at most %zu bytes "
+					"with the profile's folder in front",
 				  key, size - 1);
 	return 0;
 }

@@ -708,6 +708,64 @@ static void test_profile_tilde_without_home_is_the_accounts(void **state)
 	assert_string_equal(p.ca, want);
 }
 
+/* A path that names a folder ("~" and "~/", the home folder as a shell
+ * takes them, or any that ends in "/") is refused where it is written,
+ * naming the key and the line. "~" was taken as a file "~" in the
+ * profile's folder, and "~/" as the home folder, opened as the CA or key
+ * only when connecting. */
+static void test_profile_path_of_a_folder_is_refused_at_its_line(void **state)
+{
+	struct fixture *f = *state;
+	struct client_profile p;
+	char want[PATH_MAX + 64];
+	static const char *const folders[] = {"~", "~/", "keys/", "/etc/"};
+
+	for (size_t i = 0; i < sizeof(folders) / sizeof(folders[0]); i++) {
+		char text[128];
+		snprintf(text, sizeof(text),
+			 "[profile]\nserver = 127.0.0.1:7443\nca = %s\n",
+			 folders[i]);
+		const char *path = write_file(f, "profiles/dir.ini", text);
+		assert_int_equal(load_with_home(f, &p, path, "/home/j.jansen"),
+				 IPSNET_ECONFIG);
+		snprintf(want, sizeof(want), "%s:3: ca is '%s', a folder", path,
+			 folders[i]);
+		if (strncmp(f->err, want, strlen(want)) != 0)
+			fail_msg("'%s' gave: %s", folders[i], f->err);
+	}
+}
+
+/* A path too long for the field says what was put in front of it: the
+ * home folder for "~/", nothing for an absolute one. It said "with the
+ * profile's folder in front" for both. */
+static void test_profile_too_long_path_says_what_is_in_front(void **state)
+{
+	struct fixture *f = *state;
+	struct client_profile p;
+	char text[CONFIG_MAX_PATH + 64], want[PATH_MAX + 128];
+	char name[CONFIG_MAX_PATH - 8];
+
+	memset(name, 'k', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	snprintf(text, sizeof(text), "[profile]\nkey = ~/%s\n", name);
+	const char *path = write_file(f, "profiles/long.ini", text);
+	assert_int_equal(load_with_home(f, &p, path, "/home/j.jansen"),
+			 IPSNET_ECONFIG);
+	snprintf(want, sizeof(want),
+		 "%s:2: key is too long: at most %d bytes with the home "
+		 "folder (/home/j.jansen) in front",
+		 path, CONFIG_MAX_PATH - 1);
+	assert_string_equal(f->err, want);
+
+	snprintf(text, sizeof(text), "[profile]\nkey = /%s%s\n", name, name);
+	path = write_file(f, "profiles/long.ini", text);
+	assert_int_equal(load_with_home(f, &p, path, "/home/j.jansen"),
+			 IPSNET_ECONFIG);
+	snprintf(want, sizeof(want), "%s:2: key is too long: at most %d bytes",
+		 path, CONFIG_MAX_PATH - 1);
+	assert_string_equal(f->err, want);
+}
+
 static void
 test_profile_in_the_current_folder_keeps_relative_paths(void **state)
 {
@@ -918,6 +976,8 @@ int main(void)
 	    T(test_profile_relative_paths_are_taken_from_its_folder),
 	    T(test_profile_tilde_is_the_home_folder),
 	    T(test_profile_tilde_without_home_is_the_accounts),
+	    T(test_profile_path_of_a_folder_is_refused_at_its_line),
+	    T(test_profile_too_long_path_says_what_is_in_front),
 	    T(test_profile_in_the_current_folder_keeps_relative_paths),
 	    T(test_profile_errors_name_the_line),
 	    T(test_profile_missing_file_is_named_in_the_error),
