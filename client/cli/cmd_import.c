@@ -825,7 +825,9 @@ static void resolve_rows(struct import *im)
 		r->trajectory_id =
 		    job_trajectory(l, r->v[JO_PROGRAM], r->v[JO_START]);
 		if (r->trajectory_id == NULL) {
-			char why[200];
+			/* Room for the whole program (check_job: at most 63
+			 * characters, 4 bytes at most each): never cut. */
+			char why[400];
 			snprintf(why, sizeof(why),
 				 "the client has no trajectory in program "
 				 "'%s' (import the trajectories first)",

@@ -3158,11 +3158,12 @@ static void three_clients_and_a_program(struct fx *fx, int first, char b[3][10])
  * refuses one character more itself, naming the column: a name and an
  * employer of 200 characters, a close reason of 1000 and a note of 4000.
  * It refused a close reason over 500 characters, which the server (and
- * `ipsnet trajectory move`) takes. */
+ * `ipsnet trajectory move`) takes. A program at its limit is named whole
+ * when it is rejected. */
 static void test_import_text_limits_are_the_servers(void **state)
 {
 	struct fx *fx = *state;
-	char path[PATH_MAX], text[16384], want[PATH_MAX + 100], b[3][10],
+	char path[PATH_MAX], text[16384], want[PATH_MAX + 400], b[3][10],
 	    more[2][10];
 	char name[201], name_over[202], reason[1001], reason_over[1002],
 	    note[4001], note_over[4002];
@@ -3218,6 +3219,26 @@ static void test_import_text_limits_are_the_servers(void **state)
 	snprintf(want, sizeof(want),
 		 "%s:3: employer is longer than 200 characters", path);
 	assert_err(fx, want);
+
+	/* A program of 63 characters, 3 bytes each, that is none of the
+	 * client's trajectories, is named whole: the sentence was cut at 199
+	 * bytes, in the middle of a character, and the command printed
+	 * broken UTF-8. */
+	char program[64 * 3];
+	letters(program, sizeof(program), "\342\202\254", 63); /* euro sign */
+	snprintf(text, sizeof(text),
+		 "bsn,employer,start_date,hours_per_week,program\n"
+		 "%s,Bakkerij,2025-03-03,20,%s\n",
+		 b[1], program);
+	write_file(path, text);
+	run(fx, EXIT_ELSE, "ggz-test", "import", path, NULL);
+	assert_out(fx, "1 row: 0 imported, 0 imported before, 1 rejected");
+	snprintf(want, sizeof(want),
+		 "%s:2: the client has no trajectory in program '%s' (import "
+		 "the trajectories first)",
+		 path, program);
+	assert_err(fx, want);
+	assert_true(utf8_valid(fx->r.err));
 }
 
 /* A row whose change is larger than the server's frame limit is rejected
