@@ -17,8 +17,10 @@
  * registrations, so that catching up takes long enough to be interrupted
  * and the stuck subscribers have megabytes to not read. */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -2001,6 +2003,74 @@ static void test_watch_prints_free_text_without_control_characters(void **state)
 	assert_non_null(strstr(text, "asked Fonds?[2J?2026-01-01 00:00 uwv "
 				     "forged?2J? for 6 months"));
 	free(text);
+}
+
+/* Runs `ipsnet --json watch --since SEQ` into a pipe whose reader takes
+ * one line and goes, as `| head -1` does: from seq 0 (the reader goes in
+ * the middle of the catch-up; the journal holds some 30000 entries), or
+ * live, from a seq near the head, with the next change after the reader
+ * went. The watch must end with exit 0 and nothing on stderr. */
+static void watch_until_the_reader_goes(bool live)
+{
+	struct h_proc w;
+	struct h_args a;
+	char fifo[PATH_MAX], err[PATH_MAX], line[4096];
+	uint64_t since =
+	    live ? register_client(GGZ_TEST, BENEFIT(NONE), NULL) : 0;
+
+	snprintf(fifo, sizeof(fifo), "%s/watch-head.out", dir);
+	snprintf(err, sizeof(err), "%s/watch-head.err", dir);
+	unlink(fifo);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	/* The reading end first: the watch's open for writing then does not
+	 * wait for one. */
+	int rfd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	assert_true(rfd >= 0);
+	org_args(&a, GGZ_TEST);
+	h_args_add(&a, "--json");
+	h_args_add(&a, "watch");
+	h_args_add(&a, "--since");
+	h_args_add(&a, "%" PRIu64, since);
+	assert_int_equal(h_proc_start_cli(&w, a.argv, fifo, err), 0);
+	if (live)
+		register_client(GGZ_TEST, BENEFIT(NONE), NULL);
+
+	/* head -1: one line, then gone. */
+	size_t got = 0;
+	uint64_t deadline = util_mono_us() + WAIT_MS * 1000ULL;
+	while (memchr(line, '\n', got) == NULL && got < sizeof(line) &&
+	       util_mono_us() < deadline) {
+		struct pollfd pfd = {.fd = rfd, .events = POLLIN};
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		ssize_t n = read(rfd, line + got, sizeof(line) - got);
+		if (n > 0)
+			got += (size_t)n;
+	}
+	close(rfd);
+	if (memchr(line, '\n', got) == NULL) {
+		dump_file("watch", err);
+		fail_msg("the watch printed no line");
+	}
+
+	/* The next event finds no reader. */
+	if (live)
+		register_client(GGZ_TEST, BENEFIT(NONE), NULL);
+	int code = h_proc_stop(&w, 0, WAIT_MS);
+	char *said = h_read_file(err, NULL);
+	assert_non_null(said);
+	if (code != 0 || said[0] != '\0')
+		fail_msg("the watch (%s) ended %d, saying: %s",
+			 live ? "live" : "catching up", code, said);
+	free(said);
+}
+
+/* `ipsnet watch --json | head -1` ends quietly with exit 0 once the
+ * reader of its output is gone: no "Broken pipe", no error. */
+static void test_watch_whose_reader_went_ends_quietly(void **state)
+{
+	for (int live = 0; live < 2; live++)
+		watch_until_the_reader_goes(live);
 }
 
 /* Bytes waiting in the receive queues of pid's TCP sockets
@@ -4326,6 +4396,7 @@ int main(void)
 		test_a_mirror_of_some_kinds_takes_only_those_from_a_case),
 	    cmocka_unit_test(test_mirror_refuses_another_journal),
 	    cmocka_unit_test(test_watch_resumes_with_a_hash),
+	    cmocka_unit_test(test_watch_whose_reader_went_ends_quietly),
 	    cmocka_unit_test(test_mirror_at_the_head_learns_its_hash),
 	    cmocka_unit_test(test_mirror_moved_on_by_an_older_ipsnet_resumes),
 	    cmocka_unit_test(test_a_mirror_an_older_ipsnet_wrote_is_filled_in),
