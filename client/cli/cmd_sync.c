@@ -300,10 +300,15 @@ static void on_subscribed(struct ipsnet_conn *c, int status,
 		return;
 	}
 	if (head < f->cursor) {
-		fail(f, IPSNET_EPRECONDITION,
-		     "this is at seq %" PRIu64 " but the server's journal ends "
-		     "at seq %" PRIu64 ": it was made from another journal",
-		     f->cursor, head);
+		/* Only a mirror comes here (a watch is told above). */
+		fail(
+		    f, IPSNET_EPRECONDITION,
+		    "the mirror is at seq %" PRIu64 " but the server's journal "
+		    "ends at seq %" PRIu64 ": it was made from another journal "
+		    "(the server's was restored from a backup since, or this "
+		    "is another server); start again from seq 0 with a new "
+		    "mirror file",
+		    f->cursor, head);
 		return;
 	}
 	f->subscribed = true;

@@ -2365,6 +2365,31 @@ static void test_mirror_refuses_another_journal(void **state)
 			 clients);
 }
 
+/* A mirror without the hash of its entry (made by an ipsnet before
+ * hashes), at a seq past the end of the server's journal (the journal
+ * was restored from a backup since), is refused (6) and told to start
+ * again with a new mirror file; it was told only that it "was made from
+ * another journal". */
+static void
+test_mirror_past_the_journal_without_a_hash_is_told_what_to_do(void **state)
+{
+	char path[PATH_MAX];
+	struct h_result r;
+	snprintf(path, sizeof(path), "%s/unhashed.db", dir);
+	assert_int_equal(sync_once(GGZ_TEST, path, NULL, &r), 0);
+	h_result_free(&r);
+	h_db_exec(path, "DELETE FROM meta WHERE key = 'hash'; UPDATE meta SET "
+			"value = value + 1000 WHERE key IN ('seq', "
+			"'complete_seq')");
+	assert_int_equal(sync_once(GGZ_TEST, path, NULL, &r), 6);
+	if (strstr(r.err, "the mirror is at seq") == NULL ||
+	    strstr(r.err, "made from another journal") == NULL ||
+	    strstr(r.err, "start again from seq 0 with a new mirror file") ==
+		NULL)
+		fail_msg("sync said: %s", r.err);
+	h_result_free(&r);
+}
+
 /* ---- the hash a subscriber resumes with ---------------------------------- */
 
 /* The hash of journal entry seq in the daemon's database db: the ground
@@ -4395,6 +4420,8 @@ int main(void)
 	    cmocka_unit_test(
 		test_a_mirror_of_some_kinds_takes_only_those_from_a_case),
 	    cmocka_unit_test(test_mirror_refuses_another_journal),
+	    cmocka_unit_test(
+		test_mirror_past_the_journal_without_a_hash_is_told_what_to_do),
 	    cmocka_unit_test(test_watch_resumes_with_a_hash),
 	    cmocka_unit_test(test_watch_whose_reader_went_ends_quietly),
 	    cmocka_unit_test(test_mirror_at_the_head_learns_its_hash),
