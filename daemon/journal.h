@@ -213,6 +213,27 @@ int journal_rebuild(const char *path, uint64_t *entries, char *err,
 int journal_backup(const char *path, const char *dest, char *err,
 		   size_t errlen);
 
+/* What journal_restore did. */
+struct journal_restore_report {
+	uint64_t head_seq; /* the restored journal's last seq (0: empty) */
+	char aside[CONFIG_MAX_PATH + 64]; /* where the replaced files went;
+					   * "" when there were none */
+	bool changed; /* on failure: whether anything was moved */
+};
+
+/* Puts the backup at backup in the place of the database at path (the
+ * caller holds store_lock). The backup is verified as journal_verify does
+ * and refused when damaged, of a newer schema, or not a journal. The
+ * database with its -wal, -shm and -journal (those there) is moved into
+ * PATH.before-restore-YYYYMMDDTHHMMSSZ/ (0700), never over a file; the
+ * backup is copied into place through a temporary file in path's folder
+ * (fsync, rename, fsync of the folder), 0600 and owned as the database it
+ * replaces (or, with none, as the folder). PATH.served is left as it is.
+ * The backup is only read. Returns 0, or an error with a sentence in err
+ * and r->changed false when nothing was changed. */
+int journal_restore(const char *path, const char *backup,
+		    struct journal_restore_report *r, char *err, size_t errlen);
+
 /* The chain walk alone (used at start-up and by verify). */
 int journal_check_chain(sqlite3 *db, struct journal_verify_report *r);
 

@@ -1,11 +1,14 @@
-/* The operator's commands on the journal: verify, rebuild, backup. They
- * block and run outside the daemon's loop (ipsnetd verify|rebuild|backup). */
+/* The operator's commands on the journal: verify, rebuild, backup,
+ * restore. They block and run outside the daemon's loop (ipsnetd
+ * verify|rebuild|backup|restore). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "alloc.h"
@@ -552,5 +555,302 @@ out:
 	unlink(tmp_journal);
 	if (rv == 0)
 		sync_folder_of(dest);
+	return rv;
+}
+
+/* The files SQLite reads together with a database: a -wal or a hot
+ * -journal left beside the restored copy would be applied to it (the
+ * daemon would serve the old journal, or a mix of both), so they go with
+ * the database they belong to. */
+static const char *const db_file_suffixes[] = {"", "-wal", "-shm", "-journal"};
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Copies the open file from (from where it is) into to, and fsyncs to.
+ * 0, or -1 with errno. */
+static int copy_fd(int from, int to)
+{
+	size_t cap = 1 << 20;
+	char *buf = ipsnet_malloc(cap);
+	int rv = 0;
+	if (buf == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	for (;;) {
+		ssize_t n = read(from, buf, cap);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rv = n < 0 ? -1 : 0;
+			break;
+		}
+		if (write_all(to, buf, (size_t)n) != 0) {
+			rv = -1;
+			break;
+		}
+	}
+	int why = errno;
+	ipsnet_free(buf);
+	errno = why;
+	if (rv == 0 && fsync(to) != 0)
+		rv = -1;
+	return rv;
+}
+
+/* Moves back the first n of the database's files that were moved into
+ * aside (moved[i]: whether suffix i was), and removes aside. 0 when all
+ * are back. */
+static int move_back(const char *path, const char *aside, const char *base,
+		     const bool *moved, size_t n)
+{
+	char from[PATH_MAX + 16], to[PATH_MAX + 16];
+	int rv = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!moved[i])
+			continue;
+		snprintf(from, sizeof(from), "%s/%s%s", aside, base,
+			 db_file_suffixes[i]);
+		snprintf(to, sizeof(to), "%s%s", path, db_file_suffixes[i]);
+		if (rename(from, to) != 0)
+			rv = -1;
+	}
+	if (rv == 0)
+		rmdir(aside);
+	return rv;
+}
+
+int journal_restore(const char *path, const char *backup,
+		    struct journal_restore_report *r, char *err, size_t errlen)
+{
+	struct journal_verify_report v;
+	struct stat before, after, db, folder;
+	char dir[PATH_MAX], tmp[PATH_MAX], name[PATH_MAX + 16],
+	    aside_name[PATH_MAX + 16], verr[512];
+	bool moved[ARRAY_SIZE(db_file_suffixes)] = {false};
+	bool have_db, any = false;
+	int rv;
+
+	memset(r, 0, sizeof(*r));
+	const char *base = strrchr(path, '/');
+	if (base == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if (base == path)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(base - path), path);
+	base = base != NULL ? base + 1 : path;
+
+	int from = open(backup, O_RDONLY | O_CLOEXEC);
+	if (from < 0) {
+		snprintf(err, errlen, "cannot read the backup '%s': %s", backup,
+			 errno == ENOENT ? "there is no such file"
+					 : strerror(errno));
+		return IPSNET_EDB;
+	}
+	if (fstat(from, &before) != 0 || !S_ISREG(before.st_mode)) {
+		snprintf(err, errlen, "the backup '%s' is not a file", backup);
+		rv = IPSNET_EINVAL;
+		goto err_after_from;
+	}
+	have_db = stat(path, &db) == 0;
+	if (!have_db && errno != ENOENT) {
+		snprintf(err, errlen, "cannot look at the database '%s': %s",
+			 path, strerror(errno));
+		rv = IPSNET_EDB;
+		goto err_after_from;
+	}
+	if (have_db && db.st_dev == before.st_dev &&
+	    db.st_ino == before.st_ino) {
+		snprintf(err, errlen,
+			 "the backup '%s' is the database itself, not a copy "
+			 "of it",
+			 backup);
+		rv = IPSNET_EINVAL;
+		goto err_after_from;
+	}
+	/* A -wal beside the backup holds part of it (a copy of a database
+	 * that was not closed): verify reads it, the copy would not. */
+	snprintf(name, sizeof(name), "%s-wal", backup);
+	if (stat(name, &after) == 0 && after.st_size > 0) {
+		snprintf(err, errlen,
+			 "the backup '%s' has a -wal beside it that holds part "
+			 "of it, which a restore would not copy; make it one "
+			 "file first with 'ipsnetd backup NEWFILE --database "
+			 "%s' and restore NEWFILE",
+			 backup, backup);
+		rv = IPSNET_EINVAL;
+		goto err_after_from;
+	}
+
+	/* As `ipsnetd verify`: the chain, the schema, the state replayed. */
+	rv = journal_verify(backup, &v, verr, sizeof(verr));
+	if (rv != 0) {
+		snprintf(err, errlen, "the backup '%s': %s", backup, verr);
+		goto err_after_from;
+	}
+	if (v.problem[0] != '\0') {
+		snprintf(err, errlen, "the backup '%s' is damaged: %s", backup,
+			 v.problem);
+		rv = IPSNET_EDB;
+		goto err_after_from;
+	}
+	r->head_seq = v.entries;
+	/* What is copied is what was verified. */
+	if (fstat(from, &after) != 0 || after.st_size != before.st_size ||
+	    after.st_mtim.tv_sec != before.st_mtim.tv_sec ||
+	    after.st_mtim.tv_nsec != before.st_mtim.tv_nsec) {
+		snprintf(err, errlen,
+			 "the backup '%s' changed while it was verified",
+			 backup);
+		rv = IPSNET_EDB;
+		goto err_after_from;
+	}
+
+	/* The daemon's user must open it: the owner of what it replaces. */
+	if (!have_db && stat(dir, &folder) != 0) {
+		snprintf(err, errlen, "cannot look at the folder '%s': %s", dir,
+			 strerror(errno));
+		rv = IPSNET_EDB;
+		goto err_after_from;
+	}
+	uid_t uid = have_db ? db.st_uid : folder.st_uid;
+	gid_t gid = have_db ? db.st_gid : folder.st_gid;
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.restore-XXXXXX", path) >=
+	    sizeof(tmp)) {
+		snprintf(err, errlen, "the database's name is too long");
+		rv = IPSNET_EINVAL;
+		goto err_after_from;
+	}
+	int to = mkstemp(tmp); /* 0600 */
+	if (to < 0) {
+		snprintf(err, errlen, "cannot create '%s': %s", tmp,
+			 strerror(errno));
+		rv = IPSNET_EDB;
+		goto err_after_from;
+	}
+	if (fchown(to, uid, gid) != 0) {
+		snprintf(err, errlen,
+			 "cannot give the copy the owner of the %s (uid %u, "
+			 "gid %u): %s; run the restore as root or as that user",
+			 have_db ? "database it replaces" : "database's folder",
+			 (unsigned)uid, (unsigned)gid, strerror(errno));
+		close(to);
+		rv = IPSNET_EDB;
+		goto err_after_tmp;
+	}
+	if (fchmod(to, 0600) != 0 || copy_fd(from, to) != 0) {
+		snprintf(err, errlen, "cannot copy the backup to '%s': %s", tmp,
+			 strerror(errno));
+		close(to);
+		rv = IPSNET_EDB;
+		goto err_after_tmp;
+	}
+	if (close(to) != 0) {
+		snprintf(err, errlen, "cannot copy the backup to '%s': %s", tmp,
+			 strerror(errno));
+		rv = IPSNET_EDB;
+		goto err_after_tmp;
+	}
+
+	/* The replaced files hold the audit trail since the backup: moved
+	 * into a folder of their own, never over another file. */
+	for (size_t i = 0; i < ARRAY_SIZE(db_file_suffixes); i++) {
+		snprintf(name, sizeof(name), "%s%s", path, db_file_suffixes[i]);
+		any = any || lstat(name, &after) == 0;
+	}
+	if (any) {
+		char stamp[32];
+		struct tm tm;
+		time_t now = time(NULL);
+		gmtime_r(&now, &tm);
+		strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+		int made = -1;
+		for (int n = 1; n < 100 && made != 0; n++) {
+			if (n == 1)
+				snprintf(r->aside, sizeof(r->aside),
+					 "%s.before-restore-%s", path, stamp);
+			else
+				snprintf(r->aside, sizeof(r->aside),
+					 "%s.before-restore-%s-%d", path, stamp,
+					 n);
+			made = mkdir(r->aside, 0700);
+			if (made != 0 && errno != EEXIST)
+				break;
+		}
+		if (made != 0 || chmod(r->aside, 0700) != 0) {
+			snprintf(err, errlen,
+				 "cannot create the folder '%s': %s", r->aside,
+				 strerror(errno));
+			if (made == 0)
+				rmdir(r->aside);
+			r->aside[0] = '\0';
+			rv = IPSNET_EDB;
+			goto err_after_tmp;
+		}
+		for (size_t i = 0; i < ARRAY_SIZE(db_file_suffixes); i++) {
+			snprintf(name, sizeof(name), "%s%s", path,
+				 db_file_suffixes[i]);
+			snprintf(aside_name, sizeof(aside_name), "%s/%s%s",
+				 r->aside, base, db_file_suffixes[i]);
+			if (lstat(name, &after) != 0)
+				continue;
+			if (rename(name, aside_name) != 0) {
+				snprintf(err, errlen,
+					 "cannot move '%s' into '%s': %s", name,
+					 r->aside, strerror(errno));
+				rv = IPSNET_EDB;
+				goto err_after_aside;
+			}
+			moved[i] = true;
+		}
+	}
+	if (rename(tmp, path) != 0) {
+		snprintf(err, errlen, "cannot rename '%s' to '%s': %s", tmp,
+			 path, strerror(errno));
+		rv = IPSNET_EDB;
+		goto err_after_aside;
+	}
+	if (any) {
+		int fd = open(r->aside, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd >= 0) {
+			(void)fsync(fd);
+			close(fd);
+		}
+	}
+	sync_folder_of(path);
+	close(from);
+	return 0;
+
+err_after_aside:
+	if (any && move_back(path, r->aside, base, moved,
+			     ARRAY_SIZE(db_file_suffixes)) != 0) {
+		/* Say where things are: the database is not in its place. */
+		size_t used = strlen(err);
+		snprintf(err + used, errlen - used,
+			 "; the replaced files could not all be moved back: "
+			 "they are in '%s', the backup's copy in '%s'",
+			 r->aside, tmp);
+		r->changed = true;
+		close(from);
+		return rv;
+	}
+	r->aside[0] = '\0';
+err_after_tmp:
+	unlink(tmp);
+err_after_from:
+	close(from);
 	return rv;
 }

@@ -27,6 +27,7 @@ static const char usage[] =
     "       ipsnetd init [--config FILE]\n"
     "       ipsnetd verify|rebuild [--config FILE] [--database FILE]\n"
     "       ipsnetd backup FILE [--config FILE] [--database FILE]\n"
+    "       ipsnetd restore BACKUP [--config FILE] [--database FILE]\n"
     "       ipsnetd --help | --version\n"
     "\n"
     "commands:\n"
@@ -38,13 +39,17 @@ static const char usage[] =
     "          damaged entry, 2 when the database cannot be read\n"
     "  rebuild replay the journal into the state tables (daemon stopped)\n"
     "  backup  copy the database to FILE online, while the daemon serves\n"
+    "  restore put BACKUP, verified, in the database's place (daemon\n"
+    "          stopped); the database, its -wal and -shm go into\n"
+    "          DATABASE.before-restore-TIME/\n"
     "\n"
     "options:\n"
     "  -c, --config FILE     read FILE (see deploy/ipsnetd.conf.example);\n"
     "                        without it the embedded defaults of the\n"
     "                        development network under ./var are used\n"
-    "  -d, --database FILE   verify, rebuild or back up FILE instead of the\n"
-    "                        config's database (a backup, to check it)\n"
+    "  -d, --database FILE   verify, rebuild, back up or restore FILE\n"
+    "                        instead of the config's database (verify\n"
+    "                        --database BACKUP checks a backup)\n"
     "  -l, --listen ADDR:PORT  listen there instead (port 0: any free port)\n"
     "      --log-level LEVEL debug, info, warn or error\n"
     "  -h, --help            this text\n"
@@ -106,7 +111,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		o->command = argv[optind++];
 	else
 		o->command = "serve";
-	if (optind < argc && strcmp(o->command, "backup") == 0)
+	if (optind < argc && (strcmp(o->command, "backup") == 0 ||
+			      strcmp(o->command, "restore") == 0))
 		o->argument = argv[optind++];
 	if (optind < argc) {
 		fprintf(stderr, "ipsnetd: unexpected argument '%s'\n%s",
@@ -117,10 +123,11 @@ static int parse_args(int argc, char **argv, struct options *o)
 	 * where a SIGHUP's reload and the next start find it too. */
 	if (o->database != NULL && strcmp(o->command, "verify") != 0 &&
 	    strcmp(o->command, "rebuild") != 0 &&
-	    strcmp(o->command, "backup") != 0) {
+	    strcmp(o->command, "backup") != 0 &&
+	    strcmp(o->command, "restore") != 0) {
 		fprintf(stderr,
-			"ipsnetd: --database is for verify, rebuild and "
-			"backup; %s takes the database from the config\n",
+			"ipsnetd: --database is for verify, rebuild, backup "
+			"and restore; %s takes the database from the config\n",
 			o->command);
 		return IPSNET_EUSAGE;
 	}
@@ -237,6 +244,46 @@ static int cmd_backup(const struct server_config *cfg, const char *dest)
 		return 1;
 	}
 	printf("backed up %s to %s\n", cfg->database, dest);
+	return 0;
+}
+
+static int cmd_restore(const struct server_config *cfg, const char *backup)
+{
+	char err[1024];
+	struct journal_restore_report r;
+	if (backup == NULL) {
+		fprintf(stderr,
+			"ipsnetd: restore needs the BACKUP to restore\n%s",
+			usage);
+		return 2;
+	}
+	/* The daemon, an init or a rebuild on the database: not under them. */
+	if (store_lock(cfg->database, err, sizeof(err)) != 0) {
+		fprintf(stderr,
+			"ipsnetd: restore refused, nothing changed: %s\n", err);
+		return 1;
+	}
+	if (journal_restore(cfg->database, backup, &r, err, sizeof(err)) != 0) {
+		store_unlock();
+		fprintf(stderr, "ipsnetd: restore %s: %s\n",
+			r.changed ? "failed" : "refused, nothing changed", err);
+		return 1;
+	}
+	char aside[sizeof(r.aside) + 160];
+	if (r.aside[0] != '\0')
+		snprintf(aside, sizeof(aside),
+			 "the files it replaced are in %s/ (the audit trail "
+			 "since the backup, personal data: keep them)",
+			 r.aside);
+	else
+		snprintf(aside, sizeof(aside),
+			 "there was no database to replace");
+	printf("restored %s to %s, journal head seq %llu; %s; mirrors and "
+	       "subscribers that got entries after seq %llu are refused (exit "
+	       "6) and must start again from seq 0 with a new mirror file "
+	       "(see README, Restoring a backup)\n",
+	       backup, cfg->database, (unsigned long long)r.head_seq, aside,
+	       (unsigned long long)r.head_seq);
 	return 0;
 }
 
@@ -414,6 +461,8 @@ int main(int argc, char **argv)
 		rv = cmd_rebuild(cfg);
 	} else if (strcmp(o.command, "backup") == 0) {
 		rv = cmd_backup(cfg, o.argument);
+	} else if (strcmp(o.command, "restore") == 0) {
+		rv = cmd_restore(cfg, o.argument);
 	} else if (strcmp(o.command, "serve") == 0) {
 		rv = cmd_serve(cfg, o.config, o.log_level != NULL,
 			       o.listen != NULL);

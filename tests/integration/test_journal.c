@@ -1984,6 +1984,310 @@ static void test_restore_after_a_crash_moves_the_wal_away(void **state)
 	assert_int_equal(register_clients(fx, 1, 7500), backup_head + 1);
 }
 
+/* ---- ipsnetd restore ---------------------------------------------------- */
+
+/* Fails unless text is one line. */
+static void assert_one_line(const char *what, const char *text)
+{
+	size_t len = strlen(text);
+	if (len == 0 || text[len - 1] != '\n' ||
+	    strchr(text, '\n') != text + len - 1)
+		fail_msg("%s is not one line: '%s'", what, text);
+}
+
+/* The folders restore made beside fx's database: how many, and the path
+ * of the last by name into out. */
+static int restore_folders(struct fx *fx, char *out, size_t cap)
+{
+	struct dirent **names;
+	const char *prefix = "ipsnet.db.before-restore-";
+	int n = scandir(fx->dir, &names, NULL, alphasort), found = 0;
+	assert_true(n >= 0);
+	for (int i = 0; i < n; i++) {
+		if (strncmp(names[i]->d_name, prefix, strlen(prefix)) == 0) {
+			snprintf(out, cap, "%s/%s", fx->dir, names[i]->d_name);
+			found++;
+		}
+		free(names[i]);
+	}
+	free(names);
+	return found;
+}
+
+/* The whole file, or fail. */
+static char *file_bytes(const char *path, size_t *len)
+{
+	char *bytes = h_read_file(path, len);
+	if (bytes == NULL)
+		fail_msg("cannot read %s", path);
+	return bytes;
+}
+
+/* A restore while the daemon serves the database is refused, naming the
+ * daemon's pid, and moves nothing; the daemon goes on. */
+static void test_restore_is_refused_while_the_daemon_serves(void **state)
+{
+	struct fx *fx = *state;
+	char holder[64], backup[PATH_MAX], before[4096], after[4096];
+
+	start_daemon(fx);
+	register_clients(fx, 2, 7600);
+	snprintf(backup, sizeof(backup), "%s/backup.db", h_tmpdir());
+	ipsnetd_cmd(fx, fx->d.conf, "backup", backup, 0);
+	uint64_t head = register_clients(fx, 2, 7650);
+	snprintf(holder, sizeof(holder), "in use by another ipsnetd (pid %d)",
+		 (int)fx->d.pid);
+	folder_files(fx->dir, before, sizeof(before));
+
+	ipsnetd_cmd(fx, fx->d.conf, "restore", backup, 1);
+	assert_output_says(fx, "restore refused, nothing changed");
+	assert_output_says(fx, holder);
+	assert_one_line("restore's stderr", fx->r.err);
+	folder_files(fx->dir, after, sizeof(after));
+	assert_string_equal(after, before);
+	assert_int_equal(
+	    json_integer_value(json_object_get(whoami_json(fx), "journal_seq")),
+	    head);
+	assert_int_equal(register_clients(fx, 1, 7690), head + 1);
+}
+
+/* A backup that does not verify (an entry changed; a newer schema; none
+ * at all; the database itself; one with a -wal of its own) is refused
+ * with one line, and the database a crashed daemon
+ * left, its -wal and -shm, the folder and the backup are as they were,
+ * byte for byte. Without BACKUP: a usage error. */
+static void test_restore_refuses_a_damaged_backup_changing_nothing(void **state)
+{
+	struct fx *fx = *state;
+	char backup[PATH_MAX], damaged[PATH_MAX], newer[PATH_MAX],
+	    missing[PATH_MAX], walled[PATH_MAX], walled_wal[PATH_MAX + 8],
+	    files[4][PATH_MAX + 16], before[4096], after[4096];
+	char *bytes[4];
+	size_t lens[4];
+
+	start_daemon(fx);
+	register_clients(fx, 4, 7800);
+	snprintf(backup, sizeof(backup), "%s/backup.db", h_tmpdir());
+	ipsnetd_cmd(fx, fx->d.conf, "backup", backup, 0);
+	register_clients(fx, 2, 7850);
+	for (size_t i = 0; i < ARRAY_SIZE(fx->cl); i++) {
+		ipsnet_client_close(fx->cl[i]);
+		fx->cl[i] = NULL;
+	}
+	assert_int_equal(h_daemon_stop(&fx->d, SIGKILL), 128 + SIGKILL);
+	snprintf(damaged, sizeof(damaged), "%s/damaged.db", h_tmpdir());
+	copy_file(backup, damaged);
+	assert_int_equal(h_sqlite3(damaged, "DROP TRIGGER journal_no_update; "
+					    "UPDATE journal SET user = "
+					    "'someone.else' WHERE seq = 2;"),
+			 0);
+	snprintf(newer, sizeof(newer), "%s/newer.db", h_tmpdir());
+	copy_file(backup, newer);
+	assert_int_equal(h_sqlite3(newer, "PRAGMA user_version = 999;"), 0);
+	snprintf(missing, sizeof(missing), "%s/no-such.db", h_tmpdir());
+	snprintf(walled, sizeof(walled), "%s/walled.db", h_tmpdir());
+	copy_file(fx->db, walled);
+	snprintf(walled_wal, sizeof(walled_wal), "%s-wal", walled);
+	snprintf(files[0], sizeof(files[0]), "%s-wal", fx->db);
+	copy_file(files[0], walled_wal);
+
+	snprintf(files[0], sizeof(files[0]), "%s", fx->db);
+	snprintf(files[1], sizeof(files[1]), "%s-wal", fx->db);
+	snprintf(files[2], sizeof(files[2]), "%s-shm", fx->db);
+	snprintf(files[3], sizeof(files[3]), "%s", damaged);
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++)
+		bytes[i] = file_bytes(files[i], &lens[i]);
+	assert_true(lens[1] > 0); /* the crashed daemon's -wal */
+	folder_files(fx->dir, before, sizeof(before));
+
+	ipsnetd_cmd(fx, fx->d.conf, "restore", damaged, 1);
+	assert_output_says(fx, "restore refused, nothing changed");
+	assert_output_says(fx, "is damaged");
+	assert_output_says(fx, "journal entry 2");
+	assert_one_line("restore's stderr", fx->r.err);
+	ipsnetd_cmd(fx, fx->d.conf, "restore", newer, 1);
+	assert_output_says(fx, "restore refused, nothing changed");
+	assert_output_says(fx, "schema version 999, newer than this ipsnetd");
+	assert_one_line("restore's stderr", fx->r.err);
+	ipsnetd_cmd(fx, fx->d.conf, "restore", missing, 1);
+	assert_output_says(fx, "there is no such file");
+	assert_one_line("restore's stderr", fx->r.err);
+	/* The database itself, and a copy of it with its -wal (which verify
+	 * would read and the copy would leave behind). */
+	ipsnetd_cmd(fx, fx->d.conf, "restore", fx->db, 1);
+	assert_output_says(fx, "is the database itself");
+	assert_one_line("restore's stderr", fx->r.err);
+	ipsnetd_cmd(fx, fx->d.conf, "restore", walled, 1);
+	assert_output_says(fx, "has a -wal beside it");
+	assert_output_says(fx, "ipsnetd backup NEWFILE --database");
+	assert_one_line("restore's stderr", fx->r.err);
+	h_result_free(&fx->r);
+	assert_int_equal(
+	    h_run_ipsnetd(&fx->r, (const char *const[]){"restore", "--config",
+							fx->d.conf, NULL}),
+	    2);
+
+	folder_files(fx->dir, after, sizeof(after));
+	assert_string_equal(after, before);
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		size_t len;
+		char *now = file_bytes(files[i], &len);
+		if (len != lens[i] || memcmp(now, bytes[i], len) != 0)
+			fail_msg("%s changed", files[i]);
+		free(now);
+		free(bytes[i]);
+	}
+}
+
+/* `ipsnetd restore` after the daemon was killed (a -wal and -shm beside
+ * the database): the database, its -wal and -shm go into one 0700 folder
+ * that the line names, DATABASE.served stays; the daemon then serves
+ * exactly the backup's journal (head and hash), and says at start that
+ * the head went back. The moved database with its -wal still holds the
+ * entries after the backup (the audit trail). The backup is not changed. */
+static void test_restore_after_a_crash_with_the_command(void **state)
+{
+	struct fx *fx = *state;
+	char backup[PATH_MAX], aside[PATH_MAX + 64], wal[PATH_MAX + 8],
+	    served[PATH_MAX + 8], moved[PATH_MAX + 96], line[160],
+	    listing[4096], hash[65];
+	struct stat st;
+
+	start_daemon(fx);
+	uint64_t backup_head = register_clients(fx, 3, 7900);
+	snprintf(backup, sizeof(backup), "%s/backup.db", h_tmpdir());
+	ipsnetd_cmd(fx, fx->d.conf, "backup", backup, 0);
+	util_strlcpy(
+	    hash,
+	    json_string_value(json_object_get(whoami_json(fx), "journal_hash")),
+	    sizeof(hash));
+	assert_int_equal(register_clients(fx, 2, 7950), backup_head + 2);
+	for (size_t i = 0; i < ARRAY_SIZE(fx->cl); i++) {
+		ipsnet_client_close(fx->cl[i]);
+		fx->cl[i] = NULL;
+	}
+	assert_int_equal(h_daemon_stop(&fx->d, SIGKILL), 128 + SIGKILL);
+	snprintf(wal, sizeof(wal), "%s-wal", fx->db);
+	assert_int_equal(access(wal, F_OK), 0);
+	size_t backup_len;
+	char *backup_bytes = file_bytes(backup, &backup_len);
+
+	ipsnetd_cmd(fx, fx->d.conf, "restore", backup, 0);
+	assert_one_line("restore's stdout", fx->r.out);
+	snprintf(line, sizeof(line), "journal head seq %" PRIu64 ";",
+		 backup_head);
+	assert_output_says(fx, line);
+	assert_output_says(fx, "refused (exit 6)");
+	assert_output_says(fx, "start again from seq 0");
+	assert_int_equal(restore_folders(fx, aside, sizeof(aside)), 1);
+	assert_output_says(fx, aside);
+	const char *stamp =
+	    aside + strlen(fx->dir) + 1 + strlen("ipsnet.db.before-restore-");
+	assert_int_equal(strlen(stamp), strlen("20261126T172305Z"));
+	assert_int_equal(stamp[8], 'T');
+	assert_int_equal(stamp[15], 'Z');
+	assert_int_equal(stat(aside, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0700);
+	folder_files(aside, listing, sizeof(listing));
+	assert_string_equal(listing, "ipsnet.db ipsnet.db-shm ipsnet.db-wal ");
+	/* Beside the database: no -wal or -shm of the old one, no copy left
+	 * half-way; DATABASE.served as the daemon left it. */
+	assert_int_equal(access(wal, F_OK), -1);
+	folder_files(fx->dir, listing, sizeof(listing));
+	assert_null(strstr(listing, "ipsnet.db-shm"));
+	assert_null(strstr(listing, ".restore-"));
+	snprintf(served, sizeof(served), "%s.served", fx->db);
+	snprintf(line, sizeof(line), "%020" PRIu64 "\n", backup_head + 2);
+	assert_true(h_file_contains(served, line));
+	assert_int_equal(stat(fx->db, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	size_t len;
+	char *now = file_bytes(backup, &len);
+	assert_int_equal(len, backup_len);
+	assert_memory_equal(now, backup_bytes, len);
+	free(now);
+	free(backup_bytes);
+	snprintf(moved, sizeof(moved), "%s/ipsnet.db", aside);
+	assert_int_equal(file_int(moved, "SELECT max(seq) FROM journal"),
+			 backup_head + 2);
+
+	ipsnetd_cmd(fx, fx->d.conf, "verify", NULL, 0);
+	restart_daemon(fx);
+	json_t *j = whoami_json(fx);
+	assert_int_equal(json_integer_value(json_object_get(j, "journal_seq")),
+			 backup_head);
+	assert_string_equal(
+	    json_string_value(json_object_get(j, "journal_hash")), hash);
+	snprintf(line, sizeof(line),
+		 "level=warn msg=\"journal head went back\" served_seq=%" PRIu64
+		 " head_seq=%" PRIu64,
+		 backup_head + 2, backup_head);
+	if (!h_daemon_log_contains(&fx->d, line)) {
+		h_daemon_dump_log(&fx->d);
+		fail_msg("the log does not say '%s'", line);
+	}
+	assert_int_equal(register_clients(fx, 1, 7990), backup_head + 1);
+}
+
+/* The restored database belongs to the user of the one it replaces (the
+ * daemon's), 0600, though the restore ran as root and the backup is
+ * root's: that user can write it. With no database there, the folder's
+ * owner's. Runs only as root (to be two users). */
+static void test_restore_keeps_the_database_owner(void **state)
+{
+	struct fx *fx = *state;
+	char conf[PATH_MAX + 16], lock[PATH_MAX + 8], backup[PATH_MAX],
+	    aside[PATH_MAX + 64], moved[PATH_MAX + 96];
+	struct stat st;
+
+	if (getuid() != 0 || access("/usr/bin/setpriv", X_OK) != 0)
+		skip();
+	assert_int_equal(h_write_config(fx->dir, certs, NULL), 0);
+	snprintf(conf, sizeof(conf), "%s/ipsnetd.conf", fx->dir);
+	snprintf(lock, sizeof(lock), "%s.lock", fx->db);
+	ipsnetd_cmd(fx, conf, "init", NULL, 0);
+	snprintf(backup, sizeof(backup), "%s/backup.db", h_tmpdir());
+	ipsnetd_cmd(fx, conf, "backup", backup, 0); /* root's, 0600 */
+	assert_int_equal(chown(fx->dir, 65534, 65534), 0);
+	assert_int_equal(chown(fx->db, 65534, 65534), 0);
+	assert_int_equal(chown(lock, 65534, 65534), 0);
+	assert_int_equal(chmod(conf, 0644), 0);
+	h_result_free(&fx->r);
+	if (h_run(&fx->r, "/usr/bin/setpriv",
+		  (const char *const[]){"setpriv", "--reuid=65534",
+					"--regid=65534", "--clear-groups",
+					"/usr/bin/test", "-w", fx->db, NULL}) !=
+	    0)
+		skip();
+
+	ipsnetd_cmd(fx, conf, "restore", backup, 0);
+	assert_int_equal(stat(fx->db, &st), 0);
+	assert_int_equal(st.st_uid, 65534);
+	assert_int_equal(st.st_gid, 65534);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(restore_folders(fx, aside, sizeof(aside)), 1);
+	snprintf(moved, sizeof(moved), "%s/ipsnet.db", aside);
+	assert_int_equal(stat(moved, &st), 0);
+	assert_int_equal(st.st_uid, 65534);
+	const char *rebuild[] = {"rebuild", "--config", conf, NULL};
+	if (ipsnetd_as_nobody(fx, rebuild) != 0) {
+		print_result("rebuild as nobody", &fx->r);
+		fail_msg("the restored database is not its user's");
+	}
+
+	/* No database: the folder's owner's, and nothing to move. */
+	assert_int_equal(unlink(fx->db), 0);
+	ipsnetd_cmd(fx, conf, "restore", backup, 0);
+	assert_output_says(fx, "there was no database to replace");
+	assert_int_equal(restore_folders(fx, aside, sizeof(aside)), 1);
+	assert_int_equal(stat(fx->db, &st), 0);
+	assert_int_equal(st.st_uid, 65534);
+	assert_int_equal(st.st_gid, 65534);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(ipsnetd_as_nobody(fx, rebuild), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2009,6 +2313,10 @@ int main(void)
 	    T(test_whoami_shows_the_last_entry_as_journal_head),
 	    T(test_restore_from_a_backup_as_the_readme_says),
 	    T(test_restore_after_a_crash_moves_the_wal_away),
+	    T(test_restore_is_refused_while_the_daemon_serves),
+	    T(test_restore_refuses_a_damaged_backup_changing_nothing),
+	    T(test_restore_after_a_crash_with_the_command),
+	    T(test_restore_keeps_the_database_owner),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
