@@ -1,4 +1,5 @@
 /* ipsnetd: the ipsnet daemon. */
+#include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -269,6 +270,14 @@ static int cmd_restore(const struct server_config *cfg, const char *backup)
 			r.changed ? "failed" : "refused, nothing changed", err);
 		return 1;
 	}
+	/* The daemon runs as the database's owner, and takes the lock too. */
+	struct stat st;
+	if (stat(cfg->database, &st) != 0 ||
+	    store_lock_give(st.st_uid, st.st_gid) != 0)
+		fprintf(stderr,
+			"ipsnetd: warning: cannot give the lock file '%s.lock' "
+			"to the database's owner: %s\n",
+			cfg->database, strerror(errno));
 	char aside[sizeof(r.aside) + 160];
 	if (r.aside[0] != '\0')
 		snprintf(aside, sizeof(aside),

@@ -537,6 +537,13 @@ void store_unlock(void)
 	held.fd = -1;
 }
 
+int store_lock_give(uid_t uid, gid_t gid)
+{
+	if (held.fd < 0 || !held.made)
+		return 0;
+	return fchown(held.fd, uid, gid);
+}
+
 int store_tables(sqlite3 *db, int *tables, bool *journal, char *first,
 		 size_t cap)
 {

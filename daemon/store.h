@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include <sqlite3.h>
 
@@ -43,6 +44,12 @@ int store_lock(const char *database, char *err, size_t errlen);
  * program's file, a serve or rebuild of a file that is not there leaves
  * nothing behind). Nothing when no lock is held. */
 void store_unlock(void);
+
+/* Gives the lock file store_lock made in this process (none: nothing) to
+ * uid and gid: one that `ipsnetd restore` run as root made beside a
+ * database of the daemon's user would keep that daemon from starting.
+ * 0, or -1 with errno. */
+int store_lock_give(uid_t uid, gid_t gid);
 
 /* Reads the active organisations. The database must exist and have the
  * current schema ("run 'ipsnetd init' first" otherwise). */

@@ -2276,8 +2276,11 @@ static void test_restore_keeps_the_database_owner(void **state)
 		fail_msg("the restored database is not its user's");
 	}
 
-	/* No database: the folder's owner's, and nothing to move. */
+	/* No database (and no lock file: a folder made afresh): the
+	 * folder's owner's, and nothing to move. The lock file the restore
+	 * makes is that owner's too, or the daemon could not start. */
 	assert_int_equal(unlink(fx->db), 0);
+	assert_int_equal(unlink(lock), 0);
 	ipsnetd_cmd(fx, conf, "restore", backup, 0);
 	assert_output_says(fx, "there was no database to replace");
 	assert_int_equal(restore_folders(fx, aside, sizeof(aside)), 1);
@@ -2285,7 +2288,13 @@ static void test_restore_keeps_the_database_owner(void **state)
 	assert_int_equal(st.st_uid, 65534);
 	assert_int_equal(st.st_gid, 65534);
 	assert_int_equal(st.st_mode & 07777, 0600);
-	assert_int_equal(ipsnetd_as_nobody(fx, rebuild), 0);
+	if (ipsnetd_as_nobody(fx, rebuild) != 0) {
+		print_result("rebuild as nobody", &fx->r);
+		fail_msg("the restored database's user cannot take its lock");
+	}
+	assert_int_equal(stat(lock, &st), 0);
+	assert_int_equal(st.st_uid, 65534);
+	assert_int_equal(st.st_gid, 65534);
 }
 
 int main(void)
