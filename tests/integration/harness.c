@@ -73,7 +73,7 @@ void h_init(void)
 
 /* ---- folders ------------------------------------------------------------ */
 
-#define H_MAX_DIRS 64
+#define H_MAX_DIRS 256
 static char *tmpdirs[H_MAX_DIRS];
 static int n_tmpdirs;
 
