@@ -228,7 +228,9 @@ struct journal_restore_report {
  * PATH.before-restore-YYYYMMDDTHHMMSSZ/ (0700), never over a file; the
  * backup is copied into place through a temporary file in path's folder
  * (fsync, rename, fsync of the folder), 0600 and owned as the database it
- * replaces (or, with none, as the folder). PATH.served is left as it is.
+ * replaces (or, with none, as the folder). A path that is a symbolic
+ * link is restored where it points (the link stays), as SQLite opens it.
+ * PATH.served is left as it is.
  * The backup is only read. Returns 0, or an error with a sentence in err
  * and r->changed false when nothing was changed. */
 int journal_restore(const char *path, const char *backup,

@@ -638,12 +638,29 @@ int journal_restore(const char *path, const char *backup,
 	struct journal_verify_report v;
 	struct stat before, after, db, folder;
 	char dir[PATH_MAX], tmp[PATH_MAX], name[PATH_MAX + 16],
-	    aside_name[PATH_MAX + 16], verr[512];
+	    aside_name[PATH_MAX + 16], verr[512], real[PATH_MAX];
 	bool moved[ARRAY_SIZE(db_file_suffixes)] = {false};
 	bool have_db, any = false;
 	int rv;
 
 	memset(r, 0, sizeof(*r));
+	/* SQLite follows a link: the database, its -wal and -shm are beside
+	 * the file it names, and the copy goes there (the link stays). */
+	if (lstat(path, &db) == 0 && S_ISLNK(db.st_mode)) {
+		if (realpath(path, real) == NULL) {
+			snprintf(err, errlen,
+				 "the database '%s' is a symbolic link that "
+				 "cannot be followed: %s",
+				 path, strerror(errno));
+			return IPSNET_EDB;
+		}
+		if (strlen(real) >= CONFIG_MAX_PATH) {
+			snprintf(err, errlen,
+				 "the database's name is too long");
+			return IPSNET_EINVAL;
+		}
+		path = real;
+	}
 	const char *base = strrchr(path, '/');
 	if (base == NULL)
 		snprintf(dir, sizeof(dir), ".");

@@ -2297,6 +2297,75 @@ static void test_restore_keeps_the_database_owner(void **state)
 	assert_int_equal(st.st_gid, 65534);
 }
 
+/* A database that is a symbolic link (its file on another disk): SQLite
+ * follows the link, so the database, its -wal and -shm are beside the
+ * file it names. The restore puts the copy there and moves those into
+ * the before-restore folder; the link stays a link, and the folder holds
+ * the old database itself, not a copy of the link (a relative one would
+ * name nothing from inside the folder). */
+static void test_restore_follows_a_database_that_is_a_link(void **state)
+{
+	struct fx *fx = *state;
+	char data[PATH_MAX], target[PATH_MAX + 16], backup[PATH_MAX],
+	    aside[PATH_MAX + 64], moved[PATH_MAX + 96], wal[PATH_MAX + 24],
+	    listing[4096];
+	struct stat st;
+
+	snprintf(data, sizeof(data), "%s/data", fx->dir);
+	assert_int_equal(mkdir(data, 0700), 0);
+	snprintf(target, sizeof(target), "%s/ipsnet.db", data);
+	assert_int_equal(symlink("data/ipsnet.db", fx->db), 0);
+	start_daemon(fx);
+	uint64_t backup_head = register_clients(fx, 3, 8100);
+	snprintf(backup, sizeof(backup), "%s/backup.db", h_tmpdir());
+	ipsnetd_cmd(fx, fx->d.conf, "backup", backup, 0);
+	assert_int_equal(register_clients(fx, 2, 8150), backup_head + 2);
+	for (size_t i = 0; i < ARRAY_SIZE(fx->cl); i++) {
+		ipsnet_client_close(fx->cl[i]);
+		fx->cl[i] = NULL;
+	}
+	assert_int_equal(h_daemon_stop(&fx->d, SIGKILL), 128 + SIGKILL);
+	snprintf(wal, sizeof(wal), "%s-wal", target);
+	assert_int_equal(stat(wal, &st), 0);
+	assert_true(st.st_size > 0);
+
+	ipsnetd_cmd(fx, fx->d.conf, "restore", backup, 0);
+	assert_int_equal(lstat(fx->db, &st), 0);
+	if (!S_ISLNK(st.st_mode))
+		fail_msg("the database's link was replaced by a file");
+	assert_int_equal(access(wal, F_OK), -1);
+	assert_int_equal(file_int(target, "SELECT max(seq) FROM journal"),
+			 backup_head);
+	/* The old files, beside the file the link names, said in the line. */
+	struct dirent **names;
+	int n = scandir(data, &names, NULL, alphasort), found = 0;
+	assert_true(n >= 0);
+	for (int i = 0; i < n; i++) {
+		if (strncmp(names[i]->d_name, "ipsnet.db.before-restore-",
+			    strlen("ipsnet.db.before-restore-")) == 0) {
+			snprintf(aside, sizeof(aside), "%s/%s", data,
+				 names[i]->d_name);
+			found++;
+		}
+		free(names[i]);
+	}
+	free(names);
+	assert_int_equal(found, 1);
+	assert_output_says(fx, aside);
+	folder_files(aside, listing, sizeof(listing));
+	assert_string_equal(listing, "ipsnet.db ipsnet.db-shm ipsnet.db-wal ");
+	snprintf(moved, sizeof(moved), "%s/ipsnet.db", aside);
+	assert_int_equal(lstat(moved, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(file_int(moved, "SELECT max(seq) FROM journal"),
+			 backup_head + 2);
+
+	restart_daemon(fx);
+	assert_int_equal(
+	    json_integer_value(json_object_get(whoami_json(fx), "journal_seq")),
+	    backup_head);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2326,6 +2395,7 @@ int main(void)
 	    T(test_restore_refuses_a_damaged_backup_changing_nothing),
 	    T(test_restore_after_a_crash_with_the_command),
 	    T(test_restore_keeps_the_database_owner),
+	    T(test_restore_follows_a_database_that_is_a_link),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
