@@ -638,7 +638,8 @@ int journal_restore(const char *path, const char *backup,
 	struct journal_verify_report v;
 	struct stat before, after, db, folder;
 	char dir[PATH_MAX], tmp[PATH_MAX], name[PATH_MAX + 16],
-	    aside_name[PATH_MAX + 16], verr[512], real[PATH_MAX];
+	    aside_name[PATH_MAX + 16], verr[512], real[PATH_MAX],
+	    backup_real[PATH_MAX];
 	bool moved[ARRAY_SIZE(db_file_suffixes)] = {false};
 	bool have_db, any = false;
 	int rv;
@@ -699,8 +700,10 @@ int journal_restore(const char *path, const char *backup,
 		goto err_after_from;
 	}
 	/* A -wal beside the backup holds part of it (a copy of a database
-	 * that was not closed): verify reads it, the copy would not. */
-	snprintf(name, sizeof(name), "%s-wal", backup);
+	 * that was not closed): verify reads it, the copy would not. Beside
+	 * the file a link names, where SQLite looks. */
+	snprintf(name, sizeof(name), "%s-wal",
+		 realpath(backup, backup_real) != NULL ? backup_real : backup);
 	if (stat(name, &after) == 0 && after.st_size > 0) {
 		snprintf(err, errlen,
 			 "the backup '%s' has a -wal beside it that holds part "

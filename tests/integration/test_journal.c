@@ -2052,7 +2052,8 @@ static void test_restore_is_refused_while_the_daemon_serves(void **state)
 }
 
 /* A backup that does not verify (an entry changed; a newer schema; none
- * at all; the database itself; one with a -wal of its own) is refused
+ * at all; the database itself; one with a -wal of its own, also behind a
+ * link) is refused
  * with one line, and the database a crashed daemon
  * left, its -wal and -shm, the folder and the backup are as they were,
  * byte for byte. Without BACKUP: a usage error. */
@@ -2061,7 +2062,8 @@ static void test_restore_refuses_a_damaged_backup_changing_nothing(void **state)
 	struct fx *fx = *state;
 	char backup[PATH_MAX], damaged[PATH_MAX], newer[PATH_MAX],
 	    missing[PATH_MAX], walled[PATH_MAX], walled_wal[PATH_MAX + 8],
-	    files[4][PATH_MAX + 16], before[4096], after[4096];
+	    linked[PATH_MAX], files[4][PATH_MAX + 16], before[4096],
+	    after[4096];
 	char *bytes[4];
 	size_t lens[4];
 
@@ -2120,6 +2122,13 @@ static void test_restore_refuses_a_damaged_backup_changing_nothing(void **state)
 	ipsnetd_cmd(fx, fx->d.conf, "restore", walled, 1);
 	assert_output_says(fx, "has a -wal beside it");
 	assert_output_says(fx, "ipsnetd backup NEWFILE --database");
+	assert_one_line("restore's stderr", fx->r.err);
+	/* The same behind a link (latest.db): SQLite reads the -wal beside
+	 * the file the link names, and so does the check. */
+	snprintf(linked, sizeof(linked), "%s/latest.db", h_tmpdir());
+	assert_int_equal(symlink(walled, linked), 0);
+	ipsnetd_cmd(fx, fx->d.conf, "restore", linked, 1);
+	assert_output_says(fx, "has a -wal beside it");
 	assert_one_line("restore's stderr", fx->r.err);
 	h_result_free(&fx->r);
 	assert_int_equal(
