@@ -223,7 +223,8 @@ struct journal_restore_report {
 
 /* Puts the backup at backup in the place of the database at path (the
  * caller holds store_lock). The backup is verified as journal_verify does
- * and refused when damaged, of a newer schema, or not a journal. The
+ * and refused when damaged, of a newer schema, or not a journal; a path
+ * that is there but is not a file (a folder) is refused too. The
  * database with its -wal, -shm and -journal (those there) is moved into
  * PATH.before-restore-YYYYMMDDTHHMMSSZ/ (0700), never over a file; the
  * backup is copied into place through a temporary file in path's folder

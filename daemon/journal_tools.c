@@ -690,6 +690,14 @@ int journal_restore(const char *path, const char *backup,
 		rv = IPSNET_EDB;
 		goto err_after_from;
 	}
+	if (have_db && !S_ISREG(db.st_mode)) {
+		snprintf(err, errlen,
+			 "the database '%s' is not a file (a folder?); check "
+			 "the config's database or --database",
+			 path);
+		rv = IPSNET_EINVAL;
+		goto err_after_from;
+	}
 	if (have_db && db.st_dev == before.st_dev &&
 	    db.st_ino == before.st_ino) {
 		snprintf(err, errlen,

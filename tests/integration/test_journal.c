@@ -2053,7 +2053,7 @@ static void test_restore_is_refused_while_the_daemon_serves(void **state)
 
 /* A backup that does not verify (an entry changed; a newer schema; none
  * at all; the database itself; one with a -wal of its own, also behind a
- * link) is refused
+ * link; a --database that is a folder) is refused
  * with one line, and the database a crashed daemon
  * left, its -wal and -shm, the folder and the backup are as they were,
  * byte for byte. Without BACKUP: a usage error. */
@@ -2129,6 +2129,12 @@ static void test_restore_refuses_a_damaged_backup_changing_nothing(void **state)
 	assert_int_equal(symlink(walled, linked), 0);
 	ipsnetd_cmd(fx, fx->d.conf, "restore", linked, 1);
 	assert_output_says(fx, "has a -wal beside it");
+	assert_one_line("restore's stderr", fx->r.err);
+	/* A --database that names a folder (the database's own, a slip):
+	 * not moved away whole with the database in it. */
+	ipsnetd_with(fx, "restore", backup, "--database", fx->dir, 1);
+	assert_output_says(fx, "restore refused, nothing changed");
+	assert_output_says(fx, "is not a file");
 	assert_one_line("restore's stderr", fx->r.err);
 	h_result_free(&fx->r);
 	assert_int_equal(
