@@ -1,5 +1,6 @@
 #include "store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -598,11 +599,53 @@ static int ours_or_empty(sqlite3 *db, const char *path, char *err,
 	return 0;
 }
 
+/* When there is no database at path but the verified copy of a restore
+ * killed before its last rename is beside it (PATH.restore-XXXXXX, see
+ * journal_restore): true, with err saying so. init would make an empty
+ * journal there, and serve would ask for one. */
+static bool restore_interrupted(const char *path, char *err, size_t errlen)
+{
+	char dir[CONFIG_MAX_PATH], prefix[CONFIG_MAX_PATH + 16];
+	struct stat st;
+	bool found = false;
+	if (lstat(path, &st) == 0 || errno != ENOENT)
+		return false;
+	const char *slash = strrchr(path, '/');
+	if (slash == NULL)
+		util_strlcpy(dir, ".", sizeof(dir));
+	else
+		snprintf(dir, sizeof(dir), "%.*s",
+			 slash == path ? 1 : (int)(slash - path), path);
+	snprintf(prefix, sizeof(prefix), "%s.restore-",
+		 slash != NULL ? slash + 1 : path);
+	DIR *d = opendir(dir);
+	if (d == NULL)
+		return false;
+	size_t n = strlen(prefix);
+	for (struct dirent *e; !found && (e = readdir(d)) != NULL;) {
+		if (strncmp(e->d_name, prefix, n) != 0 ||
+		    strlen(e->d_name) != n + 6)
+			continue;
+		found = true;
+		snprintf(err, errlen,
+			 "there is no database '%s', but '%s/%s' is there: a "
+			 "restore was stopped before its last step. Run "
+			 "'ipsnetd restore' with the backup again, or rename "
+			 "that verified copy to '%s'; the files it was to "
+			 "replace are in '%s.before-restore-*/'",
+			 path, dir, e->d_name, path, path);
+	}
+	closedir(d);
+	return found;
+}
+
 int store_init(const struct server_config *c, char *err, size_t errlen)
 {
 	sqlite3 *db = NULL;
 	int rv;
 
+	if (restore_interrupted(c->database, err, errlen))
+		return IPSNET_EDB;
 	if ((rv = make_parent_dir(c->database, err, errlen)) != 0)
 		return rv;
 	if (sqlite3_open_v2(c->database, &db,
@@ -666,7 +709,7 @@ int store_load_registry(const char *database, struct registry *out, char *err,
 				 "its owner and mode: the user ipsnetd runs "
 				 "as reads and writes it)",
 				 database, strerror(why));
-		else
+		else if (!restore_interrupted(database, err, errlen))
 			snprintf(err, errlen,
 				 "cannot open the database '%s': run 'ipsnetd "
 				 "init' first",

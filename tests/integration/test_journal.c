@@ -2023,6 +2023,53 @@ static char *file_bytes(const char *path, size_t *len)
 	return bytes;
 }
 
+/* A restore killed after it moved the database aside and before it renamed
+ * the verified copy into place leaves no database, and the copy beside it
+ * as DATABASE.restore-XXXXXX. serve and init say so, naming the copy, and
+ * init makes no empty journal there; the copy renamed into place is served.
+ *
+ * Daemon bug (failed before the fix): serve said "run 'ipsnetd init'
+ * first", and init made an empty journal beside the whole copy. */
+static void test_a_restore_stopped_before_its_last_step_is_named(void **state)
+{
+	struct fx *fx = *state;
+	char backup[PATH_MAX], copy[PATH_MAX + 32], aside[PATH_MAX + 64],
+	    moved[PATH_MAX + 96];
+
+	start_daemon(fx);
+	uint64_t head = register_clients(fx, 3, 8100);
+	stop_daemon(fx);
+	snprintf(backup, sizeof(backup), "%s/backup.db", h_tmpdir());
+	ipsnetd_cmd(fx, fx->d.conf, "backup", backup, 0);
+	/* As journal_restore leaves it when killed before its rename. */
+	snprintf(aside, sizeof(aside), "%s.before-restore-20261126T180000Z",
+		 fx->db);
+	assert_int_equal(mkdir(aside, 0700), 0);
+	snprintf(moved, sizeof(moved), "%s/ipsnet.db", aside);
+	assert_int_equal(rename(fx->db, moved), 0);
+	snprintf(copy, sizeof(copy), "%s.restore-Ab12Cd", fx->db);
+	size_t len;
+	char *bytes = file_bytes(backup, &len);
+	FILE *f = fopen(copy, "w");
+	assert_non_null(f);
+	assert_int_equal(fwrite(bytes, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+	free(bytes);
+
+	ipsnetd_cmd(fx, fx->d.conf, "serve", NULL, 1);
+	assert_output_says(fx, "a restore was stopped before its last step");
+	assert_output_says(fx, copy);
+	ipsnetd_cmd(fx, fx->d.conf, "init", NULL, 1);
+	assert_output_says(fx, "a restore was stopped before its last step");
+	assert_int_equal(access(fx->db, F_OK), -1);
+
+	assert_int_equal(rename(copy, fx->db), 0);
+	assert_int_equal(h_daemon_restart(&fx->d), 0);
+	assert_int_equal(
+	    json_integer_value(json_object_get(whoami_json(fx), "journal_seq")),
+	    head);
+}
+
 /* A restore while the daemon serves the database is refused, naming the
  * daemon's pid, and moves nothing; the daemon goes on. */
 static void test_restore_is_refused_while_the_daemon_serves(void **state)
@@ -2409,6 +2456,7 @@ int main(void)
 	    T(test_restore_is_refused_while_the_daemon_serves),
 	    T(test_restore_refuses_a_damaged_backup_changing_nothing),
 	    T(test_restore_after_a_crash_with_the_command),
+	    T(test_a_restore_stopped_before_its_last_step_is_named),
 	    T(test_restore_keeps_the_database_owner),
 	    T(test_restore_follows_a_database_that_is_a_link),
 #undef T
