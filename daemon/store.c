@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -459,9 +460,15 @@ static struct {
 
 int store_lock(const char *database, char *err, size_t errlen)
 {
-	char path[CONFIG_MAX_PATH + 8], pid[32] = "";
+	char path[CONFIG_MAX_PATH + 8], pid[32] = "", real[PATH_MAX];
 	struct stat locked, named;
-	snprintf(path, sizeof(path), "%s.lock", database);
+	/* One database, one lock, by whatever name it is given: a link is
+	 * locked beside the file it names, where SQLite opens it. */
+	const char *at =
+	    realpath(database, real) != NULL && strlen(real) < CONFIG_MAX_PATH
+		? real
+		: database;
+	snprintf(path, sizeof(path), "%s.lock", at);
 again:;
 	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	bool made = fd >= 0;

@@ -2359,6 +2359,31 @@ static void test_restore_keeps_the_database_owner(void **state)
 	assert_int_equal(st.st_gid, 65534);
 }
 
+/* A database named through a symbolic link is locked where the link
+ * points, as SQLite opens it: a rebuild given the file's own name is
+ * refused while the daemon serves it by the link's.
+ *
+ * Daemon bug (failed before the fix): the lock was LINK.lock for the
+ * daemon and FILE.lock for the rebuild, and the rebuild ran beside the
+ * serving daemon (exit 0). */
+static void test_a_database_named_by_a_link_has_one_lock(void **state)
+{
+	struct fx *fx = *state;
+	char data[PATH_MAX], target[PATH_MAX + 16], holder[64];
+
+	snprintf(data, sizeof(data), "%s/data", fx->dir);
+	assert_int_equal(mkdir(data, 0700), 0);
+	snprintf(target, sizeof(target), "%s/ipsnet.db", data);
+	assert_int_equal(symlink("data/ipsnet.db", fx->db), 0);
+	start_daemon(fx);
+	register_clients(fx, 1, 8200);
+	snprintf(holder, sizeof(holder), "in use by another ipsnetd (pid %d)",
+		 (int)fx->d.pid);
+	ipsnetd_on(fx, "rebuild", target, 1);
+	assert_output_says(fx, holder);
+	stop_daemon(fx);
+}
+
 /* A database that is a symbolic link (its file on another disk): SQLite
  * follows the link, so the database, its -wal and -shm are beside the
  * file it names. The restore puts the copy there and moves those into
@@ -2459,6 +2484,7 @@ int main(void)
 	    T(test_a_restore_stopped_before_its_last_step_is_named),
 	    T(test_restore_keeps_the_database_owner),
 	    T(test_restore_follows_a_database_that_is_a_link),
+	    T(test_a_database_named_by_a_link_has_one_lock),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
