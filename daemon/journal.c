@@ -1346,11 +1346,25 @@ static void served_open(struct journal *j)
 	char path[CONFIG_MAX_PATH + 8], buf[32];
 	snprintf(path, sizeof(path), "%s.served", j->path);
 	j->served_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (j->served_fd < 0)
+	if (j->served_fd < 0) {
+		/* None made in a read-only folder: nothing to say. One that
+		 * is there but not ours (a serve run as root made it) would
+		 * keep the warning from ever coming: said. */
+		int why = errno;
+		if (why != ENOENT && why != EROFS && access(path, F_OK) == 0) {
+			char q[2 * CONFIG_MAX_PATH];
+			log_warn("cannot keep the journal head",
+				 "file=%s reason=\"%s\" detail=\"a journal "
+				 "head that went back (a restore) will not be "
+				 "said at start; give the file to the user "
+				 "ipsnetd runs as\"",
+				 log_quote(q, sizeof(q), path), strerror(why));
+		}
 		return;
+	}
 	ssize_t n = pread(j->served_fd, buf, 21, 0);
 	unsigned long long served;
-	if (n == 21 && buf[20] == '\n') {
+	if (n == 21 && buf[20] == '\n' && strspn(buf, "0123456789") == 20) {
 		buf[20] = '\0';
 		if (sscanf(buf, "%20llu", &served) == 1 && served > j->head_seq)
 			log_warn("journal head went back",

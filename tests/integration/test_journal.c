@@ -2023,6 +2023,46 @@ static char *file_bytes(const char *path, size_t *len)
 	return bytes;
 }
 
+/* DATABASE.served that is garbled gives no warning (a signed number read
+ * as a huge head did), and one the daemon cannot open (another user's, or
+ * here a folder) is said at start: without it a restore would go unsaid.
+ *
+ * Daemon bug (failed before the fix): "-0000000000000000001" warned that
+ * the head went back from 18446744073709551615, and a file the daemon
+ * could not open was passed over in silence. */
+static void test_a_served_file_garbled_or_not_ours_is_said_right(void **state)
+{
+	struct fx *fx = *state;
+	char served[PATH_MAX + 8];
+
+	start_daemon(fx);
+	register_clients(fx, 2, 8300);
+	stop_daemon(fx);
+	snprintf(served, sizeof(served), "%s.served", fx->db);
+	FILE *f = fopen(served, "w");
+	assert_non_null(f);
+	fputs("-0000000000000000001\n", f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(h_daemon_restart(&fx->d), 0);
+	stop_daemon(fx);
+	if (h_daemon_log_contains(&fx->d, "journal head went back")) {
+		h_daemon_dump_log(&fx->d);
+		fail_msg("a garbled DATABASE.served gave a warning");
+	}
+
+	assert_int_equal(unlink(served), 0);
+	assert_int_equal(mkdir(served, 0700), 0);
+	assert_int_equal(h_daemon_restart(&fx->d), 0);
+	stop_daemon(fx);
+	if (!h_daemon_log_contains(&fx->d,
+				   "msg=\"cannot keep the journal head\"") ||
+	    !h_daemon_log_contains(&fx->d, ".served")) {
+		h_daemon_dump_log(&fx->d);
+		fail_msg(
+		    "a DATABASE.served the daemon cannot open went unsaid");
+	}
+}
+
 /* A restore killed after it moved the database aside and before it renamed
  * the verified copy into place leaves no database, and the copy beside it
  * as DATABASE.restore-XXXXXX. serve and init say so, naming the copy, and
@@ -2482,6 +2522,7 @@ int main(void)
 	    T(test_restore_refuses_a_damaged_backup_changing_nothing),
 	    T(test_restore_after_a_crash_with_the_command),
 	    T(test_a_restore_stopped_before_its_last_step_is_named),
+	    T(test_a_served_file_garbled_or_not_ours_is_said_right),
 	    T(test_restore_keeps_the_database_owner),
 	    T(test_restore_follows_a_database_that_is_a_link),
 	    T(test_a_database_named_by_a_link_has_one_lock),
