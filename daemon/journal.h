@@ -219,6 +219,7 @@ struct journal_restore_report {
 	char aside[CONFIG_MAX_PATH + 64]; /* where the replaced files went;
 					   * "" when there were none */
 	bool changed; /* on failure: whether anything was moved */
+	size_t stale; /* copies of a restore stopped before, removed */
 };
 
 /* Puts the backup at backup in the place of the database at path (the

@@ -756,6 +756,8 @@ int journal_restore(const char *path, const char *backup,
 	}
 	uid_t uid = have_db ? db.st_uid : folder.st_uid;
 	gid_t gid = have_db ? db.st_gid : folder.st_gid;
+	/* The copy of a restore stopped before: this one puts its own. */
+	r->stale = store_restore_copies(path, true, NULL, 0);
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.restore-XXXXXX", path) >=
 	    sizeof(tmp)) {
 		snprintf(err, errlen, "the database's name is too long");

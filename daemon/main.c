@@ -287,11 +287,14 @@ static int cmd_restore(const struct server_config *cfg, const char *backup)
 	else
 		snprintf(aside, sizeof(aside),
 			 "there was no database to replace");
-	printf("restored %s to %s, journal head seq %llu; %s; mirrors and "
+	printf("restored %s to %s, journal head seq %llu; %s;%s mirrors and "
 	       "subscribers that got entries after seq %llu are refused (exit "
 	       "6) and must start again from seq 0 with a new mirror file "
 	       "(see README, Restoring a backup)\n",
 	       backup, cfg->database, (unsigned long long)r.head_seq, aside,
+	       r.stale > 0 ? " the copy a restore stopped before its last step "
+			     "had left is removed;"
+			   : "",
 	       (unsigned long long)r.head_seq);
 	return 0;
 }

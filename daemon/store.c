@@ -606,17 +606,11 @@ static int ours_or_empty(sqlite3 *db, const char *path, char *err,
 	return 0;
 }
 
-/* When there is no database at path but the verified copy of a restore
- * killed before its last rename is beside it (PATH.restore-XXXXXX, see
- * journal_restore): true, with err saying so. init would make an empty
- * journal there, and serve would ask for one. */
-static bool restore_interrupted(const char *path, char *err, size_t errlen)
+size_t store_restore_copies(const char *path, bool remove, char *first,
+			    size_t cap)
 {
 	char dir[CONFIG_MAX_PATH], prefix[CONFIG_MAX_PATH + 16];
-	struct stat st;
-	bool found = false;
-	if (lstat(path, &st) == 0 || errno != ENOENT)
-		return false;
+	size_t found = 0;
 	const char *slash = strrchr(path, '/');
 	if (slash == NULL)
 		util_strlcpy(dir, ".", sizeof(dir));
@@ -625,25 +619,44 @@ static bool restore_interrupted(const char *path, char *err, size_t errlen)
 			 slash == path ? 1 : (int)(slash - path), path);
 	snprintf(prefix, sizeof(prefix), "%s.restore-",
 		 slash != NULL ? slash + 1 : path);
+	if (cap > 0)
+		first[0] = '\0';
 	DIR *d = opendir(dir);
 	if (d == NULL)
-		return false;
+		return 0;
 	size_t n = strlen(prefix);
-	for (struct dirent *e; !found && (e = readdir(d)) != NULL;) {
+	char name[2 * CONFIG_MAX_PATH + 8];
+	for (struct dirent *e; (e = readdir(d)) != NULL;) {
 		if (strncmp(e->d_name, prefix, n) != 0 ||
 		    strlen(e->d_name) != n + 6)
 			continue;
-		found = true;
-		snprintf(err, errlen,
-			 "there is no database '%s', but '%s/%s' is there: a "
-			 "restore was stopped before its last step. Run "
-			 "'ipsnetd restore' with the backup again, or rename "
-			 "that verified copy to '%s'; the files it was to "
-			 "replace are in '%s.before-restore-*/'",
-			 path, dir, e->d_name, path, path);
+		snprintf(name, sizeof(name), "%s/%s", dir, e->d_name);
+		if (found++ == 0 && cap > 0)
+			util_strlcpy(first, name, cap);
+		if (remove)
+			unlink(name);
 	}
 	closedir(d);
 	return found;
+}
+
+/* When there is no database at path but the verified copy of a restore
+ * killed before its last rename is beside it: true, with err saying so.
+ * init would make an empty journal there, and serve would ask for one. */
+static bool restore_interrupted(const char *path, char *err, size_t errlen)
+{
+	char copy[2 * CONFIG_MAX_PATH + 8];
+	struct stat st;
+	if (lstat(path, &st) == 0 || errno != ENOENT ||
+	    store_restore_copies(path, false, copy, sizeof(copy)) == 0)
+		return false;
+	snprintf(err, errlen,
+		 "there is no database '%s', but '%s' is there: a restore was "
+		 "stopped before its last step. Run 'ipsnetd restore' with the "
+		 "backup again, or rename that verified copy to '%s'; the "
+		 "files it was to replace are in '%s.before-restore-*/'",
+		 path, copy, path, path);
+	return true;
 }
 
 int store_init(const struct server_config *c, char *err, size_t errlen)

@@ -39,6 +39,13 @@ int store_init(const struct server_config *c, char *err, size_t errlen);
  * yet, a read-only one) there is nothing to lock against: 0. */
 int store_lock(const char *database, char *err, size_t errlen);
 
+/* The copies a restore makes beside the database at path before its last
+ * rename (PATH.restore-XXXXXX, journal_restore): how many are there, the
+ * first's path in first (cap bytes); removed too when remove. One is left
+ * only by a restore that was stopped. */
+size_t store_restore_copies(const char *path, bool remove, char *first,
+			    size_t cap);
+
 /* Gives up the lock store_lock took, for a command that was refused: the
  * lock file goes too when this process made it (a refused init of another
  * program's file, a serve or rebuild of a file that is not there leaves

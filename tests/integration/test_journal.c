@@ -2066,10 +2066,12 @@ static void test_a_served_file_garbled_or_not_ours_is_said_right(void **state)
 /* A restore killed after it moved the database aside and before it renamed
  * the verified copy into place leaves no database, and the copy beside it
  * as DATABASE.restore-XXXXXX. serve and init say so, naming the copy, and
- * init makes no empty journal there; the copy renamed into place is served.
+ * init makes no empty journal there; the restore run again removes that
+ * copy with its own, and the backup is served.
  *
  * Daemon bug (failed before the fix): serve said "run 'ipsnetd init'
- * first", and init made an empty journal beside the whole copy. */
+ * first", and init made an empty journal beside the whole copy; a restore
+ * run again left the stopped one's copy there for good. */
 static void test_a_restore_stopped_before_its_last_step_is_named(void **state)
 {
 	struct fx *fx = *state;
@@ -2103,7 +2105,15 @@ static void test_a_restore_stopped_before_its_last_step_is_named(void **state)
 	assert_output_says(fx, "a restore was stopped before its last step");
 	assert_int_equal(access(fx->db, F_OK), -1);
 
-	assert_int_equal(rename(copy, fx->db), 0);
+	/* The restore run again puts its own copy and removes the one left,
+	 * a whole copy of personal data. */
+	ipsnetd_cmd(fx, fx->d.conf, "restore", backup, 0);
+	assert_one_line("restore's stdout", fx->r.out);
+	assert_output_says(fx, "had left is removed");
+	assert_int_equal(access(copy, F_OK), -1);
+	char listing[4096];
+	folder_files(fx->dir, listing, sizeof(listing));
+	assert_null(strstr(listing, ".restore-"));
 	assert_int_equal(h_daemon_restart(&fx->d), 0);
 	assert_int_equal(
 	    json_integer_value(json_object_get(whoami_json(fx), "journal_seq")),
