@@ -509,7 +509,8 @@ again:;
 		snprintf(
 		    err, errlen,
 		    "the database '%s' is in use by another ipsnetd%s%s%s: "
-		    "one serve, init or rebuild at a time writes it",
+		    "one serve, init, rebuild or restore at a time writes "
+		    "it",
 		    database, pid[0] != '\0' ? " (pid " : "", pid,
 		    pid[0] != '\0' ? ")" : "");
 		close(fd);

@@ -2139,6 +2139,7 @@ static void test_restore_is_refused_while_the_daemon_serves(void **state)
 	ipsnetd_cmd(fx, fx->d.conf, "restore", backup, 1);
 	assert_output_says(fx, "restore refused, nothing changed");
 	assert_output_says(fx, holder);
+	assert_output_says(fx, "one serve, init, rebuild or restore at a time");
 	assert_one_line("restore's stderr", fx->r.err);
 	folder_files(fx->dir, after, sizeof(after));
 	assert_string_equal(after, before);
