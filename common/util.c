@@ -65,6 +65,18 @@ char *util_strlcpy(char *dst, const char *src, size_t cap)
 	return dst;
 }
 
+const char *util_folder_of(char *dir, size_t cap, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	if (slash == NULL)
+		snprintf(dir, cap, ".");
+	else if (slash == path)
+		snprintf(dir, cap, "/");
+	else
+		snprintf(dir, cap, "%.*s", (int)(slash - path), path);
+	return slash != NULL ? slash + 1 : path;
+}
+
 int util_proto_has_unknown_fields(const struct ProtobufCMessage *m)
 {
 	if (m == NULL)

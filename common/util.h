@@ -24,6 +24,9 @@ int util_random(void *buf, size_t len);
 char *util_hex(char *out, size_t cap, const uint8_t *data, size_t len);
 /* Copies src into dst (size cap), always terminated; returns dst. */
 char *util_strlcpy(char *dst, const char *src, size_t cap);
+/* The folder of path into dir (cap bytes): "." for a bare name, "/" for one
+ * at the root. Returns path's last part, its name in that folder. */
+const char *util_folder_of(char *dir, size_t cap, const char *path);
 
 /* Whether a decoded protobuf message, or any message inside it, carries
  * fields this build does not know. Such a message cannot be stored and

@@ -444,13 +444,7 @@ err:
 static void sync_folder_of(const char *path)
 {
 	char dir[PATH_MAX];
-	const char *slash = strrchr(path, '/');
-	if (slash == NULL)
-		snprintf(dir, sizeof(dir), ".");
-	else if (slash == path)
-		snprintf(dir, sizeof(dir), "/");
-	else
-		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	util_folder_of(dir, sizeof(dir), path);
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd >= 0) {
 		(void)fsync(fd);
@@ -662,14 +656,7 @@ int journal_restore(const char *path, const char *backup,
 		}
 		path = real;
 	}
-	const char *base = strrchr(path, '/');
-	if (base == NULL)
-		snprintf(dir, sizeof(dir), ".");
-	else if (base == path)
-		snprintf(dir, sizeof(dir), "/");
-	else
-		snprintf(dir, sizeof(dir), "%.*s", (int)(base - path), path);
-	base = base != NULL ? base + 1 : path;
+	const char *base = util_folder_of(dir, sizeof(dir), path);
 
 	int from = open(backup, O_RDONLY | O_CLOEXEC);
 	if (from < 0) {

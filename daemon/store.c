@@ -612,14 +612,8 @@ size_t store_restore_copies(const char *path, bool remove, char *first,
 {
 	char dir[CONFIG_MAX_PATH], prefix[CONFIG_MAX_PATH + 16];
 	size_t found = 0;
-	const char *slash = strrchr(path, '/');
-	if (slash == NULL)
-		util_strlcpy(dir, ".", sizeof(dir));
-	else
-		snprintf(dir, sizeof(dir), "%.*s",
-			 slash == path ? 1 : (int)(slash - path), path);
 	snprintf(prefix, sizeof(prefix), "%s.restore-",
-		 slash != NULL ? slash + 1 : path);
+		 util_folder_of(dir, sizeof(dir), path));
 	if (cap > 0)
 		first[0] = '\0';
 	DIR *d = opendir(dir);
