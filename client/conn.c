@@ -752,14 +752,13 @@ int ipsnet_connect(uv_loop_t *loop, const struct ipsnet_options *o,
 		rv = IPSNET_EUSAGE;
 		goto err;
 	}
-	for (size_t i = 0; i < user_len; i++) {
-		if (text_control_len(o->user + i) == 0)
-			continue;
+	size_t at = o->user != NULL ? text_control_at(o->user) : 0;
+	if (at > 0) {
 		snprintf(err, errlen,
 			 "the user holds a control character at byte %zu (a "
 			 "line break, a tab, an escape or another); name the "
 			 "user in printable characters",
-			 i + 1);
+			 at);
 		rv = IPSNET_EUSAGE;
 		goto err;
 	}

@@ -192,6 +192,14 @@ size_t text_control_len(const char *s)
 	return p[0] == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F ? 2 : 0;
 }
 
+size_t text_control_at(const char *s)
+{
+	for (size_t i = 0; s[i] != '\0'; i++)
+		if (text_control_len(s + i) > 0)
+			return i + 1;
+	return 0;
+}
+
 void text_mask_controls(char *s)
 {
 	size_t to = 0;

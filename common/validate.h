@@ -53,6 +53,10 @@ size_t text_chars(const char *s);
  * starts a line, ESC or CSI (U+009B) a sequence that moves the cursor. */
 size_t text_control_len(const char *s);
 
+/* Where the first control character of s is (as text_control_len says):
+ * its byte, counted from 1; 0 when there is none. */
+size_t text_control_at(const char *s);
+
 /* Replaces, in place, each control character of s (as text_control_len
  * says) with one '?'. */
 void text_mask_controls(char *s);

@@ -362,15 +362,14 @@ static void hello(struct conn *c, Ipsnet__V1__Envelope *req)
 	/* The user goes as it is into the audit trail, the journal and the
 	 * log: a line break or an escape sequence in it would forge lines
 	 * there, or take over the terminal of whoever reads them. */
-	for (size_t i = 0; h->user[i] != '\0'; i++) {
-		if (text_control_len(h->user + i) == 0)
-			continue;
+	size_t at = text_control_at(h->user);
+	if (at > 0) {
 		snprintf(
 		    why, sizeof(why),
 		    "the user in Hello holds a control character at byte %zu "
 		    "(a line break, a tab, an escape or another); name the "
 		    "user in printable characters",
-		    i + 1);
+		    at);
 		conn__refuse(c, req->request_id, IPSNET_EINVAL, why, "error");
 		return;
 	}

@@ -271,6 +271,11 @@ static void test_control_characters(void **state)
 	char s[] = "Zo\303\253\033[2J\302\233H\tx\n";
 	text_mask_controls(s);
 	assert_string_equal(s, "Zo\303\253?[2J?H?x?");
+	/* The first one's byte, from 1; 0: none. */
+	assert_int_equal(text_control_at("Zo\303\253\302\233x\n"), 5);
+	assert_int_equal(text_control_at("\teve"), 1);
+	assert_int_equal(text_control_at("Zo\303\253 \302\240"), 0);
+	assert_int_equal(text_control_at(""), 0);
 }
 
 /* A limit "of N characters" counts code points: a letter of two, three or
