@@ -378,21 +378,6 @@ static bool knows_every_column(sqlite3 *db, const struct table *t)
 	return known;
 }
 
-/* A number of table meta, or 0. */
-static int64_t meta_int(sqlite3 *db, const char *key)
-{
-	sqlite3_stmt *st;
-	int64_t v = 0;
-	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?1", -1,
-			       &st, NULL) != SQLITE_OK)
-		return 0;
-	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
-}
-
 static bool has_column(sqlite3 *db, const char *table, const char *column)
 {
 	sqlite3_stmt *st;
@@ -699,7 +684,8 @@ int mirror_open(struct mirror **out, const char *path, char *err, size_t errlen)
 	 * as when a column is added, or nothing would ever write them again.
 	 * Only after such a run. */
 	if (m->knows_all &&
-	    meta_int(m->db, "seq") > meta_int(m->db, "complete_seq"))
+	    has_row(m->db, "SELECT 1 FROM meta s, meta c WHERE s.key = 'seq' "
+			   "AND c.key = 'complete_seq' AND s.value > c.value"))
 		m->meta.refill = true;
 	/* Read again from the start: the same versions come again, up to
 	 * where it was, and are written again (upsert_again) with every
