@@ -140,6 +140,21 @@ const char *nl_minute_of_us(char *buf, unsigned long cap, long long us)
 	return nl_format(buf, cap, us, "%Y-%m-%d %H:%M");
 }
 
+const char *nl_minute_of_iso(char *buf, unsigned long cap, const char *iso)
+{
+	char date[11];
+	int h, mi;
+	if (strlen(iso) >= 16 && iso[10] == 'T' &&
+	    snprintf(date, sizeof(date), "%.10s", iso) == 10 &&
+	    date_valid(date) && sscanf(iso + 10, "T%2d:%2d", &h, &mi) == 2)
+		return nl_minute_of_us(
+		    buf, cap,
+		    ((long long)date_days(date) * 86400 + h * 3600 + mi * 60) *
+			1000000);
+	snprintf(buf, cap, "%s", iso);
+	return buf;
+}
+
 bool cbs_code_valid(const char *code)
 {
 	if (code == NULL || strlen(code) != 6 || code[0] != 'G' ||

@@ -34,6 +34,11 @@ long long nl_day_start_us(const char *date);
  * buf >= 17. */
 const char *nl_minute_of_us(char *buf, unsigned long cap, long long us);
 
+/* The same of a UTC time as the daemon writes one
+ * ("2026-11-25T23:40:00.000Z" gives "2026-11-26 00:40"); anything else is
+ * copied as it is. */
+const char *nl_minute_of_iso(char *buf, unsigned long cap, const char *iso);
+
 /* "GM" and 4 digits. */
 bool cbs_code_valid(const char *code);
 

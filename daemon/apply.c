@@ -784,23 +784,6 @@ static int grant_consent(struct apply_ctx *ctx)
 	return respond_entity(ctx, E_CONSENT, m->consent_id);
 }
 
-/* "2026-11-26 00:40", the time in the Netherlands, of a UTC time as the
- * daemon writes one ("2026-11-25T23:40:00.000Z"): what a person is shown
- * of a time. Anything else as it is. */
-static const char *nl_minute_of_iso(char *buf, size_t cap, const char *iso)
-{
-	char date[11];
-	int h, mi;
-	util_strlcpy(date, iso, sizeof(date));
-	if (strlen(iso) < 16 || iso[10] != 'T' || !date_valid(date) ||
-	    sscanf(iso + 11, "%2d:%2d", &h, &mi) != 2)
-		return util_strlcpy(buf, iso, cap);
-	return nl_minute_of_us(
-	    buf, cap,
-	    ((long long)date_days(date) * 86400 + h * 3600 + mi * 60) *
-		1000000);
-}
-
 static int withdraw_consent(struct apply_ctx *ctx)
 {
 	const Ipsnet__V1__WithdrawConsent *m = ctx->req->withdraw_consent;

@@ -1180,23 +1180,6 @@ static const char watch_usage[] =
     "                    that leaves one unanswered for S seconds is\n"
     "                    taken for gone, and connected to again\n";
 
-/* "2026-11-25 17:57" of the journal's UTC time "2026-11-25T16:57:03.120Z":
- * the time in the Netherlands, as the command shows every time. */
-static void minute_of(char *buf, size_t cap, const char *iso)
-{
-	char date[11];
-	int h, mi;
-	if (strlen(iso) >= 16 && iso[10] == 'T' &&
-	    snprintf(date, sizeof(date), "%.10s", iso) == 10 &&
-	    date_valid(date) && sscanf(iso + 10, "T%2d:%2d", &h, &mi) == 2)
-		nl_minute_of_us(
-		    buf, cap,
-		    ((long long)date_days(date) * 86400 + h * 3600 + mi * 60) *
-			1000000);
-	else
-		snprintf(buf, cap, "%s", iso);
-}
-
 /* What happened, in words: "registered client cl-1". */
 static void describe(char *buf, size_t cap, const Ipsnet__V1__Event *ev)
 {
@@ -1332,7 +1315,7 @@ static int watch_event(struct follow *f, const Ipsnet__V1__Event *ev)
 		return 0;
 	}
 	char when[32], what[512];
-	minute_of(when, sizeof(when), ev->time);
+	nl_minute_of_iso(when, sizeof(when), ev->time);
 	describe(what, sizeof(what), ev);
 	/* A funder described in free text is anybody's text: as a table
 	 * shows it, so it cannot move the terminal's cursor. */

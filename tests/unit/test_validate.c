@@ -166,7 +166,16 @@ static void test_the_minute_in_the_netherlands(void **state)
 	    "2026-10-25 02:59");
 	assert_string_equal(
 	    nl_minute_of_us(buf, sizeof(buf), utc_us("2026-10-25", 1, 0, 0)),
-	    "2026-10-25 02:00");
+	    "2026-10-25 02:00"); /* A UTC time as the daemon writes one;
+				    anything else as it is. */
+	assert_string_equal(
+	    nl_minute_of_iso(buf, sizeof(buf), "2026-11-25T23:40:00.000Z"),
+	    "2026-11-26 00:40");
+	assert_string_equal(
+	    nl_minute_of_iso(buf, sizeof(buf), "2026-07-01T22:30:00.000Z"),
+	    "2026-07-02 00:30");
+	assert_string_equal(nl_minute_of_iso(buf, sizeof(buf), "yesterday"),
+			    "yesterday");
 }
 
 /* A Dutch day begins at its midnight in the Netherlands: 23:00 UTC the
