@@ -125,15 +125,13 @@ static int find_profile(const char *name, char *path, size_t cap, char *err,
 				      name)) != 1)
 			return rv;
 	} else {
-		const char *where = " in $HOME";
-		if ((dir = getenv("HOME")) == NULL || dir[0] == '\0') {
-			/* cron and a service may start us without $HOME: the
-			 * account still has its home folder. */
-			const struct passwd *pw = getpwuid(geteuid());
-			dir = pw != NULL ? pw->pw_dir : NULL;
-			where = " in the account's home folder";
-		}
-		if (dir != NULL && dir[0] != '\0' &&
+		/* cron and a service may start us without $HOME: the
+		 * account still has its home folder. */
+		const char *home = getenv("HOME");
+		const char *where = home != NULL && home[0] != '\0'
+					? " in $HOME"
+					: " in the account's home folder";
+		if ((dir = config_home_folder()) != NULL &&
 		    (rv = try_profile(path, cap, where, err, errlen,
 				      "%s/.config/ipsnet/profiles/%s.ini", dir,
 				      name)) != 1)

@@ -970,9 +970,7 @@ static int profile_section(struct parse *ps, const char *name)
 	return 0;
 }
 
-/* The caller's home folder: $HOME, or without it (cron, a service) the
- * account's; NULL when there is none. */
-static const char *home_folder(void)
+const char *config_home_folder(void)
 {
 	const char *home = getenv("HOME");
 	if (home == NULL || home[0] == '\0') {
@@ -1000,7 +998,7 @@ static int set_path(struct parse *ps, char *field, size_t size, const char *key,
 				  "%s is '%s', a folder; name the file in it",
 				  key, value);
 	if (strncmp(value, "~/", 2) == 0) {
-		if ((home = home_folder()) == NULL)
+		if ((home = config_home_folder()) == NULL)
 			return parse_fail(ps,
 					  "%s starts with ~/ but there is no "
 					  "home folder ($HOME); give the "

@@ -132,6 +132,10 @@ struct client_profile {
 	char user[128];
 };
 
+/* The caller's home folder: $HOME, or without it (cron, a service) the
+ * account's; NULL when there is none. */
+const char *config_home_folder(void);
+
 /* Reads a profile file; keys not in the file are left as they are in p.
  * Paths in the file that are relative are taken relative to the file's
  * folder; a leading "~/" is the home folder ($HOME, else the account's).
