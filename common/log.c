@@ -195,19 +195,6 @@ static void cut_safely(char *line, size_t *len)
 	*len = n;
 }
 
-static void write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return; /* nowhere left to report it */
-		buf += n;
-		len -= (size_t)n;
-	}
-}
-
 void log_msg(enum log_level level, const char *msg, const char *fields, ...)
 {
 	char line[LOG_LINE_BYTES];
@@ -268,6 +255,7 @@ void log_msg(enum log_level level, const char *msg, const char *fields, ...)
 	FILE *stream = atomic_load(&current_stream);
 	if (stream == NULL)
 		stream = stderr;
-	write_all(fileno(stream), line, len);
+	/* Where it cannot be written, nowhere is left to say so. */
+	(void)util_write_all(fileno(stream), line, len);
 	errno = saved_errno;
 }

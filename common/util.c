@@ -1,8 +1,10 @@
 #include "util.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/rand.h>
 
@@ -75,6 +77,20 @@ const char *util_folder_of(char *dir, size_t cap, const char *path)
 	else
 		snprintf(dir, cap, "%.*s", (int)(slash - path), path);
 	return slash != NULL ? slash + 1 : path;
+}
+
+int util_write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
 }
 
 int util_proto_has_unknown_fields(const struct ProtobufCMessage *m)

@@ -27,6 +27,9 @@ char *util_strlcpy(char *dst, const char *src, size_t cap);
 /* The folder of path into dir (cap bytes): "." for a bare name, "/" for one
  * at the root. Returns path's last part, its name in that folder. */
 const char *util_folder_of(char *dir, size_t cap, const char *path);
+/* Writes all len bytes of buf to fd, again after a short write or EINTR.
+ * 0, or -1 with errno. */
+int util_write_all(int fd, const char *buf, size_t len);
 
 /* Whether a decoded protobuf message, or any message inside it, carries
  * fields this build does not know. Such a message cannot be stored and

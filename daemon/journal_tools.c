@@ -558,20 +558,6 @@ out:
  * the database they belong to. */
 static const char *const db_file_suffixes[] = {"", "-wal", "-shm", "-journal"};
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Copies the open file from (from where it is) into to, and fsyncs to.
  * 0, or -1 with errno. */
 static int copy_fd(int from, int to)
@@ -591,7 +577,7 @@ static int copy_fd(int from, int to)
 			rv = n < 0 ? -1 : 0;
 			break;
 		}
-		if (write_all(to, buf, (size_t)n) != 0) {
+		if (util_write_all(to, buf, (size_t)n) != 0) {
 			rv = -1;
 			break;
 		}
