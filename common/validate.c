@@ -226,22 +226,24 @@ void text_mask_controls(char *s)
 	s[to] = '\0';
 }
 
-static void name_field(char *where, size_t cap, const char *outer,
-		       const char *name)
+/* Puts name in front of the path in where: "name" or "name.path". */
+static void name_field(char *where, size_t cap, const char *name)
 {
-	if (outer[0] == '\0')
+	char inner[256];
+	snprintf(inner, sizeof(inner), "%s", where);
+	if (inner[0] == '\0')
 		snprintf(where, cap, "%s", name);
 	else
-		snprintf(where, cap, "%s.%s", outer, name);
+		snprintf(where, cap, "%s.%s", name, inner);
 }
 
-bool message_utf8_valid(const struct ProtobufCMessage *m, char *where,
-			size_t cap)
+/* The walk: where is written only on the way back from a field that is
+ * not UTF-8 (every request is walked, and nearly all are valid). */
+static bool utf8_walk(const struct ProtobufCMessage *m, char *where,
+		      size_t cap)
 {
 	const ProtobufCMessageDescriptor *d = m->descriptor;
 	const char *base = (const char *)m;
-	char outer[256];
-	snprintf(outer, sizeof(outer), "%s", where);
 	for (unsigned i = 0; i < d->n_fields; i++) {
 		const ProtobufCFieldDescriptor *f = &d->fields[i];
 		if (f->type != PROTOBUF_C_TYPE_STRING &&
@@ -263,13 +265,32 @@ bool message_utf8_valid(const struct ProtobufCMessage *m, char *where,
 			const void *v = items[k];
 			if (v == NULL)
 				continue;
-			name_field(where, cap, outer, f->name);
-			if (f->type == PROTOBUF_C_TYPE_STRING
-				? !utf8_valid(v)
-				: !message_utf8_valid(v, where, cap))
-				return false;
+			if (f->type == PROTOBUF_C_TYPE_STRING) {
+				if (utf8_valid(v))
+					continue;
+				where[0] = '\0';
+			} else if (utf8_walk(v, where, cap)) {
+				continue;
+			}
+			name_field(where, cap, f->name);
+			return false;
 		}
 	}
-	snprintf(where, cap, "%s", outer);
 	return true;
+}
+
+bool message_utf8_valid(const struct ProtobufCMessage *m, char *where,
+			size_t cap)
+{
+	char path[256];
+	if (utf8_walk(m, path, sizeof(path)))
+		return true;
+	if (where[0] == '\0') {
+		snprintf(where, cap, "%s", path);
+	} else { /* a caller's own prefix stays in front */
+		char outer[256];
+		snprintf(outer, sizeof(outer), "%s", where);
+		snprintf(where, cap, "%s.%s", outer, path);
+	}
+	return false;
 }

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -333,6 +334,25 @@ static void test_message_utf8(void **state)
 	kinds[1] = "consent";
 	where[0] = '\0';
 	assert_true(message_utf8_valid(&e.base, where, sizeof(where)));
+
+	/* Three levels down, and after a valid sibling; a caller's prefix
+	 * stays in front. */
+	Ipsnet__V1__CaseView view = IPSNET__V1__CASE_VIEW__INIT;
+	Ipsnet__V1__Client client = IPSNET__V1__CLIENT__INIT;
+	client.id = "cl-1";
+	client.name = "Ay\xc5 Y\xc4"; /* a character cut off at the end */
+	view.client = &client;
+	e.body_case = IPSNET__V1__ENVELOPE__BODY_CASE_VIEW;
+	e.case_view = &view;
+	assert_false(message_utf8_valid(&e.base, where, sizeof(where)));
+	assert_string_equal(where, "case_view.client.name");
+	snprintf(where, sizeof(where), "%s", "answer");
+	assert_false(message_utf8_valid(&e.base, where, sizeof(where)));
+	assert_string_equal(where, "answer.case_view.client.name");
+	client.name = "Ay\xc5\x9f";
+	snprintf(where, sizeof(where), "%s", "kept");
+	assert_true(message_utf8_valid(&e.base, where, sizeof(where)));
+	assert_string_equal(where, "kept");
 }
 
 int main(void)
