@@ -166,26 +166,58 @@ static void served_write(struct journal *j);
 
 /* ---- the chain --------------------------------------------------------- */
 
-static void put_u64(EVP_MD_CTX *md, uint64_t v)
+/* The canonical bytes go to SHA-256 through a small buffer: one
+ * EVP_DigestUpdate per few hundred bytes, not one per field. */
+struct hash_in {
+	EVP_MD_CTX *md;
+	size_t n;
+	uint8_t b[512];
+};
+
+static void put_raw(struct hash_in *h, const void *p, size_t n)
+{
+	if (n > sizeof(h->b) - h->n) {
+		EVP_DigestUpdate(h->md, h->b, h->n);
+		h->n = 0;
+		if (n >= sizeof(h->b)) {
+			EVP_DigestUpdate(h->md, p, n);
+			return;
+		}
+	}
+	memcpy(h->b + h->n, p, n);
+	h->n += n;
+}
+
+static void put_u64(struct hash_in *h, uint64_t v)
 {
 	uint8_t b[8];
 	for (int i = 7; i >= 0; i--) {
 		b[i] = (uint8_t)(v & 0xff);
 		v >>= 8;
 	}
-	EVP_DigestUpdate(md, b, sizeof(b));
+	put_raw(h, b, sizeof(b));
 }
 
-static void put_bytes(EVP_MD_CTX *md, const void *p, size_t n)
+static void put_bytes(struct hash_in *h, const void *p, size_t n)
 {
-	put_u64(md, n);
+	put_u64(h, n);
 	if (n > 0)
-		EVP_DigestUpdate(md, p, n);
+		put_raw(h, p, n);
 }
 
-static void put_str(EVP_MD_CTX *md, const char *s)
+static void put_str(struct hash_in *h, const char *s)
 {
-	put_bytes(md, s, strlen(s));
+	put_bytes(h, s, strlen(s));
+}
+
+/* SHA-256 fetched from the default provider once, not looked up again for
+ * every entry (EVP_sha256() in EVP_DigestInit_ex does that lookup). */
+static EVP_MD *sha256_fetched;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+	sha256_fetched = EVP_MD_fetch(NULL, "SHA256", NULL);
 }
 
 /* The canonical bytes of an entry: every field in a fixed order, integers as
@@ -199,22 +231,29 @@ void journal_entry_hash(const uint8_t prev[JOURNAL_HASH_BYTES], uint64_t seq,
 			size_t payload_len, uint8_t out[JOURNAL_HASH_BYTES])
 {
 	static const char domain[] = "ipsnet.journal.v1";
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	struct hash_in h;
 	unsigned int n = 0;
-	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-	EVP_DigestUpdate(md, domain, sizeof(domain) - 1);
-	EVP_DigestUpdate(md, prev, JOURNAL_HASH_BYTES);
-	put_u64(md, seq);
-	put_u64(md, (uint64_t)time_us);
-	put_str(md, org);
-	put_str(md, user);
-	put_bytes(md, key, JOURNAL_KEY_BYTES);
-	put_str(md, entity_kind);
-	put_str(md, entity_id);
-	put_u64(md, version);
-	put_bytes(md, payload, payload_len);
-	EVP_DigestFinal_ex(md, out, &n);
-	EVP_MD_CTX_free(md);
+	pthread_once(&sha256_once, sha256_fetch);
+	h.md = EVP_MD_CTX_new();
+	h.n = 0;
+	EVP_DigestInit_ex2(h.md,
+			   sha256_fetched != NULL ? sha256_fetched
+						  : EVP_sha256(),
+			   NULL);
+	put_raw(&h, domain, sizeof(domain) - 1);
+	put_raw(&h, prev, JOURNAL_HASH_BYTES);
+	put_u64(&h, seq);
+	put_u64(&h, (uint64_t)time_us);
+	put_str(&h, org);
+	put_str(&h, user);
+	put_bytes(&h, key, JOURNAL_KEY_BYTES);
+	put_str(&h, entity_kind);
+	put_str(&h, entity_id);
+	put_u64(&h, version);
+	put_bytes(&h, payload, payload_len);
+	EVP_DigestUpdate(h.md, h.b, h.n);
+	EVP_DigestFinal_ex(h.md, out, &n);
+	EVP_MD_CTX_free(h.md);
 }
 
 static const char *col_text(sqlite3_stmt *st, int i)

@@ -838,6 +838,48 @@ static void tamper_column_and_restore(struct fx *fx, const char *col)
 	assert_int_equal(r.first_bad_seq, 0);
 }
 
+/* The hash's bytes, pinned: the values below come from an independent
+ * SHA-256 (Python's hashlib) over the canonical bytes that
+ * docs/architecture.md describes. Every journal ever written must verify
+ * with the code of today, so a change in how the bytes are fed to SHA-256
+ * may never change them. */
+static void test_chain_hash_is_the_documented_sha256(void **state)
+{
+	(void)state;
+	uint8_t prev[JOURNAL_HASH_BYTES], zero[JOURNAL_HASH_BYTES] = {0},
+	    key[JOURNAL_KEY_BYTES], payload[1000], h[JOURNAL_HASH_BYTES];
+	char hex[2 * JOURNAL_HASH_BYTES + 1], org[301], id[301];
+	for (size_t i = 0; i < sizeof(prev); i++)
+		prev[i] = (uint8_t)i;
+	for (size_t i = 0; i < sizeof(key); i++)
+		key[i] = (uint8_t)(100 + i);
+	for (size_t i = 0; i < sizeof(payload); i++)
+		payload[i] = (uint8_t)((i * 7) & 0xff);
+	memset(org, 'o', 300);
+	org[300] = '\0';
+	memset(id, 'e', 300);
+	id[300] = '\0';
+
+	uint8_t small[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+	journal_entry_hash(prev, 42, 1767225600123456, "ggz-noord", "alice",
+			   key, "client", "cl-0123456789abcdef", 3, small,
+			   sizeof(small), h);
+	assert_string_equal(util_hex(hex, sizeof(hex), h, sizeof(h)),
+			    "b6626f9690fc32af31dc8b2c41166e67"
+			    "c4060889ef14a0a615abf2385f5347d2");
+	/* Long texts and a payload longer than any buffer on the way. */
+	journal_entry_hash(zero, 1, 1, org, "u", key, "k", id, 1, payload,
+			   sizeof(payload), h);
+	assert_string_equal(util_hex(hex, sizeof(hex), h, sizeof(h)),
+			    "6abe5b81f2f36db0dec3b563c3f5871d"
+			    "d8e4fbe4b77cde9e6f9ea122e6f97683");
+	/* Empty texts, an empty payload, a time before 1970. */
+	journal_entry_hash(zero, 7, -1, "", "", key, "", "", 0, NULL, 0, h);
+	assert_string_equal(util_hex(hex, sizeof(hex), h, sizeof(h)),
+			    "ff9e5dee7f87e333f8c56b8f18122516"
+			    "bf189f115071a111de71b29ee4446c75");
+}
+
 static void test_chain_a_changed_byte_in_any_column_names_its_seq(void **state)
 {
 	static const char *const cols[] = {
@@ -2850,6 +2892,7 @@ int main(void)
 	    T(test_catch_up_rows_wait_while_a_change_waits),
 	    T(test_rebuild_refuses_a_damaged_journal),
 	    T(test_verify_and_rebuild_refuse_a_newer_schema),
+	    cmocka_unit_test(test_chain_hash_is_the_documented_sha256),
 	    T(test_chain_a_changed_byte_in_any_column_names_its_seq),
 	    T(test_chain_a_removed_entry_names_its_seq),
 	    T(test_batch_refused_changes_leave_no_row_and_neighbours_apply),
