@@ -14,6 +14,7 @@
 
 #include "ipsnet_errors.h"
 #include "log.h"
+#include "util.h"
 
 struct capture {
 	FILE *file;
@@ -335,10 +336,31 @@ static void test_log_lines_from_threads_never_interleave(void **state)
 	assert_int_equal(n, THREADS * LINES_EACH);
 }
 
+/* The stamps of log lines, changes and audit rows. */
+static void test_iso8601_stamps(void **state)
+{
+	(void)state;
+	char b[40];
+	assert_string_equal(util_iso8601(b, sizeof(b), 0),
+			    "1970-01-01T00:00:00.000Z");
+	assert_string_equal(util_iso8601(b, sizeof(b), 951868798999999u),
+			    "2000-02-29T23:59:58.999Z");
+	assert_string_equal(util_iso8601(b, sizeof(b), 1767225600123456u),
+			    "2026-01-01T00:00:00.123Z");
+	assert_string_equal(util_iso8601(b, sizeof(b), 253402300799000000u),
+			    "9999-12-31T23:59:59.000Z");
+	assert_string_equal(util_iso8601(b, sizeof(b), 253402300800000000u),
+			    "10000-01-01T00:00:00.000Z");
+	/* Cut to the buffer, never past it. */
+	assert_string_equal(util_iso8601(b, 11, 1767225600123456u),
+			    "2026-01-01");
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_iso8601_stamps),
 	    cmocka_unit_test(test_log_quote_leaves_a_plain_value_alone),
 	    cmocka_unit_test(test_log_quote_quotes_spaces_equals_and_quotes),
 	    cmocka_unit_test(test_log_quote_escapes_backslash_inside_quotes),
