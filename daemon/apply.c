@@ -2045,7 +2045,6 @@ bool apply_is_change(int body_case)
 static int new_id(char **field, const char *prefix)
 {
 	static uint64_t last, rng;
-	char hex[17];
 	if (rng == 0 && util_random(&rng, sizeof(rng)) != 0)
 		return IPSNET_EINTERNAL;
 	rng ^= rng << 13; /* xorshift64: cheap, and only for spreading */
@@ -2055,12 +2054,15 @@ static int new_id(char **field, const char *prefix)
 	if (v <= last)
 		v = last + 1;
 	last = v;
-	snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)v);
-	size_t n = strlen(prefix) + 1 + 16 + 1;
-	char *id = ipsnet_malloc(n);
+	size_t plen = strlen(prefix);
+	char *id = ipsnet_malloc(plen + 1 + 16 + 1);
 	if (id == NULL)
 		return IPSNET_ENOMEM;
-	snprintf(id, n, "%s-%s", prefix, hex);
+	memcpy(id, prefix, plen);
+	id[plen] = '-';
+	for (int i = 15; i >= 0; i--, v >>= 4) /* "%016llx" */
+		id[plen + 1 + (size_t)i] = "0123456789abcdef"[v & 15];
+	id[plen + 17] = '\0';
 	ipsnet_free(*field == protobuf_c_empty_string ? NULL : *field);
 	*field = id;
 	return 0;

@@ -880,6 +880,23 @@ static void test_chain_hash_is_the_documented_sha256(void **state)
 			    "bf189f115071a111de71b29ee4446c75");
 }
 
+/* The ids the server chooses: the kind's prefix, a dash and 16 lowercase
+ * hex digits, growing, so that rows keep to the end of their indexes. */
+static void test_server_ids_are_prefix_and_growing_hex(void **state)
+{
+	(void)state;
+	char before[JOURNAL_ID_MAX] = "";
+	for (int i = 0; i < 50; i++) {
+		struct tchange *tc = register_change(NULL, NULL, NULL);
+		const char *id = tc->client_id;
+		assert_int_equal(strlen(id), 19);
+		assert_memory_equal(id, "cl-", 3);
+		assert_int_equal(strspn(id + 3, "0123456789abcdef"), 16);
+		assert_true(strcmp(before, id) < 0);
+		util_strlcpy(before, id, sizeof(before));
+	}
+}
+
 static void test_chain_a_changed_byte_in_any_column_names_its_seq(void **state)
 {
 	static const char *const cols[] = {
@@ -2893,6 +2910,7 @@ int main(void)
 	    T(test_rebuild_refuses_a_damaged_journal),
 	    T(test_verify_and_rebuild_refuse_a_newer_schema),
 	    cmocka_unit_test(test_chain_hash_is_the_documented_sha256),
+	    T(test_server_ids_are_prefix_and_growing_hex),
 	    T(test_chain_a_changed_byte_in_any_column_names_its_seq),
 	    T(test_chain_a_removed_entry_names_its_seq),
 	    T(test_batch_refused_changes_leave_no_row_and_neighbours_apply),
