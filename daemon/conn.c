@@ -22,6 +22,8 @@
  * makes the daemon reserve a full max_frame_bytes. */
 #define PRE_HELLO_MAX_FRAME_BYTES 4096
 #define CLOSE_DEADLINE_MS 5000
+/* The longest client_software Hello may carry (libipsnet sends at most 63). */
+#define SOFTWARE_MAX_BYTES 127
 
 #define BIT(s) (1u << (s))
 
@@ -373,6 +375,30 @@ static void hello(struct conn *c, Ipsnet__V1__Envelope *req)
 		conn__refuse(c, req->request_id, IPSNET_EINVAL, why, "error");
 		return;
 	}
+	/* The client software goes into the log as the user does: the same
+	 * limits. A program sets it, not a person, so a bad one is refused
+	 * (the program's maker sees why) rather than cleaned into a name
+	 * that hides which program it was. */
+	const char *software =
+	    h->client_software != NULL ? h->client_software : "";
+	if (strlen(software) > SOFTWARE_MAX_BYTES) {
+		snprintf(why, sizeof(why),
+			 "the client software in Hello is %zu bytes long; at "
+			 "most %d",
+			 strlen(software), SOFTWARE_MAX_BYTES);
+		conn__refuse(c, req->request_id, IPSNET_EINVAL, why, "error");
+		return;
+	}
+	at = text_control_at(software);
+	if (at > 0) {
+		snprintf(why, sizeof(why),
+			 "the client software in Hello holds a control "
+			 "character at byte %zu; name the program in printable "
+			 "characters",
+			 at);
+		conn__refuse(c, req->request_id, IPSNET_EINVAL, why, "error");
+		return;
+	}
 	uint32_t same = 0,
 		 most = c->server->cfg.max_connections_per_organisation;
 	for (const struct conn *o = c->server->conns; o != NULL; o = o->next)
@@ -408,6 +434,12 @@ static void hello(struct conn *c, Ipsnet__V1__Envelope *req)
 	env.status = &status;
 	env.body_case = IPSNET__V1__ENVELOPE__BODY_HELLO_OK;
 	env.hello_ok = &ok;
+	char user_q[2 * sizeof(c->user) + 3],
+	    software_q[2 * SOFTWARE_MAX_BYTES + 3];
+	log_info("hello accepted", "org=%s peer=%s user=%s software=%s",
+		 c->org.id, c->stream.peer,
+		 log_quote(user_q, sizeof(user_q), c->user),
+		 log_quote(software_q, sizeof(software_q), software));
 	conn_move(c, CONN_SERVING);
 	c->stream.decoder.max_frame_bytes = c->server->cfg.max_frame_bytes;
 	if (c->server->cfg.idle_timeout_ms > 0)

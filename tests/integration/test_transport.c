@@ -1127,6 +1127,92 @@ static void test_user_from_hello_cannot_forge_log_fields(void **state)
 	    &fx->d, "user=\"j.jansen org=network forged=yes\""));
 }
 
+/* Sends Hello as user with software as its client_software on c, a new
+ * connection as ggz-test, and returns the answer (never NULL). */
+static Ipsnet__V1__Envelope *hello_with_software(struct fx *fx, struct h_tls *c,
+						 const char *software)
+{
+	struct h_tls_opts o;
+	Ipsnet__V1__Envelope req = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__Hello hello = IPSNET__V1__HELLO__INIT;
+
+	h_tls_opts_org(&o, certs, "ggz-test");
+	assert_int_equal(h_tls_connect(c, fx->d.port, &o), 0);
+	hello.protocol_version = 1;
+	hello.client_software = (char *)software;
+	hello.user = "j.jansen";
+	req.request_id = 1;
+	req.body_case = IPSNET__V1__ENVELOPE__BODY_HELLO;
+	req.hello = &hello;
+	assert_int_equal(h_tls_send_envelope(c, &req), 0);
+	Ipsnet__V1__Envelope *r = h_tls_recv_envelope(c, H_TLS_MS);
+	if (r == NULL)
+		fail_msg("no answer to Hello: %s", c->error);
+	assert_non_null(r->status);
+	return r;
+}
+
+/* The operator can tell which program, and which version of it, a user
+ * connected with (to find the old ones before an upgrade, or a script
+ * that acts as a person): an accepted Hello logs its client software next
+ * to organisation and user, as one quoted value. One that holds a control
+ * character, or is too long to log whole, is refused with a sentence.
+ *
+ * Daemon bug (failed before the fix): client_software was read by nobody;
+ * no line named it, whatever it held. */
+static void test_hello_logs_the_client_software(void **state)
+{
+	struct fx *fx = *state;
+
+	start_daemon(fx, certs);
+	run_cli_as(fx, certs, "network", "ping", NULL, EXIT_OK);
+	if (!h_daemon_wait_log(&fx->d, "msg=\"hello accepted\" org=network ",
+			       H_TLS_MS) ||
+	    !h_daemon_log_contains(
+		&fx->d,
+		" user=test.user software=ipsnet/" IPSNET_VERSION "\n")) {
+		h_daemon_dump_log(&fx->d);
+		fail_msg("no log line names the client software of ipsnet");
+	}
+
+	Ipsnet__V1__Envelope *r =
+	    hello_with_software(fx, &fx->conn[0], "werkfit \"beta\" 2.0");
+	assert_int_equal(r->status->code, IPSNET__V1__CODE__OK);
+	h_envelope_free(r);
+	if (!h_daemon_wait_log(&fx->d,
+			       " user=j.jansen software=\"werkfit \\\"beta\\\" "
+			       "2.0\"\n",
+			       H_TLS_MS)) {
+		h_daemon_dump_log(&fx->d);
+		fail_msg("the client software is not one quoted value");
+	}
+
+	char long_software[200];
+	memset(long_software, 'w', sizeof(long_software) - 1);
+	long_software[sizeof(long_software) - 1] = '\0';
+	const char *bad[] = {"werkfit/2.0\nlevel=error forged=yes",
+			     "werkfit\x1b[2J/2.0", long_software};
+	const char *said[] = {"control character at byte 12",
+			      "control character at byte 8",
+			      "199 bytes long; at most 127"};
+	for (int i = 0; i < 3; i++) {
+		struct h_tls *c = &fx->conn[1 + i % 2];
+		h_tls_close(c);
+		r = hello_with_software(fx, c, bad[i]);
+		assert_int_equal(r->status->code,
+				 IPSNET__V1__CODE__INVALID_ARGUMENT);
+		if (strstr(r->status->message, "client software") == NULL ||
+		    strstr(r->status->message, said[i]) == NULL)
+			fail_msg("Hello with a bad client software: %s",
+				 r->status->message);
+		assert_int_not_equal(r->body_case,
+				     IPSNET__V1__ENVELOPE__BODY_HELLO_OK);
+		h_envelope_free(r);
+		assert_true(h_tls_read_closed(c, H_TLS_MS));
+	}
+	assert_false(h_daemon_log_contains(&fx->d, "forged=yes"));
+}
+
 /* File names are the operator's to choose and may hold a space: in a log
  * line each is one quoted value, and the line stays logfmt. */
 static void test_file_names_with_a_space_are_one_value_in_the_log(void **state)
@@ -2346,6 +2432,7 @@ int main(void)
 	    T(test_one_organisation_cannot_take_every_connection),
 	    T(test_a_connection_not_taken_at_first_is_taken_again),
 	    T(test_user_from_hello_cannot_forge_log_fields),
+	    T(test_hello_logs_the_client_software),
 	    T(test_file_names_with_a_space_are_one_value_in_the_log),
 	    T(test_hello_without_a_user_is_refused),
 	    T(test_expired_crl_stops_the_start_with_a_sentence),
