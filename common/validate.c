@@ -279,18 +279,110 @@ static bool utf8_walk(const struct ProtobufCMessage *m, char *where,
 	return true;
 }
 
+/* Gives the caller the path of a field that failed, behind the caller's
+ * own prefix when where holds one. */
+static void put_path(char *where, size_t cap, const char *path)
+{
+	if (where[0] == '\0') {
+		snprintf(where, cap, "%s", path);
+	} else {
+		char outer[256];
+		snprintf(outer, sizeof(outer), "%s", where);
+		snprintf(where, cap, "%s.%s", outer, path);
+	}
+}
+
 bool message_utf8_valid(const struct ProtobufCMessage *m, char *where,
 			size_t cap)
 {
 	char path[256];
 	if (utf8_walk(m, path, sizeof(path)))
 		return true;
-	if (where[0] == '\0') {
-		snprintf(where, cap, "%s", path);
-	} else { /* a caller's own prefix stays in front */
-		char outer[256];
-		snprintf(outer, sizeof(outer), "%s", where);
-		snprintf(where, cap, "%s.%s", outer, path);
+	put_path(where, cap, path);
+	return false;
+}
+
+/* Reads the varint at *p (before end) into *v and moves *p past it; false
+ * when it does not end before end or within 10 bytes. */
+static bool read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	*v = 0;
+	for (unsigned shift = 0; *p < end && shift < 70; shift += 7) {
+		uint8_t b = *(*p)++;
+		*v |= (uint64_t)(b & 0x7f) << shift;
+		if ((b & 0x80) == 0)
+			return true;
 	}
 	return false;
+}
+
+/* Where (from 1) the first NUL of a text field of the message d at
+ * data[0..len) is, counted in that field's bytes; 0 when there is none.
+ * where gets the field's path, written only on the way back from such a
+ * field (as utf8_walk does). Bytes that do not walk as a message say 0:
+ * the decoder has judged them. */
+static size_t text_nul_at(const ProtobufCMessageDescriptor *d,
+			  const uint8_t *data, size_t len, char *where,
+			  size_t cap)
+{
+	const uint8_t *p = data, *end = data + len;
+	while (p < end) {
+		uint64_t tag, n;
+		if (!read_varint(&p, end, &tag))
+			return 0;
+		switch (tag & 7) {
+		case 0:
+			if (!read_varint(&p, end, &n))
+				return 0;
+			continue;
+		case 1:
+			n = 8;
+			break;
+		case 5:
+			n = 4;
+			break;
+		case 2:
+			if (!read_varint(&p, end, &n))
+				return 0;
+			break;
+		default:
+			return 0;
+		}
+		if (n > (uint64_t)(end - p))
+			return 0;
+		const ProtobufCFieldDescriptor *f =
+		    (tag & 7) == 2 && tag >> 3 <= UINT32_MAX
+			? protobuf_c_message_descriptor_get_field(
+			      d, (unsigned)(tag >> 3))
+			: NULL;
+		size_t at = 0;
+		if (f != NULL && f->type == PROTOBUF_C_TYPE_STRING) {
+			const uint8_t *nul = memchr(p, 0, (size_t)n);
+			if (nul != NULL) {
+				at = (size_t)(nul - p) + 1;
+				where[0] = '\0';
+			}
+		} else if (f != NULL && f->type == PROTOBUF_C_TYPE_MESSAGE) {
+			at = text_nul_at(f->descriptor, p, (size_t)n, where,
+					 cap);
+		}
+		if (at > 0) {
+			name_field(where, cap, f->name);
+			return at;
+		}
+		p += n;
+	}
+	return 0;
+}
+
+size_t message_text_nul_at(const struct ProtobufCMessageDescriptor *d,
+			   const void *packed, size_t len, char *where,
+			   size_t cap)
+{
+	char path[256];
+	size_t at = text_nul_at(d, packed, len, path, sizeof(path));
+	if (at == 0)
+		return 0;
+	put_path(where, cap, path);
+	return at;
 }

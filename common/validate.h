@@ -74,4 +74,16 @@ struct ProtobufCMessage;
 bool message_utf8_valid(const struct ProtobufCMessage *m, char *where,
 			size_t cap);
 
+struct ProtobufCMessageDescriptor;
+
+/* Whether a text (string) field of the packed message d (len bytes), or
+ * of a message in it, holds a NUL byte: protobuf carries the length of a
+ * string, protobuf-c hands it on as a C string, and a NUL would cut it
+ * there ("alice\0mallory" read as "alice"). Where (from 1) the NUL is in
+ * the first such field's bytes, with where its path ("hello.user"); 0 when
+ * there is none. */
+size_t message_text_nul_at(const struct ProtobufCMessageDescriptor *d,
+			   const void *packed, size_t len, char *where,
+			   size_t cap);
+
 #endif

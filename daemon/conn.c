@@ -479,21 +479,31 @@ static int on_frame(struct ipsnet_stream *s, const uint8_t *body, size_t len)
 		return IPSNET_EDECODE;
 	}
 	c->requests++;
-	char field[160] = "";
-	if (!message_utf8_valid(&req->base, field, sizeof(field))) {
+	char field[160] = "", refusal[256] = "";
+	size_t nul;
+	if (!message_utf8_valid(&req->base, field, sizeof(field)))
 		/* protobuf-c takes any bytes for a proto3 string: what is
 		 * stored would come back broken to every reader. */
-		char why[256];
-		snprintf(why, sizeof(why),
+		snprintf(refusal, sizeof(refusal),
 			 "the text of %s is not UTF-8; send text as UTF-8",
 			 field);
+	else if ((nul = message_text_nul_at(&ipsnet__v1__envelope__descriptor,
+					    body, len, field, sizeof(field))) >
+		 0)
+		/* protobuf-c cuts a string at a NUL: "alice\0mallory" would
+		 * act, and be stored and audited, as "alice". */
+		snprintf(refusal, sizeof(refusal),
+			 "the text of %s holds a NUL byte at byte %zu, which "
+			 "would cut it short; send text without NUL bytes",
+			 field, nul);
+	if (refusal[0] != '\0') {
 		if (c->state == CONN_HELLO) {
 			if (hello_allowed(c, req->request_id))
 				conn__refuse(c, req->request_id, IPSNET_EINVAL,
-					     why, "error");
+					     refusal, "error");
 		} else
 			conn__send_error(c, req->request_id, IPSNET_EINVAL,
-					 why);
+					 refusal);
 		ipsnet__v1__envelope__free_unpacked(req,
 						    &ipsnet_protobuf_allocator);
 		return 0;

@@ -1213,6 +1213,107 @@ static void test_hello_logs_the_client_software(void **state)
 	assert_false(h_daemon_log_contains(&fx->d, "forged=yes"));
 }
 
+/* Sends e as one frame with a NUL in place of the first '#' of its bytes:
+ * what a client of the protocol can send, and protobuf-c cannot pack. */
+static void send_with_nul(struct h_tls *c, const Ipsnet__V1__Envelope *e)
+{
+	uint8_t buf[FRAME_HEADER_BYTES + 512];
+	size_t len = ipsnet__v1__envelope__get_packed_size(e);
+	assert_true(len <= sizeof(buf) - FRAME_HEADER_BYTES);
+	frame_put_header(buf, (uint32_t)len);
+	ipsnet__v1__envelope__pack(e, buf + FRAME_HEADER_BYTES);
+	uint8_t *hash = memchr(buf + FRAME_HEADER_BYTES, '#', len);
+	assert_non_null(hash);
+	*hash = '\0';
+	assert_int_equal(h_tls_send_raw(c, buf, FRAME_HEADER_BYTES + len), 0);
+}
+
+/* The next answer on c: INVALID_ARGUMENT, its message holding every one
+ * of the (NULL-terminated) words. */
+static void expect_refused(struct h_tls *c, ...)
+{
+	Ipsnet__V1__Envelope *r = h_tls_recv_envelope(c, H_TLS_MS);
+	if (r == NULL)
+		fail_msg("no answer: %s", c->error);
+	assert_non_null(r->status);
+	assert_int_equal(r->status->code, IPSNET__V1__CODE__INVALID_ARGUMENT);
+	va_list ap;
+	va_start(ap, c);
+	for (const char *w; (w = va_arg(ap, const char *)) != NULL;)
+		if (strstr(r->status->message, w) == NULL)
+			fail_msg("the refusal does not say '%s': %s", w,
+				 r->status->message);
+	va_end(ap);
+	h_envelope_free(r);
+}
+
+/* Protobuf strings carry their length; protobuf-c hands them on cut at a
+ * NUL byte. A user "alice\0mallory" is refused, not served (and audited)
+ * as "alice"; so is a name with a NUL in a request, not stored cut, and
+ * the connection goes on.
+ *
+ * Daemon bug (failed before the fix): the Hello was answered HelloOk as
+ * "alice", the program stored as "Cafe". */
+static void test_a_nul_byte_in_text_is_refused(void **state)
+{
+	struct fx *fx = *state;
+	struct h_tls_opts o;
+	struct h_tls *c = &fx->conn[0];
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__Hello hello = IPSNET__V1__HELLO__INIT;
+
+	start_daemon(fx, certs);
+	h_tls_opts_org(&o, certs, "ggz-test");
+	assert_int_equal(h_tls_connect(c, fx->d.port, &o), 0);
+	hello.protocol_version = 1;
+	hello.client_software = "werkfit/2.0";
+	hello.user = "alice#mallory";
+	e.request_id = 1;
+	e.body_case = IPSNET__V1__ENVELOPE__BODY_HELLO;
+	e.hello = &hello;
+	send_with_nul(c, &e);
+	expect_refused(c, "hello.user", "NUL byte at byte 6", NULL);
+	assert_true(h_tls_read_closed(c, H_TLS_MS));
+	assert_false(h_daemon_log_contains(&fx->d, "user=alice"));
+
+	/* After Hello: a change whose name holds one. */
+	c = &fx->conn[1];
+	assert_int_equal(h_tls_connect_hello(c, fx->d.port, certs, "network"),
+			 0);
+	Ipsnet__V1__PutProgram m = IPSNET__V1__PUT_PROGRAM__INIT;
+	uint8_t key[16] = {'n', 'u', 'l'};
+	m.program_id = "ips-nul";
+	m.owner = "ggz-test";
+	m.name = "Cafe#team";
+	m.region = 5;
+	m.specialists = 2;
+	e = (Ipsnet__V1__Envelope)IPSNET__V1__ENVELOPE__INIT;
+	e.request_id = 2;
+	e.idempotency_key.data = key;
+	e.idempotency_key.len = sizeof(key);
+	e.body_case = IPSNET__V1__ENVELOPE__BODY_PUT_PROGRAM;
+	e.put_program = &m;
+	send_with_nul(c, &e);
+	expect_refused(c, "put_program.name", "NUL byte at byte 5", NULL);
+	assert_true(h_tls_ping(c, 3));
+	char db[PATH_MAX];
+	snprintf(db, sizeof(db), "%s/ipsnet.db", fx->dir);
+	sqlite3 *sq;
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_open_v2(db, &sq, SQLITE_OPEN_READONLY, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(sq,
+					    "SELECT count(*) FROM program "
+					    "WHERE id = 'ips-nul'",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	int stored = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(sq);
+	assert_int_equal(stored, 0);
+}
+
 /* File names are the operator's to choose and may hold a space: in a log
  * line each is one quoted value, and the line stays logfmt. */
 static void test_file_names_with_a_space_are_one_value_in_the_log(void **state)
@@ -2433,6 +2534,7 @@ int main(void)
 	    T(test_a_connection_not_taken_at_first_is_taken_again),
 	    T(test_user_from_hello_cannot_forge_log_fields),
 	    T(test_hello_logs_the_client_software),
+	    T(test_a_nul_byte_in_text_is_refused),
 	    T(test_file_names_with_a_space_are_one_value_in_the_log),
 	    T(test_hello_without_a_user_is_refused),
 	    T(test_expired_crl_stops_the_start_with_a_sentence),

@@ -355,6 +355,80 @@ static void test_message_utf8(void **state)
 	assert_string_equal(where, "kept");
 }
 
+/* Packs e into buf and puts a NUL in place of the first '#' of it. */
+static size_t pack_with_nul(const Ipsnet__V1__Envelope *e, uint8_t *buf,
+			    size_t cap)
+{
+	size_t len = ipsnet__v1__envelope__get_packed_size(e);
+	assert_true(len <= cap);
+	ipsnet__v1__envelope__pack(e, buf);
+	uint8_t *hash = memchr(buf, '#', len);
+	if (hash != NULL)
+		*hash = '\0';
+	return len;
+}
+
+/* protobuf-c cuts a string at a NUL byte; the packed bytes still have it,
+ * in a field of the body, of a message in a repeated field of it, and
+ * none in a bytes field. */
+static void test_message_text_nul(void **state)
+{
+	(void)state;
+	char where[160] = "";
+	uint8_t buf[512], key[16] = {0, 0, '#'};
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__Hello h = IPSNET__V1__HELLO__INIT;
+	h.protocol_version = 1;
+	h.client_software = "werkfit/2.0";
+	h.user = "alice#mallory";
+	e.body_case = IPSNET__V1__ENVELOPE__BODY_HELLO;
+	e.hello = &h;
+	size_t len = pack_with_nul(&e, buf, sizeof(buf));
+	Ipsnet__V1__Envelope *u = ipsnet__v1__envelope__unpack(NULL, len, buf);
+	assert_non_null(u);
+	assert_string_equal(u->hello->user, "alice"); /* what it would act as */
+	ipsnet__v1__envelope__free_unpacked(u, NULL);
+	assert_int_equal(message_text_nul_at(&ipsnet__v1__envelope__descriptor,
+					     buf, len, where, sizeof(where)),
+			 6);
+	assert_string_equal(where, "hello.user");
+
+	h.user = "alice";
+	where[0] = '\0';
+	len = pack_with_nul(&e, buf, sizeof(buf));
+	assert_int_equal(message_text_nul_at(&ipsnet__v1__envelope__descriptor,
+					     buf, len, where, sizeof(where)),
+			 0);
+	assert_string_equal(where, "");
+
+	Ipsnet__V1__ImportTrajectory it = IPSNET__V1__IMPORT_TRAJECTORY__INIT;
+	Ipsnet__V1__TrajectoryStep s0 = IPSNET__V1__TRAJECTORY_STEP__INIT,
+				   s1 = IPSNET__V1__TRAJECTORY_STEP__INIT;
+	Ipsnet__V1__TrajectoryStep *steps[] = {&s0, &s1};
+	it.client_id = "cl-1";
+	it.program_id = "ips-1";
+	it.note = "verwezen";
+	s0.on = "2026-01-05";
+	s1.on = "2026-02-01#2026-01-06";
+	it.n_steps = 2;
+	it.steps = steps;
+	e.request_id = 7;
+	e.idempotency_key.data = key; /* bytes: a NUL is fine there */
+	e.idempotency_key.len = sizeof(key);
+	e.body_case = IPSNET__V1__ENVELOPE__BODY_IMPORT_TRAJECTORY;
+	e.import_trajectory = &it;
+	len = pack_with_nul(&e, buf, sizeof(buf));
+	assert_int_equal(message_text_nul_at(&ipsnet__v1__envelope__descriptor,
+					     buf, len, where, sizeof(where)),
+			 0);
+	key[2] = 'k';
+	len = pack_with_nul(&e, buf, sizeof(buf));
+	assert_int_equal(message_text_nul_at(&ipsnet__v1__envelope__descriptor,
+					     buf, len, where, sizeof(where)),
+			 11);
+	assert_string_equal(where, "import_trajectory.steps.on");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -375,6 +449,7 @@ int main(void)
 	    cmocka_unit_test(test_control_characters),
 	    cmocka_unit_test(test_text_chars_counts_code_points),
 	    cmocka_unit_test(test_message_utf8),
+	    cmocka_unit_test(test_message_text_nul),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
