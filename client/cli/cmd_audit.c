@@ -1,6 +1,7 @@
 /* ipsnet audit: the NEN 7513 audit trail. */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "alloc.h"
 #include "cli.h"
@@ -21,50 +22,94 @@ static const char audit_usage[] =
     "TIME on, for NETWORK. TIME is a day in the Netherlands, YYYY-MM-DD,\n"
     "from its midnight there (as every date ipsnet takes); or a UTC time,\n"
     "YYYY-MM-DDTHH:MM:SSZ or 'YYYY-MM-DD HH:MM:SS' as the TIME (UTC)\n"
-    "column shows it.\n"
+    "column shows it; or a time with its offset from UTC,\n"
+    "YYYY-MM-DDTHH:MM:SS+01:00 (RFC 3339), read as the UTC time it is.\n"
     "\n"
     "  --limit N   at most N records (default 100, at most 100000): the\n"
     "              latest, or with --since the first from TIME on; a\n"
     "              line after the table says when there are more\n";
+
+/* What since_form made of --since. */
+enum since_verdict { SINCE_OK, SINCE_BAD, SINCE_BAD_OFFSET };
+
+/* Reads an offset from UTC, "+HH:MM", "-HH:MM", "+HHMM" or "-HHMM" (and
+ * nothing after it), into *secs (east of Greenwich: positive). */
+static bool read_offset(const char *s, long *secs)
+{
+	int h, m, used = 0;
+	if (s[0] != '+' && s[0] != '-')
+		return false;
+	const char *d = s + 1;
+	for (int i = 0; d[i] != '\0'; i++)
+		if ((d[i] < '0' || d[i] > '9') && !(i == 2 && d[i] == ':'))
+			return false;
+	if (strlen(d) == 5 && d[2] == ':')
+		used = sscanf(d, "%2d:%2d", &h, &m) == 2;
+	else if (strlen(d) == 4)
+		used = sscanf(d, "%2d%2d", &h, &m) == 2;
+	if (!used || h > 23 || m > 59)
+		return false;
+	*secs = (s[0] == '-' ? -1L : 1L) * (h * 3600L + m * 60L);
+	return true;
+}
 
 /* --since as the server takes it, a UTC time: "YYYY-MM-DD", a day in the
  * Netherlands, becomes the UTC time of its midnight there (an older
  * server takes a bare date for a UTC day, an hour or two later); a UTC time
  * "YYYY-MM-DDTHH:MM:SS[.fraction]Z" (as --json gives a time) stays;
  * "YYYY-MM-DD HH:MM:SS", as the TIME (UTC) column shows it, becomes
- * "YYYY-MM-DDTHH:MM:SSZ". False for anything else. */
-static bool since_form(const char *s, char *out, size_t cap)
+ * "YYYY-MM-DDTHH:MM:SSZ"; either with an offset from UTC instead of the Z
+ * ("2026-03-01T10:00:00+01:00", RFC 3339) becomes the UTC time it is.
+ * SINCE_BAD_OFFSET: a time with an offset that is not +HH:MM or -HH:MM;
+ * SINCE_BAD: anything else. */
+static enum since_verdict since_form(const char *s, char *out, size_t cap)
 {
 	char day[11];
 	int h, mi, sec, used = 0;
 	util_strlcpy(day, s, sizeof(day));
 	if (!date_valid(day))
-		return false;
+		return SINCE_BAD;
 	if (s[10] == '\0') {
 		/* A day before 1970 (the Dutch 1970-01-01 too) begins before
 		 * the epoch: no row is older than it. */
 		long long start = nl_day_start_us(day);
 		util_iso8601(out, cap, start > 0 ? (uint64_t)start : 0);
-		return true;
+		return SINCE_OK;
 	}
 	if ((s[10] != 'T' && s[10] != ' ') ||
 	    sscanf(s + 11, "%2d:%2d:%2d%n", &h, &mi, &sec, &used) != 3 ||
 	    used != 8 || h > 23 || mi > 59 || sec > 60)
-		return false;
-	const char *end = s + 19;
-	if (s[10] == ' ') {
-		if (*end != '\0')
-			return false;
-		snprintf(out, cap, "%sT%.8sZ", day, s + 11);
-		return true;
-	}
+		return SINCE_BAD;
+	const char *frac = s + 19, *end = frac;
 	if (*end == '.' && end[1] >= '0' && end[1] <= '9')
 		for (end++; *end >= '0' && *end <= '9'; end++)
 			;
+	int frac_len = (int)(end - frac);
+	if (*end == '+' || *end == '-') {
+		long offset;
+		if (!read_offset(end, &offset))
+			return SINCE_BAD_OFFSET;
+		time_t t = (time_t)(date_days(day) * 86400L + h * 3600L +
+				    mi * 60L + sec - offset);
+		struct tm tm;
+		char utc[24];
+		gmtime_r(&t, &tm);
+		strftime(utc, sizeof(utc), "%Y-%m-%dT%H:%M:%S", &tm);
+		return snprintf(out, cap, "%s%.*sZ", utc, frac_len, frac) <
+			       (int)cap
+			   ? SINCE_OK
+			   : SINCE_BAD;
+	}
+	if (s[10] == ' ') {
+		if (*frac != '\0')
+			return SINCE_BAD;
+		snprintf(out, cap, "%sT%.8sZ", day, s + 11);
+		return SINCE_OK;
+	}
 	if (strcmp(end, "Z") != 0 || strlen(s) >= cap)
-		return false;
+		return SINCE_BAD;
 	snprintf(out, cap, "%s", s);
-	return true;
+	return SINCE_OK;
 }
 
 /* The rows shown without --limit (the server's own default), and the most
@@ -184,13 +229,24 @@ int cmd_audit(struct cli *cli, int argc, char **argv)
 				"give --client CLIENT or --since TIME");
 	char since_utc[32];
 	if (since != NULL) {
-		if (!since_form(since, since_utc, sizeof(since_utc)))
+		enum since_verdict v =
+		    since_form(since, since_utc, sizeof(since_utc));
+		if (v == SINCE_BAD_OFFSET)
+			return cli_fail(IPSNET_EUSAGE,
+					"--since '%s' has an offset from UTC "
+					"that is not +HH:MM or -HH:MM (hours "
+					"up to 23), as in "
+					"2026-03-01T10:00:00+01:00",
+					since);
+		if (v != SINCE_OK)
 			return cli_fail(IPSNET_EUSAGE,
 					"--since takes a day in the "
 					"Netherlands, YYYY-MM-DD, or a UTC "
 					"time, YYYY-MM-DDTHH:MM:SSZ or "
 					"'YYYY-MM-DD HH:MM:SS' as the TIME "
-					"(UTC) column shows it; not '%s'",
+					"(UTC) column shows it, or a time with "
+					"its offset from UTC, "
+					"YYYY-MM-DDTHH:MM:SS+01:00; not '%s'",
 					since);
 		since = since_utc;
 	}

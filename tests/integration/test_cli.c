@@ -1459,6 +1459,63 @@ static void test_audit_since_a_day_is_the_dutch_day(void **state)
 					       "border:summer-before"));
 }
 
+/* audit --since takes a time with its offset from UTC, as RFC 3339 writes
+ * one ("2026-11-26T00:30:00+01:00"), and reads from the UTC time it is; an
+ * offset it cannot read is a usage error that says how to write one.
+ *
+ * CLI bug (failed before the fix): every time with an offset was refused,
+ * "--since takes a day ... or a UTC time". */
+static void test_audit_since_takes_a_time_with_an_offset(void **state)
+{
+	struct fx *fx = *state;
+	char db[PATH_MAX], sql[512];
+	snprintf(db, sizeof(db), "%s/ipsnet.db", fx->dir);
+	/* 2026-11-25 23:30:00 UTC: 00:30 in Amsterdam, 18:30 in New York */
+	long long us =
+	    ((long long)date_days("2026-11-25") * 86400 + 23 * 3600 + 30 * 60) *
+	    1000000;
+	snprintf(sql, sizeof(sql),
+		 "INSERT INTO audit (time_us, org, user, client_id, action, "
+		 "object, result, peer) VALUES (%lld, 'ggz-test', 'test.user', "
+		 "NULL, 'show_case', 'offset:row', 'OK', '127.0.0.1:1')",
+		 us);
+	h_db_exec(db, sql);
+	static const struct {
+		const char *since;
+		bool has_row;
+	} cases[] = {
+	    {"2026-11-26T00:30:00+01:00", true},
+	    {"2026-11-26T00:30:01+01:00", false},
+	    {"2026-11-26 00:30:00+0100", true},
+	    {"2026-11-25T18:30:00.000-05:00", true},
+	    {"2026-11-25T18:30:00.5-05:00", false},
+	    {"2026-11-25T23:30:00+00:00", true},
+	    {"2026-11-25T23:30:01-00:00", false},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		json_t *j = run_json(fx, EXIT_OK, "network", "audit", "--since",
+				     cases[i].since, "--json", NULL);
+		if (audit_has_object(json_object_get(j, "records"),
+				     "offset:row") != cases[i].has_row)
+			fail_msg("audit --since %s %s the row of 23:30 UTC",
+				 cases[i].since,
+				 cases[i].has_row ? "leaves out" : "shows");
+	}
+	static const char *const refused[] = {
+	    "2026-11-26T00:30:00+1",	  "2026-11-26T00:30:00+01",
+	    "2026-11-26T00:30:00+01:60",  "2026-11-26T00:30:00+24:00",
+	    "2026-11-26T00:30:00+01:00x", "2026-11-26T00:30:00+1:00",
+	    "2026-11-26T00:30:00+01:00Z", "2026-11-26T00:30:00 +01:00"};
+	for (size_t i = 0; i < ARRAY_SIZE(refused); i++) {
+		run(fx, EXIT_USAGE, "network", "audit", "--since", refused[i],
+		    NULL);
+		assert_one_line_error(fx);
+		assert_err(fx, "--since");
+		assert_err(fx, i < 7 ? "offset from UTC that is not +HH:MM"
+				     : "offset from UTC");
+	}
+}
+
 /* audit --since takes a time as the trail's TIME (UTC) column shows it,
  * to read on from a row; a time the server would refuse is a usage error
  * that names --since, before anything is sent. */
@@ -4183,6 +4240,8 @@ int main(void)
 		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_audit_since_a_day_is_the_dutch_day, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_audit_since_takes_a_time_with_an_offset, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_audit_since_takes_the_time_the_trail_shows, setup,
 		teardown),
