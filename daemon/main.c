@@ -178,7 +178,10 @@ static int load_config(const struct options *o, struct server_config *cfg)
 static int cmd_init(const struct server_config *cfg)
 {
 	char err[512];
-	if (store_lock(cfg->database, err, sizeof(err)) != 0 ||
+	/* The folder first: in one that is not there yet store_lock finds
+	 * nothing to lock, and two inits would both make the database. */
+	if (store_make_folder(cfg->database, err, sizeof(err)) != 0 ||
+	    store_lock(cfg->database, err, sizeof(err)) != 0 ||
 	    store_init(cfg, err, sizeof(err)) != 0) {
 		store_unlock();
 		fprintf(stderr, "ipsnetd: %s\n", err);

@@ -416,10 +416,7 @@ err_after_begin:
 	return rv;
 }
 
-/* Makes the database's own folder when it is not there: one level only, as
- * a missing folder above it is more likely a typo in the path than one to
- * make. 0, or IPSNET_EDB with err naming the folder and why. */
-static int make_parent_dir(const char *path, char *err, size_t errlen)
+int store_make_folder(const char *path, char *err, size_t errlen)
 {
 	char dir[CONFIG_MAX_PATH];
 	util_strlcpy(dir, path, sizeof(dir));
@@ -661,7 +658,7 @@ int store_init(const struct server_config *c, char *err, size_t errlen)
 
 	if (restore_interrupted(c->database, err, errlen))
 		return IPSNET_EDB;
-	if ((rv = make_parent_dir(c->database, err, errlen)) != 0)
+	if ((rv = store_make_folder(c->database, err, errlen)) != 0)
 		return rv;
 	if (sqlite3_open_v2(c->database, &db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=

@@ -27,6 +27,12 @@ struct registry {
  * sentence in err. */
 int store_init(const struct server_config *c, char *err, size_t errlen);
 
+/* Makes the database's own folder when it is not there: one level only, as
+ * a missing folder above it is more likely a typo in the path than one to
+ * make. 0, or IPSNET_EDB with err naming the folder and why. init makes it
+ * before store_lock, which can lock only in a folder that is there. */
+int store_make_folder(const char *database, char *err, size_t errlen);
+
 /* Takes the lock of the database for this process, for as long as it
  * lives: serve, init and rebuild write the database, and two of them at
  * once (a second daemon started on the same file) would interleave their

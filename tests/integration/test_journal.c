@@ -1466,6 +1466,39 @@ static void test_init_names_the_missing_folder_above_the_database(void **state)
 	assert_int_equal(access(want, F_OK), 0);
 }
 
+/* init into a folder that is not there yet makes it, then takes the lock
+ * there (DATABASE.lock, holding its pid, kept as every lock is) before it
+ * makes the database, as it does in a folder that is there: a second init
+ * or a daemon on the same new database waits its turn.
+ *
+ * Daemon bug (failed before the fix): the lock was looked for before the
+ * folder was made, found no folder to lock in, and init went on unlocked;
+ * no lock file was left. */
+static void test_init_into_a_new_folder_takes_the_lock_there(void **state)
+{
+	struct fx *fx = *state;
+	const char *dir = h_tmpdir();
+	char conf[PATH_MAX], lock[PATH_MAX], pid[32] = "";
+	struct stat st;
+
+	assert_non_null(dir);
+	snprintf(conf, sizeof(conf), "%s/new.conf", dir);
+	FILE *f = fopen(conf, "w");
+	assert_non_null(f);
+	fprintf(f, "[server]\ndatabase = %s/ipsnet/ipsnet.db\n", dir);
+	assert_int_equal(fclose(f), 0);
+	ipsnetd_cmd(fx, conf, "init", NULL, 0);
+	snprintf(lock, sizeof(lock), "%s/ipsnet/ipsnet.db.lock", dir);
+	if (stat(lock, &st) != 0)
+		fail_msg("init into a new folder took no lock: no %s", lock);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	f = fopen(lock, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(pid, sizeof(pid), f));
+	fclose(f);
+	assert_true(atol(pid) > 0); /* init's, now gone */
+}
+
 /* Runs ipsnetd command (verify, rebuild or backup FILE) on --database db
  * and checks its exit code. */
 static void ipsnetd_on(struct fx *fx, const char *command, const char *db,
@@ -2522,6 +2555,7 @@ int main(void)
 	    T(test_a_database_the_daemon_cannot_read_is_named),
 	    T(test_init_leaves_another_programs_database_as_it_was),
 	    T(test_init_names_the_missing_folder_above_the_database),
+	    T(test_init_into_a_new_folder_takes_the_lock_there),
 	    T(test_a_file_without_a_journal_is_named_as_such),
 	    T(test_a_backup_that_cannot_be_checked_says_why),
 	    T(test_a_refused_command_leaves_no_lock_file),
