@@ -223,14 +223,15 @@ struct journal_restore_report {
 };
 
 /* Puts the backup at backup in the place of the database at path (the
- * caller holds store_lock). The backup is verified as journal_verify does
- * and refused when damaged, of a newer schema, or not a journal; a path
- * that is there but is not a file (a folder) is refused too. The
- * database with its -wal, -shm and -journal (those there) is moved into
- * PATH.before-restore-YYYYMMDDTHHMMSSZ/ (0700), never over a file; the
- * backup is copied into place through a temporary file in path's folder
- * (fsync, rename, fsync of the folder), 0600 and owned as the database it
- * replaces (or, with none, as the folder). A path that is a symbolic
+ * caller holds store_lock). The backup is copied into a temporary file in
+ * path's folder (PATH.restore-XXXXXX, 0600, owned as the database it
+ * replaces or, with none, as the folder; fsynced), and that copy is
+ * verified as journal_verify does and refused when damaged, of a newer
+ * schema, or not a journal (the copy removed); a path that is there but
+ * is not a file (a folder) is refused too. Then the database with its
+ * -wal, -shm and -journal (those there) is moved into
+ * PATH.before-restore-YYYYMMDDTHHMMSSZ/ (0700), never over a file, and the
+ * copy renamed into place (fsync of the folder). A path that is a symbolic
  * link is restored where it points (the link stays), as SQLite opens it.
  * PATH.served is left as it is.
  * The backup is only read. Returns 0, or an error with a sentence in err

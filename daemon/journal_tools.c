@@ -248,8 +248,11 @@ static int readable(const char *path, char *err, size_t errlen)
 	return IPSNET_EDB;
 }
 
-int journal_verify(const char *path, struct journal_verify_report *r,
-		   char *err, size_t errlen)
+/* journal_verify of the file at path, named in err as name (restore
+ * verifies its copy of a backup and speaks of the backup). */
+static int verify_file(const char *path, const char *name,
+		       struct journal_verify_report *r, char *err,
+		       size_t errlen)
 {
 	sqlite3 *live = NULL, *scratch = NULL;
 	char uri[CONFIG_MAX_PATH + 32];
@@ -269,7 +272,7 @@ int journal_verify(const char *path, struct journal_verify_report *r,
 		rv = fail(live, err, errlen, "cannot read the database");
 		goto err_after_live;
 	}
-	rv = holds_journal(live, path, err, errlen);
+	rv = holds_journal(live, name, err, errlen);
 	if (rv != 0)
 		goto err_after_live;
 	/* This build's replay judges a newer schema's entries and tables by
@@ -355,6 +358,12 @@ err_after_scratch:
 err_after_live:
 	sqlite3_close(live);
 	return rv;
+}
+
+int journal_verify(const char *path, struct journal_verify_report *r, char *err,
+		   size_t errlen)
+{
+	return verify_file(path, path, r, err, errlen);
 }
 
 int journal_rebuild(const char *path, uint64_t *entries, char *err,
@@ -558,6 +567,17 @@ out:
  * the database they belong to. */
 static const char *const db_file_suffixes[] = {"", "-wal", "-shm", "-journal"};
 
+/* Removes the files SQLite may have made beside the database at path
+ * (its -wal, -shm, -journal), not path itself. */
+static void remove_beside(const char *path)
+{
+	char name[PATH_MAX + 16];
+	for (size_t i = 1; i < ARRAY_SIZE(db_file_suffixes); i++) {
+		snprintf(name, sizeof(name), "%s%s", path, db_file_suffixes[i]);
+		unlink(name);
+	}
+}
+
 /* Copies the open file from (from where it is) into to, and fsyncs to.
  * 0, or -1 with errno. */
 static int copy_fd(int from, int to)
@@ -696,30 +716,6 @@ int journal_restore(const char *path, const char *backup,
 		goto err_after_from;
 	}
 
-	/* As `ipsnetd verify`: the chain, the schema, the state replayed. */
-	rv = journal_verify(backup, &v, verr, sizeof(verr));
-	if (rv != 0) {
-		snprintf(err, errlen, "the backup '%s': %s", backup, verr);
-		goto err_after_from;
-	}
-	if (v.problem[0] != '\0') {
-		snprintf(err, errlen, "the backup '%s' is damaged: %s", backup,
-			 v.problem);
-		rv = IPSNET_EDB;
-		goto err_after_from;
-	}
-	r->head_seq = v.entries;
-	/* What is copied is what was verified. */
-	if (fstat(from, &after) != 0 || after.st_size != before.st_size ||
-	    after.st_mtim.tv_sec != before.st_mtim.tv_sec ||
-	    after.st_mtim.tv_nsec != before.st_mtim.tv_nsec) {
-		snprintf(err, errlen,
-			 "the backup '%s' changed while it was verified",
-			 backup);
-		rv = IPSNET_EDB;
-		goto err_after_from;
-	}
-
 	/* The daemon's user must open it: the owner of what it replaces. */
 	if (!have_db && stat(dir, &folder) != 0) {
 		snprintf(err, errlen, "cannot look at the folder '%s': %s", dir,
@@ -729,8 +725,6 @@ int journal_restore(const char *path, const char *backup,
 	}
 	uid_t uid = have_db ? db.st_uid : folder.st_uid;
 	gid_t gid = have_db ? db.st_gid : folder.st_gid;
-	/* The copy of a restore stopped before: this one puts its own. */
-	r->stale = store_restore_copies(path, true, NULL, 0);
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.restore-XXXXXX", path) >=
 	    sizeof(tmp)) {
 		snprintf(err, errlen, "the database's name is too long");
@@ -767,6 +761,27 @@ int journal_restore(const char *path, const char *backup,
 		rv = IPSNET_EDB;
 		goto err_after_tmp;
 	}
+
+	/* As `ipsnetd verify`: the chain, the schema, the state replayed, of
+	 * the copy itself. What is verified is what is put in place: BACKUP
+	 * verified by its name could be another file than the one copied
+	 * (renamed over it meanwhile). */
+	rv = verify_file(tmp, backup, &v, verr, sizeof(verr));
+	/* Reading a copy in WAL mode made its -wal and -shm: ours. */
+	remove_beside(tmp);
+	if (rv != 0) {
+		snprintf(err, errlen, "the backup '%s': %s", backup, verr);
+		goto err_after_tmp;
+	}
+	if (v.problem[0] != '\0') {
+		snprintf(err, errlen, "the backup '%s' is damaged: %s", backup,
+			 v.problem);
+		rv = IPSNET_EDB;
+		goto err_after_tmp;
+	}
+	r->head_seq = v.entries;
+	/* The copy of a restore stopped before: this one puts its own. */
+	r->stale = store_restore_copies(path, tmp, true, NULL, 0);
 
 	/* The replaced files hold the audit trail since the backup: moved
 	 * into a folder of their own, never over another file. */
@@ -853,6 +868,7 @@ err_after_aside:
 	r->aside[0] = '\0';
 err_after_tmp:
 	unlink(tmp);
+	remove_beside(tmp);
 err_after_from:
 	close(from);
 	return rv;

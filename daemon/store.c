@@ -604,8 +604,8 @@ static int ours_or_empty(sqlite3 *db, const char *path, char *err,
 	return 0;
 }
 
-size_t store_restore_copies(const char *path, bool remove, char *first,
-			    size_t cap)
+size_t store_restore_copies(const char *path, const char *keep, bool remove,
+			    char *first, size_t cap)
 {
 	char dir[CONFIG_MAX_PATH], prefix[CONFIG_MAX_PATH + 16];
 	size_t found = 0;
@@ -618,9 +618,15 @@ size_t store_restore_copies(const char *path, bool remove, char *first,
 		return 0;
 	size_t n = strlen(prefix);
 	char name[2 * CONFIG_MAX_PATH + 8];
+	const char *keep_name = NULL;
+	if (keep != NULL)
+		keep_name =
+		    strrchr(keep, '/') != NULL ? strrchr(keep, '/') + 1 : keep;
 	for (struct dirent *e; (e = readdir(d)) != NULL;) {
 		if (strncmp(e->d_name, prefix, n) != 0 ||
 		    strlen(e->d_name) != n + 6)
+			continue;
+		if (keep_name != NULL && strcmp(e->d_name, keep_name) == 0)
 			continue;
 		snprintf(name, sizeof(name), "%s/%s", dir, e->d_name);
 		if (found++ == 0 && cap > 0)
@@ -640,7 +646,7 @@ static bool restore_interrupted(const char *path, char *err, size_t errlen)
 	char copy[2 * CONFIG_MAX_PATH + 8];
 	struct stat st;
 	if (lstat(path, &st) == 0 || errno != ENOENT ||
-	    store_restore_copies(path, false, copy, sizeof(copy)) == 0)
+	    store_restore_copies(path, NULL, false, copy, sizeof(copy)) == 0)
 		return false;
 	snprintf(err, errlen,
 		 "there is no database '%s', but '%s' is there: a restore was "

@@ -46,11 +46,12 @@ int store_make_folder(const char *database, char *err, size_t errlen);
 int store_lock(const char *database, char *err, size_t errlen);
 
 /* The copies a restore makes beside the database at path before its last
- * rename (PATH.restore-XXXXXX, journal_restore): how many are there, the
- * first's path in first (cap bytes); removed too when remove. One is left
- * only by a restore that was stopped. */
-size_t store_restore_copies(const char *path, bool remove, char *first,
-			    size_t cap);
+ * rename (PATH.restore-XXXXXX, journal_restore): how many are there but
+ * keep (NULL: none; else the copy of the restore that asks), the first's path
+ * in first (cap bytes); removed too when remove. One is left only by a restore
+ * that was stopped. */
+size_t store_restore_copies(const char *path, const char *keep, bool remove,
+			    char *first, size_t cap);
 
 /* Gives up the lock store_lock took, for a command that was refused: the
  * lock file goes too when this process made it (a refused init of another

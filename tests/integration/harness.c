@@ -842,6 +842,16 @@ int h_run_cli_preloaded(struct h_result *r, const char *lib, const char *var,
 	return rv;
 }
 
+int h_run_ipsnetd_preloaded(struct h_result *r, const char *lib,
+			    const char *var, const char *value,
+			    const char *const args[])
+{
+	char *old_asan = preload_begin(lib, var, value);
+	int rv = h_run_ipsnetd(r, args);
+	preload_end(var, old_asan);
+	return rv;
+}
+
 int h_daemon_restart(struct h_daemon *d)
 {
 	if (d->pid > 0) {

@@ -177,6 +177,12 @@ int h_run_cli_preloaded(struct h_result *r, const char *lib, const char *var,
  * args do not hold argv[0]. */
 int h_run_ipsnetd(struct h_result *r, const char *const args[]);
 
+/* h_run_ipsnetd with lib preloaded (LD_PRELOAD) and var set to value, as
+ * h_run_cli_preloaded. */
+int h_run_ipsnetd_preloaded(struct h_result *r, const char *lib,
+			    const char *var, const char *value,
+			    const char *const args[]);
+
 /* Runs the sqlite3 command on db with sql (several statements allowed,
  * stops at the first error). 0 when it exits 0 and says nothing on stderr,
  * else -1 with what it said printed. */

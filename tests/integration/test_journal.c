@@ -2376,6 +2376,106 @@ static void test_restore_after_a_crash_with_the_command(void **state)
 	assert_int_equal(register_clients(fx, 1, 7990), backup_head + 1);
 }
 
+/* BACKUP replaced by another file right after the restore opened it
+ * (swap_on_open.c, preloaded into ipsnetd): the file opened is damaged,
+ * the one the name then gives is whole. What the restore verifies is what
+ * it would put in place: refused, and the database, its folder and the
+ * temporary copy are as before.
+ *
+ * Daemon bug (failed before the fix): the restore verified BACKUP by its
+ * name (the whole file) and copied the one it had opened (the damaged
+ * one) into place, exit 0. */
+static void test_restore_verifies_the_copy_it_puts_in_place(void **state)
+{
+	struct fx *fx = *state;
+	char backup[PATH_MAX], damaged[PATH_MAX], whole[PATH_MAX + 8],
+	    before[4096], after[4096];
+
+	start_daemon(fx);
+	register_clients(fx, 3, 8400);
+	stop_daemon(fx);
+	snprintf(backup, sizeof(backup), "%s/backup.db", h_tmpdir());
+	ipsnetd_cmd(fx, fx->d.conf, "backup", backup, 0);
+	snprintf(damaged, sizeof(damaged), "%s/latest.db", h_tmpdir());
+	copy_file(backup, damaged);
+	assert_int_equal(h_sqlite3(damaged, "DROP TRIGGER journal_no_update; "
+					    "UPDATE journal SET user = "
+					    "'someone.else' WHERE seq = 2;"),
+			 0);
+	snprintf(whole, sizeof(whole), "%s.swap", damaged);
+	copy_file(backup, whole);
+	size_t db_len;
+	char *db_bytes = file_bytes(fx->db, &db_len);
+	folder_files(fx->dir, before, sizeof(before));
+
+	h_result_free(&fx->r);
+	int code = h_run_ipsnetd_preloaded(
+	    &fx->r, SWAP_ON_OPEN_PATH, "IT_SWAP_ON_OPEN", damaged,
+	    (const char *const[]){"restore", damaged, "--config", fx->d.conf,
+				  NULL});
+	/* The whole file took the name: the swap was made. */
+	assert_int_equal(access(whole, F_OK), -1);
+	if (code != 1) {
+		print_result("restore", &fx->r);
+		fail_msg("the restore of a file swapped after its open exited "
+			 "%d, not 1",
+			 code);
+	}
+	assert_output_says(fx, "restore refused, nothing changed");
+	assert_output_says(fx, "is damaged");
+	assert_output_says(fx, "journal entry 2");
+	assert_one_line("restore's stderr", fx->r.err);
+	folder_files(fx->dir, after, sizeof(after));
+	assert_string_equal(after, before);
+	size_t len;
+	char *now = file_bytes(fx->db, &len);
+	assert_int_equal(len, db_len);
+	assert_memory_equal(now, db_bytes, len);
+	free(now);
+	free(db_bytes);
+}
+
+/* A backup in WAL mode (a copy of a database the daemon closed: no -wal)
+ * is restored, and reading it leaves no -wal or -shm beside it (another's
+ * folder, maybe read-only media), nor beside the database the -wal and
+ * -shm of the temporary copy the restore verified.
+ *
+ * Daemon bug (failed before the fix): the restore verified BACKUP in
+ * place, which left an empty BACKUP-wal and BACKUP-shm beside it. */
+static void test_restore_of_a_wal_mode_backup_leaves_no_files(void **state)
+{
+	struct fx *fx = *state;
+	char backup[PATH_MAX], listing[4096];
+	const char *dir = h_tmpdir();
+
+	start_daemon(fx);
+	uint64_t head = register_clients(fx, 3, 8500);
+	stop_daemon(fx);
+	snprintf(backup, sizeof(backup), "%s/copied.db", dir);
+	copy_file(fx->db, backup);
+	size_t len;
+	char *header = file_bytes(backup, &len);
+	assert_true(len > 100 && header[18] == 2 && header[19] == 2); /* WAL */
+	free(header);
+	folder_files(dir, listing, sizeof(listing));
+	assert_string_equal(listing, "copied.db ");
+	restart_daemon(fx);
+	assert_int_equal(register_clients(fx, 2, 8550), head + 2);
+	stop_daemon(fx);
+
+	ipsnetd_cmd(fx, fx->d.conf, "restore", backup, 0);
+	folder_files(dir, listing, sizeof(listing));
+	assert_string_equal(listing, "copied.db ");
+	folder_files(fx->dir, listing, sizeof(listing));
+	assert_null(strstr(listing, ".restore-"));
+	assert_null(strstr(listing, "ipsnet.db-wal"));
+	assert_null(strstr(listing, "ipsnet.db-shm"));
+	restart_daemon(fx);
+	assert_int_equal(
+	    json_integer_value(json_object_get(whoami_json(fx), "journal_seq")),
+	    head);
+}
+
 /* The restored database belongs to the user of the one it replaces (the
  * daemon's), 0600, though the restore ran as root and the backup is
  * root's: that user can write it. With no database there, the folder's
@@ -2566,6 +2666,8 @@ int main(void)
 	    T(test_restore_is_refused_while_the_daemon_serves),
 	    T(test_restore_refuses_a_damaged_backup_changing_nothing),
 	    T(test_restore_after_a_crash_with_the_command),
+	    T(test_restore_verifies_the_copy_it_puts_in_place),
+	    T(test_restore_of_a_wal_mode_backup_leaves_no_files),
 	    T(test_a_restore_stopped_before_its_last_step_is_named),
 	    T(test_a_served_file_garbled_or_not_ours_is_said_right),
 	    T(test_restore_keeps_the_database_owner),
