@@ -184,9 +184,10 @@ err_after_rows:
 	return rv;
 }
 
-/* "file:PATH?mode=ro" with the characters a URI gives meaning to
- * percent-encoded, so that any path works. */
-static int file_uri(char *out, size_t cap, const char *path)
+/* "file:PATH?mode=ro" (with immutable, "...&immutable=1") with the
+ * characters a URI gives meaning to percent-encoded, so that any path
+ * works. */
+static int file_uri(char *out, size_t cap, const char *path, bool immutable)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t n = 0;
@@ -205,7 +206,7 @@ static int file_uri(char *out, size_t cap, const char *path)
 			out[n++] = (char)*p;
 		}
 	}
-	const char *suffix = "?mode=ro";
+	const char *suffix = immutable ? "?mode=ro&immutable=1" : "?mode=ro";
 	if (n + strlen(suffix) + 1 > cap)
 		return -1;
 	for (const char *p = suffix; *p != '\0'; p++)
@@ -248,9 +249,30 @@ static int readable(const char *path, char *err, size_t errlen)
 	return IPSNET_EDB;
 }
 
-/* journal_verify of the file at path, named in err as name (restore
- * verifies its copy of a backup and speaks of the backup). */
-static int verify_file(const char *path, const char *name,
+/* The files SQLite reads together with a database: a -wal or a hot
+ * -journal left beside the restored copy would be applied to it (the
+ * daemon would serve the old journal, or a mix of both), so they go with
+ * the database they belong to. */
+static const char *const db_file_suffixes[] = {"", "-wal", "-shm", "-journal"};
+
+/* Whether the file at path begins as an SQLite database in WAL mode
+ * (its read and write versions, bytes 18 and 19 of the header, are 2). */
+static bool wal_mode_file(const char *path)
+{
+	unsigned char h[20];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = pread(fd, h, sizeof(h), 0);
+	close(fd);
+	return n == (ssize_t)sizeof(h) &&
+	       memcmp(h, "SQLite format 3", 16) == 0 && h[18] == 2 &&
+	       h[19] == 2;
+}
+
+/* The verify of the file at path (see verify_file); with immutable, read
+ * as one that no one changes: no locks, no -wal or -shm made. */
+static int verify_read(const char *path, const char *name, bool immutable,
 		       struct journal_verify_report *r, char *err,
 		       size_t errlen)
 {
@@ -258,11 +280,12 @@ static int verify_file(const char *path, const char *name,
 	char uri[CONFIG_MAX_PATH + 32];
 	int rv;
 
-	memset(r, 0, sizeof(*r));
-	if ((rv = readable(path, err, errlen)) != 0)
-		return rv;
-	if (sqlite3_open_v2(path, &live, SQLITE_OPEN_READONLY, NULL) !=
-	    SQLITE_OK) {
+	if (file_uri(uri, sizeof(uri), path, immutable) != 0) {
+		snprintf(err, errlen, "the database path is too long");
+		return IPSNET_EDB;
+	}
+	if (sqlite3_open_v2(uri, &live, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI,
+			    NULL) != SQLITE_OK) {
 		rv = fail(live, err, errlen, "cannot open the database");
 		goto err_after_live;
 	}
@@ -299,11 +322,6 @@ static int verify_file(const char *path, const char *name,
 	rv = store_migrate(scratch, err, errlen);
 	if (rv != 0)
 		goto err_after_scratch;
-	if (file_uri(uri, sizeof(uri), path) != 0) {
-		snprintf(err, errlen, "the database path is too long");
-		rv = IPSNET_EDB;
-		goto err_after_scratch;
-	}
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(scratch, "ATTACH ?1 AS live", -1, &st, NULL) !=
 	    SQLITE_OK) {
@@ -358,6 +376,52 @@ err_after_scratch:
 err_after_live:
 	sqlite3_close(live);
 	return rv;
+}
+
+/* journal_verify of the file at path, named in err as name (restore
+ * verifies its copy of a backup and speaks of the backup). A database in
+ * WAL mode without a -wal (a copy, or one whose daemon stopped) is read
+ * immutable: SQLite would make an empty -wal and -shm beside it that a
+ * read-only connection cannot remove (in someone else's folder), or
+ * refuse to open it on read-only media. No one has it open then (each
+ * connection keeps the -wal); one that started meanwhile is seen
+ * afterwards, and said. */
+static int verify_file(const char *path, const char *name,
+		       struct journal_verify_report *r, char *err,
+		       size_t errlen)
+{
+	char real[PATH_MAX], beside[PATH_MAX + 16];
+	struct stat was, is;
+	int rv;
+
+	memset(r, 0, sizeof(*r));
+	if ((rv = readable(path, err, errlen)) != 0)
+		return rv;
+	/* SQLite looks for the -wal beside the file a link names. */
+	const char *at = realpath(path, real) != NULL ? real : path;
+	bool immutable = wal_mode_file(at) && stat(at, &was) == 0;
+	for (size_t i = 1; immutable && i < ARRAY_SIZE(db_file_suffixes); i++) {
+		snprintf(beside, sizeof(beside), "%s%s", at,
+			 db_file_suffixes[i]);
+		immutable = lstat(beside, &is) != 0 && errno == ENOENT;
+	}
+	rv =
+	    verify_read(immutable ? at : path, name, immutable, r, err, errlen);
+	if (rv != 0 || !immutable)
+		return rv;
+	snprintf(beside, sizeof(beside), "%s-wal", at);
+	if (stat(at, &is) != 0 || is.st_ino != was.st_ino ||
+	    is.st_dev != was.st_dev || is.st_size != was.st_size ||
+	    is.st_mtim.tv_sec != was.st_mtim.tv_sec ||
+	    is.st_mtim.tv_nsec != was.st_mtim.tv_nsec ||
+	    lstat(beside, &is) == 0) {
+		snprintf(err, errlen,
+			 "the database '%s' changed while it was verified (a "
+			 "daemon started on it?): run the verify again",
+			 name);
+		return IPSNET_EDB;
+	}
+	return 0;
 }
 
 int journal_verify(const char *path, struct journal_verify_report *r, char *err,
@@ -560,12 +624,6 @@ out:
 		sync_folder_of(dest);
 	return rv;
 }
-
-/* The files SQLite reads together with a database: a -wal or a hot
- * -journal left beside the restored copy would be applied to it (the
- * daemon would serve the old journal, or a mix of both), so they go with
- * the database they belong to. */
-static const char *const db_file_suffixes[] = {"", "-wal", "-shm", "-journal"};
 
 /* Removes the files SQLite may have made beside the database at path
  * (its -wal, -shm, -journal), not path itself. */

@@ -2476,6 +2476,63 @@ static void test_restore_of_a_wal_mode_backup_leaves_no_files(void **state)
 	    head);
 }
 
+/* `ipsnetd verify --database COPY` of a database in WAL mode without a
+ * -wal (a copy of one its daemon closed) leaves nothing beside it: it is
+ * someone's folder, maybe read-only media. In a folder the verifying
+ * user cannot write (as nobody, when the test runs as root), it verifies.
+ * The copy is not changed.
+ *
+ * Daemon bug (failed before the fix): verify left an empty COPY-wal and
+ * COPY-shm beside it, and where it could not make them it could not open
+ * the copy ("unable to open database file", exit 2). */
+static void test_verify_of_a_wal_mode_copy_leaves_no_files(void **state)
+{
+	struct fx *fx = *state;
+	char copy[PATH_MAX], listing[4096];
+	const char *dir = h_tmpdir();
+
+	start_daemon(fx);
+	register_clients(fx, 3, 8600);
+	stop_daemon(fx);
+	snprintf(copy, sizeof(copy), "%s/copied.db", dir);
+	copy_file(fx->db, copy);
+	size_t len;
+	char *bytes = file_bytes(copy, &len);
+	assert_true(len > 100 && bytes[18] == 2 && bytes[19] == 2); /* WAL */
+
+	ipsnetd_with(fx, "verify", NULL, "--database", copy, 0);
+	assert_output_says(fx, "ok: 3 journal entries");
+	folder_files(dir, listing, sizeof(listing));
+	assert_string_equal(listing, "copied.db ");
+	size_t now_len;
+	char *now = file_bytes(copy, &now_len);
+	assert_int_equal(now_len, len);
+	assert_memory_equal(now, bytes, len);
+	free(now);
+	free(bytes);
+
+	/* A folder the verifying user reads and cannot write. */
+	if (getuid() != 0 || access("/usr/bin/setpriv", X_OK) != 0)
+		return;
+	assert_int_equal(chmod(dir, 0755), 0);
+	assert_int_equal(chmod(copy, 0644), 0);
+	h_result_free(&fx->r);
+	if (h_run(&fx->r, "/usr/bin/setpriv",
+		  (const char *const[]){"setpriv", "--reuid=65534",
+					"--regid=65534", "--clear-groups",
+					"/usr/bin/test", "-r", copy, NULL}) !=
+	    0)
+		return; /* a folder above is closed to nobody */
+	const char *verify[] = {"verify", "--database", copy, NULL};
+	if (ipsnetd_as_nobody(fx, verify) != 0) {
+		print_result("verify as nobody", &fx->r);
+		fail_msg("a WAL-mode copy in a folder its reader cannot write "
+			 "does not verify");
+	}
+	folder_files(dir, listing, sizeof(listing));
+	assert_string_equal(listing, "copied.db ");
+}
+
 /* The restored database belongs to the user of the one it replaces (the
  * daemon's), 0600, though the restore ran as root and the backup is
  * root's: that user can write it. With no database there, the folder's
@@ -2668,6 +2725,7 @@ int main(void)
 	    T(test_restore_after_a_crash_with_the_command),
 	    T(test_restore_verifies_the_copy_it_puts_in_place),
 	    T(test_restore_of_a_wal_mode_backup_leaves_no_files),
+	    T(test_verify_of_a_wal_mode_copy_leaves_no_files),
 	    T(test_a_restore_stopped_before_its_last_step_is_named),
 	    T(test_a_served_file_garbled_or_not_ours_is_said_right),
 	    T(test_restore_keeps_the_database_owner),
