@@ -231,7 +231,11 @@ struct journal_restore_report {
  * is not a file (a folder) is refused too. Then the database with its
  * -wal, -shm and -journal (those there) is moved into
  * PATH.before-restore-YYYYMMDDTHHMMSSZ/ (0700), never over a file, and the
- * copy renamed into place (fsync of the folder). A path that is a symbolic
+ * copy renamed into place (fsync of the folder). The files are moved one
+ * by one into PATH.before-restore-YYYYMMDDTHHMMSSZ.unfinished/, renamed
+ * without ".unfinished" once all are in; a restore that finds one (a
+ * restore stopped between the moves) moves the rest into it and names it
+ * so. With two or more such folders it refuses. A path that is a symbolic
  * link is restored where it points (the link stays), as SQLite opens it.
  * PATH.served is left as it is.
  * The backup is only read. Returns 0, or an error with a sentence in err

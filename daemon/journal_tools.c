@@ -668,6 +668,9 @@ static int copy_fd(int from, int to)
 	return rv;
 }
 
+/* The end of a before-restore folder's name while files are moved in. */
+#define UNFINISHED ".unfinished"
+
 /* Moves back the first n of the database's files that were moved into
  * aside (moved[i]: whether suffix i was), and removes aside. 0 when all
  * are back. */
@@ -697,9 +700,10 @@ int journal_restore(const char *path, const char *backup,
 	struct stat before, after, db, folder;
 	char dir[PATH_MAX], tmp[PATH_MAX], name[PATH_MAX + 16],
 	    aside_name[PATH_MAX + 16], verr[512], real[PATH_MAX],
-	    backup_real[PATH_MAX];
+	    backup_real[PATH_MAX], unfinished[CONFIG_MAX_PATH + 64],
+	    stopped_db[CONFIG_MAX_PATH + 96];
 	bool moved[ARRAY_SIZE(db_file_suffixes)] = {false};
-	bool have_db, any = false;
+	bool have_db, any = false, named = false;
 	int rv;
 
 	memset(r, 0, sizeof(*r));
@@ -774,7 +778,26 @@ int journal_restore(const char *path, const char *backup,
 		goto err_after_from;
 	}
 
-	/* The daemon's user must open it: the owner of what it replaces. */
+	/* A restore stopped while it moved the database's files aside: this
+	 * one finishes that (below). More than one is not this code's. */
+	size_t stopped =
+	    store_restore_unfinished(path, unfinished, sizeof(unfinished));
+	if (stopped > 1) {
+		snprintf(err, errlen,
+			 "there are %zu folders '%s.before-restore-*%s' of "
+			 "restores stopped while they moved the database's "
+			 "files; move the files in them back beside '%s' "
+			 "(or away) by hand, then run the restore again",
+			 stopped, path, UNFINISHED, path);
+		rv = IPSNET_EINVAL;
+		goto err_after_from;
+	}
+	/* The daemon's user must open it: the owner of what it replaces,
+	 * there or moved aside by the stopped restore. */
+	snprintf(stopped_db, sizeof(stopped_db), "%s/%s", unfinished, base);
+	if (!have_db && stopped == 1 && stat(stopped_db, &db) == 0 &&
+	    S_ISREG(db.st_mode))
+		have_db = true;
 	if (!have_db && stat(dir, &folder) != 0) {
 		snprintf(err, errlen, "cannot look at the folder '%s': %s", dir,
 			 strerror(errno));
@@ -842,12 +865,19 @@ int journal_restore(const char *path, const char *backup,
 	r->stale = store_restore_copies(path, tmp, true, NULL, 0);
 
 	/* The replaced files hold the audit trail since the backup: moved
-	 * into a folder of their own, never over another file. */
+	 * into a folder of their own, never over another file. One rename
+	 * each, into PATH.before-restore-TIME.unfinished/, which takes its
+	 * name once all are in: a restore stopped between them left the
+	 * database apart from its -wal (the last commits), and this one moves
+	 * the rest into that folder, not into one of its own. */
 	for (size_t i = 0; i < ARRAY_SIZE(db_file_suffixes); i++) {
 		snprintf(name, sizeof(name), "%s%s", path, db_file_suffixes[i]);
 		any = any || lstat(name, &after) == 0;
 	}
-	if (any) {
+	if (stopped == 1) {
+		util_strlcpy(r->aside, unfinished, sizeof(r->aside));
+		r->aside[strlen(r->aside) - strlen(UNFINISHED)] = '\0';
+	} else if (any) {
 		char stamp[32];
 		struct tm tm;
 		time_t now = time(NULL);
@@ -862,36 +892,67 @@ int journal_restore(const char *path, const char *backup,
 				snprintf(r->aside, sizeof(r->aside),
 					 "%s.before-restore-%s-%d", path, stamp,
 					 n);
-			made = mkdir(r->aside, 0700);
+			snprintf(unfinished, sizeof(unfinished), "%s%s",
+				 r->aside, UNFINISHED);
+			if (lstat(r->aside, &after) == 0) {
+				errno = EEXIST;
+				continue;
+			}
+			made = mkdir(unfinished, 0700);
 			if (made != 0 && errno != EEXIST)
 				break;
 		}
-		if (made != 0 || chmod(r->aside, 0700) != 0) {
+		if (made != 0 || chmod(unfinished, 0700) != 0) {
 			snprintf(err, errlen,
-				 "cannot create the folder '%s': %s", r->aside,
-				 strerror(errno));
+				 "cannot create the folder '%s': %s",
+				 unfinished, strerror(errno));
 			if (made == 0)
-				rmdir(r->aside);
+				rmdir(unfinished);
 			r->aside[0] = '\0';
 			rv = IPSNET_EDB;
 			goto err_after_tmp;
 		}
+	}
+	if (r->aside[0] != '\0') {
 		for (size_t i = 0; i < ARRAY_SIZE(db_file_suffixes); i++) {
 			snprintf(name, sizeof(name), "%s%s", path,
 				 db_file_suffixes[i]);
 			snprintf(aside_name, sizeof(aside_name), "%s/%s%s",
-				 r->aside, base, db_file_suffixes[i]);
+				 unfinished, base, db_file_suffixes[i]);
 			if (lstat(name, &after) != 0)
 				continue;
+			if (lstat(aside_name, &after) == 0) {
+				snprintf(err, errlen,
+					 "cannot move '%s' into '%s': it holds "
+					 "a '%s%s' already; look at both and "
+					 "move one away",
+					 name, unfinished, base,
+					 db_file_suffixes[i]);
+				rv = IPSNET_EEXISTS;
+				goto err_after_aside;
+			}
 			if (rename(name, aside_name) != 0) {
 				snprintf(err, errlen,
 					 "cannot move '%s' into '%s': %s", name,
-					 r->aside, strerror(errno));
+					 unfinished, strerror(errno));
 				rv = IPSNET_EDB;
 				goto err_after_aside;
 			}
 			moved[i] = true;
 		}
+		/* All in: the folder takes its name, never over another. */
+		if (lstat(r->aside, &after) == 0 ||
+		    rename(unfinished, r->aside) != 0) {
+			snprintf(err, errlen,
+				 "cannot rename the folder '%s' to '%s': %s",
+				 unfinished, r->aside,
+				 lstat(r->aside, &after) == 0
+				     ? "that name is taken"
+				     : strerror(errno));
+			rv = IPSNET_EDB;
+			goto err_after_aside;
+		}
+		named = true;
 	}
 	if (rename(tmp, path) != 0) {
 		snprintf(err, errlen, "cannot rename '%s' to '%s': %s", tmp,
@@ -899,7 +960,7 @@ int journal_restore(const char *path, const char *backup,
 		rv = IPSNET_EDB;
 		goto err_after_aside;
 	}
-	if (any) {
+	if (named) {
 		int fd = open(r->aside, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (fd >= 0) {
 			(void)fsync(fd);
@@ -910,15 +971,20 @@ int journal_restore(const char *path, const char *backup,
 	close(from);
 	return 0;
 
-err_after_aside:
-	if (any && move_back(path, r->aside, base, moved,
-			     ARRAY_SIZE(db_file_suffixes)) != 0) {
+err_after_aside:;
+	/* The files this one moved go back; the folder keeps its unfinished
+	 * name while it holds those of a restore stopped before. */
+	bool back = !named || rename(r->aside, unfinished) == 0;
+	const char *where = back ? unfinished : r->aside;
+	if (move_back(path, where, base, moved, ARRAY_SIZE(db_file_suffixes)) !=
+		0 ||
+	    !back) {
 		/* Say where things are: the database is not in its place. */
 		size_t used = strlen(err);
 		snprintf(err + used, errlen - used,
 			 "; the replaced files could not all be moved back: "
 			 "they are in '%s', the backup's copy in '%s'",
-			 r->aside, tmp);
+			 where, tmp);
 		r->changed = true;
 		close(from);
 		return rv;

@@ -638,15 +638,61 @@ size_t store_restore_copies(const char *path, const char *keep, bool remove,
 	return found;
 }
 
-/* When there is no database at path but the verified copy of a restore
- * killed before its last rename is beside it: true, with err saying so.
- * init would make an empty journal there, and serve would ask for one. */
+size_t store_restore_unfinished(const char *path, char *first, size_t cap)
+{
+	char dir[CONFIG_MAX_PATH], prefix[CONFIG_MAX_PATH + 32];
+	static const char suffix[] = ".unfinished";
+	size_t found = 0, s = sizeof(suffix) - 1;
+	snprintf(prefix, sizeof(prefix), "%s.before-restore-",
+		 util_folder_of(dir, sizeof(dir), path));
+	if (cap > 0)
+		first[0] = '\0';
+	DIR *d = opendir(dir);
+	if (d == NULL)
+		return 0;
+	size_t n = strlen(prefix);
+	char name[2 * CONFIG_MAX_PATH + 8];
+	struct stat st;
+	for (struct dirent *e; (e = readdir(d)) != NULL;) {
+		size_t len = strlen(e->d_name);
+		if (strncmp(e->d_name, prefix, n) != 0 || len <= n + s ||
+		    strcmp(e->d_name + len - s, suffix) != 0)
+			continue;
+		snprintf(name, sizeof(name), "%s/%s", dir, e->d_name);
+		if (lstat(name, &st) != 0 || !S_ISDIR(st.st_mode))
+			continue;
+		/* The first by name: the same one each time asked. */
+		if (cap > 0 && (found == 0 || strcmp(name, first) < 0))
+			util_strlcpy(first, name, cap);
+		found++;
+	}
+	closedir(d);
+	return found;
+}
+
+/* When there is no database at path but a restore was stopped on its way
+ * (the folder it moves the database's files into, not finished; or the
+ * verified copy of one killed before its last rename beside it): true,
+ * with err saying so. init would make an empty journal there (to which
+ * SQLite would apply a -wal left beside it), and serve would ask for
+ * one. */
 static bool restore_interrupted(const char *path, char *err, size_t errlen)
 {
 	char copy[2 * CONFIG_MAX_PATH + 8];
 	struct stat st;
-	if (lstat(path, &st) == 0 || errno != ENOENT ||
-	    store_restore_copies(path, NULL, false, copy, sizeof(copy)) == 0)
+	if (lstat(path, &st) == 0 || errno != ENOENT)
+		return false;
+	if (store_restore_unfinished(path, copy, sizeof(copy)) > 0) {
+		snprintf(err, errlen,
+			 "there is no database '%s', but '%s' is there: a "
+			 "restore was stopped while it moved the database's "
+			 "files into that folder. Run 'ipsnetd restore' with "
+			 "the backup again (it moves the rest in), or move "
+			 "the files in that folder back beside '%s'",
+			 path, copy, path);
+		return true;
+	}
+	if (store_restore_copies(path, NULL, false, copy, sizeof(copy)) == 0)
 		return false;
 	snprintf(err, errlen,
 		 "there is no database '%s', but '%s' is there: a restore was "

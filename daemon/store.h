@@ -53,6 +53,13 @@ int store_lock(const char *database, char *err, size_t errlen);
 size_t store_restore_copies(const char *path, const char *keep, bool remove,
 			    char *first, size_t cap);
 
+/* The folders a restore moves the database at path with its -wal, -shm
+ * and -journal into, one rename at a time, before the folder takes its
+ * name (PATH.before-restore-TIME.unfinished, journal_restore): how many
+ * are there, the path of the first by name in first (cap bytes). One is
+ * left only by a restore that was stopped while it moved them. */
+size_t store_restore_unfinished(const char *path, char *first, size_t cap);
+
 /* Gives up the lock store_lock took, for a command that was refused: the
  * lock file goes too when this process made it (a refused init of another
  * program's file, a serve or rebuild of a file that is not there leaves

@@ -2153,6 +2153,73 @@ static void test_a_restore_stopped_before_its_last_step_is_named(void **state)
 	    head);
 }
 
+/* A restore killed between its moves: the database is in the folder it
+ * moves the files into (DATABASE.before-restore-TIME.unfinished/), the
+ * -wal with the last commits (a daemon killed) and the -shm still beside
+ * where it was. serve and init say so, naming that folder, and init makes
+ * no journal there. The restore run again moves the rest into that
+ * folder, which takes its name: one folder with the database and its
+ * -wal, whose journal holds the commits after the backup, and the backup
+ * served.
+ *
+ * Daemon bug (failed before the fix): serve said "run 'ipsnetd init'
+ * first"; the restore run again moved the -wal into a second
+ * before-restore folder, apart from its database, whose journal then
+ * lacked the commits it held. */
+static void test_a_restore_stopped_between_its_moves_is_finished(void **state)
+{
+	struct fx *fx = *state;
+	char backup[PATH_MAX], folder[PATH_MAX + 64], unfinished[PATH_MAX + 80],
+	    moved[PATH_MAX + 96], wal[PATH_MAX + 8], aside[PATH_MAX + 64],
+	    listing[4096];
+
+	start_daemon(fx);
+	uint64_t head = register_clients(fx, 3, 8700);
+	snprintf(backup, sizeof(backup), "%s/backup.db", h_tmpdir());
+	ipsnetd_cmd(fx, fx->d.conf, "backup", backup, 0);
+	assert_int_equal(register_clients(fx, 2, 8750), head + 2);
+	for (size_t i = 0; i < ARRAY_SIZE(fx->cl); i++) {
+		ipsnet_client_close(fx->cl[i]);
+		fx->cl[i] = NULL;
+	}
+	assert_int_equal(h_daemon_stop(&fx->d, SIGKILL), 128 + SIGKILL);
+	snprintf(wal, sizeof(wal), "%s-wal", fx->db);
+	struct stat st;
+	assert_int_equal(stat(wal, &st), 0);
+	assert_true(st.st_size > 0);
+	/* As the restore leaves it, killed after its first rename. */
+	snprintf(folder, sizeof(folder), "%s.before-restore-20261126T180000Z",
+		 fx->db);
+	snprintf(unfinished, sizeof(unfinished), "%s.unfinished", folder);
+	assert_int_equal(mkdir(unfinished, 0700), 0);
+	snprintf(moved, sizeof(moved), "%s/ipsnet.db", unfinished);
+	assert_int_equal(rename(fx->db, moved), 0);
+
+	ipsnetd_cmd(fx, fx->d.conf, "serve", NULL, 1);
+	assert_output_says(fx, "a restore was stopped while it moved");
+	assert_output_says(fx, unfinished);
+	ipsnetd_cmd(fx, fx->d.conf, "init", NULL, 1);
+	assert_output_says(fx, "a restore was stopped while it moved");
+	assert_int_equal(access(fx->db, F_OK), -1);
+
+	ipsnetd_cmd(fx, fx->d.conf, "restore", backup, 0);
+	assert_one_line("restore's stdout", fx->r.out);
+	assert_int_equal(restore_folders(fx, aside, sizeof(aside)), 1);
+	assert_string_equal(aside, folder);
+	assert_output_says(fx, folder);
+	assert_int_equal(access(unfinished, F_OK), -1);
+	folder_files(folder, listing, sizeof(listing));
+	assert_string_equal(listing, "ipsnet.db ipsnet.db-shm ipsnet.db-wal ");
+	assert_int_equal(access(wal, F_OK), -1);
+	snprintf(moved, sizeof(moved), "%s/ipsnet.db", folder);
+	assert_int_equal(file_int(moved, "SELECT max(seq) FROM journal"),
+			 head + 2);
+	restart_daemon(fx);
+	assert_int_equal(
+	    json_integer_value(json_object_get(whoami_json(fx), "journal_seq")),
+	    head);
+}
+
 /* A restore while the daemon serves the database is refused, naming the
  * daemon's pid, and moves nothing; the daemon goes on. */
 static void test_restore_is_refused_while_the_daemon_serves(void **state)
@@ -2727,6 +2794,7 @@ int main(void)
 	    T(test_restore_of_a_wal_mode_backup_leaves_no_files),
 	    T(test_verify_of_a_wal_mode_copy_leaves_no_files),
 	    T(test_a_restore_stopped_before_its_last_step_is_named),
+	    T(test_a_restore_stopped_between_its_moves_is_finished),
 	    T(test_a_served_file_garbled_or_not_ours_is_said_right),
 	    T(test_restore_keeps_the_database_owner),
 	    T(test_restore_follows_a_database_that_is_a_link),
