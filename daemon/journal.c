@@ -531,16 +531,22 @@ static int append_entry(struct journal *j, struct journal_change *c,
 	return rv;
 }
 
-/* Whether an id has the shape of a BSN: nine digits. No id the server
- * gives has it; one that has came from a caller who typed a client's BSN
- * where its id goes ("ipsnet case show 123456782"). */
+/* Whether an id has the shape of a BSN: nine digits, bare or in the
+ * groups people write them in, with spaces, dots, hyphens or slashes
+ * between and around them ("123.456.782", "1234 56 782"). No id the
+ * server gives has it; one that has came from a caller who typed a
+ * client's BSN where its id goes ("ipsnet case show 123456782"). */
 static bool bsn_shaped(const char *s)
 {
-	size_t n = 0;
-	for (; s[n] != '\0'; n++)
-		if (s[n] < '0' || s[n] > '9')
+	size_t digits = 0;
+	for (; *s != '\0'; s++) {
+		if (*s >= '0' && *s <= '9')
+			digits++;
+		else if (*s != ' ' && *s != '.' && *s != '-' && *s != '/' &&
+			 *s != '\t')
 			return false;
-	return n == 9;
+	}
+	return digits == 9;
 }
 
 /* Writes one audit row with the writer's statement. 0 or IPSNET_EDB. */

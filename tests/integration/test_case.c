@@ -2321,6 +2321,65 @@ static void test_audit_trail_holds_no_bsn_typed_as_an_id(void **state)
 	answer_free(&a);
 }
 
+/* Whether s holds bsn once the spaces, dots and hyphens people write
+ * between its digits are taken out. */
+static bool holds_bsn(const char *s, const char *bsn)
+{
+	char digits[256];
+	size_t n = 0;
+	for (; *s != '\0' && n + 1 < sizeof(digits); s++)
+		if (*s != ' ' && *s != '.' && *s != '-')
+			digits[n++] = *s;
+	digits[n] = '\0';
+	return strstr(digits, bsn) != NULL;
+}
+
+/* A BSN is often written in groups ("123.456.782", "1234 56 782"): typed
+ * so where an id goes it is a BSN all the same, and the trail (which
+ * NETWORK reads, and which holds no BSN) gets it no more than the nine
+ * digits alone. Was: only nine bare digits were withheld; the grouped
+ * forms were kept as the row's client and object. */
+static void test_audit_trail_holds_no_bsn_written_in_groups(void **state)
+{
+	char client[64], bsn[16], typed[4][32];
+	struct answer a;
+
+	new_client(GGZ_TEST, BENEFIT(NONE), "GM0363", client, bsn);
+	snprintf(typed[0], sizeof(typed[0]), "%.3s.%.3s.%.3s", bsn, bsn + 3,
+		 bsn + 6);
+	snprintf(typed[1], sizeof(typed[1]), "%.4s %.2s %.3s", bsn, bsn + 4,
+		 bsn + 6);
+	snprintf(typed[2], sizeof(typed[2]), "%.3s-%.3s-%.3s", bsn, bsn + 3,
+		 bsn + 6);
+	snprintf(typed[3], sizeof(typed[3]), " %s ", bsn);
+	for (size_t i = 0; i < 4; i++) {
+		show_case(GGZ_OTHER, typed[i], &a);
+		assert_int_equal(a.code, CODE(PERMISSION_DENIED));
+		answer_free(&a);
+	}
+	audit_query(GGZ_OTHER, typed[0], NULL, 10, &a);
+	assert_int_equal(a.code, CODE(PERMISSION_DENIED));
+	answer_free(&a);
+
+	audit_query(NETWORK, NULL, NULL, 20, &a);
+	assert_int_equal(a.code, CODE(OK));
+	const Ipsnet__V1__AuditList *list = a.env->audit_list;
+	size_t withheld = 0;
+	for (size_t i = 0; i < list->n_records; i++) {
+		const Ipsnet__V1__AuditRecord *r = list->records[i];
+		if (holds_bsn(r->client_id, bsn) || holds_bsn(r->object, bsn))
+			fail_msg("audit row %s %s holds the BSN: client '%s' "
+				 "object '%s'",
+				 r->organisation, r->action, r->client_id,
+				 r->object);
+		withheld += strcmp(r->organisation, "ggz-other") == 0 &&
+			    (strcmp(r->object, "client:withheld-bsn") == 0 ||
+			     strcmp(r->object, "audit:withheld-bsn") == 0);
+	}
+	assert_int_equal(withheld, 5);
+	answer_free(&a);
+}
+
 /* A GGZ that searches for a BSN another GGZ registered learns nothing
  * (the answer is the one for a BSN no one registered), but the search is
  * on that client's trail, which its own GGZ reads: for each GGZ that
@@ -2539,6 +2598,7 @@ int main(void)
 	    cmocka_unit_test(test_jobs),
 	    cmocka_unit_test(test_audit_rows_for_reads_changes_and_refusals),
 	    cmocka_unit_test(test_audit_trail_holds_no_bsn_typed_as_an_id),
+	    cmocka_unit_test(test_audit_trail_holds_no_bsn_written_in_groups),
 	    cmocka_unit_test(
 		test_a_search_for_another_ggzs_client_is_on_its_trail),
 	    cmocka_unit_test(test_retry_is_replayed_and_audited),
