@@ -549,25 +549,40 @@ static bool bsn_shaped(const char *s)
 	return digits == 9;
 }
 
+/* Why the trail does not keep an id a caller gave, or NULL when it keeps
+ * it. The trail never holds a BSN, name or note (docs/access.md), not
+ * even one typed where an id goes: an id has the shape of one (a-z, 0-9
+ * and '-', as every id the server gives and every program id), and
+ * anything else (a name: "Anna de Vries") is withheld. */
+static const char *withheld(const char *id)
+{
+	if (bsn_shaped(id))
+		return "withheld-bsn";
+	if (strcmp(id, "-") == 0 || org_id_valid(id))
+		return NULL;
+	return "withheld-text";
+}
+
 /* Writes one audit row with the writer's statement. 0 or IPSNET_EDB. */
 static int write_audit_row(struct journal *j, const struct journal_audit_row *r)
 {
 	sqlite3_stmt *st = j->st_audit;
 	const char *id = strchr(r->object, ':');
+	const char *why = NULL;
 	char object[sizeof(r->object)];
 	int rv = 0;
-	/* The trail never holds a BSN (docs/access.md), not even one typed
-	 * as an id: such an id is withheld. */
-	if (id != NULL && bsn_shaped(id + 1) &&
+	if (id != NULL &&
 	    strncmp(r->object, "journal:", 8) != 0) /* a seq, not an id */
-		snprintf(object, sizeof(object), "%.*s:withheld-bsn",
-			 (int)(id - r->object), r->object);
+		why = withheld(id + 1);
+	if (why != NULL)
+		snprintf(object, sizeof(object), "%.*s:%s",
+			 (int)(id - r->object), r->object, why);
 	else
 		util_strlcpy(object, r->object, sizeof(object));
 	sqlite3_bind_int64(st, 1, r->time_us);
 	sqlite3_bind_text(st, 2, r->org, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, r->user, -1, SQLITE_STATIC);
-	if (r->client_id[0] != '\0' && !bsn_shaped(r->client_id))
+	if (r->client_id[0] != '\0' && withheld(r->client_id) == NULL)
 		sqlite3_bind_text(st, 4, r->client_id, -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(st, 4);

@@ -2380,6 +2380,54 @@ static void test_audit_trail_holds_no_bsn_written_in_groups(void **state)
 	answer_free(&a);
 }
 
+/* A client's name or birth date typed where an id goes ("ipsnet case show
+ * 'Anna de Vries'") is no id: the trail, which NETWORK reads and which
+ * holds no name, keeps no more of it than that it was no id. An id has
+ * the shape of one (a-z, 0-9 and '-', as every id the server gives and
+ * every program id). Was: the text was kept as the row's client and
+ * object. */
+static void test_audit_trail_holds_no_name_typed_as_an_id(void **state)
+{
+	Ipsnet__V1__MoveTrajectory m = IPSNET__V1__MOVE_TRAJECTORY__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	const char *name = "Anna de Vries-Typed", *born = "Anna 1980-02-03";
+	struct answer a;
+
+	show_case(GGZ_OTHER, name, &a);
+	assert_int_equal(a.code, CODE(PERMISSION_DENIED));
+	answer_free(&a);
+	audit_query(GGZ_OTHER, name, NULL, 10, &a);
+	assert_int_equal(a.code, CODE(PERMISSION_DENIED));
+	answer_free(&a);
+	m.trajectory_id = (char *)born;
+	m.expected_version = 1;
+	m.to = TS(ACCEPTED);
+	e.body_case = BODY(MOVE_TRAJECTORY);
+	e.move_trajectory = &m;
+	call(GGZ_OTHER, &e, &a);
+	assert_int_equal(a.code, CODE(PERMISSION_DENIED));
+	answer_free(&a);
+
+	audit_query(NETWORK, NULL, NULL, 20, &a);
+	assert_int_equal(a.code, CODE(OK));
+	const Ipsnet__V1__AuditList *list = a.env->audit_list;
+	size_t withheld = 0;
+	for (size_t i = 0; i < list->n_records; i++) {
+		const Ipsnet__V1__AuditRecord *r = list->records[i];
+		if (strstr(r->client_id, "Anna") != NULL ||
+		    strstr(r->object, "Anna") != NULL)
+			fail_msg("audit row %s %s holds a name: client '%s' "
+				 "object '%s'",
+				 r->organisation, r->action, r->client_id,
+				 r->object);
+		withheld += strcmp(r->object, "client:withheld-text") == 0 ||
+			    strcmp(r->object, "audit:withheld-text") == 0 ||
+			    strcmp(r->object, "trajectory:withheld-text") == 0;
+	}
+	assert_int_equal(withheld, 3);
+	answer_free(&a);
+}
+
 /* A GGZ that searches for a BSN another GGZ registered learns nothing
  * (the answer is the one for a BSN no one registered), but the search is
  * on that client's trail, which its own GGZ reads: for each GGZ that
@@ -2599,6 +2647,7 @@ int main(void)
 	    cmocka_unit_test(test_audit_rows_for_reads_changes_and_refusals),
 	    cmocka_unit_test(test_audit_trail_holds_no_bsn_typed_as_an_id),
 	    cmocka_unit_test(test_audit_trail_holds_no_bsn_written_in_groups),
+	    cmocka_unit_test(test_audit_trail_holds_no_name_typed_as_an_id),
 	    cmocka_unit_test(
 		test_a_search_for_another_ggzs_client_is_on_its_trail),
 	    cmocka_unit_test(test_retry_is_replayed_and_audited),
