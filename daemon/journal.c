@@ -444,16 +444,58 @@ static int exec(sqlite3 *db, const char *sql)
 		   : IPSNET_EDB;
 }
 
+/* The key a change of org is kept under when another organisation's change
+ * holds the key it sent: SHA-256 over a tag, org and the key, cut to the
+ * key's length. The same for every retry of the change, and no other
+ * organisation's (short of a collision of SHA-256). */
+static void own_key(uint8_t key[JOURNAL_KEY_BYTES], const char *org)
+{
+	static const char tag[] = "ipsnetd-key-of-org-v1";
+	uint8_t buf[sizeof(tag) + ORG_ID_MAX + JOURNAL_KEY_BYTES];
+	unsigned char md[EVP_MAX_MD_SIZE];
+	size_t n = 0, olen = strlen(org) + 1;
+	memcpy(buf, tag, sizeof(tag));
+	n += sizeof(tag);
+	if (olen > ORG_ID_MAX)
+		olen = ORG_ID_MAX;
+	memcpy(buf + n, org, olen);
+	n += olen;
+	memcpy(buf + n, key, JOURNAL_KEY_BYTES);
+	n += JOURNAL_KEY_BYTES;
+	pthread_once(&sha256_once, sha256_fetch);
+	if (EVP_Digest(buf, n, md, NULL,
+		       sha256_fetched != NULL ? sha256_fetched : EVP_sha256(),
+		       NULL) == 1)
+		memcpy(key, md, JOURNAL_KEY_BYTES);
+}
+
 /* A change whose key was applied before gets the first answer. Returns 1
- * when it was, 0 when the key is new, or an error. */
+ * when it was, 0 when the key is new, or an error.
+ *
+ * A key is its organisation's: one that another organisation's change
+ * holds (an import's key, worked out from a person's details, sent to
+ * learn whether that organisation imported her) is answered as a new key
+ * would be, and the change is kept under own_key of it, where its own
+ * retries find it. Refusing it would tell the sender that the key was
+ * used. */
 static int lookup_key(struct journal *j, struct journal_change *c)
 {
 	sqlite3_stmt *st = j->st_lookup;
 	int rv = 0;
+	bool own = false;
+again:
 	sqlite3_bind_blob(st, 1, c->key, JOURNAL_KEY_BYTES, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
+		if (strcmp(col_text(st, 0), c->actor.org) != 0 && !own) {
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			own_key(c->key, c->actor.org);
+			own = true;
+			goto again;
+		}
 		if (strcmp(col_text(st, 0), c->actor.org) != 0) {
+			/* own_key collided: astronomically unlikely. */
 			c->err = IPSNET_EINVAL;
 			util_strlcpy(c->message,
 				     "this idempotency key was already used; "

@@ -15,6 +15,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <openssl/evp.h>
 #include <sqlite3.h>
 
 #include "harness.h"
@@ -2586,6 +2587,122 @@ static void test_retry_is_replayed_and_audited(void **state)
 	answer_free(&a);
 }
 
+/* The key 'ipsnet import' gives a row of clients.csv: SHA-256 over
+ * "ipsnet-import-v1", the organisation, the kind and the row's values, each
+ * with its NUL, cut to 16 bytes (client/cli/cmd_import.c). Anyone who
+ * knows a person's details can work it out for any organisation. */
+static void import_key(const char *org, const char *const v[5], uint8_t key[16])
+{
+	static const char tag[] = "ipsnet-import-v1";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	assert_non_null(ctx);
+	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	EVP_DigestUpdate(ctx, tag, sizeof(tag));
+	EVP_DigestUpdate(ctx, org, strlen(org) + 1);
+	EVP_DigestUpdate(ctx, "clients", sizeof("clients"));
+	for (int i = 0; i < 5; i++)
+		EVP_DigestUpdate(ctx, v[i], strlen(v[i]) + 1);
+	EVP_DigestFinal_ex(ctx, md, &len);
+	EVP_MD_CTX_free(ctx);
+	memcpy(key, md, 16);
+}
+
+/* ggz-other registers a client of its own (bsn) under key. */
+static void register_with_key(const uint8_t key[16], const char *bsn,
+			      struct answer *a)
+{
+	Ipsnet__V1__RegisterClient m = IPSNET__V1__REGISTER_CLIENT__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	m.bsn = (char *)bsn;
+	m.name = "Testpersoon Sleutel";
+	m.birth_date = "1985-04-12";
+	m.municipality = "GM0599";
+	m.benefit = BENEFIT(NONE);
+	e.body_case = BODY(REGISTER_CLIENT);
+	e.register_client = &m;
+	e.idempotency_key.data = (uint8_t *)key;
+	e.idempotency_key.len = 16;
+	memset(a, 0, sizeof(*a));
+	ipsnet_client_call(conns[GGZ_OTHER], &e, &a->env, a->message,
+			   sizeof(a->message));
+	if (a->env == NULL)
+		fail_msg("ggz-other: no answer (%s)", a->message);
+	a->code = a->env->status != NULL ? (int)a->env->status->code : 0;
+}
+
+/* An idempotency key is its organisation's: another organisation that
+ * sends a change with it (the key of an import row it worked out from a
+ * person's BSN, name and birth date) is answered as for a key never
+ * used, so that it cannot tell whether the row was imported. Its own
+ * retry with that key gets its own first answer, and the first
+ * organisation's retry its own. Was: "this idempotency key was already
+ * used" (INVALID_ARGUMENT) told ggz-other that ggz-test had imported
+ * this person, and a key no one used was applied. */
+static void test_a_key_tells_another_organisation_nothing(void **state)
+{
+	char bsn[16], unknown[16], own[2][16], path[PATH_MAX], first[64];
+	const char *name = "Testpersoon Geimporteerd";
+	uint8_t key[16], other_key[16];
+	struct h_result r;
+	struct h_args args;
+	struct answer a;
+
+	new_bsn(bsn);
+	new_bsn(unknown);
+	new_bsn(own[0]);
+	new_bsn(own[1]);
+	snprintf(path, sizeof(path), "%s/clients.csv", dir);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f,
+		"bsn,name,birth_date,municipality,benefit\n"
+		"%s,%s,1985-04-12,GM0363,none\n",
+		bsn, name);
+	assert_int_equal(fclose(f), 0);
+	h_args_init(&args);
+	h_args_org(&args, &daemon_, certs, "ggz-test");
+	h_args_add(&args, "import");
+	h_args_add(&args, "%s", path);
+	assert_int_equal(h_run_cli(&r, args.argv), 0);
+	h_result_free(&r);
+
+	const char *imported[5] = {bsn, name, "1985-04-12", "GM0363", "none"};
+	const char *never[5] = {unknown, name, "1985-04-12", "GM0363", "none"};
+	import_key("ggz-test", imported, key);
+	import_key("ggz-test", never, other_key);
+
+	/* The imported row's key and one no one used: the same answer. */
+	register_with_key(other_key, own[0], &a);
+	assert_int_equal(a.code, CODE(OK));
+	answer_free(&a);
+	register_with_key(key, own[1], &a);
+	if (a.code != CODE(OK))
+		fail_msg("ggz-other learns that ggz-test imported the row: "
+			 "%s (%s)",
+			 ipsnet_status_name(a.code), a.message);
+	snprintf(first, sizeof(first), "%s", a.env->change_ok->entity_id);
+	assert_false(a.env->replayed);
+	answer_free(&a);
+
+	/* Each organisation's retry gets its own first answer. */
+	register_with_key(key, own[1], &a);
+	assert_int_equal(a.code, CODE(OK));
+	assert_true(a.env->replayed);
+	assert_string_equal(a.env->change_ok->entity_id, first);
+	answer_free(&a);
+	h_args_init(&args);
+	h_args_org(&args, &daemon_, certs, "ggz-test");
+	h_args_add(&args, "import");
+	h_args_add(&args, "%s", path);
+	assert_int_equal(h_run_cli(&r, args.argv), 0);
+	if (strstr(r.out, "1 imported before") == NULL &&
+	    strstr(r.err, "1 imported before") == NULL)
+		fail_msg("ggz-test's import again: %s%s", r.out, r.err);
+	h_result_free(&r);
+}
+
 /* ---- the journal ------------------------------------------------------- */
 
 /* Every case change the tests made replays to the same state tables. */
@@ -2651,6 +2768,7 @@ int main(void)
 	    cmocka_unit_test(
 		test_a_search_for_another_ggzs_client_is_on_its_trail),
 	    cmocka_unit_test(test_retry_is_replayed_and_audited),
+	    cmocka_unit_test(test_a_key_tells_another_organisation_nothing),
 	    cmocka_unit_test(test_no_audit_no_answer),
 	    cmocka_unit_test(test_verify_replays_every_change),
 	    /* last: it reads the log every test before wrote */

@@ -1219,7 +1219,12 @@ static void test_same_key_after_reopen_gives_the_first_answer(void **state)
 	change_free(again);
 }
 
-static void test_same_key_from_another_organisation_is_refused(void **state)
+/* A key is its organisation's: another organisation's change with it is
+ * applied as under a new key (a refusal would tell it that the key was
+ * used: ipsnet import derives keys anyone can work out), kept under a key
+ * derived from it and the organisation, where its retry finds it; the
+ * first organisation's retry still gets its own first answer. */
+static void test_same_key_from_another_organisation_is_its_own(void **state)
 {
 	struct fx *fx = *state;
 	uint8_t key[JOURNAL_KEY_BYTES];
@@ -1232,14 +1237,28 @@ static void test_same_key_from_another_organisation_is_refused(void **state)
 	memcpy(other->jc.key, key, JOURNAL_KEY_BYTES);
 	set_actor(&other->jc.actor, "network", ORG_KIND_NETWORK);
 	submit_wait(fx, other);
-	/* Neither the first answer (it is someone else's) nor a change. */
-	assert_refused(other, IPSNET_EINVAL, "key");
+	assert_applied(other);
 	assert_false(other->jc.replayed);
 	assert_int_equal(rows_with_key(fx, key), 1);
 	assert_int_equal(
-	    db_int(test_db(fx), "SELECT count(*) FROM program", NULL, NULL), 0);
+	    db_int(test_db(fx), "SELECT count(*) FROM program", NULL, NULL), 1);
+
+	struct tchange *retry = program_change("ips-noord", 0, "IPS Noord");
+	memcpy(retry->jc.key, key, JOURNAL_KEY_BYTES);
+	set_actor(&retry->jc.actor, "network", ORG_KIND_NETWORK);
+	submit_wait(fx, retry);
+	assert_true(retry->jc.replayed);
+	assert_same_answer(other, retry);
+	struct tchange *again = register_change(NULL, NULL, key);
+	submit_wait(fx, again);
+	assert_true(again->jc.replayed);
+	assert_same_answer(first, again);
+	assert_int_equal(journal_rows(fx), 2);
+	assert_verify_passes(fx, 2);
 	change_free(first);
 	change_free(other);
+	change_free(retry);
+	change_free(again);
 }
 
 /* An allocator that fails every allocation made off the test's own thread
@@ -2920,7 +2939,7 @@ int main(void)
 	    T(test_same_key_twice_in_one_batch_applies_once),
 	    T(test_same_key_in_two_batches_applies_once),
 	    T(test_same_key_after_reopen_gives_the_first_answer),
-	    T(test_same_key_from_another_organisation_is_refused),
+	    T(test_same_key_from_another_organisation_is_its_own),
 	    T(test_fault_write_ioerr_refuses_unavailable_and_loses_nothing),
 	    T(test_fault_write_ioerr_persistent_refuses_until_cleared),
 	    T(test_fault_sync_ioerr_refuses_unavailable_and_loses_nothing),
