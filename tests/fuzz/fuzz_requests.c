@@ -419,6 +419,18 @@ static void run_one(unsigned who, const uint8_t *p, size_t n)
 						    &ipsnet_protobuf_allocator);
 		return;
 	}
+	/* Nor does text with a NUL, found by walking the frame's own bytes. */
+	size_t nul = message_text_nul_at(&ipsnet__v1__envelope__descriptor, p,
+					 n, field, sizeof(field));
+	if (nul > 0) {
+		if (field[0] == '\0')
+			die("message_text_nul_at", "refused without a field");
+		if (nul > n)
+			die("message_text_nul_at", "a NUL past the frame");
+		ipsnet__v1__envelope__free_unpacked(req,
+						    &ipsnet_protobuf_allocator);
+		return;
+	}
 	if (apply_is_change(req->body_case))
 		run_change(who, req);
 	else if (reads_is_read(req->body_case))
