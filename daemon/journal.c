@@ -223,12 +223,12 @@ static void sha256_fetch(void)
 /* The canonical bytes of an entry: every field in a fixed order, integers as
  * 8 bytes big-endian, strings and blobs with their 8-byte length first, so
  * that no two different entries give the same bytes. */
-void journal_entry_hash(const uint8_t prev[JOURNAL_HASH_BYTES], uint64_t seq,
-			int64_t time_us, const char *org, const char *user,
-			const uint8_t key[JOURNAL_KEY_BYTES],
-			const char *entity_kind, const char *entity_id,
-			uint64_t version, const void *payload,
-			size_t payload_len, uint8_t out[JOURNAL_HASH_BYTES])
+static void entry_hash(const uint8_t prev[JOURNAL_HASH_BYTES], uint64_t seq,
+		       int64_t time_us, const char *org, const char *user,
+		       const uint8_t *key, size_t key_len,
+		       const char *entity_kind, const char *entity_id,
+		       uint64_t version, const void *payload,
+		       size_t payload_len, uint8_t out[JOURNAL_HASH_BYTES])
 {
 	static const char domain[] = "ipsnet.journal.v1";
 	struct hash_in h;
@@ -246,7 +246,7 @@ void journal_entry_hash(const uint8_t prev[JOURNAL_HASH_BYTES], uint64_t seq,
 	put_u64(&h, (uint64_t)time_us);
 	put_str(&h, org);
 	put_str(&h, user);
-	put_bytes(&h, key, JOURNAL_KEY_BYTES);
+	put_bytes(&h, key, key_len);
 	put_str(&h, entity_kind);
 	put_str(&h, entity_id);
 	put_u64(&h, version);
@@ -254,6 +254,17 @@ void journal_entry_hash(const uint8_t prev[JOURNAL_HASH_BYTES], uint64_t seq,
 	EVP_DigestUpdate(h.md, h.b, h.n);
 	EVP_DigestFinal_ex(h.md, out, &n);
 	EVP_MD_CTX_free(h.md);
+}
+
+void journal_entry_hash(const uint8_t prev[JOURNAL_HASH_BYTES], uint64_t seq,
+			int64_t time_us, const char *org, const char *user,
+			const uint8_t key[JOURNAL_KEY_BYTES],
+			const char *entity_kind, const char *entity_id,
+			uint64_t version, const void *payload,
+			size_t payload_len, uint8_t out[JOURNAL_HASH_BYTES])
+{
+	entry_hash(prev, seq, time_us, org, user, key, JOURNAL_KEY_BYTES,
+		   entity_kind, entity_id, version, payload, payload_len, out);
 }
 
 static const char *col_text(sqlite3_stmt *st, int i)
@@ -286,7 +297,9 @@ int journal_check_chain(sqlite3 *db, struct journal_verify_report *r)
 
 		if (seq != expect_seq)
 			problem = "an entry is missing before this one";
-		else if (sqlite3_column_bytes(st, 4) != JOURNAL_KEY_BYTES ||
+		else if ((sqlite3_column_bytes(st, 4) != JOURNAL_KEY_BYTES &&
+			  sqlite3_column_bytes(st, 4) !=
+			      JOURNAL_OWN_KEY_BYTES) ||
 			 sqlite3_column_bytes(st, 9) != JOURNAL_HASH_BYTES ||
 			 sqlite3_column_bytes(st, 10) != JOURNAL_HASH_BYTES)
 			problem = "a key or hash has the wrong length";
@@ -294,13 +307,13 @@ int journal_check_chain(sqlite3 *db, struct journal_verify_report *r)
 			problem = "its previous hash is not the hash of the "
 				  "entry before it";
 		if (problem == NULL) {
-			journal_entry_hash(
-			    prev, seq, sqlite3_column_int64(st, 1),
-			    col_text(st, 2), col_text(st, 3), key,
-			    col_text(st, 5), col_text(st, 6),
-			    (uint64_t)sqlite3_column_int64(st, 7),
-			    sqlite3_column_blob(st, 8),
-			    (size_t)sqlite3_column_bytes(st, 8), h);
+			entry_hash(prev, seq, sqlite3_column_int64(st, 1),
+				   col_text(st, 2), col_text(st, 3), key,
+				   (size_t)sqlite3_column_bytes(st, 4),
+				   col_text(st, 5), col_text(st, 6),
+				   (uint64_t)sqlite3_column_int64(st, 7),
+				   sqlite3_column_blob(st, 8),
+				   (size_t)sqlite3_column_bytes(st, 8), h);
 			if (memcmp(h, hash_col, JOURNAL_HASH_BYTES) != 0)
 				problem = "its contents do not match its hash "
 					  "(the entry was changed)";
@@ -444,29 +457,34 @@ static int exec(sqlite3 *db, const char *sql)
 		   : IPSNET_EDB;
 }
 
-/* The key a change of org is kept under when another organisation's change
- * holds the key it sent: SHA-256 over a tag, org and the key, cut to the
- * key's length. The same for every retry of the change, and no other
- * organisation's (short of a collision of SHA-256). */
-static void own_key(uint8_t key[JOURNAL_KEY_BYTES], const char *org)
+/* The key c is kept under when another organisation's change holds the
+ * key it sent: SHA-256 over a tag, its org and the key, whole (32 bytes).
+ * The same for every retry of the change, and no other organisation's
+ * (short of a collision of SHA-256); and never a key a client sends (16
+ * bytes), so that no one can put a change of its own there first and
+ * learn from the answer whether another organisation used the key. */
+static void own_key(struct journal_change *c)
 {
-	static const char tag[] = "ipsnetd-key-of-org-v1";
+	static const char tag[] = "ipsnetd-key-of-org-v2";
 	uint8_t buf[sizeof(tag) + ORG_ID_MAX + JOURNAL_KEY_BYTES];
-	unsigned char md[EVP_MAX_MD_SIZE];
-	size_t n = 0, olen = strlen(org) + 1;
+	unsigned int n = 0;
+	size_t len = 0, olen = strlen(c->actor.org) + 1;
 	memcpy(buf, tag, sizeof(tag));
-	n += sizeof(tag);
+	len += sizeof(tag);
 	if (olen > ORG_ID_MAX)
 		olen = ORG_ID_MAX;
-	memcpy(buf + n, org, olen);
-	n += olen;
-	memcpy(buf + n, key, JOURNAL_KEY_BYTES);
-	n += JOURNAL_KEY_BYTES;
+	memcpy(buf + len, c->actor.org, olen);
+	len += olen;
+	memcpy(buf + len, c->key, JOURNAL_KEY_BYTES);
+	len += JOURNAL_KEY_BYTES;
 	pthread_once(&sha256_once, sha256_fetch);
-	if (EVP_Digest(buf, n, md, NULL,
+	_Static_assert(JOURNAL_OWN_KEY_BYTES == 32, "a whole SHA-256");
+	if (EVP_Digest(buf, len, c->own_key, &n,
 		       sha256_fetched != NULL ? sha256_fetched : EVP_sha256(),
-		       NULL) == 1)
-		memcpy(key, md, JOURNAL_KEY_BYTES);
+		       NULL) != 1 ||
+	    n != JOURNAL_OWN_KEY_BYTES)
+		memset(c->own_key, 0, sizeof(c->own_key)); /* never found */
+	c->own_key_len = JOURNAL_OWN_KEY_BYTES;
 }
 
 /* A change whose key was applied before gets the first answer. Returns 1
@@ -482,16 +500,21 @@ static int lookup_key(struct journal *j, struct journal_change *c)
 {
 	sqlite3_stmt *st = j->st_lookup;
 	int rv = 0;
-	bool own = false;
+	c->own_key_len = 0;
 again:
-	sqlite3_bind_blob(st, 1, c->key, JOURNAL_KEY_BYTES, SQLITE_STATIC);
+	if (c->own_key_len == 0)
+		sqlite3_bind_blob(st, 1, c->key, JOURNAL_KEY_BYTES,
+				  SQLITE_STATIC);
+	else
+		sqlite3_bind_blob(st, 1, c->own_key, (int)c->own_key_len,
+				  SQLITE_STATIC);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
-		if (strcmp(col_text(st, 0), c->actor.org) != 0 && !own) {
+		if (strcmp(col_text(st, 0), c->actor.org) != 0 &&
+		    c->own_key_len == 0) {
 			sqlite3_reset(st);
 			sqlite3_clear_bindings(st);
-			own_key(c->key, c->actor.org);
-			own = true;
+			own_key(c);
 			goto again;
 		}
 		if (strcmp(col_text(st, 0), c->actor.org) != 0) {
@@ -546,15 +569,19 @@ static int append_entry(struct journal *j, struct journal_change *c,
 	if (payload == NULL)
 		return IPSNET_ENOMEM;
 	ipsnet__v1__envelope__pack(&e, payload);
-	journal_entry_hash(hash, seq, ctx->time_us, c->actor.org, c->actor.user,
-			   c->key, ctx->entity_kind, ctx->entity_id,
-			   ctx->version, payload, n, next);
+	/* The key it sent, or the one it is kept under (lookup_key). */
+	const uint8_t *key = c->own_key_len > 0 ? c->own_key : c->key;
+	size_t key_len =
+	    c->own_key_len > 0 ? c->own_key_len : JOURNAL_KEY_BYTES;
+	entry_hash(hash, seq, ctx->time_us, c->actor.org, c->actor.user, key,
+		   key_len, ctx->entity_kind, ctx->entity_id, ctx->version,
+		   payload, n, next);
 	sqlite3_stmt *st = j->st_append;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
 	sqlite3_bind_int64(st, 2, ctx->time_us);
 	sqlite3_bind_text(st, 3, c->actor.org, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, c->actor.user, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 5, c->key, JOURNAL_KEY_BYTES, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 5, key, (int)key_len, SQLITE_STATIC);
 	sqlite3_bind_text(st, 6, ctx->entity_kind, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 7, ctx->entity_id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 8, (sqlite3_int64)ctx->version);

@@ -32,6 +32,10 @@
 
 #define JOURNAL_HASH_BYTES 32
 #define JOURNAL_KEY_BYTES 16
+/* The key a change is kept under when another organisation's change holds
+ * the one it sent: a full SHA-256, longer than any key a client sends, so
+ * that no client can send it itself. */
+#define JOURNAL_OWN_KEY_BYTES 32
 #define JOURNAL_ID_MAX 64
 
 struct journal;
@@ -50,6 +54,10 @@ struct journal_actor {
 struct journal_change {
 	struct journal_actor actor;
 	uint8_t key[JOURNAL_KEY_BYTES];  /* idempotency key */
+	/* the writer's: the key the change is kept under when another
+	 * organisation's change holds key (own_key_len 0: key itself) */
+	uint8_t own_key[JOURNAL_OWN_KEY_BYTES];
+	size_t own_key_len;
 	Ipsnet__V1__Envelope *req;        /* the change; borrowed until done */
 	void (*done)(struct journal_change *c);
 	void *data;

@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
 #include <sqlite3.h>
 #include <uv.h>
 
@@ -1259,6 +1260,80 @@ static void test_same_key_from_another_organisation_is_its_own(void **state)
 	change_free(other);
 	change_free(retry);
 	change_free(again);
+}
+
+/* The key a change of org with key was kept under, when another
+ * organisation held key, by the server of a4e098b: SHA-256 of a tag, the
+ * org and the key, cut to 16 bytes. Anyone can work it out. */
+static void derived_16(uint8_t out[JOURNAL_KEY_BYTES], const char *org,
+		       const uint8_t key[JOURNAL_KEY_BYTES])
+{
+	static const char tag[] = "ipsnetd-key-of-org-v1";
+	uint8_t buf[128], md[EVP_MAX_MD_SIZE];
+	size_t n = 0;
+	memcpy(buf, tag, sizeof(tag));
+	n += sizeof(tag);
+	memcpy(buf + n, org, strlen(org) + 1);
+	n += strlen(org) + 1;
+	memcpy(buf + n, key, JOURNAL_KEY_BYTES);
+	n += JOURNAL_KEY_BYTES;
+	assert_int_equal(EVP_Digest(buf, n, md, NULL, EVP_sha256(), NULL), 1);
+	memcpy(out, md, JOURNAL_KEY_BYTES);
+}
+
+/* The key another organisation holds leaves no trace in the answer, even
+ * to one that sends, first, the 16 bytes the server would keep its change
+ * under: that change is its own, and the change with the other's key is
+ * still applied as a new one (not answered with the first), also after a
+ * restart, and its retry gets its own first answer.
+ *
+ * Daemon bug (failed before the fix): the key kept was SHA-256 of public
+ * things cut to 16 bytes, one a client could send itself; the change with
+ * the other's key found it and was answered "replayed" with the answer of
+ * the change sent first, telling the sender that the key was used (by a
+ * GGZ that imported the person the key was worked out from). */
+static void test_another_organisations_key_is_no_oracle(void **state)
+{
+	struct fx *fx = *state;
+	uint8_t key[JOURNAL_KEY_BYTES], planted[JOURNAL_KEY_BYTES];
+
+	new_key(key);
+	struct tchange *first = register_change(NULL, NULL, key);
+	submit_wait(fx, first);
+	assert_applied(first);
+
+	derived_16(planted, "network", key);
+	struct tchange *plant = program_change("ips-plant", 0, "Plant");
+	memcpy(plant->jc.key, planted, JOURNAL_KEY_BYTES);
+	set_actor(&plant->jc.actor, "network", ORG_KIND_NETWORK);
+	submit_wait(fx, plant);
+	assert_applied(plant);
+
+	struct tchange *probe = program_change("ips-probe", 0, "Probe");
+	memcpy(probe->jc.key, key, JOURNAL_KEY_BYTES);
+	set_actor(&probe->jc.actor, "network", ORG_KIND_NETWORK);
+	submit_wait(fx, probe);
+	assert_applied(probe);
+	assert_false(probe->jc.replayed);
+	assert_int_equal(db_int(test_db(fx),
+				"SELECT count(*) FROM program WHERE id = "
+				"'ips-probe'",
+				NULL, NULL),
+			 1);
+
+	reopen_journal(fx);
+	struct tchange *retry = program_change("ips-probe", 0, "Probe");
+	memcpy(retry->jc.key, key, JOURNAL_KEY_BYTES);
+	set_actor(&retry->jc.actor, "network", ORG_KIND_NETWORK);
+	submit_wait(fx, retry);
+	assert_true(retry->jc.replayed);
+	assert_same_answer(probe, retry);
+	assert_int_equal(journal_rows(fx), 3);
+	assert_verify_passes(fx, 3);
+	change_free(first);
+	change_free(plant);
+	change_free(probe);
+	change_free(retry);
 }
 
 /* An allocator that fails every allocation made off the test's own thread
@@ -2940,6 +3015,7 @@ int main(void)
 	    T(test_same_key_in_two_batches_applies_once),
 	    T(test_same_key_after_reopen_gives_the_first_answer),
 	    T(test_same_key_from_another_organisation_is_its_own),
+	    T(test_another_organisations_key_is_no_oracle),
 	    T(test_fault_write_ioerr_refuses_unavailable_and_loses_nothing),
 	    T(test_fault_write_ioerr_persistent_refuses_until_cleared),
 	    T(test_fault_sync_ioerr_refuses_unavailable_and_loses_nothing),
