@@ -618,16 +618,34 @@ static bool bsn_shaped(const char *s)
 	return digits == 9;
 }
 
-/* Why the trail does not keep an id a caller gave, or NULL when it keeps
- * it. The trail never holds a BSN, name or note (docs/access.md), not
- * even one typed where an id goes: an id has the shape of one (a-z, 0-9
- * and '-', as every id the server gives and every program id), and
- * anything else (a name: "Anna de Vries") is withheld. */
-static const char *withheld(const char *id)
+/* Whether id has the form of one the server gives (apply.c, new_id): two
+ * letters, '-' and 16 hex digits ("cl-0123456789abcdef"). */
+static bool server_id_shaped(const char *id)
+{
+	if (strlen(id) != 19 || id[0] < 'a' || id[0] > 'z' || id[1] < 'a' ||
+	    id[1] > 'z' || id[2] != '-')
+		return false;
+	for (size_t i = 3; i < 19; i++)
+		if (!((id[i] >= '0' && id[i] <= '9') ||
+		      (id[i] >= 'a' && id[i] <= 'f')))
+			return false;
+	return true;
+}
+
+/* Why the trail does not keep the id a caller gave for an object of kind
+ * (kind_len bytes), or NULL when it keeps it. The trail never holds a BSN,
+ * name, birth date or note (docs/access.md), not even one typed where an
+ * id goes: an id is kept in the form the server gives, as a program's id
+ * (the operator's: a-z, 0-9 and '-') or as one of the server's own words;
+ * anything else ("Anna de Vries", "jansen", "1980-02-03") is withheld. */
+static const char *withheld(const char *kind, size_t kind_len, const char *id)
 {
 	if (bsn_shaped(id))
 		return "withheld-bsn";
-	if (strcmp(id, "-") == 0 || org_id_valid(id))
+	if (server_id_shaped(id) || strcmp(id, "-") == 0 ||
+	    strcmp(id, "all") == 0 || strcmp(id, "by-bsn") == 0 ||
+	    (kind_len == 7 && memcmp(kind, "program", 7) == 0 &&
+	     org_id_valid(id)))
 		return NULL;
 	return "withheld-text";
 }
@@ -642,7 +660,7 @@ static int write_audit_row(struct journal *j, const struct journal_audit_row *r)
 	int rv = 0;
 	if (id != NULL &&
 	    strncmp(r->object, "journal:", 8) != 0) /* a seq, not an id */
-		why = withheld(id + 1);
+		why = withheld(r->object, (size_t)(id - r->object), id + 1);
 	if (why != NULL)
 		snprintf(object, sizeof(object), "%.*s:%s",
 			 (int)(id - r->object), r->object, why);
@@ -651,7 +669,8 @@ static int write_audit_row(struct journal *j, const struct journal_audit_row *r)
 	sqlite3_bind_int64(st, 1, r->time_us);
 	sqlite3_bind_text(st, 2, r->org, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, r->user, -1, SQLITE_STATIC);
-	if (r->client_id[0] != '\0' && withheld(r->client_id) == NULL)
+	if (r->client_id[0] != '\0' &&
+	    withheld("client", 6, r->client_id) == NULL)
 		sqlite3_bind_text(st, 4, r->client_id, -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(st, 4);

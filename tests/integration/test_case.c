@@ -2429,6 +2429,59 @@ static void test_audit_trail_holds_no_name_typed_as_an_id(void **state)
 	answer_free(&a);
 }
 
+/* A birth date or a name in lower case typed where an id goes has the
+ * letters of an id, not its shape: the trail, which NETWORK reads, keeps
+ * an id only in the form the server gives (cl-, tr-, ... and 16 hex
+ * digits) or, for a program, the operator's id.
+ *
+ * Daemon bug (failed before the fix): "1980-02-03", "jansen" and
+ * "anna-de-vries" were kept as the rows' client and object, being made of
+ * a-z, 0-9 and '-'. */
+static void test_audit_trail_holds_no_birth_date_typed_as_an_id(void **state)
+{
+	Ipsnet__V1__MoveTrajectory m = IPSNET__V1__MOVE_TRAJECTORY__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	static const char *const typed[] = {"1980-02-03", "jansen",
+					    "anna-de-vries"};
+	struct answer a;
+	(void)state;
+
+	show_case(GGZ_OTHER, typed[0], &a);
+	assert_int_equal(a.code, CODE(PERMISSION_DENIED));
+	answer_free(&a);
+	audit_query(GGZ_OTHER, typed[1], NULL, 10, &a);
+	assert_int_equal(a.code, CODE(PERMISSION_DENIED));
+	answer_free(&a);
+	m.trajectory_id = (char *)typed[2];
+	m.expected_version = 1;
+	m.to = TS(ACCEPTED);
+	e.body_case = BODY(MOVE_TRAJECTORY);
+	e.move_trajectory = &m;
+	call(GGZ_OTHER, &e, &a);
+	assert_int_not_equal(a.code, CODE(OK));
+	answer_free(&a);
+
+	audit_query(NETWORK, NULL, NULL, 20, &a);
+	assert_int_equal(a.code, CODE(OK));
+	const Ipsnet__V1__AuditList *list = a.env->audit_list;
+	size_t withheld = 0;
+	for (size_t i = 0; i < list->n_records; i++) {
+		const Ipsnet__V1__AuditRecord *r = list->records[i];
+		for (size_t k = 0; k < ARRAY_SIZE(typed); k++)
+			if (strstr(r->client_id, typed[k]) != NULL ||
+			    strstr(r->object, typed[k]) != NULL)
+				fail_msg("audit row %s %s holds '%s': client "
+					 "'%s' object '%s'",
+					 r->organisation, r->action, typed[k],
+					 r->client_id, r->object);
+		withheld += strcmp(r->object, "client:withheld-text") == 0 ||
+			    strcmp(r->object, "audit:withheld-text") == 0 ||
+			    strcmp(r->object, "trajectory:withheld-text") == 0;
+	}
+	assert_true(withheld >= 3);
+	answer_free(&a);
+}
+
 /* A GGZ that searches for a BSN another GGZ registered learns nothing
  * (the answer is the one for a BSN no one registered), but the search is
  * on that client's trail, which its own GGZ reads: for each GGZ that
@@ -2765,6 +2818,8 @@ int main(void)
 	    cmocka_unit_test(test_audit_trail_holds_no_bsn_typed_as_an_id),
 	    cmocka_unit_test(test_audit_trail_holds_no_bsn_written_in_groups),
 	    cmocka_unit_test(test_audit_trail_holds_no_name_typed_as_an_id),
+	    cmocka_unit_test(
+		test_audit_trail_holds_no_birth_date_typed_as_an_id),
 	    cmocka_unit_test(
 		test_a_search_for_another_ggzs_client_is_on_its_trail),
 	    cmocka_unit_test(test_retry_is_replayed_and_audited),

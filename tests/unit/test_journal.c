@@ -2569,7 +2569,7 @@ static void test_audit_withholds_bsn_shaped_ids_but_not_seqs(void **state)
 		     sizeof(rows[0].object));
 	for (size_t i = 1; i < 3; i++) {
 		util_strlcpy(rows[i].action, "sync", sizeof(rows[i].action));
-		util_strlcpy(rows[i].client_id, "cl-test",
+		util_strlcpy(rows[i].client_id, "cl-00000000000000a1",
 			     sizeof(rows[i].client_id));
 	}
 	util_strlcpy(rows[1].object, "journal:123456789",
@@ -2603,7 +2603,7 @@ static void test_audit_withholds_bsn_shaped_ids_but_not_seqs(void **state)
 	assert_int_equal(
 	    db_int(db,
 		   "SELECT count(*) FROM audit WHERE action = "
-		   "'sync' AND client_id = 'cl-test' AND object IN "
+		   "'sync' AND client_id = 'cl-00000000000000a1' AND object IN "
 		   "('journal:123456789', "
 		   "'journal:123456789-123456790')",
 		   NULL, NULL),
