@@ -710,7 +710,9 @@ int journal_restore(const char *path, const char *backup,
 	/* SQLite follows a link: the database, its -wal and -shm are beside
 	 * the file it names, and the copy goes there (the link stays). */
 	if (lstat(path, &db) == 0 && S_ISLNK(db.st_mode)) {
-		if (realpath(path, real) == NULL) {
+		/* Also one that names nothing now: a restore stopped with
+		 * the file moved aside, which this one finishes. */
+		if (store_db_file(path, real, sizeof(real)) != 0) {
 			snprintf(err, errlen,
 				 "the database '%s' is a symbolic link that "
 				 "cannot be followed: %s",

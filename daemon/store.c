@@ -670,6 +670,53 @@ size_t store_restore_unfinished(const char *path, char *first, size_t cap)
 	return found;
 }
 
+int store_db_file(const char *path, char *out, size_t cap)
+{
+	char cur[PATH_MAX], link[PATH_MAX], dir[PATH_MAX], real[PATH_MAX];
+	struct stat st;
+	if (strlen(path) >= sizeof(cur)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	util_strlcpy(cur, path, sizeof(cur));
+	for (int hops = 0; hops < 40; hops++) {
+		int rc = lstat(cur, &st);
+		if (rc != 0 && errno != ENOENT)
+			return -1;
+		if (rc != 0 || !S_ISLNK(st.st_mode)) {
+			/* Not there, or no link: its folder as it really is. */
+			const char *base =
+			    util_folder_of(dir, sizeof(dir), cur);
+			if (realpath(dir, real) == NULL)
+				return -1;
+			if ((size_t)snprintf(out, cap, "%s/%s",
+					     strcmp(real, "/") == 0 ? "" : real,
+					     base) >= cap) {
+				errno = ENAMETOOLONG;
+				return -1;
+			}
+			return 0;
+		}
+		ssize_t n = readlink(cur, link, sizeof(link) - 1);
+		if (n < 0)
+			return -1;
+		link[n] = '\0';
+		if (link[0] == '/') {
+			util_strlcpy(cur, link, sizeof(cur));
+		} else {
+			util_folder_of(dir, sizeof(dir), cur);
+			if ((size_t)snprintf(real, sizeof(real), "%s/%s", dir,
+					     link) >= sizeof(real)) {
+				errno = ENAMETOOLONG;
+				return -1;
+			}
+			util_strlcpy(cur, real, sizeof(cur));
+		}
+	}
+	errno = ELOOP;
+	return -1;
+}
+
 /* When there is no database at path but a restore was stopped on its way
  * (the folder it moves the database's files into, not finished; or the
  * verified copy of one killed before its last rename beside it): true,
@@ -678,8 +725,13 @@ size_t store_restore_unfinished(const char *path, char *first, size_t cap)
  * one. */
 static bool restore_interrupted(const char *path, char *err, size_t errlen)
 {
-	char copy[2 * CONFIG_MAX_PATH + 8];
+	char copy[2 * CONFIG_MAX_PATH + 8], file[PATH_MAX];
 	struct stat st;
+	/* A link: the stopped restore's files are beside where it points. */
+	if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode) &&
+	    store_db_file(path, file, sizeof(file)) == 0 &&
+	    strlen(file) < CONFIG_MAX_PATH)
+		path = file;
 	if (lstat(path, &st) == 0 || errno != ENOENT)
 		return false;
 	if (store_restore_unfinished(path, copy, sizeof(copy)) > 0) {

@@ -53,6 +53,12 @@ int store_lock(const char *database, char *err, size_t errlen);
 size_t store_restore_copies(const char *path, const char *keep, bool remove,
 			    char *first, size_t cap);
 
+/* The file SQLite opens for the database at path: path itself, or where
+ * a symbolic link (a chain of them) points, also when nothing is there
+ * (a restore stopped with the file moved aside: SQLite would make it
+ * there). 0 with out filled (cap bytes), or -1 with errno. */
+int store_db_file(const char *path, char *out, size_t cap);
+
 /* The folders a restore moves the database at path with its -wal, -shm
  * and -journal into, one rename at a time, before the folder takes its
  * name (PATH.before-restore-TIME.unfinished, journal_restore): how many

@@ -2667,6 +2667,78 @@ static void test_restore_keeps_the_database_owner(void **state)
 	assert_int_equal(st.st_gid, 65534);
 }
 
+/* A restore of a database that is a symbolic link, killed between its
+ * moves: the file the link names is in the unfinished folder beside it,
+ * its -wal beside where it was, and the link names nothing. serve and init
+ * say so as they do for a database that is no link (init makes no journal
+ * where the link points, to which SQLite would apply that -wal), and the
+ * restore run again finishes: one folder with the three files, the link
+ * still a link, the backup served.
+ *
+ * Daemon bug (failed before the fix): serve and init looked for a stopped
+ * restore beside the link, found the link there and went on; init made a
+ * new journal where it points, and the restore run again refused "a
+ * symbolic link that cannot be followed". */
+static void
+test_a_stopped_restore_of_a_linked_database_is_finished(void **state)
+{
+	struct fx *fx = *state;
+	char data[PATH_MAX], target[PATH_MAX + 16], backup[PATH_MAX],
+	    folder[PATH_MAX + 64], unfinished[PATH_MAX + 80],
+	    moved[PATH_MAX + 96], wal[PATH_MAX + 24], listing[4096];
+	struct stat st;
+
+	snprintf(data, sizeof(data), "%s/data", fx->dir);
+	assert_int_equal(mkdir(data, 0700), 0);
+	snprintf(target, sizeof(target), "%s/ipsnet.db", data);
+	assert_int_equal(symlink("data/ipsnet.db", fx->db), 0);
+	start_daemon(fx);
+	uint64_t head = register_clients(fx, 3, 8300);
+	snprintf(backup, sizeof(backup), "%s/backup.db", h_tmpdir());
+	ipsnetd_cmd(fx, fx->d.conf, "backup", backup, 0);
+	assert_int_equal(register_clients(fx, 2, 8350), head + 2);
+	for (size_t i = 0; i < ARRAY_SIZE(fx->cl); i++) {
+		ipsnet_client_close(fx->cl[i]);
+		fx->cl[i] = NULL;
+	}
+	assert_int_equal(h_daemon_stop(&fx->d, SIGKILL), 128 + SIGKILL);
+	snprintf(wal, sizeof(wal), "%s-wal", target);
+	assert_int_equal(stat(wal, &st), 0);
+	assert_true(st.st_size > 0);
+	/* As the restore leaves it, killed after its first rename. */
+	snprintf(folder, sizeof(folder), "%s.before-restore-20261126T180000Z",
+		 target);
+	snprintf(unfinished, sizeof(unfinished), "%s.unfinished", folder);
+	assert_int_equal(mkdir(unfinished, 0700), 0);
+	snprintf(moved, sizeof(moved), "%s/ipsnet.db", unfinished);
+	assert_int_equal(rename(target, moved), 0);
+
+	ipsnetd_cmd(fx, fx->d.conf, "serve", NULL, 1);
+	assert_output_says(fx, "a restore was stopped while it moved");
+	assert_output_says(fx, unfinished);
+	ipsnetd_cmd(fx, fx->d.conf, "init", NULL, 1);
+	assert_output_says(fx, "a restore was stopped while it moved");
+	assert_int_equal(access(target, F_OK), -1);
+
+	ipsnetd_cmd(fx, fx->d.conf, "restore", backup, 0);
+	assert_output_says(fx, folder);
+	assert_int_equal(access(unfinished, F_OK), -1);
+	folder_files(folder, listing, sizeof(listing));
+	assert_string_equal(listing, "ipsnet.db ipsnet.db-shm ipsnet.db-wal ");
+	snprintf(moved, sizeof(moved), "%s/ipsnet.db", folder);
+	assert_int_equal(file_int(moved, "SELECT max(seq) FROM journal"),
+			 head + 2);
+	assert_int_equal(lstat(fx->db, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	assert_int_equal(file_int(target, "SELECT max(seq) FROM journal"),
+			 head);
+	restart_daemon(fx);
+	assert_int_equal(
+	    json_integer_value(json_object_get(whoami_json(fx), "journal_seq")),
+	    head);
+	stop_daemon(fx);
+}
+
 /* A database named through a symbolic link is locked where the link
  * points, as SQLite opens it: a rebuild given the file's own name is
  * refused while the daemon serves it by the link's.
@@ -2798,6 +2870,7 @@ int main(void)
 	    T(test_a_served_file_garbled_or_not_ours_is_said_right),
 	    T(test_restore_keeps_the_database_owner),
 	    T(test_restore_follows_a_database_that_is_a_link),
+	    T(test_a_stopped_restore_of_a_linked_database_is_finished),
 	    T(test_a_database_named_by_a_link_has_one_lock),
 #undef T
 	};
