@@ -816,6 +816,18 @@ int ipsnet_connect(uv_loop_t *loop, const struct ipsnet_options *o,
 	set_software(c->software, sizeof(c->software),
 		     o->software != NULL ? o->software
 					 : "libipsnet/" IPSNET_VERSION);
+	/* ipsnetd logs it and refuses a Hello whose software holds one:
+	 * said here, before connecting, as of the user. */
+	at = text_control_at(c->software);
+	if (at > 0) {
+		snprintf(err, errlen,
+			 "the software name holds a control character at byte "
+			 "%zu (a line break, a tab, an escape or another); "
+			 "name the program in printable characters",
+			 at);
+		rv = IPSNET_EUSAGE;
+		goto err_after_ctx;
+	}
 	c->loop = loop;
 	c->cb = *cb;
 	c->arg = arg;

@@ -48,7 +48,9 @@ struct ipsnet_options {
 	const char *software;	  /* "ipsnet/0.1.0"; NULL: "libipsnet/VERSION";
 				     UTF-8, at most 63 bytes go in Hello
 				     (longer is cut at a character and ends
-				     in "...") */
+				     in "..."); one with a control character
+				     (C0, DEL or C1) in them is refused with
+				     IPSNET_EUSAGE, as ipsnetd refuses it */
 	uint32_t timeout_ms;	  /* name lookup + connect + handshake +
 				     Hello, and each synchronous call; 0:
 				     10000. A lookup still running then is

@@ -1323,6 +1323,35 @@ static void test_a_long_software_name_is_cut_at_a_character(void **state)
 		fail_msg("a %zu-byte software name: %s", strlen(software), err);
 }
 
+/* ipsnetd refuses a Hello whose client software holds a control character
+ * (it logs the name): libipsnet says so before it connects, as it does of
+ * a user, naming the byte, with IPSNET_EUSAGE.
+ *
+ * Library bug (failed before the fix): the connection was made and Hello
+ * refused by the server, a failure of the network kind, not of the
+ * application's options. */
+static void
+test_a_software_name_with_a_control_character_is_refused(void **state)
+{
+	struct h_daemon d = {0};
+	char server[64], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], err[256];
+	struct ipsnet_client *cl = NULL;
+	(void)state;
+
+	start_own_daemon(&d);
+	struct ipsnet_options o =
+	    options(server, sizeof(server), ca, cert, key, d.port);
+	o.timeout_ms = WAIT_MS;
+	o.software = "werkfit\n2.0";
+	int rv = ipsnet_client_open(&cl, &o, err, sizeof(err));
+	if (rv == 0)
+		ipsnet_client_close(cl);
+	assert_int_equal(h_daemon_stop(&d, SIGTERM), 0);
+	if (rv != IPSNET_EUSAGE || strstr(err, "software") == NULL ||
+	    strstr(err, "control character at byte 8") == NULL)
+		fail_msg("software 'werkfit\\n2.0': %d %s", rv, err);
+}
+
 /* The server's limit in these tests (max_frame_bytes, at least 1024), and
  * a request over it. */
 #define FRAME_LIMIT 4096
@@ -1852,6 +1881,8 @@ int main(void)
 	    cmocka_unit_test(test_open_keeps_its_deadline_while_a_lookup_runs),
 	    cmocka_unit_test(test_client_subscribe_from_checks_the_hash),
 	    cmocka_unit_test(test_a_long_software_name_is_cut_at_a_character),
+	    cmocka_unit_test(
+		test_a_software_name_with_a_control_character_is_refused),
 	    cmocka_unit_test(
 		test_a_request_over_the_frame_limit_is_refused_before_it_is_sent),
 	    cmocka_unit_test(
