@@ -223,12 +223,12 @@ static void sha256_fetch(void)
 /* The canonical bytes of an entry: every field in a fixed order, integers as
  * 8 bytes big-endian, strings and blobs with their 8-byte length first, so
  * that no two different entries give the same bytes. */
-static void entry_hash(const uint8_t prev[JOURNAL_HASH_BYTES], uint64_t seq,
-		       int64_t time_us, const char *org, const char *user,
-		       const uint8_t *key, size_t key_len,
-		       const char *entity_kind, const char *entity_id,
-		       uint64_t version, const void *payload,
-		       size_t payload_len, uint8_t out[JOURNAL_HASH_BYTES])
+void journal_entry_hash(const uint8_t prev[JOURNAL_HASH_BYTES], uint64_t seq,
+			int64_t time_us, const char *org, const char *user,
+			const uint8_t *key, size_t key_len,
+			const char *entity_kind, const char *entity_id,
+			uint64_t version, const void *payload,
+			size_t payload_len, uint8_t out[JOURNAL_HASH_BYTES])
 {
 	static const char domain[] = "ipsnet.journal.v1";
 	struct hash_in h;
@@ -254,17 +254,6 @@ static void entry_hash(const uint8_t prev[JOURNAL_HASH_BYTES], uint64_t seq,
 	EVP_DigestUpdate(h.md, h.b, h.n);
 	EVP_DigestFinal_ex(h.md, out, &n);
 	EVP_MD_CTX_free(h.md);
-}
-
-void journal_entry_hash(const uint8_t prev[JOURNAL_HASH_BYTES], uint64_t seq,
-			int64_t time_us, const char *org, const char *user,
-			const uint8_t key[JOURNAL_KEY_BYTES],
-			const char *entity_kind, const char *entity_id,
-			uint64_t version, const void *payload,
-			size_t payload_len, uint8_t out[JOURNAL_HASH_BYTES])
-{
-	entry_hash(prev, seq, time_us, org, user, key, JOURNAL_KEY_BYTES,
-		   entity_kind, entity_id, version, payload, payload_len, out);
 }
 
 static const char *col_text(sqlite3_stmt *st, int i)
@@ -307,13 +296,14 @@ int journal_check_chain(sqlite3 *db, struct journal_verify_report *r)
 			problem = "its previous hash is not the hash of the "
 				  "entry before it";
 		if (problem == NULL) {
-			entry_hash(prev, seq, sqlite3_column_int64(st, 1),
-				   col_text(st, 2), col_text(st, 3), key,
-				   (size_t)sqlite3_column_bytes(st, 4),
-				   col_text(st, 5), col_text(st, 6),
-				   (uint64_t)sqlite3_column_int64(st, 7),
-				   sqlite3_column_blob(st, 8),
-				   (size_t)sqlite3_column_bytes(st, 8), h);
+			journal_entry_hash(
+			    prev, seq, sqlite3_column_int64(st, 1),
+			    col_text(st, 2), col_text(st, 3), key,
+			    (size_t)sqlite3_column_bytes(st, 4),
+			    col_text(st, 5), col_text(st, 6),
+			    (uint64_t)sqlite3_column_int64(st, 7),
+			    sqlite3_column_blob(st, 8),
+			    (size_t)sqlite3_column_bytes(st, 8), h);
 			if (memcmp(h, hash_col, JOURNAL_HASH_BYTES) != 0)
 				problem = "its contents do not match its hash "
 					  "(the entry was changed)";
@@ -457,68 +447,73 @@ static int exec(sqlite3 *db, const char *sql)
 		   : IPSNET_EDB;
 }
 
-/* The key c is kept under when another organisation's change holds the
- * key it sent: SHA-256 over a tag, its org and the key, whole (32 bytes).
- * The same for every retry of the change, and no other organisation's
- * (short of a collision of SHA-256); and never a key a client sends (16
- * bytes), so that no one can put a change of its own there first and
- * learn from the answer whether another organisation used the key. */
-static void own_key(struct journal_change *c)
+/* The key a change of org sent with key is kept under: SHA-256 over a tag,
+ * the org and the key, whole (32 bytes). The same for every retry of the
+ * change, no other organisation's (short of a collision of SHA-256), and
+ * never a key a client sends (16 bytes). */
+void journal_kept_key(const char *org, const uint8_t key[JOURNAL_KEY_BYTES],
+		      uint8_t out[JOURNAL_OWN_KEY_BYTES])
 {
 	static const char tag[] = "ipsnetd-key-of-org-v2";
 	uint8_t buf[sizeof(tag) + ORG_ID_MAX + JOURNAL_KEY_BYTES];
 	unsigned int n = 0;
-	size_t len = 0, olen = strlen(c->actor.org) + 1;
+	size_t len = 0, olen = strlen(org) + 1;
 	memcpy(buf, tag, sizeof(tag));
 	len += sizeof(tag);
 	if (olen > ORG_ID_MAX)
 		olen = ORG_ID_MAX;
-	memcpy(buf + len, c->actor.org, olen);
+	memcpy(buf + len, org, olen);
 	len += olen;
-	memcpy(buf + len, c->key, JOURNAL_KEY_BYTES);
+	memcpy(buf + len, key, JOURNAL_KEY_BYTES);
 	len += JOURNAL_KEY_BYTES;
 	pthread_once(&sha256_once, sha256_fetch);
 	_Static_assert(JOURNAL_OWN_KEY_BYTES == 32, "a whole SHA-256");
-	if (EVP_Digest(buf, len, c->own_key, &n,
+	if (EVP_Digest(buf, len, out, &n,
 		       sha256_fetched != NULL ? sha256_fetched : EVP_sha256(),
 		       NULL) != 1 ||
 	    n != JOURNAL_OWN_KEY_BYTES)
-		memset(c->own_key, 0, sizeof(c->own_key)); /* never found */
-	c->own_key_len = JOURNAL_OWN_KEY_BYTES;
+		memset(out, 0, JOURNAL_OWN_KEY_BYTES); /* never found */
 }
 
 /* A change whose key was applied before gets the first answer. Returns 1
  * when it was, 0 when the key is new, or an error.
  *
- * A key is its organisation's: one that another organisation's change
- * holds (an import's key, worked out from a person's details, sent to
- * learn whether that organisation imported her) is answered as a new key
- * would be, and the change is kept under own_key of it, where its own
- * retries find it. Refusing it would tell the sender that the key was
- * used. */
+ * A key is its organisation's: every change is kept under
+ * journal_kept_key of its org and the key it sent, where its own retries
+ * find it, and which does not depend on whether another organisation used
+ * the key. Were it kept under the key itself when that is free and under
+ * another one when not, the entry's hash (in every sync event, over the
+ * key kept) would tell the sender which: whether another organisation used
+ * the key (an import's, worked out from a person's details). Entries
+ * written before are kept under the key sent; a retry of one finds it
+ * there, and a change of another organisation with that key is new. */
 static int lookup_key(struct journal *j, struct journal_change *c)
 {
 	sqlite3_stmt *st = j->st_lookup;
 	int rv = 0;
-	c->own_key_len = 0;
+	bool legacy = false;
+	journal_kept_key(c->actor.org, c->key, c->own_key);
 again:
-	if (c->own_key_len == 0)
+	if (legacy)
 		sqlite3_bind_blob(st, 1, c->key, JOURNAL_KEY_BYTES,
 				  SQLITE_STATIC);
 	else
-		sqlite3_bind_blob(st, 1, c->own_key, (int)c->own_key_len,
+		sqlite3_bind_blob(st, 1, c->own_key, JOURNAL_OWN_KEY_BYTES,
 				  SQLITE_STATIC);
 	int rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE && !legacy) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		legacy = true;
+		goto again;
+	}
 	if (rc == SQLITE_ROW) {
-		if (strcmp(col_text(st, 0), c->actor.org) != 0 &&
-		    c->own_key_len == 0) {
-			sqlite3_reset(st);
-			sqlite3_clear_bindings(st);
-			own_key(c);
-			goto again;
-		}
-		if (strcmp(col_text(st, 0), c->actor.org) != 0) {
-			/* own_key collided: astronomically unlikely. */
+		if (strcmp(col_text(st, 0), c->actor.org) != 0 && legacy) {
+			/* Another organisation's, kept under the key it
+			 * sent: this change is new. */
+		} else if (strcmp(col_text(st, 0), c->actor.org) != 0) {
+			/* journal_kept_key collided: astronomically
+			 * unlikely. */
 			c->err = IPSNET_EINVAL;
 			util_strlcpy(c->message,
 				     "this idempotency key was already used; "
@@ -569,19 +564,17 @@ static int append_entry(struct journal *j, struct journal_change *c,
 	if (payload == NULL)
 		return IPSNET_ENOMEM;
 	ipsnet__v1__envelope__pack(&e, payload);
-	/* The key it sent, or the one it is kept under (lookup_key). */
-	const uint8_t *key = c->own_key_len > 0 ? c->own_key : c->key;
-	size_t key_len =
-	    c->own_key_len > 0 ? c->own_key_len : JOURNAL_KEY_BYTES;
-	entry_hash(hash, seq, ctx->time_us, c->actor.org, c->actor.user, key,
-		   key_len, ctx->entity_kind, ctx->entity_id, ctx->version,
-		   payload, n, next);
+	/* The key it is kept under (lookup_key). */
+	journal_entry_hash(hash, seq, ctx->time_us, c->actor.org, c->actor.user,
+			   c->own_key, JOURNAL_OWN_KEY_BYTES, ctx->entity_kind,
+			   ctx->entity_id, ctx->version, payload, n, next);
 	sqlite3_stmt *st = j->st_append;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
 	sqlite3_bind_int64(st, 2, ctx->time_us);
 	sqlite3_bind_text(st, 3, c->actor.org, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, c->actor.user, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 5, key, (int)key_len, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 5, c->own_key, JOURNAL_OWN_KEY_BYTES,
+			  SQLITE_STATIC);
 	sqlite3_bind_text(st, 6, ctx->entity_kind, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 7, ctx->entity_id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 8, (sqlite3_int64)ctx->version);

@@ -32,9 +32,10 @@
 
 #define JOURNAL_HASH_BYTES 32
 #define JOURNAL_KEY_BYTES 16
-/* The key a change is kept under when another organisation's change holds
- * the one it sent: a full SHA-256, longer than any key a client sends, so
- * that no client can send it itself. */
+/* The key a change is kept under (journal_kept_key of its organisation and
+ * the key it sent): a full SHA-256, longer than any key a client sends, so
+ * that no client can send it itself. Entries written before 32-byte keys
+ * came are kept under the 16 bytes sent. */
 #define JOURNAL_OWN_KEY_BYTES 32
 #define JOURNAL_ID_MAX 64
 
@@ -54,10 +55,8 @@ struct journal_actor {
 struct journal_change {
 	struct journal_actor actor;
 	uint8_t key[JOURNAL_KEY_BYTES];  /* idempotency key */
-	/* the writer's: the key the change is kept under when another
-	 * organisation's change holds key (own_key_len 0: key itself) */
+	/* the writer's: the key the change is kept under */
 	uint8_t own_key[JOURNAL_OWN_KEY_BYTES];
-	size_t own_key_len;
 	Ipsnet__V1__Envelope *req;        /* the change; borrowed until done */
 	void (*done)(struct journal_change *c);
 	void *data;
@@ -189,10 +188,15 @@ void journal_free(struct journal *j);
 
 /* ---- offline and operator commands (block; not on a loop) -------------- */
 
-/* SHA-256 over the previous hash and the entry's canonical bytes. */
+/* The key a change of org sent with key is kept under in the journal. */
+void journal_kept_key(const char *org, const uint8_t key[JOURNAL_KEY_BYTES],
+		      uint8_t out[JOURNAL_OWN_KEY_BYTES]);
+
+/* SHA-256 over the previous hash and the entry's canonical bytes. key is
+ * the key kept (key_len: JOURNAL_KEY_BYTES or JOURNAL_OWN_KEY_BYTES). */
 void journal_entry_hash(const uint8_t prev[JOURNAL_HASH_BYTES], uint64_t seq,
 			int64_t time_us, const char *org, const char *user,
-			const uint8_t key[JOURNAL_KEY_BYTES],
+			const uint8_t *key, size_t key_len,
 			const char *entity_kind, const char *entity_id,
 			uint64_t version, const void *payload,
 			size_t payload_len, uint8_t out[JOURNAL_HASH_BYTES]);

@@ -35,6 +35,7 @@
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
 #include <sqlite3.h>
 
 #include "harness.h"
@@ -617,6 +618,34 @@ static uint64_t register_clients(struct fx *fx, int n, uint64_t first_bsn)
 
 /* ---- the database, read directly ---------------------------------------- */
 
+/* kept_key(org, key) in SQL: the key ipsnetd keeps a change of org sent
+ * with key under (docs/architecture.md): SHA-256 over
+ * "ipsnetd-key-of-org-v2", the org and the key, each with its NUL. */
+static void kept_key_fn(sqlite3_context *cx, int argc, sqlite3_value **argv)
+{
+	static const char tag[] = "ipsnetd-key-of-org-v2";
+	uint8_t buf[512], md[EVP_MAX_MD_SIZE];
+	const char *org = (const char *)sqlite3_value_text(argv[0]);
+	size_t n = 0, olen = org != NULL ? strlen(org) + 1 : 0;
+	(void)argc;
+	if (org == NULL || sqlite3_value_bytes(argv[1]) != 16 ||
+	    sizeof(tag) + olen + 16 > sizeof(buf)) {
+		sqlite3_result_null(cx);
+		return;
+	}
+	memcpy(buf, tag, sizeof(tag));
+	n += sizeof(tag);
+	memcpy(buf + n, org, olen);
+	n += olen;
+	memcpy(buf + n, sqlite3_value_blob(argv[1]), 16);
+	n += 16;
+	if (EVP_Digest(buf, n, md, NULL, EVP_sha256(), NULL) != 1) {
+		sqlite3_result_null(cx);
+		return;
+	}
+	sqlite3_result_blob(cx, md, 32, SQLITE_TRANSIENT);
+}
+
 static sqlite3 *db_open(struct fx *fx)
 {
 	if (fx->sql == NULL) {
@@ -625,6 +654,9 @@ static sqlite3 *db_open(struct fx *fx)
 			fail_msg("open %s: %s", fx->db,
 				 sqlite3_errmsg(fx->sql));
 		sqlite3_busy_timeout(fx->sql, 5000);
+		sqlite3_create_function(fx->sql, "kept_key", 2,
+					SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+					NULL, kept_key_fn, NULL, NULL);
 	}
 	return fx->sql;
 }
@@ -675,7 +707,9 @@ static int64_t file_int(const char *path, const char *sql)
 
 static int64_t rows_with_key(struct fx *fx, const uint8_t key[16])
 {
-	return db_int(fx, "SELECT count(*) FROM journal WHERE idem_key = ?1",
+	return db_int(fx,
+		      "SELECT count(*) FROM journal WHERE idem_key = ?1 OR "
+		      "idem_key = kept_key(org, ?1)",
 		      key, NULL);
 }
 
@@ -811,7 +845,8 @@ static void test_crash_kill9_rounds_lose_no_acknowledged_change(void **state)
 			int64_t seq =
 			    db_int(fx,
 				   "SELECT coalesce(max(seq), 0) FROM "
-				   "journal WHERE idem_key = ?1",
+				   "journal WHERE idem_key = kept_key(org, "
+				   "?1)",
 				   a->key, NULL);
 			int64_t client_rows = db_int(
 			    fx, "SELECT count(*) FROM client WHERE id = ?1",
@@ -836,7 +871,8 @@ static void test_crash_kill9_rounds_lose_no_acknowledged_change(void **state)
 				int64_t t =
 				    db_int(fx,
 					   "SELECT time_us FROM journal "
-					   "WHERE idem_key = ?1",
+					   "WHERE idem_key = kept_key(org, "
+					   "?1)",
 					   a->key, NULL);
 				for (int r = 0; r < CRASH_ROUNDS; r++) {
 					if (kill_at_us[r] > a->resent_from_us) {

@@ -617,11 +617,29 @@ static void db_exec(sqlite3 *db, const char *sql)
 	}
 }
 
+/* kept_key(org, key) in SQL: the key the journal keeps a change of org
+ * sent with key under. */
+static void kept_key_fn(sqlite3_context *cx, int argc, sqlite3_value **argv)
+{
+	uint8_t out[JOURNAL_OWN_KEY_BYTES];
+	(void)argc;
+	if (sqlite3_value_bytes(argv[1]) != JOURNAL_KEY_BYTES) {
+		sqlite3_result_null(cx);
+		return;
+	}
+	journal_kept_key((const char *)sqlite3_value_text(argv[0]),
+			 sqlite3_value_blob(argv[1]), out);
+	sqlite3_result_blob(cx, out, sizeof(out), SQLITE_TRANSIENT);
+}
+
 /* The integer the query gives; ?1 is bound to text or a key when given. */
 static int64_t db_int(sqlite3 *db, const char *sql, const char *text,
 		      const uint8_t *key)
 {
 	sqlite3_stmt *st;
+	sqlite3_create_function(db, "kept_key", 2,
+				SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+				kept_key_fn, NULL, NULL);
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
 		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
 	if (text != NULL)
@@ -641,15 +659,16 @@ static int64_t db_int(sqlite3 *db, const char *sql, const char *text,
 static int64_t rows_with_key(struct fx *fx, const uint8_t *key)
 {
 	return db_int(test_db(fx),
-		      "SELECT count(*) FROM journal WHERE idem_key = ?1", NULL,
-		      key);
+		      "SELECT count(*) FROM journal WHERE idem_key = ?1 OR "
+		      "idem_key = kept_key(org, ?1)",
+		      NULL, key);
 }
 
 static int64_t seq_of_key(struct fx *fx, const uint8_t *key)
 {
 	return db_int(test_db(fx),
 		      "SELECT coalesce(max(seq), 0) FROM journal WHERE "
-		      "idem_key = ?1",
+		      "idem_key = ?1 OR idem_key = kept_key(org, ?1)",
 		      NULL, key);
 }
 
@@ -746,6 +765,7 @@ static void test_chain_each_entry_holds_the_hash_of_the_one_before(void **state)
 				   (const char *)sqlite3_column_text(st, 2),
 				   (const char *)sqlite3_column_text(st, 3),
 				   sqlite3_column_blob(st, 4),
+				   (size_t)sqlite3_column_bytes(st, 4),
 				   (const char *)sqlite3_column_text(st, 5),
 				   (const char *)sqlite3_column_text(st, 6),
 				   (uint64_t)sqlite3_column_int64(st, 7),
@@ -863,19 +883,20 @@ static void test_chain_hash_is_the_documented_sha256(void **state)
 
 	uint8_t small[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
 	journal_entry_hash(prev, 42, 1767225600123456, "ggz-noord", "alice",
-			   key, "client", "cl-0123456789abcdef", 3, small,
-			   sizeof(small), h);
+			   key, sizeof(key), "client", "cl-0123456789abcdef", 3,
+			   small, sizeof(small), h);
 	assert_string_equal(util_hex(hex, sizeof(hex), h, sizeof(h)),
 			    "b6626f9690fc32af31dc8b2c41166e67"
 			    "c4060889ef14a0a615abf2385f5347d2");
 	/* Long texts and a payload longer than any buffer on the way. */
-	journal_entry_hash(zero, 1, 1, org, "u", key, "k", id, 1, payload,
-			   sizeof(payload), h);
+	journal_entry_hash(zero, 1, 1, org, "u", key, sizeof(key), "k", id, 1,
+			   payload, sizeof(payload), h);
 	assert_string_equal(util_hex(hex, sizeof(hex), h, sizeof(h)),
 			    "6abe5b81f2f36db0dec3b563c3f5871d"
 			    "d8e4fbe4b77cde9e6f9ea122e6f97683");
 	/* Empty texts, an empty payload, a time before 1970. */
-	journal_entry_hash(zero, 7, -1, "", "", key, "", "", 0, NULL, 0, h);
+	journal_entry_hash(zero, 7, -1, "", "", key, sizeof(key), "", "", 0,
+			   NULL, 0, h);
 	assert_string_equal(util_hex(hex, sizeof(hex), h, sizeof(h)),
 			    "ff9e5dee7f87e333f8c56b8f18122516"
 			    "bf189f115071a111de71b29ee4446c75");
@@ -1240,7 +1261,8 @@ static void test_same_key_from_another_organisation_is_its_own(void **state)
 	submit_wait(fx, other);
 	assert_applied(other);
 	assert_false(other->jc.replayed);
-	assert_int_equal(rows_with_key(fx, key), 1);
+	/* One row of each organisation's change sent with the key. */
+	assert_int_equal(rows_with_key(fx, key), 2);
 	assert_int_equal(
 	    db_int(test_db(fx), "SELECT count(*) FROM program", NULL, NULL), 1);
 
@@ -1334,6 +1356,150 @@ static void test_another_organisations_key_is_no_oracle(void **state)
 	change_free(plant);
 	change_free(probe);
 	change_free(retry);
+}
+
+/* Whether another organisation used a key leaves no trace in the entry
+ * either: the entry's hash, which every sync event carries, covers the key
+ * kept, so that key must be the same whether or not another organisation
+ * holds the one sent.
+ *
+ * Daemon bug (failed before the fix): a change was kept under the key it
+ * sent when that was free and under a derived one when another
+ * organisation held it; the sender, knowing everything else the hash
+ * covers (its change, the time to the millisecond, the hash before it),
+ * worked out from Event.hash which key was kept, so whether another
+ * organisation (a GGZ that imported a person) had used the key. */
+static void test_key_kept_is_the_same_whether_another_holds_it(void **state)
+{
+	struct fx *fx = *state;
+	uint8_t held[JOURNAL_KEY_BYTES], free_key[JOURNAL_KEY_BYTES];
+
+	new_key(held);
+	new_key(free_key);
+	struct tchange *first = register_change(NULL, NULL, held);
+	submit_wait(fx, first);
+	assert_applied(first);
+
+	struct tchange *a = program_change("ips-a", 0, "A");
+	memcpy(a->jc.key, held, JOURNAL_KEY_BYTES);
+	set_actor(&a->jc.actor, "network", ORG_KIND_NETWORK);
+	submit_wait(fx, a);
+	assert_applied(a);
+	struct tchange *b = program_change("ips-b", 0, "B");
+	memcpy(b->jc.key, free_key, JOURNAL_KEY_BYTES);
+	set_actor(&b->jc.actor, "network", ORG_KIND_NETWORK);
+	submit_wait(fx, b);
+	assert_applied(b);
+
+	/* Both kept the same way: under the key of their org and the key. */
+	const char *sql = "SELECT count(*) FROM journal WHERE org = 'network' "
+			  "AND idem_key = kept_key(org, ?1)";
+	assert_int_equal(db_int(test_db(fx), sql, NULL, held), 1);
+	assert_int_equal(db_int(test_db(fx), sql, NULL, free_key), 1);
+	assert_int_equal(db_int(test_db(fx),
+				"SELECT count(DISTINCT length(idem_key)) FROM "
+				"journal",
+				NULL, NULL),
+			 1);
+
+	/* And each one's retry, after a restart too, gets its answer. */
+	reopen_journal(fx);
+	struct tchange *again = program_change("ips-b", 0, "B");
+	memcpy(again->jc.key, free_key, JOURNAL_KEY_BYTES);
+	set_actor(&again->jc.actor, "network", ORG_KIND_NETWORK);
+	submit_wait(fx, again);
+	assert_true(again->jc.replayed);
+	assert_same_answer(b, again);
+	assert_int_equal(journal_rows(fx), 3);
+	assert_verify_passes(fx, 3);
+	change_free(first);
+	change_free(a);
+	change_free(b);
+	change_free(again);
+}
+
+/* Makes the journal's entry seq look as one written before keys were kept
+ * under journal_kept_key: under the 16 bytes sent, its hash over those. */
+static void keep_under_sent_key(struct fx *fx, uint64_t seq,
+				const uint8_t key[JOURNAL_KEY_BYTES])
+{
+	sqlite3 *db = test_db(fx);
+	sqlite3_stmt *st;
+	uint8_t h[JOURNAL_HASH_BYTES];
+	assert_int_equal(
+	    sqlite3_prepare_v2(db,
+			       "SELECT time_us, org, user, entity_kind, "
+			       "entity_id, version, payload, prev_hash FROM "
+			       "journal WHERE seq = ?1",
+			       -1, &st, NULL),
+	    SQLITE_OK);
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	journal_entry_hash(
+	    sqlite3_column_blob(st, 7), seq, sqlite3_column_int64(st, 0),
+	    (const char *)sqlite3_column_text(st, 1),
+	    (const char *)sqlite3_column_text(st, 2), key, JOURNAL_KEY_BYTES,
+	    (const char *)sqlite3_column_text(st, 3),
+	    (const char *)sqlite3_column_text(st, 4),
+	    (uint64_t)sqlite3_column_int64(st, 5), sqlite3_column_blob(st, 6),
+	    (size_t)sqlite3_column_bytes(st, 6), h);
+	sqlite3_finalize(st);
+	db_exec(db, "BEGIN; DROP TRIGGER journal_no_update");
+	assert_int_equal(sqlite3_prepare_v2(db,
+					    "UPDATE journal SET idem_key = ?1, "
+					    "hash = ?2 WHERE seq = ?3",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	sqlite3_bind_blob(st, 1, key, JOURNAL_KEY_BYTES, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, h, JOURNAL_HASH_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)seq);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	db_exec(db,
+		"CREATE TRIGGER journal_no_update BEFORE UPDATE ON journal"
+		"  BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); "
+		"END; COMMIT");
+}
+
+/* A journal written before every key was kept under journal_kept_key
+ * holds entries under the 16 bytes sent: it verifies, a retry of such a
+ * change gets its first answer, and another organisation's change with
+ * that key is a new one. */
+static void test_entry_under_the_key_sent_still_answers_its_retry(void **state)
+{
+	struct fx *fx = *state;
+	uint8_t key[JOURNAL_KEY_BYTES];
+
+	new_key(key);
+	struct tchange *first = register_change(NULL, NULL, key);
+	submit_wait(fx, first);
+	assert_applied(first);
+	close_journal(fx);
+	keep_under_sent_key(fx, first->jc.seq, key);
+	open_journal(fx);
+	assert_verify_passes(fx, 1);
+
+	struct tchange *retry = register_change(NULL, NULL, key);
+	submit_wait(fx, retry);
+	assert_true(retry->jc.replayed);
+	assert_same_answer(first, retry);
+
+	struct tchange *other = program_change("ips-c", 0, "C");
+	memcpy(other->jc.key, key, JOURNAL_KEY_BYTES);
+	set_actor(&other->jc.actor, "network", ORG_KIND_NETWORK);
+	submit_wait(fx, other);
+	assert_applied(other);
+	assert_false(other->jc.replayed);
+	assert_int_equal(db_int(test_db(fx),
+				"SELECT count(*) FROM journal WHERE org = "
+				"'network' AND idem_key = kept_key(org, ?1)",
+				NULL, key),
+			 1);
+	assert_int_equal(journal_rows(fx), 2);
+	assert_verify_passes(fx, 2);
+	change_free(first);
+	change_free(retry);
+	change_free(other);
 }
 
 /* An allocator that fails every allocation made off the test's own thread
@@ -2431,7 +2597,7 @@ static void test_fault_sync_refusal_holds_after_a_crash(void **state)
 	    sqlite3_open_v2(copy, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
 	int64_t rows = db_int(db,
 			      "SELECT count(*) FROM journal WHERE idem_key = "
-			      "?1",
+			      "kept_key(org, ?1)",
 			      NULL, tc->jc.key);
 	int64_t all = db_int(db, "SELECT count(*) FROM journal", NULL, NULL);
 	sqlite3_close(db);
@@ -3016,6 +3182,8 @@ int main(void)
 	    T(test_same_key_after_reopen_gives_the_first_answer),
 	    T(test_same_key_from_another_organisation_is_its_own),
 	    T(test_another_organisations_key_is_no_oracle),
+	    T(test_key_kept_is_the_same_whether_another_holds_it),
+	    T(test_entry_under_the_key_sent_still_answers_its_retry),
 	    T(test_fault_write_ioerr_refuses_unavailable_and_loses_nothing),
 	    T(test_fault_write_ioerr_persistent_refuses_until_cleared),
 	    T(test_fault_sync_ioerr_refuses_unavailable_and_loses_nothing),
