@@ -447,15 +447,19 @@ static int exec(sqlite3 *db, const char *sql)
 		   : IPSNET_EDB;
 }
 
-/* The key a change of org sent with key is kept under: SHA-256 over a tag,
- * the org and the key, whole (32 bytes). The same for every retry of the
- * change, no other organisation's (short of a collision of SHA-256), and
- * never a key a client sends (16 bytes). */
-void journal_kept_key(const char *org, const uint8_t key[JOURNAL_KEY_BYTES],
-		      uint8_t out[JOURNAL_OWN_KEY_BYTES])
+/* The key a change of org sent with key is kept under: the 16 bytes sent,
+ * then the first 16 of SHA-256 over a tag, the org and the key. The same
+ * for every retry of the change, no other organisation's (short of a
+ * collision of 128 bits of SHA-256), and never a key a client sends (16
+ * bytes). The key sent stays in front: keys grow with time
+ * (ipsnet_new_idempotency_key), so the key index is appended to at its
+ * end, not written all over. 0, or -1 when SHA-256 failed. */
+int journal_kept_key(const char *org, const uint8_t key[JOURNAL_KEY_BYTES],
+		     uint8_t out[JOURNAL_OWN_KEY_BYTES])
 {
-	static const char tag[] = "ipsnetd-key-of-org-v2";
-	uint8_t buf[sizeof(tag) + ORG_ID_MAX + JOURNAL_KEY_BYTES];
+	static const char tag[] = "ipsnetd-kept-key-v3";
+	uint8_t buf[sizeof(tag) + ORG_ID_MAX + JOURNAL_KEY_BYTES],
+	    md[EVP_MAX_MD_SIZE];
 	unsigned int n = 0;
 	size_t len = 0, olen = strlen(org) + 1;
 	memcpy(buf, tag, sizeof(tag));
@@ -467,12 +471,16 @@ void journal_kept_key(const char *org, const uint8_t key[JOURNAL_KEY_BYTES],
 	memcpy(buf + len, key, JOURNAL_KEY_BYTES);
 	len += JOURNAL_KEY_BYTES;
 	pthread_once(&sha256_once, sha256_fetch);
-	_Static_assert(JOURNAL_OWN_KEY_BYTES == 32, "a whole SHA-256");
-	if (EVP_Digest(buf, len, out, &n,
+	_Static_assert(JOURNAL_OWN_KEY_BYTES == 2 * JOURNAL_KEY_BYTES,
+		       "the key sent and as much of a SHA-256");
+	if (EVP_Digest(buf, len, md, &n,
 		       sha256_fetched != NULL ? sha256_fetched : EVP_sha256(),
 		       NULL) != 1 ||
-	    n != JOURNAL_OWN_KEY_BYTES)
-		memset(out, 0, JOURNAL_OWN_KEY_BYTES); /* never found */
+	    n < JOURNAL_KEY_BYTES)
+		return -1;
+	memcpy(out, key, JOURNAL_KEY_BYTES);
+	memcpy(out + JOURNAL_KEY_BYTES, md, JOURNAL_KEY_BYTES);
+	return 0;
 }
 
 /* A change whose key was applied before gets the first answer. Returns 1
@@ -492,7 +500,14 @@ static int lookup_key(struct journal *j, struct journal_change *c)
 	sqlite3_stmt *st = j->st_lookup;
 	int rv = 0;
 	bool legacy = false;
-	journal_kept_key(c->actor.org, c->key, c->own_key);
+	if (journal_kept_key(c->actor.org, c->key, c->own_key) != 0) {
+		c->err = IPSNET_ENOMEM;
+		util_strlcpy(c->message,
+			     "the server could not work out the change's key; "
+			     "send the change again with the same key",
+			     sizeof(c->message));
+		return IPSNET_ENOMEM;
+	}
 again:
 	if (legacy)
 		sqlite3_bind_blob(st, 1, c->key, JOURNAL_KEY_BYTES,
@@ -512,7 +527,7 @@ again:
 			/* Another organisation's, kept under the key it
 			 * sent: this change is new. */
 		} else if (strcmp(col_text(st, 0), c->actor.org) != 0) {
-			/* journal_kept_key collided: astronomically
+			/* journal_kept_key collided (128 bits): astronomically
 			 * unlikely. */
 			c->err = IPSNET_EINVAL;
 			util_strlcpy(c->message,

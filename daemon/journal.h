@@ -33,8 +33,8 @@
 #define JOURNAL_HASH_BYTES 32
 #define JOURNAL_KEY_BYTES 16
 /* The key a change is kept under (journal_kept_key of its organisation and
- * the key it sent): a full SHA-256, longer than any key a client sends, so
- * that no client can send it itself. Entries written before 32-byte keys
+ * the key it sent): the key and 16 bytes of SHA-256, longer than any key a
+ * client sends, so that no client can send it itself. Entries written before 32-byte keys
  * came are kept under the 16 bytes sent. */
 #define JOURNAL_OWN_KEY_BYTES 32
 #define JOURNAL_ID_MAX 64
@@ -188,9 +188,11 @@ void journal_free(struct journal *j);
 
 /* ---- offline and operator commands (block; not on a loop) -------------- */
 
-/* The key a change of org sent with key is kept under in the journal. */
-void journal_kept_key(const char *org, const uint8_t key[JOURNAL_KEY_BYTES],
-		      uint8_t out[JOURNAL_OWN_KEY_BYTES]);
+/* The key a change of org sent with key is kept under in the journal: the
+ * key, then 16 bytes of SHA-256 over a tag, org and the key. 0, or -1 when
+ * SHA-256 failed. */
+int journal_kept_key(const char *org, const uint8_t key[JOURNAL_KEY_BYTES],
+		     uint8_t out[JOURNAL_OWN_KEY_BYTES]);
 
 /* SHA-256 over the previous hash and the entry's canonical bytes. key is
  * the key kept (key_len: JOURNAL_KEY_BYTES or JOURNAL_OWN_KEY_BYTES). */

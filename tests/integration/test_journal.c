@@ -619,11 +619,12 @@ static uint64_t register_clients(struct fx *fx, int n, uint64_t first_bsn)
 /* ---- the database, read directly ---------------------------------------- */
 
 /* kept_key(org, key) in SQL: the key ipsnetd keeps a change of org sent
- * with key under (docs/architecture.md): SHA-256 over
- * "ipsnetd-key-of-org-v2", the org and the key, each with its NUL. */
+ * with key under (docs/architecture.md): the key, then the first 16 bytes
+ * of SHA-256 over "ipsnetd-kept-key-v3", the org and the key, the tag and
+ * the org each with its NUL. */
 static void kept_key_fn(sqlite3_context *cx, int argc, sqlite3_value **argv)
 {
-	static const char tag[] = "ipsnetd-key-of-org-v2";
+	static const char tag[] = "ipsnetd-kept-key-v3";
 	uint8_t buf[512], md[EVP_MAX_MD_SIZE];
 	const char *org = (const char *)sqlite3_value_text(argv[0]);
 	size_t n = 0, olen = org != NULL ? strlen(org) + 1 : 0;
@@ -643,7 +644,10 @@ static void kept_key_fn(sqlite3_context *cx, int argc, sqlite3_value **argv)
 		sqlite3_result_null(cx);
 		return;
 	}
-	sqlite3_result_blob(cx, md, 32, SQLITE_TRANSIENT);
+	uint8_t kept[32];
+	memcpy(kept, sqlite3_value_blob(argv[1]), 16);
+	memcpy(kept + 16, md, 16);
+	sqlite3_result_blob(cx, kept, sizeof(kept), SQLITE_TRANSIENT);
 }
 
 static sqlite3 *db_open(struct fx *fx)

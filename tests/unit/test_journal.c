@@ -627,8 +627,11 @@ static void kept_key_fn(sqlite3_context *cx, int argc, sqlite3_value **argv)
 		sqlite3_result_null(cx);
 		return;
 	}
-	journal_kept_key((const char *)sqlite3_value_text(argv[0]),
-			 sqlite3_value_blob(argv[1]), out);
+	if (journal_kept_key((const char *)sqlite3_value_text(argv[0]),
+			     sqlite3_value_blob(argv[1]), out) != 0) {
+		sqlite3_result_null(cx);
+		return;
+	}
 	sqlite3_result_blob(cx, out, sizeof(out), SQLITE_TRANSIENT);
 }
 
@@ -1390,6 +1393,16 @@ static void test_key_kept_is_the_same_whether_another_holds_it(void **state)
 	set_actor(&b->jc.actor, "network", ORG_KIND_NETWORK);
 	submit_wait(fx, b);
 	assert_applied(b);
+
+	/* The key sent in front (the index grows at its end, as the keys
+	 * do), the organisation's part behind. */
+	uint8_t kept_a[JOURNAL_OWN_KEY_BYTES], kept_b[JOURNAL_OWN_KEY_BYTES];
+	assert_int_equal(journal_kept_key("network", held, kept_a), 0);
+	assert_int_equal(journal_kept_key("ggz-demo", held, kept_b), 0);
+	assert_memory_equal(kept_a, held, JOURNAL_KEY_BYTES);
+	assert_memory_equal(kept_b, held, JOURNAL_KEY_BYTES);
+	assert_memory_not_equal(kept_a + JOURNAL_KEY_BYTES,
+				kept_b + JOURNAL_KEY_BYTES, JOURNAL_KEY_BYTES);
 
 	/* Both kept the same way: under the key of their org and the key. */
 	const char *sql = "SELECT count(*) FROM journal WHERE org = 'network' "
