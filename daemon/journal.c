@@ -151,6 +151,10 @@ struct journal {
 	} narrowings[NARROWINGS_KEPT];
 	uint64_t n_narrowings; /* ever kept */
 	uint64_t narrows_seq;
+	/* Whether an entry is kept under the 16 bytes sent (written before
+	 * journal_kept_key): only then does lookup_key look there too. The
+	 * writer's, set at open. */
+	bool sent_keys;
 	bool writes_stopped;
 	char stopped_why[256];
 	/* Runs of failed writes of the writer: changes' batches, audit rows
@@ -295,6 +299,8 @@ int journal_check_chain(sqlite3 *db, struct journal_verify_report *r)
 		else if (memcmp(prev_col, prev, JOURNAL_HASH_BYTES) != 0)
 			problem = "its previous hash is not the hash of the "
 				  "entry before it";
+		r->sent_keys +=
+		    sqlite3_column_bytes(st, 4) == JOURNAL_KEY_BYTES;
 		if (problem == NULL) {
 			journal_entry_hash(
 			    prev, seq, sqlite3_column_int64(st, 1),
@@ -494,7 +500,9 @@ int journal_kept_key(const char *org, const uint8_t key[JOURNAL_KEY_BYTES],
  * key kept) would tell the sender which: whether another organisation used
  * the key (an import's, worked out from a person's details). Entries
  * written before are kept under the key sent; a retry of one finds it
- * there, and a change of another organisation with that key is new. */
+ * there (looked for only in a journal that holds such entries: a second
+ * search of the key index for every new change otherwise), and a change
+ * of another organisation with that key is new. */
 static int lookup_key(struct journal *j, struct journal_change *c)
 {
 	sqlite3_stmt *st = j->st_lookup;
@@ -516,7 +524,7 @@ again:
 		sqlite3_bind_blob(st, 1, c->own_key, JOURNAL_OWN_KEY_BYTES,
 				  SQLITE_STATIC);
 	int rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE && !legacy) {
+	if (rc == SQLITE_DONE && !legacy && j->sent_keys) {
 		sqlite3_reset(st);
 		sqlite3_clear_bindings(st);
 		legacy = true;
@@ -1542,6 +1550,7 @@ static int load_head(struct journal *j, char *err, size_t errlen)
 			 sqlite3_errmsg(j->wdb));
 		return IPSNET_EDB;
 	}
+	j->sent_keys = r.sent_keys > 0;
 	if (r.first_bad_seq != 0 || r.problem[0] != '\0') {
 		j->writes_stopped = true;
 		snprintf(j->stopped_why, sizeof(j->stopped_why),

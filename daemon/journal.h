@@ -205,6 +205,7 @@ void journal_entry_hash(const uint8_t prev[JOURNAL_HASH_BYTES], uint64_t seq,
 
 struct journal_verify_report {
 	uint64_t entries;           /* entries walked */
+	uint64_t sent_keys;	    /* of them, kept under the 16 bytes sent */
 	uint64_t first_bad_seq;     /* 0: the chain is whole */
 	char problem[512];          /* what is wrong, in a sentence */
 };
