@@ -1244,6 +1244,18 @@ static void test_same_key_after_reopen_gives_the_first_answer(void **state)
 	change_free(again);
 }
 
+/* PutProgram id (name) by network with key, submitted and waited for. */
+static struct tchange *network_program(struct fx *fx, const char *id,
+				       const char *name,
+				       const uint8_t key[JOURNAL_KEY_BYTES])
+{
+	struct tchange *tc = program_change(id, 0, name);
+	memcpy(tc->jc.key, key, JOURNAL_KEY_BYTES);
+	set_actor(&tc->jc.actor, "network", ORG_KIND_NETWORK);
+	submit_wait(fx, tc);
+	return tc;
+}
+
 /* A key is its organisation's: another organisation's change with it is
  * applied as under a new key (a refusal would tell it that the key was
  * used: ipsnet import derives keys anyone can work out), kept under a key
@@ -1258,10 +1270,8 @@ static void test_same_key_from_another_organisation_is_its_own(void **state)
 	struct tchange *first = register_change(NULL, NULL, key);
 	submit_wait(fx, first);
 	assert_applied(first);
-	struct tchange *other = program_change("ips-noord", 0, "IPS Noord");
-	memcpy(other->jc.key, key, JOURNAL_KEY_BYTES);
-	set_actor(&other->jc.actor, "network", ORG_KIND_NETWORK);
-	submit_wait(fx, other);
+	struct tchange *other =
+	    network_program(fx, "ips-noord", "IPS Noord", key);
 	assert_applied(other);
 	assert_false(other->jc.replayed);
 	/* One row of each organisation's change sent with the key. */
@@ -1269,10 +1279,8 @@ static void test_same_key_from_another_organisation_is_its_own(void **state)
 	assert_int_equal(
 	    db_int(test_db(fx), "SELECT count(*) FROM program", NULL, NULL), 1);
 
-	struct tchange *retry = program_change("ips-noord", 0, "IPS Noord");
-	memcpy(retry->jc.key, key, JOURNAL_KEY_BYTES);
-	set_actor(&retry->jc.actor, "network", ORG_KIND_NETWORK);
-	submit_wait(fx, retry);
+	struct tchange *retry =
+	    network_program(fx, "ips-noord", "IPS Noord", key);
 	assert_true(retry->jc.replayed);
 	assert_same_answer(other, retry);
 	struct tchange *again = register_change(NULL, NULL, key);
@@ -1328,16 +1336,11 @@ static void test_another_organisations_key_is_no_oracle(void **state)
 	assert_applied(first);
 
 	derived_16(planted, "network", key);
-	struct tchange *plant = program_change("ips-plant", 0, "Plant");
-	memcpy(plant->jc.key, planted, JOURNAL_KEY_BYTES);
-	set_actor(&plant->jc.actor, "network", ORG_KIND_NETWORK);
-	submit_wait(fx, plant);
+	struct tchange *plant =
+	    network_program(fx, "ips-plant", "Plant", planted);
 	assert_applied(plant);
 
-	struct tchange *probe = program_change("ips-probe", 0, "Probe");
-	memcpy(probe->jc.key, key, JOURNAL_KEY_BYTES);
-	set_actor(&probe->jc.actor, "network", ORG_KIND_NETWORK);
-	submit_wait(fx, probe);
+	struct tchange *probe = network_program(fx, "ips-probe", "Probe", key);
 	assert_applied(probe);
 	assert_false(probe->jc.replayed);
 	assert_int_equal(db_int(test_db(fx),
@@ -1347,10 +1350,7 @@ static void test_another_organisations_key_is_no_oracle(void **state)
 			 1);
 
 	reopen_journal(fx);
-	struct tchange *retry = program_change("ips-probe", 0, "Probe");
-	memcpy(retry->jc.key, key, JOURNAL_KEY_BYTES);
-	set_actor(&retry->jc.actor, "network", ORG_KIND_NETWORK);
-	submit_wait(fx, retry);
+	struct tchange *retry = network_program(fx, "ips-probe", "Probe", key);
 	assert_true(retry->jc.replayed);
 	assert_same_answer(probe, retry);
 	assert_int_equal(journal_rows(fx), 3);
@@ -1383,15 +1383,9 @@ static void test_key_kept_is_the_same_whether_another_holds_it(void **state)
 	submit_wait(fx, first);
 	assert_applied(first);
 
-	struct tchange *a = program_change("ips-a", 0, "A");
-	memcpy(a->jc.key, held, JOURNAL_KEY_BYTES);
-	set_actor(&a->jc.actor, "network", ORG_KIND_NETWORK);
-	submit_wait(fx, a);
+	struct tchange *a = network_program(fx, "ips-a", "A", held);
 	assert_applied(a);
-	struct tchange *b = program_change("ips-b", 0, "B");
-	memcpy(b->jc.key, free_key, JOURNAL_KEY_BYTES);
-	set_actor(&b->jc.actor, "network", ORG_KIND_NETWORK);
-	submit_wait(fx, b);
+	struct tchange *b = network_program(fx, "ips-b", "B", free_key);
 	assert_applied(b);
 
 	/* The key sent in front (the index grows at its end, as the keys
@@ -1417,10 +1411,7 @@ static void test_key_kept_is_the_same_whether_another_holds_it(void **state)
 
 	/* And each one's retry, after a restart too, gets its answer. */
 	reopen_journal(fx);
-	struct tchange *again = program_change("ips-b", 0, "B");
-	memcpy(again->jc.key, free_key, JOURNAL_KEY_BYTES);
-	set_actor(&again->jc.actor, "network", ORG_KIND_NETWORK);
-	submit_wait(fx, again);
+	struct tchange *again = network_program(fx, "ips-b", "B", free_key);
 	assert_true(again->jc.replayed);
 	assert_same_answer(b, again);
 	assert_int_equal(journal_rows(fx), 3);
@@ -1497,10 +1488,7 @@ static void test_entry_under_the_key_sent_still_answers_its_retry(void **state)
 	assert_true(retry->jc.replayed);
 	assert_same_answer(first, retry);
 
-	struct tchange *other = program_change("ips-c", 0, "C");
-	memcpy(other->jc.key, key, JOURNAL_KEY_BYTES);
-	set_actor(&other->jc.actor, "network", ORG_KIND_NETWORK);
-	submit_wait(fx, other);
+	struct tchange *other = network_program(fx, "ips-c", "C", key);
 	assert_applied(other);
 	assert_false(other->jc.replayed);
 	assert_int_equal(db_int(test_db(fx),
