@@ -234,7 +234,7 @@ struct journal_restore_report {
 	char aside[CONFIG_MAX_PATH + 64]; /* where the replaced files went;
 					   * "" when there were none */
 	bool changed; /* on failure: whether anything was moved */
-	size_t stale; /* copies of a restore stopped before, removed */
+	size_t stale; /* copies of restores stopped before, removed */
 };
 
 /* Puts the backup at backup in the place of the database at path (the
@@ -243,7 +243,10 @@ struct journal_restore_report {
  * replaces or, with none, as the folder; fsynced), and that copy is
  * verified as journal_verify does and refused when damaged, of a newer
  * schema, or not a journal (the copy removed); a path that is there but
- * is not a file (a folder) is refused too. Then the database with its
+ * is not a file (a folder) is refused too. The copies stopped restores
+ * left are removed, and the verified copy is renamed to
+ * PATH.restored-XXXXXX (fsync of the folder): only one of that name may
+ * be put in place by hand. Then the database with its
  * -wal, -shm and -journal (those there) is moved into
  * PATH.before-restore-YYYYMMDDTHHMMSSZ/ (0700), never over a file, and the
  * copy renamed into place (fsync of the folder). The files are moved one

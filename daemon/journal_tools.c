@@ -863,8 +863,32 @@ int journal_restore(const char *path, const char *backup,
 		goto err_after_tmp;
 	}
 	r->head_seq = v.entries;
-	/* The copy of a restore stopped before: this one puts its own. */
-	r->stale = store_restore_copies(path, tmp, true, NULL, 0);
+	/* The copies of a restore stopped before, verified or not: this one
+	 * puts its own (and no verified name is taken by another). */
+	r->stale = store_restore_copies(path, false, tmp, true, NULL, 0) +
+		   store_restore_copies(path, true, NULL, true, NULL, 0);
+	/* Verified (and fsynced): it takes a name that says so before the
+	 * old files move, so that a restore stopped from here on leaves a
+	 * copy that may be put in place, and one stopped before leaves one
+	 * named as unfinished (serve and init tell them apart). */
+	size_t stem =
+	    strlen(tmp) - strlen("XXXXXX") - strlen(STORE_RESTORE_COPY);
+	if ((size_t)snprintf(name, sizeof(name), "%.*s%s%s", (int)stem, tmp,
+			     STORE_RESTORE_VERIFIED,
+			     tmp + strlen(tmp) - strlen("XXXXXX")) >=
+	    sizeof(tmp)) {
+		snprintf(err, errlen, "the database's name is too long");
+		rv = IPSNET_EINVAL;
+		goto err_after_tmp;
+	}
+	if (rename(tmp, name) != 0) {
+		snprintf(err, errlen, "cannot rename '%s' to '%s': %s", tmp,
+			 name, strerror(errno));
+		rv = IPSNET_EDB;
+		goto err_after_tmp;
+	}
+	util_strlcpy(tmp, name, sizeof(tmp));
+	sync_folder_of(tmp);
 
 	/* The replaced files hold the audit trail since the backup: moved
 	 * into a folder of their own, never over another file. One rename

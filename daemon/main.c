@@ -295,8 +295,8 @@ static int cmd_restore(const struct server_config *cfg, const char *backup)
 	       "6) and must start again from seq 0 with a new mirror file "
 	       "(see README, Restoring a backup)\n",
 	       backup, cfg->database, (unsigned long long)r.head_seq, aside,
-	       r.stale > 0 ? " the copy a restore stopped before its last step "
-			     "had left is removed;"
+	       r.stale > 0 ? " the copy a restore that was stopped had left is "
+			     "removed;"
 			   : "",
 	       (unsigned long long)r.head_seq);
 	return 0;

@@ -604,13 +604,14 @@ static int ours_or_empty(sqlite3 *db, const char *path, char *err,
 	return 0;
 }
 
-size_t store_restore_copies(const char *path, const char *keep, bool remove,
-			    char *first, size_t cap)
+size_t store_restore_copies(const char *path, bool verified, const char *keep,
+			    bool remove, char *first, size_t cap)
 {
 	char dir[CONFIG_MAX_PATH], prefix[CONFIG_MAX_PATH + 16];
 	size_t found = 0;
-	snprintf(prefix, sizeof(prefix), "%s.restore-",
-		 util_folder_of(dir, sizeof(dir), path));
+	snprintf(prefix, sizeof(prefix), "%s%s",
+		 util_folder_of(dir, sizeof(dir), path),
+		 verified ? STORE_RESTORE_VERIFIED : STORE_RESTORE_COPY);
 	if (cap > 0)
 		first[0] = '\0';
 	DIR *d = opendir(dir);
@@ -718,8 +719,9 @@ int store_db_file(const char *path, char *out, size_t cap)
 }
 
 /* When there is no database at path but a restore was stopped on its way
- * (the folder it moves the database's files into, not finished; or the
- * verified copy of one killed before its last rename beside it): true,
+ * (the folder it moves the database's files into, not finished; the
+ * verified copy of one killed before its last rename beside it; or the
+ * unverified copy of one killed while it copied or verified): true,
  * with err saying so. init would make an empty journal there (to which
  * SQLite would apply a -wal left beside it), and serve would ask for
  * one. */
@@ -744,14 +746,29 @@ static bool restore_interrupted(const char *path, char *err, size_t errlen)
 			 path, copy, path);
 		return true;
 	}
-	if (store_restore_copies(path, NULL, false, copy, sizeof(copy)) == 0)
+	if (store_restore_copies(path, true, NULL, false, copy, sizeof(copy)) >
+	    0) {
+		snprintf(err, errlen,
+			 "there is no database '%s', but '%s' is there: a "
+			 "restore was stopped before its last step. Run "
+			 "'ipsnetd restore' with the backup again, or rename "
+			 "that verified copy to '%s'; the files it was to "
+			 "replace are in '%s.before-restore-*/'",
+			 path, copy, path, path);
+		return true;
+	}
+	/* Killed while it copied or verified: never to be put in place. */
+	if (store_restore_copies(path, false, NULL, false, copy,
+				 sizeof(copy)) == 0)
 		return false;
 	snprintf(err, errlen,
 		 "there is no database '%s', but '%s' is there: a restore was "
-		 "stopped before its last step. Run 'ipsnetd restore' with the "
-		 "backup again, or rename that verified copy to '%s'; the "
-		 "files it was to replace are in '%s.before-restore-*/'",
-		 path, copy, path, path);
+		 "stopped before it had copied and verified the backup, so "
+		 "that file may be partial or damaged; do not put it in "
+		 "place. Run 'ipsnetd restore' with the backup again (it "
+		 "removes that file); the files it was to replace, if there "
+		 "were any, are in '%s.before-restore-*/'",
+		 path, copy, path);
 	return true;
 }
 

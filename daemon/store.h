@@ -45,13 +45,19 @@ int store_make_folder(const char *database, char *err, size_t errlen);
  * yet, a read-only one) there is nothing to lock against: 0. */
 int store_lock(const char *database, char *err, size_t errlen);
 
-/* The copies a restore makes beside the database at path before its last
- * rename (PATH.restore-XXXXXX, journal_restore): how many are there but
- * keep (NULL: none; else the copy of the restore that asks), the first's path
- * in first (cap bytes); removed too when remove. One is left only by a restore
- * that was stopped. */
-size_t store_restore_copies(const char *path, const char *keep, bool remove,
-			    char *first, size_t cap);
+/* The copies a restore makes beside the database at path (journal_restore):
+ * it copies the backup into PATH.restore-XXXXXX (STORE_RESTORE_COPY) and,
+ * once that copy is fsynced and verified, renames it to
+ * PATH.restored-XXXXXX (STORE_RESTORE_VERIFIED) before it moves the old
+ * files aside. Of the kind verified says: how many are there but keep
+ * (NULL: none; else the copy of the restore that asks), the first's path
+ * in first (cap bytes); removed too when remove. One is left only by a
+ * restore that was stopped: an unverified one may be partial or damaged
+ * and must never be put in place. */
+#define STORE_RESTORE_COPY ".restore-"
+#define STORE_RESTORE_VERIFIED ".restored-"
+size_t store_restore_copies(const char *path, bool verified, const char *keep,
+			    bool remove, char *first, size_t cap);
 
 /* The file SQLite opens for the database at path: path itself, or where
  * a symbolic link (a chain of them) points, also when nothing is there

@@ -2138,7 +2138,7 @@ static void test_a_served_file_garbled_or_not_ours_is_said_right(void **state)
 
 /* A restore killed after it moved the database aside and before it renamed
  * the verified copy into place leaves no database, and the copy beside it
- * as DATABASE.restore-XXXXXX. serve and init say so, naming the copy, and
+ * as DATABASE.restored-XXXXXX. serve and init say so, naming the copy, and
  * init makes no empty journal there; the restore run again removes that
  * copy with its own, and the backup is served.
  *
@@ -2162,7 +2162,7 @@ static void test_a_restore_stopped_before_its_last_step_is_named(void **state)
 	assert_int_equal(mkdir(aside, 0700), 0);
 	snprintf(moved, sizeof(moved), "%s/ipsnet.db", aside);
 	assert_int_equal(rename(fx->db, moved), 0);
-	snprintf(copy, sizeof(copy), "%s.restore-Ab12Cd", fx->db);
+	snprintf(copy, sizeof(copy), "%s.restored-Ab12Cd", fx->db);
 	size_t len;
 	char *bytes = file_bytes(backup, &len);
 	FILE *f = fopen(copy, "w");
@@ -2174,6 +2174,7 @@ static void test_a_restore_stopped_before_its_last_step_is_named(void **state)
 	ipsnetd_cmd(fx, fx->d.conf, "serve", NULL, 1);
 	assert_output_says(fx, "a restore was stopped before its last step");
 	assert_output_says(fx, copy);
+	assert_output_says(fx, "rename that verified copy");
 	ipsnetd_cmd(fx, fx->d.conf, "init", NULL, 1);
 	assert_output_says(fx, "a restore was stopped before its last step");
 	assert_int_equal(access(fx->db, F_OK), -1);
@@ -2187,6 +2188,75 @@ static void test_a_restore_stopped_before_its_last_step_is_named(void **state)
 	char listing[4096];
 	folder_files(fx->dir, listing, sizeof(listing));
 	assert_null(strstr(listing, ".restore-"));
+	assert_null(strstr(listing, ".restored-"));
+	assert_int_equal(h_daemon_restart(&fx->d), 0);
+	assert_int_equal(
+	    json_integer_value(json_object_get(whoami_json(fx), "journal_seq")),
+	    head);
+}
+
+/* A restore killed while it copied or verified the backup leaves its copy
+ * as DATABASE.restore-XXXXXX, partial or not verified; with no database
+ * in place (a restore run again after one stopped before its last step,
+ * killed in turn), serve and init name it as unfinished and say to run
+ * the restore again, never to rename it into place; init makes no empty
+ * journal there. The restore run again removes it and puts its own.
+ *
+ * Daemon bug (failed before the fix): serve called a half-copied backup
+ * "that verified copy" and said to rename it to the database. */
+static void
+test_an_unverified_restore_copy_is_not_to_be_put_in_place(void **state)
+{
+	struct fx *fx = *state;
+	char backup[PATH_MAX], copy[PATH_MAX + 32], aside[PATH_MAX + 64],
+	    moved[PATH_MAX + 96];
+
+	start_daemon(fx);
+	uint64_t head = register_clients(fx, 3, 8150);
+	stop_daemon(fx);
+	snprintf(backup, sizeof(backup), "%s/backup.db", h_tmpdir());
+	ipsnetd_cmd(fx, fx->d.conf, "backup", backup, 0);
+	snprintf(aside, sizeof(aside), "%s.before-restore-20261126T180000Z",
+		 fx->db);
+	assert_int_equal(mkdir(aside, 0700), 0);
+	snprintf(moved, sizeof(moved), "%s/ipsnet.db", aside);
+	assert_int_equal(rename(fx->db, moved), 0);
+	/* As journal_restore leaves it when killed half-way through its copy:
+	 * the first half of the backup. */
+	snprintf(copy, sizeof(copy), "%s.restore-Ef34Gh", fx->db);
+	size_t len;
+	char *bytes = file_bytes(backup, &len);
+	FILE *f = fopen(copy, "w");
+	assert_non_null(f);
+	assert_int_equal(fwrite(bytes, 1, len / 2, f), len / 2);
+	assert_int_equal(fclose(f), 0);
+	free(bytes);
+
+	const char *const cmds[] = {"serve", "init"};
+	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++) {
+		ipsnetd_cmd(fx, fx->d.conf, cmds[i], NULL, 1);
+		assert_output_says(fx, copy);
+		assert_output_says(fx, "do not put it in place");
+		assert_output_says(fx, "Run 'ipsnetd restore' with the backup "
+				       "again");
+		if (strstr(fx->r.err, "rename") != NULL ||
+		    strstr(fx->r.err, "verified copy") != NULL ||
+		    strstr(fx->r.out, "rename") != NULL) {
+			print_result("output", &fx->r);
+			fail_msg("%s tells to put an unverified copy in place",
+				 cmds[i]);
+		}
+		assert_int_equal(access(fx->db, F_OK), -1);
+	}
+
+	ipsnetd_cmd(fx, fx->d.conf, "restore", backup, 0);
+	assert_one_line("restore's stdout", fx->r.out);
+	assert_output_says(fx, "had left is removed");
+	assert_int_equal(access(copy, F_OK), -1);
+	char listing[4096];
+	folder_files(fx->dir, listing, sizeof(listing));
+	assert_null(strstr(listing, ".restore-"));
+	assert_null(strstr(listing, ".restored-"));
 	assert_int_equal(h_daemon_restart(&fx->d), 0);
 	assert_int_equal(
 	    json_integer_value(json_object_get(whoami_json(fx), "journal_seq")),
@@ -2450,6 +2520,7 @@ static void test_restore_after_a_crash_with_the_command(void **state)
 	folder_files(fx->dir, listing, sizeof(listing));
 	assert_null(strstr(listing, "ipsnet.db-shm"));
 	assert_null(strstr(listing, ".restore-"));
+	assert_null(strstr(listing, ".restored-"));
 	snprintf(served, sizeof(served), "%s.served", fx->db);
 	snprintf(line, sizeof(line), "%020" PRIu64 "\n", backup_head + 2);
 	assert_true(h_file_contains(served, line));
@@ -2575,6 +2646,7 @@ static void test_restore_of_a_wal_mode_backup_leaves_no_files(void **state)
 	assert_string_equal(listing, "copied.db ");
 	folder_files(fx->dir, listing, sizeof(listing));
 	assert_null(strstr(listing, ".restore-"));
+	assert_null(strstr(listing, ".restored-"));
 	assert_null(strstr(listing, "ipsnet.db-wal"));
 	assert_null(strstr(listing, "ipsnet.db-shm"));
 	restart_daemon(fx);
@@ -2906,6 +2978,7 @@ int main(void)
 	    T(test_restore_of_a_wal_mode_backup_leaves_no_files),
 	    T(test_verify_of_a_wal_mode_copy_leaves_no_files),
 	    T(test_a_restore_stopped_before_its_last_step_is_named),
+	    T(test_an_unverified_restore_copy_is_not_to_be_put_in_place),
 	    T(test_a_restore_stopped_between_its_moves_is_finished),
 	    T(test_a_served_file_garbled_or_not_ours_is_said_right),
 	    T(test_restore_keeps_the_database_owner),
