@@ -3,6 +3,7 @@
 #define _XOPEN_SOURCE 700
 #include "harness.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -731,6 +732,76 @@ int h_write_config(const char *dir, const char *certs, const char *extra_server)
 	return 0;
 }
 
+/* The lines of /proc/PID/status that say which signals wait and which are
+ * held, and each thread's state and where it sleeps: what a failure that
+ * found a daemon silent needs to tell a lost signal from a stuck thread. */
+static void dump_daemon_state(pid_t pid)
+{
+	char path[64], line[256];
+
+	siginfo_t info = {0};
+	if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+	    info.si_pid == pid) {
+		fprintf(stderr, "ipsnetd (pid %d) has exited: code %d\n",
+			(int)pid, info.si_status);
+		return;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "Sig", 3) == 0 ||
+		    strncmp(line, "ShdPnd", 6) == 0)
+			fprintf(stderr, "ipsnetd %s", line);
+	fclose(f);
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	DIR *tasks = opendir(path);
+	if (tasks == NULL)
+		return;
+	for (struct dirent *t; (t = readdir(tasks)) != NULL;) {
+		if (t->d_name[0] == '.')
+			continue;
+		char stat[256] = "", wchan[64] = "", blk[64] = "";
+		snprintf(path, sizeof(path), "/proc/%d/task/%.16s/stat",
+			 (int)pid, t->d_name);
+		char *text = read_file(path, NULL);
+		const char *close = text != NULL ? strrchr(text, ')') : NULL;
+		char state = '?';
+		unsigned long utime = 0, stime = 0;
+		if (close != NULL &&
+		    sscanf(close + 1,
+			   " %c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu "
+			   "%lu",
+			   &state, &utime, &stime) == 3)
+			snprintf(stat, sizeof(stat),
+				 "%.*s state=%c cpu_ticks=%lu+%lu",
+				 (int)(close + 1 - text), text, state, utime,
+				 stime);
+		free(text);
+		snprintf(path, sizeof(path), "/proc/%d/task/%.16s/wchan",
+			 (int)pid, t->d_name);
+		text = read_file(path, NULL);
+		if (text != NULL) {
+			snprintf(wchan, sizeof(wchan), "%s", text);
+			free(text);
+		}
+		snprintf(path, sizeof(path), "/proc/%d/task/%.16s/status",
+			 (int)pid, t->d_name);
+		f = fopen(path, "r");
+		while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+			if (strncmp(line, "SigBlk:", 7) == 0)
+				snprintf(blk, sizeof(blk), "%.40s",
+					 line + 7 + strspn(line + 7, "\t "));
+		if (f != NULL)
+			fclose(f);
+		blk[strcspn(blk, "\n")] = '\0';
+		fprintf(stderr, "ipsnetd thread %s: %s wchan=%s blocked=%s\n",
+			t->d_name, stat, wchan, blk);
+	}
+	closedir(tasks);
+}
+
 void h_daemon_dump_log(const struct h_daemon *d)
 {
 	char *log = read_file(d->log, NULL);
@@ -738,6 +809,8 @@ void h_daemon_dump_log(const struct h_daemon *d)
 	fprintf(stderr, "---- %s ----\n%s---- end of log ----\n", d->log,
 		log != NULL ? log : "(cannot read it)\n");
 	free(log);
+	if (d->pid > 0)
+		dump_daemon_state(d->pid);
 }
 
 /* The port of the "msg=listening ... addr=HOST:PORT" line, or 0. */
