@@ -120,15 +120,23 @@ static void start_daemon(struct fx *fx, const char *cert_dir)
 	assert_int_equal(h_daemon_start(&fx->d, fx->dir), 0);
 }
 
-/* Starts the daemon and opens the good connection (ggz-test, after
- * Hello), which answers a Ping. */
-static void start_with_good_connection(struct fx *fx)
+/* Starts the daemon with settings for its [server] section and opens the
+ * good connection (ggz-test, after Hello), which answers a Ping. */
+static void start_with_settings_and_good_connection(struct fx *fx,
+						    const char *settings)
 {
-	start_daemon(fx, certs);
+	assert_int_equal(h_write_config(fx->dir, certs, settings), 0);
+	assert_int_equal(h_daemon_start(&fx->d, fx->dir), 0);
 	if (h_tls_connect_hello(&fx->good, fx->d.port, certs, "ggz-test") != 0)
 		fail_msg("good connection: %s", fx->good.error);
 	if (!h_tls_ping(&fx->good, 1001))
 		fail_msg("good connection before: %s", fx->good.error);
+}
+
+/* The same with the group's small limits. */
+static void start_with_good_connection(struct fx *fx)
+{
+	start_with_settings_and_good_connection(fx, daemon_settings);
 }
 
 static void assert_good_connection_served(struct fx *fx, uint64_t id)
@@ -718,16 +726,28 @@ test_pipelined_requests_whose_answers_are_not_read_keep_memory_bounded(
 
 /* A TLS 1.3 client that asks for KeyUpdates and reads nothing: OpenSSL
  * answers each with a KeyUpdate of its own, with no frame to hold the
- * daemon back, and the daemon stops reading once send_buffer_bytes (1 MiB)
- * of them wait, as it does for answers (PIPELINE_BOUND_KIB, above). The
- * client's records are made in memory and written in large pieces, so
- * that the daemon, not the client, sets the pace. */
+ * daemon back, and the daemon stops reading once send_buffer_bytes of them
+ * wait, as it does for answers (PIPELINE_BOUND_KIB, above). The setting
+ * is at its least, 64 KiB, and the client's kernel send buffer small: the
+ * KeyUpdates taken before the daemon stops, each a key derivation on both
+ * sides, fell from 262,000 to 117,000. The client's records are made in
+ * memory and written in large pieces, so that the daemon, not the client,
+ * sets the pace. */
 #define KEY_UPDATES_PER_WRITE 1000
 /* How long the daemon may take to work through what the kernel's buffers
  * hold of them once the answers are read: a quarter of a million key
  * derivations took over 30 s under ThreadSanitizer on a loaded 2-CPU
  * machine. A bound against a hang, not a measure. */
 #define KEY_UPDATES_DRAIN_MS 120000
+
+/* Keeps c's kernel send buffer small: every byte it would hold for the
+ * daemon is a key derivation to drain later, slow under the sanitizers. */
+static void keep_send_buffer_small(struct h_tls *c)
+{
+	int bytes = 16 * 1024;
+	assert_int_equal(
+	    setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes)), 0);
+}
 
 /* Hands the bytes mem holds to c's socket; false when it took nothing for
  * stall_ms. */
@@ -761,13 +781,16 @@ test_key_updates_whose_answers_are_not_read_keep_memory_bounded(void **state)
 	struct h_tls_opts o;
 	size_t sent = 0, updates = 0;
 
-	start_with_good_connection(fx);
+	start_with_settings_and_good_connection(fx,
+						"max_frame_bytes = 4096\n"
+						"send_buffer_bytes = 65536\n");
 	pid_t pid = h_daemon_pid(&fx->d);
 	h_tls_opts_org(&o, certs, "gm0363");
 	o.rcvbuf = 4096; /* the kernel holds little of the answers */
 	assert_int_equal(h_tls_connect(c, fx->d.port, &o), 0);
 	assert_int_equal(h_tls_hello(c, "test.user", NULL),
 			 IPSNET__V1__CODE__OK);
+	keep_send_buffer_small(c);
 	BIO *mem = BIO_new(BIO_s_mem());
 	assert_non_null(mem);
 	SSL_set0_wbio(c->ssl, mem);
