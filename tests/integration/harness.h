@@ -38,8 +38,12 @@
 #define RSS_IS_THE_DAEMONS 1
 #endif
 
-/* Deadlines, in milliseconds. */
-#define H_DAEMON_START_MS 10000
+/* Deadlines, in milliseconds: bounds against a hang, never waited out by a
+ * test that passes. A daemon's start or reload gets 30 s: under TSan, with
+ * test_sync beside it on a loaded 2-CPU machine, a reload once went
+ * unlogged for 10 s (the log alone could not say why; h_daemon_dump_log
+ * now shows the threads too). */
+#define H_DAEMON_START_MS 30000
 #define H_DAEMON_STOP_MS 10000
 #define H_RUN_MS 20000
 #define H_TLS_MS 5000
