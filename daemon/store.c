@@ -460,11 +460,12 @@ int store_lock(const char *database, char *err, size_t errlen)
 	char path[CONFIG_MAX_PATH + 8], pid[32] = "", real[PATH_MAX];
 	struct stat locked, named;
 	/* One database, one lock, by whatever name it is given: a link is
-	 * locked beside the file it names, where SQLite opens it. */
-	const char *at =
-	    realpath(database, real) != NULL && strlen(real) < CONFIG_MAX_PATH
-		? real
-		: database;
+	 * locked beside the file it names, where SQLite opens it, also when
+	 * that file is not made yet (store_db_file; realpath fails then). */
+	const char *at = store_db_file(database, real, sizeof(real)) == 0 &&
+				 strlen(real) < CONFIG_MAX_PATH
+			     ? real
+			     : database;
 	snprintf(path, sizeof(path), "%s.lock", at);
 again:;
 	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);

@@ -15,6 +15,7 @@
  * the journal head in `ipsnet whoami`. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
@@ -27,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -2876,6 +2878,49 @@ static void test_a_database_named_by_a_link_has_one_lock(void **state)
 	stop_daemon(fx);
 }
 
+/* A database named by a link to a file not made yet (init makes it there):
+ * it is locked where the link points too, as SQLite will open it. An init
+ * by the file's own name holds FILE.lock (the test holds it here): an init
+ * by the link's is refused and makes nothing; once the lock is let go, it
+ * makes the database where the link points.
+ *
+ * Daemon bug (failed before the fix): store_lock found the file's real
+ * name with realpath, which fails for a link to nothing, and locked
+ * LINK.lock: the second init ran beside the first (exit 0). */
+static void test_a_link_to_a_database_not_made_yet_has_one_lock(void **state)
+{
+	struct fx *fx = *state;
+	char data[PATH_MAX], target[PATH_MAX + 16], lock[PATH_MAX + 32];
+	char conf[PATH_MAX + 16], link_lock[PATH_MAX + 16];
+	struct stat st;
+
+	snprintf(data, sizeof(data), "%s/data", fx->dir);
+	assert_int_equal(mkdir(data, 0700), 0);
+	snprintf(target, sizeof(target), "%s/ipsnet.db", data);
+	assert_int_equal(symlink("data/ipsnet.db", fx->db), 0);
+	assert_int_equal(h_write_config(fx->dir, certs, NULL), 0);
+	snprintf(conf, sizeof(conf), "%s/ipsnetd.conf", fx->dir);
+	snprintf(lock, sizeof(lock), "%s.lock", target);
+	int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
+	assert_int_equal(write(fd, "4242\n", 5), 5);
+
+	ipsnetd_cmd(fx, conf, "init", NULL, 1);
+	assert_output_says(fx, "in use by another ipsnetd (pid 4242)");
+	assert_int_not_equal(lstat(target, &st), 0);
+	assert_int_equal(errno, ENOENT);
+	snprintf(link_lock, sizeof(link_lock), "%s.lock", fx->db);
+	assert_int_not_equal(lstat(link_lock, &st), 0);
+
+	assert_int_equal(close(fd), 0);
+	ipsnetd_cmd(fx, conf, "init", NULL, 0);
+	assert_int_equal(lstat(target, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(lstat(fx->db, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+}
+
 /* A database that is a symbolic link (its file on another disk): SQLite
  * follows the link, so the database, its -wal and -shm are beside the
  * file it names. The restore puts the copy there and moves those into
@@ -2985,6 +3030,7 @@ int main(void)
 	    T(test_restore_follows_a_database_that_is_a_link),
 	    T(test_a_stopped_restore_of_a_linked_database_is_finished),
 	    T(test_a_database_named_by_a_link_has_one_lock),
+	    T(test_a_link_to_a_database_not_made_yet_has_one_lock),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
