@@ -332,19 +332,19 @@ static void raise_open_files_limit(uint32_t max_connections)
 			 (unsigned long long)rl.rlim_cur, max_connections);
 }
 
-/* The signals the server acts on. From the start of `serve` until their
- * handlers are in place they are held, not lost and not fatal: a SIGHUP
- * while a large journal's chain is checked would otherwise end the daemon
- * (its default action). Threads started meanwhile keep them blocked, so
- * they reach the loop's thread. */
-static void hold_signals(int how)
+/* The signals the server acts on, held from the start of `serve` in this
+ * thread and so in every thread it starts: none of them ends the daemon
+ * by its default action (a SIGHUP while a large journal's chain is
+ * checked would) or runs a handler on any thread. The loop reads them
+ * from a signalfd (server.c). */
+static void hold_signals(void)
 {
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
-	pthread_sigmask(how, &set, NULL);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
 /* The server's key file, readable by others than its owner, lets anyone
@@ -416,8 +416,8 @@ static int cmd_serve(const struct server_config *cfg, const char *config_path,
 	}
 	server.log_level_given = log_level_given;
 	server.listen_given = listen_given;
-	/* The handlers are in place: what came meanwhile is acted on now. */
-	hold_signals(SIG_UNBLOCK);
+	/* The signals stay held: the loop reads them from a signalfd
+	 * (server.c), those that came meanwhile at its first turn. */
 	/* From here the server owns tls and registry. */
 	uv_run(&loop, UV_RUN_DEFAULT);
 	rv = server.exit_code;
@@ -460,7 +460,7 @@ int main(int argc, char **argv)
 	if (parse_args(argc, argv, &o) != 0)
 		return 2;
 	if (strcmp(o.command, "serve") == 0)
-		hold_signals(SIG_BLOCK);
+		hold_signals();
 	cfg = ipsnet_malloc(sizeof(*cfg));
 	if (cfg == NULL)
 		return 1;

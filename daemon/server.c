@@ -1,8 +1,12 @@
 #include "server.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "conn.h"
@@ -25,11 +29,17 @@ static void handle_closed(uv_handle_t *h)
 	s->open_handles--;
 }
 
+static void sig_poll_closed(uv_handle_t *h)
+{
+	struct server *s = h->data;
+	close(s->sig_fd);
+	s->sig_fd = -1;
+	s->open_handles--;
+}
+
 static void close_own_handles(struct server *s)
 {
-	uv_close((uv_handle_t *)&s->sig_term, handle_closed);
-	uv_close((uv_handle_t *)&s->sig_int, handle_closed);
-	uv_close((uv_handle_t *)&s->sig_hup, handle_closed);
+	uv_close((uv_handle_t *)&s->sig_poll, sig_poll_closed);
 	uv_close((uv_handle_t *)&s->shutdown_timer, handle_closed);
 	uv_close((uv_handle_t *)&s->accept_timer, handle_closed);
 	uv_close((uv_handle_t *)&s->expiry_timer, handle_closed);
@@ -93,7 +103,7 @@ static void maybe_finish(struct server *s)
 {
 	if (!s->stopping || s->n_conns > 0 || s->inflight > 0 ||
 	    !sync_idle(s->sync) || s->reloading ||
-	    uv_is_closing((uv_handle_t *)&s->sig_term))
+	    uv_is_closing((uv_handle_t *)&s->sig_poll))
 		return;
 	struct journal_stats js;
 	struct sync_stats ss;
@@ -498,9 +508,8 @@ static void start_reload(struct server *s)
 	}
 }
 
-static void on_signal(uv_signal_t *h, int signum)
+static void on_signal(struct server *s, int signum)
 {
-	struct server *s = h->data;
 	if (signum == SIGHUP) {
 		if (s->stopping)
 			return;
@@ -520,6 +529,32 @@ static void on_signal(uv_signal_t *h, int signum)
 	log_info("signal received", "signal=%s",
 		 signum == SIGTERM ? "SIGTERM" : "SIGINT");
 	server__stop(s);
+}
+
+/* The signals come as reads of a signalfd, not to a handler: held in every
+ * thread from the start of serve (main.c), one sent before the loop runs
+ * waits in the kernel and is read at its first turn, and no handler
+ * interrupts any thread, the sanitizers' runtimes included. */
+static void on_signal_readable(uv_poll_t *h, int status, int events)
+{
+	struct server *s = h->data;
+	struct signalfd_siginfo si;
+	(void)events;
+	if (status < 0) {
+		log_error("cannot read signals", "reason=\"%s\"",
+			  uv_strerror(status));
+		return;
+	}
+	for (;;) {
+		ssize_t n = read(s->sig_fd, &si, sizeof(si));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n != (ssize_t)sizeof(si))
+			return; /* EAGAIN: all read */
+		on_signal(s, (int)si.ssi_signo);
+		if (s->sig_fd < 0 || uv_is_closing((uv_handle_t *)h))
+			return;
+	}
 }
 
 static int bind_listener(struct server *s, char *err, size_t errlen)
@@ -583,29 +618,40 @@ int server__start(struct server *s, uv_loop_t *loop,
 	int rv = bind_listener(s, err, errlen);
 	if (rv != 0)
 		return rv;
+	sigset_t signals;
+	sigemptyset(&signals);
+	sigaddset(&signals, SIGHUP);
+	sigaddset(&signals, SIGINT);
+	sigaddset(&signals, SIGTERM);
+	s->sig_fd = signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (s->sig_fd < 0 || uv_poll_init(loop, &s->sig_poll, s->sig_fd) != 0) {
+		snprintf(err, errlen, "cannot read signals: %s",
+			 strerror(errno));
+		if (s->sig_fd >= 0)
+			close(s->sig_fd);
+		uv_close((uv_handle_t *)&s->listener, NULL);
+		return IPSNET_EIO;
+	}
 	if (sync_new(&s->sync, journal, s->cfg.send_buffer_bytes,
 		     s->cfg.delivery_threads) != 0) {
 		snprintf(err, errlen, "out of memory");
 		uv_close((uv_handle_t *)&s->listener, NULL);
+		uv_close((uv_handle_t *)&s->sig_poll, NULL);
+		close(s->sig_fd);
 		return IPSNET_ENOMEM;
 	}
 	sync_on_idle(s->sync, sync_went_idle, s);
 	s->tls = tls;
 	s->registry = *registry;
 	s->journal = journal;
-	uv_signal_init(loop, &s->sig_term);
-	uv_signal_init(loop, &s->sig_int);
-	uv_signal_init(loop, &s->sig_hup);
 	uv_timer_init(loop, &s->shutdown_timer);
 	uv_timer_init(loop, &s->accept_timer);
 	uv_timer_init(loop, &s->expiry_timer);
-	s->sig_term.data = s->sig_int.data = s->sig_hup.data = s;
+	s->sig_poll.data = s;
 	s->shutdown_timer.data = s->accept_timer.data = s;
 	s->expiry_timer.data = s;
-	s->open_handles = 6;
-	uv_signal_start(&s->sig_term, on_signal, SIGTERM);
-	uv_signal_start(&s->sig_int, on_signal, SIGINT);
-	uv_signal_start(&s->sig_hup, on_signal, SIGHUP);
+	s->open_handles = 4;
+	uv_poll_start(&s->sig_poll, UV_READABLE, on_signal_readable);
 	log_info("listening",
 		 "addr=%s tls_min=1.%d organisations=%zu max_connections=%u "
 		 "max_frame_bytes=%u",

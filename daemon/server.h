@@ -25,15 +25,14 @@ struct server {
 	const char *config_path; /* NULL: embedded defaults */
 	/* --log-level set the level: a reload keeps it over the file's; and
 	 * --listen the address: a reload does not name the file's as waiting
-	 * for a start. Set by the caller after server__start, before signals
-	 * are let in. */
+	 * for a start. Set by the caller after server__start, before the loop
+	 * reads the first signal. */
 	bool log_level_given;
 	bool listen_given;
 
 	uv_tcp_t listener;
-	uv_signal_t sig_term;
-	uv_signal_t sig_int;
-	uv_signal_t sig_hup;
+	uv_poll_t sig_poll; /* SIGHUP, SIGINT and SIGTERM, read from sig_fd */
+	int sig_fd;	    /* a signalfd; the three are held in every thread */
 	uv_timer_t shutdown_timer;
 	uv_timer_t accept_timer; /* takes a connection again (accept_later) */
 	uv_timer_t expiry_timer; /* the certificate's and CRL's end, hourly */

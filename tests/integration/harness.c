@@ -1023,12 +1023,14 @@ static int daemon_spawn(struct h_daemon *d)
 #endif
 #endif
 
-/* Under ThreadSanitizer, whose runtime defers a signal to a point it
- * deems safe, CI twice saw a daemon that logged nothing for 10 s after a
+/* Under ThreadSanitizer, whose runtime defers a signal handler to a point
+ * it deems safe, CI three times saw a daemon that logged nothing after a
  * SIGHUP or SIGTERM sent just after it started, its main thread waiting in
- * epoll_wait with no signal pending; 230 tries here never did. In the TSan
- * build only, a stop whose "signal received" line has not come in 5 s is
- * signalled once more, and said; the other builds must act on the first. */
+ * epoll_wait with no signal pending; 230 tries here never did. The daemon
+ * now reads its signals from a signalfd, with no handler. Should one still
+ * go unseen, in the TSan build only a stop whose "signal received" line
+ * has not come in 5 s is signalled once more, and that is said with the
+ * daemon's state; the other builds must act on the first. */
 static void resend_unseen_stop(struct h_daemon *d, int sig, size_t offset)
 {
 #ifdef H_TSAN
