@@ -2138,51 +2138,45 @@ static void test_a_served_file_garbled_or_not_ours_is_said_right(void **state)
 	}
 }
 
-/* A restore killed after it moved the database aside and before it renamed
- * the verified copy into place leaves no database, and the copy beside it
- * as DATABASE.restored-XXXXXX. serve and init say so, naming the copy, and
- * init makes no empty journal there; the restore run again removes that
- * copy with its own, and the backup is served.
- *
- * Daemon bug (failed before the fix): serve said "run 'ipsnetd init'
- * first", and init made an empty journal beside the whole copy; a restore
- * run again left the stopped one's copy there for good. */
-static void test_a_restore_stopped_before_its_last_step_is_named(void **state)
+/* Leaves the database as a restore killed on its way does: a backup of
+ * three registrations (BSNs from first_bsn) in backup (PATH_MAX, named
+ * here), the database moved into DATABASE.before-restore-TIME/, and
+ * 1/part of the backup's bytes written to copy. Returns the backup's head
+ * seq. */
+static uint64_t leave_a_stopped_restore(struct fx *fx, uint64_t first_bsn,
+					char *backup, const char *copy,
+					size_t part)
 {
-	struct fx *fx = *state;
-	char backup[PATH_MAX], copy[PATH_MAX + 32], aside[PATH_MAX + 64],
-	    moved[PATH_MAX + 96];
+	char aside[PATH_MAX + 64], moved[PATH_MAX + 96];
 
 	start_daemon(fx);
-	uint64_t head = register_clients(fx, 3, 8100);
+	uint64_t head = register_clients(fx, 3, first_bsn);
 	stop_daemon(fx);
-	snprintf(backup, sizeof(backup), "%s/backup.db", h_tmpdir());
+	snprintf(backup, PATH_MAX, "%s/backup.db", h_tmpdir());
 	ipsnetd_cmd(fx, fx->d.conf, "backup", backup, 0);
-	/* As journal_restore leaves it when killed before its rename. */
 	snprintf(aside, sizeof(aside), "%s.before-restore-20261126T180000Z",
 		 fx->db);
 	assert_int_equal(mkdir(aside, 0700), 0);
 	snprintf(moved, sizeof(moved), "%s/ipsnet.db", aside);
 	assert_int_equal(rename(fx->db, moved), 0);
-	snprintf(copy, sizeof(copy), "%s.restored-Ab12Cd", fx->db);
 	size_t len;
 	char *bytes = file_bytes(backup, &len);
 	FILE *f = fopen(copy, "w");
 	assert_non_null(f);
-	assert_int_equal(fwrite(bytes, 1, len, f), len);
+	assert_int_equal(fwrite(bytes, 1, len / part, f), len / part);
 	assert_int_equal(fclose(f), 0);
 	free(bytes);
+	return head;
+}
 
-	ipsnetd_cmd(fx, fx->d.conf, "serve", NULL, 1);
-	assert_output_says(fx, "a restore was stopped before its last step");
-	assert_output_says(fx, copy);
-	assert_output_says(fx, "rename that verified copy");
-	ipsnetd_cmd(fx, fx->d.conf, "init", NULL, 1);
-	assert_output_says(fx, "a restore was stopped before its last step");
-	assert_int_equal(access(fx->db, F_OK), -1);
-
-	/* The restore run again puts its own copy and removes the one left,
-	 * a whole copy of personal data. */
+/* The restore run again after one left copy: one line, the copy it left
+ * removed, no copy of either kind left in the folder, and the backup
+ * (head seq) served. */
+static void assert_restore_again_removes_the_copy(struct fx *fx,
+						  const char *backup,
+						  const char *copy,
+						  uint64_t head)
+{
 	ipsnetd_cmd(fx, fx->d.conf, "restore", backup, 0);
 	assert_one_line("restore's stdout", fx->r.out);
 	assert_output_says(fx, "had left is removed");
@@ -2195,6 +2189,37 @@ static void test_a_restore_stopped_before_its_last_step_is_named(void **state)
 	assert_int_equal(
 	    json_integer_value(json_object_get(whoami_json(fx), "journal_seq")),
 	    head);
+}
+
+/* A restore killed after it moved the database aside and before it renamed
+ * the verified copy into place leaves no database, and the copy beside it
+ * as DATABASE.restored-XXXXXX. serve and init say so, naming the copy, and
+ * init makes no empty journal there; the restore run again removes that
+ * copy with its own, and the backup is served.
+ *
+ * Daemon bug (failed before the fix): serve said "run 'ipsnetd init'
+ * first", and init made an empty journal beside the whole copy; a restore
+ * run again left the stopped one's copy there for good. */
+static void test_a_restore_stopped_before_its_last_step_is_named(void **state)
+{
+	struct fx *fx = *state;
+	char backup[PATH_MAX], copy[PATH_MAX + 32];
+
+	/* As journal_restore leaves it when killed before its rename. */
+	snprintf(copy, sizeof(copy), "%s.restored-Ab12Cd", fx->db);
+	uint64_t head = leave_a_stopped_restore(fx, 8100, backup, copy, 1);
+
+	ipsnetd_cmd(fx, fx->d.conf, "serve", NULL, 1);
+	assert_output_says(fx, "a restore was stopped before its last step");
+	assert_output_says(fx, copy);
+	assert_output_says(fx, "rename that verified copy");
+	ipsnetd_cmd(fx, fx->d.conf, "init", NULL, 1);
+	assert_output_says(fx, "a restore was stopped before its last step");
+	assert_int_equal(access(fx->db, F_OK), -1);
+
+	/* The restore run again puts its own copy and removes the one left,
+	 * a whole copy of personal data. */
+	assert_restore_again_removes_the_copy(fx, backup, copy, head);
 }
 
 /* A restore killed while it copied or verified the backup leaves its copy
@@ -2210,29 +2235,12 @@ static void
 test_an_unverified_restore_copy_is_not_to_be_put_in_place(void **state)
 {
 	struct fx *fx = *state;
-	char backup[PATH_MAX], copy[PATH_MAX + 32], aside[PATH_MAX + 64],
-	    moved[PATH_MAX + 96];
+	char backup[PATH_MAX], copy[PATH_MAX + 32];
 
-	start_daemon(fx);
-	uint64_t head = register_clients(fx, 3, 8150);
-	stop_daemon(fx);
-	snprintf(backup, sizeof(backup), "%s/backup.db", h_tmpdir());
-	ipsnetd_cmd(fx, fx->d.conf, "backup", backup, 0);
-	snprintf(aside, sizeof(aside), "%s.before-restore-20261126T180000Z",
-		 fx->db);
-	assert_int_equal(mkdir(aside, 0700), 0);
-	snprintf(moved, sizeof(moved), "%s/ipsnet.db", aside);
-	assert_int_equal(rename(fx->db, moved), 0);
 	/* As journal_restore leaves it when killed half-way through its copy:
 	 * the first half of the backup. */
 	snprintf(copy, sizeof(copy), "%s.restore-Ef34Gh", fx->db);
-	size_t len;
-	char *bytes = file_bytes(backup, &len);
-	FILE *f = fopen(copy, "w");
-	assert_non_null(f);
-	assert_int_equal(fwrite(bytes, 1, len / 2, f), len / 2);
-	assert_int_equal(fclose(f), 0);
-	free(bytes);
+	uint64_t head = leave_a_stopped_restore(fx, 8150, backup, copy, 2);
 
 	const char *const cmds[] = {"serve", "init"};
 	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++) {
@@ -2251,18 +2259,7 @@ test_an_unverified_restore_copy_is_not_to_be_put_in_place(void **state)
 		assert_int_equal(access(fx->db, F_OK), -1);
 	}
 
-	ipsnetd_cmd(fx, fx->d.conf, "restore", backup, 0);
-	assert_one_line("restore's stdout", fx->r.out);
-	assert_output_says(fx, "had left is removed");
-	assert_int_equal(access(copy, F_OK), -1);
-	char listing[4096];
-	folder_files(fx->dir, listing, sizeof(listing));
-	assert_null(strstr(listing, ".restore-"));
-	assert_null(strstr(listing, ".restored-"));
-	assert_int_equal(h_daemon_restart(&fx->d), 0);
-	assert_int_equal(
-	    json_integer_value(json_object_get(whoami_json(fx), "journal_seq")),
-	    head);
+	assert_restore_again_removes_the_copy(fx, backup, copy, head);
 }
 
 /* A restore killed between its moves: the database is in the folder it
