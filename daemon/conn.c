@@ -59,7 +59,7 @@ static void timer_close_cb(uv_handle_t *h)
 
 static void log_closed(struct conn *c)
 {
-	char reason[300], cn[80];
+	char reason[300], cn[80], user[2 * sizeof(c->user) + 3];
 	struct ipsnet_stream *s = &c->stream;
 	const char *outcome = c->outcome;
 	if (outcome == NULL)
@@ -71,12 +71,14 @@ static void log_closed(struct conn *c)
 			   : s->peer_cn[0] != '\0' ? s->peer_cn
 						   : "-";
 	log_quote(cn, sizeof(cn), name);
+	/* The user its Hello named, so that each line says whose it was. */
+	log_quote(user, sizeof(user), c->user[0] != '\0' ? c->user : "-");
 	log_info("connection closed",
-		 "org=%s cn=%s peer=%s tls=%s outcome=%s reason=%s requests=%llu "
-		 "duration_ms=%llu bytes_in=%llu bytes_out=%llu",
-		 c->org.id[0] != '\0' ? c->org.id : "-", cn, s->peer,
-		 c->tls_version != NULL ? c->tls_version : "-",
-		 outcome, reason, (unsigned long long)c->requests,
+		 "org=%s user=%s cn=%s peer=%s tls=%s outcome=%s reason=%s "
+		 "requests=%llu duration_ms=%llu bytes_in=%llu bytes_out=%llu",
+		 c->org.id[0] != '\0' ? c->org.id : "-", user, cn, s->peer,
+		 c->tls_version != NULL ? c->tls_version : "-", outcome, reason,
+		 (unsigned long long)c->requests,
 		 (unsigned long long)((util_mono_us() - c->started_us) / 1000),
 		 (unsigned long long)s->bytes_in,
 		 (unsigned long long)s->bytes_out);

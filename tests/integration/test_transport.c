@@ -347,7 +347,8 @@ static void assert_handshake_refuses(struct fx *fx, const char *name,
 	assert_good_connection_served(fx, 3);
 	/* The log names the refused certificate (the good connection is
 	 * still open: its line comes at the end). */
-	if (!h_daemon_wait_log(&fx->d, "org=- cn=ggz-test peer=", H_TLS_MS)) {
+	if (!h_daemon_wait_log(&fx->d,
+			       "org=- user=- cn=ggz-test peer=", H_TLS_MS)) {
 		h_daemon_dump_log(&fx->d);
 		fail_msg("the refusal does not name the certificate's CN");
 	}
@@ -935,7 +936,9 @@ test_a_peer_that_ends_with_close_notify_and_reads_nothing_is_cut_off(
 	 * before it (under ThreadSanitizer that took over 10 s); the idle
 	 * timeout, which closed such a connection before the fix, is 300 s
 	 * away. */
-	if (!h_daemon_wait_log(&fx->d, "msg=\"connection closed\" org=gm0363",
+	if (!h_daemon_wait_log(&fx->d,
+			       "msg=\"connection closed\" org=gm0363 "
+			       "user=test.user",
 			       CLOSE_SEEN_MS)) {
 		h_daemon_dump_log(&fx->d);
 		fail_msg("the connection was not closed within %d ms of its "
