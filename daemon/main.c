@@ -408,6 +408,7 @@ static int cmd_serve(const struct server_config *cfg, const char *config_path,
 		goto err_after_loop;
 	}
 	journal_set_answer_limit(journal, cfg->max_frame_bytes);
+	store_say_restore_copies(cfg->database);
 	if (server__start(&server, &loop, cfg, config_path, tls, &registry,
 			  journal, err, sizeof(err)) != 0) {
 		fprintf(stderr, "ipsnetd: %s\n", err);

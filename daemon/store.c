@@ -15,6 +15,7 @@
 
 #include "alloc.h"
 #include "ipsnet_errors.h"
+#include "log.h"
 #include "util.h"
 
 /* Each step brings the schema from version i to i + 1. Append only: a step
@@ -640,11 +641,13 @@ size_t store_restore_copies(const char *path, bool verified, const char *keep,
 	return found;
 }
 
-size_t store_restore_unfinished(const char *path, char *first, size_t cap)
+/* The folders PATH.before-restore-*SUFFIX (suffix "": any), as
+ * store_restore_unfinished says. */
+static size_t restore_folders(const char *path, const char *suffix, char *first,
+			      size_t cap)
 {
 	char dir[CONFIG_MAX_PATH], prefix[CONFIG_MAX_PATH + 32];
-	static const char suffix[] = ".unfinished";
-	size_t found = 0, s = sizeof(suffix) - 1;
+	size_t found = 0, s = strlen(suffix);
 	snprintf(prefix, sizeof(prefix), "%s.before-restore-",
 		 util_folder_of(dir, sizeof(dir), path));
 	if (cap > 0)
@@ -670,6 +673,11 @@ size_t store_restore_unfinished(const char *path, char *first, size_t cap)
 	}
 	closedir(d);
 	return found;
+}
+
+size_t store_restore_unfinished(const char *path, char *first, size_t cap)
+{
+	return restore_folders(path, ".unfinished", first, cap);
 }
 
 int store_db_file(const char *path, char *out, size_t cap)
@@ -747,15 +755,27 @@ static bool restore_interrupted(const char *path, char *err, size_t errlen)
 			 path, copy, path);
 		return true;
 	}
+	/* Where the files it replaced went: a restore where there was no
+	 * database moved none, and made no folder. */
+	char aside[CONFIG_MAX_PATH + 64];
+	if (restore_folders(path, "", NULL, 0) > 0)
+		snprintf(aside, sizeof(aside),
+			 "the files it was to replace are in "
+			 "'%s.before-restore-*/'",
+			 path);
+	else
+		snprintf(aside, sizeof(aside),
+			 "there were no files to replace (no folder "
+			 "'%s.before-restore-*/')",
+			 path);
 	if (store_restore_copies(path, true, NULL, false, copy, sizeof(copy)) >
 	    0) {
 		snprintf(err, errlen,
 			 "there is no database '%s', but '%s' is there: a "
 			 "restore was stopped before its last step. Run "
 			 "'ipsnetd restore' with the backup again, or rename "
-			 "that verified copy to '%s'; the files it was to "
-			 "replace are in '%s.before-restore-*/'",
-			 path, copy, path, path);
+			 "that verified copy to '%s'; %s",
+			 path, copy, path, aside);
 		return true;
 	}
 	/* Killed while it copied or verified: never to be put in place. */
@@ -767,10 +787,34 @@ static bool restore_interrupted(const char *path, char *err, size_t errlen)
 		 "stopped before it had copied and verified the backup, so "
 		 "that file may be partial or damaged; do not put it in "
 		 "place. Run 'ipsnetd restore' with the backup again (it "
-		 "removes that file); the files it was to replace, if there "
-		 "were any, are in '%s.before-restore-*/'",
-		 path, copy, path);
+		 "removes that file); %s",
+		 path, copy, aside);
 	return true;
+}
+
+void store_say_restore_copies(const char *database)
+{
+	char file[PATH_MAX], copy[2 * CONFIG_MAX_PATH + 8], q[sizeof(copy) + 8];
+	struct stat st;
+	/* Beside the file a link names, as the restore makes them. */
+	const char *path = database;
+	if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode) &&
+	    store_db_file(path, file, sizeof(file)) == 0 &&
+	    strlen(file) < CONFIG_MAX_PATH)
+		path = file;
+	for (int verified = 0; verified <= 1; verified++) {
+		size_t n = store_restore_copies(path, verified, NULL, false,
+						copy, sizeof(copy));
+		if (n == 0)
+			continue;
+		log_warn("a stopped restore left a copy",
+			 "file=%s copies=%zu detail=\"a restore of a backup "
+			 "was stopped before it moved this database aside: "
+			 "the database served is the one it was to replace. "
+			 "The copy holds personal data: run the restore "
+			 "again (it removes the copy), or delete it\"",
+			 log_quote(q, sizeof(q), copy), n);
+	}
 }
 
 int store_init(const struct server_config *c, char *err, size_t errlen)

@@ -59,6 +59,12 @@ int store_lock(const char *database, char *err, size_t errlen);
 size_t store_restore_copies(const char *path, bool verified, const char *keep,
 			    bool remove, char *first, size_t cap);
 
+/* Logs a warning for each kind of copy store_restore_copies finds beside
+ * the database (which is there: serve opened it), naming the first. Such
+ * a copy is left by a restore stopped before it moved the database
+ * aside; the restore run again removes it. */
+void store_say_restore_copies(const char *database);
+
 /* The file SQLite opens for the database at path: path itself, or where
  * a symbolic link (a chain of them) points, also when nothing is there
  * (a restore stopped with the file moved aside: SQLite would make it

@@ -2138,34 +2138,60 @@ static void test_a_served_file_garbled_or_not_ours_is_said_right(void **state)
 	}
 }
 
+/* Three registrations (BSNs from first_bsn), the daemon stopped, and a
+ * backup of them in backup (PATH_MAX, named here). Returns the backup's
+ * head seq. */
+static uint64_t backup_of_three(struct fx *fx, uint64_t first_bsn, char *backup)
+{
+	start_daemon(fx);
+	uint64_t head = register_clients(fx, 3, first_bsn);
+	stop_daemon(fx);
+	snprintf(backup, PATH_MAX, "%s/backup.db", h_tmpdir());
+	ipsnetd_cmd(fx, fx->d.conf, "backup", backup, 0);
+	return head;
+}
+
+/* 1/part of the bytes of from written to to, as a restore's copy killed
+ * that far. */
+static void copy_part(const char *from, const char *to, size_t part)
+{
+	size_t len;
+	char *bytes = file_bytes(from, &len);
+	FILE *f = fopen(to, "w");
+	assert_non_null(f);
+	assert_int_equal(fwrite(bytes, 1, len / part, f), len / part);
+	assert_int_equal(fclose(f), 0);
+	free(bytes);
+}
+
+/* How many times needle is in the file at path. */
+static size_t count_in_file(const char *path, const char *needle)
+{
+	size_t len, n = 0;
+	char *text = file_bytes(path, &len);
+	for (const char *p = text; (p = strstr(p, needle)) != NULL; p++)
+		n++;
+	free(text);
+	return n;
+}
+
 /* Leaves the database as a restore killed on its way does: a backup of
- * three registrations (BSNs from first_bsn) in backup (PATH_MAX, named
- * here), the database moved into DATABASE.before-restore-TIME/, and
- * 1/part of the backup's bytes written to copy. Returns the backup's head
- * seq. */
+ * three registrations (backup_of_three), the database moved into
+ * DATABASE.before-restore-TIME/, and 1/part of the backup's bytes written
+ * to copy. Returns the backup's head seq. */
 static uint64_t leave_a_stopped_restore(struct fx *fx, uint64_t first_bsn,
 					char *backup, const char *copy,
 					size_t part)
 {
 	char aside[PATH_MAX + 64], moved[PATH_MAX + 96];
 
-	start_daemon(fx);
-	uint64_t head = register_clients(fx, 3, first_bsn);
-	stop_daemon(fx);
-	snprintf(backup, PATH_MAX, "%s/backup.db", h_tmpdir());
-	ipsnetd_cmd(fx, fx->d.conf, "backup", backup, 0);
+	uint64_t head = backup_of_three(fx, first_bsn, backup);
 	snprintf(aside, sizeof(aside), "%s.before-restore-20261126T180000Z",
 		 fx->db);
 	assert_int_equal(mkdir(aside, 0700), 0);
 	snprintf(moved, sizeof(moved), "%s/ipsnet.db", aside);
 	assert_int_equal(rename(fx->db, moved), 0);
-	size_t len;
-	char *bytes = file_bytes(backup, &len);
-	FILE *f = fopen(copy, "w");
-	assert_non_null(f);
-	assert_int_equal(fwrite(bytes, 1, len / part, f), len / part);
-	assert_int_equal(fclose(f), 0);
-	free(bytes);
+	copy_part(backup, copy, part);
 	return head;
 }
 
@@ -2220,6 +2246,83 @@ static void test_a_restore_stopped_before_its_last_step_is_named(void **state)
 	/* The restore run again puts its own copy and removes the one left,
 	 * a whole copy of personal data. */
 	assert_restore_again_removes_the_copy(fx, backup, copy, head);
+}
+
+/* A restore on a server with no database yet, killed before its last
+ * rename, leaves only its verified copy: serve and init say so, and with
+ * no before-restore folder there they say there were no files to replace,
+ * naming no folder. The restore run again removes the copy and puts its
+ * own.
+ *
+ * Daemon bug (failed before the fix): they said "the files it was to
+ * replace are in 'DATABASE.before-restore-*\/'", a folder never made. */
+static void
+test_a_restore_stopped_where_there_was_no_database_names_no_folder(void **state)
+{
+	struct fx *fx = *state;
+	char backup[PATH_MAX], copy[PATH_MAX + 32], listing[4096];
+
+	uint64_t head = backup_of_three(fx, 8200, backup);
+	assert_int_equal(unlink(fx->db), 0);
+	snprintf(copy, sizeof(copy), "%s.restored-Ij56Kl", fx->db);
+	copy_part(backup, copy, 1);
+	folder_files(fx->dir, listing, sizeof(listing));
+	assert_null(strstr(listing, ".before-restore-"));
+
+	const char *const cmds[] = {"serve", "init"};
+	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++) {
+		ipsnetd_cmd(fx, fx->d.conf, cmds[i], NULL, 1);
+		assert_output_says(fx, "a restore was stopped before its last "
+				       "step");
+		assert_output_says(fx, copy);
+		assert_output_says(fx, "there were no files to replace");
+		if (strstr(fx->r.err, "replace are in") != NULL) {
+			print_result("output", &fx->r);
+			fail_msg("%s names a before-restore folder that is "
+				 "not there",
+				 cmds[i]);
+		}
+		assert_int_equal(access(fx->db, F_OK), -1);
+	}
+	assert_restore_again_removes_the_copy(fx, backup, copy, head);
+}
+
+/* A restore killed while it copied the backup, the database still in
+ * place, leaves its partial copy beside it (personal data): the daemon
+ * serves the database and says at start that the copy is there, naming
+ * it. The restore run again removes it, and a start after says nothing.
+ *
+ * Daemon bug (failed before the fix): nothing said so, and the copy stayed
+ * beside the database for good. */
+static void test_a_copy_left_beside_the_database_is_said_at_start(void **state)
+{
+	struct fx *fx = *state;
+	char backup[PATH_MAX], copy[PATH_MAX + 32], needle[PATH_MAX + 96];
+	static const char said[] = "msg=\"a stopped restore left a copy\"";
+
+	uint64_t head = backup_of_three(fx, 8250, backup);
+	restart_daemon(fx);
+	assert_int_equal(register_clients(fx, 2, 8260), head + 2);
+	stop_daemon(fx);
+	assert_int_equal(count_in_file(fx->d.log, said), 0);
+	snprintf(copy, sizeof(copy), "%s.restore-Mn78Op", fx->db);
+	copy_part(backup, copy, 2);
+
+	restart_daemon(fx);
+	snprintf(needle, sizeof(needle),
+		 "level=warn %s file=%s copies=1 detail=", said, copy);
+	if (count_in_file(fx->d.log, needle) != 1) {
+		h_daemon_dump_log(&fx->d);
+		fail_msg("the start does not name the copy left beside the "
+			 "database");
+	}
+	assert_int_equal(
+	    json_integer_value(json_object_get(whoami_json(fx), "journal_seq")),
+	    head + 2);
+	stop_daemon(fx);
+
+	assert_restore_again_removes_the_copy(fx, backup, copy, head);
+	assert_int_equal(count_in_file(fx->d.log, said), 1);
 }
 
 /* A restore killed while it copied or verified the backup leaves its copy
@@ -3021,6 +3124,8 @@ int main(void)
 	    T(test_verify_of_a_wal_mode_copy_leaves_no_files),
 	    T(test_a_restore_stopped_before_its_last_step_is_named),
 	    T(test_an_unverified_restore_copy_is_not_to_be_put_in_place),
+	    T(test_a_restore_stopped_where_there_was_no_database_names_no_folder),
+	    T(test_a_copy_left_beside_the_database_is_said_at_start),
 	    T(test_a_restore_stopped_between_its_moves_is_finished),
 	    T(test_a_served_file_garbled_or_not_ours_is_said_right),
 	    T(test_restore_keeps_the_database_owner),
