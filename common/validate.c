@@ -33,25 +33,44 @@ static int days_in_month(int y, int m)
 	return m == 2 && leap(y) ? 29 : days[m - 1];
 }
 
-static bool parse_date(const char *s, int *y, int *m, int *d)
+static enum date_problem read_date(const char *s, int *y, int *m, int *d)
 {
 	if (s == NULL || strlen(s) != 10 || s[4] != '-' || s[7] != '-')
-		return false;
+		return DATE_SHAPE;
 	for (int i = 0; i < 10; i++)
 		if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
-			return false;
+			return DATE_SHAPE;
 	*y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 +
 	     (s[3] - '0');
 	*m = (s[5] - '0') * 10 + (s[6] - '0');
 	*d = (s[8] - '0') * 10 + (s[9] - '0');
-	return *y >= 1900 && *y <= 2199 && *m >= 1 && *m <= 12 && *d >= 1 &&
-	       *d <= days_in_month(*y, *m);
+	if (*y < 1900 || *y > 2199)
+		return DATE_YEAR;
+	if (*m < 1 || *m > 12)
+		return DATE_MONTH;
+	if (*d < 1 || *d > days_in_month(*y, *m))
+		return DATE_DAY;
+	return DATE_OK;
+}
+
+static bool parse_date(const char *s, int *y, int *m, int *d)
+{
+	return read_date(s, y, m, d) == DATE_OK;
 }
 
 bool date_valid(const char *date)
 {
 	int y, m, d;
 	return parse_date(date, &y, &m, &d);
+}
+
+enum date_problem date_problem(const char *date, int *days)
+{
+	int y = 0, m = 0, d = 0;
+	enum date_problem p = read_date(date, &y, &m, &d);
+	if (days != NULL)
+		*days = p == DATE_DAY ? days_in_month(y, m) : 0;
+	return p;
 }
 
 /* Days from civil, after Howard Hinnant's algorithm. */

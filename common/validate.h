@@ -13,6 +13,13 @@ bool bsn_valid(const char *bsn);
 /* "YYYY-MM-DD", a real calendar date from 1900-01-01 to 2199-12-31. */
 bool date_valid(const char *date);
 
+/* Why a date is not one date_valid takes, to say so: not the shape
+ * YYYY-MM-DD, a year outside 1900 to 2199, a month outside 1 to 12, or a
+ * day its month does not have (*days, when not NULL: the days the month
+ * has; 0 for the others). DATE_OK for a valid date. */
+enum date_problem { DATE_OK, DATE_SHAPE, DATE_YEAR, DATE_MONTH, DATE_DAY };
+enum date_problem date_problem(const char *date, int *days);
+
 /* Days since 1970-01-01 of a valid date (for comparing and spans). */
 long date_days(const char *date);
 

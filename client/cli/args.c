@@ -202,8 +202,31 @@ int cli_version(const char *s, uint64_t *out)
 
 int cli_date(const char *opt, const char *s)
 {
-	if (date_valid(s))
+	int days;
+	switch (date_problem(s, &days)) {
+	case DATE_OK:
 		return 0;
+	case DATE_YEAR:
+		return cli_fail(IPSNET_EUSAGE,
+				"%s takes a date from 1900 to 2199, not '%s'",
+				opt, s);
+	case DATE_MONTH:
+		return cli_fail(IPSNET_EUSAGE,
+				"%s '%s' is no date: a month is 01 to 12", opt,
+				s);
+	case DATE_DAY: {
+		static const char *const months[] = {
+		    "January",	 "February", "March",	 "April",
+		    "May",	 "June",     "July",	 "August",
+		    "September", "October",  "November", "December"};
+		int month = (s[5] - '0') * 10 + (s[6] - '0');
+		return cli_fail(IPSNET_EUSAGE,
+				"%s '%s' is no date: %s %.4s has %d days", opt,
+				s, months[month - 1], s, days);
+	}
+	case DATE_SHAPE:
+		break;
+	}
 	return cli_fail(IPSNET_EUSAGE,
 			"%s takes a date as YYYY-MM-DD, not '%s'", opt, s);
 }

@@ -1295,6 +1295,22 @@ static void test_fidelity_record_takes_the_day_as_on(void **state)
 	    "1 oktober", "--scores", scores, NULL);
 	assert_one_line_error(fx);
 	assert_err(fx, "--on takes a date as YYYY-MM-DD");
+	/* A date of the right shape that the calendar has not: said so. */
+	static const char *const wrong[][2] = {
+	    {"2026-02-29", "--on '2026-02-29' is no date: February 2026 has "
+			   "28 days"},
+	    {"2026-11-31", "--on '2026-11-31' is no date: November 2026 has "
+			   "30 days"},
+	    {"2026-13-01", "--on '2026-13-01' is no date: a month is 01 to "
+			   "12"},
+	    {"1850-10-01", "--on takes a date from 1900 to 2199, not "
+			   "'1850-10-01'"}};
+	for (size_t i = 0; i < ARRAY_SIZE(wrong); i++) {
+		run(fx, EXIT_USAGE, "network", "fidelity", "record", "ips-test",
+		    "--on", wrong[i][0], "--scores", scores, NULL);
+		assert_one_line_error(fx);
+		assert_err(fx, wrong[i][1]);
+	}
 	assert_int_equal(journal_seq(fx), head);
 }
 

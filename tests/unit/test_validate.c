@@ -64,6 +64,29 @@ static void test_date_real_calendar_dates_pass(void **state)
 	assert_true(date_valid("2026-04-30"));
 }
 
+/* Why a date is refused, for the message that says so. */
+static void test_date_problem_says_what_is_wrong(void **state)
+{
+	int days = -1;
+	assert_int_equal(date_problem("2024-02-29", &days), DATE_OK);
+	assert_int_equal(days, 0);
+	assert_int_equal(date_problem("2023-02-29", &days), DATE_DAY);
+	assert_int_equal(days, 28);
+	assert_int_equal(date_problem("2026-04-31", &days), DATE_DAY);
+	assert_int_equal(days, 30);
+	assert_int_equal(date_problem("2026-01-00", &days), DATE_DAY);
+	assert_int_equal(days, 31);
+	assert_int_equal(date_problem("2026-13-01", &days), DATE_MONTH);
+	assert_int_equal(days, 0);
+	assert_int_equal(date_problem("2026-00-10", NULL), DATE_MONTH);
+	assert_int_equal(date_problem("1899-12-31", NULL), DATE_YEAR);
+	assert_int_equal(date_problem("2200-02-30", NULL), DATE_YEAR);
+	assert_int_equal(date_problem("2026-1-01", NULL), DATE_SHAPE);
+	assert_int_equal(date_problem("2026/01/01", NULL), DATE_SHAPE);
+	assert_int_equal(date_problem(NULL, &days), DATE_SHAPE);
+	assert_int_equal(days, 0);
+}
+
 static void test_date_impossible_or_malformed_fails(void **state)
 {
 	assert_false(date_valid("2023-02-29"));
@@ -438,6 +461,7 @@ int main(void)
 	    cmocka_unit_test(test_bsn_letters_fail),
 	    cmocka_unit_test(test_bsn_all_zeros_fails),
 	    cmocka_unit_test(test_date_real_calendar_dates_pass),
+	    cmocka_unit_test(test_date_problem_says_what_is_wrong),
 	    cmocka_unit_test(test_date_impossible_or_malformed_fails),
 	    cmocka_unit_test(test_date_days_counts_from_the_epoch),
 	    cmocka_unit_test(test_today_is_the_date_in_the_netherlands),
