@@ -960,7 +960,8 @@ int store_load_registry(const char *database, struct registry *out, char *err,
 	}
 	sqlite3_finalize(st);
 	sqlite3_close(db);
-	qsort(out->orgs, out->n, sizeof(*out->orgs), cmp_org);
+	if (out->n > 1)
+		qsort(out->orgs, out->n, sizeof(*out->orgs), cmp_org);
 	return 0;
 
 err_after_stmt:

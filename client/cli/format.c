@@ -202,7 +202,9 @@ void fmt_hours(char *buf, size_t cap, double hours)
 
 json_t *fmt_json_str(const char *s)
 {
-	json_t *j = json_string(s != NULL ? s : "");
+	if (s == NULL)
+		s = "";
+	json_t *j = json_string(s);
 	if (j != NULL)
 		return j;
 	/* Not UTF-8: keep the ASCII, replace the rest. */

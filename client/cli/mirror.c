@@ -93,7 +93,9 @@ static json_t *scalar_json(const ProtobufCFieldDescriptor *f, const void *p)
 	switch (f->type) {
 	case PROTOBUF_C_TYPE_STRING: {
 		const char *s = *(char *const *)p;
-		json_t *j = json_string(s != NULL ? s : "");
+		if (s == NULL)
+			s = "";
+		json_t *j = json_string(s);
 		if (j == NULL) {
 			/* Not UTF-8: keep what can be kept. */
 			char *copy = strdup(s);
