@@ -9,6 +9,7 @@
 #include "ipsnet_errors.h"
 #include "policy.h"
 #include "reads.h"
+#include "sync.h"
 #include "util.h"
 #include "validate.h"
 
@@ -2212,6 +2213,46 @@ const char *apply_change_ok_client(const Ipsnet__V1__ChangeOk *ok)
 	default:
 		return "";
 	}
+}
+
+int apply_replay_cut(sqlite3 *db, const struct journal_actor *actor,
+		     uint8_t **response, size_t *len)
+{
+	Ipsnet__V1__Envelope *first = ipsnet__v1__envelope__unpack(
+	    &ipsnet_protobuf_allocator, *len, *response);
+	if (first == NULL)
+		return IPSNET_EINTERNAL;
+	if (first->body_case != BODY(CHANGE_OK)) {
+		ipsnet__v1__envelope__free_unpacked(first,
+						    &ipsnet_protobuf_allocator);
+		return 0;
+	}
+	/* The entity cut in place, or none: the change, not its state. */
+	Ipsnet__V1__ChangeOk bare = IPSNET__V1__CHANGE_OK__INIT;
+	Ipsnet__V1__ChangeOk *ok = first->change_ok;
+	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
+	env.status = first->status;
+	env.body_case = BODY(CHANGE_OK);
+	env.change_ok = ok;
+	if (!sync_visible(db, actor, ok)) {
+		bare.seq = ok->seq;
+		bare.entity_kind = ok->entity_kind;
+		bare.entity_id = ok->entity_id;
+		bare.version = ok->version;
+		env.change_ok = &bare;
+	}
+	size_t n = ipsnet__v1__envelope__get_packed_size(&env);
+	uint8_t *cut = ipsnet_malloc(n);
+	int rv = IPSNET_ENOMEM;
+	if (cut != NULL) {
+		ipsnet__v1__envelope__pack(&env, cut);
+		ipsnet_free(*response);
+		*response = cut;
+		*len = n;
+		rv = 0;
+	}
+	ipsnet__v1__envelope__free_unpacked(first, &ipsnet_protobuf_allocator);
+	return rv;
 }
 
 void apply_audit_request(const Ipsnet__V1__Envelope *req,

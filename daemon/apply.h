@@ -80,6 +80,16 @@ void apply_audit_request(const Ipsnet__V1__Envelope *req,
 			 const uint8_t *response, size_t len,
 			 struct journal_audit_row *row);
 
+/* Cuts the first answer of a replayed change (response, *len; replaced
+ * in place) to what actor may see now, as sync cuts an event: a retry
+ * after a consent withdrawal or a program handed over says the change was
+ * applied (its kind, id and version) but shows nothing of the client the
+ * organisation may no longer see. db: the writer's connection, inside
+ * the change's savepoint. 0, or IPSNET_ENOMEM / IPSNET_EINTERNAL (the
+ * kept answer does not decode). */
+int apply_replay_cut(sqlite3 *db, const struct journal_actor *actor,
+		     uint8_t **response, size_t *len);
+
 /* The state machines of DESIGN §2, each a declared table checked here
  * alone. 0 when `from` may move to `to`, else IPSNET_EPRECONDITION with a
  * sentence naming both states in why (size cap). */

@@ -727,7 +727,27 @@ static int apply_one(struct journal *j, struct journal_change *c, uint64_t *seq,
 	int rv = lookup_key(j, c);
 	if (rv != 0) {
 		apply_audit_request(c->req, c->response, c->response_len, row);
-		return rv > 0 ? 0 : rv;
+		if (rv < 0)
+			return rv;
+		/* The first answer, judged again: what the organisation may
+		 * no longer see of the client is not given again. */
+		rv = apply_replay_cut(j->wdb, &c->actor, &c->response,
+				      &c->response_len);
+		if (rv != 0) {
+			ipsnet_free(c->response);
+			c->response = NULL;
+			c->response_len = 0;
+			c->replayed = false;
+			c->err = rv;
+			util_strlcpy(c->message,
+				     "the first answer to this change cannot "
+				     "be given again (logged)",
+				     sizeof(c->message));
+			log_error("replayed answer not given",
+				  "error=%s seq=%llu", ipsnet_err_name(rv),
+				  (unsigned long long)c->seq);
+		}
+		return rv;
 	}
 
 	struct apply_ctx ctx = {

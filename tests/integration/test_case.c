@@ -1889,6 +1889,130 @@ static void test_withdrawn_consent_refuses_the_next_read(void **state)
 	answer_free(&a);
 }
 
+/* Sends req as o with the given key (a retry when the key was used). */
+static void call_keyed(enum org o, Ipsnet__V1__Envelope *req,
+		       const uint8_t key[16], struct answer *a)
+{
+	memset(a, 0, sizeof(*a));
+	req->idempotency_key.data = (uint8_t *)key;
+	req->idempotency_key.len = 16;
+	ipsnet_client_call(conns[o], req, &a->env, a->message,
+			   sizeof(a->message));
+	req->idempotency_key.data = NULL;
+	req->idempotency_key.len = 0;
+	if (a->env == NULL)
+		fail_msg("%s: no answer (%s)", org_ids[o], a->message);
+	a->code = a->env->status != NULL ? (int)a->env->status->code : 0;
+}
+
+/* A retried change is told that it was applied, but its first answer
+ * shows only what the organisation may see at the retry: after the
+ * consent for a funder is withdrawn, or a GGZ's program is handed to
+ * another, the retry carries no funding request, client or note. Was:
+ * the first answer as it was kept, the trajectory with its referral note
+ * to a GGZ that is no party any more, the request to a funder without
+ * consent (nothing more is shared from the withdrawal on). */
+static void test_a_retry_shows_only_what_may_be_seen_now(void **state)
+{
+	struct kase k;
+	struct answer a;
+	uint8_t key[16];
+
+	/* A funder approves; then the client withdraws her consent. */
+	make_case(R_TEST, &k);
+	Ipsnet__V1__DecideFunding d = IPSNET__V1__DECIDE_FUNDING__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	d.funding_id = k.funding;
+	d.expected_version = 1;
+	d.decision = FS(APPROVED);
+	d.reference = "BESLUIT-2026-18";
+	e.body_case = BODY(DECIDE_FUNDING);
+	e.decide_funding = &d;
+	assert_int_equal(ipsnet_new_idempotency_key(key), 0);
+	call_keyed(GM0363, &e, key, &a);
+	assert_int_equal(a.code, CODE(OK));
+	assert_int_equal(a.env->change_ok->entity_case,
+			 IPSNET__V1__CHANGE_OK__ENTITY_FUNDING);
+	answer_free(&a);
+	withdraw_consent(GGZ_TEST, k.consent, 1, NULL);
+	call_keyed(GM0363, &e, key, &a);
+	assert_int_equal(a.code, CODE(OK));
+	assert_true(a.env->replayed);
+	assert_string_equal(a.env->change_ok->entity_id, k.funding);
+	assert_int_equal(a.env->change_ok->version, 2);
+	if (a.env->change_ok->entity_case !=
+	    IPSNET__V1__CHANGE_OK__ENTITY__NOT_SET)
+		fail_msg("gm0363's retry after the withdrawal of its consent "
+			 "carries the funding request of the client");
+	answer_free(&a);
+
+	/* A GGZ accepts a referral to its program; the program is then
+	 * handed to another GGZ. */
+	char client[64], tr[64];
+	put_program(GGZ_OTHER, "ips-retried", "ggz-other");
+	new_client(GGZ_TEST, BENEFIT(NONE), "GM0363", client, NULL);
+	refer(GGZ_TEST, client, "ips-retried", tr, NULL);
+	Ipsnet__V1__MoveTrajectory mv = IPSNET__V1__MOVE_TRAJECTORY__INIT;
+	Ipsnet__V1__Envelope me = IPSNET__V1__ENVELOPE__INIT;
+	mv.trajectory_id = tr;
+	mv.expected_version = 1;
+	mv.to = TS(ACCEPTED);
+	me.body_case = BODY(MOVE_TRAJECTORY);
+	me.move_trajectory = &mv;
+	assert_int_equal(ipsnet_new_idempotency_key(key), 0);
+	call_keyed(GGZ_OTHER, &me, key, &a);
+	assert_int_equal(a.code, CODE(OK));
+	assert_string_not_equal(a.env->change_ok->trajectory->note, "");
+	answer_free(&a);
+	Ipsnet__V1__PutProgram p = IPSNET__V1__PUT_PROGRAM__INIT;
+	Ipsnet__V1__Envelope pe = IPSNET__V1__ENVELOPE__INIT;
+	p.program_id = "ips-retried";
+	p.expected_version = 1;
+	p.owner = "ggz-test";
+	p.name = "ips-retried";
+	p.region = 1;
+	p.specialists = 3;
+	pe.body_case = BODY(PUT_PROGRAM);
+	pe.put_program = &p;
+	must_change(NETWORK, &pe, NULL, 0);
+	call_keyed(GGZ_OTHER, &me, key, &a);
+	assert_int_equal(a.code, CODE(OK));
+	assert_true(a.env->replayed);
+	assert_string_equal(a.env->change_ok->entity_id, tr);
+	if (a.env->change_ok->entity_case !=
+	    IPSNET__V1__CHANGE_OK__ENTITY__NOT_SET)
+		fail_msg("ggz-other's retry after its program was handed over "
+			 "carries the trajectory (note: '%s')",
+			 a.env->change_ok->trajectory != NULL
+			     ? a.env->change_ok->trajectory->note
+			     : "");
+	answer_free(&a);
+
+	/* While nothing narrowed, a retry is the first answer whole. */
+	move(GGZ_TEST, tr, 2, TS(ACTIVE), NULL, NULL, NULL);
+	Ipsnet__V1__AddJob j = IPSNET__V1__ADD_JOB__INIT;
+	Ipsnet__V1__Envelope je = IPSNET__V1__ENVELOPE__INIT;
+	j.client_id = client;
+	j.trajectory_id = tr;
+	j.employer = "Drukkerij Herhaling";
+	j.start_date = "2026-02-02";
+	j.hours_per_week = 20;
+	j.competitive = true;
+	je.body_case = BODY(ADD_JOB);
+	je.add_job = &j;
+	assert_int_equal(ipsnet_new_idempotency_key(key), 0);
+	for (int i = 0; i < 2; i++) {
+		call_keyed(GGZ_TEST, &je, key, &a);
+		assert_int_equal(a.code, CODE(OK));
+		assert_int_equal(a.env->replayed, i == 1);
+		assert_int_equal(a.env->change_ok->entity_case,
+				 IPSNET__V1__CHANGE_OK__ENTITY_JOB);
+		assert_string_equal(a.env->change_ok->job->employer,
+				    "Drukkerij Herhaling");
+		answer_free(&a);
+	}
+}
+
 /* ---- registration ------------------------------------------------------ */
 
 static void test_bsn_is_checked(void **state)
@@ -2809,6 +2933,7 @@ int main(void)
 		test_approval_replays_after_its_funder_left_the_registry),
 	    cmocka_unit_test(test_request_needs_consent),
 	    cmocka_unit_test(test_withdrawn_consent_refuses_the_next_read),
+	    cmocka_unit_test(test_a_retry_shows_only_what_may_be_seen_now),
 	    cmocka_unit_test(test_bsn_is_checked),
 	    cmocka_unit_test(test_fidelity_total_and_band_are_computed),
 	    cmocka_unit_test(test_jobs),
