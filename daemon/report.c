@@ -1338,6 +1338,14 @@ struct builder {
 	 * built, which is exact, so 0 in every cell, and the reader knows
 	 * it: such hidden zeros protect nothing. */
 	bool known_zero[N_METRICS];
+	/* A MUNICIPALITY or UWV: its report by funder has a row for every
+	 * funder, so that no row's presence tells that another funder's
+	 * approval overtook one of its own (it sees only the requests
+	 * addressed to it). A row of a funder outside its scope holds no
+	 * one and takes no part in protect: the shown counts are the ones
+	 * the scope's rows alone would give. */
+	bool every_funder;
+	const bool *scope_funders; /* per organisation: a row of the scope */
 };
 
 static Ipsnet__V1__ReportCount *count_msg(struct builder *b, uint64_t n,
@@ -1446,6 +1454,19 @@ static bool protect_funding(const struct builder *b,
 	return protect(f->enrolled, parts, n, exact);
 }
 
+/* Whether a row of the funder breakdown takes part in protect: every row
+ * but one of a funder outside the scope, shown only so that the rows do
+ * not depend on the scope (every_funder), and empty. */
+static bool funder_row_counts(const struct builder *b,
+			      const Ipsnet__V1__ReportFigures *f)
+{
+	if (!b->every_funder || strcmp(f->key, "OTHER") == 0 ||
+	    strcmp(f->key, "UNFUNDED") == 0)
+		return true;
+	int64_t o = idmap_find(&b->m->orgs, f->key);
+	return o >= 0 && b->scope_funders[o];
+}
+
 /* Rows of a breakdown add up to their parent, metric by metric. A region
  * row without a program is known to be empty (it shows its programs): its
  * hidden zeros protect nothing, so it takes no part. */
@@ -1464,9 +1485,12 @@ static bool protect_group(struct builder *b, Ipsnet__V1__ReportFigures *parent,
 		if (b->known_zero[k])
 			continue;
 		for (size_t i = 0; i < g->n_rows; i++)
-			if (g->by !=
-				IPSNET__V1__REPORT_GROUPING__REPORT_BY_REGION ||
-			    g->rows[i]->programs > 0)
+			if ((g->by !=
+				 IPSNET__V1__REPORT_GROUPING__REPORT_BY_REGION ||
+			     g->rows[i]->programs > 0) &&
+			    (g->by !=
+				 IPSNET__V1__REPORT_GROUPING__REPORT_BY_FUNDER ||
+			     funder_row_counts(b, g->rows[i])))
 				parts[n++] = *metric_slot(g->rows[i], k);
 		changed |= protect(*metric_slot(parent, k), parts, n,
 				   b->q->exact_scope);
@@ -1507,7 +1531,8 @@ static bool protect_funders(struct builder *b,
 		if (b->known_zero[M_FUNDED + ft])
 			continue;
 		for (size_t i = 0; i < g->n_rows; i++)
-			if (funder_row_type(b, g->rows[i]) == ft)
+			if (funder_row_type(b, g->rows[i]) == ft &&
+			    funder_row_counts(b, g->rows[i]))
 				parts[n++] = g->rows[i]->enrolled;
 		if (n > 0)
 			changed |= protect(*metric_slot(parent, M_FUNDED + ft),
@@ -1663,7 +1688,7 @@ static bool funder_row(struct builder *b, size_t org, const bool *scope_funders)
 	enum org_kind k = b->m->org[org].kind;
 	if (k != ORG_KIND_MUNICIPALITY && k != ORG_KIND_UWV)
 		return false;
-	return b->network || scope_funders[org];
+	return b->network || b->every_funder || scope_funders[org];
 }
 
 static Ipsnet__V1__ReportGroup *
@@ -1996,6 +2021,9 @@ static int build_report(struct builder *b, struct model *m,
 	for (size_t i = 0; i < m->trajs.n; i++)
 		if (m->traj[i].in_scope && m->traj[i].funder >= 0)
 			scope_funders[m->traj[i].funder] = true;
+	b->scope_funders = scope_funders;
+	b->every_funder = q->actor->org_kind == ORG_KIND_MUNICIPALITY ||
+			  q->actor->org_kind == ORG_KIND_UWV;
 
 	const char *scope = scope_text(b);
 	r->scope = (char *)scope;

@@ -671,6 +671,66 @@ static void test_funder_sees_the_trajectories_it_funds(void **state)
 	assert_int_equal(r->periods[0]->scope->programs, 1);
 }
 
+/* The rows a funder's report has, as "key,key,...". */
+static void funder_rows(const Ipsnet__V1__ReportPeriodResult *p, char *out,
+			size_t cap)
+{
+	out[0] = '\0';
+	for (size_t g = 0; g < p->n_groups; g++) {
+		if (p->groups[g]->by != BY_FUNDER)
+			continue;
+		for (size_t i = 0; i < p->groups[g]->n_rows; i++) {
+			size_t len = strlen(out);
+			snprintf(out + len, cap - len, "%s%s", len ? "," : "",
+				 p->groups[g]->rows[i]->key);
+		}
+	}
+}
+
+/* A funder sees only the funding requests addressed to it: its report by
+ * funder has a row for every funder, whoever approved its trajectories
+ * later, and what it shows is what the rows of its scope alone show. Was:
+ * a row only for each funder whose approval was the latest of one of its
+ * trajectories, so that a row's presence told a municipality that UWV had
+ * approved funding for a client it funded (her benefit a disability one),
+ * with or without her consent, and its own row's absence that every one
+ * of its approvals was overtaken. */
+static void test_a_funders_rows_tell_nothing_of_other_funders(void **state)
+{
+	struct fixture *f = *state;
+	char before[256], after[256];
+	f->settings.small_count_threshold = 5;
+	network(f);
+	org(f, "gm0599", "MUNICIPALITY");
+	traj(f, "t1", "c1", "pa1", "ACTIVE 2024-02-01");
+	funding(f, "t1", "gm0363", 2, "2024-02-01");
+	const struct ask ask = {.org = "gm0363",
+				.kind = ORG_KIND_MUNICIPALITY,
+				.periods = {"2024"},
+				.by = {BY_FUNDER}};
+	funder_rows(report(f, &ask)->periods[0], before, sizeof(before));
+	/* UWV approves the same trajectory later: its decision overtakes. */
+	funding(f, "t1", "uwv", 2, "2024-05-01");
+	funder_rows(report(f, &ask)->periods[0], after, sizeof(after));
+	assert_string_equal(after, before);
+	assert_string_equal(after, "gm0363,uwv,gm0599,OTHER,UNFUNDED");
+	const Ipsnet__V1__ReportPeriodResult *p = f->answer->report->periods[0];
+	assert_int_equal(shown(row(p, BY_FUNDER, "gm0363")->enrolled), -1);
+	assert_int_equal(shown(row(p, BY_FUNDER, "gm0599")->enrolled), -1);
+
+	/* Eleven of its own and one another municipality's approval
+	 * overtook: that one is hidden, so its own row is hidden too, or
+	 * the scope's count less its own would give it. The rows of funders
+	 * with no one in its scope do not count as hidden ones. */
+	many(f, "own", "pa1", 11, "gm0363");
+	funding(f, "t-own-0", "gm0599", 2, "2024-06-01");
+	p = report(f, &ask)->periods[0];
+	assert_int_equal(shown(p->scope->funded_municipality), 11);
+	assert_int_equal(shown(row(p, BY_FUNDER, "gm0599")->enrolled), -1);
+	assert_true(row(p, BY_FUNDER, "gm0363")->enrolled->suppressed);
+	assert_true(row(p, BY_FUNDER, "gm0363")->enrolled->secondary);
+}
+
 static void test_bad_questions_are_refused(void **state)
 {
 	struct fixture *f = *state;
@@ -1309,6 +1369,7 @@ int main(void)
 	    T(test_decisions_of_one_day_count_in_journal_order),
 	    T(test_ggz_sees_its_own_programs),
 	    T(test_funder_sees_the_trajectories_it_funds),
+	    T(test_a_funders_rows_tell_nothing_of_other_funders),
 	    T(test_bad_questions_are_refused),
 	    T(test_a_period_not_over_counts_up_to_today),
 	    T(test_small_counts_are_suppressed_in_cells),
