@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <uv.h>
@@ -1093,6 +1094,18 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
 		rv = cli_fail(mirror_code(rv), "%s: %s", s.path, err);
 		goto out;
 	}
+	/* A new mirror is made 0600; one that was there keeps its mode (a
+	 * group may be meant to read it), but every user of the computer is
+	 * never right for BSNs and names. */
+	struct stat st;
+	if (stat(s.path, &st) == 0 && (st.st_mode & (S_IROTH | S_IWOTH)) != 0)
+		fprintf(stderr,
+			"ipsnet: warning: every user of this computer may %s "
+			"%s (mode %03o), which holds personal data (BSNs, "
+			"names): 'chmod o-rw %s'\n",
+			(st.st_mode & S_IWOTH) != 0 ? "read and change"
+						    : "read",
+			s.path, (unsigned)st.st_mode & 0777, s.path);
 	const struct mirror_meta *meta = mirror_meta(s.mirror);
 	if (meta->refill)
 		fprintf(stderr,

@@ -2118,6 +2118,7 @@ static void test_a_new_mirror_is_its_owners_only(void **state)
 	int code = h_run_cli(&fx->r, a.argv);
 	umask(old);
 	assert_int_equal(code, EXIT_OK);
+	assert_null(strstr(fx->r.err, "every user"));
 	assert_int_equal(stat(mirror, &st), 0);
 	if ((st.st_mode & 077) != 0)
 		fail_msg("the mirror has mode %03o",
@@ -2129,6 +2130,37 @@ static void test_a_new_mirror_is_its_owners_only(void **state)
 			fail_msg("%s has mode %03o", side,
 				 (unsigned)st.st_mode & 0777);
 	}
+}
+
+/* A mirror file that was there keeps its mode (a group may be meant to
+ * read it), but one every user may read is said at each sync, with the
+ * command that mends it; the sync goes on. */
+static void test_a_mirror_every_user_may_read_is_warned_of(void **state)
+{
+	struct fx *fx = *state;
+	char client[64], mirror[PATH_MAX], want[PATH_MAX + 64];
+	struct stat st;
+	register_client(fx, 6, "wia", client, sizeof(client));
+	snprintf(mirror, sizeof(mirror), "%s/ggz-test.db", fx->dir);
+	int fd = open(mirror, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(fchmod(fd, 0644), 0);
+	assert_int_equal(close(fd), 0);
+	for (int pass = 0; pass < 2; pass++) {
+		run(fx, EXIT_OK, "ggz-test", "sync", "--mirror", mirror, NULL);
+		assert_err(fx, "ipsnet: warning: every user of this computer "
+			       "may read");
+		snprintf(want, sizeof(want),
+			 "(mode 644), which holds personal "
+			 "data (BSNs, names): 'chmod o-rw %s'",
+			 mirror);
+		assert_err(fx, want);
+	}
+	assert_int_equal(stat(mirror, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0644);
+	assert_int_equal(chmod(mirror, 0640), 0);
+	run(fx, EXIT_OK, "ggz-test", "sync", "--mirror", mirror, NULL);
+	assert_null(strstr(fx->r.err, "every user"));
 }
 
 /* The server refuses a Hello without a user (the audit trail records who
@@ -4296,6 +4328,9 @@ int main(void)
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_a_new_mirror_is_its_owners_only, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_a_mirror_every_user_may_read_is_warned_of, setup,
+		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_json_keeps_keys_whose_text_is_not_utf8, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
