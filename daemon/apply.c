@@ -2255,6 +2255,41 @@ int apply_replay_cut(sqlite3 *db, const struct journal_actor *actor,
 	return rv;
 }
 
+void apply_audit_client(sqlite3 *db, const Ipsnet__V1__Envelope *req,
+			struct journal_audit_row *row)
+{
+	static const char *const tables[] = {"consent", "trajectory", "funding",
+					     "job"};
+	const char *kind, *id, *client;
+	sqlite3_stmt *st;
+	char sql[64];
+
+	if (row->client_id[0] != '\0')
+		return;
+	describe(req, &kind, &id, &client);
+	if (req->body_case == BODY(REQUEST_FUNDING)) {
+		/* A new request: its client is its trajectory's. */
+		kind = "trajectory";
+		id = or_empty(req->request_funding->trajectory_id);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(tables); i++) {
+		if (strcmp(kind, tables[i]) != 0 || id[0] == '\0')
+			continue;
+		snprintf(sql, sizeof(sql),
+			 "SELECT client_id FROM %s WHERE id = ?1", tables[i]);
+		if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+			return;
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW &&
+		    sqlite3_column_text(st, 0) != NULL)
+			util_strlcpy(row->client_id,
+				     (const char *)sqlite3_column_text(st, 0),
+				     sizeof(row->client_id));
+		sqlite3_finalize(st);
+		return;
+	}
+}
+
 void apply_audit_request(const Ipsnet__V1__Envelope *req,
 			 const uint8_t *response, size_t len,
 			 struct journal_audit_row *row)

@@ -90,6 +90,14 @@ void apply_audit_request(const Ipsnet__V1__Envelope *req,
 int apply_replay_cut(sqlite3 *db, const struct journal_actor *actor,
 		     uint8_t **response, size_t *len);
 
+/* After apply_audit_request: the client of the consent, trajectory,
+ * funding request or job the change names, from the state tables in db,
+ * when the request does not name it, so that a change refused before it
+ * was judged (writes stopped, the disk failed) is on that client's trail
+ * too. Best effort: a failing database leaves the row without one. */
+void apply_audit_client(sqlite3 *db, const Ipsnet__V1__Envelope *req,
+			struct journal_audit_row *row);
+
 /* The state machines of DESIGN §2, each a declared table checked here
  * alone. 0 when `from` may move to `to`, else IPSNET_EPRECONDITION with a
  * sentence naming both states in why (size cap). */

@@ -727,8 +727,10 @@ static int apply_one(struct journal *j, struct journal_change *c, uint64_t *seq,
 	int rv = lookup_key(j, c);
 	if (rv != 0) {
 		apply_audit_request(c->req, c->response, c->response_len, row);
-		if (rv < 0)
+		if (rv < 0) {
+			apply_audit_client(j->wdb, c->req, row);
 			return rv;
+		}
 		/* The first answer, judged again: what the organisation may
 		 * no longer see of the client is not given again. */
 		rv = apply_replay_cut(j->wdb, &c->actor, &c->response,
@@ -834,6 +836,7 @@ static void audit_refused_batch(struct journal *j,
 		memset(&row, 0, sizeof(row));
 		row.time_us = (int64_t)util_now_us();
 		apply_audit_request(c->req, NULL, 0, &row);
+		apply_audit_client(j->wdb, c->req, &row);
 		rv = audit_change(j, c, &row, c->err);
 	}
 	if (rv == 0)

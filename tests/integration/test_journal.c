@@ -1035,6 +1035,67 @@ test_broken_chain_daemon_serves_reads_and_refuses_changes(void **state)
 			 4);
 }
 
+/* A change refused while writes are stopped is on the audit trail of the
+ * client it concerns, also when the request names that client only through
+ * the entity it changes (here a consent): every change, applied or refused,
+ * leaves a row with its client (docs/access.md), and the client's GGZ reads
+ * the trail by client. */
+static void
+test_broken_chain_refused_change_is_on_the_clients_trail(void **state)
+{
+	struct fx *fx = *state;
+	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__Envelope *resp = NULL;
+	Ipsnet__V1__GrantConsent gc = IPSNET__V1__GRANT_CONSENT__INIT;
+	Ipsnet__V1__WithdrawConsent wc = IPSNET__V1__WITHDRAW_CONSENT__INIT;
+	char client_id[64], consent_id[64], msg[320];
+	uint8_t key[16];
+
+	start_daemon(fx);
+	register_clients(fx, 3, 3200);
+	util_strlcpy(client_id, fx->ans[0].client_id, sizeof(client_id));
+	new_key(key);
+	gc.client_id = client_id;
+	gc.recipient = "gm0363";
+	gc.purpose = "IPS";
+	gc.valid_until = "2099-12-31";
+	env.idempotency_key.data = key;
+	env.idempotency_key.len = sizeof(key);
+	env.body_case = IPSNET__V1__ENVELOPE__BODY_GRANT_CONSENT;
+	env.grant_consent = &gc;
+	if (ipsnet_client_call(client(fx, 0), &env, &resp, msg, sizeof(msg)) !=
+	    0)
+		fail_msg("grant consent: %s", msg);
+	util_strlcpy(consent_id, resp->change_ok->entity_id,
+		     sizeof(consent_id));
+	ipsnet_envelope_free(resp);
+	resp = NULL;
+	stop_daemon(fx);
+	assert_int_equal(h_sqlite3(fx->db, "DROP TRIGGER journal_no_update; "
+					   "UPDATE journal SET user = "
+					   "'someone.else' WHERE seq = 2;"),
+			 0);
+	restart_daemon(fx);
+	assert_true(
+	    h_daemon_wait_log(&fx->d, "msg=\"journal chain broken\"", 5000));
+
+	new_key(key);
+	wc.consent_id = consent_id;
+	wc.expected_version = 1;
+	env.body_case = IPSNET__V1__ENVELOPE__BODY_WITHDRAW_CONSENT;
+	env.withdraw_consent = &wc;
+	assert_int_equal(
+	    ipsnet_client_call(client(fx, 0), &env, &resp, msg, sizeof(msg)),
+	    IPSNET_EUNAVAILABLE);
+	ipsnet_envelope_free(resp);
+	assert_int_equal(db_int(fx,
+				"SELECT count(*) FROM audit WHERE action = "
+				"'withdraw_consent' AND result = 'UNAVAILABLE' "
+				"AND client_id = ?1",
+				NULL, client_id),
+			 1);
+}
+
 /* A damaged payload whose length field runs past its end, so far that the
  * offset after it wraps back to the entry's first byte, and a response
  * that does not decode: the daemon starts with writes stopped, naming the
@@ -3098,6 +3159,7 @@ int main(void)
 	    T(test_tamper_journal_row_verify_names_its_seq),
 	    T(test_tamper_state_table_verify_finds_it_and_rebuild_repairs),
 	    T(test_broken_chain_daemon_serves_reads_and_refuses_changes),
+	    T(test_broken_chain_refused_change_is_on_the_clients_trail),
 	    T(test_damaged_payload_sync_passes_it),
 	    T(test_retry_same_key_over_two_connections_and_a_restart),
 	    T(test_conflict_reaches_the_client_with_the_current_version),
