@@ -768,11 +768,15 @@ static int list_funding(sqlite3 *db, struct reads_ctx *ctx)
 	}
 	if (has_after != (q->after_requested_on != NULL &&
 			  q->after_requested_on[0] != '\0') ||
-	    (has_after && !date_valid(q->after_requested_on)))
+	    (has_after && !date_valid(q->after_requested_on))) {
+		/* Refused, and on the trail as every refused read. */
+		if (audit(ctx, "list_funding", NULL, "funding", NULL) == NULL)
+			return IPSNET_ENOMEM;
 		return fail(ctx, IPSNET_EINVAL,
 			    "the cursor is after_requested_on (YYYY-MM-DD) "
 			    "and after_id together, as the previous page's "
 			    "next_requested_on and next_id");
+	}
 	/* A client that does not page (no limit and no cursor: one from
 	 * before paging) gets its whole list when it fits in one answer,
 	 * and a refusal when it does not: never a list cut short without a

@@ -2694,6 +2694,33 @@ static void db_exec(const char *sql)
 	h_db_exec(path, sql);
 }
 
+/* A ListFunding refused for its cursor is a refused read, and on the trail
+ * as every other one: one row without a client (docs/access.md). */
+static void test_a_refused_funding_page_is_audited(void **state)
+{
+	Ipsnet__V1__ListFunding m = IPSNET__V1__LIST_FUNDING__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	struct answer a;
+
+	uint64_t before = newest_audit_id();
+	m.after_id = "fu-0123456789abcdef"; /* without after_requested_on */
+	m.limit = 10;
+	e.body_case = BODY(LIST_FUNDING);
+	e.list_funding = &m;
+	call(GM0363, &e, &a);
+	assert_int_equal(a.code, CODE(INVALID_ARGUMENT));
+	answer_free(&a);
+	audit_query(NETWORK, NULL, NULL, 20, &a);
+	assert_int_equal(a.code, CODE(OK));
+	const Ipsnet__V1__AuditRecord *r =
+	    find_row(a.env->audit_list, "gm0363", "list_funding",
+		     "INVALID_ARGUMENT", "funding:-");
+	assert_non_null(r);
+	assert_true(r->id > before);
+	assert_string_equal(r->client_id, "");
+	answer_free(&a);
+}
+
 /* What cannot be audited is not done: a read is answered UNAVAILABLE
  * instead of with data, a change is not applied. */
 static void test_no_audit_no_answer(void **state)
@@ -2947,6 +2974,7 @@ int main(void)
 		test_a_search_for_another_ggzs_client_is_on_its_trail),
 	    cmocka_unit_test(test_retry_is_replayed_and_audited),
 	    cmocka_unit_test(test_a_key_tells_another_organisation_nothing),
+	    cmocka_unit_test(test_a_refused_funding_page_is_audited),
 	    cmocka_unit_test(test_no_audit_no_answer),
 	    cmocka_unit_test(test_verify_replays_every_change),
 	    /* last: it reads the log every test before wrote */
