@@ -851,7 +851,10 @@ static int add_row(struct fetch *f, const struct sync_sub *sub,
 }
 
 /* The rows of what deliver would send sub from o once its cursor is at
- * from: the entries after it, of its kinds, that concern a client. */
+ * from: the entries after it, of its kinds, that concern a client. A row's
+ * run "journal:A-B" holds consecutive entries only: an entry between two
+ * of the client's that sub does not receive (one it may not see, or not
+ * of its kinds) may be the client's too, and the row would say it went. */
 static int add_rows(struct fetch *f, const struct sync_sub *sub,
 		    const struct fetch_org *o, uint64_t from)
 {
@@ -863,7 +866,7 @@ static int add_rows(struct fetch *f, const struct sync_sub *sub,
 		    (sub->kinds != 0 && (sub->kinds & e->kind) == 0) ||
 		    e->client[0] == '\0')
 			continue;
-		if (strcmp(e->client, client) == 0) {
+		if (strcmp(e->client, client) == 0 && e->seq == last + 1) {
 			last = e->seq;
 			continue;
 		}

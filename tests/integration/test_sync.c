@@ -4382,6 +4382,35 @@ static void test_deliveries_are_in_the_audit_trail(void **state)
 	ipsnet_envelope_free(a);
 }
 
+/* A delivery's row names the entries of its client that went out: a run
+ * "journal:A-B" never spans an entry of that client the subscriber did not
+ * receive (here X's consent for uwv, which gm0363 may not see), or the
+ * trail would say gm0363 received it. */
+static void test_a_delivery_row_spans_no_entry_not_sent(void **state)
+{
+	char x[64], cx[64], tx[64], cu[64], mirror[PATH_MAX];
+	struct h_result r;
+
+	funded_client("gap-prog", x, cx, tx);
+	uint64_t hidden = grant_consent(GGZ_TEST, x, "uwv", cu);
+	uint64_t accepted = move(GGZ_TEST, tx, 1, TS(ACCEPTED));
+	assert_int_equal(accepted, hidden + 1);
+	snprintf(mirror, sizeof(mirror), "%s/gap-gm0363.db", dir);
+	assert_int_equal(sync_once(GM0363, mirror, NULL, &r), 0);
+	h_result_free(&r);
+
+	Ipsnet__V1__Envelope *a = audit_of(x);
+	assert_non_null(sync_row(a->audit_list, "gm0363", x, hidden - 1));
+	assert_non_null(sync_row(a->audit_list, "gm0363", x, accepted));
+	const Ipsnet__V1__AuditRecord *over =
+	    sync_row(a->audit_list, "gm0363", x, hidden);
+	if (over != NULL)
+		fail_msg("gm0363's row %s holds seq %" PRIu64
+			 ", the consent for uwv it did not receive",
+			 over->object, hidden);
+	ipsnet_envelope_free(a);
+}
+
 static void db_exec(const char *sql)
 {
 	char path[PATH_MAX];
@@ -4495,6 +4524,7 @@ int main(void)
 	    cmocka_unit_test(
 		test_deliveries_go_on_while_other_consents_are_withdrawn),
 	    cmocka_unit_test(test_deliveries_are_in_the_audit_trail),
+	    cmocka_unit_test(test_a_delivery_row_spans_no_entry_not_sent),
 	    cmocka_unit_test(test_no_audit_no_delivery),
 	    cmocka_unit_test(
 		test_a_case_asked_for_but_not_answered_is_asked_again),
