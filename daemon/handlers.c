@@ -80,17 +80,67 @@ static void change_done(struct journal_change *jc)
 	conn__request_done(c);
 }
 
+/* A change refused before it reaches the journal's judgement (its key,
+ * fields this server does not know) is on the audit trail as every
+ * refused change: its row is committed by the writer, then the refusal
+ * goes out. */
+struct unjudged {
+	struct journal_audit ja;
+	struct journal_audit_row row;
+	struct conn *conn;
+	Ipsnet__V1__Envelope *req;
+	int err;
+	const char *message;
+};
+
+static void unjudged_audited(struct journal_audit *ja)
+{
+	struct unjudged *u = container_of(ja, struct unjudged, ja);
+	struct conn *c = u->conn;
+	if (conn__open(c))
+		conn__send_error(c, u->req->request_id, u->err, u->message);
+	free_req(u->req);
+	ipsnet_free(u);
+	conn__request_done(c);
+}
+
+static void refuse_unjudged(struct conn *c, Ipsnet__V1__Envelope *req, int err,
+			    const char *message)
+{
+	struct unjudged *u = ipsnet_calloc(1, sizeof(*u));
+	if (u == NULL) {
+		answer_error(c, req, err, message);
+		return;
+	}
+	u->conn = c;
+	u->req = req;
+	u->err = err;
+	u->message = message;
+	u->row.time_us = (int64_t)util_now_us();
+	util_strlcpy(u->row.org, c->org.id, sizeof(u->row.org));
+	util_strlcpy(u->row.user, c->user, sizeof(u->row.user));
+	util_strlcpy(u->row.peer, c->stream.peer, sizeof(u->row.peer));
+	apply_audit_request(req, NULL, 0, &u->row);
+	util_strlcpy(u->row.result, ipsnet_status_name(ipsnet_err_status(err)),
+		     sizeof(u->row.result));
+	u->ja.rows = &u->row;
+	u->ja.n = 1;
+	u->ja.done = unjudged_audited;
+	journal_audit(c->server->journal, &u->ja);
+}
+
 static void handle_change(struct conn *c, Ipsnet__V1__Envelope *req)
 {
 	if (req->idempotency_key.len != JOURNAL_KEY_BYTES) {
-		answer_error(c, req, IPSNET_EINVAL,
-			     "a change needs an idempotency key of 16 bytes");
+		refuse_unjudged(c, req, IPSNET_EINVAL,
+				"a change needs an idempotency key of 16 "
+				"bytes");
 		return;
 	}
 	if (util_proto_has_unknown_fields(&req->base)) {
-		answer_error(c, req, IPSNET_EINVAL,
-			     "the change has fields this server does not know; "
-			     "use a client of the server's version");
+		refuse_unjudged(c, req, IPSNET_EINVAL,
+				"the change has fields this server does not "
+				"know; use a client of the server's version");
 		return;
 	}
 	struct change *ch = ipsnet_calloc(1, sizeof(*ch));

@@ -2721,6 +2721,38 @@ static void test_a_refused_funding_page_is_audited(void **state)
 	answer_free(&a);
 }
 
+/* A change refused before it is judged (an idempotency key of the wrong
+ * length, fields this server does not know) is a refused change, and on
+ * the client's trail as every other one (docs/access.md). */
+static void test_a_change_refused_unjudged_is_audited(void **state)
+{
+	Ipsnet__V1__UpdateClient m = IPSNET__V1__UPDATE_CLIENT__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__Envelope *resp = NULL;
+	uint8_t key[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+	char err[256];
+	struct kase k;
+	struct answer a;
+
+	make_case(R_TEST, &k);
+	m.client_id = k.client;
+	m.expected_version = 1;
+	m.benefit = BENEFIT(WW);
+	e.body_case = BODY(UPDATE_CLIENT);
+	e.update_client = &m;
+	e.idempotency_key.data = key;
+	e.idempotency_key.len = sizeof(key);
+	assert_int_equal(
+	    ipsnet_client_call(conns[GGZ_OTHER], &e, &resp, err, sizeof(err)),
+	    IPSNET_EINVAL);
+	ipsnet_envelope_free(resp);
+	audit_query(GGZ_TEST, k.client, NULL, 100, &a);
+	assert_int_equal(a.code, CODE(OK));
+	assert_non_null(find_row(a.env->audit_list, "ggz-other",
+				 "update_client", "INVALID_ARGUMENT", NULL));
+	answer_free(&a);
+}
+
 /* What cannot be audited is not done: a read is answered UNAVAILABLE
  * instead of with data, a change is not applied. */
 static void test_no_audit_no_answer(void **state)
@@ -2975,6 +3007,7 @@ int main(void)
 	    cmocka_unit_test(test_retry_is_replayed_and_audited),
 	    cmocka_unit_test(test_a_key_tells_another_organisation_nothing),
 	    cmocka_unit_test(test_a_refused_funding_page_is_audited),
+	    cmocka_unit_test(test_a_change_refused_unjudged_is_audited),
 	    cmocka_unit_test(test_no_audit_no_answer),
 	    cmocka_unit_test(test_verify_replays_every_change),
 	    /* last: it reads the log every test before wrote */
