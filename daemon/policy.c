@@ -131,20 +131,16 @@ int policy_list_programs(const struct journal_actor *a, char *why, size_t cap)
 }
 
 int policy_audit_query(const struct journal_actor *a,
-		       const struct policy_client *client, bool since,
-		       char *why, size_t cap)
+		       const struct policy_client *client, char *why,
+		       size_t cap)
 {
 	if (a->org_kind == ORG_KIND_NETWORK)
 		return 0;
-	/* since only narrows what may be read: with a client it is hers. */
 	if (client == NULL)
 		return refuse(why, cap,
-			      since ? "only the network operator reads the "
-				      "audit trail by time; name one of your "
-				      "clients too"
-				    : "only the network operator reads the "
-				      "whole audit trail; name one of your "
-				      "clients");
+			      "only the network operator reads the audit "
+			      "trail of every client; name one of your "
+			      "clients");
 	if (a->org_kind == ORG_KIND_GGZ && registered_it(a, client))
 		return 0;
 	return refuse(why, cap,

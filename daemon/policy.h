@@ -81,12 +81,12 @@ int policy_list_funding(const struct journal_actor *a, char *why, size_t cap);
 /* Programs and their fidelity reviews: everyone. */
 int policy_list_programs(const struct journal_actor *a, char *why, size_t cap);
 
-/* The audit trail: of one client (client != NULL), from a time on
- * (since) or not, for its registering GGZ and NETWORK; of everything
- * (client == NULL), from a time on or not, for NETWORK only. */
+/* The audit trail: of one client (client != NULL), for its registering
+ * GGZ and NETWORK; of every client (client == NULL), for NETWORK only;
+ * from a time or a record on, or not, alike. */
 int policy_audit_query(const struct journal_actor *a,
-		       const struct policy_client *client, bool since,
-		       char *why, size_t cap);
+		       const struct policy_client *client, char *why,
+		       size_t cap);
 
 /* ---- changes ----------------------------------------------------------- */
 

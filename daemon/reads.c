@@ -1048,6 +1048,8 @@ static int audit_query(sqlite3 *db, struct reads_ctx *ctx)
 				    ? q->client_id
 				    : NULL;
 	bool has_since = q->since != NULL && q->since[0] != '\0';
+	/* From since, or from after_id, on: oldest first. */
+	bool forward = has_since || q->after_id > 0;
 	struct arena a = {0};
 	Ipsnet__V1__AuditList al = IPSNET__V1__AUDIT_LIST__INIT;
 	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
@@ -1067,8 +1069,7 @@ static int audit_query(sqlite3 *db, struct reads_ctx *ctx)
 	if (rv != 0)
 		return rv;
 	if (policy_audit_query(ctx->actor, client_id != NULL ? &facts : NULL,
-			       has_since, ctx->message,
-			       sizeof(ctx->message)) != 0)
+			       ctx->message, sizeof(ctx->message)) != 0)
 		return ctx->err = IPSNET_EPERMISSION;
 	if (has_since && !parse_since(q->since, &since))
 		return fail(ctx, IPSNET_EINVAL,
@@ -1082,10 +1083,11 @@ static int audit_query(sqlite3 *db, struct reads_ctx *ctx)
 			    ? ctx->max_answer_bytes - AUDIT_LIST_OVERHEAD_BYTES
 			    : 0;
 	size_t used = 0;
-	/* From since on, oldest first; or else the latest rows, read newest
-	 * first (and turned round below), so that an answer cut short at
-	 * the frame limit keeps the newest. One client's rows through
-	 * audit_client (client_id, id), not a scan of the whole trail:
+	/* From since (or after_id) on, oldest first; or else the latest
+	 * rows, read newest first (and turned round below), so that an
+	 * answer cut short at the frame limit keeps the newest. One client's
+	 * rows through audit_client (client_id, id), not a scan of the whole
+	 * trail:
 	 * "?1 IS NULL OR client_id = ?1" kept SQLite from using the
 	 * index. */
 	snprintf(sql, sizeof(sql),
@@ -1093,7 +1095,7 @@ static int audit_query(sqlite3 *db, struct reads_ctx *ctx)
 		 "result, peer FROM audit WHERE %s AND time_us >= ?2 AND "
 		 "id > ?4 AND id < ?5 ORDER BY id %s LIMIT ?3",
 		 client_id != NULL ? "client_id = ?1" : "?1 IS NULL",
-		 has_since ? "ASC" : "DESC");
+		 forward ? "ASC" : "DESC");
 	if (prepare(db, sql, &st) != 0)
 		return IPSNET_EDB;
 	if (client_id != NULL)
@@ -1147,7 +1149,7 @@ static int audit_query(sqlite3 *db, struct reads_ctx *ctx)
 			  "under the server's max_frame_bytes, and this "
 			  "client does not ask for them a page at a time: "
 			  "ask for fewer (limit), or use an ipsnet that pages");
-	for (size_t i = 0; rv == 0 && !has_since && i < n / 2; i++) {
+	for (size_t i = 0; rv == 0 && !forward && i < n / 2; i++) {
 		void *newer = records[i];
 		records[i] = records[n - 1 - i];
 		records[n - 1 - i] = newer;

@@ -1,4 +1,7 @@
 /* ipsnet audit: the NEN 7513 audit trail. */
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -13,8 +16,9 @@
 #define BODY(name) IPSNET__V1__ENVELOPE__BODY_##name
 
 static const char audit_usage[] =
-    "usage: ipsnet audit --client CLIENT [--since TIME] [--limit N]\n"
-    "       ipsnet audit --since TIME [--limit N]\n"
+    "usage: ipsnet audit --client CLIENT [--since TIME] [--after ID]\n"
+    "                    [--limit N]\n"
+    "       ipsnet audit (--since TIME | --after ID) [--limit N]\n"
     "Shows the audit trail (NEN 7513): every read of personal data and\n"
     "every change, refused ones too, with time (UTC), organisation, user,\n"
     "action, object, result and peer address. --client: the trail of one\n"
@@ -25,9 +29,15 @@ static const char audit_usage[] =
     "column shows it; or a time with its offset from UTC,\n"
     "YYYY-MM-DDTHH:MM:SS+01:00 (RFC 3339), read as the UTC time it is.\n"
     "\n"
+    "  --after ID  only the records after record ID, oldest first (0:\n"
+    "              from the first): to read on from the last record read\n"
+    "              (the line under the table, or the JSON's id) missing\n"
+    "              none and none twice, which a time cannot promise (a\n"
+    "              read is timed when it is judged, written a moment\n"
+    "              later)\n"
     "  --limit N   at most N records (default 100, at most 100000): the\n"
-    "              latest, or with --since the first from TIME on; a\n"
-    "              line after the table says when there are more\n";
+    "              latest, or with --since or --after the first; a line\n"
+    "              after the table says when there are more\n";
 
 /* What since_form made of --since. */
 enum since_verdict { SINCE_OK, SINCE_BAD, SINCE_BAD_OFFSET };
@@ -141,8 +151,15 @@ static void audit_rows_free(struct audit_rows *r)
  * (left_out), and that row is not shown. Returns 0, or the exit code with
  * one line printed. */
 static int audit_fetch(struct cli *cli, const char *client, const char *since,
-		       size_t want, struct audit_rows *out)
+		       bool after_given, uint64_t after, size_t want,
+		       struct audit_rows *out)
 {
+	/* From since or after on, or else the latest. The server reads on
+	 * from after_id only when it is not 0: from the first, it is from
+	 * a time before any. */
+	bool forward = since != NULL || after_given;
+	if (after_given && after == 0 && since == NULL)
+		since = "1970-01-01T00:00:00Z";
 	Ipsnet__V1__Envelope req = IPSNET__V1__ENVELOPE__INIT;
 	const Ipsnet__V1__Envelope *resp;
 	Ipsnet__V1__AuditQuery m = IPSNET__V1__AUDIT_QUERY__INIT;
@@ -152,6 +169,7 @@ static int audit_fetch(struct cli *cli, const char *client, const char *since,
 	memset(out, 0, sizeof(*out));
 	m.client_id = (char *)(client != NULL ? client : "");
 	m.since = (char *)(since != NULL ? since : "");
+	m.after_id = after;
 	m.paged = true;
 	req.body_case = BODY(AUDIT_QUERY);
 	req.audit_query = &m;
@@ -177,17 +195,16 @@ static int audit_fetch(struct cli *cli, const char *client, const char *since,
 		/* Each page must go on from the one before, or the loop
 		 * would never end. */
 		uint64_t next = l->n_records == 0 ? 0
-				: since != NULL
-				    ? l->records[l->n_records - 1]->id
-				    : l->records[0]->id;
+				: forward ? l->records[l->n_records - 1]->id
+					  : l->records[0]->id;
 		if (l->n_records == 0 ||
-		    (since != NULL ? next <= m.after_id
-				   : m.before_id != 0 && next >= m.before_id))
+		    (forward ? next <= m.after_id
+			     : m.before_id != 0 && next >= m.before_id))
 			return cli_fail(IPSNET_EPROTOCOL,
 					"the server's next page of the audit "
 					"trail does not go on from the last "
 					"one");
-		if (since != NULL)
+		if (forward)
 			m.after_id = next;
 		else
 			m.before_id = next;
@@ -200,11 +217,11 @@ static int audit_fetch(struct cli *cli, const char *client, const char *since,
 		return cli_fail(IPSNET_ENOMEM, "out of memory");
 	size_t np = out->pages.n;
 	for (size_t p = 0; p < np; p++) {
-		size_t page = since != NULL ? p : np - 1 - p;
+		size_t page = forward ? p : np - 1 - p;
 		const Ipsnet__V1__AuditList *l =
 		    out->pages.pages[page]->audit_list;
 		size_t take = page == np - 1 ? last_taken : l->n_records;
-		size_t from = since != NULL ? 0 : l->n_records - take;
+		size_t from = forward ? 0 : l->n_records - take;
 		for (size_t i = 0; i < take; i++)
 			out->rows[out->n++] = l->records[from + i];
 	}
@@ -213,20 +230,26 @@ static int audit_fetch(struct cli *cli, const char *client, const char *since,
 
 int cmd_audit(struct cli *cli, int argc, char **argv)
 {
-	const char *client = NULL, *since = NULL, *limit = NULL;
+	const char *client = NULL, *since = NULL, *limit = NULL, *after = NULL;
 	const struct cli_opt opts[] = {
 	    {"client", CLI_STR, &client, NULL, false},
 	    {"since", CLI_STR, &since, NULL, false},
+	    {"after", CLI_STR, &after, NULL, false},
 	    {"limit", CLI_STR, &limit, NULL, false},
 	};
-	unsigned long n = 0;
+	unsigned long n = 0, after_id = 0;
 	int rv =
 	    cli_parse(argc, argv, opts, ARRAY_SIZE(opts), NULL, 0, audit_usage);
 	if (rv >= 0)
 		return rv;
-	if (client == NULL && since == NULL)
+	if (client == NULL && since == NULL && after == NULL)
 		return cli_fail(IPSNET_EUSAGE,
-				"give --client CLIENT or --since TIME");
+				"give --client CLIENT, --since TIME or --after "
+				"ID");
+	if (after != NULL &&
+	    (rv = cli_uint("--after", after, 0, (unsigned long)INT64_MAX - 1,
+			   &after_id)) != 0)
+		return rv;
 	char since_utc[32];
 	if (since != NULL) {
 		enum since_verdict v =
@@ -255,7 +278,7 @@ int cmd_audit(struct cli *cli, int argc, char **argv)
 		return rv;
 
 	struct audit_rows r;
-	rv = audit_fetch(cli, client, since,
+	rv = audit_fetch(cli, client, since, after != NULL, after_id,
 			 limit != NULL ? (size_t)n : AUDIT_LIMIT_DEFAULT, &r);
 	if (rv != 0) {
 		audit_rows_free(&r);
@@ -285,11 +308,14 @@ int cmd_audit(struct cli *cli, int argc, char **argv)
 		}
 		table_print(&t, stdout, "");
 		table_free(&t);
+		bool forward = since != NULL || after != NULL;
 		if (r.left_out)
 			printf("%s records are not shown: --limit N shows up "
 			       "to N (at most %d)\n",
-			       since != NULL ? "later" : "earlier",
-			       AUDIT_LIMIT_CLI);
+			       forward ? "later" : "earlier", AUDIT_LIMIT_CLI);
+		printf("last record shown: %" PRIu64 " (--after %" PRIu64
+		       " reads on from it)\n",
+		       r.rows[r.n - 1]->id, r.rows[r.n - 1]->id);
 	}
 	audit_rows_free(&r);
 	return 0;

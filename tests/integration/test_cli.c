@@ -1532,6 +1532,84 @@ static void test_audit_since_takes_a_time_with_an_offset(void **state)
 	}
 }
 
+/* audit --after ID reads the trail on from a record already read, by id:
+ * oldest first from the record after ID, in pages that join with none
+ * missed and none twice (a time cannot promise that: a read is timed when
+ * it is judged and written a moment later); --after 0 is from the first;
+ * the table's last line names the id to go on from. The whole trail by
+ * id is NETWORK's, as by time; a GGZ reads its client's so. */
+static void test_audit_after_reads_on_by_id(void **state)
+{
+	struct fx *fx = *state;
+	char client[64], after[32], want[128];
+	register_client(fx, 3, "wia", client, sizeof(client));
+	for (int i = 0; i < 3; i++)
+		run(fx, EXIT_OK, "ggz-test", "case", "show", client, NULL);
+	run(fx, EXIT_DENIED, "uwv", "case", "show", client, NULL);
+
+	json_t *j = run_json(fx, EXIT_OK, "network", "audit", "--after", "0",
+			     "--limit", "1000", "--json", NULL);
+	json_t *all = json_incref(json_object_get(j, "records"));
+	size_t n = json_array_size(all);
+	assert_true(n >= 5);
+	json_int_t last = 0;
+	for (size_t i = 0; i < n; i++) {
+		json_int_t id = json_integer_value(
+		    json_object_get(json_array_get(all, i), "id"));
+		assert_true(id > last);
+		last = id;
+	}
+	/* Each query adds its own row: the pages go on past n, and their
+	 * first n rows are those. */
+	json_int_t from = 0;
+	for (size_t seen = 0; seen < n;) {
+		snprintf(after, sizeof(after), "%lld", (long long)from);
+		j = run_json(fx, EXIT_OK, "network", "audit", "--after", after,
+			     "--limit", "2", "--json", NULL);
+		json_t *page = json_object_get(j, "records");
+		assert_in_range(json_array_size(page), 1, 2);
+		for (size_t i = 0; i < json_array_size(page) && seen < n;
+		     i++, seen++)
+			assert_int_equal(json_integer_value(json_object_get(
+					     json_array_get(page, i), "id")),
+					 json_integer_value(json_object_get(
+					     json_array_get(all, seen), "id")));
+		from = json_integer_value(json_object_get(
+		    json_array_get(page, json_array_size(page) - 1), "id"));
+	}
+
+	json_int_t first =
+	    json_integer_value(json_object_get(json_array_get(all, 0), "id"));
+	json_int_t second =
+	    json_integer_value(json_object_get(json_array_get(all, 1), "id"));
+	snprintf(after, sizeof(after), "%lld", (long long)first);
+	run(fx, EXIT_OK, "network", "audit", "--after", after, "--limit", "1",
+	    NULL);
+	snprintf(want, sizeof(want),
+		 "last record shown: %lld (--after %lld reads on from it)",
+		 (long long)second, (long long)second);
+	assert_out(fx, want);
+
+	j = run_json(fx, EXIT_OK, "ggz-test", "audit", "--client", client,
+		     "--after", after, "--json", NULL);
+	json_t *hers = json_object_get(j, "records");
+	assert_true(json_array_size(hers) >= 4);
+	for (size_t i = 0; i < json_array_size(hers); i++) {
+		json_t *r = json_array_get(hers, i);
+		assert_string_equal(jstr(r, "client_id"), client);
+		assert_true(json_integer_value(json_object_get(r, "id")) >
+			    first);
+	}
+	run(fx, EXIT_DENIED, "ggz-test", "audit", "--after", "0", NULL);
+	assert_one_line_error(fx);
+	assert_err(fx, "only the network operator reads the audit trail of "
+		       "every client; name one of your clients");
+	run(fx, EXIT_USAGE, "network", "audit", "--after", "x", NULL);
+	assert_one_line_error(fx);
+	assert_err(fx, "--after takes a whole number");
+	json_decref(all);
+}
+
 /* audit --since takes a time as the trail's TIME (UTC) column shows it,
  * to read on from a row; a time the server would refuse is a usage error
  * that names --since, before anything is sent. */
@@ -4290,6 +4368,8 @@ int main(void)
 		test_audit_since_a_day_is_the_dutch_day, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_audit_since_takes_a_time_with_an_offset, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_audit_after_reads_on_by_id,
+					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_audit_since_takes_the_time_the_trail_shows, setup,
 		teardown),

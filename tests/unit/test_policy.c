@@ -196,32 +196,18 @@ static void test_reads_by_kind(void **state)
 	assert_int_equal(policy_list_programs(&gm, why, sizeof(why)), 0);
 
 	/* The audit trail: the client's registering GGZ and NETWORK. */
-	assert_int_equal(
-	    policy_audit_query(&ggz, &own, false, why, sizeof(why)), 0);
-	assert_int_equal(
-	    policy_audit_query(&ggz, &referred, false, why, sizeof(why)),
-	    IPSNET_EPERMISSION);
-	assert_int_equal(
-	    policy_audit_query(&gm, &funded, false, why, sizeof(why)),
-	    IPSNET_EPERMISSION);
-	assert_int_equal(
-	    policy_audit_query(&ggz, NULL, false, why, sizeof(why)),
-	    IPSNET_EPERMISSION);
-	/* Her trail from a time on: hers all the same. */
-	assert_int_equal(policy_audit_query(&ggz, &own, true, why, sizeof(why)),
-			 0);
-	assert_int_equal(
-	    policy_audit_query(&ggz, &referred, true, why, sizeof(why)),
-	    IPSNET_EPERMISSION);
-	assert_int_equal(policy_audit_query(&ggz, NULL, true, why, sizeof(why)),
+	assert_int_equal(policy_audit_query(&ggz, &own, why, sizeof(why)), 0);
+	assert_int_equal(policy_audit_query(&ggz, &referred, why, sizeof(why)),
 			 IPSNET_EPERMISSION);
+	assert_int_equal(policy_audit_query(&gm, &funded, why, sizeof(why)),
+			 IPSNET_EPERMISSION);
+	assert_int_equal(policy_audit_query(&ggz, NULL, why, sizeof(why)),
+			 IPSNET_EPERMISSION);
+	assert_non_null(strstr(why, "every client"));
+	assert_int_equal(policy_audit_query(&net, &own, why, sizeof(why)), 0);
+	assert_int_equal(policy_audit_query(&net, NULL, why, sizeof(why)), 0);
 	assert_int_equal(
-	    policy_audit_query(&net, &own, false, why, sizeof(why)), 0);
-	assert_int_equal(policy_audit_query(&net, NULL, true, why, sizeof(why)),
-			 0);
-	assert_int_equal(
-	    policy_audit_query(&net, &no_such_client, false, why, sizeof(why)),
-	    0);
+	    policy_audit_query(&net, &no_such_client, why, sizeof(why)), 0);
 }
 
 /* ---- changes ----------------------------------------------------------- */
