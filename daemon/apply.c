@@ -571,7 +571,7 @@ static int register_client(struct apply_ctx *ctx)
 		return refuse(ctx, IPSNET_EINTERNAL, "no client id assigned");
 
 	rv = prepare(ctx,
-		     "SELECT 1 FROM client WHERE registered_by = ?1 AND bsn = "
+		     "SELECT id FROM client WHERE registered_by = ?1 AND bsn = "
 		     "?2",
 		     &st);
 	if (rv != 0)
@@ -579,6 +579,15 @@ static int register_client(struct apply_ctx *ctx)
 	sqlite3_bind_text(st, 1, ctx->actor->org, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, m->bsn, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		/* The audit row names the client that is there, on whose
+		 * trail it then is, not the id this one would have had. */
+		const char *there = (const char *)sqlite3_column_text(st, 0);
+		util_strlcpy(ctx->entity_id, or_empty(there),
+			     sizeof(ctx->entity_id));
+		util_strlcpy(ctx->client_id, or_empty(there),
+			     sizeof(ctx->client_id));
+	}
 	done(ctx, st);
 	if (rc == SQLITE_ROW)
 		return refuse(ctx, IPSNET_EEXISTS,

@@ -2017,18 +2017,30 @@ static void test_a_retry_shows_only_what_may_be_seen_now(void **state)
 
 static void test_bsn_is_checked(void **state)
 {
-	char bsn[16], bad[16];
+	char bsn[16], bad[16], id[64], object[96];
 	struct answer a;
 
 	new_bsn(bsn);
 	assert_int_equal(register_client(GGZ_TEST, bsn, "Testpersoon Bsn",
-					 BENEFIT(NONE), "GM0363", NULL, NULL),
+					 BENEFIT(NONE), "GM0363", id, NULL),
 			 CODE(OK));
 	remember_secret("Testpersoon Bsn");
-	/* The same BSN twice. */
+	/* The same BSN twice: refused, and on the trail of the client
+	 * that is there, named as the object (not an id never made). */
 	assert_int_equal(register_client(GGZ_TEST, bsn, "Testpersoon Bsn",
 					 BENEFIT(NONE), "GM0363", NULL, NULL),
 			 CODE(ALREADY_EXISTS));
+	audit_query(GGZ_TEST, id, NULL, 1000, &a);
+	assert_int_equal(a.code, CODE(OK));
+	const Ipsnet__V1__AuditList *l = a.env->audit_list;
+	assert_true(l->n_records >= 2);
+	const Ipsnet__V1__AuditRecord *r = l->records[l->n_records - 1];
+	snprintf(object, sizeof(object), "client:%s", id);
+	assert_string_equal(r->action, "register_client");
+	assert_string_equal(r->result, "ALREADY_EXISTS");
+	assert_string_equal(r->object, object);
+	assert_string_equal(r->client_id, id);
+	answer_free(&a);
 	/* A wrong check digit. */
 	snprintf(bad, sizeof(bad), "%s", bsn);
 	bad[8] = bad[8] == '9' ? '0' : (char)(bad[8] + 1);
