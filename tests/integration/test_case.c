@@ -396,11 +396,14 @@ static void add_job(enum org o, const char *client, const char *trajectory,
 		must_change(o, &e, id, 64);
 }
 
-static void put_program(enum org o, const char *id, const char *owner)
+/* Program id owned by owner, put by o against version (0: a new one). */
+static void put_program_at(enum org o, const char *id, const char *owner,
+			   uint64_t version)
 {
 	Ipsnet__V1__PutProgram m = IPSNET__V1__PUT_PROGRAM__INIT;
 	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
 	m.program_id = (char *)id;
+	m.expected_version = version;
 	m.owner = (char *)owner;
 	m.name = (char *)id;
 	m.region = 1;
@@ -408,6 +411,11 @@ static void put_program(enum org o, const char *id, const char *owner)
 	e.body_case = BODY(PUT_PROGRAM);
 	e.put_program = &m;
 	must_change(o, &e, NULL, 0);
+}
+
+static void put_program(enum org o, const char *id, const char *owner)
+{
+	put_program_at(o, id, owner, 0);
 }
 
 /* ---- reads ------------------------------------------------------------- */
@@ -1760,17 +1768,7 @@ static void test_a_program_handed_over_takes_its_funding_requests(void **state)
 	request_funding(GGZ_OTHER, tr, NULL, "Stichting Werkfonds",
 			other_funding, NULL);
 	request_funding(GGZ_OTHER, tr, "gm0363", NULL, gm_funding, NULL);
-	Ipsnet__V1__PutProgram m = IPSNET__V1__PUT_PROGRAM__INIT;
-	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
-	m.program_id = "ips-handed";
-	m.expected_version = 1;
-	m.owner = "ggz-test";
-	m.name = "ips-handed";
-	m.region = 1;
-	m.specialists = 3;
-	e.body_case = BODY(PUT_PROGRAM);
-	e.put_program = &m;
-	must_change(NETWORK, &e, NULL, 0); /* handed to ggz-test */
+	put_program_at(NETWORK, "ips-handed", "ggz-test", 1); /* handed */
 
 	/* Both are in the pending list of the GGZ that must act on them. */
 	list_funding(GGZ_TEST, true, &a);
@@ -1964,17 +1962,7 @@ static void test_a_retry_shows_only_what_may_be_seen_now(void **state)
 	assert_int_equal(a.code, CODE(OK));
 	assert_string_not_equal(a.env->change_ok->trajectory->note, "");
 	answer_free(&a);
-	Ipsnet__V1__PutProgram p = IPSNET__V1__PUT_PROGRAM__INIT;
-	Ipsnet__V1__Envelope pe = IPSNET__V1__ENVELOPE__INIT;
-	p.program_id = "ips-retried";
-	p.expected_version = 1;
-	p.owner = "ggz-test";
-	p.name = "ips-retried";
-	p.region = 1;
-	p.specialists = 3;
-	pe.body_case = BODY(PUT_PROGRAM);
-	pe.put_program = &p;
-	must_change(NETWORK, &pe, NULL, 0);
+	put_program_at(NETWORK, "ips-retried", "ggz-test", 1); /* handed */
 	call_keyed(GGZ_OTHER, &me, key, &a);
 	assert_int_equal(a.code, CODE(OK));
 	assert_true(a.env->replayed);
