@@ -347,19 +347,6 @@ static void hold_signals(void)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
-/* The server's key file, readable by others than its owner, lets anyone
- * on the machine act as the server (certs/README.md: mode 0600): said at
- * every start, where an operator reads the log. */
-static void warn_if_others_read(const char *key)
-{
-	struct stat st;
-	char q[CONFIG_MAX_PATH + 8];
-	if (stat(key, &st) != 0 || (st.st_mode & 077) == 0)
-		return;
-	log_warn("key readable by others", "key=%s mode=%04o fix=\"chmod 600\"",
-		 log_quote(q, sizeof(q), key), (unsigned)(st.st_mode & 07777));
-}
-
 static int cmd_serve(const struct server_config *cfg, const char *config_path,
 		     bool log_level_given, bool listen_given)
 {
@@ -395,7 +382,7 @@ static int cmd_serve(const struct server_config *cfg, const char *config_path,
 	if (cfg->crl[0] == '\0')
 		log_warn("no CRL configured",
 			 "detail=\"revoked certificates are not refused\"");
-	warn_if_others_read(cfg->key);
+	server__warn_if_others_read(cfg->key);
 	if (uv_loop_init(&loop) != 0) {
 		fprintf(stderr, "ipsnetd: cannot start the event loop\n");
 		rv = 1;

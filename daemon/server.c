@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -271,6 +272,20 @@ void server__stop(struct server *s)
 	}
 }
 
+/* The server's key file, readable by others than its owner, lets anyone
+ * on the machine act as the server (certs/README.md: mode 0600): said at
+ * every start and every reload (a renewed key copied with cp), where an
+ * operator reads the log. */
+void server__warn_if_others_read(const char *key)
+{
+	struct stat st;
+	char q[CONFIG_MAX_PATH + 8];
+	if (stat(key, &st) != 0 || (st.st_mode & 077) == 0)
+		return;
+	log_warn("key readable by others", "key=%s mode=%04o fix=\"chmod 600\"",
+		 log_quote(q, sizeof(q), key), (unsigned)(st.st_mode & 07777));
+}
+
 static void start_reload(struct server *s);
 
 /* SIGHUP: re-read the config's organisations, the registry, the
@@ -449,6 +464,7 @@ static void reload_done(uv_work_t *w, int status)
 				 "changed=%s detail=\"they take effect when "
 				 "ipsnetd starts again\"",
 				 later);
+		server__warn_if_others_read(s->cfg.key);
 		if (s->cfg.crl[0] == '\0')
 			log_warn("no CRL configured",
 				 "detail=\"revoked certificates are not "

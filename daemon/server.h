@@ -70,6 +70,9 @@ int server__start(struct server *s, uv_loop_t *loop,
  * so that uv_run returns. */
 void server__stop(struct server *s);
 
+/* Warns when key (the server's key file) is readable by others. */
+void server__warn_if_others_read(const char *key);
+
 /* Called by a connection when its last handle has closed: it leaves the
  * list, and is freed at once or, with requests still in flight, when the
  * last one is done (server__conn_free). */

@@ -1596,6 +1596,35 @@ static void test_a_key_readable_by_others_is_said_at_start(void **state)
 	assert_true(said);
 }
 
+/* A key put in place for a SIGHUP (a certificate renewed as
+ * certs/README.md says, the key copied with cp under umask 022) is as
+ * readable by others as one found at start: the reload says so, as the
+ * start does. Was: said at start only, so a key swapped in by a reload
+ * went unsaid until the next start. */
+static void test_a_key_readable_by_others_is_said_at_reload(void **state)
+{
+	struct fx *fx = *state;
+	char dir[PATH_MAX], key[PATH_MAX + 16];
+	snprintf(dir, sizeof(dir), "%s/certs", fx->dir);
+	assert_int_equal(h_copy_dir(certs, dir), 0);
+	snprintf(key, sizeof(key), "%s/server.key", dir);
+	assert_int_equal(chmod(key, 0600), 0);
+	start_daemon(fx, dir);
+	assert_false(h_daemon_log_contains(&fx->d, "readable by others"));
+
+	assert_int_equal(chmod(key, 0644), 0);
+	assert_int_equal(kill(h_daemon_pid(&fx->d), SIGHUP), 0);
+	if (!h_daemon_wait_log(&fx->d, "msg=\"key readable by others\"",
+			       H_DAEMON_START_MS) ||
+	    !h_daemon_log_contains(&fx->d, "mode=0644") ||
+	    !h_daemon_log_contains(&fx->d, "msg=reloaded ")) {
+		h_daemon_dump_log(&fx->d);
+		fail_msg("the reload does not say the key is readable by "
+			 "others");
+	}
+	assert_int_equal(h_daemon_stop(&fx->d, SIGTERM), 0);
+}
+
 /* ---- the daemon's life -------------------------------------------------- */
 
 /* The "tr" (timer) of the daemon's end of the TCP connection from client
@@ -2571,6 +2600,7 @@ int main(void)
 	    T(test_crl_of_another_ca_stops_the_start_with_a_sentence),
 	    T(test_expired_server_certificate_stops_the_start),
 	    T(test_a_key_readable_by_others_is_said_at_start),
+	    T(test_a_key_readable_by_others_is_said_at_reload),
 	    T(test_every_connection_has_tcp_keepalive),
 	    T(test_sigterm_closes_clients_and_exits_0),
 	    T(test_sigterm_refuses_new_requests_on_a_busy_connection),
