@@ -286,17 +286,25 @@ static int set_server_key(void *field, const struct server_key *k,
 	enum log_level level;
 
 	switch (k->type) {
-	case KEY_ADDR:
+	case KEY_ADDR: {
+		/* The daemon binds an address and looks no name up: a
+		 * bracketed one is checked as IPv6 by the split, a bare one
+		 * must be IPv4 or localhost. */
+		unsigned char addr[4];
 		if (strlen(value) >= k->size ||
 		    config_split_hostport(value, host, sizeof(host), &port) !=
-			0) {
+			0 ||
+		    (value[0] != '[' && strcmp(host, "localhost") != 0 &&
+		     inet_pton(AF_INET, host, addr) != 1)) {
 			snprintf(why, whylen,
-				 "%s must be HOST:PORT or [IPV6]:PORT with a "
-				 "port from 0 to 65535, e.g. 127.0.0.1:7443",
+				 "%s must be HOST:PORT or [IPV6]:PORT with "
+				 "HOST an IPv4 address or localhost and a port "
+				 "from 0 to 65535, e.g. 127.0.0.1:7443",
 				 k->name);
 			return IPSNET_ECONFIG;
 		}
 		break;
+	}
 	case KEY_PATH:
 	case KEY_PATH_OPT:
 		if (k->type == KEY_PATH && value[0] == '\0') {

@@ -409,6 +409,14 @@ test_config_bad_tls_version_log_level_or_listen_is_refused(void **state)
 			    "listen must be HOST:PORT");
 	assert_config_fails(*state, "[server]\nlisten = 127.0.0.1:70000\n", 2,
 			    "listen must be HOST:PORT");
+	/* The daemon binds an address, never looks a name up: a host name
+	 * is refused here, with the line, not at the next start (a SIGHUP
+	 * would take it as a change for then). */
+	assert_config_fails(*state,
+			    "[server]\nlisten = ipsnet.example.nl:7443\n", 2,
+			    "listen must be HOST:PORT");
+	assert_config_fails(*state, "[server]\nlisten = 10.0.0.256:7443\n", 2,
+			    "HOST an IPv4 address or localhost");
 	assert_config_fails(*state, "[server]\ndatabase =\n", 2,
 			    "database must name a file");
 }
