@@ -162,8 +162,8 @@ static int load_config(const struct options *o, struct server_config *cfg)
 	enum log_level level;
 	if (log_level_parse(cfg->log_level, &level) != 0) {
 		fprintf(stderr,
-			"ipsnetd: log level '%s' is not debug, info, warn or "
-			"error\n",
+			"ipsnetd: log level '%s' is not debug, info, warn, "
+			"error or off\n",
 			cfg->log_level);
 		return IPSNET_ECONFIG;
 	}

@@ -1625,6 +1625,22 @@ static void test_a_key_readable_by_others_is_said_at_reload(void **state)
 	assert_int_equal(h_daemon_stop(&fx->d, SIGTERM), 0);
 }
 
+/* A --log-level that is not a level is refused naming every level the
+ * option takes, as the config's log_level does: off too. Was: "not debug,
+ * info, warn or error", which left off out. */
+static void test_a_bad_log_level_option_names_every_level(void **state)
+{
+	struct fx *fx = *state;
+	int code =
+	    h_run_ipsnetd(&fx->r, (const char *const[]){"verify", "--log-level",
+							"verbose", NULL});
+	if (code != 2 ||
+	    strstr(fx->r.err, "debug, info, warn, error or off") == NULL) {
+		print_result(&fx->r);
+		fail_msg("ipsnetd --log-level verbose exited %d", code);
+	}
+}
+
 /* ---- the daemon's life -------------------------------------------------- */
 
 /* The "tr" (timer) of the daemon's end of the TCP connection from client
@@ -2601,6 +2617,7 @@ int main(void)
 	    T(test_expired_server_certificate_stops_the_start),
 	    T(test_a_key_readable_by_others_is_said_at_start),
 	    T(test_a_key_readable_by_others_is_said_at_reload),
+	    T(test_a_bad_log_level_option_names_every_level),
 	    T(test_every_connection_has_tcp_keepalive),
 	    T(test_sigterm_closes_clients_and_exits_0),
 	    T(test_sigterm_refuses_new_requests_on_a_busy_connection),
