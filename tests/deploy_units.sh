@@ -16,6 +16,11 @@ done
 ls "$tmp"/ipsnetd.service "$tmp"/ipsnetd-init.service \
 	"$tmp"/ipsnet-backup.service "$tmp"/ipsnet-backup.timer >/dev/null
 status=0
+# A config error (exit 2) is not restarted every RestartSec for ever.
+if ! grep -qx 'RestartPreventExitStatus=2' "$tmp/ipsnetd.service"; then
+	echo "ipsnetd.service restarts a daemon that exited 2 (a config error)" >&2
+	status=1
+fi
 for unit in "$tmp"/*; do
 	if ! out=$(cd "$tmp" && systemd-analyze verify "./${unit##*/}" 2>&1) ||
 		[ -n "$out" ]; then
