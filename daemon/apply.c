@@ -1243,6 +1243,45 @@ static int import_trajectory(struct apply_ctx *ctx)
 		if (rv != 0)
 			return rv;
 	}
+	/* The same referral twice (a sheet exported again once the
+	 * trajectory was closed, a referral made by hand and then imported)
+	 * would be two trajectories, and the open copy would keep her
+	 * enrolled in the reports for good. Not judged again in a replay:
+	 * an entry accepted before this rule stays as it was. */
+	if (!ctx->replay) {
+		sqlite3_stmt *st;
+		rv = prepare(ctx,
+			     "SELECT id, version, status FROM trajectory WHERE "
+			     "client_id = ?1 AND program_id = ?2 AND "
+			     "referred_on = ?3 ORDER BY id LIMIT 1",
+			     &st);
+		if (rv != 0)
+			return rv;
+		sqlite3_bind_text(st, 1, m->client_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, m->program_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, steps[0].on, -1, SQLITE_STATIC);
+		int rc = sqlite3_step(st);
+		char id[JOURNAL_ID_MAX] = "";
+		uint64_t version = 0;
+		int status = 0;
+		if (rc == SQLITE_ROW) {
+			util_strlcpy(id, col(st, 0), sizeof(id));
+			version = (uint64_t)sqlite3_column_int64(st, 1);
+			status = sqlite3_column_int(st, 2);
+		}
+		done(ctx, st);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			return IPSNET_EDB;
+		if (rc == SQLITE_ROW)
+			return refuse(
+			    ctx, IPSNET_EEXISTS,
+			    "this trajectory is recorded already: %s, referred "
+			    "on %s to program '%s', now %s (version %llu); "
+			    "record its later steps with ipsnet trajectory",
+			    id, steps[0].on, m->program_id,
+			    apply_trajectory_status_name(status),
+			    (unsigned long long)version);
+	}
 	rv = insert_trajectory(ctx, m->trajectory_id, m->client_id,
 			       m->program_id, m->note, steps, m->n_steps,
 			       m->close_reason);

@@ -3337,6 +3337,69 @@ static void three_clients_and_a_program(struct fx *fx, int first, char b[3][10])
 	run(fx, EXIT_OK, "ggz-test", "import", clients, NULL);
 }
 
+/* The same referral imported twice (a sheet of trajectories exported again
+ * once a trajectory was closed, a referral made by hand and then
+ * imported) is refused, naming the trajectory there is: the row has
+ * another key, and the copy would leave the first one open, so that she
+ * stays enrolled in the reports for good. Was: a second trajectory, closed,
+ * beside the open one. Another referral to the program is another
+ * trajectory. */
+static void test_the_same_referral_twice_is_refused_naming_it(void **state)
+{
+	struct fx *fx = *state;
+	char path[PATH_MAX], text[1024], b[3][10];
+	three_clients_and_a_program(fx, 70, b);
+	path_in(fx, path, sizeof(path), "trajectories.csv");
+	snprintf(text, sizeof(text),
+		 "bsn,program,referred_on,accepted_on,started_on,closed_on,"
+		 "close_reason\n"
+		 "%s,ips-test,2025-01-06,2025-01-20,2025-02-03,,\n",
+		 b[0]);
+	write_file(path, text);
+	run(fx, EXIT_OK, "ggz-test", "import", path, NULL);
+	json_t *j = run_json(fx, EXIT_OK, "ggz-test", "client", "find", "--bsn",
+			     b[0], "--json", NULL);
+	char client[64], tr[64];
+	snprintf(client, sizeof(client), "%s", jstr(j, "id"));
+	j = run_json(fx, EXIT_OK, "ggz-test", "case", "show", client, "--json",
+		     NULL);
+	snprintf(tr, sizeof(tr), "%s", jstr(j, "trajectories[0].id"));
+
+	/* Exported again, now closed: the same referral. */
+	snprintf(text, sizeof(text),
+		 "bsn,program,referred_on,accepted_on,started_on,closed_on,"
+		 "close_reason\n"
+		 "%s,ips-test,2025-01-06,2025-01-20,2025-02-03,2025-10-01,"
+		 "found work\n",
+		 b[0]);
+	write_file(path, text);
+	uint64_t head = journal_seq(fx);
+	run(fx, EXIT_ELSE, "ggz-test", "import", path, NULL);
+	assert_out(fx, "1 rejected");
+	assert_err(fx, "this trajectory is recorded already");
+	assert_err(fx, tr);
+	assert_int_equal(journal_seq(fx), head);
+	j = run_json(fx, EXIT_OK, "ggz-test", "case", "show", client, "--json",
+		     NULL);
+	assert_int_equal(json_array_size(json_object_get(j, "trajectories")),
+			 1);
+
+	/* Closed as the refusal says; referred again later: another one. */
+	run(fx, EXIT_OK, "ggz-test", "trajectory", "close", tr, "--version",
+	    "1", "--on", "2025-10-01", "--reason", "found work", NULL);
+	snprintf(text, sizeof(text),
+		 "bsn,program,referred_on,accepted_on,started_on,closed_on,"
+		 "close_reason\n"
+		 "%s,ips-test,2025-11-03,,,,\n",
+		 b[0]);
+	write_file(path, text);
+	run(fx, EXIT_OK, "ggz-test", "import", path, NULL);
+	j = run_json(fx, EXIT_OK, "ggz-test", "case", "show", client, "--json",
+		     NULL);
+	assert_int_equal(json_array_size(json_object_get(j, "trajectories")),
+			 2);
+}
+
 /* An import takes each text column up to the server's own limit, and
  * refuses one character more itself, naming the column: a name and an
  * employer of 200 characters, a close reason of 1000 and a note of 4000.
@@ -4476,6 +4539,9 @@ int main(void)
 		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_the_same_job_twice_is_refused_naming_it, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_the_same_referral_twice_is_refused_naming_it, setup,
+		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_an_answer_over_the_frame_limit_is_refused, setup,
 		teardown),
