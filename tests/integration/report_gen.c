@@ -587,6 +587,18 @@ static int make_clients(struct gen *g)
 				break;
 			if (r > day_of_text(LAST_DAY))
 				r = day_of_text(LAST_DAY) - range(g, 0, 30);
+			/* Never the same referral (client, program, day)
+			 * twice: the daemon refuses it as recorded already. */
+			for (bool again = true; again;) {
+				again = false;
+				for (uint32_t e = c->traj0; e < g->n_trajs; e++)
+					if (g->trajs[e].program == program &&
+					    day_of_text(
+						g->trajs[e].steps[0].on) == r) {
+						r--;
+						again = true;
+					}
+			}
 			int ti = push_traj(g);
 			if (ti < 0)
 				return -1;

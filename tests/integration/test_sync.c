@@ -361,8 +361,18 @@ static void fill_send_bulky(struct filler *f, struct ipsnet_conn *c)
 	Ipsnet__V1__TrajectoryStep st[4], *steps[4];
 	static const int status[4] = {TS(REFERRED), TS(ACCEPTED), TS(ACTIVE),
 				      TS(CLOSED)};
-	static const char *const on[4] = {"2025-01-06", "2025-01-13",
-					  "2025-02-03", "2025-09-30"};
+	/* A referral of its own each time, a day apart from 2019-01-01 on
+	 * (the same one twice is refused): before the acceptance for up to
+	 * 2,000 of them. */
+	char referred[16];
+	const char *on[4] = {referred, "2025-01-13", "2025-02-03",
+			     "2025-09-30"};
+	assert_true(f->sent < 2000);
+	nl_date_of_us(
+	    referred, sizeof(referred),
+	    ((long long)(date_days("2019-01-01") + (long)f->sent) * 86400 +
+	     43200) *
+		1000000);
 	static char note[BULKY_NOTE + 1], reason[BULKY_REASON + 1];
 	if (note[0] == '\0') {
 		memset(note, 'n', BULKY_NOTE);
