@@ -727,6 +727,18 @@ int store_db_file(const char *path, char *out, size_t cap)
 	return -1;
 }
 
+/* Where a restore of the database at path leaves its files: beside path,
+ * or for a link beside the file it names (file: PATH_MAX bytes). */
+static const char *restore_beside(const char *path, char *file)
+{
+	struct stat st;
+	if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode) &&
+	    store_db_file(path, file, PATH_MAX) == 0 &&
+	    strlen(file) < CONFIG_MAX_PATH)
+		return file;
+	return path;
+}
+
 /* When there is no database at path but a restore was stopped on its way
  * (the folder it moves the database's files into, not finished; the
  * verified copy of one killed before its last rename beside it; or the
@@ -738,11 +750,7 @@ static bool restore_interrupted(const char *path, char *err, size_t errlen)
 {
 	char copy[2 * CONFIG_MAX_PATH + 8], file[PATH_MAX];
 	struct stat st;
-	/* A link: the stopped restore's files are beside where it points. */
-	if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode) &&
-	    store_db_file(path, file, sizeof(file)) == 0 &&
-	    strlen(file) < CONFIG_MAX_PATH)
-		path = file;
+	path = restore_beside(path, file);
 	if (lstat(path, &st) == 0 || errno != ENOENT)
 		return false;
 	if (store_restore_unfinished(path, copy, sizeof(copy)) > 0) {
@@ -795,13 +803,7 @@ static bool restore_interrupted(const char *path, char *err, size_t errlen)
 void store_say_restore_copies(const char *database)
 {
 	char file[PATH_MAX], copy[2 * CONFIG_MAX_PATH + 8], q[sizeof(copy) + 8];
-	struct stat st;
-	/* Beside the file a link names, as the restore makes them. */
-	const char *path = database;
-	if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode) &&
-	    store_db_file(path, file, sizeof(file)) == 0 &&
-	    strlen(file) < CONFIG_MAX_PATH)
-		path = file;
+	const char *path = restore_beside(database, file);
 	for (int verified = 0; verified <= 1; verified++) {
 		size_t n = store_restore_copies(path, verified, NULL, false,
 						copy, sizeof(copy));
