@@ -575,6 +575,20 @@ static void restart_daemon(struct fx *fx)
 	assert_int_equal(h_daemon_restart(&fx->d), 0);
 }
 
+/* Stops the daemon, changes entry 2 behind the journal's back and starts
+ * it again: it must say that its chain is broken. */
+static void break_the_chain_at_2(struct fx *fx)
+{
+	stop_daemon(fx);
+	assert_int_equal(h_sqlite3(fx->db, "DROP TRIGGER journal_no_update; "
+					   "UPDATE journal SET user = "
+					   "'someone.else' WHERE seq = 2;"),
+			 0);
+	restart_daemon(fx);
+	assert_true(
+	    h_daemon_wait_log(&fx->d, "msg=\"journal chain broken\"", 5000));
+}
+
 /* Opens connection i (ggz-test) to the running daemon. */
 static struct ipsnet_client *client(struct fx *fx, size_t i)
 {
@@ -1000,16 +1014,9 @@ test_broken_chain_daemon_serves_reads_and_refuses_changes(void **state)
 
 	start_daemon(fx);
 	register_clients(fx, 4, 3000);
-	stop_daemon(fx);
-	assert_int_equal(h_sqlite3(fx->db, "DROP TRIGGER journal_no_update; "
-					   "UPDATE journal SET user = "
-					   "'someone.else' WHERE seq = 2;"),
-			 0);
-	restart_daemon(fx);
+	break_the_chain_at_2(fx);
 
 	/* It starts, says why writes are stopped, and serves. */
-	assert_true(
-	    h_daemon_wait_log(&fx->d, "msg=\"journal chain broken\"", 5000));
 	assert_true(h_daemon_log_contains(&fx->d, "seq=2"));
 	assert_true(h_daemon_log_contains(&fx->d, "writes=stopped"));
 	json_t *j = whoami_json(fx);
@@ -1070,14 +1077,7 @@ test_broken_chain_refused_change_is_on_the_clients_trail(void **state)
 		     sizeof(consent_id));
 	ipsnet_envelope_free(resp);
 	resp = NULL;
-	stop_daemon(fx);
-	assert_int_equal(h_sqlite3(fx->db, "DROP TRIGGER journal_no_update; "
-					   "UPDATE journal SET user = "
-					   "'someone.else' WHERE seq = 2;"),
-			 0);
-	restart_daemon(fx);
-	assert_true(
-	    h_daemon_wait_log(&fx->d, "msg=\"journal chain broken\"", 5000));
+	break_the_chain_at_2(fx);
 
 	new_key(key);
 	wc.consent_id = consent_id;

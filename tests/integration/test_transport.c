@@ -1567,6 +1567,17 @@ static void test_expired_server_certificate_stops_the_start(void **state)
 			 "server.crt' expired on", NULL);
 }
 
+/* The daemon started on a copy of the certificates in dir (PATH_MAX)
+ * whose server key, key (PATH_MAX + 16), is its owner's only (0600). */
+static void start_with_own_key(struct fx *fx, char *dir, char *key)
+{
+	snprintf(dir, PATH_MAX, "%s/certs", fx->dir);
+	assert_int_equal(h_copy_dir(certs, dir), 0);
+	snprintf(key, PATH_MAX + 16, "%s/server.key", dir);
+	assert_int_equal(chmod(key, 0600), 0);
+	start_daemon(fx, dir);
+}
+
 /* A server key that others than its owner may read (a copy made with cp,
  * a checkout, a umask of 022) lets anyone on the machine act as the
  * server: the daemon says so at start, naming the file, its mode and what
@@ -1576,11 +1587,7 @@ static void test_a_key_readable_by_others_is_said_at_start(void **state)
 {
 	struct fx *fx = *state;
 	char dir[PATH_MAX], key[PATH_MAX + 16];
-	snprintf(dir, sizeof(dir), "%s/certs", fx->dir);
-	assert_int_equal(h_copy_dir(certs, dir), 0);
-	snprintf(key, sizeof(key), "%s/server.key", dir);
-	assert_int_equal(chmod(key, 0600), 0);
-	start_daemon(fx, dir);
+	start_with_own_key(fx, dir, key);
 	bool quiet = !h_daemon_log_contains(&fx->d, "readable by others");
 	assert_int_equal(h_daemon_stop(&fx->d, SIGTERM), 0);
 	assert_true(quiet);
@@ -1605,11 +1612,7 @@ static void test_a_key_readable_by_others_is_said_at_reload(void **state)
 {
 	struct fx *fx = *state;
 	char dir[PATH_MAX], key[PATH_MAX + 16];
-	snprintf(dir, sizeof(dir), "%s/certs", fx->dir);
-	assert_int_equal(h_copy_dir(certs, dir), 0);
-	snprintf(key, sizeof(key), "%s/server.key", dir);
-	assert_int_equal(chmod(key, 0600), 0);
-	start_daemon(fx, dir);
+	start_with_own_key(fx, dir, key);
 	assert_false(h_daemon_log_contains(&fx->d, "readable by others"));
 
 	assert_int_equal(chmod(key, 0644), 0);
