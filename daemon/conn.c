@@ -214,6 +214,14 @@ bool conn__open(const struct conn *c)
 	return c->state == CONN_SERVING;
 }
 
+void conn__actor(const struct conn *c, struct journal_actor *a)
+{
+	util_strlcpy(a->org, c->org.id, sizeof(a->org));
+	a->org_kind = c->org.kind;
+	util_strlcpy(a->user, c->user, sizeof(a->user));
+	util_strlcpy(a->peer, c->stream.peer, sizeof(a->peer));
+}
+
 /* Whether to read more requests: fewer than max_inflight in flight, and no
  * more than send_buffer_bytes of answers waiting for the peer to take them
  * (a peer that pipelines and never reads would otherwise make the daemon

@@ -80,6 +80,11 @@ int conn__send_replayed(struct conn *c, uint64_t request_id,
 /* Whether answers can still be sent. */
 bool conn__open(const struct conn *c);
 
+/* Who acts through the connection: its organisation, kind, user and peer,
+ * as the journal, the audit trail and the policy take them. */
+struct journal_actor;
+void conn__actor(const struct conn *c, struct journal_actor *a);
+
 /* Work on the connection's behalf has started outside a request (a sync
  * page being read): like a request in flight, it keeps the connection
  * from being freed and a stopping server from finishing until

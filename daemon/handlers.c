@@ -156,11 +156,7 @@ static void handle_change(struct conn *c, Ipsnet__V1__Envelope *req)
 	}
 	ch->conn = c;
 	ch->request_id = req->request_id;
-	struct journal_actor *a = &ch->jc.actor;
-	util_strlcpy(a->org, c->org.id, sizeof(a->org));
-	a->org_kind = c->org.kind;
-	util_strlcpy(a->user, c->user, sizeof(a->user));
-	util_strlcpy(a->peer, c->stream.peer, sizeof(a->peer));
+	conn__actor(c, &ch->jc.actor);
 	memcpy(ch->jc.key, req->idempotency_key.data, JOURNAL_KEY_BYTES);
 	ch->jc.req = req;
 	ch->jc.done = change_done;
@@ -273,10 +269,7 @@ static void handle_read(struct conn *c, Ipsnet__V1__Envelope *req)
 	}
 	rd->conn = c;
 	rd->req = req;
-	util_strlcpy(rd->actor.org, c->org.id, sizeof(rd->actor.org));
-	rd->actor.org_kind = c->org.kind;
-	util_strlcpy(rd->actor.user, c->user, sizeof(rd->actor.user));
-	util_strlcpy(rd->actor.peer, c->stream.peer, sizeof(rd->actor.peer));
+	conn__actor(c, &rd->actor);
 	rd->ctx.actor = &rd->actor;
 	rd->ctx.req = req;
 	rd->ctx.max_answer_bytes = c->server->cfg.max_frame_bytes;

@@ -2256,10 +2256,7 @@ void report__handle(struct conn *c, Ipsnet__V1__Envelope *req)
 	rr->req = req;
 	rr->started_us = util_mono_us();
 	rr->max_frame_bytes = c->server->cfg.max_frame_bytes;
-	util_strlcpy(rr->actor.org, c->org.id, sizeof(rr->actor.org));
-	rr->actor.org_kind = c->org.kind;
-	util_strlcpy(rr->actor.user, c->user, sizeof(rr->actor.user));
-	util_strlcpy(rr->actor.peer, c->stream.peer, sizeof(rr->actor.peer));
+	conn__actor(c, &rr->actor);
 	rr->settings.sustained_months = c->server->cfg.report.sustained_months;
 	rr->settings.small_count_threshold =
 	    c->server->cfg.report.small_count_threshold;

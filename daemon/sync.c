@@ -1399,10 +1399,7 @@ void sync__request(struct sync *s, struct conn *c, Ipsnet__V1__Envelope *req)
 		memcpy(sub->cursor_hash, s->head_hash, JOURNAL_HASH_BYTES);
 		sub->cursor_hash_known = true;
 	}
-	util_strlcpy(sub->actor.org, c->org.id, sizeof(sub->actor.org));
-	sub->actor.org_kind = c->org.kind;
-	util_strlcpy(sub->actor.user, c->user, sizeof(sub->actor.user));
-	util_strlcpy(sub->actor.peer, c->stream.peer, sizeof(sub->actor.peer));
+	conn__actor(c, &sub->actor);
 	sub->next = s->subs;
 	if (s->subs != NULL)
 		s->subs->prev = sub;
