@@ -134,6 +134,7 @@ struct audit_rows {
 	const Ipsnet__V1__AuditRecord **rows;
 	size_t n;
 	bool left_out; /* the trail has more rows than were asked for */
+	bool forward;  /* read on from a time or a record, not the latest */
 };
 
 static void audit_rows_free(struct audit_rows *r)
@@ -167,6 +168,7 @@ static int audit_fetch(struct cli *cli, const char *client, const char *since,
 	int rv;
 
 	memset(out, 0, sizeof(*out));
+	out->forward = forward;
 	m.client_id = (char *)(client != NULL ? client : "");
 	m.since = (char *)(since != NULL ? since : "");
 	m.after_id = after;
@@ -308,11 +310,11 @@ int cmd_audit(struct cli *cli, int argc, char **argv)
 		}
 		table_print(&t, stdout, "");
 		table_free(&t);
-		bool forward = since != NULL || after != NULL;
 		if (r.left_out)
 			printf("%s records are not shown: --limit N shows up "
 			       "to N (at most %d)\n",
-			       forward ? "later" : "earlier", AUDIT_LIMIT_CLI);
+			       r.forward ? "later" : "earlier",
+			       AUDIT_LIMIT_CLI);
 		printf("last record shown: %" PRIu64 " (--after %" PRIu64
 		       " reads on from it)\n",
 		       r.rows[r.n - 1]->id, r.rows[r.n - 1]->id);
