@@ -22,6 +22,12 @@
  * end is announced from this many days before it. */
 #define EXPIRY_CHECK_MS (3600 * 1000)
 #define EXPIRY_WARN_DAYS 14
+/* A client that connects again and again while the daemon is at
+ * max_connections would write a line each time: the first refusal is
+ * logged at once, the others of the next REFUSED_LOG_MS are counted and
+ * said in one line when that time is over (or the daemon stops), and so on
+ * for as long as they go on. */
+#define REFUSED_LOG_MS 10000
 #define NOT_SAID (-1000000)
 
 static void handle_closed(uv_handle_t *h)
@@ -44,6 +50,7 @@ static void close_own_handles(struct server *s)
 	uv_close((uv_handle_t *)&s->shutdown_timer, handle_closed);
 	uv_close((uv_handle_t *)&s->accept_timer, handle_closed);
 	uv_close((uv_handle_t *)&s->expiry_timer, handle_closed);
+	uv_close((uv_handle_t *)&s->refused_timer, handle_closed);
 }
 
 /* Once the server certificate or the CRL is past its end, every client is
@@ -192,6 +199,53 @@ static void accept_later(struct server *s, int rv)
 	uv_timer_start(&s->accept_timer, accept_again, ACCEPT_RETRY_MS, 0);
 }
 
+/* The refusals counted since the last line, if any, in one line. */
+static void say_refused(struct server *s)
+{
+	if (s->refused_count == 0)
+		return;
+	log_warn("connections refused",
+		 "count=%llu first_peer=%s last_peer=%s for_ms=%llu "
+		 "reason=\"too many connections\" max_connections=%u",
+		 (unsigned long long)s->refused_count, s->refused_first,
+		 s->refused_last,
+		 (unsigned long long)(uv_now(s->loop) - s->refused_since),
+		 s->cfg.max_connections);
+	s->refused_count = 0;
+}
+
+/* The end of a window of refusals: those it counted are said, and a new
+ * window opens if there were any; else the next refusal is logged at
+ * once. */
+static void refused_window_over(uv_timer_t *t)
+{
+	struct server *s = t->data;
+	if (s->refused_count == 0)
+		return;
+	say_refused(s);
+	uv_timer_start(&s->refused_timer, refused_window_over, REFUSED_LOG_MS,
+		       0);
+}
+
+/* A connection refused beyond max_connections, from peer. */
+static void note_refused(struct server *s, const char *peer)
+{
+	if (!uv_is_active((uv_handle_t *)&s->refused_timer)) {
+		log_warn("connection refused",
+			 "peer=%s reason=\"too many connections\" "
+			 "max_connections=%u",
+			 peer, s->cfg.max_connections);
+		uv_timer_start(&s->refused_timer, refused_window_over,
+			       REFUSED_LOG_MS, 0);
+		return;
+	}
+	if (s->refused_count++ == 0) {
+		s->refused_since = uv_now(s->loop);
+		util_strlcpy(s->refused_first, peer, sizeof(s->refused_first));
+	}
+	util_strlcpy(s->refused_last, peer, sizeof(s->refused_last));
+}
+
 static void on_connection(uv_stream_t *listener, int status)
 {
 	struct server *s = listener->data;
@@ -210,11 +264,7 @@ static void on_connection(uv_stream_t *listener, int status)
 		uv_tcp_init(s->loop, t);
 		char peer[INET6_ADDRSTRLEN + 8];
 		if (uv_accept(listener, (uv_stream_t *)t) == 0)
-			log_warn("connection refused",
-				 "peer=%s reason=\"too many connections\" "
-				 "max_connections=%u",
-				 peer_of(t, peer, sizeof(peer)),
-				 s->cfg.max_connections);
+			note_refused(s, peer_of(t, peer, sizeof(peer)));
 		uv_close((uv_handle_t *)t, (uv_close_cb)ipsnet_free);
 		return;
 	}
@@ -246,6 +296,9 @@ void server__stop(struct server *s)
 	s->stopping = true;
 	log_info("shutting down", "open_connections=%u", s->n_conns);
 	uv_close((uv_handle_t *)&s->listener, listener_closed);
+	/* No refusal comes after the listener: those counted are said now. */
+	say_refused(s);
+	uv_timer_stop(&s->refused_timer);
 	uv_timer_start(&s->shutdown_timer, shutdown_deadline,
 		       SHUTDOWN_DEADLINE_MS, 0);
 	struct conn *next;
@@ -663,10 +716,11 @@ int server__start(struct server *s, uv_loop_t *loop,
 	uv_timer_init(loop, &s->shutdown_timer);
 	uv_timer_init(loop, &s->accept_timer);
 	uv_timer_init(loop, &s->expiry_timer);
+	uv_timer_init(loop, &s->refused_timer);
 	s->sig_poll.data = s;
 	s->shutdown_timer.data = s->accept_timer.data = s;
-	s->expiry_timer.data = s;
-	s->open_handles = 4;
+	s->expiry_timer.data = s->refused_timer.data = s;
+	s->open_handles = 5;
 	uv_poll_start(&s->sig_poll, UV_READABLE, on_signal_readable);
 	log_info("listening",
 		 "addr=%s tls_min=1.%d organisations=%zu max_connections=%u "

@@ -36,6 +36,14 @@ struct server {
 	uv_timer_t shutdown_timer;
 	uv_timer_t accept_timer; /* takes a connection again (accept_later) */
 	uv_timer_t expiry_timer; /* the certificate's and CRL's end, hourly */
+	/* Connections refused beyond max_connections: the first is logged
+	 * at once, the rest of the window counted (server.c, REFUSED_LOG_MS);
+	 * the timer runs while a window is open. */
+	uv_timer_t refused_timer;
+	uint64_t refused_count; /* refused since the last line */
+	uint64_t refused_since; /* uv_now of the first of them */
+	char refused_first[72]; /* their first and last peers */
+	char refused_last[72];
 	int cert_days_said;	 /* the days left the last warning named */
 	int crl_days_said;
 	uv_work_t reload_work;

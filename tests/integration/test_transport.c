@@ -983,6 +983,73 @@ test_connection_beyond_max_connections_is_logged_with_its_peer(void **state)
 	assert_good_connection_served(fx, 3);
 }
 
+static int log_count(const struct h_daemon *d, const char *needle);
+
+/* A client that connects again and again while the daemon is at
+ * max_connections does not write a line each time: the first refusal is
+ * logged at once with its peer, the others are counted and said in one
+ * line, msg="connections refused" count=N, when their 10 s are over or,
+ * as here, when the daemon stops. Was: a line each. Every try ends when
+ * the daemon has closed it, so each was counted before the next. The
+ * lines are added up rather than taken to be two: tries that outlast a
+ * window (a loaded machine) start another pair; the bound of one line for
+ * every four tries leaves room for five windows, 40 s. */
+#define REFUSED_TRIES 40
+static void test_refused_connections_are_counted_not_logged_each(void **state)
+{
+	struct fx *fx = *state;
+	struct h_tls_opts o;
+	struct h_tls *c = &fx->conn[0];
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	char first[128];
+
+	assert_int_equal(
+	    h_write_config(fx->dir, certs, "max_connections = 1\n"), 0);
+	assert_int_equal(h_daemon_start(&fx->d, fx->dir), 0);
+	if (h_tls_connect_hello(&fx->good, fx->d.port, certs, "ggz-test") != 0)
+		fail_msg("good connection: %s", fx->good.error);
+	h_tls_opts_org(&o, certs, "gm0363");
+	for (int i = 0; i < REFUSED_TRIES; i++) {
+		assert_int_equal(h_tls_connect(c, fx->d.port, &o), -1);
+		if (i == 0) {
+			assert_int_equal(
+			    getsockname(c->fd, (struct sockaddr *)&sa, &len),
+			    0);
+			snprintf(first, sizeof(first),
+				 "msg=\"connection refused\" "
+				 "peer=127.0.0.1:%d ",
+				 ntohs(sa.sin_port));
+		}
+		h_tls_close(c);
+	}
+	assert_good_connection_served(fx, 2);
+	assert_int_equal(h_daemon_stop(&fx->d, SIGTERM), 0);
+
+	char *log = h_read_file(fx->d.log, NULL);
+	assert_non_null(log);
+	const char *one = strstr(log, "msg=\"connection refused\"");
+	const char *counted = strstr(log, "msg=\"connections refused\"");
+	bool first_at_once = one != NULL && one == strstr(log, first) &&
+			     (counted == NULL || one < counted);
+	static const char count[] = "msg=\"connections refused\" count=";
+	unsigned long long total = 0;
+	for (const char *at = log; (at = strstr(at, count)) != NULL;
+	     at += sizeof(count) - 1)
+		total += strtoull(at + sizeof(count) - 1, NULL, 10);
+	free(log);
+	int singles = log_count(&fx->d, "msg=\"connection refused\"");
+	int summaries = log_count(&fx->d, "msg=\"connections refused\"");
+	if (!first_at_once || singles + total != REFUSED_TRIES ||
+	    singles + summaries > REFUSED_TRIES / 4 || summaries == 0) {
+		h_daemon_dump_log(&fx->d);
+		fail_msg("%d refusal line(s) and %d summaries counting %llu, "
+			 "for %d refusals (the first logged at once: %s)",
+			 singles, summaries, total, REFUSED_TRIES,
+			 first_at_once ? "yes" : "no");
+	}
+}
+
 /* A connection the daemon cannot take from the listener (memory runs out
  * at that moment; fail_accept.c fails it once) is taken again a moment
  * later, and the clients after it are served: libuv watches the listener
@@ -2603,6 +2670,7 @@ int main(void)
 	    T(test_key_updates_whose_answers_are_not_read_keep_memory_bounded),
 	    T(test_a_peer_that_ends_with_close_notify_and_reads_nothing_is_cut_off),
 	    T(test_connection_beyond_max_connections_is_logged_with_its_peer),
+	    T(test_refused_connections_are_counted_not_logged_each),
 	    T(test_max_connections_is_not_cut_short_by_the_open_files_limit),
 	    T(test_one_organisation_cannot_take_every_connection),
 	    T(test_a_connection_not_taken_at_first_is_taken_again),
