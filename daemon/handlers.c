@@ -208,6 +208,14 @@ static int read_run(sqlite3 *db, struct journal_read *jr)
 	return 0;
 }
 
+static void read_refusal_audited(struct journal_audit *ja)
+{
+	struct read *rd = container_of(ja, struct read, ja);
+	read_finish(rd, IPSNET_EUNAVAILABLE,
+		    "what this read may show kept changing while it was made; "
+		    "try again");
+}
+
 static void read_audited(struct journal_audit *ja)
 {
 	struct read *rd = container_of(ja, struct read, ja);
@@ -228,11 +236,21 @@ static void read_audited(struct journal_audit *ja)
 		journal_read(rd->conn->server->journal, &rd->jr);
 		return;
 	}
-	if (ja->err == IPSNET_ECONFLICT)
-		read_finish(rd, IPSNET_EUNAVAILABLE,
-			    "what this read may show kept changing while it "
-			    "was made; try again");
-	else if (ja->err != 0)
+	if (ja->err == IPSNET_ECONFLICT) {
+		/* Refused, and on the audit trail as every refused read: the
+		 * rows of its last judgement, with the refusal's result. They
+		 * are not judged again, as nothing goes out with them. */
+		const char *result =
+		    ipsnet_status_name(ipsnet_err_status(IPSNET_EUNAVAILABLE));
+		for (size_t i = 0; i < rd->ctx.n_audit; i++)
+			util_strlcpy(rd->ctx.audit[i].result, result,
+				     sizeof(rd->ctx.audit[i].result));
+		memset(&rd->ja, 0, sizeof(rd->ja));
+		rd->ja.rows = rd->ctx.audit;
+		rd->ja.n = rd->ctx.n_audit;
+		rd->ja.done = read_refusal_audited;
+		journal_audit(rd->conn->server->journal, &rd->ja);
+	} else if (ja->err != 0)
 		read_finish(rd, IPSNET_EUNAVAILABLE,
 			    "this read cannot be recorded in the audit trail "
 			    "now, so it is not answered; try again later");

@@ -12,6 +12,10 @@
  * Likewise, while the name with "-read" after it exists, a case read
  * (ShowCase, FindClient) that has judged the caller and read the client's
  * consents makes the name with "-read-judged" after it and waits.
+ * While the name with "-read-step" after it exists, such a read makes
+ * the name with "-read-step-judged" after it and waits until the test
+ * removes that one (or "-read-step"): a test lets one judgement go at a
+ * time, each read made again held anew.
  * Every such sync read also appends a line to the name with "-nice" after
  * it: the nice of the thread that runs it less the daemon's (its main
  * thread's), so that a test sees which reads run nicer; a report's first
@@ -77,6 +81,25 @@ static void hold_while(const char *gate, const char *on_suffix,
 		nanosleep(&tick, NULL);
 }
 
+/* While gate+on exists, makes gate+said and waits until it is gone. */
+static void hold_until_taken(const char *gate, const char *on_suffix,
+			     const char *said_suffix)
+{
+	struct timespec tick = {0, 2000000};
+	char on[PATH_MAX], said[PATH_MAX];
+	snprintf(on, sizeof(on), "%s%s", gate, on_suffix);
+	snprintf(said, sizeof(said), "%s%s", gate, said_suffix);
+	if (access(on, F_OK) != 0)
+		return;
+	FILE *f = fopen(said, "w");
+	if (f != NULL)
+		fclose(f);
+	for (int ms = 0; ms < HOLD_MAX_MS && access(on, F_OK) == 0 &&
+			 access(said, F_OK) == 0;
+	     ms += 2)
+		nanosleep(&tick, NULL);
+}
+
 int sqlite3_prepare_v3(sqlite3 *db, const char *sql, int n, unsigned int flags,
 		       sqlite3_stmt **st, const char **tail)
 {
@@ -126,8 +149,10 @@ int sqlite3_finalize(sqlite3_stmt *st)
 	if (sql != NULL && strncmp(sql, fetch_sql, sizeof(fetch_sql) - 1) == 0)
 		hold_while(gate, "-after", "-judged");
 	if (sql != NULL && strncmp(sql, case_sql, sizeof(case_sql) - 1) == 0 &&
-	    strstr(sql, case_where) != NULL)
+	    strstr(sql, case_where) != NULL) {
 		hold_while(gate, "-read", "-read-judged");
+		hold_until_taken(gate, "-read-step", "-read-step-judged");
+	}
 	return real(st);
 }
 

@@ -3140,6 +3140,78 @@ static void test_a_withdrawal_stops_a_read_judged_before_it(void **state)
 		fail_msg("%s (withdrawn %" PRIu64 ")", failed, withdrawn);
 }
 
+/* A read overtaken by a withdrawal each time it is made, more often than
+ * the daemon makes it again (8 times), is answered UNAVAILABLE, and that
+ * refusal is on the audit trail as every refused read is: a row with the
+ * result UNAVAILABLE. Was: no row at all. ggz-test withdraws one of
+ * gm0363's consents each time gm0363's ShowCase has judged (hold_fetch.c's
+ * -read-step file lets one judgement go at a time); one consent stays. */
+#define OVERTAKEN_READS 9
+static void
+test_a_read_overtaken_too_often_is_refused_on_the_trail(void **state)
+{
+	struct held h;
+	struct h_tls g;
+	char x[64], cx[64], tx[64], more[OVERTAKEN_READS][64];
+	char on[PATH_MAX + 16], said[PATH_MAX + 32];
+	const char *failed = NULL;
+	held_start(&h);
+	funded_client("ovt-prog", x, cx, tx);
+	for (int i = 0; i < OVERTAKEN_READS; i++)
+		grant_consent(GGZ_TEST, x, "gm0363", more[i]);
+	snprintf(on, sizeof(on), "%s-read-step", h.gate);
+	snprintf(said, sizeof(said), "%s-read-step-judged", h.gate);
+	FILE *f = fopen(on, "w");
+	assert_non_null(f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(h_tls_connect_hello(&g, h.d.port, certs, "gm0363"), 0);
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__ShowCase sc = IPSNET__V1__SHOW_CASE__INIT;
+	sc.client_id = x;
+	e.request_id = 12;
+	e.body_case = BODY(SHOW_CASE);
+	e.show_case = &sc;
+	assert_int_equal(h_tls_send_envelope(&g, &e), 0);
+	for (int i = 0; i < OVERTAKEN_READS && failed == NULL; i++) {
+		if (!gate_says(&h, "-read-step-judged")) {
+			failed = "the read was not made again";
+			break;
+		}
+		withdraw_consent(GGZ_TEST, more[i], 1);
+		assert_int_equal(unlink(said), 0);
+	}
+	assert_int_equal(unlink(on), 0);
+	Ipsnet__V1__Envelope *a = h_tls_recv_envelope(&g, WAIT_MS);
+	if (failed == NULL && a == NULL)
+		failed = "no answer to the read";
+	else if (failed == NULL &&
+		 (a->status == NULL ||
+		  a->status->code != IPSNET__V1__CODE__UNAVAILABLE))
+		failed = "the read overtaken every time was not refused";
+	h_envelope_free(a);
+	Ipsnet__V1__Envelope *trail = audit_of(x);
+	size_t answered = 0, refused = 0;
+	for (size_t i = 0; i < trail->audit_list->n_records; i++) {
+		const Ipsnet__V1__AuditRecord *r =
+		    trail->audit_list->records[i];
+		if (strcmp(r->organisation, "gm0363") != 0 ||
+		    strcmp(r->action, "show_case") != 0)
+			continue;
+		answered += strcmp(r->result, "OK") == 0;
+		refused += strcmp(r->result, "UNAVAILABLE") == 0 &&
+			   strcmp(r->client_id, x) == 0;
+	}
+	ipsnet_envelope_free(trail);
+	h_tls_close(&g);
+	held_leave(&h);
+	assert_int_equal(h_daemon_stop(&h.d, SIGTERM), 0);
+	if (failed == NULL && (answered != 0 || refused != 1))
+		failed = "the audit trail does not hold the refused read";
+	if (failed != NULL)
+		fail_msg("%s (%zu answered, %zu refused rows)", failed,
+			 answered, refused);
+}
+
 /* Starts `ipsnet --json import --kind jobs CSV` as ggz-test; its output
  * in DIR/NAME.out and .err. */
 static void start_import(struct h_proc *p, const char *csv, const char *name)
@@ -4521,6 +4593,8 @@ int main(void)
 	    cmocka_unit_test(
 		test_a_delivery_is_audited_at_the_moment_it_was_judged),
 	    cmocka_unit_test(test_a_withdrawal_stops_a_read_judged_before_it),
+	    cmocka_unit_test(
+		test_a_read_overtaken_too_often_is_refused_on_the_trail),
 	    cmocka_unit_test(test_two_imports_at_once_count_each_row_once),
 	    cmocka_unit_test(test_a_sync_stopped_before_it_is_done_exits_1),
 	    cmocka_unit_test(
