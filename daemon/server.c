@@ -558,7 +558,11 @@ static void reload_done(uv_work_t *w, int status)
 		}
 	}
 	ipsnet_free(r);
-	if (s->reload_again && !s->stopping) {
+	if (s->reload_again && s->stopping) {
+		log_info("reload ignored",
+			 "signal=SIGHUP reason=\"the daemon is stopping\" "
+			 "detail=\"the reload queued does not run\"");
+	} else if (s->reload_again) {
 		s->reload_again = false;
 		start_reload(s);
 	}
@@ -580,8 +584,12 @@ static void start_reload(struct server *s)
 static void on_signal(struct server *s, int signum)
 {
 	if (signum == SIGHUP) {
-		if (s->stopping)
+		if (s->stopping) {
+			log_info("reload ignored",
+				 "signal=SIGHUP reason=\"the daemon is "
+				 "stopping\"");
 			return;
+		}
 		if (s->reloading) {
 			/* The running reload may have read the files before
 			 * they changed: another one follows it. */

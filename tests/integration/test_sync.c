@@ -3212,6 +3212,62 @@ test_a_read_overtaken_too_often_is_refused_on_the_trail(void **state)
 			 answered, refused);
 }
 
+/* A SIGHUP that comes after SIGTERM began the shutdown does not reload:
+ * the daemon says it is ignored, as it is stopping. Was: dropped without a
+ * word. The shutdown is held by a ShowCase in flight (hold_fetch.c's
+ * -read file), which is answered once let go; then the daemon exits 0. */
+static void test_a_sighup_while_stopping_is_said_to_be_ignored(void **state)
+{
+	struct held h;
+	struct h_tls g;
+	char x[64], on[PATH_MAX + 16];
+	const char *failed = NULL;
+	held_start(&h);
+	register_client(GGZ_TEST, BENEFIT(NONE), x);
+	snprintf(on, sizeof(on), "%s-read", h.gate);
+	FILE *f = fopen(on, "w");
+	assert_non_null(f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(h_tls_connect_hello(&g, h.d.port, certs, "ggz-test"),
+			 0);
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__ShowCase sc = IPSNET__V1__SHOW_CASE__INIT;
+	sc.client_id = x;
+	e.request_id = 13;
+	e.body_case = BODY(SHOW_CASE);
+	e.show_case = &sc;
+	assert_int_equal(h_tls_send_envelope(&g, &e), 0);
+	if (!gate_says(&h, "-read-judged"))
+		failed = "the read was not held";
+	assert_int_equal(kill(h_daemon_pid(&h.d), SIGTERM), 0);
+	if (failed == NULL &&
+	    !h_daemon_wait_log(&h.d, "msg=\"shutting down\"", WAIT_MS))
+		failed = "the daemon did not begin to stop";
+	assert_int_equal(kill(h_daemon_pid(&h.d), SIGHUP), 0);
+	if (failed == NULL &&
+	    !h_daemon_wait_log(&h.d,
+			       "msg=\"reload ignored\" signal=SIGHUP "
+			       "reason=\"the daemon is stopping\"",
+			       WAIT_MS))
+		failed = "the SIGHUP while stopping was not said";
+	assert_int_equal(unlink(on), 0);
+	Ipsnet__V1__Envelope *a = h_tls_recv_envelope(&g, WAIT_MS);
+	if (failed == NULL && (a == NULL || a->status == NULL ||
+			       a->status->code != IPSNET__V1__CODE__OK))
+		failed = "the read in flight was not answered";
+	h_envelope_free(a);
+	h_tls_close(&g);
+	held_leave(&h);
+	int code = h_daemon_stop(&h.d, 0);
+	if (failed == NULL && h_daemon_log_contains(&h.d, "msg=reloading"))
+		failed = "a SIGHUP while stopping reloaded";
+	if (failed != NULL) {
+		h_daemon_dump_log(&h.d);
+		fail_msg("%s", failed);
+	}
+	assert_int_equal(code, 0);
+}
+
 /* Starts `ipsnet --json import --kind jobs CSV` as ggz-test; its output
  * in DIR/NAME.out and .err. */
 static void start_import(struct h_proc *p, const char *csv, const char *name)
@@ -4595,6 +4651,8 @@ int main(void)
 	    cmocka_unit_test(test_a_withdrawal_stops_a_read_judged_before_it),
 	    cmocka_unit_test(
 		test_a_read_overtaken_too_often_is_refused_on_the_trail),
+	    cmocka_unit_test(
+		test_a_sighup_while_stopping_is_said_to_be_ignored),
 	    cmocka_unit_test(test_two_imports_at_once_count_each_row_once),
 	    cmocka_unit_test(test_a_sync_stopped_before_it_is_done_exits_1),
 	    cmocka_unit_test(
