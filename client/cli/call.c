@@ -141,25 +141,27 @@ static int call_failed(const struct cli *cli, int rv, const char *err,
 		    resp->body_case == IPSNET__V1__ENVELOPE__BODY_CHANGE_OK) {
 			char state[160], sentence[512];
 			fmt_change_state(state, sizeof(state), resp->change_ok);
-			snprintf(sentence, sizeof(sentence),
-				 "changed by someone else: %s is now at "
-				 "version %llu%s%s%s; run '%s' and try again "
-				 "with --version %llu",
-				 what, now, state[0] != '\0' ? " (" : "", state,
-				 state[0] != '\0' ? ")" : "", look, now);
+			snprintf(
+			    sentence, sizeof(sentence),
+			    "changed since the version you gave: %s is now at "
+			    "version %llu%s%s%s; run '%s' and try again "
+			    "with --version %llu",
+			    what, now, state[0] != '\0' ? " (" : "", state,
+			    state[0] != '\0' ? ")" : "", look, now);
 			if (cli->json)
 				print_conflict_json(sentence, resp);
 			return cli_fail(rv, "%s", sentence);
 		}
 		if (now != 0)
-			return cli_fail(rv,
-					"changed by someone else: %s is now at "
-					"version %llu; run '%s' and try again "
-					"with --version %llu",
-					what, now, look, now);
+			return cli_fail(
+			    rv,
+			    "changed since the version you gave: %s is now at "
+			    "version %llu; run '%s' and try again "
+			    "with --version %llu",
+			    what, now, look, now);
 		return cli_fail(rv,
-				"changed by someone else: %s has a newer "
-				"version; run '%s' and try again",
+				"%s has a newer version than the one you gave; "
+				"run '%s' and try again",
 				what, look);
 	}
 	if (status == IPSNET__V1__CODE__UNIMPLEMENTED)

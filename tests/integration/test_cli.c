@@ -587,7 +587,7 @@ static void test_a_case_from_referral_to_job_in_words_and_json(void **state)
 	run(fx, EXIT_CONFLICT, "ggz-test", "trajectory", "accept", tr,
 	    "--version", "1", NULL);
 	assert_one_line_error(fx);
-	assert_err(fx, "changed by someone else");
+	assert_err(fx, "changed since the version you gave: trajectory ");
 	snprintf(want, sizeof(want), "now at version 2 (accepted on %s)",
 		 accepted_on);
 	assert_err(fx, want);
