@@ -198,6 +198,8 @@ static int v_randomness(sqlite3_vfs *vfs, int n, char *out)
 
 static int v_sleep(sqlite3_vfs *vfs, int us)
 {
+	if (hooks->sleep != NULL)
+		hooks->sleep(us);
 	return real_vfs->xSleep(real_vfs, us);
 }
 

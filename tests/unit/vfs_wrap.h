@@ -17,6 +17,9 @@ struct vfs_wrap_hooks {
 	/* The flags the file named is opened with (SQLITE_OPEN_*): the given
 	 * ones, or others. NULL: as given. */
 	int (*open_flags)(const char *name, int flags);
+	/* Told of each xSleep (a busy handler's wait, among others) with the
+	 * microseconds asked for, before the real one sleeps. NULL: nothing. */
+	void (*sleep)(int us);
 };
 
 /* Registers the VFS name over "unix" as the default, with hooks (kept, not
