@@ -1816,23 +1816,31 @@ static void change_init(struct change *ch, uint64_t request_id)
  * answer, but a request sent after the signal is answered UNAVAILABLE
  * instead of being served, so that a client that keeps its pipeline full
  * (an import) cannot hold the shutdown open until the deadline cuts it
- * off. The change is held in flight by a write lock on the database (the
- * writer waits for it up to its busy timeout, 2 s). */
-static void test_sigterm_refuses_new_requests_on_a_busy_connection(void **state)
+ * off. The change is held in flight by a write lock on the database: the
+ * writer waits for it up to its busy timeout (BUSY_TIMEOUT_MS in
+ * daemon/journal.c), then refuses the change UNAVAILABLE. A run in which
+ * the test held the lock that long (a loaded machine: the signal, the log
+ * line and a Ping's round trip in between) says nothing of the shutdown,
+ * and is made again with the daemon started anew. Was: such a run failed
+ * (the change answered UNAVAILABLE, not OK). */
+#define WRITER_BUSY_TIMEOUT_MS 2000
+
+/* One run; false when it said nothing (the lock outlasted the writer's
+ * wait), with the daemon stopped. */
+static bool sigterm_with_a_change_in_flight(struct fx *fx)
 {
-	struct fx *fx = *state;
 	struct h_tls *c = &fx->conn[0];
 	struct change ch;
 	char db_path[PATH_MAX];
 	sqlite3 *db;
 
-	start_daemon(fx, certs);
 	assert_int_equal(h_tls_connect_hello(c, fx->d.port, certs, "ggz-test"),
 			 0);
 	snprintf(db_path, sizeof(db_path), "%s/ipsnet.db", fx->dir);
 	assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL),
 			 SQLITE_OK);
+	uint64_t locked_us = util_mono_us();
 	change_init(&ch, 2);
 	assert_int_equal(h_tls_send_envelope(c, &ch.env), 0);
 	/* The Pong comes after the daemon took the change (a connection's
@@ -1857,6 +1865,7 @@ static void test_sigterm_refuses_new_requests_on_a_busy_connection(void **state)
 	uint64_t id = e->request_id;
 	int code = e->status != NULL ? (int)e->status->code : -1;
 	h_envelope_free(e);
+	uint64_t held_ms = (util_mono_us() - locked_us) / 1000;
 	assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL),
 			 SQLITE_OK);
 	sqlite3_close(db);
@@ -1874,10 +1883,34 @@ static void test_sigterm_refuses_new_requests_on_a_busy_connection(void **state)
 	code = e->status != NULL ? (int)e->status->code : -1;
 	h_envelope_free(e);
 	assert_int_equal(id, 2);
+	if (code != IPSNET__V1__CODE__OK && held_ms >= WRITER_BUSY_TIMEOUT_MS) {
+		fprintf(stderr,
+			"the lock was held %llu ms, past the writer's busy "
+			"timeout (the change was answered %d); again\n",
+			(unsigned long long)held_ms, code);
+		h_tls_close(c);
+		assert_int_equal(h_daemon_stop(&fx->d, 0), 0);
+		return false;
+	}
 	assert_int_equal(code, IPSNET__V1__CODE__OK);
 	assert_true(h_tls_read_closed(c, H_DAEMON_STOP_MS));
 	assert_true(SSL_get_shutdown(c->ssl) & SSL_RECEIVED_SHUTDOWN);
 	assert_int_equal(h_daemon_stop(&fx->d, 0), 0);
+	return true;
+}
+
+static void test_sigterm_refuses_new_requests_on_a_busy_connection(void **state)
+{
+	struct fx *fx = *state;
+
+	start_daemon(fx, certs);
+	for (int attempt = 1; attempt <= 5; attempt++) {
+		if (attempt > 1)
+			assert_int_equal(h_daemon_restart(&fx->d), 0);
+		if (sigterm_with_a_change_in_flight(fx))
+			return;
+	}
+	skip(); /* every run held the lock past the writer's busy timeout */
 }
 
 static void test_sighup_after_revocation_refuses_and_cuts_off_the_certificate(void **state)
