@@ -1055,14 +1055,14 @@ test_each_organisation_receives_exactly_what_it_may_see(void **state)
 	mark(w, N_W, names);
 
 	for (int i = 0; i < N_W; i++) {
-		int code = h_proc_stop(&w[i], SIGTERM, 5000);
+		int code = h_proc_stop(&w[i], SIGTERM, WAIT_MS);
 		if (code != 0)
 			dump_file(names[i], w[i].err);
 		assert_int_equal(code, 0);
 	}
 	n_mark_mirrors = 0;
-	assert_int_equal(h_proc_stop(&follow_gm, SIGTERM, 5000), 0);
-	assert_int_equal(h_proc_stop(&follow_other, SIGTERM, 5000), 0);
+	assert_int_equal(h_proc_stop(&follow_gm, SIGTERM, WAIT_MS), 0);
+	assert_int_equal(h_proc_stop(&follow_other, SIGTERM, WAIT_MS), 0);
 
 	/* The live mirrors: what the watchers got, and the fetched cases. */
 	snprintf(sql, sizeof(sql),
@@ -1334,7 +1334,7 @@ static void test_daemon_stops_while_a_subscriber_catches_up(void **state)
 	/* Without --follow the sync ends with "cannot connect" (3), its
 	 * mirror consistent; had it caught up before the signal, it ended
 	 * with 0. */
-	int code = h_proc_stop(&p, 0, 10000);
+	int code = h_proc_stop(&p, 0, WAIT_MS);
 	fprintf(stderr, "the sync %s\n",
 		code == 3 ? "was cut off while catching up"
 			  : "had caught up before the signal");
@@ -1488,8 +1488,8 @@ static void test_followers_resume_after_daemon_restart(void **state)
 	}
 	assert_true(h_wait_file(follower.err, "trying again", 1));
 
-	assert_int_equal(h_proc_stop(&watcher, SIGINT, 5000), 0);
-	int code = h_proc_stop(&follower, SIGTERM, 5000);
+	assert_int_equal(h_proc_stop(&watcher, SIGINT, WAIT_MS), 0);
+	int code = h_proc_stop(&follower, SIGTERM, WAIT_MS);
 	if (code != 0)
 		dump_file("follower", follower.err);
 	assert_int_equal(code, 0);
@@ -1701,7 +1701,7 @@ static void test_subscribers_that_never_read_keep_memory_bounded(void **state)
 		sleep_ms(10);
 	}
 	struct seen_list l;
-	assert_int_equal(h_proc_stop(&watcher, SIGTERM, 5000), 0);
+	assert_int_equal(h_proc_stop(&watcher, SIGTERM, WAIT_MS), 0);
 	read_seen(watcher.out, &l);
 	assert_int_equal(l.n, 2000 + 5000);
 	seen_free(&l);
@@ -1745,11 +1745,14 @@ static void test_a_subscription_is_not_idle(void **state)
 		ipsnet__v1__envelope__free_unpacked(got, NULL);
 	}
 
-	/* The idle one goes within a few timeouts; the subscriber, given as
-	 * long again, stays. */
-	assert_true(h_tls_read_closed(&idle, 5000));
+	/* The idle one goes (WAIT_MS: a bound against a daemon that never
+	 * closes it; under TSan on a loaded machine the daemon was once
+	 * silent for 10 s); the subscriber, given three timeouts, stays. The
+	 * log line comes once the connection's handles are closed, after
+	 * the peer saw the close. */
+	assert_true(h_tls_read_closed(&idle, WAIT_MS));
 	assert_false(h_tls_read_closed(&sub, 3000));
-	assert_true(h_daemon_log_contains(&d, "outcome=idle"));
+	assert_true(h_daemon_wait_log(&d, "outcome=idle", WAIT_MS));
 	h_tls_close(&idle);
 	h_tls_close(&sub);
 	assert_int_equal(h_daemon_stop(&d, SIGTERM), 0);
@@ -2037,7 +2040,7 @@ static void test_watch_prints_free_text_without_control_characters(void **state)
 	e.request_funding = &m;
 	change(GGZ_TEST, &e, funding);
 	bool seen = h_wait_file(out, funding, WAIT_MS);
-	assert_int_equal(h_proc_stop(&watcher, SIGINT, 5000), 0);
+	assert_int_equal(h_proc_stop(&watcher, SIGINT, WAIT_MS), 0);
 	assert_true(seen);
 	char *text = h_read_file(out, NULL);
 	assert_non_null(text);
@@ -2195,7 +2198,7 @@ static void test_a_case_asked_for_but_not_answered_is_asked_again(void **state)
 	while (mirror_seq(mirror) < (int64_t)seq && now_ms() < deadline)
 		sleep_ms(10);
 	int64_t reached = mirror_seq(mirror);
-	int code = h_proc_stop(&follower, SIGINT, 5000);
+	int code = h_proc_stop(&follower, SIGINT, WAIT_MS);
 	kill(daemon_pid, SIGCONT);
 	assert_int_equal(reached, (int64_t)seq);
 	assert_int_equal(code, 0);
@@ -3608,7 +3611,7 @@ static void test_a_consent_given_again_brings_the_case_up_to_date(void **state)
 		 "withdrawn_at != ''",
 		 cx);
 	int64_t withdrawn = mirror_int(mirror, sql);
-	int code = h_proc_stop(&follower, SIGTERM, 5000);
+	int code = h_proc_stop(&follower, SIGTERM, WAIT_MS);
 	if (!trajectory)
 		fail_msg("the mirror kept the trajectory as it was before the "
 			 "withdrawal");
@@ -4497,8 +4500,8 @@ static void test_deliveries_are_in_the_audit_trail(void **state)
 	snprintf(needle, sizeof(needle), "\"id\":\"%s\"", "aud-mark");
 	assert_true(h_wait_file(wg.out, needle, WAIT_MS));
 	assert_true(h_wait_file(wn.out, needle, WAIT_MS));
-	assert_int_equal(h_proc_stop(&wg, SIGTERM, 5000), 0);
-	assert_int_equal(h_proc_stop(&wn, SIGTERM, 5000), 0);
+	assert_int_equal(h_proc_stop(&wg, SIGTERM, WAIT_MS), 0);
+	assert_int_equal(h_proc_stop(&wn, SIGTERM, WAIT_MS), 0);
 
 	/* The rows were committed before the events went out, so they are
 	 * there now: every entry of X gm0363 received, and nothing of what
@@ -4603,7 +4606,7 @@ static void test_no_audit_no_delivery(void **state)
 		dump_file("noaud-watch", wg.err);
 		fail_msg("the watcher did not get seq %" PRIu64, accepted);
 	}
-	assert_int_equal(h_proc_stop(&wg, SIGTERM, 5000), 0);
+	assert_int_equal(h_proc_stop(&wg, SIGTERM, WAIT_MS), 0);
 }
 
 int main(void)
