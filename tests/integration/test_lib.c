@@ -32,11 +32,17 @@
 
 #define BODY(name) IPSNET__V1__ENVELOPE__BODY_##name
 
-/* The library's deadline in these tests, and how long a test waits for
- * what must follow it. Against the real ipsnetd, whose answers must come
- * (a change waits for its fsync, slow under a loaded CI), the library's
- * deadline is WAIT_MS too. */
-#define TIMEOUT_MS 300
+/* The library's deadline in the tests of what happens when it passes, and
+ * how long a test waits for what must follow. In every other test the
+ * library's deadline is WAIT_MS too: the fake server answers what it is
+ * asked, and the real ipsnetd's answers must come (a change waits for its
+ * fsync); a connection to either, with a sanitizer on a loaded CI, can
+ * take longer than a short deadline. Was: 300 ms for every connection to
+ * the fake server, and tests that never meant to wait it out failed with
+ * IPSNET_ETIMEOUT (shown with the test process held stopped 100 ms of
+ * every 150 under TSan). TIMEOUT_MS is also the connect's deadline in
+ * those tests: long enough to connect, short enough to wait out. */
+#define TIMEOUT_MS 1000
 #define WAIT_MS 5000
 
 static const char *certs;
@@ -255,7 +261,7 @@ static struct ipsnet_options options(char *server, size_t cap, char *ca,
 	    .cert = cert,
 	    .key = key,
 	    .user = "lib.tester",
-	    .timeout_ms = TIMEOUT_MS,
+	    .timeout_ms = WAIT_MS,
 	};
 	return o;
 }
@@ -333,9 +339,10 @@ static bool is_closed(const void *arg)
 }
 
 /* A fake server on loop (new here), and an asynchronous connection to it as
- * ggz-test, ready (the fake has answered Hello); s sees its callbacks. */
-static struct ipsnet_conn *connect_fake(uv_loop_t *loop, struct fake *f,
-					struct seen *s)
+ * ggz-test with the library's deadline timeout_ms, ready (the fake has
+ * answered Hello); s sees its callbacks. */
+static struct ipsnet_conn *connect_fake_within(uv_loop_t *loop, struct fake *f,
+					       struct seen *s, int timeout_ms)
 {
 	char server[64], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], err[256];
 	struct ipsnet_conn *c;
@@ -343,10 +350,17 @@ static struct ipsnet_conn *connect_fake(uv_loop_t *loop, struct fake *f,
 	fake_start(f, loop);
 	struct ipsnet_options o =
 	    options(server, sizeof(server), ca, cert, key, f->port);
+	o.timeout_ms = timeout_ms;
 	if (ipsnet_connect(loop, &o, &seen_cb, s, &c, err, sizeof(err)) != 0)
 		fail_msg("cannot connect to the fake server: %s", err);
 	assert_true(run_until(loop, is_ready, s, WAIT_MS));
 	return c;
+}
+
+static struct ipsnet_conn *connect_fake(uv_loop_t *loop, struct fake *f,
+					struct seen *s)
+{
+	return connect_fake_within(loop, f, s, WAIT_MS);
 }
 
 struct both {
@@ -408,6 +422,7 @@ static void test_a_late_subscribed_does_not_answer_the_next_call(void **state)
 	fake_start_thread(&f);
 	struct ipsnet_options o =
 	    options(server, sizeof(server), ca, cert, key, f.port);
+	o.timeout_ms = TIMEOUT_MS;
 	if (ipsnet_client_open(&cl, &o, err, sizeof(err)) != 0)
 		fail_msg("cannot open: %s", err);
 	assert_int_equal(ipsnet_client_subscribe(cl, 0, NULL, 0, &sub, NULL,
@@ -559,7 +574,7 @@ static void test_close_ends_even_when_the_server_reads_nothing(void **state)
 	struct seen s = {0};
 	struct ipsnet_conn *c;
 
-	c = connect_fake(&loop, &f, &s);
+	c = connect_fake_within(&loop, &f, &s, TIMEOUT_MS);
 	assert_int_equal(s.ready_status, 0);
 
 	/* More than the kernel's buffers on both ends hold. */
@@ -925,6 +940,9 @@ test_subscribe_answered_with_another_body_fails_the_connection(void **state)
  * the test releases it, or WAIT_MS, and then is not found; any other
  * name is the C library's. No DNS is involved. */
 #define SLOW_HOST "slow.ipsnet.invalid"
+/* The library's deadline for it: nothing to connect to, so short, well
+ * before the lookup is let go (WAIT_MS). */
+#define LOOKUP_TIMEOUT_MS 300
 
 static uv_mutex_t slow_mutex;
 static uv_cond_t slow_cond;
@@ -991,6 +1009,7 @@ static void test_open_keeps_its_deadline_while_a_lookup_runs(void **state)
 	struct ipsnet_options o =
 	    options(server, sizeof(server), ca, cert, key, 7443);
 	o.server = SLOW_HOST ":7443";
+	o.timeout_ms = LOOKUP_TIMEOUT_MS;
 	int rv = ipsnet_client_open(&cl, &o, err, sizeof(err));
 	uv_mutex_lock(&slow_mutex);
 	bool lookup_ended = slow_ended > 0;
@@ -1008,7 +1027,7 @@ static void test_open_keeps_its_deadline_while_a_lookup_runs(void **state)
 	if (lookup_ended)
 		fail_msg("ipsnet_client_open (timeout %d ms) returned only "
 			 "when the lookup of %s had ended (%d: %s)",
-			 TIMEOUT_MS, SLOW_HOST, rv, err);
+			 LOOKUP_TIMEOUT_MS, SLOW_HOST, rv, err);
 	assert_int_equal(rv, IPSNET_ETIMEOUT);
 }
 
