@@ -1256,7 +1256,17 @@ static void test_sync_killed_while_catching_up_resumes_without_gap(void **state)
 		while (h_proc_running(&p)) {
 			int status;
 			kill(p.pid, SIGSTOP);
-			waitpid(p.pid, &status, WUNTRACED);
+			/* It may have ended just before the signal: then this
+			 * reaps it, and h_proc_running could not (it took a
+			 * reaped child for one that runs, for ever). */
+			if (waitpid(p.pid, &status, WUNTRACED) == p.pid &&
+			    !WIFSTOPPED(status)) {
+				p.code = WIFEXITED(status)
+					     ? WEXITSTATUS(status)
+					     : 128 + WTERMSIG(status);
+				p.pid = 0;
+				break;
+			}
 			/* Stopped, it may hold the mirror's lock (while it
 			 * makes the file): do not wait for it. */
 			int64_t seq = mirror_int_wait(
