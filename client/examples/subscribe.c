@@ -3,11 +3,14 @@
  *   subscribe PROFILE [SINCE_SEQ [SINCE_HASH]]
  *
  * Connects with a profile (see README.md), subscribes from SINCE_SEQ (0:
- * from the start) and prints one line per event until Ctrl-C. A real
- * program would store ev->seq and its hash with its own data, in the same
- * transaction, and pass them as SINCE_SEQ and SINCE_HASH next time: no gap
- * and no duplicate, and a server whose journal is another one (restored
- * from a backup, another server) refuses instead of mixing it in. */
+ * from the start) and prints one line per event until Ctrl-C. Each event's
+ * line starts with its seq and ends with "hash HASH": the last line's two
+ * are SINCE_SEQ and SINCE_HASH for the next run (or the caught-up line's,
+ * when no event came after it). A real program would store ev->seq and its
+ * hash with its own data, in the same transaction, and pass them next
+ * time: no gap and no duplicate, and a server whose journal is another one
+ * (restored from a backup, another server) refuses instead of mixing it
+ * in. */
 #include <inttypes.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -42,10 +45,12 @@ static void on_event(struct ipsnet_conn *c, const Ipsnet__V1__Event *ev,
 		     void *arg)
 {
 	const Ipsnet__V1__ChangeOk *s = ev->state;
-	printf("%" PRIu64 " %s %s by %s: %s %s version %" PRIu64 "%s\n",
+	char hex[65];
+	printf("%" PRIu64 " %s %s by %s: %s %s version %" PRIu64 "%s hash %s\n",
 	       ev->seq, ev->time, ev->change, ev->organisation,
 	       s != NULL ? s->entity_kind : "?", s != NULL ? s->entity_id : "?",
-	       s != NULL ? s->version : 0, ev->live ? " (live)" : "");
+	       s != NULL ? s->version : 0, ev->live ? " (live)" : "",
+	       hash_hex(c, hex));
 	fflush(stdout);
 }
 

@@ -2552,6 +2552,61 @@ static void test_watch_resumes_with_a_hash(void **state)
 	}
 }
 
+/* client/examples/subscribe.c, as its comment says to use it: each
+ * event's line gives its seq and hash, and a run from the last line's two
+ * goes on after it, without the event again. */
+static void test_the_example_prints_where_to_resume(void **state)
+{
+	char a[64], b[64], db[PATH_MAX], profile[PATH_MAX], hex[65];
+	char seq[32], needle[200], out[PATH_MAX], err[PATH_MAX];
+	uint8_t h[32];
+	struct h_proc p;
+	uint64_t s1 = register_client(GGZ_TEST, BENEFIT(NONE), a);
+	uint64_t s2 = register_client(GGZ_TEST, BENEFIT(NONE), b);
+	snprintf(db, sizeof(db), "%s/ipsnet.db", dir);
+	snprintf(profile, sizeof(profile), "%s/example.ini", dir);
+	FILE *fp = fopen(profile, "w");
+	assert_non_null(fp);
+	fprintf(fp,
+		"[profile]\nserver = 127.0.0.1:%d\nca = %s/ca.crt\n"
+		"cert = %s/%s.crt\nkey = %s/%s.key\nuser = sync.tester\n",
+		port, certs, certs, org_ids[GGZ_TEST], certs,
+		org_ids[GGZ_TEST]);
+	assert_int_equal(fclose(fp), 0);
+	snprintf(out, sizeof(out), "%s/example.out", dir);
+	snprintf(err, sizeof(err), "%s/example.err", dir);
+
+	snprintf(seq, sizeof(seq), "%" PRIu64, s1);
+	const char *const from_s1[] = {"subscribe", profile, seq, NULL};
+	assert_int_equal(
+	    h_proc_start(&p, EXAMPLE_SUBSCRIBE_PATH, from_s1, out, err), 0);
+	journal_hash_at(db, s2, h);
+	util_hex(hex, sizeof(hex), h, sizeof(h));
+	snprintf(needle, sizeof(needle), "client %s version 1 hash %s\n", b,
+		 hex);
+	if (!h_wait_file(out, needle, WAIT_MS)) {
+		dump_file("example", out);
+		dump_file("example", err);
+		fail_msg("no line of seq %" PRIu64 " ending in its hash", s2);
+	}
+	assert_int_equal(h_proc_stop(&p, SIGINT, WAIT_MS), 0);
+
+	/* Resumed from that line: nothing of it again. */
+	snprintf(seq, sizeof(seq), "%" PRIu64, s2);
+	const char *const from_s2[] = {"subscribe", profile, seq, hex, NULL};
+	assert_int_equal(
+	    h_proc_start(&p, EXAMPLE_SUBSCRIBE_PATH, from_s2, out, err), 0);
+	snprintf(needle, sizeof(needle),
+		 "caught up at seq %" PRIu64 " (hash %s)", s2, hex);
+	if (!h_wait_file(out, needle, WAIT_MS)) {
+		dump_file("example", out);
+		dump_file("example", err);
+		fail_msg("the example did not resume at seq %" PRIu64, s2);
+	}
+	assert_int_equal(h_proc_stop(&p, SIGINT, WAIT_MS), 0);
+	assert_false(h_file_contains(out, b));
+}
+
 /* A bare TLS connection as org to the daemon on port p, subscribed from
  * since with since_hash hash (NULL: none), its answer read. 0, or -1 with
  * why in c->error. */
@@ -4635,6 +4690,7 @@ int main(void)
 	    cmocka_unit_test(
 		test_mirror_past_the_journal_without_a_hash_is_told_what_to_do),
 	    cmocka_unit_test(test_watch_resumes_with_a_hash),
+	    cmocka_unit_test(test_the_example_prints_where_to_resume),
 	    cmocka_unit_test(test_watch_whose_reader_went_ends_quietly),
 	    cmocka_unit_test(test_mirror_at_the_head_learns_its_hash),
 	    cmocka_unit_test(test_mirror_moved_on_by_an_older_ipsnet_resumes),
