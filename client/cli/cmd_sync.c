@@ -115,6 +115,14 @@ static void close_handles(struct follow *f)
 	for (size_t i = 0; i < ARRAY_SIZE(hs); i++)
 		if (!uv_is_closing(hs[i]))
 			uv_close(hs[i], NULL);
+	/* The run ends: what is left is closing the mirror and the last line.
+	 * Closing the signal handles gave SIGINT and SIGTERM their default
+	 * action back, and one more (Ctrl-C pressed twice, a supervisor that
+	 * signals the process and its group) would kill the process there:
+	 * exit 130 or 143, the last line lost. It changes nothing, as while
+	 * the connection closes. */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
 }
 
 static void clear_bar(struct follow *f)

@@ -3536,6 +3536,35 @@ static void test_a_sync_stopped_before_it_is_done_exits_1(void **state)
 	assert_false(h_wait_file(p.out, "at seq", 0));
 }
 
+/* `ipsnet sync --follow` stopped by SIGTERM, and signalled again and again
+ * while it stops (Ctrl-C pressed twice, a supervisor that signals the
+ * process and its group), still ends as the first signal says: exit 0,
+ * the last line printed. Was: once the loop had closed its signal
+ * handles, the default action was back, and a signal that came while the
+ * mirror was closed killed it (exit 143, the last line lost). */
+static void test_a_second_signal_while_stopping_changes_nothing(void **state)
+{
+	struct h_proc p;
+	char mirror[PATH_MAX];
+	snprintf(mirror, sizeof(mirror), "%s/signalled-twice.db", dir);
+	start_sync(&p, GGZ_TEST, mirror, true, "signalled-twice");
+	/* Catching up: the mirror has a part of the fill. */
+	uint64_t deadline = now_ms() + CATCH_UP_MS;
+	while (mirror_seq(mirror) <= 0 && now_ms() < deadline)
+		sleep_ms(10);
+	assert_true(mirror_seq(mirror) > 0);
+	deadline = now_ms() + WAIT_MS;
+	while (h_proc_running(&p) && now_ms() < deadline) {
+		kill(p.pid, SIGTERM);
+		sleep_ms(1);
+	}
+	int code = h_proc_running(&p) ? h_proc_stop(&p, 0, WAIT_MS) : p.code;
+	if (code != 0)
+		dump_file("the sync", p.err);
+	assert_int_equal(code, 0);
+	assert_true(h_wait_file(p.out, "at seq", 0));
+}
+
 /* A follower whose server stops answering (a daemon stopped, a connection
  * a NAT dropped without a word) notices within two keepalives, says so,
  * and connects again; it goes on where it was once the server is back,
@@ -4724,6 +4753,8 @@ int main(void)
 		test_a_sighup_while_stopping_is_said_to_be_ignored),
 	    cmocka_unit_test(test_two_imports_at_once_count_each_row_once),
 	    cmocka_unit_test(test_a_sync_stopped_before_it_is_done_exits_1),
+	    cmocka_unit_test(
+		test_a_second_signal_while_stopping_changes_nothing),
 	    cmocka_unit_test(
 		test_a_live_fetch_without_memory_leaves_no_subscriber_behind),
 	    cmocka_unit_test(
