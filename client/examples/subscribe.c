@@ -46,6 +46,7 @@ static void on_event(struct ipsnet_conn *c, const Ipsnet__V1__Event *ev,
 {
 	const Ipsnet__V1__ChangeOk *s = ev->state;
 	char hex[65];
+	(void)arg;
 	printf("%" PRIu64 " %s %s by %s: %s %s version %" PRIu64 "%s hash %s\n",
 	       ev->seq, ev->time, ev->change, ev->organisation,
 	       s != NULL ? s->entity_kind : "?", s != NULL ? s->entity_id : "?",
@@ -57,6 +58,7 @@ static void on_event(struct ipsnet_conn *c, const Ipsnet__V1__Event *ev,
 static void on_caught_up(struct ipsnet_conn *c, uint64_t seq, void *arg)
 {
 	char hex[65];
+	(void)arg;
 	printf("-- caught up at seq %" PRIu64 " (hash %s), now live --\n", seq,
 	       hash_hex(c, hex));
 	fflush(stdout);
@@ -72,6 +74,7 @@ static void on_subscribed(struct ipsnet_conn *c, int status,
 			  void *arg)
 {
 	struct app *app = arg;
+	(void)resp;
 	if (status != 0) {
 		fprintf(stderr, "subscribe: %s\n", message);
 		app->status = 1;
@@ -83,11 +86,9 @@ static void on_ready(struct ipsnet_conn *c, int status, const char *message,
 		     void *arg)
 {
 	struct app *app = arg;
-	if (status != 0) {
-		fprintf(stderr, "connect: %s\n", message);
-		app->status = 1;
-		return;
-	}
+	(void)message;
+	if (status != 0)
+		return; /* on_closed follows, with the same message */
 	const Ipsnet__V1__HelloOk *h = ipsnet_conn_hello(c);
 	printf("connected as %s, journal head %" PRIu64 "\n",
 	       h->organisation_id, h->journal_seq);
@@ -102,8 +103,9 @@ static void on_closed(struct ipsnet_conn *c, int status, const char *message,
 		      void *arg)
 {
 	struct app *app = arg;
+	(void)c;
 	if (status != 0) {
-		fprintf(stderr, "closed: %s\n", message);
+		fprintf(stderr, "%s\n", message);
 		app->status = 1;
 	}
 	app->conn = NULL;
@@ -113,6 +115,7 @@ static void on_closed(struct ipsnet_conn *c, int status, const char *message,
 static void on_sigint(uv_signal_t *h, int signum)
 {
 	struct app *app = h->data;
+	(void)signum;
 	if (app->conn != NULL)
 		ipsnet_close(app->conn);
 }

@@ -2607,6 +2607,42 @@ static void test_the_example_prints_where_to_resume(void **state)
 	assert_false(h_file_contains(out, b));
 }
 
+/* The example on a server that is not there: the reason once (it was said
+ * twice, as "connect:" and then "closed:"), exit 1. */
+static void test_the_example_says_once_why_it_cannot_connect(void **state)
+{
+	char profile[PATH_MAX], out[PATH_MAX], err[PATH_MAX];
+	struct h_proc p;
+	int fd;
+	int closed = h_closed_port(&fd);
+	(void)state;
+	assert_int_not_equal(closed, 0);
+	snprintf(profile, sizeof(profile), "%s/nowhere.ini", dir);
+	FILE *fp = fopen(profile, "w");
+	assert_non_null(fp);
+	fprintf(fp,
+		"[profile]\nserver = 127.0.0.1:%d\nca = %s/ca.crt\n"
+		"cert = %s/%s.crt\nkey = %s/%s.key\nuser = sync.tester\n",
+		closed, certs, certs, org_ids[GGZ_TEST], certs,
+		org_ids[GGZ_TEST]);
+	assert_int_equal(fclose(fp), 0);
+	snprintf(out, sizeof(out), "%s/nowhere.out", dir);
+	snprintf(err, sizeof(err), "%s/nowhere.err", dir);
+	const char *const argv[] = {"subscribe", profile, NULL};
+	assert_int_equal(
+	    h_proc_start(&p, EXAMPLE_SUBSCRIBE_PATH, argv, out, err), 0);
+	int code = h_proc_stop(&p, 0, WAIT_MS);
+	close(fd);
+	char *text = h_read_file(err, NULL);
+	assert_non_null(text);
+	int lines = 0;
+	for (const char *c = text; *c != '\0'; c++)
+		lines += *c == '\n';
+	if (code != 1 || lines != 1)
+		fail_msg("exit %d, stderr of %d lines:\n%s", code, lines, text);
+	free(text);
+}
+
 /* A bare TLS connection as org to the daemon on port p, subscribed from
  * since with since_hash hash (NULL: none), its answer read. 0, or -1 with
  * why in c->error. */
@@ -4720,6 +4756,7 @@ int main(void)
 		test_mirror_past_the_journal_without_a_hash_is_told_what_to_do),
 	    cmocka_unit_test(test_watch_resumes_with_a_hash),
 	    cmocka_unit_test(test_the_example_prints_where_to_resume),
+	    cmocka_unit_test(test_the_example_says_once_why_it_cannot_connect),
 	    cmocka_unit_test(test_watch_whose_reader_went_ends_quietly),
 	    cmocka_unit_test(test_mirror_at_the_head_learns_its_hash),
 	    cmocka_unit_test(test_mirror_moved_on_by_an_older_ipsnet_resumes),
