@@ -121,7 +121,6 @@ int ipsnet_client_open(struct ipsnet_client **out,
 			    errlen);
 	if (rv != 0)
 		goto err_after_loop;
-	cl->timeout_ms = o->timeout_ms != 0 ? o->timeout_ms : 10000;
 	wait_done(cl);
 	if (cl->status != 0) {
 		rv = cl->status;
@@ -130,6 +129,7 @@ int ipsnet_client_open(struct ipsnet_client **out,
 			ipsnet_close(cl->conn);
 		goto err_after_loop;
 	}
+	cl->timeout_ms = o->timeout_ms != 0 ? o->timeout_ms : 10000;
 	*out = cl;
 	return 0;
 
