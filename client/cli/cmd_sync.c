@@ -731,11 +731,17 @@ static const char sync_usage[] =
  * program). */
 struct wanted {
 	char id[64];
+	bool refused; /* the server was busy: asked again at ask_again_us */
 };
 
 /* ShowCase requests in flight at most (the daemon allows 64 a
  * connection). */
 #define BACKFILL_INFLIGHT 16
+/* Under --follow, a case the server was too busy to give is asked again
+ * on the same connection after this wait, doubled after each such
+ * refusal up to the most (a connection may last for days). */
+#define ASK_AGAIN_FIRST_MS 1000
+#define ASK_AGAIN_MAX_MS 60000
 
 struct sync_run {
 	struct cli *cli;
@@ -748,6 +754,9 @@ struct sync_run {
 	size_t n_wanted, cap_wanted, next_wanted;
 	unsigned inflight;
 	uint64_t backfilled; /* cases fetched */
+	size_t n_refused;    /* wanted that the server was too busy for */
+	uint64_t ask_again_us; /* when to ask for them again (util_mono_us) */
+	uint32_t ask_again_ms; /* the wait after the next refusal */
 };
 
 static void backfill_pump(struct follow *f);
@@ -791,13 +800,22 @@ static void on_case(struct ipsnet_conn *c, int status, const char *message,
 	 * asked for again on the next connection. */
 	if (resp == NULL)
 		return;
-	/* The server is busy or going: asked again on a later run. */
+	/* The server is busy or going: asked again on a later run, and
+	 * under --follow on this connection after a wait (backfill_again).
+	 */
 	if (status != 0 &&
 	    (transient(status) || ipsnet_err_status(status) ==
 				      IPSNET__V1__CODE__RESOURCE_EXHAUSTED)) {
+		if (f->follow && !s->wanted[i].refused) {
+			s->wanted[i].refused = true;
+			if (s->n_refused++ == 0)
+				s->ask_again_us =
+				    util_mono_us() + s->ask_again_ms * 1000ULL;
+		}
 		follow_idle(f);
 		return;
 	}
+	s->ask_again_ms = ASK_AGAIN_FIRST_MS;
 	/* Refused (the consent went meanwhile): nothing to write, and not
 	 * to be asked again. */
 	if (status != 0 || resp->case_view == NULL)
@@ -858,7 +876,34 @@ static void add_wanted(void *arg, const char *id)
 		s->wanted = grown;
 		s->cap_wanted = cap;
 	}
-	util_strlcpy(s->wanted[s->n_wanted++].id, id, sizeof(s->wanted->id));
+	struct wanted *w = &s->wanted[s->n_wanted++];
+	util_strlcpy(w->id, id, sizeof(w->id));
+	w->refused = false;
+}
+
+/* Under --follow, the cases the server was too busy to give, once their
+ * wait is over: each goes to the end of the list to ask for, and the next
+ * refusal waits twice as long. */
+static void backfill_again(struct follow *f)
+{
+	struct sync_run *s = f->arg;
+	size_t n = s->n_wanted;
+	if (s->n_refused == 0 || util_mono_us() < s->ask_again_us)
+		return;
+	s->ask_again_ms = s->ask_again_ms * 2 > ASK_AGAIN_MAX_MS
+			      ? ASK_AGAIN_MAX_MS
+			      : s->ask_again_ms * 2;
+	s->n_refused = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!s->wanted[i].refused)
+			continue;
+		char id[sizeof(s->wanted->id)];
+		util_strlcpy(id, s->wanted[i].id, sizeof(id));
+		s->wanted[i].refused = false;
+		s->wanted[i].id[0] = '\0';
+		add_wanted(s, id);
+	}
+	backfill_pump(f);
 }
 
 /* Asks for the case of the event's client when the mirror lacks its row,
@@ -924,6 +969,8 @@ static int sync_hello(struct follow *f, const Ipsnet__V1__HelloOk *hello)
 	 * when its next event comes. */
 	s->n_wanted = s->next_wanted = 0;
 	s->inflight = 0;
+	s->n_refused = 0;
+	s->ask_again_ms = ASK_AGAIN_FIRST_MS;
 	int rv = mirror_bind(s->mirror, hello->organisation_id, s->kinds, err,
 			     sizeof(err));
 	if (rv != 0) {
@@ -994,6 +1041,16 @@ static int sync_caught_up(struct follow *f, uint64_t seq)
 	return rv;
 }
 
+/* Each tick: the batch committed when it is due, and the cases the
+ * server was too busy to give asked for again when their wait is over. */
+static int sync_tick(struct follow *f)
+{
+	int rv = sync_commit(f);
+	if (rv == 0 && f->follow && f->conn != NULL && !f->stopping)
+		backfill_again(f);
+	return rv;
+}
+
 static bool sync_busy(struct follow *f)
 {
 	struct sync_run *s = f->arg;
@@ -1031,7 +1088,7 @@ static const struct follow_ops sync_ops = {
     .on_hello = sync_hello,
     .on_event = sync_event,
     .on_caught_up = sync_caught_up,
-    .flush = sync_commit,
+    .flush = sync_tick,
     .busy = sync_busy,
     .check = sync_check,
     .checked = sync_checked,

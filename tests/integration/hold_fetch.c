@@ -15,7 +15,9 @@
  * While the name with "-read-step" after it exists, such a read makes
  * the name with "-read-step-judged" after it and waits until the test
  * removes that one (or "-read-step"): a test lets one judgement go at a
- * time, each read made again held anew.
+ * time, each read made again held anew. When the name with "-read-fail"
+ * after it exists, it is removed and the next case read fails to prepare
+ * its consents' statement (SQLITE_ERROR), as a read the database refuses.
  * Every such sync read also appends a line to the name with "-nice" after
  * it: the nice of the thread that runs it less the daemon's (its main
  * thread's), so that a test sees which reads run nicer; a report's first
@@ -135,8 +137,15 @@ int sqlite3_prepare_v2(sqlite3 *db, const char *sql, int n, sqlite3_stmt **st,
 		note_nice(gate, "-nice-report");
 	if (gate != NULL && sql != NULL &&
 	    strncmp(sql, case_sql, sizeof(case_sql) - 1) == 0 &&
-	    strstr(sql, case_where) != NULL)
+	    strstr(sql, case_where) != NULL) {
+		char fail[PATH_MAX];
 		note_nice(gate, "-nice-read");
+		snprintf(fail, sizeof(fail), "%s-read-fail", gate);
+		if (unlink(fail) == 0) {
+			*st = NULL;
+			return SQLITE_ERROR;
+		}
+	}
 	return real(db, sql, n, st, tail);
 }
 

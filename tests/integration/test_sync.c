@@ -2986,6 +2986,70 @@ static void test_a_failed_live_fetch_leaves_no_subscriber_behind(void **state)
 			 failed, s2, s3, s4);
 }
 
+/* Under --follow, a case the server was too busy to give (UNAVAILABLE:
+ * here its read fails once, through hold_fetch.c's -read-fail file) is
+ * asked for again on the same connection after a wait. Was: only on the
+ * next connection, which under --follow may be days away, and the client,
+ * her consents and her trajectory were missing from the mirror until
+ * then. */
+static void test_a_case_the_server_was_busy_for_is_asked_again(void **state)
+{
+	struct held h;
+	struct h_proc follower;
+	struct h_result r;
+	char mirror[PATH_MAX], client[64], trajectory[64], fail[PATH_MAX + 16];
+	const char *failed = NULL;
+	(void)state;
+	held_start(&h);
+	snprintf(mirror, sizeof(mirror), "%s/busy-case.db", dir);
+	snprintf(fail, sizeof(fail), "%s-read-fail", h.gate);
+
+	put_program(NETWORK, "busy-case", "ggz-test", 0);
+	register_client(GGZ_TEST, BENEFIT(PARTICIPATIEWET), client);
+	grant_consent(GGZ_TEST, client, "gm0363", NULL);
+	refer(GGZ_TEST, client, "busy-case", trajectory);
+	/* Not gm0363's business yet: no row of her. */
+	assert_int_equal(sync_once(GM0363, mirror, NULL, &r), 0);
+	h_result_free(&r);
+	assert_int_equal(mirror_rows(mirror, "client", "id", client), 0);
+
+	start_sync(&follower, GM0363, mirror, true, "busy-case");
+	put_program(NETWORK, "busy-mark", "ggz-test", 0);
+	if (!wait_mirror(mirror,
+			 "SELECT count(*) FROM program WHERE id = 'busy-mark'",
+			 1))
+		failed = "the follower did not follow live";
+	/* Her funding request makes the follower ask for her case: the
+	 * first read of it fails. */
+	FILE *ff = fopen(fail, "w");
+	assert_non_null(ff);
+	assert_int_equal(fclose(ff), 0);
+	request_funding(GGZ_TEST, trajectory, "gm0363", NULL);
+	char sql[160];
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM client WHERE id = '%s'", client);
+	if (failed == NULL && !wait_mirror(mirror, sql, 1))
+		failed = "her case was not asked for again";
+	if (failed == NULL && access(fail, F_OK) == 0)
+		failed = "no case read failed";
+	int code = h_proc_stop(&follower, SIGINT, WAIT_MS);
+	if (failed != NULL) {
+		char e[PATH_MAX];
+		snprintf(e, sizeof(e), "%s/busy-case.err", dir);
+		dump_file("the follower's stderr", e);
+		h_daemon_dump_log(&h.d);
+	}
+	unlink(fail);
+	held_leave(&h);
+	assert_int_equal(h_daemon_stop(&h.d, SIGTERM), 0);
+	if (failed != NULL)
+		fail_msg("%s", failed);
+	assert_int_equal(code, 0);
+	assert_int_equal(mirror_rows(mirror, "trajectory", "id", trajectory),
+			 1);
+	assert_int_equal(mirror_int(mirror, "SELECT count(*) FROM wanted"), 0);
+}
+
 /* ---- a withdrawal and what was judged before it -------------------------- */
 
 /* Holds (on) the next read of sync that has judged its range before it
@@ -4756,6 +4820,8 @@ int main(void)
 		test_mirror_past_the_journal_without_a_hash_is_told_what_to_do),
 	    cmocka_unit_test(test_watch_resumes_with_a_hash),
 	    cmocka_unit_test(test_the_example_prints_where_to_resume),
+	    cmocka_unit_test(
+		test_a_case_the_server_was_busy_for_is_asked_again),
 	    cmocka_unit_test(test_the_example_says_once_why_it_cannot_connect),
 	    cmocka_unit_test(test_watch_whose_reader_went_ends_quietly),
 	    cmocka_unit_test(test_mirror_at_the_head_learns_its_hash),
