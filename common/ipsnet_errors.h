@@ -29,7 +29,7 @@
 	XX(PERMISSION, PERMISSION_DENIED, "permission denied")                 \
 	XX(NOT_FOUND, NOT_FOUND, "not found")                                  \
 	XX(EXISTS, ALREADY_EXISTS, "already exists")                           \
-	XX(CONFLICT, ABORTED, "changed by someone else since you read it")     \
+	XX(CONFLICT, ABORTED, "changed since the version you gave")            \
 	XX(PRECONDITION, FAILED_PRECONDITION, "not allowed in the current state") \
 	XX(UNAVAILABLE, UNAVAILABLE, "service unavailable")                    \
 	XX(UNIMPLEMENTED, UNIMPLEMENTED, "not implemented")                    \
