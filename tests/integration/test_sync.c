@@ -3128,6 +3128,43 @@ static size_t gm0363_rows(const char *x, const char *action)
 	return n;
 }
 
+/* Rows of gm0363's reads of client x's case (show_case) on her trail with
+ * result. */
+static size_t gm0363_reads(const char *x, const char *result)
+{
+	Ipsnet__V1__Envelope *a = audit_of(x);
+	size_t n = 0;
+	for (size_t i = 0; i < a->audit_list->n_records; i++) {
+		const Ipsnet__V1__AuditRecord *r = a->audit_list->records[i];
+		n += strcmp(r->organisation, "gm0363") == 0 &&
+		     strcmp(r->action, "show_case") == 0 &&
+		     strcmp(r->result, result) == 0 &&
+		     strcmp(r->client_id, x) == 0;
+	}
+	ipsnet_envelope_free(a);
+	return n;
+}
+
+/* Makes the held daemon's gate file with suffix (hold_fetch.c), connects g
+ * as org and sends ShowCase of client x as request id. */
+static void held_show_case(struct held *h, const char *suffix, struct h_tls *g,
+			   const char *org, const char *x, uint64_t id)
+{
+	char on[PATH_MAX + 32];
+	snprintf(on, sizeof(on), "%s%s", h->gate, suffix);
+	FILE *f = fopen(on, "w");
+	assert_non_null(f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(h_tls_connect_hello(g, h->d.port, certs, org), 0);
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__ShowCase sc = IPSNET__V1__SHOW_CASE__INIT;
+	sc.client_id = (char *)x;
+	e.request_id = id;
+	e.body_case = BODY(SHOW_CASE);
+	e.show_case = &sc;
+	assert_int_equal(h_tls_send_envelope(g, &e), 0);
+}
+
 /* The held daemon (held_start), a client x of ggz-test funded by gm0363
  * in program, and gm0363 following live (g) from the funding request on:
  * NULL, or what went wrong. */
@@ -3264,17 +3301,7 @@ static void test_a_withdrawal_stops_a_read_judged_before_it(void **state)
 	held_start(&h);
 	funded_client("wdr-prog", x, cx, tx);
 	snprintf(on, sizeof(on), "%s-read", h.gate);
-	FILE *f = fopen(on, "w");
-	assert_non_null(f);
-	assert_int_equal(fclose(f), 0);
-	assert_int_equal(h_tls_connect_hello(&g, h.d.port, certs, "gm0363"), 0);
-	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
-	Ipsnet__V1__ShowCase sc = IPSNET__V1__SHOW_CASE__INIT;
-	sc.client_id = x;
-	e.request_id = 11;
-	e.body_case = BODY(SHOW_CASE);
-	e.show_case = &sc;
-	assert_int_equal(h_tls_send_envelope(&g, &e), 0);
+	held_show_case(&h, "-read", &g, "gm0363", x, 11);
 	if (!gate_says(&h, "-read-judged"))
 		failed = "the read was not held";
 	uint64_t withdrawn = withdraw_consent(GGZ_TEST, cx, 1);
@@ -3287,18 +3314,8 @@ static void test_a_withdrawal_stops_a_read_judged_before_it(void **state)
 		  a->status->code != IPSNET__V1__CODE__PERMISSION_DENIED))
 		failed = "the case went out after the withdrawal was answered";
 	h_envelope_free(a);
-	Ipsnet__V1__Envelope *trail = audit_of(x);
-	size_t answered = 0, refused = 0;
-	for (size_t i = 0; i < trail->audit_list->n_records; i++) {
-		const Ipsnet__V1__AuditRecord *r =
-		    trail->audit_list->records[i];
-		if (strcmp(r->organisation, "gm0363") != 0 ||
-		    strcmp(r->action, "show_case") != 0)
-			continue;
-		answered += strcmp(r->result, "OK") == 0;
-		refused += strcmp(r->result, "PERMISSION_DENIED") == 0;
-	}
-	ipsnet_envelope_free(trail);
+	size_t answered = gm0363_reads(x, "OK");
+	size_t refused = gm0363_reads(x, "PERMISSION_DENIED");
 	h_tls_close(&g);
 	held_leave(&h);
 	assert_int_equal(h_daemon_stop(&h.d, SIGTERM), 0);
@@ -3329,17 +3346,7 @@ test_a_read_overtaken_too_often_is_refused_on_the_trail(void **state)
 		grant_consent(GGZ_TEST, x, "gm0363", more[i]);
 	snprintf(on, sizeof(on), "%s-read-step", h.gate);
 	snprintf(said, sizeof(said), "%s-read-step-judged", h.gate);
-	FILE *f = fopen(on, "w");
-	assert_non_null(f);
-	assert_int_equal(fclose(f), 0);
-	assert_int_equal(h_tls_connect_hello(&g, h.d.port, certs, "gm0363"), 0);
-	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
-	Ipsnet__V1__ShowCase sc = IPSNET__V1__SHOW_CASE__INIT;
-	sc.client_id = x;
-	e.request_id = 12;
-	e.body_case = BODY(SHOW_CASE);
-	e.show_case = &sc;
-	assert_int_equal(h_tls_send_envelope(&g, &e), 0);
+	held_show_case(&h, "-read-step", &g, "gm0363", x, 12);
 	for (int i = 0; i < OVERTAKEN_READS && failed == NULL; i++) {
 		if (!gate_says(&h, "-read-step-judged")) {
 			failed = "the read was not made again";
@@ -3357,19 +3364,8 @@ test_a_read_overtaken_too_often_is_refused_on_the_trail(void **state)
 		  a->status->code != IPSNET__V1__CODE__UNAVAILABLE))
 		failed = "the read overtaken every time was not refused";
 	h_envelope_free(a);
-	Ipsnet__V1__Envelope *trail = audit_of(x);
-	size_t answered = 0, refused = 0;
-	for (size_t i = 0; i < trail->audit_list->n_records; i++) {
-		const Ipsnet__V1__AuditRecord *r =
-		    trail->audit_list->records[i];
-		if (strcmp(r->organisation, "gm0363") != 0 ||
-		    strcmp(r->action, "show_case") != 0)
-			continue;
-		answered += strcmp(r->result, "OK") == 0;
-		refused += strcmp(r->result, "UNAVAILABLE") == 0 &&
-			   strcmp(r->client_id, x) == 0;
-	}
-	ipsnet_envelope_free(trail);
+	size_t answered = gm0363_reads(x, "OK");
+	size_t refused = gm0363_reads(x, "UNAVAILABLE");
 	h_tls_close(&g);
 	held_leave(&h);
 	assert_int_equal(h_daemon_stop(&h.d, SIGTERM), 0);
@@ -3393,18 +3389,7 @@ static void test_a_sighup_while_stopping_is_said_to_be_ignored(void **state)
 	held_start(&h);
 	register_client(GGZ_TEST, BENEFIT(NONE), x);
 	snprintf(on, sizeof(on), "%s-read", h.gate);
-	FILE *f = fopen(on, "w");
-	assert_non_null(f);
-	assert_int_equal(fclose(f), 0);
-	assert_int_equal(h_tls_connect_hello(&g, h.d.port, certs, "ggz-test"),
-			 0);
-	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
-	Ipsnet__V1__ShowCase sc = IPSNET__V1__SHOW_CASE__INIT;
-	sc.client_id = x;
-	e.request_id = 13;
-	e.body_case = BODY(SHOW_CASE);
-	e.show_case = &sc;
-	assert_int_equal(h_tls_send_envelope(&g, &e), 0);
+	held_show_case(&h, "-read", &g, "ggz-test", x, 13);
 	if (!gate_says(&h, "-read-judged"))
 		failed = "the read was not held";
 	assert_int_equal(kill(h_daemon_pid(&h.d), SIGTERM), 0);
