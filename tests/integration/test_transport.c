@@ -948,6 +948,18 @@ test_a_peer_that_ends_with_close_notify_and_reads_nothing_is_cut_off(
 	assert_good_connection_served(fx, 2);
 }
 
+/* Starts the daemon with max_connections = 1 and takes that one with the
+ * good connection; o is then for a connection of gm0363 beyond it. */
+static void start_full(struct fx *fx, struct h_tls_opts *o)
+{
+	assert_int_equal(
+	    h_write_config(fx->dir, certs, "max_connections = 1\n"), 0);
+	assert_int_equal(h_daemon_start(&fx->d, fx->dir), 0);
+	if (h_tls_connect_hello(&fx->good, fx->d.port, certs, "ggz-test") != 0)
+		fail_msg("good connection: %s", fx->good.error);
+	h_tls_opts_org(o, certs, "gm0363");
+}
+
 /* Beyond max_connections a connection is closed at once, the log names
  * the peer that was refused, and the command tells its user why. */
 static void
@@ -960,12 +972,7 @@ test_connection_beyond_max_connections_is_logged_with_its_peer(void **state)
 	socklen_t len = sizeof(sa);
 	char needle[128];
 
-	assert_int_equal(
-	    h_write_config(fx->dir, certs, "max_connections = 1\n"), 0);
-	assert_int_equal(h_daemon_start(&fx->d, fx->dir), 0);
-	if (h_tls_connect_hello(&fx->good, fx->d.port, certs, "ggz-test") != 0)
-		fail_msg("good connection: %s", fx->good.error);
-	h_tls_opts_org(&o, certs, "gm0363");
+	start_full(fx, &o);
 	assert_int_equal(h_tls_connect(c, fx->d.port, &o), -1);
 	assert_int_equal(getsockname(c->fd, (struct sockaddr *)&sa, &len), 0);
 	snprintf(needle, sizeof(needle), "peer=127.0.0.1:%d",
@@ -1004,12 +1011,7 @@ static void test_refused_connections_are_counted_not_logged_each(void **state)
 	socklen_t len = sizeof(sa);
 	char first[128];
 
-	assert_int_equal(
-	    h_write_config(fx->dir, certs, "max_connections = 1\n"), 0);
-	assert_int_equal(h_daemon_start(&fx->d, fx->dir), 0);
-	if (h_tls_connect_hello(&fx->good, fx->d.port, certs, "ggz-test") != 0)
-		fail_msg("good connection: %s", fx->good.error);
-	h_tls_opts_org(&o, certs, "gm0363");
+	start_full(fx, &o);
 	for (int i = 0; i < REFUSED_TRIES; i++) {
 		assert_int_equal(h_tls_connect(c, fx->d.port, &o), -1);
 		if (i == 0) {
