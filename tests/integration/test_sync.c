@@ -2552,6 +2552,19 @@ static void test_watch_resumes_with_a_hash(void **state)
 	}
 }
 
+/* A profile of ggz-test for the server at 127.0.0.1:p, as a user of the
+ * library would write one. */
+static void write_profile(const char *path, int p)
+{
+	FILE *fp = fopen(path, "w");
+	assert_non_null(fp);
+	fprintf(fp,
+		"[profile]\nserver = 127.0.0.1:%d\nca = %s/ca.crt\n"
+		"cert = %s/%s.crt\nkey = %s/%s.key\nuser = sync.tester\n",
+		p, certs, certs, org_ids[GGZ_TEST], certs, org_ids[GGZ_TEST]);
+	assert_int_equal(fclose(fp), 0);
+}
+
 /* client/examples/subscribe.c, as its comment says to use it: each
  * event's line gives its seq and hash, and a run from the last line's two
  * goes on after it, without the event again. */
@@ -2565,14 +2578,7 @@ static void test_the_example_prints_where_to_resume(void **state)
 	uint64_t s2 = register_client(GGZ_TEST, BENEFIT(NONE), b);
 	snprintf(db, sizeof(db), "%s/ipsnet.db", dir);
 	snprintf(profile, sizeof(profile), "%s/example.ini", dir);
-	FILE *fp = fopen(profile, "w");
-	assert_non_null(fp);
-	fprintf(fp,
-		"[profile]\nserver = 127.0.0.1:%d\nca = %s/ca.crt\n"
-		"cert = %s/%s.crt\nkey = %s/%s.key\nuser = sync.tester\n",
-		port, certs, certs, org_ids[GGZ_TEST], certs,
-		org_ids[GGZ_TEST]);
-	assert_int_equal(fclose(fp), 0);
+	write_profile(profile, port);
 	snprintf(out, sizeof(out), "%s/example.out", dir);
 	snprintf(err, sizeof(err), "%s/example.err", dir);
 
@@ -2618,14 +2624,7 @@ static void test_the_example_says_once_why_it_cannot_connect(void **state)
 	(void)state;
 	assert_int_not_equal(closed, 0);
 	snprintf(profile, sizeof(profile), "%s/nowhere.ini", dir);
-	FILE *fp = fopen(profile, "w");
-	assert_non_null(fp);
-	fprintf(fp,
-		"[profile]\nserver = 127.0.0.1:%d\nca = %s/ca.crt\n"
-		"cert = %s/%s.crt\nkey = %s/%s.key\nuser = sync.tester\n",
-		closed, certs, certs, org_ids[GGZ_TEST], certs,
-		org_ids[GGZ_TEST]);
-	assert_int_equal(fclose(fp), 0);
+	write_profile(profile, closed);
 	snprintf(out, sizeof(out), "%s/nowhere.out", dir);
 	snprintf(err, sizeof(err), "%s/nowhere.err", dir);
 	const char *const argv[] = {"subscribe", profile, NULL};
