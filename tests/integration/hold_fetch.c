@@ -27,6 +27,10 @@
  * realloc of nothing (a first allocation) for LO to HI bytes on the
  * daemon's main thread fails, as running out of memory does; the file is
  * removed and the name with "-oom-failed" after it made, holding the size.
+ * While the name with "-commit" after it exists, a COMMIT (the journal
+ * writer's, of a batch) makes the name with "-commit-held" after it and
+ * waits before it runs: a test holds a change in flight, applied and not
+ * yet committed, for as long as it needs.
  * Without IT_HOLD_FETCH nothing changes. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -147,6 +151,17 @@ int sqlite3_prepare_v2(sqlite3 *db, const char *sql, int n, sqlite3_stmt **st,
 		}
 	}
 	return real(db, sql, n, st, tail);
+}
+
+int sqlite3_step(sqlite3_stmt *st)
+{
+	int (*real)(sqlite3_stmt *);
+	*(void **)&real = dlsym(RTLD_NEXT, "sqlite3_step");
+	const char *gate = getenv("IT_HOLD_FETCH");
+	const char *sql = gate != NULL && st != NULL ? sqlite3_sql(st) : NULL;
+	if (sql != NULL && strcmp(sql, "COMMIT") == 0)
+		hold_while(gate, "-commit", "-commit-held");
+	return real(st);
 }
 
 int sqlite3_finalize(sqlite3_stmt *st)
