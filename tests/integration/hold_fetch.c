@@ -36,6 +36,7 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,26 +71,10 @@ static void note_nice(const char *gate, const char *suffix)
 	}
 }
 
-/* While gate+on exists, makes gate+said and waits. */
-static void hold_while(const char *gate, const char *on_suffix,
-		       const char *said_suffix)
-{
-	struct timespec tick = {0, 2000000};
-	char on[PATH_MAX], judged[PATH_MAX];
-	snprintf(on, sizeof(on), "%s%s", gate, on_suffix);
-	snprintf(judged, sizeof(judged), "%s%s", gate, said_suffix);
-	if (access(on, F_OK) == 0) {
-		FILE *f = fopen(judged, "w");
-		if (f != NULL)
-			fclose(f);
-	}
-	for (int ms = 0; ms < HOLD_MAX_MS && access(on, F_OK) == 0; ms += 2)
-		nanosleep(&tick, NULL);
-}
-
-/* While gate+on exists, makes gate+said and waits until it is gone. */
-static void hold_until_taken(const char *gate, const char *on_suffix,
-			     const char *said_suffix)
+/* While gate+on exists, makes gate+said and waits (at most HOLD_MAX_MS)
+ * until gate+on is gone, or with until_taken also until gate+said is. */
+static void hold(const char *gate, const char *on_suffix,
+		 const char *said_suffix, bool until_taken)
 {
 	struct timespec tick = {0, 2000000};
 	char on[PATH_MAX], said[PATH_MAX];
@@ -101,7 +86,7 @@ static void hold_until_taken(const char *gate, const char *on_suffix,
 	if (f != NULL)
 		fclose(f);
 	for (int ms = 0; ms < HOLD_MAX_MS && access(on, F_OK) == 0 &&
-			 access(said, F_OK) == 0;
+			 (!until_taken || access(said, F_OK) == 0);
 	     ms += 2)
 		nanosleep(&tick, NULL);
 }
@@ -160,7 +145,7 @@ int sqlite3_step(sqlite3_stmt *st)
 	const char *gate = getenv("IT_HOLD_FETCH");
 	const char *sql = gate != NULL && st != NULL ? sqlite3_sql(st) : NULL;
 	if (sql != NULL && strcmp(sql, "COMMIT") == 0)
-		hold_while(gate, "-commit", "-commit-held");
+		hold(gate, "-commit", "-commit-held", false);
 	return real(st);
 }
 
@@ -171,11 +156,11 @@ int sqlite3_finalize(sqlite3_stmt *st)
 	const char *gate = getenv("IT_HOLD_FETCH");
 	const char *sql = gate != NULL && st != NULL ? sqlite3_sql(st) : NULL;
 	if (sql != NULL && strncmp(sql, fetch_sql, sizeof(fetch_sql) - 1) == 0)
-		hold_while(gate, "-after", "-judged");
+		hold(gate, "-after", "-judged", false);
 	if (sql != NULL && strncmp(sql, case_sql, sizeof(case_sql) - 1) == 0 &&
 	    strstr(sql, case_where) != NULL) {
-		hold_while(gate, "-read", "-read-judged");
-		hold_until_taken(gate, "-read-step", "-read-step-judged");
+		hold(gate, "-read", "-read-judged", false);
+		hold(gate, "-read-step", "-read-step-judged", true);
 	}
 	return real(st);
 }
