@@ -3164,6 +3164,38 @@ static void held_show_case(struct held *h, const char *suffix, struct h_tls *g,
 	assert_int_equal(h_tls_send_envelope(g, &e), 0);
 }
 
+/* The end of gm0363's held read of x on g: its answer must have code
+ * (else why), and x's trail one row of the read with result and none
+ * answered; then g, the connections to the held daemon and the daemon are
+ * closed. failed, or what went wrong first. */
+static const char *held_read_refused(struct held *h, struct h_tls *g,
+				     const char *x, int code,
+				     const char *result, const char *why,
+				     const char *failed)
+{
+	static char rows[128];
+	Ipsnet__V1__Envelope *a = h_tls_recv_envelope(g, WAIT_MS);
+	if (failed == NULL && a == NULL)
+		failed = "no answer to the read";
+	else if (failed == NULL &&
+		 (a->status == NULL || (int)a->status->code != code))
+		failed = why;
+	h_envelope_free(a);
+	size_t answered = gm0363_reads(x, "OK");
+	size_t refused = gm0363_reads(x, result);
+	h_tls_close(g);
+	held_leave(h);
+	assert_int_equal(h_daemon_stop(&h->d, SIGTERM), 0);
+	if (failed == NULL && (answered != 0 || refused != 1)) {
+		snprintf(rows, sizeof(rows),
+			 "the audit trail does not hold one refused read "
+			 "(%zu answered, %zu %s rows)",
+			 answered, refused, result);
+		failed = rows;
+	}
+	return failed;
+}
+
 /* The held daemon (held_start), a client x of ggz-test funded by gm0363
  * in program, and gm0363 following live (g) from the funding request on:
  * NULL, or what went wrong. */
@@ -3305,21 +3337,9 @@ static void test_a_withdrawal_stops_a_read_judged_before_it(void **state)
 		failed = "the read was not held";
 	uint64_t withdrawn = withdraw_consent(GGZ_TEST, cx, 1);
 	assert_int_equal(unlink(on), 0);
-	Ipsnet__V1__Envelope *a = h_tls_recv_envelope(&g, WAIT_MS);
-	if (failed == NULL && a == NULL)
-		failed = "no answer to the read";
-	else if (failed == NULL &&
-		 (a->status == NULL ||
-		  a->status->code != IPSNET__V1__CODE__PERMISSION_DENIED))
-		failed = "the case went out after the withdrawal was answered";
-	h_envelope_free(a);
-	size_t answered = gm0363_reads(x, "OK");
-	size_t refused = gm0363_reads(x, "PERMISSION_DENIED");
-	h_tls_close(&g);
-	held_leave(&h);
-	assert_int_equal(h_daemon_stop(&h.d, SIGTERM), 0);
-	if (failed == NULL && (answered != 0 || refused != 1))
-		failed = "the audit trail does not hold one refused read";
+	failed = held_read_refused(
+	    &h, &g, x, IPSNET__V1__CODE__PERMISSION_DENIED, "PERMISSION_DENIED",
+	    "the case went out after the withdrawal was answered", failed);
 	if (failed != NULL)
 		fail_msg("%s (withdrawn %" PRIu64 ")", failed, withdrawn);
 }
@@ -3355,24 +3375,11 @@ test_a_read_overtaken_too_often_is_refused_on_the_trail(void **state)
 		assert_int_equal(unlink(said), 0);
 	}
 	assert_int_equal(unlink(on), 0);
-	Ipsnet__V1__Envelope *a = h_tls_recv_envelope(&g, WAIT_MS);
-	if (failed == NULL && a == NULL)
-		failed = "no answer to the read";
-	else if (failed == NULL &&
-		 (a->status == NULL ||
-		  a->status->code != IPSNET__V1__CODE__UNAVAILABLE))
-		failed = "the read overtaken every time was not refused";
-	h_envelope_free(a);
-	size_t answered = gm0363_reads(x, "OK");
-	size_t refused = gm0363_reads(x, "UNAVAILABLE");
-	h_tls_close(&g);
-	held_leave(&h);
-	assert_int_equal(h_daemon_stop(&h.d, SIGTERM), 0);
-	if (failed == NULL && (answered != 0 || refused != 1))
-		failed = "the audit trail does not hold the refused read";
+	failed = held_read_refused(
+	    &h, &g, x, IPSNET__V1__CODE__UNAVAILABLE, "UNAVAILABLE",
+	    "the read overtaken every time was not refused", failed);
 	if (failed != NULL)
-		fail_msg("%s (%zu answered, %zu refused rows)", failed,
-			 answered, refused);
+		fail_msg("%s", failed);
 }
 
 /* A SIGHUP that comes after SIGTERM began the shutdown does not reload:
