@@ -948,6 +948,15 @@ test_a_peer_that_ends_with_close_notify_and_reads_nothing_is_cut_off(
 	assert_good_connection_served(fx, 2);
 }
 
+/* The local port of the connection on fd (the peer the daemon sees). */
+static int local_port(int fd)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	return ntohs(sa.sin_port);
+}
+
 /* Starts the daemon with max_connections = 1 and takes that one with the
  * good connection; o is then for a connection of gm0363 beyond it. */
 static void start_full(struct fx *fx, struct h_tls_opts *o)
@@ -968,15 +977,12 @@ test_connection_beyond_max_connections_is_logged_with_its_peer(void **state)
 	struct fx *fx = *state;
 	struct h_tls_opts o;
 	struct h_tls *c = &fx->conn[0];
-	struct sockaddr_in sa;
-	socklen_t len = sizeof(sa);
 	char needle[128];
 
 	start_full(fx, &o);
 	assert_int_equal(h_tls_connect(c, fx->d.port, &o), -1);
-	assert_int_equal(getsockname(c->fd, (struct sockaddr *)&sa, &len), 0);
 	snprintf(needle, sizeof(needle), "peer=127.0.0.1:%d",
-		 ntohs(sa.sin_port));
+		 local_port(c->fd));
 	assert_true(
 	    h_daemon_wait_log(&fx->d, "msg=\"connection refused\"", H_TLS_MS));
 	if (!h_daemon_log_contains(&fx->d, needle)) {
@@ -1007,22 +1013,16 @@ static void test_refused_connections_are_counted_not_logged_each(void **state)
 	struct fx *fx = *state;
 	struct h_tls_opts o;
 	struct h_tls *c = &fx->conn[0];
-	struct sockaddr_in sa;
-	socklen_t len = sizeof(sa);
 	char first[128];
 
 	start_full(fx, &o);
 	for (int i = 0; i < REFUSED_TRIES; i++) {
 		assert_int_equal(h_tls_connect(c, fx->d.port, &o), -1);
-		if (i == 0) {
-			assert_int_equal(
-			    getsockname(c->fd, (struct sockaddr *)&sa, &len),
-			    0);
+		if (i == 0)
 			snprintf(first, sizeof(first),
 				 "msg=\"connection refused\" "
 				 "peer=127.0.0.1:%d ",
-				 ntohs(sa.sin_port));
-		}
+				 local_port(c->fd));
 		h_tls_close(c);
 	}
 	assert_good_connection_served(fx, 2);
@@ -1745,18 +1745,15 @@ static int daemon_side_timer(int daemon_port, int client_port)
 static void test_every_connection_has_tcp_keepalive(void **state)
 {
 	struct fx *fx = *state;
-	struct sockaddr_in me;
-	socklen_t len = sizeof(me);
 	start_daemon(fx, certs);
 	if (h_tls_connect_hello(&fx->good, fx->d.port, certs, "ggz-test") != 0)
 		fail_msg("connection: %s", fx->good.error);
-	assert_int_equal(getsockname(fx->good.fd, (struct sockaddr *)&me, &len),
-			 0);
+	int me = local_port(fx->good.fd);
 	/* Once what was sent is acknowledged (timer 1 until then), the
 	 * timer left is keepalive's, or none. */
 	int tr;
 	uint64_t deadline = util_mono_us() + 5000000;
-	while ((tr = daemon_side_timer(fx->d.port, ntohs(me.sin_port))) == 1 &&
+	while ((tr = daemon_side_timer(fx->d.port, me)) == 1 &&
 	       util_mono_us() < deadline)
 		nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
 	h_tls_close(&fx->good);
