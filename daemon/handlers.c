@@ -208,6 +208,21 @@ static int read_run(sqlite3 *db, struct journal_read *jr)
 	return 0;
 }
 
+/* Sends the rows of the read's last judgement to the audit trail; done
+ * runs once they are committed. The writer checks them against the
+ * journal since judged_at (0: not at all, as for a refusal, with which
+ * nothing goes out). */
+static void read_audit(struct read *rd, uint64_t judged_at,
+		       void (*done)(struct journal_audit *ja))
+{
+	memset(&rd->ja, 0, sizeof(rd->ja));
+	rd->ja.rows = rd->ctx.audit;
+	rd->ja.n = rd->ctx.n_audit;
+	rd->ja.judged_at = judged_at;
+	rd->ja.done = done;
+	journal_audit(rd->conn->server->journal, &rd->ja);
+}
+
 static void read_refusal_audited(struct journal_audit *ja)
 {
 	struct read *rd = container_of(ja, struct read, ja);
@@ -245,11 +260,7 @@ static void read_audited(struct journal_audit *ja)
 		for (size_t i = 0; i < rd->ctx.n_audit; i++)
 			util_strlcpy(rd->ctx.audit[i].result, result,
 				     sizeof(rd->ctx.audit[i].result));
-		memset(&rd->ja, 0, sizeof(rd->ja));
-		rd->ja.rows = rd->ctx.audit;
-		rd->ja.n = rd->ctx.n_audit;
-		rd->ja.done = read_refusal_audited;
-		journal_audit(rd->conn->server->journal, &rd->ja);
+		read_audit(rd, 0, read_refusal_audited);
 	} else if (ja->err != 0)
 		read_finish(rd, IPSNET_EUNAVAILABLE,
 			    "this read cannot be recorded in the audit trail "
@@ -271,11 +282,7 @@ static void read_done(struct journal_read *jr)
 		read_finish(rd, rd->ctx.err, rd->ctx.message);
 		return;
 	}
-	rd->ja.rows = rd->ctx.audit;
-	rd->ja.n = rd->ctx.n_audit;
-	rd->ja.judged_at = rd->ctx.judged_at;
-	rd->ja.done = read_audited;
-	journal_audit(rd->conn->server->journal, &rd->ja);
+	read_audit(rd, rd->ctx.judged_at, read_audited);
 }
 
 static void handle_read(struct conn *c, Ipsnet__V1__Envelope *req)
