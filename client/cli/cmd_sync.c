@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -112,15 +113,21 @@ static void close_handles(struct follow *f)
 	    (uv_handle_t *)&f->tick,   (uv_handle_t *)&f->retry,
 	    (uv_handle_t *)&f->check,
 	};
+	/* The run ends: what is left is closing the mirror and the last line.
+	 * Closing the signal handles gives SIGINT and SIGTERM their default
+	 * action back, and one more (Ctrl-C pressed twice, a supervisor that
+	 * signals the process and its group) would kill the process there:
+	 * exit 130 or 143, the last line lost. So they are blocked before the
+	 * handles close (one that came just before is still libuv's, and does
+	 * nothing, as while the connection closes), and ignored after. */
+	sigset_t stop;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	for (size_t i = 0; i < ARRAY_SIZE(hs); i++)
 		if (!uv_is_closing(hs[i]))
 			uv_close(hs[i], NULL);
-	/* The run ends: what is left is closing the mirror and the last line.
-	 * Closing the signal handles gave SIGINT and SIGTERM their default
-	 * action back, and one more (Ctrl-C pressed twice, a supervisor that
-	 * signals the process and its group) would kill the process there:
-	 * exit 130 or 143, the last line lost. It changes nothing, as while
-	 * the connection closes. */
 	signal(SIGINT, SIG_IGN);
 	signal(SIGTERM, SIG_IGN);
 }
