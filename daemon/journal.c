@@ -20,6 +20,7 @@
 #include "ipsnet_errors.h"
 #include "log.h"
 #include "util.h"
+#include "walbuf.h"
 
 #define READERS 2
 /* Bulk reads (journal_read_bulk) have readers of their own, this much
@@ -126,6 +127,7 @@ struct journal {
 	uint64_t notified_head;
 
 	/* The writer's own. */
+	sqlite3_vfs *walbuf; /* wdb's VFS */
 	sqlite3 *wdb;
 	sqlite3_stmt *st_lookup;
 	sqlite3_stmt *st_append;
@@ -1150,11 +1152,12 @@ static void *writer_main(void *arg)
 
 /* ---- the readers ------------------------------------------------------- */
 
-static int open_db(const char *path, int flags, sqlite3 **out, char *err,
-		   size_t errlen)
+/* vfs: a VFS's name, or NULL for the default. */
+static int open_db(const char *path, int flags, const char *vfs, sqlite3 **out,
+		   char *err, size_t errlen)
 {
 	sqlite3 *db = NULL;
-	if (sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL) !=
+	if (sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, vfs) !=
 	    SQLITE_OK) {
 		snprintf(err, errlen, "cannot open the database '%s': %s",
 			 path, db != NULL ? sqlite3_errmsg(db) : "out of memory");
@@ -1195,8 +1198,8 @@ static void *checkpoint_main(void *arg)
 	struct journal *j = arg;
 	sqlite3 *db = NULL;
 	char err[256];
-	if (open_db(j->path, SQLITE_OPEN_READWRITE, &db, err, sizeof(err)) !=
-	    0)
+	if (open_db(j->path, SQLITE_OPEN_READWRITE, NULL, &db, err,
+		    sizeof(err)) != 0)
 		log_error("checkpointer cannot open the database",
 			  "error=\"%s\"", err);
 	for (;;) {
@@ -1238,8 +1241,8 @@ static void reader_loop(struct journal *j, bool bulk)
 	pthread_cond_t *cv = bulk ? &j->bulk_cv : &j->reader_cv;
 	sqlite3 *db = NULL;
 	char err[256];
-	int open_rv = open_db(j->path, SQLITE_OPEN_READONLY, &db, err,
-			      sizeof(err));
+	int open_rv =
+	    open_db(j->path, SQLITE_OPEN_READONLY, NULL, &db, err, sizeof(err));
 	if (open_rv != 0)
 		log_error("reader cannot open the database", "error=\"%s\"",
 			  err);
@@ -1506,6 +1509,9 @@ static void close_writer_db(struct journal *j)
 		sqlite3_finalize(kept[i]);
 	apply_stmts_free(j->stmts);
 	sqlite3_close(j->wdb);
+	j->wdb = NULL;
+	walbuf_free(j->walbuf);
+	j->walbuf = NULL;
 	if (j->served_fd >= 0)
 		close(j->served_fd);
 }
@@ -1622,7 +1628,15 @@ int journal_open(struct journal **out, uv_loop_t *loop, const char *path,
 	j->loop = loop;
 	j->served_fd = -1;
 	util_strlcpy(j->path, path, sizeof(j->path));
-	rv = open_db(path, SQLITE_OPEN_READWRITE, &j->wdb, err, errlen);
+	/* The writer syncs every commit (synchronous=FULL), as walbuf asks. */
+	j->walbuf = walbuf_new();
+	if (j->walbuf == NULL) {
+		snprintf(err, errlen, "out of memory");
+		rv = IPSNET_ENOMEM;
+		goto err;
+	}
+	rv = open_db(path, SQLITE_OPEN_READWRITE, walbuf_name(j->walbuf),
+		     &j->wdb, err, errlen);
 	if (rv != 0)
 		goto err;
 	if (exec(j->wdb, "PRAGMA journal_mode = WAL; PRAGMA synchronous = "
@@ -1706,6 +1720,7 @@ err_after_sync:
 err_after_db:
 	close_writer_db(j);
 err:
+	walbuf_free(j->walbuf);
 	ipsnet_free(j);
 	return rv;
 }

@@ -9,6 +9,7 @@ static const struct vfs_wrap_hooks *hooks;
 struct wrap_file {
 	sqlite3_file base;
 	sqlite3_file *real; /* right behind this struct */
+	int flags;	    /* opened with */
 };
 
 static sqlite3_file *real_of(sqlite3_file *f)
@@ -144,6 +145,7 @@ static int v_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f,
 	wf->real = (sqlite3_file *)(wf + 1);
 	if (hooks->open_flags != NULL)
 		flags = hooks->open_flags(name, flags);
+	wf->flags = flags;
 	int rc = real_vfs->xOpen(real_vfs, name, wf->real, flags, out_flags);
 	/* SQLite calls xClose whenever pMethods is set, even after a failed
 	 * open; and the wrapper only knows version 3 methods. */
@@ -216,6 +218,11 @@ static int v_get_last_error(sqlite3_vfs *vfs, int n, char *out)
 static int v_current_time_int64(sqlite3_vfs *vfs, sqlite3_int64 *out)
 {
 	return real_vfs->xCurrentTimeInt64(real_vfs, out);
+}
+
+int vfs_wrap_open_flags(const sqlite3_file *real)
+{
+	return ((const struct wrap_file *)real - 1)->flags;
 }
 
 int vfs_wrap_install(const char *name, const struct vfs_wrap_hooks *h)

@@ -26,6 +26,10 @@ struct vfs_wrap_hooks {
  * copied). 0, or -1 when there is no "unix" VFS of version 2 or later. */
 int vfs_wrap_install(const char *name, const struct vfs_wrap_hooks *hooks);
 
+/* The flags (SQLITE_OPEN_*) the file a hook is given was opened with: to
+ * tell the WAL (SQLITE_OPEN_WAL) from the database, for one. */
+int vfs_wrap_open_flags(const sqlite3_file *real);
+
 /* Unregisters it: "unix" is the default again. */
 void vfs_wrap_uninstall(void);
 

@@ -1,0 +1,301 @@
+/* The writer's WAL writes, gathered: see walbuf.h. */
+#include "walbuf.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "alloc.h"
+
+/* Enough for a batch of 256 changes (about 5 KiB of frames each); a bigger
+ * one is written in parts. */
+#define WALBUF_BYTES (1024 * 1024)
+#define WALBUF_WRITE_MAX (124 * 1024)
+
+struct walbuf_vfs {
+	sqlite3_vfs vfs; /* first: SQLite's handle is a pointer to it */
+	sqlite3_vfs *base;
+	char name[48];
+};
+
+/* Writes of [start, start + len) wait in buf, in the order given: a later
+ * write over an earlier one replaces it, so that the file ends as if each
+ * had been written at once. Every commit syncs, so what waits is always
+ * the transaction's in progress. */
+struct wal_file {
+	sqlite3_file file;  /* pMethods: wal_io */
+	sqlite3_file *real; /* the base VFS's file, right behind this struct */
+	unsigned char *buf; /* WALBUF_BYTES, at the first write */
+	sqlite3_int64 start;
+	size_t len;
+	int lost; /* a failed flush's error, for the next sync */
+};
+
+static struct wal_file *wal_of(sqlite3_file *f)
+{
+	return (struct wal_file *)f;
+}
+
+static const sqlite3_io_methods *real_io(struct wal_file *w)
+{
+	return w->real->pMethods;
+}
+
+/* Hands what waits to the file, in parts: the unix VFS writes at most
+ * 0x1ffff bytes a call and says SQLITE_FULL of a longer write. What a
+ * failed write leaves is dropped, and the error kept for the next sync:
+ * the frames were the transaction's in progress, whose commit must then
+ * fail, also where SQLite paid no heed to the error (a size hint). */
+static int flush(struct wal_file *w)
+{
+	int rc = SQLITE_OK;
+	for (size_t done = 0, n; done < w->len && rc == SQLITE_OK; done += n) {
+		n = w->len - done < WALBUF_WRITE_MAX ? w->len - done
+						     : WALBUF_WRITE_MAX;
+		rc = real_io(w)->xWrite(w->real, w->buf + done, (int)n,
+					w->start + (sqlite3_int64)done);
+	}
+	w->len = 0;
+	if (rc != SQLITE_OK && w->lost == SQLITE_OK)
+		w->lost = rc;
+	return rc;
+}
+
+static int wal_close(sqlite3_file *f)
+{
+	struct wal_file *w = wal_of(f);
+	int rc = flush(w);
+	int close_rc = real_io(w)->xClose(w->real);
+	ipsnet_free(w->buf);
+	w->buf = NULL;
+	return rc != SQLITE_OK ? rc : close_rc;
+}
+
+static int wal_read(sqlite3_file *f, void *p, int n, sqlite3_int64 off)
+{
+	struct wal_file *w = wal_of(f);
+	int rc = flush(w);
+	if (rc != SQLITE_OK)
+		return rc;
+	return real_io(w)->xRead(w->real, p, n, off);
+}
+
+static int wal_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 off)
+{
+	struct wal_file *w = wal_of(f);
+	sqlite3_int64 end = w->start + (sqlite3_int64)w->len;
+	if (w->len > 0 && off >= w->start && off + n <= end) {
+		memcpy(w->buf + (off - w->start), p, (size_t)n);
+		return SQLITE_OK;
+	}
+	if (w->len > 0 && (off != end || w->len + (size_t)n > WALBUF_BYTES)) {
+		int rc = flush(w);
+		if (rc != SQLITE_OK)
+			return rc;
+	}
+	if (w->buf == NULL && n <= WALBUF_BYTES)
+		w->buf = ipsnet_malloc(WALBUF_BYTES);
+	if (w->buf == NULL || n > WALBUF_BYTES)
+		return real_io(w)->xWrite(w->real, p, n, off);
+	if (w->len == 0)
+		w->start = off;
+	memcpy(w->buf + w->len, p, (size_t)n);
+	w->len += (size_t)n;
+	return SQLITE_OK;
+}
+
+static int wal_truncate(sqlite3_file *f, sqlite3_int64 size)
+{
+	struct wal_file *w = wal_of(f);
+	int rc = flush(w);
+	if (rc != SQLITE_OK)
+		return rc;
+	return real_io(w)->xTruncate(w->real, size);
+}
+
+static int wal_sync(sqlite3_file *f, int flags)
+{
+	struct wal_file *w = wal_of(f);
+	flush(w);
+	int lost = w->lost;
+	w->lost = SQLITE_OK;
+	if (lost != SQLITE_OK)
+		return lost;
+	return real_io(w)->xSync(w->real, flags);
+}
+
+static int wal_file_size(sqlite3_file *f, sqlite3_int64 *size)
+{
+	struct wal_file *w = wal_of(f);
+	int rc = flush(w);
+	if (rc != SQLITE_OK)
+		return rc;
+	return real_io(w)->xFileSize(w->real, size);
+}
+
+static int wal_lock(sqlite3_file *f, int level)
+{
+	return real_io(wal_of(f))->xLock(wal_of(f)->real, level);
+}
+
+static int wal_unlock(sqlite3_file *f, int level)
+{
+	return real_io(wal_of(f))->xUnlock(wal_of(f)->real, level);
+}
+
+static int wal_check_reserved(sqlite3_file *f, int *out)
+{
+	return real_io(wal_of(f))->xCheckReservedLock(wal_of(f)->real, out);
+}
+
+/* A file control may act on the file's size or contents (a size hint, a
+ * chunk size): it sees them whole. */
+static int wal_file_control(sqlite3_file *f, int op, void *arg)
+{
+	struct wal_file *w = wal_of(f);
+	int rc = flush(w);
+	if (rc != SQLITE_OK)
+		return rc;
+	return real_io(w)->xFileControl(w->real, op, arg);
+}
+
+static int wal_sector_size(sqlite3_file *f)
+{
+	return real_io(wal_of(f))->xSectorSize(wal_of(f)->real);
+}
+
+static int wal_device_characteristics(sqlite3_file *f)
+{
+	return real_io(wal_of(f))->xDeviceCharacteristics(wal_of(f)->real);
+}
+
+/* A WAL file has no shared memory (the database file has); these are here
+ * for a version 3 file and pass on what the base file can do. */
+static int wal_shm_map(sqlite3_file *f, int pg, int pgsz, int extend,
+		       void volatile **pp)
+{
+	struct wal_file *w = wal_of(f);
+	if (real_io(w)->iVersion < 2)
+		return SQLITE_IOERR_SHMMAP;
+	return real_io(w)->xShmMap(w->real, pg, pgsz, extend, pp);
+}
+
+static int wal_shm_lock(sqlite3_file *f, int offset, int n, int flags)
+{
+	struct wal_file *w = wal_of(f);
+	if (real_io(w)->iVersion < 2)
+		return SQLITE_IOERR_SHMLOCK;
+	return real_io(w)->xShmLock(w->real, offset, n, flags);
+}
+
+static void wal_shm_barrier(sqlite3_file *f)
+{
+	struct wal_file *w = wal_of(f);
+	if (real_io(w)->iVersion >= 2)
+		real_io(w)->xShmBarrier(w->real);
+}
+
+static int wal_shm_unmap(sqlite3_file *f, int delete_flag)
+{
+	struct wal_file *w = wal_of(f);
+	if (real_io(w)->iVersion < 2)
+		return SQLITE_OK;
+	return real_io(w)->xShmUnmap(w->real, delete_flag);
+}
+
+/* A mapping shows the file, so what waits goes to it first. */
+static int wal_fetch(sqlite3_file *f, sqlite3_int64 off, int n, void **pp)
+{
+	struct wal_file *w = wal_of(f);
+	*pp = NULL;
+	if (real_io(w)->iVersion < 3)
+		return SQLITE_OK;
+	int rc = flush(w);
+	if (rc != SQLITE_OK)
+		return rc;
+	return real_io(w)->xFetch(w->real, off, n, pp);
+}
+
+static int wal_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p)
+{
+	struct wal_file *w = wal_of(f);
+	if (real_io(w)->iVersion < 3)
+		return SQLITE_OK;
+	return real_io(w)->xUnfetch(w->real, off, p);
+}
+
+static const sqlite3_io_methods wal_io = {
+    .iVersion = 3,
+    .xClose = wal_close,
+    .xRead = wal_read,
+    .xWrite = wal_write,
+    .xTruncate = wal_truncate,
+    .xSync = wal_sync,
+    .xFileSize = wal_file_size,
+    .xLock = wal_lock,
+    .xUnlock = wal_unlock,
+    .xCheckReservedLock = wal_check_reserved,
+    .xFileControl = wal_file_control,
+    .xSectorSize = wal_sector_size,
+    .xDeviceCharacteristics = wal_device_characteristics,
+    .xShmMap = wal_shm_map,
+    .xShmLock = wal_shm_lock,
+    .xShmBarrier = wal_shm_barrier,
+    .xShmUnmap = wal_shm_unmap,
+    .xFetch = wal_fetch,
+    .xUnfetch = wal_unfetch,
+};
+
+/* A WAL file gets the wrapper; any other file is the base VFS's own, in
+ * the same memory (szOsFile covers both). */
+static int walbuf_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f,
+		       int flags, int *out_flags)
+{
+	sqlite3_vfs *base = ((struct walbuf_vfs *)vfs)->base;
+	if ((flags & SQLITE_OPEN_WAL) == 0)
+		return base->xOpen(base, name, f, flags, out_flags);
+	struct wal_file *w = wal_of(f);
+	*w = (struct wal_file){.real = (sqlite3_file *)(w + 1)};
+	int rc = base->xOpen(base, name, w->real, flags, out_flags);
+	/* SQLite calls xClose whenever pMethods is set, even after a failed
+	 * open. */
+	w->file.pMethods = w->real->pMethods != NULL ? &wal_io : NULL;
+	return rc;
+}
+
+sqlite3_vfs *walbuf_new(void)
+{
+	sqlite3_vfs *base = sqlite3_vfs_find(NULL);
+	if (base == NULL)
+		return NULL;
+	struct walbuf_vfs *v = ipsnet_calloc(1, sizeof(*v));
+	if (v == NULL)
+		return NULL;
+	snprintf(v->name, sizeof(v->name), "ipsnet-walbuf-%p", (void *)v);
+	v->base = base;
+	/* The base's own methods, which get this VFS (with the base's
+	 * pAppData) in place of the base: the unix VFS reads neither but in
+	 * xOpen, which is ours. */
+	v->vfs = *base;
+	v->vfs.pNext = NULL;
+	v->vfs.zName = v->name;
+	v->vfs.szOsFile = (int)sizeof(struct wal_file) + base->szOsFile;
+	v->vfs.xOpen = walbuf_open;
+	if (sqlite3_vfs_register(&v->vfs, 0) != SQLITE_OK) {
+		ipsnet_free(v);
+		return NULL;
+	}
+	return &v->vfs;
+}
+
+const char *walbuf_name(const sqlite3_vfs *v)
+{
+	return v->zName;
+}
+
+void walbuf_free(sqlite3_vfs *v)
+{
+	if (v == NULL)
+		return;
+	sqlite3_vfs_unregister(v);
+	ipsnet_free(v);
+}

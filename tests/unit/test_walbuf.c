@@ -1,0 +1,226 @@
+/* The writer's VFS (daemon/walbuf.c) on a real SQLite file: a commit's WAL
+ * frames reach the file in a few writes, a commit of any size is whole for
+ * another connection, and a write that fails fails the commit and loses
+ * nothing committed before or after.
+ *
+ * vfs_wrap, installed as the default VFS, is the base walbuf wraps: it
+ * counts the writes to the WAL and can fail them. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "vfs_wrap.h"
+#include "walbuf.h"
+
+/* ---- the base VFS: counts and fails the WAL's writes --------------------- */
+
+static int wal_writes;
+static int wal_write_max;	 /* the longest */
+static int wal_syncs_after_fail; /* syncs of the WAL after a failed write */
+static int fail_at = -1;	 /* the index of the WAL write to fail */
+static bool failed;
+
+static bool is_wal(const sqlite3_file *real)
+{
+	return (vfs_wrap_open_flags(real) & SQLITE_OPEN_WAL) != 0;
+}
+
+static int count_write(sqlite3_file *real, const void *buf, int n,
+		       sqlite3_int64 off)
+{
+	(void)buf;
+	(void)off;
+	if (!is_wal(real))
+		return SQLITE_OK;
+	if (wal_writes++ == fail_at) {
+		failed = true;
+		return SQLITE_FULL;
+	}
+	if (n > wal_write_max)
+		wal_write_max = n;
+	return SQLITE_OK;
+}
+
+static int count_sync(sqlite3_file *real, int flags)
+{
+	(void)flags;
+	if (is_wal(real) && failed)
+		wal_syncs_after_fail++;
+	return SQLITE_OK;
+}
+
+static const struct vfs_wrap_hooks hooks = {.write = count_write,
+					    .sync = count_sync};
+
+struct fixture {
+	char dir[64];
+	char path[96];
+	sqlite3_vfs *walbuf;
+	sqlite3 *writer; /* through walbuf */
+	sqlite3 *other;	 /* the default VFS, as the daemon's readers */
+};
+
+static int setup(void **state)
+{
+	struct fixture *fx = calloc(1, sizeof(*fx));
+	if (fx == NULL || vfs_wrap_install("ipsnet-test-count", &hooks) != 0)
+		return -1;
+	const char *tmp = getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp";
+	snprintf(fx->dir, sizeof(fx->dir), "%s/walbuf.XXXXXX", tmp);
+	if (mkdtemp(fx->dir) == NULL)
+		return -1;
+	snprintf(fx->path, sizeof(fx->path), "%s/w.db", fx->dir);
+	fx->walbuf = walbuf_new();
+	if (fx->walbuf == NULL ||
+	    sqlite3_open_v2(fx->path, &fx->writer,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+			    walbuf_name(fx->walbuf)) != SQLITE_OK ||
+	    sqlite3_exec(fx->writer,
+			 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+			 " CREATE TABLE t(n INTEGER PRIMARY KEY, x BLOB)",
+			 NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_open_v2(fx->path, &fx->other, SQLITE_OPEN_READONLY, NULL) !=
+		SQLITE_OK)
+		return -1;
+	wal_writes = 0;
+	wal_write_max = 0;
+	wal_syncs_after_fail = 0;
+	fail_at = -1;
+	failed = false;
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fx = *state;
+	sqlite3_close(fx->other);
+	sqlite3_close(fx->writer);
+	walbuf_free(fx->walbuf);
+	vfs_wrap_uninstall();
+	char cmd[160];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
+	int rc = system(cmd);
+	free(fx);
+	return rc == 0 ? 0 : -1;
+}
+
+/* One transaction of rows [from, from + n), each `bytes` long. */
+static int insert_rows(sqlite3 *db, int from, int n, int bytes)
+{
+	char sql[200];
+	snprintf(sql, sizeof(sql),
+		 "WITH RECURSIVE k(i) AS (SELECT %d UNION ALL SELECT i + 1 "
+		 "FROM k WHERE i < %d) INSERT INTO t SELECT i, zeroblob(%d) "
+		 "FROM k",
+		 from, from + n - 1, bytes);
+	int rc = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+static sqlite3_int64 one_int(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	sqlite3_int64 v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* What the other connection sees: rows [1, rows], whole, and a sound
+ * file. */
+static void other_sees(struct fixture *fx, int rows, int bytes)
+{
+	assert_int_equal(one_int(fx->other, "SELECT count(*) FROM t"), rows);
+	assert_int_equal(one_int(fx->other, "SELECT max(n) FROM t"), rows);
+	assert_int_equal(one_int(fx->other, "SELECT sum(length(x)) FROM t"),
+			 (sqlite3_int64)rows * bytes);
+	sqlite3_stmt *st = NULL;
+	assert_int_equal(sqlite3_prepare_v2(fx->other, "PRAGMA integrity_check",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 0), "ok");
+	sqlite3_finalize(st);
+}
+
+/* ---- tests ----------------------------------------------------------------
+ */
+
+/* 100 rows of 2,000 bytes: about 50 frames, which SQLite writes in two
+ * calls each. */
+static void test_a_commit_reaches_the_wal_in_a_few_writes(void **state)
+{
+	struct fixture *fx = *state;
+	assert_int_equal(insert_rows(fx->writer, 1, 1, 2000), SQLITE_OK);
+	wal_writes = 0;
+	assert_int_equal(insert_rows(fx->writer, 2, 99, 2000), SQLITE_OK);
+	/* 99 × 2,000 bytes is over 200 KiB of frames: two writes of at
+	 * most 124 KiB, where SQLite alone makes about a hundred. */
+	assert_in_range(wal_writes, 2, 3);
+	assert_in_range(wal_write_max, 100 * 1024, 0x1ffff);
+	other_sees(fx, 100, 2000);
+}
+
+/* 3 MiB in one commit: more than the buffer (1 MiB) and than the page
+ * cache (SQLite then writes frames before the COMMIT, and reads some of
+ * them back). */
+static void test_a_commit_bigger_than_the_buffer_is_whole(void **state)
+{
+	struct fixture *fx = *state;
+	assert_int_equal(insert_rows(fx->writer, 1, 1500, 2000), SQLITE_OK);
+	assert_true(wal_write_max <= 0x1ffff);
+	other_sees(fx, 1500, 2000);
+	assert_int_equal(insert_rows(fx->writer, 1501, 10, 2000), SQLITE_OK);
+	other_sees(fx, 1510, 2000);
+}
+
+/* A write refused (the disk full) part-way through a commit's frames: the
+ * commit fails before any sync, the rows before it stay, the refused ones
+ * are nowhere, and the same rows commit once the disk has room. */
+static void
+test_a_refused_write_fails_the_commit_and_loses_nothing(void **state)
+{
+	struct fixture *fx = *state;
+	assert_int_equal(insert_rows(fx->writer, 1, 10, 2000), SQLITE_OK);
+	wal_writes = 0;
+	fail_at = 1; /* the second part of about 400 KiB */
+	assert_int_equal(insert_rows(fx->writer, 11, 200, 2000), SQLITE_FULL);
+	assert_true(failed);
+	assert_int_equal(wal_syncs_after_fail, 0);
+	other_sees(fx, 10, 2000);
+
+	fail_at = -1;
+	assert_int_equal(insert_rows(fx->writer, 11, 200, 2000), SQLITE_OK);
+	other_sees(fx, 210, 2000);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(
+		test_a_commit_reaches_the_wal_in_a_few_writes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_a_commit_bigger_than_the_buffer_is_whole, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_a_refused_write_fails_the_commit_and_loses_nothing, setup,
+		teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
