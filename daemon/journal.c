@@ -1202,6 +1202,12 @@ static void *checkpoint_main(void *arg)
 		    sizeof(err)) != 0)
 		log_error("checkpointer cannot open the database",
 			  "error=\"%s\"", err);
+	/* A connection learns that the database is in WAL mode when it first
+	 * reads it; until then a checkpoint on it does nothing (and says
+	 * SQLITE_OK, with -1 frames). */
+	else if (exec(db, "SELECT count(*) FROM sqlite_schema") != 0)
+		log_error("checkpointer cannot read the database",
+			  "error=\"%s\"", sqlite3_errmsg(db));
 	for (;;) {
 		pthread_mutex_lock(&j->mu);
 		while (!j->checkpoint_wanted && !j->stopping)
@@ -1227,6 +1233,8 @@ static void *checkpoint_main(void *arg)
 		/* What the writer committed during the pass is left for the
 		 * writer's own short pass (writer_checkpoint_tail). */
 		pthread_mutex_lock(&j->mu);
+		if (wal >= 0)
+			j->stats.checkpoints++;
 		j->checkpoint_tail = true;
 		pthread_mutex_unlock(&j->mu);
 	}

@@ -128,6 +128,7 @@ struct journal_stats {
 	uint8_t head_hash[JOURNAL_HASH_BYTES];
 	uint64_t batches;
 	uint64_t changes;  /* applied or refused, through the writer */
+	uint64_t checkpoints; /* the checkpointer's passes over the WAL */
 	bool writes_stopped;
 	uint64_t broken_seq;
 };

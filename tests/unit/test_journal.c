@@ -761,6 +761,23 @@ static void make_changes(struct fx *fx, int n)
 	}
 }
 
+/* Under writes, the checkpointer thread copies the WAL into the database
+ * beside the writer (a pass every CHECKPOINT_FRAMES frames), so that the
+ * writer's own pass between batches has only a few frames left to copy. */
+static void test_the_checkpointer_copies_the_wal_beside_the_writer(void **state)
+{
+	struct fx *fx = *state;
+	struct journal_stats js;
+	uint64_t until = util_mono_us() + ANSWER_MS * 1000ull;
+	do {
+		make_changes(fx, 50);
+		journal_stats(fx->j, &js);
+	} while (js.checkpoints == 0 && util_mono_us() < until);
+	if (js.checkpoints == 0)
+		fail_msg("no checkpoint by the checkpointer after %llu changes",
+			 (unsigned long long)js.changes);
+}
+
 static void test_chain_each_entry_holds_the_hash_of_the_one_before(void **state)
 {
 	struct fx *fx = *state;
@@ -3203,6 +3220,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+	    T(test_the_checkpointer_copies_the_wal_beside_the_writer),
 	    T(test_chain_each_entry_holds_the_hash_of_the_one_before),
 	    T(test_audit_withholds_bsn_shaped_ids_but_not_seqs),
 	    T(test_audit_judged_before_a_withdrawal_is_refused),
