@@ -160,11 +160,12 @@ ratio() { # A B
 	awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'
 }
 
-# One bare SQLite run in DIR: BATCH; prints its result line.
-bare() { # DIR BATCH
+# One bare SQLite run in DIR: BATCH, and sqlite-baseline's other options;
+# prints its result line.
+bare() { # DIR BATCH [OPTION...]
 	timeout $((baseline_duration + 60)) "$baseline" "$1" --batch "$2" \
 		--duration "$baseline_duration" --payload-bytes "$payload" \
-		--response-bytes "$response"
+		--response-bytes "$response" "${@:3}"
 }
 
 # One daemon run: N connections x D in flight in the folder RUN. Sets out
@@ -265,6 +266,19 @@ for d in $inflights; do
 		fi
 		bl1b=$(bare "$work/bare" 1)
 		bare_tls=
+		# The daemon's statements on bare SQLite against the bare row,
+		# in three pairs of runs back to back (the disk moves).
+		sql_share=
+		if [ "$n" = 1 ] && [ "$d" = 1 ]; then
+			pairs=
+			for _ in 1 2 3; do
+				pairs+="$(field rows_per_s "$(bare "$work/bare" 1 --duration 1)") "
+				pairs+="$(field rows_per_s "$(bare "$work/bare" 1 --duration 1 --daemon-sql)") "
+			done
+			sql_share=$(awk -v p="$pairs" 'BEGIN { n = split(p, x, " ")
+				for (i = 1; i < n; i += 2) { b += x[i]; q += x[i + 1] }
+				if (b > 0) printf "%.2f", q / b; else print "-" }')
+		fi
 		if [ "$n" = 1 ] && [ "$d" = 1 ] && [ -n "$pingpong" ]; then
 			bare_tls=$(timeout 90 "$pingpong" --cert "$ca/server.crt" \
 				--key "$ca/server.key" --duration 3 | sed -n 2p) ||
@@ -317,6 +331,10 @@ for d in $inflights; do
 				'BEGIN { if (p > 0 && b > 0) printf "%.2f", p / (p + b); else print "-" }')
 			room=$(awk -v b="$sq1" 'BEGIN { if (b > 0) printf "%.0f", (1 / 0.9 - 1) * 1e6 / b; else print "-" }')
 			target_lines+=("1 connection, the ceiling: a Ping (answered on the same daemon's loop, no journal) $(field p50_ms "$ping_line") ms p50, $pings/s; a round trip like it and a bare commit leave at best $ceiling x bare SQLite; 0.9 x leaves $room us a change for the round trip and all journal work together")
+			# 1 / (1/(share x bare) + 1/ping), as a share of bare.
+			ceiling=$(awk -v p="$pings" -v s="$sql_share" -v b="$sq1" \
+				'BEGIN { q = s * b; if (p > 0 && q > 0) printf "%.2f", p * q / (p + q) / b; else print "-" }')
+			target_lines+=("1 connection, the daemon's SQL: bare SQLite with the daemon's statements around each row (sqlite-baseline --daemon-sql: savepoint, key lookup, BSN check, client row; not the audit row nor the hash) made $sql_share x the bare rows (three pairs of 1 s runs); with a Ping's round trip besides, at best $ceiling x bare SQLite")
 			if [ -n "$bare_tls" ]; then
 				tls=$(field changes_per_s "$bare_tls")
 				ceiling=$(awk -v p="$tls" -v b="$sq1" \
