@@ -266,14 +266,15 @@ for d in $inflights; do
 		fi
 		bl1b=$(bare "$work/bare" 1)
 		bare_tls=
-		# The daemon's statements on bare SQLite against the bare row,
-		# in three pairs of runs back to back (the disk moves).
+		# The daemon's statements on bare SQLite, its WAL written as the
+		# daemon's writer does, against the bare row, in three pairs of
+		# runs back to back (the disk moves).
 		sql_share=
 		if [ "$n" = 1 ] && [ "$d" = 1 ]; then
 			pairs=
 			for _ in 1 2 3; do
 				pairs+="$(field rows_per_s "$(bare "$work/bare" 1 --duration 1)") "
-				pairs+="$(field rows_per_s "$(bare "$work/bare" 1 --duration 1 --daemon-sql)") "
+				pairs+="$(field rows_per_s "$(bare "$work/bare" 1 --duration 1 --daemon-sql --walbuf)") "
 			done
 			sql_share=$(awk -v p="$pairs" 'BEGIN { n = split(p, x, " ")
 				for (i = 1; i < n; i += 2) { b += x[i]; q += x[i + 1] }
@@ -334,7 +335,7 @@ for d in $inflights; do
 			# 1 / (1/(share x bare) + 1/ping), as a share of bare.
 			ceiling=$(awk -v p="$pings" -v s="$sql_share" -v b="$sq1" \
 				'BEGIN { q = s * b; if (p > 0 && q > 0) printf "%.2f", p * q / (p + q) / b; else print "-" }')
-			target_lines+=("1 connection, the daemon's SQL: bare SQLite with the daemon's statements around each row (sqlite-baseline --daemon-sql: savepoint, key lookup, BSN check, client row; not the audit row nor the hash) made $sql_share x the bare rows (three pairs of 1 s runs); with a Ping's round trip besides, at best $ceiling x bare SQLite")
+			target_lines+=("1 connection, the daemon's SQL: bare SQLite with the daemon's statements around each row and its WAL writes (sqlite-baseline --daemon-sql --walbuf: savepoint, key lookup, BSN check, client row, a commit's frames in one write; not the audit row nor the hash) made $sql_share x the bare rows (three pairs of 1 s runs); with a Ping's round trip besides, at best $ceiling x bare SQLite")
 			if [ -n "$bare_tls" ]; then
 				tls=$(field changes_per_s "$bare_tls")
 				ceiling=$(awk -v p="$tls" -v b="$sq1" \

@@ -25,13 +25,16 @@
 
 #include <sqlite3.h>
 
+#include "walbuf.h"
+
 #define MAX_SECONDS 3600
 #define MAX_BLOB 1048576
 
 static const char usage_text[] =
     "usage: sqlite-baseline DIR --batch B (--duration S | --rows N)\n"
     "                       [--warmup S] [--payload-bytes P]\n"
-    "                       [--response-bytes R] [--daemon-sql] [--keep]\n"
+    "                       [--response-bytes R] [--daemon-sql] [--walbuf]\n"
+    "                       [--keep]\n"
     "\n"
     "Inserts journal-sized rows into a new SQLite database in DIR (WAL,\n"
     "synchronous=FULL), B rows a transaction, and prints rows per second\n"
@@ -47,6 +50,8 @@ static const char usage_text[] =
     "  --response-bytes R  the packed answer (default 156)\n"
     "  --daemon-sql        per row also: SAVEPOINT, the idempotency-key\n"
     "                      lookup, the BSN check, a client row, RELEASE\n"
+    "  --walbuf            write the WAL as the daemon's writer does, a\n"
+    "                      commit's frames in one write (daemon/walbuf.c)\n"
     "  --keep              leave the database file in DIR\n";
 
 struct options {
@@ -56,11 +61,13 @@ struct options {
 	uint64_t rows;
 	size_t payload_bytes, response_bytes;
 	bool daemon_sql;
+	bool walbuf;
 	bool keep;
 };
 
 struct bench {
 	struct options o;
+	sqlite3_vfs *walbuf; /* with --walbuf */
 	sqlite3 *db;
 	sqlite3_stmt *insert, *lookup, *client_check, *client_insert;
 	sqlite3_stmt *begin, *commit, *savepoint, *release;
@@ -120,6 +127,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		O_PAYLOAD,
 		O_RESPONSE,
 		O_DAEMON_SQL,
+		O_WALBUF,
 		O_KEEP,
 		O_HELP,
 	};
@@ -131,6 +139,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	    {"payload-bytes", required_argument, NULL, O_PAYLOAD},
 	    {"response-bytes", required_argument, NULL, O_RESPONSE},
 	    {"daemon-sql", no_argument, NULL, O_DAEMON_SQL},
+	    {"walbuf", no_argument, NULL, O_WALBUF},
 	    {"keep", no_argument, NULL, O_KEEP},
 	    {"help", no_argument, NULL, O_HELP},
 	    {NULL, 0, NULL, 0},
@@ -190,6 +199,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case O_DAEMON_SQL:
 			o->daemon_sql = true;
+			break;
+		case O_WALBUF:
+			o->walbuf = true;
 			break;
 		case O_KEEP:
 			o->keep = true;
@@ -261,10 +273,13 @@ static int prepare(struct bench *b, const char *sql, sqlite3_stmt **st)
 
 static int open_db(struct bench *b, const char *path)
 {
+	if (b->o.walbuf && (b->walbuf = walbuf_new()) == NULL)
+		return fail(b, "cannot register the walbuf VFS");
 	if (sqlite3_open_v2(path, &b->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 				SQLITE_OPEN_NOMUTEX,
-			    NULL) != SQLITE_OK)
+			    b->walbuf != NULL ? walbuf_name(b->walbuf)
+					      : NULL) != SQLITE_OK)
 		return fail(b, "cannot open the database");
 	/* The daemon's settings (daemon/journal.c) and the journal's table
 	 * (daemon/store.c, as of migration 4). */
@@ -509,6 +524,7 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		sqlite3_finalize(all[i]);
 	sqlite3_close(b.db);
+	walbuf_free(b.walbuf);
 	if (!b.o.keep)
 		remove_db(path);
 	free(b.payload);
@@ -521,13 +537,14 @@ int main(int argc, char **argv)
 	printf("batch=%.2f rows=%" PRIu64 " transactions=%" PRIu64
 	       " seconds=%.3f rows_per_s=%.1f transactions_per_s=%.1f "
 	       "txn_p50_ms=%.3f txn_p99_ms=%.3f txn_p999_ms=%.3f "
-	       "payload_bytes=%zu response_bytes=%zu daemon_sql=%s\n",
+	       "payload_bytes=%zu response_bytes=%zu daemon_sql=%s walbuf=%s\n",
 	       b.o.batch, rows, txns, elapsed,
 	       elapsed > 0 ? (double)rows / elapsed : 0,
 	       elapsed > 0 ? (double)txns / elapsed : 0,
 	       quantile_ms(&times, 0.50), quantile_ms(&times, 0.99),
 	       quantile_ms(&times, 0.999), b.o.payload_bytes,
-	       b.o.response_bytes, b.o.daemon_sql ? "yes" : "no");
+	       b.o.response_bytes, b.o.daemon_sql ? "yes" : "no",
+	       b.o.walbuf ? "yes" : "no");
 	free(times.us);
 	return 0;
 }
