@@ -19,15 +19,13 @@ struct walbuf_vfs {
 
 /* Writes of [start, start + len) wait in buf, in the order given: a later
  * write over an earlier one replaces it, so that the file ends as if each
- * had been written at once. Every commit syncs, so what waits is always
- * the transaction's in progress. */
+ * had been written at once. */
 struct wal_file {
 	sqlite3_file file;  /* pMethods: wal_io */
 	sqlite3_file *real; /* the base VFS's file, right behind this struct */
 	unsigned char *buf; /* WALBUF_BYTES, at the first write */
 	sqlite3_int64 start;
 	size_t len;
-	int lost; /* a failed flush's error, for the next sync */
 };
 
 static struct wal_file *wal_of(sqlite3_file *f)
@@ -42,21 +40,27 @@ static const sqlite3_io_methods *real_io(struct wal_file *w)
 
 /* Hands what waits to the file, in parts: the unix VFS writes at most
  * 0x1ffff bytes a call and says SQLITE_FULL of a longer write. What a
- * failed write leaves is dropped, and the error kept for the next sync:
- * the frames were the transaction's in progress, whose commit must then
- * fail, also where SQLite paid no heed to the error (a size hint). */
+ * failed write leaves keeps waiting and goes with the next flush: the
+ * error fails the call that flushed (SQLite may go on after some, a size
+ * hint, a failed read in a statement), and the sync of a commit cannot
+ * succeed without it. Frames left by a transaction that failed lie past
+ * the WAL's end, as SQLite leaves its own. */
 static int flush(struct wal_file *w)
 {
+	size_t done = 0;
 	int rc = SQLITE_OK;
-	for (size_t done = 0, n; done < w->len && rc == SQLITE_OK; done += n) {
-		n = w->len - done < WALBUF_WRITE_MAX ? w->len - done
-						     : WALBUF_WRITE_MAX;
+	while (done < w->len && rc == SQLITE_OK) {
+		size_t n = w->len - done < WALBUF_WRITE_MAX ? w->len - done
+							    : WALBUF_WRITE_MAX;
 		rc = real_io(w)->xWrite(w->real, w->buf + done, (int)n,
 					w->start + (sqlite3_int64)done);
+		if (rc == SQLITE_OK)
+			done += n;
 	}
-	w->len = 0;
-	if (rc != SQLITE_OK && w->lost == SQLITE_OK)
-		w->lost = rc;
+	w->len -= done;
+	w->start += (sqlite3_int64)done;
+	if (w->len > 0 && done > 0)
+		memmove(w->buf, w->buf + done, w->len);
 	return rc;
 }
 
@@ -115,11 +119,9 @@ static int wal_truncate(sqlite3_file *f, sqlite3_int64 size)
 static int wal_sync(sqlite3_file *f, int flags)
 {
 	struct wal_file *w = wal_of(f);
-	flush(w);
-	int lost = w->lost;
-	w->lost = SQLITE_OK;
-	if (lost != SQLITE_OK)
-		return lost;
+	int rc = flush(w);
+	if (rc != SQLITE_OK)
+		return rc;
 	return real_io(w)->xSync(w->real, flags);
 }
 

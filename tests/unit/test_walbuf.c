@@ -211,6 +211,25 @@ test_a_refused_write_fails_the_commit_and_loses_nothing(void **state)
 	other_sees(fx, 210, 2000);
 }
 
+/* A write refused while the buffer is full, in the middle of a commit of
+ * 3 MiB: that commit fails, and the next one, which lost nothing, goes
+ * through at the first try. */
+static void
+test_a_write_refused_before_the_commit_fails_that_commit_alone(void **state)
+{
+	struct fixture *fx = *state;
+	assert_int_equal(insert_rows(fx->writer, 1, 10, 2000), SQLITE_OK);
+	wal_writes = 0;
+	fail_at = 0;
+	assert_int_equal(insert_rows(fx->writer, 11, 1500, 2000), SQLITE_FULL);
+	assert_true(failed);
+	assert_int_equal(wal_syncs_after_fail, 0);
+	other_sees(fx, 10, 2000);
+
+	assert_int_equal(insert_rows(fx->writer, 11, 5, 2000), SQLITE_OK);
+	other_sees(fx, 15, 2000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -221,6 +240,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_a_refused_write_fails_the_commit_and_loses_nothing, setup,
 		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_a_write_refused_before_the_commit_fails_that_commit_alone,
+		setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
