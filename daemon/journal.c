@@ -1639,7 +1639,9 @@ int journal_open(struct journal **out, uv_loop_t *loop, const char *path,
 	/* The writer syncs every commit (synchronous=FULL), as walbuf asks. */
 	j->walbuf = walbuf_new();
 	if (j->walbuf == NULL) {
-		snprintf(err, errlen, "out of memory");
+		snprintf(err, errlen,
+			 "cannot set up the writer's SQLite VFS (out of "
+			 "memory)");
 		rv = IPSNET_ENOMEM;
 		goto err;
 	}
