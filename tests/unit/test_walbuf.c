@@ -191,21 +191,28 @@ static void test_a_commit_bigger_than_the_buffer_is_whole(void **state)
 	other_sees(fx, 1510, 2000);
 }
 
-/* A write refused (the disk full) part-way through a commit's frames: the
- * commit fails before any sync, the rows before it stay, the refused ones
- * are nowhere, and the same rows commit once the disk has room. */
+/* Commits rows 1-10, then rows of 2,000 bytes from 11 in one commit with
+ * the WAL write fail_index refused (the disk full): that commit fails
+ * before any sync of the WAL, and the other connection sees rows 1-10. */
+static void commit_refused_at(struct fixture *fx, int fail_index, int rows)
+{
+	assert_int_equal(insert_rows(fx->writer, 1, 10, 2000), SQLITE_OK);
+	wal_writes = 0;
+	fail_at = fail_index;
+	assert_int_equal(insert_rows(fx->writer, 11, rows, 2000), SQLITE_FULL);
+	assert_true(failed);
+	assert_int_equal(wal_syncs_after_fail, 0);
+	other_sees(fx, 10, 2000);
+}
+
+/* A write refused part-way through a commit's frames (the second part of
+ * about 400 KiB): the commit fails, the rows before it stay, the refused
+ * ones are nowhere, and the same rows commit once the disk has room. */
 static void
 test_a_refused_write_fails_the_commit_and_loses_nothing(void **state)
 {
 	struct fixture *fx = *state;
-	assert_int_equal(insert_rows(fx->writer, 1, 10, 2000), SQLITE_OK);
-	wal_writes = 0;
-	fail_at = 1; /* the second part of about 400 KiB */
-	assert_int_equal(insert_rows(fx->writer, 11, 200, 2000), SQLITE_FULL);
-	assert_true(failed);
-	assert_int_equal(wal_syncs_after_fail, 0);
-	other_sees(fx, 10, 2000);
-
+	commit_refused_at(fx, 1, 200);
 	fail_at = -1;
 	assert_int_equal(insert_rows(fx->writer, 11, 200, 2000), SQLITE_OK);
 	other_sees(fx, 210, 2000);
@@ -218,14 +225,7 @@ static void
 test_a_write_refused_before_the_commit_fails_that_commit_alone(void **state)
 {
 	struct fixture *fx = *state;
-	assert_int_equal(insert_rows(fx->writer, 1, 10, 2000), SQLITE_OK);
-	wal_writes = 0;
-	fail_at = 0;
-	assert_int_equal(insert_rows(fx->writer, 11, 1500, 2000), SQLITE_FULL);
-	assert_true(failed);
-	assert_int_equal(wal_syncs_after_fail, 0);
-	other_sees(fx, 10, 2000);
-
+	commit_refused_at(fx, 0, 1500);
 	assert_int_equal(insert_rows(fx->writer, 11, 5, 2000), SQLITE_OK);
 	other_sees(fx, 15, 2000);
 }
