@@ -170,63 +170,11 @@ static int wal_device_characteristics(sqlite3_file *f)
 	return real_io(wal_of(f))->xDeviceCharacteristics(wal_of(f)->real);
 }
 
-/* A WAL file has no shared memory (the database file has); these are here
- * for a version 3 file and pass on what the base file can do. */
-static int wal_shm_map(sqlite3_file *f, int pg, int pgsz, int extend,
-		       void volatile **pp)
-{
-	struct wal_file *w = wal_of(f);
-	if (real_io(w)->iVersion < 2)
-		return SQLITE_IOERR_SHMMAP;
-	return real_io(w)->xShmMap(w->real, pg, pgsz, extend, pp);
-}
-
-static int wal_shm_lock(sqlite3_file *f, int offset, int n, int flags)
-{
-	struct wal_file *w = wal_of(f);
-	if (real_io(w)->iVersion < 2)
-		return SQLITE_IOERR_SHMLOCK;
-	return real_io(w)->xShmLock(w->real, offset, n, flags);
-}
-
-static void wal_shm_barrier(sqlite3_file *f)
-{
-	struct wal_file *w = wal_of(f);
-	if (real_io(w)->iVersion >= 2)
-		real_io(w)->xShmBarrier(w->real);
-}
-
-static int wal_shm_unmap(sqlite3_file *f, int delete_flag)
-{
-	struct wal_file *w = wal_of(f);
-	if (real_io(w)->iVersion < 2)
-		return SQLITE_OK;
-	return real_io(w)->xShmUnmap(w->real, delete_flag);
-}
-
-/* A mapping shows the file, so what waits goes to it first. */
-static int wal_fetch(sqlite3_file *f, sqlite3_int64 off, int n, void **pp)
-{
-	struct wal_file *w = wal_of(f);
-	*pp = NULL;
-	if (real_io(w)->iVersion < 3)
-		return SQLITE_OK;
-	int rc = flush(w);
-	if (rc != SQLITE_OK)
-		return rc;
-	return real_io(w)->xFetch(w->real, off, n, pp);
-}
-
-static int wal_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p)
-{
-	struct wal_file *w = wal_of(f);
-	if (real_io(w)->iVersion < 3)
-		return SQLITE_OK;
-	return real_io(w)->xUnfetch(w->real, off, p);
-}
-
+/* Version 1: SQLite maps and locks shared memory through the database
+ * file and maps only the database file (WAL-index and mmap), never the
+ * WAL, so a WAL file needs none of version 2's and 3's methods. */
 static const sqlite3_io_methods wal_io = {
-    .iVersion = 3,
+    .iVersion = 1,
     .xClose = wal_close,
     .xRead = wal_read,
     .xWrite = wal_write,
@@ -239,12 +187,6 @@ static const sqlite3_io_methods wal_io = {
     .xFileControl = wal_file_control,
     .xSectorSize = wal_sector_size,
     .xDeviceCharacteristics = wal_device_characteristics,
-    .xShmMap = wal_shm_map,
-    .xShmLock = wal_shm_lock,
-    .xShmBarrier = wal_shm_barrier,
-    .xShmUnmap = wal_shm_unmap,
-    .xFetch = wal_fetch,
-    .xUnfetch = wal_unfetch,
 };
 
 /* A WAL file gets the wrapper; any other file is the base VFS's own, in
