@@ -137,6 +137,11 @@ struct journal {
 	sqlite3_stmt *st_begin, *st_commit; /* a batch's, compiled once */
 	uint64_t head_seq;
 	uint8_t head_hash[JOURNAL_HASH_BYTES];
+	/* The audit trail's chain: the hash of its last committed row, and
+	 * that of the last row written in the open transaction (from
+	 * audit_hash at each BEGIN, into it at each COMMIT). */
+	uint8_t audit_hash[JOURNAL_HASH_BYTES];
+	uint8_t audit_tx_hash[JOURNAL_HASH_BYTES];
 	/* DATABASE.served and the head last written into it (the writer's
 	 * after open): see served_open. */
 	int served_fd;
@@ -262,6 +267,37 @@ void journal_entry_hash(const uint8_t prev[JOURNAL_HASH_BYTES], uint64_t seq,
 	EVP_MD_CTX_free(h.md);
 }
 
+void journal_audit_hash(const uint8_t prev[JOURNAL_HASH_BYTES], int64_t time_us,
+			const char *org, const char *user,
+			const char *client_id, const char *action,
+			const char *object, const char *result,
+			const char *peer, uint8_t out[JOURNAL_HASH_BYTES])
+{
+	static const char domain[] = "ipsnet.audit.v1";
+	struct hash_in h;
+	unsigned int n = 0;
+	pthread_once(&sha256_once, sha256_fetch);
+	h.md = EVP_MD_CTX_new();
+	h.n = 0;
+	EVP_DigestInit_ex2(
+	    h.md, sha256_fetched != NULL ? sha256_fetched : EVP_sha256(), NULL);
+	put_raw(&h, domain, sizeof(domain) - 1);
+	put_raw(&h, prev, JOURNAL_HASH_BYTES);
+	put_u64(&h, (uint64_t)time_us);
+	put_str(&h, org);
+	put_str(&h, user);
+	put_u64(&h, client_id != NULL); /* none and "" differ */
+	if (client_id != NULL)
+		put_str(&h, client_id);
+	put_str(&h, action);
+	put_str(&h, object);
+	put_str(&h, result);
+	put_str(&h, peer);
+	EVP_DigestUpdate(h.md, h.b, h.n);
+	EVP_DigestFinal_ex(h.md, out, &n);
+	EVP_MD_CTX_free(h.md);
+}
+
 static const char *col_text(sqlite3_stmt *st, int i)
 {
 	const unsigned char *t = sqlite3_column_text(st, i);
@@ -329,6 +365,63 @@ int journal_check_chain(sqlite3 *db, struct journal_verify_report *r)
 		memcpy(prev, hash_col, JOURNAL_HASH_BYTES);
 		r->entries++;
 		expect_seq++;
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : IPSNET_EDB;
+}
+
+int journal_check_audit(sqlite3 *db, struct journal_verify_report *r)
+{
+	sqlite3_stmt *st;
+	uint8_t prev[JOURNAL_HASH_BYTES] = {0};
+	bool chained = false; /* a row with a hash was seen */
+	int rc;
+
+	r->audit_rows = r->audit_unchained = 0;
+	r->first_bad_audit_id = 0;
+	if (sqlite3_prepare_v2(db,
+			       "SELECT id, time_us, org, user, client_id, "
+			       "action, object, result, peer, hash FROM audit "
+			       "ORDER BY id",
+			       -1, &st, NULL) != SQLITE_OK)
+		return IPSNET_EDB;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *problem = NULL;
+		if (sqlite3_column_type(st, 9) == SQLITE_NULL) {
+			/* Rows from before the chain come first. */
+			if (!chained) {
+				r->audit_unchained++;
+				continue;
+			}
+			problem = "it has no hash: it was added by something "
+				  "other than ipsnetd";
+		} else if (sqlite3_column_bytes(st, 9) != JOURNAL_HASH_BYTES) {
+			problem = "its hash has the wrong length";
+		} else {
+			uint8_t h[JOURNAL_HASH_BYTES];
+			journal_audit_hash(
+			    prev, sqlite3_column_int64(st, 1), col_text(st, 2),
+			    col_text(st, 3),
+			    (const char *)sqlite3_column_text(st, 4),
+			    col_text(st, 5), col_text(st, 6), col_text(st, 7),
+			    col_text(st, 8), h);
+			if (memcmp(h, sqlite3_column_blob(st, 9),
+				   JOURNAL_HASH_BYTES) != 0)
+				problem = "its contents do not match its hash "
+					  "(it, or the row before it, was "
+					  "changed or removed)";
+		}
+		if (problem != NULL) {
+			r->first_bad_audit_id = sqlite3_column_int64(st, 0);
+			snprintf(r->problem, sizeof(r->problem),
+				 "audit row %lld: %s",
+				 (long long)r->first_bad_audit_id, problem);
+			sqlite3_finalize(st);
+			return 0;
+		}
+		memcpy(prev, sqlite3_column_blob(st, 9), JOURNAL_HASH_BYTES);
+		chained = true;
+		r->audit_rows++;
 	}
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : IPSNET_EDB;
@@ -668,7 +761,8 @@ static const char *withheld(const char *kind, size_t kind_len, const char *id)
 	return "withheld-text";
 }
 
-/* Writes one audit row with the writer's statement. 0 or IPSNET_EDB. */
+/* Writes one audit row with the writer's statement, chained to the last
+ * row written (audit_tx_hash). 0 or IPSNET_EDB. */
 static int write_audit_row(struct journal *j, const struct journal_audit_row *r)
 {
 	sqlite3_stmt *st = j->st_audit;
@@ -684,23 +778,50 @@ static int write_audit_row(struct journal *j, const struct journal_audit_row *r)
 			 (int)(id - r->object), r->object, why);
 	else
 		util_strlcpy(object, r->object, sizeof(object));
+	const char *client_id =
+	    r->client_id[0] != '\0' &&
+		    withheld("client", 6, r->client_id) == NULL
+		? r->client_id
+		: NULL;
+	uint8_t hash[JOURNAL_HASH_BYTES];
+	journal_audit_hash(j->audit_tx_hash, r->time_us, r->org, r->user,
+			   client_id, r->action, object, r->result, r->peer,
+			   hash);
 	sqlite3_bind_int64(st, 1, r->time_us);
 	sqlite3_bind_text(st, 2, r->org, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, r->user, -1, SQLITE_STATIC);
-	if (r->client_id[0] != '\0' &&
-	    withheld("client", 6, r->client_id) == NULL)
-		sqlite3_bind_text(st, 4, r->client_id, -1, SQLITE_STATIC);
+	if (client_id != NULL)
+		sqlite3_bind_text(st, 4, client_id, -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(st, 4);
 	sqlite3_bind_text(st, 5, r->action, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 6, object, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 7, r->result, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 8, r->peer, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 9, hash, sizeof(hash), SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rv = IPSNET_EDB;
+	else
+		memcpy(j->audit_tx_hash, hash, sizeof(hash));
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	return rv;
+}
+
+/* The audit chain's head in a writer transaction: after its BEGIN, rows
+ * chain onto the last committed one; after its COMMIT, the last row
+ * written is the head. A transaction rolled back leaves the head. */
+static void audit_chain_begin(struct journal *j)
+{
+	memcpy(j->audit_tx_hash, j->audit_hash, JOURNAL_HASH_BYTES);
+}
+
+static void audit_chain_committed(struct journal *j)
+{
+	memcpy(j->audit_hash, j->audit_tx_hash, JOURNAL_HASH_BYTES);
+	pthread_mutex_lock(&j->mu);
+	memcpy(j->stats.audit_hash, j->audit_hash, JOURNAL_HASH_BYTES);
+	pthread_mutex_unlock(&j->mu);
 }
 
 /* The audit row of a change as it ended (rv: what apply_one returned). */
@@ -832,6 +953,7 @@ static void audit_refused_batch(struct journal *j,
 				struct journal_change *batch)
 {
 	int rv = exec(j->wdb, "BEGIN IMMEDIATE");
+	audit_chain_begin(j);
 	for (struct journal_change *c = batch; c != NULL && rv == 0;
 	     c = c->next) {
 		struct journal_audit_row row;
@@ -843,6 +965,8 @@ static void audit_refused_batch(struct journal *j,
 	}
 	if (rv == 0)
 		rv = exec(j->wdb, "COMMIT");
+	if (rv == 0)
+		audit_chain_committed(j);
 	if (rv != 0) {
 		trouble_log(j, &j->atrouble, "audit write failed",
 			    "refused_changes_unaudited=yes");
@@ -873,6 +997,7 @@ static void process_batch(struct journal *j, struct journal_change *batch)
 			    "step=begin changes_refused=yes");
 		return;
 	}
+	audit_chain_begin(j);
 	for (struct journal_change *c = batch; c != NULL; c = c->next) {
 		if (run(j->st_savepoint) != 0) {
 			failed = true;
@@ -940,6 +1065,7 @@ static void process_batch(struct journal *j, struct journal_change *batch)
 		return;
 	}
 	trouble_over(&j->jtrouble, "journal writes work again");
+	audit_chain_committed(j);
 	j->head_seq = seq;
 	memcpy(j->head_hash, hash, sizeof(hash));
 	for (struct journal_change *c = batch; c != NULL; c = c->next) {
@@ -986,6 +1112,7 @@ static void process_audits(struct journal *j, struct journal_audit *batch)
 		err = IPSNET_EUNAVAILABLE;
 		goto out;
 	}
+	audit_chain_begin(j);
 	for (struct journal_audit *a = batch; a != NULL && err == 0;
 	     a = a->next) {
 		a->err = judged_before_narrowing(j, a) ? IPSNET_ECONFLICT : 0;
@@ -997,6 +1124,8 @@ static void process_audits(struct journal *j, struct journal_audit *batch)
 	}
 	if (err == 0 && exec(j->wdb, "COMMIT") != 0)
 		err = IPSNET_EUNAVAILABLE;
+	if (err == 0)
+		audit_chain_committed(j);
 	if (err != 0 && sqlite3_get_autocommit(j->wdb) == 0)
 		(void)exec(j->wdb, "ROLLBACK");
 out:
@@ -1483,8 +1612,9 @@ static int prepare_writer(struct journal *j, char *err, size_t errlen)
 	     "entity_kind, entity_id, version, payload, response, prev_hash, "
 	     "hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
 	     &j->st_append},
-	    {"INSERT INTO audit (time_us, org, user, client_id, action, object, "
-	     "result, peer) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	    {"INSERT INTO audit (time_us, org, user, client_id, action, "
+	     "object, "
+	     "result, peer, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	     &j->st_audit},
 	    {"SAVEPOINT change", &j->st_savepoint},
 	    {"RELEASE change", &j->st_release},
@@ -1614,6 +1744,22 @@ static int load_head(struct journal *j, char *err, size_t errlen)
 		       JOURNAL_HASH_BYTES);
 	}
 	sqlite3_finalize(st);
+	/* The audit chain goes on from its last row (rows from before the
+	 * chain, schema 6, have no hash). */
+	if (sqlite3_prepare_v2(j->wdb,
+			       "SELECT hash FROM audit WHERE hash IS NOT NULL "
+			       "ORDER BY id DESC LIMIT 1",
+			       -1, &st, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot read the audit trail: %s",
+			 sqlite3_errmsg(j->wdb));
+		return IPSNET_EDB;
+	}
+	if (sqlite3_step(st) == SQLITE_ROW &&
+	    sqlite3_column_bytes(st, 0) == JOURNAL_HASH_BYTES)
+		memcpy(j->audit_hash, sqlite3_column_blob(st, 0),
+		       JOURNAL_HASH_BYTES);
+	sqlite3_finalize(st);
+	memcpy(j->stats.audit_hash, j->audit_hash, JOURNAL_HASH_BYTES);
 	j->stats.head_seq = j->head_seq;
 	j->notified_head = j->head_seq;
 	memcpy(j->stats.head_hash, j->head_hash, JOURNAL_HASH_BYTES);

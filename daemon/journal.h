@@ -126,6 +126,8 @@ struct journal_audit {
 struct journal_stats {
 	uint64_t head_seq;
 	uint8_t head_hash[JOURNAL_HASH_BYTES];
+	uint8_t audit_hash[JOURNAL_HASH_BYTES]; /* the audit trail's last row's
+						 * (zeros: none chained) */
 	uint64_t batches;
 	uint64_t changes;  /* applied or refused, through the writer */
 	uint64_t checkpoints; /* the checkpointer's passes over the WAL */
@@ -204,18 +206,34 @@ void journal_entry_hash(const uint8_t prev[JOURNAL_HASH_BYTES], uint64_t seq,
 			uint64_t version, const void *payload,
 			size_t payload_len, uint8_t out[JOURNAL_HASH_BYTES]);
 
+/* The hash of an audit row, chained to the row before it: SHA-256 over
+ * "ipsnet.audit.v1", prev (that row's hash; 32 zero bytes before the first
+ * row of the chain) and the row's fields, as journal_entry_hash does;
+ * client_id NULL when the row names no client. The row's id is not in it:
+ * the chain itself orders the rows. */
+void journal_audit_hash(const uint8_t prev[JOURNAL_HASH_BYTES], int64_t time_us,
+			const char *org, const char *user,
+			const char *client_id, const char *action,
+			const char *object, const char *result,
+			const char *peer, uint8_t out[JOURNAL_HASH_BYTES]);
+
 struct journal_verify_report {
 	uint64_t entries;           /* entries walked */
 	uint64_t sent_keys;	    /* of them, kept under the 16 bytes sent */
 	uint64_t first_bad_seq;     /* 0: the chain is whole */
+	uint64_t audit_rows;	    /* audit rows walked, chained */
+	uint64_t audit_unchained;   /* rows from before the chain (schema 6) */
+	int64_t first_bad_audit_id; /* 0: the audit chain is whole */
 	char problem[512];          /* what is wrong, in a sentence */
 };
 
 /* Walks the chain; then rebuilds the projections in a scratch database and
- * compares them with the live tables. Returns 0 when it could look (then
- * r->problem is "" when all is well, or says what is damaged, with
- * r->first_bad_seq the first damaged entry, or 0 when the entries are whole
- * but a state table differs), or an error when it could not. */
+ * compares them with the live tables; then walks the audit trail's chain.
+ * Returns 0 when it could look (then r->problem is "" when all is well, or
+ * says what is damaged, with r->first_bad_seq the first damaged entry, or
+ * r->first_bad_audit_id the first damaged audit row, or both 0 when the
+ * entries are whole but a state table differs), or an error when it could
+ * not. */
 int journal_verify(const char *path, struct journal_verify_report *r,
 		   char *err, size_t errlen);
 
@@ -264,5 +282,11 @@ int journal_restore(const char *path, const char *backup,
 
 /* The chain walk alone (used at start-up and by verify). */
 int journal_check_chain(sqlite3 *db, struct journal_verify_report *r);
+
+/* The audit trail's chain walk (verify): sets r->audit_rows,
+ * r->audit_unchained and, at the first damaged row, r->first_bad_audit_id
+ * and r->problem. Leaves the journal's fields alone. 0, or IPSNET_EDB when
+ * it could not read. */
+int journal_check_audit(sqlite3 *db, struct journal_verify_report *r);
 
 #endif

@@ -365,6 +365,11 @@ static int verify_read(const char *path, const char *name, bool immutable,
 	}
 	sqlite3_exec(scratch, "ROLLBACK", NULL, NULL, NULL);
 	sqlite3_close(scratch);
+	rv = journal_check_audit(live, r);
+	if (rv != 0) {
+		rv = fail(live, err, errlen, "cannot walk the audit trail");
+		goto err_after_live;
+	}
 done:
 	sqlite3_exec(live, "COMMIT", NULL, NULL, NULL);
 	sqlite3_close(live);

@@ -35,9 +35,10 @@ static const char usage[] =
     "  serve   serve clients over mutual TLS (the default)\n"
     "  init    create the database, or bring its schema up to date, and\n"
     "          load the organisation registry from the config\n"
-    "  verify  walk the journal's hash chain and rebuild the state in a\n"
-    "          scratch database to compare; exit 1 naming the first\n"
-    "          damaged entry, 2 when the database cannot be read\n"
+    "  verify  walk the journal's hash chain, rebuild the state in a\n"
+    "          scratch database to compare, walk the audit trail's\n"
+    "          chain; exit 1 naming the first damaged entry or audit\n"
+    "          row, 2 when the database cannot be read\n"
     "  rebuild replay the journal into the state tables (daemon stopped)\n"
     "  backup  copy the database to FILE online, while the daemon serves\n"
     "  restore put BACKUP, verified, in the database's place (daemon\n"
@@ -206,12 +207,21 @@ static int cmd_verify(const struct server_config *cfg)
 		if (r.first_bad_seq != 0)
 			printf("damaged: first damaged seq %llu\n",
 			       (unsigned long long)r.first_bad_seq);
+		if (r.first_bad_audit_id != 0)
+			printf("damaged: first damaged audit row %lld\n",
+			       (long long)r.first_bad_audit_id);
 		printf("damaged: %s\n", r.problem);
 		return 1;
 	}
 	printf("ok: %llu journal entries, hash chain whole, state tables "
 	       "match the journal\n",
 	       (unsigned long long)r.entries);
+	printf("ok: %llu audit rows, hash chain whole",
+	       (unsigned long long)r.audit_rows);
+	if (r.audit_unchained > 0)
+		printf(" (%llu from before the chain, schema 6, have no hash)",
+		       (unsigned long long)r.audit_unchained);
+	printf("\n");
 	return 0;
 }
 

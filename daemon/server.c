@@ -117,14 +117,21 @@ static void maybe_finish(struct server *s)
 	struct sync_stats ss;
 	journal_stats(s->journal, &js);
 	sync_stats(s->sync, &ss);
+	/* The heads of both chains: lines an operator keeps show later
+	 * whether either was cut short or rewritten (docs/access.md). */
+	char head[2 * JOURNAL_HASH_BYTES + 1],
+	    audit[2 * JOURNAL_HASH_BYTES + 1];
+	util_hex(head, sizeof(head), js.head_hash, JOURNAL_HASH_BYTES);
+	util_hex(audit, sizeof(audit), js.audit_hash, JOURNAL_HASH_BYTES);
 	log_info("stopped",
-		 "exit_code=%d journal_head_seq=%llu journal_batches=%llu "
+		 "exit_code=%d journal_head_seq=%llu journal_head_hash=%s "
+		 "audit_hash=%s journal_batches=%llu "
 		 "journal_changes=%llu journal_checkpoints=%llu "
 		 "live_deliveries=%llu "
 		 "live_commit_to_send_p50_ms=%.2f "
 		 "live_commit_to_send_p99_ms=%.2f "
 		 "live_commit_to_send_max_ms=%.2f sync_fallbacks=%llu",
-		 s->exit_code, (unsigned long long)js.head_seq,
+		 s->exit_code, (unsigned long long)js.head_seq, head, audit,
 		 (unsigned long long)js.batches, (unsigned long long)js.changes,
 		 (unsigned long long)js.checkpoints,
 		 (unsigned long long)ss.live_sent, ss.sent_p50_ms,

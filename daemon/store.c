@@ -24,7 +24,8 @@ static const char *const migrations[] = {
     /* 1: the organisation registry */
     "CREATE TABLE organisation ("
     "  id TEXT PRIMARY KEY,"
-    "  kind TEXT NOT NULL CHECK (kind IN ('GGZ','MUNICIPALITY','UWV','NETWORK')),"
+    "  kind TEXT NOT NULL CHECK (kind IN "
+    "('GGZ','MUNICIPALITY','UWV','NETWORK')),"
     "  name TEXT NOT NULL,"
     "  region INTEGER NOT NULL CHECK (region BETWEEN 1 AND 35),"
     "  cbs_code TEXT,"
@@ -113,7 +114,8 @@ static const char *const migrations[] = {
     "  total INTEGER NOT NULL, band TEXT NOT NULL,"
     "  independent INTEGER NOT NULL, recorded_by TEXT NOT NULL"
     ") STRICT;"
-    "CREATE INDEX fidelity_program ON fidelity_review (program_id, review_date);"
+    "CREATE INDEX fidelity_program ON fidelity_review (program_id, "
+    "review_date);"
     ""
     "CREATE TABLE audit ("
     "  id INTEGER PRIMARY KEY, time_us INTEGER NOT NULL,"
@@ -176,6 +178,13 @@ static const char *const migrations[] = {
     "  entity_kind = 'funding' AND entity_id = funding.id"
     "  ORDER BY seq LIMIT 1)"
     "  WHERE requested_by IS NULL;",
+
+    /* 7: the audit trail chained like the journal: each row's hash is
+     * SHA-256 over the hash of the row before it and its own fields
+     * (journal_audit_hash), so that verify finds a changed, removed or
+     * added row. Rows from before have none; the chain begins after
+     * them. */
+    "ALTER TABLE audit ADD COLUMN hash BLOB;",
 };
 
 #define SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))

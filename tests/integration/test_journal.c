@@ -994,6 +994,45 @@ static void test_tamper_journal_row_verify_names_its_seq(void **state)
 	assert_output_says(fx, "seq 3");
 }
 
+/* The audit trail is chained too: the daemon's stop names its last row's
+ * hash (an operator's anchor), verify passes, and a past row changed with
+ * the sqlite3 command is named by verify. */
+static void test_tamper_audit_row_verify_names_its_id(void **state)
+{
+	struct fx *fx = *state;
+
+	start_daemon(fx);
+	register_clients(fx, 4, 1500);
+	stop_daemon(fx);
+	sqlite3_stmt *st;
+	assert_int_equal(
+	    sqlite3_prepare_v2(db_open(fx),
+			       "SELECT lower(hex(hash)) FROM audit "
+			       "ORDER BY id DESC LIMIT 1",
+			       -1, &st, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	char needle[128];
+	snprintf(needle, sizeof(needle), "audit_hash=%s",
+		 (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	assert_int_equal(strlen(needle), strlen("audit_hash=") + 64);
+	if (!h_daemon_log_contains(&fx->d, needle)) {
+		h_daemon_dump_log(&fx->d);
+		fail_msg("the stop does not name the last audit row's hash");
+	}
+	db_close(fx);
+	ipsnetd_cmd(fx, fx->d.conf, "verify", NULL, 0);
+	assert_output_says(fx, "audit rows, hash chain whole");
+
+	assert_int_equal(h_sqlite3(fx->db, "DROP TRIGGER audit_no_update; "
+					   "UPDATE audit SET peer = "
+					   "'192.0.2.1:1' WHERE id = 3;"),
+			 0);
+	ipsnetd_cmd(fx, fx->d.conf, "verify", NULL, 1);
+	assert_output_says(fx, "first damaged audit row 3");
+}
+
 static void
 test_tamper_state_table_verify_finds_it_and_rebuild_repairs(void **state)
 {
@@ -3180,6 +3219,7 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	    T(test_crash_kill9_rounds_lose_no_acknowledged_change),
 	    T(test_tamper_journal_row_verify_names_its_seq),
+	    T(test_tamper_audit_row_verify_names_its_id),
 	    T(test_tamper_state_table_verify_finds_it_and_rebuild_repairs),
 	    T(test_broken_chain_daemon_serves_reads_and_refuses_changes),
 	    T(test_broken_chain_refused_change_is_on_the_clients_trail),

@@ -745,7 +745,10 @@ static void assert_verify_passes(struct fx *fx, uint64_t entries)
 	if (r.problem[0] != '\0')
 		fail_msg("journal_verify: %s", r.problem);
 	assert_int_equal(r.first_bad_seq, 0);
+	assert_int_equal(r.first_bad_audit_id, 0);
 	assert_int_equal(r.entries, entries);
+	/* Every change has its audit row, applied or not. */
+	assert_true(r.audit_rows + r.audit_unchained >= entries);
 }
 
 /* ---- the chain ---------------------------------------------------------- */
@@ -1029,6 +1032,235 @@ test_chain_an_entry_renumbered_before_the_first_stops_writes(void **state)
 	struct journal_stats js;
 	journal_stats(fx->j, &js);
 	assert_true(js.writes_stopped);
+}
+
+/* ---- the audit trail's chain ------------------------------------------- */
+
+/* The id of the audit row n rows after the first. */
+static int64_t audit_id_at(struct fx *fx, int n)
+{
+	char sql[96];
+	snprintf(sql, sizeof(sql),
+		 "SELECT id FROM audit ORDER BY id LIMIT 1 OFFSET %d", n);
+	return db_int(test_db(fx), sql, NULL, NULL);
+}
+
+/* What the audit walk says of fx's database; verify must say the same. */
+static void audit_walk(struct fx *fx, struct journal_verify_report *r)
+{
+	struct journal_verify_report v;
+	char err[512] = "";
+	memset(r, 0, sizeof(*r));
+	assert_int_equal(journal_check_audit(test_db(fx), r), 0);
+	assert_int_equal(journal_verify(fx->db_path, &v, err, sizeof(err)), 0);
+	assert_int_equal(v.first_bad_audit_id, r->first_bad_audit_id);
+	assert_string_equal(v.problem, r->problem);
+}
+
+/* Changes column col of audit row id (an integer up by one, one bit of a
+ * text or blob flipped, a NULL made a text), checks that the walk and
+ * verify name that row, puts the value back, and checks the chain is
+ * whole again. */
+static void tamper_audit_and_restore(struct fx *fx, int64_t id, const char *col)
+{
+	sqlite3 *db = test_db(fx);
+	char sql[160];
+	sqlite3_stmt *st;
+
+	snprintf(sql, sizeof(sql), "SELECT %s FROM audit WHERE id = %lld", col,
+		 (long long)id);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	sqlite3_value *orig = sqlite3_value_dup(sqlite3_column_value(st, 0));
+	sqlite3_finalize(st);
+	assert_non_null(orig);
+
+	snprintf(sql, sizeof(sql), "UPDATE audit SET %s = ?1 WHERE id = %lld",
+		 col, (long long)id);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	int type = sqlite3_value_type(orig);
+	int n = sqlite3_value_bytes(orig);
+	if (type == SQLITE_INTEGER) {
+		sqlite3_bind_int64(st, 1, sqlite3_value_int64(orig) + 1);
+	} else if (type == SQLITE_NULL) {
+		sqlite3_bind_text(st, 1, "", 0, SQLITE_STATIC);
+	} else {
+		assert_true(type == SQLITE_TEXT || type == SQLITE_BLOB);
+		assert_true(n > 0);
+		uint8_t *bytes = malloc((size_t)n);
+		assert_non_null(bytes);
+		memcpy(bytes,
+		       type == SQLITE_TEXT
+			   ? (const void *)sqlite3_value_text(orig)
+			   : sqlite3_value_blob(orig),
+		       (size_t)n);
+		bytes[n / 2] ^= 0x01;
+		if (type == SQLITE_TEXT)
+			sqlite3_bind_text(st, 1, (const char *)bytes, n,
+					  SQLITE_TRANSIENT);
+		else
+			sqlite3_bind_blob(st, 1, bytes, n, SQLITE_TRANSIENT);
+		free(bytes);
+	}
+	if (sqlite3_step(st) != SQLITE_DONE)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+
+	struct journal_verify_report r;
+	audit_walk(fx, &r);
+	if (r.first_bad_audit_id != id)
+		fail_msg("after changing %s of audit row %lld the walk names "
+			 "row %lld (%s)",
+			 col, (long long)id, (long long)r.first_bad_audit_id,
+			 r.problem);
+	char says[48];
+	snprintf(says, sizeof(says), "audit row %lld:", (long long)id);
+	assert_non_null(strstr(r.problem, says));
+
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_value(st, 1, orig);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	sqlite3_value_free(orig);
+	audit_walk(fx, &r);
+	assert_string_equal(r.problem, "");
+}
+
+/* The audit trail is chained as the journal is: a changed byte in any
+ * column of a past row, the client it names taken away or given, is found
+ * at that row. */
+static void
+test_audit_chain_a_changed_byte_in_any_column_names_its_row(void **state)
+{
+	static const char *const cols[] = {
+	    "time_us", "org",	 "user", "client_id", "action",
+	    "object",  "result", "peer", "hash",
+	};
+	struct fx *fx = *state;
+
+	make_changes(fx, 5);
+	close_journal(fx);
+	struct journal_verify_report r;
+	audit_walk(fx, &r);
+	assert_string_equal(r.problem, "");
+	assert_int_equal(r.audit_unchained, 0);
+	assert_int_equal(r.audit_rows, 5);
+	int64_t id = audit_id_at(fx, 2);
+	db_exec(test_db(fx), "DROP TRIGGER audit_no_update");
+	for (size_t i = 0; i < ARRAY_SIZE(cols); i++)
+		tamper_audit_and_restore(fx, id, cols[i]);
+	/* A row that named no client made to name one, and back. */
+	db_exec(test_db(fx), "UPDATE audit SET client_id = NULL WHERE id = "
+			     "(SELECT min(id) FROM audit)");
+	audit_walk(fx, &r);
+	assert_int_equal(r.first_bad_audit_id, audit_id_at(fx, 0));
+}
+
+/* A row taken out is found at the row after it; put back, the chain is
+ * whole. A row added by hand, without a hash or with one made up, is
+ * found. */
+static void test_audit_chain_a_removed_or_added_row_is_named(void **state)
+{
+	struct fx *fx = *state;
+	struct journal_verify_report r;
+
+	make_changes(fx, 4);
+	close_journal(fx);
+	sqlite3 *db = test_db(fx);
+	int64_t id = audit_id_at(fx, 1), next = audit_id_at(fx, 2);
+	char sql[256];
+	snprintf(sql, sizeof(sql),
+		 "DROP TRIGGER audit_no_delete; "
+		 "CREATE TABLE kept AS SELECT * FROM audit WHERE id = %lld; "
+		 "DELETE FROM audit WHERE id = %lld",
+		 (long long)id, (long long)id);
+	db_exec(db, sql);
+	audit_walk(fx, &r);
+	assert_int_equal(r.first_bad_audit_id, next);
+	db_exec(db, "INSERT INTO audit SELECT * FROM kept; DROP TABLE kept");
+	audit_walk(fx, &r);
+	assert_string_equal(r.problem, "");
+	assert_int_equal(r.audit_rows, 4);
+
+	db_exec(db, "INSERT INTO audit (time_us, org, user, client_id, action, "
+		    "object, result, peer) VALUES (1, 'ggz-demo', 'someone', "
+		    "NULL, 'show_case', 'client:cl-0000000000000001', 'OK', "
+		    "'127.0.0.1:1')");
+	int64_t added = db_int(db, "SELECT max(id) FROM audit", NULL, NULL);
+	audit_walk(fx, &r);
+	assert_int_equal(r.first_bad_audit_id, added);
+	assert_non_null(strstr(r.problem, "no hash"));
+	db_exec(db, "DROP TRIGGER audit_no_update; UPDATE audit SET hash = "
+		    "randomblob(32) WHERE hash IS NULL");
+	audit_walk(fx, &r);
+	assert_int_equal(r.first_bad_audit_id, added);
+	assert_non_null(strstr(r.problem, "do not match"));
+}
+
+/* A daemon started again chains its rows onto the last one, also after a
+ * batch refused at its commit (rolled back: its rows never were). */
+static void test_audit_chain_goes_on_across_restarts_and_failures(void **state)
+{
+	struct fx *fx = *state;
+	struct journal_verify_report r;
+
+	make_changes(fx, 3);
+	reopen_journal(fx);
+	make_changes(fx, 2);
+	struct tchange *tc = register_change(NULL, NULL, NULL);
+	fault_arm(FAULT_SYNC, 1, SQLITE_IOERR_FSYNC, false);
+	submit_wait(fx, tc);
+	assert_int_equal(fault_clear(), 1);
+	assert_refused(tc, IPSNET_EUNAVAILABLE, "input/output error");
+	change_free(tc);
+	make_changes(fx, 1);
+	close_journal(fx);
+	audit_walk(fx, &r);
+	assert_string_equal(r.problem, "");
+	assert_int_equal(r.audit_unchained, 0);
+	/* Six applied, one refused (its row in a transaction of its own). */
+	assert_int_equal(r.audit_rows, 7);
+	assert_int_equal(
+	    db_int(test_db(fx), "SELECT count(*) FROM audit", NULL, NULL), 7);
+}
+
+/* The audit hash's bytes, pinned like the journal's: the values come from
+ * Python's hashlib over the canonical bytes docs/architecture.md
+ * describes. */
+static void test_audit_hash_is_the_documented_sha256(void **state)
+{
+	(void)state;
+	uint8_t prev[JOURNAL_HASH_BYTES], zero[JOURNAL_HASH_BYTES] = {0},
+					  h[JOURNAL_HASH_BYTES];
+	char hex[2 * JOURNAL_HASH_BYTES + 1], org[301], object[301];
+	for (size_t i = 0; i < sizeof(prev); i++)
+		prev[i] = (uint8_t)i;
+	memset(org, 'o', 300);
+	org[300] = '\0';
+	memset(object, 'x', 300);
+	object[300] = '\0';
+
+	journal_audit_hash(prev, 1767225600123456, "ggz-noord", "alice",
+			   "cl-0123456789abcdef", "show_case",
+			   "client:cl-0123456789abcdef", "OK",
+			   "127.0.0.1:50000", h);
+	assert_string_equal(util_hex(hex, sizeof(hex), h, sizeof(h)),
+			    "d89a705ca1c97b0da1945f2bea378bf5"
+			    "c368bd7074a9b2ebb9914c5a7a172058");
+	/* No client, and a client of no letters, differ. */
+	journal_audit_hash(zero, -1, "", "", NULL, "", "", "", "", h);
+	assert_string_equal(util_hex(hex, sizeof(hex), h, sizeof(h)),
+			    "3b9a5b2f1d4b848a6c85f82bd64ecc75"
+			    "e2aa955a6c720f7d018d88ccafb9e8ce");
+	journal_audit_hash(zero, -1, "", "", "", "", "", "", "", h);
+	assert_string_equal(util_hex(hex, sizeof(hex), h, sizeof(h)),
+			    "9fcc917ff7b6aea9c1e4b87deb5ed0f1"
+			    "b316ddd9629be5c8c5a57fedc360d8d0");
+	journal_audit_hash(zero, 7, org, "u", "c", "a", object,
+			   "PERMISSION_DENIED", "[::1]:7443", h);
+	assert_string_equal(util_hex(hex, sizeof(hex), h, sizeof(h)),
+			    "3e707050b9deeec2836a5dd7e4c5a40d"
+			    "6a4df0638490b510cd2d9928909b58dc");
 }
 
 /* ---- savepoints: one refused change in a batch -------------------------- */
@@ -2071,37 +2303,69 @@ static void remove_database(const char *path)
  * by store_init (as 'ipsnetd init' does): the client table is rebuilt
  * WITHOUT ROWID under the referrals' foreign keys, every row stays, the
  * keys hold, verify and rebuild pass, and the journal writes on. */
+/* A database of schema version (2 or 3) at old (in fx->dir), holding the
+ * rows of fx's database (closed) as that version kept them: its funding
+ * requests without requested_by before 3, its audit rows without a hash.
+ * Returned open. */
+static sqlite3 *old_schema_copy(struct fx *fx, int version, char *old,
+				size_t cap)
+{
+	char err[512] = "";
+	sqlite3 *db = NULL;
+	assert_true(version == 2 || version == 3);
+	snprintf(old, cap, "%s/schema%d.db", fx->dir, version);
+	if (sqlite3_open(old, &db) != SQLITE_OK)
+		fail_msg("open %s: %s", old, sqlite3_errmsg(db));
+	if (store_migrate_to(db, version, err, sizeof(err)) != 0)
+		fail_msg("store_migrate_to %d: %s", version, err);
+	char *attach = sqlite3_mprintf("ATTACH %Q AS now", fx->db_path);
+	assert_non_null(attach);
+	db_exec(db, attach);
+	sqlite3_free(attach);
+	db_exec(db,
+		"BEGIN;"
+		"INSERT INTO organisation SELECT * FROM now.organisation;"
+		"INSERT INTO journal SELECT * FROM now.journal;"
+		"INSERT INTO program SELECT * FROM now.program;"
+		"INSERT INTO client SELECT * FROM now.client;"
+		"INSERT INTO trajectory SELECT * FROM now.trajectory;"
+		"INSERT INTO trajectory_event SELECT * FROM "
+		"now.trajectory_event;"
+		"INSERT INTO audit SELECT id, time_us, org, user, client_id, "
+		"action, object, result, peer FROM now.audit;");
+	db_exec(db, version == 2
+			? "INSERT INTO funding SELECT id, version, "
+			  "trajectory_id, client_id, funder, "
+			  "other_description, months, status, requested_on, "
+			  "decided_on, decision_reference, reason FROM "
+			  "now.funding"
+			: "INSERT INTO funding SELECT id, version, "
+			  "trajectory_id, client_id, funder, "
+			  "other_description, months, status, requested_on, "
+			  "decided_on, decision_reference, reason, "
+			  "requested_by FROM now.funding");
+	db_exec(db, "COMMIT; DETACH now;");
+	return db;
+}
+
+/* Closes db, the copy at old, and puts it in the place of fx's database. */
+static void old_schema_in_place(struct fx *fx, sqlite3 *db, const char *old)
+{
+	sqlite3_close(db);
+	remove_database(fx->db_path);
+	if (rename(old, fx->db_path) != 0)
+		fail_msg("rename %s: %s", old, strerror(errno));
+}
+
 static void test_migration_from_version_3_keeps_every_row(void **state)
 {
 	struct fx *fx = *state;
-	char err[512] = "";
+	char err[512] = "", old[PATH_MAX + 16];
 	sqlite3 *db = NULL;
 	uint64_t entries = 0;
 
-	close_journal(fx);
-	remove_database(fx->db_path);
-	if (sqlite3_open_v2(fx->db_path, &db,
-			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-			    NULL) != SQLITE_OK)
-		fail_msg("open %s: %s", fx->db_path, sqlite3_errmsg(db));
-	db_exec(db, "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON");
-	if (store_migrate_to(db, 3, err, sizeof(err)) != 0)
-		fail_msg("store_migrate_to 3: %s", err);
-	assert_int_equal(db_int(db, "PRAGMA user_version", NULL, NULL), 3);
-	/* The registry, as store_init writes it. */
-	for (size_t i = 0; i < fx->cfg->n_orgs; i++) {
-		const struct org_config *o = &fx->cfg->orgs[i];
-		char *sql = sqlite3_mprintf(
-		    "INSERT INTO organisation (id, kind, name, region) "
-		    "VALUES (%Q, %Q, %Q, %d)",
-		    o->id, org_kind_name(o->kind), o->name, o->region);
-		assert_non_null(sql);
-		db_exec(db, sql);
-		sqlite3_free(sql);
-	}
-	sqlite3_close(db);
-
-	open_journal(fx);
+	/* The entries, made by today's daemon; their tables copied into a
+	 * schema 3 database as that version's daemon kept them. */
 	struct tchange *p = program_change("ips-west", 0, "IPS West");
 	submit_wait(fx, p);
 	assert_applied(p);
@@ -2109,6 +2373,14 @@ static void test_migration_from_version_3_keeps_every_row(void **state)
 	for (int i = 0; i < 3; i++)
 		register_and_refer(fx, NULL);
 	close_journal(fx);
+	int64_t audit_rows =
+	    db_int(test_db(fx), "SELECT count(*) FROM audit", NULL, NULL);
+	assert_true(audit_rows >= 7);
+	sqlite3_close(fx->db);
+	fx->db = NULL;
+	db = old_schema_copy(fx, 3, old, sizeof(old));
+	assert_int_equal(db_int(db, "PRAGMA user_version", NULL, NULL), 3);
+	old_schema_in_place(fx, db, old);
 
 	assert_int_equal(store_init(fx->cfg, err, sizeof(err)), 0);
 	db = test_db(fx);
@@ -2137,11 +2409,20 @@ static void test_migration_from_version_3_keeps_every_row(void **state)
 	if (journal_rebuild(fx->db_path, &entries, err, sizeof(err)) != 0)
 		fail_msg("journal_rebuild: %s", err);
 	assert_int_equal(entries, 7);
-	assert_verify_passes(fx, 7);
+	struct journal_verify_report r;
+	assert_int_equal(journal_verify(fx->db_path, &r, err, sizeof(err)), 0);
+	assert_string_equal(r.problem, "");
+	/* The audit rows from before schema 7 have no hash; the chain
+	 * begins after them. */
+	assert_int_equal(r.audit_unchained, audit_rows);
+	assert_int_equal(r.audit_rows, 0);
 
 	open_journal(fx);
 	register_and_refer(fx, NULL);
 	assert_verify_passes(fx, 9);
+	assert_int_equal(journal_verify(fx->db_path, &r, err, sizeof(err)), 0);
+	assert_int_equal(r.audit_unchained, audit_rows);
+	assert_true(r.audit_rows >= 2);
 }
 
 /* RequestFunding of trajectory from a funder outside the network, by
@@ -2217,7 +2498,7 @@ static void
 test_migration_from_version_2_names_who_asked_for_funding(void **state)
 {
 	struct fx *fx = *state;
-	char err[512] = "", old[PATH_MAX + 16], sql[PATH_MAX + 64];
+	char err[512] = "", old[PATH_MAX + 16];
 	sqlite3 *db = NULL;
 
 	/* The entries, made by today's daemon; their tables copied into a
@@ -2241,38 +2522,11 @@ test_migration_from_version_2_names_who_asked_for_funding(void **state)
 	change_free(reg);
 	close_journal(fx);
 
-	snprintf(old, sizeof(old), "%s/schema2.db", fx->dir);
-	if (sqlite3_open(old, &db) != SQLITE_OK)
-		fail_msg("open %s: %s", old, sqlite3_errmsg(db));
-	if (store_migrate_to(db, 2, err, sizeof(err)) != 0)
-		fail_msg("store_migrate_to 2: %s", err);
-	char *attach = sqlite3_mprintf("ATTACH %Q AS now", fx->db_path);
-	assert_non_null(attach);
-	db_exec(db, attach);
-	sqlite3_free(attach);
-	db_exec(db, "BEGIN;"
-		    "INSERT INTO organisation SELECT * FROM now.organisation;"
-		    "INSERT INTO journal SELECT * FROM now.journal;"
-		    "INSERT INTO program SELECT * FROM now.program;"
-		    "INSERT INTO client SELECT * FROM now.client;"
-		    "INSERT INTO trajectory SELECT * FROM now.trajectory;"
-		    "INSERT INTO trajectory_event SELECT * FROM "
-		    "now.trajectory_event;"
-		    "INSERT INTO funding SELECT id, version, trajectory_id, "
-		    "client_id, funder, other_description, months, status, "
-		    "requested_on, decided_on, decision_reference, reason FROM "
-		    "now.funding;"
-		    "INSERT INTO audit SELECT * FROM now.audit;"
-		    "COMMIT;"
-		    "DETACH now;");
+	db = old_schema_copy(fx, 2, old, sizeof(old));
 	assert_int_equal(db_int(db, "SELECT count(*) FROM funding", NULL, NULL),
 			 1);
 	answer_as_schema_2(db, 0);
-	sqlite3_close(db);
-	remove_database(fx->db_path);
-	snprintf(sql, sizeof(sql), "%s", fx->db_path);
-	if (rename(old, sql) != 0)
-		fail_msg("rename %s: %s", old, strerror(errno));
+	old_schema_in_place(fx, db, old);
 
 	if (store_init(fx->cfg, err, sizeof(err)) != 0)
 		fail_msg("store_init: %s", err);
@@ -3260,6 +3514,10 @@ int main(void)
 	    T(test_a_config_without_organisations_keeps_the_registry),
 	    T(test_registry_of_an_unreadable_database_says_why),
 	    T(test_registry_of_a_newer_schema_says_to_use_a_newer_ipsnetd),
+	    T(test_audit_chain_a_changed_byte_in_any_column_names_its_row),
+	    T(test_audit_chain_a_removed_or_added_row_is_named),
+	    T(test_audit_chain_goes_on_across_restarts_and_failures),
+	    T(test_audit_hash_is_the_documented_sha256),
 	    T(test_migration_from_version_3_keeps_every_row),
 	    T(test_migration_from_version_2_names_who_asked_for_funding),
 	    T(test_init_finishes_a_database_left_at_schema_1),
