@@ -216,8 +216,8 @@ static int cmd_verify(const struct server_config *cfg)
 	printf("ok: %llu journal entries, hash chain whole, state tables "
 	       "match the journal\n",
 	       (unsigned long long)r.entries);
-	printf("ok: %llu audit rows, hash chain whole",
-	       (unsigned long long)r.audit_rows);
+	printf("ok: %llu audit row%s, hash chain whole",
+	       (unsigned long long)r.audit_rows, r.audit_rows == 1 ? "" : "s");
 	if (r.audit_unchained > 0)
 		printf(" (%llu from before the chain, schema 6, have no hash)",
 		       (unsigned long long)r.audit_unchained);
