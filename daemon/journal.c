@@ -379,6 +379,25 @@ int journal_check_audit(sqlite3 *db, struct journal_verify_report *r)
 
 	r->audit_rows = r->audit_unchained = 0;
 	r->first_bad_audit_id = 0;
+	/* A database from before schema 7 (a backup of then, verified before
+	 * a restore) has no hash column: every row is from before the
+	 * chain. */
+	if (sqlite3_prepare_v2(db,
+			       "SELECT count(*) FILTER (WHERE name = 'hash'), "
+			       "(SELECT count(*) FROM audit) FROM "
+			       "pragma_table_info('audit')",
+			       -1, &st, NULL) != SQLITE_OK)
+		return IPSNET_EDB;
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		return IPSNET_EDB;
+	}
+	bool has_hash = sqlite3_column_int(st, 0) > 0;
+	r->audit_unchained = (uint64_t)sqlite3_column_int64(st, 1);
+	sqlite3_finalize(st);
+	if (!has_hash)
+		return 0;
+	r->audit_unchained = 0;
 	if (sqlite3_prepare_v2(db,
 			       "SELECT id, time_us, org, user, client_id, "
 			       "action, object, result, peer, hash FROM audit "
@@ -1613,8 +1632,8 @@ static int prepare_writer(struct journal *j, char *err, size_t errlen)
 	     "hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
 	     &j->st_append},
 	    {"INSERT INTO audit (time_us, org, user, client_id, action, "
-	     "object, "
-	     "result, peer, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	     "object, result, peer, hash) "
+	     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	     &j->st_audit},
 	    {"SAVEPOINT change", &j->st_savepoint},
 	    {"RELEASE change", &j->st_release},

@@ -219,7 +219,7 @@ static int cmd_verify(const struct server_config *cfg)
 	printf("ok: %llu audit row%s, hash chain whole",
 	       (unsigned long long)r.audit_rows, r.audit_rows == 1 ? "" : "s");
 	if (r.audit_unchained > 0)
-		printf(" (%llu from before the chain, schema 6, have no hash)",
+		printf(" (%llu written before schema 7 have no hash)",
 		       (unsigned long long)r.audit_unchained);
 	printf("\n");
 	return 0;

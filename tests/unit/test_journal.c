@@ -2303,16 +2303,16 @@ static void remove_database(const char *path)
  * by store_init (as 'ipsnetd init' does): the client table is rebuilt
  * WITHOUT ROWID under the referrals' foreign keys, every row stays, the
  * keys hold, verify and rebuild pass, and the journal writes on. */
-/* A database of schema version (2 or 3) at old (in fx->dir), holding the
- * rows of fx's database (closed) as that version kept them: its funding
- * requests without requested_by before 3, its audit rows without a hash.
- * Returned open. */
+/* A database of schema version (2, 3 or 6) at old (in fx->dir), holding
+ * the rows of fx's database (closed; no jobs) as that version kept them:
+ * its funding requests without requested_by before 3, its audit rows
+ * without a hash. Returned open. */
 static sqlite3 *old_schema_copy(struct fx *fx, int version, char *old,
 				size_t cap)
 {
 	char err[512] = "";
 	sqlite3 *db = NULL;
-	assert_true(version == 2 || version == 3);
+	assert_true(version == 2 || version == 3 || version == 6);
 	snprintf(old, cap, "%s/schema%d.db", fx->dir, version);
 	if (sqlite3_open(old, &db) != SQLITE_OK)
 		fail_msg("open %s: %s", old, sqlite3_errmsg(db));
@@ -2355,6 +2355,45 @@ static void old_schema_in_place(struct fx *fx, sqlite3 *db, const char *old)
 	remove_database(fx->db_path);
 	if (rename(old, fx->db_path) != 0)
 		fail_msg("rename %s: %s", old, strerror(errno));
+}
+
+/* A database of schema 6, the last without the audit chain (a backup
+ * from then, verified before a restore), verifies as it is: its audit
+ * table has no hash column and every row is from before the chain. Brought
+ * to schema 7, its new rows chain on after them. Was: verify asked for
+ * the column and could not read the database (exit 2). */
+static void test_verify_takes_a_database_of_schema_6(void **state)
+{
+	struct fx *fx = *state;
+	char err[512] = "", old[PATH_MAX + 16];
+	struct journal_verify_report r;
+
+	make_changes(fx, 3);
+	close_journal(fx);
+	int64_t audit_rows =
+	    db_int(test_db(fx), "SELECT count(*) FROM audit", NULL, NULL);
+	assert_int_equal(audit_rows, 3);
+	sqlite3_close(fx->db);
+	fx->db = NULL;
+	sqlite3 *db = old_schema_copy(fx, 6, old, sizeof(old));
+	assert_int_equal(db_int(db, "PRAGMA user_version", NULL, NULL), 6);
+	old_schema_in_place(fx, db, old);
+
+	if (journal_verify(fx->db_path, &r, err, sizeof(err)) != 0)
+		fail_msg("journal_verify: %s", err);
+	assert_string_equal(r.problem, "");
+	assert_int_equal(r.entries, 3);
+	assert_int_equal(r.audit_unchained, 3);
+	assert_int_equal(r.audit_rows, 0);
+
+	assert_int_equal(store_init(fx->cfg, err, sizeof(err)), 0);
+	open_journal(fx);
+	make_changes(fx, 2);
+	close_journal(fx);
+	assert_int_equal(journal_verify(fx->db_path, &r, err, sizeof(err)), 0);
+	assert_string_equal(r.problem, "");
+	assert_int_equal(r.audit_unchained, 3);
+	assert_int_equal(r.audit_rows, 2);
 }
 
 static void test_migration_from_version_3_keeps_every_row(void **state)
@@ -3518,6 +3557,7 @@ int main(void)
 	    T(test_audit_chain_a_removed_or_added_row_is_named),
 	    T(test_audit_chain_goes_on_across_restarts_and_failures),
 	    T(test_audit_hash_is_the_documented_sha256),
+	    T(test_verify_takes_a_database_of_schema_6),
 	    T(test_migration_from_version_3_keeps_every_row),
 	    T(test_migration_from_version_2_names_who_asked_for_funding),
 	    T(test_init_finishes_a_database_left_at_schema_1),
