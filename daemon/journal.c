@@ -231,6 +231,29 @@ static void sha256_fetch(void)
 	sha256_fetched = EVP_MD_fetch(NULL, "SHA256", NULL);
 }
 
+/* SHA-256 begun over a domain (its letters, no NUL) and the hash of what
+ * came before. */
+static void hash_begin(struct hash_in *h, const char *domain,
+		       const uint8_t prev[JOURNAL_HASH_BYTES])
+{
+	pthread_once(&sha256_once, sha256_fetch);
+	h->md = EVP_MD_CTX_new();
+	h->n = 0;
+	EVP_DigestInit_ex2(
+	    h->md, sha256_fetched != NULL ? sha256_fetched : EVP_sha256(),
+	    NULL);
+	put_raw(h, domain, strlen(domain));
+	put_raw(h, prev, JOURNAL_HASH_BYTES);
+}
+
+static void hash_end(struct hash_in *h, uint8_t out[JOURNAL_HASH_BYTES])
+{
+	unsigned int n = 0;
+	EVP_DigestUpdate(h->md, h->b, h->n);
+	EVP_DigestFinal_ex(h->md, out, &n);
+	EVP_MD_CTX_free(h->md);
+}
+
 /* The canonical bytes of an entry: every field in a fixed order, integers as
  * 8 bytes big-endian, strings and blobs with their 8-byte length first, so
  * that no two different entries give the same bytes. */
@@ -243,16 +266,7 @@ void journal_entry_hash(const uint8_t prev[JOURNAL_HASH_BYTES], uint64_t seq,
 {
 	static const char domain[] = "ipsnet.journal.v1";
 	struct hash_in h;
-	unsigned int n = 0;
-	pthread_once(&sha256_once, sha256_fetch);
-	h.md = EVP_MD_CTX_new();
-	h.n = 0;
-	EVP_DigestInit_ex2(h.md,
-			   sha256_fetched != NULL ? sha256_fetched
-						  : EVP_sha256(),
-			   NULL);
-	put_raw(&h, domain, sizeof(domain) - 1);
-	put_raw(&h, prev, JOURNAL_HASH_BYTES);
+	hash_begin(&h, domain, prev);
 	put_u64(&h, seq);
 	put_u64(&h, (uint64_t)time_us);
 	put_str(&h, org);
@@ -262,9 +276,7 @@ void journal_entry_hash(const uint8_t prev[JOURNAL_HASH_BYTES], uint64_t seq,
 	put_str(&h, entity_id);
 	put_u64(&h, version);
 	put_bytes(&h, payload, payload_len);
-	EVP_DigestUpdate(h.md, h.b, h.n);
-	EVP_DigestFinal_ex(h.md, out, &n);
-	EVP_MD_CTX_free(h.md);
+	hash_end(&h, out);
 }
 
 void journal_audit_hash(const uint8_t prev[JOURNAL_HASH_BYTES], int64_t time_us,
@@ -275,14 +287,7 @@ void journal_audit_hash(const uint8_t prev[JOURNAL_HASH_BYTES], int64_t time_us,
 {
 	static const char domain[] = "ipsnet.audit.v1";
 	struct hash_in h;
-	unsigned int n = 0;
-	pthread_once(&sha256_once, sha256_fetch);
-	h.md = EVP_MD_CTX_new();
-	h.n = 0;
-	EVP_DigestInit_ex2(
-	    h.md, sha256_fetched != NULL ? sha256_fetched : EVP_sha256(), NULL);
-	put_raw(&h, domain, sizeof(domain) - 1);
-	put_raw(&h, prev, JOURNAL_HASH_BYTES);
+	hash_begin(&h, domain, prev);
 	put_u64(&h, (uint64_t)time_us);
 	put_str(&h, org);
 	put_str(&h, user);
@@ -293,9 +298,7 @@ void journal_audit_hash(const uint8_t prev[JOURNAL_HASH_BYTES], int64_t time_us,
 	put_str(&h, object);
 	put_str(&h, result);
 	put_str(&h, peer);
-	EVP_DigestUpdate(h.md, h.b, h.n);
-	EVP_DigestFinal_ex(h.md, out, &n);
-	EVP_MD_CTX_free(h.md);
+	hash_end(&h, out);
 }
 
 static const char *col_text(sqlite3_stmt *st, int i)

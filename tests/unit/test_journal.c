@@ -849,9 +849,40 @@ static void test_chain_each_entry_holds_the_hash_of_the_one_before(void **state)
 	assert_verify_passes(fx, 7);
 }
 
-/* Changes column col of entry 3 (an integer goes up by one, one byte of a
- * text or blob flips), checks that the chain check and verify name seq 3,
- * then puts the value back and checks the chain is whole again. */
+/* Binds to st's ?1 a value unlike orig: an integer up by one, one bit of
+ * one byte of a text or blob flipped, a NULL made an empty text. */
+static void bind_changed(sqlite3_stmt *st, sqlite3_value *orig)
+{
+	int type = sqlite3_value_type(orig);
+	int n = sqlite3_value_bytes(orig);
+	if (type == SQLITE_INTEGER) {
+		sqlite3_bind_int64(st, 1, sqlite3_value_int64(orig) + 1);
+		return;
+	}
+	if (type == SQLITE_NULL) {
+		sqlite3_bind_text(st, 1, "", 0, SQLITE_STATIC);
+		return;
+	}
+	assert_true(type == SQLITE_TEXT || type == SQLITE_BLOB);
+	assert_true(n > 0);
+	uint8_t *bytes = malloc((size_t)n);
+	assert_non_null(bytes);
+	memcpy(bytes,
+	       type == SQLITE_TEXT ? (const void *)sqlite3_value_text(orig)
+				   : sqlite3_value_blob(orig),
+	       (size_t)n);
+	bytes[n / 2] ^= 0x01;
+	if (type == SQLITE_TEXT)
+		sqlite3_bind_text(st, 1, (const char *)bytes, n,
+				  SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_blob(st, 1, bytes, n, SQLITE_TRANSIENT);
+	free(bytes);
+}
+
+/* Changes column col of entry 3 (bind_changed), checks that the chain check and
+ * verify name seq 3, then puts the value back and checks the chain is whole
+ * again. */
 static void tamper_column_and_restore(struct fx *fx, const char *col)
 {
 	sqlite3 *db = test_db(fx);
@@ -868,28 +899,7 @@ static void tamper_column_and_restore(struct fx *fx, const char *col)
 	snprintf(sql, sizeof(sql), "UPDATE journal SET %s = ?1 WHERE seq = 3",
 		 col);
 	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-	int type = sqlite3_value_type(orig);
-	int n = sqlite3_value_bytes(orig);
-	if (type == SQLITE_INTEGER) {
-		sqlite3_bind_int64(st, 1, sqlite3_value_int64(orig) + 1);
-	} else {
-		assert_true(type == SQLITE_TEXT || type == SQLITE_BLOB);
-		assert_true(n > 0);
-		uint8_t *bytes = malloc((size_t)n);
-		assert_non_null(bytes);
-		memcpy(bytes,
-		       type == SQLITE_TEXT
-			   ? (const void *)sqlite3_value_text(orig)
-			   : sqlite3_value_blob(orig),
-		       (size_t)n);
-		bytes[n / 2] ^= 0x01; /* one bit of one byte */
-		if (type == SQLITE_TEXT)
-			sqlite3_bind_text(st, 1, (const char *)bytes, n,
-					  SQLITE_TRANSIENT);
-		else
-			sqlite3_bind_blob(st, 1, bytes, n, SQLITE_TRANSIENT);
-		free(bytes);
-	}
+	bind_changed(st, orig);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
 	sqlite3_finalize(st);
@@ -1057,8 +1067,7 @@ static void audit_walk(struct fx *fx, struct journal_verify_report *r)
 	assert_string_equal(v.problem, r->problem);
 }
 
-/* Changes column col of audit row id (an integer up by one, one bit of a
- * text or blob flipped, a NULL made a text), checks that the walk and
+/* Changes column col of audit row id (bind_changed), checks that the walk and
  * verify name that row, puts the value back, and checks the chain is
  * whole again. */
 static void tamper_audit_and_restore(struct fx *fx, int64_t id, const char *col)
@@ -1078,30 +1087,7 @@ static void tamper_audit_and_restore(struct fx *fx, int64_t id, const char *col)
 	snprintf(sql, sizeof(sql), "UPDATE audit SET %s = ?1 WHERE id = %lld",
 		 col, (long long)id);
 	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-	int type = sqlite3_value_type(orig);
-	int n = sqlite3_value_bytes(orig);
-	if (type == SQLITE_INTEGER) {
-		sqlite3_bind_int64(st, 1, sqlite3_value_int64(orig) + 1);
-	} else if (type == SQLITE_NULL) {
-		sqlite3_bind_text(st, 1, "", 0, SQLITE_STATIC);
-	} else {
-		assert_true(type == SQLITE_TEXT || type == SQLITE_BLOB);
-		assert_true(n > 0);
-		uint8_t *bytes = malloc((size_t)n);
-		assert_non_null(bytes);
-		memcpy(bytes,
-		       type == SQLITE_TEXT
-			   ? (const void *)sqlite3_value_text(orig)
-			   : sqlite3_value_blob(orig),
-		       (size_t)n);
-		bytes[n / 2] ^= 0x01;
-		if (type == SQLITE_TEXT)
-			sqlite3_bind_text(st, 1, (const char *)bytes, n,
-					  SQLITE_TRANSIENT);
-		else
-			sqlite3_bind_blob(st, 1, bytes, n, SQLITE_TRANSIENT);
-		free(bytes);
-	}
+	bind_changed(st, orig);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
 	sqlite3_finalize(st);
