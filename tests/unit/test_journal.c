@@ -880,29 +880,59 @@ static void bind_changed(sqlite3_stmt *st, sqlite3_value *orig)
 	free(bytes);
 }
 
+/* Sets column col of the row of table that matches where to value (NULL:
+ * bind_changed of orig). */
+static void set_value(sqlite3 *db, const char *table, const char *col,
+		      const char *where, sqlite3_value *orig,
+		      sqlite3_value *value)
+{
+	char sql[160];
+	sqlite3_stmt *st;
+	snprintf(sql, sizeof(sql), "UPDATE %s SET %s = ?1 WHERE %s", table, col,
+		 where);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	if (value != NULL)
+		sqlite3_bind_value(st, 1, value);
+	else
+		bind_changed(st, orig);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+}
+
+/* Changes column col of the row of table that matches where
+ * (bind_changed); returns the value it had. */
+static sqlite3_value *change_value(sqlite3 *db, const char *table,
+				   const char *col, const char *where)
+{
+	char sql[160];
+	sqlite3_stmt *st;
+	snprintf(sql, sizeof(sql), "SELECT %s FROM %s WHERE %s", col, table,
+		 where);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	sqlite3_value *orig = sqlite3_value_dup(sqlite3_column_value(st, 0));
+	sqlite3_finalize(st);
+	assert_non_null(orig);
+	set_value(db, table, col, where, orig, NULL);
+	return orig;
+}
+
+/* Puts back the value change_value returned, and frees it. */
+static void restore_value(sqlite3 *db, const char *table, const char *col,
+			  const char *where, sqlite3_value *orig)
+{
+	set_value(db, table, col, where, NULL, orig);
+	sqlite3_value_free(orig);
+}
+
 /* Changes column col of entry 3 (bind_changed), checks that the chain check and
  * verify name seq 3, then puts the value back and checks the chain is whole
  * again. */
 static void tamper_column_and_restore(struct fx *fx, const char *col)
 {
 	sqlite3 *db = test_db(fx);
-	char sql[160];
-	sqlite3_stmt *st;
-
-	snprintf(sql, sizeof(sql), "SELECT %s FROM journal WHERE seq = 3", col);
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	sqlite3_value *orig = sqlite3_value_dup(sqlite3_column_value(st, 0));
-	sqlite3_finalize(st);
-	assert_non_null(orig);
-
-	snprintf(sql, sizeof(sql), "UPDATE journal SET %s = ?1 WHERE seq = 3",
-		 col);
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-	bind_changed(st, orig);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-	sqlite3_finalize(st);
+	sqlite3_value *orig = change_value(db, "journal", col, "seq = 3");
 
 	struct journal_verify_report r;
 	assert_int_equal(journal_check_chain(db, &r), 0);
@@ -915,11 +945,7 @@ static void tamper_column_and_restore(struct fx *fx, const char *col)
 	assert_int_equal(journal_verify(fx->db_path, &r, err, sizeof(err)), 0);
 	assert_int_equal(r.first_bad_seq, 3);
 
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-	sqlite3_bind_value(st, 1, orig);
-	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
-	sqlite3_finalize(st);
-	sqlite3_value_free(orig);
+	restore_value(db, "journal", col, "seq = 3", orig);
 	assert_int_equal(journal_check_chain(db, &r), 0);
 	assert_int_equal(r.first_bad_seq, 0);
 }
@@ -1073,24 +1099,9 @@ static void audit_walk(struct fx *fx, struct journal_verify_report *r)
 static void tamper_audit_and_restore(struct fx *fx, int64_t id, const char *col)
 {
 	sqlite3 *db = test_db(fx);
-	char sql[160];
-	sqlite3_stmt *st;
-
-	snprintf(sql, sizeof(sql), "SELECT %s FROM audit WHERE id = %lld", col,
-		 (long long)id);
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	sqlite3_value *orig = sqlite3_value_dup(sqlite3_column_value(st, 0));
-	sqlite3_finalize(st);
-	assert_non_null(orig);
-
-	snprintf(sql, sizeof(sql), "UPDATE audit SET %s = ?1 WHERE id = %lld",
-		 col, (long long)id);
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-	bind_changed(st, orig);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-	sqlite3_finalize(st);
+	char where[48];
+	snprintf(where, sizeof(where), "id = %lld", (long long)id);
+	sqlite3_value *orig = change_value(db, "audit", col, where);
 
 	struct journal_verify_report r;
 	audit_walk(fx, &r);
@@ -1103,11 +1114,7 @@ static void tamper_audit_and_restore(struct fx *fx, int64_t id, const char *col)
 	snprintf(says, sizeof(says), "audit row %lld:", (long long)id);
 	assert_non_null(strstr(r.problem, says));
 
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-	sqlite3_bind_value(st, 1, orig);
-	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
-	sqlite3_finalize(st);
-	sqlite3_value_free(orig);
+	restore_value(db, "audit", col, where, orig);
 	audit_walk(fx, &r);
 	assert_string_equal(r.problem, "");
 }
