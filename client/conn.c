@@ -945,6 +945,13 @@ const uint8_t *ipsnet_subscription_hash(const struct ipsnet_conn *c)
 	return c->sub_hash_known ? c->sub_hash : NULL;
 }
 
+void conn_set_subscription_hash(struct ipsnet_conn *c, const uint8_t *hash)
+{
+	c->sub_hash_known = hash != NULL;
+	if (hash != NULL)
+		memcpy(c->sub_hash, hash, IPSNET_HASH_BYTES);
+}
+
 void ipsnet_close(struct ipsnet_conn *c)
 {
 	begin_close(c, 0, NULL);

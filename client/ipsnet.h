@@ -277,7 +277,12 @@ int ipsnet_client_run(struct ipsnet_client *c, uint32_t timeout_ms, char *err,
 /* Makes ipsnet_client_run return (call from a callback). Events that come
  * with an answer run their callbacks inside ipsnet_client_subscribe or
  * ipsnet_client_call; a stop asked for there makes the next
- * ipsnet_client_run return 0 at once. */
+ * ipsnet_client_run return 0 at once. After a stop no subscription
+ * callback runs until the next ipsnet_client_run: what the client had
+ * already read is kept and handed over first there, in order (with its
+ * own ipsnet_subscription_hash), one stop at a time. Kept events the
+ * connection's end leaves undelivered are dropped: resuming from the last
+ * seq handled gets them again. */
 void ipsnet_client_stop(struct ipsnet_client *c);
 
 /* The asynchronous connection under a synchronous client. */

@@ -5,8 +5,20 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "conn_internal.h"
 #include "ipsnet.h"
 #include "util.h"
+
+/* An event or CaughtUp that came after ipsnet_client_stop, kept for the
+ * next ipsnet_client_run (ev NULL: a CaughtUp at seq), with the hash
+ * ipsnet_subscription_hash gave for it. */
+struct held {
+	struct held *next;
+	Ipsnet__V1__Event *ev;
+	uint64_t seq;
+	bool hash_known;
+	uint8_t hash[IPSNET_HASH_BYTES];
+};
 
 struct ipsnet_client {
 	uv_loop_t loop;
@@ -14,6 +26,12 @@ struct ipsnet_client {
 	struct ipsnet_conn *conn; /* NULL once closed */
 	uint32_t timeout_ms;
 	bool stop;                /* ipsnet_client_stop was called */
+	/* The subscription's callbacks (those of a Subscribe in flight
+	 * until its answer), and what came for them after a stop, oldest
+	 * first. */
+	struct ipsnet_subscription_callbacks cb, asked_cb;
+	void *cb_arg, *asked_arg;
+	struct held *held, **held_tail;
 	bool in_loop;		  /* its loop runs: a callback may be ours */
 	uint64_t head;            /* from Subscribed */
 	/* what the loop is waiting for */
@@ -37,11 +55,27 @@ static void on_ready(struct ipsnet_conn *c, int status, const char *message,
 	note(arg, status, message);
 }
 
+static void drop_held(struct ipsnet_client *cl)
+{
+	while (cl->held != NULL) {
+		struct held *h = cl->held;
+		cl->held = h->next;
+		if (h->ev != NULL)
+			ipsnet__v1__event__free_unpacked(
+			    h->ev, &ipsnet_protobuf_allocator);
+		ipsnet_free(h);
+	}
+	cl->held_tail = &cl->held;
+}
+
 static void on_closed(struct ipsnet_conn *c, int status, const char *message,
 		      void *arg)
 {
 	struct ipsnet_client *cl = arg;
 	cl->conn = NULL;
+	/* Not handed over: resuming from the last event handled gets them
+	 * again. */
+	drop_held(cl);
 	if (!cl->done)
 		note(cl, status != 0 ? status : IPSNET_ECLOSED, message);
 }
@@ -115,6 +149,7 @@ int ipsnet_client_open(struct ipsnet_client **out,
 		goto err;
 	}
 	uv_timer_init(&cl->loop, &cl->timer);
+	cl->held_tail = &cl->held;
 	/* The connection has its own deadline; this one only backs it up. */
 	cl->timeout_ms = (o->timeout_ms != 0 ? o->timeout_ms : 10000) + 1000;
 	rv = ipsnet_connect(&cl->loop, o, &callbacks, cl, &cl->conn, err,
@@ -212,6 +247,99 @@ int ipsnet_client_call(struct ipsnet_client *cl, Ipsnet__V1__Envelope *req,
 	return cl->status;
 }
 
+/* Keeps what came after a stop, in order (ev NULL: a CaughtUp at seq).
+ * Without memory for it the connection ends (IPSNET_ENOMEM): resuming
+ * from the last event handled loses nothing. */
+static void hold(struct ipsnet_client *cl, const Ipsnet__V1__Event *ev,
+		 uint64_t seq)
+{
+	struct held *h = ipsnet_calloc(1, sizeof(*h));
+	if (h != NULL && ev != NULL) {
+		size_t n = ipsnet__v1__event__get_packed_size(ev);
+		uint8_t *buf = ipsnet_malloc(n + 1);
+		if (buf != NULL) {
+			ipsnet__v1__event__pack(ev, buf);
+			h->ev = ipsnet__v1__event__unpack(
+			    &ipsnet_protobuf_allocator, n, buf);
+			ipsnet_free(buf);
+		}
+		if (h->ev == NULL) {
+			ipsnet_free(h);
+			h = NULL;
+		}
+	}
+	if (h == NULL) {
+		note(cl, IPSNET_ENOMEM,
+		     "out of memory keeping an event for the next "
+		     "ipsnet_client_run");
+		ipsnet_close(cl->conn);
+		return;
+	}
+	h->seq = seq;
+	const uint8_t *hash = ipsnet_subscription_hash(cl->conn);
+	h->hash_known = hash != NULL;
+	if (hash != NULL)
+		memcpy(h->hash, hash, IPSNET_HASH_BYTES);
+	*cl->held_tail = h;
+	cl->held_tail = &h->next;
+}
+
+static void sub_event(struct ipsnet_conn *c, const Ipsnet__V1__Event *ev,
+		      void *arg)
+{
+	struct ipsnet_client *cl = arg;
+	if (cl->stop || cl->held != NULL)
+		hold(cl, ev, 0);
+	else
+		cl->cb.on_event(c, ev, cl->cb_arg);
+}
+
+static void sub_caught_up(struct ipsnet_conn *c, uint64_t seq, void *arg)
+{
+	struct ipsnet_client *cl = arg;
+	if (cl->cb.on_caught_up == NULL)
+		return;
+	if (cl->stop || cl->held != NULL)
+		hold(cl, NULL, seq);
+	else
+		cl->cb.on_caught_up(c, seq, cl->cb_arg);
+}
+
+static const struct ipsnet_subscription_callbacks sub_callbacks = {
+    .on_event = sub_event,
+    .on_caught_up = sub_caught_up,
+};
+
+/* Hands over what came after a stop, until a callback stops again. */
+static void deliver_held(struct ipsnet_client *cl)
+{
+	while (cl->held != NULL && !cl->stop && cl->conn != NULL) {
+		struct held *h = cl->held;
+		cl->held = h->next;
+		if (cl->held == NULL)
+			cl->held_tail = &cl->held;
+		/* Its own hash, then the newest again: what came after it
+		 * and was not held told the connection that one. */
+		uint8_t newest[IPSNET_HASH_BYTES];
+		const uint8_t *now = ipsnet_subscription_hash(cl->conn);
+		if (now != NULL)
+			memcpy(newest, now, sizeof(newest));
+		conn_set_subscription_hash(cl->conn,
+					   h->hash_known ? h->hash : NULL);
+		if (h->ev != NULL) {
+			cl->cb.on_event(cl->conn, h->ev, cl->cb_arg);
+			ipsnet__v1__event__free_unpacked(
+			    h->ev, &ipsnet_protobuf_allocator);
+		} else {
+			cl->cb.on_caught_up(cl->conn, h->seq, cl->cb_arg);
+		}
+		ipsnet_free(h);
+		if (cl->conn != NULL)
+			conn_set_subscription_hash(cl->conn,
+						   now != NULL ? newest : NULL);
+	}
+}
+
 static void on_subscribed(struct ipsnet_conn *c, int status,
 			  const char *message, const Ipsnet__V1__Envelope *resp,
 			  void *arg)
@@ -219,6 +347,12 @@ static void on_subscribed(struct ipsnet_conn *c, int status,
 	struct ipsnet_client *cl = arg;
 	if (status == 0 && resp != NULL && resp->subscribed != NULL)
 		cl->head = resp->subscribed->head_seq;
+	/* Before the events that may follow at once; a refused Subscribe
+	 * leaves the subscription as it was. */
+	if (status == 0) {
+		cl->cb = cl->asked_cb;
+		cl->cb_arg = cl->asked_arg;
+	}
 	note(cl, status, message);
 }
 
@@ -245,11 +379,18 @@ int ipsnet_client_subscribe_from(struct ipsnet_client *cl, uint64_t since_seq,
 		snprintf(err, errlen, "the connection is closed");
 		return IPSNET_ECLOSED;
 	}
+	if (cb == NULL || cb->on_event == NULL) {
+		snprintf(err, errlen, "cannot subscribe: no on_event callback");
+		return IPSNET_EINVAL;
+	}
 	cl->done = false;
 	cl->status = 0;
 	cl->message[0] = '\0';
+	cl->asked_cb = *cb;
+	cl->asked_arg = arg;
 	int rv = ipsnet_subscribe_from(cl->conn, since_seq, since_hash, kinds,
-				       n_kinds, cb, arg, on_subscribed, cl);
+				       n_kinds, &sub_callbacks, cl,
+				       on_subscribed, cl);
 	if (rv == IPSNET_EFRAME_TOO_LARGE) {
 		snprintf(err, errlen,
 			 "cannot subscribe: the request is larger than the "
@@ -303,10 +444,11 @@ int ipsnet_client_run(struct ipsnet_client *cl, uint32_t timeout_ms, char *err,
 	cl->done = false;
 	cl->status = 0;
 	cl->message[0] = '\0';
+	cl->in_loop = true;
+	deliver_held(cl);
 	uv_update_time(&cl->loop); /* see wait_done */
 	if (timeout_ms != 0)
 		uv_timer_start(&cl->timer, run_timeout, timeout_ms, 0);
-	cl->in_loop = true;
 	while (!cl->stop && !cl->done &&
 	       uv_run(&cl->loop, UV_RUN_ONCE) != 0)
 		;
@@ -341,5 +483,6 @@ void ipsnet_client_close(struct ipsnet_client *cl)
 	if (cl->conn != NULL)
 		ipsnet_close(cl->conn);
 	drain_loop(cl);
+	drop_held(cl);
 	ipsnet_free(cl);
 }

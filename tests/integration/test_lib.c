@@ -560,6 +560,161 @@ test_a_stop_from_a_callback_inside_subscribe_is_not_lost(void **state)
 			 rv, err);
 }
 
+/* Answers Subscribe with Subscribed, five Events and CaughtUp, written at
+ * once; each event's hash is its seq in every byte, CaughtUp's 5s. */
+static void five_at_once(struct fake *f, const Ipsnet__V1__Envelope *req)
+{
+	if (req->body_case != BODY(SUBSCRIBE))
+		return;
+	fake_send_subscribed(f, req->request_id, 5);
+	uint8_t hash[IPSNET_HASH_BYTES];
+	for (uint64_t seq = 1; seq <= 5; seq++) {
+		Ipsnet__V1__Envelope push = IPSNET__V1__ENVELOPE__INIT;
+		Ipsnet__V1__Event ev = IPSNET__V1__EVENT__INIT;
+		memset(hash, (int)seq, sizeof(hash));
+		ev.seq = seq;
+		ev.change = "register_client";
+		ev.hash.data = hash;
+		ev.hash.len = sizeof(hash);
+		push.body_case = BODY(EVENT);
+		push.event = &ev;
+		fake_send(f, &push);
+	}
+	Ipsnet__V1__Envelope cu_env = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__CaughtUp cu = IPSNET__V1__CAUGHT_UP__INIT;
+	memset(hash, 5, sizeof(hash));
+	cu.seq = 5;
+	cu.hash.data = hash;
+	cu.hash.len = sizeof(hash);
+	cu_env.body_case = BODY(CAUGHT_UP);
+	cu_env.caught_up = &cu;
+	fake_send(f, &cu_env);
+}
+
+/* One step at a time: every callback stops the client. */
+struct stepper {
+	struct ipsnet_client *cl;
+	uint64_t seqs[8]; /* each callback's seq, CaughtUp's as 100 + seq */
+	int n;
+	bool wrong_hash;
+};
+
+static void step_check_hash(struct stepper *st, struct ipsnet_conn *c,
+			    uint8_t want)
+{
+	const uint8_t *h = ipsnet_subscription_hash(c);
+	if (h == NULL)
+		st->wrong_hash = true;
+	else
+		for (size_t i = 0; i < IPSNET_HASH_BYTES; i++)
+			if (h[i] != want)
+				st->wrong_hash = true;
+}
+
+static void step_event(struct ipsnet_conn *c, const Ipsnet__V1__Event *ev,
+		       void *arg)
+{
+	struct stepper *st = arg;
+	if (st->n < (int)ARRAY_SIZE(st->seqs))
+		st->seqs[st->n] = ev->seq;
+	st->n++;
+	step_check_hash(st, c, (uint8_t)ev->seq);
+	ipsnet_client_stop(st->cl);
+}
+
+static void step_caught_up(struct ipsnet_conn *c, uint64_t seq, void *arg)
+{
+	struct stepper *st = arg;
+	if (st->n < (int)ARRAY_SIZE(st->seqs))
+		st->seqs[st->n] = 100 + seq;
+	st->n++;
+	step_check_hash(st, c, 5);
+	ipsnet_client_stop(st->cl);
+}
+
+/* A stop from a callback holds what came after it: each
+ * ipsnet_client_run hands over the next event, one at a time, in order,
+ * and ipsnet_subscription_hash in its callback is that event's own. Was:
+ * the events read with the first went to their callbacks before
+ * ipsnet_client_run returned, one stop or not. */
+static void test_a_stop_holds_the_events_already_read(void **state)
+{
+	struct fake f = {.on_request = five_at_once};
+	struct stepper st = {0};
+	uint64_t head = 0;
+	char server[64], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], err[256];
+	const struct ipsnet_subscription_callbacks cb = {
+	    .on_event = step_event, .on_caught_up = step_caught_up};
+
+	fake_start_thread(&f);
+	struct ipsnet_options o =
+	    options(server, sizeof(server), ca, cert, key, f.port);
+	if (ipsnet_client_open(&st.cl, &o, err, sizeof(err)) != 0)
+		fail_msg("cannot open: %s", err);
+	assert_int_equal(ipsnet_client_subscribe(st.cl, 0, NULL, 0, &cb, &st,
+						 &head, err, sizeof(err)),
+			 0);
+	assert_true(st.n <= 1);
+	int runs = 0, rv = 0;
+	/* A stop asked inside ipsnet_client_subscribe makes the next run
+	 * return at once, with nothing handed over. */
+	if (st.n == 1) {
+		rv = ipsnet_client_run(st.cl, WAIT_MS, err, sizeof(err));
+		assert_int_equal(rv, 0);
+		assert_int_equal(st.n, 1);
+	}
+	while (st.n < 6 && runs < 12 && rv == 0) {
+		int before = st.n;
+		rv = ipsnet_client_run(st.cl, WAIT_MS, err, sizeof(err));
+		runs++;
+		if (rv == 0 && st.n != before + 1)
+			fail_msg(
+			    "run %d handed over %d callbacks after a stop, "
+			    "not 1",
+			    runs, st.n - before);
+	}
+	ipsnet_client_close(st.cl);
+	fake_stop_thread(&f);
+
+	if (rv != 0)
+		fail_msg("ipsnet_client_run: %d (%s)", rv, err);
+	assert_int_equal(st.n, 6);
+	static const uint64_t want[] = {1, 2, 3, 4, 5, 105};
+	for (size_t i = 0; i < ARRAY_SIZE(want); i++)
+		assert_int_equal(st.seqs[i], want[i]);
+	assert_false(st.wrong_hash);
+}
+
+/* What a stop kept and no run handed over goes with the client: closing
+ * it runs no callback (and, under ASan, leaks nothing). */
+static void test_events_kept_after_a_stop_go_with_the_client(void **state)
+{
+	struct fake f = {.on_request = five_at_once};
+	struct stepper st = {0};
+	uint64_t head = 0;
+	char server[64], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], err[256];
+	const struct ipsnet_subscription_callbacks cb = {
+	    .on_event = step_event, .on_caught_up = step_caught_up};
+
+	fake_start_thread(&f);
+	struct ipsnet_options o =
+	    options(server, sizeof(server), ca, cert, key, f.port);
+	if (ipsnet_client_open(&st.cl, &o, err, sizeof(err)) != 0)
+		fail_msg("cannot open: %s", err);
+	assert_int_equal(ipsnet_client_subscribe(st.cl, 0, NULL, 0, &cb, &st,
+						 &head, err, sizeof(err)),
+			 0);
+	/* Wait for the first event (with the answer, or in a run). */
+	int runs = 0;
+	while (st.n == 0 && runs++ < 12)
+		assert_int_equal(
+		    ipsnet_client_run(st.cl, WAIT_MS, err, sizeof(err)), 0);
+	assert_int_equal(st.n, 1);
+	ipsnet_client_close(st.cl);
+	fake_stop_thread(&f);
+	assert_int_equal(st.n, 1);
+}
+
 /* ---- closing ----------------------------------------------------------- */
 
 /* A server that takes no more bytes (hung, or its host swapped out) while
@@ -1885,6 +2040,8 @@ int main(void)
 		test_a_refused_subscribe_leaves_the_subscription_as_it_was),
 	    cmocka_unit_test(
 		test_a_stop_from_a_callback_inside_subscribe_is_not_lost),
+	    cmocka_unit_test(test_a_stop_holds_the_events_already_read),
+	    cmocka_unit_test(test_events_kept_after_a_stop_go_with_the_client),
 	    cmocka_unit_test(
 		test_an_event_below_the_last_one_fails_the_connection),
 	    cmocka_unit_test(test_an_event_repeated_fails_the_connection),
