@@ -768,6 +768,25 @@ struct sync_run {
 
 static void backfill_pump(struct follow *f);
 
+/* Drops the cases answered (id "") from the list, keeping the order, once
+ * no ask is in flight (asks hold indices into it): a connection that
+ * follows for weeks keeps only what it still waits for. */
+static void wanted_compact(struct sync_run *s)
+{
+	if (s->inflight > 0)
+		return;
+	size_t kept = 0, asked = 0;
+	for (size_t i = 0; i < s->n_wanted; i++) {
+		if (s->wanted[i].id[0] == '\0')
+			continue;
+		if (i < s->next_wanted)
+			asked++;
+		s->wanted[kept++] = s->wanted[i];
+	}
+	s->n_wanted = kept;
+	s->next_wanted = asked;
+}
+
 /* The code a failed write or read of the mirror ends the run with: the
  * file's fault, exit 1 (IPSNET_EIO would say the server cannot be
  * reached, exit 3). */
@@ -838,6 +857,7 @@ static void on_case(struct ipsnet_conn *c, int status, const char *message,
 		return;
 	}
 	s->wanted[i].id[0] = '\0'; /* answered: a later consent asks again */
+	wanted_compact(s);
 	backfill_pump(f);
 	follow_idle(f);
 }
@@ -910,6 +930,7 @@ static void backfill_again(struct follow *f)
 		s->wanted[i].id[0] = '\0';
 		add_wanted(s, id);
 	}
+	wanted_compact(s);
 	backfill_pump(f);
 }
 
