@@ -44,6 +44,11 @@
 /* The writer's page cache, KiB: the hot ends of the indexes. 64 MiB was
  * measured no faster than 8 MiB, and would sit in the daemon's memory. */
 #define WRITER_CACHE_KIB 8192
+/* Audit rows a statement of the writer inserts when it has many (a
+ * delivery to many subscribers, a page of a catch-up): one statement a row
+ * cost a third more of the writer's time (a bare SQLite harness: 2.6–4.5
+ * against 1.7–2.9 us a row). */
+#define AUDIT_ROWS_A_STATEMENT 16
 /* How long the writer looks for the next change after a batch before it
  * sleeps on its condition variable, microseconds (see writer_spin). */
 #define WRITER_SPIN_US 200
@@ -131,7 +136,7 @@ struct journal {
 	sqlite3 *wdb;
 	sqlite3_stmt *st_lookup;
 	sqlite3_stmt *st_append;
-	sqlite3_stmt *st_audit;
+	sqlite3_stmt *st_audit, *st_audit_many; /* 1, AUDIT_ROWS_A_STATEMENT */
 	struct apply_stmts *stmts; /* the apply functions' statements */
 	sqlite3_stmt *st_savepoint, *st_release, *st_rollback_to;
 	sqlite3_stmt *st_begin, *st_commit; /* a batch's, compiled once */
@@ -783,50 +788,114 @@ static const char *withheld(const char *kind, size_t kind_len, const char *id)
 	return "withheld-text";
 }
 
-/* Writes one audit row with the writer's statement, chained to the last
- * row written (audit_tx_hash). 0 or IPSNET_EDB. */
-static int write_audit_row(struct journal *j, const struct journal_audit_row *r)
+/* An audit row as the trail keeps it: the object and client it may hold
+ * (withheld), and its hash in the chain. */
+struct stored_row {
+	const struct journal_audit_row *r; /* its other fields */
+	const char *client_id;		   /* NULL: none */
+	char object[sizeof(((struct journal_audit_row *)0)->object)];
+	uint8_t hash[JOURNAL_HASH_BYTES];
+};
+
+/* r as it is stored, chained to prev. */
+static void store_row(const struct journal_audit_row *r,
+		      const uint8_t prev[JOURNAL_HASH_BYTES],
+		      struct stored_row *out)
 {
-	sqlite3_stmt *st = j->st_audit;
 	const char *id = strchr(r->object, ':');
 	const char *why = NULL;
-	char object[sizeof(r->object)];
-	int rv = 0;
 	if (id != NULL &&
 	    strncmp(r->object, "journal:", 8) != 0) /* a seq, not an id */
 		why = withheld(r->object, (size_t)(id - r->object), id + 1);
 	if (why != NULL)
-		snprintf(object, sizeof(object), "%.*s:%s",
+		snprintf(out->object, sizeof(out->object), "%.*s:%s",
 			 (int)(id - r->object), r->object, why);
 	else
-		util_strlcpy(object, r->object, sizeof(object));
-	const char *client_id =
-	    r->client_id[0] != '\0' &&
-		    withheld("client", 6, r->client_id) == NULL
-		? r->client_id
-		: NULL;
-	uint8_t hash[JOURNAL_HASH_BYTES];
-	journal_audit_hash(j->audit_tx_hash, r->time_us, r->org, r->user,
-			   client_id, r->action, object, r->result, r->peer,
-			   hash);
-	sqlite3_bind_int64(st, 1, r->time_us);
-	sqlite3_bind_text(st, 2, r->org, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, r->user, -1, SQLITE_STATIC);
-	if (client_id != NULL)
-		sqlite3_bind_text(st, 4, client_id, -1, SQLITE_STATIC);
+		util_strlcpy(out->object, r->object, sizeof(out->object));
+	out->r = r;
+	out->client_id = r->client_id[0] != '\0' &&
+				 withheld("client", 6, r->client_id) == NULL
+			     ? r->client_id
+			     : NULL;
+	journal_audit_hash(prev, r->time_us, r->org, r->user, out->client_id,
+			   r->action, out->object, r->result, r->peer,
+			   out->hash);
+}
+
+/* Binds a stored row to parameters at + 1 to at + 9 of an INSERT INTO
+ * audit (time_us, org, user, client_id, action, object, result, peer,
+ * hash); s must outlive the step. */
+static void bind_row(sqlite3_stmt *st, int at, const struct stored_row *s)
+{
+	const struct journal_audit_row *r = s->r;
+	sqlite3_bind_int64(st, at + 1, r->time_us);
+	sqlite3_bind_text(st, at + 2, r->org, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, at + 3, r->user, -1, SQLITE_STATIC);
+	if (s->client_id != NULL)
+		sqlite3_bind_text(st, at + 4, s->client_id, -1, SQLITE_STATIC);
 	else
-		sqlite3_bind_null(st, 4);
-	sqlite3_bind_text(st, 5, r->action, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, object, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 7, r->result, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 8, r->peer, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 9, hash, sizeof(hash), SQLITE_STATIC);
+		sqlite3_bind_null(st, at + 4);
+	sqlite3_bind_text(st, at + 5, r->action, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, at + 6, s->object, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, at + 7, r->result, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, at + 8, r->peer, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, at + 9, s->hash, JOURNAL_HASH_BYTES,
+			  SQLITE_STATIC);
+}
+
+/* Inserts stored rows (1 or AUDIT_ROWS_A_STATEMENT, each chained to the
+ * one before it, the first to audit_tx_hash) with one statement; the last
+ * one's hash is then the transaction's head. 0 or IPSNET_EDB. */
+static int insert_rows(struct journal *j, const struct stored_row *rows,
+		       size_t n)
+{
+	sqlite3_stmt *st = n == 1 ? j->st_audit : j->st_audit_many;
+	int rv = 0;
+	for (size_t i = 0; i < n; i++)
+		bind_row(st, 9 * (int)i, &rows[i]);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rv = IPSNET_EDB;
 	else
-		memcpy(j->audit_tx_hash, hash, sizeof(hash));
+		memcpy(j->audit_tx_hash, rows[n - 1].hash, JOURNAL_HASH_BYTES);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
+	return rv;
+}
+
+/* Writes one audit row with the writer's statement, chained to the last
+ * row written (audit_tx_hash). 0 or IPSNET_EDB. */
+static int write_audit_row(struct journal *j, const struct journal_audit_row *r)
+{
+	struct stored_row s;
+	store_row(r, j->audit_tx_hash, &s);
+	return insert_rows(j, &s, 1);
+}
+
+/* Audit rows written AUDIT_ROWS_A_STATEMENT at a time (a delivery to many
+ * subscribers, a page of a catch-up), in order. */
+struct row_batch {
+	struct stored_row rows[AUDIT_ROWS_A_STATEMENT];
+	size_t n;
+};
+
+static int batch_add(struct journal *j, struct row_batch *b,
+		     const struct journal_audit_row *r)
+{
+	store_row(r, b->n > 0 ? b->rows[b->n - 1].hash : j->audit_tx_hash,
+		  &b->rows[b->n]);
+	if (++b->n < AUDIT_ROWS_A_STATEMENT)
+		return 0;
+	b->n = 0;
+	return insert_rows(j, b->rows, AUDIT_ROWS_A_STATEMENT);
+}
+
+/* The rows left, one by one. */
+static int batch_end(struct journal *j, struct row_batch *b)
+{
+	int rv = 0;
+	for (size_t i = 0; i < b->n && rv == 0; i++)
+		rv = insert_rows(j, &b->rows[i], 1);
+	b->n = 0;
 	return rv;
 }
 
@@ -1135,15 +1204,19 @@ static void process_audits(struct journal *j, struct journal_audit *batch)
 		goto out;
 	}
 	audit_chain_begin(j);
+	struct row_batch rows;
+	rows.n = 0;
 	for (struct journal_audit *a = batch; a != NULL && err == 0;
 	     a = a->next) {
 		a->err = judged_before_narrowing(j, a) ? IPSNET_ECONFLICT : 0;
 		if (a->err != 0)
 			continue; /* no row */
 		for (size_t i = 0; i < a->n && err == 0; i++)
-			if (write_audit_row(j, &a->rows[i]) != 0)
+			if (batch_add(j, &rows, &a->rows[i]) != 0)
 				err = IPSNET_EUNAVAILABLE;
 	}
+	if (err == 0 && batch_end(j, &rows) != 0)
+		err = IPSNET_EUNAVAILABLE;
 	if (err == 0 && exec(j->wdb, "COMMIT") != 0)
 		err = IPSNET_EUNAVAILABLE;
 	if (err == 0)
@@ -1624,6 +1697,18 @@ void journal_stats(struct journal *j, struct journal_stats *out)
 
 static int prepare_writer(struct journal *j, char *err, size_t errlen)
 {
+	/* AUDIT_ROWS_A_STATEMENT rows of nine parameters each, numbered in
+	 * order (bind_row). */
+	static const char row_params[] = "(?,?,?,?,?,?,?,?,?)";
+	char audit_many_sql[160 + AUDIT_ROWS_A_STATEMENT * sizeof(row_params)];
+	size_t len = (size_t)snprintf(
+	    audit_many_sql, sizeof(audit_many_sql),
+	    "INSERT INTO audit (time_us, org, user, client_id, action, "
+	    "object, result, peer, hash) VALUES ");
+	for (int i = 0; i < AUDIT_ROWS_A_STATEMENT; i++)
+		len += (size_t)snprintf(audit_many_sql + len,
+					sizeof(audit_many_sql) - len, "%s%s",
+					i > 0 ? "," : "", row_params);
 	const struct {
 		const char *sql;
 		sqlite3_stmt **st;
@@ -1638,6 +1723,7 @@ static int prepare_writer(struct journal *j, char *err, size_t errlen)
 	     "object, result, peer, hash) "
 	     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	     &j->st_audit},
+	    {audit_many_sql, &j->st_audit_many},
 	    {"SAVEPOINT change", &j->st_savepoint},
 	    {"RELEASE change", &j->st_release},
 	    {"ROLLBACK TO change", &j->st_rollback_to},
@@ -1663,8 +1749,9 @@ static int prepare_writer(struct journal *j, char *err, size_t errlen)
 static void close_writer_db(struct journal *j)
 {
 	sqlite3_stmt *kept[] = {
-	    j->st_lookup,  j->st_append,      j->st_audit, j->st_savepoint,
-	    j->st_release, j->st_rollback_to, j->st_begin, j->st_commit};
+	    j->st_lookup,      j->st_append,	j->st_audit,
+	    j->st_audit_many,  j->st_savepoint, j->st_release,
+	    j->st_rollback_to, j->st_begin,	j->st_commit};
 	for (size_t i = 0; i < ARRAY_SIZE(kept); i++)
 		sqlite3_finalize(kept[i]);
 	apply_stmts_free(j->stmts);

@@ -3059,6 +3059,74 @@ static void audit_done(struct journal_audit *a)
 	container_of(a, struct audit_wait, a)->done = true;
 }
 
+/* A read of many rows (a delivery to many subscribers, a catch-up page)
+ * is written many rows a statement: 37 rows (two statements of 16 and 5
+ * one by one) are all there, in order, as given, chained. */
+static void test_audit_of_many_rows_keeps_each_in_order(void **state)
+{
+	struct fx *fx = *state;
+	enum { N = 37 };
+	struct journal_audit_row rows[N];
+	memset(rows, 0, sizeof(rows));
+	for (size_t i = 0; i < N; i++) {
+		rows[i].time_us = 1767225600000000 + (int64_t)i;
+		util_strlcpy(rows[i].org, i % 2 ? "gm0363" : "ggz-demo",
+			     sizeof(rows[i].org));
+		snprintf(rows[i].user, sizeof(rows[i].user), "user.%zu", i);
+		snprintf(rows[i].peer, sizeof(rows[i].peer), "127.0.0.1:%zu",
+			 40000 + i);
+		util_strlcpy(rows[i].action, "sync", sizeof(rows[i].action));
+		if (i % 3 != 0)
+			snprintf(rows[i].client_id, sizeof(rows[i].client_id),
+				 "cl-%016zx", 0xa0 + i);
+		snprintf(rows[i].object, sizeof(rows[i].object), "journal:%zu",
+			 i + 1);
+		util_strlcpy(rows[i].result, "OK", sizeof(rows[i].result));
+	}
+	struct audit_wait w = {.a = {.rows = rows, .n = N, .done = audit_done}};
+	journal_audit(fx->j, &w.a);
+	fx->timed_out = false;
+	uv_timer_start(&fx->deadline, on_deadline, ANSWER_MS, 0);
+	while (!w.done && !fx->timed_out)
+		uv_run(&fx->loop, UV_RUN_ONCE);
+	uv_timer_stop(&fx->deadline);
+	assert_true(w.done);
+	assert_int_equal(w.a.err, 0);
+
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_prepare_v2(test_db(fx),
+					    "SELECT time_us, org, user, peer, "
+					    "client_id, object FROM audit "
+					    "ORDER BY id",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	size_t i = 0;
+	char want[64];
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		assert_true(i < N);
+		assert_int_equal(sqlite3_column_int64(st, 0), rows[i].time_us);
+		assert_string_equal(sqlite3_column_text(st, 1), rows[i].org);
+		assert_string_equal(sqlite3_column_text(st, 2), rows[i].user);
+		assert_string_equal(sqlite3_column_text(st, 3), rows[i].peer);
+		if (i % 3 != 0)
+			assert_string_equal(sqlite3_column_text(st, 4),
+					    rows[i].client_id);
+		else
+			assert_int_equal(sqlite3_column_type(st, 4),
+					 SQLITE_NULL);
+		snprintf(want, sizeof(want), "journal:%zu", i + 1);
+		assert_string_equal(sqlite3_column_text(st, 5), want);
+		i++;
+	}
+	sqlite3_finalize(st);
+	assert_int_equal(i, N);
+	close_journal(fx);
+	struct journal_verify_report r;
+	audit_walk(fx, &r);
+	assert_string_equal(r.problem, "");
+	assert_int_equal(r.audit_rows, N);
+}
+
 /* A nine-digit id is withheld as a BSN typed where an id goes; the seq of
  * a journal entry (a sync delivery's object) is not an id and is kept. */
 static void test_audit_withholds_bsn_shaped_ids_but_not_seqs(void **state)
@@ -3546,6 +3614,7 @@ int main(void)
 	    T(test_a_config_without_organisations_keeps_the_registry),
 	    T(test_registry_of_an_unreadable_database_says_why),
 	    T(test_registry_of_a_newer_schema_says_to_use_a_newer_ipsnetd),
+	    T(test_audit_of_many_rows_keeps_each_in_order),
 	    T(test_audit_chain_a_changed_byte_in_any_column_names_its_row),
 	    T(test_audit_chain_a_removed_or_added_row_is_named),
 	    T(test_audit_chain_goes_on_across_restarts_and_failures),
