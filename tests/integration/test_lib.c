@@ -632,6 +632,26 @@ static void step_caught_up(struct ipsnet_conn *c, uint64_t seq, void *arg)
 	ipsnet_client_stop(st->cl);
 }
 
+/* Starts f, opens st's client on it and subscribes from 0 with the
+ * stepper's callbacks. */
+static void step_subscribe(struct fake *f, struct stepper *st)
+{
+	uint64_t head = 0;
+	char server[64], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], err[256];
+	const struct ipsnet_subscription_callbacks cb = {
+	    .on_event = step_event, .on_caught_up = step_caught_up};
+
+	fake_start_thread(f);
+	struct ipsnet_options o =
+	    options(server, sizeof(server), ca, cert, key, f->port);
+	if (ipsnet_client_open(&st->cl, &o, err, sizeof(err)) != 0)
+		fail_msg("cannot open: %s", err);
+	assert_int_equal(ipsnet_client_subscribe(st->cl, 0, NULL, 0, &cb, st,
+						 &head, err, sizeof(err)),
+			 0);
+	assert_int_equal(head, 5);
+}
+
 /* A stop from a callback holds what came after it: each
  * ipsnet_client_run hands over the next event, one at a time, in order,
  * and ipsnet_subscription_hash in its callback is that event's own. Was:
@@ -641,19 +661,8 @@ static void test_a_stop_holds_the_events_already_read(void **state)
 {
 	struct fake f = {.on_request = five_at_once};
 	struct stepper st = {0};
-	uint64_t head = 0;
-	char server[64], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], err[256];
-	const struct ipsnet_subscription_callbacks cb = {
-	    .on_event = step_event, .on_caught_up = step_caught_up};
-
-	fake_start_thread(&f);
-	struct ipsnet_options o =
-	    options(server, sizeof(server), ca, cert, key, f.port);
-	if (ipsnet_client_open(&st.cl, &o, err, sizeof(err)) != 0)
-		fail_msg("cannot open: %s", err);
-	assert_int_equal(ipsnet_client_subscribe(st.cl, 0, NULL, 0, &cb, &st,
-						 &head, err, sizeof(err)),
-			 0);
+	char err[256];
+	step_subscribe(&f, &st);
 	assert_true(st.n <= 1);
 	int runs = 0, rv = 0;
 	/* A stop asked inside ipsnet_client_subscribe makes the next run
@@ -691,19 +700,8 @@ static void test_events_kept_after_a_stop_go_with_the_client(void **state)
 {
 	struct fake f = {.on_request = five_at_once};
 	struct stepper st = {0};
-	uint64_t head = 0;
-	char server[64], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], err[256];
-	const struct ipsnet_subscription_callbacks cb = {
-	    .on_event = step_event, .on_caught_up = step_caught_up};
-
-	fake_start_thread(&f);
-	struct ipsnet_options o =
-	    options(server, sizeof(server), ca, cert, key, f.port);
-	if (ipsnet_client_open(&st.cl, &o, err, sizeof(err)) != 0)
-		fail_msg("cannot open: %s", err);
-	assert_int_equal(ipsnet_client_subscribe(st.cl, 0, NULL, 0, &cb, &st,
-						 &head, err, sizeof(err)),
-			 0);
+	char err[256];
+	step_subscribe(&f, &st);
 	/* Wait for the first event (with the answer, or in a run). */
 	int runs = 0;
 	while (st.n == 0 && runs++ < 12)

@@ -3059,6 +3059,19 @@ static void audit_done(struct journal_audit *a)
 	container_of(a, struct audit_wait, a)->done = true;
 }
 
+/* Queues w's rows and runs the loop until they are done (or the deadline
+ * fails the test). */
+static void audit_and_wait(struct fx *fx, struct audit_wait *w)
+{
+	journal_audit(fx->j, &w->a);
+	fx->timed_out = false;
+	uv_timer_start(&fx->deadline, on_deadline, ANSWER_MS, 0);
+	while (!w->done && !fx->timed_out)
+		uv_run(&fx->loop, UV_RUN_ONCE);
+	uv_timer_stop(&fx->deadline);
+	assert_true(w->done);
+}
+
 /* A read of many rows (a delivery to many subscribers, a catch-up page)
  * is written many rows a statement: 37 rows (two statements of 16 and 5
  * one by one) are all there, in order, as given, chained. */
@@ -3084,13 +3097,7 @@ static void test_audit_of_many_rows_keeps_each_in_order(void **state)
 		util_strlcpy(rows[i].result, "OK", sizeof(rows[i].result));
 	}
 	struct audit_wait w = {.a = {.rows = rows, .n = N, .done = audit_done}};
-	journal_audit(fx->j, &w.a);
-	fx->timed_out = false;
-	uv_timer_start(&fx->deadline, on_deadline, ANSWER_MS, 0);
-	while (!w.done && !fx->timed_out)
-		uv_run(&fx->loop, UV_RUN_ONCE);
-	uv_timer_stop(&fx->deadline);
-	assert_true(w.done);
+	audit_and_wait(fx, &w);
 	assert_int_equal(w.a.err, 0);
 
 	sqlite3_stmt *st;
@@ -3157,13 +3164,7 @@ static void test_audit_withholds_bsn_shaped_ids_but_not_seqs(void **state)
 		     sizeof(rows[2].object));
 
 	struct audit_wait w = {.a = {.rows = rows, .n = 3, .done = audit_done}};
-	journal_audit(fx->j, &w.a);
-	fx->timed_out = false;
-	uv_timer_start(&fx->deadline, on_deadline, ANSWER_MS, 0);
-	while (!w.done && !fx->timed_out)
-		uv_run(&fx->loop, UV_RUN_ONCE);
-	uv_timer_stop(&fx->deadline);
-	assert_true(w.done);
+	audit_and_wait(fx, &w);
 	assert_int_equal(w.a.err, 0);
 
 	sqlite3 *db = test_db(fx);
@@ -3294,13 +3295,7 @@ static int delivery_to_judged_at(struct fx *fx, const char *org,
 				     .n = 1,
 				     .judged_at = judged_at,
 				     .done = audit_done}};
-	journal_audit(fx->j, &w.a);
-	fx->timed_out = false;
-	uv_timer_start(&fx->deadline, on_deadline, ANSWER_MS, 0);
-	while (!w.done && !fx->timed_out)
-		uv_run(&fx->loop, UV_RUN_ONCE);
-	uv_timer_stop(&fx->deadline);
-	assert_true(w.done);
+	audit_and_wait(fx, &w);
 	*rows =
 	    db_int(test_db(fx), "SELECT count(*) FROM audit WHERE object = ?1",
 		   row.object, NULL);
