@@ -180,20 +180,28 @@ const Ipsnet__V1__HelloOk *ipsnet_client_hello(const struct ipsnet_client *cl)
 	return cl->conn != NULL ? ipsnet_conn_hello(cl->conn) : NULL;
 }
 
+/* A copy of m of its own (freed with its type's free_unpacked and
+ * ipsnet_protobuf_allocator), or NULL without memory. */
+static ProtobufCMessage *copy_message(const ProtobufCMessage *m)
+{
+	size_t n = protobuf_c_message_get_packed_size(m);
+	uint8_t *buf = ipsnet_malloc(n + 1);
+	if (buf == NULL)
+		return NULL;
+	protobuf_c_message_pack(m, buf);
+	ProtobufCMessage *copy = protobuf_c_message_unpack(
+	    m->descriptor, &ipsnet_protobuf_allocator, n, buf);
+	ipsnet_free(buf);
+	return copy;
+}
+
 static void on_response(struct ipsnet_conn *c, int status, const char *message,
 			const Ipsnet__V1__Envelope *resp, void *arg)
 {
 	struct ipsnet_client *cl = arg;
 	if (resp != NULL) {
 		/* Keep a copy: the library frees resp after this call. */
-		size_t n = ipsnet__v1__envelope__get_packed_size(resp);
-		uint8_t *buf = ipsnet_malloc(n + 1);
-		if (buf != NULL) {
-			ipsnet__v1__envelope__pack(resp, buf);
-			cl->resp = ipsnet__v1__envelope__unpack(
-			    &ipsnet_protobuf_allocator, n, buf);
-			ipsnet_free(buf);
-		}
+		cl->resp = (Ipsnet__V1__Envelope *)copy_message(&resp->base);
 		if (cl->resp == NULL && status == 0) {
 			status = IPSNET_ENOMEM;
 			message = "out of memory";
@@ -255,14 +263,7 @@ static void hold(struct ipsnet_client *cl, const Ipsnet__V1__Event *ev,
 {
 	struct held *h = ipsnet_calloc(1, sizeof(*h));
 	if (h != NULL && ev != NULL) {
-		size_t n = ipsnet__v1__event__get_packed_size(ev);
-		uint8_t *buf = ipsnet_malloc(n + 1);
-		if (buf != NULL) {
-			ipsnet__v1__event__pack(ev, buf);
-			h->ev = ipsnet__v1__event__unpack(
-			    &ipsnet_protobuf_allocator, n, buf);
-			ipsnet_free(buf);
-		}
+		h->ev = (Ipsnet__V1__Event *)copy_message(&ev->base);
 		if (h->ev == NULL) {
 			ipsnet_free(h);
 			h = NULL;
