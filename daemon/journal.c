@@ -390,26 +390,25 @@ int journal_check_audit(sqlite3 *db, struct journal_verify_report *r)
 	/* A database from before schema 7 (a backup of then, verified before
 	 * a restore) has no hash column: every row is from before the
 	 * chain. */
-	if (sqlite3_prepare_v2(db,
-			       "SELECT count(*) FILTER (WHERE name = 'hash'), "
-			       "(SELECT count(*) FROM audit) FROM "
-			       "pragma_table_info('audit')",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+		db,
+		"SELECT count(*) FROM pragma_table_info('audit') "
+		"WHERE name = 'hash'",
+		-1, &st, NULL) != SQLITE_OK)
 		return IPSNET_EDB;
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_finalize(st);
-		return IPSNET_EDB;
-	}
-	bool has_hash = sqlite3_column_int(st, 0) > 0;
-	r->audit_unchained = (uint64_t)sqlite3_column_int64(st, 1);
+	rc = sqlite3_step(st);
+	bool has_hash = rc == SQLITE_ROW && sqlite3_column_int(st, 0) > 0;
 	sqlite3_finalize(st);
-	if (!has_hash)
-		return 0;
-	r->audit_unchained = 0;
+	if (rc != SQLITE_ROW)
+		return IPSNET_EDB;
+	/* Without the column, every row is counted by the same walk. */
 	if (sqlite3_prepare_v2(db,
-			       "SELECT id, time_us, org, user, client_id, "
-			       "action, object, result, peer, hash FROM audit "
-			       "ORDER BY id",
+			       has_hash ? "SELECT id, time_us, org, user, "
+					  "client_id, action, object, result, "
+					  "peer, hash FROM audit ORDER BY id"
+					: "SELECT id, time_us, org, user, "
+					  "client_id, action, object, result, "
+					  "peer, NULL FROM audit ORDER BY id",
 			       -1, &st, NULL) != SQLITE_OK)
 		return IPSNET_EDB;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
