@@ -1,3 +1,6 @@
+/* pthread_setname_np: the delivery threads' name, as top -H shows it. */
+#define _GNU_SOURCE
+
 #include "fanout.h"
 
 #include <pthread.h>
@@ -50,6 +53,7 @@ static void *helper(void *arg)
 {
 	struct fanout *f = arg;
 	uint64_t seen = 0;
+	pthread_setname_np(pthread_self(), "ipsnetd-fanout");
 	pthread_mutex_lock(&f->mu);
 	for (;;) {
 		while (!f->stopping && f->generation == seen)

@@ -1,4 +1,5 @@
-/* pthread_setname_np and gettid, for the bulk readers. */
+/* pthread_setname_np (the threads' names, as top -H and /proc show them)
+ * and gettid, for the bulk readers. */
 #define _GNU_SOURCE
 
 #include "journal.h"
@@ -1304,6 +1305,7 @@ static void writer_spin(struct journal *j, uint64_t last_wait_us)
 static void *writer_main(void *arg)
 {
 	struct journal *j = arg;
+	pthread_setname_np(pthread_self(), "ipsnetd-writer");
 	uint64_t last_wait_us = 0; /* from a batch's end to the next work */
 	for (;;) {
 		writer_checkpoint_tail(j);
@@ -1419,6 +1421,7 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 static void *checkpoint_main(void *arg)
 {
 	struct journal *j = arg;
+	pthread_setname_np(pthread_self(), "ipsnetd-ckpt");
 	sqlite3 *db = NULL;
 	char err[256];
 	if (open_db(j->path, SQLITE_OPEN_READWRITE, NULL, &db, err,
@@ -1502,6 +1505,7 @@ static void reader_loop(struct journal *j, bool bulk)
 
 static void *reader_main(void *arg)
 {
+	pthread_setname_np(pthread_self(), "ipsnetd-read");
 	reader_loop(arg, false);
 	return NULL;
 }

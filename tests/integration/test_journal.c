@@ -1921,6 +1921,49 @@ static void test_backup_script_keeps_verified_copies(void **state)
 
 /* ---- the journal head in whoami ----------------------------------------- */
 
+/* Each of the daemon's threads has a name of its own (top -H, ps -L and
+ * /proc show it), so that an operator can tell which one spends the CPU:
+ * the loop keeps the program's, the journal's take theirs at start. */
+static void test_the_daemons_threads_are_named(void **state)
+{
+	struct fx *fx = *state;
+	static const char *const want[] = {"ipsnetd-writer", "ipsnetd-ckpt",
+					   "ipsnetd-read", "ipsnetd-bulk"};
+	bool seen[ARRAY_SIZE(want)] = {false};
+	char path[PATH_MAX], names[512] = "";
+	bool loop_seen = false;
+	start_daemon(fx);
+	pid_t pid = h_daemon_pid(&fx->d);
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	DIR *dir = opendir(path);
+	assert_non_null(dir);
+	struct dirent *e;
+	while ((e = readdir(dir)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		char comm_path[PATH_MAX + 300], *comm;
+		snprintf(comm_path, sizeof(comm_path), "%s/%s/comm", path,
+			 e->d_name);
+		if ((comm = h_read_file(comm_path, NULL)) == NULL)
+			continue; /* a thread that ended meanwhile */
+		comm[strcspn(comm, "\n")] = '\0';
+		size_t used = strlen(names);
+		snprintf(names + used, sizeof(names) - used, " %s", comm);
+		if (atoi(e->d_name) == (int)pid)
+			loop_seen = strcmp(comm, "ipsnetd") == 0;
+		for (size_t i = 0; i < ARRAY_SIZE(want); i++)
+			if (strcmp(comm, want[i]) == 0)
+				seen[i] = true;
+		free(comm);
+	}
+	closedir(dir);
+	if (!loop_seen)
+		fail_msg("the loop thread is not named ipsnetd:%s", names);
+	for (size_t i = 0; i < ARRAY_SIZE(want); i++)
+		if (!seen[i])
+			fail_msg("no thread named %s:%s", want[i], names);
+}
+
 static void test_whoami_shows_the_last_entry_as_journal_head(void **state)
 {
 	struct fx *fx = *state;
@@ -3243,6 +3286,7 @@ int main(void)
 	    T(test_a_refused_command_leaves_no_lock_file),
 	    T(test_a_lock_file_removed_while_taken_is_made_again),
 	    T(test_whoami_shows_the_last_entry_as_journal_head),
+	    T(test_the_daemons_threads_are_named),
 	    T(test_restore_from_a_backup_as_the_readme_says),
 	    T(test_restore_after_a_crash_moves_the_wal_away),
 	    T(test_restore_is_refused_while_the_daemon_serves),
