@@ -1286,7 +1286,15 @@ static const char watch_usage[] =
     "                    that leaves one unanswered for S seconds is\n"
     "                    taken for gone, and connected to again\n";
 
-/* What happened, in words: "registered client cl-1". */
+/* " of client " before a client's id, or "" before an empty one (an entry
+ * written before the entity carried its client). */
+static const char *of_client(const char *client)
+{
+	return client[0] != '\0' ? " of client " : "";
+}
+
+/* What happened, in words: "registered client cl-1". Whatever concerns one
+ * client names it, so that a line says whose case moved. */
 static void describe(char *buf, size_t cap, const Ipsnet__V1__Event *ev)
 {
 	const Ipsnet__V1__ChangeOk *s = ev->state;
@@ -1320,6 +1328,7 @@ static void describe(char *buf, size_t cap, const Ipsnet__V1__Event *ev)
 		/* in the words of case show and trajectory: "on hold" */
 		snprintf(w, sizeof(w), "%s",
 			 fmt_trajectory_status(s->trajectory->status));
+		const char *tc = s->trajectory->client_id;
 		if (strcmp(c, "refer") == 0)
 			snprintf(buf, cap,
 				 "referred client %s to program %s "
@@ -1327,37 +1336,46 @@ static void describe(char *buf, size_t cap, const Ipsnet__V1__Event *ev)
 				 s->trajectory->client_id,
 				 s->trajectory->program_id, id);
 		else if (strcmp(c, "import_trajectory") == 0)
-			snprintf(buf, cap, "imported trajectory %s (%s)", id,
-				 w);
+			snprintf(buf, cap, "imported trajectory %s%s%s (%s)",
+				 id, of_client(tc), tc, w);
 		else
-			snprintf(buf, cap, "moved trajectory %s to %s", id, w);
+			snprintf(buf, cap, "moved trajectory %s%s%s to %s", id,
+				 of_client(tc), tc, w);
 		return;
 	case IPSNET__V1__CHANGE_OK__ENTITY_FUNDING:
 		mirror_enum_word(&ipsnet__v1__funding_status__descriptor,
 				 s->funding->status, w, sizeof(w));
+		const char *fc = s->funding->client_id;
 		if (strcmp(c, "request_funding") == 0)
 			snprintf(buf, cap,
-				 "asked %s for %u month%s of funding %s",
+				 "asked %s for %u month%s of funding %s for "
+				 "trajectory %s%s%s",
 				 s->funding->funder[0] != '\0'
 				     ? s->funding->funder
 				     : s->funding->other_description,
 				 s->funding->months,
-				 s->funding->months == 1 ? "" : "s", id);
+				 s->funding->months == 1 ? "" : "s", id,
+				 s->funding->trajectory_id, of_client(fc), fc);
 		else
-			snprintf(buf, cap, "marked funding %s %s", id, w);
+			snprintf(buf, cap, "marked funding %s%s%s %s", id,
+				 of_client(fc), fc, w);
 		return;
-	case IPSNET__V1__CHANGE_OK__ENTITY_JOB:
+	case IPSNET__V1__CHANGE_OK__ENTITY_JOB: {
+		const char *jc = s->job->client_id;
 		if (strcmp(c, "end_job") == 0 && s->job->withdrawn)
 			snprintf(buf, cap,
-				 "withdrew job %s on %s: it was to begin on %s",
-				 id, s->job->end_date, s->job->start_date);
+				 "withdrew job %s%s%s on %s: it was to begin "
+				 "on %s",
+				 id, of_client(jc), jc, s->job->end_date,
+				 s->job->start_date);
 		else if (strcmp(c, "end_job") == 0)
-			snprintf(buf, cap, "ended job %s on %s", id,
-				 s->job->end_date);
+			snprintf(buf, cap, "ended job %s%s%s on %s", id,
+				 of_client(jc), jc, s->job->end_date);
 		else
 			snprintf(buf, cap, "recorded job %s of client %s", id,
 				 s->job->client_id);
 		return;
+	}
 	case IPSNET__V1__CHANGE_OK__ENTITY_PROGRAM:
 		snprintf(buf, cap, "%s program %s",
 			 s->version <= 1 ? "added" : "changed", id);
@@ -1420,7 +1438,7 @@ static int watch_event(struct follow *f, const Ipsnet__V1__Event *ev)
 		free(line);
 		return 0;
 	}
-	char when[32], what[512];
+	char when[32], what[1024]; /* a funder's 200 characters and more */
 	nl_minute_of_iso(when, sizeof(when), ev->time);
 	describe(what, sizeof(what), ev);
 	/* A funder described in free text is anybody's text: as a table

@@ -693,13 +693,32 @@ static void test_a_case_from_referral_to_job_in_words_and_json(void **state)
 	/* and watch says so, not "ended" */
 	char watched[PATH_MAX];
 	snprintf(want, sizeof(want),
-		 "withdrew job %s on %s: it was to begin on %s", job, day,
-		 later);
+		 "withdrew job %s of client %s on %s: it was to begin on %s",
+		 job, client, day, later);
 	if (!watch_until(fx, false, want, watched, sizeof(watched))) {
 		char *text = h_read_file(watched, NULL);
 		fail_msg("watch did not print \"%s\":\n%s", want,
 			 text != NULL ? text : "");
 	}
+	/* Each line of the case names its client, so that a caseworker
+	 * watching sees whose case moved. */
+	char lines[3][256];
+	snprintf(lines[0], sizeof(lines[0]),
+		 "asked gm0363 for 12 months of funding %s for trajectory %s "
+		 "of client %s (version 1)",
+		 funding, tr, client);
+	snprintf(lines[1], sizeof(lines[1]),
+		 "marked funding %s of client %s approved (version 2)", funding,
+		 client);
+	snprintf(lines[2], sizeof(lines[2]),
+		 "moved trajectory %s of client %s to on hold (version 4)", tr,
+		 client);
+	for (size_t i = 0; i < ARRAY_SIZE(lines); i++)
+		if (!h_file_contains(watched, lines[i])) {
+			char *text = h_read_file(watched, NULL);
+			fail_msg("watch did not print \"%s\":\n%s", lines[i],
+				 text != NULL ? text : "");
+		}
 	/* a stale version: the state named is the withdrawal, not an end */
 	run(fx, EXIT_CONFLICT, "ggz-test", "job", "end", job, "--version", "1",
 	    "--on", day, NULL);
@@ -1174,8 +1193,8 @@ static void test_watch_names_states_as_the_other_commands(void **state)
 	assert_true(watch_until(fx, false, "(version 4)", out, sizeof(out)));
 	char *text = h_read_file(out, NULL);
 	assert_non_null(text);
-	snprintf(needle, sizeof(needle), "moved trajectory %s to on hold (",
-		 tr);
+	snprintf(needle, sizeof(needle),
+		 "moved trajectory %s of client %s to on hold (", tr, client);
 	if (strstr(text, needle) == NULL)
 		fail_msg("watch printed:\n%s", text);
 	free(text);
@@ -3096,7 +3115,10 @@ static void test_a_count_of_one_is_said_in_the_singular(void **state)
 
 	assert_true(watch_until(fx, false, "of funding", out, sizeof(out)));
 	assert_true(
-	    h_file_contains(out, "asked gm0363 for 1 month of funding"));
+	    h_file_contains(out, "asked gm0363 for 1 month of funding fu-"));
+	snprintf(text, sizeof(text), " for trajectory %s of client %s (", tr,
+		 client);
+	assert_true(h_file_contains(out, text));
 
 	path_in(fx, path, sizeof(path), "one.csv");
 	snprintf(text, sizeof(text),
