@@ -16,7 +16,11 @@
 #      catches up from 0 over and over (a journal of its own).
 #
 # The journal is built once by ipsnet-load (many pipelined RegisterClient
-# changes) and kept in the work folder for the next run. Run it through
+# changes) and kept in the work folder as it was built (ipsnet.db.built):
+# each run, and each catch-up in it, starts from a copy of it. A run adds
+# audit rows (a GGZ's catch-up one a client, written into the middle of
+# the audit_client index) and changes; a database that grew with every run
+# would make each run measure another one. Run it through
 # CMake (`cmake --build BUILD --target sync-bench-run`) or by hand. Build
 # Release for figures.
 set -euo pipefail
@@ -37,6 +41,7 @@ usage: $prog --ipsnetd FILE --load FILE --bench FILE --peer FILE
   --certs DIR      the certs/ scripts of the source tree
   --entries N      journal entries (default 1000000; \$BENCH_ENTRIES)
   --dir DIR        the work folder, kept between runs with its journal
+                   as built (ipsnet.db.built)
                    (default \$BENCH_DIR, else \${TMPDIR:-/tmp}/ipsnet-sync-bench)
   --runs N         runs of each catch-up and live case, the median
                    reported (default 3)
@@ -138,6 +143,36 @@ kind = NETWORK
 name = IPS netwerk
 region = 1
 EOF
+# The journal as built, kept: every run starts from a copy of it. A work
+# folder from before holds a journal that earlier runs added to: made anew.
+db=$work/ipsnet.db
+built=$work/ipsnet.db.built
+if [ ! -f "$built" ] && [ -f "$db" ]; then
+	echo "the kept journal has earlier runs' rows in it and no copy as built: made anew" >&2
+	rm -f "$db" "$db-wal" "$db-shm"
+fi
+
+# Puts a copy of the journal as built in the database's place (the daemon
+# stopped), on disk before it is read, so that no write-back of the copy
+# runs beside what is measured.
+restore_built() {
+	[ -f "$built" ] || return 0
+	rm -f "$db-wal" "$db-shm"
+	cp "$built" "$db.copy"
+	sync "$db.copy"
+	mv "$db.copy" "$db"
+}
+
+# Keeps the journal as built (the daemon stopped, so that the database
+# file holds everything and no -wal is left).
+save_built() {
+	[ ! -s "$db-wal" ] || die "$db-wal is left after the daemon stopped"
+	cp "$db" "$built.copy"
+	sync "$built.copy"
+	mv "$built.copy" "$built"
+}
+
+restore_built
 # A new database, or the kept one brought to this ipsnetd's schema.
 "$ipsnetd" init --config "$work/ipsnetd.conf" >/dev/null 2>"$work/init.log" ||
 	die "ipsnetd init failed: $(tail -n 3 "$work/init.log")"
@@ -181,6 +216,7 @@ if [ "$have" -lt "$entries" ]; then
 		die "ipsnet-load failed: $(tail -n 3 "$work/load.log")"
 	echo "built in $(($(date +%s) - t0)) s" >&2
 	stop_pid "$daemon_pid"
+	save_built
 	start_daemon
 fi
 head=$(head_seq)
@@ -188,8 +224,13 @@ echo "journal: $head entries ($(du -h "$work/ipsnet.db" | cut -f1)), $(nproc) CP
 echo
 
 # ---- 1. catch-up -------------------------------------------------------------
+# Each GGZ catch-up from the journal as built: one before would have left
+# its audit rows, a million of them.
 rates=()
 for _ in $(seq 1 "$runs"); do
+	stop_pid "$daemon_pid"
+	restore_built
+	start_daemon
 	# shellcheck disable=SC2046
 	out=$("$bench" $(as ggz-bench) --json catchup)
 	rates+=("$(json_field entries_per_s "$out")")
