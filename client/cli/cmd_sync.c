@@ -198,10 +198,11 @@ static void draw_bar(struct follow *f)
 		done = span;
 	double secs = (double)(util_mono_us() - f->sub_start_us) / 1e6;
 	double rate = secs > 0 ? (double)done / secs : 0;
-	char events[32], seq[32], head[32], left[32];
+	char events[32], seq[32], head[32], per_s[32], left[32];
 	thousands(events, sizeof(events), f->sub_events);
 	thousands(seq, sizeof(seq), f->cursor);
 	thousands(head, sizeof(head), f->sub_head_seq);
+	thousands(per_s, sizeof(per_s), (uint64_t)(rate + 0.5));
 	if (rate > 0) {
 		uint64_t s = (uint64_t)((double)(span - done) / rate + 0.5);
 		snprintf(left, sizeof(left), "%" PRIu64 ":%02" PRIu64 " left",
@@ -216,8 +217,8 @@ static void draw_bar(struct follow *f)
 	bar[20] = '\0';
 	fprintf(stderr,
 		"\rcatching up [%s] %3u%%  seq %s of %s  %s events  "
-		"%.0f entries/s  %s\033[K",
-		bar, (unsigned)(100 * done / span), seq, head, events, rate,
+		"%s entries/s  %s\033[K",
+		bar, (unsigned)(100 * done / span), seq, head, events, per_s,
 		left);
 	fflush(stderr);
 	f->bar_drawn = true;
@@ -1247,11 +1248,15 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
 			    json_integer((json_int_t)(secs * 1000)));
 			cli_print_json(o);
 		} else {
-			printf("%s: at seq %" PRIu64 ", %" PRIu64
-			       " event%s in %.1f s (%" PRIu64 " in all)\n",
-			       s.path, meta->seq, f->run_events,
-			       f->run_events == 1 ? "" : "s", secs,
-			       meta->events);
+			/* The seq as --since takes it; counts as the progress
+			 * bar gives them. */
+			char run[32], all[32];
+			thousands(run, sizeof(run), f->run_events);
+			thousands(all, sizeof(all), meta->events);
+			printf("%s: at seq %" PRIu64 "; %s event%s in %.1f s "
+			       "(%s in all)\n",
+			       s.path, meta->seq, run,
+			       f->run_events == 1 ? "" : "s", secs, all);
 		}
 	}
 out_after_mirror:
