@@ -2374,7 +2374,7 @@ static void test_mirror_refuses_another_journal(void **state)
 		 keep);
 	h_db_exec(path, sql);
 	assert_int_equal(sync_once(GGZ_TEST, path, NULL, &r), 0);
-	assert_non_null(strstr(r.out, ", 1 event in "));
+	assert_non_null(strstr(r.out, "; 1 event in "));
 	h_result_free(&r);
 	assert_true(mirror_seq(path) > seq);
 	assert_int_equal(mirror_rows(path, "client", "id", client), 1);
