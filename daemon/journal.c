@@ -403,14 +403,12 @@ int journal_check_audit(sqlite3 *db, struct journal_verify_report *r)
 	if (rc != SQLITE_ROW)
 		return IPSNET_EDB;
 	/* Without the column, every row is counted by the same walk. */
-	if (sqlite3_prepare_v2(db,
-			       has_hash ? "SELECT id, time_us, org, user, "
-					  "client_id, action, object, result, "
-					  "peer, hash FROM audit ORDER BY id"
-					: "SELECT id, time_us, org, user, "
-					  "client_id, action, object, result, "
-					  "peer, NULL FROM audit ORDER BY id",
-			       -1, &st, NULL) != SQLITE_OK)
+	char sql[128];
+	snprintf(sql, sizeof(sql),
+		 "SELECT id, time_us, org, user, client_id, action, object, "
+		 "result, peer, %s FROM audit ORDER BY id",
+		 has_hash ? "hash" : "NULL");
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
 		return IPSNET_EDB;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *problem = NULL;
