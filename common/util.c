@@ -1,6 +1,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -85,6 +86,21 @@ char *util_hex(char *out, size_t cap, const uint8_t *data, size_t len)
 	if (cap > 0)
 		out[2 * i] = '\0';
 	return out;
+}
+
+char *util_thousands(char *buf, size_t cap, uint64_t v)
+{
+	char digits[24];
+	int n = snprintf(digits, sizeof(digits), "%" PRIu64, v);
+	size_t o = 0;
+	for (int i = 0; i < n && o + 2 < cap; i++) {
+		if (i > 0 && (n - i) % 3 == 0)
+			buf[o++] = ',';
+		buf[o++] = digits[i];
+	}
+	if (cap > 0)
+		buf[o] = '\0';
+	return buf;
 }
 
 char *util_strlcpy(char *dst, const char *src, size_t cap)

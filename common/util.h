@@ -22,6 +22,9 @@ const char *util_iso8601(char *buf, size_t cap, uint64_t us);
 int util_random(void *buf, size_t len);
 /* Lower-case hex of len bytes into out (cap >= 2*len+1). Returns out. */
 char *util_hex(char *out, size_t cap, const uint8_t *data, size_t len);
+/* v in digits grouped by thousands ("1,222,962") into buf (cap >= 27 holds
+ * any). Returns buf. */
+char *util_thousands(char *buf, size_t cap, uint64_t v);
 /* Copies src into dst (size cap), always terminated; returns dst. */
 char *util_strlcpy(char *dst, const char *src, size_t cap);
 /* The folder of path into dir (cap bytes): "." for a bare name, "/" for one

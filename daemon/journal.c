@@ -313,14 +313,33 @@ static const char *col_text(sqlite3_stmt *st, int i)
 	return t != NULL ? (const char *)t : "";
 }
 
-int journal_check_chain(sqlite3 *db, struct journal_verify_report *r)
+/* The single integer sql gives (a largest seq or id), 0 when none: the
+ * total a walk's progress is told. */
+static uint64_t count_of(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st;
+	uint64_t n = 0;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return 0;
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) > 0)
+		n = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+int journal_check_chain(sqlite3 *db, const struct journal_progress *progress,
+			struct journal_verify_report *r)
 {
 	sqlite3_stmt *st;
 	uint8_t prev[JOURNAL_HASH_BYTES] = {0};
-	uint64_t expect_seq = 1;
+	uint64_t expect_seq = 1, total = 0;
 	int rc;
 
 	memset(r, 0, sizeof(*r));
+	/* The seqs run from 1 without a gap (this walk checks it). */
+	if (progress != NULL)
+		total = count_of(db, "SELECT max(seq) FROM journal");
+	journal_progress_tell(progress, "hash chain", "entries", 0, total);
 	if (sqlite3_prepare_v2(db,
 			       "SELECT seq, time_us, org, user, idem_key, "
 			       "entity_kind, entity_id, version, payload, "
@@ -374,16 +393,25 @@ int journal_check_chain(sqlite3 *db, struct journal_verify_report *r)
 		memcpy(prev, hash_col, JOURNAL_HASH_BYTES);
 		r->entries++;
 		expect_seq++;
+		if (r->entries % JOURNAL_PROGRESS_ROWS == 0)
+			journal_progress_tell(progress, "hash chain", "entries",
+					      r->entries, total);
 	}
 	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : IPSNET_EDB;
+	if (rc != SQLITE_DONE)
+		return IPSNET_EDB;
+	journal_progress_tell(progress, "hash chain", "entries", r->entries,
+			      r->entries);
+	return 0;
 }
 
-int journal_check_audit(sqlite3 *db, struct journal_verify_report *r)
+int journal_check_audit(sqlite3 *db, const struct journal_progress *progress,
+			struct journal_verify_report *r)
 {
 	sqlite3_stmt *st;
 	uint8_t prev[JOURNAL_HASH_BYTES] = {0};
 	bool chained = false; /* a row with a hash was seen */
+	uint64_t walked = 0, total = 0;
 	int rc;
 
 	r->audit_rows = r->audit_unchained = 0;
@@ -410,8 +438,14 @@ int journal_check_audit(sqlite3 *db, struct journal_verify_report *r)
 		 has_hash ? "hash" : "NULL");
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
 		return IPSNET_EDB;
+	if (progress != NULL)
+		total = count_of(db, "SELECT max(id) FROM audit");
+	journal_progress_tell(progress, "audit trail", "rows", 0, total);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *problem = NULL;
+		if (++walked % JOURNAL_PROGRESS_ROWS == 0)
+			journal_progress_tell(progress, "audit trail", "rows",
+					      walked, total);
 		if (sqlite3_column_type(st, 9) == SQLITE_NULL) {
 			/* Rows from before the chain come first. */
 			if (!chained) {
@@ -449,7 +483,10 @@ int journal_check_audit(sqlite3 *db, struct journal_verify_report *r)
 		r->audit_rows++;
 	}
 	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : IPSNET_EDB;
+	if (rc != SQLITE_DONE)
+		return IPSNET_EDB;
+	journal_progress_tell(progress, "audit trail", "rows", walked, walked);
+	return 0;
 }
 
 /* ---- the writer -------------------------------------------------------- */
@@ -1822,7 +1859,7 @@ static int load_head(struct journal *j, char *err, size_t errlen)
 {
 	struct journal_verify_report r;
 	uint64_t t0 = util_mono_us();
-	if (journal_check_chain(j->wdb, &r) != 0) {
+	if (journal_check_chain(j->wdb, NULL, &r) != 0) {
 		snprintf(err, errlen, "cannot read the journal: %s",
 			 sqlite3_errmsg(j->wdb));
 		return IPSNET_EDB;

@@ -217,6 +217,28 @@ void journal_audit_hash(const uint8_t prev[JOURNAL_HASH_BYTES], int64_t time_us,
 			const char *object, const char *result,
 			const char *peer, uint8_t out[JOURNAL_HASH_BYTES]);
 
+/* How far a long walk over the journal or the audit trail has got, for an
+ * operator at a terminal: fn is told what it walks ("hash chain",
+ * "replay", "state tables", "audit trail"), what it counts ("entries",
+ * "tables", "rows"), how many it has done and about how many there are:
+ * at the start, every JOURNAL_PROGRESS_ROWS rows and at the end. A NULL
+ * struct journal_progress tells nothing. */
+struct journal_progress {
+	void (*fn)(void *arg, const char *what, const char *unit, uint64_t done,
+		   uint64_t total);
+	void *arg;
+};
+
+#define JOURNAL_PROGRESS_ROWS 4096
+
+static inline void journal_progress_tell(const struct journal_progress *p,
+					 const char *what, const char *unit,
+					 uint64_t done, uint64_t total)
+{
+	if (p != NULL && p->fn != NULL)
+		p->fn(p->arg, what, unit, done, total);
+}
+
 struct journal_verify_report {
 	uint64_t entries;           /* entries walked */
 	uint64_t sent_keys;	    /* of them, kept under the 16 bytes sent */
@@ -233,18 +255,19 @@ struct journal_verify_report {
  * says what is damaged, with r->first_bad_seq the first damaged entry, or
  * r->first_bad_audit_id the first damaged audit row, or both 0 when the
  * entries are whole but a state table differs), or an error when it could
- * not. */
-int journal_verify(const char *path, struct journal_verify_report *r,
-		   char *err, size_t errlen);
+ * not. Tells progress how far it is. */
+int journal_verify(const char *path, const struct journal_progress *progress,
+		   struct journal_verify_report *r, char *err, size_t errlen);
 
 /* Empties the state tables and replays the journal into them, in one
  * transaction. */
-int journal_rebuild(const char *path, uint64_t *entries, char *err,
-		    size_t errlen);
+int journal_rebuild(const char *path, const struct journal_progress *progress,
+		    uint64_t *entries, char *err, size_t errlen);
 
 /* An online copy with SQLite's backup API, consistent as of one moment,
- * safe while the daemon serves. */
-int journal_backup(const char *path, const char *dest, char *err,
+ * safe while the daemon serves; its journal's chain is walked. */
+int journal_backup(const char *path, const char *dest,
+		   const struct journal_progress *progress, char *err,
 		   size_t errlen);
 
 /* What journal_restore did. */
@@ -278,15 +301,18 @@ struct journal_restore_report {
  * The backup is only read. Returns 0, or an error with a sentence in err
  * and r->changed false when nothing was changed. */
 int journal_restore(const char *path, const char *backup,
+		    const struct journal_progress *progress,
 		    struct journal_restore_report *r, char *err, size_t errlen);
 
 /* The chain walk alone (used at start-up and by verify). */
-int journal_check_chain(sqlite3 *db, struct journal_verify_report *r);
+int journal_check_chain(sqlite3 *db, const struct journal_progress *progress,
+			struct journal_verify_report *r);
 
 /* The audit trail's chain walk (verify): sets r->audit_rows,
  * r->audit_unchained and, at the first damaged row, r->first_bad_audit_id
  * and r->problem. Leaves the journal's fields alone. 0, or IPSNET_EDB when
  * it could not read. */
-int journal_check_audit(sqlite3 *db, struct journal_verify_report *r);
+int journal_check_audit(sqlite3 *db, const struct journal_progress *progress,
+			struct journal_verify_report *r);
 
 #endif

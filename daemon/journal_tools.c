@@ -87,12 +87,13 @@ static bool answer_before_requested_by(const void *stored, size_t stored_len,
 	return same;
 }
 
-/* Replays the journal of schema src (on db) into db's main state tables.
- * On a change that does not apply as it did, r names its seq. With
- * check_responses, also an entry whose stored answer is not the one its
- * replay gives: the hash does not cover that column, and a retry and sync
- * hand it out. */
+/* Replays the journal of schema src (on db) into db's main state tables,
+ * telling progress how far it is of total entries. On a change that does
+ * not apply as it did, r names its seq. With check_responses, also an
+ * entry whose stored answer is not the one its replay gives: the hash does
+ * not cover that column, and a retry and sync hand it out. */
 static int replay(sqlite3 *db, const char *src, bool check_responses,
+		  const struct journal_progress *progress, uint64_t total,
 		  struct journal_verify_report *r, char *err, size_t errlen)
 {
 	char sql[256];
@@ -111,6 +112,7 @@ static int replay(sqlite3 *db, const char *src, bool check_responses,
 		rv = fail(db, err, errlen, "cannot read the registry");
 		goto err_after_rows;
 	}
+	journal_progress_tell(progress, "replay", "entries", 0, total);
 	while ((rc = sqlite3_step(rows)) == SQLITE_ROW) {
 		uint64_t seq = (uint64_t)sqlite3_column_int64(rows, 0);
 		struct journal_actor actor;
@@ -173,10 +175,15 @@ static int replay(sqlite3 *db, const char *src, bool check_responses,
 				 (unsigned long long)seq, problem);
 			goto err_after_kind;
 		}
-		r->entries++;
+		if (++r->entries % JOURNAL_PROGRESS_ROWS == 0)
+			journal_progress_tell(progress, "replay", "entries",
+					      r->entries, total);
 	}
 	if (rc != SQLITE_DONE)
 		rv = fail(db, err, errlen, "cannot read the journal");
+	else
+		journal_progress_tell(progress, "replay", "entries", r->entries,
+				      r->entries);
 err_after_kind:
 	sqlite3_finalize(kind);
 err_after_rows:
@@ -273,6 +280,7 @@ static bool wal_mode_file(const char *path)
 /* The verify of the file at path (see verify_file); with immutable, read
  * as one that no one changes: no locks, no -wal or -shm made. */
 static int verify_read(const char *path, const char *name, bool immutable,
+		       const struct journal_progress *progress,
 		       struct journal_verify_report *r, char *err,
 		       size_t errlen)
 {
@@ -304,7 +312,7 @@ static int verify_read(const char *path, const char *name, bool immutable,
 	rv = store_check_not_newer(live, &version, err, errlen);
 	if (rv != 0)
 		goto err_after_live;
-	rv = journal_check_chain(live, r);
+	rv = journal_check_chain(live, progress, r);
 	if (rv != 0) {
 		rv = fail(live, err, errlen, "cannot walk the journal");
 		goto err_after_live;
@@ -341,12 +349,17 @@ static int verify_read(const char *path, const char *name, bool immutable,
 	}
 	uint64_t walked = r->entries;
 	r->entries = 0;
-	rv = replay(scratch, "live", true, r, err, errlen);
+	rv = replay(scratch, "live", true, progress, walked, r, err, errlen);
 	if (rv != 0 || r->first_bad_seq != 0)
 		goto err_after_scratch;
 	r->entries = walked;
+	size_t tables = 0, compared = 0;
+	while (apply_state_tables[tables] != NULL)
+		tables++;
 	for (const char *const *t = apply_state_tables; *t != NULL; t++) {
 		bool same;
+		journal_progress_tell(progress, "state tables", "tables",
+				      compared++, tables);
 		char row[128] = "";
 		if (compare_table(scratch, *t, &same, row, sizeof(row)) != 0) {
 			rv = fail(scratch, err, errlen, "cannot compare");
@@ -363,9 +376,11 @@ static int verify_read(const char *path, const char *name, bool immutable,
 			goto err_after_scratch;
 		}
 	}
+	journal_progress_tell(progress, "state tables", "tables", tables,
+			      tables);
 	sqlite3_exec(scratch, "ROLLBACK", NULL, NULL, NULL);
 	sqlite3_close(scratch);
-	rv = journal_check_audit(live, r);
+	rv = journal_check_audit(live, progress, r);
 	if (rv != 0) {
 		rv = fail(live, err, errlen, "cannot walk the audit trail");
 		goto err_after_live;
@@ -392,6 +407,7 @@ err_after_live:
  * connection keeps the -wal); one that started meanwhile is seen
  * afterwards, and said. */
 static int verify_file(const char *path, const char *name,
+		       const struct journal_progress *progress,
 		       struct journal_verify_report *r, char *err,
 		       size_t errlen)
 {
@@ -410,8 +426,8 @@ static int verify_file(const char *path, const char *name,
 			 db_file_suffixes[i]);
 		immutable = lstat(beside, &is) != 0 && errno == ENOENT;
 	}
-	rv =
-	    verify_read(immutable ? at : path, name, immutable, r, err, errlen);
+	rv = verify_read(immutable ? at : path, name, immutable, progress, r,
+			 err, errlen);
 	if (rv != 0 || !immutable)
 		return rv;
 	snprintf(beside, sizeof(beside), "%s-wal", at);
@@ -429,14 +445,14 @@ static int verify_file(const char *path, const char *name,
 	return 0;
 }
 
-int journal_verify(const char *path, struct journal_verify_report *r, char *err,
-		   size_t errlen)
+int journal_verify(const char *path, const struct journal_progress *progress,
+		   struct journal_verify_report *r, char *err, size_t errlen)
 {
-	return verify_file(path, path, r, err, errlen);
+	return verify_file(path, path, progress, r, err, errlen);
 }
 
-int journal_rebuild(const char *path, uint64_t *entries, char *err,
-		    size_t errlen)
+int journal_rebuild(const char *path, const struct journal_progress *progress,
+		    uint64_t *entries, char *err, size_t errlen)
 {
 	sqlite3 *db = NULL;
 	struct journal_verify_report r;
@@ -469,7 +485,7 @@ int journal_rebuild(const char *path, uint64_t *entries, char *err,
 	 * was written: from a damaged one it would hide the damage (the
 	 * state tables are what still tells) and could lose what the damage
 	 * took away. */
-	if (journal_check_chain(db, &r) != 0) {
+	if (journal_check_chain(db, progress, &r) != 0) {
 		rv = fail(db, err, errlen, "cannot read the journal");
 		goto err_after_begin;
 	}
@@ -482,6 +498,7 @@ int journal_rebuild(const char *path, uint64_t *entries, char *err,
 		rv = IPSNET_EDB;
 		goto err_after_begin;
 	}
+	uint64_t walked = r.entries;
 	memset(&r, 0, sizeof(r));
 	/* Children first: the tables refer to one another. */
 	size_t n = 0;
@@ -496,7 +513,7 @@ int journal_rebuild(const char *path, uint64_t *entries, char *err,
 			goto err_after_begin;
 		}
 	}
-	rv = replay(db, "main", false, &r, err, errlen);
+	rv = replay(db, "main", false, progress, walked, &r, err, errlen);
 	if (rv == 0 && r.first_bad_seq != 0) {
 		snprintf(err, errlen, "%s", r.problem);
 		rv = IPSNET_EDB;
@@ -530,7 +547,8 @@ static void sync_folder_of(const char *path)
 	}
 }
 
-int journal_backup(const char *path, const char *dest, char *err,
+int journal_backup(const char *path, const char *dest,
+		   const struct journal_progress *progress, char *err,
 		   size_t errlen)
 {
 	sqlite3 *src = NULL, *dst = NULL;
@@ -599,7 +617,7 @@ int journal_backup(const char *path, const char *dest, char *err,
 		goto out;
 	}
 	struct journal_verify_report r;
-	if (journal_check_chain(dst, &r) != 0) {
+	if (journal_check_chain(dst, progress, &r) != 0) {
 		/* r.problem is empty: SQLite says why. */
 		rv = fail(dst, err, errlen,
 			  "cannot read the backup's journal to check it");
@@ -699,6 +717,7 @@ static int move_back(const char *path, const char *aside, const char *base,
 }
 
 int journal_restore(const char *path, const char *backup,
+		    const struct journal_progress *progress,
 		    struct journal_restore_report *r, char *err, size_t errlen)
 {
 	struct journal_verify_report v;
@@ -854,7 +873,7 @@ int journal_restore(const char *path, const char *backup,
 	 * the copy itself. What is verified is what is put in place: BACKUP
 	 * verified by its name could be another file than the one copied
 	 * (renamed over it meanwhile). */
-	rv = verify_file(tmp, backup, &v, verr, sizeof(verr));
+	rv = verify_file(tmp, backup, progress, &v, verr, sizeof(verr));
 	/* Reading a copy in WAL mode made its -wal and -shm: ours. */
 	remove_beside(tmp);
 	if (rv != 0) {

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 #include <uv.h>
@@ -16,6 +17,7 @@
 #include "config.h"
 #include "ipsnet_errors.h"
 #include "log.h"
+#include "progress.h"
 #include "server.h"
 #include "journal.h"
 #include "store.h"
@@ -195,11 +197,62 @@ static int cmd_init(const struct server_config *cfg)
 	return 0;
 }
 
+/* The progress of verify, rebuild, backup and restore on a terminal: a bar
+ * on stderr for the walk under way, redrawn at most ten times a second. */
+struct walk_bar {
+	struct progress bar;
+	const char *what; /* the walk drawn; NULL before the first */
+	uint64_t drawn_us;
+};
+
+static void walk_bar_tell(void *arg, const char *what, const char *unit,
+			  uint64_t done, uint64_t total)
+{
+	struct walk_bar *w = arg;
+	uint64_t now = util_mono_us();
+	if (w->what == NULL || strcmp(w->what, what) != 0) {
+		progress_clear(&w->bar);
+		progress_init(&w->bar, stderr, what, unit, (size_t)total, now);
+		w->what = what;
+		w->drawn_us = 0;
+	}
+	w->bar.done = (size_t)done;
+	if (total > w->bar.total)
+		w->bar.total = (size_t)total;
+	if (done == 0 || done >= w->bar.total || now - w->drawn_us >= 100000) {
+		progress_draw(&w->bar, now);
+		w->drawn_us = now;
+	}
+}
+
+/* A progress for the walks when stderr is a terminal, else NULL. */
+static const struct journal_progress *walk_bar_start(struct walk_bar *w,
+						     struct journal_progress *p)
+{
+	memset(w, 0, sizeof(*w));
+	if (!isatty(STDERR_FILENO))
+		return NULL;
+	p->fn = walk_bar_tell;
+	p->arg = w;
+	return p;
+}
+
+static void walk_bar_end(struct walk_bar *w)
+{
+	if (w->what != NULL)
+		progress_clear(&w->bar);
+}
+
 static int cmd_verify(const struct server_config *cfg)
 {
 	char err[512];
 	struct journal_verify_report r;
-	if (journal_verify(cfg->database, &r, err, sizeof(err)) != 0) {
+	struct walk_bar w;
+	struct journal_progress p;
+	int rv = journal_verify(cfg->database, walk_bar_start(&w, &p), &r, err,
+				sizeof(err));
+	walk_bar_end(&w);
+	if (rv != 0) {
 		fprintf(stderr, "ipsnetd: %s\n", err);
 		return 2;
 	}
@@ -229,12 +282,17 @@ static int cmd_rebuild(const struct server_config *cfg)
 {
 	char err[512];
 	uint64_t n = 0;
+	struct walk_bar w;
+	struct journal_progress p;
 	if (store_lock(cfg->database, err, sizeof(err)) != 0) {
 		fprintf(stderr,
 			"ipsnetd: rebuild refused, nothing changed: %s\n", err);
 		return 1;
 	}
-	if (journal_rebuild(cfg->database, &n, err, sizeof(err)) != 0) {
+	int rv = journal_rebuild(cfg->database, walk_bar_start(&w, &p), &n, err,
+				 sizeof(err));
+	walk_bar_end(&w);
+	if (rv != 0) {
 		store_unlock();
 		fprintf(stderr, "ipsnetd: rebuild failed, nothing changed: %s\n",
 			err);
@@ -253,7 +311,12 @@ static int cmd_backup(const struct server_config *cfg, const char *dest)
 			usage);
 		return 2;
 	}
-	if (journal_backup(cfg->database, dest, err, sizeof(err)) != 0) {
+	struct walk_bar w;
+	struct journal_progress p;
+	int rv = journal_backup(cfg->database, dest, walk_bar_start(&w, &p),
+				err, sizeof(err));
+	walk_bar_end(&w);
+	if (rv != 0) {
 		fprintf(stderr, "ipsnetd: %s\n", err);
 		return 1;
 	}
@@ -277,7 +340,12 @@ static int cmd_restore(const struct server_config *cfg, const char *backup)
 			"ipsnetd: restore refused, nothing changed: %s\n", err);
 		return 1;
 	}
-	if (journal_restore(cfg->database, backup, &r, err, sizeof(err)) != 0) {
+	struct walk_bar w;
+	struct journal_progress p;
+	int rv = journal_restore(cfg->database, backup, walk_bar_start(&w, &p),
+				 &r, err, sizeof(err));
+	walk_bar_end(&w);
+	if (rv != 0) {
 		store_unlock();
 		fprintf(stderr, "ipsnetd: restore %s: %s\n",
 			r.changed ? "failed" : "refused, nothing changed", err);

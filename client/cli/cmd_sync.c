@@ -174,19 +174,6 @@ static void fail(struct follow *f, int err, const char *fmt, ...)
 
 /* ---- progress ---------------------------------------------------------- */
 
-static void thousands(char *buf, size_t cap, uint64_t v)
-{
-	char digits[32];
-	int n = snprintf(digits, sizeof(digits), "%" PRIu64, v);
-	size_t o = 0;
-	for (int i = 0; i < n && o + 2 < cap; i++) {
-		if (i > 0 && (n - i) % 3 == 0)
-			buf[o++] = ',';
-		buf[o++] = digits[i];
-	}
-	buf[o] = '\0';
-}
-
 static void draw_bar(struct follow *f)
 {
 	uint64_t span = f->sub_head_seq - f->sub_start_seq;
@@ -199,10 +186,10 @@ static void draw_bar(struct follow *f)
 	double secs = (double)(util_mono_us() - f->sub_start_us) / 1e6;
 	double rate = secs > 0 ? (double)done / secs : 0;
 	char events[32], seq[32], head[32], per_s[32], left[32];
-	thousands(events, sizeof(events), f->sub_events);
-	thousands(seq, sizeof(seq), f->cursor);
-	thousands(head, sizeof(head), f->sub_head_seq);
-	thousands(per_s, sizeof(per_s), (uint64_t)(rate + 0.5));
+	util_thousands(events, sizeof(events), f->sub_events);
+	util_thousands(seq, sizeof(seq), f->cursor);
+	util_thousands(head, sizeof(head), f->sub_head_seq);
+	util_thousands(per_s, sizeof(per_s), (uint64_t)(rate + 0.5));
 	if (rate > 0) {
 		uint64_t s = (uint64_t)((double)(span - done) / rate + 0.5);
 		snprintf(left, sizeof(left), "%" PRIu64 ":%02" PRIu64 " left",
@@ -1251,8 +1238,8 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
 			/* The seq as --since takes it; counts as the progress
 			 * bar gives them. */
 			char run[32], all[32];
-			thousands(run, sizeof(run), f->run_events);
-			thousands(all, sizeof(all), meta->events);
+			util_thousands(run, sizeof(run), f->run_events);
+			util_thousands(all, sizeof(all), meta->events);
 			printf("%s: at seq %" PRIu64 "; %s event%s in %.1f s "
 			       "(%s in all)\n",
 			       s.path, meta->seq, run,

@@ -9,6 +9,7 @@
 #include <ftw.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pty.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -369,6 +370,60 @@ err_after_pipes:
 	if (null_fd >= 0)
 		close(null_fd);
 	return -1;
+}
+
+int h_run_on_terminal(struct h_result *r, const char *path,
+		      const char *const argv[], long *ms)
+{
+	int master = -1, slave = -1;
+	uint64_t t0 = now_ms(), deadline = t0 + H_RUN_MS;
+
+	memset(r, 0, sizeof(*r));
+	r->code = -1;
+	r->out = calloc(1, 1);
+	r->err = calloc(1, 1);
+	if (r->out == NULL || r->err == NULL)
+		return -1;
+	if (openpty(&master, &slave, NULL, NULL, NULL) != 0) {
+		fprintf(stderr, "cannot open a pseudo-terminal: %s\n",
+			strerror(errno));
+		return -1;
+	}
+	set_cloexec(master);
+	set_cloexec(slave);
+	pid_t pid = spawn(path, argv, slave, slave, slave, 0);
+	close(slave);
+	if (pid < 0) {
+		fprintf(stderr, "cannot run %s: %s\n", path, strerror(errno));
+		close(master);
+		return -1;
+	}
+	/* Until the program and its children have closed the terminal: then
+	 * a read says EIO. */
+	struct sink s = {master, &r->out, &r->out_len, 1};
+	while (ms_left(deadline) > 0) {
+		struct pollfd p = {master, POLLIN, 0};
+		if (poll(&p, 1, ms_left(deadline)) < 0 && errno != EINTR)
+			break;
+		if (p.revents != 0 && !sink_read(&s))
+			break;
+	}
+	close(master);
+	int status;
+	pid_t got = 0;
+	while ((got = waitpid(pid, &status, WNOHANG)) == 0 &&
+	       ms_left(deadline) > 0)
+		pause_step(deadline);
+	if (got == pid) {
+		r->code = exit_code(status);
+	} else {
+		fprintf(stderr, "%s did not finish within %d ms; killed\n",
+			path, H_RUN_MS);
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	*ms = (long)(now_ms() - t0);
+	return r->code;
 }
 
 int h_run_cli(struct h_result *r, const char *const args[])

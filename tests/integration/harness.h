@@ -168,6 +168,12 @@ struct h_result {
  * program runs without the IPSNET_* environment variables of the test. */
 int h_run(struct h_result *r, const char *path, const char *const argv[]);
 
+/* h_run with stdin, stdout and stderr on one pseudo-terminal (so that
+ * isatty says yes, as for a progress bar): all the program wrote is in
+ * r->out (r->err stays empty), the time it took in *ms. */
+int h_run_on_terminal(struct h_result *r, const char *path,
+		      const char *const argv[], long *ms);
+
 /* h_run of the ipsnet command (IPSNET_PATH); args do not hold argv[0]. */
 int h_run_cli(struct h_result *r, const char *const args[]);
 

@@ -9,7 +9,6 @@
  * tests use the harness's certificates and organisations (ggz-test,
  * gm0363, uwv, network). */
 #include <fcntl.h>
-#include <pty.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -4173,40 +4172,17 @@ static void test_import_out_of_memory_stops_and_reports_the_rows(void **state)
  * took in *ms. */
 static char *run_on_terminal(const char *const args[], int *code, long *ms)
 {
-	int master;
-	uint64_t t0 = util_mono_us();
-	pid_t pid = forkpty(&master, NULL, NULL, NULL);
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		const char *argv[H_ARGS_MAX + 2];
-		int n = 0;
-		argv[n++] = "ipsnet";
-		for (int i = 0; args[i] != NULL && n <= H_ARGS_MAX; i++)
-			argv[n++] = args[i];
-		argv[n] = NULL;
-		execv(IPSNET_PATH, (char *const *)argv);
-		_exit(127);
-	}
-	size_t len = 0, cap = 1 << 16;
-	char *out = malloc(cap + 1);
-	assert_non_null(out);
-	for (;;) {
-		if (len == cap) {
-			cap *= 2;
-			out = realloc(out, cap + 1);
-			assert_non_null(out);
-		}
-		ssize_t n = read(master, out + len, cap - len);
-		if (n <= 0)
-			break; /* EIO once the child has gone */
-		len += (size_t)n;
-	}
-	out[len] = '\0';
-	int status;
-	waitpid(pid, &status, 0);
-	close(master);
-	*ms = (long)((util_mono_us() - t0) / 1000);
-	*code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	const char *argv[H_ARGS_MAX + 2];
+	struct h_result r;
+	int n = 0;
+	argv[n++] = "ipsnet";
+	for (int i = 0; args[i] != NULL && n <= H_ARGS_MAX; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	*code = h_run_on_terminal(&r, IPSNET_PATH, argv, ms);
+	char *out = r.out;
+	r.out = NULL;
+	h_result_free(&r);
 	return out;
 }
 
@@ -4302,9 +4278,10 @@ static void test_import_shows_a_progress_bar_on_a_terminal(void **state)
 		fprintf(stderr, "%s\n", out);
 		fail_msg("import on a terminal: exit %d", code);
 	}
-	/* drawn in place, with the count, the rate and the time */
+	/* drawn in place, with the count (grouped by thousands), the rate and
+	 * the time */
 	assert_non_null(strstr(out, "\rmany-clients.csv ["));
-	assert_non_null(strstr(out, "3000/3000 rows"));
+	assert_non_null(strstr(out, "3,000/3,000 rows"));
 	assert_non_null(strstr(out, "rows/s"));
 	assert_non_null(strstr(out, "\033[K"));
 	/* at most about ten times a second, and once at the end */

@@ -994,6 +994,77 @@ static void test_tamper_journal_row_verify_names_its_seq(void **state)
 	assert_output_says(fx, "seq 3");
 }
 
+/* Runs `ipsnetd COMMAND --config CONF` on a pseudo-terminal; returns all it
+ * wrote there (free it). */
+static char *ipsnetd_on_terminal(struct fx *fx, const char *command,
+				 int want_exit)
+{
+	const char *argv[] = {"ipsnetd", command, "--config", fx->d.conf, NULL};
+	struct h_result r;
+	long ms;
+	if (h_run_on_terminal(&r, IPSNETD_BIN, argv, &ms) != want_exit) {
+		print_result(command, &r);
+		fail_msg("ipsnetd %s on a terminal exited %d, not %d", command,
+			 r.code, want_exit);
+	}
+	char *out = r.out;
+	r.out = NULL;
+	h_result_free(&r);
+	return out;
+}
+
+static void assert_holds(const char *out, const char *what)
+{
+	if (strstr(out, what) == NULL) {
+		fprintf(stderr, "the terminal: %s\n", out);
+		fail_msg("the terminal does not show '%s'", what);
+	}
+}
+
+/* A verify of a large journal takes minutes: on a terminal, verify and
+ * rebuild show each walk's bar (drawn in place, its last state always
+ * drawn) and take it away before their result; off a terminal they say
+ * their result only. */
+static void test_verify_and_rebuild_show_their_walks_on_a_terminal(void **state)
+{
+	struct fx *fx = *state;
+
+	start_daemon(fx);
+	register_clients(fx, 5, 1000);
+	stop_daemon(fx);
+
+	char *out = ipsnetd_on_terminal(fx, "verify", 0);
+	assert_holds(out, "\rhash chain [");
+	assert_holds(out, "5/5 entries");
+	assert_holds(out, "\rreplay [");
+	assert_holds(out, "\rstate tables [");
+	assert_holds(out, "\raudit trail [");
+	assert_holds(out, "\r\033[Kok: 5 journal entries, hash chain whole");
+	free(out);
+
+	out = ipsnetd_on_terminal(fx, "rebuild", 0);
+	assert_holds(out, "\rhash chain [");
+	assert_holds(out, "\rreplay [");
+	assert_holds(out, "\r\033[Krebuilt the state tables from 5 journal "
+			  "entries");
+	free(out);
+
+	/* A damaged journal: the bar goes before the verdict. */
+	assert_int_equal(h_sqlite3(fx->db, "DROP TRIGGER journal_no_update; "
+					   "UPDATE journal SET time_us = "
+					   "time_us + 1 WHERE seq = 4;"),
+			 0);
+	out = ipsnetd_on_terminal(fx, "verify", 1);
+	assert_holds(out, "\r\033[Kdamaged: first damaged seq 4");
+	free(out);
+
+	ipsnetd_cmd(fx, fx->d.conf, "verify", NULL, 1);
+	assert_output_says(fx, "seq 4");
+	assert_null(strchr(fx->r.err, '\r'));
+	assert_null(strstr(fx->r.err, "hash chain"));
+	assert_null(strchr(fx->r.out, '\r'));
+}
+
 /* The audit trail is chained too: the daemon's stop names its last row's
  * hash (an operator's anchor), verify passes, and a past row changed with
  * the sqlite3 command is named by verify. */
@@ -3266,6 +3337,7 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	    T(test_crash_kill9_rounds_lose_no_acknowledged_change),
 	    T(test_tamper_journal_row_verify_names_its_seq),
+	    T(test_verify_and_rebuild_show_their_walks_on_a_terminal),
 	    T(test_tamper_audit_row_verify_names_its_id),
 	    T(test_tamper_state_table_verify_finds_it_and_rebuild_repairs),
 	    T(test_broken_chain_daemon_serves_reads_and_refuses_changes),

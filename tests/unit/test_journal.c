@@ -740,7 +740,7 @@ static void assert_verify_passes(struct fx *fx, uint64_t entries)
 {
 	struct journal_verify_report r;
 	char err[512] = "";
-	if (journal_verify(fx->db_path, &r, err, sizeof(err)) != 0)
+	if (journal_verify(fx->db_path, NULL, &r, err, sizeof(err)) != 0)
 		fail_msg("journal_verify could not look: %s", err);
 	if (r.problem[0] != '\0')
 		fail_msg("journal_verify: %s", r.problem);
@@ -835,7 +835,7 @@ static void test_chain_each_entry_holds_the_hash_of_the_one_before(void **state)
 	assert_int_equal(seq_expected - 1, 7);
 
 	struct journal_verify_report r;
-	assert_int_equal(journal_check_chain(test_db(fx), &r), 0);
+	assert_int_equal(journal_check_chain(test_db(fx), NULL, &r), 0);
 	assert_int_equal(r.first_bad_seq, 0);
 	assert_int_equal(r.entries, 7);
 	assert_string_equal(r.problem, "");
@@ -935,18 +935,19 @@ static void tamper_column_and_restore(struct fx *fx, const char *col)
 	sqlite3_value *orig = change_value(db, "journal", col, "seq = 3");
 
 	struct journal_verify_report r;
-	assert_int_equal(journal_check_chain(db, &r), 0);
+	assert_int_equal(journal_check_chain(db, NULL, &r), 0);
 	if (r.first_bad_seq != 3)
 		fail_msg("after changing %s of entry 3 the chain check names "
 			 "seq %llu (%s)",
 			 col, (unsigned long long)r.first_bad_seq, r.problem);
 	assert_non_null(strstr(r.problem, "entry 3"));
 	char err[512] = "";
-	assert_int_equal(journal_verify(fx->db_path, &r, err, sizeof(err)), 0);
+	assert_int_equal(
+	    journal_verify(fx->db_path, NULL, &r, err, sizeof(err)), 0);
 	assert_int_equal(r.first_bad_seq, 3);
 
 	restore_value(db, "journal", col, "seq = 3", orig);
-	assert_int_equal(journal_check_chain(db, &r), 0);
+	assert_int_equal(journal_check_chain(db, NULL, &r), 0);
 	assert_int_equal(r.first_bad_seq, 0);
 }
 
@@ -1035,7 +1036,7 @@ static void test_chain_a_removed_entry_names_its_seq(void **state)
 	db_exec(test_db(fx), "DROP TRIGGER journal_no_delete; "
 			     "DELETE FROM journal WHERE seq = 3");
 	struct journal_verify_report r;
-	assert_int_equal(journal_check_chain(test_db(fx), &r), 0);
+	assert_int_equal(journal_check_chain(test_db(fx), NULL, &r), 0);
 	assert_int_equal(r.first_bad_seq, 3);
 	assert_non_null(strstr(r.problem, "entry 3"));
 }
@@ -1059,7 +1060,7 @@ test_chain_an_entry_renumbered_before_the_first_stops_writes(void **state)
 	db_exec(test_db(fx), "DROP TRIGGER journal_no_update; "
 			     "UPDATE journal SET seq = 0 WHERE seq = 1");
 	struct journal_verify_report r;
-	assert_int_equal(journal_check_chain(test_db(fx), &r), 0);
+	assert_int_equal(journal_check_chain(test_db(fx), NULL, &r), 0);
 	assert_string_not_equal(r.problem, "");
 	if (r.first_bad_seq == 0)
 		fail_msg("the chain check reports '%s' but names no seq",
@@ -1087,8 +1088,9 @@ static void audit_walk(struct fx *fx, struct journal_verify_report *r)
 	struct journal_verify_report v;
 	char err[512] = "";
 	memset(r, 0, sizeof(*r));
-	assert_int_equal(journal_check_audit(test_db(fx), r), 0);
-	assert_int_equal(journal_verify(fx->db_path, &v, err, sizeof(err)), 0);
+	assert_int_equal(journal_check_audit(test_db(fx), NULL, r), 0);
+	assert_int_equal(
+	    journal_verify(fx->db_path, NULL, &v, err, sizeof(err)), 0);
 	assert_int_equal(v.first_bad_audit_id, r->first_bad_audit_id);
 	assert_string_equal(v.problem, r->problem);
 }
@@ -1853,8 +1855,8 @@ static void test_verify_works_wherever_the_database_lives(void **state)
 		snprintf(fx->cfg->database, sizeof(fx->cfg->database),
 			 "%s/%s/ipsnet.db", fx->dir, folders[i]);
 		assert_int_equal(store_init(fx->cfg, err, sizeof(err)), 0);
-		int rv =
-		    journal_verify(fx->cfg->database, &r, err, sizeof(err));
+		int rv = journal_verify(fx->cfg->database, NULL, &r, err,
+					sizeof(err));
 		if (rv != 0 || r.problem[0] != '\0')
 			fail_msg("verify of %s: %s%s", fx->cfg->database, err,
 				 r.problem);
@@ -1985,7 +1987,8 @@ static void test_verify_finds_a_deleted_state_row(void **state)
 	assert_verify_passes(fx, 3);
 	db_exec(test_db(fx),
 		"DELETE FROM client WHERE id = (SELECT min(id) FROM client)");
-	assert_int_equal(journal_verify(fx->db_path, &r, err, sizeof(err)), 0);
+	assert_int_equal(
+	    journal_verify(fx->db_path, NULL, &r, err, sizeof(err)), 0);
 	if (strstr(r.problem, "state table 'client' differs") == NULL)
 		fail_msg("verify after a client row was deleted says '%s'",
 			 r.problem);
@@ -2011,7 +2014,7 @@ static void test_rebuild_refuses_a_damaged_journal(void **state)
 	sqlite3_close(fx->db);
 	fx->db = NULL;
 	assert_int_not_equal(
-	    journal_rebuild(fx->db_path, &entries, err, sizeof(err)), 0);
+	    journal_rebuild(fx->db_path, NULL, &entries, err, sizeof(err)), 0);
 	if (strstr(err, "seq 2") == NULL || strstr(err, "backup") == NULL)
 		fail_msg("rebuild of a damaged journal says '%s'", err);
 	assert_int_equal(
@@ -2047,14 +2050,14 @@ static void test_verify_and_rebuild_refuse_a_newer_schema(void **state)
 	sqlite3_close(fx->db);
 	fx->db = NULL;
 
-	assert_int_not_equal(journal_verify(fx->db_path, &r, err, sizeof(err)),
-			     0);
+	assert_int_not_equal(
+	    journal_verify(fx->db_path, NULL, &r, err, sizeof(err)), 0);
 	if (strstr(err, "newer") == NULL)
 		fail_msg("verify of a newer schema says '%s' ('%s')", err,
 			 r.problem);
 	err[0] = '\0';
 	assert_int_not_equal(
-	    journal_rebuild(fx->db_path, &entries, err, sizeof(err)), 0);
+	    journal_rebuild(fx->db_path, NULL, &entries, err, sizeof(err)), 0);
 	if (strstr(err, "newer") == NULL)
 		fail_msg("rebuild of a newer schema says '%s'", err);
 	assert_int_equal(db_int(test_db(fx),
@@ -2083,7 +2086,8 @@ static void test_verify_finds_an_edited_response(void **state)
 	db_exec(test_db(fx), "DROP TRIGGER journal_no_update; "
 			     "UPDATE journal SET response = (SELECT response "
 			     "FROM journal WHERE seq = 2) WHERE seq = 3");
-	assert_int_equal(journal_verify(fx->db_path, &r, err, sizeof(err)), 0);
+	assert_int_equal(
+	    journal_verify(fx->db_path, NULL, &r, err, sizeof(err)), 0);
 	if (r.first_bad_seq != 3)
 		fail_msg("verify after entry 3's answer was replaced names "
 			 "seq %llu: '%s'",
@@ -2109,7 +2113,7 @@ static void test_backup_is_readable_by_its_owner_only(void **state)
 	assert_int_equal(st.st_mode & 077, 0);
 	snprintf(dest, sizeof(dest), "%s/backup.db", fx->dir);
 	mode_t old = umask(022);
-	int rv = journal_backup(fx->db_path, dest, err, sizeof(err));
+	int rv = journal_backup(fx->db_path, dest, NULL, err, sizeof(err));
 	umask(old);
 	if (rv != 0)
 		fail_msg("journal_backup: %s", err);
@@ -2119,12 +2123,13 @@ static void test_backup_is_readable_by_its_owner_only(void **state)
 			 (unsigned)st.st_mode & 0777);
 	/* It is a whole copy all the same. */
 	struct journal_verify_report r;
-	assert_int_equal(journal_verify(dest, &r, err, sizeof(err)), 0);
+	assert_int_equal(journal_verify(dest, NULL, &r, err, sizeof(err)), 0);
 	assert_string_equal(r.problem, "");
 	assert_int_equal(r.entries, 2);
 	/* And it never overwrites a file. */
-	assert_int_equal(journal_backup(fx->db_path, dest, err, sizeof(err)),
-			 IPSNET_EEXISTS);
+	assert_int_equal(
+	    journal_backup(fx->db_path, dest, NULL, err, sizeof(err)),
+	    IPSNET_EEXISTS);
 }
 
 struct backup_run {
@@ -2136,7 +2141,7 @@ struct backup_run {
 static void *backup_thread(void *arg)
 {
 	struct backup_run *b = arg;
-	b->rv = journal_backup(b->db, b->dest, b->err, sizeof(b->err));
+	b->rv = journal_backup(b->db, b->dest, NULL, b->err, sizeof(b->err));
 	return NULL;
 }
 
@@ -2184,7 +2189,8 @@ static void test_backup_takes_its_name_only_when_whole(void **state)
 	closedir(d);
 	assert_int_equal(partial, 0);
 	struct journal_verify_report r;
-	assert_int_equal(journal_verify(dest, &r, b.err, sizeof(b.err)), 0);
+	assert_int_equal(journal_verify(dest, NULL, &r, b.err, sizeof(b.err)),
+			 0);
 	assert_string_equal(r.problem, "");
 	assert_int_equal(r.entries, 3);
 }
@@ -2222,7 +2228,8 @@ static void test_backup_that_fails_leaves_no_file(void **state)
 		signal(SIGXFSZ, SIG_IGN);
 		if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
 			_exit(2);
-		_exit(journal_backup(fx->db_path, dest, err, sizeof(err)) != 0
+		_exit(journal_backup(fx->db_path, dest, NULL, err,
+				     sizeof(err)) != 0
 			  ? 1
 			  : 0);
 	}
@@ -2372,7 +2379,7 @@ static void test_verify_takes_a_database_of_schema_6(void **state)
 	assert_int_equal(db_int(db, "PRAGMA user_version", NULL, NULL), 6);
 	old_schema_in_place(fx, db, old);
 
-	if (journal_verify(fx->db_path, &r, err, sizeof(err)) != 0)
+	if (journal_verify(fx->db_path, NULL, &r, err, sizeof(err)) != 0)
 		fail_msg("journal_verify: %s", err);
 	assert_string_equal(r.problem, "");
 	assert_int_equal(r.entries, 3);
@@ -2383,7 +2390,8 @@ static void test_verify_takes_a_database_of_schema_6(void **state)
 	open_journal(fx);
 	make_changes(fx, 2);
 	close_journal(fx);
-	assert_int_equal(journal_verify(fx->db_path, &r, err, sizeof(err)), 0);
+	assert_int_equal(
+	    journal_verify(fx->db_path, NULL, &r, err, sizeof(err)), 0);
 	assert_string_equal(r.problem, "");
 	assert_int_equal(r.audit_unchained, 3);
 	assert_int_equal(r.audit_rows, 2);
@@ -2438,11 +2446,12 @@ static void test_migration_from_version_3_keeps_every_row(void **state)
 	sqlite3_close(fx->db);
 	fx->db = NULL;
 	assert_verify_passes(fx, 7);
-	if (journal_rebuild(fx->db_path, &entries, err, sizeof(err)) != 0)
+	if (journal_rebuild(fx->db_path, NULL, &entries, err, sizeof(err)) != 0)
 		fail_msg("journal_rebuild: %s", err);
 	assert_int_equal(entries, 7);
 	struct journal_verify_report r;
-	assert_int_equal(journal_verify(fx->db_path, &r, err, sizeof(err)), 0);
+	assert_int_equal(
+	    journal_verify(fx->db_path, NULL, &r, err, sizeof(err)), 0);
 	assert_string_equal(r.problem, "");
 	/* The audit rows from before schema 7 have no hash; the chain
 	 * begins after them. */
@@ -2452,7 +2461,8 @@ static void test_migration_from_version_3_keeps_every_row(void **state)
 	open_journal(fx);
 	register_and_refer(fx, NULL);
 	assert_verify_passes(fx, 9);
-	assert_int_equal(journal_verify(fx->db_path, &r, err, sizeof(err)), 0);
+	assert_int_equal(
+	    journal_verify(fx->db_path, NULL, &r, err, sizeof(err)), 0);
 	assert_int_equal(r.audit_unchained, audit_rows);
 	assert_true(r.audit_rows >= 2);
 }
@@ -2578,7 +2588,8 @@ test_migration_from_version_2_names_who_asked_for_funding(void **state)
 	sqlite3_close(fx->db);
 	fx->db = NULL;
 	struct journal_verify_report r;
-	assert_int_equal(journal_verify(fx->db_path, &r, err, sizeof(err)), 0);
+	assert_int_equal(
+	    journal_verify(fx->db_path, NULL, &r, err, sizeof(err)), 0);
 	assert_int_equal(r.first_bad_seq, 4);
 	assert_non_null(strstr(r.problem, "the answer was changed"));
 	open_journal(fx);
@@ -3251,7 +3262,7 @@ static void test_verify_passes_after_the_registry_changed(void **state)
 	if (store_init(fx->cfg, err, sizeof(err)) != 0)
 		fail_msg("store_init: %s", err);
 	assert_verify_passes(fx, 4);
-	if (journal_rebuild(fx->db_path, &entries, err, sizeof(err)) != 0)
+	if (journal_rebuild(fx->db_path, NULL, &entries, err, sizeof(err)) != 0)
 		fail_msg("journal_rebuild: %s", err);
 	assert_int_equal(entries, 4);
 	assert_verify_passes(fx, 4);

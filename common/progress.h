@@ -2,8 +2,8 @@
  * the time left, on one line of stderr that is redrawn in place. The
  * caller redraws it from a timer (about 10 times a second); on anything
  * that is not a terminal it stays silent. */
-#ifndef IPSNET_CLI_PROGRESS_H
-#define IPSNET_CLI_PROGRESS_H
+#ifndef IPSNET_PROGRESS_H
+#define IPSNET_PROGRESS_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -26,7 +26,8 @@ void progress_init(struct progress *p, FILE *out, const char *label,
 		   const char *unit, size_t total, uint64_t now_us);
 
 /* Formats the line for the state at now_us into buf, at most width
- * characters: "label [#####-----] 450/1000 rows  152 rows/s  0:04 left".
+ * characters: "label [#####-----] 4,500/10,000 rows  1,520 rows/s  0:04
+ * left" (the counts grouped by thousands).
  * The bar shrinks (and then goes) to fit. */
 void progress_format(const struct progress *p, uint64_t now_us, int width,
 		     char *buf, size_t cap);

@@ -5,6 +5,8 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "util.h"
+
 void progress_init(struct progress *p, FILE *out, const char *label,
 		   const char *unit, size_t total, uint64_t now_us)
 {
@@ -33,14 +35,18 @@ static void duration(char *buf, size_t cap, uint64_t secs)
 void progress_format(const struct progress *p, uint64_t now_us, int width,
 		     char *buf, size_t cap)
 {
-	char counts[64], rate[48], left[48];
+	char counts[96], rate[64], left[48], done[32], total[32], per[32];
 	double secs = (double)(now_us - p->start_us) / 1e6;
 	double per_s = secs > 0.2 ? (double)p->done / secs : 0.0;
 
-	snprintf(counts, sizeof(counts), "%zu/%zu %s", p->done, p->total,
-		 p->unit);
+	snprintf(counts, sizeof(counts), "%s/%s %s",
+		 util_thousands(done, sizeof(done), p->done),
+		 util_thousands(total, sizeof(total), p->total), p->unit);
 	if (per_s > 0.0) {
-		snprintf(rate, sizeof(rate), "%.0f %s/s", per_s, p->unit);
+		snprintf(
+		    rate, sizeof(rate), "%s %s/s",
+		    util_thousands(per, sizeof(per), (uint64_t)(per_s + 0.5)),
+		    p->unit);
 		char d[24];
 		duration(
 		    d, sizeof(d),
