@@ -98,14 +98,20 @@ static int replay(sqlite3 *db, const char *src, bool check_responses,
 {
 	char sql[256];
 	sqlite3_stmt *rows, *kind;
+	/* The apply functions' statements, kept from entry to entry as the
+	 * writer keeps them (prepared anew, they were a fifth of a verify);
+	 * without the memory, each is prepared anew. */
+	struct apply_stmts *stmts = apply_stmts_new();
 	int rv = 0, rc;
 
 	snprintf(sql, sizeof(sql),
 		 "SELECT seq, time_us, org, user, entity_kind, entity_id, "
 		 "version, payload, response FROM %s.journal ORDER BY seq",
 		 src);
-	if (sqlite3_prepare_v2(db, sql, -1, &rows, NULL) != SQLITE_OK)
-		return fail(db, err, errlen, "cannot read the journal");
+	if (sqlite3_prepare_v2(db, sql, -1, &rows, NULL) != SQLITE_OK) {
+		rv = fail(db, err, errlen, "cannot read the journal");
+		goto err_after_stmts;
+	}
 	snprintf(sql, sizeof(sql),
 		 "SELECT kind FROM %s.organisation WHERE id = ?1", src);
 	if (sqlite3_prepare_v2(db, sql, -1, &kind, NULL) != SQLITE_OK) {
@@ -130,6 +136,7 @@ static int replay(sqlite3 *db, const char *src, bool check_responses,
 		    sqlite3_column_blob(rows, 7));
 		struct apply_ctx ctx = {
 		    .db = db,
+		    .stmts = stmts,
 		    .actor = &actor,
 		    .req = req,
 		    .time_us = sqlite3_column_int64(rows, 1),
@@ -188,6 +195,8 @@ err_after_kind:
 	sqlite3_finalize(kind);
 err_after_rows:
 	sqlite3_finalize(rows);
+err_after_stmts:
+	apply_stmts_free(stmts);
 	return rv;
 }
 
