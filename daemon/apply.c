@@ -2282,7 +2282,14 @@ int apply_replay_cut(sqlite3 *db, const struct journal_actor *actor,
 	env.status = first->status;
 	env.body_case = BODY(CHANGE_OK);
 	env.change_ok = ok;
-	if (!sync_visible(db, actor, ok)) {
+	bool visible;
+	int judged = sync_visible(db, actor, ok, &visible);
+	if (judged != 0) {
+		ipsnet__v1__envelope__free_unpacked(first,
+						    &ipsnet_protobuf_allocator);
+		return judged;
+	}
+	if (!visible) {
 		bare.seq = ok->seq;
 		bare.entity_kind = ok->entity_kind;
 		bare.entity_id = ok->entity_id;

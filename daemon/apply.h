@@ -86,7 +86,8 @@ void apply_audit_request(const Ipsnet__V1__Envelope *req,
  * applied (its kind, id and version) but shows nothing of the client the
  * organisation may no longer see. db: the writer's connection, inside
  * the change's savepoint. 0, or IPSNET_ENOMEM / IPSNET_EINTERNAL (the
- * kept answer does not decode). */
+ * kept answer does not decode) / IPSNET_EDB (a read failed: nothing is
+ * given, and the writer judges whether the transaction survived). */
 int apply_replay_cut(sqlite3 *db, const struct journal_actor *actor,
 		     uint8_t **response, size_t *len);
 

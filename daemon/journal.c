@@ -93,6 +93,7 @@ struct journal {
 	uint32_t answer_limit; /* max_frame_bytes; 0: none */
 	bool writer_started;
 	pthread_t checkpointer;
+	sqlite3 *cdb; /* the checkpointer's connection, opened before it */
 	bool checkpointer_started;
 	pthread_cond_t checkpoint_cv;
 	bool checkpoint_wanted;   /* under mu */
@@ -989,7 +990,9 @@ static int apply_one(struct journal *j, struct journal_change *c, uint64_t *seq,
 			c->response = NULL;
 			c->response_len = 0;
 			c->replayed = false;
-			c->err = rv;
+			/* A failed read (IPSNET_EDB) is the batch's to
+			 * judge: the transaction may have gone with it. */
+			c->err = rv == IPSNET_EDB ? IPSNET_EINTERNAL : rv;
 			util_strlcpy(c->message,
 				     "the first answer to this change cannot "
 				     "be given again (logged)",
@@ -1066,6 +1069,7 @@ static void refuse_all(struct journal_change *batch, int err, const char *why)
 		c->response_len = 0;
 		c->replayed = false;
 		c->seq = 0;
+		c->current_version = 0; /* a CONFLICT's, of a batch now gone */
 		c->err = err;
 		util_strlcpy(c->message, why, sizeof(c->message));
 	}
@@ -1133,7 +1137,13 @@ static void process_batch(struct journal *j, struct journal_change *batch)
 		memset(&row, 0, sizeof(row));
 		c->narrows_org[0] = '\0';
 		int rv = apply_one(j, c, &seq, hash, &row);
-		if (rv == IPSNET_EDB && is_fatal_db_error(j->wdb)) {
+		/* SQLite rolls the whole transaction back by itself on some
+		 * errors (I/O, out of memory), also under a read whose failure
+		 * was taken for the change's alone: then nothing more may be
+		 * written in the batch's name (an audit row written now would
+		 * commit on its own, chained to rows that are gone). */
+		if ((rv == IPSNET_EDB && is_fatal_db_error(j->wdb)) ||
+		    sqlite3_get_autocommit(j->wdb) != 0) {
 			failed = true;
 			break;
 		}
@@ -1143,11 +1153,14 @@ static void process_batch(struct journal *j, struct journal_change *batch)
 				 * transaction: this change alone is refused. */
 				log_error("change failed", "error=\"%s\"",
 					  sqlite3_errmsg(j->wdb));
-				c->err = IPSNET_EINTERNAL;
-				util_strlcpy(c->message,
-					     "the server could not apply this "
-					     "change (logged)",
-					     sizeof(c->message));
+				if (c->err == 0) {
+					c->err = IPSNET_EINTERNAL;
+					util_strlcpy(
+					    c->message,
+					    "the server could not apply this "
+					    "change (logged)",
+					    sizeof(c->message));
+				}
 			}
 			if (run(j->st_rollback_to) != 0) {
 				failed = true;
@@ -1168,7 +1181,10 @@ static void process_batch(struct journal *j, struct journal_change *batch)
 	bool at_commit = false;
 	if (!failed && run(j->st_commit) != 0) {
 		failed = true;
-		at_commit = (sqlite3_errcode(j->wdb) & 0xff) == SQLITE_IOERR;
+		/* A full disk stops the frames before the one that commits;
+		 * anything else may come after the sync (SQLite updates its
+		 * WAL index after it, and can run out of memory there). */
+		at_commit = (sqlite3_errcode(j->wdb) & 0xff) != SQLITE_FULL;
 	}
 	if (failed) {
 		if (at_commit)
@@ -1176,10 +1192,10 @@ static void process_batch(struct journal *j, struct journal_change *batch)
 			 * crash, recovery could bring this batch back. Only a
 			 * resend with the same key tells the client which. */
 			snprintf(why, sizeof(why),
-				 "the disk reported an input/output error while "
-				 "saving: the change may or may not have been "
-				 "saved; send it again with the same idempotency "
-				 "key and the answer will say");
+				 "%s while saving: the change may or may not "
+				 "have been saved; send it again with the same "
+				 "idempotency key and the answer will say",
+				 db_failure_cause(j->wdb));
 		else
 			db_failure_sentence(j->wdb, why, sizeof(why));
 		trouble_log(j, &j->jtrouble, "journal write failed",
@@ -1453,22 +1469,39 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 
 /* Copies the WAL into the database file on its own connection, beside the
  * writer (PASSIVE: never waits for a reader or the writer). */
+/* The checkpointer's connection, in j->cdb: 0, or -1 (logged) when it
+ * cannot be had, and then SQLite keeps checkpointing inside the writer's
+ * COMMIT. Before the thread starts: a checkpointer without a connection
+ * would leave the WAL to grow until the disk is full. */
+static int checkpointer_open(struct journal *j)
+{
+	char err[256];
+	if (open_db(j->path, SQLITE_OPEN_READWRITE, NULL, &j->cdb, err,
+		    sizeof(err)) != 0) {
+		log_error("checkpointer cannot open the database; the writer "
+			  "checkpoints in its commits",
+			  "error=\"%s\"", err);
+		return -1;
+	}
+	/* A connection learns that the database is in WAL mode when it first
+	 * reads it; until then a checkpoint on it does nothing (and says
+	 * SQLITE_OK, with -1 frames). */
+	if (exec(j->cdb, "SELECT count(*) FROM sqlite_schema") != 0) {
+		log_error("checkpointer cannot read the database; the writer "
+			  "checkpoints in its commits",
+			  "error=\"%s\"", sqlite3_errmsg(j->cdb));
+		sqlite3_close(j->cdb);
+		j->cdb = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 static void *checkpoint_main(void *arg)
 {
 	struct journal *j = arg;
 	pthread_setname_np(pthread_self(), "ipsnetd-ckpt");
-	sqlite3 *db = NULL;
-	char err[256];
-	if (open_db(j->path, SQLITE_OPEN_READWRITE, NULL, &db, err,
-		    sizeof(err)) != 0)
-		log_error("checkpointer cannot open the database",
-			  "error=\"%s\"", err);
-	/* A connection learns that the database is in WAL mode when it first
-	 * reads it; until then a checkpoint on it does nothing (and says
-	 * SQLITE_OK, with -1 frames). */
-	else if (exec(db, "SELECT count(*) FROM sqlite_schema") != 0)
-		log_error("checkpointer cannot read the database",
-			  "error=\"%s\"", sqlite3_errmsg(db));
+	sqlite3 *db = j->cdb;
 	for (;;) {
 		pthread_mutex_lock(&j->mu);
 		while (!j->checkpoint_wanted && !j->stopping)
@@ -1479,14 +1512,12 @@ static void *checkpoint_main(void *arg)
 		if (stop)
 			break;
 		int wal = 0, copied = 0;
-		int rc = db == NULL ? SQLITE_CANTOPEN
-				    : sqlite3_wal_checkpoint_v2(
-					  db, NULL, SQLITE_CHECKPOINT_PASSIVE,
-					  &wal, &copied);
+		int rc = sqlite3_wal_checkpoint_v2(
+		    db, NULL, SQLITE_CHECKPOINT_PASSIVE, &wal, &copied);
 		if (rc != SQLITE_OK) {
 			/* BUSY: the writer is copying the tail (or another
 			 * process checkpoints); the next pass will do. */
-			if (rc != SQLITE_BUSY && db != NULL)
+			if (rc != SQLITE_BUSY)
 				log_warn("checkpoint failed", "error=\"%s\"",
 					 sqlite3_errmsg(db));
 			continue;
@@ -1500,6 +1531,7 @@ static void *checkpoint_main(void *arg)
 		pthread_mutex_unlock(&j->mu);
 	}
 	sqlite3_close(db);
+	j->cdb = NULL;
 	return NULL;
 }
 
@@ -1975,11 +2007,18 @@ int journal_open(struct journal **out, uv_loop_t *loop, const char *path,
 	}
 	uv_idle_init(loop, &j->spin);
 	/* Checkpoints are the checkpointer's, not the writer's: the hook
-	 * replaces SQLite's automatic ones. Without the thread, SQLite keeps
-	 * checkpointing inside COMMIT, as by default. */
-	if (pthread_create(&j->checkpointer, NULL, checkpoint_main, j) == 0) {
-		j->checkpointer_started = true;
-		sqlite3_wal_hook(j->wdb, wal_hook, j);
+	 * replaces SQLite's automatic ones. Without the thread or its
+	 * connection, SQLite keeps checkpointing inside COMMIT, as by
+	 * default. */
+	if (checkpointer_open(j) == 0) {
+		if (pthread_create(&j->checkpointer, NULL, checkpoint_main,
+				   j) == 0) {
+			j->checkpointer_started = true;
+			sqlite3_wal_hook(j->wdb, wal_hook, j);
+		} else {
+			sqlite3_close(j->cdb);
+			j->cdb = NULL;
+		}
 	}
 	if (pthread_create(&j->writer, NULL, writer_main, j) != 0) {
 		snprintf(err, errlen, "cannot start the writer thread");

@@ -159,6 +159,7 @@ struct memo_slot {
 struct facts {
 	sqlite3 *db;
 	sqlite3_stmt *client_facts; /* reads_client_facts_cached's */
+	int err; /* a read failed: what is judged since is not to be used */
 	char today[16];
 	struct memo_slot memo[MEMO_SLOTS];
 };
@@ -190,9 +191,14 @@ static enum policy_view client_view(struct facts *f,
 	struct policy_client pc;
 	enum policy_view view = POLICY_VIEW_NONE;
 	char why[160];
-	if (reads_client_facts_cached(f->db, &f->client_facts, client,
-				      who->org, f->today, &pc) != 0 ||
-	    policy_see_client(who, &pc, &view, why, sizeof(why)) != 0)
+	if (reads_client_facts_cached(f->db, &f->client_facts, client, who->org,
+				      f->today, &pc) != 0) {
+		/* Not "sees nothing": an entry left out for a read that
+		 * failed would be a gap in the stream. Not kept either. */
+		f->err = IPSNET_EDB;
+		return POLICY_VIEW_NONE;
+	}
+	if (policy_see_client(who, &pc, &view, why, sizeof(why)) != 0)
 		view = POLICY_VIEW_NONE;
 	util_strlcpy(m->org, who->org, sizeof(m->org));
 	util_strlcpy(m->client, client, sizeof(m->client));
@@ -251,17 +257,20 @@ static bool visible_cut(struct facts *f, const struct journal_actor *who,
 	}
 }
 
-bool sync_visible(sqlite3 *db, const struct journal_actor *who,
-		  Ipsnet__V1__ChangeOk *ok)
+int sync_visible(sqlite3 *db, const struct journal_actor *who,
+		 Ipsnet__V1__ChangeOk *ok, bool *visible)
 {
+	*visible = false;
 	struct facts *f = ipsnet_malloc(sizeof(*f));
 	if (f == NULL)
-		return false;
+		return IPSNET_ENOMEM;
 	facts_init(f, db, (int64_t)util_now_us());
-	bool visible = visible_cut(f, who, ok);
+	bool seen = visible_cut(f, who, ok);
+	int rv = f->err;
 	sqlite3_finalize(f->client_facts);
 	ipsnet_free(f);
-	return visible;
+	*visible = rv == 0 && seen;
+	return rv;
 }
 
 /* ---- fetching (reader thread) ----------------------------------------- */
@@ -452,7 +461,16 @@ static int fetch_fn(sqlite3 *db, struct journal_read *r)
 						  (unsigned long long)seq);
 				continue;
 			}
-			if (visible_cut(facts, &o->actor, resp->change_ok)) {
+			bool seen =
+			    visible_cut(facts, &o->actor, resp->change_ok);
+			if (facts->err != 0) {
+				/* Judged again from this entry on, by the
+				 * next fetch: no gap. */
+				free_env(resp);
+				rv = facts->err;
+				goto out;
+			}
+			if (seen) {
 				Ipsnet__V1__Envelope env =
 				    IPSNET__V1__ENVELOPE__INIT;
 				Ipsnet__V1__Event ev = IPSNET__V1__EVENT__INIT;

@@ -59,12 +59,13 @@ void sync__request(struct sync *s, struct conn *c, Ipsnet__V1__Envelope *req);
 void sync__conn_drained(struct sync_sub *sub);
 void sync__conn_closed(struct sync_sub *sub);
 
-/* Whether the subscriber may see an entry, and the entry cut to what it
- * may see: reads the facts it needs from db (reader thread). ok is the
- * entity after the change; it is cut in place (fields cleared). Returns
- * true when visible. */
-bool sync_visible(sqlite3 *db, const struct journal_actor *who,
-		  Ipsnet__V1__ChangeOk *ok);
+/* Whether the subscriber may see an entry (*visible), and the entry cut to
+ * what it may see: reads the facts it needs from db. ok is the entity
+ * after the change; it is cut in place (fields cleared). Returns 0, or
+ * IPSNET_EDB or IPSNET_ENOMEM when it could not judge (then *visible is
+ * false): a failed read is not "sees nothing". */
+int sync_visible(sqlite3 *db, const struct journal_actor *who,
+		 Ipsnet__V1__ChangeOk *ok, bool *visible);
 
 /* The change's name ("register_client", ...) from a journal entry's payload
  * (the request Envelope's bytes) without decoding it: the first top-level

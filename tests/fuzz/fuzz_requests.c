@@ -260,7 +260,9 @@ static void check_pushed(const uint8_t *answer, size_t len)
 			die("an applied change's answer", "is not a ChangeOk");
 		struct journal_actor actor;
 		set_actor(&actor, who);
-		if (sync_visible(db, &actor, env->change_ok))
+		bool visible;
+		if (sync_visible(db, &actor, env->change_ok, &visible) == 0 &&
+		    visible)
 			check_change_ok(who, env->change_ok);
 		ipsnet__v1__envelope__free_unpacked(env,
 						    &ipsnet_protobuf_allocator);

@@ -9,11 +9,12 @@
  *
  * Faults come from a VFS that wraps the default one ("unix") and is
  * installed as the default for the whole file: it can fail the N-th xWrite
- * or xSync (SQLITE_IOERR or SQLITE_FULL, once or from then on), open the
+ * or xSync (SQLITE_IOERR or SQLITE_FULL, once or from then on) or the
+ * writer thread's N-th xRead, open the
  * database file read-only, and hold the writer inside its commit (at the
  * fsync) until the test lets go, so that the changes submitted meanwhile
  * are known to form one batch. */
-#define _XOPEN_SOURCE 700 /* nftw */
+#define _GNU_SOURCE /* pthread_getname_np; nftw */
 #include <errno.h>
 #include <ftw.h>
 #include <limits.h>
@@ -43,6 +44,7 @@
 
 #include "alloc.h"
 #include "apply.h"
+#include "sync.h"
 #include "config.h"
 #include "ipsnet_errors.h"
 #include "journal.h"
@@ -61,7 +63,7 @@
 
 /* ---- the fault VFS ------------------------------------------------------ */
 
-enum fault_op { FAULT_NONE, FAULT_WRITE, FAULT_SYNC };
+enum fault_op { FAULT_NONE, FAULT_WRITE, FAULT_SYNC, FAULT_READ };
 
 static struct {
 	pthread_mutex_t mu;
@@ -75,6 +77,8 @@ static struct {
 	bool gate_armed, gate_entered, gate_open;
 	/* Main database files open read-only, as a write-protected file. */
 	bool read_only;
+	/* FAULT_READ counts the reads of the thread of this name only. */
+	char read_thread[16];
 } fault = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 static void fault_arm(enum fault_op op, int n, int rc, bool persistent)
@@ -175,6 +179,28 @@ static int fault_write(sqlite3_file *real, const void *buf, int n,
 	return fault_check(FAULT_WRITE);
 }
 
+/* One thread's reads only (fault_arm_read): the writer, the readers, the
+ * checkpointer and the test's own thread (the chain check at open) all
+ * read. */
+static int fault_read(sqlite3_file *real, void *buf, int n, sqlite3_int64 off)
+{
+	char name[16] = "";
+	pthread_getname_np(pthread_self(), name, sizeof(name));
+	pthread_mutex_lock(&fault.mu);
+	bool counted = strcmp(name, fault.read_thread) == 0;
+	pthread_mutex_unlock(&fault.mu);
+	return counted ? fault_check(FAULT_READ) : SQLITE_OK;
+}
+
+/* Fails the n-th xRead of the thread named thread with rc, once. */
+static void fault_arm_read(const char *thread, int n, int rc)
+{
+	pthread_mutex_lock(&fault.mu);
+	util_strlcpy(fault.read_thread, thread, sizeof(fault.read_thread));
+	pthread_mutex_unlock(&fault.mu);
+	fault_arm(FAULT_READ, n, rc, false);
+}
+
 static int fault_sync(sqlite3_file *real, int flags)
 {
 	gate_pass();
@@ -232,6 +258,7 @@ static void busy_waits_reset(void)
 }
 
 static const struct vfs_wrap_hooks fault_hooks = {
+    .read = fault_read,
     .write = fault_write,
     .sync = fault_sync,
     .open_flags = fault_open_flags,
@@ -3201,23 +3228,164 @@ static void test_audit_withholds_bsn_shaped_ids_but_not_seqs(void **state)
 	    2);
 }
 
-/* GrantConsent to gm0363 of client, by ggz-demo. */
-static struct tchange *consent_change(const char *client)
+/* GrantConsent to gm0363 of client, by ggz-demo, under key. */
+static struct tchange *consent_change_keyed(const char *client,
+					    const uint8_t *key)
 {
 	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
 	Ipsnet__V1__GrantConsent m = IPSNET__V1__GRANT_CONSENT__INIT;
-	uint8_t key[JOURNAL_KEY_BYTES];
 
-	new_key(key);
 	m.client_id = (char *)client;
 	m.recipient = "gm0363";
 	m.purpose = "funding of the IPS trajectory";
 	m.valid_until = "2099-12-31";
-	env.idempotency_key.data = key;
+	env.idempotency_key.data = (uint8_t *)key;
 	env.idempotency_key.len = JOURNAL_KEY_BYTES;
 	env.body_case = IPSNET__V1__ENVELOPE__BODY_GRANT_CONSENT;
 	env.grant_consent = &m;
 	return change_from(&env, key);
+}
+
+/* The same under a new key. */
+static struct tchange *consent_change(const char *client)
+{
+	uint8_t key[JOURNAL_KEY_BYTES];
+	new_key(key);
+	return consent_change_keyed(client, key);
+}
+
+/* A read fails on the writer while a batch holds a new change and a retry,
+ * whose first answer is judged again for what the organisation may see
+ * now. SQLite rolls the whole transaction back on such an error: the
+ * batch is refused whole, with the disk's sentence, nothing of it is
+ * written, and both chains stay whole. Before, the judgement took the
+ * failed read for "sees nothing", the retry's audit row then committed on
+ * its own (chained to rows that were gone), the batch was refused as "no
+ * such savepoint", and verify called the audit trail changed. Each read
+ * of the batch in turn, from a cold cache. */
+static void
+test_a_read_error_under_a_retry_refuses_its_batch_whole(void **state)
+{
+	struct fx *fx = *state;
+	struct tchange *reg = register_change(NULL, NULL, NULL);
+	submit_wait(fx, reg);
+	assert_applied(reg);
+	struct tchange *first = consent_change(reg->client_id);
+	submit_wait(fx, first);
+	assert_applied(first);
+	uint64_t acked = 2;
+	int refused = 0, n;
+
+	for (n = 1; n <= COUNTDOWN_MAX; n++) {
+		reopen_journal(fx);
+		struct tchange *blocker = register_change(NULL, NULL, NULL);
+		struct tchange *fresh = register_change(NULL, NULL, NULL);
+		struct tchange *again =
+		    consent_change_keyed(reg->client_id, first->jc.key);
+		/* The two wait behind the blocker's commit: one batch. */
+		gate_arm();
+		journal_submit(fx->j, &blocker->jc);
+		if (!gate_wait_entered(ANSWER_MS)) {
+			gate_release();
+			fail_msg("the writer never reached its sync");
+		}
+		journal_submit(fx->j, &fresh->jc);
+		journal_submit(fx->j, &again->jc);
+		fault_arm_read("ipsnetd-writer", n, SQLITE_IOERR_READ);
+		gate_release();
+		struct tchange *all[] = {blocker, fresh, again};
+		wait_answers(fx, all, ARRAY_SIZE(all), ANSWER_MS);
+		int fired = fault_clear();
+
+		assert_applied(blocker);
+		acked++;
+		if (fresh->jc.err == 0) {
+			assert_int_equal(again->jc.err, 0);
+			assert_true(again->jc.replayed);
+			assert_int_equal(rows_with_key(fx, fresh->jc.key), 1);
+			acked++;
+		} else {
+			refused++;
+			assert_int_equal(fresh->jc.err, IPSNET_EUNAVAILABLE);
+			assert_int_equal(again->jc.err, IPSNET_EUNAVAILABLE);
+			assert_non_null(
+			    strstr(fresh->jc.message, "input/output error"));
+			assert_null(strstr(again->jc.message, "savepoint"));
+			assert_int_equal(rows_with_key(fx, fresh->jc.key), 0);
+		}
+		assert_int_equal(rows_with_key(fx, first->jc.key), 1);
+		struct journal_verify_report r;
+		char err[512] = "";
+		if (journal_verify(fx->db_path, NULL, &r, err, sizeof(err)) !=
+		    0)
+			fail_msg("verify could not look: %s", err);
+		if (r.problem[0] != '\0')
+			fail_msg("a read error at the writer's read %d: %s", n,
+				 r.problem);
+		assert_int_equal(r.entries, acked);
+		for (size_t i = 0; i < ARRAY_SIZE(all); i++)
+			change_free(all[i]);
+		if (fired == 0)
+			break; /* every read of the batch has failed once */
+	}
+	assert_true(n <= COUNTDOWN_MAX);
+	assert_true(refused > 0);
+	change_free(first);
+	change_free(reg);
+}
+
+/* Whether an organisation may see an entry, judged with a read that
+ * fails: sync_visible says it could not judge (IPSNET_EDB), not "sees
+ * nothing". A subscription then reads the range again; a "no" would have
+ * left the entry out of the stream for good, a gap. Each read in turn. */
+static void test_a_failed_read_is_not_sees_nothing(void **state)
+{
+	struct fx *fx = *state;
+	struct tchange *reg = register_change(NULL, NULL, NULL);
+	submit_wait(fx, reg);
+	assert_applied(reg);
+	struct tchange *consent = consent_change(reg->client_id);
+	submit_wait(fx, consent);
+	assert_applied(consent);
+	struct journal_actor ggz; /* the client's own GGZ: it sees it */
+	set_actor(&ggz, "ggz-demo", ORG_KIND_GGZ);
+	char self[16] = "";
+	pthread_getname_np(pthread_self(), self, sizeof(self));
+	int n, failed = 0;
+
+	for (n = 1; n <= COUNTDOWN_MAX; n++) {
+		/* A connection of its own: a cold cache, read from the file. */
+		sqlite3 *db;
+		assert_int_equal(sqlite3_open_v2(fx->db_path, &db,
+						 SQLITE_OPEN_READONLY, NULL),
+				 SQLITE_OK);
+		Ipsnet__V1__Envelope *env = ipsnet__v1__envelope__unpack(
+		    &ipsnet_protobuf_allocator, consent->jc.response_len,
+		    consent->jc.response);
+		assert_non_null(env);
+		assert_non_null(env->change_ok);
+		bool visible = true;
+		fault_arm_read(self, n, SQLITE_IOERR_READ);
+		int rv = sync_visible(db, &ggz, env->change_ok, &visible);
+		int fired = fault_clear();
+		ipsnet__v1__envelope__free_unpacked(env,
+						    &ipsnet_protobuf_allocator);
+		sqlite3_close(db);
+		if (fired > 0) {
+			failed++;
+			assert_int_equal(rv, IPSNET_EDB);
+			assert_false(visible);
+			continue;
+		}
+		/* Every read went through. */
+		assert_int_equal(rv, 0);
+		assert_true(visible);
+		break;
+	}
+	assert_true(n <= COUNTDOWN_MAX);
+	assert_true(failed > 0);
+	change_free(consent);
+	change_free(reg);
 }
 
 /* An operator changes the registry after entries were made: a kind
@@ -3581,6 +3749,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	    T(test_the_checkpointer_copies_the_wal_beside_the_writer),
+	    T(test_a_read_error_under_a_retry_refuses_its_batch_whole),
+	    T(test_a_failed_read_is_not_sees_nothing),
 	    T(test_chain_each_entry_holds_the_hash_of_the_one_before),
 	    T(test_audit_withholds_bsn_shaped_ids_but_not_seqs),
 	    T(test_audit_judged_before_a_withdrawal_is_refused),
@@ -3639,6 +3809,8 @@ int main(void)
 	    T(test_same_key_out_of_memory_is_refused_with_a_status),
 #undef T
 	};
+	if (getenv("T") != NULL)
+		cmocka_set_test_filter(getenv("T"));
 	return cmocka_run_group_tests_name("journal", tests, group_setup,
 					   group_teardown);
 }

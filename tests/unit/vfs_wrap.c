@@ -24,6 +24,10 @@ static int f_close(sqlite3_file *f)
 
 static int f_read(sqlite3_file *f, void *buf, int n, sqlite3_int64 off)
 {
+	int rc = hooks->read != NULL ? hooks->read(real_of(f), buf, n, off)
+				     : SQLITE_OK;
+	if (rc != SQLITE_OK)
+		return rc;
 	return real_of(f)->pMethods->xRead(real_of(f), buf, n, off);
 }
 

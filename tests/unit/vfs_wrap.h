@@ -1,6 +1,6 @@
 /* A SQLite VFS for tests: it wraps the default one ("unix"), passes every
- * call through, and lets a test step in before a file's writes and syncs
- * and at its open. Installed as the default VFS, so that every connection
+ * call through, and lets a test step in before a file's reads, writes and
+ * syncs and at its open. Installed as the default VFS, so that every connection
  * the code under test opens uses it. */
 #ifndef IPSNET_TESTS_VFS_WRAP_H
 #define IPSNET_TESTS_VFS_WRAP_H
@@ -12,6 +12,8 @@ struct vfs_wrap_hooks {
 	 * else is returned instead. NULL: every write goes on. */
 	int (*write)(sqlite3_file *real, const void *buf, int n,
 		     sqlite3_int64 off);
+	/* The same before the real xRead (buf untouched when it fails). */
+	int (*read)(sqlite3_file *real, void *buf, int n, sqlite3_int64 off);
 	/* The same before the real xSync. */
 	int (*sync)(sqlite3_file *real, int flags);
 	/* The flags the file named is opened with (SQLITE_OPEN_*): the given
