@@ -1030,8 +1030,13 @@ static int sync_event(struct follow *f, const Ipsnet__V1__Event *ev)
 		return mirror_code(rv);
 	}
 	if (s->backfill && ev->state != NULL &&
-	    (rv = backfill(f, ev->seq, ev->state)) != 0)
+	    (rv = backfill(f, ev->seq, ev->state)) != 0) {
+		/* The event is in the transaction, the case it needs is not
+		 * wanted: committed (as the run's end commits what it has),
+		 * the cursor would pass a client the mirror never asks for. */
+		mirror_rollback(s->mirror);
 		return rv;
+	}
 	if (mirror_pending(s->mirror) >= BATCH_EVENTS)
 		return sync_commit(f);
 	return 0;

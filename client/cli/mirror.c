@@ -1049,6 +1049,19 @@ int mirror_commit(struct mirror *m, char *err, size_t errlen)
 	return 0;
 }
 
+void mirror_rollback(struct mirror *m)
+{
+	if (!m->in_tx)
+		return;
+	if (!sqlite3_get_autocommit(m->db))
+		sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL);
+	m->in_tx = false;
+	m->tx_seq = m->meta.seq;
+	set_tx_hash(m, m->meta.has_hash ? m->meta.hash : NULL);
+	m->pending = 0;
+	m->tx_events = 0;
+}
+
 /* Whether the mirror holds kind: meta.kinds names it, or is "" (all). */
 static bool holds(const struct mirror *m, const char *kind)
 {

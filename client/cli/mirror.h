@@ -92,6 +92,11 @@ size_t mirror_pending(const struct mirror *m);
 /* Commits the open transaction (rows and meta.seq together), if any. */
 int mirror_commit(struct mirror *m, char *err, size_t errlen);
 
+/* Takes the open transaction back, if any: its rows and its cursor, so
+ * that a run that stops on a failed write commits nothing past what it
+ * could not record; the next run reads those events again. */
+void mirror_rollback(struct mirror *m);
+
 /* Whether the mirror has a row for client id. */
 bool mirror_has_client(struct mirror *m, const char *id);
 

@@ -2233,6 +2233,52 @@ static void test_a_case_asked_for_but_not_answered_is_asked_again(void **state)
 	assert_int_equal(mirror_int(mirror, "SELECT count(*) FROM wanted"), 0);
 }
 
+/* The case of a client an event needs cannot be asked for (the mirror's
+ * write of it fails): the run stops, and commits nothing of that event,
+ * so the next run reads it again and asks. Was: the run's end committed
+ * the open transaction, the cursor past the event, and the client was
+ * never fetched (found by a review, with this trigger). */
+static void test_a_case_that_cannot_be_asked_for_holds_the_cursor(void **state)
+{
+	struct h_result r;
+	char mirror[PATH_MAX], client[64], trajectory[64], funding[64];
+	snprintf(mirror, sizeof(mirror), "%s/want-fails.db", dir);
+
+	put_program(NETWORK, "want-test", "ggz-test", 0);
+	register_client(GGZ_TEST, BENEFIT(PARTICIPATIEWET), client);
+	grant_consent(GGZ_TEST, client, "gm0363", NULL);
+	refer(GGZ_TEST, client, "want-test", trajectory);
+	assert_int_equal(sync_once(GM0363, mirror, NULL, &r), 0);
+	h_result_free(&r);
+	assert_int_equal(mirror_rows(mirror, "client", "id", client), 0);
+	int64_t before = mirror_seq(mirror);
+
+	assert_int_equal(h_sqlite3(mirror, "CREATE TRIGGER no_want BEFORE "
+					   "INSERT ON wanted BEGIN SELECT "
+					   "RAISE(ABORT, 'no room'); END;"),
+			 0);
+	uint64_t seq = request_funding(GGZ_TEST, trajectory, "gm0363", funding);
+	assert_int_not_equal(sync_once(GM0363, mirror, NULL, &r), 0);
+	if (strstr(r.err, "no room") == NULL) {
+		fprintf(stderr, "stderr: %s\n", r.err);
+		fail_msg("the failed write is not named");
+	}
+	h_result_free(&r);
+	assert_true(mirror_seq(mirror) < (int64_t)seq);
+	assert_int_equal(mirror_seq(mirror), before);
+	assert_int_equal(mirror_rows(mirror, "funding", "id", funding), 0);
+
+	assert_int_equal(h_sqlite3(mirror, "DROP TRIGGER no_want;"), 0);
+	assert_int_equal(sync_once(GM0363, mirror, NULL, &r), 0);
+	h_result_free(&r);
+	assert_int_equal(mirror_seq(mirror), (int64_t)seq);
+	assert_int_equal(mirror_rows(mirror, "funding", "id", funding), 1);
+	assert_int_equal(mirror_rows(mirror, "client", "id", client), 1);
+	assert_int_equal(mirror_rows(mirror, "trajectory", "id", trajectory),
+			 1);
+	assert_int_equal(mirror_int(mirror, "SELECT count(*) FROM wanted"), 0);
+}
+
 /* A mirror of some kinds takes from a client's case only those kinds
  * (docs/sync.md: --kinds mirrors only those kinds). Was: a mirror of
  * client and trajectory that asked for a case got her consents and funding
@@ -4860,6 +4906,8 @@ int main(void)
 	    cmocka_unit_test(test_no_audit_no_delivery),
 	    cmocka_unit_test(
 		test_a_case_asked_for_but_not_answered_is_asked_again),
+	    cmocka_unit_test(
+		test_a_case_that_cannot_be_asked_for_holds_the_cursor),
 	    cmocka_unit_test(
 		test_watch_prints_free_text_without_control_characters),
 	    cmocka_unit_test(test_a_subscription_is_not_idle),

@@ -3809,8 +3809,6 @@ int main(void)
 	    T(test_same_key_out_of_memory_is_refused_with_a_status),
 #undef T
 	};
-	if (getenv("T") != NULL)
-		cmocka_set_test_filter(getenv("T"));
 	return cmocka_run_group_tests_name("journal", tests, group_setup,
 					   group_teardown);
 }
