@@ -282,7 +282,13 @@ int ipsnet_client_run(struct ipsnet_client *c, uint32_t timeout_ms, char *err,
  * already read is kept and handed over first there, in order (with its
  * own ipsnet_subscription_hash), one stop at a time. Kept events the
  * connection's end leaves undelivered are dropped: resuming from the last
- * seq handled gets them again. */
+ * seq handled gets them again. At most IPSNET_HELD_MAX_BYTES are kept
+ * (a program that makes a call for each event while events come faster
+ * than that: the client reads on for the call's answer): beyond, the
+ * connection ends and the next ipsnet_client_run returns IPSNET_EBUSY,
+ * saying so; open a client and subscribe again from the last seq
+ * handled. */
+#define IPSNET_HELD_MAX_BYTES (8u << 20)
 void ipsnet_client_stop(struct ipsnet_client *c);
 
 /* The asynchronous connection under a synchronous client. */

@@ -15,6 +15,7 @@
 struct held {
 	struct held *next;
 	Ipsnet__V1__Event *ev;
+	size_t bytes; /* what it counts against IPSNET_HELD_MAX_BYTES */
 	uint64_t seq;
 	bool hash_known;
 	uint8_t hash[IPSNET_HASH_BYTES];
@@ -32,6 +33,12 @@ struct ipsnet_client {
 	struct ipsnet_subscription_callbacks cb, asked_cb;
 	void *cb_arg, *asked_arg;
 	struct held *held, **held_tail;
+	size_t held_bytes;
+	bool held_full; /* past IPSNET_HELD_MAX_BYTES: closing */
+	/* Why the connection ended (0 while it is open), as the calls made
+	 * after it say. */
+	int closed_status;
+	char closed_why[320];
 	bool in_loop;		  /* its loop runs: a callback may be ours */
 	uint64_t head;            /* from Subscribed */
 	/* what the loop is waiting for */
@@ -66,6 +73,18 @@ static void drop_held(struct ipsnet_client *cl)
 		ipsnet_free(h);
 	}
 	cl->held_tail = &cl->held;
+	cl->held_bytes = 0;
+}
+
+/* Ends the connection for a reason of the client's own, which the calls
+ * made after it give. */
+static void close_for(struct ipsnet_client *cl, int status, const char *why)
+{
+	if (cl->closed_status == 0) {
+		cl->closed_status = status;
+		util_strlcpy(cl->closed_why, why, sizeof(cl->closed_why));
+	}
+	ipsnet_close(cl->conn);
 }
 
 static void on_closed(struct ipsnet_conn *c, int status, const char *message,
@@ -76,8 +95,22 @@ static void on_closed(struct ipsnet_conn *c, int status, const char *message,
 	/* Not handed over: resuming from the last event handled gets them
 	 * again. */
 	drop_held(cl);
+	if (cl->closed_status == 0) {
+		cl->closed_status = status != 0 ? status : IPSNET_ECLOSED;
+		util_strlcpy(cl->closed_why, message != NULL ? message : "",
+			     sizeof(cl->closed_why));
+	}
 	if (!cl->done)
-		note(cl, status != 0 ? status : IPSNET_ECLOSED, message);
+		note(cl, cl->closed_status, cl->closed_why);
+}
+
+/* What a call on a client whose connection ended says: why it ended. */
+static int closed(const struct ipsnet_client *cl, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "%s",
+		 cl->closed_why[0] != '\0' ? cl->closed_why
+					   : "the connection is closed");
+	return cl->closed_status != 0 ? cl->closed_status : IPSNET_ECLOSED;
 }
 
 static const struct ipsnet_callbacks callbacks = {
@@ -216,12 +249,8 @@ int ipsnet_client_call(struct ipsnet_client *cl, Ipsnet__V1__Envelope *req,
 	*resp = NULL;
 	if (called_from_callback(cl, "ipsnet_client_call", err, errlen))
 		return IPSNET_EUSAGE;
-	if (cl->conn == NULL) {
-		snprintf(err, errlen, "%s",
-			 cl->message[0] != '\0' ? cl->message
-						: "the connection is closed");
-		return IPSNET_ECLOSED;
-	}
+	if (cl->conn == NULL)
+		return closed(cl, err, errlen);
 	cl->done = false;
 	cl->status = 0;
 	cl->message[0] = '\0';
@@ -256,11 +285,30 @@ int ipsnet_client_call(struct ipsnet_client *cl, Ipsnet__V1__Envelope *req,
 }
 
 /* Keeps what came after a stop, in order (ev NULL: a CaughtUp at seq).
- * Without memory for it the connection ends (IPSNET_ENOMEM): resuming
+ * Without memory for it, or past IPSNET_HELD_MAX_BYTES kept (a program that
+ * makes a call for each event while events come faster: the client reads
+ * on to get the call's answer, so the server's send buffer does not hold
+ * them back), the connection ends (IPSNET_ENOMEM, IPSNET_EBUSY): resuming
  * from the last event handled loses nothing. */
 static void hold(struct ipsnet_client *cl, const Ipsnet__V1__Event *ev,
 		 uint64_t seq)
 {
+	if (cl->held_full)
+		return; /* closing: dropped with the rest */
+	size_t bytes =
+	    sizeof(struct held) +
+	    (ev != NULL ? ipsnet__v1__event__get_packed_size(ev) : 0);
+	if (cl->held_bytes + bytes > IPSNET_HELD_MAX_BYTES) {
+		char why[200];
+		snprintf(why, sizeof(why),
+			 "more than %u MiB of events came after "
+			 "ipsnet_client_stop before they were handed over; "
+			 "subscribe again from the last seq handled",
+			 (unsigned)(IPSNET_HELD_MAX_BYTES >> 20));
+		cl->held_full = true;
+		close_for(cl, IPSNET_EBUSY, why);
+		return;
+	}
 	struct held *h = ipsnet_calloc(1, sizeof(*h));
 	if (h != NULL && ev != NULL) {
 		h->ev = (Ipsnet__V1__Event *)copy_message(&ev->base);
@@ -270,13 +318,16 @@ static void hold(struct ipsnet_client *cl, const Ipsnet__V1__Event *ev,
 		}
 	}
 	if (h == NULL) {
-		note(cl, IPSNET_ENOMEM,
-		     "out of memory keeping an event for the next "
-		     "ipsnet_client_run");
-		ipsnet_close(cl->conn);
+		cl->held_full = true;
+		close_for(cl, IPSNET_ENOMEM,
+			  "out of memory keeping an event for the next "
+			  "ipsnet_client_run; subscribe again from the last "
+			  "seq handled");
 		return;
 	}
 	h->seq = seq;
+	h->bytes = bytes;
+	cl->held_bytes += bytes;
 	const uint8_t *hash = ipsnet_subscription_hash(cl->conn);
 	h->hash_known = hash != NULL;
 	if (hash != NULL)
@@ -319,6 +370,7 @@ static void deliver_held(struct ipsnet_client *cl)
 		cl->held = h->next;
 		if (cl->held == NULL)
 			cl->held_tail = &cl->held;
+		cl->held_bytes -= h->bytes;
 		/* Its own hash, then the newest again: what came after it
 		 * and was not held told the connection that one. */
 		uint8_t newest[IPSNET_HASH_BYTES];
@@ -376,10 +428,8 @@ int ipsnet_client_subscribe_from(struct ipsnet_client *cl, uint64_t since_seq,
 {
 	if (called_from_callback(cl, "ipsnet_client_subscribe", err, errlen))
 		return IPSNET_EUSAGE;
-	if (cl->conn == NULL) {
-		snprintf(err, errlen, "the connection is closed");
-		return IPSNET_ECLOSED;
-	}
+	if (cl->conn == NULL)
+		return closed(cl, err, errlen);
 	if (cb == NULL || cb->on_event == NULL) {
 		snprintf(err, errlen, "cannot subscribe: no on_event callback");
 		return IPSNET_EINVAL;
@@ -433,12 +483,8 @@ int ipsnet_client_run(struct ipsnet_client *cl, uint32_t timeout_ms, char *err,
 {
 	if (called_from_callback(cl, "ipsnet_client_run", err, errlen))
 		return IPSNET_EUSAGE;
-	if (cl->conn == NULL) {
-		snprintf(err, errlen, "%s",
-			 cl->message[0] != '\0' ? cl->message
-						: "the connection is closed");
-		return IPSNET_ECLOSED;
-	}
+	if (cl->conn == NULL)
+		return closed(cl, err, errlen);
 	/* No reset of cl->stop: a callback that ran inside
 	 * ipsnet_client_subscribe or ipsnet_client_call (events that came
 	 * with an answer) may have asked for it already. */

@@ -713,6 +713,109 @@ static void test_events_kept_after_a_stop_go_with_the_client(void **state)
 	assert_int_equal(st.n, 1);
 }
 
+/* A journal busier than its reader: Subscribed and one event of 400 KiB,
+ * then, before each Ping's Pong, four more. */
+#define LARGE_EVENT_BYTES (400u << 10)
+
+static void send_large(struct fake *f, uint64_t seq)
+{
+	char *org = malloc(LARGE_EVENT_BYTES + 1);
+	if (org == NULL)
+		return; /* the test sees no event */
+	memset(org, 'o', LARGE_EVENT_BYTES);
+	org[LARGE_EVENT_BYTES] = '\0';
+	uint8_t hash[IPSNET_HASH_BYTES];
+	Ipsnet__V1__Envelope push = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__Event ev = IPSNET__V1__EVENT__INIT;
+	memset(hash, (int)seq, sizeof(hash));
+	ev.seq = seq;
+	ev.change = "register_client";
+	ev.organisation = org;
+	ev.hash.data = hash;
+	ev.hash.len = sizeof(hash);
+	push.body_case = BODY(EVENT);
+	push.event = &ev;
+	fake_send(f, &push);
+	free(org);
+}
+
+static void four_before_each_pong(struct fake *f,
+				  const Ipsnet__V1__Envelope *req)
+{
+	if (req->body_case == BODY(SUBSCRIBE)) {
+		fake_send_subscribed(f, req->request_id, 1);
+		send_large(f, ++f->after);
+		return;
+	}
+	if (req->body_case != BODY(PING))
+		return;
+	for (int i = 0; i < 4; i++)
+		send_large(f, ++f->after);
+	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__Pong pong = IPSNET__V1__PONG__INIT;
+	env.request_id = req->request_id;
+	env.body_case = BODY(PONG);
+	env.pong = &pong;
+	fake_send(f, &env);
+}
+
+/* A program that stops at each event and makes a call for it, while
+ * events come faster than that: the client reads on for the call's
+ * answer, so the server's bounded send buffer holds nothing back, and what
+ * it keeps after the stop grew without end. Past IPSNET_HELD_MAX_BYTES
+ * (8 MiB: here after about seven calls) the connection ends and the next
+ * call or run says why (IPSNET_EBUSY); the events handled came in order.
+ * Resuming from the last one handled loses nothing. */
+static void test_what_a_stop_keeps_is_bounded(void **state)
+{
+	struct fake f = {.on_request = four_before_each_pong,
+			 .max_frame_bytes = 1u << 20};
+	struct stepper st = {0};
+	char err[256] = "";
+	uint64_t head = 0;
+	char server[64], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX];
+	const struct ipsnet_subscription_callbacks cb = {
+	    .on_event = step_event, .on_caught_up = step_caught_up};
+
+	fake_start_thread(&f);
+	struct ipsnet_options o =
+	    options(server, sizeof(server), ca, cert, key, f.port);
+	if (ipsnet_client_open(&st.cl, &o, err, sizeof(err)) != 0)
+		fail_msg("cannot open: %s", err);
+	assert_int_equal(ipsnet_client_subscribe(st.cl, 0, NULL, 0, &cb, &st,
+						 &head, err, sizeof(err)),
+			 0);
+	int rv = 0, calls = 0;
+	while (rv == 0 && calls < 40) {
+		rv = ipsnet_client_run(st.cl, WAIT_MS, err, sizeof(err));
+		if (rv != 0)
+			break;
+		Ipsnet__V1__Ping ping = IPSNET__V1__PING__INIT;
+		Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+		Ipsnet__V1__Envelope *resp = NULL;
+		e.body_case = BODY(PING);
+		e.ping = &ping;
+		rv = ipsnet_client_call(st.cl, &e, &resp, err, sizeof(err));
+		ipsnet_envelope_free(resp);
+		calls++;
+	}
+	if (rv == IPSNET_ECLOSED) /* the call's: the run after it says why */
+		rv = ipsnet_client_run(st.cl, WAIT_MS, err, sizeof(err));
+	int n = st.n;
+	ipsnet_client_close(st.cl);
+	fake_stop_thread(&f);
+
+	if (rv != IPSNET_EBUSY)
+		fail_msg("after %d calls and %d events: %d (%s), not "
+			 "IPSNET_EBUSY",
+			 calls, n, rv, err);
+	assert_non_null(strstr(err, "MiB of events came after "
+				    "ipsnet_client_stop"));
+	assert_true(calls < 20);
+	for (int i = 0; i < n && i < (int)ARRAY_SIZE(st.seqs); i++)
+		assert_int_equal(st.seqs[i], (uint64_t)i + 1);
+}
+
 /* ---- closing ----------------------------------------------------------- */
 
 /* A server that takes no more bytes (hung, or its host swapped out) while
@@ -2040,6 +2143,7 @@ int main(void)
 		test_a_stop_from_a_callback_inside_subscribe_is_not_lost),
 	    cmocka_unit_test(test_a_stop_holds_the_events_already_read),
 	    cmocka_unit_test(test_events_kept_after_a_stop_go_with_the_client),
+	    cmocka_unit_test(test_what_a_stop_keeps_is_bounded),
 	    cmocka_unit_test(
 		test_an_event_below_the_last_one_fails_the_connection),
 	    cmocka_unit_test(test_an_event_repeated_fails_the_connection),
