@@ -253,6 +253,24 @@ static int exit_code(int status)
 	return -1;
 }
 
+/* Waits for pid (a run of path) until deadline; its exit code, or -1 when
+ * it had to be killed. */
+static int reap(pid_t pid, const char *path, uint64_t deadline)
+{
+	int status;
+	pid_t got = 0;
+	while ((got = waitpid(pid, &status, WNOHANG)) == 0 &&
+	       ms_left(deadline) > 0)
+		pause_step(deadline);
+	if (got == pid)
+		return exit_code(status);
+	fprintf(stderr, "%s did not finish within %d ms; killed\n", path,
+		H_RUN_MS);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return -1;
+}
+
 struct sink {
 	int fd;
 	char **buf;
@@ -338,20 +356,7 @@ int h_run(struct h_result *r, const char *path, const char *const argv[])
 			}
 		}
 	}
-	int status;
-	pid_t got = 0;
-	while ((got = waitpid(pid, &status, WNOHANG)) == 0 &&
-	       ms_left(deadline) > 0)
-		pause_step(deadline);
-	if (got == pid) {
-		r->code = exit_code(status);
-	} else {
-		fprintf(stderr, "%s did not finish within %d ms; killed\n",
-			path, H_RUN_MS);
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
-		r->code = -1;
-	}
+	r->code = reap(pid, path, deadline);
 	for (int i = 0; i < 2; i++) {
 		if (sinks[i].fd >= 0)
 			close(sinks[i].fd);
@@ -409,19 +414,7 @@ int h_run_on_terminal(struct h_result *r, const char *path,
 			break;
 	}
 	close(master);
-	int status;
-	pid_t got = 0;
-	while ((got = waitpid(pid, &status, WNOHANG)) == 0 &&
-	       ms_left(deadline) > 0)
-		pause_step(deadline);
-	if (got == pid) {
-		r->code = exit_code(status);
-	} else {
-		fprintf(stderr, "%s did not finish within %d ms; killed\n",
-			path, H_RUN_MS);
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
-	}
+	r->code = reap(pid, path, deadline);
 	*ms = (long)(now_ms() - t0);
 	return r->code;
 }

@@ -102,6 +102,19 @@ static void fake_send_subscribed(struct fake *f, uint64_t request_id,
 	fake_send(f, &env);
 }
 
+/* Answers request_id with a Pong carrying client_time_us. */
+static void fake_send_pong(struct fake *f, uint64_t request_id,
+			   uint64_t client_time_us)
+{
+	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__Pong pong = IPSNET__V1__PONG__INIT;
+	pong.client_time_us = client_time_us;
+	env.request_id = request_id;
+	env.body_case = BODY(PONG);
+	env.pong = &pong;
+	fake_send(f, &env);
+}
+
 static void fake_hello_ok(struct fake *f, uint64_t id)
 {
 	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
@@ -391,13 +404,7 @@ static void late_subscribed(struct fake *f, const Ipsnet__V1__Envelope *req)
 		return;
 	}
 	if (req->body_case == BODY(PING)) {
-		Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
-		Ipsnet__V1__Pong pong = IPSNET__V1__PONG__INIT;
-		pong.client_time_us = req->ping->client_time_us;
-		env.request_id = req->request_id;
-		env.body_case = BODY(PONG);
-		env.pong = &pong;
-		fake_send(f, &env);
+		fake_send_pong(f, req->request_id, req->ping->client_time_us);
 	}
 }
 
@@ -751,12 +758,7 @@ static void four_before_each_pong(struct fake *f,
 		return;
 	for (int i = 0; i < 4; i++)
 		send_large(f, ++f->after);
-	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
-	Ipsnet__V1__Pong pong = IPSNET__V1__PONG__INIT;
-	env.request_id = req->request_id;
-	env.body_case = BODY(PONG);
-	env.pong = &pong;
-	fake_send(f, &env);
+	fake_send_pong(f, req->request_id, 0);
 }
 
 /* A program that stops at each event and makes a call for it, while
@@ -1127,12 +1129,7 @@ static void subscribe_answered_pong(struct fake *f,
 {
 	if (req->body_case != BODY(SUBSCRIBE))
 		return;
-	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
-	Ipsnet__V1__Pong pong = IPSNET__V1__PONG__INIT;
-	env.request_id = req->request_id;
-	env.body_case = BODY(PONG);
-	env.pong = &pong;
-	fake_send(f, &env);
+	fake_send_pong(f, req->request_id, 0);
 }
 
 struct sub_answer {
@@ -1902,12 +1899,7 @@ static void pongs_and_holds(struct fake *f, const Ipsnet__V1__Envelope *req)
 	if (req->body_case != BODY(PING) &&
 	    req->body_case != BODY(LIST_FUNDING))
 		return;
-	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
-	Ipsnet__V1__Pong pong = IPSNET__V1__PONG__INIT;
-	env.request_id = req->request_id;
-	env.body_case = BODY(PONG);
-	env.pong = &pong;
-	fake_send(f, &env);
+	fake_send_pong(f, req->request_id, 0);
 }
 
 /* A request whose answer nobody waits for (cb NULL, as ipsnet.h allows):

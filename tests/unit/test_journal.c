@@ -3254,6 +3254,18 @@ static struct tchange *consent_change(const char *client)
 	return consent_change_keyed(client, key);
 }
 
+/* A client registered and her consent to gm0363 granted, both applied. */
+static void registered_with_consent(struct fx *fx, struct tchange **reg,
+				    struct tchange **consent)
+{
+	*reg = register_change(NULL, NULL, NULL);
+	submit_wait(fx, *reg);
+	assert_applied(*reg);
+	*consent = consent_change((*reg)->client_id);
+	submit_wait(fx, *consent);
+	assert_applied(*consent);
+}
+
 /* A read fails on the writer while a batch holds a new change and a retry,
  * whose first answer is judged again for what the organisation may see
  * now. SQLite rolls the whole transaction back on such an error: the
@@ -3267,12 +3279,8 @@ static void
 test_a_read_error_under_a_retry_refuses_its_batch_whole(void **state)
 {
 	struct fx *fx = *state;
-	struct tchange *reg = register_change(NULL, NULL, NULL);
-	submit_wait(fx, reg);
-	assert_applied(reg);
-	struct tchange *first = consent_change(reg->client_id);
-	submit_wait(fx, first);
-	assert_applied(first);
+	struct tchange *reg, *first;
+	registered_with_consent(fx, &reg, &first);
 	uint64_t acked = 2;
 	int refused = 0, n;
 
@@ -3341,12 +3349,8 @@ test_a_read_error_under_a_retry_refuses_its_batch_whole(void **state)
 static void test_a_failed_read_is_not_sees_nothing(void **state)
 {
 	struct fx *fx = *state;
-	struct tchange *reg = register_change(NULL, NULL, NULL);
-	submit_wait(fx, reg);
-	assert_applied(reg);
-	struct tchange *consent = consent_change(reg->client_id);
-	submit_wait(fx, consent);
-	assert_applied(consent);
+	struct tchange *reg, *consent;
+	registered_with_consent(fx, &reg, &consent);
 	struct journal_actor ggz; /* the client's own GGZ: it sees it */
 	set_actor(&ggz, "ggz-demo", ORG_KIND_GGZ);
 	char self[16] = "";
