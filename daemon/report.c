@@ -1888,6 +1888,34 @@ static void protect_and_finish(struct builder *b,
 			finish_row(b, pr->groups[i]->rows[k]);
 }
 
+/* A history year that is one of the report's periods shows the same cell
+ * twice: hidden there by the period's breakdowns (a funder's row, a
+ * region's), it is hidden in the year's row too, or the year's row would
+ * print what the period's hides. */
+static void hide_as(Ipsnet__V1__ReportCount *to,
+		    const Ipsnet__V1__ReportCount *from)
+{
+	if (to != NULL && from != NULL && from->suppressed && !to->suppressed) {
+		to->suppressed = true;
+		to->secondary = from->secondary;
+	}
+}
+
+static void hide_as_row(Ipsnet__V1__ReportFigures *to,
+			const Ipsnet__V1__ReportFigures *from)
+{
+	if (from == NULL)
+		return;
+	hide_as(to->enrolled, from->enrolled);
+	hide_as(to->started, from->started);
+	hide_as(to->employed, from->employed);
+	hide_as(to->sustained, from->sustained);
+	hide_as(to->funded_municipality, from->funded_municipality);
+	hide_as(to->funded_uwv, from->funded_uwv);
+	hide_as(to->funded_other, from->funded_other);
+	hide_as(to->unfunded, from->unfunded);
+}
+
 static void protect_and_finish_row(struct builder *b,
 				   Ipsnet__V1__ReportFigures *f, bool exact)
 {
@@ -2088,11 +2116,19 @@ static int build_report(struct builder *b, struct model *m,
 			p.until = until_of(q, p.to);
 			count_period(m, L, &p, &ps);
 			note_known_zeros(b, &ps);
+			/* The report's period of this very year, if any. */
+			const Ipsnet__V1__ReportPeriodResult *same = NULL;
+			for (size_t k = 0; k < r->n_periods; k++)
+				if (q->periods[k].from == p.from &&
+				    q->periods[k].to == p.to)
+					same = r->periods[k];
 			Ipsnet__V1__ReportFigures *f =
 			    q->national_scope ? national_row(b, &ps, key, key)
 					      : scope_row(b, &ps, key, key);
 			if (f == NULL)
 				goto out;
+			if (same != NULL)
+				hide_as_row(f, same->scope);
 			protect_and_finish_row(b, f, q->exact_scope);
 			r->history[r->n_history++] = f;
 			if (q->national_scope)
@@ -2100,6 +2136,8 @@ static int build_report(struct builder *b, struct model *m,
 			f = national_row(b, &ps, key, key);
 			if (f == NULL)
 				goto out;
+			if (same != NULL)
+				hide_as_row(f, same->national);
 			protect_and_finish_row(b, f, b->network);
 			r->national_history[r->n_national_history++] = f;
 		}

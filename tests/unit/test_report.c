@@ -1191,6 +1191,65 @@ static void test_history_gives_each_year_up_to_the_period(void **state)
 	FIGS(r->national_history[0], 2, 1, 0, 0);
 }
 
+/* A history year that is the report's own period shows the same cells as
+ * the period's scope row: what the period's breakdowns hide there (here
+ * the funder rows hide the scope's municipal and UWV counts) is hidden in
+ * the year's row too. Was: the year's row printed 11 and 6 where the scope
+ * row showed x and x, in the same report (found by a review). */
+static void test_a_history_year_hides_what_its_period_hides(void **state)
+{
+	struct fixture *f = *state;
+	f->settings.small_count_threshold = 5;
+	network(f);
+	org(f, "gm0001", "MUNICIPALITY");
+	many(f, "m1", "pa2", 2, "gm0363");
+	many(f, "m2", "pa2", 9, "gm0001");
+	many(f, "u", "pb1", 6, "uwv");
+	many(f, "n", "pb1", 30, NULL);
+	for (int i = 0; i < 20; i++) { /* funded by others */
+		char t[32], c[32];
+		snprintf(t, sizeof(t), "t-o-%d", i);
+		snprintf(c, sizeof(c), "c-o-%d", i);
+		traj(f, t, c, "pb1", "ACTIVE 2024-03-01");
+		funding(f, t, NULL, 2, "2024-03-05");
+	}
+	many(f, "elsewhere", "pa1", 10, "gm0363"); /* region 3 */
+	const Ipsnet__V1__Report *r =
+	    report(f, &(struct ask){.periods = {"2024"},
+				    .region = 7,
+				    .by = {BY_FUNDER},
+				    .history = 1});
+	const Ipsnet__V1__ReportFigures *scope = r->periods[0]->scope;
+	const Ipsnet__V1__ReportFigures *year = r->history[0];
+	assert_string_equal(year->key, "2024");
+	/* The case it is about: the funder rows hide these in the scope. */
+	assert_true(scope->funded_uwv->suppressed);
+	assert_true(scope->funded_municipality->suppressed);
+	const Ipsnet__V1__ReportCount *const in_scope[] = {
+	    scope->enrolled,
+	    scope->started,
+	    scope->employed,
+	    scope->sustained,
+	    scope->funded_uwv,
+	    scope->funded_other,
+	    scope->funded_municipality,
+	    scope->unfunded};
+	const Ipsnet__V1__ReportCount *const in_year[] = {
+	    year->enrolled,
+	    year->started,
+	    year->employed,
+	    year->sustained,
+	    year->funded_uwv,
+	    year->funded_other,
+	    year->funded_municipality,
+	    year->unfunded};
+	for (size_t i = 0; i < ARRAY_SIZE(in_scope); i++) {
+		assert_int_equal(in_year[i]->suppressed,
+				 in_scope[i]->suppressed);
+		assert_int_equal(shown(in_year[i]), shown(in_scope[i]));
+	}
+}
+
 /* ---- the synthetic network against its truth ---------------------------- */
 
 static void expect_cell(const char *where, const Ipsnet__V1__ReportFigures *got,
@@ -1385,6 +1444,7 @@ int main(void)
 	    T(test_a_withdrawn_job_counts_nowhere),
 	    T(test_fidelity_takes_the_latest_review_up_to_the_period),
 	    T(test_history_gives_each_year_up_to_the_period),
+	    T(test_a_history_year_hides_what_its_period_hides),
 	    T(test_synthetic_network_equals_its_truth_in_every_cell),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
