@@ -34,9 +34,9 @@ struct ipsnet_client {
 	void *cb_arg, *asked_arg;
 	struct held *held, **held_tail;
 	size_t held_bytes;
-	bool held_full; /* past IPSNET_HELD_MAX_BYTES: closing */
-	/* Why the connection ended (0 while it is open), as the calls made
-	 * after it say. */
+	/* Why the connection ended or is ending (0 while it is open and the
+	 * client has no reason of its own to end it), as the calls made after
+	 * it say. */
 	int closed_status;
 	char closed_why[320];
 	bool in_loop;		  /* its loop runs: a callback may be ours */
@@ -293,7 +293,7 @@ int ipsnet_client_call(struct ipsnet_client *cl, Ipsnet__V1__Envelope *req,
 static void hold(struct ipsnet_client *cl, const Ipsnet__V1__Event *ev,
 		 uint64_t seq)
 {
-	if (cl->held_full)
+	if (cl->closed_status != 0)
 		return; /* closing: dropped with the rest */
 	size_t bytes =
 	    sizeof(struct held) +
@@ -305,7 +305,6 @@ static void hold(struct ipsnet_client *cl, const Ipsnet__V1__Event *ev,
 			 "ipsnet_client_stop before they were handed over; "
 			 "subscribe again from the last seq handled",
 			 (unsigned)(IPSNET_HELD_MAX_BYTES >> 20));
-		cl->held_full = true;
 		close_for(cl, IPSNET_EBUSY, why);
 		return;
 	}
@@ -318,7 +317,6 @@ static void hold(struct ipsnet_client *cl, const Ipsnet__V1__Event *ev,
 		}
 	}
 	if (h == NULL) {
-		cl->held_full = true;
 		close_for(cl, IPSNET_ENOMEM,
 			  "out of memory keeping an event for the next "
 			  "ipsnet_client_run; subscribe again from the last "

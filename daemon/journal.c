@@ -1467,8 +1467,6 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 	return SQLITE_OK;
 }
 
-/* Copies the WAL into the database file on its own connection, beside the
- * writer (PASSIVE: never waits for a reader or the writer). */
 /* The checkpointer's connection, in j->cdb: 0, or -1 (logged) when it
  * cannot be had, and then SQLite keeps checkpointing inside the writer's
  * COMMIT. Before the thread starts: a checkpointer without a connection
@@ -1497,6 +1495,8 @@ static int checkpointer_open(struct journal *j)
 	return 0;
 }
 
+/* Copies the WAL into the database file on its own connection, beside the
+ * writer (PASSIVE: never waits for a reader or the writer). */
 static void *checkpoint_main(void *arg)
 {
 	struct journal *j = arg;

@@ -87,6 +87,15 @@ static bool answer_before_requested_by(const void *stored, size_t stored_len,
 	return same;
 }
 
+/* How many apply_state_tables there are. */
+static size_t state_tables(void)
+{
+	size_t n = 0;
+	while (apply_state_tables[n] != NULL)
+		n++;
+	return n;
+}
+
 /* Replays the journal of schema src (on db) into db's main state tables,
  * telling progress how far it is of total entries. On a change that does
  * not apply as it did, r names its seq. With check_responses, also an
@@ -362,9 +371,7 @@ static int verify_read(const char *path, const char *name, bool immutable,
 	if (rv != 0 || r->first_bad_seq != 0)
 		goto err_after_scratch;
 	r->entries = walked;
-	size_t tables = 0, compared = 0;
-	while (apply_state_tables[tables] != NULL)
-		tables++;
+	size_t tables = state_tables(), compared = 0;
 	for (const char *const *t = apply_state_tables; *t != NULL; t++) {
 		bool same;
 		journal_progress_tell(progress, "state tables", "tables",
@@ -510,9 +517,7 @@ int journal_rebuild(const char *path, const struct journal_progress *progress,
 	uint64_t walked = r.entries;
 	memset(&r, 0, sizeof(r));
 	/* Children first: the tables refer to one another. */
-	size_t n = 0;
-	while (apply_state_tables[n] != NULL)
-		n++;
+	size_t n = state_tables();
 	for (size_t i = n; i-- > 0;) {
 		char sql[96];
 		snprintf(sql, sizeof(sql), "DELETE FROM %s",

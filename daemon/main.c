@@ -200,6 +200,7 @@ static int cmd_init(const struct server_config *cfg)
 /* The progress of verify, rebuild, backup and restore on a terminal: a bar
  * on stderr for the walk under way, redrawn at most ten times a second. */
 struct walk_bar {
+	struct journal_progress tell; /* what the walks are given */
 	struct progress bar;
 	const char *what; /* the walk drawn; NULL before the first */
 	uint64_t drawn_us;
@@ -226,15 +227,14 @@ static void walk_bar_tell(void *arg, const char *what, const char *unit,
 }
 
 /* A progress for the walks when stderr is a terminal, else NULL. */
-static const struct journal_progress *walk_bar_start(struct walk_bar *w,
-						     struct journal_progress *p)
+static const struct journal_progress *walk_bar_start(struct walk_bar *w)
 {
 	memset(w, 0, sizeof(*w));
 	if (!isatty(STDERR_FILENO))
 		return NULL;
-	p->fn = walk_bar_tell;
-	p->arg = w;
-	return p;
+	w->tell.fn = walk_bar_tell;
+	w->tell.arg = w;
+	return &w->tell;
 }
 
 static void walk_bar_end(struct walk_bar *w)
@@ -248,8 +248,7 @@ static int cmd_verify(const struct server_config *cfg)
 	char err[512];
 	struct journal_verify_report r;
 	struct walk_bar w;
-	struct journal_progress p;
-	int rv = journal_verify(cfg->database, walk_bar_start(&w, &p), &r, err,
+	int rv = journal_verify(cfg->database, walk_bar_start(&w), &r, err,
 				sizeof(err));
 	walk_bar_end(&w);
 	if (rv != 0) {
@@ -283,13 +282,12 @@ static int cmd_rebuild(const struct server_config *cfg)
 	char err[512];
 	uint64_t n = 0;
 	struct walk_bar w;
-	struct journal_progress p;
 	if (store_lock(cfg->database, err, sizeof(err)) != 0) {
 		fprintf(stderr,
 			"ipsnetd: rebuild refused, nothing changed: %s\n", err);
 		return 1;
 	}
-	int rv = journal_rebuild(cfg->database, walk_bar_start(&w, &p), &n, err,
+	int rv = journal_rebuild(cfg->database, walk_bar_start(&w), &n, err,
 				 sizeof(err));
 	walk_bar_end(&w);
 	if (rv != 0) {
@@ -312,9 +310,8 @@ static int cmd_backup(const struct server_config *cfg, const char *dest)
 		return 2;
 	}
 	struct walk_bar w;
-	struct journal_progress p;
-	int rv = journal_backup(cfg->database, dest, walk_bar_start(&w, &p),
-				err, sizeof(err));
+	int rv = journal_backup(cfg->database, dest, walk_bar_start(&w), err,
+				sizeof(err));
 	walk_bar_end(&w);
 	if (rv != 0) {
 		fprintf(stderr, "ipsnetd: %s\n", err);
@@ -341,9 +338,8 @@ static int cmd_restore(const struct server_config *cfg, const char *backup)
 		return 1;
 	}
 	struct walk_bar w;
-	struct journal_progress p;
-	int rv = journal_restore(cfg->database, backup, walk_bar_start(&w, &p),
-				 &r, err, sizeof(err));
+	int rv = journal_restore(cfg->database, backup, walk_bar_start(&w), &r,
+				 err, sizeof(err));
 	walk_bar_end(&w);
 	if (rv != 0) {
 		store_unlock();

@@ -1902,18 +1902,12 @@ static void hide_as(Ipsnet__V1__ReportCount *to,
 }
 
 static void hide_as_row(Ipsnet__V1__ReportFigures *to,
-			const Ipsnet__V1__ReportFigures *from)
+			Ipsnet__V1__ReportFigures *from)
 {
 	if (from == NULL)
 		return;
-	hide_as(to->enrolled, from->enrolled);
-	hide_as(to->started, from->started);
-	hide_as(to->employed, from->employed);
-	hide_as(to->sustained, from->sustained);
-	hide_as(to->funded_municipality, from->funded_municipality);
-	hide_as(to->funded_uwv, from->funded_uwv);
-	hide_as(to->funded_other, from->funded_other);
-	hide_as(to->unfunded, from->unfunded);
+	for (int k = 0; k < N_METRICS; k++)
+		hide_as(*metric_slot(to, k), *metric_slot(from, k));
 }
 
 static void protect_and_finish_row(struct builder *b,

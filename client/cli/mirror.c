@@ -1014,9 +1014,7 @@ int mirror_commit(struct mirror *m, char *err, size_t errlen)
 			 "cannot commit to the mirror: SQLite took the "
 			 "transaction back after an error, and nothing of it "
 			 "was written");
-		m->in_tx = false;
-		m->tx_seq = m->meta.seq;
-		set_tx_hash(m, m->meta.has_hash ? m->meta.hash : NULL);
+		mirror_rollback(m);
 		return IPSNET_EIO;
 	}
 	util_iso8601(now, sizeof(now), util_now_us());
@@ -1031,10 +1029,7 @@ int mirror_commit(struct mirror *m, char *err, size_t errlen)
 	    sqlite3_exec(m->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 		int rv = fail_db(m->db, IPSNET_EIO, err, errlen,
 				 "cannot commit to the mirror");
-		sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL);
-		m->in_tx = false;
-		m->tx_seq = m->meta.seq;
-		set_tx_hash(m, m->meta.has_hash ? m->meta.hash : NULL);
+		mirror_rollback(m);
 		return rv;
 	}
 	m->in_tx = false;
