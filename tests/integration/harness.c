@@ -301,17 +301,23 @@ static int sink_read(struct sink *s)
 	return 1;
 }
 
+/* r empty (out and err "", code -1): 0, or -1 without memory. */
+static int result_init(struct h_result *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->code = -1;
+	r->out = calloc(1, 1);
+	r->err = calloc(1, 1);
+	return r->out != NULL && r->err != NULL ? 0 : -1;
+}
+
 int h_run(struct h_result *r, const char *path, const char *const argv[])
 {
 	int out[2] = {-1, -1}, err[2] = {-1, -1};
 	int null_fd = -1;
 	uint64_t deadline = now_ms() + H_RUN_MS;
 
-	memset(r, 0, sizeof(*r));
-	r->code = -1;
-	r->out = calloc(1, 1);
-	r->err = calloc(1, 1);
-	if (r->out == NULL || r->err == NULL)
+	if (result_init(r) != 0)
 		return -1;
 	if (pipe(out) != 0 || pipe(err) != 0)
 		goto err_after_pipes;
@@ -383,11 +389,7 @@ int h_run_on_terminal(struct h_result *r, const char *path,
 	int master = -1, slave = -1;
 	uint64_t t0 = now_ms(), deadline = t0 + H_RUN_MS;
 
-	memset(r, 0, sizeof(*r));
-	r->code = -1;
-	r->out = calloc(1, 1);
-	r->err = calloc(1, 1);
-	if (r->out == NULL || r->err == NULL)
+	if (result_init(r) != 0)
 		return -1;
 	if (openpty(&master, &slave, NULL, NULL, NULL) != 0) {
 		fprintf(stderr, "cannot open a pseudo-terminal: %s\n",

@@ -603,6 +603,19 @@ static void many(struct fixture *f, const char *prefix, const char *prog, int n,
 	}
 }
 
+/* n as many() makes them, approved by a funder outside the network
+ * (OTHER). */
+static void many_other(struct fixture *f, const char *prefix, const char *prog,
+		       int n)
+{
+	many(f, prefix, prog, n, NULL);
+	for (int i = 0; i < n; i++) {
+		char t[32];
+		snprintf(t, sizeof(t), "t-%s-%d", prefix, i);
+		funding(f, t, NULL, 2, "2024-03-05");
+	}
+}
+
 static void test_ggz_sees_its_own_programs(void **state)
 {
 	struct fixture *f = *state;
@@ -968,12 +981,7 @@ static void test_funder_rows_hide_what_their_kind_total_would_tell(void **state)
 	many(f, "a1", "pa1", 3, "gm0363");
 	many(f, "b1", "pb1", 10, "gm0599");
 	many(f, "a2", "pa2", 8, "uwv");
-	many(f, "o", "pb1", 6, NULL);
-	for (int i = 0; i < 6; i++) { /* approved, by a funder outside */
-		char t[32];
-		snprintf(t, sizeof(t), "t-o-%d", i);
-		funding(f, t, NULL, 2, "2024-03-05");
-	}
+	many_other(f, "o", "pb1", 6);
 	many(f, "n", "pa2", 7, NULL); /* no funding */
 	const Ipsnet__V1__Report *r =
 	    report(f, &(struct ask){.periods = {"2024"}, .by = {BY_FUNDER}});
@@ -1010,12 +1018,7 @@ static void test_a_hidden_total_is_not_the_sum_of_shown_parts(void **state)
 	org(f, "gm0599", "MUNICIPALITY");
 	many(f, "m", "pa2", 10, "gm0363");
 	many(f, "u", "pb1", 3, "uwv");
-	many(f, "o", "pb1", 6, NULL);
-	for (int i = 0; i < 6; i++) { /* approved, by a funder outside */
-		char t[32];
-		snprintf(t, sizeof(t), "t-o-%d", i);
-		funding(f, t, NULL, 2, "2024-03-05");
-	}
+	many_other(f, "o", "pb1", 6);
 	many(f, "n", "pa2", 8, NULL);
 	const Ipsnet__V1__Report *r = report(
 	    f,
@@ -1206,13 +1209,7 @@ static void test_a_history_year_hides_what_its_period_hides(void **state)
 	many(f, "m2", "pa2", 9, "gm0001");
 	many(f, "u", "pb1", 6, "uwv");
 	many(f, "n", "pb1", 30, NULL);
-	for (int i = 0; i < 20; i++) { /* funded by others */
-		char t[32], c[32];
-		snprintf(t, sizeof(t), "t-o-%d", i);
-		snprintf(c, sizeof(c), "c-o-%d", i);
-		traj(f, t, c, "pb1", "ACTIVE 2024-03-01");
-		funding(f, t, NULL, 2, "2024-03-05");
-	}
+	many_other(f, "o", "pb1", 20);
 	many(f, "elsewhere", "pa1", 10, "gm0363"); /* region 3 */
 	const Ipsnet__V1__Report *r =
 	    report(f, &(struct ask){.periods = {"2024"},
