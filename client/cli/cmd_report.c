@@ -164,20 +164,6 @@ const char *report_count_text(char *buf, size_t cap,
 	return buf;
 }
 
-const char *report_share_text(char *buf, size_t cap,
-			      const Ipsnet__V1__ReportShare *s,
-			      uint32_t threshold)
-{
-	(void)threshold;
-	if (s == NULL || s->undefined)
-		snprintf(buf, cap, "-");
-	else if (s->suppressed)
-		snprintf(buf, cap, "x"); /* a count it is made of is hidden */
-	else
-		snprintf(buf, cap, "%.1f%%", s->percent);
-	return buf;
-}
-
 /* ---- arguments ---------------------------------------------------------- */
 
 struct period_text {
@@ -511,7 +497,7 @@ static void cell_text(const struct out *o, char *buf, size_t cap,
 	}
 	switch (lines[line].special) {
 	case 1:
-		report_share_text(buf, cap, f->employed_share, o->threshold);
+		report_share_text(buf, cap, f);
 		return;
 	case 2:
 		snprintf(buf, cap, "%u", f->programs);
@@ -585,7 +571,7 @@ static void print_group(const struct out *o, const Ipsnet__V1__ReportGroup *g)
 		cnt(o, b[0], f->enrolled);
 		cnt(o, b[1], f->started);
 		cnt(o, b[2], f->employed);
-		report_share_text(b[3], 32, f->employed_share, o->threshold);
+		report_share_text(b[3], 32, f);
 		cnt(o, b[4], f->sustained);
 		cnt(o, b[5], f->funded_municipality);
 		cnt(o, b[6], f->funded_uwv);
@@ -807,10 +793,8 @@ static json_t *json_figures(const struct out *o,
 	    j, "employed_percent",
 	    s == NULL || s->undefined ? json_null()
 	    : s->suppressed
-		? json_string(
-		      report_share_text(buf, sizeof(buf), s, o->threshold))
-		: json_real((double)(long long)(s->percent * 100.0 + 0.5) /
-			    100.0));
+		? json_string(report_share_text(buf, sizeof(buf), f))
+		: json_real((double)report_share_units(f, 2) / 100.0));
 	json_object_set_new(j, "sustained", json_count(o, f->sustained));
 	json_t *fu = json_object();
 	json_object_set_new(fu, "municipality",
@@ -984,7 +968,7 @@ static void csv_figures(const struct out *o, const char *period,
 			else if (s->suppressed)
 				snprintf(v, sizeof(v), "x");
 			else
-				snprintf(v, sizeof(v), "%.1f", s->percent);
+				report_share_digits(v, sizeof(v), f, 1);
 		} else if (k == 9) {
 			snprintf(v, sizeof(v), "%u", f->programs);
 		} else if (k == 10) {

@@ -205,15 +205,13 @@ static void tiles(struct page *p, const Ipsnet__V1__Report *r)
 
 	put(p, "<div class=\"tiles\">\n");
 	put(p, "<div class=\"tile hero\"><div class=\"v\">");
-	esc(p,
-	    report_share_text(b, sizeof(b), f->employed_share, p->threshold));
+	esc(p, report_share_text(b, sizeof(b), f));
 	put(p, "</div><div class=\"k\">found competitive work</div>");
 	if (cmp != NULL || nat != NULL) {
-		const Ipsnet__V1__ReportShare *o =
-		    cmp != NULL ? cmp->employed_share : nat->employed_share;
+		const Ipsnet__V1__ReportFigures *o = cmp != NULL ? cmp : nat;
 		put(p, "<div class=\"s\">%s ",
 		    cmp != NULL ? label : "national");
-		esc(p, report_share_text(b, sizeof(b), o, p->threshold));
+		esc(p, report_share_text(b, sizeof(b), o));
 		put(p, "</div>");
 	}
 	put(p, "</div>\n");
@@ -469,8 +467,10 @@ static void chart_regions(struct page *p,
 	    "clients enrolled in %s, per labour-market region of the "
 	    "program, highest first. ",
 	    pr->period->label);
+	char nd[32] = "";
 	if (nation_shown)
-		put(p, "The dashed line is the national %.1f%%. ", ns->percent);
+		put(p, "The dashed line is the national %s%%. ",
+		    report_share_digits(nd, sizeof(nd), nation, 1));
 	if (p->threshold > 0)
 		put(p,
 		    "Regions with fewer than %u clients (or where a count is "
@@ -502,8 +502,8 @@ static void chart_regions(struct page *p,
 		    "stroke-dasharray=\"4 3\"/><text x=\"%.1f\" y=\"%d\" "
 		    "font-size=\"11.5\" font-weight=\"600\" "
 		    "text-anchor=\"middle\" fill=\"#1d2733\">national "
-		    "%.1f%%</text>\n",
-		    x, x, top - 4, bottom, x, bottom + 15, ns->percent);
+		    "%s%%</text>\n",
+		    x, x, top - 4, bottom, x, bottom + 15, nd);
 	}
 	for (size_t i = 0; i < n; i++) {
 		const Ipsnet__V1__ReportFigures *f = rows[i];
@@ -532,12 +532,13 @@ static void chart_regions(struct page *p,
 		bool above = nation_shown && s->percent >= ns->percent;
 		put(p,
 		    "<rect x=\"%d\" y=\"%.1f\" width=\"%.1f\" height=\"13\" "
-		    "rx=\"2\" fill=\"%s\"><title>%.1f%%</title></rect>"
+		    "rx=\"2\" fill=\"%s\"><title>%s%%</title></rect>"
 		    "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11.5\" "
 		    "fill=\"#1d2733\" paint-order=\"stroke\" stroke=\"#fff\" "
-		    "stroke-width=\"3\">%.1f%% <tspan fill=\"#8a96a3\">",
-		    left, y + 3, w, above ? "#2f6f9f" : "#8fb3d1", s->percent,
-		    left + w + 6, y + 13, s->percent);
+		    "stroke-width=\"3\">%s%% <tspan fill=\"#8a96a3\">",
+		    left, y + 3, w, above ? "#2f6f9f" : "#8fb3d1",
+		    report_share_digits(b, sizeof(b), f, 1), left + w + 6,
+		    y + 13, b);
 		esc(p, count(p, b, f->employed));
 		put(p, " of ");
 		esc(p, count(p, b, f->enrolled));
@@ -601,9 +602,7 @@ static void factsheet(struct page *p, const char *title, const char *note,
 			if (w < 8)
 				count(p, b, c[w]);
 			else if (w == 8)
-				report_share_text(b, sizeof(b),
-						  f->employed_share,
-						  p->threshold);
+				report_share_text(b, sizeof(b), f);
 			else
 				snprintf(b, sizeof(b), "%u",
 					 w == 9 ? f->programs : f->specialists);
@@ -641,9 +640,7 @@ static void group_table(struct page *p, const Ipsnet__V1__ReportGroup *g,
 		put(p, "</td>");
 		for (int k = 0; k < 9; k++) {
 			if (k == 3)
-				report_share_text(b, sizeof(b),
-						  f->employed_share,
-						  p->threshold);
+				report_share_text(b, sizeof(b), f);
 			else
 				count(p, b, c[k]);
 			put(p, "<td>");

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "ipsnet.pb-c.h"
@@ -15,10 +16,22 @@ const char *report_count_text(char *buf, size_t cap,
 			      const Ipsnet__V1__ReportCount *c,
 			      uint32_t threshold, bool thousands);
 
-/* A share: "27.2%", "<5" (suppressed) or "–" (nobody enrolled). */
+/* f's share employed in hundredths (decimals 2) or tenths (1) of a percent,
+ * rounded half up from its counts, as a statistics office does: 1 of 16 is
+ * 6.3 %, where printf makes 6.2 of the double 6.25 (it rounds half to
+ * even). Every format rounds through here, so that they agree. */
+uint64_t report_share_units(const Ipsnet__V1__ReportFigures *f, int decimals);
+
+/* Those units as digits, "6.3" (decimals 1) or "6.25" (2), for a share
+ * that is shown (neither hidden nor undefined). Returns buf. */
+const char *report_share_digits(char *buf, size_t cap,
+				const Ipsnet__V1__ReportFigures *f,
+				int decimals);
+
+/* f's share as a person reads it: "27.2%", "x" (a count it is made of is
+ * hidden) or "-" (nobody enrolled). Returns buf. */
 const char *report_share_text(char *buf, size_t cap,
-			      const Ipsnet__V1__ReportShare *s,
-			      uint32_t threshold);
+			      const Ipsnet__V1__ReportFigures *f);
 
 /* The day the report was made (the date in the Netherlands) when one of
  * its periods ends after it, so that its jobs are counted up to that day
