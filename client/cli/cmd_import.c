@@ -1228,8 +1228,9 @@ static void column_letters(size_t i, char out[8])
 }
 
 /* A row from a record: values trimmed and checked. The fields after the
- * header's n_named must be empty, and may be missing. 0, or -1 when out
- * of memory. */
+ * header's n_named must be empty, and may be missing; so may fields after
+ * the header's last (a spreadsheet's trailing empty cells). 0, or -1 when
+ * out of memory. */
 static int take_row(struct import *im, struct row *r, char **fields, size_t n,
 		    size_t n_named, size_t n_header, const int *map,
 		    unsigned long line)
@@ -1241,7 +1242,7 @@ static int take_row(struct import *im, struct row *r, char **fields, size_t n,
 	for (size_t c = 0; c < im->kind->n_cols; c++)
 		if ((r->v[c] = ipsnet_strdup("")) == NULL)
 			return -1;
-	if (n < n_named || n > n_header) {
+	if (n < n_named) {
 		snprintf(why, sizeof(why),
 			 "%zu field%s where the header has %zu", n,
 			 n == 1 ? "" : "s", n_header);
@@ -1253,7 +1254,8 @@ static int take_row(struct import *im, struct row *r, char **fields, size_t n,
 		size_t len = strlen(s);
 		while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
 			len--;
-		if (map[i] < 0 && len > 0) {
+		int col = i < n_header ? map[i] : -1;
+		if (col < 0 && len > 0) {
 			char letters[8];
 			column_letters(i, letters);
 			snprintf(why, sizeof(why),
@@ -1263,20 +1265,20 @@ static int take_row(struct import *im, struct row *r, char **fields, size_t n,
 			reject(r, why);
 			return 0;
 		}
-		if (map[i] < 0)
+		if (col < 0)
 			continue;
 		char *v = ipsnet_malloc(len + 1);
 		if (v == NULL)
 			return -1;
 		memcpy(v, s, len);
 		v[len] = '\0';
-		ipsnet_free(r->v[map[i]]);
-		r->v[map[i]] = v;
+		ipsnet_free(r->v[col]);
+		r->v[col] = v;
 		if (!utf8_valid(v)) {
 			snprintf(why, sizeof(why),
 				 "%s is not UTF-8 text; save the file as "
 				 "UTF-8",
-				 im->kind->cols[map[i]].name);
+				 im->kind->cols[col].name);
 			reject(r, why);
 			return 0;
 		}

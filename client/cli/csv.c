@@ -99,11 +99,19 @@ static int end_field(struct csv_reader *r)
 {
 	if (put_byte(r, '\0') != 0)
 		return r->err;
-	if (r->n_fields == CSV_MAX_FIELDS)
+	if (r->n_fields == CSV_MAX_FIELDS) {
+		/* The empty cells a spreadsheet writes after its last column
+		 * (a formatted range that runs far to the right) are dropped:
+		 * only a value past the limit is an error. */
+		if (r->buf_len - 1 == r->starts[r->n_fields]) {
+			r->buf_len--;
+			return 0;
+		}
 		return fail(r, r->record_line,
-			    "more than %d fields in one record; is the "
-			    "separator right?",
+			    "a value after the %dth field; check the "
+			    "separator",
 			    CSV_MAX_FIELDS);
+	}
 	if (r->n_fields + 2 > r->starts_cap) {
 		size_t cap = r->starts_cap * 2;
 		size_t *bigger =

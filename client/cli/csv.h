@@ -13,7 +13,8 @@
 
 #include <stddef.h>
 
-/* More fields than this in one record is an error. */
+/* A value in a field after this many in one record is an error; empty
+ * fields after them are dropped. */
 #define CSV_MAX_FIELDS 256
 
 struct csv_reader {

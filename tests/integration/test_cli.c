@@ -3246,22 +3246,30 @@ static void test_import_takes_a_sheet_saved_by_excel(void **state)
 	snprintf(text, sizeof(text),
 		 "\xEF\xBB\xBF"
 		 "bsn;name;birth_date;municipality;benefit;;;\r\n"
-		 "%s;Anna;1990-04-12;GM0363;wia;;;\r\n"
+		 "%s;Anna;1990-04-12;GM0363;wia;;;;;;\r\n"
 		 "%s;Piet;1980-02-03;GM0363;ww;;2025;\r\n"
 		 "%s;Kees;1980-02-03;GM0363;none;\r\n"
 		 "%s;Marie;1-2-1975;GM0363;none\r\n"
 		 "12345672;Jan;1980-01-01;GM0363;none\r\n"
+		 "%s;Joke;1980-02-03;GM0363;none;;;;;x\r\n"
 		 ";;;;;;;\r\n"
 		 "\r\n"
 		 ";;;;;;;\r\n",
-		 b[0], b[1], b[2], b[3]);
+		 b[0], b[1], b[2], b[3], b[1]);
 	write_file(path, text);
 	long long head = journal_seq(fx);
 	run(fx, EXIT_ELSE, "ggz-test", "import", path, NULL);
-	assert_out(fx, "(clients): 5 rows: 3 imported, 0 imported before, "
-		       "2 rejected");
+	assert_out(fx, "(clients): 6 rows: 3 imported, 0 imported before, "
+		       "3 rejected");
 	snprintf(want, sizeof(want),
 		 "%s:3: column 7 (G) has a value but no name in the first "
+		 "row",
+		 path);
+	assert_err(fx, want);
+	/* Past the header's last column too (was: "10 fields where the
+	 * header has 8", and so for Anna's row of empty cells). */
+	snprintf(want, sizeof(want),
+		 "%s:7: column 10 (J) has a value but no name in the first "
 		 "row",
 		 path);
 	assert_err(fx, want);
@@ -3271,7 +3279,7 @@ static void test_import_takes_a_sheet_saved_by_excel(void **state)
 		 "digits: a spreadsheet may have dropped its leading 0",
 		 path);
 	assert_err(fx, want);
-	assert_int_equal(count(fx->r.err, "\n"), 2);
+	assert_int_equal(count(fx->r.err, "\n"), 3);
 	assert_int_equal(journal_seq(fx), head + 3);
 	json_t *j = run_json(fx, EXIT_OK, "ggz-test", "client", "find", "--bsn",
 			     b[0], "--json", NULL);
@@ -3292,6 +3300,22 @@ static void test_import_takes_a_sheet_saved_by_excel(void **state)
 	snprintf(want, sizeof(want), "%s:2: 4 fields where the header has 8",
 		 path);
 	assert_err(fx, want);
+
+	/* A formatted range far to the right: hundreds of empty cells after
+	 * the last column, more than a record may have fields (was: the
+	 * whole file refused). */
+	size_t n = (size_t)snprintf(text, sizeof(text),
+				    "bsn;name;birth_date;municipality;benefit");
+	for (int i = 0; i < 300; i++)
+		text[n++] = ';';
+	n += (size_t)snprintf(text + n, sizeof(text) - n,
+			      "\r\n%s;Anna;1990-04-12;GM0363;wia", b[0]);
+	for (int i = 0; i < 300; i++)
+		text[n++] = ';';
+	snprintf(text + n, sizeof(text) - n, "\r\n");
+	write_file(path, text);
+	run(fx, EXIT_OK, "ggz-test", "import", path, "--check", NULL);
+	assert_out(fx, "1 row: 1 fit to import");
 }
 
 /* A daemon whose frame limit (max_frame_bytes, at least 1024) is below

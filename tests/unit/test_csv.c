@@ -236,7 +236,38 @@ static void test_too_many_fields_is_an_error(void **state)
 		text[n++] = i < CSV_MAX_FIELDS ? ',' : 'x';
 	text[n++] = '\n';
 	text[n] = '\0';
-	expect_error(text, 1, "more than");
+	expect_error(text, 1, "a value after the 256th field");
+}
+
+/* A spreadsheet whose formatted range runs far to the right writes
+ * hundreds of empty cells after its last column: they are dropped. */
+static void test_empty_fields_past_the_limit_are_dropped(void **state)
+{
+	char text[4 * CSV_MAX_FIELDS + 64];
+	size_t n = (size_t)snprintf(text, sizeof(text), "a,\"\"");
+	for (int i = 0; i < CSV_MAX_FIELDS + 300; i++)
+		text[n++] = ',';
+	n += (size_t)snprintf(text + n, sizeof(text) - n, "\nb\n");
+	struct csv_reader r;
+	csv_init(&r, text, n, ',');
+	assert_int_equal(csv_next(&r), 1);
+	assert_int_equal(r.n_fields, CSV_MAX_FIELDS);
+	assert_string_equal(r.fields[0], "a");
+	for (size_t i = 1; i < r.n_fields; i++)
+		assert_string_equal(r.fields[i], "");
+	assert_int_equal(csv_next(&r), 1);
+	assert_int_equal(r.n_fields, 1);
+	assert_string_equal(r.fields[0], "b");
+	assert_int_equal(r.record_line, 2);
+	assert_int_equal(csv_next(&r), 0);
+	csv_free(&r);
+	/* A value after them is still refused. */
+	n = 0;
+	for (int i = 0; i < CSV_MAX_FIELDS + 300; i++)
+		text[n++] = ',';
+	text[n++] = 'x';
+	text[n] = '\0';
+	expect_error(text, 1, "a value after the 256th field");
 }
 
 static void test_empty_input_has_no_records(void **state)
@@ -354,6 +385,7 @@ int main(void)
 	    cmocka_unit_test(test_nul_byte_is_an_error),
 	    cmocka_unit_test(test_error_line_counts_newlines_inside_quotes),
 	    cmocka_unit_test(test_too_many_fields_is_an_error),
+	    cmocka_unit_test(test_empty_fields_past_the_limit_are_dropped),
 	    cmocka_unit_test(test_empty_input_has_no_records),
 	    cmocka_unit_test(test_a_long_field_grows_the_buffer),
 	    cmocka_unit_test(
