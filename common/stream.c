@@ -5,6 +5,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <openssl/err.h>
@@ -303,11 +305,17 @@ static const char *handshake_cut_reason(const struct ipsnet_stream *s)
 	return "the peer closed the connection during the TLS handshake";
 }
 
+static void linger_read(struct ipsnet_stream *s, ssize_t nread);
+
 static void read_cb(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
 {
 	struct ipsnet_stream *s = container_of(h, struct ipsnet_stream, tcp);
 	if (nread == 0)
 		return;
+	if (s->linger) {
+		linger_read(s, nread);
+		return;
+	}
 	if (nread < 0) {
 		s->peer_closed = true;
 		if (s->state == STREAM_HANDSHAKING)
@@ -687,8 +695,31 @@ static void shutdown_cb(uv_shutdown_t *req, int status)
 {
 	struct ipsnet_stream *s = container_of(req, struct ipsnet_stream,
 					       shutdown_req);
-	(void)status;
+	s->shut_down = true;
+	if (s->linger && !s->peer_closed && status == 0)
+		return; /* read_cb closes at the peer's EOF */
 	if (!uv_is_closing((uv_handle_t *)&s->tcp))
+		uv_close((uv_handle_t *)&s->tcp, close_cb);
+}
+
+bool stream_delivered(const struct ipsnet_stream *s)
+{
+	uv_os_fd_t fd;
+	int unacked = 0;
+	return s->shut_down &&
+	       uv_fileno((const uv_handle_t *)&s->tcp, &fd) == 0 &&
+	       ioctl(fd, SIOCOUTQ, &unacked) == 0 && unacked == 0;
+}
+
+/* A closing server's reads (stream_close): what the peer still sends is
+ * dropped; its EOF, once the last bytes are written, closes. */
+static void linger_read(struct ipsnet_stream *s, ssize_t nread)
+{
+	if (nread >= 0)
+		return;
+	s->peer_closed = true;
+	uv_read_stop((uv_stream_t *)&s->tcp);
+	if (s->shut_down && !uv_is_closing((uv_handle_t *)&s->tcp))
 		uv_close((uv_handle_t *)&s->tcp, close_cb);
 }
 
@@ -702,14 +733,24 @@ void stream_close(struct ipsnet_stream *s, int err, const char *reason)
 		stream_abort(s, err, reason);
 		return;
 	}
-	if (s->state == STREAM_OPEN && !s->peer_closed) {
+	bool was_open = s->state == STREAM_OPEN;
+	if (was_open && !s->peer_closed) {
 		ERR_clear_error();
 		(void)SSL_shutdown(s->ssl);
 		ERR_clear_error();
 		(void)flush(s);
 	}
 	s->state = STREAM_CLOSING;
-	uv_read_stop((uv_stream_t *)&s->tcp);
+	/* A server reads on until the peer's EOF, and drops what comes (its
+	 * owner's deadline bounds the wait): a socket closed with bytes
+	 * unread makes the kernel send a reset, and a reset throws away the
+	 * answers and the close_notify still on their way to the peer. */
+	if (s->is_server && was_open && !s->peer_closed) {
+		s->linger = true;
+		(void)uv_read_start((uv_stream_t *)&s->tcp, alloc_cb, read_cb);
+	} else {
+		uv_read_stop((uv_stream_t *)&s->tcp);
+	}
 	/* uv_shutdown waits until the queued writes have gone out. */
 	if (uv_shutdown(&s->shutdown_req, (uv_stream_t *)&s->tcp,
 			shutdown_cb) != 0)

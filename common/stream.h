@@ -77,6 +77,9 @@ struct ipsnet_stream {
 	bool repump;           /* resumed while pumping: pump again */
 	bool handshake_failed; /* no close_notify after a failed handshake */
 	bool peer_closed;      /* the peer sent close_notify or EOF */
+	bool linger;	       /* closing: reads the peer's bytes until its
+				  EOF and drops them (stream_close) */
+	bool shut_down;	       /* closing: the last bytes were written */
 	size_t queued_bytes;   /* handed to uv_write, not yet written */
 	size_t max_backlog;    /* reading pauses while more than this waits
 				  for the peer, also of what OpenSSL writes of
@@ -138,6 +141,11 @@ int stream_flush_pending(struct ipsnet_stream *s, int err);
 /* Bytes sent but not yet taken by the kernel (queued or still in the TLS
  * buffer). */
 size_t stream_backlog(const struct ipsnet_stream *s);
+
+/* Whether a closing stream's last bytes, its close_notify among them, are
+ * all written and acknowledged by the peer's TCP: closing the socket now
+ * loses nothing of them, even with the peer's bytes unread. */
+bool stream_delivered(const struct ipsnet_stream *s);
 
 /* Serializes an Envelope and sends it as one frame. */
 int stream_send_envelope(struct ipsnet_stream *s,

@@ -22,6 +22,8 @@
  * makes the daemon reserve a full max_frame_bytes. */
 #define PRE_HELLO_MAX_FRAME_BYTES 4096
 #define CLOSE_DEADLINE_MS 5000
+/* How often a closing connection looks whether the peer has all of it. */
+#define CLOSE_POLL_MS 20
 /* The longest client_software Hello may carry (libipsnet sends at most 63). */
 #define SOFTWARE_MAX_BYTES 127
 
@@ -123,8 +125,16 @@ static void deadline_cb(uv_timer_t *t)
 		conn__close(c, IPSNET_ETIMEOUT, why, "idle");
 		break;
 	default:
-		stream_abort(&c->stream, IPSNET_ETIMEOUT,
-			     "the peer did not take the last bytes in time");
+		/* Closing: the daemon reads on and drops what comes until the
+		 * peer's EOF (stream_close), but once the peer's TCP has all of
+		 * the last bytes, closing loses nothing, whether or not the
+		 * peer closes its side. */
+		if (stream_delivered(&c->stream))
+			stream_abort(&c->stream, 0, NULL);
+		else if (uv_now(t->loop) >= c->close_deadline)
+			stream_abort(&c->stream, IPSNET_ETIMEOUT,
+				     "the peer did not take the last bytes in "
+				     "time");
 		break;
 	}
 }
@@ -137,7 +147,8 @@ void conn__close(struct conn *c, int err, const char *reason,
 	if (c->outcome == NULL)
 		c->outcome = outcome;
 	conn_move(c, CONN_CLOSING);
-	uv_timer_start(&c->timer, deadline_cb, CLOSE_DEADLINE_MS, 0);
+	c->close_deadline = uv_now(c->timer.loop) + CLOSE_DEADLINE_MS;
+	uv_timer_start(&c->timer, deadline_cb, CLOSE_POLL_MS, CLOSE_POLL_MS);
 	stream_close(&c->stream, err, reason);
 }
 
