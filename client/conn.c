@@ -957,6 +957,11 @@ void ipsnet_close(struct ipsnet_conn *c)
 	begin_close(c, 0, NULL);
 }
 
+void conn_close_for(struct ipsnet_conn *c, int status, const char *why)
+{
+	begin_close(c, status, why);
+}
+
 void ipsnet_envelope_free(Ipsnet__V1__Envelope *env)
 {
 	if (env != NULL)

@@ -12,4 +12,8 @@
  * than it came, so that its callback reads its own hash. */
 void conn_set_subscription_hash(struct ipsnet_conn *c, const uint8_t *hash);
 
+/* ipsnet_close for a reason of the caller's: the requests in flight, and
+ * on_closed, are told status and why instead of a bare close. */
+void conn_close_for(struct ipsnet_conn *c, int status, const char *why);
+
 #endif

@@ -285,9 +285,10 @@ int ipsnet_client_run(struct ipsnet_client *c, uint32_t timeout_ms, char *err,
  * seq handled gets them again. At most IPSNET_HELD_MAX_BYTES are kept
  * (a program that makes a call for each event while events come faster
  * than that: the client reads on for the call's answer): beyond, the
- * connection ends and the next ipsnet_client_run returns IPSNET_EBUSY,
- * saying so; open a client and subscribe again from the last seq
- * handled. */
+ * connection ends, and the call it cuts, or else the next
+ * ipsnet_client_run, returns IPSNET_EBUSY, saying so (a change cut so may
+ * or may not have been applied: send it again with its idempotency key);
+ * open a client and subscribe again from the last seq handled. */
 #define IPSNET_HELD_MAX_BYTES (8u << 20)
 void ipsnet_client_stop(struct ipsnet_client *c);
 

@@ -76,15 +76,15 @@ static void drop_held(struct ipsnet_client *cl)
 	cl->held_bytes = 0;
 }
 
-/* Ends the connection for a reason of the client's own, which the calls
- * made after it give. */
+/* Ends the connection for a reason of the client's own, which the call
+ * it cuts and the calls made after it give. */
 static void close_for(struct ipsnet_client *cl, int status, const char *why)
 {
 	if (cl->closed_status == 0) {
 		cl->closed_status = status;
 		util_strlcpy(cl->closed_why, why, sizeof(cl->closed_why));
 	}
-	ipsnet_close(cl->conn);
+	conn_close_for(cl->conn, status, why);
 }
 
 static void on_closed(struct ipsnet_conn *c, int status, const char *message,
