@@ -80,6 +80,20 @@ static int fail(struct csv_reader *r, unsigned long line, const char *fmt, ...)
 	return r->err;
 }
 
+/* A NUL byte: no text holds one, but UTF-16 (Excel's "Unicode text") has
+ * one in about every other byte. */
+static int nul_byte(struct csv_reader *r)
+{
+	const unsigned char *d = (const unsigned char *)r->data;
+	bool utf16 = r->len >= 2 &&
+		     ((d[0] == 0xFF && d[1] == 0xFE) ||
+		      (d[0] == 0xFE && d[1] == 0xFF) || d[0] == 0 || d[1] == 0);
+	return fail(r, r->line,
+		    utf16 ? "UTF-16 text (Excel's \"Unicode text\"); save the "
+			    "sheet as \"CSV UTF-8\""
+			  : "a NUL byte; is this a text file?");
+}
+
 static int put_byte(struct csv_reader *r, char ch)
 {
 	if (r->buf_len == r->buf_cap) {
@@ -183,8 +197,7 @@ static int quoted_field(struct csv_reader *r)
 			break;
 		}
 		if (ch == '\0')
-			return fail(r, r->line,
-				    "a NUL byte; is this a text file?");
+			return nul_byte(r);
 		if (ch == '\n' || (ch == '\r' && (r->pos + 1 >= r->len ||
 						  r->data[r->pos + 1] != '\n')))
 			r->line++;
@@ -215,8 +228,7 @@ static int plain_field(struct csv_reader *r)
 				    "quotes; put the field in quotes and write "
 				    "the quote twice (\"\")");
 		if (ch == '\0')
-			return fail(r, r->line,
-				    "a NUL byte; is this a text file?");
+			return nul_byte(r);
 		if (put_byte(r, ch) != 0)
 			return r->err;
 		r->pos++;

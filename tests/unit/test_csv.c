@@ -223,6 +223,27 @@ static void test_nul_byte_is_an_error(void **state)
 	csv_free(&r);
 }
 
+/* Excel's "Unicode text" is UTF-16: said so, with what to do. */
+static void test_utf16_is_named(void **state)
+{
+	static const char le[] = "\xFF\xFE"
+				 "b\0s\0n\0\n\0";
+	static const char be[] = "\0b\0s\0n\0\n";
+	const char *texts[] = {le, be};
+	size_t lens[] = {sizeof(le) - 1, sizeof(be) - 1};
+	for (size_t i = 0; i < 2; i++) {
+		struct csv_reader r;
+		char got[256];
+		assert_int_equal(read_all(texts[i], lens[i], ',', false, got,
+					  sizeof(got), &r),
+				 IPSNET_EINVAL);
+		if (strstr(r.error, "UTF-16") == NULL ||
+		    strstr(r.error, "CSV UTF-8") == NULL)
+			fail_msg("error '%s'", r.error);
+		csv_free(&r);
+	}
+}
+
 static void test_error_line_counts_newlines_inside_quotes(void **state)
 {
 	expect_error("a,b\n\"x\ny\nz\",1\nbad\"quote,2\n", 5, "quote");
@@ -383,6 +404,7 @@ int main(void)
 	    cmocka_unit_test(test_text_after_closing_quote_is_an_error),
 	    cmocka_unit_test(test_unclosed_quote_names_the_line_it_opens_on),
 	    cmocka_unit_test(test_nul_byte_is_an_error),
+	    cmocka_unit_test(test_utf16_is_named),
 	    cmocka_unit_test(test_error_line_counts_newlines_inside_quotes),
 	    cmocka_unit_test(test_too_many_fields_is_an_error),
 	    cmocka_unit_test(test_empty_fields_past_the_limit_are_dropped),
