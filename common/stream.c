@@ -252,6 +252,20 @@ static void bad_frame(struct ipsnet_stream *s, int rv)
 	stream_close(s, rv, NULL);
 }
 
+/* The peer closed its side of an open stream: whether its owner writes on
+ * (stream_callbacks.on_peer_closed); if so, nothing more is read. */
+static bool peer_closed_kept(struct ipsnet_stream *s)
+{
+	s->peer_closed = true;
+	if (s->state != STREAM_OPEN || s->cb->on_peer_closed == NULL ||
+	    !s->cb->on_peer_closed(s))
+		return false;
+	s->half_open = true;
+	s->reading = false;
+	uv_read_stop((uv_stream_t *)&s->tcp);
+	return true;
+}
+
 /* Runs the ciphertext that has arrived through OpenSSL and the decoder. */
 static void pump(struct ipsnet_stream *s)
 {
@@ -296,9 +310,10 @@ static void pump(struct ipsnet_stream *s)
 				break;
 			}
 			if (e == SSL_ERROR_ZERO_RETURN) {
-				s->peer_closed = true;
-				stream_close(s, IPSNET_ECLOSED,
-					     "the peer closed the connection");
+				if (!peer_closed_kept(s))
+					stream_close(
+					    s, IPSNET_ECLOSED,
+					    "the peer closed the connection");
 				break;
 			}
 			tls_failed(s, n);
@@ -346,6 +361,8 @@ static void read_cb(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
 		s->peer_closed = true;
 		if (s->state == STREAM_HANDSHAKING)
 			stream_abort(s, IPSNET_ETLS, handshake_cut_reason(s));
+		else if (nread == UV_EOF && peer_closed_kept(s))
+			return;
 		else if (nread == UV_EOF)
 			stream_abort(s, IPSNET_ECLOSED,
 				     "the peer closed the connection");
@@ -695,7 +712,7 @@ void stream_pause(struct ipsnet_stream *s)
 
 void stream_resume(struct ipsnet_stream *s)
 {
-	if (s->reading || s->state != STREAM_OPEN)
+	if (s->reading || s->state != STREAM_OPEN || s->half_open)
 		return;
 	s->reading = true;
 	uv_read_start((uv_stream_t *)&s->tcp, alloc_cb, read_cb);
@@ -760,7 +777,7 @@ void stream_close(struct ipsnet_stream *s, int err, const char *reason)
 		return;
 	}
 	bool was_open = s->state == STREAM_OPEN;
-	if (was_open && !s->peer_closed) {
+	if (was_open && (!s->peer_closed || s->half_open)) {
 		ERR_clear_error();
 		(void)SSL_shutdown(s->ssl);
 		ERR_clear_error();

@@ -44,6 +44,11 @@ struct stream_callbacks {
 	void (*on_closing)(struct ipsnet_stream *s);
 	/* Optional: every queued byte has been handed to the kernel. */
 	void (*on_drain)(struct ipsnet_stream *s);
+	/* Optional: the open stream's peer closed its side (its EOF or
+	 * close_notify). true keeps the stream to write what is still to
+	 * come, reading no more: the owner closes it later (stream_close
+	 * still sends close_notify). false, or no callback: it closes now. */
+	bool (*on_peer_closed)(struct ipsnet_stream *s);
 	/* The stream is closed and libuv is done with it: the owner may free
 	 * it. s->error and s->reason tell why it closed (0 = cleanly). */
 	void (*on_close)(struct ipsnet_stream *s);
@@ -77,6 +82,8 @@ struct ipsnet_stream {
 	bool repump;           /* resumed while pumping: pump again */
 	bool handshake_failed; /* no close_notify after a failed handshake */
 	bool peer_closed;      /* the peer sent close_notify or EOF */
+	bool half_open;	       /* the peer closed its side; the owner writes
+				  on (on_peer_closed) */
 	bool linger;	       /* closing: reads the peer's bytes until its
 				  EOF and drops them (stream_close) */
 	bool shut_down;	       /* closing: the last bytes were written */

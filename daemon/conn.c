@@ -265,7 +265,11 @@ void conn__request_done(struct conn *c)
 		else
 			stream_pause(&c->stream);
 		if (c->drain && c->inflight == 0)
-			conn__close(c, 0, "the server is shutting down", NULL);
+			conn__close(c, 0,
+				    c->peer_done
+					? "the peer closed the connection"
+					: "the server is shutting down",
+				    NULL);
 	}
 }
 
@@ -613,12 +617,29 @@ static void on_drain(struct ipsnet_stream *s)
 		stream_resume(&c->stream);
 }
 
+/* The peer closed its side with requests in flight (a client that sends
+ * its changes, then shuts its writing down): their answers still go out,
+ * then the connection closes. A change applied is answered. */
+static bool on_peer_closed(struct ipsnet_stream *s)
+{
+	struct conn *c = s->data;
+	if (c->state != CONN_SERVING || c->inflight == 0 || c->sub != NULL)
+		return false;
+	c->drain = true;
+	c->peer_done = true;
+	log_debug("peer closed its side; what is in flight is still answered",
+		  "org=%s peer=%s inflight=%u", c->org.id, s->peer,
+		  c->inflight);
+	return true;
+}
+
 static const struct stream_callbacks conn_callbacks = {
     .on_handshake = on_handshake,
     .on_frame = on_frame,
     .on_bad_frame = on_bad_frame,
     .on_closing = on_closing,
     .on_drain = on_drain,
+    .on_peer_closed = on_peer_closed,
     .on_close = on_close,
 };
 

@@ -36,6 +36,7 @@ struct conn {
 	int64_t cert_until;	 /* its certificate's end (seconds), or 0 */
 	bool org_unknown;      /* the CN is not an active organisation */
 	bool drain;            /* close once nothing is in flight */
+	bool peer_done;	       /* the peer closed its side (with drain) */
 	bool released;         /* handles closed; freed when nothing is in flight */
 	struct sync_sub *sub;  /* the subscription on this connection, or NULL */
 	uint32_t inflight;

@@ -1999,6 +1999,72 @@ test_sigterm_closes_a_pipelining_connection_without_a_reset(void **state)
 	assert_int_equal(h_daemon_stop(&fx->d, 0), 0);
 }
 
+/* A client that sends a change and then closes its side, by a TCP
+ * half-close or by close_notify, before the answer: the change is applied,
+ * so it is answered, then the connection closes. Was: the connection was
+ * dropped at the peer's EOF, the change applied and its answer lost (found
+ * by a review). The change is held before its COMMIT until the daemon has
+ * seen the close. */
+static void
+test_a_change_sent_before_the_peer_closes_its_side_is_answered(void **state)
+{
+	struct fx *fx = *state;
+	char settings[256], gate[PATH_MAX], hold[PATH_MAX + 8],
+	    held[PATH_MAX + 16];
+
+	snprintf(gate, sizeof(gate), "%s/hold", fx->dir);
+	snprintf(hold, sizeof(hold), "%s-commit", gate);
+	snprintf(held, sizeof(held), "%s-commit-held", gate);
+	snprintf(settings, sizeof(settings), "%slog_level = debug\n",
+		 daemon_settings);
+	assert_int_equal(h_write_config(fx->dir, certs, settings), 0);
+	assert_int_equal(h_daemon_start_preloaded(&fx->d, fx->dir,
+						  HOLD_FETCH_PATH,
+						  "IT_HOLD_FETCH", gate),
+			 0);
+	for (int how = 0; how < 2; how++) {
+		struct h_tls *c = &fx->conn[how];
+		struct change ch;
+		assert_int_equal(
+		    h_tls_connect_hello(c, fx->d.port, certs, "ggz-test"), 0);
+		FILE *f = fopen(hold, "w");
+		assert_non_null(f);
+		assert_int_equal(fclose(f), 0);
+		change_init(&ch, 40 + (uint64_t)how);
+		assert_int_equal(h_tls_send_envelope(c, &ch.env), 0);
+		if (!h_wait_file(held, "", H_DAEMON_STOP_MS))
+			fail_msg("the change did not reach its COMMIT");
+		if (how == 0)
+			assert_int_equal(shutdown(c->fd, SHUT_WR), 0);
+		else
+			assert_true(SSL_shutdown(c->ssl) >= 0);
+		/* Seen (before: the connection was dropped, no line). */
+		struct sockaddr_in me;
+		socklen_t len = sizeof(me);
+		char seen[96];
+		assert_int_equal(
+		    getsockname(c->fd, (struct sockaddr *)&me, &len), 0);
+		snprintf(seen, sizeof(seen), "peer=127.0.0.1:%d inflight=1",
+			 ntohs(me.sin_port));
+		(void)h_daemon_wait_log(&fx->d, seen, H_TLS_MS);
+		assert_int_equal(unlink(hold), 0);
+		Ipsnet__V1__Envelope *e = h_tls_recv_envelope(c, H_TLS_MS);
+		if (e == NULL)
+			fail_msg("%s: no answer to the change: %s",
+				 how == 0 ? "half-close" : "close_notify",
+				 c->error);
+		uint64_t id = e->request_id;
+		int code = e->status != NULL ? (int)e->status->code : -1;
+		h_envelope_free(e);
+		assert_int_equal(id, 40 + (uint64_t)how);
+		assert_int_equal(code, IPSNET__V1__CODE__OK);
+		assert_true(h_tls_read_closed(c, H_TLS_MS));
+		assert_true(SSL_get_shutdown(c->ssl) & SSL_RECEIVED_SHUTDOWN);
+		unlink(held);
+	}
+	assert_int_equal(h_daemon_stop(&fx->d, SIGTERM), 0);
+}
+
 static void test_sighup_after_revocation_refuses_and_cuts_off_the_certificate(void **state)
 {
 	struct fx *fx = *state;
@@ -2833,6 +2899,7 @@ int main(void)
 	    T(test_sigterm_refuses_new_requests_on_a_busy_connection),
 	    T(test_sigterm_closes_a_pipelining_connection_without_a_reset),
 	    T(test_an_idle_connection_lets_go_of_its_largest_answer),
+	    T(test_a_change_sent_before_the_peer_closes_its_side_is_answered),
 	    T(test_sighup_after_revocation_refuses_and_cuts_off_the_certificate),
 	    T(test_hello_after_a_reload_that_revoked_the_certificate_is_refused),
 	    T(test_hello_after_a_reload_that_removed_the_organisation_is_refused),
