@@ -705,6 +705,43 @@ static int copy_fd(int from, int to)
 	return rv;
 }
 
+/* The hash of the first entry of the database at path, read only (and
+ * immutable, making no -wal or -shm, when nothing lies beside it): 1 with
+ * out set, 0 when it has none, -1 when it cannot be read. */
+static int first_hash(const char *path, uint8_t out[JOURNAL_HASH_BYTES])
+{
+	char uri[PATH_MAX * 3 + 32], beside[PATH_MAX + 16];
+	struct stat is;
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int rv = -1;
+	bool immutable = true;
+	for (size_t i = 1; immutable && i < ARRAY_SIZE(db_file_suffixes); i++) {
+		snprintf(beside, sizeof(beside), "%s%s", path,
+			 db_file_suffixes[i]);
+		immutable = lstat(beside, &is) != 0 && errno == ENOENT;
+	}
+	if (file_uri(uri, sizeof(uri), path, immutable) != 0 ||
+	    sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI,
+			    NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db,
+			       "SELECT hash FROM journal ORDER BY seq LIMIT 1",
+			       -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		rv = 0;
+	} else if (rc == SQLITE_ROW &&
+		   sqlite3_column_bytes(st, 0) == JOURNAL_HASH_BYTES) {
+		memcpy(out, sqlite3_column_blob(st, 0), JOURNAL_HASH_BYTES);
+		rv = 1;
+	}
+out:
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return rv;
+}
+
 /* The end of a before-restore folder's name while files are moved in. */
 #define UNFINISHED ".unfinished"
 
@@ -898,6 +935,27 @@ int journal_restore(const char *path, const char *backup,
 		snprintf(err, errlen, "the backup '%s' is damaged: %s", backup,
 			 v.problem);
 		rv = IPSNET_EDB;
+		goto err_after_tmp;
+	}
+	/* A backup of another journal (another network's, or one from
+	 * before 'ipsnetd init' made this database anew) would silently put
+	 * other people's files in place, and every mirror would follow a
+	 * chain that is not its own. Told apart by the first entry; a
+	 * database that cannot be read (what a restore is for) is not. */
+	uint8_t ours[JOURNAL_HASH_BYTES], theirs[JOURNAL_HASH_BYTES];
+	bool other = have_db && first_hash(path, ours) == 1 &&
+		     first_hash(tmp, theirs) == 1 &&
+		     memcmp(ours, theirs, sizeof(ours)) != 0;
+	remove_beside(tmp);
+	if (other) {
+		snprintf(err, errlen,
+			 "the backup '%s' is of another journal than the "
+			 "database '%s': their first entries differ (another "
+			 "network's, or from before the database was made "
+			 "anew); to put it in place all the same, move the "
+			 "database and its -wal and -shm away first",
+			 backup, path);
+		rv = IPSNET_EINVAL;
 		goto err_after_tmp;
 	}
 	r->head_seq = v.entries;
