@@ -433,12 +433,17 @@ static int cmd_serve(const struct server_config *cfg, const char *config_path,
 	int rv;
 
 	raise_open_files_limit(cfg->max_connections);
-	if (store_lock(cfg->database, err, sizeof(err)) != 0 ||
-	    store_load_registry(cfg->database, &registry, err, sizeof(err)) !=
-		0) {
+	/* Exit 2 for what only a person can set right (a database not made
+	 * or not the daemon's to read, certificates that cannot be had): the
+	 * systemd unit does not start again after it, every 5 s for ever. */
+	rv = store_lock(cfg->database, err, sizeof(err));
+	if (rv == 0)
+		rv = store_load_registry(cfg->database, &registry, err,
+					 sizeof(err));
+	if (rv != 0) {
 		store_unlock();
 		fprintf(stderr, "ipsnetd: %s\n", err);
-		return 1;
+		return rv == IPSNET_ECONFIG ? 2 : 1;
 	}
 	struct tls_ctx_opts o = {
 	    .server = true,
@@ -450,7 +455,7 @@ static int cmd_serve(const struct server_config *cfg, const char *config_path,
 	};
 	if (tls_ctx_new(&tls, &o, err, sizeof(err)) != 0) {
 		fprintf(stderr, "ipsnetd: %s\n", err);
-		rv = 1;
+		rv = 2;
 		goto err_after_registry;
 	}
 	if (cfg->crl[0] == '\0')

@@ -903,7 +903,8 @@ int store_load_registry(const char *database, struct registry *out, char *err,
 				 "cannot open the database '%s': run 'ipsnetd "
 				 "init' first",
 				 database);
-		return IPSNET_EDB;
+		/* Each is for a person to set right: no start will. */
+		return IPSNET_ECONFIG;
 	}
 	sqlite3_busy_timeout(db, 5000);
 	if (user_version(db, &v) != 0) {
@@ -920,7 +921,7 @@ int store_load_registry(const char *database, struct registry *out, char *err,
 			 "the database '%s' has schema version %d, newer than "
 			 "this ipsnetd knows (%d): use a newer ipsnetd",
 			 database, v, SCHEMA_VERSION);
-		rv = IPSNET_EDB;
+		rv = IPSNET_ECONFIG;
 		goto err_after_db;
 	}
 	if (v != SCHEMA_VERSION) {
@@ -928,7 +929,7 @@ int store_load_registry(const char *database, struct registry *out, char *err,
 			 "the database '%s' has schema version %d, this "
 			 "ipsnetd needs %d: run 'ipsnetd init'",
 			 database, v, SCHEMA_VERSION);
-		rv = IPSNET_EDB;
+		rv = IPSNET_ECONFIG;
 		goto err_after_db;
 	}
 	if (sqlite3_prepare_v2(db,

@@ -1601,10 +1601,11 @@ static void test_a_database_the_daemon_cannot_read_is_named(void **state)
 					NULL}) != 0)
 		skip();
 
+	/* Exit 2, as for a config error: no start would set it right. */
 	const char *serve[] = {"serve", "--config", conf, NULL};
-	if (ipsnetd_as_nobody(fx, serve) != 1) {
+	if (ipsnetd_as_nobody(fx, serve) != 2) {
 		print_result("serve as nobody", &fx->r);
-		fail_msg("serve of root's 0600 database exited %d, not 1",
+		fail_msg("serve of root's 0600 database exited %d, not 2",
 			 fx->r.code);
 	}
 	assert_output_says(fx, "Permission denied");
@@ -1801,6 +1802,28 @@ static void test_a_backup_that_cannot_be_checked_says_why(void **state)
 	assert_string_equal(files, "odd.db ");
 }
 
+/* serve whose certificate cannot be read, or whose database is not made
+ * yet (test_a_refused_command_leaves_no_lock_file) or not the daemon's to
+ * read (test_a_database_the_daemon_cannot_read_is_named): exit 2, as for a
+ * config error, after which the systemd unit does not start it again
+ * (RestartPreventExitStatus=2). Was: exit 1, and the unit started it
+ * again every 5 s for ever (found by a review). */
+static void test_serve_without_its_certificate_exits_2(void **state)
+{
+	struct fx *fx = *state;
+	char own[PATH_MAX], crt[PATH_MAX + 16], conf[PATH_MAX + 16];
+
+	snprintf(own, sizeof(own), "%s/certs", h_tmpdir());
+	assert_int_equal(h_copy_dir(certs, own), 0);
+	assert_int_equal(h_write_config(fx->dir, own, NULL), 0);
+	snprintf(conf, sizeof(conf), "%s/ipsnetd.conf", fx->dir);
+	ipsnetd_cmd(fx, conf, "init", NULL, 0);
+	snprintf(crt, sizeof(crt), "%s/server.crt", own);
+	assert_int_equal(unlink(crt), 0);
+	ipsnetd_cmd(fx, conf, "serve", NULL, 2);
+	assert_output_says(fx, "server.crt");
+}
+
 /* A command that is refused leaves no file it made: init of another
  * program's SQLite file, rebuild of a file that is not there, of an empty
  * one or of another program's, and serve of a database not made yet.
@@ -1841,7 +1864,7 @@ static void test_a_refused_command_leaves_no_lock_file(void **state)
 	assert_non_null(f);
 	fprintf(f, "[server]\nlisten = 127.0.0.1:0\ndatabase = %s\n", missing);
 	assert_int_equal(fclose(f), 0);
-	ipsnetd_cmd(fx, conf, "serve", NULL, 1);
+	ipsnetd_cmd(fx, conf, "serve", NULL, 2);
 	assert_output_says(fx, "run 'ipsnetd init' first");
 
 	folder_files(dir, files, sizeof(files));
@@ -3420,6 +3443,7 @@ int main(void)
 	    T(test_restore_is_refused_while_the_daemon_serves),
 	    T(test_restore_refuses_a_damaged_backup_changing_nothing),
 	    T(test_restore_refuses_a_backup_of_another_journal),
+	    T(test_serve_without_its_certificate_exits_2),
 	    T(test_restore_after_a_crash_with_the_command),
 	    T(test_restore_verifies_the_copy_it_puts_in_place),
 	    T(test_restore_of_a_wal_mode_backup_leaves_no_files),
