@@ -267,6 +267,14 @@ static int compare_table(sqlite3 *db, const char *t, bool *same, char *row,
  * says why in words (SQLite's own is "unable to open database file"). */
 static int readable(const char *path, char *err, size_t errlen)
 {
+	struct stat st;
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen,
+			 "'%s' is a folder, not a database: name the database "
+			 "file in it",
+			 path);
+		return IPSNET_EINVAL;
+	}
 	if (access(path, R_OK) == 0)
 		return 0;
 	snprintf(err, errlen, "cannot read the database '%s': %s", path,
@@ -570,6 +578,14 @@ int journal_backup(const char *path, const char *dest,
 
 	if ((rv = readable(path, err, errlen)) != 0)
 		return rv;
+	struct stat st;
+	if (stat(dest, &st) == 0 && S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen,
+			 "'%s' is a folder: name the backup file in it "
+			 "('%s/ipsnet-DATE.db', say)",
+			 dest, dest);
+		return IPSNET_EINVAL;
+	}
 	if (access(dest, F_OK) == 0) {
 		snprintf(err, errlen,
 			 "'%s' exists already: a backup never overwrites a "

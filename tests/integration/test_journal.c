@@ -1751,7 +1751,8 @@ static void ipsnetd_on(struct fx *fx, const char *command, const char *db,
  * that it holds no ipsnet journal; they said "no such table: journal"
  * (backup: "the backup's journal does not check: " and nothing after).
  * A file that is not there is said to be missing (rebuild and backup said
- * "unable to open database file"). */
+ * "unable to open database file"), and a folder to be one (found by a
+ * review). */
 static void test_a_file_without_a_journal_is_named_as_such(void **state)
 {
 	struct fx *fx = *state;
@@ -1776,7 +1777,14 @@ static void test_a_file_without_a_journal_is_named_as_such(void **state)
 		ipsnetd_on(fx, commands[i], missing, exits[i]);
 		assert_output_says(fx, "cannot read the database");
 		assert_output_says(fx, "there is no such file");
+		/* A folder (verify said "disk I/O error"). */
+		ipsnetd_on(fx, commands[i], h_tmpdir(), exits[i]);
+		assert_output_says(fx, "is a folder, not a database");
 	}
+	/* A backup into a folder (it said "... exists already: a backup
+	 * never overwrites a file"). */
+	ipsnetd_with(fx, "backup", h_tmpdir(), "--database", other, 1);
+	assert_output_says(fx, "is a folder: name the backup file in it");
 }
 
 /* A backup whose journal cannot be read to check it (here a table named
