@@ -422,6 +422,36 @@ err_after_live:
 	return rv;
 }
 
+/* Whether the database at at (the file itself, not a link) is to be read
+ * immutable: in WAL mode with nothing beside it (see verify_file), *was
+ * its state then. */
+static bool read_immutable(const char *at, struct stat *was)
+{
+	char beside[PATH_MAX + 16];
+	struct stat is;
+	bool immutable = wal_mode_file(at) && stat(at, was) == 0;
+	for (size_t i = 1; immutable && i < ARRAY_SIZE(db_file_suffixes); i++) {
+		snprintf(beside, sizeof(beside), "%s%s", at,
+			 db_file_suffixes[i]);
+		immutable = lstat(beside, &is) != 0 && errno == ENOENT;
+	}
+	return immutable;
+}
+
+/* Whether the database read immutable changed since was, or has a -wal
+ * now (a daemon started on it meanwhile). */
+static bool changed_since(const char *at, const struct stat *was)
+{
+	char beside[PATH_MAX + 16];
+	struct stat is;
+	snprintf(beside, sizeof(beside), "%s-wal", at);
+	return stat(at, &is) != 0 || is.st_ino != was->st_ino ||
+	       is.st_dev != was->st_dev || is.st_size != was->st_size ||
+	       is.st_mtim.tv_sec != was->st_mtim.tv_sec ||
+	       is.st_mtim.tv_nsec != was->st_mtim.tv_nsec ||
+	       lstat(beside, &is) == 0;
+}
+
 /* journal_verify of the file at path, named in err as name (restore
  * verifies its copy of a backup and speaks of the backup). A database in
  * WAL mode without a -wal (a copy, or one whose daemon stopped) is read
@@ -435,8 +465,8 @@ static int verify_file(const char *path, const char *name,
 		       struct journal_verify_report *r, char *err,
 		       size_t errlen)
 {
-	char real[PATH_MAX], beside[PATH_MAX + 16];
-	struct stat was, is;
+	char real[PATH_MAX];
+	struct stat was;
 	int rv;
 
 	memset(r, 0, sizeof(*r));
@@ -444,22 +474,12 @@ static int verify_file(const char *path, const char *name,
 		return rv;
 	/* SQLite looks for the -wal beside the file a link names. */
 	const char *at = realpath(path, real) != NULL ? real : path;
-	bool immutable = wal_mode_file(at) && stat(at, &was) == 0;
-	for (size_t i = 1; immutable && i < ARRAY_SIZE(db_file_suffixes); i++) {
-		snprintf(beside, sizeof(beside), "%s%s", at,
-			 db_file_suffixes[i]);
-		immutable = lstat(beside, &is) != 0 && errno == ENOENT;
-	}
+	bool immutable = read_immutable(at, &was);
 	rv = verify_read(immutable ? at : path, name, immutable, progress, r,
 			 err, errlen);
 	if (rv != 0 || !immutable)
 		return rv;
-	snprintf(beside, sizeof(beside), "%s-wal", at);
-	if (stat(at, &is) != 0 || is.st_ino != was.st_ino ||
-	    is.st_dev != was.st_dev || is.st_size != was.st_size ||
-	    is.st_mtim.tv_sec != was.st_mtim.tv_sec ||
-	    is.st_mtim.tv_nsec != was.st_mtim.tv_nsec ||
-	    lstat(beside, &is) == 0) {
+	if (changed_since(at, &was)) {
 		snprintf(err, errlen,
 			 "the database '%s' changed while it was verified (a "
 			 "daemon started on it?): run the verify again",
@@ -611,8 +631,19 @@ int journal_backup(const char *path, const char *dest,
 		return IPSNET_EDB;
 	}
 	close(fd);
-	if (sqlite3_open_v2(path, &src, SQLITE_OPEN_READONLY, NULL) !=
-	    SQLITE_OK) {
+	/* A stopped database is read immutable, as verify reads it: no -wal
+	 * and -shm left beside it, and one on read-only media is read. */
+	char real[PATH_MAX], uri[PATH_MAX * 3 + 32];
+	struct stat was;
+	const char *at = realpath(path, real) != NULL ? real : path;
+	bool immutable = read_immutable(at, &was);
+	if (file_uri(uri, sizeof(uri), immutable ? at : path, immutable) != 0) {
+		snprintf(err, errlen, "the database's name is too long");
+		rv = IPSNET_EINVAL;
+		goto out;
+	}
+	if (sqlite3_open_v2(uri, &src, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI,
+			    NULL) != SQLITE_OK) {
 		rv = fail(src, err, errlen, "cannot open the database");
 		goto out;
 	}
@@ -636,6 +667,14 @@ int journal_backup(const char *path, const char *dest,
 	sqlite3_backup_finish(b);
 	if (rc != SQLITE_DONE) {
 		rv = fail(dst, err, errlen, "the backup failed");
+		goto out;
+	}
+	if (immutable && changed_since(at, &was)) {
+		snprintf(err, errlen,
+			 "the database '%s' changed while it was copied (a "
+			 "daemon started on it?): run the backup again",
+			 path);
+		rv = IPSNET_EDB;
 		goto out;
 	}
 	/* The copy is one file: out of WAL mode, so that reading it (ipsnetd
@@ -721,22 +760,17 @@ static int copy_fd(int from, int to)
 	return rv;
 }
 
-/* The hash of the first entry of the database at path, read only (and
- * immutable, making no -wal or -shm, when nothing lies beside it): 1 with
- * out set, 0 when it has none, -1 when it cannot be read. */
+/* The hash of the first entry of the database at path (not a link), read
+ * only (immutable as verify reads it, making no -wal or -shm): 1 with out
+ * set, 0 when it has none, -1 when it cannot be read. */
 static int first_hash(const char *path, uint8_t out[JOURNAL_HASH_BYTES])
 {
-	char uri[PATH_MAX * 3 + 32], beside[PATH_MAX + 16];
-	struct stat is;
+	char uri[PATH_MAX * 3 + 32];
+	struct stat was;
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
 	int rv = -1;
-	bool immutable = true;
-	for (size_t i = 1; immutable && i < ARRAY_SIZE(db_file_suffixes); i++) {
-		snprintf(beside, sizeof(beside), "%s%s", path,
-			 db_file_suffixes[i]);
-		immutable = lstat(beside, &is) != 0 && errno == ENOENT;
-	}
+	bool immutable = read_immutable(path, &was);
 	if (file_uri(uri, sizeof(uri), path, immutable) != 0 ||
 	    sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI,
 			    NULL) != SQLITE_OK ||

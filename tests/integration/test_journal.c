@@ -2733,6 +2733,35 @@ static void test_restore_is_refused_while_the_daemon_serves(void **state)
 	assert_int_equal(register_clients(fx, 1, 7690), head + 1);
 }
 
+/* A backup of a stopped database (in WAL mode, nothing beside it) reads it
+ * as verify does, immutable: it leaves no -wal and -shm beside it, and one
+ * on read-only media can be copied. Was: SQLite made both, and on
+ * read-only media the backup failed, "unable to open database file"
+ * (found by a review). */
+static void
+test_a_backup_of_a_stopped_database_leaves_nothing_beside_it(void **state)
+{
+	struct fx *fx = *state;
+	char backup[PATH_MAX], wal[PATH_MAX + 8], shm[PATH_MAX + 8];
+
+	start_daemon(fx);
+	uint64_t head = register_clients(fx, 2, 7970);
+	stop_daemon(fx);
+	snprintf(wal, sizeof(wal), "%s-wal", fx->db);
+	snprintf(shm, sizeof(shm), "%s-shm", fx->db);
+	assert_int_equal(access(wal, F_OK), -1); /* the daemon removed them */
+	assert_int_equal(access(shm, F_OK), -1);
+	snprintf(backup, sizeof(backup), "%s/stopped.db", h_tmpdir());
+	ipsnetd_cmd(fx, fx->d.conf, "backup", backup, 0);
+	assert_int_equal(access(wal, F_OK), -1);
+	assert_int_equal(access(shm, F_OK), -1);
+	ipsnetd_with(fx, "verify", NULL, "--database", backup, 0);
+	char want[64];
+	snprintf(want, sizeof(want), "%llu journal entries",
+		 (unsigned long long)head);
+	assert_output_says(fx, want);
+}
+
 /* Moves the database's files (those there are) into the folder to. */
 static void move_database(struct fx *fx, const char *to)
 {
@@ -3451,6 +3480,7 @@ int main(void)
 	    T(test_restore_is_refused_while_the_daemon_serves),
 	    T(test_restore_refuses_a_damaged_backup_changing_nothing),
 	    T(test_restore_refuses_a_backup_of_another_journal),
+	    T(test_a_backup_of_a_stopped_database_leaves_nothing_beside_it),
 	    T(test_serve_without_its_certificate_exits_2),
 	    T(test_restore_after_a_crash_with_the_command),
 	    T(test_restore_verifies_the_copy_it_puts_in_place),
