@@ -123,7 +123,7 @@ static int check_validity(X509 *cert, const char *path, char *err,
 			 "refuse the server; issue a new one with "
 			 "certs/server-cert.sh",
 			 path, when);
-		return IPSNET_ECONFIG;
+		return IPSNET_ECERT;
 	}
 	if (X509_cmp_current_time(X509_get0_notBefore(cert)) >= 0) {
 		format_time(X509_get0_notBefore(cert), when, sizeof(when));
@@ -131,7 +131,7 @@ static int check_validity(X509 *cert, const char *path, char *err,
 			 "certificate '%s' is not valid until %s: every client "
 			 "would refuse the server until then",
 			 path, when);
-		return IPSNET_ECONFIG;
+		return IPSNET_ECERT;
 	}
 	return 0;
 }
@@ -188,7 +188,7 @@ static int check_crls(X509_STORE *store, const char *path, const char *ca,
 		    "CRL '%s' expired on %s (its nextUpdate): every client "
 		    "would be refused; write a new one with certs/crl.sh",
 		    path, when);
-		rv = IPSNET_ECONFIG;
+		rv = IPSNET_ECERT;
 	}
 	X509_STORE_unlock(store);
 	return rv;

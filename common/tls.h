@@ -21,7 +21,9 @@ struct tls_ctx_opts {
 };
 
 /* A new SSL_CTX from o. On failure returns IPSNET_ETLS or IPSNET_ECONFIG with
- * a sentence in err ("cannot read certificate 'x.crt': no such file"). */
+ * a sentence in err ("cannot read certificate 'x.crt': no such file"), or
+ * for a server IPSNET_ECERT when its certificate or CRL is out of its time
+ * (a renewal sets that right, with no change to the config). */
 int tls_ctx_new(SSL_CTX **out, const struct tls_ctx_opts *o, char *err,
 		size_t errlen);
 

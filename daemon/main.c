@@ -453,9 +453,11 @@ static int cmd_serve(const struct server_config *cfg, const char *config_path,
 	    .crl = cfg->crl,
 	    .min_version = cfg->tls_min_version,
 	};
-	if (tls_ctx_new(&tls, &o, err, sizeof(err)) != 0) {
+	if ((rv = tls_ctx_new(&tls, &o, err, sizeof(err))) != 0) {
 		fprintf(stderr, "ipsnetd: %s\n", err);
-		rv = 2;
+		/* A certificate or CRL out of its time: a renewal (by a timer,
+		 * say) sets it right, and a start after it serves. */
+		rv = rv == IPSNET_ECERT ? 1 : 2;
 		goto err_after_registry;
 	}
 	if (cfg->crl[0] == '\0')
