@@ -277,6 +277,20 @@ static int cmd_verify(const struct server_config *cfg)
 	return 0;
 }
 
+/* The daemon runs as the database's owner, and takes the lock too: a lock
+ * file this command made (run as root, say) is given to that owner, or the
+ * next start would be refused it. */
+static void give_lock(const struct server_config *cfg)
+{
+	struct stat st;
+	if (stat(cfg->database, &st) != 0 ||
+	    store_lock_give(st.st_uid, st.st_gid) != 0)
+		fprintf(stderr,
+			"ipsnetd: warning: cannot give the lock file '%s.lock' "
+			"to the database's owner: %s\n",
+			cfg->database, strerror(errno));
+}
+
 static int cmd_rebuild(const struct server_config *cfg)
 {
 	char err[512];
@@ -298,6 +312,7 @@ static int cmd_rebuild(const struct server_config *cfg)
 	}
 	printf("rebuilt the state tables from %llu journal entries\n",
 	       (unsigned long long)n);
+	give_lock(cfg);
 	return 0;
 }
 
@@ -347,14 +362,7 @@ static int cmd_restore(const struct server_config *cfg, const char *backup)
 			r.changed ? "failed" : "refused, nothing changed", err);
 		return 1;
 	}
-	/* The daemon runs as the database's owner, and takes the lock too. */
-	struct stat st;
-	if (stat(cfg->database, &st) != 0 ||
-	    store_lock_give(st.st_uid, st.st_gid) != 0)
-		fprintf(stderr,
-			"ipsnetd: warning: cannot give the lock file '%s.lock' "
-			"to the database's owner: %s\n",
-			cfg->database, strerror(errno));
+	give_lock(cfg);
 	char aside[sizeof(r.aside) + 160];
 	if (r.aside[0] != '\0')
 		snprintf(aside, sizeof(aside),

@@ -1571,6 +1571,15 @@ static void test_a_lock_file_of_another_user_is_not_skipped(void **state)
 	assert_int_equal(chown(lock, 65534, 65534), 0);
 	assert_int_equal(ipsnetd_as_nobody(fx, rebuild), 0);
 	assert_output_says(fx, "rebuilt the state tables");
+
+	/* A rebuild as root that makes the lock file gives it to the
+	 * database's owner, as a restore does (it left root's, found by a
+	 * review). */
+	assert_int_equal(unlink(lock), 0);
+	ipsnetd_cmd(fx, conf, "rebuild", NULL, 0);
+	assert_int_equal(stat(lock, &st), 0);
+	assert_int_equal(st.st_uid, 65534);
+	assert_int_equal(ipsnetd_as_nobody(fx, rebuild), 0);
 }
 
 /* A database the daemon's user may not read (a backup copied back as root,
