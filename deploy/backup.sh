@@ -57,8 +57,11 @@ if ! [[ $keep =~ ^[0-9]+$ ]] || [ "$keep" -lt 1 ] || [ "$keep" -gt 36500 ]; then
 	exit 2
 fi
 
+# Under systemd (its stderr is the journal's: JOURNAL_STREAM) a failure is
+# logged at priority err, "<3>" (SyslogLevelPrefix), not info: a monitor
+# that watches the journal for errors learns of a night without a backup.
 fail() {
-	echo "ipsnet-backup: $*" >&2
+	echo "${JOURNAL_STREAM:+<3>}ipsnet-backup: $*" >&2
 	exit 1
 }
 

@@ -1990,6 +1990,14 @@ static void test_backup_script_keeps_verified_copies(void **state)
 	assert_output_says(fx, "the backup failed, nothing was removed");
 	assert_int_equal(access(recent, F_OK), 0);
 	assert_int_equal(access(made, F_OK), 0);
+	assert_int_equal(strncmp(fx->r.err, "ipsnet-backup: ", 15), 0);
+	/* Under systemd, at priority err (it was info: nobody learnt of a
+	 * night without a backup, found by a review). */
+	setenv("JOURNAL_STREAM", "8:1234", 1);
+	int code = backup_script(fx, conf, "1", dir);
+	unsetenv("JOURNAL_STREAM");
+	assert_int_equal(code, 1);
+	assert_int_equal(strncmp(fx->r.err, "<3>ipsnet-backup: ", 18), 0);
 
 	/* A state table edited behind the journal's back: the chain checks,
 	 * so ipsnetd backup makes the copy, but its verify fails. */
