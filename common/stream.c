@@ -69,24 +69,18 @@ static void write_cb(uv_write_t *req, int status)
 /* What an emptied TLS buffer may keep of the room it grew to. */
 #define WBIO_KEEP_BYTES 65536
 
-/* Empties the TLS buffer, all of it gone to the kernel or libuv. A memory
- * BIO keeps the room of the most it ever held: after one large answer (an
- * audit page, some 140 KB) an idle connection would keep that until it
- * closes, so a buffer grown past WBIO_KEEP_BYTES is swapped for a new
- * one. Like write_now, safe off the loop thread. */
-static void wbio_emptied(struct ipsnet_stream *s)
+void stream_trim(struct ipsnet_stream *s)
 {
 	BUF_MEM *bm = NULL;
 	BIO *fresh = NULL;
-	if (BIO_get_mem_ptr(s->wbio, &bm) > 0 && bm != NULL &&
-	    bm->max > WBIO_KEEP_BYTES &&
-	    (fresh = BIO_new(BIO_s_mem())) != NULL) {
-		BIO_set_mem_eof_return(fresh, -1);
-		SSL_set0_wbio(s->ssl, fresh); /* frees the old one */
-		s->wbio = fresh;
+	if (s->ssl == NULL || BIO_ctrl_pending(s->wbio) != 0 ||
+	    BIO_get_mem_ptr(s->wbio, &bm) <= 0 || bm == NULL ||
+	    bm->max <= WBIO_KEEP_BYTES ||
+	    (fresh = BIO_new(BIO_s_mem())) == NULL)
 		return;
-	}
-	(void)BIO_reset(s->wbio);
+	BIO_set_mem_eof_return(fresh, -1);
+	SSL_set0_wbio(s->ssl, fresh); /* frees the old one */
+	s->wbio = fresh;
 }
 
 /* Drops n bytes that went to the kernel from the front of the TLS buffer. */
@@ -130,7 +124,7 @@ static int write_now(struct ipsnet_stream *s)
 	}
 	if (took == pending) {
 		s->bytes_out += (size_t)took;
-		wbio_emptied(s);
+		(void)BIO_reset(s->wbio);
 		return 0;
 	}
 	return skip_sent(s, (size_t)took);
@@ -160,8 +154,6 @@ static int flush(struct ipsnet_stream *s)
 		ipsnet_free(w);
 		return IPSNET_ETLS;
 	}
-	if ((size_t)got == n)
-		wbio_emptied(s);
 	w->s = s;
 	w->len = (size_t)got;
 	uv_buf_t buf = uv_buf_init(w->data, (unsigned)got);

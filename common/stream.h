@@ -149,6 +149,12 @@ int stream_flush_pending(struct ipsnet_stream *s, int err);
  * buffer). */
 size_t stream_backlog(const struct ipsnet_stream *s);
 
+/* Lets go of the room the TLS buffer grew to past 64 KiB (a memory BIO
+ * keeps the most it ever held), once it is empty; else nothing. For a
+ * connection between answers: one that streams (a subscription) would
+ * grow it again at once, a third of a catch-up's time. */
+void stream_trim(struct ipsnet_stream *s);
+
 /* Whether a closing stream's last bytes, its close_notify among them, are
  * all written and acknowledged by the peer's TCP: closing the socket now
  * loses nothing of them, even with the peer's bytes unread. */

@@ -159,9 +159,19 @@ void conn__refuse(struct conn *c, uint64_t request_id, int err, const char *why,
 	conn__close(c, err, why, outcome);
 }
 
+/* After an answer, a connection without a subscription lets go of the
+ * room a large one (an audit page of some 140 KB) made in its TLS buffer,
+ * once that is written (now, or at on_drain): idle, it would keep it. */
+static int answered(struct conn *c, int rv)
+{
+	if (c->sub == NULL)
+		stream_trim(&c->stream);
+	return rv;
+}
+
 int conn__send(struct conn *c, const Ipsnet__V1__Envelope *env)
 {
-	return stream_send_envelope(&c->stream, env);
+	return answered(c, stream_send_envelope(&c->stream, env));
 }
 
 int conn__send_status(struct conn *c, uint64_t request_id, int err,
@@ -205,7 +215,7 @@ static int send_packed(struct conn *c, uint64_t request_id, bool replayed,
 	}
 	const uint8_t *parts[2] = {prefix, packed};
 	size_t lens[2] = {n, len};
-	return stream_send_parts(&c->stream, parts, lens, 2);
+	return answered(c, stream_send_parts(&c->stream, parts, lens, 2));
 }
 
 int conn__send_packed(struct conn *c, uint64_t request_id,
@@ -612,6 +622,8 @@ static void on_drain(struct ipsnet_stream *s)
 	struct conn *c = s->data;
 	if (c->sub != NULL)
 		sync__conn_drained(c->sub);
+	else
+		stream_trim(s);
 	/* Before Hello the stream pauses only for its own backlog. */
 	if ((c->state == CONN_SERVING || c->state == CONN_HELLO) && may_read(c))
 		stream_resume(&c->stream);
