@@ -253,8 +253,7 @@ static bool peer_closed_kept(struct ipsnet_stream *s)
 	    !s->cb->on_peer_closed(s))
 		return false;
 	s->half_open = true;
-	s->reading = false;
-	uv_read_stop((uv_stream_t *)&s->tcp);
+	stream_pause(s);
 	return true;
 }
 

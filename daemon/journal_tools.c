@@ -996,7 +996,6 @@ int journal_restore(const char *path, const char *backup,
 	bool other = have_db && first_hash(path, ours) == 1 &&
 		     first_hash(tmp, theirs) == 1 &&
 		     memcmp(ours, theirs, sizeof(ours)) != 0;
-	remove_beside(tmp);
 	if (other) {
 		snprintf(err, errlen,
 			 "the backup '%s' is of another journal than the "
