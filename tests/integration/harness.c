@@ -1384,6 +1384,11 @@ static int tls_read(struct h_tls *c, uint64_t deadline)
 		int ret = SSL_read(c->ssl, chunk, sizeof(chunk));
 		if (ret > 0) {
 			size_t n = (size_t)ret;
+			if (c->rpos > 0) {
+				c->rlen -= c->rpos;
+				memmove(c->rbuf, c->rbuf + c->rpos, c->rlen);
+				c->rpos = 0;
+			}
 			if (c->rlen + n > H_RBUF_MAX)
 				return 1; /* drop it: only closing matters now
 					   */
@@ -1448,22 +1453,28 @@ int h_tls_send_envelope(struct h_tls *c, const Ipsnet__V1__Envelope *e)
 	return rv;
 }
 
+/* Takes the frame at rpos; what is taken is moved out only at the next
+ * read, so that taking many frames read at once is not quadratic (67,000
+ * answers in 2.6 MB took 34 s under ASan). */
 Ipsnet__V1__Envelope *h_tls_take_envelope(struct h_tls *c)
 {
-	if (c->rlen < FRAME_HEADER_BYTES)
+	const uint8_t *p = c->rbuf + c->rpos;
+	size_t have = c->rlen - c->rpos;
+	if (have < FRAME_HEADER_BYTES)
 		return NULL;
-	uint32_t len = (uint32_t)c->rbuf[0] << 24 | (uint32_t)c->rbuf[1] << 16 |
-		       (uint32_t)c->rbuf[2] << 8 | (uint32_t)c->rbuf[3];
-	if (c->rlen - FRAME_HEADER_BYTES < len)
+	uint32_t len = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+		       (uint32_t)p[2] << 8 | (uint32_t)p[3];
+	if (have - FRAME_HEADER_BYTES < len)
 		return NULL;
-	Ipsnet__V1__Envelope *e = ipsnet__v1__envelope__unpack(
-	    NULL, len, c->rbuf + FRAME_HEADER_BYTES);
+	Ipsnet__V1__Envelope *e =
+	    ipsnet__v1__envelope__unpack(NULL, len, p + FRAME_HEADER_BYTES);
 	if (e == NULL)
 		snprintf(c->error, sizeof(c->error),
 			 "a %u-byte frame from the server does not decode",
 			 len);
-	c->rlen -= FRAME_HEADER_BYTES + len;
-	memmove(c->rbuf, c->rbuf + FRAME_HEADER_BYTES + len, c->rlen);
+	c->rpos += FRAME_HEADER_BYTES + len;
+	if (c->rpos == c->rlen)
+		c->rpos = c->rlen = 0;
 	return e;
 }
 
@@ -1472,10 +1483,10 @@ Ipsnet__V1__Envelope *h_tls_recv_envelope(struct h_tls *c, int ms)
 	uint64_t deadline = now_ms() + (uint64_t)ms;
 
 	for (;;) {
-		if (c->rlen >= FRAME_HEADER_BYTES) {
-			size_t before = c->rlen;
+		if (c->rlen - c->rpos >= FRAME_HEADER_BYTES) {
+			size_t before = c->rlen - c->rpos;
 			Ipsnet__V1__Envelope *e = h_tls_take_envelope(c);
-			if (e != NULL || c->rlen != before)
+			if (e != NULL || c->rlen - c->rpos != before)
 				return e;
 		}
 		int got = tls_read(c, deadline);

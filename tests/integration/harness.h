@@ -298,8 +298,8 @@ struct h_tls {
 	int alert;	 /* last TLS alert received from the server, or -1 */
 	char error[256]; /* what went wrong last, for messages */
 	bool closed;	 /* the server closed the connection */
-	uint8_t *rbuf;	 /* bytes read and not yet taken as a frame */
-	size_t rlen, rcap;
+	uint8_t *rbuf;	 /* bytes read; from rpos to rlen not yet taken */
+	size_t rpos, rlen, rcap;
 };
 
 /* Connects to 127.0.0.1:port and completes the TLS handshake within
