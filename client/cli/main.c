@@ -3,6 +3,7 @@
  * Exit codes, the same for every command: 0 ok, 2 usage, 3 cannot connect
  * or TLS failure, 4 unauthenticated or permission denied, 5 not found,
  * 6 conflict or failed precondition, 1 anything else. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -231,6 +232,19 @@ static int take_global_options(struct cli *cli, int *argc, char **argv,
 	return 0;
 }
 
+/* Output that could not be written (a full disk, a file closed under it)
+ * fails the command: a job that keeps the output must not take an empty
+ * file for a result. A reader that went away (EPIPE, as `| head`) is not
+ * a failure of the command's. */
+static int output_written(int rv)
+{
+	if (fflush(stdout) == 0 || errno == EPIPE)
+		return rv;
+	fprintf(stderr, "ipsnet: cannot write the output: %s\n",
+		strerror(errno));
+	return rv != 0 ? rv : 1;
+}
+
 int main(int argc, char **argv)
 {
 	struct cli cli;
@@ -267,7 +281,7 @@ int main(int argc, char **argv)
 		if (strcmp(argv[1], commands[i].name) == 0) {
 			rv = commands[i].run(&cli, argc - 1, argv + 1);
 			cli_close(&cli);
-			return rv;
+			return output_written(rv);
 		}
 	}
 	fprintf(stderr, "ipsnet: unknown command '%s' (ipsnet --help lists "

@@ -4281,6 +4281,45 @@ static void test_import_stops_when_the_server_cannot_write(void **state)
 	assert_int_equal(h_daemon_restart(&fx->d), 0);
 }
 
+/* Output that cannot be written fails the command, with why: a job that
+ * keeps the output must not take an empty file for a result. Was: exit 0
+ * with nothing written (found by a review). */
+static void test_output_that_cannot_be_written_fails_the_command(void **state)
+{
+	struct fx *fx = *state;
+	static const char *const cmds[][3] = {
+	    {"whoami", NULL, NULL},
+	    {"--json", "whoami", NULL},
+	    {"sync", "--mirror", NULL},
+	};
+	char mirror[PATH_MAX];
+	snprintf(mirror, sizeof(mirror), "%s/full.db", fx->dir);
+	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++) {
+		struct h_args a;
+		const char *argv[H_ARGS_MAX + 4] = {
+		    "sh", "-c", "exec \"$0\" \"$@\" >/dev/full", IPSNET_PATH};
+		int n = 4;
+		h_args_init(&a);
+		h_args_org(&a, &fx->d, certs, "gm0363");
+		for (int k = 0; k < 3 && cmds[i][k] != NULL; k++)
+			h_args_add(&a, "%s", cmds[i][k]);
+		if (i == 2)
+			h_args_add(&a, "%s", mirror);
+		for (int k = 0; k < a.n; k++)
+			argv[n++] = a.argv[k];
+		argv[n] = NULL;
+		h_result_free(&fx->r);
+		h_run(&fx->r, "/bin/sh", argv);
+		if (fx->r.code != EXIT_ELSE ||
+		    strstr(fx->r.err, "ipsnet: cannot write the output: No "
+				      "space left on device\n") == NULL) {
+			print_result(&fx->r);
+			fail_msg("%s %s: not refused", cmds[i][0],
+				 cmds[i][1] != NULL ? cmds[i][1] : "");
+		}
+	}
+}
+
 static void test_import_shows_a_progress_bar_on_a_terminal(void **state)
 {
 	struct fx *fx = *state;
@@ -4408,6 +4447,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(
 		test_readme_walkthrough_runs_as_written, setup_dev, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_output_that_cannot_be_written_fails_the_command, setup,
+		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_a_case_from_referral_to_job_in_words_and_json, setup,
 		teardown),
