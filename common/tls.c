@@ -65,21 +65,34 @@ int64_t tls_cert_until(X509 *cert)
 	return cert != NULL ? seconds_of(X509_get0_notAfter(cert)) : 0;
 }
 
-/* Of the CRLs ctx holds: the earliest nextUpdate (seconds; 0: none) and
- * the highest crlNumber (-1: none). */
-static void crl_facts(SSL_CTX *ctx, int64_t *until, int64_t *number)
+static bool crl_signed_by_store(STACK_OF(X509_OBJECT) * objs, X509_CRL *crl);
+
+/* Of the CRLs ctx holds (those a CA of signers signed, when signers is
+ * not NULL): the earliest nextUpdate (seconds; 0: none) and the highest
+ * crlNumber (-1: none). */
+static void crl_facts(SSL_CTX *ctx, SSL_CTX *signers, int64_t *until,
+		      int64_t *number)
 {
 	*until = 0;
 	*number = -1;
 	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+	X509_STORE *cas =
+	    signers != NULL ? SSL_CTX_get_cert_store(signers) : NULL;
 	if (store == NULL || !X509_STORE_lock(store))
 		return;
+	if (cas != NULL && !X509_STORE_lock(cas)) {
+		X509_STORE_unlock(store);
+		return;
+	}
 	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(store);
 	for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
 		X509_OBJECT *o = sk_X509_OBJECT_value(objs, i);
 		if (X509_OBJECT_get_type(o) != X509_LU_CRL)
 			continue;
 		X509_CRL *crl = X509_OBJECT_get0_X509_CRL(o);
+		if (cas != NULL &&
+		    !crl_signed_by_store(X509_STORE_get0_objects(cas), crl))
+			continue;
 		int64_t next = seconds_of(X509_CRL_get0_nextUpdate(crl));
 		if (next != 0 && (*until == 0 || next < *until))
 			*until = next;
@@ -91,6 +104,8 @@ static void crl_facts(SSL_CTX *ctx, int64_t *until, int64_t *number)
 			*number = v;
 		ASN1_INTEGER_free(n);
 	}
+	if (cas != NULL)
+		X509_STORE_unlock(cas);
 	X509_STORE_unlock(store);
 }
 
@@ -98,14 +113,72 @@ void tls_ctx_expiry(SSL_CTX *ctx, int64_t *cert_until, int64_t *crl_until)
 {
 	int64_t number;
 	*cert_until = tls_cert_until(SSL_CTX_get0_certificate(ctx));
-	crl_facts(ctx, crl_until, &number);
+	crl_facts(ctx, NULL, crl_until, &number);
 }
 
-int64_t tls_ctx_crl_number(SSL_CTX *ctx)
+int64_t tls_ctx_crl_number(SSL_CTX *ctx, SSL_CTX *signers)
 {
 	int64_t until, number;
-	crl_facts(ctx, &until, &number);
+	crl_facts(ctx, signers, &until, &number);
 	return number;
+}
+
+/* Whether every CA certificate of a is one of b's. */
+static bool cas_within(X509_STORE *a, X509_STORE *b)
+{
+	STACK_OF(X509_OBJECT) *in_a = X509_STORE_get0_objects(a);
+	STACK_OF(X509_OBJECT) *in_b = X509_STORE_get0_objects(b);
+	for (int i = 0; i < sk_X509_OBJECT_num(in_a); i++) {
+		X509_OBJECT *o = sk_X509_OBJECT_value(in_a, i);
+		if (X509_OBJECT_get_type(o) != X509_LU_X509)
+			continue;
+		X509 *ca = X509_OBJECT_get0_X509(o);
+		bool found = false;
+		for (int j = 0; j < sk_X509_OBJECT_num(in_b) && !found; j++) {
+			X509_OBJECT *p = sk_X509_OBJECT_value(in_b, j);
+			found = X509_OBJECT_get_type(p) == X509_LU_X509 &&
+				X509_cmp(ca, X509_OBJECT_get0_X509(p)) == 0;
+		}
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
+bool tls_ctx_same_cas(SSL_CTX *a, SSL_CTX *b)
+{
+	X509_STORE *sa = SSL_CTX_get_cert_store(a);
+	X509_STORE *sb = SSL_CTX_get_cert_store(b);
+	if (sa == sb)
+		return true;
+	if (!X509_STORE_lock(sa))
+		return false;
+	if (!X509_STORE_lock(sb)) {
+		X509_STORE_unlock(sa);
+		return false;
+	}
+	bool same = cas_within(sa, sb) && cas_within(sb, sa);
+	X509_STORE_unlock(sb);
+	X509_STORE_unlock(sa);
+	return same;
+}
+
+bool tls_peer_trusted(SSL_CTX *ctx, SSL *ssl)
+{
+	X509 *leaf = SSL_get0_peer_certificate(ssl);
+	X509_STORE_CTX *x = X509_STORE_CTX_new();
+	bool trusted = false;
+	if (leaf != NULL && x != NULL &&
+	    X509_STORE_CTX_init(x, SSL_CTX_get_cert_store(ctx), leaf,
+				SSL_get_peer_cert_chain(ssl)) == 1 &&
+	    X509_STORE_CTX_set_purpose(x, X509_PURPOSE_SSL_CLIENT) == 1) {
+		X509_VERIFY_PARAM_set_depth(X509_STORE_CTX_get0_param(x),
+					    SSL_CTX_get_verify_depth(ctx));
+		trusted = X509_verify_cert(x) == 1;
+	}
+	X509_STORE_CTX_free(x);
+	ERR_clear_error();
+	return trusted;
 }
 
 /* The server's own certificate out of its validity would make every

@@ -48,9 +48,17 @@ void tls_ctx_expiry(SSL_CTX *ctx, int64_t *cert_until, int64_t *crl_until);
  * when there is no certificate or its date cannot be read. */
 int64_t tls_cert_until(X509 *cert);
 
-/* The number (crlNumber) of ctx's CRL, the highest of those loaded; -1
+/* The number (crlNumber) of ctx's CRL, the highest of those loaded (of
+ * those a CA certificate of signers signed, when signers is not NULL); -1
  * when there is none or it has no number. */
-int64_t tls_ctx_crl_number(SSL_CTX *ctx);
+int64_t tls_ctx_crl_number(SSL_CTX *ctx, SSL_CTX *signers);
+
+/* Whether a and b trust the same CA certificates. */
+bool tls_ctx_same_cas(SSL_CTX *a, SSL_CTX *b);
+
+/* Whether ssl's peer certificate, with the chain it sent, verifies against
+ * ctx's CAs and CRLs now (a connection made before ctx was loaded). */
+bool tls_peer_trusted(SSL_CTX *ctx, SSL *ssl);
 
 const char *tls_version_name(SSL *ssl);
 

@@ -344,6 +344,15 @@ static bool hello_allowed(struct conn *c, uint64_t request_id)
 			    "the certificate was revoked", "revoked");
 		return false;
 	}
+	/* The CA changed since the handshake: what that CA signed counts
+	 * no longer. */
+	if (!c->org_unknown &&
+	    SSL_get_SSL_CTX(c->stream.ssl) != c->server->tls &&
+	    !tls_peer_trusted(c->server->tls, c->stream.ssl)) {
+		conn__refuse(c, request_id, IPSNET_EUNAUTHENTICATED,
+			     CERT_NOT_TRUSTED_NOW, "untrusted");
+		return false;
+	}
 	if (c->org_unknown) {
 		snprintf(why, sizeof(why),
 			 "certificate '%s' names an organisation that is not "

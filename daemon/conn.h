@@ -70,6 +70,12 @@ int conn__send_status(struct conn *c, uint64_t request_id, int err,
  * varint, CONN_REQUEST_ID_BYTES at most. An answer of n packed bytes
  * takes a frame of n + CONN_REQUEST_ID_BYTES. */
 #define CONN_REQUEST_ID_BYTES 11
+
+/* Said to a connection whose certificate the CA configured at a reload
+ * did not sign. */
+#define CERT_NOT_TRUSTED_NOW                                             \
+	"your certificate is not signed by a CA the server trusts: the " \
+	"network's CA was replaced; connect with a certificate of the new CA"
 int conn__send_packed(struct conn *c, uint64_t request_id,
 		      const uint8_t *packed, size_t len);
 

@@ -429,6 +429,31 @@ static void hold_signals(void)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
+/* The config's organisations, changed since the database's registry was
+ * written (by init or a reload), are taken at a start as a reload takes
+ * them: an operator who edits the file and restarts gets what it says.
+ * *registry is the database's; it becomes the config's. */
+static int take_the_configs_registry(const struct server_config *cfg,
+				     struct registry *registry, char *err,
+				     size_t errlen)
+{
+	struct registry now;
+	char diff[512];
+	int rv = store_update_registry(cfg, err, errlen);
+	if (rv == 0)
+		rv = store_load_registry(cfg->database, &now, err, errlen);
+	if (rv != 0) {
+		registry_free(registry);
+		return rv;
+	}
+	registry_diff(registry, &now, diff, sizeof(diff));
+	registry_free(registry);
+	*registry = now;
+	log_info("registry updated from the config", "organisations=%zu %s",
+		 now.n, diff);
+	return 0;
+}
+
 static int cmd_serve(const struct server_config *cfg, const char *config_path,
 		     bool log_level_given, bool listen_given)
 {
@@ -448,6 +473,9 @@ static int cmd_serve(const struct server_config *cfg, const char *config_path,
 	if (rv == 0)
 		rv = store_load_registry(cfg->database, &registry, err,
 					 sizeof(err));
+	if (rv == 0 && !registry_is_config(&registry, cfg))
+		rv =
+		    take_the_configs_registry(cfg, &registry, err, sizeof(err));
 	if (rv != 0) {
 		store_unlock();
 		fprintf(stderr, "ipsnetd: %s\n", err);

@@ -449,8 +449,10 @@ static void changed_at_restart(const struct server_config *now,
 static bool crl_goes_back(const struct server *s, const struct reload_result *r,
 			  char *why, size_t cap)
 {
-	int64_t in_use = tls_ctx_crl_number(s->tls);
-	int64_t next = tls_ctx_crl_number(r->tls);
+	/* Numbers are one CA's: a CRL of a CA the new config no longer
+	 * trusts (the network moved to a new CA) is not compared. */
+	int64_t in_use = tls_ctx_crl_number(s->tls, r->tls);
+	int64_t next = tls_ctx_crl_number(r->tls, NULL);
 	if (next < 0 || next >= in_use)
 		return false;
 	snprintf(why, cap,
@@ -473,8 +475,11 @@ static void reload_done(uv_work_t *w, int status)
 		log_error("reload failed", "reason=%s kept=previous",
 			  log_quote(why, sizeof(why), r->err));
 	} else {
+		bool cas_changed = !tls_ctx_same_cas(s->tls, r->tls);
 		SSL_CTX_free(s->tls);
 		s->tls = r->tls;
+		char diff[512];
+		registry_diff(&s->registry, &r->registry, diff, sizeof(diff));
 		registry_free(&s->registry);
 		s->registry = r->registry;
 		/* The files now in use are the new config's. */
@@ -498,8 +503,8 @@ static void reload_done(uv_work_t *w, int status)
 		bool louder = new_level != NULL && file_level < level;
 		if (louder)
 			log_set_level(file_level);
-		log_info("reloaded", "organisations=%zu crl=%s%s%s",
-			 s->registry.n,
+		log_info("reloaded", "organisations=%zu %s%scrl=%s%s%s",
+			 s->registry.n, diff, diff[0] != '\0' ? " " : "",
 			 s->cfg.crl[0] ? log_quote(crl, sizeof(crl), s->cfg.crl)
 				       : "-",
 			 new_level != NULL ? " log_level=" : "",
@@ -562,6 +567,10 @@ static void reload_done(uv_work_t *w, int status)
 				conn__close(c, IPSNET_EUNAUTHENTICATED,
 					    "the certificate was revoked",
 					    "revoked");
+			} else if (cas_changed &&
+				   !tls_peer_trusted(s->tls, c->stream.ssl)) {
+				conn__refuse(c, 0, IPSNET_EUNAUTHENTICATED,
+					     CERT_NOT_TRUSTED_NOW, "untrusted");
 			}
 		}
 	}

@@ -984,6 +984,83 @@ err_after_db:
 	return rv;
 }
 
+int store_update_registry(const struct server_config *c, char *err,
+			  size_t errlen)
+{
+	sqlite3 *db = NULL;
+	if (sqlite3_open_v2(c->database, &db, SQLITE_OPEN_READWRITE, NULL) !=
+	    SQLITE_OK) {
+		int rv = db_error(db,
+				  "cannot open the database to update its "
+				  "registry",
+				  err, errlen);
+		sqlite3_close(db);
+		return rv;
+	}
+	sqlite3_busy_timeout(db, 5000);
+	int rv = sync_registry(db, c, err, errlen);
+	sqlite3_close(db);
+	return rv;
+}
+
+static bool same_org(const struct org_config *a, const struct org_config *b)
+{
+	return a->kind == b->kind && a->region == b->region &&
+	       strcmp(a->name, b->name) == 0 &&
+	       strcmp(a->cbs_code, b->cbs_code) == 0;
+}
+
+bool registry_is_config(const struct registry *r, const struct server_config *c)
+{
+	if (r->n != c->n_orgs)
+		return false;
+	for (size_t i = 0; i < c->n_orgs; i++) {
+		const struct org_config *have = registry_find(r, c->orgs[i].id);
+		if (have == NULL || !same_org(have, &c->orgs[i]))
+			return false;
+	}
+	return true;
+}
+
+/* Appends id to the list of key in out ("added=a,b"); a list cut for
+ * room ends in ",...". */
+static void say_id(char *out, size_t cap, const char **last_key,
+		   const char *key, const char *id)
+{
+	size_t len = strlen(out);
+	if (len + 4 >= cap)
+		return;
+	int w;
+	if (*last_key != key)
+		w = snprintf(out + len, cap - len, "%s%s=%s",
+			     len > 0 ? " " : "", key, id);
+	else
+		w = snprintf(out + len, cap - len, ",%s", id);
+	if (w < 0 || (size_t)w >= cap - len)
+		snprintf(out + len, cap - len, ",...");
+	*last_key = key;
+}
+
+void registry_diff(const struct registry *before, const struct registry *after,
+		   char *out, size_t cap)
+{
+	const char *last = NULL;
+	out[0] = '\0';
+	/* Both are sorted by id: one walk, in three passes for the keys. */
+	for (size_t i = 0; i < after->n; i++)
+		if (registry_find(before, after->orgs[i].id) == NULL)
+			say_id(out, cap, &last, "added", after->orgs[i].id);
+	for (size_t i = 0; i < before->n; i++)
+		if (registry_find(after, before->orgs[i].id) == NULL)
+			say_id(out, cap, &last, "removed", before->orgs[i].id);
+	for (size_t i = 0; i < after->n; i++) {
+		const struct org_config *was =
+		    registry_find(before, after->orgs[i].id);
+		if (was != NULL && !same_org(was, &after->orgs[i]))
+			say_id(out, cap, &last, "changed", after->orgs[i].id);
+	}
+}
+
 const struct org_config *registry_find(const struct registry *r,
 				       const char *id)
 {

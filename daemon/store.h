@@ -113,6 +113,22 @@ int store_migrate_to(sqlite3 *db, int to, char *err, size_t errlen);
 int store_tables(sqlite3 *db, int *tables, bool *journal, char *first,
 		 size_t cap);
 
+/* Makes the registry of the database (made by init) c's organisations, as
+ * store_init does. 0, IPSNET_ECONFIG when c names none and others are
+ * registered, or IPSNET_EDB with a sentence in err. */
+int store_update_registry(const struct server_config *c, char *err,
+			  size_t errlen);
+
+/* Whether r holds c's organisations, each as c has it. */
+bool registry_is_config(const struct registry *r,
+			const struct server_config *c);
+
+/* Names what after has that before had not, and the other way, into out:
+ * "added=ID,ID removed=ID changed=ID", each part only when there is one;
+ * "" when they are the same. */
+void registry_diff(const struct registry *before, const struct registry *after,
+		   char *out, size_t cap);
+
 const struct org_config *registry_find(const struct registry *r,
 				       const char *id);
 void registry_free(struct registry *r);

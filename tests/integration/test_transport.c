@@ -2116,6 +2116,54 @@ static void test_sighup_after_revocation_refuses_and_cuts_off_the_certificate(vo
 	run_cli_as(fx, ca_dir, "ggz-test", "ping", NULL, EXIT_OK);
 }
 
+/* The network moves to a new CA by a SIGHUP. The new CA's first CRL has
+ * a lower number than the old one's: numbers are one CA's, so the reload
+ * is taken. Connections whose certificates the old CA signed lose their
+ * rights: one served is cut off, one that made its handshake before says
+ * Hello in vain. Was (found by a review): the reload was refused, "a CRL
+ * never goes back"; and once it was taken (by a restart of the CRL's
+ * number), the old certificates' connections went on being served. */
+static void
+test_a_reload_to_a_new_ca_cuts_off_the_old_certificates(void **state)
+{
+	struct fx *fx = *state;
+	char ca2[PATH_MAX];
+	struct h_tls *served = &fx->conn[0], *early = &fx->conn[1];
+	struct h_tls_opts o;
+
+	snprintf(ca2, sizeof(ca2), "%s/ca2", fx->dir);
+	start_daemon(fx, certs);
+	assert_int_equal(
+	    h_tls_connect_hello(served, fx->d.port, certs, "ggz-test"), 0);
+	h_tls_opts_org(&o, certs, "gm0363");
+	assert_int_equal(h_tls_connect(early, fx->d.port, &o), 0);
+	assert_int_equal(
+	    h_certs_script(
+		"ca.sh",
+		(const char *const[]){ca2, "--name", "ipsnet test CA 2", NULL}),
+	    0);
+	assert_int_equal(
+	    h_certs_script("server-cert.sh",
+			   (const char *const[]){ca2, "server", NULL}),
+	    0);
+	assert_int_equal(
+	    h_certs_script("org-cert.sh",
+			   (const char *const[]){ca2, "ggz-test", NULL}),
+	    0);
+	assert_int_equal(h_write_config(fx->dir, ca2, daemon_settings), 0);
+	assert_int_equal(kill(h_daemon_pid(&fx->d), SIGHUP), 0);
+	if (!h_daemon_wait_log(&fx->d, "msg=reloaded ", H_DAEMON_START_MS)) {
+		h_daemon_dump_log(&fx->d);
+		fail_msg("the reload to a new CA was not taken");
+	}
+	assert_error_then_closed(served, IPSNET__V1__CODE__UNAUTHENTICATED);
+	assert_true(h_daemon_wait_log(&fx->d, "outcome=untrusted", H_TLS_MS));
+	assert_int_equal(h_tls_hello(early, "test.user", NULL),
+			 IPSNET__V1__CODE__UNAUTHENTICATED);
+	run_cli_as(fx, ca2, "ggz-test", "ping", NULL, EXIT_OK);
+	run_cli_as(fx, certs, "ggz-test", "ping", NULL, EXIT_CONNECT);
+}
+
 /* Sends SIGHUP, waits for the reload, then says Hello on c (whose
  * handshake came before the reload): it must be refused UNAUTHENTICATED
  * and closed; who says what c is. */
@@ -2301,6 +2349,49 @@ static void remove_gm0363_from_config(struct fx *fx)
 	write_config(fx, conf);
 }
 
+/* An organisation taken out of the config, or put back, before a restart
+ * is taken as a reload takes it, and the log names it. Was: the registry
+ * was read from the database alone, and changed only at init or a SIGHUP
+ * (found by a review): the removed organisation kept being served. */
+static void test_a_restart_takes_the_configs_organisations(void **state)
+{
+	struct fx *fx = *state;
+	size_t len;
+
+	start_daemon(fx, certs);
+	run_cli_as(fx, certs, "gm0363", "whoami", NULL, EXIT_OK);
+	assert_int_equal(h_daemon_stop(&fx->d, SIGTERM), 0);
+	remove_gm0363_from_config(fx);
+	assert_int_equal(h_daemon_restart(&fx->d), 0);
+	if (!h_daemon_log_contains(&fx->d, "msg=\"registry updated from the "
+					   "config\" organisations=3 "
+					   "removed=gm0363\n")) {
+		h_daemon_dump_log(&fx->d);
+		fail_msg("the start does not name the organisation removed");
+	}
+	run_cli_as(fx, certs, "gm0363", "whoami", NULL, EXIT_UNAUTH);
+	run_cli_as(fx, certs, "ggz-test", "ping", NULL, EXIT_OK);
+
+	/* Put back: served again. */
+	assert_int_equal(h_daemon_stop(&fx->d, SIGTERM), 0);
+	assert_int_equal(h_write_config(fx->dir, certs, daemon_settings), 0);
+	assert_int_equal(h_daemon_restart(&fx->d), 0);
+	assert_true(h_daemon_log_contains(&fx->d, "organisations=4 "
+						  "added=gm0363\n"));
+	run_cli_as(fx, certs, "gm0363", "whoami", NULL, EXIT_OK);
+
+	/* A start with the registry unchanged writes nothing and says
+	 * nothing of it. */
+	assert_int_equal(h_daemon_stop(&fx->d, SIGTERM), 0);
+	assert_int_equal(h_daemon_restart(&fx->d), 0);
+	char *log = h_read_file(fx->d.log, &len);
+	assert_non_null(log);
+	const char *last = strstr(log, "added=gm0363\n");
+	bool again = last == NULL || strstr(last, "registry updated") != NULL;
+	free(log);
+	assert_false(again);
+}
+
 /* The same for an organisation taken out of the config before the SIGHUP:
  * a connection that did its handshake before is refused at Hello. */
 static void
@@ -2316,6 +2407,9 @@ test_hello_after_a_reload_that_removed_the_organisation_is_refused(void **state)
 	remove_gm0363_from_config(fx);
 	reload_then_hello_is_refused(
 	    fx, c, "an organisation removed since the handshake");
+	/* The log names what the reload changed. */
+	assert_true(h_daemon_log_contains(
+	    &fx->d, "msg=reloaded organisations=3 removed=gm0363 crl="));
 }
 
 /* A SIGHUP that changes an organisation's kind (an operator correcting a
@@ -2906,7 +3000,9 @@ int main(void)
 	    T(test_a_change_sent_before_the_peer_closes_its_side_is_answered),
 	    T(test_sighup_after_revocation_refuses_and_cuts_off_the_certificate),
 	    T(test_hello_after_a_reload_that_revoked_the_certificate_is_refused),
+	    T(test_a_restart_takes_the_configs_organisations),
 	    T(test_hello_after_a_reload_that_removed_the_organisation_is_refused),
+	    T(test_a_reload_to_a_new_ca_cuts_off_the_old_certificates),
 	    T(test_a_connection_does_not_keep_a_kind_the_reload_took_away),
 	    T(test_sighup_without_a_crl_says_so),
 	    T(test_sighup_names_the_settings_it_does_not_apply),
