@@ -123,6 +123,59 @@ int64_t tls_ctx_crl_number(SSL_CTX *ctx, SSL_CTX *signers)
 	return number;
 }
 
+int tls_ctx_crl_signer(SSL_CTX *ctx, char key[65], int64_t *number)
+{
+	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+	X509 *signer = NULL;
+	*number = -1;
+	if (store == NULL || !X509_STORE_lock(store))
+		return -1;
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(store);
+	for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+		X509_OBJECT *o = sk_X509_OBJECT_value(objs, i);
+		if (X509_OBJECT_get_type(o) != X509_LU_CRL)
+			continue;
+		X509_CRL *crl = X509_OBJECT_get0_X509_CRL(o);
+		ASN1_INTEGER *n =
+		    X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL);
+		int64_t v;
+		if (n != NULL && ASN1_INTEGER_get_int64(&v, n) == 1 &&
+		    v > *number) {
+			for (int k = 0; k < sk_X509_OBJECT_num(objs); k++) {
+				X509_OBJECT *c = sk_X509_OBJECT_value(objs, k);
+				if (X509_OBJECT_get_type(c) != X509_LU_X509)
+					continue;
+				X509 *ca = X509_OBJECT_get0_X509(c);
+				if (X509_NAME_cmp(X509_get_subject_name(ca),
+						  X509_CRL_get_issuer(crl)) ==
+					0 &&
+				    X509_CRL_verify(
+					crl, X509_get0_pubkey(ca)) == 1) {
+					signer = ca;
+					*number = v;
+					break;
+				}
+			}
+		}
+		ASN1_INTEGER_free(n);
+	}
+	unsigned char md[32];
+	unsigned int len = 0;
+	int rv = -1;
+	if (signer != NULL &&
+	    X509_pubkey_digest(signer, EVP_sha256(), md, &len) == 1 &&
+	    len == sizeof(md)) {
+		for (unsigned int i = 0; i < len; i++)
+			snprintf(key + 2 * i, 3, "%02x", md[i]);
+		rv = 0;
+	}
+	X509_STORE_unlock(store);
+	ERR_clear_error();
+	if (rv != 0)
+		*number = -1;
+	return rv;
+}
+
 /* Whether every CA certificate of a is one of b's. */
 static bool cas_within(X509_STORE *a, X509_STORE *b)
 {

@@ -53,6 +53,11 @@ int64_t tls_cert_until(X509 *cert);
  * when there is none or it has no number. */
 int64_t tls_ctx_crl_number(SSL_CTX *ctx, SSL_CTX *signers);
 
+/* Of ctx's CRLs, the one with the highest number a CA of ctx signed: that
+ * CA's key (the SHA-256 of its public key, 64 hex digits) into key, and
+ * the number. 0, or -1 when there is none. */
+int tls_ctx_crl_signer(SSL_CTX *ctx, char key[65], int64_t *number);
+
 /* Whether a and b trust the same CA certificates. */
 bool tls_ctx_same_cas(SSL_CTX *a, SSL_CTX *b);
 

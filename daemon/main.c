@@ -496,6 +496,13 @@ static int cmd_serve(const struct server_config *cfg, const char *config_path,
 		rv = rv == IPSNET_ECERT ? 1 : 2;
 		goto err_after_registry;
 	}
+	if ((rv = server__crl_check(cfg->database, tls, cfg->crl, err,
+				    sizeof(err))) != 0) {
+		fprintf(stderr, "ipsnetd: %s\n", err);
+		rv = 2;
+		goto err_after_tls;
+	}
+	server__crl_note(cfg->database, tls);
 	if (cfg->crl[0] == '\0')
 		log_warn("no CRL configured",
 			 "detail=\"revoked certificates are not refused\"");

@@ -347,6 +347,64 @@ void server__warn_if_others_read(const char *key)
 		 log_quote(q, sizeof(q), key), (unsigned)(st.st_mode & 07777));
 }
 
+/* DATABASE.crl: the CRL last served, as the key of the CA that signed it
+ * and its number ("HEX NUMBER\n"). A start with an older CRL of the same
+ * CA (a copy put back, which un-revokes what the newer one revoked) is
+ * refused, as a reload is. */
+static void crl_mark_path(const char *database, char *path, size_t cap)
+{
+	snprintf(path, cap, "%s.crl", database);
+}
+
+int server__crl_check(const char *database, SSL_CTX *tls, const char *crl,
+		      char *err, size_t errlen)
+{
+	char path[CONFIG_MAX_PATH + 8], key[65], was_key[65], line[128];
+	int64_t number;
+	long long was;
+	if (tls_ctx_crl_signer(tls, key, &number) != 0)
+		return 0;
+	crl_mark_path(database, path, sizeof(path));
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return 0;
+	bool read = fgets(line, sizeof(line), f) != NULL &&
+		    sscanf(line, "%64s %lld", was_key, &was) == 2;
+	fclose(f);
+	if (!read || strcmp(was_key, key) != 0 || number >= was)
+		return 0;
+	snprintf(err, errlen,
+		 "CRL '%s' is number %lld, older than number %lld served "
+		 "before (%s): a CRL never goes back, and this one may let "
+		 "revoked certificates in again; write a new one with "
+		 "certs/crl.sh (or, to serve it all the same, remove %s)",
+		 crl, (long long)number, was, path, path);
+	return IPSNET_ECONFIG;
+}
+
+void server__crl_note(const char *database, SSL_CTX *tls)
+{
+	char path[CONFIG_MAX_PATH + 8], tmp[CONFIG_MAX_PATH + 16], key[65];
+	int64_t number;
+	if (tls_ctx_crl_signer(tls, key, &number) != 0)
+		return;
+	crl_mark_path(database, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	FILE *f = fopen(tmp, "w");
+	bool ok =
+	    f != NULL && fprintf(f, "%s %lld\n", key, (long long)number) > 0;
+	if (f != NULL && fclose(f) != 0)
+		ok = false;
+	if (ok && rename(tmp, path) == 0)
+		return;
+	char q[2 * CONFIG_MAX_PATH];
+	log_warn("cannot keep the CRL's number",
+		 "file=%s reason=\"%s\" detail=\"an older CRL put back will "
+		 "not be refused at the next start\"",
+		 log_quote(q, sizeof(q), path), strerror(errno));
+	unlink(tmp);
+}
+
 static void start_reload(struct server *s);
 
 /* SIGHUP: re-read the config's organisations, the registry, the
@@ -478,6 +536,7 @@ static void reload_done(uv_work_t *w, int status)
 		bool cas_changed = !tls_ctx_same_cas(s->tls, r->tls);
 		SSL_CTX_free(s->tls);
 		s->tls = r->tls;
+		server__crl_note(s->cfg.database, s->tls);
 		char diff[512];
 		registry_diff(&s->registry, &r->registry, diff, sizeof(diff));
 		registry_free(&s->registry);
