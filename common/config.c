@@ -154,19 +154,57 @@ int config_split_hostport(const char *s, char *host, size_t hostlen, int *port)
 
 /* ---- defaults ------------------------------------------------------------ */
 
-static void add_org(struct server_config *c, const char *id, enum org_kind kind,
-		    const char *name, int region, const char *cbs_code)
+/* Room for one more organisation in c: the array doubles, up to
+ * CONFIG_MAX_ORGS. */
+static int grow_orgs(struct server_config *c)
 {
-	struct org_config *o = &c->orgs[c->n_orgs++];
-	memset(o, 0, sizeof(*o));
-	util_strlcpy(o->id, id, sizeof(o->id));
-	o->kind = kind;
-	util_strlcpy(o->name, name, sizeof(o->name));
-	o->region = region;
-	util_strlcpy(o->cbs_code, cbs_code, sizeof(o->cbs_code));
+	if (c->n_orgs < c->orgs_cap)
+		return 0;
+	if (c->n_orgs >= CONFIG_MAX_ORGS)
+		return IPSNET_ECONFIG;
+	size_t cap = c->orgs_cap < 4 ? 4 : 2 * c->orgs_cap;
+	if (cap > CONFIG_MAX_ORGS)
+		cap = CONFIG_MAX_ORGS;
+	struct org_config *grown =
+	    ipsnet_realloc(c->orgs, cap * sizeof(*grown));
+	if (grown == NULL)
+		return IPSNET_ENOMEM;
+	c->orgs = grown;
+	c->orgs_cap = cap;
+	return 0;
 }
 
-void config_defaults(struct server_config *c)
+int config_add_org(struct server_config *c, const struct org_config *o)
+{
+	int rv = grow_orgs(c);
+	if (rv != 0)
+		return rv;
+	c->orgs[c->n_orgs++] = *o;
+	return 0;
+}
+
+void config_free(struct server_config *c)
+{
+	ipsnet_free(c->orgs);
+	c->orgs = NULL;
+	c->n_orgs = 0;
+	c->orgs_cap = 0;
+}
+
+static int add_org(struct server_config *c, const char *id, enum org_kind kind,
+		   const char *name, int region, const char *cbs_code)
+{
+	struct org_config o;
+	memset(&o, 0, sizeof(o));
+	util_strlcpy(o.id, id, sizeof(o.id));
+	o.kind = kind;
+	util_strlcpy(o.name, name, sizeof(o.name));
+	o.region = region;
+	util_strlcpy(o.cbs_code, cbs_code, sizeof(o.cbs_code));
+	return config_add_org(c, &o);
+}
+
+int config_defaults(struct server_config *c)
 {
 	memset(c, 0, sizeof(*c));
 	util_strlcpy(c->listen, "127.0.0.1:7443", sizeof(c->listen));
@@ -189,12 +227,17 @@ void config_defaults(struct server_config *c)
 
 	/* The development network. Amsterdam's labour-market region is
 	 * Groot Amsterdam, CBS code AM18. */
-	add_org(c, "ggz-demo", ORG_KIND_GGZ, "GGZ Demo", 1, "");
-	add_org(c, "gm0363", ORG_KIND_MUNICIPALITY, "Gemeente Amsterdam", 18,
-		"GM0363");
-	add_org(c, "uwv", ORG_KIND_UWV, "UWV", 1, "");
-	add_org(c, "network", ORG_KIND_NETWORK, "IPS netwerk beheer", 1, "");
 	c->demo_orgs = true;
+	if (add_org(c, "ggz-demo", ORG_KIND_GGZ, "GGZ Demo", 1, "") != 0 ||
+	    add_org(c, "gm0363", ORG_KIND_MUNICIPALITY, "Gemeente Amsterdam",
+		    18, "GM0363") != 0 ||
+	    add_org(c, "uwv", ORG_KIND_UWV, "UWV", 1, "") != 0 ||
+	    add_org(c, "network", ORG_KIND_NETWORK, "IPS netwerk beheer", 1,
+		    "") != 0) {
+		config_free(c);
+		return IPSNET_ENOMEM;
+	}
+	return 0;
 }
 
 /* ---- the [server] keys --------------------------------------------------- */
@@ -489,6 +532,12 @@ int config_validate(const struct server_config *c, char *err, size_t errlen)
 			 CONFIG_MAX_ORGS);
 		return IPSNET_ECONFIG;
 	}
+	if (c->n_orgs == 0 || c->orgs == NULL) {
+		snprintf(err, errlen,
+			 "configuration: there is no organisation (out of "
+			 "memory for the demo ones?)");
+		return IPSNET_ECONFIG;
+	}
 	for (size_t i = 0; i < c->n_orgs; i++) {
 		const struct org_config *o = &c->orgs[i];
 		if (memchr(o->id, '\0', sizeof(o->id)) == NULL ||
@@ -556,12 +605,13 @@ struct parse {
 	int (*on_section)(struct parse *ps, const char *name);
 
 	/* The daemon's file. */
-	struct server_config *cfg;
+	struct server_config cfg; /* what it says: c once it is all read */
 	bool file_has_orgs;
 	size_t org; /* index of the current [organisation] */
 	int server_lines[N_SERVER_KEYS];
 	int report_lines[N_REPORT_KEYS];
-	struct org_lines org_lines[CONFIG_MAX_ORGS];
+	struct org_lines *org_lines; /* lines_cap, one for each of cfg.orgs */
+	size_t lines_cap;
 
 	/* A profile. */
 	struct client_profile *profile;
@@ -585,6 +635,17 @@ static int parse_fail(struct parse *ps, const char *fmt, ...)
 	va_end(ap);
 	snprintf(ps->err, ps->errlen, "%s:%d: %s", ps->path, ps->line, why);
 	ps->rv = IPSNET_ECONFIG;
+	ps->err_line = ps->line;
+	return ps->rv;
+}
+
+/* Records running out of memory as the first error (config_load names
+ * it). */
+static int parse_nomem(struct parse *ps)
+{
+	if (ps->rv != 0)
+		return ps->rv;
+	ps->rv = IPSNET_ENOMEM;
 	ps->err_line = ps->line;
 	return ps->rv;
 }
@@ -738,7 +799,7 @@ static int server_section(struct parse *ps, const char *name)
 	if (check_org_id(id, why, sizeof(why)) != 0)
 		return parse_fail(ps, "%s", why);
 
-	struct server_config *c = ps->cfg;
+	struct server_config *c = &ps->cfg;
 	if (!ps->file_has_orgs) {
 		/* The file's organisations replace the demo ones. */
 		ps->file_has_orgs = true;
@@ -752,13 +813,25 @@ static int server_section(struct parse *ps, const char *name)
 					  "on line %d; ids must be unique",
 					  id, ps->org_lines[i].section);
 	}
-	if (c->n_orgs == CONFIG_MAX_ORGS)
-		return parse_fail(ps, "too many organisations: at most %d",
+	if (c->n_orgs >= CONFIG_MAX_ORGS)
+		return parse_fail(ps,
+				  "too many organisations: a registry holds "
+				  "at most %d [organisation ID] sections",
 				  CONFIG_MAX_ORGS);
-	ps->org = c->n_orgs++;
-	struct org_config *o = &c->orgs[ps->org];
-	memset(o, 0, sizeof(*o));
-	util_strlcpy(o->id, id, sizeof(o->id));
+	struct org_config o;
+	memset(&o, 0, sizeof(o));
+	util_strlcpy(o.id, id, sizeof(o.id));
+	if (config_add_org(c, &o) != 0)
+		return parse_nomem(ps);
+	ps->org = c->n_orgs - 1;
+	if (ps->lines_cap < c->orgs_cap) {
+		struct org_lines *grown =
+		    ipsnet_realloc(ps->org_lines, c->orgs_cap * sizeof(*grown));
+		if (grown == NULL)
+			return parse_nomem(ps);
+		ps->org_lines = grown;
+		ps->lines_cap = c->orgs_cap;
+	}
 	memset(&ps->org_lines[ps->org], 0, sizeof(ps->org_lines[ps->org]));
 	ps->org_lines[ps->org].section = ps->line;
 	ps->section = SEC_ORG;
@@ -780,7 +853,7 @@ static int table_key(struct parse *ps, const char *section,
 			continue;
 		if (once(ps, &lines[i], name) != 0)
 			return ps->rv;
-		if (set_server_key((char *)ps->cfg + k->offset, k, value, why,
+		if (set_server_key((char *)&ps->cfg + k->offset, k, value, why,
 				   sizeof(why)) != 0)
 			return parse_fail(ps, "%s", why);
 		return 0;
@@ -798,7 +871,7 @@ static int table_key(struct parse *ps, const char *section,
 
 static int org_key(struct parse *ps, const char *name, const char *value)
 {
-	struct org_config *o = &ps->cfg->orgs[ps->org];
+	struct org_config *o = &ps->cfg.orgs[ps->org];
 	struct org_lines *lines = &ps->org_lines[ps->org];
 	uint32_t region;
 
@@ -881,7 +954,7 @@ static int server_handler(void *user, const char *section, const char *name,
  * the kind. Reported at the section header, or at the offending key. */
 static int check_file_orgs(struct parse *ps)
 {
-	struct server_config *c = ps->cfg;
+	struct server_config *c = &ps->cfg;
 	char why[256];
 
 	if (!ps->file_has_orgs)
@@ -927,12 +1000,9 @@ int config_load(struct server_config *c, const char *path, char *err,
 		rv = IPSNET_ENOMEM;
 		goto err;
 	}
-	ps->cfg = ipsnet_malloc(sizeof(*ps->cfg));
-	if (ps->cfg == NULL) {
-		rv = IPSNET_ENOMEM;
+	rv = config_defaults(&ps->cfg);
+	if (rv != 0)
 		goto err_after_parse;
-	}
-	config_defaults(ps->cfg);
 
 	if (path != NULL) {
 		ps->path = path;
@@ -945,17 +1015,20 @@ int config_load(struct server_config *c, const char *path, char *err,
 		if (rv != 0)
 			goto err_after_cfg;
 	}
-	rv = config_validate(ps->cfg, err, errlen);
+	rv = config_validate(&ps->cfg, err, errlen);
 	if (rv != 0)
 		goto err_after_cfg;
 
-	memcpy(c, ps->cfg, sizeof(*c));
-	ipsnet_free(ps->cfg);
+	/* c's organisations go, and it takes the file's. */
+	config_free(c);
+	memcpy(c, &ps->cfg, sizeof(*c));
+	ipsnet_free(ps->org_lines);
 	ipsnet_free(ps);
 	return 0;
 
 err_after_cfg:
-	ipsnet_free(ps->cfg);
+	config_free(&ps->cfg);
+	ipsnet_free(ps->org_lines);
 err_after_parse:
 	ipsnet_free(ps);
 err:

@@ -53,7 +53,9 @@
 #include <stdint.h>
 
 #define CONFIG_MAX_PATH 1024
-#define CONFIG_MAX_ORGS 256
+/* Organisations in the registry: the Netherlands' 342 municipalities and
+ * the GGZs, UWV and the network fit many times over. */
+#define CONFIG_MAX_ORGS 10000
 #define ORG_ID_MAX 64
 #define ORG_NAME_MAX 128
 
@@ -99,20 +101,38 @@ struct server_config {
 		uint32_t sustained_months;      /* 1..120 */
 		uint32_t small_count_threshold; /* 0..1000; 0: no suppression */
 	} report; /* [report]: the IPS monitor reports (docs/reports.md) */
+	/* The organisations: n_orgs of them at orgs, an array of orgs_cap
+	 * that c owns (config_free frees it). A copy of the struct by value
+	 * borrows the array: only the original adds to it or frees it. */
 	size_t n_orgs;
-	struct org_config orgs[CONFIG_MAX_ORGS];
+	size_t orgs_cap;
+	struct org_config *orgs;
 	bool demo_orgs; /* orgs are the embedded demo ones: no file, or a file
 			 * that names no organisation */
 };
 
 /* Fills c with the embedded defaults, including the demo organisations
- * (ggz-demo, gm0363, uwv, network). */
-void config_defaults(struct server_config *c);
+ * (ggz-demo, gm0363, uwv, network), in an array c owns: config_free it.
+ * What c held is not read (nor freed). Returns 0, or IPSNET_ENOMEM when
+ * the array cannot be had: c then has no organisation, which
+ * config_validate refuses. */
+int config_defaults(struct server_config *c);
+
+/* Appends a copy of o to c's organisations. Returns 0, IPSNET_ECONFIG when
+ * c has CONFIG_MAX_ORGS already, or IPSNET_ENOMEM. */
+int config_add_org(struct server_config *c, const struct org_config *o);
+
+/* Frees c's organisations (n_orgs and orgs_cap become 0, orgs NULL); the
+ * other fields stay. c may be all zero. */
+void config_free(struct server_config *c);
 
 /* Reads path over the defaults. If the file has any [organisation ...]
- * section, the file's organisations replace the demo ones. On a bad file
- * returns IPSNET_ECONFIG and writes one sentence naming the file, the line
- * and the problem into err (size errlen), e.g.
+ * section, the file's organisations replace the demo ones. c holds a
+ * configuration (config_defaults, config_load) or its orgs are NULL: on
+ * success c's organisations are freed and c gets the file's; on a failure
+ * c is left as it was. On a bad file returns IPSNET_ECONFIG and writes one
+ * sentence naming the file, the line and the problem into err (size
+ * errlen), e.g.
  * "ipsnetd.conf:7: max_frame_bytes must be a number from 1024 to 67108864". */
 int config_load(struct server_config *c, const char *path, char *err,
 		size_t errlen);

@@ -882,14 +882,17 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	snprintf(dir, sizeof(dir), "/tmp/ipsnet-fuzz-XXXXXX");
 	if (mkdtemp(dir) == NULL)
 		die("mkdtemp", dir);
-	config_defaults(&cfg);
+	if (config_defaults(&cfg) != 0)
+		die("config_defaults", "out of memory");
 	snprintf(cfg.database, sizeof(cfg.database), "%s/ipsnet.db", dir);
-	struct org_config *b = &cfg.orgs[cfg.n_orgs++];
-	memset(b, 0, sizeof(*b));
-	util_strlcpy(b->id, "ggz-b", sizeof(b->id));
-	b->kind = ORG_KIND_GGZ;
-	util_strlcpy(b->name, "GGZ B", sizeof(b->name));
-	b->region = 1;
+	struct org_config b;
+	memset(&b, 0, sizeof(b));
+	util_strlcpy(b.id, "ggz-b", sizeof(b.id));
+	b.kind = ORG_KIND_GGZ;
+	util_strlcpy(b.name, "GGZ B", sizeof(b.name));
+	b.region = 1;
+	if (config_add_org(&cfg, &b) != 0)
+		die("config_add_org", "out of memory");
 	if (store_init(&cfg, err, sizeof(err)) != 0)
 		die("store_init", err);
 	if (sqlite3_open(cfg.database, &db) != SQLITE_OK)

@@ -1711,6 +1711,51 @@ static void test_init_names_the_missing_folder_above_the_database(void **state)
 	assert_int_equal(access(want, F_OK), 0);
 }
 
+/* A national network: the Netherlands' 342 municipalities, the GGZs, UWV
+ * and the network, 400 organisations, go into the registry at init.
+ *
+ * Daemon bug (failed before the fix): the config was refused with "too
+ * many organisations: at most 256". */
+static void test_init_registers_a_national_network_of_400(void **state)
+{
+	struct fx *fx = *state;
+	const char *dir = h_tmpdir();
+	char conf[PATH_MAX], db[PATH_MAX];
+
+	assert_non_null(dir);
+	snprintf(conf, sizeof(conf), "%s/national.conf", dir);
+	snprintf(db, sizeof(db), "%s/national.db", dir);
+	FILE *f = fopen(conf, "w");
+	assert_non_null(f);
+	fprintf(f,
+		"[server]\ndatabase = %s\n\n"
+		"[organisation network]\nkind = NETWORK\nname = IPS netwerk\n"
+		"region = 1\n\n[organisation uwv]\nkind = UWV\nname = UWV\n"
+		"region = 1\n",
+		db);
+	for (int i = 1; i <= 342; i++)
+		fprintf(f,
+			"\n[organisation gm%04d]\nkind = MUNICIPALITY\n"
+			"name = Gemeente %d\nregion = %d\ncbs_code = GM%04d\n",
+			i, i, 1 + i % 35, i);
+	for (int i = 1; i <= 56; i++)
+		fprintf(f,
+			"\n[organisation ggz-%02d]\nkind = GGZ\nname = GGZ %d\n"
+			"region = %d\n",
+			i, i, 1 + i % 35);
+	assert_int_equal(fclose(f), 0);
+
+	ipsnetd_cmd(fx, conf, "init", NULL, 0);
+	assert_output_says(fx, "organisations=400");
+	assert_int_equal(file_int(db, "SELECT count(*) FROM organisation "
+				      "WHERE active"),
+			 400);
+	assert_int_equal(file_int(db, "SELECT count(*) FROM organisation "
+				      "WHERE kind = 'MUNICIPALITY' AND "
+				      "cbs_code = 'GM0342'"),
+			 1);
+}
+
 /* init into a folder that is not there yet makes it, then takes the lock
  * there (DATABASE.lock, holding its pid, kept as every lock is) before it
  * makes the database, as it does in a folder that is there: a second init
@@ -3505,6 +3550,7 @@ int main(void)
 	    T(test_a_database_the_daemon_cannot_read_is_named),
 	    T(test_init_leaves_another_programs_database_as_it_was),
 	    T(test_init_names_the_missing_folder_above_the_database),
+	    T(test_init_registers_a_national_network_of_400),
 	    T(test_init_into_a_new_folder_takes_the_lock_there),
 	    T(test_a_file_without_a_journal_is_named_as_such),
 	    T(test_a_backup_that_cannot_be_checked_says_why),

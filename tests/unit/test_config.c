@@ -47,6 +47,7 @@ static int teardown(void **state)
 	char cmd[PATH_MAX + 16];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
 	int rc = system(cmd);
+	config_free(&f->cfg);
 	free(f);
 	return rc == 0 ? 0 : -1;
 }
@@ -79,6 +80,22 @@ static const struct org_config *find_org(const struct server_config *c,
 			return &c->orgs[i];
 	}
 	return NULL;
+}
+
+/* a and b hold the same settings and the same organisations, each in its
+ * own array. */
+static void assert_config_equal(const struct server_config *a,
+				const struct server_config *b)
+{
+	struct server_config x, y;
+
+	assert_int_equal(a->n_orgs, b->n_orgs);
+	assert_memory_equal(a->orgs, b->orgs, a->n_orgs * sizeof(*a->orgs));
+	memcpy(&x, a, sizeof(x));
+	memcpy(&y, b, sizeof(y));
+	x.orgs = y.orgs = NULL;
+	x.orgs_cap = y.orgs_cap = 0;
+	assert_memory_equal(&x, &y, sizeof(x));
 }
 
 /* Loads text as a config file and checks that it fails at line, with a
@@ -155,9 +172,14 @@ static void test_config_load_without_a_file_gives_the_defaults(void **state)
 	struct server_config want;
 
 	config_defaults(&want);
+	/* Every setting is written; the organisations are an array c owns
+	 * (none here). */
 	memset(&f->cfg, 0x5a, sizeof(f->cfg));
+	f->cfg.orgs = NULL;
+	f->cfg.n_orgs = f->cfg.orgs_cap = 0;
 	assert_int_equal(config_load(&f->cfg, NULL, f->err, sizeof(f->err)), 0);
-	assert_memory_equal(&f->cfg, &want, sizeof(want));
+	assert_config_equal(&f->cfg, &want);
+	config_free(&want);
 }
 
 /* ---- good files ---------------------------------------------------------- */
@@ -250,7 +272,8 @@ static void test_config_empty_file_gives_the_defaults(void **state)
 
 	config_defaults(&want);
 	assert_int_equal(config_load(&f->cfg, path, f->err, sizeof(f->err)), 0);
-	assert_memory_equal(&f->cfg, &want, sizeof(want));
+	assert_config_equal(&f->cfg, &want);
+	config_free(&want);
 }
 
 static void test_config_long_organisation_id_is_kept_whole(void **state)
@@ -302,7 +325,8 @@ static void test_config_example_file_holds_exactly_the_defaults(void **state)
 	assert_true(want.demo_orgs);
 	assert_false(f->cfg.demo_orgs);
 	want.demo_orgs = false;
-	assert_memory_equal(&f->cfg, &want, sizeof(want));
+	assert_config_equal(&f->cfg, &want);
+	config_free(&want);
 }
 
 /* A file without [organisation] sections keeps the demo organisations,
@@ -317,6 +341,96 @@ static void test_config_without_organisations_keeps_the_demo_ones(void **state)
 	assert_true(f->cfg.demo_orgs);
 	assert_int_equal(f->cfg.n_orgs, 4);
 	assert_string_equal(f->cfg.orgs[0].id, "ggz-demo");
+}
+
+/* A file of n organisations: a network, a UWV, n/2 - 1 municipalities
+ * (gm0001...) and the rest GGZs (ggz-0001...). Free the text. */
+static char *network_of(size_t n)
+{
+	size_t cap = 128 * n + 64, len = 0;
+	char *text = malloc(cap);
+	assert_non_null(text);
+	len += (size_t)snprintf(text + len, cap - len,
+				"[organisation network]\nkind = NETWORK\n"
+				"name = IPS netwerk\nregion = 1\n\n"
+				"[organisation uwv]\nkind = UWV\nname = UWV\n"
+				"region = 1\n\n");
+	for (size_t i = 2; i < n; i++) {
+		if (i - 2 < n / 2 - 1)
+			len += (size_t)snprintf(
+			    text + len, cap - len,
+			    "[organisation gm%04zu]\nkind = MUNICIPALITY\n"
+			    "name = Gemeente %zu\nregion = %zu\n"
+			    "cbs_code = GM%04zu\n\n",
+			    i - 1, i - 1, 1 + i % 35, i - 1);
+		else
+			len += (size_t)snprintf(
+			    text + len, cap - len,
+			    "[organisation ggz-%04zu]\nkind = GGZ\n"
+			    "name = GGZ %zu\nregion = %zu\n\n",
+			    i, i, 1 + i % 35);
+		assert_true(len < cap);
+	}
+	return text;
+}
+
+/* The Netherlands has 342 municipalities: with the GGZs, UWV and the
+ * network a national registry has some 400 organisations.
+ *
+ * Bug (failed before the fix): more than 256 were refused with "too many
+ * organisations: at most 256". */
+static void
+test_config_a_national_network_of_400_organisations_loads(void **state)
+{
+	struct fixture *f = *state;
+	char *text = network_of(400);
+	const char *path = write_file(f, "ipsnetd.conf", text);
+	free(text);
+
+	int rv = config_load(&f->cfg, path, f->err, sizeof(f->err));
+	if (rv != 0)
+		print_error("%s\n", f->err);
+	assert_int_equal(rv, 0);
+	assert_int_equal(f->cfg.n_orgs, 400);
+	assert_false(f->cfg.demo_orgs);
+	const struct org_config *o = find_org(&f->cfg, "gm0199");
+	assert_non_null(o);
+	assert_int_equal(o->kind, ORG_KIND_MUNICIPALITY);
+	assert_string_equal(o->cbs_code, "GM0199");
+	o = find_org(&f->cfg, "ggz-0399");
+	assert_non_null(o);
+	assert_string_equal(o->name, "GGZ 399");
+	assert_string_equal(f->cfg.orgs[399].id, "ggz-0399");
+	assert_int_equal(config_validate(&f->cfg, f->err, sizeof(f->err)), 0);
+
+	/* Loaded again over itself: the first array goes (ASan sees a
+	 * leak or a double free). */
+	assert_int_equal(config_load(&f->cfg, path, f->err, sizeof(f->err)), 0);
+	assert_int_equal(f->cfg.n_orgs, 400);
+}
+
+/* The registry has a bound all the same, said at the section past it. */
+static void
+test_config_more_than_the_most_organisations_is_refused(void **state)
+{
+	struct fixture *f = *state;
+	char *text = network_of(CONFIG_MAX_ORGS + 1);
+	/* The last section's line: each section is 5 or 6 lines. */
+	int line = 1;
+	const char *last = text;
+	for (const char *p = text; *p != '\0'; p++) {
+		if (*p == '\n' && p[1] == '[')
+			last = p + 1;
+	}
+	for (const char *p = text; p < last; p++)
+		line += *p == '\n';
+	char what[128];
+	snprintf(what, sizeof(what),
+		 "too many organisations: a registry holds at most %d",
+		 CONFIG_MAX_ORGS);
+	/* At the last one: the CONFIG_MAX_ORGS before it were taken. */
+	assert_config_fails(f, text, line, what);
+	free(text);
 }
 
 /* ---- bad files: each one names the line ---------------------------------- */
@@ -518,6 +632,7 @@ static void test_config_bad_file_leaves_the_config_untouched(void **state)
 	assert_config_fails(f, "[server]\nmax_inflight = 2\nbogus = 1\n", 3,
 			    "unknown key");
 	assert_memory_equal(&f->cfg, &before, sizeof(before));
+	memset(&f->cfg, 0, sizeof(f->cfg)); /* owns nothing */
 }
 
 /* ---- config_validate ----------------------------------------------------- */
@@ -530,6 +645,7 @@ static void assert_invalid(struct fixture *f, const char *what)
 	if (strstr(f->err, what) == NULL)
 		print_error("wanted '%s' in '%s'\n", what, f->err);
 	assert_non_null(strstr(f->err, what));
+	config_free(&f->cfg);
 	config_defaults(&f->cfg);
 }
 
@@ -959,6 +1075,8 @@ int main(void)
 	    T(test_config_long_path_is_read_whole),
 	    T(test_config_example_file_holds_exactly_the_defaults),
 	    T(test_config_without_organisations_keeps_the_demo_ones),
+	    T(test_config_a_national_network_of_400_organisations_loads),
+	    T(test_config_more_than_the_most_organisations_is_refused),
 	    T(test_config_missing_file_is_named_in_the_error),
 	    T(test_config_unknown_key_is_refused),
 	    T(test_config_unknown_section_is_refused),

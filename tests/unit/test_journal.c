@@ -383,6 +383,8 @@ static int setup(void **state)
 	return 0;
 
 err:
+	if (fx->cfg != NULL)
+		config_free(fx->cfg);
 	free(fx->cfg);
 	free(fx);
 	return -1;
@@ -410,6 +412,7 @@ static int teardown(void **state)
 		rv = -1;
 	}
 	nftw(fx->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+	config_free(fx->cfg);
 	free(fx->cfg);
 	free(fx);
 	return rv;
@@ -1973,7 +1976,7 @@ static void test_a_config_without_organisations_keeps_the_registry(void **state)
 				   .kind = ORG_KIND_GGZ,
 				   .name = "GGZ Noord",
 				   .region = 2};
-	c->orgs[c->n_orgs++] = noord;
+	assert_int_equal(config_add_org(c, &noord), 0);
 	c->demo_orgs = false;
 	assert_int_equal(store_init(c, err, sizeof(err)), 0);
 	assert_true(org_active(fx, "ggz-noord"));
