@@ -442,6 +442,30 @@ static int check_cbs_code(const struct org_config *o, char *why, size_t whylen)
 	return 0;
 }
 
+/* A name is one line of UTF-8 text, as is every text a client sends
+ * (conn.c): it is shown in reports and on terminals. */
+static int check_org_name(const char *id, const char *name, char *why,
+			  size_t whylen)
+{
+	if (!utf8_valid(name)) {
+		snprintf(why, whylen,
+			 "the name of organisation %s is not UTF-8; write the "
+			 "file in UTF-8",
+			 id);
+		return IPSNET_ECONFIG;
+	}
+	size_t at = text_control_at(name);
+	if (at != 0) {
+		snprintf(why, whylen,
+			 "the name of organisation %s holds a control "
+			 "character at byte %zu; a name is one line of text "
+			 "without tabs or escape sequences",
+			 id, at);
+		return IPSNET_ECONFIG;
+	}
+	return 0;
+}
+
 static int check_org(const struct org_config *o, char *why, size_t whylen)
 {
 	int rv = check_org_id(o->id, why, whylen);
@@ -458,6 +482,9 @@ static int check_org(const struct org_config *o, char *why, size_t whylen)
 		snprintf(why, whylen, "organisation %s needs a name", o->id);
 		return IPSNET_ECONFIG;
 	}
+	rv = check_org_name(o->id, o->name, why, whylen);
+	if (rv != 0)
+		return rv;
 	rv = check_region(o->id, o->region, why, whylen);
 	if (rv != 0)
 		return rv;
@@ -892,6 +919,9 @@ static int org_key(struct parse *ps, const char *name, const char *value)
 			return parse_fail(ps,
 					  "name must be 1 to %zu bytes of text",
 					  sizeof(o->name) - 1);
+		char why[256];
+		if (check_org_name(o->id, value, why, sizeof(why)) != 0)
+			return parse_fail(ps, "%s", why);
 		util_strlcpy(o->name, value, sizeof(o->name));
 		return 0;
 	}

@@ -433,6 +433,55 @@ test_config_more_than_the_most_organisations_is_refused(void **state)
 	free(text);
 }
 
+/* An organisation's name is one line of UTF-8, as every text a client
+ * sends must be: it is shown in reports and on terminals.
+ *
+ * Bug (failed before the fix): any bytes were taken. */
+static void
+test_config_org_name_that_is_not_one_line_of_utf8_is_refused(void **state)
+{
+	assert_config_fails(*state,
+			    "[organisation ggz-x]\nkind = GGZ\n"
+			    "name = GGZ \xff\xfeNoord\nregion = 1\n",
+			    3, "the name of organisation ggz-x is not UTF-8");
+	/* Overlong, and a UTF-16 surrogate. */
+	assert_config_fails(*state, "[organisation ggz-x]\nname = \xc0\xafx\n",
+			    2, "the name of organisation ggz-x is not UTF-8");
+	assert_config_fails(*state,
+			    "[organisation ggz-x]\nname = \xed\xa0\x80\n", 2,
+			    "the name of organisation ggz-x is not UTF-8");
+	/* ESC, a tab, a C1 CSI (U+009B), DEL. */
+	assert_config_fails(*state,
+			    "[server]\n[organisation ggz-x]\nkind = GGZ\n"
+			    "name = \x1b[2JGGZ\n",
+			    4,
+			    "the name of organisation ggz-x holds a control "
+			    "character at byte 1");
+	assert_config_fails(*state, "[organisation ggz-x]\nname = GGZ\tNoord\n",
+			    2, "holds a control character at byte 4");
+	assert_config_fails(*state,
+			    "[organisation ggz-x]\nname = GGZ \xc2\x9b"
+			    "2J\n",
+			    2, "holds a control character at byte 5");
+	assert_config_fails(*state, "[organisation ggz-x]\nname = GGZ\x7f\n", 2,
+			    "holds a control character at byte 4");
+}
+
+static void test_config_org_name_in_other_scripts_is_taken(void **state)
+{
+	struct fixture *f = *state;
+	const char *path = write_file(
+	    f, "ipsnetd.conf",
+	    "[organisation ggz-x]\nkind = GGZ\n"
+	    "name = GGZ Fryslân \xe2\x80\x94 \xd8\xb4\xd9\x85\xd8\xa7\xd9\x84\n"
+	    "region = 1\n");
+
+	assert_int_equal(config_load(&f->cfg, path, f->err, sizeof(f->err)), 0);
+	assert_string_equal(
+	    f->cfg.orgs[0].name,
+	    "GGZ Fryslân \xe2\x80\x94 \xd8\xb4\xd9\x85\xd8\xa7\xd9\x84");
+}
+
 /* ---- bad files: each one names the line ---------------------------------- */
 
 static void test_config_missing_file_is_named_in_the_error(void **state)
@@ -676,6 +725,11 @@ static void test_config_validate_refuses_each_bad_value(void **state)
 	assert_invalid(f, "organisation ggz-demo needs a kind");
 	c->orgs[0].name[0] = '\0';
 	assert_invalid(f, "organisation ggz-demo needs a name");
+	strcpy(c->orgs[0].name, "GGZ \xff");
+	assert_invalid(f, "the name of organisation ggz-demo is not UTF-8");
+	strcpy(c->orgs[0].name, "GGZ\nDemo");
+	assert_invalid(f, "the name of organisation ggz-demo holds a control "
+			  "character at byte 4");
 	c->orgs[0].region = 0;
 	assert_invalid(f, "region must be a labour-market region from 1 to 35");
 	c->orgs[0].region = 36;
@@ -1077,6 +1131,8 @@ int main(void)
 	    T(test_config_without_organisations_keeps_the_demo_ones),
 	    T(test_config_a_national_network_of_400_organisations_loads),
 	    T(test_config_more_than_the_most_organisations_is_refused),
+	    T(test_config_org_name_that_is_not_one_line_of_utf8_is_refused),
+	    T(test_config_org_name_in_other_scripts_is_taken),
 	    T(test_config_missing_file_is_named_in_the_error),
 	    T(test_config_unknown_key_is_refused),
 	    T(test_config_unknown_section_is_refused),
