@@ -1925,24 +1925,17 @@ static int put_program(struct apply_ctx *ctx)
 			      "the number of employment specialists must be "
 			      "0 to 1000");
 
-	/* Judged by the registry as it is when the change is made; a replay
-	 * takes the owner as it was accepted then (the registry may have
-	 * changed since: a kind corrected, an organisation gone). */
+	/* Judged by the registry as it is when the change is made: a GGZ
+	 * taken out of it (its row kept, inactive) owns nothing new, as one
+	 * never in it does. A replay takes the owner as it was accepted then
+	 * (the registry may have changed since: a kind corrected, an
+	 * organisation gone). */
 	if (!ctx->replay) {
-		rv = prepare(ctx, "SELECT kind FROM organisation WHERE id = ?1",
-			     &st);
+		enum org_kind owner_kind;
+		rv = org_lookup(ctx, m->owner, &owner_kind, NULL, 0);
 		if (rv != 0)
 			return rv;
-		sqlite3_bind_text(st, 1, or_empty(m->owner), -1, SQLITE_STATIC);
-		int rc = sqlite3_step(st);
-		bool owner_is_ggz =
-		    rc == SQLITE_ROW &&
-		    strcmp((const char *)sqlite3_column_text(st, 0), "GGZ") ==
-			0;
-		done(ctx, st);
-		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-			return IPSNET_EDB;
-		if (!owner_is_ggz)
+		if (owner_kind != ORG_KIND_GGZ)
 			return refuse(ctx, IPSNET_EINVAL,
 				      "the owner of a program must be a GGZ in "
 				      "the registry");

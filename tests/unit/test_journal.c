@@ -513,8 +513,8 @@ static struct tchange *register_change(const char *bsn, const char *name,
 
 /* PutProgram of program id (owner ggz-demo) against expected_version, by
  * ggz-demo. */
-static struct tchange *program_change(const char *id, uint64_t expected,
-				      const char *name)
+static struct tchange *program_change_of(const char *id, uint64_t expected,
+					 const char *name, const char *owner)
 {
 	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
 	Ipsnet__V1__PutProgram pp = IPSNET__V1__PUT_PROGRAM__INIT;
@@ -523,7 +523,7 @@ static struct tchange *program_change(const char *id, uint64_t expected,
 	new_key(key);
 	pp.program_id = (char *)id;
 	pp.expected_version = expected;
-	pp.owner = "ggz-demo";
+	pp.owner = (char *)owner;
 	pp.name = (char *)name;
 	pp.region = 1;
 	pp.specialists = 4;
@@ -532,6 +532,13 @@ static struct tchange *program_change(const char *id, uint64_t expected,
 	env.body_case = IPSNET__V1__ENVELOPE__BODY_PUT_PROGRAM;
 	env.put_program = &pp;
 	return change_from(&env, key);
+}
+
+/* The same of owner ggz-demo. */
+static struct tchange *program_change(const char *id, uint64_t expected,
+				      const char *name)
+{
+	return program_change_of(id, expected, name, "ggz-demo");
 }
 
 static void change_free(struct tchange *tc)
@@ -1998,6 +2005,67 @@ static void test_a_config_without_organisations_keeps_the_registry(void **state)
 	c->demo_orgs = true;
 	assert_int_equal(store_init(c, err, sizeof(err)), 0);
 	assert_true(org_active(fx, "ggz-demo"));
+}
+
+/* A program's owner is a GGZ active in the registry. One taken out of it
+ * (a SIGHUP whose config lacks its section keeps its row, inactive) is
+ * refused as one never registered is, with the same sentence.
+ *
+ * Daemon bug (failed before the fix): the owner was looked up without
+ * "AND active", and the program was added for ggz-noord. */
+static void
+test_a_program_for_an_organisation_taken_out_is_refused(void **state)
+{
+	struct fx *fx = *state;
+	struct server_config *c = fx->cfg;
+	char err[512] = "";
+	close_journal(fx);
+	struct org_config noord = {.id = "ggz-noord",
+				   .kind = ORG_KIND_GGZ,
+				   .name = "GGZ Noord",
+				   .region = 2};
+	assert_int_equal(config_add_org(c, &noord), 0);
+	c->demo_orgs = false;
+	assert_int_equal(store_init(c, err, sizeof(err)), 0);
+	assert_true(org_active(fx, "ggz-noord"));
+	open_journal(fx);
+
+	/* While it is in the registry the network may add its program. */
+	struct tchange *was =
+	    program_change_of("ips-noord", 0, "IPS Noord", "ggz-noord");
+	set_actor(&was->jc.actor, "network", ORG_KIND_NETWORK);
+	submit_wait(fx, was);
+	assert_applied(was);
+	change_free(was);
+
+	close_journal(fx);
+	c->n_orgs--;
+	assert_int_equal(store_init(c, err, sizeof(err)), 0);
+	assert_false(org_active(fx, "ggz-noord"));
+	open_journal(fx);
+
+	struct tchange *unknown =
+	    program_change_of("ips-nowhere", 0, "IPS Nergens", "ggz-nowhere");
+	set_actor(&unknown->jc.actor, "network", ORG_KIND_NETWORK);
+	submit_wait(fx, unknown);
+	assert_refused(unknown, IPSNET_EINVAL,
+		       "the owner of a program must be a GGZ in the registry");
+	struct tchange *gone =
+	    program_change_of("ips-noord-2", 0, "IPS Noord 2", "ggz-noord");
+	set_actor(&gone->jc.actor, "network", ORG_KIND_NETWORK);
+	submit_wait(fx, gone);
+	assert_refused(gone, IPSNET_EINVAL, NULL);
+	assert_string_equal(gone->jc.message, unknown->jc.message);
+	/* Nor is its program changed. */
+	struct tchange *again =
+	    program_change_of("ips-noord", 1, "IPS Noord (new)", "ggz-noord");
+	set_actor(&again->jc.actor, "network", ORG_KIND_NETWORK);
+	submit_wait(fx, again);
+	assert_refused(again, IPSNET_EINVAL, NULL);
+	assert_string_equal(again->jc.message, unknown->jc.message);
+	change_free(again);
+	change_free(gone);
+	change_free(unknown);
 }
 
 /* A state table row that is gone from the live database is damage as much
@@ -3795,6 +3863,7 @@ int main(void)
 	    T(test_verify_works_wherever_the_database_lives),
 	    T(test_verify_passes_after_the_registry_changed),
 	    T(test_a_config_without_organisations_keeps_the_registry),
+	    T(test_a_program_for_an_organisation_taken_out_is_refused),
 	    T(test_registry_of_an_unreadable_database_says_why),
 	    T(test_registry_of_a_newer_schema_says_to_use_a_newer_ipsnetd),
 	    T(test_audit_of_many_rows_keeps_each_in_order),
