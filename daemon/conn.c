@@ -367,7 +367,7 @@ static bool hello_allowed(struct conn *c, uint64_t request_id)
 
 static void hello(struct conn *c, Ipsnet__V1__Envelope *req)
 {
-	char why[160];
+	char why[256];
 
 	if (!hello_allowed(c, req->request_id))
 		return;
@@ -443,20 +443,25 @@ static void hello(struct conn *c, Ipsnet__V1__Envelope *req)
 		conn__refuse(c, req->request_id, IPSNET_EINVAL, why, "error");
 		return;
 	}
+	/* The user is said from here on, a refusal's log line included. */
+	util_strlcpy(c->user, h->user, sizeof(c->user));
 	uint32_t same = 0,
 		 most = c->server->cfg.max_connections_per_organisation;
 	for (const struct conn *o = c->server->conns; o != NULL; o = o->next)
 		same += o->state == CONN_SERVING &&
 			strcmp(o->org.id, c->org.id) == 0;
 	if (same >= most) {
+		/* The setting named, as the refusal for max_connections
+		 * names its own (server.c). */
 		snprintf(why, sizeof(why),
 			 "'%s' has %u connections open, the most one "
-			 "organisation may have; close one and try again",
-			 c->org.id, same);
+			 "organisation may have "
+			 "(max_connections_per_organisation = %u); close one "
+			 "and try again",
+			 c->org.id, same, most);
 		conn__refuse(c, req->request_id, IPSNET_EBUSY, why, "refused");
 		return;
 	}
-	util_strlcpy(c->user, h->user, sizeof(c->user));
 
 	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
 	Ipsnet__V1__Status status = IPSNET__V1__STATUS__INIT;

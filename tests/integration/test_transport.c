@@ -1086,8 +1086,13 @@ static void test_a_connection_not_taken_at_first_is_taken_again(void **state)
 
 /* One organisation may have max_connections_per_organisation connections
  * past Hello: the next Hello of it is answered RESOURCE_EXHAUSTED, naming
- * the organisation, while another organisation is served; once one of its
- * connections has closed, it may connect again. */
+ * the organisation and the setting, and logged with its user, while
+ * another organisation is served; once one of its connections has closed,
+ * it may connect again.
+ *
+ * Daemon bug (failed before the fix): neither the answer nor the log named
+ * max_connections_per_organisation (the refusal for max_connections does),
+ * and the log said user=-. */
 static void test_one_organisation_cannot_take_every_connection(void **state)
 {
 	struct fx *fx = *state;
@@ -1108,10 +1113,19 @@ static void test_one_organisation_cannot_take_every_connection(void **state)
 	assert_int_equal(h_tls_connect(&extra, fx->d.port, &o), 0);
 	assert_int_equal(h_tls_hello(&extra, "case.tester", &ok),
 			 IPSNET__V1__CODE__RESOURCE_EXHAUSTED);
-	if (strstr(extra.error, "'gm0363' has 2 connections open") == NULL)
+	if (strstr(extra.error, "'gm0363' has 2 connections open") == NULL ||
+	    strstr(extra.error, "max_connections_per_organisation = 2") == NULL)
 		fail_msg("the third Hello: %s", extra.error);
 	assert_true(h_tls_read_closed(&extra, H_TLS_MS));
 	h_tls_close(&extra);
+	if (!h_daemon_wait_log(&fx->d,
+			       "user=case.tester cn=gm0363 peer=", H_TLS_MS) ||
+	    !h_daemon_log_contains(&fx->d, "outcome=refused") ||
+	    !h_daemon_log_contains(&fx->d,
+				   "max_connections_per_organisation = 2"))
+		fail_msg("the refusal is not logged with its user and the "
+			 "setting (see %s)",
+			 fx->d.log);
 	if (h_tls_connect_hello(&fx->good, fx->d.port, certs, "ggz-test") != 0)
 		fail_msg("ggz-test: %s", fx->good.error);
 	assert_true(h_tls_ping(&fx->good, 1));
