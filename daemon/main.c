@@ -577,6 +577,7 @@ int main(int argc, char **argv)
 	if (cfg == NULL)
 		return 1;
 	if (load_config(&o, cfg) != 0) {
+		config_free(cfg);
 		ipsnet_free(cfg);
 		return 2;
 	}
@@ -598,6 +599,7 @@ int main(int argc, char **argv)
 			usage);
 		rv = 2;
 	}
+	config_free(cfg);
 	ipsnet_free(cfg);
 	return rv;
 }

@@ -633,6 +633,8 @@ static void reload_done(uv_work_t *w, int status)
 			}
 		}
 	}
+	if (r != NULL)
+		config_free(&r->cfg);
 	ipsnet_free(r);
 	if (s->reload_again && s->stopping) {
 		log_info("reload ignored",
