@@ -22,11 +22,15 @@ foreach(line IN LISTS lines)
   elseif(line MATCHES "^[ \t]*local:")
     set(in_global FALSE)
   elseif(in_global AND line MATCHES "^[ \t]*([A-Za-z0-9_*]+);")
-    string(APPEND keep "${CMAKE_MATCH_1}\n")
+    # Kept by name: the test below sets CMAKE_MATCH_1 anew (to nothing,
+    # when it does not match), and "-u" alone then took the next argument,
+    # an object file, for a symbol's name.
+    set(name "${CMAKE_MATCH_1}")
+    string(APPEND keep "${name}\n")
     # Each function of the API is taken from ipsnet-common even when the
     # client's objects do not call it.
-    if(NOT CMAKE_MATCH_1 MATCHES "\\*")
-      list(APPEND undefined -u ${CMAKE_MATCH_1})
+    if(NOT name MATCHES "\\*")
+      list(APPEND undefined -u ${name})
     endif()
   endif()
 endforeach()
