@@ -83,6 +83,9 @@ struct ipsnet_conn {
 	struct ipsnet_subscription_callbacks sub_cb;
 	void *sub_arg;
 	uint64_t last_event_seq;     /* of the subscription's last event */
+	uint64_t sub_read;	     /* how far the server said it read: the
+				      * last event's, Progress's or CaughtUp's
+				      * seq */
 	uint8_t sub_hash[IPSNET_HASH_BYTES]; /* of its last event or CaughtUp */
 	bool sub_hash_known;
 	int subscribing;	     /* Subscribe requests not yet answered */
@@ -344,16 +347,27 @@ static bool out_of_order(struct ipsnet_conn *c, const Ipsnet__V1__Envelope *env,
 			 char *msg, size_t cap)
 {
 	bool event = env->body_case == IPSNET__V1__ENVELOPE__BODY_EVENT;
+	bool progress = env->body_case == IPSNET__V1__ENVELOPE__BODY_PROGRESS;
 	if (c->sub_cb.on_event == NULL) {
 		/* Before the answer to Subscribe there is no subscription
 		 * yet, and it may still be refused. */
 		if (c->subscribing == 0 ||
-		    (!event &&
+		    (!event && !progress &&
 		     env->body_case != IPSNET__V1__ENVELOPE__BODY_CAUGHT_UP))
 			return false;
 		snprintf(msg, cap,
 			 "the server sent %s before its answer to Subscribe",
-			 event ? "an event" : "CaughtUp");
+			 event	    ? "an event"
+			 : progress ? "Progress"
+				    : "CaughtUp");
+		return true;
+	}
+	if (progress && env->progress->seq < c->last_event_seq) {
+		snprintf(msg, cap,
+			 "the server said it had read up to seq %llu after it "
+			 "sent event %llu",
+			 (unsigned long long)env->progress->seq,
+			 (unsigned long long)c->last_event_seq);
 		return true;
 	}
 	if (event) {
@@ -395,6 +409,20 @@ static void note_hash(struct ipsnet_conn *c, const Ipsnet__V1__Envelope *env)
 	c->sub_hash_known = h->len == IPSNET_HASH_BYTES;
 	if (c->sub_hash_known)
 		memcpy(c->sub_hash, h->data, IPSNET_HASH_BYTES);
+}
+
+/* Keeps how far the server said it read (ipsnet_subscription_read). */
+static void note_read(struct ipsnet_conn *c, const Ipsnet__V1__Envelope *env)
+{
+	uint64_t seq = env->body_case == IPSNET__V1__ENVELOPE__BODY_EVENT
+			   ? env->event->seq
+		       : env->body_case == IPSNET__V1__ENVELOPE__BODY_CAUGHT_UP
+			   ? env->caught_up->seq
+		       : env->body_case == IPSNET__V1__ENVELOPE__BODY_PROGRESS
+			   ? env->progress->seq
+			   : 0;
+	if (seq > c->sub_read)
+		c->sub_read = seq;
 }
 
 #define BODY(name) IPSNET__V1__ENVELOPE__BODY_##name
@@ -471,8 +499,10 @@ static int on_frame(struct ipsnet_stream *s, const uint8_t *body, size_t len)
 			begin_close(c, IPSNET_EPROTOCOL, why);
 			return IPSNET_EPROTOCOL;
 		}
-		if (rv == 0 && c->sub_cb.on_event != NULL)
+		if (rv == 0 && c->sub_cb.on_event != NULL) {
 			note_hash(c, env);
+			note_read(c, env);
+		}
 		if (rv != 0)
 			set_status(c, rv, m);
 		else if (env->body_case == IPSNET__V1__ENVELOPE__BODY_EVENT &&
@@ -483,6 +513,8 @@ static int on_frame(struct ipsnet_stream *s, const uint8_t *body, size_t len)
 			 c->sub_cb.on_caught_up != NULL)
 			c->sub_cb.on_caught_up(c, env->caught_up->seq,
 					       c->sub_arg);
+		else if (env->body_case == IPSNET__V1__ENVELOPE__BODY_PROGRESS)
+			; /* kept by note_read, for ipsnet_subscription_read */
 		else if (c->cb.on_push != NULL)
 			c->cb.on_push(c, env, c->arg);
 		ipsnet_envelope_free(env);
@@ -539,6 +571,7 @@ static int on_frame(struct ipsnet_stream *s, const uint8_t *body, size_t len)
 		c->sub_cb = p->sub_cb;
 		c->sub_arg = p->sub_arg;
 		c->last_event_seq = 0;
+		c->sub_read = 0;
 		c->sub_hash_known = false;
 	}
 	if (p->cb != NULL)
@@ -933,11 +966,17 @@ int ipsnet_subscribe_from(struct ipsnet_conn *c, uint64_t since_seq,
 	}
 	sub.kinds = (char **)kinds;
 	sub.n_kinds = n_kinds;
+	sub.progress = true;
 	req.body_case = IPSNET__V1__ENVELOPE__BODY_SUBSCRIBE;
 	req.subscribe = &sub;
 	/* The callbacks take over only when the server has said Subscribed:
 	 * a refused Subscribe leaves a running subscription's own. */
 	return send_request(c, &req, on_done, done_arg, cb, arg);
+}
+
+uint64_t ipsnet_subscription_read(const struct ipsnet_conn *c)
+{
+	return c->sub_read;
 }
 
 const uint8_t *ipsnet_subscription_hash(const struct ipsnet_conn *c)

@@ -213,6 +213,14 @@ int ipsnet_subscribe_from(struct ipsnet_conn *c, uint64_t since_seq,
 			  void *arg, ipsnet_response_cb on_done,
 			  void *done_arg);
 
+/* How far the server has read the journal for this subscription: the seq
+ * of the last event, of CaughtUp, or during catch-up of the last stretch
+ * with none of the subscriber's events (the server's Progress; an older
+ * server sends none). For a progress display: where events are few, the
+ * last event's seq stands still while the catch-up reads on. Not a cursor
+ * to resume from: store ev->seq or CaughtUp's seq. */
+uint64_t ipsnet_subscription_read(const struct ipsnet_conn *c);
+
 /* In on_event or on_caught_up: the hash of the journal entry at that seq,
  * as the server gave it (IPSNET_HASH_BYTES), or NULL when it gave none (an
  * older server). */

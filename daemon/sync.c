@@ -50,6 +50,7 @@ struct sync_sub {
 	bool auditing;     /* in the live delivery under way (its audit rows
 			    * are being committed) */
 	bool full;         /* waiting for the send buffer to drain */
+	bool progress;	   /* asked for Progress during catch-up */
 	struct sync_sub *prev, *next;
 };
 
@@ -1080,6 +1081,31 @@ static const char *not_ours(char *why, size_t cap, uint64_t seq)
 
 /* Sends page f, its rows recorded (err 0) or not. True when all of it
  * went and the subscription goes on. */
+/* The seq of the last event of o that sub wants; 0: none. */
+static uint64_t last_wanted(const struct sync_sub *sub,
+			    const struct fetch_org *o)
+{
+	for (size_t i = o->n; i-- > 0;)
+		if (sub->kinds == 0 || (sub->kinds & o->evs[i].kind) != 0)
+			return o->evs[i].seq;
+	return 0;
+}
+
+/* A page whose last entries were none of the subscriber's: it is told how
+ * far the catch-up read, when it asked (a progress display would stand
+ * still where its events are few). */
+static void send_progress(struct sync_sub *sub, const struct fetch *f)
+{
+	if (!sub->progress || last_wanted(sub, &f->orgs[0]) == f->last)
+		return;
+	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__Progress p = IPSNET__V1__PROGRESS__INIT;
+	p.seq = f->last;
+	env.body_case = IPSNET__V1__ENVELOPE__BODY_PROGRESS;
+	env.progress = &p;
+	send_push(sub, &env);
+}
+
 static bool page_send(struct fetch *f, int err)
 {
 	struct sync_sub *sub = f->sub;
@@ -1113,7 +1139,10 @@ static bool page_send(struct fetch *f, int err)
 			     .last_hash =
 				 f->last_hash_known ? f->last_hash : NULL};
 	deliver(&d);
-	return deliver_finish(&d);
+	if (!deliver_finish(&d))
+		return false;
+	send_progress(sub, f);
+	return true;
 }
 
 static void page_take(struct fetch *f);
@@ -1401,6 +1430,7 @@ void sync__request(struct sync *s, struct conn *c, Ipsnet__V1__Envelope *req)
 	sub->sync = s;
 	sub->conn = c;
 	sub->kinds = kinds;
+	sub->progress = m->progress;
 	sub->cursor = m->since_seq < s->head ? m->since_seq : s->head;
 	if (m->since_hash.len != 0 && sub->cursor > 0) {
 		/* Checked above when it is the head's or live_seq's; else

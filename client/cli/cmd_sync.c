@@ -177,8 +177,12 @@ static void fail(struct follow *f, int err, const char *fmt, ...)
 static void draw_bar(struct follow *f)
 {
 	uint64_t span = f->sub_head_seq - f->sub_start_seq;
-	uint64_t done =
-	    f->cursor > f->sub_start_seq ? f->cursor - f->sub_start_seq : 0;
+	/* How far the server read: past the last event where there are few
+	 * for this organisation. */
+	uint64_t at = f->conn != NULL ? ipsnet_subscription_read(f->conn) : 0;
+	if (at < f->cursor)
+		at = f->cursor;
+	uint64_t done = at > f->sub_start_seq ? at - f->sub_start_seq : 0;
 	if (span == 0)
 		return;
 	if (done > span)
@@ -187,7 +191,7 @@ static void draw_bar(struct follow *f)
 	double rate = secs > 0 ? (double)done / secs : 0;
 	char events[32], seq[32], head[32], per_s[32], left[32];
 	util_thousands(events, sizeof(events), f->sub_events);
-	util_thousands(seq, sizeof(seq), f->cursor);
+	util_thousands(seq, sizeof(seq), at);
 	util_thousands(head, sizeof(head), f->sub_head_seq);
 	util_thousands(per_s, sizeof(per_s), (uint64_t)(rate + 0.5));
 	if (rate > 0) {

@@ -1614,6 +1614,61 @@ static size_t read_stream(struct h_tls *c, uint64_t head, uint64_t *seqs,
 	}
 }
 
+/* During catch-up, a subscriber that asked for it is told how far the
+ * server read where the entries were none of its own (Progress), so that a
+ * progress bar moves for an organisation that sees little of the journal,
+ * as gm0363 does of the fill. Was: its bar stood at 0% with hours left
+ * until the catch-up ended (found by a review). One that did not ask (an
+ * older ipsnet) gets none. */
+static void test_a_catch_up_says_how_far_it_read(void **state)
+{
+	(void)state;
+	uint64_t head = register_client(GGZ_TEST, BENEFIT(NONE), NULL);
+	for (int ask = 1; ask >= 0; ask--) {
+		struct h_tls c;
+		Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+		Ipsnet__V1__Subscribe sub = IPSNET__V1__SUBSCRIBE__INIT;
+		assert_int_equal(h_tls_connect_hello(&c, port, certs, "gm0363"),
+				 0);
+		sub.progress = ask;
+		e.request_id = 5;
+		e.body_case = BODY(SUBSCRIBE);
+		e.subscribe = &sub;
+		assert_int_equal(h_tls_send_envelope(&c, &e), 0);
+		uint64_t read = 0, last_event = 0, beyond = 0;
+		size_t progresses = 0;
+		for (bool done = false; !done;) {
+			Ipsnet__V1__Envelope *g =
+			    h_tls_recv_envelope(&c, WAIT_MS);
+			if (g == NULL)
+				fail_msg("the stream ended: %s", c.error);
+			if (g->body_case == BODY(EVENT)) {
+				last_event = read = g->event->seq;
+			} else if (g->body_case == BODY(PROGRESS)) {
+				/* Forward, past the events, within the head. */
+				assert_true(g->progress->seq > read);
+				assert_true(g->progress->seq <= head);
+				beyond += g->progress->seq > last_event;
+				read = g->progress->seq;
+				progresses++;
+			} else if (g->body_case == BODY(CAUGHT_UP)) {
+				assert_true(g->caught_up->seq >= read);
+				done = g->caught_up->seq >= head;
+			} else if (g->body_case != BODY(SUBSCRIBED)) {
+				fail_msg("unexpected body %d",
+					 (int)g->body_case);
+			}
+			h_envelope_free(g);
+		}
+		h_tls_close(&c);
+		fprintf(stderr, "%s: %zu Progress of %" PRIu64 " entries\n",
+			ask ? "asked" : "not asked", progresses, head);
+		if (ask)
+			assert_int_equal(beyond, progresses);
+		assert_true(ask ? progresses > FILL / 1000 : progresses == 0);
+	}
+}
+
 /* A subscriber that stops reading in the middle of its catch-up falls back
  * (its send buffer full while the next page was being read ahead), and
  * once it reads again it gets the rest: every entry once, in order, the
@@ -4918,6 +4973,7 @@ int main(void)
 		test_subscribers_that_never_read_keep_memory_bounded),
 	    cmocka_unit_test(
 		test_slow_subscriber_falls_back_and_gets_everything),
+	    cmocka_unit_test(test_a_catch_up_says_how_far_it_read),
 	    /* last: they restart the daemon */
 	    cmocka_unit_test(test_daemon_stops_while_a_subscriber_catches_up),
 	    cmocka_unit_test(
