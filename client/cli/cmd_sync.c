@@ -43,10 +43,16 @@ static const char *const kind_names[] = {
 
 struct follow;
 
+/* on_event handled the event, but it is none of the command's (a kind it
+ * asked for only to know what else to fetch): the cursor moves, the count
+ * of events does not. */
+#define FOLLOW_UNCOUNTED 1
+
 /* What a command does with the stream. Each returns 0, or an error code
  * after printing why (the command stops with its exit code). */
 struct follow_ops {
 	int (*on_hello)(struct follow *f, const Ipsnet__V1__HelloOk *hello);
+	/* ... or FOLLOW_UNCOUNTED */
 	int (*on_event)(struct follow *f, const Ipsnet__V1__Event *ev);
 	int (*on_caught_up)(struct follow *f, uint64_t seq);
 	int (*flush)(struct follow *f);
@@ -244,14 +250,16 @@ static void on_event(struct ipsnet_conn *c, const Ipsnet__V1__Event *ev,
 		return;
 	if (ev->seq <= f->cursor)
 		return; /* never twice (the server promises it; we keep it) */
-	if ((rv = f->ops->on_event(f, ev)) != 0) {
+	if ((rv = f->ops->on_event(f, ev)) < 0) {
 		stop(f, cli_exit_code(rv));
 		return;
 	}
 	f->cursor = ev->seq;
 	note_hash(f, c);
-	f->run_events++;
-	f->sub_events++;
+	if (rv != FOLLOW_UNCOUNTED) {
+		f->run_events++;
+		f->sub_events++;
+	}
 }
 
 static void on_caught_up(struct ipsnet_conn *c, uint64_t seq, void *arg)
@@ -700,6 +708,43 @@ static int parse_kinds(struct follow *f, const char *list, char *canon,
 
 /* ---- ipsnet sync ------------------------------------------------------- */
 
+/* The kinds whose events tell the mirror which cases to fetch
+ * (backfill). */
+static const char *const case_kinds[] = {
+    "client", "consent", "trajectory", "funding", "job",
+};
+
+/* When the mirror's kinds (f->kinds) hold any of a client's, adds those
+ * of case_kinds to the subscription: a mirror of some kinds must hold
+ * what a new one of them holds, and its rows of a client come with a case
+ * fetched on events of the others (a funding request, a referral, a
+ * consent given again). They are not applied (mirror_apply). Returns
+ * whether it did. */
+static bool sync_kinds(struct follow *f)
+{
+	bool want[N_KINDS] = {0}, of_a_client = false;
+	for (size_t i = 0; i < f->n_kinds; i++)
+		for (size_t k = 0; k < N_KINDS; k++)
+			if (strcmp(f->kinds[i], kind_names[k]) == 0) {
+				want[k] = true;
+				of_a_client |=
+				    strcmp(kind_names[k], "program") != 0 &&
+				    strcmp(kind_names[k], "fidelity_review") !=
+					0;
+			}
+	if (!of_a_client)
+		return false;
+	for (size_t k = 0; k < N_KINDS; k++)
+		for (size_t i = 0; i < ARRAY_SIZE(case_kinds); i++)
+			if (strcmp(kind_names[k], case_kinds[i]) == 0)
+				want[k] = true;
+	f->n_kinds = 0;
+	for (size_t k = 0; k < N_KINDS; k++)
+		if (want[k])
+			f->kinds[f->n_kinds++] = kind_names[k];
+	return true;
+}
+
 static const char sync_usage[] =
     "usage: ipsnet sync --mirror FILE [--follow] [--kinds KIND,...]\n"
     "                   [--keepalive S]\n"
@@ -748,7 +793,7 @@ struct sync_run {
 	struct mirror *mirror;
 	char kinds[160];
 	char organisation[64];
-	bool backfill;	       /* the mirror holds clients */
+	bool backfill;	       /* the mirror holds a kind of a client's */
 	struct wanted *wanted; /* this connection's: asked or to ask */
 	size_t n_wanted, cap_wanted, next_wanted;
 	unsigned inflight;
@@ -1026,6 +1071,8 @@ static int sync_commit(struct follow *f)
 static int sync_event(struct follow *f, const Ipsnet__V1__Event *ev)
 {
 	struct sync_run *s = f->arg;
+	const char *kind;
+	const ProtobufCMessage *msg;
 	char err[512];
 	int rv = mirror_apply(s->mirror, ev, err, sizeof(err));
 	if (rv != 0) {
@@ -1041,8 +1088,13 @@ static int sync_event(struct follow *f, const Ipsnet__V1__Event *ev)
 		mirror_rollback(s->mirror);
 		return rv;
 	}
-	if (mirror_pending(s->mirror) >= BATCH_EVENTS)
-		return sync_commit(f);
+	if (mirror_pending(s->mirror) >= BATCH_EVENTS &&
+	    (rv = sync_commit(f)) != 0)
+		return rv;
+	/* The kinds the mirror does not hold came for backfill only. */
+	if (ev->state != NULL && mirror_entity(ev->state, &kind, &msg) &&
+	    !mirror_holds(s->mirror, kind))
+		return FOLLOW_UNCOUNTED;
 	return 0;
 }
 
@@ -1210,8 +1262,8 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
 		    (rv = parse_kinds(f, s.kinds, NULL, 0)) != 0)
 			goto out_after_mirror;
 	}
-	/* Without the client table there is no row to complete. */
-	s.backfill = s.kinds[0] == '\0' || strstr(s.kinds, "client") != NULL;
+	/* Programs and reviews alone: no case to complete. */
+	s.backfill = f->n_kinds == 0 || sync_kinds(f);
 	f->ops = &sync_ops;
 	f->arg = &s;
 	f->cursor = meta->seq;

@@ -47,6 +47,7 @@ struct mirror {
 	sqlite3_stmt *upsert_again[N_TABLES]; /* a version again: refill */
 	sqlite3_stmt *set_meta;
 	sqlite3_stmt *has_client;
+	sqlite3_stmt *shadow_put;
 	bool knows_all; /* the file has no column this ipsnet does not know */
 	bool in_tx;
 	size_t pending;	    /* events in the open transaction */
@@ -661,6 +662,10 @@ int mirror_open(struct mirror **out, const char *path, char *err, size_t errlen)
 			 "KEY, value);"
 			 "CREATE TABLE IF NOT EXISTS wanted (client_id TEXT "
 			 "PRIMARY KEY);"
+			 "CREATE TABLE IF NOT EXISTS shadow (kind TEXT NOT "
+			 "NULL, id TEXT NOT NULL, version INTEGER NOT NULL, "
+			 "client_id TEXT NOT NULL, party TEXT NOT NULL, "
+			 "PRIMARY KEY (kind, id));"
 			 "INSERT OR IGNORE INTO meta VALUES ('format', 1), "
 			 "('seq', 0), ('events', 0), ('organisation', ''), "
 			 "('kinds', ''), ('updated_at', ''), ('hash', NULL), "
@@ -761,6 +766,7 @@ void mirror_close(struct mirror *m)
 	}
 	sqlite3_finalize(m->set_meta);
 	sqlite3_finalize(m->has_client);
+	sqlite3_finalize(m->shadow_put);
 	sqlite3_close(m->db);
 	if (m->lock_fd >= 0)
 		close(m->lock_fd); /* after SQLite: see mirror_open */
@@ -920,6 +926,74 @@ static bool seq_fits(uint64_t seq, char *err, size_t errlen)
 	return false;
 }
 
+bool mirror_holds(const struct mirror *m, const char *kind)
+{
+	const char *p = m->meta.kinds;
+	size_t n = strlen(kind);
+	if (*p == '\0')
+		return true;
+	while (*p != '\0') {
+		size_t len = strcspn(p, ",");
+		if (len == n && strncmp(p, kind, n) == 0)
+			return true;
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return false;
+}
+
+static const char *text_or_empty(const char *s)
+{
+	return s != NULL ? s : "";
+}
+
+/* Records in table shadow what the sync needs to know of an entity of a
+ * kind the mirror does not hold (the open transaction, its version
+ * permitting): a client's id, a consent's client and recipient. Of the
+ * other kinds nothing. */
+static int shadow_put(struct mirror *m, const ProtobufCMessage *msg, char *err,
+		      size_t errlen)
+{
+	const char *kind, *id, *client = "", *party = "";
+	uint64_t version;
+	if (msg->descriptor == &ipsnet__v1__client__descriptor) {
+		const Ipsnet__V1__Client *c = (const Ipsnet__V1__Client *)msg;
+		kind = "client", id = c->id, client = c->id;
+		version = c->version;
+	} else if (msg->descriptor == &ipsnet__v1__consent__descriptor) {
+		const Ipsnet__V1__Consent *c = (const Ipsnet__V1__Consent *)msg;
+		kind = "consent", id = c->id, client = c->client_id;
+		party = c->recipient, version = c->version;
+	} else {
+		return 0;
+	}
+	if (m->shadow_put == NULL &&
+	    sqlite3_prepare_v3(
+		m->db,
+		"INSERT INTO shadow VALUES (?1, ?2, ?3, ?4, ?5) ON "
+		"CONFLICT(kind, id) DO UPDATE SET version = excluded.version, "
+		"client_id = excluded.client_id, party = excluded.party WHERE "
+		"excluded.version >= shadow.version",
+		-1, SQLITE_PREPARE_PERSISTENT, &m->shadow_put,
+		NULL) != SQLITE_OK)
+		return fail_db(m->db, IPSNET_EIO, err, errlen,
+			       "cannot prepare the mirror's statements");
+	sqlite3_stmt *st = m->shadow_put;
+	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, text_or_empty(id), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)version);
+	sqlite3_bind_text(st, 4, text_or_empty(client), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, text_or_empty(party), -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE)
+		return fail_db(m->db, IPSNET_EIO, err, errlen,
+			       "cannot write to the mirror");
+	return 0;
+}
+
 /* Upserts msg into its table (the open transaction), its version
  * permitting. */
 static int upsert(struct mirror *m, const ProtobufCMessage *msg, uint64_t seq,
@@ -963,15 +1037,21 @@ int mirror_apply(struct mirror *m, const Ipsnet__V1__Event *ev, char *err,
 	if (!seq_fits(ev->seq, err, errlen) ||
 	    (entity && !fits(msg, err, errlen)))
 		return IPSNET_EPROTOCOL;
+	/* An entity of a kind the mirror does not hold came only for the
+	 * sync to know which cases to fetch (cmd_sync): it is not applied. */
+	bool held = !entity || mirror_holds(m, kind);
 	if ((rv = begin(m, err, errlen)) != 0)
 		return rv;
-	if (entity && (rv = upsert(m, msg, ev->seq, err, errlen)) != 0)
+	if (entity && held && (rv = upsert(m, msg, ev->seq, err, errlen)) != 0)
+		return rv;
+	if (entity && !held && (rv = shadow_put(m, msg, err, errlen)) != 0)
 		return rv;
 	/* An entity this build does not know still moves the cursor: a
 	 * newer server's kinds are skipped, not fetched forever. */
 	m->tx_seq = ev->seq;
 	set_tx_hash(m, ev->hash.len == 32 ? ev->hash.data : NULL);
-	m->tx_events++;
+	if (held)
+		m->tx_events++;
 	m->pending++;
 	return 0;
 }
@@ -1057,24 +1137,6 @@ void mirror_rollback(struct mirror *m)
 	m->tx_events = 0;
 }
 
-/* Whether the mirror holds kind: meta.kinds names it, or is "" (all). */
-static bool holds(const struct mirror *m, const char *kind)
-{
-	const char *p = m->meta.kinds;
-	size_t n = strlen(kind);
-	if (*p == '\0')
-		return true;
-	while (*p != '\0') {
-		size_t len = strcspn(p, ",");
-		if (len == n && strncmp(p, kind, n) == 0)
-			return true;
-		p += len;
-		if (*p == ',')
-			p++;
-	}
-	return false;
-}
-
 int mirror_put_case(struct mirror *m, const Ipsnet__V1__CaseView *v, char *err,
 		    size_t errlen)
 {
@@ -1093,16 +1155,21 @@ int mirror_put_case(struct mirror *m, const Ipsnet__V1__CaseView *v, char *err,
 		ok = fits(&v->jobs[i]->base, err, errlen);
 	if (!ok)
 		return IPSNET_EPROTOCOL;
-	/* Only the mirror's kinds: its stream never brings the others, so
-	 * their rows would never change again. */
-	bool consents = holds(m, "consent"),
-	     trajectories = holds(m, "trajectory"),
-	     fundings = holds(m, "funding"), jobs = holds(m, "job");
+	/* Only the mirror's kinds, as a new mirror of them holds; of a client
+	 * and consents of the others what the sync needs to know (shadow). */
+	bool consents = mirror_holds(m, "consent"),
+	     trajectories = mirror_holds(m, "trajectory"),
+	     fundings = mirror_holds(m, "funding"),
+	     jobs = mirror_holds(m, "job");
 	int rv = begin(m, err, errlen);
-	if (rv == 0 && v->client != NULL && holds(m, "client"))
-		rv = upsert(m, &v->client->base, seq, err, errlen);
-	for (size_t i = 0; consents && rv == 0 && i < v->n_consents; i++)
-		rv = upsert(m, &v->consents[i]->base, seq, err, errlen);
+	if (rv == 0 && v->client != NULL)
+		rv = mirror_holds(m, "client")
+			 ? upsert(m, &v->client->base, seq, err, errlen)
+			 : shadow_put(m, &v->client->base, err, errlen);
+	for (size_t i = 0; rv == 0 && i < v->n_consents; i++)
+		rv = consents
+			 ? upsert(m, &v->consents[i]->base, seq, err, errlen)
+			 : shadow_put(m, &v->consents[i]->base, err, errlen);
 	for (size_t i = 0; trajectories && rv == 0 && i < v->n_trajectories;
 	     i++)
 		rv = upsert(m, &v->trajectories[i]->base, seq, err, errlen);
@@ -1172,8 +1239,12 @@ bool mirror_has_client(struct mirror *m, const char *id)
 {
 	bool found = false;
 	if (m->has_client == NULL &&
-	    sqlite3_prepare_v3(m->db, "SELECT 1 FROM client WHERE id = ?1", -1,
-			       SQLITE_PREPARE_PERSISTENT, &m->has_client,
+	    sqlite3_prepare_v3(m->db,
+			       mirror_holds(m, "client")
+				   ? "SELECT 1 FROM client WHERE id = ?1"
+				   : "SELECT 1 FROM shadow WHERE kind = "
+				     "'client' AND id = ?1",
+			       -1, SQLITE_PREPARE_PERSISTENT, &m->has_client,
 			       NULL) != SQLITE_OK)
 		return true; /* cannot tell: do not fetch */
 	sqlite3_bind_text(m->has_client, 1, id, -1, SQLITE_STATIC);
@@ -1187,8 +1258,12 @@ bool mirror_has_other_consent(struct mirror *m, const Ipsnet__V1__Consent *c)
 	sqlite3_stmt *st;
 	bool found = false;
 	if (sqlite3_prepare_v2(m->db,
-			       "SELECT 1 FROM consent WHERE client_id = ?1 AND "
-			       "recipient = ?2 AND id != ?3",
+			       mirror_holds(m, "consent")
+				   ? "SELECT 1 FROM consent WHERE client_id = "
+				     "?1 AND recipient = ?2 AND id != ?3"
+				   : "SELECT 1 FROM shadow WHERE kind = "
+				     "'consent' AND client_id = ?1 AND party = "
+				     "?2 AND id != ?3",
 			       -1, &st, NULL) != SQLITE_OK)
 		return false; /* cannot tell: as before consents were asked */
 	sqlite3_bind_text(st, 1, c->client_id, -1, SQLITE_STATIC);

@@ -75,7 +75,11 @@ int mirror_bind(struct mirror *m, const char *organisation, const char *kinds,
 
 /* Applies one event inside the current transaction (begun when needed).
  * ev->seq must be above the mirror's seq; it becomes the new seq when the
- * transaction commits. */
+ * transaction commits. An entity of a kind the mirror does not hold
+ * (mirror_bind's kinds) only moves the seq, is not counted in
+ * meta.events, and leaves in table `shadow` (kind, id, version,
+ * client_id, party) what the sync needs to know of it: a client's id, a
+ * consent's client and recipient (party). */
 int mirror_apply(struct mirror *m, const Ipsnet__V1__Event *ev, char *err,
 		 size_t errlen);
 
@@ -97,18 +101,24 @@ int mirror_commit(struct mirror *m, char *err, size_t errlen);
  * could not record; the next run reads those events again. */
 void mirror_rollback(struct mirror *m);
 
-/* Whether the mirror has a row for client id. */
+/* Whether the mirror holds kind ("client", ...): its kinds name it, or
+ * are "" (all). */
+bool mirror_holds(const struct mirror *m, const char *kind);
+
+/* Whether the mirror has a row for client id (in table shadow when it
+ * does not hold clients). */
 bool mirror_has_client(struct mirror *m, const char *id);
 
 /* Whether the mirror has a consent of c's client for c's recipient other
- * than c. */
+ * than c (in table shadow when it does not hold consents). */
 bool mirror_has_other_consent(struct mirror *m, const Ipsnet__V1__Consent *c);
 
 /* Upserts a client's case as ShowCase answered it (the open transaction,
  * begun when needed; each row only if its version grows), for a client
  * whose earlier entries were not delivered (see docs/sync.md). Only the
- * kinds the mirror holds (mirror_bind) are put. The rows get the mirror's
- * current seq. */
+ * kinds the mirror holds (mirror_bind) are put; of the client and her
+ * consents otherwise what table shadow keeps (mirror_apply). The rows get
+ * the mirror's current seq. */
 int mirror_put_case(struct mirror *m, const Ipsnet__V1__CaseView *v, char *err,
 		    size_t errlen);
 

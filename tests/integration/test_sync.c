@@ -507,9 +507,9 @@ static void start_watch(struct h_proc *p, enum org o, uint64_t since,
 	assert_int_equal(h_proc_start_cli(p, a.argv, out, err), 0);
 }
 
-/* Starts `ipsnet sync --mirror FILE [--follow]` as o. */
-static void start_sync(struct h_proc *p, enum org o, const char *mirror,
-		       bool follow, const char *name)
+/* Starts `ipsnet sync --mirror FILE [--follow] [--kinds KINDS]` as o. */
+static void start_sync_kinds(struct h_proc *p, enum org o, const char *mirror,
+			     bool follow, const char *kinds, const char *name)
 {
 	struct h_args a;
 	char out[PATH_MAX], err[PATH_MAX];
@@ -519,9 +519,20 @@ static void start_sync(struct h_proc *p, enum org o, const char *mirror,
 	h_args_add(&a, "%s", mirror);
 	if (follow)
 		h_args_add(&a, "--follow");
+	if (kinds != NULL) {
+		h_args_add(&a, "--kinds");
+		h_args_add(&a, "%s", kinds);
+	}
 	snprintf(out, sizeof(out), "%s/%s.out", dir, name);
 	snprintf(err, sizeof(err), "%s/%s.err", dir, name);
 	assert_int_equal(h_proc_start_cli(p, a.argv, out, err), 0);
+}
+
+/* Starts `ipsnet sync --mirror FILE [--follow]` as o. */
+static void start_sync(struct h_proc *p, enum org o, const char *mirror,
+		       bool follow, const char *name)
+{
+	start_sync_kinds(p, o, mirror, follow, NULL, name);
 }
 
 static void dump_file(const char *what, const char *path)
@@ -3966,6 +3977,125 @@ static uint64_t update_client(enum org o, const char *client, uint64_t version,
 	return change(o, &e, NULL);
 }
 
+/* Whether the mirror at path has handled every entry up to seq. */
+static bool wait_mirror_at(const char *path, uint64_t seq)
+{
+	char sql[128];
+	snprintf(sql, sizeof(sql),
+		 "SELECT value >= %" PRIu64 " FROM meta WHERE key = 'seq'",
+		 seq);
+	return wait_mirror(path, sql, 1);
+}
+
+/* Whether the mirrors at a and b hold the same rows (by id and version:
+ * the seq of a row a case brought is the mirror's at that moment); says
+ * which table differs. */
+static bool mirrors_hold_the_same(const char *a, const char *b)
+{
+	bool same = true;
+	for (size_t i = 0; i < ARRAY_SIZE(mirror_tables); i++)
+		if (mirror_difference_of(a, b, mirror_tables[i],
+					 "id, version") != 0) {
+			fprintf(stderr, "table %s of %s differs from %s's\n",
+				mirror_tables[i], a, b);
+			same = false;
+		}
+	return same;
+}
+
+/* Mirrors of some kinds that follow live hold what new mirrors of the
+ * same kinds hold: a client who becomes gm0363's business with a funding
+ * request comes into both, with what was delivered before to nobody.
+ * Was: a mirror without clients fetched no case, and one of clients
+ * alone never received the funding request that starts the fetch (the
+ * daemon sends only the kinds asked for): the trajectory and the client
+ * were missing for good, the cursor past them (moved on by the
+ * funding request, by an update of another client). */
+static void test_mirrors_of_some_kinds_hold_what_new_ones_hold(void **state)
+{
+	static const char *const kinds[2] = {"trajectory,funding", "client"};
+	struct h_proc followers[2], w;
+	struct h_result r;
+	char live[2][PATH_MAX], fresh[2][PATH_MAX], name[32], x[64], tx[64],
+	    sql[256];
+	const char *const w_name[] = {"kinds-gm0363"};
+	char y[64], cy[64], ty[64];
+	/* y: gm0363's business already. */
+	uint64_t at = funded_client("kinds-live", y, cy, ty);
+	start_watch(&w, GM0363, at, w_name[0]);
+	for (int i = 0; i < 2; i++) {
+		snprintf(live[i], sizeof(live[i]), "%s/kinds-live-%d.db", dir,
+			 i);
+		snprintf(fresh[i], sizeof(fresh[i]), "%s/kinds-new-%d.db", dir,
+			 i);
+		snprintf(name, sizeof(name), "kinds-live-%d", i);
+		start_sync_kinds(&followers[i], GM0363, live[i], true, kinds[i],
+				 name);
+	}
+	/* Both follow live before anything of x is made. */
+	for (int i = 0; i < 2; i++)
+		if (!wait_mirror_at(live[i], at)) {
+			dump_mirror_err(live[i]);
+			fail_msg("%s did not catch up", live[i]);
+		}
+	register_client(GGZ_TEST, BENEFIT(PARTICIPATIEWET), x);
+	grant_consent(GGZ_TEST, x, "gm0363", NULL);
+	refer(GGZ_TEST, x, "kinds-live", tx);
+	move(GGZ_TEST, tx, 1, TS(ACCEPTED));
+	/* Judged for gm0363 while it was none of its business: sent to no
+	 * follower. */
+	mark(&w, 1, w_name);
+	request_funding(GGZ_TEST, tx, "gm0363", NULL);
+	/* Moves the cursor of the client mirror past x's entries. */
+	update_client(GGZ_TEST, y, 1, "Testpersoon Verhuisd");
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM client WHERE id = '%s' AND version = 2",
+		 y);
+	bool moved = wait_mirror(live[1], sql, 1);
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM trajectory WHERE id = '%s' AND "
+		 "version = 2",
+		 tx);
+	bool trajectory = wait_mirror(live[0], sql, 1);
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM client WHERE id = '%s'", x);
+	bool client = wait_mirror(live[1], sql, 1);
+	int codes[2];
+	for (int i = 0; i < 2; i++)
+		codes[i] = h_proc_stop(&followers[i], SIGTERM, WAIT_MS);
+	assert_int_equal(h_proc_stop(&w, SIGTERM, WAIT_MS), 0);
+	for (int i = 0; i < 2; i++) {
+		if (codes[i] != 0)
+			dump_mirror_err(live[i]);
+		assert_int_equal(codes[i], 0);
+	}
+	/* Resumed, and made anew: the same rows. */
+	bool same[2];
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(sync_once(GM0363, live[i], NULL, &r), 0);
+		h_result_free(&r);
+		assert_int_equal(sync_once(GM0363, fresh[i], kinds[i], &r), 0);
+		h_result_free(&r);
+		same[i] = mirrors_hold_the_same(live[i], fresh[i]);
+	}
+	assert_true(moved);
+	if (!trajectory)
+		fail_msg("the trajectory,funding mirror did not get trajectory "
+			 "%s while it followed",
+			 tx);
+	if (!client)
+		fail_msg("the client mirror did not get client %s while it "
+			 "followed",
+			 x);
+	assert_true(same[0]);
+	assert_true(same[1]);
+	/* Only its kinds, as the new one. */
+	assert_int_equal(mirror_int(live[0], "SELECT count(*) FROM client"), 0);
+	assert_int_equal(mirror_rows(live[0], "funding", "client_id", x), 1);
+	assert_int_equal(mirror_int(live[1], "SELECT count(*) FROM trajectory"),
+			 0);
+}
+
 /* Reads c until the event of seq last: events in order of seq, each once,
  * among them every one of want (n), and nothing else but CaughtUp. NULL,
  * or what was wrong. */
@@ -4903,6 +5033,8 @@ int main(void)
 	    cmocka_unit_test(test_a_mirror_that_cannot_be_written_exits_1),
 	    cmocka_unit_test(
 		test_a_mirror_of_some_kinds_takes_only_those_from_a_case),
+	    cmocka_unit_test(
+		test_mirrors_of_some_kinds_hold_what_new_ones_hold),
 	    cmocka_unit_test(test_mirror_refuses_another_journal),
 	    cmocka_unit_test(
 		test_mirror_past_the_journal_without_a_hash_is_told_what_to_do),
