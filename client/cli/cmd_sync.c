@@ -100,7 +100,10 @@ struct follow {
 	bool ping_lost; /* ... and closed the connection for that */
 	bool said_retry; /* "trying again" was said: say when it worked */
 	bool checking;	 /* this connection checks ops->check's entry */
-	bool check_done; /* ... and has: connect again at once */
+	bool reconnect;	 /* ... and has, or follow_restart: connect again at
+			    once */
+	bool restart;	 /* follow_restart was called by on_event */
+	uint64_t restart_at; /* ... with this cursor */
 
 	/* progress */
 	bool progress; /* stderr is a terminal and we draw a bar */
@@ -241,12 +244,21 @@ static void note_hash(struct follow *f, const struct ipsnet_conn *c)
 		memcpy(f->cursor_hash, h, IPSNET_HASH_BYTES);
 }
 
+/* Called by ops->on_event: once the event is handled, the subscription
+ * goes on from cursor on a new connection, at once (the command has
+ * recorded it there: a refill reads from 0). */
+static void follow_restart(struct follow *f, uint64_t cursor)
+{
+	f->restart = true;
+	f->restart_at = cursor;
+}
+
 static void on_event(struct ipsnet_conn *c, const Ipsnet__V1__Event *ev,
 		     void *arg)
 {
 	struct follow *f = arg;
 	int rv;
-	if (f->stopping || c != f->conn)
+	if (f->stopping || c != f->conn || f->reconnect)
 		return;
 	if (ev->seq <= f->cursor)
 		return; /* never twice (the server promises it; we keep it) */
@@ -260,13 +272,24 @@ static void on_event(struct ipsnet_conn *c, const Ipsnet__V1__Event *ev,
 		f->run_events++;
 		f->sub_events++;
 	}
+	if (f->restart) {
+		f->restart = false;
+		f->cursor = f->restart_at;
+		f->cursor_hash_known = false;
+		/* A run that stops at CaughtUp waits for the new
+		 * connection's. */
+		f->stop_when_idle = false;
+		f->reconnect = true;
+		clear_bar(f);
+		ipsnet_close(c);
+	}
 }
 
 static void on_caught_up(struct ipsnet_conn *c, uint64_t seq, void *arg)
 {
 	struct follow *f = arg;
 	int rv;
-	if (f->stopping || c != f->conn)
+	if (f->stopping || c != f->conn || f->reconnect)
 		return;
 	clear_bar(f);
 	if (seq >= f->cursor) {
@@ -355,7 +378,7 @@ static void check_passed(struct follow *f, struct ipsnet_conn *c)
 		stop(f, cli_exit_code(rv));
 		return;
 	}
-	f->check_done = true;
+	f->reconnect = true;
 	ipsnet_close(c);
 }
 
@@ -477,9 +500,10 @@ static void on_closed(struct ipsnet_conn *c, int status, const char *message,
 		close_handles(f);
 		return;
 	}
-	if (f->check_done) {
-		/* Closed after the check: now the subscription. */
-		f->check_done = false;
+	if (f->reconnect) {
+		/* Closed after the check (now the subscription), or by
+		 * follow_restart. */
+		f->reconnect = false;
 		uv_timer_start(&f->retry, on_retry, 0, 0);
 		return;
 	}
@@ -708,10 +732,10 @@ static int parse_kinds(struct follow *f, const char *list, char *canon,
 
 /* ---- ipsnet sync ------------------------------------------------------- */
 
-/* The kinds whose events tell the mirror which cases to fetch
- * (backfill). */
+/* The kinds whose events tell the mirror which cases to fetch (backfill)
+ * and which programs came to the organisation (handed_over). */
 static const char *const case_kinds[] = {
-    "client", "consent", "trajectory", "funding", "job",
+    "client", "consent", "trajectory", "funding", "job", "program",
 };
 
 /* When the mirror's kinds (f->kinds) hold any of a client's, adds those
@@ -727,6 +751,7 @@ static bool sync_kinds(struct follow *f)
 		for (size_t k = 0; k < N_KINDS; k++)
 			if (strcmp(f->kinds[i], kind_names[k]) == 0) {
 				want[k] = true;
+				/* all of case_kinds but "program" */
 				of_a_client |=
 				    strcmp(kind_names[k], "program") != 0 &&
 				    strcmp(kind_names[k], "fidelity_review") !=
@@ -1068,12 +1093,36 @@ static int sync_commit(struct follow *f)
 	return mirror_code(rv);
 }
 
+/* Whether ev gives this organisation a program it did not own before
+ * (as the mirror has it), whose earlier entries the server may have
+ * judged while it did not: those of the program's clients were not
+ * delivered, and a new mirror holds them. Not when this subscription
+ * began at 0 after the hand-over had committed (a new mirror, a refill):
+ * it had every entry judged after it. */
+static bool handed_over(struct follow *f, const Ipsnet__V1__Event *ev)
+{
+	struct sync_run *s = f->arg;
+	const Ipsnet__V1__ChangeOk *ok = ev->state;
+	char owner[64];
+	if (ok == NULL ||
+	    ok->entity_case != IPSNET__V1__CHANGE_OK__ENTITY_PROGRAM ||
+	    ok->program == NULL || ok->program->version <= 1 ||
+	    strcmp(ok->program->owner, s->organisation) != 0)
+		return false; /* a new program has no clients yet */
+	if (f->sub_start_seq == 0 && ev->seq <= f->sub_head_seq)
+		return false;
+	return !mirror_program_owner(s->mirror, ok->program->id, owner,
+				     sizeof(owner)) ||
+	       strcmp(owner, s->organisation) != 0;
+}
+
 static int sync_event(struct follow *f, const Ipsnet__V1__Event *ev)
 {
 	struct sync_run *s = f->arg;
 	const char *kind;
 	const ProtobufCMessage *msg;
 	char err[512];
+	bool handed = s->backfill && handed_over(f, ev);
 	int rv = mirror_apply(s->mirror, ev, err, sizeof(err));
 	if (rv != 0) {
 		clear_bar(f);
@@ -1088,9 +1137,24 @@ static int sync_event(struct follow *f, const Ipsnet__V1__Event *ev)
 		mirror_rollback(s->mirror);
 		return rv;
 	}
-	if (mirror_pending(s->mirror) >= BATCH_EVENTS &&
-	    (rv = sync_commit(f)) != 0)
+	if (handed) {
+		/* Its clients' entries: all of them, as a new mirror gets
+		 * them, by reading the journal again up to here. */
+		clear_bar(f);
+		fprintf(stderr,
+			"ipsnet: %s: program %s is now %s's: reading the "
+			"journal again from the start to bring in its "
+			"clients\n",
+			s->path, ev->state->program->id, s->organisation);
+		if ((rv = mirror_refill(s->mirror, err, sizeof(err))) != 0) {
+			fprintf(stderr, "ipsnet: %s: %s\n", s->path, err);
+			return mirror_code(rv);
+		}
+		follow_restart(f, mirror_meta(s->mirror)->seq);
+	} else if (mirror_pending(s->mirror) >= BATCH_EVENTS &&
+		   (rv = sync_commit(f)) != 0) {
 		return rv;
+	}
 	/* The kinds the mirror does not hold came for backfill only. */
 	if (ev->state != NULL && mirror_entity(ev->state, &kind, &msg) &&
 	    !mirror_holds(s->mirror, kind))

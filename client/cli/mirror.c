@@ -607,6 +607,28 @@ static int check_is_mirror(struct mirror *m, char *err, size_t errlen)
 	return 0;
 }
 
+/* Starts reading the journal again from seq 0 up to where the mirror is
+ * (meta.refill_upto): the cursor and its hash go back to 0, and the entry
+ * it had reached is kept with its hash (check_seq, check_hash) for the
+ * server to be checked against first (cmd_sync). complete_seq goes back
+ * with the cursor: an older ipsnet that goes on with the refill before
+ * this one commits leaves the cursor above it, not below. */
+static const char refill_sql[] =
+    "INSERT OR REPLACE INTO meta SELECT 'check_seq', s.value "
+    "FROM meta s, meta h, meta hs WHERE s.key = 'seq' AND h.key "
+    "= 'hash' AND hs.key = 'hash_seq' AND hs.value = s.value "
+    "AND length(h.value) = 32;"
+    "INSERT OR REPLACE INTO meta SELECT 'check_hash', h.value "
+    "FROM meta s, meta h, meta hs WHERE s.key = 'seq' AND h.key "
+    "= 'hash' AND hs.key = 'hash_seq' AND hs.value = s.value "
+    "AND length(h.value) = 32;"
+    "UPDATE meta SET value = max(value, (SELECT value FROM "
+    "meta WHERE key = 'seq')) WHERE key = 'refill_upto';"
+    "UPDATE meta SET value = 0 WHERE key IN ('seq', "
+    "'complete_seq');"
+    "UPDATE meta SET value = NULL WHERE key IN ('hash', "
+    "'hash_seq');";
+
 int mirror_open(struct mirror **out, const char *path, char *err, size_t errlen)
 {
 	struct mirror *m = calloc(1, sizeof(*m));
@@ -696,29 +718,9 @@ int mirror_open(struct mirror **out, const char *path, char *err, size_t errlen)
 		m->meta.refill = true;
 	/* Read again from the start: the same versions come again, up to
 	 * where it was, and are written again (upsert_again) with every
-	 * field. The hash goes with the cursor, but the journal it was made
-	 * from is still to be checked (cmd_sync): that entry's hash is kept
-	 * for it, as check_seq and check_hash. complete_seq goes back with
-	 * the cursor: an older ipsnet that goes on with the refill before
-	 * this one commits leaves the cursor above it, not below. */
+	 * field (refill_sql). */
 	if (m->meta.refill &&
-	    sqlite3_exec(
-		m->db,
-		"INSERT OR REPLACE INTO meta SELECT 'check_seq', s.value "
-		"FROM meta s, meta h, meta hs WHERE s.key = 'seq' AND h.key "
-		"= 'hash' AND hs.key = 'hash_seq' AND hs.value = s.value "
-		"AND length(h.value) = 32;"
-		"INSERT OR REPLACE INTO meta SELECT 'check_hash', h.value "
-		"FROM meta s, meta h, meta hs WHERE s.key = 'seq' AND h.key "
-		"= 'hash' AND hs.key = 'hash_seq' AND hs.value = s.value "
-		"AND length(h.value) = 32;"
-		"UPDATE meta SET value = max(value, (SELECT value FROM "
-		"meta WHERE key = 'seq')) WHERE key = 'refill_upto';"
-		"UPDATE meta SET value = 0 WHERE key IN ('seq', "
-		"'complete_seq');"
-		"UPDATE meta SET value = NULL WHERE key IN ('hash', "
-		"'hash_seq');",
-		NULL, NULL, NULL) != SQLITE_OK) {
+	    sqlite3_exec(m->db, refill_sql, NULL, NULL, NULL) != SQLITE_OK) {
 		rv = fail_db(m->db, IPSNET_EIO, err, errlen,
 			     "cannot set up the mirror");
 		goto err_after_tx;
@@ -950,8 +952,8 @@ static const char *text_or_empty(const char *s)
 
 /* Records in table shadow what the sync needs to know of an entity of a
  * kind the mirror does not hold (the open transaction, its version
- * permitting): a client's id, a consent's client and recipient. Of the
- * other kinds nothing. */
+ * permitting): a client's id, a consent's client and recipient, a
+ * program's owner. Of the other kinds nothing. */
 static int shadow_put(struct mirror *m, const ProtobufCMessage *msg, char *err,
 		      size_t errlen)
 {
@@ -965,6 +967,10 @@ static int shadow_put(struct mirror *m, const ProtobufCMessage *msg, char *err,
 		const Ipsnet__V1__Consent *c = (const Ipsnet__V1__Consent *)msg;
 		kind = "consent", id = c->id, client = c->client_id;
 		party = c->recipient, version = c->version;
+	} else if (msg->descriptor == &ipsnet__v1__program__descriptor) {
+		const Ipsnet__V1__Program *p = (const Ipsnet__V1__Program *)msg;
+		kind = "program", id = p->id, party = p->owner;
+		version = p->version;
 	} else {
 		return 0;
 	}
@@ -1272,4 +1278,48 @@ bool mirror_has_other_consent(struct mirror *m, const Ipsnet__V1__Consent *c)
 	found = sqlite3_step(st) == SQLITE_ROW;
 	sqlite3_finalize(st);
 	return found;
+}
+
+bool mirror_program_owner(struct mirror *m, const char *id, char *owner,
+			  size_t cap)
+{
+	sqlite3_stmt *st;
+	bool found = false;
+	owner[0] = '\0';
+	if (sqlite3_prepare_v2(m->db,
+			       mirror_holds(m, "program")
+				   ? "SELECT owner FROM program WHERE id = ?1"
+				   : "SELECT party FROM shadow WHERE kind = "
+				     "'program' AND id = ?1",
+			       -1, &st, NULL) != SQLITE_OK)
+		return false; /* cannot tell: as a program not seen before */
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		const char *o = (const char *)sqlite3_column_text(st, 0);
+		util_strlcpy(owner, o != NULL ? o : "", cap);
+		found = true;
+	}
+	sqlite3_finalize(st);
+	return found;
+}
+
+int mirror_refill(struct mirror *m, char *err, size_t errlen)
+{
+	int rv = mirror_commit(m, err, errlen);
+	if (rv != 0)
+		return rv;
+	if (sqlite3_exec(m->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+		SQLITE_OK ||
+	    sqlite3_exec(m->db, refill_sql, NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(m->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		rv = fail_db(m->db, IPSNET_EIO, err, errlen,
+			     "cannot write to the mirror");
+		sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL);
+		return rv;
+	}
+	if ((rv = read_meta(m, err, errlen)) != 0)
+		return rv;
+	m->tx_seq = m->meta.seq;
+	set_tx_hash(m, m->meta.has_hash ? m->meta.hash : NULL);
+	return 0;
 }

@@ -79,7 +79,7 @@ int mirror_bind(struct mirror *m, const char *organisation, const char *kinds,
  * (mirror_bind's kinds) only moves the seq, is not counted in
  * meta.events, and leaves in table `shadow` (kind, id, version,
  * client_id, party) what the sync needs to know of it: a client's id, a
- * consent's client and recipient (party). */
+ * consent's client and recipient (party), a program's owner (party). */
 int mirror_apply(struct mirror *m, const Ipsnet__V1__Event *ev, char *err,
 		 size_t errlen);
 
@@ -112,6 +112,19 @@ bool mirror_has_client(struct mirror *m, const char *id);
 /* Whether the mirror has a consent of c's client for c's recipient other
  * than c (in table shadow when it does not hold consents). */
 bool mirror_has_other_consent(struct mirror *m, const Ipsnet__V1__Consent *c);
+
+/* The owner of program id as the mirror has it (in table shadow when it
+ * does not hold programs) into owner; false when it has none. */
+bool mirror_program_owner(struct mirror *m, const char *id, char *owner,
+			  size_t cap);
+
+/* Commits the open transaction, then starts reading the journal again
+ * from seq 0 up to the seq reached (meta.refill_upto), as for a column
+ * added: meta.seq goes back to 0, and check_seq and check_hash keep the
+ * entry it had reached, for the server to be checked against first. For
+ * entries the server judged before this organisation could see what it
+ * may see now (a program handed to it). 0 or an IPSNET_E* code. */
+int mirror_refill(struct mirror *m, char *err, size_t errlen);
 
 /* Upserts a client's case as ShowCase answered it (the open transaction,
  * begun when needed; each row only if its version grows), for a client

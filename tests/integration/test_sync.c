@@ -4096,6 +4096,48 @@ static void test_mirrors_of_some_kinds_hold_what_new_ones_hold(void **state)
 			 0);
 }
 
+/* A program that NETWORK hands to another GGZ brings its clients into
+ * that GGZ's mirror, which follows live: it ends as a new mirror made after
+ * the hand-over. Was: only the program's event came (its clients' earlier
+ * entries had been judged while they were ggz-test's alone), and the
+ * mirror held no client and no trajectory of it for good. */
+static void test_a_program_handed_over_brings_its_clients_along(void **state)
+{
+	struct h_proc follower;
+	struct h_result r;
+	char mirror[PATH_MAX], fresh[PATH_MAX], x[64], tx[64], sql[256];
+	snprintf(mirror, sizeof(mirror), "%s/handed.db", dir);
+	snprintf(fresh, sizeof(fresh), "%s/handed-new.db", dir);
+	put_program(NETWORK, "handed-prog", "ggz-test", 0);
+	register_client(GGZ_TEST, BENEFIT(NONE), x);
+	uint64_t referred = refer(GGZ_TEST, x, "handed-prog", tx);
+	start_sync(&follower, GGZ_OTHER, mirror, true, "handed");
+	bool caught_up = wait_mirror_at(mirror, referred);
+	put_program(NETWORK, "handed-prog", "ggz-other", 1);
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM client WHERE id = '%s'", x);
+	bool client = caught_up && wait_mirror(mirror, sql, 1);
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM trajectory WHERE id = '%s'", tx);
+	bool trajectory = client && wait_mirror(mirror, sql, 1);
+	int code = h_proc_stop(&follower, SIGTERM, WAIT_MS);
+	if (!caught_up || !client || !trajectory || code != 0)
+		dump_mirror_err(mirror);
+	assert_true(caught_up);
+	assert_true(client);
+	assert_true(trajectory);
+	assert_int_equal(code, 0);
+	assert_true(h_file_contains(follower.err,
+				    "program handed-prog is now ggz-other's"));
+	/* Nothing more to read, and what a new mirror holds. */
+	assert_int_equal(sync_once(GGZ_OTHER, mirror, NULL, &r), 0);
+	h_result_free(&r);
+	assert_int_equal(sync_once(GGZ_OTHER, fresh, NULL, &r), 0);
+	h_result_free(&r);
+	assert_true(mirrors_hold_the_same(mirror, fresh));
+	assert_int_equal(mirror_seq(mirror), mirror_seq(fresh));
+}
+
 /* Reads c until the event of seq last: events in order of seq, each once,
  * among them every one of want (n), and nothing else but CaughtUp. NULL,
  * or what was wrong. */
@@ -5035,6 +5077,8 @@ int main(void)
 		test_a_mirror_of_some_kinds_takes_only_those_from_a_case),
 	    cmocka_unit_test(
 		test_mirrors_of_some_kinds_hold_what_new_ones_hold),
+	    cmocka_unit_test(
+		test_a_program_handed_over_brings_its_clients_along),
 	    cmocka_unit_test(test_mirror_refuses_another_journal),
 	    cmocka_unit_test(
 		test_mirror_past_the_journal_without_a_hash_is_told_what_to_do),
