@@ -318,6 +318,21 @@ static bool parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 	return true;
 }
 
+static int set_server_key(void *field, const struct server_key *k,
+			  const char *value, char *why, size_t whylen);
+
+int config_set_server_key(struct server_config *c, const char *name,
+			  const char *value, char *why, size_t whylen)
+{
+	for (size_t i = 0; i < N_SERVER_KEYS; i++)
+		if (strcmp(server_keys[i].name, name) == 0)
+			return set_server_key((char *)c + server_keys[i].offset,
+					      &server_keys[i], value, why,
+					      whylen);
+	snprintf(why, whylen, "no key %s", name);
+	return IPSNET_ECONFIG;
+}
+
 /* Writes into why (size whylen) what is wrong with value for key k, or
  * returns 0 and stores the value into field (k->size bytes). */
 static int set_server_key(void *field, const struct server_key *k,

@@ -141,6 +141,12 @@ int config_load(struct server_config *c, const char *path, char *err,
  * ids unique). Same error form as config_load. config_load calls it. */
 int config_validate(const struct server_config *c, char *err, size_t errlen);
 
+/* Sets the [server] key name of c to value, as the file would (a value
+ * given on the command line): 0, or IPSNET_ECONFIG with what is wrong in
+ * why ("listen must be HOST:PORT ..."). */
+int config_set_server_key(struct server_config *c, const char *name,
+			  const char *value, char *why, size_t whylen);
+
 /* An organisation id is 1..63 of [a-z0-9-], not starting with '-'. */
 bool org_id_valid(const char *id);
 

@@ -157,8 +157,12 @@ static int load_config(const struct options *o, struct server_config *cfg)
 		}
 		util_strlcpy(cfg->database, o->database, sizeof(cfg->database));
 	}
-	if (o->listen != NULL)
-		util_strlcpy(cfg->listen, o->listen, sizeof(cfg->listen));
+	if (o->listen != NULL && config_set_server_key(cfg, "listen", o->listen,
+						       err, sizeof(err)) != 0) {
+		/* Named as the option's, not the file's. */
+		fprintf(stderr, "ipsnetd: --listen: %s\n", err);
+		return IPSNET_ECONFIG;
+	}
 	if (o->log_level != NULL)
 		util_strlcpy(cfg->log_level, o->log_level,
 			     sizeof(cfg->log_level));

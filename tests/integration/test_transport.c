@@ -1729,6 +1729,22 @@ static void test_a_bad_log_level_option_names_every_level(void **state)
 	}
 }
 
+/* A bad --listen is named as the option's, not the config file's. Was:
+ * "configuration: listen must be ..." (found by a review). */
+static void test_a_bad_listen_option_is_named_as_the_option(void **state)
+{
+	struct fx *fx = *state;
+	int code = h_run_ipsnetd(
+	    &fx->r, (const char *const[]){"serve", "--listen",
+					  "127.0.0.1:99999", NULL});
+	if (code != 2 ||
+	    strncmp(fx->r.err, "ipsnetd: --listen: listen must be HOST:PORT",
+		    43) != 0) {
+		print_result(&fx->r);
+		fail_msg("ipsnetd --listen 127.0.0.1:99999 exited %d", code);
+	}
+}
+
 /* ---- the daemon's life -------------------------------------------------- */
 
 /* The "tr" (timer) of the daemon's end of the TCP connection from client
@@ -3024,6 +3040,7 @@ int main(void)
 	    T(test_a_key_readable_by_others_is_said_at_start),
 	    T(test_a_key_readable_by_others_is_said_at_reload),
 	    T(test_a_bad_log_level_option_names_every_level),
+	    T(test_a_bad_listen_option_is_named_as_the_option),
 	    T(test_every_connection_has_tcp_keepalive),
 	    T(test_sigterm_closes_clients_and_exits_0),
 	    T(test_sigterm_refuses_new_requests_on_a_busy_connection),
