@@ -11,6 +11,7 @@
  * time: no gap and no duplicate, and a server whose journal is another one
  * (restored from a backup, another server) refuses instead of mixing it
  * in. */
+#include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -93,10 +94,14 @@ static void on_ready(struct ipsnet_conn *c, int status, const char *message,
 	printf("connected as %s, journal head %" PRIu64 "\n",
 	       h->organisation_id, h->journal_seq);
 	fflush(stdout);
-	if (ipsnet_subscribe_from(c, app->since,
-				  app->has_hash ? app->since_hash : NULL, NULL,
-				  0, &sub_cb, app, on_subscribed, app) != 0)
+	int rv = ipsnet_subscribe_from(
+	    c, app->since, app->has_hash ? app->since_hash : NULL, NULL, 0,
+	    &sub_cb, app, on_subscribed, app);
+	if (rv != 0) {
+		fprintf(stderr, "subscribe: %s\n", ipsnet_strerror(rv));
+		app->status = 1;
 		ipsnet_close(c);
+	}
 }
 
 static void on_closed(struct ipsnet_conn *c, int status, const char *message,
@@ -136,7 +141,19 @@ int main(int argc, char **argv)
 			"usage: subscribe PROFILE [SINCE_SEQ [SINCE_HASH]]\n");
 		return 2;
 	}
-	app.since = argc > 2 ? strtoull(argv[2], NULL, 10) : 0;
+	if (argc > 2) {
+		/* Digits only: strtoull alone takes "abc" for 0 and "-5" for
+		 * a number near 2^64. */
+		char *end;
+		errno = 0;
+		app.since = strtoull(argv[2], &end, 10);
+		if (argv[2][0] < '0' || argv[2][0] > '9' || *end != '\0' ||
+		    errno != 0) {
+			fprintf(stderr,
+				"SINCE_SEQ: a journal seq, 0 or more\n");
+			return 2;
+		}
+	}
 	if (argc > 3) {
 		const char *hex = argv[3];
 		app.has_hash = strlen(hex) == 2 * IPSNET_HASH_BYTES &&

@@ -2762,6 +2762,23 @@ static void test_the_example_says_once_why_it_cannot_connect(void **state)
 	if (code != 1 || lines != 1)
 		fail_msg("exit %d, stderr of %d lines:\n%s", code, lines, text);
 	free(text);
+
+	/* A SINCE_SEQ that is no seq is refused, not read as 0 ("abc") or
+	 * as a number near 2^64 ("-5", beyond every head). */
+	static const char *const bad[] = {"abc", "-5", "12x", ""};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		const char *const args[] = {"subscribe", profile, bad[i], NULL};
+		assert_int_equal(
+		    h_proc_start(&p, EXAMPLE_SUBSCRIBE_PATH, args, out, err),
+		    0);
+		code = h_proc_stop(&p, 0, WAIT_MS);
+		text = h_read_file(err, NULL);
+		assert_non_null(text);
+		if (code != 2 || strstr(text, "SINCE_SEQ") == NULL)
+			fail_msg("'%s': exit %d, stderr:\n%s", bad[i], code,
+				 text);
+		free(text);
+	}
 }
 
 /* A bare TLS connection as org to the daemon on port p, subscribed from
