@@ -34,6 +34,7 @@ struct pending {
 	 * Subscribed (sub_cb.on_event is NULL for any other request). */
 	struct ipsnet_subscription_callbacks sub_cb;
 	void *sub_arg;
+	uint64_t since; /* a Subscribe's since_seq */
 	struct pending *next;
 };
 
@@ -83,6 +84,7 @@ struct ipsnet_conn {
 	struct ipsnet_subscription_callbacks sub_cb;
 	void *sub_arg;
 	uint64_t last_event_seq;     /* of the subscription's last event */
+	uint64_t sub_since;	     /* its since_seq: events come after it */
 	uint64_t sub_read;	     /* how far the server said it read: the
 				      * last event's, Progress's or CaughtUp's
 				      * seq */
@@ -370,6 +372,18 @@ static bool out_of_order(struct ipsnet_conn *c, const Ipsnet__V1__Envelope *env,
 			 (unsigned long long)c->last_event_seq);
 		return true;
 	}
+	if (event && env->event->seq <= c->sub_since) {
+		/* The subscriber has it (it resumes from since): it would move
+		 * its cursor back. (A CaughtUp may be below since: since beyond
+		 * the head.) */
+		snprintf(
+		    msg, cap,
+		    "the server sent event %llu to a subscription from seq "
+		    "%llu: a subscription's events come after its seq",
+		    (unsigned long long)env->event->seq,
+		    (unsigned long long)c->sub_since);
+		return true;
+	}
 	if (event) {
 		if (env->event->seq > c->last_event_seq) {
 			c->last_event_seq = env->event->seq;
@@ -571,6 +585,7 @@ static int on_frame(struct ipsnet_stream *s, const uint8_t *body, size_t len)
 		c->sub_cb = p->sub_cb;
 		c->sub_arg = p->sub_arg;
 		c->last_event_seq = 0;
+		c->sub_since = p->since;
 		c->sub_read = 0;
 		c->sub_hash_known = false;
 	}
@@ -918,6 +933,7 @@ static int send_request(struct ipsnet_conn *c, Ipsnet__V1__Envelope *req,
 	if (sub_cb != NULL) {
 		p->sub_cb = *sub_cb;
 		p->sub_arg = sub_arg;
+		p->since = req->subscribe->since_seq;
 	}
 	int rv = stream_send_envelope(&c->stream, req);
 	if (rv != 0) {

@@ -70,7 +70,9 @@ struct fake {
 	bool subscribed;
 	uint64_t after; /* what out_of_order sends after Event 5 */
 	bool after_caught_up;
+	bool after_progress; /* Progress at f->after instead */
 	bool event_first;
+	uint64_t since;		 /* the Subscribe's since_seq */
 	char hello_software[80]; /* what Hello's client_software said */
 	/* on a thread of its own */
 	uv_loop_t own_loop;
@@ -1003,10 +1005,15 @@ static void out_of_order(struct fake *f, const Ipsnet__V1__Envelope *req)
 	fake_send(f, &push);
 	Ipsnet__V1__Envelope next = IPSNET__V1__ENVELOPE__INIT;
 	Ipsnet__V1__CaughtUp cu = IPSNET__V1__CAUGHT_UP__INIT;
+	Ipsnet__V1__Progress pr = IPSNET__V1__PROGRESS__INIT;
 	if (f->after_caught_up) {
 		cu.seq = f->after;
 		next.body_case = BODY(CAUGHT_UP);
 		next.caught_up = &cu;
+	} else if (f->after_progress) {
+		pr.seq = f->after;
+		next.body_case = BODY(PROGRESS);
+		next.progress = &pr;
 	} else {
 		ev.seq = f->after;
 		next.body_case = BODY(EVENT);
@@ -1049,7 +1056,8 @@ static void subscribe_out_of_order(struct fake *f, struct seen *s,
 	f->on_request = out_of_order;
 	c = connect_fake(&loop, f, s);
 	assert_int_equal(
-	    ipsnet_subscribe(c, 0, NULL, 0, &cb, ss, answered, &done), 0);
+	    ipsnet_subscribe(c, f->since, NULL, 0, &cb, ss, answered, &done),
+	    0);
 	bool closed = run_until(&loop, is_closed, s, WAIT_MS);
 	if (!closed)
 		ipsnet_close(c);
@@ -1107,6 +1115,33 @@ test_a_caught_up_below_the_last_event_fails_the_connection(void **state)
 	assert_int_equal(ss.events, 1);
 	assert_false(ss.caught_up);
 	assert_int_equal(s.closed_status, IPSNET_EPROTOCOL);
+}
+
+/* A Progress below the last event: the same. */
+static void
+test_a_progress_below_the_last_event_fails_the_connection(void **state)
+{
+	struct fake f = {.after = 4, .after_progress = true};
+	struct seen s = {0};
+	struct stream_seen ss = {0};
+	subscribe_out_of_order(&f, &s, &ss);
+	assert_int_equal(ss.events, 1);
+	assert_int_equal(s.closed_status, IPSNET_EPROTOCOL);
+}
+
+/* The first event at or below since_seq: the subscriber has it already
+ * (it resumes from there), and it would move its cursor back. Was: only
+ * events after the first were checked (found by a review). */
+static void test_an_event_at_or_below_since_fails_the_connection(void **state)
+{
+	for (uint64_t since = 5; since <= 6; since++) {
+		struct fake f = {.after = 9, .since = since};
+		struct seen s = {0};
+		struct stream_seen ss = {0};
+		subscribe_out_of_order(&f, &s, &ss);
+		assert_int_equal(ss.events, 0);
+		assert_int_equal(s.closed_status, IPSNET_EPROTOCOL);
+	}
 }
 
 /* An Event before the answer to Subscribe: the subscription does not
@@ -2143,6 +2178,10 @@ int main(void)
 		test_a_caught_up_below_the_last_event_fails_the_connection),
 	    cmocka_unit_test(
 		test_an_event_before_subscribed_fails_the_connection),
+	    cmocka_unit_test(
+		test_a_progress_below_the_last_event_fails_the_connection),
+	    cmocka_unit_test(
+		test_an_event_at_or_below_since_fails_the_connection),
 	    cmocka_unit_test(
 		test_subscribe_answered_with_another_body_fails_the_connection),
 	    cmocka_unit_test(
