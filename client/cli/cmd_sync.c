@@ -616,10 +616,13 @@ static void on_check(uv_check_t *h)
 		return;
 	/* Output goes out once per loop turn, not once per event. */
 	if (fflush(stdout) != 0 && !f->stopping) {
-		if (errno != EPIPE)
+		int why = errno;
+		if (why != EPIPE)
 			fprintf(stderr, "ipsnet: cannot write the output: %s\n",
-				strerror(errno));
-		stop(f, errno == EPIPE ? 0 : 1);
+				strerror(why));
+		else
+			clearerr(stdout); /* the reader went: said, and 0 */
+		stop(f, why == EPIPE ? 0 : 1);
 	}
 }
 

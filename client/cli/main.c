@@ -238,10 +238,22 @@ static int take_global_options(struct cli *cli, int *argc, char **argv,
  * a failure of the command's. */
 static int output_written(int rv)
 {
-	if (fflush(stdout) == 0 || errno == EPIPE)
+	/* A write that failed before (glibc then drops what it held, and
+	 * this flush has nothing left to fail on) set the error flag; its
+	 * errno is that of the last call that failed. */
+	bool failed = ferror(stdout) != 0;
+	int why = errno;
+	if (fflush(stdout) != 0) {
+		failed = true;
+		why = errno;
+	}
+	if (!failed || why == EPIPE)
 		return rv;
-	fprintf(stderr, "ipsnet: cannot write the output: %s\n",
-		strerror(errno));
+	if (why == 0)
+		fputs("ipsnet: cannot write the output\n", stderr);
+	else
+		fprintf(stderr, "ipsnet: cannot write the output: %s\n",
+			strerror(why));
 	return rv != 0 ? rv : 1;
 }
 
