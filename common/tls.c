@@ -65,34 +65,21 @@ int64_t tls_cert_until(X509 *cert)
 	return cert != NULL ? seconds_of(X509_get0_notAfter(cert)) : 0;
 }
 
-static bool crl_signed_by_store(STACK_OF(X509_OBJECT) * objs, X509_CRL *crl);
-
-/* Of the CRLs ctx holds (those a CA of signers signed, when signers is
- * not NULL): the earliest nextUpdate (seconds; 0: none) and the highest
- * crlNumber (-1: none). */
-static void crl_facts(SSL_CTX *ctx, SSL_CTX *signers, int64_t *until,
-		      int64_t *number)
+/* Of the CRLs ctx holds: the earliest nextUpdate (seconds; 0: none) and
+ * the highest crlNumber (-1: none). */
+static void crl_facts(SSL_CTX *ctx, int64_t *until, int64_t *number)
 {
 	*until = 0;
 	*number = -1;
 	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
-	X509_STORE *cas =
-	    signers != NULL ? SSL_CTX_get_cert_store(signers) : NULL;
 	if (store == NULL || !X509_STORE_lock(store))
 		return;
-	if (cas != NULL && !X509_STORE_lock(cas)) {
-		X509_STORE_unlock(store);
-		return;
-	}
 	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(store);
 	for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
 		X509_OBJECT *o = sk_X509_OBJECT_value(objs, i);
 		if (X509_OBJECT_get_type(o) != X509_LU_CRL)
 			continue;
 		X509_CRL *crl = X509_OBJECT_get0_X509_CRL(o);
-		if (cas != NULL &&
-		    !crl_signed_by_store(X509_STORE_get0_objects(cas), crl))
-			continue;
 		int64_t next = seconds_of(X509_CRL_get0_nextUpdate(crl));
 		if (next != 0 && (*until == 0 || next < *until))
 			*until = next;
@@ -104,8 +91,6 @@ static void crl_facts(SSL_CTX *ctx, SSL_CTX *signers, int64_t *until,
 			*number = v;
 		ASN1_INTEGER_free(n);
 	}
-	if (cas != NULL)
-		X509_STORE_unlock(cas);
 	X509_STORE_unlock(store);
 }
 
@@ -113,67 +98,68 @@ void tls_ctx_expiry(SSL_CTX *ctx, int64_t *cert_until, int64_t *crl_until)
 {
 	int64_t number;
 	*cert_until = tls_cert_until(SSL_CTX_get0_certificate(ctx));
-	crl_facts(ctx, NULL, crl_until, &number);
+	crl_facts(ctx, crl_until, &number);
 }
 
-int64_t tls_ctx_crl_number(SSL_CTX *ctx, SSL_CTX *signers)
+/* The CA of objs that signed crl, or NULL. */
+static X509 *crl_signer(STACK_OF(X509_OBJECT) * objs, X509_CRL *crl)
 {
-	int64_t until, number;
-	crl_facts(ctx, signers, &until, &number);
-	return number;
+	for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+		X509_OBJECT *o = sk_X509_OBJECT_value(objs, i);
+		if (X509_OBJECT_get_type(o) != X509_LU_X509)
+			continue;
+		X509 *ca = X509_OBJECT_get0_X509(o);
+		if (X509_NAME_cmp(X509_get_subject_name(ca),
+				  X509_CRL_get_issuer(crl)) == 0 &&
+		    X509_CRL_verify(crl, X509_get0_pubkey(ca)) == 1)
+			return ca;
+	}
+	return NULL;
 }
 
-int tls_ctx_crl_signer(SSL_CTX *ctx, char key[65], int64_t *number)
+size_t tls_ctx_crl_marks(SSL_CTX *ctx, struct tls_crl_mark *out, size_t cap)
 {
 	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
-	X509 *signer = NULL;
-	*number = -1;
+	size_t n = 0;
 	if (store == NULL || !X509_STORE_lock(store))
-		return -1;
+		return 0;
 	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(store);
 	for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
 		X509_OBJECT *o = sk_X509_OBJECT_value(objs, i);
 		if (X509_OBJECT_get_type(o) != X509_LU_CRL)
 			continue;
 		X509_CRL *crl = X509_OBJECT_get0_X509_CRL(o);
-		ASN1_INTEGER *n =
+		ASN1_INTEGER *num =
 		    X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL);
 		int64_t v;
-		if (n != NULL && ASN1_INTEGER_get_int64(&v, n) == 1 &&
-		    v > *number) {
-			for (int k = 0; k < sk_X509_OBJECT_num(objs); k++) {
-				X509_OBJECT *c = sk_X509_OBJECT_value(objs, k);
-				if (X509_OBJECT_get_type(c) != X509_LU_X509)
-					continue;
-				X509 *ca = X509_OBJECT_get0_X509(c);
-				if (X509_NAME_cmp(X509_get_subject_name(ca),
-						  X509_CRL_get_issuer(crl)) ==
-					0 &&
-				    X509_CRL_verify(
-					crl, X509_get0_pubkey(ca)) == 1) {
-					signer = ca;
-					*number = v;
-					break;
-				}
-			}
+		bool numbered = num != NULL &&
+				ASN1_INTEGER_get_int64(&v, num) == 1 && v >= 0;
+		ASN1_INTEGER_free(num);
+		X509 *ca = numbered ? crl_signer(objs, crl) : NULL;
+		unsigned char md[32];
+		unsigned int len = 0;
+		if (ca == NULL ||
+		    X509_pubkey_digest(ca, EVP_sha256(), md, &len) != 1 ||
+		    len != sizeof(md))
+			continue;
+		char key[sizeof(out->key)];
+		for (unsigned int k = 0; k < len; k++)
+			snprintf(key + 2 * k, 3, "%02x", md[k]);
+		size_t at = 0;
+		while (at < n && strcmp(out[at].key, key) != 0)
+			at++;
+		if (at == n) {
+			if (n == cap)
+				continue;
+			memcpy(out[n].key, key, sizeof(key));
+			out[n++].number = v;
+		} else if (v > out[at].number) {
+			out[at].number = v;
 		}
-		ASN1_INTEGER_free(n);
-	}
-	unsigned char md[32];
-	unsigned int len = 0;
-	int rv = -1;
-	if (signer != NULL &&
-	    X509_pubkey_digest(signer, EVP_sha256(), md, &len) == 1 &&
-	    len == sizeof(md)) {
-		for (unsigned int i = 0; i < len; i++)
-			snprintf(key + 2 * i, 3, "%02x", md[i]);
-		rv = 0;
 	}
 	X509_STORE_unlock(store);
 	ERR_clear_error();
-	if (rv != 0)
-		*number = -1;
-	return rv;
+	return n;
 }
 
 /* Whether every CA certificate of a is one of b's. */
@@ -265,18 +251,9 @@ static int check_validity(X509 *cert, const char *path, char *err,
 /* Whether a CA certificate in objs issued and signed crl. */
 static bool crl_signed_by_store(STACK_OF(X509_OBJECT) * objs, X509_CRL *crl)
 {
-	for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
-		X509_OBJECT *o = sk_X509_OBJECT_value(objs, i);
-		if (X509_OBJECT_get_type(o) != X509_LU_X509)
-			continue;
-		X509 *ca = X509_OBJECT_get0_X509(o);
-		if (X509_NAME_cmp(X509_get_subject_name(ca),
-				  X509_CRL_get_issuer(crl)) == 0 &&
-		    X509_CRL_verify(crl, X509_get0_pubkey(ca)) == 1)
-			return true;
-	}
+	bool signed_by = crl_signer(objs, crl) != NULL;
 	ERR_clear_error();
-	return false;
+	return signed_by;
 }
 
 /* A CRL past its nextUpdate, or one that is not the network CA's, makes

@@ -48,15 +48,16 @@ void tls_ctx_expiry(SSL_CTX *ctx, int64_t *cert_until, int64_t *crl_until);
  * when there is no certificate or its date cannot be read. */
 int64_t tls_cert_until(X509 *cert);
 
-/* The number (crlNumber) of ctx's CRL, the highest of those loaded (of
- * those a CA certificate of signers signed, when signers is not NULL); -1
- * when there is none or it has no number. */
-int64_t tls_ctx_crl_number(SSL_CTX *ctx, SSL_CTX *signers);
+/* A CA and the highest number of its CRLs: the CA by its key (the SHA-256
+ * of its public key, in hex). */
+struct tls_crl_mark {
+	char key[65];
+	int64_t number;
+};
 
-/* Of ctx's CRLs, the one with the highest number a CA of ctx signed: that
- * CA's key (the SHA-256 of its public key, 64 hex digits) into key, and
- * the number. 0, or -1 when there is none. */
-int tls_ctx_crl_signer(SSL_CTX *ctx, char key[65], int64_t *number);
+/* The marks of ctx's numbered CRLs, each CA's once, that a CA of ctx's
+ * signed: at most cap into out; returns how many. */
+size_t tls_ctx_crl_marks(SSL_CTX *ctx, struct tls_crl_mark *out, size_t cap);
 
 /* Whether a and b trust the same CA certificates. */
 bool tls_ctx_same_cas(SSL_CTX *a, SSL_CTX *b);

@@ -477,9 +477,6 @@ static int cmd_serve(const struct server_config *cfg, const char *config_path,
 	if (rv == 0)
 		rv = store_load_registry(cfg->database, &registry, err,
 					 sizeof(err));
-	if (rv == 0 && !registry_is_config(&registry, cfg))
-		rv =
-		    take_the_configs_registry(cfg, &registry, err, sizeof(err));
 	if (rv != 0) {
 		store_unlock();
 		fprintf(stderr, "ipsnetd: %s\n", err);
@@ -504,6 +501,15 @@ static int cmd_serve(const struct server_config *cfg, const char *config_path,
 				    sizeof(err))) != 0) {
 		fprintf(stderr, "ipsnetd: %s\n", err);
 		rv = 2;
+		goto err_after_tls;
+	}
+	/* Every file is checked before the registry is written, as at a
+	 * reload: a start refused changes nothing in the database. */
+	if (!registry_is_config(&registry, cfg) &&
+	    (rv = take_the_configs_registry(cfg, &registry, err,
+					    sizeof(err))) != 0) {
+		fprintf(stderr, "ipsnetd: %s\n", err);
+		rv = rv == IPSNET_ECONFIG ? 2 : 1;
 		goto err_after_tls;
 	}
 	server__crl_note(cfg->database, tls);

@@ -1,6 +1,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -347,61 +348,136 @@ void server__warn_if_others_read(const char *key)
 		 log_quote(q, sizeof(q), key), (unsigned)(st.st_mode & 07777));
 }
 
-/* DATABASE.crl: the CRL last served, as the key of the CA that signed it
- * and its number ("HEX NUMBER\n"). A start with an older CRL of the same
- * CA (a copy put back, which un-revokes what the newer one revoked) is
- * refused, as a reload is. */
+/* DATABASE.crl: for each CA whose CRL was served, its key and the
+ * highest number served ("HEX NUMBER\n" a line). A CRL older than that of
+ * the same CA (a copy put back, which lets in again what the newer one
+ * revoked) is refused at a start and at a reload. */
+#define CRL_MARKS_MAX 64
+
 static void crl_mark_path(const char *database, char *path, size_t cap)
 {
 	snprintf(path, cap, "%s.crl", database);
 }
 
-int server__crl_check(const char *database, SSL_CTX *tls, const char *crl,
-		      char *err, size_t errlen)
+static size_t crl_marks_read(const char *path, struct tls_crl_mark *out,
+			     size_t cap)
 {
-	char path[CONFIG_MAX_PATH + 8], key[65], was_key[65], line[128];
-	int64_t number;
-	long long was;
-	if (tls_ctx_crl_signer(tls, key, &number) != 0)
-		return 0;
-	crl_mark_path(database, path, sizeof(path));
+	char line[128];
+	size_t n = 0;
 	FILE *f = fopen(path, "r");
 	if (f == NULL)
 		return 0;
-	bool read = fgets(line, sizeof(line), f) != NULL &&
-		    sscanf(line, "%64s %lld", was_key, &was) == 2;
+	while (n < cap && fgets(line, sizeof(line), f) != NULL) {
+		long long v;
+		if (sscanf(line, "%64s %lld", out[n].key, &v) == 2 &&
+		    strlen(out[n].key) == 64 && v >= 0)
+			out[n++].number = v;
+	}
 	fclose(f);
-	if (!read || strcmp(was_key, key) != 0 || number >= was)
-		return 0;
-	snprintf(err, errlen,
-		 "CRL '%s' is number %lld, older than number %lld served "
-		 "before (%s): a CRL never goes back, and this one may let "
-		 "revoked certificates in again; write a new one with "
-		 "certs/crl.sh (or, to serve it all the same, remove %s)",
-		 crl, (long long)number, was, path, path);
-	return IPSNET_ECONFIG;
+	return n;
+}
+
+static const struct tls_crl_mark *
+crl_mark_find(const struct tls_crl_mark *marks, size_t n, const char *key)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(marks[i].key, key) == 0)
+			return &marks[i];
+	return NULL;
+}
+
+/* Whether one of now's CRLs is older than the one of its CA in was: why
+ * into why. */
+static bool crl_marks_go_back(const struct tls_crl_mark *was, size_t n_was,
+			      const struct tls_crl_mark *now, size_t n_now,
+			      const char *crl, const char *than, char *why,
+			      size_t cap)
+{
+	for (size_t i = 0; i < n_now; i++) {
+		const struct tls_crl_mark *w =
+		    crl_mark_find(was, n_was, now[i].key);
+		if (w == NULL || now[i].number >= w->number)
+			continue;
+		snprintf(why, cap,
+			 "CRL '%s' is number %lld, older than number %lld %s: "
+			 "a CRL never goes back, and this one may let revoked "
+			 "certificates in again; write a new one with "
+			 "certs/crl.sh",
+			 crl, (long long)now[i].number, (long long)w->number,
+			 than);
+		return true;
+	}
+	return false;
+}
+
+int server__crl_check(const char *database, SSL_CTX *tls, const char *crl,
+		      char *err, size_t errlen)
+{
+	char path[CONFIG_MAX_PATH + 8], than[CONFIG_MAX_PATH + 64];
+	struct tls_crl_mark was[CRL_MARKS_MAX], now[CRL_MARKS_MAX];
+	crl_mark_path(database, path, sizeof(path));
+	size_t n_was = crl_marks_read(path, was, CRL_MARKS_MAX);
+	size_t n_now = tls_ctx_crl_marks(tls, now, CRL_MARKS_MAX);
+	snprintf(than, sizeof(than),
+		 "served before (%s; to serve it all the same, remove that "
+		 "file)",
+		 path);
+	return crl_marks_go_back(was, n_was, now, n_now, crl, than, err, errlen)
+		   ? IPSNET_ECONFIG
+		   : 0;
 }
 
 void server__crl_note(const char *database, SSL_CTX *tls)
 {
-	char path[CONFIG_MAX_PATH + 8], tmp[CONFIG_MAX_PATH + 16], key[65];
-	int64_t number;
-	if (tls_ctx_crl_signer(tls, key, &number) != 0)
+	char path[CONFIG_MAX_PATH + 8], tmp[CONFIG_MAX_PATH + 16];
+	struct tls_crl_mark marks[2 * CRL_MARKS_MAX], now[CRL_MARKS_MAX];
+	size_t n_now = tls_ctx_crl_marks(tls, now, CRL_MARKS_MAX);
+	if (n_now == 0)
 		return;
 	crl_mark_path(database, path, sizeof(path));
+	/* Every CA's kept: one the network moves back to is held to its
+	 * own. */
+	size_t n = crl_marks_read(path, marks, CRL_MARKS_MAX);
+	bool changed = false;
+	for (size_t i = 0; i < n_now; i++) {
+		struct tls_crl_mark *m =
+		    (struct tls_crl_mark *)crl_mark_find(marks, n, now[i].key);
+		if (m == NULL) {
+			marks[n++] = now[i];
+			changed = true;
+		} else if (now[i].number > m->number) {
+			m->number = now[i].number;
+			changed = true;
+		}
+	}
+	if (!changed)
+		return;
 	snprintf(tmp, sizeof(tmp), "%s.new", path);
-	FILE *f = fopen(tmp, "w");
-	bool ok =
-	    f != NULL && fprintf(f, "%s %lld\n", key, (long long)number) > 0;
-	if (f != NULL && fclose(f) != 0)
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	bool ok = f != NULL;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = fprintf(f, "%s %lld\n", marks[i].key,
+			     (long long)marks[i].number) > 0;
+	/* On disk before it is in place: after a crash, the old file or
+	 * the new, never an empty one that checks nothing. */
+	ok = ok && fflush(f) == 0 && fsync(fd) == 0;
+	int why = errno;
+	if (f != NULL && fclose(f) != 0 && ok) {
 		ok = false;
+		why = errno;
+	} else if (f == NULL && fd >= 0) {
+		close(fd);
+	}
 	if (ok && rename(tmp, path) == 0)
 		return;
+	if (ok)
+		why = errno;
 	char q[2 * CONFIG_MAX_PATH];
 	log_warn("cannot keep the CRL's number",
 		 "file=%s reason=\"%s\" detail=\"an older CRL put back will "
 		 "not be refused at the next start\"",
-		 log_quote(q, sizeof(q), path), strerror(errno));
+		 log_quote(q, sizeof(q), path), strerror(why));
 	unlink(tmp);
 }
 
@@ -456,11 +532,18 @@ static void reload_work(uv_work_t *w)
 	/* s->tls changes only in reload_done, which waits for this. */
 	if (r->rv == 0 && crl_goes_back(s, r, r->err, sizeof(r->err)))
 		r->rv = IPSNET_ECONFIG;
+	/* ... nor behind one served before (another CA in between, or no
+	 * CRL). */
+	if (r->rv == 0)
+		r->rv = server__crl_check(s->cfg.database, r->tls, r->cfg.crl,
+					  r->err, sizeof(r->err));
 	if (r->rv == 0)
 		r->rv = store_init(&r->cfg, r->err, sizeof(r->err));
 	if (r->rv == 0)
 		r->rv = store_load_registry(r->cfg.database, &r->registry,
 					    r->err, sizeof(r->err));
+	if (r->rv == 0)
+		server__crl_note(s->cfg.database, r->tls);
 	if (r->rv != 0 && r->tls != NULL) {
 		SSL_CTX_free(r->tls);
 		r->tls = NULL;
@@ -507,17 +590,13 @@ static void changed_at_restart(const struct server_config *now,
 static bool crl_goes_back(const struct server *s, const struct reload_result *r,
 			  char *why, size_t cap)
 {
-	/* Numbers are one CA's: a CRL of a CA the new config no longer
-	 * trusts (the network moved to a new CA) is not compared. */
-	int64_t in_use = tls_ctx_crl_number(s->tls, r->tls);
-	int64_t next = tls_ctx_crl_number(r->tls, NULL);
-	if (next < 0 || next >= in_use)
-		return false;
-	snprintf(why, cap,
-		 "CRL '%s' is number %lld, older than number %lld in use: a "
-		 "CRL never goes back; write a new one with certs/crl.sh",
-		 r->cfg.crl, (long long)next, (long long)in_use);
-	return true;
+	/* Numbers are one CA's: each CRL is held to the one of its own CA
+	 * in use (none, for a CA the network moves to). */
+	struct tls_crl_mark was[CRL_MARKS_MAX], now[CRL_MARKS_MAX];
+	size_t n_was = tls_ctx_crl_marks(s->tls, was, CRL_MARKS_MAX);
+	size_t n_now = tls_ctx_crl_marks(r->tls, now, CRL_MARKS_MAX);
+	return crl_marks_go_back(was, n_was, now, n_now, r->cfg.crl, "in use",
+				 why, cap);
 }
 
 static void reload_done(uv_work_t *w, int status)
@@ -536,7 +615,6 @@ static void reload_done(uv_work_t *w, int status)
 		bool cas_changed = !tls_ctx_same_cas(s->tls, r->tls);
 		SSL_CTX_free(s->tls);
 		s->tls = r->tls;
-		server__crl_note(s->cfg.database, s->tls);
 		char diff[512];
 		registry_diff(&s->registry, &r->registry, diff, sizeof(diff));
 		registry_free(&s->registry);

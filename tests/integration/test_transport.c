@@ -133,6 +133,10 @@ static void start_with_settings_and_good_connection(struct fx *fx,
 		fail_msg("good connection before: %s", fx->good.error);
 }
 
+static bool active_in_database(const char *path, const char *id);
+static void remove_gm0363_from_config(struct fx *fx);
+static void write_config(struct fx *fx, char *conf);
+
 /* The same with the group's small limits. */
 static void start_with_good_connection(struct fx *fx)
 {
@@ -2157,15 +2161,23 @@ static void
 test_a_reload_to_a_new_ca_cuts_off_the_old_certificates(void **state)
 {
 	struct fx *fx = *state;
-	char ca2[PATH_MAX];
+	char ca1[PATH_MAX], ca2[PATH_MAX], crl[PATH_MAX + 16];
 	struct h_tls *served = &fx->conn[0], *early = &fx->conn[1];
 	struct h_tls_opts o;
+	size_t len;
 
+	snprintf(ca1, sizeof(ca1), "%s/ca1", fx->dir);
 	snprintf(ca2, sizeof(ca2), "%s/ca2", fx->dir);
-	start_daemon(fx, certs);
+	snprintf(crl, sizeof(crl), "%s/crl.pem", ca1);
+	assert_int_equal(h_copy_dir(certs, ca1), 0);
+	char *older = h_read_file(crl, &len);
+	assert_non_null(older);
 	assert_int_equal(
-	    h_tls_connect_hello(served, fx->d.port, certs, "ggz-test"), 0);
-	h_tls_opts_org(&o, certs, "gm0363");
+	    h_certs_script("crl.sh", (const char *const[]){ca1, NULL}), 0);
+	start_daemon(fx, ca1);
+	assert_int_equal(
+	    h_tls_connect_hello(served, fx->d.port, ca1, "ggz-test"), 0);
+	h_tls_opts_org(&o, ca1, "gm0363");
 	assert_int_equal(h_tls_connect(early, fx->d.port, &o), 0);
 	assert_int_equal(
 	    h_certs_script(
@@ -2191,7 +2203,74 @@ test_a_reload_to_a_new_ca_cuts_off_the_old_certificates(void **state)
 	assert_int_equal(h_tls_hello(early, "test.user", NULL),
 			 IPSNET__V1__CODE__UNAUTHENTICATED);
 	run_cli_as(fx, ca2, "ggz-test", "ping", NULL, EXIT_OK);
-	run_cli_as(fx, certs, "ggz-test", "ping", NULL, EXIT_CONNECT);
+	run_cli_as(fx, ca1, "ggz-test", "ping", NULL, EXIT_CONNECT);
+
+	/* Back to the first CA with an older CRL of its own: refused, as
+	 * without the other CA in between. Was: only the last CA's number
+	 * was kept (found by a review). */
+	FILE *f = fopen(crl, "w");
+	assert_non_null(f);
+	assert_int_equal(fwrite(older, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+	free(older);
+	assert_int_equal(h_write_config(fx->dir, ca1, daemon_settings), 0);
+	assert_int_equal(kill(h_daemon_pid(&fx->d), SIGHUP), 0);
+	if (!h_daemon_wait_log(&fx->d, "msg=\"reload failed\"",
+			       H_DAEMON_START_MS) ||
+	    !h_daemon_log_contains(&fx->d, "served before")) {
+		h_daemon_dump_log(&fx->d);
+		fail_msg("the first CA's older CRL was taken");
+	}
+	run_cli_as(fx, ca2, "ggz-test", "ping", NULL, EXIT_OK);
+}
+
+/* A reload with no CRL, then one with a CRL older than the one served
+ * before it: refused. Was: the CRL in use was the only one compared, and
+ * with none in use the older one was taken, and kept as the one served
+ * (found by a review). */
+static void test_a_reload_without_a_crl_keeps_the_number_served(void **state)
+{
+	struct fx *fx = *state;
+	char ca[PATH_MAX], crl[PATH_MAX + 16], no_crl[PATH_MAX + 32];
+	size_t len;
+
+	snprintf(ca, sizeof(ca), "%s/certs", fx->dir);
+	snprintf(crl, sizeof(crl), "%s/crl.pem", ca);
+	assert_int_equal(h_copy_dir(certs, ca), 0);
+	char *older = h_read_file(crl, &len);
+	assert_non_null(older);
+	assert_int_equal(
+	    h_certs_script("crl.sh", (const char *const[]){ca, NULL}), 0);
+	start_daemon(fx, ca);
+	/* The file with "crl =": none. */
+	char *conf = h_read_file(fx->d.conf, &len);
+	assert_non_null(conf);
+	snprintf(no_crl, sizeof(no_crl), "crl = %s\n", crl);
+	char *at = strstr(conf, no_crl);
+	assert_non_null(at);
+	memmove(at + strlen("crl =\n"), at + strlen(no_crl),
+		strlen(at + strlen(no_crl)) + 1);
+	memcpy(at, "crl =\n", strlen("crl =\n"));
+	write_config(fx, conf);
+	assert_int_equal(kill(h_daemon_pid(&fx->d), SIGHUP), 0);
+	assert_true(h_daemon_wait_log(&fx->d,
+				      "msg=reloaded organisations=4 "
+				      "crl=-",
+				      H_DAEMON_START_MS));
+
+	FILE *f = fopen(crl, "w");
+	assert_non_null(f);
+	assert_int_equal(fwrite(older, 1, strlen(older), f), strlen(older));
+	assert_int_equal(fclose(f), 0);
+	free(older);
+	assert_int_equal(h_write_config(fx->dir, ca, daemon_settings), 0);
+	assert_int_equal(kill(h_daemon_pid(&fx->d), SIGHUP), 0);
+	if (!h_daemon_wait_log(&fx->d, "msg=\"reload failed\"",
+			       H_DAEMON_START_MS) ||
+	    !h_daemon_log_contains(&fx->d, "served before")) {
+		h_daemon_dump_log(&fx->d);
+		fail_msg("the older CRL was taken after one without a CRL");
+	}
 }
 
 /* Sends SIGHUP, waits for the reload, then says Hello on c (whose
@@ -2287,6 +2366,9 @@ static void test_sighup_with_an_older_crl_keeps_the_newer(void **state)
 	 * why. Was: a restart served it without a word (found by a
 	 * review). A newer CRL starts, and gm0363 stays out. */
 	assert_int_equal(h_daemon_stop(&fx->d, SIGTERM), 0);
+	/* ... and it changes nothing: not the registry the file changed
+	 * (was: written before the CRL was checked; found by a review). */
+	remove_gm0363_from_config(fx);
 	int code = h_run_ipsnetd(
 	    &fx->r, (const char *const[]){"--config", fx->d.conf, NULL});
 	if (code != 2 || strstr(fx->r.err, "older than number") == NULL ||
@@ -2294,6 +2376,9 @@ static void test_sighup_with_an_older_crl_keeps_the_newer(void **state)
 		print_result(&fx->r);
 		fail_msg("a start with the older CRL exited %d", code);
 	}
+	char db[PATH_MAX + 16];
+	snprintf(db, sizeof(db), "%s/ipsnet.db", fx->dir);
+	assert_true(active_in_database(db, "gm0363"));
 	assert_int_equal(
 	    h_certs_script("crl.sh", (const char *const[]){ca_dir, NULL}), 0);
 	assert_int_equal(h_daemon_restart(&fx->d), 0);
@@ -3052,6 +3137,7 @@ int main(void)
 	    T(test_a_restart_takes_the_configs_organisations),
 	    T(test_hello_after_a_reload_that_removed_the_organisation_is_refused),
 	    T(test_a_reload_to_a_new_ca_cuts_off_the_old_certificates),
+	    T(test_a_reload_without_a_crl_keeps_the_number_served),
 	    T(test_a_connection_does_not_keep_a_kind_the_reload_took_away),
 	    T(test_sighup_without_a_crl_says_so),
 	    T(test_sighup_names_the_settings_it_does_not_apply),
