@@ -52,6 +52,13 @@ struct stream_callbacks {
 	/* The stream is closed and libuv is done with it: the owner may free
 	 * it. s->error and s->reason tell why it closed (0 = cleanly). */
 	void (*on_close)(struct ipsnet_stream *s);
+	/* Optional: a read filled the whole buffer (more is likely waiting)
+	 * and the stream stopped reading, so that one peer that pipelines
+	 * cheap requests does not hold the loop for a whole turn (libuv
+	 * reads on up to 32 times): the owner calls stream_read_on in a
+	 * later turn of the loop (a 0 ms timer). Without it the stream
+	 * reads on. */
+	void (*on_yield)(struct ipsnet_stream *s);
 };
 
 enum stream_state {
@@ -78,6 +85,7 @@ struct ipsnet_stream {
 	enum stream_state state;
 	bool is_server;
 	bool reading;          /* the owner wants bytes (not paused) */
+	bool yielded;	       /* stopped for this turn (on_yield) */
 	bool in_pump;          /* guards against re-entering the read pump */
 	bool repump;           /* resumed while pumping: pump again */
 	bool handshake_failed; /* no close_notify after a failed handshake */
@@ -166,6 +174,10 @@ int stream_send_envelope(struct ipsnet_stream *s,
 
 /* Stops or restarts reading from the socket (backpressure). */
 void stream_pause(struct ipsnet_stream *s);
+
+/* Reads on after on_yield (nothing when the stream was paused or closed
+ * since). */
+void stream_read_on(struct ipsnet_stream *s);
 void stream_resume(struct ipsnet_stream *s);
 
 /* Closes the stream: sends close_notify, lets the queued bytes go out, shuts

@@ -59,6 +59,27 @@ static void timer_close_cb(uv_handle_t *h)
 		server__conn_closed(c->server, c);
 }
 
+static void read_on_close_cb(uv_handle_t *h)
+{
+	struct conn *c = container_of((uv_timer_t *)h, struct conn, read_on);
+	if (--c->open_handles == 0)
+		server__conn_closed(c->server, c);
+}
+
+static void read_on_cb(uv_timer_t *t)
+{
+	struct conn *c = container_of(t, struct conn, read_on);
+	stream_read_on(&c->stream);
+}
+
+/* A read filled the stream's buffer: the others' turn first, then this
+ * connection reads on. */
+static void on_yield(struct ipsnet_stream *s)
+{
+	struct conn *c = s->data;
+	uv_timer_start(&c->read_on, read_on_cb, 0, 0);
+}
+
 static void log_closed(struct conn *c)
 {
 	char reason[300], cn[80], user[2 * sizeof(c->user) + 3];
@@ -97,6 +118,7 @@ static void on_close(struct ipsnet_stream *s)
 	}
 	log_closed(c);
 	uv_close((uv_handle_t *)&c->timer, timer_close_cb);
+	uv_close((uv_handle_t *)&c->read_on, read_on_close_cb);
 	if (--c->open_handles == 0)
 		server__conn_closed(c->server, c);
 }
@@ -667,6 +689,7 @@ static const struct stream_callbacks conn_callbacks = {
     .on_drain = on_drain,
     .on_peer_closed = on_peer_closed,
     .on_close = on_close,
+    .on_yield = on_yield,
 };
 
 int conn__accept(struct server *srv)
@@ -678,7 +701,8 @@ int conn__accept(struct server *srv)
 	c->started_us = util_mono_us();
 	c->state = CONN_HANDSHAKING;
 	uv_timer_init(srv->loop, &c->timer);
-	c->open_handles = 2;
+	uv_timer_init(srv->loop, &c->read_on);
+	c->open_handles = 3;
 	/* Linked first: stream_accept reports every failure through on_close. */
 	c->next = srv->conns;
 	if (srv->conns != NULL)
@@ -692,10 +716,11 @@ int conn__accept(struct server *srv)
 			       (uv_stream_t *)&srv->listener, srv->tls,
 			       (uint32_t)max, &conn_callbacks, c);
 	if (rv != 0) {
-		/* Nothing of the stream is open: close the timer only. */
-		c->open_handles = 1;
+		/* Nothing of the stream is open: close the timers only. */
+		c->open_handles = 2;
 		c->state = CONN_CLOSING;
 		uv_close((uv_handle_t *)&c->timer, timer_close_cb);
+		uv_close((uv_handle_t *)&c->read_on, read_on_close_cb);
 		return rv;
 	}
 	c->stream.max_backlog = srv->cfg.send_buffer_bytes;

@@ -24,6 +24,7 @@ enum conn_state {
 struct conn {
 	struct ipsnet_stream stream;
 	uv_timer_t timer; /* handshake deadline, then idle, then close deadline */
+	uv_timer_t read_on;	 /* the next turn of the loop, after on_yield */
 	uint64_t close_deadline; /* closing: uv_now by which the peer has all */
 	struct server *server;
 	struct conn *prev, *next;

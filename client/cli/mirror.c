@@ -950,6 +950,19 @@ static const char *text_or_empty(const char *s)
 	return s != NULL ? s : "";
 }
 
+/* After a write statement's step (rc): st made ready again; 0, or
+ * IPSNET_EIO with why. */
+static int written(struct mirror *m, sqlite3_stmt *st, int rc, char *err,
+		   size_t errlen)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE)
+		return fail_db(m->db, IPSNET_EIO, err, errlen,
+			       "cannot write to the mirror");
+	return 0;
+}
+
 /* Records in table shadow what the sync needs to know of an entity of a
  * kind the mirror does not hold (the open transaction, its version
  * permitting): a client's id, a consent's client and recipient, a
@@ -991,13 +1004,7 @@ static int shadow_put(struct mirror *m, const ProtobufCMessage *msg, char *err,
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)version);
 	sqlite3_bind_text(st, 4, text_or_empty(client), -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, text_or_empty(party), -1, SQLITE_STATIC);
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	if (rc != SQLITE_DONE)
-		return fail_db(m->db, IPSNET_EIO, err, errlen,
-			       "cannot write to the mirror");
-	return 0;
+	return written(m, st, sqlite3_step(st), err, errlen);
 }
 
 /* Upserts msg into its table (the open transaction), its version
@@ -1021,12 +1028,7 @@ static int upsert(struct mirror *m, const ProtobufCMessage *msg, uint64_t seq,
 					(sqlite3_int64)seq);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	if (rc != SQLITE_DONE)
-		return fail_db(m->db, IPSNET_EIO, err, errlen,
-			       "cannot write to the mirror");
-	return 0;
+	return written(m, st, rc, err, errlen);
 }
 
 int mirror_apply(struct mirror *m, const Ipsnet__V1__Event *ev, char *err,
