@@ -1034,8 +1034,8 @@ static int upsert(struct mirror *m, const ProtobufCMessage *msg, uint64_t seq,
 int mirror_apply(struct mirror *m, const Ipsnet__V1__Event *ev, char *err,
 		 size_t errlen)
 {
-	const char *kind;
-	const ProtobufCMessage *msg;
+	const char *kind = NULL;
+	const ProtobufCMessage *msg = NULL;
 	int rv;
 
 	if (ev->seq <= m->tx_seq)
