@@ -65,40 +65,40 @@ int64_t tls_cert_until(X509 *cert)
 	return cert != NULL ? seconds_of(X509_get0_notAfter(cert)) : 0;
 }
 
-/* Of the CRLs ctx holds: the earliest nextUpdate (seconds; 0: none) and
- * the highest crlNumber (-1: none). */
-static void crl_facts(SSL_CTX *ctx, int64_t *until, int64_t *number)
+/* crl's crlNumber into *v: false when it has none (or none that fits). */
+static bool crl_number(X509_CRL *crl, int64_t *v)
 {
-	*until = 0;
-	*number = -1;
+	ASN1_INTEGER *n = X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL);
+	bool numbered = n != NULL && ASN1_INTEGER_get_int64(v, n) == 1;
+	ASN1_INTEGER_free(n);
+	return numbered;
+}
+
+/* The earliest nextUpdate of the CRLs ctx holds (seconds; 0: none). */
+static int64_t crl_until(SSL_CTX *ctx)
+{
+	int64_t until = 0;
 	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
 	if (store == NULL || !X509_STORE_lock(store))
-		return;
+		return 0;
 	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(store);
 	for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
 		X509_OBJECT *o = sk_X509_OBJECT_value(objs, i);
 		if (X509_OBJECT_get_type(o) != X509_LU_CRL)
 			continue;
-		X509_CRL *crl = X509_OBJECT_get0_X509_CRL(o);
-		int64_t next = seconds_of(X509_CRL_get0_nextUpdate(crl));
-		if (next != 0 && (*until == 0 || next < *until))
-			*until = next;
-		ASN1_INTEGER *n =
-		    X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL);
-		int64_t v;
-		if (n != NULL && ASN1_INTEGER_get_int64(&v, n) == 1 &&
-		    v > *number)
-			*number = v;
-		ASN1_INTEGER_free(n);
+		int64_t next = seconds_of(
+		    X509_CRL_get0_nextUpdate(X509_OBJECT_get0_X509_CRL(o)));
+		if (next != 0 && (until == 0 || next < until))
+			until = next;
 	}
 	X509_STORE_unlock(store);
+	return until;
 }
 
-void tls_ctx_expiry(SSL_CTX *ctx, int64_t *cert_until, int64_t *crl_until)
+void tls_ctx_expiry(SSL_CTX *ctx, int64_t *cert_until, int64_t *crl_until_out)
 {
-	int64_t number;
 	*cert_until = tls_cert_until(SSL_CTX_get0_certificate(ctx));
-	crl_facts(ctx, crl_until, &number);
+	*crl_until_out = crl_until(ctx);
 }
 
 /* The CA of objs that signed crl, or NULL. */
@@ -129,13 +129,9 @@ size_t tls_ctx_crl_marks(SSL_CTX *ctx, struct tls_crl_mark *out, size_t cap)
 		if (X509_OBJECT_get_type(o) != X509_LU_CRL)
 			continue;
 		X509_CRL *crl = X509_OBJECT_get0_X509_CRL(o);
-		ASN1_INTEGER *num =
-		    X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL);
 		int64_t v;
-		bool numbered = num != NULL &&
-				ASN1_INTEGER_get_int64(&v, num) == 1 && v >= 0;
-		ASN1_INTEGER_free(num);
-		X509 *ca = numbered ? crl_signer(objs, crl) : NULL;
+		X509 *ca = crl_number(crl, &v) && v >= 0 ? crl_signer(objs, crl)
+							 : NULL;
 		unsigned char md[32];
 		unsigned int len = 0;
 		if (ca == NULL ||

@@ -355,8 +355,11 @@ static bool hello_allowed(struct conn *c, uint64_t request_id)
 	else
 		memset(&c->org, 0, sizeof(c->org));
 	c->org_unknown = org == NULL;
-	if (!c->org_unknown &&
-	    SSL_get_SSL_CTX(c->stream.ssl) != c->server->tls &&
+	/* A handshake judged by the CAs and CRL before a reload: judged
+	 * again by those in use. */
+	bool judged_before =
+	    !c->org_unknown && SSL_get_SSL_CTX(c->stream.ssl) != c->server->tls;
+	if (judged_before &&
 	    tls_cert_revoked(c->server->tls,
 			     SSL_get0_peer_certificate(c->stream.ssl))) {
 		snprintf(why, sizeof(why), "certificate '%s' was revoked",
@@ -368,9 +371,7 @@ static bool hello_allowed(struct conn *c, uint64_t request_id)
 	}
 	/* The CA changed since the handshake: what that CA signed counts
 	 * no longer. */
-	if (!c->org_unknown &&
-	    SSL_get_SSL_CTX(c->stream.ssl) != c->server->tls &&
-	    !tls_peer_trusted(c->server->tls, c->stream.ssl)) {
+	if (judged_before && !tls_peer_trusted(c->server->tls, c->stream.ssl)) {
 		conn__refuse(c, request_id, IPSNET_EUNAUTHENTICATED,
 			     CERT_NOT_TRUSTED_NOW, "untrusted");
 		return false;

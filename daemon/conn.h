@@ -58,6 +58,12 @@ int conn__accept(struct server *srv);
 /* Sends a response. env's request_id and status are the caller's. */
 int conn__send(struct conn *c, const Ipsnet__V1__Envelope *env);
 
+/* Said to a connection whose certificate the CA configured at a reload
+ * did not sign. */
+#define CERT_NOT_TRUSTED_NOW                                             \
+	"your certificate is not signed by a CA the server trusts: the " \
+	"network's CA was replaced; connect with a certificate of the new CA"
+
 /* Sends an error Status for request_id. */
 int conn__send_error(struct conn *c, uint64_t request_id, int err,
 		     const char *message);
@@ -71,12 +77,6 @@ int conn__send_status(struct conn *c, uint64_t request_id, int err,
  * varint, CONN_REQUEST_ID_BYTES at most. An answer of n packed bytes
  * takes a frame of n + CONN_REQUEST_ID_BYTES. */
 #define CONN_REQUEST_ID_BYTES 11
-
-/* Said to a connection whose certificate the CA configured at a reload
- * did not sign. */
-#define CERT_NOT_TRUSTED_NOW                                             \
-	"your certificate is not signed by a CA the server trusts: the " \
-	"network's CA was replaced; connect with a certificate of the new CA"
 int conn__send_packed(struct conn *c, uint64_t request_id,
 		      const uint8_t *packed, size_t len);
 

@@ -497,7 +497,7 @@ static int cmd_serve(const struct server_config *cfg, const char *config_path,
 		rv = rv == IPSNET_ECERT ? 1 : 2;
 		goto err_after_registry;
 	}
-	if ((rv = server__crl_check(cfg->database, tls, cfg->crl, err,
+	if ((rv = server__crl_check(cfg->database, NULL, tls, cfg->crl, err,
 				    sizeof(err))) != 0) {
 		fprintf(stderr, "ipsnetd: %s\n", err);
 		rv = 2;

@@ -377,8 +377,8 @@ static size_t crl_marks_read(const char *path, struct tls_crl_mark *out,
 	return n;
 }
 
-static const struct tls_crl_mark *
-crl_mark_find(const struct tls_crl_mark *marks, size_t n, const char *key)
+static struct tls_crl_mark *crl_mark_find(struct tls_crl_mark *marks, size_t n,
+					  const char *key)
 {
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(marks[i].key, key) == 0)
@@ -386,45 +386,55 @@ crl_mark_find(const struct tls_crl_mark *marks, size_t n, const char *key)
 	return NULL;
 }
 
-/* Whether one of now's CRLs is older than the one of its CA in was: why
- * into why. */
-static bool crl_marks_go_back(const struct tls_crl_mark *was, size_t n_was,
-			      const struct tls_crl_mark *now, size_t n_now,
-			      const char *crl, const char *than, char *why,
-			      size_t cap)
+/* Takes add's marks into marks (n of them, room for cap): each CA at the
+ * highest number of the two. Returns whether marks changed. */
+static bool crl_marks_merge(struct tls_crl_mark *marks, size_t *n, size_t cap,
+			    const struct tls_crl_mark *add, size_t n_add)
 {
+	bool changed = false;
+	for (size_t i = 0; i < n_add; i++) {
+		struct tls_crl_mark *m = crl_mark_find(marks, *n, add[i].key);
+		if (m == NULL && *n < cap) {
+			marks[(*n)++] = add[i];
+			changed = true;
+		} else if (m != NULL && add[i].number > m->number) {
+			m->number = add[i].number;
+			changed = true;
+		}
+	}
+	return changed;
+}
+
+int server__crl_check(const char *database, SSL_CTX *in_use, SSL_CTX *tls,
+		      const char *crl, char *err, size_t errlen)
+{
+	char path[CONFIG_MAX_PATH + 8];
+	struct tls_crl_mark was[2 * CRL_MARKS_MAX], now[CRL_MARKS_MAX];
+	crl_mark_path(database, path, sizeof(path));
+	size_t n_was = crl_marks_read(path, was, CRL_MARKS_MAX);
+	/* The CRLs in use count too: a file that could not be written
+	 * still holds a reload to them. */
+	if (in_use != NULL) {
+		size_t n = tls_ctx_crl_marks(in_use, now, CRL_MARKS_MAX);
+		crl_marks_merge(was, &n_was, 2 * CRL_MARKS_MAX, now, n);
+	}
+	size_t n_now = tls_ctx_crl_marks(tls, now, CRL_MARKS_MAX);
 	for (size_t i = 0; i < n_now; i++) {
 		const struct tls_crl_mark *w =
 		    crl_mark_find(was, n_was, now[i].key);
 		if (w == NULL || now[i].number >= w->number)
 			continue;
-		snprintf(why, cap,
-			 "CRL '%s' is number %lld, older than number %lld %s: "
-			 "a CRL never goes back, and this one may let revoked "
-			 "certificates in again; write a new one with "
-			 "certs/crl.sh",
+		snprintf(err, errlen,
+			 "CRL '%s' is number %lld, older than number %lld "
+			 "served before (%s; to serve it all the same, remove "
+			 "that file): a CRL never goes back, and this one may "
+			 "let revoked certificates in again; write a new one "
+			 "with certs/crl.sh",
 			 crl, (long long)now[i].number, (long long)w->number,
-			 than);
-		return true;
+			 path);
+		return IPSNET_ECONFIG;
 	}
-	return false;
-}
-
-int server__crl_check(const char *database, SSL_CTX *tls, const char *crl,
-		      char *err, size_t errlen)
-{
-	char path[CONFIG_MAX_PATH + 8], than[CONFIG_MAX_PATH + 64];
-	struct tls_crl_mark was[CRL_MARKS_MAX], now[CRL_MARKS_MAX];
-	crl_mark_path(database, path, sizeof(path));
-	size_t n_was = crl_marks_read(path, was, CRL_MARKS_MAX);
-	size_t n_now = tls_ctx_crl_marks(tls, now, CRL_MARKS_MAX);
-	snprintf(than, sizeof(than),
-		 "served before (%s; to serve it all the same, remove that "
-		 "file)",
-		 path);
-	return crl_marks_go_back(was, n_was, now, n_now, crl, than, err, errlen)
-		   ? IPSNET_ECONFIG
-		   : 0;
+	return 0;
 }
 
 void server__crl_note(const char *database, SSL_CTX *tls)
@@ -438,19 +448,7 @@ void server__crl_note(const char *database, SSL_CTX *tls)
 	/* Every CA's kept: one the network moves back to is held to its
 	 * own. */
 	size_t n = crl_marks_read(path, marks, CRL_MARKS_MAX);
-	bool changed = false;
-	for (size_t i = 0; i < n_now; i++) {
-		struct tls_crl_mark *m =
-		    (struct tls_crl_mark *)crl_mark_find(marks, n, now[i].key);
-		if (m == NULL) {
-			marks[n++] = now[i];
-			changed = true;
-		} else if (now[i].number > m->number) {
-			m->number = now[i].number;
-			changed = true;
-		}
-	}
-	if (!changed)
+	if (!crl_marks_merge(marks, &n, 2 * CRL_MARKS_MAX, now, n_now))
 		return;
 	snprintf(tmp, sizeof(tmp), "%s.new", path);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -496,9 +494,6 @@ struct reload_result {
 	char file_database[CONFIG_MAX_PATH];
 };
 
-static bool crl_goes_back(const struct server *s, const struct reload_result *r,
-			  char *why, size_t cap);
-
 static void reload_work(uv_work_t *w)
 {
 	struct server *s = w->data;
@@ -529,14 +524,12 @@ static void reload_work(uv_work_t *w)
 		};
 		r->rv = tls_ctx_new(&r->tls, &o, r->err, sizeof(r->err));
 	}
-	/* s->tls changes only in reload_done, which waits for this. */
-	if (r->rv == 0 && crl_goes_back(s, r, r->err, sizeof(r->err)))
-		r->rv = IPSNET_ECONFIG;
-	/* ... nor behind one served before (another CA in between, or no
-	 * CRL). */
+	/* No CRL behind one in use or served before (another CA in between,
+	 * or none). s->tls changes only in reload_done, which waits for
+	 * this. */
 	if (r->rv == 0)
-		r->rv = server__crl_check(s->cfg.database, r->tls, r->cfg.crl,
-					  r->err, sizeof(r->err));
+		r->rv = server__crl_check(s->cfg.database, s->tls, r->tls,
+					  r->cfg.crl, r->err, sizeof(r->err));
 	if (r->rv == 0)
 		r->rv = store_init(&r->cfg, r->err, sizeof(r->err));
 	if (r->rv == 0)
@@ -581,22 +574,6 @@ static void changed_at_restart(const struct server_config *now,
 	CHANGED(delivery_threads, "delivery_threads")
 	CHANGED(report, "report")
 #undef CHANGED
-}
-
-/* Whether the reload's CRL is older (by its crlNumber) than the one in
- * use: a copy put back by mistake, or by someone who wants a revocation
- * undone, would let revoked certificates in again. If so, why says so. No
- * CRL at all is a choice the config states (and reload_done warns of). */
-static bool crl_goes_back(const struct server *s, const struct reload_result *r,
-			  char *why, size_t cap)
-{
-	/* Numbers are one CA's: each CRL is held to the one of its own CA
-	 * in use (none, for a CA the network moves to). */
-	struct tls_crl_mark was[CRL_MARKS_MAX], now[CRL_MARKS_MAX];
-	size_t n_was = tls_ctx_crl_marks(s->tls, was, CRL_MARKS_MAX);
-	size_t n_now = tls_ctx_crl_marks(r->tls, now, CRL_MARKS_MAX);
-	return crl_marks_go_back(was, n_was, now, n_now, r->cfg.crl, "in use",
-				 why, cap);
 }
 
 static void reload_done(uv_work_t *w, int status)

@@ -78,11 +78,13 @@ int server__start(struct server *s, uv_loop_t *loop,
  * so that uv_run returns. */
 void server__stop(struct server *s);
 
-/* Whether tls's CRL (the file crl) is older than the one of the same CA
- * last served with database: IPSNET_ECONFIG with a sentence in err, or 0.
+/* Whether one of tls's CRLs (the file crl) is older than the newest of
+ * its CA in use (in_use, when not NULL) or served before with database
+ * (DATABASE.crl): IPSNET_ECONFIG with a sentence in err, or 0. CRL numbers
+ * are one CA's: a CA new to the network is held to nothing.
  * server__crl_note keeps tls's for the next start (best effort). */
-int server__crl_check(const char *database, SSL_CTX *tls, const char *crl,
-		      char *err, size_t errlen);
+int server__crl_check(const char *database, SSL_CTX *in_use, SSL_CTX *tls,
+		      const char *crl, char *err, size_t errlen);
 void server__crl_note(const char *database, SSL_CTX *tls);
 
 /* Warns when key (the server's key file) is readable by others. */

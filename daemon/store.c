@@ -1046,7 +1046,7 @@ void registry_diff(const struct registry *before, const struct registry *after,
 {
 	const char *last = NULL;
 	out[0] = '\0';
-	/* Both are sorted by id: one walk, in three passes for the keys. */
+	/* Three passes, one a key; each looks up by id (both are sorted). */
 	for (size_t i = 0; i < after->n; i++)
 		if (registry_find(before, after->orgs[i].id) == NULL)
 			say_id(out, cap, &last, "added", after->orgs[i].id);

@@ -584,6 +584,12 @@ static void sub_free(struct sync_sub *sub)
 	ipsnet_free(sub);
 }
 
+/* Whether sub takes events of kind (a bit of its mask; 0: all). */
+static bool wants(const struct sync_sub *sub, uint32_t kind)
+{
+	return sub->kinds == 0 || (sub->kinds & kind) != 0;
+}
+
 static bool sub_gone(struct sync_sub *sub)
 {
 	return sub->conn == NULL || !conn__open(sub->conn);
@@ -604,14 +610,13 @@ static void deliver(struct delivery *d)
 		i++;
 	while (i < o->n) {
 		/* A run of wanted events, as one write of at most a chunk. */
-		while (i < o->n && sub->kinds != 0 &&
-		       (sub->kinds & o->evs[i].kind) == 0)
+		while (i < o->n && !wants(sub, o->evs[i].kind))
 			i++;
 		if (i == o->n)
 			break;
 		size_t first = i, len = 0;
 		while (i < o->n && len + o->evs[i].len <= SEND_CHUNK &&
-		       (sub->kinds == 0 || (sub->kinds & o->evs[i].kind)))
+		       wants(sub, o->evs[i].kind))
 			len += o->evs[i++].len;
 		if (len == 0)
 			len = o->evs[i++].len; /* one event above a chunk */
@@ -881,8 +886,7 @@ static int add_rows(struct fetch *f, const struct sync_sub *sub,
 	uint64_t first = 0, last = 0;
 	for (size_t i = 0; i < o->n; i++) {
 		const struct out_event *e = &o->evs[i];
-		if (e->seq <= from ||
-		    (sub->kinds != 0 && (sub->kinds & e->kind) == 0) ||
+		if (e->seq <= from || !wants(sub, e->kind) ||
 		    e->client[0] == '\0')
 			continue;
 		if (strcmp(e->client, client) == 0 && e->seq == last + 1) {
@@ -1079,14 +1083,12 @@ static const char *not_ours(char *why, size_t cap, uint64_t seq)
 	return why;
 }
 
-/* Sends page f, its rows recorded (err 0) or not. True when all of it
- * went and the subscription goes on. */
 /* The seq of the last event of o that sub wants; 0: none. */
 static uint64_t last_wanted(const struct sync_sub *sub,
 			    const struct fetch_org *o)
 {
 	for (size_t i = o->n; i-- > 0;)
-		if (sub->kinds == 0 || (sub->kinds & o->evs[i].kind) != 0)
+		if (wants(sub, o->evs[i].kind))
 			return o->evs[i].seq;
 	return 0;
 }
@@ -1106,6 +1108,8 @@ static void send_progress(struct sync_sub *sub, const struct fetch *f)
 	send_push(sub, &env);
 }
 
+/* Sends page f, its rows recorded (err 0) or not. True when all of it
+ * went and the subscription goes on. */
 static bool page_send(struct fetch *f, int err)
 {
 	struct sync_sub *sub = f->sub;

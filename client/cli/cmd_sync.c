@@ -1122,11 +1122,9 @@ static bool handed_over(struct follow *f, const Ipsnet__V1__Event *ev)
 static int sync_event(struct follow *f, const Ipsnet__V1__Event *ev)
 {
 	struct sync_run *s = f->arg;
-	const char *kind;
-	const ProtobufCMessage *msg;
 	char err[512];
-	bool handed = s->backfill && handed_over(f, ev);
-	int rv = mirror_apply(s->mirror, ev, err, sizeof(err));
+	bool handed = s->backfill && handed_over(f, ev), counted;
+	int rv = mirror_apply(s->mirror, ev, &counted, err, sizeof(err));
 	if (rv != 0) {
 		clear_bar(f);
 		fprintf(stderr, "ipsnet: %s: %s\n", s->path, err);
@@ -1159,10 +1157,7 @@ static int sync_event(struct follow *f, const Ipsnet__V1__Event *ev)
 		return rv;
 	}
 	/* The kinds the mirror does not hold came for backfill only. */
-	if (ev->state != NULL && mirror_entity(ev->state, &kind, &msg) &&
-	    !mirror_holds(s->mirror, kind))
-		return FOLLOW_UNCOUNTED;
-	return 0;
+	return counted ? 0 : FOLLOW_UNCOUNTED;
 }
 
 static int sync_caught_up(struct follow *f, uint64_t seq)

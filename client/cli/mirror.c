@@ -1031,23 +1031,25 @@ static int upsert(struct mirror *m, const ProtobufCMessage *msg, uint64_t seq,
 	return written(m, st, rc, err, errlen);
 }
 
-int mirror_apply(struct mirror *m, const Ipsnet__V1__Event *ev, char *err,
-		 size_t errlen)
+int mirror_apply(struct mirror *m, const Ipsnet__V1__Event *ev, bool *counted,
+		 char *err, size_t errlen)
 {
 	const char *kind = NULL;
 	const ProtobufCMessage *msg = NULL;
 	int rv;
 
-	if (ev->seq <= m->tx_seq)
-		return 0; /* handled already: never twice */
 	bool entity =
 	    ev->state != NULL && mirror_entity(ev->state, &kind, &msg);
-	if (!seq_fits(ev->seq, err, errlen) ||
-	    (entity && !fits(msg, err, errlen)))
-		return IPSNET_EPROTOCOL;
 	/* An entity of a kind the mirror does not hold came only for the
 	 * sync to know which cases to fetch (cmd_sync): it is not applied. */
 	bool held = !entity || mirror_holds(m, kind);
+	if (counted != NULL)
+		*counted = held;
+	if (ev->seq <= m->tx_seq)
+		return 0; /* handled already: never twice */
+	if (!seq_fits(ev->seq, err, errlen) ||
+	    (entity && !fits(msg, err, errlen)))
+		return IPSNET_EPROTOCOL;
 	if ((rv = begin(m, err, errlen)) != 0)
 		return rv;
 	if (entity && held && (rv = upsert(m, msg, ev->seq, err, errlen)) != 0)

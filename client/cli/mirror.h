@@ -79,9 +79,11 @@ int mirror_bind(struct mirror *m, const char *organisation, const char *kinds,
  * (mirror_bind's kinds) only moves the seq, is not counted in
  * meta.events, and leaves in table `shadow` (kind, id, version,
  * client_id, party) what the sync needs to know of it: a client's id, a
- * consent's client and recipient (party), a program's owner (party). */
-int mirror_apply(struct mirror *m, const Ipsnet__V1__Event *ev, char *err,
-		 size_t errlen);
+ * consent's client and recipient (party), a program's owner (party).
+ * *counted (when not NULL) says whether an event of its kind counts in
+ * meta.events (set also when it was handled already, or not applied). */
+int mirror_apply(struct mirror *m, const Ipsnet__V1__Event *ev, bool *counted,
+		 char *err, size_t errlen);
 
 /* Moves the cursor to seq without an event: the server's CaughtUp says
  * every entry up to seq was delivered or is not for this organisation, so

@@ -770,7 +770,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				      mirror_entity(ev->state, &kind, &msg);
 			if (entity)
 				check_json(msg);
-			rv = mirror_apply(m, ev, err, sizeof(err));
+			rv = mirror_apply(m, ev, NULL, err, sizeof(err));
 			if (ev->seq <= seq) { /* handled already */
 				if (rv != 0)
 					die("mirror_apply",

@@ -86,7 +86,7 @@ static int apply_client(struct mirror *m, uint64_t seq, char *err,
 	ev.state = &ok;
 	ev.hash.data = hash;
 	ev.hash.len = sizeof(hash);
-	return mirror_apply(m, &ev, err, errlen);
+	return mirror_apply(m, &ev, NULL, err, errlen);
 }
 
 /* A number from the mirror file, read with a connection of its own. */
