@@ -1023,12 +1023,13 @@ bool registry_is_config(const struct registry *r, const struct server_config *c)
 }
 
 /* Appends id to the list of key in out ("added=a,b"); a list cut for
- * room ends in ",...". */
+ * room ends in ",...", and nothing comes after it. */
 static void say_id(char *out, size_t cap, const char **last_key,
 		   const char *key, const char *id)
 {
+	static const char cut[] = ",...";
 	size_t len = strlen(out);
-	if (len + 4 >= cap)
+	if (*last_key == cut || len + sizeof(cut) > cap)
 		return;
 	int w;
 	if (*last_key != key)
@@ -1036,9 +1037,12 @@ static void say_id(char *out, size_t cap, const char **last_key,
 			     len > 0 ? " " : "", key, id);
 	else
 		w = snprintf(out + len, cap - len, ",%s", id);
-	if (w < 0 || (size_t)w >= cap - len)
-		snprintf(out + len, cap - len, ",...");
-	*last_key = key;
+	if (w >= 0 && (size_t)w < cap - len) {
+		*last_key = key;
+		return;
+	}
+	snprintf(out + len, cap - len, "%s", cut);
+	*last_key = cut;
 }
 
 void registry_diff(const struct registry *before, const struct registry *after,

@@ -1924,6 +1924,31 @@ static void test_registry_of_an_unreadable_database_says_why(void **state)
 		fail_msg("a file that is no database: %s", err);
 }
 
+/* The log's list of organisations a reload added is cut for room once,
+ * with ",...", and says nothing after it. Was: an id that did not fit
+ * wrote ",...", and a shorter one after it was written on behind that. */
+static void test_a_registry_diff_too_long_is_cut_once(void **state)
+{
+	/* Sorted by id, as a registry is: long ids first, then short. */
+	static struct org_config orgs[40];
+	struct registry none = {0},
+			many = {.n = ARRAY_SIZE(orgs), .orgs = orgs};
+	char out[256];
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(orgs); i++)
+		snprintf(orgs[i].id, sizeof(orgs[i].id),
+			 i < 20 ? "a-long-organisation-id-%02zu" : "b%02zu", i);
+	registry_diff(&none, &many, out, sizeof(out));
+	const char *cut = strstr(out, ",...");
+	if (strncmp(out, "added=a-long-", 13) != 0 || cut == NULL ||
+	    strcmp(cut, ",...") != 0)
+		fail_msg("cut wrongly: %s", out);
+	/* What fits is said whole. */
+	struct registry two = {.n = 2, .orgs = orgs + 20};
+	registry_diff(&none, &two, out, sizeof(out));
+	assert_string_equal(out, "added=b20,b21");
+}
+
 /* A daemon started on a database a newer ipsnetd wrote is told to use
  * that ipsnetd, not sent to 'ipsnetd init', which refuses a newer schema.
  *
@@ -3865,6 +3890,7 @@ int main(void)
 	    T(test_a_config_without_organisations_keeps_the_registry),
 	    T(test_a_program_for_an_organisation_taken_out_is_refused),
 	    T(test_registry_of_an_unreadable_database_says_why),
+	    T(test_a_registry_diff_too_long_is_cut_once),
 	    T(test_registry_of_a_newer_schema_says_to_use_a_newer_ipsnetd),
 	    T(test_audit_of_many_rows_keeps_each_in_order),
 	    T(test_audit_chain_a_changed_byte_in_any_column_names_its_row),
