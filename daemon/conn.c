@@ -39,6 +39,23 @@ static const struct {
     [CONN_CLOSING] = {"closing", 0},
 };
 
+static void unauth_unlink(struct conn *c)
+{
+	struct server *s = c->server;
+	if (!c->unauth_linked)
+		return;
+	if (c->unauth_prev != NULL)
+		c->unauth_prev->unauth_next = c->unauth_next;
+	else
+		s->unauth_head = c->unauth_next;
+	if (c->unauth_next != NULL)
+		c->unauth_next->unauth_prev = c->unauth_prev;
+	else
+		s->unauth_tail = c->unauth_prev;
+	c->unauth_prev = c->unauth_next = NULL;
+	c->unauth_linked = false;
+}
+
 /* The one place a connection changes state. A move the table does not
  * allow is a bug: it stops the daemon rather than serve in a wrong state. */
 static void conn_move(struct conn *c, enum conn_state next)
@@ -50,6 +67,8 @@ static void conn_move(struct conn *c, enum conn_state next)
 		abort();
 	}
 	c->state = next;
+	if (next == CONN_SERVING || next == CONN_CLOSING)
+		unauth_unlink(c);
 }
 
 static void timer_close_cb(uv_handle_t *h)
@@ -710,6 +729,13 @@ int conn__accept(struct server *srv)
 		srv->conns->prev = c;
 	srv->conns = c;
 	srv->n_conns++;
+	c->unauth_prev = srv->unauth_tail;
+	if (srv->unauth_tail != NULL)
+		srv->unauth_tail->unauth_next = c;
+	else
+		srv->unauth_head = c;
+	srv->unauth_tail = c;
+	c->unauth_linked = true;
 	int max = srv->cfg.max_frame_bytes < PRE_HELLO_MAX_FRAME_BYTES
 		      ? (int)srv->cfg.max_frame_bytes
 		      : PRE_HELLO_MAX_FRAME_BYTES;
@@ -719,7 +745,7 @@ int conn__accept(struct server *srv)
 	if (rv != 0) {
 		/* Nothing of the stream is open: close the timers only. */
 		c->open_handles = 2;
-		c->state = CONN_CLOSING;
+		conn_move(c, CONN_CLOSING);
 		uv_close((uv_handle_t *)&c->timer, timer_close_cb);
 		uv_close((uv_handle_t *)&c->read_on, read_on_close_cb);
 		return rv;
@@ -728,4 +754,22 @@ int conn__accept(struct server *srv)
 	uv_timer_start(&c->timer, deadline_cb, srv->cfg.handshake_timeout_ms,
 		       0);
 	return 0;
+}
+
+bool conn__drop_oldest_unauthenticated(struct server *srv, char *peer,
+				       size_t cap)
+{
+	struct conn *c = srv->unauth_head;
+	if (c == NULL)
+		return false;
+	util_strlcpy(peer, c->stream.peer, cap);
+	c->outcome = "dropped";
+	conn_move(c, CONN_CLOSING);
+	uv_timer_stop(&c->timer);
+	/* At once: its room is for the connection being accepted, and one
+	 * that waits to send an alert would hold it for CLOSE_DEADLINE_MS. */
+	stream_abort(&c->stream, IPSNET_EBUSY,
+		     "dropped for a newer connection: the server is at "
+		     "max_connections and this one was not yet authenticated");
+	return true;
 }

@@ -28,6 +28,12 @@ struct conn {
 	uint64_t close_deadline; /* closing: uv_now by which the peer has all */
 	struct server *server;
 	struct conn *prev, *next;
+	/* Before its Hello is accepted, a connection is also on the server's
+	 * list of those not yet authenticated, oldest first: the first to go
+	 * when a newer one needs the room (conn__drop_oldest_unauthenticated).
+	 */
+	struct conn *unauth_prev, *unauth_next;
+	bool unauth_linked;
 
 	enum conn_state state;
 	struct org_config org; /* who: from the certificate's CN and the registry */
@@ -54,6 +60,15 @@ bool conn__cert_ended(struct conn *c, uint64_t request_id);
 
 /* Accepts a connection from the server's listener. */
 int conn__accept(struct server *srv);
+
+/* At max_connections: closes the oldest connection that has not yet had
+ * its Hello accepted, at once, so that a new one can take its room; its
+ * peer goes into peer. A peer that opens connections and never finishes
+ * them cannot keep the organisations out (they would be refused until the
+ * handshake timeout, and again for as long as it goes on); a connection
+ * that is serving is never dropped. False when there is none. */
+bool conn__drop_oldest_unauthenticated(struct server *srv, char *peer,
+				       size_t cap);
 
 /* Sends a response. env's request_id and status are the caller's. */
 int conn__send(struct conn *c, const Ipsnet__V1__Envelope *env);

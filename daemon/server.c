@@ -51,7 +51,8 @@ static void close_own_handles(struct server *s)
 	uv_close((uv_handle_t *)&s->shutdown_timer, handle_closed);
 	uv_close((uv_handle_t *)&s->accept_timer, handle_closed);
 	uv_close((uv_handle_t *)&s->expiry_timer, handle_closed);
-	uv_close((uv_handle_t *)&s->refused_timer, handle_closed);
+	uv_close((uv_handle_t *)&s->refused.timer, handle_closed);
+	uv_close((uv_handle_t *)&s->dropped.timer, handle_closed);
 }
 
 /* Once the server certificate or the CRL is past its end, every client is
@@ -209,18 +210,17 @@ static void accept_later(struct server *s, int rv)
 }
 
 /* The refusals counted since the last line, if any, in one line. */
-static void say_refused(struct server *s)
+static void say_refused(struct server *s, struct refusals *r)
 {
-	if (s->refused_count == 0)
+	if (r->count == 0)
 		return;
-	log_warn("connections refused",
+	log_warn(r->many,
 		 "count=%llu first_peer=%s last_peer=%s for_ms=%llu "
-		 "reason=\"too many connections\" max_connections=%u",
-		 (unsigned long long)s->refused_count, s->refused_first,
-		 s->refused_last,
-		 (unsigned long long)(uv_now(s->loop) - s->refused_since),
+		 "reason=\"%s\" max_connections=%u",
+		 (unsigned long long)r->count, r->first, r->last,
+		 (unsigned long long)(uv_now(s->loop) - r->since), r->reason,
 		 s->cfg.max_connections);
-	s->refused_count = 0;
+	r->count = 0;
 }
 
 /* The end of a window of refusals: those it counted are said, and a new
@@ -228,41 +228,52 @@ static void say_refused(struct server *s)
  * once. */
 static void refused_window_over(uv_timer_t *t)
 {
-	struct server *s = t->data;
-	if (s->refused_count == 0)
+	struct refusals *r = container_of(t, struct refusals, timer);
+	if (r->count == 0)
 		return;
-	say_refused(s);
-	uv_timer_start(&s->refused_timer, refused_window_over, REFUSED_LOG_MS,
-		       0);
+	say_refused(t->data, r);
+	uv_timer_start(&r->timer, refused_window_over, REFUSED_LOG_MS, 0);
 }
 
-/* A connection refused beyond max_connections, from peer. */
-static void note_refused(struct server *s, const char *peer)
+/* A connection refused (or dropped) at max_connections, from peer. */
+static void note_refused(struct server *s, struct refusals *r, const char *peer)
 {
-	if (!uv_is_active((uv_handle_t *)&s->refused_timer)) {
-		log_warn("connection refused",
-			 "peer=%s reason=\"too many connections\" "
-			 "max_connections=%u",
-			 peer, s->cfg.max_connections);
-		uv_timer_start(&s->refused_timer, refused_window_over,
-			       REFUSED_LOG_MS, 0);
+	if (!uv_is_active((uv_handle_t *)&r->timer)) {
+		log_warn(r->one, "peer=%s reason=\"%s\" max_connections=%u",
+			 peer, r->reason, s->cfg.max_connections);
+		uv_timer_start(&r->timer, refused_window_over, REFUSED_LOG_MS,
+			       0);
 		return;
 	}
-	if (s->refused_count++ == 0) {
-		s->refused_since = uv_now(s->loop);
-		util_strlcpy(s->refused_first, peer, sizeof(s->refused_first));
+	if (r->count++ == 0) {
+		r->since = uv_now(s->loop);
+		util_strlcpy(r->first, peer, sizeof(r->first));
 	}
-	util_strlcpy(s->refused_last, peer, sizeof(s->refused_last));
+	util_strlcpy(r->last, peer, sizeof(r->last));
+}
+
+static void refusals_init(struct server *s, struct refusals *r, const char *one,
+			  const char *many, const char *reason)
+{
+	uv_timer_init(s->loop, &r->timer);
+	r->timer.data = s;
+	r->one = one;
+	r->many = many;
+	r->reason = reason;
 }
 
 static void on_connection(uv_stream_t *listener, int status)
 {
 	struct server *s = listener->data;
+	char peer[INET6_ADDRSTRLEN + 8];
 	if (status < 0) {
 		log_warn("accept failed", "error=\"%s\"", uv_strerror(status));
 		return;
 	}
-	if (s->n_conns >= s->cfg.max_connections) {
+	if (s->n_conns >= s->cfg.max_connections &&
+	    conn__drop_oldest_unauthenticated(s, peer, sizeof(peer)))
+		note_refused(s, &s->dropped, peer);
+	else if (s->n_conns >= s->cfg.max_connections) {
 		/* Accept and close at once, so the peer learns now instead of
 		 * waiting in the backlog. */
 		uv_tcp_t *t = ipsnet_malloc(sizeof(*t));
@@ -271,9 +282,9 @@ static void on_connection(uv_stream_t *listener, int status)
 			return;
 		}
 		uv_tcp_init(s->loop, t);
-		char peer[INET6_ADDRSTRLEN + 8];
 		if (uv_accept(listener, (uv_stream_t *)t) == 0)
-			note_refused(s, peer_of(t, peer, sizeof(peer)));
+			note_refused(s, &s->refused,
+				     peer_of(t, peer, sizeof(peer)));
 		uv_close((uv_handle_t *)t, (uv_close_cb)ipsnet_free);
 		return;
 	}
@@ -306,8 +317,10 @@ void server__stop(struct server *s)
 	log_info("shutting down", "open_connections=%u", s->n_conns);
 	uv_close((uv_handle_t *)&s->listener, listener_closed);
 	/* No refusal comes after the listener: those counted are said now. */
-	say_refused(s);
-	uv_timer_stop(&s->refused_timer);
+	say_refused(s, &s->refused);
+	say_refused(s, &s->dropped);
+	uv_timer_stop(&s->refused.timer);
+	uv_timer_stop(&s->dropped.timer);
 	uv_timer_start(&s->shutdown_timer, shutdown_deadline,
 		       SHUTDOWN_DEADLINE_MS, 0);
 	struct conn *next;
@@ -857,11 +870,15 @@ int server__start(struct server *s, uv_loop_t *loop,
 	uv_timer_init(loop, &s->shutdown_timer);
 	uv_timer_init(loop, &s->accept_timer);
 	uv_timer_init(loop, &s->expiry_timer);
-	uv_timer_init(loop, &s->refused_timer);
+	refusals_init(s, &s->refused, "connection refused",
+		      "connections refused", "too many connections");
+	refusals_init(s, &s->dropped, "connection dropped",
+		      "connections dropped",
+		      "not yet authenticated, for a newer connection");
 	s->sig_poll.data = s;
 	s->shutdown_timer.data = s->accept_timer.data = s;
-	s->expiry_timer.data = s->refused_timer.data = s;
-	s->open_handles = 5;
+	s->expiry_timer.data = s;
+	s->open_handles = 6;
 	uv_poll_start(&s->sig_poll, UV_READABLE, on_signal_readable);
 	log_info("listening",
 		 "addr=%s tls_min=1.%d organisations=%zu max_connections=%u "

@@ -36,14 +36,19 @@ struct server {
 	uv_timer_t shutdown_timer;
 	uv_timer_t accept_timer; /* takes a connection again (accept_later) */
 	uv_timer_t expiry_timer; /* the certificate's and CRL's end, hourly */
-	/* Connections refused beyond max_connections: the first is logged
-	 * at once, the rest of the window counted (server.c, REFUSED_LOG_MS);
-	 * the timer runs while a window is open. */
-	uv_timer_t refused_timer;
-	uint64_t refused_count; /* refused since the last line */
-	uint64_t refused_since; /* uv_now of the first of them */
-	char refused_first[72]; /* their first and last peers */
-	char refused_last[72];
+	/* Connections refused beyond max_connections, and those not yet
+	 * authenticated that were dropped for a newer one: the first is
+	 * logged at once, the rest of the window counted (server.c,
+	 * REFUSED_LOG_MS); the timer runs while a window is open. */
+	struct refusals {
+		uv_timer_t timer;
+		const char *one, *many; /* the msg of a line, of a count */
+		const char *reason;
+		uint64_t count; /* since the last line */
+		uint64_t since; /* uv_now of the first of them */
+		char first[72]; /* their first and last peers */
+		char last[72];
+	} refused, dropped;
 	int cert_days_said;	 /* the days left the last warning named */
 	int crl_days_said;
 	uv_work_t reload_work;
@@ -56,6 +61,8 @@ struct server {
 
 	struct conn *conns;       /* every open connection */
 	uint32_t n_conns;
+	/* Those of conns whose Hello is not yet accepted, oldest first. */
+	struct conn *unauth_head, *unauth_tail;
 	uint64_t inflight;        /* requests in flight, closed connections too */
 	bool stopping;
 	bool reloading;

@@ -1056,6 +1056,81 @@ static void test_refused_connections_are_counted_not_logged_each(void **state)
 	}
 }
 
+/* A plain TCP connection to the daemon that says nothing: no handshake. */
+static int tcp_open(int port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)port)};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+/* Whether the daemon has closed fd (EOF or reset) within ms. */
+static bool tcp_closed_within(int fd, int ms)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	int n;
+	do
+		n = poll(&p, 1, ms);
+	while (n < 0 && errno == EINTR);
+	char byte;
+	return n > 0 && recv(fd, &byte, 1, MSG_DONTWAIT) <= 0;
+}
+
+/* At max_connections, a connection that has not been authenticated yet
+ * (here: TCP only, no handshake) makes room for a new one, the oldest
+ * first, and the log names it; one that is serving never does. Was: every
+ * new connection was refused until the idle ones reached the handshake
+ * timeout, so a peer with no certificate that kept max_connections of
+ * them open kept every organisation out. */
+static void
+test_an_unauthenticated_connection_makes_room_at_max_connections(void **state)
+{
+	struct fx *fx = *state;
+	struct h_tls_opts o;
+	char needle[128];
+
+	assert_int_equal(
+	    h_write_config(fx->dir, certs, "max_connections = 3\n"), 0);
+	assert_int_equal(h_daemon_start(&fx->d, fx->dir), 0);
+	if (h_tls_connect_hello(&fx->good, fx->d.port, certs, "ggz-test") != 0)
+		fail_msg("good connection: %s", fx->good.error);
+	int idle[2] = {tcp_open(fx->d.port), tcp_open(fx->d.port)};
+
+	if (h_tls_connect_hello(&fx->conn[0], fx->d.port, certs, "gm0363") != 0)
+		fail_msg("a connection at max_connections with two idle ones "
+			 "open: %s",
+			 fx->conn[0].error);
+	assert_true(tcp_closed_within(idle[0], H_TLS_MS));
+	assert_false(tcp_closed_within(idle[1], 0));
+	snprintf(needle, sizeof(needle),
+		 "msg=\"connection dropped\" peer=127.0.0.1:%d ",
+		 local_port(idle[0]));
+	if (!h_daemon_wait_log(&fx->d, needle, H_TLS_MS)) {
+		h_daemon_dump_log(&fx->d);
+		fail_msg("no line %s", needle);
+	}
+
+	if (h_tls_connect_hello(&fx->conn[1], fx->d.port, certs, "uwv") != 0)
+		fail_msg("a connection with one idle one open: %s",
+			 fx->conn[1].error);
+	assert_true(tcp_closed_within(idle[1], H_TLS_MS));
+
+	/* Three serving: the next is refused, and none of them goes. */
+	h_tls_opts_org(&o, certs, "gm0363");
+	assert_int_equal(h_tls_connect(&fx->conn[2], fx->d.port, &o), -1);
+	assert_true(
+	    h_daemon_wait_log(&fx->d, "msg=\"connection refused\"", H_TLS_MS));
+	assert_good_connection_served(fx, 2);
+	assert_true(h_tls_ping(&fx->conn[0], 3));
+	assert_true(h_tls_ping(&fx->conn[1], 4));
+	close(idle[0]);
+	close(idle[1]);
+}
+
 /* A connection the daemon cannot take from the listener (memory runs out
  * at that moment; fail_accept.c fails it once) is taken again a moment
  * later, and the clients after it are served: libuv watches the listener
@@ -3107,6 +3182,7 @@ int main(void)
 	    T(test_a_peer_that_ends_with_close_notify_and_reads_nothing_is_cut_off),
 	    T(test_connection_beyond_max_connections_is_logged_with_its_peer),
 	    T(test_refused_connections_are_counted_not_logged_each),
+	    T(test_an_unauthenticated_connection_makes_room_at_max_connections),
 	    T(test_max_connections_is_not_cut_short_by_the_open_files_limit),
 	    T(test_one_organisation_cannot_take_every_connection),
 	    T(test_a_connection_not_taken_at_first_is_taken_again),
