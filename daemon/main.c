@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -31,6 +32,7 @@ static const char usage[] =
     "       ipsnetd verify|rebuild [--config FILE] [--database FILE]\n"
     "       ipsnetd backup FILE [--config FILE] [--database FILE]\n"
     "       ipsnetd restore BACKUP [--config FILE] [--database FILE]\n"
+    "       ipsnetd reload [--config FILE]\n"
     "       ipsnetd --help | --version\n"
     "\n"
     "commands:\n"
@@ -46,6 +48,10 @@ static const char usage[] =
     "  restore put BACKUP, verified, in the database's place (daemon\n"
     "          stopped); the database, its -wal and -shm go into\n"
     "          DATABASE.before-restore-TIME/\n"
+    "  reload  have the ipsnetd that serves the config's database reload\n"
+    "          (SIGHUP) and say how it went: exit 0 reloaded, 1 the\n"
+    "          reload failed and the previous settings are kept, 3 no\n"
+    "          ipsnetd serves it or none answered within 60 s\n"
     "\n"
     "options:\n"
     "  -c, --config FILE     read FILE (see deploy/ipsnetd.conf.example);\n"
@@ -318,6 +324,76 @@ static int cmd_rebuild(const struct server_config *cfg)
 	       (unsigned long long)n);
 	give_lock(cfg);
 	return 0;
+}
+
+/* How long `ipsnetd reload` waits for the daemon's answer, and how often it
+ * looks. A reload reads the config, the certificates and the CRL and
+ * writes the registry: a second, unless the database is busy. */
+#define RELOAD_WAIT_MS 60000
+#define RELOAD_POLL_MS 20
+
+/* Sends SIGHUP to the ipsnetd that serves cfg's database (the pid in
+ * its reload note, holding the database's lock) and waits for the note of
+ * a reload that began after it: what systemctl reload runs, so that a
+ * reload that failed is a failure there too (the signal alone succeeds
+ * whatever the daemon makes of it). */
+static int cmd_reload(const struct server_config *cfg)
+{
+	struct reload_note n;
+	long holder = 0;
+	if (server__reload_note_read(cfg->database, &n) != 0 &&
+	    errno != ENOENT && errno != EINVAL) {
+		fprintf(stderr,
+			"ipsnetd: cannot read '%s%s': %s (run this as the "
+			"daemon's user or root)\n",
+			cfg->database, RELOAD_NOTE_SUFFIX, strerror(errno));
+		return 3;
+	}
+	if (n.pid <= 0 || store_lock_holder(cfg->database, &holder) != 1 ||
+	    holder != n.pid) {
+		fprintf(stderr,
+			"ipsnetd: no ipsnetd serves '%s'; nothing to reload "
+			"(start it: systemctl start ipsnetd)\n",
+			cfg->database);
+		return 3;
+	}
+	uint64_t asked = util_mono_us();
+	long pid = n.pid;
+	if (kill((pid_t)pid, SIGHUP) != 0) {
+		fprintf(stderr,
+			"ipsnetd: cannot signal ipsnetd (pid %ld): %s\n", pid,
+			strerror(errno));
+		return 3;
+	}
+	for (;;) {
+		if (server__reload_note_read(cfg->database, &n) == 0 &&
+		    n.pid == pid && n.began_us >= asked)
+			break;
+		if (kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
+			fprintf(stderr,
+				"ipsnetd: ipsnetd (pid %ld) ended before it "
+				"said how the reload went\n",
+				pid);
+			return 3;
+		}
+		if (util_mono_us() - asked >= RELOAD_WAIT_MS * 1000ull) {
+			fprintf(stderr,
+				"ipsnetd: ipsnetd (pid %ld) did not say within "
+				"%d s how the reload went; its log does\n",
+				pid, RELOAD_WAIT_MS / 1000);
+			return 3;
+		}
+		nanosleep(&(struct timespec){0, RELOAD_POLL_MS * 1000000L},
+			  NULL);
+	}
+	if (strcmp(n.result, "ok") == 0) {
+		printf("ipsnetd: reloaded (pid %ld): %s\n", pid, n.message);
+		return fflush(stdout) == 0 ? 0 : 1;
+	}
+	fprintf(stderr, "ipsnetd: reload %s (pid %ld): %s\n",
+		strcmp(n.result, "ignored") == 0 ? "ignored" : "failed", pid,
+		n.message);
+	return 1;
 }
 
 static int cmd_backup(const struct server_config *cfg, const char *dest)
@@ -601,6 +677,8 @@ int main(int argc, char **argv)
 		rv = cmd_backup(cfg, o.argument);
 	} else if (strcmp(o.command, "restore") == 0) {
 		rv = cmd_restore(cfg, o.argument);
+	} else if (strcmp(o.command, "reload") == 0) {
+		rv = cmd_reload(cfg);
 	} else if (strcmp(o.command, "serve") == 0) {
 		rv = cmd_serve(cfg, o.config, o.log_level != NULL,
 			       o.listen != NULL);

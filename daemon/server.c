@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/signalfd.h>
@@ -361,6 +362,75 @@ void server__warn_if_others_read(const char *key)
 		 log_quote(q, sizeof(q), key), (unsigned)(st.st_mode & 07777));
 }
 
+static void reload_note_path(const char *database, char *path, size_t cap)
+{
+	snprintf(path, cap, "%s" RELOAD_NOTE_SUFFIX, database);
+}
+
+/* Writes s's note: result and a message made of fmt. Best effort (a
+ * note that cannot be written leaves `ipsnetd reload` waiting until its
+ * deadline, telling its user to read the log); a warning says why. */
+__attribute__((format(printf, 3, 4))) static void
+say_reload(struct server *s, const char *result, const char *fmt, ...)
+{
+	char path[CONFIG_MAX_PATH + 16], tmp[CONFIG_MAX_PATH + 24];
+	char message[sizeof(((struct reload_note *)0)->message)];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	/* One line: a sentence from a file (a config error) could hold
+	 * anything. */
+	for (char *p = message; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20)
+			*p = ' ';
+	reload_note_path(s->cfg.database, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	FILE *f = fopen(tmp, "we");
+	bool ok =
+	    f != NULL &&
+	    fprintf(f, "pid %ld\nbegan_us %llu\nresult %s\nmessage %s\n",
+		    (long)getpid(), (unsigned long long)s->reload_began_us,
+		    result, message) > 0;
+	ok = f != NULL && fclose(f) == 0 && ok && rename(tmp, path) == 0;
+	if (!ok) {
+		char q[2 * sizeof(path)];
+		log_warn("cannot write the reload note",
+			 "file=%s error=\"%s\" detail=\"ipsnetd reload cannot "
+			 "say how a reload went; the log does\"",
+			 log_quote(q, sizeof(q), path), strerror(errno));
+		unlink(tmp);
+	}
+}
+
+int server__reload_note_read(const char *database, struct reload_note *n)
+{
+	char path[CONFIG_MAX_PATH + 16], line[sizeof(n->message) + 16];
+	unsigned long long began = 0;
+	int got = 0;
+	reload_note_path(database, path, sizeof(path));
+	memset(n, 0, sizeof(*n));
+	FILE *f = fopen(path, "re");
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		if (sscanf(line, "pid %ld", &n->pid) == 1 ||
+		    sscanf(line, "began_us %llu", &began) == 1 ||
+		    sscanf(line, "result %15s", n->result) == 1)
+			got++;
+		else if (strncmp(line, "message ", 8) == 0)
+			util_strlcpy(n->message, line + 8, sizeof(n->message));
+	}
+	fclose(f);
+	n->began_us = began;
+	if (got != 3 || n->pid <= 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	return 0;
+}
+
 /* DATABASE.crl: for each CA whose CRL was served, its key and the
  * highest number served ("HEX NUMBER\n" a line). A CRL older than that of
  * the same CA (a copy put back, which lets in again what the newer one
@@ -595,12 +665,16 @@ static void reload_done(uv_work_t *w, int status)
 	struct reload_result *r = w->data;
 	s->reloading = false;
 	if (r == NULL || status != 0) {
-		log_error("reload failed", "reason=\"%s\"",
-			  r == NULL ? "out of memory" : "cancelled");
+		const char *why = r == NULL ? "out of memory" : "cancelled";
+		log_error("reload failed", "reason=\"%s\"", why);
+		say_reload(s, "failed", "%s; the previous settings are kept",
+			   why);
 	} else if (r->rv != 0) {
 		char why[600];
 		log_error("reload failed", "reason=%s kept=previous",
 			  log_quote(why, sizeof(why), r->err));
+		say_reload(s, "failed", "%s; the previous settings are kept",
+			   r->err);
 	} else {
 		bool cas_changed = !tls_ctx_same_cas(s->tls, r->tls);
 		SSL_CTX_free(s->tls);
@@ -657,6 +731,14 @@ static void reload_done(uv_work_t *w, int status)
 				 "changed=%s detail=\"they take effect when "
 				 "ipsnetd starts again\"",
 				 later);
+		say_reload(s, "ok", "organisations=%zu%s%s%s%s%s",
+			   s->registry.n, diff[0] != '\0' ? " " : "", diff,
+			   later[0] != '\0' ? "; changed, for the next start: "
+					    : "",
+			   later,
+			   level_changed && new_level == NULL
+			       ? "; log_level kept (--log-level)"
+			       : "");
 		server__warn_if_others_read(s->cfg.key);
 		if (s->cfg.crl[0] == '\0')
 			log_warn("no CRL configured",
@@ -708,6 +790,8 @@ static void reload_done(uv_work_t *w, int status)
 		log_info("reload ignored",
 			 "signal=SIGHUP reason=\"the daemon is stopping\" "
 			 "detail=\"the reload queued does not run\"");
+		s->reload_began_us = util_mono_us();
+		say_reload(s, "ignored", "the daemon is stopping");
 	} else if (s->reload_again) {
 		s->reload_again = false;
 		start_reload(s);
@@ -719,11 +803,15 @@ static void start_reload(struct server *s)
 {
 	log_info("reloading", "signal=SIGHUP");
 	s->reloading = true;
+	s->reload_began_us = util_mono_us();
 	s->reload_work.data = s;
 	if (uv_queue_work(s->loop, &s->reload_work, reload_work, reload_done) !=
 	    0) {
 		s->reloading = false;
 		log_error("reload failed", "reason=\"cannot queue\"");
+		say_reload(s, "failed",
+			   "the reload could not be started; the previous "
+			   "settings are kept");
 	}
 }
 
@@ -734,6 +822,8 @@ static void on_signal(struct server *s, int signum)
 			log_info("reload ignored",
 				 "signal=SIGHUP reason=\"the daemon is "
 				 "stopping\"");
+			s->reload_began_us = util_mono_us();
+			say_reload(s, "ignored", "the daemon is stopping");
 			return;
 		}
 		if (s->reloading) {
@@ -889,5 +979,6 @@ int server__start(struct server *s, uv_loop_t *loop,
 	check_expiry(s);
 	uv_timer_start(&s->expiry_timer, on_expiry_timer, EXPIRY_CHECK_MS,
 		       EXPIRY_CHECK_MS);
+	say_reload(s, "serving", "no reload since the start");
 	return 0;
 }

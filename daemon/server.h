@@ -67,6 +67,7 @@ struct server {
 	bool stopping;
 	bool reloading;
 	bool reload_again;	  /* a SIGHUP came during the reload */
+	uint64_t reload_began_us; /* the running reload's, for its note */
 	int open_handles;         /* of the server's own handles */
 	char listen_addr[64];     /* as bound: "127.0.0.1:7443" */
 	int exit_code;
@@ -93,6 +94,25 @@ void server__stop(struct server *s);
 int server__crl_check(const char *database, SSL_CTX *in_use, SSL_CTX *tls,
 		      const char *crl, char *err, size_t errlen);
 void server__crl_note(const char *database, SSL_CTX *tls);
+
+/* DATABASE.reload: what the daemon serving the database made of its last
+ * SIGHUP, for `ipsnetd reload` (main.c), which sends one and waits for
+ * its answer there: the daemon's pid, when that reload began (util_mono_us,
+ * the same clock in every process), its result ("serving" from the start
+ * until the first reload; then "ok", "failed" or "ignored") and a line
+ * saying what it did or why not. Written whole (renamed over), no fsync:
+ * it means something only while that daemon runs. */
+struct reload_note {
+	long pid;
+	uint64_t began_us;
+	char result[16];
+	char message[700];
+};
+#define RELOAD_NOTE_SUFFIX ".reload"
+
+/* Reads database's note into n: 0, or -1 with errno (ENOENT: no daemon
+ * has served it since the note came in; EINVAL: not a note). */
+int server__reload_note_read(const char *database, struct reload_note *n);
 
 /* Warns when key (the server's key file) is readable by others. */
 void server__warn_if_others_read(const char *key);

@@ -543,6 +543,28 @@ again:;
 	return 0;
 }
 
+int store_lock_holder(const char *database, long *pid)
+{
+	char path[CONFIG_MAX_PATH + 8], real[PATH_MAX], buf[32] = "";
+	const char *at = store_db_file(database, real, sizeof(real)) == 0 &&
+				 strlen(real) < CONFIG_MAX_PATH
+			     ? real
+			     : database;
+	snprintf(path, sizeof(path), "%s.lock", at);
+	*pid = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	int other = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+	if (other) {
+		ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+		buf[n > 0 ? n : 0] = '\0';
+		*pid = strtol(buf, NULL, 10);
+	}
+	close(fd); /* and with it a shared lock taken */
+	return other;
+}
+
 void store_unlock(void)
 {
 	if (held.fd < 0)

@@ -45,6 +45,11 @@ int store_make_folder(const char *database, char *err, size_t errlen);
  * yet, a read-only one) there is nothing to lock against: 0. */
 int store_lock(const char *database, char *err, size_t errlen);
 
+/* Whether a process holds the lock of database: 1 with its pid (as the
+ * lock file says, 0 when it says none), 0 when none does or there is no
+ * lock file. Takes no lock that outlasts the call. */
+int store_lock_holder(const char *database, long *pid);
+
 /* The copies a restore makes beside the database at path (journal_restore):
  * it copies the backup into PATH.restore-XXXXXX (STORE_RESTORE_COPY) and,
  * once that copy is fsynced and verified, renames it to

@@ -2743,6 +2743,78 @@ static void test_sighup_names_the_settings_it_does_not_apply(void **state)
 	}
 }
 
+/* Runs ipsnetd reload on the test daemon's config, expecting code. */
+static void run_reload(struct fx *fx, int code)
+{
+	h_result_free(&fx->r);
+	int got =
+	    h_run_ipsnetd(&fx->r, (const char *const[]){"reload", "--config",
+							fx->d.conf, NULL});
+	if (got != code) {
+		print_result(&fx->r);
+		h_daemon_dump_log(&fx->d);
+		fail_msg("ipsnetd reload: exit %d, not %d", got, code);
+	}
+}
+
+/* `ipsnetd reload` (systemctl reload's command) sends the SIGHUP and says
+ * how the reload went, with its exit code: what it did and what waits for
+ * a start, a failure with the daemon's reason, and a daemon that is not
+ * there. Was: the unit's kill -HUP, which succeeds whatever the daemon
+ * makes of it; a config with an error was "reloaded" for systemctl. */
+static void test_ipsnetd_reload_says_how_the_reload_went(void **state)
+{
+	struct fx *fx = *state;
+	size_t len;
+
+	start_daemon(fx, certs);
+	run_reload(fx, 0);
+	assert_non_null(strstr(fx->r.out, "reloaded"));
+	assert_non_null(strstr(fx->r.out, "organisations=4"));
+
+	char *conf = h_read_file(fx->d.conf, &len);
+	assert_non_null(conf);
+	char *v = strstr(conf, "max_frame_bytes = 4096");
+	assert_non_null(v);
+	memcpy(v, "max_frame_bytes = 8192", strlen("max_frame_bytes = 8192"));
+	write_config(fx, conf);
+	run_reload(fx, 0);
+	assert_non_null(
+	    strstr(fx->r.out, "for the next start: max_frame_bytes"));
+
+	/* A CRL that is not there: the daemon's reason. */
+	conf = h_read_file(fx->d.conf, &len);
+	assert_non_null(conf);
+	v = strstr(conf, "/crl.pem");
+	assert_non_null(v);
+	memcpy(v, "/crl.pex", strlen("/crl.pex"));
+	write_config(fx, conf);
+	run_reload(fx, 1);
+	if (strstr(fx->r.err, "reload failed") == NULL ||
+	    strstr(fx->r.err, "crl.pex") == NULL ||
+	    strstr(fx->r.err, "previous settings are kept") == NULL) {
+		print_result(&fx->r);
+		fail_msg("the failed reload is not said with its reason");
+	}
+	run_cli_as(fx, certs, "ggz-test", "ping", NULL, EXIT_OK);
+
+	/* A file that does not parse is refused before the signal, as the
+	 * daemon would refuse it, with its line. */
+	conf = h_read_file(fx->d.conf, &len);
+	assert_non_null(conf);
+	v = strstr(conf, "max_frame_bytes = 8192");
+	assert_non_null(v);
+	memcpy(v, "max_frame_bytes = 8x92", strlen("max_frame_bytes = 8x92"));
+	write_config(fx, conf);
+	run_reload(fx, 2);
+	assert_non_null(strstr(fx->r.err, "max_frame_bytes"));
+
+	assert_int_equal(h_write_config(fx->dir, certs, daemon_settings), 0);
+	assert_int_equal(h_daemon_stop(&fx->d, SIGTERM), 0);
+	run_reload(fx, 3);
+	assert_non_null(strstr(fx->r.err, "no ipsnetd serves"));
+}
+
 /* A listen address changed in the file waits for the next start (the
  * listener is bound), and the reload names it with the others.
  *
@@ -3217,6 +3289,7 @@ int main(void)
 	    T(test_a_connection_does_not_keep_a_kind_the_reload_took_away),
 	    T(test_sighup_without_a_crl_says_so),
 	    T(test_sighup_names_the_settings_it_does_not_apply),
+	    T(test_ipsnetd_reload_says_how_the_reload_went),
 	    T(test_sighup_names_a_changed_listen_address),
 	    T(test_sighup_applies_the_log_level_of_the_file),
 	    T(test_sighup_says_a_log_level_lowered_to_info),
