@@ -353,7 +353,8 @@ static int cmd_reload(const struct server_config *cfg)
 	    holder != n.pid) {
 		fprintf(stderr,
 			"ipsnetd: no ipsnetd serves '%s'; nothing to reload "
-			"(start it: systemctl start ipsnetd)\n",
+			"(start it: ipsnetd serve, or systemctl start "
+			"ipsnetd)\n",
 			cfg->database);
 		return 3;
 	}
