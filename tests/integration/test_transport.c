@@ -2541,6 +2541,19 @@ static void write_config(struct fx *fx, char *conf)
 	assert_int_equal(fclose(f), 0);
 }
 
+/* Puts to (of the same length) for the first from in the daemon's config. */
+static void config_replace(struct fx *fx, const char *from, const char *to)
+{
+	size_t len;
+	char *conf = h_read_file(fx->d.conf, &len);
+	assert_non_null(conf);
+	char *at = strstr(conf, from);
+	assert_non_null(at);
+	assert_int_equal(strlen(from), strlen(to));
+	memcpy(at, to, strlen(to));
+	write_config(fx, conf);
+}
+
 /* Takes the [organisation gm0363] section out of the daemon's config. */
 static void remove_gm0363_from_config(struct fx *fx)
 {
@@ -2725,15 +2738,9 @@ static void test_sighup_without_a_crl_says_so(void **state)
 static void test_sighup_names_the_settings_it_does_not_apply(void **state)
 {
 	struct fx *fx = *state;
-	size_t len;
 
 	start_daemon(fx, certs);
-	char *conf = h_read_file(fx->d.conf, &len);
-	assert_non_null(conf);
-	char *v = strstr(conf, "max_frame_bytes = 4096");
-	assert_non_null(v);
-	memcpy(v, "max_frame_bytes = 8192", strlen("max_frame_bytes = 8192"));
-	write_config(fx, conf);
+	config_replace(fx, "max_frame_bytes = 4096", "max_frame_bytes = 8192");
 	assert_int_equal(kill(h_daemon_pid(&fx->d), SIGHUP), 0);
 	if (!h_daemon_wait_log(&fx->d, "msg=\"settings not reloaded\"",
 			       H_DAEMON_START_MS) ||
@@ -2765,30 +2772,19 @@ static void run_reload(struct fx *fx, int code)
 static void test_ipsnetd_reload_says_how_the_reload_went(void **state)
 {
 	struct fx *fx = *state;
-	size_t len;
 
 	start_daemon(fx, certs);
 	run_reload(fx, 0);
 	assert_non_null(strstr(fx->r.out, "reloaded"));
 	assert_non_null(strstr(fx->r.out, "organisations=4"));
 
-	char *conf = h_read_file(fx->d.conf, &len);
-	assert_non_null(conf);
-	char *v = strstr(conf, "max_frame_bytes = 4096");
-	assert_non_null(v);
-	memcpy(v, "max_frame_bytes = 8192", strlen("max_frame_bytes = 8192"));
-	write_config(fx, conf);
+	config_replace(fx, "max_frame_bytes = 4096", "max_frame_bytes = 8192");
 	run_reload(fx, 0);
 	assert_non_null(
 	    strstr(fx->r.out, "for the next start: max_frame_bytes"));
 
 	/* A CRL that is not there: the daemon's reason. */
-	conf = h_read_file(fx->d.conf, &len);
-	assert_non_null(conf);
-	v = strstr(conf, "/crl.pem");
-	assert_non_null(v);
-	memcpy(v, "/crl.pex", strlen("/crl.pex"));
-	write_config(fx, conf);
+	config_replace(fx, "/crl.pem", "/crl.pex");
 	run_reload(fx, 1);
 	if (strstr(fx->r.err, "reload failed") == NULL ||
 	    strstr(fx->r.err, "crl.pex") == NULL ||
@@ -2800,12 +2796,7 @@ static void test_ipsnetd_reload_says_how_the_reload_went(void **state)
 
 	/* A file that does not parse is refused before the signal, as the
 	 * daemon would refuse it, with its line. */
-	conf = h_read_file(fx->d.conf, &len);
-	assert_non_null(conf);
-	v = strstr(conf, "max_frame_bytes = 8192");
-	assert_non_null(v);
-	memcpy(v, "max_frame_bytes = 8x92", strlen("max_frame_bytes = 8x92"));
-	write_config(fx, conf);
+	config_replace(fx, "max_frame_bytes = 8192", "max_frame_bytes = 8x92");
 	run_reload(fx, 2);
 	assert_non_null(strstr(fx->r.err, "max_frame_bytes"));
 
