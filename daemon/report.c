@@ -1443,26 +1443,40 @@ static bool protect(Ipsnet__V1__ReportCount *total,
 	return true;
 }
 
+/* Whether metric k is 0 in every cell of the scope and the reader knows
+ * it, so that its hidden zeros protect nothing: 0 in NETWORK's national
+ * figure (known_zero), or no approved funding in a MUNICIPALITY's or
+ * UWV's report, whose scope is the trajectories it approved funding for
+ * (the nation beside it is no such scope). */
+static bool scope_zero(const struct builder *b, int k)
+{
+	return b->known_zero[k] || (b->every_funder && k == M_FUNDED + FT_NONE);
+}
+
 static bool protect_funding(const struct builder *b,
-			    Ipsnet__V1__ReportFigures *f, bool exact)
+			    Ipsnet__V1__ReportFigures *f, bool exact,
+			    bool national)
 {
 	Ipsnet__V1__ReportCount *parts[N_FUND_TYPES];
 	size_t n = 0;
 	for (int ft = 0; ft < N_FUND_TYPES; ft++)
-		if (!b->known_zero[M_FUNDED + ft])
+		if (!(national ? b->known_zero[M_FUNDED + ft]
+			       : scope_zero(b, M_FUNDED + ft)))
 			parts[n++] = *metric_slot(f, M_FUNDED + ft);
 	return protect(f->enrolled, parts, n, exact);
 }
 
 /* Whether a row of the funder breakdown takes part in protect: every row
  * but one of a funder outside the scope, shown only so that the rows do
- * not depend on the scope (every_funder), and empty. */
+ * not depend on the scope (every_funder), and empty; nor, in such a
+ * report, the row of no approved funding, empty too (scope_zero). */
 static bool funder_row_counts(const struct builder *b,
 			      const Ipsnet__V1__ReportFigures *f)
 {
-	if (!b->every_funder || strcmp(f->key, "OTHER") == 0 ||
-	    strcmp(f->key, "UNFUNDED") == 0)
+	if (!b->every_funder || strcmp(f->key, "OTHER") == 0)
 		return true;
+	if (strcmp(f->key, "UNFUNDED") == 0)
+		return false;
 	int64_t o = idmap_find(&b->m->orgs, f->key);
 	return o >= 0 && b->scope_funders[o];
 }
@@ -1482,7 +1496,7 @@ static bool protect_group(struct builder *b, Ipsnet__V1__ReportFigures *parent,
 		return false;
 	for (int k = 0; k < N_METRICS; k++) {
 		size_t n = 0;
-		if (b->known_zero[k])
+		if (scope_zero(b, k))
 			continue;
 		for (size_t i = 0; i < g->n_rows; i++)
 			if ((g->by !=
@@ -1528,7 +1542,7 @@ static bool protect_funders(struct builder *b,
 		return false;
 	for (int ft = 0; ft < N_FUND_TYPES; ft++) {
 		size_t n = 0;
-		if (b->known_zero[M_FUNDED + ft])
+		if (scope_zero(b, M_FUNDED + ft))
 			continue;
 		for (size_t i = 0; i < g->n_rows; i++)
 			if (funder_row_type(b, g->rows[i]) == ft &&
@@ -1571,7 +1585,7 @@ static bool protect_regions(struct builder *b, Ipsnet__V1__ReportGroup *regions,
 		uint32_t r = (uint32_t)strtoul(region->key, NULL, 10);
 		for (int k = 0; k < N_METRICS; k++) {
 			size_t n = 0;
-			if (b->known_zero[k])
+			if (scope_zero(b, k))
 				continue;
 			for (size_t j = 0; j < programs->n_rows; j++) {
 				int64_t pi = idmap_find(&b->m->programs,
@@ -1866,14 +1880,16 @@ static void protect_and_finish(struct builder *b,
 	do {
 		changed = false;
 		changed |= protect_regions(b, regions, programs);
-		changed |= protect_funding(b, pr->scope, b->q->exact_scope);
+		changed |=
+		    protect_funding(b, pr->scope, b->q->exact_scope, false);
 		if (pr->national != NULL)
-			changed |= protect_funding(b, pr->national, b->network);
+			changed |=
+			    protect_funding(b, pr->national, b->network, true);
 		for (size_t i = 0; i < pr->n_groups; i++) {
 			Ipsnet__V1__ReportGroup *g = pr->groups[i];
 			for (size_t k = 0; k < g->n_rows; k++)
-				changed |=
-				    protect_funding(b, g->rows[k], false);
+				changed |= protect_funding(b, g->rows[k], false,
+							   false);
 			changed |= protect_group(b, pr->scope, g);
 			if (g->by ==
 			    IPSNET__V1__REPORT_GROUPING__REPORT_BY_FUNDER)
@@ -1911,9 +1927,10 @@ static void hide_as_row(Ipsnet__V1__ReportFigures *to,
 }
 
 static void protect_and_finish_row(struct builder *b,
-				   Ipsnet__V1__ReportFigures *f, bool exact)
+				   Ipsnet__V1__ReportFigures *f, bool exact,
+				   bool national)
 {
-	while (protect_funding(b, f, exact))
+	while (protect_funding(b, f, exact, national))
 		;
 	finish_row(b, f);
 }
@@ -2123,7 +2140,7 @@ static int build_report(struct builder *b, struct model *m,
 				goto out;
 			if (same != NULL)
 				hide_as_row(f, same->scope);
-			protect_and_finish_row(b, f, q->exact_scope);
+			protect_and_finish_row(b, f, q->exact_scope, false);
 			r->history[r->n_history++] = f;
 			if (q->national_scope)
 				continue;
@@ -2132,7 +2149,7 @@ static int build_report(struct builder *b, struct model *m,
 				goto out;
 			if (same != NULL)
 				hide_as_row(f, same->national);
-			protect_and_finish_row(b, f, b->network);
+			protect_and_finish_row(b, f, b->network, true);
 			r->national_history[r->n_national_history++] = f;
 		}
 	}

@@ -744,6 +744,47 @@ static void test_a_funders_rows_tell_nothing_of_other_funders(void **state)
 	assert_true(row(p, BY_FUNDER, "gm0363")->enrolled->secondary);
 }
 
+/* A MUNICIPALITY's or UWV's scope is the trajectories it approved funding
+ * for: each has an approval, so "no approved funding" is 0 in every cell
+ * of its report, and its reader knows it. That hidden zero protects
+ * nothing. Was: it counted as a second hidden count, so a municipality
+ * whose 20 trajectories were 11 its own, 6 overtaken by UWV and 3 by
+ * other funders read the 3 (shown as <5) as 20 - 11 - 6 - 0, in its
+ * scope and in its breakdown by funder. */
+static void test_a_funders_unfunded_zero_protects_nothing(void **state)
+{
+	struct fixture *f = *state;
+	f->settings.small_count_threshold = 5;
+	network(f);
+	many(f, "g", "pa1", 20, "gm0363");
+	for (int i = 0; i < 9; i++) {
+		char t[32];
+		snprintf(t, sizeof(t), "t-g-%d", i);
+		funding(f, t, i < 6 ? "uwv" : NULL, 2, "2024-05-01");
+	}
+	many(f, "n", "pb1", 30, NULL);
+	const Ipsnet__V1__Report *r =
+	    report(f, &(struct ask){.org = "gm0363",
+				    .kind = ORG_KIND_MUNICIPALITY,
+				    .periods = {"2024"},
+				    .by = {BY_FUNDER}});
+	const Ipsnet__V1__ReportPeriodResult *p = r->periods[0];
+	assert_int_equal(shown(p->scope->enrolled), 20);
+	assert_int_equal(shown(p->scope->funded_municipality), 11);
+	assert_int_equal(shown(p->scope->funded_other), -1);
+	assert_true(p->scope->funded_uwv->suppressed);
+	assert_true(p->scope->funded_uwv->secondary);
+	assert_int_equal(shown(row(p, BY_FUNDER, "gm0363")->enrolled), 11);
+	assert_int_equal(shown(row(p, BY_FUNDER, "OTHER")->enrolled), -1);
+	assert_true(row(p, BY_FUNDER, "uwv")->enrolled->suppressed);
+	assert_true(row(p, BY_FUNDER, "uwv")->enrolled->secondary);
+
+	/* The nation is no funder's scope: its unfunded count is what it
+	 * is. */
+	assert_int_equal(shown(p->national->unfunded), 30);
+	assert_int_equal(shown(p->national->enrolled), 50);
+}
+
 static void test_bad_questions_are_refused(void **state)
 {
 	struct fixture *f = *state;
@@ -1426,6 +1467,7 @@ int main(void)
 	    T(test_ggz_sees_its_own_programs),
 	    T(test_funder_sees_the_trajectories_it_funds),
 	    T(test_a_funders_rows_tell_nothing_of_other_funders),
+	    T(test_a_funders_unfunded_zero_protects_nothing),
 	    T(test_bad_questions_are_refused),
 	    T(test_a_period_not_over_counts_up_to_today),
 	    T(test_small_counts_are_suppressed_in_cells),
