@@ -724,6 +724,13 @@ const char *report_counted_to(char *buf, size_t cap,
 		if (r->periods[i]->period != NULL &&
 		    strcmp(r->periods[i]->period->to, buf) > 0)
 			return buf;
+	/* A year of the history (its key) is counted so too. */
+	for (size_t i = 0; i < r->n_history; i++) {
+		char end[32];
+		snprintf(end, sizeof(end), "%.4s-12-31", r->history[i]->key);
+		if (strcmp(end, buf) > 0)
+			return buf;
+	}
 	return NULL;
 }
 
@@ -737,10 +744,11 @@ static void print_table(const struct out *o, const Ipsnet__V1__Report *r)
 		r->definitions->sustained_months);
 	char day[16];
 	if (report_counted_to(day, sizeof(day), r) != NULL)
-		fprintf(o->f,
-			";\na period not over yet counts jobs up to %s, not "
-			"beyond",
-			day);
+		fprintf(
+		    o->f,
+		    ";\na period or year not over yet counts jobs up to %s, "
+		    "not beyond",
+		    day);
 	if (o->threshold > 0)
 		fprintf(o->f,
 			";\n\"<%u\" = fewer than %u clients; \"x\" = hidden so "

@@ -34,8 +34,9 @@ const char *report_share_text(char *buf, size_t cap,
 			      const Ipsnet__V1__ReportFigures *f);
 
 /* The day the report was made (the date in the Netherlands) when one of
- * its periods ends after it, so that its jobs are counted up to that day
- * (docs/reports.md); else NULL. Returns buf (>= 16 bytes) or NULL. */
+ * its periods or years of history ends after it, so that its jobs are
+ * counted up to that day (docs/reports.md); else NULL. Returns buf (>= 16
+ * bytes) or NULL. */
 const char *report_counted_to(char *buf, size_t cap,
 			      const Ipsnet__V1__Report *r);
 
