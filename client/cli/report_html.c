@@ -2,6 +2,7 @@
  * inline, the charts are inline SVG drawn here, the fonts are the reader's
  * own: the page fetches nothing and runs no script, so it can be mailed,
  * archived and opened offline. */
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -155,18 +156,19 @@ static void delta(struct page *p, const Ipsnet__V1__ReportCount *now,
 	esc(p, count(p, b, then));
 	if (now != NULL && then != NULL && !now->suppressed &&
 	    !then->suppressed && then->value > 0) {
-		double d = 100.0 * ((double)now->value - (double)then->value) /
-			   (double)then->value;
-		/* as it is shown: a change that rounds to 0% is none, not
-		 * a rise (nor "-0%", a fall) */
-		char shown[32];
-		snprintf(shown, sizeof(shown), "%.0f", d);
-		if (strcmp(shown, "0") == 0 || strcmp(shown, "-0") == 0)
+		/* In whole percent, rounded half up (away from zero) from
+		 * the counts, as the shares are (report_out.h): printf's
+		 * "%.0f" made +12% of 27 against 24. A change that rounds to
+		 * 0% is none, not a rise (nor "-0%", a fall). */
+		uint64_t a = now->value, was = then->value;
+		uint64_t diff = a > was ? a - was : was - a;
+		uint64_t pct = (200 * diff + was) / (2 * was);
+		if (pct == 0)
 			put(p, " <span class=\"same\">&plusmn;0%%</span>");
 		else
-			put(p, " <span class=\"%s\">%s%.0f%%</span>",
-			    d > 0 ? "up" : "down",
-			    d > 0 ? "&#9650; +" : "&#9660; ", d);
+			put(p, " <span class=\"%s\">%s%" PRIu64 "%%</span>",
+			    a > was ? "up" : "down",
+			    a > was ? "&#9650; +" : "&#9660; -", pct);
 	}
 	put(p, "</div>");
 }

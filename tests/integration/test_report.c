@@ -795,6 +795,79 @@ static void test_the_running_year_in_the_history_says_so(void **state)
 	assert_non_null(strstr(page, want));
 }
 
+/* The change of a tile from the period compared, as the page shows it:
+ * whole percent, rounded half up (away from zero) from the two counts, as
+ * the shares are. Was: printf's "%.0f" of the double, which rounds an
+ * exact half to even, so that region 26's 27 enrolled against 24 (+12.5%)
+ * showed "+12%", and 7 employed against 8 (-12.5%) "-12%". */
+static void test_a_tiles_change_rounds_half_up(void **state)
+{
+	(void)state;
+	use_threshold(0);
+	static const char *const regions[] = {"26", "31", "12", "29", "35"};
+	static const char *const labels[] = {"clients enrolled", "started IPS",
+					     "in competitive work",
+					     "of whom sustained"};
+	static const char *const counts[] = {"enrolled", "started", "employed",
+					     "sustained"};
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/report-change.html", W.dir);
+	size_t halves = 0;
+	for (size_t i = 0; i < sizeof(regions) / sizeof(regions[0]); i++) {
+		const char *year = i == 4 ? "2023" : "2024";
+		const char *before = i == 4 ? "2022" : "2023";
+		json_t *j = report_json("network", "--year", year, "--compare",
+					before, "--region", regions[i], NULL);
+		json_t *periods = json_object_get(j, "periods");
+		json_t *now =
+		    json_object_get(json_array_get(periods, 0), "scope");
+		json_t *then =
+		    json_object_get(json_array_get(periods, 1), "scope");
+		struct h_result r;
+		assert_int_equal(run_report(&r, "network", "--year", year,
+					    "--compare", before, "--region",
+					    regions[i], "--format", "html",
+					    "--output", path, NULL),
+				 0);
+		h_result_free(&r);
+		FILE *f = fopen(path, "r");
+		assert_non_null(f);
+		static char page[1 << 20];
+		size_t n = fread(page, 1, sizeof(page) - 1, f);
+		fclose(f);
+		page[n] = '\0';
+		for (size_t k = 0; k < 4; k++) {
+			long a = shown(json_object_get(now, counts[k]));
+			long b = shown(json_object_get(then, counts[k]));
+			if (b <= 0)
+				continue;
+			long diff = a > b ? a - b : b - a;
+			long pct = (200 * diff + b) / (2 * b);
+			halves += (200 * diff) % (2 * b) == b;
+			char tile[128], want[128];
+			snprintf(tile, sizeof(tile),
+				 "<div class=\"k\">%s</div>", labels[k]);
+			if (pct == 0)
+				snprintf(want, sizeof(want), "&plusmn;0%%");
+			else
+				snprintf(want, sizeof(want), "%s%ld%%</span>",
+					 a > b ? "&#9650; +" : "&#9660; -",
+					 pct);
+			const char *at = strstr(page, tile);
+			assert_non_null(at);
+			const char *end = strstr(at, "</div></div>");
+			assert_non_null(end);
+			if (strstr(at, want) == NULL || strstr(at, want) > end)
+				fail_msg("region %s %s: %ld against %ld, want "
+					 "'%s' in: %.*s",
+					 regions[i], counts[k], a, b, want,
+					 (int)(end - at), at);
+		}
+		json_decref(j);
+	}
+	assert_true(halves > 0); /* the data still holds an exact half */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -809,6 +882,7 @@ int main(void)
 	    cmocka_unit_test(test_csv_table_and_explain),
 	    cmocka_unit_test(test_table_columns_line_up),
 	    cmocka_unit_test(test_the_running_year_in_the_history_says_so),
+	    cmocka_unit_test(test_a_tiles_change_rounds_half_up),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
