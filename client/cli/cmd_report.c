@@ -920,9 +920,13 @@ static bool csv_formula(const char *s)
 		return false;
 	if (s[0] != '-')
 		return true;
+	/* A number as a spreadsheet reads one: digits, a point, an exponent.
+	 * strtod takes "-nan", "-inf" and hexadecimal too, which a
+	 * spreadsheet runs as a formula. */
 	char *end;
 	(void)strtod(s, &end);
-	return end == s || *end != '\0';
+	return end == s || *end != '\0' ||
+	       strspn(s + 1, "0123456789.eE+-") != strlen(s + 1);
 }
 
 static void csv_field(FILE *f, const char *s)

@@ -868,6 +868,91 @@ static void test_a_tiles_change_rounds_half_up(void **state)
 	assert_true(halves > 0); /* the data still holds an exact half */
 }
 
+/* Runs `ipsnet program put` as NETWORK: program id at version to name. */
+static void rename_program(const char *id, uint64_t version, const char *name)
+{
+	struct h_args a;
+	struct h_result r;
+	h_args_init(&a);
+	h_args_org(&a, &W.d, W.certs, "network");
+	h_args_add(&a, "program");
+	h_args_add(&a, "put");
+	h_args_add(&a, "%s", id);
+	h_args_add(&a, "--version");
+	h_args_add(&a, "%llu", (unsigned long long)version);
+	h_args_add(&a, "--name=%s", name);
+	h_args_add(&a, "--quiet");
+	int code = h_run_cli(&r, a.argv);
+	if (code != 0)
+		print_error("program put exited %d: %s\n", code, r.err);
+	assert_int_equal(code, 0);
+	h_result_free(&r);
+}
+
+/* A name that a spreadsheet would run as a formula reaches the CSV as
+ * text, also when C's strtod reads it as a number: "-nan" and "-inf"
+ * (and hexadecimal "-0x1A") are no numbers to a spreadsheet, which runs
+ * "=-nan" and shows #NAME?. Was: csv_formula let every text strtod took
+ * whole through unquoted. The program gets its name back after. */
+static void
+test_csv_keeps_a_name_strtod_takes_for_a_number_as_text(void **state)
+{
+	(void)state;
+	use_threshold(0);
+	json_t *list = NULL;
+	struct h_args a;
+	struct h_result r;
+	h_args_init(&a);
+	h_args_org(&a, &W.d, W.certs, "network");
+	h_args_add(&a, "--json");
+	h_args_add(&a, "program");
+	h_args_add(&a, "list");
+	assert_int_equal(h_run_cli(&r, a.argv), 0);
+	list = json_loads(r.out, 0, NULL);
+	h_result_free(&r);
+	assert_non_null(list);
+	json_t *programs =
+	    json_is_array(list) ? list : json_object_get(list, "programs");
+	json_t *p = json_array_get(programs, 0);
+	assert_non_null(p);
+	char id[64], name[128];
+	snprintf(id, sizeof(id), "%s",
+		 json_string_value(json_object_get(p, "id")));
+	snprintf(name, sizeof(name), "%s",
+		 json_string_value(json_object_get(p, "name")));
+	uint64_t version =
+	    (uint64_t)json_integer_value(json_object_get(p, "version"));
+	json_decref(list);
+
+	static const char *const names[] = {"-nan", "-inf", "-0x1A"};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		rename_program(id, version++, names[i]);
+		assert_int_equal(run_report(&r, "network", "--year", "2024",
+					    "--by", "program", "--format",
+					    "csv", NULL),
+				 0);
+		char want[160], bare[160];
+		snprintf(want, sizeof(want), ",%s,\"'%s\",enrolled,", id,
+			 names[i]);
+		snprintf(bare, sizeof(bare), ",%s,%s,enrolled,", id, names[i]);
+		if (strstr(r.out, want) == NULL)
+			print_error("no '%s' in the CSV\n", want);
+		assert_null(strstr(r.out, bare));
+		assert_non_null(strstr(r.out, want));
+		h_result_free(&r);
+	}
+	/* A number is still a number. */
+	rename_program(id, version++, "-12.5");
+	assert_int_equal(run_report(&r, "network", "--year", "2024", "--by",
+				    "program", "--format", "csv", NULL),
+			 0);
+	char plain[160];
+	snprintf(plain, sizeof(plain), ",%s,-12.5,enrolled,", id);
+	assert_non_null(strstr(r.out, plain));
+	h_result_free(&r);
+	rename_program(id, version, name);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -883,6 +968,8 @@ int main(void)
 	    cmocka_unit_test(test_table_columns_line_up),
 	    cmocka_unit_test(test_the_running_year_in_the_history_says_so),
 	    cmocka_unit_test(test_a_tiles_change_rounds_half_up),
+	    cmocka_unit_test(
+		test_csv_keeps_a_name_strtod_takes_for_a_number_as_text),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
