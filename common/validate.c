@@ -218,6 +218,22 @@ size_t text_chars(const char *s)
 	return n;
 }
 
+bool text_blank(const char *s)
+{
+	if (s == NULL)
+		return true;
+	for (const char *p = s; *p != '\0'; p++) {
+		if (*p == ' ' || (*p >= '\t' && *p <= '\r'))
+			continue;
+		if (p[0] == '\xC2' && p[1] == '\xA0') { /* U+00A0 */
+			p++;
+			continue;
+		}
+		return false;
+	}
+	return true;
+}
+
 size_t text_control_len(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;

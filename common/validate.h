@@ -59,6 +59,11 @@ bool utf8_valid(const char *s);
  * in ASCII. s is UTF-8 (as utf8_valid says). */
 size_t text_chars(const char *s);
 
+/* Whether s (NULL too) holds nothing but white space: spaces, tabs, line
+ * breaks, no-break spaces (U+00A0). A text that must be given, such as a
+ * name or a reason, is not given by these alone. */
+bool text_blank(const char *s);
+
 /* The bytes of the control character s starts with: 1 for a C0 one
  * (U+0000-001F) or DEL, 2 for a C1 one (U+0080-009F, 0xC2 0x80-0x9F in
  * UTF-8), 0 for any other. A terminal obeys all three kinds: a line break

@@ -438,9 +438,17 @@ static const char *col(sqlite3_stmt *st, int i)
 	return t != NULL ? (const char *)t : "";
 }
 
-static bool text_ok(const char *s, size_t max)
+/* Whether a text that must be given is: white space alone is none. A
+ * replay judges as the change was judged when it was accepted, when only
+ * "" was none. */
+static bool given(const struct apply_ctx *ctx, const char *s)
 {
-	return !empty(s) && text_chars(s) <= max;
+	return ctx->replay ? !empty(s) : !text_blank(s);
+}
+
+static bool text_ok(const struct apply_ctx *ctx, const char *s, size_t max)
+{
+	return given(ctx, s) && text_chars(s) <= max;
 }
 
 static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
@@ -551,7 +559,7 @@ static int register_client(struct apply_ctx *ctx)
 		return refuse(ctx, IPSNET_EINVAL,
 			      "the BSN must be 9 digits that pass the "
 			      "11-proof");
-	if (m->name == NULL || m->name[0] == '\0' || text_chars(m->name) > 200)
+	if (!text_ok(ctx, m->name, TEXT_MAX))
 		return refuse(ctx, IPSNET_EINVAL,
 			      "the name must be 1 to 200 characters");
 	if (!birth_date_plausible(ctx, m->birth_date))
@@ -658,7 +666,7 @@ static int update_client(struct apply_ctx *ctx)
 		return refuse(ctx, IPSNET_EINVAL,
 			      "nothing to change: give a name, birth date, "
 			      "municipality or benefit");
-	if (!empty(m->name) && text_chars(m->name) > TEXT_MAX)
+	if (!empty(m->name) && !text_ok(ctx, m->name, TEXT_MAX))
 		return refuse(ctx, IPSNET_EINVAL,
 			      "the name must be 1 to 200 characters");
 	if (!empty(m->birth_date) && !birth_date_plausible(ctx, m->birth_date))
@@ -765,7 +773,7 @@ static int grant_consent(struct apply_ctx *ctx)
 			    "the recipient must be a municipality or "
 			    "UWV in the registry");
 	}
-	if (!text_ok(m->purpose, TEXT_MAX))
+	if (!text_ok(ctx, m->purpose, TEXT_MAX))
 		return refuse(ctx, IPSNET_EINVAL,
 			      "the purpose must be 1 to 200 characters");
 	if (!date_valid(m->valid_until) ||
@@ -1114,7 +1122,7 @@ static int move_trajectory(struct apply_ctx *ctx)
 			      "the date must not be before the trajectory's "
 			      "latest step (%s)",
 			      t.last_on);
-	if (m->to == TS(CLOSED) && !text_ok(m->reason, REASON_MAX))
+	if (m->to == TS(CLOSED) && !text_ok(ctx, m->reason, REASON_MAX))
 		return refuse(ctx, IPSNET_EINVAL,
 			      "closing a trajectory needs a reason (1 to 1000 "
 			      "characters)");
@@ -1229,7 +1237,7 @@ static int import_trajectory(struct apply_ctx *ctx)
 						  sizeof(ctx->message)));
 	}
 	int last = steps[m->n_steps - 1].status;
-	if (last == TS(CLOSED) && !text_ok(m->close_reason, REASON_MAX))
+	if (last == TS(CLOSED) && !text_ok(ctx, m->close_reason, REASON_MAX))
 		return refuse(
 		    ctx, IPSNET_EINVAL,
 		    "a closed trajectory needs its close reason (1 to "
@@ -1431,7 +1439,7 @@ static int request_funding(struct apply_ctx *ctx)
 		return refuse(ctx, IPSNET_EINVAL,
 			      "the months requested must be 1 to 60");
 	bool other = empty(m->funder);
-	if (other && empty(m->other_description))
+	if (other && !given(ctx, m->other_description))
 		return refuse(ctx, IPSNET_EINVAL,
 			      "name the funder (the client's municipality or "
 			      "UWV), or describe another funder");
@@ -1581,7 +1589,7 @@ static int decide_funding(struct apply_ctx *ctx)
 	if (m->reason != NULL && text_chars(m->reason) > REASON_MAX)
 		return refuse(ctx, IPSNET_EINVAL,
 			      "the reason must be at most 1000 characters");
-	if (m->decision == FS(REJECTED) && empty(m->reason))
+	if (m->decision == FS(REJECTED) && !given(ctx, m->reason))
 		return refuse(ctx, IPSNET_EINVAL, "a rejection needs a reason");
 	if (m->decision == FS(APPROVED) && !ctx->replay) {
 		/* A referral declined or cancelled since the request never
@@ -1666,7 +1674,7 @@ static int add_job(struct apply_ctx *ctx)
 				      "client's",
 				      m->trajectory_id);
 	}
-	if (!text_ok(m->employer, TEXT_MAX))
+	if (!text_ok(ctx, m->employer, TEXT_MAX))
 		return refuse(ctx, IPSNET_EINVAL,
 			      "the employer must be 1 to 200 characters");
 	/* A job is often recorded once the contract is signed: its start
@@ -1914,7 +1922,7 @@ static int put_program(struct apply_ctx *ctx)
 	    policy_put_program(ctx->actor, or_empty(m->owner), ctx->message,
 			       sizeof(ctx->message)) != 0)
 		return IPSNET_EPERMISSION;
-	if (m->name == NULL || m->name[0] == '\0' || text_chars(m->name) > 200)
+	if (!text_ok(ctx, m->name, TEXT_MAX))
 		return refuse(ctx, IPSNET_EINVAL,
 			      "the program name must be 1 to 200 characters");
 	if (m->region < 1 || m->region > 35)

@@ -2937,6 +2937,90 @@ static void test_a_key_tells_another_organisation_nothing(void **state)
 	h_result_free(&r);
 }
 
+/* ---- blank texts -------------------------------------------------------- */
+
+/* A text that must be given (a name, an employer, a purpose, a funder's
+ * description, a rejection's or a closing's reason) is not given by white
+ * space alone: " " is refused as "" is. Was: accepted, so a rejection
+ * went out with no reason, a trajectory closed without one, and an update
+ * with a blank name wrote the client's name over with spaces. */
+static void test_blank_texts_are_refused(void **state)
+{
+	struct kase k;
+	struct answer a;
+	char bsn[16];
+	make_case(R_TEST, &k);
+
+	new_bsn(bsn);
+	assert_int_equal(register_client(GGZ_TEST, bsn, " \t ", BENEFIT(WW),
+					 "GM0363", NULL, NULL),
+			 CODE(INVALID_ARGUMENT));
+
+	Ipsnet__V1__UpdateClient u = IPSNET__V1__UPDATE_CLIENT__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	u.client_id = k.client;
+	u.expected_version = 1;
+	u.name = "   ";
+	e.body_case = BODY(UPDATE_CLIENT);
+	e.update_client = &u;
+	call(GGZ_TEST, &e, &a);
+	assert_int_equal(a.code, CODE(INVALID_ARGUMENT));
+	answer_free(&a);
+	show_case(GGZ_TEST, k.client, &a);
+	assert_int_equal(a.code, CODE(OK));
+	assert_string_not_equal(a.env->case_view->client->name, "   ");
+	assert_int_equal(a.env->case_view->client->version, 1);
+	answer_free(&a);
+
+	Ipsnet__V1__GrantConsent g = IPSNET__V1__GRANT_CONSENT__INIT;
+	ipsnet__v1__envelope__init(&e);
+	g.client_id = k.client;
+	g.recipient = "uwv";
+	g.purpose = "  ";
+	g.valid_until = "2099-12-31";
+	e.body_case = BODY(GRANT_CONSENT);
+	e.grant_consent = &g;
+	call(GGZ_TEST, &e, &a);
+	assert_int_equal(a.code, CODE(INVALID_ARGUMENT));
+	answer_free(&a);
+
+	Ipsnet__V1__AddJob j = IPSNET__V1__ADD_JOB__INIT;
+	ipsnet__v1__envelope__init(&e);
+	j.client_id = k.client;
+	j.employer = "\t";
+	j.start_date = "2025-06-01";
+	j.hours_per_week = 20;
+	e.body_case = BODY(ADD_JOB);
+	e.add_job = &j;
+	call(GGZ_TEST, &e, &a);
+	assert_int_equal(a.code, CODE(INVALID_ARGUMENT));
+	answer_free(&a);
+
+	request_funding(GGZ_TEST, k.trajectory, NULL, "  ", NULL, &a);
+	assert_int_equal(a.code, CODE(INVALID_ARGUMENT));
+	answer_free(&a);
+
+	Ipsnet__V1__DecideFunding d = IPSNET__V1__DECIDE_FUNDING__INIT;
+	ipsnet__v1__envelope__init(&e);
+	d.funding_id = k.funding;
+	d.expected_version = 1;
+	d.decision = FS(REJECTED);
+	d.reason = " \n ";
+	e.body_case = BODY(DECIDE_FUNDING);
+	e.decide_funding = &d;
+	call(GM0363, &e, &a);
+	assert_int_equal(a.code, CODE(INVALID_ARGUMENT));
+	assert_non_null(strstr(a.message, "reason"));
+	answer_free(&a);
+
+	move(GGZ_TEST, k.trajectory, 1, TS(ACCEPTED), NULL, NULL, NULL);
+	move(GGZ_TEST, k.trajectory, 2, TS(ACTIVE), NULL, NULL, NULL);
+	move(GGZ_TEST, k.trajectory, 3, TS(CLOSED), NULL, "  ", &a);
+	assert_int_equal(a.code, CODE(INVALID_ARGUMENT));
+	assert_non_null(strstr(a.message, "reason"));
+	answer_free(&a);
+}
+
 /* ---- the journal ------------------------------------------------------- */
 
 /* Every case change the tests made replays to the same state tables. */
@@ -3009,9 +3093,12 @@ int main(void)
 	    cmocka_unit_test(test_a_refused_funding_page_is_audited),
 	    cmocka_unit_test(test_a_change_refused_unjudged_is_audited),
 	    cmocka_unit_test(test_no_audit_no_answer),
+	    cmocka_unit_test(test_blank_texts_are_refused),
 	    cmocka_unit_test(test_verify_replays_every_change),
 	    /* last: it reads the log every test before wrote */
 	    cmocka_unit_test(test_log_holds_no_bsn_name_or_note),
 	};
+	if (getenv("T") != NULL)
+		cmocka_set_test_filter(getenv("T"));
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -452,6 +452,23 @@ static void test_message_text_nul(void **state)
 	assert_string_equal(where, "import_trajectory.steps.on");
 }
 
+/* A text of white space alone (spaces, tabs, line breaks, no-break
+ * spaces) is blank: a name or a reason that must be given is not. */
+static void test_text_blank(void **state)
+{
+	(void)state;
+	assert_true(text_blank(NULL));
+	assert_true(text_blank(""));
+	assert_true(text_blank(" "));
+	assert_true(text_blank(" \t\r\n\v\f "));
+	assert_true(text_blank("\302\240 \302\240")); /* no-break spaces */
+	assert_false(text_blank("x"));
+	assert_false(text_blank("  a reason  "));
+	assert_false(text_blank("\303\253")); /* e-umlaut */
+	assert_false(text_blank("\302\241")); /* inverted exclamation */
+	assert_false(text_blank(" \302"));    /* cut short */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -472,6 +489,7 @@ int main(void)
 	    cmocka_unit_test(test_utf8),
 	    cmocka_unit_test(test_control_characters),
 	    cmocka_unit_test(test_text_chars_counts_code_points),
+	    cmocka_unit_test(test_text_blank),
 	    cmocka_unit_test(test_message_utf8),
 	    cmocka_unit_test(test_message_text_nul),
 	};
