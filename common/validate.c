@@ -218,6 +218,53 @@ size_t text_chars(const char *s)
 	return n;
 }
 
+/* The code point s starts with (UTF-8, as utf8_valid says), and moves s
+ * past it. */
+static uint32_t next_code_point(const unsigned char **s)
+{
+	const unsigned char *p = *s;
+	int n = *p < 0x80 ? 0 : *p < 0xE0 ? 1 : *p < 0xF0 ? 2 : 3;
+	uint32_t c = n == 0 ? *p : *p & (0x3F >> n);
+	for (p++; n > 0 && (*p & 0xC0) == 0x80; n--, p++)
+		c = c << 6 | (*p & 0x3F);
+	*s = p;
+	return c;
+}
+
+/* The small letter of capital c, for A-Z and U+00C0-017F (Latin-1 and
+ * Latin Extended-A, whose pairs alternate, capital first); any other c as
+ * it is. */
+static uint32_t small_letter(uint32_t c)
+{
+	if ((c >= 'A' && c <= 'Z') || (c >= 0xC0 && c <= 0xDE && c != 0xD7))
+		return c + 0x20;
+	/* Turkish I with dot above, whose small one is i. */
+	if (c == 0x130)
+		return 'i';
+	/* Latin Extended-A's pairs, the capital first: at an even code
+	 * point here, ... */
+	if ((c >= 0x100 && c <= 0x137) || (c >= 0x14A && c <= 0x177))
+		return c | 1;
+	/* ... at an odd one here. */
+	if ((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E))
+		return c + (c & 1);
+	/* Y with diaeresis, whose small one is in Latin-1. */
+	if (c == 0x178)
+		return 0xFF;
+	return c;
+}
+
+bool text_same_but_case(const char *a, const char *b)
+{
+	const unsigned char *p = (const unsigned char *)a;
+	const unsigned char *q = (const unsigned char *)b;
+	while (*p != '\0' && *q != '\0')
+		if (small_letter(next_code_point(&p)) !=
+		    small_letter(next_code_point(&q)))
+			return false;
+	return *p == '\0' && *q == '\0';
+}
+
 bool text_blank(const char *s)
 {
 	if (s == NULL)

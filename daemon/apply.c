@@ -1707,17 +1707,20 @@ static int add_job(struct apply_ctx *ctx)
 	 * copy: its contract may be signed after all. */
 	if (!ctx->replay) {
 		rv = prepare(ctx,
-			     "SELECT id, version, coalesce(end_date, '') FROM "
-			     "job WHERE client_id = ?1 AND start_date = ?2 AND "
-			     "lower(employer) = lower(?3) AND NOT withdrawn "
-			     "ORDER BY id LIMIT 1",
+			     "SELECT id, version, coalesce(end_date, ''), "
+			     "employer FROM job WHERE client_id = ?1 AND "
+			     "start_date = ?2 AND NOT withdrawn ORDER BY id",
 			     &st);
 		if (rv != 0)
 			return rv;
 		sqlite3_bind_text(st, 1, m->client_id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, start, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, m->employer, -1, SQLITE_STATIC);
-		int rc = sqlite3_step(st);
+		/* Letter case aside, and not only of A-Z, as SQLite's lower()
+		 * has it: "BAKKERIJ ÖZTÜRK" is "Bakkerij Öztürk". */
+		int rc;
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW &&
+		       !text_same_but_case(col(st, 3), m->employer))
+			;
 		char id[JOURNAL_ID_MAX] = "", ended[16] = "";
 		uint64_t version = 0;
 		if (rc == SQLITE_ROW) {

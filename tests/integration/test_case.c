@@ -3021,6 +3021,45 @@ static void test_blank_texts_are_refused(void **state)
 	answer_free(&a);
 }
 
+/* The same job is the same whatever the letter case of its employer, in
+ * the letters of Dutch and Turkish names too: a sheet in capitals
+ * ("BAKKERIJ ÖZTÜRK") imported after the job was added by hand ("Bakkerij
+ * Öztürk") is refused as a copy. Was: only A-Z were compared without
+ * case (SQLite's lower()), so the copy was recorded and counted twice. */
+static void test_the_same_job_in_capitals_is_refused(void **state)
+{
+	static const char *const pairs[][2] = {
+	    {"Bakkerij \303\226zt\303\274rk", "BAKKERIJ \303\226ZT\303\234RK"},
+	    {"Drukkerij \304\263sselstein", "DRUKKERIJ \304\262SSELSTEIN"},
+	    {"Caf\303\251 \305\201\303\263d\305\272",
+	     "CAF\303\211 \305\201\303\223D\305\271"},
+	};
+	Ipsnet__V1__AddJob m = IPSNET__V1__ADD_JOB__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	struct kase k;
+	struct answer a;
+	make_case(R_TEST, &k);
+	m.client_id = k.client;
+	m.start_date = "2025-09-01";
+	m.hours_per_week = 20;
+	e.body_case = BODY(ADD_JOB);
+	e.add_job = &m;
+	for (size_t i = 0; i < ARRAY_SIZE(pairs); i++) {
+		m.employer = (char *)pairs[i][0];
+		must_change(GGZ_TEST, &e, NULL, 0);
+		m.employer = (char *)pairs[i][1];
+		call(GGZ_TEST, &e, &a);
+		if (a.code != CODE(ALREADY_EXISTS))
+			fail_msg("'%s' after '%s': %s (%s)", pairs[i][1],
+				 pairs[i][0], ipsnet_status_name(a.code),
+				 a.message);
+		answer_free(&a);
+	}
+	/* Another employer is another job. */
+	m.employer = "Bakkerij \303\226zt\303\274rk en Zonen";
+	must_change(GGZ_TEST, &e, NULL, 0);
+}
+
 /* ---- the journal ------------------------------------------------------- */
 
 /* Every case change the tests made replays to the same state tables. */
@@ -3094,6 +3133,7 @@ int main(void)
 	    cmocka_unit_test(test_a_change_refused_unjudged_is_audited),
 	    cmocka_unit_test(test_no_audit_no_answer),
 	    cmocka_unit_test(test_blank_texts_are_refused),
+	    cmocka_unit_test(test_the_same_job_in_capitals_is_refused),
 	    cmocka_unit_test(test_verify_replays_every_change),
 	    /* last: it reads the log every test before wrote */
 	    cmocka_unit_test(test_log_holds_no_bsn_name_or_note),

@@ -469,6 +469,30 @@ static void test_text_blank(void **state)
 	assert_false(text_blank(" \302"));    /* cut short */
 }
 
+/* Letter case aside: of A-Z and of the Latin letters of Dutch, Turkish
+ * and Central European names, not only of the ASCII ones. */
+static void test_text_same_but_case(void **state)
+{
+	(void)state;
+	assert_true(text_same_but_case("", ""));
+	assert_true(text_same_but_case("De Korf", "DE KORF"));
+	assert_true(text_same_but_case("Bakkerij \303\226zt\303\274rk",
+				       "BAKKERIJ \303\226ZT\303\234RK"));
+	assert_true(
+	    text_same_but_case("\304\263ssel", "\304\262SSEL")); /* IJ */
+	assert_true(text_same_but_case("\305\201\303\263d\305\272",
+				       "\305\201\303\223D\305\271")); /* Lodz */
+	assert_true(text_same_but_case("\304\260zmir", "izmir"));
+	assert_true(
+	    text_same_but_case("\305\270", "\303\277")); /* Y-diaeresis */
+	assert_false(text_same_but_case("De Korf", "De Korf "));
+	assert_false(text_same_but_case("De Korf", "De Kor"));
+	assert_false(text_same_but_case("\303\226", "O"));
+	assert_false(
+	    text_same_but_case("\303\227", "\303\267"));   /* times, divide */
+	assert_false(text_same_but_case("\304\261", "i")); /* dotless i */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -490,6 +514,7 @@ int main(void)
 	    cmocka_unit_test(test_control_characters),
 	    cmocka_unit_test(test_text_chars_counts_code_points),
 	    cmocka_unit_test(test_text_blank),
+	    cmocka_unit_test(test_text_same_but_case),
 	    cmocka_unit_test(test_message_utf8),
 	    cmocka_unit_test(test_message_text_nul),
 	};
