@@ -254,31 +254,44 @@ static uint32_t small_letter(uint32_t c)
 	return c;
 }
 
-bool text_same_but_case(const char *a, const char *b)
+/* The bytes of the white space character p starts with: a space, a tab,
+ * a line break, a no-break space (U+00A0); 0 for any other. */
+static size_t space_len(const unsigned char *p)
 {
-	const unsigned char *p = (const unsigned char *)a;
-	const unsigned char *q = (const unsigned char *)b;
-	while (*p != '\0' && *q != '\0')
-		if (small_letter(next_code_point(&p)) !=
-		    small_letter(next_code_point(&q)))
+	if (*p == ' ' || (*p >= '\t' && *p <= '\r'))
+		return 1;
+	return p[0] == 0xC2 && p[1] == 0xA0 ? 2 : 0;
+}
+
+static const unsigned char *skip_spaces(const unsigned char *p)
+{
+	for (size_t n; (n = space_len(p)) > 0;)
+		p += n;
+	return p;
+}
+
+bool text_same_name(const char *a, const char *b)
+{
+	const unsigned char *p = skip_spaces((const unsigned char *)a);
+	const unsigned char *q = skip_spaces((const unsigned char *)b);
+	while (*p != '\0' && *q != '\0') {
+		bool sp = space_len(p) > 0, sq = space_len(q) > 0;
+		if (sp || sq) {
+			if (!sp || !sq)
+				return false;
+			p = skip_spaces(p);
+			q = skip_spaces(q);
+		} else if (small_letter(next_code_point(&p)) !=
+			   small_letter(next_code_point(&q))) {
 			return false;
-	return *p == '\0' && *q == '\0';
+		}
+	}
+	return *skip_spaces(p) == '\0' && *skip_spaces(q) == '\0';
 }
 
 bool text_blank(const char *s)
 {
-	if (s == NULL)
-		return true;
-	for (const char *p = s; *p != '\0'; p++) {
-		if (*p == ' ' || (*p >= '\t' && *p <= '\r'))
-			continue;
-		if (p[0] == '\xC2' && p[1] == '\xA0') { /* U+00A0 */
-			p++;
-			continue;
-		}
-		return false;
-	}
-	return true;
+	return s == NULL || *skip_spaces((const unsigned char *)s) == '\0';
 }
 
 size_t text_control_len(const char *s)

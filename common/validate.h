@@ -59,11 +59,13 @@ bool utf8_valid(const char *s);
  * in ASCII. s is UTF-8 (as utf8_valid says). */
 size_t text_chars(const char *s);
 
-/* Whether UTF-8 texts a and b are the same but for letter case: of A-Z
- * and of the Latin letters with accents, strokes and ligatures of Dutch,
- * Turkish, Western and Central European writing (U+00C0-017F: Ö and ö,
- * the Dutch Ĳ and ĳ, Ł and ł). Other letters are compared as they are. */
-bool text_same_but_case(const char *a, const char *b);
+/* Whether UTF-8 texts a and b name the same, as people type a name: the
+ * same but for letter case, of A-Z and of the Latin letters with accents,
+ * strokes and ligatures of Dutch, Turkish, Western and Central European
+ * writing (U+00C0-017F: Ö and ö, the Dutch Ĳ and ĳ, Ł and ł; other letters
+ * are compared as they are), and for white space (as text_blank's): none
+ * at either end, and a run of it inside as one space. */
+bool text_same_name(const char *a, const char *b);
 
 /* Whether s (NULL too) holds nothing but white space: spaces, tabs, line
  * breaks, no-break spaces (U+00A0). A text that must be given, such as a

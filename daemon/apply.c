@@ -1716,10 +1716,11 @@ static int add_job(struct apply_ctx *ctx)
 		sqlite3_bind_text(st, 1, m->client_id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, start, -1, SQLITE_STATIC);
 		/* Letter case aside, and not only of A-Z, as SQLite's lower()
-		 * has it: "BAKKERIJ ÖZTÜRK" is "Bakkerij Öztürk". */
+		 * has it: "BAKKERIJ ÖZTÜRK" is "Bakkerij Öztürk"; and spaces
+		 * at the ends or doubled. */
 		int rc;
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW &&
-		       !text_same_but_case(col(st, 3), m->employer))
+		       !text_same_name(col(st, 3), m->employer))
 			;
 		char id[JOURNAL_ID_MAX] = "", ended[16] = "";
 		uint64_t version = 0;

@@ -3060,6 +3060,43 @@ static void test_the_same_job_in_capitals_is_refused(void **state)
 	must_change(GGZ_TEST, &e, NULL, 0);
 }
 
+/* Nor do spaces make another employer: one at either end (pasted from a
+ * mail with the name) or two where one was meant. Was: the job added by
+ * hand as "Zorgboerderij De Hoeve " and the sheet's trimmed "Zorgboerderij
+ * De Hoeve" were two jobs, counted twice. */
+static void test_the_same_job_spaced_otherwise_is_refused(void **state)
+{
+	static const char *const copies[] = {
+	    "Zorgboerderij De Hoeve ",
+	    " Zorgboerderij De Hoeve",
+	    "Zorgboerderij  De Hoeve",
+	    "ZORGBOERDERIJ DE\tHOEVE\n",
+	};
+	Ipsnet__V1__AddJob m = IPSNET__V1__ADD_JOB__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	struct kase k;
+	struct answer a;
+	make_case(R_TEST, &k);
+	m.client_id = k.client;
+	m.start_date = "2025-10-01";
+	m.hours_per_week = 12;
+	m.employer = "Zorgboerderij De Hoeve";
+	e.body_case = BODY(ADD_JOB);
+	e.add_job = &m;
+	must_change(GGZ_TEST, &e, NULL, 0);
+	for (size_t i = 0; i < ARRAY_SIZE(copies); i++) {
+		m.employer = (char *)copies[i];
+		call(GGZ_TEST, &e, &a);
+		if (a.code != CODE(ALREADY_EXISTS))
+			fail_msg("'%s': %s (%s)", copies[i],
+				 ipsnet_status_name(a.code), a.message);
+		answer_free(&a);
+	}
+	/* Words run together are another name. */
+	m.employer = "Zorgboerderij DeHoeve";
+	must_change(GGZ_TEST, &e, NULL, 0);
+}
+
 /* ---- the journal ------------------------------------------------------- */
 
 /* Every case change the tests made replays to the same state tables. */
@@ -3134,6 +3171,7 @@ int main(void)
 	    cmocka_unit_test(test_no_audit_no_answer),
 	    cmocka_unit_test(test_blank_texts_are_refused),
 	    cmocka_unit_test(test_the_same_job_in_capitals_is_refused),
+	    cmocka_unit_test(test_the_same_job_spaced_otherwise_is_refused),
 	    cmocka_unit_test(test_verify_replays_every_change),
 	    /* last: it reads the log every test before wrote */
 	    cmocka_unit_test(test_log_holds_no_bsn_name_or_note),

@@ -470,27 +470,30 @@ static void test_text_blank(void **state)
 }
 
 /* Letter case aside: of A-Z and of the Latin letters of Dutch, Turkish
- * and Central European names, not only of the ASCII ones. */
-static void test_text_same_but_case(void **state)
+ * and Central European names, not only of the ASCII ones; and white space
+ * at the ends, or a run of it where one space is. */
+static void test_text_same_name(void **state)
 {
 	(void)state;
-	assert_true(text_same_but_case("", ""));
-	assert_true(text_same_but_case("De Korf", "DE KORF"));
-	assert_true(text_same_but_case("Bakkerij \303\226zt\303\274rk",
-				       "BAKKERIJ \303\226ZT\303\234RK"));
-	assert_true(
-	    text_same_but_case("\304\263ssel", "\304\262SSEL")); /* IJ */
-	assert_true(text_same_but_case("\305\201\303\263d\305\272",
-				       "\305\201\303\223D\305\271")); /* Lodz */
-	assert_true(text_same_but_case("\304\260zmir", "izmir"));
-	assert_true(
-	    text_same_but_case("\305\270", "\303\277")); /* Y-diaeresis */
-	assert_false(text_same_but_case("De Korf", "De Korf "));
-	assert_false(text_same_but_case("De Korf", "De Kor"));
-	assert_false(text_same_but_case("\303\226", "O"));
+	assert_true(text_same_name("", ""));
+	assert_true(text_same_name("De Korf", "DE KORF"));
+	assert_true(text_same_name("Bakkerij \303\226zt\303\274rk",
+				   "BAKKERIJ \303\226ZT\303\234RK"));
+	assert_true(text_same_name("\304\263ssel", "\304\262SSEL")); /* IJ */
+	assert_true(text_same_name("\305\201\303\263d\305\272",
+				   "\305\201\303\223D\305\271")); /* Lodz */
+	assert_true(text_same_name("\304\260zmir", "izmir"));
+	assert_true(text_same_name("\305\270", "\303\277")); /* Y-diaeresis */
+	assert_true(text_same_name("De Korf", "De Korf "));
+	assert_true(text_same_name("De Korf", " \302\240De  KORF\t\n"));
+	assert_false(text_same_name("De Korf", "DeKorf"));
+	assert_false(text_same_name("De Korf", "De Korf x"));
+	assert_false(text_same_name("De Korf ", "De Kor"));
+	assert_false(text_same_name("De Korf", "De Kor"));
+	assert_false(text_same_name("\303\226", "O"));
 	assert_false(
-	    text_same_but_case("\303\227", "\303\267"));   /* times, divide */
-	assert_false(text_same_but_case("\304\261", "i")); /* dotless i */
+	    text_same_name("\303\227", "\303\267"));   /* times, divide */
+	assert_false(text_same_name("\304\261", "i")); /* dotless i */
 }
 
 int main(void)
@@ -514,7 +517,7 @@ int main(void)
 	    cmocka_unit_test(test_control_characters),
 	    cmocka_unit_test(test_text_chars_counts_code_points),
 	    cmocka_unit_test(test_text_blank),
-	    cmocka_unit_test(test_text_same_but_case),
+	    cmocka_unit_test(test_text_same_name),
 	    cmocka_unit_test(test_message_utf8),
 	    cmocka_unit_test(test_message_text_nul),
 	};
