@@ -1322,9 +1322,32 @@ static const char *benefit_name(int b)
 	}
 }
 
+/* The id of the active organisation of kind (with CBS code cbs, when not
+ * NULL) that a refused request should have named, into id; "" when the
+ * registry has none. */
+static int right_funder(struct apply_ctx *ctx, const char *kind,
+			const char *cbs, char *id, size_t cap)
+{
+	sqlite3_stmt *st;
+	int rv = prepare(ctx,
+			 "SELECT id FROM organisation WHERE active AND kind = "
+			 "?1 AND (?2 IS NULL OR cbs_code = ?2) ORDER BY id "
+			 "LIMIT 1",
+			 &st);
+	if (rv != 0)
+		return rv;
+	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+	bind_text_or_null(st, 2, cbs);
+	int rc = sqlite3_step(st);
+	util_strlcpy(id, rc == SQLITE_ROW ? col(st, 0) : "", cap);
+	done(ctx, st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : IPSNET_EDB;
+}
+
 /* The funder rule of DESIGN §2: PARTICIPATIEWET -> the client's own
  * municipality, WIA / WAJONG / WW -> UWV; any client may instead be funded
- * by OTHER, described. */
+ * by OTHER, described. A refusal names the organisation to ask by the id
+ * the request takes (gm0363), not only by the client's CBS code. */
 static int check_funder(struct apply_ctx *ctx, const char *client_id,
 			const char *funder)
 {
@@ -1356,25 +1379,46 @@ static int check_funder(struct apply_ctx *ctx, const char *client_id,
 			      "the funder must be a municipality or UWV in the "
 			      "registry, or another funder with a "
 			      "description");
+	char right[ORG_ID_MAX];
 	switch (benefit) {
 	case IPSNET__V1__BENEFIT__BENEFIT_PARTICIPATIEWET:
 		if (kind == ORG_KIND_MUNICIPALITY &&
 		    strcmp(cbs, municipality) == 0)
 			return 0;
+		if ((rv = right_funder(ctx, "MUNICIPALITY", municipality, right,
+				       sizeof(right))) != 0)
+			return rv;
+		if (right[0] == '\0')
+			return refuse(ctx, IPSNET_EPRECONDITION,
+				      "wrong funder: a client on "
+				      "Participatiewet is funded by the "
+				      "client's own municipality (%s), which "
+				      "is not in the network; describe it as "
+				      "another funder",
+				      municipality);
 		return refuse(ctx, IPSNET_EPRECONDITION,
 			      "wrong funder: a client on Participatiewet is "
-			      "funded by the client's own municipality (%s), "
-			      "not by '%s'",
-			      municipality, funder);
+			      "funded by the client's own municipality (%s): "
+			      "ask '%s', not '%s'",
+			      municipality, right, funder);
 	case IPSNET__V1__BENEFIT__BENEFIT_WIA:
 	case IPSNET__V1__BENEFIT__BENEFIT_WAJONG:
 	case IPSNET__V1__BENEFIT__BENEFIT_WW:
 		if (kind == ORG_KIND_UWV)
 			return 0;
+		if ((rv = right_funder(ctx, "UWV", NULL, right,
+				       sizeof(right))) != 0)
+			return rv;
+		if (right[0] == '\0')
+			return refuse(ctx, IPSNET_EPRECONDITION,
+				      "wrong funder: a client on %s is funded "
+				      "by UWV, which is not in the network; "
+				      "describe it as another funder",
+				      benefit_name(benefit));
 		return refuse(ctx, IPSNET_EPRECONDITION,
-			      "wrong funder: a client on %s is funded by UWV, "
-			      "not by '%s'",
-			      benefit_name(benefit), funder);
+			      "wrong funder: a client on %s is funded by UWV: "
+			      "ask '%s', not '%s'",
+			      benefit_name(benefit), right, funder);
 	default:
 		return refuse(ctx, IPSNET_EPRECONDITION,
 			      "wrong funder: a client with benefit %s has no "
