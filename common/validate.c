@@ -332,10 +332,17 @@ static void name_field(char *where, size_t cap, const char *name)
 		snprintf(where, cap, "%s.%s", name, inner);
 }
 
-/* The walk: where is written only on the way back from a field that is
- * not UTF-8 (every request is walked, and nearly all are valid). */
-static bool utf8_walk(const struct ProtobufCMessage *m, char *where,
-		      size_t cap)
+/* A judge of one text field of a message: its descriptor, its value and
+ * the caller's arg. */
+typedef bool (*text_judge)(const ProtobufCFieldDescriptor *f, const char *v,
+			   void *arg);
+
+/* Whether judge takes every text field of m and of the messages in it
+ * (repeated ones each, of a oneof only the member it holds). where is
+ * written only on the way back from the first it does not take: that
+ * field's path (every request is walked, and nearly all are taken). */
+static bool texts_walk(const struct ProtobufCMessage *m, text_judge judge,
+		       void *arg, char *where, size_t cap)
 {
 	const ProtobufCMessageDescriptor *d = m->descriptor;
 	const char *base = (const char *)m;
@@ -361,10 +368,10 @@ static bool utf8_walk(const struct ProtobufCMessage *m, char *where,
 			if (v == NULL)
 				continue;
 			if (f->type == PROTOBUF_C_TYPE_STRING) {
-				if (utf8_valid(v))
+				if (judge(f, v, arg))
 					continue;
 				where[0] = '\0';
-			} else if (utf8_walk(v, where, cap)) {
+			} else if (texts_walk(v, judge, arg, where, cap)) {
 				continue;
 			}
 			name_field(where, cap, f->name);
@@ -372,6 +379,14 @@ static bool utf8_walk(const struct ProtobufCMessage *m, char *where,
 		}
 	}
 	return true;
+}
+
+static bool utf8_judge(const ProtobufCFieldDescriptor *f, const char *v,
+		       void *arg)
+{
+	(void)f;
+	(void)arg;
+	return utf8_valid(v);
 }
 
 /* Gives the caller the path of a field that failed, behind the caller's
@@ -391,10 +406,61 @@ bool message_utf8_valid(const struct ProtobufCMessage *m, char *where,
 			size_t cap)
 {
 	char path[256];
-	if (utf8_walk(m, path, sizeof(path)))
+	if (texts_walk(m, utf8_judge, NULL, path, sizeof(path)))
 		return true;
 	put_path(where, cap, path);
 	return false;
+}
+
+/* The fields that take ids of one kind, and the prefix of that kind's
+ * ids (apply.c, new_id). */
+static const struct {
+	const char *field, prefix[3], *kind;
+} id_kinds[] = {
+    {"client_id", "cl", "a client"},
+    {"consent_id", "co", "a consent"},
+    {"trajectory_id", "tr", "a trajectory"},
+    {"funding_id", "fu", "a funding request"},
+    {"job_id", "jo", "a job"},
+    {"review_id", "fr", "a fidelity review"},
+};
+#define N_ID_KINDS (sizeof(id_kinds) / sizeof(id_kinds[0]))
+
+struct id_why {
+	char *why;
+	size_t cap;
+};
+
+/* Whether v, in field f, is no server id of another kind than f takes;
+ * if it is, the sentence goes into arg's why. */
+static bool id_judge(const ProtobufCFieldDescriptor *f, const char *v,
+		     void *arg)
+{
+	/* Most text is not shaped as an id at all: two letters, '-' and 16
+	 * hex digits. */
+	if (v[0] == '\0' || v[1] == '\0' || v[2] != '-' || strlen(v) != 19)
+		return true;
+	size_t want = N_ID_KINDS, is = N_ID_KINDS;
+	for (size_t i = 0; i < N_ID_KINDS; i++) {
+		if (strcmp(f->name, id_kinds[i].field) == 0)
+			want = i;
+		if (memcmp(v, id_kinds[i].prefix, 2) == 0)
+			is = i;
+	}
+	if (want == N_ID_KINDS || is == N_ID_KINDS || want == is ||
+	    strspn(v + 3, "0123456789abcdef") != 16)
+		return true;
+	struct id_why *w = arg;
+	snprintf(w->why, w->cap, "'%s' is the id of %s, not of %s", v,
+		 id_kinds[is].kind, id_kinds[want].kind);
+	return false;
+}
+
+bool message_ids_fit(const struct ProtobufCMessage *m, char *why, size_t cap)
+{
+	char path[256];
+	struct id_why w = {why, cap};
+	return texts_walk(m, id_judge, &w, path, sizeof(path));
 }
 
 /* Reads the varint at *p (before end) into *v and moves *p past it; false
@@ -414,7 +480,7 @@ static bool read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 /* Where (from 1) the first NUL of a text field of the message d at
  * data[0..len) is, counted in that field's bytes; 0 when there is none.
  * where gets the field's path, written only on the way back from such a
- * field (as utf8_walk does). Bytes that do not walk as a message say 0:
+ * field (as texts_walk does). Bytes that do not walk as a message say 0:
  * the decoder has judged them. */
 static size_t text_nul_at(const ProtobufCMessageDescriptor *d,
 			  const uint8_t *data, size_t len, char *where,

@@ -94,6 +94,15 @@ struct ProtobufCMessage;
 bool message_utf8_valid(const struct ProtobufCMessage *m, char *where,
 			size_t cap);
 
+/* Whether every id of m (and of the messages in it) in a field that takes
+ * ids of one kind (client_id, consent_id, trajectory_id, funding_id,
+ * job_id, review_id) is not an id the server gave to another kind: the
+ * server's ids say their kind ("cl-", "tr-": apply.c, new_id), and one
+ * pasted where another goes ("tr-0123456789abcdef" as a client) is a
+ * mistake better named than answered "not your client". If one is, why
+ * gets the sentence. Other text is not judged here. */
+bool message_ids_fit(const struct ProtobufCMessage *m, char *why, size_t cap);
+
 struct ProtobufCMessageDescriptor;
 
 /* Whether a text (string) field of the packed message d (len bytes), or

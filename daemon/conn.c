@@ -587,6 +587,11 @@ static int on_frame(struct ipsnet_stream *s, const uint8_t *body, size_t len)
 			 "the text of %s holds a NUL byte at byte %zu, which "
 			 "would cut it short; send text without NUL bytes",
 			 field, nul);
+	else
+		/* A trajectory's id where a client's goes would be answered
+		 * as a client the caller may not see. (Writes refusal only
+		 * when one does not fit.) */
+		(void)message_ids_fit(&req->base, refusal, sizeof(refusal));
 	if (refusal[0] != '\0') {
 		if (c->state == CONN_HELLO) {
 			if (hello_allowed(c, req->request_id))

@@ -1580,6 +1580,49 @@ static int ask_funder(int benefit, const char *municipality, const char *funder,
 	return code;
 }
 
+/* An id of one kind given where another kind goes (a trajectory's where
+ * the client goes) is named as such, for a change and a read, and nothing
+ * is changed; was: "not your client: your organisation did not register
+ * this client", to the GGZ that did. */
+static void test_an_id_of_another_kind_is_named(void **state)
+{
+	(void)state;
+	char client[64], tr[64];
+	struct answer a;
+	make_programs();
+	new_client(GGZ_TEST, BENEFIT(PARTICIPATIEWET), "GM0363", client, NULL);
+	refer(GGZ_TEST, client, "ips-test", tr, NULL);
+
+	add_job(GGZ_TEST, tr, NULL, NULL, &a);
+	assert_int_equal(a.code, CODE(INVALID_ARGUMENT));
+	char want[128];
+	snprintf(want, sizeof(want),
+		 "'%s' is the id of a trajectory, not of "
+		 "a client",
+		 tr);
+	assert_string_equal(a.message, want);
+	answer_free(&a);
+
+	show_case(GGZ_TEST, tr, &a);
+	assert_int_equal(a.code, CODE(INVALID_ARGUMENT));
+	assert_string_equal(a.message, want);
+	answer_free(&a);
+
+	add_job(GGZ_TEST, client, client, NULL, &a);
+	assert_int_equal(a.code, CODE(INVALID_ARGUMENT));
+	snprintf(want, sizeof(want),
+		 "'%s' is the id of a client, not of a "
+		 "trajectory",
+		 client);
+	assert_string_equal(a.message, want);
+	answer_free(&a);
+
+	show_case(GGZ_TEST, client, &a);
+	assert_int_equal(a.code, CODE(OK));
+	assert_int_equal(a.env->case_view->n_jobs, 0);
+	answer_free(&a);
+}
+
 static void test_wrong_funder_is_refused(void **state)
 {
 	char msg[256];
@@ -3148,6 +3191,7 @@ int main(void)
 	    cmocka_unit_test(
 		test_funders_conflict_shows_no_more_than_its_decision),
 	    cmocka_unit_test(test_wrong_funder_is_refused),
+	    cmocka_unit_test(test_an_id_of_another_kind_is_named),
 	    cmocka_unit_test(test_refusals_name_values_in_words),
 	    cmocka_unit_test(test_approval_checks_the_funder_rule_again),
 	    cmocka_unit_test(

@@ -282,8 +282,6 @@ static void test_utf8(void **state)
 	assert_false(utf8_valid("\xe2\x82"));	      /* cut short */
 }
 
-/* Every text field of a request, nested and repeated ones too, and the
- * path of the first that is not UTF-8; bytes fields are not text. */
 static void test_control_characters(void **state)
 {
 	(void)state;
@@ -325,6 +323,59 @@ static void test_text_chars_counts_code_points(void **state)
 			 3); /* euro sign, space, an emoji */
 }
 
+/* A server id of one kind where another kind goes is named; an id of the
+ * right kind, text not shaped as an id, a BSN, or a field that takes no
+ * kind of id pass. Nested: the answer's path is no matter here. */
+static void test_message_ids_fit(void **state)
+{
+	(void)state;
+	char why[160] = "";
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__AddJob job = IPSNET__V1__ADD_JOB__INIT;
+	job.client_id = "cl-0661495b3fea93fb";
+	job.trajectory_id = "tr-0661495b6bbdd587";
+	job.employer = "tr-0661495b6bbdd587"; /* text: no kind of id */
+	e.body_case = IPSNET__V1__ENVELOPE__BODY_ADD_JOB;
+	e.add_job = &job;
+	assert_true(message_ids_fit(&e.base, why, sizeof(why)));
+	assert_string_equal(why, "");
+
+	job.client_id = "tr-0661495b6bbdd587";
+	assert_false(message_ids_fit(&e.base, why, sizeof(why)));
+	assert_string_equal(why, "'tr-0661495b6bbdd587' is the id of a "
+				 "trajectory, not of a client");
+	job.client_id = "cl-0661495b3fea93fb";
+	job.trajectory_id = "fu-0661495b842d8900";
+	assert_false(message_ids_fit(&e.base, why, sizeof(why)));
+	assert_string_equal(why, "'fu-0661495b842d8900' is the id of a "
+				 "funding request, not of a trajectory");
+
+	/* Not the server's form: judged where it is looked up. */
+	why[0] = '\0';
+	static const char *const not_ids[] = {"123456782",
+					      "tr-0661495b6bbdd58",
+					      "tr-0661495B6BBDD587",
+					      "xx-0661495b6bbdd587",
+					      "tr_0661495b6bbdd587",
+					      "",
+					      "t"};
+	for (size_t i = 0; i < sizeof(not_ids) / sizeof(not_ids[0]); i++) {
+		job.trajectory_id = (char *)not_ids[i];
+		assert_true(message_ids_fit(&e.base, why, sizeof(why)));
+	}
+	assert_string_equal(why, "");
+
+	Ipsnet__V1__ShowCase show = IPSNET__V1__SHOW_CASE__INIT;
+	show.client_id = "jo-0661495c80c593e1";
+	e.body_case = IPSNET__V1__ENVELOPE__BODY_SHOW_CASE;
+	e.show_case = &show;
+	assert_false(message_ids_fit(&e.base, why, sizeof(why)));
+	assert_string_equal(why, "'jo-0661495c80c593e1' is the id of a job, "
+				 "not of a client");
+}
+
+/* Every text field of a request, nested and repeated ones too, and the
+ * path of the first that is not UTF-8; bytes fields are not text. */
 static void test_message_utf8(void **state)
 {
 	(void)state;
@@ -519,6 +570,7 @@ int main(void)
 	    cmocka_unit_test(test_text_blank),
 	    cmocka_unit_test(test_text_same_name),
 	    cmocka_unit_test(test_message_utf8),
+	    cmocka_unit_test(test_message_ids_fit),
 	    cmocka_unit_test(test_message_text_nul),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
