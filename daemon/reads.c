@@ -597,7 +597,8 @@ static int show_case(sqlite3 *db, struct reads_ctx *ctx)
 }
 
 /* A search for a BSN that another GGZ registered finds nothing for the
- * caller, who learns no more than that; but the search is on that
+ * caller, who learns no more than that (and a search refused to a funder
+ * or the network operator is refused alike); but the search is on that
  * client's trail, so that its own GGZ sees who looked for it: the
  * search's row names the first such client, one more row each further
  * one (the same BSN registered by several GGZs). */
@@ -648,8 +649,14 @@ static int find_client(sqlite3 *db, struct reads_ctx *ctx)
 	if (row == NULL)
 		return IPSNET_ENOMEM;
 	if (policy_find_client(ctx->actor, ctx->message,
-			       sizeof(ctx->message)) != 0)
+			       sizeof(ctx->message)) != 0) {
+		/* Refused, but a look for that person all the same: on the
+		 * trail of each client with this BSN. */
+		if (bsn_valid(bsn) &&
+		    (rv = trace_search_elsewhere(db, ctx, bsn)) != 0)
+			return rv;
 		return ctx->err = IPSNET_EPERMISSION;
+	}
 	if (!bsn_valid(bsn))
 		return fail(ctx, IPSNET_EINVAL,
 			    "the BSN must be 9 digits that pass the 11-proof");

@@ -4452,6 +4452,51 @@ test_import_after_a_lost_connection_applies_the_rest_once(void **state)
 	assert_int_equal(journal_seq(fx), ROWS);
 }
 
+/* A search by BSN refused to an organisation that may not search (a
+ * municipality, UWV, the network operator) is still a look for that
+ * person: its row names each client with that BSN, so that it is on her
+ * trail for the GGZ that registered her, as a GGZ's search that finds
+ * another GGZ's client is. It named no client ("client:by-bsn"), and her
+ * trail never showed that UWV had looked her up. */
+static void test_a_refused_search_by_bsn_is_on_the_clients_trail(void **state)
+{
+	struct fx *fx = *state;
+	static const char *const orgs[] = {"gm0363", "uwv", "network"};
+	char client[64], b[10], object[80];
+	register_client(fx, 3, "wia", client, sizeof(client));
+	for (size_t i = 0; i < ARRAY_SIZE(orgs); i++)
+		run(fx, EXIT_DENIED, orgs[i], "client", "find", "--bsn",
+		    bsn(3, b), NULL);
+	json_t *j = run_json(fx, EXIT_OK, "ggz-test", "audit", "--client",
+			     client, "--json", NULL);
+	json_t *records = json_object_get(j, "records");
+	snprintf(object, sizeof(object), "client:%s", client);
+	for (size_t i = 0; i < ARRAY_SIZE(orgs); i++) {
+		bool found = false;
+		for (size_t k = 0; k < json_array_size(records); k++) {
+			json_t *r = json_array_get(records, k);
+			found |=
+			    strcmp(jstr(r, "organisation"), orgs[i]) == 0 &&
+			    strcmp(jstr(r, "action"), "find_client") == 0 &&
+			    strcmp(jstr(r, "result"), "PERMISSION_DENIED") ==
+				0 &&
+			    strcmp(jstr(r, "object"), object) == 0;
+		}
+		if (!found) {
+			print_result(&fx->r);
+			fail_msg("the search of %s is not on the trail of %s",
+				 orgs[i], client);
+		}
+	}
+	/* the answer is the refusal it was, and no row holds the BSN */
+	run(fx, EXIT_DENIED, "uwv", "client", "find", "--bsn", bsn(4, b), NULL);
+	assert_err(fx, "finding a client by BSN is for the GGZ that "
+		       "registered the client");
+	j = run_json(fx, EXIT_OK, "network", "audit", "--after", "0", "--limit",
+		     "1000", "--json", NULL);
+	assert_null(strstr(fx->r.out, bsn(3, b)));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -4631,6 +4676,9 @@ int main(void)
 		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_import_stops_when_the_server_cannot_write, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_a_refused_search_by_bsn_is_on_the_clients_trail, setup,
 		teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
