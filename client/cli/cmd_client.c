@@ -87,24 +87,6 @@ static int client_register(struct cli *cli, int argc, char **argv)
 	return 0;
 }
 
-/* The client as the server has it now, to fill in what an update leaves
- * as it is. */
-static int current_client(struct cli *cli, const char *id,
-			  Ipsnet__V1__Envelope **resp)
-{
-	Ipsnet__V1__Envelope req = IPSNET__V1__ENVELOPE__INIT;
-	Ipsnet__V1__ShowCase m = IPSNET__V1__SHOW_CASE__INIT;
-	m.client_id = (char *)id;
-	req.body_case = BODY(SHOW_CASE);
-	req.show_case = &m;
-	int rv = cli_read(cli, &req, BODY(CASE_VIEW), resp);
-	if (rv == 0 && (*resp)->case_view->client == NULL) {
-		ipsnet_envelope_free(*resp);
-		return cli_fail(IPSNET_ENOT_FOUND, "no client '%s'", id);
-	}
-	return rv;
-}
-
 static const char update_usage[] =
     "usage: ipsnet client update CLIENT --version N [--name NAME]\n"
     "                            [--birth-date DATE] [--municipality CODE]\n"
@@ -142,26 +124,26 @@ static int client_update(struct cli *cli, int argc, char **argv)
 				"nothing to change: give --name, --birth-date, "
 				"--municipality or --benefit");
 
-	Ipsnet__V1__Envelope *now, *resp;
-	if ((rv = current_client(cli, id, &now)) != 0)
-		return rv;
-	const Ipsnet__V1__Client *c = now->case_view->client;
-	Ipsnet__V1__Envelope req = IPSNET__V1__ENVELOPE__INIT;
+	/* What is not given is not sent, and the server keeps it: no read
+	 * of her case to fill it in. */
+	Ipsnet__V1__Envelope req = IPSNET__V1__ENVELOPE__INIT, *resp;
 	Ipsnet__V1__UpdateClient m = IPSNET__V1__UPDATE_CLIENT__INIT;
 	m.client_id = (char *)id;
 	m.expected_version = v;
-	m.name = (char *)(name != NULL ? name : c->name);
-	m.birth_date = (char *)(birth != NULL ? birth : c->birth_date);
-	m.municipality = (char *)(mun != NULL ? mun : c->municipality);
-	m.benefit = benefit != NULL ? (Ipsnet__V1__Benefit)b : c->benefit;
+	if (name != NULL)
+		m.name = (char *)name;
+	if (birth != NULL)
+		m.birth_date = (char *)birth;
+	if (mun != NULL)
+		m.municipality = (char *)mun;
+	if (benefit != NULL)
+		m.benefit = (Ipsnet__V1__Benefit)b;
 	req.body_case = BODY(UPDATE_CLIENT);
 	req.update_client = &m;
 	char what[128], look[160];
 	snprintf(what, sizeof(what), "client %s", id);
 	snprintf(look, sizeof(look), "ipsnet case show %s", id);
-	rv = cli_change(cli, &req, what, look, &resp);
-	ipsnet_envelope_free(now);
-	if (rv != 0)
+	if ((rv = cli_change(cli, &req, what, look, &resp)) != 0)
 		return rv;
 	const Ipsnet__V1__ChangeOk *ok = resp->change_ok;
 	if (!fmt_change_machine(cli->json, quiet, ok))

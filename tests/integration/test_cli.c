@@ -4497,6 +4497,57 @@ static void test_a_refused_search_by_bsn_is_on_the_clients_trail(void **state)
 	assert_null(strstr(fx->r.out, bsn(3, b)));
 }
 
+/* Whether the audit rows ipsnet printed as JSON (records) hold one of org
+ * with action (and result, unless NULL). */
+static bool audit_has_row(json_t *records, const char *org, const char *action,
+			  const char *result)
+{
+	for (size_t i = 0; i < json_array_size(records); i++) {
+		json_t *r = json_array_get(records, i);
+		if (strcmp(jstr(r, "organisation"), org) == 0 &&
+		    strcmp(jstr(r, "action"), action) == 0 &&
+		    (result == NULL || strcmp(jstr(r, "result"), result) == 0))
+			return true;
+	}
+	return false;
+}
+
+/* client update sends what it changes and nothing else (the server keeps
+ * what an update does not name): it read the whole case first (her BSN,
+ * her consents, the referral notes) to fill in the rest, so every update
+ * was on her trail as a look at her case too; and a funder's update was
+ * never sent at all: refused as that look ("not the addressed funder",
+ * "no consent", as if a request or a consent would let it change her),
+ * its trail held a show_case and not the change it tried. */
+static void test_a_client_update_reads_no_case(void **state)
+{
+	struct fx *fx = *state;
+	char client[64];
+	register_client(fx, 6, "participatiewet", client, sizeof(client));
+	run(fx, EXIT_OK, "ggz-test", "client", "update", client, "--version",
+	    "1", "--benefit", "ww", NULL);
+	assert_out(fx, "now at version 2");
+	run(fx, EXIT_DENIED, "uwv", "client", "update", client, "--version",
+	    "2", "--name", "Anna Jansen", NULL);
+	assert_one_line_error(fx);
+	assert_err(fx, "only the GGZ that registered a client changes its "
+		       "registration");
+	json_t *j = run_json(fx, EXIT_OK, "ggz-test", "audit", "--client",
+			     client, "--json", NULL);
+	json_t *records = json_object_get(j, "records");
+	assert_true(audit_has_row(records, "ggz-test", "update_client", "OK"));
+	assert_true(audit_has_row(records, "uwv", "update_client",
+				  "PERMISSION_DENIED"));
+	assert_false(audit_has_row(records, "ggz-test", "show_case", NULL));
+	assert_false(audit_has_row(records, "uwv", "show_case", NULL));
+	j = run_json(fx, EXIT_OK, "ggz-test", "case", "show", client, "--json",
+		     NULL);
+	assert_string_equal(jstr(j, "client.name"), "Anna de Vries");
+	assert_string_equal(jstr(j, "client.benefit"), "ww");
+	assert_string_equal(jstr(j, "client.municipality"), "GM0363");
+	assert_string_equal(jstr(j, "client.birth_date"), "1990-04-12");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -4680,6 +4731,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_a_refused_search_by_bsn_is_on_the_clients_trail, setup,
 		teardown),
+	    cmocka_unit_test_setup_teardown(test_a_client_update_reads_no_case,
+					    setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
