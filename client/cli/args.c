@@ -244,6 +244,26 @@ int cli_benefit(const char *s, int *out)
 			s);
 }
 
+int cli_client_id(const char *what, const char *id)
+{
+	size_t digits = 0;
+	for (const char *p = id; *p != '\0'; p++) {
+		if (*p >= '0' && *p <= '9')
+			digits++;
+		else if (strchr(" .-/\t", *p) == NULL)
+			return 0;
+	}
+	/* The server can only answer as to anyone who names a client it may
+	 * not see ("not your client"), also to her own GGZ. */
+	if (digits == 9)
+		return cli_fail(IPSNET_EUSAGE,
+				"%s is the id the server gave the client (as "
+				"cl-0123456789abcdef), not her BSN: 'ipsnet "
+				"client find --bsn BSN' prints it",
+				what);
+	return 0;
+}
+
 bool cli_parse_hours(const char *s, double *out)
 {
 	char buf[32], *end;

@@ -248,6 +248,8 @@ int cmd_audit(struct cli *cli, int argc, char **argv)
 		return cli_fail(IPSNET_EUSAGE,
 				"give --client CLIENT, --since TIME or --after "
 				"ID");
+	if (client != NULL && (rv = cli_client_id("--client", client)) != 0)
+		return rv;
 	if (after != NULL &&
 	    (rv = cli_uint("--after", after, 0, (unsigned long)INT64_MAX - 1,
 			   &after_id)) != 0)

@@ -137,7 +137,7 @@ static int case_show(struct cli *cli, int argc, char **argv)
 {
 	const char *id;
 	int rv = cli_parse(argc, argv, NULL, 0, &id, 1, show_usage);
-	if (rv >= 0)
+	if (rv >= 0 || (rv = cli_client_id("CLIENT", id)) != 0)
 		return rv;
 	Ipsnet__V1__Envelope req = IPSNET__V1__ENVELOPE__INIT, *resp;
 	Ipsnet__V1__ShowCase m = IPSNET__V1__SHOW_CASE__INIT;
@@ -211,7 +211,7 @@ int cmd_refer(struct cli *cli, int argc, char **argv)
 	};
 	int rv = cli_parse(argc, argv, opts, ARRAY_SIZE(opts), &client, 1,
 			   refer_usage);
-	if (rv >= 0)
+	if (rv >= 0 || (rv = cli_client_id("CLIENT", client)) != 0)
 		return rv;
 	Ipsnet__V1__Envelope req = IPSNET__V1__ENVELOPE__INIT, *resp;
 	Ipsnet__V1__Refer m = IPSNET__V1__REFER__INIT;

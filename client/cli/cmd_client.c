@@ -115,7 +115,8 @@ static int client_update(struct cli *cli, int argc, char **argv)
 				  update_usage);
 	if (rv >= 0)
 		return rv;
-	if ((rv = cli_version(version, &v)) != 0 ||
+	if ((rv = cli_client_id("CLIENT", id)) != 0 ||
+	    (rv = cli_version(version, &v)) != 0 ||
 	    (rv = check_client_fields(NULL, name, birth, mun)) != 0 ||
 	    (benefit != NULL && (rv = cli_benefit(benefit, &b)) != 0))
 		return rv;
@@ -232,7 +233,8 @@ static int consent_grant(struct cli *cli, int argc, char **argv)
 			   grant_usage);
 	if (rv >= 0)
 		return rv;
-	if ((rv = cli_date("--until", until)) != 0)
+	if ((rv = cli_client_id("CLIENT", client)) != 0 ||
+	    (rv = cli_date("--until", until)) != 0)
 		return rv;
 	if (purpose[0] == '\0')
 		return cli_fail(IPSNET_EUSAGE,

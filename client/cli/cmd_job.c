@@ -39,7 +39,7 @@ static int job_add(struct cli *cli, int argc, char **argv)
 	double h;
 	int rv = cli_parse(argc, argv, opts, ARRAY_SIZE(opts), &client, 1,
 			   add_usage);
-	if (rv >= 0)
+	if (rv >= 0 || (rv = cli_client_id("CLIENT", client)) != 0)
 		return rv;
 	if (competitive && not_competitive)
 		return cli_fail(IPSNET_EUSAGE,

@@ -4548,6 +4548,59 @@ static void test_a_client_update_reads_no_case(void **state)
 	assert_string_equal(jstr(j, "client.birth_date"), "1990-04-12");
 }
 
+/* A caseworker who gives her client's BSN where the command takes the
+ * client's id (ipsnet case show 123456782) is told that CLIENT is the id
+ * and how to find it, before anything is sent. The server can only say
+ * what it says to anyone who names a client it may not see, and said it to
+ * her own GGZ: "not your client: your organisation did not register this
+ * client". */
+static void test_a_bsn_given_for_a_client_says_how_to_find_her(void **state)
+{
+	struct fx *fx = *state;
+	char client[64], b[10], grouped[16];
+	register_client(fx, 7, "wia", client, sizeof(client));
+	bsn(7, b);
+	snprintf(grouped, sizeof(grouped), "%.3s.%.3s.%.3s", b, b + 3, b + 6);
+	long long head = journal_seq(fx);
+	const char *const given[] = {b, grouped};
+	for (size_t i = 0; i < ARRAY_SIZE(given); i++) {
+		run(fx, EXIT_USAGE, "ggz-test", "case", "show", given[i], NULL);
+		assert_one_line_error(fx);
+		assert_err(fx, "ipsnet client find --bsn");
+		assert_null(strstr(fx->r.err, b));
+		assert_null(strstr(fx->r.err, "not your client"));
+		run(fx, EXIT_USAGE, "ggz-test", "audit", "--client", given[i],
+		    NULL);
+		assert_one_line_error(fx);
+		assert_err(fx, "ipsnet client find --bsn");
+		run(fx, EXIT_USAGE, "ggz-test", "client", "update", given[i],
+		    "--version", "1", "--benefit", "ww", NULL);
+		assert_err(fx, "ipsnet client find --bsn");
+		run(fx, EXIT_USAGE, "ggz-test", "consent", "grant", given[i],
+		    "--to", "uwv", "--purpose", "IPS", "--until", "2030-12-31",
+		    NULL);
+		assert_err(fx, "ipsnet client find --bsn");
+		run(fx, EXIT_USAGE, "ggz-test", "refer", given[i], "--program",
+		    "ips-test", NULL);
+		assert_err(fx, "ipsnet client find --bsn");
+		run(fx, EXIT_USAGE, "ggz-test", "job", "add", given[i],
+		    "--employer", "Bakkerij Jansen", "--start", "2026-01-05",
+		    "--hours", "24", NULL);
+		assert_err(fx, "ipsnet client find --bsn");
+	}
+	/* nothing was sent: no change, no read on the trail */
+	assert_int_equal(journal_seq(fx), head);
+	json_t *j = run_json(fx, EXIT_OK, "network", "audit", "--after", "0",
+			     "--limit", "1000", "--json", NULL);
+	assert_false(audit_has_object(json_object_get(j, "records"),
+				      "client:withheld-bsn"));
+	assert_false(audit_has_object(json_object_get(j, "records"),
+				      "audit:withheld-bsn"));
+	/* her id, or anything else, is sent as it is */
+	run(fx, EXIT_OK, "ggz-test", "case", "show", client, NULL);
+	run(fx, EXIT_DENIED, "ggz-test", "case", "show", "12345678", NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -4733,6 +4786,9 @@ int main(void)
 		teardown),
 	    cmocka_unit_test_setup_teardown(test_a_client_update_reads_no_case,
 					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_a_bsn_given_for_a_client_says_how_to_find_her, setup,
+		teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
