@@ -124,6 +124,29 @@ static void print_conflict_json(const char *sentence,
 	cli_print_json(o);
 }
 
+/* The client an entity of a change belongs to, or NULL. */
+static const char *change_client(const Ipsnet__V1__ChangeOk *ok)
+{
+	const char *id = NULL;
+	switch (ok->entity_case) {
+	case IPSNET__V1__CHANGE_OK__ENTITY_CONSENT:
+		id = ok->consent->client_id;
+		break;
+	case IPSNET__V1__CHANGE_OK__ENTITY_TRAJECTORY:
+		id = ok->trajectory->client_id;
+		break;
+	case IPSNET__V1__CHANGE_OK__ENTITY_FUNDING:
+		id = ok->funding->client_id;
+		break;
+	case IPSNET__V1__CHANGE_OK__ENTITY_JOB:
+		id = ok->job->client_id;
+		break;
+	default:
+		break;
+	}
+	return id != NULL && id[0] != '\0' ? id : NULL;
+}
+
 /* Prints why a call failed and returns the exit code. */
 static int call_failed(const struct cli *cli, int rv, const char *err,
 		       const Ipsnet__V1__Envelope *resp, const char *what,
@@ -136,10 +159,20 @@ static int call_failed(const struct cli *cli, int rv, const char *err,
 			? (unsigned long long)resp->status->current_version
 			: 0;
 		/* The server sends the entity as it is now where the caller
-		 * may change it: its state goes into the sentence. */
+		 * may change it: its state goes into the sentence, and the
+		 * client it belongs to into the command to look ("ipsnet case
+		 * show CLIENT"). */
 		if (now != 0 &&
 		    resp->body_case == IPSNET__V1__ENVELOPE__BODY_CHANGE_OK) {
-			char state[160], sentence[512];
+			char state[160], sentence[512], named[160];
+			const char *client = change_client(resp->change_ok);
+			size_t n = strlen(look);
+			if (client != NULL && n >= 6 &&
+			    strcmp(look + n - 6, "CLIENT") == 0) {
+				snprintf(named, sizeof(named), "%.*s%s",
+					 (int)(n - 6), look, client);
+				look = named;
+			}
 			fmt_change_state(state, sizeof(state), resp->change_ok);
 			snprintf(
 			    sentence, sizeof(sentence),

@@ -4601,6 +4601,37 @@ static void test_a_bsn_given_for_a_client_says_how_to_find_her(void **state)
 	run(fx, EXIT_DENIED, "ggz-test", "case", "show", "12345678", NULL);
 }
 
+/* A change refused as stale names the client whose case to look at: the
+ * answer carries the entity, and with it her id. It said "run 'ipsnet
+ * case show CLIENT'", the word CLIENT as it is, to a caseworker who gave
+ * a trajectory's or a consent's id and may not have the client's at hand. */
+static void test_a_stale_change_names_the_case_to_look_at(void **state)
+{
+	struct fx *fx = *state;
+	char client[64], tr[64], consent[64], want[128];
+	add_program(fx);
+	register_client(fx, 8, "wia", client, sizeof(client));
+	run_id(fx, tr, sizeof(tr), "ggz-test", "refer", client, "--program",
+	       "ips-test", "--quiet", NULL);
+	run_id(fx, consent, sizeof(consent), "ggz-test", "consent", "grant",
+	       client, "--to", "uwv", "--purpose", "IPS", "--until",
+	       "2030-12-31", "--quiet", NULL);
+	run(fx, EXIT_OK, "ggz-test", "trajectory", "accept", tr, "--version",
+	    "1", NULL);
+	run(fx, EXIT_OK, "ggz-test", "consent", "withdraw", consent,
+	    "--version", "1", NULL);
+	snprintf(want, sizeof(want), "run 'ipsnet case show %s' and try again",
+		 client);
+	run(fx, EXIT_CONFLICT, "ggz-test", "trajectory", "start", tr,
+	    "--version", "1", NULL);
+	assert_one_line_error(fx);
+	assert_err(fx, want);
+	run(fx, EXIT_CONFLICT, "ggz-test", "consent", "withdraw", consent,
+	    "--version", "1", NULL);
+	assert_one_line_error(fx);
+	assert_err(fx, want);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -4789,6 +4820,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_a_bsn_given_for_a_client_says_how_to_find_her, setup,
 		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_a_stale_change_names_the_case_to_look_at, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
