@@ -247,6 +247,12 @@ int cli_benefit(const char *s, int *out)
 int cli_client_id(const char *what, const char *id)
 {
 	size_t digits = 0;
+	/* No client is no narrower than every client (AuditQuery). */
+	if (id[0] == '\0')
+		return cli_fail(IPSNET_EUSAGE,
+				"%s is empty: give the id the server gave the "
+				"client (as cl-0123456789abcdef)",
+				what);
 	for (const char *p = id; *p != '\0'; p++) {
 		if (*p >= '0' && *p <= '9')
 			digits++;

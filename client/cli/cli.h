@@ -82,8 +82,8 @@ int cli_version(const char *s, uint64_t *out); /* --version N, N >= 1 */
 int cli_date(const char *opt, const char *s);  /* YYYY-MM-DD */
 int cli_benefit(const char *s, int *out);      /* none, wia, ... */
 /* A client's id where a command takes one (what: "CLIENT", "--client"):
- * exit code 2 when it is a BSN (nine digits, bare or in groups), which no
- * id the server gives is. */
+ * exit code 2 when it is empty, or a BSN (nine digits, bare or in
+ * groups), which no id the server gives is. */
 int cli_client_id(const char *what, const char *id);
 /* Hours a week: more than 0, at most 80; "12.5" or "12,5". */
 bool cli_parse_hours(const char *s, double *out);

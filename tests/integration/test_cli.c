@@ -4632,6 +4632,24 @@ static void test_a_stale_change_names_the_case_to_look_at(void **state)
 	assert_err(fx, want);
 }
 
+/* audit --client '' (a script's unset variable) is a usage error. It asked
+ * for no one client, which is every client's trail: NETWORK got the whole
+ * trail, shown without its CLIENT column as the trail of one client is. */
+static void test_audit_of_an_empty_client_is_a_usage_error(void **state)
+{
+	struct fx *fx = *state;
+	char client[64];
+	register_client(fx, 9, "wia", client, sizeof(client));
+	run(fx, EXIT_USAGE, "network", "audit", "--client", "", NULL);
+	assert_one_line_error(fx);
+	assert_err(fx, "--client");
+	assert_not_out(fx, "register_client");
+	run(fx, EXIT_USAGE, "network", "audit", "--client", "", "--since",
+	    "2020-01-01", "--json", NULL);
+	assert_one_line_error(fx);
+	assert_int_equal(fx->r.out_len, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -4822,6 +4840,9 @@ int main(void)
 		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_a_stale_change_names_the_case_to_look_at, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_audit_of_an_empty_client_is_a_usage_error, setup,
+		teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
