@@ -279,7 +279,7 @@ static void say_still_shared(struct cli *cli, const Ipsnet__V1__Consent *gone)
 {
 	Ipsnet__V1__Envelope req = IPSNET__V1__ENVELOPE__INIT, *resp;
 	Ipsnet__V1__ShowCase m = IPSNET__V1__SHOW_CASE__INIT;
-	char err[320], today[11];
+	char err[320], today[11], purpose[1024];
 	if (gone == NULL || gone->client_id == NULL)
 		return;
 	m.client_id = gone->client_id;
@@ -298,12 +298,16 @@ static void say_still_shared(struct cli *cli, const Ipsnet__V1__Consent *gone)
 		    strcmp(c->recipient, gone->recipient) != 0 ||
 		    strcmp(fmt_consent_state(c, today), "live") != 0)
 			continue;
+		/* Free text of the case: no control character reaches the
+		 * terminal (a line break would write a line of its own). */
+		util_strlcpy(purpose, c->purpose, sizeof(purpose));
+		text_mask_controls(purpose);
 		fprintf(
 		    stderr,
 		    "ipsnet: note: consent %s (%s, until %s) is still live: "
 		    "the client's case is still shared with %s; withdraw "
 		    "it too to stop all sharing\n",
-		    c->id, c->purpose, c->valid_until, c->recipient);
+		    c->id, purpose, c->valid_until, c->recipient);
 	}
 	ipsnet_envelope_free(resp);
 }

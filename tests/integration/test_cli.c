@@ -4650,6 +4650,32 @@ static void test_audit_of_an_empty_client_is_a_usage_error(void **state)
 	assert_int_equal(fx->r.out_len, 0);
 }
 
+/* The note after a withdrawal names the consent that still shares the case
+ * with its purpose, free text of the case: its control characters are
+ * masked, as everywhere ipsnet shows such text on a terminal. It printed
+ * the purpose as it is, so that a purpose holding a line break wrote a
+ * line of its own that reads like one of ipsnet's, and escape sequences
+ * reached the terminal. */
+static void test_the_note_after_a_withdrawal_masks_the_purpose(void **state)
+{
+	struct fx *fx = *state;
+	char client[64], first[64], second[64];
+	register_client(fx, 10, "participatiewet", client, sizeof(client));
+	run_id(fx, first, sizeof(first), "ggz-test", "consent", "grant", client,
+	       "--to", "gm0363", "--purpose", "IPS funding", "--until",
+	       "2030-12-31", "--quiet", NULL);
+	run_id(fx, second, sizeof(second), "ggz-test", "consent", "grant",
+	       client, "--to", "gm0363", "--purpose",
+	       "debt\033[2J\nipsnet: all sharing stopped", "--until",
+	       "2031-06-30", "--quiet", NULL);
+	run(fx, EXIT_OK, "ggz-test", "consent", "withdraw", first, "--version",
+	    "1", NULL);
+	assert_err(fx, "still shared with gm0363");
+	assert_null(strchr(fx->r.err, '\033'));
+	assert_null(strstr(fx->r.err, "\nipsnet: all sharing stopped"));
+	assert_err(fx, "debt?[2J?ipsnet: all sharing stopped");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -4842,6 +4868,9 @@ int main(void)
 		test_a_stale_change_names_the_case_to_look_at, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_audit_of_an_empty_client_is_a_usage_error, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_the_note_after_a_withdrawal_masks_the_purpose, setup,
 		teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
