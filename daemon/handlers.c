@@ -125,6 +125,7 @@ static void refuse_unjudged(struct conn *c, Ipsnet__V1__Envelope *req, int err,
 		     sizeof(u->row.result));
 	u->ja.rows = &u->row;
 	u->ja.n = 1;
+	u->ja.change = req;
 	u->ja.done = unjudged_audited;
 	journal_audit(c->server->journal, &u->ja);
 }

@@ -1262,6 +1262,8 @@ static void process_audits(struct journal *j, struct journal_audit *batch)
 		a->err = judged_before_narrowing(j, a) ? IPSNET_ECONFLICT : 0;
 		if (a->err != 0)
 			continue; /* no row */
+		if (a->change != NULL && a->n == 1)
+			apply_audit_client(j->wdb, a->change, &a->rows[0]);
 		for (size_t i = 0; i < a->n && err == 0; i++)
 			if (batch_add(j, &rows, &a->rows[i]) != 0)
 				err = IPSNET_EUNAVAILABLE;

@@ -116,6 +116,11 @@ struct journal_audit_row {
 struct journal_audit {
 	struct journal_audit_row *rows; /* borrowed until done */
 	size_t n;
+	/* A change refused before the writer judged it (its key, fields the
+	 * server does not know), whose one row names only the consent,
+	 * trajectory, funding request or job: the writer finds its client
+	 * (apply_audit_client), so that it is on her trail. NULL: none. */
+	const Ipsnet__V1__Envelope *change;
 	uint64_t judged_at;
 	void (*done)(struct journal_audit *a);
 	void *data;

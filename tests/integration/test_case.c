@@ -2795,10 +2795,27 @@ static void test_a_change_refused_unjudged_is_audited(void **state)
 	    ipsnet_client_call(conns[GGZ_OTHER], &e, &resp, err, sizeof(err)),
 	    IPSNET_EINVAL);
 	ipsnet_envelope_free(resp);
+	/* One that names only the trajectory is on its client's trail too
+	 * (the writer finds her). Was: a row with no client. */
+	Ipsnet__V1__MoveTrajectory mv = IPSNET__V1__MOVE_TRAJECTORY__INIT;
+	mv.trajectory_id = k.trajectory;
+	mv.expected_version = 1;
+	mv.to = TS(ACCEPTED);
+	e.body_case = BODY(MOVE_TRAJECTORY);
+	e.move_trajectory = &mv;
+	assert_int_equal(
+	    ipsnet_client_call(conns[GGZ_OTHER], &e, &resp, err, sizeof(err)),
+	    IPSNET_EINVAL);
+	ipsnet_envelope_free(resp);
+	char object[96];
+	snprintf(object, sizeof(object), "trajectory:%s", k.trajectory);
 	audit_query(GGZ_TEST, k.client, NULL, 100, &a);
 	assert_int_equal(a.code, CODE(OK));
 	assert_non_null(find_row(a.env->audit_list, "ggz-other",
 				 "update_client", "INVALID_ARGUMENT", NULL));
+	assert_non_null(find_row(a.env->audit_list, "ggz-other",
+				 "move_trajectory", "INVALID_ARGUMENT",
+				 object));
 	answer_free(&a);
 }
 
