@@ -138,9 +138,13 @@ int policy_audit_query(const struct journal_actor *a,
 		return 0;
 	if (client == NULL)
 		return refuse(why, cap,
-			      "only the network operator reads the audit "
-			      "trail of every client; name one of your "
-			      "clients");
+			      a->org_kind == ORG_KIND_GGZ
+				  ? "only the network operator reads the audit "
+				    "trail of every client; name one of your "
+				    "clients"
+				  : "the audit trail is read by the GGZ that "
+				    "registered a client and by the network "
+				    "operator");
 	if (a->org_kind == ORG_KIND_GGZ && registered_it(a, client))
 		return 0;
 	return refuse(why, cap,

@@ -204,6 +204,11 @@ static void test_reads_by_kind(void **state)
 	assert_int_equal(policy_audit_query(&ggz, NULL, why, sizeof(why)),
 			 IPSNET_EPERMISSION);
 	assert_non_null(strstr(why, "every client"));
+	/* A funder is not told to name one of its clients: it reads none. */
+	assert_int_equal(policy_audit_query(&gm, NULL, why, sizeof(why)),
+			 IPSNET_EPERMISSION);
+	assert_null(strstr(why, "name one of your"));
+	assert_non_null(strstr(why, "the GGZ that registered a client"));
 	assert_int_equal(policy_audit_query(&net, &own, why, sizeof(why)), 0);
 	assert_int_equal(policy_audit_query(&net, NULL, why, sizeof(why)), 0);
 	assert_int_equal(
