@@ -9,6 +9,7 @@
 
 #include <openssl/rand.h>
 
+#include "ipsnet.pb-c.h"
 #include "ipsnet_errors.h"
 
 #include <protobuf-c/protobuf-c.h>
@@ -172,4 +173,29 @@ int util_proto_has_unknown_fields(const struct ProtobufCMessage *m)
 			return 1;
 	}
 	return 0;
+}
+
+const char *util_change_ok_client(const struct Ipsnet__V1__ChangeOk *ok)
+{
+	const char *id = NULL;
+	switch (ok->entity_case) {
+	case IPSNET__V1__CHANGE_OK__ENTITY_CLIENT:
+		id = ok->client->id;
+		break;
+	case IPSNET__V1__CHANGE_OK__ENTITY_CONSENT:
+		id = ok->consent->client_id;
+		break;
+	case IPSNET__V1__CHANGE_OK__ENTITY_TRAJECTORY:
+		id = ok->trajectory->client_id;
+		break;
+	case IPSNET__V1__CHANGE_OK__ENTITY_FUNDING:
+		id = ok->funding->client_id;
+		break;
+	case IPSNET__V1__CHANGE_OK__ENTITY_JOB:
+		id = ok->job->client_id;
+		break;
+	default:
+		break;
+	}
+	return id != NULL ? id : "";
 }

@@ -40,4 +40,10 @@ int util_write_all(int fd, const char *buf, size_t len);
 struct ProtobufCMessage;
 int util_proto_has_unknown_fields(const struct ProtobufCMessage *m);
 
+/* The client whose case a change's entity (ChangeOk) belongs to: the
+ * client's own id for a client, the client_id of a consent, trajectory,
+ * funding request or job; "" for any other (a program, a review). */
+struct Ipsnet__V1__ChangeOk;
+const char *util_change_ok_client(const struct Ipsnet__V1__ChangeOk *ok);
+
 #endif

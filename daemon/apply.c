@@ -2294,24 +2294,6 @@ void apply_audit(const struct apply_ctx *ctx, struct journal_audit_row *row)
 	util_strlcpy(row->client_id, ctx->client_id, sizeof(row->client_id));
 }
 
-const char *apply_change_ok_client(const Ipsnet__V1__ChangeOk *ok)
-{
-	switch (ok->entity_case) {
-	case IPSNET__V1__CHANGE_OK__ENTITY_CLIENT:
-		return ok->client->id;
-	case IPSNET__V1__CHANGE_OK__ENTITY_CONSENT:
-		return ok->consent->client_id;
-	case IPSNET__V1__CHANGE_OK__ENTITY_TRAJECTORY:
-		return ok->trajectory->client_id;
-	case IPSNET__V1__CHANGE_OK__ENTITY_FUNDING:
-		return ok->funding->client_id;
-	case IPSNET__V1__CHANGE_OK__ENTITY_JOB:
-		return ok->job->client_id;
-	default:
-		return "";
-	}
-}
-
 int apply_replay_cut(sqlite3 *db, const struct journal_actor *actor,
 		     uint8_t **response, size_t *len)
 {
@@ -2418,7 +2400,8 @@ void apply_audit_request(const Ipsnet__V1__Envelope *req,
 		const Ipsnet__V1__ChangeOk *ok = first->change_ok;
 		snprintf(row->object, sizeof(row->object), "%s:%s",
 			 or_empty(ok->entity_kind), or_empty(ok->entity_id));
-		util_strlcpy(row->client_id, or_empty(apply_change_ok_client(ok)),
+		util_strlcpy(row->client_id,
+			     or_empty(util_change_ok_client(ok)),
 			     sizeof(row->client_id));
 	}
 	ipsnet__v1__envelope__free_unpacked(first, &ipsnet_protobuf_allocator);

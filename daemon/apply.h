@@ -120,8 +120,4 @@ const char *apply_fidelity_band(unsigned total);
  * compares them), NULL-terminated. */
 extern const char *const apply_state_tables[];
 
-/* The client an entity in a ChangeOk belongs to ("" for programs and
- * fidelity reviews). */
-const char *apply_change_ok_client(const Ipsnet__V1__ChangeOk *ok);
-
 #endif

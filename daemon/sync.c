@@ -221,7 +221,7 @@ static void cut_text(char **field)
 static bool visible_cut(struct facts *f, const struct journal_actor *who,
 			Ipsnet__V1__ChangeOk *ok)
 {
-	const char *client = apply_change_ok_client(ok);
+	const char *client = util_change_ok_client(ok);
 	enum policy_view view;
 
 	if (ok->entity_case == IPSNET__V1__CHANGE_OK__ENTITY_PROGRAM ||
@@ -490,7 +490,7 @@ static int fetch_fn(sqlite3 *db, struct journal_read *r)
 				env.event = &ev;
 				rv = org_append(
 				    o, seq, kind,
-				    apply_change_ok_client(resp->change_ok),
+				    util_change_ok_client(resp->change_ok),
 				    &env);
 			}
 			free_env(resp);

@@ -8,6 +8,7 @@
 #include "alloc.h"
 #include "cli.h"
 #include "format.h"
+#include "util.h"
 
 struct ipsnet_options cli_options(struct cli *cli)
 {
@@ -124,29 +125,6 @@ static void print_conflict_json(const char *sentence,
 	cli_print_json(o);
 }
 
-/* The client an entity of a change belongs to, or NULL. */
-static const char *change_client(const Ipsnet__V1__ChangeOk *ok)
-{
-	const char *id = NULL;
-	switch (ok->entity_case) {
-	case IPSNET__V1__CHANGE_OK__ENTITY_CONSENT:
-		id = ok->consent->client_id;
-		break;
-	case IPSNET__V1__CHANGE_OK__ENTITY_TRAJECTORY:
-		id = ok->trajectory->client_id;
-		break;
-	case IPSNET__V1__CHANGE_OK__ENTITY_FUNDING:
-		id = ok->funding->client_id;
-		break;
-	case IPSNET__V1__CHANGE_OK__ENTITY_JOB:
-		id = ok->job->client_id;
-		break;
-	default:
-		break;
-	}
-	return id != NULL && id[0] != '\0' ? id : NULL;
-}
-
 /* Prints why a call failed and returns the exit code. */
 static int call_failed(const struct cli *cli, int rv, const char *err,
 		       const Ipsnet__V1__Envelope *resp, const char *what,
@@ -165,9 +143,10 @@ static int call_failed(const struct cli *cli, int rv, const char *err,
 		if (now != 0 &&
 		    resp->body_case == IPSNET__V1__ENVELOPE__BODY_CHANGE_OK) {
 			char state[160], sentence[512], named[160];
-			const char *client = change_client(resp->change_ok);
+			const char *client =
+			    util_change_ok_client(resp->change_ok);
 			size_t n = strlen(look);
-			if (client != NULL && n >= 6 &&
+			if (client[0] != '\0' && n >= 6 &&
 			    strcmp(look + n - 6, "CLIENT") == 0) {
 				snprintf(named, sizeof(named), "%.*s%s",
 					 (int)(n - 6), look, client);

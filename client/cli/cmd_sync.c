@@ -1011,30 +1011,17 @@ static int backfill(struct follow *f, uint64_t seq,
 		    const Ipsnet__V1__ChangeOk *ok)
 {
 	struct sync_run *s = f->arg;
-	const char *id = NULL;
-	bool again = false;
 	char err[512];
-	switch (ok->entity_case) {
-	case IPSNET__V1__CHANGE_OK__ENTITY_CONSENT:
-		id = ok->consent->client_id;
-		again = strcmp(ok->consent->recipient, s->organisation) == 0 &&
-			ok->consent->withdrawn_at[0] == '\0' &&
-			seq > mirror_meta(s->mirror)->refill_upto &&
-			mirror_has_other_consent(s->mirror, ok->consent);
-		break;
-	case IPSNET__V1__CHANGE_OK__ENTITY_TRAJECTORY:
-		id = ok->trajectory->client_id;
-		break;
-	case IPSNET__V1__CHANGE_OK__ENTITY_FUNDING:
-		id = ok->funding->client_id;
-		break;
-	case IPSNET__V1__CHANGE_OK__ENTITY_JOB:
-		id = ok->job->client_id;
-		break;
-	default:
+	/* A client's own entry holds her row: nothing to fetch. */
+	if (ok->entity_case == IPSNET__V1__CHANGE_OK__ENTITY_CLIENT)
 		return 0;
-	}
-	if (id == NULL || id[0] == '\0' || strlen(id) >= sizeof(s->wanted->id))
+	const char *id = util_change_ok_client(ok);
+	bool again = ok->entity_case == IPSNET__V1__CHANGE_OK__ENTITY_CONSENT &&
+		     strcmp(ok->consent->recipient, s->organisation) == 0 &&
+		     ok->consent->withdrawn_at[0] == '\0' &&
+		     seq > mirror_meta(s->mirror)->refill_upto &&
+		     mirror_has_other_consent(s->mirror, ok->consent);
+	if (id[0] == '\0' || strlen(id) >= sizeof(s->wanted->id))
 		return 0;
 	for (size_t i = s->n_wanted; i-- > 0;)
 		if (strcmp(s->wanted[i].id, id) == 0)
