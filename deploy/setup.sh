@@ -5,6 +5,9 @@ set -euo pipefail
 
 packages=(
 	build-essential cmake pkg-config git
+	# cpack -G DEB (the deploy_package test) runs file(1) on what it
+	# packs; a minimal Debian 12 has no file.
+	file
 	libuv1-dev libprotobuf-c-dev protobuf-c-compiler
 	libssl-dev openssl
 	libsqlite3-dev sqlite3
