@@ -38,14 +38,37 @@ fi
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 lock_dir "$dir"
-for f in ca.key ca.crt openssl.cnf index.txt serial; do
-	[ ! -e "$dir/$f" ] || die "'$dir' already holds a CA ($f exists); refusing to overwrite it"
-done
 cd "$dir"
 CA_DIR=$dir
 # What this script writes with > and openssl -out: never through a link.
 refuse_link ca.key ca.crt openssl.cnf index.txt index.txt.attr serial \
 	crlnumber crl.pem newcerts
+# ca.crt is written last: a folder with the other files and no ca.crt is
+# what a ca.sh stopped part-way left (an openssl that failed, a kill, a
+# power cut). Nothing was issued from it (openssl ca needs ca.crt), so it
+# is cleared and the CA made anew, rather than refused for ever. One whose
+# index.txt or newcerts/ records a certificate lost its ca.crt: refused.
+if [ ! -e ca.crt ]; then
+	if [ -s index.txt ] || [ -n "$(ls -A newcerts 2>/dev/null)" ]; then
+		die "'$dir' holds a CA database that records certificates, but no ca.crt: put its ca.crt back; refusing to make a new CA over it"
+	fi
+	left=()
+	for f in ca.key openssl.cnf index.txt index.txt.attr index.txt.old \
+		index.txt.attr.old serial serial.old crlnumber crlnumber.old \
+		crl.pem ca.crt.?????? crl.pem.??????; do
+		if [ -e "$f" ] || [ -L "$f" ]; then
+			left+=("$f")
+		fi
+	done
+	if [ ${#left[@]} -gt 0 ]; then
+		echo "$prog: '$dir' holds what a ca.sh that did not finish left (${left[*]}); removing it and making the CA anew" >&2
+		rm -f -- "${left[@]}" || die "cannot remove what a ca.sh that did not finish left in '$dir'"
+		[ ! -d newcerts ] || rmdir newcerts || die "cannot remove '$dir/newcerts'"
+	fi
+fi
+for f in ca.key ca.crt openssl.cnf index.txt serial; do
+	[ ! -e "$f" ] || die "'$dir' already holds a CA ($f exists); refusing to overwrite it"
+done
 
 # Paths are relative to the CA folder: the scripts run openssl from inside it.
 cat >openssl.cnf <<'EOF'
@@ -122,7 +145,8 @@ subj_name=${subj_name//\//\\/}
 tmp=$(new_public_tmp ca.crt)
 run_openssl req -new -x509 -config openssl.cnf -key ca.key -sha256 \
 	-days "$days" -subj "/CN=$subj_name" -extensions v3_ca -out "$tmp"
+# The CRL is signed with the certificate under its temporary name: ca.crt
+# comes last, and with it a whole CA.
+write_crl 30 -cert "$tmp"
 mv -f "$tmp" ca.crt
-
-write_crl 30
 echo "$prog: CA '$name' in $dir: ca.crt (valid $days days), ca.key, crl.pem"

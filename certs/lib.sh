@@ -146,12 +146,14 @@ sign_csr() {
 	mv -f "$tmp" "$out"
 }
 
-# write_crl DAYS: a fresh DIR/crl.pem, replaced atomically so that a daemon
-# reloading it on SIGHUP never reads half a file. Run inside CA_DIR.
+# write_crl DAYS [openssl ca options...]: a fresh DIR/crl.pem, replaced
+# atomically so that a daemon reloading it on SIGHUP never reads half a
+# file. Run inside CA_DIR.
 write_crl() {
-	local tmp
+	local tmp days=$1
+	shift
 	tmp=$(new_public_tmp crl.pem)
-	run_openssl ca -batch -config openssl.cnf -gencrl -crldays "$1" \
-		-out "$tmp"
+	run_openssl ca -batch -config openssl.cnf -gencrl -crldays "$days" \
+		-out "$tmp" "$@"
 	mv -f "$tmp" crl.pem
 }
