@@ -9,7 +9,9 @@
 #    is readable by its owner only and never overwrites a file.
 # 2. ipsnetd verify checks the copy: its hash chain, and its state tables
 #    replayed from the journal. A copy that does not verify is renamed
-#    NAME.damaged, kept for a look, and the run fails.
+#    NAME.damaged, kept for a look, and the run fails; the damaged copies
+#    of earlier runs are removed then, so that nights that keep failing
+#    do not fill the disk with one more copy each.
 # 3. Only then are the backups in DIR older than DAYS days (default 30)
 #    removed, judged by the time in their names; the one just made is
 #    always kept. So is every backup when the run fails. Damaged copies
@@ -74,8 +76,23 @@ if ! out=$("$ipsnetd" backup "$file" "${config[@]}" 2>&1); then
 	fail "the backup failed, nothing was removed: ${out//$'\n'/ }"
 fi
 if ! out=$("$ipsnetd" verify --database "$file" "${config[@]}" 2>&1); then
-	mv -- "$file" "$file.damaged" 2>/dev/null || true
-	fail "the backup $file does not verify, kept as $file.damaged, nothing was removed: ${out//$'\n'/ }"
+	# One damaged copy is enough for a look: those of earlier runs go, or
+	# a journal that stays damaged would add a whole copy every night,
+	# none removed (only a run that verifies removes), until the disk
+	# (the daemon's too, when it is one) is full.
+	if ! mv -- "$file" "$file.damaged" 2>/dev/null; then
+		rm -f -- "$file"
+		fail "the backup $file does not verify and cannot be kept aside (removed), nothing else was removed: ${out//$'\n'/ }"
+	fi
+	earlier=0
+	for old in "$dir"/ipsnet-????????T??????Z.db.damaged; do
+		if [ -e "$old" ] && [ "$old" != "$file.damaged" ] && rm -f -- "$old"; then
+			earlier=$((earlier + 1))
+		fi
+	done
+	also=
+	[ "$earlier" -eq 0 ] || also=" (damaged copies of earlier runs removed: $earlier; one is kept)"
+	fail "the backup $file does not verify, kept as $file.damaged$also, no backup was removed: ${out//$'\n'/ }"
 fi
 entries=$(sed -n 's/^ok: \([0-9]*\) journal entries.*/\1/p' <<<"$out")
 
