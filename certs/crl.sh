@@ -9,8 +9,8 @@ usage() {
 usage: $prog DIR [--days N]
   Writes a new DIR/crl.pem listing every certificate revoked in DIR, valid
   N days (default 30). ipsnetd refuses every connection once its CRL is past
-  nextUpdate: run this from cron well before then, and send SIGHUP to
-  ipsnetd afterwards.
+  nextUpdate: run this from cron well before then, copy crl.pem to the
+  daemon's host and run systemctl reload ipsnetd there afterwards.
 EOF
 }
 

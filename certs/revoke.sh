@@ -8,7 +8,8 @@ usage() {
 	cat <<EOF
 usage: $prog DIR CERT_FILE [--reason REASON] [--crl-days N]
   Marks CERT_FILE revoked in DIR's CA database and writes a new DIR/crl.pem.
-  Then send SIGHUP to ipsnetd so that it reloads the CRL.
+  Then copy crl.pem to the daemon's host and run systemctl reload ipsnetd
+  there, so that it reloads the CRL.
   --reason    unspecified (default), keyCompromise, affiliationChanged,
               superseded or cessationOfOperation
   --crl-days  validity of the new CRL in days (default 30)
@@ -49,4 +50,4 @@ else
 	echo "$prog: revoked $cert (serial $serial, $reason)"
 fi
 write_crl "$crl_days"
-echo "$prog: new $CA_DIR/crl.pem: send SIGHUP to ipsnetd"
+echo "$prog: new $CA_DIR/crl.pem: copy it to the daemon's host and run systemctl reload ipsnetd there"
