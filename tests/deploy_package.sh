@@ -3,7 +3,8 @@
 # it holds what an installed ipsnet needs: the programs, the library and
 # its header, the systemd units pointing at the package's own ipsnetd, the
 # backup and the example config; its Depends name the shared libraries the
-# programs use; its postinst makes the user the units run as.
+# programs use, and adduser, which its postinst runs to make the user the
+# units run as.
 #
 #   deploy_package.sh BUILD_DIR PREFIX
 set -euo pipefail
@@ -30,7 +31,8 @@ done
 grep -qE "^$prefix/lib/([a-z0-9_-]+/)?libipsnet\.so\.0$" <<<"$files" ||
 	say "no libipsnet.so.0"
 depends=$(dpkg-deb -f "$deb" Depends)
-for lib in libuv1 libssl3 libsqlite3-0 libprotobuf-c1 libinih1 libjansson4; do
+# adduser: what the postinst runs to make the user.
+for lib in libuv1 libssl3 libsqlite3-0 libprotobuf-c1 libinih1 libjansson4 adduser; do
 	grep -q "\b$lib\b" <<<"$depends" || say "Depends does not name $lib: $depends"
 done
 mkdir "$out/x"
