@@ -142,7 +142,8 @@ gen_key ca.key
 # -subj takes '/' and '\' as syntax: escape them in the display name.
 subj_name=${name//\\/\\\\}
 subj_name=${subj_name//\//\\/}
-tmp=$(new_public_tmp ca.crt)
+new_public_tmp ca.crt
+tmp=$TMP
 run_openssl req -new -x509 -config openssl.cnf -key ca.key -sha256 \
 	-days "$days" -subj "/CN=$subj_name" -extensions v3_ca -out "$tmp"
 # The CRL is signed with the certificate under its temporary name: ca.crt

@@ -106,23 +106,46 @@ refuse_overwrite() {
 	done
 }
 
-# new_public_tmp FILE: prints the name of a new empty file FILE.XXXXXX
-# (mktemp: O_EXCL, never through a link), mode 0644, to be written and
-# then renamed over FILE. The rename replaces FILE itself, never what a
-# link at FILE points to.
+# new_public_tmp FILE: sets TMP to the name of a new empty file
+# FILE.XXXXXX (mktemp: O_EXCL, never through a link), mode 0644, to be
+# written and then renamed over FILE. The rename replaces FILE itself,
+# never what a link at FILE points to. Called in the script's own shell
+# (not in $(...)), so that the exit removes it when it was not renamed.
 new_public_tmp() {
-	local tmp
-	tmp=$(mktemp "$1.XXXXXX") || die "cannot write '${CA_DIR:+$CA_DIR/}$1'"
-	chmod 644 "$tmp" || die "cannot write '${CA_DIR:+$CA_DIR/}$1'"
-	printf '%s\n' "$tmp"
+	scratch
+	TMP=$(mktemp "$1.XXXXXX") || die "cannot write '${CA_DIR:+$CA_DIR/}$1'"
+	TMP_FILES+=("$PWD/$TMP")
+	chmod 644 "$TMP" || die "cannot write '${CA_DIR:+$CA_DIR/}$1'"
 }
 
-# Scratch files live in one folder that is removed on exit.
+# Scratch files live in one folder that is removed on exit, with what a
+# run stopped part-way made in the CA folder and did not put in place: a
+# new key (new_key) and the temporary files of new_public_tmp (once one is
+# renamed into place, its name is gone and removing it removes nothing).
+TMP_FILES=()
 scratch() {
 	if [ -z "${SCRATCH:-}" ]; then
 		SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/ipsnet-certs.XXXXXX")
-		trap 'rm -rf "$SCRATCH"' EXIT
+		trap 'rm -rf "$SCRATCH" ${NEW_KEY:+"$NEW_KEY"} "${TMP_FILES[@]}"' EXIT
 	fi
+}
+
+# new_key FILE: a new key (gen_key) under a name of its own beside FILE,
+# .FILE.new, in NEW_KEY; key_in_place puts it at FILE once its certificate
+# is. A script stopped before (openssl failed, a kill) leaves no FILE
+# that every run after it refuses to overwrite, and no key: the exit
+# removes it. Run inside CA_DIR, under its lock.
+new_key() {
+	scratch
+	NEW_KEY=$CA_DIR/.$1.new
+	refuse_link "$NEW_KEY"
+	rm -f -- "$NEW_KEY"
+	gen_key "$NEW_KEY"
+}
+
+key_in_place() {
+	mv -f -- "$NEW_KEY" "$1" || die "cannot put the key in place as '$CA_DIR/$1'"
+	NEW_KEY=
 }
 
 # run_openssl ARGS...: openssl with its chatter kept back unless it fails.
@@ -140,7 +163,8 @@ run_openssl() {
 sign_csr() {
 	local csr=$1 out=$2 ext=$3 tmp
 	shift 3
-	tmp=$(new_public_tmp "$out")
+	new_public_tmp "$out"
+	tmp=$TMP
 	run_openssl ca -batch -config openssl.cnf -notext -extensions "$ext" \
 		-in "$csr" -out "$tmp" "$@"
 	mv -f "$tmp" "$out"
@@ -152,7 +176,8 @@ sign_csr() {
 write_crl() {
 	local tmp days=$1
 	shift
-	tmp=$(new_public_tmp crl.pem)
+	new_public_tmp crl.pem
+	tmp=$TMP
 	run_openssl ca -batch -config openssl.cnf -gencrl -crldays "$days" \
 		-out "$tmp" "$@"
 	mv -f "$tmp" crl.pem

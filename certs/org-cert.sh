@@ -68,11 +68,11 @@ if [ -n "$csr" ]; then
 	refuse_overwrite "$hint" "$out.crt"
 else
 	refuse_overwrite "$hint" "$out.key" "$out.crt"
-	scratch
-	gen_key "$out.key"
+	new_key "$out.key"
 	csr=$SCRATCH/req.csr
-	run_openssl req -new -config openssl.cnf -key "$out.key" -subj "/CN=$org" -out "$csr"
+	run_openssl req -new -config openssl.cnf -key "$NEW_KEY" -subj "/CN=$org" -out "$csr"
 fi
 sign_csr "$csr" "$out.crt" org_ext -subj "/CN=$org" "${validity[@]}"
+[ -z "${NEW_KEY:-}" ] || key_in_place "$out.key"
 enddate_shown=$(openssl x509 -in "$out.crt" -noout -enddate)
 echo "$prog: $CA_DIR/$out.crt for organisation $org (${enddate_shown#notAfter=})"

@@ -51,9 +51,10 @@ scratch
 printf '[ server_ext ]\nbasicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = serverAuth\nsubjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid, issuer\nsubjectAltName = %s\n' \
 	"$san" >"$SCRATCH/ext.cnf"
 
-gen_key "$name.key"
-run_openssl req -new -config openssl.cnf -key "$name.key" -subj "/CN=$name" \
+new_key "$name.key"
+run_openssl req -new -config openssl.cnf -key "$NEW_KEY" -subj "/CN=$name" \
 	-out "$SCRATCH/req.csr"
 sign_csr "$SCRATCH/req.csr" "$name.crt" server_ext -days "$days" \
 	-extfile "$SCRATCH/ext.cnf"
+key_in_place "$name.key"
 echo "$prog: $CA_DIR/$name.crt for $san (valid $days days), key $CA_DIR/$name.key"

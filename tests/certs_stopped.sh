@@ -41,6 +41,30 @@ for f in "$tmp"/ca/ca.crt.?????? "$tmp"/ca/crl.pem.??????; do
 	[ ! -e "$f" ] || fail "a temporary file is left: $f"
 done
 
+# org-cert.sh and server-cert.sh stopped at the signing leave no key that
+# every run after them refuses to overwrite ("exists already"), and no key
+# of their own anywhere in the folder.
+cat >"$tmp/bin/openssl" <<SH
+#!/bin/sh
+[ "\$1" != ca ] || { echo "openssl stopped here" >&2; exit 1; }
+exec $(command -v openssl) "\$@"
+SH
+for script in "org-cert.sh ggz-b" "server-cert.sh server2 127.0.0.1"; do
+	set -- $script
+	name=$2
+	if PATH="$tmp/bin:$PATH" "$certs/$1" "$tmp/ca" "${@:2}" >"$tmp/out" 2>&1; then
+		fail "$1 succeeded with an openssl ca that failed"
+	fi
+	ls -A "$tmp/ca" | grep -q "$name" && fail "a stopped $1 left: $(ls -A "$tmp/ca" | grep "$name")"
+	if ! "$certs/$1" "$tmp/ca" "${@:2}" >"$tmp/out" 2>&1; then
+		fail "$1 again over a stopped one: $(cat "$tmp/out")"
+	fi
+	[ -s "$tmp/ca/$name.key" ] && [ -s "$tmp/ca/$name.crt" ] ||
+		fail "$1 again made no key and certificate"
+	[ "$(stat -c %a "$tmp/ca/$name.key")" = 600 ] || fail "$name.key is not 0600"
+	[ ! -e "$tmp/ca/.$name.key.new" ] || fail "$1 left .$name.key.new"
+done
+
 # A CA that issued a certificate and lost its ca.crt is not made anew.
 "$certs/org-cert.sh" "$tmp/ca" ggz-a >/dev/null
 mv "$tmp/ca/ca.crt" "$tmp/ca.crt.saved"
