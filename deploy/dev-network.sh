@@ -38,7 +38,10 @@ elif [ ! -f "$dev/crl.pem" ]; then
 	"$certs/crl.sh" "$dev" --days 3650
 fi
 if [ ! -f "$dev/server.crt" ] || [ ! -f "$dev/server.key" ]; then
-	"$certs/server-cert.sh" "$dev" server
+	# As long as the organisations' certificates and the CRL: with the
+	# script's 825 days, ./deploy/dev.sh would stop at an expired server
+	# certificate after some two years, remaking only what is missing.
+	"$certs/server-cert.sh" "$dev" server --days 3650
 fi
 
 mkdir -p "$dev/profiles"
