@@ -1,6 +1,7 @@
 # The Debian package (cpack -G DEB in the build folder): everything
 # cmake --install puts in place, with the dependencies dpkg-shlibdeps
-# finds and a postinst that makes the system user ipsnet. Configure with
+# finds, a postinst that makes the system user ipsnet and a prerm that stops
+# the daemon and the backup before a removal. Configure with
 # -DCMAKE_INSTALL_PREFIX=/usr for a package to install on a server: the
 # systemd units carry the prefix's paths.
 set(CPACK_GENERATOR DEB)
@@ -20,6 +21,7 @@ set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 # required); CPack adds this to the found ones.
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
-  ${PROJECT_SOURCE_DIR}/deploy/debian/postinst)
+  ${PROJECT_SOURCE_DIR}/deploy/debian/postinst
+  ${PROJECT_SOURCE_DIR}/deploy/debian/prerm)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 include(CPack)

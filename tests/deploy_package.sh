@@ -43,5 +43,10 @@ grep -q "^ExecStart=$prefix/sbin/ipsnetd serve " \
 	say "ipsnetd.service does not start $prefix/sbin/ipsnetd"
 [ -x "$out/x/DEBIAN/postinst" ] && grep -q "adduser --system" "$out/x/DEBIAN/postinst" ||
 	say "no postinst that adds the user ipsnet"
+# Removed, the package stops its daemon and backup first: they ran on
+# without their programs (found by a review).
+[ -x "$out/x/DEBIAN/prerm" ] && grep -q "systemctl stop" "$out/x/DEBIAN/prerm" &&
+	grep -q "ipsnetd.service" "$out/x/DEBIAN/prerm" ||
+	say "no prerm that stops ipsnetd"
 "$out/x/$prefix/sbin/ipsnetd" --version >/dev/null || say "its ipsnetd does not run"
 exit $status
