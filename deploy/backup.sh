@@ -11,11 +11,13 @@
 #    replayed from the journal. A copy that does not verify is renamed
 #    NAME.damaged, kept for a look, and the run fails; the damaged copies
 #    of earlier runs are removed then, so that nights that keep failing
-#    do not fill the disk with one more copy each.
+#    do not fill the disk with one more copy each. A copy that verify could
+#    not read through (its exit 2: out of memory, a read error) is kept as
+#    NAME.unverified the same way: it may be whole.
 # 3. Only then are the backups in DIR older than DAYS days (default 30)
 #    removed, judged by the time in their names; the one just made is
-#    always kept. So is every backup when the run fails. Damaged copies
-#    (NAME.damaged) and unfinished ones of a run that was killed
+#    always kept. So is every backup when the run fails. Damaged and
+#    unverified copies and unfinished ones of a run that was killed
 #    (NAME.partial-XXXXXX) go when their backups would: they are copies
 #    of the same personal data.
 #
@@ -75,25 +77,38 @@ file=$dir/ipsnet-$stamp.db
 if ! out=$("$ipsnetd" backup "$file" "${config[@]}" 2>&1); then
 	fail "the backup failed, nothing was removed: ${out//$'\n'/ }"
 fi
-if ! out=$("$ipsnetd" verify --database "$file" "${config[@]}" 2>&1); then
-	# One damaged copy is enough for a look: those of earlier runs go, or
-	# a journal that stays damaged would add a whole copy every night,
-	# none removed (only a run that verifies removes), until the disk
-	# (the daemon's too, when it is one) is full.
-	if ! mv -- "$file" "$file.damaged" 2>/dev/null; then
+# set_aside SUFFIX WHAT OUT: the copy just made, which did not verify, is
+# kept as NAME.db.SUFFIX for a look, and the run fails. One such copy is
+# enough: those of earlier runs go, or nights that keep failing would add
+# a whole copy each, none removed (only a run that verifies removes), until
+# the disk (the daemon's too, when it is one) is full.
+set_aside() {
+	local suffix=$1 what=$2 why=$3 old earlier=0 also=
+	if ! mv -- "$file" "$file.$suffix" 2>/dev/null; then
 		rm -f -- "$file"
-		fail "the backup $file does not verify and cannot be kept aside (removed), nothing else was removed: ${out//$'\n'/ }"
+		fail "the backup $file $what and cannot be kept aside (removed), nothing else was removed: $why"
 	fi
-	earlier=0
-	for old in "$dir"/ipsnet-????????T??????Z.db.damaged; do
-		if [ -e "$old" ] && [ "$old" != "$file.damaged" ] && rm -f -- "$old"; then
+	for old in "$dir"/ipsnet-????????T??????Z.db."$suffix"; do
+		if [ -e "$old" ] && [ "$old" != "$file.$suffix" ] && rm -f -- "$old"; then
 			earlier=$((earlier + 1))
 		fi
 	done
-	also=
-	[ "$earlier" -eq 0 ] || also=" (damaged copies of earlier runs removed: $earlier; one is kept)"
-	fail "the backup $file does not verify, kept as $file.damaged$also, no backup was removed: ${out//$'\n'/ }"
+	[ "$earlier" -eq 0 ] || also=" (copies of earlier runs removed: $earlier; one is kept)"
+	fail "the backup $file $what, kept as $file.$suffix$also, no backup was removed: $why"
+}
+if out=$("$ipsnetd" verify --database "$file" "${config[@]}" 2>&1); then
+	status=0
+else
+	status=$?
 fi
+# verify exits 1 for damage it found, 2 when it could not read the copy
+# through (out of memory, a read error): that copy may be whole, and is
+# not called damaged.
+case $status in
+0) ;;
+1) set_aside damaged "does not verify" "${out//$'\n'/ }" ;;
+*) set_aside unverified "could not be verified (ipsnetd verify exit $status)" "${out//$'\n'/ }" ;;
+esac
 entries=$(sed -n 's/^ok: \([0-9]*\) journal entries.*/\1/p' <<<"$out")
 
 # Older backups, damaged and unfinished copies: their names' times before
@@ -101,6 +116,7 @@ entries=$(sed -n 's/^ok: \([0-9]*\) journal entries.*/\1/p' <<<"$out")
 cutoff=$(date -u -d "$keep days ago" +%Y%m%dT%H%M%SZ)
 removed=0 leftovers=0
 for old in "$dir"/ipsnet-????????T??????Z.db "$dir"/ipsnet-????????T??????Z.db.damaged \
+	"$dir"/ipsnet-????????T??????Z.db.unverified \
 	"$dir"/ipsnet-????????T??????Z.db.partial-*; do
 	[ -e "$old" ] || continue
 	name=${old##*/ipsnet-}
@@ -115,5 +131,5 @@ for old in "$dir"/ipsnet-????????T??????Z.db "$dir"/ipsnet-????????T??????Z.db.d
 	fi
 done
 also=
-[ "$leftovers" -eq 0 ] || also=", and $leftovers damaged or unfinished copies"
+[ "$leftovers" -eq 0 ] || also=", and $leftovers damaged, unverified or unfinished copies"
 echo "ipsnet-backup: $file verified ($entries journal entries); removed $removed backup(s) older than $keep days$also"

@@ -2004,8 +2004,8 @@ static void test_backup_script_keeps_verified_copies(void **state)
 	assert_int_equal(sscanf(at, "%s", made), 1);
 	assert_non_null(strstr(fx->r.out, "verified (3 journal entries); "
 					  "removed 1 backup(s) older than 30 "
-					  "days, and 2 damaged or unfinished "
-					  "copies\n"));
+					  "days, and 2 damaged, unverified or "
+					  "unfinished copies\n"));
 	assert_int_equal(stat(made, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
 	assert_int_not_equal(access(old, F_OK), 0);
@@ -2065,7 +2065,7 @@ static void test_backup_script_keeps_verified_copies(void **state)
 	/* One damaged copy is kept, this run's: nights that keep failing
 	 * filled the disk with one more whole copy each (found by a
 	 * review). */
-	assert_output_says(fx, "damaged copies of earlier runs removed: 1");
+	assert_output_says(fx, "copies of earlier runs removed: 1");
 	assert_int_not_equal(access(recent_damaged, F_OK), 0);
 	assert_int_equal(access(recent, F_OK), 0);
 	assert_int_equal(access(made, F_OK), 0);
@@ -2085,6 +2085,35 @@ static void test_backup_script_keeps_verified_copies(void **state)
 	/* Each backup is one file: reading one for verify left no -wal or
 	 * -shm beside it. */
 	assert_int_equal(files, backups + damaged + 1 /* notes.txt */);
+
+	/* A verify that could not read the copy through (exit 2: here a
+	 * wrapper says out of memory) found no damage: the copy is kept as
+	 * unverified, not called damaged, and the run fails all the same.
+	 * Was: "does not verify, kept as NAME.damaged". */
+	char wrapper[PATH_MAX];
+	snprintf(wrapper, sizeof(wrapper), "%s/ipsnetd-oom", h_tmpdir());
+	FILE *w = fopen(wrapper, "w");
+	assert_non_null(w);
+	fprintf(w,
+		"#!/bin/sh\n[ \"$1\" != verify ] || { echo 'ipsnetd: out of "
+		"memory' >&2; exit 2; }\nexec '%s' \"$@\"\n",
+		IPSNETD_BIN);
+	assert_int_equal(fclose(w), 0);
+	assert_int_equal(chmod(wrapper, 0755), 0);
+	assert_int_equal(setenv("IPSNETD", wrapper, 1), 0);
+	/* Names are by the second: one after the damaged run's. */
+	char then[sizeof(next)];
+	memcpy(then, next, sizeof(then));
+	for (;;) {
+		backup_name(next, sizeof(next), dir, time(NULL));
+		if (strcmp(next, then) != 0)
+			break;
+		nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
+	}
+	assert_int_equal(backup_script(fx, fx->d.conf, "1", dir), 1);
+	assert_output_says(fx, "could not be verified (ipsnetd verify exit 2)");
+	assert_output_says(fx, ".db.unverified");
+	assert_output_says(fx, "out of memory");
 	assert_int_equal(unsetenv("IPSNETD"), 0);
 }
 
