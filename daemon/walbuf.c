@@ -44,7 +44,8 @@ static const sqlite3_io_methods *real_io(struct wal_file *w)
  * error fails the call that flushed (SQLite may go on after some, a size
  * hint, a failed read in a statement), and the sync of a commit cannot
  * succeed without it. Frames left by a transaction that failed lie past
- * the WAL's end, as SQLite leaves its own. */
+ * the WAL's end, as SQLite leaves its own; only a sync drops them, as what
+ * is left then holds a commit frame (wal_sync). */
 static int flush(struct wal_file *w)
 {
 	size_t done = 0;
@@ -116,12 +117,20 @@ static int wal_truncate(sqlite3_file *f, sqlite3_int64 size)
 	return real_io(w)->xTruncate(w->real, size);
 }
 
+/* What a failed write leaves at a sync is dropped, not kept for the next
+ * flush: it holds the frame that commits (the sync of a commit follows its
+ * last frame), and written later, once the disk has room, it would put the
+ * failed transaction whole behind the WAL's last commit, where the
+ * recovery after a crash takes it back. SQLite rolls back a transaction
+ * whose commit failed, and writes the next one from the WAL's end. */
 static int wal_sync(sqlite3_file *f, int flags)
 {
 	struct wal_file *w = wal_of(f);
 	int rc = flush(w);
-	if (rc != SQLITE_OK)
+	if (rc != SQLITE_OK) {
+		w->len = 0;
 		return rc;
+	}
 	return real_io(w)->xSync(w->real, flags);
 }
 
