@@ -978,7 +978,13 @@ static int apply_one(struct journal *j, struct journal_change *c, uint64_t *seq,
 	if (rv != 0) {
 		apply_audit_request(c->req, c->response, c->response_len, row);
 		if (rv < 0) {
-			apply_audit_client(j->wdb, c->req, row);
+			/* Not after a failure that takes the batch: its error
+			 * is what process_batch judges and tells, and a read
+			 * that went through would take its place. The
+			 * batch's refusal names the client
+			 * (audit_refused_batch). */
+			if (rv != IPSNET_EDB || !is_fatal_db_error(j->wdb))
+				apply_audit_client(j->wdb, c->req, row);
 			return rv;
 		}
 		/* The first answer, judged again: what the organisation may

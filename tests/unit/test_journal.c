@@ -3553,6 +3553,52 @@ static struct tchange *withdraw_change(const char *consent)
 	return change_from(&env, key);
 }
 
+/* A read fails on the writer while it applies a change that names no
+ * client (a consent withdrawn by its id): the batch is refused
+ * UNAVAILABLE with the disk's sentence. The audit row of the change,
+ * looked up after the failure, reads the consent's client on the same
+ * connection; that read, which goes through, took the place of the
+ * failure in sqlite3_errcode, and the refusal said "the journal cannot be
+ * written now (not an error)". Each read of the change in turn, from a
+ * cold cache. */
+static void test_a_read_error_is_named_in_the_refusal(void **state)
+{
+	struct fx *fx = *state;
+	struct tchange *reg, *grant;
+	registered_with_consent(fx, &reg, &grant);
+	int refused = 0, n;
+
+	for (n = 1; n <= COUNTDOWN_MAX; n++) {
+		reopen_journal(fx);
+		struct tchange *w =
+		    withdraw_change(grant->jc.req->grant_consent->consent_id);
+		fault_arm_read("ipsnetd-writer", n, SQLITE_IOERR_READ);
+		submit_wait(fx, w);
+		int fired = fault_clear();
+		if (w->jc.err != 0) {
+			refused++;
+			assert_refused(w, IPSNET_EUNAVAILABLE,
+				       "input/output error");
+		} else {
+			assert_applied(w);
+		}
+		change_free(w);
+		if (fired == 0)
+			break;
+	}
+	assert_true(n <= COUNTDOWN_MAX);
+	assert_true(refused > 0);
+	/* Each refusal on the client's trail all the same. */
+	assert_int_equal(db_int(test_db(fx),
+				"SELECT count(*) FROM audit WHERE action = "
+				"'withdraw_consent' AND result = "
+				"'UNAVAILABLE' AND client_id = ?1",
+				reg->client_id, NULL),
+			 refused);
+	change_free(grant);
+	change_free(reg);
+}
+
 /* A sync delivery's audit row of client to org, object "journal:N" with
  * n, judged at judged_at: its err once committed or refused; *rows the
  * rows with that object afterwards. */
@@ -3851,6 +3897,7 @@ int main(void)
 	    T(test_the_checkpointer_copies_the_wal_beside_the_writer),
 	    T(test_a_read_error_under_a_retry_refuses_its_batch_whole),
 	    T(test_a_failed_read_is_not_sees_nothing),
+	    T(test_a_read_error_is_named_in_the_refusal),
 	    T(test_chain_each_entry_holds_the_hash_of_the_one_before),
 	    T(test_audit_withholds_bsn_shaped_ids_but_not_seqs),
 	    T(test_audit_judged_before_a_withdrawal_is_refused),
