@@ -188,17 +188,20 @@ static void served_write(struct journal *j);
  * EVP_DigestUpdate per few hundred bytes, not one per field. */
 struct hash_in {
 	EVP_MD_CTX *md;
+	bool failed; /* out of memory: what hash_end gives is no hash */
 	size_t n;
 	uint8_t b[512];
 };
 
 static void put_raw(struct hash_in *h, const void *p, size_t n)
 {
+	if (h->failed)
+		return;
 	if (n > sizeof(h->b) - h->n) {
-		EVP_DigestUpdate(h->md, h->b, h->n);
+		h->failed = EVP_DigestUpdate(h->md, h->b, h->n) != 1;
 		h->n = 0;
 		if (n >= sizeof(h->b)) {
-			EVP_DigestUpdate(h->md, p, n);
+			h->failed |= EVP_DigestUpdate(h->md, p, n) != 1;
 			return;
 		}
 	}
@@ -246,30 +249,37 @@ static void hash_begin(struct hash_in *h, const char *domain,
 	pthread_once(&sha256_once, sha256_fetch);
 	h->md = EVP_MD_CTX_new();
 	h->n = 0;
-	EVP_DigestInit_ex2(
-	    h->md, sha256_fetched != NULL ? sha256_fetched : EVP_sha256(),
-	    NULL);
+	h->failed = h->md == NULL ||
+		    EVP_DigestInit_ex2(h->md,
+				       sha256_fetched != NULL ? sha256_fetched
+							      : EVP_sha256(),
+				       NULL) != 1;
 	put_raw(h, domain, strlen(domain));
 	put_raw(h, prev, JOURNAL_HASH_BYTES);
 }
 
-static void hash_end(struct hash_in *h, uint8_t out[JOURNAL_HASH_BYTES])
+/* 0, or -1 when OpenSSL failed on the way (out of memory): out is then no
+ * hash, and must be neither stored nor chained onto. */
+static int hash_end(struct hash_in *h, uint8_t out[JOURNAL_HASH_BYTES])
 {
 	unsigned int n = 0;
-	EVP_DigestUpdate(h->md, h->b, h->n);
-	EVP_DigestFinal_ex(h->md, out, &n);
+	if (!h->failed)
+		h->failed = EVP_DigestUpdate(h->md, h->b, h->n) != 1 ||
+			    EVP_DigestFinal_ex(h->md, out, &n) != 1 ||
+			    n != JOURNAL_HASH_BYTES;
 	EVP_MD_CTX_free(h->md);
+	return h->failed ? -1 : 0;
 }
 
 /* The canonical bytes of an entry: every field in a fixed order, integers as
  * 8 bytes big-endian, strings and blobs with their 8-byte length first, so
  * that no two different entries give the same bytes. */
-void journal_entry_hash(const uint8_t prev[JOURNAL_HASH_BYTES], uint64_t seq,
-			int64_t time_us, const char *org, const char *user,
-			const uint8_t *key, size_t key_len,
-			const char *entity_kind, const char *entity_id,
-			uint64_t version, const void *payload,
-			size_t payload_len, uint8_t out[JOURNAL_HASH_BYTES])
+int journal_entry_hash(const uint8_t prev[JOURNAL_HASH_BYTES], uint64_t seq,
+		       int64_t time_us, const char *org, const char *user,
+		       const uint8_t *key, size_t key_len,
+		       const char *entity_kind, const char *entity_id,
+		       uint64_t version, const void *payload,
+		       size_t payload_len, uint8_t out[JOURNAL_HASH_BYTES])
 {
 	static const char domain[] = "ipsnet.journal.v1";
 	struct hash_in h;
@@ -283,14 +293,14 @@ void journal_entry_hash(const uint8_t prev[JOURNAL_HASH_BYTES], uint64_t seq,
 	put_str(&h, entity_id);
 	put_u64(&h, version);
 	put_bytes(&h, payload, payload_len);
-	hash_end(&h, out);
+	return hash_end(&h, out);
 }
 
-void journal_audit_hash(const uint8_t prev[JOURNAL_HASH_BYTES], int64_t time_us,
-			const char *org, const char *user,
-			const char *client_id, const char *action,
-			const char *object, const char *result,
-			const char *peer, uint8_t out[JOURNAL_HASH_BYTES])
+int journal_audit_hash(const uint8_t prev[JOURNAL_HASH_BYTES], int64_t time_us,
+		       const char *org, const char *user, const char *client_id,
+		       const char *action, const char *object,
+		       const char *result, const char *peer,
+		       uint8_t out[JOURNAL_HASH_BYTES])
 {
 	static const char domain[] = "ipsnet.audit.v1";
 	struct hash_in h;
@@ -305,7 +315,7 @@ void journal_audit_hash(const uint8_t prev[JOURNAL_HASH_BYTES], int64_t time_us,
 	put_str(&h, object);
 	put_str(&h, result);
 	put_str(&h, peer);
-	hash_end(&h, out);
+	return hash_end(&h, out);
 }
 
 static const char *col_text(sqlite3_stmt *st, int i)
@@ -369,14 +379,17 @@ int journal_check_chain(sqlite3 *db, const struct journal_progress *progress,
 		r->sent_keys +=
 		    sqlite3_column_bytes(st, 4) == JOURNAL_KEY_BYTES;
 		if (problem == NULL) {
-			journal_entry_hash(
-			    prev, seq, sqlite3_column_int64(st, 1),
-			    col_text(st, 2), col_text(st, 3), key,
-			    (size_t)sqlite3_column_bytes(st, 4),
-			    col_text(st, 5), col_text(st, 6),
-			    (uint64_t)sqlite3_column_int64(st, 7),
-			    sqlite3_column_blob(st, 8),
-			    (size_t)sqlite3_column_bytes(st, 8), h);
+			if (journal_entry_hash(
+				prev, seq, sqlite3_column_int64(st, 1),
+				col_text(st, 2), col_text(st, 3), key,
+				(size_t)sqlite3_column_bytes(st, 4),
+				col_text(st, 5), col_text(st, 6),
+				(uint64_t)sqlite3_column_int64(st, 7),
+				sqlite3_column_blob(st, 8),
+				(size_t)sqlite3_column_bytes(st, 8), h) != 0) {
+				sqlite3_finalize(st);
+				return IPSNET_ENOMEM;
+			}
 			if (memcmp(h, hash_col, JOURNAL_HASH_BYTES) != 0)
 				problem = "its contents do not match its hash "
 					  "(the entry was changed)";
@@ -459,12 +472,15 @@ int journal_check_audit(sqlite3 *db, const struct journal_progress *progress,
 			problem = "its hash has the wrong length";
 		} else {
 			uint8_t h[JOURNAL_HASH_BYTES];
-			journal_audit_hash(
-			    prev, sqlite3_column_int64(st, 1), col_text(st, 2),
-			    col_text(st, 3),
-			    (const char *)sqlite3_column_text(st, 4),
-			    col_text(st, 5), col_text(st, 6), col_text(st, 7),
-			    col_text(st, 8), h);
+			if (journal_audit_hash(
+				prev, sqlite3_column_int64(st, 1),
+				col_text(st, 2), col_text(st, 3),
+				(const char *)sqlite3_column_text(st, 4),
+				col_text(st, 5), col_text(st, 6),
+				col_text(st, 7), col_text(st, 8), h) != 0) {
+				sqlite3_finalize(st);
+				return IPSNET_ENOMEM;
+			}
 			if (memcmp(h, sqlite3_column_blob(st, 9),
 				   JOURNAL_HASH_BYTES) != 0)
 				problem = "its contents do not match its hash "
@@ -746,9 +762,13 @@ static int append_entry(struct journal *j, struct journal_change *c,
 		return IPSNET_ENOMEM;
 	ipsnet__v1__envelope__pack(&e, payload);
 	/* The key it is kept under (lookup_key). */
-	journal_entry_hash(hash, seq, ctx->time_us, c->actor.org, c->actor.user,
-			   c->own_key, JOURNAL_OWN_KEY_BYTES, ctx->entity_kind,
-			   ctx->entity_id, ctx->version, payload, n, next);
+	if (journal_entry_hash(hash, seq, ctx->time_us, c->actor.org,
+			       c->actor.user, c->own_key, JOURNAL_OWN_KEY_BYTES,
+			       ctx->entity_kind, ctx->entity_id, ctx->version,
+			       payload, n, next) != 0) {
+		ipsnet_free(payload);
+		return IPSNET_ENOMEM;
+	}
 	sqlite3_stmt *st = j->st_append;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
 	sqlite3_bind_int64(st, 2, ctx->time_us);
@@ -833,10 +853,11 @@ struct stored_row {
 	uint8_t hash[JOURNAL_HASH_BYTES];
 };
 
-/* r as it is stored, chained to prev. */
-static void store_row(const struct journal_audit_row *r,
-		      const uint8_t prev[JOURNAL_HASH_BYTES],
-		      struct stored_row *out)
+/* r as it is stored, chained to prev. 0, or IPSNET_ENOMEM when its hash
+ * could not be had. */
+static int store_row(const struct journal_audit_row *r,
+		     const uint8_t prev[JOURNAL_HASH_BYTES],
+		     struct stored_row *out)
 {
 	const char *id = strchr(r->object, ':');
 	const char *why = NULL;
@@ -853,9 +874,11 @@ static void store_row(const struct journal_audit_row *r,
 				 withheld("client", 6, r->client_id) == NULL
 			     ? r->client_id
 			     : NULL;
-	journal_audit_hash(prev, r->time_us, r->org, r->user, out->client_id,
-			   r->action, out->object, r->result, r->peer,
-			   out->hash);
+	return journal_audit_hash(prev, r->time_us, r->org, r->user,
+				  out->client_id, r->action, out->object,
+				  r->result, r->peer, out->hash) == 0
+		   ? 0
+		   : IPSNET_ENOMEM;
 }
 
 /* Binds a stored row to parameters at + 1 to at + 9 of an INSERT INTO
@@ -899,11 +922,12 @@ static int insert_rows(struct journal *j, const struct stored_row *rows,
 }
 
 /* Writes one audit row with the writer's statement, chained to the last
- * row written (audit_tx_hash). 0 or IPSNET_EDB. */
+ * row written (audit_tx_hash). 0, IPSNET_ENOMEM or IPSNET_EDB. */
 static int write_audit_row(struct journal *j, const struct journal_audit_row *r)
 {
 	struct stored_row s;
-	store_row(r, j->audit_tx_hash, &s);
+	if (store_row(r, j->audit_tx_hash, &s) != 0)
+		return IPSNET_ENOMEM;
 	return insert_rows(j, &s, 1);
 }
 
@@ -917,8 +941,9 @@ struct row_batch {
 static int batch_add(struct journal *j, struct row_batch *b,
 		     const struct journal_audit_row *r)
 {
-	store_row(r, b->n > 0 ? b->rows[b->n - 1].hash : j->audit_tx_hash,
-		  &b->rows[b->n]);
+	if (store_row(r, b->n > 0 ? b->rows[b->n - 1].hash : j->audit_tx_hash,
+		      &b->rows[b->n]) != 0)
+		return IPSNET_ENOMEM;
 	if (++b->n < AUDIT_ROWS_A_STATEMENT)
 		return 0;
 	b->n = 0;
@@ -1118,7 +1143,7 @@ static void process_batch(struct journal *j, struct journal_change *batch)
 	char why[256];
 	uint64_t seq = j->head_seq;
 	uint8_t hash[JOURNAL_HASH_BYTES];
-	bool failed = false;
+	bool failed = false, no_memory = false;
 
 	if (j->writes_stopped) {
 		refuse_all(batch, IPSNET_EUNAVAILABLE, j->stopped_why);
@@ -1175,8 +1200,10 @@ static void process_batch(struct journal *j, struct journal_change *batch)
 		}
 		/* Applied: inside the change's savepoint; refused: after the
 		 * rollback to it. Either way in the batch's transaction. */
-		if (audit_change(j, c, &row, rv) != 0) {
+		int audited = audit_change(j, c, &row, rv);
+		if (audited != 0) {
 			failed = true;
+			no_memory = audited == IPSNET_ENOMEM;
 			break;
 		}
 		if (run(j->st_release) != 0) {
@@ -1193,7 +1220,13 @@ static void process_batch(struct journal *j, struct journal_change *batch)
 		at_commit = (sqlite3_errcode(j->wdb) & 0xff) != SQLITE_FULL;
 	}
 	if (failed) {
-		if (at_commit)
+		if (no_memory)
+			/* An audit row's hash: SQLite has no word of it. */
+			util_strlcpy(why,
+				     "the server is out of memory; nothing was "
+				     "changed, try again later",
+				     sizeof(why));
+		else if (at_commit)
 			/* The WAL frames may be on the disk already: after a
 			 * crash, recovery could bring this batch back. Only a
 			 * resend with the same key tells the client which. */
@@ -1204,8 +1237,14 @@ static void process_batch(struct journal *j, struct journal_change *batch)
 				 db_failure_cause(j->wdb));
 		else
 			db_failure_sentence(j->wdb, why, sizeof(why));
-		trouble_log(j, &j->jtrouble, "journal write failed",
-			    "changes_refused=yes");
+		if (!no_memory)
+			trouble_log(j, &j->jtrouble, "journal write failed",
+				    "changes_refused=yes");
+		else if (trouble_log_now(&j->jtrouble))
+			log_error("journal write failed",
+				  "changes_refused=yes cause=\"out of memory\" "
+				  "failures=%llu",
+				  (unsigned long long)j->jtrouble.failures);
 		if (sqlite3_get_autocommit(j->wdb) == 0)
 			(void)exec(j->wdb, "ROLLBACK");
 		refuse_all(batch, IPSNET_EUNAVAILABLE, why);

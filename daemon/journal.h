@@ -203,24 +203,25 @@ int journal_kept_key(const char *org, const uint8_t key[JOURNAL_KEY_BYTES],
 		     uint8_t out[JOURNAL_OWN_KEY_BYTES]);
 
 /* SHA-256 over the previous hash and the entry's canonical bytes. key is
- * the key kept (key_len: JOURNAL_KEY_BYTES or JOURNAL_OWN_KEY_BYTES). */
-void journal_entry_hash(const uint8_t prev[JOURNAL_HASH_BYTES], uint64_t seq,
-			int64_t time_us, const char *org, const char *user,
-			const uint8_t *key, size_t key_len,
-			const char *entity_kind, const char *entity_id,
-			uint64_t version, const void *payload,
-			size_t payload_len, uint8_t out[JOURNAL_HASH_BYTES]);
+ * the key kept (key_len: JOURNAL_KEY_BYTES or JOURNAL_OWN_KEY_BYTES). 0, or
+ * -1 when SHA-256 failed (out of memory): out is then no hash. */
+int journal_entry_hash(const uint8_t prev[JOURNAL_HASH_BYTES], uint64_t seq,
+		       int64_t time_us, const char *org, const char *user,
+		       const uint8_t *key, size_t key_len,
+		       const char *entity_kind, const char *entity_id,
+		       uint64_t version, const void *payload,
+		       size_t payload_len, uint8_t out[JOURNAL_HASH_BYTES]);
 
 /* The hash of an audit row, chained to the row before it: SHA-256 over
  * "ipsnet.audit.v1", prev (that row's hash; 32 zero bytes before the first
  * row of the chain) and the row's fields, as journal_entry_hash does;
  * client_id NULL when the row names no client. The row's id is not in it:
- * the chain itself orders the rows. */
-void journal_audit_hash(const uint8_t prev[JOURNAL_HASH_BYTES], int64_t time_us,
-			const char *org, const char *user,
-			const char *client_id, const char *action,
-			const char *object, const char *result,
-			const char *peer, uint8_t out[JOURNAL_HASH_BYTES]);
+ * the chain itself orders the rows. 0, or -1 as journal_entry_hash. */
+int journal_audit_hash(const uint8_t prev[JOURNAL_HASH_BYTES], int64_t time_us,
+		       const char *org, const char *user, const char *client_id,
+		       const char *action, const char *object,
+		       const char *result, const char *peer,
+		       uint8_t out[JOURNAL_HASH_BYTES]);
 
 /* How far a long walk over the journal or the audit trail has got, for an
  * operator at a terminal: fn is told what it walks ("hash chain",

@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <sqlite3.h>
 #include <uv.h>
@@ -1869,6 +1870,98 @@ static void test_same_key_out_of_memory_is_refused_with_a_status(void **state)
 	assert_int_equal(rows_with_key(fx, key), 1);
 	change_free(first);
 	change_free(again);
+}
+
+/* OpenSSL's allocations go through these (main installs them before its
+ * first): the writer's fail from the n-th on while crypto_left is n. */
+static bool crypto_hooked;
+static atomic_int crypto_left; /* 0: none fails */
+static atomic_int crypto_failed;
+
+static bool crypto_fails(void)
+{
+	char name[16] = "";
+	if (atomic_load(&crypto_left) == 0)
+		return false;
+	pthread_getname_np(pthread_self(), name, sizeof(name));
+	if (strcmp(name, "ipsnetd-writer") != 0)
+		return false;
+	if (atomic_load(&crypto_left) > 1) {
+		atomic_fetch_sub(&crypto_left, 1);
+		return false;
+	}
+	atomic_fetch_add(&crypto_failed, 1);
+	return true;
+}
+
+static void *crypto_malloc(size_t n, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	return crypto_fails() ? NULL : malloc(n);
+}
+
+static void *crypto_realloc(void *p, size_t n, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	return crypto_fails() ? NULL : realloc(p, n);
+}
+
+static void crypto_free(void *p, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	free(p);
+}
+
+/* OpenSSL runs out of memory on the writer, from its n-th allocation on,
+ * for n = 1, 2, ... while a change is made: the change is refused
+ * UNAVAILABLE or RESOURCE_EXHAUSTED, or applied once the countdown is past
+ * it; the next one goes through, and both chains stay whole.
+ *
+ * Daemon bug (failed before the fix): hash_begin went on with the NULL
+ * that EVP_MD_CTX_new gave, and the writer, the daemon with it, died of a
+ * segmentation fault in EVP_DigestInit_ex2; an init, update or final that
+ * failed was not looked at either, and the hash it did not write (the
+ * stack's bytes) would have been stored and chained onto. */
+static void
+test_openssl_out_of_memory_refuses_and_keeps_the_chains(void **state)
+{
+	struct fx *fx = *state;
+	int refused = 0, n;
+	uint64_t acked = 1;
+
+	if (!crypto_hooked)
+		skip();
+	make_changes(fx, 1); /* SHA-256 fetched, as TLS has at a start */
+	for (n = 1; n <= COUNTDOWN_MAX; n++) {
+		struct tchange *tc = register_change(NULL, NULL, NULL);
+		atomic_store(&crypto_failed, 0);
+		atomic_store(&crypto_left, n);
+		submit_wait(fx, tc);
+		atomic_store(&crypto_left, 0);
+		int fired = atomic_load(&crypto_failed);
+		if (tc->jc.err == IPSNET_EUNAVAILABLE ||
+		    tc->jc.err == IPSNET_ENOMEM) {
+			assert_non_null(strstr(tc->jc.message, "memory"));
+			assert_no_trace(fx, tc);
+			refused++;
+		} else {
+			assert_applied(tc);
+			acked++;
+		}
+		change_free(tc);
+		make_changes(fx, 1);
+		acked++;
+		sqlite3_close(fx->db);
+		fx->db = NULL;
+		assert_verify_passes(fx, acked);
+		if (fired == 0)
+			break;
+	}
+	assert_true(n <= COUNTDOWN_MAX);
+	assert_true(refused > 0);
 }
 
 /* ---- verify ------------------------------------------------------------- */
@@ -3892,6 +3985,9 @@ static void test_catch_up_rows_wait_while_a_change_waits(void **state)
 
 int main(void)
 {
+	/* Before OpenSSL's first allocation, or never. */
+	crypto_hooked = CRYPTO_set_mem_functions(crypto_malloc, crypto_realloc,
+						 crypto_free) == 1;
 	const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	    T(test_the_checkpointer_copies_the_wal_beside_the_writer),
@@ -3956,6 +4052,7 @@ int main(void)
 	    T(test_backup_takes_its_name_only_when_whole),
 	    T(test_backup_that_fails_leaves_no_file),
 	    T(test_same_key_out_of_memory_is_refused_with_a_status),
+	    T(test_openssl_out_of_memory_refuses_and_keeps_the_chains),
 #undef T
 	};
 	return cmocka_run_group_tests_name("journal", tests, group_setup,
