@@ -2041,6 +2041,18 @@ int journal_open(struct journal **out, uv_loop_t *loop, const char *path,
 	rv = load_head(j, err, errlen);
 	if (rv != 0)
 		goto err_after_db;
+	if (sqlite3_db_readonly(j->wdb, "main") == 1) {
+		/* SQLite opened it read-only (the file, or its folder, is not
+		 * the daemon's user's to write) and stays so: a start is what
+		 * takes changes again, not a chmod. */
+		char q[2 * CONFIG_MAX_PATH];
+		log_error("database read-only",
+			  "database=%s detail=\"changes are refused "
+			  "(UNAVAILABLE), reads go on; make the file and its "
+			  "folder writable for the daemon's user, then "
+			  "restart ipsnetd\"",
+			  log_quote(q, sizeof(q), path));
+	}
 	served_open(j);
 	pthread_mutex_init(&j->mu, NULL);
 	pthread_cond_init(&j->writer_cv, NULL);

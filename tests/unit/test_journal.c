@@ -3192,7 +3192,19 @@ static void test_fault_read_only_database_refuses_unavailable(void **state)
 	make_changes(fx, 2);
 	close_journal(fx);
 	set_read_only(true);
+	/* The start says it, and what to do: writable again, a change is
+	 * taken only after a restart. (The log writes to a descriptor.) */
+	char said[4096];
+	FILE *log = tmpfile();
+	assert_non_null(log);
+	log_set_stream(log);
 	open_journal(fx);
+	log_set_stream(stderr);
+	rewind(log);
+	said[fread(said, 1, sizeof(said) - 1, log)] = '\0';
+	assert_int_equal(fclose(log), 0);
+	assert_non_null(strstr(said, "msg=\"database read-only\""));
+	assert_non_null(strstr(said, "then restart ipsnetd"));
 	struct tchange *tc = register_change(NULL, NULL, NULL);
 	submit_wait(fx, tc);
 	assert_refused(tc, IPSNET_EUNAVAILABLE, "read-only");
