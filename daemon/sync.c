@@ -1412,11 +1412,20 @@ void sync__request(struct sync *s, struct conn *c, Ipsnet__V1__Envelope *req)
 		uint32_t bit = kind_bit(m->kinds[i]);
 		if (bit == 1u << 31) {
 			char why[160];
+			/* At most 40 bytes of it, cut between two characters:
+			 * the answer's text must stay UTF-8 (the kind is). */
+			size_t n = strlen(m->kinds[i]);
+			if (n > 40) {
+				n = 40;
+				while (n > 0 &&
+				       ((uint8_t)m->kinds[i][n] & 0xc0) == 0x80)
+					n--;
+			}
 			snprintf(why, sizeof(why),
-				 "unknown entity kind '%.40s' (client, consent, "
+				 "unknown entity kind '%.*s' (client, consent, "
 				 "trajectory, funding, job, program, "
 				 "fidelity_review)",
-				 m->kinds[i]);
+				 (int)n, m->kinds[i]);
 			conn__send_error(c, req->request_id, IPSNET_EINVAL,
 					 why);
 			goto done;

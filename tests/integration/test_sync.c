@@ -5080,6 +5080,42 @@ static void test_no_audit_no_delivery(void **state)
 	assert_int_equal(h_proc_stop(&wg, SIGTERM, WAIT_MS), 0);
 }
 
+/* A Subscribe that names an unknown kind is refused with the kind in the
+ * sentence, cut to at most 40 bytes between two characters: the answer's
+ * text is UTF-8, as proto3 asks of a string. Was: cut at byte 40 whatever
+ * stood there, the first byte of a two-byte letter left without its
+ * second, so that a client that checks its strings could not read the
+ * refusal at all (found by a review). */
+static void test_an_unknown_kind_is_refused_in_whole_characters(void **state)
+{
+	(void)state;
+	struct h_tls c;
+	/* 'x' and 30 times U+00E9: byte 40 is the first of a letter's two. */
+	char kind[64] = "x";
+	for (int i = 0; i < 30; i++)
+		strcat(kind, "\xc3\xa9");
+	char *kinds[] = {kind};
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__Subscribe sub = IPSNET__V1__SUBSCRIBE__INIT;
+	assert_int_equal(h_tls_connect_hello(&c, port, certs, "ggz-test"), 0);
+	sub.n_kinds = 1;
+	sub.kinds = kinds;
+	e.request_id = 9;
+	e.body_case = BODY(SUBSCRIBE);
+	e.subscribe = &sub;
+	assert_int_equal(h_tls_send_envelope(&c, &e), 0);
+	Ipsnet__V1__Envelope *r = h_tls_recv_envelope(&c, WAIT_MS);
+	assert_non_null(r);
+	assert_int_equal(r->request_id, 9);
+	assert_non_null(r->status);
+	assert_int_equal(r->status->code, CODE(INVALID_ARGUMENT));
+	assert_non_null(strstr(r->status->message, "unknown entity kind 'x"));
+	if (!utf8_valid(r->status->message))
+		fail_msg("the refusal is not UTF-8: %s", r->status->message);
+	h_envelope_free(r);
+	h_tls_close(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -5152,6 +5188,8 @@ int main(void)
 	    cmocka_unit_test(test_deliveries_are_in_the_audit_trail),
 	    cmocka_unit_test(test_a_delivery_row_spans_no_entry_not_sent),
 	    cmocka_unit_test(test_no_audit_no_delivery),
+	    cmocka_unit_test(
+		test_an_unknown_kind_is_refused_in_whole_characters),
 	    cmocka_unit_test(
 		test_a_case_asked_for_but_not_answered_is_asked_again),
 	    cmocka_unit_test(
