@@ -124,7 +124,8 @@ struct delivery {
 	uint64_t last; /* the fetch's last seq */
 	const uint8_t *last_hash; /* its hash (NULL: unknown) */
 	int err;       /* of the stream (deliver_finish closes it) */
-	uint64_t sent_us; /* when the last byte went to the kernel or libuv */
+	uint64_t sent_us; /* when the last byte went to the kernel or libuv
+			   * (0: nothing was sent) */
 	bool all;      /* everything went; else the cursor stops before the
 			* first event that did not fit */
 };
@@ -606,6 +607,7 @@ static void deliver(struct delivery *d)
 	struct ipsnet_stream *st = &sub->conn->stream;
 	size_t bound = sub->sync->send_bound;
 	size_t i = 0;
+	bool sent = false;
 	while (i < o->n && o->evs[i].seq <= sub->cursor)
 		i++;
 	while (i < o->n) {
@@ -629,13 +631,15 @@ static void deliver(struct delivery *d)
 		    st, o->buf + o->evs[first].off, len);
 		if (d->err != 0)
 			return;
+		sent = true;
 	}
 	sub->cursor = d->last;
 	sub->cursor_hash_known = d->last_hash != NULL;
 	if (d->last_hash != NULL)
 		memcpy(sub->cursor_hash, d->last_hash, JOURNAL_HASH_BYTES);
 	d->all = true;
-	d->sent_us = util_mono_us();
+	if (sent) /* a delivery that sent nothing has no time to count */
+		d->sent_us = util_mono_us();
 }
 
 static void deliver_at(void *arg, size_t i)
@@ -958,7 +962,7 @@ static void live_send(struct sync *s, struct fetch *f, int err)
 	fanout_run(s->fanout, s->n_deliveries, deliver_at, s);
 	for (size_t i = 0; i < s->n_deliveries; i++) {
 		struct delivery *d = &s->deliveries[i];
-		if (deliver_finish(d) && f->commit_us != 0)
+		if (deliver_finish(d) && f->commit_us != 0 && d->sent_us != 0)
 			count_sent(s, d->sent_us - f->commit_us);
 	}
 	s->n_deliveries = 0;
