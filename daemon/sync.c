@@ -1099,10 +1099,14 @@ static uint64_t last_wanted(const struct sync_sub *sub,
 
 /* A page whose last entries were none of the subscriber's: it is told how
  * far the catch-up read, when it asked (a progress display would stand
- * still where its events are few). */
+ * still where its events are few). Not while bytes wait for the peer: a
+ * subscriber that reads nothing would get one more a page, beyond the
+ * send bound, as its catch-up reads on through what it may not see; one
+ * that reads gets the next when it took the last (a hint, not owed). */
 static void send_progress(struct sync_sub *sub, const struct fetch *f)
 {
-	if (!sub->progress || last_wanted(sub, &f->orgs[0]) == f->last)
+	if (!sub->progress || last_wanted(sub, &f->orgs[0]) == f->last ||
+	    stream_backlog(&sub->conn->stream) > 0)
 		return;
 	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
 	Ipsnet__V1__Progress p = IPSNET__V1__PROGRESS__INIT;
