@@ -7,6 +7,7 @@
 #include "format.h"
 #include "table.h"
 #include "util.h"
+#include "validate.h"
 
 #define BODY(name) IPSNET__V1__ENVELOPE__BODY_##name
 #define FIDELITY_ITEMS 25
@@ -113,11 +114,19 @@ static int program_put(struct cli *cli, int argc, char **argv)
 	rv = cli_change(cli, &req, what, "ipsnet program list", &resp);
 	if (rv == 0) {
 		const Ipsnet__V1__ChangeOk *ok = resp->change_ok;
+		/* Without --name (or --owner) it is the server's, which the
+		 * program's GGZ wrote: no control character reaches the
+		 * terminal, as in program list. */
+		char shown[1024], of[256];
+		util_strlcpy(shown, m.name, sizeof(shown));
+		util_strlcpy(of, m.owner, sizeof(of));
+		text_mask_controls(shown);
+		text_mask_controls(of);
 		if (!fmt_change_machine(cli->json, quiet, ok))
 			printf("program %s %s: %s of %s, region %u, %u "
 			       "specialist%s (version %llu)\n",
 			       ok->entity_id, v == 0 ? "added" : "changed",
-			       m.name, m.owner, m.region, m.specialists,
+			       shown, of, m.region, m.specialists,
 			       m.specialists == 1 ? "" : "s",
 			       (unsigned long long)ok->version);
 		ipsnet_envelope_free(resp);

@@ -4676,6 +4676,25 @@ static void test_the_note_after_a_withdrawal_masks_the_purpose(void **state)
 	assert_err(fx, "debt?[2J?ipsnet: all sharing stopped");
 }
 
+/* program put --version without --name prints the program's name as the
+ * server has it, which its GGZ wrote: its control characters are masked,
+ * as in program list. It printed the name as it is, so that NETWORK
+ * changing a team's size got the GGZ's escape sequences on its terminal
+ * and a line of the name's own that read like one of ipsnet's. */
+static void test_program_put_masks_the_name_it_keeps(void **state)
+{
+	struct fx *fx = *state;
+	add_program(fx);
+	run(fx, EXIT_OK, "ggz-test", "program", "put", "ips-test", "--version",
+	    "1", "--name", "IPS\033[2J\nipsnet: program removed", NULL);
+	run(fx, EXIT_OK, "network", "program", "put", "ips-test", "--version",
+	    "2", "--specialists", "4", NULL);
+	assert_null(strchr(fx->r.out, '\033'));
+	assert_not_out(fx, "\nipsnet: program removed");
+	assert_out(fx, "IPS?[2J?ipsnet: program removed of ggz-test");
+	assert_out(fx, "4 specialists (version 3)");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -4872,6 +4891,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_the_note_after_a_withdrawal_masks_the_purpose, setup,
 		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_program_put_masks_the_name_it_keeps, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
