@@ -1,8 +1,12 @@
 /* Aligned tables: see table.h. */
+#define _XOPEN_SOURCE 700 /* wcwidth */
 #include "table.h"
 
+#include <locale.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <string.h>
+#include <wchar.h>
 
 #include "alloc.h"
 #include "validate.h"
@@ -64,9 +68,37 @@ void table_add(struct table *t, ...)
 
 size_t table_width(const char *s)
 {
+	static locale_t utf8;
+	static bool looked;
 	size_t w = 0;
-	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++)
-		w += (*p & 0xC0) != 0x80;
+	if (!looked) {
+		utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+		looked = true;
+	}
+	if (utf8 == (locale_t)0) {
+		/* no UTF-8 locale to ask: a column a character */
+		for (const char *p = s; *p != '\0'; p++)
+			w += ((unsigned char)*p & 0xC0) != 0x80;
+		return w;
+	}
+	/* As the terminal draws them: a combining mark (the diaeresis of an
+	 * "Ö" written as O and U+0308, as a Mac may send a name) takes no
+	 * column, a wide (CJK) character two. */
+	locale_t was = uselocale(utf8);
+	mbstate_t st;
+	memset(&st, 0, sizeof(st));
+	for (const char *p = s, *end = s + strlen(s); p < end;) {
+		wchar_t wc;
+		size_t n = mbrtowc(&wc, p, (size_t)(end - p), &st);
+		int cw = n >= 1 && n <= 4 ? wcwidth(wc) : -1;
+		if (n < 1 || n > 4) {
+			n = 1;
+			memset(&st, 0, sizeof(st));
+		}
+		w += cw >= 0 ? (size_t)cw : ((unsigned char)*p & 0xC0) != 0x80;
+		p += n;
+	}
+	uselocale(was);
 	return w;
 }
 

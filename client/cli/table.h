@@ -1,7 +1,8 @@
 /* Aligned tables for people: a header row and rows of text, each column
- * as wide as its widest cell (counted in characters, not bytes), two
- * spaces between columns. Control characters in a cell are shown as '?',
- * so text from the server cannot move the terminal's cursor. */
+ * as wide as its widest cell (counted in the terminal's columns, not in
+ * bytes or characters), two spaces between columns. Control characters in a
+ * cell are shown as '?', so text from the server cannot move the terminal's
+ * cursor. */
 #ifndef IPSNET_CLI_TABLE_H
 #define IPSNET_CLI_TABLE_H
 
@@ -32,7 +33,8 @@ size_t table_rows(const struct table *t);
 
 void table_free(struct table *t);
 
-/* The width of s on a terminal: its UTF-8 characters. */
+/* The width of s on a terminal, in columns: a combining mark takes none,
+ * a wide (CJK) character two, any other character one. */
 size_t table_width(const char *s);
 
 #endif

@@ -4695,6 +4695,33 @@ static void test_program_put_masks_the_name_it_keeps(void **state)
 	assert_out(fx, "4 specialists (version 3)");
 }
 
+/* A table pads each cell to the columns the terminal draws, not to its
+ * characters: an employer's name written with a combining mark ("Ö" as O
+ * and U+0308, as a Mac may send it) takes one column less than its
+ * characters, a CJK character two columns. Counted in characters, the
+ * FROM column of case show's jobs stood two columns further right in the
+ * other rows than in that one. */
+static void test_tables_align_combining_and_wide_characters(void **state)
+{
+	struct fx *fx = *state;
+	char client[64];
+	register_client(fx, 11, "wia", client, sizeof(client));
+	run(fx, EXIT_OK, "ggz-test", "job", "add", client, "--employer",
+	    "Bakkerij O\xcc\x88zdemir", "--start", "2026-01-05", "--hours",
+	    "24", NULL);
+	run(fx, EXIT_OK, "ggz-test", "job", "add", client, "--employer",
+	    "Bakkerij Jansen", "--start", "2026-02-02", "--hours", "24", NULL);
+	run(fx, EXIT_OK, "ggz-test", "job", "add", client, "--employer",
+	    "\xe5\xaf\xbf\xe5\x8f\xb8 Sushi", "--start", "2026-03-03",
+	    "--hours", "24", NULL);
+	run(fx, EXIT_OK, "ggz-test", "case", "show", client, NULL);
+	/* 16 columns wide, the widest: two spaces after each name's end */
+	assert_out(fx, "  EMPLOYER          FROM");
+	assert_out(fx, "Bakkerij O\xcc\x88zdemir  2026-01-05");
+	assert_out(fx, "Bakkerij Jansen   2026-02-02");
+	assert_out(fx, "\xe5\xaf\xbf\xe5\x8f\xb8 Sushi        2026-03-03");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -4893,6 +4920,9 @@ int main(void)
 		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_program_put_masks_the_name_it_keeps, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_tables_align_combining_and_wide_characters, setup,
+		teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
