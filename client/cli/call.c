@@ -125,10 +125,32 @@ static void print_conflict_json(const char *sentence,
 	cli_print_json(o);
 }
 
-/* Prints why a call failed and returns the exit code. */
+/* The version a change was made against (--version N), or 0. */
+static unsigned long long given_version(const Ipsnet__V1__Envelope *req)
+{
+	switch (req->body_case) {
+	case IPSNET__V1__ENVELOPE__BODY_UPDATE_CLIENT:
+		return req->update_client->expected_version;
+	case IPSNET__V1__ENVELOPE__BODY_WITHDRAW_CONSENT:
+		return req->withdraw_consent->expected_version;
+	case IPSNET__V1__ENVELOPE__BODY_MOVE_TRAJECTORY:
+		return req->move_trajectory->expected_version;
+	case IPSNET__V1__ENVELOPE__BODY_DECIDE_FUNDING:
+		return req->decide_funding->expected_version;
+	case IPSNET__V1__ENVELOPE__BODY_END_JOB:
+		return req->end_job->expected_version;
+	case IPSNET__V1__ENVELOPE__BODY_PUT_PROGRAM:
+		return req->put_program->expected_version;
+	default:
+		return 0;
+	}
+}
+
+/* Prints why a call failed and returns the exit code. given: the version
+ * the change named, or 0. */
 static int call_failed(const struct cli *cli, int rv, const char *err,
 		       const Ipsnet__V1__Envelope *resp, const char *what,
-		       const char *look)
+		       const char *look, unsigned long long given)
 {
 	int status = ipsnet_err_status(rv);
 	if (status == IPSNET__V1__CODE__ABORTED && what != NULL) {
@@ -136,6 +158,18 @@ static int call_failed(const struct cli *cli, int rv, const char *err,
 		    resp != NULL && resp->status != NULL
 			? (unsigned long long)resp->status->current_version
 			: 0;
+		/* A version it never had (a typo, one read off another
+		 * thing) is no change made since. */
+		char head[320];
+		if (given > now)
+			snprintf(head, sizeof(head),
+				 "no version %llu of %s: it is at version %llu",
+				 given, what, now);
+		else
+			snprintf(head, sizeof(head),
+				 "changed since the version you gave: %s is "
+				 "now at version %llu",
+				 what, now);
 		/* The server sends the entity as it is now where the caller
 		 * may change it: its state goes into the sentence, and the
 		 * client it belongs to into the command to look ("ipsnet case
@@ -153,24 +187,20 @@ static int call_failed(const struct cli *cli, int rv, const char *err,
 				look = named;
 			}
 			fmt_change_state(state, sizeof(state), resp->change_ok);
-			snprintf(
-			    sentence, sizeof(sentence),
-			    "changed since the version you gave: %s is now at "
-			    "version %llu%s%s%s; run '%s' and try again "
-			    "with --version %llu",
-			    what, now, state[0] != '\0' ? " (" : "", state,
-			    state[0] != '\0' ? ")" : "", look, now);
+			snprintf(sentence, sizeof(sentence),
+				 "%s%s%s%s; run '%s' and try again with "
+				 "--version %llu",
+				 head, state[0] != '\0' ? " (" : "", state,
+				 state[0] != '\0' ? ")" : "", look, now);
 			if (cli->json)
 				print_conflict_json(sentence, resp);
 			return cli_fail(rv, "%s", sentence);
 		}
 		if (now != 0)
-			return cli_fail(
-			    rv,
-			    "changed since the version you gave: %s is now at "
-			    "version %llu; run '%s' and try again "
-			    "with --version %llu",
-			    what, now, look, now);
+			return cli_fail(rv,
+					"%s; run '%s' and try again with "
+					"--version %llu",
+					head, look, now);
 		return cli_fail(rv,
 				"%s has a newer version than the one you gave; "
 				"run '%s' and try again",
@@ -198,7 +228,7 @@ int cli_read(struct cli *cli, Ipsnet__V1__Envelope *req, int want,
 	char err[512] = "";
 	int rv = cli_call_retry(cli, req, resp, err, sizeof(err));
 	if (rv != 0) {
-		rv = call_failed(cli, rv, err, *resp, NULL, NULL);
+		rv = call_failed(cli, rv, err, *resp, NULL, NULL, 0);
 		ipsnet_envelope_free(*resp);
 		*resp = NULL;
 		return rv;
@@ -249,7 +279,8 @@ int cli_change(struct cli *cli, Ipsnet__V1__Envelope *req, const char *what,
 	req->idempotency_key.data = NULL;
 	req->idempotency_key.len = 0;
 	if (rv != 0) {
-		rv = call_failed(cli, rv, err, *resp, what, look);
+		rv = call_failed(cli, rv, err, *resp, what, look,
+				 given_version(req));
 		ipsnet_envelope_free(*resp);
 		*resp = NULL;
 		return rv;

@@ -4722,6 +4722,41 @@ static void test_tables_align_combining_and_wide_characters(void **state)
 	assert_out(fx, "\xe5\xaf\xbf\xe5\x8f\xb8 Sushi        2026-03-03");
 }
 
+/* A --version above the one the thing is at (a typo, a version read off
+ * another row) is said as such, not as "changed since the version you
+ * gave": nothing changed since, and a caseworker told so looks for who
+ * changed it. The current version and the case to look at are still
+ * named, with --json too. */
+static void test_a_version_not_reached_is_not_called_changed(void **state)
+{
+	struct fx *fx = *state;
+	char client[64], tr[64], want[160];
+	add_program(fx);
+	register_client(fx, 12, "wia", client, sizeof(client));
+	run_id(fx, tr, sizeof(tr), "ggz-test", "refer", client, "--program",
+	       "ips-test", "--quiet", NULL);
+	snprintf(want, sizeof(want),
+		 "no version 3 of trajectory %s: it is at version 1 (referred "
+		 "on ",
+		 tr);
+	run(fx, EXIT_CONFLICT, "ggz-test", "trajectory", "accept", tr,
+	    "--version", "3", NULL);
+	assert_one_line_error(fx);
+	assert_err(fx, want);
+	assert_null(strstr(fx->r.err, "changed since"));
+	snprintf(want, sizeof(want),
+		 "run 'ipsnet case show %s' and try again with --version 1",
+		 client);
+	assert_err(fx, want);
+	json_t *j = run_json(fx, EXIT_CONFLICT, "ggz-test", "trajectory",
+			     "accept", tr, "--version", "3", "--json", NULL);
+	assert_string_equal(jstr(j, "error.current_version"), "1");
+	assert_non_null(strstr(jstr(j, "error.message"), "no version 3 of"));
+	run(fx, EXIT_CONFLICT, "network", "program", "put", "ips-test",
+	    "--version", "5", "--specialists", "4", NULL);
+	assert_err(fx, "no version 5 of program ips-test: it is at version 1");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -4922,6 +4957,9 @@ int main(void)
 		test_program_put_masks_the_name_it_keeps, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_tables_align_combining_and_wide_characters, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_a_version_not_reached_is_not_called_changed, setup,
 		teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
