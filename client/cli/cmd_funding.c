@@ -210,6 +210,7 @@ static const char decide_usage[] =
     "       ipsnet funding reject FUNDING --version N --reason TEXT\n"
     "                             [--reference R] [--on DATE] [--quiet]\n"
     "       ipsnet funding withdraw FUNDING --version N [--reason TEXT]\n"
+    "                               [--on DATE] [--quiet]\n"
     "The funder approves or rejects a request addressed to it (with its\n"
     "own decision reference, and a reason for a rejection); the GGZ that\n"
     "asked may withdraw it. --version is the version you last saw\n"

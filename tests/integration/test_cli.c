@@ -4757,6 +4757,24 @@ static void test_a_version_not_reached_is_not_called_changed(void **state)
 	assert_err(fx, "no version 5 of program ips-test: it is at version 1");
 }
 
+/* funding withdraw --help names the options withdraw takes: --on (the
+ * day of the withdrawal, as README says) and --quiet. Its usage line ended
+ * at --reason, as if a withdrawal were always dated today and printed
+ * more than its id. */
+static void test_funding_withdraw_help_names_on_and_quiet(void **state)
+{
+	struct fx *fx = *state;
+	run(fx, EXIT_OK, NULL, "funding", "withdraw", "--help", NULL);
+	const char *from = strstr(fx->r.out, "ipsnet funding withdraw ");
+	assert_non_null(from);
+	const char *to = strstr(from, "\nThe funder");
+	assert_non_null(to);
+	char line[256];
+	snprintf(line, sizeof(line), "%.*s", (int)(to - from), from);
+	assert_non_null(strstr(line, "[--on DATE]"));
+	assert_non_null(strstr(line, "[--quiet]"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -4961,6 +4979,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_a_version_not_reached_is_not_called_changed, setup,
 		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_funding_withdraw_help_names_on_and_quiet, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
