@@ -223,16 +223,30 @@ int cmd_program(struct cli *cli, int argc, char **argv)
 
 /* ---- fidelity ----------------------------------------------------------- */
 
+/* How the character after a score is named in a message. */
+static const char *separator_name(char c, char buf[8])
+{
+	if (c == ' ')
+		return "a space";
+	if (c == '\t')
+		return "a tab";
+	if (c > ' ' && c < 0x7f) {
+		snprintf(buf, 8, "'%c'", c);
+		return buf;
+	}
+	return "another character";
+}
+
 /* "5,4,3,..." into 25 scores of 1 to 5. 0 or exit code 2. */
 static int parse_scores(const char *s, uint32_t scores[FIDELITY_ITEMS])
 {
 	size_t n = 0;
 	const char *p = s;
+	char named[8];
 	for (;;) {
 		while (*p == ' ')
 			p++;
-		if (*p < '1' || *p > '5' ||
-		    (p[1] != ',' && p[1] != '\0' && p[1] != ' '))
+		if (*p < '1' || *p > '5' || (p[1] >= '0' && p[1] <= '9'))
 			return cli_fail(IPSNET_EUSAGE,
 					"--scores takes the %d item scores of "
 					"the IPS fidelity scale, each 1 to 5, "
@@ -243,12 +257,20 @@ static int parse_scores(const char *s, uint32_t scores[FIDELITY_ITEMS])
 					"--scores has more than %d scores",
 					FIDELITY_ITEMS);
 		scores[n++] = (uint32_t)(*p - '0');
-		p++;
+		const char *after = ++p;
 		while (*p == ' ')
 			p++;
 		if (*p == '\0')
 			break;
-		p++; /* the comma */
+		/* Only a comma: a space or a tab is not skipped as one,
+		 * which took the score after it for the comma. */
+		if (*p != ',')
+			return cli_fail(IPSNET_EUSAGE,
+					"--scores separates the item scores "
+					"with commas (4,3,5,...); item %zu is "
+					"followed by %s, not by a comma",
+					n, separator_name(*after, named));
+		p++;
 	}
 	if (n != FIDELITY_ITEMS)
 		return cli_fail(IPSNET_EUSAGE,

@@ -4775,6 +4775,49 @@ static void test_funding_withdraw_help_names_on_and_quiet(void **state)
 	assert_non_null(strstr(line, "[--quiet]"));
 }
 
+/* fidelity record --scores takes commas between the scores, and says so
+ * when another character stands there. A space was skipped as if it were
+ * the comma, taking the score after it along: 25 scores separated by
+ * spaces were "13 scores", and 49 were recorded as the 25 odd ones; a
+ * row pasted from a spreadsheet (tabs) or written with semicolons was
+ * "item 1 is not", a score 1 to 5 that was right. */
+static void test_fidelity_scores_need_commas_between_them(void **state)
+{
+	struct fx *fx = *state;
+	char scores[128];
+	add_program(fx);
+	long long head = journal_seq(fx);
+	static const struct {
+		const char *sep, *named;
+	} seps[] = {{" ", "a space"}, {"\t", "a tab"}, {";", "';'"}};
+	for (size_t i = 0; i < ARRAY_SIZE(seps); i++) {
+		scores[0] = '\0';
+		for (int k = 0; k < 25; k++) {
+			strcat(scores, k == 0 ? "" : seps[i].sep);
+			strcat(scores, "4");
+		}
+		run(fx, EXIT_USAGE, "ggz-test", "fidelity", "record",
+		    "ips-test", "--on", "2026-01-05", "--scores", scores, NULL);
+		assert_one_line_error(fx);
+		assert_err(fx, "item 1 is followed by ");
+		assert_err(fx, seps[i].named);
+	}
+	/* 49 scores and spaces: not half of them recorded */
+	scores[0] = '\0';
+	for (int k = 0; k < 49; k++)
+		strcat(scores, k == 0 ? "5" : k % 2 == 1 ? " 1" : " 5");
+	run(fx, EXIT_USAGE, "ggz-test", "fidelity", "record", "ips-test",
+	    "--on", "2026-01-05", "--scores", scores, NULL);
+	assert_int_equal(journal_seq(fx), head);
+	/* spaces beside the commas are fine */
+	scores[0] = '\0';
+	for (int k = 0; k < 25; k++)
+		strcat(scores, k == 0 ? "4" : " , 4");
+	run(fx, EXIT_OK, "ggz-test", "fidelity", "record", "ips-test", "--on",
+	    "2026-01-05", "--scores", scores, NULL);
+	assert_out(fx, "total 100 of 125");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -4981,6 +5024,8 @@ int main(void)
 		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_funding_withdraw_help_names_on_and_quiet, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_fidelity_scores_need_commas_between_them, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
