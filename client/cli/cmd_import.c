@@ -1534,6 +1534,18 @@ static int run(struct import *im)
 	return 0;
 }
 
+/* A reason on stderr, its control characters as '?': the server's
+ * sentence may quote the row ("no program '...'"), whose cells may hold
+ * a line break or an escape sequence, and one line is one row. */
+static void put_reason(const char *s)
+{
+	while (*s != '\0') {
+		size_t n = text_control_len(s);
+		fputc(n > 0 ? '?' : *s, stderr);
+		s += n > 0 ? n : 1;
+	}
+}
+
 static int report(struct import *im, bool checking)
 {
 	size_t counts[ROW_UNCONFIRMED + 1] = {0};
@@ -1542,9 +1554,11 @@ static int report(struct import *im, bool checking)
 		if (r->state == ROW_PENDING && !checking)
 			r->state = ROW_UNCONFIRMED;
 		counts[r->state]++;
-		if (r->state == ROW_REJECTED)
-			fprintf(stderr, "%s:%lu: %s\n", im->path, r->line,
-				r->reason != NULL ? r->reason : "rejected");
+		if (r->state == ROW_REJECTED) {
+			fprintf(stderr, "%s:%lu: ", im->path, r->line);
+			put_reason(r->reason != NULL ? r->reason : "rejected");
+			fputc('\n', stderr);
+		}
 	}
 	if (im->cli->json) {
 		json_t *o = json_object(), *rej = json_array();

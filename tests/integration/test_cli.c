@@ -4818,6 +4818,41 @@ static void test_fidelity_scores_need_commas_between_them(void **state)
 	assert_out(fx, "total 100 of 125");
 }
 
+/* The reasons import lists for rejected rows keep control characters off
+ * the terminal: the server's sentence quotes the row ("no program '...'"),
+ * whose cell may hold a line break (a quoted CSV field may) or an escape
+ * sequence. The reason was printed as it is, so that a program cell with
+ * a line break wrote a line of its own that read as another rejected
+ * row. --json gives the reason as it is. */
+static void test_import_reasons_keep_controls_off_the_terminal(void **state)
+{
+	struct fx *fx = *state;
+	char clients[PATH_MAX], trajectories[PATH_MAX], text[1024], b[10];
+	bsn(13, b);
+	path_in(fx, clients, sizeof(clients), "clients.csv");
+	snprintf(text, sizeof(text),
+		 "bsn,name,birth_date,municipality,benefit\n"
+		 "%s,Anna,1990-04-12,GM0363,wia\n",
+		 b);
+	write_file(clients, text);
+	run(fx, EXIT_OK, "ggz-test", "import", clients, NULL);
+	path_in(fx, trajectories, sizeof(trajectories), "trajectories.csv");
+	snprintf(text, sizeof(text),
+		 "bsn,program,referred_on\n"
+		 "%s,\"ips\ntrajectories.csv:9: all rows \033[2Jimported\","
+		 "2025-01-10\n",
+		 b);
+	write_file(trajectories, text);
+	run(fx, EXIT_ELSE, "ggz-test", "import", trajectories, NULL);
+	assert_null(strchr(fx->r.err, '\033'));
+	assert_null(strstr(fx->r.err, "\ntrajectories.csv:9:"));
+	assert_err(fx, "no program 'ips?trajectories.csv:9: all rows ?[2J");
+	json_t *j = run_json(fx, EXIT_ELSE, "ggz-test", "import", trajectories,
+			     "--json", NULL);
+	assert_non_null(strstr(jstr(j, "problems[0].reason"),
+			       "'ips\ntrajectories.csv:9: all rows \033[2J"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -5026,6 +5061,9 @@ int main(void)
 		test_funding_withdraw_help_names_on_and_quiet, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_fidelity_scores_need_commas_between_them, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_import_reasons_keep_controls_off_the_terminal, setup,
+		teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
