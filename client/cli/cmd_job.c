@@ -76,9 +76,10 @@ static int job_add(struct cli *cli, int argc, char **argv)
 	if (!fmt_change_machine(cli->json, quiet, ok)) {
 		char hw[32];
 		fmt_hours(hw, sizeof(hw), h);
-		printf("job %s: %s at %s from %s, %s hours a week, %s "
+		printf("job %s: %s at %s from %s%s%s, %s hours a week, %s "
 		       "(version %llu)\n",
-		       ok->entity_id, client, employer, start, hw,
+		       ok->entity_id, client, employer, start,
+		       end != NULL ? " until " : "", end != NULL ? end : "", hw,
 		       m.competitive ? "competitive" : "not competitive",
 		       (unsigned long long)ok->version);
 	}

@@ -4853,6 +4853,24 @@ static void test_import_reasons_keep_controls_off_the_terminal(void **state)
 			       "'ips\ntrajectories.csv:9: all rows \033[2J"));
 }
 
+/* job add --end (a job that has already ended) says the end it recorded.
+ * The line said "from START, 24 hours a week" alone, as it does for a job
+ * that goes on, and a caseworker recording a past job could not tell the
+ * end had been taken. */
+static void test_job_add_says_the_end_it_recorded(void **state)
+{
+	struct fx *fx = *state;
+	char client[64];
+	register_client(fx, 14, "wia", client, sizeof(client));
+	run(fx, EXIT_OK, "ggz-test", "job", "add", client, "--employer",
+	    "Bakkerij Jansen", "--start", "2025-01-06", "--end", "2025-06-30",
+	    "--hours", "24", NULL);
+	assert_out(fx, "from 2025-01-06 until 2025-06-30, 24 hours a week");
+	run(fx, EXIT_OK, "ggz-test", "job", "add", client, "--employer",
+	    "Bakkerij Jansen", "--start", "2025-09-01", "--hours", "24", NULL);
+	assert_out(fx, "from 2025-09-01, 24 hours a week");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -5064,6 +5082,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_import_reasons_keep_controls_off_the_terminal, setup,
 		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_job_add_says_the_end_it_recorded, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
