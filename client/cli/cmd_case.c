@@ -292,7 +292,7 @@ static int trajectory_move(struct cli *cli, int argc, char **argv)
 	if (mv->to != TS(CLOSED) && reason != NULL)
 		return cli_fail(IPSNET_EUSAGE,
 				"--reason is for closing a trajectory only");
-	if (mv->to == TS(CLOSED) && (reason == NULL || reason[0] == '\0'))
+	if (mv->to == TS(CLOSED) && text_blank(reason))
 		return cli_fail(IPSNET_EUSAGE,
 				"closing a trajectory needs --reason: why it "
 				"ends (for instance 'found work', 'moved')");

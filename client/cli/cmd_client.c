@@ -17,7 +17,11 @@ static int check_client_fields(const char *bsn, const char *name,
 		return cli_fail(IPSNET_EUSAGE,
 				"--bsn must be 9 digits that pass the "
 				"11-proof");
-	if (name != NULL && (name[0] == '\0' || text_chars(name) > 200))
+	if (name != NULL && text_blank(name))
+		return cli_fail(IPSNET_EUSAGE,
+				"--name is empty or white space only: give "
+				"the name the client is known by");
+	if (name != NULL && text_chars(name) > 200)
 		return cli_fail(IPSNET_EUSAGE,
 				"--name must be 1 to 200 characters");
 	if (birth_date != NULL && cli_date("--birth-date", birth_date) != 0)
@@ -236,7 +240,7 @@ static int consent_grant(struct cli *cli, int argc, char **argv)
 	if ((rv = cli_client_id("CLIENT", client)) != 0 ||
 	    (rv = cli_date("--until", until)) != 0)
 		return rv;
-	if (purpose[0] == '\0')
+	if (text_blank(purpose))
 		return cli_fail(IPSNET_EUSAGE,
 				"--purpose says what the consent is for");
 

@@ -6,6 +6,7 @@
 #include "format.h"
 #include "table.h"
 #include "util.h"
+#include "validate.h"
 
 #define BODY(name) IPSNET__V1__ENVELOPE__BODY_##name
 #define FS(name) IPSNET__V1__FUNDING_STATUS__FUNDING_##name
@@ -38,7 +39,7 @@ static int funding_request(struct cli *cli, int argc, char **argv)
 	if ((funder == NULL) == (other == NULL))
 		return cli_fail(IPSNET_EUSAGE,
 				"give either --funder ORG or --other TEXT");
-	if ((other != NULL && other[0] == '\0') ||
+	if ((other != NULL && text_blank(other)) ||
 	    (funder != NULL && funder[0] == '\0'))
 		return cli_fail(IPSNET_EUSAGE, "the funder must not be empty");
 	if ((rv = cli_uint("--months", months, 1, 60, &n)) != 0)
@@ -244,7 +245,7 @@ static int funding_decide(struct cli *cli, int argc, char **argv)
 		return cli_fail(IPSNET_EUSAGE,
 				"--reference is the funder's; a withdrawal "
 				"takes --reason");
-	if (decision == FS(REJECTED) && (reason == NULL || reason[0] == '\0'))
+	if (decision == FS(REJECTED) && text_blank(reason))
 		return cli_fail(IPSNET_EUSAGE,
 				"rejecting a funding request needs --reason: "
 				"why it is refused, for the GGZ that asked");

@@ -5,6 +5,7 @@
 #include "cli.h"
 #include "format.h"
 #include "util.h"
+#include "validate.h"
 
 #define BODY(name) IPSNET__V1__ENVELOPE__BODY_##name
 
@@ -45,7 +46,7 @@ static int job_add(struct cli *cli, int argc, char **argv)
 		return cli_fail(IPSNET_EUSAGE,
 				"a job is either --competitive or "
 				"--not-competitive");
-	if (employer[0] == '\0')
+	if (text_blank(employer))
 		return cli_fail(IPSNET_EUSAGE, "--employer names the employer");
 	if ((rv = cli_date("--start", start)) != 0 ||
 	    (end != NULL && (rv = cli_date("--end", end)) != 0))

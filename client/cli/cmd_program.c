@@ -70,6 +70,10 @@ static int program_put(struct cli *cli, int argc, char **argv)
 	    (specialists != NULL &&
 	     (rv = cli_uint("--specialists", specialists, 0, 1000, &k)) != 0))
 		return rv;
+	if (name != NULL && text_blank(name))
+		return cli_fail(IPSNET_EUSAGE,
+				"--name is empty or white space only: give "
+				"the team's name");
 	if (version == NULL && (owner == NULL || name == NULL ||
 				region == NULL || specialists == NULL))
 		return cli_fail(IPSNET_EUSAGE,

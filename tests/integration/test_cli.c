@@ -4871,6 +4871,48 @@ static void test_job_add_says_the_end_it_recorded(void **state)
 	assert_out(fx, "from 2025-09-01, 24 hours a week");
 }
 
+/* A text that must be given (a name, a purpose, an employer, a reason, the
+ * description of a funder) given as white space alone is a usage error
+ * that says it is not given, before anything is sent, as the server takes
+ * it. The command looked for "" only, and sent the blanks, and the
+ * server's refusal (exit 1) said "the name must be 1 to 200 characters",
+ * of a name of three. */
+static void test_blank_text_is_not_given(void **state)
+{
+	struct fx *fx = *state;
+	char b[10];
+	const char *const blank = " \t ";
+	long long head = journal_seq(fx);
+	run(fx, EXIT_USAGE, "ggz-test", "client", "register", "--bsn",
+	    bsn(15, b), "--name", blank, "--birth-date", "1990-04-12",
+	    "--municipality", "GM0363", "--benefit", "wia", NULL);
+	assert_one_line_error(fx);
+	assert_err(fx, "--name is empty or white space only");
+	run(fx, EXIT_USAGE, "ggz-test", "client", "update", "cl-1", "--version",
+	    "1", "--name", blank, NULL);
+	assert_err(fx, "--name is empty or white space only");
+	run(fx, EXIT_USAGE, "ggz-test", "consent", "grant", "cl-1", "--to",
+	    "uwv", "--purpose", blank, "--until", "2030-12-31", NULL);
+	assert_err(fx, "--purpose says what the consent is for");
+	run(fx, EXIT_USAGE, "ggz-test", "job", "add", "cl-1", "--employer",
+	    blank, "--start", "2026-01-05", "--hours", "24", NULL);
+	assert_err(fx, "--employer names the employer");
+	run(fx, EXIT_USAGE, "ggz-test", "trajectory", "close", "tr-1",
+	    "--version", "3", "--reason", blank, NULL);
+	assert_err(fx, "closing a trajectory needs --reason");
+	run(fx, EXIT_USAGE, "gm0363", "funding", "reject", "fu-1", "--version",
+	    "1", "--reason", blank, NULL);
+	assert_err(fx, "rejecting a funding request needs --reason");
+	run(fx, EXIT_USAGE, "ggz-test", "funding", "request", "tr-1", "--other",
+	    blank, "--months", "12", NULL);
+	assert_err(fx, "the funder must not be empty");
+	run(fx, EXIT_USAGE, "network", "program", "put", "ips-test", "--owner",
+	    "ggz-test", "--name", blank, "--region", "1", "--specialists", "3",
+	    NULL);
+	assert_err(fx, "--name is empty or white space only");
+	assert_int_equal(journal_seq(fx), head);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -5084,6 +5126,8 @@ int main(void)
 		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_job_add_says_the_end_it_recorded, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_blank_text_is_not_given, setup,
+					    teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
