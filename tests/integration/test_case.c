@@ -1584,6 +1584,19 @@ static int ask_funder(int benefit, const char *municipality, const char *funder,
  * the client goes) is named as such, for a change and a read, and nothing
  * is changed; was: "not your client: your organisation did not register
  * this client", to the GGZ that did. */
+/* a was refused as naming id, the id of a thing of kind is where one of
+ * kind want goes. */
+static void assert_wrong_kind(struct answer *a, const char *id, const char *is,
+			      const char *want)
+{
+	char said[160];
+	snprintf(said, sizeof(said), "'%s' is the id of a %s, not of a %s", id,
+		 is, want);
+	assert_int_equal(a->code, CODE(INVALID_ARGUMENT));
+	assert_string_equal(a->message, said);
+	answer_free(a);
+}
+
 static void test_an_id_of_another_kind_is_named(void **state)
 {
 	(void)state;
@@ -1594,28 +1607,11 @@ static void test_an_id_of_another_kind_is_named(void **state)
 	refer(GGZ_TEST, client, "ips-test", tr, NULL);
 
 	add_job(GGZ_TEST, tr, NULL, NULL, &a);
-	assert_int_equal(a.code, CODE(INVALID_ARGUMENT));
-	char want[128];
-	snprintf(want, sizeof(want),
-		 "'%s' is the id of a trajectory, not of "
-		 "a client",
-		 tr);
-	assert_string_equal(a.message, want);
-	answer_free(&a);
-
+	assert_wrong_kind(&a, tr, "trajectory", "client");
 	show_case(GGZ_TEST, tr, &a);
-	assert_int_equal(a.code, CODE(INVALID_ARGUMENT));
-	assert_string_equal(a.message, want);
-	answer_free(&a);
-
+	assert_wrong_kind(&a, tr, "trajectory", "client");
 	add_job(GGZ_TEST, client, client, NULL, &a);
-	assert_int_equal(a.code, CODE(INVALID_ARGUMENT));
-	snprintf(want, sizeof(want),
-		 "'%s' is the id of a client, not of a "
-		 "trajectory",
-		 client);
-	assert_string_equal(a.message, want);
-	answer_free(&a);
+	assert_wrong_kind(&a, client, "client", "trajectory");
 
 	show_case(GGZ_TEST, client, &a);
 	assert_int_equal(a.code, CODE(OK));

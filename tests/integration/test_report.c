@@ -183,6 +183,21 @@ static int run_report(struct h_result *r, const char *org, ...)
 	return h_run_cli(r, a.argv);
 }
 
+/* The HTML page at path, read whole into a buffer of the test's (1 MiB;
+ * valid until the next call); its length into *len when len is not NULL. */
+static const char *read_page(const char *path, size_t *len)
+{
+	static char page[1 << 20];
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	size_t n = fread(page, 1, sizeof(page) - 1, f);
+	fclose(f);
+	page[n] = '\0';
+	if (len != NULL)
+		*len = n;
+	return page;
+}
+
 /* A count as shown: the number, -1 for "<N" (small), -2 for "x" (hidden
  * so that a small one cannot be worked out). */
 static long shown(json_t *v)
@@ -597,12 +612,8 @@ static void test_html_page_is_self_contained(void **state)
 				    "--output", path, NULL),
 			 0);
 	h_result_free(&r);
-	FILE *f = fopen(path, "r");
-	assert_non_null(f);
-	static char page[1 << 20];
-	size_t n = fread(page, 1, sizeof(page) - 1, f);
-	fclose(f);
-	page[n] = '\0';
+	size_t n;
+	const char *page = read_page(path, &n);
 	assert_true(n > 10000);
 	assert_non_null(strstr(page, "<!DOCTYPE html>"));
 	assert_non_null(strstr(page, "</html>"));
@@ -631,11 +642,7 @@ static void test_html_page_is_self_contained(void **state)
 				    "html", "--output", path, NULL),
 			 0);
 	h_result_free(&r);
-	f = fopen(path, "r");
-	assert_non_null(f);
-	n = fread(page, 1, sizeof(page) - 1, f);
-	fclose(f);
-	page[n] = '\0';
+	page = read_page(path, NULL);
 	assert_non_null(strstr(page, "share employed per region"));
 	assert_null(strstr(page, "fewer than 0"));
 	assert_null(strstr(page, "&lt;0"));
@@ -785,12 +792,7 @@ static void test_the_running_year_in_the_history_says_so(void **state)
 				    "--format", "html", "--output", path, NULL),
 			 0);
 	h_result_free(&r);
-	FILE *f = fopen(path, "r");
-	assert_non_null(f);
-	static char page[1 << 20];
-	size_t n = fread(page, 1, sizeof(page) - 1, f);
-	fclose(f);
-	page[n] = '\0';
+	const char *page = read_page(path, NULL);
 	snprintf(want, sizeof(want), "jobs counted up to %s", today);
 	assert_non_null(strstr(page, want));
 }
@@ -830,12 +832,7 @@ static void test_a_tiles_change_rounds_half_up(void **state)
 					    "--output", path, NULL),
 				 0);
 		h_result_free(&r);
-		FILE *f = fopen(path, "r");
-		assert_non_null(f);
-		static char page[1 << 20];
-		size_t n = fread(page, 1, sizeof(page) - 1, f);
-		fclose(f);
-		page[n] = '\0';
+		const char *page = read_page(path, NULL);
 		for (size_t k = 0; k < 4; k++) {
 			long a = shown(json_object_get(now, counts[k]));
 			long b = shown(json_object_get(then, counts[k]));
