@@ -776,11 +776,18 @@ static int grant_consent(struct apply_ctx *ctx)
 	if (!text_ok(ctx, m->purpose, TEXT_MAX))
 		return refuse(ctx, IPSNET_EINVAL,
 			      "the purpose must be 1 to 200 characters");
-	if (!date_valid(m->valid_until) ||
-	    date_days(m->valid_until) < today_days(ctx))
+	if (!date_valid(m->valid_until))
 		return refuse(ctx, IPSNET_EINVAL,
-			      "valid until must be a real date (YYYY-MM-DD), "
-			      "today or later");
+			      "the day the consent is valid until must be a "
+			      "real date (YYYY-MM-DD)");
+	if (date_days(m->valid_until) < today_days(ctx)) {
+		char day[16];
+		return refuse(ctx, IPSNET_EINVAL,
+			      "the consent would be valid until %s, which is "
+			      "past (today is %s in the Netherlands): give "
+			      "today or a later day",
+			      m->valid_until, today(ctx, day));
+	}
 
 	util_iso8601(granted_at, sizeof(granted_at), (uint64_t)ctx->time_us);
 	rv = prepare(ctx,

@@ -1619,6 +1619,37 @@ static void test_an_id_of_another_kind_is_named(void **state)
 	answer_free(&a);
 }
 
+/* A consent valid until a day that is past is refused saying so, with
+ * today's day; a day that is no date, as such. Was one sentence for both,
+ * "valid until must be a real date (YYYY-MM-DD), today or later", for a
+ * caseworker who had typed a real date. */
+static void test_a_consent_until_a_past_day_says_so(void **state)
+{
+	(void)state;
+	char client[64];
+	struct answer a;
+	Ipsnet__V1__GrantConsent m = IPSNET__V1__GRANT_CONSENT__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	new_client(GGZ_TEST, BENEFIT(PARTICIPATIEWET), "GM0363", client, NULL);
+	m.client_id = client;
+	m.recipient = "gm0363";
+	m.purpose = "funding of the IPS trajectory";
+	m.valid_until = "2020-06-30";
+	e.body_case = BODY(GRANT_CONSENT);
+	e.grant_consent = &m;
+	call(GGZ_TEST, &e, &a);
+	assert_int_equal(a.code, CODE(INVALID_ARGUMENT));
+	assert_non_null(strstr(a.message, "valid until 2020-06-30, which is "
+					  "past (today is 20"));
+	assert_non_null(strstr(a.message, "give today or a later day"));
+	answer_free(&a);
+	m.valid_until = "2030-02-30";
+	call(GGZ_TEST, &e, &a);
+	assert_int_equal(a.code, CODE(INVALID_ARGUMENT));
+	assert_non_null(strstr(a.message, "must be a real date (YYYY-MM-DD)"));
+	answer_free(&a);
+}
+
 static void test_wrong_funder_is_refused(void **state)
 {
 	char msg[256];
@@ -3204,6 +3235,7 @@ int main(void)
 	    cmocka_unit_test(
 		test_funders_conflict_shows_no_more_than_its_decision),
 	    cmocka_unit_test(test_wrong_funder_is_refused),
+	    cmocka_unit_test(test_a_consent_until_a_past_day_says_so),
 	    cmocka_unit_test(test_an_id_of_another_kind_is_named),
 	    cmocka_unit_test(test_refusals_name_values_in_words),
 	    cmocka_unit_test(test_approval_checks_the_funder_rule_again),
