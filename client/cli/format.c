@@ -537,7 +537,9 @@ void fmt_kv(const char *label, const char *fmt, ...)
 
 bool fmt_change_machine(bool json, bool quiet, const Ipsnet__V1__ChangeOk *ok)
 {
-	if (quiet) {
+	/* --json asks for JSON whatever else is asked: a script that reads
+	 * it would choke on the bare id of --quiet. */
+	if (quiet && !json) {
 		printf("%s\n", ok->entity_id);
 		return true;
 	}

@@ -4913,6 +4913,24 @@ static void test_blank_text_is_not_given(void **state)
 	assert_int_equal(journal_seq(fx), head);
 }
 
+/* --json with --quiet prints JSON, the change's entity with its id: a
+ * script that asked for JSON got the bare id of --quiet, which is not
+ * JSON (found by a review). */
+static void test_json_wins_over_quiet(void **state)
+{
+	struct fx *fx = *state;
+	char b[10];
+	json_t *o = run_json(
+	    fx, EXIT_OK, "ggz-test", "--json", "client", "register", "--bsn",
+	    bsn(16, b), "--name", "Anna de Vries", "--birth-date", "1990-04-12",
+	    "--municipality", "GM0363", "--benefit", "wia", "--quiet", NULL);
+	const char *id = json_string_value(json_object_get(o, "id"));
+	if (id == NULL || strncmp(id, "cl-", 3) != 0) {
+		print_result(&fx->r);
+		fail_msg("no id of a client in the JSON");
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -5127,6 +5145,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_job_add_says_the_end_it_recorded, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_blank_text_is_not_given, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_json_wins_over_quiet, setup,
 					    teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
