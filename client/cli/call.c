@@ -121,7 +121,12 @@ static void print_conflict_json(const char *sentence,
 	    e, "current_version",
 	    json_integer((json_int_t)resp->status->current_version));
 	json_object_set_new(o, "error", e);
-	json_object_set_new(o, "current", fmt_change_json(resp->change_ok));
+	json_t *now = fmt_change_json(resp->change_ok);
+	/* The entity as it is, not a change: no journal entry of it came with
+	 * the refusal (its seq is 0, which no entry has). */
+	if (resp->change_ok->seq == 0)
+		json_object_del(now, "seq");
+	json_object_set_new(o, "current", now);
 	cli_print_json(o);
 }
 

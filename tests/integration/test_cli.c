@@ -605,6 +605,8 @@ static void test_a_case_from_referral_to_job_in_words_and_json(void **state)
 	assert_string_equal(jstr(j, "current.trajectory.status"), "accepted");
 	assert_string_equal(jstr(j, "current.trajectory.accepted_on"),
 			    accepted_on);
+	/* No journal seq: none came with the refusal (it said 0). */
+	assert_null(json_object_get(json_object_get(j, "current"), "seq"));
 
 	run_id(fx, funding, sizeof(funding), "ggz-test", "funding", "request",
 	       tr, "--funder", "gm0363", "--months", "12", "--quiet", NULL);
