@@ -362,6 +362,34 @@ void server__warn_if_others_read(const char *key)
 		 log_quote(q, sizeof(q), key), (unsigned)(st.st_mode & 07777));
 }
 
+/* Writes len bytes of text as the file path, whole: into PATH.tmp, synced
+ * first when durable, then renamed over path, so that a reader (and, when
+ * durable, a start after a crash) finds the old file or the new, never a
+ * part. 0, or -1 with errno. */
+static int write_whole(const char *path, const char *text, size_t len,
+		       bool durable)
+{
+	char tmp[CONFIG_MAX_PATH + 24];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	bool ok =
+	    util_write_all(fd, text, len) == 0 && (!durable || fsync(fd) == 0);
+	int why = errno;
+	if (close(fd) != 0 && ok) {
+		ok = false;
+		why = errno;
+	}
+	if (ok && rename(tmp, path) == 0)
+		return 0;
+	if (ok)
+		why = errno;
+	unlink(tmp);
+	errno = why;
+	return -1;
+}
+
 static void reload_note_path(const char *database, char *path, size_t cap)
 {
 	snprintf(path, cap, "%s" RELOAD_NOTE_SUFFIX, database);
@@ -373,8 +401,9 @@ static void reload_note_path(const char *database, char *path, size_t cap)
 __attribute__((format(printf, 3, 4))) static void
 say_reload(struct server *s, const char *result, const char *fmt, ...)
 {
-	char path[CONFIG_MAX_PATH + 16], tmp[CONFIG_MAX_PATH + 24];
+	char path[CONFIG_MAX_PATH + 16];
 	char message[sizeof(((struct reload_note *)0)->message)];
+	char note[sizeof(message) + 96];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(message, sizeof(message), fmt, ap);
@@ -385,21 +414,16 @@ say_reload(struct server *s, const char *result, const char *fmt, ...)
 		if ((unsigned char)*p < 0x20)
 			*p = ' ';
 	reload_note_path(s->cfg.database, path, sizeof(path));
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	FILE *f = fopen(tmp, "we");
-	bool ok =
-	    f != NULL &&
-	    fprintf(f, "pid %ld\nbegan_us %llu\nresult %s\nmessage %s\n",
-		    (long)getpid(), (unsigned long long)s->reload_began_us,
-		    result, message) > 0;
-	ok = f != NULL && fclose(f) == 0 && ok && rename(tmp, path) == 0;
-	if (!ok) {
+	int n = snprintf(note, sizeof(note),
+			 "pid %ld\nbegan_us %llu\nresult %s\nmessage %s\n",
+			 (long)getpid(), (unsigned long long)s->reload_began_us,
+			 result, message);
+	if (write_whole(path, note, (size_t)n, false) != 0) {
 		char q[2 * sizeof(path)];
 		log_warn("cannot write the reload note",
 			 "file=%s error=\"%s\" detail=\"ipsnetd reload cannot "
 			 "say how a reload went; the log does\"",
 			 log_quote(q, sizeof(q), path), strerror(errno));
-		unlink(tmp);
 	}
 }
 
@@ -522,7 +546,7 @@ int server__crl_check(const char *database, SSL_CTX *in_use, SSL_CTX *tls,
 
 void server__crl_note(const char *database, SSL_CTX *tls)
 {
-	char path[CONFIG_MAX_PATH + 8], tmp[CONFIG_MAX_PATH + 16];
+	char path[CONFIG_MAX_PATH + 8];
 	struct tls_crl_mark marks[2 * CRL_MARKS_MAX], now[CRL_MARKS_MAX];
 	size_t n_now = tls_ctx_crl_marks(tls, now, CRL_MARKS_MAX);
 	if (n_now == 0)
@@ -533,33 +557,22 @@ void server__crl_note(const char *database, SSL_CTX *tls)
 	size_t n = crl_marks_read(path, marks, CRL_MARKS_MAX);
 	if (!crl_marks_merge(marks, &n, 2 * CRL_MARKS_MAX, now, n_now))
 		return;
-	snprintf(tmp, sizeof(tmp), "%s.new", path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-	bool ok = f != NULL;
-	for (size_t i = 0; ok && i < n; i++)
-		ok = fprintf(f, "%s %lld\n", marks[i].key,
-			     (long long)marks[i].number) > 0;
+	/* A line each: 64 hex digits, a number of at most 19. */
+	char text[2 * CRL_MARKS_MAX * 88];
+	size_t len = 0;
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(text + len, sizeof(text) - len,
+					"%s %lld\n", marks[i].key,
+					(long long)marks[i].number);
 	/* On disk before it is in place: after a crash, the old file or
 	 * the new, never an empty one that checks nothing. */
-	ok = ok && fflush(f) == 0 && fsync(fd) == 0;
-	int why = errno;
-	if (f != NULL && fclose(f) != 0 && ok) {
-		ok = false;
-		why = errno;
-	} else if (f == NULL && fd >= 0) {
-		close(fd);
-	}
-	if (ok && rename(tmp, path) == 0)
+	if (write_whole(path, text, len, true) == 0)
 		return;
-	if (ok)
-		why = errno;
 	char q[2 * CONFIG_MAX_PATH];
 	log_warn("cannot keep the CRL's number",
 		 "file=%s reason=\"%s\" detail=\"an older CRL put back will "
 		 "not be refused at the next start\"",
-		 log_quote(q, sizeof(q), path), strerror(why));
-	unlink(tmp);
+		 log_quote(q, sizeof(q), path), strerror(errno));
 }
 
 static void start_reload(struct server *s);
