@@ -465,18 +465,25 @@ static struct {
 	char path[CONFIG_MAX_PATH + 8];
 } held = {.fd = -1};
 
-int store_lock(const char *database, char *err, size_t errlen)
+/* The lock file of database into path. One database, one lock, by
+ * whatever name it is given: a link is locked beside the file it names,
+ * where SQLite opens it, also when that file is not made yet
+ * (store_db_file; realpath fails then). */
+static void lock_path(const char *database, char *path, size_t cap)
 {
-	char path[CONFIG_MAX_PATH + 8], pid[32] = "", real[PATH_MAX];
-	struct stat locked, named;
-	/* One database, one lock, by whatever name it is given: a link is
-	 * locked beside the file it names, where SQLite opens it, also when
-	 * that file is not made yet (store_db_file; realpath fails then). */
+	char real[PATH_MAX];
 	const char *at = store_db_file(database, real, sizeof(real)) == 0 &&
 				 strlen(real) < CONFIG_MAX_PATH
 			     ? real
 			     : database;
-	snprintf(path, sizeof(path), "%s.lock", at);
+	snprintf(path, cap, "%s.lock", at);
+}
+
+int store_lock(const char *database, char *err, size_t errlen)
+{
+	char path[CONFIG_MAX_PATH + 8], pid[32] = "";
+	struct stat locked, named;
+	lock_path(database, path, sizeof(path));
 again:;
 	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	bool made = fd >= 0;
@@ -545,12 +552,8 @@ again:;
 
 int store_lock_holder(const char *database, long *pid)
 {
-	char path[CONFIG_MAX_PATH + 8], real[PATH_MAX], buf[32] = "";
-	const char *at = store_db_file(database, real, sizeof(real)) == 0 &&
-				 strlen(real) < CONFIG_MAX_PATH
-			     ? real
-			     : database;
-	snprintf(path, sizeof(path), "%s.lock", at);
+	char path[CONFIG_MAX_PATH + 8], buf[32] = "";
+	lock_path(database, path, sizeof(path));
 	*pid = 0;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
