@@ -2407,8 +2407,7 @@ void apply_audit_request(const Ipsnet__V1__Envelope *req,
 		const Ipsnet__V1__ChangeOk *ok = first->change_ok;
 		snprintf(row->object, sizeof(row->object), "%s:%s",
 			 or_empty(ok->entity_kind), or_empty(ok->entity_id));
-		util_strlcpy(row->client_id,
-			     or_empty(util_change_ok_client(ok)),
+		util_strlcpy(row->client_id, util_change_ok_client(ok),
 			     sizeof(row->client_id));
 	}
 	ipsnet__v1__envelope__free_unpacked(first, &ipsnet_protobuf_allocator);

@@ -75,12 +75,9 @@ size_t table_width(const char *s)
 		utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
 		looked = true;
 	}
-	if (utf8 == (locale_t)0) {
-		/* no UTF-8 locale to ask: a column a character */
-		for (const char *p = s; *p != '\0'; p++)
-			w += ((unsigned char)*p & 0xC0) != 0x80;
-		return w;
-	}
+	/* No UTF-8 locale to ask: a column a character. */
+	if (utf8 == (locale_t)0)
+		return text_chars(s);
 	/* As the terminal draws them: a combining mark (the diaeresis of an
 	 * "Ö" written as O and U+0308, as a Mac may send a name) takes no
 	 * column, a wide (CJK) character two. */
