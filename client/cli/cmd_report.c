@@ -117,53 +117,6 @@ static const char explain_no_small[] =
     "Small counts Shown as they are: the server's small_count_threshold\n"
     "             is 0, which turns suppression off (for tests only).\n";
 
-const char *report_grouping_name(Ipsnet__V1__ReportGrouping by)
-{
-	switch (by) {
-	case BY_REGION:
-		return "region";
-	case BY_PROGRAM:
-		return "program";
-	case BY_FUNDER:
-		return "funder";
-	default:
-		return "none";
-	}
-}
-
-const char *report_count_text(char *buf, size_t cap,
-			      const Ipsnet__V1__ReportCount *c,
-			      uint32_t threshold, bool thousands)
-{
-	if (c == NULL) {
-		snprintf(buf, cap, "-");
-		return buf;
-	}
-	if (c->suppressed) {
-		/* "x": hidden so that a small count cannot be worked out; it
-		 * is not small itself. */
-		if (c->secondary)
-			snprintf(buf, cap, "x");
-		else
-			snprintf(buf, cap, "<%u", threshold);
-		return buf;
-	}
-	char digits[32];
-	snprintf(digits, sizeof(digits), "%llu", (unsigned long long)c->value);
-	if (!thousands) {
-		snprintf(buf, cap, "%s", digits);
-		return buf;
-	}
-	size_t n = strlen(digits), o = 0;
-	for (size_t i = 0; i < n && o + 2 < cap; i++) {
-		if (i > 0 && (n - i) % 3 == 0)
-			buf[o++] = ',';
-		buf[o++] = digits[i];
-	}
-	buf[o] = '\0';
-	return buf;
-}
-
 /* ---- arguments ---------------------------------------------------------- */
 
 struct period_text {
@@ -712,26 +665,6 @@ static void print_history(const struct out *o, const char *title,
 		}
 		fputc('\n', o->f);
 	}
-}
-
-const char *report_counted_to(char *buf, size_t cap,
-			      const Ipsnet__V1__Report *r)
-{
-	if (r->generated_at == NULL || r->generated_at[0] == '\0')
-		return NULL;
-	util_strlcpy(buf, fmt_day(r->generated_at).s, cap);
-	for (size_t i = 0; i < r->n_periods; i++)
-		if (r->periods[i]->period != NULL &&
-		    strcmp(r->periods[i]->period->to, buf) > 0)
-			return buf;
-	/* A year of the history (its key) is counted so too. */
-	for (size_t i = 0; i < r->n_history; i++) {
-		char end[32];
-		snprintf(end, sizeof(end), "%.4s-12-31", r->history[i]->key);
-		if (strcmp(end, buf) > 0)
-			return buf;
-	}
-	return NULL;
 }
 
 static void print_table(const struct out *o, const Ipsnet__V1__Report *r)
