@@ -152,7 +152,9 @@ static void delta(struct page *p, const Ipsnet__V1__ReportCount *now,
 		  const Ipsnet__V1__ReportCount *then, const char *label)
 {
 	char b[32];
-	put(p, "<div class=\"s\">%s ", label);
+	put(p, "<div class=\"s\">");
+	esc(p, label);
+	put(p, " ");
 	esc(p, count(p, b, then));
 	if (now != NULL && then != NULL && !now->suppressed &&
 	    !then->suppressed && then->value > 0) {
@@ -211,8 +213,9 @@ static void tiles(struct page *p, const Ipsnet__V1__Report *r)
 	put(p, "</div><div class=\"k\">found competitive work</div>");
 	if (cmp != NULL || nat != NULL) {
 		const Ipsnet__V1__ReportFigures *o = cmp != NULL ? cmp : nat;
-		put(p, "<div class=\"s\">%s ",
-		    cmp != NULL ? label : "national");
+		put(p, "<div class=\"s\">");
+		esc(p, cmp != NULL ? label : "national");
+		put(p, " ");
 		esc(p, report_share_text(b, sizeof(b), o));
 		put(p, "</div>");
 	}
@@ -372,9 +375,10 @@ static void chart_bands(struct page *p, const Ipsnet__V1__Report *r)
 	put(p,
 	    "<section id=\"fidelity\"><h2>Fidelity of the programs</h2>"
 	    "<p class=\"note\">The latest fidelity review of each of the "
-	    "%u program%s up to %s, by band of the 25-item IPS fidelity "
-	    "scale.</p>\n",
-	    total, total == 1 ? "" : "s", r->periods[0]->period->to);
+	    "%u program%s up to ",
+	    total, total == 1 ? "" : "s");
+	esc(p, r->periods[0]->period->to);
+	put(p, ", by band of the 25-item IPS fidelity scale.</p>\n");
 	put(p,
 	    "<svg viewBox=\"0 0 %d %d\" width=\"100%%\" role=\"img\" "
 	    "aria-label=\"fidelity band distribution\">\n",
@@ -462,13 +466,12 @@ static void chart_regions(struct page *p,
 	int bottom = top + row * (int)n + 4;
 	int H = bottom + 20;
 	double plot_w = W - left - right;
-	put(p,
-	    "<section id=\"regions\"><h2>Share in competitive work, by "
-	    "region</h2>"
-	    "<p class=\"note\">Clients in competitive work as a share of "
-	    "clients enrolled in %s, per labour-market region of the "
-	    "program, highest first. ",
-	    pr->period->label);
+	put(p, "<section id=\"regions\"><h2>Share in competitive work, by "
+	       "region</h2>"
+	       "<p class=\"note\">Clients in competitive work as a share of "
+	       "clients enrolled in ");
+	esc(p, pr->period->label);
+	put(p, ", per labour-market region of the program, highest first. ");
 	char nd[32] = "";
 	if (nation_shown)
 		put(p, "The dashed line is the national %s%%. ",
@@ -621,14 +624,15 @@ static void group_table(struct page *p, const Ipsnet__V1__ReportGroup *g,
 			const char *period)
 {
 	bool funder = g->by == IPSNET__V1__REPORT_GROUPING__REPORT_BY_FUNDER;
+	put(p, "<details><summary>By %s, ", report_grouping_name(g->by));
+	esc(p, period);
 	put(p,
-	    "<details><summary>By %s, %s (%zu row%s)</summary><table><thead>"
+	    " (%zu row%s)</summary><table><thead>"
 	    "<tr><th>%s</th><th>enrolled</th><th>started</th>"
 	    "<th>employed</th><th>share</th><th>sustained</th>"
 	    "<th>municipality</th><th>UWV</th><th>other</th>"
 	    "<th>unfunded</th>%s</tr></thead><tbody>\n",
-	    report_grouping_name(g->by), period, g->n_rows,
-	    g->n_rows == 1 ? "" : "s", report_grouping_name(g->by),
+	    g->n_rows, g->n_rows == 1 ? "" : "s", report_grouping_name(g->by),
 	    funder ? "" : "<th>programs</th><th>specialists</th>");
 	for (size_t i = 0; i < g->n_rows; i++) {
 		const Ipsnet__V1__ReportFigures *f = g->rows[i];
@@ -690,12 +694,11 @@ static void quality(struct page *p, const Ipsnet__V1__ReportPeriodResult *pr)
 	    {q->clients_in_several_programs,
 	     "clients enrolled in more than one program: counted once in each"},
 	};
-	put(p,
-	    "<section class=\"quality\"><h2>Data quality, %s</h2><p "
-	    "class=\"note\">What in "
-	    "the data could bend a figure, counted so that nobody drops out "
-	    "of one unseen.</p><ul class=\"quality\">\n",
-	    pr->period->label);
+	put(p, "<section class=\"quality\"><h2>Data quality, ");
+	esc(p, pr->period->label);
+	put(p, "</h2><p class=\"note\">What in the data could bend a figure, "
+	       "counted so that nobody drops out of one unseen.</p><ul "
+	       "class=\"quality\">\n");
 	for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++) {
 		char b[32];
 		bool zero = items[i].c != NULL && !items[i].c->suppressed &&
