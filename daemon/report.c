@@ -1410,13 +1410,23 @@ static bool row_is_whole(Ipsnet__V1__ReportFigures *f)
 	return f->key != NULL && f->label != NULL;
 }
 
+/* Hides c to protect another count ("x"). Returns true. */
+static bool protect_one(Ipsnet__V1__ReportCount *c)
+{
+	c->suppressed = true;
+	c->secondary = true;
+	return true;
+}
+
 /* Of counts that add up to a total, one suppressed count alone could be
  * worked out: a part by subtraction from a shown total, a total (hidden to
- * protect another count) by adding up its parts. Then the smallest shown
- * part is suppressed too; when the hidden part is the only part (a region
- * of one program), the shown total is that part, and it is suppressed
- * instead, unless it is exact (NETWORK's national figures). Returns
- * whether it suppressed anything. */
+ * protect another count) by adding up its parts. So could several hidden
+ * parts of a shown total that add up to 0: the total less the shown parts
+ * says that each of them is 0. Then the smallest shown part is suppressed
+ * too; when the hidden part is the only part (a region of one program),
+ * the shown total is that part, and it is suppressed instead, unless it
+ * is exact (NETWORK's national figures). Returns whether it suppressed
+ * anything. */
 static bool protect(Ipsnet__V1__ReportCount *total,
 		    Ipsnet__V1__ReportCount *const *parts, size_t n,
 		    bool total_exact)
@@ -1424,13 +1434,19 @@ static bool protect(Ipsnet__V1__ReportCount *total,
 	if (total == NULL)
 		return false;
 	size_t hidden = total->suppressed;
+	uint64_t hidden_sum = 0; /* of the hidden parts, true counts */
 	Ipsnet__V1__ReportCount *smallest = NULL;
 	for (size_t i = 0; i < n; i++) {
-		if (parts[i]->suppressed)
+		if (parts[i]->suppressed) {
 			hidden++;
-		else if (smallest == NULL || parts[i]->value < smallest->value)
+			hidden_sum += parts[i]->value;
+		} else if (smallest == NULL ||
+			   parts[i]->value < smallest->value)
 			smallest = parts[i];
 	}
+	bool zeros = hidden > 1 && !total->suppressed && hidden_sum == 0;
+	if (zeros)
+		return smallest != NULL && protect_one(smallest);
 	if (hidden != 1)
 		return false;
 	if (smallest == NULL) {
@@ -1438,9 +1454,7 @@ static bool protect(Ipsnet__V1__ReportCount *total,
 			return false;
 		smallest = total;
 	}
-	smallest->suppressed = true;
-	smallest->secondary = true;
-	return true;
+	return protect_one(smallest);
 }
 
 /* Whether metric k is 0 in every cell of the scope and the reader knows
@@ -1481,9 +1495,14 @@ static bool funder_row_counts(const struct builder *b,
 	return o >= 0 && b->scope_funders[o];
 }
 
+static int funder_row_type(const struct builder *b,
+			   const Ipsnet__V1__ReportFigures *f);
+
 /* Rows of a breakdown add up to their parent, metric by metric. A region
  * row without a program is known to be empty (it shows its programs): its
- * hidden zeros protect nothing, so it takes no part. */
+ * hidden zeros protect nothing, so it takes no part. Nor does a funder's
+ * row in the count of a funding type other than its own, 0 by what the
+ * row is. */
 static bool protect_group(struct builder *b, Ipsnet__V1__ReportFigures *parent,
 			  Ipsnet__V1__ReportGroup *g)
 {
@@ -1504,7 +1523,9 @@ static bool protect_group(struct builder *b, Ipsnet__V1__ReportFigures *parent,
 			     g->rows[i]->programs > 0) &&
 			    (g->by !=
 				 IPSNET__V1__REPORT_GROUPING__REPORT_BY_FUNDER ||
-			     funder_row_counts(b, g->rows[i])))
+			     (funder_row_counts(b, g->rows[i]) &&
+			      (k < M_FUNDED || funder_row_type(b, g->rows[i]) ==
+						   k - M_FUNDED))))
 				parts[n++] = *metric_slot(g->rows[i], k);
 		changed |= protect(*metric_slot(parent, k), parts, n,
 				   b->q->exact_scope);
@@ -1887,12 +1908,17 @@ static void protect_and_finish(struct builder *b,
 			    protect_funding(b, pr->national, b->network, true);
 		for (size_t i = 0; i < pr->n_groups; i++) {
 			Ipsnet__V1__ReportGroup *g = pr->groups[i];
-			for (size_t k = 0; k < g->n_rows; k++)
+			/* A funder's row is one funding type: its enrolled
+			 * is that type's count, the other types are 0 by
+			 * what the row is (protect_funders). */
+			bool funder =
+			    g->by ==
+			    IPSNET__V1__REPORT_GROUPING__REPORT_BY_FUNDER;
+			for (size_t k = 0; k < g->n_rows && !funder; k++)
 				changed |= protect_funding(b, g->rows[k], false,
 							   false);
 			changed |= protect_group(b, pr->scope, g);
-			if (g->by ==
-			    IPSNET__V1__REPORT_GROUPING__REPORT_BY_FUNDER)
+			if (funder)
 				changed |= protect_funders(b, pr->scope, g);
 		}
 	} while (changed);

@@ -108,11 +108,11 @@ static const char explain_small[] =
     "Small counts In every region, program and funder cell, and in every\n"
     "             report for a caller other than NETWORK, a count below %u is\n"
     "             shown as \"<%u\" (and never sent); where one hidden count\n"
-    "             could be worked out from a total and its neighbours, the\n"
-    "             smallest neighbour is hidden too, shown as \"x\" (the\n"
-    "             total instead, when the hidden count is all of it: a\n"
-    "             region of one program). A share made of a hidden count is\n"
-    "             shown as \"x\".\n";
+    "             could be worked out from a total and its neighbours, or\n"
+    "             hidden counts that add up to 0, the smallest neighbour is\n"
+    "             hidden too, shown as \"x\" (the total instead, when the\n"
+    "             hidden count is all of it: a region of one program). A\n"
+    "             share made of a hidden count is shown as \"x\".\n";
 static const char explain_no_small[] =
     "Small counts Shown as they are: the server's small_count_threshold\n"
     "             is 0, which turns suppression off (for tests only).\n";

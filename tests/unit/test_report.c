@@ -1108,6 +1108,36 @@ static void test_a_type_empty_in_the_nation_protects_nothing(void **state)
 			 m, n, e - m - n);
 }
 
+/* Hidden counts that add up to 0 are each 0: a region whose every client
+ * the municipality funds showed its enrolled and the municipality's count
+ * (12 and 12), and its UWV, other funder and no approved funding as <5;
+ * 12 - 12 = 0 said that all three were 0, and that every client in the
+ * region is on welfare. Was: only a single hidden count was protected. */
+static void test_hidden_counts_adding_up_to_zero_are_protected(void **state)
+{
+	struct fixture *f = *state;
+	f->settings.small_count_threshold = 5;
+	network(f);
+	many(f, "m", "pb1", 12, "gm0363");
+	many(f, "a", "pa1", 30, "gm0363");
+	many(f, "b", "pa1", 6, "uwv");
+	many_other(f, "o", "pa1", 6);
+	many(f, "c", "pa1", 7, NULL);
+	const Ipsnet__V1__Report *r =
+	    report(f, &(struct ask){.periods = {"2024"}, .by = {BY_REGION}});
+	const Ipsnet__V1__ReportFigures *r7 =
+	    row(r->periods[0], BY_REGION, "7");
+	assert_int_equal(shown(r7->enrolled), 12);
+	assert_int_equal(shown(r7->funded_uwv), -1);
+	assert_int_equal(shown(r7->funded_other), -1);
+	assert_int_equal(shown(r7->unfunded), -1);
+	assert_true(r7->funded_municipality->suppressed);
+	assert_true(r7->funded_municipality->secondary);
+	/* NETWORK's national figures stay exact. */
+	assert_int_equal(shown(r->periods[0]->scope->funded_municipality), 42);
+	assert_int_equal(shown(r->periods[0]->scope->unfunded), 7);
+}
+
 static void test_threshold_zero_shows_every_count(void **state)
 {
 	struct fixture *f = *state;
@@ -1478,6 +1508,7 @@ int main(void)
 	    T(test_funder_rows_hide_what_their_kind_total_would_tell),
 	    T(test_a_hidden_total_is_not_the_sum_of_shown_parts),
 	    T(test_a_type_empty_in_the_nation_protects_nothing),
+	    T(test_hidden_counts_adding_up_to_zero_are_protected),
 	    T(test_threshold_zero_shows_every_count),
 	    T(test_quality_counts_what_bends_a_figure),
 	    T(test_a_withdrawn_job_counts_nowhere),
