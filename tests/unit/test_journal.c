@@ -2811,6 +2811,58 @@ test_migration_from_version_2_names_who_asked_for_funding(void **state)
 	open_journal(fx);
 }
 
+/* A backup of schema 2 (before funding.requested_by) holding a funding
+ * request verifies as it is, before any init: 'ipsnetd verify --database
+ * BACKUP' and the restore of it (which verifies its copy). Was: the state
+ * tables were compared column for column with today's, and verify could
+ * not read the database ("cannot compare: SELECTs to the left and right
+ * of EXCEPT do not have the same number of result columns"). A state row
+ * changed in such a backup is still found. */
+static void test_verify_takes_a_backup_of_schema_2_with_funding(void **state)
+{
+	struct fx *fx = *state;
+	char err[512] = "", old[PATH_MAX + 16];
+	struct journal_verify_report r;
+
+	struct tchange *p = program_change("ips-west", 0, "IPS West");
+	submit_wait(fx, p);
+	assert_applied(p);
+	change_free(p);
+	struct tchange *reg = register_change(NULL, NULL, NULL);
+	submit_wait(fx, reg);
+	assert_applied(reg);
+	struct tchange *ref = refer_change(reg->client_id, "ips-west");
+	submit_wait(fx, ref);
+	assert_applied(ref);
+	struct tchange *fu =
+	    request_other_change(ref->jc.req->refer->trajectory_id);
+	submit_wait(fx, fu);
+	assert_applied(fu);
+	change_free(fu);
+	change_free(ref);
+	change_free(reg);
+	close_journal(fx);
+
+	sqlite3 *db = old_schema_copy(fx, 2, old, sizeof(old));
+	answer_as_schema_2(db, 0);
+	old_schema_in_place(fx, db, old);
+	if (journal_verify(fx->db_path, NULL, &r, err, sizeof(err)) != 0)
+		fail_msg("journal_verify: %s", err);
+	assert_string_equal(r.problem, "");
+	assert_int_equal(r.entries, 4);
+
+	db = test_db(fx);
+	db_exec(db, "UPDATE funding SET months = months + 1");
+	sqlite3_close(fx->db);
+	fx->db = NULL;
+	assert_int_equal(
+	    journal_verify(fx->db_path, NULL, &r, err, sizeof(err)), 0);
+	assert_int_equal(r.first_bad_seq, 0);
+	assert_non_null(strstr(r.problem, "state table 'funding' differs"));
+	assert_int_equal(store_init(fx->cfg, err, sizeof(err)), 0);
+	open_journal(fx);
+}
+
 /* A database that an earlier init left at schema version 1 (the steps
  * commit one by one: step 2 failed, the disk full, or init was killed) is
  * ipsnet's: init finishes it, as it always did.
@@ -4053,6 +4105,7 @@ int main(void)
 	    T(test_audit_chain_goes_on_across_restarts_and_failures),
 	    T(test_audit_hash_is_the_documented_sha256),
 	    T(test_verify_takes_a_database_of_schema_6),
+	    T(test_verify_takes_a_backup_of_schema_2_with_funding),
 	    T(test_migration_from_version_3_keeps_every_row),
 	    T(test_migration_from_version_2_names_who_asked_for_funding),
 	    T(test_init_finishes_a_database_left_at_schema_1),
