@@ -414,6 +414,7 @@ int journal_check_chain(sqlite3 *db, const struct journal_progress *progress,
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
 		return IPSNET_EDB;
+	memcpy(r->head_hash, prev, JOURNAL_HASH_BYTES);
 	journal_progress_tell(progress, "hash chain", "entries", r->entries,
 			      r->entries);
 	return 0;
@@ -502,6 +503,7 @@ int journal_check_audit(sqlite3 *db, const struct journal_progress *progress,
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
 		return IPSNET_EDB;
+	memcpy(r->audit_hash, prev, JOURNAL_HASH_BYTES);
 	journal_progress_tell(progress, "audit trail", "rows", walked, walked);
 	return 0;
 }

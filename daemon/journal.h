@@ -252,7 +252,13 @@ struct journal_verify_report {
 	uint64_t audit_rows;	    /* audit rows walked, chained */
 	uint64_t audit_unchained;   /* rows from before the chain (schema 6) */
 	int64_t first_bad_audit_id; /* 0: the audit chain is whole */
-	char problem[512];          /* what is wrong, in a sentence */
+	/* The last entry's and the last chained audit row's hashes (zeros
+	 * when none), as the daemon's stop logs them: what the operator
+	 * compares with those lines, since a chain cannot show its own end
+	 * cut off. */
+	uint8_t head_hash[JOURNAL_HASH_BYTES];
+	uint8_t audit_hash[JOURNAL_HASH_BYTES];
+	char problem[512]; /* what is wrong, in a sentence */
 };
 
 /* Walks the chain; then rebuilds the projections in a scratch database and

@@ -275,15 +275,24 @@ static int cmd_verify(const struct server_config *cfg)
 		printf("damaged: %s\n", r.problem);
 		return 1;
 	}
+	/* The heads as the daemon's stop logs them (journal_head_hash=,
+	 * audit_hash=): a chain cut off at its end is whole, and only those
+	 * lines tell. */
+	char head[2 * JOURNAL_HASH_BYTES + 1],
+	    audit[2 * JOURNAL_HASH_BYTES + 1];
+	util_hex(head, sizeof(head), r.head_hash, sizeof(r.head_hash));
+	util_hex(audit, sizeof(audit), r.audit_hash, sizeof(r.audit_hash));
 	printf("ok: %llu journal entries, hash chain whole, state tables "
-	       "match the journal\n",
-	       (unsigned long long)r.entries);
+	       "match the journal; journal_head_seq=%llu "
+	       "journal_head_hash=%s\n",
+	       (unsigned long long)r.entries, (unsigned long long)r.entries,
+	       head);
 	printf("ok: %llu audit row%s, hash chain whole",
 	       (unsigned long long)r.audit_rows, r.audit_rows == 1 ? "" : "s");
 	if (r.audit_unchained > 0)
 		printf(" (%llu written before schema 7 have no hash)",
 		       (unsigned long long)r.audit_unchained);
-	printf("\n");
+	printf("; audit_hash=%s\n", audit);
 	return 0;
 }
 

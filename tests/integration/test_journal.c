@@ -1108,6 +1108,61 @@ static void test_tamper_audit_row_verify_names_its_id(void **state)
 	assert_output_says(fx, "first damaged audit row 3");
 }
 
+/* The last entry's or audit row's hash, as lower-case hex, of fx's
+ * database (closed by the caller). */
+static void last_hash(struct fx *fx, const char *sql, char out[65])
+{
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_prepare_v2(db_open(fx), sql, -1, &st, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	snprintf(out, 65, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+}
+
+/* A chain cut off at its end is whole: docs/access.md says the daemon's
+ * stop line (journal_head_hash=, audit_hash=) is what tells, so verify
+ * prints the heads it walked in those words, to be compared with it. Was:
+ * verify printed counts alone, and a cut-off audit trail verified the
+ * same as a whole one. */
+static void test_verify_names_the_heads_the_stop_logged(void **state)
+{
+	struct fx *fx = *state;
+	char head[65], audit[65], needle[128];
+
+	start_daemon(fx);
+	register_clients(fx, 3, 1700);
+	stop_daemon(fx);
+	last_hash(fx,
+		  "SELECT lower(hex(hash)) FROM journal ORDER BY seq DESC "
+		  "LIMIT 1",
+		  head);
+	last_hash(fx,
+		  "SELECT lower(hex(hash)) FROM audit ORDER BY id DESC "
+		  "LIMIT 1",
+		  audit);
+	db_close(fx);
+
+	ipsnetd_cmd(fx, fx->d.conf, "verify", NULL, 0);
+	snprintf(needle, sizeof(needle),
+		 "journal_head_seq=3 journal_head_hash=%s", head);
+	assert_true(h_daemon_log_contains(&fx->d, needle));
+	assert_output_says(fx, needle);
+	snprintf(needle, sizeof(needle), "audit_hash=%s", audit);
+	assert_true(h_daemon_log_contains(&fx->d, needle));
+	assert_output_says(fx, needle);
+
+	/* The last audit row cut off: the chain is whole, the head is not
+	 * the one the stop logged. */
+	assert_int_equal(h_sqlite3(fx->db, "DROP TRIGGER audit_no_delete; "
+					   "DELETE FROM audit WHERE id = "
+					   "(SELECT max(id) FROM audit);"),
+			 0);
+	ipsnetd_cmd(fx, fx->d.conf, "verify", NULL, 0);
+	assert_output_says(fx, "audit_hash=");
+	assert_null(strstr(fx->r.out, needle));
+}
+
 static void
 test_tamper_state_table_verify_finds_it_and_rebuild_repairs(void **state)
 {
@@ -3571,6 +3626,7 @@ int main(void)
 	    T(test_tamper_journal_row_verify_names_its_seq),
 	    T(test_verify_and_rebuild_show_their_walks_on_a_terminal),
 	    T(test_tamper_audit_row_verify_names_its_id),
+	    T(test_verify_names_the_heads_the_stop_logged),
 	    T(test_tamper_state_table_verify_finds_it_and_rebuild_repairs),
 	    T(test_broken_chain_daemon_serves_reads_and_refuses_changes),
 	    T(test_broken_chain_refused_change_is_on_the_clients_trail),
