@@ -552,6 +552,17 @@ int journal_rebuild(const char *path, const struct journal_progress *progress,
 	rv = store_check_not_newer(db, &version, err, errlen);
 	if (rv != 0)
 		goto err_after_begin;
+	/* The replay writes today's state tables, which an older schema
+	 * lacks columns of (SQLite said "no such column"). */
+	if (version < store_schema_version()) {
+		snprintf(err, errlen,
+			 "the database has schema version %d, older than this "
+			 "ipsnetd's (%d): run 'ipsnetd init' first, which "
+			 "brings it up to date, then the rebuild",
+			 version, store_schema_version());
+		rv = IPSNET_EDB;
+		goto err_after_begin;
+	}
 	/* The state is made from the journal only when the journal is what
 	 * was written: from a damaged one it would hide the damage (the
 	 * state tables are what still tells) and could lose what the damage

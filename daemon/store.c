@@ -282,6 +282,11 @@ int store_migrate(sqlite3 *db, char *err, size_t errlen)
 	return store_migrate_to(db, SCHEMA_VERSION, err, errlen);
 }
 
+int store_schema_version(void)
+{
+	return SCHEMA_VERSION;
+}
+
 int store_check_not_newer(sqlite3 *db, int *version, char *err, size_t errlen)
 {
 	if (user_version(db, version) != 0)

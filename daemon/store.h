@@ -103,6 +103,9 @@ int store_load_registry(const char *database, struct registry *out, char *err,
 /* Brings db's schema up to date (a new, empty database gets all of it). */
 int store_migrate(sqlite3 *db, char *err, size_t errlen);
 
+/* The schema version this build makes and serves. */
+int store_schema_version(void);
+
 /* Reads db's schema version into *version; IPSNET_EDB with a sentence
  * when it cannot be read or is newer than this build knows (its tables and
  * journal entries may hold what this build's replay would drop). */

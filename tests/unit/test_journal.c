@@ -2863,6 +2863,58 @@ static void test_verify_takes_a_backup_of_schema_2_with_funding(void **state)
 	open_journal(fx);
 }
 
+/* A rebuild of a database of an older schema says to run init first, and
+ * changes nothing. Was: the replay wrote today's columns into the old
+ * tables, and the rebuild failed with SQLite's "table funding has no
+ * column named requested_by". */
+static void test_rebuild_of_an_older_schema_says_to_run_init(void **state)
+{
+	struct fx *fx = *state;
+	char err[512] = "", old[PATH_MAX + 16];
+	uint64_t entries = 0;
+
+	struct tchange *p = program_change("ips-west", 0, "IPS West");
+	submit_wait(fx, p);
+	assert_applied(p);
+	change_free(p);
+	struct tchange *reg = register_change(NULL, NULL, NULL);
+	submit_wait(fx, reg);
+	assert_applied(reg);
+	struct tchange *ref = refer_change(reg->client_id, "ips-west");
+	submit_wait(fx, ref);
+	assert_applied(ref);
+	struct tchange *fu =
+	    request_other_change(ref->jc.req->refer->trajectory_id);
+	submit_wait(fx, fu);
+	assert_applied(fu);
+	change_free(fu);
+	change_free(ref);
+	change_free(reg);
+	close_journal(fx);
+
+	sqlite3 *db = old_schema_copy(fx, 2, old, sizeof(old));
+	answer_as_schema_2(db, 0);
+	old_schema_in_place(fx, db, old);
+	assert_int_equal(
+	    journal_rebuild(fx->db_path, NULL, &entries, err, sizeof(err)),
+	    IPSNET_EDB);
+	if (strstr(err, "schema version 2") == NULL ||
+	    strstr(err, "run 'ipsnetd init' first") == NULL)
+		fail_msg("journal_rebuild said: %s", err);
+	db = test_db(fx);
+	assert_int_equal(db_int(db, "SELECT count(*) FROM funding", NULL, NULL),
+			 1);
+	assert_int_equal(db_int(db, "PRAGMA user_version", NULL, NULL), 2);
+	sqlite3_close(fx->db);
+	fx->db = NULL;
+
+	assert_int_equal(store_init(fx->cfg, err, sizeof(err)), 0);
+	if (journal_rebuild(fx->db_path, NULL, &entries, err, sizeof(err)) != 0)
+		fail_msg("journal_rebuild: %s", err);
+	assert_int_equal(entries, 4);
+	open_journal(fx);
+}
+
 /* A database that an earlier init left at schema version 1 (the steps
  * commit one by one: step 2 failed, the disk full, or init was killed) is
  * ipsnet's: init finishes it, as it always did.
@@ -4106,6 +4158,7 @@ int main(void)
 	    T(test_audit_hash_is_the_documented_sha256),
 	    T(test_verify_takes_a_database_of_schema_6),
 	    T(test_verify_takes_a_backup_of_schema_2_with_funding),
+	    T(test_rebuild_of_an_older_schema_says_to_run_init),
 	    T(test_migration_from_version_3_keeps_every_row),
 	    T(test_migration_from_version_2_names_who_asked_for_funding),
 	    T(test_init_finishes_a_database_left_at_schema_1),
