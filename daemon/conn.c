@@ -592,14 +592,10 @@ static int on_frame(struct ipsnet_stream *s, const uint8_t *body, size_t len)
 		 * as a client the caller may not see. (Writes refusal only
 		 * when one does not fit.) */
 		(void)message_ids_fit(&req->base, refusal, sizeof(refusal));
-	if (refusal[0] != '\0') {
-		if (c->state == CONN_HELLO) {
-			if (hello_allowed(c, req->request_id))
-				conn__refuse(c, req->request_id, IPSNET_EINVAL,
-					     refusal, "error");
-		} else
-			conn__send_error(c, req->request_id, IPSNET_EINVAL,
-					 refusal);
+	if (refusal[0] != '\0' && c->state == CONN_HELLO) {
+		if (hello_allowed(c, req->request_id))
+			conn__refuse(c, req->request_id, IPSNET_EINVAL, refusal,
+				     "error");
 		ipsnet__v1__envelope__free_unpacked(req,
 						    &ipsnet_protobuf_allocator);
 		return 0;
@@ -645,7 +641,12 @@ static int on_frame(struct ipsnet_stream *s, const uint8_t *body, size_t len)
 	c->server->inflight++;
 	if (c->inflight >= c->server->cfg.max_inflight)
 		stream_pause(&c->stream);
-	handlers__dispatch(c, req);
+	/* Refused as it came, but a change refused is on the audit trail
+	 * as every other. */
+	if (refusal[0] != '\0')
+		handlers__refuse(c, req, IPSNET_EINVAL, refusal);
+	else
+		handlers__dispatch(c, req);
 	if (!may_read(c))
 		stream_pause(&c->stream);
 	return 0;

@@ -90,7 +90,7 @@ struct unjudged {
 	struct conn *conn;
 	Ipsnet__V1__Envelope *req;
 	int err;
-	const char *message;
+	char message[256];
 };
 
 static void unjudged_audited(struct journal_audit *ja)
@@ -115,7 +115,7 @@ static void refuse_unjudged(struct conn *c, Ipsnet__V1__Envelope *req, int err,
 	u->conn = c;
 	u->req = req;
 	u->err = err;
-	u->message = message;
+	util_strlcpy(u->message, message, sizeof(u->message));
 	u->row.time_us = (int64_t)util_now_us();
 	util_strlcpy(u->row.org, c->org.id, sizeof(u->row.org));
 	util_strlcpy(u->row.user, c->user, sizeof(u->row.user));
@@ -162,6 +162,15 @@ static void handle_change(struct conn *c, Ipsnet__V1__Envelope *req)
 	ch->jc.req = req;
 	ch->jc.done = change_done;
 	journal_submit(c->server->journal, &ch->jc);
+}
+
+void handlers__refuse(struct conn *c, Ipsnet__V1__Envelope *req, int err,
+		      const char *message)
+{
+	if (apply_is_change(req->body_case))
+		refuse_unjudged(c, req, err, message);
+	else
+		answer_error(c, req, err, message);
 }
 
 /* ---- reads: on a reader thread, audited through the writer ------------- */

@@ -11,4 +11,12 @@
  * req (freed with ipsnet__v1__envelope__free_unpacked). */
 void handlers__dispatch(struct conn *c, Ipsnet__V1__Envelope *req);
 
+/* Refuses a request from an authenticated connection for what it holds as
+ * it came (text that is not UTF-8, a NUL byte, an id of another kind),
+ * counted in flight as a dispatched one. A change is on the audit trail as
+ * every refused change: its row is committed, then the refusal goes out.
+ * Takes ownership of req; message is copied. */
+void handlers__refuse(struct conn *c, Ipsnet__V1__Envelope *req, int err,
+		      const char *message);
+
 #endif

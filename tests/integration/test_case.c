@@ -2846,6 +2846,56 @@ static void test_a_change_refused_unjudged_is_audited(void **state)
 	answer_free(&a);
 }
 
+/* A change refused for its text as it came (not UTF-8, or an id of
+ * another kind where the trajectory's goes) is on the trail of the client
+ * it names, as every refused change. Was: refused with no row at all, so
+ * her GGZ reading her trail never saw that another GGZ tried to close her
+ * trajectory. */
+static void test_a_change_refused_for_its_text_is_audited(void **state)
+{
+	Ipsnet__V1__MoveTrajectory mv = IPSNET__V1__MOVE_TRAJECTORY__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	char object[96], latin1[] = "verhuisd naar Zee\xeate";
+	struct kase k;
+	struct answer a;
+
+	(void)state;
+	make_case(R_TEST, &k);
+	mv.trajectory_id = k.trajectory;
+	mv.expected_version = 1;
+	mv.to = TS(CLOSED);
+	mv.reason = latin1;
+	e.body_case = BODY(MOVE_TRAJECTORY);
+	e.move_trajectory = &mv;
+	call(GGZ_OTHER, &e, &a);
+	assert_int_equal(a.code, CODE(INVALID_ARGUMENT));
+	assert_non_null(strstr(a.message, "not UTF-8"));
+	answer_free(&a);
+	/* Its client's id where the trajectory's goes. */
+	Ipsnet__V1__EndJob ej = IPSNET__V1__END_JOB__INIT;
+	ej.job_id = k.client;
+	ej.expected_version = 1;
+	e.body_case = BODY(END_JOB);
+	e.end_job = &ej;
+	call(GGZ_OTHER, &e, &a);
+	assert_int_equal(a.code, CODE(INVALID_ARGUMENT));
+	answer_free(&a);
+
+	snprintf(object, sizeof(object), "trajectory:%s", k.trajectory);
+	audit_query(GGZ_TEST, k.client, NULL, 100, &a);
+	assert_int_equal(a.code, CODE(OK));
+	assert_non_null(find_row(a.env->audit_list, "ggz-other",
+				 "move_trajectory", "INVALID_ARGUMENT",
+				 object));
+	answer_free(&a);
+	audit_query(NETWORK, NULL, NULL, 100, &a);
+	assert_int_equal(a.code, CODE(OK));
+	snprintf(object, sizeof(object), "job:%s", k.client);
+	assert_non_null(find_row(a.env->audit_list, "ggz-other", "end_job",
+				 "INVALID_ARGUMENT", object));
+	answer_free(&a);
+}
+
 /* What cannot be audited is not done: a read is answered UNAVAILABLE
  * instead of with data, a change is not applied. */
 static void test_no_audit_no_answer(void **state)
@@ -3263,6 +3313,7 @@ int main(void)
 	    cmocka_unit_test(test_a_key_tells_another_organisation_nothing),
 	    cmocka_unit_test(test_a_refused_funding_page_is_audited),
 	    cmocka_unit_test(test_a_change_refused_unjudged_is_audited),
+	    cmocka_unit_test(test_a_change_refused_for_its_text_is_audited),
 	    cmocka_unit_test(test_no_audit_no_answer),
 	    cmocka_unit_test(test_blank_texts_are_refused),
 	    cmocka_unit_test(test_the_same_job_in_capitals_is_refused),
