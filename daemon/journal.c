@@ -1896,13 +1896,40 @@ static void served_write(struct journal *j)
 		j->served_seq = j->head_seq;
 }
 
+/* The head in an open DATABASE.served: 20 digits and a new line. */
+static bool served_parse(int fd, uint64_t *served)
+{
+	char buf[32];
+	unsigned long long v;
+	if (pread(fd, buf, 21, 0) != 21 || buf[20] != '\n' ||
+	    strspn(buf, "0123456789") != 20)
+		return false;
+	buf[20] = '\0';
+	if (sscanf(buf, "%20llu", &v) != 1)
+		return false;
+	*served = v;
+	return true;
+}
+
+bool journal_served_seq(const char *database, uint64_t *served)
+{
+	char path[CONFIG_MAX_PATH + 8];
+	snprintf(path, sizeof(path), "%s.served", database);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	bool ok = served_parse(fd, served);
+	close(fd);
+	return ok;
+}
+
 /* DATABASE.served holds the head this database last had under a daemon.
  * One above the head now is a journal that went back (a backup copied
  * back, entries after its head gone): said at start, for the operator and
  * the security officer. Best effort: without the file, nothing is said. */
 static void served_open(struct journal *j)
 {
-	char path[CONFIG_MAX_PATH + 8], buf[32];
+	char path[CONFIG_MAX_PATH + 8];
 	snprintf(path, sizeof(path), "%s.served", j->path);
 	j->served_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (j->served_fd < 0) {
@@ -1921,17 +1948,14 @@ static void served_open(struct journal *j)
 		}
 		return;
 	}
-	ssize_t n = pread(j->served_fd, buf, 21, 0);
-	unsigned long long served;
-	if (n == 21 && buf[20] == '\n' && strspn(buf, "0123456789") == 20) {
-		buf[20] = '\0';
-		if (sscanf(buf, "%20llu", &served) == 1 && served > j->head_seq)
-			log_warn("journal head went back",
-				 "served_seq=%llu head_seq=%llu "
-				 "hint=\"restored from a backup? entries "
-				 "after head_seq are gone\"",
-				 served, (unsigned long long)j->head_seq);
-	}
+	uint64_t served;
+	if (served_parse(j->served_fd, &served) && served > j->head_seq)
+		log_warn("journal head went back",
+			 "served_seq=%llu head_seq=%llu "
+			 "hint=\"restored from a backup? entries "
+			 "after head_seq are gone\"",
+			 (unsigned long long)served,
+			 (unsigned long long)j->head_seq);
 	j->served_seq = UINT64_MAX;
 	served_write(j);
 }

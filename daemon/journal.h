@@ -258,8 +258,16 @@ struct journal_verify_report {
 	 * cut off. */
 	uint8_t head_hash[JOURNAL_HASH_BYTES];
 	uint8_t audit_hash[JOURNAL_HASH_BYTES];
+	/* The head DATABASE.served holds when it is above the journal's (0:
+	 * none is, or no such file): entries after the head are gone, by a
+	 * restore or cut off. */
+	uint64_t served_seq;
 	char problem[512]; /* what is wrong, in a sentence */
 };
+
+/* The head a daemon last committed to the database at path, from
+ * path.served (see README, Restore). false: no such file, or not one. */
+bool journal_served_seq(const char *database, uint64_t *served);
 
 /* Walks the chain; then rebuilds the projections in a scratch database and
  * compares them with the live tables; then walks the audit trail's chain.

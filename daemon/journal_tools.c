@@ -405,6 +405,9 @@ static int verify_read(const char *path, const char *name, bool immutable,
 	if (rv != 0 || r->first_bad_seq != 0)
 		goto err_after_scratch;
 	r->entries = walked;
+	uint64_t served;
+	if (journal_served_seq(path, &served) && served > walked)
+		r->served_seq = served;
 	size_t tables = state_tables(), compared = 0;
 	for (const char *const *t = apply_state_tables; *t != NULL; t++) {
 		bool same;
@@ -416,12 +419,27 @@ static int verify_read(const char *path, const char *name, bool immutable,
 			rv = fail(scratch, err, errlen, "cannot compare");
 			goto err_after_scratch;
 		}
-		if (!same) {
+		if (!same && r->served_seq != 0)
+			/* The state may hold what the lost entries made:
+			 * their last trace, which a rebuild would drop. */
+			snprintf(r->problem, sizeof(r->problem),
+				 "state table '%s' differs from what the "
+				 "journal says (row '%s'), and the journal "
+				 "ends at seq %llu where this database had "
+				 "seq %llu (%s.served): entries after %llu "
+				 "are gone, and the state tables may hold "
+				 "what they made; keep this file, and do not "
+				 "rebuild before you know why",
+				 *t, row, (unsigned long long)walked,
+				 (unsigned long long)r->served_seq, name,
+				 (unsigned long long)walked);
+		else if (!same)
 			snprintf(r->problem, sizeof(r->problem),
 				 "state table '%s' differs from what the "
 				 "journal says (row '%s'); 'ipsnetd rebuild' "
 				 "restores it from the journal",
 				 *t, row);
+		if (!same) {
 			r->first_bad_seq = 0;
 			rv = 0;
 			goto err_after_scratch;

@@ -293,6 +293,15 @@ static int cmd_verify(const struct server_config *cfg)
 		printf(" (%llu written before schema 7 have no hash)",
 		       (unsigned long long)r.audit_unchained);
 	printf("; audit_hash=%s\n", audit);
+	if (r.served_seq != 0)
+		printf("warning: the journal ends at seq %llu, but a daemon "
+		       "had seq %llu in this database (%s.served): entries "
+		       "%llu to %llu are gone (a restore from a backup, or "
+		       "cut off)\n",
+		       (unsigned long long)r.entries,
+		       (unsigned long long)r.served_seq, cfg->database,
+		       (unsigned long long)r.entries + 1,
+		       (unsigned long long)r.served_seq);
 	return 0;
 }
 

@@ -1163,6 +1163,38 @@ static void test_verify_names_the_heads_the_stop_logged(void **state)
 	assert_null(strstr(fx->r.out, needle));
 }
 
+/* The journal's last entries cut off, with the sqlite3 command: the chain
+ * is whole, and the state tables hold what those entries made. verify
+ * named the state table and advised a rebuild, which would drop that last
+ * trace; now it names the entries the daemon had (DATABASE.served) and
+ * says to keep the file. Without a difference it warns. */
+static void test_verify_names_entries_cut_off_the_end(void **state)
+{
+	struct fx *fx = *state;
+
+	start_daemon(fx);
+	register_clients(fx, 5, 2100);
+	stop_daemon(fx);
+	assert_int_equal(h_sqlite3(fx->db,
+				   "DROP TRIGGER journal_no_delete; "
+				   "DELETE FROM journal WHERE seq >= 4;"),
+			 0);
+	ipsnetd_cmd(fx, fx->d.conf, "verify", NULL, 1);
+	assert_output_says(fx, "the journal ends at seq 3 where this database "
+			       "had seq 5");
+	assert_output_says(fx, "do not rebuild");
+	assert_null(strstr(fx->r.out, "'ipsnetd rebuild' restores it"));
+
+	/* The state of those entries gone too: verify passes, and warns. */
+	assert_int_equal(h_sqlite3(fx->db, "DELETE FROM client WHERE id NOT IN "
+					   "(SELECT entity_id FROM journal);"),
+			 0);
+	ipsnetd_cmd(fx, fx->d.conf, "verify", NULL, 0);
+	assert_output_says(fx, "warning: the journal ends at seq 3, but a "
+			       "daemon had seq 5");
+	assert_output_says(fx, "entries 4 to 5 are gone");
+}
+
 static void
 test_tamper_state_table_verify_finds_it_and_rebuild_repairs(void **state)
 {
@@ -3627,6 +3659,7 @@ int main(void)
 	    T(test_verify_and_rebuild_show_their_walks_on_a_terminal),
 	    T(test_tamper_audit_row_verify_names_its_id),
 	    T(test_verify_names_the_heads_the_stop_logged),
+	    T(test_verify_names_entries_cut_off_the_end),
 	    T(test_tamper_state_table_verify_finds_it_and_rebuild_repairs),
 	    T(test_broken_chain_daemon_serves_reads_and_refuses_changes),
 	    T(test_broken_chain_refused_change_is_on_the_clients_trail),
