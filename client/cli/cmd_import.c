@@ -1172,7 +1172,7 @@ static bool blank_record(char **fields, size_t n)
 }
 
 /* Maps the header's columns to the kind's: map[i] is the column of field
- * i, or -1 for a column after the last named one. Spreadsheets write
+ * i, or -1 for a column without a name (an empty cell). Spreadsheets write
  * empty cells after the last column used, in the header too: *n_named is
  * the number of fields up to the last one with a name. 0 or the exit code
  * (printed). */
@@ -1186,8 +1186,13 @@ static int read_header(const struct import *im, char **fields, size_t n,
 		map[--*n_named] = -1;
 	for (size_t i = 0; i < *n_named; i++) {
 		char key[64];
-		column_key(fields[i], key, sizeof(key));
 		map[i] = -1;
+		/* An empty cell between named ones (a spreadsheet's spacer
+		 * column) names no column, as those after the last: a value
+		 * under it refuses its row (take_row). */
+		if (blank(fields[i]))
+			continue;
+		column_key(fields[i], key, sizeof(key));
 		for (size_t c = 0; c < im->kind->n_cols; c++)
 			if (strcmp(key, im->kind->cols[c].name) == 0)
 				map[i] = (int)c;

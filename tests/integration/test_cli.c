@@ -4855,6 +4855,38 @@ static void test_import_reasons_keep_controls_off_the_terminal(void **state)
 			       "'ips\ntrajectories.csv:9: all rows \033[2J"));
 }
 
+/* An empty cell between named ones in the header (a spreadsheet's spacer
+ * column) names no column, as the empty cells after the last one do: its
+ * rows are taken, and a value under it refuses its row. The whole file
+ * was refused with "unknown column ''". */
+static void test_import_takes_an_empty_column_between_named_ones(void **state)
+{
+	struct fx *fx = *state;
+	char path[PATH_MAX], want[PATH_MAX + 100], text[1024], b[2][10];
+	for (int i = 0; i < 2; i++)
+		bsn(40 + i, b[i]);
+	path_in(fx, path, sizeof(path), "clients.csv");
+	snprintf(text, sizeof(text),
+		 "bsn;;name;birth_date;municipality;benefit\r\n"
+		 "%s;;Anna;1990-04-12;GM0363;wia\r\n"
+		 "%s;x;Piet;1980-02-03;GM0363;ww\r\n",
+		 b[0], b[1]);
+	write_file(path, text);
+	long long head = journal_seq(fx);
+	run(fx, EXIT_ELSE, "ggz-test", "import", path, NULL);
+	assert_out(fx, "(clients): 2 rows: 1 imported, 0 imported before, "
+		       "1 rejected");
+	snprintf(want, sizeof(want),
+		 "%s:3: column 2 (B) has a value but no name in the first "
+		 "row",
+		 path);
+	assert_err(fx, want);
+	assert_int_equal(journal_seq(fx), head + 1);
+	json_t *j = run_json(fx, EXIT_OK, "ggz-test", "client", "find", "--bsn",
+			     b[0], "--json", NULL);
+	assert_string_equal(jstr(j, "name"), "Anna");
+}
+
 /* job add --end (a job that has already ended) says the end it recorded.
  * The line said "from START, 24 hours a week" alone, as it does for a job
  * that goes on, and a caseworker recording a past job could not tell the
@@ -5143,6 +5175,9 @@ int main(void)
 		test_fidelity_scores_need_commas_between_them, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_import_reasons_keep_controls_off_the_terminal, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_import_takes_an_empty_column_between_named_ones, setup,
 		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_job_add_says_the_end_it_recorded, setup, teardown),
