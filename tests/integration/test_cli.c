@@ -4887,6 +4887,31 @@ static void test_import_takes_an_empty_column_between_named_ones(void **state)
 	assert_string_equal(jstr(j, "name"), "Anna");
 }
 
+/* A header cell that import quotes in its refusal ("unknown column '...'")
+ * keeps control characters off the terminal, as the reasons for rows do:
+ * a cell may hold a line break (a quoted CSV field may) or an escape
+ * sequence. It was printed as it was. */
+static void
+test_import_header_in_a_refusal_keeps_controls_off_the_terminal(void **state)
+{
+	struct fx *fx = *state;
+	char path[PATH_MAX], want[PATH_MAX + 100], text[1024], b[10];
+	bsn(42, b);
+	path_in(fx, path, sizeof(path), "clients.csv");
+	snprintf(text, sizeof(text),
+		 "bsn,name,birth_date,municipality,benefit,\"shoe\n"
+		 "\033[2Jsize\"\n"
+		 "%s,Anna,1990-04-12,GM0363,wia,38\n",
+		 b);
+	write_file(path, text);
+	run(fx, EXIT_ELSE, "ggz-test", "import", path, NULL);
+	assert_one_line_error(fx);
+	assert_null(strchr(fx->r.err, '\033'));
+	snprintf(want, sizeof(want), "%s:1: unknown column 'shoe??[2Jsize'",
+		 path);
+	assert_err(fx, want);
+}
+
 /* job add --end (a job that has already ended) says the end it recorded.
  * The line said "from START, 24 hours a week" alone, as it does for a job
  * that goes on, and a caseworker recording a past job could not tell the
@@ -5179,6 +5204,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_import_takes_an_empty_column_between_named_ones, setup,
 		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_import_header_in_a_refusal_keeps_controls_off_the_terminal,
+		setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_job_add_says_the_end_it_recorded, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_blank_text_is_not_given, setup,
