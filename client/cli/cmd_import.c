@@ -1059,6 +1059,7 @@ static int read_all(const char *path, char **out, size_t *len)
 				strerror(errno));
 	char *buf = NULL;
 	size_t n = 0, cap = 0;
+	int why = 0;
 	for (;;) {
 		if (cap - n < 65536) {
 			cap = cap == 0 ? 65536 : cap * 2;
@@ -1076,17 +1077,22 @@ static int read_all(const char *path, char **out, size_t *len)
 			}
 			buf = bigger;
 		}
+		errno = 0;
 		size_t got = fread(buf + n, 1, cap - n, f);
 		n += got;
-		if (got == 0)
+		if (got == 0) {
+			why = errno; /* a directory: EISDIR */
 			break;
+		}
 	}
 	bool failed = ferror(f) != 0;
 	if (f != stdin)
 		fclose(f);
 	if (failed) {
 		ipsnet_free(buf);
-		return cli_fail(IPSNET_EINVAL, "cannot read %s", path);
+		return cli_fail(IPSNET_EINVAL, "cannot read %s%s%s", path,
+				why != 0 ? ": " : "",
+				why != 0 ? strerror(why) : "");
 	}
 	buf[n] = '\0';
 	*out = buf;

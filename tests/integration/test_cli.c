@@ -8,6 +8,7 @@
  * with an `ipsnet` on PATH that records each call's exit code. The other
  * tests use the harness's certificates and organisations (ggz-test,
  * gm0363, uwv, network). */
+#include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>
@@ -4912,6 +4913,21 @@ test_import_header_in_a_refusal_keeps_controls_off_the_terminal(void **state)
 	assert_err(fx, want);
 }
 
+/* A file import cannot read says why, as one that is not there does
+ * ("No such file or directory"): a directory given for the file was
+ * refused with "cannot read DIR" alone. */
+static void test_import_of_a_directory_says_why_it_cannot_be_read(void **state)
+{
+	struct fx *fx = *state;
+	char want[PATH_MAX + 100];
+	run(fx, EXIT_ELSE, "ggz-test", "import", fx->dir, "--kind", "clients",
+	    NULL);
+	assert_one_line_error(fx);
+	snprintf(want, sizeof(want), "cannot read %s: %s", fx->dir,
+		 strerror(EISDIR));
+	assert_err(fx, want);
+}
+
 /* job add --end (a job that has already ended) says the end it recorded.
  * The line said "from START, 24 hours a week" alone, as it does for a job
  * that goes on, and a caseworker recording a past job could not tell the
@@ -5207,6 +5223,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_import_header_in_a_refusal_keeps_controls_off_the_terminal,
 		setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_import_of_a_directory_says_why_it_cannot_be_read, setup,
+		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_job_add_says_the_end_it_recorded, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_blank_text_is_not_given, setup,
