@@ -1127,17 +1127,20 @@ static const struct kind *kind_named(const char *s)
 }
 
 /* The kind from the file's name ("clients-2026.csv"), else from the
- * header's columns. */
-static const struct kind *guess_kind(const char *path, char **header, size_t n)
+ * header's columns; *by_name says which. */
+static const struct kind *guess_kind(const char *path, char **header, size_t n,
+				     bool *by_name)
 {
 	const char *base = strrchr(path, '/');
 	base = base != NULL ? base + 1 : path;
 	static const char *const stems[] = {"client", "traject", "job"};
 	char lower[256];
 	column_key(base, lower, sizeof(lower));
+	*by_name = true;
 	for (size_t k = 0; k < ARRAY_SIZE(kinds); k++)
 		if (strstr(lower, stems[k]) != NULL)
 			return &kinds[k];
+	*by_name = false;
 	for (size_t i = 0; i < n; i++) {
 		char key[64];
 		column_key(header[i], key, sizeof(key));
@@ -1183,7 +1186,8 @@ static bool blank_record(char **fields, size_t n)
  * the number of fields up to the last one with a name. 0 or the exit code
  * (printed). */
 static int read_header(const struct import *im, char **fields, size_t n,
-		       int *map, size_t *n_named, unsigned long line)
+		       int *map, size_t *n_named, unsigned long line,
+		       const char *hint)
 {
 	bool seen[MAX_COLS] = {0};
 	char known[400];
@@ -1210,9 +1214,9 @@ static int read_header(const struct import *im, char **fields, size_t n,
 		if (map[i] < 0)
 			return cli_fail(IPSNET_EINVAL,
 					"%s:%lu: unknown column '%s'; the "
-					"columns of %s are: %s",
+					"columns of %s are: %s%s",
 					im->path, line, fields[i],
-					im->kind->name, known);
+					im->kind->name, known, hint);
 		if (seen[map[i]])
 			return cli_fail(IPSNET_EINVAL,
 					"%s:%lu: column '%s' appears twice",
@@ -1223,9 +1227,9 @@ static int read_header(const struct import *im, char **fields, size_t n,
 		if (im->kind->cols[c].required && !seen[c])
 			return cli_fail(IPSNET_EINVAL,
 					"%s:%lu: no column '%s'; the columns "
-					"of %s are: %s",
+					"of %s are: %s%s",
 					im->path, line, im->kind->cols[c].name,
-					im->kind->name, known);
+					im->kind->name, known, hint);
 	return 0;
 }
 
@@ -1460,6 +1464,7 @@ static int load(struct import *im, const char *data, size_t len, char sep,
 	struct csv_reader r;
 	int map[CSV_MAX_FIELDS];
 	size_t n_header = 0, n_named = 0, cap = 0;
+	bool by_name = false;
 	int rv;
 
 	csv_init(&r, data, len,
@@ -1477,7 +1482,7 @@ static int load(struct import *im, const char *data, size_t len, char sep,
 		goto err_csv;
 	im->kind = kind_name != NULL
 		       ? kind_named(kind_name)
-		       : guess_kind(im->path, r.fields, r.n_fields);
+		       : guess_kind(im->path, r.fields, r.n_fields, &by_name);
 	if (im->kind == NULL) {
 		csv_free(&r);
 		return cli_fail(IPSNET_EUSAGE,
@@ -1486,8 +1491,15 @@ static int load(struct import *im, const char *data, size_t len, char sep,
 				im->path);
 	}
 	n_header = r.n_fields;
+	/* A name may say another kind than the file holds
+	 * ("jobs-of-clients.csv"): a header that does not fit says where
+	 * the kind came from. */
 	if ((rv = read_header(im, r.fields, r.n_fields, map, &n_named,
-			      r.record_line)) != 0) {
+			      r.record_line,
+			      by_name ? " (the kind was taken from the file's "
+					"name; give --kind if it holds "
+					"another)"
+				      : "")) != 0) {
 		csv_free(&r);
 		return rv;
 	}

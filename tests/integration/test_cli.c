@@ -4928,6 +4928,36 @@ static void test_import_of_a_directory_says_why_it_cannot_be_read(void **state)
 	assert_err(fx, want);
 }
 
+/* A file whose name says another kind than its header holds (the jobs of
+ * clients saved as "client-jobs.csv": "client" comes first) is refused
+ * saying that the kind was taken from the name and that --kind gives it.
+ * The refusal named the columns of clients alone, and the operator could
+ * not tell why a file of jobs was read as clients. */
+static void test_import_says_the_kind_came_from_the_files_name(void **state)
+{
+	struct fx *fx = *state;
+	char path[PATH_MAX], want[PATH_MAX + 200], text[1024], b[10];
+	bsn(43, b);
+	path_in(fx, path, sizeof(path), "client-jobs.csv");
+	snprintf(text, sizeof(text),
+		 "bsn,employer,start_date,hours_per_week\n"
+		 "%s,Bakkerij Jansen,2025-01-06,24\n",
+		 b);
+	write_file(path, text);
+	run(fx, EXIT_ELSE, "ggz-test", "import", path, "--check", NULL);
+	assert_one_line_error(fx);
+	snprintf(want, sizeof(want),
+		 "%s:1: unknown column 'employer'; the columns of clients are: "
+		 "bsn, name, birth_date, municipality, benefit (the kind was "
+		 "taken from the file's name; give --kind if it holds "
+		 "another)",
+		 path);
+	assert_err(fx, want);
+	run(fx, EXIT_OK, "ggz-test", "import", path, "--check", "--kind",
+	    "jobs", NULL);
+	assert_out(fx, "(jobs): 1 row: 1 fit to import");
+}
+
 /* job add --end (a job that has already ended) says the end it recorded.
  * The line said "from START, 24 hours a week" alone, as it does for a job
  * that goes on, and a caseworker recording a past job could not tell the
@@ -5225,6 +5255,9 @@ int main(void)
 		setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_import_of_a_directory_says_why_it_cannot_be_read, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_import_says_the_kind_came_from_the_files_name, setup,
 		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_job_add_says_the_end_it_recorded, setup, teardown),
