@@ -12,9 +12,11 @@
 
 #include <jansson.h>
 
+#include "alloc.h"
 #include "cli.h"
 #include "format.h"
 #include "ipsnet.h"
+#include "validate.h"
 
 static const struct command commands[] = {
     {"ping", cmd_ping, "check the connection and print the round-trip time"},
@@ -102,12 +104,27 @@ int cli_exit_code(int err)
 
 int cli_fail(int err, const char *fmt, ...)
 {
+	/* One line, whatever it quotes: the server's words (a refusal may
+	 * repeat a name or an id another organisation wrote) or the user's,
+	 * with their control characters as '?', as a table shows them. */
+	char small[1024], *line = small;
 	va_list ap;
-	fputs("ipsnet: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	int n = vsnprintf(small, sizeof(small), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	if (n >= (int)sizeof(small) &&
+	    (line = ipsnet_malloc((size_t)n + 1)) != NULL) {
+		va_start(ap, fmt);
+		vsnprintf(line, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	} else if (line == NULL)
+		line = small; /* cut short rather than not said */
+	if (n >= 0) {
+		text_mask_controls(line);
+		fprintf(stderr, "ipsnet: %s\n", line);
+	}
+	if (line != small)
+		ipsnet_free(line);
 	return cli_exit_code(err);
 }
 

@@ -4913,6 +4913,22 @@ test_import_header_in_a_refusal_keeps_controls_off_the_terminal(void **state)
 	assert_err(fx, want);
 }
 
+/* An error is one line on stderr, whatever it quotes: the server's refusal
+ * repeats what it was sent ("no program '...'") and, in other refusals,
+ * what another organisation wrote. Its control characters are '?', as in
+ * a table; an escape sequence went to the terminal as it came. */
+static void
+test_an_error_quoting_control_characters_stays_one_line(void **state)
+{
+	struct fx *fx = *state;
+	run(fx, EXIT_NOT_FOUND, "ggz-test", "fidelity", "record",
+	    "p-\033[2J\nipsnet: done", "--on", "2024-01-01", "--scores",
+	    "5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5", NULL);
+	assert_one_line_error(fx);
+	assert_null(strchr(fx->r.err, '\033'));
+	assert_err(fx, "no program 'p-?[2J?ipsnet: done'");
+}
+
 /* A file import cannot read says why, as one that is not there does
  * ("No such file or directory"): a directory given for the file was
  * refused with "cannot read DIR" alone. */
@@ -5255,6 +5271,9 @@ int main(void)
 		setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_import_of_a_directory_says_why_it_cannot_be_read, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_an_error_quoting_control_characters_stays_one_line, setup,
 		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_import_says_the_kind_came_from_the_files_name, setup,
