@@ -1298,12 +1298,19 @@ int cmd_sync(struct cli *cli, int argc, char **argv)
 						    : "read",
 			s.path, (unsigned)st.st_mode & 0777, s.path);
 	const struct mirror_meta *meta = mirror_meta(s.mirror);
-	if (meta->refill)
+	if (meta->refill_columns)
 		fprintf(stderr,
 			"ipsnet: %s was written by an older ipsnet, which "
 			"leaves out fields this one keeps: reading the journal "
 			"again from the start to bring them up to date\n",
 			s.path);
+	if (meta->refill_kinds[0] != '\0')
+		fprintf(stderr,
+			"ipsnet: %s was written by an older ipsnet, which "
+			"skipped the entries of kinds it did not know (%s): "
+			"reading the journal again from the start to bring "
+			"them in\n",
+			s.path, meta->refill_kinds);
 	if (kinds == NULL && (meta->seq > 0 || meta->refill_upto > 0)) {
 		/* Resuming: the kinds it was made with. */
 		util_strlcpy(s.kinds, meta->kinds, sizeof(s.kinds));

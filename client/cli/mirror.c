@@ -21,6 +21,8 @@
 
 /* Raised for an existing mirror whose layout an older build cannot read. */
 #define MIRROR_FORMAT 1
+/* The longest kind noted in meta.skipped_kinds. */
+#define SKIPPED_KIND_MAX 40
 
 struct table {
 	const char *name;
@@ -49,9 +51,11 @@ struct mirror {
 	sqlite3_stmt *has_client;
 	sqlite3_stmt *shadow_put;
 	bool knows_all; /* the file has no column this ipsnet does not know */
+	bool check_in_file; /* meta holds check_seq and check_hash (they go
+			       with the first commit of a cursor past 0) */
 	bool in_tx;
-	size_t pending;	    /* events in the open transaction */
-	uint64_t tx_seq;    /* the seq the open transaction reaches */
+	size_t pending;	     /* events in the open transaction */
+	uint64_t tx_seq;     /* the seq the open transaction reaches */
 	uint8_t tx_hash[32]; /* and its hash */
 	bool tx_has_hash;
 	uint64_t tx_events; /* events applied in it */
@@ -526,6 +530,9 @@ static int read_meta(struct mirror *m, char *err, size_t errlen)
 			       NULL) != SQLITE_OK)
 		return fail_db(m->db, IPSNET_EIO, err, errlen,
 			       "cannot read the mirror");
+	/* As the file has them now (mirror_refill reads them again). */
+	m->meta.has_hash = false;
+	m->meta.has_check = false;
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		const char *key = (const char *)sqlite3_column_text(st, 0);
 		/* Its type before column_text converts it. */
@@ -567,6 +574,7 @@ static int read_meta(struct mirror *m, char *err, size_t errlen)
 				     sizeof(m->meta.kinds));
 	}
 	sqlite3_finalize(st);
+	m->check_in_file = m->meta.has_check;
 	/* An ipsnet without hashes moves seq and leaves the hash of an
 	 * earlier entry: it is no longer the hash of entry seq. */
 	if (hash_seq < 0 || (uint64_t)hash_seq != m->meta.seq)
@@ -581,11 +589,19 @@ static int read_meta(struct mirror *m, char *err, size_t errlen)
 	return 0;
 }
 
-/* A file that is a database but not a mirror is never written to. */
+/* A file that is a database but not a mirror, or a mirror of a format
+ * this ipsnet does not read, is never written to: checked before the
+ * first write. A mirror is a file with a table meta that names its format:
+ * the first sync makes both in one transaction. Another program's database
+ * may well have a table called meta (without a format in it); was: it was
+ * taken for a mirror and filled with BSNs and names. A mirror of a newer
+ * format was given the columns and the refill of this one (its cursor set
+ * back to 0) before it was refused. */
 static int check_is_mirror(struct mirror *m, char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
 	int tables_n = 0, meta_n = 0;
+	int64_t format = -1; /* no format row */
 	if (sqlite3_prepare_v2(m->db,
 			       "SELECT count(*), count(*) FILTER (WHERE name = "
 			       "'meta') FROM sqlite_schema WHERE type = "
@@ -598,10 +614,32 @@ static int check_is_mirror(struct mirror *m, char *err, size_t errlen)
 		meta_n = sqlite3_column_int(st, 1);
 	}
 	sqlite3_finalize(st);
-	if (tables_n > 0 && meta_n == 0) {
+	if (tables_n == 0)
+		return 0; /* a new mirror */
+	if (meta_n > 0 &&
+	    sqlite3_prepare_v2(m->db,
+			       "SELECT value FROM meta WHERE key = 'format'",
+			       -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW &&
+		    sqlite3_column_type(st, 0) != SQLITE_NULL)
+			format = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+	}
+	if (format < 0) {
 		snprintf(err, errlen,
 			 "the file is an SQLite database but not an ipsnet "
 			 "mirror; give a new file name");
+		return IPSNET_EPRECONDITION;
+	}
+	if (format != MIRROR_FORMAT) {
+		snprintf(err, errlen,
+			 "the mirror has format %" PRId64
+			 "; this ipsnet reads format %d%s",
+			 format, MIRROR_FORMAT,
+			 format > MIRROR_FORMAT
+			     ? ": a newer ipsnet wrote it; sync it with that "
+			       "one, or give a new file name"
+			     : "");
 		return IPSNET_EPRECONDITION;
 	}
 	return 0;
@@ -627,7 +665,42 @@ static const char refill_sql[] =
     "UPDATE meta SET value = 0 WHERE key IN ('seq', "
     "'complete_seq');"
     "UPDATE meta SET value = NULL WHERE key IN ('hash', "
-    "'hash_seq');";
+    "'hash_seq');"
+    "UPDATE meta SET value = '' WHERE key = 'skipped_kinds';";
+
+/* The kinds in meta.skipped_kinds (mirror_apply) that this ipsnet has a
+ * table for, into meta.refill_kinds ("" when none). */
+static void known_skipped_kinds(struct mirror *m)
+{
+	sqlite3_stmt *st;
+	char *out = m->meta.refill_kinds;
+	size_t cap = sizeof(m->meta.refill_kinds), len = 0;
+	out[0] = '\0';
+	if (sqlite3_prepare_v2(m->db,
+			       "SELECT value FROM meta WHERE key = "
+			       "'skipped_kinds'",
+			       -1, &st, NULL) != SQLITE_OK)
+		return;
+	const char *p = sqlite3_step(st) == SQLITE_ROW
+			    ? (const char *)sqlite3_column_text(st, 0)
+			    : NULL;
+	while (p != NULL && *p != '\0') {
+		size_t n = strcspn(p, ",");
+		for (size_t i = 0; i < N_TABLES; i++) {
+			if (strlen(tables[i].name) != n ||
+			    strncmp(tables[i].name, p, n) != 0 ||
+			    len + n + 2 > cap)
+				continue;
+			len += (size_t)snprintf(out + len, cap - len, "%s%s",
+						len > 0 ? "," : "",
+						tables[i].name);
+		}
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	sqlite3_finalize(st);
+}
 
 int mirror_open(struct mirror **out, const char *path, char *err, size_t errlen)
 {
@@ -691,7 +764,8 @@ int mirror_open(struct mirror **out, const char *path, char *err, size_t errlen)
 			 "INSERT OR IGNORE INTO meta VALUES ('format', 1), "
 			 "('seq', 0), ('events', 0), ('organisation', ''), "
 			 "('kinds', ''), ('updated_at', ''), ('hash', NULL), "
-			 "('hash_seq', NULL), ('refill_upto', 0);"
+			 "('hash_seq', NULL), ('refill_upto', 0), "
+			 "('skipped_kinds', '');"
 			 "INSERT OR IGNORE INTO meta SELECT 'complete_seq', "
 			 "value FROM meta WHERE key = 'seq';",
 			 NULL, NULL, NULL) != SQLITE_OK) {
@@ -715,6 +789,12 @@ int mirror_open(struct mirror **out, const char *path, char *err, size_t errlen)
 	if (m->knows_all &&
 	    has_row(m->db, "SELECT 1 FROM meta s, meta c WHERE s.key = 'seq' "
 			   "AND c.key = 'complete_seq' AND s.value > c.value"))
+		m->meta.refill = true;
+	m->meta.refill_columns = m->meta.refill;
+	/* Entries of kinds that an ipsnet which synced here did not know,
+	 * and this one does: read again as well. */
+	known_skipped_kinds(m);
+	if (m->meta.refill_kinds[0] != '\0')
 		m->meta.refill = true;
 	/* Read again from the start: the same versions come again, up to
 	 * where it was, and are written again (upsert_again) with every
@@ -826,12 +906,11 @@ static int set_meta_int(struct mirror *m, const char *key, uint64_t v)
 
 int mirror_checked(struct mirror *m, char *err, size_t errlen)
 {
-	if (sqlite3_exec(m->db,
-			 "DELETE FROM meta WHERE key IN ('check_seq', "
-			 "'check_hash')",
-			 NULL, NULL, NULL) != SQLITE_OK)
-		return fail_db(m->db, IPSNET_EIO, err, errlen,
-			       "cannot write to the mirror");
+	/* Not forgotten in the file until the refill has committed a cursor
+	 * past 0 (commit_with), whose hash a resumed sync then sends: a sync
+	 * killed before that reads from seq 0 again, and from a server it
+	 * checks again. Was: forgotten here, and such a sync's next run read
+	 * from 0 unchecked, from whatever journal the server had then. */
 	m->meta.has_check = false;
 	return 0;
 }
@@ -1031,6 +1110,49 @@ static int upsert(struct mirror *m, const ProtobufCMessage *msg, uint64_t seq,
 	return written(m, st, rc, err, errlen);
 }
 
+/* The kind of an entity this build does not know (a newer server's), as
+ * the server names it (ChangeOk.entity_kind, the name of the kind's table
+ * in an ipsnet that knows it), when it is a name a table could have and
+ * none of this build's tables has; else NULL. */
+static const char *unknown_kind(const Ipsnet__V1__ChangeOk *ok)
+{
+	const char *k = ok->entity_kind;
+	size_t n = k != NULL ? strlen(k) : 0;
+	if (n == 0 || n > SKIPPED_KIND_MAX ||
+	    strspn(k, "abcdefghijklmnopqrstuvwxyz0123456789_") != n)
+		return NULL;
+	for (size_t i = 0; i < N_TABLES; i++)
+		if (strcmp(tables[i].name, k) == 0)
+			return NULL;
+	return k;
+}
+
+/* Notes kind in meta.skipped_kinds (the open transaction), once. */
+static int skipped_put(struct mirror *m, const char *kind, char *err,
+		       size_t errlen)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(
+		m->db,
+		"UPDATE meta SET value = CASE WHEN value = '' THEN ?1 ELSE "
+		"value || ',' || ?1 END WHERE key = 'skipped_kinds' AND "
+		"instr(',' || value || ',', ',' || ?1 || ',') = 0 AND "
+		"length(value) < ?2",
+		-1, &st, NULL) != SQLITE_OK)
+		return fail_db(m->db, IPSNET_EIO, err, errlen,
+			       "cannot write to the mirror");
+	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2,
+			 (int)sizeof(m->meta.refill_kinds) - 1 -
+			     SKIPPED_KIND_MAX - 1);
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return fail_db(m->db, IPSNET_EIO, err, errlen,
+			       "cannot write to the mirror");
+	return 0;
+}
+
 int mirror_apply(struct mirror *m, const Ipsnet__V1__Event *ev, bool *counted,
 		 char *err, size_t errlen)
 {
@@ -1040,9 +1162,19 @@ int mirror_apply(struct mirror *m, const Ipsnet__V1__Event *ev, bool *counted,
 
 	bool entity =
 	    ev->state != NULL && mirror_entity(ev->state, &kind, &msg);
+	/* An entity this build does not know (a newer server's kind) is
+	 * skipped, not fetched forever, and the cursor moves past it; its
+	 * kind is noted (meta.skipped_kinds), so that an ipsnet that knows
+	 * it reads the journal again to bring its entries in (mirror_open).
+	 * Was: skipped without a word, and counted in meta.events: a later
+	 * ipsnet made the kind's table, empty, and its entries up to the
+	 * cursor never came. */
+	const char *unknown =
+	    ev->state != NULL && !entity ? unknown_kind(ev->state) : NULL;
 	/* An entity of a kind the mirror does not hold came only for the
-	 * sync to know which cases to fetch (cmd_sync): it is not applied. */
-	bool held = !entity || mirror_holds(m, kind);
+	 * sync to know which cases to fetch (cmd_sync): it is not applied.
+	 * Nor is one this build does not know: neither counts. */
+	bool held = entity ? mirror_holds(m, kind) : ev->state == NULL;
 	if (counted != NULL)
 		*counted = held;
 	if (ev->seq <= m->tx_seq)
@@ -1056,8 +1188,8 @@ int mirror_apply(struct mirror *m, const Ipsnet__V1__Event *ev, bool *counted,
 		return rv;
 	if (entity && !held && (rv = shadow_put(m, msg, err, errlen)) != 0)
 		return rv;
-	/* An entity this build does not know still moves the cursor: a
-	 * newer server's kinds are skipped, not fetched forever. */
+	if (unknown != NULL && (rv = skipped_put(m, unknown, err, errlen)) != 0)
+		return rv;
 	m->tx_seq = ev->seq;
 	set_tx_hash(m, ev->hash.len == 32 ? ev->hash.data : NULL);
 	if (held)
@@ -1090,7 +1222,10 @@ int mirror_advance(struct mirror *m, uint64_t seq, const uint8_t *hash,
 	return rv;
 }
 
-int mirror_commit(struct mirror *m, char *err, size_t errlen)
+/* Commits the open transaction with the cursor it reached, running sql
+ * (when not NULL) in it after meta is written and before the COMMIT. */
+static int commit_with(struct mirror *m, const char *sql, char *err,
+		       size_t errlen)
 {
 	char now[32];
 	if (!m->in_tx)
@@ -1111,11 +1246,23 @@ int mirror_commit(struct mirror *m, char *err, size_t errlen)
 	/* Past where it was: nothing more is read again. */
 	bool refilled =
 	    m->meta.refill_upto > 0 && m->tx_seq >= m->meta.refill_upto;
+	/* The entry to check was checked (mirror_checked), and the cursor
+	 * that now goes past 0 carries the check on: its hash is what a
+	 * resumed sync sends. */
+	bool forget_check =
+	    m->check_in_file && !m->meta.has_check && m->tx_seq > 0;
 	if (set_meta_int(m, "seq", m->tx_seq) != 0 || set_meta_hash(m) != 0 ||
 	    (m->knows_all && set_meta_int(m, "complete_seq", m->tx_seq) != 0) ||
 	    set_meta_int(m, "events", m->meta.events + m->tx_events) != 0 ||
 	    set_meta_text(m, "updated_at", now) != 0 ||
 	    (refilled && set_meta_int(m, "refill_upto", 0) != 0) ||
+	    (forget_check &&
+	     sqlite3_exec(m->db,
+			  "DELETE FROM meta WHERE key IN ('check_seq', "
+			  "'check_hash')",
+			  NULL, NULL, NULL) != SQLITE_OK) ||
+	    (sql != NULL &&
+	     sqlite3_exec(m->db, sql, NULL, NULL, NULL) != SQLITE_OK) ||
 	    sqlite3_exec(m->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 		int rv = fail_db(m->db, IPSNET_EIO, err, errlen,
 				 "cannot commit to the mirror");
@@ -1129,9 +1276,16 @@ int mirror_commit(struct mirror *m, char *err, size_t errlen)
 	m->meta.events += m->tx_events;
 	if (refilled)
 		m->meta.refill_upto = 0;
+	if (forget_check)
+		m->check_in_file = false;
 	m->pending = 0;
 	m->tx_events = 0;
 	return 0;
+}
+
+int mirror_commit(struct mirror *m, char *err, size_t errlen)
+{
+	return commit_with(m, NULL, err, errlen);
 }
 
 void mirror_rollback(struct mirror *m)
@@ -1309,18 +1463,16 @@ bool mirror_program_owner(struct mirror *m, const char *id, char *owner,
 
 int mirror_refill(struct mirror *m, char *err, size_t errlen)
 {
-	int rv = mirror_commit(m, err, errlen);
+	/* In the transaction of the event that calls for it: committed on
+	 * its own first, a sync killed before the refill was recorded had its
+	 * cursor past the event and the program's new owner in its row, and
+	 * never saw the hand-over again (the program's clients' earlier
+	 * entries missing for good). */
+	int rv = begin(m, err, errlen);
+	if (rv == 0)
+		rv = commit_with(m, refill_sql, err, errlen);
 	if (rv != 0)
 		return rv;
-	if (sqlite3_exec(m->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
-		SQLITE_OK ||
-	    sqlite3_exec(m->db, refill_sql, NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_exec(m->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		rv = fail_db(m->db, IPSNET_EIO, err, errlen,
-			     "cannot write to the mirror");
-		sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL);
-		return rv;
-	}
 	if ((rv = read_meta(m, err, errlen)) != 0)
 		return rv;
 	m->tx_seq = m->meta.seq;

@@ -33,26 +33,34 @@ struct mirror;
 
 /* What the mirror file says about itself. */
 struct mirror_meta {
-	uint64_t seq;	       /* the last journal entry handled (0: none) */
-	uint8_t hash[32];      /* its hash in the server's journal ... */
-	bool has_hash;	       /* ... when the server gave it */
-	uint64_t events;       /* events applied over the mirror's life */
-	char organisation[64]; /* whose view it holds ("" until the first
-				  sync) */
-	char kinds[160];       /* "client,program"; "" for every kind */
-	bool refill;	       /* its rows were written by an older ipsnet
-				* without columns this one has: it is read
-				* again from seq 0 to fill them in */
-	uint64_t refill_upto;  /* entries up to this seq are read again
-				* (0: none); a version again is written */
-	bool has_check;	       /* a refill forgot seq and hash: the entry
-				* it had reached is to be checked first */
-	uint64_t check_seq;    /* ... that entry */
+	uint64_t seq;		/* the last journal entry handled (0: none) */
+	uint8_t hash[32];	/* its hash in the server's journal ... */
+	bool has_hash;		/* ... when the server gave it */
+	uint64_t events;	/* events applied over the mirror's life */
+	char organisation[64];	/* whose view it holds ("" until the first
+				   sync) */
+	char kinds[160];	/* "client,program"; "" for every kind */
+	bool refill;		/* it is read again from seq 0 (one of the
+				 * two below) */
+	bool refill_columns;	/* ... its rows were written by an older
+				 * ipsnet without columns this one has, and
+				 * are filled in */
+	char refill_kinds[160]; /* ... an older ipsnet skipped the entries
+				 * of these kinds, which it did not know
+				 * ("trajectory,job"; "" for none): they
+				 * are brought in */
+	uint64_t refill_upto;	/* entries up to this seq are read again
+				 * (0: none); a version again is written */
+	bool has_check;		/* a refill forgot seq and hash: the entry
+				 * it had reached is to be checked first */
+	uint64_t check_seq;	/* ... that entry */
 	uint8_t check_hash[32]; /* ... and its hash */
 };
 
 /* Opens (creating when missing) the mirror at path, and takes a lock on it
  * so that a second sync of the same file is refused while this one runs.
+ * A file that is a database but not a mirror, or a mirror of a newer
+ * format, is refused (IPSNET_EPRECONDITION) before anything is written.
  * Returns 0, or an IPSNET_E* code with err saying why. */
 int mirror_open(struct mirror **out, const char *path, char *err,
 		size_t errlen);
@@ -62,7 +70,9 @@ void mirror_close(struct mirror *m);
 const struct mirror_meta *mirror_meta(const struct mirror *m);
 
 /* The server's entry meta.check_seq is the one whose hash is
- * meta.check_hash (the refill may read from it): forgets the check. 0 or
+ * meta.check_hash (the refill may read from it): forgets the check
+ * (meta.has_check), in the file with the first commit of a cursor past 0
+ * (until then a sync that is stopped checks again on its next run). 0 or
  * IPSNET_EIO. */
 int mirror_checked(struct mirror *m, char *err, size_t errlen);
 
@@ -79,7 +89,11 @@ int mirror_bind(struct mirror *m, const char *organisation, const char *kinds,
  * (mirror_bind's kinds) only moves the seq, is not counted in
  * meta.events, and leaves in table `shadow` (kind, id, version,
  * client_id, party) what the sync needs to know of it: a client's id, a
- * consent's client and recipient (party), a program's owner (party).
+ * consent's client and recipient (party), a program's owner (party). An
+ * entity this build does not know (a newer server's kind) only moves the
+ * seq too, is not counted, and its kind (ChangeOk.entity_kind) is noted in
+ * meta.skipped_kinds: an ipsnet that knows the kind reads the journal
+ * again when it opens the mirror (mirror_meta refill_kinds).
  * *counted (when not NULL) says whether an event of its kind counts in
  * meta.events (set also when it was handled already, or not applied). */
 int mirror_apply(struct mirror *m, const Ipsnet__V1__Event *ev, bool *counted,
@@ -120,12 +134,14 @@ bool mirror_has_other_consent(struct mirror *m, const Ipsnet__V1__Consent *c);
 bool mirror_program_owner(struct mirror *m, const char *id, char *owner,
 			  size_t cap);
 
-/* Commits the open transaction, then starts reading the journal again
- * from seq 0 up to the seq reached (meta.refill_upto), as for a column
- * added: meta.seq goes back to 0, and check_seq and check_hash keep the
- * entry it had reached, for the server to be checked against first. For
- * entries the server judged before this organisation could see what it
- * may see now (a program handed to it). 0 or an IPSNET_E* code. */
+/* Commits the open transaction together with the start of reading the
+ * journal again from seq 0 up to the seq reached (meta.refill_upto), as
+ * for a column added: meta.seq goes back to 0, and check_seq and
+ * check_hash keep the entry it had reached, for the server to be checked
+ * against first. For entries the server judged before this organisation
+ * could see what it may see now (a program handed to it): the event that
+ * says so is never committed without the refill. 0 or an IPSNET_E* code
+ * (nothing of the transaction committed). */
 int mirror_refill(struct mirror *m, char *err, size_t errlen);
 
 /* Upserts a client's case as ShowCase answered it (the open transaction,
