@@ -609,21 +609,32 @@ static void on_signal(uv_signal_t *h, int signum)
 	stop(f, f->stopping ? f->exit_code : 0);
 }
 
+/* Standard output could not be written (why: the errno of the write that
+ * failed): a reader that went (EPIPE, `ipsnet watch | head -1`) ends the
+ * run quietly with 0, as tail -f does; anything else (a full disk) is
+ * said once, exit 1. The error flag is cleared, so that main does not say
+ * it a second time. */
+static void output_failed(struct follow *f, int why)
+{
+	clearerr(stdout);
+	if (f->stopping)
+		return;
+	if (why != EPIPE) {
+		clear_bar(f);
+		fprintf(stderr, "ipsnet: cannot write the output: %s\n",
+			strerror(why));
+	}
+	stop(f, why == EPIPE ? 0 : 1);
+}
+
 static void on_check(uv_check_t *h)
 {
 	struct follow *f = container_of(h, struct follow, check);
 	if (f->ops == NULL)
 		return;
 	/* Output goes out once per loop turn, not once per event. */
-	if (fflush(stdout) != 0 && !f->stopping) {
-		int why = errno;
-		if (why != EPIPE)
-			fprintf(stderr, "ipsnet: cannot write the output: %s\n",
-				strerror(why));
-		else
-			clearerr(stdout); /* the reader went: said, and 0 */
-		stop(f, why == EPIPE ? 0 : 1);
-	}
+	if (fflush(stdout) != 0)
+		output_failed(f, errno);
 }
 
 /* Runs the subscription until it stops; returns the exit code. */
@@ -1543,18 +1554,28 @@ static int watch_event(struct follow *f, const Ipsnet__V1__Event *ev)
 			fprintf(stderr, "ipsnet: out of memory\n");
 			return IPSNET_ENOMEM;
 		}
-		puts(line);
+		/* A write that fails here (the buffer was full) is seen here:
+		 * glibc drops what it held, and the flush after the loop turn
+		 * may then have nothing left to fail on. */
+		if (puts(line) == EOF)
+			output_failed(f, errno);
 		free(line);
 		return 0;
 	}
 	char when[32], what[1024]; /* a funder's 200 characters and more */
+	char line[sizeof(when) + sizeof(what) + 160];
 	nl_minute_of_iso(when, sizeof(when), ev->time);
 	describe(what, sizeof(what), ev);
+	snprintf(line, sizeof(line), "%s %s %s (version %" PRIu64 ")", when,
+		 ev->organisation, what,
+		 ev->state != NULL ? ev->state->version : 0);
 	/* A funder described in free text is anybody's text: as a table
-	 * shows it, so it cannot move the terminal's cursor. */
-	text_mask_controls(what);
-	printf("%s %s %s (version %" PRIu64 ")\n", when, ev->organisation, what,
-	       ev->state != NULL ? ev->state->version : 0);
+	 * shows it, so it cannot move the terminal's cursor. So is all of
+	 * the line the server gave: a time it gave that is no time is shown
+	 * as it came. */
+	text_mask_controls(line);
+	if (puts(line) == EOF)
+		output_failed(f, errno);
 	return 0;
 }
 

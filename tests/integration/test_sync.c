@@ -2204,6 +2204,37 @@ static void test_watch_whose_reader_went_ends_quietly(void **state)
 		watch_until_the_reader_goes(live);
 }
 
+/* `ipsnet watch` whose output cannot be written (a full disk) stops with
+ * exit 1 and says why once. Was: the same failure twice on stderr, the
+ * second time without its reason (main's last flush found the error flag
+ * that the watch had seen and said already). */
+static void test_watch_that_cannot_write_says_so_once(void **state)
+{
+	struct h_args a;
+	struct h_result r;
+	for (int json = 0; json < 2; json++) {
+		const char *argv[H_ARGS_MAX + 4] = {
+		    "sh", "-c", "exec \"$0\" \"$@\" >/dev/full", IPSNET_PATH};
+		int n = 4;
+		org_args(&a, GGZ_TEST);
+		if (json)
+			h_args_add(&a, "--json");
+		h_args_add(&a, "watch");
+		h_args_add(&a, "--since");
+		h_args_add(&a, "0");
+		for (int k = 0; k < a.n; k++)
+			argv[n++] = a.argv[k];
+		argv[n] = NULL;
+		int code = h_run(&r, "/bin/sh", argv);
+		const char *said = "ipsnet: cannot write the output: No space "
+				   "left on device\n";
+		if (code != 1 || strcmp(r.err, said) != 0)
+			fail_msg("watch%s to a full disk: exit %d, saying: %s",
+				 json ? " --json" : "", code, r.err);
+		h_result_free(&r);
+	}
+}
+
 /* Bytes waiting in the receive queues of pid's TCP sockets
  * (/proc/net/tcp), or -1. */
 static long tcp_rx_queued(pid_t pid)
@@ -5203,6 +5234,7 @@ int main(void)
 		test_a_case_the_server_was_busy_for_is_asked_again),
 	    cmocka_unit_test(test_the_example_says_once_why_it_cannot_connect),
 	    cmocka_unit_test(test_watch_whose_reader_went_ends_quietly),
+	    cmocka_unit_test(test_watch_that_cannot_write_says_so_once),
 	    cmocka_unit_test(test_mirror_at_the_head_learns_its_hash),
 	    cmocka_unit_test(test_mirror_moved_on_by_an_older_ipsnet_resumes),
 	    cmocka_unit_test(test_a_mirror_an_older_ipsnet_wrote_is_filled_in),
