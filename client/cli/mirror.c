@@ -524,7 +524,6 @@ static int prepare_upsert(struct mirror *m, size_t ti, bool again, char *err,
 static int read_meta(struct mirror *m, char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
-	int64_t format = 0;
 	int64_t hash_seq = -1; /* the seq the hash is of (NULL: none) */
 	if (sqlite3_prepare_v2(m->db, "SELECT key, value FROM meta", -1, &st,
 			       NULL) != SQLITE_OK)
@@ -542,9 +541,7 @@ static int read_meta(struct mirror *m, char *err, size_t errlen)
 			continue;
 		if (text == NULL)
 			text = "";
-		if (strcmp(key, "format") == 0)
-			format = sqlite3_column_int64(st, 1);
-		else if (strcmp(key, "seq") == 0)
+		if (strcmp(key, "seq") == 0)
 			m->meta.seq = (uint64_t)sqlite3_column_int64(st, 1);
 		else if (strcmp(key, "hash") == 0 && blob &&
 			 sqlite3_column_bytes(st, 1) == 32) {
@@ -579,13 +576,6 @@ static int read_meta(struct mirror *m, char *err, size_t errlen)
 	 * earlier entry: it is no longer the hash of entry seq. */
 	if (hash_seq < 0 || (uint64_t)hash_seq != m->meta.seq)
 		m->meta.has_hash = false;
-	if (format != MIRROR_FORMAT) {
-		snprintf(err, errlen,
-			 "the mirror has format %" PRId64
-			 "; this ipsnet reads format %d",
-			 format, MIRROR_FORMAT);
-		return IPSNET_EPRECONDITION;
-	}
 	return 0;
 }
 
@@ -1142,6 +1132,8 @@ static int skipped_put(struct mirror *m, const char *kind, char *err,
 		return fail_db(m->db, IPSNET_EIO, err, errlen,
 			       "cannot write to the mirror");
 	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+	/* What is noted, and so the part of it this ipsnet knows, fits
+	 * meta.refill_kinds. */
 	sqlite3_bind_int(st, 2,
 			 (int)sizeof(m->meta.refill_kinds) - 1 -
 			     SKIPPED_KIND_MAX - 1);
