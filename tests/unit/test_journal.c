@@ -2811,19 +2811,12 @@ test_migration_from_version_2_names_who_asked_for_funding(void **state)
 	open_journal(fx);
 }
 
-/* A backup of schema 2 (before funding.requested_by) holding a funding
- * request verifies as it is, before any init: 'ipsnetd verify --database
- * BACKUP' and the restore of it (which verifies its copy). Was: the state
- * tables were compared column for column with today's, and verify could
- * not read the database ("cannot compare: SELECTs to the left and right
- * of EXCEPT do not have the same number of result columns"). A state row
- * changed in such a backup is still found. */
-static void test_verify_takes_a_backup_of_schema_2_with_funding(void **state)
+/* A journal of four entries (a program, a client, her referral and a
+ * funding request), closed and put back as a database of schema 2 (before
+ * funding.requested_by). */
+static void schema_2_with_funding(struct fx *fx)
 {
-	struct fx *fx = *state;
-	char err[512] = "", old[PATH_MAX + 16];
-	struct journal_verify_report r;
-
+	char old[PATH_MAX + 16];
 	struct tchange *p = program_change("ips-west", 0, "IPS West");
 	submit_wait(fx, p);
 	assert_applied(p);
@@ -2846,12 +2839,28 @@ static void test_verify_takes_a_backup_of_schema_2_with_funding(void **state)
 	sqlite3 *db = old_schema_copy(fx, 2, old, sizeof(old));
 	answer_as_schema_2(db, 0);
 	old_schema_in_place(fx, db, old);
+}
+
+/* A backup of schema 2 (before funding.requested_by) holding a funding
+ * request verifies as it is, before any init: 'ipsnetd verify --database
+ * BACKUP' and the restore of it (which verifies its copy). Was: the state
+ * tables were compared column for column with today's, and verify could
+ * not read the database ("cannot compare: SELECTs to the left and right
+ * of EXCEPT do not have the same number of result columns"). A state row
+ * changed in such a backup is still found. */
+static void test_verify_takes_a_backup_of_schema_2_with_funding(void **state)
+{
+	struct fx *fx = *state;
+	char err[512] = "";
+	struct journal_verify_report r;
+
+	schema_2_with_funding(fx);
 	if (journal_verify(fx->db_path, NULL, &r, err, sizeof(err)) != 0)
 		fail_msg("journal_verify: %s", err);
 	assert_string_equal(r.problem, "");
 	assert_int_equal(r.entries, 4);
 
-	db = test_db(fx);
+	sqlite3 *db = test_db(fx);
 	db_exec(db, "UPDATE funding SET months = months + 1");
 	sqlite3_close(fx->db);
 	fx->db = NULL;
@@ -2870,38 +2879,17 @@ static void test_verify_takes_a_backup_of_schema_2_with_funding(void **state)
 static void test_rebuild_of_an_older_schema_says_to_run_init(void **state)
 {
 	struct fx *fx = *state;
-	char err[512] = "", old[PATH_MAX + 16];
+	char err[512] = "";
 	uint64_t entries = 0;
 
-	struct tchange *p = program_change("ips-west", 0, "IPS West");
-	submit_wait(fx, p);
-	assert_applied(p);
-	change_free(p);
-	struct tchange *reg = register_change(NULL, NULL, NULL);
-	submit_wait(fx, reg);
-	assert_applied(reg);
-	struct tchange *ref = refer_change(reg->client_id, "ips-west");
-	submit_wait(fx, ref);
-	assert_applied(ref);
-	struct tchange *fu =
-	    request_other_change(ref->jc.req->refer->trajectory_id);
-	submit_wait(fx, fu);
-	assert_applied(fu);
-	change_free(fu);
-	change_free(ref);
-	change_free(reg);
-	close_journal(fx);
-
-	sqlite3 *db = old_schema_copy(fx, 2, old, sizeof(old));
-	answer_as_schema_2(db, 0);
-	old_schema_in_place(fx, db, old);
+	schema_2_with_funding(fx);
 	assert_int_equal(
 	    journal_rebuild(fx->db_path, NULL, &entries, err, sizeof(err)),
 	    IPSNET_EDB);
 	if (strstr(err, "schema version 2") == NULL ||
 	    strstr(err, "run 'ipsnetd init' first") == NULL)
 		fail_msg("journal_rebuild said: %s", err);
-	db = test_db(fx);
+	sqlite3 *db = test_db(fx);
 	assert_int_equal(db_int(db, "SELECT count(*) FROM funding", NULL, NULL),
 			 1);
 	assert_int_equal(db_int(db, "PRAGMA user_version", NULL, NULL), 2);
