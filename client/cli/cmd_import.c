@@ -975,6 +975,26 @@ static void on_ready(struct ipsnet_conn *c, int status, const char *message,
 	im->last_answer_us = util_mono_us();
 	if (!im->connected_once) {
 		const Ipsnet__V1__HelloOk *h = ipsnet_conn_hello(c);
+		/* Clients, referrals and jobs are a GGZ's to make: anyone
+		 * else would have every row refused alike, one line each. */
+		if (h->organisation_kind != IPSNET__V1__ORG_KIND__GGZ) {
+			im->fatal = IPSNET_EPERMISSION;
+			snprintf(im->fatal_msg, sizeof(im->fatal_msg),
+				 "an import makes clients, referrals and jobs, "
+				 "which a GGZ makes; '%s' is %s, so nothing "
+				 "was sent (is this the right --profile?)",
+				 h->organisation_id,
+				 h->organisation_kind ==
+					 IPSNET__V1__ORG_KIND__MUNICIPALITY
+				     ? "a municipality"
+				 : h->organisation_kind ==
+					 IPSNET__V1__ORG_KIND__UWV
+				     ? "UWV"
+				     : "the network operator");
+			im->phase_no = P_DONE;
+			ipsnet_close(c);
+			return;
+		}
 		im->connected_once = true;
 		util_strlcpy(im->org, h->organisation_id, sizeof(im->org));
 		im->head_seq = h->journal_seq;

@@ -4929,6 +4929,32 @@ test_an_error_quoting_control_characters_stays_one_line(void **state)
 	assert_err(fx, "no program 'p-?[2J?ipsnet: done'");
 }
 
+/* An import makes what only a GGZ makes: as a municipality it is refused
+ * once, exit 4, with nothing sent. Was: every row was sent and refused
+ * with the same PERMISSION_DENIED line, one a row, and the exit code was
+ * 1, as for rows of a GGZ's that were rejected. */
+static void test_import_as_another_kind_than_a_ggz_sends_nothing(void **state)
+{
+	struct fx *fx = *state;
+	char path[PATH_MAX], text[256], b1[10], b2[10];
+	bsn(61, b1);
+	bsn(62, b2);
+	path_in(fx, path, sizeof(path), "clients.csv");
+	snprintf(text, sizeof(text),
+		 "bsn,name,birth_date,municipality,benefit\n"
+		 "%s,Anna,1990-04-12,GM0363,participatiewet\n"
+		 "%s,Bram,1991-05-13,GM0363,participatiewet\n",
+		 b1, b2);
+	write_file(path, text);
+	run(fx, EXIT_DENIED, "gm0363", "import", path, NULL);
+	assert_one_line_error(fx);
+	assert_err(fx, "'gm0363' is a municipality, so nothing was sent");
+	assert_string_equal(fx->r.out, "");
+	/* The GGZ's import of the same file is the first of its rows. */
+	run(fx, EXIT_OK, "ggz-test", "import", path, NULL);
+	assert_out(fx, "2 imported, 0 imported before");
+}
+
 /* A file import cannot read says why, as one that is not there does
  * ("No such file or directory"): a directory given for the file was
  * refused with "cannot read DIR" alone. */
@@ -5271,6 +5297,9 @@ int main(void)
 		setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_import_of_a_directory_says_why_it_cannot_be_read, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_import_as_another_kind_than_a_ggz_sends_nothing, setup,
 		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_an_error_quoting_control_characters_stays_one_line, setup,
