@@ -451,7 +451,9 @@ const char *tls_cert_cn(X509 *cert, char *buf, size_t cap)
 		return buf;
 	X509_NAME *name = X509_get_subject_name(cert);
 	int i = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
-	if (i < 0)
+	/* A second CN would name a second organisation: which one the
+	 * holder is would depend on who reads it (the first, the last). */
+	if (i < 0 || X509_NAME_get_index_by_NID(name, NID_commonName, i) >= 0)
 		return buf;
 	ASN1_STRING *s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i));
 	const unsigned char *d = ASN1_STRING_get0_data(s);

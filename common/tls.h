@@ -28,10 +28,11 @@ int tls_ctx_new(SSL_CTX **out, const struct tls_ctx_opts *o, char *err,
 		size_t errlen);
 
 /* The subject CN of the peer's verified certificate into buf, or "" when
- * there is none. Returns buf. */
+ * there is none, or more than one. Returns buf. */
 const char *tls_peer_cn(SSL *ssl, char *buf, size_t cap);
 
-/* The subject CN of cert into buf, or "". Returns buf. */
+/* The subject CN of cert into buf, or "" (none, or more than one).
+ * Returns buf. */
 const char *tls_cert_cn(X509 *cert, char *buf, size_t cap);
 
 /* Whether a CRL loaded in ctx lists cert as revoked (for connections that

@@ -395,6 +395,15 @@ static bool hello_allowed(struct conn *c, uint64_t request_id)
 			     CERT_NOT_TRUSTED_NOW, "untrusted");
 		return false;
 	}
+	if (c->org_unknown && c->cn[0] == '\0') {
+		conn__refuse(c, request_id, IPSNET_EUNAUTHENTICATED,
+			     "the certificate names no organisation, or more "
+			     "than one: its subject must hold one CN, the "
+			     "organisation's id; ask the network operator for "
+			     "a new certificate",
+			     "refused");
+		return false;
+	}
 	if (c->org_unknown) {
 		snprintf(why, sizeof(why),
 			 "certificate '%s' names an organisation that is not "

@@ -27,6 +27,8 @@
 
 #include <jansson.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 #include <sqlite3.h>
 
 #include "frame.h"
@@ -400,6 +402,109 @@ static void test_certificate_not_in_registry_is_refused(void **state)
 	if (!h_tls_read_closed(c, H_TLS_MS))
 		fail_msg("ghost's connection: %s", c->error);
 	assert_good_connection_served(fx, 3);
+}
+
+/* Issues dir/NAME.crt and .key, signed by the test CA (certs/ca.crt), for
+ * a client whose subject holds two CNs: gm0363, then network. */
+static void issue_two_cn_certificate(const char *dir, const char *name)
+{
+	char path[PATH_MAX];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/ca.crt", certs);
+	assert_non_null(f = fopen(path, "r"));
+	X509 *ca = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/ca.key", certs);
+	assert_non_null(f = fopen(path, "r"));
+	EVP_PKEY *ca_key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	fclose(f);
+	assert_non_null(ca);
+	assert_non_null(ca_key);
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+	assert_non_null(key);
+	assert_non_null(x);
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 0x7eadbeefL);
+	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+	X509_NAME *subject = X509_get_subject_name(x);
+	assert_int_equal(X509_NAME_add_entry_by_txt(
+			     subject, "CN", MBSTRING_ASC,
+			     (const unsigned char *)"gm0363", -1, -1, 0),
+			 1);
+	assert_int_equal(X509_NAME_add_entry_by_txt(
+			     subject, "CN", MBSTRING_ASC,
+			     (const unsigned char *)"network", -1, -1, 0),
+			 1);
+	X509_set_issuer_name(x, X509_get_subject_name(ca));
+	X509_set_pubkey(x, key);
+	X509V3_CTX v3;
+	X509V3_set_ctx(&v3, ca, x, NULL, NULL, 0);
+	X509_EXTENSION *eku =
+	    X509V3_EXT_conf_nid(NULL, &v3, NID_ext_key_usage, "clientAuth");
+	assert_non_null(eku);
+	X509_add_ext(x, eku, -1);
+	X509_EXTENSION_free(eku);
+	assert_true(X509_sign(x, ca_key, EVP_sha256()) > 0);
+	snprintf(path, sizeof(path), "%s/%s.crt", dir, name);
+	assert_non_null(f = fopen(path, "w"));
+	assert_int_equal(PEM_write_X509(f, x), 1);
+	assert_int_equal(fclose(f), 0);
+	snprintf(path, sizeof(path), "%s/%s.key", dir, name);
+	assert_non_null(f = fopen(path, "w"));
+	assert_int_equal(chmod(path, 0600), 0);
+	assert_int_equal(
+	    PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL), 1);
+	assert_int_equal(fclose(f), 0);
+	X509_free(x);
+	EVP_PKEY_free(key);
+	EVP_PKEY_free(ca_key);
+	X509_free(ca);
+}
+
+/* A certificate of the network CA whose subject names two organisations
+ * (CN=gm0363, CN=network) is refused after the handshake: which one its
+ * holder is would depend on who reads it. Was: served as gm0363, the
+ * first, while a reader that takes the last saw the network operator
+ * (found by a review). */
+static void test_certificate_naming_two_organisations_is_refused(void **state)
+{
+	struct fx *fx = *state;
+	struct h_tls_opts o;
+	struct h_tls *c = &fx->conn[0];
+	char ca[PATH_MAX];
+	struct h_args a;
+
+	start_with_good_connection(fx);
+	issue_two_cn_certificate(fx->dir, "two");
+	snprintf(ca, sizeof(ca), "%s/ca.crt", certs);
+	h_args_init(&a);
+	h_args_server(&a, &fx->d, ca);
+	h_args_add(&a, "--cert");
+	h_args_add(&a, "%s/two.crt", fx->dir);
+	h_args_add(&a, "--key");
+	h_args_add(&a, "%s/two.key", fx->dir);
+	h_args_add(&a, "whoami");
+	run_cli(fx, &a, EXIT_UNAUTH);
+	assert_one_line_error(fx, "refused", "more than one", NULL);
+	assert_good_connection_served(fx, 2);
+
+	h_tls_opts_org(&o, certs, NULL);
+	snprintf(o.cert, sizeof(o.cert), "%s/two.crt", fx->dir);
+	snprintf(o.key, sizeof(o.key), "%s/two.key", fx->dir);
+	if (h_tls_connect(c, fx->d.port, &o) != 0)
+		fail_msg("two: %s", c->error);
+	assert_int_equal(h_tls_hello(c, "test.user", NULL),
+			 IPSNET__V1__CODE__UNAUTHENTICATED);
+	if (!h_tls_read_closed(c, H_TLS_MS))
+		fail_msg("two's connection: %s", c->error);
+	assert_good_connection_served(fx, 3);
+	if (!h_daemon_wait_log(&fx->d, "org=- user=- cn=- peer=", H_TLS_MS)) {
+		h_daemon_dump_log(&fx->d);
+		fail_msg("no refusal in the log");
+	}
 }
 
 static void test_tls12_only_client_fails_the_handshake(void **state)
@@ -3232,6 +3337,7 @@ int main(void)
 	    T(test_expired_certificate_is_refused),
 	    T(test_revoked_certificate_is_refused),
 	    T(test_certificate_not_in_registry_is_refused),
+	    T(test_certificate_naming_two_organisations_is_refused),
 	    T(test_tls12_only_client_fails_the_handshake),
 	    T(test_tls12_client_offering_its_last_session_is_served),
 	    T(test_server_certificate_of_another_ca_exits_3),
