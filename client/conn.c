@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/x509.h>
 
@@ -110,11 +111,25 @@ static void set_status(struct ipsnet_conn *c, int status, const char *message)
 		     sizeof(c->message));
 }
 
+/* Whether our own certificate's validity begins after now; if so, when
+ * (UTC) into buf. */
+static bool own_not_yet_valid(struct ipsnet_conn *c, char *buf, size_t cap)
+{
+	X509 *own = SSL_CTX_get0_certificate(c->ctx);
+	struct tm tm;
+	if (own == NULL ||
+	    X509_cmp_current_time(X509_get0_notBefore(own)) <= 0 ||
+	    ASN1_TIME_to_tm(X509_get0_notBefore(own), &tm) != 1)
+		return false;
+	strftime(buf, cap, "%Y-%m-%d %H:%M UTC", &tm);
+	return true;
+}
+
 /* Turns what the stream saw into one sentence a person can act on. */
 static void explain_stream_failure(struct ipsnet_conn *c)
 {
 	struct ipsnet_stream *s = &c->stream;
-	char msg[320];
+	char msg[320], when[32];
 	int code = s->error != 0 ? s->error : IPSNET_ECLOSED;
 
 	if (code == IPSNET_ETLS && s->peer_alert >= 0) {
@@ -130,10 +145,22 @@ static void explain_stream_failure(struct ipsnet_conn *c)
 				break;
 			}
 			/* fall through */
+		case SSL_AD_BAD_CERTIFICATE:
+			/* OpenSSL's alert for a certificate whose time has
+			 * not come yet: say that, not "bad certificate". */
+			if (own_not_yet_valid(c, when, sizeof(when))) {
+				snprintf(msg, sizeof(msg),
+					 "the server refused certificate '%s': "
+					 "it is not valid until %s (check the "
+					 "clocks, or ask the network operator)",
+					 c->cn, when);
+				code = IPSNET_ECERT;
+				break;
+			}
+			/* fall through */
 		case SSL_AD_CERTIFICATE_REVOKED:
 		case SSL_AD_CERTIFICATE_EXPIRED:
 		case SSL_AD_UNKNOWN_CA:
-		case SSL_AD_BAD_CERTIFICATE:
 		case SSL_AD_UNSUPPORTED_CERTIFICATE:
 		case SSL_AD_CERTIFICATE_UNKNOWN:
 		case SSL_AD_ACCESS_DENIED:

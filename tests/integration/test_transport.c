@@ -375,6 +375,23 @@ static void test_expired_certificate_is_refused(void **state)
 				 SSL_AD_CERTIFICATE_EXPIRED);
 }
 
+/* A certificate whose validity begins in 2040: ipsnet says so, with the
+ * date. Was: "bad certificate", OpenSSL's alert for it, which did not say
+ * what to do (found by a review). */
+static void test_certificate_not_yet_valid_is_refused(void **state)
+{
+	assert_int_equal(
+	    h_certs_script("org-cert.sh",
+			   (const char *const[]){certs, "ggz-test", "--out",
+						 "future", "--startdate",
+						 "20400101000000Z", "--enddate",
+						 "20410101000000Z", NULL}),
+	    0);
+	assert_handshake_refuses(*state, "future",
+				 "not valid until 2040-01-01 00:00 UTC",
+				 SSL_AD_BAD_CERTIFICATE);
+}
+
 static void test_revoked_certificate_is_refused(void **state)
 {
 	assert_handshake_refuses(*state, "revoked", "revoked",
@@ -3336,6 +3353,7 @@ int main(void)
 	    T(test_certificate_of_another_ca_is_refused),
 	    T(test_expired_certificate_is_refused),
 	    T(test_revoked_certificate_is_refused),
+	    T(test_certificate_not_yet_valid_is_refused),
 	    T(test_certificate_not_in_registry_is_refused),
 	    T(test_certificate_naming_two_organisations_is_refused),
 	    T(test_tls12_only_client_fails_the_handshake),
