@@ -145,13 +145,15 @@ static void on_close(struct ipsnet_stream *s)
 static void deadline_cb(uv_timer_t *t)
 {
 	struct conn *c = container_of(t, struct conn, timer);
-	char why[96];
+	char why[160];
 	switch (c->state) {
 	case CONN_HANDSHAKING:
 	case CONN_HELLO:
 		snprintf(why, sizeof(why),
 			 "no TLS handshake and Hello within %u ms",
 			 c->server->cfg.handshake_timeout_ms);
+		/* After the handshake the client can be told why. */
+		conn__send_error(c, 0, IPSNET_ETIMEOUT, why);
 		conn__close(c, IPSNET_ETIMEOUT, why, "timeout");
 		break;
 	case CONN_SERVING:
@@ -161,6 +163,14 @@ static void deadline_cb(uv_timer_t *t)
 			uv_timer_again(t);
 			break;
 		}
+		/* Told, as at a shutdown: a program that keeps its
+		 * connection learns why it ended, not only that it did. */
+		snprintf(why, sizeof(why),
+			 "the server closed the connection after %u ms "
+			 "without a request (its idle_timeout_ms); connect "
+			 "again",
+			 c->server->cfg.idle_timeout_ms);
+		conn__send_error(c, 0, IPSNET_EUNAVAILABLE, why);
 		snprintf(why, sizeof(why), "idle for %u ms",
 			 c->server->cfg.idle_timeout_ms);
 		conn__close(c, IPSNET_ETIMEOUT, why, "idle");

@@ -1975,6 +1975,76 @@ static int daemon_side_timer(int daemon_port, int client_port)
  * connection; without it a subscriber that is sent nothing (no idle
  * timeout applies to it) held its connection, and its organisation's share
  * of max_connections, for good. Was: no keepalive (timer 0). */
+/* c is closed by the daemon within ms, and what it sent last before that
+ * is a notice (request id 0) with status code and a message holding
+ * word. */
+static void assert_told_then_closed(struct h_tls *c, int ms, int code,
+				    const char *word)
+{
+	if (!h_tls_read_closed(c, ms))
+		fail_msg("the connection stays open: %s", c->error);
+	Ipsnet__V1__Envelope *e = h_tls_take_envelope(c), *next;
+	while (e != NULL && (next = h_tls_take_envelope(c)) != NULL) {
+		h_envelope_free(e);
+		e = next;
+	}
+	if (e == NULL)
+		fail_msg("closed without a word (%s)", c->error);
+	uint64_t id = e->request_id;
+	int got = e->status != NULL ? (int)e->status->code : -1;
+	bool said = e->status != NULL && e->status->message != NULL &&
+		    strstr(e->status->message, word) != NULL;
+	if (!said)
+		fprintf(stderr, "the notice: %s\n",
+			e->status != NULL && e->status->message != NULL
+			    ? e->status->message
+			    : "(none)");
+	h_envelope_free(e);
+	assert_int_equal(id, 0);
+	assert_int_equal(got, code);
+	if (!said)
+		fail_msg("the notice does not say '%s'", word);
+}
+
+/* A served connection closed as idle is told why first. Was: closed
+ * without a word, so that a program that keeps its connection learned
+ * only that the peer had closed it (found by a review). */
+static void test_an_idle_connection_is_told_why_it_is_closed(void **state)
+{
+	struct fx *fx = *state;
+	struct h_tls *c = &fx->conn[0];
+
+	assert_int_equal(
+	    h_write_config(fx->dir, certs, "idle_timeout_ms = 1000\n"), 0);
+	assert_int_equal(h_daemon_start(&fx->d, fx->dir), 0);
+	if (h_tls_connect_hello(c, fx->d.port, certs, "ggz-test") != 0)
+		fail_msg("ggz-test: %s", c->error);
+	assert_told_then_closed(c, H_DAEMON_STOP_MS,
+				IPSNET__V1__CODE__UNAVAILABLE,
+				"without a request (its idle_timeout_ms)");
+	assert_true(h_daemon_wait_log(&fx->d, "outcome=idle", H_TLS_MS));
+}
+
+/* A connection that made its TLS handshake but says no Hello within
+ * handshake_timeout_ms is told so as it is closed. Was: closed without a
+ * word (found by a review). */
+static void
+test_a_connection_without_hello_is_told_why_it_is_closed(void **state)
+{
+	struct fx *fx = *state;
+	struct h_tls *c = &fx->conn[0];
+	struct h_tls_opts o;
+
+	start_daemon(fx, certs);
+	h_tls_opts_org(&o, certs, "ggz-test");
+	if (h_tls_connect(c, fx->d.port, &o) != 0)
+		fail_msg("ggz-test: %s", c->error);
+	assert_told_then_closed(c, H_DAEMON_STOP_MS,
+				IPSNET__V1__CODE__DEADLINE_EXCEEDED,
+				"no TLS handshake and Hello within 5000 ms");
+	assert_true(h_daemon_wait_log(&fx->d, "outcome=timeout", H_TLS_MS));
+}
+
 static void test_every_connection_has_tcp_keepalive(void **state)
 {
 	struct fx *fx = *state;
@@ -3390,6 +3460,8 @@ int main(void)
 	    T(test_a_bad_log_level_option_names_every_level),
 	    T(test_a_bad_listen_option_is_named_as_the_option),
 	    T(test_every_connection_has_tcp_keepalive),
+	    T(test_an_idle_connection_is_told_why_it_is_closed),
+	    T(test_a_connection_without_hello_is_told_why_it_is_closed),
 	    T(test_sigterm_closes_clients_and_exits_0),
 	    T(test_sigterm_refuses_new_requests_on_a_busy_connection),
 	    T(test_sigterm_closes_a_pipelining_connection_without_a_reset),
