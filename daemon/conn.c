@@ -325,6 +325,11 @@ void conn__request_done(struct conn *c)
 			stream_resume(&c->stream);
 		else
 			stream_pause(&c->stream);
+		if (c->drain && c->inflight == 0 && !c->peer_done)
+			/* Told, as a connection idle at the signal is
+			 * (server__stop). */
+			conn__send_error(c, 0, IPSNET_EUNAVAILABLE,
+					 "the server is shutting down");
 		if (c->drain && c->inflight == 0)
 			conn__close(c, 0,
 				    c->peer_done
