@@ -160,6 +160,22 @@ static void deadline_cb(uv_timer_t *t)
 		/* Not idle: work in flight, or a subscription that is
 		 * waiting for the journal to move. */
 		if (c->inflight > 0 || c->sub != NULL) {
+			/* But a frame begun comes whole within a period, as
+			 * long as the daemon reads: a peer that trickles one
+			 * would hold its room (up to max_frame_bytes) and
+			 * the connection for good. */
+			bool part = c->stream.decoder.header_len > 0 &&
+				    c->stream.reading;
+			if (part && c->frame_begun) {
+				snprintf(why, sizeof(why),
+					 "a frame began and did not come "
+					 "whole within %u ms",
+					 c->server->cfg.idle_timeout_ms);
+				conn__send_error(c, 0, IPSNET_ETIMEOUT, why);
+				conn__close(c, IPSNET_ETIMEOUT, why, "timeout");
+				break;
+			}
+			c->frame_begun = part;
 			uv_timer_again(t);
 			break;
 		}
@@ -573,6 +589,7 @@ static int on_frame(struct ipsnet_stream *s, const uint8_t *body, size_t len)
 	struct conn *c = s->data;
 	if (c->state == CONN_CLOSING)
 		return IPSNET_ECLOSED;
+	c->frame_begun = false;
 	struct ipsnet_pb_budget budget;
 	ipsnet_pb_budget_init(&budget, IPSNET_PB_BUDGET(len));
 	Ipsnet__V1__Envelope *req =

@@ -46,6 +46,8 @@ struct conn {
 	bool peer_done;	       /* the peer closed its side (with drain) */
 	bool released;         /* handles closed; freed when nothing is in flight */
 	struct sync_sub *sub;  /* the subscription on this connection, or NULL */
+	bool frame_begun;      /* a frame was part-way in at the last idle tick,
+				  with none whole since */
 	uint32_t inflight;
 	uint64_t requests;
 	uint64_t started_us;

@@ -2025,6 +2025,42 @@ static void test_an_idle_connection_is_told_why_it_is_closed(void **state)
 	assert_true(h_daemon_wait_log(&fx->d, "outcome=idle", H_TLS_MS));
 }
 
+/* A subscriber (which the idle timeout spares) that begins a frame and
+ * does not finish it is told and closed once a whole idle period has
+ * passed without the frame coming whole. Was: held for good, with the
+ * room the frame announced (found by a review). */
+static void
+test_a_frame_begun_and_never_finished_is_not_waited_for(void **state)
+{
+	struct fx *fx = *state;
+	struct h_tls *c = &fx->conn[0];
+
+	assert_int_equal(
+	    h_write_config(fx->dir, certs, "idle_timeout_ms = 1000\n"), 0);
+	assert_int_equal(h_daemon_start(&fx->d, fx->dir), 0);
+	if (h_tls_connect_hello(c, fx->d.port, certs, "ggz-test") != 0)
+		fail_msg("ggz-test: %s", c->error);
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__Subscribe m = IPSNET__V1__SUBSCRIBE__INIT;
+	e.request_id = 2;
+	e.body_case = IPSNET__V1__ENVELOPE__BODY_SUBSCRIBE;
+	e.subscribe = &m;
+	assert_int_equal(h_tls_send_envelope(c, &e), 0);
+	Ipsnet__V1__Envelope *got = h_tls_recv_envelope(c, H_TLS_MS);
+	assert_non_null(got);
+	assert_int_equal(got->body_case, IPSNET__V1__ENVELOPE__BODY_SUBSCRIBED);
+	h_envelope_free(got);
+
+	/* 100 bytes announced, 10 sent. */
+	uint8_t part[FRAME_HEADER_BYTES + 10] = {0};
+	frame_put_header(part, 100);
+	assert_int_equal(h_tls_send_raw(c, part, sizeof(part)), 0);
+	assert_told_then_closed(c, H_DAEMON_STOP_MS,
+				IPSNET__V1__CODE__DEADLINE_EXCEEDED,
+				"a frame began and did not come whole");
+	assert_true(h_daemon_wait_log(&fx->d, "outcome=timeout", H_TLS_MS));
+}
+
 /* A connection that made its TLS handshake but says no Hello within
  * handshake_timeout_ms is told so as it is closed. Was: closed without a
  * word (found by a review). */
@@ -3467,6 +3503,7 @@ int main(void)
 	    T(test_every_connection_has_tcp_keepalive),
 	    T(test_an_idle_connection_is_told_why_it_is_closed),
 	    T(test_a_connection_without_hello_is_told_why_it_is_closed),
+	    T(test_a_frame_begun_and_never_finished_is_not_waited_for),
 	    T(test_sigterm_closes_clients_and_exits_0),
 	    T(test_sigterm_refuses_new_requests_on_a_busy_connection),
 	    T(test_sigterm_closes_a_pipelining_connection_without_a_reset),
