@@ -193,6 +193,15 @@ static void explain_stream_failure(struct ipsnet_conn *c)
 			 "the server at %s closed the connection before "
 			 "it was ready",
 			 c->where);
+	} else if (code == IPSNET_ECLOSED || code == IPSNET_EIO) {
+		/* Whose connection, and whether a request was left without
+		 * its answer (a change then may or may not have been made). */
+		snprintf(msg, sizeof(msg),
+			 "the server at %s closed the connection%s%s%s",
+			 c->where,
+			 c->pending != NULL ? " before it answered" : "",
+			 code == IPSNET_EIO ? ": " : "",
+			 code == IPSNET_EIO ? s->reason : "");
 	} else {
 		snprintf(msg, sizeof(msg), "%s",
 			 s->reason[0] != '\0' ? s->reason

@@ -2226,6 +2226,68 @@ static void test_sigterm_refuses_new_requests_on_a_busy_connection(void **state)
 	assert_int_equal(h_daemon_stop(&fx->d, 0), 0);
 }
 
+/* The daemon dies (SIGKILL) while a change of ipsnet's waits for its
+ * commit: ipsnet ends at once, exit 3, naming the server and saying that
+ * no answer came. Was: "the peer closed the connection", which said
+ * neither (found by a review). */
+static void test_a_server_gone_before_its_answer_is_named(void **state)
+{
+	struct fx *fx = *state;
+	char gate[PATH_MAX], hold[PATH_MAX + 8], held[PATH_MAX + 16];
+	char out[PATH_MAX + 8], err[PATH_MAX + 8];
+	struct h_proc p;
+	struct h_args a;
+
+	snprintf(gate, sizeof(gate), "%s/hold", fx->dir);
+	snprintf(hold, sizeof(hold), "%s-commit", gate);
+	snprintf(held, sizeof(held), "%s-commit-held", gate);
+	snprintf(out, sizeof(out), "%s/cli.out", fx->dir);
+	snprintf(err, sizeof(err), "%s/cli.err", fx->dir);
+	assert_int_equal(h_write_config(fx->dir, certs, daemon_settings), 0);
+	assert_int_equal(h_daemon_start_preloaded(&fx->d, fx->dir,
+						  HOLD_FETCH_PATH,
+						  "IT_HOLD_FETCH", gate),
+			 0);
+	FILE *f = fopen(hold, "w");
+	assert_non_null(f);
+	assert_int_equal(fclose(f), 0);
+	h_args_init(&a);
+	h_args_org(&a, &fx->d, certs, "ggz-test");
+	h_args_add(&a, "client");
+	h_args_add(&a, "register");
+	h_args_add(&a, "--bsn");
+	h_args_add(&a, "111222333");
+	h_args_add(&a, "--name");
+	h_args_add(&a, "Client Test");
+	h_args_add(&a, "--birth-date");
+	h_args_add(&a, "1988-02-29");
+	h_args_add(&a, "--municipality");
+	h_args_add(&a, "GM0363");
+	h_args_add(&a, "--benefit");
+	h_args_add(&a, "participatiewet");
+	assert_int_equal(h_proc_start_cli(&p, a.argv, out, err), 0);
+	if (!h_wait_file(held, "", H_DAEMON_STOP_MS)) {
+		h_proc_stop(&p, SIGKILL, H_RUN_MS);
+		fail_msg("the change did not reach its COMMIT");
+	}
+	assert_int_equal(kill(h_daemon_pid(&fx->d), SIGKILL), 0);
+	assert_int_equal(h_daemon_stop(&fx->d, 0), 128 + SIGKILL);
+	int code = h_proc_stop(&p, 0, H_RUN_MS);
+	char *said = h_read_file(err, NULL);
+	assert_non_null(said);
+	char want[128];
+	snprintf(want, sizeof(want),
+		 "ipsnet: the server at 127.0.0.1:%d closed the connection "
+		 "before it answered",
+		 fx->d.port);
+	if (code != EXIT_CONNECT || strstr(said, want) == NULL) {
+		fprintf(stderr, "ipsnet: exit %d\nstderr: %s\n", code, said);
+		free(said);
+		fail_msg("not exit %d with '%s'", EXIT_CONNECT, want);
+	}
+	free(said);
+}
+
 /* Connections idle after one large answer each (an audit page of some
  * 140 KB): the daemon keeps little of it. Was: OpenSSL's memory BIO kept
  * the room of the largest frame it held until the connection closed, some
@@ -3506,6 +3568,7 @@ int main(void)
 	    T(test_a_frame_begun_and_never_finished_is_not_waited_for),
 	    T(test_sigterm_closes_clients_and_exits_0),
 	    T(test_sigterm_refuses_new_requests_on_a_busy_connection),
+	    T(test_a_server_gone_before_its_answer_is_named),
 	    T(test_sigterm_closes_a_pipelining_connection_without_a_reset),
 	    T(test_an_idle_connection_lets_go_of_its_largest_answer),
 	    T(test_a_change_sent_before_the_peer_closes_its_side_is_answered),
