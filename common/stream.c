@@ -183,7 +183,15 @@ static void tls_failed(struct ipsnet_stream *s, int ret)
 {
 	char why[200];
 	s->verify_result = SSL_get_verify_result(s->ssl);
-	if (s->peer_alert >= 0)
+	if (s->peer_alert >= 0 && s->state == STREAM_OPEN)
+		/* Not a refusal of the handshake, which is over: the alert
+		 * as it is, not read as the handshake's ("no client
+		 * certificate"). */
+		snprintf(why, sizeof(why),
+			 "the peer ended the connection with the TLS alert "
+			 "'%s'",
+			 SSL_alert_desc_string_long(s->peer_alert));
+	else if (s->peer_alert >= 0)
 		snprintf(why, sizeof(why), "the peer refused the connection: %s",
 			 tls_alert_reason(s->peer_alert));
 	else

@@ -543,6 +543,43 @@ static void test_tls12_only_client_fails_the_handshake(void **state)
  * cache) gets a full handshake and is served: the daemon resumes no
  * session, so that every connection's certificate is checked against the
  * CRL. */
+/* A served TLS 1.2 client asks to renegotiate: the daemon refuses (it
+ * never renegotiates), the client's OpenSSL ends the connection with a
+ * fatal alert, and the daemon's log says that alert as it is, while the
+ * good connection goes on. Was: "the peer refused the connection: the TLS
+ * handshake failed (no client certificate, or no cipher suite in
+ * common)", the words for a refused handshake, after a Hello accepted
+ * (found by a review). */
+static void test_an_alert_after_hello_is_logged_as_it_is(void **state)
+{
+	struct fx *fx = *state;
+	struct h_tls_opts o;
+	struct h_tls *c = &fx->conn[0];
+
+	start_with_settings_and_good_connection(fx, "tls_min_version = 1.2\n");
+	h_tls_opts_org(&o, certs, "ggz-test");
+	o.max_version = 12;
+	if (h_tls_connect(c, fx->d.port, &o) != 0)
+		fail_msg("TLS 1.2 connection: %s", c->error);
+	assert_int_equal(h_tls_hello(c, "test.user", NULL),
+			 IPSNET__V1__CODE__OK);
+	assert_int_equal(SSL_renegotiate(c->ssl), 1);
+	(void)SSL_do_handshake(c->ssl);
+	ERR_clear_error();
+	if (!h_tls_read_closed(c, H_TLS_MS))
+		fail_msg("the renegotiating connection stays open: %s",
+			 c->error);
+	if (!h_daemon_wait_log(&fx->d,
+			       "reason=\"the peer ended the connection with "
+			       "the TLS alert",
+			       H_TLS_MS)) {
+		h_daemon_dump_log(&fx->d);
+		fail_msg("the log does not say the alert as it is");
+	}
+	assert_false(h_daemon_log_contains(&fx->d, "no client certificate"));
+	assert_good_connection_served(fx, 2);
+}
+
 static void test_tls12_client_offering_its_last_session_is_served(void **state)
 {
 	struct fx *fx = *state;
@@ -3531,6 +3568,7 @@ int main(void)
 	    T(test_certificate_naming_two_organisations_is_refused),
 	    T(test_tls12_only_client_fails_the_handshake),
 	    T(test_tls12_client_offering_its_last_session_is_served),
+	    T(test_an_alert_after_hello_is_logged_as_it_is),
 	    T(test_server_certificate_of_another_ca_exits_3),
 	    T(test_no_daemon_listening_exits_3),
 	    T(test_oversize_frame_closes_only_that_connection),
