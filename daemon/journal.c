@@ -2111,11 +2111,23 @@ int journal_open(struct journal **out, uv_loop_t *loop, const char *path,
 		goto err_after_async;
 	}
 	j->writer_started = true;
+	int rv_thread = 0;
 	for (int i = 0; i < READERS; i++) {
-		if (pthread_create(&j->readers[j->n_readers], NULL, reader_main,
-				   j) != 0)
+		rv_thread = pthread_create(&j->readers[j->n_readers], NULL,
+					   reader_main, j);
+		if (rv_thread != 0)
 			break;
 		j->n_readers++;
+	}
+	/* Without a reader every read would wait for good, and a stop with
+	 * a read in flight with it: the bulk readers take no plain reads
+	 * (none of them is needed: journal_read_bulk then goes to the
+	 * readers). */
+	if (j->n_readers == 0) {
+		snprintf(err, errlen, "cannot start the reader threads: %s",
+			 strerror(rv_thread));
+		rv = IPSNET_EINTERNAL;
+		goto err_after_writer;
 	}
 	for (int i = 0; i < BULK_READERS; i++) {
 		if (pthread_create(&j->readers[j->n_readers], NULL,
@@ -2127,6 +2139,12 @@ int journal_open(struct journal **out, uv_loop_t *loop, const char *path,
 	*out = j;
 	return 0;
 
+err_after_writer:
+	pthread_mutex_lock(&j->mu);
+	j->stopping = true;
+	pthread_mutex_unlock(&j->mu);
+	pthread_cond_broadcast(&j->writer_cv);
+	pthread_join(j->writer, NULL);
 err_after_async:
 	if (j->checkpointer_started) {
 		pthread_mutex_lock(&j->mu);

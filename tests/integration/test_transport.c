@@ -1322,6 +1322,26 @@ static void test_a_connection_not_taken_at_first_is_taken_again(void **state)
 	assert_true(h_tls_ping(&fx->conn[1], 2));
 }
 
+/* A daemon that cannot start its reader threads (a limit of threads:
+ * fail_thread.c fails the first reader's pthread_create, after the
+ * checkpointer's and the writer's; the bulk readers start) does not start,
+ * and says why. It used to listen: every read then waited for a reader
+ * that never came, and a SIGTERM with one in flight never ended the
+ * daemon. */
+static void test_a_start_without_reader_threads_is_refused(void **state)
+{
+	struct fx *fx = *state;
+	assert_int_equal(h_write_config(fx->dir, certs, daemon_settings), 0);
+	if (h_daemon_start_preloaded(&fx->d, fx->dir, FAIL_THREAD_PATH,
+				     "IT_FAIL_THREAD", "3-3") == 0) {
+		h_daemon_dump_log(&fx->d);
+		fail_msg("the daemon listened without its reader threads");
+	}
+	assert_int_equal(fx->d.status, 1);
+	assert_true(
+	    h_daemon_log_contains(&fx->d, "cannot start the reader threads"));
+}
+
 /* One organisation may have max_connections_per_organisation connections
  * past Hello: the next Hello of it is answered RESOURCE_EXHAUSTED, naming
  * the organisation and the setting, and logged with its user, while
@@ -3584,6 +3604,7 @@ int main(void)
 	    T(test_max_connections_is_not_cut_short_by_the_open_files_limit),
 	    T(test_one_organisation_cannot_take_every_connection),
 	    T(test_a_connection_not_taken_at_first_is_taken_again),
+	    T(test_a_start_without_reader_threads_is_refused),
 	    T(test_user_from_hello_cannot_forge_log_fields),
 	    T(test_hello_logs_the_client_software),
 	    T(test_a_nul_byte_in_text_is_refused),
