@@ -1987,8 +1987,11 @@ static int load_head(struct journal *j, char *err, size_t errlen)
 	if (sqlite3_prepare_v2(j->wdb,
 			       "SELECT seq, hash FROM journal ORDER BY seq "
 			       "DESC LIMIT 1",
-			       -1, &st, NULL) != SQLITE_OK)
+			       -1, &st, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot read the journal's head: %s",
+			 sqlite3_errmsg(j->wdb));
 		return IPSNET_EDB;
+	}
 	if (sqlite3_step(st) == SQLITE_ROW &&
 	    sqlite3_column_bytes(st, 1) == JOURNAL_HASH_BYTES) {
 		j->head_seq = (uint64_t)sqlite3_column_int64(st, 0);
