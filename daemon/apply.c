@@ -508,6 +508,23 @@ static int client_facts(struct apply_ctx *ctx, const char *client_id,
 				  today(ctx, day), pc);
 }
 
+/* The birth date of client_id into out (cap 16): nothing of hers is dated
+ * before it. */
+static int client_birth_date(struct apply_ctx *ctx, const char *client_id,
+			     char out[16])
+{
+	sqlite3_stmt *st;
+	int rv =
+	    prepare(ctx, "SELECT birth_date FROM client WHERE id = ?1", &st);
+	if (rv != 0)
+		return rv;
+	sqlite3_bind_text(st, 1, or_empty(client_id), -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	util_strlcpy(out, rc == SQLITE_ROW ? col(st, 0) : "", 16);
+	done(ctx, st);
+	return rc == SQLITE_ROW ? 0 : IPSNET_EDB;
+}
+
 /* A change to an existing entity names the version it was made against.
  * Called after policy allowed the change and before it writes: a stale
  * one is answered with the entity e as it is now. */
@@ -1736,6 +1753,19 @@ static int add_job(struct apply_ctx *ctx)
 			      "the job needs a start date (YYYY-MM-DD), at "
 			      "most a year from today");
 	util_strlcpy(start, m->start_date, sizeof(start));
+	/* Not judged again in a replay: an entry accepted before this rule
+	 * stays as it was. */
+	if (!ctx->replay) {
+		char born[16];
+		rv = client_birth_date(ctx, m->client_id, born);
+		if (rv != 0)
+			return rv;
+		if (strcmp(start, born) < 0)
+			return refuse(ctx, IPSNET_EINVAL,
+				      "the job's start date (%s) is before the "
+				      "client's birth date",
+				      start);
+	}
 	if (!empty(m->end_date)) {
 		rv = date_or_today(ctx, m->end_date, "the end date", end);
 		if (rv != 0)

@@ -2345,6 +2345,39 @@ static void test_jobs(void **state)
 	must_change(GGZ_TEST, &e, NULL, 0);
 }
 
+/* No job of a client starts before she was born (1985-04-12): a year
+ * typed wrong (1958 for 1985) made a job that counts as lasting work in
+ * every report since. */
+static void test_no_job_starts_before_the_client_was_born(void **state)
+{
+	Ipsnet__V1__AddJob m = IPSNET__V1__ADD_JOB__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	char client[64];
+	struct answer a;
+
+	new_client(GGZ_TEST, BENEFIT(WW), "GM0363", client, NULL);
+	m.client_id = client;
+	m.employer = "Drukkerij Voorloper";
+	m.hours_per_week = 20;
+	m.competitive = true;
+	e.body_case = BODY(ADD_JOB);
+	e.add_job = &m;
+	m.start_date = "1958-04-12";
+	call(GGZ_TEST, &e, &a);
+	assert_int_equal(a.code, CODE(INVALID_ARGUMENT));
+	assert_non_null(strstr(a.message, "birth date"));
+	answer_free(&a);
+	m.start_date = "1985-04-11";
+	m.end_date = "1990-01-01";
+	call(GGZ_TEST, &e, &a);
+	assert_int_equal(a.code, CODE(INVALID_ARGUMENT));
+	answer_free(&a);
+	/* A holiday job at 18 is hers. */
+	m.start_date = "2003-07-01";
+	m.end_date = "2005-01-01";
+	must_change(GGZ_TEST, &e, NULL, 0);
+}
+
 /* ---- the audit trail --------------------------------------------------- */
 
 /* The row of org with action and result (and object, unless NULL) that
@@ -3301,6 +3334,7 @@ int main(void)
 	    cmocka_unit_test(test_bsn_is_checked),
 	    cmocka_unit_test(test_fidelity_total_and_band_are_computed),
 	    cmocka_unit_test(test_jobs),
+	    cmocka_unit_test(test_no_job_starts_before_the_client_was_born),
 	    cmocka_unit_test(test_audit_rows_for_reads_changes_and_refusals),
 	    cmocka_unit_test(test_audit_trail_holds_no_bsn_typed_as_an_id),
 	    cmocka_unit_test(test_audit_trail_holds_no_bsn_written_in_groups),
