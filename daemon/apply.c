@@ -1260,6 +1260,20 @@ static int import_trajectory(struct apply_ctx *ctx)
 						  s->status, ctx->message,
 						  sizeof(ctx->message)));
 	}
+	/* The steps go forward from the referral, which is not before she
+	 * was born. Not judged again in a replay: an entry accepted before
+	 * this rule stays as it was. */
+	if (!ctx->replay) {
+		char born[16];
+		rv = client_birth_date(ctx, m->client_id, born);
+		if (rv != 0)
+			return rv;
+		if (strcmp(steps[0].on, born) < 0)
+			return refuse(ctx, IPSNET_EINVAL,
+				      "the referral date is before the "
+				      "client's birth date (referred on %s)",
+				      steps[0].on);
+	}
 	int last = steps[m->n_steps - 1].status;
 	if (last == TS(CLOSED) && !text_ok(ctx, m->close_reason, REASON_MAX))
 		return refuse(

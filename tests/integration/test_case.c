@@ -1260,6 +1260,27 @@ static void test_import_checks_every_step(void **state)
 			 CODE(FAILED_PRECONDITION));
 }
 
+/* An imported trajectory is not referred before the client was born
+ * (1985-04-12): a year typed wrong placed her enrolment in the reports of
+ * the years before it. */
+static void test_no_import_before_the_client_was_born(void **state)
+{
+	char client[64], msg[64];
+	const int fine[] = {TS(REFERRED), TS(ACCEPTED), TS(ACTIVE)};
+	const char *early[] = {"1958-03-01", "1958-03-02", "2025-03-03"};
+	const char *eve[] = {"1985-04-11", "2025-03-02", "2025-03-03"};
+
+	make_programs();
+	new_client(GGZ_TEST, BENEFIT(WW), "GM0363", client, NULL);
+	assert_int_equal(import(GGZ_TEST, client, fine, 3, early, NULL, msg),
+			 CODE(INVALID_ARGUMENT));
+	assert_non_null(strstr(msg, "birth date"));
+	assert_int_equal(import(GGZ_TEST, client, fine, 3, eve, NULL, msg),
+			 CODE(INVALID_ARGUMENT));
+	assert_int_equal(import(GGZ_TEST, client, fine, 3, NULL, NULL, msg),
+			 CODE(OK));
+}
+
 static void test_funding_state_machine(void **state)
 {
 	static const int decisions[] = {FS(APPROVED), FS(REJECTED),
@@ -3312,6 +3333,7 @@ int main(void)
 	    cmocka_unit_test(test_trajectory_state_machine),
 	    cmocka_unit_test(test_trajectory_dates_and_steps),
 	    cmocka_unit_test(test_import_checks_every_step),
+	    cmocka_unit_test(test_no_import_before_the_client_was_born),
 	    cmocka_unit_test(test_funding_state_machine),
 	    cmocka_unit_test(test_stale_version_is_a_conflict),
 	    cmocka_unit_test(test_conflict_carries_the_current_state),
