@@ -714,6 +714,39 @@ static int update_client(struct apply_ctx *ctx)
 			   m->expected_version, current);
 	if (rv != 0)
 		return rv;
+	/* Nothing of hers is dated before her birth (add_job,
+	 * import_trajectory): nor is her birth moved after it. Not judged
+	 * again in a replay: an entry accepted before this rule stays as it
+	 * was. */
+	if (!empty(m->birth_date) && !ctx->replay) {
+		rv = prepare(ctx,
+			     "SELECT (SELECT min(referred_on) FROM trajectory "
+			     "WHERE client_id = ?1), (SELECT min(start_date) "
+			     "FROM job WHERE client_id = ?1)",
+			     &st);
+		if (rv != 0)
+			return rv;
+		sqlite3_bind_text(st, 1, m->client_id, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		char referred[16] = "", started[16] = "";
+		if (rc == SQLITE_ROW) {
+			util_strlcpy(referred, col(st, 0), sizeof(referred));
+			util_strlcpy(started, col(st, 1), sizeof(started));
+		}
+		done(ctx, st);
+		if (rc != SQLITE_ROW)
+			return IPSNET_EDB;
+		if (referred[0] != '\0' && strcmp(m->birth_date, referred) > 0)
+			return refuse(ctx, IPSNET_EINVAL,
+				      "the birth date would come after her "
+				      "referral on %s",
+				      referred);
+		if (started[0] != '\0' && strcmp(m->birth_date, started) > 0)
+			return refuse(ctx, IPSNET_EINVAL,
+				      "the birth date would come after the "
+				      "start of her job on %s",
+				      started);
+	}
 
 	/* What is not given stays as it is. */
 	rv = prepare(ctx,

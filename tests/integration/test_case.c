@@ -2399,6 +2399,56 @@ static void test_no_job_starts_before_the_client_was_born(void **state)
 	must_change(GGZ_TEST, &e, NULL, 0);
 }
 
+/* Nor is her birth date moved after her first job or referral. */
+static void test_her_birth_is_not_moved_after_what_she_did(void **state)
+{
+	Ipsnet__V1__AddJob j = IPSNET__V1__ADD_JOB__INIT;
+	Ipsnet__V1__UpdateClient u = IPSNET__V1__UPDATE_CLIENT__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	const int referred[] = {TS(REFERRED)};
+	const char *on[] = {"2025-03-01"};
+	char worker[64], referee[64], tr[64];
+	struct answer a;
+
+	make_programs();
+	new_client(GGZ_TEST, BENEFIT(WW), "GM0363", worker, NULL);
+	j.client_id = worker;
+	j.employer = "Drukkerij Voorloper";
+	j.start_date = "2003-07-01";
+	j.end_date = "2003-08-31";
+	j.hours_per_week = 20;
+	j.competitive = true;
+	e.body_case = BODY(ADD_JOB);
+	e.add_job = &j;
+	must_change(GGZ_TEST, &e, NULL, 0);
+	u.client_id = worker;
+	u.expected_version = 1;
+	u.birth_date = "2004-01-01";
+	e.body_case = BODY(UPDATE_CLIENT);
+	e.update_client = &u;
+	call(GGZ_TEST, &e, &a);
+	assert_int_equal(a.code, CODE(INVALID_ARGUMENT));
+	assert_non_null(strstr(a.message, "2003-07-01"));
+	answer_free(&a);
+	u.birth_date = "2003-07-01";
+	must_change(GGZ_TEST, &e, NULL, 0);
+
+	new_client(GGZ_TEST, BENEFIT(WW), "GM0363", referee, NULL);
+	assert_int_equal(import(GGZ_TEST, referee, referred, 1, on, NULL, tr),
+			 CODE(OK));
+	u.client_id = referee;
+	u.birth_date = "2025-03-02";
+	call(GGZ_TEST, &e, &a);
+	assert_int_equal(a.code, CODE(INVALID_ARGUMENT));
+	assert_non_null(strstr(a.message, "referral on 2025-03-01"));
+	answer_free(&a);
+	/* A name alone is no birth date. */
+	u.birth_date = "";
+	u.name = "Testpersoon Hernoemd";
+	remember_secret(u.name);
+	must_change(GGZ_TEST, &e, NULL, 0);
+}
+
 /* ---- the audit trail --------------------------------------------------- */
 
 /* The row of org with action and result (and object, unless NULL) that
@@ -3357,6 +3407,7 @@ int main(void)
 	    cmocka_unit_test(test_fidelity_total_and_band_are_computed),
 	    cmocka_unit_test(test_jobs),
 	    cmocka_unit_test(test_no_job_starts_before_the_client_was_born),
+	    cmocka_unit_test(test_her_birth_is_not_moved_after_what_she_did),
 	    cmocka_unit_test(test_audit_rows_for_reads_changes_and_refusals),
 	    cmocka_unit_test(test_audit_trail_holds_no_bsn_typed_as_an_id),
 	    cmocka_unit_test(test_audit_trail_holds_no_bsn_written_in_groups),
