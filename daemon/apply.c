@@ -1167,6 +1167,13 @@ static int move_trajectory(struct apply_ctx *ctx)
 			   m->expected_version, t.version);
 	if (rv != 0)
 		return rv;
+	/* A start and a resume both make it active: the caller says which
+	 * it means (ipsnet trajectory start, resume). */
+	if (m->from != 0 && (int)m->from != t.status)
+		return refuse(ctx, IPSNET_EPRECONDITION,
+			      "the trajectory is %s, not %s",
+			      apply_trajectory_status_name(t.status),
+			      apply_trajectory_status_name(m->from));
 	rv = apply_trajectory_move(t.status, m->to, ctx->message,
 				   sizeof(ctx->message));
 	if (rv != 0)

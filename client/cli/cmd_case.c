@@ -239,17 +239,21 @@ static const struct move {
 	int to;
 	const char *done; /* "accepted" */
 	const char *summary;
+	int from; /* the state it is from, when two verbs reach the same */
 } moves[] = {
-    {"accept", TS(ACCEPTED), "accepted", "the program takes the referral"},
+    {"accept", TS(ACCEPTED), "accepted", "the program takes the referral", 0},
     {"decline", TS(DECLINED), "declined",
-     "the program does not take the referral"},
-    {"start", TS(ACTIVE), "started", "the IPS trajectory starts"},
-    {"hold", TS(ON_HOLD), "put on hold", "pause an active trajectory"},
-    {"resume", TS(ACTIVE), "resumed", "go on after a hold"},
+     "the program does not take the referral", 0},
+    /* Both make it active: the server is told which is meant, or a
+     * resume of an accepted trajectory would start it (a start in the
+     * reports) and a start of a held one resume it. */
+    {"start", TS(ACTIVE), "started", "the IPS trajectory starts", TS(ACCEPTED)},
+    {"hold", TS(ON_HOLD), "put on hold", "pause an active trajectory", 0},
+    {"resume", TS(ACTIVE), "resumed", "go on after a hold", TS(ON_HOLD)},
     {"close", TS(CLOSED), "closed",
-     "end an active or held trajectory (needs --reason)"},
+     "end an active or held trajectory (needs --reason)", 0},
     {"cancel", TS(CANCELLED), "cancelled",
-     "withdraw a referral before it starts"},
+     "withdraw a referral before it starts", 0},
 };
 
 static const char move_usage[] =
@@ -302,6 +306,7 @@ static int trajectory_move(struct cli *cli, int argc, char **argv)
 	m.trajectory_id = (char *)id;
 	m.expected_version = v;
 	m.to = mv->to;
+	m.from = mv->from;
 	m.on = (char *)(on != NULL ? on : "");
 	m.reason = (char *)(reason != NULL ? reason : "");
 	req.body_case = BODY(MOVE_TRAJECTORY);

@@ -1202,10 +1202,11 @@ static void test_watch_names_states_as_the_other_commands(void **state)
 	free(text);
 }
 
-/* start and resume both ask for active; the sentence says what happened:
- * resume on an accepted trajectory starts it, start on a held one resumes
- * it. */
-static void test_start_and_resume_say_what_happened(void **state)
+/* start and resume both ask for active, each from its own state: a resume
+ * of an accepted trajectory is refused (it would be its start, counted as
+ * one in the reports, with no way back), as is a start of a held one. Was:
+ * done, and the sentence said what had happened instead. */
+static void test_start_and_resume_each_from_its_own_state(void **state)
 {
 	struct fx *fx = *state;
 	char client[64], tr[64], want[128];
@@ -1215,14 +1216,20 @@ static void test_start_and_resume_say_what_happened(void **state)
 	       "ips-test", "--quiet", NULL);
 	run(fx, EXIT_OK, "ggz-test", "trajectory", "accept", tr, "--version",
 	    "1", NULL);
-	run(fx, EXIT_OK, "ggz-test", "trajectory", "resume", tr, "--version",
+	run(fx, EXIT_CONFLICT, "ggz-test", "trajectory", "resume", tr,
+	    "--version", "2", NULL);
+	assert_err(fx, "the trajectory is accepted, not on hold");
+	run(fx, EXIT_OK, "ggz-test", "trajectory", "start", tr, "--version",
 	    "2", NULL);
 	snprintf(want, sizeof(want), "trajectory %s started on ", tr);
 	assert_out(fx, want);
 	assert_out(fx, "now active (version 3)");
 	run(fx, EXIT_OK, "ggz-test", "trajectory", "hold", tr, "--version", "3",
 	    NULL);
-	run(fx, EXIT_OK, "ggz-test", "trajectory", "start", tr, "--version",
+	run(fx, EXIT_CONFLICT, "ggz-test", "trajectory", "start", tr,
+	    "--version", "4", NULL);
+	assert_err(fx, "the trajectory is on hold, not accepted");
+	run(fx, EXIT_OK, "ggz-test", "trajectory", "resume", tr, "--version",
 	    "4", NULL);
 	snprintf(want, sizeof(want), "trajectory %s resumed on ", tr);
 	assert_out(fx, want);
@@ -5113,7 +5120,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_watch_names_states_as_the_other_commands, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
-		test_start_and_resume_say_what_happened, setup, teardown),
+		test_start_and_resume_each_from_its_own_state, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_programs_and_fidelity_reviews,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
