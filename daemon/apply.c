@@ -1170,10 +1170,15 @@ static int move_trajectory(struct apply_ctx *ctx)
 	/* A start and a resume both make it active: the caller says which
 	 * it means (ipsnet trajectory start, resume). */
 	if (m->from != 0 && (int)m->from != t.status)
-		return refuse(ctx, IPSNET_EPRECONDITION,
-			      "the trajectory is %s, not %s",
-			      apply_trajectory_status_name(t.status),
-			      apply_trajectory_status_name(m->from));
+		return refuse(
+		    ctx, IPSNET_EPRECONDITION, "the trajectory is %s, not %s%s",
+		    apply_trajectory_status_name(t.status),
+		    apply_trajectory_status_name(m->from),
+		    m->to != TS(ACTIVE)	       ? ""
+		    : t.status == TS(ACCEPTED) ? ": it is started, "
+						 "not resumed"
+		    : t.status == TS(ON_HOLD)  ? ": it is resumed, not started"
+					       : "");
 	rv = apply_trajectory_move(t.status, m->to, ctx->message,
 				   sizeof(ctx->message));
 	if (rv != 0)

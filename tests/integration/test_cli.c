@@ -1218,7 +1218,9 @@ static void test_start_and_resume_each_from_its_own_state(void **state)
 	    "1", NULL);
 	run(fx, EXIT_CONFLICT, "ggz-test", "trajectory", "resume", tr,
 	    "--version", "2", NULL);
-	assert_err(fx, "the trajectory is accepted, not on hold");
+	assert_err(fx,
+		   "the trajectory is accepted, not on hold: it is started, "
+		   "not resumed");
 	run(fx, EXIT_OK, "ggz-test", "trajectory", "start", tr, "--version",
 	    "2", NULL);
 	snprintf(want, sizeof(want), "trajectory %s started on ", tr);
@@ -1228,7 +1230,9 @@ static void test_start_and_resume_each_from_its_own_state(void **state)
 	    NULL);
 	run(fx, EXIT_CONFLICT, "ggz-test", "trajectory", "start", tr,
 	    "--version", "4", NULL);
-	assert_err(fx, "the trajectory is on hold, not accepted");
+	assert_err(fx,
+		   "the trajectory is on hold, not accepted: it is resumed, "
+		   "not started");
 	run(fx, EXIT_OK, "ggz-test", "trajectory", "resume", tr, "--version",
 	    "4", NULL);
 	snprintf(want, sizeof(want), "trajectory %s resumed on ", tr);
