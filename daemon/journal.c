@@ -1610,6 +1610,14 @@ static void reader_loop(struct journal *j, bool bulk)
 		if (r == NULL)
 			break;
 		r->next = NULL;
+		/* One that could not open (no file descriptor, no memory
+		 * then) tries again for each read: else it would refuse every
+		 * read it takes, half of them, for the daemon's whole life. */
+		if (open_rv != 0 &&
+		    (open_rv = open_db(j->path, SQLITE_OPEN_READONLY, NULL, &db,
+				       err, sizeof(err))) == 0)
+			log_info("reader opened the database", "bulk=%s",
+				 bulk ? "yes" : "no");
 		r->err = open_rv != 0 ? IPSNET_EUNAVAILABLE : r->fn(db, r);
 		pthread_mutex_lock(&j->mu);
 		QUEUE_APPEND(j->rdone_head, j->rdone_tail, r, r);

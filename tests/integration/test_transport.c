@@ -1342,6 +1342,32 @@ static void test_a_start_without_reader_threads_is_refused(void **state)
 	    h_daemon_log_contains(&fx->d, "cannot start the reader threads"));
 }
 
+/* A reader thread that cannot open the database at its start (out of file
+ * descriptors) opens it at its next read. Was: it answered every read it
+ * took UNAVAILABLE until the daemon was restarted, while the daemon looked
+ * healthy. */
+static void
+test_a_reader_that_could_not_open_opens_at_its_next_read(void **state)
+{
+	struct fx *fx = *state;
+	assert_int_equal(h_write_config(fx->dir, certs, daemon_settings), 0);
+	/* The two readers and the two bulk readers. */
+	if (h_daemon_start_preloaded(&fx->d, fx->dir, FAIL_READER_OPEN_PATH,
+				     "IT_FAIL_READER_OPEN", "4") != 0) {
+		h_daemon_dump_log(&fx->d);
+		fail_msg("the daemon did not start");
+	}
+	/* By the threads themselves, once the daemon listens. */
+	assert_true(
+	    h_daemon_wait_log(&fx->d, "fail_reader_open: 4 failed", 10000));
+	assert_true(h_daemon_wait_log(&fx->d, "reader cannot open the database",
+				      10000));
+	for (int i = 0; i < 4; i++)
+		run_cli_as(fx, certs, "ggz-test", "program", "list", EXIT_OK);
+	assert_true(
+	    h_daemon_log_contains(&fx->d, "reader opened the database"));
+}
+
 /* One organisation may have max_connections_per_organisation connections
  * past Hello: the next Hello of it is answered RESOURCE_EXHAUSTED, naming
  * the organisation and the setting, and logged with its user, while
@@ -3605,6 +3631,7 @@ int main(void)
 	    T(test_one_organisation_cannot_take_every_connection),
 	    T(test_a_connection_not_taken_at_first_is_taken_again),
 	    T(test_a_start_without_reader_threads_is_refused),
+	    T(test_a_reader_that_could_not_open_opens_at_its_next_read),
 	    T(test_user_from_hello_cannot_forge_log_fields),
 	    T(test_hello_logs_the_client_software),
 	    T(test_a_nul_byte_in_text_is_refused),
