@@ -744,8 +744,10 @@ static void reload_done(uv_work_t *w, int status)
 				 "changed=%s detail=\"they take effect when "
 				 "ipsnetd starts again\"",
 				 later);
-		say_reload(s, "ok", "organisations=%zu%s%s%s%s%s",
+		say_reload(s, "ok", "organisations=%zu%s%s%s%s%s%s%s",
 			   s->registry.n, diff[0] != '\0' ? " " : "", diff,
+			   new_level != NULL ? " log_level=" : "",
+			   new_level != NULL ? new_level : "",
 			   later[0] != '\0' ? "; changed, for the next start: "
 					    : "",
 			   later,

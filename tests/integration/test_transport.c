@@ -3237,6 +3237,28 @@ static void set_log_level_in_config(struct fx *fx, const char *level)
 	write_config(fx, changed);
 }
 
+/* `ipsnetd reload` prints a log level it took from the file, as the
+ * daemon's reloaded line names it: the operator who raised it to debug
+ * sees that it was taken.
+ *
+ * Daemon bug (failed before the fix): the answer named the organisations
+ * and what waits for a start, not the level reloaded. */
+static void test_ipsnetd_reload_names_the_log_level_it_took(void **state)
+{
+	struct fx *fx = *state;
+
+	start_daemon(fx, certs);
+	set_log_level_in_config(fx, "debug");
+	run_reload(fx, 0);
+	if (strstr(fx->r.out, "log_level=debug") == NULL) {
+		print_result(&fx->r);
+		fail_msg("ipsnetd reload does not name the level it took");
+	}
+	/* Unchanged: not named again. */
+	run_reload(fx, 0);
+	assert_null(strstr(fx->r.out, "log_level="));
+}
+
 /* The config's log_level is taken on SIGHUP, as an operator who sets it
  * and reloads expects, and the reload's line names the level now in force.
  *
@@ -3668,6 +3690,7 @@ int main(void)
 	    T(test_sighup_without_a_crl_says_so),
 	    T(test_sighup_names_the_settings_it_does_not_apply),
 	    T(test_ipsnetd_reload_says_how_the_reload_went),
+	    T(test_ipsnetd_reload_names_the_log_level_it_took),
 	    T(test_sighup_names_a_changed_listen_address),
 	    T(test_sighup_applies_the_log_level_of_the_file),
 	    T(test_sighup_says_a_log_level_lowered_to_info),
