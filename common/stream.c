@@ -265,14 +265,31 @@ static bool peer_closed_kept(struct ipsnet_stream *s)
 	return true;
 }
 
-/* Runs the ciphertext that has arrived through OpenSSL and the decoder. */
+/* Runs the ciphertext that has arrived through OpenSSL and the decoder.
+ * Frames are decoded in place from the plaintext buffer, and a frame's
+ * callback may pump another stream on this thread (a synchronous client's
+ * call from a callback of another connection runs that client's loop):
+ * the nested pump takes a buffer of its own, or it would write its
+ * plaintext over the frames still to be decoded here. */
 static void pump(struct ipsnet_stream *s)
 {
-	static _Thread_local uint8_t plain[PLAIN_BUF_BYTES];
+	static _Thread_local uint8_t shared[PLAIN_BUF_BYTES];
+	static _Thread_local bool shared_busy;
+	uint8_t *plain = shared;
 
 	if (s->in_pump) {
 		s->repump = true;
 		return;
+	}
+	if (shared_busy) {
+		plain = ipsnet_malloc(PLAIN_BUF_BYTES);
+		if (plain == NULL) {
+			stream_abort(s, IPSNET_ENOMEM,
+				     "out of memory for TLS input");
+			return;
+		}
+	} else {
+		shared_busy = true;
 	}
 	s->in_pump = true;
 	do {
@@ -281,7 +298,7 @@ static void pump(struct ipsnet_stream *s)
 			break;
 		while (s->state == STREAM_OPEN && s->reading) {
 			ERR_clear_error();
-			int n = SSL_read(s->ssl, plain, sizeof(plain));
+			int n = SSL_read(s->ssl, plain, PLAIN_BUF_BYTES);
 			if (n > 0) {
 				int rv = frame_decoder_feed(&s->decoder, plain,
 							    (size_t)n, deliver_frame,
@@ -320,6 +337,10 @@ static void pump(struct ipsnet_stream *s)
 		}
 	} while (s->repump && s->state < STREAM_CLOSING);
 	s->in_pump = false;
+	if (plain == shared)
+		shared_busy = false;
+	else
+		ipsnet_free(plain);
 }
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)

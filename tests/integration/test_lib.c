@@ -24,6 +24,7 @@
 #include <uv.h>
 
 #include "alloc.h"
+#include "frame.h"
 #include "harness.h"
 #include "ipsnet.h"
 #include "stream.h"
@@ -2137,6 +2138,164 @@ static void test_a_name_is_tried_at_each_of_its_addresses(void **state)
 			 d.port, ipsnet_err_name(rv), err);
 }
 
+/* ---- two clients on one thread ----------------------------------------- */
+
+/* Appends env as a frame to buf (cap bytes) at *len. */
+static void put_frame(uint8_t *buf, size_t cap, size_t *len,
+		      const Ipsnet__V1__Envelope *env)
+{
+	size_t n = ipsnet__v1__envelope__get_packed_size(env);
+	if (*len + FRAME_HEADER_BYTES + n > cap)
+		return; /* the test sees the frame missing */
+	frame_put_header(buf + *len, (uint32_t)n);
+	ipsnet__v1__envelope__pack(env, buf + *len + FRAME_HEADER_BYTES);
+	*len += FRAME_HEADER_BYTES + n;
+}
+
+/* Answers Subscribe with Subscribed, five Events (seq 1 to 5) and CaughtUp
+ * in one write, one TLS record, as ipsnetd sends a stretch of the journal
+ * (stream_send_framed); answers ListPrograms with a program whose name is
+ * 4000 bytes long. */
+static void five_in_one_record(struct fake *f, const Ipsnet__V1__Envelope *req)
+{
+	uint8_t buf[8192];
+	size_t len = 0;
+	char text[4000];
+	Ipsnet__V1__Status ok = IPSNET__V1__STATUS__INIT;
+	memset(text, 'n', sizeof(text) - 1);
+	text[sizeof(text) - 1] = '\0';
+	if (req->body_case == BODY(LIST_PROGRAMS)) {
+		Ipsnet__V1__Program program = IPSNET__V1__PROGRAM__INIT;
+		Ipsnet__V1__Program *programs[] = {&program};
+		Ipsnet__V1__ProgramList list = IPSNET__V1__PROGRAM_LIST__INIT;
+		Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
+		program.id = "ips-long";
+		program.owner = "ggz-test";
+		program.name = text;
+		list.programs = programs;
+		list.n_programs = 1;
+		env.request_id = req->request_id;
+		env.body_case = BODY(PROGRAM_LIST);
+		env.program_list = &list;
+		fake_send(f, &env);
+		return;
+	}
+	if (req->body_case != BODY(SUBSCRIBE))
+		return;
+	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__Subscribed sd = IPSNET__V1__SUBSCRIBED__INIT;
+	sd.head_seq = 5;
+	env.status = &ok;
+	env.request_id = req->request_id;
+	env.body_case = BODY(SUBSCRIBED);
+	env.subscribed = &sd;
+	put_frame(buf, sizeof(buf), &len, &env);
+	for (uint64_t seq = 1; seq <= 5; seq++) {
+		Ipsnet__V1__Envelope push = IPSNET__V1__ENVELOPE__INIT;
+		Ipsnet__V1__Event ev = IPSNET__V1__EVENT__INIT;
+		ev.seq = seq;
+		ev.change = "register_client";
+		ev.organisation = text + sizeof(text) - 1 - 400;
+		push.status = &ok;
+		push.body_case = BODY(EVENT);
+		push.event = &ev;
+		put_frame(buf, sizeof(buf), &len, &push);
+	}
+	Ipsnet__V1__Envelope cu_env = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__CaughtUp cu = IPSNET__V1__CAUGHT_UP__INIT;
+	cu.seq = 5;
+	cu_env.status = &ok;
+	cu_env.body_case = BODY(CAUGHT_UP);
+	cu_env.caught_up = &cu;
+	put_frame(buf, sizeof(buf), &len, &cu_env);
+	(void)stream_send_framed(&f->stream, buf, len);
+}
+
+struct relay {
+	struct ipsnet_client *cl, *other;
+	uint64_t seqs[8];
+	int n;
+	int call_rv; /* the first call on other that failed */
+	char err[256];
+};
+
+/* For each event, ListPrograms through another client. */
+static void ask_other(struct ipsnet_conn *c, const Ipsnet__V1__Event *ev,
+		      void *arg)
+{
+	struct relay *r = arg;
+	Ipsnet__V1__ListPrograms lp = IPSNET__V1__LIST_PROGRAMS__INIT;
+	Ipsnet__V1__Envelope p = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__Envelope *resp = NULL;
+	if (r->n < (int)ARRAY_SIZE(r->seqs))
+		r->seqs[r->n] = ev->seq;
+	r->n++;
+	p.body_case = BODY(LIST_PROGRAMS);
+	p.list_programs = &lp;
+	int rv =
+	    ipsnet_client_call(r->other, &p, &resp, r->err, sizeof(r->err));
+	ipsnet_envelope_free(resp);
+	if (rv != 0 && r->call_rv == 0)
+		r->call_rv = rv;
+}
+
+static void relay_caught_up(struct ipsnet_conn *c, uint64_t seq, void *arg)
+{
+	struct relay *r = arg;
+	if (r->n < (int)ARRAY_SIZE(r->seqs))
+		r->seqs[r->n] = 100 + seq;
+	r->n++;
+	ipsnet_client_stop(r->cl);
+}
+
+/* A program that follows one organisation's journal and, for each event,
+ * asks something of another client (of another server, or as another
+ * organisation), as the refusal of a call from a callback of the same
+ * client advises ("or use another client"). The other client's answer was
+ * decrypted into the buffer that the first client's frames, read in the
+ * same TLS record, were still being decoded from: the events after the
+ * first were lost and the connection failed ("does not decode"), or the
+ * other connection's bytes were taken for this one's. */
+static void test_a_call_on_another_client_from_a_callback(void **state)
+{
+	struct fake fa = {.on_request = five_in_one_record};
+	struct fake fb = {.on_request = five_in_one_record};
+	struct relay r = {0};
+	uint64_t head = 0;
+	char server[64], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], err[256];
+	const struct ipsnet_subscription_callbacks cb = {
+	    .on_event = ask_other, .on_caught_up = relay_caught_up};
+
+	fake_start_thread(&fa);
+	fake_start_thread(&fb);
+	struct ipsnet_options o =
+	    options(server, sizeof(server), ca, cert, key, fb.port);
+	if (ipsnet_client_open(&r.other, &o, err, sizeof(err)) != 0)
+		fail_msg("cannot open: %s", err);
+	o = options(server, sizeof(server), ca, cert, key, fa.port);
+	if (ipsnet_client_open(&r.cl, &o, err, sizeof(err)) != 0)
+		fail_msg("cannot open: %s", err);
+	int rv = ipsnet_client_subscribe(r.cl, 0, NULL, 0, &cb, &r, &head, err,
+					 sizeof(err));
+	if (rv == 0 && r.n < 6)
+		rv = ipsnet_client_run(r.cl, WAIT_MS, err, sizeof(err));
+	ipsnet_client_close(r.cl);
+	ipsnet_client_close(r.other);
+	fake_stop_thread(&fa);
+	fake_stop_thread(&fb);
+
+	if (rv != 0)
+		fail_msg("after %d callbacks: %s (%s)", r.n,
+			 ipsnet_err_name(rv), err);
+	if (r.call_rv != 0)
+		fail_msg("a call on the other client: %s (%s)",
+			 ipsnet_err_name(r.call_rv), r.err);
+	static const uint64_t want[] = {1, 2, 3, 4, 5, 105};
+	assert_int_equal(r.n, 6);
+	for (size_t i = 0; i < ARRAY_SIZE(want); i++)
+		assert_int_equal(r.seqs[i], want[i]);
+}
+
 /* ---- group ------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -2206,6 +2365,7 @@ int main(void)
 	    cmocka_unit_test(
 		test_a_call_from_a_callback_of_the_client_is_refused_at_once),
 	    cmocka_unit_test(test_a_name_is_tried_at_each_of_its_addresses),
+	    cmocka_unit_test(test_a_call_on_another_client_from_a_callback),
 	};
 
 	return cmocka_run_group_tests_name("integration lib", tests,
