@@ -246,7 +246,10 @@ const Ipsnet__V1__HelloOk *ipsnet_client_hello(const struct ipsnet_client *c);
  * resp->change_ok the entity as it is now (as a successful change's answer
  * shows it; seq 0). A req larger than the
  * server takes is not sent: IPSNET_EFRAME_TOO_LARGE, err naming its size
- * and the limit, and the client goes on (see ipsnet_request). */
+ * and the limit, and the client goes on (see ipsnet_request). After
+ * IPSNET_ETIMEOUT the connection is closed (whether the server acted is
+ * unknown): later calls return IPSNET_ECLOSED, err saying so; open the
+ * client again. */
 int ipsnet_client_call(struct ipsnet_client *c, Ipsnet__V1__Envelope *req,
 		       Ipsnet__V1__Envelope **resp, char *err, size_t errlen);
 

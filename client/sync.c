@@ -113,6 +113,19 @@ static int closed(const struct ipsnet_client *cl, char *err, size_t errlen)
 	return cl->closed_status != 0 ? cl->closed_status : IPSNET_ECLOSED;
 }
 
+/* Ends the connection after what (a call, Subscribe) got no answer in
+ * time; the calls made after it say so, not a bare "connection closed". */
+static void close_after_timeout(struct ipsnet_client *cl, const char *what)
+{
+	char why[240];
+	snprintf(why, sizeof(why),
+		 "the connection was closed after %s got no answer within %u "
+		 "ms (whether the server acted on it is unknown); open the "
+		 "client again",
+		 what, cl->timeout_ms);
+	close_for(cl, IPSNET_ECLOSED, why);
+}
+
 static const struct ipsnet_callbacks callbacks = {
     .on_ready = on_ready,
     .on_closed = on_closed,
@@ -249,7 +262,7 @@ int ipsnet_client_call(struct ipsnet_client *cl, Ipsnet__V1__Envelope *req,
 	*resp = NULL;
 	if (called_from_callback(cl, "ipsnet_client_call", err, errlen))
 		return IPSNET_EUSAGE;
-	if (cl->conn == NULL)
+	if (cl->conn == NULL || cl->closed_status != 0)
 		return closed(cl, err, errlen);
 	cl->done = false;
 	cl->status = 0;
@@ -273,7 +286,7 @@ int ipsnet_client_call(struct ipsnet_client *cl, Ipsnet__V1__Envelope *req,
 	if (cl->status == IPSNET_ETIMEOUT && cl->conn != NULL) {
 		/* Whether the server acted is unknown: this connection is not
 		 * to be trusted with more requests. */
-		ipsnet_close(cl->conn);
+		close_after_timeout(cl, "a call");
 	}
 	*resp = cl->resp;
 	cl->resp = NULL;
@@ -426,7 +439,7 @@ int ipsnet_client_subscribe_from(struct ipsnet_client *cl, uint64_t since_seq,
 {
 	if (called_from_callback(cl, "ipsnet_client_subscribe", err, errlen))
 		return IPSNET_EUSAGE;
-	if (cl->conn == NULL)
+	if (cl->conn == NULL || cl->closed_status != 0)
 		return closed(cl, err, errlen);
 	if (cb == NULL || cb->on_event == NULL) {
 		snprintf(err, errlen, "cannot subscribe: no on_event callback");
@@ -457,7 +470,7 @@ int ipsnet_client_subscribe_from(struct ipsnet_client *cl, uint64_t since_seq,
 		/* The answer may still come, and would be taken for the
 		 * answer to the next call: as in ipsnet_client_call, this
 		 * connection is not to be trusted with more requests. */
-		ipsnet_close(cl->conn);
+		close_after_timeout(cl, "Subscribe");
 	}
 	if (cl->status != 0) {
 		snprintf(err, errlen, "%s",
@@ -481,7 +494,7 @@ int ipsnet_client_run(struct ipsnet_client *cl, uint32_t timeout_ms, char *err,
 {
 	if (called_from_callback(cl, "ipsnet_client_run", err, errlen))
 		return IPSNET_EUSAGE;
-	if (cl->conn == NULL)
+	if (cl->conn == NULL || cl->closed_status != 0)
 		return closed(cl, err, errlen);
 	/* No reset of cl->stop: a callback that ran inside
 	 * ipsnet_client_subscribe or ipsnet_client_call (events that came

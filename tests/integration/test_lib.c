@@ -2138,6 +2138,51 @@ static void test_a_name_is_tried_at_each_of_its_addresses(void **state)
 			 d.port, ipsnet_err_name(rv), err);
 }
 
+/* A call that got no answer in time closes the connection (whether the
+ * server acted is unknown); the calls and the run after it say that, not
+ * a bare "cannot send the request: connection closed" that left a program
+ * and its log to guess why. */
+static void test_calls_after_a_timed_out_call_say_why(void **state)
+{
+	struct fake f = {.on_request = pongs_and_holds};
+	struct ipsnet_client *cl = NULL;
+	Ipsnet__V1__Envelope *resp = NULL;
+	char server[64], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], err[256];
+	char call_err[256] = "", run_err[256] = "";
+
+	fake_start_thread(&f);
+	struct ipsnet_options o =
+	    options(server, sizeof(server), ca, cert, key, f.port);
+	o.timeout_ms = TIMEOUT_MS;
+	if (ipsnet_client_open(&cl, &o, err, sizeof(err)) != 0)
+		fail_msg("cannot open: %s", err);
+	Ipsnet__V1__ListPrograms lp = IPSNET__V1__LIST_PROGRAMS__INIT;
+	Ipsnet__V1__Ping ping = IPSNET__V1__PING__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	e.body_case = BODY(LIST_PROGRAMS);
+	e.list_programs = &lp;
+	int held = ipsnet_client_call(cl, &e, &resp, err, sizeof(err));
+	ipsnet_envelope_free(resp);
+	e.body_case = BODY(PING);
+	e.ping = &ping;
+	int call =
+	    ipsnet_client_call(cl, &e, &resp, call_err, sizeof(call_err));
+	ipsnet_envelope_free(resp);
+	int run = ipsnet_client_run(cl, TIMEOUT_MS, run_err, sizeof(run_err));
+	ipsnet_client_close(cl);
+	fake_stop_thread(&f);
+
+	assert_int_equal(held, IPSNET_ETIMEOUT);
+	if (call != IPSNET_ECLOSED ||
+	    strstr(call_err, "no answer within") == NULL)
+		fail_msg("the call after it: %s (%s)", ipsnet_err_name(call),
+			 call_err);
+	if (run != IPSNET_ECLOSED ||
+	    strstr(run_err, "no answer within") == NULL)
+		fail_msg("the run after it: %s (%s)", ipsnet_err_name(run),
+			 run_err);
+}
+
 /* ---- two clients on one thread ----------------------------------------- */
 
 /* Appends env as a frame to buf (cap bytes) at *len. */
@@ -2366,6 +2411,7 @@ int main(void)
 		test_a_call_from_a_callback_of_the_client_is_refused_at_once),
 	    cmocka_unit_test(test_a_name_is_tried_at_each_of_its_addresses),
 	    cmocka_unit_test(test_a_call_on_another_client_from_a_callback),
+	    cmocka_unit_test(test_calls_after_a_timed_out_call_say_why),
 	};
 
 	return cmocka_run_group_tests_name("integration lib", tests,
