@@ -743,11 +743,23 @@ static char *read_line(char *str, int num, void *stream)
 
 	if (ps->rv != 0 || num < 2)
 		return NULL; /* stop at our first error */
+	/* fgets does not say how many bytes it read: with the buffer filled
+	 * with non-NUL bytes first, its own NUL is the last one in it. */
+	memset(str, 1, (size_t)num);
 	if (fgets(str, num, ps->file) == NULL)
 		return NULL;
 	ps->line++;
 
 	size_t n = strlen(str);
+	size_t got = (size_t)num - 1;
+	while (str[got] != '\0')
+		got--;
+	if (n < got) {
+		/* What follows a NUL would be dropped unseen. */
+		parse_fail(ps, "a NUL byte in the line; the file must be "
+			       "text in UTF-8 (not UTF-16)");
+		return NULL;
+	}
 	if (n == (size_t)num - 1 && str[n - 1] != '\n') {
 		int c = getc(ps->file);
 		if (c != EOF) {

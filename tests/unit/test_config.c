@@ -671,6 +671,38 @@ static void test_config_over_long_line_is_refused(void **state)
 	free(text);
 }
 
+/* A NUL byte cut the line short: the rest of it was dropped unseen, and
+ * a file saved as UTF-16 was refused as a line without '='. */
+static void test_config_nul_byte_is_refused_at_its_line(void **state)
+{
+	static const char text[] = "[server]\nlog_level = info\n"
+				   "database = ipsnet.db\0.old\n";
+	static const char utf16[] = "\xff\xfe[\0s\0e\0r\0v\0e\0r\0]\0\n\0";
+	struct fixture *f = *state;
+	const char *files[] = {text, utf16};
+	size_t sizes[] = {sizeof(text) - 1, sizeof(utf16) - 1};
+	int lines[] = {3, 1};
+
+	for (size_t i = 0; i < 2; i++) {
+		write_file(f, "ipsnetd.conf", "");
+		FILE *file = fopen(f->path, "wb");
+		assert_non_null(file);
+		assert_int_equal(fwrite(files[i], 1, sizes[i], file), sizes[i]);
+		assert_int_equal(fclose(file), 0);
+		f->err[0] = '\0';
+		assert_int_equal(
+		    config_load(&f->cfg, f->path, f->err, sizeof(f->err)),
+		    IPSNET_ECONFIG);
+		char prefix[PATH_MAX + 32];
+		snprintf(prefix, sizeof(prefix), "%s:%d: a NUL byte", f->path,
+			 lines[i]);
+		if (strncmp(f->err, prefix, strlen(prefix)) != 0)
+			print_error("wanted %s, got %s\n", prefix, f->err);
+		assert_int_equal(strncmp(f->err, prefix, strlen(prefix)), 0);
+		assert_non_null(strstr(f->err, "UTF-8"));
+	}
+}
+
 static void test_config_bad_file_leaves_the_config_untouched(void **state)
 {
 	struct fixture *f = *state;
@@ -1149,6 +1181,7 @@ int main(void)
 	    T(test_config_incomplete_org_is_refused_at_its_section),
 	    T(test_config_line_that_is_not_key_value_is_refused),
 	    T(test_config_over_long_line_is_refused),
+	    T(test_config_nul_byte_is_refused_at_its_line),
 	    T(test_config_bad_file_leaves_the_config_untouched),
 	    T(test_config_validate_refuses_each_bad_value),
 	    T(test_config_report_section_sets_the_thresholds),
