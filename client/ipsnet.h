@@ -27,6 +27,10 @@
 #include "ipsnet.pb-c.h"
 #include "ipsnet_errors.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define IPSNET_PROTOCOL_VERSION 1
 /* The size of a journal entry's hash (SHA-256). */
 #define IPSNET_HASH_BYTES 32
@@ -313,5 +317,9 @@ int ipsnet_new_idempotency_key(uint8_t key[16]);
 
 /* The library's version ("0.1.0"). */
 const char *ipsnet_version(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

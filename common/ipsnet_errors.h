@@ -6,6 +6,10 @@
 #ifndef IPSNET_ERRORS_H
 #define IPSNET_ERRORS_H
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* XX(name, status, message) */
 #define IPSNET_ERRNO_MAP(XX)                                                   \
 	XX(INVAL, INVALID_ARGUMENT, "invalid argument")                        \
@@ -58,5 +62,9 @@ const char *ipsnet_status_name(int status);
 
 /* The error code that best fits a wire status (0 for OK). */
 int ipsnet_err_from_status(int status);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
