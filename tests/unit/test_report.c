@@ -1480,6 +1480,133 @@ static void test_synthetic_network_equals_its_truth_in_every_cell(void **state)
 	gen_free(g);
 }
 
+/* ---- edges of each definition, together ------------------------------- */
+static void test_edges_of_quarters_holds_and_jobs(void **state)
+{
+	struct fixture *f = *state;
+	network(f);
+	traj(f, "e1", "c1", "pa1", "ACTIVE 2024-03-31");
+	traj(f, "e2", "c2", "pa1", "ACTIVE 2024-01-05, CLOSED 2024-04-01");
+	traj(f, "e3", "c3", "pa1",
+	     "ACTIVE 2024-01-05, ON_HOLD 2024-03-20, ACTIVE 2024-07-10");
+	job(f, "c1", "2024-01-01", "2024-04-15", true);
+	job(f, "c2", "2024-02-01", NULL, true);
+	job(f, "c2", "2024-03-01", "2024-05-01", true);
+	job(f, "c3", "2024-04-01", NULL, false);
+	const Ipsnet__V1__Report *r = report(
+	    f, &(struct ask){.periods = {"2024-Q1", "2024-Q2", "2024-Q3"}});
+	FIGS(r->periods[0]->scope, 3, 3, 2, 0);
+	FIGS(r->periods[1]->scope, 3, 0, 2, 0);
+	FIGS(r->periods[2]->scope, 2, 0, 0, 0);
+	assert_int_equal(shown(r->periods[1]->quality->jobs_not_competitive),
+			 1);
+	assert_int_equal(shown(r->periods[2]->quality->jobs_not_competitive),
+			 1);
+}
+
+static void test_edges_of_sustained_employment(void **state)
+{
+	struct fixture *f = *state;
+	network(f);
+	for (int i = 1; i <= 6; i++) {
+		char t[8], c[8];
+		snprintf(t, sizeof(t), "t%d", i);
+		snprintf(c, sizeof(c), "c%d", i);
+		traj(f, t, c, "pa1", "ACTIVE 2023-01-02");
+	}
+	/* Two consecutive jobs of 3 months: "a job that had lasted" 6
+	 * months, so they do not add up (docs/reports.md). */
+	job(f, "c1", "2024-01-01", "2024-03-31", true);
+	job(f, "c1", "2024-04-01", "2024-06-30", true);
+	/* exactly 6 months, ends on first day of 2024 */
+	job(f, "c2", "2023-07-02", "2024-01-01", true);
+	/* leap: 31 Aug 2023 + 6 = 29 Feb 2024 -> needs 28 Feb */
+	job(f, "c3", "2023-08-31", "2024-02-28", true);
+	job(f, "c4", "2023-08-31", "2024-02-27", true);
+	/* not competitive long job + short competitive */
+	job(f, "c5", "2020-01-01", NULL, false);
+	job(f, "c5", "2024-12-01", NULL, true);
+	/* a 6-month job ended in 2023 and a short one in 2024 */
+	job(f, "c6", "2023-01-01", "2023-06-30", true);
+	job(f, "c6", "2024-05-01", "2024-05-31", true);
+	const Ipsnet__V1__Report *r =
+	    report(f, &(struct ask){.periods = {"2024"}});
+	FIGS(r->periods[0]->scope, 6, 0, 6, 2);
+}
+
+static void test_edges_of_the_funding_type(void **state)
+{
+	struct fixture *f = *state;
+	network(f);
+	for (int i = 1; i <= 5; i++) {
+		char t[8], c[8];
+		snprintf(t, sizeof(t), "t%d", i);
+		snprintf(c, sizeof(c), "c%d", i);
+		traj(f, t, c, "pa1", "ACTIVE 2024-02-01");
+	}
+	funding(f, "t1", "gm0363", 2, "2024-05-01");
+	funding(f, "t1", "uwv", 2, NULL);    /* undated: oldest */
+	funding(f, "t2", "gm0363", 1, NULL); /* open */
+	funding(f, "t2", "uwv", 2, "2024-03-01");
+	funding(f, "t3", "uwv", 2, "2024-06-01");
+	funding(f, "t3", "gm0363", 2, "2024-03-01");
+	funding(f, "t4", "gm0363", 4, "2024-03-01"); /* withdrawn */
+	funding(f, "t5", "gm0363", 3, "2024-03-01"); /* rejected */
+	funding(f, "t5", "gm0363", 1, NULL);
+	const Ipsnet__V1__Report *r =
+	    report(f, &(struct ask){.periods = {"2024"}, .by = {BY_FUNDER}});
+	const Ipsnet__V1__ReportPeriodResult *p = r->periods[0];
+	assert_int_equal(shown(p->scope->funded_municipality), 1);
+	assert_int_equal(shown(p->scope->funded_uwv), 2);
+	assert_int_equal(shown(p->scope->funded_other), 0);
+	assert_int_equal(shown(p->scope->unfunded), 2);
+	assert_int_equal(shown(p->quality->funding_pending), 1);
+	assert_int_equal(shown(p->quality->several_approved), 2);
+}
+
+static void test_history_years_equal_their_periods(void **state)
+{
+	struct fixture *f = *state;
+	network(f);
+	traj(f, "t1", "c1", "pa1", "ACTIVE 2022-12-31, CLOSED 2023-01-01");
+	traj(f, "t2", "c2", "pa2", "ACTIVE 2023-06-01, ON_HOLD 2023-07-01");
+	traj(f, "t3", "c3", "pb1", "ACTIVE 2024-01-01");
+	job(f, "c2", "2023-01-01", "2024-02-01", true);
+	job(f, "c3", "2023-01-01", NULL, true);
+	funding(f, "t2", "uwv", 2, "2023-06-10");
+	const Ipsnet__V1__Report *r =
+	    report(f, &(struct ask){.periods = {"2024", "2023", "2022"},
+				    .history = 3});
+	for (int k = 0; k < 3; k++) {
+		const Ipsnet__V1__ReportFigures *h = r->history[2 - k];
+		const Ipsnet__V1__ReportFigures *s = r->periods[k]->scope;
+		assert_int_equal(h->enrolled->value, s->enrolled->value);
+		assert_int_equal(h->started->value, s->started->value);
+		assert_int_equal(h->employed->value, s->employed->value);
+		assert_int_equal(h->sustained->value, s->sustained->value);
+		assert_int_equal(h->funded_uwv->value, s->funded_uwv->value);
+		assert_int_equal(h->unfunded->value, s->unfunded->value);
+	}
+	FIGS(r->periods[0]->scope, 2, 1, 2, 2);
+	FIGS(r->periods[1]->scope, 2, 1, 1, 1);
+	FIGS(r->periods[2]->scope, 1, 1, 0, 0);
+}
+
+static void test_edges_of_the_fidelity_cutoff(void **state)
+{
+	struct fixture *f = *state;
+	network(f);
+	review(f, "r1", "pa1", "2024-06-30", 73, false);
+	review(f, "r2", "pa1", "2024-06-30", 74, true);
+	review(f, "r3", "pa2", "2024-07-01", 125, true);
+	review(f, "r4", "pa2", "2024-04-01", 99, true);
+	const Ipsnet__V1__Report *r =
+	    report(f, &(struct ask){.periods = {"2024-Q2"}});
+	static const uint32_t want[] = {0, 0, 2, 0, 1};
+	for (int k = 0; k < 5; k++)
+		assert_int_equal(r->bands[k]->programs, want[k]);
+}
+
 int main(void)
 {
 #define T(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
@@ -1516,6 +1643,11 @@ int main(void)
 	    T(test_history_gives_each_year_up_to_the_period),
 	    T(test_a_history_year_hides_what_its_period_hides),
 	    T(test_synthetic_network_equals_its_truth_in_every_cell),
+	    T(test_edges_of_quarters_holds_and_jobs),
+	    T(test_edges_of_sustained_employment),
+	    T(test_edges_of_the_funding_type),
+	    T(test_history_years_equal_their_periods),
+	    T(test_edges_of_the_fidelity_cutoff),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
