@@ -171,6 +171,9 @@ struct journal {
 	bool sent_keys;
 	bool writes_stopped;
 	char stopped_why[256];
+	/* A checkpoint's sync of the database file failed (checkpoint_failed):
+	 * no checkpoint runs again, writes stop, the WAL stays at the close. */
+	atomic_bool sync_failed;
 	/* Runs of failed writes of the writer: changes' batches, audit rows
 	 * (writer thread only; see trouble_log_now). */
 	struct trouble {
@@ -1147,6 +1150,17 @@ static void process_batch(struct journal *j, struct journal_change *batch)
 	uint8_t hash[JOURNAL_HASH_BYTES];
 	bool failed = false, no_memory = false;
 
+	if (!j->writes_stopped && atomic_load(&j->sync_failed)) {
+		j->writes_stopped = true;
+		snprintf(j->stopped_why, sizeof(j->stopped_why),
+			 "writes are stopped: the disk failed to write the "
+			 "database file in a checkpoint (ipsnetd must be "
+			 "started again, which copies the journal into the "
+			 "database again)");
+		pthread_mutex_lock(&j->mu);
+		j->stats.writes_stopped = true;
+		pthread_mutex_unlock(&j->mu);
+	}
 	if (j->writes_stopped) {
 		refuse_all(batch, IPSNET_EUNAVAILABLE, j->stopped_why);
 		audit_refused_batch(j, batch);
@@ -1352,6 +1366,47 @@ static void writer_audits(struct journal *j)
 	uv_async_send(&j->async);
 }
 
+/* A checkpoint failed on db. One whose sync of the database file failed
+ * may have lost pages: SQLite syncs the database only at the end of a pass
+ * that copies the whole WAL, so the pages an earlier, partial pass copied
+ * were written without a sync, and the kernel, once it failed to write
+ * them, says so once (here) and calls them clean. The next pass would
+ * sync without error and let the WAL start over without them: committed
+ * changes gone from the disk. So no checkpoint runs again in this process,
+ * writes stop (reads and their audit rows go on, into the WAL), and no
+ * connection checkpoints as it closes: the WAL stays, and the next start's
+ * recovery reads it from its first frame and copies all of it again (as
+ * PostgreSQL replays from its last good checkpoint after a failed
+ * fsync). */
+static void checkpoint_failed(struct journal *j, sqlite3 *db, const char *by)
+{
+	int code = sqlite3_extended_errcode(db);
+	if (code != SQLITE_IOERR_FSYNC && code != SQLITE_IOERR_DIR_FSYNC) {
+		log_warn("checkpoint failed", "error=\"%s\" by=%s",
+			 sqlite3_errmsg(db), by);
+		return;
+	}
+	if (!atomic_exchange(&j->sync_failed, true))
+		log_error("checkpoint sync failed",
+			  "error=\"%s\" by=%s writes=stopped detail=\"the "
+			  "disk did not take the database file's pages; no "
+			  "checkpoint runs and no change is taken until "
+			  "ipsnetd starts again, which copies the WAL into the "
+			  "database again from its start\"",
+			  sqlite3_errmsg(db), by);
+}
+
+/* Closes a connection of the journal: after a failed checkpoint sync
+ * without the checkpoint SQLite makes at the last close (which would let
+ * the WAL go: checkpoint_failed). */
+static void close_db(struct journal *j, sqlite3 *db)
+{
+	if (db != NULL && atomic_load(&j->sync_failed))
+		sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1,
+				  (int *)NULL);
+	sqlite3_close(db);
+}
+
 /* SQLite starts the WAL over from its beginning (overwriting the file in
  * place) only when a write transaction begins with every frame copied into
  * the database. The checkpointer's pass never gets there while changes keep
@@ -1370,7 +1425,7 @@ static void writer_checkpoint_tail(struct journal *j)
 	if (wanted)
 		j->checkpoint_tail = false;
 	pthread_mutex_unlock(&j->mu);
-	if (!wanted)
+	if (!wanted || atomic_load(&j->sync_failed))
 		return;
 	int wal = 0, copied = 0;
 	int rc = sqlite3_wal_checkpoint_v2(j->wdb, NULL,
@@ -1378,8 +1433,7 @@ static void writer_checkpoint_tail(struct journal *j)
 					   &copied);
 	/* BUSY: the checkpointer is in a pass again, and will ask again. */
 	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
-		log_warn("checkpoint failed", "error=\"%s\" by=writer",
-			 sqlite3_errmsg(j->wdb));
+		checkpoint_failed(j, j->wdb, "writer");
 }
 
 /* Waking a thread asleep on a condition variable costs this virtual
@@ -1560,6 +1614,8 @@ static void *checkpoint_main(void *arg)
 		pthread_mutex_unlock(&j->mu);
 		if (stop)
 			break;
+		if (atomic_load(&j->sync_failed))
+			continue;
 		int wal = 0, copied = 0;
 		int rc = sqlite3_wal_checkpoint_v2(
 		    db, NULL, SQLITE_CHECKPOINT_PASSIVE, &wal, &copied);
@@ -1567,8 +1623,7 @@ static void *checkpoint_main(void *arg)
 			/* BUSY: the writer is copying the tail (or another
 			 * process checkpoints); the next pass will do. */
 			if (rc != SQLITE_BUSY)
-				log_warn("checkpoint failed", "error=\"%s\"",
-					 sqlite3_errmsg(db));
+				checkpoint_failed(j, db, "checkpointer");
 			continue;
 		}
 		/* What the writer committed during the pass is left for the
@@ -1579,7 +1634,7 @@ static void *checkpoint_main(void *arg)
 		j->checkpoint_tail = true;
 		pthread_mutex_unlock(&j->mu);
 	}
-	sqlite3_close(db);
+	close_db(j, db);
 	j->cdb = NULL;
 	return NULL;
 }
@@ -1624,7 +1679,7 @@ static void reader_loop(struct journal *j, bool bulk)
 		pthread_mutex_unlock(&j->mu);
 		uv_async_send(&j->async);
 	}
-	sqlite3_close(db);
+	close_db(j, db);
 }
 
 static void *reader_main(void *arg)
@@ -1882,7 +1937,7 @@ static void close_writer_db(struct journal *j)
 	for (size_t i = 0; i < ARRAY_SIZE(kept); i++)
 		sqlite3_finalize(kept[i]);
 	apply_stmts_free(j->stmts);
-	sqlite3_close(j->wdb);
+	close_db(j, j->wdb);
 	j->wdb = NULL;
 	walbuf_free(j->walbuf);
 	j->walbuf = NULL;
