@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -171,6 +172,10 @@ struct journal {
 	bool sent_keys;
 	bool writes_stopped;
 	char stopped_why[256];
+	/* The database file and its WAL as the journal opened them
+	 * (files_replaced): device and inode, 0 when not known. */
+	dev_t db_dev, wal_dev;
+	ino_t db_ino, wal_ino;
 	/* A checkpoint's sync of the database file failed (checkpoint_failed):
 	 * no checkpoint runs again, writes stop, the WAL stays at the close. */
 	atomic_bool sync_failed;
@@ -1143,6 +1148,48 @@ static void audit_refused_batch(struct journal *j,
 	}
 }
 
+/* The files the writer's connection has open, as their names find them at
+ * the open (the WAL exists once the journal has read the database). */
+static void note_files(struct journal *j)
+{
+	char wal[CONFIG_MAX_PATH + 8];
+	struct stat st;
+	if (stat(j->path, &st) == 0) {
+		j->db_dev = st.st_dev;
+		j->db_ino = st.st_ino;
+	}
+	snprintf(wal, sizeof(wal), "%s-wal", j->path);
+	if (stat(wal, &st) == 0) {
+		j->wal_dev = st.st_dev;
+		j->wal_ino = st.st_ino;
+	}
+}
+
+/* Whether the database file or its WAL is no longer the one the journal
+ * has open: removed, or another put in its place (a backup copied over it
+ * by hand while the daemon served). Changes committed then would go to a
+ * file no name finds, lost at the next start; so writes stop, and the
+ * operator restarts ipsnetd (README, Restore). One stat of each a batch. */
+static bool files_replaced(struct journal *j, char *which, size_t cap)
+{
+	char wal[CONFIG_MAX_PATH + 8];
+	struct stat st;
+	if (j->db_ino != 0 &&
+	    (stat(j->path, &st) != 0 || st.st_ino != j->db_ino ||
+	     st.st_dev != j->db_dev)) {
+		util_strlcpy(which, "database", cap);
+		return true;
+	}
+	snprintf(wal, sizeof(wal), "%s-wal", j->path);
+	if (j->wal_ino != 0 &&
+	    (stat(wal, &st) != 0 || st.st_ino != j->wal_ino ||
+	     st.st_dev != j->wal_dev)) {
+		util_strlcpy(which, "wal", cap);
+		return true;
+	}
+	return false;
+}
+
 static void process_batch(struct journal *j, struct journal_change *batch)
 {
 	char why[256];
@@ -1150,6 +1197,24 @@ static void process_batch(struct journal *j, struct journal_change *batch)
 	uint8_t hash[JOURNAL_HASH_BYTES];
 	bool failed = false, no_memory = false;
 
+	char which[16];
+	if (!j->writes_stopped && files_replaced(j, which, sizeof(which))) {
+		j->writes_stopped = true;
+		snprintf(j->stopped_why, sizeof(j->stopped_why),
+			 "writes are stopped: the journal's %s was removed or "
+			 "replaced while ipsnetd served it (ipsnetd must be "
+			 "stopped and started again)",
+			 strcmp(which, "wal") == 0 ? "WAL" : "database file");
+		log_error("database file replaced",
+			  "file=%s writes=stopped detail=\"a file moved or "
+			  "copied over the database while ipsnetd serves it is "
+			  "not served: changes are refused; stop ipsnetd, then "
+			  "restore as README says, and start it\"",
+			  which);
+		pthread_mutex_lock(&j->mu);
+		j->stats.writes_stopped = true;
+		pthread_mutex_unlock(&j->mu);
+	}
 	if (!j->writes_stopped && atomic_load(&j->sync_failed)) {
 		j->writes_stopped = true;
 		snprintf(j->stopped_why, sizeof(j->stopped_why),
@@ -2146,6 +2211,7 @@ int journal_open(struct journal **out, uv_loop_t *loop, const char *path,
 			  log_quote(q, sizeof(q), path));
 	}
 	served_open(j);
+	note_files(j);
 	pthread_mutex_init(&j->mu, NULL);
 	pthread_cond_init(&j->writer_cv, NULL);
 	pthread_cond_init(&j->reader_cv, NULL);

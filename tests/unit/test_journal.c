@@ -882,6 +882,46 @@ test_a_failed_checkpoint_sync_stops_writes_and_keeps_the_wal(void **state)
 	make_changes(fx, 1);
 }
 
+/* A database copied over the journal's file while it serves (a backup put
+ * back by hand, the daemon running), or its WAL removed: changes are
+ * refused, UNAVAILABLE, and none goes into the file no name finds any
+ * more. Was: acknowledged into the old file, and lost at the next start. */
+static void test_a_database_replaced_while_served_stops_writes(void **state)
+{
+	struct fx *fx = *state;
+	char copy[PATH_MAX + 8], wal[PATH_MAX + 8];
+	struct journal_stats js;
+	make_changes(fx, 2);
+	/* A copy of the file put in its place: another inode. */
+	snprintf(copy, sizeof(copy), "%s.copy", fx->db_path);
+	FILE *in = fopen(fx->db_path, "rb"), *out = fopen(copy, "wb");
+	assert_non_null(in);
+	assert_non_null(out);
+	char buf[4096];
+	size_t n;
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+		assert_int_equal(fwrite(buf, 1, n, out), n);
+	fclose(in);
+	assert_int_equal(fclose(out), 0);
+	assert_int_equal(rename(copy, fx->db_path), 0);
+	struct tchange *tc = register_change(NULL, NULL, NULL);
+	submit_wait(fx, tc);
+	assert_refused(tc, IPSNET_EUNAVAILABLE, "replaced while ipsnetd");
+	change_free(tc);
+	journal_stats(fx->j, &js);
+	assert_true(js.writes_stopped);
+	close_journal(fx);
+	/* The WAL removed under a journal opened again. */
+	open_journal(fx);
+	make_changes(fx, 1);
+	snprintf(wal, sizeof(wal), "%s-wal", fx->db_path);
+	assert_int_equal(unlink(wal), 0);
+	tc = register_change(NULL, NULL, NULL);
+	submit_wait(fx, tc);
+	assert_refused(tc, IPSNET_EUNAVAILABLE, "WAL was removed");
+	change_free(tc);
+}
+
 static void test_chain_each_entry_holds_the_hash_of_the_one_before(void **state)
 {
 	struct fx *fx = *state;
@@ -4159,6 +4199,7 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	    T(test_the_checkpointer_copies_the_wal_beside_the_writer),
 	    T(test_a_failed_checkpoint_sync_stops_writes_and_keeps_the_wal),
+	    T(test_a_database_replaced_while_served_stops_writes),
 	    T(test_a_read_error_under_a_retry_refuses_its_batch_whole),
 	    T(test_a_failed_read_is_not_sees_nothing),
 	    T(test_a_read_error_is_named_in_the_refusal),
