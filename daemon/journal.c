@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -1190,6 +1191,23 @@ static bool files_replaced(struct journal *j, char *which, size_t cap)
 	return false;
 }
 
+/* From the next batch on every change is refused UNAVAILABLE with why
+ * (writer thread). */
+static void stop_writes(struct journal *j, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void stop_writes(struct journal *j, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(j->stopped_why, sizeof(j->stopped_why), fmt, ap);
+	va_end(ap);
+	j->writes_stopped = true;
+	pthread_mutex_lock(&j->mu);
+	j->stats.writes_stopped = true;
+	pthread_mutex_unlock(&j->mu);
+}
+
 static void process_batch(struct journal *j, struct journal_change *batch)
 {
 	char why[256];
@@ -1199,33 +1217,23 @@ static void process_batch(struct journal *j, struct journal_change *batch)
 
 	char which[16];
 	if (!j->writes_stopped && files_replaced(j, which, sizeof(which))) {
-		j->writes_stopped = true;
-		snprintf(j->stopped_why, sizeof(j->stopped_why),
-			 "writes are stopped: the journal's %s was removed or "
-			 "replaced while ipsnetd served it (ipsnetd must be "
-			 "stopped and started again)",
-			 strcmp(which, "wal") == 0 ? "WAL" : "database file");
+		stop_writes(j,
+			    "writes are stopped: the journal's %s was removed or "
+			    "replaced while ipsnetd served it (ipsnetd must be "
+			    "stopped and started again)",
+			    strcmp(which, "wal") == 0 ? "WAL" : "database file");
 		log_error("database file replaced",
 			  "file=%s writes=stopped detail=\"a file moved or "
 			  "copied over the database while ipsnetd serves it is "
 			  "not served: changes are refused; stop ipsnetd, then "
 			  "restore as README says, and start it\"",
 			  which);
-		pthread_mutex_lock(&j->mu);
-		j->stats.writes_stopped = true;
-		pthread_mutex_unlock(&j->mu);
 	}
-	if (!j->writes_stopped && atomic_load(&j->sync_failed)) {
-		j->writes_stopped = true;
-		snprintf(j->stopped_why, sizeof(j->stopped_why),
-			 "writes are stopped: the disk failed to write the "
-			 "database file in a checkpoint (ipsnetd must be "
-			 "started again, which copies the journal into the "
-			 "database again)");
-		pthread_mutex_lock(&j->mu);
-		j->stats.writes_stopped = true;
-		pthread_mutex_unlock(&j->mu);
-	}
+	if (!j->writes_stopped && atomic_load(&j->sync_failed))
+		stop_writes(j, "writes are stopped: the disk failed to write "
+			       "the database file in a checkpoint (ipsnetd must "
+			       "be started again, which copies the journal into "
+			       "the database again)");
 	if (j->writes_stopped) {
 		refuse_all(batch, IPSNET_EUNAVAILABLE, j->stopped_why);
 		audit_refused_batch(j, batch);
