@@ -686,6 +686,10 @@ static void send_caught_up(struct sync_sub *sub)
 	env.body_case = IPSNET__V1__ENVELOPE__BODY_CAUGHT_UP;
 	env.caught_up = &cu;
 	send_push(sub, &env);
+	/* The catch-up is over: the room its pages made in the TLS buffer
+	 * goes (stream_trim), or a follower would keep it while it idles. */
+	if (!sub_gone(sub))
+		stream_trim(&sub->conn->stream);
 }
 
 static void fetch_page(struct sync_sub *sub);

@@ -1795,6 +1795,67 @@ static void test_subscribers_that_never_read_keep_memory_bounded(void **state)
 		h_tls_close(&stuck[i]);
 }
 
+/* Subscribers that caught up after falling back, one at a time. */
+#define CAUGHT_UP_IDLE 24
+/* What each may keep once it follows live, idle: its connection (some
+ * 40 KiB, docs/sync.md), with room for the allocator. */
+#define CAUGHT_UP_KIB_EACH 128
+
+/* A subscriber that caught up (a new mirror from 0) and then follows live
+ * lets go of the room its TLS buffer grew to while the catch-up's pages
+ * waited for it, as an idle connection without a subscription does. Was:
+ * the buffer of a connection with a subscription was never trimmed, so
+ * every follower kept the most it once held (some 200 KiB a subscriber
+ * here, up to the send buffer) for as long as it stayed connected (found
+ * by a review). */
+static void test_a_caught_up_subscriber_keeps_no_catch_up_buffer(void **state)
+{
+	struct h_tls subs[CAUGHT_UP_IDLE], warm;
+	pid_t pid = h_daemon_pid(&daemon_);
+	size_t cap = FILL * 2 + 10000;
+	uint64_t *seqs = calloc(cap, sizeof(*seqs));
+	assert_non_null(seqs);
+
+	uint64_t head = register_client(GGZ_TEST, BENEFIT(NONE), NULL);
+	/* One first, so that what a catch-up leaves in caches and the
+	 * allocator is in the baseline. */
+	subscribe_stuck(&warm, 0);
+	read_stream(&warm, head, seqs, cap);
+	long before = h_rss_kib(pid);
+	assert_true(before > 0);
+	for (int i = 0; i < CAUGHT_UP_IDLE; i++) {
+		/* It reads nothing until it fell back (its TLS buffer held
+		 * what the socket did not take), then everything. */
+		size_t fell =
+		    count_in_file(daemon_.log, "subscriber falls back");
+		subscribe_stuck(&subs[i], 0);
+		uint64_t deadline = now_ms() + WAIT_MS;
+		while (count_in_file(daemon_.log, "subscriber falls back") ==
+		       fell) {
+			if (now_ms() >= deadline)
+				fail_msg("subscriber %d did not fall back", i);
+			sleep_ms(10);
+		}
+		assert_true(read_stream(&subs[i], head, seqs, cap) > FILL);
+	}
+	long after = h_rss_kib(pid);
+	fprintf(stderr,
+		"daemon RSS: %ld KiB before %d subscribers caught up, %ld "
+		"after (+%ld KiB); bound +%d KiB\n",
+		before, CAUGHT_UP_IDLE, after, after - before,
+		CAUGHT_UP_IDLE * CAUGHT_UP_KIB_EACH);
+	if (RSS_IS_THE_DAEMONS)
+		assert_true(after - before <=
+			    CAUGHT_UP_IDLE * CAUGHT_UP_KIB_EACH);
+	else
+		fprintf(stderr, "(built with AddressSanitizer: the bound is "
+				"not checked)\n");
+	for (int i = 0; i < CAUGHT_UP_IDLE; i++)
+		h_tls_close(&subs[i]);
+	h_tls_close(&warm);
+	free(seqs);
+}
+
 /* ---- idle connections ---------------------------------------------------- */
 
 /* A daemon of its own with a 1 s idle timeout: a connection that only said
@@ -5297,6 +5358,8 @@ int main(void)
 	    cmocka_unit_test(test_stuck_subscribers_among_many_live_ones),
 	    cmocka_unit_test(
 		test_subscribers_that_never_read_keep_memory_bounded),
+	    cmocka_unit_test(
+		test_a_caught_up_subscriber_keeps_no_catch_up_buffer),
 	    cmocka_unit_test(
 		test_slow_subscriber_falls_back_and_gets_everything),
 	    cmocka_unit_test(test_a_catch_up_says_how_far_it_read),
