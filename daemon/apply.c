@@ -508,19 +508,23 @@ static int client_facts(struct apply_ctx *ctx, const char *client_id,
 				  today(ctx, day), pc);
 }
 
-/* The birth date of client_id into out (cap 16): nothing of hers is dated
- * before it. */
-static int client_birth_date(struct apply_ctx *ctx, const char *client_id,
-			     char out[16])
+/* Whether day is before the birth of client_id (who exists): nothing of
+ * hers is dated before it. Never in a replay: an entry accepted before
+ * this rule stays as it was. 0 or IPSNET_EDB. */
+static int before_birth(struct apply_ctx *ctx, const char *client_id,
+			const char *day, bool *before)
 {
 	sqlite3_stmt *st;
+	*before = false;
+	if (ctx->replay)
+		return 0;
 	int rv =
 	    prepare(ctx, "SELECT birth_date FROM client WHERE id = ?1", &st);
 	if (rv != 0)
 		return rv;
 	sqlite3_bind_text(st, 1, or_empty(client_id), -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
-	util_strlcpy(out, rc == SQLITE_ROW ? col(st, 0) : "", 16);
+	*before = rc == SQLITE_ROW && strcmp(day, col(st, 0)) < 0;
 	done(ctx, st);
 	return rc == SQLITE_ROW ? 0 : IPSNET_EDB;
 }
@@ -1306,19 +1310,15 @@ static int import_trajectory(struct apply_ctx *ctx)
 						  sizeof(ctx->message)));
 	}
 	/* The steps go forward from the referral, which is not before she
-	 * was born. Not judged again in a replay: an entry accepted before
-	 * this rule stays as it was. */
-	if (!ctx->replay) {
-		char born[16];
-		rv = client_birth_date(ctx, m->client_id, born);
-		if (rv != 0)
-			return rv;
-		if (strcmp(steps[0].on, born) < 0)
-			return refuse(ctx, IPSNET_EINVAL,
-				      "the referral date is before the "
-				      "client's birth date (referred on %s)",
-				      steps[0].on);
-	}
+	 * was born. */
+	bool early;
+	if ((rv = before_birth(ctx, m->client_id, steps[0].on, &early)) != 0)
+		return rv;
+	if (early)
+		return refuse(ctx, IPSNET_EINVAL,
+			      "the referral date is before the client's birth "
+			      "date (referred on %s)",
+			      steps[0].on);
 	int last = steps[m->n_steps - 1].status;
 	if (last == TS(CLOSED) && !text_ok(ctx, m->close_reason, REASON_MAX))
 		return refuse(
@@ -1812,19 +1812,14 @@ static int add_job(struct apply_ctx *ctx)
 			      "the job needs a start date (YYYY-MM-DD), at "
 			      "most a year from today");
 	util_strlcpy(start, m->start_date, sizeof(start));
-	/* Not judged again in a replay: an entry accepted before this rule
-	 * stays as it was. */
-	if (!ctx->replay) {
-		char born[16];
-		rv = client_birth_date(ctx, m->client_id, born);
-		if (rv != 0)
-			return rv;
-		if (strcmp(start, born) < 0)
-			return refuse(ctx, IPSNET_EINVAL,
-				      "the job's start date (%s) is before the "
-				      "client's birth date",
-				      start);
-	}
+	bool early;
+	if ((rv = before_birth(ctx, m->client_id, start, &early)) != 0)
+		return rv;
+	if (early)
+		return refuse(ctx, IPSNET_EINVAL,
+			      "the job's start date (%s) is before the "
+			      "client's birth date",
+			      start);
 	if (!empty(m->end_date)) {
 		rv = date_or_today(ctx, m->end_date, "the end date", end);
 		if (rv != 0)
