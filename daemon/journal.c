@@ -174,7 +174,8 @@ struct journal {
 	bool writes_stopped;
 	char stopped_why[256];
 	/* The database file and its WAL as the journal opened them
-	 * (files_replaced): device and inode, 0 when not known. */
+	 * (file_replaced): device and inode, 0 when not known. */
+	char wal_path[CONFIG_MAX_PATH + 8];
 	dev_t db_dev, wal_dev;
 	ino_t db_ino, wal_ino;
 	/* A checkpoint's sync of the database file failed (checkpoint_failed):
@@ -1153,42 +1154,40 @@ static void audit_refused_batch(struct journal *j,
  * the open (the WAL exists once the journal has read the database). */
 static void note_files(struct journal *j)
 {
-	char wal[CONFIG_MAX_PATH + 8];
 	struct stat st;
+	snprintf(j->wal_path, sizeof(j->wal_path), "%s-wal", j->path);
 	if (stat(j->path, &st) == 0) {
 		j->db_dev = st.st_dev;
 		j->db_ino = st.st_ino;
 	}
-	snprintf(wal, sizeof(wal), "%s-wal", j->path);
-	if (stat(wal, &st) == 0) {
+	if (stat(j->wal_path, &st) == 0) {
 		j->wal_dev = st.st_dev;
 		j->wal_ino = st.st_ino;
 	}
 }
 
-/* Whether the database file or its WAL is no longer the one the journal
- * has open: removed, or another put in its place (a backup copied over it
- * by hand while the daemon served). Changes committed then would go to a
- * file no name finds, lost at the next start; so writes stop, and the
- * operator restarts ipsnetd (README, Restore). One stat of each a batch. */
-static bool files_replaced(struct journal *j, char *which, size_t cap)
+/* Whether path no longer finds the file noted as dev and ino (0: not
+ * known, never). */
+static bool not_the_file(const char *path, dev_t dev, ino_t ino)
 {
-	char wal[CONFIG_MAX_PATH + 8];
 	struct stat st;
-	if (j->db_ino != 0 &&
-	    (stat(j->path, &st) != 0 || st.st_ino != j->db_ino ||
-	     st.st_dev != j->db_dev)) {
-		util_strlcpy(which, "database", cap);
-		return true;
-	}
-	snprintf(wal, sizeof(wal), "%s-wal", j->path);
-	if (j->wal_ino != 0 &&
-	    (stat(wal, &st) != 0 || st.st_ino != j->wal_ino ||
-	     st.st_dev != j->wal_dev)) {
-		util_strlcpy(which, "wal", cap);
-		return true;
-	}
-	return false;
+	return ino != 0 && (stat(path, &st) != 0 || st.st_ino != ino ||
+			    st.st_dev != dev);
+}
+
+/* "database" or "wal" when that file is no longer the one the journal has
+ * open: removed, or another put in its place (a backup copied over it by
+ * hand while the daemon served); else NULL. Changes committed then would
+ * go to a file no name finds, lost at the next start; so writes stop, and
+ * the operator restarts ipsnetd (README, Restore). One stat of each a
+ * batch. */
+static const char *file_replaced(const struct journal *j)
+{
+	if (not_the_file(j->path, j->db_dev, j->db_ino))
+		return "database";
+	if (not_the_file(j->wal_path, j->wal_dev, j->wal_ino))
+		return "wal";
+	return NULL;
 }
 
 /* From the next batch on every change is refused UNAVAILABLE with why
@@ -1215,8 +1214,8 @@ static void process_batch(struct journal *j, struct journal_change *batch)
 	uint8_t hash[JOURNAL_HASH_BYTES];
 	bool failed = false, no_memory = false;
 
-	char which[16];
-	if (!j->writes_stopped && files_replaced(j, which, sizeof(which))) {
+	const char *which;
+	if (!j->writes_stopped && (which = file_replaced(j)) != NULL) {
 		stop_writes(j,
 			    "writes are stopped: the journal's %s was removed or "
 			    "replaced while ipsnetd served it (ipsnetd must be "
