@@ -153,8 +153,7 @@ static void deadline_cb(uv_timer_t *t)
 			 "no TLS handshake and Hello within %u ms",
 			 c->server->cfg.handshake_timeout_ms);
 		/* After the handshake the client can be told why. */
-		conn__send_error(c, 0, IPSNET_ETIMEOUT, why);
-		conn__close(c, IPSNET_ETIMEOUT, why, "timeout");
+		conn__refuse(c, 0, IPSNET_ETIMEOUT, why, "timeout");
 		break;
 	case CONN_SERVING:
 		/* Not idle: work in flight, or a subscription that is
@@ -171,8 +170,8 @@ static void deadline_cb(uv_timer_t *t)
 					 "a frame began and did not come "
 					 "whole within %u ms",
 					 c->server->cfg.idle_timeout_ms);
-				conn__send_error(c, 0, IPSNET_ETIMEOUT, why);
-				conn__close(c, IPSNET_ETIMEOUT, why, "timeout");
+				conn__refuse(c, 0, IPSNET_ETIMEOUT, why,
+					     "timeout");
 				break;
 			}
 			c->frame_begun = part;
@@ -341,18 +340,20 @@ void conn__request_done(struct conn *c)
 			stream_resume(&c->stream);
 		else
 			stream_pause(&c->stream);
-		if (c->drain && c->inflight == 0 && !c->peer_done)
-			/* Told, as a connection idle at the signal is
-			 * (server__stop). */
-			conn__send_error(c, 0, IPSNET_EUNAVAILABLE,
-					 "the server is shutting down");
 		if (c->drain && c->inflight == 0)
-			conn__close(c, 0,
-				    c->peer_done
-					? "the peer closed the connection"
-					: "the server is shutting down",
-				    NULL);
+			conn__close_for_shutdown(c);
 	}
+}
+
+void conn__close_for_shutdown(struct conn *c)
+{
+	if (c->peer_done) {
+		conn__close(c, 0, "the peer closed the connection", NULL);
+		return;
+	}
+	conn__send_error(c, 0, IPSNET_EUNAVAILABLE,
+			 "the server is shutting down");
+	conn__close(c, 0, "the server is shutting down", NULL);
 }
 
 bool conn__cert_ended(struct conn *c, uint64_t request_id)

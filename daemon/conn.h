@@ -130,4 +130,8 @@ void conn__close(struct conn *c, int err, const char *reason,
 void conn__refuse(struct conn *c, uint64_t request_id, int err, const char *why,
 		  const char *outcome);
 
+/* Closes a serving connection with nothing in flight at a shutdown: told
+ * so first (UNAVAILABLE), unless the peer closed its side already. */
+void conn__close_for_shutdown(struct conn *c);
+
 #endif

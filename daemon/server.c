@@ -333,9 +333,7 @@ void server__stop(struct server *s)
 				c->drain = true;
 				break;
 			}
-			conn__send_error(c, 0, IPSNET_EUNAVAILABLE,
-					 "the server is shutting down");
-			conn__close(c, 0, "the server is shutting down", NULL);
+			conn__close_for_shutdown(c);
 			break;
 		case CONN_HANDSHAKING:
 		case CONN_HELLO:
