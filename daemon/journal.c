@@ -2031,6 +2031,12 @@ static void served_write(struct journal *j)
 		j->served_seq = j->head_seq;
 }
 
+/* DATABASE.served of database. */
+static void served_path(char out[CONFIG_MAX_PATH + 8], const char *database)
+{
+	snprintf(out, CONFIG_MAX_PATH + 8, "%s.served", database);
+}
+
 /* The head in an open DATABASE.served: 20 digits and a new line. */
 static bool served_parse(int fd, uint64_t *served)
 {
@@ -2049,7 +2055,7 @@ static bool served_parse(int fd, uint64_t *served)
 bool journal_served_seq(const char *database, uint64_t *served)
 {
 	char path[CONFIG_MAX_PATH + 8];
-	snprintf(path, sizeof(path), "%s.served", database);
+	served_path(path, database);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return false;
@@ -2065,7 +2071,7 @@ bool journal_served_seq(const char *database, uint64_t *served)
 static void served_open(struct journal *j)
 {
 	char path[CONFIG_MAX_PATH + 8];
-	snprintf(path, sizeof(path), "%s.served", j->path);
+	served_path(path, j->path);
 	j->served_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (j->served_fd < 0) {
 		/* None made in a read-only folder: nothing to say. One that
