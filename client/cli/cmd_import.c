@@ -1226,11 +1226,6 @@ static int read_header(const struct import *im, char **fields, size_t n,
 		for (size_t c = 0; c < im->kind->n_cols; c++)
 			if (strcmp(key, im->kind->cols[c].name) == 0)
 				map[i] = (int)c;
-		/* The cell is quoted below with its control characters as
-		 * '?': it may hold a line break or an escape sequence. The
-		 * header is not read again after a refusal. */
-		if (map[i] < 0 || seen[map[i]])
-			text_mask_controls(fields[i]);
 		if (map[i] < 0)
 			return cli_fail(IPSNET_EINVAL,
 					"%s:%lu: unknown column '%s'; the "
