@@ -41,6 +41,17 @@ static const struct table tables[] = {
 
 #define N_TABLES ARRAY_SIZE(tables)
 
+/* The table of the kind named by the n bytes at name, or NULL when this
+ * ipsnet has none. */
+static const struct table *table_named(const char *name, size_t n)
+{
+	for (size_t i = 0; i < N_TABLES; i++)
+		if (strlen(tables[i].name) == n &&
+		    strncmp(tables[i].name, name, n) == 0)
+			return &tables[i];
+	return NULL;
+}
+
 struct mirror {
 	sqlite3 *db;
 	int lock_fd;
@@ -676,15 +687,10 @@ static void known_skipped_kinds(struct mirror *m)
 			    : NULL;
 	while (p != NULL && *p != '\0') {
 		size_t n = strcspn(p, ",");
-		for (size_t i = 0; i < N_TABLES; i++) {
-			if (strlen(tables[i].name) != n ||
-			    strncmp(tables[i].name, p, n) != 0 ||
-			    len + n + 2 > cap)
-				continue;
+		const struct table *t = table_named(p, n);
+		if (t != NULL && len + n + 2 <= cap)
 			len += (size_t)snprintf(out + len, cap - len, "%s%s",
-						len > 0 ? "," : "",
-						tables[i].name);
-		}
+						len > 0 ? "," : "", t->name);
 		p += n;
 		if (*p == ',')
 			p++;
@@ -1111,10 +1117,7 @@ static const char *unknown_kind(const Ipsnet__V1__ChangeOk *ok)
 	if (n == 0 || n > SKIPPED_KIND_MAX ||
 	    strspn(k, "abcdefghijklmnopqrstuvwxyz0123456789_") != n)
 		return NULL;
-	for (size_t i = 0; i < N_TABLES; i++)
-		if (strcmp(tables[i].name, k) == 0)
-			return NULL;
-	return k;
+	return table_named(k, n) == NULL ? k : NULL;
 }
 
 /* Notes kind in meta.skipped_kinds (the open transaction), once. */
