@@ -1579,11 +1579,8 @@ static bool protect_funders(struct builder *b,
 		    *metric_slot(f, M_FUNDED + funder_row_type(b, f));
 		if (f->enrolled->suppressed == own->suppressed)
 			continue;
-		Ipsnet__V1__ReportCount *c =
-		    f->enrolled->suppressed ? own : f->enrolled;
-		c->suppressed = true;
-		c->secondary = true;
-		changed = true;
+		changed |=
+		    protect_one(f->enrolled->suppressed ? own : f->enrolled);
 	}
 	return changed;
 }
