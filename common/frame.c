@@ -6,6 +6,9 @@
  * at exactly the announced length, after that length has been checked
  * against the maximum.
  *
+ * A callback that holds the rest back (FRAME_HOLD) leaves what was left of
+ * that feed copied aside, one allocation, until frame_decoder_resume.
+ *
  * Any error, including a callback that asks to stop, leaves the decoder
  * failed: the bytes after the point of failure were not consumed, so the
  * stream can no longer be read in step with the frames. */
@@ -40,12 +43,17 @@ void frame_decoder_init(struct frame_decoder *d, uint32_t max_frame_bytes)
 	d->body_len = 0;
 	d->body_got = 0;
 	d->error = 0;
+	d->held = NULL;
+	d->held_len = 0;
 }
 
 void frame_decoder_close(struct frame_decoder *d)
 {
 	ipsnet_free(d->body);
 	d->body = NULL;
+	ipsnet_free(d->held);
+	d->held = NULL;
+	d->held_len = 0;
 	d->header_len = 0;
 	d->body_len = 0;
 	d->body_got = 0;
@@ -84,7 +92,21 @@ static int deliver_buffered(struct frame_decoder *d, frame_cb cb, void *arg)
 	d->body_got = 0;
 	int rv = cb(arg, body, len);
 	ipsnet_free(body);
-	return rv < 0 ? rv : 0;
+	return rv < 0 || rv == FRAME_HOLD ? rv : 0;
+}
+
+/* Keeps data[pos, len) for frame_decoder_resume. */
+static int hold(struct frame_decoder *d, const uint8_t *data, size_t pos,
+		size_t len)
+{
+	if (pos == len)
+		return FRAME_HOLD;
+	d->held = ipsnet_malloc(len - pos);
+	if (d->held == NULL)
+		return fail(d, IPSNET_ENOMEM);
+	memcpy(d->held, data + pos, len - pos);
+	d->held_len = len - pos;
+	return FRAME_HOLD;
 }
 
 int frame_decoder_feed(struct frame_decoder *d, const uint8_t *data, size_t len,
@@ -95,6 +117,8 @@ int frame_decoder_feed(struct frame_decoder *d, const uint8_t *data, size_t len,
 
 	if (d->error != 0)
 		return d->error;
+	if (d->held != NULL)
+		return fail(d, IPSNET_EPROTOCOL); /* resume first */
 
 	while (pos < len) {
 		size_t left = len - pos;
@@ -111,6 +135,8 @@ int frame_decoder_feed(struct frame_decoder *d, const uint8_t *data, size_t len,
 				if (rv < 0)
 					return fail(d, rv);
 				pos += FRAME_HEADER_BYTES + (size_t)n;
+				if (rv == FRAME_HOLD)
+					return hold(d, data, pos, len);
 				continue;
 			}
 		}
@@ -144,7 +170,25 @@ int frame_decoder_feed(struct frame_decoder *d, const uint8_t *data, size_t len,
 			rv = deliver_buffered(d, cb, arg);
 			if (rv < 0)
 				return fail(d, rv);
+			if (rv == FRAME_HOLD)
+				return hold(d, data, pos, len);
 		}
 	}
 	return 0;
+}
+
+int frame_decoder_resume(struct frame_decoder *d, frame_cb cb, void *arg)
+{
+	uint8_t *held = d->held;
+	size_t len = d->held_len;
+
+	if (d->error != 0)
+		return d->error;
+	if (held == NULL)
+		return 0;
+	d->held = NULL;
+	d->held_len = 0;
+	int rv = frame_decoder_feed(d, held, len, cb, arg);
+	ipsnet_free(held);
+	return rv;
 }

@@ -232,7 +232,14 @@ static int deliver_frame(void *arg, const uint8_t *body, size_t len)
 	struct ipsnet_stream *s = arg;
 	if (s->state != STREAM_OPEN)
 		return IPSNET_ECLOSED;
-	return s->cb->on_frame(s, body, len);
+	int rv = s->cb->on_frame(s, body, len);
+	/* The owner paused the stream (as many requests in flight as it
+	 * takes, or a send backlog): the frames after this one, already
+	 * decrypted, wait with the decoder as the rest waits in the socket,
+	 * and stream_resume hands them out. */
+	if (rv == 0 && s->state == STREAM_OPEN && !s->reading)
+		return FRAME_HOLD;
+	return rv;
 }
 
 static void bad_frame(struct ipsnet_stream *s, int rv)
@@ -297,13 +304,22 @@ static void pump(struct ipsnet_stream *s)
 		if (s->state == STREAM_HANDSHAKING && !handshake(s))
 			break;
 		while (s->state == STREAM_OPEN && s->reading) {
+			if (frame_decoder_holding(&s->decoder)) {
+				int rv = frame_decoder_resume(
+				    &s->decoder, deliver_frame, s);
+				if (rv < 0) {
+					bad_frame(s, rv);
+					break;
+				}
+				continue;
+			}
 			ERR_clear_error();
 			int n = SSL_read(s->ssl, plain, PLAIN_BUF_BYTES);
 			if (n > 0) {
 				int rv = frame_decoder_feed(&s->decoder, plain,
 							    (size_t)n, deliver_frame,
 							    s);
-				if (rv != 0) {
+				if (rv < 0) {
 					bad_frame(s, rv);
 					break;
 				}

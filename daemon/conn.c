@@ -323,6 +323,8 @@ void conn__request_begin(struct conn *c)
 {
 	c->inflight++;
 	c->server->inflight++;
+	if (!may_read(c))
+		stream_pause(&c->stream);
 }
 
 void conn__request_done(struct conn *c)
@@ -668,6 +670,9 @@ static int on_frame(struct ipsnet_stream *s, const uint8_t *body, size_t len)
 						    &ipsnet_protobuf_allocator);
 		return 0;
 	}
+	/* Not reached: the stream pauses at the limit and holds the frames
+	 * after it back (stream.c: deliver_frame). Kept so that a mistake
+	 * there refuses a request instead of taking any number. */
 	if (c->inflight >= c->server->cfg.max_inflight) {
 		char why[96];
 		snprintf(why, sizeof(why),

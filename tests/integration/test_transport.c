@@ -6,6 +6,7 @@
  * while a good connection stays open, and that connection must still answer
  * a Ping afterwards: one client's failure never reaches another. */
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -884,6 +885,62 @@ test_pipelined_requests_whose_answers_are_not_read_keep_memory_bounded(
 		if (!pong)
 			fail_msg("answer %zu of %zu is not a Pong", i + 1,
 				 pings);
+	}
+	assert_good_connection_served(fx, 2);
+}
+
+/* A client may pipeline: requests past max_inflight wait
+ * their turn, the daemon reading no further until answers have gone, and
+ * every one is answered. Here 40 reads go in one TLS record to a daemon
+ * that takes 2 at a time. Was: the frames decoded from that record past the
+ * second were each refused RESOURCE_EXHAUSTED, "too many requests in
+ * flight", depending on how the client's writes fell into records. */
+#define HELD_REQUESTS 40
+
+static void test_requests_past_max_inflight_wait_their_turn(void **state)
+{
+	struct fx *fx = *state;
+	struct h_tls *c = &fx->conn[0];
+	static uint8_t buf[HELD_REQUESTS * 64];
+	bool seen[HELD_REQUESTS + 1] = {false};
+	size_t len = 0;
+
+	start_with_settings_and_good_connection(
+	    fx, "max_frame_bytes = 4096\nmax_inflight = 2\n");
+	if (h_tls_connect_hello(c, fx->d.port, certs, "ggz-test") != 0)
+		fail_msg("connection: %s", c->error);
+	for (uint64_t id = 1; id <= HELD_REQUESTS; id++) {
+		Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+		Ipsnet__V1__ListPrograms lp = IPSNET__V1__LIST_PROGRAMS__INIT;
+		e.request_id = id;
+		e.body_case = IPSNET__V1__ENVELOPE__BODY_LIST_PROGRAMS;
+		e.list_programs = &lp;
+		size_t n = ipsnet__v1__envelope__get_packed_size(&e);
+		assert_true(len + FRAME_HEADER_BYTES + n <= sizeof(buf));
+		frame_put_header(buf + len, (uint32_t)n);
+		ipsnet__v1__envelope__pack(&e, buf + len + FRAME_HEADER_BYTES);
+		len += FRAME_HEADER_BYTES + n;
+	}
+	assert_true(len <= 16384); /* one record */
+	assert_int_equal(h_tls_send_raw(c, buf, len), 0);
+	for (size_t i = 0; i < HELD_REQUESTS; i++) {
+		Ipsnet__V1__Envelope *e = h_tls_recv_envelope(c, H_TLS_MS);
+		if (e == NULL)
+			fail_msg("answer %zu of %d: %s", i + 1, HELD_REQUESTS,
+				 c->error);
+		uint64_t id = e->request_id;
+		bool listed =
+		    e->body_case == IPSNET__V1__ENVELOPE__BODY_PROGRAM_LIST;
+		char why[200] = "";
+		if (e->status != NULL && e->status->message != NULL)
+			snprintf(why, sizeof(why), "%s", e->status->message);
+		h_envelope_free(e);
+		if (!listed)
+			fail_msg("request %" PRIu64 " was not answered with "
+				 "the programs: %s",
+				 id, why);
+		assert_true(id >= 1 && id <= HELD_REQUESTS && !seen[id]);
+		seen[id] = true;
 	}
 	assert_good_connection_served(fx, 2);
 }
@@ -3644,6 +3701,7 @@ int main(void)
 	    T(test_a_frame_of_many_empty_parts_is_not_decoded),
 	    T(test_any_first_frame_of_an_unregistered_certificate_is_unauthenticated),
 	    T(test_pipelined_requests_whose_answers_are_not_read_keep_memory_bounded),
+	    T(test_requests_past_max_inflight_wait_their_turn),
 	    T(test_key_updates_whose_answers_are_not_read_keep_memory_bounded),
 	    T(test_a_peer_that_ends_with_close_notify_and_reads_nothing_is_cut_off),
 	    T(test_connection_beyond_max_connections_is_logged_with_its_peer),

@@ -490,12 +490,139 @@ static void test_frame_positive_callback_result_means_go_on(void **state)
 	size_t len = make_stream(stream, &expected);
 	memset(&got, 0, sizeof(got));
 	got.stop_at = 1;
-	got.stop_rv = 1;
+	got.stop_rv = FRAME_HOLD + 1;
 	frame_decoder_init(&d, 0);
 	assert_int_equal(
 	    frame_decoder_feed(&d, stream, len, record_frame, &got), 0);
 	assert_int_equal(got.n, N_SIZES);
 	frame_decoder_close(&d);
+}
+
+/* A reader with as many requests as it takes holds the rest of a read back:
+ * the frames after the one that held come out at frame_decoder_resume, the
+ * same frames in the same order, and none before. */
+static void test_frame_callback_can_hold_the_rest_back(void **state)
+{
+	uint8_t stream[2048];
+	struct record expected, got;
+	struct frame_decoder d;
+	(void)state;
+
+	size_t len = make_stream(stream, &expected);
+	memset(&got, 0, sizeof(got));
+	got.stop_at = 2;
+	got.stop_rv = FRAME_HOLD;
+	frame_decoder_init(&d, 0);
+	assert_int_equal(
+	    frame_decoder_feed(&d, stream, len, record_frame, &got),
+	    FRAME_HOLD);
+	assert_int_equal(got.n, 2);
+	assert_true(frame_decoder_holding(&d));
+	/* Held again at the fifth frame, then the rest. */
+	got.stop_at = 5;
+	assert_int_equal(frame_decoder_resume(&d, record_frame, &got),
+			 FRAME_HOLD);
+	assert_int_equal(got.n, 5);
+	assert_int_equal(frame_decoder_resume(&d, record_frame, &got), 0);
+	assert_false(frame_decoder_holding(&d));
+	assert_same_frames(&got, &expected);
+	/* Nothing held: resume does nothing. */
+	assert_int_equal(frame_decoder_resume(&d, record_frame, &got), 0);
+	assert_int_equal(got.n, N_SIZES);
+	frame_decoder_close(&d);
+}
+
+/* Held on a frame that was buffered across feeds, with a frame and the
+ * start of another after it: the start stays a start, completed by the
+ * next feed. */
+static void test_frame_hold_on_a_buffered_frame_keeps_a_frame_begun(void **state)
+{
+	uint8_t stream[2048];
+	struct record expected, got;
+	struct frame_decoder d;
+	(void)state;
+
+	size_t len = make_stream(stream, &expected);
+	/* Frame 6 (300 bytes) starts at this offset. */
+	size_t six = 0;
+	for (size_t i = 0; i < 5; i++)
+		six += FRAME_HEADER_BYTES + sizes[i];
+	memset(&got, 0, sizeof(got));
+	got.stop_at = 5;
+	got.stop_rv = FRAME_HOLD;
+	frame_decoder_init(&d, 0);
+	size_t cut = six - 10; /* inside frame 5 */
+	assert_int_equal(
+	    frame_decoder_feed(&d, stream, cut, record_frame, &got), 0);
+	assert_int_equal(got.n, 4);
+	size_t end = six + 100; /* inside frame 6 */
+	assert_int_equal(
+	    frame_decoder_feed(&d, stream + cut, end - cut, record_frame, &got),
+	    FRAME_HOLD);
+	assert_int_equal(got.n, 5);
+	/* Feeding while something is held is a caller's mistake. */
+	struct frame_decoder bad;
+	frame_decoder_init(&bad, 0);
+	struct record other = {.stop_at = 1, .stop_rv = FRAME_HOLD};
+	assert_int_equal(
+	    frame_decoder_feed(&bad, stream, len, record_frame, &other),
+	    FRAME_HOLD);
+	assert_int_equal(
+	    frame_decoder_feed(&bad, stream, len, record_frame, &other),
+	    IPSNET_EPROTOCOL);
+	frame_decoder_close(&bad);
+	assert_int_equal(frame_decoder_resume(&d, record_frame, &got), 0);
+	assert_int_equal(got.n, 5);
+	assert_int_equal(d.header_len, FRAME_HEADER_BYTES); /* frame 6 begun */
+	assert_int_equal(
+	    frame_decoder_feed(&d, stream + end, len - end, record_frame, &got),
+	    0);
+	assert_same_frames(&got, &expected);
+	frame_decoder_close(&d);
+}
+
+/* A hold at the last byte of a feed keeps nothing; one that cannot keep
+ * the rest fails as out of memory, for good. Closing frees what is held. */
+static void test_frame_hold_at_the_end_keeps_nothing(void **state)
+{
+	uint8_t stream[2048];
+	struct record expected, got;
+	struct frame_decoder d;
+	(void)state;
+
+	size_t len = make_stream(stream, &expected);
+	memset(&got, 0, sizeof(got));
+	got.stop_at = (int)N_SIZES;
+	got.stop_rv = FRAME_HOLD;
+	frame_decoder_init(&d, 0);
+	assert_int_equal(
+	    frame_decoder_feed(&d, stream, len, record_frame, &got),
+	    FRAME_HOLD);
+	assert_false(frame_decoder_holding(&d));
+	assert_int_equal(heap.live, 0);
+	frame_decoder_close(&d);
+
+	memset(&got, 0, sizeof(got));
+	got.stop_at = 1;
+	got.stop_rv = FRAME_HOLD;
+	heap.fail_in = 1;
+	frame_decoder_init(&d, 0);
+	assert_int_equal(
+	    frame_decoder_feed(&d, stream, len, record_frame, &got),
+	    IPSNET_ENOMEM);
+	assert_int_equal(frame_decoder_resume(&d, record_frame, &got),
+			 IPSNET_ENOMEM);
+	frame_decoder_close(&d);
+
+	memset(&got, 0, sizeof(got));
+	got.stop_at = 1;
+	got.stop_rv = FRAME_HOLD;
+	frame_decoder_init(&d, 0);
+	assert_int_equal(
+	    frame_decoder_feed(&d, stream, len, record_frame, &got),
+	    FRAME_HOLD);
+	assert_int_equal(heap.live, 1);
+	frame_decoder_close(&d); /* the teardown finds nothing left */
 }
 
 static void test_frame_out_of_memory_is_reported_and_sticky(void **state)
@@ -569,6 +696,9 @@ int main(void)
 	    T(test_frame_callback_can_stop_decoding),
 	    T(test_frame_callback_can_stop_on_a_buffered_frame),
 	    T(test_frame_positive_callback_result_means_go_on),
+	    T(test_frame_callback_can_hold_the_rest_back),
+	    T(test_frame_hold_on_a_buffered_frame_keeps_a_frame_begun),
+	    T(test_frame_hold_at_the_end_keeps_nothing),
 	    T(test_frame_out_of_memory_is_reported_and_sticky),
 	    T(test_frame_close_frees_a_partial_frame),
 	    T(test_frame_empty_feed_changes_nothing),
