@@ -631,6 +631,13 @@ static int on_frame(struct ipsnet_stream *s, const uint8_t *body, size_t len)
 			 "the text of %s holds a NUL byte at byte %zu, which "
 			 "would cut it short; send text without NUL bytes",
 			 field, nul);
+	else if (req->request_id == 0 && c->state == CONN_SERVING)
+		/* Its answer would carry id 0, which is what the server
+		 * sends unasked: a client would take it for an event or a
+		 * notice, and its request would wait for ever. */
+		snprintf(refusal, sizeof(refusal),
+			 "request id 0 is kept for what the server sends "
+			 "unasked (events, notices); number requests from 1");
 	else
 		/* A trajectory's id where a client's goes would be answered
 		 * as a client the caller may not see. (Writes refusal only

@@ -1697,6 +1697,28 @@ static void expect_refused(struct h_tls *c, ...)
 	h_envelope_free(r);
 }
 
+/* How many programs of the id the daemon's database holds. */
+static int programs_stored(struct fx *fx, const char *id)
+{
+	char db[PATH_MAX];
+	snprintf(db, sizeof(db), "%s/ipsnet.db", fx->dir);
+	sqlite3 *sq;
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_open_v2(db, &sq, SQLITE_OPEN_READONLY, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(sq,
+					    "SELECT count(*) FROM program "
+					    "WHERE id = ?",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	int stored = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(sq);
+	return stored;
+}
+
 /* Protobuf strings carry their length; protobuf-c hands them on cut at a
  * NUL byte. A user "alice\0mallory" is refused, not served (and audited)
  * as "alice"; so is a name with a NUL in a request, not stored cut, and
@@ -1746,22 +1768,39 @@ static void test_a_nul_byte_in_text_is_refused(void **state)
 	send_with_nul(c, &e);
 	expect_refused(c, "put_program.name", "NUL byte at byte 5", NULL);
 	assert_true(h_tls_ping(c, 3));
-	char db[PATH_MAX];
-	snprintf(db, sizeof(db), "%s/ipsnet.db", fx->dir);
-	sqlite3 *sq;
-	sqlite3_stmt *st;
-	assert_int_equal(sqlite3_open_v2(db, &sq, SQLITE_OPEN_READONLY, NULL),
-			 SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(sq,
-					    "SELECT count(*) FROM program "
-					    "WHERE id = 'ips-nul'",
-					    -1, &st, NULL),
-			 SQLITE_OK);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	int stored = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_close(sq);
-	assert_int_equal(stored, 0);
+	assert_int_equal(programs_stored(fx, "ips-nul"), 0);
+}
+
+/* A request numbered 0: its answer would carry the id of what the server
+ * sends unasked, and a client waiting for it would take the answer for a
+ * notice. It is refused, saying so, and nothing is changed; the
+ * connection goes on. Was: the program was stored and the answer went
+ * out as id 0. */
+static void test_a_request_numbered_0_is_refused(void **state)
+{
+	struct fx *fx = *state;
+	struct h_tls *c = &fx->conn[0];
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__PutProgram m = IPSNET__V1__PUT_PROGRAM__INIT;
+	uint8_t key[16] = {'i', 'd', '0'};
+
+	start_daemon(fx, certs);
+	assert_int_equal(h_tls_connect_hello(c, fx->d.port, certs, "network"),
+			 0);
+	m.program_id = "ips-zero";
+	m.owner = "ggz-test";
+	m.name = "Team nul";
+	m.region = 5;
+	m.specialists = 2;
+	e.request_id = 0;
+	e.idempotency_key.data = key;
+	e.idempotency_key.len = sizeof(key);
+	e.body_case = IPSNET__V1__ENVELOPE__BODY_PUT_PROGRAM;
+	e.put_program = &m;
+	assert_int_equal(h_tls_send_envelope(c, &e), 0);
+	expect_refused(c, "request id 0", "number requests from 1", NULL);
+	assert_true(h_tls_ping(c, 1));
+	assert_int_equal(programs_stored(fx, "ips-zero"), 0);
 }
 
 /* File names are the operator's to choose and may hold a space: in a log
@@ -3715,6 +3754,7 @@ int main(void)
 	    T(test_user_from_hello_cannot_forge_log_fields),
 	    T(test_hello_logs_the_client_software),
 	    T(test_a_nul_byte_in_text_is_refused),
+	    T(test_a_request_numbered_0_is_refused),
 	    T(test_file_names_with_a_space_are_one_value_in_the_log),
 	    T(test_hello_without_a_user_is_refused),
 	    T(test_expired_crl_stops_the_start_with_a_sentence),
