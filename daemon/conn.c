@@ -1,6 +1,7 @@
 #include "conn.h"
 
 #include <assert.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,9 +236,29 @@ static int answered(struct conn *c, int rv)
 	return rv;
 }
 
+/* An answer of over 4 KiB is framed in memory of its own: without it the
+ * request is still answered, with a refusal that fits on the stack, not
+ * left to wait for the client's timeout. */
+static int unsent(struct conn *c, uint64_t request_id, int rv, size_t bytes)
+{
+	if (rv != IPSNET_ENOMEM)
+		return rv;
+	log_warn("answer not sent", "org=%s peer=%s request=%" PRIu64
+				    " bytes=%zu reason=\"out of memory\"",
+		 c->org.id, c->stream.peer, request_id, bytes);
+	return conn__send_error(
+	    c, request_id, IPSNET_ENOMEM,
+	    "the server ran out of memory for this answer; ask again, and "
+	    "tell its operator if this goes on");
+}
+
 int conn__send(struct conn *c, const Ipsnet__V1__Envelope *env)
 {
-	return answered(c, stream_send_envelope(&c->stream, env));
+	int rv = answered(c, stream_send_envelope(&c->stream, env));
+	if (env->status != NULL)
+		return rv; /* a refusal's own; fits on the stack */
+	return unsent(c, env->request_id, rv,
+		      ipsnet__v1__envelope__get_packed_size(env));
 }
 
 int conn__send_status(struct conn *c, uint64_t request_id, int err,
@@ -281,7 +302,9 @@ static int send_packed(struct conn *c, uint64_t request_id, bool replayed,
 	}
 	const uint8_t *parts[2] = {prefix, packed};
 	size_t lens[2] = {n, len};
-	return answered(c, stream_send_parts(&c->stream, parts, lens, 2));
+	return unsent(
+	    c, request_id,
+	    answered(c, stream_send_parts(&c->stream, parts, lens, 2)), n + len);
 }
 
 int conn__send_packed(struct conn *c, uint64_t request_id,

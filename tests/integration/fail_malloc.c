@@ -1,11 +1,12 @@
-/* Preloaded into the ipsnet command under test (LD_PRELOAD): every malloc
- * of a size in IT_FAIL_MALLOC ("LO-HI", bytes) returns NULL, as running
- * out of memory for it does; every other one goes to the malloc the
- * command would have had. The command's allocator (common/alloc.c) calls
- * the C library's malloc through its dynamic symbol, so its allocations
- * come here too. The test picks a range that only the buffer of a request
- * over 4 KiB (the frames smaller than that are packed on the stack,
- * common/stream.c) falls in. Without IT_FAIL_MALLOC nothing changes. */
+/* Preloaded into the program under test (LD_PRELOAD): every malloc of a
+ * size in IT_FAIL_MALLOC ("LO-HI", bytes) returns NULL, as running out of
+ * memory for it does; every other one goes to the malloc the program would
+ * have had. Our allocator (common/alloc.c) calls the C library's malloc
+ * through its dynamic symbol, so its allocations come here too. The tests
+ * pick a range that only one buffer falls in: test_cli the ipsnet
+ * command's buffer of a request over 4 KiB (the frames smaller than that
+ * are packed on the stack, common/stream.c), test_transport ipsnetd's of
+ * one answer. Without IT_FAIL_MALLOC nothing changes. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -991,6 +991,15 @@ int h_daemon_restart(struct h_daemon *d)
 	return daemon_spawn(d);
 }
 
+int h_daemon_restart_preloaded(struct h_daemon *d, const char *lib,
+			       const char *var, const char *value)
+{
+	char *old_asan = preload_begin(lib, var, value);
+	int rv = h_daemon_restart(d);
+	preload_end(var, old_asan);
+	return rv;
+}
+
 /* Starts ipsnetd --config d->conf, its output appended to d->log, and
  * waits for the "msg=listening" line it writes (lines of earlier runs in
  * the same log do not count). */

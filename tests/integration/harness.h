@@ -129,6 +129,11 @@ int h_daemon_start_preloaded(struct h_daemon *d, const char *dir,
  * log printed. */
 int h_daemon_restart(struct h_daemon *d);
 
+/* h_daemon_restart with lib preloaded and var set to value, as
+ * h_daemon_start_preloaded. */
+int h_daemon_restart_preloaded(struct h_daemon *d, const char *lib,
+			       const char *var, const char *value);
+
 /* Sends sig (0: none, only wait) and waits up to H_DAEMON_STOP_MS for the
  * daemon to exit; then SIGKILL. Returns its exit code (0..255), 128 + the
  * signal that ended it, or -1 when it had to be killed after the deadline (or

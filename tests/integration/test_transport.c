@@ -1803,6 +1803,105 @@ static void test_a_request_numbered_0_is_refused(void **state)
 	assert_int_equal(programs_stored(fx, "ips-zero"), 0);
 }
 
+/* Sends ListPrograms numbered id on c and returns the answer (free with
+ * h_envelope_free). */
+static Ipsnet__V1__Envelope *list_programs(struct h_tls *c, uint64_t id)
+{
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__ListPrograms lp = IPSNET__V1__LIST_PROGRAMS__INIT;
+	e.request_id = id;
+	e.body_case = IPSNET__V1__ENVELOPE__BODY_LIST_PROGRAMS;
+	e.list_programs = &lp;
+	assert_int_equal(h_tls_send_envelope(c, &e), 0);
+	Ipsnet__V1__Envelope *r = h_tls_recv_envelope(c, H_TLS_MS);
+	if (r == NULL)
+		fail_msg("no answer to ListPrograms: %s", c->error);
+	assert_int_equal(r->request_id, id);
+	return r;
+}
+
+/* An answer over 4 KiB is framed in a buffer of its own. A daemon that
+ * cannot allocate it answers the request with a refusal that says so, and
+ * the connection goes on. Was: the answer was dropped without a word, and
+ * the client waited for its timeout. */
+#define MANY_PROGRAMS 30
+
+static void test_an_answer_without_memory_is_refused_not_dropped(void **state)
+{
+	struct fx *fx = *state;
+	struct h_tls *c = &fx->conn[0];
+	char id[32], name[200], range[64];
+
+	/* The default frame limit, 1 MiB: the answer is not refused for its
+	 * size. */
+	start_with_settings_and_good_connection(fx,
+						"handshake_timeout_ms = 5000\n");
+	assert_int_equal(h_tls_connect_hello(c, fx->d.port, certs, "network"),
+			 0);
+	for (int i = 0; i < MANY_PROGRAMS; i++) {
+		Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+		Ipsnet__V1__PutProgram m = IPSNET__V1__PUT_PROGRAM__INIT;
+		uint8_t key[16] = {'p', 'r', 'g', (uint8_t)i};
+		snprintf(id, sizeof(id), "ips-many-%02d", i);
+		snprintf(name, sizeof(name),
+			 "Werkplaats %02d, een team met een lange naam om het "
+			 "antwoord op de vraag naar alle programma's groter "
+			 "te maken dan wat de daemon op de stapel inpakt",
+			 i);
+		m.program_id = id;
+		m.owner = "ggz-test";
+		m.name = name;
+		m.region = 5;
+		m.specialists = 2;
+		e.request_id = (uint64_t)i + 1;
+		e.idempotency_key.data = key;
+		e.idempotency_key.len = sizeof(key);
+		e.body_case = IPSNET__V1__ENVELOPE__BODY_PUT_PROGRAM;
+		e.put_program = &m;
+		assert_int_equal(h_tls_send_envelope(c, &e), 0);
+		Ipsnet__V1__Envelope *r = h_tls_recv_envelope(c, H_TLS_MS);
+		if (r == NULL)
+			fail_msg("no answer to PutProgram: %s", c->error);
+		bool ok = r->status == NULL ||
+			  r->status->code == IPSNET__V1__CODE__OK;
+		h_envelope_free(r);
+		assert_true(ok);
+	}
+	/* The answer's frame, as the daemon allocates it: header and
+	 * body. */
+	Ipsnet__V1__Envelope *r = list_programs(c, 1);
+	if (r->body_case != IPSNET__V1__ENVELOPE__BODY_PROGRAM_LIST)
+		fail_msg("ListPrograms: %s",
+			 r->status != NULL ? r->status->message : "?");
+	size_t frame = FRAME_HEADER_BYTES +
+		       ipsnet__v1__envelope__get_packed_size(r);
+	h_envelope_free(r);
+	if (frame <= 4096)
+		fail_msg("the answer is %zu bytes, not over 4 KiB", frame);
+	h_tls_close(c);
+	assert_int_equal(h_daemon_stop(&fx->d, SIGTERM), 0);
+
+	snprintf(range, sizeof(range), "%zu-%zu", frame, frame);
+	assert_int_equal(h_daemon_restart_preloaded(&fx->d, FAIL_MALLOC_PATH,
+						    "IT_FAIL_MALLOC", range),
+			 0);
+	assert_int_equal(h_tls_connect_hello(c, fx->d.port, certs, "network"),
+			 0);
+	r = list_programs(c, 1);
+	if (r->status == NULL ||
+	    r->status->code != IPSNET__V1__CODE__RESOURCE_EXHAUSTED ||
+	    strstr(r->status->message, "out of memory for this answer") ==
+		NULL)
+		fail_msg("ListPrograms without memory for its answer was "
+			 "answered %d: %s",
+			 r->status != NULL ? (int)r->status->code : -1,
+			 r->status != NULL ? r->status->message : "");
+	h_envelope_free(r);
+	assert_true(h_tls_ping(c, 2));
+	assert_true(h_daemon_wait_log(&fx->d, "msg=\"answer not sent\"",
+				      H_TLS_MS));
+}
+
 /* File names are the operator's to choose and may hold a space: in a log
  * line each is one quoted value, and the line stays logfmt. */
 static void test_file_names_with_a_space_are_one_value_in_the_log(void **state)
@@ -3755,6 +3854,7 @@ int main(void)
 	    T(test_hello_logs_the_client_software),
 	    T(test_a_nul_byte_in_text_is_refused),
 	    T(test_a_request_numbered_0_is_refused),
+	    T(test_an_answer_without_memory_is_refused_not_dropped),
 	    T(test_file_names_with_a_space_are_one_value_in_the_log),
 	    T(test_hello_without_a_user_is_refused),
 	    T(test_expired_crl_stops_the_start_with_a_sentence),
