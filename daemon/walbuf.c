@@ -26,6 +26,9 @@ struct wal_file {
 	unsigned char *buf; /* WALBUF_BYTES, at the first write */
 	sqlite3_int64 start;
 	size_t len;
+	/* Where SQLite's last write ended: at the sync of a commit, the end of
+	 * its frame that commits (wal_sync). */
+	sqlite3_int64 last_end;
 };
 
 static struct wal_file *wal_of(sqlite3_file *f)
@@ -88,6 +91,7 @@ static int wal_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 off)
 {
 	struct wal_file *w = wal_of(f);
 	sqlite3_int64 end = w->start + (sqlite3_int64)w->len;
+	w->last_end = off + n;
 	if (w->len > 0 && off >= w->start && off + n <= end) {
 		memcpy(w->buf + (off - w->start), p, (size_t)n);
 		return SQLITE_OK;
@@ -117,15 +121,27 @@ static int wal_truncate(sqlite3_file *f, sqlite3_int64 size)
 	return real_io(w)->xTruncate(w->real, size);
 }
 
-/* What a failed write leaves at a sync is dropped, not kept for the next
- * flush: it holds the frame that commits (the sync of a commit follows its
- * last frame), and written later, once the disk has room, it would put the
- * failed transaction whole behind the WAL's last commit, where the
- * recovery after a crash takes it back. SQLite rolls back a transaction
- * whose commit failed, and writes the next one from the WAL's end. */
+/* A commit's frame is the last thing SQLite writes before the sync that
+ * makes it durable. What waits past it is not wanted: frames of a
+ * savepoint rolled back, or of a transaction that failed, which SQLite then
+ * wrote over from an earlier frame on (it goes on from its last frame that
+ * counts). Those are dropped, not written behind the commit frame: on a
+ * full disk their write would fail the commit after the part holding its
+ * frame was in the file, and a crash's recovery would bring back changes
+ * answered "nothing was changed".
+ *
+ * What a failed write leaves at a sync is dropped too, not kept for the
+ * next flush: it holds the frame that commits, and written later, once the
+ * disk has room, it would put the failed transaction whole behind the
+ * WAL's last commit, where the recovery after a crash takes it back.
+ * SQLite rolls back a transaction whose commit failed, and writes the next
+ * one from the WAL's end. */
 static int wal_sync(sqlite3_file *f, int flags)
 {
 	struct wal_file *w = wal_of(f);
+	if (w->len > 0 && w->last_end > w->start &&
+	    w->last_end < w->start + (sqlite3_int64)w->len)
+		w->len = (size_t)(w->last_end - w->start);
 	int rc = flush(w);
 	if (rc != SQLITE_OK) {
 		w->len = 0;

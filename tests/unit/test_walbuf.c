@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -24,9 +25,10 @@
 /* ---- the base VFS: counts and fails the WAL's writes --------------------- */
 
 static int wal_writes;
-static int wal_write_max;	 /* the longest */
-static int wal_syncs_after_fail; /* syncs of the WAL after a failed write */
-static int fail_at = -1;	 /* the index of the WAL write to fail */
+static int wal_write_max;	    /* the longest */
+static int wal_syncs_after_fail;    /* syncs of the WAL after a failed write */
+static int fail_at = -1;	    /* the index of the WAL write to fail */
+static sqlite3_int64 wal_room = -1; /* the disk is full past it (-1: never) */
 static bool failed;
 
 static bool is_wal(const sqlite3_file *real)
@@ -37,12 +39,19 @@ static bool is_wal(const sqlite3_file *real)
 static int count_write(sqlite3_file *real, const void *buf, int n,
 		       sqlite3_int64 off)
 {
-	(void)buf;
-	(void)off;
 	if (!is_wal(real))
 		return SQLITE_OK;
 	if (wal_writes++ == fail_at) {
 		failed = true;
+		return SQLITE_FULL;
+	}
+	/* A full disk takes what fits and refuses the rest, as write(2)
+	 * does with ENOSPC and SQLite's unix VFS then says SQLITE_FULL. */
+	if (wal_room >= 0 && off + n > wal_room) {
+		failed = true;
+		if (off < wal_room)
+			(void)real->pMethods->xWrite(
+			    real, buf, (int)(wal_room - off), off);
 		return SQLITE_FULL;
 	}
 	if (n > wal_write_max)
@@ -95,6 +104,7 @@ static int setup(void **state)
 	wal_write_max = 0;
 	wal_syncs_after_fail = 0;
 	fail_at = -1;
+	wal_room = -1;
 	failed = false;
 	*state = fx;
 	return 0;
@@ -114,8 +124,8 @@ static int teardown(void **state)
 	return rc == 0 ? 0 : -1;
 }
 
-/* One transaction of rows [from, from + n), each `bytes` long. */
-static int insert_rows(sqlite3 *db, int from, int n, int bytes)
+/* Rows [from, from + n), each `bytes` long, in the open transaction. */
+static int insert(sqlite3 *db, int from, int n, int bytes)
 {
 	char sql[200];
 	snprintf(sql, sizeof(sql),
@@ -123,9 +133,15 @@ static int insert_rows(sqlite3 *db, int from, int n, int bytes)
 		 "FROM k WHERE i < %d) INSERT INTO t SELECT i, zeroblob(%d) "
 		 "FROM k",
 		 from, from + n - 1, bytes);
+	return sqlite3_exec(db, sql, NULL, NULL, NULL);
+}
+
+/* One transaction of rows [from, from + n), each `bytes` long. */
+static int insert_rows(sqlite3 *db, int from, int n, int bytes)
+{
 	int rc = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
 	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+		rc = insert(db, from, n, bytes);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 	if (rc != SQLITE_OK)
@@ -276,6 +292,55 @@ static void test_a_refused_commit_does_not_come_back_after_a_crash(void **state)
 	assert_int_equal(rows_after_a_crash(fx), 10);
 }
 
+/* The WAL's size now. */
+static sqlite3_int64 wal_size(struct fixture *fx)
+{
+	char wal[128];
+	struct stat st;
+	snprintf(wal, sizeof(wal), "%s-wal", fx->path);
+	assert_int_equal(stat(wal, &st), 0);
+	return (sqlite3_int64)st.st_size;
+}
+
+/* A transaction whose frames a rolled-back savepoint gave up (written
+ * before the ROLLBACK TO, the page cache being full) commits fewer frames,
+ * from the savepoint's last one on: the frames past its commit frame are
+ * not wanted. The disk has room for its own frames and not for those: the
+ * commit goes through, and a crash leaves what it was told. Before, its
+ * sync wrote the frames given up behind the commit frame, failed with the
+ * disk full (the caller told "nothing was changed"), and a crash brought
+ * back the rows refused. The journal rolls back a refused change to its
+ * savepoint. */
+static void
+test_a_commit_writes_no_frame_a_rolled_back_savepoint_gave_up(void **state)
+{
+	struct fixture *fx = *state;
+	assert_int_equal(insert_rows(fx->writer, 1, 10, 2000), SQLITE_OK);
+	sqlite3_int64 committed = wal_size(fx);
+	/* 10 pages: the savepoint's 250 rows (some 125 pages) are written
+	 * as frames before the commit. */
+	assert_int_equal(sqlite3_exec(fx->writer,
+				      "PRAGMA cache_size = 10; BEGIN", NULL,
+				      NULL, NULL),
+			 SQLITE_OK);
+	assert_int_equal(insert(fx->writer, 11, 10, 2000), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_exec(fx->writer, "SAVEPOINT s", NULL, NULL, NULL),
+	    SQLITE_OK);
+	assert_int_equal(insert(fx->writer, 21, 250, 2000), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(fx->writer, "ROLLBACK TO s; RELEASE s",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	/* Room for the commit's own frames, some 7 of 4 KiB. */
+	wal_room = committed + 64 * 1024;
+	int rc = sqlite3_exec(fx->writer, "COMMIT", NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		sqlite3_exec(fx->writer, "ROLLBACK", NULL, NULL, NULL);
+	assert_int_equal(rows_after_a_crash(fx), rc == SQLITE_OK ? 20 : 10);
+	assert_int_equal(rc, SQLITE_OK);
+	other_sees(fx, 20, 2000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -292,6 +357,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_a_refused_commit_does_not_come_back_after_a_crash, setup,
 		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_a_commit_writes_no_frame_a_rolled_back_savepoint_gave_up,
+		setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
