@@ -47,8 +47,8 @@ static const sqlite3_io_methods *real_io(struct wal_file *w)
  * error fails the call that flushed (SQLite may go on after some, a size
  * hint, a failed read in a statement), and the sync of a commit cannot
  * succeed without it. Frames left by a transaction that failed lie past
- * the WAL's end, as SQLite leaves its own; only a sync drops them, as what
- * is left then holds a commit frame (wal_sync). */
+ * the WAL's end, as SQLite leaves its own; only a write and a sync drop
+ * them, as SQLite has given up what is left then (wal_write, wal_sync). */
 static int flush(struct wal_file *w)
 {
 	size_t done = 0;
@@ -98,8 +98,17 @@ static int wal_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 off)
 	}
 	if (w->len > 0 && (off != end || w->len + (size_t)n > WALBUF_BYTES)) {
 		int rc = flush(w);
-		if (rc != SQLITE_OK)
+		if (rc != SQLITE_OK) {
+			/* SQLite gives up the transaction after any failed
+			 * write of the WAL (the pager refuses all else until
+			 * the rollback, a failed commit is rolled back): what
+			 * waits is not wanted again. Kept, it had to reach the
+			 * file before the next transaction's first frame, and
+			 * failed that one too while the disk was full, where
+			 * SQLite writes it over frames already in the file. */
+			w->len = 0;
 			return rc;
+		}
 	}
 	if (w->buf == NULL && n <= WALBUF_BYTES)
 		w->buf = ipsnet_malloc(WALBUF_BYTES);

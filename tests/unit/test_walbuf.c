@@ -341,6 +341,26 @@ test_a_commit_writes_no_frame_a_rolled_back_savepoint_gave_up(void **state)
 	other_sees(fx, 20, 2000);
 }
 
+/* A commit of 1.2 MiB with room on the disk for 32 KiB more of WAL: the
+ * first part of its frames, written when they fill the buffer, is refused,
+ * and the commit fails. The next one, of 5 rows (in the journal the
+ * refused batch's own audit rows), fits in that room, over the refused
+ * frames, and goes through, as it does without the buffer; before, the
+ * refused frames that waited went to the file first and failed it too. A
+ * crash leaves both as they were told. */
+static void
+test_a_small_commit_fits_after_a_big_one_refused_on_a_full_disk(void **state)
+{
+	struct fixture *fx = *state;
+	assert_int_equal(insert_rows(fx->writer, 1, 10, 2000), SQLITE_OK);
+	wal_room = wal_size(fx) + 32 * 1024;
+	assert_int_equal(insert_rows(fx->writer, 11, 600, 2000), SQLITE_FULL);
+	assert_int_equal(rows_after_a_crash(fx), 10);
+	assert_int_equal(insert_rows(fx->writer, 11, 5, 2000), SQLITE_OK);
+	other_sees(fx, 15, 2000);
+	assert_int_equal(rows_after_a_crash(fx), 15);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -359,6 +379,9 @@ int main(void)
 		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_a_commit_writes_no_frame_a_rolled_back_savepoint_gave_up,
+		setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_a_small_commit_fits_after_a_big_one_refused_on_a_full_disk,
 		setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
