@@ -188,6 +188,9 @@ struct journal {
 		uint64_t logged_us; /* its last line */
 		uint64_t failures;  /* 0: none now */
 	} jtrouble, atrouble;
+	/* The run of failed checkpoint passes, the checkpointer's and the
+	 * writer's (under mu). */
+	struct trouble ctrouble;
 };
 
 static void served_write(struct journal *j);
@@ -1453,9 +1456,23 @@ static void writer_audits(struct journal *j)
 static void checkpoint_failed(struct journal *j, sqlite3 *db, const char *by)
 {
 	int code = sqlite3_extended_errcode(db);
+	/* A pass that fails (a full disk) fails again at each 1,000 frames
+	 * while it lasts: counted, and logged as the writes' failures are,
+	 * when it begins and then once a minute (checkpoint_worked). */
+	pthread_mutex_lock(&j->mu);
+	j->stats.checkpoint_failures++;
+	bool log_now = trouble_log_now(&j->ctrouble);
+	uint64_t failures = j->ctrouble.failures;
+	pthread_mutex_unlock(&j->mu);
 	if (code != SQLITE_IOERR_FSYNC && code != SQLITE_IOERR_DIR_FSYNC) {
-		log_warn("checkpoint failed", "error=\"%s\" by=%s",
-			 sqlite3_errmsg(db), by);
+		if (log_now)
+			log_warn("checkpoint failed",
+				 "error=\"%s\" by=%s failures=%llu "
+				 "detail=\"logged when it begins and then once "
+				 "a minute while it goes on; the WAL grows "
+				 "until a checkpoint works\"",
+				 sqlite3_errmsg(db), by,
+				 (unsigned long long)failures);
 		return;
 	}
 	if (!atomic_exchange(&j->sync_failed, true))
@@ -1466,6 +1483,17 @@ static void checkpoint_failed(struct journal *j, sqlite3 *db, const char *by)
 			  "ipsnetd starts again, which copies the WAL into the "
 			  "database again from its start\"",
 			  sqlite3_errmsg(db), by);
+}
+
+/* A checkpoint pass went through: the end of a run of failed ones, if
+ * there was one, is logged once, with how many failed and for how long. */
+static void checkpoint_worked(struct journal *j)
+{
+	pthread_mutex_lock(&j->mu);
+	struct trouble run = j->ctrouble;
+	memset(&j->ctrouble, 0, sizeof(j->ctrouble));
+	pthread_mutex_unlock(&j->mu);
+	trouble_over(&run, "checkpoints work again");
 }
 
 /* Closes a connection of the journal: after a failed checkpoint sync
@@ -1504,7 +1532,9 @@ static void writer_checkpoint_tail(struct journal *j)
 					   SQLITE_CHECKPOINT_PASSIVE, &wal,
 					   &copied);
 	/* BUSY: the checkpointer is in a pass again, and will ask again. */
-	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+	if (rc == SQLITE_OK)
+		checkpoint_worked(j);
+	else if (rc != SQLITE_BUSY)
 		checkpoint_failed(j, j->wdb, "writer");
 }
 
@@ -1698,6 +1728,7 @@ static void *checkpoint_main(void *arg)
 				checkpoint_failed(j, db, "checkpointer");
 			continue;
 		}
+		checkpoint_worked(j);
 		/* What the writer committed during the pass is left for the
 		 * writer's own short pass (writer_checkpoint_tail). */
 		pthread_mutex_lock(&j->mu);

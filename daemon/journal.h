@@ -136,6 +136,8 @@ struct journal_stats {
 	uint64_t batches;
 	uint64_t changes;  /* applied or refused, through the writer */
 	uint64_t checkpoints; /* the checkpointer's passes over the WAL */
+	uint64_t checkpoint_failures; /* passes that failed (a full disk),
+				       * the checkpointer's and the writer's */
 	bool writes_stopped;
 	uint64_t broken_seq;
 };

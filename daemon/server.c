@@ -130,13 +130,14 @@ static void maybe_finish(struct server *s)
 		 "exit_code=%d journal_head_seq=%llu journal_head_hash=%s "
 		 "audit_hash=%s journal_batches=%llu "
 		 "journal_changes=%llu journal_checkpoints=%llu "
-		 "live_deliveries=%llu "
+		 "journal_checkpoint_failures=%llu live_deliveries=%llu "
 		 "live_commit_to_send_p50_ms=%.2f "
 		 "live_commit_to_send_p99_ms=%.2f "
 		 "live_commit_to_send_max_ms=%.2f sync_fallbacks=%llu",
 		 s->exit_code, (unsigned long long)js.head_seq, head, audit,
 		 (unsigned long long)js.batches, (unsigned long long)js.changes,
 		 (unsigned long long)js.checkpoints,
+		 (unsigned long long)js.checkpoint_failures,
 		 (unsigned long long)ss.live_sent, ss.sent_p50_ms,
 		 ss.sent_p99_ms, ss.sent_max_ms,
 		 (unsigned long long)ss.fallbacks);

@@ -174,9 +174,16 @@ static void gate_pass(void)
 	pthread_mutex_unlock(&fault.mu);
 }
 
+/* The database file's writes fail (SQLITE_FULL) while it is set: only a
+ * checkpoint writes it in WAL mode. */
+static atomic_bool db_disk_full;
+
 static int fault_write(sqlite3_file *real, const void *buf, int n,
 		       sqlite3_int64 off)
 {
+	if ((vfs_wrap_open_flags(real) & SQLITE_OPEN_MAIN_DB) &&
+	    atomic_load(&db_disk_full))
+		return SQLITE_FULL;
 	return fault_check(FAULT_WRITE);
 }
 
@@ -409,6 +416,7 @@ static int teardown(void **state)
 	 * or a fault armed. */
 	gate_release();
 	fault_clear();
+	atomic_store(&db_disk_full, false);
 	set_read_only(false);
 	sqlite3_close(fx->db);
 	close_journal(fx);
@@ -880,6 +888,94 @@ test_a_failed_checkpoint_sync_stops_writes_and_keeps_the_wal(void **state)
 	assert_int_equal(js.head_seq, head + acknowledged);
 	assert_false(js.writes_stopped);
 	make_changes(fx, 1);
+}
+
+/* Lines of text that hold needle. */
+static size_t lines_with(const char *text, const char *needle)
+{
+	size_t n = 0;
+	for (const char *p = text; (p = strstr(p, needle)) != NULL;
+	     p += strlen(needle))
+		n++;
+	return n;
+}
+
+/* Makes changes until the journal's stats say done(js), for at most
+ * ANSWER_MS. */
+static void changes_until(struct fx *fx,
+			  bool (*done)(const struct journal_stats *),
+			  const char *what)
+{
+	struct journal_stats js;
+	uint64_t until = util_mono_us() + ANSWER_MS * 1000ull;
+	for (;;) {
+		journal_stats(fx->j, &js);
+		if (done(&js))
+			return;
+		if (util_mono_us() > until)
+			fail_msg("%s: not after %llu changes", what,
+				 (unsigned long long)js.changes);
+		make_changes(fx, 20);
+	}
+}
+
+static uint64_t failures_before; /* checkpoint_failures at the start */
+static uint64_t passes_before;	 /* checkpoints at the start */
+
+static bool two_checkpoints_failed(const struct journal_stats *js)
+{
+	return js->checkpoint_failures >= failures_before + 2;
+}
+
+static bool a_checkpoint_went_through(const struct journal_stats *js)
+{
+	return js->checkpoints > passes_before;
+}
+
+/* Checkpoints that fail (the disk too full for the database file's new
+ * pages) go on failing at each pass while it lasts. The stats count them
+ * (journal_checkpoint_failures in the stop line), and the log says so when
+ * it begins and once when a pass works again, with how many failed; not
+ * once a pass. Was: a line a pass, no count, and nothing when they worked
+ * again. Changes go on meanwhile, into the WAL. */
+static void
+test_failing_checkpoints_are_counted_and_logged_when_they_end(void **state)
+{
+	struct fx *fx = *state;
+	struct journal_stats js;
+	FILE *log = tmpfile();
+	assert_non_null(log);
+	journal_stats(fx->j, &js);
+	failures_before = js.checkpoint_failures;
+	log_set_stream(log);
+	atomic_store(&db_disk_full, true);
+	changes_until(fx, two_checkpoints_failed, "two failed checkpoints");
+	atomic_store(&db_disk_full, false);
+	journal_stats(fx->j, &js);
+	passes_before = js.checkpoints;
+	changes_until(fx, a_checkpoint_went_through,
+		      "a checkpoint once there "
+		      "was room");
+	log_set_stream(NULL);
+	journal_stats(fx->j, &js);
+	assert_false(js.writes_stopped);
+
+	char text[8192], again[96];
+	rewind(log);
+	size_t len = fread(text, 1, sizeof(text) - 1, log);
+	text[len] = '\0';
+	fclose(log);
+	snprintf(
+	    again, sizeof(again),
+	    "msg=\"checkpoints work again\" failures=%llu ",
+	    (unsigned long long)(js.checkpoint_failures - failures_before));
+	if (lines_with(text, "msg=\"checkpoint failed\"") != 1 ||
+	    lines_with(text, "error=\"database or disk is full\"") != 1 ||
+	    lines_with(text, again) != 1)
+		fail_msg("the log of %llu failed checkpoints:\n%s",
+			 (unsigned long long)(js.checkpoint_failures -
+					      failures_before),
+			 text);
 }
 
 /* A database copied over the journal's file while it serves (a backup put
@@ -3210,16 +3306,6 @@ static void test_fault_disk_full_persistent_refuses_until_cleared(void **state)
 	countdown(*state, FAULT_WRITE, SQLITE_FULL, true, "disk is full");
 }
 
-/* Lines of text that hold needle. */
-static size_t lines_with(const char *text, const char *needle)
-{
-	size_t n = 0;
-	for (const char *p = text; (p = strstr(p, needle)) != NULL;
-	     p += strlen(needle))
-		n++;
-	return n;
-}
-
 /* A disk that stays full refuses batch after batch. The log says so when
  * it begins, with the cause and the count, and once when writes work
  * again; not once a batch: a line each (two, with the refusals' audit
@@ -4199,6 +4285,7 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	    T(test_the_checkpointer_copies_the_wal_beside_the_writer),
 	    T(test_a_failed_checkpoint_sync_stops_writes_and_keeps_the_wal),
+	    T(test_failing_checkpoints_are_counted_and_logged_when_they_end),
 	    T(test_a_database_replaced_while_served_stops_writes),
 	    T(test_a_read_error_under_a_retry_refuses_its_batch_whole),
 	    T(test_a_failed_read_is_not_sees_nothing),
