@@ -9,13 +9,15 @@
  *
  * What reaches the disk, and in what order, does not change: SQLite tells
  * other connections of frames only after the sync, and every read, size,
- * truncate, sync and close of the WAL writes out what waits first. Only
- * frames SQLite no longer wants are dropped (those past a commit's last
- * frame at its sync): written behind it, their failure on a full disk
- * would fail a commit already in the file. That
+ * truncate, sync and close of the WAL writes out what waits first. That
  * holds for a connection that syncs every commit, as the writer does
  * (synchronous=FULL); a connection with synchronous=NORMAL or OFF must not
- * use this VFS. Files other than WAL files are the default VFS's own. */
+ * use this VFS. Files other than WAL files are the default VFS's own.
+ *
+ * Only frames SQLite no longer wants are dropped unwritten: those past a
+ * commit's last frame at its sync (written behind it, their failure on a
+ * full disk would fail a commit already in the file), and what waits when
+ * a write or a sync fails, as SQLite then gives the transaction up. */
 #ifndef IPSNETD_WALBUF_H
 #define IPSNETD_WALBUF_H
 
