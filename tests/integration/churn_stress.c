@@ -84,24 +84,6 @@ static struct ipsnet_client *open_as(const char *org)
 	return c;
 }
 
-static void new_bsn(char out[16], unsigned salt)
-{
-	static unsigned counter = 0;
-	for (;;) {
-		unsigned n = 10000000u + 7919u * ++counter + salt * 3u;
-		char d[9];
-		int sum = 0;
-		snprintf(d, sizeof(d), "%08u", n % 100000000u);
-		for (int i = 0; i < 8; i++)
-			sum += (9 - i) * (d[i] - '0');
-		int check = sum % 11;
-		if (check == 10 || sum - check == 0)
-			continue;
-		snprintf(out, 16, "%s%d", d, check);
-		return;
-	}
-}
-
 /* 0 on refusal or failure, else the seq. */
 static uint64_t change(struct ipsnet_client *c, Ipsnet__V1__Envelope *req,
 		       char *id, uint64_t *version)
@@ -132,7 +114,7 @@ static uint64_t register_client(struct ipsnet_client *c, int benefit, char *id,
 	Ipsnet__V1__RegisterClient m = IPSNET__V1__REGISTER_CLIENT__INIT;
 	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
 	char bsn[16];
-	new_bsn(bsn, salt);
+	h_new_bsn(bsn, salt);
 	m.bsn = bsn;
 	m.name = "Churn Testpersoon";
 	m.birth_date = "1985-04-12";

@@ -1612,3 +1612,22 @@ int h_tls_connect_hello(struct h_tls *c, int port, const char *certs,
 	return h_tls_hello(c, "test.user", NULL) == IPSNET__V1__CODE__OK ? 0
 									 : -1;
 }
+
+void h_new_bsn(char out[16], unsigned salt)
+{
+	static unsigned counter = 0;
+
+	for (;;) {
+		unsigned n = 10000000u + 7919u * ++counter + salt * 3u;
+		char d[9];
+		int sum = 0;
+		snprintf(d, sizeof(d), "%08u", n % 100000000u);
+		for (int i = 0; i < 8; i++)
+			sum += (9 - i) * (d[i] - '0');
+		int check = sum % 11;
+		if (check == 10 || sum - check == 0)
+			continue;
+		snprintf(out, 16, "%s%d", d, check);
+		return;
+	}
+}

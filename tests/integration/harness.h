@@ -351,4 +351,13 @@ bool h_tls_ping(struct h_tls *c, uint64_t request_id);
 int h_tls_connect_hello(struct h_tls *c, int port, const char *certs,
 			const char *name);
 
+/* ---- test data ---------------------------------------------------------- */
+
+/* A valid BSN that this process did not make before: 8 digits from a
+ * counter (10000000 + 7919 * count + 3 * salt), then the check digit the
+ * 11-proof asks for; counts whose digits have none are passed over. Processes
+ * forked from one test count alike from there: give each a salt of its
+ * own. */
+void h_new_bsn(char out[16], unsigned salt);
+
 #endif

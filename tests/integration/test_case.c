@@ -204,25 +204,12 @@ static void must_change(enum org o, Ipsnet__V1__Envelope *req, char *id,
 	answer_free(&a);
 }
 
-/* A valid BSN that no test used before: 8 digits from a counter and the
- * check digit the 11-proof asks for. */
+/* A valid BSN that no test used before (h_new_bsn), among the secrets the
+ * log must not hold. */
 static void new_bsn(char out[16])
 {
-	static unsigned counter = 0;
-	for (;;) {
-		unsigned n = 10000000u + 7919u * ++counter;
-		char d[9];
-		int sum = 0;
-		snprintf(d, sizeof(d), "%08u", n % 100000000u);
-		for (int i = 0; i < 8; i++)
-			sum += (9 - i) * (d[i] - '0');
-		int check = sum % 11;
-		if (check == 10 || sum - check == 0)
-			continue;
-		snprintf(out, 16, "%s%d", d, check);
-		remember_secret(out);
-		return;
-	}
+	h_new_bsn(out, 0);
+	remember_secret(out);
 }
 
 /* ---- changes ----------------------------------------------------------- */
