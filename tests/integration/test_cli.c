@@ -115,6 +115,30 @@ static int teardown(void **state)
 
 /* ---- running ipsnet ----------------------------------------------------- */
 
+/* a, started afresh: h_args_server's options to reach fx->d with the
+ * network CA, no client certificate. */
+static void args_server(struct fx *fx, struct h_args *a)
+{
+	char ca[PATH_MAX];
+	snprintf(ca, sizeof(ca), "%s/ca.crt", certs);
+	h_args_init(a);
+	h_args_server(a, &fx->d, ca);
+}
+
+/* Appends the options of h_args_org but its --user: --server
+ * 127.0.0.1:PORT, the network CA, and org's certificate and key. */
+static void args_org_without_user(struct h_args *a, int port, const char *org)
+{
+	h_args_add(a, "--server");
+	h_args_add(a, "127.0.0.1:%d", port);
+	h_args_add(a, "--ca");
+	h_args_add(a, "%s/ca.crt", certs);
+	h_args_add(a, "--cert");
+	h_args_add(a, "%s/%s.crt", certs, org);
+	h_args_add(a, "--key");
+	h_args_add(a, "%s/%s.key", certs, org);
+}
+
 static void print_result(const struct h_result *r)
 {
 	fprintf(stderr, "exit %d\nstdout: %s\nstderr: %s\n", r->code, r->out,
@@ -297,6 +321,20 @@ static void write_file(const char *path, const char *text)
 	assert_non_null(f);
 	assert_int_equal(fputs(text, f) >= 0, 1);
 	assert_int_equal(fclose(f), 0);
+}
+
+/* A profile at path: the daemon fx->d, the network CA, org's certificate
+ * and key, and user. */
+static void write_profile(struct fx *fx, const char *path, const char *org,
+			  const char *user)
+{
+	char text[4 * PATH_MAX];
+	snprintf(text, sizeof(text),
+		 "[profile]\nserver = 127.0.0.1:%d\nca = %s/ca.crt\n"
+		 "cert = %s/%s.crt\nkey = %s/%s.key\n"
+		 "user = %s\n",
+		 fx->d.port, certs, certs, org, certs, org, user);
+	write_file(path, text);
 }
 
 static char *read_text(const char *path)
@@ -1084,6 +1122,22 @@ static void test_program_list_shows_the_review_the_report_counts(void **state)
 	assert_not_out(fx, "exemplary");
 }
 
+/* Starts `ipsnet watch --since 0` as ggz-test (with --json when json),
+ * its stdout into the file out and its stderr into err. */
+static void start_watch(struct fx *fx, struct h_proc *w, bool json,
+			const char *out, const char *err)
+{
+	struct h_args a;
+	h_args_init(&a);
+	h_args_org(&a, &fx->d, certs, "ggz-test");
+	h_args_add(&a, "watch");
+	h_args_add(&a, "--since");
+	h_args_add(&a, "0");
+	if (json)
+		h_args_add(&a, "--json");
+	assert_int_equal(h_proc_start_cli(w, a.argv, out, err), 0);
+}
+
 /* ipsnet watch shows when a change was made as the time in the
  * Netherlands, as every other time the command shows; --json keeps the
  * journal's UTC time. The Dutch time is one hour (CET) or two (CEST)
@@ -1098,18 +1152,9 @@ static void test_watch_gives_times_in_dutch_time(void **state)
 	       "1990-04-12", "--municipality", "GM0363", "--benefit",
 	       "participatiewet", "--quiet", NULL);
 	for (int i = 0; i < 2; i++) {
-		struct h_args a;
-		h_args_init(&a);
-		h_args_org(&a, &fx->d, certs, "ggz-test");
-		h_args_add(&a, "watch");
-		h_args_add(&a, "--since");
-		h_args_add(&a, "0");
-		if (i == 1)
-			h_args_add(&a, "--json");
 		snprintf(out[i], sizeof(out[i]), "%s/watch-%d.out", fx->dir, i);
 		snprintf(err, sizeof(err), "%s/watch-%d.err", fx->dir, i);
-		assert_int_equal(h_proc_start_cli(&w[i], a.argv, out[i], err),
-				 0);
+		start_watch(fx, &w[i], i == 1, out[i], err);
 	}
 	bool seen[2];
 	for (int i = 0; i < 2; i++)
@@ -1154,18 +1199,10 @@ static bool watch_until(struct fx *fx, bool json, const char *needle, char *out,
 			size_t cap)
 {
 	char err[PATH_MAX];
-	struct h_args a;
 	struct h_proc w;
-	h_args_init(&a);
-	h_args_org(&a, &fx->d, certs, "ggz-test");
-	h_args_add(&a, "watch");
-	h_args_add(&a, "--since");
-	h_args_add(&a, "0");
-	if (json)
-		h_args_add(&a, "--json");
 	snprintf(out, cap, "%s/watch.out", fx->dir);
 	snprintf(err, sizeof(err), "%s/watch.err", fx->dir);
-	assert_int_equal(h_proc_start_cli(&w, a.argv, out, err), 0);
+	start_watch(fx, &w, json, out, err);
 	bool seen = h_wait_file(out, needle, H_RUN_MS);
 	assert_int_equal(h_proc_stop(&w, SIGTERM, H_RUN_MS), 0);
 	return seen;
@@ -1820,10 +1857,7 @@ static void test_a_key_of_another_certificate_is_named_as_such(void **state)
 {
 	struct fx *fx = *state;
 	struct h_args a;
-	char ca[PATH_MAX];
-	snprintf(ca, sizeof(ca), "%s/ca.crt", certs);
-	h_args_init(&a);
-	h_args_server(&a, &fx->d, ca);
+	args_server(fx, &a);
 	h_args_add(&a, "--cert");
 	h_args_add(&a, "%s/gm0363.crt", certs);
 	h_args_add(&a, "--key");
@@ -1845,10 +1879,7 @@ static void test_a_key_without_its_certificate_is_a_usage_error(void **state)
 {
 	struct fx *fx = *state;
 	struct h_args a;
-	char ca[PATH_MAX];
-	snprintf(ca, sizeof(ca), "%s/ca.crt", certs);
-	h_args_init(&a);
-	h_args_server(&a, &fx->d, ca);
+	args_server(fx, &a);
 	h_args_add(&a, "--key");
 	h_args_add(&a, "%s/ggz-test.key", certs);
 	h_args_add(&a, "whoami");
@@ -1935,14 +1966,7 @@ static void test_a_server_that_speaks_no_tls_is_said_to_be_so(void **state)
 	close(fd);
 	struct h_args a;
 	h_args_init(&a);
-	h_args_add(&a, "--server");
-	h_args_add(&a, "127.0.0.1:%d", port);
-	h_args_add(&a, "--ca");
-	h_args_add(&a, "%s/ca.crt", certs);
-	h_args_add(&a, "--cert");
-	h_args_add(&a, "%s/ggz-test.crt", certs);
-	h_args_add(&a, "--key");
-	h_args_add(&a, "%s/ggz-test.key", certs);
+	args_org_without_user(&a, port, "ggz-test");
 	h_args_add(&a, "whoami");
 	h_result_free(&fx->r);
 	int code = h_run_cli(&fx->r, a.argv);
@@ -2118,7 +2142,7 @@ static void
 test_a_profile_planted_in_the_current_folder_is_not_used(void **state)
 {
 	struct fx *fx = *state;
-	char dir[PATH_MAX], path[PATH_MAX + 64], text[4 * PATH_MAX];
+	char dir[PATH_MAX], path[PATH_MAX + 64];
 	snprintf(dir, sizeof(dir), "%s/shared", fx->dir);
 	static const char *const sub[] = {"", "/var", "/var/dev",
 					  "/var/dev/profiles"};
@@ -2127,12 +2151,7 @@ test_a_profile_planted_in_the_current_folder_is_not_used(void **state)
 		assert_int_equal(mkdir(path, 0755), 0);
 	}
 	snprintf(path, sizeof(path), "%s/var/dev/profiles/planted.ini", dir);
-	snprintf(text, sizeof(text),
-		 "[profile]\nserver = 127.0.0.1:%d\nca = %s/ca.crt\n"
-		 "cert = %s/gm0363.crt\nkey = %s/gm0363.key\n"
-		 "user = test.user\n",
-		 fx->d.port, certs, certs, certs);
-	write_file(path, text);
+	write_profile(fx, path, "gm0363", "test.user");
 	assert_int_equal(chmod(path, 0644), 0);
 
 	assert_int_equal(chown(path, 65534, 65534), 0); /* nobody's */
@@ -2158,7 +2177,6 @@ static void test_a_profile_that_cannot_be_read_is_not_passed_over(void **state)
 {
 	struct fx *fx = *state;
 	char dir[PATH_MAX], xdg[PATH_MAX], path[PATH_MAX + 32], env[PATH_MAX];
-	char text[4 * PATH_MAX];
 	snprintf(dir, sizeof(dir), "%s/profiles", fx->dir);
 	snprintf(xdg, sizeof(xdg), "%s/xdg", fx->dir);
 	assert_int_equal(mkdir(dir, 0755), 0);
@@ -2173,12 +2191,7 @@ static void test_a_profile_that_cannot_be_read_is_not_passed_over(void **state)
 	assert_int_equal(symlink("ggz.ini", path), 0);
 	/* another of that name further on, another organisation's */
 	snprintf(path, sizeof(path), "%s/ipsnet/profiles/ggz.ini", xdg);
-	snprintf(text, sizeof(text),
-		 "[profile]\nserver = 127.0.0.1:%d\nca = %s/ca.crt\n"
-		 "cert = %s/gm0363.crt\nkey = %s/gm0363.key\n"
-		 "user = test.user\n",
-		 fx->d.port, certs, certs, certs);
-	write_file(path, text);
+	write_profile(fx, path, "gm0363", "test.user");
 
 	char *old = getenv("XDG_CONFIG_HOME")
 			? strdup(getenv("XDG_CONFIG_HOME"))
@@ -2287,14 +2300,7 @@ static void test_without_user_the_account_is_the_user(void **state)
 	struct h_args a;
 	json_error_t e;
 	h_args_init(&a); /* h_args_org would say --user */
-	h_args_add(&a, "--server");
-	h_args_add(&a, "127.0.0.1:%d", fx->d.port);
-	h_args_add(&a, "--ca");
-	h_args_add(&a, "%s/ca.crt", certs);
-	h_args_add(&a, "--cert");
-	h_args_add(&a, "%s/ggz-test.crt", certs);
-	h_args_add(&a, "--key");
-	h_args_add(&a, "%s/ggz-test.key", certs);
+	args_org_without_user(&a, fx->d.port, "ggz-test");
 	h_args_add(&a, "whoami");
 	h_args_add(&a, "--json");
 	unsetenv("USER");
@@ -2395,14 +2401,9 @@ static void test_a_user_with_control_characters_is_refused(void **state)
 	assert_true(h_daemon_wait_log(
 	    &fx->d, "the user in Hello holds a control character", H_TLS_MS));
 	/* the profile's user, by the same rule */
-	char file[PATH_MAX], text[4 * PATH_MAX];
+	char file[PATH_MAX];
 	snprintf(file, sizeof(file), "%s/p.ini", fx->dir);
-	snprintf(text, sizeof(text),
-		 "[profile]\nserver = 127.0.0.1:%d\nca = %s/ca.crt\n"
-		 "cert = %s/ggz-test.crt\nkey = %s/ggz-test.key\n"
-		 "user = eve\033[2J\n",
-		 fx->d.port, certs, certs, certs);
-	write_file(file, text);
+	write_profile(fx, file, "ggz-test", "eve\033[2J");
 	run(fx, EXIT_USAGE, NULL, "--profile", file, "whoami", NULL);
 	assert_one_line_error(fx);
 	assert_err(fx, "the user holds a control character at byte 4");
@@ -2473,9 +2474,7 @@ static void test_settings_too_long_are_refused_not_cut(void **state)
 
 	/* the environment */
 	struct h_args a;
-	h_args_init(&a);
-	snprintf(file, sizeof(file), "%s/ca.crt", certs);
-	h_args_server(&a, &fx->d, file); /* its --user: not IPSNET_USER */
+	args_server(fx, &a); /* its --user: not IPSNET_USER */
 	h_args_add(&a, "--cert");
 	h_args_add(&a, "%s/ggz-test.crt", certs);
 	h_args_add(&a, "whoami");
@@ -2487,14 +2486,7 @@ static void test_settings_too_long_are_refused_not_cut(void **state)
 	assert_err(fx, "IPSNET_KEY is 1024 bytes long; a file name may be at "
 		       "most 1023 bytes");
 	h_args_init(&a);
-	h_args_add(&a, "--server");
-	h_args_add(&a, "127.0.0.1:%d", fx->d.port);
-	h_args_add(&a, "--ca");
-	h_args_add(&a, "%s/ca.crt", certs);
-	h_args_add(&a, "--cert");
-	h_args_add(&a, "%s/ggz-test.crt", certs);
-	h_args_add(&a, "--key");
-	h_args_add(&a, "%s/ggz-test.key", certs);
+	args_org_without_user(&a, fx->d.port, "ggz-test");
 	h_args_add(&a, "whoami");
 	snprintf(env, sizeof(env), "IPSNET_USER=%s", user);
 	run_env(fx, EXIT_USAGE, env, a.argv);
@@ -2507,12 +2499,7 @@ static void test_settings_too_long_are_refused_not_cut(void **state)
 
 	/* a profile named by its path */
 	snprintf(file, sizeof(file), "%s/p.ini", fx->dir);
-	snprintf(env, sizeof(env),
-		 "[profile]\nserver = 127.0.0.1:%d\nca = %s/ca.crt\n"
-		 "cert = %s/ggz-test.crt\nkey = %s/ggz-test.key\n"
-		 "user = test.user\n",
-		 fx->d.port, certs, certs, certs);
-	write_file(file, env);
+	write_profile(fx, file, "ggz-test", "test.user");
 	run(fx, EXIT_OK, NULL, "--profile", file, "whoami", NULL);
 	padded_path(path, sizeof(path), file, 1023);
 	strcat(path, "x");
@@ -2551,14 +2538,9 @@ static void test_a_variable_too_long_does_not_stop_the_flag_over_it(void **state
 static void test_an_empty_profile_flag_is_not_the_environments(void **state)
 {
 	struct fx *fx = *state;
-	char file[PATH_MAX], text[4 * PATH_MAX], env[PATH_MAX + 32];
+	char file[PATH_MAX], env[PATH_MAX + 32];
 	snprintf(file, sizeof(file), "%s/gm0363.ini", fx->dir);
-	snprintf(text, sizeof(text),
-		 "[profile]\nserver = 127.0.0.1:%d\nca = %s/ca.crt\n"
-		 "cert = %s/gm0363.crt\nkey = %s/gm0363.key\n"
-		 "user = test.user\n",
-		 fx->d.port, certs, certs, certs);
-	write_file(file, text);
+	write_profile(fx, file, "gm0363", "test.user");
 	snprintf(env, sizeof(env), "IPSNET_PROFILE=%s", file);
 	const char *const with_env[] = {"whoami", NULL};
 	run_env(fx, EXIT_OK, env, with_env);
