@@ -698,6 +698,20 @@ static int64_t mirror_difference(const char *a, const char *b,
 	return mirror_difference_of(a, b, table, "*");
 }
 
+/* The mirror path holds what the new mirror fresh holds: the same seq, and
+ * every table alike but skip (NULL: none), which the caller compares by its
+ * columns. */
+static void assert_mirror_as_new(const char *path, const char *fresh,
+				 const char *skip)
+{
+	assert_int_equal(mirror_seq(path), mirror_seq(fresh));
+	for (size_t i = 0; i < ARRAY_SIZE(mirror_tables); i++)
+		if ((skip == NULL || strcmp(mirror_tables[i], skip) != 0) &&
+		    mirror_difference(path, fresh, mirror_tables[i]) != 0)
+			fail_msg("table %s differs from a new mirror's",
+				 mirror_tables[i]);
+}
+
 /* The first fill ids missing from the mirror's client table (with version
  * 1), or 0. */
 static size_t fill_ids_missing(const char *path)
@@ -915,7 +929,7 @@ static void mark(struct h_proc *w, size_t n_w, const char *const names[])
 /* What a watcher must have printed, apart from the marks: "change id"
  * strings, in journal order. */
 static void expect_exactly(const char *who, const struct seen_list *l,
-			   const char *const *want, size_t n_want)
+			   char want[][128], size_t n_want)
 {
 	size_t k = 0, bad = 0;
 	for (size_t i = 0; i < l->n; i++) {
@@ -938,6 +952,13 @@ static void expect_exactly(const char *who, const struct seen_list *l,
 		fprintf(stderr, "%s did not receive %s\n", who, want[k]);
 	if (bad != 0)
 		fail_msg("%s: %zu events wrong (see above)", who, bad);
+}
+
+/* The note of the trajectory a watcher printed in event e. */
+static const char *seen_note(const struct seen *e)
+{
+	return json_string_value(
+	    json_object_get(json_object_get(e->obj, "trajectory"), "note"));
 }
 
 enum watcher { W_TEST, W_OTHER, W_GM, W_UWV, W_NET, N_W };
@@ -1099,18 +1120,10 @@ test_each_organisation_receives_exactly_what_it_may_see(void **state)
 	WANT("withdraw_consent", ca);
 	WANT("move_trajectory", ta);
 	WANT("record_fidelity", review);
-	{
-		const char *want[32];
-		for (size_t i = 0; i < n; i++)
-			want[i] = s[i];
-		expect_exactly("ggz-test", &l, want, n);
-	}
+	expect_exactly("ggz-test", &l, s, n);
 	/* The registering GGZ gets the referral note. */
 	const struct seen *e = find_seen(&l, "refer", ta);
-	assert_string_not_equal(
-	    json_string_value(
-		json_object_get(json_object_get(e->obj, "trajectory"), "note")),
-	    "");
+	assert_string_not_equal(seen_note(e), "");
 	seen_free(&l);
 
 	/* ggz-other: C from the moment C was referred to its program; never
@@ -1122,18 +1135,10 @@ test_each_organisation_receives_exactly_what_it_may_see(void **state)
 	WANT("request_funding", fc);
 	WANT("move_trajectory", tc);
 	WANT("record_fidelity", review);
-	{
-		const char *want[32];
-		for (size_t i = 0; i < n; i++)
-			want[i] = s[i];
-		expect_exactly("ggz-other", &l, want, n);
-	}
+	expect_exactly("ggz-other", &l, s, n);
 	/* A GGZ party of the case: the note too. */
 	e = find_seen(&l, "refer", tc);
-	assert_string_not_equal(
-	    json_string_value(
-		json_object_get(json_object_get(e->obj, "trajectory"), "note")),
-	    "");
+	assert_string_not_equal(seen_note(e), "");
 	seen_free(&l);
 
 	/* gm0363: A only while a request is addressed to it and A's consent
@@ -1144,17 +1149,10 @@ test_each_organisation_receives_exactly_what_it_may_see(void **state)
 	WANT("request_funding", fa);
 	WANT("move_trajectory", ta);
 	WANT("record_fidelity", review);
-	{
-		const char *want[32];
-		for (size_t i = 0; i < n; i++)
-			want[i] = s[i];
-		expect_exactly("gm0363", &l, want, n);
-	}
+	expect_exactly("gm0363", &l, s, n);
 	/* A funder never gets the referral note. */
 	e = find_seen(&l, "move_trajectory", ta);
-	assert_string_equal(json_string_value(json_object_get(
-				json_object_get(e->obj, "trajectory"), "note")),
-			    "");
+	assert_string_equal(seen_note(e), "");
 	seen_free(&l);
 
 	/* uwv: C from the request addressed to it on. */
@@ -1163,28 +1161,16 @@ test_each_organisation_receives_exactly_what_it_may_see(void **state)
 	WANT("request_funding", fc);
 	WANT("move_trajectory", tc);
 	WANT("record_fidelity", review);
-	{
-		const char *want[32];
-		for (size_t i = 0; i < n; i++)
-			want[i] = s[i];
-		expect_exactly("uwv", &l, want, n);
-	}
+	expect_exactly("uwv", &l, s, n);
 	e = find_seen(&l, "move_trajectory", tc);
-	assert_string_equal(json_string_value(json_object_get(
-				json_object_get(e->obj, "trajectory"), "note")),
-			    "");
+	assert_string_equal(seen_note(e), "");
 	seen_free(&l);
 
 	/* network: programs and reviews, no client ever. */
 	read_seen(w[W_NET].out, &l);
 	n = 0;
 	WANT("record_fidelity", review);
-	{
-		const char *want[32];
-		for (size_t i = 0; i < n; i++)
-			want[i] = s[i];
-		expect_exactly("network", &l, want, n);
-	}
+	expect_exactly("network", &l, s, n);
 	seen_free(&l);
 #undef WANT
 
@@ -1368,6 +1354,34 @@ static bool said_or_ended(struct h_proc *p, const char *needle)
 	return h_file_contains(p->err, needle);
 }
 
+/* The mirror path as an older ipsnet leaves it (client without
+ * registered_at, to be read again from the start), its hash zeroed: the
+ * entry at its seq is another one as far as it knows. The hash is kept in
+ * the database keep, for hash_back. */
+static void older_with_another_hash(const char *path, const char *keep)
+{
+	char sql[PATH_MAX + 200];
+	snprintf(sql, sizeof(sql),
+		 "ATTACH '%s' AS k; CREATE TABLE k.keep AS SELECT value FROM "
+		 "meta WHERE key = 'hash'; UPDATE meta SET value = "
+		 "zeroblob(32) WHERE key = 'hash'; ALTER TABLE client DROP "
+		 "COLUMN registered_at",
+		 keep);
+	h_db_exec(path, sql);
+}
+
+/* The hash older_with_another_hash kept in keep, as the one the refill
+ * checks the journal with. */
+static void hash_back(const char *path, const char *keep)
+{
+	char sql[PATH_MAX + 200];
+	snprintf(sql, sizeof(sql),
+		 "ATTACH '%s' AS k; UPDATE meta SET value = (SELECT value "
+		 "FROM k.keep) WHERE key = 'check_hash'",
+		 keep);
+	h_db_exec(path, sql);
+}
+
 /* A `sync --follow` whose mirror is to be read again from the start checks
  * the journal it was made from first; when the server cannot be reached
  * for that check it tries again, as for every other network error under
@@ -1387,13 +1401,7 @@ static void test_a_following_refill_waits_for_the_server_to_check(void **state)
 	h_result_free(&r);
 	/* An older ipsnet wrote its clients, and the entry at its seq is
 	 * another one as far as the mirror knows. */
-	snprintf(sql, sizeof(sql),
-		 "ATTACH '%s' AS k; CREATE TABLE k.keep AS SELECT value FROM "
-		 "meta WHERE key = 'hash'; UPDATE meta SET value = "
-		 "zeroblob(32) WHERE key = 'hash'; ALTER TABLE client DROP "
-		 "COLUMN registered_at",
-		 keep);
-	h_db_exec(path, sql);
+	older_with_another_hash(path, keep);
 	register_client(GGZ_TEST, BENEFIT(NONE), client);
 
 	/* The daemon is away as the run starts: it waits, checks once the
@@ -1413,11 +1421,7 @@ static void test_a_following_refill_waits_for_the_server_to_check(void **state)
 	assert_int_equal(mirror_rows(path, "client", "id", client), 0);
 
 	/* With its own hash back: it waits, checks and fills in. */
-	snprintf(sql, sizeof(sql),
-		 "ATTACH '%s' AS k; UPDATE meta SET value = (SELECT value "
-		 "FROM k.keep) WHERE key = 'check_hash'",
-		 keep);
-	h_db_exec(path, sql);
+	hash_back(path, keep);
 	assert_int_equal(h_daemon_stop(&daemon_, SIGTERM), 0);
 	start_sync(&p, GGZ_TEST, path, true, "refill-follow");
 	waited = said_or_ended(&p, "trying again");
@@ -4053,6 +4057,7 @@ test_a_withdrawal_stops_a_catch_up_page_judged_before_it(void **state)
 
 #define CHURN 100
 
+/* Changes client's name, at version. The seq of the change. */
 static uint64_t update_client(enum org o, const char *client, uint64_t version,
 			      const char *name)
 {
@@ -4594,13 +4599,8 @@ static void test_a_mirror_an_older_ipsnet_wrote_is_filled_in(void **state)
 	assert_int_equal(sync_once(GGZ_TEST, path, NULL, &r), 0);
 	assert_null(strstr(r.err, "written by an older ipsnet"));
 	h_result_free(&r);
-	assert_int_equal(mirror_seq(path), mirror_seq(fresh));
 	/* job's columns are in another order there: withdrawn came last. */
-	for (size_t i = 0; i < ARRAY_SIZE(mirror_tables); i++)
-		if (strcmp(mirror_tables[i], "job") != 0 &&
-		    mirror_difference(path, fresh, mirror_tables[i]) != 0)
-			fail_msg("table %s differs from a new mirror's",
-				 mirror_tables[i]);
+	assert_mirror_as_new(path, fresh, "job");
 	static const char job_cols[] =
 	    "id, version, client_id, trajectory_id, employer, start_date, "
 	    "end_date, hours_per_week, competitive, withdrawn, seq";
@@ -4662,30 +4662,12 @@ static void test_rows_an_older_ipsnet_wrote_since_are_filled_in(void **state)
 	    0);
 	assert_int_equal(sync_once(GGZ_TEST, fresh, NULL, &r), 0);
 	h_result_free(&r);
-	assert_int_equal(mirror_seq(path), mirror_seq(fresh));
-	for (size_t i = 0; i < ARRAY_SIZE(mirror_tables); i++)
-		if (mirror_difference(path, fresh, mirror_tables[i]) != 0)
-			fail_msg("table %s differs from a new mirror's",
-				 mirror_tables[i]);
+	assert_mirror_as_new(path, fresh, NULL);
 	/* The next run has nothing to fill in. */
 	assert_int_equal(sync_once(GGZ_TEST, path, NULL, &r), 0);
 	assert_null(strstr(r.err, "written by an older ipsnet"));
 	h_result_free(&r);
 	assert_mirror_hash_is_the_journals(path, db);
-}
-
-/* Changes client's name, at version. The seq of the change. */
-static uint64_t rename_client(enum org o, const char *client, uint64_t version,
-			      const char *name)
-{
-	Ipsnet__V1__UpdateClient m = IPSNET__V1__UPDATE_CLIENT__INIT;
-	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
-	m.client_id = (char *)client;
-	m.expected_version = version;
-	m.name = (char *)name;
-	e.body_case = BODY(UPDATE_CLIENT);
-	e.update_client = &m;
-	return change(o, &e, NULL);
 }
 
 /* An older ipsnet that applies a change to a row of the mirror after this
@@ -4711,7 +4693,7 @@ test_rows_an_older_ipsnet_changed_since_are_brought_up_to_date(void **state)
 	assert_int_equal(sync_once(GGZ_TEST, path, NULL, &r), 0);
 	h_result_free(&r);
 	uint64_t seq =
-	    rename_client(GGZ_TEST, client, 1, "Testpersoon Hernoemd");
+	    update_client(GGZ_TEST, client, 1, "Testpersoon Hernoemd");
 	journal_hash_at(db, seq, hash);
 	util_hex(hex, sizeof(hex), hash, sizeof(hash));
 	snprintf(sql, sizeof(sql),
@@ -4731,11 +4713,7 @@ test_rows_an_older_ipsnet_changed_since_are_brought_up_to_date(void **state)
 	assert_true(said);
 	assert_int_equal(sync_once(GGZ_TEST, fresh, NULL, &r), 0);
 	h_result_free(&r);
-	assert_int_equal(mirror_seq(path), mirror_seq(fresh));
-	for (size_t i = 0; i < ARRAY_SIZE(mirror_tables); i++)
-		if (mirror_difference(path, fresh, mirror_tables[i]) != 0)
-			fail_msg("table %s differs from a new mirror's",
-				 mirror_tables[i]);
+	assert_mirror_as_new(path, fresh, NULL);
 	assert_mirror_hash_is_the_journals(path, db);
 }
 
@@ -4811,12 +4789,7 @@ test_an_older_ipsnet_that_went_on_with_a_refill_is_noticed(void **state)
 	assert_true(said);
 	assert_int_equal(sync_once(GGZ_TEST, fresh, NULL, &r), 0);
 	h_result_free(&r);
-	assert_int_equal(mirror_seq(path), mirror_seq(fresh));
-	for (size_t i = 0; i < ARRAY_SIZE(mirror_tables); i++)
-		if (strcmp(mirror_tables[i], "client") != 0 &&
-		    mirror_difference(path, fresh, mirror_tables[i]) != 0)
-			fail_msg("table %s differs from a new mirror's",
-				 mirror_tables[i]);
+	assert_mirror_as_new(path, fresh, "client");
 	/* registered_at, added again, is the last column of this one. */
 	static const char cols[] = "id, version, bsn, name, birth_date, "
 				   "municipality, benefit, registered_by, "
@@ -4834,7 +4807,7 @@ test_an_older_ipsnet_that_went_on_with_a_refill_is_noticed(void **state)
  * mirror, its rows mixed with the first one's, exit 0. */
 static void test_a_refill_checks_the_journal_it_was_made_from(void **state)
 {
-	char path[PATH_MAX], keep[PATH_MAX], sql[PATH_MAX + 200], client[64];
+	char path[PATH_MAX], keep[PATH_MAX], client[64];
 	struct h_result r;
 	snprintf(path, sizeof(path), "%s/refill-hashed.db", dir);
 	snprintf(keep, sizeof(keep), "%s/refill-hashed-keep.db", dir);
@@ -4845,13 +4818,7 @@ static void test_a_refill_checks_the_journal_it_was_made_from(void **state)
 	int64_t seq = mirror_seq(path);
 	/* The entry at its seq is another one as far as the mirror knows,
 	 * and an older ipsnet wrote its clients. */
-	snprintf(sql, sizeof(sql),
-		 "ATTACH '%s' AS k; CREATE TABLE k.keep AS SELECT value FROM "
-		 "meta WHERE key = 'hash'; UPDATE meta SET value = "
-		 "zeroblob(32) WHERE key = 'hash'; ALTER TABLE client DROP "
-		 "COLUMN registered_at",
-		 keep);
-	h_db_exec(path, sql);
+	older_with_another_hash(path, keep);
 	register_client(GGZ_TEST, BENEFIT(NONE), client);
 	for (int run = 0; run < 2; run++) {
 		assert_int_equal(sync_once(GGZ_TEST, path, NULL, &r), 6);
@@ -4861,11 +4828,7 @@ static void test_a_refill_checks_the_journal_it_was_made_from(void **state)
 		assert_int_equal(mirror_rows(path, "client", "id", client), 0);
 	}
 	/* With its own hash back the refill goes on. */
-	snprintf(sql, sizeof(sql),
-		 "ATTACH '%s' AS k; UPDATE meta SET value = (SELECT value "
-		 "FROM k.keep) WHERE key = 'check_hash'",
-		 keep);
-	h_db_exec(path, sql);
+	hash_back(path, keep);
 	assert_int_equal(sync_once(GGZ_TEST, path, NULL, &r), 0);
 	h_result_free(&r);
 	assert_true(mirror_seq(path) > seq);
