@@ -645,6 +645,14 @@ static void assert_applied(const struct tchange *tc)
 	assert_true(tc->jc.response_len > 0);
 }
 
+/* Submits tc, which must be applied, and frees it. */
+static void submit_applied(struct fx *fx, struct tchange *tc)
+{
+	submit_wait(fx, tc);
+	assert_applied(tc);
+	change_free(tc);
+}
+
 static void assert_refused(const struct tchange *tc, int err, const char *word)
 {
 	if (tc->jc.err != err)
@@ -812,10 +820,7 @@ static void assert_verify_passes(struct fx *fx, uint64_t entries)
 static void make_changes(struct fx *fx, int n)
 {
 	for (int i = 0; i < n; i++) {
-		struct tchange *tc = register_change(NULL, NULL, NULL);
-		submit_wait(fx, tc);
-		assert_applied(tc);
-		change_free(tc);
+		submit_applied(fx, register_change(NULL, NULL, NULL));
 	}
 }
 
@@ -2351,9 +2356,7 @@ test_a_program_for_an_organisation_taken_out_is_refused(void **state)
 	struct tchange *was =
 	    program_change_of("ips-noord", 0, "IPS Noord", "ggz-noord");
 	set_actor(&was->jc.actor, "network", ORG_KIND_NETWORK);
-	submit_wait(fx, was);
-	assert_applied(was);
-	change_free(was);
+	submit_applied(fx, was);
 
 	close_journal(fx);
 	c->n_orgs--;
@@ -2821,10 +2824,7 @@ static void test_migration_from_version_3_keeps_every_row(void **state)
 
 	/* The entries, made by today's daemon; their tables copied into a
 	 * schema 3 database as that version's daemon kept them. */
-	struct tchange *p = program_change("ips-west", 0, "IPS West");
-	submit_wait(fx, p);
-	assert_applied(p);
-	change_free(p);
+	submit_applied(fx, program_change("ips-west", 0, "IPS West"));
 	for (int i = 0; i < 3; i++)
 		register_and_refer(fx, NULL);
 	close_journal(fx);
@@ -2943,6 +2943,24 @@ static void answer_as_schema_2(sqlite3 *db, int months_delta)
 	free(buf);
 }
 
+/* A journal of four entries (a program, a client, her referral and a
+ * funding request), closed. */
+static void funding_request_journal(struct fx *fx)
+{
+	submit_applied(fx, program_change("ips-west", 0, "IPS West"));
+	struct tchange *reg = register_change(NULL, NULL, NULL);
+	submit_wait(fx, reg);
+	assert_applied(reg);
+	struct tchange *ref = refer_change(reg->client_id, "ips-west");
+	submit_wait(fx, ref);
+	assert_applied(ref);
+	submit_applied(fx,
+		       request_other_change(ref->jc.req->refer->trajectory_id));
+	change_free(ref);
+	change_free(reg);
+	close_journal(fx);
+}
+
 /* A database of schema version 2, whose funding table has no requested_by
  * yet, with a funding request ggz-demo made: brought to the current schema
  * by store_init, the request names who asked for it, as a replay of its
@@ -2960,24 +2978,7 @@ test_migration_from_version_2_names_who_asked_for_funding(void **state)
 
 	/* The entries, made by today's daemon; their tables copied into a
 	 * schema 2 database as that version's daemon kept them. */
-	struct tchange *p = program_change("ips-west", 0, "IPS West");
-	submit_wait(fx, p);
-	assert_applied(p);
-	change_free(p);
-	struct tchange *reg = register_change(NULL, NULL, NULL);
-	submit_wait(fx, reg);
-	assert_applied(reg);
-	struct tchange *ref = refer_change(reg->client_id, "ips-west");
-	submit_wait(fx, ref);
-	assert_applied(ref);
-	struct tchange *fu =
-	    request_other_change(ref->jc.req->refer->trajectory_id);
-	submit_wait(fx, fu);
-	assert_applied(fu);
-	change_free(fu);
-	change_free(ref);
-	change_free(reg);
-	close_journal(fx);
+	funding_request_journal(fx);
 
 	db = old_schema_copy(fx, 2, old, sizeof(old));
 	assert_int_equal(db_int(db, "SELECT count(*) FROM funding", NULL, NULL),
@@ -3010,30 +3011,12 @@ test_migration_from_version_2_names_who_asked_for_funding(void **state)
 	open_journal(fx);
 }
 
-/* A journal of four entries (a program, a client, her referral and a
- * funding request), closed and put back as a database of schema 2 (before
+/* funding_request_journal put back as a database of schema 2 (before
  * funding.requested_by). */
 static void schema_2_with_funding(struct fx *fx)
 {
 	char old[PATH_MAX + 16];
-	struct tchange *p = program_change("ips-west", 0, "IPS West");
-	submit_wait(fx, p);
-	assert_applied(p);
-	change_free(p);
-	struct tchange *reg = register_change(NULL, NULL, NULL);
-	submit_wait(fx, reg);
-	assert_applied(reg);
-	struct tchange *ref = refer_change(reg->client_id, "ips-west");
-	submit_wait(fx, ref);
-	assert_applied(ref);
-	struct tchange *fu =
-	    request_other_change(ref->jc.req->refer->trajectory_id);
-	submit_wait(fx, fu);
-	assert_applied(fu);
-	change_free(fu);
-	change_free(ref);
-	change_free(reg);
-	close_journal(fx);
+	funding_request_journal(fx);
 
 	sqlite3 *db = old_schema_copy(fx, 2, old, sizeof(old));
 	answer_as_schema_2(db, 0);
@@ -3136,10 +3119,7 @@ static void test_init_finishes_a_database_left_at_schema_1(void **state)
 	sqlite3_close(fx->db);
 	fx->db = NULL;
 	open_journal(fx);
-	struct tchange *reg = register_change(NULL, NULL, NULL);
-	submit_wait(fx, reg);
-	assert_applied(reg);
-	change_free(reg);
+	make_changes(fx, 1);
 	assert_verify_passes(fx, 1);
 }
 
@@ -3325,10 +3305,7 @@ test_a_disk_that_stays_full_is_logged_when_it_begins_and_ends(void **state)
 		change_free(tc);
 	}
 	fault_clear();
-	struct tchange *tc = register_change(NULL, NULL, NULL);
-	submit_wait(fx, tc);
-	assert_applied(tc);
-	change_free(tc);
+	make_changes(fx, 1);
 	log_set_stream(NULL);
 
 	char text[8192];
@@ -3889,16 +3866,10 @@ static void test_verify_passes_after_the_registry_changed(void **state)
 	struct fx *fx = *state;
 	char err[512] = "";
 	uint64_t entries = 0;
-	struct tchange *p = program_change("ips-west", 0, "IPS West");
-	submit_wait(fx, p);
-	assert_applied(p);
-	change_free(p);
+	submit_applied(fx, program_change("ips-west", 0, "IPS West"));
 	char client[JOURNAL_ID_MAX];
 	register_and_refer(fx, client);
-	struct tchange *c = consent_change(client);
-	submit_wait(fx, c);
-	assert_applied(c);
-	change_free(c);
+	submit_applied(fx, consent_change(client));
 	close_journal(fx);
 
 	size_t n = 0;
