@@ -566,17 +566,31 @@ static void start_daemon(struct fx *fx)
 	assert_int_equal(h_daemon_start(&fx->d, fx->dir), 0);
 }
 
-static void stop_daemon(struct fx *fx)
+/* Closes the test's connections to the daemon. */
+static void close_clients(struct fx *fx)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(fx->cl); i++) {
 		ipsnet_client_close(fx->cl[i]);
 		fx->cl[i] = NULL;
 	}
+}
+
+static void stop_daemon(struct fx *fx)
+{
+	close_clients(fx);
 	int status = h_daemon_stop(&fx->d, SIGTERM);
 	if (status != 0) {
 		h_daemon_dump_log(&fx->d);
 		fail_msg("ipsnetd exited %d on SIGTERM", status);
 	}
+}
+
+/* The daemon killed (SIGKILL), as in a crash: what it has not
+ * checkpointed stays in the WAL. */
+static void kill_daemon(struct fx *fx)
+{
+	close_clients(fx);
+	assert_int_equal(h_daemon_stop(&fx->d, SIGKILL), 128 + SIGKILL);
 }
 
 static void restart_daemon(struct fx *fx)
@@ -1610,6 +1624,19 @@ static int ipsnetd_as_nobody(struct fx *fx, const char *const args[])
 	return h_run(&fx->r, "/usr/bin/setpriv", argv);
 }
 
+/* Whether the user nobody may read (what "-r") or write ("-w") path, by
+ * test(1) run as nobody into fx->r: where a folder above is closed to
+ * nobody (a $TMPDIR of root's alone) a test as nobody cannot run. */
+static bool nobody_may(struct fx *fx, const char *what, const char *path)
+{
+	h_result_free(&fx->r);
+	return h_run(&fx->r, "/usr/bin/setpriv",
+		     (const char *const[]){"setpriv", "--reuid=65534",
+					   "--regid=65534", "--clear-groups",
+					   "/usr/bin/test", what, path,
+					   NULL}) == 0;
+}
+
 /* A DATABASE.lock another user made (an init or rebuild run as root, then
  * the daemon as its own user) cannot be opened: the command stops and
  * names the file, instead of going on without the lock, where a rebuild
@@ -1637,12 +1664,7 @@ static void test_a_lock_file_of_another_user_is_not_skipped(void **state)
 	assert_int_equal(chown(fx->db, 65534, 65534), 0);
 	assert_int_equal(chmod(conf, 0644), 0);
 	/* nobody must reach the folder (a $TMPDIR of root's alone: skip). */
-	h_result_free(&fx->r);
-	if (h_run(&fx->r, "/usr/bin/setpriv",
-		  (const char *const[]){"setpriv", "--reuid=65534",
-					"--regid=65534", "--clear-groups",
-					"/usr/bin/test", "-w", fx->db, NULL}) !=
-	    0)
+	if (!nobody_may(fx, "-w", fx->db))
 		skip();
 
 	const char *rebuild[] = {"rebuild", "--config", conf, NULL};
@@ -1689,12 +1711,7 @@ static void test_a_database_the_daemon_cannot_read_is_named(void **state)
 	assert_int_equal(unlink(lock), 0);
 	assert_int_equal(chown(fx->dir, 65534, 65534), 0);
 	assert_int_equal(chmod(conf, 0644), 0);
-	h_result_free(&fx->r);
-	if (h_run(&fx->r, "/usr/bin/setpriv",
-		  (const char *const[]){"setpriv", "--reuid=65534",
-					"--regid=65534", "--clear-groups",
-					"/usr/bin/test", "-w", fx->dir,
-					NULL}) != 0)
+	if (!nobody_may(fx, "-w", fx->dir))
 		skip();
 
 	/* Exit 2, as for a config error: no start would set it right. */
@@ -2492,11 +2509,7 @@ static void test_restore_after_a_crash_moves_the_wal_away(void **state)
 	    json_string_value(json_object_get(whoami_json(fx), "journal_hash")),
 	    sizeof(backup_hash));
 	assert_int_equal(register_clients(fx, 2, 7400), backup_head + 2);
-	for (size_t i = 0; i < ARRAY_SIZE(fx->cl); i++) {
-		ipsnet_client_close(fx->cl[i]);
-		fx->cl[i] = NULL;
-	}
-	assert_int_equal(h_daemon_stop(&fx->d, SIGKILL), 128 + SIGKILL);
+	kill_daemon(fx);
 
 	snprintf(wal, sizeof(wal), "%s-wal", fx->db);
 	snprintf(shm, sizeof(shm), "%s-shm", fx->db);
@@ -2865,11 +2878,7 @@ static void test_a_restore_stopped_between_its_moves_is_finished(void **state)
 	snprintf(backup, sizeof(backup), "%s/backup.db", h_tmpdir());
 	ipsnetd_cmd(fx, fx->d.conf, "backup", backup, 0);
 	assert_int_equal(register_clients(fx, 2, 8750), head + 2);
-	for (size_t i = 0; i < ARRAY_SIZE(fx->cl); i++) {
-		ipsnet_client_close(fx->cl[i]);
-		fx->cl[i] = NULL;
-	}
-	assert_int_equal(h_daemon_stop(&fx->d, SIGKILL), 128 + SIGKILL);
+	kill_daemon(fx);
 	snprintf(wal, sizeof(wal), "%s-wal", fx->db);
 	struct stat st;
 	assert_int_equal(stat(wal, &st), 0);
@@ -3042,11 +3051,7 @@ static void test_restore_refuses_a_damaged_backup_changing_nothing(void **state)
 	snprintf(backup, sizeof(backup), "%s/backup.db", h_tmpdir());
 	ipsnetd_cmd(fx, fx->d.conf, "backup", backup, 0);
 	register_clients(fx, 2, 7850);
-	for (size_t i = 0; i < ARRAY_SIZE(fx->cl); i++) {
-		ipsnet_client_close(fx->cl[i]);
-		fx->cl[i] = NULL;
-	}
-	assert_int_equal(h_daemon_stop(&fx->d, SIGKILL), 128 + SIGKILL);
+	kill_daemon(fx);
 	snprintf(damaged, sizeof(damaged), "%s/damaged.db", h_tmpdir());
 	copy_file(backup, damaged);
 	assert_int_equal(h_sqlite3(damaged, "DROP TRIGGER journal_no_update; "
@@ -3147,11 +3152,7 @@ static void test_restore_after_a_crash_with_the_command(void **state)
 	    json_string_value(json_object_get(whoami_json(fx), "journal_hash")),
 	    sizeof(hash));
 	assert_int_equal(register_clients(fx, 2, 7950), backup_head + 2);
-	for (size_t i = 0; i < ARRAY_SIZE(fx->cl); i++) {
-		ipsnet_client_close(fx->cl[i]);
-		fx->cl[i] = NULL;
-	}
-	assert_int_equal(h_daemon_stop(&fx->d, SIGKILL), 128 + SIGKILL);
+	kill_daemon(fx);
 	snprintf(wal, sizeof(wal), "%s-wal", fx->db);
 	assert_int_equal(access(wal, F_OK), 0);
 	size_t backup_len;
@@ -3357,12 +3358,7 @@ static void test_verify_of_a_wal_mode_copy_leaves_no_files(void **state)
 		return;
 	assert_int_equal(chmod(dir, 0755), 0);
 	assert_int_equal(chmod(copy, 0644), 0);
-	h_result_free(&fx->r);
-	if (h_run(&fx->r, "/usr/bin/setpriv",
-		  (const char *const[]){"setpriv", "--reuid=65534",
-					"--regid=65534", "--clear-groups",
-					"/usr/bin/test", "-r", copy, NULL}) !=
-	    0)
+	if (!nobody_may(fx, "-r", copy))
 		return; /* a folder above is closed to nobody */
 	const char *verify[] = {"verify", "--database", copy, NULL};
 	if (ipsnetd_as_nobody(fx, verify) != 0) {
@@ -3397,12 +3393,7 @@ static void test_restore_keeps_the_database_owner(void **state)
 	assert_int_equal(chown(fx->db, 65534, 65534), 0);
 	assert_int_equal(chown(lock, 65534, 65534), 0);
 	assert_int_equal(chmod(conf, 0644), 0);
-	h_result_free(&fx->r);
-	if (h_run(&fx->r, "/usr/bin/setpriv",
-		  (const char *const[]){"setpriv", "--reuid=65534",
-					"--regid=65534", "--clear-groups",
-					"/usr/bin/test", "-w", fx->db, NULL}) !=
-	    0)
+	if (!nobody_may(fx, "-w", fx->db))
 		skip();
 
 	ipsnetd_cmd(fx, conf, "restore", backup, 0);
@@ -3471,11 +3462,7 @@ test_a_stopped_restore_of_a_linked_database_is_finished(void **state)
 	snprintf(backup, sizeof(backup), "%s/backup.db", h_tmpdir());
 	ipsnetd_cmd(fx, fx->d.conf, "backup", backup, 0);
 	assert_int_equal(register_clients(fx, 2, 8350), head + 2);
-	for (size_t i = 0; i < ARRAY_SIZE(fx->cl); i++) {
-		ipsnet_client_close(fx->cl[i]);
-		fx->cl[i] = NULL;
-	}
-	assert_int_equal(h_daemon_stop(&fx->d, SIGKILL), 128 + SIGKILL);
+	kill_daemon(fx);
 	snprintf(wal, sizeof(wal), "%s-wal", target);
 	assert_int_equal(stat(wal, &st), 0);
 	assert_true(st.st_size > 0);
@@ -3604,11 +3591,7 @@ static void test_restore_follows_a_database_that_is_a_link(void **state)
 	snprintf(backup, sizeof(backup), "%s/backup.db", h_tmpdir());
 	ipsnetd_cmd(fx, fx->d.conf, "backup", backup, 0);
 	assert_int_equal(register_clients(fx, 2, 8150), backup_head + 2);
-	for (size_t i = 0; i < ARRAY_SIZE(fx->cl); i++) {
-		ipsnet_client_close(fx->cl[i]);
-		fx->cl[i] = NULL;
-	}
-	assert_int_equal(h_daemon_stop(&fx->d, SIGKILL), 128 + SIGKILL);
+	kill_daemon(fx);
 	snprintf(wal, sizeof(wal), "%s-wal", target);
 	assert_int_equal(stat(wal, &st), 0);
 	assert_true(st.st_size > 0);
