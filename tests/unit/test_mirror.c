@@ -61,16 +61,31 @@ static int group_teardown(void **state)
  * before the commit. */
 #define NAME_BYTES 2000
 
+/* Applies the event at seq of change, with state ok; its hash is seq's
+ * bytes, zero-padded. */
+static int apply_event(struct mirror *m, uint64_t seq, const char *change,
+		       Ipsnet__V1__ChangeOk *ok, bool *counted, char *err,
+		       size_t errlen)
+{
+	uint8_t hash[32] = {0};
+	memcpy(hash, &seq, sizeof(seq));
+	Ipsnet__V1__Event ev = IPSNET__V1__EVENT__INIT;
+	ev.seq = seq;
+	ev.change = (char *)change;
+	ev.state = ok;
+	ev.hash.data = hash;
+	ev.hash.len = sizeof(hash);
+	return mirror_apply(m, &ev, counted, err, errlen);
+}
+
 /* Applies the registration of client cl-SEQ at seq. */
 static int apply_client(struct mirror *m, uint64_t seq, char *err,
 			size_t errlen)
 {
 	static char name[NAME_BYTES + 1];
 	char id[32];
-	uint8_t hash[32] = {0};
 	memset(name, 'n', NAME_BYTES);
 	snprintf(id, sizeof(id), "cl-%" PRIu64, seq);
-	memcpy(hash, &seq, sizeof(seq));
 	Ipsnet__V1__Client cl = IPSNET__V1__CLIENT__INIT;
 	cl.id = id;
 	cl.version = 1;
@@ -80,13 +95,7 @@ static int apply_client(struct mirror *m, uint64_t seq, char *err,
 	ok.client = &cl;
 	ok.entity_id = id;
 	ok.version = 1;
-	Ipsnet__V1__Event ev = IPSNET__V1__EVENT__INIT;
-	ev.seq = seq;
-	ev.change = "register_client";
-	ev.state = &ok;
-	ev.hash.data = hash;
-	ev.hash.len = sizeof(hash);
-	return mirror_apply(m, &ev, NULL, err, errlen);
+	return apply_event(m, seq, "register_client", &ok, NULL, err, errlen);
 }
 
 /* A number from the mirror file, read with a connection of its own. */
@@ -240,8 +249,6 @@ static int apply_program(struct mirror *m, uint64_t seq, const char *id,
 			 uint64_t version, const char *owner, char *err,
 			 size_t errlen)
 {
-	uint8_t hash[32] = {0};
-	memcpy(hash, &seq, sizeof(seq));
 	Ipsnet__V1__Program p = IPSNET__V1__PROGRAM__INIT;
 	p.id = (char *)id;
 	p.version = version;
@@ -253,13 +260,7 @@ static int apply_program(struct mirror *m, uint64_t seq, const char *id,
 	ok.entity_kind = "program";
 	ok.entity_id = (char *)id;
 	ok.version = version;
-	Ipsnet__V1__Event ev = IPSNET__V1__EVENT__INIT;
-	ev.seq = seq;
-	ev.change = "put_program";
-	ev.state = &ok;
-	ev.hash.data = hash;
-	ev.hash.len = sizeof(hash);
-	return mirror_apply(m, &ev, NULL, err, errlen);
+	return apply_event(m, seq, "put_program", &ok, NULL, err, errlen);
 }
 
 /* Another program's database that happens to have a table called meta
@@ -388,19 +389,11 @@ test_a_hand_over_is_recorded_with_its_refill_or_not_at_all(void **state)
 static int apply_unknown(struct mirror *m, uint64_t seq, const char *kind,
 			 bool *counted, char *err, size_t errlen)
 {
-	uint8_t hash[32] = {0};
-	memcpy(hash, &seq, sizeof(seq));
 	Ipsnet__V1__ChangeOk ok = IPSNET__V1__CHANGE_OK__INIT;
 	ok.entity_kind = (char *)kind;
 	ok.entity_id = "x-1";
 	ok.version = 1;
-	Ipsnet__V1__Event ev = IPSNET__V1__EVENT__INIT;
-	ev.seq = seq;
-	ev.change = "put_something";
-	ev.state = &ok;
-	ev.hash.data = hash;
-	ev.hash.len = sizeof(hash);
-	return mirror_apply(m, &ev, counted, err, errlen);
+	return apply_event(m, seq, "put_something", &ok, counted, err, errlen);
 }
 
 /* Entries of a kind this ipsnet does not know are skipped (the cursor
