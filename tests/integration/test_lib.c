@@ -118,6 +118,26 @@ static void fake_send_pong(struct fake *f, uint64_t request_id,
 	fake_send(f, &env);
 }
 
+/* Answers request_id with a ProgramList of one program, ggz-test's id
+ * named name. */
+static void fake_send_program(struct fake *f, uint64_t request_id,
+			      const char *id, const char *name)
+{
+	Ipsnet__V1__Program program = IPSNET__V1__PROGRAM__INIT;
+	Ipsnet__V1__Program *programs[] = {&program};
+	Ipsnet__V1__ProgramList list = IPSNET__V1__PROGRAM_LIST__INIT;
+	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
+	program.id = (char *)id;
+	program.owner = "ggz-test";
+	program.name = (char *)name;
+	list.programs = programs;
+	list.n_programs = 1;
+	env.request_id = request_id;
+	env.body_case = BODY(PROGRAM_LIST);
+	env.program_list = &list;
+	fake_send(f, &env);
+}
+
 static void fake_hello_ok(struct fake *f, uint64_t id)
 {
 	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
@@ -388,6 +408,18 @@ static bool both_done(const void *arg)
 {
 	const struct both *b = arg;
 	return b->seen->closed && fake_done(b->fake);
+}
+
+/* The end of a test with a fake server: stops f, runs the loop until the
+ * client's connection (s) and f are both closed, frees f and closes the
+ * loop, which must hold no handle then. */
+static void end_fake(uv_loop_t *loop, struct fake *f, const struct seen *s)
+{
+	fake_stop(f);
+	struct both b = {s, f};
+	assert_true(run_until(loop, both_done, &b, WAIT_MS));
+	fake_free(f);
+	assert_int_equal(uv_loop_close(loop), 0);
 }
 
 /* ---- the synchronous client -------------------------------------------- */
@@ -856,11 +888,7 @@ static void test_close_ends_even_when_the_server_reads_nothing(void **state)
 	bool closed = run_until(&loop, is_closed, &s, 10 * TIMEOUT_MS);
 
 	/* Unstick the connection either way, so the test ends clean. */
-	fake_stop(&f);
-	struct both b = {&s, &f};
-	assert_true(run_until(&loop, both_done, &b, WAIT_MS));
-	fake_free(&f);
-	assert_int_equal(uv_loop_close(&loop), 0);
+	end_fake(&loop, &f, &s);
 
 	if (!closed)
 		fail_msg("ipsnet_close did not end the connection within %d "
@@ -975,11 +1003,7 @@ test_a_refused_subscribe_leaves_the_subscription_as_it_was(void **state)
 	assert_true(run_until(&loop, is_answered, &pong, WAIT_MS));
 
 	ipsnet_close(c);
-	fake_stop(&f);
-	struct both b = {&s, &f};
-	assert_true(run_until(&loop, both_done, &b, WAIT_MS));
-	fake_free(&f);
-	assert_int_equal(uv_loop_close(&loop), 0);
+	end_fake(&loop, &f, &s);
 
 	assert_int_equal(events_second, 0);
 	assert_int_equal(events_first, 1);
@@ -1062,11 +1086,7 @@ static void subscribe_out_of_order(struct fake *f, struct seen *s,
 	bool closed = run_until(&loop, is_closed, s, WAIT_MS);
 	if (!closed)
 		ipsnet_close(c);
-	fake_stop(f);
-	struct both b = {s, f};
-	assert_true(run_until(&loop, both_done, &b, WAIT_MS));
-	fake_free(f);
-	assert_int_equal(uv_loop_close(&loop), 0);
+	end_fake(&loop, f, s);
 	assert_true(done.done);
 	if (!f->event_first)
 		assert_int_equal(done.status, 0);
@@ -1208,11 +1228,7 @@ test_subscribe_answered_with_another_body_fails_the_connection(void **state)
 	bool closed = run_until(&loop, is_closed, &s, WAIT_MS);
 	if (!closed)
 		ipsnet_close(c);
-	fake_stop(&f);
-	struct both b = {&s, &f};
-	assert_true(run_until(&loop, both_done, &b, WAIT_MS));
-	fake_free(&f);
-	assert_int_equal(uv_loop_close(&loop), 0);
+	end_fake(&loop, &f, &s);
 
 	assert_true(done.done);
 	if (done.status == 0 && !done.subscribed)
@@ -1401,11 +1417,7 @@ static void test_an_answer_of_the_wrong_kind_fails_its_request(void **state)
 	bool closed = s.closed;
 
 	ipsnet_close(c);
-	fake_stop(&f);
-	struct both b = {&s, &f};
-	assert_true(run_until(&loop, both_done, &b, WAIT_MS));
-	fake_free(&f);
-	assert_int_equal(uv_loop_close(&loop), 0);
+	end_fake(&loop, &f, &s);
 
 	assert_true(show.done);
 	if (show.status == 0)
@@ -1833,19 +1845,7 @@ static void programs_answered_large(struct fake *f,
 		return; /* shows as no answer */
 	memset(name, 'x', LARGE_ANSWER_BYTES);
 	name[LARGE_ANSWER_BYTES] = '\0';
-	Ipsnet__V1__Program program = IPSNET__V1__PROGRAM__INIT;
-	Ipsnet__V1__Program *programs[] = {&program};
-	Ipsnet__V1__ProgramList list = IPSNET__V1__PROGRAM_LIST__INIT;
-	Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
-	program.id = "ips-large";
-	program.owner = "ggz-test";
-	program.name = name;
-	list.programs = programs;
-	list.n_programs = 1;
-	env.request_id = req->request_id;
-	env.body_case = BODY(PROGRAM_LIST);
-	env.program_list = &list;
-	fake_send(f, &env);
+	fake_send_program(f, req->request_id, "ips-large", name);
 	free(name);
 }
 
@@ -1871,11 +1871,7 @@ static void ask_programs_of_fake(struct fake *f, struct answer *list,
 
 	if (!s.closed)
 		ipsnet_close(c);
-	fake_stop(f);
-	struct both b = {&s, f};
-	assert_true(run_until(&loop, both_done, &b, WAIT_MS));
-	fake_free(f);
-	assert_int_equal(uv_loop_close(&loop), 0);
+	end_fake(&loop, f, &s);
 }
 
 /* A server answers in frames up to the max_frame_bytes its HelloOk names
@@ -1970,11 +1966,7 @@ static void test_a_request_without_a_callback_drops_its_answer(void **state)
 	bool closed = s.closed;
 
 	ipsnet_close(c); /* ListPrograms is still pending */
-	fake_stop(&f);
-	struct both b = {&s, &f};
-	assert_true(run_until(&loop, both_done, &b, WAIT_MS));
-	fake_free(&f);
-	assert_int_equal(uv_loop_close(&loop), 0);
+	end_fake(&loop, &f, &s);
 	assert_int_equal(last.status, 0);
 	assert_false(closed);
 }
@@ -2009,11 +2001,7 @@ static void test_a_request_before_ready_is_a_usage_error(void **state)
 	assert_true(run_until(&loop, is_answered, &last, WAIT_MS));
 	ipsnet_close(c);
 	int closing = ipsnet_request(c, &e, answered, &last);
-	fake_stop(&f);
-	struct both b = {&s, &f};
-	assert_true(run_until(&loop, both_done, &b, WAIT_MS));
-	fake_free(&f);
-	assert_int_equal(uv_loop_close(&loop), 0);
+	end_fake(&loop, &f, &s);
 	if (early != IPSNET_EUSAGE)
 		fail_msg("a request before on_ready: %s, not IPSNET_EUSAGE",
 			 ipsnet_err_name(early));
@@ -2210,19 +2198,7 @@ static void five_in_one_record(struct fake *f, const Ipsnet__V1__Envelope *req)
 	memset(text, 'n', sizeof(text) - 1);
 	text[sizeof(text) - 1] = '\0';
 	if (req->body_case == BODY(LIST_PROGRAMS)) {
-		Ipsnet__V1__Program program = IPSNET__V1__PROGRAM__INIT;
-		Ipsnet__V1__Program *programs[] = {&program};
-		Ipsnet__V1__ProgramList list = IPSNET__V1__PROGRAM_LIST__INIT;
-		Ipsnet__V1__Envelope env = IPSNET__V1__ENVELOPE__INIT;
-		program.id = "ips-long";
-		program.owner = "ggz-test";
-		program.name = text;
-		list.programs = programs;
-		list.n_programs = 1;
-		env.request_id = req->request_id;
-		env.body_case = BODY(PROGRAM_LIST);
-		env.program_list = &list;
-		fake_send(f, &env);
+		fake_send_program(f, req->request_id, "ips-long", text);
 		return;
 	}
 	if (req->body_case != BODY(SUBSCRIBE))
