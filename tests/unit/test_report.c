@@ -146,6 +146,18 @@ static void traj(struct fixture *f, const char *id, const char *client,
 	    status != 0 ? status : 2, id);
 }
 
+/* n trajectories t1..tN in program pa1, of clients c1..cN, each with
+ * steps (as traj). */
+static void trajs_in_pa1(struct fixture *f, int n, const char *steps)
+{
+	for (int i = 1; i <= n; i++) {
+		char t[8], c[8];
+		snprintf(t, sizeof(t), "t%d", i);
+		snprintf(c, sizeof(c), "c%d", i);
+		traj(f, t, c, "pa1", steps);
+	}
+}
+
 static int funding_n;
 
 /* status: 1 requested, 2 approved, 3 rejected, 4 withdrawn. funder NULL:
@@ -516,12 +528,7 @@ static void test_funding_type_is_the_latest_approved_request(void **state)
 {
 	struct fixture *f = *state;
 	network(f);
-	for (int i = 1; i <= 6; i++) {
-		char t[8], c[8];
-		snprintf(t, sizeof(t), "t%d", i);
-		snprintf(c, sizeof(c), "c%d", i);
-		traj(f, t, c, "pa1", "ACTIVE 2024-02-01");
-	}
+	trajs_in_pa1(f, 6, "ACTIVE 2024-02-01");
 	funding(f, "t1", "gm0363", 2, "2024-02-10");
 	funding(f, "t2", "gm0363", 2, "2024-01-10"); /* later UWV wins */
 	funding(f, "t2", "uwv", 2, "2024-05-10");
@@ -1508,12 +1515,7 @@ static void test_edges_of_sustained_employment(void **state)
 {
 	struct fixture *f = *state;
 	network(f);
-	for (int i = 1; i <= 6; i++) {
-		char t[8], c[8];
-		snprintf(t, sizeof(t), "t%d", i);
-		snprintf(c, sizeof(c), "c%d", i);
-		traj(f, t, c, "pa1", "ACTIVE 2023-01-02");
-	}
+	trajs_in_pa1(f, 6, "ACTIVE 2023-01-02");
 	/* Two consecutive jobs of 3 months: "a job that had lasted" 6
 	 * months, so they do not add up (docs/reports.md). */
 	job(f, "c1", "2024-01-01", "2024-03-31", true);
@@ -1538,12 +1540,7 @@ static void test_edges_of_the_funding_type(void **state)
 {
 	struct fixture *f = *state;
 	network(f);
-	for (int i = 1; i <= 5; i++) {
-		char t[8], c[8];
-		snprintf(t, sizeof(t), "t%d", i);
-		snprintf(c, sizeof(c), "c%d", i);
-		traj(f, t, c, "pa1", "ACTIVE 2024-02-01");
-	}
+	trajs_in_pa1(f, 5, "ACTIVE 2024-02-01");
 	funding(f, "t1", "gm0363", 2, "2024-05-01");
 	funding(f, "t1", "uwv", 2, NULL);    /* undated: oldest */
 	funding(f, "t2", "gm0363", 1, NULL); /* open */
