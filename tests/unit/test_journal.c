@@ -2690,9 +2690,10 @@ static struct tchange *refer_change(const char *client_id,
 	return change_from(&env, key);
 }
 
-/* Registers a client and refers it to ips-west: two entries. client (or
- * NULL) gets her id. */
-static void register_and_refer(struct fx *fx, char client[JOURNAL_ID_MAX])
+/* Registers a client and refers it to ips-west: two entries. client and
+ * trajectory (each may be NULL) get her id and the referral's. */
+static void register_and_refer(struct fx *fx, char client[JOURNAL_ID_MAX],
+			       char trajectory[JOURNAL_ID_MAX])
 {
 	struct tchange *reg = register_change(NULL, NULL, NULL);
 	submit_wait(fx, reg);
@@ -2702,6 +2703,9 @@ static void register_and_refer(struct fx *fx, char client[JOURNAL_ID_MAX])
 	assert_applied(ref);
 	if (client != NULL)
 		util_strlcpy(client, reg->client_id, JOURNAL_ID_MAX);
+	if (trajectory != NULL)
+		util_strlcpy(trajectory, ref->jc.req->refer->trajectory_id,
+			     JOURNAL_ID_MAX);
 	change_free(ref);
 	change_free(reg);
 }
@@ -2826,7 +2830,7 @@ static void test_migration_from_version_3_keeps_every_row(void **state)
 	 * schema 3 database as that version's daemon kept them. */
 	submit_applied(fx, program_change("ips-west", 0, "IPS West"));
 	for (int i = 0; i < 3; i++)
-		register_and_refer(fx, NULL);
+		register_and_refer(fx, NULL, NULL);
 	close_journal(fx);
 	int64_t audit_rows =
 	    db_int(test_db(fx), "SELECT count(*) FROM audit", NULL, NULL);
@@ -2874,7 +2878,7 @@ static void test_migration_from_version_3_keeps_every_row(void **state)
 	assert_int_equal(r.audit_rows, 0);
 
 	open_journal(fx);
-	register_and_refer(fx, NULL);
+	register_and_refer(fx, NULL, NULL);
 	assert_verify_passes(fx, 9);
 	assert_int_equal(
 	    journal_verify(fx->db_path, NULL, &r, err, sizeof(err)), 0);
@@ -2947,17 +2951,10 @@ static void answer_as_schema_2(sqlite3 *db, int months_delta)
  * funding request), closed. */
 static void funding_request_journal(struct fx *fx)
 {
+	char trajectory[JOURNAL_ID_MAX];
 	submit_applied(fx, program_change("ips-west", 0, "IPS West"));
-	struct tchange *reg = register_change(NULL, NULL, NULL);
-	submit_wait(fx, reg);
-	assert_applied(reg);
-	struct tchange *ref = refer_change(reg->client_id, "ips-west");
-	submit_wait(fx, ref);
-	assert_applied(ref);
-	submit_applied(fx,
-		       request_other_change(ref->jc.req->refer->trajectory_id));
-	change_free(ref);
-	change_free(reg);
+	register_and_refer(fx, NULL, trajectory);
+	submit_applied(fx, request_other_change(trajectory));
 	close_journal(fx);
 }
 
@@ -3868,7 +3865,7 @@ static void test_verify_passes_after_the_registry_changed(void **state)
 	uint64_t entries = 0;
 	submit_applied(fx, program_change("ips-west", 0, "IPS West"));
 	char client[JOURNAL_ID_MAX];
-	register_and_refer(fx, client);
+	register_and_refer(fx, client, NULL);
 	submit_applied(fx, consent_change(client));
 	close_journal(fx);
 
