@@ -178,7 +178,17 @@ void stream_pause(struct ipsnet_stream *s);
 /* Reads on after on_yield (nothing when the stream was paused or closed
  * since). */
 void stream_read_on(struct ipsnet_stream *s);
+/* Reads again, and hands out at once, before it returns, the frames held
+ * back and what OpenSSL holds: the caller must be ready for on_frame. Inside
+ * this stream's own on_frame it only marks the stream to read on. */
 void stream_resume(struct ipsnet_stream *s);
+
+/* Whether the stream is inside its read pump (an on_frame of its own up
+ * the stack): a resume then hands nothing out before it returns. */
+static inline bool stream_pumping(const struct ipsnet_stream *s)
+{
+	return s->in_pump;
+}
 
 /* Closes the stream: sends close_notify, lets the queued bytes go out, shuts
  * the socket down and closes the handle; on_close follows. err and reason

@@ -86,10 +86,16 @@ static void read_on_close_cb(uv_handle_t *h)
 		server__conn_closed(c->server, c);
 }
 
+static bool may_read(const struct conn *c);
+
+/* Reads on after a yield (on_yield), or resumes a stream that
+ * conn__request_done let go of the limit outside its reading. */
 static void read_on_cb(uv_timer_t *t)
 {
 	struct conn *c = container_of(t, struct conn, read_on);
 	stream_read_on(&c->stream);
+	if (c->state == CONN_SERVING && may_read(c))
+		stream_resume(&c->stream);
 }
 
 /* A read filled the stream's buffer: the others' turn first, then this
@@ -157,9 +163,13 @@ static void deadline_cb(uv_timer_t *t)
 		conn__refuse(c, 0, IPSNET_ETIMEOUT, why, "timeout");
 		break;
 	case CONN_SERVING:
-		/* Not idle: work in flight, or a subscription that is
-		 * waiting for the journal to move. */
-		if (c->inflight > 0 || c->sub != NULL) {
+		/* Not idle: work in flight, a subscription that is
+		 * waiting for the journal to move, or requests held back
+		 * that the stream reads on to at the next turn
+		 * (conn__request_done's read_on, which may come due after
+		 * this timer). */
+		if (c->inflight > 0 || c->sub != NULL ||
+		    uv_is_active((uv_handle_t *)&c->read_on)) {
 			/* But a frame begun comes whole within a period, as
 			 * long as the daemon reads: a peer that trickles one
 			 * would hold its room (up to max_frame_bytes) and
@@ -361,10 +371,20 @@ void conn__request_done(struct conn *c)
 		return;
 	}
 	if (c->state == CONN_SERVING) {
-		if (may_read(c))
-			stream_resume(&c->stream);
-		else
+		/* A resume hands out the frames held back at once, and this
+		 * is called from the middle of a handler's work (sync's page
+		 * code goes on with the subscription after it, which a held
+		 * Unsubscribe would free): from outside the stream's own
+		 * on_frame, where a resume only marks it to read on, they
+		 * wait for the next turn of the loop. Draining, they are
+		 * answered UNAVAILABLE, handed to no handler, before the
+		 * close. */
+		if (!may_read(c))
 			stream_pause(&c->stream);
+		else if (stream_pumping(&c->stream) || c->drain)
+			stream_resume(&c->stream);
+		else if (!c->stream.reading)
+			uv_timer_start(&c->read_on, read_on_cb, 0, 0);
 		if (c->drain && c->inflight == 0)
 			conn__close_for_shutdown(c);
 	}

@@ -945,6 +945,103 @@ static void test_requests_past_max_inflight_wait_their_turn(void **state)
 	assert_good_connection_served(fx, 2);
 }
 
+/* Appends e as one frame to buf (cap bytes) at *len. */
+static void put_frame(uint8_t *buf, size_t cap, size_t *len,
+		      const Ipsnet__V1__Envelope *e)
+{
+	size_t n = ipsnet__v1__envelope__get_packed_size(e);
+	assert_true(*len + FRAME_HEADER_BYTES + n <= cap);
+	frame_put_header(buf + *len, (uint32_t)n);
+	ipsnet__v1__envelope__pack(e, buf + *len + FRAME_HEADER_BYTES);
+	*len += FRAME_HEADER_BYTES + n;
+}
+
+/* A subscriber's catch-up page counts as in flight: at max_inflight 1 an
+ * Unsubscribe and a Ping sent with the Subscribe wait for the page. Once
+ * it has gone they are answered, in order, and the daemon serves on.
+ * Was: the end of the page handed the held Unsubscribe out from inside
+ * sync's page code (conn__request_done resumed the stream at once), which
+ * freed the subscription that code went on to use; the daemon crashed
+ * (a double free, or a use after free under ASan). */
+static void test_an_unsubscribe_held_behind_a_catch_up_page(void **state)
+{
+	struct fx *fx = *state;
+	struct h_tls *c = &fx->conn[1];
+	uint8_t buf[256];
+	size_t len = 0;
+
+	start_with_settings_and_good_connection(
+	    fx, "max_frame_bytes = 4096\nmax_inflight = 1\n");
+	/* One entry in the journal, for a page to read. */
+	assert_int_equal(
+	    h_tls_connect_hello(&fx->conn[0], fx->d.port, certs, "network"), 0);
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__PutProgram m = IPSNET__V1__PUT_PROGRAM__INIT;
+	uint8_t key[16] = {'u', 'n', 's', 'u', 'b'};
+	m.program_id = "ips-held";
+	m.owner = "ggz-test";
+	m.name = "Team vast";
+	m.region = 5;
+	m.specialists = 2;
+	e.request_id = 1;
+	e.idempotency_key.data = key;
+	e.idempotency_key.len = sizeof(key);
+	e.body_case = IPSNET__V1__ENVELOPE__BODY_PUT_PROGRAM;
+	e.put_program = &m;
+	assert_int_equal(h_tls_send_envelope(&fx->conn[0], &e), 0);
+	Ipsnet__V1__Envelope *r = h_tls_recv_envelope(&fx->conn[0], H_TLS_MS);
+	if (r == NULL)
+		fail_msg("no answer to PutProgram: %s", fx->conn[0].error);
+	bool ok = r->status == NULL || r->status->code == IPSNET__V1__CODE__OK;
+	h_envelope_free(r);
+	assert_true(ok);
+
+	/* Subscribe from 0, Unsubscribe, Ping: one write, one record. */
+	if (h_tls_connect_hello(c, fx->d.port, certs, "ggz-test") != 0)
+		fail_msg("connection: %s", c->error);
+	Ipsnet__V1__Subscribe sub = IPSNET__V1__SUBSCRIBE__INIT;
+	e = (Ipsnet__V1__Envelope)IPSNET__V1__ENVELOPE__INIT;
+	e.request_id = 1;
+	e.body_case = IPSNET__V1__ENVELOPE__BODY_SUBSCRIBE;
+	e.subscribe = &sub;
+	put_frame(buf, sizeof(buf), &len, &e);
+	Ipsnet__V1__Unsubscribe unsub = IPSNET__V1__UNSUBSCRIBE__INIT;
+	e = (Ipsnet__V1__Envelope)IPSNET__V1__ENVELOPE__INIT;
+	e.request_id = 2;
+	e.body_case = IPSNET__V1__ENVELOPE__BODY_UNSUBSCRIBE;
+	e.unsubscribe = &unsub;
+	put_frame(buf, sizeof(buf), &len, &e);
+	Ipsnet__V1__Ping ping = IPSNET__V1__PING__INIT;
+	e = (Ipsnet__V1__Envelope)IPSNET__V1__ENVELOPE__INIT;
+	e.request_id = 3;
+	e.body_case = IPSNET__V1__ENVELOPE__BODY_PING;
+	e.ping = &ping;
+	put_frame(buf, sizeof(buf), &len, &e);
+	assert_int_equal(h_tls_send_raw(c, buf, len), 0);
+
+	/* The answers 1, 2, 3 in order; what is pushed (id 0) between. */
+	uint64_t next = 1;
+	while (next <= 3) {
+		r = h_tls_recv_envelope(c, H_TLS_MS);
+		if (r == NULL)
+			fail_msg("waiting for the answer to request %" PRIu64
+				 ": %s",
+				 next, c->error);
+		uint64_t id = r->request_id;
+		int code = r->status != NULL ? (int)r->status->code : 0;
+		h_envelope_free(r);
+		if (id == 0)
+			continue;
+		if (id != next || code != IPSNET__V1__CODE__OK)
+			fail_msg("request %" PRIu64 " answered (status %d) "
+				 "where %" PRIu64 " was due",
+				 id, code, next);
+		next++;
+	}
+	assert_good_connection_served(fx, 2);
+	assert_true(h_tls_ping(c, 4));
+}
+
 /* A TLS 1.3 client that asks for KeyUpdates and reads nothing: OpenSSL
  * answers each with a KeyUpdate of its own, with no frame to hold the
  * daemon back, and the daemon stops reading once send_buffer_bytes of them
@@ -3840,6 +3937,7 @@ int main(void)
 	    T(test_any_first_frame_of_an_unregistered_certificate_is_unauthenticated),
 	    T(test_pipelined_requests_whose_answers_are_not_read_keep_memory_bounded),
 	    T(test_requests_past_max_inflight_wait_their_turn),
+	    T(test_an_unsubscribe_held_behind_a_catch_up_page),
 	    T(test_key_updates_whose_answers_are_not_read_keep_memory_bounded),
 	    T(test_a_peer_that_ends_with_close_notify_and_reads_nothing_is_cut_off),
 	    T(test_connection_beyond_max_connections_is_logged_with_its_peer),
