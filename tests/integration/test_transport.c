@@ -1042,6 +1042,62 @@ static void test_an_unsubscribe_held_behind_a_catch_up_page(void **state)
 	assert_true(h_tls_ping(c, 4));
 }
 
+/* Requests held at max_inflight when SIGTERM comes: once the one in
+ * flight is answered, each held one is answered too, UNAVAILABLE as one
+ * that arrives after the signal, in order, before the notice and the
+ * close; none is dropped unanswered. */
+#define SIGTERM_HELD 30
+
+static void test_requests_held_at_a_sigterm_are_answered(void **state)
+{
+	struct fx *fx = *state;
+	struct h_tls *c = &fx->conn[0];
+	uint8_t buf[SIGTERM_HELD * 16];
+	size_t len = 0;
+
+	start_with_settings_and_good_connection(
+	    fx, "max_frame_bytes = 4096\nmax_inflight = 1\n");
+	if (h_tls_connect_hello(c, fx->d.port, certs, "ggz-test") != 0)
+		fail_msg("connection: %s", c->error);
+	for (uint64_t id = 1; id <= SIGTERM_HELD; id++) {
+		Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+		Ipsnet__V1__ListPrograms lp = IPSNET__V1__LIST_PROGRAMS__INIT;
+		e.request_id = id;
+		e.body_case = IPSNET__V1__ENVELOPE__BODY_LIST_PROGRAMS;
+		e.list_programs = &lp;
+		put_frame(buf, sizeof(buf), &len, &e);
+	}
+	assert_int_equal(h_tls_send_raw(c, buf, len), 0);
+	assert_int_equal(kill(h_daemon_pid(&fx->d), SIGTERM), 0);
+	for (uint64_t id = 1; id <= SIGTERM_HELD; id++) {
+		Ipsnet__V1__Envelope *e = h_tls_recv_envelope(c, H_TLS_MS);
+		if (e == NULL)
+			fail_msg("no answer to request %" PRIu64 " of %d: %s",
+				 id, SIGTERM_HELD, c->error);
+		uint64_t got = e->request_id;
+		bool listed =
+		    e->body_case == IPSNET__V1__ENVELOPE__BODY_PROGRAM_LIST;
+		bool stopping = e->status != NULL &&
+				e->status->code == IPSNET__V1__CODE__UNAVAILABLE;
+		h_envelope_free(e);
+		if (got != id || !(listed || stopping))
+			fail_msg("answer %" PRIu64 " was request %" PRIu64
+				 ", %s",
+				 id, got,
+				 listed ? "listed" : "neither listed nor "
+						     "UNAVAILABLE");
+	}
+	Ipsnet__V1__Envelope *e = h_tls_recv_envelope(c, H_TLS_MS);
+	if (e == NULL)
+		fail_msg("no notice: %s", c->error);
+	bool notice = e->request_id == 0 && e->status != NULL &&
+		      e->status->code == IPSNET__V1__CODE__UNAVAILABLE;
+	h_envelope_free(e);
+	assert_true(notice);
+	assert_true(h_tls_read_closed(c, H_TLS_MS));
+	assert_int_equal(h_daemon_stop(&fx->d, 0), 0);
+}
+
 /* A TLS 1.3 client that asks for KeyUpdates and reads nothing: OpenSSL
  * answers each with a KeyUpdate of its own, with no frame to hold the
  * daemon back, and the daemon stops reading once send_buffer_bytes of them
@@ -3938,6 +3994,7 @@ int main(void)
 	    T(test_pipelined_requests_whose_answers_are_not_read_keep_memory_bounded),
 	    T(test_requests_past_max_inflight_wait_their_turn),
 	    T(test_an_unsubscribe_held_behind_a_catch_up_page),
+	    T(test_requests_held_at_a_sigterm_are_answered),
 	    T(test_key_updates_whose_answers_are_not_read_keep_memory_bounded),
 	    T(test_a_peer_that_ends_with_close_notify_and_reads_nothing_is_cut_off),
 	    T(test_connection_beyond_max_connections_is_logged_with_its_peer),
