@@ -396,6 +396,14 @@ void conn__close_for_shutdown(struct conn *c)
 		conn__close(c, 0, "the peer closed the connection", NULL);
 		return;
 	}
+	/* Requests read and held back, due at the next turn of the loop
+	 * (conn__request_done): answered UNAVAILABLE now, as those that
+	 * come after the signal are, not dropped unanswered. */
+	if (c->state == CONN_SERVING &&
+	    frame_decoder_holding(&c->stream.decoder) && may_read(c)) {
+		c->drain = true;
+		stream_resume(&c->stream);
+	}
 	conn__send_error(c, 0, IPSNET_EUNAVAILABLE,
 			 "the server is shutting down");
 	conn__close(c, 0, "the server is shutting down", NULL);
