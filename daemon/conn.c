@@ -265,8 +265,8 @@ static int unsent(struct conn *c, uint64_t request_id, int rv, size_t bytes)
 int conn__send(struct conn *c, const Ipsnet__V1__Envelope *env)
 {
 	int rv = answered(c, stream_send_envelope(&c->stream, env));
-	if (env->status != NULL)
-		return rv; /* a refusal's own; fits on the stack */
+	if (env->body_case == IPSNET__V1__ENVELOPE__BODY__NOT_SET)
+		return rv; /* a refusal's own: its Status fits on the stack */
 	return unsent(c, env->request_id, rv,
 		      ipsnet__v1__envelope__get_packed_size(env));
 }
