@@ -889,6 +889,76 @@ test_pipelined_requests_whose_answers_are_not_read_keep_memory_bounded(
 	assert_good_connection_served(fx, 2);
 }
 
+/* ---- requests made by hand ---------------------------------------------- */
+
+/* Appends e as one frame to buf (cap bytes) at *len. */
+static void put_frame(uint8_t *buf, size_t cap, size_t *len,
+		      const Ipsnet__V1__Envelope *e)
+{
+	size_t n = ipsnet__v1__envelope__get_packed_size(e);
+	assert_true(*len + FRAME_HEADER_BYTES + n <= cap);
+	frame_put_header(buf + *len, (uint32_t)n);
+	ipsnet__v1__envelope__pack(e, buf + *len + FRAME_HEADER_BYTES);
+	*len += FRAME_HEADER_BYTES + n;
+}
+
+/* Appends ListPrograms numbered 1 to n, a frame each. */
+static void put_list_programs(uint8_t *buf, size_t cap, size_t *len,
+			      uint64_t n)
+{
+	for (uint64_t id = 1; id <= n; id++) {
+		Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+		Ipsnet__V1__ListPrograms lp = IPSNET__V1__LIST_PROGRAMS__INIT;
+		e.request_id = id;
+		e.body_case = IPSNET__V1__ENVELOPE__BODY_LIST_PROGRAMS;
+		e.list_programs = &lp;
+		put_frame(buf, cap, len, &e);
+	}
+}
+
+/* A PutProgram of a team of ggz-test, its idempotency key made of its id. */
+struct put_program {
+	Ipsnet__V1__Envelope e;
+	Ipsnet__V1__PutProgram m;
+	uint8_t key[16];
+};
+
+static void put_program_init(struct put_program *p, uint64_t request_id,
+			     const char *id, const char *name)
+{
+	size_t n = strlen(id);
+	p->m = (Ipsnet__V1__PutProgram)IPSNET__V1__PUT_PROGRAM__INIT;
+	p->m.program_id = (char *)id;
+	p->m.owner = "ggz-test";
+	p->m.name = (char *)name;
+	p->m.region = 5;
+	p->m.specialists = 2;
+	memset(p->key, 0, sizeof(p->key));
+	memcpy(p->key, id, n < sizeof(p->key) ? n : sizeof(p->key));
+	p->e = (Ipsnet__V1__Envelope)IPSNET__V1__ENVELOPE__INIT;
+	p->e.request_id = request_id;
+	p->e.idempotency_key.data = p->key;
+	p->e.idempotency_key.len = sizeof(p->key);
+	p->e.body_case = IPSNET__V1__ENVELOPE__BODY_PUT_PROGRAM;
+	p->e.put_program = &p->m;
+}
+
+/* Puts the program through c (NETWORK's), which must accept it. */
+static void must_put_program(struct h_tls *c, uint64_t request_id,
+			     const char *id, const char *name)
+{
+	struct put_program p;
+	put_program_init(&p, request_id, id, name);
+	assert_int_equal(h_tls_send_envelope(c, &p.e), 0);
+	Ipsnet__V1__Envelope *r = h_tls_recv_envelope(c, H_TLS_MS);
+	if (r == NULL)
+		fail_msg("no answer to PutProgram: %s", c->error);
+	bool ok = r->status == NULL || r->status->code == IPSNET__V1__CODE__OK;
+	h_envelope_free(r);
+	if (!ok)
+		fail_msg("PutProgram %s was refused", id);
+}
+
 /* A client may pipeline: requests past max_inflight wait
  * their turn, the daemon reading no further until answers have gone, and
  * every one is answered. Here 40 reads go in one TLS record to a daemon
@@ -909,18 +979,7 @@ static void test_requests_past_max_inflight_wait_their_turn(void **state)
 	    fx, "max_frame_bytes = 4096\nmax_inflight = 2\n");
 	if (h_tls_connect_hello(c, fx->d.port, certs, "ggz-test") != 0)
 		fail_msg("connection: %s", c->error);
-	for (uint64_t id = 1; id <= HELD_REQUESTS; id++) {
-		Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
-		Ipsnet__V1__ListPrograms lp = IPSNET__V1__LIST_PROGRAMS__INIT;
-		e.request_id = id;
-		e.body_case = IPSNET__V1__ENVELOPE__BODY_LIST_PROGRAMS;
-		e.list_programs = &lp;
-		size_t n = ipsnet__v1__envelope__get_packed_size(&e);
-		assert_true(len + FRAME_HEADER_BYTES + n <= sizeof(buf));
-		frame_put_header(buf + len, (uint32_t)n);
-		ipsnet__v1__envelope__pack(&e, buf + len + FRAME_HEADER_BYTES);
-		len += FRAME_HEADER_BYTES + n;
-	}
+	put_list_programs(buf, sizeof(buf), &len, HELD_REQUESTS);
 	assert_true(len <= 16384); /* one record */
 	assert_int_equal(h_tls_send_raw(c, buf, len), 0);
 	for (size_t i = 0; i < HELD_REQUESTS; i++) {
@@ -945,17 +1004,6 @@ static void test_requests_past_max_inflight_wait_their_turn(void **state)
 	assert_good_connection_served(fx, 2);
 }
 
-/* Appends e as one frame to buf (cap bytes) at *len. */
-static void put_frame(uint8_t *buf, size_t cap, size_t *len,
-		      const Ipsnet__V1__Envelope *e)
-{
-	size_t n = ipsnet__v1__envelope__get_packed_size(e);
-	assert_true(*len + FRAME_HEADER_BYTES + n <= cap);
-	frame_put_header(buf + *len, (uint32_t)n);
-	ipsnet__v1__envelope__pack(e, buf + *len + FRAME_HEADER_BYTES);
-	*len += FRAME_HEADER_BYTES + n;
-}
-
 /* A subscriber's catch-up page counts as in flight: at max_inflight 1 an
  * Unsubscribe and a Ping sent with the Subscribe wait for the page. Once
  * it has gone they are answered, in order, and the daemon serves on.
@@ -975,32 +1023,13 @@ static void test_an_unsubscribe_held_behind_a_catch_up_page(void **state)
 	/* One entry in the journal, for a page to read. */
 	assert_int_equal(
 	    h_tls_connect_hello(&fx->conn[0], fx->d.port, certs, "network"), 0);
-	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
-	Ipsnet__V1__PutProgram m = IPSNET__V1__PUT_PROGRAM__INIT;
-	uint8_t key[16] = {'u', 'n', 's', 'u', 'b'};
-	m.program_id = "ips-held";
-	m.owner = "ggz-test";
-	m.name = "Team vast";
-	m.region = 5;
-	m.specialists = 2;
-	e.request_id = 1;
-	e.idempotency_key.data = key;
-	e.idempotency_key.len = sizeof(key);
-	e.body_case = IPSNET__V1__ENVELOPE__BODY_PUT_PROGRAM;
-	e.put_program = &m;
-	assert_int_equal(h_tls_send_envelope(&fx->conn[0], &e), 0);
-	Ipsnet__V1__Envelope *r = h_tls_recv_envelope(&fx->conn[0], H_TLS_MS);
-	if (r == NULL)
-		fail_msg("no answer to PutProgram: %s", fx->conn[0].error);
-	bool ok = r->status == NULL || r->status->code == IPSNET__V1__CODE__OK;
-	h_envelope_free(r);
-	assert_true(ok);
+	must_put_program(&fx->conn[0], 1, "ips-held", "Team vast");
 
 	/* Subscribe from 0, Unsubscribe, Ping: one write, one record. */
 	if (h_tls_connect_hello(c, fx->d.port, certs, "ggz-test") != 0)
 		fail_msg("connection: %s", c->error);
 	Ipsnet__V1__Subscribe sub = IPSNET__V1__SUBSCRIBE__INIT;
-	e = (Ipsnet__V1__Envelope)IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
 	e.request_id = 1;
 	e.body_case = IPSNET__V1__ENVELOPE__BODY_SUBSCRIBE;
 	e.subscribe = &sub;
@@ -1022,7 +1051,7 @@ static void test_an_unsubscribe_held_behind_a_catch_up_page(void **state)
 	/* The answers 1, 2, 3 in order; what is pushed (id 0) between. */
 	uint64_t next = 1;
 	while (next <= 3) {
-		r = h_tls_recv_envelope(c, H_TLS_MS);
+		Ipsnet__V1__Envelope *r = h_tls_recv_envelope(c, H_TLS_MS);
 		if (r == NULL)
 			fail_msg("waiting for the answer to request %" PRIu64
 				 ": %s",
@@ -1059,14 +1088,7 @@ static void test_requests_held_at_a_sigterm_are_answered(void **state)
 	    fx, "max_frame_bytes = 4096\nmax_inflight = 1\n");
 	if (h_tls_connect_hello(c, fx->d.port, certs, "ggz-test") != 0)
 		fail_msg("connection: %s", c->error);
-	for (uint64_t id = 1; id <= SIGTERM_HELD; id++) {
-		Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
-		Ipsnet__V1__ListPrograms lp = IPSNET__V1__LIST_PROGRAMS__INIT;
-		e.request_id = id;
-		e.body_case = IPSNET__V1__ENVELOPE__BODY_LIST_PROGRAMS;
-		e.list_programs = &lp;
-		put_frame(buf, sizeof(buf), &len, &e);
-	}
+	put_list_programs(buf, sizeof(buf), &len, SIGTERM_HELD);
 	assert_int_equal(h_tls_send_raw(c, buf, len), 0);
 	assert_int_equal(kill(h_daemon_pid(&fx->d), SIGTERM), 0);
 	for (uint64_t id = 1; id <= SIGTERM_HELD; id++) {
@@ -1905,20 +1927,9 @@ static void test_a_nul_byte_in_text_is_refused(void **state)
 	c = &fx->conn[1];
 	assert_int_equal(h_tls_connect_hello(c, fx->d.port, certs, "network"),
 			 0);
-	Ipsnet__V1__PutProgram m = IPSNET__V1__PUT_PROGRAM__INIT;
-	uint8_t key[16] = {'n', 'u', 'l'};
-	m.program_id = "ips-nul";
-	m.owner = "ggz-test";
-	m.name = "Cafe#team";
-	m.region = 5;
-	m.specialists = 2;
-	e = (Ipsnet__V1__Envelope)IPSNET__V1__ENVELOPE__INIT;
-	e.request_id = 2;
-	e.idempotency_key.data = key;
-	e.idempotency_key.len = sizeof(key);
-	e.body_case = IPSNET__V1__ENVELOPE__BODY_PUT_PROGRAM;
-	e.put_program = &m;
-	send_with_nul(c, &e);
+	struct put_program p;
+	put_program_init(&p, 2, "ips-nul", "Cafe#team");
+	send_with_nul(c, &p.e);
 	expect_refused(c, "put_program.name", "NUL byte at byte 5", NULL);
 	assert_true(h_tls_ping(c, 3));
 	assert_int_equal(programs_stored(fx, "ips-nul"), 0);
@@ -1933,24 +1944,13 @@ static void test_a_request_numbered_0_is_refused(void **state)
 {
 	struct fx *fx = *state;
 	struct h_tls *c = &fx->conn[0];
-	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
-	Ipsnet__V1__PutProgram m = IPSNET__V1__PUT_PROGRAM__INIT;
-	uint8_t key[16] = {'i', 'd', '0'};
+	struct put_program p;
 
 	start_daemon(fx, certs);
 	assert_int_equal(h_tls_connect_hello(c, fx->d.port, certs, "network"),
 			 0);
-	m.program_id = "ips-zero";
-	m.owner = "ggz-test";
-	m.name = "Team nul";
-	m.region = 5;
-	m.specialists = 2;
-	e.request_id = 0;
-	e.idempotency_key.data = key;
-	e.idempotency_key.len = sizeof(key);
-	e.body_case = IPSNET__V1__ENVELOPE__BODY_PUT_PROGRAM;
-	e.put_program = &m;
-	assert_int_equal(h_tls_send_envelope(c, &e), 0);
+	put_program_init(&p, 0, "ips-zero", "Team nul");
+	assert_int_equal(h_tls_send_envelope(c, &p.e), 0);
 	expect_refused(c, "request id 0", "number requests from 1", NULL);
 	assert_true(h_tls_ping(c, 1));
 	assert_int_equal(programs_stored(fx, "ips-zero"), 0);
@@ -1992,33 +1992,13 @@ static void test_an_answer_without_memory_is_refused_not_dropped(void **state)
 	assert_int_equal(h_tls_connect_hello(c, fx->d.port, certs, "network"),
 			 0);
 	for (int i = 0; i < MANY_PROGRAMS; i++) {
-		Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
-		Ipsnet__V1__PutProgram m = IPSNET__V1__PUT_PROGRAM__INIT;
-		uint8_t key[16] = {'p', 'r', 'g', (uint8_t)i};
 		snprintf(id, sizeof(id), "ips-many-%02d", i);
 		snprintf(name, sizeof(name),
 			 "Werkplaats %02d, een team met een lange naam om het "
 			 "antwoord op de vraag naar alle programma's groter "
 			 "te maken dan wat de daemon op de stapel inpakt",
 			 i);
-		m.program_id = id;
-		m.owner = "ggz-test";
-		m.name = name;
-		m.region = 5;
-		m.specialists = 2;
-		e.request_id = (uint64_t)i + 1;
-		e.idempotency_key.data = key;
-		e.idempotency_key.len = sizeof(key);
-		e.body_case = IPSNET__V1__ENVELOPE__BODY_PUT_PROGRAM;
-		e.put_program = &m;
-		assert_int_equal(h_tls_send_envelope(c, &e), 0);
-		Ipsnet__V1__Envelope *r = h_tls_recv_envelope(c, H_TLS_MS);
-		if (r == NULL)
-			fail_msg("no answer to PutProgram: %s", c->error);
-		bool ok = r->status == NULL ||
-			  r->status->code == IPSNET__V1__CODE__OK;
-		h_envelope_free(r);
-		assert_true(ok);
+		must_put_program(c, (uint64_t)i + 1, id, name);
 	}
 	/* The answer's frame, as the daemon allocates it: header and
 	 * body. */
