@@ -137,6 +137,15 @@ static size_t make_stream(uint8_t *out, struct record *expected)
 	return len;
 }
 
+/* got set to answer stop_rv at frame stop_at (1-based), d ready. */
+static void stop_at(struct record *got, int at, int rv, struct frame_decoder *d)
+{
+	memset(got, 0, sizeof(*got));
+	got->stop_at = at;
+	got->stop_rv = rv;
+	frame_decoder_init(d, 0);
+}
+
 /* Feeds data cut at the given points; every feed must succeed. */
 static void decode_in_pieces(const uint8_t *data, size_t len,
 			     const size_t *cuts, size_t n_cuts,
@@ -442,10 +451,7 @@ static void test_frame_callback_can_stop_decoding(void **state)
 	(void)state;
 
 	size_t len = make_stream(stream, &expected);
-	memset(&got, 0, sizeof(got));
-	got.stop_at = 2;
-	got.stop_rv = IPSNET_EDECODE;
-	frame_decoder_init(&d, 0);
+	stop_at(&got, 2, IPSNET_EDECODE, &d);
 	assert_int_equal(
 	    frame_decoder_feed(&d, stream, len, record_frame, &got),
 	    IPSNET_EDECODE);
@@ -466,10 +472,8 @@ static void test_frame_callback_can_stop_on_a_buffered_frame(void **state)
 	(void)state;
 
 	size_t len = make_stream(stream, &expected);
-	memset(&got, 0, sizeof(got));
-	got.stop_at = (int)N_SIZES; /* the last frame, cut below */
-	got.stop_rv = IPSNET_EPROTOCOL;
-	frame_decoder_init(&d, 0);
+	/* At the last frame, cut below. */
+	stop_at(&got, (int)N_SIZES, IPSNET_EPROTOCOL, &d);
 	assert_int_equal(
 	    frame_decoder_feed(&d, stream, len - 1, record_frame, &got), 0);
 	assert_int_equal(
@@ -488,10 +492,7 @@ static void test_frame_positive_callback_result_means_go_on(void **state)
 	(void)state;
 
 	size_t len = make_stream(stream, &expected);
-	memset(&got, 0, sizeof(got));
-	got.stop_at = 1;
-	got.stop_rv = FRAME_HOLD + 1;
-	frame_decoder_init(&d, 0);
+	stop_at(&got, 1, FRAME_HOLD + 1, &d);
 	assert_int_equal(
 	    frame_decoder_feed(&d, stream, len, record_frame, &got), 0);
 	assert_int_equal(got.n, N_SIZES);
@@ -509,10 +510,7 @@ static void test_frame_callback_can_hold_the_rest_back(void **state)
 	(void)state;
 
 	size_t len = make_stream(stream, &expected);
-	memset(&got, 0, sizeof(got));
-	got.stop_at = 2;
-	got.stop_rv = FRAME_HOLD;
-	frame_decoder_init(&d, 0);
+	stop_at(&got, 2, FRAME_HOLD, &d);
 	assert_int_equal(
 	    frame_decoder_feed(&d, stream, len, record_frame, &got),
 	    FRAME_HOLD);
@@ -547,10 +545,7 @@ static void test_frame_hold_on_a_buffered_frame_keeps_a_frame_begun(void **state
 	size_t six = 0;
 	for (size_t i = 0; i < 5; i++)
 		six += FRAME_HEADER_BYTES + sizes[i];
-	memset(&got, 0, sizeof(got));
-	got.stop_at = 5;
-	got.stop_rv = FRAME_HOLD;
-	frame_decoder_init(&d, 0);
+	stop_at(&got, 5, FRAME_HOLD, &d);
 	size_t cut = six - 10; /* inside frame 5 */
 	assert_int_equal(
 	    frame_decoder_feed(&d, stream, cut, record_frame, &got), 0);
@@ -591,10 +586,7 @@ static void test_frame_hold_at_the_end_keeps_nothing(void **state)
 	(void)state;
 
 	size_t len = make_stream(stream, &expected);
-	memset(&got, 0, sizeof(got));
-	got.stop_at = (int)N_SIZES;
-	got.stop_rv = FRAME_HOLD;
-	frame_decoder_init(&d, 0);
+	stop_at(&got, (int)N_SIZES, FRAME_HOLD, &d);
 	assert_int_equal(
 	    frame_decoder_feed(&d, stream, len, record_frame, &got),
 	    FRAME_HOLD);
@@ -602,11 +594,8 @@ static void test_frame_hold_at_the_end_keeps_nothing(void **state)
 	assert_int_equal(heap.live, 0);
 	frame_decoder_close(&d);
 
-	memset(&got, 0, sizeof(got));
-	got.stop_at = 1;
-	got.stop_rv = FRAME_HOLD;
-	heap.fail_in = 1;
-	frame_decoder_init(&d, 0);
+	stop_at(&got, 1, FRAME_HOLD, &d);
+	heap.fail_in = 1; /* the copy of what is held */
 	assert_int_equal(
 	    frame_decoder_feed(&d, stream, len, record_frame, &got),
 	    IPSNET_ENOMEM);
@@ -614,10 +603,7 @@ static void test_frame_hold_at_the_end_keeps_nothing(void **state)
 			 IPSNET_ENOMEM);
 	frame_decoder_close(&d);
 
-	memset(&got, 0, sizeof(got));
-	got.stop_at = 1;
-	got.stop_rv = FRAME_HOLD;
-	frame_decoder_init(&d, 0);
+	stop_at(&got, 1, FRAME_HOLD, &d);
 	assert_int_equal(
 	    frame_decoder_feed(&d, stream, len, record_frame, &got),
 	    FRAME_HOLD);
