@@ -25,7 +25,7 @@ struct frame_decoder {
 	uint32_t body_len; /* length announced by the header */
 	size_t body_got;   /* bytes of body received so far */
 	int error;         /* sticky: once set, the decoder refuses more input */
-	uint8_t *held;     /* bytes after a FRAME_HOLD, not yet decoded */
+	uint8_t *held;	   /* bytes after a FRAME_HOLD, not yet decoded */
 	size_t held_len;
 };
 

@@ -305,8 +305,8 @@ static void pump(struct ipsnet_stream *s)
 			break;
 		while (s->state == STREAM_OPEN && s->reading) {
 			if (frame_decoder_holding(&s->decoder)) {
-				int rv = frame_decoder_resume(
-				    &s->decoder, deliver_frame, s);
+				int rv = frame_decoder_resume(&s->decoder,
+							      deliver_frame, s);
 				if (rv < 0) {
 					bad_frame(s, rv);
 					break;

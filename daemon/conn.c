@@ -253,8 +253,9 @@ static int unsent(struct conn *c, uint64_t request_id, int rv, size_t bytes)
 {
 	if (rv != IPSNET_ENOMEM)
 		return rv;
-	log_warn("answer not sent", "org=%s peer=%s request=%" PRIu64
-				    " bytes=%zu reason=\"out of memory\"",
+	log_warn("answer not sent",
+		 "org=%s peer=%s request=%" PRIu64
+		 " bytes=%zu reason=\"out of memory\"",
 		 c->org.id, c->stream.peer, request_id, bytes);
 	return conn__send_error(
 	    c, request_id, IPSNET_ENOMEM,
@@ -314,7 +315,8 @@ static int send_packed(struct conn *c, uint64_t request_id, bool replayed,
 	size_t lens[2] = {n, len};
 	return unsent(
 	    c, request_id,
-	    answered(c, stream_send_parts(&c->stream, parts, lens, 2)), n + len);
+	    answered(c, stream_send_parts(&c->stream, parts, lens, 2)),
+	    n + len);
 }
 
 int conn__send_packed(struct conn *c, uint64_t request_id,

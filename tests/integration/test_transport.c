@@ -903,8 +903,7 @@ static void put_frame(uint8_t *buf, size_t cap, size_t *len,
 }
 
 /* Appends ListPrograms numbered 1 to n, a frame each. */
-static void put_list_programs(uint8_t *buf, size_t cap, size_t *len,
-			      uint64_t n)
+static void put_list_programs(uint8_t *buf, size_t cap, size_t *len, uint64_t n)
 {
 	for (uint64_t id = 1; id <= n; id++) {
 		Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
@@ -1099,15 +1098,17 @@ static void test_requests_held_at_a_sigterm_are_answered(void **state)
 		uint64_t got = e->request_id;
 		bool listed =
 		    e->body_case == IPSNET__V1__ENVELOPE__BODY_PROGRAM_LIST;
-		bool stopping = e->status != NULL &&
-				e->status->code == IPSNET__V1__CODE__UNAVAILABLE;
+		bool stopping =
+		    e->status != NULL &&
+		    e->status->code == IPSNET__V1__CODE__UNAVAILABLE;
 		h_envelope_free(e);
 		if (got != id || !(listed || stopping))
 			fail_msg("answer %" PRIu64 " was request %" PRIu64
 				 ", %s",
 				 id, got,
-				 listed ? "listed" : "neither listed nor "
-						     "UNAVAILABLE");
+				 listed ? "listed"
+					: "neither listed nor "
+					  "UNAVAILABLE");
 	}
 	Ipsnet__V1__Envelope *e = h_tls_recv_envelope(c, H_TLS_MS);
 	if (e == NULL)
@@ -1987,8 +1988,8 @@ static void test_an_answer_without_memory_is_refused_not_dropped(void **state)
 
 	/* The default frame limit, 1 MiB: the answer is not refused for its
 	 * size. */
-	start_with_settings_and_good_connection(fx,
-						"handshake_timeout_ms = 5000\n");
+	start_with_settings_and_good_connection(
+	    fx, "handshake_timeout_ms = 5000\n");
 	assert_int_equal(h_tls_connect_hello(c, fx->d.port, certs, "network"),
 			 0);
 	for (int i = 0; i < MANY_PROGRAMS; i++) {
@@ -2006,8 +2007,8 @@ static void test_an_answer_without_memory_is_refused_not_dropped(void **state)
 	if (r->body_case != IPSNET__V1__ENVELOPE__BODY_PROGRAM_LIST)
 		fail_msg("ListPrograms: %s",
 			 r->status != NULL ? r->status->message : "?");
-	size_t frame = FRAME_HEADER_BYTES +
-		       ipsnet__v1__envelope__get_packed_size(r);
+	size_t frame =
+	    FRAME_HEADER_BYTES + ipsnet__v1__envelope__get_packed_size(r);
 	h_envelope_free(r);
 	if (frame <= 4096)
 		fail_msg("the answer is %zu bytes, not over 4 KiB", frame);
@@ -2023,16 +2024,15 @@ static void test_an_answer_without_memory_is_refused_not_dropped(void **state)
 	r = list_programs(c, 1);
 	if (r->status == NULL ||
 	    r->status->code != IPSNET__V1__CODE__RESOURCE_EXHAUSTED ||
-	    strstr(r->status->message, "out of memory for this answer") ==
-		NULL)
+	    strstr(r->status->message, "out of memory for this answer") == NULL)
 		fail_msg("ListPrograms without memory for its answer was "
 			 "answered %d: %s",
 			 r->status != NULL ? (int)r->status->code : -1,
 			 r->status != NULL ? r->status->message : "");
 	h_envelope_free(r);
 	assert_true(h_tls_ping(c, 2));
-	assert_true(h_daemon_wait_log(&fx->d, "msg=\"answer not sent\"",
-				      H_TLS_MS));
+	assert_true(
+	    h_daemon_wait_log(&fx->d, "msg=\"answer not sent\"", H_TLS_MS));
 }
 
 /* File names are the operator's to choose and may hold a space: in a log

@@ -533,7 +533,8 @@ static void test_frame_callback_can_hold_the_rest_back(void **state)
 /* Held on a frame that was buffered across feeds, with a frame and the
  * start of another after it: the start stays a start, completed by the
  * next feed. */
-static void test_frame_hold_on_a_buffered_frame_keeps_a_frame_begun(void **state)
+static void
+test_frame_hold_on_a_buffered_frame_keeps_a_frame_begun(void **state)
 {
 	uint8_t stream[2048];
 	struct record expected, got;
