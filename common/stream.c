@@ -809,6 +809,19 @@ bool stream_delivered(const struct ipsnet_stream *s)
 	       ioctl(fd, SIOCOUTQ, &unacked) == 0 && unacked == 0;
 }
 
+size_t stream_untaken(const struct ipsnet_stream *s)
+{
+	uv_os_fd_t fd;
+	int unacked = 0;
+	size_t n =
+	    uv_stream_get_write_queue_size((const uv_stream_t *)&s->tcp) +
+	    BIO_ctrl_pending(s->wbio);
+	if (uv_fileno((const uv_handle_t *)&s->tcp, &fd) == 0 &&
+	    ioctl(fd, SIOCOUTQ, &unacked) == 0 && unacked > 0)
+		n += (size_t)unacked;
+	return n;
+}
+
 /* A closing server's reads (stream_close): what the peer still sends is
  * dropped; its EOF, once the last bytes are written, closes. */
 static void linger_read(struct ipsnet_stream *s, ssize_t nread)

@@ -168,6 +168,12 @@ void stream_trim(struct ipsnet_stream *s);
  * loses nothing of them, even with the peer's bytes unread. */
 bool stream_delivered(const struct ipsnet_stream *s);
 
+/* Bytes sent that the peer has not taken yet: in the TLS buffer, queued
+ * with libuv (counted down as libuv writes a large write in parts), and
+ * in the kernel unacknowledged. Falls as the peer reads, however slowly,
+ * and stays as it is while the peer reads nothing. */
+size_t stream_untaken(const struct ipsnet_stream *s);
+
 /* Serializes an Envelope and sends it as one frame. */
 int stream_send_envelope(struct ipsnet_stream *s,
 			 const Ipsnet__V1__Envelope *env);

@@ -189,6 +189,28 @@ static void deadline_cb(uv_timer_t *t)
 			uv_timer_again(t);
 			break;
 		}
+		/* Not idle either while the peer takes its answers, however
+		 * slowly (a large one on a slow line): only one that takes
+		 * none of them for a whole period is let go, and told so. */
+		size_t untaken = stream_untaken(&c->stream);
+		if (untaken > 0 && untaken < c->idle_untaken) {
+			c->idle_untaken = untaken;
+			uv_timer_again(t);
+			break;
+		}
+		if (untaken > 0) {
+			snprintf(why, sizeof(why),
+				 "the server closed the connection: its "
+				 "answers were not read for %u ms (its "
+				 "idle_timeout_ms); read the answers to what "
+				 "you send",
+				 c->server->cfg.idle_timeout_ms);
+			conn__send_error(c, 0, IPSNET_EUNAVAILABLE, why);
+			snprintf(why, sizeof(why), "answers not read for %u ms",
+				 c->server->cfg.idle_timeout_ms);
+			conn__close(c, IPSNET_ETIMEOUT, why, "idle");
+			break;
+		}
 		/* Told, as at a shutdown: a program that keeps its
 		 * connection learns why it ended, not only that it did. */
 		snprintf(why, sizeof(why),
@@ -719,6 +741,7 @@ static int on_frame(struct ipsnet_stream *s, const uint8_t *body, size_t len)
 	}
 	if (c->server->cfg.idle_timeout_ms > 0)
 		uv_timer_again(&c->timer);
+	c->idle_untaken = SIZE_MAX;
 	/* Shutting down, this connection waits only for what was in flight
 	 * at the signal: a client that kept sending would hold it open until
 	 * the deadline cut it off. */

@@ -48,6 +48,8 @@ struct conn {
 	struct sync_sub *sub;  /* the subscription on this connection, or NULL */
 	bool frame_begun;      /* a frame was part-way in at the last idle tick,
 				  with none whole since */
+	size_t idle_untaken;   /* stream_untaken at the last idle tick, with no
+				  frame since; SIZE_MAX: a frame came */
 	uint32_t inflight;
 	uint64_t requests;
 	uint64_t started_us;

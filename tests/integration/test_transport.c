@@ -889,6 +889,50 @@ test_pipelined_requests_whose_answers_are_not_read_keep_memory_bounded(
 	assert_good_connection_served(fx, 2);
 }
 
+/* A client that sends requests and reads none of the answers is let go
+ * once it has taken none of them for a whole idle period (two ticks of the
+ * idle timer), and the log says why. Was: closed as idle, "without a
+ * request", which it was not; and a client that took a large answer more
+ * slowly than the idle timeout was cut off in the middle of it. */
+static void test_a_client_that_reads_no_answers_is_told_so(void **state)
+{
+	struct fx *fx = *state;
+	struct h_tls *c = &fx->conn[0];
+	struct h_tls_opts o;
+	static uint8_t chunk[16000];
+
+	start_with_settings_and_good_connection(
+	    fx, "max_frame_bytes = 4096\nidle_timeout_ms = 1000\n"
+		"send_buffer_bytes = 65536\n");
+	(void)fill_with_pings(chunk, sizeof(chunk));
+	h_tls_opts_org(&o, certs, "gm0363");
+	o.rcvbuf = 4096; /* the kernel holds little of the answers */
+	assert_int_equal(h_tls_connect(c, fx->d.port, &o), 0);
+	assert_int_equal(h_tls_hello(c, "test.user", NULL),
+			 IPSNET__V1__CODE__OK);
+	/* Until the daemon stops reading, or has closed the connection
+	 * (whose last bytes it reads and drops): either way it holds
+	 * answers this client does not take. */
+	for (size_t sent = 0; sent < PIPELINE_MAX_BYTES;
+	     sent += sizeof(chunk)) {
+		ERR_clear_error();
+		int ret = SSL_write(c->ssl, chunk, (int)sizeof(chunk));
+		if (ret > 0)
+			continue;
+		int e = SSL_get_error(c->ssl, ret);
+		struct pollfd p = {
+		    c->fd, e == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN, 0};
+		if ((e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_WANT_READ) ||
+		    poll(&p, 1, 200) == 0)
+			break;
+		sent -= sizeof(chunk); /* written again */
+	}
+	if (!h_daemon_wait_log(
+		&fx->d, "reason=\"answers not read for 1000 ms\"", 10000))
+		fail_msg("the connection was not closed for its unread "
+			 "answers");
+}
+
 /* ---- requests made by hand ---------------------------------------------- */
 
 /* Appends e as one frame to buf (cap bytes) at *len. */
@@ -3973,6 +4017,7 @@ int main(void)
 	    T(test_any_first_frame_of_an_unregistered_certificate_is_unauthenticated),
 	    T(test_pipelined_requests_whose_answers_are_not_read_keep_memory_bounded),
 	    T(test_requests_past_max_inflight_wait_their_turn),
+	    T(test_a_client_that_reads_no_answers_is_told_so),
 	    T(test_an_unsubscribe_held_behind_a_catch_up_page),
 	    T(test_requests_held_at_a_sigterm_are_answered),
 	    T(test_key_updates_whose_answers_are_not_read_keep_memory_bounded),
