@@ -10,6 +10,12 @@
  * come from a seeded PRNG; the seed is printed, and IPSNET_TEST_SEED=N
  * runs the same kills again.
  *
+ * The full-disk tests: the database on a small tmpfs the test mounts (root
+ * only; elsewhere they say so on stderr and skip), filled by clients until
+ * the disk refuses their changes; reads go on, room made again lets changes
+ * in again, and after a SIGKILL (also one on the full disk) the journal
+ * holds every acknowledged change once and no refused one.
+ *
  * Also: tampering found by `ipsnetd verify`, start-up with a broken chain,
  * a retried change applied once, an online backup while a load runs, and
  * the journal head in `ipsnet whoami`. */
@@ -29,7 +35,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -494,6 +502,8 @@ static void assert_workers_healthy(struct load *l)
 
 /* ---- fixture ------------------------------------------------------------ */
 
+struct full_load;
+
 struct fx {
 	const char *dir;
 	char db[PATH_MAX];
@@ -504,6 +514,9 @@ struct fx {
 	struct ipsnet_client *cl[3];
 	sqlite3 *sql;
 	struct answer ans[3];
+	struct full_load *full;
+	char disk[PATH_MAX]; /* the small disk's mount point */
+	bool mounted;
 };
 
 static int group_setup(void **state)
@@ -536,12 +549,16 @@ static int setup(void **state)
 	return 0;
 }
 
+static void full_load_free(struct full_load *l);
+static int unmount_small_disk(struct fx *fx);
+
 static int teardown(void **state)
 {
 	struct fx *fx = *state;
 
 	/* The workers first: they end when the daemon is gone too. */
 	load_free(fx->load);
+	full_load_free(fx->full);
 	for (size_t i = 0; i < ARRAY_SIZE(fx->cl); i++)
 		ipsnet_client_close(fx->cl[i]);
 	for (size_t i = 0; i < ARRAY_SIZE(fx->ans); i++)
@@ -551,7 +568,11 @@ static int teardown(void **state)
 	json_decref(fx->json);
 	bool was_running = h_daemon_pid(&fx->d) > 0;
 	int status = h_daemon_stop(&fx->d, SIGTERM);
+	/* After the daemon, whose files are on it; also after a failure. */
+	int unmounted = unmount_small_disk(fx);
 	free(fx);
+	if (unmounted != 0)
+		return -1;
 	if (was_running && status != 0) {
 		fprintf(stderr, "ipsnetd exited with status %d on SIGTERM\n",
 			status);
@@ -987,6 +1008,736 @@ static void test_crash_kill9_rounds_lose_no_acknowledged_change(void **state)
 	    " UNAVAILABLE, %" PRIu64 " connections, %.1f s\n",
 	    seed, CRASH_ROUNDS, delays, CRASH_WORKERS, acks, resent,
 	    answered_again, unavailable, connects, seconds);
+}
+
+/* ---- a full disk -------------------------------------------------------- */
+
+/* The full-disk tests: the database on a tmpfs of its own, filled up to
+ * FULL_ROOM_KIB by a filler file; then clients register clients as fast as
+ * they can until the disk refuses them. */
+#define FULL_WORKERS 4
+#define FULL_DISK_KIB (48 * 1024) /* the tmpfs (the filler takes the rest) */
+#define FULL_ROOM_KIB (6 * 1024)  /* left free for the changes */
+#define FULL_REFUSALS 40	  /* refusals that say the disk is full */
+#define FULL_ACKS_AFTER 100	  /* changes taken once there is room */
+#define FULL_WAIT_MS 30000
+
+/* One change a full-disk worker sent, and how it ended. */
+struct full_rec {
+	uint8_t key[16];
+	char bsn[16];
+	char client_id[64];
+	uint64_t seq;
+	bool acked; /* else refused: the disk is full, nothing was changed */
+};
+
+struct full_load;
+
+struct full_worker {
+	pthread_t thread;
+	bool started;
+	int index;
+	struct full_load *l;
+	struct full_rec *recs; /* every change sent, once it was answered */
+	size_t n_recs, cap_recs;
+	uint64_t made;
+	uint64_t resent; /* sent again after a broken connection (a kill) */
+	char failure[512];
+};
+
+struct full_load {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int port; /* 0 while the daemon is down */
+	uint64_t generation;
+	bool hold;    /* finish the change in hand, then wait */
+	bool stop;    /* finish the change in hand, then end */
+	bool abandon; /* end now (teardown) */
+	bool kills;   /* the daemon may be killed: a broken connection is
+			 expected, and the change is sent again */
+	int idle;     /* workers waiting while held */
+	uint64_t acked, refused;
+	uint64_t doubt_refused; /* refusals of changes sent again */
+	struct full_worker w[FULL_WORKERS];
+};
+
+static void full_fail(struct full_worker *w, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Notes the first thing that must not happen (under the load's lock: the
+ * test looks while the workers run) and wakes the test's waits. */
+static void full_fail(struct full_worker *w, const char *fmt, ...)
+{
+	va_list ap;
+	pthread_mutex_lock(&w->l->mu);
+	if (w->failure[0] == '\0') {
+		va_start(ap, fmt);
+		vsnprintf(w->failure, sizeof(w->failure), fmt, ap);
+		va_end(ap);
+	}
+	pthread_cond_broadcast(&w->l->cv);
+	pthread_mutex_unlock(&w->l->mu);
+}
+
+static bool full_record(struct full_worker *w, const struct reg *r,
+			const struct answer *a, bool acked)
+{
+	struct full_load *l = w->l;
+	/* Under the load's lock, as the test reads the records while the
+	 * workers run (full_max_seq). */
+	pthread_mutex_lock(&l->mu);
+	if (w->n_recs == w->cap_recs) {
+		size_t cap = w->cap_recs == 0 ? 1024 : w->cap_recs * 2;
+		struct full_rec *bigger =
+		    realloc(w->recs, cap * sizeof(*bigger));
+		if (bigger == NULL) {
+			pthread_mutex_unlock(&l->mu);
+			full_fail(w, "out of memory");
+			return false;
+		}
+		w->recs = bigger;
+		w->cap_recs = cap;
+	}
+	struct full_rec *k = &w->recs[w->n_recs++];
+	memset(k, 0, sizeof(*k));
+	memcpy(k->key, r->key, 16);
+	util_strlcpy(k->bsn, r->bsn, sizeof(k->bsn));
+	k->acked = acked;
+	if (acked) {
+		util_strlcpy(k->client_id, a->client_id, sizeof(k->client_id));
+		k->seq = a->seq;
+	}
+	if (acked)
+		l->acked++;
+	else
+		l->refused++;
+	pthread_cond_broadcast(&l->cv);
+	pthread_mutex_unlock(&l->mu);
+	return true;
+}
+
+/* The one refusal a full disk may give: UNAVAILABLE, saying the disk is
+ * full and that nothing was changed (so the change is not in the journal,
+ * and a client may send it again under a new key). */
+static bool full_disk_refusal(const struct answer *a)
+{
+	return a->err == IPSNET_EUNAVAILABLE &&
+	       strstr(a->message, "the disk is full") != NULL &&
+	       strstr(a->message, "nothing was changed") != NULL;
+}
+
+static void *full_worker_main(void *arg)
+{
+	struct full_worker *w = arg;
+	struct full_load *l = w->l;
+	struct ipsnet_client *cl = NULL;
+	struct reg r;
+	struct answer a = {0};
+	bool in_hand = false; /* r is sent and not answered yet */
+	/* r's connection broke before its answer came: whether it was
+	 * applied is unknown until an answer says it was. A refusal does
+	 * not: a change the journal holds is answered again from it, but
+	 * on a full disk that answer is refused as well, as its audit row
+	 * cannot be written ("nothing was changed" by this request). So
+	 * it is sent again, with the same key, until it is acknowledged. */
+	bool in_doubt = false;
+	uint64_t give_up = util_mono_us() + WORKER_GIVE_UP_MS * 1000ULL;
+
+	for (;;) {
+		pthread_mutex_lock(&l->mu);
+		while (!in_hand && l->hold && !l->stop && !l->abandon) {
+			l->idle++;
+			pthread_cond_broadcast(&l->cv);
+			pthread_cond_wait(&l->cv, &l->mu);
+			l->idle--;
+			give_up = util_mono_us() + WORKER_GIVE_UP_MS * 1000ULL;
+		}
+		bool stop = (l->stop && !in_hand) || l->abandon;
+		int port = l->port;
+		uint64_t gen = l->generation;
+		bool kills = l->kills;
+		pthread_mutex_unlock(&l->mu);
+		if (stop)
+			break;
+		if (util_mono_us() > give_up) {
+			full_fail(w, "gave up after %d ms without an answer",
+				  WORKER_GIVE_UP_MS);
+			break;
+		}
+		if (cl == NULL) {
+			struct copts co;
+			char err[320];
+			struct ipsnet_options o =
+			    options_for(&co, port, "ggz-test");
+			if (port == 0 || ipsnet_client_open(&cl, &o, err,
+							    sizeof(err)) != 0) {
+				cl = NULL;
+				if (port != 0 && !kills) {
+					full_fail(w, "connect: %s", err);
+					break;
+				}
+				/* Down: wait for the next start, a little. */
+				struct timespec until;
+				clock_gettime(CLOCK_REALTIME, &until);
+				until.tv_nsec += 20 * 1000000L;
+				until.tv_sec += until.tv_nsec / 1000000000L;
+				until.tv_nsec %= 1000000000L;
+				pthread_mutex_lock(&l->mu);
+				int rc = 0;
+				while (l->generation == gen && !l->abandon &&
+				       rc != ETIMEDOUT)
+					rc = pthread_cond_timedwait(
+					    &l->cv, &l->mu, &until);
+				pthread_mutex_unlock(&l->mu);
+				continue;
+			}
+		}
+		if (!in_hand) {
+			uint8_t key[16];
+			char bsn[16];
+			if (ipsnet_new_idempotency_key(key) != 0) {
+				full_fail(w, "no idempotency key");
+				break;
+			}
+			bsn_for((uint64_t)w->index + w->made * FULL_WORKERS,
+				bsn);
+			w->made++;
+			reg_init(&r, key, bsn);
+			in_hand = true;
+		}
+		int err = send_reg(cl, &r, &a);
+		if (err != 0 && in_doubt && full_disk_refusal(&a)) {
+			pthread_mutex_lock(&l->mu);
+			l->doubt_refused++;
+			pthread_cond_broadcast(&l->cv);
+			pthread_mutex_unlock(&l->mu);
+			give_up = util_mono_us() + WORKER_GIVE_UP_MS * 1000ULL;
+		} else if (err == 0 || full_disk_refusal(&a)) {
+			if (!full_record(w, &r, &a, err == 0))
+				break;
+			in_hand = in_doubt = false;
+			give_up = util_mono_us() + WORKER_GIVE_UP_MS * 1000ULL;
+		} else if (kills && transport_error(err)) {
+			/* Killed: whether it was applied is unknown; the
+			 * same change, same key, to the next daemon. */
+			w->resent++;
+			in_doubt = true;
+			ipsnet_client_close(cl);
+			cl = NULL;
+		} else {
+			full_fail(w,
+				  "change with BSN %s: %s: %s (a full disk may "
+				  "only refuse it UNAVAILABLE, saying the disk "
+				  "is full and nothing was changed)",
+				  r.bsn, ipsnet_err_name(err), a.message);
+			break;
+		}
+	}
+	answer_clear(&a);
+	ipsnet_client_close(cl);
+	return NULL;
+}
+
+static struct full_load *full_load_start(int port, bool kills)
+{
+	struct full_load *l = calloc(1, sizeof(*l));
+	assert_non_null(l);
+	pthread_mutex_init(&l->mu, NULL);
+	pthread_cond_init(&l->cv, NULL);
+	l->port = port;
+	l->kills = kills;
+	for (int i = 0; i < FULL_WORKERS; i++) {
+		struct full_worker *w = &l->w[i];
+		w->index = i;
+		w->l = l;
+		assert_int_equal(
+		    pthread_create(&w->thread, NULL, full_worker_main, w), 0);
+		w->started = true;
+	}
+	return l;
+}
+
+static void full_load_set_port(struct full_load *l, int port)
+{
+	pthread_mutex_lock(&l->mu);
+	l->port = port;
+	l->generation++;
+	pthread_cond_broadcast(&l->cv);
+	pthread_mutex_unlock(&l->mu);
+}
+
+static void full_assert_healthy(struct full_load *l)
+{
+	char failure[sizeof(l->w[0].failure)] = "";
+	int who = -1;
+	pthread_mutex_lock(&l->mu);
+	for (int i = 0; i < FULL_WORKERS && who < 0; i++)
+		if (l->w[i].failure[0] != '\0') {
+			who = i;
+			memcpy(failure, l->w[i].failure, sizeof(failure));
+		}
+	pthread_mutex_unlock(&l->mu);
+	if (who >= 0)
+		fail_msg("worker %d: %s", who, failure);
+}
+
+/* Waits until the load's counters reach acked and refused (refusals of
+ * changes sent again counted too; a worker that failed ends the wait, and
+ * the test). */
+static void full_wait(struct fx *fx, struct full_load *l, uint64_t acked,
+		      uint64_t refused, const char *what)
+{
+	uint64_t deadline = util_mono_us() + FULL_WAIT_MS * 1000ULL;
+	pthread_mutex_lock(&l->mu);
+	for (;;) {
+		bool failed = false;
+		for (int i = 0; i < FULL_WORKERS; i++)
+			failed |= l->w[i].failure[0] != '\0';
+		if (failed ||
+		    (l->acked >= acked &&
+		     l->refused + l->doubt_refused >= refused) ||
+		    util_mono_us() > deadline)
+			break;
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 50 * 1000000L;
+		until.tv_sec += until.tv_nsec / 1000000000L;
+		until.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&l->cv, &l->mu, &until);
+	}
+	uint64_t a = l->acked, r = l->refused + l->doubt_refused;
+	pthread_mutex_unlock(&l->mu);
+	full_assert_healthy(l);
+	if (a < acked || r < refused) {
+		h_daemon_dump_log(&fx->d);
+		fail_msg("%s: %" PRIu64 " acknowledged and %" PRIu64
+			 " refused after %d ms; waited for %" PRIu64
+			 " and %" PRIu64,
+			 what, a, r, FULL_WAIT_MS, acked, refused);
+	}
+}
+
+/* Holds the workers (each finishes the change in hand) and waits until
+ * all of them wait. */
+static void full_hold(struct fx *fx, struct full_load *l)
+{
+	uint64_t deadline = util_mono_us() + FULL_WAIT_MS * 1000ULL;
+	pthread_mutex_lock(&l->mu);
+	l->hold = true;
+	while (l->idle < FULL_WORKERS && util_mono_us() < deadline) {
+		bool failed = false;
+		for (int i = 0; i < FULL_WORKERS; i++)
+			failed |= l->w[i].failure[0] != '\0';
+		if (failed)
+			break;
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 50 * 1000000L;
+		until.tv_sec += until.tv_nsec / 1000000000L;
+		until.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&l->cv, &l->mu, &until);
+	}
+	int idle = l->idle;
+	pthread_mutex_unlock(&l->mu);
+	full_assert_healthy(l);
+	if (idle < FULL_WORKERS) {
+		h_daemon_dump_log(&fx->d);
+		fail_msg("only %d of %d workers stopped within %d ms", idle,
+			 FULL_WORKERS, FULL_WAIT_MS);
+	}
+}
+
+static void full_release(struct full_load *l)
+{
+	pthread_mutex_lock(&l->mu);
+	l->hold = false;
+	pthread_cond_broadcast(&l->cv);
+	pthread_mutex_unlock(&l->mu);
+}
+
+/* Ends the workers: each finishes the change in hand (abandon: at once). */
+static void full_load_end(struct full_load *l, bool abandon)
+{
+	if (l == NULL)
+		return;
+	pthread_mutex_lock(&l->mu);
+	l->stop = true;
+	l->abandon |= abandon;
+	pthread_cond_broadcast(&l->cv);
+	pthread_mutex_unlock(&l->mu);
+	for (int i = 0; i < FULL_WORKERS; i++) {
+		if (l->w[i].started)
+			pthread_join(l->w[i].thread, NULL);
+		l->w[i].started = false;
+	}
+}
+
+static void full_load_free(struct full_load *l)
+{
+	if (l == NULL)
+		return;
+	full_load_end(l, true);
+	for (int i = 0; i < FULL_WORKERS; i++)
+		free(l->w[i].recs);
+	pthread_cond_destroy(&l->cv);
+	pthread_mutex_destroy(&l->mu);
+	free(l);
+}
+
+/* The highest seq acknowledged. */
+static uint64_t full_max_seq(struct full_load *l)
+{
+	uint64_t max = 0;
+	pthread_mutex_lock(&l->mu);
+	for (int i = 0; i < FULL_WORKERS; i++)
+		for (size_t k = 0; k < l->w[i].n_recs; k++)
+			if (l->w[i].recs[k].seq > max)
+				max = l->w[i].recs[k].seq;
+	pthread_mutex_unlock(&l->mu);
+	return max;
+}
+
+/* The load's counts (refused: refusals of changes sent again too). */
+static void full_counts(struct full_load *l, uint64_t *acked, uint64_t *refused)
+{
+	pthread_mutex_lock(&l->mu);
+	*acked = l->acked;
+	*refused = l->refused + l->doubt_refused;
+	pthread_mutex_unlock(&l->mu);
+}
+
+/* Mounts a tmpfs of FULL_DISK_KIB on DIR/disk, or skips the test, saying
+ * why, when this machine does not let the test mount one. */
+static void mount_small_disk(struct fx *fx)
+{
+	char opts[64];
+
+	snprintf(fx->disk, sizeof(fx->disk), "%s/disk", fx->dir);
+	assert_int_equal(mkdir(fx->disk, 0700), 0);
+	snprintf(opts, sizeof(opts), "size=%dk,mode=0700", FULL_DISK_KIB);
+	if (mount("ipsnet-test-disk", fx->disk, "tmpfs", MS_NOSUID | MS_NODEV,
+		  opts) != 0) {
+		int e = errno;
+		if (e != EPERM && e != EACCES)
+			fail_msg("mount -t tmpfs -o %s on %s: %s", opts,
+				 fx->disk, strerror(e));
+		fprintf(stderr,
+			"SKIPPED, nothing checked: this test fills a small "
+			"tmpfs it mounts for the database, and mounting one on "
+			"%s is not permitted here (%s; it takes root, "
+			"CAP_SYS_ADMIN)\n",
+			fx->disk, strerror(e));
+		skip();
+	}
+	fx->mounted = true;
+	snprintf(fx->db, sizeof(fx->db), "%s/ipsnet.db", fx->disk);
+}
+
+/* The tmpfs unmounted (teardown); 0, or -1 saying why. */
+static int unmount_small_disk(struct fx *fx)
+{
+	if (!fx->mounted)
+		return 0;
+	fx->mounted = false;
+	if (umount(fx->disk) == 0)
+		return 0;
+	fprintf(stderr, "umount %s: %s; detached instead\n", fx->disk,
+		strerror(errno));
+	if (umount2(fx->disk, MNT_DETACH) != 0)
+		fprintf(stderr, "umount -l %s: %s\n", fx->disk,
+			strerror(errno));
+	return -1;
+}
+
+/* The config of h_write_config with the database on the small disk. */
+static void write_config_on_small_disk(struct fx *fx)
+{
+	char conf[PATH_MAX + 16], from[PATH_MAX + 32];
+
+	assert_int_equal(h_write_config(fx->dir, certs, NULL), 0);
+	snprintf(conf, sizeof(conf), "%s/ipsnetd.conf", fx->dir);
+	snprintf(from, sizeof(from), "database = %s/ipsnet.db\n", fx->dir);
+	char *text = h_read_file(conf, NULL);
+	assert_non_null(text);
+	char *at = strstr(text, from);
+	assert_non_null(at);
+	FILE *f = fopen(conf, "w");
+	assert_non_null(f);
+	fprintf(f, "%.*sdatabase = %s\n%s", (int)(at - text), text, fx->db,
+		at + strlen(from));
+	free(text);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* Bytes free on the small disk. */
+static uint64_t disk_free(struct fx *fx)
+{
+	struct statvfs sv;
+	assert_int_equal(statvfs(fx->disk, &sv), 0);
+	return (uint64_t)sv.f_bavail * sv.f_frsize;
+}
+
+/* Fills the small disk with DISK/filler up to FULL_ROOM_KIB free. */
+static void fill_disk(struct fx *fx)
+{
+	static const char zeros[64 * 1024];
+	char path[PATH_MAX + 8];
+	uint64_t room = (uint64_t)FULL_ROOM_KIB * 1024,
+		 free_now = disk_free(fx);
+
+	if (free_now <= room)
+		fail_msg("only %" PRIu64 " KiB free on the %d KiB disk; the "
+			 "filler leaves %d KiB",
+			 free_now / 1024, FULL_DISK_KIB, FULL_ROOM_KIB);
+	snprintf(path, sizeof(path), "%s/filler", fx->disk);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	for (uint64_t left = free_now - room; left > 0;) {
+		size_t n = left < sizeof(zeros) ? (size_t)left : sizeof(zeros);
+		ssize_t w = write(fd, zeros, n);
+		if (w != (ssize_t)n) {
+			close(fd);
+			fail_msg("write %s: %s", path,
+				 w < 0 ? strerror(errno) : "short");
+		}
+		left -= n;
+	}
+	assert_int_equal(close(fd), 0);
+}
+
+/* Makes room again: the filler removed. */
+static void empty_disk(struct fx *fx)
+{
+	char path[PATH_MAX + 8];
+	snprintf(path, sizeof(path), "%s/filler", fx->disk);
+	assert_int_equal(unlink(path), 0);
+}
+
+/* Reads on a full disk, while no change goes in: the Hello of a new
+ * connection, `ipsnet whoami` (the same journal head), Ping and
+ * ListPrograms. None of them needs the disk. Returns the head. */
+static uint64_t reads_on_a_full_disk(struct fx *fx)
+{
+	Ipsnet__V1__Envelope *resp = NULL;
+	char err[320];
+
+	struct ipsnet_client *cl = client(fx, 1);
+	const Ipsnet__V1__HelloOk *hello = ipsnet_client_hello(cl);
+	assert_non_null(hello);
+	uint64_t head = hello->journal_seq;
+	assert_int_equal(
+	    json_integer_value(json_object_get(whoami_json(fx), "journal_seq")),
+	    head);
+
+	Ipsnet__V1__Envelope ping = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__Ping p = IPSNET__V1__PING__INIT;
+	p.client_time_us = 42;
+	ping.body_case = IPSNET__V1__ENVELOPE__BODY_PING;
+	ping.ping = &p;
+	if (ipsnet_client_call(cl, &ping, &resp, err, sizeof(err)) != 0)
+		fail_msg("Ping on a full disk: %s", err);
+	assert_int_equal(resp->body_case, IPSNET__V1__ENVELOPE__BODY_PONG);
+	assert_int_equal(resp->pong->client_time_us, 42);
+	ipsnet_envelope_free(resp);
+
+	Ipsnet__V1__Envelope list = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__ListPrograms lp = IPSNET__V1__LIST_PROGRAMS__INIT;
+	list.body_case = IPSNET__V1__ENVELOPE__BODY_LIST_PROGRAMS;
+	list.list_programs = &lp;
+	if (ipsnet_client_call(cl, &list, &resp, err, sizeof(err)) != 0)
+		fail_msg("ListPrograms on a full disk: %s", err);
+	assert_int_equal(resp->body_case,
+			 IPSNET__V1__ENVELOPE__BODY_PROGRAM_LIST);
+	ipsnet_envelope_free(resp);
+	return head;
+}
+
+/* A change sent now (a BSN no worker makes) must be refused: the disk is
+ * still full. Its key, for the check that it is not in the journal. */
+static void still_full(struct fx *fx, uint8_t key[16])
+{
+	struct reg r;
+	char bsn[16];
+
+	new_key(key);
+	bsn_for(30000000, bsn);
+	reg_init(&r, key, bsn);
+	int err = send_reg(client(fx, 0), &r, &fx->ans[0]);
+	if (!full_disk_refusal(&fx->ans[0]))
+		fail_msg("a change on the full disk: %s: %s (not refused "
+			 "UNAVAILABLE, saying the disk is full and nothing "
+			 "was changed)",
+			 ipsnet_err_name(err), fx->ans[0].message);
+}
+
+/* With the daemon stopped: every acknowledged change once in the journal,
+ * with the seq its answer named, and its client row; no refused change,
+ * by key nor by BSN; nothing else; and `ipsnetd verify` passes. */
+static void full_check(struct fx *fx, struct full_load *l, uint64_t *acks,
+		       uint64_t *refusals)
+{
+	*acks = *refusals = 0;
+	for (int i = 0; i < FULL_WORKERS; i++) {
+		const struct full_worker *w = &l->w[i];
+		for (size_t k = 0; k < w->n_recs; k++) {
+			const struct full_rec *c = &w->recs[k];
+			struct key_rows kr = journal_rows_of(fx, c->key);
+			int64_t clients = db_int(
+			    fx,
+			    "SELECT count(*) FROM client WHERE registered_by = "
+			    "'ggz-test' AND bsn = ?1",
+			    NULL, c->bsn);
+			if (c->acked &&
+			    (kr.n != 1 || kr.seq != (int64_t)c->seq ||
+			     clients != 1))
+				fail_msg("acknowledged change seq %" PRIu64
+					 " (client %s, BSN %s): %lld journal "
+					 "rows (seq %lld), %lld client rows",
+					 c->seq, c->client_id, c->bsn,
+					 (long long)kr.n, (long long)kr.seq,
+					 (long long)clients);
+			if (!c->acked && (kr.n != 0 || clients != 0))
+				fail_msg("change with BSN %s was refused (the "
+					 "disk is full, nothing was changed), "
+					 "yet it has %lld journal rows (seq "
+					 "%lld) and %lld client rows",
+					 c->bsn, (long long)kr.n,
+					 (long long)kr.seq, (long long)clients);
+			if (c->acked)
+				(*acks)++;
+			else
+				(*refusals)++;
+		}
+	}
+	assert_int_equal(db_int(fx, "SELECT count(*) FROM journal", NULL, NULL),
+			 *acks);
+	assert_int_equal(db_int(fx, "SELECT max(seq) FROM journal", NULL, NULL),
+			 *acks);
+	assert_int_equal(db_int(fx, "SELECT count(*) FROM client", NULL, NULL),
+			 *acks);
+	db_close(fx);
+	ipsnetd_cmd(fx, fx->d.conf, "verify", NULL, 0);
+	assert_output_says(fx, "ok:");
+	assert_false(h_daemon_log_contains(&fx->d, "journal head went back"));
+}
+
+/* The database on a small tmpfs, filled: four clients register clients as
+ * fast as they can until the disk refuses them. Every refusal must be
+ * UNAVAILABLE, saying the disk is full and that nothing was changed; the
+ * daemon stays up and answers reads; once the filler is removed changes
+ * are taken again, without a restart, and none is refused; after a SIGKILL
+ * and a restart every acknowledged change is in the journal once, no
+ * refused one is, and `ipsnetd verify` passes. Root only (it mounts); it
+ * says so and skips elsewhere. */
+static void test_a_full_disk_refuses_changes_keeps_reading_and_takes_them_again(
+    void **state)
+{
+	struct fx *fx = *state;
+	uint64_t acks, refusals, t0;
+
+	mount_small_disk(fx);
+	write_config_on_small_disk(fx);
+	assert_int_equal(h_daemon_start(&fx->d, fx->dir), 0);
+	fill_disk(fx);
+	t0 = util_mono_us();
+	struct full_load *l = fx->full = full_load_start(fx->d.port, false);
+	full_wait(fx, l, 0, FULL_REFUSALS, "the disk never filled");
+	uint64_t fill_ms = (util_mono_us() - t0) / 1000;
+	full_hold(fx, l);
+	assert_true(
+	    h_daemon_log_contains(&fx->d, "msg=\"journal write failed\""));
+	assert_int_equal(reads_on_a_full_disk(fx), full_max_seq(l));
+	uint8_t refused_key[16];
+	still_full(fx, refused_key);
+	uint64_t acked_full, refused_full, refused_after;
+	full_counts(l, &acked_full, &refused_full);
+
+	empty_disk(fx);
+	full_release(l);
+	full_wait(fx, l, acked_full + FULL_ACKS_AFTER, 0,
+		  "changes once there was room again");
+	full_load_end(l, false);
+	full_assert_healthy(l);
+	/* Room again: nothing sent after it was refused. */
+	full_counts(l, &acks, &refused_after);
+	assert_int_equal(refused_after, refused_full);
+	assert_true(h_daemon_wait_log(
+	    &fx->d, "msg=\"journal writes work again\"", 5000));
+
+	kill_daemon(fx);
+	restart_daemon(fx);
+	assert_int_equal(
+	    json_integer_value(json_object_get(whoami_json(fx), "journal_seq")),
+	    full_max_seq(l));
+	stop_daemon(fx);
+	full_check(fx, l, &acks, &refusals);
+	assert_int_equal(rows_with_key(fx, refused_key), 0);
+	db_close(fx);
+	print_message("full disk: %" PRIu64 " acknowledged and %" PRIu64
+		      " refused on a disk filled to %d KiB free in %" PRIu64
+		      " ms; %" PRIu64 " more once there was room\n",
+		      acked_full, refused_full, FULL_ROOM_KIB, fill_ms,
+		      acks - acked_full);
+}
+
+/* As the test before, but the daemon is killed (SIGKILL) while the disk is
+ * full and the clients keep sending; it starts again once there is room,
+ * and the changes whose answers the kill cut off are sent again with the
+ * same keys. */
+static void
+test_a_kill_on_a_full_disk_loses_no_acknowledged_change(void **state)
+{
+	struct fx *fx = *state;
+	uint64_t acks, refusals;
+
+	mount_small_disk(fx);
+	write_config_on_small_disk(fx);
+	assert_int_equal(h_daemon_start(&fx->d, fx->dir), 0);
+	fill_disk(fx);
+	struct full_load *l = fx->full = full_load_start(fx->d.port, true);
+	full_wait(fx, l, 0, FULL_REFUSALS, "the disk never filled");
+	/* Killed while the clients send. */
+	full_load_set_port(l, 0);
+	assert_int_equal(h_daemon_stop(&fx->d, SIGKILL), 128 + SIGKILL);
+
+	/* Started again on the full disk: it serves reads (its head may be
+	 * past the last acknowledged change: the kill cut answers off), and
+	 * refuses changes as before. */
+	restart_daemon(fx);
+	assert_true(reads_on_a_full_disk(fx) >= full_max_seq(l));
+	uint8_t refused_key[16];
+	still_full(fx, refused_key);
+	close_clients(fx);
+	uint64_t acked_full, refused_full;
+	full_counts(l, &acked_full, &refused_full);
+	full_load_set_port(l, fx->d.port);
+	full_wait(fx, l, 0, refused_full + FULL_REFUSALS,
+		  "refusals after a start on the full disk");
+
+	/* Killed again while they send, the disk still full; started again
+	 * with room. */
+	full_load_set_port(l, 0);
+	assert_int_equal(h_daemon_stop(&fx->d, SIGKILL), 128 + SIGKILL);
+	full_counts(l, &acked_full, &refused_full);
+	empty_disk(fx);
+	restart_daemon(fx);
+	full_load_set_port(l, fx->d.port);
+	full_wait(fx, l, acked_full + FULL_ACKS_AFTER, 0,
+		  "changes after the restart with room");
+	full_load_end(l, false);
+	full_assert_healthy(l);
+	uint64_t resent = 0;
+	for (int i = 0; i < FULL_WORKERS; i++)
+		resent += l->w[i].resent;
+	stop_daemon(fx);
+	full_check(fx, l, &acks, &refusals);
+	assert_int_equal(rows_with_key(fx, refused_key), 0);
+	db_close(fx);
+	print_message("kill on a full disk: %" PRIu64 " acknowledged and "
+		      "%" PRIu64 " refused, %" PRIu64
+		      " sent again after a kill (refused %" PRIu64
+		      " times while the disk was full)\n",
+		      acks, refusals, resent, l->doubt_refused);
 }
 
 /* ---- tampering ---------------------------------------------------------- */
@@ -3638,6 +4389,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	    T(test_crash_kill9_rounds_lose_no_acknowledged_change),
+	    T(test_a_full_disk_refuses_changes_keeps_reading_and_takes_them_again),
+	    T(test_a_kill_on_a_full_disk_loses_no_acknowledged_change),
 	    T(test_tamper_journal_row_verify_names_its_seq),
 	    T(test_verify_and_rebuild_show_their_walks_on_a_terminal),
 	    T(test_tamper_audit_row_verify_names_its_id),
