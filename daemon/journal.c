@@ -1110,6 +1110,19 @@ static int apply_one(struct journal *j, struct journal_change *c, uint64_t *seq,
 static void refuse_all(struct journal_change *batch, int err, const char *why)
 {
 	for (struct journal_change *c = batch; c != NULL; c = c->next) {
+		/* A change made before, sent again: "nothing was changed"
+		 * would read as "not made", and a client that sent it again
+		 * under a new key would make it twice. */
+		if (c->replayed)
+			snprintf(c->message, sizeof(c->message),
+				 "this change was made before (journal seq "
+				 "%llu) and is not made again, but its answer "
+				 "cannot be given now, as the journal cannot "
+				 "be written; send it again later with the "
+				 "same idempotency key",
+				 (unsigned long long)c->seq);
+		else
+			util_strlcpy(c->message, why, sizeof(c->message));
 		ipsnet_free(c->response);
 		c->response = NULL;
 		c->response_len = 0;
@@ -1117,7 +1130,6 @@ static void refuse_all(struct journal_change *batch, int err, const char *why)
 		c->seq = 0;
 		c->current_version = 0; /* a CONFLICT's, of a batch now gone */
 		c->err = err;
-		util_strlcpy(c->message, why, sizeof(c->message));
 	}
 }
 

@@ -1126,6 +1126,14 @@ static bool full_disk_refusal(const struct answer *a)
 	       strstr(a->message, "nothing was changed") != NULL;
 }
 
+/* The refusal of a change made before and sent again while the disk is
+ * full (its answer needs an audit row the disk does not take). */
+static bool made_before_refusal(const struct answer *a)
+{
+	return a->err == IPSNET_EUNAVAILABLE &&
+	       strstr(a->message, "this change was made before") != NULL;
+}
+
 static void *full_worker_main(void *arg)
 {
 	struct full_worker *w = arg;
@@ -1206,7 +1214,8 @@ static void *full_worker_main(void *arg)
 			in_hand = true;
 		}
 		int err = send_reg(cl, &r, &a);
-		if (err != 0 && in_doubt && full_disk_refusal(&a)) {
+		if (err != 0 && in_doubt &&
+		    (full_disk_refusal(&a) || made_before_refusal(&a))) {
 			pthread_mutex_lock(&l->mu);
 			l->doubt_refused++;
 			pthread_cond_broadcast(&l->cv);
@@ -1570,6 +1579,31 @@ static void still_full(struct fx *fx, uint8_t key[16])
 			 ipsnet_err_name(err), fx->ans[0].message);
 }
 
+/* An acknowledged change of l sent again, with its key, on the full disk:
+ * refused, but saying it was made (at its seq), not that nothing was
+ * changed, which a client would take for "not made" and send again under
+ * a new key. */
+static void made_before_on_a_full_disk(struct fx *fx, struct full_load *l)
+{
+	const struct full_rec *k = NULL;
+	for (size_t i = 0; i < l->w[0].n_recs && k == NULL; i++)
+		if (l->w[0].recs[i].acked)
+			k = &l->w[0].recs[i];
+	assert_non_null(k);
+	struct reg r;
+	char seq[64];
+	reg_init(&r, k->key, k->bsn);
+	int err = send_reg(client(fx, 0), &r, &fx->ans[0]);
+	snprintf(seq, sizeof(seq), "made before (journal seq %" PRIu64 ")",
+		 k->seq);
+	if (!made_before_refusal(&fx->ans[0]) ||
+	    strstr(fx->ans[0].message, seq) == NULL ||
+	    strstr(fx->ans[0].message, "nothing was changed") != NULL)
+		fail_msg("a change made before, sent again on the full disk: "
+			 "%s: %s (not refused UNAVAILABLE saying it was %s)",
+			 ipsnet_err_name(err), fx->ans[0].message, seq);
+}
+
 /* With the daemon stopped: every acknowledged change once in the journal,
  * with the seq its answer named, and its client row; no refused change,
  * by key nor by BSN; nothing else; and `ipsnetd verify` passes. */
@@ -1649,6 +1683,7 @@ static void test_a_full_disk_refuses_changes_keeps_reading_and_takes_them_again(
 	assert_int_equal(reads_on_a_full_disk(fx), full_max_seq(l));
 	uint8_t refused_key[16];
 	still_full(fx, refused_key);
+	made_before_on_a_full_disk(fx, l);
 	uint64_t acked_full, refused_full, refused_after;
 	full_counts(l, &acked_full, &refused_full);
 
