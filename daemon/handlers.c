@@ -271,11 +271,15 @@ static void read_audited(struct journal_audit *ja)
 			util_strlcpy(rd->ctx.audit[i].result, result,
 				     sizeof(rd->ctx.audit[i].result));
 		read_audit(rd, 0, read_refusal_audited);
-	} else if (ja->err != 0)
-		read_finish(rd, IPSNET_EUNAVAILABLE,
-			    "this read cannot be recorded in the audit trail "
-			    "now, so it is not answered; try again later");
-	else
+	} else if (ja->err != 0) {
+		char why[200];
+		snprintf(why, sizeof(why),
+			 "this read cannot be recorded in the audit trail "
+			 "now%s%s%s, so it is not answered; try again later",
+			 ja->cause[0] != '\0' ? " (" : "", ja->cause,
+			 ja->cause[0] != '\0' ? ")" : "");
+		read_finish(rd, IPSNET_EUNAVAILABLE, why);
+	} else
 		read_finish(rd, rd->ctx.err, rd->ctx.message);
 }
 

@@ -1398,8 +1398,10 @@ static bool judged_before_narrowing(const struct journal *j,
 static void process_audits(struct journal *j, struct journal_audit *batch)
 {
 	int err = 0;
+	const char *cause = "";
 	if (exec(j->wdb, "BEGIN IMMEDIATE") != 0) {
 		err = IPSNET_EUNAVAILABLE;
+		cause = db_failure_cause(j->wdb);
 		goto out;
 	}
 	audit_chain_begin(j);
@@ -1422,17 +1424,26 @@ static void process_audits(struct journal *j, struct journal_audit *batch)
 		err = IPSNET_EUNAVAILABLE;
 	if (err == 0)
 		audit_chain_committed(j);
-	if (err != 0 && sqlite3_get_autocommit(j->wdb) == 0)
-		(void)exec(j->wdb, "ROLLBACK");
+	/* A failed row without an error code ran out of memory for its
+	 * hash. */
+	if (err != 0)
+		cause = sqlite3_errcode(j->wdb) != SQLITE_OK
+			    ? db_failure_cause(j->wdb)
+			    : "the server is out of memory";
 out:
+	/* Before the rollback, which has an error code of its own. */
 	if (err != 0)
 		trouble_log(j, &j->atrouble, "audit write failed",
 			    "reads_refused=yes");
 	else
 		trouble_over(&j->atrouble, "audit writes work again");
+	if (err != 0 && sqlite3_get_autocommit(j->wdb) == 0)
+		(void)exec(j->wdb, "ROLLBACK");
 	for (struct journal_audit *a = batch; a != NULL; a = a->next)
-		if (a->err == 0)
+		if (a->err == 0) {
 			a->err = err;
+			util_strlcpy(a->cause, cause, sizeof(a->cause));
+		}
 }
 
 static void writer_audits(struct journal *j)

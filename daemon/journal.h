@@ -125,6 +125,9 @@ struct journal_audit {
 	void (*done)(struct journal_audit *a);
 	void *data;
 	int err;
+	/* With err IPSNET_EUNAVAILABLE: what stopped the rows, in words ("the
+	 * disk is full"), for the refusal's sentence. */
+	char cause[64];
 	struct journal_audit *next; /* the journal's own */
 };
 

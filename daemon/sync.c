@@ -1141,11 +1141,14 @@ static bool page_send(struct fetch *f, int err)
 		return false;
 	}
 	if (err != 0) {
-		conn__refuse(sub->conn, 0, IPSNET_EUNAVAILABLE,
-			     "what the subscription would deliver cannot be "
-			     "recorded in the audit trail now, so it is not "
-			     "sent; subscribe again later",
-			     "error");
+		char why[240];
+		snprintf(why, sizeof(why),
+			 "what the subscription would deliver cannot be "
+			 "recorded in the audit trail now%s%s%s, so it is not "
+			 "sent; subscribe again later",
+			 f->ja.cause[0] != '\0' ? " (" : "", f->ja.cause,
+			 f->ja.cause[0] != '\0' ? ")" : "");
+		conn__refuse(sub->conn, 0, IPSNET_EUNAVAILABLE, why, "error");
 		return false;
 	}
 	sub->check_since = false;

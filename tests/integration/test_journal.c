@@ -1524,7 +1524,8 @@ static void empty_disk(struct fx *fx)
 
 /* Reads on a full disk, while no change goes in: the Hello of a new
  * connection, `ipsnet whoami` (the same journal head), Ping and
- * ListPrograms. None of them needs the disk. Returns the head. */
+ * ListPrograms, none of which needs the disk; and FindClient, which needs
+ * its audit row, refused saying why. Returns the head. */
 static uint64_t reads_on_a_full_disk(struct fx *fx)
 {
 	Ipsnet__V1__Envelope *resp = NULL;
@@ -1558,6 +1559,24 @@ static uint64_t reads_on_a_full_disk(struct fx *fx)
 	assert_int_equal(resp->body_case,
 			 IPSNET__V1__ENVELOPE__BODY_PROGRAM_LIST);
 	ipsnet_envelope_free(resp);
+	/* A read of personal data needs its audit row, which the disk does
+	 * not take: refused, saying why. */
+	Ipsnet__V1__Envelope find = IPSNET__V1__ENVELOPE__INIT;
+	Ipsnet__V1__FindClient fc = IPSNET__V1__FIND_CLIENT__INIT;
+	char bsn[16];
+	bsn_for(0, bsn);
+	fc.bsn = bsn;
+	find.body_case = IPSNET__V1__ENVELOPE__BODY_FIND_CLIENT;
+	find.find_client = &fc;
+	int rv = ipsnet_client_call(cl, &find, &resp, err, sizeof(err));
+	if (rv == 0)
+		ipsnet_envelope_free(resp);
+	if (rv != IPSNET_EUNAVAILABLE || strstr(err, "audit trail") == NULL ||
+	    strstr(err, "the disk is full") == NULL)
+		fail_msg("FindClient on a full disk: %s: %s (not refused "
+			 "UNAVAILABLE, naming the audit trail and the full "
+			 "disk)",
+			 ipsnet_err_name(rv), rv != 0 ? err : "answered");
 	return head;
 }
 
