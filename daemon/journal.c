@@ -1107,13 +1107,16 @@ static int apply_one(struct journal *j, struct journal_change *c, uint64_t *seq,
 	return 0;
 }
 
-static void refuse_all(struct journal_change *batch, int err, const char *why)
+static void refuse_all(struct journal *j, struct journal_change *batch,
+		       int err, const char *why)
 {
 	for (struct journal_change *c = batch; c != NULL; c = c->next) {
 		/* A change made before, sent again: "nothing was changed"
 		 * would read as "not made", and a client that sent it again
-		 * under a new key would make it twice. */
-		if (c->replayed)
+		 * under a new key would make it twice. Before: committed, at
+		 * or below the head (a key found in this same batch went with
+		 * it). */
+		if (c->replayed && c->seq != 0 && c->seq <= j->head_seq)
 			snprintf(c->message, sizeof(c->message),
 				 "this change was made before (journal seq "
 				 "%llu) and is not made again, but its answer "
@@ -1249,13 +1252,13 @@ static void process_batch(struct journal *j, struct journal_change *batch)
 			       "be started again, which copies the journal into "
 			       "the database again)");
 	if (j->writes_stopped) {
-		refuse_all(batch, IPSNET_EUNAVAILABLE, j->stopped_why);
+		refuse_all(j, batch, IPSNET_EUNAVAILABLE, j->stopped_why);
 		audit_refused_batch(j, batch);
 		return;
 	}
 	memcpy(hash, j->head_hash, sizeof(hash));
 	if (run(j->st_begin) != 0) {
-		refuse_all(batch, IPSNET_EUNAVAILABLE,
+		refuse_all(j, batch, IPSNET_EUNAVAILABLE,
 			   db_failure_sentence(j->wdb, why, sizeof(why)));
 		trouble_log(j, &j->jtrouble, "journal write failed",
 			    "step=begin changes_refused=yes");
@@ -1350,7 +1353,7 @@ static void process_batch(struct journal *j, struct journal_change *batch)
 				  (unsigned long long)j->jtrouble.failures);
 		if (sqlite3_get_autocommit(j->wdb) == 0)
 			(void)exec(j->wdb, "ROLLBACK");
-		refuse_all(batch, IPSNET_EUNAVAILABLE, why);
+		refuse_all(j, batch, IPSNET_EUNAVAILABLE, why);
 		audit_refused_batch(j, batch);
 		return;
 	}

@@ -3722,6 +3722,47 @@ static void registered_with_consent(struct fx *fx, struct tchange **reg,
 	assert_applied(*consent);
 }
 
+/* A change sent twice in one batch (a client that sent it again before the
+ * first answer came), the batch refused by a full disk: the second found
+ * the first's key, in this batch, and neither was made. Both are told that
+ * nothing was changed. Was: the second was told "made before (journal seq
+ * N)", a seq that never came, and a client would not send it again. */
+static void test_a_retry_in_its_own_refused_batch_is_not_made_before(
+    void **state)
+{
+	struct fx *fx = *state;
+	struct tchange *blocker = register_change(NULL, NULL, NULL);
+	struct tchange *first = register_change(NULL, NULL, NULL);
+	struct tchange *again = register_change(first->bsn, NULL, first->jc.key);
+	struct journal_stats before, after;
+
+	journal_stats(fx->j, &before);
+	gate_arm();
+	journal_submit(fx->j, &blocker->jc);
+	if (!gate_wait_entered(ANSWER_MS)) {
+		gate_release();
+		fail_msg("the writer never reached its sync");
+	}
+	journal_submit(fx->j, &first->jc);
+	journal_submit(fx->j, &again->jc);
+	fault_arm(FAULT_WRITE, 1, SQLITE_FULL, true);
+	gate_release();
+	struct tchange *all[] = {blocker, first, again};
+	wait_answers(fx, all, ARRAY_SIZE(all), ANSWER_MS);
+	(void)fault_clear();
+
+	/* The blocker alone, then the two (whether the blocker's frames
+	 * took the fault or not: which sync the gate holds varies). */
+	journal_stats(fx->j, &after);
+	assert_int_equal(after.batches, before.batches + 2);
+	assert_refused(first, IPSNET_EUNAVAILABLE, "nothing was changed");
+	assert_refused(again, IPSNET_EUNAVAILABLE, "nothing was changed");
+	assert_null(strstr(again->jc.message, "made before"));
+	assert_int_equal(rows_with_key(fx, first->jc.key), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(all); i++)
+		change_free(all[i]);
+}
+
 /* A read fails on the writer while a batch holds a new change and a retry,
  * whose first answer is judged again for what the organisation may see
  * now. SQLite rolls the whole transaction back on such an error: the
@@ -4256,6 +4297,7 @@ int main(void)
 	    T(test_failing_checkpoints_are_counted_and_logged_when_they_end),
 	    T(test_a_database_replaced_while_served_stops_writes),
 	    T(test_a_read_error_under_a_retry_refuses_its_batch_whole),
+	    T(test_a_retry_in_its_own_refused_batch_is_not_made_before),
 	    T(test_a_failed_read_is_not_sees_nothing),
 	    T(test_a_read_error_is_named_in_the_refusal),
 	    T(test_chain_each_entry_holds_the_hash_of_the_one_before),
