@@ -1107,8 +1107,8 @@ static int apply_one(struct journal *j, struct journal_change *c, uint64_t *seq,
 	return 0;
 }
 
-static void refuse_all(struct journal *j, struct journal_change *batch,
-		       int err, const char *why)
+static void refuse_all(struct journal *j, struct journal_change *batch, int err,
+		       const char *why)
 {
 	for (struct journal_change *c = batch; c != NULL; c = c->next) {
 		/* A change made before, sent again: "nothing was changed"

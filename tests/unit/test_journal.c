@@ -3727,13 +3727,14 @@ static void registered_with_consent(struct fx *fx, struct tchange **reg,
  * the first's key, in this batch, and neither was made. Both are told that
  * nothing was changed. Was: the second was told "made before (journal seq
  * N)", a seq that never came, and a client would not send it again. */
-static void test_a_retry_in_its_own_refused_batch_is_not_made_before(
-    void **state)
+static void
+test_a_retry_in_its_own_refused_batch_is_not_made_before(void **state)
 {
 	struct fx *fx = *state;
 	struct tchange *blocker = register_change(NULL, NULL, NULL);
 	struct tchange *first = register_change(NULL, NULL, NULL);
-	struct tchange *again = register_change(first->bsn, NULL, first->jc.key);
+	struct tchange *again =
+	    register_change(first->bsn, NULL, first->jc.key);
 	struct journal_stats before, after;
 
 	journal_stats(fx->j, &before);
