@@ -70,6 +70,8 @@ static void conn_move(struct conn *c, enum conn_state next)
 	c->state = next;
 	if (next == CONN_SERVING || next == CONN_CLOSING)
 		unauth_unlink(c);
+	if (next == CONN_SERVING)
+		c->idle_untaken = SIZE_MAX; /* as after a frame (on_frame) */
 }
 
 static void timer_close_cb(uv_handle_t *h)
@@ -421,10 +423,11 @@ void conn__close_for_shutdown(struct conn *c)
 		return;
 	}
 	/* Requests read and held back, due at the next turn of the loop
-	 * (conn__request_done): answered UNAVAILABLE now, as those that
-	 * come after the signal are, not dropped unanswered. */
-	if (c->state == CONN_SERVING &&
-	    frame_decoder_holding(&c->stream.decoder) && may_read(c)) {
+	 * (conn__request_done), in the frame decoder or still in OpenSSL
+	 * (when the frame that reached the limit ended its record):
+	 * answered UNAVAILABLE now, as those that come after the signal
+	 * are, not dropped unanswered. */
+	if (c->state == CONN_SERVING && !c->stream.reading && may_read(c)) {
 		c->drain = true;
 		stream_resume(&c->stream);
 	}

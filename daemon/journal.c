@@ -1401,10 +1401,12 @@ static bool judged_before_narrowing(const struct journal *j,
 static void process_audits(struct journal *j, struct journal_audit *batch)
 {
 	int err = 0;
-	const char *cause = "";
+	/* A copy: db_failure_cause may give SQLite's message, which the
+	 * rollback below can free. */
+	char cause[sizeof(((struct journal_audit *)0)->cause)] = "";
 	if (exec(j->wdb, "BEGIN IMMEDIATE") != 0) {
 		err = IPSNET_EUNAVAILABLE;
-		cause = db_failure_cause(j->wdb);
+		util_strlcpy(cause, db_failure_cause(j->wdb), sizeof(cause));
 		goto out;
 	}
 	audit_chain_begin(j);
@@ -1430,9 +1432,11 @@ static void process_audits(struct journal *j, struct journal_audit *batch)
 	/* A failed row without an error code ran out of memory for its
 	 * hash. */
 	if (err != 0)
-		cause = sqlite3_errcode(j->wdb) != SQLITE_OK
-			    ? db_failure_cause(j->wdb)
-			    : "the server is out of memory";
+		util_strlcpy(cause,
+			     sqlite3_errcode(j->wdb) != SQLITE_OK
+				 ? db_failure_cause(j->wdb)
+				 : "the server is out of memory",
+			     sizeof(cause));
 out:
 	/* Before the rollback, which has an error code of its own. */
 	if (err != 0)
