@@ -1568,9 +1568,9 @@ static uint64_t reads_on_a_full_disk(struct fx *fx)
 	fc.bsn = bsn;
 	find.body_case = IPSNET__V1__ENVELOPE__BODY_FIND_CLIENT;
 	find.find_client = &fc;
+	resp = NULL;
 	int rv = ipsnet_client_call(cl, &find, &resp, err, sizeof(err));
-	if (rv == 0)
-		ipsnet_envelope_free(resp);
+	ipsnet_envelope_free(resp); /* the refusal's, or an answer's */
 	if (rv != IPSNET_EUNAVAILABLE || strstr(err, "audit trail") == NULL ||
 	    strstr(err, "the disk is full") == NULL)
 		fail_msg("FindClient on a full disk: %s: %s (not refused "
