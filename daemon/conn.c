@@ -200,29 +200,27 @@ static void deadline_cb(uv_timer_t *t)
 			uv_timer_again(t);
 			break;
 		}
-		if (untaken > 0) {
+		/* Told, as at a shutdown: a program that keeps its
+		 * connection learns why it ended, not only that it did. */
+		uint32_t ms = c->server->cfg.idle_timeout_ms;
+		if (untaken > 0)
 			snprintf(why, sizeof(why),
 				 "the server closed the connection: its "
 				 "answers were not read for %u ms (its "
 				 "idle_timeout_ms); read the answers to what "
 				 "you send",
-				 c->server->cfg.idle_timeout_ms);
-			conn__send_error(c, 0, IPSNET_EUNAVAILABLE, why);
-			snprintf(why, sizeof(why), "answers not read for %u ms",
-				 c->server->cfg.idle_timeout_ms);
-			conn__close(c, IPSNET_ETIMEOUT, why, "idle");
-			break;
-		}
-		/* Told, as at a shutdown: a program that keeps its
-		 * connection learns why it ended, not only that it did. */
-		snprintf(why, sizeof(why),
-			 "the server closed the connection after %u ms "
-			 "without a request (its idle_timeout_ms); connect "
-			 "again",
-			 c->server->cfg.idle_timeout_ms);
+				 ms);
+		else
+			snprintf(why, sizeof(why),
+				 "the server closed the connection after %u ms "
+				 "without a request (its idle_timeout_ms); "
+				 "connect again",
+				 ms);
 		conn__send_error(c, 0, IPSNET_EUNAVAILABLE, why);
-		snprintf(why, sizeof(why), "idle for %u ms",
-			 c->server->cfg.idle_timeout_ms);
+		snprintf(why, sizeof(why),
+			 untaken > 0 ? "answers not read for %u ms"
+				     : "idle for %u ms",
+			 ms);
 		conn__close(c, IPSNET_ETIMEOUT, why, "idle");
 		break;
 	default:
