@@ -266,28 +266,45 @@ struct load {
 	struct worker workers[CRASH_WORKERS];
 };
 
-static void load_publish_port(struct load *l, int port)
+/* The daemon's port for the workers of a load (the crash rounds' and the
+ * full disk's), under its lock: 0 while it is down; each (re)start a new
+ * generation. */
+static void publish_port(pthread_mutex_t *mu, pthread_cond_t *cv, int *port_at,
+			 uint64_t *generation, int port)
 {
-	pthread_mutex_lock(&l->mu);
-	l->port = port;
-	l->generation++;
-	pthread_cond_broadcast(&l->cv);
-	pthread_mutex_unlock(&l->mu);
+	pthread_mutex_lock(mu);
+	*port_at = port;
+	(*generation)++;
+	pthread_cond_broadcast(cv);
+	pthread_mutex_unlock(mu);
 }
 
-/* Waits (at most ms) for the daemon's next (re)start, or the stop. */
-static void load_wait_generation(struct load *l, uint64_t seen, int ms)
+/* Waits (at most ms) for a generation after seen, or for *stop. */
+static void wait_generation(pthread_mutex_t *mu, pthread_cond_t *cv,
+			    const uint64_t *generation, const bool *stop,
+			    uint64_t seen, int ms)
 {
 	struct timespec until;
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_nsec += (long)ms * 1000000L;
 	until.tv_sec += until.tv_nsec / 1000000000L;
 	until.tv_nsec %= 1000000000L;
-	pthread_mutex_lock(&l->mu);
+	pthread_mutex_lock(mu);
 	int rc = 0;
-	while (l->generation == seen && !l->stop && rc != ETIMEDOUT)
-		rc = pthread_cond_timedwait(&l->cv, &l->mu, &until);
-	pthread_mutex_unlock(&l->mu);
+	while (*generation == seen && !*stop && rc != ETIMEDOUT)
+		rc = pthread_cond_timedwait(cv, mu, &until);
+	pthread_mutex_unlock(mu);
+}
+
+static void load_publish_port(struct load *l, int port)
+{
+	publish_port(&l->mu, &l->cv, &l->port, &l->generation, port);
+}
+
+/* Waits (at most ms) for the daemon's next (re)start, or the stop. */
+static void load_wait_generation(struct load *l, uint64_t seen, int ms)
+{
+	wait_generation(&l->mu, &l->cv, &l->generation, &l->stop, seen, ms);
 }
 
 static void worker_fail(struct worker *w, const char *fmt, ...)
@@ -1185,18 +1202,8 @@ static void *full_worker_main(void *arg)
 					break;
 				}
 				/* Down: wait for the next start, a little. */
-				struct timespec until;
-				clock_gettime(CLOCK_REALTIME, &until);
-				until.tv_nsec += 20 * 1000000L;
-				until.tv_sec += until.tv_nsec / 1000000000L;
-				until.tv_nsec %= 1000000000L;
-				pthread_mutex_lock(&l->mu);
-				int rc = 0;
-				while (l->generation == gen && !l->abandon &&
-				       rc != ETIMEDOUT)
-					rc = pthread_cond_timedwait(
-					    &l->cv, &l->mu, &until);
-				pthread_mutex_unlock(&l->mu);
+				wait_generation(&l->mu, &l->cv, &l->generation,
+						&l->abandon, gen, 20);
 				continue;
 			}
 		}
@@ -1268,11 +1275,7 @@ static struct full_load *full_load_start(int port, bool kills)
 
 static void full_load_set_port(struct full_load *l, int port)
 {
-	pthread_mutex_lock(&l->mu);
-	l->port = port;
-	l->generation++;
-	pthread_cond_broadcast(&l->cv);
-	pthread_mutex_unlock(&l->mu);
+	publish_port(&l->mu, &l->cv, &l->port, &l->generation, port);
 }
 
 static void full_assert_healthy(struct full_load *l)
