@@ -21,6 +21,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <uv.h>
 
 #include "alloc.h"
@@ -1596,6 +1598,47 @@ static void test_client_subscribe_from_checks_the_hash(void **state)
 	assert_int_equal(h_daemon_stop(&d, SIGTERM), 0);
 }
 
+/* An OpenSSL error the application left on its thread's queue does not
+ * break the library's connection on that thread: SSL_get_error reads the
+ * queue, and a stale entry would turn the next "wants more bytes" into a
+ * failure. Both the reads and the writes after it go on. */
+static void
+test_an_openssl_error_left_by_the_caller_is_not_the_librarys(void **state)
+{
+	struct h_daemon d = {0};
+	char server[64], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], err[256];
+	uv_loop_t loop;
+	struct seen s = {0};
+	struct ipsnet_conn *c;
+	Ipsnet__V1__Ping ping = IPSNET__V1__PING__INIT;
+	Ipsnet__V1__Envelope e = IPSNET__V1__ENVELOPE__INIT;
+	e.body_case = BODY(PING);
+	e.ping = &ping;
+	start_own_daemon(&d);
+	struct ipsnet_options o =
+	    options(server, sizeof(server), ca, cert, key, d.port);
+	assert_int_equal(uv_loop_init(&loop), 0);
+	if (ipsnet_connect(&loop, &o, &seen_cb, &s, &c, err, sizeof(err)) != 0)
+		fail_msg("cannot connect: %s", err);
+	assert_true(run_until(&loop, is_ready, &s, WAIT_MS));
+	assert_int_equal(s.ready_status, 0);
+
+	for (int i = 0; i < 3; i++) {
+		struct answer a = {0};
+		ERR_raise(ERR_LIB_SSL, SSL_R_BAD_PACKET_LENGTH);
+		assert_int_equal(ipsnet_request(c, &e, answered, &a), 0);
+		ERR_raise(ERR_LIB_SSL, SSL_R_BAD_PACKET_LENGTH);
+		assert_true(run_until(&loop, is_answered, &a, WAIT_MS));
+		assert_int_equal(a.status, 0);
+		assert_false(s.closed);
+	}
+	ERR_clear_error();
+	ipsnet_close(c);
+	assert_true(run_until(&loop, is_closed, &s, WAIT_MS));
+	assert_int_equal(uv_loop_close(&loop), 0);
+	assert_int_equal(h_daemon_stop(&d, SIGTERM), 0);
+}
+
 /* A software name longer than Hello's 63 bytes is cut before the character
  * its 61st byte is in, and ends in "..."; ipsnetd takes the Hello.
  *
@@ -2369,6 +2412,8 @@ int main(void)
 	    cmocka_unit_test(test_sync_ends_on_a_case_answered_with_a_change),
 	    cmocka_unit_test(test_open_keeps_its_deadline_while_a_lookup_runs),
 	    cmocka_unit_test(test_client_subscribe_from_checks_the_hash),
+	    cmocka_unit_test(
+		test_an_openssl_error_left_by_the_caller_is_not_the_librarys),
 	    cmocka_unit_test(test_a_long_software_name_is_cut_at_a_character),
 	    cmocka_unit_test(
 		test_a_software_name_with_a_control_character_is_refused),
