@@ -16,7 +16,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include "alloc.h"
 #include "apply.h"
@@ -286,17 +288,21 @@ static int hash_end(struct hash_in *h, uint8_t out[JOURNAL_HASH_BYTES])
 
 /* The canonical bytes of an entry: every field in a fixed order, integers as
  * 8 bytes big-endian, strings and blobs with their 8-byte length first, so
- * that no two different entries give the same bytes. */
-int journal_entry_hash(const uint8_t prev[JOURNAL_HASH_BYTES], uint64_t seq,
-		       int64_t time_us, const char *org, const char *user,
-		       const uint8_t *key, size_t key_len,
-		       const char *entity_kind, const char *entity_id,
-		       uint64_t version, const void *payload,
-		       size_t payload_len, uint8_t out[JOURNAL_HASH_BYTES])
+ * that no two different entries give the same bytes; the salt (NULL: none,
+ * the v1 form) right after the previous hash. */
+static int entry_hash(const char *domain,
+		      const uint8_t prev[JOURNAL_HASH_BYTES],
+		      const uint8_t *salt, uint64_t seq, int64_t time_us,
+		      const char *org, const char *user, const uint8_t *key,
+		      size_t key_len, const char *entity_kind,
+		      const char *entity_id, uint64_t version,
+		      const void *payload, size_t payload_len,
+		      uint8_t out[JOURNAL_HASH_BYTES])
 {
-	static const char domain[] = "ipsnet.journal.v1";
 	struct hash_in h;
 	hash_begin(&h, domain, prev);
+	if (salt != NULL)
+		put_bytes(&h, salt, JOURNAL_SALT_BYTES);
 	put_u64(&h, seq);
 	put_u64(&h, (uint64_t)time_us);
 	put_str(&h, org);
@@ -307,6 +313,32 @@ int journal_entry_hash(const uint8_t prev[JOURNAL_HASH_BYTES], uint64_t seq,
 	put_u64(&h, version);
 	put_bytes(&h, payload, payload_len);
 	return hash_end(&h, out);
+}
+
+int journal_entry_hash(const uint8_t prev[JOURNAL_HASH_BYTES], uint64_t seq,
+		       int64_t time_us, const char *org, const char *user,
+		       const uint8_t *key, size_t key_len,
+		       const char *entity_kind, const char *entity_id,
+		       uint64_t version, const void *payload,
+		       size_t payload_len, uint8_t out[JOURNAL_HASH_BYTES])
+{
+	return entry_hash("ipsnet.journal.v1", prev, NULL, seq, time_us, org,
+			  user, key, key_len, entity_kind, entity_id, version,
+			  payload, payload_len, out);
+}
+
+int journal_entry_hash_salted(const uint8_t prev[JOURNAL_HASH_BYTES],
+			      const uint8_t salt[JOURNAL_SALT_BYTES],
+			      uint64_t seq, int64_t time_us, const char *org,
+			      const char *user, const uint8_t *key,
+			      size_t key_len, const char *entity_kind,
+			      const char *entity_id, uint64_t version,
+			      const void *payload, size_t payload_len,
+			      uint8_t out[JOURNAL_HASH_BYTES])
+{
+	return entry_hash("ipsnet.journal.v2", prev, salt, seq, time_us, org,
+			  user, key, key_len, entity_kind, entity_id, version,
+			  payload, payload_len, out);
 }
 
 int journal_audit_hash(const uint8_t prev[JOURNAL_HASH_BYTES], int64_t time_us,
@@ -360,22 +392,39 @@ int journal_check_chain(sqlite3 *db, const struct journal_progress *progress,
 	int rc;
 
 	memset(r, 0, sizeof(*r));
+	/* A database from before schema 8 (a backup of then, verified before
+	 * a restore) has no salt column: every entry has the v1 form. */
+	if (sqlite3_prepare_v2(
+		db,
+		"SELECT count(*) FROM pragma_table_info('journal') "
+		"WHERE name = 'salt'",
+		-1, &st, NULL) != SQLITE_OK)
+		return IPSNET_EDB;
+	rc = sqlite3_step(st);
+	bool has_salt = rc == SQLITE_ROW && sqlite3_column_int(st, 0) > 0;
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return IPSNET_EDB;
 	/* The seqs run from 1 without a gap (this walk checks it). */
 	if (progress != NULL)
 		total = count_of(db, "SELECT max(seq) FROM journal");
 	journal_progress_tell(progress, "hash chain", "entries", 0, total);
-	if (sqlite3_prepare_v2(db,
-			       "SELECT seq, time_us, org, user, idem_key, "
-			       "entity_kind, entity_id, version, payload, "
-			       "prev_hash, hash FROM journal ORDER BY seq",
-			       -1, &st, NULL) != SQLITE_OK)
+	char sql[192];
+	snprintf(sql, sizeof(sql),
+		 "SELECT seq, time_us, org, user, idem_key, entity_kind, "
+		 "entity_id, version, payload, prev_hash, hash, %s FROM "
+		 "journal ORDER BY seq",
+		 has_salt ? "salt" : "NULL");
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
 		return IPSNET_EDB;
+	bool salted = false; /* an entry with a salt was seen */
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
 		uint8_t h[JOURNAL_HASH_BYTES];
 		const void *key = sqlite3_column_blob(st, 4);
 		const void *prev_col = sqlite3_column_blob(st, 9);
 		const void *hash_col = sqlite3_column_blob(st, 10);
+		bool has_row_salt = sqlite3_column_type(st, 11) != SQLITE_NULL;
 		const char *problem = NULL;
 
 		if (seq != expect_seq)
@@ -386,20 +435,42 @@ int journal_check_chain(sqlite3 *db, const struct journal_progress *progress,
 			 sqlite3_column_bytes(st, 9) != JOURNAL_HASH_BYTES ||
 			 sqlite3_column_bytes(st, 10) != JOURNAL_HASH_BYTES)
 			problem = "a key or hash has the wrong length";
+		else if (has_row_salt &&
+			 (sqlite3_column_type(st, 11) != SQLITE_BLOB ||
+			  sqlite3_column_bytes(st, 11) != JOURNAL_SALT_BYTES))
+			problem = "its salt has the wrong length";
+		else if (!has_row_salt && salted)
+			/* Every entry since the first salted one is salted:
+			 * an ipsnetd that salts never writes one without. */
+			problem = "it has no salt, and an entry before it has "
+				  "one (it was changed)";
 		else if (memcmp(prev_col, prev, JOURNAL_HASH_BYTES) != 0)
 			problem = "its previous hash is not the hash of the "
 				  "entry before it";
 		r->sent_keys +=
 		    sqlite3_column_bytes(st, 4) == JOURNAL_KEY_BYTES;
 		if (problem == NULL) {
-			if (journal_entry_hash(
-				prev, seq, sqlite3_column_int64(st, 1),
-				col_text(st, 2), col_text(st, 3), key,
-				(size_t)sqlite3_column_bytes(st, 4),
-				col_text(st, 5), col_text(st, 6),
-				(uint64_t)sqlite3_column_int64(st, 7),
-				sqlite3_column_blob(st, 8),
-				(size_t)sqlite3_column_bytes(st, 8), h) != 0) {
+			int hrv;
+			if (has_row_salt)
+				hrv = journal_entry_hash_salted(
+				    prev, sqlite3_column_blob(st, 11), seq,
+				    sqlite3_column_int64(st, 1),
+				    col_text(st, 2), col_text(st, 3), key,
+				    (size_t)sqlite3_column_bytes(st, 4),
+				    col_text(st, 5), col_text(st, 6),
+				    (uint64_t)sqlite3_column_int64(st, 7),
+				    sqlite3_column_blob(st, 8),
+				    (size_t)sqlite3_column_bytes(st, 8), h);
+			else
+				hrv = journal_entry_hash(
+				    prev, seq, sqlite3_column_int64(st, 1),
+				    col_text(st, 2), col_text(st, 3), key,
+				    (size_t)sqlite3_column_bytes(st, 4),
+				    col_text(st, 5), col_text(st, 6),
+				    (uint64_t)sqlite3_column_int64(st, 7),
+				    sqlite3_column_blob(st, 8),
+				    (size_t)sqlite3_column_bytes(st, 8), h);
+			if (hrv != 0) {
 				sqlite3_finalize(st);
 				return IPSNET_ENOMEM;
 			}
@@ -418,6 +489,7 @@ int journal_check_chain(sqlite3 *db, const struct journal_progress *progress,
 			return 0;
 		}
 		memcpy(prev, hash_col, JOURNAL_HASH_BYTES);
+		salted |= has_row_salt;
 		r->entries++;
 		expect_seq++;
 		if (r->entries % JOURNAL_PROGRESS_ROWS == 0)
@@ -760,27 +832,58 @@ again:
 	return rv;
 }
 
+/* The salt of a new entry (journal_entry_hash_salted): 16 bytes from
+ * OpenSSL's generator. 0, or IPSNET_EUNAVAILABLE with ctx->message: an
+ * entry without its salt, or with one that is not random, is never
+ * written. */
+static int draw_salt(struct apply_ctx *ctx, uint8_t salt[JOURNAL_SALT_BYTES])
+{
+	ERR_clear_error();
+	if (RAND_bytes(salt, JOURNAL_SALT_BYTES) == 1)
+		return 0;
+	char why[160];
+	unsigned long e = ERR_get_error();
+	if (e != 0)
+		ERR_error_string_n(e, why, sizeof(why));
+	else
+		util_strlcpy(why, "no reason given", sizeof(why));
+	ERR_clear_error();
+	log_error("journal salt not drawn",
+		  "error=\"%s\" changes_refused=yes detail=\"OpenSSL's "
+		  "random generator failed\"",
+		  why);
+	util_strlcpy(ctx->message,
+		     "the server could not draw the random bytes a journal "
+		     "entry needs (logged); nothing was changed, try again "
+		     "later",
+		     sizeof(ctx->message));
+	return IPSNET_EUNAVAILABLE;
+}
+
 static int append_entry(struct journal *j, struct journal_change *c,
-			const struct apply_ctx *ctx, uint64_t seq,
+			struct apply_ctx *ctx, uint64_t seq,
 			uint8_t hash[JOURNAL_HASH_BYTES])
 {
 	/* The payload is the change as applied: no request id, no status. */
 	Ipsnet__V1__Envelope e = *c->req;
 	e.request_id = 0;
 	e.status = NULL;
+	uint8_t salt[JOURNAL_SALT_BYTES];
+	int rv = draw_salt(ctx, salt);
+	if (rv != 0)
+		return rv;
 	size_t n = ipsnet__v1__envelope__get_packed_size(&e);
 	uint8_t *payload = ipsnet_malloc(n);
 	uint8_t next[JOURNAL_HASH_BYTES];
-	int rv = 0;
 
 	if (payload == NULL)
 		return IPSNET_ENOMEM;
 	ipsnet__v1__envelope__pack(&e, payload);
 	/* The key it is kept under (lookup_key). */
-	if (journal_entry_hash(hash, seq, ctx->time_us, c->actor.org,
-			       c->actor.user, c->own_key, JOURNAL_OWN_KEY_BYTES,
-			       ctx->entity_kind, ctx->entity_id, ctx->version,
-			       payload, n, next) != 0) {
+	if (journal_entry_hash_salted(
+		hash, salt, seq, ctx->time_us, c->actor.org, c->actor.user,
+		c->own_key, JOURNAL_OWN_KEY_BYTES, ctx->entity_kind,
+		ctx->entity_id, ctx->version, payload, n, next) != 0) {
 		ipsnet_free(payload);
 		return IPSNET_ENOMEM;
 	}
@@ -799,6 +902,7 @@ static int append_entry(struct journal *j, struct journal_change *c,
 			  SQLITE_STATIC);
 	sqlite3_bind_blob(st, 11, hash, JOURNAL_HASH_BYTES, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 12, next, JOURNAL_HASH_BYTES, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 13, salt, JOURNAL_SALT_BYTES, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rv = IPSNET_EDB;
 	sqlite3_reset(st);
@@ -2032,7 +2136,8 @@ static int prepare_writer(struct journal *j, char *err, size_t errlen)
 	     &j->st_lookup},
 	    {"INSERT INTO journal (seq, time_us, org, user, idem_key, "
 	     "entity_kind, entity_id, version, payload, response, prev_hash, "
-	     "hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+	     "hash, salt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+	     "?11, ?12, ?13)",
 	     &j->st_append},
 	    {"INSERT INTO audit (time_us, org, user, client_id, action, "
 	     "object, result, peer, hash) "

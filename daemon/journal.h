@@ -38,6 +38,8 @@
  * came are kept under the 16 bytes sent. */
 #define JOURNAL_OWN_KEY_BYTES 32
 #define JOURNAL_ID_MAX 64
+/* The random salt of an entry (journal_entry_hash_salted). */
+#define JOURNAL_SALT_BYTES 16
 
 struct journal;
 
@@ -207,15 +209,34 @@ void journal_free(struct journal *j);
 int journal_kept_key(const char *org, const uint8_t key[JOURNAL_KEY_BYTES],
 		     uint8_t out[JOURNAL_OWN_KEY_BYTES]);
 
-/* SHA-256 over the previous hash and the entry's canonical bytes. key is
- * the key kept (key_len: JOURNAL_KEY_BYTES or JOURNAL_OWN_KEY_BYTES). 0, or
- * -1 when SHA-256 failed (out of memory): out is then no hash. */
+/* SHA-256 over the previous hash and the entry's canonical bytes: the
+ * form of the entries written before salts (schema 7 and before; their
+ * salt is NULL), "ipsnet.journal.v1". key is the key kept (key_len:
+ * JOURNAL_KEY_BYTES or JOURNAL_OWN_KEY_BYTES). 0, or -1 when SHA-256
+ * failed (out of memory): out is then no hash. */
 int journal_entry_hash(const uint8_t prev[JOURNAL_HASH_BYTES], uint64_t seq,
 		       int64_t time_us, const char *org, const char *user,
 		       const uint8_t *key, size_t key_len,
 		       const char *entity_kind, const char *entity_id,
 		       uint64_t version, const void *payload,
 		       size_t payload_len, uint8_t out[JOURNAL_HASH_BYTES]);
+
+/* The form of every entry written since (schema 8): "ipsnet.journal.v2",
+ * the previous hash, the entry's salt (JOURNAL_SALT_BYTES random bytes the
+ * writer draws for it, stored in the journal and never sent to anyone)
+ * and the same fields as journal_entry_hash. The hash goes out in every
+ * sync event, also to subscribers that see the entry cut; the salt makes
+ * it say nothing of what they do not see (a note, the user), which could
+ * otherwise be guessed and tested against it offline. 0, or -1 as
+ * journal_entry_hash. */
+int journal_entry_hash_salted(const uint8_t prev[JOURNAL_HASH_BYTES],
+			      const uint8_t salt[JOURNAL_SALT_BYTES],
+			      uint64_t seq, int64_t time_us, const char *org,
+			      const char *user, const uint8_t *key,
+			      size_t key_len, const char *entity_kind,
+			      const char *entity_id, uint64_t version,
+			      const void *payload, size_t payload_len,
+			      uint8_t out[JOURNAL_HASH_BYTES]);
 
 /* The hash of an audit row, chained to the row before it: SHA-256 over
  * "ipsnet.audit.v1", prev (that row's hash; 32 zero bytes before the first

@@ -185,6 +185,14 @@ static const char *const migrations[] = {
      * added row. Rows from before have none; the chain begins after
      * them. */
     "ALTER TABLE audit ADD COLUMN hash BLOB;",
+
+    /* 8: a secret random salt in every new journal entry, in its hash
+     * (journal_entry_hash_salted) and never sent: the hash goes out in
+     * every sync event, also to subscribers that see the entry cut, and
+     * without the salt the parts they do not see (a referral's note) could
+     * be guessed and tested against it offline. Entries from before have
+     * none and keep their hash (the v1 form). */
+    "ALTER TABLE journal ADD COLUMN salt BLOB;",
 };
 
 #define SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))

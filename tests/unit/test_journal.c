@@ -798,6 +798,129 @@ static void assert_no_trace(struct fx *fx, const struct tchange *tc)
 		assert_int_equal(clients_with_id(fx, tc->client_id), 0);
 }
 
+/* An entry as the journal holds it, and its hash recomputed from its
+ * fields: in the form of entries before salts (v1, from every field but
+ * the salt) and in the form with its salt (v2). */
+struct entry_row {
+	uint8_t stored[JOURNAL_HASH_BYTES];
+	int salt_type; /* SQLITE_NULL: no salt */
+	int salt_len;
+	uint8_t salt[JOURNAL_SALT_BYTES];
+	uint8_t v1[JOURNAL_HASH_BYTES];
+	uint8_t v2[JOURNAL_HASH_BYTES]; /* with a salt of its length only */
+};
+
+static void read_entry(sqlite3 *db, uint64_t seq, struct entry_row *e)
+{
+	sqlite3_stmt *st;
+	memset(e, 0, sizeof(*e));
+	assert_int_equal(
+	    sqlite3_prepare_v2(db,
+			       "SELECT time_us, org, user, idem_key, "
+			       "entity_kind, entity_id, version, payload, "
+			       "prev_hash, hash, salt FROM journal WHERE "
+			       "seq = ?1",
+			       -1, &st, NULL),
+	    SQLITE_OK);
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_bytes(st, 8), JOURNAL_HASH_BYTES);
+	assert_int_equal(sqlite3_column_bytes(st, 9), JOURNAL_HASH_BYTES);
+	memcpy(e->stored, sqlite3_column_blob(st, 9), JOURNAL_HASH_BYTES);
+	e->salt_type = sqlite3_column_type(st, 10);
+	e->salt_len = sqlite3_column_bytes(st, 10);
+	assert_int_equal(
+	    journal_entry_hash(
+		sqlite3_column_blob(st, 8), seq, sqlite3_column_int64(st, 0),
+		(const char *)sqlite3_column_text(st, 1),
+		(const char *)sqlite3_column_text(st, 2),
+		sqlite3_column_blob(st, 3), (size_t)sqlite3_column_bytes(st, 3),
+		(const char *)sqlite3_column_text(st, 4),
+		(const char *)sqlite3_column_text(st, 5),
+		(uint64_t)sqlite3_column_int64(st, 6),
+		sqlite3_column_blob(st, 7), (size_t)sqlite3_column_bytes(st, 7),
+		e->v1),
+	    0);
+	if (e->salt_type == SQLITE_BLOB && e->salt_len == JOURNAL_SALT_BYTES) {
+		memcpy(e->salt, sqlite3_column_blob(st, 10),
+		       JOURNAL_SALT_BYTES);
+		assert_int_equal(journal_entry_hash_salted(
+				     sqlite3_column_blob(st, 8), e->salt, seq,
+				     sqlite3_column_int64(st, 0),
+				     (const char *)sqlite3_column_text(st, 1),
+				     (const char *)sqlite3_column_text(st, 2),
+				     sqlite3_column_blob(st, 3),
+				     (size_t)sqlite3_column_bytes(st, 3),
+				     (const char *)sqlite3_column_text(st, 4),
+				     (const char *)sqlite3_column_text(st, 5),
+				     (uint64_t)sqlite3_column_int64(st, 6),
+				     sqlite3_column_blob(st, 7),
+				     (size_t)sqlite3_column_bytes(st, 7),
+				     e->v2),
+				 0);
+	}
+	sqlite3_finalize(st);
+}
+
+/* Makes every entry of db's journal one as an ipsnetd before salts wrote
+ * it: its hash in the v1 form (journal_entry_hash), chained from the first
+ * entry on, and its salt (where db has the column) NULL. */
+static void journal_as_v1(sqlite3 *db)
+{
+	sqlite3_stmt *rows, *upd;
+	uint8_t prev[JOURNAL_HASH_BYTES] = {0}, h[JOURNAL_HASH_BYTES];
+	bool has_salt = db_int(db,
+			       "SELECT count(*) FROM pragma_table_info("
+			       "'journal') WHERE name = 'salt'",
+			       NULL, NULL) > 0;
+	db_exec(db, "BEGIN; DROP TRIGGER journal_no_update");
+	assert_int_equal(
+	    sqlite3_prepare_v2(db,
+			       "SELECT seq, time_us, org, user, idem_key, "
+			       "entity_kind, entity_id, version, payload FROM "
+			       "journal ORDER BY seq",
+			       -1, &rows, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(
+			     db,
+			     has_salt ? "UPDATE journal SET prev_hash = ?1, "
+					"hash = ?2, salt = NULL WHERE seq = ?3"
+				      : "UPDATE journal SET prev_hash = ?1, "
+					"hash = ?2 WHERE seq = ?3",
+			     -1, &upd, NULL),
+			 SQLITE_OK);
+	while (sqlite3_step(rows) == SQLITE_ROW) {
+		sqlite3_int64 seq = sqlite3_column_int64(rows, 0);
+		assert_int_equal(journal_entry_hash(
+				     prev, (uint64_t)seq,
+				     sqlite3_column_int64(rows, 1),
+				     (const char *)sqlite3_column_text(rows, 2),
+				     (const char *)sqlite3_column_text(rows, 3),
+				     sqlite3_column_blob(rows, 4),
+				     (size_t)sqlite3_column_bytes(rows, 4),
+				     (const char *)sqlite3_column_text(rows, 5),
+				     (const char *)sqlite3_column_text(rows, 6),
+				     (uint64_t)sqlite3_column_int64(rows, 7),
+				     sqlite3_column_blob(rows, 8),
+				     (size_t)sqlite3_column_bytes(rows, 8), h),
+				 0);
+		sqlite3_bind_blob(upd, 1, prev, JOURNAL_HASH_BYTES,
+				  SQLITE_TRANSIENT);
+		sqlite3_bind_blob(upd, 2, h, JOURNAL_HASH_BYTES,
+				  SQLITE_TRANSIENT);
+		sqlite3_bind_int64(upd, 3, seq);
+		assert_int_equal(sqlite3_step(upd), SQLITE_DONE);
+		sqlite3_reset(upd);
+		memcpy(prev, h, sizeof(prev));
+	}
+	sqlite3_finalize(upd);
+	sqlite3_finalize(rows);
+	db_exec(db,
+		"CREATE TRIGGER journal_no_update BEFORE UPDATE ON journal"
+		"  BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); "
+		"END; COMMIT");
+}
+
 /* journal_verify on the file: chain whole and state tables as replayed. */
 static void assert_verify_passes(struct fx *fx, uint64_t entries)
 {
@@ -1045,7 +1168,8 @@ static void test_chain_each_entry_holds_the_hash_of_the_one_before(void **state)
 	    sqlite3_prepare_v2(test_db(fx),
 			       "SELECT seq, time_us, org, user, idem_key, "
 			       "entity_kind, entity_id, version, payload, "
-			       "prev_hash, hash FROM journal ORDER BY seq",
+			       "prev_hash, hash, salt FROM journal ORDER BY "
+			       "seq",
 			       -1, &st, NULL),
 	    SQLITE_OK);
 	while (sqlite3_step(st) == SQLITE_ROW) {
@@ -1055,19 +1179,22 @@ static void test_chain_each_entry_holds_the_hash_of_the_one_before(void **state)
 				 JOURNAL_HASH_BYTES);
 		assert_int_equal(sqlite3_column_bytes(st, 10),
 				 JOURNAL_HASH_BYTES);
+		assert_int_equal(sqlite3_column_bytes(st, 11),
+				 JOURNAL_SALT_BYTES);
 		assert_memory_equal(sqlite3_column_blob(st, 9), prev,
 				    JOURNAL_HASH_BYTES);
-		journal_entry_hash(prev, seq_expected,
-				   sqlite3_column_int64(st, 1),
-				   (const char *)sqlite3_column_text(st, 2),
-				   (const char *)sqlite3_column_text(st, 3),
-				   sqlite3_column_blob(st, 4),
-				   (size_t)sqlite3_column_bytes(st, 4),
-				   (const char *)sqlite3_column_text(st, 5),
-				   (const char *)sqlite3_column_text(st, 6),
-				   (uint64_t)sqlite3_column_int64(st, 7),
-				   sqlite3_column_blob(st, 8),
-				   (size_t)sqlite3_column_bytes(st, 8), h);
+		journal_entry_hash_salted(
+		    prev, sqlite3_column_blob(st, 11), seq_expected,
+		    sqlite3_column_int64(st, 1),
+		    (const char *)sqlite3_column_text(st, 2),
+		    (const char *)sqlite3_column_text(st, 3),
+		    sqlite3_column_blob(st, 4),
+		    (size_t)sqlite3_column_bytes(st, 4),
+		    (const char *)sqlite3_column_text(st, 5),
+		    (const char *)sqlite3_column_text(st, 6),
+		    (uint64_t)sqlite3_column_int64(st, 7),
+		    sqlite3_column_blob(st, 8),
+		    (size_t)sqlite3_column_bytes(st, 8), h);
 		assert_memory_equal(sqlite3_column_blob(st, 10), h,
 				    JOURNAL_HASH_BYTES);
 		memcpy(prev, h, sizeof(prev));
@@ -1234,6 +1361,159 @@ static void test_chain_hash_is_the_documented_sha256(void **state)
 	assert_string_equal(util_hex(hex, sizeof(hex), h, sizeof(h)),
 			    "ff9e5dee7f87e333f8c56b8f18122516"
 			    "bf189f115071a111de71b29ee4446c75");
+}
+
+/* The salted form's bytes, pinned as the v1 form's are (Python's hashlib
+ * over the canonical bytes of docs/architecture.md): "ipsnet.journal.v2",
+ * the previous hash, the salt with its length, then the fields as v1. */
+static void test_salted_hash_is_the_documented_sha256(void **state)
+{
+	(void)state;
+	uint8_t prev[JOURNAL_HASH_BYTES],
+	    zero[JOURNAL_HASH_BYTES] = {0}, key[JOURNAL_KEY_BYTES],
+	    salt[JOURNAL_SALT_BYTES], zero_salt[JOURNAL_SALT_BYTES] = {0},
+	    h[JOURNAL_HASH_BYTES];
+	char hex[2 * JOURNAL_HASH_BYTES + 1];
+	for (size_t i = 0; i < sizeof(prev); i++)
+		prev[i] = (uint8_t)i;
+	for (size_t i = 0; i < sizeof(key); i++)
+		key[i] = (uint8_t)(100 + i);
+	for (size_t i = 0; i < sizeof(salt); i++)
+		salt[i] = (uint8_t)(200 + i);
+
+	uint8_t small[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+	assert_int_equal(journal_entry_hash_salted(
+			     prev, salt, 42, 1767225600123456, "ggz-noord",
+			     "alice", key, sizeof(key), "client",
+			     "cl-0123456789abcdef", 3, small, sizeof(small), h),
+			 0);
+	assert_string_equal(util_hex(hex, sizeof(hex), h, sizeof(h)),
+			    "01b3177f52c097eab26015688e7ee9da"
+			    "198fb1890cd961da402fa187c1468575");
+	/* Empty texts, an empty payload, a time before 1970, a zero salt. */
+	assert_int_equal(journal_entry_hash_salted(zero, zero_salt, 7, -1, "",
+						   "", key, sizeof(key), "", "",
+						   0, NULL, 0, h),
+			 0);
+	assert_string_equal(util_hex(hex, sizeof(hex), h, sizeof(h)),
+			    "29b0ec05d7fa6faa6866658ccf672c6a"
+			    "00ea57e2c60a8d338ee1b4dfb8c02ab1");
+}
+
+/* Every new entry has a salt of its own, 16 random bytes, in its hash:
+ * whoever knows every other field of an entry (a subscriber that sees it
+ * cut, guessing the note it does not see) cannot make its hash from them.
+ * The stored hash is not the v1 form of the entry's fields; it is the
+ * salted form with the entry's salt. */
+static void test_new_entries_have_a_salt_of_their_own(void **state)
+{
+	struct fx *fx = *state;
+	struct entry_row e[4];
+
+	make_changes(fx, 2);
+	struct tchange *blocker = register_change(NULL, NULL, NULL);
+	struct tchange *b = register_change(NULL, NULL, NULL);
+	submit_one_batch(fx, blocker, &b, 1); /* two in one batch */
+	change_free(blocker);
+	change_free(b);
+	close_journal(fx);
+	for (uint64_t seq = 1; seq <= ARRAY_SIZE(e); seq++) {
+		struct entry_row *r = &e[seq - 1];
+		read_entry(test_db(fx), seq, r);
+		assert_int_equal(r->salt_type, SQLITE_BLOB);
+		assert_int_equal(r->salt_len, JOURNAL_SALT_BYTES);
+		if (memcmp(r->stored, r->v1, JOURNAL_HASH_BYTES) == 0)
+			fail_msg("entry %llu's hash is the v1 form of its "
+				 "fields: the salt is not in it",
+				 (unsigned long long)seq);
+		assert_memory_equal(r->stored, r->v2, JOURNAL_HASH_BYTES);
+		for (uint64_t k = 1; k < seq; k++)
+			assert_memory_not_equal(r->salt, e[k - 1].salt,
+						JOURNAL_SALT_BYTES);
+	}
+	assert_verify_passes(fx, ARRAY_SIZE(e));
+	open_journal(fx);
+}
+
+/* Sets the salt of entry seq to len bytes of salt (NULL: to NULL); the
+ * append-only trigger must be gone. */
+static void set_salt(sqlite3 *db, uint64_t seq, const uint8_t *salt, int len)
+{
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_prepare_v2(db,
+					    "UPDATE journal SET salt = ?1 "
+					    "WHERE seq = ?2",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	if (salt != NULL)
+		sqlite3_bind_blob(st, 1, salt, len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+}
+
+/* The chain check and verify of fx's database name entry seq (0: the
+ * chain is whole), the check's problem saying says. */
+static void assert_chain_names(struct fx *fx, uint64_t seq, const char *says)
+{
+	struct journal_verify_report r;
+	char err[512] = "", entry[32];
+	assert_int_equal(journal_check_chain(test_db(fx), NULL, &r), 0);
+	if (r.first_bad_seq != seq || strstr(r.problem, says) == NULL)
+		fail_msg("the chain check names seq %llu (%s), not %llu (%s)",
+			 (unsigned long long)r.first_bad_seq, r.problem,
+			 (unsigned long long)seq, says);
+	if (seq != 0) {
+		snprintf(entry, sizeof(entry),
+			 "entry %llu:", (unsigned long long)seq);
+		assert_non_null(strstr(r.problem, entry));
+	}
+	assert_int_equal(
+	    journal_verify(fx->db_path, NULL, &r, err, sizeof(err)), 0);
+	assert_int_equal(r.first_bad_seq, seq);
+}
+
+/* A salt changed, taken away (NULL) or of another length than 16 bytes is
+ * damage that verify names, as a change of any other column: with the
+ * salt in the hash, an entry's salt cannot be swapped or dropped to make
+ * its hash another. */
+static void test_chain_a_changed_removed_or_cut_salt_names_its_seq(void **state)
+{
+	struct fx *fx = *state;
+	struct entry_row e1, e3;
+	uint8_t salt[JOURNAL_SALT_BYTES + 1];
+
+	make_changes(fx, 5);
+	close_journal(fx);
+	sqlite3 *db = test_db(fx);
+	read_entry(db, 1, &e1);
+	read_entry(db, 3, &e3);
+	db_exec(db, "DROP TRIGGER journal_no_update");
+
+	memcpy(salt, e3.salt, JOURNAL_SALT_BYTES);
+	salt[5] ^= 0x01;
+	set_salt(db, 3, salt, JOURNAL_SALT_BYTES);
+	assert_chain_names(fx, 3, "do not match its hash");
+	set_salt(db, 3, NULL, 0);
+	assert_chain_names(fx, 3, "no salt");
+	set_salt(db, 3, e3.salt, JOURNAL_SALT_BYTES);
+	assert_chain_names(fx, 0, "");
+	/* The first entry, with no salted one before it: its hash. */
+	set_salt(db, 1, NULL, 0);
+	assert_chain_names(fx, 1, "do not match its hash");
+	set_salt(db, 1, e1.salt, JOURNAL_SALT_BYTES);
+	assert_chain_names(fx, 0, "");
+	set_salt(db, 3, e3.salt, JOURNAL_SALT_BYTES - 1);
+	assert_chain_names(fx, 3, "salt has the wrong length");
+	memcpy(salt, e3.salt, JOURNAL_SALT_BYTES);
+	salt[JOURNAL_SALT_BYTES] = 0;
+	set_salt(db, 3, salt, JOURNAL_SALT_BYTES + 1);
+	assert_chain_names(fx, 3, "salt has the wrong length");
+	set_salt(db, 3, salt, 0);
+	assert_chain_names(fx, 3, "salt has the wrong length");
+	set_salt(db, 3, e3.salt, JOURNAL_SALT_BYTES);
+	assert_chain_names(fx, 0, "");
+	assert_verify_passes(fx, 5);
 }
 
 /* The ids the server chooses: the kind's prefix, a dash and 16 lowercase
@@ -1941,46 +2221,28 @@ static void test_key_kept_is_the_same_whether_another_holds_it(void **state)
 }
 
 /* Makes the journal's entry seq look as one written before keys were kept
- * under journal_kept_key: under the 16 bytes sent, its hash over those. */
+ * under journal_kept_key: under the 16 bytes sent, its hash over those
+ * (and, as every entry then, without a salt: journal_as_v1). */
 static void keep_under_sent_key(struct fx *fx, uint64_t seq,
 				const uint8_t key[JOURNAL_KEY_BYTES])
 {
 	sqlite3 *db = test_db(fx);
 	sqlite3_stmt *st;
-	uint8_t h[JOURNAL_HASH_BYTES];
-	assert_int_equal(
-	    sqlite3_prepare_v2(db,
-			       "SELECT time_us, org, user, entity_kind, "
-			       "entity_id, version, payload, prev_hash FROM "
-			       "journal WHERE seq = ?1",
-			       -1, &st, NULL),
-	    SQLITE_OK);
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	journal_entry_hash(
-	    sqlite3_column_blob(st, 7), seq, sqlite3_column_int64(st, 0),
-	    (const char *)sqlite3_column_text(st, 1),
-	    (const char *)sqlite3_column_text(st, 2), key, JOURNAL_KEY_BYTES,
-	    (const char *)sqlite3_column_text(st, 3),
-	    (const char *)sqlite3_column_text(st, 4),
-	    (uint64_t)sqlite3_column_int64(st, 5), sqlite3_column_blob(st, 6),
-	    (size_t)sqlite3_column_bytes(st, 6), h);
-	sqlite3_finalize(st);
 	db_exec(db, "BEGIN; DROP TRIGGER journal_no_update");
 	assert_int_equal(sqlite3_prepare_v2(db,
-					    "UPDATE journal SET idem_key = ?1, "
-					    "hash = ?2 WHERE seq = ?3",
+					    "UPDATE journal SET idem_key = ?1 "
+					    "WHERE seq = ?2",
 					    -1, &st, NULL),
 			 SQLITE_OK);
 	sqlite3_bind_blob(st, 1, key, JOURNAL_KEY_BYTES, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 2, h, JOURNAL_HASH_BYTES, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)seq);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
 	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
 	sqlite3_finalize(st);
 	db_exec(db,
 		"CREATE TRIGGER journal_no_update BEFORE UPDATE ON journal"
 		"  BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); "
 		"END; COMMIT");
+	journal_as_v1(db);
 }
 
 /* A journal written before every key was kept under journal_kept_key
@@ -2166,6 +2428,62 @@ test_openssl_out_of_memory_refuses_and_keeps_the_chains(void **state)
 	}
 	assert_true(n <= COUNTDOWN_MAX);
 	assert_true(refused > 0);
+}
+
+/* RAND_bytes, wrapped (the link's --wrap=RAND_bytes): the writer's next
+ * rand_fails calls fail, as OpenSSL's generator does when it cannot be
+ * seeded. */
+int __real_RAND_bytes(unsigned char *buf, int num);
+int __wrap_RAND_bytes(unsigned char *buf, int num);
+static atomic_int rand_fails;
+static atomic_int rand_writer_calls;
+
+int __wrap_RAND_bytes(unsigned char *buf, int num)
+{
+	char name[16] = "";
+	pthread_getname_np(pthread_self(), name, sizeof(name));
+	if (strcmp(name, "ipsnetd-writer") == 0) {
+		atomic_fetch_add(&rand_writer_calls, 1);
+		if (atomic_load(&rand_fails) > 0) {
+			atomic_fetch_sub(&rand_fails, 1);
+			return 0;
+		}
+	}
+	return __real_RAND_bytes(buf, num);
+}
+
+/* A change whose entry cannot have its salt (OpenSSL's generator failed)
+ * is refused, UNAVAILABLE, with a sentence that says why and to try again;
+ * nothing of it is written, no entry goes without a salt, and the next
+ * change goes through onto a whole chain. */
+static void test_a_salt_that_cannot_be_drawn_refuses_the_change(void **state)
+{
+	struct fx *fx = *state;
+
+	make_changes(fx, 1);
+	atomic_store(&rand_writer_calls, 0);
+	atomic_store(&rand_fails, 1);
+	struct tchange *tc = register_change(NULL, NULL, NULL);
+	submit_wait(fx, tc);
+	int left = atomic_load(&rand_fails);
+	atomic_store(&rand_fails, 0);
+	assert_int_equal(left, 0);
+	assert_refused(tc, IPSNET_EUNAVAILABLE, "random");
+	assert_non_null(strstr(tc->jc.message, "try again"));
+	assert_no_trace(fx, tc);
+	change_free(tc);
+	assert_int_equal(journal_rows(fx), 1);
+
+	make_changes(fx, 1);
+	assert_true(atomic_load(&rand_writer_calls) >= 2);
+	assert_int_equal(db_int(test_db(fx),
+				"SELECT count(*) FROM journal WHERE "
+				"length(salt) = 16",
+				NULL, NULL),
+			 2);
+	sqlite3_close(fx->db);
+	fx->db = NULL;
+	assert_verify_passes(fx, 2);
 }
 
 /* ---- verify ------------------------------------------------------------- */
@@ -2725,16 +3043,18 @@ static void remove_database(const char *path)
  * by store_init (as 'ipsnetd init' does): the client table is rebuilt
  * WITHOUT ROWID under the referrals' foreign keys, every row stays, the
  * keys hold, verify and rebuild pass, and the journal writes on. */
-/* A database of schema version (2, 3 or 6) at old (in fx->dir), holding
- * the rows of fx's database (closed; no jobs) as that version kept them:
- * its funding requests without requested_by before 3, its audit rows
- * without a hash. Returned open. */
+/* A database of schema version (2, 3, 6 or 7) at old (in fx->dir),
+ * holding the rows of fx's database (closed; no jobs) as that version kept
+ * them: its funding requests without requested_by before 3, its audit rows
+ * without a hash before 7, its journal entries without a salt and hashed
+ * in the v1 form. Returned open. */
 static sqlite3 *old_schema_copy(struct fx *fx, int version, char *old,
 				size_t cap)
 {
 	char err[512] = "";
 	sqlite3 *db = NULL;
-	assert_true(version == 2 || version == 3 || version == 6);
+	assert_true(version == 2 || version == 3 || version == 6 ||
+		    version == 7);
 	snprintf(old, cap, "%s/schema%d.db", fx->dir, version);
 	if (sqlite3_open(old, &db) != SQLITE_OK)
 		fail_msg("open %s: %s", old, sqlite3_errmsg(db));
@@ -2747,14 +3067,18 @@ static sqlite3 *old_schema_copy(struct fx *fx, int version, char *old,
 	db_exec(db,
 		"BEGIN;"
 		"INSERT INTO organisation SELECT * FROM now.organisation;"
-		"INSERT INTO journal SELECT * FROM now.journal;"
+		"INSERT INTO journal SELECT seq, time_us, org, user, "
+		"idem_key, entity_kind, entity_id, version, payload, response, "
+		"prev_hash, hash FROM now.journal;"
 		"INSERT INTO program SELECT * FROM now.program;"
 		"INSERT INTO client SELECT * FROM now.client;"
 		"INSERT INTO trajectory SELECT * FROM now.trajectory;"
 		"INSERT INTO trajectory_event SELECT * FROM "
-		"now.trajectory_event;"
-		"INSERT INTO audit SELECT id, time_us, org, user, client_id, "
-		"action, object, result, peer FROM now.audit;");
+		"now.trajectory_event;");
+	db_exec(db, version >= 7 ? "INSERT INTO audit SELECT * FROM now.audit"
+				 : "INSERT INTO audit SELECT id, time_us, "
+				   "org, user, client_id, action, object, "
+				   "result, peer FROM now.audit");
 	db_exec(db, version == 2
 			? "INSERT INTO funding SELECT id, version, "
 			  "trajectory_id, client_id, funder, "
@@ -2767,6 +3091,8 @@ static sqlite3 *old_schema_copy(struct fx *fx, int version, char *old,
 			  "decided_on, decision_reference, reason, "
 			  "requested_by FROM now.funding");
 	db_exec(db, "COMMIT; DETACH now;");
+	/* Its entries as the ipsnetd of then wrote them: without salts. */
+	journal_as_v1(db);
 	return db;
 }
 
@@ -2817,6 +3143,60 @@ static void test_verify_takes_a_database_of_schema_6(void **state)
 	assert_string_equal(r.problem, "");
 	assert_int_equal(r.audit_unchained, 3);
 	assert_int_equal(r.audit_rows, 2);
+}
+
+/* A journal from before salts (schema 7: no salt column, every entry in
+ * the v1 form), brought to today's schema by init, keeps its entries as
+ * they were (salt NULL, v1 hashes) and goes on with salted ones chained
+ * onto them; verify takes the mix, before the migration and after. */
+static void test_a_journal_from_before_salts_goes_on_salted(void **state)
+{
+	struct fx *fx = *state;
+	char err[512] = "", old[PATH_MAX + 16];
+	struct entry_row e;
+
+	make_changes(fx, 3);
+	close_journal(fx);
+	sqlite3_close(fx->db);
+	fx->db = NULL;
+	sqlite3 *db = old_schema_copy(fx, 7, old, sizeof(old));
+	assert_int_equal(db_int(db, "PRAGMA user_version", NULL, NULL), 7);
+	assert_int_equal(db_int(db,
+				"SELECT count(*) FROM pragma_table_info("
+				"'journal') WHERE name = 'salt'",
+				NULL, NULL),
+			 0);
+	old_schema_in_place(fx, db, old);
+	assert_verify_passes(fx, 3);
+
+	if (store_init(fx->cfg, err, sizeof(err)) != 0)
+		fail_msg("store_init: %s", err);
+	assert_int_equal(db_int(test_db(fx), "PRAGMA user_version", NULL, NULL),
+			 store_schema_version());
+	assert_int_equal(db_int(test_db(fx),
+				"SELECT count(*) FROM journal WHERE salt IS "
+				"NULL",
+				NULL, NULL),
+			 3);
+	sqlite3_close(fx->db);
+	fx->db = NULL;
+	assert_verify_passes(fx, 3);
+
+	open_journal(fx);
+	make_changes(fx, 2);
+	close_journal(fx);
+	for (uint64_t seq = 1; seq <= 5; seq++) {
+		read_entry(test_db(fx), seq, &e);
+		if (seq <= 3) {
+			assert_int_equal(e.salt_type, SQLITE_NULL);
+			assert_memory_equal(e.stored, e.v1, JOURNAL_HASH_BYTES);
+		} else {
+			assert_int_equal(e.salt_len, JOURNAL_SALT_BYTES);
+			assert_memory_equal(e.stored, e.v2, JOURNAL_HASH_BYTES);
+		}
+	}
+	assert_verify_passes(fx, 5);
+	open_journal(fx);
 }
 
 static void test_migration_from_version_3_keeps_every_row(void **state)
@@ -4310,6 +4690,10 @@ int main(void)
 	    T(test_rebuild_refuses_a_damaged_journal),
 	    T(test_verify_and_rebuild_refuse_a_newer_schema),
 	    cmocka_unit_test(test_chain_hash_is_the_documented_sha256),
+	    cmocka_unit_test(test_salted_hash_is_the_documented_sha256),
+	    T(test_new_entries_have_a_salt_of_their_own),
+	    T(test_chain_a_changed_removed_or_cut_salt_names_its_seq),
+	    T(test_a_salt_that_cannot_be_drawn_refuses_the_change),
 	    T(test_server_ids_are_prefix_and_growing_hex),
 	    T(test_chain_a_changed_byte_in_any_column_names_its_seq),
 	    T(test_chain_a_removed_entry_names_its_seq),
@@ -4348,6 +4732,7 @@ int main(void)
 	    T(test_audit_chain_goes_on_across_restarts_and_failures),
 	    T(test_audit_hash_is_the_documented_sha256),
 	    T(test_verify_takes_a_database_of_schema_6),
+	    T(test_a_journal_from_before_salts_goes_on_salted),
 	    T(test_verify_takes_a_backup_of_schema_2_with_funding),
 	    T(test_rebuild_of_an_older_schema_says_to_run_init),
 	    T(test_migration_from_version_3_keeps_every_row),

@@ -557,8 +557,10 @@ static void journal_entry(struct fixture *f, int seq, const char *kind,
 			  const char *id)
 {
 	sql(f,
-	    "INSERT INTO journal VALUES (%d, 0, 'x', 'x', randomblob(16), %Q, "
-	    "%Q, 1, x'', x'', x'', x'')",
+	    "INSERT INTO journal (seq, time_us, org, user, idem_key, "
+	    "entity_kind, entity_id, version, payload, response, prev_hash, "
+	    "hash) VALUES (%d, 0, 'x', 'x', randomblob(16), %Q, %Q, 1, x'', "
+	    "x'', x'', x'')",
 	    seq, kind, id);
 }
 
