@@ -38,6 +38,7 @@
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
 #include <sqlite3.h>
 #include <uv.h>
 
@@ -2754,6 +2755,117 @@ static void test_watch_resumes_with_a_hash(void **state)
 	}
 }
 
+/* What a subscriber could make of entry seq in the daemon's database db
+ * from its fields alone, as docs/architecture.md gives the hash of an
+ * entry without a salt (v1): SHA-256 over "ipsnet.journal.v1", the
+ * previous hash and every field with its length. Computed here, not by the
+ * daemon's code. salt_len gets the length of the entry's salt (-1: NULL)
+ * and stored its hash. */
+static void v1_hash_at(const char *db, uint64_t seq, uint8_t stored[32],
+		       uint8_t v1[32], int *salt_len)
+{
+	sqlite3 *h;
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL),
+			 SQLITE_OK);
+	sqlite3_busy_timeout(h, 5000);
+	/* A journal without the column (before salts) has no salt. */
+	bool salted = sqlite3_prepare_v2(h, "SELECT salt FROM journal", -1, &st,
+					 NULL) == SQLITE_OK;
+	sqlite3_finalize(st);
+	assert_int_equal(
+	    sqlite3_prepare_v2(h,
+			       salted ? "SELECT prev_hash, seq, time_us, org, "
+					"user, idem_key, entity_kind, "
+					"entity_id, version, payload, hash, "
+					"salt FROM journal WHERE seq = ?1"
+				      : "SELECT prev_hash, seq, time_us, org, "
+					"user, idem_key, entity_kind, "
+					"entity_id, version, payload, hash, "
+					"NULL FROM journal WHERE seq = ?1",
+			       -1, &st, NULL),
+	    SQLITE_OK);
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	assert_non_null(md);
+	assert_int_equal(EVP_DigestInit_ex(md, EVP_sha256(), NULL), 1);
+	EVP_DigestUpdate(md, "ipsnet.journal.v1", 17);
+	EVP_DigestUpdate(md, sqlite3_column_blob(st, 0), 32);
+	for (int col = 1; col <= 9; col++) {
+		uint8_t be[8];
+		uint64_t v;
+		bool integer = col == 1 || col == 2 || col == 8;
+		if (integer)
+			v = (uint64_t)sqlite3_column_int64(st, col);
+		else
+			v = (uint64_t)sqlite3_column_bytes(st, col);
+		for (int i = 7; i >= 0; i--, v >>= 8)
+			be[i] = (uint8_t)(v & 0xff);
+		EVP_DigestUpdate(md, be, sizeof(be));
+		if (!integer && sqlite3_column_bytes(st, col) > 0)
+			EVP_DigestUpdate(md, sqlite3_column_blob(st, col),
+					 (size_t)sqlite3_column_bytes(st, col));
+	}
+	unsigned int n = 0;
+	assert_int_equal(EVP_DigestFinal_ex(md, v1, &n), 1);
+	assert_int_equal(n, 32);
+	EVP_MD_CTX_free(md);
+	assert_int_equal(sqlite3_column_bytes(st, 10), 32);
+	memcpy(stored, sqlite3_column_blob(st, 10), 32);
+	*salt_len = sqlite3_column_type(st, 11) == SQLITE_NULL
+			? -1
+			: sqlite3_column_bytes(st, 11);
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+}
+
+/* A referral as gm0363 gets it (cut: no note) carries the entry's hash as
+ * the journal stores it, and that hash is not what the entry's fields
+ * give without its salt: a subscriber that guesses the note it does not
+ * see (and the user, the time) cannot test the guess against the hash.
+ * Was: the hash was the v1 form over the fields alone. */
+static void test_a_cut_event_hash_cannot_be_made_from_the_fields(void **state)
+{
+	char x[64], cx[64], tx[64], db[PATH_MAX], out[PATH_MAX], err[PATH_MAX],
+	    hex[65], needle[160];
+	uint8_t stored[32], v1[32];
+	int salt_len;
+	struct h_proc w;
+	struct h_args args;
+	put_program(NETWORK, "salt-prog", "ggz-test", 0);
+	register_client(GGZ_TEST, BENEFIT(PARTICIPATIEWET), x);
+	grant_consent(GGZ_TEST, x, "gm0363", cx);
+	uint64_t s = refer(GGZ_TEST, x, "salt-prog", tx);
+	request_funding(GGZ_TEST, tx, "gm0363", NULL);
+	snprintf(db, sizeof(db), "%s/ipsnet.db", dir);
+	v1_hash_at(db, s, stored, v1, &salt_len);
+
+	org_args(&args, GM0363);
+	h_args_add(&args, "--json");
+	h_args_add(&args, "watch");
+	h_args_add(&args, "--since");
+	h_args_add(&args, "%" PRIu64, s - 1);
+	snprintf(out, sizeof(out), "%s/salt-watch.out", dir);
+	snprintf(err, sizeof(err), "%s/salt-watch.err", dir);
+	assert_int_equal(h_proc_start_cli(&w, args.argv, out, err), 0);
+	util_hex(hex, sizeof(hex), stored, sizeof(stored));
+	snprintf(needle, sizeof(needle), "\"seq\":%" PRIu64 ",\"hash\":\"%s\"",
+		 s, hex);
+	if (!h_wait_file(out, needle, WAIT_MS)) {
+		dump_file("watch", err);
+		dump_file("watch's output", out);
+		fail_msg("no line with %s", needle);
+	}
+	assert_int_equal(h_proc_stop(&w, SIGINT, WAIT_MS), 0);
+	assert_false(h_file_contains(out, "Klinische context"));
+	if (memcmp(stored, v1, sizeof(v1)) == 0)
+		fail_msg("entry %" PRIu64 "'s hash is made from its fields "
+			 "alone",
+			 s);
+	assert_int_equal(salt_len, 16);
+}
+
 /* A profile of ggz-test for the server at 127.0.0.1:p, as a user of the
  * library would write one. */
 static void write_profile(const char *path, int p)
@@ -5237,6 +5349,8 @@ int main(void)
 	    cmocka_unit_test(
 		test_mirror_past_the_journal_without_a_hash_is_told_what_to_do),
 	    cmocka_unit_test(test_watch_resumes_with_a_hash),
+	    cmocka_unit_test(
+		test_a_cut_event_hash_cannot_be_made_from_the_fields),
 	    cmocka_unit_test(test_the_example_prints_where_to_resume),
 	    cmocka_unit_test(
 		test_a_case_the_server_was_busy_for_is_asked_again),
