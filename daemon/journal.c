@@ -456,6 +456,7 @@ int journal_check_chain(sqlite3 *db, const struct journal_progress *progress,
 				  "entry before it";
 		r->sent_keys +=
 		    sqlite3_column_bytes(st, 4) == JOURNAL_KEY_BYTES;
+		r->unsalted += !has_row_salt;
 		if (problem == NULL) {
 			int hrv;
 			if (has_row_salt)

@@ -274,6 +274,7 @@ static inline void journal_progress_tell(const struct journal_progress *p,
 struct journal_verify_report {
 	uint64_t entries;           /* entries walked */
 	uint64_t sent_keys;	    /* of them, kept under the 16 bytes sent */
+	uint64_t unsalted;	    /* of them, from before salts (schema 8) */
 	uint64_t first_bad_seq;     /* 0: the chain is whole */
 	uint64_t audit_rows;	    /* audit rows walked, chained */
 	uint64_t audit_unchained;   /* rows from before the chain (schema 6) */

@@ -283,11 +283,14 @@ static int cmd_verify(const struct server_config *cfg)
 	    audit[2 * JOURNAL_HASH_BYTES + 1];
 	util_hex(head, sizeof(head), r.head_hash, sizeof(r.head_hash));
 	util_hex(audit, sizeof(audit), r.audit_hash, sizeof(r.audit_hash));
-	printf("ok: %llu journal entries, hash chain whole, state tables "
-	       "match the journal; journal_head_seq=%llu "
+	printf("ok: %llu journal entries, hash chain whole",
+	       (unsigned long long)r.entries);
+	if (r.unsalted > 0)
+		printf(" (%llu written before schema 8 have no salt)",
+		       (unsigned long long)r.unsalted);
+	printf(", state tables match the journal; journal_head_seq=%llu "
 	       "journal_head_hash=%s\n",
-	       (unsigned long long)r.entries, (unsigned long long)r.entries,
-	       head);
+	       (unsigned long long)r.entries, head);
 	printf("ok: %llu audit row%s, hash chain whole",
 	       (unsigned long long)r.audit_rows, r.audit_rows == 1 ? "" : "s");
 	if (r.audit_unchained > 0)

@@ -3218,6 +3218,10 @@ static void test_a_journal_from_before_salts_goes_on_salted(void **state)
 		}
 	}
 	assert_verify_passes(fx, 5);
+	struct journal_verify_report r;
+	assert_int_equal(
+	    journal_verify(fx->db_path, NULL, &r, err, sizeof(err)), 0);
+	assert_int_equal(r.unsalted, 3);
 	open_journal(fx);
 }
 
