@@ -390,6 +390,25 @@ static uint64_t count_of(sqlite3 *db, const char *sql)
 	return n;
 }
 
+/* Whether table (a name of ours, not a user's) has column: a backup of an
+ * older schema, verified before a restore, may lack it. 0, or -1. */
+static int has_column(sqlite3 *db, const char *table, const char *column,
+		      bool *out)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db,
+			       "SELECT count(*) FROM pragma_table_info(?1) "
+			       "WHERE name = ?2",
+			       -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, column, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	*out = rc == SQLITE_ROW && sqlite3_column_int(st, 0) > 0;
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
 int journal_check_chain(sqlite3 *db, const struct journal_progress *progress,
 			struct journal_verify_report *r)
 {
@@ -401,16 +420,8 @@ int journal_check_chain(sqlite3 *db, const struct journal_progress *progress,
 	memset(r, 0, sizeof(*r));
 	/* A database from before schema 8 (a backup of then, verified before
 	 * a restore) has no salt column: every entry has the v1 form. */
-	if (sqlite3_prepare_v2(
-		db,
-		"SELECT count(*) FROM pragma_table_info('journal') "
-		"WHERE name = 'salt'",
-		-1, &st, NULL) != SQLITE_OK)
-		return IPSNET_EDB;
-	rc = sqlite3_step(st);
-	bool has_salt = rc == SQLITE_ROW && sqlite3_column_int(st, 0) > 0;
-	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW)
+	bool has_salt;
+	if (has_column(db, "journal", "salt", &has_salt) != 0)
 		return IPSNET_EDB;
 	/* The seqs run from 1 without a gap (this walk checks it). */
 	if (progress != NULL)
@@ -527,16 +538,8 @@ int journal_check_audit(sqlite3 *db, const struct journal_progress *progress,
 	/* A database from before schema 7 (a backup of then, verified before
 	 * a restore) has no hash column: every row is from before the
 	 * chain. */
-	if (sqlite3_prepare_v2(
-		db,
-		"SELECT count(*) FROM pragma_table_info('audit') "
-		"WHERE name = 'hash'",
-		-1, &st, NULL) != SQLITE_OK)
-		return IPSNET_EDB;
-	rc = sqlite3_step(st);
-	bool has_hash = rc == SQLITE_ROW && sqlite3_column_int(st, 0) > 0;
-	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW)
+	bool has_hash;
+	if (has_column(db, "audit", "hash", &has_hash) != 0)
 		return IPSNET_EDB;
 	/* Without the column, every row is counted by the same walk. */
 	char sql[128];
