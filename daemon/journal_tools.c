@@ -707,6 +707,14 @@ int journal_backup(const char *path, const char *dest,
 	rv = holds_journal(src, path, err, errlen);
 	if (rv != 0)
 		goto out;
+	/* The copy's chain is checked by this build's rules: those of a
+	 * newer schema's entries may not be its own (the salted entries of
+	 * schema 8 did not check by the rules of 7), and such a copy would
+	 * be called damaged. As verify and restore, a newer ipsnetd's. */
+	int version;
+	rv = store_check_not_newer(src, &version, err, errlen);
+	if (rv != 0)
+		goto out;
 	if (sqlite3_open_v2(tmp, &dst,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
 			    NULL) != SQLITE_OK) {
