@@ -175,9 +175,12 @@ save_built() {
 }
 
 restore_built
-# A new database, or the kept one brought to this ipsnetd's schema.
+# A new database, or the kept one brought to this ipsnetd's schema; kept so
+# brought, or every run's copy would be of the schema before, which the
+# daemon refuses to serve.
 "$ipsnetd" init --config "$work/ipsnetd.conf" >/dev/null 2>"$work/init.log" ||
 	die "ipsnetd init failed: $(tail -n 3 "$work/init.log")"
+[ ! -f "$built" ] || save_built
 
 start_daemon() {
 	start_daemon_in "$work" 60
