@@ -293,6 +293,10 @@ static int hash_end(struct hash_in *h, uint8_t out[JOURNAL_HASH_BYTES])
 	return h->failed ? -1 : 0;
 }
 
+/* The domains of an entry's hash: before salts (schema 7), and since. */
+#define ENTRY_V1 "ipsnet.journal.v1"
+#define ENTRY_V2 "ipsnet.journal.v2"
+
 /* The canonical bytes of an entry: every field in a fixed order, integers as
  * 8 bytes big-endian, strings and blobs with their 8-byte length first, so
  * that no two different entries give the same bytes; the salt (NULL: none,
@@ -329,9 +333,9 @@ int journal_entry_hash(const uint8_t prev[JOURNAL_HASH_BYTES], uint64_t seq,
 		       uint64_t version, const void *payload,
 		       size_t payload_len, uint8_t out[JOURNAL_HASH_BYTES])
 {
-	return entry_hash("ipsnet.journal.v1", prev, NULL, seq, time_us, org,
-			  user, key, key_len, entity_kind, entity_id, version,
-			  payload, payload_len, out);
+	return entry_hash(ENTRY_V1, prev, NULL, seq, time_us, org, user, key,
+			  key_len, entity_kind, entity_id, version, payload,
+			  payload_len, out);
 }
 
 int journal_entry_hash_salted(const uint8_t prev[JOURNAL_HASH_BYTES],
@@ -343,9 +347,9 @@ int journal_entry_hash_salted(const uint8_t prev[JOURNAL_HASH_BYTES],
 			      const void *payload, size_t payload_len,
 			      uint8_t out[JOURNAL_HASH_BYTES])
 {
-	return entry_hash("ipsnet.journal.v2", prev, salt, seq, time_us, org,
-			  user, key, key_len, entity_kind, entity_id, version,
-			  payload, payload_len, out);
+	return entry_hash(ENTRY_V2, prev, salt, seq, time_us, org, user, key,
+			  key_len, entity_kind, entity_id, version, payload,
+			  payload_len, out);
 }
 
 int journal_audit_hash(const uint8_t prev[JOURNAL_HASH_BYTES], int64_t time_us,
@@ -469,26 +473,17 @@ int journal_check_chain(sqlite3 *db, const struct journal_progress *progress,
 		    sqlite3_column_bytes(st, 4) == JOURNAL_KEY_BYTES;
 		r->unsalted += !has_row_salt;
 		if (problem == NULL) {
-			int hrv;
-			if (has_row_salt)
-				hrv = journal_entry_hash_salted(
-				    prev, sqlite3_column_blob(st, 11), seq,
-				    sqlite3_column_int64(st, 1),
-				    col_text(st, 2), col_text(st, 3), key,
-				    (size_t)sqlite3_column_bytes(st, 4),
-				    col_text(st, 5), col_text(st, 6),
-				    (uint64_t)sqlite3_column_int64(st, 7),
-				    sqlite3_column_blob(st, 8),
-				    (size_t)sqlite3_column_bytes(st, 8), h);
-			else
-				hrv = journal_entry_hash(
-				    prev, seq, sqlite3_column_int64(st, 1),
-				    col_text(st, 2), col_text(st, 3), key,
-				    (size_t)sqlite3_column_bytes(st, 4),
-				    col_text(st, 5), col_text(st, 6),
-				    (uint64_t)sqlite3_column_int64(st, 7),
-				    sqlite3_column_blob(st, 8),
-				    (size_t)sqlite3_column_bytes(st, 8), h);
+			const uint8_t *salt =
+			    has_row_salt ? sqlite3_column_blob(st, 11) : NULL;
+			int hrv =
+			    entry_hash(salt != NULL ? ENTRY_V2 : ENTRY_V1, prev,
+				       salt, seq, sqlite3_column_int64(st, 1),
+				       col_text(st, 2), col_text(st, 3), key,
+				       (size_t)sqlite3_column_bytes(st, 4),
+				       col_text(st, 5), col_text(st, 6),
+				       (uint64_t)sqlite3_column_int64(st, 7),
+				       sqlite3_column_blob(st, 8),
+				       (size_t)sqlite3_column_bytes(st, 8), h);
 			if (hrv != 0) {
 				sqlite3_finalize(st);
 				return IPSNET_ENOMEM;
