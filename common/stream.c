@@ -810,26 +810,28 @@ static void shutdown_cb(uv_shutdown_t *req, int status)
 		uv_close((uv_handle_t *)&s->tcp, close_cb);
 }
 
-bool stream_delivered(const struct ipsnet_stream *s)
+/* The bytes the kernel holds for the peer, sent or not, that the peer has
+ * not acknowledged; -1 when the socket cannot say. */
+static int unacked_bytes(const struct ipsnet_stream *s)
 {
 	uv_os_fd_t fd;
 	int unacked = 0;
-	return s->shut_down &&
-	       uv_fileno((const uv_handle_t *)&s->tcp, &fd) == 0 &&
-	       ioctl(fd, SIOCOUTQ, &unacked) == 0 && unacked == 0;
+	if (uv_fileno((const uv_handle_t *)&s->tcp, &fd) != 0 ||
+	    ioctl(fd, SIOCOUTQ, &unacked) != 0)
+		return -1;
+	return unacked;
+}
+
+bool stream_delivered(const struct ipsnet_stream *s)
+{
+	return s->shut_down && unacked_bytes(s) == 0;
 }
 
 size_t stream_untaken(const struct ipsnet_stream *s)
 {
-	uv_os_fd_t fd;
-	int unacked = 0;
-	size_t n =
-	    uv_stream_get_write_queue_size((const uv_stream_t *)&s->tcp) +
-	    BIO_ctrl_pending(s->wbio);
-	if (uv_fileno((const uv_handle_t *)&s->tcp, &fd) == 0 &&
-	    ioctl(fd, SIOCOUTQ, &unacked) == 0 && unacked > 0)
-		n += (size_t)unacked;
-	return n;
+	int unacked = unacked_bytes(s);
+	return uv_stream_get_write_queue_size((const uv_stream_t *)&s->tcp) +
+	       BIO_ctrl_pending(s->wbio) + (unacked > 0 ? (size_t)unacked : 0);
 }
 
 /* A closing server's reads (stream_close): what the peer still sends is
