@@ -272,12 +272,11 @@ static void read_audited(struct journal_audit *ja)
 				     sizeof(rd->ctx.audit[i].result));
 		read_audit(rd, 0, read_refusal_audited);
 	} else if (ja->err != 0) {
-		char why[200];
+		char why[200], cause[sizeof(ja->cause) + 3];
 		snprintf(why, sizeof(why),
 			 "this read cannot be recorded in the audit trail "
-			 "now%s%s%s, so it is not answered; try again later",
-			 ja->cause[0] != '\0' ? " (" : "", ja->cause,
-			 ja->cause[0] != '\0' ? ")" : "");
+			 "now%s, so it is not answered; try again later",
+			 journal_audit_cause(ja, cause, sizeof(cause)));
 		read_finish(rd, IPSNET_EUNAVAILABLE, why);
 	} else
 		read_finish(rd, rd->ctx.err, rd->ctx.message);

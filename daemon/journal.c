@@ -1520,6 +1520,15 @@ static bool judged_before_narrowing(const struct journal *j,
 	return j->n_narrowings > NARROWINGS_KEPT;
 }
 
+const char *journal_audit_cause(const struct journal_audit *ja, char *buf,
+				size_t cap)
+{
+	if (ja->cause[0] == '\0')
+		return "";
+	snprintf(buf, cap, " (%s)", ja->cause);
+	return buf;
+}
+
 /* Commits the audit rows of reads queued together in one transaction. */
 static void process_audits(struct journal *j, struct journal_audit *batch)
 {
@@ -1529,7 +1538,6 @@ static void process_audits(struct journal *j, struct journal_audit *batch)
 	char cause[sizeof(((struct journal_audit *)0)->cause)] = "";
 	if (exec(j->wdb, "BEGIN IMMEDIATE") != 0) {
 		err = IPSNET_EUNAVAILABLE;
-		util_strlcpy(cause, db_failure_cause(j->wdb), sizeof(cause));
 		goto out;
 	}
 	audit_chain_begin(j);
@@ -1552,20 +1560,18 @@ static void process_audits(struct journal *j, struct journal_audit *batch)
 		err = IPSNET_EUNAVAILABLE;
 	if (err == 0)
 		audit_chain_committed(j);
-	/* A failed row without an error code ran out of memory for its
-	 * hash. */
-	if (err != 0)
+out:
+	/* Before the rollback, which has an error code of its own. A failed
+	 * row without an error code ran out of memory for its hash. */
+	if (err != 0) {
 		util_strlcpy(cause,
 			     sqlite3_errcode(j->wdb) != SQLITE_OK
 				 ? db_failure_cause(j->wdb)
 				 : "the server is out of memory",
 			     sizeof(cause));
-out:
-	/* Before the rollback, which has an error code of its own. */
-	if (err != 0)
 		trouble_log(j, &j->atrouble, "audit write failed",
 			    "reads_refused=yes");
-	else
+	} else
 		trouble_over(&j->atrouble, "audit writes work again");
 	if (err != 0 && sqlite3_get_autocommit(j->wdb) == 0)
 		(void)exec(j->wdb, "ROLLBACK");

@@ -133,6 +133,11 @@ struct journal_audit {
 	struct journal_audit *next; /* the journal's own */
 };
 
+/* " (the cause)" of a journal_audit that failed, as the writer gave it, to
+ * put into a sentence; "" when it gave none. In buf (cap bytes). */
+const char *journal_audit_cause(const struct journal_audit *ja, char *buf,
+				size_t cap);
+
 struct journal_stats {
 	uint64_t head_seq;
 	uint8_t head_hash[JOURNAL_HASH_BYTES];

@@ -1141,13 +1141,12 @@ static bool page_send(struct fetch *f, int err)
 		return false;
 	}
 	if (err != 0) {
-		char why[240];
+		char why[240], cause[sizeof(f->ja.cause) + 3];
 		snprintf(why, sizeof(why),
 			 "what the subscription would deliver cannot be "
-			 "recorded in the audit trail now%s%s%s, so it is not "
+			 "recorded in the audit trail now%s, so it is not "
 			 "sent; subscribe again later",
-			 f->ja.cause[0] != '\0' ? " (" : "", f->ja.cause,
-			 f->ja.cause[0] != '\0' ? ")" : "");
+			 journal_audit_cause(&f->ja, cause, sizeof(cause)));
 		conn__refuse(sub->conn, 0, IPSNET_EUNAVAILABLE, why, "error");
 		return false;
 	}
