@@ -2769,22 +2769,13 @@ static void v1_hash_at(const char *db, uint64_t seq, uint8_t stored[32],
 	assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL),
 			 SQLITE_OK);
 	sqlite3_busy_timeout(h, 5000);
-	/* A journal without the column (before salts) has no salt. */
-	bool salted = sqlite3_prepare_v2(h, "SELECT salt FROM journal", -1, &st,
-					 NULL) == SQLITE_OK;
-	sqlite3_finalize(st);
-	assert_int_equal(
-	    sqlite3_prepare_v2(h,
-			       salted ? "SELECT prev_hash, seq, time_us, org, "
-					"user, idem_key, entity_kind, "
-					"entity_id, version, payload, hash, "
-					"salt FROM journal WHERE seq = ?1"
-				      : "SELECT prev_hash, seq, time_us, org, "
-					"user, idem_key, entity_kind, "
-					"entity_id, version, payload, hash, "
-					"NULL FROM journal WHERE seq = ?1",
-			       -1, &st, NULL),
-	    SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(
+			     h,
+			     "SELECT prev_hash, seq, time_us, org, user, "
+			     "idem_key, entity_kind, entity_id, version, "
+			     "payload, hash, salt FROM journal WHERE seq = ?1",
+			     -1, &st, NULL),
+			 SQLITE_OK);
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
